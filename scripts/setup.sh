@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package zarr-parallel needs to build, test and benchmark. Idempotent:
+# packages already present are skipped, so a second run costs a dpkg query and no network.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config clang-format
+  libhdf5-dev libnetcdf-dev netcdf-bin
+  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev zlib1g-dev libssl-dev
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+  libgtest-dev libgmock-dev googletest
+  python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest
+  python3-dask python3-numcodecs
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,62 @@
+// Codecs: byte-to-byte transforms named as numcodecs names them ("zlib", "shuffle", "blosc", ...).
+// One explicit table maps a name to its functions; adding a codec means one file and one table row.
+// A CodecSpec is the JSON a Zarr v2 .zarray holds for it ({"id": "zlib", "level": 4}). A chain is
+// kept in encode order (Zarr v2 filters then compressor; HDF5 pipeline order) and decoded in
+// reverse. All functions are pure and thread-safe; codec libraries run single-threaded.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace zp {
+
+using Bytes = std::vector<unsigned char>;
+
+struct CodecSpec {
+  std::string id;
+  nlohmann::json config;  // the full numcodecs-style object, including "id"
+};
+
+struct Codec {
+  const char* id;
+  // `size_hint` is the expected decoded size when known (0 when not).
+  Bytes (*decode)(const Bytes& in, const nlohmann::json& config, std::size_t size_hint);
+  // Null for decode-only codecs. `itemsize` is the array element size (for shuffles).
+  Bytes (*encode)(const Bytes& in, const nlohmann::json& config, int itemsize);
+};
+
+// The codec registered under `id`, or nullptr.
+const Codec* find_codec(const std::string& id);
+std::vector<std::string> codec_names();
+
+// Parses {"id": ...}; throws Error(Config) naming `where` for unknown codecs.
+CodecSpec codec_spec_from_json(const nlohmann::json& j, const std::string& where);
+
+// Decodes `in` through `chain` (applied in reverse). `decoded_size` is the final size expected;
+// a mismatch is an error naming `where`.
+Bytes decode_chain(const std::vector<CodecSpec>& chain, Bytes in, std::size_t decoded_size,
+                   const std::string& where);
+Bytes encode_chain(const std::vector<CodecSpec>& chain, Bytes in, int itemsize);
+
+// Codec functions, one file each.
+Bytes zlib_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes zlib_encode(const Bytes&, const nlohmann::json&, int);
+Bytes gzip_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes gzip_encode(const Bytes&, const nlohmann::json&, int);
+Bytes shuffle_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes shuffle_encode(const Bytes&, const nlohmann::json&, int);
+Bytes blosc_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes blosc_encode(const Bytes&, const nlohmann::json&, int);
+Bytes zstd_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes zstd_encode(const Bytes&, const nlohmann::json&, int);
+Bytes lz4_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes lz4_encode(const Bytes&, const nlohmann::json&, int);
+Bytes hdf5_lz4_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes fletcher32_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes fletcher32_encode(const Bytes&, const nlohmann::json&, int);
+uint32_t fletcher32_checksum(const unsigned char* data, std::size_t n);
+
+}  // namespace zp

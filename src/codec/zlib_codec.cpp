@@ -1,0 +1,67 @@
+// zlib and gzip through libdeflate (one-shot buffers, much faster than zlib's streaming API).
+#include <libdeflate.h>
+
+#include <memory>
+
+#include "codec/codec.hpp"
+#include "core/error.hpp"
+
+namespace zp {
+
+namespace {
+
+using Decompress = libdeflate_result (*)(libdeflate_decompressor*, const void*, size_t, void*,
+                                         size_t, size_t*);
+using Compress = size_t (*)(libdeflate_compressor*, const void*, size_t, void*, size_t);
+using Bound = size_t (*)(libdeflate_compressor*, size_t);
+
+Bytes inflate(const Bytes& in, std::size_t size_hint, Decompress fn, const char* name) {
+  std::unique_ptr<libdeflate_decompressor, decltype(&libdeflate_free_decompressor)> d(
+      libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
+  // The hint is usually exact; grow when a stream is larger (e.g. before fletcher32 stripping).
+  std::size_t cap = size_hint ? size_hint + 16 : in.size() * 4 + 64;
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    Bytes out(cap);
+    std::size_t actual = 0;
+    const auto r = fn(d.get(), in.data(), in.size(), out.data(), out.size(), &actual);
+    if (r == LIBDEFLATE_SUCCESS) {
+      out.resize(actual);
+      return out;
+    }
+    if (r != LIBDEFLATE_INSUFFICIENT_SPACE)
+      throw Error(ErrorKind::Source, std::string(name) + " stream is corrupt");
+    cap *= 2;
+  }
+  throw Error(ErrorKind::Source, std::string(name) + " stream decodes to too many bytes");
+}
+
+Bytes deflate(const Bytes& in, const nlohmann::json& config, Compress fn, Bound bound) {
+  int level = config.value("level", 1);
+  if (level < 0) level = 0;
+  if (level > 12) level = 12;
+  std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> c(
+      libdeflate_alloc_compressor(level), libdeflate_free_compressor);
+  if (!c) throw Error::internal("libdeflate_alloc_compressor failed");
+  Bytes out(bound(c.get(), in.size()));
+  const std::size_t n = fn(c.get(), in.data(), in.size(), out.data(), out.size());
+  if (n == 0) throw Error::internal("libdeflate compression failed");
+  out.resize(n);
+  return out;
+}
+
+}  // namespace
+
+Bytes zlib_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
+  return inflate(in, hint, libdeflate_zlib_decompress, "zlib");
+}
+Bytes zlib_encode(const Bytes& in, const nlohmann::json& config, int) {
+  return deflate(in, config, libdeflate_zlib_compress, libdeflate_zlib_compress_bound);
+}
+Bytes gzip_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
+  return inflate(in, hint, libdeflate_gzip_decompress, "gzip");
+}
+Bytes gzip_encode(const Bytes& in, const nlohmann::json& config, int) {
+  return deflate(in, config, libdeflate_gzip_compress, libdeflate_gzip_compress_bound);
+}
+
+}  // namespace zp

@@ -1,0 +1,154 @@
+#include "core/dtype.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/error.hpp"
+
+namespace zp {
+
+DType DType::parse(const std::string& s) {
+  if (s.size() < 3) throw Error::config("dtype", "unsupported dtype '" + s + "'");
+  DType t;
+  const char order = s[0];
+  if (order != '<' && order != '>' && order != '|' && order != '=')
+    throw Error::config("dtype", "unsupported dtype '" + s + "'");
+  t.big_endian = order == '>';
+  t.kind = s[1];
+  t.size = std::atoi(s.c_str() + 2);
+  const bool ok = (t.kind == 'f' && (t.size == 4 || t.size == 8)) ||
+                  ((t.kind == 'i' || t.kind == 'u') &&
+                   (t.size == 1 || t.size == 2 || t.size == 4 || t.size == 8));
+  if (!ok) throw Error::config("dtype", "unsupported dtype '" + s + "'");
+  if (t.size == 1) t.big_endian = false;
+  return t;
+}
+
+std::string DType::str() const {
+  const char order = size == 1 ? '|' : (big_endian ? '>' : '<');
+  return std::string(1, order) + kind + std::to_string(size);
+}
+
+void byteswap(void* data, std::size_t n, int size) {
+  auto* p = static_cast<unsigned char*>(data);
+  if (size == 2) {
+    for (std::size_t i = 0; i < n; ++i) {
+      uint16_t v;
+      std::memcpy(&v, p + 2 * i, 2);
+      v = __builtin_bswap16(v);
+      std::memcpy(p + 2 * i, &v, 2);
+    }
+  } else if (size == 4) {
+    for (std::size_t i = 0; i < n; ++i) {
+      uint32_t v;
+      std::memcpy(&v, p + 4 * i, 4);
+      v = __builtin_bswap32(v);
+      std::memcpy(p + 4 * i, &v, 4);
+    }
+  } else if (size == 8) {
+    for (std::size_t i = 0; i < n; ++i) {
+      uint64_t v;
+      std::memcpy(&v, p + 8 * i, 8);
+      v = __builtin_bswap64(v);
+      std::memcpy(p + 8 * i, &v, 8);
+    }
+  }
+}
+
+template <typename T>
+static T load(const void* data, std::size_t i) {
+  T v;
+  std::memcpy(&v, static_cast<const char*>(data) + i * sizeof(T), sizeof(T));
+  return v;
+}
+
+double load_as_double(const void* data, std::size_t i, DType t) {
+  switch (t.kind) {
+    case 'f':
+      return t.size == 4 ? load<float>(data, i) : load<double>(data, i);
+    case 'i':
+      switch (t.size) {
+        case 1: return load<int8_t>(data, i);
+        case 2: return load<int16_t>(data, i);
+        case 4: return load<int32_t>(data, i);
+        default: return static_cast<double>(load<int64_t>(data, i));
+      }
+    default:
+      switch (t.size) {
+        case 1: return load<uint8_t>(data, i);
+        case 2: return load<uint16_t>(data, i);
+        case 4: return load<uint32_t>(data, i);
+        default: return static_cast<double>(load<uint64_t>(data, i));
+      }
+  }
+}
+
+static double json_number(const nlohmann::json& v) {
+  if (v.is_null()) return 0.0;
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    const auto s = v.get<std::string>();
+    if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+  }
+  throw Error::config("fill_value", "not a number: " + v.dump());
+}
+
+template <typename T>
+static void put(void* data, std::size_t i, T v) {
+  std::memcpy(static_cast<char*>(data) + i * sizeof(T), &v, sizeof(T));
+}
+
+void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& value) {
+  // Integers go through int64/uint64 so large values stay exact.
+  if (t.kind == 'i' && value.is_number_integer()) {
+    const int64_t v = value.get<int64_t>();
+    switch (t.size) {
+      case 1: return put<int8_t>(data, i, static_cast<int8_t>(v));
+      case 2: return put<int16_t>(data, i, static_cast<int16_t>(v));
+      case 4: return put<int32_t>(data, i, static_cast<int32_t>(v));
+      default: return put<int64_t>(data, i, v);
+    }
+  }
+  if (t.kind == 'u' && value.is_number_integer()) {
+    const uint64_t v = value.get<uint64_t>();
+    switch (t.size) {
+      case 1: return put<uint8_t>(data, i, static_cast<uint8_t>(v));
+      case 2: return put<uint16_t>(data, i, static_cast<uint16_t>(v));
+      case 4: return put<uint32_t>(data, i, static_cast<uint32_t>(v));
+      default: return put<uint64_t>(data, i, v);
+    }
+  }
+  const double d = json_number(value);
+  if (t.kind == 'f') {
+    if (t.size == 4) return put<float>(data, i, static_cast<float>(d));
+    return put<double>(data, i, d);
+  }
+  store_from_json(data, i, t, nlohmann::json(static_cast<int64_t>(d)));
+}
+
+void fill_elements(void* data, std::size_t n, DType t, const nlohmann::json& value) {
+  if (n == 0) return;
+  store_from_json(data, 0, t, value);
+  auto* p = static_cast<char*>(data);
+  const std::size_t s = static_cast<std::size_t>(t.size);
+  // Doubling copies: log(n) memcpy calls.
+  std::size_t done = 1;
+  while (done < n) {
+    const std::size_t k = std::min(done, n - done);
+    std::memcpy(p + done * s, p, k * s);
+    done += k;
+  }
+}
+
+nlohmann::json fill_value_json(double value, DType t) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
+  if (t.kind == 'f') return value;
+  if (t.kind == 'u') return static_cast<uint64_t>(value);
+  return static_cast<int64_t>(value);
+}
+
+}  // namespace zp

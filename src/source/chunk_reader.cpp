@@ -1,0 +1,84 @@
+#include "source/chunk_reader.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace zp {
+
+static std::vector<int64_t> chunk_coords(const ChunkGrid& g, int64_t index) {
+  std::vector<int64_t> c(g.ndim());
+  for (std::size_t d = g.ndim(); d-- > 0;) {
+    c[d] = index % g.chunks_along(d);
+    index /= g.chunks_along(d);
+  }
+  return c;
+}
+
+std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_index) {
+  const auto& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
+  std::string where = ref.kind == ChunkRef::Kind::Range || ref.kind == ChunkRef::Kind::NetcdfSlab
+                          ? ds.files[ref.file]
+                          : ds.uri;
+  where += ", variable '" + v.name + "', chunk (";
+  const auto c = chunk_coords(v.grid, chunk_index);
+  for (std::size_t d = 0; d < c.size(); ++d) where += (d ? ", " : "") + std::to_string(c[d]);
+  return where + ")";
+}
+
+Bytes ChunkReader::read(const Variable& v, int64_t chunk_index) {
+  const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(chunk_index));
+  const std::size_t nbytes = v.chunk_bytes();
+  const std::size_t nelem = nbytes / static_cast<std::size_t>(v.dtype.size);
+  Bytes raw;
+  switch (ref.kind) {
+    case ChunkRef::Kind::Missing: {
+      Bytes out(nbytes);
+      fill_elements(out.data(), nelem, v.dtype.native(), v.missing_chunk_value);
+      return out;
+    }
+    case ChunkRef::Kind::NetcdfSlab: {
+      const auto c = chunk_coords(v.grid, chunk_index);
+      std::vector<std::size_t> start(v.ndim()), count(v.ndim());
+      for (std::size_t d = 0; d < v.ndim(); ++d) {
+        start[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d])]);
+        count[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d]) + 1]) - start[d];
+      }
+      start[0] = static_cast<std::size_t>(ref.slab_start);
+      Bytes out(nbytes);
+      slabs_.read(ds_.files[ref.file], v.name, start, count, out.data());
+      bytes_read_ += nbytes;
+      return out;
+    }
+    case ChunkRef::Kind::Inline:
+      raw = *ref.data;
+      break;
+    case ChunkRef::Kind::Range:
+      raw = files_.read(ds_.files[ref.file], ref.offset, ref.length);
+      break;
+  }
+  bytes_read_ += raw.size();
+  std::vector<CodecSpec> chain;
+  for (std::size_t i = 0; i < v.codecs.size(); ++i)
+    if (!(ref.filter_mask & (1u << i))) chain.push_back(v.codecs[i]);
+  // Uncompressed contiguous data split along dim 0: the last slab is short; pad it.
+  if (chain.empty() && raw.size() < nbytes && ref.kind == ChunkRef::Kind::Range) raw.resize(nbytes);
+  Bytes out = decode_chain(chain, std::move(raw), nbytes, chunk_location(ds_, v, chunk_index));
+  if (v.dtype.big_endian) byteswap(out.data(), nelem, v.dtype.size);
+  return out;
+}
+
+Bytes read_whole_1d(ChunkReader& reader, const Variable& v) {
+  if (v.ndim() != 1) throw Error::internal("read_whole_1d on " + std::to_string(v.ndim()) + "-D");
+  const std::size_t item = static_cast<std::size_t>(v.dtype.size);
+  Bytes out(static_cast<std::size_t>(v.shape[0]) * item);
+  for (int64_t c = 0; c < v.grid.chunks_along(0); ++c) {
+    const Bytes chunk = reader.read(v, c);
+    const auto lo = static_cast<std::size_t>(v.grid.edges[0][static_cast<std::size_t>(c)]);
+    const auto hi = static_cast<std::size_t>(v.grid.edges[0][static_cast<std::size_t>(c) + 1]);
+    std::memcpy(out.data() + lo * item, chunk.data(), (hi - lo) * item);
+  }
+  return out;
+}
+
+}  // namespace zp

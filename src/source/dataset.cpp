@@ -1,0 +1,82 @@
+#include "source/dataset.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace zp {
+
+ChunkGrid ChunkGrid::regular(const std::vector<int64_t>& shape, const std::vector<int64_t>& chunks) {
+  ChunkGrid g;
+  g.chunk_shape = chunks;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    std::vector<int64_t> e{0};
+    const int64_t c = std::max<int64_t>(chunks[d], 1);
+    for (int64_t x = c; x < shape[d]; x += c) e.push_back(x);
+    if (shape[d] > 0) e.push_back(shape[d]);
+    g.edges.push_back(std::move(e));
+  }
+  return g;
+}
+
+int64_t ChunkGrid::num_chunks() const {
+  int64_t n = 1;
+  for (std::size_t d = 0; d < ndim(); ++d) n *= chunks_along(d);
+  return n;
+}
+
+int64_t ChunkGrid::chunk_of(std::size_t dim, int64_t index) const {
+  const auto& e = edges[dim];
+  const auto it = std::upper_bound(e.begin(), e.end(), index);
+  return static_cast<int64_t>(it - e.begin()) - 1;
+}
+
+int64_t ChunkGrid::linear_index(const std::vector<int64_t>& chunk) const {
+  int64_t idx = 0;
+  for (std::size_t d = 0; d < ndim(); ++d) idx = idx * chunks_along(d) + chunk[d];
+  return idx;
+}
+
+int64_t Variable::num_elements() const {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+std::size_t Variable::chunk_bytes() const {
+  std::size_t n = static_cast<std::size_t>(dtype.size);
+  for (auto c : grid.chunk_shape) n *= static_cast<std::size_t>(c);
+  return n;
+}
+
+const Variable* Dataset::find(const std::string& name) const {
+  for (const auto& v : variables)
+    if (v.name == name) return &v;
+  return nullptr;
+}
+
+const Variable& Dataset::variable(const std::string& name) const {
+  if (const auto* v = find(name)) return *v;
+  std::string known;
+  for (const auto& v : variables) known += (known.empty() ? "" : ", ") + v.name;
+  throw Error::config("variables", "no variable '" + name + "' in " + uri + " (has: " + known + ")");
+}
+
+const Dimension* Dataset::find_dim(const std::string& name) const {
+  for (const auto& d : dims)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+bool Dataset::is_dimension_coordinate(const Variable& v) const {
+  return v.dims.size() == 1 && v.dims[0] == v.name;
+}
+
+std::vector<std::string> Dataset::data_variable_names() const {
+  std::vector<std::string> out;
+  for (const auto& v : variables)
+    if (!is_dimension_coordinate(v)) out.push_back(v.name);
+  return out;
+}
+
+}  // namespace zp

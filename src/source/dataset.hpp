@@ -1,0 +1,93 @@
+// The normalised form of every source: a dataset description (dimensions, variables, dtypes,
+// attributes, CF encoding) plus, per variable, a chunk manifest (for each source chunk: where its
+// bytes are and which codecs decode them — the shape of a kerchunk reference set). Engines build
+// it; the planner and the writer only ever see this. Plain values: copy freely, share read-only
+// between threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "codec/codec.hpp"
+#include "core/dtype.hpp"
+
+namespace zp {
+
+using Attrs = nlohmann::ordered_json;  // attribute order is kept as the source has it
+
+struct ChunkRef {
+  enum class Kind : uint8_t {
+    Missing,     // never written: reads as the variable's missing_chunk_value
+    Range,       // bytes [offset, offset + length) of files[file]
+    Inline,      // bytes held in `data`
+    NetcdfSlab,  // a netCDF-3 hyperslab read through netCDF-C (classic files have no chunks)
+  };
+  Kind kind = Kind::Missing;
+  uint32_t file = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  uint32_t filter_mask = 0;  // HDF5: bit i set means filter i was skipped for this chunk
+  std::shared_ptr<const Bytes> data;
+  int64_t slab_start = 0;  // NetcdfSlab: index along the variable's first dim within its file
+};
+
+// A chunk grid that may be irregular along a dimension (files of different lengths joined along
+// concat_dim). Every stored chunk has the nominal `chunk_shape`; cells at array edges are smaller.
+struct ChunkGrid {
+  std::vector<int64_t> chunk_shape;
+  std::vector<std::vector<int64_t>> edges;  // per dim: 0 = e0 < e1 < ... < en = size
+
+  static ChunkGrid regular(const std::vector<int64_t>& shape, const std::vector<int64_t>& chunks);
+  std::size_t ndim() const { return chunk_shape.size(); }
+  int64_t chunks_along(std::size_t dim) const { return static_cast<int64_t>(edges[dim].size()) - 1; }
+  int64_t num_chunks() const;
+  // Index of the chunk holding element `index` along `dim`.
+  int64_t chunk_of(std::size_t dim, int64_t index) const;
+  int64_t linear_index(const std::vector<int64_t>& chunk) const;  // C order
+};
+
+struct Variable {
+  std::string name;
+  std::vector<std::string> dims;
+  std::vector<int64_t> shape;
+  DType dtype;                       // of the stored, decoded bytes (endianness included)
+  Attrs attrs;                       // CF attributes except _FillValue (see fill_value)
+  nlohmann::json fill_value;         // _FillValue (null when none): what xarray masks
+  nlohmann::json missing_chunk_value;  // value of never-written chunks
+  std::vector<CodecSpec> codecs;     // encode order
+  ChunkGrid grid;
+  std::vector<ChunkRef> chunks;      // C order over grid
+  std::string origin;                // file or reference key, for messages
+
+  std::size_t ndim() const { return dims.size(); }
+  int64_t num_elements() const;
+  std::size_t chunk_bytes() const;  // decoded bytes of one nominal chunk
+};
+
+struct Dimension {
+  std::string name;
+  int64_t size = 0;
+  bool unlimited = false;
+};
+
+struct Dataset {
+  std::string uri;
+  std::string engine;              // "netcdf" | "kerchunk" | "zarr"
+  std::vector<std::string> files;  // ChunkRef::file indexes this
+  std::vector<Dimension> dims;
+  std::vector<Variable> variables;
+  Attrs attrs;
+
+  const Variable* find(const std::string& name) const;
+  const Variable& variable(const std::string& name) const;  // throws Error(Config)
+  const Dimension* find_dim(const std::string& name) const;
+  // Variables that are not the coordinate of a dimension, in source order.
+  std::vector<std::string> data_variable_names() const;
+  bool is_dimension_coordinate(const Variable& v) const;
+};
+
+}  // namespace zp

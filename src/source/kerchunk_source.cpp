@@ -1,0 +1,322 @@
+#include "source/kerchunk_source.hpp"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "source/kerchunk_template.hpp"
+#include "store/file_reader.hpp"
+
+namespace zp {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string resolve_url(const std::string& url, const fs::path& base, const std::string& key) {
+  std::string p = url;
+  if (p.rfind("file://", 0) == 0) p = p.substr(7);
+  if (p.find("://") != std::string::npos)
+    throw Error::source(key, "remote reference '" + url + "' is not supported (local files only)");
+  if (p.empty()) throw Error::source(key, "empty path in reference");
+  return fs::path(p).is_absolute() ? p : (base / p).lexically_normal().string();
+}
+
+Reference parse_ref(const json& v, const std::string& key, const fs::path& base,
+                    const std::map<std::string, std::string>& templates) {
+  Reference r;
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    r.data = std::make_shared<Bytes>(s.rfind("base64:", 0) == 0 ? decode_base64(s.substr(7), key)
+                                                               : Bytes(s.begin(), s.end()));
+    return r;
+  }
+  if (!v.is_array() || (v.size() != 1 && v.size() != 3) || !v[0].is_string())
+    throw Error::source(key, "reference must be a string, [url] or [url, offset, length]");
+  r.path = resolve_url(render_template(v[0].get<std::string>(), templates, {}, key), base, key);
+  if (v.size() == 3) {
+    if (!v[1].is_number_integer() || !v[2].is_number_integer() || v[1].get<int64_t>() < 0 ||
+        v[2].get<int64_t>() < 0)
+      throw Error::source(key, "offset and length must be non-negative integers");
+    r.offset = v[1].get<int64_t>();
+    r.length = v[2].get<int64_t>();
+  }
+  return r;
+}
+
+// Expands one "gen" entry: the cartesian product of its dimensions.
+void expand_gen(const json& g, ReferenceSet& refs, const fs::path& base,
+                const std::map<std::string, std::string>& templates) {
+  const std::string where = "gen entry " + g.dump().substr(0, 80);
+  if (!g.is_object() || !g.contains("key") || !g.contains("url") || !g.contains("dimensions"))
+    throw Error::source(where, "needs key, url and dimensions");
+  std::vector<std::pair<std::string, std::vector<int64_t>>> dims;
+  for (const auto& [name, spec] : g["dimensions"].items()) {
+    std::vector<int64_t> values;
+    if (spec.is_array()) {
+      for (const auto& x : spec) values.push_back(x.get<int64_t>());
+    } else if (spec.is_object()) {
+      const int64_t start = spec.value("start", 0), stop = spec.at("stop").get<int64_t>(),
+                    step = spec.value("step", 1);
+      if (step <= 0) throw Error::source(where, "step must be positive");
+      for (int64_t x = start; x < stop; x += step) values.push_back(x);
+    } else {
+      throw Error::source(where, "dimension '" + name + "' must be a list or {start, stop, step}");
+    }
+    dims.emplace_back(name, std::move(values));
+  }
+  std::map<std::string, int64_t> vars;
+  std::vector<std::size_t> pos(dims.size(), 0);
+  for (const auto& d : dims)
+    if (d.second.empty()) return;
+  for (;;) {
+    for (std::size_t i = 0; i < dims.size(); ++i) vars[dims[i].first] = dims[i].second[pos[i]];
+    auto text = [&](const char* field) {
+      const json& f = g[field];
+      return render_template(f.is_string() ? f.get<std::string>() : f.dump(), templates, vars, where);
+    };
+    const std::string key = text("key");
+    Reference r;
+    r.path = resolve_url(text("url"), base, key);
+    if (g.contains("offset")) r.offset = std::stoll(text("offset"));
+    if (g.contains("length")) r.length = std::stoll(text("length"));
+    refs[key] = r;
+    std::size_t i = dims.size();
+    while (i > 0 && ++pos[i - 1] == dims[i - 1].second.size()) pos[--i] = 0;
+    if (i == 0) return;
+  }
+}
+
+std::string text_of(const ReferenceSet& refs, const std::string& key, FileReader& files) {
+  const auto it = refs.find(key);
+  if (it == refs.end()) return {};
+  const Reference& r = it->second;
+  Bytes b;
+  if (r.data) {
+    b = *r.data;
+  } else {
+    const int64_t len = r.length >= 0 ? r.length : static_cast<int64_t>(fs::file_size(r.path));
+    b = files.read(r.path, static_cast<uint64_t>(r.offset), static_cast<uint64_t>(len));
+  }
+  return std::string(b.begin(), b.end());
+}
+
+json parse_json(const std::string& text, const std::string& where) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error::source(where, std::string("invalid JSON: ") + e.what());
+  }
+}
+
+// Zarr v2 JSON may hold NaN/Infinity tokens (Python's json writes them); quote those that stand in
+// value position so that a strict parser reads them as strings.
+std::string quote_nonfinite(const std::string& s) {
+  std::string out;
+  bool in_string = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < s.size()) out += s[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool replaced = false;
+    for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
+      const std::size_t n = std::strlen(tok);
+      if (s.compare(i, n, tok) == 0) {
+        out += std::string("\"") + tok + "\"";
+        i += n - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += c;
+  }
+  return out;
+}
+
+Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
+                              const json& zarray, const Attrs& zattrs,
+                              std::map<std::string, uint32_t>& file_index, Dataset& ds) {
+  const std::string where = ds.uri + ", array '" + name + "'";
+  Variable v;
+  v.name = name;
+  v.origin = ds.uri;
+  try {
+    if (zarray.value("zarr_format", 2) != 2) throw Error::source(where, "only Zarr v2 metadata is supported");
+    if (zarray.value("order", "C") != "C") throw Error::source(where, "order 'F' is not supported");
+    v.shape = zarray.at("shape").get<std::vector<int64_t>>();
+    const auto chunks = zarray.at("chunks").get<std::vector<int64_t>>();
+    if (chunks.size() != v.shape.size()) throw Error::source(where, "chunks and shape differ in length");
+    for (auto c : chunks)
+      if (c <= 0) throw Error::source(where, "chunk sizes must be positive");
+    for (auto s : v.shape)
+      if (s < 0) throw Error::source(where, "shape must be non-negative");
+    if (!zarray.at("dtype").is_string()) throw Error::source(where, "dtype must be a string");
+    try {
+      v.dtype = DType::parse(zarray["dtype"].get<std::string>());
+    } catch (const Error& e) {
+      throw Error::source(where, e.what());
+    }
+    v.grid = ChunkGrid::regular(v.shape, chunks);
+    if (zarray.contains("filters") && zarray["filters"].is_array())
+      for (const auto& f : zarray["filters"]) v.codecs.push_back(codec_spec_from_json(f, where + " filters"));
+    if (zarray.contains("compressor") && !zarray["compressor"].is_null())
+      v.codecs.push_back(codec_spec_from_json(zarray["compressor"], where + " compressor"));
+  } catch (const json::exception& e) {
+    throw Error::source(where, std::string("bad .zarray: ") + e.what());
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Config) throw Error::source(where, e.what());
+    throw;
+  }
+  v.attrs = zattrs;
+  if (!zattrs.contains("_ARRAY_DIMENSIONS") || !zattrs["_ARRAY_DIMENSIONS"].is_array() ||
+      zattrs["_ARRAY_DIMENSIONS"].size() != v.shape.size())
+    throw Error::source(where, "missing or wrong _ARRAY_DIMENSIONS attribute (xarray needs it)");
+  for (const auto& d : zattrs["_ARRAY_DIMENSIONS"]) v.dims.push_back(d.get<std::string>());
+  v.attrs.erase("_ARRAY_DIMENSIONS");
+  const json fill = zarray.value("fill_value", json(nullptr));
+  v.fill_value = fill;
+  if (v.fill_value.is_null() && v.attrs.contains("_FillValue")) v.fill_value = v.attrs["_FillValue"];
+  v.attrs.erase("_FillValue");
+  v.missing_chunk_value = fill.is_null() ? json(0) : fill;
+
+  const std::string sep = zarray.value("dimension_separator", ".");
+  v.chunks.resize(static_cast<std::size_t>(v.grid.num_chunks()));
+  std::vector<int64_t> c(v.ndim());
+  for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
+    int64_t rest = idx;
+    for (std::size_t d = v.ndim(); d-- > 0;) {
+      c[d] = rest % v.grid.chunks_along(d);
+      rest /= v.grid.chunks_along(d);
+    }
+    std::string key = name + "/";
+    for (std::size_t d = 0; d < c.size(); ++d) key += (d ? sep : "") + std::to_string(c[d]);
+    const auto it = refs.find(key);
+    if (it == refs.end()) continue;
+    auto& ref = v.chunks[static_cast<std::size_t>(idx)];
+    const Reference& r = it->second;
+    if (r.data) {
+      ref.kind = ChunkRef::Kind::Inline;
+      ref.data = r.data;
+      continue;
+    }
+    auto [fit, added] = file_index.emplace(r.path, static_cast<uint32_t>(ds.files.size()));
+    if (added) ds.files.push_back(r.path);
+    ref.kind = ChunkRef::Kind::Range;
+    ref.file = fit->second;
+    ref.offset = static_cast<uint64_t>(r.offset);
+    if (r.length >= 0) {
+      ref.length = static_cast<uint64_t>(r.length);
+    } else {
+      std::error_code ec;
+      const auto size = fs::file_size(r.path, ec);
+      if (ec) throw Error::source(key, "cannot read referenced file '" + r.path + "': " + ec.message());
+      ref.length = size - static_cast<uint64_t>(r.offset);
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+ReferenceSet load_kerchunk(const std::string& json_path) {
+  std::ifstream in(json_path);
+  if (!in) throw Error::source(json_path, "cannot open reference file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const json doc = parse_json(ss.str(), json_path);
+  if (!doc.is_object()) throw Error::source(json_path, "reference set must be a JSON object");
+  const fs::path base = fs::absolute(json_path).parent_path();
+  ReferenceSet refs;
+  const bool v1 = doc.contains("version");
+  if (v1 && doc["version"] != 1)
+    throw Error::source(json_path, "unsupported reference version " + doc["version"].dump() + " (supported: 0, 1)");
+  if (v1 && (!doc.contains("refs") || !doc["refs"].is_object()))
+    throw Error::source(json_path, "version 1 reference set without a 'refs' object");
+  std::map<std::string, std::string> templates;
+  if (v1 && doc.contains("templates")) {
+    if (!doc["templates"].is_object()) throw Error::source(json_path, "'templates' must be an object");
+    for (const auto& [k, t] : doc["templates"].items()) {
+      if (!t.is_string()) throw Error::source(json_path, "template '" + k + "' must be a string");
+      templates[k] = t.get<std::string>();
+    }
+  }
+  const json& body = v1 ? doc["refs"] : doc;
+  for (const auto& [key, value] : body.items()) {
+    try {
+      refs[key] = parse_ref(value, key, base, templates);
+    } catch (const Error& e) {
+      throw Error::source(json_path, e.what());
+    }
+  }
+  if (v1 && doc.contains("gen")) {
+    if (!doc["gen"].is_array()) throw Error::source(json_path, "'gen' must be a list");
+    for (const auto& g : doc["gen"]) expand_gen(g, refs, base, templates);
+  }
+  return refs;
+}
+
+ReferenceSet load_zarr_folder(const std::string& folder) {
+  ReferenceSet refs;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) throw Error::source(folder, "not a Zarr folder");
+  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    const std::string key = fs::relative(it->path(), folder).generic_string();
+    if (key.rfind(".zarr-parallel", 0) == 0) continue;
+    Reference r;
+    r.path = it->path().string();
+    refs[key] = r;
+  }
+  return refs;
+}
+
+Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
+                                const std::string& engine) {
+  Dataset ds;
+  ds.uri = uri;
+  ds.engine = engine;
+  FileReader meta_reader;
+  const std::string zattrs_text = text_of(refs, ".zattrs", meta_reader);
+  ds.attrs = zattrs_text.empty() ? Attrs::object()
+                                 : Attrs::parse(quote_nonfinite(zattrs_text), nullptr, false);
+  if (ds.attrs.is_discarded() || !ds.attrs.is_object())
+    throw Error::source(uri, "'.zattrs' is not a JSON object");
+  std::map<std::string, uint32_t> file_index;
+  std::map<std::string, int64_t> dim_sizes;
+  for (const auto& [key, ref] : refs) {
+    const std::string suffix = "/.zarray";
+    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string name = key.substr(0, key.size() - suffix.size());
+    if (name.find('/') != std::string::npos) continue;  // nested groups are not read
+    const json zarray = parse_json(quote_nonfinite(text_of(refs, key, meta_reader)), uri + ": " + key);
+    const std::string attrs_text = text_of(refs, name + "/.zattrs", meta_reader);
+    Attrs zattrs = attrs_text.empty() ? Attrs::object() : Attrs::parse(quote_nonfinite(attrs_text), nullptr, false);
+    if (zattrs.is_discarded() || !zattrs.is_object())
+      throw Error::source(uri, "'" + name + "/.zattrs' is not a JSON object");
+    if (!zarray.is_object()) throw Error::source(uri, "'" + key + "' is not a JSON object");
+    Variable v = variable_from_zarray(refs, name, zarray, zattrs, file_index, ds);
+    if (v.ndim() == 0) continue;
+    for (std::size_t d = 0; d < v.ndim(); ++d) {
+      auto [it, added] = dim_sizes.emplace(v.dims[d], v.shape[d]);
+      if (!added && it->second != v.shape[d])
+        throw Error::source(uri, "dimension '" + v.dims[d] + "' has length " + std::to_string(it->second) +
+                                     " and " + std::to_string(v.shape[d]) + " (array '" + name + "')");
+      if (added) ds.dims.push_back({v.dims[d], v.shape[d], false});
+    }
+    ds.variables.push_back(std::move(v));
+  }
+  if (ds.variables.empty()) throw Error::source(uri, "no arrays found (no '<name>/.zarray' keys)");
+  return ds;
+}
+
+}  // namespace zp

@@ -1,0 +1,20 @@
+// The small template language of kerchunk reference sets: "{{name}}" in URLs (from "templates")
+// and "{{i * 1000 + 24}}" in "gen" entries (integer arithmetic on the generator's dimensions:
+// + - * / // % and parentheses). Pure functions; errors are Error(Source) naming `where`.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "codec/codec.hpp"
+
+namespace zp {
+
+std::string render_template(const std::string& text, const std::map<std::string, std::string>& strings,
+                            const std::map<std::string, int64_t>& numbers, const std::string& where);
+
+// Strict base64 (RFC 4648, padding optional); throws Error(Source) naming `where`.
+Bytes decode_base64(const std::string& text, const std::string& where);
+
+}  // namespace zp

@@ -1,0 +1,385 @@
+#include "source/netcdf_source.hpp"
+
+#include <hdf5.h>
+#include <netcdf.h>
+
+#include <cmath>
+#include <map>
+
+#include "codec/hdf5_filters.hpp"
+#include "core/error.hpp"
+
+namespace zp {
+
+namespace {
+
+struct OpenedFile {
+  Dataset ds;
+  std::map<std::string, std::vector<double>> coord_values;  // 1-D coordinates, for the join check
+};
+
+void nc_check(int status, const std::string& where) {
+  if (status != NC_NOERR) throw Error::source(where, nc_strerror(status));
+}
+
+bool numeric_nc_type(nc_type t) {
+  return t == NC_BYTE || t == NC_UBYTE || t == NC_SHORT || t == NC_USHORT || t == NC_INT ||
+         t == NC_UINT || t == NC_INT64 || t == NC_UINT64 || t == NC_FLOAT || t == NC_DOUBLE;
+}
+
+DType dtype_of(nc_type t) {
+  switch (t) {
+    case NC_BYTE: return {'i', 1, false};
+    case NC_UBYTE: return {'u', 1, false};
+    case NC_SHORT: return {'i', 2, false};
+    case NC_USHORT: return {'u', 2, false};
+    case NC_INT: return {'i', 4, false};
+    case NC_UINT: return {'u', 4, false};
+    case NC_INT64: return {'i', 8, false};
+    case NC_UINT64: return {'u', 8, false};
+    case NC_FLOAT: return {'f', 4, false};
+    default: return {'f', 8, false};
+  }
+}
+
+nlohmann::json number_json(const void* data, std::size_t i, DType t) {
+  const double v = load_as_double(data, i, t);
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  if (t.kind == 'f') return v;
+  if (t.kind == 'u') return static_cast<uint64_t>(v);
+  if (t.size == 8) {
+    int64_t x;
+    std::memcpy(&x, static_cast<const char*>(data) + 8 * i, 8);
+    return x;
+  }
+  return static_cast<int64_t>(v);
+}
+
+Attrs read_attrs(int ncid, int varid, const std::string& where) {
+  Attrs attrs = Attrs::object();
+  int natts = 0;
+  nc_check(nc_inq_varnatts(ncid, varid, &natts), where);
+  for (int i = 0; i < natts; ++i) {
+    char name[NC_MAX_NAME + 1];
+    nc_check(nc_inq_attname(ncid, varid, i, name), where);
+    nc_type type;
+    std::size_t len;
+    nc_check(nc_inq_att(ncid, varid, name, &type, &len), where);
+    if (type == NC_CHAR) {
+      std::string text(len, '\0');
+      nc_check(nc_get_att_text(ncid, varid, name, text.data()), where);
+      while (!text.empty() && text.back() == '\0') text.pop_back();
+      attrs[name] = text;
+    } else if (type == NC_STRING) {
+      std::vector<char*> strs(len);
+      nc_check(nc_get_att_string(ncid, varid, name, strs.data()), where);
+      nlohmann::json arr = nlohmann::json::array();
+      for (auto* s : strs) arr.push_back(s ? std::string(s) : std::string());
+      nc_free_string(len, strs.data());
+      attrs[name] = len == 1 ? arr[0] : arr;
+    } else if (numeric_nc_type(type)) {
+      const DType t = dtype_of(type);
+      std::vector<unsigned char> buf(len * static_cast<std::size_t>(t.size));
+      nc_check(nc_get_att(ncid, varid, name, buf.data()), where);
+      nlohmann::json arr = nlohmann::json::array();
+      for (std::size_t k = 0; k < len; ++k) arr.push_back(number_json(buf.data(), k, t));
+      attrs[name] = len == 1 ? arr[0] : arr;
+    }
+  }
+  return attrs;
+}
+
+struct H5Handle {
+  hid_t id = -1;
+  herr_t (*close)(hid_t) = nullptr;
+  ~H5Handle() {
+    if (id >= 0 && close) close(id);
+  }
+};
+
+// Fills grid and chunk references of a NetCDF-4 variable from HDF5's own description of the dataset.
+void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path) {
+  const std::string where = path + ", variable '" + v.name + "'";
+  H5Handle dset{H5Dopen2(file, v.name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (dset.id < 0) {
+    const std::string alt = "_nc4_non_coord_" + v.name;  // netCDF-4's name for clashing dims
+    dset.id = H5Dopen2(file, alt.c_str(), H5P_DEFAULT);
+  }
+  if (dset.id < 0) throw Error::source(where, "HDF5 dataset not found");
+  H5Handle type{H5Dget_type(dset.id), H5Tclose};
+  v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
+  H5Handle dcpl{H5Dget_create_plist(dset.id), H5Pclose};
+  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
+  const std::size_t nd = v.ndim();
+
+  if (layout == H5D_CHUNKED) {
+    std::vector<hsize_t> cdims(nd);
+    H5Pget_chunk(dcpl.id, static_cast<int>(nd), cdims.data());
+    std::vector<int64_t> chunk(cdims.begin(), cdims.end());
+    v.grid = ChunkGrid::regular(v.shape, chunk);
+    const int nfilters = H5Pget_nfilters(dcpl.id);
+    for (int i = 0; i < nfilters; ++i) {
+      unsigned flags = 0;
+      std::size_t ncd = 16;
+      std::vector<unsigned> cd(16);
+      char fname[256];
+      unsigned config = 0;
+      const H5Z_filter_t id =
+          H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &ncd, cd.data(), sizeof fname, fname, &config);
+      cd.resize(std::min<std::size_t>(ncd, 16));
+      v.codecs.push_back(codec_from_hdf5_filter(id, cd, v.dtype.size, where));
+    }
+    const int64_t n = v.grid.num_chunks();
+    v.chunks.resize(static_cast<std::size_t>(n));
+    std::vector<hsize_t> offset(nd);
+    for (int64_t idx = 0; idx < n; ++idx) {
+      int64_t rest = idx;
+      for (std::size_t d = nd; d-- > 0;) {
+        offset[d] = static_cast<hsize_t>((rest % v.grid.chunks_along(d)) * chunk[d]);
+        rest /= v.grid.chunks_along(d);
+      }
+      unsigned mask = 0;
+      haddr_t addr = HADDR_UNDEF;
+      hsize_t size = 0;
+      if (H5Dget_chunk_info_by_coord(dset.id, offset.data(), &mask, &addr, &size) < 0)
+        throw Error::source(where, "cannot read the HDF5 chunk index");
+      auto& ref = v.chunks[static_cast<std::size_t>(idx)];
+      if (addr != HADDR_UNDEF) {
+        ref.kind = ChunkRef::Kind::Range;
+        ref.offset = addr;
+        ref.length = size;
+        ref.filter_mask = mask;
+      }
+    }
+    return;
+  }
+
+  // Contiguous or compact: cut into slabs along dim 0 of at most ~16 MiB, each a byte range.
+  std::vector<int64_t> chunk = v.shape;
+  const std::size_t row = v.num_elements() / std::max<int64_t>(v.shape.empty() ? 1 : v.shape[0], 1) *
+                          static_cast<std::size_t>(v.dtype.size);
+  if (nd > 0 && row > 0) chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1, std::max<int64_t>(v.shape[0], 1));
+  for (auto& c : chunk) c = std::max<int64_t>(c, 1);
+  v.grid = ChunkGrid::regular(v.shape, chunk);
+  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
+  if (layout == H5D_COMPACT) {
+    H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
+    auto all = std::make_shared<Bytes>(static_cast<std::size_t>(v.num_elements()) * static_cast<std::size_t>(v.dtype.size));
+    if (H5Dread(dset.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
+      throw Error::source(where, "cannot read compact dataset");
+    v.dtype.big_endian = false;
+    v.grid = ChunkGrid::regular(v.shape, v.shape);
+    all->resize(v.chunk_bytes());
+    v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all, 0});
+    return;
+  }
+  const haddr_t addr = H5Dget_offset(dset.id);
+  if (addr == HADDR_UNDEF) return;  // never written: all missing
+  const uint64_t slab = static_cast<uint64_t>(chunk[0]) * row;
+  const uint64_t total = static_cast<uint64_t>(v.num_elements()) * static_cast<uint64_t>(v.dtype.size);
+  for (std::size_t i = 0; i < v.chunks.size(); ++i) {
+    auto& ref = v.chunks[i];
+    ref.kind = ChunkRef::Kind::Range;
+    ref.offset = addr + i * slab;
+    ref.length = std::min<uint64_t>(slab, total - i * slab);
+  }
+}
+
+void describe_classic_storage(Variable& v, bool record) {
+  std::vector<int64_t> chunk = v.shape;
+  if (record) chunk[0] = 1;
+  for (auto& c : chunk) c = std::max<int64_t>(c, 1);
+  v.grid = ChunkGrid::regular(v.shape, chunk);
+  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
+  for (std::size_t i = 0; i < v.chunks.size(); ++i) {
+    v.chunks[i].kind = ChunkRef::Kind::NetcdfSlab;
+    v.chunks[i].slab_start = record ? static_cast<int64_t>(i) : 0;
+  }
+}
+
+OpenedFile open_one(const std::string& path) {
+  int ncid = -1;
+  nc_check(nc_open(path.c_str(), NC_NOWRITE, &ncid), path);
+  struct Closer { int id; ~Closer() { nc_close(id); } } closer{ncid};
+  int format = 0;
+  nc_check(nc_inq_format(ncid, &format), path);
+  const bool hdf5 = format == NC_FORMAT_NETCDF4 || format == NC_FORMAT_NETCDF4_CLASSIC;
+
+  OpenedFile out;
+  Dataset& ds = out.ds;
+  ds.engine = "netcdf";
+  ds.files = {path};
+  int ndims = 0, nvars = 0, nunlim = 0;
+  nc_check(nc_inq_ndims(ncid, &ndims), path);
+  nc_check(nc_inq_nvars(ncid, &nvars), path);
+  std::vector<int> unlim(static_cast<std::size_t>(std::max(ndims, 1)));
+  nc_check(nc_inq_unlimdims(ncid, &nunlim, unlim.data()), path);
+  std::vector<int> dimids(static_cast<std::size_t>(ndims));
+  nc_check(nc_inq_dimids(ncid, &ndims, dimids.data(), 0), path);
+  std::map<int, std::size_t> dim_pos;
+  for (int id : dimids) {
+    char name[NC_MAX_NAME + 1];
+    std::size_t len;
+    nc_check(nc_inq_dim(ncid, id, name, &len), path);
+    bool is_unlim = false;
+    for (int k = 0; k < nunlim; ++k) is_unlim |= unlim[static_cast<std::size_t>(k)] == id;
+    dim_pos[id] = ds.dims.size();
+    ds.dims.push_back({name, static_cast<int64_t>(len), is_unlim});
+  }
+  ds.attrs = read_attrs(ncid, NC_GLOBAL, path);
+
+  for (int varid = 0; varid < nvars; ++varid) {
+    char name[NC_MAX_NAME + 1];
+    nc_type type;
+    int nvdims = 0;
+    nc_check(nc_inq_var(ncid, varid, name, &type, &nvdims, nullptr, nullptr), path);
+    if (!numeric_nc_type(type) || nvdims == 0) continue;  // strings and scalars are not cached
+    std::vector<int> vdims(static_cast<std::size_t>(nvdims));
+    nc_check(nc_inq_vardimid(ncid, varid, vdims.data()), path);
+    Variable v;
+    v.name = name;
+    v.origin = path;
+    v.dtype = dtype_of(type);
+    for (int id : vdims) {
+      const auto& dim = ds.dims[dim_pos.at(id)];
+      v.dims.push_back(dim.name);
+      v.shape.push_back(dim.size);
+    }
+    const std::string where = path + ", variable '" + v.name + "'";
+    v.attrs = read_attrs(ncid, varid, where);
+    v.fill_value = nullptr;
+    if (v.attrs.contains("_FillValue")) {
+      v.fill_value = v.attrs["_FillValue"];
+      v.attrs.erase("_FillValue");
+    }
+    int no_fill = 0;
+    unsigned char fillbuf[8] = {};
+    nc_check(nc_inq_var_fill(ncid, varid, &no_fill, fillbuf), where);
+    v.missing_chunk_value = number_json(fillbuf, 0, v.dtype);
+    if (!hdf5) {
+      const bool record = nunlim > 0 && vdims[0] == unlim[0];
+      describe_classic_storage(v, record);
+    }
+    if (v.ndim() == 1 && v.dims[0] == v.name) {
+      std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
+      if (!values.empty()) nc_check(nc_get_var_double(ncid, varid, values.data()), where);
+      out.coord_values[v.name] = std::move(values);
+    }
+    ds.variables.push_back(std::move(v));
+  }
+
+  if (hdf5) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    H5Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
+    if (file.id < 0) throw Error::source(path, "HDF5 cannot open the file");
+    for (auto& v : ds.variables) describe_hdf5_storage(file.id, v, path);
+  }
+  return out;
+}
+
+// Appends `part`'s chunks of `v` along axis `a` to `joined`.
+void append_along(Variable& joined, const Variable& part, std::size_t a, uint32_t file_index,
+                  const std::string& path) {
+  const std::string where = path + ", variable '" + part.name + "'";
+  if (!(part.dtype == joined.dtype)) throw Error::source(where, "dtype differs from the first file's");
+  if (part.grid.chunk_shape != joined.grid.chunk_shape)
+    throw Error::source(where, "chunk shape differs from the first file's");
+  if (part.codecs.size() != joined.codecs.size())
+    throw Error::source(where, "compression differs from the first file's");
+  for (std::size_t i = 0; i < part.codecs.size(); ++i)
+    if (part.codecs[i].id != joined.codecs[i].id)
+      throw Error::source(where, "compression differs from the first file's");
+  for (std::size_t d = 0; d < joined.ndim(); ++d)
+    if (d != a && part.shape[d] != joined.shape[d])
+      throw Error::source(where, "dimension '" + part.dims[d] + "' has a different length");
+
+  ChunkGrid grid = joined.grid;
+  const int64_t shift = joined.shape[a];
+  for (std::size_t k = 1; k < part.grid.edges[a].size(); ++k) grid.edges[a].push_back(part.grid.edges[a][k] + shift);
+  std::vector<ChunkRef> refs(static_cast<std::size_t>(grid.num_chunks()));
+  auto copy_from = [&](const Variable& src, int64_t chunk_shift, bool set_file) {
+    std::vector<int64_t> c(src.ndim());
+    for (int64_t idx = 0; idx < src.grid.num_chunks(); ++idx) {
+      int64_t rest = idx;
+      for (std::size_t d = src.ndim(); d-- > 0;) {
+        c[d] = rest % src.grid.chunks_along(d);
+        rest /= src.grid.chunks_along(d);
+      }
+      c[a] += chunk_shift;
+      ChunkRef ref = src.chunks[static_cast<std::size_t>(idx)];
+      if (set_file) {
+        ref.file = file_index;
+      }
+      refs[static_cast<std::size_t>(grid.linear_index(c))] = ref;
+    }
+  };
+  copy_from(joined, 0, false);
+  copy_from(part, joined.grid.chunks_along(a), true);
+  joined.grid = std::move(grid);
+  joined.chunks = std::move(refs);
+  joined.shape[a] += part.shape[a];
+}
+
+}  // namespace
+
+Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim_in,
+                    const std::string& uri) {
+  if (files.empty()) throw Error::source(uri, "no files match");
+  OpenedFile first = open_one(files[0]);
+  Dataset ds = std::move(first.ds);
+  ds.uri = uri;
+  std::string concat_dim = concat_dim_in;
+  if (concat_dim.empty())
+    for (const auto& d : ds.dims)
+      if (d.unlimited) concat_dim = d.name;
+  if (files.size() > 1 && concat_dim.empty())
+    throw Error::config("concat_dim", "several files match '" + uri +
+                                          "' but they have no unlimited dimension: set concat_dim");
+  if (files.size() > 1 && !ds.find_dim(concat_dim))
+    throw Error::config("concat_dim", "dimension '" + concat_dim + "' not in " + files[0]);
+
+  for (std::size_t f = 1; f < files.size(); ++f) {
+    OpenedFile part = open_one(files[f]);
+    ds.files.push_back(files[f]);
+    for (auto& v : ds.variables) {
+      const Variable* pv = part.ds.find(v.name);
+      if (!pv) throw Error::source(files[f], "variable '" + v.name + "' of the first file is missing");
+      const auto axis = std::find(v.dims.begin(), v.dims.end(), concat_dim);
+      if (axis != v.dims.end()) {
+        append_along(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()),
+                     static_cast<uint32_t>(f), files[f]);
+      } else if (first.coord_values.count(v.name) &&
+                 first.coord_values[v.name] != part.coord_values[v.name]) {
+        throw Error::source(files[f], "coordinate '" + v.name +
+                                          "' differs from the first file's; files can only be "
+                                          "joined along '" + concat_dim + "'");
+      }
+    }
+    for (auto& d : ds.dims)
+      if (d.name == concat_dim) d.size += part.ds.find_dim(concat_dim)->size;
+  }
+  return ds;
+}
+
+NetcdfSlabReader::~NetcdfSlabReader() {
+  for (auto& [path, id] : ncids_) nc_close(id);
+}
+
+void NetcdfSlabReader::read(const std::string& path, const std::string& var,
+                            const std::vector<std::size_t>& start,
+                            const std::vector<std::size_t>& count, void* out) {
+  std::lock_guard lock(mutex_);
+  auto it = ncids_.find(path);
+  if (it == ncids_.end()) {
+    int id = -1;
+    nc_check(nc_open(path.c_str(), NC_NOWRITE, &id), path);
+    it = ncids_.emplace(path, id).first;
+  }
+  int varid = -1;
+  const std::string where = path + ", variable '" + var + "'";
+  nc_check(nc_inq_varid(it->second, var.c_str(), &varid), where);
+  nc_check(nc_get_vara(it->second, varid, start.data(), count.data(), out), where);
+}
+
+}  // namespace zp

@@ -1,0 +1,37 @@
+// The netcdf engine: NetCDF-4/HDF5 and NetCDF-3 files (one, or a glob joined along concat_dim)
+// into a Dataset. NetCDF-4 chunk locations come from HDF5's chunk index; the bytes are later read
+// and decoded by ChunkReader without the HDF5 library (whose global lock would serialise us).
+// NetCDF-3 files have no chunks: records become NetcdfSlab references read through netCDF-C.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "source/dataset.hpp"
+
+namespace zp {
+
+// `concat_dim` empty: the unlimited dimension of the first file. Throws Error(Source) naming the
+// file when files cannot be joined (different variables, dtypes, chunking or coordinates).
+Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim,
+                    const std::string& uri);
+
+// Reads hyperslabs through netCDF-C, one open handle per file, serialised by a mutex.
+class NetcdfSlabReader {
+ public:
+  NetcdfSlabReader() = default;
+  ~NetcdfSlabReader();
+  NetcdfSlabReader(const NetcdfSlabReader&) = delete;
+  NetcdfSlabReader& operator=(const NetcdfSlabReader&) = delete;
+
+  void read(const std::string& path, const std::string& var, const std::vector<std::size_t>& start,
+            const std::vector<std::size_t>& count, void* out);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, int> ncids_;
+};
+
+}  // namespace zp

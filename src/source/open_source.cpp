@@ -1,0 +1,53 @@
+#include "source/open_source.hpp"
+
+#include <glob.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "source/kerchunk_source.hpp"
+#include "source/netcdf_source.hpp"
+
+namespace zp {
+
+namespace fs = std::filesystem;
+
+std::string resolve_engine(const std::string& uri, const std::string& engine) {
+  if (engine == "netcdf" || engine == "kerchunk" || engine == "zarr") return engine;
+  if (engine != "auto" && !engine.empty())
+    throw Error::config("engine", "unknown engine '" + engine + "' (auto, netcdf, kerchunk, zarr)");
+  auto ends_with = [&](const std::string& s) {
+    return uri.size() >= s.size() && uri.compare(uri.size() - s.size(), s.size(), s) == 0;
+  };
+  std::string trimmed = uri;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  if (ends_with(".json")) return "kerchunk";
+  std::error_code ec;
+  if (fs::is_directory(trimmed, ec) || trimmed.ends_with(".zarr")) return "zarr";
+  return "netcdf";
+}
+
+std::vector<std::string> expand_glob(const std::string& pattern) {
+  glob_t g{};
+  const int rc = ::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g);
+  std::vector<std::string> out;
+  if (rc == 0)
+    for (std::size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  globfree(&g);
+  if (out.empty()) throw Error::source(pattern, "no file matches data_uri");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Dataset open_source(const std::string& uri, const std::string& engine_in, const std::string& concat_dim) {
+  const std::string engine = resolve_engine(uri, engine_in);
+  if (engine == "kerchunk") {
+    if (!fs::exists(uri)) throw Error::source(uri, "reference file does not exist");
+    return dataset_from_references(load_kerchunk(uri), uri, engine);
+  }
+  if (engine == "zarr") return dataset_from_references(load_zarr_folder(uri), uri, engine);
+  return open_netcdf(expand_glob(uri), concat_dim, uri);
+}
+
+}  // namespace zp

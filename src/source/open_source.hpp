@@ -1,0 +1,17 @@
+// Opens a data_uri with an engine ("auto", "netcdf", "kerchunk", "zarr") into a Dataset.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "source/dataset.hpp"
+
+namespace zp {
+
+// "auto": .json → kerchunk; a folder or *.zarr → zarr; anything else → netcdf.
+std::string resolve_engine(const std::string& uri, const std::string& engine);
+// Sorted files matching a glob; an Error(Source) when none match.
+std::vector<std::string> expand_glob(const std::string& pattern);
+Dataset open_source(const std::string& uri, const std::string& engine, const std::string& concat_dim);
+
+}  // namespace zp

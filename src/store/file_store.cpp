@@ -1,0 +1,117 @@
+#include "store/file_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace zp {
+
+namespace fs = std::filesystem;
+
+static constexpr const char* kTempMarker = ".zptmp.";
+
+void check_safe_key(const std::string& key) {
+  auto bad = [&](const std::string& why) {
+    return Error(ErrorKind::Store, "unsafe store key '" + key + "': " + why);
+  };
+  if (key.empty()) throw bad("empty");
+  if (key.front() == '/') throw bad("absolute path");
+  for (unsigned char c : key)
+    if (c < 0x20 || c == 0x7f) throw bad("control character");
+  std::size_t start = 0;
+  while (start <= key.size()) {
+    const auto slash = key.find('/', start);
+    const auto part = key.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part.empty() || part == "." || part == "..") throw bad("empty, '.' or '..' path component");
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+}
+
+FileStore::FileStore(std::string root) : root_(std::move(root)) {}
+
+std::string FileStore::path_of(const std::string& key) const {
+  check_safe_key(key);
+  return root_ + "/" + key;
+}
+
+void FileStore::put(const std::string& key, const Bytes& value) const {
+  const std::string path = path_of(key);
+  const fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) throw Error::store(root_, "cannot create folder '" + parent.string() + "': " + ec.message());
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path + kTempMarker + std::to_string(getpid()) + "." +
+                          std::to_string(counter++);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error::store(root_, "cannot create '" + tmp + "': " + errno_text(errno));
+  std::size_t done = 0;
+  while (done < value.size()) {
+    const ssize_t n = ::write(fd, value.data() + done, value.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw Error::store(root_, "cannot write '" + key + "': " + errno_text(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error::store(root_, "cannot write '" + key + "': " + errno_text(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error::store(root_, "cannot rename into '" + key + "': " + errno_text(err));
+  }
+}
+
+void FileStore::put(const std::string& key, const std::string& value) const {
+  put(key, Bytes(value.begin(), value.end()));
+}
+
+std::optional<std::string> FileStore::get(const std::string& key) const {
+  std::ifstream in(path_of(key), std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool FileStore::exists(const std::string& key) const { return fs::exists(path_of(key)); }
+
+void FileStore::remove(const std::string& key) const {
+  std::error_code ec;
+  fs::remove(path_of(key), ec);
+}
+
+std::vector<std::string> FileStore::list(const std::string& prefix) const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path_of(prefix), ec))
+    out.push_back(e.path().filename().string());
+  return out;
+}
+
+void FileStore::remove_stale_temporaries() const {
+  std::error_code ec;
+  std::vector<fs::path> stale;
+  for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::end(it);
+       it.increment(ec))
+    if (it->path().filename().string().find(kTempMarker) != std::string::npos)
+      stale.push_back(it->path());
+  for (const auto& p : stale) fs::remove(p, ec);
+}
+
+}  // namespace zp

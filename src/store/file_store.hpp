@@ -1,0 +1,40 @@
+// FileStore: a key-value store of byte strings in a folder, as a Zarr store on a file system.
+// Keys are '/'-separated relative paths; a key that could leave the folder ('..', absolute, NUL,
+// control characters) is refused. put() is atomic: bytes go to a unique temporary file in the
+// same folder, then rename(2), so a reader sees the old value or the whole new one, never a part.
+// Thread-safe (no shared mutable state besides the file system).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codec/codec.hpp"
+
+namespace zp {
+
+class FileStore {
+ public:
+  explicit FileStore(std::string root);
+
+  const std::string& root() const { return root_; }
+  std::string path_of(const std::string& key) const;  // validates the key
+
+  void put(const std::string& key, const Bytes& value) const;
+  void put(const std::string& key, const std::string& value) const;
+  std::optional<std::string> get(const std::string& key) const;
+  bool exists(const std::string& key) const;
+  void remove(const std::string& key) const;
+  // Keys directly under `prefix` (a folder key), file names only.
+  std::vector<std::string> list(const std::string& prefix) const;
+  // Removes temporary files a killed writer left under the root.
+  void remove_stale_temporaries() const;
+
+ private:
+  std::string root_;
+};
+
+// Throws Error(Store) when `key` is not a safe relative key.
+void check_safe_key(const std::string& key);
+
+}  // namespace zp
