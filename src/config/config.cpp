@@ -1,0 +1,320 @@
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/units.hpp"
+
+namespace zp {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+json scalar_to_json(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted in YAML: always a string
+  if (s == "null" || s == "~" || s.empty()) return nullptr;
+  if (s == "true" || s == "True" || s == "yes") return true;
+  if (s == "false" || s == "False" || s == "no") return false;
+  try {
+    std::size_t pos = 0;
+    const long long i = std::stoll(s, &pos);
+    if (pos == s.size()) return i;
+  } catch (...) {
+  }
+  try {
+    std::size_t pos = 0;
+    const double d = std::stod(s, &pos);
+    if (pos == s.size()) return d;
+  } catch (...) {
+  }
+  return s;
+}
+
+json yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json j = json::object();
+      for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return j;
+    }
+    case YAML::NodeType::Sequence: {
+      json j = json::array();
+      for (const auto& x : n) j.push_back(yaml_to_json(x));
+      return j;
+    }
+    case YAML::NodeType::Scalar: return scalar_to_json(n);
+    default: return nullptr;
+  }
+}
+
+// Ordered variant for add_attrs (attribute order matters to people reading them).
+nlohmann::ordered_json yaml_to_ordered(const YAML::Node& n) {
+  if (n.IsMap()) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_ordered(kv.second);
+    return j;
+  }
+  return nlohmann::ordered_json::parse(yaml_to_json(n).dump());
+}
+
+json parse_yaml(const std::string& text, const std::string& where) {
+  try {
+    return yaml_to_json(YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    throw Error::config(where, std::string("invalid YAML: ") + e.what());
+  }
+}
+
+const std::set<std::string> kKeys = {
+    "data_uri", "engine", "concat_dim", "preprocessors", "variables", "chunks", "add_attrs",
+    "cache_label", "cache_store", "cache_dir", "zarr_format", "compressor", "encoding",
+    "deploy_mode", "num_jobs", "simultaneous_worker_limit", "memory_limit", "worker_timeout",
+    "overwrite", "resume", "recommend_changes", "await_completion", "generate_stats", "log_level"};
+
+std::string get_string(const json& doc, const std::string& key, const std::string& fallback) {
+  if (!doc.contains(key) || doc[key].is_null()) return fallback;
+  if (doc[key].is_string()) return doc[key].get<std::string>();
+  if (doc[key].is_number()) return doc[key].dump();
+  throw Error::config(key, "expected a string, got " + doc[key].dump());
+}
+
+bool get_bool(const json& doc, const std::string& key, bool fallback) {
+  if (!doc.contains(key) || doc[key].is_null()) return fallback;
+  if (!doc[key].is_boolean()) throw Error::config(key, "expected true or false, got " + doc[key].dump());
+  return doc[key].get<bool>();
+}
+
+int64_t get_positive_int(const json& doc, const std::string& key, int64_t fallback) {
+  if (!doc.contains(key) || doc[key].is_null()) return fallback;
+  if (!doc[key].is_number_integer() || doc[key].get<int64_t>() < 1)
+    throw Error::config(key, "expected a positive integer, got " + doc[key].dump());
+  return doc[key].get<int64_t>();
+}
+
+std::string one_of(const json& doc, const std::string& key, const std::string& fallback,
+                   const std::vector<std::string>& allowed) {
+  const std::string v = get_string(doc, key, fallback);
+  for (const auto& a : allowed)
+    if (v == a) return v;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  throw Error::config(key, "'" + v + "' is not one of: " + list);
+}
+
+std::string resolve_path(const std::string& p, const std::string& base_dir) {
+  if (p.empty() || fs::path(p).is_absolute() || p.find("://") != std::string::npos) return p;
+  return (fs::path(base_dir) / p).lexically_normal().string();
+}
+
+void parse_preprocessors(const json& doc, Config& c) {
+  if (!doc.contains("preprocessors") || doc["preprocessors"].is_null()) return;
+  const json& p = doc["preprocessors"];
+  if (!p.is_array()) throw Error::config("preprocessors", "expected a list of {type: ...} entries");
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const std::string key = "preprocessors[" + std::to_string(i) + "]";
+    if (!p[i].is_object() || !p[i].contains("type") || !p[i]["type"].is_string())
+      throw Error::config(key, "expected an object with a 'type' (sel, subset, isel, reverse_axis, rename)");
+    c.preprocessors.push_back(p[i]);
+  }
+}
+
+void parse_variables(const json& doc, Config& c) {
+  if (!doc.contains("variables") || doc["variables"].is_null()) return;
+  const json& v = doc["variables"];
+  if (v.is_array()) {
+    for (const auto& name : v) {
+      if (!name.is_string()) throw Error::config("variables", "expected variable names, got " + name.dump());
+      c.variables.push_back({name.get<std::string>(), {}});
+    }
+    return;
+  }
+  if (!v.is_object()) throw Error::config("variables", "expected a map {name: [transforms]} or a list of names");
+  for (const auto& [name, transforms] : v.items()) {
+    VariableSpec spec{name, {}};
+    const std::string key = "variables." + name;
+    if (transforms.is_array()) {
+      for (const auto& t : transforms) {
+        if (!t.is_object() || !t.contains("type") || !t["type"].is_string())
+          throw Error::config(key, "each transform needs a 'type' (rename, attrs)");
+        spec.transforms.push_back(t);
+      }
+    } else if (transforms.is_object()) {
+      // The original's {'d2m': {}} form: a map of options, read as transforms when it has a type.
+      if (transforms.contains("type")) spec.transforms.push_back(transforms);
+    } else if (!transforms.is_null()) {
+      throw Error::config(key, "expected a list of transforms, got " + transforms.dump());
+    }
+    c.variables.push_back(std::move(spec));
+  }
+}
+
+void parse_chunks(const json& doc, Config& c) {
+  if (!doc.contains("chunks") || doc["chunks"].is_null() ||
+      (doc["chunks"].is_string() && doc["chunks"] == "auto"))
+    return;
+  const json& ch = doc["chunks"];
+  if (!ch.is_object()) throw Error::config("chunks", "expected 'auto' or a map {dim: size}");
+  c.chunks_auto = false;
+  for (const auto& [dim, size] : ch.items()) {
+    if (size.is_number_integer() && (size.get<int64_t>() > 0 || size.get<int64_t>() == -1)) {
+      c.chunks.emplace_back(dim, size.get<int64_t>());
+    } else if (size.is_string() && size == "auto") {
+      c.chunks.emplace_back(dim, 0);  // 0: the source chunk size
+    } else {
+      throw Error::config("chunks." + dim, "expected a positive integer, -1 (whole) or 'auto', got " + size.dump());
+    }
+  }
+}
+
+void parse_compressor(const json& doc, Config& c) {
+  if (!doc.contains("compressor")) {
+    c.compressor = default_compressor();
+    return;
+  }
+  const json& comp = doc["compressor"];
+  if (comp.is_null() || (comp.is_string() && (comp == "none" || comp == "null"))) {
+    c.compressor = nullptr;
+    return;
+  }
+  if (comp.is_string()) {
+    c.compressor = comp == "blosc" ? default_compressor() : json{{"id", comp}};
+  } else if (comp.is_object() && comp.contains("id") && comp["id"].is_string()) {
+    c.compressor = comp;
+  } else {
+    throw Error::config("compressor", "expected {id: blosc|zlib|gzip|zstd|lz4, ...} or none");
+  }
+  const std::string id = c.compressor["id"];
+  if (id != "blosc" && id != "zlib" && id != "gzip" && id != "zstd" && id != "lz4")
+    throw Error::config("compressor.id", "unsupported compressor '" + id + "' (blosc, zlib, gzip, zstd, lz4, none)");
+  if (id == "blosc") {
+    json full = default_compressor();
+    for (const auto& [k, v] : c.compressor.items()) full[k] = v;
+    c.compressor = full;
+    const std::string cname = c.compressor["cname"].is_string() ? c.compressor["cname"].get<std::string>() : "";
+    if (cname != "lz4" && cname != "lz4hc" && cname != "blosclz" && cname != "zstd" && cname != "zlib")
+      throw Error::config("compressor.cname", "unsupported blosc cname '" + cname + "'");
+  } else if (id == "zlib" || id == "gzip" || id == "zstd") {
+    if (!c.compressor.contains("level")) c.compressor["level"] = id == "zstd" ? 1 : 1;
+  }
+}
+
+void apply_override(json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error::config("--set", "expected KEY=VALUE, got '" + assignment + "'");
+  const std::string key = assignment.substr(0, eq);
+  const json value = parse_yaml(assignment.substr(eq + 1), "--set " + key);
+  json* target = &doc;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = key.find('.', start);
+    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (dot == std::string::npos) {
+      (*target)[part] = value;
+      return;
+    }
+    if (!target->contains(part) || !(*target)[part].is_object()) (*target)[part] = json::object();
+    target = &(*target)[part];
+    start = dot + 1;
+  }
+}
+
+}  // namespace
+
+json default_compressor() {
+  return {{"id", "blosc"}, {"cname", "lz4"}, {"clevel", 5}, {"shuffle", 1}, {"blocksize", 0}};
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& base_dir,
+                    const std::vector<std::string>& overrides) {
+  json doc = parse_yaml(yaml_text, "");
+  if (doc.is_null()) doc = json::object();
+  if (!doc.is_object()) throw Error::config("", "the config must be a YAML mapping of keys to values");
+  for (const auto& o : overrides) apply_override(doc, o);
+  for (const auto& [key, value] : doc.items())
+    if (!kKeys.count(key)) throw Error::config(key, "unknown key (see the README for the keys)");
+
+  Config c;
+  c.data_uri = resolve_path(get_string(doc, "data_uri", ""), base_dir);
+  if (c.data_uri.empty()) throw Error::config("data_uri", "required: a file glob, kerchunk .json or .zarr store");
+  c.engine = one_of(doc, "engine", "auto", {"auto", "netcdf", "kerchunk", "zarr"});
+  c.concat_dim = get_string(doc, "concat_dim", "");
+  parse_preprocessors(doc, c);
+  parse_variables(doc, c);
+  parse_chunks(doc, c);
+  if (doc.contains("add_attrs") && !doc["add_attrs"].is_null()) {
+    if (!doc["add_attrs"].is_object()) throw Error::config("add_attrs", "expected a map of attributes");
+    c.add_attrs = nlohmann::ordered_json::parse(doc["add_attrs"].dump());
+  }
+  c.cache_label = get_string(doc, "cache_label", "");
+  c.zarr_format = static_cast<int>(get_positive_int(doc, "zarr_format", 2));
+  if (c.zarr_format != 2)
+    throw Error::config("zarr_format", "only zarr_format 2 is supported so far");
+  parse_compressor(doc, c);
+  c.encoding = one_of(doc, "encoding", "source", {"source", "decoded"});
+  c.deploy_mode = one_of(doc, "deploy_mode", "local", {"series", "local", "slurm", "mpi", "dask_distributed"});
+  if (doc.contains("num_jobs") && doc["num_jobs"].is_string() && doc["num_jobs"] == "auto") doc.erase("num_jobs");
+  c.num_jobs = get_positive_int(doc, "num_jobs", 0);
+  c.simultaneous_worker_limit = static_cast<int>(get_positive_int(doc, "simultaneous_worker_limit", 4));
+  if (doc.contains("memory_limit") && !doc["memory_limit"].is_null())
+    c.memory_limit = parse_memory(get_string(doc, "memory_limit", ""), "memory_limit");
+  if (doc.contains("worker_timeout") && !doc["worker_timeout"].is_null())
+    c.worker_timeout = parse_duration(get_string(doc, "worker_timeout", ""), "worker_timeout");
+  c.overwrite = get_bool(doc, "overwrite", true);
+  c.resume = get_bool(doc, "resume", false);
+  c.recommend_changes = get_bool(doc, "recommend_changes", true);
+  c.await_completion = get_bool(doc, "await_completion", true);
+  c.generate_stats = get_bool(doc, "generate_stats", false);
+  c.log_level = static_cast<int>(doc.contains("log_level") ? doc["log_level"].get<int64_t>() : 1);
+
+  const std::string store = get_string(doc, "cache_store", "");
+  const std::string dir = get_string(doc, "cache_dir", "");
+  if (!store.empty() && !dir.empty())
+    throw Error::config("cache_store", "give cache_store or cache_dir, not both");
+  if (!store.empty()) {
+    c.cache_store = resolve_path(store, base_dir);
+  } else if (!dir.empty()) {
+    // Store name from the source name (file stem without globs) plus cache_label, as the original.
+    std::string stem = fs::path(c.data_uri).stem().string();
+    for (char& ch : stem)
+      if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
+    while (!stem.empty() && stem.back() == '_') stem.pop_back();
+    c.cache_store = resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
+  } else {
+    throw Error::config("cache_store", "required: cache_store (a .zarr path) or cache_dir");
+  }
+  return c;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw Error::config("", "cannot read config file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), fs::absolute(path).parent_path().string(), overrides);
+}
+
+json Config::content_json() const {
+  json vars = json::array();
+  for (const auto& v : variables) vars.push_back({{"name", v.name}, {"transforms", v.transforms}});
+  json ch = json::array();
+  for (const auto& [d, s] : chunks) ch.push_back({d, s});
+  return {{"data_uri", data_uri},       {"engine", engine},
+          {"concat_dim", concat_dim},   {"preprocessors", preprocessors},
+          {"variables", vars},          {"chunks", chunks_auto ? json("auto") : ch},
+          {"add_attrs", json::parse(add_attrs.dump())}, {"zarr_format", zarr_format},
+          {"compressor", compressor},   {"encoding", encoding}};
+}
+
+std::string Config::content_hash() const { return sha256_hex(content_json().dump()); }
+
+}  // namespace zp

@@ -1,0 +1,58 @@
+// Config: the YAML file of a cache run (keys are the original package's keyword arguments) as a
+// validated struct. Unknown keys, wrong types and bad values are Error(Config) naming the key.
+// Relative paths (data_uri, cache_store, cache_dir) resolve against the config file's folder.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace zp {
+
+struct VariableSpec {
+  std::string name;
+  std::vector<nlohmann::json> transforms;  // per-variable transforms, each {type: ...}
+};
+
+struct Config {
+  std::string data_uri;
+  std::string engine = "auto";
+  std::string concat_dim;
+  std::vector<nlohmann::json> preprocessors;
+  std::vector<VariableSpec> variables;  // empty: every data variable
+  bool chunks_auto = true;
+  std::vector<std::pair<std::string, int64_t>> chunks;  // dim -> size (-1: whole dimension)
+  nlohmann::ordered_json add_attrs = nlohmann::ordered_json::object();
+  std::string cache_label;
+  std::string cache_store;  // resolved: the store path
+  int zarr_format = 2;
+  nlohmann::json compressor;  // null: no compression
+  std::string encoding = "source";
+  std::string deploy_mode = "local";
+  int64_t num_jobs = 0;  // 0: auto
+  int simultaneous_worker_limit = 4;
+  int64_t memory_limit = 2000000000;
+  int64_t worker_timeout = 1800;
+  bool overwrite = true;
+  bool resume = false;
+  bool recommend_changes = true;
+  bool await_completion = true;
+  bool generate_stats = false;
+  int log_level = 1;
+
+  // The keys that decide the cache's content, canonical JSON; its SHA-256 is the config hash.
+  nlohmann::json content_json() const;
+  std::string content_hash() const;
+};
+
+// Parses YAML text; `overrides` are "key=value" strings (value in YAML syntax, key may be dotted).
+Config parse_config(const std::string& yaml_text, const std::string& base_dir,
+                    const std::vector<std::string>& overrides = {});
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// zarr-python's default compressor: Blosc(cname='lz4', clevel=5, shuffle=SHUFFLE, blocksize=0).
+nlohmann::json default_compressor();
+
+}  // namespace zp

@@ -1,0 +1,38 @@
+// Element-wise conversion from source values to output values. `encoding: source` is the identity
+// (packed integers kept bit for bit); `encoding: decoded` masks _FillValue/missing_value to NaN
+// and applies scale_factor/add_offset in the float type xarray would choose, so the floats we write
+// are the ones xarray.open_dataset returns. Pure; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/dtype.hpp"
+#include "source/dataset.hpp"
+
+namespace zp {
+
+struct Conversion {
+  DType in;
+  DType out;
+  bool decode = false;        // false: out == in, bytes copied
+  std::vector<double> fills;  // raw values that become NaN
+  bool has_scale = false, has_offset = false;
+  double scale = 1.0, offset = 0.0;
+
+  static Conversion identity(DType t) { return {t.native(), t.native()}; }
+  nlohmann::json to_json() const;
+  static Conversion from_json(const nlohmann::json& j);
+};
+
+// The decoding xarray applies to `v` (identity when v has no CF packing or fill value).
+Conversion cf_decoding(const Variable& v);
+
+// Converts n elements: source elements `src_stride` bytes apart (may be negative), output
+// contiguous.
+void convert_run(const Conversion& c, const unsigned char* src, std::ptrdiff_t src_stride,
+                 unsigned char* dst, std::size_t n);
+
+}  // namespace zp

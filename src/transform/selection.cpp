@@ -1,0 +1,193 @@
+#include "transform/selection.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "source/chunk_reader.hpp"
+
+namespace zp {
+
+using json = nlohmann::json;
+
+void DimMap::source_range(int64_t a, int64_t b, int64_t* lo, int64_t* hi) const {
+  const int64_t x = source_index(a), y = source_index(b - 1);
+  *lo = std::min(x, y);
+  *hi = std::max(x, y) + 1;
+}
+
+const DimMap& Selection::dim(const std::string& source_dim) const {
+  for (const auto& d : dims)
+    if (d.source == source_dim) return d;
+  throw Error::internal("no dimension " + source_dim);
+}
+
+const DimMap* Selection::find_output(const std::string& output_name) const {
+  for (const auto& d : dims)
+    if (d.name == output_name) return &d;
+  return nullptr;
+}
+
+std::string Selection::output_name_of_var(const std::string& source_var) const {
+  const auto it = var_renames.find(source_var);
+  return it == var_renames.end() ? source_var : it->second;
+}
+
+Coordinates load_coordinates(const Dataset& ds) {
+  Coordinates out;
+  ChunkReader reader(ds);
+  for (const auto& dim : ds.dims) {
+    const Variable* v = ds.find(dim.name);
+    if (!v || !ds.is_dimension_coordinate(*v)) continue;
+    const Bytes raw = read_whole_1d(reader, *v);
+    CoordinateValues c;
+    c.values.resize(static_cast<std::size_t>(v->shape[0]));
+    for (std::size_t i = 0; i < c.values.size(); ++i) c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
+    const std::string units = v->attrs.value("units", "");
+    if (is_time_units(units)) {
+      const std::string where = v->origin + ", variable '" + v->name + "' units";
+      try {
+        c.time = parse_time_units(units, v->attrs.value("calendar", "standard"), where);
+        for (double x : c.values) c.time_us.push_back(value_to_us(x, *c.time));
+      } catch (const Error&) {
+        c.time.reset();  // not decodable as time: keep plain numbers, as xarray would warn and do
+      }
+    }
+    out.emplace(dim.name, std::move(c));
+  }
+  return out;
+}
+
+namespace {
+
+DimMap& find_dim(Selection& s, const std::string& name, const std::string& key) {
+  for (auto& d : s.dims)
+    if (d.name == name) return d;
+  std::string known;
+  for (const auto& d : s.dims) known += (known.empty() ? "" : ", ") + d.name;
+  throw Error::config(key, "no dimension '" + name + "' (dimensions: " + known + ")");
+}
+
+// Output index range [a, b) of `d` whose coordinate lies within [lo, hi].
+template <typename T>
+void range_within(const DimMap& d, const std::vector<T>& values, T lo, T hi, int64_t* a, int64_t* b) {
+  *a = -1;
+  *b = -1;
+  for (int64_t i = 0; i < d.count; ++i) {
+    const T v = values[static_cast<std::size_t>(d.source_index(i))];
+    if (v >= lo && v <= hi) {
+      if (*a < 0) *a = i;
+      *b = i + 1;
+    }
+  }
+}
+
+void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std::string& key) {
+  for (const auto& [dim_name, range] : p.items()) {
+    if (dim_name == "type") continue;
+    const std::string k = key + "." + dim_name;
+    DimMap& d = find_dim(s, dim_name, k);
+    const auto c = coords.find(d.source);
+    if (c == coords.end()) throw Error::config(k, "dimension '" + dim_name + "' has no coordinate to select on");
+    json r = range;
+    if (r.is_string()) r = json::array({r, r});
+    if (!r.is_array() || r.size() != 2)
+      throw Error::config(k, "expected a range [start, end], got " + range.dump());
+    int64_t a = -1, b = -1;
+    if (c->second.time) {
+      if (!r[0].is_string() || !r[1].is_string())
+        throw Error::config(k, "'" + dim_name + "' is a time coordinate: give dates as strings");
+      int64_t f0, l0, f1, l1;
+      label_bounds(r[0].get<std::string>(), c->second.time->calendar, &f0, &l0, k);
+      label_bounds(r[1].get<std::string>(), c->second.time->calendar, &f1, &l1, k);
+      const int64_t lo = std::min(f0, f1), hi = std::max(l0, l1);
+      range_within(d, c->second.time_us, lo, hi, &a, &b);
+    } else {
+      if (!r[0].is_number() || !r[1].is_number())
+        throw Error::config(k, "expected numbers for '" + dim_name + "', got " + range.dump());
+      const double x = r[0].get<double>(), y = r[1].get<double>();
+      range_within(d, c->second.values, std::min(x, y), std::max(x, y), &a, &b);
+    }
+    if (a < 0) throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
+    d.start = d.source_index(a);
+    d.count = b - a;
+  }
+}
+
+int64_t python_index(const json& v, int64_t n, int64_t fallback, const std::string& key) {
+  if (v.is_null()) return fallback;
+  if (!v.is_number_integer()) throw Error::config(key, "index must be an integer, got " + v.dump());
+  int64_t i = v.get<int64_t>();
+  if (i < 0) i += n;
+  return std::clamp<int64_t>(i, 0, n);
+}
+
+void apply_isel(Selection& s, const json& p, const std::string& key) {
+  for (const auto& [dim_name, range] : p.items()) {
+    if (dim_name == "type") continue;
+    const std::string k = key + "." + dim_name;
+    DimMap& d = find_dim(s, dim_name, k);
+    if (!range.is_array() || range.size() != 2)
+      throw Error::config(k, "expected [start, stop] (Python slice, stop excluded), got " + range.dump());
+    const int64_t a = python_index(range[0], d.count, 0, k), b = python_index(range[1], d.count, d.count, k);
+    if (b <= a) throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
+    d.start = d.source_index(a);
+    d.count = b - a;
+  }
+}
+
+std::string string_field(const json& p, const char* field, const std::string& key) {
+  if (!p.contains(field) || !p[field].is_string())
+    throw Error::config(key + "." + field, "required string field is missing");
+  return p[field].get<std::string>();
+}
+
+void apply_rename(Selection& s, const Dataset& ds, const json& p, const std::string& key) {
+  const std::string from = string_field(p, "var_id", key), to = string_field(p, "new_name", key);
+  for (auto& d : s.dims)
+    if (d.name == from) {
+      d.name = to;
+      if (ds.find(d.source)) s.var_renames[d.source] = to;
+      return;
+    }
+  for (const auto& v : ds.variables)
+    if (s.output_name_of_var(v.name) == from) {
+      s.var_renames[v.name] = to;
+      return;
+    }
+  throw Error::config(key + ".var_id", "no variable or dimension named '" + from + "'");
+}
+
+}  // namespace
+
+Selection apply_preprocessors(const Dataset& ds, const Coordinates& coords,
+                              const std::vector<json>& preprocessors) {
+  Selection s;
+  for (const auto& d : ds.dims) s.dims.push_back({d.name, d.name, 0, d.size, 1});
+  for (std::size_t i = 0; i < preprocessors.size(); ++i) {
+    const json& p = preprocessors[i];
+    const std::string key = fmt::format("preprocessors[{}]", i);
+    const std::string type = string_field(p, "type", key);
+    if (type == "sel" || type == "subset") {
+      apply_sel(s, coords, p, key);
+    } else if (type == "isel") {
+      apply_isel(s, p, key);
+    } else if (type == "reverse_axis") {
+      DimMap& d = find_dim(s, string_field(p, "dim", key), key + ".dim");
+      d.start = d.source_index(d.count - 1);
+      d.step = -d.step;
+    } else if (type == "rename") {
+      apply_rename(s, ds, p, key);
+    } else if (type == "roll" || type == "tiled") {
+      throw Error::config(key + ".type", "preprocessor '" + type + "' is not supported yet");
+    } else {
+      throw Error::config(key + ".type", "unknown preprocessor '" + type +
+                                             "' (sel, subset, isel, reverse_axis, rename)");
+    }
+  }
+  return s;
+}
+
+}  // namespace zp
