@@ -142,3 +142,23 @@ Bytes decode_base64(const std::string& text, const std::string& where) {
 }
 
 }  // namespace zp
+
+namespace zp {
+
+std::string encode_base64(const Bytes& data) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < data.size(); i += 3) {
+    const uint32_t b0 = data[i], b1 = i + 1 < data.size() ? data[i + 1] : 0,
+                   b2 = i + 2 < data.size() ? data[i + 2] : 0;
+    const uint32_t v = (b0 << 16) | (b1 << 8) | b2;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < data.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < data.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace zp

@@ -18,3 +18,7 @@ std::string render_template(const std::string& text, const std::map<std::string,
 Bytes decode_base64(const std::string& text, const std::string& where);
 
 }  // namespace zp
+
+namespace zp {
+std::string encode_base64(const Bytes& data);
+}

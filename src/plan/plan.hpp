@@ -1,0 +1,90 @@
+// Plan: the contract between planning and running. Output arrays (shape, chunks, dtype, attributes,
+// how each output index maps to the source, the source chunks it needs) and jobs (regions of whole
+// output chunks, each written by exactly one job). Serialisable to JSON, so a worker on another
+// node runs a job from the plan file alone, without opening the source. Plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "source/dataset.hpp"
+#include "transform/element_transform.hpp"
+#include "transform/selection.hpp"
+
+namespace zp {
+
+struct ArrayPlan {
+  std::string name;               // output array name, its key in the store
+  bool coordinate = false;        // written by the coordinator before the jobs
+  std::vector<std::string> dims;  // output dimension names
+  std::vector<int64_t> shape;
+  std::vector<int64_t> chunks;
+  std::vector<DimMap> index;      // per output dimension
+  Variable source;                // source variable with its manifest
+  Conversion conversion;
+  nlohmann::json fill_value;      // Zarr fill_value of the output
+  Attrs attrs;                    // output attributes (without _ARRAY_DIMENSIONS)
+  nlohmann::json compressor;      // null: uncompressed
+  // Along each dimension: true when every output chunk is its own work unit (the memory limit did
+  // not allow the units that read each source chunk once), false for such units.
+  std::vector<bool> per_chunk_units;
+
+  std::size_t ndim() const { return dims.size(); }
+  int64_t chunks_along(std::size_t d) const { return (shape[d] + chunks[d] - 1) / chunks[d]; }
+  int64_t num_chunks() const;
+  std::size_t chunk_bytes() const;  // decoded bytes of one (padded) output chunk
+  int64_t output_bytes() const;     // bytes of the selection, unpadded
+};
+
+// A box of output chunk indices: [lo[d], hi[d]) along each dimension.
+struct Region {
+  std::vector<int64_t> lo, hi;
+  int64_t num_chunks() const;
+};
+
+struct Job {
+  int64_t id = 0;
+  int array = 0;  // index into Plan::arrays
+  Region region;
+  std::vector<int64_t> source_chunks;  // distinct source chunks (linear indices) it reads
+  uint64_t read_bytes = 0;             // stored bytes it reads, counting re-reads
+  uint64_t output_bytes = 0;
+};
+
+struct PlanSummary {
+  uint64_t read_bytes = 0;    // stored bytes all jobs read
+  uint64_t needed_bytes = 0;  // stored bytes of the distinct source chunks needed
+  double read_amplification = 1.0;
+  uint64_t peak_memory = 0;   // predicted peak per worker, bytes
+  uint64_t output_bytes = 0;
+  int64_t output_chunks = 0;
+  int64_t source_chunks = 0;
+};
+
+struct Recommendation {
+  std::string key;      // config key it concerns, e.g. "preprocessors[0].latitude"
+  std::string message;  // what cuts what, and what each alternative would save
+};
+
+struct Plan {
+  std::string config_hash;
+  std::string store;
+  std::string tool_version;
+  int zarr_format = 2;
+  std::string encoding = "source";
+  std::vector<std::string> files;
+  Attrs global_attrs;
+  std::vector<ArrayPlan> arrays;
+  std::vector<Job> jobs;
+  int workers = 1;
+  int threads_per_worker = 1;
+  int64_t memory_limit = 0;
+  int64_t worker_timeout = 0;
+  PlanSummary summary;
+  std::vector<Recommendation> recommendations;
+};
+
+}  // namespace zp

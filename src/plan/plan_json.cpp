@@ -1,0 +1,229 @@
+#include "plan/plan_json.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "plan/units.hpp"
+#include "source/kerchunk_template.hpp"
+
+namespace zp {
+
+using json = nlohmann::json;
+
+namespace {
+
+json dimmap_json(const DimMap& m) {
+  return {{"source", m.source}, {"name", m.name}, {"start", m.start}, {"count", m.count}, {"step", m.step}};
+}
+
+DimMap dimmap_from(const json& j) {
+  return {j.at("source"), j.at("name"), j.at("start"), j.at("count"), j.at("step")};
+}
+
+json ref_json(int64_t index, const ChunkRef& r) {
+  switch (r.kind) {
+    case ChunkRef::Kind::Range: return {index, "range", r.file, r.offset, r.length, r.filter_mask};
+    case ChunkRef::Kind::Inline: return {index, "inline", encode_base64(*r.data)};
+    case ChunkRef::Kind::NetcdfSlab: return {index, "netcdf", r.file, r.slab_start};
+    default: return {index, "missing"};
+  }
+}
+
+ChunkRef ref_from(const json& j, const std::string& where) {
+  ChunkRef r;
+  const std::string kind = j.at(1);
+  if (kind == "range") {
+    r.kind = ChunkRef::Kind::Range;
+    r.file = j.at(2);
+    r.offset = j.at(3);
+    r.length = j.at(4);
+    r.filter_mask = j.at(5);
+  } else if (kind == "inline") {
+    r.kind = ChunkRef::Kind::Inline;
+    r.data = std::make_shared<Bytes>(decode_base64(j.at(2).get<std::string>(), where));
+  } else if (kind == "netcdf") {
+    r.kind = ChunkRef::Kind::NetcdfSlab;
+    r.file = j.at(2);
+    r.slab_start = j.at(3);
+  }
+  return r;
+}
+
+json source_json(const ArrayPlan& a, bool include_manifest) {
+  const Variable& v = a.source;
+  json codecs = json::array();
+  for (const auto& c : v.codecs) codecs.push_back(c.config);
+  json s = {{"name", v.name},         {"dims", v.dims},
+            {"shape", v.shape},       {"dtype", v.dtype.str()},
+            {"codecs", codecs},       {"chunk_shape", v.grid.chunk_shape},
+            {"edges", v.grid.edges},  {"missing_chunk_value", v.missing_chunk_value},
+            {"origin", v.origin}};
+  if (include_manifest) {
+    Region all;
+    all.lo.assign(a.ndim(), 0);
+    for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
+    json refs = json::array();
+    for (int64_t idx : source_chunks_of(a, all)) {
+      const ChunkRef& r = v.chunks[static_cast<std::size_t>(idx)];
+      if (r.kind != ChunkRef::Kind::Missing) refs.push_back(ref_json(idx, r));
+    }
+    s["chunks"] = std::move(refs);
+  }
+  return s;
+}
+
+Variable source_from(const json& s, const std::string& where) {
+  Variable v;
+  v.name = s.at("name");
+  v.dims = s.at("dims").get<std::vector<std::string>>();
+  v.shape = s.at("shape").get<std::vector<int64_t>>();
+  v.dtype = DType::parse(s.at("dtype"));
+  for (const auto& c : s.at("codecs")) v.codecs.push_back(codec_spec_from_json(c, where));
+  v.grid.chunk_shape = s.at("chunk_shape").get<std::vector<int64_t>>();
+  v.grid.edges = s.at("edges").get<std::vector<std::vector<int64_t>>>();
+  v.missing_chunk_value = s.at("missing_chunk_value");
+  v.origin = s.value("origin", "");
+  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
+  if (s.contains("chunks"))
+    for (const auto& r : s["chunks"]) {
+      const int64_t idx = r.at(0);
+      if (idx < 0 || idx >= v.grid.num_chunks()) throw Error::config(where, "chunk index out of range");
+      v.chunks[static_cast<std::size_t>(idx)] = ref_from(r, where);
+    }
+  return v;
+}
+
+}  // namespace
+
+json plan_to_json(const Plan& p, bool include_manifest) {
+  json arrays = json::array();
+  for (const auto& a : p.arrays) {
+    json index = json::array();
+    for (const auto& m : a.index) index.push_back(dimmap_json(m));
+    arrays.push_back({{"name", a.name},
+                      {"coordinate", a.coordinate},
+                      {"dims", a.dims},
+                      {"shape", a.shape},
+                      {"chunks", a.chunks},
+                      {"per_chunk_units", a.per_chunk_units},
+                      {"index", index},
+                      {"conversion", a.conversion.to_json()},
+                      {"fill_value", a.fill_value},
+                      {"attrs", json::parse(a.attrs.dump())},
+                      {"compressor", a.compressor},
+                      {"source", source_json(a, include_manifest)}});
+  }
+  json jobs = json::array();
+  for (const auto& j : p.jobs)
+    jobs.push_back({{"id", j.id},
+                    {"array", j.array},
+                    {"region", {{"lo", j.region.lo}, {"hi", j.region.hi}}},
+                    {"source_chunks", j.source_chunks},
+                    {"read_bytes", j.read_bytes},
+                    {"output_bytes", j.output_bytes}});
+  json recs = json::array();
+  for (const auto& r : p.recommendations) recs.push_back({{"key", r.key}, {"message", r.message}});
+  const auto& s = p.summary;
+  return {{"format", "zarr-parallel-plan"},
+          {"version", 1},
+          {"config_hash", p.config_hash},
+          {"store", p.store},
+          {"tool_version", p.tool_version},
+          {"zarr_format", p.zarr_format},
+          {"encoding", p.encoding},
+          {"files", p.files},
+          {"global_attrs", json::parse(p.global_attrs.dump())},
+          {"workers", p.workers},
+          {"threads_per_worker", p.threads_per_worker},
+          {"memory_limit", p.memory_limit},
+          {"worker_timeout", p.worker_timeout},
+          {"summary",
+           {{"jobs", p.jobs.size()},
+            {"read_bytes", s.read_bytes},
+            {"needed_bytes", s.needed_bytes},
+            {"read_amplification", s.read_amplification},
+            {"peak_memory_per_worker", s.peak_memory},
+            {"output_bytes", s.output_bytes},
+            {"output_chunks", s.output_chunks},
+            {"source_chunks", s.source_chunks}}},
+          {"recommendations", recs},
+          {"arrays", arrays},
+          {"jobs", jobs}};
+}
+
+Plan plan_from_json(const json& j, const std::string& where) {
+  try {
+    if (j.value("format", "") != "zarr-parallel-plan" || j.value("version", 0) != 1)
+      throw Error::config(where, "not a zarr-parallel plan (version 1)");
+    Plan p;
+    p.config_hash = j.at("config_hash");
+    p.store = j.at("store");
+    p.tool_version = j.at("tool_version");
+    p.zarr_format = j.at("zarr_format");
+    p.encoding = j.at("encoding");
+    p.files = j.at("files").get<std::vector<std::string>>();
+    p.global_attrs = Attrs::parse(j.at("global_attrs").dump());
+    p.workers = j.at("workers");
+    p.threads_per_worker = j.at("threads_per_worker");
+    p.memory_limit = j.at("memory_limit");
+    p.worker_timeout = j.at("worker_timeout");
+    const json& s = j.at("summary");
+    p.summary.read_bytes = s.at("read_bytes");
+    p.summary.needed_bytes = s.at("needed_bytes");
+    p.summary.read_amplification = s.at("read_amplification");
+    p.summary.peak_memory = s.at("peak_memory_per_worker");
+    p.summary.output_bytes = s.at("output_bytes");
+    p.summary.output_chunks = s.at("output_chunks");
+    p.summary.source_chunks = s.at("source_chunks");
+    for (const auto& r : j.at("recommendations")) p.recommendations.push_back({r.at("key"), r.at("message")});
+    for (const auto& ja : j.at("arrays")) {
+      ArrayPlan a;
+      a.name = ja.at("name");
+      a.coordinate = ja.at("coordinate");
+      a.dims = ja.at("dims").get<std::vector<std::string>>();
+      a.shape = ja.at("shape").get<std::vector<int64_t>>();
+      a.chunks = ja.at("chunks").get<std::vector<int64_t>>();
+      a.per_chunk_units = ja.at("per_chunk_units").get<std::vector<bool>>();
+      for (const auto& m : ja.at("index")) a.index.push_back(dimmap_from(m));
+      a.conversion = Conversion::from_json(ja.at("conversion"));
+      a.fill_value = ja.at("fill_value");
+      a.attrs = Attrs::parse(ja.at("attrs").dump());
+      a.compressor = ja.at("compressor");
+      a.source = source_from(ja.at("source"), where);
+      p.arrays.push_back(std::move(a));
+    }
+    for (const auto& jj : j.at("jobs")) {
+      Job job;
+      job.id = jj.at("id");
+      job.array = jj.at("array");
+      job.region.lo = jj.at("region").at("lo").get<std::vector<int64_t>>();
+      job.region.hi = jj.at("region").at("hi").get<std::vector<int64_t>>();
+      job.source_chunks = jj.at("source_chunks").get<std::vector<int64_t>>();
+      job.read_bytes = jj.at("read_bytes");
+      job.output_bytes = jj.at("output_bytes");
+      if (job.array < 0 || static_cast<std::size_t>(job.array) >= p.arrays.size())
+        throw Error::config(where, "job " + std::to_string(job.id) + " names no array");
+      p.jobs.push_back(std::move(job));
+    }
+    return p;
+  } catch (const json::exception& e) {
+    throw Error::config(where, std::string("malformed plan: ") + e.what());
+  }
+}
+
+Plan load_plan(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error::config(path, "cannot read plan file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j;
+  try {
+    j = json::parse(ss.str());
+  } catch (const json::exception& e) {
+    throw Error::config(path, std::string("plan is not JSON: ") + e.what());
+  }
+  return plan_from_json(j, path);
+}
+
+}  // namespace zp

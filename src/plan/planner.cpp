@@ -1,0 +1,363 @@
+#include "plan/planner.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/units.hpp"
+#include "plan/units.hpp"
+#include "store/file_store.hpp"
+
+namespace zp {
+
+using json = nlohmann::json;
+
+int64_t ArrayPlan::num_chunks() const {
+  int64_t n = 1;
+  for (std::size_t d = 0; d < ndim(); ++d) n *= chunks_along(d);
+  return n;
+}
+
+std::size_t ArrayPlan::chunk_bytes() const {
+  std::size_t n = static_cast<std::size_t>(conversion.out.size);
+  for (auto c : chunks) n *= static_cast<std::size_t>(c);
+  return n;
+}
+
+int64_t ArrayPlan::output_bytes() const {
+  int64_t n = conversion.out.size;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+int64_t Region::num_chunks() const {
+  int64_t n = 1;
+  for (std::size_t d = 0; d < lo.size(); ++d) n *= hi[d] - lo[d];
+  return n;
+}
+
+namespace {
+
+void check_array_name(const std::string& name, const std::string& key) {
+  const bool bad = name.empty() || name.front() == '.' || name.find('/') != std::string::npos ||
+                   name.find('\\') != std::string::npos;
+  try {
+    if (!bad) check_safe_key(name);
+  } catch (const Error&) {
+    throw Error::config(key, "'" + name + "' cannot be a Zarr array name");
+  }
+  if (bad) throw Error::config(key, "'" + name + "' cannot be a Zarr array name (no '/', no leading '.')");
+}
+
+int64_t chunk_for_dim(const Config& cfg, const DimMap& m, int64_t source_chunk) {
+  const int64_t n = std::max<int64_t>(m.count, 1);
+  if (cfg.chunks_auto) return std::min(source_chunk, n);
+  for (const auto& [dim, size] : cfg.chunks)
+    if (dim == m.name || dim == m.source) {
+      if (size == -1) return n;
+      if (size == 0) return std::min(source_chunk, n);
+      return std::min(size, n);
+    }
+  return std::min(source_chunk, n);  // unlisted dimension: keep the source chunking
+}
+
+void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
+  for (std::size_t i = 0; i < spec.transforms.size(); ++i) {
+    const json& t = spec.transforms[i];
+    const std::string key = fmt::format("variables.{}[{}]", spec.name, i);
+    const std::string type = t["type"].get<std::string>();
+    if (type == "rename") {
+      if (!t.contains("new_name") || !t["new_name"].is_string())
+        throw Error::config(key + ".new_name", "required string field is missing");
+      a.name = t["new_name"].get<std::string>();
+    } else if (type == "attrs") {
+      const json extra = t.contains("attrs") ? t["attrs"] : t;
+      if (!extra.is_object()) throw Error::config(key + ".attrs", "expected a map of attributes");
+      for (const auto& [k, v] : extra.items())
+        if (k != "type") a.attrs[k] = v;
+    } else if (type == "astype" || type == "scale") {
+      throw Error::config(key + ".type", "variable transform '" + type + "' is not supported yet");
+    } else {
+      throw Error::config(key + ".type", "unknown variable transform '" + type + "' (rename, attrs)");
+    }
+  }
+}
+
+ArrayPlan make_array(const Dataset& ds, const Selection& sel, const Variable& v, const Config& cfg,
+                     bool coordinate) {
+  ArrayPlan a;
+  a.name = sel.output_name_of_var(v.name);
+  a.coordinate = coordinate;
+  a.source = v;
+  for (std::size_t d = 0; d < v.ndim(); ++d) {
+    const DimMap& m = sel.dim(v.dims[d]);
+    a.dims.push_back(m.name);
+    a.index.push_back(m);
+    a.shape.push_back(m.count);
+    a.chunks.push_back(coordinate ? std::max<int64_t>(m.count, 1)
+                                  : chunk_for_dim(cfg, m, v.grid.chunk_shape[d]));
+  }
+  const bool decode = !coordinate && cfg.encoding == "decoded";
+  a.conversion = decode ? cf_decoding(v) : Conversion::identity(v.dtype);
+  a.attrs = v.attrs;
+  a.fill_value = v.fill_value;
+  if (a.conversion.decode) {
+    for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
+    a.fill_value = "NaN";
+  }
+  // xarray's to_zarr gives float arrays without a _FillValue the fill value NaN; masking NaN
+  // changes no value, so readers see the same data either way.
+  if (a.fill_value.is_null() && a.conversion.out.kind == 'f') a.fill_value = "NaN";
+  a.compressor = cfg.compressor;
+  a.per_chunk_units.assign(a.ndim(), false);
+  (void)ds;
+  return a;
+}
+
+}  // namespace
+
+std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
+  std::vector<VariableSpec> specs = cfg.variables;
+  if (specs.empty())
+    for (const auto& name : ds.data_variable_names()) specs.push_back({name, {}});
+  std::vector<ArrayPlan> arrays;
+  std::vector<std::string> coord_dims;
+  for (const auto& spec : specs) {
+    const Variable* v = nullptr;
+    for (const auto& cand : ds.variables)
+      if (sel.output_name_of_var(cand.name) == spec.name) v = &cand;
+    if (!v) v = ds.find(spec.name);
+    if (!v) {
+      std::string known;
+      for (const auto& n : ds.data_variable_names()) known += (known.empty() ? "" : ", ") + sel.output_name_of_var(n);
+      throw Error::config("variables." + spec.name, "no variable '" + spec.name + "' in " + ds.uri + " (has: " + known + ")");
+    }
+    ArrayPlan a = make_array(ds, sel, *v, cfg, false);
+    apply_variable_transforms(a, spec);
+    check_array_name(a.name, "variables." + spec.name);
+    arrays.push_back(std::move(a));
+    for (const auto& d : v->dims)
+      if (std::find(coord_dims.begin(), coord_dims.end(), d) == coord_dims.end()) coord_dims.push_back(d);
+  }
+  for (const auto& d : coord_dims) {
+    const Variable* c = ds.find(d);
+    if (c && ds.is_dimension_coordinate(*c)) {
+      arrays.push_back(make_array(ds, sel, *c, cfg, true));
+      check_array_name(arrays.back().name, "preprocessors (rename of '" + d + "')");
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& a : arrays)
+    if (!names.insert(a.name).second) throw Error::config("variables", "two output arrays are named '" + a.name + "'");
+  for (const auto& [dim, size] : cfg.chunks) {
+    bool known = false;
+    for (const auto& a : arrays)
+      for (std::size_t d = 0; d < a.ndim(); ++d) known |= a.dims[d] == dim || a.index[d].source == dim;
+    if (!known) throw Error::config("chunks." + dim, "no output dimension named '" + dim + "'");
+  }
+  return arrays;
+}
+
+uint64_t predicted_peak(const ArrayPlan& a, int threads) {
+  uint64_t unit_chunks = 1;
+  for (std::size_t d = 0; d < a.ndim(); ++d) {
+    const DimUnits u = dim_units(a, d, a.per_chunk_units[d]);
+    int64_t longest = 0;
+    for (int64_t i = 0; i < u.count(); ++i) longest = std::max(longest, u.bounds[i + 1] - u.bounds[i]);
+    unit_chunks *= static_cast<uint64_t>(longest);
+  }
+  uint64_t max_stored = 0;
+  for (std::size_t i = 0; i < a.source.chunks.size(); ++i)
+    max_stored = std::max(max_stored, stored_bytes(a.source, static_cast<int64_t>(i)));
+  const uint64_t out = a.chunk_bytes();
+  // Per thread in flight: one decoded and one stored source chunk, one encoded output chunk.
+  const uint64_t per_thread = a.source.chunk_bytes() + max_stored + out + out / 16 + 64;
+  return kWorkerBaseBytes + unit_chunks * out + static_cast<uint64_t>(threads) * per_thread;
+}
+
+namespace {
+
+// Chooses per-dimension units so the predicted peak fits; breaks the longest units first.
+void fit_units(ArrayPlan& a, const PlanOptions& opt) {
+  while (predicted_peak(a, opt.threads_per_worker) > static_cast<uint64_t>(opt.memory_limit)) {
+    int best = -1;
+    int64_t best_len = 1;
+    for (std::size_t d = 0; d < a.ndim(); ++d) {
+      if (a.per_chunk_units[d]) continue;
+      const DimUnits u = dim_units(a, d, false);
+      int64_t longest = 0;
+      for (int64_t i = 0; i < u.count(); ++i) longest = std::max(longest, u.bounds[i + 1] - u.bounds[i]);
+      if (longest > best_len) best = static_cast<int>(d), best_len = longest;
+    }
+    if (best < 0) {
+      throw Error::config("memory_limit",
+                          fmt::format("{} is too small for array '{}': one output chunk with {} "
+                                      "thread(s) needs {}; raise memory_limit or use smaller chunks",
+                                      format_bytes(static_cast<double>(opt.memory_limit)), a.name,
+                                      opt.threads_per_worker,
+                                      format_bytes(static_cast<double>(predicted_peak(a, opt.threads_per_worker)))));
+    }
+    a.per_chunk_units[static_cast<std::size_t>(best)] = true;
+  }
+}
+
+// How many times units inside [unit_lo, unit_hi) along one dimension touch each source chunk.
+std::map<int64_t, int64_t> touches(const DimUnits& u, int64_t unit_lo, int64_t unit_hi) {
+  std::map<int64_t, int64_t> t;
+  for (int64_t i = unit_lo; i < unit_hi; ++i) {
+    int64_t lo = INT64_MAX, hi = -1;
+    for (int64_t k = u.bounds[i]; k < u.bounds[i + 1]; ++k) {
+      lo = std::min({lo, u.first_source_chunk[k], u.last_source_chunk[k]});
+      hi = std::max({hi, u.first_source_chunk[k], u.last_source_chunk[k]});
+    }
+    for (int64_t s = lo; s <= hi; ++s) ++t[s];
+  }
+  return t;
+}
+
+// Σ stored bytes × read count over the source chunks that units [lo, hi) per dimension read.
+uint64_t read_bytes(const ArrayPlan& a, const std::vector<DimUnits>& units,
+                    const std::vector<int64_t>& unit_lo, const std::vector<int64_t>& unit_hi,
+                    bool count_rereads) {
+  const std::size_t nd = a.ndim();
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> t(nd);
+  for (std::size_t d = 0; d < nd; ++d)
+    for (const auto& [s, n] : touches(units[d], unit_lo[d], unit_hi[d])) t[d].emplace_back(s, n);
+  uint64_t total = 0;
+  std::vector<std::size_t> pos(nd, 0);
+  std::vector<int64_t> c(nd);
+  for (;;) {
+    int64_t mult = 1;
+    for (std::size_t d = 0; d < nd; ++d) {
+      c[d] = t[d][pos[d]].first;
+      mult *= t[d][pos[d]].second;
+    }
+    total += stored_bytes(a.source, a.source.grid.linear_index(c)) * static_cast<uint64_t>(count_rereads ? mult : 1);
+    std::size_t d = nd;
+    while (d > 0 && ++pos[d - 1] == t[d - 1].size()) pos[--d] = 0;
+    if (d == 0) return total;
+  }
+}
+
+// Splits n units into `parts` groups of near-equal size; returns group starts plus n.
+std::vector<int64_t> even_split(int64_t n, int64_t parts) {
+  std::vector<int64_t> s;
+  for (int64_t i = 0; i <= parts; ++i) s.push_back(i * n / parts);
+  s.erase(std::unique(s.begin(), s.end()), s.end());
+  return s;
+}
+
+}  // namespace
+
+void plan_jobs(Plan& plan, const PlanOptions& opt) {
+  plan.jobs.clear();
+  plan.summary = PlanSummary{};
+  uint64_t total_out = 0;
+  for (const auto& a : plan.arrays)
+    if (!a.coordinate) total_out += static_cast<uint64_t>(a.output_bytes());
+  const uint64_t job_budget = static_cast<uint64_t>(std::max<int64_t>(opt.memory_limit - static_cast<int64_t>(kWorkerBaseBytes), 1));
+
+  for (std::size_t ai = 0; ai < plan.arrays.size(); ++ai) {
+    ArrayPlan& a = plan.arrays[ai];
+    if (a.coordinate) continue;
+    a.per_chunk_units.assign(a.ndim(), false);
+    fit_units(a, opt);
+    plan.summary.peak_memory = std::max(plan.summary.peak_memory, predicted_peak(a, opt.threads_per_worker));
+    std::vector<DimUnits> units;
+    for (std::size_t d = 0; d < a.ndim(); ++d) units.push_back(dim_units(a, d, a.per_chunk_units[d]));
+
+    const double share = total_out ? static_cast<double>(a.output_bytes()) / static_cast<double>(total_out) : 1.0;
+    int64_t target;
+    if (opt.num_jobs > 0) {
+      target = std::max<int64_t>(1, std::llround(static_cast<double>(opt.num_jobs) * share));
+    } else {
+      const int64_t by_memory = static_cast<int64_t>((static_cast<uint64_t>(a.output_bytes()) + job_budget - 1) / job_budget);
+      const int64_t by_workers = static_cast<int64_t>(std::ceil(opt.workers * share - 1e-9));
+      target = std::max<int64_t>({1, by_memory, by_workers});
+    }
+    // Split along the first dimensions first: with time first, jobs read different files.
+    std::vector<std::vector<int64_t>> groups(a.ndim());
+    int64_t jobs = 1;
+    for (std::size_t d = 0; d < a.ndim(); ++d) {
+      const int64_t want = std::max<int64_t>(1, (target + jobs - 1) / jobs);
+      groups[d] = even_split(units[d].count(), std::min(units[d].count(), want));
+      jobs *= static_cast<int64_t>(groups[d].size()) - 1;
+    }
+    std::vector<std::size_t> pos(a.ndim(), 0);
+    for (;;) {
+      Job job;
+      job.id = static_cast<int64_t>(plan.jobs.size());
+      job.array = static_cast<int>(ai);
+      std::vector<int64_t> ulo(a.ndim()), uhi(a.ndim());
+      for (std::size_t d = 0; d < a.ndim(); ++d) {
+        ulo[d] = groups[d][pos[d]];
+        uhi[d] = groups[d][pos[d] + 1];
+        job.region.lo.push_back(units[d].bounds[static_cast<std::size_t>(ulo[d])]);
+        job.region.hi.push_back(units[d].bounds[static_cast<std::size_t>(uhi[d])]);
+      }
+      job.source_chunks = source_chunks_of(a, job.region);
+      job.read_bytes = read_bytes(a, units, ulo, uhi, true);
+      job.output_bytes = static_cast<uint64_t>(job.region.num_chunks()) * a.chunk_bytes();
+      plan.summary.read_bytes += job.read_bytes;
+      plan.jobs.push_back(std::move(job));
+      std::size_t d = a.ndim();
+      while (d > 0 && ++pos[d - 1] + 1 == groups[d - 1].size()) pos[--d] = 0;
+      if (d == 0) break;
+    }
+    std::vector<int64_t> all_lo(a.ndim(), 0), all_hi(a.ndim());
+    for (std::size_t d = 0; d < a.ndim(); ++d) all_hi[d] = units[d].count();
+    plan.summary.needed_bytes += read_bytes(a, units, all_lo, all_hi, false);
+    plan.summary.output_bytes += static_cast<uint64_t>(a.output_bytes());
+    plan.summary.output_chunks += a.num_chunks();
+    Region all;
+    all.lo.assign(a.ndim(), 0);
+    for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
+    plan.summary.source_chunks += static_cast<int64_t>(source_chunks_of(a, all).size());
+  }
+  plan.summary.read_amplification =
+      plan.summary.needed_bytes ? static_cast<double>(plan.summary.read_bytes) / static_cast<double>(plan.summary.needed_bytes) : 1.0;
+}
+
+PlanOptions plan_options(const Config& cfg, int cores) {
+  PlanOptions o;
+  o.memory_limit = cfg.memory_limit;
+  o.num_jobs = cfg.num_jobs;
+  cores = std::max(cores, 1);
+  if (cfg.deploy_mode == "series") {
+    o.workers = 1;
+    o.threads_per_worker = cores;
+  } else {
+    o.workers = cfg.simultaneous_worker_limit;
+    // Local workers share this machine's cores; on a cluster each worker has its own node slot,
+    // but we plan for one core each unless the machine says more.
+    o.threads_per_worker = cfg.deploy_mode == "local" ? std::max(1, cores / o.workers) : 1;
+  }
+  return o;
+}
+
+Plan make_plan(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt) {
+  Plan plan;
+  plan.config_hash = cfg.content_hash();
+  plan.store = cfg.cache_store;
+  plan.tool_version = ZP_VERSION;
+  plan.zarr_format = cfg.zarr_format;
+  plan.encoding = cfg.encoding;
+  plan.files = ds.files;
+  plan.global_attrs = ds.attrs;
+  for (const auto& [k, v] : cfg.add_attrs.items()) plan.global_attrs[k] = v;
+  plan.global_attrs["zarr_parallel_config_hash"] = plan.config_hash;
+  plan.global_attrs["zarr_parallel_version"] = plan.tool_version;
+  plan.arrays = build_arrays(ds, sel, cfg);
+  plan.workers = opt.workers;
+  plan.threads_per_worker = opt.threads_per_worker;
+  plan.memory_limit = opt.memory_limit;
+  plan.worker_timeout = cfg.worker_timeout;
+  plan_jobs(plan, opt);
+  return plan;
+}
+
+}  // namespace zp

@@ -1,0 +1,205 @@
+#include "plan/recommend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/units.hpp"
+
+namespace zp {
+
+namespace {
+
+struct Outcome {
+  bool ok = false;
+  uint64_t read_bytes = 0;
+  double amplification = 1;
+  uint64_t peak = 0;
+  uint64_t output_bytes = 0;
+};
+
+Outcome replan(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt) {
+  Outcome o;
+  try {
+    Plan p;
+    p.arrays = build_arrays(ds, sel, cfg);
+    plan_jobs(p, opt);
+    o.ok = true;
+    o.read_bytes = p.summary.read_bytes;
+    o.amplification = p.summary.read_amplification;
+    o.peak = p.summary.peak_memory;
+    o.output_bytes = p.summary.output_bytes;
+  } catch (const Error&) {
+  }
+  return o;
+}
+
+std::string effect(const Outcome& now, const Outcome& alt) {
+  if (!alt.ok) return "does not fit the memory limit";
+  auto mb = [](uint64_t b) { return format_bytes(static_cast<double>(b)); };
+  std::string s = fmt::format("reads {} (now {}), read amplification {:.2f} (now {:.2f}), peak "
+                              "memory per worker {} (now {})",
+                              mb(alt.read_bytes), mb(now.read_bytes), alt.amplification,
+                              now.amplification, mb(alt.peak), mb(now.peak));
+  if (alt.output_bytes != now.output_bytes)
+    s += fmt::format(", output {} (now {})", mb(alt.output_bytes), mb(now.output_bytes));
+  return s;
+}
+
+std::string label_at(const Coordinates& coords, const DimMap& m, int64_t source_index) {
+  const auto c = coords.find(m.source);
+  if (c == coords.end()) return std::to_string(source_index);
+  const auto i = static_cast<std::size_t>(source_index);
+  if (c->second.time) return "\"" + format_datetime(from_us(c->second.time_us[i], c->second.time->calendar)) + "\"";
+  return fmt::format("{}", c->second.values[i]);
+}
+
+// The preprocessor that last selected along output dimension `dim`, or -1.
+int selecting_preprocessor(const Config& cfg, const std::string& dim, bool* by_label) {
+  int found = -1;
+  for (std::size_t i = 0; i < cfg.preprocessors.size(); ++i) {
+    const auto& p = cfg.preprocessors[i];
+    const std::string type = p.value("type", "");
+    if ((type == "sel" || type == "subset" || type == "isel") && p.contains(dim)) {
+      found = static_cast<int>(i);
+      *by_label = type != "isel";
+    }
+  }
+  return found;
+}
+
+// An alternative selection range [lo, hi) in source indices, phrased as the user would write it.
+std::string range_text(const Coordinates& coords, const DimMap& m, int64_t lo, int64_t hi, bool by_label) {
+  DimMap alt = m;
+  alt.count = hi - lo;
+  alt.start = m.step > 0 ? lo : hi - 1;
+  if (!by_label) {
+    // isel indices are positions along the dimension as it was when the isel ran: approximate with
+    // source positions, which is what they are unless an earlier step reversed or cut it.
+    return fmt::format("[{}, {}]", m.step > 0 ? lo : hi - 1, m.step > 0 ? hi : lo - 1);
+  }
+  return fmt::format("[{}, {}]", label_at(coords, alt, alt.source_index(0)),
+                     label_at(coords, alt, alt.source_index(alt.count - 1)));
+}
+
+void selection_edges(const Dataset& ds, const Coordinates& coords, const Selection& sel, const Config& cfg,
+                     const PlanOptions& opt, const Plan& plan, const Outcome& now,
+                     std::vector<Recommendation>& out) {
+  std::set<std::string> done;
+  for (const auto& a : plan.arrays) {
+    if (a.coordinate) continue;
+    const Variable& v = a.source;
+    for (std::size_t d = 0; d < v.ndim(); ++d) {
+      const DimMap& m = sel.dim(v.dims[d]);
+      if (done.count(m.source) || m.count == static_cast<int64_t>(ds.find_dim(m.source)->size)) continue;
+      bool by_label = true;
+      const int pre = selecting_preprocessor(cfg, m.name, &by_label);
+      if (pre < 0) continue;
+      int64_t lo, hi;
+      m.source_range(0, m.count, &lo, &hi);
+      const auto& e = v.grid.edges[d];
+      const bool lo_ok = std::binary_search(e.begin(), e.end(), lo), hi_ok = std::binary_search(e.begin(), e.end(), hi);
+      if (lo_ok && hi_ok) continue;
+      done.insert(m.source);
+      const int64_t out_lo = lo_ok ? lo : e[static_cast<std::size_t>(v.grid.chunk_of(d, lo))];
+      const int64_t out_hi = hi_ok ? hi : e[static_cast<std::size_t>(v.grid.chunk_of(d, hi - 1)) + 1];
+      const int64_t in_lo = lo_ok ? lo : e[static_cast<std::size_t>(v.grid.chunk_of(d, lo)) + 1];
+      const int64_t in_hi = hi_ok ? hi : e[static_cast<std::size_t>(v.grid.chunk_of(d, hi - 1))];
+      const std::string key = fmt::format("preprocessors[{}].{}", pre, m.name);
+      std::string msg = fmt::format("the selection {} of '{}' cuts through source chunks (chunk edges every {} along '{}').",
+                                    range_text(coords, m, lo, hi, by_label), m.name, v.grid.chunk_shape[d], m.source);
+      for (const auto& [alo, ahi, what] : {std::tuple{out_lo, out_hi, "widen to"}, std::tuple{in_lo, in_hi, "narrow to"}}) {
+        if (ahi <= alo) continue;
+        Selection alt = sel;
+        for (auto& am : alt.dims)
+          if (am.source == m.source) {
+            am.count = ahi - alo;
+            am.start = m.step > 0 ? alo : ahi - 1;
+          }
+        msg += fmt::format("\n    {} {}: {}", what, range_text(coords, m, alo, ahi, by_label), effect(now, replan(ds, alt, cfg, opt)));
+      }
+      out.push_back({key, msg});
+    }
+  }
+}
+
+void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt,
+                 const Plan& plan, const Outcome& now, std::vector<Recommendation>& out) {
+  std::set<std::string> done;
+  for (const auto& a : plan.arrays) {
+    if (a.coordinate) continue;
+    for (std::size_t d = 0; d < a.ndim(); ++d) {
+      if (done.count(a.dims[d])) continue;
+      const auto& e = a.source.grid.edges[d];
+      const int64_t s = a.source.grid.chunk_shape[d], c = a.chunks[d];
+      // Output chunk boundaries inside source chunks make units larger (memory) or re-reads.
+      bool cuts = false;
+      for (int64_t k = 1; k < a.chunks_along(d) && !cuts; ++k) {
+        const DimMap& m = a.index[d];
+        const int64_t boundary = m.step > 0 ? m.source_index(k * c) : m.source_index(k * c - 1);
+        cuts = !std::binary_search(e.begin(), e.end(), boundary);
+      }
+      if (!cuts) continue;
+      int64_t anchor_lo, anchor_hi;
+      a.index[d].source_range(0, a.shape[d], &anchor_lo, &anchor_hi);
+      const int64_t anchor = a.index[d].step > 0 ? anchor_lo : anchor_hi;
+      if (!std::binary_search(e.begin(), e.end(), anchor)) continue;  // the selection edge comes first
+      done.insert(a.dims[d]);
+      std::set<int64_t> candidates;
+      if (c > s) candidates.insert(c / s * s), candidates.insert((c / s + 1) * s);
+      for (int64_t k = 1; k <= s; ++k)
+        if (s % k == 0 && (k == s || std::llabs(k - c) * 2 <= c)) candidates.insert(k);
+      candidates.insert(s);
+      std::vector<std::pair<int64_t, Outcome>> alts;
+      for (int64_t alt_c : candidates) {
+        if (alt_c <= 0 || alt_c == c || alt_c > a.shape[d] * 2) continue;
+        Config alt = cfg;
+        alt.chunks_auto = false;
+        bool set = false;
+        for (auto& [dim, size] : alt.chunks)
+          if (dim == a.dims[d] || dim == a.index[d].source) size = alt_c, set = true;
+        if (!set) alt.chunks.emplace_back(a.dims[d], alt_c);
+        alts.emplace_back(alt_c, replan(ds, sel, alt, opt));
+      }
+      std::sort(alts.begin(), alts.end(), [&](const auto& x, const auto& y) { return std::llabs(x.first - c) < std::llabs(y.first - c); });
+      if (alts.size() > 3) alts.resize(3);
+      std::string msg = fmt::format("output chunk size {} along '{}' cuts through source chunks of {}.", c, a.dims[d], s);
+      for (const auto& [alt_c, o] : alts) msg += fmt::format("\n    {}: {}", alt_c, effect(now, o));
+      out.push_back({"chunks." + a.dims[d], msg});
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coords, const Selection& sel,
+                                      const Config& cfg, const PlanOptions& opt, const Plan& plan) {
+  std::vector<Recommendation> out;
+  Outcome now;
+  now.ok = true;
+  now.read_bytes = plan.summary.read_bytes;
+  now.amplification = plan.summary.read_amplification;
+  now.peak = plan.summary.peak_memory;
+  now.output_bytes = plan.summary.output_bytes;
+  selection_edges(ds, coords, sel, cfg, opt, plan, now, out);
+  chunk_sizes(ds, sel, cfg, opt, plan, now, out);
+  if (plan.summary.read_amplification > 1.0 + 1e-9) {
+    uint64_t need = 0;
+    for (auto a : plan.arrays) {
+      if (a.coordinate) continue;
+      a.per_chunk_units.assign(a.ndim(), false);
+      need = std::max(need, predicted_peak(a, opt.threads_per_worker));
+    }
+    out.push_back({"memory_limit",
+                   fmt::format("memory_limit {} makes jobs re-read source chunks (read amplification "
+                               "{:.2f}); with memory_limit {} every source chunk is read once.",
+                               format_bytes(static_cast<double>(opt.memory_limit)),
+                               plan.summary.read_amplification, format_bytes(static_cast<double>(need) * 1.05))});
+  }
+  return out;
+}
+
+}  // namespace zp
