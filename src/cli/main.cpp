@@ -1,0 +1,87 @@
+// zarr-parallel command line: argument parsing only. Each subcommand calls the library; errors
+// become one message on stderr and the exit code of their kind (see README, "Exit codes").
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "exec/cache_run.hpp"
+#include "exec/executor.hpp"
+#include "plan/plan_json.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"zarr-parallel: cache gridded archives (NetCDF/HDF5, kerchunk, Zarr) into rechunked Zarr stores, in parallel"};
+  app.set_version_flag("--version", std::string(ZP_VERSION));
+  app.require_subcommand(1);
+
+  std::string config_path, source, engine = "auto", concat_dim, plan_path, store_path, worker_id = "worker";
+  std::vector<std::string> sets;
+  std::vector<int64_t> job_ids;
+  bool yes = false, as_json = false;
+  int log_level = -1, threads = 0;
+
+  auto* cache = app.add_subcommand("cache", "plan and write the cache");
+  cache->add_option("CONFIG", config_path, "YAML config")->required();
+  cache->add_option("--set", sets, "override a config key: KEY=VALUE (YAML value)");
+  cache->add_flag("--yes,-y", yes, "proceed despite recommendations");
+  cache->add_option("--log-level", log_level, "0 quiet, 1 info, 2 debug")->check(CLI::Range(0, 2));
+
+  auto* plan = app.add_subcommand("plan", "print the plan and recommendations; writes nothing");
+  plan->add_option("CONFIG", config_path, "YAML config")->required();
+  plan->add_option("--set", sets, "override a config key: KEY=VALUE");
+  plan->add_flag("--json", as_json, "the full plan as JSON (what workers run)");
+
+  auto* inspect = app.add_subcommand("inspect", "dimensions, coordinates, variables, encodings, source chunk grid");
+  inspect->add_option("SOURCE", source, "file glob, kerchunk .json or .zarr folder")->required();
+  inspect->add_option("--engine", engine, "auto | netcdf | kerchunk | zarr");
+  inspect->add_option("--concat-dim", concat_dim, "dimension to join files along");
+  inspect->add_flag("--json", as_json, "JSON output");
+
+  auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
+  worker->add_option("PLAN", plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
+  worker->add_option("JOB_ID", job_ids, "job ids")->required();
+  worker->add_option("--threads", threads, "decode/encode threads (default: the plan's)");
+  worker->add_option("--worker-id", worker_id, "name used for heartbeats");
+
+  auto* status = app.add_subcommand("status", "jobs done / total, live workers, heartbeats");
+  status->add_option("STORE", store_path, "cache store")->required();
+  status->add_flag("--json", as_json, "JSON output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*cache) {
+      zp::Config cfg = zp::load_config(config_path, sets);
+      if (log_level >= 0) cfg.log_level = log_level;
+      return zp::run_cache(cfg, {yes});
+    }
+    if (*plan) {
+      const zp::Config cfg = zp::load_config(config_path, sets);
+      const zp::Prepared p = zp::prepare(cfg);
+      if (as_json) fmt::print("{}\n", zp::plan_to_json(p.plan).dump(1));
+      else fmt::print("{}", zp::describe_plan(p.plan));
+      return 0;
+    }
+    if (*inspect) return zp::inspect_command(source, engine, concat_dim, as_json);
+    if (*worker) {
+      const zp::Plan p = zp::load_plan(plan_path);
+      zp::run_worker_jobs(p, job_ids, threads > 0 ? threads : p.threads_per_worker, worker_id);
+      return 0;
+    }
+    if (*status) return zp::status_command(store_path, as_json);
+  } catch (const zp::Error& e) {
+    fmt::print(stderr, "zarr-parallel: error: {}\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "zarr-parallel: internal error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

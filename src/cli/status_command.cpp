@@ -1,0 +1,50 @@
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "plan/plan_json.hpp"
+#include "write/store_state.hpp"
+
+namespace zp {
+
+int status_command(const std::string& store_path, bool as_json) {
+  if (!std::filesystem::exists(std::filesystem::path(store_path) / StoreState::kFolder))
+    throw Error::store(store_path, "no zarr-parallel state here (not made by zarr-parallel, or never started)");
+  FileStore store(store_path);
+  StoreState state(store);
+  const Plan plan = load_plan(state.plan_path());
+  const auto done = state.done_jobs();
+  const auto beats = state.heartbeats();
+  const auto complete = state.completed_hash();
+  const double now = now_seconds();
+  nlohmann::json live = nlohmann::json::array();
+  for (const auto& b : beats)
+    if (!b.value("finished", false) && now - b.value("time", 0.0) < static_cast<double>(plan.worker_timeout))
+      live.push_back(b);
+  if (as_json) {
+    fmt::print("{}\n", nlohmann::json{{"store", store_path},
+                                      {"complete", complete.has_value()},
+                                      {"jobs_done", done.size()},
+                                      {"jobs_total", plan.jobs.size()},
+                                      {"live_workers", live},
+                                      {"heartbeats", beats}}
+                           .dump(2));
+    return 0;
+  }
+  fmt::print("store      {}\n", store_path);
+  fmt::print("state      {}\n", complete ? "complete" : "incomplete");
+  fmt::print("jobs       {} / {} done\n", done.size(), plan.jobs.size());
+  fmt::print("workers    {} live\n", live.size());
+  for (const auto& b : beats) {
+    const double age = now - b.value("time", 0.0);
+    fmt::print("  {:<24} pid {:<8} job {:<6} chunks {}/{}  last heartbeat {:.0f} s ago{}\n", b.value("worker", "?"),
+               b.value("pid", 0), b.contains("job") && !b["job"].is_null() ? b["job"].dump() : "-",
+               b.value("chunks_done", 0), b.value("chunks_total", 0), age,
+               b.value("finished", false) ? " (finished)" : (age > static_cast<double>(plan.worker_timeout) ? " (lost)" : ""));
+  }
+  return complete ? 0 : 1;
+}
+
+}  // namespace zp

@@ -1,0 +1,48 @@
+// Executors run the jobs of a saved plan; they never plan. Every one of them ends in the same
+// run_worker_jobs(), which is also what `zarr-parallel worker PLAN JOB_ID...` calls, so a job
+// behaves the same in-process, in a local worker process or on a cluster node.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "plan/plan.hpp"
+#include "write/job_runner.hpp"
+#include "write/store_state.hpp"
+
+namespace zp {
+
+struct RunContext {
+  const Plan& plan;
+  const FileStore& store;
+  const StoreState& state;
+  int log_level = 1;
+};
+
+// Runs the given jobs here, skipping those already marked done; marks each done when its chunks
+// are all in place. `on_done` sees each job's stats.
+void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
+                     const std::string& worker_id,
+                     const std::function<void(const JobStats&)>& on_done = {});
+
+// deploy_mode: series — in this process, one job after another, all threads on each.
+void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs);
+
+// deploy_mode: local — up to `workers` worker processes, a job handed to each as it frees up.
+// A worker that dies or stops sending heartbeats for `worker_timeout` seconds is replaced and its
+// job run again (at most kMaxAttempts times). Throws Error(Job) naming failed jobs and their logs.
+void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
+               int64_t worker_timeout);
+
+inline constexpr int kMaxAttempts = 3;
+
+// Peak resident memory of this process so far, bytes.
+uint64_t peak_rss_bytes();
+
+nlohmann::json job_stats_json(const JobStats& s);
+
+}  // namespace zp

@@ -1,0 +1,35 @@
+// Heartbeat: a thread that writes this worker's progress (job, chunks, bytes, time) into the
+// store's side folder every couple of seconds, so a coordinator can tell a slow worker from a lost
+// one. set() is thread-safe; the file is written atomically.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "write/store_state.hpp"
+
+namespace zp {
+
+class Heartbeat {
+ public:
+  Heartbeat(const StoreState& state, std::string worker_id, double interval_seconds = 2.0);
+  ~Heartbeat();
+  void set(const nlohmann::json& fields);  // merged into the next beat (and written now)
+
+ private:
+  void beat();
+  const StoreState& state_;
+  std::string worker_;
+  double interval_;
+  nlohmann::json fields_ = nlohmann::json::object();
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace zp

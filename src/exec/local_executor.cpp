@@ -1,0 +1,160 @@
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "exec/executor.hpp"
+#include "exec/progress.hpp"
+
+namespace zp {
+
+namespace {
+
+struct Running {
+  int64_t job;
+  std::string worker;
+  double started;
+};
+
+std::string self_exe() {
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error::internal("cannot find the zarr-parallel executable: " + ec.message());
+  return p.string();
+}
+
+pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job, const std::string& worker) {
+  const std::string log = ctx.state.log_path(job);
+  std::filesystem::create_directories(std::filesystem::path(log).parent_path());
+  std::vector<std::string> args = {exe, "worker", ctx.state.plan_path(), std::to_string(job), "--threads",
+                                   std::to_string(ctx.plan.threads_per_worker), "--worker-id", worker};
+  const pid_t pid = fork();
+  if (pid < 0) throw Error::internal(std::string("fork failed: ") + errno_text(errno));
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string log_tail(const std::string& path) {
+  std::ifstream in(path);
+  std::deque<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+    if (lines.size() > 5) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += "\n      " + l;
+  return out;
+}
+
+// Exit codes of errors that a retry cannot fix (bad config, bad source, unwritable store).
+bool permanent_failure(int status) {
+  if (!WIFEXITED(status)) return false;
+  const int code = WEXITSTATUS(status);
+  return code == 2 || code == 4 || code == 5;
+}
+
+std::string describe(int status) {
+  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
+  return fmt::format("exit code {}", WEXITSTATUS(status));
+}
+
+}  // namespace
+
+void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers, int64_t worker_timeout) {
+  const std::string exe = self_exe();
+  std::deque<int64_t> queue(jobs.begin(), jobs.end());
+  std::map<pid_t, Running> running;
+  std::map<int64_t, int> attempts;
+  std::vector<std::string> failures;
+  Progress progress(static_cast<int64_t>(jobs.size()), 0, ctx.log_level);
+  int64_t done = 0;
+  uint64_t written = 0;
+  int serial = 0;
+  auto kill_all = [&] {
+    for (auto& [pid, r] : running) kill(pid, SIGKILL);
+    for (auto& [pid, r] : running) waitpid(pid, nullptr, 0);
+    running.clear();
+  };
+
+  while (!queue.empty() || !running.empty()) {
+    while (failures.empty() && !queue.empty() && static_cast<int>(running.size()) < workers) {
+      const int64_t job = queue.front();
+      queue.pop_front();
+      ++attempts[job];
+      const std::string worker = fmt::format("local-{}-{}", getpid(), serial++);
+      running[spawn_worker(exe, ctx, job, worker)] = {job, worker, now_seconds()};
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0 && running.count(pid)) {
+      const Running r = running[pid];
+      running.erase(pid);
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ctx.state.is_done(r.job)) {
+        ++done;
+        for (const auto& j : ctx.state.done_jobs())
+          if (j.value("job", -1) == r.job) written += j.value("bytes_written", 0ull);
+        progress.update(done, written, static_cast<int>(running.size()));
+        progress.job_finished(r.job, now_seconds() - r.started);
+        continue;
+      }
+      const std::string why = describe(status);
+      if (!permanent_failure(status) && attempts[r.job] < kMaxAttempts) {
+        log_line(ctx.log_level, 1, fmt::format("job {} lost ({}), running it again (attempt {} of {})", r.job, why,
+                                               attempts[r.job] + 1, kMaxAttempts));
+        queue.push_back(r.job);
+      } else {
+        failures.push_back(fmt::format("job {} failed ({}), log {}:{}", r.job, why, ctx.state.log_path(r.job),
+                                       log_tail(ctx.state.log_path(r.job))));
+        kill_all();
+        queue.clear();
+      }
+      continue;
+    }
+    // Workers whose heartbeat stopped (hung, stopped, node gone) are killed, then retried above.
+    const double now = now_seconds();
+    std::map<std::string, double> beats;
+    for (const auto& hb : ctx.state.heartbeats())
+      if (hb.contains("worker") && hb.contains("time")) beats[hb["worker"]] = hb["time"].get<double>();
+    for (auto& [p, r] : running) {
+      const double last = std::max(r.started, beats.count(r.worker) ? beats[r.worker] : 0.0);
+      if (now - last > static_cast<double>(worker_timeout)) {
+        log_line(ctx.log_level, 1, fmt::format("job {}: no heartbeat for {} s, stopping worker {}", r.job,
+                                               worker_timeout, p));
+        kill(p, SIGKILL);
+        r.started = now;  // do not kill twice while it is reaped
+      }
+    }
+    progress.update(done, written, static_cast<int>(running.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  progress.finish();
+  if (!failures.empty()) {
+    std::string msg = "the cache is incomplete; fix the cause and run again with resume: true";
+    for (const auto& f : failures) msg += "\n  " + f;
+    throw Error(ErrorKind::Job, msg);
+  }
+}
+
+}  // namespace zp

@@ -1,0 +1,35 @@
+// Progress: a one-line bar on a terminal (jobs, MB/s, ETA), plain log lines otherwise (at most one
+// every few seconds, plus one per finished job). Called from the coordinator's thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace zp {
+
+class Progress {
+ public:
+  Progress(int64_t total_jobs, uint64_t total_bytes, int log_level);
+  ~Progress();
+  void update(int64_t jobs_done, uint64_t bytes_done, int live_workers);
+  void job_finished(int64_t job_id, double seconds);
+  void finish();
+
+ private:
+  void draw(bool force);
+  int64_t total_jobs_;
+  uint64_t total_bytes_;
+  int log_level_;
+  bool tty_;
+  bool drawn_ = false;
+  int64_t jobs_ = 0;
+  uint64_t bytes_ = 0;
+  int workers_ = 0;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// Log line to stderr when `level` <= the run's log level (0 quiet, 1 info, 2 debug).
+void log_line(int run_level, int level, const std::string& text);
+
+}  // namespace zp

@@ -1,0 +1,18 @@
+// Copies the part of one decoded source chunk that one output chunk needs, through the index map
+// (offsets, reversal) and the element conversion. Different source chunks fill disjoint parts of
+// an output chunk, so calls for one output buffer may run on several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "plan/plan.hpp"
+
+namespace zp {
+
+// Output chunk `out_chunk` (chunk coordinates) of `a` in `out`, source chunk `src_chunk` in `src`.
+// Returns the number of elements copied.
+int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk, unsigned char* out,
+                         const std::vector<int64_t>& src_chunk, const unsigned char* src);
+
+}  // namespace zp

@@ -1,0 +1,110 @@
+#include "write/job_runner.hpp"
+
+#include <chrono>
+#include <cstring>
+
+#include "codec/codec.hpp"
+#include "core/error.hpp"
+#include "plan/units.hpp"
+#include "write/copy_region.hpp"
+
+namespace zp {
+
+namespace {
+
+std::vector<int64_t> coords_of(int64_t linear, const std::vector<int64_t>& extent) {
+  std::vector<int64_t> c(extent.size());
+  for (std::size_t d = extent.size(); d-- > 0;) {
+    c[d] = linear % extent[d];
+    linear /= extent[d];
+  }
+  return c;
+}
+
+std::vector<std::vector<int64_t>> chunks_in(const Region& r) {
+  std::vector<std::vector<int64_t>> out;
+  const std::size_t nd = r.lo.size();
+  std::vector<int64_t> c = r.lo;
+  for (;;) {
+    out.push_back(c);
+    std::size_t d = nd;
+    while (d > 0 && ++c[d - 1] == r.hi[d - 1]) {
+      c[d - 1] = r.lo[d - 1];
+      --d;
+    }
+    if (d == 0) return out;
+  }
+}
+
+Dataset files_only(const Plan& plan) {
+  Dataset ds;
+  ds.files = plan.files;
+  ds.uri = plan.files.empty() ? std::string("source") : plan.files.front();
+  return ds;
+}
+
+}  // namespace
+
+std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk) {
+  std::string key = array + "/";
+  for (std::size_t d = 0; d < chunk.size(); ++d) key += (d ? "." : "") + std::to_string(chunk[d]);
+  return key;
+}
+
+JobRunner::JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool)
+    : plan_(plan), store_(store), pool_(pool), files_(files_only(plan)), reader_(files_) {}
+
+JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(job.array));
+  JobStats stats;
+  stats.job_id = job.id;
+  stats.chunks_total = job.region.num_chunks();
+  const uint64_t read_before = reader_.bytes_read();
+  std::vector<CodecSpec> encode_chain_spec;
+  if (!a.compressor.is_null()) encode_chain_spec.push_back(codec_spec_from_json(a.compressor, a.name + " compressor"));
+  std::atomic<uint64_t> written{0};
+
+  for (const Region& unit : units_in(a, job.region)) {
+    const auto out_chunks = chunks_in(unit);
+    std::vector<Bytes> buffers(out_chunks.size());
+    pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
+      buffers[i].resize(a.chunk_bytes());
+      fill_elements(buffers[i].data(), a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
+                    a.conversion.out, a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value);
+    });
+    const auto sources = source_chunks_of(a, unit);
+    std::vector<int64_t> src_extent;
+    for (std::size_t d = 0; d < a.ndim(); ++d) src_extent.push_back(a.source.grid.chunks_along(d));
+    pool_.parallel_for(sources.size(), [&](std::size_t i) {
+      const Bytes decoded = reader_.read(a.source, sources[i]);
+      const auto sc = coords_of(sources[i], src_extent);
+      for (std::size_t k = 0; k < out_chunks.size(); ++k)
+        copy_into_output(a, out_chunks[k], buffers[k].data(), sc, decoded.data());
+    });
+    pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
+      Bytes encoded = encode_chain(encode_chain_spec, std::move(buffers[i]), a.conversion.out.size);
+      store_.put(chunk_key(a.name, out_chunks[i]), encoded);
+      written += encoded.size();
+      Bytes().swap(buffers[i]);
+    });
+    stats.chunks_written += static_cast<int64_t>(out_chunks.size());
+    stats.bytes_read = reader_.bytes_read() - read_before;
+    stats.bytes_written = written;
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (progress) progress(stats);
+  }
+  return stats;
+}
+
+JobStats JobRunner::run_whole_array(int array_index) {
+  const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(array_index));
+  Job job;
+  job.id = -1;
+  job.array = array_index;
+  job.region.lo.assign(a.ndim(), 0);
+  for (std::size_t d = 0; d < a.ndim(); ++d) job.region.hi.push_back(a.chunks_along(d));
+  return run(job);
+}
+
+}  // namespace zp

@@ -1,0 +1,47 @@
+// JobRunner: runs one job of a plan — read its source chunks, decode, copy through the index map
+// into output chunk buffers, encode, write each chunk atomically. The job is streamed one work
+// unit at a time, so memory holds one unit's output chunks plus one source chunk per thread.
+// Source and output chunks of a unit are processed in parallel on the given pool. One runner per
+// worker process; not for concurrent run() calls.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "core/thread_pool.hpp"
+#include "plan/plan.hpp"
+#include "source/chunk_reader.hpp"
+#include "store/file_store.hpp"
+
+namespace zp {
+
+struct JobStats {
+  int64_t job_id = 0;
+  int64_t chunks_written = 0;
+  int64_t chunks_total = 0;
+  uint64_t bytes_read = 0;     // stored source bytes
+  uint64_t bytes_written = 0;  // encoded output bytes
+  double seconds = 0;
+};
+
+class JobRunner {
+ public:
+  JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool);
+
+  // `progress` is called (from the calling thread) after each unit.
+  JobStats run(const Job& job, const std::function<void(const JobStats&)>& progress = {});
+  // Writes a whole array as one job (coordinates, before the jobs start).
+  JobStats run_whole_array(int array_index);
+
+ private:
+  const Plan& plan_;
+  const FileStore& store_;
+  ThreadPool& pool_;
+  Dataset files_;  // only `files` and `uri`: what ChunkReader needs to find bytes
+  ChunkReader reader_;
+};
+
+std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk);
+
+}  // namespace zp

@@ -1,0 +1,87 @@
+#include "write/store_state.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+
+namespace zp {
+
+using json = nlohmann::json;
+
+namespace {
+std::string key(const std::string& rest) { return std::string(StoreState::kFolder) + "/" + rest; }
+
+std::optional<json> read_json(const FileStore& store, const std::string& k) {
+  const auto text = store.get(k);
+  if (!text) return std::nullopt;
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+}  // namespace
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string StoreState::plan_path() const { return store_.path_of(key("plan.json")); }
+std::string StoreState::log_path(int64_t job_id) const {
+  return store_.path_of(key("logs/job-" + std::to_string(job_id) + ".log"));
+}
+
+void StoreState::write_plan(const std::string& plan_json) const { store_.put(key("plan.json"), plan_json); }
+
+void StoreState::write_started(const std::string& config_hash) const {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  store_.put(key("state.json"), json{{"config_hash", config_hash},
+                                     {"started", now_seconds()},
+                                     {"host", host},
+                                     {"pid", getpid()},
+                                     {"tool_version", ZP_VERSION}}
+                                    .dump(2));
+}
+
+std::optional<json> StoreState::started() const { return read_json(store_, key("state.json")); }
+
+void StoreState::mark_done(int64_t job_id, const json& stats) const {
+  store_.put(key("jobs/" + std::to_string(job_id) + ".done"), stats.dump());
+}
+
+bool StoreState::is_done(int64_t job_id) const {
+  return store_.exists(key("jobs/" + std::to_string(job_id) + ".done"));
+}
+
+std::vector<json> StoreState::done_jobs() const {
+  std::vector<json> out;
+  for (const auto& name : store_.list(key("jobs")))
+    if (name.size() > 5 && name.ends_with(".done"))
+      if (auto j = read_json(store_, key("jobs/" + name))) out.push_back(*j);
+  return out;
+}
+
+void StoreState::write_heartbeat(const std::string& worker, const json& beat) const {
+  store_.put(key("heartbeats/" + worker + ".json"), beat.dump());
+}
+
+std::vector<json> StoreState::heartbeats() const {
+  std::vector<json> out;
+  for (const auto& name : store_.list(key("heartbeats")))
+    if (name.ends_with(".json"))
+      if (auto j = read_json(store_, key("heartbeats/" + name))) out.push_back(*j);
+  return out;
+}
+
+void StoreState::write_stats(const json& stats) const { store_.put(key("stats.json"), stats.dump(2)); }
+
+void StoreState::mark_complete(const std::string& config_hash) const {
+  store_.put(key("complete.json"), json{{"config_hash", config_hash}, {"finished", now_seconds()}}.dump(2));
+}
+
+std::optional<std::string> StoreState::completed_hash() const {
+  const auto j = read_json(store_, key("complete.json"));
+  if (!j || !j->contains("config_hash") || !(*j)["config_hash"].is_string()) return std::nullopt;
+  return (*j)["config_hash"].get<std::string>();
+}
+
+}  // namespace zp

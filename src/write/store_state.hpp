@@ -1,0 +1,47 @@
+// StoreState: the side folder `.zarr-parallel/` inside a cache store, where runs keep their
+// bookkeeping: the plan, per-job done markers, worker heartbeats and logs, stats, and the
+// completion marker that is written last of all. Zarr readers ignore the folder (it holds no
+// .zarray/.zgroup). Each marker is one atomic file, so several processes may use it at once.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "store/file_store.hpp"
+
+namespace zp {
+
+class StoreState {
+ public:
+  explicit StoreState(const FileStore& store) : store_(store) {}
+
+  static constexpr const char* kFolder = ".zarr-parallel";
+
+  std::string plan_path() const;
+  std::string log_path(int64_t job_id) const;
+  void write_plan(const std::string& plan_json) const;
+  void write_started(const std::string& config_hash) const;
+  std::optional<nlohmann::json> started() const;  // {config_hash, started, tool_version}
+
+  void mark_done(int64_t job_id, const nlohmann::json& stats) const;
+  bool is_done(int64_t job_id) const;
+  std::vector<nlohmann::json> done_jobs() const;
+
+  void write_heartbeat(const std::string& worker, const nlohmann::json& beat) const;
+  std::vector<nlohmann::json> heartbeats() const;
+
+  void write_stats(const nlohmann::json& stats) const;
+  void mark_complete(const std::string& config_hash) const;
+  std::optional<std::string> completed_hash() const;  // config hash of a complete store
+
+ private:
+  const FileStore& store_;
+};
+
+// Seconds since the Unix epoch, with fractions.
+double now_seconds();
+
+}  // namespace zp

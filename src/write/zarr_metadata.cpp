@@ -1,0 +1,72 @@
+#include "write/zarr_metadata.hpp"
+
+#include <cmath>
+
+namespace zp {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+// The fill value in the output dtype's JSON form (integers for integer arrays).
+json typed_fill(const ArrayPlan& a) {
+  const json& f = a.fill_value;
+  if (f.is_null()) return nullptr;
+  const DType t = a.conversion.out;
+  if (t.kind == 'f') return f;
+  if (f.is_number_float()) {
+    const double v = f.get<double>();
+    if (!std::isfinite(v)) return nullptr;
+    return t.kind == 'u' ? json(static_cast<uint64_t>(v)) : json(static_cast<int64_t>(v));
+  }
+  return f.is_number() ? f : json(nullptr);
+}
+
+ojson group_attrs(const Plan& plan) { return plan.global_attrs.is_object() ? plan.global_attrs : ojson::object(); }
+
+}  // namespace
+
+json zarray_json(const ArrayPlan& a) {
+  return {{"chunks", a.chunks},
+          {"compressor", a.compressor},
+          {"dimension_separator", "."},
+          {"dtype", a.conversion.out.str()},
+          {"fill_value", typed_fill(a)},
+          {"filters", nullptr},
+          {"order", "C"},
+          {"shape", a.shape},
+          {"zarr_format", 2}};
+}
+
+ojson zattrs_json(const ArrayPlan& a) {
+  ojson j = ojson::object();
+  j["_ARRAY_DIMENSIONS"] = a.dims;
+  for (const auto& [k, v] : a.attrs.items()) j[k] = v;
+  return j;
+}
+
+void write_metadata(const Plan& plan, const FileStore& store) {
+  store.put(".zgroup", json{{"zarr_format", 2}}.dump(4));
+  store.put(".zattrs", group_attrs(plan).dump(4));
+  for (const auto& a : plan.arrays) {
+    store.put(a.name + "/.zarray", zarray_json(a).dump(4));
+    store.put(a.name + "/.zattrs", zattrs_json(a).dump(4));
+  }
+}
+
+void write_consolidated(const Plan& plan, const FileStore& store) {
+  ojson meta = ojson::object();
+  meta[".zgroup"] = {{"zarr_format", 2}};
+  meta[".zattrs"] = group_attrs(plan);
+  for (const auto& a : plan.arrays) {
+    meta[a.name + "/.zarray"] = ojson::parse(zarray_json(a).dump());
+    meta[a.name + "/.zattrs"] = zattrs_json(a);
+  }
+  ojson doc = ojson::object();
+  doc["metadata"] = meta;
+  doc["zarr_consolidated_format"] = 1;
+  store.put(".zmetadata", doc.dump(4));
+}
+
+}  // namespace zp

@@ -1,0 +1,19 @@
+// Zarr v2 metadata of the cache: .zgroup, .zattrs, each array's .zarray and .zattrs (with xarray's
+// _ARRAY_DIMENSIONS), and the consolidated .zmetadata that xarray.open_zarr reads first.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "plan/plan.hpp"
+#include "store/file_store.hpp"
+
+namespace zp {
+
+nlohmann::json zarray_json(const ArrayPlan& a);
+nlohmann::ordered_json zattrs_json(const ArrayPlan& a);
+
+// Writes every metadata key except .zmetadata (written last, by write_consolidated).
+void write_metadata(const Plan& plan, const FileStore& store);
+void write_consolidated(const Plan& plan, const FileStore& store);
+
+}  // namespace zp
