@@ -110,9 +110,9 @@ bool ask_to_continue(const Plan& plan, const Config& cfg) {
   return !answer.empty() && (answer[0] == 'y' || answer[0] == 'Y');
 }
 
+// The store's path, then the two lines of Python that open it.
 void print_open_hint(const std::string& store) {
-  fmt::print("{}\n", store);
-  fmt::print(stderr, "open it with:\n  import xarray as xr\n  ds = xr.open_zarr(\"{}\")\n", store);
+  fmt::print("{}\nimport xarray as xr\nds = xr.open_zarr(\"{}\")\n", store, store);
 }
 
 json stats_json(const Plan& plan, const StoreState& state, double wall) {

@@ -1,6 +1,11 @@
 #include "write/job_runner.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "codec/codec.hpp"
@@ -41,6 +46,17 @@ Dataset files_only(const Plan& plan) {
   ds.files = plan.files;
   ds.uri = plan.files.empty() ? std::string("source") : plan.files.front();
   return ds;
+}
+
+// Fault injection for the tests of lost workers and resume: with ZP_FAULT_KILL_ONCE=PATH, the
+// first process to finish a unit creates PATH and dies by SIGKILL, as on a node failure.
+void inject_fault() {
+  const char* path = std::getenv("ZP_FAULT_KILL_ONCE");
+  if (!path || !*path) return;
+  const int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) return;  // already fired
+  ::close(fd);
+  ::kill(::getpid(), SIGKILL);
 }
 
 }  // namespace
@@ -93,6 +109,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     stats.bytes_written = written;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(stats);
+    inject_fault();
   }
   return stats;
 }

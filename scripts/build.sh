@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configures and builds zarr-parallel into build/ (or $BUILD_DIR), reusing the folder and ccache so
+# that rebuilds are incremental. ZP_SANITIZE=1 builds with AddressSanitizer + UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+SANITIZE=${ZP_SANITIZE:-0}
+BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
+san=OFF
+[ "$SANITIZE" = "1" ] && san=ON
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DZP_SANITIZE="$san" > "$BUILD_DIR.cmake.log" 2>&1 \
+  || { cat "$BUILD_DIR.cmake.log"; exit 1; }
+rm -f "$BUILD_DIR.cmake.log"
+cmake --build "$BUILD_DIR" -j "$(nproc)"
