@@ -16,10 +16,11 @@ static uint64_t read_be(const unsigned char* p, int n) {
   return v;
 }
 
-Bytes lz4_decode(const Bytes& in, const nlohmann::json&, std::size_t) {
+Bytes lz4_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
   if (in.size() < 4) throw Error(ErrorKind::Source, "lz4 buffer too short");
   uint32_t size;
   std::memcpy(&size, in.data(), 4);
+  if (hint && size > hint + 1024) throw Error(ErrorKind::Source, "lz4 header claims too many bytes");
   Bytes out(size);
   const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()) + 4,
                                     reinterpret_cast<char*>(out.data()),
@@ -42,10 +43,11 @@ Bytes lz4_encode(const Bytes& in, const nlohmann::json& config, int) {
   return out;
 }
 
-Bytes hdf5_lz4_decode(const Bytes& in, const nlohmann::json&, std::size_t) {
+Bytes hdf5_lz4_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
   if (in.size() < 12) throw Error(ErrorKind::Source, "HDF5 lz4 buffer too short");
   const uint64_t total = read_be(in.data(), 8);
   const uint64_t block = read_be(in.data() + 8, 4);
+  if (hint && total > hint + 1024) throw Error(ErrorKind::Source, "HDF5 lz4 header claims too many bytes");
   if (block == 0) throw Error(ErrorKind::Source, "HDF5 lz4 block size is 0");
   Bytes out(total);
   std::size_t pos = 12, done = 0;

@@ -15,10 +15,11 @@ namespace zp {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;  // the YAML document keeps its key order (chunks, add_attrs)
 
 namespace {
 
-json scalar_to_json(const YAML::Node& n) {
+ojson scalar_to_json(const YAML::Node& n) {
   const std::string& s = n.Scalar();
   if (n.Tag() == "!") return s;  // quoted in YAML: always a string
   if (s == "null" || s == "~" || s.empty()) return nullptr;
@@ -39,15 +40,15 @@ json scalar_to_json(const YAML::Node& n) {
   return s;
 }
 
-json yaml_to_json(const YAML::Node& n) {
+ojson yaml_to_json(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: {
-      json j = json::object();
+      ojson j = ojson::object();
       for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
       return j;
     }
     case YAML::NodeType::Sequence: {
-      json j = json::array();
+      ojson j = ojson::array();
       for (const auto& x : n) j.push_back(yaml_to_json(x));
       return j;
     }
@@ -56,17 +57,7 @@ json yaml_to_json(const YAML::Node& n) {
   }
 }
 
-// Ordered variant for add_attrs (attribute order matters to people reading them).
-nlohmann::ordered_json yaml_to_ordered(const YAML::Node& n) {
-  if (n.IsMap()) {
-    nlohmann::ordered_json j = nlohmann::ordered_json::object();
-    for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_ordered(kv.second);
-    return j;
-  }
-  return nlohmann::ordered_json::parse(yaml_to_json(n).dump());
-}
-
-json parse_yaml(const std::string& text, const std::string& where) {
+ojson parse_yaml(const std::string& text, const std::string& where) {
   try {
     return yaml_to_json(YAML::Load(text));
   } catch (const YAML::Exception& e) {
@@ -80,27 +71,27 @@ const std::set<std::string> kKeys = {
     "deploy_mode", "num_jobs", "simultaneous_worker_limit", "memory_limit", "worker_timeout",
     "overwrite", "resume", "recommend_changes", "await_completion", "generate_stats", "log_level"};
 
-std::string get_string(const json& doc, const std::string& key, const std::string& fallback) {
+std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
   if (doc[key].is_string()) return doc[key].get<std::string>();
   if (doc[key].is_number()) return doc[key].dump();
   throw Error::config(key, "expected a string, got " + doc[key].dump());
 }
 
-bool get_bool(const json& doc, const std::string& key, bool fallback) {
+bool get_bool(const ojson& doc, const std::string& key, bool fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
   if (!doc[key].is_boolean()) throw Error::config(key, "expected true or false, got " + doc[key].dump());
   return doc[key].get<bool>();
 }
 
-int64_t get_positive_int(const json& doc, const std::string& key, int64_t fallback) {
+int64_t get_positive_int(const ojson& doc, const std::string& key, int64_t fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
   if (!doc[key].is_number_integer() || doc[key].get<int64_t>() < 1)
     throw Error::config(key, "expected a positive integer, got " + doc[key].dump());
   return doc[key].get<int64_t>();
 }
 
-std::string one_of(const json& doc, const std::string& key, const std::string& fallback,
+std::string one_of(const ojson& doc, const std::string& key, const std::string& fallback,
                    const std::vector<std::string>& allowed) {
   const std::string v = get_string(doc, key, fallback);
   for (const auto& a : allowed)
@@ -115,21 +106,21 @@ std::string resolve_path(const std::string& p, const std::string& base_dir) {
   return (fs::path(base_dir) / p).lexically_normal().string();
 }
 
-void parse_preprocessors(const json& doc, Config& c) {
+void parse_preprocessors(const ojson& doc, Config& c) {
   if (!doc.contains("preprocessors") || doc["preprocessors"].is_null()) return;
-  const json& p = doc["preprocessors"];
+  const ojson& p = doc["preprocessors"];
   if (!p.is_array()) throw Error::config("preprocessors", "expected a list of {type: ...} entries");
   for (std::size_t i = 0; i < p.size(); ++i) {
     const std::string key = "preprocessors[" + std::to_string(i) + "]";
     if (!p[i].is_object() || !p[i].contains("type") || !p[i]["type"].is_string())
       throw Error::config(key, "expected an object with a 'type' (sel, subset, isel, reverse_axis, rename)");
-    c.preprocessors.push_back(p[i]);
+    c.preprocessors.push_back(json::parse(p[i].dump()));
   }
 }
 
-void parse_variables(const json& doc, Config& c) {
+void parse_variables(const ojson& doc, Config& c) {
   if (!doc.contains("variables") || doc["variables"].is_null()) return;
-  const json& v = doc["variables"];
+  const ojson& v = doc["variables"];
   if (v.is_array()) {
     for (const auto& name : v) {
       if (!name.is_string()) throw Error::config("variables", "expected variable names, got " + name.dump());
@@ -145,11 +136,11 @@ void parse_variables(const json& doc, Config& c) {
       for (const auto& t : transforms) {
         if (!t.is_object() || !t.contains("type") || !t["type"].is_string())
           throw Error::config(key, "each transform needs a 'type' (rename, attrs)");
-        spec.transforms.push_back(t);
+        spec.transforms.push_back(json::parse(t.dump()));
       }
     } else if (transforms.is_object()) {
       // The original's {'d2m': {}} form: a map of options, read as transforms when it has a type.
-      if (transforms.contains("type")) spec.transforms.push_back(transforms);
+      if (transforms.contains("type")) spec.transforms.push_back(json::parse(transforms.dump()));
     } else if (!transforms.is_null()) {
       throw Error::config(key, "expected a list of transforms, got " + transforms.dump());
     }
@@ -157,11 +148,11 @@ void parse_variables(const json& doc, Config& c) {
   }
 }
 
-void parse_chunks(const json& doc, Config& c) {
+void parse_chunks(const ojson& doc, Config& c) {
   if (!doc.contains("chunks") || doc["chunks"].is_null() ||
       (doc["chunks"].is_string() && doc["chunks"] == "auto"))
     return;
-  const json& ch = doc["chunks"];
+  const ojson& ch = doc["chunks"];
   if (!ch.is_object()) throw Error::config("chunks", "expected 'auto' or a map {dim: size}");
   c.chunks_auto = false;
   for (const auto& [dim, size] : ch.items()) {
@@ -175,12 +166,12 @@ void parse_chunks(const json& doc, Config& c) {
   }
 }
 
-void parse_compressor(const json& doc, Config& c) {
+void parse_compressor(const ojson& doc, Config& c) {
   if (!doc.contains("compressor")) {
     c.compressor = default_compressor();
     return;
   }
-  const json& comp = doc["compressor"];
+  const json comp = json::parse(doc["compressor"].dump());
   if (comp.is_null() || (comp.is_string() && (comp == "none" || comp == "null"))) {
     c.compressor = nullptr;
     return;
@@ -207,13 +198,16 @@ void parse_compressor(const json& doc, Config& c) {
   }
 }
 
-void apply_override(json& doc, const std::string& assignment) {
+void apply_override(ojson& doc, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw Error::config("--set", "expected KEY=VALUE, got '" + assignment + "'");
   const std::string key = assignment.substr(0, eq);
-  const json value = parse_yaml(assignment.substr(eq + 1), "--set " + key);
-  json* target = &doc;
+  const ojson value = parse_yaml(assignment.substr(eq + 1), "--set " + key);
+  // A nested override of a key left at its default starts from that default.
+  if (key.rfind("compressor.", 0) == 0 && !doc.contains("compressor"))
+    doc["compressor"] = ojson::parse(default_compressor().dump());
+  ojson* target = &doc;
   std::size_t start = 0;
   for (;;) {
     const auto dot = key.find('.', start);
@@ -222,7 +216,7 @@ void apply_override(json& doc, const std::string& assignment) {
       (*target)[part] = value;
       return;
     }
-    if (!target->contains(part) || !(*target)[part].is_object()) (*target)[part] = json::object();
+    if (!target->contains(part) || !(*target)[part].is_object()) (*target)[part] = ojson::object();
     target = &(*target)[part];
     start = dot + 1;
   }
@@ -236,8 +230,8 @@ json default_compressor() {
 
 Config parse_config(const std::string& yaml_text, const std::string& base_dir,
                     const std::vector<std::string>& overrides) {
-  json doc = parse_yaml(yaml_text, "");
-  if (doc.is_null()) doc = json::object();
+  ojson doc = parse_yaml(yaml_text, "");
+  if (doc.is_null()) doc = ojson::object();
   if (!doc.is_object()) throw Error::config("", "the config must be a YAML mapping of keys to values");
   for (const auto& o : overrides) apply_override(doc, o);
   for (const auto& [key, value] : doc.items())
@@ -253,7 +247,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   parse_chunks(doc, c);
   if (doc.contains("add_attrs") && !doc["add_attrs"].is_null()) {
     if (!doc["add_attrs"].is_object()) throw Error::config("add_attrs", "expected a map of attributes");
-    c.add_attrs = nlohmann::ordered_json::parse(doc["add_attrs"].dump());
+    c.add_attrs = doc["add_attrs"];
   }
   c.cache_label = get_string(doc, "cache_label", "");
   c.zarr_format = static_cast<int>(get_positive_int(doc, "zarr_format", 2));

@@ -164,6 +164,14 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
         if (!set) alt.chunks.emplace_back(a.dims[d], alt_c);
         alts.emplace_back(alt_c, replan(ds, sel, alt, opt));
       }
+      // Only alternatives that save something: fewer bytes read, or at least a tenth of the
+      // memory that depends on the data.
+      std::erase_if(alts, [&](const auto& x) {
+        const Outcome& o = x.second;
+        const uint64_t data_now = now.peak - std::min(now.peak, kWorkerBaseBytes);
+        return !o.ok || !(o.read_bytes < now.read_bytes || (o.peak < now.peak && (now.peak - o.peak) * 10 >= data_now));
+      });
+      if (alts.empty()) continue;
       std::sort(alts.begin(), alts.end(), [&](const auto& x, const auto& y) { return std::llabs(x.first - c) < std::llabs(y.first - c); });
       if (alts.size() > 3) alts.resize(3);
       std::string msg = fmt::format("output chunk size {} along '{}' cuts through source chunks of {}.", c, a.dims[d], s);

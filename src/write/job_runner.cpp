@@ -109,7 +109,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     stats.bytes_written = written;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(stats);
-    inject_fault();
+    if (job.id >= 0) inject_fault();
   }
   return stats;
 }

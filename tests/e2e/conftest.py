@@ -1,0 +1,102 @@
+"""Shared helpers for the end-to-end tests: run the zarr-parallel binary on a config, open what it
+wrote with xarray and zarr-python, and compare with xarray's own reading of the source."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("ZP_BIN", REPO / "build" / "bin" / "zarr-parallel"))
+SAMPLE_BIN = Path(os.environ.get("ZP_SAMPLE_BIN", BIN.parent / "zp-make-sample"))
+FIXTURES = Path(os.environ.get("ZP_FIXTURES", REPO.parent / "shared" / "fixtures"))
+ERA5 = FIXTURES / "era5_small"
+
+
+def need_fixtures():
+    if not (ERA5 / "refs.json").exists():
+        pytest.skip(f"shared fixtures not found at {FIXTURES}")
+
+
+def run_cache(tmp_path, config, *args, command="cache", env=None, check=None):
+    """Writes `config` (YAML is a superset of JSON) and runs `zarr-parallel COMMAND`."""
+    cfg_path = tmp_path / f"config_{abs(hash(json.dumps(config, sort_keys=True)))}.yaml"
+    cfg_path.write_text(json.dumps(config, indent=1))
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run([str(BIN), command, str(cfg_path), *args], capture_output=True, text=True,
+                          env=full_env, timeout=300)
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def open_kerchunk(path, **kw):
+    refs = json.loads(Path(path).read_text())
+    cwd = os.getcwd()
+    os.chdir(Path(path).parent)  # chunk paths in the fixtures are relative to the JSON's folder
+    try:
+        ds = xr.open_dataset("reference://", engine="zarr",
+                             backend_kwargs={"consolidated": False, "storage_options": {"fo": refs}}, **kw)
+        return ds.load()
+    finally:
+        os.chdir(cwd)
+
+
+def open_netcdf(pattern, **kw):
+    files = sorted(Path(p) for p in __import__("glob").glob(str(pattern)))
+    if len(files) == 1:
+        return xr.open_dataset(files[0], **kw).load()
+    return xr.open_mfdataset(files, combine="nested", concat_dim="time", data_vars="minimal",
+                             coords="minimal", compat="override", **kw).load()
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f":
+        return np.array_equal(a.view(f"i{a.dtype.itemsize}"), b.view(f"i{b.dtype.itemsize}"))
+    return np.array_equal(a, b)
+
+
+def assert_matches(store, expected, raw_expected=None, renames=None, extra_attrs=None):
+    """The store equals `expected` (decoded) and, when given, `raw_expected` bit for bit."""
+    renames = renames or {}
+    got = xr.open_zarr(store).load()
+    assert set(got.data_vars) == {renames.get(v, v) for v in expected.data_vars}, (got.data_vars, expected.data_vars)
+    for name in expected.data_vars:
+        g, e = got[renames.get(name, name)], expected[name]
+        assert g.dims == tuple(renames.get(d, d) for d in e.dims), (g.dims, e.dims)
+        assert g.dtype == e.dtype, (name, g.dtype, e.dtype)
+        assert np.array_equal(g.values, e.values, equal_nan=True), name
+        assert g.attrs == e.attrs, (name, g.attrs, e.attrs)
+    for dim in expected.dims:
+        assert np.array_equal(got[renames.get(dim, dim)].values, expected[dim].values), dim
+        assert got[renames.get(dim, dim)].attrs == expected[dim].attrs, dim
+    for k, v in expected.attrs.items():
+        if not k.startswith("zarr_parallel_"):  # our own provenance, recomputed per config
+            assert got.attrs[k] == v, k
+    for k, v in (extra_attrs or {}).items():
+        assert got.attrs[k] == v, k
+    assert "zarr_parallel_config_hash" in got.attrs and "zarr_parallel_version" in got.attrs
+    if raw_expected is not None:
+        raw = xr.open_zarr(store, mask_and_scale=False, decode_times=False).load()
+        for name in raw_expected.data_vars:
+            assert same_bits(raw[renames.get(name, name)].values, raw_expected[name].values), name
+        for dim in raw_expected.dims:
+            assert same_bits(raw[renames.get(dim, dim)].values, raw_expected[dim].values), dim
+    return got
+
+
+def store_files(store):
+    """{relative path: bytes} of a store's Zarr keys (the .zarr-parallel side folder excluded)."""
+    out = {}
+    for p in Path(store).rglob("*"):
+        rel = p.relative_to(store).as_posix()
+        if p.is_file() and not rel.startswith(".zarr-parallel"):
+            out[rel] = p.read_bytes()
+    return out

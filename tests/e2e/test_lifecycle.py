@@ -1,0 +1,162 @@
+"""Runs, re-runs, lost workers, resume, plans and errors: what a user of a cluster depends on."""
+import json
+import os
+import time
+from pathlib import Path
+
+import xarray as xr
+
+from conftest import ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache, store_files
+
+
+def base_config(store, **extra):
+    cfg = {"data_uri": str(ERA5 / "refs.json"),
+           "preprocessors": [{"type": "sel", "time": ["2000-01-01 00:00", "2000-01-04 23:00"]}],
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "cache_store": str(store), "num_jobs": 8, "simultaneous_worker_limit": 2}
+    cfg.update(extra)
+    return cfg
+
+
+def test_second_identical_run_is_a_cache_hit(tmp_path):
+    need_fixtures()
+    store = tmp_path / "hit.zarr"
+    run_cache(tmp_path, base_config(store), check=0)
+    chunk = store / "d2m" / "0.0.0"
+    before = chunk.stat().st_mtime_ns
+    t0 = time.monotonic()
+    proc = run_cache(tmp_path, base_config(store), check=0)
+    assert "cache hit" in proc.stderr
+    assert time.monotonic() - t0 < 5
+    assert chunk.stat().st_mtime_ns == before
+    # A different config never silently reuses the store: it is rebuilt (overwrite: true) ...
+    proc = run_cache(tmp_path, base_config(store, encoding="decoded"), check=0)
+    assert "cache hit" not in proc.stderr
+    assert xr.open_zarr(store).d2m.encoding["dtype"].kind == "f"
+    # ... or refused (overwrite: false), leaving the old store alone.
+    proc = run_cache(tmp_path, base_config(store, overwrite=False), check=5)
+    assert "overwrite" in proc.stderr
+    assert xr.open_zarr(store).d2m.encoding["dtype"].kind == "f"
+
+
+def test_killed_worker_is_replaced_and_store_is_identical(tmp_path):
+    need_fixtures()
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, base_config(clean, deploy_mode="series"), check=0)
+    store = tmp_path / "killed.zarr"
+    flag = tmp_path / "fault-fired"
+    proc = run_cache(tmp_path, base_config(store), env={"ZP_FAULT_KILL_ONCE": str(flag)}, check=0)
+    assert flag.exists(), "the fault was not injected"
+    assert "running it again" in proc.stderr
+    assert store_files(store) == store_files(clean)
+
+
+def test_resume_after_coordinator_killed_redoes_only_unfinished_jobs(tmp_path):
+    need_fixtures()
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, base_config(clean, deploy_mode="series"), check=0)
+    store = tmp_path / "resumed.zarr"
+    flag = tmp_path / "fault-fired"
+    cfg = base_config(store, deploy_mode="series")
+    proc = run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag)})
+    assert proc.returncode == -9, proc.stderr  # the coordinator itself was killed mid-job
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
+    assert not (store / ".zmetadata").exists()
+    done_before = len(list((store / ".zarr-parallel" / "jobs").glob("*.done")))
+    proc = run_cache(tmp_path, dict(cfg, resume=True), check=0)
+    assert f"({done_before} already done)" in proc.stderr
+    assert store_files(store) == store_files(clean)
+    expected = open_kerchunk(ERA5 / "refs.json")
+    assert_matches(store, expected)
+
+
+def test_plan_reports_amplification_and_recommendations(tmp_path):
+    need_fixtures()
+    aligned = {"data_uri": str(ERA5 / "refs.json"), "variables": ["d2m"], "cache_store": str(tmp_path / "p.zarr"),
+               "preprocessors": [{"type": "sel", "latitude": [90, -2.5], "longitude": [90, 267.5]}],
+               "chunks": {"time": 48, "latitude": 19, "longitude": 72}}
+    plan = json.loads(run_cache(tmp_path, aligned, "--json", command="plan", check=0).stdout)
+    assert plan["summary"]["read_amplification"] == 1.0
+    assert plan["recommendations"] == []
+    assert not (tmp_path / "p.zarr").exists()  # plan writes nothing
+    jobs = plan["jobs"]
+    chunks = [tuple(j["region"]["lo"]) for j in jobs]
+    assert len(set(chunks)) == len(jobs) >= 4
+    misaligned = dict(aligned, preprocessors=[{"type": "sel", "latitude": [60, -30]}],
+                      chunks={"time": 24, "latitude": 19, "longitude": 50})
+    plan = json.loads(run_cache(tmp_path, misaligned, "--json", command="plan", check=0).stdout)
+    keys = {r["key"] for r in plan["recommendations"]}
+    assert "preprocessors[0].latitude" in keys and "chunks.longitude" in keys
+    text = run_cache(tmp_path, misaligned, command="plan", check=0).stdout
+    assert "read amplification" in text and "widen to [90, -50]" in text
+
+
+def test_memory_limit_forces_rereads_and_says_so(tmp_path):
+    need_fixtures()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "variables": ["t2m"], "cache_store": str(tmp_path / "m.zarr"),
+           "chunks": {"time": 96, "latitude": 73, "longitude": 10}, "memory_limit": "46MB",
+           "deploy_mode": "series"}
+    plan = json.loads(run_cache(tmp_path, cfg, "--json", command="plan", check=0).stdout)
+    assert plan["summary"]["read_amplification"] > 1.0
+    assert plan["summary"]["peak_memory_per_worker"] <= 46_000_000
+    assert "memory_limit" in {r["key"] for r in plan["recommendations"]}
+    run_cache(tmp_path, cfg, "--yes", check=0)
+    assert_matches(tmp_path / "m.zarr", open_kerchunk(ERA5 / "refs.json")[["t2m"]])
+
+
+def test_errors_have_documented_exit_codes_and_leave_no_store(tmp_path):
+    need_fixtures()
+    store = tmp_path / "bad.zarr"
+    good = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(store)}
+    cases = [
+        (dict(good, colour="blue"), 2, "colour"),
+        (dict(good, variables=["nope"]), 2, "nope"),
+        (dict(good, preprocessors=[{"type": "zoom"}]), 2, "zoom"),
+        (dict(good, preprocessors=[{"type": "sel", "latitude": [100, 95]}]), 2, "selects nothing"),
+        (dict(good, preprocessors=[{"type": "sel", "height": [1, 2]}]), 2, "height"),
+        (dict(good, memory_limit="lots"), 2, "memory_limit"),
+        (dict(good, chunks={"depth": 3}), 2, "depth"),
+        (dict(good, data_uri=str(tmp_path / "missing_*.nc")), 4, "missing_"),
+        (dict(good, data_uri=str(tmp_path / "missing.json")), 4, "missing.json"),
+        (dict(good, preprocessors=[{"type": "sel", "latitude": [60, -30]}]), 3, "recommendations"),
+    ]
+    for cfg, code, word in cases:
+        proc = run_cache(tmp_path, cfg)
+        assert proc.returncode == code, (cfg, proc.returncode, proc.stderr)
+        assert word in proc.stderr, (word, proc.stderr)
+        assert "Traceback" not in proc.stderr and "terminate" not in proc.stderr
+        assert not store.exists(), cfg
+
+
+def test_broken_source_chunk_names_file_variable_and_chunk(tmp_path):
+    need_fixtures()
+    refs = json.loads((ERA5 / "refs.json").read_text())
+    url, offset, length = refs["refs"]["d2m/1.0.0"]
+    refs["refs"]["d2m/1.0.0"] = [str(ERA5 / url), offset + 7, length]  # misaligned: not a zlib stream
+    for key, value in refs["refs"].items():
+        if isinstance(value, list):
+            value[0] = str(ERA5 / Path(value[0]).name)
+    bad = tmp_path / "bad_refs.json"
+    bad.write_text(json.dumps(refs))
+    store = tmp_path / "broken.zarr"
+    proc = run_cache(tmp_path, {"data_uri": str(bad), "cache_store": str(store), "deploy_mode": "series"})
+    assert proc.returncode == 4, proc.stderr
+    assert "d2m" in proc.stderr and "chunk (1, 0, 0)" in proc.stderr and "era5_small_20000102.nc" in proc.stderr
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
+    assert not (store / ".zmetadata").exists()
+
+
+def test_status_and_inspect(tmp_path):
+    need_fixtures()
+    store = tmp_path / "st.zarr"
+    run_cache(tmp_path, base_config(store), check=0)
+    import subprocess
+    from conftest import BIN
+    out = subprocess.run([str(BIN), "status", str(store)], capture_output=True, text=True)
+    jobs = len(json.loads((store / ".zarr-parallel" / "plan.json").read_text())["jobs"])
+    assert out.returncode == 0 and "complete" in out.stdout and f"{jobs} / {jobs} done" in out.stdout
+    out = subprocess.run([str(BIN), "inspect", str(ERA5 / "refs.json"), "--json"], capture_output=True, text=True)
+    info = json.loads(out.stdout)
+    d2m = next(v for v in info["variables"] if v["name"] == "d2m")
+    assert d2m["chunks"] == [24, 19, 36] and d2m["dtype"] == "<i2" and d2m["fill_value"] == -32767
+    assert os.path.exists(store / ".zarr-parallel" / "plan.json")

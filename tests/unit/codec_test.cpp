@@ -1,0 +1,99 @@
+// Codec round trips through the one codec table, and the failures that must be caught.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "codec/codec.hpp"
+#include "codec/hdf5_filters.hpp"
+#include "core/error.hpp"
+
+namespace zp {
+namespace {
+
+Bytes smooth_data(std::size_t n) {
+  Bytes b(n);
+  std::mt19937 rng(7);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<unsigned char>((i / 64) + (rng() % 3));
+  return b;
+}
+
+TEST(Codec, EveryEncodableCodecRoundTrips) {
+  const Bytes data = smooth_data(100003);  // odd length: shuffles keep trailing bytes
+  const std::vector<nlohmann::json> specs = {
+      {{"id", "zlib"}, {"level", 6}},
+      {{"id", "gzip"}, {"level", 1}},
+      {{"id", "shuffle"}, {"elementsize", 4}},
+      {{"id", "blosc"}, {"cname", "lz4"}, {"clevel", 5}, {"shuffle", 1}, {"blocksize", 0}},
+      {{"id", "blosc"}, {"cname", "zstd"}, {"clevel", 3}, {"shuffle", 2}, {"blocksize", 0}},
+      {{"id", "zstd"}, {"level", 3}},
+      {{"id", "lz4"}, {"acceleration", 1}},
+      {{"id", "fletcher32"}},
+  };
+  for (const auto& j : specs) {
+    const CodecSpec spec = codec_spec_from_json(j, "test");
+    const Bytes encoded = encode_chain({spec}, data, 4);
+    EXPECT_EQ(decode_chain({spec}, encoded, data.size(), "test"), data) << j.dump();
+  }
+}
+
+TEST(Codec, ChainsDecodeInReverseOrder) {
+  const Bytes data = smooth_data(4096);
+  const std::vector<CodecSpec> chain = {codec_spec_from_json({{"id", "shuffle"}, {"elementsize", 2}}, "t"),
+                                        codec_spec_from_json({{"id", "zlib"}, {"level", 4}}, "t"),
+                                        codec_spec_from_json({{"id", "fletcher32"}}, "t")};
+  const Bytes encoded = encode_chain(chain, data, 2);
+  EXPECT_EQ(decode_chain(chain, encoded, data.size(), "t"), data);
+}
+
+// Agreement with HDF5's own checksum is tested on files netCDF-C writes (netcdf_read_test).
+TEST(Codec, Fletcher32CatchesCorruption) {
+  Bytes data = smooth_data(1000);
+  Bytes encoded = fletcher32_encode(data, {}, 1);
+  encoded[10] ^= 0x01;
+  EXPECT_THROW(fletcher32_decode(encoded, {}, 0), Error);
+}
+
+TEST(Codec, CorruptStreamsAreErrorsNotCrashes) {
+  const Bytes garbage = smooth_data(300);
+  for (const char* id : {"zlib", "gzip", "blosc", "zstd", "lz4", "hdf5_lz4"}) {
+    const CodecSpec spec{id, {{"id", id}}};
+    EXPECT_THROW(decode_chain({spec}, garbage, 4096, "chunk"), Error) << id;
+  }
+  EXPECT_THROW(decode_chain({}, garbage, 301, "chunk"), Error);  // size mismatch
+}
+
+TEST(Codec, UnknownCodecsAndHdf5FiltersNameWhatIsUnsupported) {
+  try {
+    codec_spec_from_json({{"id", "bz2"}}, "d2m compressor");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bz2"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("d2m compressor"), std::string::npos);
+  }
+  try {
+    codec_from_hdf5_filter(4, {}, 2, "f.nc, variable 'x'");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("szip"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("variable 'x'"), std::string::npos);
+  }
+  EXPECT_EQ(codec_from_hdf5_filter(1, {9}, 2, "f").config["level"], 9);
+  EXPECT_EQ(codec_from_hdf5_filter(2, {}, 8, "f").config["elementsize"], 8);
+}
+
+TEST(Codec, Hdf5Lz4FramingDecodes) {
+  // Two blocks of 8 bytes: the first stored raw (incompressible), the second LZ4-compressed.
+  const Bytes raw = {1, 2, 3, 4, 5, 6, 7, 8};
+  const Bytes numcodecs = lz4_encode(Bytes(8, 9), nlohmann::json::object(), 1);  // 4-byte size header + block
+  Bytes framed = {0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 8, 0, 0, 0, 8};
+  framed.insert(framed.end(), raw.begin(), raw.end());
+  const uint32_t csize = static_cast<uint32_t>(numcodecs.size() - 4);
+  framed.push_back(0), framed.push_back(0), framed.push_back(0), framed.push_back(static_cast<unsigned char>(csize));
+  framed.insert(framed.end(), numcodecs.begin() + 4, numcodecs.end());
+  Bytes expected = raw;
+  expected.insert(expected.end(), 8, 9);
+  EXPECT_EQ(hdf5_lz4_decode(framed, {}, 16), expected);
+}
+
+}  // namespace
+}  // namespace zp

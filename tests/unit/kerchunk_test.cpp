@@ -1,0 +1,105 @@
+// Kerchunk reference sets: inline data (raw and base64), templates, gen, versions, and errors.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "source/chunk_reader.hpp"
+#include "source/kerchunk_source.hpp"
+#include "source/kerchunk_template.hpp"
+#include "source/open_source.hpp"
+
+namespace zp {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path write_temp(const std::string& name, const std::string& text) {
+  const fs::path p = fs::temp_directory_path() / ("zp_" + std::to_string(getpid()) + "_" + name);
+  std::ofstream(p) << text;
+  return p;
+}
+
+TEST(Kerchunk, TemplatesGenAndInlineData) {
+  // A raw data file of 4 float32 chunks of 2 elements.
+  const fs::path data = write_temp("data.bin", std::string("\0\0\x80?\0\0\0@\0\0@@\0\0\x80@\0\0\xa0@\0\0\xc0@\0\0\xe0@\0\0\0A", 32));
+  const std::string refs = R"({"version": 1,
+    "templates": {"u": ")" + data.filename().string() + R"("},
+    "refs": {
+      ".zgroup": "{\"zarr_format\": 2}",
+      ".zattrs": "{\"title\": \"t\", \"bad\": NaN}",
+      "x/.zarray": "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"<f4\",\"fill_value\":NaN,\"filters\":null,\"order\":\"C\",\"shape\":[10],\"zarr_format\":2}",
+      "x/.zattrs": "{\"_ARRAY_DIMENSIONS\":[\"x\"]}",
+      "x/4": "base64:AAAQQQAAIEE="
+    },
+    "gen": [{"key": "x/{{i}}", "url": "{{u}}", "offset": "{{i * 8}}", "length": "8",
+             "dimensions": {"i": {"stop": 4}}}]})";
+  const fs::path json = write_temp("refs.json", refs);
+  const Dataset ds = open_source(json.string(), "auto", "");
+  EXPECT_EQ(ds.engine, "kerchunk");
+  EXPECT_EQ(ds.attrs["title"], "t");
+  const Variable& x = ds.variable("x");
+  EXPECT_EQ(x.fill_value, "NaN");
+  ChunkReader reader(ds);
+  const Bytes all = read_whole_1d(reader, x);
+  float values[10];
+  std::memcpy(values, all.data(), sizeof values);
+  for (int i = 0; i < 10; ++i) EXPECT_FLOAT_EQ(values[i], static_cast<float>(i + 1));
+  fs::remove(json);
+  fs::remove(data);
+}
+
+TEST(Kerchunk, TemplateExpressions) {
+  EXPECT_EQ(render_template("a{{ (i + 1) * 3 // 2 }}b{{u}}", {{"u", "U"}}, {{"i", 4}}, "t"), "a7bU");
+  EXPECT_THROW(render_template("{{i +}}", {}, {{"i", 1}}, "t"), Error);
+  EXPECT_THROW(render_template("{{j}}", {}, {{"i", 1}}, "t"), Error);
+  EXPECT_THROW(render_template("{{i", {}, {{"i", 1}}, "t"), Error);
+  EXPECT_THROW(render_template("{{1/0}}", {}, {}, "t"), Error);
+}
+
+TEST(Kerchunk, Base64StrictAndRoundTrip) {
+  const Bytes b = {0, 1, 2, 250, 251, 252, 253};
+  EXPECT_EQ(decode_base64(encode_base64(b), "t"), b);
+  EXPECT_THROW(decode_base64("ab$d", "t"), Error);
+  EXPECT_THROW(decode_base64("a", "t"), Error);
+}
+
+TEST(Kerchunk, MalformedSetsAreSourceErrors) {
+  const char* bad[] = {
+      "not json",
+      R"({"version": 2, "refs": {}})",
+      R"({"version": 1})",
+      R"({"version": 1, "refs": {".zgroup": 5}})",
+      R"({"version": 1, "refs": {"x/0": ["f.bin", -1, 4]}})",
+      R"({"version": 1, "refs": {"x/0": ["s3://bucket/f.bin", 0, 4]}})",
+      R"({"version": 1, "refs": {"x/.zarray": "{\"shape\": [2]}", "x/.zattrs": "{}"}})",
+      R"({"version": 1, "refs": {"x/.zarray": "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"<c8\",\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[2],\"zarr_format\":2}", "x/.zattrs": "{\"_ARRAY_DIMENSIONS\":[\"x\"]}"}})",
+      R"({"version": 1, "refs": {"x/.zarray": "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"<f4\",\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[2],\"zarr_format\":2}", "x/.zattrs": "{}"}})",
+      R"({"version": 1, "refs": {}})",
+  };
+  for (const char* text : bad) {
+    const fs::path p = write_temp("bad.json", text);
+    try {
+      open_source(p.string(), "kerchunk", "");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Source) << text << " -> " << e.what();
+    }
+    fs::remove(p);
+  }
+}
+
+TEST(Kerchunk, FixtureReferencesResolveRelativeToTheirFolder) {
+  const fs::path refs = fs::path(ZP_FIXTURES) / "era5_small" / "refs.json";
+  if (!fs::exists(refs)) GTEST_SKIP() << "fixtures not found";
+  const Dataset ds = open_source(refs.string(), "auto", "");
+  EXPECT_EQ(ds.files.size(), 4u);
+  for (const auto& f : ds.files) EXPECT_TRUE(fs::exists(f)) << f;
+  EXPECT_EQ(ds.variable("d2m").grid.num_chunks(), 64);
+  EXPECT_EQ(ds.variable("time").chunks[0].kind, ChunkRef::Kind::Inline);
+}
+
+}  // namespace
+}  // namespace zp

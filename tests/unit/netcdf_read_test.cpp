@@ -1,0 +1,159 @@
+// Our reading of NetCDF files (HDF5 chunk index + our own decoders, or netCDF-3 slabs) checked
+// against netCDF-C's reading of the same files, chunk by chunk.
+#include <gtest/gtest.h>
+#include <netcdf.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "core/error.hpp"
+#include "source/chunk_reader.hpp"
+#include "source/netcdf_source.hpp"
+#include "source/open_source.hpp"
+
+namespace zp {
+namespace {
+
+namespace fs = std::filesystem;
+
+void nc(int status) { ASSERT_EQ(status, NC_NOERR) << nc_strerror(status); }
+
+// Compares every chunk of every variable of `ds` with nc_get_vara on the chunk's cell.
+void expect_same_as_netcdf_c(const Dataset& ds) {
+  ChunkReader reader(ds);
+  for (const auto& v : ds.variables) {
+    for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
+      const Bytes chunk = reader.read(v, idx);
+      std::vector<int64_t> c(v.ndim());
+      int64_t rest = idx;
+      for (std::size_t d = v.ndim(); d-- > 0;) c[d] = rest % v.grid.chunks_along(d), rest /= v.grid.chunks_along(d);
+      // The cell may span several files along the first dimension's file boundaries: find its file.
+      std::size_t file = v.chunks[static_cast<std::size_t>(idx)].file;
+      std::vector<std::size_t> start(v.ndim()), count(v.ndim());
+      for (std::size_t d = 0; d < v.ndim(); ++d) {
+        start[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d])]);
+        count[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d]) + 1]) - start[d];
+      }
+      if (ds.files.size() > 1 && v.dims[0] == "time") {
+        // Files hold 24 steps each in these tests.
+        start[0] -= 24 * file;
+      }
+      int id, varid;
+      nc(nc_open(ds.files[file].c_str(), NC_NOWRITE, &id));
+      nc(nc_inq_varid(id, v.name.c_str(), &varid));
+      std::size_t n = 1;
+      for (auto k : count) n *= k;
+      std::vector<unsigned char> expected(n * static_cast<std::size_t>(v.dtype.size));
+      nc(nc_get_vara(id, varid, start.data(), count.data(), expected.data()));
+      nc_close(id);
+      // Compare the cell, a corner of the nominal chunk.
+      std::vector<std::size_t> pos(v.ndim(), 0);
+      for (std::size_t e = 0; e < n; ++e) {
+        std::size_t offset = 0;
+        for (std::size_t d = 0; d < v.ndim(); ++d) offset = offset * static_cast<std::size_t>(v.grid.chunk_shape[d]) + pos[d];
+        ASSERT_EQ(std::memcmp(chunk.data() + offset * static_cast<std::size_t>(v.dtype.size),
+                              expected.data() + e * static_cast<std::size_t>(v.dtype.size), static_cast<std::size_t>(v.dtype.size)), 0)
+            << chunk_location(ds, v, idx) << " element " << e;
+        for (std::size_t d = v.ndim(); d-- > 0;) {
+          if (++pos[d] < count[d]) break;
+          pos[d] = 0;
+        }
+      }
+    }
+  }
+}
+
+TEST(NetcdfRead, FixturesMadeByNetcdf4Python) {
+  const fs::path dir = fs::path(ZP_FIXTURES) / "era5_small";
+  if (!fs::exists(dir)) GTEST_SKIP() << "fixtures not found";
+  expect_same_as_netcdf_c(open_source((dir / "era5_small_*.nc").string(), "netcdf", ""));
+  expect_same_as_netcdf_c(open_source((fs::path(ZP_FIXTURES) / "classic" / "tp_classic.nc").string(), "auto", ""));
+}
+
+TEST(NetcdfRead, LayoutsFiltersAndByteOrdersWrittenByNetcdfC) {
+  const fs::path path = fs::temp_directory_path() / ("zp_layouts_" + std::to_string(getpid()) + ".nc");
+  int id, dt, dy, dx;
+  nc(nc_create(path.c_str(), NC_CLOBBER | NC_NETCDF4, &id));
+  nc(nc_def_dim(id, "time", NC_UNLIMITED, &dt));
+  nc(nc_def_dim(id, "y", 13, &dy));
+  nc(nc_def_dim(id, "x", 9, &dx));
+  const int dims3[3] = {dt, dy, dx}, dims2[2] = {dy, dx};
+  int checked, big, flat, tiny, sparse;
+  nc(nc_def_var(id, "checked", NC_FLOAT, 3, dims3, &checked));
+  const std::size_t ch[3] = {4, 5, 9};
+  nc(nc_def_var_chunking(id, checked, NC_CHUNKED, ch));
+  nc(nc_def_var_deflate(id, checked, 1, 1, 3));
+  nc(nc_def_var_fletcher32(id, checked, NC_FLETCHER32));
+  nc(nc_def_var(id, "big", NC_INT, 3, dims3, &big));
+  nc(nc_def_var_chunking(id, big, NC_CHUNKED, ch));
+  nc(nc_def_var_endian(id, big, NC_ENDIAN_BIG));
+  nc(nc_def_var(id, "flat", NC_DOUBLE, 2, dims2, &flat));
+  nc(nc_def_var_chunking(id, flat, NC_CONTIGUOUS, nullptr));
+  nc(nc_def_var(id, "tiny", NC_SHORT, 2, dims2, &tiny));
+  nc(nc_def_var_chunking(id, tiny, NC_COMPACT, nullptr));
+  nc(nc_def_var(id, "sparse", NC_SHORT, 3, dims3, &sparse));  // chunks never written: fill value
+  nc(nc_def_var_chunking(id, sparse, NC_CHUNKED, ch));
+  nc(nc_enddef(id));
+  std::mt19937 rng(3);
+  std::vector<float> f(10 * 13 * 9);
+  std::vector<int> i(10 * 13 * 9);
+  for (auto& x : f) x = static_cast<float>(rng() % 1000) / 7.0f;
+  for (auto& x : i) x = static_cast<int>(rng()) / 3;
+  std::vector<double> d(13 * 9);
+  std::vector<short> s(13 * 9);
+  for (auto& x : d) x = static_cast<double>(rng()) / 11.0;
+  for (auto& x : s) x = static_cast<short>(rng() % 30000);
+  const std::size_t start[3] = {0, 0, 0}, count[3] = {10, 13, 9};
+  nc(nc_put_vara_float(id, checked, start, count, f.data()));
+  nc(nc_put_vara_int(id, big, start, count, i.data()));
+  nc(nc_put_var_double(id, flat, d.data()));
+  nc(nc_put_var_short(id, tiny, s.data()));
+  const std::size_t one[3] = {9, 0, 0}, cnt1[3] = {1, 13, 9};
+  nc(nc_put_vara_short(id, sparse, one, cnt1, s.data()));
+  nc(nc_close(id));
+
+  const Dataset ds = open_source(path.string(), "netcdf", "");
+  EXPECT_EQ(ds.variable("big").dtype.big_endian, true);
+  bool has_fletcher = false;
+  for (const auto& c : ds.variable("checked").codecs) has_fletcher |= c.id == "fletcher32";
+  EXPECT_TRUE(has_fletcher);
+  EXPECT_EQ(ds.variable("flat").chunks[0].kind, ChunkRef::Kind::Range);
+  EXPECT_EQ(ds.variable("tiny").chunks[0].kind, ChunkRef::Kind::Inline);
+  EXPECT_EQ(ds.variable("sparse").chunks[0].kind, ChunkRef::Kind::Missing);
+  expect_same_as_netcdf_c(ds);
+  fs::remove(path);
+}
+
+TEST(NetcdfRead, FilesThatDoNotJoinAreNamed) {
+  const fs::path dir = fs::temp_directory_path() / ("zp_join_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  for (int k = 0; k < 2; ++k) {
+    int id, dt, dy, vt, vy, vv;
+    nc(nc_create((dir / ("f" + std::to_string(k) + ".nc")).c_str(), NC_CLOBBER | NC_NETCDF4, &id));
+    nc(nc_def_dim(id, "time", NC_UNLIMITED, &dt));
+    nc(nc_def_dim(id, "y", 3, &dy));
+    nc(nc_def_var(id, "time", NC_INT, 1, &dt, &vt));
+    nc(nc_def_var(id, "y", NC_FLOAT, 1, &dy, &vy));
+    const int dims[2] = {dt, dy};
+    nc(nc_def_var(id, "v", NC_FLOAT, 2, dims, &vv));
+    nc(nc_enddef(id));
+    const float y[3] = {1.0f, 2.0f, k == 0 ? 3.0f : 3.5f};
+    nc(nc_put_var_float(id, vy, y));
+    const std::size_t st[2] = {0, 0}, ct[2] = {2, 3};
+    const float v[6] = {1, 2, 3, 4, 5, 6};
+    nc(nc_put_vara_float(id, vv, st, ct, v));
+    nc(nc_close(id));
+  }
+  try {
+    open_source((dir / "f*.nc").string(), "netcdf", "");
+    FAIL() << "mismatched coordinates were joined";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("f1.nc"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("coordinate 'y'"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace zp

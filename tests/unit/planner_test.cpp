@@ -1,0 +1,195 @@
+// Planner properties on many generated shapes, checked against brute force.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "core/error.hpp"
+#include "plan/plan_json.hpp"
+#include "plan/planner.hpp"
+#include "plan/units.hpp"
+#include "test_dataset.hpp"
+
+namespace zp {
+namespace {
+
+struct Case {
+  Dataset ds;
+  Selection sel;
+  Config cfg;
+  PlanOptions opt;
+};
+
+Case random_case(std::mt19937& rng, bool aligned) {
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  const std::size_t nd = static_cast<std::size_t>(pick(1, 3));
+  std::vector<int64_t> shape, chunks;
+  for (std::size_t d = 0; d < nd; ++d) {
+    chunks.push_back(pick(1, 7));
+    shape.push_back(pick(1, 40));
+  }
+  Case c;
+  c.ds = testing::make_dataset(shape, chunks);
+  for (std::size_t d = 0; d < nd; ++d) {
+    DimMap m{c.ds.dims[d].name, c.ds.dims[d].name, 0, shape[d], 1};
+    if (aligned) {
+      const int64_t nchunks = (shape[d] + chunks[d] - 1) / chunks[d];
+      const int64_t first = pick(0, nchunks - 1), last = pick(first, nchunks - 1);
+      m.start = first * chunks[d];
+      m.count = std::min((last + 1) * chunks[d], shape[d]) - m.start;
+    } else {
+      m.start = pick(0, shape[d] - 1);
+      m.count = pick(1, shape[d] - m.start);
+    }
+    if (pick(0, 2) == 0) {  // reversed
+      m.start = m.start + m.count - 1;
+      m.step = -1;
+    }
+    c.sel.dims.push_back(m);
+  }
+  c.cfg.chunks_auto = false;
+  for (std::size_t d = 0; d < nd; ++d) {
+    int64_t oc = pick(1, 12);
+    if (aligned) oc = chunks[d] * pick(1, 3);
+    c.cfg.chunks.emplace_back(c.ds.dims[d].name, oc);
+  }
+  c.cfg.compressor = nullptr;
+  c.opt.workers = static_cast<int>(pick(1, 4));
+  c.opt.threads_per_worker = static_cast<int>(pick(1, 2));
+  c.opt.memory_limit = aligned ? (1ll << 31) : static_cast<int64_t>(kWorkerBaseBytes) + pick(200, 20000);
+  if (pick(0, 3) == 0) c.opt.num_jobs = pick(1, 10);
+  return c;
+}
+
+// Source chunk of every output element, by brute force over the index map.
+std::set<int64_t> needed_chunks(const ArrayPlan& a, const Region& region) {
+  std::set<int64_t> out;
+  const std::size_t nd = a.ndim();
+  std::vector<int64_t> lo(nd), hi(nd), i(nd);
+  for (std::size_t d = 0; d < nd; ++d) {
+    lo[d] = region.lo[d] * a.chunks[d];
+    hi[d] = std::min(region.hi[d] * a.chunks[d], a.shape[d]);
+    i[d] = lo[d];
+  }
+  for (;;) {
+    std::vector<int64_t> c(nd);
+    for (std::size_t d = 0; d < nd; ++d) c[d] = a.source.grid.chunk_of(d, a.index[d].source_index(i[d]));
+    out.insert(a.source.grid.linear_index(c));
+    std::size_t d = nd;
+    while (d > 0 && ++i[d - 1] == hi[d - 1]) i[d - 1] = lo[d - 1], --d;
+    if (d == 0) return out;
+  }
+}
+
+void check_plan_properties(const Case& c, const Plan& p, bool aligned) {
+  const ArrayPlan& a = p.arrays[0];
+  // Every output chunk in exactly one job.
+  std::map<std::vector<int64_t>, int> owner;
+  for (const Job& j : p.jobs) {
+    std::vector<int64_t> k = j.region.lo;
+    for (;;) {
+      EXPECT_EQ(owner[k]++, 0) << "output chunk in two jobs";
+      std::size_t d = a.ndim();
+      while (d > 0 && ++k[d - 1] == j.region.hi[d - 1]) k[d - 1] = j.region.lo[d - 1], --d;
+      if (d == 0) break;
+    }
+  }
+  EXPECT_EQ(static_cast<int64_t>(owner.size()), a.num_chunks());
+  // Each job's source chunks are exactly what its elements need; jobs share none when the units
+  // read each chunk once.
+  std::map<int64_t, int> readers;
+  for (const Job& j : p.jobs) {
+    const auto need = needed_chunks(a, j.region);
+    EXPECT_EQ(std::set<int64_t>(j.source_chunks.begin(), j.source_chunks.end()), need);
+    for (int64_t s : need) ++readers[s];
+  }
+  const bool whole_units = std::none_of(a.per_chunk_units.begin(), a.per_chunk_units.end(), [](bool b) { return b; });
+  if (whole_units) {
+    EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+    for (const auto& [s, n] : readers) EXPECT_EQ(n, 1) << "source chunk " << s << " read by " << n << " jobs";
+  }
+  if (aligned) EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+  EXPECT_GE(p.summary.read_amplification, 1.0);
+  EXPECT_LE(p.summary.peak_memory, static_cast<uint64_t>(c.opt.memory_limit));
+  // At least one job per worker whenever there are enough units.
+  int64_t units = 1;
+  for (std::size_t d = 0; d < a.ndim(); ++d) units *= dim_units(a, d, a.per_chunk_units[d]).count();
+  if (c.opt.num_jobs == 0) EXPECT_GE(static_cast<int64_t>(p.jobs.size()), std::min<int64_t>(c.opt.workers, units));
+}
+
+TEST(Planner, PropertiesHoldOnGeneratedShapes) {
+  std::mt19937 rng(12345);
+  int planned = 0, too_small = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    const bool aligned = iter % 3 == 0;
+    const Case c = random_case(rng, aligned);
+    Plan p;
+    try {
+      p.arrays = build_arrays(c.ds, c.sel, c.cfg);
+      plan_jobs(p, c.opt);
+    } catch (const Error& e) {
+      ASSERT_EQ(e.kind(), ErrorKind::Config) << e.what();
+      ASSERT_FALSE(aligned);
+      ++too_small;
+      continue;
+    }
+    ++planned;
+    SCOPED_TRACE(plan_to_json(p, false).dump());
+    check_plan_properties(c, p, aligned);
+  }
+  EXPECT_GT(planned, 450);
+  EXPECT_GT(too_small, 0);  // the generator also reaches limits below one chunk
+}
+
+TEST(Planner, TightMemoryBreaksUnitsAndReportsRereads) {
+  // Source chunks span the whole time axis; output chunks are one step each.
+  Case c;
+  c.ds = testing::make_dataset({100, 10}, {100, 10});
+  c.sel = apply_preprocessors(c.ds, testing::index_coordinates(c.ds), {});
+  c.cfg.chunks_auto = false;
+  c.cfg.chunks = {{"d0", 1}, {"d1", 10}};
+  c.cfg.compressor = nullptr;
+  c.opt.memory_limit = static_cast<int64_t>(kWorkerBaseBytes) + 3000;
+  Plan p;
+  p.arrays = build_arrays(c.ds, c.sel, c.cfg);
+  plan_jobs(p, c.opt);
+  EXPECT_TRUE(p.arrays[0].per_chunk_units[0]);
+  EXPECT_GT(p.summary.read_amplification, 1.0);
+  EXPECT_LE(p.summary.peak_memory, static_cast<uint64_t>(c.opt.memory_limit));
+  c.opt.memory_limit = 1ll << 31;
+  plan_jobs(p, c.opt);
+  EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+}
+
+TEST(Planner, AutoJobsAreFewButOnePerWorker) {
+  Case c;
+  c.ds = testing::make_dataset({96, 73, 144}, {24, 19, 36});
+  c.sel = apply_preprocessors(c.ds, testing::index_coordinates(c.ds), {});
+  c.cfg.chunks_auto = true;
+  c.cfg.compressor = nullptr;
+  c.opt.workers = 3;
+  Plan p;
+  p.arrays = build_arrays(c.ds, c.sel, c.cfg);
+  plan_jobs(p, c.opt);
+  EXPECT_EQ(p.jobs.size(), 3u);
+  c.opt.num_jobs = 8;
+  plan_jobs(p, c.opt);
+  EXPECT_GE(p.jobs.size(), 8u);
+}
+
+TEST(Planner, PlanJsonRoundTrips) {
+  std::mt19937 rng(99);
+  const Case c = random_case(rng, true);
+  Plan p;
+  p.arrays = build_arrays(c.ds, c.sel, c.cfg);
+  p.files = c.ds.files;
+  p.store = "/tmp/x.zarr";
+  plan_jobs(p, c.opt);
+  const auto j = plan_to_json(p);
+  const Plan back = plan_from_json(j, "test");
+  EXPECT_EQ(plan_to_json(back), j);
+}
+
+}  // namespace
+}  // namespace zp
