@@ -92,6 +92,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   int64_t done = 0;
   uint64_t written = 0;
   int serial = 0;
+  double last_check = 0;
   auto kill_all = [&] {
     for (auto& [pid, r] : running) kill(pid, SIGKILL);
     for (auto& [pid, r] : running) waitpid(pid, nullptr, 0);
@@ -113,8 +114,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
       running.erase(pid);
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ctx.state.is_done(r.job)) {
         ++done;
-        for (const auto& j : ctx.state.done_jobs())
-          if (j.value("job", -1) == r.job) written += j.value("bytes_written", 0ull);
+        if (const auto info = ctx.state.done_info(r.job)) written += info->value("bytes_written", uint64_t{0});
         progress.update(done, written, static_cast<int>(running.size()));
         progress.job_finished(r.job, now_seconds() - r.started);
         continue;
@@ -134,11 +134,14 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
     }
     // Workers whose heartbeat stopped (hung, stopped, node gone) are killed, then retried above.
     const double now = now_seconds();
-    std::map<std::string, double> beats;
-    for (const auto& hb : ctx.state.heartbeats())
-      if (hb.contains("worker") && hb.contains("time")) beats[hb["worker"]] = hb["time"].get<double>();
+    if (now - last_check < 1.0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    last_check = now;
     for (auto& [p, r] : running) {
-      const double last = std::max(r.started, beats.count(r.worker) ? beats[r.worker] : 0.0);
+      const auto hb = ctx.state.heartbeat(r.worker);
+      const double last = std::max(r.started, hb ? hb->value("time", 0.0) : 0.0);
       if (now - last > static_cast<double>(worker_timeout)) {
         log_line(ctx.log_level, 1, fmt::format("job {}: no heartbeat for {} s, stopping worker {}", r.job,
                                                worker_timeout, p));
@@ -147,7 +150,6 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
       }
     }
     progress.update(done, written, static_cast<int>(running.size()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   progress.finish();
   if (!failures.empty()) {

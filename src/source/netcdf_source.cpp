@@ -278,47 +278,48 @@ OpenedFile open_one(const std::string& path) {
   return out;
 }
 
-// Appends `part`'s chunks of `v` along axis `a` to `joined`.
-void append_along(Variable& joined, const Variable& part, std::size_t a, uint32_t file_index,
-                  const std::string& path) {
+// Checks that `part` can follow `first` along axis `a` (same dtype, chunking, codecs, other dims).
+void check_joinable(const Variable& first, const Variable& part, std::size_t a, const std::string& path) {
   const std::string where = path + ", variable '" + part.name + "'";
-  if (!(part.dtype == joined.dtype)) throw Error::source(where, "dtype differs from the first file's");
-  if (part.grid.chunk_shape != joined.grid.chunk_shape)
+  if (!(part.dtype == first.dtype)) throw Error::source(where, "dtype differs from the first file's");
+  if (part.grid.chunk_shape != first.grid.chunk_shape)
     throw Error::source(where, "chunk shape differs from the first file's");
-  if (part.codecs.size() != joined.codecs.size())
-    throw Error::source(where, "compression differs from the first file's");
-  for (std::size_t i = 0; i < part.codecs.size(); ++i)
-    if (part.codecs[i].id != joined.codecs[i].id)
-      throw Error::source(where, "compression differs from the first file's");
-  for (std::size_t d = 0; d < joined.ndim(); ++d)
-    if (d != a && part.shape[d] != joined.shape[d])
+  bool same_codecs = part.codecs.size() == first.codecs.size();
+  for (std::size_t i = 0; same_codecs && i < part.codecs.size(); ++i) same_codecs = part.codecs[i].id == first.codecs[i].id;
+  if (!same_codecs) throw Error::source(where, "compression differs from the first file's");
+  for (std::size_t d = 0; d < first.ndim(); ++d)
+    if (d != a && part.shape[d] != first.shape[d])
       throw Error::source(where, "dimension '" + part.dims[d] + "' has a different length");
+}
 
-  ChunkGrid grid = joined.grid;
-  const int64_t shift = joined.shape[a];
-  for (std::size_t k = 1; k < part.grid.edges[a].size(); ++k) grid.edges[a].push_back(part.grid.edges[a][k] + shift);
-  std::vector<ChunkRef> refs(static_cast<std::size_t>(grid.num_chunks()));
-  auto copy_from = [&](const Variable& src, int64_t chunk_shift, bool set_file) {
-    std::vector<int64_t> c(src.ndim());
-    for (int64_t idx = 0; idx < src.grid.num_chunks(); ++idx) {
+// Joins the per-file variables along axis `a` in one pass over all their chunks.
+Variable join_along(const std::vector<const Variable*>& parts, std::size_t a) {
+  Variable joined = *parts[0];
+  joined.shape[a] = 0;
+  joined.grid.edges[a] = {0};
+  std::vector<int64_t> chunk_offset;  // first joined chunk index of each part along a
+  for (const Variable* p : parts) {
+    chunk_offset.push_back(static_cast<int64_t>(joined.grid.edges[a].size()) - 1);
+    for (std::size_t k = 1; k < p->grid.edges[a].size(); ++k) joined.grid.edges[a].push_back(p->grid.edges[a][k] + joined.shape[a]);
+    joined.shape[a] += p->shape[a];
+  }
+  joined.chunks.assign(static_cast<std::size_t>(joined.grid.num_chunks()), ChunkRef{});
+  std::vector<int64_t> c(joined.ndim());
+  for (std::size_t f = 0; f < parts.size(); ++f) {
+    const Variable& p = *parts[f];
+    for (int64_t idx = 0; idx < p.grid.num_chunks(); ++idx) {
       int64_t rest = idx;
-      for (std::size_t d = src.ndim(); d-- > 0;) {
-        c[d] = rest % src.grid.chunks_along(d);
-        rest /= src.grid.chunks_along(d);
+      for (std::size_t d = p.ndim(); d-- > 0;) {
+        c[d] = rest % p.grid.chunks_along(d);
+        rest /= p.grid.chunks_along(d);
       }
-      c[a] += chunk_shift;
-      ChunkRef ref = src.chunks[static_cast<std::size_t>(idx)];
-      if (set_file) {
-        ref.file = file_index;
-      }
-      refs[static_cast<std::size_t>(grid.linear_index(c))] = ref;
+      c[a] += chunk_offset[f];
+      ChunkRef ref = p.chunks[static_cast<std::size_t>(idx)];
+      ref.file = static_cast<uint32_t>(f);
+      joined.chunks[static_cast<std::size_t>(joined.grid.linear_index(c))] = std::move(ref);
     }
-  };
-  copy_from(joined, 0, false);
-  copy_from(part, joined.grid.chunks_along(a), true);
-  joined.grid = std::move(grid);
-  joined.chunks = std::move(refs);
-  joined.shape[a] += part.shape[a];
+  }
+  return joined;
 }
 
 }  // namespace
@@ -339,26 +340,32 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
   if (files.size() > 1 && !ds.find_dim(concat_dim))
     throw Error::config("concat_dim", "dimension '" + concat_dim + "' not in " + files[0]);
 
+  std::vector<OpenedFile> rest;
   for (std::size_t f = 1; f < files.size(); ++f) {
-    OpenedFile part = open_one(files[f]);
+    rest.push_back(open_one(files[f]));
     ds.files.push_back(files[f]);
-    for (auto& v : ds.variables) {
-      const Variable* pv = part.ds.find(v.name);
-      if (!pv) throw Error::source(files[f], "variable '" + v.name + "' of the first file is missing");
-      const auto axis = std::find(v.dims.begin(), v.dims.end(), concat_dim);
+  }
+  if (rest.empty()) return ds;
+  for (auto& v : ds.variables) {
+    const auto axis = std::find(v.dims.begin(), v.dims.end(), concat_dim);
+    std::vector<const Variable*> parts = {&v};
+    for (std::size_t f = 0; f < rest.size(); ++f) {
+      const Variable* pv = rest[f].ds.find(v.name);
+      if (!pv) throw Error::source(files[f + 1], "variable '" + v.name + "' of the first file is missing");
       if (axis != v.dims.end()) {
-        append_along(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()),
-                     static_cast<uint32_t>(f), files[f]);
-      } else if (first.coord_values.count(v.name) &&
-                 first.coord_values[v.name] != part.coord_values[v.name]) {
-        throw Error::source(files[f], "coordinate '" + v.name +
-                                          "' differs from the first file's; files can only be "
-                                          "joined along '" + concat_dim + "'");
+        check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()), files[f + 1]);
+        parts.push_back(pv);
+      } else if (first.coord_values.count(v.name) && first.coord_values[v.name] != rest[f].coord_values[v.name]) {
+        throw Error::source(files[f + 1], "coordinate '" + v.name +
+                                              "' differs from the first file's; files can only be "
+                                              "joined along '" + concat_dim + "'");
       }
     }
-    for (auto& d : ds.dims)
-      if (d.name == concat_dim) d.size += part.ds.find_dim(concat_dim)->size;
+    if (axis != v.dims.end()) v = join_along(parts, static_cast<std::size_t>(axis - v.dims.begin()));
   }
+  for (auto& d : ds.dims)
+    if (d.name == concat_dim)
+      for (const auto& r : rest) d.size += r.ds.find_dim(concat_dim)->size;
   return ds;
 }
 

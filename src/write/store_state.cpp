@@ -52,6 +52,14 @@ bool StoreState::is_done(int64_t job_id) const {
   return store_.exists(key("jobs/" + std::to_string(job_id) + ".done"));
 }
 
+std::optional<json> StoreState::done_info(int64_t job_id) const {
+  return read_json(store_, key("jobs/" + std::to_string(job_id) + ".done"));
+}
+
+std::optional<json> StoreState::heartbeat(const std::string& worker) const {
+  return read_json(store_, key("heartbeats/" + worker + ".json"));
+}
+
 std::vector<json> StoreState::done_jobs() const {
   std::vector<json> out;
   for (const auto& name : store_.list(key("jobs")))

@@ -28,10 +28,12 @@ class StoreState {
 
   void mark_done(int64_t job_id, const nlohmann::json& stats) const;
   bool is_done(int64_t job_id) const;
+  std::optional<nlohmann::json> done_info(int64_t job_id) const;
   std::vector<nlohmann::json> done_jobs() const;
 
   void write_heartbeat(const std::string& worker, const nlohmann::json& beat) const;
   std::vector<nlohmann::json> heartbeats() const;
+  std::optional<nlohmann::json> heartbeat(const std::string& worker) const;
 
   void write_stats(const nlohmann::json& stats) const;
   void mark_complete(const std::string& config_hash) const;
