@@ -130,3 +130,34 @@ def test_zarr_store_as_source(tmp_path):
                          "chunks": {"time": 96, "latitude": 73, "longitude": 144}}, check=0)
     expected = xr.open_zarr(first).load()
     assert_matches(second, expected)
+
+
+def test_every_compressor_is_readable_by_zarr_python(tmp_path):
+    need_fixtures()
+    import zarr
+    expected = open_kerchunk(ERA5 / "single_20000101.json")[["t2m"]]
+    for comp in [{"id": "blosc", "cname": "zstd", "clevel": 3, "shuffle": 2}, {"id": "zlib", "level": 5},
+                 {"id": "gzip", "level": 1}, {"id": "zstd", "level": 3}, {"id": "lz4", "acceleration": 1}, None]:
+        store = tmp_path / f"c_{comp['id'] if comp else 'none'}.zarr"
+        cfg = {"data_uri": str(ERA5 / "single_20000101.json"), "variables": ["t2m"], "cache_store": str(store),
+               "compressor": comp, "deploy_mode": "series"}
+        run_cache(tmp_path, cfg, check=0)
+        assert_matches(store, expected)
+        arr = zarr.open_consolidated(str(store))["t2m"]
+        assert (arr.compressor is None) == (comp is None)
+        if comp:
+            assert arr.compressor.codec_id == comp["id"]
+
+
+def test_generate_stats_reports_what_was_read(tmp_path):
+    need_fixtures()
+    import json
+    store = tmp_path / "stats.zarr"
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(store), "generate_stats": True,
+           "chunks": {"time": 48, "latitude": 73, "longitude": 72}, "memory_limit": "500MB"}
+    run_cache(tmp_path, cfg, check=0)
+    stats = json.loads((store / ".zarr-parallel" / "stats.json").read_text())
+    assert stats["read_amplification"] == 1.0  # bytes the workers read == bytes of the chunks needed
+    assert stats["bytes_read"] == stats["bytes_needed"] > 0
+    assert 0 < stats["peak_rss_per_worker"] <= 500_000_000
+    assert len(stats["per_job"]) == stats["jobs"] and stats["wall_seconds"] > 0
