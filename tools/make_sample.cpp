@@ -3,13 +3,13 @@
 // unlimited), latitude (descending), longitude, d2m (int16 packed: scale_factor, add_offset,
 // _FillValue, missing_value; deflate + shuffle) and t2m (float32, _FillValue NaN). Fields are
 // smooth with deterministic noise, so they compress like real data rather than like zeros.
+#include <fmt/format.h>
 #include <netcdf.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fmt/format.h>
 #include <limits>
 #include <string>
 #include <vector>
@@ -50,14 +50,16 @@ std::string date_of(int day) {
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9, y = yoe + era * 400 + (m <= 2);
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9,
+                y = yoe + era * 400 + (m <= 2);
   return fmt::format("{:04d}{:02d}{:02d}", y, m, d);
 }
 
 void write_file(const Options& o, int file) {
   const int day = o.first_day + file * o.steps / 24;
-  const std::string path = fmt::format("{}/{}_{}{}.nc", o.out, o.prefix, date_of(day),
-                                       o.steps < 24 ? fmt::format("_{:02d}", (file * o.steps) % 24) : "");
+  const std::string path =
+      fmt::format("{}/{}_{}{}.nc", o.out, o.prefix, date_of(day),
+                  o.steps < 24 ? fmt::format("_{:02d}", (file * o.steps) % 24) : "");
   int nc, dt, dy, dx, vt, vy, vx, vd, vtt;
   check(nc_create(path.c_str(), o.classic ? NC_CLOBBER : (NC_CLOBBER | NC_NETCDF4), &nc), path);
   check(nc_def_dim(nc, "time", NC_UNLIMITED, &dt), "time");
@@ -94,7 +96,8 @@ void write_file(const Options& o, int file) {
   text(NC_GLOBAL, "Conventions", "CF-1.6");
   text(NC_GLOBAL, "history", "made by zp-make-sample");
   if (!o.classic) {
-    const size_t c[3] = {std::min<size_t>(o.chunks[0], static_cast<size_t>(o.steps)), std::min<size_t>(o.chunks[1], static_cast<size_t>(o.nlat)),
+    const size_t c[3] = {std::min<size_t>(o.chunks[0], static_cast<size_t>(o.steps)),
+                         std::min<size_t>(o.chunks[1], static_cast<size_t>(o.nlat)),
                          std::min<size_t>(o.chunks[2], static_cast<size_t>(o.nlon))};
     check(nc_def_var_chunking(nc, vd, NC_CHUNKED, c), "chunking");
     check(nc_def_var_chunking(nc, vtt, NC_CHUNKED, c), "chunking");
@@ -106,11 +109,14 @@ void write_file(const Options& o, int file) {
   check(nc_enddef(nc), "enddef");
 
   std::vector<int> times(static_cast<size_t>(o.steps));
-  const int first_hour = 876576 + (o.first_day * 24) + file * o.steps;  // 2000-01-01 in hours since 1900
+  const int first_hour =
+      876576 + (o.first_day * 24) + file * o.steps;  // 2000-01-01 in hours since 1900
   for (int t = 0; t < o.steps; ++t) times[static_cast<size_t>(t)] = first_hour + t;
   std::vector<float> lat(static_cast<size_t>(o.nlat)), lon(static_cast<size_t>(o.nlon));
-  for (int i = 0; i < o.nlat; ++i) lat[static_cast<size_t>(i)] = static_cast<float>(90.0 - 180.0 * i / (o.nlat - 1));
-  for (int i = 0; i < o.nlon; ++i) lon[static_cast<size_t>(i)] = static_cast<float>(360.0 * i / o.nlon);
+  for (int i = 0; i < o.nlat; ++i)
+    lat[static_cast<size_t>(i)] = static_cast<float>(90.0 - 180.0 * i / (o.nlat - 1));
+  for (int i = 0; i < o.nlon; ++i)
+    lon[static_cast<size_t>(i)] = static_cast<float>(360.0 * i / o.nlon);
   const size_t start0[1] = {0}, nt[1] = {static_cast<size_t>(o.steps)};
   check(nc_put_vara_int(nc, vt, start0, nt, times.data()), "time values");
   check(nc_put_var_float(nc, vy, lat.data()), "latitude values");
@@ -123,14 +129,17 @@ void write_file(const Options& o, int file) {
     const double hour = first_hour + t;
     for (int y = 0; y < o.nlat; ++y)
       for (int x = 0; x < o.nlon; ++x) {
-        const size_t i = static_cast<size_t>(y) * static_cast<size_t>(o.nlon) + static_cast<size_t>(x);
-        const double la = lat[static_cast<size_t>(y)] * M_PI / 180, lo = lon[static_cast<size_t>(x)] * M_PI / 180;
+        const size_t i =
+            static_cast<size_t>(y) * static_cast<size_t>(o.nlon) + static_cast<size_t>(x);
+        const double la = lat[static_cast<size_t>(y)] * M_PI / 180,
+                     lo = lon[static_cast<size_t>(x)] * M_PI / 180;
         const uint64_t seed = static_cast<uint64_t>(hour) * plane + i;
         const double base = 250 + 35 * std::cos(la) + 4 * std::sin(2 * lo + hour * 2 * M_PI / 24);
         const double dew = base - 3 + 0.4 * noise(seed);
         d2m[i] = static_cast<short>(std::lround((dew - offset) / scale));
         t2m[i] = static_cast<float>(base + 0.3 * noise(seed ^ 0x9e3779b97f4a7c15ULL));
-        if (o.missing && file == 1 && t >= 3 && t <= 4 && y >= 10 && y < 20 && x >= 30 && x < 40) d2m[i] = fill;
+        if (o.missing && file == 1 && t >= 3 && t <= 4 && y >= 10 && y < 20 && x >= 30 && x < 40)
+          d2m[i] = fill;
         if (o.missing && file == 1 && t == 0 && y < 5 && x < 7) t2m[i] = nan;
       }
     const size_t start[3] = {static_cast<size_t>(t), 0, 0};

@@ -5,7 +5,8 @@
 
 namespace zp {
 
-int inspect_command(const std::string& source, const std::string& engine, const std::string& concat_dim, bool json);
+int inspect_command(const std::string& source, const std::string& engine,
+                    const std::string& concat_dim, bool json);
 int status_command(const std::string& store, bool json);
 
 }  // namespace zp

@@ -31,7 +31,8 @@ std::string join(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-int inspect_command(const std::string& source, const std::string& engine, const std::string& concat_dim, bool as_json) {
+int inspect_command(const std::string& source, const std::string& engine,
+                    const std::string& concat_dim, bool as_json) {
   const Dataset ds = open_source(source, engine, concat_dim);
   const Coordinates coords = load_coordinates(ds);
   json out = {{"uri", ds.uri}, {"engine", ds.engine}, {"files", ds.files.size()}};
@@ -82,8 +83,9 @@ int inspect_command(const std::string& source, const std::string& engine, const 
     for (const auto& c : v.codecs) codecs += (codecs.empty() ? "" : " + ") + c.config.dump();
     std::string dimlist;
     for (std::size_t i = 0; i < v.dims.size(); ++i) dimlist += (i ? ", " : "") + v.dims[i];
-    fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n", v.name, dimlist, v.dtype.str(),
-               join(v.grid.chunk_shape), v.grid.num_chunks(), codecs.empty() ? "none" : codecs);
+    fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n", v.name, dimlist,
+               v.dtype.str(), join(v.grid.chunk_shape), v.grid.num_chunks(),
+               codecs.empty() ? "none" : codecs);
     std::string enc;
     for (const char* k : {"scale_factor", "add_offset", "missing_value", "units", "calendar"})
       if (v.attrs.contains(k)) enc += fmt::format("{}={} ", k, v.attrs[k].dump());

@@ -1,8 +1,8 @@
 // zarr-parallel command line: argument parsing only. Each subcommand calls the library; errors
 // become one message on stderr and the exit code of their kind (see README, "Exit codes").
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <thread>
 
 #include "cli/commands.hpp"
@@ -12,11 +12,14 @@
 #include "plan/plan_json.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"zarr-parallel: cache gridded archives (NetCDF/HDF5, kerchunk, Zarr) into rechunked Zarr stores, in parallel"};
+  CLI::App app{
+      "zarr-parallel: cache gridded archives (NetCDF/HDF5, kerchunk, Zarr) into rechunked Zarr "
+      "stores, in parallel"};
   app.set_version_flag("--version", std::string(ZP_VERSION));
   app.require_subcommand(1);
 
-  std::string config_path, source, engine = "auto", concat_dim, plan_path, store_path, worker_id = "worker";
+  std::string config_path, source, engine = "auto", concat_dim, plan_path, store_path,
+                                   worker_id = "worker";
   std::vector<std::string> sets;
   std::vector<int64_t> job_ids;
   bool yes = false, as_json = false;
@@ -33,7 +36,8 @@ int main(int argc, char** argv) {
   plan->add_option("--set", sets, "override a config key: KEY=VALUE");
   plan->add_flag("--json", as_json, "the full plan as JSON (what workers run)");
 
-  auto* inspect = app.add_subcommand("inspect", "dimensions, coordinates, variables, encodings, source chunk grid");
+  auto* inspect = app.add_subcommand(
+      "inspect", "dimensions, coordinates, variables, encodings, source chunk grid");
   inspect->add_option("SOURCE", source, "file glob, kerchunk .json or .zarr folder")->required();
   inspect->add_option("--engine", engine, "auto | netcdf | kerchunk | zarr");
   inspect->add_option("--concat-dim", concat_dim, "dimension to join files along");
@@ -65,8 +69,10 @@ int main(int argc, char** argv) {
     if (*plan) {
       const zp::Config cfg = zp::load_config(config_path, sets);
       const zp::Prepared p = zp::prepare(cfg);
-      if (as_json) fmt::print("{}\n", zp::plan_to_json(p.plan).dump(1));
-      else fmt::print("{}", zp::describe_plan(p.plan));
+      if (as_json)
+        fmt::print("{}\n", zp::plan_to_json(p.plan).dump(1));
+      else
+        fmt::print("{}", zp::describe_plan(p.plan));
       return 0;
     }
     if (*inspect) return zp::inspect_command(source, engine, concat_dim, as_json);

@@ -1,6 +1,6 @@
-#include <filesystem>
-
 #include <fmt/format.h>
+
+#include <filesystem>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -11,7 +11,8 @@ namespace zp {
 
 int status_command(const std::string& store_path, bool as_json) {
   if (!std::filesystem::exists(std::filesystem::path(store_path) / StoreState::kFolder))
-    throw Error::store(store_path, "no zarr-parallel state here (not made by zarr-parallel, or never started)");
+    throw Error::store(store_path,
+                       "no zarr-parallel state here (not made by zarr-parallel, or never started)");
   FileStore store(store_path);
   StoreState state(store);
   const Plan plan = load_plan(state.plan_path());
@@ -21,7 +22,8 @@ int status_command(const std::string& store_path, bool as_json) {
   const double now = now_seconds();
   nlohmann::json live = nlohmann::json::array();
   for (const auto& b : beats)
-    if (!b.value("finished", false) && now - b.value("time", 0.0) < static_cast<double>(plan.worker_timeout))
+    if (!b.value("finished", false) &&
+        now - b.value("time", 0.0) < static_cast<double>(plan.worker_timeout))
       live.push_back(b);
   if (as_json) {
     fmt::print("{}\n", nlohmann::json{{"store", store_path},
@@ -39,10 +41,13 @@ int status_command(const std::string& store_path, bool as_json) {
   fmt::print("workers    {} live\n", live.size());
   for (const auto& b : beats) {
     const double age = now - b.value("time", 0.0);
-    fmt::print("  {:<24} pid {:<8} job {:<6} chunks {}/{}  last heartbeat {:.0f} s ago{}\n", b.value("worker", "?"),
-               b.value("pid", 0), b.contains("job") && !b["job"].is_null() ? b["job"].dump() : "-",
+    fmt::print("  {:<24} pid {:<8} job {:<6} chunks {}/{}  last heartbeat {:.0f} s ago{}\n",
+               b.value("worker", "?"), b.value("pid", 0),
+               b.contains("job") && !b["job"].is_null() ? b["job"].dump() : "-",
                b.value("chunks_done", 0), b.value("chunks_total", 0), age,
-               b.value("finished", false) ? " (finished)" : (age > static_cast<double>(plan.worker_timeout) ? " (lost)" : ""));
+               b.value("finished", false)
+                   ? " (finished)"
+                   : (age > static_cast<double>(plan.worker_timeout) ? " (lost)" : ""));
   }
   return complete ? 0 : 1;
 }

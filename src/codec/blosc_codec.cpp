@@ -10,8 +10,10 @@ Bytes blosc_decode(const Bytes& in, const nlohmann::json&, std::size_t size_hint
   std::size_t nbytes = 0, cbytes = 0, blocksize = 0;
   if (in.size() < BLOSC_MIN_HEADER_LENGTH) throw Error(ErrorKind::Source, "blosc buffer too short");
   blosc_cbuffer_sizes(in.data(), &nbytes, &cbytes, &blocksize);
-  if (cbytes != in.size()) throw Error(ErrorKind::Source, "blosc header does not match buffer size");
-  if (size_hint && nbytes > size_hint + 1024) throw Error(ErrorKind::Source, "blosc header claims too many bytes");
+  if (cbytes != in.size())
+    throw Error(ErrorKind::Source, "blosc header does not match buffer size");
+  if (size_hint && nbytes > size_hint + 1024)
+    throw Error(ErrorKind::Source, "blosc header claims too many bytes");
   Bytes out(nbytes);
   if (nbytes == 0) return out;
   const int n = blosc_decompress_ctx(in.data(), out.data(), out.size(), 1);

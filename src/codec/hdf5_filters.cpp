@@ -24,8 +24,8 @@ CodecSpec codec_from_hdf5_filter(int filter_id, const std::vector<unsigned>& cd_
       break;
   }
   static const std::pair<int, const char*> names[] = {
-      {4, "szip"}, {5, "nbit"}, {6, "scaleoffset"}, {307, "bzip2"}, {32008, "bitshuffle"},
-      {32017, "sz"}, {32013, "zfp"}};
+      {4, "szip"},           {5, "nbit"},   {6, "scaleoffset"}, {307, "bzip2"},
+      {32008, "bitshuffle"}, {32017, "sz"}, {32013, "zfp"}};
   std::string name = "id " + std::to_string(filter_id);
   for (const auto& [id, n] : names)
     if (id == filter_id) name = std::string(n) + " (id " + std::to_string(id) + ")";

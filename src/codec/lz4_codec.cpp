@@ -20,12 +20,14 @@ Bytes lz4_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
   if (in.size() < 4) throw Error(ErrorKind::Source, "lz4 buffer too short");
   uint32_t size;
   std::memcpy(&size, in.data(), 4);
-  if (hint && size > hint + 1024) throw Error(ErrorKind::Source, "lz4 header claims too many bytes");
+  if (hint && size > hint + 1024)
+    throw Error(ErrorKind::Source, "lz4 header claims too many bytes");
   Bytes out(size);
   const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()) + 4,
                                     reinterpret_cast<char*>(out.data()),
                                     static_cast<int>(in.size() - 4), static_cast<int>(size));
-  if (n < 0 || static_cast<uint32_t>(n) != size) throw Error(ErrorKind::Source, "lz4 block is corrupt");
+  if (n < 0 || static_cast<uint32_t>(n) != size)
+    throw Error(ErrorKind::Source, "lz4 block is corrupt");
   return out;
 }
 
@@ -34,10 +36,9 @@ Bytes lz4_encode(const Bytes& in, const nlohmann::json& config, int) {
   Bytes out(4 + static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(in.size()))));
   const uint32_t size = static_cast<uint32_t>(in.size());
   std::memcpy(out.data(), &size, 4);
-  const int n = LZ4_compress_fast(reinterpret_cast<const char*>(in.data()),
-                                  reinterpret_cast<char*>(out.data()) + 4,
-                                  static_cast<int>(in.size()), static_cast<int>(out.size() - 4),
-                                  accel);
+  const int n = LZ4_compress_fast(
+      reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()) + 4,
+      static_cast<int>(in.size()), static_cast<int>(out.size() - 4), accel);
   if (n <= 0) throw Error::internal("lz4 compression failed");
   out.resize(4 + static_cast<std::size_t>(n));
   return out;
@@ -47,7 +48,8 @@ Bytes hdf5_lz4_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) 
   if (in.size() < 12) throw Error(ErrorKind::Source, "HDF5 lz4 buffer too short");
   const uint64_t total = read_be(in.data(), 8);
   const uint64_t block = read_be(in.data() + 8, 4);
-  if (hint && total > hint + 1024) throw Error(ErrorKind::Source, "HDF5 lz4 header claims too many bytes");
+  if (hint && total > hint + 1024)
+    throw Error(ErrorKind::Source, "HDF5 lz4 header claims too many bytes");
   if (block == 0) throw Error(ErrorKind::Source, "HDF5 lz4 block size is 0");
   Bytes out(total);
   std::size_t pos = 12, done = 0;

@@ -10,11 +10,11 @@ Bytes zstd_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
   unsigned long long size = ZSTD_getFrameContentSize(in.data(), in.size());
   if (size == ZSTD_CONTENTSIZE_ERROR) throw Error(ErrorKind::Source, "zstd frame is corrupt");
   if (size == ZSTD_CONTENTSIZE_UNKNOWN) size = hint;
-  if (hint && size > hint + 1024) throw Error(ErrorKind::Source, "zstd frame claims too many bytes");
+  if (hint && size > hint + 1024)
+    throw Error(ErrorKind::Source, "zstd frame claims too many bytes");
   Bytes out(size);
   const std::size_t n = ZSTD_decompress(out.data(), out.size(), in.data(), in.size());
-  if (ZSTD_isError(n))
-    throw Error(ErrorKind::Source, std::string("zstd: ") + ZSTD_getErrorName(n));
+  if (ZSTD_isError(n)) throw Error(ErrorKind::Source, std::string("zstd: ") + ZSTD_getErrorName(n));
   out.resize(n);
   return out;
 }

@@ -52,8 +52,10 @@ ojson yaml_to_json(const YAML::Node& n) {
       for (const auto& x : n) j.push_back(yaml_to_json(x));
       return j;
     }
-    case YAML::NodeType::Scalar: return scalar_to_json(n);
-    default: return nullptr;
+    case YAML::NodeType::Scalar:
+      return scalar_to_json(n);
+    default:
+      return nullptr;
   }
 }
 
@@ -66,10 +68,12 @@ ojson parse_yaml(const std::string& text, const std::string& where) {
 }
 
 const std::set<std::string> kKeys = {
-    "data_uri", "engine", "concat_dim", "preprocessors", "variables", "chunks", "add_attrs",
-    "cache_label", "cache_store", "cache_dir", "zarr_format", "compressor", "encoding",
-    "deploy_mode", "num_jobs", "simultaneous_worker_limit", "memory_limit", "worker_timeout",
-    "overwrite", "resume", "recommend_changes", "await_completion", "generate_stats", "log_level"};
+    "data_uri",          "engine",           "concat_dim",     "preprocessors",
+    "variables",         "chunks",           "add_attrs",      "cache_label",
+    "cache_store",       "cache_dir",        "zarr_format",    "compressor",
+    "encoding",          "deploy_mode",      "num_jobs",       "simultaneous_worker_limit",
+    "memory_limit",      "worker_timeout",   "overwrite",      "resume",
+    "recommend_changes", "await_completion", "generate_stats", "log_level"};
 
 std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
@@ -80,7 +84,8 @@ std::string get_string(const ojson& doc, const std::string& key, const std::stri
 
 bool get_bool(const ojson& doc, const std::string& key, bool fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
-  if (!doc[key].is_boolean()) throw Error::config(key, "expected true or false, got " + doc[key].dump());
+  if (!doc[key].is_boolean())
+    throw Error::config(key, "expected true or false, got " + doc[key].dump());
   return doc[key].get<bool>();
 }
 
@@ -113,7 +118,8 @@ void parse_preprocessors(const ojson& doc, Config& c) {
   for (std::size_t i = 0; i < p.size(); ++i) {
     const std::string key = "preprocessors[" + std::to_string(i) + "]";
     if (!p[i].is_object() || !p[i].contains("type") || !p[i]["type"].is_string())
-      throw Error::config(key, "expected an object with a 'type' (sel, subset, isel, reverse_axis, rename)");
+      throw Error::config(
+          key, "expected an object with a 'type' (sel, subset, isel, reverse_axis, rename)");
     c.preprocessors.push_back(json::parse(p[i].dump()));
   }
 }
@@ -123,12 +129,14 @@ void parse_variables(const ojson& doc, Config& c) {
   const ojson& v = doc["variables"];
   if (v.is_array()) {
     for (const auto& name : v) {
-      if (!name.is_string()) throw Error::config("variables", "expected variable names, got " + name.dump());
+      if (!name.is_string())
+        throw Error::config("variables", "expected variable names, got " + name.dump());
       c.variables.push_back({name.get<std::string>(), {}});
     }
     return;
   }
-  if (!v.is_object()) throw Error::config("variables", "expected a map {name: [transforms]} or a list of names");
+  if (!v.is_object())
+    throw Error::config("variables", "expected a map {name: [transforms]} or a list of names");
   for (const auto& [name, transforms] : v.items()) {
     VariableSpec spec{name, {}};
     const std::string key = "variables." + name;
@@ -161,7 +169,8 @@ void parse_chunks(const ojson& doc, Config& c) {
     } else if (size.is_string() && size == "auto") {
       c.chunks.emplace_back(dim, 0);  // 0: the source chunk size
     } else {
-      throw Error::config("chunks." + dim, "expected a positive integer, -1 (whole) or 'auto', got " + size.dump());
+      throw Error::config("chunks." + dim,
+                          "expected a positive integer, -1 (whole) or 'auto', got " + size.dump());
     }
   }
 }
@@ -185,13 +194,16 @@ void parse_compressor(const ojson& doc, Config& c) {
   }
   const std::string id = c.compressor["id"];
   if (id != "blosc" && id != "zlib" && id != "gzip" && id != "zstd" && id != "lz4")
-    throw Error::config("compressor.id", "unsupported compressor '" + id + "' (blosc, zlib, gzip, zstd, lz4, none)");
+    throw Error::config("compressor.id",
+                        "unsupported compressor '" + id + "' (blosc, zlib, gzip, zstd, lz4, none)");
   if (id == "blosc") {
     json full = default_compressor();
     for (const auto& [k, v] : c.compressor.items()) full[k] = v;
     c.compressor = full;
-    const std::string cname = c.compressor["cname"].is_string() ? c.compressor["cname"].get<std::string>() : "";
-    if (cname != "lz4" && cname != "lz4hc" && cname != "blosclz" && cname != "zstd" && cname != "zlib")
+    const std::string cname =
+        c.compressor["cname"].is_string() ? c.compressor["cname"].get<std::string>() : "";
+    if (cname != "lz4" && cname != "lz4hc" && cname != "blosclz" && cname != "zstd" &&
+        cname != "zlib")
       throw Error::config("compressor.cname", "unsupported blosc cname '" + cname + "'");
   } else if (id == "zlib" || id == "gzip" || id == "zstd") {
     if (!c.compressor.contains("level")) c.compressor["level"] = id == "zstd" ? 1 : 1;
@@ -211,7 +223,8 @@ void apply_override(ojson& doc, const std::string& assignment) {
   std::size_t start = 0;
   for (;;) {
     const auto dot = key.find('.', start);
-    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const std::string part =
+        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (dot == std::string::npos) {
       (*target)[part] = value;
       return;
@@ -232,21 +245,24 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
                     const std::vector<std::string>& overrides) {
   ojson doc = parse_yaml(yaml_text, "");
   if (doc.is_null()) doc = ojson::object();
-  if (!doc.is_object()) throw Error::config("", "the config must be a YAML mapping of keys to values");
+  if (!doc.is_object())
+    throw Error::config("", "the config must be a YAML mapping of keys to values");
   for (const auto& o : overrides) apply_override(doc, o);
   for (const auto& [key, value] : doc.items())
     if (!kKeys.count(key)) throw Error::config(key, "unknown key (see the README for the keys)");
 
   Config c;
   c.data_uri = resolve_path(get_string(doc, "data_uri", ""), base_dir);
-  if (c.data_uri.empty()) throw Error::config("data_uri", "required: a file glob, kerchunk .json or .zarr store");
+  if (c.data_uri.empty())
+    throw Error::config("data_uri", "required: a file glob, kerchunk .json or .zarr store");
   c.engine = one_of(doc, "engine", "auto", {"auto", "netcdf", "kerchunk", "zarr"});
   c.concat_dim = get_string(doc, "concat_dim", "");
   parse_preprocessors(doc, c);
   parse_variables(doc, c);
   parse_chunks(doc, c);
   if (doc.contains("add_attrs") && !doc["add_attrs"].is_null()) {
-    if (!doc["add_attrs"].is_object()) throw Error::config("add_attrs", "expected a map of attributes");
+    if (!doc["add_attrs"].is_object())
+      throw Error::config("add_attrs", "expected a map of attributes");
     c.add_attrs = doc["add_attrs"];
   }
   c.cache_label = get_string(doc, "cache_label", "");
@@ -255,10 +271,13 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     throw Error::config("zarr_format", "only zarr_format 2 is supported so far");
   parse_compressor(doc, c);
   c.encoding = one_of(doc, "encoding", "source", {"source", "decoded"});
-  c.deploy_mode = one_of(doc, "deploy_mode", "local", {"series", "local", "slurm", "mpi", "dask_distributed"});
-  if (doc.contains("num_jobs") && doc["num_jobs"].is_string() && doc["num_jobs"] == "auto") doc.erase("num_jobs");
+  c.deploy_mode =
+      one_of(doc, "deploy_mode", "local", {"series", "local", "slurm", "mpi", "dask_distributed"});
+  if (doc.contains("num_jobs") && doc["num_jobs"].is_string() && doc["num_jobs"] == "auto")
+    doc.erase("num_jobs");
   c.num_jobs = get_positive_int(doc, "num_jobs", 0);
-  c.simultaneous_worker_limit = static_cast<int>(get_positive_int(doc, "simultaneous_worker_limit", 4));
+  c.simultaneous_worker_limit =
+      static_cast<int>(get_positive_int(doc, "simultaneous_worker_limit", 4));
   if (doc.contains("memory_limit") && !doc["memory_limit"].is_null())
     c.memory_limit = parse_memory(get_string(doc, "memory_limit", ""), "memory_limit");
   if (doc.contains("worker_timeout") && !doc["worker_timeout"].is_null())
@@ -282,7 +301,8 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     for (char& ch : stem)
       if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
     while (!stem.empty() && stem.back() == '_') stem.pop_back();
-    c.cache_store = resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
+    c.cache_store =
+        resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
   } else {
     throw Error::config("cache_store", "required: cache_store (a .zarr path) or cache_dir");
   }
@@ -302,13 +322,20 @@ json Config::content_json() const {
   for (const auto& v : variables) vars.push_back({{"name", v.name}, {"transforms", v.transforms}});
   json ch = json::array();
   for (const auto& [d, s] : chunks) ch.push_back({d, s});
-  return {{"data_uri", data_uri},       {"engine", engine},
-          {"concat_dim", concat_dim},   {"preprocessors", preprocessors},
-          {"variables", vars},          {"chunks", chunks_auto ? json("auto") : ch},
-          {"add_attrs", json::parse(add_attrs.dump())}, {"zarr_format", zarr_format},
-          {"compressor", compressor},   {"encoding", encoding}};
+  return {{"data_uri", data_uri},
+          {"engine", engine},
+          {"concat_dim", concat_dim},
+          {"preprocessors", preprocessors},
+          {"variables", vars},
+          {"chunks", chunks_auto ? json("auto") : ch},
+          {"add_attrs", json::parse(add_attrs.dump())},
+          {"zarr_format", zarr_format},
+          {"compressor", compressor},
+          {"encoding", encoding}};
 }
 
-std::string Config::content_hash() const { return sha256_hex(content_json().dump()); }
+std::string Config::content_hash() const {
+  return sha256_hex(content_json().dump());
+}
 
 }  // namespace zp

@@ -69,17 +69,25 @@ double load_as_double(const void* data, std::size_t i, DType t) {
       return t.size == 4 ? load<float>(data, i) : load<double>(data, i);
     case 'i':
       switch (t.size) {
-        case 1: return load<int8_t>(data, i);
-        case 2: return load<int16_t>(data, i);
-        case 4: return load<int32_t>(data, i);
-        default: return static_cast<double>(load<int64_t>(data, i));
+        case 1:
+          return load<int8_t>(data, i);
+        case 2:
+          return load<int16_t>(data, i);
+        case 4:
+          return load<int32_t>(data, i);
+        default:
+          return static_cast<double>(load<int64_t>(data, i));
       }
     default:
       switch (t.size) {
-        case 1: return load<uint8_t>(data, i);
-        case 2: return load<uint16_t>(data, i);
-        case 4: return load<uint32_t>(data, i);
-        default: return static_cast<double>(load<uint64_t>(data, i));
+        case 1:
+          return load<uint8_t>(data, i);
+        case 2:
+          return load<uint16_t>(data, i);
+        case 4:
+          return load<uint32_t>(data, i);
+        default:
+          return static_cast<double>(load<uint64_t>(data, i));
       }
   }
 }
@@ -106,19 +114,27 @@ void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& v
   if (t.kind == 'i' && value.is_number_integer()) {
     const int64_t v = value.get<int64_t>();
     switch (t.size) {
-      case 1: return put<int8_t>(data, i, static_cast<int8_t>(v));
-      case 2: return put<int16_t>(data, i, static_cast<int16_t>(v));
-      case 4: return put<int32_t>(data, i, static_cast<int32_t>(v));
-      default: return put<int64_t>(data, i, v);
+      case 1:
+        return put<int8_t>(data, i, static_cast<int8_t>(v));
+      case 2:
+        return put<int16_t>(data, i, static_cast<int16_t>(v));
+      case 4:
+        return put<int32_t>(data, i, static_cast<int32_t>(v));
+      default:
+        return put<int64_t>(data, i, v);
     }
   }
   if (t.kind == 'u' && value.is_number_integer()) {
     const uint64_t v = value.get<uint64_t>();
     switch (t.size) {
-      case 1: return put<uint8_t>(data, i, static_cast<uint8_t>(v));
-      case 2: return put<uint16_t>(data, i, static_cast<uint16_t>(v));
-      case 4: return put<uint32_t>(data, i, static_cast<uint32_t>(v));
-      default: return put<uint64_t>(data, i, v);
+      case 1:
+        return put<uint8_t>(data, i, static_cast<uint8_t>(v));
+      case 2:
+        return put<uint16_t>(data, i, static_cast<uint16_t>(v));
+      case 4:
+        return put<uint32_t>(data, i, static_cast<uint32_t>(v));
+      default:
+        return put<uint64_t>(data, i, v);
     }
   }
   const double d = json_number(value);

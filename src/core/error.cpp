@@ -23,6 +23,8 @@ Error Error::internal(const std::string& what) {
   return Error(ErrorKind::Internal, "internal error: " + what);
 }
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 }  // namespace zp

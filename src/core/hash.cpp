@@ -1,8 +1,7 @@
 #include "core/hash.hpp"
 
-#include <openssl/evp.h>
-
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 namespace zp {
 

@@ -1,10 +1,10 @@
 #include "core/units.hpp"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <cmath>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 
@@ -21,11 +21,24 @@ int64_t parse_memory(const std::string& text, const std::string& key) {
   std::string unit;
   for (std::size_t i = pos; i < text.size(); ++i)
     if (!std::isspace(static_cast<unsigned char>(text[i]))) unit += text[i];
-  struct U { const char* name; double factor; };
-  static const U units[] = {{"", 1},     {"B", 1},         {"kB", 1e3},      {"KB", 1e3},
-                            {"MB", 1e6}, {"GB", 1e9},      {"TB", 1e12},     {"KiB", 1024.0},
-                            {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-                            {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0}};
+  struct U {
+    const char* name;
+    double factor;
+  };
+  static const U units[] = {{"", 1},
+                            {"B", 1},
+                            {"kB", 1e3},
+                            {"KB", 1e3},
+                            {"MB", 1e6},
+                            {"GB", 1e9},
+                            {"TB", 1e12},
+                            {"KiB", 1024.0},
+                            {"MiB", 1048576.0},
+                            {"GiB", 1073741824.0},
+                            {"TiB", 1099511627776.0},
+                            {"K", 1024.0},
+                            {"M", 1048576.0},
+                            {"G", 1073741824.0}};
   for (const auto& u : units)
     if (unit == u.name) {
       if (!(value > 0) || !std::isfinite(value))
@@ -44,14 +57,19 @@ int64_t parse_duration(const std::string& text, const std::string& key) {
   int64_t days = 0;
   const auto dash = rest.find('-');
   if (dash != std::string::npos) {
-    try { days = std::stoll(rest.substr(0, dash)); } catch (...) { throw bad(); }
+    try {
+      days = std::stoll(rest.substr(0, dash));
+    } catch (...) {
+      throw bad();
+    }
     rest = rest.substr(dash + 1);
   }
   std::vector<int64_t> parts;
   std::size_t start = 0;
   while (true) {
     const auto colon = rest.find(':', start);
-    const auto piece = rest.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    const auto piece =
+        rest.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (piece.empty()) throw bad();
     for (char c : piece)
       if (!std::isdigit(static_cast<unsigned char>(c))) throw bad();

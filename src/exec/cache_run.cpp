@@ -1,12 +1,11 @@
 #include "exec/cache_run.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/units.hpp"
@@ -53,22 +52,27 @@ std::string describe_plan(const Plan& plan, std::size_t max_jobs) {
       "source chunks    {} needed, {} stored\n"
       "read             {} (read amplification {:.2f})\n"
       "peak memory      {} per worker (limit {})\n",
-      plan.jobs.size(), plan.workers, plan.threads_per_worker, format_bytes(static_cast<double>(s.output_bytes)),
-      s.output_chunks, s.source_chunks, format_bytes(static_cast<double>(s.needed_bytes)),
+      plan.jobs.size(), plan.workers, plan.threads_per_worker,
+      format_bytes(static_cast<double>(s.output_bytes)), s.output_chunks, s.source_chunks,
+      format_bytes(static_cast<double>(s.needed_bytes)),
       format_bytes(static_cast<double>(s.read_bytes)), s.read_amplification,
-      format_bytes(static_cast<double>(s.peak_memory)), format_bytes(static_cast<double>(plan.memory_limit)));
+      format_bytes(static_cast<double>(s.peak_memory)),
+      format_bytes(static_cast<double>(plan.memory_limit)));
   for (std::size_t i = 0; i < plan.jobs.size() && i < max_jobs; ++i) {
     const Job& j = plan.jobs[i];
     const ArrayPlan& a = plan.arrays[static_cast<std::size_t>(j.array)];
     std::string region;
     for (std::size_t d = 0; d < a.ndim(); ++d) {
-      const int64_t lo = j.region.lo[d] * a.chunks[d], hi = std::min(j.region.hi[d] * a.chunks[d], a.shape[d]);
+      const int64_t lo = j.region.lo[d] * a.chunks[d],
+                    hi = std::min(j.region.hi[d] * a.chunks[d], a.shape[d]);
       region += fmt::format("{}{}[{}:{}]", d ? ", " : "", a.dims[d], lo, hi);
     }
-    out += fmt::format("  job {:>4}  {}  {}  {} output chunks, {} source chunks, reads {}\n", j.id, a.name, region,
-                       j.region.num_chunks(), j.source_chunks.size(), format_bytes(static_cast<double>(j.read_bytes)));
+    out += fmt::format("  job {:>4}  {}  {}  {} output chunks, {} source chunks, reads {}\n", j.id,
+                       a.name, region, j.region.num_chunks(), j.source_chunks.size(),
+                       format_bytes(static_cast<double>(j.read_bytes)));
   }
-  if (plan.jobs.size() > max_jobs) out += fmt::format("  ... {} more jobs (plan --json lists all)\n", plan.jobs.size() - max_jobs);
+  if (plan.jobs.size() > max_jobs)
+    out += fmt::format("  ... {} more jobs (plan --json lists all)\n", plan.jobs.size() - max_jobs);
   if (plan.recommendations.empty()) {
     out += "recommendations  none: selection and chunks align with the source chunks\n";
   } else {
@@ -87,9 +91,12 @@ bool looks_like_zarr(const fs::path& p) {
 
 void remove_store(const fs::path& p) {
   std::error_code ec;
-  if (!fs::is_directory(p, ec)) throw Error::store(p.string(), "exists and is not a folder; refusing to replace it");
+  if (!fs::is_directory(p, ec))
+    throw Error::store(p.string(), "exists and is not a folder; refusing to replace it");
   if (!fs::is_empty(p, ec) && !looks_like_zarr(p))
-    throw Error::store(p.string(), "exists and is not a Zarr store; refusing to delete it (choose another cache_store)");
+    throw Error::store(
+        p.string(),
+        "exists and is not a Zarr store; refusing to delete it (choose another cache_store)");
   fs::remove_all(p, ec);
   if (ec) throw Error::store(p.string(), "cannot remove the old store: " + ec.message());
 }
@@ -98,9 +105,10 @@ bool ask_to_continue(const Plan& plan, const Config& cfg) {
   fmt::print(stderr, "Recommendations:\n");
   for (const auto& r : plan.recommendations) fmt::print(stderr, "  - {}: {}\n", r.key, r.message);
   if (!(isatty(STDIN_FILENO) && isatty(STDERR_FILENO))) {
-    fmt::print(stderr,
-               "zarr-parallel: stopped on recommendations (exit 3). Change the config, or run again with "
-               "--yes or recommend_changes: false to proceed as planned.\n");
+    fmt::print(
+        stderr,
+        "zarr-parallel: stopped on recommendations (exit 3). Change the config, or run again with "
+        "--yes or recommend_changes: false to proceed as planned.\n");
     return false;
   }
   (void)cfg;
@@ -154,11 +162,14 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     return 0;
   }
   if (cfg.deploy_mode != "series" && cfg.deploy_mode != "local")
-    throw Error::config("deploy_mode", "'" + cfg.deploy_mode + "' is not supported yet (series, local)");
+    throw Error::config("deploy_mode",
+                        "'" + cfg.deploy_mode + "' is not supported yet (series, local)");
 
   Prepared prep = prepare(cfg);
   Plan plan = std::move(prep.plan);
-  if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes && !ask_to_continue(plan, cfg)) return 3;
+  if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
+      !ask_to_continue(plan, cfg))
+    return 3;
 
   const auto started = exists ? state.started() : std::nullopt;
   const bool same_config = started && started->value("config_hash", "") == hash;
@@ -169,9 +180,11 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     } else if (cfg.overwrite) {
       remove_store(store_path);
     } else {
-      throw Error::store(cfg.cache_store, same_config
-                                              ? "an unfinished cache of this config is here: set resume: true to finish it, or overwrite: true to start again"
-                                              : "exists (made from another config or by another tool); set overwrite: true to replace it");
+      throw Error::store(cfg.cache_store,
+                         same_config ? "an unfinished cache of this config is here: set resume: "
+                                       "true to finish it, or overwrite: true to start again"
+                                     : "exists (made from another config or by another tool); set "
+                                       "overwrite: true to replace it");
     }
   }
   if (resuming) {
@@ -194,11 +207,12 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
   std::vector<int64_t> pending;
   for (const auto& j : plan.jobs)
     if (!state.is_done(j.id)) pending.push_back(j.id);
-  log_line(cfg.log_level, 1, fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
-                                         "predicted peak {} per worker",
-                                         pending.size(), plan.jobs.size() - pending.size(), cfg.deploy_mode,
-                                         plan.summary.read_amplification,
-                                         format_bytes(static_cast<double>(plan.summary.peak_memory))));
+  log_line(cfg.log_level, 1,
+           fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
+                       "predicted peak {} per worker",
+                       pending.size(), plan.jobs.size() - pending.size(), cfg.deploy_mode,
+                       plan.summary.read_amplification,
+                       format_bytes(static_cast<double>(plan.summary.peak_memory))));
   const RunContext ctx{plan, store, state, cfg.log_level};
   if (cfg.deploy_mode == "series") {
     run_series(ctx, pending);
@@ -207,11 +221,13 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
   }
   for (const auto& j : plan.jobs)
     if (!state.is_done(j.id))
-      throw Error(ErrorKind::Job, fmt::format("job {} has no done marker; run again with resume: true", j.id));
+      throw Error(ErrorKind::Job,
+                  fmt::format("job {} has no done marker; run again with resume: true", j.id));
   write_consolidated(plan, store);
   if (cfg.generate_stats) {
     state.write_stats(stats_json(plan, state, now_seconds() - t0));
-    log_line(cfg.log_level, 1, "stats: " + store.path_of(std::string(StoreState::kFolder) + "/stats.json"));
+    log_line(cfg.log_level, 1,
+             "stats: " + store.path_of(std::string(StoreState::kFolder) + "/stats.json"));
   }
   state.mark_complete(hash);
   log_line(cfg.log_level, 1, fmt::format("done in {:.2f} s", now_seconds() - t0));

@@ -12,7 +12,8 @@ Heartbeat::Heartbeat(const StoreState& state, std::string worker_id, double inte
   beat();
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
-    while (!cv_.wait_for(lock, std::chrono::duration<double>(interval_), [this] { return stop_; })) {
+    while (
+        !cv_.wait_for(lock, std::chrono::duration<double>(interval_), [this] { return stop_; })) {
       lock.unlock();
       beat();
       lock.lock();

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <map>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "exec/executor.hpp"
@@ -33,11 +32,18 @@ std::string self_exe() {
   return p.string();
 }
 
-pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job, const std::string& worker) {
+pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
+                   const std::string& worker) {
   const std::string log = ctx.state.log_path(job);
   std::filesystem::create_directories(std::filesystem::path(log).parent_path());
-  std::vector<std::string> args = {exe, "worker", ctx.state.plan_path(), std::to_string(job), "--threads",
-                                   std::to_string(ctx.plan.threads_per_worker), "--worker-id", worker};
+  std::vector<std::string> args = {exe,
+                                   "worker",
+                                   ctx.state.plan_path(),
+                                   std::to_string(job),
+                                   "--threads",
+                                   std::to_string(ctx.plan.threads_per_worker),
+                                   "--worker-id",
+                                   worker};
   const pid_t pid = fork();
   if (pid < 0) throw Error::internal(std::string("fork failed: ") + errno_text(errno));
   if (pid == 0) {
@@ -82,7 +88,8 @@ std::string describe(int status) {
 
 }  // namespace
 
-void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers, int64_t worker_timeout) {
+void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
+               int64_t worker_timeout) {
   const std::string exe = self_exe();
   std::deque<int64_t> queue(jobs.begin(), jobs.end());
   std::map<pid_t, Running> running;
@@ -114,18 +121,21 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
       running.erase(pid);
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ctx.state.is_done(r.job)) {
         ++done;
-        if (const auto info = ctx.state.done_info(r.job)) written += info->value("bytes_written", uint64_t{0});
+        if (const auto info = ctx.state.done_info(r.job))
+          written += info->value("bytes_written", uint64_t{0});
         progress.update(done, written, static_cast<int>(running.size()));
         progress.job_finished(r.job, now_seconds() - r.started);
         continue;
       }
       const std::string why = describe(status);
       if (!permanent_failure(status) && attempts[r.job] < kMaxAttempts) {
-        log_line(ctx.log_level, 1, fmt::format("job {} lost ({}), running it again (attempt {} of {})", r.job, why,
-                                               attempts[r.job] + 1, kMaxAttempts));
+        log_line(ctx.log_level, 1,
+                 fmt::format("job {} lost ({}), running it again (attempt {} of {})", r.job, why,
+                             attempts[r.job] + 1, kMaxAttempts));
         queue.push_back(r.job);
       } else {
-        failures.push_back(fmt::format("job {} failed ({}), log {}:{}", r.job, why, ctx.state.log_path(r.job),
+        failures.push_back(fmt::format("job {} failed ({}), log {}:{}", r.job, why,
+                                       ctx.state.log_path(r.job),
                                        log_tail(ctx.state.log_path(r.job))));
         kill_all();
         queue.clear();
@@ -143,8 +153,9 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
       const auto hb = ctx.state.heartbeat(r.worker);
       const double last = std::max(r.started, hb ? hb->value("time", 0.0) : 0.0);
       if (now - last > static_cast<double>(worker_timeout)) {
-        log_line(ctx.log_level, 1, fmt::format("job {}: no heartbeat for {} s, stopping worker {}", r.job,
-                                               worker_timeout, p));
+        log_line(ctx.log_level, 1,
+                 fmt::format("job {}: no heartbeat for {} s, stopping worker {}", r.job,
+                             worker_timeout, p));
         kill(p, SIGKILL);
         r.started = now;  // do not kill twice while it is reaped
       }

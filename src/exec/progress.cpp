@@ -1,10 +1,9 @@
 #include "exec/progress.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "core/units.hpp"
 
@@ -15,8 +14,12 @@ void log_line(int run_level, int level, const std::string& text) {
 }
 
 Progress::Progress(int64_t total_jobs, uint64_t total_bytes, int log_level)
-    : total_jobs_(total_jobs), total_bytes_(total_bytes), log_level_(log_level),
-      tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_(start_) {}
+    : total_jobs_(total_jobs),
+      total_bytes_(total_bytes),
+      log_level_(log_level),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
 
 Progress::~Progress() {
   if (drawn_ && tty_) fmt::print(stderr, "\n");
@@ -30,10 +33,13 @@ void Progress::update(int64_t jobs_done, uint64_t bytes_done, int live_workers) 
 }
 
 void Progress::job_finished(int64_t job_id, double seconds) {
-  if (!tty_ && log_level_ >= 2) log_line(log_level_, 2, fmt::format("job {} done in {:.2f} s", job_id, seconds));
+  if (!tty_ && log_level_ >= 2)
+    log_line(log_level_, 2, fmt::format("job {} done in {:.2f} s", job_id, seconds));
 }
 
-void Progress::finish() { draw(true); }
+void Progress::finish() {
+  draw(true);
+}
 
 void Progress::draw(bool force) {
   if (log_level_ < 1) return;
@@ -43,18 +49,21 @@ void Progress::draw(bool force) {
   last_ = now;
   const double elapsed = std::max(1e-6, std::chrono::duration<double>(now - start_).count());
   const double rate = static_cast<double>(bytes_) / elapsed;
-  const double frac = total_jobs_ ? static_cast<double>(jobs_) / static_cast<double>(total_jobs_) : 1.0;
+  const double frac =
+      total_jobs_ ? static_cast<double>(jobs_) / static_cast<double>(total_jobs_) : 1.0;
   const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
   if (tty_) {
     const int width = 30, filled = static_cast<int>(frac * width);
-    fmt::print(stderr, "\r[{}{}] {}/{} jobs  {}/s  workers {}  ETA {:.0f} s   ", std::string(static_cast<std::size_t>(filled), '#'),
+    fmt::print(stderr, "\r[{}{}] {}/{} jobs  {}/s  workers {}  ETA {:.0f} s   ",
+               std::string(static_cast<std::size_t>(filled), '#'),
                std::string(static_cast<std::size_t>(width - filled), '.'), jobs_, total_jobs_,
                format_bytes(rate), workers_, eta);
     drawn_ = true;
   } else {
-    log_line(log_level_, 1, fmt::format("{}/{} jobs done, {} written, {}/s, {} workers, {:.0f} s elapsed",
-                                        jobs_, total_jobs_, format_bytes(static_cast<double>(bytes_)),
-                                        format_bytes(rate), workers_, elapsed));
+    log_line(log_level_, 1,
+             fmt::format("{}/{} jobs done, {} written, {}/s, {} workers, {:.0f} s elapsed", jobs_,
+                         total_jobs_, format_bytes(static_cast<double>(bytes_)), format_bytes(rate),
+                         workers_, elapsed));
   }
   (void)total_bytes_;
 }

@@ -1,7 +1,6 @@
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "exec/executor.hpp"
@@ -17,14 +16,18 @@ uint64_t peak_rss_bytes() {
 }
 
 nlohmann::json job_stats_json(const JobStats& s) {
-  return {{"job", s.job_id},           {"chunks", s.chunks_written},
-          {"bytes_read", s.bytes_read}, {"bytes_written", s.bytes_written},
-          {"seconds", s.seconds},       {"peak_rss", peak_rss_bytes()},
+  return {{"job", s.job_id},
+          {"chunks", s.chunks_written},
+          {"bytes_read", s.bytes_read},
+          {"bytes_written", s.bytes_written},
+          {"seconds", s.seconds},
+          {"peak_rss", peak_rss_bytes()},
           {"pid", getpid()}};
 }
 
 void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
-                     const std::string& worker_id, const std::function<void(const JobStats&)>& on_done) {
+                     const std::string& worker_id,
+                     const std::function<void(const JobStats&)>& on_done) {
   FileStore store(plan.store);
   StoreState state(store);
   ThreadPool pool(threads);
@@ -32,12 +35,15 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
   Heartbeat heartbeat(state, worker_id);
   for (const int64_t id : ids) {
     if (id < 0 || static_cast<std::size_t>(id) >= plan.jobs.size())
-      throw Error::config("JOB_ID", fmt::format("job {} is not in the plan (0..{})", id, plan.jobs.size() - 1));
+      throw Error::config(
+          "JOB_ID", fmt::format("job {} is not in the plan (0..{})", id, plan.jobs.size() - 1));
     if (state.is_done(id)) continue;
     const Job& job = plan.jobs[static_cast<std::size_t>(id)];
     heartbeat.set({{"job", id}, {"chunks_done", 0}, {"chunks_total", job.region.num_chunks()}});
     const JobStats stats = runner.run(job, [&](const JobStats& s) {
-      heartbeat.set({{"chunks_done", s.chunks_written}, {"bytes_read", s.bytes_read}, {"bytes_written", s.bytes_written}});
+      heartbeat.set({{"chunks_done", s.chunks_written},
+                     {"bytes_read", s.bytes_read},
+                     {"bytes_written", s.bytes_written}});
     });
     nlohmann::json done = job_stats_json(stats);
     done["worker"] = worker_id;

@@ -5,10 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "source/dataset.hpp"
 #include "transform/element_transform.hpp"
@@ -22,12 +21,12 @@ struct ArrayPlan {
   std::vector<std::string> dims;  // output dimension names
   std::vector<int64_t> shape;
   std::vector<int64_t> chunks;
-  std::vector<DimMap> index;      // per output dimension
-  Variable source;                // source variable with its manifest
+  std::vector<DimMap> index;  // per output dimension
+  Variable source;            // source variable with its manifest
   Conversion conversion;
-  nlohmann::json fill_value;      // Zarr fill_value of the output
-  Attrs attrs;                    // output attributes (without _ARRAY_DIMENSIONS)
-  nlohmann::json compressor;      // null: uncompressed
+  nlohmann::json fill_value;  // Zarr fill_value of the output
+  Attrs attrs;                // output attributes (without _ARRAY_DIMENSIONS)
+  nlohmann::json compressor;  // null: uncompressed
   // Along each dimension: true when every output chunk is its own work unit (the memory limit did
   // not allow the units that read each source chunk once), false for such units.
   std::vector<bool> per_chunk_units;
@@ -58,7 +57,7 @@ struct PlanSummary {
   uint64_t read_bytes = 0;    // stored bytes all jobs read
   uint64_t needed_bytes = 0;  // stored bytes of the distinct source chunks needed
   double read_amplification = 1.0;
-  uint64_t peak_memory = 0;   // predicted peak per worker, bytes
+  uint64_t peak_memory = 0;  // predicted peak per worker, bytes
   uint64_t output_bytes = 0;
   int64_t output_chunks = 0;
   int64_t source_chunks = 0;

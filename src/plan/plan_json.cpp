@@ -14,7 +14,11 @@ using json = nlohmann::json;
 namespace {
 
 json dimmap_json(const DimMap& m) {
-  return {{"source", m.source}, {"name", m.name}, {"start", m.start}, {"count", m.count}, {"step", m.step}};
+  return {{"source", m.source},
+          {"name", m.name},
+          {"start", m.start},
+          {"count", m.count},
+          {"step", m.step}};
 }
 
 DimMap dimmap_from(const json& j) {
@@ -23,10 +27,14 @@ DimMap dimmap_from(const json& j) {
 
 json ref_json(int64_t index, const ChunkRef& r) {
   switch (r.kind) {
-    case ChunkRef::Kind::Range: return {index, "range", r.file, r.offset, r.length, r.filter_mask};
-    case ChunkRef::Kind::Inline: return {index, "inline", encode_base64(*r.data)};
-    case ChunkRef::Kind::NetcdfSlab: return {index, "netcdf", r.file, r.slab_start};
-    default: return {index, "missing"};
+    case ChunkRef::Kind::Range:
+      return {index, "range", r.file, r.offset, r.length, r.filter_mask};
+    case ChunkRef::Kind::Inline:
+      return {index, "inline", encode_base64(*r.data)};
+    case ChunkRef::Kind::NetcdfSlab:
+      return {index, "netcdf", r.file, r.slab_start};
+    default:
+      return {index, "missing"};
   }
 }
 
@@ -54,10 +62,10 @@ json source_json(const ArrayPlan& a, bool include_manifest) {
   const Variable& v = a.source;
   json codecs = json::array();
   for (const auto& c : v.codecs) codecs.push_back(c.config);
-  json s = {{"name", v.name},         {"dims", v.dims},
-            {"shape", v.shape},       {"dtype", v.dtype.str()},
-            {"codecs", codecs},       {"chunk_shape", v.grid.chunk_shape},
-            {"edges", v.grid.edges},  {"missing_chunk_value", v.missing_chunk_value},
+  json s = {{"name", v.name},        {"dims", v.dims},
+            {"shape", v.shape},      {"dtype", v.dtype.str()},
+            {"codecs", codecs},      {"chunk_shape", v.grid.chunk_shape},
+            {"edges", v.grid.edges}, {"missing_chunk_value", v.missing_chunk_value},
             {"origin", v.origin}};
   if (include_manifest) {
     Region all;
@@ -88,7 +96,8 @@ Variable source_from(const json& s, const std::string& where) {
   if (s.contains("chunks"))
     for (const auto& r : s["chunks"]) {
       const int64_t idx = r.at(0);
-      if (idx < 0 || idx >= v.grid.num_chunks()) throw Error::config(where, "chunk index out of range");
+      if (idx < 0 || idx >= v.grid.num_chunks())
+        throw Error::config(where, "chunk index out of range");
       v.chunks[static_cast<std::size_t>(idx)] = ref_from(r, where);
     }
   return v;
@@ -176,7 +185,8 @@ Plan plan_from_json(const json& j, const std::string& where) {
     p.summary.output_bytes = s.at("output_bytes");
     p.summary.output_chunks = s.at("output_chunks");
     p.summary.source_chunks = s.at("source_chunks");
-    for (const auto& r : j.at("recommendations")) p.recommendations.push_back({r.at("key"), r.at("message")});
+    for (const auto& r : j.at("recommendations"))
+      p.recommendations.push_back({r.at("key"), r.at("message")});
     for (const auto& ja : j.at("arrays")) {
       ArrayPlan a;
       a.name = ja.at("name");

@@ -3,9 +3,8 @@
 // metadata. Parsing errors are Error(Config) naming the plan file.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "plan/plan.hpp"
 

@@ -1,11 +1,11 @@
 #include "plan/planner.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/units.hpp"
@@ -50,7 +50,8 @@ void check_array_name(const std::string& name, const std::string& key) {
   } catch (const Error&) {
     throw Error::config(key, "'" + name + "' cannot be a Zarr array name");
   }
-  if (bad) throw Error::config(key, "'" + name + "' cannot be a Zarr array name (no '/', no leading '.')");
+  if (bad)
+    throw Error::config(key, "'" + name + "' cannot be a Zarr array name (no '/', no leading '.')");
 }
 
 int64_t chunk_for_dim(const Config& cfg, const DimMap& m, int64_t source_chunk) {
@@ -82,7 +83,8 @@ void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
     } else if (type == "astype" || type == "scale") {
       throw Error::config(key + ".type", "variable transform '" + type + "' is not supported yet");
     } else {
-      throw Error::config(key + ".type", "unknown variable transform '" + type + "' (rename, attrs)");
+      throw Error::config(key + ".type",
+                          "unknown variable transform '" + type + "' (rename, attrs)");
     }
   }
 }
@@ -133,15 +135,18 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
     if (!v) v = ds.find(spec.name);
     if (!v) {
       std::string known;
-      for (const auto& n : ds.data_variable_names()) known += (known.empty() ? "" : ", ") + sel.output_name_of_var(n);
-      throw Error::config("variables." + spec.name, "no variable '" + spec.name + "' in " + ds.uri + " (has: " + known + ")");
+      for (const auto& n : ds.data_variable_names())
+        known += (known.empty() ? "" : ", ") + sel.output_name_of_var(n);
+      throw Error::config("variables." + spec.name,
+                          "no variable '" + spec.name + "' in " + ds.uri + " (has: " + known + ")");
     }
     ArrayPlan a = make_array(ds, sel, *v, cfg, false);
     apply_variable_transforms(a, spec);
     check_array_name(a.name, "variables." + spec.name);
     arrays.push_back(std::move(a));
     for (const auto& d : v->dims)
-      if (std::find(coord_dims.begin(), coord_dims.end(), d) == coord_dims.end()) coord_dims.push_back(d);
+      if (std::find(coord_dims.begin(), coord_dims.end(), d) == coord_dims.end())
+        coord_dims.push_back(d);
   }
   for (const auto& d : coord_dims) {
     const Variable* c = ds.find(d);
@@ -152,11 +157,13 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   }
   std::set<std::string> names;
   for (const auto& a : arrays)
-    if (!names.insert(a.name).second) throw Error::config("variables", "two output arrays are named '" + a.name + "'");
+    if (!names.insert(a.name).second)
+      throw Error::config("variables", "two output arrays are named '" + a.name + "'");
   for (const auto& [dim, size] : cfg.chunks) {
     bool known = false;
     for (const auto& a : arrays)
-      for (std::size_t d = 0; d < a.ndim(); ++d) known |= a.dims[d] == dim || a.index[d].source == dim;
+      for (std::size_t d = 0; d < a.ndim(); ++d)
+        known |= a.dims[d] == dim || a.index[d].source == dim;
     if (!known) throw Error::config("chunks." + dim, "no output dimension named '" + dim + "'");
   }
   return arrays;
@@ -167,7 +174,8 @@ uint64_t predicted_peak(const ArrayPlan& a, int threads) {
   for (std::size_t d = 0; d < a.ndim(); ++d) {
     const DimUnits u = dim_units(a, d, a.per_chunk_units[d]);
     int64_t longest = 0;
-    for (int64_t i = 0; i < u.count(); ++i) longest = std::max(longest, u.bounds[i + 1] - u.bounds[i]);
+    for (int64_t i = 0; i < u.count(); ++i)
+      longest = std::max(longest, u.bounds[i + 1] - u.bounds[i]);
     unit_chunks *= static_cast<uint64_t>(longest);
   }
   uint64_t max_stored = 0;
@@ -190,16 +198,18 @@ void fit_units(ArrayPlan& a, const PlanOptions& opt) {
       if (a.per_chunk_units[d]) continue;
       const DimUnits u = dim_units(a, d, false);
       int64_t longest = 0;
-      for (int64_t i = 0; i < u.count(); ++i) longest = std::max(longest, u.bounds[i + 1] - u.bounds[i]);
+      for (int64_t i = 0; i < u.count(); ++i)
+        longest = std::max(longest, u.bounds[i + 1] - u.bounds[i]);
       if (longest > best_len) best = static_cast<int>(d), best_len = longest;
     }
     if (best < 0) {
-      throw Error::config("memory_limit",
-                          fmt::format("{} is too small for array '{}': one output chunk with {} "
-                                      "thread(s) needs {}; raise memory_limit or use smaller chunks",
-                                      format_bytes(static_cast<double>(opt.memory_limit)), a.name,
-                                      opt.threads_per_worker,
-                                      format_bytes(static_cast<double>(predicted_peak(a, opt.threads_per_worker)))));
+      throw Error::config(
+          "memory_limit",
+          fmt::format(
+              "{} is too small for array '{}': one output chunk with {} "
+              "thread(s) needs {}; raise memory_limit or use smaller chunks",
+              format_bytes(static_cast<double>(opt.memory_limit)), a.name, opt.threads_per_worker,
+              format_bytes(static_cast<double>(predicted_peak(a, opt.threads_per_worker)))));
     }
     a.per_chunk_units[static_cast<std::size_t>(best)] = true;
   }
@@ -236,7 +246,8 @@ uint64_t read_bytes(const ArrayPlan& a, const std::vector<DimUnits>& units,
       c[d] = t[d][pos[d]].first;
       mult *= t[d][pos[d]].second;
     }
-    total += stored_bytes(a.source, a.source.grid.linear_index(c)) * static_cast<uint64_t>(count_rereads ? mult : 1);
+    total += stored_bytes(a.source, a.source.grid.linear_index(c)) *
+             static_cast<uint64_t>(count_rereads ? mult : 1);
     std::size_t d = nd;
     while (d > 0 && ++pos[d - 1] == t[d - 1].size()) pos[--d] = 0;
     if (d == 0) return total;
@@ -259,23 +270,28 @@ void plan_jobs(Plan& plan, const PlanOptions& opt) {
   uint64_t total_out = 0;
   for (const auto& a : plan.arrays)
     if (!a.coordinate) total_out += static_cast<uint64_t>(a.output_bytes());
-  const uint64_t job_budget = static_cast<uint64_t>(std::max<int64_t>(opt.memory_limit - static_cast<int64_t>(kWorkerBaseBytes), 1));
+  const uint64_t job_budget = static_cast<uint64_t>(
+      std::max<int64_t>(opt.memory_limit - static_cast<int64_t>(kWorkerBaseBytes), 1));
 
   for (std::size_t ai = 0; ai < plan.arrays.size(); ++ai) {
     ArrayPlan& a = plan.arrays[ai];
     if (a.coordinate) continue;
     a.per_chunk_units.assign(a.ndim(), false);
     fit_units(a, opt);
-    plan.summary.peak_memory = std::max(plan.summary.peak_memory, predicted_peak(a, opt.threads_per_worker));
+    plan.summary.peak_memory =
+        std::max(plan.summary.peak_memory, predicted_peak(a, opt.threads_per_worker));
     std::vector<DimUnits> units;
-    for (std::size_t d = 0; d < a.ndim(); ++d) units.push_back(dim_units(a, d, a.per_chunk_units[d]));
+    for (std::size_t d = 0; d < a.ndim(); ++d)
+      units.push_back(dim_units(a, d, a.per_chunk_units[d]));
 
-    const double share = total_out ? static_cast<double>(a.output_bytes()) / static_cast<double>(total_out) : 1.0;
+    const double share =
+        total_out ? static_cast<double>(a.output_bytes()) / static_cast<double>(total_out) : 1.0;
     int64_t target;
     if (opt.num_jobs > 0) {
       target = std::max<int64_t>(1, std::llround(static_cast<double>(opt.num_jobs) * share));
     } else {
-      const int64_t by_memory = static_cast<int64_t>((static_cast<uint64_t>(a.output_bytes()) + job_budget - 1) / job_budget);
+      const int64_t by_memory = static_cast<int64_t>(
+          (static_cast<uint64_t>(a.output_bytes()) + job_budget - 1) / job_budget);
       const int64_t by_workers = static_cast<int64_t>(std::ceil(opt.workers * share - 1e-9));
       target = std::max<int64_t>({1, by_memory, by_workers});
     }
@@ -318,8 +334,10 @@ void plan_jobs(Plan& plan, const PlanOptions& opt) {
     for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
     plan.summary.source_chunks += static_cast<int64_t>(source_chunks_of(a, all).size());
   }
-  plan.summary.read_amplification =
-      plan.summary.needed_bytes ? static_cast<double>(plan.summary.read_bytes) / static_cast<double>(plan.summary.needed_bytes) : 1.0;
+  plan.summary.read_amplification = plan.summary.needed_bytes
+                                        ? static_cast<double>(plan.summary.read_bytes) /
+                                              static_cast<double>(plan.summary.needed_bytes)
+                                        : 1.0;
 }
 
 PlanOptions plan_options(const Config& cfg, int cores) {

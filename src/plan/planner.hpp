@@ -17,7 +17,7 @@ struct PlanOptions {
   int workers = 1;             // processes running jobs at once
   int threads_per_worker = 1;  // decode/encode threads in each
   int64_t memory_limit = 2000000000;
-  int64_t num_jobs = 0;        // 0: as few as memory allows, at least one per worker
+  int64_t num_jobs = 0;  // 0: as few as memory allows, at least one per worker
 };
 
 // Memory a worker process uses before any chunk: code, libraries, the plan.

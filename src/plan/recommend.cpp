@@ -1,10 +1,10 @@
 #include "plan/recommend.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/units.hpp"
@@ -40,10 +40,11 @@ Outcome replan(const Dataset& ds, const Selection& sel, const Config& cfg, const
 std::string effect(const Outcome& now, const Outcome& alt) {
   if (!alt.ok) return "does not fit the memory limit";
   auto mb = [](uint64_t b) { return format_bytes(static_cast<double>(b)); };
-  std::string s = fmt::format("reads {} (now {}), read amplification {:.2f} (now {:.2f}), peak "
-                              "memory per worker {} (now {})",
-                              mb(alt.read_bytes), mb(now.read_bytes), alt.amplification,
-                              now.amplification, mb(alt.peak), mb(now.peak));
+  std::string s = fmt::format(
+      "reads {} (now {}), read amplification {:.2f} (now {:.2f}), peak "
+      "memory per worker {} (now {})",
+      mb(alt.read_bytes), mb(now.read_bytes), alt.amplification, now.amplification, mb(alt.peak),
+      mb(now.peak));
   if (alt.output_bytes != now.output_bytes)
     s += fmt::format(", output {} (now {})", mb(alt.output_bytes), mb(now.output_bytes));
   return s;
@@ -53,7 +54,8 @@ std::string label_at(const Coordinates& coords, const DimMap& m, int64_t source_
   const auto c = coords.find(m.source);
   if (c == coords.end()) return std::to_string(source_index);
   const auto i = static_cast<std::size_t>(source_index);
-  if (c->second.time) return "\"" + format_datetime(from_us(c->second.time_us[i], c->second.time->calendar)) + "\"";
+  if (c->second.time)
+    return "\"" + format_datetime(from_us(c->second.time_us[i], c->second.time->calendar)) + "\"";
   return fmt::format("{}", c->second.values[i]);
 }
 
@@ -72,7 +74,8 @@ int selecting_preprocessor(const Config& cfg, const std::string& dim, bool* by_l
 }
 
 // An alternative selection range [lo, hi) in source indices, phrased as the user would write it.
-std::string range_text(const Coordinates& coords, const DimMap& m, int64_t lo, int64_t hi, bool by_label) {
+std::string range_text(const Coordinates& coords, const DimMap& m, int64_t lo, int64_t hi,
+                       bool by_label) {
   DimMap alt = m;
   alt.count = hi - lo;
   alt.start = m.step > 0 ? lo : hi - 1;
@@ -85,33 +88,38 @@ std::string range_text(const Coordinates& coords, const DimMap& m, int64_t lo, i
                      label_at(coords, alt, alt.source_index(alt.count - 1)));
 }
 
-void selection_edges(const Dataset& ds, const Coordinates& coords, const Selection& sel, const Config& cfg,
-                     const PlanOptions& opt, const Plan& plan, const Outcome& now,
-                     std::vector<Recommendation>& out) {
+void selection_edges(const Dataset& ds, const Coordinates& coords, const Selection& sel,
+                     const Config& cfg, const PlanOptions& opt, const Plan& plan,
+                     const Outcome& now, std::vector<Recommendation>& out) {
   std::set<std::string> done;
   for (const auto& a : plan.arrays) {
     if (a.coordinate) continue;
     const Variable& v = a.source;
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       const DimMap& m = sel.dim(v.dims[d]);
-      if (done.count(m.source) || m.count == static_cast<int64_t>(ds.find_dim(m.source)->size)) continue;
+      if (done.count(m.source) || m.count == static_cast<int64_t>(ds.find_dim(m.source)->size))
+        continue;
       bool by_label = true;
       const int pre = selecting_preprocessor(cfg, m.name, &by_label);
       if (pre < 0) continue;
       int64_t lo, hi;
       m.source_range(0, m.count, &lo, &hi);
       const auto& e = v.grid.edges[d];
-      const bool lo_ok = std::binary_search(e.begin(), e.end(), lo), hi_ok = std::binary_search(e.begin(), e.end(), hi);
+      const bool lo_ok = std::binary_search(e.begin(), e.end(), lo),
+                 hi_ok = std::binary_search(e.begin(), e.end(), hi);
       if (lo_ok && hi_ok) continue;
       done.insert(m.source);
       const int64_t out_lo = lo_ok ? lo : e[static_cast<std::size_t>(v.grid.chunk_of(d, lo))];
-      const int64_t out_hi = hi_ok ? hi : e[static_cast<std::size_t>(v.grid.chunk_of(d, hi - 1)) + 1];
+      const int64_t out_hi =
+          hi_ok ? hi : e[static_cast<std::size_t>(v.grid.chunk_of(d, hi - 1)) + 1];
       const int64_t in_lo = lo_ok ? lo : e[static_cast<std::size_t>(v.grid.chunk_of(d, lo)) + 1];
       const int64_t in_hi = hi_ok ? hi : e[static_cast<std::size_t>(v.grid.chunk_of(d, hi - 1))];
       const std::string key = fmt::format("preprocessors[{}].{}", pre, m.name);
-      std::string msg = fmt::format("the selection {} of '{}' cuts through source chunks (chunk edges every {} along '{}').",
-                                    range_text(coords, m, lo, hi, by_label), m.name, v.grid.chunk_shape[d], m.source);
-      for (const auto& [alo, ahi, what] : {std::tuple{out_lo, out_hi, "widen to"}, std::tuple{in_lo, in_hi, "narrow to"}}) {
+      std::string msg = fmt::format(
+          "the selection {} of '{}' cuts through source chunks (chunk edges every {} along '{}').",
+          range_text(coords, m, lo, hi, by_label), m.name, v.grid.chunk_shape[d], m.source);
+      for (const auto& [alo, ahi, what] :
+           {std::tuple{out_lo, out_hi, "widen to"}, std::tuple{in_lo, in_hi, "narrow to"}}) {
         if (ahi <= alo) continue;
         Selection alt = sel;
         for (auto& am : alt.dims)
@@ -119,7 +127,8 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
             am.count = ahi - alo;
             am.start = m.step > 0 ? alo : ahi - 1;
           }
-        msg += fmt::format("\n    {} {}: {}", what, range_text(coords, m, alo, ahi, by_label), effect(now, replan(ds, alt, cfg, opt)));
+        msg += fmt::format("\n    {} {}: {}", what, range_text(coords, m, alo, ahi, by_label),
+                           effect(now, replan(ds, alt, cfg, opt)));
       }
       out.push_back({key, msg});
     }
@@ -146,7 +155,8 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
       int64_t anchor_lo, anchor_hi;
       a.index[d].source_range(0, a.shape[d], &anchor_lo, &anchor_hi);
       const int64_t anchor = a.index[d].step > 0 ? anchor_lo : anchor_hi;
-      if (!std::binary_search(e.begin(), e.end(), anchor)) continue;  // the selection edge comes first
+      if (!std::binary_search(e.begin(), e.end(), anchor))
+        continue;  // the selection edge comes first
       done.insert(a.dims[d]);
       std::set<int64_t> candidates;
       if (c > s) candidates.insert(c / s * s), candidates.insert((c / s + 1) * s);
@@ -169,12 +179,16 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
       std::erase_if(alts, [&](const auto& x) {
         const Outcome& o = x.second;
         const uint64_t data_now = now.peak - std::min(now.peak, kWorkerBaseBytes);
-        return !o.ok || !(o.read_bytes < now.read_bytes || (o.peak < now.peak && (now.peak - o.peak) * 10 >= data_now));
+        return !o.ok || !(o.read_bytes < now.read_bytes ||
+                          (o.peak < now.peak && (now.peak - o.peak) * 10 >= data_now));
       });
       if (alts.empty()) continue;
-      std::sort(alts.begin(), alts.end(), [&](const auto& x, const auto& y) { return std::llabs(x.first - c) < std::llabs(y.first - c); });
+      std::sort(alts.begin(), alts.end(), [&](const auto& x, const auto& y) {
+        return std::llabs(x.first - c) < std::llabs(y.first - c);
+      });
       if (alts.size() > 3) alts.resize(3);
-      std::string msg = fmt::format("output chunk size {} along '{}' cuts through source chunks of {}.", c, a.dims[d], s);
+      std::string msg = fmt::format(
+          "output chunk size {} along '{}' cuts through source chunks of {}.", c, a.dims[d], s);
       for (const auto& [alt_c, o] : alts) msg += fmt::format("\n    {}: {}", alt_c, effect(now, o));
       out.push_back({"chunks." + a.dims[d], msg});
     }
@@ -183,8 +197,9 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
 
 }  // namespace
 
-std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coords, const Selection& sel,
-                                      const Config& cfg, const PlanOptions& opt, const Plan& plan) {
+std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coords,
+                                      const Selection& sel, const Config& cfg,
+                                      const PlanOptions& opt, const Plan& plan) {
   std::vector<Recommendation> out;
   Outcome now;
   now.ok = true;
@@ -201,11 +216,13 @@ std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coor
       a.per_chunk_units.assign(a.ndim(), false);
       need = std::max(need, predicted_peak(a, opt.threads_per_worker));
     }
-    out.push_back({"memory_limit",
-                   fmt::format("memory_limit {} makes jobs re-read source chunks (read amplification "
-                               "{:.2f}); with memory_limit {} every source chunk is read once.",
-                               format_bytes(static_cast<double>(opt.memory_limit)),
-                               plan.summary.read_amplification, format_bytes(static_cast<double>(need) * 1.05))});
+    out.push_back(
+        {"memory_limit",
+         fmt::format("memory_limit {} makes jobs re-read source chunks (read amplification "
+                     "{:.2f}); with memory_limit {} every source chunk is read once.",
+                     format_bytes(static_cast<double>(opt.memory_limit)),
+                     plan.summary.read_amplification,
+                     format_bytes(static_cast<double>(need) * 1.05))});
   }
   return out;
 }

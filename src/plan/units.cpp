@@ -33,7 +33,8 @@ std::vector<Region> units_in(const ArrayPlan& a, const Region& region) {
     const bool per_chunk = d < a.per_chunk_units.size() && a.per_chunk_units[d];
     const DimUnits u = dim_units(a, d, per_chunk);
     for (int64_t i = 0; i < u.count(); ++i) {
-      const int64_t lo = std::max(u.bounds[i], region.lo[d]), hi = std::min(u.bounds[i + 1], region.hi[d]);
+      const int64_t lo = std::max(u.bounds[i], region.lo[d]),
+                    hi = std::min(u.bounds[i + 1], region.hi[d]);
       if (lo < hi) per_dim[d].emplace_back(lo, hi);
     }
   }
@@ -90,10 +91,14 @@ std::vector<int64_t> source_chunks_of(const ArrayPlan& a, const Region& region) 
 uint64_t stored_bytes(const Variable& v, int64_t chunk_index) {
   const ChunkRef& r = v.chunks[static_cast<std::size_t>(chunk_index)];
   switch (r.kind) {
-    case ChunkRef::Kind::Missing: return 0;
-    case ChunkRef::Kind::Range: return r.length;
-    case ChunkRef::Kind::Inline: return r.data ? r.data->size() : 0;
-    case ChunkRef::Kind::NetcdfSlab: return v.chunk_bytes();
+    case ChunkRef::Kind::Missing:
+      return 0;
+    case ChunkRef::Kind::Range:
+      return r.length;
+    case ChunkRef::Kind::Inline:
+      return r.data ? r.data->size() : 0;
+    case ChunkRef::Kind::NetcdfSlab:
+      return v.chunk_bytes();
   }
   return 0;
 }

@@ -14,7 +14,7 @@ namespace zp {
 struct DimUnits {
   std::vector<int64_t> first_source_chunk;  // per output chunk, along this dimension
   std::vector<int64_t> last_source_chunk;
-  std::vector<int64_t> bounds;              // output chunk index where each unit starts, then n
+  std::vector<int64_t> bounds;  // output chunk index where each unit starts, then n
   int64_t count() const { return static_cast<int64_t>(bounds.size()) - 1; }
 };
 

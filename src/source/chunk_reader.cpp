@@ -42,7 +42,8 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index) {
       std::vector<std::size_t> start(v.ndim()), count(v.ndim());
       for (std::size_t d = 0; d < v.ndim(); ++d) {
         start[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d])]);
-        count[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d]) + 1]) - start[d];
+        count[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d]) + 1]) -
+                   start[d];
       }
       start[0] = static_cast<std::size_t>(ref.slab_start);
       Bytes out(nbytes);

@@ -6,7 +6,8 @@
 
 namespace zp {
 
-ChunkGrid ChunkGrid::regular(const std::vector<int64_t>& shape, const std::vector<int64_t>& chunks) {
+ChunkGrid ChunkGrid::regular(const std::vector<int64_t>& shape,
+                             const std::vector<int64_t>& chunks) {
   ChunkGrid g;
   g.chunk_shape = chunks;
   for (std::size_t d = 0; d < shape.size(); ++d) {
@@ -59,7 +60,8 @@ const Variable& Dataset::variable(const std::string& name) const {
   if (const auto* v = find(name)) return *v;
   std::string known;
   for (const auto& v : variables) known += (known.empty() ? "" : ", ") + v.name;
-  throw Error::config("variables", "no variable '" + name + "' in " + uri + " (has: " + known + ")");
+  throw Error::config("variables",
+                      "no variable '" + name + "' in " + uri + " (has: " + known + ")");
 }
 
 const Dimension* Dataset::find_dim(const std::string& name) const {

@@ -7,10 +7,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "codec/codec.hpp"
 #include "core/dtype.hpp"
@@ -43,7 +42,9 @@ struct ChunkGrid {
 
   static ChunkGrid regular(const std::vector<int64_t>& shape, const std::vector<int64_t>& chunks);
   std::size_t ndim() const { return chunk_shape.size(); }
-  int64_t chunks_along(std::size_t dim) const { return static_cast<int64_t>(edges[dim].size()) - 1; }
+  int64_t chunks_along(std::size_t dim) const {
+    return static_cast<int64_t>(edges[dim].size()) - 1;
+  }
   int64_t num_chunks() const;
   // Index of the chunk holding element `index` along `dim`.
   int64_t chunk_of(std::size_t dim, int64_t index) const;
@@ -54,14 +55,14 @@ struct Variable {
   std::string name;
   std::vector<std::string> dims;
   std::vector<int64_t> shape;
-  DType dtype;                       // of the stored, decoded bytes (endianness included)
-  Attrs attrs;                       // CF attributes except _FillValue (see fill_value)
-  nlohmann::json fill_value;         // _FillValue (null when none): what xarray masks
+  DType dtype;                         // of the stored, decoded bytes (endianness included)
+  Attrs attrs;                         // CF attributes except _FillValue (see fill_value)
+  nlohmann::json fill_value;           // _FillValue (null when none): what xarray masks
   nlohmann::json missing_chunk_value;  // value of never-written chunks
-  std::vector<CodecSpec> codecs;     // encode order
+  std::vector<CodecSpec> codecs;       // encode order
   ChunkGrid grid;
-  std::vector<ChunkRef> chunks;      // C order over grid
-  std::string origin;                // file or reference key, for messages
+  std::vector<ChunkRef> chunks;  // C order over grid
+  std::string origin;            // file or reference key, for messages
 
   std::size_t ndim() const { return dims.size(); }
   int64_t num_elements() const;

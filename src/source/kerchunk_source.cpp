@@ -32,7 +32,7 @@ Reference parse_ref(const json& v, const std::string& key, const fs::path& base,
   if (v.is_string()) {
     const std::string s = v.get<std::string>();
     r.data = std::make_shared<Bytes>(s.rfind("base64:", 0) == 0 ? decode_base64(s.substr(7), key)
-                                                               : Bytes(s.begin(), s.end()));
+                                                                : Bytes(s.begin(), s.end()));
     return r;
   }
   if (!v.is_array() || (v.size() != 1 && v.size() != 3) || !v[0].is_string())
@@ -77,7 +77,8 @@ void expand_gen(const json& g, ReferenceSet& refs, const fs::path& base,
     for (std::size_t i = 0; i < dims.size(); ++i) vars[dims[i].first] = dims[i].second[pos[i]];
     auto text = [&](const char* field) {
       const json& f = g[field];
-      return render_template(f.is_string() ? f.get<std::string>() : f.dump(), templates, vars, where);
+      return render_template(f.is_string() ? f.get<std::string>() : f.dump(), templates, vars,
+                             where);
     };
     const std::string key = text("key");
     Reference r;
@@ -122,8 +123,10 @@ std::string quote_nonfinite(const std::string& s) {
     const char c = s[i];
     if (in_string) {
       out += c;
-      if (c == '\\' && i + 1 < s.size()) out += s[++i];
-      else if (c == '"') in_string = false;
+      if (c == '\\' && i + 1 < s.size())
+        out += s[++i];
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') in_string = true;
@@ -142,19 +145,21 @@ std::string quote_nonfinite(const std::string& s) {
   return out;
 }
 
-Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
-                              const json& zarray, const Attrs& zattrs,
-                              std::map<std::string, uint32_t>& file_index, Dataset& ds) {
+Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name, const json& zarray,
+                              const Attrs& zattrs, std::map<std::string, uint32_t>& file_index,
+                              Dataset& ds) {
   const std::string where = ds.uri + ", array '" + name + "'";
   Variable v;
   v.name = name;
   v.origin = ds.uri;
   try {
-    if (zarray.value("zarr_format", 2) != 2) throw Error::source(where, "only Zarr v2 metadata is supported");
+    if (zarray.value("zarr_format", 2) != 2)
+      throw Error::source(where, "only Zarr v2 metadata is supported");
     if (zarray.value("order", "C") != "C") throw Error::source(where, "order 'F' is not supported");
     v.shape = zarray.at("shape").get<std::vector<int64_t>>();
     const auto chunks = zarray.at("chunks").get<std::vector<int64_t>>();
-    if (chunks.size() != v.shape.size()) throw Error::source(where, "chunks and shape differ in length");
+    if (chunks.size() != v.shape.size())
+      throw Error::source(where, "chunks and shape differ in length");
     for (auto c : chunks)
       if (c <= 0) throw Error::source(where, "chunk sizes must be positive");
     for (auto s : v.shape)
@@ -167,7 +172,8 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     }
     v.grid = ChunkGrid::regular(v.shape, chunks);
     if (zarray.contains("filters") && zarray["filters"].is_array())
-      for (const auto& f : zarray["filters"]) v.codecs.push_back(codec_spec_from_json(f, where + " filters"));
+      for (const auto& f : zarray["filters"])
+        v.codecs.push_back(codec_spec_from_json(f, where + " filters"));
     if (zarray.contains("compressor") && !zarray["compressor"].is_null())
       v.codecs.push_back(codec_spec_from_json(zarray["compressor"], where + " compressor"));
   } catch (const json::exception& e) {
@@ -184,7 +190,8 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
   v.attrs.erase("_ARRAY_DIMENSIONS");
   const json fill = zarray.value("fill_value", json(nullptr));
   v.fill_value = fill;
-  if (v.fill_value.is_null() && v.attrs.contains("_FillValue")) v.fill_value = v.attrs["_FillValue"];
+  if (v.fill_value.is_null() && v.attrs.contains("_FillValue"))
+    v.fill_value = v.attrs["_FillValue"];
   v.attrs.erase("_FillValue");
   v.missing_chunk_value = fill.is_null() ? json(0) : fill;
 
@@ -218,7 +225,8 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     } else {
       std::error_code ec;
       const auto size = fs::file_size(r.path, ec);
-      if (ec) throw Error::source(key, "cannot read referenced file '" + r.path + "': " + ec.message());
+      if (ec)
+        throw Error::source(key, "cannot read referenced file '" + r.path + "': " + ec.message());
       ref.length = size - static_cast<uint64_t>(r.offset);
     }
   }
@@ -238,12 +246,14 @@ ReferenceSet load_kerchunk(const std::string& json_path) {
   ReferenceSet refs;
   const bool v1 = doc.contains("version");
   if (v1 && doc["version"] != 1)
-    throw Error::source(json_path, "unsupported reference version " + doc["version"].dump() + " (supported: 0, 1)");
+    throw Error::source(
+        json_path, "unsupported reference version " + doc["version"].dump() + " (supported: 0, 1)");
   if (v1 && (!doc.contains("refs") || !doc["refs"].is_object()))
     throw Error::source(json_path, "version 1 reference set without a 'refs' object");
   std::map<std::string, std::string> templates;
   if (v1 && doc.contains("templates")) {
-    if (!doc["templates"].is_object()) throw Error::source(json_path, "'templates' must be an object");
+    if (!doc["templates"].is_object())
+      throw Error::source(json_path, "'templates' must be an object");
     for (const auto& [k, t] : doc["templates"].items()) {
       if (!t.is_string()) throw Error::source(json_path, "template '" + k + "' must be a string");
       templates[k] = t.get<std::string>();
@@ -268,7 +278,8 @@ ReferenceSet load_zarr_folder(const std::string& folder) {
   ReferenceSet refs;
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) throw Error::source(folder, "not a Zarr folder");
-  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
     if (!it->is_regular_file()) continue;
     const std::string key = fs::relative(it->path(), folder).generic_string();
     if (key.rfind(".zarr-parallel", 0) == 0) continue;
@@ -294,13 +305,16 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
   std::map<std::string, int64_t> dim_sizes;
   for (const auto& [key, ref] : refs) {
     const std::string suffix = "/.zarray";
-    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
+    if (key.size() <= suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
       continue;
     const std::string name = key.substr(0, key.size() - suffix.size());
     if (name.find('/') != std::string::npos) continue;  // nested groups are not read
-    const json zarray = parse_json(quote_nonfinite(text_of(refs, key, meta_reader)), uri + ": " + key);
+    const json zarray =
+        parse_json(quote_nonfinite(text_of(refs, key, meta_reader)), uri + ": " + key);
     const std::string attrs_text = text_of(refs, name + "/.zattrs", meta_reader);
-    Attrs zattrs = attrs_text.empty() ? Attrs::object() : Attrs::parse(quote_nonfinite(attrs_text), nullptr, false);
+    Attrs zattrs = attrs_text.empty() ? Attrs::object()
+                                      : Attrs::parse(quote_nonfinite(attrs_text), nullptr, false);
     if (zattrs.is_discarded() || !zattrs.is_object())
       throw Error::source(uri, "'" + name + "/.zattrs' is not a JSON object");
     if (!zarray.is_object()) throw Error::source(uri, "'" + key + "' is not a JSON object");
@@ -309,8 +323,9 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       auto [it, added] = dim_sizes.emplace(v.dims[d], v.shape[d]);
       if (!added && it->second != v.shape[d])
-        throw Error::source(uri, "dimension '" + v.dims[d] + "' has length " + std::to_string(it->second) +
-                                     " and " + std::to_string(v.shape[d]) + " (array '" + name + "')");
+        throw Error::source(uri, "dimension '" + v.dims[d] + "' has length " +
+                                     std::to_string(it->second) + " and " +
+                                     std::to_string(v.shape[d]) + " (array '" + name + "')");
       if (added) ds.dims.push_back({v.dims[d], v.shape[d], false});
     }
     ds.variables.push_back(std::move(v));

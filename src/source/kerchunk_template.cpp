@@ -40,9 +40,12 @@ class Expr {
   int64_t sum() {
     int64_t v = product();
     for (;;) {
-      if (eat("+")) v += product();
-      else if (eat("-")) v -= product();
-      else return v;
+      if (eat("+"))
+        v += product();
+      else if (eat("-"))
+        v -= product();
+      else
+        return v;
     }
   }
   int64_t product() {
@@ -76,7 +79,9 @@ class Expr {
       while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
       return std::stoll(s_.substr(start, pos_ - start));
     }
-    while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_')) ++pos_;
+    while (pos_ < s_.size() &&
+           (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_'))
+      ++pos_;
     const std::string name = s_.substr(start, pos_ - start);
     if (name.empty()) fail("expected a number or a name");
     const auto it = vars_.find(name);
@@ -92,8 +97,10 @@ class Expr {
 
 }  // namespace
 
-std::string render_template(const std::string& text, const std::map<std::string, std::string>& strings,
-                            const std::map<std::string, int64_t>& numbers, const std::string& where) {
+std::string render_template(const std::string& text,
+                            const std::map<std::string, std::string>& strings,
+                            const std::map<std::string, int64_t>& numbers,
+                            const std::string& where) {
   std::string out;
   std::size_t pos = 0;
   for (;;) {
@@ -103,8 +110,10 @@ std::string render_template(const std::string& text, const std::map<std::string,
     if (close == std::string::npos) throw Error::source(where, "unclosed '{{' in '" + text + "'");
     out += text.substr(pos, open - pos);
     std::string inner = text.substr(open + 2, close - open - 2);
-    while (!inner.empty() && std::isspace(static_cast<unsigned char>(inner.front()))) inner.erase(0, 1);
-    while (!inner.empty() && std::isspace(static_cast<unsigned char>(inner.back()))) inner.pop_back();
+    while (!inner.empty() && std::isspace(static_cast<unsigned char>(inner.front())))
+      inner.erase(0, 1);
+    while (!inner.empty() && std::isspace(static_cast<unsigned char>(inner.back())))
+      inner.pop_back();
     const auto s = strings.find(inner);
     out += s != strings.end() ? s->second : std::to_string(Expr(inner, numbers, where).parse());
     pos = close + 2;

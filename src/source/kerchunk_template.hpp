@@ -11,8 +11,10 @@
 
 namespace zp {
 
-std::string render_template(const std::string& text, const std::map<std::string, std::string>& strings,
-                            const std::map<std::string, int64_t>& numbers, const std::string& where);
+std::string render_template(const std::string& text,
+                            const std::map<std::string, std::string>& strings,
+                            const std::map<std::string, int64_t>& numbers,
+                            const std::string& where);
 
 // Strict base64 (RFC 4648, padding optional); throws Error(Source) naming `where`.
 Bytes decode_base64(const std::string& text, const std::string& where);

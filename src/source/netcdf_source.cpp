@@ -29,16 +29,26 @@ bool numeric_nc_type(nc_type t) {
 
 DType dtype_of(nc_type t) {
   switch (t) {
-    case NC_BYTE: return {'i', 1, false};
-    case NC_UBYTE: return {'u', 1, false};
-    case NC_SHORT: return {'i', 2, false};
-    case NC_USHORT: return {'u', 2, false};
-    case NC_INT: return {'i', 4, false};
-    case NC_UINT: return {'u', 4, false};
-    case NC_INT64: return {'i', 8, false};
-    case NC_UINT64: return {'u', 8, false};
-    case NC_FLOAT: return {'f', 4, false};
-    default: return {'f', 8, false};
+    case NC_BYTE:
+      return {'i', 1, false};
+    case NC_UBYTE:
+      return {'u', 1, false};
+    case NC_SHORT:
+      return {'i', 2, false};
+    case NC_USHORT:
+      return {'u', 2, false};
+    case NC_INT:
+      return {'i', 4, false};
+    case NC_UINT:
+      return {'u', 4, false};
+    case NC_INT64:
+      return {'i', 8, false};
+    case NC_UINT64:
+      return {'u', 8, false};
+    case NC_FLOAT:
+      return {'f', 4, false};
+    default:
+      return {'f', 8, false};
   }
 }
 
@@ -98,7 +108,8 @@ struct H5Handle {
   }
 };
 
-// Fills grid and chunk references of a NetCDF-4 variable from HDF5's own description of the dataset.
+// Fills grid and chunk references of a NetCDF-4 variable from HDF5's own description of the
+// dataset.
 void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path) {
   const std::string where = path + ", variable '" + v.name + "'";
   H5Handle dset{H5Dopen2(file, v.name.c_str(), H5P_DEFAULT), H5Dclose};
@@ -125,8 +136,8 @@ void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path) {
       std::vector<unsigned> cd(16);
       char fname[256];
       unsigned config = 0;
-      const H5Z_filter_t id =
-          H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &ncd, cd.data(), sizeof fname, fname, &config);
+      const H5Z_filter_t id = H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &ncd,
+                                             cd.data(), sizeof fname, fname, &config);
       cd.resize(std::min<std::size_t>(ncd, 16));
       v.codecs.push_back(codec_from_hdf5_filter(id, cd, v.dtype.size, where));
     }
@@ -157,15 +168,19 @@ void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path) {
 
   // Contiguous or compact: cut into slabs along dim 0 of at most ~16 MiB, each a byte range.
   std::vector<int64_t> chunk = v.shape;
-  const std::size_t row = v.num_elements() / std::max<int64_t>(v.shape.empty() ? 1 : v.shape[0], 1) *
+  const std::size_t row = v.num_elements() /
+                          std::max<int64_t>(v.shape.empty() ? 1 : v.shape[0], 1) *
                           static_cast<std::size_t>(v.dtype.size);
-  if (nd > 0 && row > 0) chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1, std::max<int64_t>(v.shape[0], 1));
+  if (nd > 0 && row > 0)
+    chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1,
+                                   std::max<int64_t>(v.shape[0], 1));
   for (auto& c : chunk) c = std::max<int64_t>(c, 1);
   v.grid = ChunkGrid::regular(v.shape, chunk);
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   if (layout == H5D_COMPACT) {
     H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
-    auto all = std::make_shared<Bytes>(static_cast<std::size_t>(v.num_elements()) * static_cast<std::size_t>(v.dtype.size));
+    auto all = std::make_shared<Bytes>(static_cast<std::size_t>(v.num_elements()) *
+                                       static_cast<std::size_t>(v.dtype.size));
     if (H5Dread(dset.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
       throw Error::source(where, "cannot read compact dataset");
     v.dtype.big_endian = false;
@@ -177,7 +192,8 @@ void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path) {
   const haddr_t addr = H5Dget_offset(dset.id);
   if (addr == HADDR_UNDEF) return;  // never written: all missing
   const uint64_t slab = static_cast<uint64_t>(chunk[0]) * row;
-  const uint64_t total = static_cast<uint64_t>(v.num_elements()) * static_cast<uint64_t>(v.dtype.size);
+  const uint64_t total =
+      static_cast<uint64_t>(v.num_elements()) * static_cast<uint64_t>(v.dtype.size);
   for (std::size_t i = 0; i < v.chunks.size(); ++i) {
     auto& ref = v.chunks[i];
     ref.kind = ChunkRef::Kind::Range;
@@ -201,7 +217,10 @@ void describe_classic_storage(Variable& v, bool record) {
 OpenedFile open_one(const std::string& path) {
   int ncid = -1;
   nc_check(nc_open(path.c_str(), NC_NOWRITE, &ncid), path);
-  struct Closer { int id; ~Closer() { nc_close(id); } } closer{ncid};
+  struct Closer {
+    int id;
+    ~Closer() { nc_close(id); }
+  } closer{ncid};
   int format = 0;
   nc_check(nc_inq_format(ncid, &format), path);
   const bool hdf5 = format == NC_FORMAT_NETCDF4 || format == NC_FORMAT_NETCDF4_CLASSIC;
@@ -279,13 +298,16 @@ OpenedFile open_one(const std::string& path) {
 }
 
 // Checks that `part` can follow `first` along axis `a` (same dtype, chunking, codecs, other dims).
-void check_joinable(const Variable& first, const Variable& part, std::size_t a, const std::string& path) {
+void check_joinable(const Variable& first, const Variable& part, std::size_t a,
+                    const std::string& path) {
   const std::string where = path + ", variable '" + part.name + "'";
-  if (!(part.dtype == first.dtype)) throw Error::source(where, "dtype differs from the first file's");
+  if (!(part.dtype == first.dtype))
+    throw Error::source(where, "dtype differs from the first file's");
   if (part.grid.chunk_shape != first.grid.chunk_shape)
     throw Error::source(where, "chunk shape differs from the first file's");
   bool same_codecs = part.codecs.size() == first.codecs.size();
-  for (std::size_t i = 0; same_codecs && i < part.codecs.size(); ++i) same_codecs = part.codecs[i].id == first.codecs[i].id;
+  for (std::size_t i = 0; same_codecs && i < part.codecs.size(); ++i)
+    same_codecs = part.codecs[i].id == first.codecs[i].id;
   if (!same_codecs) throw Error::source(where, "compression differs from the first file's");
   for (std::size_t d = 0; d < first.ndim(); ++d)
     if (d != a && part.shape[d] != first.shape[d])
@@ -300,7 +322,8 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a) {
   std::vector<int64_t> chunk_offset;  // first joined chunk index of each part along a
   for (const Variable* p : parts) {
     chunk_offset.push_back(static_cast<int64_t>(joined.grid.edges[a].size()) - 1);
-    for (std::size_t k = 1; k < p->grid.edges[a].size(); ++k) joined.grid.edges[a].push_back(p->grid.edges[a][k] + joined.shape[a]);
+    for (std::size_t k = 1; k < p->grid.edges[a].size(); ++k)
+      joined.grid.edges[a].push_back(p->grid.edges[a][k] + joined.shape[a]);
     joined.shape[a] += p->shape[a];
   }
   joined.chunks.assign(static_cast<std::size_t>(joined.grid.num_chunks()), ChunkRef{});
@@ -351,17 +374,21 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
     std::vector<const Variable*> parts = {&v};
     for (std::size_t f = 0; f < rest.size(); ++f) {
       const Variable* pv = rest[f].ds.find(v.name);
-      if (!pv) throw Error::source(files[f + 1], "variable '" + v.name + "' of the first file is missing");
+      if (!pv)
+        throw Error::source(files[f + 1], "variable '" + v.name + "' of the first file is missing");
       if (axis != v.dims.end()) {
         check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()), files[f + 1]);
         parts.push_back(pv);
-      } else if (first.coord_values.count(v.name) && first.coord_values[v.name] != rest[f].coord_values[v.name]) {
+      } else if (first.coord_values.count(v.name) &&
+                 first.coord_values[v.name] != rest[f].coord_values[v.name]) {
         throw Error::source(files[f + 1], "coordinate '" + v.name +
                                               "' differs from the first file's; files can only be "
-                                              "joined along '" + concat_dim + "'");
+                                              "joined along '" +
+                                              concat_dim + "'");
       }
     }
-    if (axis != v.dims.end()) v = join_along(parts, static_cast<std::size_t>(axis - v.dims.begin()));
+    if (axis != v.dims.end())
+      v = join_along(parts, static_cast<std::size_t>(axis - v.dims.begin()));
   }
   for (auto& d : ds.dims)
     if (d.name == concat_dim)

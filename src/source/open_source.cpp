@@ -40,7 +40,8 @@ std::vector<std::string> expand_glob(const std::string& pattern) {
   return out;
 }
 
-Dataset open_source(const std::string& uri, const std::string& engine_in, const std::string& concat_dim) {
+Dataset open_source(const std::string& uri, const std::string& engine_in,
+                    const std::string& concat_dim) {
   const std::string engine = resolve_engine(uri, engine_in);
   if (engine == "kerchunk") {
     if (!fs::exists(uri)) throw Error::source(uri, "reference file does not exist");

@@ -12,6 +12,7 @@ namespace zp {
 std::string resolve_engine(const std::string& uri, const std::string& engine);
 // Sorted files matching a glob; an Error(Source) when none match.
 std::vector<std::string> expand_glob(const std::string& pattern);
-Dataset open_source(const std::string& uri, const std::string& engine, const std::string& concat_dim);
+Dataset open_source(const std::string& uri, const std::string& engine,
+                    const std::string& concat_dim);
 
 }  // namespace zp

@@ -28,11 +28,12 @@ Bytes FileReader::read(const std::string& path, uint64_t offset, uint64_t length
   Bytes out(length);
   uint64_t done = 0;
   while (done < length) {
-    const ssize_t n = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    const ssize_t n =
+        ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error::source(path, "read failed at offset " + std::to_string(offset) + ": " +
-                                    errno_text(errno));
+      throw Error::source(
+          path, "read failed at offset " + std::to_string(offset) + ": " + errno_text(errno));
     }
     if (n == 0)
       throw Error::source(path, "file ends before byte " + std::to_string(offset + length) +

@@ -28,7 +28,8 @@ void check_safe_key(const std::string& key) {
   std::size_t start = 0;
   while (start <= key.size()) {
     const auto slash = key.find('/', start);
-    const auto part = key.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    const auto part =
+        key.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (part.empty() || part == "." || part == "..") throw bad("empty, '.' or '..' path component");
     if (slash == std::string::npos) break;
     start = slash + 1;
@@ -47,10 +48,11 @@ void FileStore::put(const std::string& key, const Bytes& value) const {
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
   fs::create_directories(parent, ec);
-  if (ec) throw Error::store(root_, "cannot create folder '" + parent.string() + "': " + ec.message());
+  if (ec)
+    throw Error::store(root_, "cannot create folder '" + parent.string() + "': " + ec.message());
   static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + kTempMarker + std::to_string(getpid()) + "." +
-                          std::to_string(counter++);
+  const std::string tmp =
+      path + kTempMarker + std::to_string(getpid()) + "." + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error::store(root_, "cannot create '" + tmp + "': " + errno_text(errno));
   std::size_t done = 0;
@@ -89,7 +91,9 @@ std::optional<std::string> FileStore::get(const std::string& key) const {
   return ss.str();
 }
 
-bool FileStore::exists(const std::string& key) const { return fs::exists(path_of(key)); }
+bool FileStore::exists(const std::string& key) const {
+  return fs::exists(path_of(key));
+}
 
 void FileStore::remove(const std::string& key) const {
   std::error_code ec;

@@ -1,11 +1,11 @@
 #include "transform/cf_time.hpp"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <regex>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 
@@ -17,15 +17,22 @@ constexpr int64_t kUsPerDay = 86400LL * 1000000LL;
 constexpr int kCumNoLeap[13] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365};
 constexpr int kCumLeap[13] = {0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366};
 
-bool gregorian_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-bool julian_leap(int64_t y) { return y % 4 == 0; }
+bool gregorian_leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+bool julian_leap(int64_t y) {
+  return y % 4 == 0;
+}
 
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
 
 // Julian Day Numbers of proleptic Gregorian and Julian calendar dates.
 int64_t jdn_gregorian(int64_t y, int m, int d) {
   const int64_t a = (14 - m) / 12, yy = y + 4800 - a, mm = m + 12 * a - 3;
-  return d + (153 * mm + 2) / 5 + 365 * yy + floor_div(yy, 4) - floor_div(yy, 100) + floor_div(yy, 400) - 32045;
+  return d + (153 * mm + 2) / 5 + 365 * yy + floor_div(yy, 4) - floor_div(yy, 100) +
+         floor_div(yy, 400) - 32045;
 }
 int64_t jdn_julian(int64_t y, int m, int d) {
   const int64_t a = (14 - m) / 12, yy = y + 4800 - a, mm = m + 12 * a - 3;
@@ -33,7 +40,8 @@ int64_t jdn_julian(int64_t y, int m, int d) {
 }
 void from_jdn_gregorian(int64_t j, int64_t* y, int* m, int* d) {
   const int64_t a = j + 32044, b = floor_div(4 * a + 3, 146097), c = a - floor_div(146097 * b, 4);
-  const int64_t dd = floor_div(4 * c + 3, 1461), e = c - floor_div(1461 * dd, 4), mm = floor_div(5 * e + 2, 153);
+  const int64_t dd = floor_div(4 * c + 3, 1461), e = c - floor_div(1461 * dd, 4),
+                mm = floor_div(5 * e + 2, 153);
   *d = static_cast<int>(e - floor_div(153 * mm + 2, 5) + 1);
   *m = static_cast<int>(mm + 3 - 12 * floor_div(mm, 10));
   *y = 100 * b + dd - 4800 + floor_div(mm, 10);
@@ -49,25 +57,38 @@ constexpr int64_t kGregorianStartJdn = 2299161;  // 1582-10-15
 
 int days_in_month(int64_t y, int m, Calendar cal) {
   switch (cal) {
-    case Calendar::Day360: return 30;
-    case Calendar::NoLeap: return kCumNoLeap[m] - kCumNoLeap[m - 1];
-    case Calendar::AllLeap: return kCumLeap[m] - kCumLeap[m - 1];
-    case Calendar::Julian: return (julian_leap(y) ? kCumLeap : kCumNoLeap)[m] - (julian_leap(y) ? kCumLeap : kCumNoLeap)[m - 1];
+    case Calendar::Day360:
+      return 30;
+    case Calendar::NoLeap:
+      return kCumNoLeap[m] - kCumNoLeap[m - 1];
+    case Calendar::AllLeap:
+      return kCumLeap[m] - kCumLeap[m - 1];
+    case Calendar::Julian:
+      return (julian_leap(y) ? kCumLeap : kCumNoLeap)[m] -
+             (julian_leap(y) ? kCumLeap : kCumNoLeap)[m - 1];
     case Calendar::Standard:
       if (y < 1582 || (y == 1582 && m < 10))
-        return (julian_leap(y) ? kCumLeap : kCumNoLeap)[m] - (julian_leap(y) ? kCumLeap : kCumNoLeap)[m - 1];
+        return (julian_leap(y) ? kCumLeap : kCumNoLeap)[m] -
+               (julian_leap(y) ? kCumLeap : kCumNoLeap)[m - 1];
       [[fallthrough]];
-    default: return (gregorian_leap(y) ? kCumLeap : kCumNoLeap)[m] - (gregorian_leap(y) ? kCumLeap : kCumNoLeap)[m - 1];
+    default:
+      return (gregorian_leap(y) ? kCumLeap : kCumNoLeap)[m] -
+             (gregorian_leap(y) ? kCumLeap : kCumNoLeap)[m - 1];
   }
 }
 
 int64_t day_number(int64_t y, int m, int d, Calendar cal) {
   switch (cal) {
-    case Calendar::Day360: return y * 360 + (m - 1) * 30 + d - 1;
-    case Calendar::NoLeap: return y * 365 + kCumNoLeap[m - 1] + d - 1;
-    case Calendar::AllLeap: return y * 366 + kCumLeap[m - 1] + d - 1;
-    case Calendar::Julian: return jdn_julian(y, m, d);
-    case Calendar::ProlepticGregorian: return jdn_gregorian(y, m, d);
+    case Calendar::Day360:
+      return y * 360 + (m - 1) * 30 + d - 1;
+    case Calendar::NoLeap:
+      return y * 365 + kCumNoLeap[m - 1] + d - 1;
+    case Calendar::AllLeap:
+      return y * 366 + kCumLeap[m - 1] + d - 1;
+    case Calendar::Julian:
+      return jdn_julian(y, m, d);
+    case Calendar::ProlepticGregorian:
+      return jdn_gregorian(y, m, d);
     case Calendar::Standard: {
       const int64_t g = jdn_gregorian(y, m, d);
       return g >= kGregorianStartJdn ? g : jdn_julian(y, m, d);
@@ -91,10 +112,14 @@ void from_day_number(int64_t n, Calendar cal, int64_t* y, int* m, int* d) {
       *m = static_cast<int>((n - *y * 360) / 30 + 1);
       *d = static_cast<int>((n - *y * 360) % 30 + 1);
       return;
-    case Calendar::NoLeap: return from_cum(365, kCumNoLeap);
-    case Calendar::AllLeap: return from_cum(366, kCumLeap);
-    case Calendar::Julian: return from_jdn_julian(n, y, m, d);
-    case Calendar::ProlepticGregorian: return from_jdn_gregorian(n, y, m, d);
+    case Calendar::NoLeap:
+      return from_cum(365, kCumNoLeap);
+    case Calendar::AllLeap:
+      return from_cum(366, kCumLeap);
+    case Calendar::Julian:
+      return from_jdn_julian(n, y, m, d);
+    case Calendar::ProlepticGregorian:
+      return from_jdn_gregorian(n, y, m, d);
     case Calendar::Standard:
       return n >= kGregorianStartJdn ? from_jdn_gregorian(n, y, m, d) : from_jdn_julian(n, y, m, d);
   }
@@ -122,13 +147,15 @@ bool is_time_units(const std::string& units) {
   return lower(units).find(" since ") != std::string::npos;
 }
 
-DateTime parse_datetime(const std::string& text_in, Resolution* resolution, const std::string& where) {
+DateTime parse_datetime(const std::string& text_in, Resolution* resolution,
+                        const std::string& where) {
   // Y[-M[-D[( |T)H[:M[:S[.f]]]]]] with an optional trailing 'Z' or +00:00.
   static const std::regex re(
       R"(^\s*(-?\d{1,4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d+))?)?)?)?)?)?\s*(?:Z|[+-]00:?00|UTC)?\s*$)");
   std::smatch m;
   if (!std::regex_match(text_in, m, re))
-    throw Error::config(where, "'" + text_in + "' is not a date (use e.g. 2000-01-02 or 2000-01-02 06:00)");
+    throw Error::config(
+        where, "'" + text_in + "' is not a date (use e.g. 2000-01-02 or 2000-01-02 06:00)");
   DateTime t;
   t.year = std::stoll(m[1]);
   Resolution res = Resolution::Year;
@@ -179,24 +206,31 @@ std::string format_datetime(const DateTime& t) {
   return s;
 }
 
-CfTimeUnits parse_time_units(const std::string& units, const std::string& calendar, const std::string& where) {
+CfTimeUnits parse_time_units(const std::string& units, const std::string& calendar,
+                             const std::string& where) {
   CfTimeUnits u;
   u.calendar = parse_calendar(calendar, where);
   const std::string l = lower(units);
   const auto since = l.find(" since ");
-  if (since == std::string::npos) throw Error::config(where, "'" + units + "' is not a CF time unit");
+  if (since == std::string::npos)
+    throw Error::config(where, "'" + units + "' is not a CF time unit");
   std::string unit = l.substr(0, since);
   while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.erase(0, 1);
   static const std::pair<const char*, int64_t> kUnits[] = {
-      {"days", kUsPerDay}, {"day", kUsPerDay}, {"d", kUsPerDay},
-      {"hours", 3600000000LL}, {"hour", 3600000000LL}, {"hr", 3600000000LL}, {"h", 3600000000LL},
-      {"minutes", 60000000LL}, {"minute", 60000000LL}, {"min", 60000000LL},
-      {"seconds", 1000000LL}, {"second", 1000000LL}, {"sec", 1000000LL}, {"s", 1000000LL},
-      {"milliseconds", 1000LL}, {"millisecond", 1000LL}, {"ms", 1000LL},
-      {"microseconds", 1LL}, {"microsecond", 1LL}, {"us", 1LL}};
+      {"days", kUsPerDay},      {"day", kUsPerDay},
+      {"d", kUsPerDay},         {"hours", 3600000000LL},
+      {"hour", 3600000000LL},   {"hr", 3600000000LL},
+      {"h", 3600000000LL},      {"minutes", 60000000LL},
+      {"minute", 60000000LL},   {"min", 60000000LL},
+      {"seconds", 1000000LL},   {"second", 1000000LL},
+      {"sec", 1000000LL},       {"s", 1000000LL},
+      {"milliseconds", 1000LL}, {"millisecond", 1000LL},
+      {"ms", 1000LL},           {"microseconds", 1LL},
+      {"microsecond", 1LL},     {"us", 1LL}};
   for (const auto& [name, us] : kUnits)
     if (unit == name) u.unit_us = us;
-  if (u.unit_us == 0) throw Error::config(where, "unsupported time unit '" + unit + "' in '" + units + "'");
+  if (u.unit_us == 0)
+    throw Error::config(where, "unsupported time unit '" + unit + "' in '" + units + "'");
   std::string ref = units.substr(since + 7);
   // CF allows a single-digit time zone offset and a trailing ".0"; pandas accepts both.
   u.reference_us = to_us(parse_datetime(ref, nullptr, where), u.calendar, where);
@@ -204,7 +238,8 @@ CfTimeUnits parse_time_units(const std::string& units, const std::string& calend
 }
 
 int64_t value_to_us(double value, const CfTimeUnits& u) {
-  return u.reference_us + static_cast<int64_t>(std::llround(value * static_cast<double>(u.unit_us)));
+  return u.reference_us +
+         static_cast<int64_t>(std::llround(value * static_cast<double>(u.unit_us)));
 }
 
 void label_bounds(const std::string& label, Calendar cal, int64_t* first, int64_t* last,
@@ -214,14 +249,24 @@ void label_bounds(const std::string& label, Calendar cal, int64_t* first, int64_
   *first = to_us(t, cal, where);
   DateTime next = t;
   switch (res) {
-    case Resolution::Year: next.year += 1; break;
+    case Resolution::Year:
+      next.year += 1;
+      break;
     case Resolution::Month:
       if (++next.month > 12) next.month = 1, next.year += 1;
       break;
-    case Resolution::Day: *last = *first + kUsPerDay - 1; return;
-    case Resolution::Hour: *last = *first + 3600000000LL - 1; return;
-    case Resolution::Minute: *last = *first + 60000000LL - 1; return;
-    case Resolution::Second: *last = *first + 1000000LL - 1 - (t.microsecond % 1000000); return;
+    case Resolution::Day:
+      *last = *first + kUsPerDay - 1;
+      return;
+    case Resolution::Hour:
+      *last = *first + 3600000000LL - 1;
+      return;
+    case Resolution::Minute:
+      *last = *first + 60000000LL - 1;
+      return;
+    case Resolution::Second:
+      *last = *first + 1000000LL - 1 - (t.microsecond % 1000000);
+      return;
   }
   *last = to_us(next, cal, where) - 1;
 }

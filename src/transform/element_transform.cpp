@@ -45,8 +45,10 @@ void decode_run(const Conversion& c, const unsigned char* src, std::ptrdiff_t st
 template <typename In>
 void decode_from(const Conversion& c, const unsigned char* src, std::ptrdiff_t stride,
                  unsigned char* dst, std::size_t n) {
-  if (c.out.size == 4) decode_run<In, float>(c, src, stride, dst, n);
-  else decode_run<In, double>(c, src, stride, dst, n);
+  if (c.out.size == 4)
+    decode_run<In, float>(c, src, stride, dst, n);
+  else
+    decode_run<In, double>(c, src, stride, dst, n);
 }
 
 }  // namespace
@@ -64,9 +66,12 @@ Conversion cf_decoding(const Variable& v) {
   if (!c.fills.empty() && t.kind != 'f') t = DType{'f', t.size <= 2 ? 4 : 8, false};
   // ... then CFScaleOffsetCoder picks _choose_float_dtype(dtype, has_offset).
   if (c.has_scale || c.has_offset) {
-    if (t.kind == 'f' && t.size <= 4) t = {'f', 4, false};
-    else if (t.kind != 'f' && t.size <= 2 && !c.has_offset) t = {'f', 4, false};
-    else t = {'f', 8, false};
+    if (t.kind == 'f' && t.size <= 4)
+      t = {'f', 4, false};
+    else if (t.kind != 'f' && t.size <= 2 && !c.has_offset)
+      t = {'f', 4, false};
+    else
+      t = {'f', 8, false};
   }
   c.out = t;
   return c;
@@ -105,25 +110,35 @@ void convert_run(const Conversion& c, const unsigned char* src, std::ptrdiff_t s
       std::memcpy(dst, src, n * s);
       return;
     }
-    for (std::size_t i = 0; i < n; ++i) std::memcpy(dst + i * s, src + static_cast<std::ptrdiff_t>(i) * stride, s);
+    for (std::size_t i = 0; i < n; ++i)
+      std::memcpy(dst + i * s, src + static_cast<std::ptrdiff_t>(i) * stride, s);
     return;
   }
   switch (c.in.kind) {
     case 'f':
-      return c.in.size == 4 ? decode_from<float>(c, src, stride, dst, n) : decode_from<double>(c, src, stride, dst, n);
+      return c.in.size == 4 ? decode_from<float>(c, src, stride, dst, n)
+                            : decode_from<double>(c, src, stride, dst, n);
     case 'i':
       switch (c.in.size) {
-        case 1: return decode_from<int8_t>(c, src, stride, dst, n);
-        case 2: return decode_from<int16_t>(c, src, stride, dst, n);
-        case 4: return decode_from<int32_t>(c, src, stride, dst, n);
-        default: return decode_from<int64_t>(c, src, stride, dst, n);
+        case 1:
+          return decode_from<int8_t>(c, src, stride, dst, n);
+        case 2:
+          return decode_from<int16_t>(c, src, stride, dst, n);
+        case 4:
+          return decode_from<int32_t>(c, src, stride, dst, n);
+        default:
+          return decode_from<int64_t>(c, src, stride, dst, n);
       }
     default:
       switch (c.in.size) {
-        case 1: return decode_from<uint8_t>(c, src, stride, dst, n);
-        case 2: return decode_from<uint16_t>(c, src, stride, dst, n);
-        case 4: return decode_from<uint32_t>(c, src, stride, dst, n);
-        default: return decode_from<uint64_t>(c, src, stride, dst, n);
+        case 1:
+          return decode_from<uint8_t>(c, src, stride, dst, n);
+        case 2:
+          return decode_from<uint16_t>(c, src, stride, dst, n);
+        case 4:
+          return decode_from<uint32_t>(c, src, stride, dst, n);
+        default:
+          return decode_from<uint64_t>(c, src, stride, dst, n);
       }
   }
 }

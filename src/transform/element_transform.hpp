@@ -5,9 +5,8 @@
 #pragma once
 
 #include <cstddef>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/dtype.hpp"
 #include "source/dataset.hpp"

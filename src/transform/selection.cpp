@@ -1,9 +1,9 @@
 #include "transform/selection.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "source/chunk_reader.hpp"
@@ -44,7 +44,8 @@ Coordinates load_coordinates(const Dataset& ds) {
     const Bytes raw = read_whole_1d(reader, *v);
     CoordinateValues c;
     c.values.resize(static_cast<std::size_t>(v->shape[0]));
-    for (std::size_t i = 0; i < c.values.size(); ++i) c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
+    for (std::size_t i = 0; i < c.values.size(); ++i)
+      c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
     const std::string units = v->attrs.value("units", "");
     if (is_time_units(units)) {
       const std::string where = v->origin + ", variable '" + v->name + "' units";
@@ -72,7 +73,8 @@ DimMap& find_dim(Selection& s, const std::string& name, const std::string& key) 
 
 // Output index range [a, b) of `d` whose coordinate lies within [lo, hi].
 template <typename T>
-void range_within(const DimMap& d, const std::vector<T>& values, T lo, T hi, int64_t* a, int64_t* b) {
+void range_within(const DimMap& d, const std::vector<T>& values, T lo, T hi, int64_t* a,
+                  int64_t* b) {
   *a = -1;
   *b = -1;
   for (int64_t i = 0; i < d.count; ++i) {
@@ -90,7 +92,8 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
     const std::string k = key + "." + dim_name;
     DimMap& d = find_dim(s, dim_name, k);
     const auto c = coords.find(d.source);
-    if (c == coords.end()) throw Error::config(k, "dimension '" + dim_name + "' has no coordinate to select on");
+    if (c == coords.end())
+      throw Error::config(k, "dimension '" + dim_name + "' has no coordinate to select on");
     json r = range;
     if (r.is_string()) r = json::array({r, r});
     if (!r.is_array() || r.size() != 2)
@@ -110,7 +113,8 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       const double x = r[0].get<double>(), y = r[1].get<double>();
       range_within(d, c->second.values, std::min(x, y), std::max(x, y), &a, &b);
     }
-    if (a < 0) throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
+    if (a < 0)
+      throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
     d.start = d.source_index(a);
     d.count = b - a;
   }
@@ -130,9 +134,12 @@ void apply_isel(Selection& s, const json& p, const std::string& key) {
     const std::string k = key + "." + dim_name;
     DimMap& d = find_dim(s, dim_name, k);
     if (!range.is_array() || range.size() != 2)
-      throw Error::config(k, "expected [start, stop] (Python slice, stop excluded), got " + range.dump());
-    const int64_t a = python_index(range[0], d.count, 0, k), b = python_index(range[1], d.count, d.count, k);
-    if (b <= a) throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
+      throw Error::config(
+          k, "expected [start, stop] (Python slice, stop excluded), got " + range.dump());
+    const int64_t a = python_index(range[0], d.count, 0, k),
+                  b = python_index(range[1], d.count, d.count, k);
+    if (b <= a)
+      throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
     d.start = d.source_index(a);
     d.count = b - a;
   }

@@ -6,11 +6,10 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "source/dataset.hpp"
 #include "transform/cf_time.hpp"
@@ -22,7 +21,7 @@ struct DimMap {
   std::string name;    // output name
   int64_t start = 0;   // source index of output index 0
   int64_t count = 0;
-  int64_t step = 1;    // +1 or -1
+  int64_t step = 1;  // +1 or -1
   int64_t source_index(int64_t i) const { return start + step * i; }
   // Source index range [lo, hi) covered by output indices [a, b).
   void source_range(int64_t a, int64_t b, int64_t* lo, int64_t* hi) const;
@@ -37,7 +36,7 @@ struct CoordinateValues {
 using Coordinates = std::map<std::string, CoordinateValues>;  // by source dim name
 
 struct Selection {
-  std::vector<DimMap> dims;                         // in source dimension order
+  std::vector<DimMap> dims;                        // in source dimension order
   std::map<std::string, std::string> var_renames;  // source variable name -> output name
 
   const DimMap& dim(const std::string& source_dim) const;

@@ -10,15 +10,15 @@ namespace {
 
 struct Span {
   int64_t count;
-  int64_t out_pos;             // first element's position along the dim in the output chunk
-  int64_t src_pos;             // ... and in the source chunk
-  int64_t step;                // +1 or -1 in the source
-  std::ptrdiff_t out_stride;   // bytes
-  std::ptrdiff_t src_stride;   // bytes
+  int64_t out_pos;            // first element's position along the dim in the output chunk
+  int64_t src_pos;            // ... and in the source chunk
+  int64_t step;               // +1 or -1 in the source
+  std::ptrdiff_t out_stride;  // bytes
+  std::ptrdiff_t src_stride;  // bytes
 };
 
-void copy_dims(const Conversion& conv, const std::vector<Span>& spans, std::size_t d, unsigned char* out,
-               const unsigned char* src) {
+void copy_dims(const Conversion& conv, const std::vector<Span>& spans, std::size_t d,
+               unsigned char* out, const unsigned char* src) {
   const Span& s = spans[d];
   unsigned char* o = out + s.out_pos * s.out_stride;
   const unsigned char* i = src + s.src_pos * s.src_stride;
@@ -26,13 +26,15 @@ void copy_dims(const Conversion& conv, const std::vector<Span>& spans, std::size
     convert_run(conv, i, s.step * s.src_stride, o, static_cast<std::size_t>(s.count));
     return;
   }
-  for (int64_t k = 0; k < s.count; ++k) copy_dims(conv, spans, d + 1, o + k * s.out_stride, i + k * s.step * s.src_stride);
+  for (int64_t k = 0; k < s.count; ++k)
+    copy_dims(conv, spans, d + 1, o + k * s.out_stride, i + k * s.step * s.src_stride);
 }
 
 }  // namespace
 
-int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk, unsigned char* out,
-                         const std::vector<int64_t>& src_chunk, const unsigned char* src) {
+int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
+                         unsigned char* out, const std::vector<int64_t>& src_chunk,
+                         const unsigned char* src) {
   const std::size_t nd = a.ndim();
   std::vector<Span> spans(nd);
   std::ptrdiff_t out_stride = a.conversion.out.size, src_stride = a.conversion.in.size;

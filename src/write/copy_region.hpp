@@ -12,7 +12,8 @@ namespace zp {
 
 // Output chunk `out_chunk` (chunk coordinates) of `a` in `out`, source chunk `src_chunk` in `src`.
 // Returns the number of elements copied.
-int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk, unsigned char* out,
-                         const std::vector<int64_t>& src_chunk, const unsigned char* src);
+int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
+                         unsigned char* out, const std::vector<int64_t>& src_chunk,
+                         const unsigned char* src);
 
 }  // namespace zp

@@ -78,7 +78,8 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   stats.chunks_total = job.region.num_chunks();
   const uint64_t read_before = reader_.bytes_read();
   std::vector<CodecSpec> encode_chain_spec;
-  if (!a.compressor.is_null()) encode_chain_spec.push_back(codec_spec_from_json(a.compressor, a.name + " compressor"));
+  if (!a.compressor.is_null())
+    encode_chain_spec.push_back(codec_spec_from_json(a.compressor, a.name + " compressor"));
   std::atomic<uint64_t> written{0};
 
   for (const Region& unit : units_in(a, job.region)) {
@@ -86,7 +87,8 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     std::vector<Bytes> buffers(out_chunks.size());
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
       buffers[i].resize(a.chunk_bytes());
-      fill_elements(buffers[i].data(), a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
+      fill_elements(buffers[i].data(),
+                    a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
                     a.conversion.out, a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value);
     });
     const auto sources = source_chunks_of(a, unit);

@@ -9,7 +9,9 @@ namespace zp {
 using json = nlohmann::json;
 
 namespace {
-std::string key(const std::string& rest) { return std::string(StoreState::kFolder) + "/" + rest; }
+std::string key(const std::string& rest) {
+  return std::string(StoreState::kFolder) + "/" + rest;
+}
 
 std::optional<json> read_json(const FileStore& store, const std::string& k) {
   const auto text = store.get(k);
@@ -24,12 +26,16 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string StoreState::plan_path() const { return store_.path_of(key("plan.json")); }
+std::string StoreState::plan_path() const {
+  return store_.path_of(key("plan.json"));
+}
 std::string StoreState::log_path(int64_t job_id) const {
   return store_.path_of(key("logs/job-" + std::to_string(job_id) + ".log"));
 }
 
-void StoreState::write_plan(const std::string& plan_json) const { store_.put(key("plan.json"), plan_json); }
+void StoreState::write_plan(const std::string& plan_json) const {
+  store_.put(key("plan.json"), plan_json);
+}
 
 void StoreState::write_started(const std::string& config_hash) const {
   char host[256] = {};
@@ -42,7 +48,9 @@ void StoreState::write_started(const std::string& config_hash) const {
                                     .dump(2));
 }
 
-std::optional<json> StoreState::started() const { return read_json(store_, key("state.json")); }
+std::optional<json> StoreState::started() const {
+  return read_json(store_, key("state.json"));
+}
 
 void StoreState::mark_done(int64_t job_id, const json& stats) const {
   store_.put(key("jobs/" + std::to_string(job_id) + ".done"), stats.dump());
@@ -80,10 +88,13 @@ std::vector<json> StoreState::heartbeats() const {
   return out;
 }
 
-void StoreState::write_stats(const json& stats) const { store_.put(key("stats.json"), stats.dump(2)); }
+void StoreState::write_stats(const json& stats) const {
+  store_.put(key("stats.json"), stats.dump(2));
+}
 
 void StoreState::mark_complete(const std::string& config_hash) const {
-  store_.put(key("complete.json"), json{{"config_hash", config_hash}, {"finished", now_seconds()}}.dump(2));
+  store_.put(key("complete.json"),
+             json{{"config_hash", config_hash}, {"finished", now_seconds()}}.dump(2));
 }
 
 std::optional<std::string> StoreState::completed_hash() const {

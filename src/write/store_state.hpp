@@ -4,11 +4,10 @@
 // .zarray/.zgroup). Each marker is one atomic file, so several processes may use it at once.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "store/file_store.hpp"
 

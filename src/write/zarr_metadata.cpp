@@ -23,7 +23,9 @@ json typed_fill(const ArrayPlan& a) {
   return f.is_number() ? f : json(nullptr);
 }
 
-ojson group_attrs(const Plan& plan) { return plan.global_attrs.is_object() ? plan.global_attrs : ojson::object(); }
+ojson group_attrs(const Plan& plan) {
+  return plan.global_attrs.is_object() ? plan.global_attrs : ojson::object();
+}
 
 }  // namespace
 

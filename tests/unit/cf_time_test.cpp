@@ -1,8 +1,9 @@
 // CF time decoding against values computed by cftime (the library xarray uses for these calendars).
+#include "transform/cf_time.hpp"
+
 #include <gtest/gtest.h>
 
 #include "core/error.hpp"
-#include "transform/cf_time.hpp"
 
 namespace zp {
 namespace {
@@ -33,7 +34,8 @@ TEST(CfTime, MatchesCftimeInEveryCalendar) {
 }
 
 TEST(CfTime, RoundTripsThroughDatesInEveryCalendar) {
-  for (const char* cal : {"standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day"}) {
+  for (const char* cal :
+       {"standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day"}) {
     const Calendar c = parse_calendar(cal, "t");
     for (int64_t day = -800000; day < 800000; day += 997) {
       const int64_t us = day * 86400000000LL + 3600000000LL * 5;

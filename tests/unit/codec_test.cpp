@@ -1,9 +1,10 @@
 // Codec round trips through the one codec table, and the failures that must be caught.
+#include "codec/codec.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "codec/codec.hpp"
 #include "codec/hdf5_filters.hpp"
 #include "core/error.hpp"
 
@@ -38,9 +39,10 @@ TEST(Codec, EveryEncodableCodecRoundTrips) {
 
 TEST(Codec, ChainsDecodeInReverseOrder) {
   const Bytes data = smooth_data(4096);
-  const std::vector<CodecSpec> chain = {codec_spec_from_json({{"id", "shuffle"}, {"elementsize", 2}}, "t"),
-                                        codec_spec_from_json({{"id", "zlib"}, {"level", 4}}, "t"),
-                                        codec_spec_from_json({{"id", "fletcher32"}}, "t")};
+  const std::vector<CodecSpec> chain = {
+      codec_spec_from_json({{"id", "shuffle"}, {"elementsize", 2}}, "t"),
+      codec_spec_from_json({{"id", "zlib"}, {"level", 4}}, "t"),
+      codec_spec_from_json({{"id", "fletcher32"}}, "t")};
   const Bytes encoded = encode_chain(chain, data, 2);
   EXPECT_EQ(decode_chain(chain, encoded, data.size(), "t"), data);
 }
@@ -84,11 +86,13 @@ TEST(Codec, UnknownCodecsAndHdf5FiltersNameWhatIsUnsupported) {
 TEST(Codec, Hdf5Lz4FramingDecodes) {
   // Two blocks of 8 bytes: the first stored raw (incompressible), the second LZ4-compressed.
   const Bytes raw = {1, 2, 3, 4, 5, 6, 7, 8};
-  const Bytes numcodecs = lz4_encode(Bytes(8, 9), nlohmann::json::object(), 1);  // 4-byte size header + block
+  const Bytes numcodecs =
+      lz4_encode(Bytes(8, 9), nlohmann::json::object(), 1);  // 4-byte size header + block
   Bytes framed = {0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 8, 0, 0, 0, 8};
   framed.insert(framed.end(), raw.begin(), raw.end());
   const uint32_t csize = static_cast<uint32_t>(numcodecs.size() - 4);
-  framed.push_back(0), framed.push_back(0), framed.push_back(0), framed.push_back(static_cast<unsigned char>(csize));
+  framed.push_back(0), framed.push_back(0), framed.push_back(0),
+      framed.push_back(static_cast<unsigned char>(csize));
   framed.insert(framed.end(), numcodecs.begin() + 4, numcodecs.end());
   Bytes expected = raw;
   expected.insert(expected.end(), 8, 9);

@@ -1,7 +1,8 @@
 // Config parsing: keys, defaults, units, overrides, and errors that name the key.
+#include "config/config.hpp"
+
 #include <gtest/gtest.h>
 
-#include "config/config.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 
@@ -65,7 +66,8 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of(base + "deploy_mode: cloud\n").find("deploy_mode"), std::string::npos);
   EXPECT_NE(error_of(base + "chunks: {time: 0.5}\n").find("chunks.time"), std::string::npos);
   EXPECT_NE(error_of(base + "compressor: {id: brotli}\n").find("compressor.id"), std::string::npos);
-  EXPECT_NE(error_of(base + "preprocessors: [{time: [1, 2]}]\n").find("preprocessors[0]"), std::string::npos);
+  EXPECT_NE(error_of(base + "preprocessors: [{time: [1, 2]}]\n").find("preprocessors[0]"),
+            std::string::npos);
   EXPECT_NE(error_of(base + "overwrite: maybe\n").find("overwrite"), std::string::npos);
   EXPECT_NE(error_of("cache_store: o.zarr\n").find("data_uri"), std::string::npos);
   EXPECT_NE(error_of("data_uri: x.nc\n").find("cache_store"), std::string::npos);

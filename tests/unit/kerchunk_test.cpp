@@ -24,9 +24,12 @@ fs::path write_temp(const std::string& name, const std::string& text) {
 
 TEST(Kerchunk, TemplatesGenAndInlineData) {
   // A raw data file of 4 float32 chunks of 2 elements.
-  const fs::path data = write_temp("data.bin", std::string("\0\0\x80?\0\0\0@\0\0@@\0\0\x80@\0\0\xa0@\0\0\xc0@\0\0\xe0@\0\0\0A", 32));
+  const fs::path data = write_temp(
+      "data.bin",
+      std::string("\0\0\x80?\0\0\0@\0\0@@\0\0\x80@\0\0\xa0@\0\0\xc0@\0\0\xe0@\0\0\0A", 32));
   const std::string refs = R"({"version": 1,
-    "templates": {"u": ")" + data.filename().string() + R"("},
+    "templates": {"u": ")" +
+                           data.filename().string() + R"("},
     "refs": {
       ".zgroup": "{\"zarr_format\": 2}",
       ".zattrs": "{\"title\": \"t\", \"bad\": NaN}",
@@ -52,7 +55,8 @@ TEST(Kerchunk, TemplatesGenAndInlineData) {
 }
 
 TEST(Kerchunk, TemplateExpressions) {
-  EXPECT_EQ(render_template("a{{ (i + 1) * 3 // 2 }}b{{u}}", {{"u", "U"}}, {{"i", 4}}, "t"), "a7bU");
+  EXPECT_EQ(render_template("a{{ (i + 1) * 3 // 2 }}b{{u}}", {{"u", "U"}}, {{"i", 4}}, "t"),
+            "a7bU");
   EXPECT_THROW(render_template("{{i +}}", {}, {{"i", 1}}, "t"), Error);
   EXPECT_THROW(render_template("{{j}}", {}, {{"i", 1}}, "t"), Error);
   EXPECT_THROW(render_template("{{i", {}, {{"i", 1}}, "t"), Error);

@@ -17,7 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void nc(int status) { ASSERT_EQ(status, NC_NOERR) << nc_strerror(status); }
+void nc(int status) {
+  ASSERT_EQ(status, NC_NOERR) << nc_strerror(status);
+}
 
 // Compares every chunk of every variable of `ds` with nc_get_vara on the chunk's cell.
 void expect_same_as_netcdf_c(const Dataset& ds) {
@@ -27,13 +29,15 @@ void expect_same_as_netcdf_c(const Dataset& ds) {
       const Bytes chunk = reader.read(v, idx);
       std::vector<int64_t> c(v.ndim());
       int64_t rest = idx;
-      for (std::size_t d = v.ndim(); d-- > 0;) c[d] = rest % v.grid.chunks_along(d), rest /= v.grid.chunks_along(d);
+      for (std::size_t d = v.ndim(); d-- > 0;)
+        c[d] = rest % v.grid.chunks_along(d), rest /= v.grid.chunks_along(d);
       // The cell may span several files along the first dimension's file boundaries: find its file.
       std::size_t file = v.chunks[static_cast<std::size_t>(idx)].file;
       std::vector<std::size_t> start(v.ndim()), count(v.ndim());
       for (std::size_t d = 0; d < v.ndim(); ++d) {
         start[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d])]);
-        count[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d]) + 1]) - start[d];
+        count[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d]) + 1]) -
+                   start[d];
       }
       if (ds.files.size() > 1 && v.dims[0] == "time") {
         // Files hold 24 steps each in these tests.
@@ -51,9 +55,12 @@ void expect_same_as_netcdf_c(const Dataset& ds) {
       std::vector<std::size_t> pos(v.ndim(), 0);
       for (std::size_t e = 0; e < n; ++e) {
         std::size_t offset = 0;
-        for (std::size_t d = 0; d < v.ndim(); ++d) offset = offset * static_cast<std::size_t>(v.grid.chunk_shape[d]) + pos[d];
+        for (std::size_t d = 0; d < v.ndim(); ++d)
+          offset = offset * static_cast<std::size_t>(v.grid.chunk_shape[d]) + pos[d];
         ASSERT_EQ(std::memcmp(chunk.data() + offset * static_cast<std::size_t>(v.dtype.size),
-                              expected.data() + e * static_cast<std::size_t>(v.dtype.size), static_cast<std::size_t>(v.dtype.size)), 0)
+                              expected.data() + e * static_cast<std::size_t>(v.dtype.size),
+                              static_cast<std::size_t>(v.dtype.size)),
+                  0)
             << chunk_location(ds, v, idx) << " element " << e;
         for (std::size_t d = v.ndim(); d-- > 0;) {
           if (++pos[d] < count[d]) break;
@@ -68,11 +75,13 @@ TEST(NetcdfRead, FixturesMadeByNetcdf4Python) {
   const fs::path dir = fs::path(ZP_FIXTURES) / "era5_small";
   if (!fs::exists(dir)) GTEST_SKIP() << "fixtures not found";
   expect_same_as_netcdf_c(open_source((dir / "era5_small_*.nc").string(), "netcdf", ""));
-  expect_same_as_netcdf_c(open_source((fs::path(ZP_FIXTURES) / "classic" / "tp_classic.nc").string(), "auto", ""));
+  expect_same_as_netcdf_c(
+      open_source((fs::path(ZP_FIXTURES) / "classic" / "tp_classic.nc").string(), "auto", ""));
 }
 
 TEST(NetcdfRead, LayoutsFiltersAndByteOrdersWrittenByNetcdfC) {
-  const fs::path path = fs::temp_directory_path() / ("zp_layouts_" + std::to_string(getpid()) + ".nc");
+  const fs::path path =
+      fs::temp_directory_path() / ("zp_layouts_" + std::to_string(getpid()) + ".nc");
   int id, dt, dy, dx;
   nc(nc_create(path.c_str(), NC_CLOBBER | NC_NETCDF4, &id));
   nc(nc_def_dim(id, "time", NC_UNLIMITED, &dt));

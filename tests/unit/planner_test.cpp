@@ -1,4 +1,6 @@
 // Planner properties on many generated shapes, checked against brute force.
+#include "plan/planner.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -7,7 +9,6 @@
 
 #include "core/error.hpp"
 #include "plan/plan_json.hpp"
-#include "plan/planner.hpp"
 #include "plan/units.hpp"
 #include "test_dataset.hpp"
 
@@ -22,7 +23,9 @@ struct Case {
 };
 
 Case random_case(std::mt19937& rng, bool aligned) {
-  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
   const std::size_t nd = static_cast<std::size_t>(pick(1, 3));
   std::vector<int64_t> shape, chunks;
   for (std::size_t d = 0; d < nd; ++d) {
@@ -57,7 +60,8 @@ Case random_case(std::mt19937& rng, bool aligned) {
   c.cfg.compressor = nullptr;
   c.opt.workers = static_cast<int>(pick(1, 4));
   c.opt.threads_per_worker = static_cast<int>(pick(1, 2));
-  c.opt.memory_limit = aligned ? (1ll << 31) : static_cast<int64_t>(kWorkerBaseBytes) + pick(200, 20000);
+  c.opt.memory_limit =
+      aligned ? (1ll << 31) : static_cast<int64_t>(kWorkerBaseBytes) + pick(200, 20000);
   if (pick(0, 3) == 0) c.opt.num_jobs = pick(1, 10);
   return c;
 }
@@ -74,7 +78,8 @@ std::set<int64_t> needed_chunks(const ArrayPlan& a, const Region& region) {
   }
   for (;;) {
     std::vector<int64_t> c(nd);
-    for (std::size_t d = 0; d < nd; ++d) c[d] = a.source.grid.chunk_of(d, a.index[d].source_index(i[d]));
+    for (std::size_t d = 0; d < nd; ++d)
+      c[d] = a.source.grid.chunk_of(d, a.index[d].source_index(i[d]));
     out.insert(a.source.grid.linear_index(c));
     std::size_t d = nd;
     while (d > 0 && ++i[d - 1] == hi[d - 1]) i[d - 1] = lo[d - 1], --d;
@@ -104,18 +109,24 @@ void check_plan_properties(const Case& c, const Plan& p, bool aligned) {
     EXPECT_EQ(std::set<int64_t>(j.source_chunks.begin(), j.source_chunks.end()), need);
     for (int64_t s : need) ++readers[s];
   }
-  const bool whole_units = std::none_of(a.per_chunk_units.begin(), a.per_chunk_units.end(), [](bool b) { return b; });
+  const bool whole_units =
+      std::none_of(a.per_chunk_units.begin(), a.per_chunk_units.end(), [](bool b) { return b; });
   if (whole_units) {
     EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
-    for (const auto& [s, n] : readers) EXPECT_EQ(n, 1) << "source chunk " << s << " read by " << n << " jobs";
+    for (const auto& [s, n] : readers)
+      EXPECT_EQ(n, 1) << "source chunk " << s << " read by " << n << " jobs";
   }
-  if (aligned) EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+  if (aligned) {
+    EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+  }
   EXPECT_GE(p.summary.read_amplification, 1.0);
   EXPECT_LE(p.summary.peak_memory, static_cast<uint64_t>(c.opt.memory_limit));
   // At least one job per worker whenever there are enough units.
   int64_t units = 1;
   for (std::size_t d = 0; d < a.ndim(); ++d) units *= dim_units(a, d, a.per_chunk_units[d]).count();
-  if (c.opt.num_jobs == 0) EXPECT_GE(static_cast<int64_t>(p.jobs.size()), std::min<int64_t>(c.opt.workers, units));
+  if (c.opt.num_jobs == 0) {
+    EXPECT_GE(static_cast<int64_t>(p.jobs.size()), std::min<int64_t>(c.opt.workers, units));
+  }
 }
 
 TEST(Planner, PropertiesHoldOnGeneratedShapes) {

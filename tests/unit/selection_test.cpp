@@ -1,9 +1,10 @@
 // Selection semantics: what xarray's sel/isel/reverse/rename give, as an index map.
+#include "transform/selection.hpp"
+
 #include <gtest/gtest.h>
 
 #include "core/error.hpp"
 #include "test_dataset.hpp"
-#include "transform/selection.hpp"
 
 namespace zp {
 namespace {
@@ -23,7 +24,8 @@ Coordinates latitude_coords() {  // 90, 87.5, ..., -90 like ERA5 at 2.5 degrees
 TEST(Selection, SelOnDescendingCoordinateAcceptsEitherOrder) {
   const Dataset ds = make_dataset({73}, {19});
   for (const json& range : {json::array({60, -30}), json::array({-30, 60})}) {
-    const Selection s = apply_preprocessors(ds, latitude_coords(), {{{"type", "sel"}, {"d0", range}}});
+    const Selection s =
+        apply_preprocessors(ds, latitude_coords(), {{{"type", "sel"}, {"d0", range}}});
     EXPECT_EQ(s.dims[0].start, 12);  // 60 degrees
     EXPECT_EQ(s.dims[0].count, 37);  // 60 .. -30 inclusive
     EXPECT_EQ(s.dims[0].step, 1);
@@ -32,7 +34,8 @@ TEST(Selection, SelOnDescendingCoordinateAcceptsEitherOrder) {
 
 TEST(Selection, SelBetweenCoordinateValuesIsInclusiveOfWhatLiesInside) {
   const Dataset ds = make_dataset({73}, {19});
-  const Selection s = apply_preprocessors(ds, latitude_coords(), {{{"type", "subset"}, {"d0", {61, -31}}}});
+  const Selection s =
+      apply_preprocessors(ds, latitude_coords(), {{{"type", "subset"}, {"d0", {61, -31}}}});
   EXPECT_EQ(s.dims[0].start, 12);
   EXPECT_EQ(s.dims[0].count, 37);
 }
@@ -40,9 +43,10 @@ TEST(Selection, SelBetweenCoordinateValuesIsInclusiveOfWhatLiesInside) {
 TEST(Selection, ReverseThenSelComposes) {
   const Dataset ds = make_dataset({10, 6}, {5, 6});
   const auto coords = index_coordinates(ds);
-  const Selection s = apply_preprocessors(ds, coords, {{{"type", "reverse_axis"}, {"dim", "d0"}},
-                                                      {{"type", "sel"}, {"d0", {2, 6}}},
-                                                      {{"type", "isel"}, {"d1", {1, -1}}}});
+  const Selection s = apply_preprocessors(ds, coords,
+                                          {{{"type", "reverse_axis"}, {"dim", "d0"}},
+                                           {{"type", "sel"}, {"d0", {2, 6}}},
+                                           {{"type", "isel"}, {"d1", {1, -1}}}});
   EXPECT_EQ(s.dims[0].source_index(0), 6);
   EXPECT_EQ(s.dims[0].source_index(4), 2);
   EXPECT_EQ(s.dims[0].count, 5);
@@ -58,9 +62,11 @@ TEST(Selection, RenameOfDimensionAndVariable) {
   Dataset ds = make_dataset({4}, {4});
   ds.variables.push_back(testing::make_variable("d0", {"d0"}, {4}, {4}));
   const auto coords = index_coordinates(ds);
-  const Selection s = apply_preprocessors(ds, coords, {{{"type", "rename"}, {"var_id", "d0"}, {"new_name", "lat"}},
-                                                      {{"type", "rename"}, {"var_id", "x"}, {"new_name", "y"}},
-                                                      {{"type", "isel"}, {"lat", {0, 2}}}});
+  const Selection s =
+      apply_preprocessors(ds, coords,
+                          {{{"type", "rename"}, {"var_id", "d0"}, {"new_name", "lat"}},
+                           {{"type", "rename"}, {"var_id", "x"}, {"new_name", "y"}},
+                           {{"type", "isel"}, {"lat", {0, 2}}}});
   EXPECT_EQ(s.dims[0].name, "lat");
   EXPECT_EQ(s.dims[0].count, 2);
   EXPECT_EQ(s.output_name_of_var("x"), "y");
@@ -79,8 +85,10 @@ TEST(Selection, ErrorsNameTheKey) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message({{"type", "sel"}, {"d0", {20, 30}}}).find("selects nothing"), std::string::npos);
-  EXPECT_NE(message({{"type", "sel"}, {"zz", {1, 2}}}).find("preprocessors[0].zz"), std::string::npos);
+  EXPECT_NE(message({{"type", "sel"}, {"d0", {20, 30}}}).find("selects nothing"),
+            std::string::npos);
+  EXPECT_NE(message({{"type", "sel"}, {"zz", {1, 2}}}).find("preprocessors[0].zz"),
+            std::string::npos);
   EXPECT_NE(message({{"type", "sel"}, {"d0", 3}}).find("range"), std::string::npos);
   EXPECT_NE(message({{"type", "isel"}, {"d0", {5, 2}}}).find("selects nothing"), std::string::npos);
   EXPECT_NE(message({{"type", "warp"}}).find("unknown preprocessor 'warp'"), std::string::npos);
@@ -97,7 +105,8 @@ TEST(Selection, TimeLabelsUseTheCoordinatesCalendar) {
     v.time_us.push_back(value_to_us(i, *v.time));
   }
   c["d0"] = v;
-  const Selection s = apply_preprocessors(ds, c, {{{"type", "sel"}, {"d0", {"2001-03", "2001-02-01"}}}});
+  const Selection s =
+      apply_preprocessors(ds, c, {{{"type", "sel"}, {"d0", {"2001-03", "2001-02-01"}}}});
   EXPECT_EQ(s.dims[0].start, 31);
   EXPECT_EQ(s.dims[0].count, 28 + 31);  // February (noleap) and all of March
 }

@@ -25,7 +25,8 @@ TEST(FileStore, PutGetListAndNoTemporariesLeft) {
 
 TEST(FileStore, UnsafeKeysAreRefused) {
   FileStore store("/tmp/zp_never_created");
-  for (const std::string& key : std::vector<std::string>{"../x", "/etc/passwd", "a/../../b", "a//b", "", "a/./b", std::string("a\0b", 3), "a\nb"})
+  for (const std::string& key : std::vector<std::string>{
+           "../x", "/etc/passwd", "a/../../b", "a//b", "", "a/./b", std::string("a\0b", 3), "a\nb"})
     EXPECT_THROW(store.put(key, std::string("x")), Error) << key;
   EXPECT_FALSE(fs::exists("/tmp/zp_never_created"));
 }

@@ -48,7 +48,8 @@ inline Coordinates index_coordinates(const Dataset& ds, bool descending_first = 
   for (std::size_t d = 0; d < ds.dims.size(); ++d) {
     CoordinateValues v;
     for (int64_t i = 0; i < ds.dims[d].size; ++i)
-      v.values.push_back(descending_first && d == 0 ? static_cast<double>(ds.dims[d].size - 1 - i) : static_cast<double>(i));
+      v.values.push_back(descending_first && d == 0 ? static_cast<double>(ds.dims[d].size - 1 - i)
+                                                    : static_cast<double>(i));
     c[ds.dims[d].name] = v;
   }
   return c;
