@@ -6,22 +6,13 @@
 
 namespace zp {
 
-static std::vector<int64_t> chunk_coords(const ChunkGrid& g, int64_t index) {
-  std::vector<int64_t> c(g.ndim());
-  for (std::size_t d = g.ndim(); d-- > 0;) {
-    c[d] = index % g.chunks_along(d);
-    index /= g.chunks_along(d);
-  }
-  return c;
-}
-
 std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_index) {
   const auto& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
   std::string where = ref.kind == ChunkRef::Kind::Range || ref.kind == ChunkRef::Kind::NetcdfSlab
                           ? ds.files[ref.file]
                           : ds.uri;
   where += ", variable '" + v.name + "', chunk (";
-  const auto c = chunk_coords(v.grid, chunk_index);
+  const auto c = v.grid.coords(chunk_index);
   for (std::size_t d = 0; d < c.size(); ++d) where += (d ? ", " : "") + std::to_string(c[d]);
   return where + ")";
 }
@@ -38,7 +29,7 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index) {
       return out;
     }
     case ChunkRef::Kind::NetcdfSlab: {
-      const auto c = chunk_coords(v.grid, chunk_index);
+      const auto c = v.grid.coords(chunk_index);
       std::vector<std::size_t> start(v.ndim()), count(v.ndim());
       for (std::size_t d = 0; d < v.ndim(); ++d) {
         start[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d])]);

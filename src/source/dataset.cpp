@@ -38,6 +38,15 @@ int64_t ChunkGrid::linear_index(const std::vector<int64_t>& chunk) const {
   return idx;
 }
 
+std::vector<int64_t> ChunkGrid::coords(int64_t linear) const {
+  std::vector<int64_t> c(ndim());
+  for (std::size_t d = ndim(); d-- > 0;) {
+    c[d] = linear % chunks_along(d);
+    linear /= chunks_along(d);
+  }
+  return c;
+}
+
 int64_t Variable::num_elements() const {
   int64_t n = 1;
   for (auto s : shape) n *= s;

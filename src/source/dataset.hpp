@@ -49,6 +49,7 @@ struct ChunkGrid {
   // Index of the chunk holding element `index` along `dim`.
   int64_t chunk_of(std::size_t dim, int64_t index) const;
   int64_t linear_index(const std::vector<int64_t>& chunk) const;  // C order
+  std::vector<int64_t> coords(int64_t linear_index) const;        // its inverse
 };
 
 struct Variable {

@@ -197,13 +197,8 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
 
   const std::string sep = zarray.value("dimension_separator", ".");
   v.chunks.resize(static_cast<std::size_t>(v.grid.num_chunks()));
-  std::vector<int64_t> c(v.ndim());
   for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
-    int64_t rest = idx;
-    for (std::size_t d = v.ndim(); d-- > 0;) {
-      c[d] = rest % v.grid.chunks_along(d);
-      rest /= v.grid.chunks_along(d);
-    }
+    const std::vector<int64_t> c = v.grid.coords(idx);
     std::string key = name + "/";
     for (std::size_t d = 0; d < c.size(); ++d) key += (d ? sep : "") + std::to_string(c[d]);
     const auto it = refs.find(key);

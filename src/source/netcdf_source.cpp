@@ -145,11 +145,8 @@ void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path) {
     v.chunks.resize(static_cast<std::size_t>(n));
     std::vector<hsize_t> offset(nd);
     for (int64_t idx = 0; idx < n; ++idx) {
-      int64_t rest = idx;
-      for (std::size_t d = nd; d-- > 0;) {
-        offset[d] = static_cast<hsize_t>((rest % v.grid.chunks_along(d)) * chunk[d]);
-        rest /= v.grid.chunks_along(d);
-      }
+      const std::vector<int64_t> c = v.grid.coords(idx);
+      for (std::size_t d = 0; d < nd; ++d) offset[d] = static_cast<hsize_t>(c[d] * chunk[d]);
       unsigned mask = 0;
       haddr_t addr = HADDR_UNDEF;
       hsize_t size = 0;
@@ -327,15 +324,10 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a) {
     joined.shape[a] += p->shape[a];
   }
   joined.chunks.assign(static_cast<std::size_t>(joined.grid.num_chunks()), ChunkRef{});
-  std::vector<int64_t> c(joined.ndim());
   for (std::size_t f = 0; f < parts.size(); ++f) {
     const Variable& p = *parts[f];
     for (int64_t idx = 0; idx < p.grid.num_chunks(); ++idx) {
-      int64_t rest = idx;
-      for (std::size_t d = p.ndim(); d-- > 0;) {
-        c[d] = rest % p.grid.chunks_along(d);
-        rest /= p.grid.chunks_along(d);
-      }
+      std::vector<int64_t> c = p.grid.coords(idx);
       c[a] += chunk_offset[f];
       ChunkRef ref = p.chunks[static_cast<std::size_t>(idx)];
       ref.file = static_cast<uint32_t>(f);

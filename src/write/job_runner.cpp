@@ -17,15 +17,6 @@ namespace zp {
 
 namespace {
 
-std::vector<int64_t> coords_of(int64_t linear, const std::vector<int64_t>& extent) {
-  std::vector<int64_t> c(extent.size());
-  for (std::size_t d = extent.size(); d-- > 0;) {
-    c[d] = linear % extent[d];
-    linear /= extent[d];
-  }
-  return c;
-}
-
 std::vector<std::vector<int64_t>> chunks_in(const Region& r) {
   std::vector<std::vector<int64_t>> out;
   const std::size_t nd = r.lo.size();
@@ -92,11 +83,9 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
                     a.conversion.out, a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value);
     });
     const auto sources = source_chunks_of(a, unit);
-    std::vector<int64_t> src_extent;
-    for (std::size_t d = 0; d < a.ndim(); ++d) src_extent.push_back(a.source.grid.chunks_along(d));
     pool_.parallel_for(sources.size(), [&](std::size_t i) {
       const Bytes decoded = reader_.read(a.source, sources[i]);
-      const auto sc = coords_of(sources[i], src_extent);
+      const auto sc = a.source.grid.coords(sources[i]);
       for (std::size_t k = 0; k < out_chunks.size(); ++k)
         copy_into_output(a, out_chunks[k], buffers[k].data(), sc, decoded.data());
     });

@@ -27,10 +27,7 @@ void expect_same_as_netcdf_c(const Dataset& ds) {
   for (const auto& v : ds.variables) {
     for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
       const Bytes chunk = reader.read(v, idx);
-      std::vector<int64_t> c(v.ndim());
-      int64_t rest = idx;
-      for (std::size_t d = v.ndim(); d-- > 0;)
-        c[d] = rest % v.grid.chunks_along(d), rest /= v.grid.chunks_along(d);
+      const std::vector<int64_t> c = v.grid.coords(idx);
       // The cell may span several files along the first dimension's file boundaries: find its file.
       std::size_t file = v.chunks[static_cast<std::size_t>(idx)].file;
       std::vector<std::size_t> start(v.ndim()), count(v.ndim());
