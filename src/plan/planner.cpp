@@ -140,6 +140,12 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
       throw Error::config("variables." + spec.name,
                           "no variable '" + spec.name + "' in " + ds.uri + " (has: " + known + ")");
     }
+    if (ds.is_dimension_coordinate(*v) && spec.transforms.empty()) {
+      // Asked for a coordinate: it comes along with the data anyway.
+      if (std::find(coord_dims.begin(), coord_dims.end(), v->name) == coord_dims.end())
+        coord_dims.push_back(v->name);
+      continue;
+    }
     ArrayPlan a = make_array(ds, sel, *v, cfg, false);
     apply_variable_transforms(a, spec);
     check_array_name(a.name, "variables." + spec.name);
@@ -275,7 +281,7 @@ void plan_jobs(Plan& plan, const PlanOptions& opt) {
 
   for (std::size_t ai = 0; ai < plan.arrays.size(); ++ai) {
     ArrayPlan& a = plan.arrays[ai];
-    if (a.coordinate) continue;
+    if (a.coordinate || a.num_chunks() == 0) continue;  // an empty array has metadata only
     a.per_chunk_units.assign(a.ndim(), false);
     fit_units(a, opt);
     plan.summary.peak_memory =

@@ -189,6 +189,22 @@ TEST(Planner, AutoJobsAreFewButOnePerWorker) {
   EXPECT_GE(p.jobs.size(), 8u);
 }
 
+TEST(Planner, EmptyArraysGetMetadataOnlyAndCoordinatesAreNotDuplicated) {
+  Dataset ds = testing::make_dataset({0, 4}, {1, 4});
+  ds.variables.push_back(testing::make_variable("d1", {"d1"}, {4}, {4}));
+  const Selection sel = apply_preprocessors(ds, testing::index_coordinates(ds), {});
+  Config cfg;
+  cfg.compressor = nullptr;
+  cfg.variables = {{"x", {}}, {"d1", {}}};
+  Plan p;
+  p.arrays = build_arrays(ds, sel, cfg);
+  ASSERT_EQ(p.arrays.size(), 2u);
+  EXPECT_EQ(p.arrays[1].name, "d1");
+  EXPECT_TRUE(p.arrays[1].coordinate);
+  plan_jobs(p, PlanOptions{});
+  EXPECT_TRUE(p.jobs.empty());
+}
+
 TEST(Planner, PlanJsonRoundTrips) {
   std::mt19937 rng(99);
   const Case c = random_case(rng, true);
