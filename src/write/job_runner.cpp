@@ -39,15 +39,18 @@ Dataset files_only(const Plan& plan) {
   return ds;
 }
 
-// Fault injection for the tests of lost workers and resume: with ZP_FAULT_KILL_ONCE=PATH, the
-// first process to finish a unit creates PATH and dies by SIGKILL, as on a node failure.
+// Fault injection for the tests of lost workers and resume: with ZP_FAULT_KILL_ONCE=PATH (or
+// ZP_FAULT_STOP_ONCE=PATH) the first process to finish a unit of a job creates PATH and stops
+// itself with SIGKILL (a node failure) or SIGSTOP (a hung worker whose heartbeats stop).
 void inject_fault() {
-  const char* path = std::getenv("ZP_FAULT_KILL_ONCE");
-  if (!path || !*path) return;
-  const int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (fd < 0) return;  // already fired
-  ::close(fd);
-  ::kill(::getpid(), SIGKILL);
+  for (const auto& [var, sig] : {std::pair{"ZP_FAULT_KILL_ONCE", SIGKILL}, std::pair{"ZP_FAULT_STOP_ONCE", SIGSTOP}}) {
+    const char* path = std::getenv(var);
+    if (!path || !*path) continue;
+    const int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) continue;  // already fired
+    ::close(fd);
+    ::kill(::getpid(), sig);
+  }
 }
 
 }  // namespace

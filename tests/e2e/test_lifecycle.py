@@ -51,6 +51,21 @@ def test_killed_worker_is_replaced_and_store_is_identical(tmp_path):
     assert store_files(store) == store_files(clean)
 
 
+def test_silent_worker_is_declared_lost_and_replaced(tmp_path):
+    need_fixtures()
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, base_config(clean, deploy_mode="series"), check=0)
+    store = tmp_path / "stopped.zarr"
+    flag = tmp_path / "fault-fired"
+    t0 = time.monotonic()
+    proc = run_cache(tmp_path, base_config(store, worker_timeout="0:02"), env={"ZP_FAULT_STOP_ONCE": str(flag)},
+                     check=0)
+    assert flag.exists(), "the fault was not injected"
+    assert "no heartbeat for 2 s" in proc.stderr and "running it again" in proc.stderr
+    assert time.monotonic() - t0 < 30
+    assert store_files(store) == store_files(clean)
+
+
 def test_resume_after_coordinator_killed_redoes_only_unfinished_jobs(tmp_path):
     need_fixtures()
     clean = tmp_path / "clean.zarr"
