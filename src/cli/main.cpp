@@ -53,6 +53,11 @@ int main(int argc, char** argv) {
   status->add_option("STORE", store_path, "cache store")->required();
   status->add_flag("--json", as_json, "JSON output");
 
+  auto* verify =
+      app.add_subcommand("verify", "re-read the source selection and compare it with the cache");
+  verify->add_option("CONFIG", config_path, "YAML config")->required();
+  verify->add_option("--set", sets, "override a config key: KEY=VALUE");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -82,6 +87,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*status) return zp::status_command(store_path, as_json);
+    if (*verify) return zp::verify_command(config_path, sets);
   } catch (const zp::Error& e) {
     fmt::print(stderr, "zarr-parallel: error: {}\n", e.what());
     return e.exit_code();

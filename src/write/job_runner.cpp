@@ -15,8 +15,6 @@
 
 namespace zp {
 
-namespace {
-
 std::vector<std::vector<int64_t>> chunks_in(const Region& r) {
   std::vector<std::vector<int64_t>> out;
   const std::size_t nd = r.lo.size();
@@ -32,18 +30,21 @@ std::vector<std::vector<int64_t>> chunks_in(const Region& r) {
   }
 }
 
-Dataset files_only(const Plan& plan) {
+Dataset files_of(const Plan& plan) {
   Dataset ds;
   ds.files = plan.files;
   ds.uri = plan.files.empty() ? std::string("source") : plan.files.front();
   return ds;
 }
 
+namespace {
+
 // Fault injection for the tests of lost workers and resume: with ZP_FAULT_KILL_ONCE=PATH (or
 // ZP_FAULT_STOP_ONCE=PATH) the first process to finish a unit of a job creates PATH and stops
 // itself with SIGKILL (a node failure) or SIGSTOP (a hung worker whose heartbeats stop).
 void inject_fault() {
-  for (const auto& [var, sig] : {std::pair{"ZP_FAULT_KILL_ONCE", SIGKILL}, std::pair{"ZP_FAULT_STOP_ONCE", SIGSTOP}}) {
+  for (const auto& [var, sig] :
+       {std::pair{"ZP_FAULT_KILL_ONCE", SIGKILL}, std::pair{"ZP_FAULT_STOP_ONCE", SIGSTOP}}) {
     const char* path = std::getenv(var);
     if (!path || !*path) continue;
     const int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -62,7 +63,7 @@ std::string chunk_key(const std::string& array, const std::vector<int64_t>& chun
 }
 
 JobRunner::JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool)
-    : plan_(plan), store_(store), pool_(pool), files_(files_only(plan)), reader_(files_) {}
+    : plan_(plan), store_(store), pool_(pool), files_(files_of(plan)), reader_(files_) {}
 
 JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -78,20 +79,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
 
   for (const Region& unit : units_in(a, job.region)) {
     const auto out_chunks = chunks_in(unit);
-    std::vector<Bytes> buffers(out_chunks.size());
-    pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
-      buffers[i].resize(a.chunk_bytes());
-      fill_elements(buffers[i].data(),
-                    a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
-                    a.conversion.out, a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value);
-    });
-    const auto sources = source_chunks_of(a, unit);
-    pool_.parallel_for(sources.size(), [&](std::size_t i) {
-      const Bytes decoded = reader_.read(a.source, sources[i]);
-      const auto sc = a.source.grid.coords(sources[i]);
-      for (std::size_t k = 0; k < out_chunks.size(); ++k)
-        copy_into_output(a, out_chunks[k], buffers[k].data(), sc, decoded.data());
-    });
+    std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_);
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
       Bytes encoded = encode_chain(encode_chain_spec, std::move(buffers[i]), a.conversion.out.size);
       store_.put(chunk_key(a.name, out_chunks[i]), encoded);
@@ -106,6 +94,29 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     if (job.id >= 0) inject_fault();
   }
   return stats;
+}
+
+std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,
+                                 ThreadPool& pool) {
+  const auto out_chunks = chunks_in(unit);
+  std::vector<Bytes> buffers(out_chunks.size());
+  const nlohmann::json fill = a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value;
+  pool.parallel_for(out_chunks.size(), [&](std::size_t i) {
+    buffers[i].resize(a.chunk_bytes());
+    fill_elements(buffers[i].data(),
+                  a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
+                  a.conversion.out, fill);
+  });
+  const auto sources = source_chunks_of(a, unit);
+  // Each source chunk is decoded once and copied into every output chunk of the unit it touches;
+  // different source chunks fill disjoint parts of a buffer.
+  pool.parallel_for(sources.size(), [&](std::size_t i) {
+    const Bytes decoded = reader.read(a.source, sources[i]);
+    const auto sc = a.source.grid.coords(sources[i]);
+    for (std::size_t k = 0; k < out_chunks.size(); ++k)
+      copy_into_output(a, out_chunks[k], buffers[k].data(), sc, decoded.data());
+  });
+  return buffers;
 }
 
 JobStats JobRunner::run_whole_array(int array_index) {

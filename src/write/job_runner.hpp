@@ -44,4 +44,15 @@ class JobRunner {
 
 std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk);
 
+// Output chunk coordinates of a region, in C order.
+std::vector<std::vector<int64_t>> chunks_in(const Region& r);
+
+// The decoded output chunks of one work unit (in chunks_in order), assembled from the source:
+// the read → decode → copy half of a job, shared by the writer and `verify`.
+std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,
+                                 ThreadPool& pool);
+
+// The Dataset-shaped view of a plan's file table that ChunkReader needs.
+Dataset files_of(const Plan& plan);
+
 }  // namespace zp

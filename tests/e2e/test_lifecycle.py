@@ -175,3 +175,22 @@ def test_status_and_inspect(tmp_path):
     d2m = next(v for v in info["variables"] if v["name"] == "d2m")
     assert d2m["chunks"] == [24, 19, 36] and d2m["dtype"] == "<i2" and d2m["fill_value"] == -32767
     assert os.path.exists(store / ".zarr-parallel" / "plan.json")
+
+
+def test_verify_finds_one_flipped_byte(tmp_path):
+    need_fixtures()
+    store = tmp_path / "v.zarr"
+    cfg = base_config(store, compressor=None)
+    run_cache(tmp_path, cfg, check=0)
+    proc = run_cache(tmp_path, cfg, command="verify", check=0)
+    assert " 0 different" in proc.stdout
+    chunk = store / "t2m" / "1.2.3"
+    data = bytearray(chunk.read_bytes())
+    data[101] ^= 0x10
+    chunk.write_bytes(bytes(data))
+    proc = run_cache(tmp_path, cfg, command="verify", check=1)
+    assert "t2m/1.2.3: element 25 differs" in proc.stdout and "1 different" in proc.stdout
+    (store / "d2m" / "0.0.0").unlink()
+    proc = run_cache(tmp_path, cfg, command="verify", check=1)
+    assert "d2m/0.0.0: missing" in proc.stdout
+    run_cache(tmp_path, dict(cfg, cache_store=str(tmp_path / "none.zarr")), command="verify", check=2)

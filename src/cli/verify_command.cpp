@@ -1,0 +1,34 @@
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "exec/cache_run.hpp"
+#include "write/store_state.hpp"
+#include "write/verify_store.hpp"
+
+namespace zp {
+
+int verify_command(const std::string& config_path, const std::vector<std::string>& overrides) {
+  try {
+    const Config cfg = load_config(config_path, overrides);
+    if (!std::filesystem::is_directory(cfg.cache_store))
+      throw Error::store(cfg.cache_store, "does not exist");
+    const Prepared p = prepare(cfg);
+    FileStore store(cfg.cache_store);
+    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const VerifyReport r = verify_store(p.plan, store, threads);
+    const bool complete = StoreState(store).completed_hash() == cfg.content_hash();
+    fmt::print("{}: {} chunks checked, {} different{}\n", cfg.cache_store, r.chunks_checked,
+               r.chunks_different, complete ? "" : " (store not marked complete for this config)");
+    for (const auto& d : r.differences) fmt::print("  {}\n", d);
+    return r.identical() && complete ? 0 : 1;
+  } catch (const Error& e) {
+    fmt::print(stderr, "zarr-parallel: could not verify: {}\n", e.what());
+    return 2;
+  }
+}
+
+}  // namespace zp
