@@ -10,7 +10,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev googletest
   python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest
-  python3-dask python3-numcodecs
+  python3-dask python3-distributed python3-numcodecs
 )
 
 missing=()

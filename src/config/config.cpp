@@ -73,7 +73,8 @@ const std::set<std::string> kKeys = {
     "cache_store",       "cache_dir",        "zarr_format",    "compressor",
     "encoding",          "deploy_mode",      "num_jobs",       "simultaneous_worker_limit",
     "memory_limit",      "worker_timeout",   "overwrite",      "resume",
-    "recommend_changes", "await_completion", "generate_stats", "log_level"};
+    "recommend_changes", "await_completion", "generate_stats", "log_level",
+    "threads_per_worker"};
 
 std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
@@ -288,6 +289,8 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   c.await_completion = get_bool(doc, "await_completion", true);
   c.generate_stats = get_bool(doc, "generate_stats", false);
   c.log_level = static_cast<int>(doc.contains("log_level") ? doc["log_level"].get<int64_t>() : 1);
+  if (doc.contains("threads_per_worker") && doc["threads_per_worker"] != "auto")
+    c.threads_per_worker = static_cast<int>(get_positive_int(doc, "threads_per_worker", 0));
 
   const std::string store = get_string(doc, "cache_store", "");
   const std::string dir = get_string(doc, "cache_dir", "");

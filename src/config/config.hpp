@@ -40,6 +40,7 @@ struct Config {
   bool await_completion = true;
   bool generate_stats = false;
   int log_level = 1;
+  int threads_per_worker = 0;  // 0: the cores divided among the workers
 
   // The keys that decide the cache's content, canonical JSON; its SHA-256 is the config hash.
   nlohmann::json content_json() const;

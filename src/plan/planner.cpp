@@ -360,6 +360,7 @@ PlanOptions plan_options(const Config& cfg, int cores) {
     // but we plan for one core each unless the machine says more.
     o.threads_per_worker = cfg.deploy_mode == "local" ? std::max(1, cores / o.workers) : 1;
   }
+  if (cfg.threads_per_worker > 0) o.threads_per_worker = cfg.threads_per_worker;
   return o;
 }
 

@@ -1,0 +1,34 @@
+"""Baseline: the same workload with xarray + dask (threaded scheduler, or a dask.distributed
+LocalCluster of 2 workers x 1 thread x 2GB, the original package's deploy mode)."""
+import json
+import shutil
+import sys
+
+import xarray as xr
+
+
+def run(spec):
+    ds = xr.open_mfdataset(spec["files"], chunks=dict(zip(("time", "latitude", "longitude"), spec["source_chunks"])),
+                           combine="nested", concat_dim="time", data_vars="minimal", coords="minimal",
+                           compat="override")[["d2m"]]
+    if spec.get("sel"):
+        ds = ds.sel(**{k: slice(*v) for k, v in spec["sel"].items()})
+    ds = ds.chunk(dict(zip(("time", "latitude", "longitude"), spec["chunks"])))
+    for v in ds.variables.values():
+        v.encoding.pop("chunks", None)
+        v.encoding.pop("preferred_chunks", None)
+    shutil.rmtree(spec["out"], ignore_errors=True)
+    ds.to_zarr(spec["out"], consolidated=True, mode="w")
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    if spec.get("distributed"):
+        from dask.distributed import Client, LocalCluster
+        import logging
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="2GB", dashboard_address=":0") as cluster, \
+                Client(cluster):
+            run(spec)
+    else:
+        run(spec)

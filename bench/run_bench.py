@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""zarr-parallel benchmark: workloads W0-W3 and P1 (see bench/README.md), our engine against
+xarray + dask (threads and dask.distributed), gdalmdimtranslate and nccopy, and the hardware floor
+measured by zp-bench-floor. Every output is checked equal to ours before its time counts.
+
+    /usr/bin/python3 bench/run_bench.py [--files 10] [--runs 3] [--workloads W0,W1,W2,W3,P1] [--no-baselines]
+"""
+import argparse
+import base64
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = REPO / "build" / "bin"
+HERE = Path(__file__).resolve().parent
+SOURCE_CHUNKS = (24, 91, 180)
+
+WORKLOADS = {
+    "W0": dict(desc="single file -> Zarr, chunks (24, 181, 360)", files="daily1", chunks=(24, 181, 360)),
+    "W1": dict(desc="subset 2000-01-02T00..01-09T23, lat 60..-30, lon 40..100, chunks (24, 91, 180)",
+               files="daily", chunks=(24, 91, 180),
+               sel={"time": ["2000-01-02T00:00", "2000-01-09T23:00"], "latitude": [60, -30], "longitude": [40, 100]}),
+    "W2": dict(desc="all files rechunked for time series, chunks (240, 45, 90)", files="daily", chunks=(240, 45, 90)),
+    "W3": dict(desc="240 hourly files (1 step each) -> chunks (24, 91, 180)", files="hourly", chunks=(24, 91, 180)),
+}
+
+
+def timed(cmd, env=None):
+    """Wall seconds and peak RSS (kB) of the largest process of `cmd`."""
+    out = Path("/tmp/zp_bench_time.txt")
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out), *cmd], capture_output=True, text=True,
+                          env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-2000:]}")
+    return wall, int(out.read_text().split()[-1])
+
+
+def make_data(data, nfiles):
+    daily, hourly = data / "daily", data / "hourly"
+    if len(glob.glob(str(daily / "*.nc"))) != nfiles:
+        shutil.rmtree(daily, ignore_errors=True)
+        subprocess.run([BIN / "zp-make-sample", "--out", daily, "--files", str(nfiles), "--lat", "721", "--lon", "1440",
+                        "--chunks", *map(str, SOURCE_CHUNKS), "--deflate", "1", "--no-missing", "--no-t2m"],
+                       check=True, capture_output=True)
+    if len(glob.glob(str(hourly / "*.nc"))) != 240:
+        shutil.rmtree(hourly, ignore_errors=True)
+        subprocess.run([BIN / "zp-make-sample", "--out", hourly, "--files", "240", "--steps", "1", "--lat", "721",
+                        "--lon", "1440", "--chunks", "1", "91", "180", "--deflate", "1", "--no-missing", "--no-t2m"],
+                       check=True, capture_output=True)
+    return {"daily1": sorted(glob.glob(str(daily / "*.nc")))[:1], "daily": sorted(glob.glob(str(daily / "*.nc"))),
+            "hourly": sorted(glob.glob(str(hourly / "*.nc")))}
+
+
+def our_config(w, files, out, workers=2, threads=0):
+    cfg = {"data_uri": files[0] if len(files) == 1 else str(Path(files[0]).parent / "*.nc"), "engine": "netcdf",
+           "variables": ["d2m"], "chunks": dict(zip(("time", "latitude", "longitude"), w["chunks"])),
+           "cache_store": str(out), "encoding": "source", "recommend_changes": False, "deploy_mode": "local",
+           "simultaneous_worker_limit": workers, "generate_stats": True, "log_level": 0}
+    if threads:
+        cfg["threads_per_worker"] = threads
+    if w.get("sel"):
+        cfg["preprocessors"] = [dict(type="sel", **w["sel"])]
+    return cfg
+
+
+def run_ours(w, files, work, runs, workers=2, threads=0):
+    cfg_path = work / f"cfg_{workers}_{threads}.yaml"
+    out = work / "ours.zarr"
+    cfg_path.write_text(json.dumps(our_config(w, files, out, workers, threads)))
+    times, rss = [], 0
+    for _ in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
+        wall, peak = timed([BIN / "zarr-parallel", "cache", cfg_path])
+        times.append(wall)
+        rss = max(rss, peak)
+    stats = json.loads((out / ".zarr-parallel" / "stats.json").read_text())
+    return dict(median=statistics.median(times), times=times, coordinator_rss_kb=rss,
+                worker_rss_kb=stats["peak_rss_per_worker"] // 1024, read_bytes=stats["bytes_read"],
+                needed_bytes=stats["bytes_needed"], read_amplification=stats["read_amplification"]), out, cfg_path
+
+
+def same_values(ours, other, sel_applied=True):
+    import xarray as xr
+    import zarr
+    a = zarr.open_consolidated(str(ours))["d2m"][:]
+    if str(other).endswith(".nc"):
+        b = xr.open_dataset(other, mask_and_scale=False)["d2m"].values
+    else:
+        b = zarr.open(str(other))["d2m"][:]
+    return a.shape == b.shape and np.array_equal(a, b)
+
+
+def run_xarray(w, files, work, runs, distributed):
+    out = work / ("xr_dist.zarr" if distributed else "xr.zarr")
+    spec = {"files": files, "chunks": w["chunks"], "source_chunks": SOURCE_CHUNKS, "out": str(out),
+            "sel": {k: v for k, v in (w.get("sel") or {}).items()}, "distributed": distributed}
+    if spec["sel"].get("latitude"):
+        spec["sel"]["latitude"] = spec["sel"]["latitude"]  # xarray's sel: descending latitude, same order
+    times, rss = [], 0
+    for _ in range(runs):
+        wall, peak = timed([sys.executable, HERE / "baselines" / "xarray_to_zarr.py", json.dumps(spec)])
+        times.append(wall)
+        rss = max(rss, peak)
+    return dict(median=statistics.median(times), times=times, rss_kb=rss), out
+
+
+def run_gdal(w, files, work, runs):
+    if not shutil.which("gdalmdimtranslate") or len(files) != 1:
+        return None, None
+    out = work / "gdal.zarr"
+    c = ",".join(map(str, w["chunks"]))
+    cmd = ["gdalmdimtranslate", "-q", "-of", "ZARR", "-co", "FORMAT=ZARR_V2", "-co", f"ARRAY:BLOCKSIZE={c}",
+           "-co", "ARRAY:COMPRESS=BLOSC", "-co", "ARRAY:BLOSC_CNAME=lz4", "-co", "ARRAY:BLOSC_CLEVEL=5",
+           "-co", "ARRAY:BLOSC_SHUFFLE=BYTE", "-array", "d2m", files[0], str(out)]
+    times = []
+    for _ in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
+        times.append(timed(cmd)[0])
+    return dict(median=statistics.median(times), times=times), out
+
+
+def run_nccopy(w, files, work, runs):
+    if not shutil.which("nccopy") or len(files) != 1:
+        return None, None
+    out = work / "nccopy.nc"
+    c = ",".join(f"{d}/{n}" for d, n in zip(("time", "latitude", "longitude"), w["chunks"]))
+    times = []
+    for _ in range(runs):
+        out.unlink(missing_ok=True)
+        times.append(timed(["nccopy", "-k", "nc4", "-d", "1", "-s", "-c", c, files[0], str(out)])[0])
+    return dict(median=statistics.median(times), times=times, note="writes NetCDF-4 (zlib 1), not Zarr"), out
+
+
+def floor(cfg_path, work):
+    plan = work / "plan.json"
+    plan.write_text(subprocess.run([BIN / "zarr-parallel", "plan", cfg_path, "--json"], capture_output=True,
+                                   text=True, check=True).stdout)
+    return json.loads(subprocess.run([BIN / "zp-bench-floor", plan, "--cores", str(os.cpu_count())],
+                                     capture_output=True, text=True, check=True).stdout)
+
+
+def p1(work):
+    """Planning only: a kerchunk reference set of 20 years of hourly ERA5 (175,320 steps)."""
+    steps = 175320
+    refs = {".zgroup": '{"zarr_format":2}', ".zattrs": "{}"}
+
+    def array(name, shape, chunks, dtype, dims, attrs, fill=None, comp=None, filters=None):
+        refs[f"{name}/.zarray"] = json.dumps({"chunks": chunks, "compressor": comp, "dtype": dtype, "fill_value": fill,
+                                              "filters": filters, "order": "C", "shape": shape, "zarr_format": 2})
+        refs[f"{name}/.zattrs"] = json.dumps(dict(_ARRAY_DIMENSIONS=dims, **attrs))
+
+    array("time", [steps], [steps], "<i4", ["time"], {"units": "hours since 1900-01-01 00:00:00.0", "calendar": "gregorian"})
+    refs["time/0"] = "base64:" + base64.b64encode((876576 + np.arange(steps, dtype="<i4")).tobytes()).decode()
+    array("latitude", [721], [721], "<f4", ["latitude"], {"units": "degrees_north"})
+    refs["latitude/0"] = "base64:" + base64.b64encode(np.linspace(90, -90, 721).astype("<f4").tobytes()).decode()
+    array("longitude", [1440], [1440], "<f4", ["longitude"], {"units": "degrees_east"})
+    refs["longitude/0"] = "base64:" + base64.b64encode((np.arange(1440) * 0.25).astype("<f4").tobytes()).decode()
+    array("d2m", [steps, 721, 1440], list(SOURCE_CHUNKS), "<i2", ["time", "latitude", "longitude"],
+          {"scale_factor": 0.0018, "add_offset": 260.0}, fill=-32767, comp={"id": "zlib", "level": 1},
+          filters=[{"id": "shuffle", "elementsize": 2}])
+    gen = [{"key": "d2m/{{t}}.{{y}}.{{x}}", "url": "/data/era5_{{t}}.nc", "offset": "{{1000 + (y*8+x)*300000}}",
+            "length": "250000", "dimensions": {"t": {"stop": steps // 24}, "y": {"stop": 8}, "x": {"stop": 8}}}]
+    (work / "refs20y.json").write_text(json.dumps({"version": 1, "refs": refs, "gen": gen}))
+    cfg = work / "p1.yaml"
+    cfg.write_text(json.dumps({"data_uri": str(work / "refs20y.json"), "variables": ["d2m"],
+                               "chunks": {"time": 24, "latitude": 91, "longitude": 180},
+                               "cache_store": str(work / "p1.zarr")}))
+    times, rss = [], 0
+    for _ in range(3):
+        wall, peak = timed([BIN / "zarr-parallel", "plan", cfg, "--json"])
+        times.append(wall)
+        rss = max(rss, peak)
+    return dict(median=statistics.median(times), rss_kb=rss)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--workloads", default="W0,W1,W2,W3,P1")
+    ap.add_argument("--data", default=str(REPO / "bench" / "data"))
+    ap.add_argument("--no-baselines", action="store_true")
+    args = ap.parse_args()
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    sets = make_data(data, args.files)
+    results = {}
+    for name in args.workloads.split(","):
+        work = data / f"work_{name}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        if name == "P1":
+            results[name] = {"ours": p1(work)}
+            print(name, json.dumps(results[name]), flush=True)
+            continue
+        w = WORKLOADS[name]
+        files = sets[w["files"]]
+        ours, ours_out, cfg = run_ours(w, files, work, args.runs)
+        r = {"ours": ours, "floor": floor(cfg, work)}
+        if name == "W2":
+            r["ours_1_worker"] = run_ours(w, files, work / "one", args.runs, workers=1, threads=1)[0] \
+                if (work / "one").mkdir() is None else None
+            r["ours_2_workers_1_thread"] = run_ours(w, files, work / "two", args.runs, workers=2, threads=1)[0] \
+                if (work / "two").mkdir() is None else None
+        if not args.no_baselines:
+            for label, fn in [("xarray_threads", lambda: run_xarray(w, files, work, args.runs, False)),
+                              ("xarray_distributed", lambda: run_xarray(w, files, work, args.runs, True)),
+                              ("gdalmdimtranslate", lambda: run_gdal(w, files, work, args.runs)),
+                              ("nccopy", lambda: run_nccopy(w, files, work, args.runs))]:
+                res, out = fn()
+                if res is None:
+                    continue
+                res["equal_to_ours"] = bool(same_values(ours_out, out))
+                r[label] = res
+        results[name] = r
+        print(name, json.dumps(r), flush=True)
+    (HERE / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
