@@ -3,93 +3,38 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "core/units.hpp"
-#include "plan/units.hpp"
-#include "source/open_source.hpp"
-#include "transform/selection.hpp"
+#include "exec/inspect_source.hpp"
 
 namespace zp {
 
 using json = nlohmann::ordered_json;
 
-namespace {
-
-std::string coord_range(const CoordinateValues& c) {
-  if (c.values.empty()) return "(empty)";
-  if (c.time) {
-    return fmt::format("{} .. {}", format_datetime(from_us(c.time_us.front(), c.time->calendar)),
-                       format_datetime(from_us(c.time_us.back(), c.time->calendar)));
-  }
-  return fmt::format("{} .. {}", c.values.front(), c.values.back());
-}
-
-std::string join(const std::vector<int64_t>& v) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s;
-}
-
-}  // namespace
-
 int inspect_command(const std::string& source, const std::string& engine,
                     const std::string& concat_dim, bool as_json) {
-  const Dataset ds = open_source(source, engine, concat_dim);
-  const Coordinates coords = load_coordinates(ds);
-  json out = {{"uri", ds.uri}, {"engine", ds.engine}, {"files", ds.files.size()}};
-  json dims = json::array();
-  for (const auto& d : ds.dims) {
-    json j = {{"name", d.name}, {"size", d.size}, {"unlimited", d.unlimited}};
-    const auto c = coords.find(d.name);
-    if (c != coords.end()) j["range"] = coord_range(c->second);
-    dims.push_back(j);
-  }
-  json vars = json::array();
-  for (const auto& v : ds.variables) {
-    uint64_t stored = 0;
-    int64_t missing = 0;
-    for (std::size_t i = 0; i < v.chunks.size(); ++i) {
-      stored += stored_bytes(v, static_cast<int64_t>(i));
-      missing += v.chunks[i].kind == ChunkRef::Kind::Missing;
-    }
-    json codecs = json::array();
-    for (const auto& c : v.codecs) codecs.push_back(json::parse(c.config.dump()));
-    vars.push_back({{"name", v.name},
-                    {"dims", v.dims},
-                    {"shape", v.shape},
-                    {"dtype", v.dtype.str()},
-                    {"chunks", v.grid.chunk_shape},
-                    {"num_chunks", v.grid.num_chunks()},
-                    {"missing_chunks", missing},
-                    {"stored_bytes", stored},
-                    {"codecs", codecs},
-                    {"fill_value", v.fill_value},
-                    {"attrs", v.attrs}});
-  }
-  out["dims"] = dims;
-  out["variables"] = vars;
-  out["attrs"] = ds.attrs;
+  const json out = inspect_source(source, engine, concat_dim);
   if (as_json) {
     fmt::print("{}\n", out.dump(2));
     return 0;
   }
-  fmt::print("source     {} ({} engine, {} file(s))\n", ds.uri, ds.engine, ds.files.size());
+  fmt::print("source     {} ({} engine, {} file(s))\n", out["uri"].get<std::string>(),
+             out["engine"].get<std::string>(), out["files"].get<std::size_t>());
   fmt::print("dimensions\n");
-  for (const auto& d : dims)
+  for (const auto& d : out["dims"])
     fmt::print("  {:<12} {:>8}{}  {}\n", d["name"].get<std::string>(), d["size"].get<int64_t>(),
                d["unlimited"].get<bool>() ? " (unlimited)" : "", d.value("range", ""));
   fmt::print("variables\n");
-  for (const auto& v : ds.variables) {
-    std::string codecs;
-    for (const auto& c : v.codecs) codecs += (codecs.empty() ? "" : " + ") + c.config.dump();
-    std::string dimlist;
-    for (std::size_t i = 0; i < v.dims.size(); ++i) dimlist += (i ? ", " : "") + v.dims[i];
-    fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n", v.name, dimlist,
-               v.dtype.str(), join(v.grid.chunk_shape), v.grid.num_chunks(),
+  for (const auto& v : out["variables"]) {
+    std::string codecs, dims, chunks;
+    for (const auto& c : v["codecs"]) codecs += (codecs.empty() ? "" : " + ") + c.dump();
+    for (const auto& d : v["dims"]) dims += (dims.empty() ? "" : ", ") + d.get<std::string>();
+    for (const auto& c : v["chunks"]) chunks += (chunks.empty() ? "" : ", ") + c.dump();
+    fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n", v["name"].get<std::string>(), dims,
+               v["dtype"].get<std::string>(), chunks, v["num_chunks"].get<int64_t>(),
                codecs.empty() ? "none" : codecs);
     std::string enc;
     for (const char* k : {"scale_factor", "add_offset", "missing_value", "units", "calendar"})
-      if (v.attrs.contains(k)) enc += fmt::format("{}={} ", k, v.attrs[k].dump());
-    if (!v.fill_value.is_null()) enc += "_FillValue=" + v.fill_value.dump();
+      if (v["attrs"].contains(k)) enc += fmt::format("{}={} ", k, v["attrs"][k].dump());
+    if (!v["fill_value"].is_null()) enc += "_FillValue=" + v["fill_value"].dump();
     if (!enc.empty()) fmt::print("  {:<12} {}\n", "", enc);
   }
   return 0;

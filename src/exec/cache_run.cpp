@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -147,8 +148,9 @@ json stats_json(const Plan& plan, const StoreState& state, double wall) {
 
 }  // namespace
 
-int run_cache(const Config& cfg, const CacheOptions& opt) {
-  const double t0 = now_seconds();
+CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
+  CacheSession session;
+  session.started = now_seconds();
   const fs::path store_path(cfg.cache_store);
   const std::string hash = cfg.content_hash();
   FileStore store(cfg.cache_store);
@@ -158,18 +160,20 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
 
   if (exists && fs::is_directory(store_path) && state.completed_hash() == hash) {
     log_line(cfg.log_level, 1, "cache hit: " + cfg.cache_store + " was made from this config");
-    print_open_hint(cfg.cache_store);
-    return 0;
+    session.status = CacheSession::Status::Hit;
+    return session;
   }
-  if (cfg.deploy_mode != "series" && cfg.deploy_mode != "local")
-    throw Error::config("deploy_mode",
-                        "'" + cfg.deploy_mode + "' is not supported yet (series, local)");
+  if (std::find(opt.modes.begin(), opt.modes.end(), cfg.deploy_mode) == opt.modes.end())
+    throw Error::config("deploy_mode", "'" + cfg.deploy_mode + "' is not supported here yet");
 
   Prepared prep = prepare(cfg);
-  Plan plan = std::move(prep.plan);
+  session.plan = std::move(prep.plan);
+  Plan& plan = session.plan;
   if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
-      !ask_to_continue(plan, cfg))
-    return 3;
+      !(opt.ask && ask_to_continue(plan, cfg))) {
+    session.status = CacheSession::Status::Stopped;
+    return session;
+  }
 
   const auto started = exists ? state.started() : std::nullopt;
   const bool same_config = started && started->value("config_hash", "") == hash;
@@ -204,33 +208,51 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     for (std::size_t i = 0; i < plan.arrays.size(); ++i)
       if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
   }
-  std::vector<int64_t> pending;
   for (const auto& j : plan.jobs)
-    if (!state.is_done(j.id)) pending.push_back(j.id);
+    if (!state.is_done(j.id)) session.pending.push_back(j.id);
+  session.plan_path = state.plan_path();
+  session.status = CacheSession::Status::Ready;
   log_line(cfg.log_level, 1,
            fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
                        "predicted peak {} per worker",
-                       pending.size(), plan.jobs.size() - pending.size(), cfg.deploy_mode,
-                       plan.summary.read_amplification,
+                       session.pending.size(), plan.jobs.size() - session.pending.size(),
+                       cfg.deploy_mode, plan.summary.read_amplification,
                        format_bytes(static_cast<double>(plan.summary.peak_memory))));
-  const RunContext ctx{plan, store, state, cfg.log_level};
-  if (cfg.deploy_mode == "series") {
-    run_series(ctx, pending);
-  } else {
-    run_local(ctx, pending, plan.workers, cfg.worker_timeout);
-  }
+  return session;
+}
+
+void finish_cache(const Config& cfg, const CacheSession& session) {
+  FileStore store(cfg.cache_store);
+  StoreState state(store);
+  const Plan& plan = session.plan;
   for (const auto& j : plan.jobs)
     if (!state.is_done(j.id))
       throw Error(ErrorKind::Job,
                   fmt::format("job {} has no done marker; run again with resume: true", j.id));
   write_consolidated(plan, store);
   if (cfg.generate_stats) {
-    state.write_stats(stats_json(plan, state, now_seconds() - t0));
+    state.write_stats(stats_json(plan, state, now_seconds() - session.started));
     log_line(cfg.log_level, 1,
              "stats: " + store.path_of(std::string(StoreState::kFolder) + "/stats.json"));
   }
-  state.mark_complete(hash);
-  log_line(cfg.log_level, 1, fmt::format("done in {:.2f} s", now_seconds() - t0));
+  state.mark_complete(cfg.content_hash());
+  log_line(cfg.log_level, 1, fmt::format("done in {:.2f} s", now_seconds() - session.started));
+}
+
+int run_cache(const Config& cfg, const CacheOptions& opt) {
+  CacheSession session = begin_cache(cfg, opt);
+  if (session.status == CacheSession::Status::Stopped) return 3;
+  if (session.status == CacheSession::Status::Ready) {
+    FileStore store(cfg.cache_store);
+    StoreState state(store);
+    const RunContext ctx{session.plan, store, state, cfg.log_level};
+    if (cfg.deploy_mode == "series") {
+      run_series(ctx, session.pending);
+    } else {
+      run_local(ctx, session.pending, session.plan.workers, cfg.worker_timeout);
+    }
+    finish_cache(cfg, session);
+  }
   print_open_hint(cfg.cache_store);
   return 0;
 }

@@ -27,9 +27,27 @@ Prepared prepare(const Config& cfg);
 
 struct CacheOptions {
   bool yes = false;  // proceed despite recommendations
+  bool ask = true;   // ask on a terminal when there are recommendations
+  std::vector<std::string> modes = {"series", "local"};  // deploy modes the caller can run
 };
 
-// Returns the process exit code (0 done or cache hit, 3 stopped on recommendations); throws Error.
+// A cache run up to the point where jobs can be handed to an executor.
+struct CacheSession {
+  enum class Status { Hit, Stopped, Ready };
+  Status status = Status::Ready;
+  Plan plan;
+  std::string plan_path;         // the saved plan workers run
+  std::vector<int64_t> pending;  // jobs without a done marker
+  double started = 0;
+};
+
+// Cache hit check, plan, recommendations, store replace/resume, metadata and coordinates.
+CacheSession begin_cache(const Config& cfg, const CacheOptions& opt);
+// After the executor: checks every job is done, consolidates metadata, writes stats, marks complete.
+void finish_cache(const Config& cfg, const CacheSession& session);
+
+// begin, run the config's executor, finish. Returns the exit code (0 done or cache hit, 3 stopped
+// on recommendations); throws Error.
 int run_cache(const Config& cfg, const CacheOptions& opt);
 
 // Human-readable plan: jobs, regions, source chunks, amplification, memory, recommendations.

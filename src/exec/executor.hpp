@@ -39,6 +39,10 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
 
 inline constexpr int kMaxAttempts = 3;
 
+// The `zarr-parallel` binary that local workers run; by default this process's own executable
+// (right for the CLI; the Python module, whose executable is python, sets it).
+void set_worker_executable(const std::string& path);
+
 // Peak resident memory of this process so far, bytes.
 uint64_t peak_rss_bytes();
 

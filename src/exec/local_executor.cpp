@@ -25,7 +25,13 @@ struct Running {
   double started;
 };
 
+std::string& worker_executable() {
+  static std::string path;
+  return path;
+}
+
 std::string self_exe() {
+  if (!worker_executable().empty()) return worker_executable();
   std::error_code ec;
   const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) throw Error::internal("cannot find the zarr-parallel executable: " + ec.message());
@@ -87,6 +93,8 @@ std::string describe(int status) {
 }
 
 }  // namespace
+
+void set_worker_executable(const std::string& path) { worker_executable() = path; }
 
 void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
                int64_t worker_timeout) {

@@ -1,0 +1,117 @@
+// _zarr_parallel: the binding under the `zarr_parallel` package. Configs cross as JSON text (JSON
+// is YAML), results as JSON text; errors become Python exceptions with the CLI's messages. The GIL
+// is released while the engine works.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "exec/inspect_source.hpp"
+#include "core/error.hpp"
+#include "exec/cache_run.hpp"
+#include "exec/executor.hpp"
+#include "plan/plan_json.hpp"
+
+namespace py = pybind11;
+using namespace zp;
+
+namespace {
+
+Config config_of(const std::string& text, const std::string& base_dir) { return parse_config(text, base_dir); }
+
+// Raises a Python exception of class `type` with our message.
+[[noreturn]] void raise(PyObject* type, const std::string& msg) {
+  PyErr_SetString(type, msg.c_str());
+  throw py::error_already_set();
+}
+
+// Runs `f` without the GIL and turns our errors into the Python exceptions the original raised:
+// ValueError for bad arguments, FileNotFoundError for missing sources, OSError for I/O.
+template <typename F>
+auto engine_call(F&& f) {
+  try {
+    py::gil_scoped_release release;
+    return f();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    switch (e.kind()) {
+      case ErrorKind::Config:
+      case ErrorKind::Recommendations:
+        raise(PyExc_ValueError, msg);
+      case ErrorKind::Source:
+        if (msg.find("no file matches") != std::string::npos ||
+            msg.find("does not exist") != std::string::npos ||
+            msg.find("No such file") != std::string::npos)
+          raise(PyExc_FileNotFoundError, msg);
+        raise(PyExc_OSError, msg);
+      case ErrorKind::Store:
+        raise(PyExc_OSError, msg);
+      default:
+        raise(PyExc_RuntimeError, msg);
+    }
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_zarr_parallel, m) {
+  m.doc() = "zarr-parallel engine (use the zarr_parallel package)";
+  m.attr("__version__") = ZP_VERSION;
+  set_worker_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
+
+  m.def("plan", [](const std::string& config, const std::string& base_dir) {
+    return engine_call([&] { return plan_to_json(prepare(config_of(config, base_dir)).plan).dump(); });
+  });
+  m.def("begin", [](const std::string& config, const std::string& base_dir, bool yes) {
+    return engine_call([&] {
+      const Config cfg = config_of(config, base_dir);
+      CacheOptions opt;
+      opt.yes = yes;
+      opt.ask = false;
+      opt.modes = {"series", "local", "dask_distributed"};
+      const CacheSession s = begin_cache(cfg, opt);
+      const char* status = s.status == CacheSession::Status::Hit ? "hit"
+                           : s.status == CacheSession::Status::Stopped ? "stopped" : "ready";
+      return nlohmann::json{{"status", status}, {"plan_path", s.plan_path}, {"pending", s.pending},
+                            {"store", cfg.cache_store}, {"threads_per_worker", s.plan.threads_per_worker},
+                            {"started", s.started},
+                            {"recommendations", plan_to_json(s.plan, false)["recommendations"]}}.dump();
+    });
+  });
+  m.def("run_here", [](const std::string& config, const std::string& base_dir, const std::string& plan_path,
+                       const std::vector<int64_t>& pending) {
+    // The series and local executors, for a session begin() prepared.
+    engine_call([&] {
+      const Config cfg = config_of(config, base_dir);
+      const Plan plan = load_plan(plan_path);
+      FileStore store(cfg.cache_store);
+      StoreState state(store);
+      const RunContext ctx{plan, store, state, cfg.log_level};
+      if (cfg.deploy_mode == "series") run_series(ctx, pending);
+      else run_local(ctx, pending, plan.workers, cfg.worker_timeout);
+      return 0;
+    });
+  });
+  m.def("finish", [](const std::string& config, const std::string& base_dir, const std::string& plan_path,
+                     double started) {
+    engine_call([&] {
+      CacheSession s;
+      s.plan = load_plan(plan_path);
+      s.started = started;
+      finish_cache(config_of(config, base_dir), s);
+      return 0;
+    });
+  });
+  m.def("run_worker", [](const std::string& plan_path, const std::vector<int64_t>& jobs, int threads,
+                         const std::string& worker_id) {
+    engine_call([&] {
+      const Plan plan = load_plan(plan_path);
+      run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
+      return 0;
+    });
+  });
+  m.def("inspect", [](const std::string& uri, const std::string& engine) {
+    return engine_call([&] { return inspect_source(uri, engine, "").dump(); });
+  });
+}

@@ -1,0 +1,158 @@
+"""ZarrParallelAssembler with the original package's keyword arguments, over the C++ engine.
+
+Every argument becomes a key of the same config the CLI reads, so a script and a YAML file that say
+the same thing make the same cache (and the same config hash)."""
+import json
+import logging
+import os
+import sys
+import uuid
+
+from . import _zarr_parallel as _engine
+
+_DEPLOY_MODES = ("series", "local", "dask_distributed")
+
+
+def _run_job(plan_path, job, threads):
+    """One job of a saved plan, inside a dask worker process."""
+    from zarr_parallel import _zarr_parallel
+    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}")
+    return job
+
+
+def _check(value, types, name):
+    if value is not None and not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise ValueError(f"{name} must be {names}, got {type(value).__name__}: {value!r}")
+
+
+class ZarrParallelAssembler:
+    """Plans and writes a Zarr cache of `data_uri` (a kerchunk .json, a NetCDF glob or a Zarr store).
+
+    `preprocessors` is a list of dicts such as {"type": "subset", "time": ("2000-01-01", "2000-02-28"),
+    "latitude": (60, -30)}; `variables` maps variable names to their transforms ({"d2m": {}} or
+    {"t2m": [{"type": "rename", "new_name": "air_temperature"}]}); `chunks` maps dimensions to output
+    chunk sizes. After cache(), `cache_store` is the store's path: xr.open_zarr(zp.cache_store).
+    """
+
+    def __init__(self, data_uri, preprocessors=None, chunks=None, cache_label=None, variables=None,
+                 add_attrs=None, engine="kerchunk", log_level=0, concat_dim=None, encoding=None,
+                 compressor=None, zarr_format=None):
+        _check(data_uri, (str, os.PathLike), "data_uri")
+        if data_uri is None:
+            raise ValueError("data_uri is required")
+        _check(preprocessors, (list, tuple), "preprocessors")
+        _check(chunks, (dict, str), "chunks")
+        _check(cache_label, str, "cache_label")
+        _check(variables, (dict, list, tuple), "variables")
+        _check(add_attrs, dict, "add_attrs")
+        _check(engine, str, "engine")
+        _check(log_level, int, "log_level")
+        self._config = {"data_uri": os.fspath(data_uri), "engine": engine or "auto", "log_level": log_level}
+        for key, value in (("preprocessors", preprocessors), ("chunks", chunks), ("cache_label", cache_label),
+                           ("variables", variables), ("add_attrs", add_attrs), ("concat_dim", concat_dim),
+                           ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format)):
+            if value is not None:
+                self._config[key] = value
+        if isinstance(variables, (list, tuple)):
+            self._config["variables"] = list(variables)
+        self.cache_store = None
+
+    def _full_config(self, **run):
+        cfg = dict(self._config)
+        cfg.update({k: v for k, v in run.items() if v is not None})
+        try:
+            return json.dumps(cfg, default=list)
+        except TypeError as e:
+            raise ValueError(f"arguments must be plain values (numbers, strings, lists, dicts): {e}") from None
+
+    def inspect(self):
+        """The source's dimensions, coordinate ranges, variables, encodings and chunk grid."""
+        return json.loads(_engine.inspect(self._config["data_uri"], self._config["engine"]))
+
+    def plan(self, cache_store=None, cache_dir=None, **run):
+        """The plan the cache would run, as a dict (jobs, read amplification, memory, recommendations)."""
+        if cache_store is None and cache_dir is None:
+            cache_dir = "."
+        return json.loads(_engine.plan(self._full_config(cache_store=cache_store, cache_dir=cache_dir, **run),
+                                       os.getcwd()))
+
+    def open(self, **kwargs):
+        """The cache, opened with xarray."""
+        if self.cache_store is None:
+            raise ValueError("no cache yet: call cache() first")
+        import xarray as xr
+        return xr.open_zarr(self.cache_store, **kwargs)
+
+    def cache(self, cache_store=None, num_jobs=None, generate_stats=False, deploy_mode="local",
+              await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
+              overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
+              scheduler_address=None, quiet_dask=True):
+        """Writes the cache and returns its path (also in self.cache_store)."""
+        if deploy_mode not in _DEPLOY_MODES:
+            raise ValueError(f"deploy_mode must be one of {', '.join(_DEPLOY_MODES)}, got {deploy_mode!r}")
+        if cache_store is None and cache_dir is None:
+            raise ValueError("give cache_store (the .zarr path) or cache_dir")
+        _check(num_jobs, int, "num_jobs")
+        _check(simultaneous_worker_limit, int, "simultaneous_worker_limit")
+        config = self._full_config(
+            cache_store=os.fspath(cache_store) if cache_store is not None else None,
+            cache_dir=os.fspath(cache_dir) if cache_dir is not None else None, num_jobs=num_jobs,
+            generate_stats=generate_stats, deploy_mode=deploy_mode, await_completion=await_completion,
+            simultaneous_worker_limit=simultaneous_worker_limit, memory_limit=memory_limit,
+            worker_timeout=worker_timeout, overwrite=overwrite, recommend_changes=recommend_changes,
+            resume=resume)
+        base = os.getcwd()
+        session = json.loads(_engine.begin(config, base, not recommend_changes))
+        if session["status"] == "stopped":
+            self._confirm(session["recommendations"])
+            session = json.loads(_engine.begin(config, base, True))
+        self.cache_store = session["store"]
+        if session["status"] == "hit":
+            return self.cache_store
+        if deploy_mode == "dask_distributed":
+            self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address, quiet_dask)
+        else:
+            _engine.run_here(config, base, session["plan_path"], session["pending"])
+        _engine.finish(config, base, session["plan_path"], session["started"])
+        return self.cache_store
+
+    @staticmethod
+    def _confirm(recommendations):
+        text = "\n".join(f"  - {r['key']}: {r['message']}" for r in recommendations)
+        print("Recommendations:\n" + text)
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise ValueError("stopped on recommendations (not interactive); change the arguments or pass "
+                             "recommend_changes=False:\n" + text)
+        answer = input("Continue without recommendations? (y/n) ")
+        if not answer.strip().lower().startswith("y"):
+            raise ValueError("stopped on recommendations:\n" + text)
+
+    def _run_dask(self, session, workers, memory_limit, client, scheduler_address, quiet):
+        from dask.distributed import Client, LocalCluster, as_completed
+        if quiet:
+            logging.getLogger("distributed").setLevel(logging.ERROR)
+        owned = []
+        if client is None:
+            if scheduler_address:
+                client = Client(scheduler_address)
+                owned.append(client)
+            else:
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit,
+                                       dashboard_address=":0",
+                                       silence_logs=logging.ERROR if quiet else logging.WARNING)
+                client = Client(cluster)
+                owned += [client, cluster]
+        try:
+            run = uuid.uuid4().hex[:8]
+            futures = [client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"],
+                                     key=f"zarr-parallel-{run}-job-{job}", retries=2, pure=False)
+                       for job in session["pending"]]
+            total = len(futures)
+            for done, future in enumerate(as_completed(futures), 1):
+                future.result()
+                if self._config.get("log_level", 0) >= 1:
+                    print(f"zarr-parallel: {done}/{total} jobs done", file=sys.stderr)
+        finally:
+            for obj in owned:
+                obj.close()

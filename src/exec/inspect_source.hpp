@@ -1,0 +1,14 @@
+// inspect: what a source is — dimensions with coordinate ranges, variables with dtypes, CF
+// encoding, codecs and chunk grid — as JSON, for the CLI and the Python module.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace zp {
+
+nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
+                                      const std::string& concat_dim);
+
+}  // namespace zp

@@ -1,0 +1,135 @@
+"""The Python module: the original's API and example scripts, dask_distributed, errors."""
+import builtins
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from conftest import ERA5, need_fixtures, open_kerchunk, run_cache, store_files  # noqa: E402
+
+from zarr_parallel import ZarrParallelAssembler  # noqa: E402
+from zarr_parallel.assembler import ZarrParallelAssembler as FromAssembler  # noqa: E402
+
+EXAMPLES = REPO / "examples" / "python"
+SUBSET = {"type": "subset", "time": ("2000-01-02 00:00:00", "2000-01-03 23:00:00"),
+          "latitude": (90, -2.5), "longitude": (90, 267.5)}
+CHUNKS = {"time": 24, "latitude": 19, "longitude": 36}
+
+
+def run_example(name, tmp_path, env=None):
+    proc = subprocess.run([sys.executable, EXAMPLES / name, str(ERA5 / "refs.json"), str(tmp_path / "cache")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def cli_store(tmp_path, **extra):
+    """The same cache made by the CLI in local mode: the reference stores are compared with."""
+    store = tmp_path / "cli.zarr"
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "engine": "kerchunk", "preprocessors": [dict(SUBSET)],
+           "chunks": CHUNKS, "variables": {"d2m": {}}, "cache_label": "_v1", "cache_store": str(store),
+           "log_level": 0}
+    cfg["preprocessors"][0] = {k: list(v) if isinstance(v, tuple) else v for k, v in SUBSET.items()}
+    cfg.update(extra)
+    run_cache(tmp_path, cfg, check=0)
+    return store
+
+
+def test_both_imports_are_the_same_class():
+    assert ZarrParallelAssembler is FromAssembler
+
+
+def test_basic_example_runs_unchanged_on_dask_distributed(tmp_path):
+    need_fixtures()
+    store = run_example("basic.py", tmp_path)
+    assert store.name == "refs_v1.zarr"
+    assert store_files(store) == store_files(cli_store(tmp_path))
+    expected = open_kerchunk(ERA5 / "refs.json")[["d2m"]].sel(
+        time=slice("2000-01-02", "2000-01-03"), latitude=slice(90, -2.5), longitude=slice(90, 267.5))
+    got = xr.open_zarr(store)
+    assert np.array_equal(got.d2m.values, expected.d2m.values, equal_nan=True)
+
+
+def test_series_example(tmp_path):
+    need_fixtures()
+    store = run_example("series.py", tmp_path)
+    got = xr.open_zarr(store)
+    assert set(got.data_vars) == {"d2m", "air_temperature"} and got.attrs["project"] == "FRAME-FM"
+    expected = open_kerchunk(ERA5 / "refs.json").sel(time=slice("2000-01-02", "2000-01-03"))
+    assert np.array_equal(got.air_temperature.values, expected.t2m.values, equal_nan=True)
+
+
+def test_killed_dask_worker_is_retried(tmp_path):
+    need_fixtures()
+    flag = tmp_path / "fault-fired"
+    env = dict(os.environ, ZP_FAULT_KILL_ONCE=str(flag))
+    store = run_example("basic.py", tmp_path, env=env)
+    assert flag.exists(), "the fault was not injected"
+    assert store_files(store) == store_files(cli_store(tmp_path))
+
+
+def test_plan_inspect_open_and_cache_hit(tmp_path):
+    need_fixtures()
+    zp = ZarrParallelAssembler(str(ERA5 / "refs.json"), preprocessors=[SUBSET], chunks=CHUNKS,
+                               variables=["d2m"])
+    plan = zp.plan(cache_store=str(tmp_path / "p.zarr"))
+    assert plan["summary"]["read_amplification"] == 1.0 and plan["recommendations"] == []
+    info = zp.inspect()
+    assert {v["name"] for v in info["variables"]} >= {"d2m", "t2m"}
+    with pytest.raises(ValueError):
+        zp.open()
+    path = zp.cache(cache_store=str(tmp_path / "p.zarr"), deploy_mode="series")
+    assert path == zp.cache_store and zp.open().d2m.shape == (48, 38, 72)
+    mtime = (Path(path) / "d2m" / "0.0.0").stat().st_mtime_ns
+    zp.cache(cache_store=str(tmp_path / "p.zarr"), deploy_mode="series")
+    assert (Path(path) / "d2m" / "0.0.0").stat().st_mtime_ns == mtime
+
+
+def test_recommendations_ask_through_input(tmp_path, monkeypatch):
+    need_fixtures()
+    zp = ZarrParallelAssembler(str(ERA5 / "refs.json"), preprocessors=[{"type": "subset", "latitude": (60, -30)}],
+                               variables={"d2m": {}})
+    store = tmp_path / "r.zarr"
+    with pytest.raises(ValueError, match="recommendations"):  # not interactive: stop, as exit code 3
+        zp.cache(cache_store=str(store), deploy_mode="series")
+    assert not store.exists()
+
+    class Tty:
+        def isatty(self):
+            return True
+    monkeypatch.setattr(sys, "stdin", Tty())
+    answers = iter(["n", "y"])
+    monkeypatch.setattr(builtins, "input", lambda prompt: next(answers))
+    with pytest.raises(ValueError, match="recommendations"):
+        zp.cache(cache_store=str(store), deploy_mode="series")
+    assert not store.exists()
+    zp.cache(cache_store=str(store), deploy_mode="series")
+    assert xr.open_zarr(store).d2m.shape == (96, 37, 144)
+
+
+def test_errors_are_the_documented_exceptions(tmp_path):
+    need_fixtures()
+    refs = str(ERA5 / "refs.json")
+    with pytest.raises(ValueError):
+        ZarrParallelAssembler(refs, preprocessors="sel")
+    with pytest.raises(ValueError):
+        ZarrParallelAssembler(refs).cache(cache_store=str(tmp_path / "x.zarr"), deploy_mode="cloud")
+    with pytest.raises(ValueError, match="unknown preprocessor 'zoom'"):
+        ZarrParallelAssembler(refs, preprocessors=[{"type": "zoom"}]).cache(cache_store=str(tmp_path / "x.zarr"))
+    with pytest.raises(ValueError, match="nope"):
+        ZarrParallelAssembler(refs, variables={"nope": {}}).cache(cache_store=str(tmp_path / "x.zarr"))
+    with pytest.raises(FileNotFoundError):
+        ZarrParallelAssembler(str(tmp_path / "missing.json")).cache(cache_store=str(tmp_path / "x.zarr"))
+    with pytest.raises(FileNotFoundError):
+        ZarrParallelAssembler(str(tmp_path / "none_*.nc"), engine="netcdf").cache(cache_store=str(tmp_path / "x.zarr"))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):
+        ZarrParallelAssembler(refs, variables=["d2m"]).cache(cache_store=str(blocker), deploy_mode="series")
+    assert not (tmp_path / "x.zarr").exists()
