@@ -164,7 +164,9 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     return session;
   }
   if (std::find(opt.modes.begin(), opt.modes.end(), cfg.deploy_mode) == opt.modes.end())
-    throw Error::config("deploy_mode", "'" + cfg.deploy_mode + "' is not supported here yet");
+    throw Error::config("deploy_mode",
+                        "'" + cfg.deploy_mode + "' cannot run from here: the CLI runs series, local " +
+                            "and (under mpirun) mpi; dask_distributed runs from the Python module");
 
   Prepared prep = prepare(cfg);
   session.plan = std::move(prep.plan);
