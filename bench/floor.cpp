@@ -3,9 +3,10 @@
 // decode = single-thread time to decode every needed source chunk once;
 // encode = single-thread time to encode every output chunk once with the plan's compressor.
 // floor  = max(read, (decode + encode) / cores). Prints JSON.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <fmt/format.h>
 #include <set>
 #include <thread>
 
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
     if (a.coordinate) continue;
     std::set<int64_t> needed;
     for (const auto& j : plan.jobs)
-      if (&plan.arrays[static_cast<std::size_t>(j.array)] == &a) needed.insert(j.source_chunks.begin(), j.source_chunks.end());
+      if (&plan.arrays[static_cast<std::size_t>(j.array)] == &a)
+        needed.insert(j.source_chunks.begin(), j.source_chunks.end());
     FileReader reader;
     std::vector<Bytes> raw;
     auto t0 = Clock::now();
@@ -60,14 +62,18 @@ int main(int argc, char** argv) {
     std::vector<CodecSpec> chain;
     if (!a.compressor.is_null()) chain.push_back(codec_spec_from_json(a.compressor, "floor"));
     Bytes chunk(a.chunk_bytes());
-    for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = sample.empty() ? 0 : sample[i % sample.size()];
+    for (std::size_t i = 0; i < chunk.size(); ++i)
+      chunk[i] = sample.empty() ? 0 : sample[i % sample.size()];
     t0 = Clock::now();
-    for (int64_t k = 0; k < a.num_chunks(); ++k) encoded_bytes += encode_chain(chain, chunk, a.conversion.out.size).size();
+    for (int64_t k = 0; k < a.num_chunks(); ++k)
+      encoded_bytes += encode_chain(chain, chunk, a.conversion.out.size).size();
     encode += since(t0);
   }
   const double floor = std::max(read, (decode + encode) / std::max(cores, 1));
-  fmt::print("{{\"read_s\": {:.4f}, \"decode_s\": {:.4f}, \"encode_s\": {:.4f}, \"cores\": {}, \"floor_s\": {:.4f}, "
-             "\"read_bytes\": {}, \"encoded_bytes\": {}}}\n",
-             read, decode, encode, cores, floor, read_bytes, encoded_bytes);
+  fmt::print(
+      "{{\"read_s\": {:.4f}, \"decode_s\": {:.4f}, \"encode_s\": {:.4f}, \"cores\": {}, "
+      "\"floor_s\": {:.4f}, "
+      "\"read_bytes\": {}, \"encoded_bytes\": {}}}\n",
+      read, decode, encode, cores, floor, read_bytes, encoded_bytes);
   return 0;
 }

@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "exec/inspect_source.hpp"
 #include "core/error.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
+#include "exec/inspect_source.hpp"
 #include "plan/plan_json.hpp"
 
 namespace py = pybind11;
@@ -18,7 +18,9 @@ using namespace zp;
 
 namespace {
 
-Config config_of(const std::string& text, const std::string& base_dir) { return parse_config(text, base_dir); }
+Config config_of(const std::string& text, const std::string& base_dir) {
+  return parse_config(text, base_dir);
+}
 
 // Raises a Python exception of class `type` with our message.
 [[noreturn]] void raise(PyObject* type, const std::string& msg) {
@@ -61,7 +63,8 @@ PYBIND11_MODULE(_zarr_parallel, m) {
   set_worker_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
 
   m.def("plan", [](const std::string& config, const std::string& base_dir) {
-    return engine_call([&] { return plan_to_json(prepare(config_of(config, base_dir)).plan).dump(); });
+    return engine_call(
+        [&] { return plan_to_json(prepare(config_of(config, base_dir)).plan).dump(); });
   });
   m.def("begin", [](const std::string& config, const std::string& base_dir, bool yes) {
     return engine_call([&] {
@@ -71,16 +74,21 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       opt.ask = false;
       opt.modes = {"series", "local", "dask_distributed"};
       const CacheSession s = begin_cache(cfg, opt);
-      const char* status = s.status == CacheSession::Status::Hit ? "hit"
-                           : s.status == CacheSession::Status::Stopped ? "stopped" : "ready";
-      return nlohmann::json{{"status", status}, {"plan_path", s.plan_path}, {"pending", s.pending},
-                            {"store", cfg.cache_store}, {"threads_per_worker", s.plan.threads_per_worker},
+      const char* status = s.status == CacheSession::Status::Hit       ? "hit"
+                           : s.status == CacheSession::Status::Stopped ? "stopped"
+                                                                       : "ready";
+      return nlohmann::json{{"status", status},
+                            {"plan_path", s.plan_path},
+                            {"pending", s.pending},
+                            {"store", cfg.cache_store},
+                            {"threads_per_worker", s.plan.threads_per_worker},
                             {"started", s.started},
-                            {"recommendations", plan_to_json(s.plan, false)["recommendations"]}}.dump();
+                            {"recommendations", plan_to_json(s.plan, false)["recommendations"]}}
+          .dump();
     });
   });
-  m.def("run_here", [](const std::string& config, const std::string& base_dir, const std::string& plan_path,
-                       const std::vector<int64_t>& pending) {
+  m.def("run_here", [](const std::string& config, const std::string& base_dir,
+                       const std::string& plan_path, const std::vector<int64_t>& pending) {
     // The series and local executors, for a session begin() prepared.
     engine_call([&] {
       const Config cfg = config_of(config, base_dir);
@@ -88,13 +96,15 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       FileStore store(cfg.cache_store);
       StoreState state(store);
       const RunContext ctx{plan, store, state, cfg.log_level};
-      if (cfg.deploy_mode == "series") run_series(ctx, pending);
-      else run_local(ctx, pending, plan.workers, cfg.worker_timeout);
+      if (cfg.deploy_mode == "series")
+        run_series(ctx, pending);
+      else
+        run_local(ctx, pending, plan.workers, cfg.worker_timeout);
       return 0;
     });
   });
-  m.def("finish", [](const std::string& config, const std::string& base_dir, const std::string& plan_path,
-                     double started) {
+  m.def("finish", [](const std::string& config, const std::string& base_dir,
+                     const std::string& plan_path, double started) {
     engine_call([&] {
       CacheSession s;
       s.plan = load_plan(plan_path);
@@ -103,8 +113,8 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       return 0;
     });
   });
-  m.def("run_worker", [](const std::string& plan_path, const std::vector<int64_t>& jobs, int threads,
-                         const std::string& worker_id) {
+  m.def("run_worker", [](const std::string& plan_path, const std::vector<int64_t>& jobs,
+                         int threads, const std::string& worker_id) {
     engine_call([&] {
       const Plan plan = load_plan(plan_path);
       run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);

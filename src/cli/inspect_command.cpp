@@ -28,9 +28,9 @@ int inspect_command(const std::string& source, const std::string& engine,
     for (const auto& c : v["codecs"]) codecs += (codecs.empty() ? "" : " + ") + c.dump();
     for (const auto& d : v["dims"]) dims += (dims.empty() ? "" : ", ") + d.get<std::string>();
     for (const auto& c : v["chunks"]) chunks += (chunks.empty() ? "" : ", ") + c.dump();
-    fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n", v["name"].get<std::string>(), dims,
-               v["dtype"].get<std::string>(), chunks, v["num_chunks"].get<int64_t>(),
-               codecs.empty() ? "none" : codecs);
+    fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n",
+               v["name"].get<std::string>(), dims, v["dtype"].get<std::string>(), chunks,
+               v["num_chunks"].get<int64_t>(), codecs.empty() ? "none" : codecs);
     std::string enc;
     for (const char* k : {"scale_factor", "add_offset", "missing_value", "units", "calendar"})
       if (v["attrs"].contains(k)) enc += fmt::format("{}={} ", k, v["attrs"][k].dump());

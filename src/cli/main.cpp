@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "zarr-parallel: cache gridded archives (NetCDF/HDF5, kerchunk, Zarr) into rechunked Zarr "
       "stores, in parallel"};
-  app.set_version_flag("--version", std::string(ZP_VERSION));
+  app.set_version_flag("--version",
+                       std::string(ZP_VERSION) + (zp::mpi_built() ? " (mpi)" : " (no mpi)"));
   app.require_subcommand(1);
 
   std::string config_path, source, engine = "auto", concat_dim, plan_path, store_path,
@@ -69,7 +70,10 @@ int main(int argc, char** argv) {
     if (*cache) {
       zp::Config cfg = zp::load_config(config_path, sets);
       if (log_level >= 0) cfg.log_level = log_level;
-      return zp::run_cache(cfg, {yes});
+      zp::CacheOptions opt;
+      opt.yes = yes;
+      if (cfg.deploy_mode == "mpi") return zp::run_cache_mpi(cfg, opt);
+      return zp::run_cache(cfg, opt);
     }
     if (*plan) {
       const zp::Config cfg = zp::load_config(config_path, sets);

@@ -119,11 +119,6 @@ bool ask_to_continue(const Plan& plan, const Config& cfg) {
   return !answer.empty() && (answer[0] == 'y' || answer[0] == 'Y');
 }
 
-// The store's path, then the two lines of Python that open it.
-void print_open_hint(const std::string& store) {
-  fmt::print("{}\nimport xarray as xr\nds = xr.open_zarr(\"{}\")\n", store, store);
-}
-
 json stats_json(const Plan& plan, const StoreState& state, double wall) {
   json jobs = json::array();
   uint64_t read = 0, written = 0, peak = 0;
@@ -148,6 +143,10 @@ json stats_json(const Plan& plan, const StoreState& state, double wall) {
 
 }  // namespace
 
+void print_open_hint(const std::string& store) {
+  fmt::print("{}\nimport xarray as xr\nds = xr.open_zarr(\"{}\")\n", store, store);
+}
+
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   CacheSession session;
   session.started = now_seconds();
@@ -165,7 +164,8 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   }
   if (std::find(opt.modes.begin(), opt.modes.end(), cfg.deploy_mode) == opt.modes.end())
     throw Error::config("deploy_mode",
-                        "'" + cfg.deploy_mode + "' cannot run from here: the CLI runs series, local " +
+                        "'" + cfg.deploy_mode +
+                            "' cannot run from here: the CLI runs series, local " +
                             "and (under mpirun) mpi; dask_distributed runs from the Python module");
 
   Prepared prep = prepare(cfg);

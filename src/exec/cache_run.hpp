@@ -43,12 +43,21 @@ struct CacheSession {
 
 // Cache hit check, plan, recommendations, store replace/resume, metadata and coordinates.
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt);
-// After the executor: checks every job is done, consolidates metadata, writes stats, marks complete.
+// After the executor: checks every job is done, consolidates metadata, writes stats, marks
+// complete.
 void finish_cache(const Config& cfg, const CacheSession& session);
+
+// deploy_mode mpi: every rank calls this under mpirun (see mpi_executor.cpp). Exit code as
+// run_cache.
+int run_cache_mpi(const Config& cfg, const CacheOptions& opt);
+bool mpi_built();
 
 // begin, run the config's executor, finish. Returns the exit code (0 done or cache hit, 3 stopped
 // on recommendations); throws Error.
 int run_cache(const Config& cfg, const CacheOptions& opt);
+
+// The store's path, then the two lines of Python that open it (stdout).
+void print_open_hint(const std::string& store);
 
 // Human-readable plan: jobs, regions, source chunks, amplification, memory, recommendations.
 std::string describe_plan(const Plan& plan, std::size_t max_jobs = 20);

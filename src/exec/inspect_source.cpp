@@ -1,8 +1,9 @@
+#include "exec/inspect_source.hpp"
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
-#include "exec/inspect_source.hpp"
 #include "core/units.hpp"
 #include "plan/units.hpp"
 #include "source/open_source.hpp"

@@ -2,9 +2,8 @@
 // encoding, codecs and chunk grid — as JSON, for the CLI and the Python module.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace zp {
 

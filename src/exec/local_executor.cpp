@@ -94,7 +94,9 @@ std::string describe(int status) {
 
 }  // namespace
 
-void set_worker_executable(const std::string& path) { worker_executable() = path; }
+void set_worker_executable(const std::string& path) {
+  worker_executable() = path;
+}
 
 void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
                int64_t worker_timeout) {

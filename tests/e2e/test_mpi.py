@@ -1,0 +1,53 @@
+"""deploy_mode: mpi under a real mpirun (OpenMPI): rank 0 plans and hands out jobs, the store is
+identical to a local run."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BIN, ERA5, need_fixtures, run_cache, store_files
+
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def mpi_ready():
+    if not shutil.which("mpirun"):
+        pytest.skip("mpirun not installed")
+    if "(mpi)" not in subprocess.run([str(BIN), "--version"], capture_output=True, text=True).stdout:
+        pytest.skip("zarr-parallel built without MPI")
+
+
+@pytest.mark.parametrize("ranks", [3, 1])
+def test_mpi_store_is_identical_to_local(tmp_path, ranks):
+    need_fixtures()
+    mpi_ready()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "num_jobs": 8, "recommend_changes": False, "generate_stats": True}
+    local = tmp_path / "local.zarr"
+    run_cache(tmp_path, dict(cfg, cache_store=str(local)), check=0)
+    store = tmp_path / "mpi.zarr"
+    cfg_path = tmp_path / "mpi.yaml"
+    cfg_path.write_text(json.dumps(dict(cfg, cache_store=str(store))))  # JSON is YAML
+    proc = subprocess.run(["mpirun", "-n", str(ranks), str(BIN), "cache", str(cfg_path), "--set", "deploy_mode=mpi"],
+                          capture_output=True, text=True, env=MPI_ENV, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count(str(store)) == 2  # only rank 0 prints the store and the open line
+    assert (store / ".zarr-parallel" / "complete.json").exists()
+    assert store_files(store) == store_files(local)
+    stats = json.loads((store / ".zarr-parallel" / "stats.json").read_text())
+    workers = {j["worker"] for j in stats["per_job"]}
+    assert workers == ({"mpi-rank-1", "mpi-rank-2"} if ranks == 3 else {"mpi-rank-0"})
+
+
+def test_mpi_mode_errors_reach_every_rank(tmp_path):
+    need_fixtures()
+    mpi_ready()
+    cfg_path = tmp_path / "bad.yaml"
+    cfg_path.write_text(f'data_uri: "{ERA5 / "refs.json"}"\nvariables: [nope]\ncache_store: "{tmp_path / "b.zarr"}"\n')
+    proc = subprocess.run(["mpirun", "-n", "2", str(BIN), "cache", str(cfg_path), "--set", "deploy_mode=mpi"],
+                          capture_output=True, text=True, env=MPI_ENV, timeout=120)
+    assert proc.returncode != 0 and "nope" in proc.stderr
+    assert not (tmp_path / "b.zarr").exists()
