@@ -10,6 +10,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev googletest
   libopenmpi-dev openmpi-bin
+  slurmctld slurmd slurm-client munge
   pybind11-dev python3-dev
   python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest
   python3-dask python3-distributed python3-numcodecs

@@ -46,7 +46,12 @@ int main(int argc, char** argv) {
 
   auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
   worker->add_option("PLAN", plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
-  worker->add_option("JOB_ID", job_ids, "job ids")->required();
+  std::string task_list;
+  int64_t task = -1;
+  worker->add_option("JOB_ID", job_ids, "job ids");
+  worker->add_option("--task-list", task_list,
+                     "file with the job ids of each array task, a line a task");
+  worker->add_option("--task", task, "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID)");
   worker->add_option("--threads", threads, "decode/encode threads (default: the plan's)");
   worker->add_option("--worker-id", worker_id, "name used for heartbeats");
 
@@ -86,6 +91,9 @@ int main(int argc, char** argv) {
     }
     if (*inspect) return zp::inspect_command(source, engine, concat_dim, as_json);
     if (*worker) {
+      if (!task_list.empty()) job_ids = zp::task_jobs(task_list, task);
+      if (job_ids.empty())
+        throw zp::Error::config("JOB_ID", "give job ids, or --task-list and --task");
       const zp::Plan p = zp::load_plan(plan_path);
       zp::run_worker_jobs(p, job_ids, threads > 0 ? threads : p.threads_per_worker, worker_id);
       return 0;

@@ -67,14 +67,19 @@ ojson parse_yaml(const std::string& text, const std::string& where) {
   }
 }
 
-const std::set<std::string> kKeys = {
-    "data_uri",          "engine",           "concat_dim",     "preprocessors",
-    "variables",         "chunks",           "add_attrs",      "cache_label",
-    "cache_store",       "cache_dir",        "zarr_format",    "compressor",
-    "encoding",          "deploy_mode",      "num_jobs",       "simultaneous_worker_limit",
-    "memory_limit",      "worker_timeout",   "overwrite",      "resume",
-    "recommend_changes", "await_completion", "generate_stats", "log_level",
-    "threads_per_worker"};
+const std::set<std::string> kKeys = {"data_uri",           "engine",
+                                     "concat_dim",         "preprocessors",
+                                     "variables",          "chunks",
+                                     "add_attrs",          "cache_label",
+                                     "cache_store",        "cache_dir",
+                                     "zarr_format",        "compressor",
+                                     "encoding",           "deploy_mode",
+                                     "num_jobs",           "simultaneous_worker_limit",
+                                     "memory_limit",       "worker_timeout",
+                                     "overwrite",          "resume",
+                                     "recommend_changes",  "await_completion",
+                                     "generate_stats",     "log_level",
+                                     "threads_per_worker", "slurm"};
 
 std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
@@ -292,6 +297,32 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   if (doc.contains("threads_per_worker") && doc["threads_per_worker"] != "auto")
     c.threads_per_worker = static_cast<int>(get_positive_int(doc, "threads_per_worker", 0));
 
+  if (doc.contains("slurm") && !doc["slurm"].is_null()) {
+    const ojson& s = doc["slurm"];
+    if (!s.is_object())
+      throw Error::config("slurm", "expected {partition, account, qos, extra: [...]}");
+    for (const auto& [k, v] : s.items()) {
+      const std::string key = "slurm." + k;
+      // Values reach an sbatch script: one line each, no control characters.
+      auto line = [&](const ojson& x) {
+        if (!x.is_string()) throw Error::config(key, "expected a string, got " + x.dump());
+        const std::string str = x.get<std::string>();
+        for (unsigned char ch : str)
+          if (ch < 0x20) throw Error::config(key, "control characters are not allowed");
+        return str;
+      };
+      if (k == "partition")
+        c.slurm.partition = line(v);
+      else if (k == "account")
+        c.slurm.account = line(v);
+      else if (k == "qos")
+        c.slurm.qos = line(v);
+      else if (k == "extra" && v.is_array())
+        for (const auto& x : v) c.slurm.extra.push_back(line(x));
+      else
+        throw Error::config(key, "unknown key (partition, account, qos, extra)");
+    }
+  }
   const std::string store = get_string(doc, "cache_store", "");
   const std::string dir = get_string(doc, "cache_dir", "");
   if (!store.empty() && !dir.empty())

@@ -15,6 +15,11 @@ struct VariableSpec {
   std::vector<nlohmann::json> transforms;  // per-variable transforms, each {type: ...}
 };
 
+struct SlurmOptions {
+  std::string partition, account, qos;
+  std::vector<std::string> extra;  // further sbatch options, e.g. "--constraint=intel"
+};
+
 struct Config {
   std::string data_uri;
   std::string engine = "auto";
@@ -41,6 +46,7 @@ struct Config {
   bool generate_stats = false;
   int log_level = 1;
   int threads_per_worker = 0;  // 0: the cores divided among the workers
+  SlurmOptions slurm;
 
   // The keys that decide the cache's content, canonical JSON; its SHA-256 is the config hash.
   nlohmann::json content_json() const;

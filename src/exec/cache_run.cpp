@@ -163,10 +163,10 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     return session;
   }
   if (std::find(opt.modes.begin(), opt.modes.end(), cfg.deploy_mode) == opt.modes.end())
-    throw Error::config("deploy_mode",
-                        "'" + cfg.deploy_mode +
-                            "' cannot run from here: the CLI runs series, local " +
-                            "and (under mpirun) mpi; dask_distributed runs from the Python module");
+    throw Error::config(
+        "deploy_mode",
+        "'" + cfg.deploy_mode + "' cannot run from here: the CLI runs series, local, " +
+            "slurm and (under mpirun) mpi; dask_distributed runs from the Python module");
 
   Prepared prep = prepare(cfg);
   session.plan = std::move(prep.plan);
@@ -250,6 +250,9 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     const RunContext ctx{session.plan, store, state, cfg.log_level};
     if (cfg.deploy_mode == "series") {
       run_series(ctx, session.pending);
+    } else if (cfg.deploy_mode == "slurm") {
+      if (!run_slurm(ctx, session.pending, cfg))
+        return 0;  // submitted only (await_completion: false)
     } else {
       run_local(ctx, session.pending, session.plan.workers, cfg.worker_timeout);
     }

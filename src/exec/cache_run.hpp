@@ -28,7 +28,7 @@ Prepared prepare(const Config& cfg);
 struct CacheOptions {
   bool yes = false;  // proceed despite recommendations
   bool ask = true;   // ask on a terminal when there are recommendations
-  std::vector<std::string> modes = {"series", "local"};  // deploy modes the caller can run
+  std::vector<std::string> modes = {"series", "local", "slurm"};  // deploy modes the caller runs
 };
 
 // A cache run up to the point where jobs can be handed to an executor.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "plan/plan.hpp"
 #include "write/job_runner.hpp"
 #include "write/store_state.hpp"
@@ -42,6 +43,17 @@ inline constexpr int kMaxAttempts = 3;
 // The `zarr-parallel` binary that local workers run; by default this process's own executable
 // (right for the CLI; the Python module, whose executable is python, sets it).
 void set_worker_executable(const std::string& path);
+std::string worker_executable_path();
+
+// Job ids on line `task` (0-based) of a task list file (what an array task runs).
+std::vector<int64_t> task_jobs(const std::string& task_list, int64_t task);
+
+// deploy_mode: slurm — submits the pending jobs as an sbatch job array (one job a task,
+// %simultaneous_worker_limit at once), then, with await_completion, follows the tasks through
+// squeue, the done markers and the heartbeats, resubmits lost or failed tasks (at most
+// kMaxAttempts times a job) and returns when every job is done. Returns false when it only
+// submitted (await_completion: false). Tasks of an earlier submission still queued are adopted.
+bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg);
 
 // Peak resident memory of this process so far, bytes.
 uint64_t peak_rss_bytes();

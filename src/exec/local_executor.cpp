@@ -30,13 +30,17 @@ std::string& worker_executable() {
   return path;
 }
 
-std::string self_exe() {
+}  // namespace
+
+std::string worker_executable_path() {
   if (!worker_executable().empty()) return worker_executable();
   std::error_code ec;
   const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) throw Error::internal("cannot find the zarr-parallel executable: " + ec.message());
   return p.string();
 }
+
+namespace {
 
 pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
                    const std::string& worker) {
@@ -100,7 +104,7 @@ void set_worker_executable(const std::string& path) {
 
 void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
                int64_t worker_timeout) {
-  const std::string exe = self_exe();
+  const std::string exe = worker_executable_path();
   std::deque<int64_t> queue(jobs.begin(), jobs.end());
   std::map<pid_t, Running> running;
   std::map<int64_t, int> attempts;

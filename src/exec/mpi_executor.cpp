@@ -124,7 +124,9 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
   broadcast_string(plan_path, 0);
   if (error) std::rethrow_exception(error);
-  if (status == kFailed) return 1;  // other ranks: rank 0 reports the error
+  // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it
+  // prints the error; mpirun still returns rank 0's exit code.
+  if (status == kFailed) return 0;
   if (status == kHit && rank == 0) print_open_hint(cfg.cache_store);
   if (status != kReady) return status == kStopped ? 3 : 0;
   if (rank != 0) {

@@ -1,0 +1,268 @@
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "core/error.hpp"
+#include "exec/executor.hpp"
+#include "exec/progress.hpp"
+
+namespace zp {
+
+namespace {
+
+using json = nlohmann::json;
+
+struct Submission {
+  std::string id;             // SLURM array job id
+  std::vector<int64_t> jobs;  // our job of each array task
+};
+
+// Runs a command, returns its stdout; throws Error(Job) with its output when it fails.
+std::string run_command(const std::string& cmd, int* status_out = nullptr) {
+  std::array<char, 4096> buf{};
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) throw Error(ErrorKind::Job, "cannot run: " + cmd);
+  for (std::size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
+  const int status = pclose(p);
+  if (status_out) {
+    *status_out = status;
+  } else if (status != 0) {
+    throw Error(ErrorKind::Job, "'" + cmd + "' failed: " + out);
+  }
+  return out;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string slurm_time(int64_t seconds) {
+  return fmt::format("{}-{:02d}:{:02d}:{:02d}", seconds / 86400, seconds % 86400 / 3600,
+                     seconds % 3600 / 60, seconds % 60);
+}
+
+Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<int64_t>& jobs,
+                  int attempt) {
+  const std::string dir = ctx.store.path_of(std::string(StoreState::kFolder) + "/slurm");
+  std::filesystem::create_directories(dir);
+  std::filesystem::create_directories(
+      ctx.store.path_of(std::string(StoreState::kFolder) + "/logs"));
+  const std::string tasks = fmt::format("{}/tasks-{}.txt", dir, attempt);
+  std::string lines;
+  for (auto j : jobs) lines += std::to_string(j) + "\n";
+  ctx.store.put(std::string(StoreState::kFolder) + fmt::format("/slurm/tasks-{}.txt", attempt),
+                lines);
+  std::string script = "#!/bin/bash\n";
+  script += "#SBATCH --job-name=zarr-parallel\n";
+  script += fmt::format("#SBATCH --array=0-{}%{}\n", jobs.size() - 1,
+                        std::max(1, cfg.simultaneous_worker_limit));
+  script += fmt::format("#SBATCH --mem={}M\n", (cfg.memory_limit + 1048575) / 1048576);
+  script += fmt::format("#SBATCH --time={}\n", slurm_time(cfg.worker_timeout));
+  script += fmt::format("#SBATCH --cpus-per-task={}\n", ctx.plan.threads_per_worker);
+  script += fmt::format(
+      "#SBATCH --output={}\n",
+      quote(ctx.store.path_of(std::string(StoreState::kFolder) + "/logs/slurm-%A_%a.log")));
+  if (!cfg.slurm.partition.empty())
+    script += "#SBATCH --partition=" + quote(cfg.slurm.partition) + "\n";
+  if (!cfg.slurm.account.empty()) script += "#SBATCH --account=" + quote(cfg.slurm.account) + "\n";
+  if (!cfg.slurm.qos.empty()) script += "#SBATCH --qos=" + quote(cfg.slurm.qos) + "\n";
+  for (const auto& e : cfg.slurm.extra) script += "#SBATCH " + e + "\n";
+  script += fmt::format(
+      "exec {} worker {} --task-list {} --task \"$SLURM_ARRAY_TASK_ID\" --threads {} "
+      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\"\n",
+      quote(worker_executable_path()), quote(ctx.state.plan_path()), quote(tasks),
+      ctx.plan.threads_per_worker);
+  const std::string script_key =
+      std::string(StoreState::kFolder) + fmt::format("/slurm/submit-{}.sh", attempt);
+  ctx.store.put(script_key, script);
+  std::string id = run_command("sbatch --parsable " + quote(ctx.store.path_of(script_key)));
+  id = id.substr(0, id.find_first_of(";\n"));
+  if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+    throw Error(ErrorKind::Job, "sbatch did not return a job id: " + id);
+  log_line(cfg.log_level, 1,
+           fmt::format("submitted SLURM job {} ({} array tasks)", id, jobs.size()));
+  return {id, jobs};
+}
+
+void save(const RunContext& ctx, const std::vector<Submission>& subs) {
+  json j = json::array();
+  for (const auto& s : subs) j.push_back({{"id", s.id}, {"jobs", s.jobs}});
+  ctx.store.put(std::string(StoreState::kFolder) + "/slurm/submissions.json", j.dump());
+}
+
+std::vector<Submission> load(const RunContext& ctx) {
+  std::vector<Submission> out;
+  const auto text = ctx.store.get(std::string(StoreState::kFolder) + "/slurm/submissions.json");
+  if (!text) return out;
+  const json j = json::parse(*text, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& s : j)
+    out.push_back({s.value("id", ""), s.value("jobs", std::vector<int64_t>{})});
+  return out;
+}
+
+// Array task indices of `id` that SLURM still holds as queued or running: "ID_3 RUNNING",
+// "ID_[4-7%2] PENDING". Finished tasks, and pending ones that scancel dropped, are absent.
+std::set<int64_t> active_tasks(const std::string& id) {
+  int status = 0;
+  const std::string out = run_command("squeue -h -r -j " + id + " -t all -o '%i %T'", &status);
+  std::set<int64_t> active;
+  if (status != 0) {
+    if (out.find("Invalid job id") != std::string::npos) return active;  // purged: nothing active
+    throw Error(ErrorKind::Job, "squeue failed: " + out);
+  }
+  static const std::set<std::string> kActive = {
+      "PENDING",  "RUNNING",   "CONFIGURING", "COMPLETING",   "SUSPENDED",  "REQUEUED",
+      "RESIZING", "SIGNALING", "STAGE_OUT",   "REQUEUE_HOLD", "REQUEUE_FED"};
+  std::istringstream in(out);
+  for (std::string task, state; in >> task >> state;) {
+    const auto us = task.find('_');
+    if (us == std::string::npos || task.substr(0, us) != id || !kActive.count(state)) continue;
+    std::string idx = task.substr(us + 1);
+    if (idx.front() != '[') {
+      active.insert(std::stoll(idx));
+      continue;
+    }
+    idx = idx.substr(1, idx.find_first_of("%]") - 1);  // "4-7,9"
+    std::istringstream parts(idx);
+    for (std::string part; std::getline(parts, part, ',');) {
+      const auto dash = part.find('-');
+      const int64_t a = std::stoll(part.substr(0, dash));
+      const int64_t b = dash == std::string::npos ? a : std::stoll(part.substr(dash + 1));
+      for (int64_t i = a; i <= b; ++i) active.insert(i);
+    }
+  }
+  return active;
+}
+
+}  // namespace
+
+std::vector<int64_t> task_jobs(const std::string& task_list, int64_t task) {
+  std::ifstream in(task_list);
+  if (!in) throw Error::config("--task-list", "cannot read '" + task_list + "'");
+  std::string line;
+  for (int64_t i = 0; std::getline(in, line); ++i)
+    if (i == task) {
+      std::vector<int64_t> ids;
+      std::istringstream words(line);
+      for (int64_t id; words >> id;) ids.push_back(id);
+      return ids;
+    }
+  throw Error::config("--task", fmt::format("no line {} in '{}'", task, task_list));
+}
+
+bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg) {
+  std::vector<Submission> subs;
+  std::set<int64_t> covered;  // pending jobs an earlier, still queued submission will run
+  for (const auto& s : load(ctx)) {
+    const auto active = active_tasks(s.id);
+    for (int64_t t : active)
+      if (t < static_cast<int64_t>(s.jobs.size()))
+        covered.insert(s.jobs[static_cast<std::size_t>(t)]);
+    if (!active.empty()) {
+      log_line(cfg.log_level, 1, "following SLURM job " + s.id + " of an earlier run");
+      subs.push_back(s);
+    }
+  }
+  std::vector<int64_t> todo;
+  for (auto j : jobs)
+    if (!covered.count(j)) todo.push_back(j);
+  int attempt = static_cast<int>(load(ctx).size());
+  std::map<int64_t, int> attempts;
+  for (auto j : todo) attempts[j] = 1;
+  if (!todo.empty()) subs.push_back(submit(ctx, cfg, todo, attempt++));
+  save(ctx, subs);
+  if (!cfg.await_completion) {
+    fmt::print(stderr,
+               "zarr-parallel: submitted; follow it with `zarr-parallel status {}` or `squeue -j "
+               "{}`, and finish "
+               "the store with the same command and --set resume=true\n",
+               ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id);
+    return false;
+  }
+
+  Progress progress(static_cast<int64_t>(jobs.size()), 0, cfg.log_level);
+  std::map<std::pair<std::string, int64_t>, int> absent;  // consecutive polls a task was missing
+  std::set<std::pair<std::string, int64_t>> settled;      // tasks done or given up
+  std::vector<std::string> failures;
+  for (;;) {
+    std::vector<int64_t> lost;
+    std::size_t open_tasks = 0;
+    int64_t done = 0;
+    for (auto j : jobs) done += ctx.state.is_done(j);
+    for (const auto& s : subs) {
+      const auto active = active_tasks(s.id);
+      for (std::size_t t = 0; t < s.jobs.size(); ++t) {
+        const auto key = std::make_pair(s.id, static_cast<int64_t>(t));
+        if (settled.count(key)) continue;
+        const int64_t job = s.jobs[t];
+        if (ctx.state.is_done(job)) {
+          settled.insert(key);
+          continue;
+        }
+        ++open_tasks;
+        if (active.count(static_cast<int64_t>(t))) {
+          absent.erase(key);
+          const std::string worker = fmt::format("slurm-{}_{}", s.id, t);
+          const auto hb = ctx.state.heartbeat(worker);
+          if (hb && now_seconds() - hb->value("time", now_seconds()) >
+                        static_cast<double>(cfg.worker_timeout)) {
+            log_line(cfg.log_level, 1,
+                     fmt::format("task {}_{} (job {}): no heartbeat for {} s, cancelling it", s.id,
+                                 t, job, cfg.worker_timeout));
+            run_command(fmt::format("scancel {}_{}", s.id, t), nullptr);
+          }
+          continue;
+        }
+        // Not queued, not running, no done marker: failed, cancelled, timed out, or dropped
+        // by scancel while pending. Two polls in a row, so a task between states is not lost.
+        if (++absent[key] < 2) continue;
+        settled.insert(key);
+        --open_tasks;
+        if (attempts[job] < kMaxAttempts) {
+          log_line(cfg.log_level, 1,
+                   fmt::format("task {}_{} (job {}) ended without finishing its job; "
+                               "running it again (attempt {} of {})",
+                               s.id, t, job, attempts[job] + 1, kMaxAttempts));
+          lost.push_back(job);
+        } else {
+          failures.push_back(
+              fmt::format("job {} failed {} times; last log {}", job, attempts[job],
+                          ctx.store.path_of(std::string(StoreState::kFolder) +
+                                            fmt::format("/logs/slurm-{}_{}.log", s.id, t))));
+        }
+      }
+    }
+    progress.update(done, 0, static_cast<int>(open_tasks));
+    if (!lost.empty()) {
+      for (auto j : lost) ++attempts[j];
+      subs.push_back(submit(ctx, cfg, lost, attempt++));
+      save(ctx, subs);
+      continue;
+    }
+    if (open_tasks == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  progress.finish();
+  if (!failures.empty()) {
+    std::string msg = "the cache is incomplete; fix the cause and run again with resume: true";
+    for (const auto& f : failures) msg += "\n  " + f;
+    throw Error(ErrorKind::Job, msg);
+  }
+  return true;
+}
+
+}  // namespace zp

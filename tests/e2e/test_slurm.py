@@ -1,0 +1,92 @@
+"""deploy_mode: slurm against a real single-node SLURM (slurmctld, slurmd, munge) that
+scripts/slurm_local.sh starts on localhost for this module and stops afterwards."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, ERA5, REPO, need_fixtures, run_cache, store_files
+
+SCRIPT = REPO / "scripts" / "slurm_local.sh"
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    if not shutil.which("slurmctld") or not shutil.which("munged") or os.geteuid() != 0:
+        pytest.skip("SLURM daemons not installed, or not root")
+    folder = tmp_path_factory.mktemp("slurm")
+    proc = subprocess.run(["bash", str(SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"))
+    yield env
+    subprocess.run(["bash", str(SCRIPT), "stop", str(folder)], timeout=60)
+
+
+def config(store, **extra):
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "variables": ["d2m"], "cache_store": str(store), "num_jobs": 6, "recommend_changes": False,
+           "deploy_mode": "slurm", "simultaneous_worker_limit": 2, "memory_limit": "300MB",
+           "worker_timeout": "2:00", "slurm": {"partition": "debug", "extra": ["--nice=0"]}}
+    cfg.update(extra)
+    return cfg
+
+
+def local_copy(tmp_path):
+    store = tmp_path / "local.zarr"
+    run_cache(tmp_path, config(store, deploy_mode="local"), check=0)
+    return store
+
+
+def test_slurm_job_array_gives_the_local_store(tmp_path, slurm):
+    need_fixtures()
+    store = tmp_path / "slurm.zarr"
+    proc = run_cache(tmp_path, config(store), env=slurm, check=0)
+    assert "submitted SLURM job" in proc.stderr
+    script = (store / ".zarr-parallel" / "slurm" / "submit-0.sh").read_text()
+    assert "#SBATCH --array=0-" in script and "%2" in script and "#SBATCH --mem=287M" in script
+    assert "#SBATCH --partition='debug'" in script and "#SBATCH --time=0-00:02:00" in script
+    plan = json.loads((store / ".zarr-parallel" / "plan.json").read_text())
+    assert len(plan["jobs"]) >= 6
+    assert store_files(store) == store_files(local_copy(tmp_path))
+
+
+def test_cancelled_pending_task_is_noticed_and_resubmitted(tmp_path, slurm):
+    need_fixtures()
+    store = tmp_path / "cancel.zarr"
+    cfg_path = tmp_path / "cancel.yaml"
+    cfg_path.write_text(json.dumps(config(store)))
+    proc = subprocess.Popen([str(BIN), "cache", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=slurm)
+    cancelled = None
+    deadline = time.monotonic() + 60
+    while cancelled is None and time.monotonic() < deadline:
+        subs = store / ".zarr-parallel" / "slurm" / "submissions.json"
+        if subs.exists():
+            job = json.loads(subs.read_text())[0]["id"]
+            out = subprocess.run(["squeue", "-h", "-r", "-j", job, "-t", "PENDING", "-o", "%i"], capture_output=True,
+                                 text=True, env=slurm).stdout.split()
+            if out:
+                cancelled = out[-1]
+                subprocess.run(["scancel", cancelled], env=slurm, check=True)
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=300)
+    assert cancelled, "no pending task to cancel"
+    assert proc.returncode == 0, err
+    assert "ended without finishing its job" in err
+    assert store_files(store) == store_files(local_copy(tmp_path))
+
+
+def test_submit_without_waiting_then_resume(tmp_path, slurm):
+    need_fixtures()
+    store = tmp_path / "later.zarr"
+    proc = run_cache(tmp_path, config(store, await_completion=False), env=slurm, check=0)
+    assert "squeue -j" in proc.stderr and not (store / ".zarr-parallel" / "complete.json").exists()
+    status = subprocess.run([str(BIN), "status", str(store)], capture_output=True, text=True)
+    assert status.returncode == 1 and "incomplete" in status.stdout
+    proc = run_cache(tmp_path, config(store, resume=True), env=slurm, check=0)
+    assert "following SLURM job" in proc.stderr or "0 jobs to run" in proc.stderr
+    assert (store / ".zarr-parallel" / "complete.json").exists()
+    assert store_files(store) == store_files(local_copy(tmp_path))
