@@ -1,5 +1,6 @@
 #include "source/kerchunk_source.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -170,6 +171,11 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     } catch (const Error& e) {
       throw Error::source(where, e.what());
     }
+    // A manifest entry per chunk: refuse grids that could not be held in memory.
+    double grid_chunks = 1;
+    for (std::size_t d = 0; d < chunks.size(); ++d)
+      grid_chunks *= std::ceil(static_cast<double>(v.shape[d]) / static_cast<double>(chunks[d]));
+    if (grid_chunks > 1e9) throw Error::source(where, "more than 10^9 chunks: shape and chunks are implausible");
     v.grid = ChunkGrid::regular(v.shape, chunks);
     if (zarray.contains("filters") && zarray["filters"].is_array())
       for (const auto& f : zarray["filters"])

@@ -82,6 +82,7 @@ TEST(Kerchunk, MalformedSetsAreSourceErrors) {
       R"({"version": 1, "refs": {"x/.zarray": "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"<c8\",\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[2],\"zarr_format\":2}", "x/.zattrs": "{\"_ARRAY_DIMENSIONS\":[\"x\"]}"}})",
       R"({"version": 1, "refs": {"x/.zarray": "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"<f4\",\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[2],\"zarr_format\":2}", "x/.zattrs": "{}"}})",
       R"({"version": 1, "refs": {}})",
+      R"({"version": 1, "refs": {"x/.zarray": "{\"chunks\":[1,1],\"compressor\":null,\"dtype\":\"<f4\",\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[100000000,100000000],\"zarr_format\":2}", "x/.zattrs": "{\"_ARRAY_DIMENSIONS\":[\"x\",\"y\"]}"}})",
   };
   for (const char* text : bad) {
     const fs::path p = write_temp("bad.json", text);
