@@ -177,6 +177,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     return session;
   }
 
+  if (exists && fs::is_directory(store_path)) state.acquire_lock();  // refuses a live holder
   const auto started = exists ? state.started() : std::nullopt;
   const bool same_config = started && started->value("config_hash", "") == hash;
   bool resuming = false;
@@ -200,6 +201,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   } else {
     fs::create_directories(store_path, ec);
     if (ec) throw Error::store(cfg.cache_store, "cannot create: " + ec.message());
+    state.acquire_lock();
     state.write_started(hash);
     state.write_plan(plan_to_json(plan).dump());
   }
@@ -238,6 +240,7 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
              "stats: " + store.path_of(std::string(StoreState::kFolder) + "/stats.json"));
   }
   state.mark_complete(cfg.content_hash());
+  state.release_lock();
   log_line(cfg.log_level, 1, fmt::format("done in {:.2f} s", now_seconds() - session.started));
 }
 

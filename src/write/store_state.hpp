@@ -34,6 +34,13 @@ class StoreState {
   std::vector<nlohmann::json> heartbeats() const;
   std::optional<nlohmann::json> heartbeat(const std::string& worker) const;
 
+  // The store lock: one coordinator at a time. Refuses (Error(Store) naming the holder's host,
+  // pid and start time) while a live process elsewhere holds it; takes over a lock whose process is
+  // gone (same host), or that this process holds.
+  void acquire_lock() const;
+  void release_lock() const;
+  std::optional<nlohmann::json> lock_holder() const;
+
   void write_stats(const nlohmann::json& stats) const;
   void mark_complete(const std::string& config_hash) const;
   std::optional<std::string> completed_hash() const;  // config hash of a complete store
