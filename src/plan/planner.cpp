@@ -126,6 +126,7 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   std::vector<VariableSpec> specs = cfg.variables;
   if (specs.empty())
     for (const auto& name : ds.data_variable_names()) specs.push_back({name, {}});
+  if (specs.empty()) throw Error::source(ds.uri, "has no data variables to cache");
   std::vector<ArrayPlan> arrays;
   std::vector<std::string> coord_dims;
   for (const auto& spec : specs) {
