@@ -241,9 +241,14 @@ ReferenceSet load_kerchunk(const std::string& json_path) {
   if (!in) throw Error::source(json_path, "cannot open reference file");
   std::stringstream ss;
   ss << in.rdbuf();
-  const json doc = parse_json(ss.str(), json_path);
+  return parse_kerchunk(ss.str(), fs::absolute(json_path).parent_path().string(), json_path);
+}
+
+ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir,
+                            const std::string& json_path) {
+  const json doc = parse_json(text, json_path);
   if (!doc.is_object()) throw Error::source(json_path, "reference set must be a JSON object");
-  const fs::path base = fs::absolute(json_path).parent_path();
+  const fs::path base(base_dir);
   ReferenceSet refs;
   const bool v1 = doc.contains("version");
   if (v1 && doc["version"] != 1)

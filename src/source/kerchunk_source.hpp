@@ -22,6 +22,8 @@ using ReferenceSet = std::map<std::string, Reference>;
 
 // Parses a kerchunk JSON file; relative chunk paths resolve against the file's folder.
 ReferenceSet load_kerchunk(const std::string& json_path);
+// The same from text; `where` names it in errors.
+ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir, const std::string& where);
 // A Zarr v2 folder as references to its files.
 ReferenceSet load_zarr_folder(const std::string& folder);
 // Builds the description and manifest from Zarr v2 metadata inside the references.

@@ -39,10 +39,16 @@ Dataset files_of(const Plan& plan) {
 
 namespace {
 
-// Fault injection for the tests of lost workers and resume: with ZP_FAULT_KILL_ONCE=PATH (or
-// ZP_FAULT_STOP_ONCE=PATH) the first process to finish a unit of a job creates PATH and stops
-// itself with SIGKILL (a node failure) or SIGSTOP (a hung worker whose heartbeats stop).
+// Fault injection for the tests of lost workers, resume and the kill trials: with
+// ZP_FAULT_KILL_ONCE=PATH (or ZP_FAULT_STOP_ONCE=PATH) the first process to write its N-th chunk
+// of a job (N = ZP_FAULT_AFTER_CHUNKS, default 1) creates PATH and stops itself with SIGKILL (a
+// node failure) or SIGSTOP (a hung worker whose heartbeats stop), possibly while other threads
+// are halfway through writing chunks.
 void inject_fault() {
+  static const char* after = std::getenv("ZP_FAULT_AFTER_CHUNKS");
+  static const long limit = after ? std::max(1L, std::atol(after)) : 1L;
+  static std::atomic<long> written{0};
+  if (++written != limit) return;
   for (const auto& [var, sig] :
        {std::pair{"ZP_FAULT_KILL_ONCE", SIGKILL}, std::pair{"ZP_FAULT_STOP_ONCE", SIGSTOP}}) {
     const char* path = std::getenv(var);
@@ -84,6 +90,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
       Bytes encoded = encode_chain(encode_chain_spec, std::move(buffers[i]), a.conversion.out.size);
       store_.put(chunk_key(a.name, out_chunks[i]), encoded);
       written += encoded.size();
+      if (job.id >= 0) inject_fault();
       Bytes().swap(buffers[i]);
     });
     stats.chunks_written += static_cast<int64_t>(out_chunks.size());
@@ -91,7 +98,6 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     stats.bytes_written = written;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(stats);
-    if (job.id >= 0) inject_fault();
   }
   return stats;
 }
