@@ -3,6 +3,7 @@
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
+#include "core/json_int.hpp"
 
 namespace zp {
 
@@ -23,12 +24,15 @@ Bytes blosc_decode(const Bytes& in, const nlohmann::json&, std::size_t size_hint
 }
 
 Bytes blosc_encode(const Bytes& in, const nlohmann::json& config, int itemsize) {
-  const std::string cname = config.value("cname", "lz4");
-  const int clevel = config.value("clevel", 5);
-  int shuffle = config.value("shuffle", 1);
+  const std::string cname = config.contains("cname") && config["cname"].is_string()
+                                ? config["cname"].get<std::string>()
+                                : "lz4";
+  const int clevel = static_cast<int>(json_int_or(config, "clevel", 5, "blosc", 0, 9));
+  int shuffle = static_cast<int>(json_int_or(config, "shuffle", 1, "blosc", -1, 2));
   // numcodecs AUTOSHUFFLE (-1): bit shuffle for 1-byte items, byte shuffle otherwise.
   if (shuffle == -1) shuffle = itemsize == 1 ? BLOSC_BITSHUFFLE : BLOSC_SHUFFLE;
-  const std::size_t blocksize = config.value("blocksize", 0);
+  const auto blocksize =
+      static_cast<std::size_t>(json_int_or(config, "blocksize", 0, "blosc", 0, INT32_MAX));
   Bytes out(in.size() + BLOSC_MAX_OVERHEAD);
   const int n = blosc_compress_ctx(clevel, shuffle, static_cast<std::size_t>(itemsize), in.size(),
                                    in.data(), out.data(), out.size(), cname.c_str(), blocksize, 1);

@@ -7,6 +7,7 @@
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
+#include "core/json_int.hpp"
 
 namespace zp {
 
@@ -32,7 +33,7 @@ Bytes lz4_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
 }
 
 Bytes lz4_encode(const Bytes& in, const nlohmann::json& config, int) {
-  const int accel = config.value("acceleration", 1);
+  const int accel = static_cast<int>(json_int_or(config, "acceleration", 1, "lz4", 1, 65537));
   Bytes out(4 + static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(in.size()))));
   const uint32_t size = static_cast<uint32_t>(in.size());
   std::memcpy(out.data(), &size, 4);

@@ -1,11 +1,13 @@
 // Byte shuffle as HDF5's filter 2 and numcodecs' Shuffle do it: byte k of every element grouped
 // together; trailing bytes that do not fill an element are left in place.
 #include "codec/codec.hpp"
+#include "core/json_int.hpp"
 
 namespace zp {
 
 static int element_size(const nlohmann::json& config, int fallback) {
-  return config.value("elementsize", fallback > 0 ? fallback : 4);
+  return static_cast<int>(
+      json_int_or(config, "elementsize", fallback > 0 ? fallback : 4, "shuffle", 1, 1 << 20));
 }
 
 Bytes shuffle_decode(const Bytes& in, const nlohmann::json& config, std::size_t) {

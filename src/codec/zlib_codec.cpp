@@ -5,6 +5,7 @@
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
+#include "core/json_int.hpp"
 
 namespace zp {
 
@@ -36,9 +37,7 @@ Bytes inflate(const Bytes& in, std::size_t size_hint, Decompress fn, const char*
 }
 
 Bytes deflate(const Bytes& in, const nlohmann::json& config, Compress fn, Bound bound) {
-  int level = config.value("level", 1);
-  if (level < 0) level = 0;
-  if (level > 12) level = 12;
+  const int level = static_cast<int>(json_int_or(config, "level", 1, "zlib level", 0, 12));
   std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> c(
       libdeflate_alloc_compressor(level), libdeflate_free_compressor);
   if (!c) throw Error::internal("libdeflate_alloc_compressor failed");

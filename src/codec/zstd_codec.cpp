@@ -3,6 +3,7 @@
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
+#include "core/json_int.hpp"
 
 namespace zp {
 
@@ -22,7 +23,8 @@ Bytes zstd_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
 Bytes zstd_encode(const Bytes& in, const nlohmann::json& config, int) {
   Bytes out(ZSTD_compressBound(in.size()));
   const std::size_t n =
-      ZSTD_compress(out.data(), out.size(), in.data(), in.size(), config.value("level", 1));
+      ZSTD_compress(out.data(), out.size(), in.data(), in.size(),
+                    static_cast<int>(json_int_or(config, "level", 1, "zstd level", -131072, 22)));
   if (ZSTD_isError(n)) throw Error::internal(std::string("zstd: ") + ZSTD_getErrorName(n));
   out.resize(n);
   return out;

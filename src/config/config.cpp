@@ -7,9 +7,11 @@
 #include <set>
 #include <sstream>
 
+#include "codec/codec.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/units.hpp"
+#include "core/utf8.hpp"
 
 namespace zp {
 
@@ -21,6 +23,8 @@ namespace {
 
 ojson scalar_to_json(const YAML::Node& n) {
   const std::string& s = n.Scalar();
+  // Escapes such as "\x85" can make bytes that are not UTF-8, which JSON cannot hold.
+  if (!valid_utf8(s)) throw Error::config("", "a value is not UTF-8 text (check \\x escapes)");
   if (n.Tag() == "!") return s;  // quoted in YAML: always a string
   if (s == "null" || s == "~" || s.empty()) return nullptr;
   if (s == "true" || s == "True" || s == "yes") return true;
@@ -44,7 +48,12 @@ ojson yaml_to_json(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: {
       ojson j = ojson::object();
-      for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : n) {
+        const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+        if (!kv.first.IsScalar() || !valid_utf8(key))
+          throw Error::config("", "keys must be plain UTF-8 text");
+        j[key] = yaml_to_json(kv.second);
+      }
       return j;
     }
     case YAML::NodeType::Sequence: {
@@ -60,6 +69,7 @@ ojson yaml_to_json(const YAML::Node& n) {
 }
 
 ojson parse_yaml(const std::string& text, const std::string& where) {
+  if (!valid_utf8(text)) throw Error::config(where, "the config is not UTF-8 text");
   try {
     return yaml_to_json(YAML::Load(text));
   } catch (const YAML::Exception& e) {
@@ -212,7 +222,13 @@ void parse_compressor(const ojson& doc, Config& c) {
         cname != "zlib")
       throw Error::config("compressor.cname", "unsupported blosc cname '" + cname + "'");
   } else if (id == "zlib" || id == "gzip" || id == "zstd") {
-    if (!c.compressor.contains("level")) c.compressor["level"] = id == "zstd" ? 1 : 1;
+    if (!c.compressor.contains("level")) c.compressor["level"] = 1;
+  }
+  // Settings out of range fail now, naming the key, rather than in every worker.
+  try {
+    encode_chain({codec_spec_from_json(c.compressor, "compressor")}, Bytes(64, 1), 4);
+  } catch (const Error& e) {
+    throw Error::config("compressor", e.what());
   }
 }
 
@@ -293,7 +309,12 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   c.recommend_changes = get_bool(doc, "recommend_changes", true);
   c.await_completion = get_bool(doc, "await_completion", true);
   c.generate_stats = get_bool(doc, "generate_stats", false);
-  c.log_level = static_cast<int>(doc.contains("log_level") ? doc["log_level"].get<int64_t>() : 1);
+  if (doc.contains("log_level") && !doc["log_level"].is_null()) {
+    const ojson& l = doc["log_level"];
+    if (!l.is_number_integer() || l.get<int64_t>() < 0 || l.get<int64_t>() > 2)
+      throw Error::config("log_level", "expected 0, 1 or 2, got " + l.dump());
+    c.log_level = static_cast<int>(l.get<int64_t>());
+  }
   if (doc.contains("threads_per_worker") && doc["threads_per_worker"] != "auto")
     c.threads_per_worker = static_cast<int>(get_positive_int(doc, "threads_per_worker", 0));
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/json_int.hpp"
 #include "source/kerchunk_template.hpp"
 #include "store/file_reader.hpp"
 
@@ -59,11 +60,12 @@ void expand_gen(const json& g, ReferenceSet& refs, const fs::path& base,
   for (const auto& [name, spec] : g["dimensions"].items()) {
     std::vector<int64_t> values;
     if (spec.is_array()) {
-      for (const auto& x : spec) values.push_back(x.get<int64_t>());
+      for (const auto& x : spec) values.push_back(json_int(x, where + " dimension " + name));
     } else if (spec.is_object()) {
-      const int64_t start = spec.value("start", 0), stop = spec.at("stop").get<int64_t>(),
-                    step = spec.value("step", 1);
-      if (step <= 0) throw Error::source(where, "step must be positive");
+      const int64_t start = json_int_or(spec, "start", 0, where, 0, INT32_MAX);
+      const int64_t stop =
+          json_int(spec.contains("stop") ? spec["stop"] : json(), where + " stop", 0, INT32_MAX);
+      const int64_t step = json_int_or(spec, "step", 1, where, 1, INT32_MAX);
       for (int64_t x = start; x < stop; x += step) values.push_back(x);
     } else {
       throw Error::source(where, "dimension '" + name + "' must be a list or {start, stop, step}");
@@ -157,8 +159,8 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     if (zarray.value("zarr_format", 2) != 2)
       throw Error::source(where, "only Zarr v2 metadata is supported");
     if (zarray.value("order", "C") != "C") throw Error::source(where, "order 'F' is not supported");
-    v.shape = zarray.at("shape").get<std::vector<int64_t>>();
-    const auto chunks = zarray.at("chunks").get<std::vector<int64_t>>();
+    v.shape = json_int_list(zarray.at("shape"), where + " shape", 0);
+    const auto chunks = json_int_list(zarray.at("chunks"), where + " chunks", 1);
     if (chunks.size() != v.shape.size())
       throw Error::source(where, "chunks and shape differ in length");
     for (auto c : chunks)
@@ -175,7 +177,8 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     double grid_chunks = 1;
     for (std::size_t d = 0; d < chunks.size(); ++d)
       grid_chunks *= std::ceil(static_cast<double>(v.shape[d]) / static_cast<double>(chunks[d]));
-    if (grid_chunks > 1e9) throw Error::source(where, "more than 10^9 chunks: shape and chunks are implausible");
+    if (grid_chunks > 1e9)
+      throw Error::source(where, "more than 10^9 chunks: shape and chunks are implausible");
     v.grid = ChunkGrid::regular(v.shape, chunks);
     if (zarray.contains("filters") && zarray["filters"].is_array())
       for (const auto& f : zarray["filters"])
@@ -244,8 +247,41 @@ ReferenceSet load_kerchunk(const std::string& json_path) {
   return parse_kerchunk(ss.str(), fs::absolute(json_path).parent_path().string(), json_path);
 }
 
+namespace {
+ReferenceSet parse_kerchunk_unchecked(const std::string& text, const std::string& base_dir,
+                                      const std::string& json_path);
+Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::string& uri,
+                                          const std::string& engine);
+
+// A reference set is untrusted input: any JSON shape or number the code did not expect is a
+// source error naming the file, never an exception escaping as an internal error.
+template <typename F>
+auto as_source_error(const std::string& where, F&& f) {
+  try {
+    return f();
+  } catch (const json::exception& e) {
+    throw Error::source(where, std::string("malformed reference set: ") + e.what());
+  } catch (const std::logic_error& e) {
+    throw Error::source(where, std::string("malformed reference set: ") + e.what());
+  }
+}
+}  // namespace
+
 ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir,
                             const std::string& json_path) {
+  return as_source_error(json_path,
+                         [&] { return parse_kerchunk_unchecked(text, base_dir, json_path); });
+}
+
+Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
+                                const std::string& engine) {
+  return as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine); });
+}
+
+namespace {
+
+ReferenceSet parse_kerchunk_unchecked(const std::string& text, const std::string& base_dir,
+                                      const std::string& json_path) {
   const json doc = parse_json(text, json_path);
   if (!doc.is_object()) throw Error::source(json_path, "reference set must be a JSON object");
   const fs::path base(base_dir);
@@ -280,6 +316,8 @@ ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir
   return refs;
 }
 
+}  // namespace
+
 ReferenceSet load_zarr_folder(const std::string& folder) {
   ReferenceSet refs;
   std::error_code ec;
@@ -296,8 +334,10 @@ ReferenceSet load_zarr_folder(const std::string& folder) {
   return refs;
 }
 
-Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
-                                const std::string& engine) {
+namespace {
+
+Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::string& uri,
+                                          const std::string& engine) {
   Dataset ds;
   ds.uri = uri;
   ds.engine = engine;
@@ -339,5 +379,7 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
   if (ds.variables.empty()) throw Error::source(uri, "no arrays found (no '<name>/.zarray' keys)");
   return ds;
 }
+
+}  // namespace
 
 }  // namespace zp

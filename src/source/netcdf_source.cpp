@@ -8,6 +8,7 @@
 
 #include "codec/hdf5_filters.hpp"
 #include "core/error.hpp"
+#include "core/utf8.hpp"
 
 namespace zp {
 
@@ -80,12 +81,12 @@ Attrs read_attrs(int ncid, int varid, const std::string& where) {
       std::string text(len, '\0');
       nc_check(nc_get_att_text(ncid, varid, name, text.data()), where);
       while (!text.empty() && text.back() == '\0') text.pop_back();
-      attrs[name] = text;
+      attrs[name] = to_valid_utf8(text);
     } else if (type == NC_STRING) {
       std::vector<char*> strs(len);
       nc_check(nc_get_att_string(ncid, varid, name, strs.data()), where);
       nlohmann::json arr = nlohmann::json::array();
-      for (auto* s : strs) arr.push_back(s ? std::string(s) : std::string());
+      for (auto* s : strs) arr.push_back(to_valid_utf8(s ? std::string(s) : std::string()));
       nc_free_string(len, strs.data());
       attrs[name] = len == 1 ? arr[0] : arr;
     } else if (numeric_nc_type(type)) {
