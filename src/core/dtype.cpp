@@ -139,9 +139,17 @@ void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& v
   }
   const double d = json_number(value);
   if (t.kind == 'f') {
-    if (t.size == 4) return put<float>(data, i, static_cast<float>(d));
+    // Narrowing a double outside float's range is undefined: such a value is infinite there.
+    if (t.size == 4)
+      return put<float>(data, i, std::fabs(d) > std::numeric_limits<float>::max() && std::isfinite(d)
+                                     ? static_cast<float>(std::copysign(INFINITY, d))
+                                     : static_cast<float>(d));
     return put<double>(data, i, d);
   }
+  if (!std::isfinite(d) || d < -9.2e18 || d > 1.8e19)
+    throw Error(ErrorKind::Source, "value " + value.dump() + " does not fit dtype " + t.str());
+  if (t.kind == 'u' && d >= 0) return store_from_json(data, i, t, nlohmann::json(static_cast<uint64_t>(d)));
+  if (d > 9.2e18) throw Error(ErrorKind::Source, "value " + value.dump() + " does not fit dtype " + t.str());
   store_from_json(data, i, t, nlohmann::json(static_cast<int64_t>(d)));
 }
 
@@ -159,12 +167,5 @@ void fill_elements(void* data, std::size_t n, DType t, const nlohmann::json& val
   }
 }
 
-nlohmann::json fill_value_json(double value, DType t) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  if (t.kind == 'f') return value;
-  if (t.kind == 'u') return static_cast<uint64_t>(value);
-  return static_cast<int64_t>(value);
-}
 
 }  // namespace zp

@@ -31,7 +31,4 @@ void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& v
 // Fills n elements with the value encoded in JSON (number, "NaN", "Infinity", null = 0).
 void fill_elements(void* data, std::size_t n, DType t, const nlohmann::json& value);
 
-// Zarr v2 JSON for a fill value of type t ("NaN" for NaN floats, null for null).
-nlohmann::json fill_value_json(double value, DType t);
-
 }  // namespace zp

@@ -156,7 +156,7 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
   v.name = name;
   v.origin = ds.uri;
   try {
-    if (zarray.value("zarr_format", 2) != 2)
+    if (json_int_or(zarray, "zarr_format", 2, where) != 2)
       throw Error::source(where, "only Zarr v2 metadata is supported");
     if (zarray.value("order", "C") != "C") throw Error::source(where, "order 'F' is not supported");
     v.shape = json_int_list(zarray.at("shape"), where + " shape", 0);

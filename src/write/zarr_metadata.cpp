@@ -17,7 +17,7 @@ json typed_fill(const ArrayPlan& a) {
   if (t.kind == 'f') return f;
   if (f.is_number_float()) {
     const double v = f.get<double>();
-    if (!std::isfinite(v)) return nullptr;
+    if (!std::isfinite(v) || v < -9.2e18 || v > 9.2e18) return nullptr;
     return t.kind == 'u' ? json(static_cast<uint64_t>(v)) : json(static_cast<int64_t>(v));
   }
   return f.is_number() ? f : json(nullptr);
