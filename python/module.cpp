@@ -42,11 +42,7 @@ auto engine_call(F&& f) {
       case ErrorKind::Recommendations:
         raise(PyExc_ValueError, msg);
       case ErrorKind::Source:
-        if (msg.find("no file matches") != std::string::npos ||
-            msg.find("does not exist") != std::string::npos ||
-            msg.find("No such file") != std::string::npos)
-          raise(PyExc_FileNotFoundError, msg);
-        raise(PyExc_OSError, msg);
+        raise(e.missing() ? PyExc_FileNotFoundError : PyExc_OSError, msg);
       case ErrorKind::Store:
         raise(PyExc_OSError, msg);
       default:

@@ -15,6 +15,12 @@ Error Error::source(const std::string& where, const std::string& what) {
   return Error(ErrorKind::Source, where + ": " + what);
 }
 
+Error Error::source_missing(const std::string& where, const std::string& what) {
+  Error e = source(where, what);
+  e.missing_ = true;
+  return e;
+}
+
 Error Error::store(const std::string& path, const std::string& what) {
   return Error(ErrorKind::Store, "store '" + path + "': " + what);
 }

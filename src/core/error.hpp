@@ -23,14 +23,18 @@ class Error : public std::runtime_error {
 
   static Error config(const std::string& key, const std::string& what);
   static Error source(const std::string& where, const std::string& what);
+  // A source file that is not there (the Python module raises FileNotFoundError for it).
+  static Error source_missing(const std::string& where, const std::string& what);
   static Error store(const std::string& path, const std::string& what);
   static Error internal(const std::string& what);
 
   ErrorKind kind() const { return kind_; }
   int exit_code() const { return static_cast<int>(kind_); }
+  bool missing() const { return missing_; }
 
  private:
   ErrorKind kind_;
+  bool missing_ = false;
 };
 
 // "errno text" for messages about failed system calls.

@@ -35,7 +35,7 @@ std::vector<std::string> expand_glob(const std::string& pattern) {
   if (rc == 0)
     for (std::size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
   globfree(&g);
-  if (out.empty()) throw Error::source(pattern, "no file matches data_uri");
+  if (out.empty()) throw Error::source_missing(pattern, "no file matches data_uri");
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -44,7 +44,7 @@ Dataset open_source(const std::string& uri, const std::string& engine_in,
                     const std::string& concat_dim) {
   const std::string engine = resolve_engine(uri, engine_in);
   if (engine == "kerchunk") {
-    if (!fs::exists(uri)) throw Error::source(uri, "reference file does not exist");
+    if (!fs::exists(uri)) throw Error::source_missing(uri, "reference file does not exist");
     return dataset_from_references(load_kerchunk(uri), uri, engine);
   }
   if (engine == "zarr") return dataset_from_references(load_zarr_folder(uri), uri, engine);

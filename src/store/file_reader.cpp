@@ -18,7 +18,11 @@ int FileReader::descriptor(const std::string& path) {
   auto it = fds_.find(path);
   if (it != fds_.end()) return it->second;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error::source(path, "cannot open: " + errno_text(errno));
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) throw Error::source_missing(path, "cannot open: " + errno_text(err));
+    throw Error::source(path, "cannot open: " + errno_text(err));
+  }
   fds_.emplace(path, fd);
   return fd;
 }
