@@ -102,7 +102,7 @@ void remove_store(const fs::path& p) {
   if (ec) throw Error::store(p.string(), "cannot remove the old store: " + ec.message());
 }
 
-bool ask_to_continue(const Plan& plan, const Config& cfg) {
+bool ask_to_continue(const Plan& plan) {
   fmt::print(stderr, "Recommendations:\n");
   for (const auto& r : plan.recommendations) fmt::print(stderr, "  - {}: {}\n", r.key, r.message);
   if (!(isatty(STDIN_FILENO) && isatty(STDERR_FILENO))) {
@@ -112,7 +112,6 @@ bool ask_to_continue(const Plan& plan, const Config& cfg) {
         "--yes or recommend_changes: false to proceed as planned.\n");
     return false;
   }
-  (void)cfg;
   fmt::print(stderr, "Continue without recommendations? (y/n) ");
   std::string answer;
   std::getline(std::cin, answer);
@@ -172,7 +171,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   session.plan = std::move(prep.plan);
   Plan& plan = session.plan;
   if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
-      !(opt.ask && ask_to_continue(plan, cfg))) {
+      !(opt.ask && ask_to_continue(plan))) {
     session.status = CacheSession::Status::Stopped;
     return session;
   }

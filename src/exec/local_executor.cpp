@@ -109,7 +109,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   std::map<pid_t, Running> running;
   std::map<int64_t, int> attempts;
   std::vector<std::string> failures;
-  Progress progress(static_cast<int64_t>(jobs.size()), 0, ctx.log_level);
+  Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
   int64_t done = 0;
   uint64_t written = 0;
   int serial = 0;

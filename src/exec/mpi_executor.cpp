@@ -40,7 +40,7 @@ std::vector<int64_t> dispatch(const std::vector<int64_t>& pending, int ranks, in
                               const StoreState& state) {
   std::deque<int64_t> queue(pending.begin(), pending.end());
   std::vector<int64_t> failed;
-  Progress progress(static_cast<int64_t>(pending.size()), 0, log_level);
+  Progress progress(static_cast<int64_t>(pending.size()), log_level);
   int64_t done = 0;
   uint64_t written = 0;
   int working = ranks - 1;

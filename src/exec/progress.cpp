@@ -13,9 +13,8 @@ void log_line(int run_level, int level, const std::string& text) {
   if (level <= run_level) fmt::print(stderr, "zarr-parallel: {}\n", text);
 }
 
-Progress::Progress(int64_t total_jobs, uint64_t total_bytes, int log_level)
+Progress::Progress(int64_t total_jobs, int log_level)
     : total_jobs_(total_jobs),
-      total_bytes_(total_bytes),
       log_level_(log_level),
       tty_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()),
@@ -65,7 +64,6 @@ void Progress::draw(bool force) {
                          total_jobs_, format_bytes(static_cast<double>(bytes_)), format_bytes(rate),
                          workers_, elapsed));
   }
-  (void)total_bytes_;
 }
 
 }  // namespace zp

@@ -10,7 +10,7 @@ namespace zp {
 
 class Progress {
  public:
-  Progress(int64_t total_jobs, uint64_t total_bytes, int log_level);
+  Progress(int64_t total_jobs, int log_level);
   ~Progress();
   void update(int64_t jobs_done, uint64_t bytes_done, int live_workers);
   void job_finished(int64_t job_id, double seconds);
@@ -19,7 +19,6 @@ class Progress {
  private:
   void draw(bool force);
   int64_t total_jobs_;
-  uint64_t total_bytes_;
   int log_level_;
   bool tty_;
   bool drawn_ = false;

@@ -54,7 +54,7 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
 }
 
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs) {
-  Progress progress(static_cast<int64_t>(jobs.size()), 0, ctx.log_level);
+  Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
   int64_t done = 0;
   uint64_t bytes = 0;
   run_worker_jobs(ctx.plan, jobs, ctx.plan.threads_per_worker, "series", [&](const JobStats& s) {

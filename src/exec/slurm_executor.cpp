@@ -194,7 +194,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
     return false;
   }
 
-  Progress progress(static_cast<int64_t>(jobs.size()), 0, cfg.log_level);
+  Progress progress(static_cast<int64_t>(jobs.size()), cfg.log_level);
   std::map<std::pair<std::string, int64_t>, int> absent;  // consecutive polls a task was missing
   std::set<std::pair<std::string, int64_t>> settled;      // tasks done or given up
   std::vector<std::string> failures;

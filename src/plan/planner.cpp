@@ -89,8 +89,7 @@ void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
   }
 }
 
-ArrayPlan make_array(const Dataset& ds, const Selection& sel, const Variable& v, const Config& cfg,
-                     bool coordinate) {
+ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg, bool coordinate) {
   ArrayPlan a;
   a.name = sel.output_name_of_var(v.name);
   a.coordinate = coordinate;
@@ -116,7 +115,6 @@ ArrayPlan make_array(const Dataset& ds, const Selection& sel, const Variable& v,
   if (a.fill_value.is_null() && a.conversion.out.kind == 'f') a.fill_value = "NaN";
   a.compressor = cfg.compressor;
   a.per_chunk_units.assign(a.ndim(), false);
-  (void)ds;
   return a;
 }
 
@@ -147,7 +145,7 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
         coord_dims.push_back(v->name);
       continue;
     }
-    ArrayPlan a = make_array(ds, sel, *v, cfg, false);
+    ArrayPlan a = make_array(sel, *v, cfg, false);
     apply_variable_transforms(a, spec);
     check_array_name(a.name, "variables." + spec.name);
     arrays.push_back(std::move(a));
@@ -158,7 +156,7 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   for (const auto& d : coord_dims) {
     const Variable* c = ds.find(d);
     if (c && ds.is_dimension_coordinate(*c)) {
-      arrays.push_back(make_array(ds, sel, *c, cfg, true));
+      arrays.push_back(make_array(sel, *c, cfg, true));
       check_array_name(arrays.back().name, "preprocessors (rename of '" + d + "')");
     }
   }
