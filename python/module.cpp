@@ -12,6 +12,7 @@
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
 #include "plan/plan_json.hpp"
+#include "write/store_ownership.hpp"
 
 namespace py = pybind11;
 using namespace zp;
@@ -88,8 +89,8 @@ PYBIND11_MODULE(_zarr_parallel, m) {
     // The series and local executors, for a session begin() prepared.
     engine_call([&] {
       const Config cfg = config_of(config, base_dir);
-      const Plan plan = load_plan(plan_path);
-      FileStore store(cfg.cache_store);
+      const Plan plan = load_plan(plan_path);  // its store: where the plan file is
+      FileStore store(plan.store);
       StoreState state(store);
       const RunContext ctx{plan, store, state, cfg.log_level};
       if (cfg.deploy_mode == "series")
@@ -104,8 +105,16 @@ PYBIND11_MODULE(_zarr_parallel, m) {
     engine_call([&] {
       CacheSession s;
       s.plan = load_plan(plan_path);
+      s.plan_path = plan_path;
       s.started = started;
       finish_cache(config_of(config, base_dir), s);
+      return 0;
+    });
+  });
+  m.def("release", [](const std::string& config, const std::string& base_dir) {
+    // After a failed run: the store lock begin() took is let go (the process lives on).
+    engine_call([&] {
+      release_cache_lock(canonical_path(config_of(config, base_dir).cache_store));
       return 0;
     });
   });

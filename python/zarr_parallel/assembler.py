@@ -110,11 +110,15 @@ class ZarrParallelAssembler:
         self.cache_store = session["store"]
         if session["status"] == "hit":
             return self.cache_store
-        if deploy_mode == "dask_distributed":
-            self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address, quiet_dask)
-        else:
-            _engine.run_here(config, base, session["plan_path"], session["pending"])
-        _engine.finish(config, base, session["plan_path"], session["started"])
+        try:
+            if deploy_mode == "dask_distributed":
+                self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address,
+                               quiet_dask)
+            else:
+                _engine.run_here(config, base, session["plan_path"], session["pending"])
+            _engine.finish(config, base, session["plan_path"], session["started"])
+        finally:
+            _engine.release(config, base)  # the store lock, also when a job failed
         return self.cache_store
 
     @staticmethod

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
+#include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 
 int main(int argc, char** argv) {
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
     if (*verify) return zp::verify_command(config_path, sets);
   } catch (const zp::Error& e) {
     fmt::print(stderr, "zarr-parallel: error: {}\n", e.what());
+    if (e.kind() == zp::ErrorKind::Interrupted) return 128 + zp::termination_signal();
     return e.exit_code();
   } catch (const std::exception& e) {
     fmt::print(stderr, "zarr-parallel: internal error: {}\n", e.what());

@@ -15,6 +15,7 @@ enum class ErrorKind {
   Source = 4,           // source missing, unreadable or undecodable
   Store = 5,            // cache store cannot be written or is in the wrong state
   Job = 6,              // jobs failed in workers after retries
+  Interrupted = 7,      // stopped by SIGTERM/SIGINT/SIGHUP; the CLI exits 128 + signal
 };
 
 class Error : public std::runtime_error {

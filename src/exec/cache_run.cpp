@@ -6,16 +6,24 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
+#include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/planner.hpp"
 #include "plan/recommend.hpp"
+#include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
+#include "store/path_lock.hpp"
+#include "plan/plan_json.hpp"
+#include "write/store_ownership.hpp"
 #include "write/zarr_metadata.hpp"
 
 namespace zp {
@@ -85,23 +93,6 @@ std::string describe_plan(const Plan& plan, std::size_t max_jobs) {
 
 namespace {
 
-bool looks_like_zarr(const fs::path& p) {
-  return fs::exists(p / ".zgroup") || fs::exists(p / ".zarray") || fs::exists(p / ".zmetadata") ||
-         fs::exists(p / StoreState::kFolder) || fs::exists(p / "zarr.json");
-}
-
-void remove_store(const fs::path& p) {
-  std::error_code ec;
-  if (!fs::is_directory(p, ec))
-    throw Error::store(p.string(), "exists and is not a folder; refusing to replace it");
-  if (!fs::is_empty(p, ec) && !looks_like_zarr(p))
-    throw Error::store(
-        p.string(),
-        "exists and is not a Zarr store; refusing to delete it (choose another cache_store)");
-  fs::remove_all(p, ec);
-  if (ec) throw Error::store(p.string(), "cannot remove the old store: " + ec.message());
-}
-
 bool ask_to_continue(const Plan& plan) {
   fmt::print(stderr, "Recommendations:\n");
   for (const auto& r : plan.recommendations) fmt::print(stderr, "  - {}: {}\n", r.key, r.message);
@@ -146,18 +137,69 @@ void print_open_hint(const std::string& store) {
   fmt::print("{}\nimport xarray as xr\nds = xr.open_zarr(\"{}\")\n", store, store);
 }
 
+namespace {
+
+// The coordinator's store locks, by target path. A Python session runs begin, the executor and
+// finish in separate calls; the lock is held in between.
+std::mutex g_locks_mutex;
+std::map<std::string, std::unique_ptr<PathLock>> g_locks;
+
+void hold_lock(const std::string& target) {
+  std::lock_guard guard(g_locks_mutex);
+  if (!g_locks.count(target)) g_locks[target] = PathLock::acquire(target);
+}
+
+bool source_unchanged(const StoreState& state, const std::string& target, int log_level) {
+  const auto recorded = state.sources();
+  if (!recorded) return true;  // a source of no local files (nothing to compare)
+  const std::string change = first_change(fingerprints_from(*recorded));
+  if (change.empty()) return true;
+  log_line(log_level, 1,
+           "source changed since " + target + " was made: " + change + "; rebuilding it");
+  return false;
+}
+
+bool is_hit(const std::string& target, const std::string& hash, int log_level) {
+  if (classify_target(target).kind != TargetKind::Ours) return false;
+  FileStore store(target);
+  StoreState state(store);
+  return state.completed_hash() == hash && source_unchanged(state, target, log_level);
+}
+
+std::optional<std::string> started_hash(const std::string& root) {
+  FileStore store(root);
+  const auto s = StoreState(store).started();
+  if (!s || !s->contains("config_hash") || !(*s)["config_hash"].is_string()) return std::nullopt;
+  return (*s)["config_hash"].get<std::string>();
+}
+
+// A resumed store must read the same source it was started from.
+void check_resumable(const std::string& root, const Plan& plan) {
+  const std::string change = first_change(plan.sources);
+  if (!change.empty())
+    throw Error::source(change.substr(0, change.find(' ')),
+                        change + " since the cache at " + root +
+                            " was started; it cannot be finished from two versions of the "
+                            "source: run again with resume: false to rebuild it");
+}
+
+}  // namespace
+
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   CacheSession session;
   session.started = now_seconds();
-  const fs::path store_path(cfg.cache_store);
+  const std::string target = canonical_path(cfg.cache_store);
+  const std::string staging = staging_path_for(target);
+  session.target = target;
   const std::string hash = cfg.content_hash();
-  FileStore store(cfg.cache_store);
-  StoreState state(store);
-  std::error_code ec;
-  const bool exists = fs::exists(store_path, ec);
 
-  if (exists && fs::is_directory(store_path) && state.completed_hash() == hash) {
-    log_line(cfg.log_level, 1, "cache hit: " + cfg.cache_store + " was made from this config");
+  // 1. Whose is the path? Nothing is created anywhere before this answer.
+  const TargetState first = classify_target(target);
+  if (first.kind == TargetKind::Foreign)
+    throw Error::store(target, first.why + "; zarr-parallel writes only into stores it created "
+                                           "(choose another cache_store)");
+  if (is_hit(target, hash, cfg.log_level)) {
+    log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
     session.status = CacheSession::Status::Hit;
     return session;
   }
@@ -167,79 +209,144 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
         "'" + cfg.deploy_mode + "' cannot run from here: the CLI runs series, local, " +
             "slurm and (under mpirun) mpi; dask_distributed runs from the Python module");
 
+  // 2. Read the source and plan (reads only), then refuse any overlap with the source.
   Prepared prep = prepare(cfg);
+  const std::vector<std::string> sources = source_paths(prep.dataset);
+  std::vector<std::string> roots = sources;
+  if (prep.dataset.engine == "zarr") roots.push_back(prep.dataset.uri);
+  check_not_source(target, roots);
+  check_not_source(staging, roots, "the staging store " + staging);
   session.plan = std::move(prep.plan);
   Plan& plan = session.plan;
+  plan.sources = take_fingerprints(sources);
   if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
       !(opt.ask && ask_to_continue(plan))) {
     session.status = CacheSession::Status::Stopped;
     return session;
   }
 
-  if (exists && fs::is_directory(store_path)) state.acquire_lock();  // refuses a live holder
-  const auto started = exists ? state.started() : std::nullopt;
-  const bool same_config = started && started->value("config_hash", "") == hash;
-  bool resuming = false;
-  if (exists) {
-    if (cfg.resume && same_config) {
-      resuming = true;
-    } else if (cfg.overwrite) {
-      remove_store(store_path);
-    } else {
-      throw Error::store(cfg.cache_store,
-                         same_config ? "an unfinished cache of this config is here: set resume: "
-                                       "true to finish it, or overwrite: true to start again"
-                                     : "exists (made from another config or by another tool); set "
-                                       "overwrite: true to replace it");
+  // 3. Under the lock, decide again: another run may have changed things while we planned.
+  hold_lock(target);
+  try {
+    const TargetState t = classify_target(target);
+    const TargetState st = classify_target(staging);
+    if (t.kind == TargetKind::Foreign)
+      throw Error::store(target, t.why + "; zarr-parallel writes only into stores it created");
+    if (st.kind == TargetKind::Foreign)
+      throw Error::store(staging, st.why + "; it is where a replacement of " + target +
+                                      " is built: move it away");
+    if (is_hit(target, hash, cfg.log_level)) {
+      release_cache_lock(target);
+      log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
+      session.status = CacheSession::Status::Hit;
+      return session;
     }
+    std::string resume_root;
+    if (cfg.resume) {
+      if (t.kind == TargetKind::Ours && started_hash(target) == hash &&
+          !StoreState(FileStore(target)).completed_hash())
+        resume_root = target;
+      else if (st.kind == TargetKind::Ours && started_hash(staging) == hash)
+        resume_root = staging;
+    }
+    if (!resume_root.empty()) {
+      session.build_root = resume_root;
+      FileStore store(resume_root);
+      StoreState state(store);
+      plan = load_plan(state.plan_path());  // the jobs as first planned: done markers still match
+      check_resumable(resume_root, plan);
+      if (plan.store_id != store_id_of(resume_root).value_or(""))
+        throw Error::store(resume_root, "its plan belongs to another store (copied over?); run "
+                                        "again with resume: false to rebuild it");
+      plan.store = resume_root;
+      store.remove_stale_temporaries();
+      log_line(cfg.log_level, 1, "resuming " + resume_root);
+    } else {
+      if (t.kind == TargetKind::Ours) {
+        if (!cfg.overwrite)
+          throw Error::store(target, started_hash(target) == hash
+                                         ? "an unfinished cache of this config is here: set "
+                                           "resume: true to finish it, or overwrite: true to "
+                                           "start again"
+                                         : "exists (made from another config); set overwrite: "
+                                           "true to replace it");
+        session.build_root = staging;  // the old store stays whole until the new one is done
+      } else {
+        session.build_root = target;
+      }
+      if (st.kind == TargetKind::Ours) remove_our_store(staging);  // an abandoned replacement
+      plan.store_id = create_store(session.build_root);
+      plan.store = session.build_root;
+      FileStore store(session.build_root);
+      StoreState state(store);
+      state.write_started(hash);
+      state.write_sources(fingerprints_json(plan.sources));
+      state.write_plan(plan_to_json(plan).dump());
+    }
+    FileStore store(session.build_root);
+    StoreState state(store);
+    write_metadata(plan, store);
+    {
+      ThreadPool pool(1);
+      JobRunner runner(plan, store, pool);
+      for (std::size_t i = 0; i < plan.arrays.size(); ++i)
+        if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+    }
+    for (const auto& j : plan.jobs)
+      if (!state.is_done(j.id)) session.pending.push_back(j.id);
+    session.plan_path = state.plan_path();
+  } catch (...) {
+    release_cache_lock(target);
+    throw;
   }
-  if (resuming) {
-    plan = load_plan(state.plan_path());  // the jobs as first planned, so done markers still match
-    store.remove_stale_temporaries();
-    log_line(cfg.log_level, 1, "resuming " + cfg.cache_store);
-  } else {
-    fs::create_directories(store_path, ec);
-    if (ec) throw Error::store(cfg.cache_store, "cannot create: " + ec.message());
-    state.acquire_lock();
-    state.write_started(hash);
-    state.write_plan(plan_to_json(plan).dump());
-  }
-  write_metadata(plan, store);
-  {
-    ThreadPool pool(1);
-    JobRunner runner(plan, store, pool);
-    for (std::size_t i = 0; i < plan.arrays.size(); ++i)
-      if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
-  }
-  for (const auto& j : plan.jobs)
-    if (!state.is_done(j.id)) session.pending.push_back(j.id);
-  session.plan_path = state.plan_path();
   session.status = CacheSession::Status::Ready;
   log_line(cfg.log_level, 1,
            fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
-                       "predicted peak {} per worker",
+                       "predicted peak {} per worker{}",
                        session.pending.size(), plan.jobs.size() - session.pending.size(),
                        cfg.deploy_mode, plan.summary.read_amplification,
-                       format_bytes(static_cast<double>(plan.summary.peak_memory))));
+                       format_bytes(static_cast<double>(plan.summary.peak_memory)),
+                       session.build_root == target
+                           ? ""
+                           : "; building the replacement in " + session.build_root));
   return session;
 }
 
+void release_cache_lock(const std::string& target) {
+  std::lock_guard guard(g_locks_mutex);
+  g_locks.erase(target);
+}
+
 void finish_cache(const Config& cfg, const CacheSession& session) {
-  FileStore store(cfg.cache_store);
-  StoreState state(store);
-  const Plan& plan = session.plan;
-  for (const auto& j : plan.jobs)
-    if (!state.is_done(j.id))
-      throw Error(ErrorKind::Job,
-                  fmt::format("job {} has no done marker; run again with resume: true", j.id));
-  write_consolidated(plan, store);
-  if (cfg.generate_stats) {
-    state.write_stats(stats_json(plan, state, now_seconds() - session.started));
-    log_line(cfg.log_level, 1,
-             "stats: " + store.path_of(std::string(StoreState::kFolder) + "/stats.json"));
+  const std::string target =
+      session.target.empty() ? canonical_path(cfg.cache_store) : session.target;
+  const std::string root =
+      session.build_root.empty() ? store_root_of_plan(session.plan_path) : session.build_root;
+  try {
+    FileStore store(root);
+    StoreState state(store);
+    const Plan& plan = session.plan;
+    for (const auto& j : plan.jobs)
+      if (!state.is_done(j.id))
+        throw Error(ErrorKind::Job,
+                    fmt::format("job {} has no done marker; run again with resume: true", j.id));
+    write_consolidated(plan, store);
+    if (cfg.generate_stats)
+      state.write_stats(stats_json(plan, state, now_seconds() - session.started));
+    state.mark_complete(cfg.content_hash());
+    if (root != target) {
+      swap_in(root, target);
+      log_line(cfg.log_level, 1, "replaced the old store at " + target);
+    }
+    if (cfg.generate_stats)
+      log_line(cfg.log_level, 1,
+               "stats: " + FileStore(target).path_of(std::string(StoreState::kFolder) +
+                                                     "/stats.json"));
+  } catch (...) {
+    release_cache_lock(target);
+    throw;
   }
-  state.mark_complete(cfg.content_hash());
-  state.release_lock();
+  release_cache_lock(target);
   log_line(cfg.log_level, 1, fmt::format("done in {:.2f} s", now_seconds() - session.started));
 }
 
@@ -247,9 +354,10 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
   CacheSession session = begin_cache(cfg, opt);
   if (session.status == CacheSession::Status::Stopped) return 3;
   if (session.status == CacheSession::Status::Ready) {
-    FileStore store(cfg.cache_store);
+    FileStore store(session.build_root);
     StoreState state(store);
     const RunContext ctx{session.plan, store, state, cfg.log_level};
+    const TerminationGuard guard;
     if (cfg.deploy_mode == "series") {
       run_series(ctx, session.pending);
     } else if (cfg.deploy_mode == "slurm") {
@@ -260,7 +368,8 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     }
     finish_cache(cfg, session);
   }
-  print_open_hint(cfg.cache_store);
+  print_open_hint(session.status == CacheSession::Status::Hit ? canonical_path(cfg.cache_store)
+                                                               : session.target);
   return 0;
 }
 

@@ -36,6 +36,8 @@ struct CacheSession {
   enum class Status { Hit, Stopped, Ready };
   Status status = Status::Ready;
   Plan plan;
+  std::string target;            // the store's path (canonical)
+  std::string build_root;        // where the jobs write: the target, or its staging store
   std::string plan_path;         // the saved plan workers run
   std::vector<int64_t> pending;  // jobs without a done marker
   double started = 0;
@@ -44,8 +46,11 @@ struct CacheSession {
 // Cache hit check, plan, recommendations, store replace/resume, metadata and coordinates.
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt);
 // After the executor: checks every job is done, consolidates metadata, writes stats, marks
-// complete.
+// complete, swaps a staged replacement into place and releases the lock. `session.build_root`
+// may be empty: it is then the store holding `session.plan_path`.
 void finish_cache(const Config& cfg, const CacheSession& session);
+// Releases the lock begin_cache took on `target` (after a failed run; finish_cache does it too).
+void release_cache_lock(const std::string& target);
 
 // deploy_mode mpi: every rank calls this under mpirun (see mpi_executor.cpp). Exit code as
 // run_cache.

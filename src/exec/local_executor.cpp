@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
+#include "exec/termination.hpp"
 
 namespace zp {
 
@@ -54,9 +56,16 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
                                    std::to_string(ctx.plan.threads_per_worker),
                                    "--worker-id",
                                    worker};
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw Error::internal(std::string("fork failed: ") + errno_text(errno));
   if (pid == 0) {
+    // A worker dies with its coordinator, however the coordinator dies, so no orphan keeps
+    // writing into a store that a later run may have taken over.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    // The coordinator's handlers do not apply here: a signal ends a worker.
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
@@ -121,6 +130,19 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   };
 
   while (!queue.empty() || !running.empty()) {
+    if (termination_signal() != 0) {
+      // Stop handing out jobs and stop the workers; their chunks are whole (temp + rename).
+      for (auto& [pid, r] : running) kill(pid, SIGTERM);
+      const double until = now_seconds() + 2.0;
+      while (!running.empty() && now_seconds() < until) {
+        const pid_t p = waitpid(-1, nullptr, WNOHANG);
+        if (p > 0) running.erase(p);
+        else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      kill_all();
+      progress.finish();
+      throw_if_terminated("the cache run was");
+    }
     while (failures.empty() && !queue.empty() && static_cast<int>(running.size()) < workers) {
       const int64_t job = queue.front();
       queue.pop_front();

@@ -137,7 +137,7 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   if (ranks == 1) {
     run_worker_jobs(session.plan, session.pending, session.plan.threads_per_worker, "mpi-rank-0");
   } else {
-    FileStore store(cfg.cache_store);
+    FileStore store(session.build_root);
     failed = dispatch(session.pending, ranks, cfg.log_level, StoreState(store));
   }
   if (!failed.empty()) {

@@ -6,6 +6,8 @@
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
 #include "exec/progress.hpp"
+#include "exec/termination.hpp"
+#include "write/store_ownership.hpp"
 
 namespace zp {
 
@@ -30,6 +32,17 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
                      const std::function<void(const JobStats&)>& on_done) {
   FileStore store(plan.store);
   StoreState state(store);
+  // A worker of an old run (a lost coordinator's orphan, a queued array task) must not write into
+  // a store that has since been replaced: the store's marker must be its plan's.
+  auto check_store = [&] {
+    if (plan.store_id.empty()) return;
+    const auto id = store_id_of(plan.store);
+    if (id != plan.store_id)
+      throw Error::store(plan.store, "is not the store this plan was made for (store id " +
+                                         id.value_or("none") + ", plan's " + plan.store_id +
+                                         "); this worker's run was replaced, nothing written");
+  };
+  check_store();
   ThreadPool pool(threads);
   JobRunner runner(plan, store, pool);
   Heartbeat heartbeat(state, worker_id);
@@ -40,11 +53,15 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
     if (state.is_done(id)) continue;
     const Job& job = plan.jobs[static_cast<std::size_t>(id)];
     heartbeat.set({{"job", id}, {"chunks_done", 0}, {"chunks_total", job.region.num_chunks()}});
+    check_store();
     const JobStats stats = runner.run(job, [&](const JobStats& s) {
       heartbeat.set({{"chunks_done", s.chunks_written},
                      {"bytes_read", s.bytes_read},
                      {"bytes_written", s.bytes_written}});
+      check_store();
+      throw_if_terminated("the cache run was");
     });
+    check_store();
     nlohmann::json done = job_stats_json(stats);
     done["worker"] = worker_id;
     state.mark_done(id, done);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "source/dataset.hpp"
+#include "source/fingerprint.hpp"
 #include "transform/element_transform.hpp"
 #include "transform/selection.hpp"
 
@@ -70,11 +71,14 @@ struct Recommendation {
 
 struct Plan {
   std::string config_hash;
-  std::string store;
+  std::string store;     // where it was planned to be written (informative: workers use the
+                         // folder their plan file is in)
+  std::string store_id;  // the marker of the store it writes; workers refuse any other store
   std::string tool_version;
   int zarr_format = 2;
   std::string encoding = "source";
   std::vector<std::string> files;
+  std::vector<Fingerprint> sources;  // every source file as planned
   Attrs global_attrs;
   std::vector<ArrayPlan> arrays;
   std::vector<Job> jobs;

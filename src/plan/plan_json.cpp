@@ -1,5 +1,6 @@
 #include "plan/plan_json.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -138,6 +139,8 @@ json plan_to_json(const Plan& p, bool include_manifest) {
           {"version", 1},
           {"config_hash", p.config_hash},
           {"store", p.store},
+          {"store_id", p.store_id},
+          {"sources", fingerprints_json(p.sources)},
           {"tool_version", p.tool_version},
           {"zarr_format", p.zarr_format},
           {"encoding", p.encoding},
@@ -168,6 +171,8 @@ Plan plan_from_json(const json& j, const std::string& where) {
     Plan p;
     p.config_hash = j.at("config_hash");
     p.store = j.at("store");
+    p.store_id = j.value("store_id", "");
+    if (j.contains("sources")) p.sources = fingerprints_from(j["sources"]);
     p.tool_version = j.at("tool_version");
     p.zarr_format = j.at("zarr_format");
     p.encoding = j.at("encoding");
@@ -222,6 +227,14 @@ Plan plan_from_json(const json& j, const std::string& where) {
   }
 }
 
+std::string store_root_of_plan(const std::string& plan_path) {
+  namespace fs = std::filesystem;
+  if (plan_path.empty()) return "";
+  const fs::path side = fs::absolute(plan_path).lexically_normal().parent_path();
+  if (side.filename() != ".zarr-parallel") return "";
+  return side.parent_path().string();
+}
+
 Plan load_plan(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error::config(path, "cannot read plan file");
@@ -233,7 +246,9 @@ Plan load_plan(const std::string& path) {
   } catch (const json::exception& e) {
     throw Error::config(path, std::string("plan is not JSON: ") + e.what());
   }
-  return plan_from_json(j, path);
+  Plan p = plan_from_json(j, path);
+  if (const std::string root = store_root_of_plan(path); !root.empty()) p.store = root;
+  return p;
 }
 
 }  // namespace zp

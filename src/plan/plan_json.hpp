@@ -12,6 +12,12 @@ namespace zp {
 
 nlohmann::json plan_to_json(const Plan& plan, bool include_manifest = true);
 Plan plan_from_json(const nlohmann::json& j, const std::string& where);
+// A plan saved in a store (STORE/.zarr-parallel/plan.json) gets `store` = that STORE, wherever
+// the store has been moved since: workers write where their plan file is, never to a path frozen
+// in it.
 Plan load_plan(const std::string& path);
+
+// The store folder a plan file belongs to, or "" when the file is not in a store's side folder.
+std::string store_root_of_plan(const std::string& plan_path);
 
 }  // namespace zp

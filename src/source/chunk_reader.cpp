@@ -17,8 +17,30 @@ std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_i
   return where + ")";
 }
 
+void ChunkReader::expect(const std::vector<Fingerprint>& fingerprints) {
+  for (const auto& f : fingerprints) expected_[f.path] = f;
+}
+
+void ChunkReader::check_unchanged(uint32_t file) {
+  if (expected_.empty()) return;
+  {
+    std::lock_guard lock(checked_mutex_);
+    if (!checked_.insert(file).second) return;
+  }
+  const std::string& path = ds_.files.at(file);
+  const auto it = expected_.find(path);
+  if (it == expected_.end()) return;
+  const Fingerprint now = fingerprint_of(path);
+  if (!(now == it->second))
+    throw Error::source(path, describe_change(it->second, now) +
+                                  " since the plan was made; a store is never written from two "
+                                  "versions of its source: run again with resume: false");
+}
+
 Bytes ChunkReader::read(const Variable& v, int64_t chunk_index) {
   const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(chunk_index));
+  if (ref.kind == ChunkRef::Kind::Range || ref.kind == ChunkRef::Kind::NetcdfSlab)
+    check_unchanged(ref.file);
   const std::size_t nbytes = v.chunk_bytes();
   const std::size_t nelem = nbytes / static_cast<std::size_t>(v.dtype.size);
   Bytes raw;

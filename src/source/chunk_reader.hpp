@@ -7,8 +7,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <set>
+#include <unordered_map>
 
 #include "source/dataset.hpp"
+#include "source/fingerprint.hpp"
 #include "source/netcdf_source.hpp"
 #include "store/file_reader.hpp"
 
@@ -19,6 +23,9 @@ class ChunkReader {
   explicit ChunkReader(const Dataset& ds) : ds_(ds) {}
 
   Bytes read(const Variable& v, int64_t chunk_index);
+  // Files must still be as planned: the first read of each compares it with its fingerprint and
+  // fails (Error(Source), naming the file) when it changed.
+  void expect(const std::vector<Fingerprint>& fingerprints);
   // Source bytes read so far (compressed sizes, inline data included).
   uint64_t bytes_read() const { return bytes_read_; }
 
@@ -27,6 +34,10 @@ class ChunkReader {
   FileReader files_;
   NetcdfSlabReader slabs_;
   std::atomic<uint64_t> bytes_read_{0};
+  void check_unchanged(uint32_t file);
+  std::unordered_map<std::string, Fingerprint> expected_;
+  std::mutex checked_mutex_;
+  std::set<uint32_t> checked_;
 };
 
 // The whole of a 1-D variable (a coordinate), native byte order.

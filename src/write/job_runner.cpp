@@ -69,7 +69,9 @@ std::string chunk_key(const std::string& array, const std::vector<int64_t>& chun
 }
 
 JobRunner::JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool)
-    : plan_(plan), store_(store), pool_(pool), files_(files_of(plan)), reader_(files_) {}
+    : plan_(plan), store_(store), pool_(pool), files_(files_of(plan)), reader_(files_) {
+  reader_.expect(plan.sources);
+}
 
 JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();

@@ -1,9 +1,7 @@
 #include "write/store_state.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <ctime>
 
@@ -93,37 +91,12 @@ std::vector<json> StoreState::heartbeats() const {
   return out;
 }
 
-std::optional<json> StoreState::lock_holder() const {
-  return read_json(store_, key("lock.json"));
+void StoreState::write_sources(const json& fingerprints) const {
+  store_.put(key("sources.json"), fingerprints.dump());
 }
 
-void StoreState::acquire_lock() const {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  if (const auto holder = lock_holder()) {
-    const std::string h = holder->value("host", "");
-    const long pid = holder->value("pid", 0L);
-    const bool mine = h == host && pid == static_cast<long>(getpid());
-    const bool dead =
-        h == host && pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-    if (!mine && !dead) {
-      const std::time_t t = static_cast<std::time_t>(holder->value("started", 0.0));
-      char when[64] = {};
-      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
-      throw Error::store(store_.root(), "another zarr-parallel run holds it: host " + h + ", pid " +
-                                            std::to_string(pid) + ", since " + when + " (remove " +
-                                            store_.path_of(key("lock.json")) +
-                                            " if that run is gone)");
-    }
-  }
-  store_.put(key("lock.json"),
-             json{{"host", host}, {"pid", getpid()}, {"started", now_seconds()}}.dump());
-}
-
-void StoreState::release_lock() const {
-  const auto holder = lock_holder();
-  if (holder && holder->value("pid", 0L) == static_cast<long>(getpid()))
-    store_.remove(key("lock.json"));
+std::optional<json> StoreState::sources() const {
+  return read_json(store_, key("sources.json"));
 }
 
 void StoreState::write_stats(const json& stats) const {

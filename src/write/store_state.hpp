@@ -34,12 +34,10 @@ class StoreState {
   std::vector<nlohmann::json> heartbeats() const;
   std::optional<nlohmann::json> heartbeat(const std::string& worker) const;
 
-  // The store lock: one coordinator at a time. Refuses (Error(Store) naming the holder's host,
-  // pid and start time) while a live process elsewhere holds it; takes over a lock whose process is
-  // gone (same host), or that this process holds.
-  void acquire_lock() const;
-  void release_lock() const;
-  std::optional<nlohmann::json> lock_holder() const;
+  // The source fingerprints as planned (also in the plan; kept apart so that a cache hit need not
+  // read a large plan).
+  void write_sources(const nlohmann::json& fingerprints) const;
+  std::optional<nlohmann::json> sources() const;
 
   void write_stats(const nlohmann::json& stats) const;
   void mark_complete(const std::string& config_hash) const;
