@@ -1,5 +1,9 @@
 #include <fmt/format.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
 
 #include "cli/commands.hpp"
@@ -20,9 +24,17 @@ int status_command(const std::string& store_path, bool as_json) {
   const auto beats = state.heartbeats();
   const auto complete = state.completed_hash();
   const double now = now_seconds();
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  // A worker on this host whose process is gone is lost, however recent its last beat.
+  auto gone = [&](const nlohmann::json& b) {
+    const long pid = b.value("pid", 0L);
+    return b.value("host", std::string()) == host && pid > 0 &&
+           kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+  };
   nlohmann::json live = nlohmann::json::array();
   for (const auto& b : beats)
-    if (!b.value("finished", false) &&
+    if (!b.value("finished", false) && !gone(b) &&
         now - b.value("time", 0.0) < static_cast<double>(plan.worker_timeout))
       live.push_back(b);
   if (as_json) {
@@ -47,7 +59,8 @@ int status_command(const std::string& store_path, bool as_json) {
                b.value("chunks_done", 0), b.value("chunks_total", 0), age,
                b.value("finished", false)
                    ? " (finished)"
-                   : (age > static_cast<double>(plan.worker_timeout) ? " (lost)" : ""));
+                   : (gone(b) ? " (process gone)"
+                              : (age > static_cast<double>(plan.worker_timeout) ? " (lost)" : "")));
   }
   return complete ? 0 : 1;
 }

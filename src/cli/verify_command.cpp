@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "exec/cache_run.hpp"
+#include "source/fingerprint.hpp"
 #include "write/store_state.hpp"
 #include "write/verify_store.hpp"
 
@@ -20,11 +21,15 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     FileStore store(cfg.cache_store);
     const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const VerifyReport r = verify_store(p.plan, store, threads);
-    const bool complete = StoreState(store).completed_hash() == cfg.content_hash();
+    const StoreState state(store);
+    const bool complete = state.completed_hash() == cfg.content_hash();
+    const auto recorded = state.sources();
+    const std::string change = recorded ? first_change(fingerprints_from(*recorded)) : "";
     fmt::print("{}: {} chunks checked, {} different{}\n", cfg.cache_store, r.chunks_checked,
                r.chunks_different, complete ? "" : " (store not marked complete for this config)");
+    if (!change.empty()) fmt::print("  source: {} since the cache was made\n", change);
     for (const auto& d : r.differences) fmt::print("  {}\n", d);
-    return r.identical() && complete ? 0 : 1;
+    return r.identical() && complete && change.empty() ? 0 : 1;
   } catch (const Error& e) {
     fmt::print(stderr, "zarr-parallel: could not verify: {}\n", e.what());
     return 2;

@@ -44,21 +44,42 @@ ojson scalar_to_json(const YAML::Node& n) {
   return s;
 }
 
-ojson yaml_to_json(const YAML::Node& n) {
+// YAML aliases share nodes; converting to JSON copies them, so a few hundred bytes of nested
+// aliases can stand for billions of values. The conversion counts what it makes and how deep.
+struct YamlBudget {
+  int64_t nodes_left = 1'000'000;
+  int depth = 0;
+};
+
+ojson yaml_to_json(const YAML::Node& n, YamlBudget& budget) {
+  if (--budget.nodes_left < 0)
+    throw Error::config("", "the YAML expands to more than a million values (aliases?); a config "
+                            "is far smaller");
+  struct Deeper {
+    YamlBudget& b;
+    explicit Deeper(YamlBudget& x) : b(x) {
+      if (++b.depth > 64) throw Error::config("", "the YAML nests more than 64 levels deep");
+    }
+    ~Deeper() { --b.depth; }
+  };
   switch (n.Type()) {
     case YAML::NodeType::Map: {
+      const Deeper guard(budget);
       ojson j = ojson::object();
       for (const auto& kv : n) {
         const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
         if (!kv.first.IsScalar() || !valid_utf8(key))
           throw Error::config("", "keys must be plain UTF-8 text");
-        j[key] = yaml_to_json(kv.second);
+        if (j.contains(key))
+          throw Error::config(key, "appears twice in the same mapping; give each key once");
+        j[key] = yaml_to_json(kv.second, budget);
       }
       return j;
     }
     case YAML::NodeType::Sequence: {
+      const Deeper guard(budget);
       ojson j = ojson::array();
-      for (const auto& x : n) j.push_back(yaml_to_json(x));
+      for (const auto& x : n) j.push_back(yaml_to_json(x, budget));
       return j;
     }
     case YAML::NodeType::Scalar:
@@ -71,7 +92,8 @@ ojson yaml_to_json(const YAML::Node& n) {
 ojson parse_yaml(const std::string& text, const std::string& where) {
   if (!valid_utf8(text)) throw Error::config(where, "the config is not UTF-8 text");
   try {
-    return yaml_to_json(YAML::Load(text));
+    YamlBudget budget;
+    return yaml_to_json(YAML::Load(text), budget);
   } catch (const YAML::Exception& e) {
     throw Error::config(where, std::string("invalid YAML: ") + e.what());
   }
@@ -105,11 +127,15 @@ bool get_bool(const ojson& doc, const std::string& key, bool fallback) {
   return doc[key].get<bool>();
 }
 
-int64_t get_positive_int(const ojson& doc, const std::string& key, int64_t fallback) {
+int64_t get_positive_int(const ojson& doc, const std::string& key, int64_t fallback,
+                         int64_t max) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
-  if (!doc[key].is_number_integer() || doc[key].get<int64_t>() < 1)
-    throw Error::config(key, "expected a positive integer, got " + doc[key].dump());
-  return doc[key].get<int64_t>();
+  const ojson& v = doc[key];
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX) ||
+      v.get<int64_t>() < 1 || v.get<int64_t>() > max)
+    throw Error::config(key, "expected an integer from 1 to " + std::to_string(max) + ", got " +
+                                 v.dump());
+  return v.get<int64_t>();
 }
 
 std::string one_of(const ojson& doc, const std::string& key, const std::string& fallback,
@@ -288,7 +314,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     c.add_attrs = doc["add_attrs"];
   }
   c.cache_label = get_string(doc, "cache_label", "");
-  c.zarr_format = static_cast<int>(get_positive_int(doc, "zarr_format", 2));
+  c.zarr_format = static_cast<int>(get_positive_int(doc, "zarr_format", 2, 3));
   if (c.zarr_format != 2)
     throw Error::config("zarr_format", "only zarr_format 2 is supported so far");
   parse_compressor(doc, c);
@@ -297,9 +323,10 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
       one_of(doc, "deploy_mode", "local", {"series", "local", "slurm", "mpi", "dask_distributed"});
   if (doc.contains("num_jobs") && doc["num_jobs"].is_string() && doc["num_jobs"] == "auto")
     doc.erase("num_jobs");
-  c.num_jobs = get_positive_int(doc, "num_jobs", 0);
+  c.num_jobs = get_positive_int(doc, "num_jobs", 0, 100'000'000);
+  // Checked before narrowing to int: 2^32 would wrap to 0, 2^31 to a negative count.
   c.simultaneous_worker_limit =
-      static_cast<int>(get_positive_int(doc, "simultaneous_worker_limit", 4));
+      static_cast<int>(get_positive_int(doc, "simultaneous_worker_limit", 4, 100'000));
   if (doc.contains("memory_limit") && !doc["memory_limit"].is_null())
     c.memory_limit = parse_memory(get_string(doc, "memory_limit", ""), "memory_limit");
   if (doc.contains("worker_timeout") && !doc["worker_timeout"].is_null())
@@ -316,7 +343,8 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     c.log_level = static_cast<int>(l.get<int64_t>());
   }
   if (doc.contains("threads_per_worker") && doc["threads_per_worker"] != "auto")
-    c.threads_per_worker = static_cast<int>(get_positive_int(doc, "threads_per_worker", 0));
+    c.threads_per_worker =
+        static_cast<int>(get_positive_int(doc, "threads_per_worker", 0, 4096));
 
   if (doc.contains("slurm") && !doc["slurm"].is_null()) {
     const ojson& s = doc["slurm"];

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/json_limits.hpp"
 #include "plan/units.hpp"
 #include "source/kerchunk_template.hpp"
 
@@ -241,6 +242,7 @@ Plan load_plan(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   json j;
+  if (json_too_deep(ss.str())) throw Error::config(path, "plan nested too deep: not a plan");
   try {
     j = json::parse(ss.str());
   } catch (const json::exception& e) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/json_limits.hpp"
 #include "core/json_int.hpp"
 #include "source/kerchunk_template.hpp"
 #include "store/file_reader.hpp"
@@ -51,12 +52,40 @@ Reference parse_ref(const json& v, const std::string& key, const fs::path& base,
 }
 
 // Expands one "gen" entry: the cartesian product of its dimensions.
+// More than any real reference set (20 years of hourly ERA5 is 175,320 chunks a variable).
+constexpr int64_t kMaxGeneratedRefs = 20'000'000;
+
 void expand_gen(const json& g, ReferenceSet& refs, const fs::path& base,
-                const std::map<std::string, std::string>& templates) {
+                const std::map<std::string, std::string>& templates, int64_t& budget) {
   const std::string where = "gen entry " + g.dump().substr(0, 80);
   if (!g.is_object() || !g.contains("key") || !g.contains("url") || !g.contains("dimensions"))
     throw Error::source(where, "needs key, url and dimensions");
   std::vector<std::pair<std::string, std::vector<int64_t>>> dims;
+  // The number of references is counted before any is made: a few bytes of "gen" can ask for
+  // more than any machine holds.
+  if (!g["dimensions"].is_object()) throw Error::source(where, "dimensions must be a map");
+  int64_t total = 1;
+  for (const auto& [name, spec] : g["dimensions"].items()) {
+    int64_t n = 0;
+    if (spec.is_array()) {
+      n = static_cast<int64_t>(spec.size());
+    } else if (spec.is_object()) {
+      const int64_t start = json_int_or(spec, "start", 0, where, 0, INT32_MAX);
+      const int64_t stop =
+          json_int(spec.contains("stop") ? spec["stop"] : json(), where + " stop", 0, INT32_MAX);
+      const int64_t step = json_int_or(spec, "step", 1, where, 1, INT32_MAX);
+      n = stop > start ? (stop - start + step - 1) / step : 0;
+    }
+    if (n > 0 && total > kMaxGeneratedRefs / n)
+      throw Error::source(where, "expands to more than " + std::to_string(kMaxGeneratedRefs) +
+                                     " references; refusing to expand it");
+    total *= std::max<int64_t>(n, 1);
+  }
+  budget -= total;
+  if (budget < 0)
+    throw Error::source(where, "the gen entries expand to more than " +
+                                   std::to_string(kMaxGeneratedRefs) +
+                                   " references in all; refusing to expand them");
   for (const auto& [name, spec] : g["dimensions"].items()) {
     std::vector<int64_t> values;
     if (spec.is_array()) {
@@ -86,8 +115,21 @@ void expand_gen(const json& g, ReferenceSet& refs, const fs::path& base,
     const std::string key = text("key");
     Reference r;
     r.path = resolve_url(text("url"), base, key);
-    if (g.contains("offset")) r.offset = std::stoll(text("offset"));
-    if (g.contains("length")) r.length = std::stoll(text("length"));
+    auto number = [&](const char* field) {
+      const std::string t = text(field);
+      std::size_t pos = 0;
+      long long v = -1;
+      try {
+        v = std::stoll(t, &pos);
+      } catch (const std::exception&) {
+        pos = 0;
+      }
+      if (pos != t.size() || v < 0)
+        throw Error::source(key, std::string(field) + " '" + t + "' is not a non-negative integer");
+      return static_cast<int64_t>(v);
+    };
+    if (g.contains("offset")) r.offset = number("offset");
+    if (g.contains("length")) r.length = number("length");
     refs[key] = r;
     std::size_t i = dims.size();
     while (i > 0 && ++pos[i - 1] == dims[i - 1].second.size()) pos[--i] = 0;
@@ -103,13 +145,19 @@ std::string text_of(const ReferenceSet& refs, const std::string& key, FileReader
   if (r.data) {
     b = *r.data;
   } else {
-    const int64_t len = r.length >= 0 ? r.length : static_cast<int64_t>(fs::file_size(r.path));
+    std::error_code ec;
+    const int64_t len =
+        r.length >= 0 ? r.length : static_cast<int64_t>(fs::file_size(r.path, ec));
+    if (ec) throw Error::source(r.path, "cannot read: " + ec.message());
     b = files.read(r.path, static_cast<uint64_t>(r.offset), static_cast<uint64_t>(len));
   }
   return std::string(b.begin(), b.end());
 }
 
 json parse_json(const std::string& text, const std::string& where) {
+  if (json_too_deep(text))
+    throw Error::source(where, "JSON nested more than " + std::to_string(kMaxJsonDepth) +
+                                   " levels deep; refusing to read it");
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
@@ -311,7 +359,8 @@ ReferenceSet parse_kerchunk_unchecked(const std::string& text, const std::string
   }
   if (v1 && doc.contains("gen")) {
     if (!doc["gen"].is_array()) throw Error::source(json_path, "'gen' must be a list");
-    for (const auto& g : doc["gen"]) expand_gen(g, refs, base, templates);
+    int64_t budget = kMaxGeneratedRefs;
+    for (const auto& g : doc["gen"]) expand_gen(g, refs, base, templates, budget);
   }
   return refs;
 }
@@ -343,6 +392,9 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
   ds.engine = engine;
   FileReader meta_reader;
   const std::string zattrs_text = text_of(refs, ".zattrs", meta_reader);
+  if (json_too_deep(zattrs_text))
+    throw Error::source(uri, "'.zattrs' is nested more than " + std::to_string(kMaxJsonDepth) +
+                                 " levels deep; refusing to read it");
   ds.attrs = zattrs_text.empty() ? Attrs::object()
                                  : Attrs::parse(quote_nonfinite(zattrs_text), nullptr, false);
   if (ds.attrs.is_discarded() || !ds.attrs.is_object())
@@ -359,6 +411,10 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     const json zarray =
         parse_json(quote_nonfinite(text_of(refs, key, meta_reader)), uri + ": " + key);
     const std::string attrs_text = text_of(refs, name + "/.zattrs", meta_reader);
+    if (json_too_deep(attrs_text))
+      throw Error::source(uri, "'" + name + "/.zattrs' is nested more than " +
+                                   std::to_string(kMaxJsonDepth) + " levels deep; refusing to "
+                                   "read it");
     Attrs zattrs = attrs_text.empty() ? Attrs::object()
                                       : Attrs::parse(quote_nonfinite(attrs_text), nullptr, false);
     if (zattrs.is_discarded() || !zattrs.is_object())

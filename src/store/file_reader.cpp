@@ -1,6 +1,7 @@
 #include "store/file_reader.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +30,14 @@ int FileReader::descriptor(const std::string& path) {
 
 Bytes FileReader::read(const std::string& path, uint64_t offset, uint64_t length) {
   const int fd = descriptor(path);
+  // Checked before allocating: a reference of 2^63 bytes must be an error, not an allocation.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error::source(path, "cannot stat: " + errno_text(errno));
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (offset > size || length > size - offset)
+    throw Error::source(path, "range " + std::to_string(offset) + "+" + std::to_string(length) +
+                                  " lies past the end of the file (" + std::to_string(size) +
+                                  " bytes): truncated file or bad reference");
   Bytes out(length);
   uint64_t done = 0;
   while (done < length) {

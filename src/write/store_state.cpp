@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/error.hpp"
+#include "core/json_limits.hpp"
 
 namespace zp {
 
@@ -19,6 +20,7 @@ std::string key(const std::string& rest) {
 std::optional<json> read_json(const FileStore& store, const std::string& k) {
   const auto text = store.get(k);
   if (!text) return std::nullopt;
+  if (json_too_deep(*text)) return std::nullopt;
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
   return j;

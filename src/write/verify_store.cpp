@@ -6,6 +6,7 @@
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
+#include "core/json_limits.hpp"
 #include "plan/units.hpp"
 #include "write/job_runner.hpp"
 #include "write/zarr_metadata.hpp"
@@ -20,21 +21,52 @@ void note(VerifyReport& r, std::size_t max, std::string what) {
   if (r.differences.size() < max) r.differences.push_back(std::move(what));
 }
 
-// Compares stored JSON metadata with what the plan says it must be.
+// The members of two JSON objects that differ, named ("" when equal): keys only, never values,
+// which may be whole documents.
+std::string differing_members(const json& got, const json& want) {
+  if (!got.is_object() || !want.is_object()) return got == want ? "" : "not the expected document";
+  std::string out;
+  auto add = [&](const std::string& what) { out += (out.empty() ? "" : ", ") + what; };
+  for (const auto& [k, v] : want.items()) {
+    if (!got.contains(k))
+      add("'" + k + "' missing");
+    else if (got[k] != v)
+      add("'" + k + "' differs");
+  }
+  for (const auto& [k, v] : got.items())
+    if (!want.contains(k)) add("'" + k + "' unexpected");
+  return out;
+}
+
+// Compares stored JSON metadata with what the plan says it must be, .zmetadata (what xarray reads
+// first) entry by entry.
 void check_metadata(const Plan& plan, const FileStore& store, VerifyReport& r, std::size_t max) {
   auto compare = [&](const std::string& key, const nlohmann::ordered_json& expected) {
     const auto text = store.get(key);
     if (!text) return note(r, max, key + ": missing");
+    if (json_too_deep(*text)) return note(r, max, key + ": nested too deep to be metadata");
     const json got = json::parse(*text, nullptr, false);
-    if (got != json::parse(expected.dump()))
-      note(r, max, key + ": differs from the config's (" + *text + ")");
+    if (got.is_discarded()) return note(r, max, key + ": not JSON");
+    const std::string diff = differing_members(got, json::parse(expected.dump()));
+    if (!diff.empty()) note(r, max, key + ": " + diff);
   };
-  nlohmann::ordered_json group = plan.global_attrs;
-  compare(".zattrs", group);
+  compare(".zgroup", nlohmann::ordered_json{{"zarr_format", 2}});
+  compare(".zattrs", plan.global_attrs);
   for (const auto& a : plan.arrays) {
     compare(a.name + "/.zarray", nlohmann::ordered_json::parse(zarray_json(a).dump()));
     compare(a.name + "/.zattrs", zattrs_json(a));
   }
+  const auto text = store.get(".zmetadata");
+  if (!text) return note(r, max, ".zmetadata: missing");
+  if (json_too_deep(*text)) return note(r, max, ".zmetadata: nested too deep to be metadata");
+  const json got = json::parse(*text, nullptr, false);
+  const json want = json::parse(consolidated_json(plan).dump());
+  if (!got.is_object() || !got.contains("metadata") || !got["metadata"].is_object())
+    return note(r, max, ".zmetadata: not consolidated Zarr metadata");
+  if (got.value("zarr_consolidated_format", 0) != 1)
+    note(r, max, ".zmetadata: zarr_consolidated_format is not 1");
+  const std::string diff = differing_members(got["metadata"], want["metadata"]);
+  if (!diff.empty()) note(r, max, ".zmetadata: " + diff);
 }
 
 // First element (index) where two chunks differ, or -1.

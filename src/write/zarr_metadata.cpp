@@ -58,6 +58,10 @@ void write_metadata(const Plan& plan, const FileStore& store) {
 }
 
 void write_consolidated(const Plan& plan, const FileStore& store) {
+  store.put(".zmetadata", consolidated_json(plan).dump(4));
+}
+
+ojson consolidated_json(const Plan& plan) {
   ojson meta = ojson::object();
   meta[".zgroup"] = {{"zarr_format", 2}};
   meta[".zattrs"] = group_attrs(plan);
@@ -68,7 +72,7 @@ void write_consolidated(const Plan& plan, const FileStore& store) {
   ojson doc = ojson::object();
   doc["metadata"] = meta;
   doc["zarr_consolidated_format"] = 1;
-  store.put(".zmetadata", doc.dump(4));
+  return doc;
 }
 
 }  // namespace zp

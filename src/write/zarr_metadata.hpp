@@ -15,5 +15,7 @@ nlohmann::ordered_json zattrs_json(const ArrayPlan& a);
 // Writes every metadata key except .zmetadata (written last, by write_consolidated).
 void write_metadata(const Plan& plan, const FileStore& store);
 void write_consolidated(const Plan& plan, const FileStore& store);
+// The .zmetadata document: every other metadata key's content, as zarr-python consolidates it.
+nlohmann::ordered_json consolidated_json(const Plan& plan);
 
 }  // namespace zp
