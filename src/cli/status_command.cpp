@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -29,8 +31,13 @@ int status_command(const std::string& store_path, bool as_json) {
   // A worker on this host whose process is gone is lost, however recent its last beat.
   auto gone = [&](const nlohmann::json& b) {
     const long pid = b.value("pid", 0L);
-    return b.value("host", std::string()) == host && pid > 0 &&
-           kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    if (b.value("host", std::string()) != host || pid <= 0) return false;
+    if (kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
+    // A zombie nobody reaped yet (its parent died too) is gone as well.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto paren = text.rfind(')');
+    return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z';
   };
   nlohmann::json live = nlohmann::json::array();
   for (const auto& b : beats)

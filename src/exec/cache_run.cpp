@@ -195,7 +195,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
 
   // 1. Whose is the path? Nothing is created anywhere before this answer.
   const TargetState first = classify_target(target);
-  if (first.kind == TargetKind::Foreign)
+  if (first.kind == TargetKind::Foreign && !first.being_created)
     throw Error::store(target, first.why + "; zarr-parallel writes only into stores it created "
                                            "(choose another cache_store)");
   if (is_hit(target, hash, cfg.log_level)) {
@@ -235,7 +235,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     if (st.kind == TargetKind::Foreign)
       throw Error::store(staging, st.why + "; it is where a replacement of " + target +
                                       " is built: move it away");
-    if (is_hit(target, hash, cfg.log_level)) {
+    if (is_hit(target, hash, 0)) {
       release_cache_lock(target);
       log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
       session.status = CacheSession::Status::Hit;

@@ -132,7 +132,10 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   while (!queue.empty() || !running.empty()) {
     if (termination_signal() != 0) {
       // Stop handing out jobs and stop the workers; their chunks are whole (temp + rename).
-      for (auto& [pid, r] : running) kill(pid, SIGTERM);
+      for (auto& [pid, r] : running) {
+        kill(pid, SIGTERM);
+        kill(pid, SIGCONT);  // a stopped worker acts on it now
+      }
       const double until = now_seconds() + 2.0;
       while (!running.empty() && now_seconds() < until) {
         const pid_t p = waitpid(-1, nullptr, WNOHANG);

@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
+#include "exec/termination.hpp"
 
 namespace zp {
 
@@ -199,6 +200,12 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
   std::set<std::pair<std::string, int64_t>> settled;      // tasks done or given up
   std::vector<std::string> failures;
   for (;;) {
+    if (termination_signal() != 0) {
+      // The coordinator is being stopped: so are its tasks (the store stays resumable).
+      for (const auto& s : subs) run_command("scancel " + s.id, nullptr);
+      progress.finish();
+      throw_if_terminated("the cache run was");
+    }
     std::vector<int64_t> lost;
     std::size_t open_tasks = 0;
     int64_t done = 0;

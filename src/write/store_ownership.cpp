@@ -82,10 +82,16 @@ TargetState classify_target(const std::string& path) {
   if (store_id_of(path)) return {TargetKind::Ours, ""};
   std::error_code ec;
   if (fs::is_empty(path, ec) && !ec) return {TargetKind::Empty, ""};
-  if (fs::exists(fs::path(path) / StoreState::kFolder, ec))
+  if (fs::exists(fs::path(path) / StoreState::kFolder, ec)) {
+    int entries = 0;
+    for (auto it = fs::directory_iterator(path, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec))
+      ++entries;
     return {TargetKind::Foreign,
             "has a .zarr-parallel folder but no store marker (made by an older zarr-parallel?): "
-            "delete it yourself if it is a cache you no longer need"};
+            "delete it yourself if it is a cache you no longer need",
+            entries == 1};
+  }
   return {TargetKind::Foreign, "is a folder that zarr-parallel did not create"};
 }
 

@@ -19,7 +19,9 @@ enum class TargetKind {
 
 struct TargetState {
   TargetKind kind = TargetKind::Absent;
-  std::string why;  // for Foreign: what is there
+  std::string why;            // for Foreign: what is there
+  bool being_created = false;  // Foreign, but only our side folder without its marker yet: another
+                               // run may be creating the store this instant (ask the lock)
 };
 
 // Absolute, normalised, symlinks of existing parts resolved (so two spellings compare equal).

@@ -1,0 +1,447 @@
+"""Whose data is whose: the tool never deletes, replaces or writes into what it did not create,
+never completes a store from two versions of its source, and never leaves workers writing after
+their coordinator is gone. Each test reproduces a way main once lost or corrupted data."""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import BIN, ERA5, SAMPLE_BIN, need_fixtures, open_kerchunk, run_cache, store_files
+
+
+def snapshot(folder):
+    """{relative path: (bytes, mtime_ns)} of every file under `folder`, hidden ones included."""
+    out = {}
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file():
+            out[p.relative_to(folder).as_posix()] = (p.read_bytes(), p.stat().st_mtime_ns)
+    return out
+
+
+def era5_config(store, **extra):
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(store), "deploy_mode": "series",
+           "preprocessors": [{"type": "sel", "time": ["2000-01-01 00:00", "2000-01-04 23:00"]}],
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "num_jobs": 8}
+    cfg.update(extra)
+    return cfg
+
+
+def make_netcdf(folder, files=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(SAMPLE_BIN), "--out", str(folder), "--files", str(files), "--lat", "37", "--lon", "72",
+                    "--chunks", "6", "19", "36"], check=True, capture_output=True)
+    return sorted(folder.glob("*.nc"))
+
+
+def verify(tmp_path, cfg):
+    return run_cache(tmp_path, cfg, command="verify")
+
+
+# 1. Ownership: a folder that is not our store is refused before anything is created there.
+
+def test_user_folder_current_directory_and_source_folders_are_never_touched(tmp_path):
+    need_fixtures()
+    user = tmp_path / "thesis"
+    (user / "chapters").mkdir(parents=True)
+    (user / "chapters" / "one.tex").write_text("irreplaceable")
+    (user / "notes.txt").write_text("also irreplaceable")
+    sources = tmp_path / "sources"
+    nc_files = make_netcdf(sources)
+    zarr_src = tmp_path / "zsrc.zarr"
+    ds = open_kerchunk(ERA5 / "refs.json").isel(time=slice(0, 24))
+    for v in ds.variables.values():
+        v.encoding = {}
+    ds.to_zarr(zarr_src)
+    old_style = tmp_path / "old.zarr"  # a side folder but no marker: not provably ours
+    (old_style / ".zarr-parallel").mkdir(parents=True)
+    (old_style / "data.bin").write_bytes(b"x" * 10)
+    before = snapshot(tmp_path)
+
+    nc_cfg = {"data_uri": str(sources / "*.nc"), "deploy_mode": "series", "recommend_changes": False}
+    cases = [
+        (era5_config(user), "did not create"),
+        (dict(era5_config(user), overwrite=True, resume=True), "did not create"),
+        (dict(nc_cfg, cache_store="."), "did not create"),             # the config's folder: tmp_path
+        (dict(nc_cfg, cache_store=str(sources)), "did not create"),      # the folder of the sources
+        (dict(nc_cfg, cache_store=str(sources / "new.zarr")), None),        # beside them: fine, checked below
+        ({"data_uri": str(zarr_src), "cache_dir": str(zarr_src), "deploy_mode": "series",
+          "recommend_changes": False}, "inside the source"),                 # cache_dir = a Zarr source
+        ({"data_uri": str(zarr_src), "cache_store": str(zarr_src), "deploy_mode": "series",
+          "recommend_changes": False}, "did not create"),                    # the Zarr source itself
+        (era5_config(nc_files[0]), "not a folder"),
+        (era5_config(old_style), "no store marker"),
+    ]
+    for cfg, why in cases:
+        if why is None:
+            continue
+        proc = run_cache(tmp_path, cfg)
+        assert proc.returncode == 5, (cfg, proc.returncode, proc.stderr)
+        assert why in proc.stderr, (why, proc.stderr)
+        after = snapshot(tmp_path)
+        after = {k: v for k, v in after.items() if not k.startswith("config_")}
+        assert after == {k: v for k, v in before.items() if not k.startswith("config_")}, cfg
+    # A store beside the sources is fine, and they stay as they were.
+    run_cache(tmp_path, dict(nc_cfg, cache_store=str(sources / "new.zarr")), check=0)
+    for name, (data, mtime) in before.items():
+        assert (tmp_path / name).read_bytes() == data and (tmp_path / name).stat().st_mtime_ns == mtime, name
+
+
+def test_an_empty_folder_is_claimed_and_then_ours(tmp_path):
+    need_fixtures()
+    store = tmp_path / "made_by_hand.zarr"
+    store.mkdir()
+    run_cache(tmp_path, era5_config(store), check=0)
+    assert (store / ".zarr-parallel" / "store.json").exists()
+    run_cache(tmp_path, era5_config(store, encoding="decoded"), check=0)  # ours now: replaced
+    assert xr.open_zarr(store).d2m.dtype.kind == "f"
+
+
+# 2. Atomic replacement: the old complete store stays whole until the new one is complete.
+
+def test_replacement_killed_midway_keeps_the_old_store_complete(tmp_path):
+    need_fixtures()
+    store = tmp_path / "r.zarr"
+    old_cfg = era5_config(store)
+    run_cache(tmp_path, old_cfg, check=0)
+    old_files = store_files(store)
+    new_cfg = era5_config(store, encoding="decoded")
+    flag = tmp_path / "fired"
+    proc = run_cache(tmp_path, new_cfg, env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "5"})
+    assert flag.exists() and proc.returncode == -9, proc.stderr
+    staging = tmp_path / ".r.zarr.zp-new"
+    assert staging.is_dir()  # the replacement was being built beside the store
+    assert store_files(store) == old_files
+    assert verify(tmp_path, old_cfg).returncode == 0
+    assert "cache hit" in run_cache(tmp_path, old_cfg, check=0).stderr
+    # The interrupted replacement resumes where it stopped, then is swapped in.
+    proc = run_cache(tmp_path, dict(new_cfg, resume=True), check=0)
+    assert "resuming" in proc.stderr and str(staging) in proc.stderr
+    assert not staging.exists()
+    assert verify(tmp_path, new_cfg).returncode == 0
+    assert xr.open_zarr(store).d2m.dtype.kind == "f"
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, era5_config(clean, encoding="decoded"), check=0)
+    assert store_files(store) == store_files(clean)
+    # A failed replacement (a bad chunk) also leaves the old store as it was.
+    run_cache(tmp_path, old_cfg, check=0)
+    files = store_files(store)
+    refs = json.loads((ERA5 / "refs.json").read_text())
+    url, offset, length = refs["refs"]["d2m/1.0.0"]
+    refs["refs"]["d2m/1.0.0"] = [url, offset + 7, length]
+    bad = tmp_path / "refs.json"
+    for key, value in refs["refs"].items():
+        if isinstance(value, list):
+            value[0] = str(ERA5 / Path(value[0]).name)
+    bad.write_text(json.dumps(refs))
+    proc = run_cache(tmp_path, dict(old_cfg, data_uri=str(bad)))
+    assert proc.returncode == 4, proc.stderr
+    assert store_files(store) == files and verify(tmp_path, old_cfg).returncode == 0
+
+
+# 3. Source fingerprints: never a complete store from two versions of its source.
+
+def rewrite_in_place(path):
+    import netCDF4
+    with netCDF4.Dataset(path, "a") as ds:
+        name = next(v for v in ds.variables if ds.variables[v].ndim == 3)
+        var = ds.variables[name]
+        var[0, 0, 0] = var[0, 0, 0] + 1
+    return name
+
+
+def test_source_rewritten_before_resume_is_refused_and_a_changed_source_is_no_cache_hit(tmp_path):
+    sources = tmp_path / "src"
+    files = make_netcdf(sources)
+    store = tmp_path / "f.zarr"
+    cfg = {"data_uri": str(sources / "*.nc"), "cache_store": str(store), "deploy_mode": "series",
+           "num_jobs": 6, "recommend_changes": False}
+    flag = tmp_path / "fired"
+    proc = run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "2"})
+    assert proc.returncode == -9, proc.stderr
+    time.sleep(0.01)
+    rewrite_in_place(files[-1])
+    proc = run_cache(tmp_path, dict(cfg, resume=True))
+    assert proc.returncode == 4, proc.stderr
+    assert files[-1].name in proc.stderr and "resume: false" in proc.stderr
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
+    run_cache(tmp_path, cfg, check=0)  # rebuilt from the new source
+    assert verify(tmp_path, cfg).returncode == 0
+    # A cache hit checks the source: a changed file means a rebuild, not a hit.
+    time.sleep(0.01)
+    name = rewrite_in_place(files[0])
+    proc = verify(tmp_path, cfg)
+    assert proc.returncode == 1 and files[0].name in proc.stdout, proc.stdout
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert "cache hit" not in proc.stderr and "source changed" in proc.stderr
+    assert verify(tmp_path, cfg).returncode == 0
+    got = xr.open_zarr(store)[name].values
+    want = xr.open_mfdataset(sorted(str(f) for f in files), combine="nested", concat_dim="time")[name].values
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_a_worker_refuses_a_source_that_changed_after_planning(tmp_path):
+    sources = tmp_path / "src"
+    files = make_netcdf(sources)
+    store = tmp_path / "w.zarr"
+    cfg = {"data_uri": str(sources / "*.nc"), "cache_store": str(store), "deploy_mode": "series",
+           "num_jobs": 6, "recommend_changes": False}
+    flag = tmp_path / "fired"
+    run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "1"})
+    time.sleep(0.01)
+    rewrite_in_place(files[-1])
+    plan = store / ".zarr-parallel" / "plan.json"
+    jobs = len(json.loads(plan.read_text())["jobs"])
+    proc = subprocess.run([str(BIN), "worker", str(plan), *map(str, range(jobs))], capture_output=True, text=True)
+    assert proc.returncode == 4 and files[-1].name in proc.stderr, proc.stderr
+    assert "since the plan was made" in proc.stderr and "resume: false" in proc.stderr
+
+
+# 4. Process lifetime: workers never outlive their coordinator.
+
+def children_of(pid):
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start_hung_local_run(tmp_path, store, cfg_extra=None):
+    cfg = era5_config(store, deploy_mode="local", simultaneous_worker_limit=2, worker_timeout="10:00",
+                      **(cfg_extra or {}))
+    path = tmp_path / f"cfg_{store.name}.yaml"
+    path.write_text(json.dumps(cfg))
+    flag = tmp_path / f"stopped_{store.name}"
+    env = dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag))
+    proc = subprocess.Popen([str(BIN), "cache", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    for _ in range(300):  # a worker has stopped itself mid-job: the run is now waiting on it
+        if flag.exists() and children_of(proc.pid):
+            break
+        time.sleep(0.05)
+    assert flag.exists(), "the fault was not injected"
+    return proc, path, cfg
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_to_a_local_coordinator_leaves_no_worker_behind(tmp_path, sig):
+    need_fixtures()
+    store = tmp_path / "sig.zarr"
+    proc, path, cfg = start_hung_local_run(tmp_path, store)
+    workers = children_of(proc.pid)
+    assert workers
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 128 + sig, err
+    assert "resume: true" in err
+    deadline = t0 + 3
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(w) for w in workers), "a worker outlived its coordinator"
+    assert time.monotonic() - t0 < 3.5
+    assert not (tmp_path / ".sig.zarr.zp-lock").exists()  # released
+    done = run_cache(tmp_path, dict(cfg, resume=True, deploy_mode="series"), check=0)
+    assert "resuming" in done.stderr
+    assert verify(tmp_path, cfg).returncode == 0
+
+
+def test_killed_coordinator_takes_its_workers_along(tmp_path):
+    """SIGKILL cannot be handled: the workers die by PR_SET_PDEATHSIG, so none of them is left to
+    write the old config's chunks into a store that another run has taken over."""
+    need_fixtures()
+    store = tmp_path / "orphan.zarr"
+    proc, path, cfg = start_hung_local_run(tmp_path, store)
+    workers = children_of(proc.pid)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 3
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(w) for w in workers)
+    other = era5_config(store, encoding="decoded")
+    run_cache(tmp_path, other, check=0)
+    time.sleep(1)
+    assert verify(tmp_path, other).returncode == 0
+
+
+def test_a_worker_of_a_replaced_store_writes_nothing(tmp_path):
+    """An array task of an old run that starts after its store was replaced (a queued SLURM task)
+    finds another store id at its plan's location and refuses."""
+    need_fixtures()
+    store = tmp_path / "old.zarr"
+    flag = tmp_path / "fired"
+    cfg = era5_config(store)
+    run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag)})
+    saved = tmp_path / "old_side"
+    subprocess.run(["cp", "-a", str(store / ".zarr-parallel"), str(saved)], check=True)
+    other = era5_config(store, encoding="decoded")
+    run_cache(tmp_path, other, check=0)
+    before = store_files(store)
+    # The old plan, put back where the store is now: its store id is not this store's.
+    plan = store / ".zarr-parallel" / "old-plan.json"
+    subprocess.run(["cp", str(saved / "plan.json"), str(plan)], check=True)
+    proc = subprocess.run([str(BIN), "worker", str(plan), "0", "1", "2"], capture_output=True, text=True)
+    assert proc.returncode == 5 and "not the store this plan was made for" in proc.stderr, proc.stderr
+    assert store_files(store) == before
+    assert verify(tmp_path, other).returncode == 0
+
+
+# 5. Locking: two coordinators started together never both build a store.
+
+def test_concurrent_coordinators_on_a_new_store_never_mix(tmp_path):
+    need_fixtures()
+    pairs = int(os.environ.get("ZP_LOCK_TRIALS", "20"))
+    a_wins = b_wins = both = 0
+    for trial in range(pairs):
+        store = tmp_path / f"race{trial}.zarr"
+        cfgs = [era5_config(store), era5_config(store, encoding="decoded")]
+        paths = []
+        for k, cfg in enumerate(cfgs):
+            p = tmp_path / f"race{trial}_{k}.yaml"
+            p.write_text(json.dumps(cfg))
+            paths.append(p)
+        procs = [subprocess.Popen([str(BIN), "cache", str(p)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for p in paths]
+        outs = [p.communicate(timeout=120) for p in procs]
+        codes = [p.returncode for p in procs]
+        assert all(c in (0, 5) for c in codes), (codes, outs)
+        assert 0 in codes, outs
+        for c, (_, err) in zip(codes, outs):
+            if c == 5:
+                assert "another zarr-parallel run holds it" in err, err
+        both += codes == [0, 0]
+        # Whatever happened, the store is complete for exactly one of the two configs, and equal to it.
+        results = [verify(tmp_path, cfg).returncode for cfg in cfgs]
+        assert sorted(results) == [0, 1], (trial, codes, results, outs)
+        a_wins += results[0] == 0
+        b_wins += results[1] == 0
+    print(f"{pairs} pairs: config A's store {a_wins}, B's {b_wins}, both exited 0 (one after the other) {both}")
+
+
+# 6. Paths: a moved store resumes where it is now.
+
+def test_moved_store_resumes_in_place(tmp_path):
+    need_fixtures()
+    old = tmp_path / "old_place.zarr"
+    flag = tmp_path / "fired"
+    cfg = era5_config(old)
+    assert run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag)}).returncode == -9
+    new = tmp_path / "moved" / "new_place.zarr"
+    new.parent.mkdir()
+    old.rename(new)
+    decoy = tmp_path / "old_place.zarr"
+    decoy.mkdir()
+    (decoy / "someone_elses.txt").write_text("not yours")
+    moved = dict(cfg, cache_store=str(new), resume=True)
+    proc = run_cache(tmp_path, moved, check=0)
+    assert "resuming" in proc.stderr
+    assert sorted(p.name for p in decoy.iterdir()) == ["someone_elses.txt"]
+    assert verify(tmp_path, moved).returncode == 0
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, era5_config(clean), check=0)
+    assert store_files(new) == store_files(clean)
+
+
+# 7. verify reads what xarray reads: .zmetadata.
+
+def test_verify_checks_consolidated_metadata(tmp_path):
+    need_fixtures()
+    store = tmp_path / "m.zarr"
+    cfg = era5_config(store)
+    run_cache(tmp_path, cfg, check=0)
+    meta_path = store / ".zmetadata"
+    meta = json.loads(meta_path.read_text())
+    meta["metadata"]["d2m/.zattrs"]["units"] = "furlongs"
+    meta_path.write_text(json.dumps(meta))
+    proc = verify(tmp_path, cfg)
+    assert proc.returncode == 1 and ".zmetadata: 'd2m/.zattrs' differs" in proc.stdout, proc.stdout
+    assert "furlongs" not in proc.stdout  # keys, not whole documents
+    meta_path.unlink()
+    proc = verify(tmp_path, cfg)
+    assert proc.returncode == 1 and ".zmetadata: missing" in proc.stdout, proc.stdout
+
+
+# 8. Hostile input: bounded in time and memory.
+
+HOSTILE = ["configs/yaml_alias_bomb.yaml", "configs/yaml_deep.yaml", "configs/duplicate_key.yaml",
+           "configs/workers_2_31.yaml", "configs/workers_2_32.yaml", "kerchunk/attrs_deep.json",
+           "kerchunk/refs_deep.json", "kerchunk/gen_huge.json", "kerchunk/ref_length_2_63.json",
+           "kerchunk/zarray_length_2_63.json"]
+
+
+def sanitized():
+    return b"__asan_init" in BIN.read_bytes()
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_input_ends_in_30_s_and_3_gb(tmp_path, name):
+    need_fixtures()
+    import resource
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    path = corpus / name
+    if name.startswith("configs/"):
+        cfg = tmp_path / path.name
+        cfg.write_text(path.read_text().replace("../../../../shared/fixtures", str(ERA5.parent)))
+    else:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(json.dumps({"data_uri": str(path), "cache_store": str(tmp_path / "out.zarr"),
+                                   "deploy_mode": "series", "recommend_changes": False}))
+
+    def limit():  # ASan reserves terabytes of address space: there the limit cannot apply
+        if not sanitized_build:
+            resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    sanitized_build = sanitized()
+    t0 = time.monotonic()
+    proc = subprocess.run([str(BIN), "cache", str(cfg), "--yes"], capture_output=True, text=True, timeout=30,
+                          preexec_fn=limit)
+    assert proc.returncode in (2, 4), (proc.returncode, proc.stderr[-2000:])
+    assert time.monotonic() - t0 < 30
+    assert "internal error" not in proc.stderr and proc.stderr.startswith("zarr-parallel: error:"), proc.stderr
+
+
+# 9. status and fill values.
+
+def test_status_does_not_count_dead_workers_as_live(tmp_path):
+    need_fixtures()
+    store = tmp_path / "st.zarr"
+    proc, path, cfg = start_hung_local_run(tmp_path, store)
+    proc.kill()  # the workers die with it (see above), their last heartbeats are recent
+    proc.wait()
+    time.sleep(0.5)
+    out = subprocess.run([str(BIN), "status", str(store), "--json"], capture_output=True, text=True)
+    status = json.loads(out.stdout)
+    assert status["heartbeats"] and status["live_workers"] == [], status
+    text = subprocess.run([str(BIN), "status", str(store)], capture_output=True, text=True).stdout
+    assert "0 live" in text and "process gone" in text, text
+
+
+def test_fill_value_that_does_not_fit_the_dtype_names_the_variable_before_writing(tmp_path):
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    store = tmp_path / "fv.zarr"
+    cfg = {"data_uri": str(corpus / "kerchunk" / "fill_value_too_big.json"), "cache_store": str(store),
+           "deploy_mode": "local", "recommend_changes": False}
+    proc = run_cache(tmp_path, cfg)
+    assert proc.returncode == 4, proc.stderr
+    assert "variable 'y'" in proc.stderr and "_FillValue 1e+20" in proc.stderr and "<i2" in proc.stderr
+    assert "resume" not in proc.stderr
+    assert not store.exists()
