@@ -275,6 +275,8 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
         session.build_root = target;
       }
       if (st.kind == TargetKind::Ours) remove_our_store(staging);  // an abandoned replacement
+      const std::string retired = retired_path_for(target);  // a swap interrupted midway
+      if (classify_target(retired).kind == TargetKind::Ours) remove_our_store(retired);
       plan.store_id = create_store(session.build_root);
       plan.store = session.build_root;
       FileStore store(session.build_root);

@@ -148,6 +148,11 @@ std::string staging_path_for(const std::string& target) {
   return (t.parent_path() / ("." + t.filename().string() + ".zp-new")).string();
 }
 
+std::string retired_path_for(const std::string& target) {
+  const fs::path t(target);
+  return (t.parent_path() / ("." + t.filename().string() + ".zp-old")).string();
+}
+
 void remove_our_store(const std::string& root) {
   if (!store_id_of(root))
     throw Error::store(root, "is not a store made by zarr-parallel; refusing to delete it");
@@ -173,9 +178,7 @@ void swap_in(const std::string& staging, const std::string& target) {
     if (errno != EINVAL && errno != ENOSYS)
       throw Error::store(target, "cannot swap in the new store: " + errno_text(errno));
     // No exchange on this file system: two renames, the old store kept until the new is in.
-    const std::string old = (fs::path(target).parent_path() /
-                             ("." + fs::path(target).filename().string() + ".zp-old"))
-                                .string();
+    const std::string old = retired_path_for(target);
     if (classify_target(old).kind == TargetKind::Ours) remove_our_store(old);
     if (::rename(target.c_str(), old.c_str()) != 0)
       throw Error::store(target, "cannot move the old store aside: " + errno_text(errno));

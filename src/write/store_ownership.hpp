@@ -43,6 +43,9 @@ void check_not_source(const std::string& target, const std::vector<std::string>&
 // Where a replacement of `target` is built: `.NAME.zp-new` beside it.
 std::string staging_path_for(const std::string& target);
 
+// Where swap_in keeps the old store for a moment on file systems without an atomic exchange.
+std::string retired_path_for(const std::string& target);
+
 // Deletes a store of ours; refuses (Error(Store)) anything without our marker.
 void remove_our_store(const std::string& root);
 

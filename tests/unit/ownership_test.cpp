@@ -1,0 +1,160 @@
+// Store ownership, the path lock, JSON depth and source fingerprints: the pieces that decide what
+// zarr-parallel may touch.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/json_limits.hpp"
+#include "source/fingerprint.hpp"
+#include "store/path_lock.hpp"
+#include "write/store_ownership.hpp"
+
+namespace zp {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() /
+           ("zp_own_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+void write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+TEST(Ownership, ClassifiesWhatIsAtThePath) {
+  TempDir t;
+  EXPECT_EQ(classify_target((t.path / "none").string()).kind, TargetKind::Absent);
+  fs::create_directory(t.path / "empty");
+  EXPECT_EQ(classify_target((t.path / "empty").string()).kind, TargetKind::Empty);
+  write(t.path / "user" / "notes.txt", "mine");
+  EXPECT_EQ(classify_target((t.path / "user").string()).kind, TargetKind::Foreign);
+  write(t.path / "file", "x");
+  EXPECT_EQ(classify_target((t.path / "file").string()).kind, TargetKind::Foreign);
+  fs::create_directory_symlink(t.path / "empty", t.path / "link");
+  EXPECT_EQ(classify_target((t.path / "link").string()).kind, TargetKind::Foreign);
+  // A side folder without the marker: not provably ours (but maybe being created right now).
+  fs::create_directories(t.path / "half" / ".zarr-parallel");
+  const TargetState half = classify_target((t.path / "half").string());
+  EXPECT_EQ(half.kind, TargetKind::Foreign);
+  EXPECT_TRUE(half.being_created);
+  write(t.path / "half" / "data", "x");
+  EXPECT_FALSE(classify_target((t.path / "half").string()).being_created);
+  const std::string id = create_store((t.path / "ours").string());
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ(classify_target((t.path / "ours").string()).kind, TargetKind::Ours);
+  EXPECT_EQ(store_id_of((t.path / "ours").string()), id);
+  EXPECT_NE(create_store((t.path / "empty").string()), id);  // an empty folder is claimed
+  EXPECT_THROW(create_store((t.path / "user").string()), Error);
+}
+
+TEST(Ownership, NeverDeletesWhatIsNotOurs) {
+  TempDir t;
+  write(t.path / "user" / "notes.txt", "mine");
+  EXPECT_THROW(remove_our_store((t.path / "user").string()), Error);
+  EXPECT_TRUE(fs::exists(t.path / "user" / "notes.txt"));
+  create_store((t.path / "ours").string());
+  remove_our_store((t.path / "ours").string());
+  EXPECT_FALSE(fs::exists(t.path / "ours"));
+}
+
+TEST(Ownership, RefusesAnyOverlapWithTheSources) {
+  TempDir t;
+  write(t.path / "data" / "a.nc", "x");
+  const std::vector<std::string> src = {(t.path / "data" / "a.nc").string(),
+                                        (t.path / "src.zarr").string()};
+  EXPECT_THROW(check_not_source((t.path / "data").string(), src), Error);  // contains
+  EXPECT_THROW(check_not_source((t.path / "src.zarr").string(), src), Error);  // is
+  EXPECT_THROW(check_not_source((t.path / "src.zarr" / "c.zarr").string(), src), Error);  // inside
+  EXPECT_THROW(check_not_source(t.path.string() + "/data/../data", src), Error);  // spelled apart
+  EXPECT_NO_THROW(check_not_source((t.path / "data" / "cache.zarr").string(), src));  // beside
+  EXPECT_NO_THROW(check_not_source((t.path / "src.zarr2").string(), src));  // a prefix, not inside
+}
+
+TEST(Ownership, SwapReplacesOnlyOurStoreAndKeepsItUntilThen) {
+  TempDir t;
+  const std::string target = (t.path / "s.zarr").string();
+  const std::string staging = staging_path_for(target);
+  EXPECT_EQ(fs::path(staging).filename(), ".s.zarr.zp-new");
+  const std::string old_id = create_store(target);
+  write(fs::path(target) / "old", "old");
+  const std::string new_id = create_store(staging);
+  write(fs::path(staging) / "new", "new");
+  swap_in(staging, target);
+  EXPECT_EQ(store_id_of(target), new_id);
+  EXPECT_TRUE(fs::exists(fs::path(target) / "new"));
+  EXPECT_FALSE(fs::exists(staging));
+  // Something not ours appeared at the target meanwhile: the new store stays staged.
+  create_store(staging);
+  fs::remove_all(target);
+  write(fs::path(target) / "someone", "else");
+  EXPECT_THROW(swap_in(staging, target), Error);
+  EXPECT_TRUE(fs::exists(fs::path(target) / "someone"));
+  EXPECT_TRUE(store_id_of(staging).has_value());
+  (void)old_id;
+}
+
+TEST(PathLock, OneHolderAtATimeAndReleasedOnDestruction) {
+  TempDir t;
+  const std::string target = (t.path / "l.zarr").string();
+  {
+    auto lock = PathLock::acquire(target);
+    EXPECT_TRUE(fs::exists(lock->lock_file()));
+    try {
+      PathLock::acquire(target);  // another open file description: refused, even in this process
+      FAIL() << "second lock taken";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("pid " + std::to_string(getpid())), std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(PathLock::holder(target)->value("pid", 0L), static_cast<long>(getpid()));
+  }
+  EXPECT_FALSE(fs::exists(PathLock::lock_file_for(target)));
+  EXPECT_NO_THROW(PathLock::acquire(target));
+  // A file at the lock's name that is not ours is left alone.
+  write(PathLock::lock_file_for(target), "my shopping list");
+  EXPECT_THROW(PathLock::acquire(target), Error);
+  std::ifstream in(PathLock::lock_file_for(target));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "my shopping list");
+}
+
+TEST(JsonLimits, CountsNestingOutsideStrings) {
+  EXPECT_EQ(json_nesting_depth("{}", 10), 1);
+  EXPECT_EQ(json_nesting_depth(R"({"a": [[1], {"b": "[[[["}]})", 10), 3);
+  EXPECT_EQ(json_nesting_depth(R"(["\"[[[", 1])", 10), 1);
+  EXPECT_TRUE(json_too_deep(std::string(100000, '[') + std::string(100000, ']')));
+  EXPECT_FALSE(json_too_deep(std::string(200, '[') + std::string(200, ']')));
+}
+
+TEST(Fingerprint, SeesSizeAndModificationChanges) {
+  TempDir t;
+  const fs::path f = t.path / "a.nc";
+  write(f, "12345");
+  const auto before = take_fingerprints({f.string()});
+  EXPECT_EQ(first_change(before), "");
+  write(f, "123456");
+  EXPECT_NE(first_change(before).find("changed size (5 → 6 bytes)"), std::string::npos);
+  const auto again = take_fingerprints({f.string()});
+  fs::last_write_time(f, fs::last_write_time(f) + std::chrono::seconds(1));
+  EXPECT_NE(first_change(again).find("was modified"), std::string::npos);
+  fs::remove(f);
+  EXPECT_NE(first_change(again).find("is gone"), std::string::npos);
+  EXPECT_EQ(fingerprints_from(fingerprints_json(again)), again);
+}
+
+}  // namespace
+}  // namespace zp
