@@ -155,17 +155,23 @@ def rewrite_in_place(path):
     return name
 
 
-def test_source_rewritten_before_resume_is_refused_and_a_changed_source_is_no_cache_hit(tmp_path):
+def interrupted_then_rewritten(tmp_path, store, after_chunks):
+    """A series run of NetCDF sources killed after some chunks, then its last file rewritten."""
     sources = tmp_path / "src"
     files = make_netcdf(sources)
-    store = tmp_path / "f.zarr"
     cfg = {"data_uri": str(sources / "*.nc"), "cache_store": str(store), "deploy_mode": "series",
            "num_jobs": 6, "recommend_changes": False}
     flag = tmp_path / "fired"
-    proc = run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "2"})
-    assert proc.returncode == -9, proc.stderr
+    env = {"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": str(after_chunks)}
+    assert run_cache(tmp_path, cfg, env=env).returncode == -9
     time.sleep(0.01)
     rewrite_in_place(files[-1])
+    return files, cfg
+
+
+def test_source_rewritten_before_resume_is_refused_and_a_changed_source_is_no_cache_hit(tmp_path):
+    store = tmp_path / "f.zarr"
+    files, cfg = interrupted_then_rewritten(tmp_path, store, 2)
     proc = run_cache(tmp_path, dict(cfg, resume=True))
     assert proc.returncode == 4, proc.stderr
     assert files[-1].name in proc.stderr and "resume: false" in proc.stderr
@@ -186,15 +192,8 @@ def test_source_rewritten_before_resume_is_refused_and_a_changed_source_is_no_ca
 
 
 def test_a_worker_refuses_a_source_that_changed_after_planning(tmp_path):
-    sources = tmp_path / "src"
-    files = make_netcdf(sources)
     store = tmp_path / "w.zarr"
-    cfg = {"data_uri": str(sources / "*.nc"), "cache_store": str(store), "deploy_mode": "series",
-           "num_jobs": 6, "recommend_changes": False}
-    flag = tmp_path / "fired"
-    run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "1"})
-    time.sleep(0.01)
-    rewrite_in_place(files[-1])
+    files, cfg = interrupted_then_rewritten(tmp_path, store, 1)
     plan = store / ".zarr-parallel" / "plan.json"
     jobs = len(json.loads(plan.read_text())["jobs"])
     proc = subprocess.run([str(BIN), "worker", str(plan), *map(str, range(jobs))], capture_output=True, text=True)
