@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "plan/plan_json.hpp"
+#include "write/store_ownership.hpp"
 #include "write/store_state.hpp"
 
 namespace zp {
@@ -56,6 +57,11 @@ int status_command(const std::string& store_path, bool as_json) {
   }
   fmt::print("store      {}\n", store_path);
   fmt::print("state      {}\n", complete ? "complete" : "incomplete");
+  const std::string staging = staging_path_for(canonical_path(store_path));
+  if (classify_target(staging).kind == TargetKind::Ours)
+    fmt::print("replacing  a replacement is being built (or was left) in {}: `zarr-parallel status "
+               "{}` shows it\n",
+               staging, staging);
   fmt::print("jobs       {} / {} done\n", done.size(), plan.jobs.size());
   fmt::print("workers    {} live\n", live.size());
   for (const auto& b : beats) {
