@@ -166,7 +166,9 @@ def kerchunk():
         "gen_zero_step": json.dumps({"version": 1, "refs": json.loads(refs())["refs"], "gen": [
             {"key": "x/{{i}}", "url": "data.bin", "length": "8", "dimensions": {"i": {"stop": 2, "step": 0}}}]}),
         # Hostile: each once crashed, hung or ate all memory.
-        "attrs_deep": refs(**{".zattrs": '{"a": ' + "[" * 60000 + "]" * 60000 + "}"}),
+        "attrs_deep": refs(**{".zattrs": '{"a": ' + "[" * 60000 + "]" * 60000 + "}", "y/.zarray": arr(),
+                              "y/.zattrs": '{"_ARRAY_DIMENSIONS": ["x"], "deep": ' + "[" * 60000 + "]" * 60000 + "}",
+                              "y/0": "base64:" + base64.b64encode(b"\0" * 8).decode(), "y/1": ["data.bin", 0, 8]}),
         "refs_deep": '{"version": 1, "refs": {"a": ' + "[" * 60000 + "]" * 60000 + "}}",
         "gen_huge": json.dumps({"version": 1, "refs": json.loads(refs())["refs"], "gen": [
             {"key": "x/{{i}}.{{j}}", "url": "data.bin", "offset": "0", "length": "8",
