@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <map>
 #include <set>
 
@@ -89,6 +90,60 @@ void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
   }
 }
 
+// The CF attributes whose words name other variables.
+constexpr const char* kReferenceAttrs[] = {"coordinates", "grid_mapping", "bounds",
+                                           "ancillary_variables", "cell_measures"};
+
+// Splits a CF reference attribute into words ("crs: lat lon" → "crs:", "lat", "lon").
+std::vector<std::string> words_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// A renamed variable is renamed where other variables name it too, so that xarray still finds a
+// renamed auxiliary coordinate through the `coordinates` attribute.
+void rename_references(Attrs& attrs, const Selection& sel) {
+  for (const char* key : kReferenceAttrs) {
+    if (!attrs.contains(key) || !attrs[key].is_string()) continue;
+    std::string out;
+    for (std::string w : words_of(attrs[key].get<std::string>())) {
+      const bool colon = w.size() > 1 && w.back() == ':';
+      if (colon) w.pop_back();
+      out += (out.empty() ? "" : " ") + sel.output_name_of_var(w) + (colon ? ":" : "");
+    }
+    attrs[key] = out;
+  }
+}
+
+// Variables a data variable names as its auxiliary coordinates and grid mapping: what
+// `ds[[name]]` keeps (coordinates whose dimensions it has) plus the grid mapping it points to.
+std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& name, bool need_dims_within) {
+    const Variable* c = ds.find(name);
+    if (!c || c->name == v.name || ds.is_dimension_coordinate(*c)) return;
+    if (need_dims_within)
+      for (const auto& d : c->dims)
+        if (std::find(v.dims.begin(), v.dims.end(), d) == v.dims.end()) return;
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  };
+  if (v.attrs.contains("coordinates") && v.attrs["coordinates"].is_string())
+    for (const auto& w : words_of(v.attrs["coordinates"].get<std::string>())) add(w, true);
+  if (v.attrs.contains("grid_mapping") && v.attrs["grid_mapping"].is_string()) {
+    // "crs", or "crs: lat lon": then only the names before a colon are grid mappings.
+    const std::string gm = v.attrs["grid_mapping"].get<std::string>();
+    const bool extended = gm.find(':') != std::string::npos;
+    for (std::string w : words_of(gm)) {
+      if (extended && (w.size() < 2 || w.back() != ':')) continue;
+      if (w.back() == ':') w.pop_back();
+      add(w, false);
+    }
+  }
+  return out;
+}
+
 // An integer array's fill value must be one of its values (NCO writes _FillValue 1e20 on int16):
 // said at plan time, naming the variable, rather than by every worker.
 void check_fill_fits(const ArrayPlan& a, const Variable& v) {
@@ -123,6 +178,7 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   const bool decode = !coordinate && cfg.encoding == "decoded";
   a.conversion = decode ? cf_decoding(v) : Conversion::identity(v.dtype);
   a.attrs = v.attrs;
+  rename_references(a.attrs, sel);
   a.fill_value = v.fill_value;
   if (a.conversion.decode) {
     for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
@@ -143,6 +199,19 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   std::vector<VariableSpec> specs = cfg.variables;
   if (specs.empty())
     for (const auto& name : ds.data_variable_names()) specs.push_back({name, {}});
+  // A subset keeps what each named variable needs to be read as it is in the source.
+  for (std::size_t i = 0; i < specs.size() && !cfg.variables.empty(); ++i) {
+    const Variable* v = ds.find(specs[i].name);
+    for (const auto& cand : ds.variables)
+      if (sel.output_name_of_var(cand.name) == specs[i].name) v = &cand;
+    if (!v) continue;
+    for (const auto& c : companions_of(ds, *v)) {
+      const std::string out_name = sel.output_name_of_var(c);
+      bool listed = false;
+      for (const auto& s : specs) listed |= s.name == out_name || s.name == c;
+      if (!listed) specs.push_back({out_name, {}});
+    }
+  }
   if (specs.empty()) throw Error::source(ds.uri, "has no data variables to cache");
   std::vector<ArrayPlan> arrays;
   std::vector<std::string> coord_dims;

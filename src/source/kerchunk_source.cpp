@@ -258,6 +258,7 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     const std::vector<int64_t> c = v.grid.coords(idx);
     std::string key = name + "/";
     for (std::size_t d = 0; d < c.size(); ++d) key += (d ? sep : "") + std::to_string(c[d]);
+    if (c.empty()) key += "0";  // a 0-d array's one chunk
     const auto it = refs.find(key);
     if (it == refs.end()) continue;
     auto& ref = v.chunks[static_cast<std::size_t>(idx)];
@@ -421,7 +422,6 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
       throw Error::source(uri, "'" + name + "/.zattrs' is not a JSON object");
     if (!zarray.is_object()) throw Error::source(uri, "'" + key + "' is not a JSON object");
     Variable v = variable_from_zarray(refs, name, zarray, zattrs, file_index, ds);
-    if (v.ndim() == 0) continue;
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       auto [it, added] = dim_sizes.emplace(v.dims[d], v.shape[d]);
       if (!added && it->second != v.shape[d])

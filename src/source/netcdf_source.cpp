@@ -251,7 +251,7 @@ OpenedFile open_one(const std::string& path) {
     nc_type type;
     int nvdims = 0;
     nc_check(nc_inq_var(ncid, varid, name, &type, &nvdims, nullptr, nullptr), path);
-    if (!numeric_nc_type(type) || nvdims == 0) continue;  // strings and scalars are not cached
+    if (!numeric_nc_type(type)) continue;  // strings are not cached yet
     std::vector<int> vdims(static_cast<std::size_t>(nvdims));
     nc_check(nc_inq_vardimid(ncid, varid, vdims.data()), path);
     Variable v;
@@ -274,7 +274,15 @@ OpenedFile open_one(const std::string& path) {
     unsigned char fillbuf[8] = {};
     nc_check(nc_inq_var_fill(ncid, varid, &no_fill, fillbuf), where);
     v.missing_chunk_value = number_json(fillbuf, 0, v.dtype);
-    if (!hdf5) {
+    if (v.ndim() == 0) {
+      // A scalar (grid mapping, scalar coordinate): its one value travels inline in the manifest.
+      auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size));
+      nc_check(nc_get_var(ncid, varid, value->data()), where);
+      v.grid = ChunkGrid::regular({}, {});
+      v.chunks = {ChunkRef{}};
+      v.chunks[0].kind = ChunkRef::Kind::Inline;
+      v.chunks[0].data = std::move(value);
+    } else if (!hdf5) {
       const bool record = nunlim > 0 && vdims[0] == unlim[0];
       describe_classic_storage(v, record);
     }
@@ -290,7 +298,8 @@ OpenedFile open_one(const std::string& path) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     H5Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
     if (file.id < 0) throw Error::source(path, "HDF5 cannot open the file");
-    for (auto& v : ds.variables) describe_hdf5_storage(file.id, v, path);
+    for (auto& v : ds.variables)
+      if (v.ndim() > 0) describe_hdf5_storage(file.id, v, path);
   }
   return out;
 }

@@ -63,7 +63,10 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
     spans[d].step = m.step;
     total *= hi - lo;
   }
-  if (nd == 0) return 0;
+  if (nd == 0) {  // a scalar: its one element
+    convert_run(a.conversion, src, 0, out, 1);
+    return 1;
+  }
   copy_dims(a.conversion, spans, 0, out, src);
   return total;
 }

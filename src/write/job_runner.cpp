@@ -65,6 +65,7 @@ void inject_fault() {
 std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk) {
   std::string key = array + "/";
   for (std::size_t d = 0; d < chunk.size(); ++d) key += (d ? "." : "") + std::to_string(chunk[d]);
+  if (chunk.empty()) key += "0";  // Zarr v2 names a 0-d array's one chunk "0"
   return key;
 }
 

@@ -1,0 +1,130 @@
+"""Fidelity: what xarray reads from a source reaches the cache — scalar (0-d) variables such as grid
+mappings and scalar coordinates, auxiliary coordinates (also with a `variables:` subset, and after a
+rename), with the same coordinate/data-variable split, dtypes and values. Sources are made by other
+tools: netCDF4-python, NCO, zarr-python."""
+import shutil
+import subprocess
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import run_cache, same_bits
+
+
+def rotated_pole_file(path, fmt="NETCDF4"):
+    """A CORDEX-shaped file: tas on a rotated grid with 2-D lat/lon, a scalar height coordinate and
+    a scalar grid mapping."""
+    classic = fmt.startswith("NETCDF3")
+    with netCDF4.Dataset(path, "w", format=fmt) as ds:
+        ds.createDimension("time", None)
+        ds.createDimension("rlat", 6)
+        ds.createDimension("rlon", 8)
+        ds.title = "rotated pole test"
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t.calendar = "hours since 2000-01-01", "standard"
+        t[:] = np.arange(4)
+        for name, size in (("rlat", 6), ("rlon", 8)):
+            v = ds.createVariable(name, "f4", (name,))
+            v[:] = np.linspace(-2, 2, size)
+            v.units, v.standard_name = "degrees", f"grid_{name[1:]}itude"
+        for name, scale in (("lat", 0.5), ("lon", 0.25)):
+            v = ds.createVariable(name, "f8", ("rlat", "rlon"))
+            v[:] = np.arange(48).reshape(6, 8) * scale
+            v.units = "degrees_north" if name == "lat" else "degrees_east"
+        h = ds.createVariable("height", "f8", ())
+        h[...] = 2.0
+        h.units, h.axis, h.positive = "m", "Z", "up"
+        rp = ds.createVariable("rotated_pole", "i4", ())
+        rp.grid_mapping_name = "rotated_latitude_longitude"
+        rp.grid_north_pole_latitude, rp.grid_north_pole_longitude = 39.25, -162.0
+        kw = {} if classic else {"chunksizes": (2, 3, 4), "zlib": True}
+        tas = ds.createVariable("tas", "f4", ("time", "rlat", "rlon"), fill_value=np.float32(1e20), **kw)
+        tas[:] = np.random.default_rng(0).normal(280, 5, (4, 6, 8))
+        tas.coordinates, tas.grid_mapping, tas.units = "lat lon height", "rotated_pole", "K"
+        pr = ds.createVariable("pr", "i2", ("time", "rlat", "rlon"), fill_value=np.int16(-999))
+        pr.scale_factor, pr.add_offset = np.float32(0.01), np.float32(0.0)
+        pr[:] = np.random.default_rng(1).uniform(0, 5, (4, 6, 8))
+        pr.coordinates, pr.grid_mapping = "lat lon", "rotated_pole"
+    return path
+
+
+def cache(tmp_path, source, name="out.zarr", **extra):
+    store = tmp_path / name
+    cfg = {"data_uri": str(source), "cache_store": str(store), "deploy_mode": "series",
+           "recommend_changes": False}
+    cfg.update(extra)
+    run_cache(tmp_path, cfg, check=0)
+    return store
+
+
+def assert_same_as_xarray(store, expected, **open_kw):
+    """Same variables, the same coordinate/data split, dtypes, values and attributes as xarray's
+    reading of the source."""
+    got = xr.open_zarr(store, **open_kw).load()
+    assert set(got.coords) == set(expected.coords), (sorted(got.coords), sorted(expected.coords))
+    assert set(got.data_vars) == set(expected.data_vars), (sorted(got.data_vars), sorted(expected.data_vars))
+    for name in expected.variables:
+        g, e = got[name], expected[name]
+        assert g.dims == e.dims and g.dtype == e.dtype, (name, g.dims, e.dims, g.dtype, e.dtype)
+        assert np.array_equal(g.values, e.values, equal_nan=True), name
+        assert g.attrs == e.attrs, (name, g.attrs, e.attrs)
+
+
+@pytest.mark.parametrize("fmt", ["NETCDF4", "NETCDF3_CLASSIC"])
+def test_scalars_grid_mapping_and_aux_coordinates_are_kept(tmp_path, fmt):
+    src = rotated_pole_file(tmp_path / "rp.nc", fmt)
+    store = cache(tmp_path, src)
+    expected = xr.open_dataset(src).load()
+    assert "height" in expected.coords and "rotated_pole" in expected.data_vars  # what xarray shows
+    assert_same_as_xarray(store, expected)
+    raw = xr.open_zarr(store, mask_and_scale=False, decode_times=False).load()
+    want = xr.open_dataset(src, mask_and_scale=False, decode_times=False).load()
+    for name in want.variables:
+        assert same_bits(raw[name].values, want[name].values), name
+    # decoded encoding too
+    decoded = cache(tmp_path, src, "decoded.zarr", encoding="decoded")
+    assert_same_as_xarray(decoded, expected)
+
+
+def test_variable_subset_keeps_what_ds_subset_keeps_and_its_grid_mapping(tmp_path):
+    src = rotated_pole_file(tmp_path / "rp.nc")
+    store = cache(tmp_path, src, variables=["tas"])
+    ds = xr.open_dataset(src)
+    got = xr.open_zarr(store)
+    assert set(got.coords) == set(ds[["tas"]].coords)  # lat, lon, height stay coordinates
+    assert set(got.data_vars) == {"tas", "rotated_pole"}  # and the grid mapping tas names
+    assert int(got.rotated_pole) == int(ds.rotated_pole)
+    assert got.rotated_pole.attrs == ds.rotated_pole.attrs
+
+
+def test_renamed_aux_coordinate_stays_a_coordinate(tmp_path):
+    src = rotated_pole_file(tmp_path / "rp.nc")
+    store = cache(tmp_path, src, preprocessors=[{"type": "rename", "var_id": "lat", "new_name": "latitude"},
+                                                {"type": "rename", "var_id": "rotated_pole", "new_name": "crs"}])
+    expected = xr.open_dataset(src).rename({"lat": "latitude", "rotated_pole": "crs"})
+    got = xr.open_zarr(store)
+    assert "latitude" in got.coords and "lat" not in got.variables
+    assert set(got.coords) == set(expected.coords) and set(got.data_vars) == set(expected.data_vars)
+    assert got.tas.attrs["grid_mapping"] == "crs"
+    assert np.array_equal(got.latitude.values, expected.latitude.values)
+
+
+@pytest.mark.skipif(shutil.which("ncwa") is None, reason="NCO not installed (scripts/setup.sh installs it)")
+def test_scalars_that_nco_leaves_are_kept(tmp_path):
+    src = rotated_pole_file(tmp_path / "rp.nc")
+    avg = tmp_path / "avg.nc"
+    subprocess.run(["ncwa", "-O", "-a", "time", str(src), str(avg)], check=True, capture_output=True)
+    expected = xr.open_dataset(avg).load()
+    assert expected["time"].ndim == 0  # ncwa leaves the averaged dimension as a scalar
+    store = cache(tmp_path, avg)
+    assert_same_as_xarray(store, expected)
+
+
+def test_zarr_python_store_with_scalars(tmp_path):
+    src = rotated_pole_file(tmp_path / "rp.nc")
+    zsrc = tmp_path / "src.zarr"
+    xr.open_dataset(src).to_zarr(zsrc)
+    store = cache(tmp_path, zsrc)
+    assert_same_as_xarray(store, xr.open_zarr(zsrc).load())
