@@ -67,6 +67,35 @@ int64_t chunk_for_dim(const Config& cfg, const DimMap& m, int64_t source_chunk) 
   return std::min(source_chunk, n);  // unlisted dimension: keep the source chunking
 }
 
+// Whether the output chunk along `m` follows the source ('auto', or the dimension not listed).
+bool auto_dim(const Config& cfg, const DimMap& m) {
+  if (cfg.chunks_auto) return true;
+  for (const auto& [dim, size] : cfg.chunks)
+    if (dim == m.name || dim == m.source) return size == 0;
+  return true;
+}
+
+// Source chunks can be tiny (a netCDF-3 record is one chunk; HDF5 files chunked for writing):
+// copied as they are they make one file per few kilobytes. Like dask's "auto", grow the auto
+// dimensions — the first (record) dimension first — by whole source chunks until an output chunk
+// holds about kAutoChunkTarget bytes.
+constexpr uint64_t kAutoChunkMin = 1u << 20;
+constexpr uint64_t kAutoChunkTarget = 4u << 20;
+
+void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
+  auto bytes = [&] {
+    uint64_t b = static_cast<uint64_t>(a.conversion.out.size);
+    for (auto c : a.chunks) b *= static_cast<uint64_t>(c);
+    return b;
+  };
+  for (std::size_t d = 0; d < a.ndim() && bytes() < kAutoChunkMin; ++d) {
+    if (!auto_dim(cfg, a.index[d]) || a.chunks[d] >= a.shape[d]) continue;
+    const uint64_t factor = std::max<uint64_t>(1, kAutoChunkTarget / std::max<uint64_t>(bytes(), 1));
+    const uint64_t grown = static_cast<uint64_t>(a.chunks[d]) * factor;
+    a.chunks[d] = static_cast<int64_t>(std::min<uint64_t>(grown, static_cast<uint64_t>(a.shape[d])));
+  }
+}
+
 void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
   for (std::size_t i = 0; i < spec.transforms.size(); ++i) {
     const json& t = spec.transforms[i];
@@ -188,6 +217,7 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   // changes no value, so readers see the same data either way.
   if (a.fill_value.is_null() && a.conversion.out.kind == 'f') a.fill_value = "NaN";
   check_fill_fits(a, v);
+  if (!coordinate) grow_tiny_auto_chunks(a, cfg);
   a.compressor = cfg.compressor;
   a.per_chunk_units.assign(a.ndim(), false);
   return a;

@@ -135,6 +135,29 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
   }
 }
 
+// Many tiny chunks: a file per few kilobytes costs more in metadata and opens than in bytes.
+void tiny_chunks(const Plan& plan, std::vector<Recommendation>& out) {
+  constexpr uint64_t kTiny = 64u << 10;
+  constexpr int64_t kMany = 1000;
+  for (const auto& a : plan.arrays) {
+    if (a.coordinate || a.ndim() == 0 || a.num_chunks() <= kMany) continue;
+    const uint64_t bytes = a.chunk_bytes();
+    if (bytes >= kTiny) continue;
+    // Along the first dimension, the chunk that makes about 4 MB.
+    const int64_t along = std::min<int64_t>(
+        a.shape[0], a.chunks[0] * std::max<int64_t>(1, static_cast<int64_t>((4u << 20) / bytes)));
+    out.push_back({"chunks." + a.dims[0],
+                   fmt::format("'{}' would be written as {} chunks of {} each; Zarr stores read "
+                               "and list best with chunks of 1-16 MB: e.g. chunks: {{{}: {}}} "
+                               "makes {} chunks",
+                               a.name, a.num_chunks(), format_bytes(static_cast<double>(bytes)),
+                               a.dims[0], along,
+                               a.num_chunks() / a.chunks_along(0) *
+                                   ((a.shape[0] + along - 1) / along))});
+    return;  // one is enough to make the point
+  }
+}
+
 void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt,
                  const Plan& plan, const Outcome& now, std::vector<Recommendation>& out) {
   std::set<std::string> done;
@@ -209,6 +232,7 @@ std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coor
   now.output_bytes = plan.summary.output_bytes;
   selection_edges(ds, coords, sel, cfg, opt, plan, now, out);
   chunk_sizes(ds, sel, cfg, opt, plan, now, out);
+  tiny_chunks(plan, out);
   if (plan.summary.read_amplification > 1.0 + 1e-9) {
     uint64_t need = 0;
     for (auto a : plan.arrays) {

@@ -1,6 +1,7 @@
 """Caches the fixtures (made by netCDF4-python and kerchunk) and data made by our own generator,
 then compares what xarray reads from the store with xarray's reading of the source."""
 import glob
+import json
 import subprocess
 
 import netCDF4
@@ -59,8 +60,30 @@ def test_kerchunk_single_file_auto_chunks_all_variables(tmp_path):
     expected = open_kerchunk(ERA5 / "single_20000101.json")
     raw = open_kerchunk(ERA5 / "single_20000101.json", mask_and_scale=False, decode_times=False)
     got = assert_matches(store, expected, raw)
-    assert got.d2m.encoding["chunks"] == (24, 19, 36)
-    assert got.t2m.encoding["chunks"] == (12, 73, 72)
+    # The source chunks (24, 19, 36) and (12, 73, 72) are 32 and 126 kB: auto grows them by whole
+    # source chunks, first dimension first, towards 4 MB; this file is smaller than that.
+    assert got.d2m.encoding["chunks"] == (24, 73, 144)
+    assert got.t2m.encoding["chunks"] == (24, 73, 144)
+
+
+def test_netcdf3_records_with_auto_chunks_are_not_a_file_per_record(tmp_path):
+    """A netCDF-3 record is one source chunk: auto chunks group records (about 4 MB a chunk)."""
+    src = tmp_path / "src"
+    subprocess.run([str(SAMPLE_BIN), "--out", str(src), "--files", "1", "--lat", "19", "--lon", "36",
+                    "--classic"], check=True, capture_output=True)
+    nc = next(src.glob("*.nc"))
+    store = tmp_path / "c3.zarr"
+    run_cache(tmp_path, {"data_uri": str(nc), "cache_store": str(store), "deploy_mode": "series"}, check=0)
+    got = xr.open_zarr(store)
+    name = next(v for v in got.data_vars if got[v].ndim == 3)
+    assert got[name].encoding["chunks"][0] == got.sizes["time"] > 1  # not (1, 19, 36)
+    expected = xr.open_dataset(nc)
+    assert np.array_equal(got[name].values, expected[name].values, equal_nan=True)
+    # Tiny chunks asked for explicitly: the plan says so.
+    plan = json.loads(run_cache(tmp_path, {"data_uri": str(nc), "cache_store": str(tmp_path / "t.zarr"),
+                                           "chunks": {"time": 1, "latitude": 2, "longitude": 2}},
+                                "--json", command="plan", check=0).stdout)
+    assert any("chunks of 1-16 MB" in r["message"] for r in plan["recommendations"]), plan["recommendations"]
 
 
 def test_classic_netcdf3_noleap_time_selection(tmp_path):

@@ -177,7 +177,8 @@ TEST(Planner, AutoJobsAreFewButOnePerWorker) {
   Case c;
   c.ds = testing::make_dataset({96, 73, 144}, {24, 19, 36});
   c.sel = apply_preprocessors(c.ds, testing::index_coordinates(c.ds), {});
-  c.cfg.chunks_auto = true;
+  c.cfg.chunks_auto = false;  // the source chunks as they are (auto would grow these small ones)
+  c.cfg.chunks = {{"d0", 24}, {"d1", 19}, {"d2", 36}};
   c.cfg.compressor = nullptr;
   c.opt.workers = 3;
   Plan p;
