@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/json_nonfinite.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
@@ -61,7 +62,10 @@ PYBIND11_MODULE(_zarr_parallel, m) {
 
   m.def("plan", [](const std::string& config, const std::string& base_dir) {
     return engine_call(
-        [&] { return plan_to_json(prepare(config_of(config, base_dir)).plan).dump(); });
+        [&] {
+          return nonfinite_markers_to_tokens(
+              plan_to_json(prepare(config_of(config, base_dir)).plan).dump());
+        });
   });
   m.def("begin", [](const std::string& config, const std::string& base_dir, bool yes) {
     return engine_call([&] {
@@ -127,6 +131,7 @@ PYBIND11_MODULE(_zarr_parallel, m) {
     });
   });
   m.def("inspect", [](const std::string& uri, const std::string& engine) {
-    return engine_call([&] { return inspect_source(uri, engine, "").dump(); });
+    return engine_call(
+        [&] { return nonfinite_markers_to_tokens(inspect_source(uri, engine, "").dump()); });
   });
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "core/json_nonfinite.hpp"
 #include "exec/inspect_source.hpp"
 
 namespace zp {
@@ -13,7 +14,7 @@ int inspect_command(const std::string& source, const std::string& engine,
                     const std::string& concat_dim, bool as_json) {
   const json out = inspect_source(source, engine, concat_dim);
   if (as_json) {
-    fmt::print("{}\n", out.dump(2));
+    fmt::print("{}\n", nonfinite_markers_to_tokens(out.dump(2)));
     return 0;
   }
   fmt::print("source     {} ({} engine, {} file(s))\n", out["uri"].get<std::string>(),
@@ -33,8 +34,14 @@ int inspect_command(const std::string& source, const std::string& engine,
                v["num_chunks"].get<int64_t>(), codecs.empty() ? "none" : codecs);
     std::string enc;
     for (const char* k : {"scale_factor", "add_offset", "missing_value", "units", "calendar"})
-      if (v["attrs"].contains(k)) enc += fmt::format("{}={} ", k, v["attrs"][k].dump());
-    if (!v["fill_value"].is_null()) enc += "_FillValue=" + v["fill_value"].dump();
+      if (v["attrs"].contains(k))
+        enc += fmt::format("{}={} ", k, nonfinite_markers_to_tokens(v["attrs"][k].dump()));
+    if (!v["fill_value"].is_null()) {
+      const auto& f = v["fill_value"];  // Zarr's spelling "NaN" is the float NaN
+      enc += "_FillValue=" + (f.is_string() && (f == "NaN" || f == "Infinity" || f == "-Infinity")
+                                  ? f.get<std::string>()
+                                  : f.dump());
+    }
     if (!enc.empty()) fmt::print("  {:<12} {}\n", "", enc);
   }
   return 0;

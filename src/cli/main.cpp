@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/json_nonfinite.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/termination.hpp"
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
       const zp::Config cfg = zp::load_config(config_path, sets);
       const zp::Prepared p = zp::prepare(cfg);
       if (as_json)
-        fmt::print("{}\n", zp::plan_to_json(p.plan).dump(1));
+        fmt::print("{}\n", zp::nonfinite_markers_to_tokens(zp::plan_to_json(p.plan).dump(1)));
       else
         fmt::print("{}", zp::describe_plan(p.plan));
       return 0;

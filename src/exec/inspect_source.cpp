@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_nonfinite.hpp"
+
 #include "core/units.hpp"
 #include "plan/units.hpp"
 #include "source/open_source.hpp"
@@ -58,11 +60,11 @@ nlohmann::ordered_json inspect_source(const std::string& source, const std::stri
                     {"stored_bytes", stored},
                     {"codecs", codecs},
                     {"fill_value", v.fill_value},
-                    {"attrs", v.attrs}});
+                    {"attrs", nonfinite_numbers_to_markers(v.attrs)}});
   }
   out["dims"] = dims;
   out["variables"] = vars;
-  out["attrs"] = ds.attrs;
+  out["attrs"] = nonfinite_numbers_to_markers(ds.attrs);
   return out;
 }
 

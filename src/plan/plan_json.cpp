@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/json_limits.hpp"
+#include "core/json_nonfinite.hpp"
 #include "plan/units.hpp"
 #include "source/kerchunk_template.hpp"
 
@@ -121,7 +122,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                       {"index", index},
                       {"conversion", a.conversion.to_json()},
                       {"fill_value", a.fill_value},
-                      {"attrs", json::parse(a.attrs.dump())},
+                      {"attrs", nonfinite_numbers_to_markers(a.attrs)},
                       {"compressor", a.compressor},
                       {"source", source_json(a, include_manifest)}});
   }
@@ -146,7 +147,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
           {"zarr_format", p.zarr_format},
           {"encoding", p.encoding},
           {"files", p.files},
-          {"global_attrs", json::parse(p.global_attrs.dump())},
+          {"global_attrs", nonfinite_numbers_to_markers(p.global_attrs)},
           {"workers", p.workers},
           {"threads_per_worker", p.threads_per_worker},
           {"memory_limit", p.memory_limit},
@@ -179,6 +180,7 @@ Plan plan_from_json(const json& j, const std::string& where) {
     p.encoding = j.at("encoding");
     p.files = j.at("files").get<std::vector<std::string>>();
     p.global_attrs = Attrs::parse(j.at("global_attrs").dump());
+    nonfinite_markers_to_numbers(p.global_attrs);
     p.workers = j.at("workers");
     p.threads_per_worker = j.at("threads_per_worker");
     p.memory_limit = j.at("memory_limit");
@@ -205,6 +207,7 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.conversion = Conversion::from_json(ja.at("conversion"));
       a.fill_value = ja.at("fill_value");
       a.attrs = Attrs::parse(ja.at("attrs").dump());
+      nonfinite_markers_to_numbers(a.attrs);
       a.compressor = ja.at("compressor");
       a.source = source_from(ja.at("source"), where);
       p.arrays.push_back(std::move(a));
@@ -244,7 +247,7 @@ Plan load_plan(const std::string& path) {
   json j;
   if (json_too_deep(ss.str())) throw Error::config(path, "plan nested too deep: not a plan");
   try {
-    j = json::parse(ss.str());
+    j = json::parse(nonfinite_tokens_to_markers(ss.str()));  // `plan --json` prints bare NaN
   } catch (const json::exception& e) {
     throw Error::config(path, std::string("plan is not JSON: ") + e.what());
   }

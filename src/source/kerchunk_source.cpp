@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/json_limits.hpp"
+#include "core/json_nonfinite.hpp"
 #include "core/json_int.hpp"
 #include "source/kerchunk_template.hpp"
 #include "store/file_reader.hpp"
@@ -165,37 +166,6 @@ json parse_json(const std::string& text, const std::string& where) {
   }
 }
 
-// Zarr v2 JSON may hold NaN/Infinity tokens (Python's json writes them); quote those that stand in
-// value position so that a strict parser reads them as strings.
-std::string quote_nonfinite(const std::string& s) {
-  std::string out;
-  bool in_string = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (in_string) {
-      out += c;
-      if (c == '\\' && i + 1 < s.size())
-        out += s[++i];
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    bool replaced = false;
-    for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
-      const std::size_t n = std::strlen(tok);
-      if (s.compare(i, n, tok) == 0) {
-        out += std::string("\"") + tok + "\"";
-        i += n - 1;
-        replaced = true;
-        break;
-      }
-    }
-    if (!replaced) out += c;
-  }
-  return out;
-}
-
 Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name, const json& zarray,
                               const Attrs& zattrs, std::map<std::string, uint32_t>& file_index,
                               Dataset& ds) {
@@ -245,10 +215,10 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     throw Error::source(where, "missing or wrong _ARRAY_DIMENSIONS attribute (xarray needs it)");
   for (const auto& d : zattrs["_ARRAY_DIMENSIONS"]) v.dims.push_back(d.get<std::string>());
   v.attrs.erase("_ARRAY_DIMENSIONS");
-  const json fill = zarray.value("fill_value", json(nullptr));
+  const json fill = zarr_fill_value(zarray.value("fill_value", json(nullptr)));
   v.fill_value = fill;
   if (v.fill_value.is_null() && v.attrs.contains("_FillValue"))
-    v.fill_value = v.attrs["_FillValue"];
+    v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
   v.attrs.erase("_FillValue");
   v.missing_chunk_value = fill.is_null() ? json(0) : fill;
 
@@ -397,9 +367,10 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     throw Error::source(uri, "'.zattrs' is nested more than " + std::to_string(kMaxJsonDepth) +
                                  " levels deep; refusing to read it");
   ds.attrs = zattrs_text.empty() ? Attrs::object()
-                                 : Attrs::parse(quote_nonfinite(zattrs_text), nullptr, false);
+                                 : Attrs::parse(nonfinite_tokens_to_markers(zattrs_text), nullptr, false);
   if (ds.attrs.is_discarded() || !ds.attrs.is_object())
     throw Error::source(uri, "'.zattrs' is not a JSON object");
+  nonfinite_markers_to_numbers(ds.attrs);
   std::map<std::string, uint32_t> file_index;
   std::map<std::string, int64_t> dim_sizes;
   for (const auto& [key, ref] : refs) {
@@ -410,16 +381,17 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     const std::string name = key.substr(0, key.size() - suffix.size());
     if (name.find('/') != std::string::npos) continue;  // nested groups are not read
     const json zarray =
-        parse_json(quote_nonfinite(text_of(refs, key, meta_reader)), uri + ": " + key);
+        parse_json(nonfinite_tokens_to_markers(text_of(refs, key, meta_reader)), uri + ": " + key);
     const std::string attrs_text = text_of(refs, name + "/.zattrs", meta_reader);
     if (json_too_deep(attrs_text))
       throw Error::source(uri, "'" + name + "/.zattrs' is nested more than " +
                                    std::to_string(kMaxJsonDepth) + " levels deep; refusing to "
                                    "read it");
     Attrs zattrs = attrs_text.empty() ? Attrs::object()
-                                      : Attrs::parse(quote_nonfinite(attrs_text), nullptr, false);
+                                      : Attrs::parse(nonfinite_tokens_to_markers(attrs_text), nullptr, false);
     if (zattrs.is_discarded() || !zattrs.is_object())
       throw Error::source(uri, "'" + name + "/.zattrs' is not a JSON object");
+    nonfinite_markers_to_numbers(zattrs);
     if (!zarray.is_object()) throw Error::source(uri, "'" + key + "' is not a JSON object");
     Variable v = variable_from_zarray(refs, name, zarray, zattrs, file_index, ds);
     for (std::size_t d = 0; d < v.ndim(); ++d) {

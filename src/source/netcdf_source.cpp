@@ -8,6 +8,7 @@
 
 #include "codec/hdf5_filters.hpp"
 #include "core/error.hpp"
+#include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
 
 namespace zp {
@@ -53,8 +54,10 @@ DType dtype_of(nc_type t) {
   }
 }
 
-nlohmann::json number_json(const void* data, std::size_t i, DType t) {
+// `spelled`: non-finite values as Zarr spells fill values ("NaN"); else as doubles (attributes).
+nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelled = true) {
   const double v = load_as_double(data, i, t);
+  if (!std::isfinite(v) && !spelled) return v;
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   if (t.kind == 'f') return v;
@@ -94,7 +97,7 @@ Attrs read_attrs(int ncid, int varid, const std::string& where) {
       std::vector<unsigned char> buf(len * static_cast<std::size_t>(t.size));
       nc_check(nc_get_att(ncid, varid, name, buf.data()), where);
       nlohmann::json arr = nlohmann::json::array();
-      for (std::size_t k = 0; k < len; ++k) arr.push_back(number_json(buf.data(), k, t));
+      for (std::size_t k = 0; k < len; ++k) arr.push_back(number_json(buf.data(), k, t, false));
       attrs[name] = len == 1 ? arr[0] : arr;
     }
   }
@@ -267,7 +270,7 @@ OpenedFile open_one(const std::string& path) {
     v.attrs = read_attrs(ncid, varid, where);
     v.fill_value = nullptr;
     if (v.attrs.contains("_FillValue")) {
-      v.fill_value = v.attrs["_FillValue"];
+      v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
       v.attrs.erase("_FillValue");
     }
     int no_fill = 0;

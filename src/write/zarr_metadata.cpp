@@ -1,5 +1,7 @@
 #include "write/zarr_metadata.hpp"
 
+#include "core/json_nonfinite.hpp"
+
 #include <cmath>
 
 namespace zp {
@@ -50,15 +52,15 @@ ojson zattrs_json(const ArrayPlan& a) {
 
 void write_metadata(const Plan& plan, const FileStore& store) {
   store.put(".zgroup", json{{"zarr_format", 2}}.dump(4));
-  store.put(".zattrs", group_attrs(plan).dump(4));
+  store.put(".zattrs", dump_python_json(group_attrs(plan), 4));
   for (const auto& a : plan.arrays) {
     store.put(a.name + "/.zarray", zarray_json(a).dump(4));
-    store.put(a.name + "/.zattrs", zattrs_json(a).dump(4));
+    store.put(a.name + "/.zattrs", dump_python_json(zattrs_json(a), 4));
   }
 }
 
 void write_consolidated(const Plan& plan, const FileStore& store) {
-  store.put(".zmetadata", consolidated_json(plan).dump(4));
+  store.put(".zmetadata", dump_python_json(consolidated_json(plan), 4));
 }
 
 ojson consolidated_json(const Plan& plan) {

@@ -128,3 +128,50 @@ def test_zarr_python_store_with_scalars(tmp_path):
     xr.open_dataset(src).to_zarr(zsrc)
     store = cache(tmp_path, zsrc)
     assert_same_as_xarray(store, xr.open_zarr(zsrc).load())
+
+
+def same_attrs(a, b):
+    """Attribute dicts equal, NaN equal to NaN, types kept (a float NaN is not the string 'NaN')."""
+    if set(a) != set(b):
+        return False
+    for k in a:
+        x, y = np.asarray(a[k]), np.asarray(b[k])
+        if x.dtype.kind != y.dtype.kind and not (x.dtype.kind in "iuf" and y.dtype.kind in "iuf"):
+            return False
+        if x.dtype.kind == "f" or y.dtype.kind == "f":
+            if not np.array_equal(x.astype(float), y.astype(float), equal_nan=True):
+                return False
+        elif not np.array_equal(x, y):
+            return False
+    return True
+
+
+def test_nonfinite_attributes_stay_floats(tmp_path):
+    src = tmp_path / "nan.nc"
+    with netCDF4.Dataset(src, "w") as ds:
+        ds.createDimension("x", 5)
+        ds.setncattr("global_inf", np.float64(np.inf))
+        x = ds.createVariable("x", "f4", ("x",))
+        x[:] = np.arange(5)
+        v = ds.createVariable("v", "f4", ("x",), fill_value=np.float32(np.nan))
+        v[:] = [1, np.nan, 3, 4, 5]
+        v.valid_max = np.float32(np.inf)
+        v.missing_value = np.float32(np.nan)
+        v.bounds_hint = np.array([np.nan, -np.inf, 1.5])
+        v.label = "NaN"  # a string that only looks like one
+    expected = xr.open_dataset(src, mask_and_scale=False).load()
+    for source in (src, tmp_path / "src.zarr"):
+        if source.suffix == ".zarr":
+            xr.open_dataset(src).to_zarr(source)  # zarr-python writes the bare NaN tokens
+        store = cache(tmp_path, source, f"cache_{source.stem}.zarr")
+        got = xr.open_zarr(store, mask_and_scale=False).load()
+        want = expected if source.suffix == ".nc" else xr.open_zarr(source, mask_and_scale=False).load()
+        assert same_attrs(got.v.attrs, want.v.attrs), (got.v.attrs, want.v.attrs)
+        assert isinstance(got.v.attrs["valid_max"], float) and got.v.attrs["label"] == "NaN"
+        assert np.isinf(got.attrs["global_inf"])
+        assert np.isnan(got.v.encoding.get("_FillValue", got.v.attrs.get("_FillValue")))
+        decoded = xr.open_zarr(store).load()
+        assert np.array_equal(decoded.v.values, xr.open_dataset(src).v.values, equal_nan=True)
+    text = subprocess.run([str(__import__("conftest").BIN), "inspect", str(src)], capture_output=True,
+                          text=True).stdout
+    assert "_FillValue=NaN" in text and '"NaN"' not in text.split("label")[0], text
