@@ -173,9 +173,10 @@ std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
   return out;
 }
 
-// An integer array's fill value must be one of its values (NCO writes _FillValue 1e20 on int16):
-// said at plan time, naming the variable, rather than by every worker.
-void check_fill_fits(const ArrayPlan& a, const Variable& v) {
+// An integer array whose _FillValue is not one of its values (NCO writes 1e20 on int16): Zarr's
+// fill_value cannot hold it, so it stays an attribute, as the source has it. xarray then reads the
+// cache as it reads the source (it masks nothing, since no stored value equals it).
+void keep_unfit_fill_as_attribute(ArrayPlan& a) {
   const DType t = a.conversion.out;
   const nlohmann::json& f = a.fill_value;
   if ((t.kind != 'i' && t.kind != 'u') || !f.is_number()) return;
@@ -183,12 +184,9 @@ void check_fill_fits(const ArrayPlan& a, const Variable& v) {
   const int bits = 8 * t.size;
   const double lo = t.kind == 'i' ? -std::ldexp(1.0, bits - 1) : 0.0;
   const double hi = t.kind == 'i' ? std::ldexp(1.0, bits - 1) - 1 : std::ldexp(1.0, bits) - 1;
-  if (!(d >= lo && d <= hi) || d != std::floor(d))
-    throw Error::source(v.origin.empty() ? v.name : v.origin,
-                        "variable '" + v.name + "': _FillValue " + f.dump() +
-                            " is not a value of its dtype " + t.str() +
-                            ", so it cannot be stored as a Zarr fill_value; cache it with "
-                            "encoding: decoded, or leave it out of variables");
+  if (d >= lo && d <= hi && d == std::floor(d)) return;
+  a.attrs["_FillValue"] = f;
+  a.fill_value = nullptr;
 }
 
 ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg, bool coordinate) {
@@ -216,7 +214,7 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   // xarray's to_zarr gives float arrays without a _FillValue the fill value NaN; masking NaN
   // changes no value, so readers see the same data either way.
   if (a.fill_value.is_null() && a.conversion.out.kind == 'f') a.fill_value = "NaN";
-  check_fill_fits(a, v);
+  keep_unfit_fill_as_attribute(a);
   if (!coordinate) grow_tiny_auto_chunks(a, cfg);
   a.compressor = cfg.compressor;
   a.per_chunk_units.assign(a.ndim(), false);

@@ -418,7 +418,7 @@ def test_hostile_input_ends_in_30_s_and_3_gb(tmp_path, name):
     assert "internal error" not in proc.stderr and proc.stderr.startswith("zarr-parallel: error:"), proc.stderr
 
 
-# 9. status and fill values.
+# 9. status.
 
 def test_status_does_not_count_dead_workers_as_live(tmp_path):
     need_fixtures()
@@ -432,15 +432,3 @@ def test_status_does_not_count_dead_workers_as_live(tmp_path):
     assert status["heartbeats"] and status["live_workers"] == [], status
     text = subprocess.run([str(BIN), "status", str(store)], capture_output=True, text=True).stdout
     assert "0 live" in text and "process gone" in text, text
-
-
-def test_fill_value_that_does_not_fit_the_dtype_names_the_variable_before_writing(tmp_path):
-    corpus = Path(__file__).resolve().parents[1] / "corpus"
-    store = tmp_path / "fv.zarr"
-    cfg = {"data_uri": str(corpus / "kerchunk" / "fill_value_too_big.json"), "cache_store": str(store),
-           "deploy_mode": "local", "recommend_changes": False}
-    proc = run_cache(tmp_path, cfg)
-    assert proc.returncode == 4, proc.stderr
-    assert "variable 'y'" in proc.stderr and "_FillValue 1e+20" in proc.stderr and "<i2" in proc.stderr
-    assert "resume" not in proc.stderr
-    assert not store.exists()

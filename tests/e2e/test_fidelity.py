@@ -175,3 +175,26 @@ def test_nonfinite_attributes_stay_floats(tmp_path):
     text = subprocess.run([str(__import__("conftest").BIN), "inspect", str(src)], capture_output=True,
                           text=True).stdout
     assert "_FillValue=NaN" in text and '"NaN"' not in text.split("label")[0], text
+
+
+@pytest.mark.skipif(shutil.which("ncatted") is None, reason="NCO not installed (scripts/setup.sh installs it)")
+@pytest.mark.parametrize("encoding", ["source", "decoded"])
+def test_nco_fill_value_that_does_not_fit_int16_reads_as_xarray_reads_it(tmp_path, encoding):
+    """NCO lets a packed int16 variable carry _FillValue = 1e20. Zarr's fill_value cannot hold it,
+    so it stays an attribute; xarray reads the cache as it reads the file."""
+    packed = tmp_path / "packed.nc"
+    with netCDF4.Dataset(packed, "w", format="NETCDF3_CLASSIC") as ds:
+        ds.createDimension("x", 6)
+        v = ds.createVariable("v", "i2", ("x",))
+        v.scale_factor, v.add_offset = np.float32(0.5), np.float32(10.0)
+        v[:] = [1, 2, 3, 4, 5, 6]
+    src = tmp_path / "nco.nc"
+    subprocess.run(["ncatted", "-O", "-a", "_FillValue,v,o,d,1e20", str(packed), str(src)], check=True,
+                   capture_output=True)
+    assert xr.open_dataset(src).v.encoding["_FillValue"] == 1e20  # xarray reads it as it is
+    store = cache(tmp_path, src, encoding=encoding)
+    assert_same_as_xarray(store, xr.open_dataset(src).load())
+    if encoding == "source":
+        raw = xr.open_zarr(store, mask_and_scale=False).load()
+        want = xr.open_dataset(src, mask_and_scale=False).load()
+        assert same_bits(raw.v.values, want.v.values) and raw.v.attrs["_FillValue"] == 1e20
