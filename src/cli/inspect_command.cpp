@@ -44,6 +44,9 @@ int inspect_command(const std::string& source, const std::string& engine,
     }
     if (!enc.empty()) fmt::print("  {:<12} {}\n", "", enc);
   }
+  for (const auto& u : out["not_cacheable"])
+    fmt::print("  {:<12} is {}: not cacheable yet\n", u["name"].get<std::string>(),
+               u["what"].get<std::string>());
   return 0;
 }
 

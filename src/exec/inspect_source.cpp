@@ -64,6 +64,9 @@ nlohmann::ordered_json inspect_source(const std::string& source, const std::stri
   }
   out["dims"] = dims;
   out["variables"] = vars;
+  nlohmann::json unsupported = nlohmann::json::array();
+  for (const auto& [name, what] : ds.unsupported) unsupported.push_back({{"name", name}, {"what", what}});
+  out["not_cacheable"] = unsupported;
   out["attrs"] = nonfinite_numbers_to_markers(ds.attrs);
   return out;
 }

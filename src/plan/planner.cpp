@@ -225,6 +225,20 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
 
 std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
   std::vector<VariableSpec> specs = cfg.variables;
+  auto unsupported_list = [&] {
+    std::string s;
+    for (const auto& [name, what] : ds.unsupported) s += (s.empty() ? "" : ", ") + name + " (" + what + ")";
+    return s;
+  };
+  if (specs.empty() && !ds.unsupported.empty())
+    throw Error::source(ds.uri, "cannot cache these variables yet: " + unsupported_list() +
+                                    "; name the variables to cache under `variables:` to leave "
+                                    "them out");
+  for (const auto& spec : specs)
+    for (const auto& [name, what] : ds.unsupported)
+      if (spec.name == name)
+        throw Error::config("variables." + name,
+                            "'" + name + "' is " + what + ", which zarr-parallel cannot cache yet");
   if (specs.empty())
     for (const auto& name : ds.data_variable_names()) specs.push_back({name, {}});
   // A subset keeps what each named variable needs to be read as it is in the source.

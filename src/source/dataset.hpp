@@ -83,6 +83,9 @@ struct Dataset {
   std::vector<Dimension> dims;
   std::vector<Variable> variables;
   Attrs attrs;
+  // Variables the source has but zarr-parallel cannot cache yet (strings, ...): name and what it
+  // is. Never dropped silently: the planner refuses them unless `variables:` leaves them out.
+  std::vector<std::pair<std::string, std::string>> unsupported;
 
   const Variable* find(const std::string& name) const;
   const Variable& variable(const std::string& name) const;  // throws Error(Config)

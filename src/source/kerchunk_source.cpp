@@ -393,6 +393,13 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
       throw Error::source(uri, "'" + name + "/.zattrs' is not a JSON object");
     nonfinite_markers_to_numbers(zattrs);
     if (!zarray.is_object()) throw Error::source(uri, "'" + key + "' is not a JSON object");
+    if (zarray.contains("dtype") && zarray["dtype"].is_string()) {
+      const std::string dt = zarray["dtype"].get<std::string>();
+      if (dt.size() >= 2 && std::string("SUObcMmV").find(dt[1]) != std::string::npos) {
+        ds.unsupported.emplace_back(name, "of dtype '" + dt + "'");
+        continue;
+      }
+    }
     Variable v = variable_from_zarray(refs, name, zarray, zattrs, file_index, ds);
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       auto [it, added] = dim_sizes.emplace(v.dims[d], v.shape[d]);
@@ -404,7 +411,12 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     }
     ds.variables.push_back(std::move(v));
   }
-  if (ds.variables.empty()) throw Error::source(uri, "no arrays found (no '<name>/.zarray' keys)");
+  if (ds.variables.empty())
+    throw Error::source(uri, ds.unsupported.empty()
+                                 ? "no arrays found (no '<name>/.zarray' keys)"
+                                 : "no array zarr-parallel can cache (first: '" +
+                                       ds.unsupported[0].first + "', " +
+                                       ds.unsupported[0].second + ")");
   return ds;
 }
 

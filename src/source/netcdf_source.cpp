@@ -254,7 +254,12 @@ OpenedFile open_one(const std::string& path) {
     nc_type type;
     int nvdims = 0;
     nc_check(nc_inq_var(ncid, varid, name, &type, &nvdims, nullptr, nullptr), path);
-    if (!numeric_nc_type(type)) continue;  // strings are not cached yet
+    if (!numeric_nc_type(type)) {
+      ds.unsupported.emplace_back(name, type == NC_CHAR     ? "a char array"
+                                        : type == NC_STRING ? "a NetCDF-4 string variable"
+                                                            : "of a user-defined type");
+      continue;
+    }
     std::vector<int> vdims(static_cast<std::size_t>(nvdims));
     nc_check(nc_inq_vardimid(ncid, varid, vdims.data()), path);
     Variable v;
