@@ -12,7 +12,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string id = names[data[0] % names.size()];
   const std::size_t expected = (static_cast<std::size_t>(data[1]) << 8 | data[2]) + 1;
   try {
-    zp::CodecSpec spec{id, {{"id", id}, {"elementsize", 1 + data[1] % 8}}};
+    // dtype filters (delta, fixedscaleoffset, quantize, astype) get dtypes from the same bytes.
+    static const char* kTypes[] = {"<i1", "<u2", ">i2", "<i4", "<u8", "<f4", ">f8", "<f8"};
+    const std::string a = kTypes[data[1] % 8], b = kTypes[data[2] % 8];
+    zp::CodecSpec spec{id,
+                       {{"id", id}, {"elementsize", 1 + data[1] % 8}, {"dtype", a}, {"astype", b},
+                        {"encode_dtype", b}, {"decode_dtype", a}, {"scale", 1 + data[2]},
+                        {"offset", data[1]}}};
     zp::decode_chain({spec}, zp::Bytes(data + 3, data + size), expected, "fuzz");
   } catch (const zp::Error&) {
   }

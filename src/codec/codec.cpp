@@ -7,14 +7,20 @@ namespace zp {
 namespace {
 // The one table of codecs. Order is display order only.
 const Codec kCodecs[] = {
-    {"zlib", zlib_decode, zlib_encode},
-    {"gzip", gzip_decode, gzip_encode},
-    {"shuffle", shuffle_decode, shuffle_encode},
-    {"blosc", blosc_decode, blosc_encode},
-    {"zstd", zstd_decode, zstd_encode},
-    {"lz4", lz4_decode, lz4_encode},
-    {"hdf5_lz4", hdf5_lz4_decode, nullptr},
-    {"fletcher32", fletcher32_decode, fletcher32_encode},
+    {"zlib", zlib_decode, zlib_encode, nullptr},
+    {"gzip", gzip_decode, gzip_encode, nullptr},
+    {"shuffle", shuffle_decode, shuffle_encode, nullptr},
+    {"blosc", blosc_decode, blosc_encode, nullptr},
+    {"zstd", zstd_decode, zstd_encode, nullptr},
+    {"lz4", lz4_decode, lz4_encode, nullptr},
+    {"hdf5_lz4", hdf5_lz4_decode, nullptr, nullptr},
+    {"fletcher32", fletcher32_decode, fletcher32_encode, nullptr},
+    {"bz2", bz2_decode, nullptr, nullptr},
+    {"lzma", lzma_decode, nullptr, nullptr},
+    {"delta", delta_decode, nullptr, dtype_filter_encoded_size},
+    {"fixedscaleoffset", fixedscaleoffset_decode, nullptr, dtype_filter_encoded_size},
+    {"quantize", quantize_decode, nullptr, dtype_filter_encoded_size},
+    {"astype", astype_decode, nullptr, dtype_filter_encoded_size},
 };
 }  // namespace
 
@@ -44,13 +50,27 @@ CodecSpec codec_spec_from_json(const nlohmann::json& j, const std::string& where
 
 Bytes decode_chain(const std::vector<CodecSpec>& chain, Bytes in, std::size_t decoded_size,
                    const std::string& where) {
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+  // The size each step decodes to, known up to the first codec of unknown output (a compressor):
+  // dtype filters (Delta, AsType, ...) store other item sizes than they decode to.
+  std::vector<std::size_t> expected(chain.size(), decoded_size);
+  std::size_t size = decoded_size;
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    expected[i] = size;
+    const Codec* codec = find_codec(chain[i].id);
+    if (codec && codec->encoded_size) {
+      try {
+        size = codec->encoded_size(chain[i].config, size);
+      } catch (const Error& e) {
+        throw Error::source(where, std::string("codec '") + chain[i].id + "': " + e.what());
+      }
+    }
+  }
+  for (std::size_t k = chain.size(); k-- > 0;) {
+    const auto it = chain.begin() + static_cast<std::ptrdiff_t>(k);
     const Codec* codec = find_codec(it->id);
     if (!codec) throw Error::source(where, "unsupported codec '" + it->id + "'");
-    // Only the last step must produce exactly decoded_size; earlier steps may differ (fletcher32).
-    const std::size_t hint = std::next(it) == chain.rend() ? decoded_size : 0;
     try {
-      in = codec->decode(in, it->config, hint ? hint : decoded_size);
+      in = codec->decode(in, it->config, expected[k]);
     } catch (const Error& e) {
       throw Error::source(where, std::string("codec '") + it->id + "' failed: " + e.what());
     }

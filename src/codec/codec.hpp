@@ -25,6 +25,9 @@ struct Codec {
   Bytes (*decode)(const Bytes& in, const nlohmann::json& config, std::size_t size_hint);
   // Null for decode-only codecs. `itemsize` is the array element size (for shuffles).
   Bytes (*encode)(const Bytes& in, const nlohmann::json& config, int itemsize);
+  // Filters that store another dtype than they decode to: the bytes stored for `decoded` bytes.
+  // Null when the size is the same (shuffle) or not known in advance (compressors).
+  std::size_t (*encoded_size)(const nlohmann::json& config, std::size_t decoded);
 };
 
 // The codec registered under `id`, or nullptr.
@@ -57,5 +60,12 @@ Bytes hdf5_lz4_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes fletcher32_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes fletcher32_encode(const Bytes&, const nlohmann::json&, int);
 uint32_t fletcher32_checksum(const unsigned char* data, std::size_t n);
+Bytes delta_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes fixedscaleoffset_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes quantize_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes astype_decode(const Bytes&, const nlohmann::json&, std::size_t);
+std::size_t dtype_filter_encoded_size(const nlohmann::json&, std::size_t);
+Bytes bz2_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes lzma_decode(const Bytes&, const nlohmann::json&, std::size_t);
 
 }  // namespace zp

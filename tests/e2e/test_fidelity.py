@@ -229,3 +229,38 @@ def test_strings_are_never_dropped_silently(tmp_path):
     out = subprocess.run([str(__import__("conftest").BIN), "inspect", str(src)], capture_output=True,
                          text=True).stdout
     assert "name" in out and "a char array: not cacheable yet" in out, out
+
+
+def numcodecs_store(path):
+    """A store written by zarr-python with numcodecs' filters and compressors."""
+    import numcodecs
+    import zarr
+    rng = np.random.default_rng(2)
+    temp = rng.normal(280, 10, (6, 20)).astype("f8")
+    counts = np.cumsum(rng.integers(-3, 4, (6, 20)), axis=1).astype("i4")
+    root = zarr.open_group(str(path), mode="w")
+    specs = {
+        "delta_i4": (counts, [numcodecs.Delta(dtype="i4", astype="i2")], numcodecs.Zlib(1)),
+        "scaled": (temp, [numcodecs.FixedScaleOffset(offset=280, scale=100, dtype="f8", astype="i2")],
+                   numcodecs.Blosc()),
+        "quantized": (temp.astype("f4"), [numcodecs.Quantize(digits=2, dtype="f4")], numcodecs.Zstd()),
+        "astype": (temp, [numcodecs.AsType(encode_dtype="f4", decode_dtype="f8")], None),
+        "bz2": (temp, None, numcodecs.BZ2(5)),
+        "lzma": (temp, None, numcodecs.LZMA()),
+        "delta_f8": (temp, [numcodecs.Delta(dtype="f8")], numcodecs.Zlib(1)),
+    }
+    for name, (data, filters, compressor) in specs.items():
+        a = root.create_dataset(name, data=data, chunks=(4, 8), filters=filters, compressor=compressor)
+        a.attrs["_ARRAY_DIMENSIONS"] = ["t", "x"]
+    zarr.consolidate_metadata(str(path))
+    return path
+
+
+def test_numcodecs_filters_and_compressors_in_zarr_sources(tmp_path):
+    src = numcodecs_store(tmp_path / "nc_src.zarr")
+    store = cache(tmp_path, src)
+    expected = xr.open_zarr(src, mask_and_scale=False).load()
+    got = xr.open_zarr(store, mask_and_scale=False).load()
+    for name in expected.data_vars:
+        assert got[name].dtype == expected[name].dtype, name
+        assert same_bits(got[name].values, expected[name].values), name
