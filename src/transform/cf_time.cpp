@@ -180,6 +180,10 @@ DateTime parse_datetime(const std::string& text_in, Resolution* resolution,
 }
 
 int64_t to_us(const DateTime& t, Calendar cal, const std::string& where) {
+  if (cal == Calendar::Standard && t.year == 1582 && t.month == 10 && t.day > 4 && t.day < 15)
+    throw Error::config(where, fmt::format("1582-10-{:02d} does not exist in the standard calendar "
+                                           "(it goes from 1582-10-04 to 1582-10-15)",
+                                           t.day));
   if (t.day > days_in_month(t.year, t.month, cal))
     throw Error::config(where, fmt::format("{:04d}-{:02d}-{:02d} does not exist in this calendar",
                                            t.year, t.month, t.day));
@@ -229,8 +233,18 @@ CfTimeUnits parse_time_units(const std::string& units, const std::string& calend
       {"microsecond", 1LL},     {"us", 1LL}};
   for (const auto& [name, us] : kUnits)
     if (unit == name) u.unit_us = us;
+  // As cftime: months only in 360_day (30 days), common years only in noleap (365 days).
+  const bool months = unit == "months" || unit == "month";
+  const bool common_years = unit == "common_years" || unit == "common_year";
+  if (months && u.calendar == Calendar::Day360) u.unit_us = 30 * kUsPerDay;
+  if (common_years && u.calendar == Calendar::NoLeap) u.unit_us = 365 * kUsPerDay;
+  const bool calendar_bound = months || common_years || unit == "years" || unit == "year";
   if (u.unit_us == 0)
-    throw Error::config(where, "unsupported time unit '" + unit + "' in '" + units + "'");
+    throw Error::config(where, calendar_bound
+                                   ? "units '" + units + "' are not supported for decoding in the '" +
+                                         calendar + "' calendar (as in cftime: 'months' only in "
+                                         "360_day, 'common_years' only in noleap, never 'years')"
+                                   : "unsupported time unit '" + unit + "' in '" + units + "'");
   std::string ref = units.substr(since + 7);
   // CF allows a single-digit time zone offset and a trailing ".0"; pandas accepts both.
   u.reference_us = to_us(parse_datetime(ref, nullptr, where), u.calendar, where);

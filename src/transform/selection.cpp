@@ -52,8 +52,9 @@ Coordinates load_coordinates(const Dataset& ds) {
       try {
         c.time = parse_time_units(units, v->attrs.value("calendar", "standard"), where);
         for (double x : c.values) c.time_us.push_back(value_to_us(x, *c.time));
-      } catch (const Error&) {
+      } catch (const Error& e) {
         c.time.reset();  // not decodable as time: keep plain numbers, as xarray would warn and do
+        c.time_error = e.what();
       }
     }
     out.emplace(dim.name, std::move(c));
@@ -108,6 +109,10 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       const int64_t lo = std::min(f0, f1), hi = std::max(l0, l1);
       range_within(d, c->second.time_us, lo, hi, &a, &b);
     } else {
+      if (!c->second.time_error.empty() && (r[0].is_string() || r[1].is_string()))
+        throw Error::config(k, "'" + dim_name + "' cannot be decoded as dates (" +
+                                   c->second.time_error +
+                                   "), so xarray keeps it as numbers too: select it with numbers");
       if (!r[0].is_number() || !r[1].is_number())
         throw Error::config(k, "expected numbers for '" + dim_name + "', got " + range.dump());
       const double x = r[0].get<double>(), y = r[1].get<double>();

@@ -32,6 +32,7 @@ struct CoordinateValues {
   std::vector<double> values;
   std::optional<CfTimeUnits> time;
   std::vector<int64_t> time_us;
+  std::string time_error;  // time units that could not be decoded: why (values stay numbers)
 };
 using Coordinates = std::map<std::string, CoordinateValues>;  // by source dim name
 

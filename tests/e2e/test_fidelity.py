@@ -264,3 +264,28 @@ def test_numcodecs_filters_and_compressors_in_zarr_sources(tmp_path):
     for name in expected.data_vars:
         assert got[name].dtype == expected[name].dtype, name
         assert same_bits(got[name].values, expected[name].values), name
+
+
+def test_months_since_in_360_day_and_refused_dates_elsewhere(tmp_path):
+    """'months since' decodes in the 360_day calendar as cftime decodes it; elsewhere xarray cannot
+    decode it either, and a date selection says so."""
+    for cal in ("360_day", "standard"):
+        src = tmp_path / f"m_{cal}.nc"
+        with netCDF4.Dataset(src, "w") as ds:
+            ds.createDimension("time", None)
+            t = ds.createVariable("time", "f8", ("time",))
+            t.units, t.calendar = "months since 2000-01-01", cal
+            t[:] = np.arange(24)
+            v = ds.createVariable("v", "f4", ("time",))
+            v[:] = np.arange(24)
+        sel = [{"type": "sel", "time": ["2000-06", "2001-01"]}]
+        if cal == "360_day":
+            store = cache(tmp_path, src, f"m_{cal}.zarr", preprocessors=sel)
+            want = xr.open_dataset(src).sel(time=slice("2000-06", "2001-01"))
+            got = xr.open_zarr(store)
+            assert list(got.time.values) == list(want.time.values) and got.time.size == 8
+            assert np.array_equal(got.v.values, want.v.values)
+        else:
+            proc = run_cache(tmp_path, {"data_uri": str(src), "cache_store": str(tmp_path / "m.zarr"),
+                                        "preprocessors": sel})
+            assert proc.returncode == 2 and "not supported for decoding" in proc.stderr, proc.stderr

@@ -25,6 +25,8 @@ TEST(CfTime, MatchesCftimeInEveryCalendar) {
       {"days since 1500-01-01", "standard", "1600-01-01 00:00", 36515},
       {"days since 1500-01-01", "proleptic_gregorian", "1600-01-01 00:00", 36524},
       {"hours since 1900-01-01 00:00:00.0", "gregorian", "2000-01-02 06:00", 876606},
+      {"months since 2000-01-01", "360_day", "2001-02-01 00:00", 13},
+      {"common_years since 2000-01-01", "noleap", "2013-01-01 00:00", 13},
   };
   for (const auto& c : cases) {
     const CfTimeUnits u = parse_time_units(c.units, c.calendar, "test");
@@ -62,6 +64,14 @@ TEST(CfTime, BadInputIsAConfigError) {
   EXPECT_THROW(parse_time_units("fortnights since 2000-01-01", "standard", "k"), Error);
   EXPECT_THROW(parse_calendar("martian", "k"), Error);
   EXPECT_NO_THROW(to_us(parse_datetime("2001-02-30", nullptr, "k"), Calendar::Day360, "k"));
+  // As cftime: months only in 360_day, common_years only in noleap, years never.
+  EXPECT_THROW(parse_time_units("months since 2000-01-01", "standard", "k"), Error);
+  EXPECT_THROW(parse_time_units("common_years since 2000-01-01", "360_day", "k"), Error);
+  EXPECT_THROW(parse_time_units("years since 2000-01-01", "360_day", "k"), Error);
+  // The days the standard calendar skips (xarray/cftime refuse them too).
+  EXPECT_THROW(to_us(parse_datetime("1582-10-10", nullptr, "k"), Calendar::Standard, "k"), Error);
+  EXPECT_NO_THROW(
+      to_us(parse_datetime("1582-10-10", nullptr, "k"), Calendar::ProlepticGregorian, "k"));
 }
 
 }  // namespace
