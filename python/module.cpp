@@ -130,8 +130,9 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       return 0;
     });
   });
-  m.def("inspect", [](const std::string& uri, const std::string& engine) {
-    return engine_call(
-        [&] { return nonfinite_markers_to_tokens(inspect_source(uri, engine, "").dump()); });
+  m.def("inspect", [](const std::string& uri, const std::string& engine, const std::string& group) {
+    return engine_call([&] {
+      return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group).dump());
+    });
   });
 }

@@ -37,7 +37,7 @@ class ZarrParallelAssembler:
 
     def __init__(self, data_uri, preprocessors=None, chunks=None, cache_label=None, variables=None,
                  add_attrs=None, engine="kerchunk", log_level=0, concat_dim=None, encoding=None,
-                 compressor=None, zarr_format=None):
+                 compressor=None, zarr_format=None, group=None):
         _check(data_uri, (str, os.PathLike), "data_uri")
         if data_uri is None:
             raise ValueError("data_uri is required")
@@ -51,7 +51,8 @@ class ZarrParallelAssembler:
         self._config = {"data_uri": os.fspath(data_uri), "engine": engine or "auto", "log_level": log_level}
         for key, value in (("preprocessors", preprocessors), ("chunks", chunks), ("cache_label", cache_label),
                            ("variables", variables), ("add_attrs", add_attrs), ("concat_dim", concat_dim),
-                           ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format)):
+                           ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format),
+                           ("group", group)):
             if value is not None:
                 self._config[key] = value
         if isinstance(variables, (list, tuple)):
@@ -68,7 +69,8 @@ class ZarrParallelAssembler:
 
     def inspect(self):
         """The source's dimensions, coordinate ranges, variables, encodings and chunk grid."""
-        return json.loads(_engine.inspect(self._config["data_uri"], self._config["engine"]))
+        return json.loads(_engine.inspect(self._config["data_uri"], self._config["engine"],
+                                          self._config.get("group") or ""))
 
     def plan(self, cache_store=None, cache_dir=None, **run):
         """The plan the cache would run, as a dict (jobs, read amplification, memory, recommendations)."""

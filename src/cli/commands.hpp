@@ -6,7 +6,7 @@
 
 namespace zp {
 
-int inspect_command(const std::string& source, const std::string& engine,
+int inspect_command(const std::string& source, const std::string& engine, const std::string& group,
                     const std::string& concat_dim, bool json);
 int status_command(const std::string& store, bool json);
 // Exit 0 identical, 1 different, 2 could not verify.

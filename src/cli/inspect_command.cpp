@@ -10,15 +10,22 @@ namespace zp {
 
 using json = nlohmann::ordered_json;
 
-int inspect_command(const std::string& source, const std::string& engine,
+int inspect_command(const std::string& source, const std::string& engine, const std::string& group,
                     const std::string& concat_dim, bool as_json) {
-  const json out = inspect_source(source, engine, concat_dim);
+  const json out = inspect_source(source, engine, concat_dim, group);
   if (as_json) {
     fmt::print("{}\n", nonfinite_markers_to_tokens(out.dump(2)));
     return 0;
   }
   fmt::print("source     {} ({} engine, {} file(s))\n", out["uri"].get<std::string>(),
              out["engine"].get<std::string>(), out["files"].get<std::size_t>());
+  if (!out["group"].get<std::string>().empty())
+    fmt::print("group      {}\n", out["group"].get<std::string>());
+  if (!out["groups"].empty()) {
+    std::string g;
+    for (const auto& x : out["groups"]) g += (g.empty() ? "" : ", ") + x.get<std::string>();
+    fmt::print("groups     {} (read one with --group / group:)\n", g);
+  }
   fmt::print("dimensions\n");
   for (const auto& d : out["dims"])
     fmt::print("  {:<12} {:>8}{}  {}\n", d["name"].get<std::string>(), d["size"].get<int64_t>(),

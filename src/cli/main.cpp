@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
                        std::string(ZP_VERSION) + (zp::mpi_built() ? " (mpi)" : " (no mpi)"));
   app.require_subcommand(1);
 
-  std::string config_path, source, engine = "auto", concat_dim, plan_path, store_path,
+  std::string config_path, source, engine = "auto", concat_dim, group, plan_path, store_path,
                                    worker_id = "worker";
   std::vector<std::string> sets;
   std::vector<int64_t> job_ids;
@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   inspect->add_option("SOURCE", source, "file glob, kerchunk .json or .zarr folder")->required();
   inspect->add_option("--engine", engine, "auto | netcdf | kerchunk | zarr");
   inspect->add_option("--concat-dim", concat_dim, "dimension to join files along");
+  inspect->add_option("--group", group, "a NetCDF-4 group or Zarr subgroup (path: a/b)");
   inspect->add_flag("--json", as_json, "JSON output");
 
   auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
@@ -91,7 +92,7 @@ int main(int argc, char** argv) {
         fmt::print("{}", zp::describe_plan(p.plan));
       return 0;
     }
-    if (*inspect) return zp::inspect_command(source, engine, concat_dim, as_json);
+    if (*inspect) return zp::inspect_command(source, engine, group, concat_dim, as_json);
     if (*worker) {
       if (!task_list.empty()) job_ids = zp::task_jobs(task_list, task);
       if (job_ids.empty())

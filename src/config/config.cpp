@@ -100,6 +100,7 @@ ojson parse_yaml(const std::string& text, const std::string& where) {
 }
 
 const std::set<std::string> kKeys = {"data_uri",           "engine",
+                                     "group",
                                      "concat_dim",         "preprocessors",
                                      "variables",          "chunks",
                                      "add_attrs",          "cache_label",
@@ -305,6 +306,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     throw Error::config("data_uri", "required: a file glob, kerchunk .json or .zarr store");
   c.engine = one_of(doc, "engine", "auto", {"auto", "netcdf", "kerchunk", "zarr"});
   c.concat_dim = get_string(doc, "concat_dim", "");
+  c.group = get_string(doc, "group", "");
   parse_preprocessors(doc, c);
   parse_variables(doc, c);
   parse_chunks(doc, c);
@@ -405,7 +407,7 @@ json Config::content_json() const {
   for (const auto& v : variables) vars.push_back({{"name", v.name}, {"transforms", v.transforms}});
   json ch = json::array();
   for (const auto& [d, s] : chunks) ch.push_back({d, s});
-  return {{"data_uri", data_uri},
+  json j = {{"data_uri", data_uri},
           {"engine", engine},
           {"concat_dim", concat_dim},
           {"preprocessors", preprocessors},
@@ -415,6 +417,8 @@ json Config::content_json() const {
           {"zarr_format", zarr_format},
           {"compressor", compressor},
           {"encoding", encoding}};
+  if (!group.empty()) j["group"] = group;  // absent by default: older caches keep their hash
+  return j;
 }
 
 std::string Config::content_hash() const {

@@ -24,6 +24,7 @@ struct Config {
   std::string data_uri;
   std::string engine = "auto";
   std::string concat_dim;
+  std::string group;  // NetCDF-4 group / Zarr subgroup path; "" = the root
   std::vector<nlohmann::json> preprocessors;
   std::vector<VariableSpec> variables;  // empty: every data variable
   bool chunks_auto = true;

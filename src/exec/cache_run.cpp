@@ -33,7 +33,7 @@ using json = nlohmann::json;
 
 Prepared prepare(const Config& cfg) {
   Prepared p{cfg, {}, {}, {}, {}};
-  p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim);
+  p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group);
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

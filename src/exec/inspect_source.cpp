@@ -29,10 +29,14 @@ std::string coord_range(const CoordinateValues& c) {
 }  // namespace
 
 nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
-                                      const std::string& concat_dim) {
-  const Dataset ds = open_source(source, engine, concat_dim);
+                                      const std::string& concat_dim, const std::string& group) {
+  const Dataset ds = open_source(source, engine, concat_dim, group);
   const Coordinates coords = load_coordinates(ds);
-  json out = {{"uri", ds.uri}, {"engine", ds.engine}, {"files", ds.files.size()}};
+  json out = {{"uri", ds.uri},
+              {"engine", ds.engine},
+              {"files", ds.files.size()},
+              {"group", ds.group},
+              {"groups", ds.groups}};
   json dims = json::array();
   for (const auto& d : ds.dims) {
     json j = {{"name", d.name}, {"size", d.size}, {"unlimited", d.unlimited}};

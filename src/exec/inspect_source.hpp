@@ -8,6 +8,7 @@
 namespace zp {
 
 nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
-                                      const std::string& concat_dim);
+                                      const std::string& concat_dim,
+                                      const std::string& group = "");
 
 }  // namespace zp

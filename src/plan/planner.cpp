@@ -254,7 +254,15 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
       if (!listed) specs.push_back({out_name, {}});
     }
   }
-  if (specs.empty()) throw Error::source(ds.uri, "has no data variables to cache");
+  if (specs.empty()) {
+    std::string groups;
+    for (const auto& g : ds.groups) groups += (groups.empty() ? "" : ", ") + g;
+    throw Error::source(ds.uri, "has no data variables to cache" +
+                                    (groups.empty() ? std::string()
+                                                    : " in " + (ds.group.empty() ? std::string("its root group")
+                                                                                 : "group '" + ds.group + "'") +
+                                                          "; its groups: " + groups + " (set group:)"));
+  }
   std::vector<ArrayPlan> arrays;
   std::vector<std::string> coord_dims;
   for (const auto& spec : specs) {

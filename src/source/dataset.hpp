@@ -86,6 +86,8 @@ struct Dataset {
   // Variables the source has but zarr-parallel cannot cache yet (strings, ...): name and what it
   // is. Never dropped silently: the planner refuses them unless `variables:` leaves them out.
   std::vector<std::pair<std::string, std::string>> unsupported;
+  std::string group;                // the group read ("" = the root), as open_dataset(group=...)
+  std::vector<std::string> groups;  // its subgroups (paths from the root), for inspect and errors
 
   const Variable* find(const std::string& name) const;
   const Variable& variable(const std::string& name) const;  // throws Error(Config)

@@ -292,9 +292,46 @@ ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir
                          [&] { return parse_kerchunk_unchecked(text, base_dir, json_path); });
 }
 
+namespace {
+
+// Group paths of a reference set ("a", "a/b"): folders holding a .zgroup, below `prefix`.
+std::vector<std::string> groups_below(const ReferenceSet& refs, const std::string& prefix) {
+  std::vector<std::string> out;
+  const std::string tail = "/.zgroup";
+  for (const auto& [key, ref] : refs)
+    if (key.size() > tail.size() + prefix.size() && key.rfind(prefix, 0) == 0 &&
+        key.compare(key.size() - tail.size(), tail.size(), tail) == 0)
+      out.push_back(key.substr(0, key.size() - tail.size()));
+  return out;
+}
+
+}  // namespace
+
 Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
-                                const std::string& engine) {
-  return as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine); });
+                                const std::string& engine, const std::string& group_in) {
+  std::string group = group_in;
+  while (!group.empty() && group.back() == '/') group.pop_back();
+  while (!group.empty() && group.front() == '/') group.erase(0, 1);
+  if (group.empty()) {
+    Dataset ds = as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine); });
+    ds.groups = groups_below(refs, "");
+    return ds;
+  }
+  // The group's keys, as a store of their own.
+  ReferenceSet sub;
+  const std::string prefix = group + "/";
+  for (const auto& [key, ref] : refs)
+    if (key.rfind(prefix, 0) == 0) sub[key.substr(prefix.size())] = ref;
+  if (!sub.count(".zgroup")) {
+    std::string known;
+    for (const auto& g : groups_below(refs, "")) known += (known.empty() ? "" : ", ") + g;
+    throw Error::config("group", "no group '" + group + "' in " + uri +
+                                     (known.empty() ? " (it has none)" : " (has: " + known + ")"));
+  }
+  Dataset ds = as_source_error(uri, [&] { return dataset_from_references_unchecked(sub, uri, engine); });
+  ds.group = group;
+  ds.groups = groups_below(refs, prefix);
+  return ds;
 }
 
 namespace {

@@ -27,7 +27,8 @@ ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir
 // A Zarr v2 folder as references to its files.
 ReferenceSet load_zarr_folder(const std::string& folder);
 // Builds the description and manifest from Zarr v2 metadata inside the references.
+// `group`: a subgroup path ("a/b"): its keys are read as a store of their own; "" = the root.
 Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
-                                const std::string& engine);
+                                const std::string& engine, const std::string& group = "");
 
 }  // namespace zp

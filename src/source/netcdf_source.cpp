@@ -114,11 +114,13 @@ struct H5Handle {
 
 // Fills grid and chunk references of a NetCDF-4 variable from HDF5's own description of the
 // dataset.
-void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path) {
+void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path,
+                           const std::string& group) {
   const std::string where = path + ", variable '" + v.name + "'";
-  H5Handle dset{H5Dopen2(file, v.name.c_str(), H5P_DEFAULT), H5Dclose};
+  const std::string prefix = group.empty() ? "" : group + "/";  // HDF5 path of the group
+  H5Handle dset{H5Dopen2(file, (prefix + v.name).c_str(), H5P_DEFAULT), H5Dclose};
   if (dset.id < 0) {
-    const std::string alt = "_nc4_non_coord_" + v.name;  // netCDF-4's name for clashing dims
+    const std::string alt = prefix + "_nc4_non_coord_" + v.name;  // netCDF-4's name for clashing dims
     dset.id = H5Dopen2(file, alt.c_str(), H5P_DEFAULT);
   }
   if (dset.id < 0) throw Error::source(where, "HDF5 dataset not found");
@@ -215,13 +217,47 @@ void describe_classic_storage(Variable& v, bool record) {
   }
 }
 
-OpenedFile open_one(const std::string& path) {
-  int ncid = -1;
-  nc_check(nc_open(path.c_str(), NC_NOWRITE, &ncid), path);
+// Subgroup paths below `grp` ("a", "a/b", ...), prefixed with `prefix`.
+void list_groups(int grp, const std::string& prefix, std::vector<std::string>& out) {
+  int n = 0;
+  if (nc_inq_grps(grp, &n, nullptr) != NC_NOERR || n == 0) return;
+  std::vector<int> ids(static_cast<std::size_t>(n));
+  nc_inq_grps(grp, &n, ids.data());
+  for (int id : ids) {
+    char name[NC_MAX_NAME + 1];
+    if (nc_inq_grpname(id, name) != NC_NOERR) continue;
+    out.push_back(prefix + name);
+    list_groups(id, prefix + name + "/", out);
+  }
+}
+
+OpenedFile open_one(const std::string& path, const std::string& group) {
+  int root = -1;
+  nc_check(nc_open(path.c_str(), NC_NOWRITE, &root), path);
   struct Closer {
     int id;
     ~Closer() { nc_close(id); }
-  } closer{ncid};
+  } closer{root};
+  int ncid = root;
+  if (!group.empty()) {
+    std::size_t start = 0;
+    while (start < group.size()) {
+      const auto slash = group.find('/', start);
+      const std::string part = group.substr(start, slash == std::string::npos ? slash : slash - start);
+      start = slash == std::string::npos ? group.size() : slash + 1;
+      if (part.empty()) continue;
+      int child = -1;
+      if (nc_inq_grp_ncid(ncid, part.c_str(), &child) != NC_NOERR) {
+        std::vector<std::string> all;
+        list_groups(root, "", all);
+        std::string known;
+        for (const auto& g : all) known += (known.empty() ? "" : ", ") + g;
+        throw Error::config("group", "no group '" + group + "' in " + path +
+                                         (known.empty() ? " (it has none)" : " (has: " + known + ")"));
+      }
+      ncid = child;
+    }
+  }
   int format = 0;
   nc_check(nc_inq_format(ncid, &format), path);
   const bool hdf5 = format == NC_FORMAT_NETCDF4 || format == NC_FORMAT_NETCDF4_CLASSIC;
@@ -230,13 +266,29 @@ OpenedFile open_one(const std::string& path) {
   Dataset& ds = out.ds;
   ds.engine = "netcdf";
   ds.files = {path};
+  ds.group = group;
+  list_groups(ncid, group.empty() ? "" : group + "/", ds.groups);
   int ndims = 0, nvars = 0, nunlim = 0;
   nc_check(nc_inq_ndims(ncid, &ndims), path);
   nc_check(nc_inq_nvars(ncid, &nvars), path);
-  std::vector<int> unlim(static_cast<std::size_t>(std::max(ndims, 1)));
-  nc_check(nc_inq_unlimdims(ncid, &nunlim, unlim.data()), path);
-  std::vector<int> dimids(static_cast<std::size_t>(ndims));
-  nc_check(nc_inq_dimids(ncid, &ndims, dimids.data(), 0), path);
+  // Unlimited dimensions of the group and of its parents, the group's first.
+  std::vector<int> unlim;
+  for (int g = ncid;;) {
+    int n = 0;
+    nc_check(nc_inq_unlimdims(g, &n, nullptr), path);
+    std::vector<int> ids(static_cast<std::size_t>(n));
+    if (n > 0) nc_check(nc_inq_unlimdims(g, &n, ids.data()), path);
+    unlim.insert(unlim.end(), ids.begin(), ids.end());
+    int parent = -1;
+    if (g == root || nc_inq_grp_parent(g, &parent) != NC_NOERR) break;
+    g = parent;
+  }
+  nunlim = static_cast<int>(unlim.size());
+  std::vector<int> dimids;
+  // Dimensions visible in the group: its own and its parents' (variables may use either).
+  nc_check(nc_inq_dimids(ncid, &ndims, nullptr, 1), path);
+  dimids.resize(static_cast<std::size_t>(ndims));
+  nc_check(nc_inq_dimids(ncid, &ndims, dimids.data(), 1), path);
   std::map<int, std::size_t> dim_pos;
   for (int id : dimids) {
     char name[NC_MAX_NAME + 1];
@@ -307,7 +359,7 @@ OpenedFile open_one(const std::string& path) {
     H5Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
     if (file.id < 0) throw Error::source(path, "HDF5 cannot open the file");
     for (auto& v : ds.variables)
-      if (v.ndim() > 0) describe_hdf5_storage(file.id, v, path);
+      if (v.ndim() > 0) describe_hdf5_storage(file.id, v, path, group);
   }
   return out;
 }
@@ -358,9 +410,9 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a) {
 }  // namespace
 
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim_in,
-                    const std::string& uri) {
+                    const std::string& uri, const std::string& group) {
   if (files.empty()) throw Error::source(uri, "no files match");
-  OpenedFile first = open_one(files[0]);
+  OpenedFile first = open_one(files[0], group);
   Dataset ds = std::move(first.ds);
   ds.uri = uri;
   std::string concat_dim = concat_dim_in;
@@ -375,7 +427,7 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
 
   std::vector<OpenedFile> rest;
   for (std::size_t f = 1; f < files.size(); ++f) {
-    rest.push_back(open_one(files[f]));
+    rest.push_back(open_one(files[f], group));
     ds.files.push_back(files[f]);
   }
   if (rest.empty()) return ds;

@@ -15,8 +15,9 @@ namespace zp {
 
 // `concat_dim` empty: the unlimited dimension of the first file. Throws Error(Source) naming the
 // file when files cannot be joined (different variables, dtypes, chunking or coordinates).
+// `group`: a NetCDF-4 group path ("a/b"), as xarray's open_dataset(group=...); "" = the root.
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim,
-                    const std::string& uri);
+                    const std::string& uri, const std::string& group = "");
 
 // Reads hyperslabs through netCDF-C, one open handle per file, serialised by a mutex.
 class NetcdfSlabReader {

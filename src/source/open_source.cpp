@@ -41,14 +41,14 @@ std::vector<std::string> expand_glob(const std::string& pattern) {
 }
 
 Dataset open_source(const std::string& uri, const std::string& engine_in,
-                    const std::string& concat_dim) {
+                    const std::string& concat_dim, const std::string& group) {
   const std::string engine = resolve_engine(uri, engine_in);
   if (engine == "kerchunk") {
     if (!fs::exists(uri)) throw Error::source_missing(uri, "reference file does not exist");
-    return dataset_from_references(load_kerchunk(uri), uri, engine);
+    return dataset_from_references(load_kerchunk(uri), uri, engine, group);
   }
-  if (engine == "zarr") return dataset_from_references(load_zarr_folder(uri), uri, engine);
-  return open_netcdf(expand_glob(uri), concat_dim, uri);
+  if (engine == "zarr") return dataset_from_references(load_zarr_folder(uri), uri, engine, group);
+  return open_netcdf(expand_glob(uri), concat_dim, uri, group);
 }
 
 }  // namespace zp

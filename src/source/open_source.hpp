@@ -12,7 +12,8 @@ namespace zp {
 std::string resolve_engine(const std::string& uri, const std::string& engine);
 // Sorted files matching a glob; an Error(Source) when none match.
 std::vector<std::string> expand_glob(const std::string& pattern);
+// `group`: a NetCDF-4 group or Zarr subgroup path, as xarray's open_dataset(group=...).
 Dataset open_source(const std::string& uri, const std::string& engine,
-                    const std::string& concat_dim);
+                    const std::string& concat_dim, const std::string& group = "");
 
 }  // namespace zp

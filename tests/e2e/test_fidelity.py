@@ -289,3 +289,46 @@ def test_months_since_in_360_day_and_refused_dates_elsewhere(tmp_path):
             proc = run_cache(tmp_path, {"data_uri": str(src), "cache_store": str(tmp_path / "m.zarr"),
                                         "preprocessors": sel})
             assert proc.returncode == 2 and "not supported for decoding" in proc.stderr, proc.stderr
+
+
+def test_groups_are_read_with_group_and_never_ignored_silently(tmp_path):
+    src = tmp_path / "grouped.nc"
+    with netCDF4.Dataset(src, "w") as ds:
+        ds.createDimension("time", None)  # a parent's dimension, used inside the groups
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units = "hours since 2000-01-01"
+        t[:] = np.arange(6)
+        fc = ds.createGroup("forecast")
+        fc.createDimension("x", 4)
+        x = fc.createVariable("x", "f4", ("x",))
+        x[:] = np.arange(4)
+        tas = fc.createVariable("tas", "f4", ("time", "x"), chunksizes=(3, 4), zlib=True)
+        tas[:] = np.arange(24).reshape(6, 4)
+        tas.units = "K"
+        fc.description = "group attrs"
+        members = fc.createGroup("members")
+        m = members.createVariable("spread", "f8", ("time",))
+        m[:] = np.linspace(0, 1, 6)
+    cfg = {"data_uri": str(src), "cache_store": str(tmp_path / "root.zarr"), "deploy_mode": "series",
+           "recommend_changes": False}
+    proc = run_cache(tmp_path, cfg)
+    assert proc.returncode == 4 and "forecast" in proc.stderr and "group:" in proc.stderr, proc.stderr
+    for group in ("forecast", "forecast/members"):
+        store = cache(tmp_path, src, group.replace("/", "_") + ".zarr", group=group)
+        expected = xr.open_dataset(src, group=group).load()
+        assert_same_as_xarray(store, expected)
+        assert {k: v for k, v in xr.open_zarr(store).attrs.items() if not k.startswith("zarr_parallel")} == \
+            expected.attrs
+    proc = run_cache(tmp_path, dict(cfg, group="nope"))
+    assert proc.returncode == 2 and "forecast/members" in proc.stderr, proc.stderr
+    out = subprocess.run([str(__import__("conftest").BIN), "inspect", str(src)], capture_output=True,
+                         text=True).stdout
+    assert "groups     forecast, forecast/members" in out, out
+    # A Zarr store with subgroups, written by xarray.
+    zsrc = tmp_path / "grouped_src.zarr"
+    xr.open_dataset(src, group="forecast").to_zarr(zsrc, group="g1")
+    xr.Dataset({"a": ("y", np.arange(3.0))}).to_zarr(zsrc, mode="a")
+    store = cache(tmp_path, zsrc, "g1.zarr", group="g1")
+    assert_same_as_xarray(store, xr.open_zarr(zsrc, group="g1").load())
+    store = cache(tmp_path, zsrc, "zroot.zarr")
+    assert set(xr.open_zarr(store).data_vars) == {"a"}
