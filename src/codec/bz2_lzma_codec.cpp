@@ -4,6 +4,7 @@
 #include <lzma.h>
 
 #include <climits>
+#include <cstdint>
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
@@ -27,7 +28,9 @@ Bytes lzma_decode(const Bytes& in, const nlohmann::json& config, std::size_t hin
   if (config.contains("format") && config["format"].is_number_integer() && config["format"] == 3)
     throw Error(ErrorKind::Source, "LZMA raw format (format=3) is not supported");
   lzma_stream s = LZMA_STREAM_INIT;
-  if (lzma_auto_decoder(&s, UINT64_MAX, 0) != LZMA_OK)
+  // A header can ask for a 4 GB dictionary: the decoder's memory is capped (numcodecs' presets
+  // need at most 64 MiB); a stream that needs more fails with LZMA_MEMLIMIT_ERROR.
+  if (lzma_auto_decoder(&s, uint64_t{256} << 20, 0) != LZMA_OK)
     throw Error(ErrorKind::Source, "cannot start an LZMA decoder");
   const std::size_t cap = hint ? hint + 1024 : in.size() * 8 + 1024;
   Bytes out(hint ? hint : in.size() * 4 + 64);
@@ -47,7 +50,9 @@ Bytes lzma_decode(const Bytes& in, const nlohmann::json& config, std::size_t hin
   }
   lzma_end(&s);
   if (rc != LZMA_STREAM_END)
-    throw Error(ErrorKind::Source, "LZMA stream is corrupt or larger than expected");
+    throw Error(ErrorKind::Source, rc == LZMA_MEMLIMIT_ERROR
+                                       ? "LZMA stream needs more than 256 MiB to decode"
+                                       : "LZMA stream is corrupt or larger than expected");
   out.resize(done);
   return out;
 }

@@ -17,6 +17,7 @@ DType DType::parse(const std::string& s) {
   t.big_endian = order == '>';
   t.kind = s[1];
   t.size = std::atoi(s.c_str() + 2);
+  if (t.kind == 'S' && order == '|' && t.size >= 1 && t.size <= 1 << 20) return {'S', t.size, false};
   const bool ok = (t.kind == 'f' && (t.size == 4 || t.size == 8)) ||
                   ((t.kind == 'i' || t.kind == 'u') &&
                    (t.size == 1 || t.size == 2 || t.size == 4 || t.size == 8));
@@ -26,6 +27,7 @@ DType DType::parse(const std::string& s) {
 }
 
 std::string DType::str() const {
+  if (kind == 'S') return "|S" + std::to_string(size);
   const char order = size == 1 ? '|' : (big_endian ? '>' : '<');
   return std::string(1, order) + kind + std::to_string(size);
 }
@@ -65,6 +67,8 @@ static T load(const void* data, std::size_t i) {
 
 double load_as_double(const void* data, std::size_t i, DType t) {
   switch (t.kind) {
+    case 'S':
+      return 0;  // bytes have no numeric value
     case 'f':
       return t.size == 4 ? load<float>(data, i) : load<double>(data, i);
     case 'i':
@@ -110,6 +114,15 @@ static void put(void* data, std::size_t i, T v) {
 }
 
 void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& value) {
+  if (t.kind == 'S') {  // bytes: a string's bytes, zero-padded (null or 0: all zero)
+    auto* p = static_cast<unsigned char*>(data) + i * static_cast<std::size_t>(t.size);
+    std::memset(p, 0, static_cast<std::size_t>(t.size));
+    if (value.is_string()) {
+      const auto& s = value.get_ref<const std::string&>();
+      std::memcpy(p, s.data(), std::min(s.size(), static_cast<std::size_t>(t.size)));
+    }
+    return;
+  }
   // Integers go through int64/uint64 so large values stay exact.
   if (t.kind == 'i' && value.is_number_integer()) {
     const int64_t v = value.get<int64_t>();

@@ -1,4 +1,5 @@
-// DType: a numeric element type as numpy spells it ("<i2", ">f8", "|u1"). Value type.
+// DType: an element type as numpy spells it ("<i2", ">f8", "|u1", "|S1"). Value type. Fixed-width
+// bytes ('S': netCDF char data as xarray reads it) are only ever copied, never converted.
 #pragma once
 
 #include <cstddef>
@@ -9,7 +10,7 @@
 namespace zp {
 
 struct DType {
-  char kind = 'f';  // 'i' signed int, 'u' unsigned int, 'f' IEEE float
+  char kind = 'f';  // 'i' signed int, 'u' unsigned int, 'f' IEEE float, 'S' fixed-width bytes
   int size = 4;     // bytes per element
   bool big_endian = false;
 

@@ -306,7 +306,10 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     nc_type type;
     int nvdims = 0;
     nc_check(nc_inq_var(ncid, varid, name, &type, &nvdims, nullptr, nullptr), path);
-    if (!numeric_nc_type(type)) {
+    // A char scalar or a single string (grid mappings such as CORDEX's `char rotated_pole`):
+    // xarray reads it as 0-d fixed-width bytes, the last dimension being the string length.
+    const bool char_scalar = type == NC_CHAR && nvdims <= 1;
+    if (!numeric_nc_type(type) && !char_scalar) {
       ds.unsupported.emplace_back(name, type == NC_CHAR     ? "a char array"
                                         : type == NC_STRING ? "a NetCDF-4 string variable"
                                                             : "of a user-defined type");
@@ -317,27 +320,35 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     Variable v;
     v.name = name;
     v.origin = path;
-    v.dtype = dtype_of(type);
-    for (int id : vdims) {
-      const auto& dim = ds.dims[dim_pos.at(id)];
-      v.dims.push_back(dim.name);
-      v.shape.push_back(dim.size);
+    if (char_scalar) {
+      const int64_t len = nvdims == 0 ? 1 : ds.dims[dim_pos.at(vdims[0])].size;
+      v.dtype = DType{'S', static_cast<int>(std::max<int64_t>(len, 1)), false};
+    } else {
+      v.dtype = dtype_of(type);
+      for (int id : vdims) {
+        const auto& dim = ds.dims[dim_pos.at(id)];
+        v.dims.push_back(dim.name);
+        v.shape.push_back(dim.size);
+      }
     }
     const std::string where = path + ", variable '" + v.name + "'";
     v.attrs = read_attrs(ncid, varid, where);
     v.fill_value = nullptr;
-    if (v.attrs.contains("_FillValue")) {
+    if (char_scalar) {
+      v.attrs.erase("_FillValue");  // xarray keeps none for bytes; Zarr's fill_value is null
+    } else if (v.attrs.contains("_FillValue")) {
       v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
       v.attrs.erase("_FillValue");
     }
     int no_fill = 0;
     unsigned char fillbuf[8] = {};
     nc_check(nc_inq_var_fill(ncid, varid, &no_fill, fillbuf), where);
-    v.missing_chunk_value = number_json(fillbuf, 0, v.dtype);
+    v.missing_chunk_value = char_scalar ? nlohmann::json(nullptr) : number_json(fillbuf, 0, v.dtype);
     if (v.ndim() == 0) {
       // A scalar (grid mapping, scalar coordinate): its one value travels inline in the manifest.
       auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size));
-      nc_check(nc_get_var(ncid, varid, value->data()), where);
+      const bool no_chars = char_scalar && nvdims == 1 && ds.dims[dim_pos.at(vdims[0])].size == 0;
+      if (!no_chars) nc_check(nc_get_var(ncid, varid, value->data()), where);
       v.grid = ChunkGrid::regular({}, {});
       v.chunks = {ChunkRef{}};
       v.chunks[0].kind = ChunkRef::Kind::Inline;
