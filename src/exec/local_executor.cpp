@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,6 +94,17 @@ std::string log_tail(const std::string& path) {
   return out;
 }
 
+// When the store's file system is full or read-only a worker may not manage to write its own log:
+// say so from here.
+std::string store_disk_state(const std::string& root) {
+  struct statvfs st {};
+  if (statvfs(root.c_str(), &st) != 0) return "";
+  if (st.f_flag & ST_RDONLY) return "\n      the store's file system is read-only (Read-only file system)";
+  if (static_cast<uint64_t>(st.f_bavail) * st.f_bsize < (64u << 10))
+    return "\n      the store's file system is full (No space left on device)";
+  return "";
+}
+
 // Exit codes of errors that a retry cannot fix (bad config, bad source, unwritable store).
 bool permanent_failure(int status) {
   if (!WIFEXITED(status)) return false;
@@ -127,6 +139,8 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
     for (auto& [pid, r] : running) kill(pid, SIGKILL);
     for (auto& [pid, r] : running) waitpid(pid, nullptr, 0);
     running.clear();
+    // Workers killed mid-write leave temporary files; no one else writes here (we hold the lock).
+    ctx.store.remove_stale_temporaries();
   };
 
   while (!queue.empty() || !running.empty()) {
@@ -173,9 +187,10 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
                              attempts[r.job] + 1, kMaxAttempts));
         queue.push_back(r.job);
       } else {
-        failures.push_back(fmt::format("job {} failed ({}), log {}:{}", r.job, why,
+        failures.push_back(fmt::format("job {} failed ({}), log {}:{}{}", r.job, why,
                                        ctx.state.log_path(r.job),
-                                       log_tail(ctx.state.log_path(r.job))));
+                                       log_tail(ctx.state.log_path(r.job)),
+                                       store_disk_state(ctx.store.root())));
         kill_all();
         queue.clear();
       }
