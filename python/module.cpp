@@ -25,8 +25,16 @@ Config config_of(const std::string& text, const std::string& base_dir) {
 }
 
 // Raises a Python exception of class `type` with our message.
+// Bytes that are not UTF-8 (a file name, a corrupt attribute) are replaced, so the message still
+// reaches Python instead of an empty exception.
 [[noreturn]] void raise(PyObject* type, const std::string& msg) {
-  PyErr_SetString(type, msg.c_str());
+  PyObject* text = PyUnicode_DecodeUTF8(msg.data(), static_cast<Py_ssize_t>(msg.size()), "replace");
+  if (text) {
+    PyErr_SetObject(type, text);
+    Py_DECREF(text);
+  } else {
+    PyErr_SetString(type, "zarr-parallel error (message not decodable)");
+  }
   throw py::error_already_set();
 }
 

@@ -48,7 +48,12 @@ class ZarrParallelAssembler:
         _check(add_attrs, dict, "add_attrs")
         _check(engine, str, "engine")
         _check(log_level, int, "log_level")
-        self._config = {"data_uri": os.fspath(data_uri), "engine": engine or "auto", "log_level": log_level}
+        engine = engine or "auto"
+        # The original's default engine is 'kerchunk'; a NetCDF file or a Zarr folder cannot be a
+        # reference set, so for anything but a .json it means: find the engine from the path.
+        if engine == "kerchunk" and not os.fspath(data_uri).endswith(".json"):
+            engine = "auto"
+        self._config = {"data_uri": os.fspath(data_uri), "engine": engine, "log_level": log_level}
         for key, value in (("preprocessors", preprocessors), ("chunks", chunks), ("cache_label", cache_label),
                            ("variables", variables), ("add_attrs", add_attrs), ("concat_dim", concat_dim),
                            ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format),

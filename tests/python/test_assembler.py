@@ -133,3 +133,17 @@ def test_errors_are_the_documented_exceptions(tmp_path):
     with pytest.raises(OSError):
         ZarrParallelAssembler(refs, variables=["d2m"]).cache(cache_store=str(blocker), deploy_mode="series")
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_default_engine_reads_netcdf_and_messages_survive_non_utf8_bytes(tmp_path):
+    """The original's default engine='kerchunk' given a .nc path reads it (as auto does); an error
+    about a path that is not UTF-8 still reaches Python with its text (once an empty OSError())."""
+    src = tmp_path / "one.nc"
+    xr.Dataset({"v": ("x", np.arange(4.0))}, coords={"x": np.arange(4)}).to_netcdf(src)
+    store = tmp_path / "one.zarr"
+    ZarrParallelAssembler(str(src)).cache(cache_store=str(store), deploy_mode="series")
+    assert np.array_equal(xr.open_zarr(store).v.values, np.arange(4.0))
+    odd = os.fsdecode(bytes(tmp_path) + b"/caf\xe9_missing.json")
+    with pytest.raises(ValueError) as err:
+        ZarrParallelAssembler(odd).cache(cache_store=str(tmp_path / "x.zarr"), deploy_mode="series")
+    assert "unicode" in str(err.value)  # such paths are not supported yet, and it says so
