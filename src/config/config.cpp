@@ -247,7 +247,8 @@ void parse_compressor(const ojson& doc, Config& c) {
         c.compressor["cname"].is_string() ? c.compressor["cname"].get<std::string>() : "";
     if (cname != "lz4" && cname != "lz4hc" && cname != "blosclz" && cname != "zstd" &&
         cname != "zlib")
-      throw Error::config("compressor.cname", "unsupported blosc cname '" + cname + "'");
+      throw Error::config("compressor.cname", "unsupported blosc cname '" + cname +
+                                                  "' (one of: lz4, lz4hc, blosclz, zstd, zlib)");
   } else if (id == "zlib" || id == "gzip" || id == "zstd") {
     if (!c.compressor.contains("level")) c.compressor["level"] = 1;
   }
@@ -268,18 +269,44 @@ void apply_override(ojson& doc, const std::string& assignment) {
   // A nested override of a key left at its default starts from that default.
   if (key.rfind("compressor.", 0) == 0 && !doc.contains("compressor"))
     doc["compressor"] = ojson::parse(default_compressor().dump());
+  // Dotted keys reach into maps; "name[i]" into lists, the notation errors use
+  // (--set 'preprocessors[0].time=["2000-01-01", "2000-01-31"]').
   ojson* target = &doc;
   std::size_t start = 0;
   for (;;) {
     const auto dot = key.find('.', start);
-    const std::string part =
-        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (dot == std::string::npos) {
+    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::vector<std::size_t> indexes;
+    while (!part.empty() && part.back() == ']') {
+      const auto open = part.rfind('[');
+      const std::string digits =
+          open == std::string::npos ? "" : part.substr(open + 1, part.size() - open - 2);
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+          digits.size() > 6)
+        throw Error::config("--set", "bad list index in '" + key + "'");
+      indexes.insert(indexes.begin(), std::stoul(digits));
+      part.erase(open);
+    }
+    const bool last = dot == std::string::npos;
+    if (indexes.empty() && last) {
       (*target)[part] = value;
       return;
     }
-    if (!target->contains(part) || !(*target)[part].is_object()) (*target)[part] = ojson::object();
-    target = &(*target)[part];
+    if (indexes.empty()) {
+      if (!target->contains(part) || !(*target)[part].is_object()) (*target)[part] = ojson::object();
+      target = &(*target)[part];
+    } else {
+      target = &(*target)[part];
+      for (std::size_t i = 0; i < indexes.size(); ++i) {
+        if (!target->is_array() || indexes[i] >= target->size())
+          throw Error::config("--set", "'" + key + "': no such list entry in the config");
+        target = &(*target)[indexes[i]];
+      }
+      if (last) {
+        *target = value;
+        return;
+      }
+    }
     start = dot + 1;
   }
 }

@@ -87,6 +87,22 @@ void range_within(const DimMap& d, const std::vector<T>& values, T lo, T hi, int
   }
 }
 
+// "'latitude' runs from 90 to -90 (descending, 73 values)" for an empty selection's message.
+std::string span_of(const DimMap& d, const CoordinateValues& c, const std::string& name) {
+  if (d.count == 0) return "'" + name + "' has no values left";
+  auto at = [&](int64_t i) {
+    const auto k = static_cast<std::size_t>(d.source_index(i));
+    return c.time ? format_datetime(from_us(c.time_us[k], c.time->calendar))
+                  : fmt::format("{}", c.values[k]);
+  };
+  const double first = c.time ? static_cast<double>(c.time_us[static_cast<std::size_t>(d.source_index(0))])
+                              : c.values[static_cast<std::size_t>(d.source_index(0))];
+  const double last = c.time ? static_cast<double>(c.time_us[static_cast<std::size_t>(d.source_index(d.count - 1))])
+                             : c.values[static_cast<std::size_t>(d.source_index(d.count - 1))];
+  return fmt::format("'{}' runs from {} to {} ({}, {} values)", name, at(0), at(d.count - 1),
+                     last >= first ? "ascending" : "descending", d.count);
+}
+
 void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std::string& key) {
   for (const auto& [dim_name, range] : p.items()) {
     if (dim_name == "type") continue;
@@ -119,7 +135,8 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       range_within(d, c->second.values, std::min(x, y), std::max(x, y), &a, &b);
     }
     if (a < 0)
-      throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
+      throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name +
+                                 "': " + span_of(d, c->second, dim_name));
     d.start = d.source_index(a);
     d.count = b - a;
   }

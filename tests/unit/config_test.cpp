@@ -47,6 +47,12 @@ TEST(Config, OverridesAndHash) {
   EXPECT_EQ(c.compressor["clevel"], 3);
   EXPECT_EQ(c.compressor["cname"], "lz4");
   EXPECT_NE(a.content_hash(), c.content_hash());
+  // List entries, in the notation errors use.
+  const Config d = parse_config(kYaml, "/base", {"preprocessors[0].latitude=[10, 0]"});
+  EXPECT_EQ(d.preprocessors[0]["latitude"], nlohmann::json::parse("[10, 0]"));
+  EXPECT_EQ(d.preprocessors[0]["type"], a.preprocessors[0]["type"]);
+  EXPECT_THROW(parse_config(kYaml, "/base", {"preprocessors[9].latitude=[1, 2]"}), Error);
+  EXPECT_THROW(parse_config(kYaml, "/base", {"preprocessors[x].latitude=[1, 2]"}), Error);
 }
 
 TEST(Config, ErrorsNameTheKey) {
