@@ -20,6 +20,33 @@ def _run_job(plan_path, job, threads):
     return job
 
 
+def _plain(value):
+    """What the original's users pass, as config values: datetime (pandas.Timestamp is one) and
+    numpy.datetime64 as ISO text, slices as [start, stop], numpy numbers as Python numbers, tuples
+    as lists. Called by json.dumps for anything it cannot write itself."""
+    import datetime
+    if isinstance(value, slice):
+        if value.step not in (None, 1):
+            raise TypeError(f"a slice with a step ({value!r}) has no config form")
+        return [value.start, value.stop]
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else value.isoformat()
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with xarray
+        np = None
+    if np is not None:
+        if isinstance(value, np.datetime64):  # as the datetime it is, so both spell it alike
+            return _plain(value.astype("datetime64[us]").item())
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} {value!r}")
+
+
 def _check(value, types, name):
     if value is not None and not isinstance(value, types):
         names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
@@ -68,7 +95,7 @@ class ZarrParallelAssembler:
         cfg = dict(self._config)
         cfg.update({k: v for k, v in run.items() if v is not None})
         try:
-            return json.dumps(cfg, default=list)
+            return json.dumps(cfg, default=_plain)
         except TypeError as e:
             raise ValueError(f"arguments must be plain values (numbers, strings, lists, dicts): {e}") from None
 

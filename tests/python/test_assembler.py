@@ -147,3 +147,26 @@ def test_default_engine_reads_netcdf_and_messages_survive_non_utf8_bytes(tmp_pat
     with pytest.raises(ValueError) as err:
         ZarrParallelAssembler(odd).cache(cache_store=str(tmp_path / "x.zarr"), deploy_mode="series")
     assert "unicode" in str(err.value)  # such paths are not supported yet, and it says so
+
+
+def test_datetimes_slices_and_numpy_values_are_accepted(tmp_path):
+    """The original's users write preprocessors with datetime, numpy.datetime64, pandas.Timestamp,
+    slices and numpy numbers; each gives the same cache (and config hash) as plain values."""
+    import datetime
+
+    import pandas as pd
+    need_fixtures()
+    refs = str(ERA5 / "refs.json")
+    plain = {"type": "sel", "time": ["2000-01-02 00:00:00", "2000-01-03 23:00:00"]}
+    variants = [
+        {"type": "sel", "time": (datetime.datetime(2000, 1, 2), datetime.datetime(2000, 1, 3, 23))},
+        {"type": "sel", "time": (np.datetime64("2000-01-02T00:00:00"), np.datetime64("2000-01-03T23:00:00"))},
+        {"type": "sel", "time": slice(pd.Timestamp("2000-01-02"), pd.Timestamp("2000-01-03 23:00"))},
+    ]
+    chunks = {"time": np.int64(24), "latitude": np.int32(19), "longitude": 36}
+    base = ZarrParallelAssembler(refs, preprocessors=[plain], chunks={"time": 24, "latitude": 19, "longitude": 36},
+                                 variables=["d2m"])
+    want = base.plan(cache_store=str(tmp_path / "p.zarr"))["config_hash"]
+    for pre in variants:
+        zp = ZarrParallelAssembler(refs, preprocessors=[pre], chunks=chunks, variables=["d2m"])
+        assert zp.plan(cache_store=str(tmp_path / "p.zarr"))["config_hash"] == want, pre
