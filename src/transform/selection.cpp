@@ -175,6 +175,15 @@ std::string string_field(const json& p, const char* field, const std::string& ke
 
 void apply_rename(Selection& s, const Dataset& ds, const json& p, const std::string& key) {
   const std::string from = string_field(p, "var_id", key), to = string_field(p, "new_name", key);
+  // A clash is this preprocessor's doing: say so here, not later under `variables`.
+  if (to != from) {
+    for (const auto& v : ds.variables)
+      if (s.output_name_of_var(v.name) == to)
+        throw Error::config(key + ".new_name", "'" + to + "' is already a variable's name");
+    for (const auto& d : s.dims)
+      if (d.name == to && !ds.find(d.source))
+        throw Error::config(key + ".new_name", "'" + to + "' is already a dimension's name");
+  }
   for (auto& d : s.dims)
     if (d.name == from) {
       d.name = to;
