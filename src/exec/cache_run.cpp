@@ -22,7 +22,6 @@
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
 #include "store/path_lock.hpp"
-#include "plan/plan_json.hpp"
 #include "write/store_ownership.hpp"
 #include "write/zarr_metadata.hpp"
 
@@ -177,8 +176,7 @@ std::optional<std::string> started_hash(const std::string& root) {
 void check_resumable(const std::string& root, const Plan& plan) {
   const std::string change = first_change(plan.sources);
   if (!change.empty())
-    throw Error::source(change.substr(0, change.find(' ')),
-                        change + " since the cache at " + root +
+    throw Error::source(root, change + " since the cache at " + root +
                             " was started; it cannot be finished from two versions of the "
                             "source: run again with resume: false to rebuild it");
 }

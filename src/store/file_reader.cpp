@@ -11,10 +11,10 @@
 namespace zp {
 
 FileReader::~FileReader() {
-  for (auto& [path, fd] : fds_) ::close(fd);
+  for (auto& [path, f] : fds_) ::close(f.fd);
 }
 
-int FileReader::descriptor(const std::string& path) {
+FileReader::Open FileReader::descriptor(const std::string& path) {
   std::lock_guard lock(mutex_);
   auto it = fds_.find(path);
   if (it != fds_.end()) return it->second;
@@ -24,16 +24,20 @@ int FileReader::descriptor(const std::string& path) {
     if (err == ENOENT) throw Error::source_missing(path, "cannot open: " + errno_text(err));
     throw Error::source(path, "cannot open: " + errno_text(err));
   }
-  fds_.emplace(path, fd);
-  return fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw Error::source(path, "cannot stat: " + errno_text(err));
+  }
+  const Open f{fd, static_cast<uint64_t>(st.st_size)};
+  fds_.emplace(path, f);
+  return f;
 }
 
 Bytes FileReader::read(const std::string& path, uint64_t offset, uint64_t length) {
-  const int fd = descriptor(path);
+  const auto [fd, size] = descriptor(path);
   // Checked before allocating: a reference of 2^63 bytes must be an error, not an allocation.
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw Error::source(path, "cannot stat: " + errno_text(errno));
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (offset > size || length > size - offset)
     throw Error::source(path, "range " + std::to_string(offset) + "+" + std::to_string(length) +
                                   " lies past the end of the file (" + std::to_string(size) +

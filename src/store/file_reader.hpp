@@ -25,9 +25,13 @@ class FileReader {
   uint64_t bytes_read() const { return bytes_read_; }
 
  private:
-  int descriptor(const std::string& path);
+  struct Open {
+    int fd;
+    uint64_t size;  // at open: ranges are checked against it before allocating
+  };
+  Open descriptor(const std::string& path);
   std::mutex mutex_;
-  std::unordered_map<std::string, int> fds_;
+  std::unordered_map<std::string, Open> fds_;
   std::atomic<uint64_t> bytes_read_{0};
 };
 
