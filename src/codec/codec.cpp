@@ -21,6 +21,10 @@ const Codec kCodecs[] = {
     {"fixedscaleoffset", fixedscaleoffset_decode, nullptr, dtype_filter_encoded_size},
     {"quantize", quantize_decode, nullptr, dtype_filter_encoded_size},
     {"astype", astype_decode, nullptr, dtype_filter_encoded_size},
+    {"packbits", packbits_decode, packbits_encode, packbits_encoded_size},
+    {"order_f", order_f_decode, order_f_encode, nullptr},
+    {"vlen-utf8", vlen_decode, vlen_encode, nullptr},
+    {"vlen-bytes", vlen_decode, vlen_encode, nullptr},
 };
 }  // namespace
 

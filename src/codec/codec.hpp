@@ -65,6 +65,14 @@ Bytes fixedscaleoffset_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes quantize_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes astype_decode(const Bytes&, const nlohmann::json&, std::size_t);
 std::size_t dtype_filter_encoded_size(const nlohmann::json&, std::size_t);
+Bytes packbits_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes packbits_encode(const Bytes&, const nlohmann::json&, int);
+std::size_t packbits_encoded_size(const nlohmann::json&, std::size_t);
+Bytes order_f_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes order_f_encode(const Bytes&, const nlohmann::json&, int);
+Bytes vlen_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes vlen_encode(const Bytes&, const nlohmann::json&, int);
+std::vector<std::string> vlen_items(const Bytes&);  // the items of a VLenUTF8/VLenBytes chunk
 Bytes bz2_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes lzma_decode(const Bytes&, const nlohmann::json&, std::size_t);
 

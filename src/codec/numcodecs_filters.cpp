@@ -20,7 +20,9 @@ DType dtype_field(const nlohmann::json& config, const char* key, const char* fal
     v = &config[fallback_key];
   if (!v || !v->is_string())
     throw Error(ErrorKind::Source, std::string("filter needs a dtype '") + key + "'");
-  return DType::parse(v->get<std::string>());
+  const DType t = DType::parse(v->get<std::string>());
+  if (!t.numeric()) throw Error(ErrorKind::Source, "filter dtype '" + t.str() + "' is not numeric");
+  return t;
 }
 
 // Element i as the widest type of its kind, so integer values stay exact.

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/text_codec.hpp"
 
 namespace zp {
 
@@ -18,6 +19,9 @@ DType DType::parse(const std::string& s) {
   t.kind = s[1];
   t.size = std::atoi(s.c_str() + 2);
   if (t.kind == 'S' && order == '|' && t.size >= 1 && t.size <= 1 << 20) return {'S', t.size, false};
+  if (t.kind == 'U' && order != '|' && t.size >= 1 && t.size <= 1 << 18)
+    return {'U', 4 * t.size, t.big_endian};
+  if (t.kind == 'b' && t.size == 1 && order == '|') return {'b', 1, false};
   const bool ok = (t.kind == 'f' && (t.size == 4 || t.size == 8)) ||
                   ((t.kind == 'i' || t.kind == 'u') &&
                    (t.size == 1 || t.size == 2 || t.size == 4 || t.size == 8));
@@ -28,6 +32,8 @@ DType DType::parse(const std::string& s) {
 
 std::string DType::str() const {
   if (kind == 'S') return "|S" + std::to_string(size);
+  if (kind == 'U') return std::string(big_endian ? ">" : "<") + "U" + std::to_string(size / 4);
+  if (kind == 'b') return "|b1";
   const char order = size == 1 ? '|' : (big_endian ? '>' : '<');
   return std::string(1, order) + kind + std::to_string(size);
 }
@@ -68,7 +74,10 @@ static T load(const void* data, std::size_t i) {
 double load_as_double(const void* data, std::size_t i, DType t) {
   switch (t.kind) {
     case 'S':
-      return 0;  // bytes have no numeric value
+    case 'U':
+      return 0;  // text has no numeric value
+    case 'b':
+      return load<uint8_t>(data, i) != 0;
     case 'f':
       return t.size == 4 ? load<float>(data, i) : load<double>(data, i);
     case 'i':
@@ -114,13 +123,18 @@ static void put(void* data, std::size_t i, T v) {
 }
 
 void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& value) {
-  if (t.kind == 'S') {  // bytes: a string's bytes, zero-padded (null or 0: all zero)
+  if (t.kind == 'S' || t.kind == 'U') {  // text, zero-padded (null or 0: all zero)
     auto* p = static_cast<unsigned char*>(data) + i * static_cast<std::size_t>(t.size);
     std::memset(p, 0, static_cast<std::size_t>(t.size));
-    if (value.is_string()) {
-      const auto& s = value.get_ref<const std::string&>();
-      std::memcpy(p, s.data(), std::min(s.size(), static_cast<std::size_t>(t.size)));
-    }
+    if (!value.is_string()) return;
+    const auto& s = value.get_ref<const std::string&>();
+    const auto b = t.kind == 'S' ? decode_base64(s, "fill_value") : ucs4_from_utf8(s, t.big_endian, "fill_value");
+    std::memcpy(p, b.data(), std::min(b.size(), static_cast<std::size_t>(t.size)));
+    return;
+  }
+  if (t.kind == 'b') {
+    const bool on = value.is_boolean() ? value.get<bool>() : value.is_number() && value.get<double>() != 0;
+    static_cast<unsigned char*>(data)[i] = on ? 1 : 0;
     return;
   }
   // Integers go through int64/uint64 so large values stay exact.

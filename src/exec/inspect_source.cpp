@@ -57,7 +57,7 @@ nlohmann::ordered_json inspect_source(const std::string& source, const std::stri
     vars.push_back({{"name", v.name},
                     {"dims", v.dims},
                     {"shape", v.shape},
-                    {"dtype", v.dtype.str()},
+                    {"dtype", v.object_codec.empty() ? v.dtype.str() : "|O (" + v.object_codec + ", longest " + std::to_string(v.dtype.size) + " bytes)"},
                     {"chunks", v.grid.chunk_shape},
                     {"num_chunks", v.grid.num_chunks()},
                     {"missing_chunks", missing},

@@ -28,6 +28,7 @@ struct ArrayPlan {
   nlohmann::json fill_value;  // Zarr fill_value of the output
   Attrs attrs;                // output attributes (without _ARRAY_DIMENSIONS)
   nlohmann::json compressor;  // null: uncompressed
+  std::string object_codec;   // "" or the Zarr filter of a |O array (see Variable::object_codec)
   // Along each dimension: true when every output chunk is its own work unit (the memory limit did
   // not allow the units that read each source chunk once), false for such units.
   std::vector<bool> per_chunk_units;

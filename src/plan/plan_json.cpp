@@ -124,6 +124,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                       {"fill_value", a.fill_value},
                       {"attrs", nonfinite_numbers_to_markers(a.attrs)},
                       {"compressor", a.compressor},
+                      {"object_codec", a.object_codec},
                       {"source", source_json(a, include_manifest)}});
   }
   json jobs = json::array();
@@ -209,6 +210,9 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.attrs = Attrs::parse(ja.at("attrs").dump());
       nonfinite_markers_to_numbers(a.attrs);
       a.compressor = ja.at("compressor");
+      a.object_codec = ja.value("object_codec", "");
+      if (!a.object_codec.empty() && a.object_codec != "vlen-utf8" && a.object_codec != "vlen-bytes")
+        throw Error::config(where, "unknown object_codec '" + a.object_codec + "'");
       a.source = source_from(ja.at("source"), where);
       p.arrays.push_back(std::move(a));
     }

@@ -202,7 +202,7 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
     a.chunks.push_back(coordinate ? std::max<int64_t>(m.count, 1)
                                   : chunk_for_dim(cfg, m, v.grid.chunk_shape[d]));
   }
-  const bool decode = !coordinate && cfg.encoding == "decoded" && v.dtype.kind != 'S';
+  const bool decode = !coordinate && cfg.encoding == "decoded" && v.dtype.numeric();
   a.conversion = decode ? cf_decoding(v) : Conversion::identity(v.dtype);
   a.attrs = v.attrs;
   rename_references(a.attrs, sel);
@@ -217,6 +217,7 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   keep_unfit_fill_as_attribute(a);
   if (!coordinate) grow_tiny_auto_chunks(a, cfg);
   a.compressor = cfg.compressor;
+  a.object_codec = v.object_codec;
   a.per_chunk_units.assign(a.ndim(), false);
   return a;
 }

@@ -78,7 +78,10 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index) {
   // Uncompressed contiguous data split along dim 0: the last slab is short; pad it.
   if (chain.empty() && raw.size() < nbytes && ref.kind == ChunkRef::Kind::Range) raw.resize(nbytes);
   Bytes out = decode_chain(chain, std::move(raw), nbytes, chunk_location(ds_, v, chunk_index));
-  if (v.dtype.big_endian) byteswap(out.data(), nelem, v.dtype.size);
+  if (v.dtype.big_endian) {
+    const int unit = v.dtype.swap_unit();
+    byteswap(out.data(), nbytes / static_cast<std::size_t>(unit), unit);
+  }
   return out;
 }
 

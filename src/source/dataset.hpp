@@ -64,6 +64,9 @@ struct Variable {
   ChunkGrid grid;
   std::vector<ChunkRef> chunks;  // C order over grid
   std::string origin;            // file or reference key, for messages
+  // "vlen-utf8" / "vlen-bytes": variable-length text in the source, cached as xarray's to_zarr
+  // writes it (dtype |O with that filter); held here as 'S' of the longest value, zero-padded.
+  std::string object_codec;
 
   std::size_t ndim() const { return dims.size(); }
   int64_t num_elements() const;

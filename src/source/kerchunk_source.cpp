@@ -12,6 +12,7 @@
 #include "core/json_nonfinite.hpp"
 #include "core/json_int.hpp"
 #include "source/kerchunk_template.hpp"
+#include "source/object_arrays.hpp"
 #include "store/file_reader.hpp"
 
 namespace zp {
@@ -168,15 +169,18 @@ json parse_json(const std::string& text, const std::string& where) {
 
 Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name, const json& zarray,
                               const Attrs& zattrs, std::map<std::string, uint32_t>& file_index,
-                              Dataset& ds) {
+                              Dataset& ds, FileReader& reader) {
   const std::string where = ds.uri + ", array '" + name + "'";
   Variable v;
   v.name = name;
   v.origin = ds.uri;
+  bool objects = false;  // |O: text values, read whole below
+  json object_filter;
   try {
     if (json_int_or(zarray, "zarr_format", 2, where) != 2)
       throw Error::source(where, "only Zarr v2 metadata is supported");
-    if (zarray.value("order", "C") != "C") throw Error::source(where, "order 'F' is not supported");
+    const json order = zarray.value("order", json("C"));
+    if (order != "C" && order != "F") throw Error::source(where, "order must be \"C\" or \"F\"");
     v.shape = json_int_list(zarray.at("shape"), where + " shape", 0);
     const auto chunks = json_int_list(zarray.at("chunks"), where + " chunks", 1);
     if (chunks.size() != v.shape.size())
@@ -186,8 +190,9 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     for (auto s : v.shape)
       if (s < 0) throw Error::source(where, "shape must be non-negative");
     if (!zarray.at("dtype").is_string()) throw Error::source(where, "dtype must be a string");
+    objects = zarray["dtype"] == "|O";
     try {
-      v.dtype = DType::parse(zarray["dtype"].get<std::string>());
+      v.dtype = objects ? DType{'S', 1, false} : DType::parse(zarray["dtype"].get<std::string>());
     } catch (const Error& e) {
       throw Error::source(where, e.what());
     }
@@ -198,9 +203,19 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     if (grid_chunks > 1e9)
       throw Error::source(where, "more than 10^9 chunks: shape and chunks are implausible");
     v.grid = ChunkGrid::regular(v.shape, chunks);
+    // Fortran order is the first encoding step (before filters): decoded last, into C order.
+    if (order == "F" && v.shape.size() > 1)
+      v.codecs.push_back(CodecSpec{"order_f", json{{"id", "order_f"},
+                                                   {"shape", chunks},
+                                                   {"itemsize", v.dtype.size}}});
     if (zarray.contains("filters") && zarray["filters"].is_array())
-      for (const auto& f : zarray["filters"])
+      for (const auto& f : zarray["filters"]) {
+        if (objects && object_filter.is_null()) {
+          object_filter = f;  // the object codec comes first; checked by the caller
+          continue;
+        }
         v.codecs.push_back(codec_spec_from_json(f, where + " filters"));
+      }
     if (zarray.contains("compressor") && !zarray["compressor"].is_null())
       v.codecs.push_back(codec_spec_from_json(zarray["compressor"], where + " compressor"));
   } catch (const json::exception& e) {
@@ -215,7 +230,17 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     throw Error::source(where, "missing or wrong _ARRAY_DIMENSIONS attribute (xarray needs it)");
   for (const auto& d : zattrs["_ARRAY_DIMENSIONS"]) v.dims.push_back(d.get<std::string>());
   v.attrs.erase("_ARRAY_DIMENSIONS");
-  const json fill = zarr_fill_value(zarray.value("fill_value", json(nullptr)));
+  const json raw_fill = zarray.value("fill_value", json(nullptr));
+  // Text and bool fill values stay in Zarr's own form (base64 for bytes); checked here, not later.
+  const json fill = v.dtype.numeric() ? zarr_fill_value(raw_fill) : raw_fill;
+  if (!v.dtype.numeric() && !objects) {
+    std::vector<unsigned char> probe(static_cast<std::size_t>(v.dtype.size));
+    try {
+      store_from_json(probe.data(), 0, v.dtype, fill);
+    } catch (const Error& e) {
+      throw Error::source(where, "fill_value " + fill.dump() + ": " + e.what());
+    }
+  }
   v.fill_value = fill;
   if (v.fill_value.is_null() && v.attrs.contains("_FillValue"))
     v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
@@ -252,6 +277,18 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
         throw Error::source(key, "cannot read referenced file '" + r.path + "': " + ec.message());
       ref.length = size - static_cast<uint64_t>(r.offset);
     }
+  }
+  if (objects) {
+    read_object_array_whole(
+        v, object_filter,
+        [&](int64_t idx) -> std::optional<Bytes> {
+          const ChunkRef& ref = v.chunks[static_cast<std::size_t>(idx)];
+          if (ref.kind == ChunkRef::Kind::Missing) return std::nullopt;
+          if (ref.kind == ChunkRef::Kind::Inline) return *ref.data;
+          return reader.read(ds.files[ref.file], ref.offset, ref.length);
+        },
+        where);
+    v.missing_chunk_value = nullptr;
   }
   return v;
 }
@@ -432,12 +469,18 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     if (!zarray.is_object()) throw Error::source(uri, "'" + key + "' is not a JSON object");
     if (zarray.contains("dtype") && zarray["dtype"].is_string()) {
       const std::string dt = zarray["dtype"].get<std::string>();
-      if (dt.size() >= 2 && std::string("SUObcMmV").find(dt[1]) != std::string::npos) {
-        ds.unsupported.emplace_back(name, "of dtype '" + dt + "'");
+      const json filters = zarray.value("filters", json(nullptr));
+      const bool text_objects = dt == "|O" && filters.is_array() && !filters.empty() &&
+                                filters[0].is_object() && filters[0].contains("id") &&
+                                filters[0]["id"].is_string() &&
+                                is_text_object_codec(filters[0]["id"].get<std::string>());
+      if (dt.size() >= 2 && std::string("OcMmV").find(dt[1]) != std::string::npos && !text_objects) {
+        ds.unsupported.emplace_back(name, "of dtype '" + dt + "'" +
+                                              (dt[1] == 'O' ? " without a text object codec" : ""));
         continue;
       }
     }
-    Variable v = variable_from_zarray(refs, name, zarray, zattrs, file_index, ds);
+    Variable v = variable_from_zarray(refs, name, zarray, zattrs, file_index, ds, meta_reader);
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       auto [it, added] = dim_sizes.emplace(v.dims[d], v.shape[d]);
       if (!added && it->second != v.shape[d])

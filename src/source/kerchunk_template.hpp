@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "codec/codec.hpp"
+#include "core/text_codec.hpp"
 
 namespace zp {
 
@@ -16,11 +16,4 @@ std::string render_template(const std::string& text,
                             const std::map<std::string, int64_t>& numbers,
                             const std::string& where);
 
-// Strict base64 (RFC 4648, padding optional); throws Error(Source) naming `where`.
-Bytes decode_base64(const std::string& text, const std::string& where);
-
 }  // namespace zp
-
-namespace zp {
-std::string encode_base64(const Bytes& data);
-}

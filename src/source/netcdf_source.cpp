@@ -4,6 +4,7 @@
 #include <netcdf.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "codec/hdf5_filters.hpp"
@@ -231,6 +232,60 @@ void list_groups(int grp, const std::string& prefix, std::vector<std::string>& o
   }
 }
 
+// Text is read whole when scanned; larger arrays of text are refused rather than held in memory.
+constexpr std::size_t kMaxWholeText = std::size_t{256} << 20;
+
+void check_whole_text_size(std::size_t bytes, const std::string& where) {
+  if (bytes > kMaxWholeText)
+    throw Error::source(where, "text variable of " + std::to_string(bytes >> 20) +
+                                   " MiB: text is read whole and zarr-parallel caps it at 256 MiB");
+}
+
+void set_whole_inline(Variable& v, Bytes data) {
+  std::vector<int64_t> chunk;
+  for (int64_t s : v.shape) chunk.push_back(std::max<int64_t>(s, 1));
+  v.grid = ChunkGrid::regular(v.shape, chunk);
+  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
+  if (v.chunks.empty()) return;
+  v.chunks[0].kind = ChunkRef::Kind::Inline;
+  v.chunks[0].data = std::make_shared<Bytes>(std::move(data));
+}
+
+void read_chars_whole(int ncid, int varid, Variable& v, std::size_t width,
+                      const std::string& where) {
+  v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
+  std::size_t n = 1;
+  for (int64_t s : v.shape) n *= static_cast<std::size_t>(s);
+  check_whole_text_size(n * width, where);
+  Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);
+  if (n > 0 && width > 0) nc_check(nc_get_var_text(ncid, varid, reinterpret_cast<char*>(data.data())), where);
+  set_whole_inline(v, std::move(data));
+}
+
+void read_strings_whole(int ncid, int varid, Variable& v, const std::string& where) {
+  std::size_t n = 1;
+  for (int64_t s : v.shape) n *= static_cast<std::size_t>(s);
+  check_whole_text_size(n * sizeof(char*), where);
+  std::vector<char*> items(n, nullptr);
+  if (n > 0) nc_check(nc_get_var_string(ncid, varid, items.data()), where);
+  std::size_t width = 1;
+  for (char* s : items) width = std::max(width, s ? std::strlen(s) : 0);
+  Bytes data;
+  try {
+    check_whole_text_size(n * width, where);
+    data.assign(n * width, 0);
+  } catch (...) {
+    if (n > 0) nc_free_string(n, items.data());
+    throw;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (items[i]) std::memcpy(data.data() + i * width, items[i], std::strlen(items[i]));
+  if (n > 0) nc_free_string(n, items.data());
+  v.dtype = DType{'S', static_cast<int>(width), false};
+  v.object_codec = "vlen-utf8";
+  set_whole_inline(v, std::move(data));
+}
+
 OpenedFile open_one(const std::string& path, const std::string& group) {
   int root = -1;
   nc_check(nc_open(path.c_str(), NC_NOWRITE, &root), path);
@@ -309,10 +364,12 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     // A char scalar or a single string (grid mappings such as CORDEX's `char rotated_pole`):
     // xarray reads it as 0-d fixed-width bytes, the last dimension being the string length.
     const bool char_scalar = type == NC_CHAR && nvdims <= 1;
-    if (!numeric_nc_type(type) && !char_scalar) {
-      ds.unsupported.emplace_back(name, type == NC_CHAR     ? "a char array"
-                                        : type == NC_STRING ? "a NetCDF-4 string variable"
-                                                            : "of a user-defined type");
+    // A char array is fixed-width text along its last dimension (xarray: |S<n>); NetCDF-4
+    // strings are variable-length (xarray: str objects). Both are read whole when scanned.
+    const bool char_array = type == NC_CHAR && nvdims >= 2;
+    const bool strings = type == NC_STRING;
+    if (!numeric_nc_type(type) && type != NC_CHAR && !strings) {
+      ds.unsupported.emplace_back(name, "of a user-defined type");
       continue;
     }
     std::vector<int> vdims(static_cast<std::size_t>(nvdims));
@@ -326,6 +383,7 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     } else {
       v.dtype = dtype_of(type);
       for (int id : vdims) {
+        if (char_array && id == vdims.back()) break;  // the string length: part of the element
         const auto& dim = ds.dims[dim_pos.at(id)];
         v.dims.push_back(dim.name);
         v.shape.push_back(dim.size);
@@ -334,17 +392,23 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     const std::string where = path + ", variable '" + v.name + "'";
     v.attrs = read_attrs(ncid, varid, where);
     v.fill_value = nullptr;
-    if (char_scalar) {
-      v.attrs.erase("_FillValue");  // xarray keeps none for bytes; Zarr's fill_value is null
+    if (type == NC_CHAR || strings) {
+      v.attrs.erase("_FillValue");  // xarray keeps none for text; Zarr's fill_value is null
     } else if (v.attrs.contains("_FillValue")) {
       v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
       v.attrs.erase("_FillValue");
     }
     int no_fill = 0;
     unsigned char fillbuf[8] = {};
-    nc_check(nc_inq_var_fill(ncid, varid, &no_fill, fillbuf), where);
-    v.missing_chunk_value = char_scalar ? nlohmann::json(nullptr) : number_json(fillbuf, 0, v.dtype);
-    if (v.ndim() == 0) {
+    const bool text = type == NC_CHAR || strings;
+    if (!strings) nc_check(nc_inq_var_fill(ncid, varid, &no_fill, fillbuf), where);
+    v.missing_chunk_value = text ? nlohmann::json(nullptr) : number_json(fillbuf, 0, v.dtype);
+    if (strings) {
+      read_strings_whole(ncid, varid, v, where);
+    } else if (char_array) {
+      const std::size_t width = static_cast<std::size_t>(ds.dims[dim_pos.at(vdims.back())].size);
+      read_chars_whole(ncid, varid, v, width, where);
+    } else if (v.ndim() == 0) {
       // A scalar (grid mapping, scalar coordinate): its one value travels inline in the manifest.
       auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size));
       const bool no_chars = char_scalar && nvdims == 1 && ds.dims[dim_pos.at(vdims[0])].size == 0;
@@ -357,7 +421,7 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
       const bool record = nunlim > 0 && vdims[0] == unlim[0];
       describe_classic_storage(v, record);
     }
-    if (v.ndim() == 1 && v.dims[0] == v.name) {
+    if (v.ndim() == 1 && v.dims[0] == v.name && !text) {
       std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
       if (!values.empty()) nc_check(nc_get_var_double(ncid, varid, values.data()), where);
       out.coord_values[v.name] = std::move(values);
@@ -370,7 +434,7 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     H5Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
     if (file.id < 0) throw Error::source(path, "HDF5 cannot open the file");
     for (auto& v : ds.variables)
-      if (v.ndim() > 0) describe_hdf5_storage(file.id, v, path, group);
+      if (v.ndim() > 0 && v.chunks.empty()) describe_hdf5_storage(file.id, v, path, group);
   }
   return out;
 }
@@ -418,6 +482,45 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a) {
   return joined;
 }
 
+// Text read whole (one inline chunk per file) joins into one inline chunk, as wide as the widest.
+Variable join_whole_text(const std::vector<const Variable*>& parts, std::size_t a,
+                         const std::vector<std::string>& files) {
+  Variable joined = *parts[0];
+  std::size_t width = 0, total = 0;
+  for (std::size_t f = 0; f < parts.size(); ++f) {
+    const Variable& p = *parts[f];
+    if (p.dtype.kind != 'S' || p.ndim() != joined.ndim() || p.object_codec != joined.object_codec)
+      throw Error::source(files[f], "variable '" + p.name + "' differs in type from the first file's");
+    for (std::size_t d = 0; d < p.ndim(); ++d)
+      if (d != a && p.shape[d] != joined.shape[d])
+        throw Error::source(files[f], "variable '" + p.name + "': dimension '" + p.dims[d] +
+                                          "' has a different length");
+    width = std::max(width, static_cast<std::size_t>(p.dtype.size));
+  }
+  joined.shape[a] = 0;
+  for (const Variable* p : parts) joined.shape[a] += p->shape[a];
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < a; ++d) outer *= static_cast<std::size_t>(joined.shape[d]);
+  for (std::size_t d = a + 1; d < joined.ndim(); ++d) inner *= static_cast<std::size_t>(joined.shape[d]);
+  total = outer * static_cast<std::size_t>(joined.shape[a]) * inner * width;
+  check_whole_text_size(total, joined.name);
+  Bytes data(total, 0);
+  std::size_t at = 0;
+  for (std::size_t o = 0; o < outer; ++o)
+    for (const Variable* p : parts) {
+      const auto pw = static_cast<std::size_t>(p->dtype.size);
+      const std::size_t n = static_cast<std::size_t>(p->shape[a]) * inner;
+      if (n > 0 && !p->chunks.empty() && p->chunks[0].data) {
+        const unsigned char* src = p->chunks[0].data->data() + o * n * pw;
+        for (std::size_t i = 0; i < n; ++i) std::memcpy(data.data() + (at + i) * width, src + i * pw, pw);
+      }
+      at += n;
+    }
+  joined.dtype.size = static_cast<int>(std::max<std::size_t>(width, 1));
+  set_whole_inline(joined, std::move(data));
+  return joined;
+}
+
 }  // namespace
 
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim_in,
@@ -450,7 +553,8 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
       if (!pv)
         throw Error::source(files[f + 1], "variable '" + v.name + "' of the first file is missing");
       if (axis != v.dims.end()) {
-        check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()), files[f + 1]);
+        if (v.dtype.kind != 'S')
+          check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()), files[f + 1]);
         parts.push_back(pv);
       } else if (first.coord_values.count(v.name) &&
                  first.coord_values[v.name] != rest[f].coord_values[v.name]) {
@@ -460,8 +564,11 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
                                               concat_dim + "'");
       }
     }
-    if (axis != v.dims.end())
-      v = join_along(parts, static_cast<std::size_t>(axis - v.dims.begin()));
+    if (axis != v.dims.end()) {
+      const auto a = static_cast<std::size_t>(axis - v.dims.begin());
+      std::vector<std::string> part_files(files.begin(), files.end());
+      v = v.dtype.kind == 'S' ? join_whole_text(parts, a, part_files) : join_along(parts, a);
+    }
   }
   for (auto& d : ds.dims)
     if (d.name == concat_dim)

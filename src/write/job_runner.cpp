@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "plan/units.hpp"
 #include "write/copy_region.hpp"
+#include "write/zarr_metadata.hpp"
 
 namespace zp {
 
@@ -81,9 +82,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   stats.job_id = job.id;
   stats.chunks_total = job.region.num_chunks();
   const uint64_t read_before = reader_.bytes_read();
-  std::vector<CodecSpec> encode_chain_spec;
-  if (!a.compressor.is_null())
-    encode_chain_spec.push_back(codec_spec_from_json(a.compressor, a.name + " compressor"));
+  const std::vector<CodecSpec> encode_chain_spec = output_codecs(a);
   std::atomic<uint64_t> written{0};
 
   for (const Region& unit : units_in(a, job.region)) {

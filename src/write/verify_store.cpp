@@ -89,8 +89,7 @@ VerifyReport verify_store(const Plan& plan, const FileStore& store, int threads,
   ChunkReader reader(files);
   for (const auto& a : plan.arrays) {
     if (a.num_chunks() == 0) continue;
-    std::vector<CodecSpec> chain;
-    if (!a.compressor.is_null()) chain.push_back(codec_spec_from_json(a.compressor, a.name));
+    const std::vector<CodecSpec> chain = output_codecs(a);
     Region all;
     all.lo.assign(a.ndim(), 0);
     for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));

@@ -16,7 +16,7 @@ json typed_fill(const ArrayPlan& a) {
   const json& f = a.fill_value;
   if (f.is_null()) return nullptr;
   const DType t = a.conversion.out;
-  if (t.kind == 'f') return f;
+  if (t.kind == 'f' || !t.numeric()) return f;  // text and bool: Zarr's form, as the source had it
   if (f.is_number_float()) {
     const double v = f.get<double>();
     if (!std::isfinite(v) || v < -9.2e18 || v > 9.2e18) return nullptr;
@@ -35,12 +35,19 @@ json zarray_json(const ArrayPlan& a) {
   return {{"chunks", a.chunks},
           {"compressor", a.compressor},
           {"dimension_separator", "."},
-          {"dtype", a.conversion.out.str()},
+          {"dtype", a.object_codec.empty() ? a.conversion.out.str() : "|O"},
           {"fill_value", typed_fill(a)},
-          {"filters", nullptr},
+          {"filters", a.object_codec.empty() ? json(nullptr) : json::array({{{"id", a.object_codec}}})},
           {"order", "C"},
           {"shape", a.shape},
           {"zarr_format", 2}};
+}
+
+std::vector<CodecSpec> output_codecs(const ArrayPlan& a) {
+  std::vector<CodecSpec> chain;
+  if (!a.object_codec.empty()) chain.push_back(CodecSpec{a.object_codec, json{{"id", a.object_codec}}});
+  if (!a.compressor.is_null()) chain.push_back(codec_spec_from_json(a.compressor, a.name + " compressor"));
+  return chain;
 }
 
 ojson zattrs_json(const ArrayPlan& a) {

@@ -10,6 +10,9 @@
 namespace zp {
 
 nlohmann::json zarray_json(const ArrayPlan& a);
+// The codecs a stored chunk goes through, in encode order: the object codec of |O arrays, then
+// the compressor.
+std::vector<CodecSpec> output_codecs(const ArrayPlan& a);
 nlohmann::ordered_json zattrs_json(const ArrayPlan& a);
 
 // Writes every metadata key except .zmetadata (written last, by write_consolidated).

@@ -99,5 +99,39 @@ TEST(Codec, Hdf5Lz4FramingDecodes) {
   EXPECT_EQ(hdf5_lz4_decode(framed, {}, 16), expected);
 }
 
+TEST(Codec, PackBitsMatchesNumcodecsBytes) {
+  // numcodecs.PackBits().encode([T,F,T,T,F,F,T,T,T,F]): padding count, then np.packbits.
+  const Bytes bools = {1, 0, 1, 1, 0, 0, 1, 1, 1, 0};
+  const CodecSpec spec = codec_spec_from_json({{"id", "packbits"}}, "test");
+  const Bytes packed = encode_chain({spec}, bools, 1);
+  EXPECT_EQ(packed, (Bytes{6, 0xB3, 0x80}));
+  EXPECT_EQ(decode_chain({spec}, packed, bools.size(), "test"), bools);
+  EXPECT_THROW(decode_chain({spec}, Bytes{9, 0}, 1, "test"), Error);
+}
+
+TEST(Codec, OrderFTransposesChunksToCOrder) {
+  // A 2 x 3 chunk of 2-byte items, stored in Fortran order: columns first.
+  const CodecSpec spec = codec_spec_from_json({{"id", "order_f"}, {"shape", {2, 3}}, {"itemsize", 2}}, "t");
+  const Bytes fortran = {0, 0, 3, 3, 1, 1, 4, 4, 2, 2, 5, 5};
+  const Bytes c_order = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5};
+  EXPECT_EQ(decode_chain({spec}, fortran, 12, "t"), c_order);
+  EXPECT_EQ(encode_chain({spec}, c_order, 2), fortran);
+  EXPECT_THROW(decode_chain({spec}, Bytes(10), 10, "t"), Error);
+  const CodecSpec bad = codec_spec_from_json({{"id", "order_f"}, {"shape", {"x"}}}, "t");
+  EXPECT_THROW(decode_chain({bad}, Bytes(4), 4, "t"), Error);
+}
+
+TEST(Codec, VlenItemsKeepTheirLengthsAndFixedWidthPaddingComesBack) {
+  // Fixed-width 'S3' items "ab", "", "xyz" -> numcodecs VLenUTF8 layout and back.
+  const Bytes fixed = {'a', 'b', 0, 0, 0, 0, 'x', 'y', 'z'};
+  const CodecSpec spec = codec_spec_from_json({{"id", "vlen-utf8"}}, "t");
+  const Bytes enc = encode_chain({spec}, fixed, 3);
+  EXPECT_EQ(enc, (Bytes{3, 0, 0, 0, 2, 0, 0, 0, 'a', 'b', 0, 0, 0, 0, 3, 0, 0, 0, 'x', 'y', 'z'}));
+  EXPECT_EQ(vlen_items(enc), (std::vector<std::string>{"ab", "", "xyz"}));
+  EXPECT_EQ(decode_chain({spec}, enc, fixed.size(), "t"), fixed);
+  EXPECT_THROW(decode_chain({spec}, enc, 6, "t"), Error);  // an item longer than the width
+  EXPECT_THROW(vlen_items(Bytes{5, 0, 0, 0, 1}), Error);   // truncated
+}
+
 }  // namespace
 }  // namespace zp

@@ -70,6 +70,26 @@ TEST(Kerchunk, Base64StrictAndRoundTrip) {
   EXPECT_THROW(decode_base64("a", "t"), Error);
 }
 
+TEST(TextCodec, Ucs4RoundTripsUtf8BothEndians) {
+  const std::string text = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";  // a, e-acute, euro, emoji
+  for (bool big : {false, true}) {
+    const auto units = ucs4_from_utf8(text, big, "t");
+    ASSERT_EQ(units.size(), 16u);
+    EXPECT_EQ(units[big ? 3 : 0], 'a');
+    EXPECT_EQ(utf8_from_ucs4(units.data(), 4, big), text);
+  }
+  EXPECT_THROW(ucs4_from_utf8("\xc3", false, "t"), Error);
+  // Fill values: '|S' as base64, '<U' as text, zero-padded to the element.
+  unsigned char s[4], u[8];
+  store_from_json(s, 0, DType::parse("|S4"), "YWI=");
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(s), 4), std::string("ab\0\0", 4));
+  store_from_json(u, 0, DType::parse("<U2"), "\xc3\xa9");
+  EXPECT_EQ(utf8_from_ucs4(u, 2, false), "\xc3\xa9");
+  EXPECT_EQ(DType::parse(">U3").str(), ">U3");
+  EXPECT_EQ(DType::parse(">U3").size, 12);
+  EXPECT_EQ(DType::parse("|b1").str(), "|b1");
+}
+
 TEST(Kerchunk, MalformedSetsAreSourceErrors) {
   const char* bad[] = {
       "not json",
