@@ -39,6 +39,7 @@ Prepared prepare(const Config& cfg) {
   const PlanOptions opt = plan_options(cfg, cores);
   p.plan = make_plan(p.dataset, p.selection, cfg, opt);
   p.plan.recommendations = recommend(p.dataset, p.coordinates, p.selection, cfg, opt, p.plan);
+  for (const auto& [key, message] : p.selection.notes) p.plan.notes.push_back({key, message});
   return p;
 }
 
@@ -87,6 +88,7 @@ std::string describe_plan(const Plan& plan, std::size_t max_jobs) {
     out += "recommendations:\n";
     for (const auto& r : plan.recommendations) out += fmt::format("  - {}: {}\n", r.key, r.message);
   }
+  for (const auto& n : plan.notes) out += fmt::format("note  {}: {}\n", n.key, n.message);
   return out;
 }
 
@@ -217,6 +219,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   session.plan = std::move(prep.plan);
   Plan& plan = session.plan;
   plan.sources = take_fingerprints(sources);
+  for (const auto& n : plan.notes) log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
   if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
       !(opt.ask && ask_to_continue(plan))) {
     session.status = CacheSession::Status::Stopped;

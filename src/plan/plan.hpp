@@ -89,6 +89,7 @@ struct Plan {
   int64_t worker_timeout = 0;
   PlanSummary summary;
   std::vector<Recommendation> recommendations;
+  std::vector<Recommendation> notes;  // informational (a sel range clamped to the coordinate)
 };
 
 }  // namespace zp

@@ -137,6 +137,8 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                     {"output_bytes", j.output_bytes}});
   json recs = json::array();
   for (const auto& r : p.recommendations) recs.push_back({{"key", r.key}, {"message", r.message}});
+  json notes = json::array();
+  for (const auto& r : p.notes) notes.push_back({{"key", r.key}, {"message", r.message}});
   const auto& s = p.summary;
   return {{"format", "zarr-parallel-plan"},
           {"version", 1},
@@ -163,6 +165,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
             {"output_chunks", s.output_chunks},
             {"source_chunks", s.source_chunks}}},
           {"recommendations", recs},
+          {"notes", notes},
           {"arrays", arrays},
           {"jobs", jobs}};
 }
@@ -196,6 +199,8 @@ Plan plan_from_json(const json& j, const std::string& where) {
     p.summary.source_chunks = s.at("source_chunks");
     for (const auto& r : j.at("recommendations"))
       p.recommendations.push_back({r.at("key"), r.at("message")});
+    if (j.contains("notes"))
+      for (const auto& r : j.at("notes")) p.notes.push_back({r.at("key"), r.at("message")});
     for (const auto& ja : j.at("arrays")) {
       ArrayPlan a;
       a.name = ja.at("name");

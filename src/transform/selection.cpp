@@ -44,7 +44,9 @@ Coordinates load_coordinates(const Dataset& ds) {
     const Bytes raw = read_whole_1d(reader, *v);
     CoordinateValues c;
     c.values.resize(static_cast<std::size_t>(v->shape[0]));
-    for (std::size_t i = 0; i < c.values.size(); ++i)
+    c.text = !v->dtype.numeric();
+    if (!c.text)
+      for (std::size_t i = 0; i < c.values.size(); ++i)
       c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
     const std::string units = v->attrs.value("units", "");
     if (is_time_units(units)) {
@@ -103,6 +105,26 @@ std::string span_of(const DimMap& d, const CoordinateValues& c, const std::strin
                      last >= first ? "ascending" : "descending", d.count);
 }
 
+// True when a sel range starts or ends outside the coordinate's span (xarray clamps it). A date
+// label names a period ("2000-01" is January): it reaches beyond only when the whole period does.
+bool reaches_beyond(const DimMap& d, const CoordinateValues& c, const json& r) {
+  const auto i0 = static_cast<std::size_t>(d.source_index(0));
+  const auto i1 = static_cast<std::size_t>(d.source_index(d.count - 1));
+  if (c.time) {
+    const int64_t lo_have = std::min(c.time_us[i0], c.time_us[i1]);
+    const int64_t hi_have = std::max(c.time_us[i0], c.time_us[i1]);
+    int64_t f0, l0, f1, l1;
+    label_bounds(r[0].get<std::string>(), c.time->calendar, &f0, &l0, "");
+    label_bounds(r[1].get<std::string>(), c.time->calendar, &f1, &l1, "");
+    const int64_t lower_last = f0 <= f1 ? l0 : l1, upper_first = f0 <= f1 ? f1 : f0;
+    return lower_last < lo_have || upper_first > hi_have;
+  }
+  const double lo_have = std::min(c.values[i0], c.values[i1]);
+  const double hi_have = std::max(c.values[i0], c.values[i1]);
+  const double x = r[0].get<double>(), y = r[1].get<double>();
+  return std::min(x, y) < lo_have || std::max(x, y) > hi_have;
+}
+
 void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std::string& key) {
   for (const auto& [dim_name, range] : p.items()) {
     if (dim_name == "type") continue;
@@ -111,6 +133,9 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
     const auto c = coords.find(d.source);
     if (c == coords.end())
       throw Error::config(k, "dimension '" + dim_name + "' has no coordinate to select on");
+    if (c->second.text)
+      throw Error::config(k, "'" + dim_name + "' has text labels, which sel does not match yet: "
+                             "select by position with isel");
     json r = range;
     if (r.is_string()) r = json::array({r, r});
     if (!r.is_array() || r.size() != 2)
@@ -137,6 +162,10 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
     if (a < 0)
       throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name +
                                  "': " + span_of(d, c->second, dim_name));
+    if (reaches_beyond(d, c->second, r))
+      s.notes.emplace_back(k, "range " + range.dump() + " reaches beyond the coordinate (" +
+                                  span_of(d, c->second, dim_name) + "); the " +
+                                  std::to_string(b - a) + " values inside are kept, as xarray does");
     d.start = d.source_index(a);
     d.count = b - a;
   }

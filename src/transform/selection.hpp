@@ -33,12 +33,16 @@ struct CoordinateValues {
   std::optional<CfTimeUnits> time;
   std::vector<int64_t> time_us;
   std::string time_error;  // time units that could not be decoded: why (values stay numbers)
+  bool text = false;       // text labels (station names): selectable by position only
 };
 using Coordinates = std::map<std::string, CoordinateValues>;  // by source dim name
 
 struct Selection {
   std::vector<DimMap> dims;                        // in source dimension order
   std::map<std::string, std::string> var_renames;  // source variable name -> output name
+  // What the user should know but need not act on ({key, message}): a sel range that reaches
+  // beyond the coordinate, which xarray clamps silently.
+  std::vector<std::pair<std::string, std::string>> notes;
 
   const DimMap& dim(const std::string& source_dim) const;
   const DimMap* find_output(const std::string& output_name) const;

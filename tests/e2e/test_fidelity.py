@@ -471,3 +471,31 @@ def test_char_scalars_such_as_cordex_grid_mappings(tmp_path, fmt):
     assert_same_as_xarray(store, expected)
     store = cache(tmp_path, src, "subset.zarr", variables=["tas"])
     assert xr.open_zarr(store).rotated_pole.attrs["grid_north_pole_latitude"] == 39.25
+
+
+def test_a_clamped_range_says_so_and_text_labels_need_isel(tmp_path):
+    """xarray clamps a sel range that reaches beyond the coordinate silently; the run says so (and
+    keeps the same values). Text labels (station names) are selected by position."""
+    src = rotated_pole_file(tmp_path / "rp.nc")
+    cfg = {"data_uri": str(src), "cache_store": str(tmp_path / "c.zarr"), "deploy_mode": "series",
+           "recommend_changes": False}
+    beyond = dict(cfg, preprocessors=[{"type": "sel", "rlat": [-5, 0.5], "time": ["1999-12-31", "2000-01-01"]}])
+    proc = run_cache(tmp_path, beyond, check=0)
+    assert "preprocessors[0].rlat: range [-5,0.5] reaches beyond" in proc.stderr, proc.stderr
+    assert "preprocessors[0].time" in proc.stderr
+    got = xr.open_zarr(tmp_path / "c.zarr")
+    want = xr.open_dataset(src).sel(rlat=slice(-5, 0.5), time=slice("1999-12-31", "2000-01-01"))
+    assert np.array_equal(got.tas.values, want.tas.values)
+    inside = dict(cfg, preprocessors=[{"type": "sel", "rlat": [-2, 0.5], "time": ["2000-01-01", "2000-01-01"]}],
+                  overwrite=True)
+    assert "reaches beyond" not in run_cache(tmp_path, inside, check=0).stderr
+    zsrc = tmp_path / "stations.zarr"
+    xr.Dataset({"temp": ("station", [1.0, 2.0, 3.0])},
+               coords={"station": np.array(["Oslo", "Bergen", "Tromsø"], dtype=object)}).to_zarr(zsrc)
+    zcfg = {"data_uri": str(zsrc), "cache_store": str(tmp_path / "s.zarr"), "deploy_mode": "series",
+            "recommend_changes": False}
+    proc = run_cache(tmp_path, dict(zcfg, preprocessors=[{"type": "sel", "station": ["Oslo", "Bergen"]}]))
+    assert proc.returncode == 2 and "text labels" in proc.stderr and "isel" in proc.stderr, proc.stderr
+    run_cache(tmp_path, dict(zcfg, preprocessors=[{"type": "isel", "station": [1, 3]}]), check=0)
+    got = xr.open_zarr(tmp_path / "s.zarr")
+    assert got.station.values.tolist() == ["Bergen", "Tromsø"] and got.temp.values.tolist() == [2.0, 3.0]
