@@ -499,3 +499,57 @@ def test_a_clamped_range_says_so_and_text_labels_need_isel(tmp_path):
     run_cache(tmp_path, dict(zcfg, preprocessors=[{"type": "isel", "station": [1, 3]}]), check=0)
     got = xr.open_zarr(tmp_path / "s.zarr")
     assert got.station.values.tolist() == ["Bergen", "Tromsø"] and got.temp.values.tolist() == [2.0, 3.0]
+
+
+ROTATED_GRID = """gridtype = projection
+gridsize = 48
+xsize = 8
+ysize = 6
+xname = rlon
+yname = rlat
+xunits = degrees
+yunits = degrees
+xfirst = -2
+xinc = 0.5
+yfirst = -2
+yinc = 0.5
+grid_mapping = rotated_pole
+grid_mapping_name = rotated_latitude_longitude
+grid_north_pole_latitude = 39.25
+grid_north_pole_longitude = -162
+"""
+
+
+def test_files_made_by_cdo_are_identical(tmp_path):
+    """CDO's NetCDF-4 (deflated), NetCDF-3, NetCDF-4 classic and CDF5 files, a curvilinear grid with
+    cell bounds, time bounds from timmean, a field mean and a rotated-pole grid mapping: cached with
+    defaults, each is what xarray reads (the sweep's comparison, undecoded, bit for bit)."""
+    import sys
+    sys.path.insert(0, str(__import__("conftest").REPO / "bench"))
+    from fidelity_sweep import compare
+    if not shutil.which("cdo"):
+        pytest.fail("cdo is missing: scripts/setup.sh installs it")
+    (tmp_path / "rot.txt").write_text(ROTATED_GRID)
+    made = tmp_path / "cdo"
+    made.mkdir()
+    steps = [
+        ["-f", "nc4", "-z", "zip_1", "-settaxis,2000-01-01,00:00:00,6hour", "-setname,tas", "-duplicate,4",
+         "-random,r36x18", "a_nc4.nc"],
+        ["-f", "nc", "-settaxis,2000-01-01,00:00:00,1day", "-setname,tas", "-duplicate,3", "-random,r36x18",
+         "b_nc3.nc"],
+        ["-f", "nc4c", "-setname,pr", "-settaxis,2000-01-01,00:00:00,1day", "-duplicate,3", "-random,r36x18",
+         "c_nc4c.nc"],
+        ["-f", "nc4", "setgridtype,curvilinear", "a_nc4.nc", "d_curvilinear.nc"],
+        ["-f", "nc4", "timmean", "a_nc4.nc", "e_timmean.nc"],
+        ["-f", "nc4", "fldmean", "a_nc4.nc", "f_fldmean.nc"],
+        ["-f", "nc5", "copy", "b_nc3.nc", "g_cdf5.nc"],
+        ["-f", "nc4", "-settaxis,2000-01-01,00:00:00,1hour", "-setname,tas", "-duplicate,2",
+         f"-random,{tmp_path / 'rot.txt'}", "h_rotated.nc"],
+    ]
+    for args in steps:
+        subprocess.run(["cdo", "-s", *args], cwd=made, check=True, timeout=60, capture_output=True)
+    for f in sorted(made.glob("*.nc")):
+        store = cache(tmp_path, f, f"{f.stem}.zarr")
+        assert compare(store, f) == "", f.name
+    store = cache(tmp_path, made / "h_rotated.nc", "subset.zarr", variables=["tas"])
+    assert xr.open_zarr(store).rotated_pole.attrs["grid_north_pole_latitude"] == 39.25
