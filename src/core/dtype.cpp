@@ -129,7 +129,7 @@ void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& v
     if (!value.is_string()) return;
     const auto& s = value.get_ref<const std::string&>();
     const auto b = t.kind == 'S' ? decode_base64(s, "fill_value") : ucs4_from_utf8(s, t.big_endian, "fill_value");
-    std::memcpy(p, b.data(), std::min(b.size(), static_cast<std::size_t>(t.size)));
+    if (!b.empty()) std::memcpy(p, b.data(), std::min(b.size(), static_cast<std::size_t>(t.size)));
     return;
   }
   if (t.kind == 'b') {
