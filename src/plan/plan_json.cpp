@@ -17,15 +17,29 @@ using json = nlohmann::json;
 namespace {
 
 json dimmap_json(const DimMap& m) {
-  return {{"source", m.source},
-          {"name", m.name},
-          {"start", m.start},
-          {"count", m.count},
-          {"step", m.step}};
+  json segments = json::array();
+  for (const auto& s : m.segments) segments.push_back({s.out, s.count, s.src, s.step});
+  return {{"source", m.source}, {"name", m.name}, {"count", m.count}, {"segments", segments}};
 }
 
-DimMap dimmap_from(const json& j) {
-  return {j.at("source"), j.at("name"), j.at("start"), j.at("count"), j.at("step")};
+// A map read from a plan file: segments ordered, disjoint, inside the output and the source.
+DimMap dimmap_from(const json& j, int64_t source_size, const std::string& where) {
+  DimMap m;
+  m.source = j.at("source");
+  m.name = j.at("name");
+  m.count = j.at("count");
+  int64_t next = 0;
+  for (const auto& s : j.at("segments")) {
+    const Segment seg{s.at(0), s.at(1), s.at(2), s.at(3)};
+    const int64_t last_src = seg.src + seg.step * (seg.count - 1);
+    if (seg.out < next || seg.count <= 0 || seg.out > m.count - seg.count ||
+        (seg.step != 1 && seg.step != -1) || seg.src < 0 || seg.src >= source_size ||
+        last_src < 0 || last_src >= source_size)
+      throw Error::config(where, "bad index map segment " + s.dump() + " of '" + m.name + "'");
+    next = seg.out + seg.count;
+    m.segments.push_back(seg);
+  }
+  return m;
 }
 
 json ref_json(int64_t index, const ChunkRef& r) {
@@ -141,7 +155,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
   for (const auto& r : p.notes) notes.push_back({{"key", r.key}, {"message", r.message}});
   const auto& s = p.summary;
   return {{"format", "zarr-parallel-plan"},
-          {"version", 1},
+          {"version", 2},
           {"config_hash", p.config_hash},
           {"store", p.store},
           {"store_id", p.store_id},
@@ -172,8 +186,9 @@ json plan_to_json(const Plan& p, bool include_manifest) {
 
 Plan plan_from_json(const json& j, const std::string& where) {
   try {
-    if (j.value("format", "") != "zarr-parallel-plan" || j.value("version", 0) != 1)
-      throw Error::config(where, "not a zarr-parallel plan (version 1)");
+    if (j.value("format", "") != "zarr-parallel-plan" || j.value("version", 0) != 2)
+      throw Error::config(where, "not a zarr-parallel plan of this version (2); plans of version 1 "
+                                 "come from an older zarr-parallel: run `cache` again");
     Plan p;
     p.config_hash = j.at("config_hash");
     p.store = j.at("store");
@@ -209,7 +224,6 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.shape = ja.at("shape").get<std::vector<int64_t>>();
       a.chunks = ja.at("chunks").get<std::vector<int64_t>>();
       a.per_chunk_units = ja.at("per_chunk_units").get<std::vector<bool>>();
-      for (const auto& m : ja.at("index")) a.index.push_back(dimmap_from(m));
       a.conversion = Conversion::from_json(ja.at("conversion"));
       a.fill_value = ja.at("fill_value");
       a.attrs = Attrs::parse(ja.at("attrs").dump());
@@ -219,6 +233,14 @@ Plan plan_from_json(const json& j, const std::string& where) {
       if (!a.object_codec.empty() && a.object_codec != "vlen-utf8" && a.object_codec != "vlen-bytes")
         throw Error::config(where, "unknown object_codec '" + a.object_codec + "'");
       a.source = source_from(ja.at("source"), where);
+      const json& index = ja.at("index");
+      if (index.size() != a.source.ndim() || a.shape.size() != a.source.ndim())
+        throw Error::config(where, "index map of '" + a.name + "' does not match its source");
+      for (std::size_t d = 0; d < index.size(); ++d) {
+        a.index.push_back(dimmap_from(index[d], a.source.shape[d], where));
+        if (a.index.back().count != a.shape[d])
+          throw Error::config(where, "index map of '" + a.name + "' does not match its shape");
+      }
       p.arrays.push_back(std::move(a));
     }
     for (const auto& jj : j.at("jobs")) {

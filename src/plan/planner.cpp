@@ -363,12 +363,11 @@ void fit_units(ArrayPlan& a, const PlanOptions& opt) {
 std::map<int64_t, int64_t> touches(const DimUnits& u, int64_t unit_lo, int64_t unit_hi) {
   std::map<int64_t, int64_t> t;
   for (int64_t i = unit_lo; i < unit_hi; ++i) {
-    int64_t lo = INT64_MAX, hi = -1;
-    for (int64_t k = u.bounds[i]; k < u.bounds[i + 1]; ++k) {
-      lo = std::min({lo, u.first_source_chunk[k], u.last_source_chunk[k]});
-      hi = std::max({hi, u.first_source_chunk[k], u.last_source_chunk[k]});
-    }
-    for (int64_t s = lo; s <= hi; ++s) ++t[s];
+    std::set<int64_t> read;
+    for (int64_t k = u.bounds[i]; k < u.bounds[i + 1]; ++k)
+      read.insert(u.source_chunks[static_cast<std::size_t>(k)].begin(),
+                  u.source_chunks[static_cast<std::size_t>(k)].end());
+    for (int64_t s : read) ++t[s];
   }
   return t;
 }
@@ -382,6 +381,8 @@ uint64_t read_bytes(const ArrayPlan& a, const std::vector<DimUnits>& units,
   for (std::size_t d = 0; d < nd; ++d)
     for (const auto& [s, n] : touches(units[d], unit_lo[d], unit_hi[d])) t[d].emplace_back(s, n);
   uint64_t total = 0;
+  for (std::size_t d = 0; d < nd; ++d)
+    if (t[d].empty()) return 0;  // padding only
   std::vector<std::size_t> pos(nd, 0);
   std::vector<int64_t> c(nd);
   for (;;) {

@@ -76,13 +76,12 @@ int selecting_preprocessor(const Config& cfg, const std::string& dim, bool* by_l
 // An alternative selection range [lo, hi) in source indices, phrased as the user would write it.
 std::string range_text(const Coordinates& coords, const DimMap& m, int64_t lo, int64_t hi,
                        bool by_label) {
-  DimMap alt = m;
-  alt.count = hi - lo;
-  alt.start = m.step > 0 ? lo : hi - 1;
+  const int64_t step = m.segments.at(0).step;
+  const DimMap alt = DimMap::linear(m.source, m.name, step > 0 ? lo : hi - 1, hi - lo, step);
   if (!by_label) {
     // isel indices are positions along the dimension as it was when the isel ran: approximate with
     // source positions, which is what they are unless an earlier step reversed or cut it.
-    return fmt::format("[{}, {}]", m.step > 0 ? lo : hi - 1, m.step > 0 ? hi : lo - 1);
+    return fmt::format("[{}, {}]", step > 0 ? lo : hi - 1, step > 0 ? hi : lo - 1);
   }
   return fmt::format("[{}, {}]", label_at(coords, alt, alt.source_index(0)),
                      label_at(coords, alt, alt.source_index(alt.count - 1)));
@@ -97,13 +96,14 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
     const Variable& v = a.source;
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       const DimMap& m = sel.dim(v.dims[d]);
-      if (done.count(m.source) || m.count == static_cast<int64_t>(ds.find_dim(m.source)->size))
+      if (done.count(m.source) || !m.linear() ||
+          m.count == static_cast<int64_t>(ds.find_dim(m.source)->size))
         continue;
       bool by_label = true;
       const int pre = selecting_preprocessor(cfg, m.name, &by_label);
       if (pre < 0) continue;
       int64_t lo, hi;
-      m.source_range(0, m.count, &lo, &hi);
+      m.source_hull(0, m.count, &lo, &hi);
       const auto& e = v.grid.edges[d];
       const bool lo_ok = std::binary_search(e.begin(), e.end(), lo),
                  hi_ok = std::binary_search(e.begin(), e.end(), hi);
@@ -122,11 +122,10 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
            {std::tuple{out_lo, out_hi, "widen to"}, std::tuple{in_lo, in_hi, "narrow to"}}) {
         if (ahi <= alo) continue;
         Selection alt = sel;
+        const int64_t step = m.segments[0].step;
         for (auto& am : alt.dims)
-          if (am.source == m.source) {
-            am.count = ahi - alo;
-            am.start = m.step > 0 ? alo : ahi - 1;
-          }
+          if (am.source == m.source)
+            am = DimMap::linear(am.source, am.name, step > 0 ? alo : ahi - 1, ahi - alo, step);
         msg += fmt::format("\n    {} {}: {}", what, range_text(coords, m, alo, ahi, by_label),
                            effect(now, replan(ds, alt, cfg, opt)));
       }
@@ -164,20 +163,21 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
   for (const auto& a : plan.arrays) {
     if (a.coordinate) continue;
     for (std::size_t d = 0; d < a.ndim(); ++d) {
-      if (done.count(a.dims[d])) continue;
+      if (done.count(a.dims[d]) || !a.index[d].linear()) continue;
       const auto& e = a.source.grid.edges[d];
       const int64_t s = a.source.grid.chunk_shape[d], c = a.chunks[d];
       // Output chunk boundaries inside source chunks make units larger (memory) or re-reads.
       bool cuts = false;
       for (int64_t k = 1; k < a.chunks_along(d) && !cuts; ++k) {
         const DimMap& m = a.index[d];
-        const int64_t boundary = m.step > 0 ? m.source_index(k * c) : m.source_index(k * c - 1);
+        const int64_t boundary =
+            m.segments[0].step > 0 ? m.source_index(k * c) : m.source_index(k * c - 1);
         cuts = !std::binary_search(e.begin(), e.end(), boundary);
       }
       if (!cuts) continue;
       int64_t anchor_lo, anchor_hi;
-      a.index[d].source_range(0, a.shape[d], &anchor_lo, &anchor_hi);
-      const int64_t anchor = a.index[d].step > 0 ? anchor_lo : anchor_hi;
+      a.index[d].source_hull(0, a.shape[d], &anchor_lo, &anchor_hi);
+      const int64_t anchor = a.index[d].segments[0].step > 0 ? anchor_lo : anchor_hi;
       if (!std::binary_search(e.begin(), e.end(), anchor))
         continue;  // the selection edge comes first
       done.insert(a.dims[d]);

@@ -4,22 +4,44 @@
 
 namespace zp {
 
+namespace {
+
+// Distinct source chunks (ascending) that output indices [a, b) along `d` read.
+std::vector<int64_t> chunks_read(const ArrayPlan& a, std::size_t d, int64_t o0, int64_t o1) {
+  std::vector<int64_t> out;
+  for (const Segment& p : a.index[d].pieces(o0, o1)) {
+    const int64_t first = p.src, last = p.src + p.step * (p.count - 1);
+    const int64_t c0 = a.source.grid.chunk_of(d, std::min(first, last));
+    const int64_t c1 = a.source.grid.chunk_of(d, std::max(first, last));
+    for (int64_t c = c0; c <= c1; ++c) out.push_back(c);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+bool intersect(const std::vector<int64_t>& x, const std::vector<int64_t>& y) {
+  auto i = x.begin();
+  auto j = y.begin();
+  while (i != x.end() && j != y.end()) {
+    if (*i == *j) return true;
+    *i < *j ? ++i : ++j;
+  }
+  return false;
+}
+
+}  // namespace
+
 DimUnits dim_units(const ArrayPlan& a, std::size_t d, bool per_chunk) {
   DimUnits u;
   const int64_t n = a.chunks_along(d), c = a.chunks[d];
-  const DimMap& m = a.index[d];
-  for (int64_t k = 0; k < n; ++k) {
-    int64_t lo, hi;
-    m.source_range(k * c, std::min((k + 1) * c, a.shape[d]), &lo, &hi);
-    u.first_source_chunk.push_back(a.source.grid.chunk_of(d, lo));
-    u.last_source_chunk.push_back(a.source.grid.chunk_of(d, hi - 1));
-  }
+  for (int64_t k = 0; k < n; ++k)
+    u.source_chunks.push_back(chunks_read(a, d, k * c, std::min((k + 1) * c, a.shape[d])));
   u.bounds.push_back(0);
   for (int64_t k = 1; k < n; ++k) {
-    // Neighbouring output chunks cover adjacent source ranges; they share a source chunk when the
-    // ranges meet inside one.
-    const bool shares = std::max(u.first_source_chunk[k - 1], u.first_source_chunk[k]) <=
-                        std::min(u.last_source_chunk[k - 1], u.last_source_chunk[k]);
+    // Neighbouring output chunks that read a common source chunk share a unit.
+    const bool shares = intersect(u.source_chunks[static_cast<std::size_t>(k - 1)],
+                                  u.source_chunks[static_cast<std::size_t>(k)]);
     if (per_chunk || !shares) u.bounds.push_back(k);
   }
   u.bounds.push_back(n);
@@ -55,33 +77,28 @@ std::vector<Region> units_in(const ArrayPlan& a, const Region& region) {
   }
 }
 
-void source_box(const ArrayPlan& a, const Region& region, std::vector<int64_t>& lo,
-                std::vector<int64_t>& hi) {
-  lo.assign(a.ndim(), 0);
-  hi.assign(a.ndim(), 0);
+std::vector<std::vector<int64_t>> source_sets(const ArrayPlan& a, const Region& region) {
+  std::vector<std::vector<int64_t>> out(a.ndim());
   for (std::size_t d = 0; d < a.ndim(); ++d) {
     const int64_t c = a.chunks[d];
-    int64_t s0, s1;
-    a.index[d].source_range(region.lo[d] * c, std::min(region.hi[d] * c, a.shape[d]), &s0, &s1);
-    lo[d] = a.source.grid.chunk_of(d, s0);
-    hi[d] = a.source.grid.chunk_of(d, s1 - 1) + 1;
+    out[d] = chunks_read(a, d, region.lo[d] * c, std::min(region.hi[d] * c, a.shape[d]));
   }
+  return out;
 }
 
 std::vector<int64_t> source_chunks_of(const ArrayPlan& a, const Region& region) {
-  std::vector<int64_t> lo, hi, out;
-  source_box(a, region, lo, hi);
+  const auto sets = source_sets(a, region);
+  std::vector<int64_t> out;
   const std::size_t nd = a.ndim();
-  std::vector<int64_t> c = lo;
   for (std::size_t d = 0; d < nd; ++d)
-    if (lo[d] >= hi[d]) return out;
+    if (sets[d].empty()) return out;
+  std::vector<std::size_t> pos(nd, 0);
+  std::vector<int64_t> c(nd);
   for (;;) {
+    for (std::size_t d = 0; d < nd; ++d) c[d] = sets[d][pos[d]];
     out.push_back(a.source.grid.linear_index(c));
     std::size_t d = nd;
-    while (d > 0 && ++c[d - 1] == hi[d - 1]) {
-      c[d - 1] = lo[d - 1];
-      --d;
-    }
+    while (d > 0 && ++pos[d - 1] == sets[d - 1].size()) pos[--d] = 0;
     if (d == 0) break;
   }
   std::sort(out.begin(), out.end());

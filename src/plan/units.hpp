@@ -12,8 +12,9 @@
 namespace zp {
 
 struct DimUnits {
-  std::vector<int64_t> first_source_chunk;  // per output chunk, along this dimension
-  std::vector<int64_t> last_source_chunk;
+  // Per output chunk along this dimension: the source chunks it reads (ascending; two runs at a
+  // roll's seam, none inside padding).
+  std::vector<std::vector<int64_t>> source_chunks;
   std::vector<int64_t> bounds;  // output chunk index where each unit starts, then n
   int64_t count() const { return static_cast<int64_t>(bounds.size()) - 1; }
 };
@@ -23,9 +24,8 @@ DimUnits dim_units(const ArrayPlan& a, std::size_t d, bool per_chunk);
 // Units of `a` inside `region` (in C order), using a.per_chunk_units.
 std::vector<Region> units_in(const ArrayPlan& a, const Region& region);
 
-// Source chunk index range [lo, hi) along each dimension that `region` needs.
-void source_box(const ArrayPlan& a, const Region& region, std::vector<int64_t>& lo,
-                std::vector<int64_t>& hi);
+// Per dimension, the source chunks (ascending) that `region` needs.
+std::vector<std::vector<int64_t>> source_sets(const ArrayPlan& a, const Region& region);
 
 // Distinct source chunks (linear indices, ascending) that `region` needs.
 std::vector<int64_t> source_chunks_of(const ArrayPlan& a, const Region& region);

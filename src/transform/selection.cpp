@@ -12,10 +12,96 @@ namespace zp {
 
 using json = nlohmann::json;
 
-void DimMap::source_range(int64_t a, int64_t b, int64_t* lo, int64_t* hi) const {
-  const int64_t x = source_index(a), y = source_index(b - 1);
-  *lo = std::min(x, y);
-  *hi = std::max(x, y) + 1;
+DimMap DimMap::identity(const std::string& dim, int64_t n) { return linear(dim, dim, 0, n, 1); }
+
+DimMap DimMap::linear(const std::string& source, const std::string& name, int64_t start,
+                      int64_t count, int64_t step) {
+  DimMap m;
+  m.source = source;
+  m.name = name;
+  m.count = count;
+  if (count > 0) m.segments.push_back({0, count, start, step});
+  return m;
+}
+
+int64_t DimMap::source_index(int64_t i) const {
+  for (const auto& s : segments)
+    if (i >= s.out && i < s.out + s.count) return s.src + s.step * (i - s.out);
+  throw Error::internal("output index " + std::to_string(i) + " of '" + name + "' reads no source");
+}
+
+bool DimMap::has_gaps() const {
+  int64_t covered = 0;
+  for (const auto& s : segments) covered += s.count;
+  return covered != count;
+}
+
+std::vector<Segment> DimMap::pieces(int64_t a, int64_t b) const {
+  std::vector<Segment> out;
+  for (const auto& s : segments) {
+    const int64_t lo = std::max(a, s.out), hi = std::min(b, s.out + s.count);
+    if (lo < hi) out.push_back({lo, hi - lo, s.src + s.step * (lo - s.out), s.step});
+  }
+  return out;
+}
+
+void DimMap::source_hull(int64_t a, int64_t b, int64_t* lo, int64_t* hi) const {
+  *lo = INT64_MAX;
+  *hi = INT64_MIN;
+  for (const auto& p : pieces(a, b)) {
+    const int64_t first = p.src, last = p.src + p.step * (p.count - 1);
+    *lo = std::min({*lo, first, last});
+    *hi = std::max({*hi, first + 1, last + 1});
+  }
+  if (*lo > *hi) *lo = *hi = 0;
+}
+
+DimMap DimMap::sliced(int64_t a, int64_t b) const {
+  DimMap m = *this;
+  m.count = std::max<int64_t>(b - a, 0);
+  m.segments.clear();
+  for (auto p : pieces(a, b)) {
+    p.out -= a;
+    m.segments.push_back(p);
+  }
+  return m;
+}
+
+DimMap DimMap::reversed() const {
+  DimMap m = *this;
+  m.segments.clear();
+  for (auto it = segments.rbegin(); it != segments.rend(); ++it)
+    m.segments.push_back({count - (it->out + it->count), it->count,
+                          it->src + it->step * (it->count - 1), -it->step});
+  return m;
+}
+
+DimMap DimMap::rolled(int64_t shift) const {
+  if (count == 0) return *this;
+  const int64_t k = ((shift % count) + count) % count;
+  if (k == 0) return *this;
+  // xarray: output i holds input (i - k) mod n, so input [n - k, n) comes first.
+  DimMap head = sliced(count - k, count), tail = sliced(0, count - k);
+  DimMap m = *this;
+  m.segments = head.segments;
+  for (auto s : tail.segments) {
+    s.out += k;
+    m.segments.push_back(s);
+  }
+  // Neighbouring segments that continue each other become one.
+  std::vector<Segment> merged;
+  for (const auto& s : m.segments) {
+    if (!merged.empty()) {
+      Segment& p = merged.back();
+      if (p.out + p.count == s.out && p.step == s.step && p.src + p.step * p.count == s.src) {
+        p.count += s.count;
+        continue;
+      }
+    }
+    merged.push_back(s);
+  }
+  m.segments = std::move(merged);
+  return m;
 }
 
 const DimMap& Selection::dim(const std::string& source_dim) const {
@@ -166,8 +252,7 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       s.notes.emplace_back(k, "range " + range.dump() + " reaches beyond the coordinate (" +
                                   span_of(d, c->second, dim_name) + "); the " +
                                   std::to_string(b - a) + " values inside are kept, as xarray does");
-    d.start = d.source_index(a);
-    d.count = b - a;
+    d = d.sliced(a, b);
   }
 }
 
@@ -191,8 +276,7 @@ void apply_isel(Selection& s, const json& p, const std::string& key) {
                   b = python_index(range[1], d.count, d.count, k);
     if (b <= a)
       throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name + "'");
-    d.start = d.source_index(a);
-    d.count = b - a;
+    d = d.sliced(a, b);
   }
 }
 
@@ -232,7 +316,7 @@ void apply_rename(Selection& s, const Dataset& ds, const json& p, const std::str
 Selection apply_preprocessors(const Dataset& ds, const Coordinates& coords,
                               const std::vector<json>& preprocessors) {
   Selection s;
-  for (const auto& d : ds.dims) s.dims.push_back({d.name, d.name, 0, d.size, 1});
+  for (const auto& d : ds.dims) s.dims.push_back(DimMap::identity(d.name, d.size));
   for (std::size_t i = 0; i < preprocessors.size(); ++i) {
     const json& p = preprocessors[i];
     const std::string key = fmt::format("preprocessors[{}]", i);
@@ -243,8 +327,7 @@ Selection apply_preprocessors(const Dataset& ds, const Coordinates& coords,
       apply_isel(s, p, key);
     } else if (type == "reverse_axis") {
       DimMap& d = find_dim(s, string_field(p, "dim", key), key + ".dim");
-      d.start = d.source_index(d.count - 1);
-      d.step = -d.step;
+      d = d.reversed();
     } else if (type == "rename") {
       apply_rename(s, ds, p, key);
     } else if (type == "roll" || type == "tiled") {

@@ -1,7 +1,8 @@
 // Selection: what the preprocessors make of the source, as an index map. Every output dimension is
-// a source dimension seen through `source index = start + step * i` (step +1 or -1), possibly
-// renamed; variables may be renamed too. sel/subset, isel, reverse_axis and rename compose into
-// this map, so the planner and the writer never look at labels. Built from coordinate values read
+// a source dimension seen through a piecewise index map (runs of source indices, step +1 or -1,
+// with gaps for padding), possibly renamed; variables may be renamed too. sel/subset, isel,
+// reverse_axis, roll and rename compose into this map, so the planner and the writer never look at
+// labels. Built from coordinate values read
 // once from the source; pure after that. Errors are Error(Config) naming the preprocessor key.
 #pragma once
 
@@ -16,15 +17,48 @@
 
 namespace zp {
 
+// A run of output indices mapped to source indices: output out + k ↦ source src + step * k for
+// k in [0, count), step +1 or -1.
+struct Segment {
+  int64_t out = 0;
+  int64_t count = 0;
+  int64_t src = 0;
+  int64_t step = 1;
+  bool operator==(const Segment&) const = default;
+};
+
+// How one output dimension reads its source dimension: a piecewise index map. Segments are
+// ordered by output index and disjoint; output indices no segment covers are gaps, read as the
+// fill value (tile padding). A slice is one segment; reverse_axis flips steps; a roll splits
+// the map at the seam into two segments.
 struct DimMap {
   std::string source;  // source dimension name
   std::string name;    // output name
-  int64_t start = 0;   // source index of output index 0
-  int64_t count = 0;
-  int64_t step = 1;  // +1 or -1
-  int64_t source_index(int64_t i) const { return start + step * i; }
-  // Source index range [lo, hi) covered by output indices [a, b).
-  void source_range(int64_t a, int64_t b, int64_t* lo, int64_t* hi) const;
+  int64_t count = 0;   // output length
+  std::vector<Segment> segments;
+
+  static DimMap identity(const std::string& dim, int64_t n);
+  // One segment: output i ↦ start + step * i.
+  static DimMap linear(const std::string& source, const std::string& name, int64_t start,
+                       int64_t count, int64_t step);
+
+  // Source index of output index i; throws Error(Internal) for a gap.
+  int64_t source_index(int64_t i) const;
+  bool has_gaps() const;
+  bool linear() const { return segments.size() == 1 && segments[0].count == count; }
+  // The segments clipped to output indices [a, b).
+  std::vector<Segment> pieces(int64_t a, int64_t b) const;
+  // Smallest source index range [lo, hi) holding every source index that output [a, b) reads
+  // ({0, 0} when it reads none).
+  void source_hull(int64_t a, int64_t b, int64_t* lo, int64_t* hi) const;
+
+  // The map of this map's output indices [a, b), [count-1 .. 0] and rolled by `shift` (xarray's
+  // roll: output i holds what was at (i - shift) mod count).
+  DimMap sliced(int64_t a, int64_t b) const;
+  DimMap reversed() const;
+  DimMap rolled(int64_t shift) const;
+
+  bool operator==(const DimMap&) const = default;
 };
 
 // Decoded coordinate values of one dimension: numbers, and microseconds when it is CF time.

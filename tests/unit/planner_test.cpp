@@ -35,20 +35,21 @@ Case random_case(std::mt19937& rng, bool aligned) {
   Case c;
   c.ds = testing::make_dataset(shape, chunks);
   for (std::size_t d = 0; d < nd; ++d) {
-    DimMap m{c.ds.dims[d].name, c.ds.dims[d].name, 0, shape[d], 1};
+    int64_t start, count;
     if (aligned) {
       const int64_t nchunks = (shape[d] + chunks[d] - 1) / chunks[d];
       const int64_t first = pick(0, nchunks - 1), last = pick(first, nchunks - 1);
-      m.start = first * chunks[d];
-      m.count = std::min((last + 1) * chunks[d], shape[d]) - m.start;
+      start = first * chunks[d];
+      count = std::min((last + 1) * chunks[d], shape[d]) - start;
     } else {
-      m.start = pick(0, shape[d] - 1);
-      m.count = pick(1, shape[d] - m.start);
+      start = pick(0, shape[d] - 1);
+      count = pick(1, shape[d] - start);
     }
-    if (pick(0, 2) == 0) {  // reversed
-      m.start = m.start + m.count - 1;
-      m.step = -1;
-    }
+    DimMap m = DimMap::linear(c.ds.dims[d].name, c.ds.dims[d].name, start, count, 1);
+    if (pick(0, 2) == 0) m = m.reversed();
+    // A roll: by whole source chunks when aligned (then every chunk is still read once).
+    if (!aligned && pick(0, 2) == 0) m = m.rolled(pick(-count, 2 * count));
+    if (aligned && count % chunks[d] == 0 && pick(0, 2) == 0) m = m.rolled(chunks[d] * pick(0, 3));
     c.sel.dims.push_back(m);
   }
   c.cfg.chunks_auto = false;
@@ -111,10 +112,16 @@ void check_plan_properties(const Case& c, const Plan& p, bool aligned) {
   }
   const bool whole_units =
       std::none_of(a.per_chunk_units.begin(), a.per_chunk_units.end(), [](bool b) { return b; });
+  // A roll that does not fall on a source chunk edge splits that chunk between the two ends of
+  // the output: it may be read by two units, and no more.
+  int seams = 0;
+  for (const auto& m : a.index) seams += m.segments.size() > 1 ? 1 : 0;
   if (whole_units) {
-    EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+    if (seams == 0) {
+      EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+    }
     for (const auto& [s, n] : readers)
-      EXPECT_EQ(n, 1) << "source chunk " << s << " read by " << n << " jobs";
+      EXPECT_LE(n, seams == 0 ? 1 : 1 << seams) << "source chunk " << s << " read by " << n << " jobs";
   }
   if (aligned) {
     EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);

@@ -26,9 +26,9 @@ TEST(Selection, SelOnDescendingCoordinateAcceptsEitherOrder) {
   for (const json& range : {json::array({60, -30}), json::array({-30, 60})}) {
     const Selection s =
         apply_preprocessors(ds, latitude_coords(), {{{"type", "sel"}, {"d0", range}}});
-    EXPECT_EQ(s.dims[0].start, 12);  // 60 degrees
+    EXPECT_EQ(s.dims[0].source_index(0), 12);  // 60 degrees
     EXPECT_EQ(s.dims[0].count, 37);  // 60 .. -30 inclusive
-    EXPECT_EQ(s.dims[0].step, 1);
+    EXPECT_EQ(s.dims[0].segments[0].step, 1);
   }
 }
 
@@ -36,7 +36,7 @@ TEST(Selection, SelBetweenCoordinateValuesIsInclusiveOfWhatLiesInside) {
   const Dataset ds = make_dataset({73}, {19});
   const Selection s =
       apply_preprocessors(ds, latitude_coords(), {{{"type", "subset"}, {"d0", {61, -31}}}});
-  EXPECT_EQ(s.dims[0].start, 12);
+  EXPECT_EQ(s.dims[0].source_index(0), 12);
   EXPECT_EQ(s.dims[0].count, 37);
 }
 
@@ -50,10 +50,10 @@ TEST(Selection, ReverseThenSelComposes) {
   EXPECT_EQ(s.dims[0].source_index(0), 6);
   EXPECT_EQ(s.dims[0].source_index(4), 2);
   EXPECT_EQ(s.dims[0].count, 5);
-  EXPECT_EQ(s.dims[1].start, 1);
+  EXPECT_EQ(s.dims[1].source_index(0), 1);
   EXPECT_EQ(s.dims[1].count, 4);
   int64_t lo, hi;
-  s.dims[0].source_range(1, 3, &lo, &hi);
+  s.dims[0].source_hull(1, 3, &lo, &hi);
   EXPECT_EQ(lo, 4);
   EXPECT_EQ(hi, 6);
 }
@@ -107,8 +107,38 @@ TEST(Selection, TimeLabelsUseTheCoordinatesCalendar) {
   c["d0"] = v;
   const Selection s =
       apply_preprocessors(ds, c, {{{"type", "sel"}, {"d0", {"2001-03", "2001-02-01"}}}});
-  EXPECT_EQ(s.dims[0].start, 31);
+  EXPECT_EQ(s.dims[0].source_index(0), 31);
   EXPECT_EQ(s.dims[0].count, 28 + 31);  // February (noleap) and all of March
+}
+
+}  // namespace
+}  // namespace zp
+
+namespace zp {
+namespace {
+
+TEST(IndexMap, RollSliceAndReverseComposeAsXarray) {
+  // xarray: np.roll(range(10), 3) = [7 8 9 0 1 2 3 4 5 6]
+  const DimMap m = DimMap::identity("x", 10).rolled(3);
+  ASSERT_EQ(m.segments.size(), 2u);
+  std::vector<int64_t> got;
+  for (int64_t i = 0; i < 10; ++i) got.push_back(m.source_index(i));
+  EXPECT_EQ(got, (std::vector<int64_t>{7, 8, 9, 0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(DimMap::identity("x", 10).rolled(-7), m);
+  EXPECT_EQ(DimMap::identity("x", 10).rolled(13), m);
+  EXPECT_TRUE(DimMap::identity("x", 10).rolled(10).linear());
+  // A slice across the seam, then reversed: [9 0 1] -> [1 0 9]
+  const DimMap r = m.sliced(2, 5).reversed();
+  got.clear();
+  for (int64_t i = 0; i < r.count; ++i) got.push_back(r.source_index(i));
+  EXPECT_EQ(got, (std::vector<int64_t>{1, 0, 9}));
+  int64_t lo, hi;
+  r.source_hull(0, 3, &lo, &hi);
+  EXPECT_EQ(lo, 0);
+  EXPECT_EQ(hi, 10);
+  // Rolling back undoes a roll; the pieces are merged into one segment.
+  EXPECT_TRUE(m.rolled(-3).linear());
+  EXPECT_EQ(m.rolled(-3).source_index(4), 4);
 }
 
 }  // namespace
