@@ -35,6 +35,7 @@ Prepared prepare(const Config& cfg) {
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group);
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
+  p.coordinates = with_labels(std::move(p.coordinates), p.selection);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const PlanOptions opt = plan_options(cfg, cores);
   p.plan = make_plan(p.dataset, p.selection, cfg, opt);

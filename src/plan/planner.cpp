@@ -194,6 +194,18 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   a.name = sel.output_name_of_var(v.name);
   a.coordinate = coordinate;
   a.source = v;
+  // A relabeled dimension coordinate (roll: auto) is written from its new labels, held inline.
+  const auto relabel = v.ndim() == 1 && v.dims[0] == v.name ? sel.relabeled.find(v.name)
+                                                            : sel.relabeled.end();
+  if (relabel != sel.relabeled.end()) {
+    a.source.dtype = v.dtype.native();
+    a.source.codecs.clear();
+    a.source.object_codec.clear();
+    a.source.grid = ChunkGrid::regular(v.shape, {std::max<int64_t>(v.shape[0], 1)});
+    a.source.chunks.assign(1, ChunkRef{});
+    a.source.chunks[0].kind = ChunkRef::Kind::Inline;
+    a.source.chunks[0].data = std::make_shared<Bytes>(relabel->second.data);
+  }
   for (std::size_t d = 0; d < v.ndim(); ++d) {
     const DimMap& m = sel.dim(v.dims[d]);
     a.dims.push_back(m.name);

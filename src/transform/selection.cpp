@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "source/chunk_reader.hpp"
@@ -131,6 +132,7 @@ Coordinates load_coordinates(const Dataset& ds) {
     CoordinateValues c;
     c.values.resize(static_cast<std::size_t>(v->shape[0]));
     c.text = !v->dtype.numeric();
+    c.dtype = v->dtype.native();
     if (!c.text)
       for (std::size_t i = 0; i < c.values.size(); ++i)
       c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
@@ -160,19 +162,27 @@ DimMap& find_dim(Selection& s, const std::string& name, const std::string& key) 
   throw Error::config(key, "no dimension '" + name + "' (dimensions: " + known + ")");
 }
 
-// Output index range [a, b) of `d` whose coordinate lies within [lo, hi].
+// Output index range [a, b) of `d` whose coordinate lies within [lo, hi]. False when the labels
+// are not monotonic (as after an integer roll): xarray refuses a label slice there too.
 template <typename T>
-void range_within(const DimMap& d, const std::vector<T>& values, T lo, T hi, int64_t* a,
+bool range_within(const DimMap& d, const std::vector<T>& values, T lo, T hi, int64_t* a,
                   int64_t* b) {
   *a = -1;
   *b = -1;
+  bool up = true, down = true;
   for (int64_t i = 0; i < d.count; ++i) {
     const T v = values[static_cast<std::size_t>(d.source_index(i))];
+    if (i > 0) {
+      const T prev = values[static_cast<std::size_t>(d.source_index(i - 1))];
+      up &= v >= prev;
+      down &= v <= prev;
+    }
     if (v >= lo && v <= hi) {
       if (*a < 0) *a = i;
       *b = i + 1;
     }
   }
+  return up || down;
 }
 
 // "'latitude' runs from 90 to -90 (descending, 73 values)" for an empty selection's message.
@@ -234,7 +244,9 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       label_bounds(r[0].get<std::string>(), c->second.time->calendar, &f0, &l0, k);
       label_bounds(r[1].get<std::string>(), c->second.time->calendar, &f1, &l1, k);
       const int64_t lo = std::min(f0, f1), hi = std::max(l0, l1);
-      range_within(d, c->second.time_us, lo, hi, &a, &b);
+      if (!range_within(d, c->second.time_us, lo, hi, &a, &b))
+        throw Error::config(k, "'" + dim_name + "' labels are not monotonic (after a roll?): a range "
+                               "cannot select them; select first, or use isel");
     } else {
       if (!c->second.time_error.empty() && (r[0].is_string() || r[1].is_string()))
         throw Error::config(k, "'" + dim_name + "' cannot be decoded as dates (" +
@@ -243,7 +255,10 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       if (!r[0].is_number() || !r[1].is_number())
         throw Error::config(k, "expected numbers for '" + dim_name + "', got " + range.dump());
       const double x = r[0].get<double>(), y = r[1].get<double>();
-      range_within(d, c->second.values, std::min(x, y), std::max(x, y), &a, &b);
+      if (!range_within(d, c->second.values, std::min(x, y), std::max(x, y), &a, &b))
+        throw Error::config(k, "'" + dim_name + "' labels are not monotonic (after a roll by an "
+                               "integer?): a range cannot select them; roll with shifts: auto, "
+                               "select first, or use isel");
     }
     if (a < 0)
       throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name +
@@ -286,6 +301,103 @@ std::string string_field(const json& p, const char* field, const std::string& ke
   return p[field].get<std::string>();
 }
 
+// Preprocessors with fixed fields refuse others: a misspelled `shift` must not mean "auto".
+void check_fields(const json& p, const std::string& type, const std::string& key) {
+  static const std::map<std::string, std::vector<std::string>> fields = {
+      {"reverse_axis", {"type", "dim"}},
+      {"roll", {"type", "dim", "shifts"}},
+      {"rename", {"type", "var_id", "new_name"}}};
+  const auto it = fields.find(type);
+  if (it == fields.end()) return;
+  for (const auto& [k, v] : p.items())
+    if (std::find(it->second.begin(), it->second.end(), k) == it->second.end()) {
+      std::string known;
+      for (const auto& f : it->second) known += (known.empty() ? "" : ", ") + f;
+      throw Error::config(key + "." + k, "unknown field of " + type + " (" + known + ")");
+    }
+}
+
+// ((x + 180) % 360) - 180 as numpy computes it in the coordinate's dtype (a float remainder takes
+// the divisor's sign).
+template <typename T>
+T to_pm180(T x) {
+  const T t = static_cast<T>(x + static_cast<T>(180));
+  T r = static_cast<T>(std::fmod(t, static_cast<T>(360)));
+  if (r != 0 && r < 0) r = static_cast<T>(r + static_cast<T>(360));
+  return static_cast<T>(r - static_cast<T>(180));
+}
+
+// roll: {dim, shifts: N} is ds.roll(dim=N, roll_coords=True); shifts: auto (or null) is
+// ds.assign_coords(dim=((ds[dim] + 180) % 360) - 180).sortby(dim) on a 0..360 periodic axis.
+void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::string& key) {
+  const std::string dim_name = string_field(p, "dim", key);
+  DimMap& d = find_dim(s, dim_name, key + ".dim");
+  const json shifts = p.value("shifts", json(nullptr));
+  const std::string k = key + ".shifts";
+  if (shifts.is_number_integer()) {
+    d = d.rolled(shifts.get<int64_t>() % std::max<int64_t>(d.count, 1));
+    return;
+  }
+  if (!shifts.is_null() && shifts != "auto")
+    throw Error::config(k, "expected an integer, or auto (null) to turn 0..360 into -180..180, got " +
+                               shifts.dump());
+  const auto c = coords.find(d.source);
+  if (c == coords.end() || c->second.text || c->second.time)
+    throw Error::config(k, "auto needs '" + dim_name + "' to have numeric (longitude) labels");
+  CoordinateValues& cv = c->second;
+  if (d.count < 2) throw Error::config(k, "auto needs at least two values along '" + dim_name + "'");
+  std::vector<double> seen;
+  for (int64_t i = 0; i < d.count; ++i) seen.push_back(cv.values[static_cast<std::size_t>(d.source_index(i))]);
+  for (std::size_t i = 1; i < seen.size(); ++i)
+    if (!(seen[i] > seen[i - 1]))
+      throw Error::config(k, "auto needs '" + dim_name + "' ascending; it is not at position " + std::to_string(i));
+  if (seen.front() < 0)
+    throw Error::config(k, "'" + dim_name + "' already runs from " + fmt::format("{}", seen.front()) +
+                               " to " + fmt::format("{}", seen.back()) + ": nothing to roll");
+  const double spacing = seen[1] - seen[0];
+  const double span = seen.back() - seen.front() + spacing;
+  if (std::fabs(span - 360) > 1e-6 * 360)
+    throw Error::config(k, "auto needs a periodic axis covering 360 degrees; '" + dim_name + "' covers " +
+                               fmt::format("{}", span) + " (" + fmt::format("{}", seen.front()) + " to " +
+                               fmt::format("{}", seen.back()) + ")");
+  // New labels per source index, in the coordinate's dtype.
+  Selection::Relabel r;
+  r.values = cv.values;
+  r.data.resize(cv.values.size() * static_cast<std::size_t>(cv.dtype.size));
+  for (std::size_t i = 0; i < cv.values.size(); ++i) {
+    const double x = cv.values[i];
+    double y;
+    if (cv.dtype.kind == 'f' && cv.dtype.size == 4) {
+      const float f = to_pm180(static_cast<float>(x));
+      y = f;
+      std::memcpy(r.data.data() + 4 * i, &f, 4);
+    } else if (cv.dtype.kind == 'f') {
+      y = to_pm180(x);
+      std::memcpy(r.data.data() + 8 * i, &y, 8);
+    } else {
+      const auto v = static_cast<int64_t>(x);
+      const int64_t m = (((v + 180) % 360) + 360) % 360 - 180;
+      y = static_cast<double>(m);
+      store_from_json(r.data.data(), i, cv.dtype, json(m));
+    }
+    r.values[i] = y;
+  }
+  // sortby: the new labels are two ascending runs; the roll that puts the negative run first.
+  int64_t first_negative = d.count;
+  for (int64_t i = 0; i < d.count; ++i)
+    if (r.values[static_cast<std::size_t>(d.source_index(i))] < 0) {
+      first_negative = i;
+      break;
+    }
+  d = d.rolled(d.count - first_negative);
+  for (int64_t i = 1; i < d.count; ++i)
+    if (!(r.values[static_cast<std::size_t>(d.source_index(i))] >
+          r.values[static_cast<std::size_t>(d.source_index(i - 1))]))
+      throw Error::config(k, "the -180..180 labels of '" + dim_name + "' do not sort into one roll");
+  cv.values = r.values;
+  s.relabeled[d.source] = std::move(r);
+}
+
 void apply_rename(Selection& s, const Dataset& ds, const json& p, const std::string& key) {
   const std::string from = string_field(p, "var_id", key), to = string_field(p, "new_name", key);
   // A clash is this preprocessor's doing: say so here, not later under `variables`.
@@ -313,14 +425,21 @@ void apply_rename(Selection& s, const Dataset& ds, const json& p, const std::str
 
 }  // namespace
 
-Selection apply_preprocessors(const Dataset& ds, const Coordinates& coords,
+Coordinates with_labels(Coordinates coords, const Selection& s) {
+  for (const auto& [dim, r] : s.relabeled) coords[dim].values = r.values;
+  return coords;
+}
+
+Selection apply_preprocessors(const Dataset& ds, const Coordinates& source_coords,
                               const std::vector<json>& preprocessors) {
   Selection s;
+  Coordinates coords = source_coords;  // labels as each preprocessor sees them
   for (const auto& d : ds.dims) s.dims.push_back(DimMap::identity(d.name, d.size));
   for (std::size_t i = 0; i < preprocessors.size(); ++i) {
     const json& p = preprocessors[i];
     const std::string key = fmt::format("preprocessors[{}]", i);
     const std::string type = string_field(p, "type", key);
+    check_fields(p, type, key);
     if (type == "sel" || type == "subset") {
       apply_sel(s, coords, p, key);
     } else if (type == "isel") {
@@ -330,11 +449,13 @@ Selection apply_preprocessors(const Dataset& ds, const Coordinates& coords,
       d = d.reversed();
     } else if (type == "rename") {
       apply_rename(s, ds, p, key);
-    } else if (type == "roll" || type == "tiled") {
+    } else if (type == "roll") {
+      apply_roll(s, coords, p, key);
+    } else if (type == "tiled") {
       throw Error::config(key + ".type", "preprocessor '" + type + "' is not supported yet");
     } else {
       throw Error::config(key + ".type", "unknown preprocessor '" + type +
-                                             "' (sel, subset, isel, reverse_axis, rename)");
+                                             "' (sel, subset, isel, reverse_axis, roll, rename)");
     }
   }
   return s;

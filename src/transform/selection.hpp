@@ -68,6 +68,7 @@ struct CoordinateValues {
   std::vector<int64_t> time_us;
   std::string time_error;  // time units that could not be decoded: why (values stay numbers)
   bool text = false;       // text labels (station names): selectable by position only
+  DType dtype;             // of the coordinate variable
 };
 using Coordinates = std::map<std::string, CoordinateValues>;  // by source dim name
 
@@ -77,6 +78,13 @@ struct Selection {
   // What the user should know but need not act on ({key, message}): a sel range that reaches
   // beyond the coordinate, which xarray clamps silently.
   std::vector<std::pair<std::string, std::string>> notes;
+  // New labels of a dimension coordinate, per source index (roll with shifts: auto turns 0..360
+  // longitudes into -180..180): as doubles for selection, and as the coordinate's own bytes.
+  struct Relabel {
+    std::vector<double> values;
+    Bytes data;
+  };
+  std::map<std::string, Relabel> relabeled;  // by source dimension
 
   const DimMap& dim(const std::string& source_dim) const;
   const DimMap* find_output(const std::string& output_name) const;
@@ -86,8 +94,10 @@ struct Selection {
 // Reads the dimension coordinates of `ds` (small 1-D arrays) and decodes CF time.
 Coordinates load_coordinates(const Dataset& ds);
 
-// Applies preprocessors in order. `identity` when the list is empty.
+// Applies preprocessors in order. `identity` when the list is empty. Labels that a preprocessor
+// changes are in Selection::relabeled; with_labels() gives the coordinates as the output has them.
 Selection apply_preprocessors(const Dataset& ds, const Coordinates& coords,
                               const std::vector<nlohmann::json>& preprocessors);
+Coordinates with_labels(Coordinates coords, const Selection& s);
 
 }  // namespace zp

@@ -74,7 +74,7 @@ def configs():
         "rename_to_slash": base + "preprocessors: [{type: rename, var_id: d2m, new_name: a/b}]\n",
         "rename_to_dotdot": base + "preprocessors: [{type: rename, var_id: d2m, new_name: ..}]\n",
         "rename_clash": base + "preprocessors: [{type: rename, var_id: d2m, new_name: t2m}]\n",
-        "roll_unsupported": base + "preprocessors: [{type: roll, dim: longitude, shift: 10}]\n",
+        "roll_misspelled_shifts": base + "preprocessors: [{type: roll, dim: longitude, shift: 10}]\n",
         "variables_missing": base + "variables: [nope]\n", "variables_number": base + "variables: 5\n",
         "variables_bad_list": base + "variables: [[d2m]]\n",
         "variable_transform_unknown": base + "variables: {d2m: [{type: blur}]}\n",
