@@ -96,7 +96,55 @@ void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
   }
 }
 
+// astype/scale: the variable is written decoded (even under encoding: source), then the steps run
+// on the decoded values; the fill value follows the final dtype.
+void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const std::string& key) {
+  if (!a.source.dtype.numeric())
+    throw Error::config(key, "'" + a.source.name + "' is not numeric: astype and scale do not apply");
+  if (!a.conversion.decode) {
+    a.conversion = cf_decoding(a.source);
+    if (a.conversion.decode) {
+      for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
+      a.fill_value = "NaN";
+    }
+  }
+  a.attrs.erase("_FillValue");  // an unfit integer fill kept as an attribute no longer applies
+  a.conversion.decoded = a.conversion.out;
+  DType t = a.conversion.decoded;
+  bool may_be_nan = t.kind == 'f';
+  for (const auto& s : steps) {
+    const DType r = step_result(t, s);
+    if (r.kind != 'f' && t.kind == 'f' && may_be_nan) {
+      // NaN has no integer value: it becomes the variable's _FillValue, which must fit.
+      const nlohmann::json& f = a.source.fill_value;
+      double fill = 0;
+      bool fits = f.is_number();
+      if (fits) {
+        fill = f.get<double>();
+        std::vector<unsigned char> probe(static_cast<std::size_t>(r.size));
+        store_from_json(probe.data(), 0, r, f);
+        fits = load_as_double(probe.data(), 0, r) == fill;
+      }
+      if (!fits)
+        throw Error::config(key, "astype " + r.str() + " of '" + a.source.name +
+                                     "' needs a _FillValue that " + r.str() +
+                                     " holds, for its missing (NaN) values; the source has " +
+                                     (f.is_null() ? std::string("none") : f.dump()));
+      a.conversion.int_fill = fill;
+      a.fill_value = f;
+      may_be_nan = false;
+    }
+    if (r.kind == 'f' && t.kind != 'f') may_be_nan = false;
+    t = r;
+  }
+  a.conversion.steps = steps;
+  a.conversion.out = t;
+  if (t.kind == 'f') a.fill_value = "NaN";
+}
+
 void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
+  std::vector<ValueStep> steps;
+  std::string steps_key;
   for (std::size_t i = 0; i < spec.transforms.size(); ++i) {
     const json& t = spec.transforms[i];
     const std::string key = fmt::format("variables.{}[{}]", spec.name, i);
@@ -110,13 +158,39 @@ void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
       if (!extra.is_object()) throw Error::config(key + ".attrs", "expected a map of attributes");
       for (const auto& [k, v] : extra.items())
         if (k != "type") a.attrs[k] = v;
-    } else if (type == "astype" || type == "scale") {
-      throw Error::config(key + ".type", "variable transform '" + type + "' is not supported yet");
+    } else if (type == "astype") {
+      for (const auto& [k, v] : t.items())
+        if (k != "type" && k != "dtype") throw Error::config(key + "." + k, "unknown field of astype (dtype)");
+      if (!t.contains("dtype") || !t["dtype"].is_string())
+        throw Error::config(key + ".dtype", "required string field is missing");
+      ValueStep s;
+      s.op = ValueStep::Op::AsType;
+      s.to = numeric_dtype_named(t["dtype"].get<std::string>(), key + ".dtype");
+      steps.push_back(s);
+      if (steps_key.empty()) steps_key = key;
+    } else if (type == "scale") {
+      ValueStep s;
+      bool any = false;
+      for (const auto& [k, v] : t.items()) {
+        if (k == "type") continue;
+        if (k != "multiply" && k != "add")
+          throw Error::config(key + "." + k, "unknown field of scale (multiply, add)");
+        if (!v.is_number() || !std::isfinite(v.get<double>()))
+          throw Error::config(key + "." + k, "expected a number, got " + v.dump());
+        (k == "multiply" ? s.multiply : s.add) = v.get<double>();
+        any = true;
+      }
+      if (!any) throw Error::config(key, "scale needs multiply and/or add");
+      s.integer_args = (!t.contains("multiply") || t["multiply"].is_number_integer()) &&
+                       (!t.contains("add") || t["add"].is_number_integer());
+      steps.push_back(s);
+      if (steps_key.empty()) steps_key = key;
     } else {
       throw Error::config(key + ".type",
-                          "unknown variable transform '" + type + "' (rename, attrs)");
+                          "unknown variable transform '" + type + "' (rename, attrs, astype, scale)");
     }
   }
+  if (!steps.empty()) finish_value_steps(a, steps, steps_key);
 }
 
 // The CF attributes whose words name other variables.

@@ -1,5 +1,8 @@
 #include "transform/element_transform.hpp"
 
+#include "core/dtype_dispatch.hpp"
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -84,7 +87,43 @@ json Conversion::to_json() const {
     if (has_scale) j["scale_factor"] = scale;
     if (has_offset) j["add_offset"] = offset;
   }
+  if (!steps.empty()) {
+    json s = json::array();
+    for (const auto& st : steps)
+      s.push_back(st.op == ValueStep::Op::Scale
+                      ? json{{"op", "scale"}, {"multiply", st.multiply}, {"add", st.add},
+                             {"integer_args", st.integer_args}}
+                      : json{{"op", "astype"}, {"to", st.to.str()}});
+    j["steps"] = s;
+    j["decoded"] = decoded.str();
+    j["int_fill"] = int_fill;
+  }
   return j;
+}
+
+DType step_result(DType t, const ValueStep& step) {
+  if (step.op == ValueStep::Op::AsType) return step.to;
+  if (t.kind == 'f' || step.integer_args) return t;
+  return DType{'f', 8, false};  // an integer array times a float: float64
+}
+
+DType numeric_dtype_named(const std::string& name, const std::string& key) {
+  static const std::pair<const char*, const char*> kNames[] = {
+      {"float32", "<f4"}, {"float64", "<f8"}, {"float", "<f8"}, {"double", "<f8"},
+      {"int8", "|i1"},    {"int16", "<i2"},   {"int32", "<i4"}, {"int64", "<i8"},
+      {"int", "<i8"},     {"uint8", "|u1"},   {"uint16", "<u2"}, {"uint32", "<u4"},
+      {"uint64", "<u8"}};
+  std::string s = name;
+  for (const auto& [n, np] : kNames)
+    if (name == n) s = np;
+  if (s.size() == 2) s = (s[1] == '1' ? "|" : "<") + s;  // "f4" -> "<f4"
+  try {
+    const DType t = DType::parse(s);
+    if (t.numeric()) return t.native();
+  } catch (const Error&) {
+  }
+  throw Error::config(key, "unknown numeric dtype '" + name +
+                               "' (float32, float64, int8..int64, uint8..uint64, or f4, <i2, ...)");
 }
 
 Conversion Conversion::from_json(const json& j) {
@@ -92,6 +131,27 @@ Conversion Conversion::from_json(const json& j) {
   c.in = DType::parse(j.at("in").get<std::string>());
   c.out = DType::parse(j.at("out").get<std::string>());
   c.decode = j.value("decode", false);
+  if (j.contains("steps")) {
+    c.decoded = DType::parse(j.at("decoded").get<std::string>());
+    c.int_fill = j.at("int_fill").get<double>();
+    DType t = c.decoded;
+    for (const auto& s : j.at("steps")) {
+      ValueStep st;
+      if (s.at("op") == "scale") {
+        st.multiply = s.at("multiply").get<double>();
+        st.add = s.at("add").get<double>();
+        st.integer_args = s.at("integer_args").get<bool>();
+      } else {
+        st.op = ValueStep::Op::AsType;
+        st.to = DType::parse(s.at("to").get<std::string>());
+      }
+      if (!t.numeric() || !step_result(t, st).numeric())
+        throw Error::config("conversion", "steps on a non-numeric dtype");
+      t = step_result(t, st);
+      c.steps.push_back(st);
+    }
+    if (!(t == c.out)) throw Error::config("conversion", "steps do not end in the output dtype");
+  }
   if (c.decode) {
     c.fills = j.value("fills", std::vector<double>{});
     c.has_scale = j.contains("scale_factor");
@@ -102,8 +162,81 @@ Conversion Conversion::from_json(const json& j) {
   return c;
 }
 
+namespace {
+
+// x rounded to dtype t (floats) or wrapped to it (integers, as numpy wraps).
+double round_to(double x, DType t) {
+  if (t.kind == 'f') {
+    if (t.size == 8) return x;
+    // Beyond float's range numpy gives ±inf; the C++ conversion would be undefined.
+    if (std::isfinite(x) && std::fabs(x) > std::numeric_limits<float>::max())
+      return std::copysign(std::numeric_limits<double>::infinity(), x);
+    return static_cast<double>(static_cast<float>(x));
+  }
+  if (!std::isfinite(x) || std::fabs(x) >= 9.2e18) return 0;
+  const int bits = 8 * t.size;
+  const auto v = static_cast<int64_t>(x);
+  if (bits == 64) return t.kind == 'u' && v < 0 ? static_cast<double>(static_cast<uint64_t>(v)) : x;
+  const uint64_t mask = (uint64_t{1} << bits) - 1;
+  uint64_t u = static_cast<uint64_t>(v) & mask;
+  if (t.kind == 'i' && (u >> (bits - 1))) return static_cast<double>(static_cast<int64_t>(u | ~mask));
+  return static_cast<double>(u);
+}
+
+// Float to integer as numpy's astype truncates; NaN becomes the fill value; out-of-range values
+// saturate (numpy leaves them undefined).
+double to_integer(double x, DType t, double fill) {
+  if (std::isnan(x)) return fill;
+  const int bits = 8 * t.size;
+  const double lo = t.kind == 'i' ? -std::ldexp(1.0, bits - 1) : 0.0;
+  const double hi = t.kind == 'i' ? std::ldexp(1.0, bits - 1) - 1 : std::ldexp(1.0, bits) - 1;
+  return std::clamp(std::trunc(x), lo, hi);
+}
+
+void apply_steps(const Conversion& c, const unsigned char* src, std::ptrdiff_t stride,
+                 unsigned char* dst, std::size_t n) {
+  Conversion base = c;
+  base.steps.clear();
+  base.out = c.decoded;
+  std::vector<unsigned char> decoded(n * static_cast<std::size_t>(c.decoded.size));
+  convert_run(base, src, stride, decoded.data(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    volatile double x = load_as_double(decoded.data(), i, c.decoded);  // no fused multiply-add
+    DType t = c.decoded;
+    for (const auto& s : c.steps) {
+      const DType r = step_result(t, s);
+      if (s.op == ValueStep::Op::AsType) {
+        x = r.kind == 'f' ? round_to(x, r) : (t.kind == 'f' ? to_integer(x, r, c.int_fill) : round_to(x, r));
+      } else if (r.kind == 'f') {
+        // numpy: a python float scalar takes the array's float type first.
+        const double m = round_to(s.multiply, r), a = round_to(s.add, r);
+        x = round_to(x * m, r);
+        x = round_to(x + a, r);
+      } else {
+        x = round_to(x * s.multiply, r);
+        x = round_to(x + s.add, r);
+      }
+      t = r;
+    }
+    visit_numeric(c.out, [&](auto v) {
+      using T = decltype(v);
+      double z = x;
+      // Steps leave integers in range; 64-bit ones only need the double's rounding kept in range.
+      if constexpr (std::is_integral_v<T>)
+        z = std::isfinite(z) ? std::clamp(z, std::is_signed_v<T> ? -9.2e18 : 0.0,
+                                          std::is_signed_v<T> ? 9.2e18 : 1.8e19)
+                             : 0.0;
+      const T y = static_cast<T>(z);
+      std::memcpy(dst + i * sizeof(T), &y, sizeof(T));
+    });
+  }
+}
+
+}  // namespace
+
 void convert_run(const Conversion& c, const unsigned char* src, std::ptrdiff_t stride,
                  unsigned char* dst, std::size_t n) {
+  if (!c.steps.empty()) return apply_steps(c, src, stride, dst, n);
   if (!c.decode) {
     const std::size_t s = static_cast<std::size_t>(c.in.size);
     if (stride == static_cast<std::ptrdiff_t>(s)) {
@@ -114,33 +247,7 @@ void convert_run(const Conversion& c, const unsigned char* src, std::ptrdiff_t s
       std::memcpy(dst + i * s, src + static_cast<std::ptrdiff_t>(i) * stride, s);
     return;
   }
-  switch (c.in.kind) {
-    case 'f':
-      return c.in.size == 4 ? decode_from<float>(c, src, stride, dst, n)
-                            : decode_from<double>(c, src, stride, dst, n);
-    case 'i':
-      switch (c.in.size) {
-        case 1:
-          return decode_from<int8_t>(c, src, stride, dst, n);
-        case 2:
-          return decode_from<int16_t>(c, src, stride, dst, n);
-        case 4:
-          return decode_from<int32_t>(c, src, stride, dst, n);
-        default:
-          return decode_from<int64_t>(c, src, stride, dst, n);
-      }
-    default:
-      switch (c.in.size) {
-        case 1:
-          return decode_from<uint8_t>(c, src, stride, dst, n);
-        case 2:
-          return decode_from<uint16_t>(c, src, stride, dst, n);
-        case 4:
-          return decode_from<uint32_t>(c, src, stride, dst, n);
-        default:
-          return decode_from<uint64_t>(c, src, stride, dst, n);
-      }
-  }
+  visit_numeric(c.in, [&](auto t) { decode_from<decltype(t)>(c, src, stride, dst, n); });
 }
 
 }  // namespace zp

@@ -13,13 +13,28 @@
 
 namespace zp {
 
+// A per-variable step on decoded values (the `astype` and `scale` variable transforms), computed
+// as numpy computes it on xarray's decoded array: in the current dtype, each operation rounded.
+struct ValueStep {
+  enum class Op { Scale, AsType };
+  Op op = Op::Scale;
+  double multiply = 1.0, add = 0.0;  // Scale: x * multiply + add
+  bool integer_args = false;         // both integers: integer arithmetic on integer data
+  DType to;                          // AsType
+};
+
 struct Conversion {
   DType in;
   DType out;
-  bool decode = false;        // false: out == in, bytes copied
+  bool decode = false;        // false: out == in, bytes copied (unless there are steps)
   std::vector<double> fills;  // raw values that become NaN
   bool has_scale = false, has_offset = false;
   double scale = 1.0, offset = 0.0;
+  // After decoding (to `decoded`), in order; `out` is the dtype after the last. A NaN cast to an
+  // integer dtype becomes `int_fill`.
+  std::vector<ValueStep> steps;
+  DType decoded;
+  double int_fill = 0.0;
 
   static Conversion identity(DType t) { return {t.native(), t.native()}; }
   nlohmann::json to_json() const;
@@ -28,6 +43,13 @@ struct Conversion {
 
 // The decoding xarray applies to `v` (identity when v has no CF packing or fill value).
 Conversion cf_decoding(const Variable& v);
+
+// The dtype after `step` applied to values of dtype `t` (numpy's result type).
+DType step_result(DType t, const ValueStep& step);
+
+// A numpy dtype name ("float32", "f4", "<i2", "uint8", ...) as a numeric DType; Error(Config)
+// naming `key` otherwise.
+DType numeric_dtype_named(const std::string& name, const std::string& key);
 
 // Converts n elements: source elements `src_stride` bytes apart (may be negative), output
 // contiguous.

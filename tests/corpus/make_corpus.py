@@ -80,7 +80,7 @@ def configs():
         "variable_transform_unknown": base + "variables: {d2m: [{type: blur}]}\n",
         "variable_transform_no_type": base + "variables: {d2m: [{new_name: x}]}\n",
         "variable_rename_slash": base + "variables: {d2m: [{type: rename, new_name: ../evil}]}\n",
-        "variable_astype": base + "variables: {d2m: [{type: astype, dtype: f8}]}\n",
+        "variable_astype_complex": base + "variables: {d2m: [{type: astype, dtype: c16}]}\n",
         "add_attrs_list": base + "add_attrs: [a, b]\n", "slurm_list": base + "slurm: [debug]\n",
         "slurm_unknown": base + "slurm: {queue: debug}\n", "slurm_newline": base + 'slurm: {partition: "a\\nb"}\n',
         "threads_zero": base + "threads_per_worker: 0\n", "memory_too_small": base + "memory_limit: 1MB\n",

@@ -122,3 +122,79 @@ def test_roll_refusals_name_the_key(tmp_path, pre, message):
                                 "preprocessors": pre})
     assert proc.returncode == 2 and message in proc.stderr and "preprocessors[" in proc.stderr, proc.stderr
     assert not store.exists()
+
+
+def counts_file(path):
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("x", 6)
+        c = ds.createVariable("counts", "i4", ("x",))
+        c[:] = [1, -2, 3, 40000, 5, 2**30]
+        f = ds.createVariable("ratio", "f8", ("x",))
+        f[:] = [0.1, 1 / 3, np.nan, 1e300, -2.5, 7.0]
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["source", "decoded"])
+def test_scale_and_astype_equal_numpy_on_decoded_values(tmp_path, encoding):
+    """Per-variable steps after CF decoding, in list order, as numpy computes them on xarray's
+    decoded arrays (float32 stays float32 under a float scale; int times int stays int)."""
+    src = grid_file(tmp_path / "g.nc")
+    ds = xr.open_dataset(src)
+    variables = {"tas": [{"type": "scale", "multiply": 1.8, "add": -459.67},
+                         {"type": "attrs", "units": "degF"}]}
+    store, cfg, _ = cache(tmp_path, src, "f.zarr", [], variables=variables, encoding=encoding,
+                          deploy_mode="local", simultaneous_worker_limit=2)
+    got = xr.open_zarr(store).load()
+    want = (ds.tas * 1.8 + (-459.67)).values
+    assert got.tas.dtype == np.float32 and np.array_equal(got.tas.values, want, equal_nan=True)
+    assert got.tas.attrs["units"] == "degF" and "scale_factor" not in got.tas.attrs
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+    # astype float64 after the scale, then a second scale in float64.
+    variables = {"tas": [{"type": "scale", "multiply": 1.8, "add": -459.67}, {"type": "astype", "dtype": "float64"},
+                         {"type": "scale", "multiply": 0.5}]}
+    store, _, _ = cache(tmp_path, src, "f64.zarr", [], variables=variables, encoding=encoding)
+    want = (ds.tas * 1.8 + (-459.67)).astype("float64") * 0.5
+    got = xr.open_zarr(store).load()
+    assert got.tas.dtype == np.float64 and np.array_equal(got.tas.values, want.values, equal_nan=True)
+    # Integers: int * int stays int32 (numpy wraps); int * float is float64; float64 -> float32.
+    src = counts_file(tmp_path / "c.nc")
+    ds = xr.open_dataset(src)
+    variables = {"counts": [{"type": "scale", "multiply": 3, "add": 1}],
+                 "ratio": [{"type": "astype", "dtype": "f4"}, {"type": "scale", "multiply": 2.5}]}
+    store, _, _ = cache(tmp_path, src, "c.zarr", [], variables=variables, encoding=encoding)
+    got = xr.open_zarr(store).load()
+    with np.errstate(over="ignore"):
+        want_counts = ds.counts.values * 3 + 1
+        want_ratio = ds.ratio.values.astype("f4") * 2.5
+    assert got.counts.dtype == np.int32 and np.array_equal(got.counts.values, want_counts)
+    assert got.ratio.dtype == np.float32 and np.array_equal(got.ratio.values, want_ratio, equal_nan=True)
+    variables = {"counts": [{"type": "scale", "multiply": 0.5}]}
+    store, _, _ = cache(tmp_path, src, "c2.zarr", [], variables=variables, encoding=encoding)
+    assert np.array_equal(xr.open_zarr(store).counts.values, ds.counts.values * 0.5)
+
+
+def test_astype_to_integer_puts_missing_values_at_the_fill_value(tmp_path):
+    """NaN has no integer value: astype to an integer dtype needs a _FillValue of that dtype, and
+    missing values are written as it (xarray then masks them again)."""
+    src = grid_file(tmp_path / "g.nc")
+    ds = xr.open_dataset(src)
+    variables = {"tas": [{"type": "scale", "multiply": 100}, {"type": "astype", "dtype": "int16"}]}
+    store, _, _ = cache(tmp_path, src, "i.zarr", [], variables=variables)
+    raw = xr.open_zarr(store, mask_and_scale=False).load()
+    x = (ds.tas * 100).values
+    want = np.where(np.isnan(x), -999, np.trunc(np.nan_to_num(x))).astype("int16")
+    assert raw.tas.dtype == np.int16 and np.array_equal(raw.tas.values, want)
+    assert raw.tas.attrs["_FillValue"] == -999
+    decoded = xr.open_zarr(store).load()
+    assert np.isnan(decoded.tas.values[0, 0, 0]) and np.isnan(decoded.tas.values).sum() == 1
+    src = counts_file(tmp_path / "c.nc")
+    proc = run_cache(tmp_path, {"data_uri": str(src), "cache_store": str(tmp_path / "r.zarr"),
+                                "deploy_mode": "series",
+                                "variables": {"ratio": [{"type": "astype", "dtype": "int16"}]}})
+    assert proc.returncode == 2 and "variables.ratio[0]" in proc.stderr and "_FillValue" in proc.stderr, proc.stderr
+    for bad, msg in (({"type": "astype", "dtype": "complex64"}, "unknown numeric dtype"),
+                     ({"type": "scale", "mul": 2}, "unknown field of scale"),
+                     ({"type": "scale", "multiply": "2"}, "expected a number")):
+        proc = run_cache(tmp_path, {"data_uri": str(src), "cache_store": str(tmp_path / "r.zarr"),
+                                    "deploy_mode": "series", "variables": {"ratio": [bad]}})
+        assert proc.returncode == 2 and msg in proc.stderr, proc.stderr
