@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,15 @@
 #include "transform/selection.hpp"
 
 namespace zp {
+
+// How a tiled array is stored: dims ("batch_dim", then each logical dimension in order, tiled ones
+// as "<dim>_fine"), shape and chunks. Planning, units and copies stay in the logical dimensions
+// (one tile = one logical chunk along the tiled ones); only chunk keys and metadata use this.
+struct StoredLayout {
+  std::vector<std::string> dims;
+  std::vector<int64_t> shape, chunks;
+  std::vector<bool> tiled;  // per logical dimension
+};
 
 struct ArrayPlan {
   std::string name;               // output array name, its key in the store
@@ -32,6 +42,7 @@ struct ArrayPlan {
   // Along each dimension: true when every output chunk is its own work unit (the memory limit did
   // not allow the units that read each source chunk once), false for such units.
   std::vector<bool> per_chunk_units;
+  std::optional<StoredLayout> stored;  // tiled arrays only
 
   std::size_t ndim() const { return dims.size(); }
   int64_t chunks_along(std::size_t d) const { return (shape[d] + chunks[d] - 1) / chunks[d]; }

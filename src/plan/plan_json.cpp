@@ -139,6 +139,11 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                       {"attrs", nonfinite_numbers_to_markers(a.attrs)},
                       {"compressor", a.compressor},
                       {"object_codec", a.object_codec},
+                      {"stored", a.stored ? json{{"dims", a.stored->dims},
+                                                 {"shape", a.stored->shape},
+                                                 {"chunks", a.stored->chunks},
+                                                 {"tiled", a.stored->tiled}}
+                                          : json(nullptr)},
                       {"source", source_json(a, include_manifest)}});
   }
   json jobs = json::array();
@@ -230,6 +235,16 @@ Plan plan_from_json(const json& j, const std::string& where) {
       nonfinite_markers_to_numbers(a.attrs);
       a.compressor = ja.at("compressor");
       a.object_codec = ja.value("object_codec", "");
+      if (ja.contains("stored") && !ja["stored"].is_null()) {
+        const json& st = ja["stored"];
+        a.stored = StoredLayout{st.at("dims").get<std::vector<std::string>>(),
+                                st.at("shape").get<std::vector<int64_t>>(),
+                                st.at("chunks").get<std::vector<int64_t>>(),
+                                st.at("tiled").get<std::vector<bool>>()};
+        if (a.stored->tiled.size() != a.dims.size() || a.stored->dims.size() != a.dims.size() + 1 ||
+            a.stored->shape.size() != a.stored->dims.size() || a.stored->chunks.size() != a.stored->dims.size())
+          throw Error::config(where, "stored layout of '" + a.name + "' does not match its dimensions");
+      }
       if (!a.object_codec.empty() && a.object_codec != "vlen-utf8" && a.object_codec != "vlen-bytes")
         throw Error::config(where, "unknown object_codec '" + a.object_codec + "'");
       a.source = source_from(ja.at("source"), where);

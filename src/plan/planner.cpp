@@ -308,6 +308,163 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   return a;
 }
 
+// A coordinate computed by the coordinator (tiled labels), written from bytes held in the plan.
+ArrayPlan inline_coordinate(const std::string& name, const std::vector<std::string>& dims,
+                            const std::vector<int64_t>& shape, DType dtype, Bytes data, Attrs attrs,
+                            const nlohmann::json& fill, const Config& cfg) {
+  ArrayPlan a;
+  a.name = name;
+  a.coordinate = true;
+  a.dims = dims;
+  a.shape = shape;
+  for (int64_t s : shape) a.chunks.push_back(std::max<int64_t>(s, 1));
+  Variable& v = a.source;
+  v.name = name;
+  v.dims = dims;
+  v.shape = shape;
+  v.dtype = dtype;
+  v.origin = "tiled labels";
+  v.missing_chunk_value = 0;
+  v.grid = ChunkGrid::regular(shape, a.chunks);
+  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
+  if (!v.chunks.empty()) {
+    v.chunks[0].kind = ChunkRef::Kind::Inline;
+    v.chunks[0].data = std::make_shared<Bytes>(std::move(data));
+  }
+  for (std::size_t d = 0; d < dims.size(); ++d) a.index.push_back(DimMap::linear(dims[d], dims[d], 0, shape[d], 1));
+  a.conversion = Conversion::identity(dtype);
+  a.attrs = std::move(attrs);
+  a.fill_value = fill;
+  a.compressor = cfg.compressor;
+  a.per_chunk_units.assign(dims.size(), false);
+  return a;
+}
+
+// tiled: data arrays get a stored layout (batch_dim first, one tile a chunk); the 1-D coordinates
+// of tiled dimensions become D_coarse(batch_dim) and D(batch_dim, D_fine), as reset_index leaves
+// them after xarray's stack.
+void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selection& sel,
+                  const Config& cfg) {
+  // batch_dim runs over the tiles in the data's dimension order (that of the first tiled data
+  // array; every tiled array must share it), the last tiled dimension fastest.
+  Selection::Tiling t = *sel.tiling;
+  std::vector<std::string> order;
+  for (const auto& a : arrays) {
+    if (a.coordinate) continue;
+    std::vector<std::string> mine;
+    for (const auto& d : a.dims)
+      if (std::find(t.dims.begin(), t.dims.end(), d) != t.dims.end()) mine.push_back(d);
+    if (mine.size() != t.dims.size()) continue;
+    if (order.empty()) order = mine;
+    if (mine != order)
+      throw Error::config("variables." + a.name, "'" + a.name + "' orders the tiled dimensions "
+                                                 "differently from the other variables");
+  }
+  if (!order.empty()) {
+    Selection::Tiling sorted = t;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const auto j = static_cast<std::size_t>(std::find(t.dims.begin(), t.dims.end(), order[i]) - t.dims.begin());
+      sorted.dims[i] = t.dims[j];
+      sorted.sizes[i] = t.sizes[j];
+      sorted.original[i] = t.original[j];
+      sorted.labels[i] = t.labels[j];
+      sorted.label_dtypes[i] = t.label_dtypes[j];
+    }
+    t = std::move(sorted);
+  }
+  auto tile_of = [&](const std::string& dim) -> int {
+    for (std::size_t i = 0; i < t.dims.size(); ++i)
+      if (t.dims[i] == dim) return static_cast<int>(i);
+    return -1;
+  };
+  for (const auto& [dim, size] : cfg.chunks)
+    if (dim == "batch_dim" && size != 1)
+      throw Error::config("chunks.batch_dim", "one tile a chunk (batch_dim: 1) is what tiled writes "
+                                              "yet; several tiles a chunk are not built");
+  std::vector<int64_t> coarse;  // tiles along each tiled dimension
+  int64_t batch = 1;
+  for (std::size_t i = 0; i < t.dims.size(); ++i) {
+    coarse.push_back(sel.find_output(t.dims[i])->count / t.sizes[i]);
+    batch *= coarse.back();
+  }
+  std::string coord_names;
+  for (const auto& d : t.dims) coord_names += " " + d + " " + d + "_coarse";
+  std::vector<ArrayPlan> out;
+  for (auto& a : arrays) {
+    if (a.coordinate && a.ndim() == 1 && tile_of(a.dims[0]) >= 0) continue;  // replaced below
+    std::vector<bool> tiled(a.ndim(), false);
+    std::size_t n_tiled = 0;
+    for (std::size_t d = 0; d < a.ndim(); ++d) n_tiled += (tiled[d] = tile_of(a.dims[d]) >= 0) ? 1 : 0;
+    if (n_tiled == 0) {
+      out.push_back(std::move(a));
+      continue;
+    }
+    if (n_tiled != t.dims.size())
+      throw Error::config("variables." + a.name,
+                          "'" + a.name + "' lacks some of the tiled dimensions (xarray's stack would "
+                          "broadcast it over them); leave it out under variables:");
+    StoredLayout st;
+    st.dims = {"batch_dim"};
+    st.shape = {batch};
+    st.chunks = {1};
+    bool padded = false;
+    for (std::size_t d = 0; d < a.ndim(); ++d) {
+      if (tiled[d]) {
+        const auto i = static_cast<std::size_t>(tile_of(a.dims[d]));
+        a.chunks[d] = t.sizes[i];
+        padded |= t.original[i] % t.sizes[i] != 0;
+        st.dims.push_back(a.dims[d] + "_fine");
+        st.shape.push_back(t.sizes[i]);
+        st.chunks.push_back(t.sizes[i]);
+      } else {
+        st.dims.push_back(a.dims[d]);
+        st.shape.push_back(a.shape[d]);
+        st.chunks.push_back(a.chunks[d]);
+      }
+    }
+    if (padded && t.pad && a.fill_value.is_null())
+      throw Error::config("variables." + a.name,
+                          "padding '" + a.name + "' (" + a.conversion.out.str() + ") to whole tiles "
+                          "needs a _FillValue; use encoding: decoded or boundary: trim");
+    st.tiled = tiled;
+    a.stored = std::move(st);
+    const std::string have = a.attrs.value("coordinates", std::string());
+    a.attrs["coordinates"] = have.empty() ? coord_names.substr(1) : have + coord_names;
+    out.push_back(std::move(a));
+  }
+  for (std::size_t i = 0; i < t.dims.size(); ++i) {
+    const std::string& dim = t.dims[i];
+    int64_t later = 1;
+    for (std::size_t j = i + 1; j < t.dims.size(); ++j) later *= coarse[j];
+    Bytes idx(static_cast<std::size_t>(batch) * 8);
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t c = (b / later) % coarse[i];
+      std::memcpy(idx.data() + 8 * b, &c, 8);
+    }
+    out.push_back(inline_coordinate(dim + "_coarse", {"batch_dim"}, {batch}, DType{'i', 8, false},
+                                    std::move(idx), Attrs::object(), nullptr, cfg));
+    if (t.labels[i].empty()) continue;
+    const DType lt = t.label_dtypes[i];
+    const int64_t n = t.sizes[i];
+    Bytes lab(static_cast<std::size_t>(batch * n * lt.size));
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t f = 0; f < n; ++f) {
+        const double x = t.labels[i][static_cast<std::size_t>(((b / later) % coarse[i]) * n + f)];
+        store_from_json(lab.data(), static_cast<std::size_t>(b * n + f), lt,
+                        std::isnan(x) ? nlohmann::json("NaN") : nlohmann::json(x));
+      }
+    Attrs attrs = Attrs::object();
+    const DimMap* m = sel.find_output(dim);
+    if (const Variable* cv = ds.find(m->source)) {
+      attrs = cv->attrs;
+      rename_references(attrs, sel);
+    }
+    out.push_back(inline_coordinate(dim, {"batch_dim", dim + "_fine"}, {batch, n}, lt, std::move(lab),
+                                    std::move(attrs), "NaN", cfg));
+  }
+  arrays = std::move(out);
+}
+
 }  // namespace
 
 std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
@@ -385,12 +542,13 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
       check_array_name(arrays.back().name, "preprocessors (rename of '" + d + "')");
     }
   }
+  if (sel.tiling) apply_tiling(arrays, ds, sel, cfg);
   std::set<std::string> names;
   for (const auto& a : arrays)
     if (!names.insert(a.name).second)
       throw Error::config("variables", "two output arrays are named '" + a.name + "'");
   for (const auto& [dim, size] : cfg.chunks) {
-    bool known = false;
+    bool known = dim == "batch_dim" && sel.tiling.has_value();
     for (const auto& a : arrays)
       for (std::size_t d = 0; d < a.ndim(); ++d)
         known |= a.dims[d] == dim || a.index[d].source == dim;
@@ -602,6 +760,18 @@ Plan make_plan(const Dataset& ds, const Selection& sel, const Config& cfg, const
   plan.files = ds.files;
   plan.global_attrs = ds.attrs;
   for (const auto& [k, v] : cfg.add_attrs.items()) plan.global_attrs[k] = v;
+  if (sel.tiling) {
+    // What it takes to untile: tile sizes, boundary, the lengths before padding or trimming.
+    nlohmann::ordered_json sizes = nlohmann::ordered_json::object(), original = sizes;
+    for (std::size_t i = 0; i < sel.tiling->dims.size(); ++i) {
+      sizes[sel.tiling->dims[i]] = sel.tiling->sizes[i];
+      original[sel.tiling->dims[i]] = sel.tiling->original[i];
+    }
+    plan.global_attrs["tiler_tile_sizes"] = sizes;
+    plan.global_attrs["tiler_boundary"] = sel.tiling->pad ? "pad" : "trim";
+    plan.global_attrs["tiler_original_sizes"] = original;
+    plan.global_attrs["tiler_batch_dim"] = "batch_dim";
+  }
   plan.global_attrs["zarr_parallel_config_hash"] = plan.config_hash;
   plan.global_attrs["zarr_parallel_version"] = plan.tool_version;
   plan.arrays = build_arrays(ds, sel, cfg);

@@ -301,6 +301,72 @@ std::string string_field(const json& p, const char* field, const std::string& ke
   return p[field].get<std::string>();
 }
 
+// tiled: {D: n, ..., boundary: pad|trim}, as the original's TilerTransform (xarray coarsen +
+// construct + stack + transpose). Guards as the original's: a tiled axis must ascend, and a
+// longitude must not jump (period 360).
+void apply_tiled(Selection& s, const Coordinates& coords, const json& p, const std::string& key) {
+  Selection::Tiling t;
+  const std::string boundary = p.value("boundary", std::string("pad"));
+  if (boundary != "pad" && boundary != "trim")
+    throw Error::config(key + ".boundary", "expected pad or trim, got '" + boundary + "'");
+  t.pad = boundary == "pad";
+  for (const auto& [k, v] : p.items())
+    if (k != "type" && k != "boundary") find_dim(s, k, key + "." + k);  // names must exist
+  for (auto& d : s.dims) {
+    if (!p.contains(d.name)) continue;
+    const std::string k = key + "." + d.name;
+    const json& n = p[d.name];
+    if (!n.is_number_integer() || n.get<int64_t>() < 1)
+      throw Error::config(k, "tile size must be a positive integer, got " + n.dump());
+    const int64_t size = n.get<int64_t>();
+    std::vector<double> labels;
+    DType dtype{'f', 8, false};
+    const auto c = coords.find(d.source);
+    if (c != coords.end() && !c->second.text) {
+      const bool time = c->second.time.has_value();
+      for (int64_t i = 0; i < d.count; ++i) {
+        const auto si = static_cast<std::size_t>(d.source_index(i));
+        labels.push_back(c->second.values[si]);
+        if (i > 0) {
+          const double a = time ? static_cast<double>(c->second.time_us[si])
+                                : labels[static_cast<std::size_t>(i)];
+          const auto pi = static_cast<std::size_t>(d.source_index(i - 1));
+          const double b = time ? static_cast<double>(c->second.time_us[pi])
+                                : labels[static_cast<std::size_t>(i - 1)];
+          if (!(a > b))
+            throw Error::config(k, fmt::format("tiled axis '{}' must ascend; it does not at position {} "
+                                               "(reverse_axis it first)", d.name, i));
+        }
+      }
+      if ((d.name == "longitude" || d.name == "lon") && labels.size() > 2) {
+        const double step = labels[1] - labels[0];
+        for (std::size_t i = 1; i < labels.size(); ++i)
+          if (std::fabs(labels[i] - labels[i - 1] - step) > 1e-6 * std::max(1.0, std::fabs(step)))
+            throw Error::config(k, fmt::format("'{}' jumps from {} to {} (period 360): tiles would "
+                                               "join distant places; roll first", d.name, labels[i - 1], labels[i]));
+      }
+      dtype = c->second.dtype.kind == 'f' ? c->second.dtype : DType{'f', 8, false};
+    }
+    const int64_t whole = t.pad ? (d.count + size - 1) / size * size : d.count / size * size;
+    if (whole == 0)
+      throw Error::config(k, fmt::format("tile size {} is larger than '{}' ({} values): boundary trim "
+                                         "leaves nothing", size, d.name, d.count));
+    t.dims.push_back(d.name);
+    t.sizes.push_back(size);
+    t.original.push_back(d.count);
+    if (!labels.empty()) labels.resize(static_cast<std::size_t>(whole), std::nan(""));
+    t.labels.push_back(std::move(labels));
+    t.label_dtypes.push_back(dtype);
+    if (t.pad) {
+      d.count = whole;  // the segments stay: the end is a gap, read as the fill value
+    } else {
+      d = d.sliced(0, whole);
+    }
+  }
+  if (t.dims.empty()) throw Error::config(key, "tiled needs at least one dimension and its tile size");
+  s.tiling = std::move(t);
+}
+
 // Preprocessors with fixed fields refuse others: a misspelled `shift` must not mean "auto".
 void check_fields(const json& p, const std::string& type, const std::string& key) {
   static const std::map<std::string, std::vector<std::string>> fields = {
@@ -452,10 +518,12 @@ Selection apply_preprocessors(const Dataset& ds, const Coordinates& source_coord
     } else if (type == "roll") {
       apply_roll(s, coords, p, key);
     } else if (type == "tiled") {
-      throw Error::config(key + ".type", "preprocessor '" + type + "' is not supported yet");
+      if (i + 1 != preprocessors.size())
+        throw Error::config(key + ".type", "tiled must be the last preprocessor");
+      apply_tiled(s, coords, p, key);
     } else {
       throw Error::config(key + ".type", "unknown preprocessor '" + type +
-                                             "' (sel, subset, isel, reverse_axis, roll, rename)");
+                                             "' (sel, subset, isel, reverse_axis, roll, rename, tiled)");
     }
   }
   return s;

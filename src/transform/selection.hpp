@@ -85,6 +85,17 @@ struct Selection {
     Bytes data;
   };
   std::map<std::string, Relabel> relabeled;  // by source dimension
+  // tiled (the last preprocessor): tile sizes along output dimensions, in the source's dimension
+  // order; each map is padded (a gap at its end) or trimmed to whole tiles. `labels`: each tiled
+  // dimension's coordinate values through its map (NaN in the padding), empty without one.
+  struct Tiling {
+    std::vector<std::string> dims;
+    std::vector<int64_t> sizes, original;
+    std::vector<std::vector<double>> labels;
+    std::vector<DType> label_dtypes;
+    bool pad = true;
+  };
+  std::optional<Tiling> tiling;
 
   const DimMap& dim(const std::string& source_dim) const;
   const DimMap* find_output(const std::string& output_name) const;

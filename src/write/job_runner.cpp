@@ -63,6 +63,22 @@ void inject_fault() {
 
 }  // namespace
 
+std::string chunk_key(const ArrayPlan& a, const std::vector<int64_t>& chunk) {
+  if (!a.stored) return chunk_key(a.name, chunk);
+  int64_t batch = 0;
+  std::vector<int64_t> key = {0};
+  for (std::size_t d = 0; d < a.ndim(); ++d) {
+    if (a.stored->tiled[d]) {
+      batch = batch * a.chunks_along(d) + chunk[d];
+      key.push_back(0);
+    } else {
+      key.push_back(chunk[d]);
+    }
+  }
+  key[0] = batch;
+  return chunk_key(a.name, key);
+}
+
 std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk) {
   std::string key = array + "/";
   for (std::size_t d = 0; d < chunk.size(); ++d) key += (d ? "." : "") + std::to_string(chunk[d]);
@@ -90,7 +106,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_);
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
       Bytes encoded = encode_chain(encode_chain_spec, std::move(buffers[i]), a.conversion.out.size);
-      store_.put(chunk_key(a.name, out_chunks[i]), encoded);
+      store_.put(chunk_key(a, out_chunks[i]), encoded);
       written += encoded.size();
       if (job.id >= 0) inject_fault();
       Bytes().swap(buffers[i]);

@@ -43,6 +43,9 @@ class JobRunner {
 };
 
 std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk);
+// The key of a logical output chunk of `a`: its stored key when the array is tiled (one tile a
+// chunk along batch_dim; a tile's elements are in the logical chunk's order).
+std::string chunk_key(const ArrayPlan& a, const std::vector<int64_t>& chunk);
 
 // Output chunk coordinates of a region, in C order.
 std::vector<std::vector<int64_t>> chunks_in(const Region& r);

@@ -97,7 +97,7 @@ VerifyReport verify_store(const Plan& plan, const FileStore& store, int threads,
       const auto keys = chunks_in(unit);
       const std::vector<Bytes> expected = assemble_unit(a, unit, reader, pool);
       for (std::size_t k = 0; k < keys.size(); ++k) {
-        const std::string key = chunk_key(a.name, keys[k]);
+        const std::string key = chunk_key(a, keys[k]);
         ++r.chunks_checked;
         const auto stored = store.get(key);
         if (!stored) {

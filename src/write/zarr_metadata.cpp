@@ -32,14 +32,14 @@ ojson group_attrs(const Plan& plan) {
 }  // namespace
 
 json zarray_json(const ArrayPlan& a) {
-  return {{"chunks", a.chunks},
+  return {{"chunks", a.stored ? a.stored->chunks : a.chunks},
           {"compressor", a.compressor},
           {"dimension_separator", "."},
           {"dtype", a.object_codec.empty() ? a.conversion.out.str() : "|O"},
           {"fill_value", typed_fill(a)},
           {"filters", a.object_codec.empty() ? json(nullptr) : json::array({{{"id", a.object_codec}}})},
           {"order", "C"},
-          {"shape", a.shape},
+          {"shape", a.stored ? a.stored->shape : a.shape},
           {"zarr_format", 2}};
 }
 
@@ -52,7 +52,7 @@ std::vector<CodecSpec> output_codecs(const ArrayPlan& a) {
 
 ojson zattrs_json(const ArrayPlan& a) {
   ojson j = ojson::object();
-  j["_ARRAY_DIMENSIONS"] = a.dims;
+  j["_ARRAY_DIMENSIONS"] = a.stored ? a.stored->dims : a.dims;
   for (const auto& [k, v] : a.attrs.items()) j[k] = v;
   return j;
 }
