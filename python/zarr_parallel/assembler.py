@@ -9,6 +9,7 @@ import sys
 import uuid
 
 from . import _zarr_parallel as _engine
+from . import utils
 
 _DEPLOY_MODES = ("series", "local", "dask_distributed")
 
@@ -63,7 +64,7 @@ class ZarrParallelAssembler:
     """
 
     def __init__(self, data_uri, preprocessors=None, chunks=None, cache_label=None, variables=None,
-                 add_attrs=None, engine="kerchunk", log_level=0, concat_dim=None, encoding=None,
+                 add_attrs=None, engine="kerchunk", log_level=None, concat_dim=None, encoding=None,
                  compressor=None, zarr_format=None, group=None):
         _check(data_uri, (str, os.PathLike), "data_uri")
         if data_uri is None:
@@ -75,6 +76,8 @@ class ZarrParallelAssembler:
         _check(add_attrs, dict, "add_attrs")
         _check(engine, str, "engine")
         _check(log_level, int, "log_level")
+        if log_level is None:
+            log_level = utils.verbosity()
         engine = engine or "auto"
         # The original's default engine is 'kerchunk'; a NetCDF file or a Zarr folder cannot be a
         # reference set, so for anything but a .json it means: find the engine from the path.

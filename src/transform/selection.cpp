@@ -324,9 +324,17 @@ void apply_tiled(Selection& s, const Coordinates& coords, const json& p, const s
     const auto c = coords.find(d.source);
     if (c != coords.end() && !c->second.text) {
       const bool time = c->second.time.has_value();
+      for (int64_t i = 0; i < d.count; ++i)
+        labels.push_back(c->second.values[static_cast<std::size_t>(d.source_index(i))]);
+      if ((d.name == "longitude" || d.name == "lon") && labels.size() > 2) {
+        const double step = labels[1] - labels[0];
+        for (std::size_t i = 1; i < labels.size(); ++i)
+          if (std::fabs(labels[i] - labels[i - 1] - step) > 1e-6 * std::max(1.0, std::fabs(step)))
+            throw Error::config(k, fmt::format("'{}' jumps from {} to {} (period 360): tiles would "
+                                               "join distant places; roll first", d.name, labels[i - 1], labels[i]));
+      }
       for (int64_t i = 0; i < d.count; ++i) {
         const auto si = static_cast<std::size_t>(d.source_index(i));
-        labels.push_back(c->second.values[si]);
         if (i > 0) {
           const double a = time ? static_cast<double>(c->second.time_us[si])
                                 : labels[static_cast<std::size_t>(i)];
@@ -337,13 +345,6 @@ void apply_tiled(Selection& s, const Coordinates& coords, const json& p, const s
             throw Error::config(k, fmt::format("tiled axis '{}' must ascend; it does not at position {} "
                                                "(reverse_axis it first)", d.name, i));
         }
-      }
-      if ((d.name == "longitude" || d.name == "lon") && labels.size() > 2) {
-        const double step = labels[1] - labels[0];
-        for (std::size_t i = 1; i < labels.size(); ++i)
-          if (std::fabs(labels[i] - labels[i - 1] - step) > 1e-6 * std::max(1.0, std::fabs(step)))
-            throw Error::config(k, fmt::format("'{}' jumps from {} to {} (period 360): tiles would "
-                                               "join distant places; roll first", d.name, labels[i - 1], labels[i]));
       }
       dtype = c->second.dtype.kind == 'f' ? c->second.dtype : DType{'f', 8, false};
     }

@@ -100,3 +100,12 @@ def store_files(store):
         if p.is_file() and not rel.startswith(".zarr-parallel"):
             out[rel] = p.read_bytes()
     return out
+
+
+def tile_like_the_original(ds, sizes, boundary="pad"):
+    """The original's TilerTransform in xarray: coarsen + construct, stack the coarse dimensions (in
+    the data's dimension order) into batch_dim, batch_dim first, reset_index."""
+    c = ds.coarsen(sizes, boundary=boundary).construct({d: (f"{d}_coarse", f"{d}_fine") for d in sizes})
+    first = next(v for v in ds.data_vars.values() if all(d in v.dims for d in sizes))
+    order = [d for d in first.dims if d in sizes]
+    return c.stack(batch_dim=[f"{d}_coarse" for d in order]).transpose("batch_dim", ...).reset_index("batch_dim")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import ERA5, assert_matches, need_fixtures, open_kerchunk, open_netcdf, run_cache
+from conftest import (ERA5, assert_matches, need_fixtures, open_kerchunk, open_netcdf, run_cache, store_files,
+                      tile_like_the_original)
 
 
 def grid_file(path, nlon=40, lon0=0.0):
@@ -198,3 +199,73 @@ def test_astype_to_integer_puts_missing_values_at_the_fill_value(tmp_path):
         proc = run_cache(tmp_path, {"data_uri": str(src), "cache_store": str(tmp_path / "r.zarr"),
                                     "deploy_mode": "series", "variables": {"ratio": [bad]}})
         assert proc.returncode == 2 and msg in proc.stderr, proc.stderr
+
+
+TILE_PRE = [{"type": "reverse_axis", "dim": "latitude"}, {"type": "sel", "latitude": [-60, 60]}]
+TILES = {"time": 24, "latitude": 10, "longitude": 36}
+
+
+@pytest.mark.parametrize("engine", ["netcdf", "kerchunk"])
+@pytest.mark.parametrize("encoding", ["decoded", "source"])
+def test_tiled_equals_the_originals_xarray_tiling(tmp_path, engine, encoding):
+    """reverse_axis + sel + tiled with tile sizes that do (time, longitude) and do not (latitude: 49
+    values, tiles of 10) divide the selection; packed int16 under encoding: source pads with the
+    _FillValue, which xarray masks back to NaN."""
+    need_fixtures()
+    source = ERA5 / ("era5_small_*.nc" if engine == "netcdf" else "refs.json")
+    src = open_netcdf(source) if engine == "netcdf" else open_kerchunk(source)
+    want = tile_like_the_original(src.isel(latitude=slice(None, None, -1)).sel(latitude=slice(-60, 60)), TILES)
+    store, cfg, _ = cache(tmp_path, source, "t.zarr", TILE_PRE + [dict(type="tiled", **TILES)], engine=engine,
+                          encoding=encoding, deploy_mode="local", simultaneous_worker_limit=2)
+    got = xr.open_zarr(store).load()
+    assert set(got.coords) == set(want.coords) and set(got.data_vars) == set(want.data_vars)
+    for name in want.variables:
+        assert got[name].dims == want[name].dims, name
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+    assert got.attrs["tiler_boundary"] == "pad" and got.attrs["tiler_original_sizes"]["latitude"] == 49
+    raw = xr.open_zarr(store, mask_and_scale=False)
+    if encoding == "source":
+        assert raw.d2m.dtype == np.int16 and int(raw.d2m.values[-1, 0, -1, 0]) == raw.d2m.attrs["_FillValue"]
+    # One tile a chunk along batch_dim; verify re-reads it all.
+    assert json.loads((store / "d2m" / ".zarray").read_text())["chunks"] == [1, 24, 10, 36]
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+
+
+def test_tiled_trim_and_resume_after_a_killed_worker(tmp_path):
+    need_fixtures()
+    src = open_kerchunk(ERA5 / "refs.json")
+    want = tile_like_the_original(src.isel(latitude=slice(None, None, -1)).sel(latitude=slice(-60, 60)),
+                                  TILES, boundary="trim")
+    pre = TILE_PRE + [dict(type="tiled", boundary="trim", **TILES)]
+    store, cfg, _ = cache(tmp_path, ERA5 / "refs.json", "trim.zarr", pre)
+    got = xr.open_zarr(store).load()
+    assert got.sizes["batch_dim"] == 4 * 4 * 4
+    for name in want.variables:
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+    # A local run whose worker is killed after 5 tiles, then resumed: the same bytes.
+    flag = tmp_path / "fired"
+    cfg2 = dict(cfg, cache_store=str(tmp_path / "killed.zarr"), deploy_mode="local", num_jobs=4,
+                simultaneous_worker_limit=2)
+    run_cache(tmp_path, cfg2, env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "5"}, check=0)
+    assert flag.exists()
+    assert store_files(tmp_path / "killed.zarr") == store_files(store)
+
+
+@pytest.mark.parametrize("pre, extra, message", [
+    ([{"type": "tiled", "latitude": 10}], {}, "must ascend"),
+    ([{"type": "roll", "dim": "longitude", "shifts": 5}, {"type": "tiled", "longitude": 36}], {}, "jumps"),
+    ([{"type": "tiled", "time": 24}, {"type": "isel", "time": [0, 24]}], {}, "last preprocessor"),
+    ([{"type": "tiled", "time": 24}], {"chunks": {"batch_dim": 2}}, "one tile a chunk"),
+    ([{"type": "tiled", "time": 0}], {}, "positive integer"),
+    ([{"type": "tiled", "time": 200, "boundary": "trim"}], {}, "leaves nothing"),
+    ([{"type": "tiled", "depth": 3}], {}, "no dimension 'depth'"),
+])
+def test_tiled_refusals_name_the_key(tmp_path, pre, extra, message):
+    need_fixtures()
+    store = tmp_path / "x.zarr"
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(store), "deploy_mode": "series",
+           "preprocessors": pre}
+    cfg.update(extra)
+    proc = run_cache(tmp_path, cfg)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not store.exists()

@@ -11,7 +11,7 @@ import xarray as xr
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
-from conftest import ERA5, need_fixtures, open_kerchunk, run_cache, store_files  # noqa: E402
+from conftest import ERA5, need_fixtures, open_kerchunk, run_cache, store_files, tile_like_the_original  # noqa: E402
 
 from zarr_parallel import ZarrParallelAssembler  # noqa: E402
 from zarr_parallel.assembler import ZarrParallelAssembler as FromAssembler  # noqa: E402
@@ -170,3 +170,28 @@ def test_datetimes_slices_and_numpy_values_are_accepted(tmp_path):
     for pre in variants:
         zp = ZarrParallelAssembler(refs, preprocessors=[pre], chunks=chunks, variables=["d2m"])
         assert zp.plan(cache_store=str(tmp_path / "p.zarr"))["config_hash"] == want, pre
+
+
+def test_original_tiled_script_runs_with_only_its_source_and_store_changed(tmp_path):
+    """The original's tiled.py: reverse_axis, sel, tiled (padding far beyond the fixture), on
+    dask_distributed with num_jobs=4 and resume=True; the result is xarray's own tiling."""
+    need_fixtures()
+    text = (REPO.parent / "shared" / "reference" / "original-examples" / "tiled.py").read_text()
+    url = "https://gws-access.jasmin.ac.uk/public/eds_ai/era5_repack/aggregations/data/ecmwf-era5X_oper_an_sfc_2000_2020_2d_repack.kr1.0.json"
+    store = tmp_path / "v0.4.0.zarr"
+    assert url in text and "/gws/ssde/j25b/eds_ai/frame-fm/data/zarr_cache/v0.4.0.zarr" in text
+    script = tmp_path / "tiled.py"
+    script.write_text(text.replace(url, str(ERA5 / "refs.json"))
+                      .replace("/gws/ssde/j25b/eds_ai/frame-fm/data/zarr_cache/v0.4.0.zarr", str(store)))
+    proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    src = open_kerchunk(ERA5 / "refs.json").isel(latitude=slice(None, None, -1)).sel(
+        time=slice("2000-01-01 00:00:00", "2001-06-10 23:00:00"), latitude=slice(60, 67.8),
+        longitude=slice(10, 137.8))
+    want = tile_like_the_original(src, {"time": 120, "latitude": 200, "longitude": 400})
+    got = xr.open_zarr(store).load()
+    assert got.attrs["preprocessor_hash"] == "gajgedgsndasdgasdg"
+    assert got.attrs["tiler_tile_sizes"] == {"time": 120, "latitude": 200, "longitude": 400}
+    for name in want.variables:
+        assert got[name].dims == want[name].dims, (name, got[name].dims, want[name].dims)
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
