@@ -13,7 +13,20 @@ def run(spec):
                            compat="override")[["d2m"]]
     if spec.get("sel"):
         ds = ds.sel(**{k: slice(*v) for k, v in spec["sel"].items()})
-    ds = ds.chunk(dict(zip(("time", "latitude", "longitude"), spec["chunks"])))
+    if spec.get("transform") == "tiled":  # the original package's path: xarray, then to_zarr
+        pre = spec["pre"]
+        ds = ds.isel(latitude=slice(None, None, -1)).sel(**{k: slice(*v) for k, v in pre[1].items() if k != "type"})
+        sizes = {k: v for k, v in pre[2].items() if k != "type"}
+        c = ds.coarsen(sizes, boundary="pad").construct({d: (f"{d}_coarse", f"{d}_fine") for d in sizes})
+        ds = c.stack(batch_dim=[f"{d}_coarse" for d in ds.d2m.dims if d in sizes]).transpose("batch_dim", ...)
+        ds = ds.reset_index("batch_dim").chunk({"batch_dim": 1})
+    elif spec.get("transform") == "roll":
+        box = spec["pre"][1]
+        with xr.set_options(keep_attrs=True):
+            ds = ds.assign_coords(longitude=((ds.longitude + 180) % 360) - 180)
+        ds = ds.sortby("longitude").sel(longitude=slice(*box["longitude"]), latitude=slice(*box["latitude"]))
+    if spec.get("chunks"):
+        ds = ds.chunk(dict(zip(("time", "latitude", "longitude"), spec["chunks"])))
     for v in ds.variables.values():
         v.encoding.pop("chunks", None)
         v.encoding.pop("preferred_chunks", None)

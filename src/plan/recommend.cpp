@@ -220,6 +220,68 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
 
 }  // namespace
 
+// Tiles whose edges fall inside source chunks make units span several tiles (memory) or re-read
+// chunks: say so, with the aligned tile sizes and what each would change (the original package's
+// _recommend_tiling).
+void tile_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt,
+                const Plan& plan, const Outcome& now, std::vector<Recommendation>& out) {
+  if (!sel.tiling || !sel.tiling->pad || cfg.preprocessors.empty()) return;
+  const Selection::Tiling& t = *sel.tiling;
+  const ArrayPlan* a = nullptr;
+  for (const auto& cand : plan.arrays)
+    if (cand.stored) {
+      a = &cand;
+      break;
+    }
+  if (!a) return;
+  const std::size_t pre = cfg.preprocessors.size() - 1;
+  for (std::size_t i = 0; i < t.dims.size(); ++i) {
+    std::size_t d = 0;
+    while (d < a->ndim() && a->dims[d] != t.dims[i]) ++d;
+    if (d == a->ndim()) continue;
+    const DimMap& m = a->index[d];
+    const auto& e = a->source.grid.edges[d];
+    const int64_t n = t.sizes[i], s = a->source.grid.chunk_shape[d];
+    auto aligned = [&](int64_t size) {
+      for (int64_t k = size; k < t.original[i]; k += size) {
+        const int64_t p = m.source_index(k);
+        const int64_t edge = m.segments[0].step > 0 ? p : p + 1;
+        if (!std::binary_search(e.begin(), e.end(), edge)) return false;
+      }
+      return true;
+    };
+    if (aligned(n)) continue;
+    std::set<int64_t> candidates;
+    if (n > s) candidates.insert(n / s * s), candidates.insert((n / s + 1) * s);
+    int64_t best_divisor = 0;
+    for (int64_t k = 1; k <= s; ++k)
+      if (s % k == 0 && (best_divisor == 0 || std::llabs(k - n) < std::llabs(best_divisor - n))) best_divisor = k;
+    candidates.insert(best_divisor);
+    candidates.insert(s);
+    std::string msg = fmt::format("tiles of {} along '{}' cut source chunks (every {} along '{}').", n,
+                                  t.dims[i], s, m.source);
+    int shown = 0;
+    for (int64_t c : candidates) {
+      if (c <= 0 || c == n || !aligned(c)) continue;
+      Selection alt = sel;
+      Selection::Tiling& at = *alt.tiling;
+      at.sizes[i] = c;
+      for (auto& am : alt.dims)
+        if (am.name == t.dims[i]) am.count = (t.original[i] + c - 1) / c * c;
+      if (!at.labels[i].empty()) {
+        at.labels[i].resize(static_cast<std::size_t>(t.original[i]));
+        at.labels[i].resize(static_cast<std::size_t>((t.original[i] + c - 1) / c * c), std::nan(""));
+      }
+      msg += fmt::format("\n    tile size {}: {}", c, effect(now, replan(ds, alt, cfg, opt)));
+      ++shown;
+    }
+    if (!shown)
+      msg += fmt::format(" No tile size lines up with them from where the selection starts; a "
+                         "selection that starts on a chunk edge lets tiles of a multiple of {} align.", s);
+    out.push_back({fmt::format("preprocessors[{}].{}", pre, t.dims[i]), msg});
+  }
+}
+
 std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coords,
                                       const Selection& sel, const Config& cfg,
                                       const PlanOptions& opt, const Plan& plan) {
@@ -233,6 +295,7 @@ std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coor
   selection_edges(ds, coords, sel, cfg, opt, plan, now, out);
   chunk_sizes(ds, sel, cfg, opt, plan, now, out);
   tiny_chunks(plan, out);
+  tile_sizes(ds, sel, cfg, opt, plan, now, out);
   if (plan.summary.read_amplification > 1.0 + 1e-9) {
     uint64_t need = 0;
     for (auto a : plan.arrays) {

@@ -269,3 +269,15 @@ def test_tiled_refusals_name_the_key(tmp_path, pre, extra, message):
     proc = run_cache(tmp_path, cfg)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert not store.exists()
+
+
+def test_tile_sizes_that_cut_source_chunks_are_recommended_with_aligned_ones(tmp_path):
+    need_fixtures()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "x.zarr"),
+           "preprocessors": TILE_PRE + [{"type": "tiled", "time": 24, "latitude": 10, "longitude": 40}]}
+    proc = run_cache(tmp_path, cfg, command="plan")
+    assert proc.returncode == 0, proc.stderr
+    assert "preprocessors[2].longitude: tiles of 40 along 'longitude' cut source chunks (every 36" in proc.stdout
+    assert "tile size 36: reads" in proc.stdout and "preprocessors[2].time" not in proc.stdout
+    proc = run_cache(tmp_path, cfg)  # a cache stops on it, as on every recommendation
+    assert proc.returncode == 3 and not (tmp_path / "x.zarr").exists()
