@@ -50,6 +50,8 @@ Case random_case(std::mt19937& rng, bool aligned) {
     // A roll: by whole source chunks when aligned (then every chunk is still read once).
     if (!aligned && pick(0, 2) == 0) m = m.rolled(pick(-count, 2 * count));
     if (aligned && count % chunks[d] == 0 && pick(0, 2) == 0) m = m.rolled(chunks[d] * pick(0, 3));
+    // Tile padding: the map runs past its segments; the gap reads as the fill value.
+    if (!aligned && pick(0, 3) == 0) m.count += pick(1, 9);
     c.sel.dims.push_back(m);
   }
   c.cfg.chunks_auto = false;
@@ -79,9 +81,16 @@ std::set<int64_t> needed_chunks(const ArrayPlan& a, const Region& region) {
   }
   for (;;) {
     std::vector<int64_t> c(nd);
-    for (std::size_t d = 0; d < nd; ++d)
-      c[d] = a.source.grid.chunk_of(d, a.index[d].source_index(i[d]));
-    out.insert(a.source.grid.linear_index(c));
+    bool gap = false;
+    for (std::size_t d = 0; d < nd && !gap; ++d) {
+      const auto p = a.index[d].pieces(i[d], i[d] + 1);
+      if (p.empty()) {
+        gap = true;
+      } else {
+        c[d] = a.source.grid.chunk_of(d, p[0].src);
+      }
+    }
+    if (!gap) out.insert(a.source.grid.linear_index(c));
     std::size_t d = nd;
     while (d > 0 && ++i[d - 1] == hi[d - 1]) i[d - 1] = lo[d - 1], --d;
     if (d == 0) return out;
