@@ -273,12 +273,8 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
                                                             : sel.relabeled.end();
   if (relabel != sel.relabeled.end()) {
     a.source.dtype = v.dtype.native();
-    a.source.codecs.clear();
     a.source.object_codec.clear();
-    a.source.grid = ChunkGrid::regular(v.shape, {std::max<int64_t>(v.shape[0], 1)});
-    a.source.chunks.assign(1, ChunkRef{});
-    a.source.chunks[0].kind = ChunkRef::Kind::Inline;
-    a.source.chunks[0].data = std::make_shared<Bytes>(relabel->second.data);
+    a.source.hold_whole(relabel->second.data);
   }
   for (std::size_t d = 0; d < v.ndim(); ++d) {
     const DimMap& m = sel.dim(v.dims[d]);
@@ -325,12 +321,7 @@ ArrayPlan inline_coordinate(const std::string& name, const std::vector<std::stri
   v.dtype = dtype;
   v.origin = "tiled labels";
   v.missing_chunk_value = 0;
-  v.grid = ChunkGrid::regular(shape, a.chunks);
-  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (!v.chunks.empty()) {
-    v.chunks[0].kind = ChunkRef::Kind::Inline;
-    v.chunks[0].data = std::make_shared<Bytes>(std::move(data));
-  }
+  v.hold_whole(std::move(data));
   for (std::size_t d = 0; d < dims.size(); ++d) a.index.push_back(DimMap::linear(dims[d], dims[d], 0, shape[d], 1));
   a.conversion = Conversion::identity(dtype);
   a.attrs = std::move(attrs);

@@ -47,6 +47,17 @@ std::vector<int64_t> ChunkGrid::coords(int64_t linear) const {
   return c;
 }
 
+void Variable::hold_whole(Bytes data) {
+  std::vector<int64_t> whole;
+  for (int64_t s : shape) whole.push_back(std::max<int64_t>(s, 1));
+  codecs.clear();
+  grid = ChunkGrid::regular(shape, whole);
+  chunks.assign(static_cast<std::size_t>(grid.num_chunks()), ChunkRef{});
+  if (chunks.empty()) return;
+  chunks[0].kind = ChunkRef::Kind::Inline;
+  chunks[0].data = std::make_shared<Bytes>(std::move(data));
+}
+
 int64_t Variable::num_elements() const {
   int64_t n = 1;
   for (auto s : shape) n *= s;

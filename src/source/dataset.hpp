@@ -70,6 +70,9 @@ struct Variable {
 
   std::size_t ndim() const { return dims.size(); }
   int64_t num_elements() const;
+  // Makes the manifest one inline chunk holding the whole array (`data`: C order, `dtype`),
+  // without codecs: text read whole, computed labels.
+  void hold_whole(Bytes data);
   std::size_t chunk_bytes() const;  // decoded bytes of one nominal chunk
 };
 

@@ -241,16 +241,6 @@ void check_whole_text_size(std::size_t bytes, const std::string& where) {
                                    " MiB: text is read whole and zarr-parallel caps it at 256 MiB");
 }
 
-void set_whole_inline(Variable& v, Bytes data) {
-  std::vector<int64_t> chunk;
-  for (int64_t s : v.shape) chunk.push_back(std::max<int64_t>(s, 1));
-  v.grid = ChunkGrid::regular(v.shape, chunk);
-  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (v.chunks.empty()) return;
-  v.chunks[0].kind = ChunkRef::Kind::Inline;
-  v.chunks[0].data = std::make_shared<Bytes>(std::move(data));
-}
-
 void read_chars_whole(int ncid, int varid, Variable& v, std::size_t width,
                       const std::string& where) {
   v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
@@ -259,7 +249,7 @@ void read_chars_whole(int ncid, int varid, Variable& v, std::size_t width,
   check_whole_text_size(n * width, where);
   Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);
   if (n > 0 && width > 0) nc_check(nc_get_var_text(ncid, varid, reinterpret_cast<char*>(data.data())), where);
-  set_whole_inline(v, std::move(data));
+  v.hold_whole(std::move(data));
 }
 
 void read_strings_whole(int ncid, int varid, Variable& v, const std::string& where) {
@@ -283,7 +273,7 @@ void read_strings_whole(int ncid, int varid, Variable& v, const std::string& whe
   if (n > 0) nc_free_string(n, items.data());
   v.dtype = DType{'S', static_cast<int>(width), false};
   v.object_codec = "vlen-utf8";
-  set_whole_inline(v, std::move(data));
+  v.hold_whole(std::move(data));
 }
 
 OpenedFile open_one(const std::string& path, const std::string& group) {
@@ -517,7 +507,7 @@ Variable join_whole_text(const std::vector<const Variable*>& parts, std::size_t 
       at += n;
     }
   joined.dtype.size = static_cast<int>(std::max<std::size_t>(width, 1));
-  set_whole_inline(joined, std::move(data));
+  joined.hold_whole(std::move(data));
   return joined;
 }
 

@@ -109,18 +109,11 @@ void read_object_array_whole(Variable& v, const nlohmann::json& object_filter,
   if (n * width > kMaxWholeObjects)
     throw Error::source(where, "text array over 256 MiB as fixed-width text: text arrays are read "
                                "whole and zarr-parallel caps them at 256 MiB");
-  auto data = std::make_shared<Bytes>(n * width, 0);
-  for (std::size_t i = 0; i < n; ++i) std::memcpy(data->data() + i * width, values[i].data(), values[i].size());
+  Bytes data(n * width, 0);
+  for (std::size_t i = 0; i < n; ++i) std::memcpy(data.data() + i * width, values[i].data(), values[i].size());
   v.dtype = DType{'S', static_cast<int>(width), false};
   v.object_codec = id == "vlen-bytes" ? "vlen-bytes" : "vlen-utf8";
-  v.codecs.clear();
-  std::vector<int64_t> whole;
-  for (int64_t s : v.shape) whole.push_back(std::max<int64_t>(s, 1));
-  v.grid = ChunkGrid::regular(v.shape, whole);
-  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (v.chunks.empty()) return;
-  v.chunks[0].kind = ChunkRef::Kind::Inline;
-  v.chunks[0].data = std::move(data);
+  v.hold_whole(std::move(data));
 }
 
 }  // namespace zp
