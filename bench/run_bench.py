@@ -234,6 +234,8 @@ def main():
                               ("xarray_distributed", lambda: run_xarray(w, files, work, args.runs, True)),
                               ("gdalmdimtranslate", lambda: run_gdal(w, files, work, args.runs)),
                               ("nccopy", lambda: run_nccopy(w, files, work, args.runs))]:
+                if w.get("transform") and label in ("gdalmdimtranslate", "nccopy"):
+                    continue  # neither rolls nor tiles
                 res, out = fn()
                 if res is None:
                     continue
