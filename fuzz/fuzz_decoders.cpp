@@ -16,10 +16,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     static const char* kTypes[] = {"<i1", "<u2", ">i2", "<i4", "<u8", "<f4", ">f8", "<f8"};
     const std::string a = kTypes[data[1] % 8], b = kTypes[data[2] % 8];
     zp::CodecSpec spec{id,
-                       {{"id", id}, {"elementsize", 1 + data[1] % 8}, {"dtype", a}, {"astype", b},
-                        {"encode_dtype", b}, {"decode_dtype", a}, {"scale", 1 + data[2]},
-                        {"offset", data[1]}, {"shape", {1 + data[1] % 5, 1 + data[2] % 7}},
-                        {"itemsize", 1 + data[1] % 8}, {"labels", {"a", "b"}}}};
+                       {{"id", id},
+                        {"elementsize", 1 + data[1] % 8},
+                        {"dtype", a},
+                        {"astype", b},
+                        {"encode_dtype", b},
+                        {"decode_dtype", a},
+                        {"scale", 1 + data[2]},
+                        {"offset", data[1]},
+                        {"shape", {1 + data[1] % 5, 1 + data[2] % 7}},
+                        {"itemsize", 1 + data[1] % 8},
+                        {"labels", {"a", "b"}}}};
     zp::decode_chain({spec}, zp::Bytes(data + 3, data + size), expected, "fuzz");
   } catch (const zp::Error&) {
   }

@@ -45,7 +45,8 @@ struct Layout {
 Layout layout_of(const nlohmann::json& config) {
   Layout l;
   const nlohmann::json shape = config.value("shape", nlohmann::json());
-  if (!shape.is_array() || shape.empty()) throw Error(ErrorKind::Source, "order F: bad chunk shape");
+  if (!shape.is_array() || shape.empty())
+    throw Error(ErrorKind::Source, "order F: bad chunk shape");
   for (const auto& s : shape) {
     if (!s.is_number_integer() || s.get<int64_t>() <= 0 || s.get<int64_t>() > (int64_t{1} << 40) ||
         l.elements > (std::size_t{1} << 40) / static_cast<std::size_t>(s.get<int64_t>()))
@@ -87,7 +88,8 @@ Bytes order_f_decode(const Bytes& in, const nlohmann::json& config, std::size_t)
   const Layout l = layout_of(config);
   if (in.size() != l.elements * l.itemsize)
     throw Error(ErrorKind::Source, "order F: chunk has " + std::to_string(in.size()) +
-                                       " bytes, expected " + std::to_string(l.elements * l.itemsize));
+                                       " bytes, expected " +
+                                       std::to_string(l.elements * l.itemsize));
   Bytes out(in.size());
   transpose(l, in.data(), out.data(), true);
   return out;

@@ -80,7 +80,8 @@ void store(unsigned char* p, std::size_t i, DType t, const Elem& e, bool from_fl
     if (from_float) {
       const double d = std::trunc(e.f);
       const bool bad = std::isnan(d) || d >= 0x1p63 || d < -0x1p63;
-      bits = bad ? (uint64_t{1} << (8 * t.size - 1)) : static_cast<uint64_t>(static_cast<int64_t>(d));
+      bits =
+          bad ? (uint64_t{1} << (8 * t.size - 1)) : static_cast<uint64_t>(static_cast<int64_t>(d));
     }
     std::memcpy(tmp, &bits, 8);  // little-endian host: the low bytes are the narrow value
   }
@@ -98,13 +99,15 @@ std::size_t count_of(const Bytes& in, DType t) {
 Bytes cast(const Bytes& in, DType from, DType to) {
   const std::size_t n = count_of(in, from);
   Bytes out(n * static_cast<std::size_t>(to.size));
-  for (std::size_t i = 0; i < n; ++i) store(out.data(), i, to, load(in.data(), i, from), from.kind == 'f');
+  for (std::size_t i = 0; i < n; ++i)
+    store(out.data(), i, to, load(in.data(), i, from), from.kind == 'f');
   return out;
 }
 
 double number_field(const nlohmann::json& config, const char* key, double fallback) {
   if (!config.contains(key) || config[key].is_null()) return fallback;
-  if (!config[key].is_number()) throw Error(ErrorKind::Source, std::string(key) + " must be a number");
+  if (!config[key].is_number())
+    throw Error(ErrorKind::Source, std::string(key) + " must be a number");
   return config[key].get<double>();
 }
 
@@ -121,8 +124,9 @@ Bytes delta_decode(const Bytes& in, const nlohmann::json& config, std::size_t) {
     const Elem e = load(in.data(), i, astype);
     if (astype.kind == 'f') {
       // numpy accumulates in the input's float width
-      acc.f = astype.size == 4 ? static_cast<double>(static_cast<float>(acc.f) + static_cast<float>(e.f))
-                               : acc.f + e.f;
+      acc.f = astype.size == 4
+                  ? static_cast<double>(static_cast<float>(acc.f) + static_cast<float>(e.f))
+                  : acc.f + e.f;
     } else {
       acc.u += e.u;  // two's complement: wrapping sums in 64 bits, truncated on store
       acc.f = astype.kind == 'i' ? static_cast<double>(static_cast<int64_t>(acc.u))
@@ -162,7 +166,8 @@ Bytes astype_decode(const Bytes& in, const nlohmann::json& config, std::size_t) 
 std::size_t dtype_filter_encoded_size(const nlohmann::json& config, std::size_t decoded) {
   const std::string id = config.value("id", "");
   const bool as = id == "astype";
-  const DType from = dtype_field(config, as ? "decode_dtype" : "dtype", as ? "encode_dtype" : nullptr);
+  const DType from =
+      dtype_field(config, as ? "decode_dtype" : "dtype", as ? "encode_dtype" : nullptr);
   const DType to = dtype_field(config, as ? "encode_dtype" : "astype", as ? nullptr : "dtype");
   return decoded / static_cast<std::size_t>(from.size) * static_cast<std::size_t>(to.size);
 }

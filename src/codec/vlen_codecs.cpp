@@ -12,7 +12,8 @@ namespace zp {
 namespace {
 
 uint32_t read_u32(const Bytes& in, std::size_t at) {
-  if (at + 4 > in.size()) throw Error(ErrorKind::Source, "vlen: truncated at byte " + std::to_string(at));
+  if (at + 4 > in.size())
+    throw Error(ErrorKind::Source, "vlen: truncated at byte " + std::to_string(at));
   return static_cast<uint32_t>(in[at]) | static_cast<uint32_t>(in[at + 1]) << 8 |
          static_cast<uint32_t>(in[at + 2]) << 16 | static_cast<uint32_t>(in[at + 3]) << 24;
 }
@@ -25,14 +26,16 @@ void put_u32(Bytes& out, std::size_t v) {
 
 std::vector<std::string> vlen_items(const Bytes& in) {
   const uint32_t n = read_u32(in, 0);
-  if (n > in.size() / 4) throw Error(ErrorKind::Source, "vlen: item count " + std::to_string(n) + " exceeds the data");
+  if (n > in.size() / 4)
+    throw Error(ErrorKind::Source, "vlen: item count " + std::to_string(n) + " exceeds the data");
   std::vector<std::string> items;
   items.reserve(n);
   std::size_t at = 4;
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t len = read_u32(in, at);
     at += 4;
-    if (len > in.size() - at) throw Error(ErrorKind::Source, "vlen: item " + std::to_string(i) + " overruns the data");
+    if (len > in.size() - at)
+      throw Error(ErrorKind::Source, "vlen: item " + std::to_string(i) + " overruns the data");
     items.emplace_back(reinterpret_cast<const char*>(in.data() + at), len);
     at += len;
   }
@@ -50,7 +53,8 @@ Bytes vlen_decode(const Bytes& in, const nlohmann::json&, std::size_t size_hint)
   Bytes out(size_hint, 0);
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (items[i].size() > width)
-      throw Error(ErrorKind::Source, "vlen: item " + std::to_string(i) + " is longer than " + std::to_string(width) + " bytes");
+      throw Error(ErrorKind::Source, "vlen: item " + std::to_string(i) + " is longer than " +
+                                         std::to_string(width) + " bytes");
     std::memcpy(out.data() + i * width, items[i].data(), items[i].size());
   }
   return out;

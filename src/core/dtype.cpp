@@ -18,7 +18,8 @@ DType DType::parse(const std::string& s) {
   t.big_endian = order == '>';
   t.kind = s[1];
   t.size = std::atoi(s.c_str() + 2);
-  if (t.kind == 'S' && order == '|' && t.size >= 1 && t.size <= 1 << 20) return {'S', t.size, false};
+  if (t.kind == 'S' && order == '|' && t.size >= 1 && t.size <= 1 << 20)
+    return {'S', t.size, false};
   if (t.kind == 'U' && order != '|' && t.size >= 1 && t.size <= 1 << 18)
     return {'U', 4 * t.size, t.big_endian};
   if (t.kind == 'b' && t.size == 1 && order == '|') return {'b', 1, false};
@@ -128,12 +129,14 @@ void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& v
     std::memset(p, 0, static_cast<std::size_t>(t.size));
     if (!value.is_string()) return;
     const auto& s = value.get_ref<const std::string&>();
-    const auto b = t.kind == 'S' ? decode_base64(s, "fill_value") : ucs4_from_utf8(s, t.big_endian, "fill_value");
+    const auto b = t.kind == 'S' ? decode_base64(s, "fill_value")
+                                 : ucs4_from_utf8(s, t.big_endian, "fill_value");
     if (!b.empty()) std::memcpy(p, b.data(), std::min(b.size(), static_cast<std::size_t>(t.size)));
     return;
   }
   if (t.kind == 'b') {
-    const bool on = value.is_boolean() ? value.get<bool>() : value.is_number() && value.get<double>() != 0;
+    const bool on =
+        value.is_boolean() ? value.get<bool>() : value.is_number() && value.get<double>() != 0;
     static_cast<unsigned char*>(data)[i] = on ? 1 : 0;
     return;
   }
@@ -168,15 +171,18 @@ void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& v
   if (t.kind == 'f') {
     // Narrowing a double outside float's range is undefined: such a value is infinite there.
     if (t.size == 4)
-      return put<float>(data, i, std::fabs(d) > std::numeric_limits<float>::max() && std::isfinite(d)
-                                     ? static_cast<float>(std::copysign(INFINITY, d))
-                                     : static_cast<float>(d));
+      return put<float>(data, i,
+                        std::fabs(d) > std::numeric_limits<float>::max() && std::isfinite(d)
+                            ? static_cast<float>(std::copysign(INFINITY, d))
+                            : static_cast<float>(d));
     return put<double>(data, i, d);
   }
   if (!std::isfinite(d) || d < -9.2e18 || d > 1.8e19)
     throw Error(ErrorKind::Source, "value " + value.dump() + " does not fit dtype " + t.str());
-  if (t.kind == 'u' && d >= 0) return store_from_json(data, i, t, nlohmann::json(static_cast<uint64_t>(d)));
-  if (d > 9.2e18) throw Error(ErrorKind::Source, "value " + value.dump() + " does not fit dtype " + t.str());
+  if (t.kind == 'u' && d >= 0)
+    return store_from_json(data, i, t, nlohmann::json(static_cast<uint64_t>(d)));
+  if (d > 9.2e18)
+    throw Error(ErrorKind::Source, "value " + value.dump() + " does not fit dtype " + t.str());
   store_from_json(data, i, t, nlohmann::json(static_cast<int64_t>(d)));
 }
 
@@ -193,6 +199,5 @@ void fill_elements(void* data, std::size_t n, DType t, const nlohmann::json& val
     done += k;
   }
 }
-
 
 }  // namespace zp

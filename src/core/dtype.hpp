@@ -1,5 +1,6 @@
 // DType: an element type as numpy spells it ("<i2", ">f8", "|u1", "|S5", "<U3", "|b1"). Value type.
-// Fixed-width bytes ('S'), UCS-4 text ('U') and booleans ('b') are only ever copied, never converted.
+// Fixed-width bytes ('S'), UCS-4 text ('U') and booleans ('b') are only ever copied, never
+// converted.
 #pragma once
 
 #include <cstddef>

@@ -58,13 +58,18 @@ Bytes ucs4_from_utf8(const std::string& text, bool big_endian, const std::string
   out.reserve(text.size() * 4);
   for (std::size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
-    const int n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    const int n = c < 0x80           ? 1
+                  : (c >> 5) == 0x6  ? 2
+                  : (c >> 4) == 0xe  ? 3
+                  : (c >> 3) == 0x1e ? 4
+                                     : 0;
     if (n == 0 || i + static_cast<std::size_t>(n) > text.size())
       throw Error::source(where, "text is not UTF-8 at byte " + std::to_string(i));
     uint32_t cp = n == 1 ? c : c & (0x7f >> n);
     for (int k = 1; k < n; ++k) {
       const auto cc = static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]);
-      if ((cc & 0xc0) != 0x80) throw Error::source(where, "text is not UTF-8 at byte " + std::to_string(i));
+      if ((cc & 0xc0) != 0x80)
+        throw Error::source(where, "text is not UTF-8 at byte " + std::to_string(i));
       cp = (cp << 6) | (cc & 0x3f);
     }
     i += static_cast<std::size_t>(n);
@@ -79,7 +84,8 @@ std::string utf8_from_ucs4(const unsigned char* data, std::size_t units, bool bi
   for (std::size_t u = 0; u < units; ++u) {
     uint32_t cp = 0;
     for (int k = 0; k < 4; ++k)
-      cp |= static_cast<uint32_t>(data[4 * u + static_cast<std::size_t>(k)]) << (8 * (big_endian ? 3 - k : k));
+      cp |= static_cast<uint32_t>(data[4 * u + static_cast<std::size_t>(k)])
+            << (8 * (big_endian ? 3 - k : k));
     if (cp == 0) break;
     if (cp > 0x10ffff) cp = 0xfffd;
     if (cp < 0x80) {

@@ -180,8 +180,8 @@ void check_resumable(const std::string& root, const Plan& plan) {
   const std::string change = first_change(plan.sources);
   if (!change.empty())
     throw Error::source(root, change + " since the cache at " + root +
-                            " was started; it cannot be finished from two versions of the "
-                            "source: run again with resume: false to rebuild it");
+                                  " was started; it cannot be finished from two versions of the "
+                                  "source: run again with resume: false to rebuild it");
 }
 
 }  // namespace
@@ -197,8 +197,9 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   // 1. Whose is the path? Nothing is created anywhere before this answer.
   const TargetState first = classify_target(target);
   if (first.kind == TargetKind::Foreign && !first.being_created)
-    throw Error::store(target, first.why + "; zarr-parallel writes only into stores it created "
-                                           "(choose another cache_store)");
+    throw Error::store(target, first.why +
+                                   "; zarr-parallel writes only into stores it created "
+                                   "(choose another cache_store)");
   if (is_hit(target, hash, cfg.log_level)) {
     log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
     session.status = CacheSession::Status::Hit;
@@ -235,8 +236,8 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     if (t.kind == TargetKind::Foreign)
       throw Error::store(target, t.why + "; zarr-parallel writes only into stores it created");
     if (st.kind == TargetKind::Foreign)
-      throw Error::store(staging, st.why + "; it is where a replacement of " + target +
-                                      " is built: move it away");
+      throw Error::store(
+          staging, st.why + "; it is where a replacement of " + target + " is built: move it away");
     if (is_hit(target, hash, 0)) {
       release_cache_lock(target);
       log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
@@ -258,8 +259,9 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
       plan = load_plan(state.plan_path());  // the jobs as first planned: done markers still match
       check_resumable(resume_root, plan);
       if (plan.store_id != store_id_of(resume_root).value_or(""))
-        throw Error::store(resume_root, "its plan belongs to another store (copied over?); run "
-                                        "again with resume: false to rebuild it");
+        throw Error::store(resume_root,
+                           "its plan belongs to another store (copied over?); run "
+                           "again with resume: false to rebuild it");
       plan.store = resume_root;
       store.remove_stale_temporaries();
       log_line(cfg.log_level, 1, "resuming " + resume_root);
@@ -277,7 +279,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
         session.build_root = target;
       }
       if (st.kind == TargetKind::Ours) remove_our_store(staging);  // an abandoned replacement
-      const std::string retired = retired_path_for(target);  // a swap interrupted midway
+      const std::string retired = retired_path_for(target);        // a swap interrupted midway
       if (classify_target(retired).kind == TargetKind::Ours) remove_our_store(retired);
       plan.store_id = create_store(session.build_root);
       plan.store = session.build_root;
@@ -343,9 +345,9 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
       log_line(cfg.log_level, 1, "replaced the old store at " + target);
     }
     if (cfg.generate_stats)
-      log_line(cfg.log_level, 1,
-               "stats: " + FileStore(target).path_of(std::string(StoreState::kFolder) +
-                                                     "/stats.json"));
+      log_line(
+          cfg.log_level, 1,
+          "stats: " + FileStore(target).path_of(std::string(StoreState::kFolder) + "/stats.json"));
   } catch (...) {
     release_cache_lock(target);
     throw;
@@ -373,7 +375,7 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     finish_cache(cfg, session);
   }
   print_open_hint(session.status == CacheSession::Status::Hit ? canonical_path(cfg.cache_store)
-                                                               : session.target);
+                                                              : session.target);
   return 0;
 }
 

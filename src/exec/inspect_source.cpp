@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_nonfinite.hpp"
-
 #include "core/units.hpp"
 #include "plan/units.hpp"
 #include "source/open_source.hpp"
@@ -54,22 +53,26 @@ nlohmann::ordered_json inspect_source(const std::string& source, const std::stri
     }
     json codecs = json::array();
     for (const auto& c : v.codecs) codecs.push_back(json::parse(c.config.dump()));
-    vars.push_back({{"name", v.name},
-                    {"dims", v.dims},
-                    {"shape", v.shape},
-                    {"dtype", v.object_codec.empty() ? v.dtype.str() : "|O (" + v.object_codec + ", longest " + std::to_string(v.dtype.size) + " bytes)"},
-                    {"chunks", v.grid.chunk_shape},
-                    {"num_chunks", v.grid.num_chunks()},
-                    {"missing_chunks", missing},
-                    {"stored_bytes", stored},
-                    {"codecs", codecs},
-                    {"fill_value", v.fill_value},
-                    {"attrs", nonfinite_numbers_to_markers(v.attrs)}});
+    vars.push_back(
+        {{"name", v.name},
+         {"dims", v.dims},
+         {"shape", v.shape},
+         {"dtype", v.object_codec.empty() ? v.dtype.str()
+                                          : "|O (" + v.object_codec + ", longest " +
+                                                std::to_string(v.dtype.size) + " bytes)"},
+         {"chunks", v.grid.chunk_shape},
+         {"num_chunks", v.grid.num_chunks()},
+         {"missing_chunks", missing},
+         {"stored_bytes", stored},
+         {"codecs", codecs},
+         {"fill_value", v.fill_value},
+         {"attrs", nonfinite_numbers_to_markers(v.attrs)}});
   }
   out["dims"] = dims;
   out["variables"] = vars;
   nlohmann::json unsupported = nlohmann::json::array();
-  for (const auto& [name, what] : ds.unsupported) unsupported.push_back({{"name", name}, {"what", what}});
+  for (const auto& [name, what] : ds.unsupported)
+    unsupported.push_back({{"name", name}, {"what", what}});
   out["not_cacheable"] = unsupported;
   out["attrs"] = nonfinite_numbers_to_markers(ds.attrs);
   return out;

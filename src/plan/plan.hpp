@@ -24,6 +24,9 @@ struct StoredLayout {
   std::vector<std::string> dims;
   std::vector<int64_t> shape, chunks;
   std::vector<bool> tiled;  // per logical dimension
+  // Tiles a stored chunk holds (chunks: {batch_dim: k}): k consecutive tiles along the last tiled
+  // dimension, whose logical chunk is then k tiles long.
+  int64_t tiles_per_chunk = 1;
 };
 
 struct ArrayPlan {

@@ -142,7 +142,8 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                       {"stored", a.stored ? json{{"dims", a.stored->dims},
                                                  {"shape", a.stored->shape},
                                                  {"chunks", a.stored->chunks},
-                                                 {"tiled", a.stored->tiled}}
+                                                 {"tiled", a.stored->tiled},
+                                                 {"tiles_per_chunk", a.stored->tiles_per_chunk}}
                                           : json(nullptr)},
                       {"source", source_json(a, include_manifest)}});
   }
@@ -192,8 +193,9 @@ json plan_to_json(const Plan& p, bool include_manifest) {
 Plan plan_from_json(const json& j, const std::string& where) {
   try {
     if (j.value("format", "") != "zarr-parallel-plan" || j.value("version", 0) != 2)
-      throw Error::config(where, "not a zarr-parallel plan of this version (2); plans of version 1 "
-                                 "come from an older zarr-parallel: run `cache` again");
+      throw Error::config(where,
+                          "not a zarr-parallel plan of this version (2); plans of version 1 "
+                          "come from an older zarr-parallel: run `cache` again");
     Plan p;
     p.config_hash = j.at("config_hash");
     p.store = j.at("store");
@@ -237,15 +239,19 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.object_codec = ja.value("object_codec", "");
       if (ja.contains("stored") && !ja["stored"].is_null()) {
         const json& st = ja["stored"];
-        a.stored = StoredLayout{st.at("dims").get<std::vector<std::string>>(),
-                                st.at("shape").get<std::vector<int64_t>>(),
-                                st.at("chunks").get<std::vector<int64_t>>(),
-                                st.at("tiled").get<std::vector<bool>>()};
+        a.stored = StoredLayout{
+            st.at("dims").get<std::vector<std::string>>(),
+            st.at("shape").get<std::vector<int64_t>>(), st.at("chunks").get<std::vector<int64_t>>(),
+            st.at("tiled").get<std::vector<bool>>(), st.value("tiles_per_chunk", int64_t{1})};
         if (a.stored->tiled.size() != a.dims.size() || a.stored->dims.size() != a.dims.size() + 1 ||
-            a.stored->shape.size() != a.stored->dims.size() || a.stored->chunks.size() != a.stored->dims.size())
-          throw Error::config(where, "stored layout of '" + a.name + "' does not match its dimensions");
+            a.stored->shape.size() != a.stored->dims.size() ||
+            a.stored->chunks.size() != a.stored->dims.size() || a.stored->tiles_per_chunk < 1 ||
+            a.stored->chunks[0] != a.stored->tiles_per_chunk)
+          throw Error::config(where,
+                              "stored layout of '" + a.name + "' does not match its dimensions");
       }
-      if (!a.object_codec.empty() && a.object_codec != "vlen-utf8" && a.object_codec != "vlen-bytes")
+      if (!a.object_codec.empty() && a.object_codec != "vlen-utf8" &&
+          a.object_codec != "vlen-bytes")
         throw Error::config(where, "unknown object_codec '" + a.object_codec + "'");
       a.source = source_from(ja.at("source"), where);
       const json& index = ja.at("index");

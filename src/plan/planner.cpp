@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/units.hpp"
@@ -90,9 +90,11 @@ void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
   };
   for (std::size_t d = 0; d < a.ndim() && bytes() < kAutoChunkMin; ++d) {
     if (!auto_dim(cfg, a.index[d]) || a.chunks[d] >= a.shape[d]) continue;
-    const uint64_t factor = std::max<uint64_t>(1, kAutoChunkTarget / std::max<uint64_t>(bytes(), 1));
+    const uint64_t factor =
+        std::max<uint64_t>(1, kAutoChunkTarget / std::max<uint64_t>(bytes(), 1));
     const uint64_t grown = static_cast<uint64_t>(a.chunks[d]) * factor;
-    a.chunks[d] = static_cast<int64_t>(std::min<uint64_t>(grown, static_cast<uint64_t>(a.shape[d])));
+    a.chunks[d] =
+        static_cast<int64_t>(std::min<uint64_t>(grown, static_cast<uint64_t>(a.shape[d])));
   }
 }
 
@@ -100,7 +102,8 @@ void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
 // on the decoded values; the fill value follows the final dtype.
 void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const std::string& key) {
   if (!a.source.dtype.numeric())
-    throw Error::config(key, "'" + a.source.name + "' is not numeric: astype and scale do not apply");
+    throw Error::config(key,
+                        "'" + a.source.name + "' is not numeric: astype and scale do not apply");
   if (!a.conversion.decode) {
     a.conversion = cf_decoding(a.source);
     if (a.conversion.decode) {
@@ -160,7 +163,8 @@ void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
         if (k != "type") a.attrs[k] = v;
     } else if (type == "astype") {
       for (const auto& [k, v] : t.items())
-        if (k != "type" && k != "dtype") throw Error::config(key + "." + k, "unknown field of astype (dtype)");
+        if (k != "type" && k != "dtype")
+          throw Error::config(key + "." + k, "unknown field of astype (dtype)");
       if (!t.contains("dtype") || !t["dtype"].is_string())
         throw Error::config(key + ".dtype", "required string field is missing");
       ValueStep s;
@@ -186,8 +190,8 @@ void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
       steps.push_back(s);
       if (steps_key.empty()) steps_key = key;
     } else {
-      throw Error::config(key + ".type",
-                          "unknown variable transform '" + type + "' (rename, attrs, astype, scale)");
+      throw Error::config(key + ".type", "unknown variable transform '" + type +
+                                             "' (rename, attrs, astype, scale)");
     }
   }
   if (!steps.empty()) finish_value_steps(a, steps, steps_key);
@@ -269,8 +273,8 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   a.coordinate = coordinate;
   a.source = v;
   // A relabeled dimension coordinate (roll: auto) is written from its new labels, held inline.
-  const auto relabel = v.ndim() == 1 && v.dims[0] == v.name ? sel.relabeled.find(v.name)
-                                                            : sel.relabeled.end();
+  const auto relabel =
+      v.ndim() == 1 && v.dims[0] == v.name ? sel.relabeled.find(v.name) : sel.relabeled.end();
   if (relabel != sel.relabeled.end()) {
     a.source.dtype = v.dtype.native();
     a.source.object_codec.clear();
@@ -322,7 +326,8 @@ ArrayPlan inline_coordinate(const std::string& name, const std::vector<std::stri
   v.origin = "tiled labels";
   v.missing_chunk_value = 0;
   v.hold_whole(std::move(data));
-  for (std::size_t d = 0; d < dims.size(); ++d) a.index.push_back(DimMap::linear(dims[d], dims[d], 0, shape[d], 1));
+  for (std::size_t d = 0; d < dims.size(); ++d)
+    a.index.push_back(DimMap::linear(dims[d], dims[d], 0, shape[d], 1));
   a.conversion = Conversion::identity(dtype);
   a.attrs = std::move(attrs);
   a.fill_value = fill;
@@ -348,13 +353,15 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     if (mine.size() != t.dims.size()) continue;
     if (order.empty()) order = mine;
     if (mine != order)
-      throw Error::config("variables." + a.name, "'" + a.name + "' orders the tiled dimensions "
-                                                 "differently from the other variables");
+      throw Error::config("variables." + a.name, "'" + a.name +
+                                                     "' orders the tiled dimensions "
+                                                     "differently from the other variables");
   }
   if (!order.empty()) {
     Selection::Tiling sorted = t;
     for (std::size_t i = 0; i < order.size(); ++i) {
-      const auto j = static_cast<std::size_t>(std::find(t.dims.begin(), t.dims.end(), order[i]) - t.dims.begin());
+      const auto j = static_cast<std::size_t>(std::find(t.dims.begin(), t.dims.end(), order[i]) -
+                                              t.dims.begin());
       sorted.dims[i] = t.dims[j];
       sorted.sizes[i] = t.sizes[j];
       sorted.original[i] = t.original[j];
@@ -368,15 +375,24 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
       if (t.dims[i] == dim) return static_cast<int>(i);
     return -1;
   };
-  for (const auto& [dim, size] : cfg.chunks)
-    if (dim == "batch_dim" && size != 1)
-      throw Error::config("chunks.batch_dim", "one tile a chunk (batch_dim: 1) is what tiled writes "
-                                              "yet; several tiles a chunk are not built");
   std::vector<int64_t> coarse;  // tiles along each tiled dimension
   int64_t batch = 1;
   for (std::size_t i = 0; i < t.dims.size(); ++i) {
     coarse.push_back(sel.find_output(t.dims[i])->count / t.sizes[i]);
     batch *= coarse.back();
+  }
+  // Several tiles a chunk: consecutive batch indices, so k tiles along the last tiled dimension.
+  int64_t per_chunk = 1;
+  for (const auto& [dim, size] : cfg.chunks)
+    if (dim == "batch_dim") per_chunk = size < 0 ? coarse.back() : std::max<int64_t>(size, 1);
+  if (coarse.back() % per_chunk != 0) {
+    std::string ok;
+    for (int64_t k = 1; k <= coarse.back(); ++k)
+      if (coarse.back() % k == 0) ok += (ok.empty() ? "" : ", ") + std::to_string(k);
+    throw Error::config("chunks.batch_dim",
+                        fmt::format("{} tiles a chunk: a chunk holds consecutive tiles along '{}' "
+                                    "({} of them), so it must divide {} (one of {})",
+                                    per_chunk, t.dims.back(), coarse.back(), coarse.back(), ok));
   }
   std::string coord_names;
   for (const auto& d : t.dims) coord_names += " " + d + " " + d + "_coarse";
@@ -385,24 +401,27 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     if (a.coordinate && a.ndim() == 1 && tile_of(a.dims[0]) >= 0) continue;  // replaced below
     std::vector<bool> tiled(a.ndim(), false);
     std::size_t n_tiled = 0;
-    for (std::size_t d = 0; d < a.ndim(); ++d) n_tiled += (tiled[d] = tile_of(a.dims[d]) >= 0) ? 1 : 0;
+    for (std::size_t d = 0; d < a.ndim(); ++d)
+      n_tiled += (tiled[d] = tile_of(a.dims[d]) >= 0) ? 1 : 0;
     if (n_tiled == 0) {
       out.push_back(std::move(a));
       continue;
     }
     if (n_tiled != t.dims.size())
       throw Error::config("variables." + a.name,
-                          "'" + a.name + "' lacks some of the tiled dimensions (xarray's stack would "
-                          "broadcast it over them); leave it out under variables:");
+                          "'" + a.name +
+                              "' lacks some of the tiled dimensions (xarray's stack would "
+                              "broadcast it over them); leave it out under variables:");
     StoredLayout st;
     st.dims = {"batch_dim"};
     st.shape = {batch};
-    st.chunks = {1};
+    st.chunks = {per_chunk};
+    st.tiles_per_chunk = per_chunk;
     bool padded = false;
     for (std::size_t d = 0; d < a.ndim(); ++d) {
       if (tiled[d]) {
         const auto i = static_cast<std::size_t>(tile_of(a.dims[d]));
-        a.chunks[d] = t.sizes[i];
+        a.chunks[d] = t.sizes[i] * (i + 1 == t.dims.size() ? per_chunk : 1);
         padded |= t.original[i] % t.sizes[i] != 0;
         st.dims.push_back(a.dims[d] + "_fine");
         st.shape.push_back(t.sizes[i]);
@@ -415,8 +434,9 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     }
     if (padded && t.pad && a.fill_value.is_null())
       throw Error::config("variables." + a.name,
-                          "padding '" + a.name + "' (" + a.conversion.out.str() + ") to whole tiles "
-                          "needs a _FillValue; use encoding: decoded or boundary: trim");
+                          "padding '" + a.name + "' (" + a.conversion.out.str() +
+                              ") to whole tiles "
+                              "needs a _FillValue; use encoding: decoded or boundary: trim");
     st.tiled = tiled;
     a.stored = std::move(st);
     const std::string have = a.attrs.value("coordinates", std::string());
@@ -450,8 +470,8 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
       attrs = cv->attrs;
       rename_references(attrs, sel);
     }
-    out.push_back(inline_coordinate(dim, {"batch_dim", dim + "_fine"}, {batch, n}, lt, std::move(lab),
-                                    std::move(attrs), "NaN", cfg));
+    out.push_back(inline_coordinate(dim, {"batch_dim", dim + "_fine"}, {batch, n}, lt,
+                                    std::move(lab), std::move(attrs), "NaN", cfg));
   }
   arrays = std::move(out);
 }
@@ -462,7 +482,8 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   std::vector<VariableSpec> specs = cfg.variables;
   auto unsupported_list = [&] {
     std::string s;
-    for (const auto& [name, what] : ds.unsupported) s += (s.empty() ? "" : ", ") + name + " (" + what + ")";
+    for (const auto& [name, what] : ds.unsupported)
+      s += (s.empty() ? "" : ", ") + name + " (" + what + ")";
     return s;
   };
   if (specs.empty() && !ds.unsupported.empty())
@@ -492,11 +513,13 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   if (specs.empty()) {
     std::string groups;
     for (const auto& g : ds.groups) groups += (groups.empty() ? "" : ", ") + g;
-    throw Error::source(ds.uri, "has no data variables to cache" +
-                                    (groups.empty() ? std::string()
-                                                    : " in " + (ds.group.empty() ? std::string("its root group")
-                                                                                 : "group '" + ds.group + "'") +
-                                                          "; its groups: " + groups + " (set group:)"));
+    throw Error::source(ds.uri,
+                        "has no data variables to cache" +
+                            (groups.empty() ? std::string()
+                                            : " in " +
+                                                  (ds.group.empty() ? std::string("its root group")
+                                                                    : "group '" + ds.group + "'") +
+                                                  "; its groups: " + groups + " (set group:)"));
   }
   std::vector<ArrayPlan> arrays;
   std::vector<std::string> coord_dims;

@@ -145,14 +145,14 @@ void tiny_chunks(const Plan& plan, std::vector<Recommendation>& out) {
     // Along the first dimension, the chunk that makes about 4 MB.
     const int64_t along = std::min<int64_t>(
         a.shape[0], a.chunks[0] * std::max<int64_t>(1, static_cast<int64_t>((4u << 20) / bytes)));
-    out.push_back({"chunks." + a.dims[0],
-                   fmt::format("'{}' would be written as {} chunks of {} each; Zarr stores read "
-                               "and list best with chunks of 1-16 MB: e.g. chunks: {{{}: {}}} "
-                               "makes {} chunks",
-                               a.name, a.num_chunks(), format_bytes(static_cast<double>(bytes)),
-                               a.dims[0], along,
-                               a.num_chunks() / a.chunks_along(0) *
-                                   ((a.shape[0] + along - 1) / along))});
+    out.push_back(
+        {"chunks." + a.dims[0],
+         fmt::format("'{}' would be written as {} chunks of {} each; Zarr stores read "
+                     "and list best with chunks of 1-16 MB: e.g. chunks: {{{}: {}}} "
+                     "makes {} chunks",
+                     a.name, a.num_chunks(), format_bytes(static_cast<double>(bytes)), a.dims[0],
+                     along,
+                     a.num_chunks() / a.chunks_along(0) * ((a.shape[0] + along - 1) / along))});
     return;  // one is enough to make the point
   }
 }
@@ -255,11 +255,12 @@ void tile_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, cons
     if (n > s) candidates.insert(n / s * s), candidates.insert((n / s + 1) * s);
     int64_t best_divisor = 0;
     for (int64_t k = 1; k <= s; ++k)
-      if (s % k == 0 && (best_divisor == 0 || std::llabs(k - n) < std::llabs(best_divisor - n))) best_divisor = k;
+      if (s % k == 0 && (best_divisor == 0 || std::llabs(k - n) < std::llabs(best_divisor - n)))
+        best_divisor = k;
     candidates.insert(best_divisor);
     candidates.insert(s);
-    std::string msg = fmt::format("tiles of {} along '{}' cut source chunks (every {} along '{}').", n,
-                                  t.dims[i], s, m.source);
+    std::string msg = fmt::format("tiles of {} along '{}' cut source chunks (every {} along '{}').",
+                                  n, t.dims[i], s, m.source);
     int shown = 0;
     for (int64_t c : candidates) {
       if (c <= 0 || c == n || !aligned(c)) continue;
@@ -270,14 +271,17 @@ void tile_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, cons
         if (am.name == t.dims[i]) am.count = (t.original[i] + c - 1) / c * c;
       if (!at.labels[i].empty()) {
         at.labels[i].resize(static_cast<std::size_t>(t.original[i]));
-        at.labels[i].resize(static_cast<std::size_t>((t.original[i] + c - 1) / c * c), std::nan(""));
+        at.labels[i].resize(static_cast<std::size_t>((t.original[i] + c - 1) / c * c),
+                            std::nan(""));
       }
       msg += fmt::format("\n    tile size {}: {}", c, effect(now, replan(ds, alt, cfg, opt)));
       ++shown;
     }
     if (!shown)
-      msg += fmt::format(" No tile size lines up with them from where the selection starts; a "
-                         "selection that starts on a chunk edge lets tiles of a multiple of {} align.", s);
+      msg += fmt::format(
+          " No tile size lines up with them from where the selection starts; a "
+          "selection that starts on a chunk edge lets tiles of a multiple of {} align.",
+          s);
     out.push_back({fmt::format("preprocessors[{}].{}", pre, t.dims[i]), msg});
   }
 }

@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/json_int.hpp"
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
-#include "core/json_int.hpp"
 #include "source/kerchunk_template.hpp"
 #include "source/object_arrays.hpp"
 #include "store/file_reader.hpp"
@@ -148,8 +148,7 @@ std::string text_of(const ReferenceSet& refs, const std::string& key, FileReader
     b = *r.data;
   } else {
     std::error_code ec;
-    const int64_t len =
-        r.length >= 0 ? r.length : static_cast<int64_t>(fs::file_size(r.path, ec));
+    const int64_t len = r.length >= 0 ? r.length : static_cast<int64_t>(fs::file_size(r.path, ec));
     if (ec) throw Error::source(r.path, "cannot read: " + ec.message());
     b = files.read(r.path, static_cast<uint64_t>(r.offset), static_cast<uint64_t>(len));
   }
@@ -205,9 +204,8 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     v.grid = ChunkGrid::regular(v.shape, chunks);
     // Fortran order is the first encoding step (before filters): decoded last, into C order.
     if (order == "F" && v.shape.size() > 1)
-      v.codecs.push_back(CodecSpec{"order_f", json{{"id", "order_f"},
-                                                   {"shape", chunks},
-                                                   {"itemsize", v.dtype.size}}});
+      v.codecs.push_back(CodecSpec{
+          "order_f", json{{"id", "order_f"}, {"shape", chunks}, {"itemsize", v.dtype.size}}});
     if (zarray.contains("filters") && zarray["filters"].is_array())
       for (const auto& f : zarray["filters"]) {
         if (objects && object_filter.is_null()) {
@@ -350,7 +348,8 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
   while (!group.empty() && group.back() == '/') group.pop_back();
   while (!group.empty() && group.front() == '/') group.erase(0, 1);
   if (group.empty()) {
-    Dataset ds = as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine); });
+    Dataset ds =
+        as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine); });
     ds.groups = groups_below(refs, "");
     return ds;
   }
@@ -365,7 +364,8 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
     throw Error::config("group", "no group '" + group + "' in " + uri +
                                      (known.empty() ? " (it has none)" : " (has: " + known + ")"));
   }
-  Dataset ds = as_source_error(uri, [&] { return dataset_from_references_unchecked(sub, uri, engine); });
+  Dataset ds =
+      as_source_error(uri, [&] { return dataset_from_references_unchecked(sub, uri, engine); });
   ds.group = group;
   ds.groups = groups_below(refs, prefix);
   return ds;
@@ -440,8 +440,9 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
   if (json_too_deep(zattrs_text))
     throw Error::source(uri, "'.zattrs' is nested more than " + std::to_string(kMaxJsonDepth) +
                                  " levels deep; refusing to read it");
-  ds.attrs = zattrs_text.empty() ? Attrs::object()
-                                 : Attrs::parse(nonfinite_tokens_to_markers(zattrs_text), nullptr, false);
+  ds.attrs = zattrs_text.empty()
+                 ? Attrs::object()
+                 : Attrs::parse(nonfinite_tokens_to_markers(zattrs_text), nullptr, false);
   if (ds.attrs.is_discarded() || !ds.attrs.is_object())
     throw Error::source(uri, "'.zattrs' is not a JSON object");
   nonfinite_markers_to_numbers(ds.attrs);
@@ -459,10 +460,12 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     const std::string attrs_text = text_of(refs, name + "/.zattrs", meta_reader);
     if (json_too_deep(attrs_text))
       throw Error::source(uri, "'" + name + "/.zattrs' is nested more than " +
-                                   std::to_string(kMaxJsonDepth) + " levels deep; refusing to "
+                                   std::to_string(kMaxJsonDepth) +
+                                   " levels deep; refusing to "
                                    "read it");
-    Attrs zattrs = attrs_text.empty() ? Attrs::object()
-                                      : Attrs::parse(nonfinite_tokens_to_markers(attrs_text), nullptr, false);
+    Attrs zattrs = attrs_text.empty()
+                       ? Attrs::object()
+                       : Attrs::parse(nonfinite_tokens_to_markers(attrs_text), nullptr, false);
     if (zattrs.is_discarded() || !zattrs.is_object())
       throw Error::source(uri, "'" + name + "/.zattrs' is not a JSON object");
     nonfinite_markers_to_numbers(zattrs);
@@ -474,9 +477,10 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
                                 filters[0].is_object() && filters[0].contains("id") &&
                                 filters[0]["id"].is_string() &&
                                 is_text_object_codec(filters[0]["id"].get<std::string>());
-      if (dt.size() >= 2 && std::string("OcMmV").find(dt[1]) != std::string::npos && !text_objects) {
-        ds.unsupported.emplace_back(name, "of dtype '" + dt + "'" +
-                                              (dt[1] == 'O' ? " without a text object codec" : ""));
+      if (dt.size() >= 2 && std::string("OcMmV").find(dt[1]) != std::string::npos &&
+          !text_objects) {
+        ds.unsupported.emplace_back(
+            name, "of dtype '" + dt + "'" + (dt[1] == 'O' ? " without a text object codec" : ""));
         continue;
       }
     }
@@ -492,11 +496,10 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     ds.variables.push_back(std::move(v));
   }
   if (ds.variables.empty())
-    throw Error::source(uri, ds.unsupported.empty()
-                                 ? "no arrays found (no '<name>/.zarray' keys)"
-                                 : "no array zarr-parallel can cache (first: '" +
-                                       ds.unsupported[0].first + "', " +
-                                       ds.unsupported[0].second + ")");
+    throw Error::source(uri, ds.unsupported.empty() ? "no arrays found (no '<name>/.zarray' keys)"
+                                                    : "no array zarr-parallel can cache (first: '" +
+                                                          ds.unsupported[0].first + "', " +
+                                                          ds.unsupported[0].second + ")");
   return ds;
 }
 

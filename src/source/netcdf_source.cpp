@@ -121,7 +121,8 @@ void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path,
   const std::string prefix = group.empty() ? "" : group + "/";  // HDF5 path of the group
   H5Handle dset{H5Dopen2(file, (prefix + v.name).c_str(), H5P_DEFAULT), H5Dclose};
   if (dset.id < 0) {
-    const std::string alt = prefix + "_nc4_non_coord_" + v.name;  // netCDF-4's name for clashing dims
+    const std::string alt =
+        prefix + "_nc4_non_coord_" + v.name;  // netCDF-4's name for clashing dims
     dset.id = H5Dopen2(file, alt.c_str(), H5P_DEFAULT);
   }
   if (dset.id < 0) throw Error::source(where, "HDF5 dataset not found");
@@ -248,7 +249,8 @@ void read_chars_whole(int ncid, int varid, Variable& v, std::size_t width,
   for (int64_t s : v.shape) n *= static_cast<std::size_t>(s);
   check_whole_text_size(n * width, where);
   Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);
-  if (n > 0 && width > 0) nc_check(nc_get_var_text(ncid, varid, reinterpret_cast<char*>(data.data())), where);
+  if (n > 0 && width > 0)
+    nc_check(nc_get_var_text(ncid, varid, reinterpret_cast<char*>(data.data())), where);
   v.hold_whole(std::move(data));
 }
 
@@ -288,7 +290,8 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     std::size_t start = 0;
     while (start < group.size()) {
       const auto slash = group.find('/', start);
-      const std::string part = group.substr(start, slash == std::string::npos ? slash : slash - start);
+      const std::string part =
+          group.substr(start, slash == std::string::npos ? slash : slash - start);
       start = slash == std::string::npos ? group.size() : slash + 1;
       if (part.empty()) continue;
       int child = -1;
@@ -297,8 +300,9 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
         list_groups(root, "", all);
         std::string known;
         for (const auto& g : all) known += (known.empty() ? "" : ", ") + g;
-        throw Error::config("group", "no group '" + group + "' in " + path +
-                                         (known.empty() ? " (it has none)" : " (has: " + known + ")"));
+        throw Error::config("group",
+                            "no group '" + group + "' in " + path +
+                                (known.empty() ? " (it has none)" : " (has: " + known + ")"));
       }
       ncid = child;
     }
@@ -480,7 +484,8 @@ Variable join_whole_text(const std::vector<const Variable*>& parts, std::size_t 
   for (std::size_t f = 0; f < parts.size(); ++f) {
     const Variable& p = *parts[f];
     if (p.dtype.kind != 'S' || p.ndim() != joined.ndim() || p.object_codec != joined.object_codec)
-      throw Error::source(files[f], "variable '" + p.name + "' differs in type from the first file's");
+      throw Error::source(files[f],
+                          "variable '" + p.name + "' differs in type from the first file's");
     for (std::size_t d = 0; d < p.ndim(); ++d)
       if (d != a && p.shape[d] != joined.shape[d])
         throw Error::source(files[f], "variable '" + p.name + "': dimension '" + p.dims[d] +
@@ -491,7 +496,8 @@ Variable join_whole_text(const std::vector<const Variable*>& parts, std::size_t 
   for (const Variable* p : parts) joined.shape[a] += p->shape[a];
   std::size_t outer = 1, inner = 1;
   for (std::size_t d = 0; d < a; ++d) outer *= static_cast<std::size_t>(joined.shape[d]);
-  for (std::size_t d = a + 1; d < joined.ndim(); ++d) inner *= static_cast<std::size_t>(joined.shape[d]);
+  for (std::size_t d = a + 1; d < joined.ndim(); ++d)
+    inner *= static_cast<std::size_t>(joined.shape[d]);
   total = outer * static_cast<std::size_t>(joined.shape[a]) * inner * width;
   check_whole_text_size(total, joined.name);
   Bytes data(total, 0);
@@ -502,7 +508,8 @@ Variable join_whole_text(const std::vector<const Variable*>& parts, std::size_t 
       const std::size_t n = static_cast<std::size_t>(p->shape[a]) * inner;
       if (n > 0 && !p->chunks.empty() && p->chunks[0].data) {
         const unsigned char* src = p->chunks[0].data->data() + o * n * pw;
-        for (std::size_t i = 0; i < n; ++i) std::memcpy(data.data() + (at + i) * width, src + i * pw, pw);
+        for (std::size_t i = 0; i < n; ++i)
+          std::memcpy(data.data() + (at + i) * width, src + i * pw, pw);
       }
       at += n;
     }

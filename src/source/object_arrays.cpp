@@ -52,8 +52,9 @@ void read_object_array_whole(Variable& v, const nlohmann::json& object_filter,
   std::size_t n = 1;
   for (int64_t s : v.shape) n *= static_cast<std::size_t>(s);
   if (n > kMaxWholeObjects / 8)
-    throw Error::source(where, std::to_string(n) + " text values: text arrays are read whole and "
-                                                   "zarr-parallel caps them at 256 MiB");
+    throw Error::source(where, std::to_string(n) +
+                                   " text values: text arrays are read whole and "
+                                   "zarr-parallel caps them at 256 MiB");
   std::vector<std::string> values(n);
   std::size_t per_chunk = 1;
   for (int64_t c : v.grid.chunk_shape) per_chunk *= static_cast<std::size_t>(c);
@@ -79,7 +80,8 @@ void read_object_array_whole(Variable& v, const nlohmann::json& object_filter,
       throw Error::source(at, std::string(id) + ": " + e.what());
     }
     if (items.size() != per_chunk)
-      throw Error::source(at, std::to_string(items.size()) + " values, expected " + std::to_string(per_chunk));
+      throw Error::source(
+          at, std::to_string(items.size()) + " values, expected " + std::to_string(per_chunk));
     // Place the chunk's in-bounds values (C order within the chunk).
     const auto cc = v.grid.coords(idx);
     std::vector<int64_t> pos(v.ndim(), 0);
@@ -94,8 +96,9 @@ void read_object_array_whole(Variable& v, const nlohmann::json& object_filter,
       if (inside) {
         held += items[i].size();
         if (held > kMaxWholeObjects)
-          throw Error::source(where, "text array over 256 MiB: text arrays are read whole and "
-                                     "zarr-parallel caps them at 256 MiB");
+          throw Error::source(where,
+                              "text array over 256 MiB: text arrays are read whole and "
+                              "zarr-parallel caps them at 256 MiB");
         values[v.ndim() == 0 ? 0 : flat] = std::move(items[i]);
       }
       for (std::size_t d = v.ndim(); d-- > 0;) {
@@ -107,10 +110,12 @@ void read_object_array_whole(Variable& v, const nlohmann::json& object_filter,
   std::size_t width = 1;
   for (const auto& s : values) width = std::max(width, s.size());
   if (n * width > kMaxWholeObjects)
-    throw Error::source(where, "text array over 256 MiB as fixed-width text: text arrays are read "
-                               "whole and zarr-parallel caps them at 256 MiB");
+    throw Error::source(where,
+                        "text array over 256 MiB as fixed-width text: text arrays are read "
+                        "whole and zarr-parallel caps them at 256 MiB");
   Bytes data(n * width, 0);
-  for (std::size_t i = 0; i < n; ++i) std::memcpy(data.data() + i * width, values[i].data(), values[i].size());
+  for (std::size_t i = 0; i < n; ++i)
+    std::memcpy(data.data() + i * width, values[i].data(), values[i].size());
   v.dtype = DType{'S', static_cast<int>(width), false};
   v.object_codec = id == "vlen-bytes" ? "vlen-bytes" : "vlen-utf8";
   v.hold_whole(std::move(data));

@@ -1,11 +1,11 @@
 #include "transform/element_transform.hpp"
 
-#include "core/dtype_dispatch.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#include "core/dtype_dispatch.hpp"
 
 namespace zp {
 
@@ -90,10 +90,11 @@ json Conversion::to_json() const {
   if (!steps.empty()) {
     json s = json::array();
     for (const auto& st : steps)
-      s.push_back(st.op == ValueStep::Op::Scale
-                      ? json{{"op", "scale"}, {"multiply", st.multiply}, {"add", st.add},
-                             {"integer_args", st.integer_args}}
-                      : json{{"op", "astype"}, {"to", st.to.str()}});
+      s.push_back(st.op == ValueStep::Op::Scale ? json{{"op", "scale"},
+                                                       {"multiply", st.multiply},
+                                                       {"add", st.add},
+                                                       {"integer_args", st.integer_args}}
+                                                : json{{"op", "astype"}, {"to", st.to.str()}});
     j["steps"] = s;
     j["decoded"] = decoded.str();
     j["int_fill"] = int_fill;
@@ -109,10 +110,9 @@ DType step_result(DType t, const ValueStep& step) {
 
 DType numeric_dtype_named(const std::string& name, const std::string& key) {
   static const std::pair<const char*, const char*> kNames[] = {
-      {"float32", "<f4"}, {"float64", "<f8"}, {"float", "<f8"}, {"double", "<f8"},
-      {"int8", "|i1"},    {"int16", "<i2"},   {"int32", "<i4"}, {"int64", "<i8"},
-      {"int", "<i8"},     {"uint8", "|u1"},   {"uint16", "<u2"}, {"uint32", "<u4"},
-      {"uint64", "<u8"}};
+      {"float32", "<f4"}, {"float64", "<f8"}, {"float", "<f8"}, {"double", "<f8"}, {"int8", "|i1"},
+      {"int16", "<i2"},   {"int32", "<i4"},   {"int64", "<i8"}, {"int", "<i8"},    {"uint8", "|u1"},
+      {"uint16", "<u2"},  {"uint32", "<u4"},  {"uint64", "<u8"}};
   std::string s = name;
   for (const auto& [n, np] : kNames)
     if (name == n) s = np;
@@ -179,7 +179,8 @@ double round_to(double x, DType t) {
   if (bits == 64) return t.kind == 'u' && v < 0 ? static_cast<double>(static_cast<uint64_t>(v)) : x;
   const uint64_t mask = (uint64_t{1} << bits) - 1;
   uint64_t u = static_cast<uint64_t>(v) & mask;
-  if (t.kind == 'i' && (u >> (bits - 1))) return static_cast<double>(static_cast<int64_t>(u | ~mask));
+  if (t.kind == 'i' && (u >> (bits - 1)))
+    return static_cast<double>(static_cast<int64_t>(u | ~mask));
   return static_cast<double>(u);
 }
 
@@ -206,7 +207,8 @@ void apply_steps(const Conversion& c, const unsigned char* src, std::ptrdiff_t s
     for (const auto& s : c.steps) {
       const DType r = step_result(t, s);
       if (s.op == ValueStep::Op::AsType) {
-        x = r.kind == 'f' ? round_to(x, r) : (t.kind == 'f' ? to_integer(x, r, c.int_fill) : round_to(x, r));
+        x = r.kind == 'f' ? round_to(x, r)
+                          : (t.kind == 'f' ? to_integer(x, r, c.int_fill) : round_to(x, r));
       } else if (r.kind == 'f') {
         // numpy: a python float scalar takes the array's float type first.
         const double m = round_to(s.multiply, r), a = round_to(s.add, r);

@@ -13,7 +13,9 @@ namespace zp {
 
 using json = nlohmann::json;
 
-DimMap DimMap::identity(const std::string& dim, int64_t n) { return linear(dim, dim, 0, n, 1); }
+DimMap DimMap::identity(const std::string& dim, int64_t n) {
+  return linear(dim, dim, 0, n, 1);
+}
 
 DimMap DimMap::linear(const std::string& source, const std::string& name, int64_t start,
                       int64_t count, int64_t step) {
@@ -135,7 +137,7 @@ Coordinates load_coordinates(const Dataset& ds) {
     c.dtype = v->dtype.native();
     if (!c.text)
       for (std::size_t i = 0; i < c.values.size(); ++i)
-      c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
+        c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
     const std::string units = v->attrs.value("units", "");
     if (is_time_units(units)) {
       const std::string where = v->origin + ", variable '" + v->name + "' units";
@@ -193,10 +195,12 @@ std::string span_of(const DimMap& d, const CoordinateValues& c, const std::strin
     return c.time ? format_datetime(from_us(c.time_us[k], c.time->calendar))
                   : fmt::format("{}", c.values[k]);
   };
-  const double first = c.time ? static_cast<double>(c.time_us[static_cast<std::size_t>(d.source_index(0))])
-                              : c.values[static_cast<std::size_t>(d.source_index(0))];
-  const double last = c.time ? static_cast<double>(c.time_us[static_cast<std::size_t>(d.source_index(d.count - 1))])
-                             : c.values[static_cast<std::size_t>(d.source_index(d.count - 1))];
+  const double first =
+      c.time ? static_cast<double>(c.time_us[static_cast<std::size_t>(d.source_index(0))])
+             : c.values[static_cast<std::size_t>(d.source_index(0))];
+  const double last =
+      c.time ? static_cast<double>(c.time_us[static_cast<std::size_t>(d.source_index(d.count - 1))])
+             : c.values[static_cast<std::size_t>(d.source_index(d.count - 1))];
   return fmt::format("'{}' runs from {} to {} ({}, {} values)", name, at(0), at(d.count - 1),
                      last >= first ? "ascending" : "descending", d.count);
 }
@@ -230,8 +234,9 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
     if (c == coords.end())
       throw Error::config(k, "dimension '" + dim_name + "' has no coordinate to select on");
     if (c->second.text)
-      throw Error::config(k, "'" + dim_name + "' has text labels, which sel does not match yet: "
-                             "select by position with isel");
+      throw Error::config(k, "'" + dim_name +
+                                 "' has text labels, which sel does not match yet: "
+                                 "select by position with isel");
     json r = range;
     if (r.is_string()) r = json::array({r, r});
     if (!r.is_array() || r.size() != 2)
@@ -245,8 +250,9 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       label_bounds(r[1].get<std::string>(), c->second.time->calendar, &f1, &l1, k);
       const int64_t lo = std::min(f0, f1), hi = std::max(l0, l1);
       if (!range_within(d, c->second.time_us, lo, hi, &a, &b))
-        throw Error::config(k, "'" + dim_name + "' labels are not monotonic (after a roll?): a range "
-                               "cannot select them; select first, or use isel");
+        throw Error::config(k, "'" + dim_name +
+                                   "' labels are not monotonic (after a roll?): a range "
+                                   "cannot select them; select first, or use isel");
     } else {
       if (!c->second.time_error.empty() && (r[0].is_string() || r[1].is_string()))
         throw Error::config(k, "'" + dim_name + "' cannot be decoded as dates (" +
@@ -256,9 +262,10 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
         throw Error::config(k, "expected numbers for '" + dim_name + "', got " + range.dump());
       const double x = r[0].get<double>(), y = r[1].get<double>();
       if (!range_within(d, c->second.values, std::min(x, y), std::max(x, y), &a, &b))
-        throw Error::config(k, "'" + dim_name + "' labels are not monotonic (after a roll by an "
-                               "integer?): a range cannot select them; roll with shifts: auto, "
-                               "select first, or use isel");
+        throw Error::config(k, "'" + dim_name +
+                                   "' labels are not monotonic (after a roll by an "
+                                   "integer?): a range cannot select them; roll with shifts: auto, "
+                                   "select first, or use isel");
     }
     if (a < 0)
       throw Error::config(k, "range " + range.dump() + " selects nothing from '" + dim_name +
@@ -266,7 +273,8 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
     if (reaches_beyond(d, c->second, r))
       s.notes.emplace_back(k, "range " + range.dump() + " reaches beyond the coordinate (" +
                                   span_of(d, c->second, dim_name) + "); the " +
-                                  std::to_string(b - a) + " values inside are kept, as xarray does");
+                                  std::to_string(b - a) +
+                                  " values inside are kept, as xarray does");
     d = d.sliced(a, b);
   }
 }
@@ -331,7 +339,8 @@ void apply_tiled(Selection& s, const Coordinates& coords, const json& p, const s
         for (std::size_t i = 1; i < labels.size(); ++i)
           if (std::fabs(labels[i] - labels[i - 1] - step) > 1e-6 * std::max(1.0, std::fabs(step)))
             throw Error::config(k, fmt::format("'{}' jumps from {} to {} (period 360): tiles would "
-                                               "join distant places; roll first", d.name, labels[i - 1], labels[i]));
+                                               "join distant places; roll first",
+                                               d.name, labels[i - 1], labels[i]));
       }
       for (int64_t i = 0; i < d.count; ++i) {
         const auto si = static_cast<std::size_t>(d.source_index(i));
@@ -342,16 +351,20 @@ void apply_tiled(Selection& s, const Coordinates& coords, const json& p, const s
           const double b = time ? static_cast<double>(c->second.time_us[pi])
                                 : labels[static_cast<std::size_t>(i - 1)];
           if (!(a > b))
-            throw Error::config(k, fmt::format("tiled axis '{}' must ascend; it does not at position {} "
-                                               "(reverse_axis it first)", d.name, i));
+            throw Error::config(
+                k, fmt::format("tiled axis '{}' must ascend; it does not at position {} "
+                               "(reverse_axis it first)",
+                               d.name, i));
         }
       }
       dtype = c->second.dtype.kind == 'f' ? c->second.dtype : DType{'f', 8, false};
     }
     const int64_t whole = t.pad ? (d.count + size - 1) / size * size : d.count / size * size;
     if (whole == 0)
-      throw Error::config(k, fmt::format("tile size {} is larger than '{}' ({} values): boundary trim "
-                                         "leaves nothing", size, d.name, d.count));
+      throw Error::config(k,
+                          fmt::format("tile size {} is larger than '{}' ({} values): boundary trim "
+                                      "leaves nothing",
+                                      size, d.name, d.count));
     t.dims.push_back(d.name);
     t.sizes.push_back(size);
     t.original.push_back(d.count);
@@ -364,7 +377,8 @@ void apply_tiled(Selection& s, const Coordinates& coords, const json& p, const s
       d = d.sliced(0, whole);
     }
   }
-  if (t.dims.empty()) throw Error::config(key, "tiled needs at least one dimension and its tile size");
+  if (t.dims.empty())
+    throw Error::config(key, "tiled needs at least one dimension and its tile size");
   s.tiling = std::move(t);
 }
 
@@ -406,26 +420,32 @@ void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::str
     return;
   }
   if (!shifts.is_null() && shifts != "auto")
-    throw Error::config(k, "expected an integer, or auto (null) to turn 0..360 into -180..180, got " +
-                               shifts.dump());
+    throw Error::config(
+        k,
+        "expected an integer, or auto (null) to turn 0..360 into -180..180, got " + shifts.dump());
   const auto c = coords.find(d.source);
   if (c == coords.end() || c->second.text || c->second.time)
     throw Error::config(k, "auto needs '" + dim_name + "' to have numeric (longitude) labels");
   CoordinateValues& cv = c->second;
-  if (d.count < 2) throw Error::config(k, "auto needs at least two values along '" + dim_name + "'");
+  if (d.count < 2)
+    throw Error::config(k, "auto needs at least two values along '" + dim_name + "'");
   std::vector<double> seen;
-  for (int64_t i = 0; i < d.count; ++i) seen.push_back(cv.values[static_cast<std::size_t>(d.source_index(i))]);
+  for (int64_t i = 0; i < d.count; ++i)
+    seen.push_back(cv.values[static_cast<std::size_t>(d.source_index(i))]);
   for (std::size_t i = 1; i < seen.size(); ++i)
     if (!(seen[i] > seen[i - 1]))
-      throw Error::config(k, "auto needs '" + dim_name + "' ascending; it is not at position " + std::to_string(i));
+      throw Error::config(
+          k, "auto needs '" + dim_name + "' ascending; it is not at position " + std::to_string(i));
   if (seen.front() < 0)
-    throw Error::config(k, "'" + dim_name + "' already runs from " + fmt::format("{}", seen.front()) +
-                               " to " + fmt::format("{}", seen.back()) + ": nothing to roll");
+    throw Error::config(k, "'" + dim_name + "' already runs from " +
+                               fmt::format("{}", seen.front()) + " to " +
+                               fmt::format("{}", seen.back()) + ": nothing to roll");
   const double spacing = seen[1] - seen[0];
   const double span = seen.back() - seen.front() + spacing;
   if (std::fabs(span - 360) > 1e-6 * 360)
-    throw Error::config(k, "auto needs a periodic axis covering 360 degrees; '" + dim_name + "' covers " +
-                               fmt::format("{}", span) + " (" + fmt::format("{}", seen.front()) + " to " +
+    throw Error::config(k, "auto needs a periodic axis covering 360 degrees; '" + dim_name +
+                               "' covers " + fmt::format("{}", span) + " (" +
+                               fmt::format("{}", seen.front()) + " to " +
                                fmt::format("{}", seen.back()) + ")");
   // New labels per source index, in the coordinate's dtype.
   Selection::Relabel r;
@@ -460,7 +480,8 @@ void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::str
   for (int64_t i = 1; i < d.count; ++i)
     if (!(r.values[static_cast<std::size_t>(d.source_index(i))] >
           r.values[static_cast<std::size_t>(d.source_index(i - 1))]))
-      throw Error::config(k, "the -180..180 labels of '" + dim_name + "' do not sort into one roll");
+      throw Error::config(k,
+                          "the -180..180 labels of '" + dim_name + "' do not sort into one roll");
   cv.values = r.values;
   s.relabeled[d.source] = std::move(r);
 }
@@ -523,8 +544,9 @@ Selection apply_preprocessors(const Dataset& ds, const Coordinates& source_coord
         throw Error::config(key + ".type", "tiled must be the last preprocessor");
       apply_tiled(s, coords, p, key);
     } else {
-      throw Error::config(key + ".type", "unknown preprocessor '" + type +
-                                             "' (sel, subset, isel, reverse_axis, roll, rename, tiled)");
+      throw Error::config(key + ".type",
+                          "unknown preprocessor '" + type +
+                              "' (sel, subset, isel, reverse_axis, roll, rename, tiled)");
     }
   }
   return s;

@@ -16,7 +16,7 @@ struct Span {
 };
 
 struct DimSpans {
-  std::vector<Span> spans;  // one per index-map segment that meets both chunks
+  std::vector<Span> spans;        // one per index-map segment that meets both chunks
   std::ptrdiff_t out_stride = 0;  // bytes
   std::ptrdiff_t src_stride = 0;
 };
@@ -63,7 +63,8 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
     for (const Segment& p : a.index[d].pieces(o0, o1)) {
       // Source indices of this piece, then the part inside the source chunk.
       const int64_t first = p.src, last = p.src + p.step * (p.count - 1);
-      const int64_t lo = std::max(std::min(first, last), g0), hi = std::min(std::max(first, last) + 1, g1);
+      const int64_t lo = std::max(std::min(first, last), g0),
+                    hi = std::min(std::max(first, last) + 1, g1);
       if (lo >= hi) continue;
       // Output index of the first element copied: the one whose source index is lo (step +1) or
       // hi - 1 (step -1).

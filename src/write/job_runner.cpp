@@ -79,6 +79,25 @@ std::string chunk_key(const ArrayPlan& a, const std::vector<int64_t>& chunk) {
   return chunk_key(a.name, key);
 }
 
+Bytes to_stored_order(const ArrayPlan& a, const Bytes& logical) {
+  // Logical chunk: [outer][k tiles][inner] along the last tiled dimension; stored:
+  // [k][outer][inner].
+  std::size_t t = a.ndim();
+  for (std::size_t d = 0; d < a.ndim(); ++d)
+    if (a.stored->tiled[d]) t = d;
+  const auto k = static_cast<std::size_t>(a.stored->tiles_per_chunk);
+  std::size_t outer = 1, inner = static_cast<std::size_t>(a.conversion.out.size) *
+                                 static_cast<std::size_t>(a.chunks[t]) / k;
+  for (std::size_t d = 0; d < t; ++d) outer *= static_cast<std::size_t>(a.chunks[d]);
+  for (std::size_t d = t + 1; d < a.ndim(); ++d) inner *= static_cast<std::size_t>(a.chunks[d]);
+  Bytes out(logical.size());
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t j = 0; j < k; ++j)
+      std::memcpy(out.data() + (j * outer + o) * inner, logical.data() + (o * k + j) * inner,
+                  inner);
+  return out;
+}
+
 std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk) {
   std::string key = array + "/";
   for (std::size_t d = 0; d < chunk.size(); ++d) key += (d ? "." : "") + std::to_string(chunk[d]);
@@ -140,6 +159,9 @@ std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkRe
     for (std::size_t k = 0; k < out_chunks.size(); ++k)
       copy_into_output(a, out_chunks[k], buffers[k].data(), sc, decoded.data());
   });
+  if (a.stored && a.stored->tiles_per_chunk > 1)
+    pool.parallel_for(buffers.size(),
+                      [&](std::size_t k) { buffers[k] = to_stored_order(a, buffers[k]); });
   return buffers;
 }
 

@@ -46,6 +46,9 @@ std::string chunk_key(const std::string& array, const std::vector<int64_t>& chun
 // The key of a logical output chunk of `a`: its stored key when the array is tiled (one tile a
 // chunk along batch_dim; a tile's elements are in the logical chunk's order).
 std::string chunk_key(const ArrayPlan& a, const std::vector<int64_t>& chunk);
+// A logical output chunk's bytes in the order its stored chunk holds them (tiled arrays with
+// several tiles a chunk: tile first).
+Bytes to_stored_order(const ArrayPlan& a, const Bytes& logical);
 
 // Output chunk coordinates of a region, in C order.
 std::vector<std::vector<int64_t>> chunks_in(const Region& r);

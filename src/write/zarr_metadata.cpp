@@ -1,8 +1,8 @@
 #include "write/zarr_metadata.hpp"
 
-#include "core/json_nonfinite.hpp"
-
 #include <cmath>
+
+#include "core/json_nonfinite.hpp"
 
 namespace zp {
 
@@ -32,21 +32,24 @@ ojson group_attrs(const Plan& plan) {
 }  // namespace
 
 json zarray_json(const ArrayPlan& a) {
-  return {{"chunks", a.stored ? a.stored->chunks : a.chunks},
-          {"compressor", a.compressor},
-          {"dimension_separator", "."},
-          {"dtype", a.object_codec.empty() ? a.conversion.out.str() : "|O"},
-          {"fill_value", typed_fill(a)},
-          {"filters", a.object_codec.empty() ? json(nullptr) : json::array({{{"id", a.object_codec}}})},
-          {"order", "C"},
-          {"shape", a.stored ? a.stored->shape : a.shape},
-          {"zarr_format", 2}};
+  return {
+      {"chunks", a.stored ? a.stored->chunks : a.chunks},
+      {"compressor", a.compressor},
+      {"dimension_separator", "."},
+      {"dtype", a.object_codec.empty() ? a.conversion.out.str() : "|O"},
+      {"fill_value", typed_fill(a)},
+      {"filters", a.object_codec.empty() ? json(nullptr) : json::array({{{"id", a.object_codec}}})},
+      {"order", "C"},
+      {"shape", a.stored ? a.stored->shape : a.shape},
+      {"zarr_format", 2}};
 }
 
 std::vector<CodecSpec> output_codecs(const ArrayPlan& a) {
   std::vector<CodecSpec> chain;
-  if (!a.object_codec.empty()) chain.push_back(CodecSpec{a.object_codec, json{{"id", a.object_codec}}});
-  if (!a.compressor.is_null()) chain.push_back(codec_spec_from_json(a.compressor, a.name + " compressor"));
+  if (!a.object_codec.empty())
+    chain.push_back(CodecSpec{a.object_codec, json{{"id", a.object_codec}}});
+  if (!a.compressor.is_null())
+    chain.push_back(codec_spec_from_json(a.compressor, a.name + " compressor"));
   return chain;
 }
 

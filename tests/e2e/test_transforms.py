@@ -255,7 +255,7 @@ def test_tiled_trim_and_resume_after_a_killed_worker(tmp_path):
     ([{"type": "tiled", "latitude": 10}], {}, "must ascend"),
     ([{"type": "roll", "dim": "longitude", "shifts": 5}, {"type": "tiled", "longitude": 36}], {}, "jumps"),
     ([{"type": "tiled", "time": 24}, {"type": "isel", "time": [0, 24]}], {}, "last preprocessor"),
-    ([{"type": "tiled", "time": 24}], {"chunks": {"batch_dim": 2}}, "one tile a chunk"),
+    ([{"type": "tiled", "time": 24, "longitude": 36}], {"chunks": {"batch_dim": 3}}, "must divide 4"),
     ([{"type": "tiled", "time": 0}], {}, "positive integer"),
     ([{"type": "tiled", "time": 200, "boundary": "trim"}], {}, "leaves nothing"),
     ([{"type": "tiled", "depth": 3}], {}, "no dimension 'depth'"),
@@ -281,3 +281,17 @@ def test_tile_sizes_that_cut_source_chunks_are_recommended_with_aligned_ones(tmp
     assert "tile size 36: reads" in proc.stdout and "preprocessors[2].time" not in proc.stdout
     proc = run_cache(tmp_path, cfg)  # a cache stops on it, as on every recommendation
     assert proc.returncode == 3 and not (tmp_path / "x.zarr").exists()
+
+
+def test_several_tiles_a_chunk_along_batch_dim(tmp_path):
+    """chunks: {batch_dim: 2} stores two consecutive tiles a chunk; the values are the same."""
+    need_fixtures()
+    src = open_kerchunk(ERA5 / "refs.json")
+    want = tile_like_the_original(src.isel(latitude=slice(None, None, -1)).sel(latitude=slice(-60, 60)), TILES)
+    store, cfg, _ = cache(tmp_path, ERA5 / "refs.json", "k2.zarr", TILE_PRE + [dict(type="tiled", **TILES)],
+                          chunks={"batch_dim": 2}, deploy_mode="local", simultaneous_worker_limit=2)
+    assert json.loads((store / "d2m" / ".zarray").read_text())["chunks"] == [2, 24, 10, 36]
+    got = xr.open_zarr(store).load()
+    for name in want.variables:
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0

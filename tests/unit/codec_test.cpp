@@ -111,7 +111,8 @@ TEST(Codec, PackBitsMatchesNumcodecsBytes) {
 
 TEST(Codec, OrderFTransposesChunksToCOrder) {
   // A 2 x 3 chunk of 2-byte items, stored in Fortran order: columns first.
-  const CodecSpec spec = codec_spec_from_json({{"id", "order_f"}, {"shape", {2, 3}}, {"itemsize", 2}}, "t");
+  const CodecSpec spec =
+      codec_spec_from_json({{"id", "order_f"}, {"shape", {2, 3}}, {"itemsize", 2}}, "t");
   const Bytes fortran = {0, 0, 3, 3, 1, 1, 4, 4, 2, 2, 5, 5};
   const Bytes c_order = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5};
   EXPECT_EQ(decode_chain({spec}, fortran, 12, "t"), c_order);

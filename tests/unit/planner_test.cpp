@@ -130,7 +130,8 @@ void check_plan_properties(const Case& c, const Plan& p, bool aligned) {
       EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
     }
     for (const auto& [s, n] : readers)
-      EXPECT_LE(n, seams == 0 ? 1 : 1 << seams) << "source chunk " << s << " read by " << n << " jobs";
+      EXPECT_LE(n, seams == 0 ? 1 : 1 << seams)
+          << "source chunk " << s << " read by " << n << " jobs";
   }
   if (aligned) {
     EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);

@@ -27,7 +27,7 @@ TEST(Selection, SelOnDescendingCoordinateAcceptsEitherOrder) {
     const Selection s =
         apply_preprocessors(ds, latitude_coords(), {{{"type", "sel"}, {"d0", range}}});
     EXPECT_EQ(s.dims[0].source_index(0), 12);  // 60 degrees
-    EXPECT_EQ(s.dims[0].count, 37);  // 60 .. -30 inclusive
+    EXPECT_EQ(s.dims[0].count, 37);            // 60 .. -30 inclusive
     EXPECT_EQ(s.dims[0].segments[0].step, 1);
   }
 }
