@@ -460,7 +460,8 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     Bytes lab(static_cast<std::size_t>(batch * n * lt.size));
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t f = 0; f < n; ++f) {
-        const double x = t.labels[i][static_cast<std::size_t>(((b / later) % coarse[i]) * n + f)];
+        const auto at = static_cast<std::size_t>(((b / later) % coarse[i]) * n + f);
+        const double x = at < t.labels[i].size() ? t.labels[i][at] : std::nan("");
         store_from_json(lab.data(), static_cast<std::size_t>(b * n + f), lt,
                         std::isnan(x) ? nlohmann::json("NaN") : nlohmann::json(x));
       }

@@ -96,7 +96,10 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
     const Variable& v = a.source;
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       const DimMap& m = sel.dim(v.dims[d]);
-      if (done.count(m.source) || !m.linear() ||
+      // A tiled dimension's extent is the tiling's (padded or trimmed): its own recommendation.
+      const bool tiled = sel.tiling && std::find(sel.tiling->dims.begin(), sel.tiling->dims.end(),
+                                                 m.name) != sel.tiling->dims.end();
+      if (done.count(m.source) || !m.linear() || tiled ||
           m.count == static_cast<int64_t>(ds.find_dim(m.source)->size))
         continue;
       bool by_label = true;
@@ -163,7 +166,7 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
   for (const auto& a : plan.arrays) {
     if (a.coordinate) continue;
     for (std::size_t d = 0; d < a.ndim(); ++d) {
-      if (done.count(a.dims[d]) || !a.index[d].linear()) continue;
+      if (done.count(a.dims[d]) || !a.index[d].linear() || a.stored) continue;
       const auto& e = a.source.grid.edges[d];
       const int64_t s = a.source.grid.chunk_shape[d], c = a.chunks[d];
       // Output chunk boundaries inside source chunks make units larger (memory) or re-reads.
