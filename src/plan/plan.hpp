@@ -27,6 +27,11 @@ struct StoredLayout {
   // Tiles a stored chunk holds (chunks: {batch_dim: k}): k consecutive tiles along the last tiled
   // dimension, whose logical chunk is then k tiles long.
   int64_t tiles_per_chunk = 1;
+  // Per tiled dimension, in batch order: the array's dimension holding it, or -1 when the array
+  // lacks it (xarray's stack broadcasts such an array: the same tile under every batch index that
+  // differs only there); and the number of tiles along it.
+  std::vector<int> tile_dim;
+  std::vector<int64_t> coarse;
 };
 
 struct ArrayPlan {

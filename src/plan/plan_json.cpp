@@ -143,7 +143,9 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                                                  {"shape", a.stored->shape},
                                                  {"chunks", a.stored->chunks},
                                                  {"tiled", a.stored->tiled},
-                                                 {"tiles_per_chunk", a.stored->tiles_per_chunk}}
+                                                 {"tiles_per_chunk", a.stored->tiles_per_chunk},
+                                                 {"tile_dim", a.stored->tile_dim},
+                                                 {"coarse", a.stored->coarse}}
                                           : json(nullptr)},
                       {"source", source_json(a, include_manifest)}});
   }
@@ -239,10 +241,20 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.object_codec = ja.value("object_codec", "");
       if (ja.contains("stored") && !ja["stored"].is_null()) {
         const json& st = ja["stored"];
-        a.stored = StoredLayout{
-            st.at("dims").get<std::vector<std::string>>(),
-            st.at("shape").get<std::vector<int64_t>>(), st.at("chunks").get<std::vector<int64_t>>(),
-            st.at("tiled").get<std::vector<bool>>(), st.value("tiles_per_chunk", int64_t{1})};
+        a.stored = StoredLayout{st.at("dims").get<std::vector<std::string>>(),
+                                st.at("shape").get<std::vector<int64_t>>(),
+                                st.at("chunks").get<std::vector<int64_t>>(),
+                                st.at("tiled").get<std::vector<bool>>(),
+                                st.value("tiles_per_chunk", int64_t{1}),
+                                st.at("tile_dim").get<std::vector<int>>(),
+                                st.at("coarse").get<std::vector<int64_t>>()};
+        bool tile_dims_ok = a.stored->tile_dim.size() == a.stored->coarse.size();
+        for (std::size_t i = 0; tile_dims_ok && i < a.stored->tile_dim.size(); ++i)
+          tile_dims_ok = a.stored->tile_dim[i] >= -1 &&
+                         a.stored->tile_dim[i] < static_cast<int>(a.dims.size()) &&
+                         a.stored->coarse[i] >= 1;
+        if (!tile_dims_ok)
+          throw Error::config(where, "stored layout of '" + a.name + "' is inconsistent");
         if (a.stored->tiled.size() != a.dims.size() || a.stored->dims.size() != a.dims.size() + 1 ||
             a.stored->shape.size() != a.stored->dims.size() ||
             a.stored->chunks.size() != a.stored->dims.size() || a.stored->tiles_per_chunk < 1 ||

@@ -407,11 +407,13 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
       out.push_back(std::move(a));
       continue;
     }
-    if (n_tiled != t.dims.size())
-      throw Error::config("variables." + a.name,
-                          "'" + a.name +
-                              "' lacks some of the tiled dimensions (xarray's stack would "
-                              "broadcast it over them); leave it out under variables:");
+    if (n_tiled != t.dims.size() && per_chunk > 1 &&
+        std::find(a.dims.begin(), a.dims.end(), t.dims.back()) == a.dims.end())
+      throw Error::config(
+          "chunks.batch_dim",
+          "'" + a.name + "' lacks '" + t.dims.back() +
+              "', along which several tiles "
+              "a chunk are grouped: use batch_dim: 1, or leave it out under variables:");
     StoredLayout st;
     st.dims = {"batch_dim"};
     st.shape = {batch};
@@ -438,6 +440,11 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
                               ") to whole tiles "
                               "needs a _FillValue; use encoding: decoded or boundary: trim");
     st.tiled = tiled;
+    st.coarse = coarse;
+    for (const auto& dim : t.dims) {
+      const auto at = std::find(a.dims.begin(), a.dims.end(), dim);
+      st.tile_dim.push_back(at == a.dims.end() ? -1 : static_cast<int>(at - a.dims.begin()));
+    }
     a.stored = std::move(st);
     const std::string have = a.attrs.value("coordinates", std::string());
     a.attrs["coordinates"] = have.empty() ? coord_names.substr(1) : have + coord_names;

@@ -63,20 +63,33 @@ void inject_fault() {
 
 }  // namespace
 
-std::string chunk_key(const ArrayPlan& a, const std::vector<int64_t>& chunk) {
-  if (!a.stored) return chunk_key(a.name, chunk);
-  int64_t batch = 0;
-  std::vector<int64_t> key = {0};
-  for (std::size_t d = 0; d < a.ndim(); ++d) {
-    if (a.stored->tiled[d]) {
-      batch = batch * a.chunks_along(d) + chunk[d];
-      key.push_back(0);
-    } else {
-      key.push_back(chunk[d]);
+std::vector<std::string> chunk_keys(const ArrayPlan& a, const std::vector<int64_t>& chunk) {
+  if (!a.stored) return {chunk_key(a.name, chunk)};
+  const StoredLayout& st = *a.stored;
+  std::vector<int64_t> rest;  // the key after batch_dim: 0 along tiled dims (a tile is whole)
+  for (std::size_t d = 0; d < a.ndim(); ++d) rest.push_back(st.tiled[d] ? 0 : chunk[d]);
+  // Batch chunk indices: the array's own tile coordinates, every value along dims it lacks.
+  std::vector<int64_t> batches = {0};
+  for (std::size_t i = 0; i < st.coarse.size(); ++i) {
+    const bool last = i + 1 == st.coarse.size();
+    const int64_t extent = st.coarse[i] / (last ? st.tiles_per_chunk : 1);
+    std::vector<int64_t> next;
+    for (int64_t b : batches) {
+      if (st.tile_dim[i] >= 0) {
+        next.push_back(b * extent + chunk[static_cast<std::size_t>(st.tile_dim[i])]);
+      } else {
+        for (int64_t m = 0; m < extent; ++m) next.push_back(b * extent + m);
+      }
     }
+    batches = std::move(next);
   }
-  key[0] = batch;
-  return chunk_key(a.name, key);
+  std::vector<std::string> keys;
+  for (int64_t b : batches) {
+    std::vector<int64_t> key = {b};
+    key.insert(key.end(), rest.begin(), rest.end());
+    keys.push_back(chunk_key(a.name, key));
+  }
+  return keys;
 }
 
 Bytes to_stored_order(const ArrayPlan& a, const Bytes& logical) {
@@ -125,7 +138,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_);
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
       Bytes encoded = encode_chain(encode_chain_spec, std::move(buffers[i]), a.conversion.out.size);
-      store_.put(chunk_key(a, out_chunks[i]), encoded);
+      for (const auto& key : chunk_keys(a, out_chunks[i])) store_.put(key, encoded);
       written += encoded.size();
       if (job.id >= 0) inject_fault();
       Bytes().swap(buffers[i]);

@@ -43,9 +43,9 @@ class JobRunner {
 };
 
 std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk);
-// The key of a logical output chunk of `a`: its stored key when the array is tiled (one tile a
-// chunk along batch_dim; a tile's elements are in the logical chunk's order).
-std::string chunk_key(const ArrayPlan& a, const std::vector<int64_t>& chunk);
+// The keys of a logical output chunk of `a`: one, or for a tiled array its stored key(s) — several
+// when the array lacks a tiled dimension and xarray's stack repeats it along batch_dim.
+std::vector<std::string> chunk_keys(const ArrayPlan& a, const std::vector<int64_t>& chunk);
 // A logical output chunk's bytes in the order its stored chunk holds them (tiled arrays with
 // several tiles a chunk: tile first).
 Bytes to_stored_order(const ArrayPlan& a, const Bytes& logical);

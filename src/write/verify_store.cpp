@@ -96,29 +96,29 @@ VerifyReport verify_store(const Plan& plan, const FileStore& store, int threads,
     for (const Region& unit : units_in(a, all)) {
       const auto keys = chunks_in(unit);
       const std::vector<Bytes> expected = assemble_unit(a, unit, reader, pool);
-      for (std::size_t k = 0; k < keys.size(); ++k) {
-        const std::string key = chunk_key(a, keys[k]);
-        ++r.chunks_checked;
-        const auto stored = store.get(key);
-        if (!stored) {
-          ++r.chunks_different;
-          note(r, max, key + ": missing");
-          continue;
+      for (std::size_t k = 0; k < keys.size(); ++k)
+        for (const std::string& key : chunk_keys(a, keys[k])) {
+          ++r.chunks_checked;
+          const auto stored = store.get(key);
+          if (!stored) {
+            ++r.chunks_different;
+            note(r, max, key + ": missing");
+            continue;
+          }
+          Bytes got;
+          try {
+            got = decode_chain(chain, Bytes(stored->begin(), stored->end()), a.chunk_bytes(), key);
+          } catch (const Error& e) {
+            ++r.chunks_different;
+            note(r, max, key + ": does not decode (" + e.what() + ")");
+            continue;
+          }
+          const int64_t at = first_difference(expected[k], got, a.conversion.out.size);
+          if (at >= 0) {
+            ++r.chunks_different;
+            note(r, max, fmt::format("{}: element {} differs (and maybe more)", key, at));
+          }
         }
-        Bytes got;
-        try {
-          got = decode_chain(chain, Bytes(stored->begin(), stored->end()), a.chunk_bytes(), key);
-        } catch (const Error& e) {
-          ++r.chunks_different;
-          note(r, max, key + ": does not decode (" + e.what() + ")");
-          continue;
-        }
-        const int64_t at = first_difference(expected[k], got, a.conversion.out.size);
-        if (at >= 0) {
-          ++r.chunks_different;
-          note(r, max, fmt::format("{}: element {} differs (and maybe more)", key, at));
-        }
-      }
     }
   }
   return r;

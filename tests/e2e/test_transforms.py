@@ -295,3 +295,29 @@ def test_several_tiles_a_chunk_along_batch_dim(tmp_path):
     for name in want.variables:
         assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
     assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+
+
+def test_a_variable_lacking_a_tiled_dimension_is_repeated_as_xarray_stacks_it(tmp_path):
+    """A static field (lat, lon) and a series (time) beside tas (time, lat, lon), tiled over all
+    three: xarray's stack broadcasts each over the tiles of the dimensions it lacks, so the same
+    tile appears under every batch index that differs only there."""
+    src = grid_file(tmp_path / "g.nc")
+    with netCDF4.Dataset(src, "a") as ds:
+        m = ds.createVariable("orog", "f4", ("lat", "lon"))
+        m[:] = np.arange(9 * 40, dtype="f4").reshape(9, 40)
+        m.units = "m"
+        g = ds.createVariable("gmean", "f8", ("time",))
+        g[:] = [1.5, 2.5]
+    sizes = {"time": 1, "lat": 3, "lon": 10}
+    want = tile_like_the_original(xr.open_dataset(src), sizes)
+    store, cfg, _ = cache(tmp_path, src, "b.zarr", [dict(type="tiled", **sizes)], deploy_mode="local",
+                          simultaneous_worker_limit=2)
+    got = xr.open_zarr(store).load()
+    assert got.orog.dims == want.orog.dims == ("batch_dim", "lat_fine", "lon_fine")
+    for name in want.variables:
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+    assert got.gmean.dims == ("batch_dim", "time_fine")
+    proc = run_cache(tmp_path, dict(cfg, cache_store=str(tmp_path / "k.zarr"),
+                                    preprocessors=[{"type": "tiled", "time": 1, "lat": 3}], chunks={"batch_dim": 3}))
+    assert proc.returncode == 2 and "lacks 'lat'" in proc.stderr, proc.stderr
