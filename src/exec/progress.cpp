@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/units.hpp"
@@ -28,6 +29,7 @@ void Progress::update(int64_t jobs_done, uint64_t bytes_done, int live_workers) 
   jobs_ = jobs_done;
   bytes_ = bytes_done;
   workers_ = live_workers;
+  most_workers_ = std::max(most_workers_, live_workers);
   draw(false);
 }
 
@@ -51,6 +53,15 @@ void Progress::draw(bool force) {
   const double frac =
       total_jobs_ ? static_cast<double>(jobs_) / static_cast<double>(total_jobs_) : 1.0;
   const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
+  if (force && jobs_ == total_jobs_) {  // the run's totals, on a line of its own
+    if (tty_ && drawn_) fmt::print(stderr, "\n");
+    drawn_ = false;
+    log_line(log_level_, 1,
+             fmt::format("{}/{} jobs done in {:.2f} s, {} written, {}/s, {} worker{} at most",
+                         jobs_, total_jobs_, elapsed, format_bytes(static_cast<double>(bytes_)),
+                         format_bytes(rate), most_workers_, most_workers_ == 1 ? "" : "s"));
+    return;
+  }
   if (tty_) {
     const int width = 30, filled = static_cast<int>(frac * width);
     fmt::print(stderr, "\r[{}{}] {}/{} jobs  {}/s  workers {}  ETA {:.0f} s   ",
@@ -60,7 +71,7 @@ void Progress::draw(bool force) {
     drawn_ = true;
   } else {
     log_line(log_level_, 1,
-             fmt::format("{}/{} jobs done, {} written, {}/s, {} workers, {:.0f} s elapsed", jobs_,
+             fmt::format("{}/{} jobs done, {} written, {}/s, {} workers, {:.1f} s elapsed", jobs_,
                          total_jobs_, format_bytes(static_cast<double>(bytes_)), format_bytes(rate),
                          workers_, elapsed));
   }

@@ -25,6 +25,7 @@ class Progress {
   int64_t jobs_ = 0;
   uint64_t bytes_ = 0;
   int workers_ = 0;
+  int most_workers_ = 0;  // the final line reports how many ran, not how many are left
   std::chrono::steady_clock::time_point start_, last_;
 };
 

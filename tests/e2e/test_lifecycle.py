@@ -1,12 +1,13 @@
 """Runs, re-runs, lost workers, resume, plans and errors: what a user of a cluster depends on."""
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import xarray as xr
 
-from conftest import ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache, store_files
+from conftest import BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache, store_files
 
 
 def base_config(store, **extra):
@@ -216,3 +217,24 @@ def test_store_lock_refuses_a_live_holder_and_frees_with_a_dead_one(tmp_path):
         assert not (store / ".zarr-parallel" / "complete.json").exists()
     run_cache(tmp_path, dict(cfg, resume=True), check=0)
     assert (store / ".zarr-parallel" / "complete.json").exists() and not lock.exists()
+
+
+def test_the_last_progress_line_has_the_runs_totals_piped_and_on_a_terminal(tmp_path):
+    """Not "0 workers, 0 s elapsed" for a finished run: jobs, time, bytes and how many workers ran."""
+    import re
+    import shlex
+    import shutil as sh
+    need_fixtures()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "p.zarr"), "num_jobs": 3,
+           "simultaneous_worker_limit": 2, "recommend_changes": False}
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert re.search(r"3/3 jobs done in \d+\.\d\d s, [\d.]+ [kM]B written, [\d.]+ [kM]B/s, 2 workers at most",
+                     proc.stderr), proc.stderr
+    if not sh.which("script"):
+        return
+    cfg_path = next(tmp_path.glob("config_*.yaml"))
+    sh.rmtree(tmp_path / "p.zarr")
+    term = subprocess.run(["script", "-qc", f"{shlex.quote(str(BIN))} cache {shlex.quote(str(cfg_path))}", "/dev/null"],
+                          capture_output=True, text=True, timeout=120)
+    lines = [x for x in term.stdout.replace("\r", "\n").splitlines() if x.strip()]
+    assert any(re.search(r"3/3 jobs done in .* 2 workers at most", x) for x in lines), lines
