@@ -162,12 +162,15 @@ class ZarrParallelAssembler:
     def _confirm(recommendations):
         text = "\n".join(f"  - {r['key']}: {r['message']}" for r in recommendations)
         print("Recommendations:\n" + text)
-        if sys.stdin is None or not sys.stdin.isatty():
-            raise ValueError("stopped on recommendations (not interactive); change the arguments or pass "
-                             "recommend_changes=False:\n" + text)
-        answer = input("Continue without recommendations? (y/n) ")
+        # As the original: ask through input(), so an answer piped on stdin works; no answer
+        # (end of input, no stdin at all) is "n".
+        try:
+            answer = input("Continue without recommendations? (y/n) ")
+        except (EOFError, OSError, RuntimeError):
+            answer = ""
         if not answer.strip().lower().startswith("y"):
-            raise ValueError("stopped on recommendations:\n" + text)
+            raise ValueError("stopped on recommendations (change the arguments, answer y, or pass "
+                             "recommend_changes=False):\n" + text)
 
     def _run_dask(self, session, workers, memory_limit, client, scheduler_address, quiet):
         from dask.distributed import Client, LocalCluster, as_completed

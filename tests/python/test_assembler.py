@@ -113,6 +113,24 @@ def test_recommendations_ask_through_input(tmp_path, monkeypatch):
     assert xr.open_zarr(store).d2m.shape == (96, 37, 144)
 
 
+def test_an_answer_piped_on_stdin_is_read_and_end_of_input_means_no(tmp_path):
+    need_fixtures()
+    script = tmp_path / "ask.py"
+    script.write_text(
+        "import sys\nfrom zarr_parallel import ZarrParallelAssembler\n"
+        f"zp = ZarrParallelAssembler({str(ERA5 / 'refs.json')!r}, preprocessors=[{{'type': 'subset', "
+        "'latitude': (60, -30)}], variables={'d2m': {}})\n"
+        "try:\n    zp.cache(cache_store=sys.argv[1], deploy_mode='series')\nexcept ValueError:\n"
+        "    sys.exit(3)\n")
+    for answer, code in (("y\n", 0), ("n\n", 3), ("", 3)):
+        store = tmp_path / f"s{code}{len(answer)}.zarr"
+        proc = subprocess.run([sys.executable, script, str(store)], input=answer, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == code, (answer, proc.stdout, proc.stderr[-2000:])
+        assert "Continue without recommendations? (y/n)" in proc.stdout
+        assert store.exists() == (code == 0)
+
+
 def test_errors_are_the_documented_exceptions(tmp_path):
     need_fixtures()
     refs = str(ERA5 / "refs.json")
