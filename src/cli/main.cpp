@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <thread>
 
 #include "cli/commands.hpp"
@@ -12,6 +13,7 @@
 #include "exec/executor.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
+#include "plan/plan_svg.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -38,6 +40,8 @@ int main(int argc, char** argv) {
   plan->add_option("CONFIG", config_path, "YAML config")->required();
   plan->add_option("--set", sets, "override a config key: KEY=VALUE");
   plan->add_flag("--json", as_json, "the full plan as JSON (what workers run)");
+  std::string svg_path;
+  plan->add_option("--svg", svg_path, "also draw the plan into this SVG file");
 
   auto* inspect = app.add_subcommand(
       "inspect", "dimensions, coordinates, variables, encodings, source chunk grid");
@@ -86,6 +90,13 @@ int main(int argc, char** argv) {
     if (*plan) {
       const zp::Config cfg = zp::load_config(config_path, sets);
       const zp::Prepared p = zp::prepare(cfg);
+      if (!svg_path.empty()) {
+        std::ofstream out(svg_path, std::ios::binary | std::ios::trunc);
+        out << zp::plan_svg(p.plan);
+        if (!out.flush())
+          throw zp::Error(zp::ErrorKind::Store,
+                          "cannot write the plan picture to '" + svg_path + "'");
+      }
       if (as_json)
         fmt::print("{}\n", zp::nonfinite_markers_to_tokens(zp::plan_to_json(p.plan).dump(1)));
       else

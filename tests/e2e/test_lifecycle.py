@@ -5,6 +5,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import xarray as xr
 
 from conftest import BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache, store_files
@@ -238,3 +239,74 @@ def test_the_last_progress_line_has_the_runs_totals_piped_and_on_a_terminal(tmp_
                           capture_output=True, text=True, timeout=120)
     lines = [x for x in term.stdout.replace("\r", "\n").splitlines() if x.strip()]
     assert any(re.search(r"3/3 jobs done in .* 2 workers at most", x) for x in lines), lines
+
+
+def png_pixels(path):
+    """Width, height and the set of RGB colours of an 8-bit RGBA/RGB PNG (rsvg-convert's output)."""
+    import struct
+    import zlib
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            width, height, depth, ctype = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8 and ctype in (2, 6)
+            bpp = 4 if ctype == 6 else 3
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows, prev, colours = [], bytearray(stride), set()
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        colours.update(tuple(line[i:i + 3]) for i in range(0, stride, bpp))
+        prev = line
+    return width, height, colours
+
+
+@pytest.mark.parametrize("kind", ["misaligned", "tiled"])
+def test_plan_picture_renders_with_its_jobs_colours(tmp_path, kind):
+    import shutil as sh
+    need_fixtures()
+    if not sh.which("rsvg-convert"):
+        pytest.fail("rsvg-convert is missing: scripts/setup.sh installs librsvg2-bin")
+    pre = ([{"type": "sel", "latitude": [60, -30], "longitude": [40, 100]}] if kind == "misaligned" else
+           [{"type": "reverse_axis", "dim": "latitude"}, {"type": "tiled", "time": 24, "latitude": 10, "longitude": 36}])
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "x.zarr"), "preprocessors": pre,
+           "variables": ["d2m"], "num_jobs": 4}
+    if kind == "misaligned":
+        cfg["chunks"] = {"time": 24, "latitude": 10, "longitude": 20}
+    svg = tmp_path / "plan.svg"
+    proc = run_cache(tmp_path, cfg, "--svg", str(svg), command="plan")
+    assert proc.returncode == 0, proc.stderr
+    text = svg.read_text()
+    assert "read amplification 1.00" in text and "d2m" in text
+    if kind == "misaligned":
+        assert 'stroke="#d00000" stroke-width="3"' in text  # the latitude edges cut source chunks
+    png = tmp_path / "plan.png"
+    subprocess.run(["rsvg-convert", str(svg), "-o", str(png)], check=True, timeout=60)
+    width, height, colours = png_pixels(png)
+    assert width == 640 and height > 200
+    jobs = [(0x4e, 0x79, 0xa7), (0xf2, 0x8e, 0x2b), (0x59, 0xa1, 0x4f), (0xb0, 0x7a, 0xa1)]
+    # Filled at 85% over white: each job's colour blended with white appears.
+    blended = {tuple(round(0.85 * c + 0.15 * 255) for c in rgb) for rgb in jobs}
+    seen = {c for c in colours if any(all(abs(c[i] - b[i]) <= 2 for i in range(3)) for b in blended)}
+    assert len(seen) >= 4 if kind == "misaligned" else len(seen) >= 2, sorted(seen)[:10]
+    assert not (tmp_path / "x.zarr").exists()

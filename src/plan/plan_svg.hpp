@@ -1,0 +1,15 @@
+// A picture of a plan (SVG): for each data array, its two largest output dimensions drawn as a
+// grid of output chunks coloured by the job that writes them, the source chunk edges seen through
+// the index map, output chunks whose job re-reads a source chunk outlined in red, selection edges
+// that cut a source chunk dashed in red, and a legend with read amplification and memory. Pure.
+#pragma once
+
+#include <string>
+
+#include "plan/plan.hpp"
+
+namespace zp {
+
+std::string plan_svg(const Plan& plan);
+
+}  // namespace zp
