@@ -13,6 +13,7 @@
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
 #include "plan/plan_json.hpp"
+#include "plan/plan_svg.hpp"
 #include "write/store_ownership.hpp"
 
 namespace py = pybind11;
@@ -69,11 +70,13 @@ PYBIND11_MODULE(_zarr_parallel, m) {
   set_worker_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
 
   m.def("plan", [](const std::string& config, const std::string& base_dir) {
-    return engine_call(
-        [&] {
-          return nonfinite_markers_to_tokens(
-              plan_to_json(prepare(config_of(config, base_dir)).plan).dump());
-        });
+    return engine_call([&] {
+      return nonfinite_markers_to_tokens(
+          plan_to_json(prepare(config_of(config, base_dir)).plan).dump());
+    });
+  });
+  m.def("plan_svg", [](const std::string& config, const std::string& base_dir) {
+    return engine_call([&] { return plan_svg(prepare(config_of(config, base_dir)).plan); });
   });
   m.def("begin", [](const std::string& config, const std::string& base_dir, bool yes) {
     return engine_call([&] {
@@ -139,8 +142,7 @@ PYBIND11_MODULE(_zarr_parallel, m) {
     });
   });
   m.def("inspect", [](const std::string& uri, const std::string& engine, const std::string& group) {
-    return engine_call([&] {
-      return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group).dump());
-    });
+    return engine_call(
+        [&] { return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group).dump()); });
   });
 }

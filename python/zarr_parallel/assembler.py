@@ -14,6 +14,13 @@ from . import utils
 _DEPLOY_MODES = ("series", "local", "dask_distributed")
 
 
+class PlanPicture(str):
+    """SVG text of a plan; Jupyter displays it as a picture."""
+
+    def _repr_svg_(self):
+        return str(self)
+
+
 def _run_job(plan_path, job, threads):
     """One job of a saved plan, inside a dask worker process."""
     from zarr_parallel import _zarr_parallel
@@ -113,6 +120,13 @@ class ZarrParallelAssembler:
             cache_dir = "."
         return json.loads(_engine.plan(self._full_config(cache_store=cache_store, cache_dir=cache_dir, **run),
                                        os.getcwd()))
+
+    def plan_picture(self, cache_store=None, cache_dir=None, **run):
+        """The plan drawn as SVG (as `zarr-parallel plan --svg`); shown inline in a notebook."""
+        if cache_store is None and cache_dir is None:
+            cache_dir = "."
+        return PlanPicture(_engine.plan_svg(self._full_config(cache_store=cache_store, cache_dir=cache_dir, **run),
+                                            os.getcwd()))
 
     def open(self, **kwargs):
         """The cache, opened with xarray."""

@@ -113,6 +113,15 @@ def test_recommendations_ask_through_input(tmp_path, monkeypatch):
     assert xr.open_zarr(store).d2m.shape == (96, 37, 144)
 
 
+def test_plan_picture_for_notebooks(tmp_path):
+    need_fixtures()
+    zp = ZarrParallelAssembler(str(ERA5 / "refs.json"), preprocessors=[dict(SUBSET)], chunks=CHUNKS,
+                               variables={"d2m": {}})
+    pic = zp.plan_picture(cache_store=str(tmp_path / "p.zarr"))
+    assert pic.startswith("<svg") and pic._repr_svg_() == pic and "read amplification" in pic
+    assert not (tmp_path / "p.zarr").exists()
+
+
 def test_an_answer_piped_on_stdin_is_read_and_end_of_input_means_no(tmp_path):
     need_fixtures()
     script = tmp_path / "ask.py"
