@@ -310,3 +310,24 @@ def test_plan_picture_renders_with_its_jobs_colours(tmp_path, kind):
     seen = {c for c in colours if any(all(abs(c[i] - b[i]) <= 2 for i in range(3)) for b in blended)}
     assert len(seen) >= 4 if kind == "misaligned" else len(seen) >= 2, sorted(seen)[:10]
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_cmake_install_gives_a_working_command(tmp_path):
+    """`cmake --install BUILD --prefix P`: P/bin/zarr-parallel runs a local cache (its workers are
+    itself, found through /proc/self/exe) and P/include/zarr_parallel holds the headers."""
+    import shutil as sh
+    need_fixtures()
+    build = BIN.parent.parent
+    if not (build / "cmake_install.cmake").exists() or not sh.which("cmake"):
+        pytest.skip("not a CMake build folder")
+    prefix = tmp_path / "prefix"
+    subprocess.run(["cmake", "--install", str(build), "--prefix", str(prefix)], check=True, capture_output=True,
+                   timeout=120)
+    exe = prefix / "bin" / "zarr-parallel"
+    assert exe.exists() and (prefix / "include" / "zarr_parallel" / "plan" / "planner.hpp").exists()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "i.zarr"),
+                               "deploy_mode": "local", "num_jobs": 2, "recommend_changes": False}))
+    proc = subprocess.run([str(exe), "cache", str(cfg)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert xr.open_zarr(tmp_path / "i.zarr").d2m.shape == open_kerchunk(ERA5 / "refs.json").d2m.shape
