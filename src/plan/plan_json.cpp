@@ -31,7 +31,7 @@ DimMap dimmap_from(const json& j, int64_t source_size, const std::string& where)
   int64_t next = 0;
   for (const auto& s : j.at("segments")) {
     const Segment seg{s.at(0), s.at(1), s.at(2), s.at(3)};
-    const int64_t last_src = seg.src + seg.step * (seg.count - 1);
+    const int64_t last_src = seg.last_src();
     if (seg.out < next || seg.count <= 0 || seg.out > m.count - seg.count ||
         (seg.step != 1 && seg.step != -1) || seg.src < 0 || seg.src >= source_size ||
         last_src < 0 || last_src >= source_size)

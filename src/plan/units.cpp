@@ -10,9 +10,8 @@ namespace {
 std::vector<int64_t> chunks_read(const ArrayPlan& a, std::size_t d, int64_t o0, int64_t o1) {
   std::vector<int64_t> out;
   for (const Segment& p : a.index[d].pieces(o0, o1)) {
-    const int64_t first = p.src, last = p.src + p.step * (p.count - 1);
-    const int64_t c0 = a.source.grid.chunk_of(d, std::min(first, last));
-    const int64_t c1 = a.source.grid.chunk_of(d, std::max(first, last));
+    const int64_t c0 = a.source.grid.chunk_of(d, p.src_lo());
+    const int64_t c1 = a.source.grid.chunk_of(d, p.src_hi() - 1);
     for (int64_t c = c0; c <= c1; ++c) out.push_back(c);
   }
   std::sort(out.begin(), out.end());

@@ -33,12 +33,6 @@ int64_t DimMap::source_index(int64_t i) const {
   throw Error::internal("output index " + std::to_string(i) + " of '" + name + "' reads no source");
 }
 
-bool DimMap::has_gaps() const {
-  int64_t covered = 0;
-  for (const auto& s : segments) covered += s.count;
-  return covered != count;
-}
-
 std::vector<Segment> DimMap::pieces(int64_t a, int64_t b) const {
   std::vector<Segment> out;
   for (const auto& s : segments) {
@@ -52,9 +46,8 @@ void DimMap::source_hull(int64_t a, int64_t b, int64_t* lo, int64_t* hi) const {
   *lo = INT64_MAX;
   *hi = INT64_MIN;
   for (const auto& p : pieces(a, b)) {
-    const int64_t first = p.src, last = p.src + p.step * (p.count - 1);
-    *lo = std::min({*lo, first, last});
-    *hi = std::max({*hi, first + 1, last + 1});
+    *lo = std::min(*lo, p.src_lo());
+    *hi = std::max(*hi, p.src_hi());
   }
   if (*lo > *hi) *lo = *hi = 0;
 }
@@ -74,8 +67,7 @@ DimMap DimMap::reversed() const {
   DimMap m = *this;
   m.segments.clear();
   for (auto it = segments.rbegin(); it != segments.rend(); ++it)
-    m.segments.push_back({count - (it->out + it->count), it->count,
-                          it->src + it->step * (it->count - 1), -it->step});
+    m.segments.push_back({count - (it->out + it->count), it->count, it->last_src(), -it->step});
   return m;
 }
 

@@ -24,6 +24,10 @@ struct Segment {
   int64_t count = 0;
   int64_t src = 0;
   int64_t step = 1;
+  // The source index of its last element, and the source range [src_lo, src_hi) it reads.
+  int64_t last_src() const { return src + step * (count - 1); }
+  int64_t src_lo() const { return step > 0 ? src : last_src(); }
+  int64_t src_hi() const { return (step > 0 ? last_src() : src) + 1; }
   bool operator==(const Segment&) const = default;
 };
 
@@ -44,7 +48,6 @@ struct DimMap {
 
   // Source index of output index i; throws Error(Internal) for a gap.
   int64_t source_index(int64_t i) const;
-  bool has_gaps() const;
   bool linear() const { return segments.size() == 1 && segments[0].count == count; }
   // The segments clipped to output indices [a, b).
   std::vector<Segment> pieces(int64_t a, int64_t b) const;

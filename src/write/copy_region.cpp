@@ -61,10 +61,8 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
     const int64_t g1 = a.source.grid.edges[d][static_cast<std::size_t>(src_chunk[d]) + 1];
     int64_t along = 0;
     for (const Segment& p : a.index[d].pieces(o0, o1)) {
-      // Source indices of this piece, then the part inside the source chunk.
-      const int64_t first = p.src, last = p.src + p.step * (p.count - 1);
-      const int64_t lo = std::max(std::min(first, last), g0),
-                    hi = std::min(std::max(first, last) + 1, g1);
+      // The part of this piece inside the source chunk.
+      const int64_t lo = std::max(p.src_lo(), g0), hi = std::min(p.src_hi(), g1);
       if (lo >= hi) continue;
       // Output index of the first element copied: the one whose source index is lo (step +1) or
       // hi - 1 (step -1).
