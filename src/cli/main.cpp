@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -91,6 +92,17 @@ int main(int argc, char** argv) {
       const zp::Config cfg = zp::load_config(config_path, sets);
       const zp::Prepared p = zp::prepare(cfg);
       if (!svg_path.empty()) {
+        // Only a new file or an earlier picture of ours is (over)written, never a user's file.
+        std::ifstream old(svg_path, std::ios::binary);
+        if (old || std::filesystem::exists(svg_path)) {
+          std::string head(std::char_traits<char>::length(zp::kPlanSvgMarker), '\0');
+          if (!old.read(head.data(), static_cast<std::streamsize>(head.size())) ||
+              head != zp::kPlanSvgMarker)
+            throw zp::Error(zp::ErrorKind::Store,
+                            "'" + svg_path +
+                                "' exists and is not a plan picture zarr-parallel "
+                                "wrote; choose another --svg file");
+        }
         std::ofstream out(svg_path, std::ios::binary | std::ios::trunc);
         out << zp::plan_svg(p.plan);
         if (!out.flush())

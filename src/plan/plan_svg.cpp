@@ -159,7 +159,8 @@ std::string plan_svg(const Plan& plan) {
       R"(<text x="40" y="58" font-size="11">red outline: a job that re-reads a source chunk · red dashes: a selection edge inside a source chunk</text>)";
   double y = 66;
   for (std::size_t ai : arrays) y += panel(plan, ai, y, body);
-  return fmt::format(
+  return kPlanSvgMarker +
+         fmt::format(
              R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0:.0f}" height="{1:.0f}" viewBox="0 0 {0:.0f} {1:.0f}" font-family="sans-serif"><rect width="100%" height="100%" fill="#ffffff"/>)",
              width, y + 10) +
          body + "</svg>\n";

@@ -10,6 +10,9 @@
 
 namespace zp {
 
+// Every picture starts with this line, so a later `plan --svg` knows the file is one of ours.
+constexpr const char* kPlanSvgMarker = "<!-- zarr-parallel plan picture -->\n";
+
 std::string plan_svg(const Plan& plan);
 
 }  // namespace zp

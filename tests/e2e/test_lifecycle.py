@@ -298,6 +298,13 @@ def test_plan_picture_renders_with_its_jobs_colours(tmp_path, kind):
     assert proc.returncode == 0, proc.stderr
     text = svg.read_text()
     assert "read amplification 1.00" in text and "d2m" in text
+    # Drawn again over its own picture; a file it did not write is refused and left as it was.
+    assert run_cache(tmp_path, cfg, "--svg", str(svg), command="plan").returncode == 0
+    mine = tmp_path / "notes.svg"
+    mine.write_text("<svg>my drawing</svg>")
+    proc = run_cache(tmp_path, cfg, "--svg", str(mine), command="plan")
+    assert proc.returncode == 5 and "not a plan picture" in proc.stderr
+    assert mine.read_text() == "<svg>my drawing</svg>"
     if kind == "misaligned":
         assert 'stroke="#d00000" stroke-width="3"' in text  # the latitude edges cut source chunks
     png = tmp_path / "plan.png"
