@@ -141,8 +141,22 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       return 0;
     });
   });
-  m.def("inspect", [](const std::string& uri, const std::string& engine, const std::string& group) {
-    return engine_call(
-        [&] { return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group).dump()); });
-  });
+  // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
+  m.def("inspect", [](const std::string& uri, const std::string& engine, const std::string& group,
+                      const std::string& access_json) {
+    return engine_call([&] {
+      const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
+      AccessOptions access;
+      access.target = StorageOptions::from_json(j.value("storage_options", nlohmann::json()),
+                                                "storage_options");
+      if (j.contains("remote_options") && !j["remote_options"].is_null()) {
+        access.remote = StorageOptions::from_json(j["remote_options"], "remote_options");
+        access.remote_given = true;
+      }
+      if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
+        access.remote_protocol = j["remote_protocol"].get<std::string>();
+      return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
+    });
+  }, pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),
+     pybind11::arg("access") = "");
 }

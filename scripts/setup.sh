@@ -7,13 +7,15 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format clang libclang-rt-14-dev
   libhdf5-dev libnetcdf-dev netcdf-bin
   libblosc-dev libzstd-dev liblz4-dev libdeflate-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev
-  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev googletest
   libopenmpi-dev openmpi-bin nco cdo librsvg2-bin
   slurmctld slurmd slurm-client munge
   pybind11-dev python3-dev
   python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest
   python3-dask python3-distributed python3-numcodecs
+  nginx-light python3-boto3 python3-botocore python3-fsspec python3-aiohttp python3-requests
+  iproute2
 )
 
 missing=()
@@ -23,14 +25,24 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
-fi
+# node and npm run the tests' local S3 server (s3rver); the machine image may bring its own node.
+if ! command -v npm > /dev/null; then missing+=(npm); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+else
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages the tests use, in a project-local folder (never global): s3rver, a local S3.
+TOOLS="$(cd "$(dirname "$0")/.." && pwd)/.tools/node"
+if [ ! -f "$TOOLS/node_modules/s3rver/package.json" ]; then
+  echo "setup: installing s3rver into $TOOLS"
+  mkdir -p "$TOOLS"
+  npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error s3rver@3.7.1
+fi

@@ -21,9 +21,12 @@ class PlanPicture(str):
         return str(self)
 
 
-def _run_job(plan_path, job, threads):
-    """One job of a saved plan, inside a dask worker process."""
+def _run_job(plan_path, job, threads, secrets=None):
+    """One job of a saved plan, inside a dask worker process. `secrets`: the remote source's
+    credentials, which plans never hold; handed over as the coordinator's workers get them."""
     from zarr_parallel import _zarr_parallel
+    if secrets:
+        os.environ["ZP_STORAGE_SECRETS"] = secrets
     _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}")
     return job
 
@@ -72,7 +75,8 @@ class ZarrParallelAssembler:
 
     def __init__(self, data_uri, preprocessors=None, chunks=None, cache_label=None, variables=None,
                  add_attrs=None, engine="kerchunk", log_level=None, concat_dim=None, encoding=None,
-                 compressor=None, zarr_format=None, group=None):
+                 compressor=None, zarr_format=None, group=None, storage_options=None,
+                 remote_protocol=None, remote_options=None):
         _check(data_uri, (str, os.PathLike), "data_uri")
         if data_uri is None:
             raise ValueError("data_uri is required")
@@ -83,6 +87,9 @@ class ZarrParallelAssembler:
         _check(add_attrs, dict, "add_attrs")
         _check(engine, str, "engine")
         _check(log_level, int, "log_level")
+        _check(storage_options, dict, "storage_options")
+        _check(remote_protocol, str, "remote_protocol")
+        _check(remote_options, dict, "remote_options")
         if log_level is None:
             log_level = utils.verbosity()
         engine = engine or "auto"
@@ -94,7 +101,8 @@ class ZarrParallelAssembler:
         for key, value in (("preprocessors", preprocessors), ("chunks", chunks), ("cache_label", cache_label),
                            ("variables", variables), ("add_attrs", add_attrs), ("concat_dim", concat_dim),
                            ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format),
-                           ("group", group)):
+                           ("group", group), ("storage_options", storage_options),
+                           ("remote_protocol", remote_protocol), ("remote_options", remote_options)):
             if value is not None:
                 self._config[key] = value
         if isinstance(variables, (list, tuple)):
@@ -111,8 +119,10 @@ class ZarrParallelAssembler:
 
     def inspect(self):
         """The source's dimensions, coordinate ranges, variables, encodings and chunk grid."""
+        access = {k: self._config[k] for k in ("storage_options", "remote_protocol", "remote_options")
+                  if k in self._config}
         return json.loads(_engine.inspect(self._config["data_uri"], self._config["engine"],
-                                          self._config.get("group") or ""))
+                                          self._config.get("group") or "", json.dumps(access)))
 
     def plan(self, cache_store=None, cache_dir=None, **run):
         """The plan the cache would run, as a dict (jobs, read amplification, memory, recommendations)."""
@@ -203,7 +213,8 @@ class ZarrParallelAssembler:
                 owned += [client, cluster]
         try:
             run = uuid.uuid4().hex[:8]
-            futures = [client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"],
+            secrets = os.environ.get("ZP_STORAGE_SECRETS")
+            futures = [client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"], secrets,
                                      key=f"zarr-parallel-{run}-job-{job}", retries=2, pure=False)
                        for job in session["pending"]]
             total = len(futures)

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
 #include "exec/inspect_source.hpp"
 
@@ -10,9 +11,30 @@ namespace zp {
 
 using json = nlohmann::ordered_json;
 
+namespace {
+
+nlohmann::json option_json(const std::string& text, const std::string& flag) {
+  if (text.empty()) return nullptr;
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw Error::config(flag, "not valid JSON: " + text);
+  return j;
+}
+
+}  // namespace
+
 int inspect_command(const std::string& source, const std::string& engine, const std::string& group,
-                    const std::string& concat_dim, bool as_json) {
-  const json out = inspect_source(source, engine, concat_dim, group);
+                    const std::string& concat_dim, bool as_json, const std::string& storage_options,
+                    const std::string& remote_protocol, const std::string& remote_options) {
+  AccessOptions access;
+  access.target =
+      StorageOptions::from_json(option_json(storage_options, "--storage-options"), "--storage-options");
+  if (!remote_options.empty()) {
+    access.remote =
+        StorageOptions::from_json(option_json(remote_options, "--remote-options"), "--remote-options");
+    access.remote_given = true;
+  }
+  access.remote_protocol = remote_protocol;
+  const json out = inspect_source(source, engine, concat_dim, group, access);
   if (as_json) {
     fmt::print("{}\n", nonfinite_markers_to_tokens(out.dump(2)));
     return 0;

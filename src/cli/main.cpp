@@ -46,11 +46,18 @@ int main(int argc, char** argv) {
 
   auto* inspect = app.add_subcommand(
       "inspect", "dimensions, coordinates, variables, encodings, source chunk grid");
-  inspect->add_option("SOURCE", source, "file glob, kerchunk .json or .zarr folder")->required();
+  inspect->add_option("SOURCE", source,
+                      "file glob, kerchunk .json or .zarr folder; also https:// and s3:// URLs")
+      ->required();
   inspect->add_option("--engine", engine, "auto | netcdf | kerchunk | zarr");
   inspect->add_option("--concat-dim", concat_dim, "dimension to join files along");
   inspect->add_option("--group", group, "a NetCDF-4 group or Zarr subgroup (path: a/b)");
   inspect->add_flag("--json", as_json, "JSON output");
+  std::string storage_options, remote_protocol, remote_options;
+  inspect->add_option("--storage-options", storage_options,
+                      "remote SOURCE: JSON as the config's storage_options, e.g. '{\"anon\": true}'");
+  inspect->add_option("--remote-protocol", remote_protocol, "reference set: protocol of chunk URLs");
+  inspect->add_option("--remote-options", remote_options, "reference set: JSON options for chunk URLs");
 
   auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
   worker->add_option("PLAN", plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
@@ -115,7 +122,9 @@ int main(int argc, char** argv) {
         fmt::print("{}", zp::describe_plan(p.plan));
       return 0;
     }
-    if (*inspect) return zp::inspect_command(source, engine, group, concat_dim, as_json);
+    if (*inspect)
+      return zp::inspect_command(source, engine, group, concat_dim, as_json, storage_options,
+                                 remote_protocol, remote_options);
     if (*worker) {
       if (!task_list.empty()) job_ids = zp::task_jobs(task_list, task);
       if (job_ids.empty())

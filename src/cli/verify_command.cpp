@@ -24,7 +24,8 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     const StoreState state(store);
     const bool complete = state.completed_hash() == cfg.content_hash();
     const auto recorded = state.sources();
-    const std::string change = recorded ? first_change(fingerprints_from(*recorded)) : "";
+    SourceAccess access(cfg.access);
+    const std::string change = recorded ? first_change(fingerprints_from(*recorded), access) : "";
     fmt::print("{}: {} chunks checked, {} different{}\n", cfg.cache_store, r.chunks_checked,
                r.chunks_different, complete ? "" : " (store not marked complete for this config)");
     if (!change.empty()) fmt::print("  source: {} since the cache was made\n", change);

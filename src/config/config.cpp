@@ -112,7 +112,9 @@ const std::set<std::string> kKeys = {"data_uri",           "engine",
                                      "overwrite",          "resume",
                                      "recommend_changes",  "await_completion",
                                      "generate_stats",     "log_level",
-                                     "threads_per_worker", "slurm"};
+                                     "threads_per_worker", "slurm",
+                                     "storage_options",    "remote_protocol",
+                                     "remote_options"};
 
 std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
@@ -332,6 +334,19 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   if (c.data_uri.empty())
     throw Error::config("data_uri", "required: a file glob, kerchunk .json or .zarr store");
   c.engine = one_of(doc, "engine", "auto", {"auto", "netcdf", "kerchunk", "zarr"});
+  if (doc.contains("storage_options"))
+    c.access.target = StorageOptions::from_json(doc["storage_options"], "storage_options");
+  if (doc.contains("remote_options") && !doc["remote_options"].is_null()) {
+    c.access.remote = StorageOptions::from_json(doc["remote_options"], "remote_options");
+    c.access.remote_given = true;
+  }
+  c.access.remote_protocol = get_string(doc, "remote_protocol", "");
+  if (!c.access.remote_protocol.empty()) {
+    std::string& rp = c.access.remote_protocol;
+    if (rp.size() > 3 && rp.compare(rp.size() - 3, 3, "://") == 0) rp.resize(rp.size() - 3);
+    if (rp != "file" && rp != "http" && rp != "https" && rp != "s3")
+      throw Error::config("remote_protocol", "'" + rp + "' is not supported (file, http, https, s3)");
+  }
   c.concat_dim = get_string(doc, "concat_dim", "");
   c.group = get_string(doc, "group", "");
   parse_preprocessors(doc, c);
@@ -405,11 +420,17 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   const std::string dir = get_string(doc, "cache_dir", "");
   if (!store.empty() && !dir.empty())
     throw Error::config("cache_store", "give cache_store or cache_dir, not both");
+  if (store.find("://") != std::string::npos || dir.find("://") != std::string::npos)
+    throw Error::config(store.empty() ? "cache_dir" : "cache_store",
+                        "the cache is written to a local or shared file system path; remote "
+                        "stores (URLs) are sources only");
   if (!store.empty()) {
     c.cache_store = resolve_path(store, base_dir);
   } else if (!dir.empty()) {
     // Store name from the source name (file stem without globs) plus cache_label, as the original.
-    std::string stem = fs::path(c.data_uri).stem().string();
+    std::string uri = c.data_uri;
+    while (uri.size() > 1 && uri.back() == '/') uri.pop_back();
+    std::string stem = fs::path(uri).stem().string();
     for (char& ch : stem)
       if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
     while (!stem.empty() && stem.back() == '_') stem.pop_back();

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "store/storage_options.hpp"
+
 namespace zp {
 
 struct VariableSpec {
@@ -24,6 +26,7 @@ struct Config {
   std::string data_uri;
   std::string engine = "auto";
   std::string concat_dim;
+  AccessOptions access;  // storage_options, remote_protocol, remote_options
   std::string group;  // NetCDF-4 group / Zarr subgroup path; "" = the root
   std::vector<nlohmann::json> preprocessors;
   std::vector<VariableSpec> variables;  // empty: every data variable

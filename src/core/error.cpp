@@ -15,6 +15,10 @@ Error Error::source(const std::string& where, const std::string& what) {
   return Error(ErrorKind::Source, where + ": " + what);
 }
 
+Error Error::transient(const std::string& where, const std::string& what) {
+  return Error(ErrorKind::Transient, where + ": " + what);
+}
+
 Error Error::source_missing(const std::string& where, const std::string& what) {
   Error e = source(where, what);
   e.missing_ = true;

@@ -16,6 +16,8 @@ enum class ErrorKind {
   Store = 5,            // cache store cannot be written or is in the wrong state
   Job = 6,              // jobs failed in workers after retries
   Interrupted = 7,      // stopped by SIGTERM/SIGINT/SIGHUP; the CLI exits 128 + signal
+  Transient = 8,        // a remote source kept failing (timeouts, resets, 429/5xx) after retries;
+                        // executors retry such a job, and running again may succeed
 };
 
 class Error : public std::runtime_error {
@@ -26,6 +28,7 @@ class Error : public std::runtime_error {
   static Error source(const std::string& where, const std::string& what);
   // A source file that is not there (the Python module raises FileNotFoundError for it).
   static Error source_missing(const std::string& where, const std::string& what);
+  static Error transient(const std::string& where, const std::string& what);
   static Error store(const std::string& path, const std::string& what);
   static Error internal(const std::string& what);
 

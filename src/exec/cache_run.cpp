@@ -32,7 +32,7 @@ using json = nlohmann::json;
 
 Prepared prepare(const Config& cfg) {
   Prepared p{cfg, {}, {}, {}, {}};
-  p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group);
+  p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access);
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
   p.coordinates = with_labels(std::move(p.coordinates), p.selection);
@@ -151,21 +151,29 @@ void hold_lock(const std::string& target) {
   if (!g_locks.count(target)) g_locks[target] = PathLock::acquire(target);
 }
 
-bool source_unchanged(const StoreState& state, const std::string& target, int log_level) {
+bool source_unchanged(const StoreState& state, const std::string& target, const Config& cfg,
+                      int log_level) {
   const auto recorded = state.sources();
-  if (!recorded) return true;  // a source of no local files (nothing to compare)
-  const std::string change = first_change(fingerprints_from(*recorded));
+  if (!recorded) return true;  // a source of no files (nothing to compare)
+  SourceAccess access(cfg.access);
+  std::string change;
+  try {
+    change = first_change(fingerprints_from(*recorded), access);
+  } catch (const Error& e) {
+    change = std::string("cannot check: ") + e.what();  // unreachable source: no hit
+  }
   if (change.empty()) return true;
   log_line(log_level, 1,
            "source changed since " + target + " was made: " + change + "; rebuilding it");
   return false;
 }
 
-bool is_hit(const std::string& target, const std::string& hash, int log_level) {
+bool is_hit(const std::string& target, const Config& cfg, int log_level) {
   if (classify_target(target).kind != TargetKind::Ours) return false;
   FileStore store(target);
   StoreState state(store);
-  return state.completed_hash() == hash && source_unchanged(state, target, log_level);
+  return state.completed_hash() == cfg.content_hash() &&
+         source_unchanged(state, target, cfg, log_level);
 }
 
 std::optional<std::string> started_hash(const std::string& root) {
@@ -177,7 +185,8 @@ std::optional<std::string> started_hash(const std::string& root) {
 
 // A resumed store must read the same source it was started from.
 void check_resumable(const std::string& root, const Plan& plan) {
-  const std::string change = first_change(plan.sources);
+  SourceAccess access(plan.access);
+  const std::string change = first_change(plan.sources, access);
   if (!change.empty())
     throw Error::source(root, change + " since the cache at " + root +
                                   " was started; it cannot be finished from two versions of the "
@@ -200,7 +209,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     throw Error::store(target, first.why +
                                    "; zarr-parallel writes only into stores it created "
                                    "(choose another cache_store)");
-  if (is_hit(target, hash, cfg.log_level)) {
+  if (is_hit(target, cfg, cfg.log_level)) {
     log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
     session.status = CacheSession::Status::Hit;
     return session;
@@ -213,14 +222,22 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
 
   // 2. Read the source and plan (reads only), then refuse any overlap with the source.
   Prepared prep = prepare(cfg);
-  const std::vector<std::string> sources = source_paths(prep.dataset);
-  std::vector<std::string> roots = sources;
-  if (prep.dataset.engine == "zarr") roots.push_back(prep.dataset.uri);
+  const std::vector<Fingerprint> sources = source_objects(prep.dataset);
+  std::vector<std::string> roots;  // local ones: a remote source cannot overlap a local store
+  for (const auto& s : sources)
+    if (!is_remote(s.path)) roots.push_back(local_path_of(s.path));
+  if (prep.dataset.engine == "zarr" && !is_remote(prep.dataset.uri))
+    roots.push_back(local_path_of(prep.dataset.uri));
   check_not_source(target, roots);
   check_not_source(staging, roots, "the staging store " + staging);
   session.plan = std::move(prep.plan);
   Plan& plan = session.plan;
-  plan.sources = take_fingerprints(sources);
+  SourceAccess access(plan.access);
+  plan.sources = take_fingerprints(sources, access);
+  // Workers (local, SLURM, MPI) inherit the environment: the secrets reach them that way and are
+  // never written to the plan or the store.
+  const std::string secrets = plan.access.secrets_text();
+  if (secrets != AccessOptions{}.secrets_text()) ::setenv(kSecretsEnv, secrets.c_str(), 1);
   for (const auto& n : plan.notes) log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
   if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
       !(opt.ask && ask_to_continue(plan))) {
@@ -238,7 +255,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     if (st.kind == TargetKind::Foreign)
       throw Error::store(
           staging, st.why + "; it is where a replacement of " + target + " is built: move it away");
-    if (is_hit(target, hash, 0)) {
+    if (is_hit(target, cfg, 0)) {
       release_cache_lock(target);
       log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
       session.status = CacheSession::Status::Hit;

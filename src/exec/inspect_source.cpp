@@ -28,8 +28,8 @@ std::string coord_range(const CoordinateValues& c) {
 }  // namespace
 
 nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
-                                      const std::string& concat_dim, const std::string& group) {
-  const Dataset ds = open_source(source, engine, concat_dim, group);
+                                      const std::string& concat_dim, const std::string& group, const AccessOptions& access) {
+  const Dataset ds = open_source(source, engine, concat_dim, group, access);
   const Coordinates coords = load_coordinates(ds);
   json out = {{"uri", ds.uri},
               {"engine", ds.engine},

@@ -5,10 +5,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "store/storage_options.hpp"
+
 namespace zp {
 
 nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
                                       const std::string& concat_dim,
-                                      const std::string& group = "");
+                                      const std::string& group = "",
+                                      const AccessOptions& access = {});
 
 }  // namespace zp

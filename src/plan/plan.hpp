@@ -89,6 +89,10 @@ struct Recommendation {
   std::string message;  // what cuts what, and what each alternative would save
 };
 
+// Stored bytes of remote source chunks a worker holds at once before decoding them: a unit is
+// fetched in batches of about this size (plus one chunk); the memory prediction counts it.
+inline constexpr uint64_t kRemoteBatchBytes = 64ull << 20;
+
 struct Plan {
   std::string config_hash;
   std::string store;     // where it was planned to be written (informative: workers use the
@@ -98,6 +102,7 @@ struct Plan {
   int zarr_format = 2;
   std::string encoding = "source";
   std::vector<std::string> files;
+  AccessOptions access;              // how `files` are reached; secrets never stored (see kSecretsEnv)
   std::vector<Fingerprint> sources;  // every source file as planned
   Attrs global_attrs;
   std::vector<ArrayPlan> arrays;
@@ -109,6 +114,8 @@ struct Plan {
   PlanSummary summary;
   std::vector<Recommendation> recommendations;
   std::vector<Recommendation> notes;  // informational (a sel range clamped to the coordinate)
+
+  bool reads_remote() const;  // some source file is behind HTTP(S) or S3
 };
 
 }  // namespace zp

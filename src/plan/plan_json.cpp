@@ -172,6 +172,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
           {"zarr_format", p.zarr_format},
           {"encoding", p.encoding},
           {"files", p.files},
+          {"access", p.access.public_json()},
           {"global_attrs", nonfinite_numbers_to_markers(p.global_attrs)},
           {"workers", p.workers},
           {"threads_per_worker", p.threads_per_worker},
@@ -207,6 +208,7 @@ Plan plan_from_json(const json& j, const std::string& where) {
     p.zarr_format = j.at("zarr_format");
     p.encoding = j.at("encoding");
     p.files = j.at("files").get<std::vector<std::string>>();
+    if (j.contains("access")) p.access = AccessOptions::from_public_json(j["access"]);
     p.global_attrs = Attrs::parse(j.at("global_attrs").dump());
     nonfinite_markers_to_numbers(p.global_attrs);
     p.workers = j.at("workers");

@@ -579,7 +579,13 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   return arrays;
 }
 
-uint64_t predicted_peak(const ArrayPlan& a, int threads) {
+bool Plan::reads_remote() const {
+  for (const auto& f : files)
+    if (is_remote(f)) return true;
+  return false;
+}
+
+uint64_t predicted_peak(const ArrayPlan& a, int threads, bool remote) {
   uint64_t unit_chunks = 1;
   for (std::size_t d = 0; d < a.ndim(); ++d) {
     const DimUnits u = dim_units(a, d, a.per_chunk_units[d]);
@@ -594,14 +600,16 @@ uint64_t predicted_peak(const ArrayPlan& a, int threads) {
   const uint64_t out = a.chunk_bytes();
   // Per thread in flight: one decoded and one stored source chunk, one encoded output chunk.
   const uint64_t per_thread = a.source.chunk_bytes() + max_stored + out + out / 16 + 64;
-  return kWorkerBaseBytes + unit_chunks * out + static_cast<uint64_t>(threads) * per_thread;
+  const uint64_t fetched = remote ? kRemoteBatchBytes + max_stored : 0;
+  return kWorkerBaseBytes + unit_chunks * out + static_cast<uint64_t>(threads) * per_thread +
+         fetched;
 }
 
 namespace {
 
 // Chooses per-dimension units so the predicted peak fits; breaks the longest units first.
-void fit_units(ArrayPlan& a, const PlanOptions& opt) {
-  while (predicted_peak(a, opt.threads_per_worker) > static_cast<uint64_t>(opt.memory_limit)) {
+void fit_units(ArrayPlan& a, const PlanOptions& opt, bool remote) {
+  while (predicted_peak(a, opt.threads_per_worker, remote) > static_cast<uint64_t>(opt.memory_limit)) {
     int best = -1;
     int64_t best_len = 1;
     for (std::size_t d = 0; d < a.ndim(); ++d) {
@@ -619,7 +627,7 @@ void fit_units(ArrayPlan& a, const PlanOptions& opt) {
               "{} is too small for array '{}': one output chunk with {} "
               "thread(s) needs {}; raise memory_limit or use smaller chunks",
               format_bytes(static_cast<double>(opt.memory_limit)), a.name, opt.threads_per_worker,
-              format_bytes(static_cast<double>(predicted_peak(a, opt.threads_per_worker)))));
+              format_bytes(static_cast<double>(predicted_peak(a, opt.threads_per_worker, remote)))));
     }
     a.per_chunk_units[static_cast<std::size_t>(best)] = true;
   }
@@ -688,9 +696,9 @@ void plan_jobs(Plan& plan, const PlanOptions& opt) {
     ArrayPlan& a = plan.arrays[ai];
     if (a.coordinate || a.num_chunks() == 0) continue;  // an empty array has metadata only
     a.per_chunk_units.assign(a.ndim(), false);
-    fit_units(a, opt);
-    plan.summary.peak_memory =
-        std::max(plan.summary.peak_memory, predicted_peak(a, opt.threads_per_worker));
+    fit_units(a, opt, plan.reads_remote());
+    plan.summary.peak_memory = std::max(
+        plan.summary.peak_memory, predicted_peak(a, opt.threads_per_worker, plan.reads_remote()));
     std::vector<DimUnits> units;
     for (std::size_t d = 0; d < a.ndim(); ++d)
       units.push_back(dim_units(a, d, a.per_chunk_units[d]));
@@ -780,6 +788,7 @@ Plan make_plan(const Dataset& ds, const Selection& sel, const Config& cfg, const
   plan.zarr_format = cfg.zarr_format;
   plan.encoding = cfg.encoding;
   plan.files = ds.files;
+  plan.access = ds.access;
   plan.global_attrs = ds.attrs;
   for (const auto& [k, v] : cfg.add_attrs.items()) plan.global_attrs[k] = v;
   if (sel.tiling) {

@@ -30,8 +30,9 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
 // Error(Config) when even one output chunk does not fit the memory limit.
 void plan_jobs(Plan& plan, const PlanOptions& opt);
 
-// Predicted peak bytes of a worker writing `a` with the given unit choice.
-uint64_t predicted_peak(const ArrayPlan& a, int threads);
+// Predicted peak bytes of a worker writing `a` with the given unit choice; `remote`: its source
+// chunks are fetched in batches of kRemoteBatchBytes before decoding.
+uint64_t predicted_peak(const ArrayPlan& a, int threads, bool remote = false);
 
 Plan make_plan(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt);
 

@@ -308,7 +308,7 @@ std::vector<Recommendation> recommend(const Dataset& ds, const Coordinates& coor
     for (auto a : plan.arrays) {
       if (a.coordinate) continue;
       a.per_chunk_units.assign(a.ndim(), false);
-      need = std::max(need, predicted_peak(a, opt.threads_per_worker));
+      need = std::max(need, predicted_peak(a, opt.threads_per_worker, plan.reads_remote()));
     }
     out.push_back(
         {"memory_limit",

@@ -30,16 +30,51 @@ void ChunkReader::check_unchanged(uint32_t file) {
   const std::string& path = ds_.files.at(file);
   const auto it = expected_.find(path);
   if (it == expected_.end()) return;
-  const Fingerprint now = fingerprint_of(path);
+  const Fingerprint now = fingerprint_of(it->second, access_);
   if (!(now == it->second))
     throw Error::source(path, describe_change(it->second, now) +
                                   " since the plan was made; a store is never written from two "
                                   "versions of its source: run again with resume: false");
 }
 
-Bytes ChunkReader::read(const Variable& v, int64_t chunk_index) {
+bool ChunkReader::remote(const Variable& v) const {
+  for (const auto& ref : v.chunks)
+    if (ref.kind == ChunkRef::Kind::Range) return is_remote(ds_.files.at(ref.file));
+  return false;
+}
+
+std::vector<std::optional<Bytes>> ChunkReader::fetch_many(const Variable& v,
+                                                           const std::vector<int64_t>& indices) {
+  std::vector<std::optional<Bytes>> out(indices.size());
+  std::vector<RangeRequest> requests;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(indices[i]));
+    if (ref.kind != ChunkRef::Kind::Range) continue;
+    check_unchanged(ref.file);
+    requests.push_back({ds_.files[ref.file], ref.offset, ref.length});
+    which.push_back(i);
+  }
+  if (requests.empty()) return out;
+  // One backend per dataset role; requests for several backends (rare) go one by one.
+  Readable& first = access_.reader(requests[0].location, ds_.access.data_role());
+  bool one_backend = true;
+  for (const auto& r : requests)
+    if (backend_of(r.location) != backend_of(requests[0].location)) one_backend = false;
+  std::vector<Bytes> got;
+  if (one_backend) {
+    got = first.read_many(requests);
+  } else {
+    for (const auto& r : requests)
+      got.push_back(access_.reader(r.location, ds_.access.data_role()).read(r.location, r.offset, r.length));
+  }
+  for (std::size_t k = 0; k < which.size(); ++k) out[which[k]] = std::move(got[k]);
+  return out;
+}
+
+Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched) {
   const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(chunk_index));
-  if (ref.kind == ChunkRef::Kind::Range || ref.kind == ChunkRef::Kind::NetcdfSlab)
+  if ((ref.kind == ChunkRef::Kind::Range && !fetched) || ref.kind == ChunkRef::Kind::NetcdfSlab)
     check_unchanged(ref.file);
   const std::size_t nbytes = v.chunk_bytes();
   const std::size_t nelem = nbytes / static_cast<std::size_t>(v.dtype.size);
@@ -68,7 +103,12 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index) {
       raw = *ref.data;
       break;
     case ChunkRef::Kind::Range:
-      raw = files_.read(ds_.files[ref.file], ref.offset, ref.length);
+      if (fetched) {
+        raw = std::move(*fetched);
+      } else {
+        const std::string& where = ds_.files[ref.file];
+        raw = access_.reader(where, ds_.access.data_role()).read(where, ref.offset, ref.length);
+      }
       break;
   }
   bytes_read_ += raw.size();

@@ -1,11 +1,13 @@
 // ChunkReader: turns a manifest entry into decoded chunk bytes (nominal chunk shape, native byte
-// order): read the byte range, run the codec chain backwards, byte-swap if stored big-endian.
-// Missing chunks come back filled with the variable's missing_chunk_value. Thread-safe: byte
-// ranges are read with pread in parallel; only netCDF-3 slabs serialise (netCDF-C is not
+// order): read the byte range (through the store table: files, HTTP, S3), run the codec chain
+// backwards, byte-swap if stored big-endian. Missing chunks come back filled with the variable's
+// missing_chunk_value. Thread-safe: local ranges are read with pread in parallel; remote ones
+// are best fetched together first (fetch_many); only netCDF-3 slabs serialise (netCDF-C is not
 // thread-safe).
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <cstdint>
 #include <mutex>
 #include <set>
@@ -14,15 +16,22 @@
 #include "source/dataset.hpp"
 #include "source/fingerprint.hpp"
 #include "source/netcdf_source.hpp"
-#include "store/file_reader.hpp"
+#include "store/store_table.hpp"
 
 namespace zp {
 
 class ChunkReader {
  public:
-  explicit ChunkReader(const Dataset& ds) : ds_(ds) {}
+  explicit ChunkReader(const Dataset& ds) : ds_(ds), access_(ds.access) {}
 
-  Bytes read(const Variable& v, int64_t chunk_index);
+  // `raw`: the chunk's stored bytes when already fetched (fetch_many), else read here.
+  Bytes read(const Variable& v, int64_t chunk_index, std::optional<Bytes> raw = std::nullopt);
+  // True when the variable's chunks live behind a network: fetch them together, then decode.
+  bool remote(const Variable& v) const;
+  // Stored bytes of the byte-range chunks among `indices` (concurrent requests when remote);
+  // nullopt for the others (inline, missing, slabs).
+  std::vector<std::optional<Bytes>> fetch_many(const Variable& v,
+                                               const std::vector<int64_t>& indices);
   // Files must still be as planned: the first read of each compares it with its fingerprint and
   // fails (Error(Source), naming the file) when it changed.
   void expect(const std::vector<Fingerprint>& fingerprints);
@@ -31,7 +40,7 @@ class ChunkReader {
 
  private:
   const Dataset& ds_;
-  FileReader files_;
+  SourceAccess access_;
   NetcdfSlabReader slabs_;
   std::atomic<uint64_t> bytes_read_{0};
   void check_unchanged(uint32_t file);

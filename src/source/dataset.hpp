@@ -13,6 +13,7 @@
 
 #include "codec/codec.hpp"
 #include "core/dtype.hpp"
+#include "store/storage_options.hpp"
 
 namespace zp {
 
@@ -85,7 +86,8 @@ struct Dimension {
 struct Dataset {
   std::string uri;
   std::string engine;              // "netcdf" | "kerchunk" | "zarr"
-  std::vector<std::string> files;  // ChunkRef::file indexes this
+  std::vector<std::string> files;  // ChunkRef::file indexes this: local paths or URLs
+  AccessOptions access;            // how `uri` and `files` are reached (remote sources)
   std::vector<Dimension> dims;
   std::vector<Variable> variables;
   Attrs attrs;

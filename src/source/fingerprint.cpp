@@ -3,71 +3,109 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <map>
 #include <set>
 
 namespace zp {
 
-Fingerprint fingerprint_of(const std::string& path) {
-  Fingerprint f{path, -1, 0};
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    f.size = static_cast<int64_t>(st.st_size);
-    f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  }
-  return f;
-}
-
-std::vector<std::string> source_paths(const Dataset& ds) {
-  std::vector<std::string> out;
-  std::set<std::string> seen;
-  auto add = [&](const std::string& p) {
-    if (p.empty() || p.find("://") != std::string::npos) return;
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;  // globs, folders
-    if (seen.insert(p).second) out.push_back(p);
-  };
-  add(ds.uri);
-  for (const auto& f : ds.files) add(f);
-  return out;
-}
-
-std::vector<Fingerprint> take_fingerprints(const std::vector<std::string>& paths) {
+std::vector<Fingerprint> source_objects(const Dataset& ds) {
   std::vector<Fingerprint> out;
-  out.reserve(paths.size());
-  for (const auto& p : paths) out.push_back(fingerprint_of(p));
+  std::set<std::string> seen;
+  auto add = [&](const std::string& p, AccessRole role) {
+    if (p.empty()) return;
+    if (!is_remote(p)) {
+      struct stat st {};
+      if (::stat(local_path_of(p).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;  // globs
+    }
+    if (!seen.insert(p).second) return;
+    Fingerprint f;
+    f.path = p;
+    f.role = role;
+    out.push_back(f);
+  };
+  // A remote Zarr store's URI is a prefix, not an object; a reference set's is its JSON.
+  if (!is_remote(ds.uri) || ds.engine == "kerchunk") add(ds.uri, AccessRole::Target);
+  for (const auto& f : ds.files) add(f, ds.access.data_role());
   return out;
+}
+
+std::vector<Fingerprint> take_fingerprints(const std::vector<Fingerprint>& objects,
+                                           SourceAccess& access) {
+  std::vector<Fingerprint> out(objects.size());
+  // Grouped by backend and role, so each remote group is one concurrent batch.
+  std::map<std::pair<Backend, AccessRole>, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < objects.size(); ++i)
+    groups[{backend_of(objects[i].path), objects[i].role}].push_back(i);
+  for (const auto& [key, idx] : groups) {
+    std::vector<std::string> locations;
+    for (auto i : idx) locations.push_back(key.first == Backend::File ? local_path_of(objects[i].path)
+                                                                      : objects[i].path);
+    const auto infos = access.reader(objects[idx[0]].path, key.second).info_many(locations);
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      Fingerprint& f = out[idx[k]];
+      f.path = objects[idx[k]].path;
+      f.role = objects[idx[k]].role;
+      if (!infos[k].exists) continue;
+      f.size = static_cast<int64_t>(infos[k].size);
+      f.mtime_ns = infos[k].mtime_ns;
+      f.etag = infos[k].etag;
+    }
+  }
+  return out;
+}
+
+Fingerprint fingerprint_of(const Fingerprint& object, SourceAccess& access) {
+  return take_fingerprints({object}, access)[0];
 }
 
 std::string describe_change(const Fingerprint& was, const Fingerprint& now) {
   if (now.size < 0) return was.path + " is gone";
   if (was.size != now.size)
     return fmt::format("{} changed size ({} → {} bytes)", was.path, was.size, now.size);
+  if (was.etag != now.etag)
+    return fmt::format("{} was replaced (ETag {} → {})", was.path, was.etag, now.etag);
   return fmt::format("{} was modified (mtime {:.3f} → {:.3f})", was.path,
                      static_cast<double>(was.mtime_ns) / 1e9,
                      static_cast<double>(now.mtime_ns) / 1e9);
 }
 
-std::string first_change(const std::vector<Fingerprint>& recorded) {
-  for (const auto& f : recorded) {
-    const Fingerprint now = fingerprint_of(f.path);
-    if (!(now == f)) return describe_change(f, now);
-  }
+std::string first_change(const std::vector<Fingerprint>& recorded, SourceAccess& access) {
+  const auto now = take_fingerprints(recorded, access);
+  for (std::size_t i = 0; i < recorded.size(); ++i)
+    if (!(now[i] == recorded[i])) return describe_change(recorded[i], now[i]);
   return "";
 }
 
 nlohmann::json fingerprints_json(const std::vector<Fingerprint>& f) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& x : f) out.push_back({x.path, x.size, x.mtime_ns});
+  for (const auto& x : f) {
+    if (!is_remote(x.path)) {
+      out.push_back({x.path, x.size, x.mtime_ns});
+      continue;
+    }
+    out.push_back({x.path, x.size, x.etag, x.role == AccessRole::Remote ? "remote" : "target"});
+  }
   return out;
 }
 
 std::vector<Fingerprint> fingerprints_from(const nlohmann::json& j) {
   std::vector<Fingerprint> out;
   if (!j.is_array()) return out;
-  for (const auto& x : j)
-    if (x.is_array() && x.size() == 3 && x[0].is_string() && x[1].is_number_integer() &&
-        x[2].is_number_integer())
-      out.push_back({x[0].get<std::string>(), x[1].get<int64_t>(), x[2].get<int64_t>()});
+  for (const auto& x : j) {
+    if (!x.is_array() || x.size() < 3 || !x[0].is_string() || !x[1].is_number_integer()) continue;
+    Fingerprint f;
+    f.path = x[0].get<std::string>();
+    f.size = x[1].get<int64_t>();
+    if (x.size() == 3 && x[2].is_number_integer()) {
+      f.mtime_ns = x[2].get<int64_t>();
+    } else if (x.size() == 4 && x[2].is_string() && x[3].is_string()) {
+      f.etag = x[2].get<std::string>();
+      f.role = x[3] == "remote" ? AccessRole::Remote : AccessRole::Target;
+    } else {
+      continue;
+    }
+    out.push_back(f);
+  }
   return out;
 }
 

@@ -2,10 +2,7 @@
 
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "core/error.hpp"
 #include "core/json_int.hpp"
@@ -17,21 +14,27 @@
 
 namespace zp {
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
 
-std::string resolve_url(const std::string& url, const fs::path& base, const std::string& key) {
-  std::string p = url;
-  if (p.rfind("file://", 0) == 0) p = p.substr(7);
-  if (p.find("://") != std::string::npos)
-    throw Error::source(key, "remote reference '" + url + "' is not supported (local files only)");
-  if (p.empty()) throw Error::source(key, "empty path in reference");
-  return fs::path(p).is_absolute() ? p : (base / p).lexically_normal().string();
+// Where chunk URLs resolve: the reference file's folder or URL prefix, and fsspec's
+// remote_protocol for paths written without a scheme.
+struct Base {
+  std::string prefix;
+  std::string remote_protocol;
+};
+
+std::string resolve_url(const std::string& url, const Base& base, const std::string& key) {
+  if (url.empty() || url == "file://") throw Error::source(key, "empty path in reference");
+  try {
+    return resolve_location(url, base.prefix, base.remote_protocol);
+  } catch (const Error& e) {
+    throw Error::source(key, e.what());
+  }
 }
 
-Reference parse_ref(const json& v, const std::string& key, const fs::path& base,
+Reference parse_ref(const json& v, const std::string& key, const Base& base,
                     const std::map<std::string, std::string>& templates) {
   Reference r;
   if (v.is_string()) {
@@ -57,7 +60,7 @@ Reference parse_ref(const json& v, const std::string& key, const fs::path& base,
 // More than any real reference set (20 years of hourly ERA5 is 175,320 chunks a variable).
 constexpr int64_t kMaxGeneratedRefs = 20'000'000;
 
-void expand_gen(const json& g, ReferenceSet& refs, const fs::path& base,
+void expand_gen(const json& g, ReferenceSet& refs, const Base& base,
                 const std::map<std::string, std::string>& templates, int64_t& budget) {
   const std::string where = "gen entry " + g.dump().substr(0, 80);
   if (!g.is_object() || !g.contains("key") || !g.contains("url") || !g.contains("dimensions"))
@@ -139,7 +142,19 @@ void expand_gen(const json& g, ReferenceSet& refs, const fs::path& base,
   }
 }
 
-std::string text_of(const ReferenceSet& refs, const std::string& key, FileReader& files) {
+// Objects a reference set points at, through the access of its data role.
+struct Objects {
+  SourceAccess& access;
+  AccessRole role;
+  Readable& reader(const std::string& location) { return access.reader(location, role); }
+  uint64_t size_of(const std::string& location, const std::string& key) {
+    const ObjectInfo i = reader(location).info(location);
+    if (!i.exists) throw Error::source_missing(key, "referenced object '" + location + "' does not exist");
+    return i.size;
+  }
+};
+
+std::string text_of(const ReferenceSet& refs, const std::string& key, Objects& objects) {
   const auto it = refs.find(key);
   if (it == refs.end()) return {};
   const Reference& r = it->second;
@@ -147,10 +162,9 @@ std::string text_of(const ReferenceSet& refs, const std::string& key, FileReader
   if (r.data) {
     b = *r.data;
   } else {
-    std::error_code ec;
-    const int64_t len = r.length >= 0 ? r.length : static_cast<int64_t>(fs::file_size(r.path, ec));
-    if (ec) throw Error::source(r.path, "cannot read: " + ec.message());
-    b = files.read(r.path, static_cast<uint64_t>(r.offset), static_cast<uint64_t>(len));
+    const uint64_t len = r.length >= 0 ? static_cast<uint64_t>(r.length)
+                                       : objects.size_of(r.path, key) - static_cast<uint64_t>(r.offset);
+    b = objects.reader(r.path).read(r.path, static_cast<uint64_t>(r.offset), len);
   }
   return std::string(b.begin(), b.end());
 }
@@ -168,7 +182,7 @@ json parse_json(const std::string& text, const std::string& where) {
 
 Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name, const json& zarray,
                               const Attrs& zattrs, std::map<std::string, uint32_t>& file_index,
-                              Dataset& ds, FileReader& reader) {
+                              Dataset& ds, Objects& store) {
   const std::string where = ds.uri + ", array '" + name + "'";
   Variable v;
   v.name = name;
@@ -269,10 +283,9 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     if (r.length >= 0) {
       ref.length = static_cast<uint64_t>(r.length);
     } else {
-      std::error_code ec;
-      const auto size = fs::file_size(r.path, ec);
-      if (ec)
-        throw Error::source(key, "cannot read referenced file '" + r.path + "': " + ec.message());
+      const uint64_t size = store.size_of(r.path, key);
+      if (size < static_cast<uint64_t>(r.offset))
+        throw Error::source(key, "offset lies past the end of '" + r.path + "'");
       ref.length = size - static_cast<uint64_t>(r.offset);
     }
   }
@@ -283,7 +296,7 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
           const ChunkRef& ref = v.chunks[static_cast<std::size_t>(idx)];
           if (ref.kind == ChunkRef::Kind::Missing) return std::nullopt;
           if (ref.kind == ChunkRef::Kind::Inline) return *ref.data;
-          return reader.read(ds.files[ref.file], ref.offset, ref.length);
+          return store.reader(ds.files[ref.file]).read(ds.files[ref.file], ref.offset, ref.length);
         },
         where);
     v.missing_chunk_value = nullptr;
@@ -293,19 +306,20 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
 
 }  // namespace
 
-ReferenceSet load_kerchunk(const std::string& json_path) {
-  std::ifstream in(json_path);
-  if (!in) throw Error::source(json_path, "cannot open reference file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_kerchunk(ss.str(), fs::absolute(json_path).parent_path().string(), json_path);
+ReferenceSet load_kerchunk(const std::string& location, SourceAccess& access) {
+  const bool remote = is_remote(location);
+  const std::string path = remote ? location : local_path_of(location);
+  const auto text = access.reader(location, AccessRole::Target).get(path);
+  if (!text) throw Error::source_missing(location, "reference file does not exist");
+  return parse_kerchunk(std::string(text->begin(), text->end()), parent_location(location),
+                        location, access.options().remote_protocol);
 }
 
 namespace {
-ReferenceSet parse_kerchunk_unchecked(const std::string& text, const std::string& base_dir,
+ReferenceSet parse_kerchunk_unchecked(const std::string& text, const Base& base,
                                       const std::string& json_path);
 Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::string& uri,
-                                          const std::string& engine);
+                                          const std::string& engine, Objects& objects);
 
 // A reference set is untrusted input: any JSON shape or number the code did not expect is a
 // source error naming the file, never an exception escaping as an internal error.
@@ -321,10 +335,12 @@ auto as_source_error(const std::string& where, F&& f) {
 }
 }  // namespace
 
-ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir,
-                            const std::string& json_path) {
-  return as_source_error(json_path,
-                         [&] { return parse_kerchunk_unchecked(text, base_dir, json_path); });
+ReferenceSet parse_kerchunk(const std::string& text, const std::string& base,
+                            const std::string& json_path, const std::string& remote_protocol) {
+  std::string prefix = base;
+  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  const Base b{prefix, remote_protocol};
+  return as_source_error(json_path, [&] { return parse_kerchunk_unchecked(text, b, json_path); });
 }
 
 namespace {
@@ -343,13 +359,20 @@ std::vector<std::string> groups_below(const ReferenceSet& refs, const std::strin
 }  // namespace
 
 Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
-                                const std::string& engine, const std::string& group_in) {
+                                const std::string& engine, const std::string& group_in,
+                                SourceAccess* access_in) {
+  SourceAccess local_only;
+  SourceAccess& access = access_in ? *access_in : local_only;
+  AccessOptions opts = access.options();
+  opts.chunks_remote_role = engine == "kerchunk";
+  Objects objects{access, opts.data_role()};
   std::string group = group_in;
   while (!group.empty() && group.back() == '/') group.pop_back();
   while (!group.empty() && group.front() == '/') group.erase(0, 1);
   if (group.empty()) {
     Dataset ds =
-        as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine); });
+        as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine, objects); });
+    ds.access = opts;
     ds.groups = groups_below(refs, "");
     return ds;
   }
@@ -365,7 +388,8 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
                                      (known.empty() ? " (it has none)" : " (has: " + known + ")"));
   }
   Dataset ds =
-      as_source_error(uri, [&] { return dataset_from_references_unchecked(sub, uri, engine); });
+      as_source_error(uri, [&] { return dataset_from_references_unchecked(sub, uri, engine, objects); });
+  ds.access = opts;
   ds.group = group;
   ds.groups = groups_below(refs, prefix);
   return ds;
@@ -373,11 +397,10 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
 
 namespace {
 
-ReferenceSet parse_kerchunk_unchecked(const std::string& text, const std::string& base_dir,
+ReferenceSet parse_kerchunk_unchecked(const std::string& text, const Base& base,
                                       const std::string& json_path) {
   const json doc = parse_json(text, json_path);
   if (!doc.is_object()) throw Error::source(json_path, "reference set must be a JSON object");
-  const fs::path base(base_dir);
   ReferenceSet refs;
   const bool v1 = doc.contains("version");
   if (v1 && doc["version"] != 1)
@@ -412,30 +435,108 @@ ReferenceSet parse_kerchunk_unchecked(const std::string& text, const std::string
 
 }  // namespace
 
-ReferenceSet load_zarr_folder(const std::string& folder) {
+namespace {
+
+// Keys of every chunk of an array whose .zarray is `zarray`, below `prefix` ("t/").
+std::vector<std::string> chunk_keys_of(const json& zarray, const std::string& prefix,
+                                       const std::string& where) {
+  const auto shape = json_int_list(zarray.at("shape"), where + " shape", 0);
+  const auto chunks = json_int_list(zarray.at("chunks"), where + " chunks", 1);
+  if (chunks.size() != shape.size()) throw Error::source(where, "chunks and shape differ in length");
+  const std::string sep = zarray.value("dimension_separator", ".");
+  double total = 1;
+  std::vector<int64_t> n(shape.size());
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (chunks[d] <= 0 || shape[d] < 0) throw Error::source(where, "bad shape or chunks");
+    n[d] = (shape[d] + chunks[d] - 1) / chunks[d];
+    total *= static_cast<double>(n[d]);
+  }
+  // Over HTTP each possible chunk is asked for; refuse what would take hours.
+  if (total > 5e6)
+    throw Error::source(where, "more than 5 million chunks over plain HTTP; use S3 (listable) or a "
+                               "reference set");
+  std::vector<std::string> out;
+  if (total == 0) return out;
+  std::vector<int64_t> c(shape.size(), 0);
+  for (;;) {
+    std::string key = prefix;
+    for (std::size_t d = 0; d < c.size(); ++d) key += (d ? sep : "") + std::to_string(c[d]);
+    if (c.empty()) key += "0";
+    out.push_back(key);
+    std::size_t d = c.size();
+    while (d > 0 && ++c[d - 1] == n[d - 1]) c[--d] = 0;
+    if (d == 0) break;
+  }
+  return out;
+}
+
+// A Zarr store over plain HTTP: its consolidated metadata names the arrays; each possible chunk
+// is asked for (HEAD, concurrently) and the ones the server has become references.
+ReferenceSet load_zarr_over_http(const std::string& store, SourceAccess& access) {
+  Readable& reader = access.reader(store);
+  const std::string zmeta_url = join_location(store, ".zmetadata");
+  const auto zmeta = reader.get(zmeta_url);
+  if (!zmeta)
+    throw Error::source_missing(store, "no consolidated metadata (.zmetadata): a plain HTTP server "
+                                       "cannot list a store; consolidate it (zarr.consolidate_"
+                                       "metadata) or serve it from S3");
+  const json doc = parse_json(std::string(zmeta->begin(), zmeta->end()), zmeta_url);
+  if (!doc.is_object() || !doc.contains("metadata") || !doc["metadata"].is_object())
+    throw Error::source(zmeta_url, "no 'metadata' object in the consolidated metadata");
   ReferenceSet refs;
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) throw Error::source(folder, "not a Zarr folder");
-  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    const std::string key = fs::relative(it->path(), folder).generic_string();
+  std::vector<std::string> chunk_keys;
+  for (const auto& [key, value] : doc["metadata"].items()) {
+    const std::string text = value.dump();
+    refs[key].data = std::make_shared<Bytes>(text.begin(), text.end());
+    const std::string tail = ".zarray";
+    if (key.size() >= tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0 &&
+        value.is_object()) {
+      const auto more = chunk_keys_of(value, key.substr(0, key.size() - tail.size()), zmeta_url + " " + key);
+      chunk_keys.insert(chunk_keys.end(), more.begin(), more.end());
+    }
+  }
+  std::vector<std::string> urls;
+  urls.reserve(chunk_keys.size());
+  for (const auto& k : chunk_keys) urls.push_back(join_location(store, k));
+  const auto infos = reader.info_many(urls);
+  for (std::size_t i = 0; i < chunk_keys.size(); ++i) {
+    if (!infos[i].exists) continue;
+    Reference r;
+    r.path = urls[i];
+    r.length = static_cast<int64_t>(infos[i].size);
+    refs[chunk_keys[i]] = r;
+  }
+  return refs;
+}
+
+}  // namespace
+
+ReferenceSet load_zarr_store(const std::string& location, SourceAccess& access) {
+  std::string store = location;
+  while (store.size() > 1 && store.back() == '/') store.pop_back();
+  const Backend backend = backend_of(store);
+  if (backend == Backend::Http) return load_zarr_over_http(store, access);
+  const std::string root = backend == Backend::File ? local_path_of(store) : store;
+  ReferenceSet refs;
+  for (const auto& [key, size] : access.lister(store).list(root)) {
     if (key.rfind(".zarr-parallel", 0) == 0) continue;
     Reference r;
-    r.path = it->path().string();
+    r.path = join_location(root, key);
+    r.length = static_cast<int64_t>(size);
     refs[key] = r;
   }
+  if (refs.empty() && backend == Backend::S3)
+    throw Error::source_missing(location, "no objects under this S3 prefix");
   return refs;
 }
 
 namespace {
 
 Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::string& uri,
-                                          const std::string& engine) {
+                                          const std::string& engine, Objects& meta_reader) {
   Dataset ds;
   ds.uri = uri;
   ds.engine = engine;
-  FileReader meta_reader;
   const std::string zattrs_text = text_of(refs, ".zattrs", meta_reader);
   if (json_too_deep(zattrs_text))
     throw Error::source(uri, "'.zattrs' is nested more than " + std::to_string(kMaxJsonDepth) +

@@ -8,27 +8,33 @@
 #include <string>
 
 #include "source/dataset.hpp"
+#include "store/store_table.hpp"
 
 namespace zp {
 
-// One reference: inline bytes, or a byte range of a local file (length < 0: the whole file).
+// One reference: inline bytes, or a byte range of an object (length < 0: the whole object).
 struct Reference {
   std::shared_ptr<const Bytes> data;
-  std::string path;  // resolved local path
+  std::string path;  // resolved location: a local path or a URL
   int64_t offset = 0;
   int64_t length = -1;
 };
 using ReferenceSet = std::map<std::string, Reference>;
 
-// Parses a kerchunk JSON file; relative chunk paths resolve against the file's folder.
-ReferenceSet load_kerchunk(const std::string& json_path);
+// Parses a kerchunk JSON file (local or a URL); relative chunk paths resolve against its folder
+// or URL prefix, paths without a scheme take `remote_protocol` when set (as fsspec's).
+ReferenceSet load_kerchunk(const std::string& location, SourceAccess& access);
 // The same from text; `where` names it in errors.
-ReferenceSet parse_kerchunk(const std::string& text, const std::string& base_dir, const std::string& where);
-// A Zarr v2 folder as references to its files.
-ReferenceSet load_zarr_folder(const std::string& folder);
-// Builds the description and manifest from Zarr v2 metadata inside the references.
+ReferenceSet parse_kerchunk(const std::string& text, const std::string& base,
+                            const std::string& where, const std::string& remote_protocol = "");
+// A Zarr v2 store (a folder, an S3 prefix, or an HTTP URL with consolidated metadata) as
+// references to its objects.
+ReferenceSet load_zarr_store(const std::string& location, SourceAccess& access);
+// Builds the description and manifest from Zarr v2 metadata inside the references; objects they
+// point at are read through `access` (local files only when null).
 // `group`: a subgroup path ("a/b"): its keys are read as a store of their own; "" = the root.
 Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
-                                const std::string& engine, const std::string& group = "");
+                                const std::string& engine, const std::string& group = "",
+                                SourceAccess* access = nullptr);
 
 }  // namespace zp

@@ -23,8 +23,10 @@ std::string resolve_engine(const std::string& uri, const std::string& engine) {
   std::string trimmed = uri;
   while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
   if (ends_with(".json")) return "kerchunk";
+  if (trimmed.ends_with(".zarr")) return "zarr";
+  if (is_remote(uri)) return uri.back() == '/' ? "zarr" : "netcdf";
   std::error_code ec;
-  if (fs::is_directory(trimmed, ec) || trimmed.ends_with(".zarr")) return "zarr";
+  if (fs::is_directory(local_path_of(trimmed), ec)) return "zarr";
   return "netcdf";
 }
 
@@ -41,14 +43,21 @@ std::vector<std::string> expand_glob(const std::string& pattern) {
 }
 
 Dataset open_source(const std::string& uri, const std::string& engine_in,
-                    const std::string& concat_dim, const std::string& group) {
+                    const std::string& concat_dim, const std::string& group,
+                    const AccessOptions& access_options) {
+  backend_of(uri);  // refuses unknown URL schemes before anything else
   const std::string engine = resolve_engine(uri, engine_in);
-  if (engine == "kerchunk") {
-    if (!fs::exists(uri)) throw Error::source_missing(uri, "reference file does not exist");
-    return dataset_from_references(load_kerchunk(uri), uri, engine, group);
-  }
-  if (engine == "zarr") return dataset_from_references(load_zarr_folder(uri), uri, engine, group);
-  return open_netcdf(expand_glob(uri), concat_dim, uri, group);
+  SourceAccess access(access_options);
+  if (engine == "kerchunk")
+    return dataset_from_references(load_kerchunk(uri, access), uri, engine, group, &access);
+  if (engine == "zarr")
+    return dataset_from_references(load_zarr_store(uri, access), uri, engine, group, &access);
+  if (is_remote(uri))
+    throw Error::source(uri,
+                        "NetCDF/HDF5 files are read from a file system only; for files behind "
+                        "HTTP(S) or S3, write a kerchunk reference set of them and give its URL as "
+                        "data_uri");
+  return open_netcdf(expand_glob(local_path_of(uri)), concat_dim, uri, group);
 }
 
 }  // namespace zp

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "source/dataset.hpp"
+#include "store/storage_options.hpp"
 
 namespace zp {
 
@@ -14,6 +15,7 @@ std::string resolve_engine(const std::string& uri, const std::string& engine);
 std::vector<std::string> expand_glob(const std::string& pattern);
 // `group`: a NetCDF-4 group or Zarr subgroup path, as xarray's open_dataset(group=...).
 Dataset open_source(const std::string& uri, const std::string& engine,
-                    const std::string& concat_dim, const std::string& group = "");
+                    const std::string& concat_dim, const std::string& group = "",
+                    const AccessOptions& access = {});
 
 }  // namespace zp

@@ -5,10 +5,17 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 
 #include "core/error.hpp"
 
 namespace zp {
+
+std::string local_path_of(const std::string& location) {
+  if (location.rfind("file://", 0) == 0) return location.substr(7);
+  if (location.find("://") != std::string::npos) return "";
+  return location;
+}
 
 FileReader::~FileReader() {
   for (auto& [path, f] : fds_) ::close(f.fd);
@@ -59,6 +66,36 @@ Bytes FileReader::read(const std::string& path, uint64_t offset, uint64_t length
     done += static_cast<uint64_t>(n);
   }
   bytes_read_ += length;
+  return out;
+}
+
+std::optional<Bytes> FileReader::get(const std::string& path) {
+  const ObjectInfo i = info(path);
+  if (!i.exists) return std::nullopt;
+  return read(path, 0, i.size);
+}
+
+ObjectInfo FileReader::info(const std::string& path) {
+  ObjectInfo out;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return out;
+  out.exists = true;
+  out.size = static_cast<uint64_t>(st.st_size);
+  out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return out;
+}
+
+std::vector<std::pair<std::string, uint64_t>> FileReader::list(const std::string& folder) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, uint64_t>> out;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) throw Error::source(folder, "not a Zarr folder");
+  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    out.emplace_back(fs::relative(it->path(), folder).generic_string(), it->file_size(ec));
+  }
+  if (ec) throw Error::source(folder, "cannot list: " + ec.message());
   return out;
 }
 

@@ -35,6 +35,9 @@ Dataset files_of(const Plan& plan) {
   Dataset ds;
   ds.files = plan.files;
   ds.uri = plan.files.empty() ? std::string("source") : plan.files.front();
+  ds.access = plan.access;
+  // Secrets are not in the plan: the coordinator hands them to its workers by environment.
+  ds.access.add_secrets_from_environment();
   return ds;
 }
 
@@ -166,12 +169,33 @@ std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkRe
   const auto sources = source_chunks_of(a, unit);
   // Each source chunk is decoded once and copied into every output chunk of the unit it touches;
   // different source chunks fill disjoint parts of a buffer.
-  pool.parallel_for(sources.size(), [&](std::size_t i) {
-    const Bytes decoded = reader.read(a.source, sources[i]);
-    const auto sc = a.source.grid.coords(sources[i]);
+  auto place = [&](int64_t source, std::optional<Bytes> raw) {
+    const Bytes decoded = reader.read(a.source, source, std::move(raw));
+    const auto sc = a.source.grid.coords(source);
     for (std::size_t k = 0; k < out_chunks.size(); ++k)
       copy_into_output(a, out_chunks[k], buffers[k].data(), sc, decoded.data());
-  });
+  };
+  if (!reader.remote(a.source)) {
+    pool.parallel_for(sources.size(), [&](std::size_t i) { place(sources[i], std::nullopt); });
+  } else {
+    // Behind a network: the unit's byte ranges are fetched together (concurrent requests hide the
+    // round trips), at most kRemoteBatchBytes of stored bytes at a time, then decoded in the pool.
+    std::size_t lo = 0;
+    while (lo < sources.size()) {
+      std::size_t hi = lo;
+      uint64_t bytes = 0;
+      while (hi < sources.size() && (hi == lo || bytes < kRemoteBatchBytes)) {
+        const ChunkRef& ref = a.source.chunks[static_cast<std::size_t>(sources[hi])];
+        bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
+        ++hi;
+      }
+      const std::vector<int64_t> batch(sources.begin() + static_cast<std::ptrdiff_t>(lo),
+                                       sources.begin() + static_cast<std::ptrdiff_t>(hi));
+      auto raw = reader.fetch_many(a.source, batch);
+      pool.parallel_for(batch.size(), [&](std::size_t i) { place(batch[i], std::move(raw[i])); });
+      lo = hi;
+    }
+  }
   if (a.stored && a.stored->tiles_per_chunk > 1)
     pool.parallel_for(buffers.size(),
                       [&](std::size_t k) { buffers[k] = to_stored_order(a, buffers[k]); });

@@ -144,16 +144,22 @@ TEST(Fingerprint, SeesSizeAndModificationChanges) {
   TempDir t;
   const fs::path f = t.path / "a.nc";
   write(f, "12345");
-  const auto before = take_fingerprints({f.string()});
-  EXPECT_EQ(first_change(before), "");
+  SourceAccess access;
+  Fingerprint object;
+  object.path = f.string();
+  const auto before = take_fingerprints({object}, access);
+  EXPECT_EQ(first_change(before, access), "");
   write(f, "123456");
-  EXPECT_NE(first_change(before).find("changed size (5 → 6 bytes)"), std::string::npos);
-  const auto again = take_fingerprints({f.string()});
+  EXPECT_NE(first_change(before, access).find("changed size (5 → 6 bytes)"), std::string::npos);
+  const auto again = take_fingerprints({object}, access);
   fs::last_write_time(f, fs::last_write_time(f) + std::chrono::seconds(1));
-  EXPECT_NE(first_change(again).find("was modified"), std::string::npos);
+  EXPECT_NE(first_change(again, access).find("was modified"), std::string::npos);
   fs::remove(f);
-  EXPECT_NE(first_change(again).find("is gone"), std::string::npos);
+  EXPECT_NE(first_change(again, access).find("is gone"), std::string::npos);
   EXPECT_EQ(fingerprints_from(fingerprints_json(again)), again);
+  // Remote objects keep their ETag and access role through the plan's JSON.
+  Fingerprint remote{"https://example.invalid/a.nc", 10, 0, "\"abc\"", AccessRole::Remote};
+  EXPECT_EQ(fingerprints_from(fingerprints_json({remote})), std::vector<Fingerprint>{remote});
 }
 
 }  // namespace

@@ -1,0 +1,582 @@
+#include "store/http_reader.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "core/error.hpp"
+
+namespace zp {
+
+namespace {
+
+int env_int(const char* name, int fallback, int lo, int hi) {
+  const char* s = std::getenv(name);
+  if (!s || !*s) return fallback;
+  char* end = nullptr;
+  const long v = std::strtol(s, &end, 10);
+  if (*end || v < lo || v > hi) return fallback;
+  return static_cast<int>(v);
+}
+
+std::string env(const char* name) {
+  const char* s = std::getenv(name);
+  return s ? s : "";
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A value of an INI section (~/.aws/credentials, ~/.aws/config), "" when absent.
+std::string ini_value(const std::string& path, const std::string& section, const std::string& key) {
+  std::ifstream in(path);
+  std::string line, current;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      current = trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || current != section) continue;
+    if (trim(line.substr(0, eq)) == key) return trim(line.substr(eq + 1));
+  }
+  return "";
+}
+
+// AWS's URI encoding: every byte but unreserved characters, '/' kept when `keep_slash`.
+std::string aws_encode(const std::string& s, bool keep_slash) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string xml_unescape(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '&') {
+      out += s[i];
+      continue;
+    }
+    const auto semi = s.find(';', i);
+    if (semi == std::string::npos) {
+      out += s[i];
+      continue;
+    }
+    const std::string ent = s.substr(i + 1, semi - i - 1);
+    if (ent == "amp") out += '&';
+    else if (ent == "lt") out += '<';
+    else if (ent == "gt") out += '>';
+    else if (ent == "quot") out += '"';
+    else if (ent == "apos") out += '\'';
+    else if (!ent.empty() && ent[0] == '#') {
+      const long cp = ent.size() > 1 && ent[1] == 'x' ? std::strtol(ent.c_str() + 2, nullptr, 16)
+                                                       : std::strtol(ent.c_str() + 1, nullptr, 10);
+      if (cp > 0 && cp < 128) out += static_cast<char>(cp);  // keys here are ASCII-escaped only
+    } else {
+      out += s.substr(i, semi - i + 1);
+    }
+    i = semi;
+  }
+  return out;
+}
+
+// Texts of every <tag>...</tag> in an S3 XML answer, in order (flat: S3's list answer nests
+// <Key> and <Size> inside <Contents> only).
+std::vector<std::string> xml_values(const std::string& xml, const std::string& tag) {
+  std::vector<std::string> out;
+  const std::string open = "<" + tag + ">", close = "</" + tag + ">";
+  std::size_t pos = 0;
+  while ((pos = xml.find(open, pos)) != std::string::npos) {
+    const auto end = xml.find(close, pos);
+    if (end == std::string::npos) break;
+    out.push_back(xml_unescape(xml.substr(pos + open.size(), end - pos - open.size())));
+    pos = end + close.size();
+  }
+  return out;
+}
+
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+};
+
+}  // namespace
+
+int http_retries() { return env_int("ZP_HTTP_RETRIES", 5, 0, 100); }
+int http_concurrency() { return env_int("ZP_HTTP_CONCURRENCY", 16, 1, 1024); }
+
+S3Settings S3Settings::resolve(const StorageOptions& o) {
+  S3Settings s;
+  const std::string profile = !o.profile.empty() ? o.profile
+                              : !env("AWS_PROFILE").empty() ? env("AWS_PROFILE")
+                                                            : "default";
+  const std::string home = env("HOME");
+  const std::string cred_file = !env("AWS_SHARED_CREDENTIALS_FILE").empty()
+                                    ? env("AWS_SHARED_CREDENTIALS_FILE")
+                                    : home + "/.aws/credentials";
+  const std::string config_file =
+      !env("AWS_CONFIG_FILE").empty() ? env("AWS_CONFIG_FILE") : home + "/.aws/config";
+  const std::string config_section = profile == "default" ? "default" : "profile " + profile;
+  s.region = !o.region.empty()                   ? o.region
+             : !env("AWS_REGION").empty()         ? env("AWS_REGION")
+             : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION")
+                                                  : ini_value(config_file, config_section, "region");
+  if (s.region.empty()) s.region = "us-east-1";
+  std::string endpoint = !o.endpoint_url.empty()             ? o.endpoint_url
+                         : !env("AWS_ENDPOINT_URL_S3").empty() ? env("AWS_ENDPOINT_URL_S3")
+                                                               : env("AWS_ENDPOINT_URL");
+  if (endpoint.empty()) {
+    s.endpoint = "https://s3." + s.region + ".amazonaws.com";
+    s.path_style = false;
+  } else {
+    if (endpoint.find("://") == std::string::npos) endpoint = "https://" + endpoint;
+    while (endpoint.size() > 1 && endpoint.back() == '/') endpoint.pop_back();
+    s.endpoint = endpoint;
+    s.path_style = true;
+  }
+  if (o.anon.value_or(false)) return s;
+  if (!o.key.empty()) {
+    s.key = o.key;
+    s.secret = o.secret;
+    s.token = o.token;
+  } else if (!env("AWS_ACCESS_KEY_ID").empty() && !env("AWS_SECRET_ACCESS_KEY").empty()) {
+    s.key = env("AWS_ACCESS_KEY_ID");
+    s.secret = env("AWS_SECRET_ACCESS_KEY");
+    s.token = env("AWS_SESSION_TOKEN");
+  } else {
+    s.key = ini_value(cred_file, profile, "aws_access_key_id");
+    s.secret = ini_value(cred_file, profile, "aws_secret_access_key");
+    s.token = ini_value(cred_file, profile, "aws_session_token");
+    if (s.secret.empty()) s.key.clear();
+  }
+  return s;
+}
+
+std::string S3Settings::bucket_url(const std::string& bucket) const {
+  if (path_style) return endpoint + "/" + aws_encode(bucket, false);
+  const auto scheme_end = endpoint.find("://") + 3;
+  return endpoint.substr(0, scheme_end) + bucket + "." + endpoint.substr(scheme_end);
+}
+
+std::string S3Settings::url_of(const std::string& location) const {
+  if (location.rfind("s3://", 0) != 0) throw Error::internal("not an s3 location: " + location);
+  const std::string rest = location.substr(5);
+  const auto slash = rest.find('/');
+  const std::string bucket = rest.substr(0, slash);
+  if (bucket.empty()) throw Error::source(location, "no bucket in the S3 URL");
+  const std::string key = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  return bucket_url(bucket) + "/" + aws_encode(key, true);
+}
+
+struct HttpReader::Transfer {
+  std::string location, url;
+  enum class Kind { Range, Whole, Head, List } kind = Kind::Range;
+  uint64_t offset = 0, length = 0;
+  // outcome
+  long status = 0;
+  CURLcode curl = CURLE_OK;
+  std::string curl_error;
+  Bytes body;
+  std::string etag, content_range;
+  int64_t content_length = -1;
+  bool done = false;
+  std::string failure;  // set when it failed for good (permanent or out of retries)
+  bool transient = false;
+  bool missing = false;
+  // libcurl state
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+namespace {
+
+size_t on_body(char* ptr, size_t size, size_t n, void* user) {
+  auto* t = static_cast<HttpReader::Transfer*>(user);
+  const size_t len = size * n;
+  // Never more than asked for plus a little: a server that ignores Range must not fill memory
+  // with a whole file.
+  if (t->kind == HttpReader::Transfer::Kind::Range && t->body.size() + len > t->length &&
+      t->status == 200 && t->body.size() + len > t->offset + t->length) {
+    const size_t want = static_cast<size_t>(t->offset + t->length) - t->body.size();
+    t->body.insert(t->body.end(), ptr, ptr + std::min(want, len));
+    return 0;  // enough: abort the rest of the transfer (CURLE_WRITE_ERROR, handled)
+  }
+  t->body.insert(t->body.end(), ptr, ptr + len);
+  return len;
+}
+
+size_t on_header(char* buffer, size_t size, size_t n, void* user) {
+  auto* t = static_cast<HttpReader::Transfer*>(user);
+  const std::string line(buffer, size * n);
+  if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a redirect or 100-continue)
+    t->etag.clear();
+    t->content_range.clear();
+    t->content_length = -1;
+    const auto sp = line.find(' ');
+    if (sp != std::string::npos) t->status = std::strtol(line.c_str() + sp + 1, nullptr, 10);
+    return size * n;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string::npos) return size * n;
+  const std::string name = lower(trim(line.substr(0, colon)));
+  const std::string value = trim(line.substr(colon + 1));
+  if (name == "etag") t->etag = value;
+  else if (name == "content-range") t->content_range = value;
+  else if (name == "content-length") t->content_length = std::strtoll(value.c_str(), nullptr, 10);
+  return size * n;
+}
+
+bool transient_curl(CURLcode c) {
+  switch (c) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_READ_ERROR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string status_text(long status) {
+  switch (status) {
+    case 400: return "400 Bad Request";
+    case 401: return "401 Unauthorized";
+    case 403: return "403 Forbidden";
+    case 404: return "404 Not Found";
+    case 416: return "416 Range Not Satisfiable";
+    case 429: return "429 Too Many Requests";
+    case 500: return "500 Internal Server Error";
+    case 502: return "502 Bad Gateway";
+    case 503: return "503 Service Unavailable";
+    case 504: return "504 Gateway Timeout";
+    default: return "HTTP status " + std::to_string(status);
+  }
+}
+
+}  // namespace
+
+HttpReader::HttpReader(const StorageOptions& options, bool s3) : options_(options), s3_(s3) {
+  static CurlGlobal global;
+  if (s3_) s3settings_ = S3Settings::resolve(options_);
+  multi_ = curl_multi_init();
+  if (!multi_) throw Error::internal("curl_multi_init failed");
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(http_concurrency()));
+}
+
+HttpReader::~HttpReader() {
+  if (multi_) curl_multi_cleanup(multi_);
+}
+
+std::string HttpReader::url_of(const std::string& location) const {
+  return s3_ ? s3settings_.url_of(location) : location;
+}
+
+void HttpReader::run_once(std::vector<Transfer*>& batch) {
+  const long timeout = env_int("ZP_HTTP_TIMEOUT", 30, 1, 3600);
+  std::size_t next = 0, active = 0;
+  auto start = [&](Transfer* t) {
+    t->easy = curl_easy_init();
+    t->status = 0;
+    t->body.clear();
+    t->etag.clear();
+    t->content_range.clear();
+    t->content_length = -1;
+    t->errbuf[0] = 0;
+    CURL* e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, t->url.c_str());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, std::min(timeout, 20L));
+    // A request that receives nothing for `timeout` seconds has failed (and is retried).
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, timeout);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored, no recoding
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "zarr-parallel/" ZP_VERSION);
+    if (t->kind == Transfer::Kind::Head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    std::string range;
+    if (t->kind == Transfer::Kind::Range) {
+      range = std::to_string(t->offset) + "-" + std::to_string(t->offset + t->length - 1);
+      curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by libcurl
+    }
+    curl_slist* h = nullptr;
+    for (const auto& [name, value] : options_.headers)
+      h = curl_slist_append(h, (name + ": " + value).c_str());
+    if (s3_ && !s3settings_.key.empty()) {
+      // SigV4 by libcurl; the payload hash of a body-less request is SHA-256 of "".
+      h = curl_slist_append(h,
+                            "x-amz-content-sha256: "
+                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+      if (!s3settings_.token.empty())
+        h = curl_slist_append(h, ("x-amz-security-token: " + s3settings_.token).c_str());
+      const std::string sigv4 = "aws:amz:" + s3settings_.region + ":s3";
+      curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4.c_str());
+      curl_easy_setopt(e, CURLOPT_USERNAME, s3settings_.key.c_str());
+      curl_easy_setopt(e, CURLOPT_PASSWORD, s3settings_.secret.c_str());
+    }
+    t->headers = h;
+    if (h) curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_multi_add_handle(multi_, e);
+    ++active;
+  };
+  const std::size_t limit = static_cast<std::size_t>(http_concurrency());
+  while (next < batch.size() && active < limit) start(batch[next++]);
+  while (active > 0) {
+    int running = 0;
+    const CURLMcode mc = curl_multi_perform(multi_, &running);
+    if (mc != CURLM_OK) throw Error::internal(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
+    int queued = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi_, &queued)) {
+      if (m->msg != CURLMSG_DONE) continue;
+      Transfer* t = nullptr;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
+      t->curl = m->data.result;
+      t->curl_error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->curl);
+      long code = 0;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+      if (code) t->status = code;
+      curl_multi_remove_handle(multi_, m->easy_handle);
+      curl_easy_cleanup(m->easy_handle);
+      curl_slist_free_all(t->headers);
+      t->headers = nullptr;
+      t->easy = nullptr;
+      --active;
+      if (next < batch.size()) start(batch[next++]);
+    }
+    if (active > 0) {
+      int fds = 0;
+      curl_multi_poll(multi_, nullptr, 0, 200, &fds);
+    }
+  }
+}
+
+void HttpReader::run(std::vector<Transfer>& transfers) {
+  std::lock_guard lock(mutex_);
+  std::vector<Transfer*> pending;
+  for (auto& t : transfers) {
+    t.url = url_of(t.location);
+    pending.push_back(&t);
+  }
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const int retries = http_retries();
+  for (int attempt = 0; !pending.empty(); ++attempt) {
+    run_once(pending);
+    std::vector<Transfer*> again;
+    for (Transfer* t : pending) {
+      t->transient = false;
+      t->missing = false;
+      t->failure.clear();
+      const bool range = t->kind == Transfer::Kind::Range;
+      if (t->curl != CURLE_OK && !(t->curl == CURLE_WRITE_ERROR && range && t->status == 200)) {
+        t->transient = transient_curl(t->curl);
+        t->failure = t->curl_error;
+      } else if (t->status == 404) {
+        t->missing = true;
+        t->failure = status_text(t->status);
+      } else if (t->status == 429 || t->status >= 500) {
+        t->transient = true;
+        t->failure = status_text(t->status);
+      } else if (t->status == 416) {
+        t->failure = status_text(t->status) + ": range " + std::to_string(t->offset) + "+" +
+                     std::to_string(t->length) +
+                     " lies past the end of the object: truncated object or bad reference";
+      } else if (t->status >= 400 || t->status < 200 || t->status >= 300) {
+        t->failure = status_text(t->status);
+        if (t->status == 403 || t->status == 401)
+          t->failure += s3_ ? " (check the credentials: storage_options key/secret, "
+                              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; anon: true "
+                              "for a public bucket)"
+                            : " (storage_options headers may need an authorisation header)";
+      } else if (range) {
+        if (t->status == 200) {  // the server ignored Range: keep the slice asked for
+          if (t->body.size() < t->offset + t->length) {
+            t->failure = "range " + std::to_string(t->offset) + "+" + std::to_string(t->length) +
+                         " lies past the end of the object (" + std::to_string(t->body.size()) +
+                         " bytes): truncated object or bad reference";
+          } else {
+            t->body.erase(t->body.begin(), t->body.begin() + static_cast<std::ptrdiff_t>(t->offset));
+            t->body.resize(t->length);
+          }
+        } else if (t->body.size() != t->length) {
+          t->transient = true;  // a body cut short
+          t->failure = "short body: " + std::to_string(t->body.size()) + " of " +
+                       std::to_string(t->length) + " bytes";
+        }
+      }
+      if (t->transient && attempt < retries) again.push_back(t);
+    }
+    if (again.empty()) break;
+    // Exponential backoff with full jitter: 0.1 s, 0.2 s, ... up to 5 s.
+    const double cap = std::min(5.0, 0.1 * static_cast<double>(1 << std::min(attempt, 10)));
+    std::uniform_real_distribution<double> jitter(cap / 2, cap);
+    std::this_thread::sleep_for(std::chrono::duration<double>(jitter(rng)));
+    pending = std::move(again);
+  }
+}
+
+namespace {
+
+[[noreturn]] void fail(const HttpReader::Transfer& t, int retries) {
+  if (t.missing) throw Error::source_missing(t.location, t.failure);
+  if (t.transient)
+    throw Error::transient(t.location, t.failure + " (still failing after " +
+                                           std::to_string(retries) + " retries)");
+  throw Error::source(t.location, t.failure);
+}
+
+}  // namespace
+
+std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges) {
+  std::vector<Transfer> transfers(ranges.size());
+  std::vector<Bytes> out(ranges.size());
+  std::vector<std::size_t> real;  // zero-length ranges need no request
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    transfers[i].location = ranges[i].location;
+    transfers[i].offset = ranges[i].offset;
+    transfers[i].length = ranges[i].length;
+  }
+  std::vector<Transfer> todo;
+  for (std::size_t i = 0; i < ranges.size(); ++i)
+    if (ranges[i].length > 0) {
+      todo.push_back(std::move(transfers[i]));
+      real.push_back(i);
+    }
+  run(todo);
+  for (std::size_t k = 0; k < todo.size(); ++k) {
+    if (!todo[k].failure.empty()) fail(todo[k], http_retries());
+    bytes_read_ += todo[k].body.size();
+    out[real[k]] = std::move(todo[k].body);
+  }
+  return out;
+}
+
+Bytes HttpReader::read(const std::string& location, uint64_t offset, uint64_t length) {
+  return std::move(read_many({RangeRequest{location, offset, length}})[0]);
+}
+
+std::optional<Bytes> HttpReader::get(const std::string& location) {
+  std::vector<Transfer> t(1);
+  t[0].location = location;
+  t[0].kind = Transfer::Kind::Whole;
+  run(t);
+  if (t[0].missing) return std::nullopt;
+  if (!t[0].failure.empty()) fail(t[0], http_retries());
+  bytes_read_ += t[0].body.size();
+  return std::move(t[0].body);
+}
+
+std::vector<ObjectInfo> HttpReader::info_many(const std::vector<std::string>& locations) {
+  std::vector<Transfer> t(locations.size());
+  for (std::size_t i = 0; i < locations.size(); ++i) {
+    t[i].location = locations[i];
+    t[i].kind = Transfer::Kind::Head;
+  }
+  run(t);
+  std::vector<ObjectInfo> out(locations.size());
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i].missing) continue;
+    if (!t[i].failure.empty()) fail(t[i], http_retries());
+    out[i].exists = true;
+    out[i].size = t[i].content_length >= 0 ? static_cast<uint64_t>(t[i].content_length) : 0;
+    out[i].etag = t[i].etag;
+  }
+  return out;
+}
+
+ObjectInfo HttpReader::info(const std::string& location) { return info_many({location})[0]; }
+
+std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string& prefix_location) {
+  if (!s3_)
+    throw Error::source(prefix_location,
+                        "a plain HTTP server cannot list its objects: a Zarr store over HTTP needs "
+                        "consolidated metadata (.zmetadata)");
+  std::string rest = prefix_location.substr(5);
+  const auto slash = rest.find('/');
+  const std::string bucket = rest.substr(0, slash);
+  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  std::vector<std::pair<std::string, uint64_t>> out;
+  std::string token;
+  for (int page = 0; page < 100000; ++page) {
+    // Query parameters in sorted order and encoded as SigV4's canonical request has them.
+    std::string query;
+    if (!token.empty()) query += "continuation-token=" + aws_encode(token, false) + "&";
+    query += "list-type=2&prefix=" + aws_encode(prefix, false);
+    std::vector<Transfer> t(1);
+    t[0].location = prefix_location;
+    t[0].kind = Transfer::Kind::Whole;
+    // A listing is a request on the bucket itself, not on an object.
+    t[0].url = s3settings_.bucket_url(bucket) + "/?" + query;
+    {
+      std::lock_guard lock(mutex_);
+      std::vector<Transfer*> pending{&t[0]};
+      for (int attempt = 0;; ++attempt) {
+        run_once(pending);
+        const bool transient = (t[0].curl != CURLE_OK && transient_curl(t[0].curl)) ||
+                               t[0].status == 429 || t[0].status >= 500;
+        if (!transient || attempt >= http_retries()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 5)));
+      }
+    }
+    if (t[0].curl != CURLE_OK)
+      throw Error::transient(prefix_location, "cannot list the bucket: " + t[0].curl_error);
+    if (t[0].status != 200)
+      throw Error::source(prefix_location, "cannot list the bucket: " + status_text(t[0].status));
+    const std::string xml(t[0].body.begin(), t[0].body.end());
+    const auto keys = xml_values(xml, "Key");
+    const auto sizes = xml_values(xml, "Size");
+    if (keys.size() != sizes.size())
+      throw Error::source(prefix_location, "unexpected S3 list answer (Key and Size counts differ)");
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (keys[i].rfind(prefix, 0) == 0 && keys[i].size() > prefix.size())
+        out.emplace_back(keys[i].substr(prefix.size()),
+                         static_cast<uint64_t>(std::strtoull(sizes[i].c_str(), nullptr, 10)));
+    const auto truncated = xml_values(xml, "IsTruncated");
+    const auto next = xml_values(xml, "NextContinuationToken");
+    if (truncated.empty() || truncated[0] != "true" || next.empty()) break;
+    token = next[0];
+  }
+  return out;
+}
+
+}  // namespace zp

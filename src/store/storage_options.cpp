@@ -1,0 +1,128 @@
+#include "store/storage_options.hpp"
+
+#include <cstdlib>
+
+#include "core/error.hpp"
+
+namespace zp {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string text(const json& v, const std::string& key) {
+  if (!v.is_string()) throw Error::config(key, "must be a string");
+  return v.get<std::string>();
+}
+
+}  // namespace
+
+StorageOptions StorageOptions::from_json(const json& j, const std::string& config_key) {
+  StorageOptions o;
+  if (j.is_null()) return o;
+  if (!j.is_object()) throw Error::config(config_key, "must be a map of options");
+  for (const auto& [k, v] : j.items()) {
+    const std::string key = config_key + "." + k;
+    if (k == "anon") {
+      if (!v.is_boolean()) throw Error::config(key, "must be true or false");
+      o.anon = v.get<bool>();
+    } else if (k == "key") {
+      o.key = text(v, key);
+    } else if (k == "secret") {
+      o.secret = text(v, key);
+    } else if (k == "token") {
+      o.token = text(v, key);
+    } else if (k == "endpoint_url") {
+      o.endpoint_url = text(v, key);
+    } else if (k == "region" || k == "region_name") {
+      o.region = text(v, key);
+    } else if (k == "profile") {
+      o.profile = text(v, key);
+    } else if (k == "headers") {
+      if (!v.is_object()) throw Error::config(key, "must be a map of header names to values");
+      for (const auto& [h, hv] : v.items()) o.headers[h] = text(hv, key + "." + h);
+    } else if (k == "client_kwargs") {
+      // s3fs passes these to botocore's client: the two that matter here.
+      if (!v.is_object()) throw Error::config(key, "must be a map");
+      for (const auto& [ck, cv] : v.items()) {
+        if (ck == "endpoint_url")
+          o.endpoint_url = text(cv, key + "." + ck);
+        else if (ck == "region_name")
+          o.region = text(cv, key + "." + ck);
+        else
+          throw Error::config(key + "." + ck, "not supported (endpoint_url, region_name)");
+      }
+    } else {
+      throw Error::config(key,
+                          "unknown option (anon, key, secret, token, endpoint_url, region, "
+                          "profile, headers, client_kwargs)");
+    }
+  }
+  if (!o.key.empty() != !o.secret.empty())
+    throw Error::config(config_key, "key and secret must be given together");
+  if (o.anon.value_or(false) && !o.key.empty())
+    throw Error::config(config_key, "anon: true and a key cannot be used together");
+  return o;
+}
+
+json StorageOptions::public_json() const {
+  json j = json::object();
+  if (anon) j["anon"] = *anon;
+  if (!endpoint_url.empty()) j["endpoint_url"] = endpoint_url;
+  if (!region.empty()) j["region"] = region;
+  if (!profile.empty()) j["profile"] = profile;
+  return j;
+}
+
+json StorageOptions::secret_json() const {
+  json j = json::object();
+  if (!key.empty()) j["key"] = key;
+  if (!secret.empty()) j["secret"] = secret;
+  if (!token.empty()) j["token"] = token;
+  if (!headers.empty()) j["headers"] = headers;
+  return j;
+}
+
+void StorageOptions::add_secrets(const json& j) {
+  if (!j.is_object()) return;
+  key = j.value("key", key);
+  secret = j.value("secret", secret);
+  token = j.value("token", token);
+  if (j.contains("headers") && j["headers"].is_object())
+    headers = j["headers"].get<std::map<std::string, std::string>>();
+}
+
+json AccessOptions::public_json() const {
+  json j = {{"target", target.public_json()}, {"chunks_remote_role", chunks_remote_role}};
+  if (remote_given) j["remote"] = remote.public_json();
+  if (!remote_protocol.empty()) j["remote_protocol"] = remote_protocol;
+  return j;
+}
+
+AccessOptions AccessOptions::from_public_json(const json& j) {
+  AccessOptions a;
+  if (!j.is_object()) return a;
+  a.target = StorageOptions::from_json(j.value("target", json::object()), "plan access.target");
+  if (j.contains("remote")) {
+    a.remote_given = true;
+    a.remote = StorageOptions::from_json(j["remote"], "plan access.remote");
+  }
+  a.remote_protocol = j.value("remote_protocol", "");
+  a.chunks_remote_role = j.value("chunks_remote_role", false);
+  return a;
+}
+
+std::string AccessOptions::secrets_text() const {
+  return json{{"target", target.secret_json()}, {"remote", remote.secret_json()}}.dump();
+}
+
+void AccessOptions::add_secrets_from_environment() {
+  const char* s = std::getenv(kSecretsEnv);
+  if (!s || !*s) return;
+  const json j = json::parse(s, nullptr, false);
+  if (!j.is_object()) return;
+  target.add_secrets(j.value("target", json::object()));
+  remote.add_secrets(j.value("remote", json::object()));
+}
+
+}  // namespace zp

@@ -1,0 +1,270 @@
+"""Real servers for the remote-source tests, started on loopback on free ports and stopped after:
+nginx (Debian's nginx-light) serving a folder with range requests, s3rver (npm, installed by
+scripts/setup.sh into .tools/node) as a local S3, and a small fault-injecting HTTP proxy."""
+import http.client
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+S3RVER = REPO / ".tools" / "node" / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+class Nginx:
+    """nginx serving `root` at http://127.0.0.1:PORT/. `requests()` reads its access log:
+    (path, status, body bytes sent, Range header) per request."""
+
+    def __init__(self, root, workdir):
+        self.root = Path(root)
+        self.dir = Path(workdir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        d = self.dir
+        user = "user root;" if os.geteuid() == 0 else ""  # pytest's folders are private to us
+        (d / "nginx.conf").write_text(f"""
+{user}
+daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  log_format zp '$uri $status $body_bytes_sent "$http_range"';
+  access_log {d}/access.log zp;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  types {{ application/json json; application/octet-stream nc; }}
+  default_type application/octet-stream;
+  keepalive_requests 10000;
+  server {{
+    listen 127.0.0.1:{self.port};
+    root {self.root};
+    location / {{ }}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen([NGINX, "-c", str(d / "nginx.conf"), "-p", str(d), "-e", str(d / "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def __exit__(self, *exc):
+        stop(self.proc)
+
+    def requests(self):
+        log = self.dir / "access.log"
+        if not log.exists():
+            return []
+        out = []
+        for line in log.read_text().splitlines():
+            path, status, sent, rng = line.split(" ", 3)
+            out.append((path, int(status), int(sent), rng.strip('"')))
+        return out
+
+
+class S3rver:
+    """s3rver (a local S3) at http://127.0.0.1:PORT with the access key S3RVER/S3RVER."""
+
+    KEY = "S3RVER"
+    SECRET = "S3RVER"
+
+    def __init__(self, workdir):
+        self.dir = Path(workdir)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        if not S3RVER.exists():
+            raise RuntimeError(f"s3rver is not installed at {S3RVER}: run scripts/setup.sh")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(["node", str(S3RVER), "--directory", str(self.dir), "--address", "127.0.0.1",
+                                      "--port", str(self.port), "--silent"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def __exit__(self, *exc):
+        stop(self.proc)
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.KEY,
+                            aws_secret_access_key=self.SECRET, region_name="us-east-1")
+
+    def upload_folder(self, bucket, folder, prefix=""):
+        c = self.client()
+        try:
+            c.create_bucket(Bucket=bucket)
+        except c.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        for p in sorted(Path(folder).rglob("*")):
+            if p.is_file():
+                key = prefix + p.relative_to(folder).as_posix()
+                c.put_object(Bucket=bucket, Key=key, Body=p.read_bytes())
+
+    def options(self, **extra):
+        return {"key": self.KEY, "secret": self.SECRET, "endpoint_url": self.endpoint, **extra}
+
+
+class FaultProxy:
+    """An HTTP proxy to `upstream` (http://127.0.0.1:PORT) that injects faults into responses.
+    `plan(n)` gives the fault of the n-th request (0-based): None, "503", "429", "drop" (closes the
+    connection halfway through the body), "short" (sends half the body with the full length and
+    closes), "slow" (waits 1.5 s before answering). Counts what it did in `.injected`."""
+
+    def __init__(self, upstream_port, plan):
+        self.upstream_port = upstream_port
+        self.plan = plan
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.count = 0
+        self.injected = {}
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self, head):
+                with proxy.lock:
+                    n = proxy.count
+                    proxy.count += 1
+                fault = proxy.plan(n)
+                if fault:
+                    with proxy.lock:
+                        proxy.injected[fault] = proxy.injected.get(fault, 0) + 1
+                if fault in ("503", "429"):
+                    body = b"injected fault"
+                    self.send_response(int(fault))
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if not head:
+                        self.wfile.write(body)
+                    return
+                if fault == "slow":
+                    time.sleep(1.5)
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("range", "if-match", "authorization")}
+                conn.request("HEAD" if head else "GET", self.path, headers=headers)
+                r = conn.getresponse()
+                body = r.read()
+                conn.close()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() in ("content-length", "content-range", "etag", "last-modified", "content-type",
+                                     "accept-ranges"):
+                        self.send_header(k, v)
+                if fault in ("drop", "short"):
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if head:
+                    return
+                if fault in ("drop", "short") and len(body) > 1:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._forward(False)
+
+            def do_HEAD(self):
+                self._forward(True)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Recorder:
+    """A loopback HTTP server that answers 404 to everything and keeps each request's method,
+    path and headers: what our client sent, to compare with botocore's signer."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.seen = []
+
+    def __enter__(self):
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                rec.seen.append((self.command, self.path, dict(self.headers.items())))
+                body = b"<Error><Code>NoSuchKey</Code></Error>"
+                self.send_response(404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = _answer
+            do_HEAD = _answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
