@@ -361,7 +361,7 @@ std::vector<std::string> groups_below(const ReferenceSet& refs, const std::strin
 Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri,
                                 const std::string& engine, const std::string& group_in,
                                 SourceAccess* access_in) {
-  SourceAccess local_only;
+  SourceAccess local_only = SourceAccess::local_only();
   SourceAccess& access = access_in ? *access_in : local_only;
   AccessOptions opts = access.options();
   opts.chunks_remote_role = engine == "kerchunk";

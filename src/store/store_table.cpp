@@ -70,11 +70,15 @@ Backend backend_of(const std::string& location) {
 
 bool is_remote(const std::string& location) { return backend_of(location) != Backend::File; }
 
-SourceAccess::SourceAccess(AccessOptions options) : options_(std::move(options)) {}
+SourceAccess::SourceAccess(AccessOptions options, bool allow_remote)
+    : options_(std::move(options)), allow_remote_(allow_remote) {}
+
+SourceAccess SourceAccess::local_only() { return SourceAccess({}, false); }
 
 Readable& SourceAccess::reader(const std::string& location, AccessRole role) {
   const Backend b = backend_of(location);
   if (b == Backend::File) return files_;
+  if (!allow_remote_) throw Error::source(location, "remote locations are not read here");
   std::lock_guard lock(mutex_);
   auto& slot = remote_[{b, role}];
   if (!slot) slot = std::make_unique<HttpReader>(options_.of(role), b == Backend::S3);

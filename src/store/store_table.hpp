@@ -23,7 +23,10 @@ bool is_remote(const std::string& location);
 
 class SourceAccess {
  public:
-  explicit SourceAccess(AccessOptions options = {});
+  explicit SourceAccess(AccessOptions options = {}, bool allow_remote = true);
+  // Reads local files only: a remote location is Error(Source). For callers that parse untrusted
+  // text without a network in mind (the fuzzers, tests).
+  static SourceAccess local_only();
   Readable& reader(const std::string& location, AccessRole role = AccessRole::Target);
   Listable& lister(const std::string& location, AccessRole role = AccessRole::Target);
   const AccessOptions& options() const { return options_; }
@@ -31,6 +34,7 @@ class SourceAccess {
 
  private:
   AccessOptions options_;
+  bool allow_remote_ = true;
   FileReader files_;
   std::mutex mutex_;
   std::map<std::pair<Backend, AccessRole>, std::unique_ptr<Readable>> remote_;

@@ -38,6 +38,12 @@ def served(tmp_path):
         yield server, root
 
 
+def data_keys(store):
+    """The store's keys and bytes but its root attributes, which name the config (hash, source)."""
+    files = store_files(store)
+    return {k: v for k, v in files.items() if k not in (".zattrs", ".zmetadata")}
+
+
 def chunk_bytes_needed(refs_path):
     refs = json.loads(Path(refs_path).read_text())["refs"]
     return sum(v[2] for v in refs.values() if isinstance(v, list) and len(v) == 3)
@@ -73,7 +79,7 @@ def test_absolute_chunk_urls_and_remote_protocol(tmp_path, served, expected):
     store2 = tmp_path / "bare.zarr"
     run_cache(tmp_path, {"data_uri": str(tmp_path / "bare.json"), "cache_store": str(store2),
                          "remote_protocol": "http", "deploy_mode": "series"}, check=0)
-    assert store_files(store2) == store_files(store)
+    assert data_keys(store2) == data_keys(store)
 
 
 def test_missing_object_names_the_url_and_404(tmp_path, served):
@@ -117,7 +123,7 @@ def test_zarr_over_http_with_consolidated_metadata(tmp_path, zarr_source):
         store = tmp_path / "remote.zarr"
         run_cache(tmp_path, {"data_uri": f"{server.url}/src.zarr", "cache_store": str(store),
                              "deploy_mode": "local"}, check=0)
-    assert store_files(store) == store_files(local)
+    assert data_keys(store) == data_keys(local)
     expected = xr.open_zarr(zarr_source).load()
     assert_matches(store, expected)
     os.remove(root / "src.zarr" / ".zmetadata")
@@ -148,7 +154,7 @@ def test_kerchunk_and_zarr_over_s3(tmp_path, expected, zarr_source):
         run_cache(tmp_path, {"data_uri": str(tmp_path / "s3refs.json"), "remote_protocol": "s3",
                              "remote_options": {"endpoint_url": s3.endpoint}, "cache_store": str(store2),
                              "deploy_mode": "local"}, env=env, check=0)
-        assert store_files(store2) == store_files(store)
+        assert data_keys(store2) == data_keys(store)
         # A Zarr store on S3 (listed, not consolidated metadata).
         store3 = tmp_path / "z.zarr"
         run_cache(tmp_path, {"data_uri": "s3://stores/src.zarr", "storage_options": opts,
@@ -187,7 +193,7 @@ def test_flaky_server_gives_an_identical_store(tmp_path, served, expected):
         store = tmp_path / "flaky.zarr"
         proc = run_cache(tmp_path, {"data_uri": f"{proxy.url}/era5/refs.json", "cache_store": str(store),
                                     "deploy_mode": "local"}, check=0)
-    assert store_files(store) == store_files(reference), proc.stderr
+    assert data_keys(store) == data_keys(reference), proc.stderr
     assert all(proxy.injected.get(f, 0) > 0 for f in ("503", "drop", "429", "short", "slow")), proxy.injected
     assert_matches(store, expected[0], raw_expected=expected[1])
 
@@ -212,7 +218,7 @@ def test_worker_killed_during_a_remote_job_is_rerun(tmp_path, served):
                          "deploy_mode": "local", "chunks": {"time": 24}, "num_jobs": 4},
               env={"ZP_FAULT_KILL_ONCE": str(marker)}, check=0)
     assert marker.exists()
-    assert store_files(store) == store_files(reference)
+    assert data_keys(store) == data_keys(reference)
 
 
 def test_changed_remote_object_is_no_cache_hit(tmp_path, served):
@@ -242,7 +248,8 @@ def test_sigv4_signature_equals_botocores(tmp_path):
                                            "region": "eu-west-2"})],
                               capture_output=True, text=True, timeout=60)
     assert proc.returncode == 4, proc.stderr
-    method, path, headers = rec.seen[0]
+    method, path, raw_headers = rec.seen[0]
+    headers = {k.lower(): v for k, v in raw_headers.items()}
     assert method == "GET" and path == "/bucket/some%20dir/refs%2B1.json", path
     when = datetime.datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ")
     req = AWSRequest(method="GET", url=rec.url + path,
@@ -266,14 +273,17 @@ def test_sigv4_signature_equals_botocores(tmp_path):
                 ba.datetime.datetime = real
 
     FixedTime(creds, "s3", "eu-west-2").add_auth(req)
-    ours = headers["Authorization"]
+    ours = headers["authorization"]
     theirs = req.headers["Authorization"]
     assert ours.split("Signature=")[1] == theirs.split("Signature=")[1], (ours, theirs)
 
 
 def test_python_module_with_storage_options(tmp_path, expected):
     need_fixtures()
-    env = dict(os.environ, PYTHONPATH=str(Path(BIN).parent.parent / "python"))
+    module_dir = Path(BIN).parent.parent / "python"
+    if not list(module_dir.glob("zarr_parallel/_zarr_parallel*.so")):
+        pytest.skip("the Python module is not built here (sanitizer builds leave it out)")
+    env = dict(os.environ, PYTHONPATH=str(module_dir))
     with S3rver(tmp_path / "s3") as s3:
         s3.upload_folder("era5", ERA5, prefix="daily/")
         script = f"""
