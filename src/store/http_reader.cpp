@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <tuple>
 #include <thread>
 
 #include "core/error.hpp"
@@ -467,25 +468,54 @@ namespace {
 }  // namespace
 
 std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges) {
-  std::vector<Transfer> transfers(ranges.size());
-  std::vector<Bytes> out(ranges.size());
-  std::vector<std::size_t> real;  // zero-length ranges need no request
-  for (std::size_t i = 0; i < ranges.size(); ++i) {
-    transfers[i].location = ranges[i].location;
-    transfers[i].offset = ranges[i].offset;
-    transfers[i].length = ranges[i].length;
-  }
-  std::vector<Transfer> todo;
+  // Ranges of one object closer than kMergeGap are fetched as one request (fewer round trips;
+  // NetCDF-4 chunks usually sit next to each other), up to kMergeMax bytes a request.
+  constexpr uint64_t kMergeGap = 8 << 10;
+  constexpr uint64_t kMergeMax = 16 << 20;
+  struct Piece {
+    std::size_t index;
+    uint64_t at;  // offset inside the merged body
+  };
+  std::vector<std::size_t> order;
   for (std::size_t i = 0; i < ranges.size(); ++i)
-    if (ranges[i].length > 0) {
-      todo.push_back(std::move(transfers[i]));
-      real.push_back(i);
+    if (ranges[i].length > 0) order.push_back(i);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(ranges[a].location, ranges[a].offset) < std::tie(ranges[b].location, ranges[b].offset);
+  });
+  std::vector<Transfer> todo;
+  std::vector<std::vector<Piece>> pieces;
+  for (const std::size_t i : order) {
+    const RangeRequest& r = ranges[i];
+    if (!todo.empty()) {
+      Transfer& t = todo.back();
+      const uint64_t end = t.offset + t.length;
+      if (t.location == r.location && r.offset >= t.offset && r.offset <= end + kMergeGap &&
+          std::max(end, r.offset + r.length) - t.offset <= kMergeMax) {
+        t.length = std::max(end, r.offset + r.length) - t.offset;
+        pieces.back().push_back({i, r.offset - t.offset});
+        continue;
+      }
     }
+    Transfer t;
+    t.location = r.location;
+    t.offset = r.offset;
+    t.length = r.length;
+    todo.push_back(std::move(t));
+    pieces.push_back({{i, 0}});
+  }
   run(todo);
+  std::vector<Bytes> out(ranges.size());
   for (std::size_t k = 0; k < todo.size(); ++k) {
     if (!todo[k].failure.empty()) fail(todo[k], http_retries());
     bytes_read_ += todo[k].body.size();
-    out[real[k]] = std::move(todo[k].body);
+    if (pieces[k].size() == 1) {
+      out[pieces[k][0].index] = std::move(todo[k].body);
+      continue;
+    }
+    for (const Piece& p : pieces[k]) {
+      const auto from = todo[k].body.begin() + static_cast<std::ptrdiff_t>(p.at);
+      out[p.index].assign(from, from + static_cast<std::ptrdiff_t>(ranges[p.index].length));
+    }
   }
   return out;
 }
