@@ -86,10 +86,13 @@ def our_config(w, files, out, workers=2, threads=0):
     return cfg
 
 
-def run_ours(w, files, work, runs, workers=2, threads=0):
+def run_ours(w, files, work, runs, workers=2, threads=0, data_uri=None):
     cfg_path = work / f"cfg_{workers}_{threads}.yaml"
     out = work / "ours.zarr"
-    cfg_path.write_text(json.dumps(our_config(w, files, out, workers, threads)))
+    cfg = our_config(w, files, out, workers, threads)
+    if data_uri:
+        cfg.update(data_uri=data_uri, engine="kerchunk")
+    cfg_path.write_text(json.dumps(cfg))
     times, rss = [], 0
     for _ in range(runs):
         shutil.rmtree(out, ignore_errors=True)
@@ -116,9 +119,10 @@ def same_values(ours, other, sel_applied=True, decoded=False):
     return a.shape == b.shape and np.array_equal(a, b)
 
 
-def run_xarray(w, files, work, runs, distributed):
+def run_xarray(w, files, work, runs, distributed, reference_url=None):
     out = work / ("xr_dist.zarr" if distributed else "xr.zarr")
     spec = {"files": files, "chunks": w["chunks"], "source_chunks": SOURCE_CHUNKS, "out": str(out),
+            "reference_url": reference_url,
             "sel": {k: v for k, v in (w.get("sel") or {}).items()}, "distributed": distributed,
             "transform": w.get("transform"), "pre": w.get("pre")}
     if spec["sel"].get("latitude"):
@@ -200,6 +204,48 @@ def p1(work):
     return dict(median=statistics.median(times), rss_kb=rss)
 
 
+def w7(files, work, runs, baselines, delay):
+    """W1 with its source a kerchunk reference set (made by kerchunk 0.1.2) served by nginx on
+    loopback, directly and through a proxy adding `delay` seconds to every request."""
+    sys.path.insert(0, str(REPO / "tests" / "e2e"))
+    from servers import FaultProxy, Nginx
+    www = work / "www"
+    www.mkdir()
+    for f in files:
+        os.symlink(f, www / Path(f).name)
+    env = dict(os.environ, PYTHONPATH=str(REPO.parent / "shared" / "vendor"))
+    served = [www / Path(f).name for f in files]
+    subprocess.run([sys.executable, HERE / "baselines" / "make_refs.py", www / "local.json", *served], check=True,
+                   env=env)
+    w = WORKLOADS["W1"]
+    out = {}
+    with Nginx(www, work / "nginx") as server:
+        for label, d in (("loopback", 0.0), (f"loopback+{int(delay * 1000)}ms", delay)):
+            proxy = FaultProxy(server.port, lambda n: None, delay=d) if d else None
+            base = (proxy.__enter__().url if proxy else server.url)
+            try:
+                refs = json.loads((www / "local.json").read_text())
+                for v in refs["refs"].values():
+                    if isinstance(v, list) and v and isinstance(v[0], str):
+                        v[0] = f"{base}/{v[0]}"
+                name = f"abs_{len(out)}.json"
+                (www / name).write_text(json.dumps(refs))
+                sub = work / label.replace("+", "_")
+                sub.mkdir()
+                r = {"ours": run_ours(w, files, sub, runs, data_uri=f"{base}/{name}")[0]}
+                if baselines:
+                    res, xr_out = run_xarray(w, files, sub, runs, False, reference_url=f"{base}/{name}")
+                    res["equal_to_ours"] = bool(same_values(sub / "ours.zarr", xr_out))
+                    r["xarray_fsspec_threads"] = res
+                out[label] = r
+            finally:
+                if proxy:
+                    proxy.__exit__(None, None, None)
+        nc_bytes = sum(n for path, status, n, _ in server.requests() if path.endswith(".nc"))
+        out["nginx_nc_bytes_sent"] = nc_bytes
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=10)
@@ -207,6 +253,7 @@ def main():
     ap.add_argument("--workloads", default="W0,W1,W2,W3,W5,W6,P1")
     ap.add_argument("--data", default=str(REPO / "bench" / "data"))
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--delay", type=float, default=0.025, help="W7: seconds a proxy adds to each request")
     args = ap.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -218,6 +265,10 @@ def main():
         work.mkdir()
         if name == "P1":
             results[name] = {"ours": p1(work)}
+            print(name, json.dumps(results[name]), flush=True)
+            continue
+        if name == "W7":
+            results[name] = w7(sets["daily"], work, args.runs, not args.no_baselines, args.delay)
             print(name, json.dumps(results[name]), flush=True)
             continue
         w = WORKLOADS[name]

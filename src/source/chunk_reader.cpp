@@ -18,7 +18,14 @@ std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_i
 }
 
 void ChunkReader::expect(const std::vector<Fingerprint>& fingerprints) {
-  for (const auto& f : fingerprints) expected_[f.path] = f;
+  for (const auto& f : fingerprints) {
+    if (is_remote(f.path)) {  // checked in every answer's headers, no request of its own
+      if (f.size >= 0)
+        access_.reader(f.path, f.role).expect_version(f.path, static_cast<uint64_t>(f.size), f.etag);
+      continue;
+    }
+    expected_[f.path] = f;
+  }
 }
 
 void ChunkReader::check_unchanged(uint32_t file) {

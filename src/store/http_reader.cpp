@@ -391,6 +391,33 @@ void HttpReader::run_once(std::vector<Transfer*>& batch) {
   }
 }
 
+void HttpReader::expect_version(const std::string& location, uint64_t size,
+                                const std::string& etag) {
+  std::lock_guard lock(mutex_);
+  expected_[location] = Version{size, etag};
+}
+
+void HttpReader::check_version(Transfer& t) const {
+  const auto it = expected_.find(t.location);
+  if (it == expected_.end() || t.kind == Transfer::Kind::Head) return;
+  int64_t size = -1;  // the object's whole size, from "bytes a-b/SIZE" or a 200's length
+  if (const auto slash = t.content_range.rfind('/'); slash != std::string::npos) {
+    const std::string total = t.content_range.substr(slash + 1);
+    if (total != "*") size = std::strtoll(total.c_str(), nullptr, 10);
+  } else if (t.status == 200 && t.content_length >= 0) {
+    size = t.content_length;
+  }
+  std::string change;
+  if (size >= 0 && static_cast<uint64_t>(size) != it->second.size)
+    change = "changed size (" + std::to_string(it->second.size) + " → " + std::to_string(size) + " bytes)";
+  else if (!t.etag.empty() && !it->second.etag.empty() && t.etag != it->second.etag)
+    change = "was replaced (ETag " + it->second.etag + " → " + t.etag + ")";
+  if (!change.empty())
+    t.failure = change +
+                " since the plan was made; a store is never written from two versions of its "
+                "source: run again with resume: false";
+}
+
 void HttpReader::run(std::vector<Transfer>& transfers) {
   std::lock_guard lock(mutex_);
   std::vector<Transfer*> pending;
@@ -444,6 +471,7 @@ void HttpReader::run(std::vector<Transfer>& transfers) {
                        std::to_string(t->length) + " bytes";
         }
       }
+      if (t->failure.empty() && !t->missing) check_version(*t);
       if (t->transient && attempt < retries) again.push_back(t);
     }
     if (again.empty()) break;

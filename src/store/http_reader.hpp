@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <map>
 #include <mutex>
 
 #include "store/readable.hpp"
@@ -47,6 +48,7 @@ class HttpReader : public Readable, public Listable {
   std::vector<ObjectInfo> info_many(const std::vector<std::string>& locations) override;
   // S3 only (ListObjectsV2); plain HTTP has no listing and says so (Error(Source)).
   std::vector<std::pair<std::string, uint64_t>> list(const std::string& prefix) override;
+  void expect_version(const std::string& location, uint64_t size, const std::string& etag) override;
   bool remote() const override { return true; }
   uint64_t bytes_read() const override { return bytes_read_; }
 
@@ -55,6 +57,7 @@ class HttpReader : public Readable, public Listable {
  private:
   void run(std::vector<Transfer>& transfers);
   void run_once(std::vector<Transfer*>& batch);
+  void check_version(Transfer& t) const;
   std::string url_of(const std::string& location) const;
 
   StorageOptions options_;
@@ -62,6 +65,11 @@ class HttpReader : public Readable, public Listable {
   S3Settings s3settings_;
   std::mutex mutex_;
   void* multi_ = nullptr;  // CURLM*
+  struct Version {
+    uint64_t size;
+    std::string etag;
+  };
+  std::map<std::string, Version> expected_;  // guarded by mutex_
   std::atomic<uint64_t> bytes_read_{0};
 };
 

@@ -49,6 +49,12 @@ class Readable {
     for (const auto& l : locations) out.push_back(info(l));
     return out;
   }
+  // Reads of `location` must find it as it was planned: a backend that sees the object's size and
+  // version in every answer (HTTP: Content-Range, ETag) checks them there and fails a read of a
+  // changed object (Error(Source)), at no extra request. Others ignore it (callers stat files).
+  virtual void expect_version(const std::string& location, uint64_t size, const std::string& etag) {
+    (void)location, (void)size, (void)etag;
+  }
   // True when reads cost a round trip: callers then batch them (read_many) instead of reading
   // chunk by chunk in their threads.
   virtual bool remote() const { return false; }

@@ -136,9 +136,36 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   const std::vector<CodecSpec> encode_chain_spec = output_codecs(a);
   std::atomic<uint64_t> written{0};
 
-  for (const Region& unit : units_in(a, job.region)) {
+  const std::vector<Region> units = units_in(a, job.region);
+  // Behind a network, the stored bytes of the next units are fetched together, up to
+  // kRemoteBatchBytes, so one round trip serves many units.
+  const bool remote = reader_.remote(a.source);
+  FetchedChunks fetched;
+  std::size_t fetched_until = 0;  // units [0, fetched_until) are covered by fetches made
+  for (std::size_t u = 0; u < units.size(); ++u) {
+    const Region& unit = units[u];
+    if (remote && u >= fetched_until) {
+      std::vector<int64_t> want;
+      uint64_t bytes = 0;
+      std::size_t k = u;
+      for (; k < units.size() && (k == u || bytes < kRemoteBatchBytes); ++k) {
+        const auto more = source_chunks_of(a, units[k]);
+        uint64_t unit_bytes = 0;
+        for (auto c : more) {
+          const ChunkRef& ref = a.source.chunks[static_cast<std::size_t>(c)];
+          unit_bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
+        }
+        if (k > u && bytes + unit_bytes > kRemoteBatchBytes) break;
+        bytes += unit_bytes;
+        want.insert(want.end(), more.begin(), more.end());
+      }
+      fetched_until = k;
+      auto raw = reader_.fetch_many(a.source, want);
+      for (std::size_t i = 0; i < want.size(); ++i)
+        if (raw[i]) fetched[want[i]] = std::move(*raw[i]);
+    }
     const auto out_chunks = chunks_in(unit);
-    std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_);
+    std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_, remote ? &fetched : nullptr);
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
       Bytes encoded = encode_chain(encode_chain_spec, std::move(buffers[i]), a.conversion.out.size);
       for (const auto& key : chunk_keys(a, out_chunks[i])) store_.put(key, encoded);
@@ -156,7 +183,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
 }
 
 std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,
-                                 ThreadPool& pool) {
+                                 ThreadPool& pool, FetchedChunks* fetched) {
   const auto out_chunks = chunks_in(unit);
   std::vector<Bytes> buffers(out_chunks.size());
   const nlohmann::json fill = a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value;
@@ -177,6 +204,27 @@ std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkRe
   };
   if (!reader.remote(a.source)) {
     pool.parallel_for(sources.size(), [&](std::size_t i) { place(sources[i], std::nullopt); });
+  } else if (fetched) {
+    // Fetched ahead by the caller; a chunk it has not (a re-read) is fetched with the others.
+    std::vector<int64_t> missing;
+    std::vector<std::optional<Bytes>> raw(sources.size());
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      const auto it = fetched->find(sources[i]);
+      if (it == fetched->end()) {
+        missing.push_back(static_cast<int64_t>(i));
+        continue;
+      }
+      raw[i] = std::move(it->second);
+      fetched->erase(it);
+    }
+    if (!missing.empty()) {
+      std::vector<int64_t> ids;
+      for (auto i : missing) ids.push_back(sources[static_cast<std::size_t>(i)]);
+      auto more = reader.fetch_many(a.source, ids);
+      for (std::size_t k = 0; k < missing.size(); ++k)
+        raw[static_cast<std::size_t>(missing[k])] = std::move(more[k]);
+    }
+    pool.parallel_for(sources.size(), [&](std::size_t i) { place(sources[i], std::move(raw[i])); });
   } else {
     // Behind a network: the unit's byte ranges are fetched together (concurrent requests hide the
     // round trips), at most kRemoteBatchBytes of stored bytes at a time, then decoded in the pool.

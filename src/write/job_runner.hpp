@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 
 #include "core/thread_pool.hpp"
 #include "plan/plan.hpp"
@@ -55,8 +56,10 @@ std::vector<std::vector<int64_t>> chunks_in(const Region& r);
 
 // The decoded output chunks of one work unit (in chunks_in order), assembled from the source:
 // the read → decode → copy half of a job, shared by the writer and `verify`.
+// `fetched`: stored bytes of remote source chunks fetched ahead (taken out as they are used).
+using FetchedChunks = std::map<int64_t, Bytes>;
 std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,
-                                 ThreadPool& pool);
+                                 ThreadPool& pool, FetchedChunks* fetched = nullptr);
 
 // The Dataset-shaped view of a plan's file table that ChunkReader needs.
 Dataset files_of(const Plan& plan);

@@ -150,9 +150,10 @@ class FaultProxy:
     connection halfway through the body), "short" (sends half the body with the full length and
     closes), "slow" (waits 1.5 s before answering). Counts what it did in `.injected`."""
 
-    def __init__(self, upstream_port, plan):
+    def __init__(self, upstream_port, plan, delay=0.0):
         self.upstream_port = upstream_port
         self.plan = plan
+        self.delay = delay  # seconds added before every answer: a long round trip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.count = 0
@@ -173,6 +174,8 @@ class FaultProxy:
                     n = proxy.count
                     proxy.count += 1
                 fault = proxy.plan(n)
+                if proxy.delay:
+                    time.sleep(proxy.delay)
                 if fault:
                     with proxy.lock:
                         proxy.injected[fault] = proxy.injected.get(fault, 0) + 1

@@ -299,3 +299,27 @@ zp.cache(cache_store={str(tmp_path / 'py.zarr')!r}, deploy_mode="local")
     assert proc.returncode == 0, proc.stderr
     got = xr.open_zarr(tmp_path / "py.zarr").load()
     assert np.array_equal(got["d2m"].values, expected[0]["d2m"].values, equal_nan=True)
+
+
+def test_remote_object_replaced_under_a_worker_or_before_resume_is_refused(tmp_path, served):
+    """A worker checks each answer's size and ETag against the plan (no extra request); a resume
+    checks them with HEAD. Either way a replaced object is refused, named."""
+    server, root = served
+    store = tmp_path / "r.zarr"
+    cfg = {"data_uri": f"{server.url}/era5/refs.json", "cache_store": str(store), "deploy_mode": "series",
+           "num_jobs": 4, "recommend_changes": False, "chunks": {"time": 24}}
+    flag = tmp_path / "fired"
+    proc = run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "1"})
+    assert proc.returncode == -9, proc.stderr
+    f = root / "era5" / "era5_small_20000104.nc"
+    with open(f, "ab") as h:  # same bytes where the chunks are, one more at the end: a new version
+        h.write(b"\0")
+    plan = store / ".zarr-parallel" / "plan.json"
+    jobs = len(json.loads(plan.read_text())["jobs"])
+    proc = subprocess.run([str(BIN), "worker", str(plan), *map(str, range(jobs))], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 4, proc.stderr
+    assert f"{server.url}/era5/era5_small_20000104.nc" in proc.stderr and "since the plan was made" in proc.stderr
+    proc = run_cache(tmp_path, dict(cfg, resume=True))
+    assert proc.returncode == 4 and "era5_small_20000104.nc" in proc.stderr, proc.stderr
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
