@@ -206,9 +206,10 @@ def p1(work):
 
 def w7(files, work, runs, baselines, delay):
     """W1 with its source a kerchunk reference set (made by kerchunk 0.1.2) served by nginx on
-    loopback, directly and through a proxy adding `delay` seconds to every request."""
+    loopback, directly and through a TCP relay that delays each direction by delay/2 (a round trip
+    of `delay`; this kernel has no netem)."""
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
-    from servers import FaultProxy, Nginx
+    from servers import LatencyProxy, Nginx
     www = work / "www"
     www.mkdir()
     for f in files:
@@ -220,8 +221,8 @@ def w7(files, work, runs, baselines, delay):
     w = WORKLOADS["W1"]
     out = {}
     with Nginx(www, work / "nginx") as server:
-        for label, d in (("loopback", 0.0), (f"loopback+{int(delay * 1000)}ms", delay)):
-            proxy = FaultProxy(server.port, lambda n: None, delay=d) if d else None
+        for label, d in (("loopback", 0.0), ("relay_0ms", 0.0), (f"relay_{int(delay * 1000)}ms_rtt", delay)):
+            proxy = LatencyProxy(server.port, d / 2) if label != "loopback" else None
             base = (proxy.__enter__().url if proxy else server.url)
             try:
                 refs = json.loads((www / "local.json").read_text())

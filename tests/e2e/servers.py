@@ -271,3 +271,84 @@ class Recorder:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+class LatencyProxy:
+    """A TCP relay to 127.0.0.1:`upstream_port` that delays every byte by `one_way` seconds in each
+    direction (a round trip of 2 x one_way), as netem would; this kernel has no netem qdisc. Bytes
+    flow as fast as asyncio relays them otherwise."""
+
+    def __init__(self, upstream_port, one_way):
+        self.upstream_port = upstream_port
+        self.one_way = one_way
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        import asyncio
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def pump(reader, writer):
+            queue = asyncio.Queue()
+
+            async def send():
+                while True:
+                    at, data = await queue.get()
+                    if data is None:
+                        break
+                    wait = at + self.one_way - self.loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    writer.write(data)
+                    await writer.drain()
+                writer.close()
+
+            sender = asyncio.ensure_future(send())
+            try:
+                while True:
+                    data = await reader.read(1 << 16)
+                    if not data:
+                        break
+                    await queue.put((self.loop.time(), data))
+            except (ConnectionError, OSError):
+                pass
+            await queue.put((0, None))
+            try:
+                await sender
+            except (ConnectionError, OSError):
+                pass
+
+        async def handle(client_r, client_w):
+            try:
+                up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            except OSError:
+                client_w.close()
+                return
+            await asyncio.gather(pump(client_r, up_w), pump(up_r, client_w), return_exceptions=True)
+
+        async def main():
+            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            started.set()
+            async with self.server:
+                await self.server.serve_forever()
+
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(self._run(main)), daemon=True)
+        self.thread.start()
+        started.wait(10)
+        return self
+
+    async def _run(self, main):
+        import asyncio
+        try:
+            await main()
+        except asyncio.CancelledError:
+            pass
+
+    def __exit__(self, *exc):
+        def close():
+            self.server.close()
+            for task in __import__("asyncio").all_tasks(self.loop):
+                task.cancel()
+        self.loop.call_soon_threadsafe(close)
+        self.thread.join(10)
