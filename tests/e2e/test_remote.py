@@ -160,6 +160,11 @@ def test_kerchunk_and_zarr_over_s3(tmp_path, expected, zarr_source):
         run_cache(tmp_path, {"data_uri": "s3://stores/src.zarr", "storage_options": opts,
                              "cache_store": str(store3), "deploy_mode": "series"}, check=0)
         assert_matches(store3, xr.open_zarr(zarr_source).load())
+        # Anonymous (unsigned) requests, as for a public bucket (s3rver serves them).
+        proc = subprocess.run([str(BIN), "inspect", "s3://era5/daily/refs.json", "--storage-options",
+                               json.dumps({"anon": True, "endpoint_url": s3.endpoint})],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "kerchunk engine, 4 file(s)" in proc.stdout, proc.stderr
         # An unknown access key: exit 4, the URL and the 403 named.
         proc = run_cache(tmp_path, {"data_uri": "s3://era5/daily/refs.json",
                                     "storage_options": {**opts, "key": "NOBODY", "secret": "x"},
