@@ -59,8 +59,7 @@ int main(int argc, char** argv) {
     }
     decode += since(t0);
     // Encode one output chunk's worth of real data per output chunk.
-    std::vector<CodecSpec> chain;
-    if (!a.compressor.is_null()) chain.push_back(codec_spec_from_json(a.compressor, "floor"));
+    const std::vector<CodecSpec>& chain = a.codecs;
     Bytes chunk(a.chunk_bytes());
     for (std::size_t i = 0; i < chunk.size(); ++i)
       chunk[i] = sample.empty() ? 0 : sample[i % sample.size()];

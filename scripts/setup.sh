@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format clang libclang-rt-14-dev
   libhdf5-dev libnetcdf-dev netcdf-bin
-  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev
+  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev googletest
   libopenmpi-dev openmpi-bin nco cdo librsvg2-bin
@@ -39,10 +39,13 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages the tests use, in a project-local folder (never global): s3rver, a local S3.
+# npm packages the tests use, in a project-local folder (never global): s3rver, a local S3;
+# zarrita and its file system store, an independent Zarr v3 reader.
 TOOLS="$(cd "$(dirname "$0")/.." && pwd)/.tools/node"
-if [ ! -f "$TOOLS/node_modules/s3rver/package.json" ]; then
-  echo "setup: installing s3rver into $TOOLS"
+if [ ! -f "$TOOLS/node_modules/s3rver/package.json" ] || [ ! -f "$TOOLS/node_modules/zarrita/package.json" ] \
+   || [ ! -f "$TOOLS/node_modules/@zarrita/storage/package.json" ]; then
+  echo "setup: installing s3rver and zarrita into $TOOLS"
   mkdir -p "$TOOLS"
-  npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error s3rver@3.7.1
+  npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error s3rver@3.7.1 zarrita@0.7.5 \
+    @zarrita/storage@0.2.0
 fi

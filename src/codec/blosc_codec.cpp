@@ -41,4 +41,26 @@ Bytes blosc_encode(const Bytes& in, const nlohmann::json& config, int itemsize) 
   return out;
 }
 
+// Zarr v3 spells shuffle as a word and names the item size.
+nlohmann::json blosc_to_v3(const nlohmann::json& config, int itemsize) {
+  int shuffle = static_cast<int>(json_int_or(config, "shuffle", 1, "blosc", -1, 2));
+  if (shuffle == -1) shuffle = itemsize == 1 ? BLOSC_BITSHUFFLE : BLOSC_SHUFFLE;
+  static const char* const words[] = {"noshuffle", "shuffle", "bitshuffle"};
+  return {{"cname", config.value("cname", "lz4")},
+          {"clevel", json_int_or(config, "clevel", 5, "blosc", 0, 9)},
+          {"shuffle", words[shuffle]},
+          {"typesize", itemsize},
+          {"blocksize", json_int_or(config, "blocksize", 0, "blosc", 0, INT32_MAX)}};
+}
+
+nlohmann::json blosc_from_v3(const nlohmann::json& c) {
+  nlohmann::json out = c;
+  if (c.contains("shuffle") && c["shuffle"].is_string()) {
+    const std::string s = c["shuffle"].get<std::string>();
+    out["shuffle"] = s == "noshuffle" ? 0 : s == "bitshuffle" ? 2 : 1;
+  }
+  out.erase("typesize");
+  return out;
+}
+
 }  // namespace zp

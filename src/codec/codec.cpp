@@ -5,26 +5,51 @@
 namespace zp {
 
 namespace {
+using K = CodecKind;
+using json = nlohmann::json;
+
+// v3 configurations name every parameter (readers such as zarrita need them): our encoders'
+// defaults filled in.
+json level_to_v3(const json& c, int) { return {{"level", c.value("level", 1)}}; }
+json zstd_to_v3(const json& c, int) {
+  return {{"level", c.value("level", 1)}, {"checksum", c.value("checksum", false)}};
+}
+json lz4_to_v3(const json& c, int) { return {{"acceleration", c.value("acceleration", 1)}}; }
+json shuffle_to_v3(const json& c, int itemsize) {
+  return {{"elementsize", c.value("elementsize", itemsize)}};
+}
 // The one table of codecs. Order is display order only.
 const Codec kCodecs[] = {
-    {"zlib", zlib_decode, zlib_encode, nullptr},
-    {"gzip", gzip_decode, gzip_encode, nullptr},
-    {"shuffle", shuffle_decode, shuffle_encode, nullptr},
-    {"blosc", blosc_decode, blosc_encode, nullptr},
-    {"zstd", zstd_decode, zstd_encode, nullptr},
-    {"lz4", lz4_decode, lz4_encode, nullptr},
-    {"hdf5_lz4", hdf5_lz4_decode, nullptr, nullptr},
-    {"fletcher32", fletcher32_decode, fletcher32_encode, nullptr},
-    {"bz2", bz2_decode, nullptr, nullptr},
-    {"lzma", lzma_decode, nullptr, nullptr},
-    {"delta", delta_decode, nullptr, dtype_filter_encoded_size},
-    {"fixedscaleoffset", fixedscaleoffset_decode, nullptr, dtype_filter_encoded_size},
-    {"quantize", quantize_decode, nullptr, dtype_filter_encoded_size},
-    {"astype", astype_decode, nullptr, dtype_filter_encoded_size},
-    {"packbits", packbits_decode, packbits_encode, packbits_encoded_size},
-    {"order_f", order_f_decode, order_f_encode, nullptr},
-    {"vlen-utf8", vlen_decode, vlen_encode, nullptr},
-    {"vlen-bytes", vlen_decode, vlen_encode, nullptr},
+    {"zlib", K::BytesToBytes, zlib_decode, zlib_encode, nullptr, "numcodecs.zlib", level_to_v3,
+     nullptr},
+    {"gzip", K::BytesToBytes, gzip_decode, gzip_encode, nullptr, "gzip", level_to_v3, nullptr},
+    {"shuffle", K::BytesToBytes, shuffle_decode, shuffle_encode, nullptr, "numcodecs.shuffle",
+     shuffle_to_v3, nullptr},
+    {"blosc", K::BytesToBytes, blosc_decode, blosc_encode, nullptr, "blosc", blosc_to_v3,
+     blosc_from_v3},
+    {"zstd", K::BytesToBytes, zstd_decode, zstd_encode, nullptr, "zstd", zstd_to_v3, nullptr},
+    {"lz4", K::BytesToBytes, lz4_decode, lz4_encode, nullptr, "numcodecs.lz4", lz4_to_v3, nullptr},
+    {"hdf5_lz4", K::BytesToBytes, hdf5_lz4_decode, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"fletcher32", K::BytesToBytes, fletcher32_decode, fletcher32_encode, nullptr, nullptr, nullptr,
+     nullptr},
+    {"crc32c", K::BytesToBytes, crc32c_decode, crc32c_encode, nullptr, "crc32c", nullptr, nullptr},
+    {"bz2", K::BytesToBytes, bz2_decode, nullptr, nullptr, "numcodecs.bz2", nullptr, nullptr},
+    {"lzma", K::BytesToBytes, lzma_decode, nullptr, nullptr, "numcodecs.lzma", nullptr, nullptr},
+    {"delta", K::ArrayToArray, delta_decode, nullptr, dtype_filter_encoded_size, nullptr, nullptr,
+     nullptr},
+    {"fixedscaleoffset", K::ArrayToArray, fixedscaleoffset_decode, nullptr,
+     dtype_filter_encoded_size, nullptr, nullptr, nullptr},
+    {"quantize", K::ArrayToArray, quantize_decode, nullptr, dtype_filter_encoded_size, nullptr,
+     nullptr, nullptr},
+    {"astype", K::ArrayToArray, astype_decode, nullptr, dtype_filter_encoded_size, nullptr, nullptr,
+     nullptr},
+    {"packbits", K::ArrayToArray, packbits_decode, packbits_encode, packbits_encoded_size, nullptr,
+     nullptr, nullptr},
+    {"order_f", K::ArrayToArray, order_f_decode, order_f_encode, nullptr, nullptr, nullptr, nullptr},
+    {"bytes", K::ArrayToBytes, identity_decode, identity_encode, nullptr, "bytes", nullptr, nullptr},
+    {"vlen-utf8", K::ArrayToBytes, vlen_decode, vlen_encode, nullptr, "vlen-utf8", nullptr, nullptr},
+    {"vlen-bytes", K::ArrayToBytes, vlen_decode, vlen_encode, nullptr, "vlen-bytes", nullptr,
+     nullptr},
 };
 }  // namespace
 
@@ -50,6 +75,44 @@ CodecSpec codec_spec_from_json(const nlohmann::json& j, const std::string& where
     throw Error::config(where, "unsupported codec '" + spec.id + "' (supported: " + known + ")");
   }
   return spec;
+}
+
+CodecKind codec_kind(const std::string& id) {
+  const Codec* c = find_codec(id);
+  return c ? c->kind : CodecKind::BytesToBytes;
+}
+
+nlohmann::json codec_to_v3(const CodecSpec& spec, int itemsize, const std::string& where) {
+  const Codec* c = find_codec(spec.id);
+  if (!c || !c->v3_name)
+    throw Error::config(where, "codec '" + spec.id + "' has no Zarr v3 form (use zarr_format: 2)");
+  nlohmann::json conf;
+  if (c->to_v3) {
+    conf = c->to_v3(spec.config, itemsize);
+  } else {
+    conf = spec.config.is_object() ? spec.config : nlohmann::json::object();
+    conf.erase("id");
+  }
+  nlohmann::json out = {{"name", c->v3_name}};
+  if (!conf.empty()) out["configuration"] = conf;
+  return out;
+}
+
+CodecSpec codec_from_v3(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string())
+    throw Error::source(where, "codec must be an object with a 'name', got " + j.dump().substr(0, 200));
+  const std::string name = j["name"].get<std::string>();
+  const nlohmann::json conf = j.value("configuration", nlohmann::json::object());
+  if (!conf.is_object()) throw Error::source(where, "codec '" + name + "': configuration must be an object");
+  for (const auto& c : kCodecs) {
+    // Accept the standard name and the numcodecs.* and bare spellings other writers use.
+    const std::string v3 = c.v3_name ? c.v3_name : "";
+    if (v3.empty() || (name != v3 && name != "numcodecs." + std::string(c.id) && name != c.id)) continue;
+    nlohmann::json config = c.from_v3 ? c.from_v3(conf) : conf;
+    config["id"] = c.id;
+    return CodecSpec{c.id, config};
+  }
+  throw Error::source(where, "unsupported Zarr v3 codec '" + name + "'");
 }
 
 Bytes decode_chain(const std::vector<CodecSpec>& chain, Bytes in, std::size_t decoded_size,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,8 +20,12 @@ struct CodecSpec {
   nlohmann::json config;  // the full numcodecs-style object, including "id"
 };
 
+// What a codec turns into what, as Zarr v3 types its codec chains.
+enum class CodecKind { ArrayToArray, ArrayToBytes, BytesToBytes };
+
 struct Codec {
   const char* id;
+  CodecKind kind;
   // `size_hint` is the expected decoded size when known (0 when not).
   Bytes (*decode)(const Bytes& in, const nlohmann::json& config, std::size_t size_hint);
   // Null for decode-only codecs. `itemsize` is the array element size (for shuffles).
@@ -28,7 +33,18 @@ struct Codec {
   // Filters that store another dtype than they decode to: the bytes stored for `decoded` bytes.
   // Null when the size is the same (shuffle) or not known in advance (compressors).
   std::size_t (*encoded_size)(const nlohmann::json& config, std::size_t decoded);
+  // Zarr v3: its name (nullptr: no v3 form), and the translation of the configuration both ways
+  // (nullptr: the same keys, without "id").
+  const char* v3_name;
+  nlohmann::json (*to_v3)(const nlohmann::json& config, int itemsize);
+  nlohmann::json (*from_v3)(const nlohmann::json& configuration);
 };
+
+// Zarr v3 codec JSON ({"name", "configuration"}) of a spec, and back. Error(Config) naming
+// `where` for a codec without a v3 form / Error(Source) for an unknown v3 codec.
+nlohmann::json codec_to_v3(const CodecSpec& spec, int itemsize, const std::string& where);
+CodecSpec codec_from_v3(const nlohmann::json& j, const std::string& where);
+CodecKind codec_kind(const std::string& id);
 
 // The codec registered under `id`, or nullptr.
 const Codec* find_codec(const std::string& id);
@@ -74,6 +90,13 @@ Bytes vlen_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes vlen_encode(const Bytes&, const nlohmann::json&, int);
 std::vector<std::string> vlen_items(const Bytes&);  // the items of a VLenUTF8/VLenBytes chunk
 Bytes bz2_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes crc32c_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes crc32c_encode(const Bytes&, const nlohmann::json&, int);
+uint32_t crc32c(const unsigned char* data, std::size_t n);
+Bytes identity_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes identity_encode(const Bytes&, const nlohmann::json&, int);
+nlohmann::json blosc_to_v3(const nlohmann::json&, int);
+nlohmann::json blosc_from_v3(const nlohmann::json&);
 Bytes lzma_decode(const Bytes&, const nlohmann::json&, std::size_t);
 
 }  // namespace zp

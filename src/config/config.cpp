@@ -114,6 +114,7 @@ const std::set<std::string> kKeys = {"data_uri",           "engine",
                                      "generate_stats",     "log_level",
                                      "threads_per_worker", "slurm",
                                      "storage_options",    "remote_protocol",
+                                     "shards",
                                      "remote_options"};
 
 std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
@@ -359,8 +360,19 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   }
   c.cache_label = get_string(doc, "cache_label", "");
   c.zarr_format = static_cast<int>(get_positive_int(doc, "zarr_format", 2, 3));
-  if (c.zarr_format != 2)
-    throw Error::config("zarr_format", "only zarr_format 2 is supported so far");
+  if (c.zarr_format != 2 && c.zarr_format != 3)
+    throw Error::config("zarr_format", "2 or 3");
+  if (doc.contains("shards") && !doc["shards"].is_null()) {
+    const ojson& sh = doc["shards"];
+    if (!sh.is_object()) throw Error::config("shards", "expected a map {dim: size}");
+    if (c.zarr_format != 3)
+      throw Error::config("shards", "sharding is a Zarr v3 feature: set zarr_format: 3");
+    for (const auto& [dim, size] : sh.items()) {
+      if (!size.is_number_integer() || size.get<int64_t>() < 1 || size.get<int64_t>() > INT32_MAX)
+        throw Error::config("shards." + dim, "expected a positive integer, got " + size.dump());
+      c.shards.emplace_back(dim, size.get<int64_t>());
+    }
+  }
   parse_compressor(doc, c);
   c.encoding = one_of(doc, "encoding", "source", {"source", "decoded"});
   c.deploy_mode =
@@ -466,6 +478,11 @@ json Config::content_json() const {
           {"compressor", compressor},
           {"encoding", encoding}};
   if (!group.empty()) j["group"] = group;  // absent by default: older caches keep their hash
+  if (!shards.empty()) {
+    json sh = json::array();
+    for (const auto& [d, s] : shards) sh.push_back({d, s});
+    j["shards"] = sh;
+  }
   return j;
 }
 

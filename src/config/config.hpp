@@ -36,6 +36,7 @@ struct Config {
   std::string cache_label;
   std::string cache_store;  // resolved: the store path
   int zarr_format = 2;
+  std::vector<std::pair<std::string, int64_t>> shards;  // v3: dim -> shard size (whole chunks)
   nlohmann::json compressor;  // null: no compression
   std::string encoding = "source";
   std::string deploy_mode = "local";

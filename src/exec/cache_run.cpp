@@ -23,7 +23,7 @@
 #include "source/open_source.hpp"
 #include "store/path_lock.hpp"
 #include "write/store_ownership.hpp"
-#include "write/zarr_metadata.hpp"
+#include "write/output_format.hpp"
 
 namespace zp {
 

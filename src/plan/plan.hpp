@@ -45,8 +45,14 @@ struct ArrayPlan {
   Conversion conversion;
   nlohmann::json fill_value;  // Zarr fill_value of the output
   Attrs attrs;                // output attributes (without _ARRAY_DIMENSIONS)
-  nlohmann::json compressor;  // null: uncompressed
-  std::string object_codec;   // "" or the Zarr filter of a |O array (see Variable::object_codec)
+  // How a chunk is stored, in encode order, typed by kind (codec_kind): array→array filters, at
+  // most one array→bytes codec (vlen-utf8/vlen-bytes of a |O array; none = the plain bytes), then
+  // bytes→bytes codecs (the compressor). Output formats spell it their way (v2 filters +
+  // compressor, v3 codecs).
+  std::vector<CodecSpec> codecs;
+  // Zarr v3 sharding: the inner (read-side) chunk shape; `chunks` is then the shard, the
+  // planner's write chunk. Empty: no sharding.
+  std::vector<int64_t> inner_chunks;
   // Along each dimension: true when every output chunk is its own work unit (the memory limit did
   // not allow the units that read each source chunk once), false for such units.
   std::vector<bool> per_chunk_units;
@@ -54,6 +60,10 @@ struct ArrayPlan {
 
   std::size_t ndim() const { return dims.size(); }
   int64_t chunks_along(std::size_t d) const { return (shape[d] + chunks[d] - 1) / chunks[d]; }
+  // "" or the vlen codec of a |O array (see Variable::object_codec).
+  std::string object_codec() const;
+  // The bytes→bytes codecs (what Zarr v2 calls the compressor, plus any before it).
+  std::vector<CodecSpec> bytes_codecs() const;
   int64_t num_chunks() const;
   std::size_t chunk_bytes() const;  // decoded bytes of one (padded) output chunk
   int64_t output_bytes() const;     // bytes of the selection, unpadded

@@ -122,6 +122,12 @@ Variable source_from(const json& s, const std::string& where) {
 
 }  // namespace
 
+static json codecs_json(const std::vector<CodecSpec>& chain) {
+  json out = json::array();
+  for (const auto& c : chain) out.push_back(c.config);
+  return out;
+}
+
 json plan_to_json(const Plan& p, bool include_manifest) {
   json arrays = json::array();
   for (const auto& a : p.arrays) {
@@ -137,8 +143,8 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                       {"conversion", a.conversion.to_json()},
                       {"fill_value", a.fill_value},
                       {"attrs", nonfinite_numbers_to_markers(a.attrs)},
-                      {"compressor", a.compressor},
-                      {"object_codec", a.object_codec},
+                      {"codecs", codecs_json(a.codecs)},
+                      {"inner_chunks", a.inner_chunks},
                       {"stored", a.stored ? json{{"dims", a.stored->dims},
                                                  {"shape", a.stored->shape},
                                                  {"chunks", a.stored->chunks},
@@ -163,7 +169,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
   for (const auto& r : p.notes) notes.push_back({{"key", r.key}, {"message", r.message}});
   const auto& s = p.summary;
   return {{"format", "zarr-parallel-plan"},
-          {"version", 2},
+          {"version", 3},
           {"config_hash", p.config_hash},
           {"store", p.store},
           {"store_id", p.store_id},
@@ -195,9 +201,9 @@ json plan_to_json(const Plan& p, bool include_manifest) {
 
 Plan plan_from_json(const json& j, const std::string& where) {
   try {
-    if (j.value("format", "") != "zarr-parallel-plan" || j.value("version", 0) != 2)
+    if (j.value("format", "") != "zarr-parallel-plan" || j.value("version", 0) != 3)
       throw Error::config(where,
-                          "not a zarr-parallel plan of this version (2); plans of version 1 "
+                          "not a zarr-parallel plan of this version (3); plans of versions 1 and 2 "
                           "come from an older zarr-parallel: run `cache` again");
     Plan p;
     p.config_hash = j.at("config_hash");
@@ -239,8 +245,8 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.fill_value = ja.at("fill_value");
       a.attrs = Attrs::parse(ja.at("attrs").dump());
       nonfinite_markers_to_numbers(a.attrs);
-      a.compressor = ja.at("compressor");
-      a.object_codec = ja.value("object_codec", "");
+      for (const auto& c : ja.at("codecs")) a.codecs.push_back(codec_spec_from_json(c, where + " codecs"));
+      a.inner_chunks = ja.value("inner_chunks", std::vector<int64_t>{});
       if (ja.contains("stored") && !ja["stored"].is_null()) {
         const json& st = ja["stored"];
         a.stored = StoredLayout{st.at("dims").get<std::vector<std::string>>(),
@@ -264,9 +270,11 @@ Plan plan_from_json(const json& j, const std::string& where) {
           throw Error::config(where,
                               "stored layout of '" + a.name + "' does not match its dimensions");
       }
-      if (!a.object_codec.empty() && a.object_codec != "vlen-utf8" &&
-          a.object_codec != "vlen-bytes")
-        throw Error::config(where, "unknown object_codec '" + a.object_codec + "'");
+      if (!a.inner_chunks.empty() && a.inner_chunks.size() != a.chunks.size())
+        throw Error::config(where, "inner chunks of '" + a.name + "' do not match its dimensions");
+      for (std::size_t d = 0; d < a.inner_chunks.size(); ++d)
+        if (a.inner_chunks[d] < 1 || a.chunks[d] % a.inner_chunks[d] != 0)
+          throw Error::config(where, "shards of '" + a.name + "' are not whole inner chunks");
       a.source = source_from(ja.at("source"), where);
       const json& index = ja.at("index");
       if (index.size() != a.source.ndim() || a.shape.size() != a.source.ndim())

@@ -267,6 +267,34 @@ void keep_unfit_fill_as_attribute(ArrayPlan& a) {
   a.fill_value = nullptr;
 }
 
+// The stored chunk's codec chain: the object codec of a |O array, then the configured compressor.
+std::vector<CodecSpec> output_chain(const std::string& object_codec, const Config& cfg,
+                                    const std::string& array) {
+  std::vector<CodecSpec> chain;
+  if (!object_codec.empty())
+    chain.push_back(CodecSpec{object_codec, nlohmann::json{{"id", object_codec}}});
+  if (!cfg.compressor.is_null())
+    chain.push_back(codec_spec_from_json(cfg.compressor, "compressor (array " + array + ")"));
+  return chain;
+}
+
+// Zarr v3 sharding: the shard becomes the write chunk, the configured chunk its inner chunk.
+void apply_shards(ArrayPlan& a, const Config& cfg) {
+  std::vector<int64_t> shard = a.chunks;
+  for (std::size_t d = 0; d < a.ndim(); ++d)
+    for (const auto& [dim, size] : cfg.shards)
+      if (a.dims[d] == dim || a.index[d].source == dim) {
+        if (size % a.chunks[d] != 0)
+          throw Error::config("shards." + dim,
+                              fmt::format("{} is not a whole multiple of the chunk size {} of "
+                                          "array '{}'",
+                                          size, a.chunks[d], a.name));
+        shard[d] = size;
+      }
+  a.inner_chunks = a.chunks;
+  a.chunks = shard;
+}
+
 ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg, bool coordinate) {
   ArrayPlan a;
   a.name = sel.output_name_of_var(v.name);
@@ -302,8 +330,8 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   if (a.fill_value.is_null() && a.conversion.out.kind == 'f') a.fill_value = "NaN";
   keep_unfit_fill_as_attribute(a);
   if (!coordinate) grow_tiny_auto_chunks(a, cfg);
-  a.compressor = cfg.compressor;
-  a.object_codec = v.object_codec;
+  if (!coordinate && !cfg.shards.empty() && !sel.tiling) apply_shards(a, cfg);
+  a.codecs = output_chain(v.object_codec, cfg, a.name);
   a.per_chunk_units.assign(a.ndim(), false);
   return a;
 }
@@ -331,7 +359,7 @@ ArrayPlan inline_coordinate(const std::string& name, const std::vector<std::stri
   a.conversion = Conversion::identity(dtype);
   a.attrs = std::move(attrs);
   a.fill_value = fill;
-  a.compressor = cfg.compressor;
+  a.codecs = output_chain("", cfg, a.name);
   a.per_chunk_units.assign(dims.size(), false);
   return a;
 }
@@ -569,6 +597,22 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   for (const auto& a : arrays)
     if (!names.insert(a.name).second)
       throw Error::config("variables", "two output arrays are named '" + a.name + "'");
+  if (sel.tiling && !cfg.shards.empty())
+    throw Error::config("shards", "tiled output is not sharded yet: leave shards out");
+  if (cfg.zarr_format == 3)
+    for (const auto& a : arrays)
+      if (!a.conversion.out.numeric() && a.conversion.out.kind != 'b')
+        throw Error::config("zarr_format",
+                            "array '" + a.name + "' holds text (" + a.conversion.out.str() +
+                                "), which zarr-parallel writes to Zarr v2 only so far: use "
+                                "zarr_format: 2 or leave it out with variables:");
+  for (const auto& [dim, size] : cfg.shards) {
+    bool known = false;
+    for (const auto& a : arrays)
+      for (std::size_t d = 0; d < a.ndim(); ++d)
+        known |= a.dims[d] == dim || a.index[d].source == dim;
+    if (!known) throw Error::config("shards." + dim, "no output dimension named '" + dim + "'");
+  }
   for (const auto& [dim, size] : cfg.chunks) {
     bool known = dim == "batch_dim" && sel.tiling.has_value();
     for (const auto& a : arrays)
@@ -577,6 +621,19 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
     if (!known) throw Error::config("chunks." + dim, "no output dimension named '" + dim + "'");
   }
   return arrays;
+}
+
+std::string ArrayPlan::object_codec() const {
+  for (const auto& c : codecs)
+    if (c.id == "vlen-utf8" || c.id == "vlen-bytes") return c.id;
+  return "";
+}
+
+std::vector<CodecSpec> ArrayPlan::bytes_codecs() const {
+  std::vector<CodecSpec> out;
+  for (const auto& c : codecs)
+    if (codec_kind(c.id) == CodecKind::BytesToBytes) out.push_back(c);
+  return out;
 }
 
 bool Plan::reads_remote() const {

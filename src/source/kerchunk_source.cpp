@@ -10,6 +10,7 @@
 #include "core/json_nonfinite.hpp"
 #include "source/kerchunk_template.hpp"
 #include "source/object_arrays.hpp"
+#include "source/zarr_v3_source.hpp"
 #include "store/file_reader.hpp"
 
 namespace zp {
@@ -366,14 +367,19 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
   AccessOptions opts = access.options();
   opts.chunks_remote_role = engine == "kerchunk";
   Objects objects{access, opts.data_role()};
+  auto build = [&](const ReferenceSet& r) {
+    if (engine == "zarr" && is_zarr_v3(r))
+      return dataset_from_zarr_v3(r, uri, access, opts.data_role());
+    return dataset_from_references_unchecked(r, uri, engine, objects);
+  };
   std::string group = group_in;
   while (!group.empty() && group.back() == '/') group.pop_back();
   while (!group.empty() && group.front() == '/') group.erase(0, 1);
   if (group.empty()) {
     Dataset ds =
-        as_source_error(uri, [&] { return dataset_from_references_unchecked(refs, uri, engine, objects); });
+        as_source_error(uri, [&] { return build(refs); });
     ds.access = opts;
-    ds.groups = groups_below(refs, "");
+    if (ds.groups.empty()) ds.groups = groups_below(refs, "");
     return ds;
   }
   // The group's keys, as a store of their own.
@@ -381,17 +387,17 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
   const std::string prefix = group + "/";
   for (const auto& [key, ref] : refs)
     if (key.rfind(prefix, 0) == 0) sub[key.substr(prefix.size())] = ref;
-  if (!sub.count(".zgroup")) {
+  if (!sub.count(".zgroup") && !sub.count("zarr.json")) {
     std::string known;
     for (const auto& g : groups_below(refs, "")) known += (known.empty() ? "" : ", ") + g;
     throw Error::config("group", "no group '" + group + "' in " + uri +
                                      (known.empty() ? " (it has none)" : " (has: " + known + ")"));
   }
   Dataset ds =
-      as_source_error(uri, [&] { return dataset_from_references_unchecked(sub, uri, engine, objects); });
+      as_source_error(uri, [&] { return build(sub); });
   ds.access = opts;
   ds.group = group;
-  ds.groups = groups_below(refs, prefix);
+  if (ds.groups.empty()) ds.groups = groups_below(refs, prefix);
   return ds;
 }
 

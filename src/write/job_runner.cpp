@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "plan/units.hpp"
 #include "write/copy_region.hpp"
-#include "write/zarr_metadata.hpp"
+#include "write/output_format.hpp"
 
 namespace zp {
 
@@ -66,8 +66,9 @@ void inject_fault() {
 
 }  // namespace
 
-std::vector<std::string> chunk_keys(const ArrayPlan& a, const std::vector<int64_t>& chunk) {
-  if (!a.stored) return {chunk_key(a.name, chunk)};
+std::vector<std::string> chunk_keys(const ArrayPlan& a, const std::vector<int64_t>& chunk,
+                                    const OutputFormat& format) {
+  if (!a.stored) return {format.chunk_key(a.name, chunk)};
   const StoredLayout& st = *a.stored;
   std::vector<int64_t> rest;  // the key after batch_dim: 0 along tiled dims (a tile is whole)
   for (std::size_t d = 0; d < a.ndim(); ++d) rest.push_back(st.tiled[d] ? 0 : chunk[d]);
@@ -90,7 +91,7 @@ std::vector<std::string> chunk_keys(const ArrayPlan& a, const std::vector<int64_
   for (int64_t b : batches) {
     std::vector<int64_t> key = {b};
     key.insert(key.end(), rest.begin(), rest.end());
-    keys.push_back(chunk_key(a.name, key));
+    keys.push_back(format.chunk_key(a.name, key));
   }
   return keys;
 }
@@ -114,13 +115,6 @@ Bytes to_stored_order(const ArrayPlan& a, const Bytes& logical) {
   return out;
 }
 
-std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk) {
-  std::string key = array + "/";
-  for (std::size_t d = 0; d < chunk.size(); ++d) key += (d ? "." : "") + std::to_string(chunk[d]);
-  if (chunk.empty()) key += "0";  // Zarr v2 names a 0-d array's one chunk "0"
-  return key;
-}
-
 JobRunner::JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool)
     : plan_(plan), store_(store), pool_(pool), files_(files_of(plan)), reader_(files_) {
   reader_.expect(plan.sources);
@@ -133,7 +127,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   stats.job_id = job.id;
   stats.chunks_total = job.region.num_chunks();
   const uint64_t read_before = reader_.bytes_read();
-  const std::vector<CodecSpec> encode_chain_spec = output_codecs(a);
+  const OutputFormat& format = output_format(plan_.zarr_format);
   std::atomic<uint64_t> written{0};
 
   const std::vector<Region> units = units_in(a, job.region);
@@ -167,9 +161,12 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     const auto out_chunks = chunks_in(unit);
     std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_, remote ? &fetched : nullptr);
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
-      Bytes encoded = encode_chain(encode_chain_spec, std::move(buffers[i]), a.conversion.out.size);
-      for (const auto& key : chunk_keys(a, out_chunks[i])) store_.put(key, encoded);
-      written += encoded.size();
+      // nullopt: a shard of fill values only, which is not stored.
+      const std::optional<Bytes> encoded = format.encode(a, std::move(buffers[i]));
+      if (encoded) {
+        for (const auto& key : chunk_keys(a, out_chunks[i], format)) store_.put(key, *encoded);
+        written += encoded->size();
+      }
       if (job.id >= 0) inject_fault();
       Bytes().swap(buffers[i]);
     });

@@ -14,6 +14,7 @@
 #include "plan/plan.hpp"
 #include "source/chunk_reader.hpp"
 #include "store/file_store.hpp"
+#include "write/output_format.hpp"
 
 namespace zp {
 
@@ -43,10 +44,10 @@ class JobRunner {
   ChunkReader reader_;
 };
 
-std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk);
 // The keys of a logical output chunk of `a`: one, or for a tiled array its stored key(s) — several
 // when the array lacks a tiled dimension and xarray's stack repeats it along batch_dim.
-std::vector<std::string> chunk_keys(const ArrayPlan& a, const std::vector<int64_t>& chunk);
+std::vector<std::string> chunk_keys(const ArrayPlan& a, const std::vector<int64_t>& chunk,
+                                    const OutputFormat& format);
 // A logical output chunk's bytes in the order its stored chunk holds them (tiled arrays with
 // several tiles a chunk: tile first).
 Bytes to_stored_order(const ArrayPlan& a, const Bytes& logical);

@@ -10,7 +10,7 @@
 #include "core/json_nonfinite.hpp"
 #include "plan/units.hpp"
 #include "write/job_runner.hpp"
-#include "write/zarr_metadata.hpp"
+#include "write/output_format.hpp"
 
 namespace zp {
 
@@ -39,35 +39,53 @@ std::string differing_members(const json& got, const json& want) {
   return out;
 }
 
-// Compares stored JSON metadata with what the plan says it must be, .zmetadata (what xarray reads
-// first) entry by entry.
+// The map of documents inside a consolidated document: v2's "metadata", v3's
+// consolidated_metadata.metadata; null when there is none.
+const json* consolidated_map(const json& doc) {
+  if (!doc.is_object()) return nullptr;
+  if (doc.contains("metadata") && doc["metadata"].is_object()) return &doc["metadata"];
+  if (doc.contains("consolidated_metadata") && doc["consolidated_metadata"].is_object() &&
+      doc["consolidated_metadata"].contains("metadata") &&
+      doc["consolidated_metadata"]["metadata"].is_object())
+    return &doc["consolidated_metadata"]["metadata"];
+  return nullptr;
+}
+
+// Compares stored JSON metadata with what the plan says it must be, and the consolidated document
+// (what xarray reads first) entry by entry.
 void check_metadata(const Plan& plan, const FileStore& store, VerifyReport& r, std::size_t max) {
-  auto compare = [&](const std::string& key, const nlohmann::ordered_json& expected) {
+  const OutputFormat& format = output_format(plan.zarr_format);
+  auto load = [&](const std::string& key) -> std::optional<json> {
     const auto text = store.get(key);
-    if (!text) return note(r, max, key + ": missing");
-    if (json_too_deep(*text)) return note(r, max, key + ": nested too deep to be metadata");
-    const json got = json::parse(nonfinite_tokens_to_markers(*text), nullptr, false);
-    if (got.is_discarded()) return note(r, max, key + ": not JSON");
-    const std::string diff = differing_members(got, nonfinite_numbers_to_markers(expected));
-    if (!diff.empty()) note(r, max, key + ": " + diff);
+    if (!text) return note(r, max, key + ": missing"), std::nullopt;
+    if (json_too_deep(*text)) return note(r, max, key + ": nested too deep to be metadata"), std::nullopt;
+    json got = json::parse(nonfinite_tokens_to_markers(*text), nullptr, false);
+    if (got.is_discarded()) return note(r, max, key + ": not JSON"), std::nullopt;
+    return got;
   };
-  compare(".zgroup", nlohmann::ordered_json{{"zarr_format", 2}});
-  compare(".zattrs", plan.global_attrs);
-  for (const auto& a : plan.arrays) {
-    compare(a.name + "/.zarray", nlohmann::ordered_json::parse(zarray_json(a).dump()));
-    compare(a.name + "/.zattrs", zattrs_json(a));
+  const auto [cons_key, cons_doc] = format.consolidated(plan);
+  for (const auto& [key, expected] : format.metadata(plan)) {
+    if (key == cons_key) continue;  // v3's root zarr.json is the consolidated document
+    const auto got = load(key);
+    if (!got) continue;
+    const std::string diff = differing_members(*got, nonfinite_numbers_to_markers(expected));
+    if (!diff.empty()) note(r, max, key + ": " + diff);
   }
-  const auto text = store.get(".zmetadata");
-  if (!text) return note(r, max, ".zmetadata: missing");
-  if (json_too_deep(*text)) return note(r, max, ".zmetadata: nested too deep to be metadata");
-  const json got = json::parse(nonfinite_tokens_to_markers(*text), nullptr, false);
-  const json want = nonfinite_numbers_to_markers(consolidated_json(plan));
-  if (!got.is_object() || !got.contains("metadata") || !got["metadata"].is_object())
-    return note(r, max, ".zmetadata: not consolidated Zarr metadata");
-  if (got.value("zarr_consolidated_format", 0) != 1)
-    note(r, max, ".zmetadata: zarr_consolidated_format is not 1");
-  const std::string diff = differing_members(got["metadata"], want["metadata"]);
-  if (!diff.empty()) note(r, max, ".zmetadata: " + diff);
+  const auto got = load(cons_key);
+  if (!got) return;
+  const json want = nonfinite_numbers_to_markers(cons_doc);
+  const json* got_map = consolidated_map(*got);
+  const json* want_map = consolidated_map(want);
+  if (!got_map) return note(r, max, cons_key + ": not consolidated Zarr metadata");
+  json got_rest = *got, want_rest = want;
+  for (json* d : {&got_rest, &want_rest}) {
+    if (d->contains("metadata")) d->erase("metadata");
+    if (d->contains("consolidated_metadata")) (*d)["consolidated_metadata"].erase("metadata");
+  }
+  std::string diff = differing_members(got_rest, want_rest);
+  const std::string inner = differing_members(*got_map, *want_map);
+  if (!inner.empty()) diff += (diff.empty() ? "" : ", ") + inner;
+  if (!diff.empty()) note(r, max, cons_key + ": " + diff);
 }
 
 // First element (index) where two chunks differ, or -1.
@@ -83,13 +101,13 @@ int64_t first_difference(const Bytes& a, const Bytes& b, int itemsize) {
 
 VerifyReport verify_store(const Plan& plan, const FileStore& store, int threads, std::size_t max) {
   VerifyReport r;
+  const OutputFormat& format = output_format(plan.zarr_format);
   check_metadata(plan, store, r, max);
   ThreadPool pool(threads);
   const Dataset files = files_of(plan);
   ChunkReader reader(files);
   for (const auto& a : plan.arrays) {
     if (a.num_chunks() == 0) continue;
-    const std::vector<CodecSpec> chain = output_codecs(a);
     Region all;
     all.lo.assign(a.ndim(), 0);
     for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
@@ -97,18 +115,20 @@ VerifyReport verify_store(const Plan& plan, const FileStore& store, int threads,
       const auto keys = chunks_in(unit);
       const std::vector<Bytes> expected = assemble_unit(a, unit, reader, pool);
       for (std::size_t k = 0; k < keys.size(); ++k)
-        for (const std::string& key : chunk_keys(a, keys[k])) {
+        for (const std::string& key : chunk_keys(a, keys[k], format)) {
           ++r.chunks_checked;
-          const auto stored = store.get(key);
-          if (!stored) {
-            ++r.chunks_different;
-            note(r, max, key + ": missing");
-            continue;
-          }
+          const auto text = store.get(key);
+          std::optional<Bytes> stored;
+          if (text) stored = Bytes(text->begin(), text->end());
           Bytes got;
           try {
-            got = decode_chain(chain, Bytes(stored->begin(), stored->end()), a.chunk_bytes(), key);
+            got = format.decode(a, stored, key);
           } catch (const Error& e) {
+            if (!stored) {
+              ++r.chunks_different;
+              note(r, max, key + ": missing");
+              continue;
+            }
             ++r.chunks_different;
             note(r, max, key + ": does not decode (" + e.what() + ")");
             continue;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "codec/hdf5_filters.hpp"
+#include "codec/shard_index.hpp"
 #include "core/error.hpp"
 
 namespace zp {
@@ -132,6 +133,57 @@ TEST(Codec, VlenItemsKeepTheirLengthsAndFixedWidthPaddingComesBack) {
   EXPECT_EQ(decode_chain({spec}, enc, fixed.size(), "t"), fixed);
   EXPECT_THROW(decode_chain({spec}, enc, 6, "t"), Error);  // an item longer than the width
   EXPECT_THROW(vlen_items(Bytes{5, 0, 0, 0, 1}), Error);   // truncated
+}
+
+}  // namespace
+}  // namespace zp
+
+namespace zp {
+namespace {
+
+TEST(Crc32c, MatchesTheCastagnoliCheckValue) {
+  const std::string s = "123456789";
+  EXPECT_EQ(crc32c(reinterpret_cast<const unsigned char*>(s.data()), s.size()), 0xE3069283u);
+  const Bytes in(s.begin(), s.end());
+  const Bytes enc = crc32c_encode(in, nullptr, 1);
+  ASSERT_EQ(enc.size(), in.size() + 4);
+  EXPECT_EQ(crc32c_decode(enc, nullptr, 0), in);
+  Bytes bad = enc;
+  bad[0] ^= 1;
+  EXPECT_THROW(crc32c_decode(bad, nullptr, 0), Error);
+}
+
+TEST(ShardIndex, RoundTripsAndRefusesEntriesOutsideTheShard) {
+  std::vector<ShardEntry> e = {{0, 10}, {}, {10, 5}};
+  const Bytes idx = encode_shard_index(e);
+  ASSERT_EQ(idx.size(), shard_index_bytes(3));
+  const auto back = decode_shard_index(idx, 3, 15 + idx.size(), "shard");
+  EXPECT_EQ(back[0].nbytes, 10u);
+  EXPECT_TRUE(back[1].missing());
+  EXPECT_EQ(back[2].offset, 10u);
+  EXPECT_THROW(decode_shard_index(idx, 3, 12 + idx.size(), "shard"), Error);  // past the data
+  Bytes bad = idx;
+  bad[3] ^= 1;
+  EXPECT_THROW(decode_shard_index(bad, 3, 15 + idx.size(), "shard"), Error);  // checksum
+}
+
+TEST(CodecV3, TranslatesNamesAndConfigurationsBothWays) {
+  const auto blosc = codec_to_v3(codec_spec_from_json({{"id", "blosc"}, {"cname", "zstd"}, {"clevel", 3},
+                                                       {"shuffle", 2}}, "t"),
+                                 4, "t");
+  EXPECT_EQ(blosc["name"], "blosc");
+  EXPECT_EQ(blosc["configuration"]["shuffle"], "bitshuffle");
+  EXPECT_EQ(blosc["configuration"]["typesize"], 4);
+  const CodecSpec back = codec_from_v3(blosc, "t");
+  EXPECT_EQ(back.id, "blosc");
+  EXPECT_EQ(back.config["shuffle"], 2);
+  EXPECT_EQ(codec_to_v3(codec_spec_from_json({{"id", "zlib"}}, "t"), 2, "t")["name"], "numcodecs.zlib");
+  EXPECT_EQ(codec_from_v3({{"name", "numcodecs.lz4"}, {"configuration", {{"acceleration", 1}}}}, "t").id,
+            "lz4");
+  EXPECT_EQ(codec_kind("bytes"), CodecKind::ArrayToBytes);
+  EXPECT_EQ(codec_kind("delta"), CodecKind::ArrayToArray);
+  EXPECT_THROW(codec_to_v3(codec_spec_from_json({{"id", "fletcher32"}}, "t"), 2, "t"), Error);
+  EXPECT_THROW(codec_from_v3({{"name", "nosuch"}}, "t"), Error);
 }
 
 }  // namespace

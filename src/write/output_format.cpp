@@ -1,0 +1,39 @@
+#include "write/output_format.hpp"
+
+#include "core/error.hpp"
+#include "core/json_nonfinite.hpp"
+
+namespace zp {
+
+const OutputFormat& zarr_v2_format();
+const OutputFormat& zarr_v3_format();
+
+namespace {
+
+struct FormatRow {
+  int zarr_format;
+  const OutputFormat& (*get)();
+};
+
+// The output formats, by the config's zarr_format.
+constexpr FormatRow kFormats[] = {{2, zarr_v2_format}, {3, zarr_v3_format}};
+
+}  // namespace
+
+const OutputFormat& output_format(int zarr_format) {
+  for (const auto& row : kFormats)
+    if (row.zarr_format == zarr_format) return row.get();
+  throw Error::config("zarr_format", "unsupported: " + std::to_string(zarr_format) + " (2 or 3)");
+}
+
+void write_metadata(const Plan& plan, const FileStore& store) {
+  for (const auto& [key, doc] : output_format(plan.zarr_format).metadata(plan))
+    store.put(key, dump_python_json(doc, 4));
+}
+
+void write_consolidated(const Plan& plan, const FileStore& store) {
+  const auto [key, doc] = output_format(plan.zarr_format).consolidated(plan);
+  store.put(key, dump_python_json(doc, 4));
+}
+
+}  // namespace zp
