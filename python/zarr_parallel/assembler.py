@@ -75,7 +75,7 @@ class ZarrParallelAssembler:
 
     def __init__(self, data_uri, preprocessors=None, chunks=None, cache_label=None, variables=None,
                  add_attrs=None, engine="kerchunk", log_level=None, concat_dim=None, encoding=None,
-                 compressor=None, zarr_format=None, group=None, storage_options=None,
+                 compressor=None, zarr_format=None, shards=None, group=None, storage_options=None,
                  remote_protocol=None, remote_options=None):
         _check(data_uri, (str, os.PathLike), "data_uri")
         if data_uri is None:
@@ -100,7 +100,7 @@ class ZarrParallelAssembler:
         self._config = {"data_uri": os.fspath(data_uri), "engine": engine, "log_level": log_level}
         for key, value in (("preprocessors", preprocessors), ("chunks", chunks), ("cache_label", cache_label),
                            ("variables", variables), ("add_attrs", add_attrs), ("concat_dim", concat_dim),
-                           ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format),
+                           ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format), ("shards", shards),
                            ("group", group), ("storage_options", storage_options),
                            ("remote_protocol", remote_protocol), ("remote_options", remote_options)):
             if value is not None:
