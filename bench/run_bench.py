@@ -31,6 +31,9 @@ WORKLOADS = {
                sel={"time": ["2000-01-02T00:00", "2000-01-09T23:00"], "latitude": [60, -30], "longitude": [40, 100]}),
     "W2": dict(desc="all files rechunked for time series, chunks (240, 45, 90)", files="daily", chunks=(240, 45, 90)),
     "W3": dict(desc="240 hourly files (1 step each) -> chunks (24, 91, 180)", files="hourly", chunks=(24, 91, 180)),
+    "W8": dict(desc="W2 written as Zarr v3, shards (240, 360, 720) of chunks (240, 45, 90)", files="daily",
+               chunks=(240, 45, 90), extra={"zarr_format": 3, "shards": {"time": 240, "latitude": 360,
+                                                                          "longitude": 720}}),
     "W5": dict(desc="10 files, Europe box, tiled {time: 24, latitude: 64, longitude: 64}", files="daily", chunks=None,
                pre=[{"type": "reverse_axis", "dim": "latitude"},
                     {"type": "sel", "latitude": [35, 70], "longitude": [0, 40]},
@@ -83,6 +86,7 @@ def our_config(w, files, out, workers=2, threads=0):
         cfg["preprocessors"] = [dict(type="sel", **w["sel"])]
     if w.get("pre"):
         cfg["preprocessors"] = w["pre"]
+    cfg.update(w.get("extra", {}))
     return cfg
 
 
@@ -100,7 +104,8 @@ def run_ours(w, files, work, runs, workers=2, threads=0, data_uri=None):
         times.append(wall)
         rss = max(rss, peak)
     stats = json.loads((out / ".zarr-parallel" / "stats.json").read_text())
-    return dict(median=statistics.median(times), times=times, coordinator_rss_kb=rss,
+    files = sum(1 for p in out.rglob("*") if p.is_file() and ".zarr-parallel" not in p.parts)
+    return dict(median=statistics.median(times), times=times, coordinator_rss_kb=rss, store_files=files,
                 worker_rss_kb=stats["peak_rss_per_worker"] // 1024, read_bytes=stats["bytes_read"],
                 needed_bytes=stats["bytes_needed"], read_amplification=stats["read_amplification"]), out, cfg_path
 

@@ -43,7 +43,9 @@ std::string FileStore::path_of(const std::string& key) const {
   return root_ + "/" + key;
 }
 
-void FileStore::put(const std::string& key, const Bytes& value) const {
+void FileStore::put(const std::string& key, const Bytes& value) const { put_parts(key, {&value}); }
+
+void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*>& parts) const {
   const std::string path = path_of(key);
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
@@ -55,17 +57,19 @@ void FileStore::put(const std::string& key, const Bytes& value) const {
       path + kTempMarker + std::to_string(getpid()) + "." + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error::store(root_, "cannot create '" + tmp + "': " + errno_text(errno));
-  std::size_t done = 0;
-  while (done < value.size()) {
-    const ssize_t n = ::write(fd, value.data() + done, value.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error::store(root_, "cannot write '" + key + "': " + errno_text(err));
+  for (const Bytes* value : parts) {
+    std::size_t done = 0;
+    while (done < value->size()) {
+      const ssize_t n = ::write(fd, value->data() + done, value->size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw Error::store(root_, "cannot write '" + key + "': " + errno_text(err));
+      }
+      done += static_cast<std::size_t>(n);
     }
-    done += static_cast<std::size_t>(n);
   }
   if (::close(fd) != 0) {
     const int err = errno;

@@ -22,6 +22,8 @@ class FileStore {
 
   void put(const std::string& key, const Bytes& value) const;
   void put(const std::string& key, const std::string& value) const;
+  // The concatenation of `parts` as one value (a shard from its pieces, without joining them).
+  void put_parts(const std::string& key, const std::vector<const Bytes*>& parts) const;
   std::optional<std::string> get(const std::string& key) const;
   bool exists(const std::string& key) const;
   void remove(const std::string& key) const;

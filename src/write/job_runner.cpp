@@ -13,6 +13,7 @@
 #include "plan/units.hpp"
 #include "write/copy_region.hpp"
 #include "write/output_format.hpp"
+#include "write/shard_codec.hpp"
 
 namespace zp {
 
@@ -158,6 +159,15 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
       for (std::size_t i = 0; i < want.size(); ++i)
         if (raw[i]) fetched[want[i]] = std::move(*raw[i]);
     }
+    if (!a.inner_chunks.empty()) {
+      written += write_sharded_unit(job.array, unit, remote ? &fetched : nullptr, job.id >= 0);
+      stats.chunks_written += unit.num_chunks();
+      stats.bytes_read = reader_.bytes_read() - read_before;
+      stats.bytes_written = written;
+      stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (progress) progress(stats);
+      continue;
+    }
     const auto out_chunks = chunks_in(unit);
     std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_, remote ? &fetched : nullptr);
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
@@ -177,6 +187,66 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     if (progress) progress(stats);
   }
   return stats;
+}
+
+// A unit of shards: assembled and encoded as inner chunks (in parallel, each a chunk-sized buffer,
+// no shard-sized copy), then each shard's parts joined with their index and written.
+uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched,
+                                       bool faults) {
+  const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(array));
+  auto view_it = inner_views_.find(array);
+  if (view_it == inner_views_.end()) view_it = inner_views_.emplace(array, inner_chunk_view(a)).first;
+  const ArrayPlan& iv = view_it->second;
+  const std::size_t nd = a.ndim();
+  std::vector<int64_t> per(nd);
+  Region ir;
+  for (std::size_t d = 0; d < nd; ++d) {
+    per[d] = a.chunks[d] / a.inner_chunks[d];
+    ir.lo.push_back(unit.lo[d] * per[d]);
+    ir.hi.push_back(std::min(unit.hi[d] * per[d], iv.chunks_along(d)));
+  }
+  std::vector<Bytes> buffers = assemble_unit(iv, ir, reader_, pool_, fetched);
+  const Bytes fill = fill_chunk(iv);
+  std::vector<std::optional<Bytes>> encoded(buffers.size());
+  pool_.parallel_for(buffers.size(), [&](std::size_t i) {
+    if (buffers[i] != fill) encoded[i] = encode_chain(iv.codecs, std::move(buffers[i]), iv.conversion.out.size);
+    Bytes().swap(buffers[i]);
+  });
+  const OutputFormat& format = output_format(plan_.zarr_format);
+  const auto shards = chunks_in(unit);
+  std::atomic<uint64_t> written{0};
+  pool_.parallel_for(shards.size(), [&](std::size_t s) {
+    std::size_t n = 1;
+    for (auto p : per) n *= static_cast<std::size_t>(p);
+    std::vector<std::optional<Bytes>> parts(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      std::size_t rest = k, pos = 0;
+      bool inside = true;
+      std::vector<int64_t> g(nd);
+      for (std::size_t d = nd; d-- > 0;) {
+        g[d] = shards[s][d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
+        rest /= static_cast<std::size_t>(per[d]);
+        inside &= g[d] < ir.hi[d];
+      }
+      if (!inside) continue;  // beyond the array: fill, left out
+      for (std::size_t d = 0; d < nd; ++d)
+        pos = pos * static_cast<std::size_t>(ir.hi[d] - ir.lo[d]) + static_cast<std::size_t>(g[d] - ir.lo[d]);
+      parts[k] = std::move(encoded[pos]);
+    }
+    const auto pieces = assemble_shard(parts);
+    if (pieces) {
+      std::vector<const Bytes*> views;
+      uint64_t size = 0;
+      for (const auto& p : *pieces) {
+        views.push_back(&p);
+        size += p.size();
+      }
+      for (const auto& key : chunk_keys(a, shards[s], format)) store_.put_parts(key, views);
+      written += size;
+    }
+    if (faults) inject_fault();
+  });
+  return written;
 }
 
 std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,

@@ -27,6 +27,9 @@ struct JobStats {
   double seconds = 0;
 };
 
+// Stored bytes of remote source chunks fetched ahead (taken out as they are used).
+using FetchedChunks = std::map<int64_t, Bytes>;
+
 class JobRunner {
  public:
   JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool);
@@ -42,6 +45,8 @@ class JobRunner {
   ThreadPool& pool_;
   Dataset files_;  // only `files` and `uri`: what ChunkReader needs to find bytes
   ChunkReader reader_;
+  std::map<int, ArrayPlan> inner_views_;  // sharded arrays as their inner chunks
+  uint64_t write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched, bool faults);
 };
 
 // The keys of a logical output chunk of `a`: one, or for a tiled array its stored key(s) — several
@@ -57,8 +62,6 @@ std::vector<std::vector<int64_t>> chunks_in(const Region& r);
 
 // The decoded output chunks of one work unit (in chunks_in order), assembled from the source:
 // the read → decode → copy half of a job, shared by the writer and `verify`.
-// `fetched`: stored bytes of remote source chunks fetched ahead (taken out as they are used).
-using FetchedChunks = std::map<int64_t, Bytes>;
 std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,
                                  ThreadPool& pool, FetchedChunks* fetched = nullptr);
 

@@ -1,5 +1,6 @@
 #include "write/shard_codec.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "codec/shard_index.hpp"
@@ -68,26 +69,43 @@ void copy_inner(const ShardGeometry& g, std::size_t index, unsigned char* shard,
 
 }  // namespace
 
+std::optional<std::vector<Bytes>> assemble_shard(std::vector<std::optional<Bytes>>& inner) {
+  std::vector<ShardEntry> entries(inner.size());
+  std::vector<Bytes> pieces;
+  uint64_t total = 0;
+  for (std::size_t k = 0; k < inner.size(); ++k)
+    if (inner[k]) {
+      entries[k] = ShardEntry{total, inner[k]->size()};
+      total += inner[k]->size();
+      pieces.push_back(std::move(*inner[k]));
+    }
+  if (pieces.empty()) return std::nullopt;
+  pieces.push_back(encode_shard_index(entries));
+  return pieces;
+}
+
+ArrayPlan inner_chunk_view(const ArrayPlan& a) {
+  ArrayPlan v = a;
+  v.chunks = a.inner_chunks;
+  v.inner_chunks.clear();
+  return v;
+}
+
 std::optional<Bytes> encode_shard(const ArrayPlan& a, const Bytes& shard) {
   const ShardGeometry g = geometry(a);
-  // The fill pattern of one inner chunk: inner chunks equal to it are left out.
   Bytes fill(g.inner_bytes());
   const nlohmann::json fv = a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value;
   fill_elements(fill.data(), fill.size() / g.item, a.conversion.out, fv);
-  std::vector<ShardEntry> entries(g.inner_count());
-  Bytes out, inner(g.inner_bytes());
-  bool any = false;
-  for (std::size_t k = 0; k < entries.size(); ++k) {
+  std::vector<std::optional<Bytes>> parts(g.inner_count());
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    Bytes inner(g.inner_bytes());
     copy_inner(g, k, const_cast<unsigned char*>(shard.data()), inner.data(), true);
-    if (inner == fill) continue;
-    const Bytes encoded = encode_chain(a.codecs, inner, static_cast<int>(g.item));
-    entries[k] = ShardEntry{out.size(), encoded.size()};
-    out.insert(out.end(), encoded.begin(), encoded.end());
-    any = true;
+    if (inner != fill) parts[k] = encode_chain(a.codecs, std::move(inner), static_cast<int>(g.item));
   }
-  if (!any) return std::nullopt;
-  const Bytes index = encode_shard_index(entries);
-  out.insert(out.end(), index.begin(), index.end());
+  auto pieces = assemble_shard(parts);
+  if (!pieces) return std::nullopt;
+  Bytes out;
+  for (const auto& p : *pieces) out.insert(out.end(), p.begin(), p.end());
   return out;
 }
 
