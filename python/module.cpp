@@ -12,6 +12,7 @@
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
+#include "exec/make_refs.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
 #include "write/store_ownership.hpp"
@@ -56,6 +57,8 @@ auto engine_call(F&& f) {
         raise(e.missing() ? PyExc_FileNotFoundError : PyExc_OSError, msg);
       case ErrorKind::Store:
         raise(PyExc_OSError, msg);
+      case ErrorKind::Transient:  // a remote source kept failing: running again may succeed
+        raise(PyExc_ConnectionError, msg);
       default:
         raise(PyExc_RuntimeError, msg);
     }
@@ -139,6 +142,20 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       const Plan plan = load_plan(plan_path);
       run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
       return 0;
+    });
+  });
+  m.def("refs", [](const std::vector<std::string>& sources, const std::string& out,
+                   const std::string& concat_dim, int64_t inline_threshold, bool relative,
+                   const std::string& group) {
+    return engine_call([&] {
+      RefsRequest r;
+      r.sources = sources;
+      r.out = out;
+      r.concat_dim = concat_dim;
+      r.inline_threshold = inline_threshold;
+      r.relative = relative;
+      r.group = group;
+      return make_refs(r).dump();
     });
   });
   // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.

@@ -4,4 +4,18 @@ keeps the original Python package's API (ZarrParallelAssembler)."""
 from ._zarr_parallel import __version__
 from .assembler import ZarrParallelAssembler
 
-__all__ = ["ZarrParallelAssembler", "__version__"]
+
+def refs(sources, out, concat_dim=None, inline_threshold=500, relative=False, group=None):
+    """Writes a kerchunk reference set (version 1) of NetCDF-4/HDF5 files (a path, a glob, or a list
+    of them, joined along `concat_dim`) or a Zarr store to `out`, as `zarr-parallel refs` does.
+    Returns a summary dict (variables, files, chunks, inline)."""
+    import json
+    import os
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    from . import _zarr_parallel
+    return json.loads(_zarr_parallel.refs([os.fspath(s) for s in sources], os.fspath(out), concat_dim or "",
+                                          int(inline_threshold), bool(relative), group or ""))
+
+
+__all__ = ["ZarrParallelAssembler", "refs", "__version__"]

@@ -12,6 +12,7 @@
 #include "core/json_nonfinite.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
+#include "exec/make_refs.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
@@ -58,6 +59,20 @@ int main(int argc, char** argv) {
                       "remote SOURCE: JSON as the config's storage_options, e.g. '{\"anon\": true}'");
   inspect->add_option("--remote-protocol", remote_protocol, "reference set: protocol of chunk URLs");
   inspect->add_option("--remote-options", remote_options, "reference set: JSON options for chunk URLs");
+
+  auto* refs = app.add_subcommand("refs", "write a kerchunk reference set of NetCDF-4/HDF5 files or a Zarr store");
+  std::vector<std::string> refs_sources;
+  std::string refs_out;
+  int64_t inline_threshold = 500;
+  bool relative = false;
+  refs->add_option("SOURCE", refs_sources, "NetCDF files or globs (joined), a Zarr store")->required();
+  refs->add_option("-o,--output", refs_out, "the reference set to write (.json)")->required();
+  refs->add_option("--concat-dim", concat_dim, "dimension to join files along (default: the unlimited one)");
+  refs->add_option("--inline-threshold", inline_threshold, "chunks under this many bytes are inlined (0: none)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  refs->add_flag("--relative", relative, "paths relative to the output's folder (default: absolute)");
+  refs->add_option("--engine", engine, "auto | netcdf | zarr | kerchunk");
+  refs->add_option("--group", group, "a NetCDF-4 group or Zarr subgroup (path: a/b)");
 
   auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
   worker->add_option("PLAN", plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
@@ -131,6 +146,21 @@ int main(int argc, char** argv) {
         throw zp::Error::config("JOB_ID", "give job ids, or --task-list and --task");
       const zp::Plan p = zp::load_plan(plan_path);
       zp::run_worker_jobs(p, job_ids, threads > 0 ? threads : p.threads_per_worker, worker_id);
+      return 0;
+    }
+    if (*refs) {
+      zp::RefsRequest r;
+      r.sources = refs_sources;
+      r.out = refs_out;
+      r.concat_dim = concat_dim;
+      r.engine = engine;
+      r.group = group;
+      r.inline_threshold = inline_threshold;
+      r.relative = relative;
+      const auto summary = zp::make_refs(r);
+      fmt::print(stderr, "zarr-parallel: {}: {} variables, {} chunk references ({} inline) over {} file(s)\n",
+                 refs_out, summary["variables"].get<int64_t>(), summary["chunks"].get<int64_t>(),
+                 summary["inline"].get<int64_t>(), summary["files"].get<int64_t>());
       return 0;
     }
     if (*status) return zp::status_command(store_path, as_json);

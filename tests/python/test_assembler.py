@@ -223,3 +223,24 @@ def test_original_tiled_script_runs_with_only_its_source_and_store_changed(tmp_p
     for name in want.variables:
         assert got[name].dims == want[name].dims, (name, got[name].dims, want[name].dims)
         assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+
+
+def test_refs_from_python_reads_as_the_files(tmp_path):
+    need_fixtures()
+    import json
+
+    import zarr_parallel
+    out = tmp_path / "era5.json"
+    summary = zarr_parallel.refs(str(ERA5 / "era5_small_*.nc"), out)
+    assert summary["files"] == 4 and summary["variables"] == 5, summary
+    got = xr.open_dataset("reference://", engine="zarr",
+                          backend_kwargs={"consolidated": False,
+                                          "storage_options": {"fo": json.loads(out.read_text())}}).load()
+    files = sorted(ERA5.glob("era5_small_*.nc"))
+    expected = xr.open_mfdataset(files, combine="nested", concat_dim="time", data_vars="minimal",
+                                 coords="minimal", compat="override").load()
+    for name in ("d2m", "t2m", "time"):
+        assert np.array_equal(got[name].values, expected[name].values, equal_nan=name != "time"), name
+    with pytest.raises(OSError):  # a file that is not ours is never replaced
+        (tmp_path / "mine.json").write_text("{}")
+        zarr_parallel.refs(str(ERA5 / "era5_small_20000101.nc"), tmp_path / "mine.json")

@@ -1,0 +1,97 @@
+#include "exec/make_refs.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/json_nonfinite.hpp"
+#include "source/netcdf_source.hpp"
+#include "source/open_source.hpp"
+#include "source/reference_writer.hpp"
+#include "store/store_table.hpp"
+
+namespace zp {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// Refuses to replace a file that is not a reference set of ours.
+void check_replaceable(const std::string& out) {
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  if (!fs::is_regular_file(out, ec))
+    throw Error::store(out, "exists and is not a file; choose another -o");
+  std::ifstream in(out, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const json j = json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("zarr_parallel"))
+    throw Error::store(out, "exists and is not a reference set zarr-parallel wrote; it is left as it "
+                            "is: choose another -o");
+}
+
+}  // namespace
+
+json make_refs(const RefsRequest& r) {
+  if (r.sources.empty()) throw Error::config("SOURCE", "give at least one source");
+  if (r.out.empty()) throw Error::config("-o", "give the output file");
+  check_replaceable(r.out);
+  Dataset ds;
+  const std::string engine = resolve_engine(r.sources[0], r.engine);
+  if (engine == "netcdf") {
+    std::vector<std::string> files;
+    for (const auto& s : r.sources) {
+      if (is_remote(s))
+        throw Error::source(s, "NetCDF files are read from a file system only");
+      for (auto& f : expand_glob(local_path_of(s))) files.push_back(f);
+    }
+    std::sort(files.begin(), files.end());
+    files.erase(std::unique(files.begin(), files.end()), files.end());
+    ds = open_netcdf(files, r.concat_dim, r.sources[0], r.group);
+  } else {
+    if (r.sources.size() != 1)
+      throw Error::config("SOURCE", "a " + engine + " source is one store or reference set");
+    ds = open_source(r.sources[0], engine, r.concat_dim, r.group, r.access);
+  }
+  if (!ds.unsupported.empty())
+    throw Error::source(r.sources[0], "variable '" + ds.unsupported[0].first + "' is " +
+                                          ds.unsupported[0].second +
+                                          ": a reference set cannot hold it yet");
+  RefsOptions opt;
+  opt.inline_threshold = r.inline_threshold;
+  opt.relative = r.relative;
+  opt.out_dir = fs::absolute(r.out).parent_path().string();
+  const auto doc = reference_set_of(ds, opt);
+  // Written beside the target and renamed over it: never half a file.
+  const std::string tmp = r.out + ".zp-tmp." + std::to_string(::getpid());
+  {
+    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
+    o << dump_python_json(doc);
+    if (!o.flush()) {
+      fs::remove(tmp);
+      throw Error::store(r.out, "cannot write");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, r.out, ec);
+  if (ec) {
+    fs::remove(tmp);
+    throw Error::store(r.out, "cannot write: " + ec.message());
+  }
+  int64_t chunks = 0, inlined = 0;
+  for (const auto& [k, v] : doc["refs"].items()) {
+    if (k.find("/.z") != std::string::npos || k.rfind(".z", 0) == 0) continue;
+    ++chunks;
+    inlined += v.is_string();
+  }
+  return {{"variables", ds.variables.size()}, {"files", ds.files.size()}, {"chunks", chunks},
+          {"inline", inlined}};
+}
+
+}  // namespace zp

@@ -1,0 +1,169 @@
+"""`zarr-parallel refs`: kerchunk reference sets of NetCDF-4 files, read back with fsspec + xarray
+(and by our own kerchunk engine) and compared with xarray's reading of the files themselves."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import BIN, ERA5, FIXTURES, need_fixtures, run_cache, store_files  # noqa: E402
+
+
+def refs(*args):
+    return subprocess.run([str(BIN), "refs", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def open_refs(path, **kw):
+    return xr.open_dataset("reference://", engine="zarr",
+                           backend_kwargs={"consolidated": False,
+                                           "storage_options": {"fo": json.loads(Path(path).read_text())}},
+                           **kw).load()
+
+
+def same_attrs(a, b):
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = a[k], b[k]
+        if x is None or y is None:
+            if x is y:
+                continue
+            return False
+        try:
+            if np.isnan(x) and np.isnan(y):
+                continue
+        except (TypeError, ValueError):
+            pass
+        if not np.array_equal(np.asarray(x), np.asarray(y)):
+            return False
+    return True
+
+
+def assert_same(got, expected):
+    assert set(got.variables) == set(expected.variables)
+    for v in expected.variables:
+        g, e = got[v], expected[v]
+        assert g.dims == e.dims and g.dtype == e.dtype, (v, g.dims, e.dims, g.dtype, e.dtype)
+        assert np.array_equal(g.values, e.values, equal_nan=g.dtype.kind in "fc"), v
+        assert same_attrs(g.attrs, e.attrs), (v, g.attrs, e.attrs)
+        for k in ("_FillValue", "units", "calendar", "scale_factor", "add_offset"):
+            ge, ee = g.encoding.get(k), e.encoding.get(k)
+            assert same_attrs({k: ge}, {k: ee}), (v, k, ge, ee)
+    assert same_attrs(got.attrs, expected.attrs)
+
+
+def open_files(files, **kw):
+    files = sorted(map(str, files))
+    if len(files) == 1:
+        return xr.open_dataset(files[0], **kw).load()
+    return xr.open_mfdataset(files, combine="nested", concat_dim="time", data_vars="minimal", coords="minimal",
+                             compat="override", **kw).load()
+
+
+def test_multi_file_netcdf4_reads_as_the_files(tmp_path):
+    need_fixtures()
+    files = sorted(ERA5.glob("era5_small_*.nc"))
+    out = tmp_path / "era5.json"
+    proc = refs(str(ERA5 / "era5_small_*.nc"), "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    for kw in ({}, {"mask_and_scale": False, "decode_times": False}):
+        assert_same(open_refs(out, **kw), open_files(files, **kw))
+    # Our own kerchunk engine reads it as it reads the files.
+    from_refs, from_files = tmp_path / "r.zarr", tmp_path / "f.zarr"
+    run_cache(tmp_path, {"data_uri": str(out), "cache_store": str(from_refs), "deploy_mode": "series",
+                         "chunks": {"time": 24}}, check=0)
+    run_cache(tmp_path, {"data_uri": str(ERA5 / "era5_small_*.nc"), "cache_store": str(from_files),
+                         "deploy_mode": "series", "chunks": {"time": 24}}, check=0)
+    a, b = store_files(from_refs), store_files(from_files)
+    assert {k: v for k, v in a.items() if not k.endswith((".zattrs", ".zmetadata"))} == \
+        {k: v for k, v in b.items() if not k.endswith((".zattrs", ".zmetadata"))}
+
+
+def test_relative_paths_move_with_their_files(tmp_path):
+    need_fixtures()
+    src = tmp_path / "a"
+    shutil.copytree(ERA5, src)
+    assert refs(src / "era5_small_2000010[12].nc", "-o", src / "two.json", "--relative").returncode == 0
+    doc = json.loads((src / "two.json").read_text())
+    assert all(not v[0].startswith("/") for v in doc["refs"].values() if isinstance(v, list))
+    moved = tmp_path / "b"
+    src.rename(moved)
+    import os
+    cwd = os.getcwd()
+    os.chdir(moved)  # fsspec resolves relative paths against the working folder
+    try:
+        got = open_refs(moved / "two.json")
+    finally:
+        os.chdir(cwd)
+    assert_same(got, open_files([moved / "era5_small_20000101.nc", moved / "era5_small_20000102.nc"]))
+
+
+def test_packed_360_day_fill_values_checksums_and_scalars(tmp_path):
+    import netCDF4
+    paths = []
+    for day in range(3):
+        p = tmp_path / f"m{day}.nc"
+        with netCDF4.Dataset(p, "w") as nc:
+            nc.createDimension("time", None)
+            nc.createDimension("y", 5)
+            t = nc.createVariable("time", "f8", ("time",))
+            t.units, t.calendar = "days since 2000-01-01", "360_day"
+            t[:] = np.arange(4) / 4 + day
+            v = nc.createVariable("v", "i2", ("time", "y"), fill_value=np.int16(-32767), zlib=True, shuffle=True,
+                                  chunksizes=(4, 5))
+            v.scale_factor, v.add_offset, v.units = 0.01, 280.0, "K"
+            data = np.ma.masked_array(np.arange(20, dtype="f8").reshape(4, 5) / 10 + 280 + day,
+                                      mask=np.eye(4, 5, dtype=bool))
+            v[:] = data
+            s = nc.createVariable("height", "f4", ())
+            s[...] = 2.0
+            s.units = "m"
+            nc.title = "mixed"
+        paths.append(p)
+    out = tmp_path / "m.json"
+    proc = refs(tmp_path / "m*.nc", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    for kw in ({}, {"mask_and_scale": False, "decode_times": False}):
+        assert_same(open_refs(out, **kw), open_files(paths, **kw))
+
+
+def test_fletcher32_applied_first_stays_a_filter(tmp_path):
+    """netCDF-C applies fletcher32 before shuffle and zlib, so the checksum is inside the compressed
+    stream: it stays numcodecs' fletcher32 filter (numcodecs >= 0.12 reads it; Debian's 0.11 cannot,
+    so our kerchunk engine is the reader here)."""
+    import netCDF4
+    p = tmp_path / "c.nc"
+    with netCDF4.Dataset(p, "w") as nc:
+        nc.createDimension("time", 6)
+        nc.createDimension("y", 5)
+        nc.createVariable("time", "i4", ("time",))[:] = np.arange(6)
+        c = nc.createVariable("checked", "f4", ("time", "y"), zlib=True, fletcher32=True, chunksizes=(3, 5))
+        c[:] = np.arange(30, dtype="f4").reshape(6, 5)
+    out = tmp_path / "c.json"
+    assert refs(p, "-o", out).returncode == 0
+    zarray = json.loads(json.loads(out.read_text())["refs"]["checked/.zarray"])
+    assert [f["id"] for f in zarray["filters"]] == ["fletcher32", "shuffle"] and zarray["compressor"]["id"] == "zlib"
+    store = tmp_path / "c.zarr"
+    run_cache(tmp_path, {"data_uri": str(out), "cache_store": str(store), "deploy_mode": "series"}, check=0)
+    assert np.array_equal(xr.open_zarr(store)["checked"].values, xr.open_dataset(p)["checked"].values)
+
+
+def test_what_a_reference_set_cannot_hold_is_refused_and_foreign_files_are_kept(tmp_path):
+    need_fixtures()
+    proc = refs(FIXTURES / "classic" / "tp_classic.nc", "-o", tmp_path / "c.json")
+    assert proc.returncode == 4 and "tp_classic.nc" in proc.stderr and "netCDF-3" in proc.stderr, proc.stderr
+    assert not (tmp_path / "c.json").exists()
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}')
+    proc = refs(ERA5 / "era5_small_20000101.nc", "-o", mine)
+    assert proc.returncode == 5 and "notes.json" in proc.stderr, proc.stderr
+    assert mine.read_text() == '{"my": "notes"}'
+    ours = tmp_path / "ours.json"
+    assert refs(ERA5 / "era5_small_20000101.nc", "-o", ours).returncode == 0
+    assert refs(ERA5 / "era5_small_20000102.nc", "-o", ours).returncode == 0  # ours: replaced
+    assert "era5_small_20000102.nc" in ours.read_text()
