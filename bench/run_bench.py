@@ -252,6 +252,35 @@ def w7(files, work, runs, baselines, delay):
     return out
 
 
+def r1(data, work, runs, nfiles):
+    """`zarr-parallel refs` on `nfiles` small daily NetCDF-4 files (73 x 144, chunks (24, 73, 144))
+    against kerchunk 0.1.2's SingleHdf5ToZarr + MultiZarrToZarr (bench/baselines/make_refs.py);
+    both outputs read with fsspec + xarray and compared."""
+    folder = data / f"refs_{nfiles}"
+    if len(glob.glob(str(folder / "*.nc"))) != nfiles:
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run([BIN / "zp-make-sample", "--out", folder, "--files", str(nfiles), "--lat", "73", "--lon", "144",
+                        "--chunks", "24", "73", "144", "--deflate", "1"], check=True, capture_output=True)
+    files = sorted(glob.glob(str(folder / "*.nc")))
+    ours, theirs = [], []
+    for _ in range(runs):
+        out = work / "ours.json"
+        wall, _rss = timed([BIN / "zarr-parallel", "refs", str(folder / "*.nc"), "-o", out])
+        ours.append(wall)
+        env = dict(os.environ, PYTHONPATH=str(REPO.parent / "shared" / "vendor"))
+        wall, _rss = timed([sys.executable, HERE / "baselines" / "make_refs.py", work / "kerchunk.json", *files], env=env)
+        theirs.append(wall)
+    import xarray as xr
+
+    def read(path):
+        return xr.open_dataset("reference://", engine="zarr", backend_kwargs={
+            "consolidated": False, "storage_options": {"fo": json.loads(Path(path).read_text())}}).load()
+    a, b = read(work / "ours.json"), read(work / "kerchunk.json")
+    equal = all(np.array_equal(a[v].values, b[v].values, equal_nan=a[v].dtype.kind == "f") for v in b.variables)
+    return {"files": nfiles, "ours": statistics.median(ours), "ours_times": ours,
+            "kerchunk": statistics.median(theirs), "kerchunk_times": theirs, "read_equal": bool(equal)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=10)
@@ -259,6 +288,8 @@ def main():
     ap.add_argument("--workloads", default="W0,W1,W2,W3,W5,W6,P1")
     ap.add_argument("--data", default=str(REPO / "bench" / "data"))
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--refs-files", type=lambda t: [int(x) for x in t.split(",")], default=[200, 1000],
+                    help="R1: file counts")
     ap.add_argument("--delay", type=float, default=0.025, help="W7: seconds a proxy adds to each request")
     args = ap.parse_args()
     data = Path(args.data)
@@ -271,6 +302,10 @@ def main():
         work.mkdir()
         if name == "P1":
             results[name] = {"ours": p1(work)}
+            print(name, json.dumps(results[name]), flush=True)
+            continue
+        if name == "R1":
+            results[name] = [r1(data, work, args.runs, n) for n in args.refs_files]
             print(name, json.dumps(results[name]), flush=True)
             continue
         if name == "W7":
