@@ -268,7 +268,8 @@ def r1(data, work, runs, nfiles):
         wall, _rss = timed([BIN / "zarr-parallel", "refs", str(folder / "*.nc"), "-o", out])
         ours.append(wall)
         env = dict(os.environ, PYTHONPATH=str(REPO.parent / "shared" / "vendor"))
-        wall, _rss = timed([sys.executable, HERE / "baselines" / "make_refs.py", work / "kerchunk.json", *files], env=env)
+        wall, _rss = timed([sys.executable, HERE / "baselines" / "make_refs.py", "--absolute", work / "kerchunk.json",
+                                    *files], env=env)
         theirs.append(wall)
     import xarray as xr
 

@@ -144,7 +144,22 @@ class S3rver:
         return {"key": self.KEY, "secret": self.SECRET, "endpoint_url": self.endpoint, **extra}
 
 
-class FaultProxy:
+class LoopbackHttp:
+    """A threaded HTTP server on 127.0.0.1:self.port for a handler class that subclasses make."""
+
+    def serve(self, handler):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FaultProxy(LoopbackHttp):
     """An HTTP proxy to `upstream` (http://127.0.0.1:PORT) that injects faults into responses.
     `plan(n)` gives the fault of the n-th request (0-based): None, "503", "429", "drop" (closes the
     connection halfway through the body), "short" (sends half the body with the full length and
@@ -222,18 +237,10 @@ class FaultProxy:
             def do_HEAD(self):
                 self._forward(True)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        return self.serve(Handler)
 
 
-class Recorder:
+class Recorder(LoopbackHttp):
     """A loopback HTTP server that answers 404 to everything and keeps each request's method,
     path and headers: what our client sent, to compare with botocore's signer."""
 
@@ -263,14 +270,7 @@ class Recorder:
             do_GET = _answer
             do_HEAD = _answer
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        return self.serve(Handler)
 
 
 class LatencyProxy:
