@@ -1,8 +1,17 @@
 """zarr_parallel: cache gridded archives (NetCDF/HDF5, kerchunk, Zarr) into rechunked Zarr stores,
 in parallel, with every worker's memory bounded. The C++ engine does the data work; this package
 keeps the original Python package's API (ZarrParallelAssembler)."""
-from ._zarr_parallel import __version__
-from .assembler import ZarrParallelAssembler
+import os as _os
+from pathlib import Path as _Path
+
+# An installed package carries its engine binary (workers run it); a build tree's module knows
+# where the build put it. Set before the engine module loads, which reads it.
+_packaged = _Path(__file__).resolve().parent / "bin" / "zarr-parallel"
+if _packaged.exists():
+    _os.environ.setdefault("ZP_WORKER_EXE", str(_packaged))
+
+from ._zarr_parallel import __version__  # noqa: E402
+from .assembler import ZarrParallelAssembler  # noqa: E402
 
 
 def refs(sources, out, concat_dim=None, inline_threshold=500, relative=False, group=None):
