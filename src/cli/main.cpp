@@ -13,6 +13,7 @@
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/make_refs.hpp"
+#include "exec/progress.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
@@ -37,6 +38,10 @@ int main(int argc, char** argv) {
   cache->add_option("--set", sets, "override a config key: KEY=VALUE (YAML value)");
   cache->add_flag("--yes,-y", yes, "proceed despite recommendations");
   cache->add_option("--log-level", log_level, "0 quiet, 1 info, 2 debug")->check(CLI::Range(0, 2));
+  bool json_events = false;
+  cache->add_flag("--json", json_events,
+                  "events as JSON lines on stdout (plan, start, progress, job_done, done, "
+                  "cache_hit, complete, error)");
 
   auto* plan = app.add_subcommand("plan", "print the plan and recommendations; writes nothing");
   plan->add_option("CONFIG", config_path, "YAML config")->required();
@@ -103,6 +108,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*cache) {
+      zp::set_json_events(json_events);
       zp::Config cfg = zp::load_config(config_path, sets);
       if (log_level >= 0) cfg.log_level = log_level;
       zp::CacheOptions opt;
@@ -167,6 +173,10 @@ int main(int argc, char** argv) {
     if (*verify) return zp::verify_command(config_path, sets);
   } catch (const zp::Error& e) {
     fmt::print(stderr, "zarr-parallel: error: {}\n", e.what());
+    zp::emit_event("error", {{"message", e.what()},
+                             {"exit_code", e.kind() == zp::ErrorKind::Interrupted
+                                               ? 128 + zp::termination_signal()
+                                               : e.exit_code()}});
     if (e.kind() == zp::ErrorKind::Interrupted) return 128 + zp::termination_signal();
     return e.exit_code();
   } catch (const std::exception& e) {

@@ -136,6 +136,7 @@ json stats_json(const Plan& plan, const StoreState& state, double wall) {
 }  // namespace
 
 void print_open_hint(const std::string& store) {
+  if (json_events()) return;  // stdout is the event stream; "complete" names the store
   fmt::print("{}\nimport xarray as xr\nds = xr.open_zarr(\"{}\")\n", store, store);
 }
 
@@ -211,6 +212,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
                                    "(choose another cache_store)");
   if (is_hit(target, cfg, cfg.log_level)) {
     log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
+    emit_event("cache_hit", {{"store", target}});
     session.status = CacheSession::Status::Hit;
     return session;
   }
@@ -323,6 +325,13 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     throw;
   }
   session.status = CacheSession::Status::Ready;
+  emit_event("plan", {{"store", target},
+                      {"jobs_total", plan.jobs.size()},
+                      {"jobs_pending", session.pending.size()},
+                      {"deploy_mode", cfg.deploy_mode},
+                      {"read_amplification", plan.summary.read_amplification},
+                      {"peak_memory_per_worker", plan.summary.peak_memory},
+                      {"output_bytes", plan.summary.output_bytes}});
   log_line(cfg.log_level, 1,
            fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
                        "predicted peak {} per worker{}",
@@ -370,6 +379,7 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
     throw;
   }
   release_cache_lock(target);
+  emit_event("complete", {{"store", target}, {"seconds", now_seconds() - session.started}});
   log_line(cfg.log_level, 1, fmt::format("done in {:.2f} s", now_seconds() - session.started));
 }
 

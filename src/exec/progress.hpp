@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace zp {
@@ -26,10 +27,17 @@ class Progress {
   uint64_t bytes_ = 0;
   int workers_ = 0;
   int most_workers_ = 0;  // the final line reports how many ran, not how many are left
-  std::chrono::steady_clock::time_point start_, last_;
+  std::chrono::steady_clock::time_point start_, last_, last_event_;
 };
 
 // Log line to stderr when `level` <= the run's log level (0 quiet, 1 info, 2 debug).
 void log_line(int run_level, int level, const std::string& text);
+
+// The --json event stream: one JSON object a line on stdout ({"event": "plan" | "start" |
+// "progress" | "job_done" | "done" | "cache_hit" | "complete" | "error", ...}), for notebooks and
+// dashboards; the human lines stay on stderr. Off unless switched on. Thread-safe.
+void set_json_events(bool on);
+bool json_events();
+void emit_event(const std::string& event, nlohmann::json fields = nlohmann::json::object());
 
 }  // namespace zp

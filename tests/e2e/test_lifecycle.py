@@ -338,3 +338,25 @@ def test_cmake_install_gives_a_working_command(tmp_path):
     proc = subprocess.run([str(exe), "cache", str(cfg)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert xr.open_zarr(tmp_path / "i.zarr").d2m.shape == open_kerchunk(ERA5 / "refs.json").d2m.shape
+
+
+def test_json_event_stream(tmp_path):
+    """`cache --json`: stdout is one JSON object a line, from the plan to completion; a cache hit and
+    an error are events too. Human lines stay on stderr."""
+    need_fixtures()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "e.zarr"), "deploy_mode": "local",
+           "chunks": {"time": 24}}
+    proc = run_cache(tmp_path, cfg, "--json", check=0)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    names = [e["event"] for e in events]
+    assert names[0] == "plan" and names[1] == "start" and names[-2:] == ["done", "complete"], names
+    plan = events[0]
+    assert names.count("job_done") == plan["jobs_total"] == 5, names
+    done = events[-2]
+    assert done["jobs_done"] == done["jobs_total"] == 5 and done["bytes_written"] > 0 and done["workers"] >= 1
+    assert events[-1]["store"] == str(tmp_path / "e.zarr")
+    hit = run_cache(tmp_path, cfg, "--json", check=0)
+    assert [json.loads(line)["event"] for line in hit.stdout.splitlines()] == ["cache_hit"]
+    bad = run_cache(tmp_path, dict(cfg, chunks={"nosuchdim": 3}), "--json", check=2)
+    error = json.loads(bad.stdout.splitlines()[-1])
+    assert error["event"] == "error" and error["exit_code"] == 2 and "nosuchdim" in error["message"]
