@@ -78,8 +78,9 @@ PYBIND11_MODULE(_zarr_parallel, m) {
           plan_to_json(prepare(config_of(config, base_dir)).plan).dump());
     });
   });
-  m.def("plan_svg", [](const std::string& config, const std::string& base_dir) {
-    return engine_call([&] { return plan_svg(prepare(config_of(config, base_dir)).plan); });
+  m.def("plan_svg", [](const std::string& config, const std::string& base_dir,
+                       const std::vector<std::string>& dims) {
+    return engine_call([&] { return plan_svg(prepare(config_of(config, base_dir)).plan, dims); });
   });
   m.def("begin", [](const std::string& config, const std::string& base_dir, bool yes) {
     return engine_call([&] {

@@ -131,12 +131,13 @@ class ZarrParallelAssembler:
         return json.loads(_engine.plan(self._full_config(cache_store=cache_store, cache_dir=cache_dir, **run),
                                        os.getcwd()))
 
-    def plan_picture(self, cache_store=None, cache_dir=None, **run):
-        """The plan drawn as SVG (as `zarr-parallel plan --svg`); shown inline in a notebook."""
+    def plan_picture(self, cache_store=None, cache_dir=None, dims=None, **run):
+        """The plan drawn as SVG (as `zarr-parallel plan --svg`); shown inline in a notebook. `dims`:
+        the two dimensions to draw (rows, columns); default: each array's two largest."""
         if cache_store is None and cache_dir is None:
             cache_dir = "."
         return PlanPicture(_engine.plan_svg(self._full_config(cache_store=cache_store, cache_dir=cache_dir, **run),
-                                            os.getcwd()))
+                                            os.getcwd(), list(dims or [])))
 
     def open(self, **kwargs):
         """The cache, opened with xarray."""

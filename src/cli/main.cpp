@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
   plan->add_flag("--json", as_json, "the full plan as JSON (what workers run)");
   std::string svg_path;
   plan->add_option("--svg", svg_path, "also draw the plan into this SVG file");
+  std::vector<std::string> svg_dims;
+  plan->add_option("--svg-dims", svg_dims, "the dimensions to draw (rows, columns); default: the two largest")
+      ->delimiter(',');
 
   auto* inspect = app.add_subcommand(
       "inspect", "dimensions, coordinates, variables, encodings, source chunk grid");
@@ -132,7 +135,7 @@ int main(int argc, char** argv) {
                                 "wrote; choose another --svg file");
         }
         std::ofstream out(svg_path, std::ios::binary | std::ios::trunc);
-        out << zp::plan_svg(p.plan);
+        out << zp::plan_svg(p.plan, svg_dims);
         if (!out.flush())
           throw zp::Error(zp::ErrorKind::Store,
                           "cannot write the plan picture to '" + svg_path + "'");

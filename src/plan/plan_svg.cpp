@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "core/error.hpp"
 #include "core/units.hpp"
 #include "plan/units.hpp"
 
@@ -58,13 +59,21 @@ bool cuts(const ArrayPlan& a, std::size_t d, bool at_end) {
 }
 
 // Draws one array's panel from y0 down; returns the height it took.
-double panel(const Plan& plan, std::size_t ai, double y0, std::string& svg) {
+double panel(const Plan& plan, std::size_t ai, double y0, const std::vector<std::string>& named,
+             std::string& svg) {
   const ArrayPlan& a = plan.arrays[ai];
-  // The two largest dimensions (rows, columns); a 1-D array is one row.
+  // The named dimensions the array has first, then the largest (rows, columns); a 1-D array is
+  // one row.
+  auto rank = [&](std::size_t d) {
+    const auto it = std::find(named.begin(), named.end(), a.dims[d]);
+    return it == named.end() ? named.size() : static_cast<std::size_t>(it - named.begin());
+  };
   std::vector<std::size_t> order(a.ndim());
   for (std::size_t d = 0; d < a.ndim(); ++d) order[d] = d;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](auto x, auto y) { return a.shape[x] > a.shape[y]; });
+  std::stable_sort(order.begin(), order.end(), [&](auto x, auto y) {
+    if (rank(x) != rank(y)) return rank(x) < rank(y);
+    return a.shape[x] > a.shape[y];
+  });
   std::vector<std::size_t> shown(order.begin(),
                                  order.begin() + std::min<std::size_t>(2, order.size()));
   std::sort(shown.begin(), shown.end());
@@ -141,7 +150,13 @@ double panel(const Plan& plan, std::size_t ai, double y0, std::string& svg) {
 
 }  // namespace
 
-std::string plan_svg(const Plan& plan) {
+std::string plan_svg(const Plan& plan, const std::vector<std::string>& dims) {
+  for (const auto& d : dims) {
+    bool known = false;
+    for (const auto& a : plan.arrays)
+      known |= std::find(a.dims.begin(), a.dims.end(), d) != a.dims.end();
+    if (!known) throw Error::config("--svg-dims", "no output dimension named '" + d + "'");
+  }
   std::vector<std::size_t> arrays;
   for (std::size_t i = 0; i < plan.arrays.size(); ++i)
     if (!plan.arrays[i].coordinate && plan.arrays[i].ndim() > 0 && plan.arrays[i].num_chunks() > 0)
@@ -158,7 +173,7 @@ std::string plan_svg(const Plan& plan) {
   body +=
       R"(<text x="40" y="58" font-size="11">red outline: a job that re-reads a source chunk · red dashes: a selection edge inside a source chunk</text>)";
   double y = 66;
-  for (std::size_t ai : arrays) y += panel(plan, ai, y, body);
+  for (std::size_t ai : arrays) y += panel(plan, ai, y, dims, body);
   return kPlanSvgMarker +
          fmt::format(
              R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0:.0f}" height="{1:.0f}" viewBox="0 0 {0:.0f} {1:.0f}" font-family="sans-serif"><rect width="100%" height="100%" fill="#ffffff"/>)",

@@ -360,3 +360,20 @@ def test_json_event_stream(tmp_path):
     bad = run_cache(tmp_path, dict(cfg, chunks={"nosuchdim": 3}), "--json", check=2)
     error = json.loads(bad.stdout.splitlines()[-1])
     assert error["event"] == "error" and error["exit_code"] == 2 and "nosuchdim" in error["message"]
+
+
+def test_plan_picture_draws_the_dimensions_asked_for(tmp_path):
+    need_fixtures()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "x.zarr"), "variables": ["d2m"],
+           "chunks": {"time": 24, "latitude": 10, "longitude": 20}}
+    default, chosen = tmp_path / "a.svg", tmp_path / "b.svg"
+    assert run_cache(tmp_path, cfg, "--svg", str(default), command="plan").returncode == 0
+    proc = run_cache(tmp_path, cfg, "--svg", str(chosen), "--svg-dims", "time,latitude", command="plan")
+    assert proc.returncode == 0, proc.stderr
+    # The axis labels name each drawn dimension (columns →, rows ↓) with its length: by default the
+    # two largest (longitude 144, time 96), else the ones asked for.
+    a, b = default.read_text(), chosen.read_text()
+    assert "longitude → (144 values" in a and "time ↓ (96 values" in a
+    assert "latitude → (73 values" in b and "time ↓ (96 values" in b and "longitude →" not in b
+    proc = run_cache(tmp_path, cfg, "--svg", str(tmp_path / "c.svg"), "--svg-dims", "height", command="plan")
+    assert proc.returncode == 2 and "height" in proc.stderr
