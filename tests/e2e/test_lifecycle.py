@@ -338,6 +338,26 @@ def test_cmake_install_gives_a_working_command(tmp_path):
     proc = subprocess.run([str(exe), "cache", str(cfg)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert xr.open_zarr(tmp_path / "i.zarr").d2m.shape == open_kerchunk(ERA5 / "refs.json").d2m.shape
+    # The CMake package: a program outside the tree finds the library and links it.
+    if b"__asan_init" in BIN.read_bytes():
+        return  # the sanitizer build's libraries need its link flags, which a package does not carry
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.20)\nproject(app CXX)\nset(CMAKE_CXX_STANDARD 20)\n"
+        "find_package(zarr_parallel 0.1 REQUIRED)\nadd_executable(app main.cpp)\n"
+        "target_link_libraries(app PRIVATE zarr_parallel::zp_exec)\n")
+    (app / "main.cpp").write_text(
+        '#include <cstdio>\n#include "source/open_source.hpp"\n'
+        'int main(int, char** argv) {\n  const zp::Dataset ds = zp::open_source(argv[1], "auto", "");\n'
+        '  for (const auto& v : ds.variables) std::printf("%s\\n", v.name.c_str());\n}\n')
+    for cmd in (["cmake", "-S", str(app), "-B", str(app / "b"), f"-DCMAKE_PREFIX_PATH={prefix}"],
+                ["cmake", "--build", str(app / "b")]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.run([str(app / "b" / "app"), str(ERA5 / "refs.json")], capture_output=True, text=True)
+    assert proc.returncode == 0 and set(proc.stdout.split()) == {"d2m", "t2m", "time", "latitude", "longitude"}, \
+        proc.stdout + proc.stderr
 
 
 def test_json_event_stream(tmp_path):
