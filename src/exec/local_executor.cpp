@@ -132,7 +132,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   std::vector<std::string> failures;
   Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
   int64_t done = 0;
-  uint64_t written = 0;
+  uint64_t written = 0, read = 0;
   int serial = 0;
   double last_check = 0;
   auto kill_all = [&] {
@@ -174,9 +174,11 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
       running.erase(pid);
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ctx.state.is_done(r.job)) {
         ++done;
-        if (const auto info = ctx.state.done_info(r.job))
+        if (const auto info = ctx.state.done_info(r.job)) {
           written += info->value("bytes_written", uint64_t{0});
-        progress.update(done, written, static_cast<int>(running.size()));
+          read += info->value("bytes_read", uint64_t{0});
+        }
+        progress.update(done, written, static_cast<int>(running.size()), read);
         progress.job_finished(r.job, now_seconds() - r.started);
         continue;
       }

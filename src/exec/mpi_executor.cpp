@@ -42,7 +42,7 @@ std::vector<int64_t> dispatch(const std::vector<int64_t>& pending, int ranks, in
   std::vector<int64_t> failed;
   Progress progress(static_cast<int64_t>(pending.size()), log_level);
   int64_t done = 0;
-  uint64_t written = 0;
+  uint64_t written = 0, read = 0;
   int working = ranks - 1;
   while (working > 0) {
     int64_t msg[2];
@@ -51,12 +51,14 @@ std::vector<int64_t> dispatch(const std::vector<int64_t>& pending, int ranks, in
     if (msg[0] >= 0) {
       if (msg[1]) {
         ++done;
-        if (const auto info = state.done_info(msg[0]))
+        if (const auto info = state.done_info(msg[0])) {
           written += info->value("bytes_written", uint64_t{0});
+          read += info->value("bytes_read", uint64_t{0});
+        }
       } else {
         failed.push_back(msg[0]);
       }
-      progress.update(done, written, working);
+      progress.update(done, written, working, read);
     }
     int64_t next = -1;
     if (!queue.empty() && failed.empty()) {

@@ -47,9 +47,11 @@ Progress::~Progress() {
   if (drawn_ && tty_) fmt::print(stderr, "\n");
 }
 
-void Progress::update(int64_t jobs_done, uint64_t bytes_done, int live_workers) {
+void Progress::update(int64_t jobs_done, uint64_t bytes_done, int live_workers,
+                      uint64_t bytes_read) {
   jobs_ = jobs_done;
   bytes_ = bytes_done;
+  read_ = bytes_read;
   workers_ = live_workers;
   most_workers_ = std::max(most_workers_, live_workers);
   draw(false);
@@ -75,6 +77,7 @@ void Progress::draw(bool force) {
     nlohmann::json f = {{"jobs_done", jobs_},
                         {"jobs_total", total_jobs_},
                         {"bytes_written", bytes_},
+                        {"bytes_read", read_},
                         {"bytes_per_second", static_cast<double>(bytes_) / elapsed},
                         {"elapsed_s", elapsed},
                         {"workers", force ? most_workers_ : workers_}};
@@ -93,9 +96,11 @@ void Progress::draw(bool force) {
   if (force && jobs_ == total_jobs_) {  // the run's totals, on a line of its own
     if (tty_ && drawn_) fmt::print(stderr, "\n");
     drawn_ = false;
+    const std::string read =
+        read_ ? format_bytes(static_cast<double>(read_)) + " read, " : std::string();
     log_line(log_level_, 1,
-             fmt::format("{}/{} jobs done in {:.2f} s, {} written, {}/s, {} worker{} at most",
-                         jobs_, total_jobs_, elapsed, format_bytes(static_cast<double>(bytes_)),
+             fmt::format("{}/{} jobs done in {:.2f} s, {}{} written, {}/s, {} worker{} at most",
+                         jobs_, total_jobs_, elapsed, read, format_bytes(static_cast<double>(bytes_)),
                          format_bytes(rate), most_workers_, most_workers_ == 1 ? "" : "s"));
     return;
   }

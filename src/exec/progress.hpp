@@ -13,7 +13,8 @@ class Progress {
  public:
   Progress(int64_t total_jobs, int log_level);
   ~Progress();
-  void update(int64_t jobs_done, uint64_t bytes_done, int live_workers);
+  // `bytes_done`: encoded bytes written; `bytes_read`: stored source bytes read (0: not known).
+  void update(int64_t jobs_done, uint64_t bytes_done, int live_workers, uint64_t bytes_read = 0);
   void job_finished(int64_t job_id, double seconds);
   void finish();
 
@@ -25,6 +26,7 @@ class Progress {
   bool drawn_ = false;
   int64_t jobs_ = 0;
   uint64_t bytes_ = 0;
+  uint64_t read_ = 0;
   int workers_ = 0;
   int most_workers_ = 0;  // the final line reports how many ran, not how many are left
   std::chrono::steady_clock::time_point start_, last_, last_event_;

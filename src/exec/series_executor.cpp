@@ -73,12 +73,13 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs) {
   Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
   int64_t done = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, read = 0;
   run_worker_jobs(ctx.plan, jobs, ctx.plan.threads_per_worker, "series", [&](const JobStats& s) {
     ++done;
     bytes += s.bytes_written;
+    read += s.bytes_read;
     progress.job_finished(s.job_id, s.seconds);
-    progress.update(done, bytes, 1);
+    progress.update(done, bytes, 1, read);
   });
   progress.finish();
 }

@@ -227,10 +227,14 @@ def test_the_last_progress_line_has_the_runs_totals_piped_and_on_a_terminal(tmp_
     import shutil as sh
     need_fixtures()
     cfg = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "p.zarr"), "num_jobs": 3,
-           "simultaneous_worker_limit": 2, "recommend_changes": False}
+           "simultaneous_worker_limit": 2, "recommend_changes": False, "generate_stats": True}
     proc = run_cache(tmp_path, cfg, check=0)
-    assert re.search(r"3/3 jobs done in \d+\.\d\d s, [\d.]+ [kM]B written, [\d.]+ [kM]B/s, 2 workers at most",
-                     proc.stderr), proc.stderr
+    m = re.search(r"3/3 jobs done in \d+\.\d\d s, ([\d.]+) ([kM])B read, [\d.]+ [kM]B written, [\d.]+ [kM]B/s, "
+                  r"2 workers at most", proc.stderr)
+    assert m, proc.stderr
+    stats = json.loads((tmp_path / "p.zarr" / ".zarr-parallel" / "stats.json").read_text())
+    shown = float(m.group(1)) * (1e3 if m.group(2) == "k" else 1e6)
+    assert abs(shown - stats["bytes_read"]) <= 0.06 * stats["bytes_read"], (shown, stats["bytes_read"])
     if not sh.which("script"):
         return
     cfg_path = next(tmp_path.glob("config_*.yaml"))
