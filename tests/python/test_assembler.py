@@ -11,7 +11,8 @@ import xarray as xr
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
-from conftest import ERA5, need_fixtures, open_kerchunk, run_cache, store_files, tile_like_the_original  # noqa: E402
+from conftest import (BIN, ERA5, SAMPLE_BIN, need_fixtures, open_kerchunk, run_cache, store_files,  # noqa: E402
+                      tile_like_the_original)
 
 from zarr_parallel import ZarrParallelAssembler  # noqa: E402
 from zarr_parallel.assembler import ZarrParallelAssembler as FromAssembler  # noqa: E402
@@ -244,3 +245,66 @@ def test_refs_from_python_reads_as_the_files(tmp_path):
     with pytest.raises(OSError):  # a file that is not ours is never replaced
         (tmp_path / "mine.json").write_text("{}")
         zarr_parallel.refs(str(ERA5 / "era5_small_20000101.nc"), tmp_path / "mine.json")
+
+
+ORIGINAL_URL = ("https://gws-access.jasmin.ac.uk/public/eds_ai/era5_repack/aggregations/data/"
+                "ecmwf-era5X_oper_an_sfc_2000_2020_2d_repack.kr1.0.json")
+
+
+def original_with_local_stand_ins(name, tmp_path, url, store=None):
+    """The original's script with only its data URI (and cache path, where it names one) swapped."""
+    text = (REPO.parent / "shared" / "reference" / "original-examples" / name).read_text()
+    assert ORIGINAL_URL in text
+    text = text.replace(ORIGINAL_URL, url)
+    if store is not None:
+        original_store = "/gws/ssde/j25b/eds_ai/frame-fm/data/zarr_cache/v0.4.0.zarr"
+        assert original_store in text
+        text = text.replace(original_store, str(store))
+    script = tmp_path / name
+    script.write_text(text)
+    return script
+
+
+def test_original_basic_and_series_scripts_run_against_a_local_http_server(tmp_path):
+    """basic.py (dask_distributed, 4 workers, num_jobs=4) and series.py (its own asserts) unchanged but
+    for the URI: the fixture's reference set and NetCDF files served by nginx on loopback."""
+    import shutil as sh
+    need_fixtures()
+    if not (sh.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        pytest.fail("nginx is missing: scripts/setup.sh installs nginx-light")
+    from servers import Nginx
+    root = tmp_path / "www"
+    sh.copytree(ERA5, root / "era5")
+    expected = open_kerchunk(ERA5 / "refs.json")
+    with Nginx(root, tmp_path / "nginx") as server:
+        url = f"{server.url}/era5/refs.json"
+        store = tmp_path / "basic.zarr"
+        script = original_with_local_stand_ins("basic.py", tmp_path, url, store)
+        # The selection cuts source chunks: the script asks through input(), as the original does; a
+        # user answers y.
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                              input="y\n")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        got = xr.open_zarr(store).load()
+        want = expected.sel(time=slice("2000-01-01", "2000-02-28"), latitude=slice(60, -30), longitude=slice(40, 100))
+        for name in ("d2m", "t2m"):
+            assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+        # series.py asserts a second chunk along time (d2m/1.0.0) under chunks='auto', which grows
+        # chunks to ~4 MB: its stand-in is a week at 0.25° (zp-make-sample), as a reference set made
+        # by `zarr-parallel refs`, served by the same nginx.
+        week = root / "week"
+        subprocess.run([str(SAMPLE_BIN), "--out", str(week), "--files", "7", "--lat", "721", "--lon", "1440",
+                        "--chunks", "24", "91", "180", "--deflate", "1"], check=True, capture_output=True, timeout=300)
+        subprocess.run([str(BIN), "refs", str(week / "*.nc"), "-o", str(week / "refs.json"), "--relative"],
+                       check=True, capture_output=True, timeout=300)
+        script = original_with_local_stand_ins("series.py", tmp_path, f"{server.url}/week/refs.json")
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                              input="y\n")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    got = xr.open_zarr(tmp_path / "zarr_cache" / "test_series.zarr").load()
+    assert got.attrs["series_test"] == "abc123"
+    files = sorted(week.glob("*.nc"))
+    week_ds = xr.open_mfdataset(files, combine="nested", concat_dim="time", data_vars="minimal", coords="minimal",
+                                compat="override")
+    want = week_ds.sel(time=slice("2000-01-01", "2000-01-07"), latitude=slice(60, -30), longitude=slice(40, 100))
+    assert np.array_equal(got["d2m"].values, want["d2m"].values, equal_nan=True)
