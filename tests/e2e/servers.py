@@ -165,10 +165,15 @@ class FaultProxy(LoopbackHttp):
     connection halfway through the body), "short" (sends half the body with the full length and
     closes), "slow" (waits 1.5 s before answering). Counts what it did in `.injected`."""
 
-    def __init__(self, upstream_port, plan, delay=0.0):
+    def __init__(self, upstream_port, plan, delay=0.0, hold=None):
         self.upstream_port = upstream_port
         self.plan = plan
         self.delay = delay  # seconds added before every answer: a long round trip
+        # hold(method, path) -> True: that request (the first one only) waits for `release`, after
+        # `holding` is set: a read in flight, for as long as the test needs.
+        self.hold = hold
+        self.holding = threading.Event()
+        self.release = threading.Event()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.count = 0
@@ -189,6 +194,9 @@ class FaultProxy(LoopbackHttp):
                     n = proxy.count
                     proxy.count += 1
                 fault = proxy.plan(n)
+                if proxy.hold and not proxy.holding.is_set() and proxy.hold("HEAD" if head else "GET", self.path):
+                    proxy.holding.set()
+                    proxy.release.wait(60)
                 if proxy.delay:
                     time.sleep(proxy.delay)
                 if fault:

@@ -328,3 +328,50 @@ def test_remote_object_replaced_under_a_worker_or_before_resume_is_refused(tmp_p
     proc = run_cache(tmp_path, dict(cfg, resume=True))
     assert proc.returncode == 4 and "era5_small_20000104.nc" in proc.stderr, proc.stderr
     assert not (store / ".zarr-parallel" / "complete.json").exists()
+
+
+def test_workers_killed_while_their_remote_read_is_in_flight(tmp_path, served):
+    """A worker's chunk request is held at the proxy; the workers are SIGKILLed while it is in flight;
+    the jobs are rerun and the store equals the one made from the local files."""
+    import signal
+    import time
+    server, root = served
+    reference = tmp_path / "ref.zarr"
+    run_cache(tmp_path, {"data_uri": str(root / "era5" / "refs.json"), "cache_store": str(reference),
+                         "deploy_mode": "series", "chunks": {"time": 24}}, check=0)
+    coordinator = None
+
+    def workers():
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if coordinator is not None and int(fields[1]) == coordinator.pid:
+                out.append(int(stat.parent.name))
+        return out
+
+    # The coordinator reads coordinate chunks itself: only a request made while workers run is held.
+    hold = lambda method, path: method == "GET" and path.endswith(".nc") and bool(workers())  # noqa: E731
+    with FaultProxy(server.port, lambda n: None, hold=hold) as proxy:
+        store = tmp_path / "k.zarr"
+        cfg = tmp_path / "k.yaml"
+        cfg.write_text(json.dumps({"data_uri": f"{proxy.url}/era5/refs.json", "cache_store": str(store),
+                                   "deploy_mode": "local", "simultaneous_worker_limit": 2, "num_jobs": 4,
+                                   "chunks": {"time": 24}}))
+        coordinator = subprocess.Popen([str(BIN), "cache", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True)
+        try:
+            assert proxy.holding.wait(60), "no worker's chunk read reached the proxy"
+            killed = workers()
+            assert killed, "no worker process"
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        finally:
+            proxy.release.set()
+        out, err = coordinator.communicate(timeout=300)
+    assert coordinator.returncode == 0, err
+    assert "killed by signal 9" in err, err
+    assert data_keys(store) == data_keys(reference)
