@@ -476,16 +476,73 @@ std::vector<std::string> chunk_keys_of(const json& zarray, const std::string& pr
   return out;
 }
 
+// The chunk (or shard) keys of a v3 array under its chunk key encoding, below `prefix` ("t/").
+std::vector<std::string> v3_chunk_keys(const json& meta, const std::string& prefix, const std::string& where) {
+  const auto shape = json_int_list(meta.at("shape"), where + " shape", 0);
+  const auto chunks =
+      json_int_list(meta.at("chunk_grid").at("configuration").at("chunk_shape"), where + " chunk_shape", 1);
+  if (chunks.size() != shape.size()) throw Error::source(where, "chunk_shape and shape differ in length");
+  const json enc = meta.value("chunk_key_encoding", json{{"name", "default"}});
+  const bool v2 = enc.value("name", "default") == "v2";
+  const std::string sep = enc.value("configuration", json::object()).value("separator", v2 ? "." : "/");
+  json as_v2 = {{"shape", shape}, {"chunks", chunks}, {"dimension_separator", sep}};
+  auto keys = chunk_keys_of(as_v2, prefix, where);
+  if (!v2)
+    for (auto& k : keys) {
+      const std::string rest = k.substr(prefix.size());
+      k = prefix + "c" + (shape.empty() ? "" : sep + rest);
+    }
+  return keys;
+}
+
+// A Zarr v3 store over plain HTTP: the root zarr.json's consolidated metadata names the arrays;
+// each possible chunk (shard) is asked for with HEAD.
+ReferenceSet load_zarr_v3_over_http(const std::string& store, const json& root, Readable& reader) {
+  const std::string where = join_location(store, "zarr.json");
+  if (!root.is_object() || !root.contains("consolidated_metadata") ||
+      !root["consolidated_metadata"].is_object() || !root["consolidated_metadata"].contains("metadata"))
+    throw Error::source(where, "no consolidated_metadata: a plain HTTP server cannot list the store");
+  ReferenceSet refs;
+  const std::string text = root.dump();
+  refs["zarr.json"].data = std::make_shared<Bytes>(text.begin(), text.end());
+  std::vector<std::string> chunk_keys;
+  for (const auto& [name, meta] : root["consolidated_metadata"]["metadata"].items()) {
+    const std::string doc = meta.dump();
+    refs[name + "/zarr.json"].data = std::make_shared<Bytes>(doc.begin(), doc.end());
+    if (meta.is_object() && meta.value("node_type", "") == "array") {
+      const auto more = v3_chunk_keys(meta, name + "/", where + " " + name);
+      chunk_keys.insert(chunk_keys.end(), more.begin(), more.end());
+    }
+  }
+  std::vector<std::string> urls;
+  for (const auto& k : chunk_keys) urls.push_back(join_location(store, k));
+  const auto infos = reader.info_many(urls);
+  for (std::size_t i = 0; i < chunk_keys.size(); ++i) {
+    if (!infos[i].exists) continue;
+    Reference r;
+    r.path = urls[i];
+    r.length = static_cast<int64_t>(infos[i].size);
+    refs[chunk_keys[i]] = r;
+  }
+  return refs;
+}
+
 // A Zarr store over plain HTTP: its consolidated metadata names the arrays; each possible chunk
 // is asked for (HEAD, concurrently) and the ones the server has become references.
 ReferenceSet load_zarr_over_http(const std::string& store, SourceAccess& access) {
   Readable& reader = access.reader(store);
   const std::string zmeta_url = join_location(store, ".zmetadata");
   const auto zmeta = reader.get(zmeta_url);
-  if (!zmeta)
-    throw Error::source_missing(store, "no consolidated metadata (.zmetadata): a plain HTTP server "
-                                       "cannot list a store; consolidate it (zarr.consolidate_"
-                                       "metadata) or serve it from S3");
+  if (!zmeta) {
+    // Zarr v3: the root zarr.json with its consolidated metadata names the arrays.
+    const std::string root_url = join_location(store, "zarr.json");
+    const auto root = reader.get(root_url);
+    if (root) return load_zarr_v3_over_http(store, parse_json(std::string(root->begin(), root->end()), root_url), reader);
+    throw Error::source_missing(store, "no consolidated metadata (.zmetadata, or zarr.json with "
+                                       "consolidated_metadata): a plain HTTP server cannot list a "
+                                       "store; consolidate it (zarr.consolidate_metadata) or serve "
+                                       "it from S3");
+  }
   const json doc = parse_json(std::string(zmeta->begin(), zmeta->end()), zmeta_url);
   if (!doc.is_object() || !doc.contains("metadata") || !doc["metadata"].is_object())
     throw Error::source(zmeta_url, "no 'metadata' object in the consolidated metadata");

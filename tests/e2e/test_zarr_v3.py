@@ -179,3 +179,26 @@ def test_shards_config_errors(tmp_path):
     assert "zarr_format: 3" in proc.stderr
     proc = run_cache(tmp_path, v3_config(tmp_path / "b.zarr", chunks={"time": 24}, shards={"time": 30}), check=2)
     assert "shards.time" in proc.stderr and "multiple" in proc.stderr, proc.stderr
+
+
+def test_v3_store_over_http_reads_as_the_local_one(tmp_path):
+    """A sharded v3 store served by nginx: its root zarr.json's consolidated metadata names the
+    arrays, HEAD finds the shards, their indexes are read by range."""
+    import shutil
+    from servers import Nginx
+    need_fixtures()
+    v3 = tmp_path / "www" / "s.zarr"
+    run_cache(tmp_path, v3_config(v3, **SHARDED), check=0)
+    local = tmp_path / "local.zarr"
+    run_cache(tmp_path, {"data_uri": str(v3), "cache_store": str(local), "deploy_mode": "series"}, check=0)
+    shutil.rmtree(v3 / ".zarr-parallel")  # only the Zarr keys are served
+    with Nginx(tmp_path / "www", tmp_path / "nginx") as server:
+        remote = tmp_path / "remote.zarr"
+        run_cache(tmp_path, {"data_uri": f"{server.url}/s.zarr", "cache_store": str(remote), "deploy_mode": "local"},
+                  check=0)
+        sent = [n for path, status, n, rng in server.requests() if "/c/" in path and status == 206]
+    # Every key but the root attributes (which name the config and its source) is the same.
+    a, b = store_files(local), store_files(remote)
+    assert {k: v for k, v in a.items() if k not in (".zattrs", ".zmetadata")} == \
+        {k: v for k, v in b.items() if k not in (".zattrs", ".zmetadata")}
+    assert sent, "no ranged shard reads"
