@@ -13,6 +13,7 @@
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
 #include "exec/make_refs.hpp"
+#include "source/scan_cache.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
 #include "write/store_ownership.hpp"
@@ -71,6 +72,7 @@ PYBIND11_MODULE(_zarr_parallel, m) {
   m.doc() = "zarr-parallel engine (use the zarr_parallel package)";
   m.attr("__version__") = ZP_VERSION;
   set_worker_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
+  set_scan_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
 
   m.def("plan", [](const std::string& config, const std::string& base_dir) {
     return engine_call([&] {

@@ -14,6 +14,8 @@
 #include "exec/executor.hpp"
 #include "exec/make_refs.hpp"
 #include "exec/progress.hpp"
+#include "source/netcdf_source.hpp"
+#include "source/scan_cache.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
@@ -82,6 +84,12 @@ int main(int argc, char** argv) {
   refs->add_option("--engine", engine, "auto | netcdf | zarr | kerchunk");
   refs->add_option("--group", group, "a NetCDF-4 group or Zarr subgroup (path: a/b)");
 
+  auto* scan_parts = app.add_subcommand("scan-parts", "");  // internal: the parallel scan's children
+  scan_parts->group("");
+  std::vector<std::string> scan_files;
+  scan_parts->add_option("--group", group, "group");
+  scan_parts->add_option("FILES", scan_files, "files")->required();
+
   auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
   worker->add_option("PLAN", plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
   std::string task_list;
@@ -102,6 +110,12 @@ int main(int argc, char** argv) {
   verify->add_option("CONFIG", config_path, "YAML config")->required();
   verify->add_option("--set", sets, "override a config key: KEY=VALUE");
 
+  // Large NetCDF globs are scanned by children running this binary (`scan-parts`).
+  {
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) zp::set_scan_executable(self.string());
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -155,6 +169,10 @@ int main(int argc, char** argv) {
         throw zp::Error::config("JOB_ID", "give job ids, or --task-list and --task");
       const zp::Plan p = zp::load_plan(plan_path);
       zp::run_worker_jobs(p, job_ids, threads > 0 ? threads : p.threads_per_worker, worker_id);
+      return 0;
+    }
+    if (*scan_parts) {
+      for (const auto& f : scan_files) zp::scan_into_cache(f, group);
       return 0;
     }
     if (*refs) {

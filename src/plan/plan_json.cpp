@@ -8,6 +8,7 @@
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
 #include "plan/units.hpp"
+#include "source/dataset_json.hpp"
 #include "source/kerchunk_template.hpp"
 
 namespace zp {
@@ -42,39 +43,6 @@ DimMap dimmap_from(const json& j, int64_t source_size, const std::string& where)
   return m;
 }
 
-json ref_json(int64_t index, const ChunkRef& r) {
-  switch (r.kind) {
-    case ChunkRef::Kind::Range:
-      return {index, "range", r.file, r.offset, r.length, r.filter_mask};
-    case ChunkRef::Kind::Inline:
-      return {index, "inline", encode_base64(*r.data)};
-    case ChunkRef::Kind::NetcdfSlab:
-      return {index, "netcdf", r.file, r.slab_start};
-    default:
-      return {index, "missing"};
-  }
-}
-
-ChunkRef ref_from(const json& j, const std::string& where) {
-  ChunkRef r;
-  const std::string kind = j.at(1);
-  if (kind == "range") {
-    r.kind = ChunkRef::Kind::Range;
-    r.file = j.at(2);
-    r.offset = j.at(3);
-    r.length = j.at(4);
-    r.filter_mask = j.at(5);
-  } else if (kind == "inline") {
-    r.kind = ChunkRef::Kind::Inline;
-    r.data = std::make_shared<Bytes>(decode_base64(j.at(2).get<std::string>(), where));
-  } else if (kind == "netcdf") {
-    r.kind = ChunkRef::Kind::NetcdfSlab;
-    r.file = j.at(2);
-    r.slab_start = j.at(3);
-  }
-  return r;
-}
-
 json source_json(const ArrayPlan& a, bool include_manifest) {
   const Variable& v = a.source;
   json codecs = json::array();
@@ -91,7 +59,7 @@ json source_json(const ArrayPlan& a, bool include_manifest) {
     json refs = json::array();
     for (int64_t idx : source_chunks_of(a, all)) {
       const ChunkRef& r = v.chunks[static_cast<std::size_t>(idx)];
-      if (r.kind != ChunkRef::Kind::Missing) refs.push_back(ref_json(idx, r));
+      if (r.kind != ChunkRef::Kind::Missing) refs.push_back(chunk_ref_json(idx, r));
     }
     s["chunks"] = std::move(refs);
   }
@@ -115,7 +83,7 @@ Variable source_from(const json& s, const std::string& where) {
       const int64_t idx = r.at(0);
       if (idx < 0 || idx >= v.grid.num_chunks())
         throw Error::config(where, "chunk index out of range");
-      v.chunks[static_cast<std::size_t>(idx)] = ref_from(r, where);
+      v.chunks[static_cast<std::size_t>(idx)] = chunk_ref_from(r, where);
     }
   return v;
 }

@@ -6,20 +6,26 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "codec/hdf5_filters.hpp"
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
+#include "source/scan_cache.hpp"
 
 namespace zp {
 
 namespace {
 
-struct OpenedFile {
-  Dataset ds;
-  std::map<std::string, std::vector<double>> coord_values;  // 1-D coordinates, for the join check
-};
+using OpenedFile = ScanPart;
 
 void nc_check(int status, const std::string& where) {
   if (status != NC_NOERR) throw Error::source(where, nc_strerror(status));
@@ -520,10 +526,78 @@ Variable join_whole_text(const std::vector<const Variable*>& parts, std::size_t 
 
 }  // namespace
 
+namespace {
+
+// A file's part: from the manifest cache when it is there and current, else scanned (and cached).
+OpenedFile open_one_cached(const std::string& path, const std::string& group) {
+  if (auto part = cached_part(path, group)) return std::move(*part);
+  const auto before = file_state(path);
+  OpenedFile part = open_one(path, group);
+  store_part(path, group, part, before);
+  return part;
+}
+
+// Many files not in the cache: scanned by K child processes (HDF5 and netCDF-C are not
+// thread-safe) that put their parts into the cache; this process then reads them from there.
+constexpr std::size_t kParallelScanMin = 8;
+
+void prescan_in_children(const std::vector<std::string>& files, const std::string& group) {
+  if (scan_cache_dir().empty() || scan_executable().empty() || files.size() < kParallelScanMin) return;
+  std::vector<std::string> todo;
+  for (const auto& f : files)
+    if (!cached_part(f, group)) todo.push_back(f);
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t k = std::min<std::size_t>({cores, 8, todo.size() / 4});
+  if (k < 2) return;
+  namespace fs = std::filesystem;
+  const std::string err_base = fs::temp_directory_path().string() + "/zp-scan-" + std::to_string(::getpid());
+  std::vector<std::pair<pid_t, std::string>> children;
+  for (std::size_t c = 0; c < k; ++c) {
+    std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group, "--"};
+    for (std::size_t i = c; i < todo.size(); i += k) args.push_back(todo[i]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string err = err_base + "." + std::to_string(c);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) break;  // scanned here instead
+    children.emplace_back(pid, err);
+  }
+  std::string failure;
+  for (const auto& [pid, err] : children) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      std::ifstream in(err);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      failure = ss.str();
+    }
+    std::error_code ec;
+    fs::remove(err, ec);
+  }
+  // A file a child could not scan is scanned again here, which names it in its own error.
+  (void)failure;
+}
+
+}  // namespace
+
+void scan_into_cache(const std::string& path, const std::string& group) {
+  open_one_cached(path, group);
+}
+
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim_in,
                     const std::string& uri, const std::string& group) {
   if (files.empty()) throw Error::source(uri, "no files match");
-  OpenedFile first = open_one(files[0], group);
+  prescan_in_children(files, group);
+  OpenedFile first = open_one_cached(files[0], group);
   Dataset ds = std::move(first.ds);
   ds.uri = uri;
   std::string concat_dim = concat_dim_in;
@@ -538,7 +612,7 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
 
   std::vector<OpenedFile> rest;
   for (std::size_t f = 1; f < files.size(); ++f) {
-    rest.push_back(open_one(files[f], group));
+    rest.push_back(open_one_cached(files[f], group));
     ds.files.push_back(files[f]);
   }
   if (rest.empty()) return ds;

@@ -19,6 +19,9 @@ namespace zp {
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim,
                     const std::string& uri, const std::string& group = "");
 
+// Scans one file into the manifest cache (what `zarr-parallel scan-parts` runs in each child).
+void scan_into_cache(const std::string& path, const std::string& group);
+
 // Reads hyperslabs through netCDF-C, one open handle per file, serialised by a mutex.
 class NetcdfSlabReader {
  public:

@@ -1,0 +1,26 @@
+// A Dataset (description and manifest) as JSON and back, exactly: what a per-file scan part holds
+// in the manifest cache, and what plan files use for chunk references.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "source/dataset.hpp"
+
+namespace zp {
+
+nlohmann::json chunk_ref_json(int64_t index, const ChunkRef& r);
+ChunkRef chunk_ref_from(const nlohmann::json& j, const std::string& where);
+
+// Ordered, attributes as they are (non-finite doubles included): write with dump_python_json.
+nlohmann::ordered_json variable_json(const Variable& v);
+Variable variable_from(const nlohmann::ordered_json& j, const std::string& where);
+
+// Everything but the access options (remote sources are not cached), as JSON text and back;
+// attribute order and non-finite attribute values survive.
+nlohmann::ordered_json dataset_json(const Dataset& ds);
+std::string dataset_text(const Dataset& ds);
+Dataset dataset_from(const nlohmann::ordered_json& j, const std::string& where);
+Dataset dataset_from_text(const std::string& text, const std::string& where);
+
+}  // namespace zp
