@@ -33,8 +33,8 @@ std::optional<ScanPart> cached_part(const std::string& path, const std::string& 
 void store_part(const std::string& path, const std::string& group, const ScanPart& part,
                 std::pair<int64_t, int64_t> state);
 
-// The program that scans files in child processes (`zarr-parallel scan-parts`); "" = none (then
-// files are scanned one after another in this process).
+// The program that scans files in child processes (`zarr-parallel scan-parts`, with
+// ZP_PARALLEL_SCAN=1); "" = none (then files are scanned one after another in this process).
 void set_scan_executable(const std::string& path);
 const std::string& scan_executable();
 

@@ -1,4 +1,4 @@
-"""The manifest cache and the parallel scan of large NetCDF globs: a cache made by child processes,
+"""The manifest cache and the (opt-in) parallel scan of large NetCDF globs: a cache made by child processes,
 a warm cache and no cache give byte-identical stores; a changed file is scanned again; a file
 that fails to scan is named."""
 import json
@@ -18,9 +18,10 @@ def make_files(folder, n=24):
     return sorted(folder.glob("*.nc"))
 
 
-def cached(tmp_path, cfg, cache, name):
+def cached(tmp_path, cfg, cache, name, parallel=False):
     store = tmp_path / f"{name}.zarr"
-    run_cache(tmp_path, dict(cfg, cache_store=str(store)), env={"ZP_CACHE_DIR": cache}, check=0)
+    run_cache(tmp_path, dict(cfg, cache_store=str(store)),
+              env={"ZP_CACHE_DIR": cache, "ZP_PARALLEL_SCAN": "1" if parallel else "0"}, check=0)
     files = store_files(store)
     return {k: v for k, v in files.items() if k not in (".zattrs", ".zmetadata")}
 
@@ -30,7 +31,7 @@ def test_parallel_scan_and_warm_cache_give_the_same_store(tmp_path):
     cache = str(tmp_path / "cache")
     cfg = {"data_uri": str(tmp_path / "src" / "*.nc"), "deploy_mode": "series", "recommend_changes": False}
     none = cached(tmp_path, cfg, "off", "none")
-    cold = cached(tmp_path, cfg, cache, "cold")
+    cold = cached(tmp_path, cfg, cache, "cold", parallel=True)
     parts = list((tmp_path / "cache" / "parts").glob("*.json"))
     assert len(parts) == len(files)
     warm = cached(tmp_path, cfg, cache, "warm")
@@ -49,7 +50,7 @@ def test_a_file_that_fails_to_scan_is_named(tmp_path):
     with open(files[7], "r+b") as f:
         f.truncate(2000)
     proc = run_cache(tmp_path, {"data_uri": str(tmp_path / "src" / "*.nc"), "cache_store": str(tmp_path / "x.zarr")},
-                     env={"ZP_CACHE_DIR": str(tmp_path / "cache")})
+                     env={"ZP_CACHE_DIR": str(tmp_path / "cache"), "ZP_PARALLEL_SCAN": "1"})
     assert proc.returncode == 4 and files[7].name in proc.stderr, proc.stderr
 
 
