@@ -476,6 +476,23 @@ std::vector<std::string> chunk_keys_of(const json& zarray, const std::string& pr
   return out;
 }
 
+// References to the chunks among `keys` that the server has (one concurrent HEAD each), with
+// their sizes: a web server cannot list a store.
+void add_present_chunks(ReferenceSet& refs, const std::string& store,
+                        const std::vector<std::string>& keys, Readable& reader) {
+  std::vector<std::string> urls;
+  urls.reserve(keys.size());
+  for (const auto& k : keys) urls.push_back(join_location(store, k));
+  const auto infos = reader.info_many(urls);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!infos[i].exists) continue;
+    Reference r;
+    r.path = urls[i];
+    r.length = static_cast<int64_t>(infos[i].size);
+    refs[keys[i]] = r;
+  }
+}
+
 // The chunk (or shard) keys of a v3 array under its chunk key encoding, below `prefix` ("t/").
 std::vector<std::string> v3_chunk_keys(const json& meta, const std::string& prefix, const std::string& where) {
   const auto shape = json_int_list(meta.at("shape"), where + " shape", 0);
@@ -514,16 +531,7 @@ ReferenceSet load_zarr_v3_over_http(const std::string& store, const json& root, 
       chunk_keys.insert(chunk_keys.end(), more.begin(), more.end());
     }
   }
-  std::vector<std::string> urls;
-  for (const auto& k : chunk_keys) urls.push_back(join_location(store, k));
-  const auto infos = reader.info_many(urls);
-  for (std::size_t i = 0; i < chunk_keys.size(); ++i) {
-    if (!infos[i].exists) continue;
-    Reference r;
-    r.path = urls[i];
-    r.length = static_cast<int64_t>(infos[i].size);
-    refs[chunk_keys[i]] = r;
-  }
+  add_present_chunks(refs, store, chunk_keys, reader);
   return refs;
 }
 
@@ -558,17 +566,7 @@ ReferenceSet load_zarr_over_http(const std::string& store, SourceAccess& access)
       chunk_keys.insert(chunk_keys.end(), more.begin(), more.end());
     }
   }
-  std::vector<std::string> urls;
-  urls.reserve(chunk_keys.size());
-  for (const auto& k : chunk_keys) urls.push_back(join_location(store, k));
-  const auto infos = reader.info_many(urls);
-  for (std::size_t i = 0; i < chunk_keys.size(); ++i) {
-    if (!infos[i].exists) continue;
-    Reference r;
-    r.path = urls[i];
-    r.length = static_cast<int64_t>(infos[i].size);
-    refs[chunk_keys[i]] = r;
-  }
+  add_present_chunks(refs, store, chunk_keys, reader);
   return refs;
 }
 

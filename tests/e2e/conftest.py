@@ -34,6 +34,19 @@ def run_cache(tmp_path, config, *args, command="cache", env=None, check=None):
     return proc
 
 
+def children_of(pid):
+    """Pids of the live processes whose parent is `pid`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def open_kerchunk(path, **kw):
     refs = json.loads(Path(path).read_text())
     cwd = os.getcwd()

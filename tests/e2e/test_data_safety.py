@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import BIN, ERA5, SAMPLE_BIN, need_fixtures, open_kerchunk, run_cache, store_files
+from conftest import BIN, ERA5, SAMPLE_BIN, children_of, need_fixtures, open_kerchunk, run_cache, store_files
 
 
 def snapshot(folder):
@@ -202,18 +202,6 @@ def test_a_worker_refuses_a_source_that_changed_after_planning(tmp_path):
 
 
 # 4. Process lifetime: workers never outlive their coordinator.
-
-def children_of(pid):
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
 
 def alive(pid):
     try:

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache, store_files  # noqa: E402
+from conftest import BIN, ERA5, assert_matches, children_of, need_fixtures, open_kerchunk, run_cache, store_files  # noqa: E402
 from servers import FaultProxy, Nginx, Recorder, S3rver  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
@@ -342,15 +342,7 @@ def test_workers_killed_while_their_remote_read_is_in_flight(tmp_path, served):
     coordinator = None
 
     def workers():
-        out = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if coordinator is not None and int(fields[1]) == coordinator.pid:
-                out.append(int(stat.parent.name))
-        return out
+        return children_of(coordinator.pid) if coordinator is not None else []
 
     # The coordinator reads coordinate chunks itself: only a request made while workers run is held.
     hold = lambda method, path: method == "GET" and path.endswith(".nc") and bool(workers())  # noqa: E731
