@@ -1,25 +1,26 @@
 #include "source/netcdf_source.hpp"
 
+#include <fcntl.h>
 #include <hdf5.h>
 #include <netcdf.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <thread>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <thread>
 
-#include "codec/hdf5_filters.hpp"
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
+#include "source/hdf5_readable_driver.hpp"
+#include "source/netcdf4_reader.hpp"
 #include "source/scan_cache.hpp"
 
 namespace zp {
@@ -62,22 +63,6 @@ DType dtype_of(nc_type t) {
   }
 }
 
-// `spelled`: non-finite values as Zarr spells fill values ("NaN"); else as doubles (attributes).
-nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelled = true) {
-  const double v = load_as_double(data, i, t);
-  if (!std::isfinite(v) && !spelled) return v;
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  if (t.kind == 'f') return v;
-  if (t.kind == 'u') return static_cast<uint64_t>(v);
-  if (t.size == 8) {
-    int64_t x;
-    std::memcpy(&x, static_cast<const char*>(data) + 8 * i, 8);
-    return x;
-  }
-  return static_cast<int64_t>(v);
-}
-
 Attrs read_attrs(int ncid, int varid, const std::string& where) {
   Attrs attrs = Attrs::object();
   int natts = 0;
@@ -112,108 +97,6 @@ Attrs read_attrs(int ncid, int varid, const std::string& where) {
   return attrs;
 }
 
-struct H5Handle {
-  hid_t id = -1;
-  herr_t (*close)(hid_t) = nullptr;
-  ~H5Handle() {
-    if (id >= 0 && close) close(id);
-  }
-};
-
-// Fills grid and chunk references of a NetCDF-4 variable from HDF5's own description of the
-// dataset.
-void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path,
-                           const std::string& group) {
-  const std::string where = path + ", variable '" + v.name + "'";
-  const std::string prefix = group.empty() ? "" : group + "/";  // HDF5 path of the group
-  H5Handle dset{H5Dopen2(file, (prefix + v.name).c_str(), H5P_DEFAULT), H5Dclose};
-  if (dset.id < 0) {
-    const std::string alt =
-        prefix + "_nc4_non_coord_" + v.name;  // netCDF-4's name for clashing dims
-    dset.id = H5Dopen2(file, alt.c_str(), H5P_DEFAULT);
-  }
-  if (dset.id < 0) throw Error::source(where, "HDF5 dataset not found");
-  H5Handle type{H5Dget_type(dset.id), H5Tclose};
-  v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
-  H5Handle dcpl{H5Dget_create_plist(dset.id), H5Pclose};
-  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
-  const std::size_t nd = v.ndim();
-
-  if (layout == H5D_CHUNKED) {
-    std::vector<hsize_t> cdims(nd);
-    H5Pget_chunk(dcpl.id, static_cast<int>(nd), cdims.data());
-    std::vector<int64_t> chunk(cdims.begin(), cdims.end());
-    v.grid = ChunkGrid::regular(v.shape, chunk);
-    const int nfilters = H5Pget_nfilters(dcpl.id);
-    for (int i = 0; i < nfilters; ++i) {
-      unsigned flags = 0;
-      std::size_t ncd = 16;
-      std::vector<unsigned> cd(16);
-      char fname[256];
-      unsigned config = 0;
-      const H5Z_filter_t id = H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &ncd,
-                                             cd.data(), sizeof fname, fname, &config);
-      cd.resize(std::min<std::size_t>(ncd, 16));
-      v.codecs.push_back(codec_from_hdf5_filter(id, cd, v.dtype.size, where));
-    }
-    const int64_t n = v.grid.num_chunks();
-    v.chunks.resize(static_cast<std::size_t>(n));
-    std::vector<hsize_t> offset(nd);
-    for (int64_t idx = 0; idx < n; ++idx) {
-      const std::vector<int64_t> c = v.grid.coords(idx);
-      for (std::size_t d = 0; d < nd; ++d) offset[d] = static_cast<hsize_t>(c[d] * chunk[d]);
-      unsigned mask = 0;
-      haddr_t addr = HADDR_UNDEF;
-      hsize_t size = 0;
-      if (H5Dget_chunk_info_by_coord(dset.id, offset.data(), &mask, &addr, &size) < 0)
-        throw Error::source(where, "cannot read the HDF5 chunk index");
-      auto& ref = v.chunks[static_cast<std::size_t>(idx)];
-      if (addr != HADDR_UNDEF) {
-        ref.kind = ChunkRef::Kind::Range;
-        ref.offset = addr;
-        ref.length = size;
-        ref.filter_mask = mask;
-      }
-    }
-    return;
-  }
-
-  // Contiguous or compact: cut into slabs along dim 0 of at most ~16 MiB, each a byte range.
-  std::vector<int64_t> chunk = v.shape;
-  const std::size_t row = v.num_elements() /
-                          std::max<int64_t>(v.shape.empty() ? 1 : v.shape[0], 1) *
-                          static_cast<std::size_t>(v.dtype.size);
-  if (nd > 0 && row > 0)
-    chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1,
-                                   std::max<int64_t>(v.shape[0], 1));
-  for (auto& c : chunk) c = std::max<int64_t>(c, 1);
-  v.grid = ChunkGrid::regular(v.shape, chunk);
-  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (layout == H5D_COMPACT) {
-    H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
-    auto all = std::make_shared<Bytes>(static_cast<std::size_t>(v.num_elements()) *
-                                       static_cast<std::size_t>(v.dtype.size));
-    if (H5Dread(dset.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
-      throw Error::source(where, "cannot read compact dataset");
-    v.dtype.big_endian = false;
-    v.grid = ChunkGrid::regular(v.shape, v.shape);
-    all->resize(v.chunk_bytes());
-    v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all, 0});
-    return;
-  }
-  const haddr_t addr = H5Dget_offset(dset.id);
-  if (addr == HADDR_UNDEF) return;  // never written: all missing
-  const uint64_t slab = static_cast<uint64_t>(chunk[0]) * row;
-  const uint64_t total =
-      static_cast<uint64_t>(v.num_elements()) * static_cast<uint64_t>(v.dtype.size);
-  for (std::size_t i = 0; i < v.chunks.size(); ++i) {
-    auto& ref = v.chunks[i];
-    ref.kind = ChunkRef::Kind::Range;
-    ref.offset = addr + i * slab;
-    ref.length = std::min<uint64_t>(slab, total - i * slab);
-  }
-}
-
 void describe_classic_storage(Variable& v, bool record) {
   std::vector<int64_t> chunk = v.shape;
   if (record) chunk[0] = 1;
@@ -238,15 +121,6 @@ void list_groups(int grp, const std::string& prefix, std::vector<std::string>& o
     out.push_back(prefix + name);
     list_groups(id, prefix + name + "/", out);
   }
-}
-
-// Text is read whole when scanned; larger arrays of text are refused rather than held in memory.
-constexpr std::size_t kMaxWholeText = std::size_t{256} << 20;
-
-void check_whole_text_size(std::size_t bytes, const std::string& where) {
-  if (bytes > kMaxWholeText)
-    throw Error::source(where, "text variable of " + std::to_string(bytes >> 20) +
-                                   " MiB: text is read whole and zarr-parallel caps it at 256 MiB");
 }
 
 void read_chars_whole(int ncid, int varid, Variable& v, std::size_t width,
@@ -285,7 +159,7 @@ void read_strings_whole(int ncid, int varid, Variable& v, const std::string& whe
   v.hold_whole(std::move(data));
 }
 
-OpenedFile open_one(const std::string& path, const std::string& group) {
+OpenedFile open_classic(const std::string& path, const std::string& group) {
   int root = -1;
   nc_check(nc_open(path.c_str(), NC_NOWRITE, &root), path);
   struct Closer {
@@ -316,7 +190,8 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
   }
   int format = 0;
   nc_check(nc_inq_format(ncid, &format), path);
-  const bool hdf5 = format == NC_FORMAT_NETCDF4 || format == NC_FORMAT_NETCDF4_CLASSIC;
+  if (format == NC_FORMAT_NETCDF4 || format == NC_FORMAT_NETCDF4_CLASSIC)
+    throw Error::source(path, "changed while it was read (now a NetCDF-4 file)");
 
   OpenedFile out;
   Dataset& ds = out.ds;
@@ -418,7 +293,7 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
       v.chunks = {ChunkRef{}};
       v.chunks[0].kind = ChunkRef::Kind::Inline;
       v.chunks[0].data = std::move(value);
-    } else if (!hdf5) {
+    } else {
       const bool record = nunlim > 0 && vdims[0] == unlim[0];
       describe_classic_storage(v, record);
     }
@@ -430,14 +305,21 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     ds.variables.push_back(std::move(v));
   }
 
-  if (hdf5) {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    H5Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
-    if (file.id < 0) throw Error::source(path, "HDF5 cannot open the file");
-    for (auto& v : ds.variables)
-      if (v.ndim() > 0 && v.chunks.empty()) describe_hdf5_storage(file.id, v, path, group);
-  }
   return out;
+}
+
+// NetCDF-4 (HDF5) files are described through HDF5 alone, one open each (netcdf4_reader.hpp);
+// netCDF-3 files through netCDF-C.
+OpenedFile open_one(const std::string& path, const std::string& group) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  if (H5Fis_hdf5(path.c_str()) <= 0) return open_classic(path, group);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) throw Error::source(path, "HDF5 cannot open the file");
+  struct Closer {
+    hid_t id;
+    ~Closer() { H5Fclose(id); }
+  } closer{file};
+  return describe_netcdf4(file, path, group);
 }
 
 // Checks that `part` can follow `first` along axis `a` (same dtype, chunking, codecs, other dims).
@@ -548,7 +430,8 @@ constexpr std::size_t kParallelScanMin = 8;
 void prescan_in_children(const std::vector<std::string>& files, const std::string& group) {
   const char* on = std::getenv("ZP_PARALLEL_SCAN");
   if (!on || std::string(on) != "1") return;
-  if (scan_cache_dir().empty() || scan_executable().empty() || files.size() < kParallelScanMin) return;
+  if (scan_cache_dir().empty() || scan_executable().empty() || files.size() < kParallelScanMin)
+    return;
   std::vector<std::string> todo;
   for (const auto& f : files)
     if (!cached_part(f, group)) todo.push_back(f);
@@ -556,7 +439,8 @@ void prescan_in_children(const std::vector<std::string>& files, const std::strin
   const std::size_t k = std::min<std::size_t>({cores, 8, todo.size() / 4});
   if (k < 2) return;
   namespace fs = std::filesystem;
-  const std::string err_base = fs::temp_directory_path().string() + "/zp-scan-" + std::to_string(::getpid());
+  const std::string err_base =
+      fs::temp_directory_path().string() + "/zp-scan-" + std::to_string(::getpid());
   std::vector<std::pair<pid_t, std::string>> children;
   for (std::size_t c = 0; c < k; ++c) {
     std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group, "--"};
@@ -651,6 +535,31 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
     if (d.name == concat_dim)
       for (const auto& r : rest) d.size += r.ds.find_dim(concat_dim)->size;
   return ds;
+}
+
+Dataset open_netcdf_url(const std::string& url, const std::string& group, SourceAccess& access) {
+  if (url.find_first_of("*?[") != std::string::npos)
+    throw Error::source(url,
+                        "globs are not expanded in URLs: give one file, or write a reference "
+                        "set of the files (zarr-parallel refs) and give its URL");
+  Readable& reader = access.reader(url, AccessRole::Target);
+  const ObjectInfo info = reader.info(url);
+  if (!info.exists) throw Error::source_missing(url, "no such object");
+  const Bytes magic = reader.read(url, 0, std::min<uint64_t>(8, info.size));
+  const std::string head(magic.begin(), magic.end());
+  if (head.rfind("CDF", 0) == 0)
+    throw Error::source(url, "a NetCDF-3 file: those are read from a file system only");
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const hid_t file = open_hdf5_through(reader, url, info.size);
+  struct Closer {
+    hid_t id;
+    ~Closer() { H5Fclose(id); }
+  } closer{file};
+  ScanPart part = describe_netcdf4(file, url, group);
+  part.ds.uri = url;
+  part.ds.access = access.options();
+  part.ds.access.chunks_remote_role = false;
+  return std::move(part.ds);
 }
 
 NetcdfSlabReader::~NetcdfSlabReader() {

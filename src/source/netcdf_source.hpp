@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "source/dataset.hpp"
+#include "store/store_table.hpp"
 
 namespace zp {
 
@@ -18,6 +19,11 @@ namespace zp {
 // `group`: a NetCDF-4 group path ("a/b"), as xarray's open_dataset(group=...); "" = the root.
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim,
                     const std::string& uri, const std::string& group = "");
+
+// One NetCDF-4/HDF5 file behind HTTP(S) or S3 (`url`), described through HDF5 reading by range
+// through `access` (hdf5_readable_driver.hpp); its chunks are then read by range like a local
+// file's. NetCDF-3 files by URL are refused (Error(Source)), as are globs.
+Dataset open_netcdf_url(const std::string& url, const std::string& group, SourceAccess& access);
 
 // Scans one file into the manifest cache (what `zarr-parallel scan-parts` runs in each child).
 void scan_into_cache(const std::string& path, const std::string& group);

@@ -52,11 +52,7 @@ Dataset open_source(const std::string& uri, const std::string& engine_in,
     return dataset_from_references(load_kerchunk(uri, access), uri, engine, group, &access);
   if (engine == "zarr")
     return dataset_from_references(load_zarr_store(uri, access), uri, engine, group, &access);
-  if (is_remote(uri))
-    throw Error::source(uri,
-                        "NetCDF/HDF5 files are read from a file system only; for files behind "
-                        "HTTP(S) or S3, write a kerchunk reference set of them and give its URL as "
-                        "data_uri");
+  if (is_remote(uri)) return open_netcdf_url(uri, group, access);
   return open_netcdf(expand_glob(local_path_of(uri)), concat_dim, uri, group);
 }
 

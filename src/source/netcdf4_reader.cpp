@@ -1,0 +1,669 @@
+#include "source/netcdf4_reader.hpp"
+
+#include <H5DSpublic.h>
+#include <netcdf.h>  // the default fill values (NC_FILL_*) netCDF-C reports
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "codec/hdf5_filters.hpp"
+#include "core/error.hpp"
+#include "core/json_nonfinite.hpp"
+#include "core/utf8.hpp"
+#include "source/hdf5_readable_driver.hpp"
+
+namespace zp {
+
+nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelled) {
+  const double v = load_as_double(data, i, t);
+  if (!std::isfinite(v) && !spelled) return v;
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  if (t.kind == 'f') return v;
+  if (t.kind == 'u') {
+    if (t.size == 8) {
+      uint64_t x;
+      std::memcpy(&x, static_cast<const char*>(data) + 8 * i, 8);
+      return x;
+    }
+    return static_cast<uint64_t>(v);
+  }
+  if (t.size == 8) {
+    int64_t x;
+    std::memcpy(&x, static_cast<const char*>(data) + 8 * i, 8);
+    return x;
+  }
+  return static_cast<int64_t>(v);
+}
+
+namespace {
+
+constexpr std::size_t kMaxWholeText = std::size_t{256} << 20;
+
+struct H5Handle {
+  hid_t id = -1;
+  herr_t (*close)(hid_t) = nullptr;
+  H5Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  H5Handle(const H5Handle&) = delete;
+  H5Handle& operator=(const H5Handle&) = delete;
+  ~H5Handle() {
+    if (id >= 0 && close) close(id);
+  }
+};
+
+// A failed HDF5 call: the reader's own error when a remote read caused it, else `what`.
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  rethrow_readable_error();
+  throw Error::source(where, what);
+}
+
+// netCDF-C's own attributes, hidden from users (dimension-scale bookkeeping and provenance).
+bool hidden_attribute(const std::string& name) {
+  static const std::set<std::string> hidden = {
+      "CLASS",         "DIMENSION_LIST",      "NAME",          "REFERENCE_LIST",
+      "_Netcdf4Dimid", "_Netcdf4Coordinates", "_NCProperties", "_nc3_strict"};
+  return hidden.count(name) > 0;
+}
+
+constexpr const char* kDimOnly = "This is a netCDF dimension but not a netCDF variable";
+constexpr const char* kNonCoordPrefix = "_nc4_non_coord_";
+
+enum class Kind { Numeric, Char, String, Other };
+
+struct TypeInfo {
+  Kind kind = Kind::Other;
+  DType dtype;
+};
+
+TypeInfo type_info(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const auto size = static_cast<int>(H5Tget_size(type));
+  if (cls == H5T_INTEGER && (size == 1 || size == 2 || size == 4 || size == 8))
+    return {Kind::Numeric, DType{H5Tget_sign(type) == H5T_SGN_NONE ? 'u' : 'i', size, false}};
+  if (cls == H5T_FLOAT && (size == 4 || size == 8)) return {Kind::Numeric, DType{'f', size, false}};
+  if (cls == H5T_STRING) {
+    if (H5Tis_variable_str(type) > 0) return {Kind::String, {}};
+    if (size == 1) return {Kind::Char, {}};
+  }
+  return {Kind::Other, {}};
+}
+
+hid_t native_of(DType t) {
+  if (t.kind == 'f') return t.size == 4 ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
+  const bool u = t.kind == 'u';
+  switch (t.size) {
+    case 1:
+      return u ? H5T_NATIVE_UCHAR : H5T_NATIVE_SCHAR;
+    case 2:
+      return u ? H5T_NATIVE_USHORT : H5T_NATIVE_SHORT;
+    case 4:
+      return u ? H5T_NATIVE_UINT : H5T_NATIVE_INT;
+    default:
+      return u ? H5T_NATIVE_ULLONG : H5T_NATIVE_LLONG;
+  }
+}
+
+// netCDF-C's default fill value of a type, as nc_inq_var_fill reports it.
+void default_fill(DType t, unsigned char* out) {
+  auto put = [&](auto v) { std::memcpy(out, &v, sizeof v); };
+  if (t.kind == 'f') return t.size == 4 ? put(NC_FILL_FLOAT) : put(NC_FILL_DOUBLE);
+  const bool u = t.kind == 'u';
+  switch (t.size) {
+    case 1:
+      return u ? put(static_cast<uint8_t>(NC_FILL_UBYTE)) : put(static_cast<int8_t>(NC_FILL_BYTE));
+    case 2:
+      return u ? put(static_cast<uint16_t>(NC_FILL_USHORT))
+               : put(static_cast<int16_t>(NC_FILL_SHORT));
+    case 4:
+      return u ? put(static_cast<uint32_t>(NC_FILL_UINT)) : put(static_cast<int32_t>(NC_FILL_INT));
+    default:
+      return u ? put(static_cast<uint64_t>(NC_FILL_UINT64))
+               : put(static_cast<int64_t>(NC_FILL_INT64));
+  }
+}
+
+hsize_t npoints(hid_t space) {
+  if (H5Sget_simple_extent_type(space) == H5S_NULL) return 0;
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  return n < 0 ? 0 : static_cast<hsize_t>(n);
+}
+
+// Variable-length strings of a dataset or attribute, read whole.
+std::vector<std::string> read_vlen_strings(hid_t obj, bool attribute, hid_t space,
+                                           const std::string& where) {
+  const hsize_t n = npoints(space);
+  std::vector<char*> items(n, nullptr);
+  H5Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(mem.id, H5T_VARIABLE);
+  H5Tset_cset(mem.id, H5T_CSET_UTF8);
+  std::vector<std::string> out;
+  if (n == 0) return out;
+  const herr_t rc = attribute ? H5Aread(obj, mem.id, items.data())
+                              : H5Dread(obj, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, items.data());
+  if (rc < 0) fail(where, "cannot read strings");
+  for (char* s : items) out.emplace_back(s ? s : "");
+  H5Dvlen_reclaim(mem.id, space, H5P_DEFAULT, items.data());
+  return out;
+}
+
+struct AttrContext {
+  Attrs* attrs;
+  std::string where;
+  std::exception_ptr error;
+};
+
+void read_one_attr(hid_t obj, const char* name, Attrs& attrs, const std::string& where,
+                   bool hidden_too = false) {
+  if (!hidden_too && hidden_attribute(name)) return;
+  H5Handle att{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
+  if (att.id < 0) fail(where, std::string("cannot open attribute '") + name + "'");
+  H5Handle type{H5Aget_type(att.id), H5Tclose};
+  H5Handle space{H5Aget_space(att.id), H5Sclose};
+  const TypeInfo t = type_info(type.id);
+  const hsize_t n = npoints(space.id);
+  if (H5Tget_class(type.id) == H5T_STRING && H5Tis_variable_str(type.id) <= 0) {
+    // Fixed-length text: netCDF-C's NC_CHAR (one string of the type's size), or an array of them.
+    const std::size_t width = H5Tget_size(type.id);
+    std::string all(width * n, '\0');
+    if (n > 0 && H5Aread(att.id, type.id, all.data()) < 0)
+      fail(where, std::string("cannot read attribute '") + name + "'");
+    if (n <= 1) {
+      while (!all.empty() && all.back() == '\0') all.pop_back();
+      attrs[name] = to_valid_utf8(all);
+    } else {
+      nlohmann::json arr = nlohmann::json::array();
+      for (hsize_t i = 0; i < n; ++i) {
+        std::string s = all.substr(i * width, width);
+        s.resize(std::strlen(s.c_str()));
+        arr.push_back(to_valid_utf8(s));
+      }
+      attrs[name] = arr;
+    }
+  } else if (t.kind == Kind::String) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (auto& s : read_vlen_strings(att.id, true, space.id, where))
+      arr.push_back(to_valid_utf8(s));
+    attrs[name] = arr.size() == 1 ? arr[0] : arr;
+  } else if (t.kind == Kind::Numeric) {
+    std::vector<unsigned char> buf(n * static_cast<std::size_t>(t.dtype.size));
+    if (n > 0 && H5Aread(att.id, native_of(t.dtype), buf.data()) < 0)
+      fail(where, std::string("cannot read attribute '") + name + "'");
+    nlohmann::json arr = nlohmann::json::array();
+    for (hsize_t k = 0; k < n; ++k) arr.push_back(number_json(buf.data(), k, t.dtype, false));
+    attrs[name] = arr.size() == 1 ? arr[0] : arr;
+  }
+}
+
+// Attributes in creation order when the object tracks it (netCDF-C writes them so), else by name.
+Attrs read_attrs(hid_t obj, hid_t create_plist, const std::string& where) {
+  Attrs attrs = Attrs::object();
+  unsigned order = 0;
+  if (create_plist >= 0) H5Pget_attr_creation_order(create_plist, &order);
+  const H5_index_t index = (order & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  std::vector<std::string> names;
+  auto collect = [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  hsize_t idx = 0;
+  if (H5Aiterate2(obj, index, H5_ITER_INC, &idx, collect, &names) < 0)
+    fail(where, "cannot list attributes");
+  for (const auto& n : names) read_one_attr(obj, n.c_str(), attrs, where);
+  return attrs;
+}
+
+struct Link {
+  std::string name;
+  H5O_type_t type = H5O_TYPE_UNKNOWN;
+  haddr_t addr = HADDR_UNDEF;
+};
+
+// The group's hard links in netCDF-C's order: creation order when tracked, else by name.
+std::vector<Link> links_of(hid_t grp, const std::string& where) {
+  H5Handle gcpl{H5Gget_create_plist(grp), H5Pclose};
+  unsigned order = 0;
+  if (gcpl.id >= 0) H5Pget_link_creation_order(gcpl.id, &order);
+  const H5_index_t index = (order & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  std::vector<Link> out;
+  auto collect = [](hid_t g, const char* name, const H5L_info_t* info, void* data) -> herr_t {
+    if (info->type != H5L_TYPE_HARD) return 0;
+    H5O_info_t oi;
+    const hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
+    if (obj < 0) return 0;
+    const herr_t rc = H5Oget_info2(obj, &oi, H5O_INFO_BASIC);
+    H5Oclose(obj);
+    if (rc < 0) return 0;
+    static_cast<std::vector<Link>*>(data)->push_back({name, oi.type, oi.addr});
+    return 0;
+  };
+  hsize_t idx = 0;
+  if (H5Literate(grp, index, H5_ITER_INC, &idx, collect, &out) < 0)
+    fail(where, "cannot list the group's members");
+  return out;
+}
+
+void list_groups(hid_t grp, const std::string& prefix, std::vector<std::string>& out,
+                 const std::string& where) {
+  for (const auto& l : links_of(grp, where)) {
+    if (l.type != H5O_TYPE_GROUP) continue;
+    out.push_back(prefix + l.name);
+    H5Handle child{H5Gopen2(grp, l.name.c_str(), H5P_DEFAULT), H5Gclose};
+    if (child.id >= 0) list_groups(child.id, prefix + l.name + "/", out, where);
+  }
+}
+
+std::optional<std::vector<int>> int_attr(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return std::nullopt;
+  H5Handle att{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
+  H5Handle space{H5Aget_space(att.id), H5Sclose};
+  std::vector<int> v(npoints(space.id));
+  if (!v.empty() && H5Aread(att.id, H5T_NATIVE_INT, v.data()) < 0) return std::nullopt;
+  return v;
+}
+
+std::string string_attr(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return {};
+  Attrs a = Attrs::object();
+  read_one_attr(obj, name, a, name, true);
+  return a.contains(name) && a[name].is_string() ? a[name].get<std::string>() : std::string();
+}
+
+struct Dim {
+  std::string name;
+  int64_t size = 0;
+  bool unlimited = false;
+  int id = 0;
+  haddr_t scale = HADDR_UNDEF;  // its dimension scale's address (none for phony dims)
+  std::size_t group = 0;        // depth of its group in the chain (0 = root)
+};
+
+haddr_t address_of(hid_t obj) {
+  H5O_info_t oi;
+  return H5Oget_info2(obj, &oi, H5O_INFO_BASIC) < 0 ? HADDR_UNDEF : oi.addr;
+}
+
+// The dimension a dataset defines when it is a dimension scale.
+std::optional<Dim> scale_dim(hid_t dset, const std::string& name) {
+  if (H5DSis_scale(dset) <= 0) return std::nullopt;
+  H5Handle space{H5Dget_space(dset), H5Sclose};
+  const int rank = H5Sget_simple_extent_ndims(space.id);
+  if (rank < 1) return std::nullopt;
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), maxdims(dims.size());
+  H5Sget_simple_extent_dims(space.id, dims.data(), maxdims.data());
+  Dim d;
+  d.name = name;
+  d.size = static_cast<int64_t>(dims[0]);
+  d.unlimited = maxdims[0] == H5S_UNLIMITED;
+  d.id = -1;
+  if (auto id = int_attr(dset, "_Netcdf4Dimid"); id && id->size() == 1) d.id = (*id)[0];
+  d.scale = address_of(dset);
+  return d;
+}
+
+// An unlimited dimension is as long as the longest variable along it (netCDF-C's rule: a scale
+// without a variable of its own is never extended as data is appended).
+void note_unlimited_extents(hid_t dset, std::map<haddr_t, int64_t>& extent) {
+  H5Handle space{H5Dget_space(dset), H5Sclose};
+  const int rank = H5Sget_simple_extent_ndims(space.id);
+  if (rank < 1) return;
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), maxdims(dims.size());
+  H5Sget_simple_extent_dims(space.id, dims.data(), maxdims.data());
+  for (int a = 0; a < rank; ++a) {
+    if (maxdims[static_cast<std::size_t>(a)] != H5S_UNLIMITED ||
+        H5DSget_num_scales(dset, static_cast<unsigned>(a)) <= 0)
+      continue;
+    haddr_t addr = HADDR_UNDEF;
+    auto visit = [](hid_t, unsigned, hid_t sc, void* data) -> herr_t {
+      *static_cast<haddr_t*>(data) = address_of(sc);
+      return 1;
+    };
+    H5DSiterate_scales(dset, static_cast<unsigned>(a), nullptr, visit, &addr);
+    auto& e = extent[addr];
+    e = std::max(e, static_cast<int64_t>(dims[static_cast<std::size_t>(a)]));
+  }
+}
+
+void read_whole(hid_t dset, hid_t mem_type, void* out, const std::string& where) {
+  if (H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    fail(where, "cannot read the variable");
+}
+
+}  // namespace
+
+void check_whole_text_size(std::size_t bytes, const std::string& where) {
+  if (bytes > kMaxWholeText)
+    throw Error::source(where, "text variable of " + std::to_string(bytes >> 20) +
+                                   " MiB: text is read whole and zarr-parallel caps it at 256 MiB");
+}
+
+void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path,
+                           const std::string& group) {
+  const std::string where = path + ", variable '" + v.name + "'";
+  const std::string prefix = group.empty() ? "" : group + "/";  // HDF5 path of the group
+  H5Handle dset{H5Dopen2(file, (prefix + v.name).c_str(), H5P_DEFAULT), H5Dclose};
+  if (dset.id < 0) {
+    const std::string alt = prefix + kNonCoordPrefix + v.name;  // netCDF-4's name for clashes
+    dset.id = H5Dopen2(file, alt.c_str(), H5P_DEFAULT);
+  }
+  if (dset.id < 0) fail(where, "HDF5 dataset not found");
+  H5Handle type{H5Dget_type(dset.id), H5Tclose};
+  v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
+  H5Handle dcpl{H5Dget_create_plist(dset.id), H5Pclose};
+  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
+  const std::size_t nd = v.ndim();
+
+  if (layout == H5D_CHUNKED) {
+    std::vector<hsize_t> cdims(nd);
+    H5Pget_chunk(dcpl.id, static_cast<int>(nd), cdims.data());
+    std::vector<int64_t> chunk(cdims.begin(), cdims.end());
+    v.grid = ChunkGrid::regular(v.shape, chunk);
+    const int nfilters = H5Pget_nfilters(dcpl.id);
+    for (int i = 0; i < nfilters; ++i) {
+      unsigned flags = 0;
+      std::size_t ncd = 16;
+      std::vector<unsigned> cd(16);
+      char fname[256];
+      unsigned config = 0;
+      const H5Z_filter_t id = H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &ncd,
+                                             cd.data(), sizeof fname, fname, &config);
+      cd.resize(std::min<std::size_t>(ncd, 16));
+      v.codecs.push_back(codec_from_hdf5_filter(id, cd, v.dtype.size, where));
+    }
+    const int64_t n = v.grid.num_chunks();
+    v.chunks.resize(static_cast<std::size_t>(n));
+    std::vector<hsize_t> offset(nd);
+    for (int64_t idx = 0; idx < n; ++idx) {
+      const std::vector<int64_t> c = v.grid.coords(idx);
+      for (std::size_t d = 0; d < nd; ++d) offset[d] = static_cast<hsize_t>(c[d] * chunk[d]);
+      unsigned mask = 0;
+      haddr_t addr = HADDR_UNDEF;
+      hsize_t size = 0;
+      if (H5Dget_chunk_info_by_coord(dset.id, offset.data(), &mask, &addr, &size) < 0)
+        fail(where, "cannot read the HDF5 chunk index");
+      auto& ref = v.chunks[static_cast<std::size_t>(idx)];
+      if (addr != HADDR_UNDEF) {
+        ref.kind = ChunkRef::Kind::Range;
+        ref.offset = addr;
+        ref.length = size;
+        ref.filter_mask = mask;
+      }
+    }
+    return;
+  }
+
+  // Contiguous or compact: cut into slabs along dim 0 of at most ~16 MiB, each a byte range.
+  std::vector<int64_t> chunk = v.shape;
+  const std::size_t row = v.num_elements() /
+                          std::max<int64_t>(v.shape.empty() ? 1 : v.shape[0], 1) *
+                          static_cast<std::size_t>(v.dtype.size);
+  if (nd > 0 && row > 0)
+    chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1,
+                                   std::max<int64_t>(v.shape[0], 1));
+  for (auto& c : chunk) c = std::max<int64_t>(c, 1);
+  v.grid = ChunkGrid::regular(v.shape, chunk);
+  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
+  if (layout == H5D_COMPACT) {
+    H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
+    auto all = std::make_shared<Bytes>(static_cast<std::size_t>(v.num_elements()) *
+                                       static_cast<std::size_t>(v.dtype.size));
+    if (H5Dread(dset.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
+      fail(where, "cannot read compact dataset");
+    v.dtype.big_endian = false;
+    v.grid = ChunkGrid::regular(v.shape, v.shape);
+    all->resize(v.chunk_bytes());
+    v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all, 0});
+    return;
+  }
+  const haddr_t addr = H5Dget_offset(dset.id);
+  if (addr == HADDR_UNDEF) return;  // never written: all missing
+  const uint64_t slab = static_cast<uint64_t>(chunk[0]) * row;
+  const uint64_t total =
+      static_cast<uint64_t>(v.num_elements()) * static_cast<uint64_t>(v.dtype.size);
+  for (std::size_t i = 0; i < v.chunks.size(); ++i) {
+    auto& ref = v.chunks[i];
+    ref.kind = ChunkRef::Kind::Range;
+    ref.offset = addr + i * slab;
+    ref.length = std::min<uint64_t>(slab, total - i * slab);
+  }
+}
+
+ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group) {
+  // The chain of groups from the root to `group`: their dimensions are visible to its variables.
+  std::vector<std::string> chain = {"/"};
+  {
+    std::size_t start = 0;
+    std::string at;
+    while (start < group.size()) {
+      const auto slash = group.find('/', start);
+      const std::string part =
+          group.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      start = slash == std::string::npos ? group.size() : slash + 1;
+      if (part.empty()) continue;
+      at += "/" + part;
+      chain.push_back(at);
+    }
+  }
+  std::vector<Dim> dims;
+  std::map<haddr_t, int64_t> unlimited_extent;  // by dimension scale
+  int next_auto_id = 0;
+  std::vector<Link> members;  // of the group read
+  H5Handle grp{-1, H5Gclose};
+  for (std::size_t depth = 0; depth < chain.size(); ++depth) {
+    const hid_t g = H5Gopen2(file, chain[depth].c_str(), H5P_DEFAULT);
+    if (g < 0) {
+      rethrow_readable_error();
+      std::vector<std::string> all;
+      H5Handle root{H5Gopen2(file, "/", H5P_DEFAULT), H5Gclose};
+      list_groups(root.id, "", all, path);
+      std::string known;
+      for (const auto& n : all) known += (known.empty() ? "" : ", ") + n;
+      throw Error::config("group",
+                          "no group '" + group + "' in " + path +
+                              (known.empty() ? " (it has none)" : " (has: " + known + ")"));
+    }
+    H5Handle gh{g, H5Gclose};
+    std::vector<Link> links = links_of(g, path);
+    for (const auto& l : links) {
+      if (l.type != H5O_TYPE_DATASET) continue;
+      H5Handle d{H5Dopen2(g, l.name.c_str(), H5P_DEFAULT), H5Dclose};
+      if (d.id < 0) fail(path, "cannot open dataset '" + l.name + "'");
+      if (auto dim = scale_dim(d.id, l.name)) {
+        dim->group = depth;
+        if (dim->id < 0) dim->id = next_auto_id;
+        next_auto_id = std::max(next_auto_id, dim->id + 1);
+        dims.push_back(*dim);
+      } else {
+        note_unlimited_extents(d.id, unlimited_extent);
+      }
+    }
+    if (depth + 1 == chain.size()) {
+      members = std::move(links);
+      grp.id = gh.id;
+      gh.id = -1;
+    }
+  }
+  for (auto& d : dims)
+    if (d.unlimited && unlimited_extent.count(d.scale))
+      d.size = std::max(d.size, unlimited_extent[d.scale]);
+  std::sort(dims.begin(), dims.end(), [](const Dim& a, const Dim& b) { return a.id < b.id; });
+
+  ScanPart out;
+  Dataset& ds = out.ds;
+  ds.engine = "netcdf";
+  ds.files = {path};
+  ds.group = group;
+  list_groups(grp.id, group.empty() ? "" : group + "/", ds.groups, path);
+  {
+    H5Handle gcpl{H5Gget_create_plist(grp.id), H5Pclose};
+    ds.attrs = read_attrs(grp.id, gcpl.id, path);
+  }
+  // Dimensions without scales (HDF5 files not written by netCDF): netCDF-C's phony dimensions,
+  // one per distinct length within a variable.
+  auto phony = [&](int64_t size, const std::vector<std::size_t>& taken) -> std::size_t {
+    for (std::size_t i = 0; i < dims.size(); ++i)
+      if (dims[i].scale == HADDR_UNDEF && dims[i].size == size &&
+          std::find(taken.begin(), taken.end(), i) == taken.end())
+        return i;
+    Dim d;
+    d.id = next_auto_id++;
+    d.name = "phony_dim_" + std::to_string(d.id);
+    d.size = size;
+    d.group = chain.size() - 1;
+    dims.push_back(d);
+    return dims.size() - 1;
+  };
+
+  struct Pending {
+    Variable v;
+    std::vector<std::size_t> dim_index;  // into dims, every axis (the char length included)
+    Kind kind;
+    std::string link;
+  };
+  std::vector<Pending> vars;
+  for (const auto& l : members) {
+    if (l.type != H5O_TYPE_DATASET) continue;
+    H5Handle d{H5Dopen2(grp.id, l.name.c_str(), H5P_DEFAULT), H5Dclose};
+    const bool scale = H5DSis_scale(d.id) > 0;
+    if (scale && string_attr(d.id, "NAME").rfind(kDimOnly, 0) == 0) continue;
+    std::string name = l.name;
+    if (name.rfind(kNonCoordPrefix, 0) == 0) name = name.substr(std::strlen(kNonCoordPrefix));
+    const std::string where = path + ", variable '" + name + "'";
+    H5Handle type{H5Dget_type(d.id), H5Tclose};
+    const TypeInfo t = type_info(type.id);
+    if (t.kind == Kind::Other) {
+      ds.unsupported.emplace_back(name, "of a user-defined type");
+      continue;
+    }
+    H5Handle space{H5Dget_space(d.id), H5Sclose};
+    const int rank = std::max(H5Sget_simple_extent_ndims(space.id), 0);
+    std::vector<hsize_t> shape(static_cast<std::size_t>(rank));
+    if (rank > 0) H5Sget_simple_extent_dims(space.id, shape.data(), nullptr);
+    Pending p{Variable{}, {}, t.kind, l.name};
+    p.v.name = name;
+    p.v.origin = path;
+    auto coords = scale ? int_attr(d.id, "_Netcdf4Coordinates") : std::nullopt;
+    for (int a = 0; a < rank; ++a) {
+      std::optional<std::size_t> found;
+      if (scale && coords && static_cast<std::size_t>(a) < coords->size()) {
+        for (std::size_t i = 0; i < dims.size(); ++i)
+          if (dims[i].id == (*coords)[static_cast<std::size_t>(a)]) found = i;
+      } else if (scale && a == 0) {
+        const haddr_t self = address_of(d.id);
+        for (std::size_t i = 0; i < dims.size(); ++i)
+          if (dims[i].scale == self) found = i;
+      } else if (H5DSget_num_scales(d.id, static_cast<unsigned>(a)) > 0) {
+        haddr_t addr = HADDR_UNDEF;
+        auto visit = [](hid_t, unsigned, hid_t sc, void* data) -> herr_t {
+          *static_cast<haddr_t*>(data) = address_of(sc);
+          return 1;
+        };
+        H5DSiterate_scales(d.id, static_cast<unsigned>(a), nullptr, visit, &addr);
+        for (std::size_t i = 0; i < dims.size(); ++i)
+          if (dims[i].scale == addr) found = i;
+      }
+      if (!found)
+        found = phony(static_cast<int64_t>(shape[static_cast<std::size_t>(a)]), p.dim_index);
+      p.dim_index.push_back(*found);
+    }
+    vars.push_back(std::move(p));
+  }
+  // Phony dimensions were appended; netCDF-C numbers them after the scales.
+  std::vector<std::size_t> visible(dims.size());
+  for (std::size_t i = 0; i < dims.size(); ++i) visible[i] = i;
+  std::stable_sort(visible.begin(), visible.end(),
+                   [&](std::size_t a, std::size_t b) { return dims[a].id < dims[b].id; });
+  for (std::size_t i : visible) ds.dims.push_back({dims[i].name, dims[i].size, dims[i].unlimited});
+
+  for (auto& p : vars) {
+    Variable& v = p.v;
+    const std::string where = path + ", variable '" + v.name + "'";
+    H5Handle d{H5Dopen2(grp.id, p.link.c_str(), H5P_DEFAULT), H5Dclose};
+    H5Handle dcpl{H5Dget_create_plist(d.id), H5Pclose};
+    H5Handle type{H5Dget_type(d.id), H5Tclose};
+    const std::size_t nvdims = p.dim_index.size();
+    const bool char_scalar = p.kind == Kind::Char && nvdims <= 1;
+    const bool char_array = p.kind == Kind::Char && nvdims >= 2;
+    const bool strings = p.kind == Kind::String;
+    const bool text = p.kind != Kind::Numeric;
+    if (char_scalar) {
+      const int64_t len = nvdims == 0 ? 1 : dims[p.dim_index[0]].size;
+      v.dtype = DType{'S', static_cast<int>(std::max<int64_t>(len, 1)), false};
+    } else {
+      v.dtype = type_info(type.id).dtype;
+      for (std::size_t a = 0; a < nvdims; ++a) {
+        if (char_array && a + 1 == nvdims) break;  // the string length: part of the element
+        v.dims.push_back(dims[p.dim_index[a]].name);
+        v.shape.push_back(dims[p.dim_index[a]].size);
+      }
+    }
+    v.attrs = read_attrs(d.id, dcpl.id, where);
+    v.fill_value = nullptr;
+    if (text) {
+      v.attrs.erase("_FillValue");  // xarray keeps none for text; Zarr's fill_value is null
+    } else if (v.attrs.contains("_FillValue")) {
+      v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
+      v.attrs.erase("_FillValue");
+    }
+    if (text) {
+      v.missing_chunk_value = nullptr;
+    } else {
+      // What reads of never-written chunks give: the dataset's fill value (netCDF sets it to
+      // _FillValue or the type's default; HDF5's own default is 0), else netCDF's default.
+      unsigned char fill[8] = {};
+      H5D_fill_value_t status = H5D_FILL_VALUE_UNDEFINED;
+      H5Pfill_value_defined(dcpl.id, &status);
+      if (status == H5D_FILL_VALUE_UNDEFINED ||
+          H5Pget_fill_value(dcpl.id, native_of(v.dtype), fill) < 0)
+        default_fill(v.dtype, fill);
+      v.missing_chunk_value = number_json(fill, 0, v.dtype);
+    }
+    std::size_t n = 1;
+    for (int64_t s : v.shape) n *= static_cast<std::size_t>(s);
+    if (strings) {
+      H5Handle space{H5Dget_space(d.id), H5Sclose};
+      check_whole_text_size(n * sizeof(char*), where);
+      std::vector<std::string> items = read_vlen_strings(d.id, false, space.id, where);
+      std::size_t width = 1;
+      for (const auto& s : items) width = std::max(width, std::strlen(s.c_str()));
+      check_whole_text_size(n * width, where);
+      Bytes data(n * width, 0);
+      for (std::size_t i = 0; i < items.size() && i < n; ++i)
+        std::memcpy(data.data() + i * width, items[i].c_str(), std::strlen(items[i].c_str()));
+      v.dtype = DType{'S', static_cast<int>(width), false};
+      v.object_codec = "vlen-utf8";
+      v.hold_whole(std::move(data));
+    } else if (char_array) {
+      const auto width = static_cast<std::size_t>(dims[p.dim_index.back()].size);
+      v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
+      check_whole_text_size(n * width, where);
+      Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);
+      if (n > 0 && width > 0) read_whole(d.id, type.id, data.data(), where);
+      v.hold_whole(std::move(data));
+    } else if (v.ndim() == 0) {
+      // A scalar (grid mapping, scalar coordinate): its one value travels inline in the manifest.
+      auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size));
+      const bool no_chars = char_scalar && nvdims == 1 && dims[p.dim_index[0]].size == 0;
+      if (!no_chars)
+        read_whole(d.id, char_scalar ? type.id : native_of(v.dtype), value->data(), where);
+      v.grid = ChunkGrid::regular({}, {});
+      v.chunks = {ChunkRef{}};
+      v.chunks[0].kind = ChunkRef::Kind::Inline;
+      v.chunks[0].data = std::move(value);
+    }
+    if (v.ndim() == 1 && v.dims[0] == v.name && !text) {
+      std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
+      if (!values.empty()) read_whole(d.id, H5T_NATIVE_DOUBLE, values.data(), where);
+      out.coord_values[v.name] = std::move(values);
+    }
+    ds.variables.push_back(std::move(v));
+  }
+  for (auto& v : ds.variables)
+    if (v.ndim() > 0 && v.chunks.empty()) describe_hdf5_storage(file, v, path, group);
+  return out;
+}
+
+}  // namespace zp

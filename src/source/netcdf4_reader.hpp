@@ -1,0 +1,30 @@
+// NetCDF-4 through HDF5 alone: the netCDF-4 data model (dimensions from dimension scales, variables,
+// attributes, fill values, groups) read the way netCDF-C reads it, with the chunk manifest from
+// HDF5's chunk index. One open per file, and it works on any HDF5 file id — a local file or one
+// opened through open_hdf5_through (HTTP(S), S3), which netCDF-C cannot read here.
+#pragma once
+
+#include <hdf5.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "source/scan_cache.hpp"
+
+namespace zp {
+
+// The part of one NetCDF-4 file (`group`: "a/b", "" = the root); `path` names it in the part and
+// in errors. Throws Error(Source) naming the file (and variable), Error(Config) for a missing group.
+ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group);
+
+// Grid and chunk references of a NetCDF-4 variable from HDF5's description of its dataset.
+void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path,
+                           const std::string& group);
+
+// Shared with the netCDF-C reader (netCDF-3 files):
+// element `i` of `data` as JSON; `spelled`: non-finite values as Zarr spells fill values ("NaN").
+nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelled = true);
+// Text is read whole when scanned; larger arrays of text are refused rather than held in memory.
+void check_whole_text_size(std::size_t bytes, const std::string& where);
+
+}  // namespace zp
