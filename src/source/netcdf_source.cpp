@@ -477,6 +477,9 @@ void prescan_in_children(const std::vector<std::string>& files, const std::strin
   (void)failure;
 }
 
+Dataset join_files(const std::vector<std::string>& files, const std::string& concat_dim,
+                   const std::string& uri, const std::string& group);
+
 }  // namespace
 
 void scan_into_cache(const std::string& path, const std::string& group) {
@@ -486,6 +489,21 @@ void scan_into_cache(const std::string& path, const std::string& group) {
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim_in,
                     const std::string& uri, const std::string& group) {
   if (files.empty()) throw Error::source(uri, "no files match");
+  const std::string key = files.size() > 1 ? join_key(files, group, concat_dim_in) : "";
+  if (!key.empty())
+    if (auto joined = cached_join(files, group, concat_dim_in)) {
+      joined->uri = uri;
+      return std::move(*joined);
+    }
+  Dataset ds = join_files(files, concat_dim_in, uri, group);
+  if (!key.empty()) store_join(key, files, group, concat_dim_in, ds);
+  return ds;
+}
+
+namespace {
+
+Dataset join_files(const std::vector<std::string>& files, const std::string& concat_dim_in,
+                   const std::string& uri, const std::string& group) {
   prescan_in_children(files, group);
   OpenedFile first = open_one_cached(files[0], group);
   Dataset ds = std::move(first.ds);
@@ -536,6 +554,8 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
       for (const auto& r : rest) d.size += r.ds.find_dim(concat_dim)->size;
   return ds;
 }
+
+}  // namespace
 
 Dataset open_netcdf_url(const std::string& url, const std::string& group, SourceAccess& access) {
   if (url.find_first_of("*?[") != std::string::npos)

@@ -138,8 +138,12 @@ void store_part(const std::string& path, const std::string& group, const ScanPar
     std::memcpy(raw.data(), values.data(), raw.size());
     coords[name] = encode_base64(raw);
   }
-  const ojson header = {{"path", abs},       {"as", path},       {"group", group},
-                        {"size", was.size}, {"mtime_ns", was.mtime_ns}, {"version", build_identity()},
+  const ojson header = {{"path", abs},
+                        {"as", path},
+                        {"group", group},
+                        {"size", was.size},
+                        {"mtime_ns", was.mtime_ns},
+                        {"version", build_identity()},
                         {"coords", coords}};
   const std::string target = entry_path(dir, abs, group);
   const std::string tmp = target + ".tmp." + std::to_string(::getpid());
@@ -155,7 +159,63 @@ void store_part(const std::string& path, const std::string& group, const ScanPar
   if (ec) fs::remove(tmp, ec);
 }
 
-void set_scan_executable(const std::string& path) { executable() = path; }
-const std::string& scan_executable() { return executable(); }
+std::string join_key(const std::vector<std::string>& files, const std::string& group,
+                     const std::string& concat_dim) {
+  if (scan_cache_dir().empty()) return "";
+  std::string text = "join\n" + group + '\n' + concat_dim + '\n' + build_identity() + '\n';
+  for (const auto& f : files) {
+    const std::string abs = fs::absolute(f).lexically_normal().string();
+    const FileState s = state_of(abs);
+    if (!s.ok) return "";
+    text +=
+        f + '\0' + abs + '\0' + std::to_string(s.size) + ':' + std::to_string(s.mtime_ns) + '\n';
+  }
+  return sha256_hex(text);
+}
+
+std::optional<Dataset> cached_join(const std::vector<std::string>& files, const std::string& group,
+                                   const std::string& concat_dim) {
+  const std::string key = join_key(files, group, concat_dim);
+  if (key.empty()) return std::nullopt;
+  std::ifstream in(scan_cache_dir() + "/join-" + key + ".json", std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    Dataset ds = dataset_from_text(ss.str(), files.empty() ? "" : files[0]);
+    if (ds.files != files) return std::nullopt;
+    return ds;
+  } catch (const std::exception&) {
+    return std::nullopt;  // an unreadable entry is a miss, never an error
+  }
+}
+
+void store_join(const std::string& key_before, const std::vector<std::string>& files,
+                const std::string& group, const std::string& concat_dim, const Dataset& ds) {
+  if (key_before.empty() || join_key(files, group, concat_dim) != key_before) return;
+  const std::string dir = scan_cache_dir();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return;
+  const std::string target = dir + "/join-" + key_before + ".json";
+  const std::string tmp = target + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << dataset_text(ds);
+    if (!out.flush()) {
+      fs::remove(tmp, ec);
+      return;
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) fs::remove(tmp, ec);
+}
+
+void set_scan_executable(const std::string& path) {
+  executable() = path;
+}
+const std::string& scan_executable() {
+  return executable();
+}
 
 }  // namespace zp

@@ -33,6 +33,18 @@ std::optional<ScanPart> cached_part(const std::string& path, const std::string& 
 void store_part(const std::string& path, const std::string& group, const ScanPart& part,
                 std::pair<int64_t, int64_t> state);
 
+// The joined dataset of a whole file list (what the netcdf engine makes of a glob), so that a warm
+// re-plan of thousands of files reads one entry instead of one part per file. Keyed by the files
+// (as given and absolute, in order, each with its size and mtime), the group, concat_dim and the
+// build: any touched, added or removed file is a miss (its per-file parts still serve).
+std::optional<Dataset> cached_join(const std::vector<std::string>& files, const std::string& group,
+                                   const std::string& concat_dim);
+// `key_before`: join_key() taken before the files were scanned (nothing stored if they changed).
+std::string join_key(const std::vector<std::string>& files, const std::string& group,
+                     const std::string& concat_dim);
+void store_join(const std::string& key_before, const std::vector<std::string>& files,
+                const std::string& group, const std::string& concat_dim, const Dataset& ds);
+
 // The program that scans files in child processes (`zarr-parallel scan-parts`, with
 // ZP_PARALLEL_SCAN=1); "" = none (then files are scanned one after another in this process).
 void set_scan_executable(const std::string& path);

@@ -32,17 +32,33 @@ def test_parallel_scan_and_warm_cache_give_the_same_store(tmp_path):
     cfg = {"data_uri": str(tmp_path / "src" / "*.nc"), "deploy_mode": "series", "recommend_changes": False}
     none = cached(tmp_path, cfg, "off", "none")
     cold = cached(tmp_path, cfg, cache, "cold", parallel=True)
-    parts = list((tmp_path / "cache" / "parts").glob("*.json"))
+    folder = tmp_path / "cache" / "parts"
+    parts = [p for p in folder.glob("*.json") if not p.name.startswith("join-")]
     assert len(parts) == len(files)
+    assert len(list(folder.glob("join-*.json"))) == 1  # the joined glob
+    # Warm: the joined entry alone serves (the per-file parts are not even read).
+    saved = {p: p.read_bytes() for p in parts}
+    for p in parts:
+        p.unlink()
     warm = cached(tmp_path, cfg, cache, "warm")
     assert none == cold == warm
-    # A file touched (same bytes, new mtime) is scanned again; the others are read from the cache.
+    assert not any(p.exists() for p in parts)
+    for p, b in saved.items():
+        p.write_bytes(b)
+    # A file touched (same bytes, new mtime) misses the joined entry and is scanned again; the
+    # others are read from their parts.
     before = {p: p.stat().st_mtime_ns for p in parts}
     time.sleep(0.01)
     os.utime(files[5])
     assert cached(tmp_path, cfg, cache, "touched") == none
     rewritten = [p for p in parts if p.stat().st_mtime_ns != before[p]]
     assert len(rewritten) == 1, rewritten
+    assert len(list(folder.glob("join-*.json"))) == 2
+    # A day appended to the glob: a new join, the new file in the store.
+    extra = make_files(tmp_path / "more", n=25)[-1]
+    os.rename(extra, tmp_path / "src" / "zz_last.nc")
+    grown = cached(tmp_path, cfg, cache, "grown")
+    assert grown == cached(tmp_path, cfg, "off", "grown_none") and grown != none
 
 
 def test_a_file_that_fails_to_scan_is_named(tmp_path):

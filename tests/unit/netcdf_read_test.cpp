@@ -9,8 +9,12 @@
 
 #include "core/error.hpp"
 #include "source/chunk_reader.hpp"
+#include "source/dataset_json.hpp"
+#include "source/hdf5_readable_driver.hpp"
+#include "source/netcdf4_reader.hpp"
 #include "source/netcdf_source.hpp"
 #include "source/open_source.hpp"
+#include "store/file_reader.hpp"
 
 namespace zp {
 namespace {
@@ -74,6 +78,56 @@ TEST(NetcdfRead, FixturesMadeByNetcdf4Python) {
   expect_same_as_netcdf_c(open_source((dir / "era5_small_*.nc").string(), "netcdf", ""));
   expect_same_as_netcdf_c(
       open_source((fs::path(ZP_FIXTURES) / "classic" / "tp_classic.nc").string(), "auto", ""));
+}
+
+// A FileReader that counts reads and fails every read after `fail_after` of them, as a remote
+// backend does when its retries are spent.
+class FailingReader : public FileReader {
+ public:
+  explicit FailingReader(int fail_after) : fail_after_(fail_after) {}
+  Bytes read(const std::string& path, uint64_t offset, uint64_t length) override {
+    if (++reads_ > fail_after_) throw Error::transient(path, "HTTP 503 after 3 retries");
+    return FileReader::read(path, offset, length);
+  }
+  int reads() const { return reads_; }
+
+ private:
+  int fail_after_;
+  int reads_ = 0;
+};
+
+TEST(NetcdfRead, HdfDriverOverAReadableDescribesAsTheFileSystemDoes) {
+  const fs::path file = fs::path(ZP_FIXTURES) / "era5_small" / "era5_small_20000101.nc";
+  if (!fs::exists(file)) GTEST_SKIP() << "fixtures not found";
+  const Dataset direct = open_source(file.string(), "netcdf", "");
+  FailingReader reader(1 << 30);
+  const hid_t id = open_hdf5_through(reader, file.string(), fs::file_size(file));
+  ASSERT_GE(id, 0);
+  ScanPart part = describe_netcdf4(id, file.string(), "");
+  H5Fclose(id);
+  part.ds.uri = direct.uri;
+  EXPECT_EQ(dataset_text(part.ds), dataset_text(direct));
+  // Metadata comes in pages: a handful of reads, not one per HDF5 object.
+  EXPECT_LE(reader.reads(), 4);
+}
+
+TEST(NetcdfRead, HdfDriverPassesTheReadersErrorThrough) {
+  const fs::path file = fs::path(ZP_FIXTURES) / "era5_small" / "era5_small_20000101.nc";
+  if (!fs::exists(file)) GTEST_SKIP() << "fixtures not found";
+  for (int fail_after : {0, 1}) {
+    FailingReader reader(fail_after);
+    try {
+      const hid_t id = open_hdf5_through(reader, file.string(), fs::file_size(file));
+      ScanPart part = describe_netcdf4(id, file.string(), "");
+      H5Fclose(id);
+      // The whole file's metadata was in the first page: then the description needs no more.
+      EXPECT_EQ(fail_after, 1);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Transient) << e.what();
+      EXPECT_NE(std::string(e.what()).find("503"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(NetcdfRead, LayoutsFiltersAndByteOrdersWrittenByNetcdfC) {
