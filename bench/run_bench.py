@@ -265,7 +265,9 @@ def r1(data, work, runs, nfiles):
     ours, theirs = [], []
     for _ in range(runs):
         out = work / "ours.json"
-        wall, _rss = timed([BIN / "zarr-parallel", "refs", str(folder / "*.nc"), "-o", out])
+        # A cold scan every run: the manifest cache would otherwise serve runs 2 and 3.
+        wall, _rss = timed([BIN / "zarr-parallel", "refs", str(folder / "*.nc"), "-o", out],
+                           env=dict(os.environ, ZP_CACHE_DIR="off"))
         ours.append(wall)
         env = dict(os.environ, PYTHONPATH=str(REPO.parent / "shared" / "vendor"))
         wall, _rss = timed([sys.executable, HERE / "baselines" / "make_refs.py", "--absolute", work / "kerchunk.json",

@@ -14,11 +14,11 @@
 #include "exec/executor.hpp"
 #include "exec/make_refs.hpp"
 #include "exec/progress.hpp"
-#include "source/netcdf_source.hpp"
-#include "source/scan_cache.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
+#include "source/netcdf_source.hpp"
+#include "source/scan_cache.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -52,39 +52,50 @@ int main(int argc, char** argv) {
   std::string svg_path;
   plan->add_option("--svg", svg_path, "also draw the plan into this SVG file");
   std::vector<std::string> svg_dims;
-  plan->add_option("--svg-dims", svg_dims, "the dimensions to draw (rows, columns); default: the two largest")
+  plan->add_option("--svg-dims", svg_dims,
+                   "the dimensions to draw (rows, columns); default: the two largest")
       ->delimiter(',');
 
   auto* inspect = app.add_subcommand(
       "inspect", "dimensions, coordinates, variables, encodings, source chunk grid");
-  inspect->add_option("SOURCE", source,
-                      "file glob, kerchunk .json or .zarr folder; also https:// and s3:// URLs")
+  inspect
+      ->add_option("SOURCE", source,
+                   "file glob, kerchunk .json or .zarr folder; also https:// and s3:// URLs")
       ->required();
   inspect->add_option("--engine", engine, "auto | netcdf | kerchunk | zarr");
   inspect->add_option("--concat-dim", concat_dim, "dimension to join files along");
   inspect->add_option("--group", group, "a NetCDF-4 group or Zarr subgroup (path: a/b)");
   inspect->add_flag("--json", as_json, "JSON output");
   std::string storage_options, remote_protocol, remote_options;
-  inspect->add_option("--storage-options", storage_options,
-                      "remote SOURCE: JSON as the config's storage_options, e.g. '{\"anon\": true}'");
-  inspect->add_option("--remote-protocol", remote_protocol, "reference set: protocol of chunk URLs");
-  inspect->add_option("--remote-options", remote_options, "reference set: JSON options for chunk URLs");
+  inspect->add_option(
+      "--storage-options", storage_options,
+      "remote SOURCE: JSON as the config's storage_options, e.g. '{\"anon\": true}'");
+  inspect->add_option("--remote-protocol", remote_protocol,
+                      "reference set: protocol of chunk URLs");
+  inspect->add_option("--remote-options", remote_options,
+                      "reference set: JSON options for chunk URLs");
 
-  auto* refs = app.add_subcommand("refs", "write a kerchunk reference set of NetCDF-4/HDF5 files or a Zarr store");
+  auto* refs = app.add_subcommand(
+      "refs", "write a kerchunk reference set of NetCDF-4/HDF5 files or a Zarr store");
   std::vector<std::string> refs_sources;
   std::string refs_out;
   int64_t inline_threshold = 500;
   bool relative = false;
-  refs->add_option("SOURCE", refs_sources, "NetCDF files or globs (joined), a Zarr store")->required();
+  refs->add_option("SOURCE", refs_sources, "NetCDF files or globs (joined), a Zarr store")
+      ->required();
   refs->add_option("-o,--output", refs_out, "the reference set to write (.json)")->required();
-  refs->add_option("--concat-dim", concat_dim, "dimension to join files along (default: the unlimited one)");
-  refs->add_option("--inline-threshold", inline_threshold, "chunks under this many bytes are inlined (0: none)")
+  refs->add_option("--concat-dim", concat_dim,
+                   "dimension to join files along (default: the unlimited one)");
+  refs->add_option("--inline-threshold", inline_threshold,
+                   "chunks under this many bytes are inlined (0: none)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
-  refs->add_flag("--relative", relative, "paths relative to the output's folder (default: absolute)");
+  refs->add_flag("--relative", relative,
+                 "paths relative to the output's folder (default: absolute)");
   refs->add_option("--engine", engine, "auto | netcdf | zarr | kerchunk");
   refs->add_option("--group", group, "a NetCDF-4 group or Zarr subgroup (path: a/b)");
 
-  auto* scan_parts = app.add_subcommand("scan-parts", "");  // internal: the parallel scan's children
+  auto* scan_parts =
+      app.add_subcommand("scan-parts", "");  // internal: the parallel scan's children
   scan_parts->group("");
   std::vector<std::string> scan_files;
   scan_parts->add_option("--group", group, "group");
@@ -172,7 +183,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*scan_parts) {
-      for (const auto& f : scan_files) zp::scan_into_cache(f, group);
+      for (const auto& f : scan_files) std::cout << zp::scan_part_text(f, group) << std::flush;
       return 0;
     }
     if (*refs) {
@@ -185,9 +196,11 @@ int main(int argc, char** argv) {
       r.inline_threshold = inline_threshold;
       r.relative = relative;
       const auto summary = zp::make_refs(r);
-      fmt::print(stderr, "zarr-parallel: {}: {} variables, {} chunk references ({} inline) over {} file(s)\n",
-                 refs_out, summary["variables"].get<int64_t>(), summary["chunks"].get<int64_t>(),
-                 summary["inline"].get<int64_t>(), summary["files"].get<int64_t>());
+      fmt::print(
+          stderr,
+          "zarr-parallel: {}: {} variables, {} chunk references ({} inline) over {} file(s)\n",
+          refs_out, summary["variables"].get<int64_t>(), summary["chunks"].get<int64_t>(),
+          summary["inline"].get<int64_t>(), summary["files"].get<int64_t>());
       return 0;
     }
     if (*status) return zp::status_command(store_path, as_json);

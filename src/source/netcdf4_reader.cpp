@@ -232,11 +232,7 @@ std::vector<Link> links_of(hid_t grp, const std::string& where) {
   auto collect = [](hid_t g, const char* name, const H5L_info_t* info, void* data) -> herr_t {
     if (info->type != H5L_TYPE_HARD) return 0;
     H5O_info_t oi;
-    const hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
-    if (obj < 0) return 0;
-    const herr_t rc = H5Oget_info2(obj, &oi, H5O_INFO_BASIC);
-    H5Oclose(obj);
-    if (rc < 0) return 0;
+    if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return 0;
     static_cast<std::vector<Link>*>(data)->push_back({name, oi.type, oi.addr});
     return 0;
   };
@@ -281,13 +277,8 @@ struct Dim {
   std::size_t group = 0;        // depth of its group in the chain (0 = root)
 };
 
-haddr_t address_of(hid_t obj) {
-  H5O_info_t oi;
-  return H5Oget_info2(obj, &oi, H5O_INFO_BASIC) < 0 ? HADDR_UNDEF : oi.addr;
-}
-
 // The dimension a dataset defines when it is a dimension scale.
-std::optional<Dim> scale_dim(hid_t dset, const std::string& name) {
+std::optional<Dim> scale_dim(hid_t dset, const std::string& name, haddr_t addr) {
   if (H5DSis_scale(dset) <= 0) return std::nullopt;
   H5Handle space{H5Dget_space(dset), H5Sclose};
   const int rank = H5Sget_simple_extent_ndims(space.id);
@@ -300,8 +291,26 @@ std::optional<Dim> scale_dim(hid_t dset, const std::string& name) {
   d.unlimited = maxdims[0] == H5S_UNLIMITED;
   d.id = -1;
   if (auto id = int_attr(dset, "_Netcdf4Dimid"); id && id->size() == 1) d.id = (*id)[0];
-  d.scale = address_of(dset);
+  d.scale = addr;
   return d;
+}
+
+// The dimension scale attached to each axis of a dataset (HADDR_UNDEF where none), from its
+// DIMENSION_LIST attribute: object references, which in HDF5 1.10 are the scales' addresses, so
+// nothing needs to be dereferenced (opened).
+std::vector<haddr_t> dimension_list(hid_t dset, int rank) {
+  std::vector<haddr_t> out(static_cast<std::size_t>(std::max(rank, 0)), HADDR_UNDEF);
+  if (rank < 1 || H5Aexists(dset, "DIMENSION_LIST") <= 0) return out;
+  H5Handle att{H5Aopen(dset, "DIMENSION_LIST", H5P_DEFAULT), H5Aclose};
+  H5Handle space{H5Aget_space(att.id), H5Sclose};
+  H5Handle mem{H5Tvlen_create(H5T_STD_REF_OBJ), H5Tclose};
+  if (att.id < 0 || npoints(space.id) != out.size()) return out;
+  std::vector<hvl_t> lists(out.size());
+  if (H5Aread(att.id, mem.id, lists.data()) < 0) return out;
+  for (std::size_t a = 0; a < out.size(); ++a)
+    if (lists[a].len > 0 && lists[a].p) out[a] = static_cast<const hobj_ref_t*>(lists[a].p)[0];
+  H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, lists.data());
+  return out;
 }
 
 // An unlimited dimension is as long as the longest variable along it (netCDF-C's rule: a scale
@@ -312,18 +321,12 @@ void note_unlimited_extents(hid_t dset, std::map<haddr_t, int64_t>& extent) {
   if (rank < 1) return;
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), maxdims(dims.size());
   H5Sget_simple_extent_dims(space.id, dims.data(), maxdims.data());
-  for (int a = 0; a < rank; ++a) {
-    if (maxdims[static_cast<std::size_t>(a)] != H5S_UNLIMITED ||
-        H5DSget_num_scales(dset, static_cast<unsigned>(a)) <= 0)
-      continue;
-    haddr_t addr = HADDR_UNDEF;
-    auto visit = [](hid_t, unsigned, hid_t sc, void* data) -> herr_t {
-      *static_cast<haddr_t*>(data) = address_of(sc);
-      return 1;
-    };
-    H5DSiterate_scales(dset, static_cast<unsigned>(a), nullptr, visit, &addr);
-    auto& e = extent[addr];
-    e = std::max(e, static_cast<int64_t>(dims[static_cast<std::size_t>(a)]));
+  if (std::find(maxdims.begin(), maxdims.end(), H5S_UNLIMITED) == maxdims.end()) return;
+  const std::vector<haddr_t> scales = dimension_list(dset, rank);
+  for (std::size_t a = 0; a < dims.size(); ++a) {
+    if (maxdims[a] != H5S_UNLIMITED || scales[a] == HADDR_UNDEF) continue;
+    auto& e = extent[scales[a]];
+    e = std::max(e, static_cast<int64_t>(dims[a]));
   }
 }
 
@@ -340,16 +343,8 @@ void check_whole_text_size(std::size_t bytes, const std::string& where) {
                                    " MiB: text is read whole and zarr-parallel caps it at 256 MiB");
 }
 
-void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path,
-                           const std::string& group) {
-  const std::string where = path + ", variable '" + v.name + "'";
-  const std::string prefix = group.empty() ? "" : group + "/";  // HDF5 path of the group
-  H5Handle dset{H5Dopen2(file, (prefix + v.name).c_str(), H5P_DEFAULT), H5Dclose};
-  if (dset.id < 0) {
-    const std::string alt = prefix + kNonCoordPrefix + v.name;  // netCDF-4's name for clashes
-    dset.id = H5Dopen2(file, alt.c_str(), H5P_DEFAULT);
-  }
-  if (dset.id < 0) fail(where, "HDF5 dataset not found");
+void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where) {
+  const H5Handle dset{dataset, nullptr};  // the caller's
   H5Handle type{H5Dget_type(dset.id), H5Tclose};
   v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
   H5Handle dcpl{H5Dget_create_plist(dset.id), H5Pclose};
@@ -452,6 +447,8 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
   int next_auto_id = 0;
   std::vector<Link> members;  // of the group read
   H5Handle grp{-1, H5Gclose};
+  // The group's datasets, each opened once for the whole description (opens dominate its cost).
+  std::map<std::string, std::unique_ptr<H5Handle>> opened;
   for (std::size_t depth = 0; depth < chain.size(); ++depth) {
     const hid_t g = H5Gopen2(file, chain[depth].c_str(), H5P_DEFAULT);
     if (g < 0) {
@@ -467,11 +464,14 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     }
     H5Handle gh{g, H5Gclose};
     std::vector<Link> links = links_of(g, path);
+    const bool target = depth + 1 == chain.size();
     for (const auto& l : links) {
       if (l.type != H5O_TYPE_DATASET) continue;
-      H5Handle d{H5Dopen2(g, l.name.c_str(), H5P_DEFAULT), H5Dclose};
-      if (d.id < 0) fail(path, "cannot open dataset '" + l.name + "'");
-      if (auto dim = scale_dim(d.id, l.name)) {
+      auto handle = std::make_unique<H5Handle>(H5Dopen2(g, l.name.c_str(), H5P_DEFAULT), H5Dclose);
+      if (handle->id < 0) fail(path, "cannot open dataset '" + l.name + "'");
+      const H5Handle& d = *handle;
+      if (target) opened[l.name] = std::move(handle);
+      if (auto dim = scale_dim(d.id, l.name, l.addr)) {
         dim->group = depth;
         if (dim->id < 0) dim->id = next_auto_id;
         next_auto_id = std::max(next_auto_id, dim->id + 1);
@@ -526,7 +526,7 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
   std::vector<Pending> vars;
   for (const auto& l : members) {
     if (l.type != H5O_TYPE_DATASET) continue;
-    H5Handle d{H5Dopen2(grp.id, l.name.c_str(), H5P_DEFAULT), H5Dclose};
+    const H5Handle& d = *opened.at(l.name);
     const bool scale = H5DSis_scale(d.id) > 0;
     if (scale && string_attr(d.id, "NAME").rfind(kDimOnly, 0) == 0) continue;
     std::string name = l.name;
@@ -546,24 +546,18 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     p.v.name = name;
     p.v.origin = path;
     auto coords = scale ? int_attr(d.id, "_Netcdf4Coordinates") : std::nullopt;
+    const std::vector<haddr_t> scales = scale ? std::vector<haddr_t>() : dimension_list(d.id, rank);
     for (int a = 0; a < rank; ++a) {
       std::optional<std::size_t> found;
       if (scale && coords && static_cast<std::size_t>(a) < coords->size()) {
         for (std::size_t i = 0; i < dims.size(); ++i)
           if (dims[i].id == (*coords)[static_cast<std::size_t>(a)]) found = i;
       } else if (scale && a == 0) {
-        const haddr_t self = address_of(d.id);
         for (std::size_t i = 0; i < dims.size(); ++i)
-          if (dims[i].scale == self) found = i;
-      } else if (H5DSget_num_scales(d.id, static_cast<unsigned>(a)) > 0) {
-        haddr_t addr = HADDR_UNDEF;
-        auto visit = [](hid_t, unsigned, hid_t sc, void* data) -> herr_t {
-          *static_cast<haddr_t*>(data) = address_of(sc);
-          return 1;
-        };
-        H5DSiterate_scales(d.id, static_cast<unsigned>(a), nullptr, visit, &addr);
+          if (dims[i].scale == l.addr) found = i;
+      } else if (!scale && scales[static_cast<std::size_t>(a)] != HADDR_UNDEF) {
         for (std::size_t i = 0; i < dims.size(); ++i)
-          if (dims[i].scale == addr) found = i;
+          if (dims[i].scale == scales[static_cast<std::size_t>(a)]) found = i;
       }
       if (!found)
         found = phony(static_cast<int64_t>(shape[static_cast<std::size_t>(a)]), p.dim_index);
@@ -581,7 +575,7 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
   for (auto& p : vars) {
     Variable& v = p.v;
     const std::string where = path + ", variable '" + v.name + "'";
-    H5Handle d{H5Dopen2(grp.id, p.link.c_str(), H5P_DEFAULT), H5Dclose};
+    const H5Handle& d = *opened.at(p.link);
     H5Handle dcpl{H5Dget_create_plist(d.id), H5Pclose};
     H5Handle type{H5Dget_type(d.id), H5Tclose};
     const std::size_t nvdims = p.dim_index.size();
@@ -661,8 +655,11 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     }
     ds.variables.push_back(std::move(v));
   }
-  for (auto& v : ds.variables)
-    if (v.ndim() > 0 && v.chunks.empty()) describe_hdf5_storage(file, v, path, group);
+  for (std::size_t i = 0; i < vars.size(); ++i) {
+    Variable& v = ds.variables[i];
+    if (v.ndim() > 0 && v.chunks.empty())
+      describe_hdf5_storage(opened.at(vars[i].link)->id, v, path + ", variable '" + v.name + "'");
+  }
   return out;
 }
 

@@ -17,9 +17,9 @@ namespace zp {
 // in errors. Throws Error(Source) naming the file (and variable), Error(Config) for a missing group.
 ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group);
 
-// Grid and chunk references of a NetCDF-4 variable from HDF5's description of its dataset.
-void describe_hdf5_storage(hid_t file, Variable& v, const std::string& path,
-                           const std::string& group);
+// Grid and chunk references of a NetCDF-4 variable from HDF5's description of its (open) dataset;
+// `where` names it in errors.
+void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where);
 
 // Shared with the netCDF-C reader (netCDF-3 files):
 // element `i` of `data` as JSON; `spelled`: non-finite values as Zarr spells fill values ("NaN").

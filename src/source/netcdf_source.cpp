@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <netcdf.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -411,101 +412,143 @@ Variable join_whole_text(const std::vector<const Variable*>& parts, std::size_t 
 
 namespace {
 
-// A file's part: from the manifest cache when it is there and current, else scanned (and cached).
-OpenedFile open_one_cached(const std::string& path, const std::string& group) {
-  if (auto part = cached_part(path, group)) return std::move(*part);
-  const auto before = file_state(path);
-  OpenedFile part = open_one(path, group);
-  store_part(path, group, part, before);
-  return part;
-}
-
 // Many files not in the cache: scanned by K child processes (HDF5 and netCDF-C are not
-// thread-safe) that put their parts into the cache; this process then reads them from there.
-// Opt-in (ZP_PARALLEL_SCAN=1): on a local disk with the files in the page cache it measured slower
-// than one process (1,000 files: 1.16-1.38 s against 1.03-1.06 s), the parts' JSON round trip
-// costing more than the opens it spreads; it is for file systems where an open costs milliseconds.
+// thread-safe; `zarr-parallel scan-parts`) that print their parts (part_lines) to a pipe. A file a
+// child could not scan is left out and scanned again here, which names it in its own error.
+// Opt-in (ZP_PARALLEL_SCAN=1): see bench/README.md for when it pays.
 constexpr std::size_t kParallelScanMin = 8;
 
-void prescan_in_children(const std::vector<std::string>& files, const std::string& group) {
+void scan_in_children(const std::vector<std::string>& todo, const std::string& group,
+                      PartCache& cache) {
   const char* on = std::getenv("ZP_PARALLEL_SCAN");
   if (!on || std::string(on) != "1") return;
-  if (scan_cache_dir().empty() || scan_executable().empty() || files.size() < kParallelScanMin)
-    return;
-  std::vector<std::string> todo;
-  for (const auto& f : files)
-    if (!cached_part(f, group)) todo.push_back(f);
+  if (scan_executable().empty() || todo.size() < kParallelScanMin) return;
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   const std::size_t k = std::min<std::size_t>({cores, 8, todo.size() / 4});
   if (k < 2) return;
-  namespace fs = std::filesystem;
-  const std::string err_base =
-      fs::temp_directory_path().string() + "/zp-scan-" + std::to_string(::getpid());
-  std::vector<std::pair<pid_t, std::string>> children;
+  struct Child {
+    pid_t pid = -1;
+    int fd = -1;
+    std::string out;
+  };
+  std::vector<Child> children;
   for (std::size_t c = 0; c < k; ++c) {
     std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group, "--"};
     for (std::size_t i = c; i < todo.size(); i += k) args.push_back(todo[i]);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const std::string err = err_base + "." + std::to_string(c);
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) break;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
     pid_t pid = -1;
     const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) break;  // scanned here instead
-    children.emplace_back(pid, err);
+    ::close(fds[1]);
+    if (rc != 0) {
+      ::close(fds[0]);
+      break;  // scanned here instead
+    }
+    children.push_back({pid, fds[0], {}});
   }
-  std::string failure;
-  for (const auto& [pid, err] : children) {
+  // Drain every pipe until all children closed theirs.
+  std::vector<pollfd> polls;
+  for (const auto& c : children) polls.push_back({c.fd, POLLIN, 0});
+  std::size_t open_pipes = children.size();
+  char buf[1 << 16];
+  while (open_pipes > 0) {
+    if (::poll(polls.data(), polls.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (std::size_t i = 0; i < polls.size(); ++i) {
+      if (polls[i].fd < 0 || !(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t n = ::read(polls[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        children[i].out.append(buf, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(polls[i].fd);
+        polls[i].fd = -1;
+        --open_pipes;
+      }
+    }
+  }
+  for (auto& c : children) {
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      std::ifstream in(err);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      failure = ss.str();
-    }
-    std::error_code ec;
-    fs::remove(err, ec);
+    // A failed child's complete parts are kept; the file it failed on is scanned here.
+    const auto last_pair = [&] {
+      std::size_t lines = 0, end = 0;
+      for (std::size_t i = 0; i < c.out.size(); ++i)
+        if (c.out[i] == '\n' && ++lines % 2 == 0) end = i + 1;
+      return end;
+    }();
+    cache.put_lines(c.out.substr(0, last_pair));
   }
-  // A file a child could not scan is scanned again here, which names it in its own error.
-  (void)failure;
 }
 
-Dataset join_files(const std::vector<std::string>& files, const std::string& concat_dim,
-                   const std::string& uri, const std::string& group);
+// Every file's part: from the manifest cache when there and current, else from child scanners or
+// scanned here, in the order of `files`.
+std::vector<OpenedFile> scan_all(const std::vector<std::string>& files, const std::string& group,
+                                 PartCache& cache) {
+  std::vector<std::optional<OpenedFile>> got(files.size());
+  std::vector<std::string> todo;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    got[i] = cache.get(files[i]);
+    if (!got[i]) todo.push_back(files[i]);
+  }
+  if (!todo.empty()) {
+    scan_in_children(todo, group, cache);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (got[i]) continue;
+      got[i] = cache.get(files[i]);
+      if (got[i]) continue;
+      const auto before = file_state(files[i]);
+      got[i] = open_one(files[i], group);
+      cache.put(files[i], *got[i], before);
+    }
+  }
+  std::vector<OpenedFile> out;
+  out.reserve(files.size());
+  for (auto& g : got) out.push_back(std::move(*g));
+  return out;
+}
+
+Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::string>& files,
+                   const std::string& concat_dim, const std::string& uri);
 
 }  // namespace
 
-void scan_into_cache(const std::string& path, const std::string& group) {
-  open_one_cached(path, group);
+std::string scan_part_text(const std::string& path, const std::string& group) {
+  const auto before = file_state(path);
+  return part_lines(path, open_one(path, group), before);
 }
 
-Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim_in,
+Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim,
                     const std::string& uri, const std::string& group) {
   if (files.empty()) throw Error::source(uri, "no files match");
-  const std::string key = files.size() > 1 ? join_key(files, group, concat_dim_in) : "";
-  if (!key.empty())
-    if (auto joined = cached_join(files, group, concat_dim_in)) {
-      joined->uri = uri;
-      return std::move(*joined);
-    }
-  Dataset ds = join_files(files, concat_dim_in, uri, group);
-  if (!key.empty()) store_join(key, files, group, concat_dim_in, ds);
+  const std::string key = files.size() > 1 ? join_key(files, group, concat_dim) : "";
+  if (auto joined = cached_join(key, files)) {
+    joined->uri = uri;
+    return std::move(*joined);
+  }
+  PartCache cache(uri, group);
+  std::vector<OpenedFile> parts = scan_all(files, group, cache);
+  cache.save(files);
+  Dataset ds = join_parts(std::move(parts), files, concat_dim, uri);
+  store_join(key, files, group, concat_dim, ds);
   return ds;
 }
 
 namespace {
 
-Dataset join_files(const std::vector<std::string>& files, const std::string& concat_dim_in,
-                   const std::string& uri, const std::string& group) {
-  prescan_in_children(files, group);
-  OpenedFile first = open_one_cached(files[0], group);
+Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::string>& files,
+                   const std::string& concat_dim_in, const std::string& uri) {
+  OpenedFile& first = scanned[0];
   Dataset ds = std::move(first.ds);
   ds.uri = uri;
   std::string concat_dim = concat_dim_in;
@@ -518,11 +561,9 @@ Dataset join_files(const std::vector<std::string>& files, const std::string& con
   if (files.size() > 1 && !ds.find_dim(concat_dim))
     throw Error::config("concat_dim", "dimension '" + concat_dim + "' not in " + files[0]);
 
-  std::vector<OpenedFile> rest;
-  for (std::size_t f = 1; f < files.size(); ++f) {
-    rest.push_back(open_one_cached(files[f], group));
-    ds.files.push_back(files[f]);
-  }
+  std::vector<OpenedFile> rest(std::make_move_iterator(scanned.begin() + 1),
+                               std::make_move_iterator(scanned.end()));
+  for (std::size_t f = 1; f < files.size(); ++f) ds.files.push_back(files[f]);
   if (rest.empty()) return ds;
   for (auto& v : ds.variables) {
     const auto axis = std::find(v.dims.begin(), v.dims.end(), concat_dim);

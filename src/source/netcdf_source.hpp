@@ -25,8 +25,8 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
 // file's. NetCDF-3 files by URL are refused (Error(Source)), as are globs.
 Dataset open_netcdf_url(const std::string& url, const std::string& group, SourceAccess& access);
 
-// Scans one file into the manifest cache (what `zarr-parallel scan-parts` runs in each child).
-void scan_into_cache(const std::string& path, const std::string& group);
+// Scans one file into its part's text (what `zarr-parallel scan-parts` children print).
+std::string scan_part_text(const std::string& path, const std::string& group);
 
 // Reads hyperslabs through netCDF-C, one open handle per file, serialised by a mutex.
 class NetcdfSlabReader {

@@ -52,8 +52,34 @@ const std::string& build_identity() {
   return id;
 }
 
-std::string entry_path(const std::string& dir, const std::string& abs, const std::string& group) {
-  return dir + "/" + sha256_hex(abs + '\n' + group + '\n' + build_identity()) + ".json";
+std::string absolute_of(const std::string& path) {
+  return fs::absolute(path).lexically_normal().string();
+}
+
+// Writes `text` to `target` through a temporary name; a cache that cannot be written is no cache.
+void write_entry(const std::string& target, const std::string& text) {
+  std::error_code ec;
+  fs::create_directories(fs::path(target).parent_path(), ec);
+  if (ec) return;
+  const std::string tmp = target + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) {
+      fs::remove(tmp, ec);
+      return;
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) fs::remove(tmp, ec);
+}
+
+std::optional<std::string> read_entry(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 std::string& executable() {
@@ -84,32 +110,82 @@ std::string scan_cache_dir() {
   return base + "/parts";
 }
 
-std::optional<ScanPart> cached_part(const std::string& path, const std::string& group) {
+std::string part_lines(const std::string& path, const ScanPart& part,
+                       std::pair<int64_t, int64_t> state) {
+  ojson coords = ojson::object();
+  for (const auto& [name, values] : part.coord_values) {
+    Bytes raw(values.size() * sizeof(double));
+    std::memcpy(raw.data(), values.data(), raw.size());
+    coords[name] = encode_base64(raw);
+  }
+  const ojson header = {{"path", absolute_of(path)},
+                        {"as", path},
+                        {"size", state.first},
+                        {"mtime_ns", state.second},
+                        {"coords", coords}};
+  return header.dump() + '\n' + dataset_text(part.ds) + '\n';
+}
+
+PartCache::PartCache(const std::string& uri, const std::string& group) : group_(group) {
   const std::string dir = scan_cache_dir();
-  if (dir.empty()) return std::nullopt;
-  const std::string abs = fs::absolute(path).lexically_normal().string();
-  const FileState now = state_of(abs);
-  if (!now.ok) return std::nullopt;
-  std::ifstream in(entry_path(dir, abs, group), std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
+  if (dir.empty()) return;
+  entry_ = dir + "/source-" +
+           sha256_hex("source\n" + absolute_of(uri) + '\n' + group + '\n' + build_identity()) +
+           ".jsonl";
+  const auto text = read_entry(entry_);
+  if (!text) return;
+  const auto first = text->find('\n');
   try {
-    const std::string text = ss.str();
-    const auto header_end = text.find('\n');
-    if (header_end == std::string::npos) return std::nullopt;
-    const ojson header = ojson::parse(text.substr(0, header_end));
-    if (header.at("path") != abs || header.at("size") != now.size ||
-        header.at("mtime_ns") != now.mtime_ns || header.at("group") != group ||
-        header.at("version") != build_identity())
-      return std::nullopt;  // the file changed (or a hash collision): scan it again
+    const ojson head = ojson::parse(text->substr(0, first));
+    if (head.at("version") != build_identity() || head.at("group") != group) return;
+  } catch (const std::exception&) {
+    return;  // an unreadable entry is a miss, never an error
+  }
+  put_lines(text->substr(first + 1));
+  dirty_ = false;
+}
+
+bool PartCache::put_lines(const std::string& text) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto h_end = text.find('\n', at);
+    if (h_end == std::string::npos) return false;
+    const auto b_end = text.find('\n', h_end + 1);
+    if (b_end == std::string::npos) return false;
+    try {
+      Item item;
+      item.header = text.substr(at, h_end - at);
+      const ojson h = ojson::parse(item.header);
+      item.as = h.at("as").get<std::string>();
+      item.size = h.at("size").get<int64_t>();
+      item.mtime_ns = h.at("mtime_ns").get<int64_t>();
+      item.body = text.substr(h_end + 1, b_end - h_end - 1);
+      items_[h.at("path").get<std::string>()] = std::move(item);
+      dirty_ = true;
+    } catch (const std::exception&) {
+      return false;
+    }
+    at = b_end + 1;
+  }
+  return true;
+}
+
+std::optional<ScanPart> PartCache::get(const std::string& path) {
+  const std::string abs = absolute_of(path);
+  const auto it = items_.find(abs);
+  if (it == items_.end()) return std::nullopt;
+  const FileState now = state_of(abs);
+  const Item& item = it->second;
+  if (!now.ok || item.size != now.size || item.mtime_ns != now.mtime_ns)
+    return std::nullopt;  // the file changed: scan it again
+  try {
     ScanPart part;
-    part.ds = dataset_from_text(text.substr(header_end + 1), path);
+    part.ds = dataset_from_text(item.body, path);
     // Named as this caller spells the file (relative or absolute), as a fresh scan would.
-    const std::string as = header.at("as");
     part.ds.files = {path};
     for (auto& v : part.ds.variables)
-      if (v.origin == as) v.origin = path;
+      if (v.origin == item.as) v.origin = path;
+    const ojson header = ojson::parse(item.header);  // outlives the loop over its items
     for (const auto& [name, b64] : header.at("coords").items()) {
       const Bytes raw = decode_base64(b64.get<std::string>(), path);
       std::vector<double> values(raw.size() / sizeof(double));
@@ -118,45 +194,27 @@ std::optional<ScanPart> cached_part(const std::string& path, const std::string& 
     }
     return part;
   } catch (const std::exception&) {
-    return std::nullopt;  // an unreadable entry is a miss, never an error
+    return std::nullopt;
   }
 }
 
-void store_part(const std::string& path, const std::string& group, const ScanPart& part,
-                std::pair<int64_t, int64_t> before) {
-  const std::string dir = scan_cache_dir();
-  if (dir.empty()) return;
-  const std::string abs = fs::absolute(path).lexically_normal().string();
-  const FileState was = state_of(abs);
-  if (!was.ok || was.size != before.first || was.mtime_ns != before.second) return;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return;  // a cache that cannot be written is no cache, not an error
-  ojson coords = ojson::object();
-  for (const auto& [name, values] : part.coord_values) {
-    Bytes raw(values.size() * sizeof(double));
-    std::memcpy(raw.data(), values.data(), raw.size());
-    coords[name] = encode_base64(raw);
+void PartCache::put(const std::string& path, const ScanPart& part,
+                    std::pair<int64_t, int64_t> state) {
+  if (state.first < 0) return;
+  const FileState now = state_of(path);
+  if (!now.ok || now.size != state.first || now.mtime_ns != state.second) return;  // changed
+  put_lines(part_lines(path, part, state));
+}
+
+void PartCache::save(const std::vector<std::string>& files) {
+  if (!enabled() || !dirty_) return;
+  std::string text = ojson{{"version", build_identity()}, {"group", group_}}.dump() + '\n';
+  for (const auto& f : files) {
+    const auto it = items_.find(absolute_of(f));
+    if (it != items_.end()) text += it->second.header + '\n' + it->second.body + '\n';
   }
-  const ojson header = {{"path", abs},
-                        {"as", path},
-                        {"group", group},
-                        {"size", was.size},
-                        {"mtime_ns", was.mtime_ns},
-                        {"version", build_identity()},
-                        {"coords", coords}};
-  const std::string target = entry_path(dir, abs, group);
-  const std::string tmp = target + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << header.dump() << '\n' << dataset_text(part.ds);
-    if (!out.flush()) {
-      fs::remove(tmp, ec);
-      return;
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) fs::remove(tmp, ec);
+  write_entry(entry_, text);
+  dirty_ = false;
 }
 
 std::string join_key(const std::vector<std::string>& files, const std::string& group,
@@ -164,7 +222,7 @@ std::string join_key(const std::vector<std::string>& files, const std::string& g
   if (scan_cache_dir().empty()) return "";
   std::string text = "join\n" + group + '\n' + concat_dim + '\n' + build_identity() + '\n';
   for (const auto& f : files) {
-    const std::string abs = fs::absolute(f).lexically_normal().string();
+    const std::string abs = absolute_of(f);
     const FileState s = state_of(abs);
     if (!s.ok) return "";
     text +=
@@ -173,16 +231,12 @@ std::string join_key(const std::vector<std::string>& files, const std::string& g
   return sha256_hex(text);
 }
 
-std::optional<Dataset> cached_join(const std::vector<std::string>& files, const std::string& group,
-                                   const std::string& concat_dim) {
-  const std::string key = join_key(files, group, concat_dim);
+std::optional<Dataset> cached_join(const std::string& key, const std::vector<std::string>& files) {
   if (key.empty()) return std::nullopt;
-  std::ifstream in(scan_cache_dir() + "/join-" + key + ".json", std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const auto text = read_entry(scan_cache_dir() + "/join-" + key + ".json");
+  if (!text) return std::nullopt;
   try {
-    Dataset ds = dataset_from_text(ss.str(), files.empty() ? "" : files[0]);
+    Dataset ds = dataset_from_text(*text, files.empty() ? "" : files[0]);
     if (ds.files != files) return std::nullopt;
     return ds;
   } catch (const std::exception&) {
@@ -193,22 +247,7 @@ std::optional<Dataset> cached_join(const std::vector<std::string>& files, const 
 void store_join(const std::string& key_before, const std::vector<std::string>& files,
                 const std::string& group, const std::string& concat_dim, const Dataset& ds) {
   if (key_before.empty() || join_key(files, group, concat_dim) != key_before) return;
-  const std::string dir = scan_cache_dir();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return;
-  const std::string target = dir + "/join-" + key_before + ".json";
-  const std::string tmp = target + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << dataset_text(ds);
-    if (!out.flush()) {
-      fs::remove(tmp, ec);
-      return;
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) fs::remove(tmp, ec);
+  write_entry(scan_cache_dir() + "/join-" + key_before + ".json", dataset_text(ds));
 }
 
 void set_scan_executable(const std::string& path) {

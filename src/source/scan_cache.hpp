@@ -1,10 +1,12 @@
-// The manifest cache: what scanning one NetCDF file yields (its description, manifest and the
-// coordinate values the join compares) kept as JSON per file, keyed by path, group and tool
-// version and valid while the file's size and modification time are what they were. A re-plan,
-// resume, status or verify of thousands of unchanged files then reads parts instead of opening
-// files. Parts live in ZP_CACHE_DIR (default $XDG_CACHE_HOME/zarr-parallel or
-// ~/.cache/zarr-parallel), under parts/; ZP_CACHE_DIR=off disables it. Entries are written to a
-// temporary name and renamed, so concurrent scanners never see half an entry.
+// The manifest cache: what scanning a NetCDF file yields (its description, manifest and the
+// coordinate values the join compares), kept per source — one entry for a whole glob, holding each
+// file's part with the size and modification time it was scanned at — plus the joined dataset of
+// the file list. A re-plan, resume, status or verify of thousands of unchanged files reads one
+// joined entry; after a day is appended, only the new file is scanned. One file per source, not
+// per NetCDF file: creating thousands of small files cost more than the scan on local disks and
+// costs far more on parallel file systems. Entries live in ZP_CACHE_DIR (default
+// $XDG_CACHE_HOME/zarr-parallel or ~/.cache/zarr-parallel), under parts/; ZP_CACHE_DIR=off
+// disables it. Entries are written to a temporary name and renamed: readers never see half of one.
 #pragma once
 
 #include <map>
@@ -25,23 +27,47 @@ struct ScanPart {
 std::string scan_cache_dir();
 // The file's size and mtime now ({-1, 0} when it cannot be stat'ed).
 std::pair<int64_t, int64_t> file_state(const std::string& path);
-// The cached part of `path` when its entry matches the file as it is now; the part names the file
-// as `path` spells it.
-std::optional<ScanPart> cached_part(const std::string& path, const std::string& group);
-// `state`: the file's file_state() taken before it was scanned (a file changed while it was
-// scanned is not cached).
-void store_part(const std::string& path, const std::string& group, const ScanPart& part,
-                std::pair<int64_t, int64_t> state);
 
-// The joined dataset of a whole file list (what the netcdf engine makes of a glob), so that a warm
-// re-plan of thousands of files reads one entry instead of one part per file. Keyed by the files
-// (as given and absolute, in order, each with its size and mtime), the group, concat_dim and the
-// build: any touched, added or removed file is a miss (its per-file parts still serve).
-std::optional<Dataset> cached_join(const std::vector<std::string>& files, const std::string& group,
-                                   const std::string& concat_dim);
-// `key_before`: join_key() taken before the files were scanned (nothing stored if they changed).
+// One part as two lines of text (a header naming the file and its state, then the dataset), the
+// form of the cache entries and of what `zarr-parallel scan-parts` children print.
+std::string part_lines(const std::string& path, const ScanPart& part,
+                       std::pair<int64_t, int64_t> state);
+
+// The parts of one source (`uri` as the user gave it, `group`). With the cache off it still holds
+// what is put into it, for this run.
+class PartCache {
+ public:
+  PartCache(const std::string& uri, const std::string& group);
+  bool enabled() const { return !entry_.empty(); }
+  // The part of `path` when the entry holds it and the file is as it was scanned; the part names
+  // the file as `path` spells it.
+  std::optional<ScanPart> get(const std::string& path);
+  // `state`: the file's file_state() taken before it was scanned.
+  void put(const std::string& path, const ScanPart& part, std::pair<int64_t, int64_t> state);
+  // Reads parts in part_lines() form (children's output) into the cache; false if malformed.
+  bool put_lines(const std::string& text);
+  // Writes the entry when anything was put, keeping only `files` (files gone from the glob drop out).
+  void save(const std::vector<std::string>& files);
+
+ private:
+  struct Item {
+    std::string as;
+    int64_t size = 0, mtime_ns = 0;
+    std::string header, body;  // the two lines, parsed on use
+  };
+  std::string entry_;
+  std::string group_;
+  std::map<std::string, Item> items_;  // by absolute path
+  bool dirty_ = false;
+};
+
+// The joined dataset of a whole file list (what the netcdf engine makes of a glob). Keyed by the
+// files (as given and absolute, in order, each with its size and mtime), the group, concat_dim and
+// the build: any touched, added or removed file is a miss (the per-file parts still serve).
+// join_key() is taken before the files are scanned; store_join stores nothing if they changed.
 std::string join_key(const std::vector<std::string>& files, const std::string& group,
                      const std::string& concat_dim);
+std::optional<Dataset> cached_join(const std::string& key, const std::vector<std::string>& files);
 void store_join(const std::string& key_before, const std::vector<std::string>& files,
                 const std::string& group, const std::string& concat_dim, const Dataset& ds);
 

@@ -26,39 +26,68 @@ def cached(tmp_path, cfg, cache, name, parallel=False):
     return {k: v for k, v in files.items() if k not in (".zattrs", ".zmetadata")}
 
 
+def entry_files(folder):
+    """The files held by the source entry of the cache (one entry for the whole glob)."""
+    entries = list(folder.glob("source-*.jsonl"))
+    assert len(entries) == 1, entries
+    lines = entries[0].read_text().splitlines()[1:]
+    return sorted(json.loads(h)["path"] for h in lines[::2])
+
+
 def test_parallel_scan_and_warm_cache_give_the_same_store(tmp_path):
     files = make_files(tmp_path / "src")
     cache = str(tmp_path / "cache")
+    folder = tmp_path / "cache" / "parts"
     cfg = {"data_uri": str(tmp_path / "src" / "*.nc"), "deploy_mode": "series", "recommend_changes": False}
     none = cached(tmp_path, cfg, "off", "none")
+    assert not folder.exists()
     cold = cached(tmp_path, cfg, cache, "cold", parallel=True)
-    folder = tmp_path / "cache" / "parts"
-    parts = [p for p in folder.glob("*.json") if not p.name.startswith("join-")]
-    assert len(parts) == len(files)
+    assert entry_files(folder) == sorted(str(f) for f in files)
     assert len(list(folder.glob("join-*.json"))) == 1  # the joined glob
-    # Warm: the joined entry alone serves (the per-file parts are not even read).
-    saved = {p: p.read_bytes() for p in parts}
-    for p in parts:
-        p.unlink()
+    # Warm: the joined entry alone serves (the source entry is not even read).
+    source = next(folder.glob("source-*.jsonl"))
+    saved = source.read_bytes()
+    source.unlink()
     warm = cached(tmp_path, cfg, cache, "warm")
     assert none == cold == warm
-    assert not any(p.exists() for p in parts)
-    for p, b in saved.items():
-        p.write_bytes(b)
+    assert not source.exists()
+    source.write_bytes(saved)
     # A file touched (same bytes, new mtime) misses the joined entry and is scanned again; the
-    # others are read from their parts.
-    before = {p: p.stat().st_mtime_ns for p in parts}
+    # others come from the source entry, trusted by size and mtime: a file whose bytes were
+    # replaced with garbage under its old size and mtime is not read.
     time.sleep(0.01)
     os.utime(files[5])
-    assert cached(tmp_path, cfg, cache, "touched") == none
-    rewritten = [p for p in parts if p.stat().st_mtime_ns != before[p]]
-    assert len(rewritten) == 1, rewritten
+    st = files[3].stat()
+    original = files[3].read_bytes()
+    files[3].write_bytes(b"\0" * st.st_size)
+    os.utime(files[3], ns=(st.st_atime_ns, st.st_mtime_ns))
+    run_cache(tmp_path, dict(cfg, cache_store=str(tmp_path / "plan.zarr")), command="plan",
+              env={"ZP_CACHE_DIR": cache}, check=0)
     assert len(list(folder.glob("join-*.json"))) == 2
-    # A day appended to the glob: a new join, the new file in the store.
+    files[3].write_bytes(original)
+    os.utime(files[3], ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cached(tmp_path, cfg, cache, "touched") == none
+    # A day appended to the glob: a new join, the new file in the store; a file removed from the
+    # glob leaves the source entry.
     extra = make_files(tmp_path / "more", n=25)[-1]
     os.rename(extra, tmp_path / "src" / "zz_last.nc")
     grown = cached(tmp_path, cfg, cache, "grown")
     assert grown == cached(tmp_path, cfg, "off", "grown_none") and grown != none
+    os.remove(tmp_path / "src" / "zz_last.nc")
+    os.utime(files[0])
+    cached(tmp_path, cfg, cache, "shrunk")
+    assert entry_files(folder) == sorted(str(f) for f in files)
+
+
+def test_scan_parts_children_print_each_files_part(tmp_path):
+    files = make_files(tmp_path / "src", n=3)
+    proc = subprocess.run([str(BIN), "scan-parts", "--group", "", "--", *map(str, files)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 6
+    assert [json.loads(h)["path"] for h in lines[::2]] == [str(f) for f in files]
+    assert all(json.loads(b)["engine"] == "netcdf" for b in lines[1::2])
 
 
 def test_a_file_that_fails_to_scan_is_named(tmp_path):
