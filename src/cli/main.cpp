@@ -100,6 +100,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> scan_files;
   scan_parts->add_option("--group", group, "group");
   scan_parts->add_option("FILES", scan_files, "files")->required();
+  bool scan_join = false;
+  std::string scan_concat_dim;
+  scan_parts->add_flag("--join", scan_join, "also print the files joined");
+  scan_parts->add_option("--concat-dim", scan_concat_dim, "dimension to join along");
 
   auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
   worker->add_option("PLAN", plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
@@ -183,6 +187,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*scan_parts) {
+      if (scan_join) {
+        zp::scan_and_join(scan_files, group, scan_concat_dim, std::cout);
+        return 0;
+      }
       for (const auto& f : scan_files) std::cout << zp::scan_part_text(f, group) << std::flush;
       return 0;
     }

@@ -21,7 +21,8 @@ void ChunkReader::expect(const std::vector<Fingerprint>& fingerprints) {
   for (const auto& f : fingerprints) {
     if (is_remote(f.path)) {  // checked in every answer's headers, no request of its own
       if (f.size >= 0)
-        access_.reader(f.path, f.role).expect_version(f.path, static_cast<uint64_t>(f.size), f.etag);
+        access_.reader(f.path, f.role)
+            .expect_version(f.path, static_cast<uint64_t>(f.size), f.etag);
       continue;
     }
     expected_[f.path] = f;
@@ -51,7 +52,7 @@ bool ChunkReader::remote(const Variable& v) const {
 }
 
 std::vector<std::optional<Bytes>> ChunkReader::fetch_many(const Variable& v,
-                                                           const std::vector<int64_t>& indices) {
+                                                          const std::vector<int64_t>& indices) {
   std::vector<std::optional<Bytes>> out(indices.size());
   std::vector<RangeRequest> requests;
   std::vector<std::size_t> which;
@@ -73,7 +74,8 @@ std::vector<std::optional<Bytes>> ChunkReader::fetch_many(const Variable& v,
     got = first.read_many(requests);
   } else {
     for (const auto& r : requests)
-      got.push_back(access_.reader(r.location, ds_.access.data_role()).read(r.location, r.offset, r.length));
+      got.push_back(
+          access_.reader(r.location, ds_.access.data_role()).read(r.location, r.offset, r.length));
   }
   for (std::size_t k = 0; k < which.size(); ++k) out[which[k]] = std::move(got[k]);
   return out;

@@ -76,13 +76,15 @@ Variable variable_from(const ojson& j, const std::string& where) {
   v.attrs = j.at("attrs");
   v.fill_value = json::parse(j.at("fill_value").dump());
   v.missing_chunk_value = json::parse(j.at("missing_chunk_value").dump());
-  for (const auto& c : j.at("codecs")) v.codecs.push_back(codec_spec_from_json(json::parse(c.dump()), where));
+  for (const auto& c : j.at("codecs"))
+    v.codecs.push_back(codec_spec_from_json(json::parse(c.dump()), where));
   v.grid.chunk_shape = j.at("chunk_shape").get<std::vector<int64_t>>();
   v.grid.edges = j.at("edges").get<std::vector<std::vector<int64_t>>>();
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   for (const auto& r : j.at("chunks")) {
     const int64_t idx = r.at(0);
-    if (idx < 0 || idx >= v.grid.num_chunks()) throw Error::source(where, "chunk index out of range");
+    if (idx < 0 || idx >= v.grid.num_chunks())
+      throw Error::source(where, "chunk index out of range");
     v.chunks[static_cast<std::size_t>(idx)] = chunk_ref_from(json::parse(r.dump()), where);
   }
   v.origin = j.value("origin", "");
@@ -108,7 +110,9 @@ ojson dataset_json(const Dataset& ds) {
   return o;
 }
 
-std::string dataset_text(const Dataset& ds) { return dump_python_json(dataset_json(ds)); }
+std::string dataset_text(const Dataset& ds) {
+  return dump_python_json(dataset_json(ds));
+}
 
 Dataset dataset_from_text(const std::string& text, const std::string& where) {
   ojson j = ojson::parse(nonfinite_tokens_to_markers(text), nullptr, false);

@@ -38,8 +38,9 @@ std::vector<Fingerprint> take_fingerprints(const std::vector<Fingerprint>& objec
     groups[{backend_of(objects[i].path), objects[i].role}].push_back(i);
   for (const auto& [key, idx] : groups) {
     std::vector<std::string> locations;
-    for (auto i : idx) locations.push_back(key.first == Backend::File ? local_path_of(objects[i].path)
-                                                                      : objects[i].path);
+    for (auto i : idx)
+      locations.push_back(key.first == Backend::File ? local_path_of(objects[i].path)
+                                                     : objects[i].path);
     const auto infos = access.reader(objects[idx[0]].path, key.second).info_many(locations);
     for (std::size_t k = 0; k < idx.size(); ++k) {
       Fingerprint& f = out[idx[k]];

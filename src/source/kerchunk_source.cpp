@@ -150,7 +150,8 @@ struct Objects {
   Readable& reader(const std::string& location) { return access.reader(location, role); }
   uint64_t size_of(const std::string& location, const std::string& key) {
     const ObjectInfo i = reader(location).info(location);
-    if (!i.exists) throw Error::source_missing(key, "referenced object '" + location + "' does not exist");
+    if (!i.exists)
+      throw Error::source_missing(key, "referenced object '" + location + "' does not exist");
     return i.size;
   }
 };
@@ -163,8 +164,9 @@ std::string text_of(const ReferenceSet& refs, const std::string& key, Objects& o
   if (r.data) {
     b = *r.data;
   } else {
-    const uint64_t len = r.length >= 0 ? static_cast<uint64_t>(r.length)
-                                       : objects.size_of(r.path, key) - static_cast<uint64_t>(r.offset);
+    const uint64_t len = r.length >= 0
+                             ? static_cast<uint64_t>(r.length)
+                             : objects.size_of(r.path, key) - static_cast<uint64_t>(r.offset);
     b = objects.reader(r.path).read(r.path, static_cast<uint64_t>(r.offset), len);
   }
   return std::string(b.begin(), b.end());
@@ -376,8 +378,7 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
   while (!group.empty() && group.back() == '/') group.pop_back();
   while (!group.empty() && group.front() == '/') group.erase(0, 1);
   if (group.empty()) {
-    Dataset ds =
-        as_source_error(uri, [&] { return build(refs); });
+    Dataset ds = as_source_error(uri, [&] { return build(refs); });
     ds.access = opts;
     if (ds.groups.empty()) ds.groups = groups_below(refs, "");
     return ds;
@@ -393,8 +394,7 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
     throw Error::config("group", "no group '" + group + "' in " + uri +
                                      (known.empty() ? " (it has none)" : " (has: " + known + ")"));
   }
-  Dataset ds =
-      as_source_error(uri, [&] { return build(sub); });
+  Dataset ds = as_source_error(uri, [&] { return build(sub); });
   ds.access = opts;
   ds.group = group;
   if (ds.groups.empty()) ds.groups = groups_below(refs, prefix);
@@ -448,7 +448,8 @@ std::vector<std::string> chunk_keys_of(const json& zarray, const std::string& pr
                                        const std::string& where) {
   const auto shape = json_int_list(zarray.at("shape"), where + " shape", 0);
   const auto chunks = json_int_list(zarray.at("chunks"), where + " chunks", 1);
-  if (chunks.size() != shape.size()) throw Error::source(where, "chunks and shape differ in length");
+  if (chunks.size() != shape.size())
+    throw Error::source(where, "chunks and shape differ in length");
   const std::string sep = zarray.value("dimension_separator", ".");
   double total = 1;
   std::vector<int64_t> n(shape.size());
@@ -459,8 +460,9 @@ std::vector<std::string> chunk_keys_of(const json& zarray, const std::string& pr
   }
   // Over HTTP each possible chunk is asked for; refuse what would take hours.
   if (total > 5e6)
-    throw Error::source(where, "more than 5 million chunks over plain HTTP; use S3 (listable) or a "
-                               "reference set");
+    throw Error::source(where,
+                        "more than 5 million chunks over plain HTTP; use S3 (listable) or a "
+                        "reference set");
   std::vector<std::string> out;
   if (total == 0) return out;
   std::vector<int64_t> c(shape.size(), 0);
@@ -494,14 +496,17 @@ void add_present_chunks(ReferenceSet& refs, const std::string& store,
 }
 
 // The chunk (or shard) keys of a v3 array under its chunk key encoding, below `prefix` ("t/").
-std::vector<std::string> v3_chunk_keys(const json& meta, const std::string& prefix, const std::string& where) {
+std::vector<std::string> v3_chunk_keys(const json& meta, const std::string& prefix,
+                                       const std::string& where) {
   const auto shape = json_int_list(meta.at("shape"), where + " shape", 0);
-  const auto chunks =
-      json_int_list(meta.at("chunk_grid").at("configuration").at("chunk_shape"), where + " chunk_shape", 1);
-  if (chunks.size() != shape.size()) throw Error::source(where, "chunk_shape and shape differ in length");
+  const auto chunks = json_int_list(meta.at("chunk_grid").at("configuration").at("chunk_shape"),
+                                    where + " chunk_shape", 1);
+  if (chunks.size() != shape.size())
+    throw Error::source(where, "chunk_shape and shape differ in length");
   const json enc = meta.value("chunk_key_encoding", json{{"name", "default"}});
   const bool v2 = enc.value("name", "default") == "v2";
-  const std::string sep = enc.value("configuration", json::object()).value("separator", v2 ? "." : "/");
+  const std::string sep =
+      enc.value("configuration", json::object()).value("separator", v2 ? "." : "/");
   json as_v2 = {{"shape", shape}, {"chunks", chunks}, {"dimension_separator", sep}};
   auto keys = chunk_keys_of(as_v2, prefix, where);
   if (!v2)
@@ -517,8 +522,10 @@ std::vector<std::string> v3_chunk_keys(const json& meta, const std::string& pref
 ReferenceSet load_zarr_v3_over_http(const std::string& store, const json& root, Readable& reader) {
   const std::string where = join_location(store, "zarr.json");
   if (!root.is_object() || !root.contains("consolidated_metadata") ||
-      !root["consolidated_metadata"].is_object() || !root["consolidated_metadata"].contains("metadata"))
-    throw Error::source(where, "no consolidated_metadata: a plain HTTP server cannot list the store");
+      !root["consolidated_metadata"].is_object() ||
+      !root["consolidated_metadata"].contains("metadata"))
+    throw Error::source(where,
+                        "no consolidated_metadata: a plain HTTP server cannot list the store");
   ReferenceSet refs;
   const std::string text = root.dump();
   refs["zarr.json"].data = std::make_shared<Bytes>(text.begin(), text.end());
@@ -545,11 +552,14 @@ ReferenceSet load_zarr_over_http(const std::string& store, SourceAccess& access)
     // Zarr v3: the root zarr.json with its consolidated metadata names the arrays.
     const std::string root_url = join_location(store, "zarr.json");
     const auto root = reader.get(root_url);
-    if (root) return load_zarr_v3_over_http(store, parse_json(std::string(root->begin(), root->end()), root_url), reader);
-    throw Error::source_missing(store, "no consolidated metadata (.zmetadata, or zarr.json with "
-                                       "consolidated_metadata): a plain HTTP server cannot list a "
-                                       "store; consolidate it (zarr.consolidate_metadata) or serve "
-                                       "it from S3");
+    if (root)
+      return load_zarr_v3_over_http(
+          store, parse_json(std::string(root->begin(), root->end()), root_url), reader);
+    throw Error::source_missing(store,
+                                "no consolidated metadata (.zmetadata, or zarr.json with "
+                                "consolidated_metadata): a plain HTTP server cannot list a "
+                                "store; consolidate it (zarr.consolidate_metadata) or serve "
+                                "it from S3");
   }
   const json doc = parse_json(std::string(zmeta->begin(), zmeta->end()), zmeta_url);
   if (!doc.is_object() || !doc.contains("metadata") || !doc["metadata"].is_object())
@@ -560,9 +570,10 @@ ReferenceSet load_zarr_over_http(const std::string& store, SourceAccess& access)
     const std::string text = value.dump();
     refs[key].data = std::make_shared<Bytes>(text.begin(), text.end());
     const std::string tail = ".zarray";
-    if (key.size() >= tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0 &&
-        value.is_object()) {
-      const auto more = chunk_keys_of(value, key.substr(0, key.size() - tail.size()), zmeta_url + " " + key);
+    if (key.size() >= tail.size() &&
+        key.compare(key.size() - tail.size(), tail.size(), tail) == 0 && value.is_object()) {
+      const auto more =
+          chunk_keys_of(value, key.substr(0, key.size() - tail.size()), zmeta_url + " " + key);
       chunk_keys.insert(chunk_keys.end(), more.begin(), more.end());
     }
   }

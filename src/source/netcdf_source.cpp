@@ -20,6 +20,7 @@
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
+#include "source/dataset_json.hpp"
 #include "source/hdf5_readable_driver.hpp"
 #include "source/netcdf4_reader.hpp"
 #include "source/scan_cache.hpp"
@@ -340,8 +341,10 @@ void check_joinable(const Variable& first, const Variable& part, std::size_t a,
       throw Error::source(where, "dimension '" + part.dims[d] + "' has a different length");
 }
 
-// Joins the per-file variables along axis `a` in one pass over all their chunks.
-Variable join_along(const std::vector<const Variable*>& parts, std::size_t a) {
+// Joins the parts' variables along axis `a` in one pass over all their chunks; part f's files are
+// numbered from file_offset[f] in the joined dataset.
+Variable join_along(const std::vector<const Variable*>& parts, std::size_t a,
+                    const std::vector<std::size_t>& file_offset) {
   Variable joined = *parts[0];
   joined.shape[a] = 0;
   joined.grid.edges[a] = {0};
@@ -359,7 +362,7 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a) {
       std::vector<int64_t> c = p.grid.coords(idx);
       c[a] += chunk_offset[f];
       ChunkRef ref = p.chunks[static_cast<std::size_t>(idx)];
-      ref.file = static_cast<uint32_t>(f);
+      ref.file += static_cast<uint32_t>(file_offset[f]);
       joined.chunks[static_cast<std::size_t>(joined.grid.linear_index(c))] = std::move(ref);
     }
   }
@@ -416,25 +419,56 @@ namespace {
 // thread-safe; `zarr-parallel scan-parts`) that print their parts (part_lines) to a pipe. A file a
 // child could not scan is left out and scanned again here, which names it in its own error.
 // Opt-in (ZP_PARALLEL_SCAN=1): see bench/README.md for when it pays.
-constexpr std::size_t kParallelScanMin = 8;
+// Joins parts along concat_dim: part i holds files[first_file[i]] and those up to the next part's.
+Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::string>& files,
+                   const std::vector<std::size_t>& first_file, const std::string& concat_dim,
+                   const std::string& uri);
+std::string resolve_concat_dim(const Dataset& first, const std::string& concat_dim_in,
+                               const std::vector<std::string>& files, const std::string& uri);
 
-void scan_in_children(const std::vector<std::string>& todo, const std::string& group,
-                      PartCache& cache) {
+constexpr std::size_t kParallelScanMin = 8;
+constexpr const char* kJoinedMarker = "#joined";  // scan-parts --join: the joined dataset follows
+
+bool parallel_scan_on() {
   const char* on = std::getenv("ZP_PARALLEL_SCAN");
-  if (!on || std::string(on) != "1") return;
-  if (scan_executable().empty() || todo.size() < kParallelScanMin) return;
+  return on && std::string(on) == "1" && !scan_executable().empty();
+}
+
+// How many children scan `n` files: one per core (at most 8), at least 4 files each.
+std::size_t scan_children_for(std::size_t n) {
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
-  const std::size_t k = std::min<std::size_t>({cores, 8, todo.size() / 4});
-  if (k < 2) return;
+  return std::min<std::size_t>({cores, 8, n / 4});
+}
+
+// The length of the complete (header, dataset) line pairs at the start of `out`.
+std::size_t complete_pairs(const std::string& out) {
+  std::size_t lines = 0, end = 0;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (out[i] == '\n' && ++lines % 2 == 0) end = i + 1;
+  return end;
+}
+
+struct ChildOutput {
+  std::string out;
+  bool ok = false;  // exited 0
+};
+
+// Runs `zarr-parallel scan-parts` on each run of files at once (with --join when `concat_dim` is
+// set) and collects what each printed, draining all pipes as they fill.
+std::vector<ChildOutput> run_scan_children(const std::vector<std::vector<std::string>>& runs,
+                                           const std::string& group,
+                                           const std::string& concat_dim) {
   struct Child {
     pid_t pid = -1;
     int fd = -1;
-    std::string out;
   };
   std::vector<Child> children;
-  for (std::size_t c = 0; c < k; ++c) {
-    std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group, "--"};
-    for (std::size_t i = c; i < todo.size(); i += k) args.push_back(todo[i]);
+  std::vector<ChildOutput> outputs(runs.size());
+  for (const auto& run : runs) {
+    std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group};
+    if (!concat_dim.empty()) args.insert(args.end(), {"--join", "--concat-dim", concat_dim});
+    args.push_back("--");
+    args.insert(args.end(), run.begin(), run.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -450,15 +484,14 @@ void scan_in_children(const std::vector<std::string>& todo, const std::string& g
     ::close(fds[1]);
     if (rc != 0) {
       ::close(fds[0]);
-      break;  // scanned here instead
+      break;  // the rest are scanned here instead
     }
-    children.push_back({pid, fds[0], {}});
+    children.push_back({pid, fds[0]});
   }
-  // Drain every pipe until all children closed theirs.
   std::vector<pollfd> polls;
   for (const auto& c : children) polls.push_back({c.fd, POLLIN, 0});
   std::size_t open_pipes = children.size();
-  char buf[1 << 16];
+  std::vector<char> buf(1 << 16);
   while (open_pipes > 0) {
     if (::poll(polls.data(), polls.size(), -1) < 0) {
       if (errno == EINTR) continue;
@@ -466,9 +499,9 @@ void scan_in_children(const std::vector<std::string>& todo, const std::string& g
     }
     for (std::size_t i = 0; i < polls.size(); ++i) {
       if (polls[i].fd < 0 || !(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t n = ::read(polls[i].fd, buf, sizeof buf);
+      const ssize_t n = ::read(polls[i].fd, buf.data(), buf.size());
       if (n > 0) {
-        children[i].out.append(buf, static_cast<std::size_t>(n));
+        outputs[i].out.append(buf.data(), static_cast<std::size_t>(n));
       } else if (n == 0 || errno != EINTR) {
         ::close(polls[i].fd);
         polls[i].fd = -1;
@@ -476,19 +509,82 @@ void scan_in_children(const std::vector<std::string>& todo, const std::string& g
       }
     }
   }
-  for (auto& c : children) {
+  for (auto& p : polls)
+    if (p.fd >= 0) ::close(p.fd);
+  for (std::size_t i = 0; i < children.size(); ++i) {
     int status = 0;
-    while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(children[i].pid, &status, 0) < 0 && errno == EINTR) {
     }
-    // A failed child's complete parts are kept; the file it failed on is scanned here.
-    const auto last_pair = [&] {
-      std::size_t lines = 0, end = 0;
-      for (std::size_t i = 0; i < c.out.size(); ++i)
-        if (c.out[i] == '\n' && ++lines % 2 == 0) end = i + 1;
-      return end;
-    }();
-    cache.put_lines(c.out.substr(0, last_pair));
+    outputs[i].ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
+  return outputs;
+}
+
+// Files not in the cache, scanned by children (HDF5 and netCDF-C are not thread-safe) whose parts
+// go into the cache; a file a child could not scan is left for this process, which names it.
+void scan_in_children(const std::vector<std::string>& todo, const std::string& group,
+                      PartCache& cache) {
+  if (!parallel_scan_on() || todo.size() < kParallelScanMin) return;
+  const std::size_t k = scan_children_for(todo.size());
+  if (k < 2) return;
+  std::vector<std::vector<std::string>> runs(k);
+  for (std::size_t i = 0; i < todo.size(); ++i) runs[i % k].push_back(todo[i]);
+  for (const auto& o : run_scan_children(runs, group, ""))
+    cache.put_lines(o.out.substr(0, complete_pairs(o.out)));
+}
+
+// A cold scan of many files: K children each scan a contiguous run of them and join it (so this
+// process parses K joined descriptions, not one per file); their per-file parts go to the cache
+// unparsed. nullopt when this does not apply or a child failed: then the per-file path runs and
+// names the file that fails.
+std::optional<Dataset> join_in_children(const std::vector<std::string>& files,
+                                        const std::string& group, const std::string& concat_dim_in,
+                                        const std::string& uri, PartCache& cache) {
+  if (!parallel_scan_on() || files.size() < kParallelScanMin) return std::nullopt;
+  for (const auto& f : files)
+    if (cache.has(f)) return std::nullopt;  // a warm cache: the per-file path reads it
+  const std::size_t k = scan_children_for(files.size() - 1);
+  if (k < 2) return std::nullopt;
+  const auto before = file_state(files[0]);
+  OpenedFile first = open_one(files[0], group);
+  cache.put(files[0], first, before);
+  const std::string concat_dim = resolve_concat_dim(first.ds, concat_dim_in, files, uri);
+  std::vector<std::vector<std::string>> runs(k);
+  std::vector<std::size_t> first_file = {0};
+  const std::size_t n = files.size() - 1;
+  for (std::size_t c = 0, at = 1; c < k; ++c) {
+    const std::size_t len = n / k + (c < n % k ? 1 : 0);
+    first_file.push_back(at);
+    runs[c].assign(files.begin() + static_cast<std::ptrdiff_t>(at),
+                   files.begin() + static_cast<std::ptrdiff_t>(at + len));
+    at += len;
+  }
+  const auto outputs = run_scan_children(runs, group, concat_dim);
+  std::vector<OpenedFile> parts;
+  parts.push_back(std::move(first));
+  bool complete = outputs.size() == runs.size();
+  for (std::size_t c = 0; c < outputs.size(); ++c) {
+    const std::string& out = outputs[c].out;
+    complete = complete && outputs[c].ok;
+    const auto marker = out.find(std::string("\n") + kJoinedMarker + '\n');
+    cache.put_lines(out.substr(0, marker == std::string::npos ? complete_pairs(out) : marker + 1));
+    if (marker == std::string::npos || !complete) {
+      complete = false;
+      continue;
+    }
+    try {
+      const auto body_at = marker + std::strlen(kJoinedMarker) + 2;
+      OpenedFile part;
+      part.ds = dataset_from_text(out.substr(body_at), runs[c][0]);
+      // The join check compares each run's first file's coordinates with the first file's.
+      if (auto head = cache.get_coords(runs[c][0])) part.coord_values = std::move(*head);
+      parts.push_back(std::move(part));
+    } catch (const std::exception&) {
+      complete = false;
+    }
+  }
+  if (!complete) return std::nullopt;
+  return join_parts(std::move(parts), files, first_file, concat_dim, uri);
 }
 
 // Every file's part: from the manifest cache when there and current, else from child scanners or
@@ -518,14 +614,25 @@ std::vector<OpenedFile> scan_all(const std::vector<std::string>& files, const st
   return out;
 }
 
-Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::string>& files,
-                   const std::string& concat_dim, const std::string& uri);
-
 }  // namespace
 
 std::string scan_part_text(const std::string& path, const std::string& group) {
   const auto before = file_state(path);
   return part_lines(path, open_one(path, group), before);
+}
+
+void scan_and_join(const std::vector<std::string>& files, const std::string& group,
+                   const std::string& concat_dim, std::ostream& out) {
+  std::vector<OpenedFile> parts;
+  std::vector<std::size_t> first_file;
+  for (const auto& f : files) {
+    const auto before = file_state(f);
+    parts.push_back(open_one(f, group));
+    first_file.push_back(first_file.size());
+    out << part_lines(f, parts.back(), before);
+  }
+  const Dataset joined = join_parts(std::move(parts), files, first_file, concat_dim, "");
+  out << kJoinedMarker << '\n' << dataset_text(joined) << '\n' << std::flush;
 }
 
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim,
@@ -537,57 +644,75 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
     return std::move(*joined);
   }
   PartCache cache(uri, group);
+  if (auto joined = join_in_children(files, group, concat_dim, uri, cache)) {
+    cache.save(files);
+    store_join(key, files, group, concat_dim, *joined);
+    return std::move(*joined);
+  }
   std::vector<OpenedFile> parts = scan_all(files, group, cache);
   cache.save(files);
-  Dataset ds = join_parts(std::move(parts), files, concat_dim, uri);
+  std::vector<std::size_t> first_file(files.size());
+  for (std::size_t i = 0; i < files.size(); ++i) first_file[i] = i;
+  Dataset ds = join_parts(std::move(parts), files, first_file, concat_dim, uri);
   store_join(key, files, group, concat_dim, ds);
   return ds;
 }
 
 namespace {
 
-Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::string>& files,
-                   const std::string& concat_dim_in, const std::string& uri) {
-  OpenedFile& first = scanned[0];
-  Dataset ds = std::move(first.ds);
-  ds.uri = uri;
+std::string resolve_concat_dim(const Dataset& first, const std::string& concat_dim_in,
+                               const std::vector<std::string>& files, const std::string& uri) {
   std::string concat_dim = concat_dim_in;
   if (concat_dim.empty())
-    for (const auto& d : ds.dims)
+    for (const auto& d : first.dims)
       if (d.unlimited) concat_dim = d.name;
   if (files.size() > 1 && concat_dim.empty())
     throw Error::config("concat_dim", "several files match '" + uri +
                                           "' but they have no unlimited dimension: set concat_dim");
-  if (files.size() > 1 && !ds.find_dim(concat_dim))
+  if (files.size() > 1 && !first.find_dim(concat_dim))
     throw Error::config("concat_dim", "dimension '" + concat_dim + "' not in " + files[0]);
+  return concat_dim;
+}
 
+Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::string>& files,
+                   const std::vector<std::size_t>& first_file, const std::string& concat_dim_in,
+                   const std::string& uri) {
+  OpenedFile& first = scanned[0];
+  Dataset ds = std::move(first.ds);
+  ds.uri = uri;
+  const std::string concat_dim = resolve_concat_dim(ds, concat_dim_in, files, uri);
   std::vector<OpenedFile> rest(std::make_move_iterator(scanned.begin() + 1),
                                std::make_move_iterator(scanned.end()));
-  for (std::size_t f = 1; f < files.size(); ++f) ds.files.push_back(files[f]);
+  ds.files = files;
   if (rest.empty()) return ds;
+  std::vector<std::string> part_files;  // each part named by its first file
+  for (std::size_t i : first_file) part_files.push_back(files[i]);
   for (auto& v : ds.variables) {
     const auto axis = std::find(v.dims.begin(), v.dims.end(), concat_dim);
     std::vector<const Variable*> parts = {&v};
     for (std::size_t f = 0; f < rest.size(); ++f) {
       const Variable* pv = rest[f].ds.find(v.name);
       if (!pv)
-        throw Error::source(files[f + 1], "variable '" + v.name + "' of the first file is missing");
+        throw Error::source(part_files[f + 1],
+                            "variable '" + v.name + "' of the first file is missing");
       if (axis != v.dims.end()) {
         if (v.dtype.kind != 'S')
-          check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()), files[f + 1]);
+          check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()),
+                         part_files[f + 1]);
         parts.push_back(pv);
       } else if (first.coord_values.count(v.name) &&
                  first.coord_values[v.name] != rest[f].coord_values[v.name]) {
-        throw Error::source(files[f + 1], "coordinate '" + v.name +
-                                              "' differs from the first file's; files can only be "
-                                              "joined along '" +
-                                              concat_dim + "'");
+        throw Error::source(part_files[f + 1],
+                            "coordinate '" + v.name +
+                                "' differs from the first file's; files can only be "
+                                "joined along '" +
+                                concat_dim + "'");
       }
     }
     if (axis != v.dims.end()) {
       const auto a = static_cast<std::size_t>(axis - v.dims.begin());
-      std::vector<std::string> part_files(files.begin(), files.end());
-      v = v.dtype.kind == 'S' ? join_whole_text(parts, a, part_files) : join_along(parts, a);
+      v = v.dtype.kind == 'S' ? join_whole_text(parts, a, part_files)
+                              : join_along(parts, a, first_file);
     }
   }
   for (auto& d : ds.dims)

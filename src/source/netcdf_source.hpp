@@ -5,6 +5,7 @@
 #pragma once
 
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,10 @@ Dataset open_netcdf_url(const std::string& url, const std::string& group, Source
 
 // Scans one file into its part's text (what `zarr-parallel scan-parts` children print).
 std::string scan_part_text(const std::string& path, const std::string& group);
+// `scan-parts --join`: prints each file's part, then a "#joined" line and the files joined along
+// `concat_dim` (what a child of the parallel cold scan returns).
+void scan_and_join(const std::vector<std::string>& files, const std::string& group,
+                   const std::string& concat_dim, std::ostream& out);
 
 // Reads hyperslabs through netCDF-C, one open handle per file, serialised by a mutex.
 class NetcdfSlabReader {

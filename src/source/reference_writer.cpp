@@ -15,7 +15,9 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
+std::string text(const Bytes& b) {
+  return std::string(b.begin(), b.end());
+}
 
 // Inline bytes as kerchunk writes them: the raw text when it is ASCII, else base64.
 std::string inline_value(const Bytes& b) {
@@ -47,7 +49,8 @@ void codecs_of(const Variable& v, json& filters, json& compressor, bool& order_f
       continue;
     }
     if (id == "hdf5_lz4" || id == "vlen-utf8" || id == "vlen-bytes")
-      throw Error::source(where, "codec '" + id + "' has no numcodecs form a reference set can name");
+      throw Error::source(where,
+                          "codec '" + id + "' has no numcodecs form a reference set can name");
     const bool last = i + 1 == chain.size();
     if (last && codec_kind(id) == CodecKind::BytesToBytes)
       compressor = chain[i].config;
@@ -77,7 +80,8 @@ ojson reference_set_of(const Dataset& ds, const RefsOptions& opt) {
     std::string p = f;
     if (!is_remote(f)) {
       p = fs::absolute(local_path_of(f)).lexically_normal().string();
-      if (opt.relative) p = fs::path(p).lexically_relative(fs::absolute(opt.out_dir)).generic_string();
+      if (opt.relative)
+        p = fs::path(p).lexically_relative(fs::absolute(opt.out_dir)).generic_string();
     }
     paths.push_back(p);
   }
@@ -85,20 +89,21 @@ ojson reference_set_of(const Dataset& ds, const RefsOptions& opt) {
     const std::string where = v.origin + ", variable '" + v.name + "'";
     if (!v.object_codec.empty() || !v.dtype.numeric()) {
       if (v.dtype.kind != 'b')
-        throw Error::source(where, "text variables (" + v.dtype.str() +
-                                       ") are not written to reference sets yet");
+        throw Error::source(
+            where, "text variables (" + v.dtype.str() + ") are not written to reference sets yet");
     }
     if (!is_regular(v)) {
       if (v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate)
-        throw Error::source(where, "the joined files make the chunk grid irregular (files of "
-                                   "different lengths along the join); a reference set needs one "
-                                   "chunk size");
+        throw Error::source(where,
+                            "the joined files make the chunk grid irregular (files of "
+                            "different lengths along the join); a reference set needs one "
+                            "chunk size");
       ChunkReader reader(ds);
       const Bytes values = read_whole_1d(reader, v);
-      const json zarray = {{"chunks", v.shape},       {"compressor", nullptr},
-                           {"dtype", v.dtype.native().str()}, {"fill_value", v.fill_value},
-                           {"filters", nullptr},      {"order", "C"},
-                           {"shape", v.shape},        {"zarr_format", 2}};
+      const json zarray = {
+          {"chunks", v.shape},          {"compressor", nullptr}, {"dtype", v.dtype.native().str()},
+          {"fill_value", v.fill_value}, {"filters", nullptr},    {"order", "C"},
+          {"shape", v.shape},           {"zarr_format", 2}};
       refs[v.name + "/.zarray"] = zarray.dump();
       ojson zattrs = ojson::object();
       zattrs["_ARRAY_DIMENSIONS"] = v.dims;
@@ -143,7 +148,8 @@ ojson reference_set_of(const Dataset& ds, const RefsOptions& opt) {
         refs[key] = inline_value(*r.data);
         continue;
       }
-      if (r.length < strip) throw Error::source(ds.files[r.file], "chunk " + key + " shorter than its checksum");
+      if (r.length < strip)
+        throw Error::source(ds.files[r.file], "chunk " + key + " shorter than its checksum");
       const uint64_t length = r.length - strip;
       if (opt.inline_threshold > 0 && length < static_cast<uint64_t>(opt.inline_threshold)) {
         const std::string& f = ds.files[r.file];

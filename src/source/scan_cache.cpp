@@ -170,14 +170,44 @@ bool PartCache::put_lines(const std::string& text) {
   return true;
 }
 
-std::optional<ScanPart> PartCache::get(const std::string& path) {
+namespace {
+
+std::map<std::string, std::vector<double>> coords_of(const std::string& header_line,
+                                                     const std::string& path) {
+  std::map<std::string, std::vector<double>> out;
+  const ojson header = ojson::parse(header_line);  // outlives the loop over its items
+  for (const auto& [name, b64] : header.at("coords").items()) {
+    const Bytes raw = decode_base64(b64.get<std::string>(), path);
+    std::vector<double> values(raw.size() / sizeof(double));
+    std::memcpy(values.data(), raw.data(), values.size() * sizeof(double));
+    out[name] = std::move(values);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool PartCache::has(const std::string& path) {
   const std::string abs = absolute_of(path);
   const auto it = items_.find(abs);
-  if (it == items_.end()) return std::nullopt;
+  if (it == items_.end()) return false;
   const FileState now = state_of(abs);
-  const Item& item = it->second;
-  if (!now.ok || item.size != now.size || item.mtime_ns != now.mtime_ns)
-    return std::nullopt;  // the file changed: scan it again
+  return now.ok && it->second.size == now.size && it->second.mtime_ns == now.mtime_ns;
+}
+
+std::optional<std::map<std::string, std::vector<double>>> PartCache::get_coords(
+    const std::string& path) {
+  if (!has(path)) return std::nullopt;
+  try {
+    return coords_of(items_.at(absolute_of(path)).header, path);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<ScanPart> PartCache::get(const std::string& path) {
+  if (!has(path)) return std::nullopt;  // absent, or the file changed: scan it again
+  const Item& item = items_.at(absolute_of(path));
   try {
     ScanPart part;
     part.ds = dataset_from_text(item.body, path);
@@ -185,13 +215,7 @@ std::optional<ScanPart> PartCache::get(const std::string& path) {
     part.ds.files = {path};
     for (auto& v : part.ds.variables)
       if (v.origin == item.as) v.origin = path;
-    const ojson header = ojson::parse(item.header);  // outlives the loop over its items
-    for (const auto& [name, b64] : header.at("coords").items()) {
-      const Bytes raw = decode_base64(b64.get<std::string>(), path);
-      std::vector<double> values(raw.size() / sizeof(double));
-      std::memcpy(values.data(), raw.data(), values.size() * sizeof(double));
-      part.coord_values[name] = std::move(values);
-    }
+    part.coord_values = coords_of(item.header, path);
     return part;
   } catch (const std::exception&) {
     return std::nullopt;

@@ -42,6 +42,9 @@ class PartCache {
   // The part of `path` when the entry holds it and the file is as it was scanned; the part names
   // the file as `path` spells it.
   std::optional<ScanPart> get(const std::string& path);
+  // Whether get() would find `path` (without parsing its part), and its part's coordinates only.
+  bool has(const std::string& path);
+  std::optional<std::map<std::string, std::vector<double>>> get_coords(const std::string& path);
   // `state`: the file's file_state() taken before it was scanned.
   void put(const std::string& path, const ScanPart& part, std::pair<int64_t, int64_t> state);
   // Reads parts in part_lines() form (children's output) into the cache; false if malformed.

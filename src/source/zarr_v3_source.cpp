@@ -27,7 +27,8 @@ struct Reader {
       return Bytes(r.data->begin() + static_cast<std::ptrdiff_t>(offset),
                    r.data->begin() + static_cast<std::ptrdiff_t>(offset + length));
     }
-    return access.reader(r.path, role).read(r.path, static_cast<uint64_t>(r.offset) + offset, length);
+    return access.reader(r.path, role)
+        .read(r.path, static_cast<uint64_t>(r.offset) + offset, length);
   }
   uint64_t size_of(const Reference& r) {
     if (r.data) return r.data->size();
@@ -43,24 +44,28 @@ struct Reader {
     const std::string text(b.begin(), b.end());
     if (json_too_deep(text))
       throw Error::source(uri + ": " + key, "nested more than " + std::to_string(kMaxJsonDepth) +
-                                               " levels deep; refusing to read it");
+                                                " levels deep; refusing to read it");
     json j = json::parse(nonfinite_tokens_to_markers(text), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw Error::source(uri + ": " + key, "not a JSON object");
+    if (j.is_discarded() || !j.is_object())
+      throw Error::source(uri + ": " + key, "not a JSON object");
     return j;
   }
 };
 
 DType v3_dtype(const std::string& t, bool big_endian, const std::string& where) {
-  auto bits = [&](const std::string& prefix) {
-    return std::stoi(t.substr(prefix.size())) / 8;
-  };
+  auto bits = [&](const std::string& prefix) { return std::stoi(t.substr(prefix.size())) / 8; };
   DType d;
   if (t == "bool") return DType{'b', 1, false};
-  if (t.rfind("uint", 0) == 0) d = DType{'u', bits("uint"), big_endian};
-  else if (t.rfind("int", 0) == 0) d = DType{'i', bits("int"), big_endian};
-  else if (t.rfind("float", 0) == 0) d = DType{'f', bits("float"), big_endian};
-  else if (t.rfind("complex", 0) == 0) d = DType{'c', bits("complex"), big_endian};
-  else throw Error::source(where, "data_type '" + t + "' is not supported");
+  if (t.rfind("uint", 0) == 0)
+    d = DType{'u', bits("uint"), big_endian};
+  else if (t.rfind("int", 0) == 0)
+    d = DType{'i', bits("int"), big_endian};
+  else if (t.rfind("float", 0) == 0)
+    d = DType{'f', bits("float"), big_endian};
+  else if (t.rfind("complex", 0) == 0)
+    d = DType{'c', bits("complex"), big_endian};
+  else
+    throw Error::source(where, "data_type '" + t + "' is not supported");
   if (d.size < 1 || d.size > 16 || (d.size & (d.size - 1)))
     throw Error::source(where, "data_type '" + t + "' is not supported");
   if (d.size == 1) d.big_endian = false;
@@ -137,7 +142,8 @@ Chain chain_of(const json& codecs, const std::string& where) {
       const json order = conf.value("order", json());
       bool identity = order.is_array();
       for (std::size_t i = 0; identity && i < order.size(); ++i) identity = order[i] == i;
-      if (!identity) throw Error::source(where, "transpose codecs other than the identity are not supported");
+      if (!identity)
+        throw Error::source(where, "transpose codecs other than the identity are not supported");
       continue;
     }
     out.codecs.push_back(codec_from_v3(c, where));
@@ -155,24 +161,30 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
   const json grid = meta.at("chunk_grid");
   if (grid.value("name", "") != "regular")
     throw Error::source(where, "only regular chunk grids are supported");
-  const auto chunks = json_int_list(grid.at("configuration").at("chunk_shape"), where + " chunk_shape", 1);
-  if (chunks.size() != v.shape.size()) throw Error::source(where, "chunk_shape and shape differ in length");
+  const auto chunks =
+      json_int_list(grid.at("configuration").at("chunk_shape"), where + " chunk_shape", 1);
+  if (chunks.size() != v.shape.size())
+    throw Error::source(where, "chunk_shape and shape differ in length");
   KeyEncoding enc;
   const json kenc = meta.value("chunk_key_encoding", json{{"name", "default"}});
   enc.v2 = kenc.value("name", "default") == "v2";
   enc.sep = kenc.value("configuration", json::object()).value("separator", enc.v2 ? "." : "/");
-  if (enc.sep != "/" && enc.sep != ".") throw Error::source(where, "chunk key separator must be '/' or '.'");
+  if (enc.sep != "/" && enc.sep != ".")
+    throw Error::source(where, "chunk key separator must be '/' or '.'");
   // Sharded: the inner chunks are the manifest's chunks, their bytes ranges inside the shards.
   const json& codecs = meta.at("codecs");
   std::vector<int64_t> inner;
   json inner_codecs = codecs;
   bool index_at_end = true;
-  if (codecs.is_array() && codecs.size() == 1 && codecs[0].value("name", "") == "sharding_indexed") {
+  if (codecs.is_array() && codecs.size() == 1 &&
+      codecs[0].value("name", "") == "sharding_indexed") {
     const json conf = codecs[0].at("configuration");
     inner = json_int_list(conf.at("chunk_shape"), where + " sharding chunk_shape", 1);
-    if (inner.size() != chunks.size()) throw Error::source(where, "inner chunk_shape has the wrong length");
+    if (inner.size() != chunks.size())
+      throw Error::source(where, "inner chunk_shape has the wrong length");
     for (std::size_t d = 0; d < inner.size(); ++d)
-      if (chunks[d] % inner[d] != 0) throw Error::source(where, "shards are not whole inner chunks");
+      if (chunks[d] % inner[d] != 0)
+        throw Error::source(where, "shards are not whole inner chunks");
     inner_codecs = conf.at("codecs");
     const json ic = conf.value("index_codecs", json::array());
     bool crc = false;
@@ -190,15 +202,18 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
   nonfinite_markers_to_numbers(v.attrs);
   if (meta.contains("dimension_names") && meta["dimension_names"].is_array()) {
     for (const auto& d : meta["dimension_names"]) {
-      if (!d.is_string()) throw Error::source(where, "dimension_names must all be names (xarray needs them)");
+      if (!d.is_string())
+        throw Error::source(where, "dimension_names must all be names (xarray needs them)");
       v.dims.push_back(d.get<std::string>());
     }
   } else if (attrs.contains("_ARRAY_DIMENSIONS") && attrs["_ARRAY_DIMENSIONS"].is_array()) {
     for (const auto& d : attrs["_ARRAY_DIMENSIONS"]) v.dims.push_back(d.get<std::string>());
   }
-  if (v.dims.size() != v.shape.size()) throw Error::source(where, "no dimension_names (xarray needs them)");
+  if (v.dims.size() != v.shape.size())
+    throw Error::source(where, "no dimension_names (xarray needs them)");
   v.attrs.erase("_ARRAY_DIMENSIONS");
-  if (attrs.contains("_FillValue")) v.fill_value = fill_attribute(attrs["_FillValue"], v.dtype, where);
+  if (attrs.contains("_FillValue"))
+    v.fill_value = fill_attribute(attrs["_FillValue"], v.dtype, where);
   v.attrs.erase("_FillValue");
 
   const std::vector<int64_t> read_chunks = inner.empty() ? chunks : inner;
@@ -240,13 +255,16 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
     const auto it = rd.refs.find(enc.key(name, shards.coords(s)));
     if (it == rd.refs.end() || it->second.data) continue;
     const uint64_t size = rd.size_of(it->second);
-    if (size < shard_index_bytes(n)) throw Error::source(it->second.path, "shard shorter than its index");
+    if (size < shard_index_bytes(n))
+      throw Error::source(it->second.path, "shard shorter than its index");
     const uint64_t at = index_at_end ? size - shard_index_bytes(n) : 0;
-    requests.push_back({it->second.path, static_cast<uint64_t>(it->second.offset) + at, shard_index_bytes(n)});
+    requests.push_back(
+        {it->second.path, static_cast<uint64_t>(it->second.offset) + at, shard_index_bytes(n)});
     present.emplace_back(s, &it->second);
   }
   std::vector<Bytes> tails;
-  if (!requests.empty()) tails = rd.access.reader(requests[0].location, rd.role).read_many(requests);
+  if (!requests.empty())
+    tails = rd.access.reader(requests[0].location, rd.role).read_many(requests);
   for (std::size_t k = 0; k < present.size(); ++k) {
     const Reference& r = *present[k].second;
     const uint64_t size = rd.size_of(r);
@@ -275,7 +293,9 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
 
 }  // namespace
 
-bool is_zarr_v3(const ReferenceSet& refs) { return refs.count("zarr.json") && !refs.count(".zgroup"); }
+bool is_zarr_v3(const ReferenceSet& refs) {
+  return refs.count("zarr.json") && !refs.count(".zgroup");
+}
 
 Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, SourceAccess& access,
                              AccessRole role) {
@@ -284,16 +304,19 @@ Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, S
   ds.uri = uri;
   ds.engine = "zarr";
   const json root = *rd.document("zarr.json", uri);
-  if (root.value("zarr_format", 0) != 3) throw Error::source(uri, "zarr.json is not Zarr v3 metadata");
+  if (root.value("zarr_format", 0) != 3)
+    throw Error::source(uri, "zarr.json is not Zarr v3 metadata");
   if (root.value("node_type", "") != "group")
-    throw Error::source(uri, "the store's root is not a group (zarr-parallel reads groups of arrays)");
+    throw Error::source(uri,
+                        "the store's root is not a group (zarr-parallel reads groups of arrays)");
   ds.attrs = Attrs::parse(root.value("attributes", json::object()).dump());
   nonfinite_markers_to_numbers(ds.attrs);
   std::map<std::string, uint32_t> file_index;
   std::map<std::string, int64_t> dim_sizes;
   const std::string tail = "/zarr.json";
   for (const auto& [key, ref] : refs) {
-    if (key.size() <= tail.size() || key.compare(key.size() - tail.size(), tail.size(), tail) != 0) continue;
+    if (key.size() <= tail.size() || key.compare(key.size() - tail.size(), tail.size(), tail) != 0)
+      continue;
     const std::string name = key.substr(0, key.size() - tail.size());
     if (name.find('/') != std::string::npos) continue;  // deeper nodes belong to subgroups
     const json meta = *rd.document(key, uri);
@@ -305,20 +328,24 @@ Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, S
     try {
       v = array_from(rd, name, meta, uri, file_index, ds);
     } catch (const json::exception& e) {
-      throw Error::source(uri + ", array '" + name + "'", std::string("bad zarr.json: ") + e.what());
+      throw Error::source(uri + ", array '" + name + "'",
+                          std::string("bad zarr.json: ") + e.what());
     } catch (const std::logic_error& e) {
-      throw Error::source(uri + ", array '" + name + "'", std::string("bad zarr.json: ") + e.what());
+      throw Error::source(uri + ", array '" + name + "'",
+                          std::string("bad zarr.json: ") + e.what());
     }
     for (std::size_t d = 0; d < v.ndim(); ++d) {
       auto [it, added] = dim_sizes.emplace(v.dims[d], v.shape[d]);
       if (!added && it->second != v.shape[d])
-        throw Error::source(uri, "dimension '" + v.dims[d] + "' has length " + std::to_string(it->second) +
-                                     " and " + std::to_string(v.shape[d]) + " (array '" + name + "')");
+        throw Error::source(uri, "dimension '" + v.dims[d] + "' has length " +
+                                     std::to_string(it->second) + " and " +
+                                     std::to_string(v.shape[d]) + " (array '" + name + "')");
       if (added) ds.dims.push_back({v.dims[d], v.shape[d], false});
     }
     ds.variables.push_back(std::move(v));
   }
-  if (ds.variables.empty()) throw Error::source(uri, "no arrays found (no '<name>/zarr.json' of an array)");
+  if (ds.variables.empty())
+    throw Error::source(uri, "no arrays found (no '<name>/zarr.json' of an array)");
   return ds;
 }
 
