@@ -252,15 +252,47 @@ def w7(files, work, runs, baselines, delay):
     return out
 
 
-def r1(data, work, runs, nfiles):
-    """`zarr-parallel refs` on `nfiles` small daily NetCDF-4 files (73 x 144, chunks (24, 73, 144))
-    against kerchunk 0.1.2's SingleHdf5ToZarr + MultiZarrToZarr (bench/baselines/make_refs.py);
-    both outputs read with fsspec + xarray and compared."""
+def small_daily_files(data, nfiles):
+    """`nfiles` small daily NetCDF-4 files (73 x 144, 24 steps, chunks (24, 73, 144), zlib): R1 and P2."""
     folder = data / f"refs_{nfiles}"
     if len(glob.glob(str(folder / "*.nc"))) != nfiles:
         shutil.rmtree(folder, ignore_errors=True)
         subprocess.run([BIN / "zp-make-sample", "--out", folder, "--files", str(nfiles), "--lat", "73", "--lon", "144",
                         "--chunks", "24", "73", "144", "--deflate", "1"], check=True, capture_output=True)
+    return folder
+
+
+def p2(data, work, runs, nfiles):
+    """`zarr-parallel plan` of `nfiles` small daily files: cold in one process (ZP_PARALLEL_SCAN=0), cold
+    with the parallel scan (the default), warm (from the manifest cache), and with the cache off.
+    Files are read once first, so every run has them in the page cache."""
+    folder = small_daily_files(data, nfiles)
+    for f in sorted(folder.glob("*.nc")):
+        f.read_bytes()
+    cfg = work / "p2.yaml"
+    cfg.write_text(f"data_uri: {folder}/*.nc\ncache_store: {work}/out.zarr\ndeploy_mode: series\n")
+    cache = work / "cache"
+    times = {"one_process_cold": [], "parallel_cold": [], "warm": [], "cache_off": []}
+    for _ in range(runs):
+        for label, env, fresh in (("one_process_cold", {"ZP_PARALLEL_SCAN": "0"}, True), ("warm", {}, False),
+                                  ("parallel_cold", {"ZP_PARALLEL_SCAN": "1"}, True),
+                                  ("cache_off", {"ZP_CACHE_DIR": "off"}, False)):
+            if fresh:
+                shutil.rmtree(cache, ignore_errors=True)
+            env = {"ZP_CACHE_DIR": str(cache), **env}
+            wall, _ = timed([BIN / "zarr-parallel", "plan", cfg], env=dict(os.environ, **env))
+            times[label].append(wall)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out.update({"files": nfiles, "times": times,
+                "parallel_speedup": out["one_process_cold"] / out["parallel_cold"]})
+    return out
+
+
+def r1(data, work, runs, nfiles):
+    """`zarr-parallel refs` on `nfiles` small daily NetCDF-4 files (73 x 144, chunks (24, 73, 144))
+    against kerchunk 0.1.2's SingleHdf5ToZarr + MultiZarrToZarr (bench/baselines/make_refs.py);
+    both outputs read with fsspec + xarray and compared."""
+    folder = small_daily_files(data, nfiles)
     files = sorted(glob.glob(str(folder / "*.nc")))
     ours, theirs = [], []
     for _ in range(runs):
@@ -293,6 +325,8 @@ def main():
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--refs-files", type=lambda t: [int(x) for x in t.split(",")], default=[200, 1000],
                     help="R1: file counts")
+    ap.add_argument("--scan-files", type=lambda t: [int(x) for x in t.split(",")], default=[1000, 7300],
+                    help="P2: file counts")
     ap.add_argument("--delay", type=float, default=0.025, help="W7: seconds a proxy adds to each request")
     args = ap.parse_args()
     data = Path(args.data)
@@ -305,6 +339,10 @@ def main():
         work.mkdir()
         if name == "P1":
             results[name] = {"ours": p1(work)}
+            print(name, json.dumps(results[name]), flush=True)
+            continue
+        if name == "P2":
+            results[name] = [p2(data, work, args.runs, n) for n in args.scan_files]
             print(name, json.dumps(results[name]), flush=True)
             continue
         if name == "R1":

@@ -418,7 +418,6 @@ namespace {
 // Many files not in the cache: scanned by K child processes (HDF5 and netCDF-C are not
 // thread-safe; `zarr-parallel scan-parts`) that print their parts (part_lines) to a pipe. A file a
 // child could not scan is left out and scanned again here, which names it in its own error.
-// Opt-in (ZP_PARALLEL_SCAN=1): see bench/README.md for when it pays.
 // Joins parts along concat_dim: part i holds files[first_file[i]] and those up to the next part's.
 Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::string>& files,
                    const std::vector<std::size_t>& first_file, const std::string& concat_dim,
@@ -429,9 +428,10 @@ std::string resolve_concat_dim(const Dataset& first, const std::string& concat_d
 constexpr std::size_t kParallelScanMin = 8;
 constexpr const char* kJoinedMarker = "#joined";  // scan-parts --join: the joined dataset follows
 
+// On unless ZP_PARALLEL_SCAN=0 (and when the program can run itself as a scanner).
 bool parallel_scan_on() {
   const char* on = std::getenv("ZP_PARALLEL_SCAN");
-  return on && std::string(on) == "1" && !scan_executable().empty();
+  return !(on && std::string(on) == "0") && !scan_executable().empty();
 }
 
 // How many children scan `n` files: one per core (at most 8), at least 4 files each.

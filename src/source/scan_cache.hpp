@@ -75,7 +75,7 @@ void store_join(const std::string& key_before, const std::vector<std::string>& f
                 const std::string& group, const std::string& concat_dim, const Dataset& ds);
 
 // The program that scans files in child processes (`zarr-parallel scan-parts`, with
-// ZP_PARALLEL_SCAN=1); "" = none (then files are scanned one after another in this process).
+// unless ZP_PARALLEL_SCAN=0); "" = none (then files are scanned one after another in this process).
 void set_scan_executable(const std::string& path);
 const std::string& scan_executable();
 
