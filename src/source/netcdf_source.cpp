@@ -22,8 +22,10 @@
 #include "core/utf8.hpp"
 #include "source/dataset_json.hpp"
 #include "source/hdf5_readable_driver.hpp"
+#include "source/netcdf3_reader.hpp"
 #include "source/netcdf4_reader.hpp"
 #include "source/scan_cache.hpp"
+#include "store/file_reader.hpp"
 
 namespace zp {
 
@@ -314,7 +316,14 @@ OpenedFile open_classic(const std::string& path, const std::string& group) {
 // netCDF-3 files through netCDF-C.
 OpenedFile open_one(const std::string& path, const std::string& group) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  if (H5Fis_hdf5(path.c_str()) <= 0) return open_classic(path, group);
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    FileReader reader;
+    const ObjectInfo info = reader.info(path);
+    if (!info.exists) throw Error::source_missing(path, "no such file");
+    if (is_netcdf3(reader.read(path, 0, std::min<uint64_t>(4, info.size))))
+      return describe_netcdf3(reader, path, info.size, group);
+    return open_classic(path, group);  // whatever else netCDF-C opens, or its error
+  }
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) throw Error::source(path, "HDF5 cannot open the file");
   struct Closer {
@@ -732,9 +741,13 @@ Dataset open_netcdf_url(const std::string& url, const std::string& group, Source
   const ObjectInfo info = reader.info(url);
   if (!info.exists) throw Error::source_missing(url, "no such object");
   const Bytes magic = reader.read(url, 0, std::min<uint64_t>(8, info.size));
-  const std::string head(magic.begin(), magic.end());
-  if (head.rfind("CDF", 0) == 0)
-    throw Error::source(url, "a NetCDF-3 file: those are read from a file system only");
+  if (is_netcdf3(magic)) {
+    ScanPart part = describe_netcdf3(reader, url, info.size, group);
+    part.ds.uri = url;
+    part.ds.access = access.options();
+    part.ds.access.chunks_remote_role = false;
+    return std::move(part.ds);
+  }
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   const hid_t file = open_hdf5_through(reader, url, info.size);
   struct Closer {

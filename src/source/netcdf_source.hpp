@@ -23,7 +23,7 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
 
 // One NetCDF-4/HDF5 file behind HTTP(S) or S3 (`url`), described through HDF5 reading by range
 // through `access` (hdf5_readable_driver.hpp); its chunks are then read by range like a local
-// file's. NetCDF-3 files by URL are refused (Error(Source)), as are globs.
+// file's. NetCDF-3 files are described from their header (netcdf3_reader.hpp). Globs are refused.
 Dataset open_netcdf_url(const std::string& url, const std::string& group, SourceAccess& access);
 
 // Scans one file into its part's text (what `zarr-parallel scan-parts` children print).
