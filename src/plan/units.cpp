@@ -113,8 +113,6 @@ uint64_t stored_bytes(const Variable& v, int64_t chunk_index) {
       return r.length;
     case ChunkRef::Kind::Inline:
       return r.data ? r.data->size() : 0;
-    case ChunkRef::Kind::NetcdfSlab:
-      return v.chunk_bytes();
   }
   return 0;
 }

@@ -8,9 +8,7 @@ namespace zp {
 
 std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_index) {
   const auto& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
-  std::string where = ref.kind == ChunkRef::Kind::Range || ref.kind == ChunkRef::Kind::NetcdfSlab
-                          ? ds.files[ref.file]
-                          : ds.uri;
+  std::string where = ref.kind == ChunkRef::Kind::Range ? ds.files[ref.file] : ds.uri;
   where += ", variable '" + v.name + "', chunk (";
   const auto c = v.grid.coords(chunk_index);
   for (std::size_t d = 0; d < c.size(); ++d) where += (d ? ", " : "") + std::to_string(c[d]);
@@ -83,8 +81,7 @@ std::vector<std::optional<Bytes>> ChunkReader::fetch_many(const Variable& v,
 
 Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched) {
   const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(chunk_index));
-  if ((ref.kind == ChunkRef::Kind::Range && !fetched) || ref.kind == ChunkRef::Kind::NetcdfSlab)
-    check_unchanged(ref.file);
+  if (ref.kind == ChunkRef::Kind::Range && !fetched) check_unchanged(ref.file);
   const std::size_t nbytes = v.chunk_bytes();
   const std::size_t nelem = nbytes / static_cast<std::size_t>(v.dtype.size);
   Bytes raw;
@@ -92,20 +89,6 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<By
     case ChunkRef::Kind::Missing: {
       Bytes out(nbytes);
       fill_elements(out.data(), nelem, v.dtype.native(), v.missing_chunk_value);
-      return out;
-    }
-    case ChunkRef::Kind::NetcdfSlab: {
-      const auto c = v.grid.coords(chunk_index);
-      std::vector<std::size_t> start(v.ndim()), count(v.ndim());
-      for (std::size_t d = 0; d < v.ndim(); ++d) {
-        start[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d])]);
-        count[d] = static_cast<std::size_t>(v.grid.edges[d][static_cast<std::size_t>(c[d]) + 1]) -
-                   start[d];
-      }
-      start[0] = static_cast<std::size_t>(ref.slab_start);
-      Bytes out(nbytes);
-      slabs_.read(ds_.files[ref.file], v.name, start, count, out.data());
-      bytes_read_ += nbytes;
       return out;
     }
     case ChunkRef::Kind::Inline:

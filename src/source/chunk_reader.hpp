@@ -7,15 +7,14 @@
 #pragma once
 
 #include <atomic>
-#include <optional>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "source/dataset.hpp"
 #include "source/fingerprint.hpp"
-#include "source/netcdf_source.hpp"
 #include "store/store_table.hpp"
 
 namespace zp {
@@ -41,7 +40,6 @@ class ChunkReader {
  private:
   const Dataset& ds_;
   SourceAccess access_;
-  NetcdfSlabReader slabs_;
   std::atomic<uint64_t> bytes_read_{0};
   void check_unchanged(uint32_t file);
   std::unordered_map<std::string, Fingerprint> expected_;

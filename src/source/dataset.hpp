@@ -21,10 +21,9 @@ using Attrs = nlohmann::ordered_json;  // attribute order is kept as the source 
 
 struct ChunkRef {
   enum class Kind : uint8_t {
-    Missing,     // never written: reads as the variable's missing_chunk_value
-    Range,       // bytes [offset, offset + length) of files[file]
-    Inline,      // bytes held in `data`
-    NetcdfSlab,  // a netCDF-3 hyperslab read through netCDF-C (classic files have no chunks)
+    Missing,  // never written: reads as the variable's missing_chunk_value
+    Range,    // bytes [offset, offset + length) of files[file]
+    Inline,   // bytes held in `data`
   };
   Kind kind = Kind::Missing;
   uint32_t file = 0;
@@ -32,7 +31,6 @@ struct ChunkRef {
   uint64_t length = 0;
   uint32_t filter_mask = 0;  // HDF5: bit i set means filter i was skipped for this chunk
   std::shared_ptr<const Bytes> data;
-  int64_t slab_start = 0;  // NetcdfSlab: index along the variable's first dim within its file
 };
 
 // A chunk grid that may be irregular along a dimension (files of different lengths joined along

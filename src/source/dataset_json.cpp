@@ -14,8 +14,6 @@ json chunk_ref_json(int64_t index, const ChunkRef& r) {
       return {index, "range", r.file, r.offset, r.length, r.filter_mask};
     case ChunkRef::Kind::Inline:
       return {index, "inline", encode_base64(*r.data)};
-    case ChunkRef::Kind::NetcdfSlab:
-      return {index, "netcdf", r.file, r.slab_start};
     default:
       return {index, "missing"};
   }
@@ -33,10 +31,6 @@ ChunkRef chunk_ref_from(const json& j, const std::string& where) {
   } else if (kind == "inline") {
     r.kind = ChunkRef::Kind::Inline;
     r.data = std::make_shared<Bytes>(decode_base64(j.at(2).get<std::string>(), where));
-  } else if (kind == "netcdf") {
-    r.kind = ChunkRef::Kind::NetcdfSlab;
-    r.file = j.at(2);
-    r.slab_start = j.at(3);
   }
   return r;
 }

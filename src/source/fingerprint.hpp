@@ -16,10 +16,10 @@
 namespace zp {
 
 struct Fingerprint {
-  std::string path;  // local path or URL
+  std::string path;   // local path or URL
   int64_t size = -1;  // -1: not there
   int64_t mtime_ns = 0;
-  std::string etag;  // remote objects
+  std::string etag;                      // remote objects
   AccessRole role = AccessRole::Target;  // whose options reach it (a reference set's chunk URLs)
   bool operator==(const Fingerprint&) const = default;
 };

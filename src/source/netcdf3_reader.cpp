@@ -227,6 +227,8 @@ Header parse(const Bytes& head, int version) {
       v.type = c.u32();
       v.vsize = version == 5 ? c.u64() : c.u32();
       v.begin = c.offset();
+      for (uint64_t id : v.dimids)
+        if (id >= h.dims.size()) throw Error::source("", "NetCDF-3 header: unknown dimension id");
       h.vars.push_back(std::move(v));
     }
   }
@@ -272,7 +274,7 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
   uint64_t recsize = 0, record_vars = 0, first_record_begin = ~uint64_t{0};
   for (const auto& v : h.vars)
     if (is_record(v)) {
-      recsize += v.vsize;
+      recsize = std::min<uint64_t>(recsize + std::min<uint64_t>(v.vsize, size + 1), size + 1);
       ++record_vars;
       first_record_begin = std::min(first_record_begin, v.begin);
     }
@@ -284,11 +286,18 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
       if (is_record(v)) {
         recsize = element_size(v.type);
         for (std::size_t k = 1; k < v.dimids.size(); ++k)
-          recsize *= h.dims.at(static_cast<std::size_t>(v.dimids[k])).second;
+          if (__builtin_mul_overflow(
+                  recsize, h.dims.at(static_cast<std::size_t>(v.dimids[k])).second, &recsize))
+            recsize = size + 1;
       }
   if (h.numrecs == ~uint64_t{0})  // written by a stream: as many records as the file holds
     h.numrecs =
         recsize == 0 || first_record_begin > size ? 0 : (size - first_record_begin) / recsize;
+  // Every record lies in the file: a header claiming more is damaged (or the file truncated).
+  if (h.numrecs > (uint64_t{1} << 31) || h.numrecs > size ||
+      (recsize > 0 && h.numrecs > size / recsize))
+    throw Error::source(location, "NetCDF-3 header claims " + std::to_string(h.numrecs) +
+                                      " records, more than the file holds (truncated?)");
 
   ScanPart out;
   Dataset& ds = out.ds;
@@ -316,7 +325,8 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
     // Bytes of one record of this variable (record variables), or of all of it.
     uint64_t slab = esize;
     for (std::size_t k = record ? 1 : 0; k < full.size(); ++k)
-      slab *= static_cast<uint64_t>(full[k]);
+      if (__builtin_mul_overflow(slab, static_cast<uint64_t>(full[k]), &slab) || slab > size)
+        throw Error::source(where, "larger than the file (a damaged header, or a truncated file)");
     const uint64_t records = record ? static_cast<uint64_t>(full[0]) : 1;
     // The variable's bytes, whole, in native order (text, scalars, coordinates: small).
     auto read_all = [&]() {

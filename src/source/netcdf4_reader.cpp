@@ -410,7 +410,7 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
     v.dtype.big_endian = false;
     v.grid = ChunkGrid::regular(v.shape, v.shape);
     all->resize(v.chunk_bytes());
-    v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all, 0});
+    v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all});
     return;
   }
   const haddr_t addr = H5Dget_offset(dset.id);

@@ -1,7 +1,8 @@
 // The netcdf engine: NetCDF-4/HDF5 and NetCDF-3 files (one, or a glob joined along concat_dim)
 // into a Dataset. NetCDF-4 chunk locations come from HDF5's chunk index; the bytes are later read
 // and decoded by ChunkReader without the HDF5 library (whose global lock would serialise us).
-// NetCDF-3 files have no chunks: records become NetcdfSlab references read through netCDF-C.
+// NetCDF-3 files have no chunks: each record of a variable (or a slab of a fixed-size one) becomes
+// a byte range, read from the file's header alone.
 #pragma once
 
 #include <mutex>
@@ -32,21 +33,5 @@ std::string scan_part_text(const std::string& path, const std::string& group);
 // `concat_dim` (what a child of the parallel cold scan returns).
 void scan_and_join(const std::vector<std::string>& files, const std::string& group,
                    const std::string& concat_dim, std::ostream& out);
-
-// Reads hyperslabs through netCDF-C, one open handle per file, serialised by a mutex.
-class NetcdfSlabReader {
- public:
-  NetcdfSlabReader() = default;
-  ~NetcdfSlabReader();
-  NetcdfSlabReader(const NetcdfSlabReader&) = delete;
-  NetcdfSlabReader& operator=(const NetcdfSlabReader&) = delete;
-
-  void read(const std::string& path, const std::string& var, const std::vector<std::size_t>& start,
-            const std::vector<std::size_t>& count, void* out);
-
- private:
-  std::mutex mutex_;
-  std::unordered_map<std::string, int> ncids_;
-};
 
 }  // namespace zp

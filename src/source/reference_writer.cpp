@@ -137,9 +137,6 @@ ojson reference_set_of(const Dataset& ds, const RefsOptions& opt) {
       std::string key = v.name + "/";
       for (std::size_t d = 0; d < c.size(); ++d) key += (d ? "." : "") + std::to_string(c[d]);
       if (c.empty()) key += "0";
-      if (r.kind == ChunkRef::Kind::NetcdfSlab)
-        throw Error::source(ds.files[r.file] + ", variable '" + v.name + "'",
-                            "netCDF-3 records are not byte ranges a reference set can hold yet");
       if (r.filter_mask)
         throw Error::source(ds.files[r.file] + ", variable '" + v.name + "', chunk " + key,
                             "HDF5 skipped a filter for this chunk (filter mask " +

@@ -49,7 +49,8 @@ class PartCache {
   void put(const std::string& path, const ScanPart& part, std::pair<int64_t, int64_t> state);
   // Reads parts in part_lines() form (children's output) into the cache; false if malformed.
   bool put_lines(const std::string& text);
-  // Writes the entry when anything was put, keeping only `files` (files gone from the glob drop out).
+  // Writes the entry when anything was put, keeping only `files` (files gone from the glob drop
+  // out).
   void save(const std::vector<std::string>& files);
 
  private:
