@@ -65,23 +65,28 @@ def open_files(files, **kw):
                              compat="override", **kw).load()
 
 
-def test_multi_file_netcdf4_reads_as_the_files(tmp_path):
-    need_fixtures()
-    files = sorted(ERA5.glob("era5_small_*.nc"))
-    out = tmp_path / "era5.json"
-    proc = refs(str(ERA5 / "era5_small_*.nc"), "-o", out)
+def assert_refs_read_as_the_files(tmp_path, pattern, **cache_extra):
+    """`refs` of the glob read by fsspec + xarray (decoded and raw) as xarray reads the files, and
+    cached by our kerchunk engine byte-identical to caching the files."""
+    out = tmp_path / "refs.json"
+    proc = refs(str(pattern), "-o", out)
     assert proc.returncode == 0, proc.stderr
+    files = sorted(Path(pattern).parent.glob(Path(pattern).name))
     for kw in ({}, {"mask_and_scale": False, "decode_times": False}):
         assert_same(open_refs(out, **kw), open_files(files, **kw))
-    # Our own kerchunk engine reads it as it reads the files.
-    from_refs, from_files = tmp_path / "r.zarr", tmp_path / "f.zarr"
-    run_cache(tmp_path, {"data_uri": str(out), "cache_store": str(from_refs), "deploy_mode": "series",
-                         "chunks": {"time": 24}}, check=0)
-    run_cache(tmp_path, {"data_uri": str(ERA5 / "era5_small_*.nc"), "cache_store": str(from_files),
-                         "deploy_mode": "series", "chunks": {"time": 24}}, check=0)
-    a, b = store_files(from_refs), store_files(from_files)
+    stores = []
+    for uri, name in ((out, "r.zarr"), (pattern, "f.zarr")):
+        stores.append(tmp_path / name)
+        run_cache(tmp_path, {"data_uri": str(uri), "cache_store": str(stores[-1]), "deploy_mode": "series",
+                             **cache_extra}, check=0)
+    a, b = (store_files(s) for s in stores)
     assert {k: v for k, v in a.items() if not k.endswith((".zattrs", ".zmetadata"))} == \
         {k: v for k, v in b.items() if not k.endswith((".zattrs", ".zmetadata"))}
+
+
+def test_multi_file_netcdf4_reads_as_the_files(tmp_path):
+    need_fixtures()
+    assert_refs_read_as_the_files(tmp_path, ERA5 / "era5_small_*.nc", chunks={"time": 24})
 
 
 @pytest.mark.parametrize("fmt", ["NETCDF3_CLASSIC", "NETCDF3_64BIT_OFFSET", "NETCDF3_64BIT_DATA"])
@@ -89,7 +94,6 @@ def test_netcdf3_files_read_as_the_files(tmp_path, fmt):
     """NetCDF-3 records as byte ranges (big-endian, one per record and variable, several record
     variables interleaved), joined over files; a packed short with _FillValue, a scalar."""
     import netCDF4
-    files = []
     for day in range(3):
         p = tmp_path / f"c3_{day}.nc"
         with netCDF4.Dataset(p, "w", format=fmt) as nc:
@@ -108,19 +112,7 @@ def test_netcdf3_files_read_as_the_files(tmp_path, fmt):
             nc.createVariable("y", "f4", ("y",))[:] = [1, 2, 3]
             nc.createVariable("z", "f8", ("y", "x"))[:] = np.ones((3, 5))
             nc.createVariable("crs", "i4", ())[...] = 7
-        files.append(p)
-    out = tmp_path / "c3.json"
-    proc = refs(str(tmp_path / "c3_*.nc"), "-o", out)
-    assert proc.returncode == 0, proc.stderr
-    for kw in ({}, {"mask_and_scale": False, "decode_times": False}):
-        assert_same(open_refs(out, **kw), open_files(files, **kw))
-    from_refs, from_files = tmp_path / "r.zarr", tmp_path / "f.zarr"
-    run_cache(tmp_path, {"data_uri": str(out), "cache_store": str(from_refs), "deploy_mode": "series"}, check=0)
-    run_cache(tmp_path, {"data_uri": str(tmp_path / "c3_*.nc"), "cache_store": str(from_files),
-                         "deploy_mode": "series"}, check=0)
-    a, b = store_files(from_refs), store_files(from_files)
-    assert {k: v for k, v in a.items() if not k.endswith((".zattrs", ".zmetadata"))} == \
-        {k: v for k, v in b.items() if not k.endswith((".zattrs", ".zmetadata"))}
+    assert_refs_read_as_the_files(tmp_path, tmp_path / "c3_*.nc")
 
 
 def test_relative_paths_move_with_their_files(tmp_path):
