@@ -165,24 +165,6 @@ Attrs attrs_json(const std::vector<Attribute>& list) {
   return attrs;
 }
 
-// netCDF-C's default fill values, as nc_inq_var_fill reports them.
-void default_fill(DType t, unsigned char* out) {
-  auto put = [&](auto v) { std::memcpy(out, &v, sizeof v); };
-  if (t.kind == 'f')
-    return t.size == 4 ? put(9.9692099683868690e+36f) : put(9.9692099683868690e+36);
-  const bool u = t.kind == 'u';
-  switch (t.size) {
-    case 1:
-      return u ? put(uint8_t{255}) : put(int8_t{-127});
-    case 2:
-      return u ? put(uint16_t{65535}) : put(int16_t{-32767});
-    case 4:
-      return u ? put(uint32_t{4294967295u}) : put(int32_t{-2147483647});
-    default:
-      return u ? put(uint64_t{18446744073709551614ull}) : put(int64_t{-9223372036854775806ll});
-  }
-}
-
 struct Var {
   std::string name;
   std::vector<uint64_t> dimids;

@@ -40,6 +40,24 @@ nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelle
   return static_cast<int64_t>(v);
 }
 
+void default_fill(DType t, unsigned char* out) {
+  auto put = [&](auto v) { std::memcpy(out, &v, sizeof v); };
+  if (t.kind == 'f') return t.size == 4 ? put(NC_FILL_FLOAT) : put(NC_FILL_DOUBLE);
+  const bool u = t.kind == 'u';
+  switch (t.size) {
+    case 1:
+      return u ? put(static_cast<uint8_t>(NC_FILL_UBYTE)) : put(static_cast<int8_t>(NC_FILL_BYTE));
+    case 2:
+      return u ? put(static_cast<uint16_t>(NC_FILL_USHORT))
+               : put(static_cast<int16_t>(NC_FILL_SHORT));
+    case 4:
+      return u ? put(static_cast<uint32_t>(NC_FILL_UINT)) : put(static_cast<int32_t>(NC_FILL_INT));
+    default:
+      return u ? put(static_cast<uint64_t>(NC_FILL_UINT64))
+               : put(static_cast<int64_t>(NC_FILL_INT64));
+  }
+}
+
 namespace {
 
 constexpr std::size_t kMaxWholeText = std::size_t{256} << 20;
@@ -104,25 +122,6 @@ hid_t native_of(DType t) {
       return u ? H5T_NATIVE_UINT : H5T_NATIVE_INT;
     default:
       return u ? H5T_NATIVE_ULLONG : H5T_NATIVE_LLONG;
-  }
-}
-
-// netCDF-C's default fill value of a type, as nc_inq_var_fill reports it.
-void default_fill(DType t, unsigned char* out) {
-  auto put = [&](auto v) { std::memcpy(out, &v, sizeof v); };
-  if (t.kind == 'f') return t.size == 4 ? put(NC_FILL_FLOAT) : put(NC_FILL_DOUBLE);
-  const bool u = t.kind == 'u';
-  switch (t.size) {
-    case 1:
-      return u ? put(static_cast<uint8_t>(NC_FILL_UBYTE)) : put(static_cast<int8_t>(NC_FILL_BYTE));
-    case 2:
-      return u ? put(static_cast<uint16_t>(NC_FILL_USHORT))
-               : put(static_cast<int16_t>(NC_FILL_SHORT));
-    case 4:
-      return u ? put(static_cast<uint32_t>(NC_FILL_UINT)) : put(static_cast<int32_t>(NC_FILL_INT));
-    default:
-      return u ? put(static_cast<uint64_t>(NC_FILL_UINT64))
-               : put(static_cast<int64_t>(NC_FILL_INT64));
   }
 }
 

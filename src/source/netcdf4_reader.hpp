@@ -25,6 +25,9 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
 // Shared with the netCDF-C reader (netCDF-3 files):
 // element `i` of `data` as JSON; `spelled`: non-finite values as Zarr spells fill values ("NaN").
 nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelled = true);
+// netCDF-C's default fill value of type `t` (native order) into `out`, as nc_inq_var_fill reports
+// it for a variable without _FillValue.
+void default_fill(DType t, unsigned char* out);
 // Text is read whole when scanned; larger arrays of text are refused rather than held in memory.
 void check_whole_text_size(std::size_t bytes, const std::string& where);
 
