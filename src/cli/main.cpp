@@ -99,7 +99,9 @@ int main(int argc, char** argv) {
   scan_parts->group("");
   std::vector<std::string> scan_files;
   scan_parts->add_option("--group", group, "group");
-  scan_parts->add_option("FILES", scan_files, "files")->required();
+  scan_parts->add_option("FILES", scan_files, "files");
+  std::string scan_list;
+  scan_parts->add_option("--files-from", scan_list, "file of NUL-separated file names");
   bool scan_join = false;
   std::string scan_concat_dim;
   scan_parts->add_flag("--join", scan_join, "also print the files joined");
@@ -187,6 +189,11 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*scan_parts) {
+      if (!scan_list.empty()) {
+        std::ifstream in(scan_list, std::ios::binary);
+        for (std::string name; std::getline(in, name, '\0');)
+          if (!name.empty()) scan_files.push_back(name);
+      }
       if (scan_join) {
         zp::scan_and_join(scan_files, group, scan_concat_dim, std::cout);
         return 0;

@@ -193,11 +193,29 @@ std::vector<ChildOutput> run_scan_children(const std::vector<std::vector<std::st
   };
   std::vector<Child> children;
   std::vector<ChildOutput> outputs(runs.size());
+  // Each run's file names go through a list file: 175,000 paths exceed what argv may hold.
+  std::vector<std::string> lists;
+  struct ListRemover {
+    std::vector<std::string>& paths;
+    ~ListRemover() {
+      for (const auto& p : paths) ::unlink(p.c_str());
+    }
+  } remover{lists};
   for (const auto& run : runs) {
-    std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group};
+    std::string list = std::filesystem::temp_directory_path().string() + "/zp-scan-" +
+                       std::to_string(::getpid()) + "-" + std::to_string(lists.size());
+    const int lfd = ::open(list.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (lfd < 0) break;  // the rest are scanned here instead
+    lists.push_back(list);
+    std::string names;
+    for (const auto& f : run) names += f + '\0';
+    const bool written =
+        ::write(lfd, names.data(), names.size()) == static_cast<ssize_t>(names.size());
+    ::close(lfd);
+    if (!written) break;
+    std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group,
+                                     "--files-from",    list};
     if (!concat_dim.empty()) args.insert(args.end(), {"--join", "--concat-dim", concat_dim});
-    args.push_back("--");
-    args.insert(args.end(), run.begin(), run.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
