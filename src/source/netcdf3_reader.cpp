@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
 #include "source/netcdf4_reader.hpp"
@@ -414,7 +415,8 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
       std::vector<double> values(raw.size() / esize);
       for (std::size_t i = 0; i < values.size(); ++i)
         values[i] = load_as_double(nat.data(), i, native(stored));
-      out.coord_values[v.name] = std::move(values);
+      out.coord_digests[v.name] = sha256_hex(std::string(
+          reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
     }
     ds.variables.push_back(std::move(v));
   }

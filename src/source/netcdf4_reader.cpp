@@ -12,6 +12,7 @@
 
 #include "codec/hdf5_filters.hpp"
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
 #include "source/hdf5_readable_driver.hpp"
@@ -650,7 +651,8 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     if (v.ndim() == 1 && v.dims[0] == v.name && !text) {
       std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
       if (!values.empty()) read_whole(d.id, H5T_NATIVE_DOUBLE, values.data(), where);
-      out.coord_values[v.name] = std::move(values);
+      out.coord_digests[v.name] = sha256_hex(std::string(
+          reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
     }
     ds.variables.push_back(std::move(v));
   }

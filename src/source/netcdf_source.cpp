@@ -169,11 +169,11 @@ std::size_t scan_children_for(std::size_t n) {
   return std::min<std::size_t>({cores, 8, n / 4});
 }
 
-// The length of the complete (header, dataset) line pairs at the start of `out`.
-std::size_t complete_pairs(const std::string& out) {
+// The length of the complete parts (three lines each, see part_lines) at the start of `out`.
+std::size_t complete_parts(const std::string& out) {
   std::size_t lines = 0, end = 0;
   for (std::size_t i = 0; i < out.size(); ++i)
-    if (out[i] == '\n' && ++lines % 2 == 0) end = i + 1;
+    if (out[i] == '\n' && ++lines % 3 == 0) end = i + 1;
   return end;
 }
 
@@ -277,7 +277,7 @@ void scan_in_children(const std::vector<std::string>& todo, const std::string& g
   std::vector<std::vector<std::string>> runs(k);
   for (std::size_t i = 0; i < todo.size(); ++i) runs[i % k].push_back(todo[i]);
   for (const auto& o : run_scan_children(runs, group, ""))
-    cache.put_lines(o.out.substr(0, complete_pairs(o.out)));
+    cache.put_lines(o.out.substr(0, complete_parts(o.out)));
 }
 
 // A cold scan of many files: K children each scan a contiguous run of them and join it (so this
@@ -314,7 +314,7 @@ std::optional<Dataset> join_in_children(const std::vector<std::string>& files,
     const std::string& out = outputs[c].out;
     complete = complete && outputs[c].ok;
     const auto marker = out.find(std::string("\n") + kJoinedMarker + '\n');
-    cache.put_lines(out.substr(0, marker == std::string::npos ? complete_pairs(out) : marker + 1));
+    cache.put_lines(out.substr(0, marker == std::string::npos ? complete_parts(out) : marker + 1));
     if (marker == std::string::npos || !complete) {
       complete = false;
       continue;
@@ -324,7 +324,7 @@ std::optional<Dataset> join_in_children(const std::vector<std::string>& files,
       OpenedFile part;
       part.ds = dataset_from_text(out.substr(body_at), runs[c][0]);
       // The join check compares each run's first file's coordinates with the first file's.
-      if (auto head = cache.get_coords(runs[c][0])) part.coord_values = std::move(*head);
+      if (auto head = cache.get_coords(runs[c][0])) part.coord_digests = std::move(*head);
       parts.push_back(std::move(part));
     } catch (const std::exception&) {
       complete = false;
@@ -447,8 +447,8 @@ Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::strin
           check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()),
                          part_files[f + 1]);
         parts.push_back(pv);
-      } else if (first.coord_values.count(v.name) &&
-                 first.coord_values[v.name] != rest[f].coord_values[v.name]) {
+      } else if (first.coord_digests.count(v.name) &&
+                 first.coord_digests[v.name] != rest[f].coord_digests[v.name]) {
         throw Error::source(part_files[f + 1],
                             "coordinate '" + v.name +
                                 "' differs from the first file's; files can only be "

@@ -11,7 +11,6 @@
 #include <sstream>
 
 #include "core/hash.hpp"
-#include "core/text_codec.hpp"
 #include "source/dataset_json.hpp"
 
 namespace zp {
@@ -110,20 +109,27 @@ std::string scan_cache_dir() {
   return base + "/parts";
 }
 
+namespace {
+
+// The three lines of a part: a small header (read for every entry), the coordinates (read for the
+// join check) and the dataset (read when the part is used).
+std::string header_line(const std::string& path, std::pair<int64_t, int64_t> state) {
+  return ojson{
+      {"path", absolute_of(path)}, {"as", path}, {"size", state.first}, {"mtime_ns", state.second}}
+      .dump();
+}
+
+std::string coords_line(const ScanPart& part) {
+  ojson coords = ojson::object();
+  for (const auto& [name, digest] : part.coord_digests) coords[name] = digest;
+  return coords.dump();
+}
+
+}  // namespace
+
 std::string part_lines(const std::string& path, const ScanPart& part,
                        std::pair<int64_t, int64_t> state) {
-  ojson coords = ojson::object();
-  for (const auto& [name, values] : part.coord_values) {
-    Bytes raw(values.size() * sizeof(double));
-    std::memcpy(raw.data(), values.data(), raw.size());
-    coords[name] = encode_base64(raw);
-  }
-  const ojson header = {{"path", absolute_of(path)},
-                        {"as", path},
-                        {"size", state.first},
-                        {"mtime_ns", state.second},
-                        {"coords", coords}};
-  return header.dump() + '\n' + dataset_text(part.ds) + '\n';
+  return header_line(path, state) + '\n' + coords_line(part) + '\n' + dataset_text(part.ds) + '\n';
 }
 
 PartCache::PartCache(const std::string& uri, const std::string& group) : group_(group) {
@@ -150,7 +156,9 @@ bool PartCache::put_lines(const std::string& text) {
   while (at < text.size()) {
     const auto h_end = text.find('\n', at);
     if (h_end == std::string::npos) return false;
-    const auto b_end = text.find('\n', h_end + 1);
+    const auto c_end = text.find('\n', h_end + 1);
+    if (c_end == std::string::npos) return false;
+    const auto b_end = text.find('\n', c_end + 1);
     if (b_end == std::string::npos) return false;
     try {
       Item item;
@@ -159,7 +167,8 @@ bool PartCache::put_lines(const std::string& text) {
       item.as = h.at("as").get<std::string>();
       item.size = h.at("size").get<int64_t>();
       item.mtime_ns = h.at("mtime_ns").get<int64_t>();
-      item.body = text.substr(h_end + 1, b_end - h_end - 1);
+      item.coords = text.substr(h_end + 1, c_end - h_end - 1);
+      item.body = text.substr(c_end + 1, b_end - c_end - 1);
       items_[h.at("path").get<std::string>()] = std::move(item);
       dirty_ = true;
     } catch (const std::exception&) {
@@ -172,16 +181,10 @@ bool PartCache::put_lines(const std::string& text) {
 
 namespace {
 
-std::map<std::string, std::vector<double>> coords_of(const std::string& header_line,
-                                                     const std::string& path) {
-  std::map<std::string, std::vector<double>> out;
-  const ojson header = ojson::parse(header_line);  // outlives the loop over its items
-  for (const auto& [name, b64] : header.at("coords").items()) {
-    const Bytes raw = decode_base64(b64.get<std::string>(), path);
-    std::vector<double> values(raw.size() / sizeof(double));
-    std::memcpy(values.data(), raw.data(), values.size() * sizeof(double));
-    out[name] = std::move(values);
-  }
+std::map<std::string, std::string> coords_of(const std::string& line) {
+  std::map<std::string, std::string> out;
+  const ojson coords = ojson::parse(line);  // outlives the loop over its items
+  for (const auto& [name, digest] : coords.items()) out[name] = digest.get<std::string>();
   return out;
 }
 
@@ -195,11 +198,10 @@ bool PartCache::has(const std::string& path) {
   return now.ok && it->second.size == now.size && it->second.mtime_ns == now.mtime_ns;
 }
 
-std::optional<std::map<std::string, std::vector<double>>> PartCache::get_coords(
-    const std::string& path) {
+std::optional<std::map<std::string, std::string>> PartCache::get_coords(const std::string& path) {
   if (!has(path)) return std::nullopt;
   try {
-    return coords_of(items_.at(absolute_of(path)).header, path);
+    return coords_of(items_.at(absolute_of(path)).coords);
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -215,7 +217,7 @@ std::optional<ScanPart> PartCache::get(const std::string& path) {
     part.ds.files = {path};
     for (auto& v : part.ds.variables)
       if (v.origin == item.as) v.origin = path;
-    part.coord_values = coords_of(item.header, path);
+    part.coord_digests = coords_of(item.coords);
     return part;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -224,10 +226,18 @@ std::optional<ScanPart> PartCache::get(const std::string& path) {
 
 void PartCache::put(const std::string& path, const ScanPart& part,
                     std::pair<int64_t, int64_t> state) {
-  if (state.first < 0) return;
+  if (!enabled() || state.first < 0) return;  // nothing to keep: the caller holds the part
   const FileState now = state_of(path);
   if (!now.ok || now.size != state.first || now.mtime_ns != state.second) return;  // changed
-  put_lines(part_lines(path, part, state));
+  Item item;
+  item.as = path;
+  item.size = state.first;
+  item.mtime_ns = state.second;
+  item.header = header_line(path, state);
+  item.coords = coords_line(part);
+  item.body = dataset_text(part.ds);
+  items_[absolute_of(path)] = std::move(item);
+  dirty_ = true;
 }
 
 void PartCache::save(const std::vector<std::string>& files) {
@@ -235,7 +245,8 @@ void PartCache::save(const std::vector<std::string>& files) {
   std::string text = ojson{{"version", build_identity()}, {"group", group_}}.dump() + '\n';
   for (const auto& f : files) {
     const auto it = items_.find(absolute_of(f));
-    if (it != items_.end()) text += it->second.header + '\n' + it->second.body + '\n';
+    if (it != items_.end())
+      text += it->second.header + '\n' + it->second.coords + '\n' + it->second.body + '\n';
   }
   write_entry(entry_, text);
   dirty_ = false;

@@ -20,7 +20,9 @@ namespace zp {
 
 struct ScanPart {
   Dataset ds;
-  std::map<std::string, std::vector<double>> coord_values;  // 1-D coordinates, for the join check
+  // SHA-256 of each 1-D dimension coordinate's values (as doubles): the join checks that files
+  // agree on every coordinate but concat_dim's, and equal digests say so without keeping values.
+  std::map<std::string, std::string> coord_digests;
 };
 
 // "" when the cache is off.
@@ -28,8 +30,9 @@ std::string scan_cache_dir();
 // The file's size and mtime now ({-1, 0} when it cannot be stat'ed).
 std::pair<int64_t, int64_t> file_state(const std::string& path);
 
-// One part as two lines of text (a header naming the file and its state, then the dataset), the
-// form of the cache entries and of what `zarr-parallel scan-parts` children print.
+// One part as three lines of text (a header naming the file and its state, the join coordinates,
+// the dataset), the form of the cache entries and of what `zarr-parallel scan-parts` children
+// print.
 std::string part_lines(const std::string& path, const ScanPart& part,
                        std::pair<int64_t, int64_t> state);
 
@@ -44,7 +47,7 @@ class PartCache {
   std::optional<ScanPart> get(const std::string& path);
   // Whether get() would find `path` (without parsing its part), and its part's coordinates only.
   bool has(const std::string& path);
-  std::optional<std::map<std::string, std::vector<double>>> get_coords(const std::string& path);
+  std::optional<std::map<std::string, std::string>> get_coords(const std::string& path);
   // `state`: the file's file_state() taken before it was scanned.
   void put(const std::string& path, const ScanPart& part, std::pair<int64_t, int64_t> state);
   // Reads parts in part_lines() form (children's output) into the cache; false if malformed.
@@ -57,7 +60,7 @@ class PartCache {
   struct Item {
     std::string as;
     int64_t size = 0, mtime_ns = 0;
-    std::string header, body;  // the two lines, parsed on use
+    std::string header, coords, body;  // the part's lines, parsed on use
   };
   std::string entry_;
   std::string group_;

@@ -31,7 +31,7 @@ def entry_files(folder):
     entries = list(folder.glob("source-*.jsonl"))
     assert len(entries) == 1, entries
     lines = entries[0].read_text().splitlines()[1:]
-    return sorted(json.loads(h)["path"] for h in lines[::2])
+    return sorted(json.loads(h)["path"] for h in lines[::3])
 
 
 def test_parallel_scan_and_warm_cache_give_the_same_store(tmp_path):
@@ -85,9 +85,10 @@ def test_scan_parts_children_print_each_files_part(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert len(lines) == 6
-    assert [json.loads(h)["path"] for h in lines[::2]] == [str(f) for f in files]
-    assert all(json.loads(b)["engine"] == "netcdf" for b in lines[1::2])
+    assert len(lines) == 9  # a header, the join coordinates and the dataset per file
+    assert [json.loads(h)["path"] for h in lines[::3]] == [str(f) for f in files]
+    assert all(set(json.loads(c)) == {"time", "latitude", "longitude"} for c in lines[1::3])
+    assert all(json.loads(b)["engine"] == "netcdf" for b in lines[2::3])
 
 
 def test_a_file_that_fails_to_scan_is_named(tmp_path):
