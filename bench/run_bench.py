@@ -308,10 +308,18 @@ def r1(data, work, runs, nfiles):
     import xarray as xr
 
     def read(path):
-        return xr.open_dataset("reference://", engine="zarr", backend_kwargs={
-            "consolidated": False, "storage_options": {"fo": json.loads(Path(path).read_text())}}).load()
+        return xr.open_dataset("reference://", engine="zarr", chunks={}, backend_kwargs={
+            "consolidated": False, "storage_options": {"fo": json.loads(Path(path).read_text())}})
     a, b = read(work / "ours.json"), read(work / "kerchunk.json")
-    equal = all(np.array_equal(a[v].values, b[v].values, equal_nan=a[v].dtype.kind == "f") for v in b.variables)
+    # Compared a block of steps at a time: 7,300 files hold 15 GB of values a reading.
+    step = 240
+    equal = set(a.variables) == set(b.variables) and a.sizes == b.sizes
+    for v in b.variables:
+        along = "time" in b[v].dims
+        for lo in range(0, b.sizes["time"] if along else 1, step):
+            x = a[v].isel(time=slice(lo, lo + step)) if along else a[v]
+            y = b[v].isel(time=slice(lo, lo + step)) if along else b[v]
+            equal = equal and np.array_equal(x.values, y.values, equal_nan=x.dtype.kind == "f")
     return {"files": nfiles, "ours": statistics.median(ours), "ours_times": ours,
             "kerchunk": statistics.median(theirs), "kerchunk_times": theirs, "read_equal": bool(equal)}
 

@@ -72,7 +72,7 @@ json make_refs(const RefsRequest& r) {
   const std::string tmp = r.out + ".zp-tmp." + std::to_string(::getpid());
   {
     std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    o << dump_python_json(doc);
+    o << doc.dump();
     if (!o.flush()) {
       fs::remove(tmp);
       throw Error::store(r.out, "cannot write");

@@ -19,6 +19,7 @@ struct RefsOptions {
   std::string out_dir;             // the folder the reference set is written to
 };
 
-nlohmann::ordered_json reference_set_of(const Dataset& ds, const RefsOptions& opt);
+// Values are strings and arrays only (attributes are already dumped), so `.dump()` writes it.
+nlohmann::json reference_set_of(const Dataset& ds, const RefsOptions& opt);
 
 }  // namespace zp
