@@ -385,7 +385,7 @@ void scan_and_join(const std::vector<std::string>& files, const std::string& gro
 Dataset open_netcdf(const std::vector<std::string>& files, const std::string& concat_dim,
                     const std::string& uri, const std::string& group) {
   if (files.empty()) throw Error::source(uri, "no files match");
-  const std::string key = files.size() > 1 ? join_key(files, group, concat_dim) : "";
+  const std::string key = files.size() > 1 ? join_key(uri, files, group, concat_dim) : "";
   if (auto joined = cached_join(key, files)) {
     joined->uri = uri;
     return std::move(*joined);
@@ -393,7 +393,7 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
   PartCache cache(uri, group);
   if (auto joined = join_in_children(files, group, concat_dim, uri, cache)) {
     cache.save(files);
-    store_join(key, files, group, concat_dim, *joined);
+    store_join(key, uri, files, group, concat_dim, *joined);
     return std::move(*joined);
   }
   std::vector<OpenedFile> parts = scan_all(files, group, cache);
@@ -401,7 +401,7 @@ Dataset open_netcdf(const std::vector<std::string>& files, const std::string& co
   std::vector<std::size_t> first_file(files.size());
   for (std::size_t i = 0; i < files.size(); ++i) first_file[i] = i;
   Dataset ds = join_parts(std::move(parts), files, first_file, concat_dim, uri);
-  store_join(key, files, group, concat_dim, ds);
+  store_join(key, uri, files, group, concat_dim, ds);
   return ds;
 }
 

@@ -252,8 +252,8 @@ void PartCache::save(const std::vector<std::string>& files) {
   dirty_ = false;
 }
 
-std::string join_key(const std::vector<std::string>& files, const std::string& group,
-                     const std::string& concat_dim) {
+std::string join_key(const std::string& uri, const std::vector<std::string>& files,
+                     const std::string& group, const std::string& concat_dim) {
   if (scan_cache_dir().empty()) return "";
   std::string text = "join\n" + group + '\n' + concat_dim + '\n' + build_identity() + '\n';
   for (const auto& f : files) {
@@ -263,7 +263,10 @@ std::string join_key(const std::vector<std::string>& files, const std::string& g
     text +=
         f + '\0' + abs + '\0' + std::to_string(s.size) + ':' + std::to_string(s.mtime_ns) + '\n';
   }
-  return sha256_hex(text);
+  // "<source>-<state>": the source part names the entries a newer state replaces.
+  const std::string source = sha256_hex("join-source\n" + absolute_of(uri) + '\n' + group + '\n' +
+                                        concat_dim + '\n' + build_identity());
+  return source.substr(0, 32) + "-" + sha256_hex(text);
 }
 
 std::optional<Dataset> cached_join(const std::string& key, const std::vector<std::string>& files) {
@@ -279,10 +282,24 @@ std::optional<Dataset> cached_join(const std::string& key, const std::vector<std
   }
 }
 
-void store_join(const std::string& key_before, const std::vector<std::string>& files,
-                const std::string& group, const std::string& concat_dim, const Dataset& ds) {
-  if (key_before.empty() || join_key(files, group, concat_dim) != key_before) return;
-  write_entry(scan_cache_dir() + "/join-" + key_before + ".json", dataset_text(ds));
+void store_join(const std::string& key_before, const std::string& uri,
+                const std::vector<std::string>& files, const std::string& group,
+                const std::string& concat_dim, const Dataset& ds) {
+  if (key_before.empty() || join_key(uri, files, group, concat_dim) != key_before) return;
+  const std::string dir = scan_cache_dir();
+  const std::string name = "join-" + key_before + ".json";
+  write_entry(dir + "/" + name, dataset_text(ds));
+  // Earlier states of the same source (a day appended since) are never asked for again: drop
+  // them, so a daily re-plan does not grow the cache by a joined dataset a day. Only entries
+  // named as this function names them are removed.
+  const std::string prefix = "join-" + key_before.substr(0, key_before.find('-') + 1);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string other = e.path().filename().string();
+    if (other != name && other.rfind(prefix, 0) == 0 && other.size() > 5 &&
+        other.compare(other.size() - 5, 5, ".json") == 0)
+      fs::remove(e.path(), ec);
+  }
 }
 
 void set_scan_executable(const std::string& path) {

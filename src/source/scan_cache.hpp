@@ -71,12 +71,14 @@ class PartCache {
 // The joined dataset of a whole file list (what the netcdf engine makes of a glob). Keyed by the
 // files (as given and absolute, in order, each with its size and mtime), the group, concat_dim and
 // the build: any touched, added or removed file is a miss (the per-file parts still serve).
-// join_key() is taken before the files are scanned; store_join stores nothing if they changed.
-std::string join_key(const std::vector<std::string>& files, const std::string& group,
-                     const std::string& concat_dim);
+// join_key() is taken before the files are scanned; store_join stores nothing if they changed, and
+// removes the entries of earlier states of the same source (`uri`, group, concat_dim, build).
+std::string join_key(const std::string& uri, const std::vector<std::string>& files,
+                     const std::string& group, const std::string& concat_dim);
 std::optional<Dataset> cached_join(const std::string& key, const std::vector<std::string>& files);
-void store_join(const std::string& key_before, const std::vector<std::string>& files,
-                const std::string& group, const std::string& concat_dim, const Dataset& ds);
+void store_join(const std::string& key_before, const std::string& uri,
+                const std::vector<std::string>& files, const std::string& group,
+                const std::string& concat_dim, const Dataset& ds);
 
 // The program that scans files in child processes (`zarr-parallel scan-parts`, with
 // unless ZP_PARALLEL_SCAN=0); "" = none (then files are scanned one after another in this process).
