@@ -7,18 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <thread>
 
 #include "core/error.hpp"
-#include "core/json_nonfinite.hpp"
-#include "core/utf8.hpp"
 #include "source/dataset_json.hpp"
 #include "source/hdf5_readable_driver.hpp"
 #include "source/netcdf3_reader.hpp"

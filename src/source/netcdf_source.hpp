@@ -5,10 +5,8 @@
 // a byte range, read from the file's header alone.
 #pragma once
 
-#include <mutex>
 #include <ostream>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "source/dataset.hpp"
