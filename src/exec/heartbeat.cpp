@@ -31,11 +31,13 @@ Heartbeat::~Heartbeat() {
 }
 
 void Heartbeat::set(const nlohmann::json& fields) {
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [k, v] : fields.items()) fields_[k] = v;
-  }
+  update(fields);
   beat();
+}
+
+void Heartbeat::update(const nlohmann::json& fields) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [k, v] : fields.items()) fields_[k] = v;
 }
 
 void Heartbeat::beat() {

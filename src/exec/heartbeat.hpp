@@ -1,6 +1,7 @@
 // Heartbeat: a thread that writes this worker's progress (job, chunks, bytes, time) into the
 // store's side folder every couple of seconds, so a coordinator can tell a slow worker from a lost
-// one. set() is thread-safe; the file is written atomically.
+// one. set() and update() are thread-safe; the file is written atomically. Progress within a job
+// goes through update(): a write per chunk (temporary file + rename) cost W3 8% of its CPU.
 #pragma once
 
 #include <condition_variable>
@@ -17,7 +18,8 @@ class Heartbeat {
  public:
   Heartbeat(const StoreState& state, std::string worker_id, double interval_seconds = 2.0);
   ~Heartbeat();
-  void set(const nlohmann::json& fields);  // merged into the next beat (and written now)
+  void set(const nlohmann::json& fields);     // merged and written now (a job starts or ends)
+  void update(const nlohmann::json& fields);  // merged into the next periodic beat
 
  private:
   void beat();

@@ -55,7 +55,7 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
     heartbeat.set({{"job", id}, {"chunks_done", 0}, {"chunks_total", job.region.num_chunks()}});
     check_store();
     const JobStats stats = runner.run(job, [&](const JobStats& s) {
-      heartbeat.set({{"chunks_done", s.chunks_written},
+      heartbeat.update({{"chunks_done", s.chunks_written},
                      {"bytes_read", s.bytes_read},
                      {"bytes_written", s.bytes_written}});
       check_store();
