@@ -38,6 +38,25 @@ TEST(Codec, EveryEncodableCodecRoundTrips) {
   }
 }
 
+// The vector kernels (element sizes 2, 4, 8: 16 elements a step) and the blocked loop against the
+// definition, at lengths around their step and block edges, with trailing bytes.
+TEST(Codec, UnshuffleMatchesItsDefinition) {
+  std::mt19937 rng(11);
+  for (std::size_t es = 1; es <= 17; ++es)
+    for (const std::size_t n : {0, 1, 15, 16, 17, 33, 1023, 1024, 1025, 5000})
+      for (const std::size_t tail : {std::size_t{0}, es / 2}) {
+        Bytes in(n * es + tail);
+        for (auto& c : in) c = static_cast<unsigned char>(rng());
+        Bytes want(in.size());
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t b = 0; b < es; ++b) want[i * es + b] = in[b * n + i];
+        for (std::size_t k = n * es; k < in.size(); ++k) want[k] = in[k];
+        const nlohmann::json config = {{"elementsize", es}};
+        ASSERT_EQ(shuffle_decode(in, config, 0), want) << "es " << es << " n " << n;
+        ASSERT_EQ(shuffle_encode(want, config, 0), in) << "es " << es << " n " << n;
+      }
+}
+
 TEST(Codec, ChainsDecodeInReverseOrder) {
   const Bytes data = smooth_data(4096);
   const std::vector<CodecSpec> chain = {
@@ -168,18 +187,21 @@ TEST(ShardIndex, RoundTripsAndRefusesEntriesOutsideTheShard) {
 }
 
 TEST(CodecV3, TranslatesNamesAndConfigurationsBothWays) {
-  const auto blosc = codec_to_v3(codec_spec_from_json({{"id", "blosc"}, {"cname", "zstd"}, {"clevel", 3},
-                                                       {"shuffle", 2}}, "t"),
-                                 4, "t");
+  const auto blosc =
+      codec_to_v3(codec_spec_from_json(
+                      {{"id", "blosc"}, {"cname", "zstd"}, {"clevel", 3}, {"shuffle", 2}}, "t"),
+                  4, "t");
   EXPECT_EQ(blosc["name"], "blosc");
   EXPECT_EQ(blosc["configuration"]["shuffle"], "bitshuffle");
   EXPECT_EQ(blosc["configuration"]["typesize"], 4);
   const CodecSpec back = codec_from_v3(blosc, "t");
   EXPECT_EQ(back.id, "blosc");
   EXPECT_EQ(back.config["shuffle"], 2);
-  EXPECT_EQ(codec_to_v3(codec_spec_from_json({{"id", "zlib"}}, "t"), 2, "t")["name"], "numcodecs.zlib");
-  EXPECT_EQ(codec_from_v3({{"name", "numcodecs.lz4"}, {"configuration", {{"acceleration", 1}}}}, "t").id,
-            "lz4");
+  EXPECT_EQ(codec_to_v3(codec_spec_from_json({{"id", "zlib"}}, "t"), 2, "t")["name"],
+            "numcodecs.zlib");
+  EXPECT_EQ(
+      codec_from_v3({{"name", "numcodecs.lz4"}, {"configuration", {{"acceleration", 1}}}}, "t").id,
+      "lz4");
   EXPECT_EQ(codec_kind("bytes"), CodecKind::ArrayToBytes);
   EXPECT_EQ(codec_kind("delta"), CodecKind::ArrayToArray);
   EXPECT_THROW(codec_to_v3(codec_spec_from_json({{"id", "fletcher32"}}, "t"), 2, "t"), Error);
