@@ -66,6 +66,8 @@ Bytes gzip_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes gzip_encode(const Bytes&, const nlohmann::json&, int);
 Bytes shuffle_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes shuffle_encode(const Bytes&, const nlohmann::json&, int);
+// The unshuffle of `size` bytes of `es`-byte elements into `out` (trailing bytes copied).
+void unshuffle_bytes(const unsigned char* in, unsigned char* out, std::size_t size, std::size_t es);
 Bytes blosc_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes blosc_encode(const Bytes&, const nlohmann::json&, int);
 Bytes zstd_decode(const Bytes&, const nlohmann::json&, std::size_t);

@@ -99,18 +99,22 @@ std::size_t unshuffle_sse2(const unsigned char* in, unsigned char* out, std::siz
 
 }  // namespace
 
+void unshuffle_bytes(const unsigned char* in, unsigned char* out, std::size_t size,
+                     std::size_t es) {
+  const std::size_t n = size / es;
+  std::size_t done = 0;
+#if defined(__SSE2__)
+  done = unshuffle_sse2(in, out, n, es);
+#endif
+  unshuffle_scalar(in, out, n, es, done, n);
+  std::memcpy(out + n * es, in + n * es, size - n * es);
+}
+
 Bytes shuffle_decode(const Bytes& in, const nlohmann::json& config, std::size_t) {
   const std::size_t es = static_cast<std::size_t>(element_size(config, 0));
   if (es <= 1) return in;
-  const std::size_t n = in.size() / es;
   Bytes out(in.size());
-  std::size_t done = 0;
-#if defined(__SSE2__)
-  done = unshuffle_sse2(in.data(), out.data(), n, es);
-#endif
-  unshuffle_scalar(in.data(), out.data(), n, es, done, n);
-  std::copy(in.begin() + static_cast<std::ptrdiff_t>(n * es), in.end(),
-            out.begin() + static_cast<std::ptrdiff_t>(n * es));
+  if (!in.empty()) unshuffle_bytes(in.data(), out.data(), in.size(), es);
   return out;
 }
 
