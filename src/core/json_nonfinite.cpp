@@ -17,9 +17,12 @@ void to_numbers(J& j) {
   if (j.is_string()) {
     const auto& s = j.template get_ref<const std::string&>();
     if (s.empty() || s[0] != '\0') return;
-    if (s == kNaN) j = std::nan("");
-    else if (s == kInf) j = HUGE_VAL;
-    else if (s == kNegInf) j = -HUGE_VAL;
+    if (s == kNaN)
+      j = std::nan("");
+    else if (s == kInf)
+      j = HUGE_VAL;
+    else if (s == kNegInf)
+      j = -HUGE_VAL;
     return;
   }
   if (j.is_structured())
@@ -67,6 +70,8 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 }  // namespace
 
 std::string nonfinite_tokens_to_markers(const std::string& s) {
+  // Most texts have neither token: one scan then, no per-character rewrite.
+  if (s.find("NaN") == std::string::npos && s.find("Infinity") == std::string::npos) return s;
   std::string out;
   out.reserve(s.size());
   bool in_string = false;
@@ -82,15 +87,16 @@ std::string nonfinite_tokens_to_markers(const std::string& s) {
     }
     if (c == '"') in_string = true;
     bool replaced = false;
-    for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
-      const std::size_t n = std::strlen(tok);
-      if (s.compare(i, n, tok) == 0) {
-        out += std::string("\"\\u0000") + tok + "\"";
-        i += n - 1;
-        replaced = true;
-        break;
+    if (c == '-' || c == 'I' || c == 'N')
+      for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
+        const std::size_t n = std::strlen(tok);
+        if (s.compare(i, n, tok) == 0) {
+          out += std::string("\"\\u0000") + tok + "\"";
+          i += n - 1;
+          replaced = true;
+          break;
+        }
       }
-    }
     if (!replaced) out += c;
   }
   return out;
