@@ -56,12 +56,8 @@ json source_json(const ArrayPlan& a, bool include_manifest) {
     Region all;
     all.lo.assign(a.ndim(), 0);
     for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
-    json refs = json::array();
-    for (int64_t idx : source_chunks_of(a, all)) {
-      const ChunkRef& r = v.chunks[static_cast<std::size_t>(idx)];
-      if (r.kind != ChunkRef::Kind::Missing) refs.push_back(chunk_ref_json(idx, r));
-    }
-    s["chunks"] = std::move(refs);
+    const std::vector<int64_t> needed = source_chunks_of(a, all);
+    s["chunks"] = chunk_refs_json(v.chunks, &needed);
   }
   return s;
 }
@@ -78,13 +74,7 @@ Variable source_from(const json& s, const std::string& where) {
   v.missing_chunk_value = s.at("missing_chunk_value");
   v.origin = s.value("origin", "");
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (s.contains("chunks"))
-    for (const auto& r : s["chunks"]) {
-      const int64_t idx = r.at(0);
-      if (idx < 0 || idx >= v.grid.num_chunks())
-        throw Error::config(where, "chunk index out of range");
-      v.chunks[static_cast<std::size_t>(idx)] = chunk_ref_from(r, where);
-    }
+  if (s.contains("chunks")) chunk_refs_from(s["chunks"], v.chunks, where);
   return v;
 }
 
@@ -213,7 +203,8 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.fill_value = ja.at("fill_value");
       a.attrs = Attrs::parse(ja.at("attrs").dump());
       nonfinite_markers_to_numbers(a.attrs);
-      for (const auto& c : ja.at("codecs")) a.codecs.push_back(codec_spec_from_json(c, where + " codecs"));
+      for (const auto& c : ja.at("codecs"))
+        a.codecs.push_back(codec_spec_from_json(c, where + " codecs"));
       a.inner_chunks = ja.value("inner_chunks", std::vector<int64_t>{});
       if (ja.contains("stored") && !ja["stored"].is_null()) {
         const json& st = ja["stored"];

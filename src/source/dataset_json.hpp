@@ -9,8 +9,12 @@
 
 namespace zp {
 
-nlohmann::json chunk_ref_json(int64_t index, const ChunkRef& r);
-ChunkRef chunk_ref_from(const nlohmann::json& j, const std::string& where);
+// A manifest's references as columns (all of them, or those `only` names); and back into
+// `chunks` (sized to the grid; references outside it are an Error(Source) naming `where`).
+nlohmann::json chunk_refs_json(const std::vector<ChunkRef>& chunks,
+                               const std::vector<int64_t>* only = nullptr);
+void chunk_refs_from(const nlohmann::json& j, std::vector<ChunkRef>& chunks,
+                     const std::string& where);
 
 // Ordered, attributes as they are (non-finite doubles included): write with dump_python_json.
 nlohmann::ordered_json variable_json(const Variable& v);
