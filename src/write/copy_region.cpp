@@ -78,4 +78,16 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
   return total;
 }
 
+bool copies_cover_chunk(const ArrayPlan& a, const std::vector<int64_t>& out_chunk) {
+  if (a.ndim() == 0) return false;
+  for (std::size_t d = 0; d < a.ndim(); ++d) {
+    const int64_t o0 = out_chunk[d] * a.chunks[d], o1 = o0 + a.chunks[d];
+    if (o1 > a.shape[d]) return false;
+    int64_t covered = 0;
+    for (const Segment& p : a.index[d].pieces(o0, o1)) covered += p.count;
+    if (covered != a.chunks[d]) return false;
+  }
+  return true;
+}
+
 }  // namespace zp

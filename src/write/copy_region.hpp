@@ -16,4 +16,9 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
                          unsigned char* out, const std::vector<int64_t>& src_chunk,
                          const unsigned char* src);
 
+// True when the copies from every source chunk the output chunk reads write all of its elements:
+// not an edge chunk beyond the array and no index-map gap (tile padding) inside it. Such a chunk
+// need not be filled with the fill value first.
+bool copies_cover_chunk(const ArrayPlan& a, const std::vector<int64_t>& out_chunk);
+
 }  // namespace zp

@@ -169,7 +169,8 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
       continue;
     }
     const auto out_chunks = chunks_in(unit);
-    std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_, remote ? &fetched : nullptr);
+    std::vector<Bytes> buffers =
+        assemble_unit(a, unit, reader_, pool_, remote ? &fetched : nullptr);
     pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
       // nullopt: a shard of fill values only, which is not stored.
       const std::optional<Bytes> encoded = format.encode(a, std::move(buffers[i]));
@@ -195,7 +196,8 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
                                        bool faults) {
   const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(array));
   auto view_it = inner_views_.find(array);
-  if (view_it == inner_views_.end()) view_it = inner_views_.emplace(array, inner_chunk_view(a)).first;
+  if (view_it == inner_views_.end())
+    view_it = inner_views_.emplace(array, inner_chunk_view(a)).first;
   const ArrayPlan& iv = view_it->second;
   const std::size_t nd = a.ndim();
   std::vector<int64_t> per(nd);
@@ -209,7 +211,8 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
   const Bytes fill = fill_chunk(iv);
   std::vector<std::optional<Bytes>> encoded(buffers.size());
   pool_.parallel_for(buffers.size(), [&](std::size_t i) {
-    if (buffers[i] != fill) encoded[i] = encode_chain(iv.codecs, std::move(buffers[i]), iv.conversion.out.size);
+    if (buffers[i] != fill)
+      encoded[i] = encode_chain(iv.codecs, std::move(buffers[i]), iv.conversion.out.size);
     Bytes().swap(buffers[i]);
   });
   const OutputFormat& format = output_format(plan_.zarr_format);
@@ -224,13 +227,15 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
       bool inside = true;
       std::vector<int64_t> g(nd);
       for (std::size_t d = nd; d-- > 0;) {
-        g[d] = shards[s][d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
+        g[d] =
+            shards[s][d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
         rest /= static_cast<std::size_t>(per[d]);
         inside &= g[d] < ir.hi[d];
       }
       if (!inside) continue;  // beyond the array: fill, left out
       for (std::size_t d = 0; d < nd; ++d)
-        pos = pos * static_cast<std::size_t>(ir.hi[d] - ir.lo[d]) + static_cast<std::size_t>(g[d] - ir.lo[d]);
+        pos = pos * static_cast<std::size_t>(ir.hi[d] - ir.lo[d]) +
+              static_cast<std::size_t>(g[d] - ir.lo[d]);
       parts[k] = std::move(encoded[pos]);
     }
     const auto pieces = assemble_shard(parts);
@@ -256,9 +261,10 @@ std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkRe
   const nlohmann::json fill = a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value;
   pool.parallel_for(out_chunks.size(), [&](std::size_t i) {
     buffers[i].resize(a.chunk_bytes());
-    fill_elements(buffers[i].data(),
-                  a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
-                  a.conversion.out, fill);
+    if (!copies_cover_chunk(a, out_chunks[i]))
+      fill_elements(buffers[i].data(),
+                    a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
+                    a.conversion.out, fill);
   });
   const auto sources = source_chunks_of(a, unit);
   // Each source chunk is decoded once and copied into every output chunk of the unit it touches;

@@ -11,6 +11,8 @@
 #include "plan/plan_json.hpp"
 #include "plan/units.hpp"
 #include "test_dataset.hpp"
+#include "write/copy_region.hpp"
+#include "write/job_runner.hpp"
 
 namespace zp {
 namespace {
@@ -146,6 +148,24 @@ void check_plan_properties(const Case& c, const Plan& p, bool aligned) {
   }
 }
 
+// copies_cover_chunk against every element of every output chunk: inside the array and read
+// from the source by some segment of the index map.
+void check_cover(const ArrayPlan& a) {
+  Region all;
+  all.lo.assign(a.ndim(), 0);
+  for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
+  for (const auto& chunk : chunks_in(all)) {
+    bool want = true;
+    for (std::size_t d = 0; d < a.ndim(); ++d)
+      for (int64_t i = chunk[d] * a.chunks[d]; i < (chunk[d] + 1) * a.chunks[d]; ++i) {
+        bool mapped = false;
+        for (const auto& s : a.index[d].segments) mapped |= i >= s.out && i < s.out + s.count;
+        want &= i < a.shape[d] && mapped;
+      }
+    EXPECT_EQ(copies_cover_chunk(a, chunk), want);
+  }
+}
+
 TEST(Planner, PropertiesHoldOnGeneratedShapes) {
   std::mt19937 rng(12345);
   int planned = 0, too_small = 0;
@@ -165,6 +185,7 @@ TEST(Planner, PropertiesHoldOnGeneratedShapes) {
     ++planned;
     SCOPED_TRACE(plan_to_json(p, false).dump());
     check_plan_properties(c, p, aligned);
+    check_cover(p.arrays[0]);
   }
   EXPECT_GT(planned, 450);
   EXPECT_GT(too_small, 0);  // the generator also reaches limits below one chunk
