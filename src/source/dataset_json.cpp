@@ -57,6 +57,23 @@ void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::st
       throw Error::source(where, "chunk index out of range");
     return chunks[static_cast<std::size_t>(idx)];
   };
+  if (j.is_array()) {  // the form before columns ([index, "range", file, offset, length, mask]):
+    for (const auto& x : j) {  // plans of stores started by earlier versions, when resumed
+      ChunkRef& r = slot(x.at(0));
+      const std::string& kind = x.at(1).template get_ref<const std::string&>();
+      if (kind == "range") {
+        r.kind = ChunkRef::Kind::Range;
+        r.file = x.at(2).template get<uint32_t>();
+        r.offset = x.at(3).template get<uint64_t>();
+        r.length = x.at(4).template get<uint64_t>();
+        r.filter_mask = x.at(5).template get<uint32_t>();
+      } else if (kind == "inline") {
+        r.kind = ChunkRef::Kind::Inline;
+        r.data = std::make_shared<Bytes>(decode_base64(x.at(2).template get<std::string>(), where));
+      }
+    }
+    return;
+  }
   if (!j.is_object()) throw Error::source(where, "chunk references are not an object");
   const J& range = j.at("range");
   const J& index = range.at("index");
