@@ -119,7 +119,21 @@ std::string nonfinite_markers_to_tokens(std::string text) {
   return text;
 }
 
+namespace {
+
+bool has_nonfinite(const nlohmann::ordered_json& j) {
+  if (j.is_number_float()) return !std::isfinite(j.get<double>());
+  if (j.is_structured())
+    for (const auto& x : j)
+      if (has_nonfinite(x)) return true;
+  return false;
+}
+
+}  // namespace
+
 std::string dump_python_json(const nlohmann::ordered_json& j, int indent) {
+  // Most documents (every manifest entry) have no NaN or infinity: no marked copy, no token pass.
+  if (!has_nonfinite(j)) return j.dump(indent);
   return nonfinite_markers_to_tokens(to_markers<nlohmann::ordered_json>(j).dump(indent));
 }
 
