@@ -132,7 +132,7 @@ bool has_nonfinite(const nlohmann::ordered_json& j) {
 }  // namespace
 
 std::string dump_python_json(const nlohmann::ordered_json& j, int indent) {
-  // Most documents (every manifest entry) have no NaN or infinity: no marked copy, no token pass.
+  // Most documents have no NaN or infinity: then no marked copy and no token pass.
   if (!has_nonfinite(j)) return j.dump(indent);
   return nonfinite_markers_to_tokens(to_markers<nlohmann::ordered_json>(j).dump(indent));
 }

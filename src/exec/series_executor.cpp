@@ -56,8 +56,8 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
     check_store();
     const JobStats stats = runner.run(job, [&](const JobStats& s) {
       heartbeat.update({{"chunks_done", s.chunks_written},
-                     {"bytes_read", s.bytes_read},
-                     {"bytes_written", s.bytes_written}});
+                        {"bytes_read", s.bytes_read},
+                        {"bytes_written", s.bytes_written}});
       check_store();
       throw_if_terminated("the cache run was");
     });

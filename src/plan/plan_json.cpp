@@ -74,7 +74,7 @@ Variable source_from(const json& s, const std::string& where) {
   v.missing_chunk_value = s.at("missing_chunk_value");
   v.origin = s.value("origin", "");
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (s.contains("chunks")) chunk_refs_from(s["chunks"], v.chunks, where);
+  if (s.contains("chunks")) chunk_refs_from(s["chunks"], v.chunks, where, ErrorKind::Config);
   return v;
 }
 

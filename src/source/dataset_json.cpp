@@ -50,52 +50,52 @@ J chunk_refs_json_as(const std::vector<ChunkRef>& chunks, const std::vector<int6
 }
 
 template <typename J>
-void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::string& where) {
+void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::string& where,
+                        ErrorKind kind = ErrorKind::Source) {
+  auto fail = [&](const std::string& what) {
+    return kind == ErrorKind::Config ? Error::config(where, what) : Error::source(where, what);
+  };
   auto slot = [&](const J& x) -> ChunkRef& {
     const int64_t idx = x.template get<int64_t>();
     if (idx < 0 || static_cast<std::size_t>(idx) >= chunks.size())
-      throw Error::source(where, "chunk index out of range");
+      throw fail("chunk index out of range");
     return chunks[static_cast<std::size_t>(idx)];
+  };
+  auto set_range = [&](const J& index, const J& file, const J& offset, const J& length,
+                       const J* mask) {
+    ChunkRef& r = slot(index);
+    r.kind = ChunkRef::Kind::Range;
+    r.file = file.template get<uint32_t>();
+    r.offset = offset.template get<uint64_t>();
+    r.length = length.template get<uint64_t>();
+    r.filter_mask = mask ? mask->template get<uint32_t>() : 0;
+  };
+  auto set_inline = [&](const J& index, const J& base64) {
+    ChunkRef& r = slot(index);
+    r.kind = ChunkRef::Kind::Inline;
+    r.data = std::make_shared<Bytes>(decode_base64(base64.template get<std::string>(), where));
   };
   if (j.is_array()) {  // the form before columns ([index, "range", file, offset, length, mask]):
     for (const auto& x : j) {  // plans of stores started by earlier versions, when resumed
-      ChunkRef& r = slot(x.at(0));
-      const std::string& kind = x.at(1).template get_ref<const std::string&>();
-      if (kind == "range") {
-        r.kind = ChunkRef::Kind::Range;
-        r.file = x.at(2).template get<uint32_t>();
-        r.offset = x.at(3).template get<uint64_t>();
-        r.length = x.at(4).template get<uint64_t>();
-        r.filter_mask = x.at(5).template get<uint32_t>();
-      } else if (kind == "inline") {
-        r.kind = ChunkRef::Kind::Inline;
-        r.data = std::make_shared<Bytes>(decode_base64(x.at(2).template get<std::string>(), where));
-      }
+      const std::string& what = x.at(1).template get_ref<const std::string&>();
+      if (what == "range")
+        set_range(x.at(0), x.at(2), x.at(3), x.at(4), &x.at(5));
+      else if (what == "inline")
+        set_inline(x.at(0), x.at(2));
     }
     return;
   }
-  if (!j.is_object()) throw Error::source(where, "chunk references are not an object");
+  if (!j.is_object()) throw fail("chunk references are not an object");
   const J& range = j.at("range");
-  const J& index = range.at("index");
-  const J &file = range.at("file"), &offset = range.at("offset"), &length = range.at("length");
-  const bool masks = range.contains("filter_mask");
+  const J &index = range.at("index"), &file = range.at("file"), &offset = range.at("offset"),
+          &length = range.at("length");
+  const J* masks = range.contains("filter_mask") ? &range.at("filter_mask") : nullptr;
   const std::size_t n = index.size();
-  if (file.size() != n || offset.size() != n || length.size() != n ||
-      (masks && range.at("filter_mask").size() != n))
-    throw Error::source(where, "chunk reference columns differ in length");
-  for (std::size_t k = 0; k < n; ++k) {
-    ChunkRef& r = slot(index[k]);
-    r.kind = ChunkRef::Kind::Range;
-    r.file = file[k].template get<uint32_t>();
-    r.offset = offset[k].template get<uint64_t>();
-    r.length = length[k].template get<uint64_t>();
-    r.filter_mask = masks ? range["filter_mask"][k].template get<uint32_t>() : 0;
-  }
-  for (const auto& x : j.at("inline")) {
-    ChunkRef& r = slot(x.at(0));
-    r.kind = ChunkRef::Kind::Inline;
-    r.data = std::make_shared<Bytes>(decode_base64(x.at(1).template get<std::string>(), where));
-  }
+  if (file.size() != n || offset.size() != n || length.size() != n || (masks && masks->size() != n))
+    throw fail("chunk reference columns differ in length");
+  for (std::size_t k = 0; k < n; ++k)
+    set_range(index[k], file[k], offset[k], length[k], masks ? &(*masks)[k] : nullptr);
+  for (const auto& x : j.at("inline")) set_inline(x.at(0), x.at(1));
 }
 
 }  // namespace
@@ -103,8 +103,9 @@ void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::st
 json chunk_refs_json(const std::vector<ChunkRef>& chunks, const std::vector<int64_t>* only) {
   return chunk_refs_json_as<json>(chunks, only);
 }
-void chunk_refs_from(const json& j, std::vector<ChunkRef>& chunks, const std::string& where) {
-  chunk_refs_from_as(j, chunks, where);
+void chunk_refs_from(const json& j, std::vector<ChunkRef>& chunks, const std::string& where,
+                     ErrorKind kind) {
+  chunk_refs_from_as(j, chunks, where, kind);
 }
 
 ojson variable_json(const Variable& v) {

@@ -5,16 +5,17 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/error.hpp"
 #include "source/dataset.hpp"
 
 namespace zp {
 
 // A manifest's references as columns (all of them, or those `only` names); and back into
-// `chunks` (sized to the grid; references outside it are an Error(Source) naming `where`).
+// `chunks` (sized to the grid; references outside it are an error of `kind` naming `where`).
 nlohmann::json chunk_refs_json(const std::vector<ChunkRef>& chunks,
                                const std::vector<int64_t>* only = nullptr);
 void chunk_refs_from(const nlohmann::json& j, std::vector<ChunkRef>& chunks,
-                     const std::string& where);
+                     const std::string& where, ErrorKind kind = ErrorKind::Source);
 
 // Ordered, attributes as they are (non-finite doubles included): write with dump_python_json.
 nlohmann::ordered_json variable_json(const Variable& v);
