@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace zp {
+#include "core/bytes.hpp"
 
-using Bytes = std::vector<unsigned char>;
+namespace zp {
 
 struct CodecSpec {
   std::string id;

@@ -6,8 +6,6 @@
 
 namespace zp {
 
-using Bytes = std::vector<unsigned char>;
-
 Bytes decode_base64(const std::string& text, const std::string& where) {
   auto value = [](char c) -> int {
     if (c >= 'A' && c <= 'Z') return c - 'A';

@@ -482,7 +482,7 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     const std::string& dim = t.dims[i];
     int64_t later = 1;
     for (std::size_t j = i + 1; j < t.dims.size(); ++j) later *= coarse[j];
-    Bytes idx(static_cast<std::size_t>(batch) * 8);
+    Bytes idx(static_cast<std::size_t>(batch) * 8, 0);
     for (int64_t b = 0; b < batch; ++b) {
       const int64_t c = (b / later) % coarse[i];
       std::memcpy(idx.data() + 8 * b, &c, 8);
@@ -492,7 +492,7 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     if (t.labels[i].empty()) continue;
     const DType lt = t.label_dtypes[i];
     const int64_t n = t.sizes[i];
-    Bytes lab(static_cast<std::size_t>(batch * n * lt.size));
+    Bytes lab(static_cast<std::size_t>(batch * n * lt.size), 0);
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t f = 0; f < n; ++f) {
         const auto at = static_cast<std::size_t>(((b / later) % coarse[i]) * n + f);

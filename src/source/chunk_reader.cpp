@@ -108,7 +108,7 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<By
   for (std::size_t i = 0; i < v.codecs.size(); ++i)
     if (!(ref.filter_mask & (1u << i))) chain.push_back(v.codecs[i]);
   // Uncompressed contiguous data split along dim 0: the last slab is short; pad it.
-  if (chain.empty() && raw.size() < nbytes && ref.kind == ChunkRef::Kind::Range) raw.resize(nbytes);
+  if (chain.empty() && raw.size() < nbytes && ref.kind == ChunkRef::Kind::Range) raw.resize(nbytes, 0);
   Bytes out = decode_chain(chain, std::move(raw), nbytes, chunk_location(ds_, v, chunk_index));
   if (v.dtype.big_endian) {
     const int unit = v.dtype.swap_unit();
@@ -120,7 +120,7 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<By
 Bytes read_whole_1d(ChunkReader& reader, const Variable& v) {
   if (v.ndim() != 1) throw Error::internal("read_whole_1d on " + std::to_string(v.ndim()) + "-D");
   const std::size_t item = static_cast<std::size_t>(v.dtype.size);
-  Bytes out(static_cast<std::size_t>(v.shape[0]) * item);
+  Bytes out(static_cast<std::size_t>(v.shape[0]) * item, 0);
   for (int64_t c = 0; c < v.grid.chunks_along(0); ++c) {
     const Bytes chunk = reader.read(v, c);
     const auto lo = static_cast<std::size_t>(v.grid.edges[0][static_cast<std::size_t>(c)]);

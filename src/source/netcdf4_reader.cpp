@@ -404,12 +404,12 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
   if (layout == H5D_COMPACT) {
     H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
     auto all = std::make_shared<Bytes>(static_cast<std::size_t>(v.num_elements()) *
-                                       static_cast<std::size_t>(v.dtype.size));
+                                       static_cast<std::size_t>(v.dtype.size), 0);
     if (H5Dread(dset.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
       fail(where, "cannot read compact dataset");
     v.dtype.big_endian = false;
     v.grid = ChunkGrid::regular(v.shape, v.shape);
-    all->resize(v.chunk_bytes());
+    all->resize(v.chunk_bytes(), 0);
     v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all});
     return;
   }
@@ -639,7 +639,7 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
       v.hold_whole(std::move(data));
     } else if (v.ndim() == 0) {
       // A scalar (grid mapping, scalar coordinate): its one value travels inline in the manifest.
-      auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size));
+      auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size), 0);
       const bool no_chars = char_scalar && nvdims == 1 && dims[p.dim_index[0]].size == 0;
       if (!no_chars)
         read_whole(d.id, char_scalar ? type.id : native_of(v.dtype), value->data(), where);

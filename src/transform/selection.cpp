@@ -442,7 +442,7 @@ void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::str
   // New labels per source index, in the coordinate's dtype.
   Selection::Relabel r;
   r.values = cv.values;
-  r.data.resize(cv.values.size() * static_cast<std::size_t>(cv.dtype.size));
+  r.data.resize(cv.values.size() * static_cast<std::size_t>(cv.dtype.size), 0);
   for (std::size_t i = 0; i < cv.values.size(); ++i) {
     const double x = cv.values[i];
     double y;

@@ -137,9 +137,9 @@ TEST(Codec, OrderFTransposesChunksToCOrder) {
   const Bytes c_order = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5};
   EXPECT_EQ(decode_chain({spec}, fortran, 12, "t"), c_order);
   EXPECT_EQ(encode_chain({spec}, c_order, 2), fortran);
-  EXPECT_THROW(decode_chain({spec}, Bytes(10), 10, "t"), Error);
+  EXPECT_THROW(decode_chain({spec}, Bytes(10, 0), 10, "t"), Error);
   const CodecSpec bad = codec_spec_from_json({{"id", "order_f"}, {"shape", {"x"}}}, "t");
-  EXPECT_THROW(decode_chain({bad}, Bytes(4), 4, "t"), Error);
+  EXPECT_THROW(decode_chain({bad}, Bytes(4, 0), 4, "t"), Error);
 }
 
 TEST(Codec, VlenItemsKeepTheirLengthsAndFixedWidthPaddingComesBack) {
