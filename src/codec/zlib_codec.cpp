@@ -17,8 +17,12 @@ using Compress = size_t (*)(libdeflate_compressor*, const void*, size_t, void*, 
 using Bound = size_t (*)(libdeflate_compressor*, size_t);
 
 Bytes inflate(const Bytes& in, std::size_t size_hint, Decompress fn, const char* name) {
-  std::unique_ptr<libdeflate_decompressor, decltype(&libdeflate_free_decompressor)> d(
-      libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
+  // One decompressor a thread, kept: allocating one per chunk was a malloc and free of its tables
+  // for each of a run's tens of thousands of chunks.
+  thread_local const std::unique_ptr<libdeflate_decompressor,
+                                     decltype(&libdeflate_free_decompressor)>
+      d(libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
+  if (!d) throw Error::internal("libdeflate_alloc_decompressor failed");
   // The hint is usually exact; grow when a stream is larger (e.g. before fletcher32 stripping).
   std::size_t cap = size_hint ? size_hint + 16 : in.size() * 4 + 64;
   for (int attempt = 0; attempt < 40; ++attempt) {

@@ -6,7 +6,9 @@
 namespace zp {
 
 ThreadPool::ThreadPool(int threads) {
-  if (threads < 1) threads = 1;
+  // One thread: the caller runs the tasks itself; a thread it waits for would only add two
+  // context switches to every parallel_for.
+  if (threads <= 1) return;
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -35,6 +37,10 @@ void ThreadPool::run() {
 
 void ThreadPool::parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
   if (n == 0) return;
+  if (threads_.empty() || n == 1) {
+    for (std::size_t i = 0; i < n; ++i) f(i);
+    return;
+  }
   // Each pool thread pulls indices from a shared counter, so load balances itself.
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
