@@ -74,6 +74,29 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
     if (along == 0) return 0;
     total *= along;
   }
+  // An inner dimension copied whole and forward in both buffers is contiguous with its outer
+  // neighbour's forward runs: fold it in, so a source chunk that fills whole rows (hourly files
+  // into a daily chunk) is one copy instead of one per row.
+  while (dims.size() > 1) {
+    const DimSpans& in = dims.back();
+    DimSpans& outer = dims[dims.size() - 2];
+    if (in.spans.size() != 1) break;
+    const Span& s = in.spans[0];
+    if (s.step != 1 || s.out_pos != 0 || s.src_pos != 0 ||
+        s.count * in.out_stride != outer.out_stride ||
+        s.count * in.src_stride != outer.src_stride ||
+        std::any_of(outer.spans.begin(), outer.spans.end(),
+                    [](const Span& o) { return o.step != 1; }))
+      break;
+    for (Span& o : outer.spans) {
+      o.count *= s.count;
+      o.out_pos *= s.count;
+      o.src_pos *= s.count;
+    }
+    outer.out_stride = in.out_stride;
+    outer.src_stride = in.src_stride;
+    dims.pop_back();
+  }
   copy_dims(a.conversion, dims, 0, out, src);
   return total;
 }

@@ -166,6 +166,71 @@ void check_cover(const ArrayPlan& a) {
   }
 }
 
+// copy_into_output against brute force: every output chunk assembled from every source chunk
+// (each element holding a value of its source position; cells past a source edge hold -2) equals
+// the index map applied element by element, and untouched elements keep the sentinel -1.
+void check_copies(const ArrayPlan& a) {
+  const std::size_t nd = a.ndim();
+  auto value_of = [&](const std::vector<int64_t>& src) {
+    int64_t lin = 0;
+    for (std::size_t d = 0; d < nd; ++d) lin = lin * a.source.shape[d] + src[d];
+    return static_cast<int16_t>((lin * 31 + 7) % 32749);
+  };
+  const ChunkGrid& g = a.source.grid;
+  std::vector<std::vector<int16_t>> sources(static_cast<std::size_t>(g.num_chunks()));
+  for (int64_t c = 0; c < g.num_chunks(); ++c) {
+    const auto cc = g.coords(c);
+    int64_t n = 1;
+    for (auto s : g.chunk_shape) n *= s;
+    auto& buf = sources[static_cast<std::size_t>(c)];
+    buf.assign(static_cast<std::size_t>(n), -2);
+    for (int64_t e = 0; e < n; ++e) {
+      std::vector<int64_t> pos(nd);
+      int64_t rest = e;
+      bool inside = true;
+      for (std::size_t d = nd; d-- > 0;) {
+        pos[d] = g.edges[d][static_cast<std::size_t>(cc[d])] + rest % g.chunk_shape[d];
+        rest /= g.chunk_shape[d];
+        inside &= pos[d] < g.edges[d][static_cast<std::size_t>(cc[d]) + 1];
+      }
+      if (inside) buf[static_cast<std::size_t>(e)] = value_of(pos);
+    }
+  }
+  Region all;
+  all.lo.assign(nd, 0);
+  for (std::size_t d = 0; d < nd; ++d) all.hi.push_back(a.chunks_along(d));
+  for (const auto& chunk : chunks_in(all)) {
+    int64_t n = 1;
+    for (auto c : a.chunks) n *= c;
+    std::vector<int16_t> out(static_cast<std::size_t>(n), -1);
+    int64_t copied = 0;
+    for (int64_t c = 0; c < g.num_chunks(); ++c)
+      copied += copy_into_output(
+          a, chunk, reinterpret_cast<unsigned char*>(out.data()), g.coords(c),
+          reinterpret_cast<const unsigned char*>(sources[static_cast<std::size_t>(c)].data()));
+    int64_t mapped = 0;
+    for (int64_t e = 0; e < n; ++e) {
+      std::vector<int64_t> src(nd);
+      int64_t rest = e;
+      bool inside = true;
+      for (std::size_t d = nd; d-- > 0;) {
+        const int64_t i = chunk[d] * a.chunks[d] + rest % a.chunks[d];
+        rest /= a.chunks[d];
+        const auto p = i < a.shape[d] ? a.index[d].pieces(i, i + 1) : std::vector<Segment>{};
+        if (p.empty()) {
+          inside = false;
+        } else {
+          src[d] = p[0].src;
+        }
+      }
+      const int16_t want = inside ? value_of(src) : -1;
+      mapped += inside ? 1 : 0;
+      ASSERT_EQ(out[static_cast<std::size_t>(e)], want) << "element " << e;
+    }
+    EXPECT_EQ(copied, mapped);
+  }
+}
+
 TEST(Planner, PropertiesHoldOnGeneratedShapes) {
   std::mt19937 rng(12345);
   int planned = 0, too_small = 0;
@@ -186,6 +251,7 @@ TEST(Planner, PropertiesHoldOnGeneratedShapes) {
     SCOPED_TRACE(plan_to_json(p, false).dump());
     check_plan_properties(c, p, aligned);
     check_cover(p.arrays[0]);
+    check_copies(p.arrays[0]);
   }
   EXPECT_GT(planned, 450);
   EXPECT_GT(too_small, 0);  // the generator also reaches limits below one chunk
