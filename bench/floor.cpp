@@ -2,11 +2,20 @@
 // read   = time to pread every needed source chunk once (page cache warm), one thread;
 // decode = single-thread time to decode every needed source chunk once;
 // encode = single-thread time to encode every output chunk once with the plan's compressor.
-// floor  = max(read, (decode + encode) / cores). Prints JSON.
+// floor  = max(read, (decode + encode) / cores): reads and writes overlap the codecs, as DMA does.
+// With --write-dir DIR, also
+// write  = single-thread time to write every encoded output chunk once, a file each, into a
+//          directory this program makes in DIR (and removes with its files after);
+// floor_mem = (read + decode + encode + write) / cores: the floor when sources and store are in
+//          memory (page cache, tmpfs), where reading and writing are CPU copies on the same cores
+//          as the codecs. Prints JSON.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -29,11 +38,14 @@ int main(int argc, char** argv) {
   std::string plan_path;
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   app.add_option("PLAN", plan_path, "plan JSON (zarr-parallel plan --json)")->required();
+  std::string write_parent;
   app.add_option("--cores", cores, "cores the floor divides compute by");
+  app.add_option("--write-dir", write_parent,
+                 "also time writing the output chunks, in a new directory made inside this one");
   CLI11_PARSE(app, argc, argv);
   const Plan plan = load_plan(plan_path);
   const Dataset files = files_of(plan);
-  double read = 0, decode = 0, encode = 0;
+  double read = 0, decode = 0, encode = 0, write = 0;
   uint64_t read_bytes = 0, encoded_bytes = 0;
   for (const auto& a : plan.arrays) {
     if (a.coordinate) continue;
@@ -66,16 +78,45 @@ int main(int argc, char** argv) {
     Bytes chunk(a.chunk_bytes());
     for (std::size_t i = 0; i < chunk.size(); ++i)
       chunk[i] = sample.empty() ? 0 : sample[i % sample.size()];
+    Bytes encoded;
     t0 = Clock::now();
-    for (int64_t k = 0; k < a.num_chunks(); ++k)
-      encoded_bytes += encode_chain(chain, chunk, a.conversion.out.size).size();
+    for (int64_t k = 0; k < a.num_chunks(); ++k) {
+      encoded = encode_chain(chain, chunk, a.conversion.out.size);
+      encoded_bytes += encoded.size();
+    }
     encode += since(t0);
+    if (write_parent.empty()) continue;
+    // A directory of our own (mkdtemp), so nothing that was there is touched.
+    std::string dir = write_parent + "/zp-floor-XXXXXX";
+    if (!mkdtemp(dir.data())) {
+      fmt::print(stderr, "cannot make a directory in {}\n", write_parent);
+      return 1;
+    }
+    std::vector<std::string> made;
+    t0 = Clock::now();
+    for (int64_t k = 0; k < a.num_chunks(); ++k) {
+      made.push_back(fmt::format("{}/{}", dir, k));
+      const int fd = ::open(made.back().c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+      if (fd < 0 ||
+          ::write(fd, encoded.data(), encoded.size()) != static_cast<ssize_t>(encoded.size())) {
+        fmt::print(stderr, "cannot write {}\n", made.back());
+        return 1;
+      }
+      ::close(fd);
+    }
+    write += since(t0);
+    for (const auto& f : made) ::unlink(f.c_str());
+    ::rmdir(dir.c_str());
   }
-  const double floor = std::max(read, (decode + encode) / std::max(cores, 1));
+  const int n = std::max(cores, 1);
+  const double floor = std::max(read, (decode + encode) / n);
   fmt::print(
       "{{\"read_s\": {:.4f}, \"decode_s\": {:.4f}, \"encode_s\": {:.4f}, \"cores\": {}, "
-      "\"floor_s\": {:.4f}, "
-      "\"read_bytes\": {}, \"encoded_bytes\": {}}}\n",
+      "\"floor_s\": {:.4f}, \"read_bytes\": {}, \"encoded_bytes\": {}",
       read, decode, encode, cores, floor, read_bytes, encoded_bytes);
+  if (!write_parent.empty())
+    fmt::print(", \"write_s\": {:.4f}, \"floor_mem_s\": {:.4f}", write,
+               (read + decode + encode + write) / n);
+  fmt::print("}}\n");
   return 0;
 }
