@@ -403,8 +403,8 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   if (layout == H5D_COMPACT) {
     H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
-    auto all = std::make_shared<Bytes>(static_cast<std::size_t>(v.num_elements()) *
-                                       static_cast<std::size_t>(v.dtype.size), 0);
+    auto all = std::make_shared<Bytes>(
+        static_cast<std::size_t>(v.num_elements()) * static_cast<std::size_t>(v.dtype.size), 0);
     if (H5Dread(dset.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
       fail(where, "cannot read compact dataset");
     v.dtype.big_endian = false;
@@ -653,6 +653,14 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
       if (!values.empty()) read_whole(d.id, H5T_NATIVE_DOUBLE, values.data(), where);
       out.coord_digests[v.name] = sha256_hex(std::string(
           reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
+      const Dimension* dim = ds.find_dim(v.name);
+      const std::size_t bytes = values.size() * static_cast<std::size_t>(v.dtype.size);
+      if (dim && dim->unlimited && v.dtype.numeric() && v.object_codec.empty() &&
+          bytes <= kMaxJoinValueBytes) {
+        Bytes native(bytes, 0);
+        if (bytes > 0) read_whole(d.id, native_of(v.dtype), native.data(), where);
+        out.join_values[v.name] = std::move(native);
+      }
     }
     ds.variables.push_back(std::move(v));
   }

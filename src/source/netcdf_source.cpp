@@ -7,9 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "core/error.hpp"
@@ -89,6 +91,49 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a,
       joined.chunks[static_cast<std::size_t>(joined.grid.linear_index(c))] = std::move(ref);
     }
   }
+  return joined;
+}
+
+// The native values of part `p`'s 1-D coordinate `pv`, when known without reading a chunk: kept by
+// its scan (join_values), or held whole (an earlier join's result: a child's run of files).
+const Bytes* join_values_of(const ScanPart& p, const Variable& pv) {
+  const auto it = p.join_values.find(pv.name);
+  if (it != p.join_values.end()) return &it->second;
+  if (pv.ndim() == 1 && pv.codecs.empty() && !pv.dtype.big_endian && pv.chunks.size() == 1 &&
+      pv.chunks[0].kind == ChunkRef::Kind::Inline && pv.chunks[0].data &&
+      pv.grid.chunk_shape[0] == std::max<int64_t>(pv.shape[0], 1))
+    return pv.chunks[0].data.get();
+  return nullptr;
+}
+
+// The coordinate of the join dimension, held inline as one chunk of its joined values (as
+// kerchunk's MultiZarrToZarr inlines it) when every part's values are known: then neither planning
+// nor writing it opens a file again. nullopt otherwise, and on any mismatch, which the general path
+// reports naming the file.
+std::optional<Variable> join_by_values(const Variable& v, const ScanPart& first,
+                                       const std::vector<ScanPart>& rest) {
+  if (v.ndim() != 1 || v.dims[0] != v.name || !v.dtype.numeric() || !v.object_codec.empty())
+    return std::nullopt;
+  const DType t = v.dtype.native();
+  const auto size = static_cast<std::size_t>(t.size);
+  Bytes all;
+  auto add = [&](const ScanPart& p, const Variable& pv) {
+    const Bytes* values = join_values_of(p, pv);
+    if (!values || !(pv.dtype.native() == t) ||
+        values->size() != static_cast<std::size_t>(pv.shape[0]) * size)
+      return false;
+    all.insert(all.end(), values->begin(), values->end());
+    return true;
+  };
+  if (!add(first, v)) return std::nullopt;
+  for (const auto& r : rest) {
+    const Variable* pv = r.ds.find(v.name);
+    if (!pv || pv->ndim() != 1 || !add(r, *pv)) return std::nullopt;
+  }
+  Variable joined = v;
+  joined.dtype = t;
+  joined.shape[0] = static_cast<int64_t>(all.size() / size);
+  joined.hold_whole(std::move(all));
   return joined;
 }
 
@@ -430,6 +475,12 @@ Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::strin
   for (std::size_t i : first_file) part_files.push_back(files[i]);
   for (auto& v : ds.variables) {
     const auto axis = std::find(v.dims.begin(), v.dims.end(), concat_dim);
+    if (axis != v.dims.end()) {
+      if (auto held = join_by_values(v, first, rest)) {
+        v = std::move(*held);
+        continue;
+      }
+    }
     std::vector<const Variable*> parts = {&v};
     for (std::size_t f = 0; f < rest.size(); ++f) {
       const Variable* pv = rest[f].ds.find(v.name);

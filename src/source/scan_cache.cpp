@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/hash.hpp"
+#include "core/text_codec.hpp"
 #include "source/dataset_json.hpp"
 
 namespace zp {
@@ -119,10 +120,12 @@ std::string header_line(const std::string& path, std::pair<int64_t, int64_t> sta
       .dump();
 }
 
+// {"digests": {name: sha256}, "values": {name: base64}}
 std::string coords_line(const ScanPart& part) {
-  ojson coords = ojson::object();
-  for (const auto& [name, digest] : part.coord_digests) coords[name] = digest;
-  return coords.dump();
+  ojson digests = ojson::object(), values = ojson::object();
+  for (const auto& [name, digest] : part.coord_digests) digests[name] = digest;
+  for (const auto& [name, v] : part.join_values) values[name] = encode_base64(v);
+  return ojson{{"digests", std::move(digests)}, {"values", std::move(values)}}.dump();
 }
 
 }  // namespace
@@ -184,7 +187,16 @@ namespace {
 std::map<std::string, std::string> coords_of(const std::string& line) {
   std::map<std::string, std::string> out;
   const ojson coords = ojson::parse(line);  // outlives the loop over its items
-  for (const auto& [name, digest] : coords.items()) out[name] = digest.get<std::string>();
+  for (const auto& [name, digest] : coords.at("digests").items())
+    out[name] = digest.get<std::string>();
+  return out;
+}
+
+std::map<std::string, Bytes> join_values_of(const std::string& line, const std::string& where) {
+  std::map<std::string, Bytes> out;
+  const ojson coords = ojson::parse(line);
+  for (const auto& [name, b64] : coords.at("values").items())
+    out[name] = decode_base64(b64.get<std::string>(), where);
   return out;
 }
 
@@ -218,6 +230,7 @@ std::optional<ScanPart> PartCache::get(const std::string& path) {
     for (auto& v : part.ds.variables)
       if (v.origin == item.as) v.origin = path;
     part.coord_digests = coords_of(item.coords);
+    part.join_values = join_values_of(item.coords, path);
     return part;
   } catch (const std::exception&) {
     return std::nullopt;

@@ -18,11 +18,18 @@
 
 namespace zp {
 
+// A file's join values above this size are not kept (the join then reads the coordinate's chunks).
+constexpr std::size_t kMaxJoinValueBytes = std::size_t{64} << 20;
+
 struct ScanPart {
   Dataset ds;
   // SHA-256 of each 1-D dimension coordinate's values (as doubles): the join checks that files
   // agree on every coordinate but concat_dim's, and equal digests say so without keeping values.
   std::map<std::string, std::string> coord_digests;
+  // Native values of the coordinate of each unlimited dimension (the default concat_dim): the
+  // join holds the joined coordinate inline, so planning and writing it open no file again (a
+  // warm plan of 1,000 daily files opened and read all 1,000 for their `time`).
+  std::map<std::string, Bytes> join_values;
 };
 
 // "" when the cache is off.

@@ -89,7 +89,9 @@ def test_scan_parts_children_print_each_files_part(tmp_path):
     lines = proc.stdout.splitlines()
     assert len(lines) == 9  # a header, the join coordinates and the dataset per file
     assert [json.loads(h)["path"] for h in lines[::3]] == [str(f) for f in files]
-    assert all(set(json.loads(c)) == {"time", "latitude", "longitude"} for c in lines[1::3])
+    assert all(set(json.loads(c)["digests"]) == {"time", "latitude", "longitude"} for c in lines[1::3])
+    # The unlimited dimension's coordinate travels with its values (the join holds them inline).
+    assert all(set(json.loads(c)["values"]) == {"time"} for c in lines[1::3])
     assert all(json.loads(b)["engine"] == "netcdf" for b in lines[2::3])
 
 
@@ -110,3 +112,46 @@ def test_fixture_sources_read_the_same_through_the_cache(tmp_path):
         none = cached(tmp_path, cfg, "off", name + "_none")
         cached(tmp_path, cfg, cache, name + "_cold")
         assert cached(tmp_path, cfg, cache, name + "_warm") == none, name
+
+
+def test_the_join_coordinate_is_held_from_the_scan_across_files_of_different_lengths(tmp_path):
+    """Monthly files (28 to 31 steps, time stored big-endian with HDF5 chunks of 1024) joined by the
+    children and by one process: the joined time is one inline chunk of its values, so a plan reads
+    no file for it; selections across file boundaries and the store equal xarray's reading."""
+    import netCDF4
+    import numpy as np
+    import xarray as xr
+    from conftest import assert_matches
+    src = tmp_path / "src"
+    src.mkdir()
+    start = 0
+    rng = np.random.default_rng(3)
+    for m, n in enumerate([31, 28, 31, 30, 31, 30, 31, 31, 30]):
+        with netCDF4.Dataset(src / f"m{m:02d}.nc", "w") as nc:
+            nc.createDimension("time", None)
+            nc.createDimension("y", 5)
+            t = nc.createVariable("time", "f8", ("time",), chunksizes=(1024,), endian="big")
+            t.units, t.calendar = "days since 2001-01-01", "standard"
+            v = nc.createVariable("v", "f4", ("time", "y"), zlib=True, chunksizes=(7, 5))
+            t[:] = np.arange(start, start + n) + 0.5
+            v[:] = rng.normal(size=(n, 5)).astype("f4")
+        start += n
+    files = sorted(src.glob("*.nc"))
+    expected = xr.open_mfdataset(files, combine="nested", concat_dim="time").load()
+    box = slice("2001-02-20", "2001-05-03")
+    for parallel in ("1", "0"):
+        cache = str(tmp_path / f"cache{parallel}")
+        store = tmp_path / f"s{parallel}.zarr"
+        cfg = {"data_uri": str(src / "*.nc"), "cache_store": str(store), "deploy_mode": "series",
+               "recommend_changes": False, "chunks": {"time": 20, "y": 5},
+               "preprocessors": [{"type": "sel", "time": [box.start, box.stop]}]}
+        env = {"ZP_CACHE_DIR": cache, "ZP_PARALLEL_SCAN": parallel}
+        plan = json.loads(run_cache(tmp_path, cfg, "--json", command="plan", env=env, check=0).stdout)
+        time_source = next(a for a in plan["arrays"] if a["name"] == "time")["source"]
+        assert time_source["chunks"]["range"]["index"] == [] and len(time_source["chunks"]["inline"]) == 1
+        assert time_source["dtype"] == "<f8" and time_source["shape"] == [int(expected.sizes["time"])]
+        run_cache(tmp_path, cfg, env=env, check=0)
+        assert_matches(store, expected.sel(time=box))
+        got = xr.open_zarr(store)
+        assert np.array_equal(got.time.values, expected.time.sel(time=box).values)
+        assert got.time.attrs == expected.time.attrs
