@@ -16,6 +16,7 @@ PACKAGES=(
   python3-dask python3-distributed python3-numcodecs
   nginx-light python3-boto3 python3-botocore python3-fsspec python3-aiohttp python3-requests
   iproute2 python3-pip python3-setuptools python3-wheel python3-venv
+  valgrind
 )
 
 missing=()
