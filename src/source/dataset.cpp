@@ -58,6 +58,15 @@ void Variable::hold_whole(Bytes data) {
   chunks[0].data = std::make_shared<Bytes>(std::move(data));
 }
 
+const Bytes* Variable::held_whole() const {
+  if (!codecs.empty() || chunks.size() != 1 || chunks[0].kind != ChunkRef::Kind::Inline ||
+      !chunks[0].data)
+    return nullptr;
+  for (std::size_t d = 0; d < ndim(); ++d)
+    if (grid.chunk_shape[d] != std::max<int64_t>(shape[d], 1)) return nullptr;
+  return chunks[0].data.get();
+}
+
 int64_t Variable::num_elements() const {
   int64_t n = 1;
   for (auto s : shape) n *= s;

@@ -72,6 +72,8 @@ struct Variable {
   // Makes the manifest one inline chunk holding the whole array (`data`: C order, `dtype`),
   // without codecs: text read whole, computed labels.
   void hold_whole(Bytes data);
+  // The bytes of a variable held whole (one inline chunk, no codecs), else nullptr.
+  const Bytes* held_whole() const;
   std::size_t chunk_bytes() const;  // decoded bytes of one nominal chunk
 };
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "codec/hdf5_filters.hpp"
+#include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/json_nonfinite.hpp"
@@ -650,17 +651,21 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     }
     if (v.ndim() == 1 && v.dims[0] == v.name && !text) {
       std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
-      if (!values.empty()) read_whole(d.id, H5T_NATIVE_DOUBLE, values.data(), where);
-      out.coord_digests[v.name] = sha256_hex(std::string(
-          reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
       const Dimension* dim = ds.find_dim(v.name);
       const std::size_t bytes = values.size() * static_cast<std::size_t>(v.dtype.size);
       if (dim && dim->unlimited && v.dtype.numeric() && v.object_codec.empty() &&
           bytes <= kMaxJoinValueBytes) {
+        // Read once, natively: the join keeps these bytes, the digest takes them as doubles.
         Bytes native(bytes, 0);
         if (bytes > 0) read_whole(d.id, native_of(v.dtype), native.data(), where);
+        for (std::size_t i = 0; i < values.size(); ++i)
+          values[i] = load_as_double(native.data(), i, v.dtype.native());
         out.join_values[v.name] = std::move(native);
+      } else if (!values.empty()) {
+        read_whole(d.id, H5T_NATIVE_DOUBLE, values.data(), where);
       }
+      out.coord_digests[v.name] = sha256_hex(std::string(
+          reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
     }
     ds.variables.push_back(std::move(v));
   }

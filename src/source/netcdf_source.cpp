@@ -99,11 +99,7 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a,
 const Bytes* join_values_of(const ScanPart& p, const Variable& pv) {
   const auto it = p.join_values.find(pv.name);
   if (it != p.join_values.end()) return &it->second;
-  if (pv.ndim() == 1 && pv.codecs.empty() && !pv.dtype.big_endian && pv.chunks.size() == 1 &&
-      pv.chunks[0].kind == ChunkRef::Kind::Inline && pv.chunks[0].data &&
-      pv.grid.chunk_shape[0] == std::max<int64_t>(pv.shape[0], 1))
-    return pv.chunks[0].data.get();
-  return nullptr;
+  return pv.dtype.big_endian ? nullptr : pv.held_whole();
 }
 
 // The coordinate of the join dimension, held inline as one chunk of its joined values (as

@@ -184,19 +184,10 @@ bool PartCache::put_lines(const std::string& text) {
 
 namespace {
 
-std::map<std::string, std::string> coords_of(const std::string& line) {
+std::map<std::string, std::string> digests_of(const ojson& coords) {
   std::map<std::string, std::string> out;
-  const ojson coords = ojson::parse(line);  // outlives the loop over its items
   for (const auto& [name, digest] : coords.at("digests").items())
     out[name] = digest.get<std::string>();
-  return out;
-}
-
-std::map<std::string, Bytes> join_values_of(const std::string& line, const std::string& where) {
-  std::map<std::string, Bytes> out;
-  const ojson coords = ojson::parse(line);
-  for (const auto& [name, b64] : coords.at("values").items())
-    out[name] = decode_base64(b64.get<std::string>(), where);
   return out;
 }
 
@@ -213,7 +204,7 @@ bool PartCache::has(const std::string& path) {
 std::optional<std::map<std::string, std::string>> PartCache::get_coords(const std::string& path) {
   if (!has(path)) return std::nullopt;
   try {
-    return coords_of(items_.at(absolute_of(path)).coords);
+    return digests_of(ojson::parse(items_.at(absolute_of(path)).coords));
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -229,8 +220,10 @@ std::optional<ScanPart> PartCache::get(const std::string& path) {
     part.ds.files = {path};
     for (auto& v : part.ds.variables)
       if (v.origin == item.as) v.origin = path;
-    part.coord_digests = coords_of(item.coords);
-    part.join_values = join_values_of(item.coords, path);
+    const ojson coords = ojson::parse(item.coords);  // outlives the loops over its items
+    part.coord_digests = digests_of(coords);
+    for (const auto& [name, b64] : coords.at("values").items())
+      part.join_values[name] = decode_base64(b64.get<std::string>(), path);
     return part;
   } catch (const std::exception&) {
     return std::nullopt;
