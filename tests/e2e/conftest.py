@@ -21,6 +21,18 @@ def need_fixtures():
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
 
 
+def planted_libraries(folder, elf):
+    """Puts a file that is no library under each name `elf` needs (DT_NEEDED) into `folder`, for
+    running from there: a binary whose run path searches the working directory fails to start."""
+    out = subprocess.run(["readelf", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
+    names = [line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line]
+    assert names, out
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_text("not a shared library\n")
+    return folder
+
+
 def run_cache(tmp_path, config, *args, command="cache", env=None, check=None):
     """Writes `config` (YAML is a superset of JSON) and runs `zarr-parallel COMMAND`."""
     cfg_path = tmp_path / f"config_{abs(hash(json.dumps(config, sort_keys=True)))}.yaml"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
-from conftest import BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache, store_files
+from conftest import (BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, planted_libraries, run_cache,
+                      store_files)
 
 
 def base_config(store, **extra):
@@ -336,6 +337,11 @@ def test_cmake_install_gives_a_working_command(tmp_path):
                    timeout=120)
     exe = prefix / "bin" / "zarr-parallel"
     assert exe.exists() and (prefix / "include" / "zarr_parallel" / "plan" / "planner.hpp").exists()
+    # Neither the built nor the installed command loads libraries from the folder it runs in.
+    planted = planted_libraries(tmp_path / "planted", BIN)
+    for binary in (BIN, exe):
+        proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, cwd=planted, timeout=60)
+        assert proc.returncode == 0, f"{binary}: {proc.stderr}"
     cfg = tmp_path / "c.yaml"
     cfg.write_text(json.dumps({"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "i.zarr"),
                                "deploy_mode": "local", "num_jobs": 2, "recommend_changes": False}))

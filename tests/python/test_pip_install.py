@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from conftest import ERA5, REPO, need_fixtures, open_kerchunk  # noqa: E402
+from conftest import ERA5, REPO, need_fixtures, open_kerchunk, planted_libraries  # noqa: E402
 
 EXAMPLES = REPO / "examples" / "python"
 
@@ -52,6 +52,15 @@ def test_installed_command(tmp_path, venv):
     exe = venv / "bin" / "zarr-parallel"
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=clean_env())
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+    # pip ships the build tree's engine: it, and the module, load no library from the folder they run in.
+    engine = next(venv.glob("lib/python3*/site-packages/zarr_parallel/bin/zarr-parallel"))
+    module = next(venv.glob("lib/python3*/site-packages/zarr_parallel/_zarr_parallel*.so"))
+    planted = planted_libraries(planted_libraries(tmp_path / "planted", engine), module)
+    proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=clean_env(), cwd=planted)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", "import zarr_parallel._zarr_parallel"],
+                          capture_output=True, text=True, env=clean_env(), cwd=planted)
+    assert proc.returncode == 0, proc.stderr
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f'{{"data_uri": "{ERA5 / "refs.json"}", "cache_store": "{tmp_path / "c.zarr"}", '
                    '"deploy_mode": "local"}')
