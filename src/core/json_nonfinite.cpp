@@ -70,35 +70,41 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 }  // namespace
 
 std::string nonfinite_tokens_to_markers(const std::string& s) {
-  // Most texts have neither token: one scan then, no per-character rewrite.
+  // Most texts have neither token: one scan then, no copy.
   if (s.find("NaN") == std::string::npos && s.find("Infinity") == std::string::npos) return s;
+  // Copies the text between replacements in spans: a plan holds "NaN" strings (fill values), and
+  // a character-at-a-time copy of its 0.5 MB was a quarter of a worker's start.
   std::string out;
-  out.reserve(s.size());
-  bool in_string = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  std::size_t copied = 0;
+  const std::size_t n = s.size();
+  for (std::size_t i = 0; i < n;) {
     const char c = s[i];
-    if (in_string) {
-      out += c;
-      if (c == '\\' && i + 1 < s.size())
-        out += s[++i];
-      else if (c == '"')
-        in_string = false;
+    if (c == '"') {
+      for (++i; i < n && s[i] != '"'; ++i)
+        if (s[i] == '\\') ++i;
+      ++i;
       continue;
     }
-    if (c == '"') in_string = true;
-    bool replaced = false;
-    if (c == '-' || c == 'I' || c == 'N')
+    if (c == '-' || c == 'I' || c == 'N') {
+      bool replaced = false;
       for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
-        const std::size_t n = std::strlen(tok);
-        if (s.compare(i, n, tok) == 0) {
+        const std::size_t len = std::strlen(tok);
+        if (s.compare(i, len, tok) == 0) {
+          if (out.empty()) out.reserve(n + 64);
+          out.append(s, copied, i - copied);
           out += std::string("\"\\u0000") + tok + "\"";
-          i += n - 1;
+          i += len;
+          copied = i;
           replaced = true;
           break;
         }
       }
-    if (!replaced) out += c;
+      if (replaced) continue;
+    }
+    ++i;
   }
+  if (copied == 0) return s;
+  out.append(s, copied, std::string::npos);
   return out;
 }
 
