@@ -124,6 +124,9 @@ int main(int argc, char** argv) {
   worker->add_option("--task", task, "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID)");
   worker->add_option("--threads", threads, "decode/encode threads (default: the plan's)");
   worker->add_option("--worker-id", worker_id, "name used for heartbeats");
+  int jobs_fd = -1;
+  worker->add_option("--jobs-from-fd", jobs_fd,
+                     "take job ids from this socket, a line each, until it closes (local mode)");
 
   auto* status = app.add_subcommand("status", "jobs done / total, live workers, heartbeats");
   status->add_option("STORE", store_path, "cache store")->required();
@@ -189,9 +192,13 @@ int main(int argc, char** argv) {
                                  remote_protocol, remote_options);
     if (*worker) {
       if (!task_list.empty()) job_ids = zp::task_jobs(task_list, task);
-      if (job_ids.empty())
+      if (job_ids.empty() && jobs_fd < 0)
         throw zp::Error::config("JOB_ID", "give job ids, or --task-list and --task");
       const zp::Plan p = zp::load_plan(plan_path);
+      if (jobs_fd >= 0) {
+        zp::serve_worker_jobs(p, threads > 0 ? threads : p.threads_per_worker, worker_id, jobs_fd);
+        return 0;
+      }
       zp::run_worker_jobs(p, job_ids, threads > 0 ? threads : p.threads_per_worker, worker_id);
       return 0;
     }

@@ -29,12 +29,18 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
                      const std::string& worker_id,
                      const std::function<void(const JobStats&)>& on_done = {});
 
+// What a local worker process runs: job ids arrive on socket `fd`, one a line; each job is run
+// (its output into its own log) and its id sent back when it is marked done. Returns when the
+// coordinator closes the socket: a worker takes job after job without a new process each time.
+void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd);
+
 // deploy_mode: series — in this process, one job after another, all threads on each.
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs);
 
-// deploy_mode: local — up to `workers` worker processes, a job handed to each as it frees up.
-// A worker that dies or stops sending heartbeats for `worker_timeout` seconds is replaced and its
-// job run again (at most kMaxAttempts times). Throws Error(Job) naming failed jobs and their logs.
+// deploy_mode: local — up to `workers` worker processes, each handed its next job as it finishes
+// one (serve_worker_jobs), so a worker on a faster core takes more jobs. A worker that dies or
+// stops sending heartbeats for `worker_timeout` seconds is replaced and its job run again (at most
+// kMaxAttempts times). Throws Error(Job) naming failed jobs and their logs.
 void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
                int64_t worker_timeout);
 

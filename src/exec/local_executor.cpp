@@ -3,17 +3,21 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "core/error.hpp"
@@ -25,13 +29,17 @@ namespace zp {
 
 namespace {
 
-struct Running {
-  int64_t job;
-  std::string worker;
-  double started;
+// A worker process and the socket its jobs go through.
+struct Worker {
+  std::string id;
+  int socket = -1;             // job ids to it, finished job ids back; -1 once it closed its end
+  std::optional<int64_t> job;  // the job it is running
+  double started = 0;          // when that job was handed to it
   // A pidfd, readable when the worker exits: the coordinator wakes at once instead of at its
   // next 20 ms poll. Null where the kernel has no pidfd_open (before Linux 5.3).
   std::shared_ptr<int> exited;
+  std::string inbox;
+  bool released = false;  // told there are no more jobs (its socket shut for writing)
 };
 
 std::shared_ptr<int> open_pidfd(pid_t pid) {
@@ -47,19 +55,31 @@ std::shared_ptr<int> open_pidfd(pid_t pid) {
   return nullptr;
 }
 
-// Sleeps up to `ms`, less when a running worker exits.
-void wait_for_exit(const std::map<pid_t, Running>& running, int ms) {
+// Sleeps up to `ms`, less when a worker sends a reply or exits.
+void wait_for_workers(const std::map<pid_t, Worker>& workers, int ms) {
   std::vector<pollfd> fds;
-  for (const auto& [pid, r] : running)
-    if (r.exited) fds.push_back({*r.exited, POLLIN, 0});
-  if (fds.size() != running.size() || fds.empty()) {
+  bool blind = false;  // a worker that closed its socket and has no pidfd
+  for (const auto& [pid, w] : workers) {
+    if (w.socket >= 0) fds.push_back({w.socket, POLLIN, 0});
+    if (w.exited)
+      fds.push_back({*w.exited, POLLIN, 0});
+    else if (w.socket < 0)
+      blind = true;
+  }
+  if (blind) ms = std::min(ms, 1);
+  if (fds.empty()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return;
   }
   // EINTR (a signal) just ends the wait early. A pidfd stays readable until its worker is reaped:
   // the short sleep keeps a worker that is slow to be reapable from making this loop spin.
-  if (::poll(fds.data(), fds.size(), ms) > 0)
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  if (::poll(fds.data(), fds.size(), ms) > 0) {
+    bool socket_ready = false;
+    for (const auto& f : fds)
+      for (const auto& [pid, w] : workers)
+        if (f.revents && f.fd == w.socket) socket_ready = true;
+    if (!socket_ready) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
 }
 
 std::string& worker_executable() {
@@ -79,21 +99,33 @@ std::string worker_executable_path() {
 
 namespace {
 
+// Starts a worker that serves jobs from a socket (fd 3 in it) and hands it `job`; its output goes
+// to that job's log until it moves on to the next.
 pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
-                   const std::string& worker) {
+                   const std::string& worker, int& socket_out) {
   const std::string log = ctx.state.log_path(job);
   std::filesystem::create_directories(std::filesystem::path(log).parent_path());
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    throw Error::internal(std::string("socketpair failed: ") + errno_text(errno));
+  constexpr int kJobsFd = 3;
   std::vector<std::string> args = {exe,
                                    "worker",
                                    ctx.state.plan_path(),
-                                   std::to_string(job),
+                                   "--jobs-from-fd",
+                                   std::to_string(kJobsFd),
                                    "--threads",
                                    std::to_string(ctx.plan.threads_per_worker),
                                    "--worker-id",
                                    worker};
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid < 0) throw Error::internal(std::string("fork failed: ") + errno_text(errno));
+  if (pid < 0) {
+    const int err = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    throw Error::internal(std::string("fork failed: ") + errno_text(err));
+  }
   if (pid == 0) {
     // A worker dies with its coordinator, however the coordinator dies, so no orphan keeps
     // writing into a store that a later run may have taken over.
@@ -107,13 +139,52 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
       dup2(fd, STDERR_FILENO);
       close(fd);
     }
+    // The worker's end as fd 3, open across exec; every other socket of the coordinator closes.
+    if (sv[1] == kJobsFd)
+      ::fcntl(kJobsFd, F_SETFD, 0);
+    else if (::dup2(sv[1], kJobsFd) < 0)
+      _exit(127);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(exe.c_str(), argv.data());
     _exit(127);
   }
+  ::close(sv[1]);
+  socket_out = sv[0];
   return pid;
+}
+
+// Sends a job id; false when the worker is gone (its exit is handled when it is reaped).
+bool send_job(Worker& w, int64_t job) {
+  const std::string line = std::to_string(job) + "\n";
+  return ::send(w.socket, line.data(), line.size(), MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(line.size());
+}
+
+// Reads what the worker sent without waiting: finished job ids, a line each. Closes the socket at
+// end of file (the worker exited).
+std::vector<int64_t> read_replies(Worker& w) {
+  std::vector<int64_t> done;
+  while (w.socket >= 0) {
+    char buf[256];
+    const ssize_t n = ::recv(w.socket, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      w.inbox.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    ::close(w.socket);
+    w.socket = -1;
+  }
+  for (std::size_t eol; (eol = w.inbox.find('\n')) != std::string::npos;) {
+    int64_t id = -1;
+    std::from_chars(w.inbox.data(), w.inbox.data() + eol, id);
+    done.push_back(id);
+    w.inbox.erase(0, eol + 1);
+  }
+  return done;
 }
 
 std::string log_tail(const std::string& path) {
@@ -161,8 +232,19 @@ void set_worker_executable(const std::string& path) {
 void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
                int64_t worker_timeout) {
   const std::string exe = worker_executable_path();
-  std::deque<int64_t> queue(jobs.begin(), jobs.end());
-  std::map<pid_t, Running> running;
+  // Largest jobs first: the last ones handed out are then the smallest, and the workers finish
+  // close together.
+  std::vector<int64_t> order(jobs.begin(), jobs.end());
+  auto size_of = [&](int64_t id) {
+    return id >= 0 && static_cast<std::size_t>(id) < ctx.plan.jobs.size()
+               ? ctx.plan.jobs[static_cast<std::size_t>(id)].output_bytes +
+                     ctx.plan.jobs[static_cast<std::size_t>(id)].read_bytes
+               : 0;
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return size_of(a) > size_of(b); });
+  std::deque<int64_t> queue(order.begin(), order.end());
+  std::map<pid_t, Worker> running;
   std::map<int64_t, int> attempts;
   std::vector<std::string> failures;
   Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
@@ -170,66 +252,119 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   uint64_t written = 0, read = 0;
   int serial = 0;
   double last_check = 0;
+  auto busy = [&] {
+    int n = 0;
+    for (const auto& [pid, w] : running) n += w.job.has_value();
+    return n;
+  };
+  auto close_socket = [](Worker& w) {
+    if (w.socket >= 0) ::close(w.socket);
+    w.socket = -1;
+  };
   auto kill_all = [&] {
-    for (auto& [pid, r] : running) kill(pid, SIGKILL);
-    for (auto& [pid, r] : running) waitpid(pid, nullptr, 0);
+    for (auto& [pid, w] : running) kill(pid, SIGKILL);
+    for (auto& [pid, w] : running) {
+      waitpid(pid, nullptr, 0);
+      close_socket(w);
+    }
     running.clear();
     // Workers killed mid-write leave temporary files; no one else writes here (we hold the lock).
     ctx.store.remove_stale_temporaries();
+  };
+  auto hand_out = [&](Worker& w, int64_t job) {
+    ++attempts[job];
+    w.job = job;
+    w.started = now_seconds();
+    send_job(w, job);  // a worker that is gone is reaped below, its job counted lost
+  };
+  // A worker reported `job` finished: count it when its done marker is there.
+  auto finished = [&](pid_t pid, Worker& w, int64_t job) {
+    if (!w.job || *w.job != job || !ctx.state.is_done(job)) {
+      log_line(
+          ctx.log_level, 1,
+          fmt::format("worker {} reported job {} without its done marker; stopping it", w.id, job));
+      kill(pid, SIGKILL);
+      return;
+    }
+    w.job.reset();
+    ++done;
+    if (const auto info = ctx.state.done_info(job)) {
+      written += info->value("bytes_written", uint64_t{0});
+      read += info->value("bytes_read", uint64_t{0});
+    }
+    progress.update(done, written, busy(), read);
+    progress.job_finished(job, now_seconds() - w.started);
   };
 
   while (!queue.empty() || !running.empty()) {
     if (termination_signal() != 0) {
       // Stop handing out jobs and stop the workers; their chunks are whole (temp + rename).
-      for (auto& [pid, r] : running) {
+      for (auto& [pid, w] : running) {
         kill(pid, SIGTERM);
         kill(pid, SIGCONT);  // a stopped worker acts on it now
       }
       const double until = now_seconds() + 2.0;
       while (!running.empty() && now_seconds() < until) {
         const pid_t p = waitpid(-1, nullptr, WNOHANG);
-        if (p > 0)
+        if (p > 0 && running.count(p)) {
+          close_socket(running[p]);
           running.erase(p);
-        else
+        } else if (p <= 0) {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
       }
       kill_all();
       progress.finish();
       throw_if_terminated("the cache run was");
     }
+    for (auto& [pid, w] : running)
+      for (const int64_t job : read_replies(w)) finished(pid, w, job);
+    // Idle workers take the next job, or are told there is none (they exit).
+    for (auto& [pid, w] : running) {
+      if (w.job || w.released) continue;
+      if (failures.empty() && !queue.empty()) {
+        const int64_t job = queue.front();
+        queue.pop_front();
+        hand_out(w, job);
+      } else {
+        if (w.socket >= 0) ::shutdown(w.socket, SHUT_WR);
+        w.released = true;
+      }
+    }
     while (failures.empty() && !queue.empty() && static_cast<int>(running.size()) < workers) {
       const int64_t job = queue.front();
       queue.pop_front();
-      ++attempts[job];
-      const std::string worker = fmt::format("local-{}-{}", getpid(), serial++);
-      const pid_t pid = spawn_worker(exe, ctx, job, worker);
-      running[pid] = {job, worker, now_seconds(), open_pidfd(pid)};
+      Worker w;
+      w.id = fmt::format("local-{}-{}", getpid(), serial++);
+      const pid_t pid = spawn_worker(exe, ctx, job, w.id, w.socket);
+      w.exited = open_pidfd(pid);
+      Worker& in = running[pid] = std::move(w);
+      hand_out(in, job);
     }
     int status = 0;
     const pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid > 0 && running.count(pid)) {
-      const Running r = running[pid];
+      Worker w = std::move(running[pid]);
       running.erase(pid);
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ctx.state.is_done(r.job)) {
-        ++done;
-        if (const auto info = ctx.state.done_info(r.job)) {
-          written += info->value("bytes_written", uint64_t{0});
-          read += info->value("bytes_read", uint64_t{0});
-        }
-        progress.update(done, written, static_cast<int>(running.size()), read);
-        progress.job_finished(r.job, now_seconds() - r.started);
+      for (const int64_t job : read_replies(w)) finished(pid, w, job);  // sent just before exiting
+      close_socket(w);
+      if (!w.job) {
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && !w.released)
+          log_line(ctx.log_level, 1,
+                   fmt::format("worker {} ended between jobs ({})", w.id, describe(status)));
         continue;
       }
+      const int64_t job = *w.job;
       const std::string why = describe(status);
-      if (!permanent_failure(status) && attempts[r.job] < kMaxAttempts) {
+      if (!permanent_failure(status) && attempts[job] < kMaxAttempts) {
         log_line(ctx.log_level, 1,
-                 fmt::format("job {} lost ({}), running it again (attempt {} of {})", r.job, why,
-                             attempts[r.job] + 1, kMaxAttempts));
-        queue.push_back(r.job);
+                 fmt::format("job {} lost ({}), running it again (attempt {} of {})", job, why,
+                             attempts[job] + 1, kMaxAttempts));
+        queue.push_back(job);
       } else {
-        failures.push_back(
-            fmt::format("job {} failed ({}), log {}:{}{}", r.job, why, ctx.state.log_path(r.job),
-                        log_tail(ctx.state.log_path(r.job)), store_disk_state(ctx.store.root())));
+        failures.push_back(fmt::format("job {} failed ({}), log {}:{}{}", job, why,
+                                       ctx.state.log_path(job), log_tail(ctx.state.log_path(job)),
+                                       store_disk_state(ctx.store.root())));
         kill_all();
         queue.clear();
       }
@@ -238,22 +373,23 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
     // Workers whose heartbeat stopped (hung, stopped, node gone) are killed, then retried above.
     const double now = now_seconds();
     if (now - last_check < 1.0) {
-      wait_for_exit(running, 20);
+      wait_for_workers(running, 20);
       continue;
     }
     last_check = now;
-    for (auto& [p, r] : running) {
-      const auto hb = ctx.state.heartbeat(r.worker);
-      const double last = std::max(r.started, hb ? hb->value("time", 0.0) : 0.0);
+    for (auto& [p, w] : running) {
+      if (!w.job) continue;
+      const auto hb = ctx.state.heartbeat(w.id);
+      const double last = std::max(w.started, hb ? hb->value("time", 0.0) : 0.0);
       if (now - last > static_cast<double>(worker_timeout)) {
         log_line(ctx.log_level, 1,
-                 fmt::format("job {}: no heartbeat for {} s, stopping worker {}", r.job,
+                 fmt::format("job {}: no heartbeat for {} s, stopping worker {}", *w.job,
                              worker_timeout, p));
         kill(p, SIGKILL);
-        r.started = now;  // do not kill twice while it is reaped
+        w.started = now;  // do not kill twice while it is reaped
       }
     }
-    progress.update(done, written, static_cast<int>(running.size()));
+    progress.update(done, written, busy());
   }
   progress.finish();
   if (!failures.empty()) {

@@ -1,6 +1,13 @@
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <optional>
 
 #include "core/error.hpp"
 #include "exec/executor.hpp"
@@ -27,47 +34,127 @@ nlohmann::json job_stats_json(const JobStats& s) {
           {"pid", getpid()}};
 }
 
-void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
-                     const std::string& worker_id,
-                     const std::function<void(const JobStats&)>& on_done) {
-  FileStore store(plan.store);
-  StoreState state(store);
-  // A worker of an old run (a lost coordinator's orphan, a queued array task) must not write into
-  // a store that has since been replaced: the store's marker must be its plan's.
-  auto check_store = [&] {
-    if (plan.store_id.empty()) return;
-    const auto id = store_id_of(plan.store);
-    if (id != plan.store_id)
-      throw Error::store(plan.store, "is not the store this plan was made for (store id " +
-                                         id.value_or("none") + ", plan's " + plan.store_id +
-                                         "); this worker's run was replaced, nothing written");
-  };
-  check_store();
-  ThreadPool pool(threads);
-  JobRunner runner(plan, store, pool);
-  Heartbeat heartbeat(state, worker_id);
-  for (const int64_t id : ids) {
-    if (id < 0 || static_cast<std::size_t>(id) >= plan.jobs.size())
+namespace {
+
+// A worker process's jobs: the store check, thread pool, runner and heartbeat serve every job it
+// is given.
+class WorkerJobs {
+ public:
+  WorkerJobs(const Plan& plan, int threads, const std::string& worker_id)
+      : plan_(plan),
+        store_(plan.store),
+        state_(store_),
+        worker_id_(worker_id),
+        checked_((check_store(), true)),
+        pool_(threads),
+        runner_(plan, store_, pool_),
+        heartbeat_(state_, worker_id) {}
+
+  // The heartbeat says this worker ended normally.
+  void finish() { heartbeat_.set({{"job", nullptr}, {"finished", true}}); }
+
+  const StoreState& state() const { return state_; }
+
+  // Runs job `id` unless it is done already; marks it done when its chunks are all in place.
+  std::optional<JobStats> run(int64_t id) {
+    if (id < 0 || static_cast<std::size_t>(id) >= plan_.jobs.size())
       throw Error::config(
-          "JOB_ID", fmt::format("job {} is not in the plan (0..{})", id, plan.jobs.size() - 1));
-    if (state.is_done(id)) continue;
-    const Job& job = plan.jobs[static_cast<std::size_t>(id)];
-    heartbeat.set({{"job", id}, {"chunks_done", 0}, {"chunks_total", job.region.num_chunks()}});
+          "JOB_ID", fmt::format("job {} is not in the plan (0..{})", id, plan_.jobs.size() - 1));
+    if (state_.is_done(id)) return std::nullopt;
+    const Job& job = plan_.jobs[static_cast<std::size_t>(id)];
+    heartbeat_.set({{"job", id}, {"chunks_done", 0}, {"chunks_total", job.region.num_chunks()}});
     check_store();
-    const JobStats stats = runner.run(job, [&](const JobStats& s) {
-      heartbeat.update({{"chunks_done", s.chunks_written},
-                        {"bytes_read", s.bytes_read},
-                        {"bytes_written", s.bytes_written}});
+    const JobStats stats = runner_.run(job, [&](const JobStats& s) {
+      heartbeat_.update({{"chunks_done", s.chunks_written},
+                         {"bytes_read", s.bytes_read},
+                         {"bytes_written", s.bytes_written}});
       check_store();
       throw_if_terminated("the cache run was");
     });
     check_store();
     nlohmann::json done = job_stats_json(stats);
-    done["worker"] = worker_id;
-    state.mark_done(id, done);
-    if (on_done) on_done(stats);
+    done["worker"] = worker_id_;
+    state_.mark_done(id, done);
+    return stats;
   }
-  heartbeat.set({{"job", nullptr}, {"finished", true}});
+
+ private:
+  // A worker of an old run (a lost coordinator's orphan, a queued array task) must not write into
+  // a store that has since been replaced: the store's marker must be its plan's.
+  void check_store() const {
+    if (plan_.store_id.empty()) return;
+    const auto id = store_id_of(plan_.store);
+    if (id != plan_.store_id)
+      throw Error::store(plan_.store, "is not the store this plan was made for (store id " +
+                                          id.value_or("none") + ", plan's " + plan_.store_id +
+                                          "); this worker's run was replaced, nothing written");
+  }
+
+  const Plan& plan_;
+  FileStore store_;
+  StoreState state_;
+  std::string worker_id_;
+  bool checked_;  // before the heartbeat writes anything into the store
+  ThreadPool pool_;
+  JobRunner runner_;
+  Heartbeat heartbeat_;
+};
+
+// This process's standard output and error go to `path` (appended), as the coordinator's
+// redirection did for the first job.
+void redirect_output(const std::string& path) {
+  std::fflush(nullptr);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // a full disk: the previous log keeps the lines
+  ::dup2(fd, STDOUT_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+}
+
+}  // namespace
+
+void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
+                     const std::string& worker_id,
+                     const std::function<void(const JobStats&)>& on_done) {
+  WorkerJobs worker(plan, threads, worker_id);
+  for (const int64_t id : ids)
+    if (const auto stats = worker.run(id); stats && on_done) on_done(*stats);
+  worker.finish();
+}
+
+void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd) {
+  WorkerJobs worker(plan, threads, worker_id);
+  std::string inbox;
+  bool first = true;
+  for (;;) {
+    std::size_t eol;
+    while ((eol = inbox.find('\n')) == std::string::npos) {
+      char buf[256];
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        throw_if_terminated("the cache run was");
+        continue;
+      }
+      if (n <= 0) {  // the coordinator has no more jobs (or is gone)
+        worker.finish();
+        return;
+      }
+      inbox.append(buf, static_cast<std::size_t>(n));
+    }
+    const std::string line = inbox.substr(0, eol);
+    inbox.erase(0, eol + 1);
+    int64_t id = -1;
+    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), id);
+    if (ec != std::errc() || end != line.data() + line.size())
+      throw Error::internal("worker: not a job id from the coordinator: '" + line + "'");
+    // Each job's lines go to its own log; the coordinator opened the first one.
+    if (!first) redirect_output(worker.state().log_path(id));
+    first = false;
+    worker.run(id);
+    const std::string reply = std::to_string(id) + "\n";
+    if (::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(reply.size()))
+      return;  // the coordinator is gone; it would redo the job from its marker anyway
+  }
 }
 
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs) {

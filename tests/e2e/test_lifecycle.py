@@ -164,6 +164,54 @@ def test_broken_source_chunk_names_file_variable_and_chunk(tmp_path):
     assert not (store / ".zmetadata").exists()
 
 
+def job_source_chunks(job):
+    """A plan job's source chunk indices: a list, or [start, count] runs."""
+    out = []
+    for x in job["source_chunks"]:
+        out.extend(range(x[0], x[0] + x[1]) if isinstance(x, list) else [x])
+    return out
+
+
+def test_local_workers_take_job_after_job_each_with_its_log(tmp_path):
+    """Two local workers serve eight jobs: two processes in all, largest jobs first, and each job's
+    lines in its own log. The job handed out last reads a broken chunk: its error is in its log
+    (not in the log of its worker's first job) and the run names that log."""
+    need_fixtures()
+    store = tmp_path / "served.zarr"
+    run_cache(tmp_path, base_config(store, variables=["d2m"]), check=0)
+    done = [json.loads(p.read_text()) for p in (store / ".zarr-parallel" / "jobs").glob("*.done")]
+    total = len(json.loads((store / ".zarr-parallel" / "plan.json").read_text())["jobs"])
+    assert len(done) == total > 4 and len({d["pid"] for d in done}) == 2, done
+    assert_matches(store, open_kerchunk(ERA5 / "refs.json")[["d2m"]].sel(time=slice("2000-01-01", "2000-01-04")))
+
+    refs = json.loads((ERA5 / "refs.json").read_text())
+    for key, value in refs["refs"].items():
+        if isinstance(value, list):
+            value[0] = str(ERA5 / Path(value[0]).name)
+    bad = tmp_path / "bad_refs.json"
+    bad.write_text(json.dumps(refs))
+    cfg = base_config(tmp_path / "broken.zarr", data_uri=str(bad), variables=["d2m"])
+    plan = json.loads(run_cache(tmp_path, cfg, "--json", command="plan", check=0).stdout)
+    jobs = sorted(plan["jobs"], key=lambda j: -(j["output_bytes"] + j["read_bytes"]))  # stable, as handed out
+    last = jobs[-1]
+    zarray = json.loads(refs["refs"]["d2m/.zarray"])
+    shape = [-(-n // c) for n, c in zip(zarray["shape"], zarray["chunks"])]  # the source chunk grid
+    flat = job_source_chunks(last)[0]
+    idx = (flat // (shape[1] * shape[2]), flat // shape[2] % shape[1], flat % shape[2])
+    key = "d2m/" + ".".join(map(str, idx))
+    url, offset, length = refs["refs"][key]
+    refs["refs"][key] = [url, offset + 7, length]  # misaligned: not a zlib stream
+    bad.write_text(json.dumps(refs))
+    proc = run_cache(tmp_path, cfg)
+    assert proc.returncode == 6, proc.stderr  # a job failed
+    logs = tmp_path / "broken.zarr" / ".zarr-parallel" / "logs"
+    own = logs / f"job-{last['id']}.log"
+    assert f"job {last['id']} failed" in proc.stderr and str(own) in proc.stderr, proc.stderr
+    assert "chunk (" + ", ".join(map(str, idx)) + ")" in own.read_text()
+    others = [p for p in logs.glob("job-*.log") if p != own]
+    assert others and not any("chunk (" in p.read_text() for p in others)
+
+
 def test_status_and_inspect(tmp_path):
     need_fixtures()
     store = tmp_path / "st.zarr"
