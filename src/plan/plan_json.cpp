@@ -1,5 +1,7 @@
 #include "plan/plan_json.hpp"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -113,12 +115,24 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                                           : json(nullptr)},
                       {"source", source_json(a, include_manifest)}});
   }
+  // A job's source chunks as [start, count] runs: a job reads blocks of consecutive chunks, and
+  // P1's plan held 19 MB of chunk numbers listed one by one.
+  auto runs = [](const std::vector<int64_t>& ids) {
+    json out = json::array();
+    for (std::size_t k = 0; k < ids.size();) {
+      std::size_t n = 1;
+      while (k + n < ids.size() && ids[k + n] == ids[k] + static_cast<int64_t>(n)) ++n;
+      out.push_back({ids[k], n});
+      k += n;
+    }
+    return out;
+  };
   json jobs = json::array();
   for (const auto& j : p.jobs)
     jobs.push_back({{"id", j.id},
                     {"array", j.array},
                     {"region", {{"lo", j.region.lo}, {"hi", j.region.hi}}},
-                    {"source_chunks", j.source_chunks},
+                    {"source_chunks", runs(j.source_chunks)},
                     {"read_bytes", j.read_bytes},
                     {"output_bytes", j.output_bytes}});
   json recs = json::array();
@@ -127,7 +141,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
   for (const auto& r : p.notes) notes.push_back({{"key", r.key}, {"message", r.message}});
   const auto& s = p.summary;
   return {{"format", "zarr-parallel-plan"},
-          {"version", 3},
+          {"version", kPlanVersion},
           {"config_hash", p.config_hash},
           {"store", p.store},
           {"store_id", p.store_id},
@@ -159,10 +173,13 @@ json plan_to_json(const Plan& p, bool include_manifest) {
 
 Plan plan_from_json(const json& j, const std::string& where) {
   try {
-    if (j.value("format", "") != "zarr-parallel-plan" || j.value("version", 0) != 3)
-      throw Error::config(where,
-                          "not a zarr-parallel plan of this version (3); plans of versions 1 and 2 "
-                          "come from an older zarr-parallel: run `cache` again");
+    // Version 3 (number columns, chunk lists) still loads: a store started by it can be resumed.
+    const int version = j.value("format", "") == "zarr-parallel-plan" ? j.value("version", 0) : 0;
+    if (version != 3 && version != kPlanVersion)
+      throw Error::config(
+          where, fmt::format("not a zarr-parallel plan of version 3 or {}; it comes from "
+                             "{} zarr-parallel: run `cache` again",
+                             kPlanVersion, version > kPlanVersion ? "a newer" : "an older"));
     Plan p;
     p.config_hash = j.at("config_hash");
     p.store = j.at("store");
@@ -251,7 +268,16 @@ Plan plan_from_json(const json& j, const std::string& where) {
       job.array = jj.at("array");
       job.region.lo = jj.at("region").at("lo").get<std::vector<int64_t>>();
       job.region.hi = jj.at("region").at("hi").get<std::vector<int64_t>>();
-      job.source_chunks = jj.at("source_chunks").get<std::vector<int64_t>>();
+      for (const auto& x : jj.at("source_chunks")) {
+        if (!x.is_array()) {  // version 3: one number a chunk
+          job.source_chunks.push_back(x.get<int64_t>());
+          continue;
+        }
+        const int64_t start = x.at(0), count = x.at(1);
+        if (start < 0 || count < 0 || count > (int64_t{1} << 40))
+          throw Error::config(where, "job " + std::to_string(job.id) + ": bad source chunk run");
+        for (int64_t k = 0; k < count; ++k) job.source_chunks.push_back(start + k);
+      }
       job.read_bytes = jj.at("read_bytes");
       job.output_bytes = jj.at("output_bytes");
       if (job.array < 0 || static_cast<std::size_t>(job.array) >= p.arrays.size())

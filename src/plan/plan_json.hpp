@@ -10,6 +10,9 @@
 
 namespace zp {
 
+// 4: manifests packed (source/dataset_json.cpp), job source chunks as [start, count] runs.
+inline constexpr int kPlanVersion = 4;
+
 nlohmann::json plan_to_json(const Plan& plan, bool include_manifest = true);
 Plan plan_from_json(const nlohmann::json& j, const std::string& where);
 // A plan saved in a store (STORE/.zarr-parallel/plan.json) gets `store` = that STORE, wherever

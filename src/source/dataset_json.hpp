@@ -10,7 +10,7 @@
 
 namespace zp {
 
-// A manifest's references as columns (all of them, or those `only` names); and back into
+// A manifest's references, packed (all of them, or those `only` names); and back into
 // `chunks` (sized to the grid; references outside it are an error of `kind` naming `where`).
 nlohmann::json chunk_refs_json(const std::vector<ChunkRef>& chunks,
                                const std::vector<int64_t>* only = nullptr);

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <random>
 
+#include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
+#include "source/dataset_json.hpp"
 
 namespace {
 
@@ -63,6 +65,66 @@ TEST(JsonNonfinite, SpanRewriteEqualsTheDefinition) {
     const int n = static_cast<int>(rng() % 12);
     for (int k = 0; k < n; ++k) s += pieces[rng() % pieces.size()];
     ASSERT_EQ(zp::nonfinite_tokens_to_markers(s), reference_markers(s)) << s;
+  }
+}
+
+// Manifests of every kind of reference (missing, ranges in any file order with offsets up and
+// down to 2^63, filter masks, inline bytes), whole or a random subset in random order, come back
+// from their packed JSON as they were; a damaged packed string is refused.
+TEST(Manifest, PackedReferencesRoundTrip) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<zp::ChunkRef> refs(rng() % 40);
+    const bool masks = rng() % 3 == 0;
+    for (auto& r : refs) {
+      const auto pick = rng() % 5;
+      if (pick == 0) continue;  // missing
+      if (pick == 1) {
+        r.kind = zp::ChunkRef::Kind::Inline;
+        r.data =
+            std::make_shared<zp::Bytes>(zp::Bytes(rng() % 9, static_cast<unsigned char>(rng())));
+        continue;
+      }
+      r.kind = zp::ChunkRef::Kind::Range;
+      r.file = static_cast<uint32_t>(rng() % 4 == 0 ? rng() : rng() % 6);
+      r.offset = rng() % 2 ? rng() % 100000 : rng() >> 1;
+      r.length = rng() % 2 ? rng() % 70000 : rng() >> 30;
+      r.filter_mask = masks ? static_cast<uint32_t>(rng()) : 0;
+    }
+    std::vector<int64_t> only;
+    for (std::size_t i = 0; i < refs.size(); ++i)
+      if (rng() % 2) only.push_back(static_cast<int64_t>(i));
+    std::shuffle(only.begin(), only.end(), rng);
+    for (const bool subset : {false, true}) {
+      const nlohmann::json j = zp::chunk_refs_json(refs, subset ? &only : nullptr);
+      std::vector<zp::ChunkRef> back(refs.size());
+      zp::chunk_refs_from(nlohmann::json::parse(j.dump()), back, "test");
+      for (std::size_t i = 0; i < refs.size(); ++i) {
+        const bool wanted =
+            !subset || std::find(only.begin(), only.end(), static_cast<int64_t>(i)) != only.end();
+        const zp::ChunkRef& want = refs[i];
+        const zp::ChunkRef& got = back[i];
+        if (!wanted || want.kind == zp::ChunkRef::Kind::Missing) {
+          EXPECT_EQ(got.kind, zp::ChunkRef::Kind::Missing) << trial << " " << i;
+          continue;
+        }
+        ASSERT_EQ(got.kind, want.kind) << trial << " " << i;
+        if (want.kind == zp::ChunkRef::Kind::Inline) {
+          EXPECT_EQ(*got.data, *want.data);
+          continue;
+        }
+        EXPECT_EQ(got.file, want.file) << trial << " " << i;
+        EXPECT_EQ(got.offset, want.offset) << trial << " " << i;
+        EXPECT_EQ(got.length, want.length) << trial << " " << i;
+        EXPECT_EQ(got.filter_mask, want.filter_mask) << trial << " " << i;
+      }
+      const std::string packed = j["range"]["packed"];
+      if (packed.size() < 8) continue;
+      nlohmann::json cut = j;
+      cut["range"]["packed"] = packed.substr(0, packed.size() - 4);
+      std::vector<zp::ChunkRef> none(refs.size());
+      EXPECT_THROW(zp::chunk_refs_from(cut, none, "test"), zp::Error) << trial;
+    }
   }
 }
 

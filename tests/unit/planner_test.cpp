@@ -310,9 +310,7 @@ TEST(Planner, EmptyArraysGetMetadataOnlyAndCoordinatesAreNotDuplicated) {
   EXPECT_TRUE(p.jobs.empty());
 }
 
-TEST(Planner, PlanJsonRoundTrips) {
-  std::mt19937 rng(99);
-  const Case c = random_case(rng, true);
+void plan_json_round_trips(const Case& c) {
   Plan p;
   p.arrays = build_arrays(c.ds, c.sel, c.cfg);
   p.files = c.ds.files;
@@ -321,21 +319,55 @@ TEST(Planner, PlanJsonRoundTrips) {
   const auto j = plan_to_json(p);
   const Plan back = plan_from_json(j, "test");
   EXPECT_EQ(plan_to_json(back), j);
-  // Plans written before manifests became columns (a store resumed by a newer version) load the
-  // same.
-  auto old = j;
-  for (auto& a : old["arrays"]) {
-    const auto cols = a["source"]["chunks"];
-    nlohmann::json refs = nlohmann::json::array();
-    const auto& r = cols["range"];
-    for (std::size_t k = 0; k < r["index"].size(); ++k)
-      refs.push_back({r["index"][k], "range", r["file"][k], r["offset"][k], r["length"][k],
-                      r.contains("filter_mask") ? r["filter_mask"][k] : nlohmann::json(0)});
-    for (const auto& x : cols["inline"]) refs.push_back({x[0], "inline", x[1]});
-    a["source"]["chunks"] = refs;
+  // Plans of version 3 (a store it started, resumed by this version) load the same: manifests as
+  // number columns or as an array a reference, job source chunks one number each.
+  using nlohmann::json;
+  for (const bool columns : {true, false}) {
+    auto old = j;
+    old["version"] = 3;
+    for (std::size_t ai = 0; ai < p.arrays.size(); ++ai) {
+      const ArrayPlan& a = p.arrays[ai];
+      json& chunks = old["arrays"][ai]["source"]["chunks"];
+      Region all;
+      all.lo.assign(a.ndim(), 0);
+      for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
+      json index = json::array(), file = json::array(), offset = json::array(),
+           length = json::array(), mask = json::array(), refs = json::array();
+      bool masks = false;
+      for (const int64_t i : source_chunks_of(a, all)) {
+        const ChunkRef& r = a.source.chunks[static_cast<std::size_t>(i)];
+        if (r.kind != ChunkRef::Kind::Range) continue;
+        index.push_back(i);
+        file.push_back(r.file);
+        offset.push_back(r.offset);
+        length.push_back(r.length);
+        mask.push_back(r.filter_mask);
+        masks |= r.filter_mask != 0;
+        refs.push_back({i, "range", r.file, r.offset, r.length, r.filter_mask});
+      }
+      for (const auto& x : chunks["inline"]) refs.push_back({x[0], "inline", x[1]});
+      json range = {{"index", index}, {"file", file}, {"offset", offset}, {"length", length}};
+      if (masks) range["filter_mask"] = mask;
+      chunks = columns ? json{{"range", range}, {"inline", chunks["inline"]}} : refs;
+    }
+    for (std::size_t k = 0; k < p.jobs.size(); ++k)
+      old["jobs"][k]["source_chunks"] = p.jobs[k].source_chunks;
+    ASSERT_NE(old, j);
+    EXPECT_EQ(plan_to_json(plan_from_json(old, "test")), j);
   }
-  ASSERT_NE(old, j);
-  EXPECT_EQ(plan_to_json(plan_from_json(old, "test")), j);
+  // A corrupt packed manifest is refused, naming the plan.
+  auto bad = j;
+  for (auto& a : bad["arrays"]) {
+    auto& range = a["source"]["chunks"]["range"];
+    if (range["count"].get<int>() > 0) range["count"] = range["count"].get<int>() + 1;
+  }
+  ASSERT_NE(bad, j);
+  EXPECT_THROW(plan_from_json(bad, "test"), Error);
+}
+
+TEST(Planner, PlanJsonRoundTrips) {
+  std::mt19937 rng(99);
+  for (int trial = 0; trial < 40; ++trial) plan_json_round_trips(random_case(rng, true));
 }
 
 }  // namespace
