@@ -23,6 +23,21 @@ Bytes blosc_decode(const Bytes& in, const nlohmann::json&, std::size_t size_hint
   return out;
 }
 
+bool blosc_decode_into(const Bytes& in, const nlohmann::json&, unsigned char* out,
+                       std::size_t size) {
+  std::size_t nbytes = 0, cbytes = 0, blocksize = 0;
+  if (in.size() < BLOSC_MIN_HEADER_LENGTH) throw Error(ErrorKind::Source, "blosc buffer too short");
+  blosc_cbuffer_sizes(in.data(), &nbytes, &cbytes, &blocksize);
+  if (cbytes != in.size())
+    throw Error(ErrorKind::Source, "blosc header does not match buffer size");
+  if (nbytes != size) return false;
+  if (nbytes == 0) return true;
+  const int n = blosc_decompress_ctx(in.data(), out, size, 1);
+  if (n < 0 || static_cast<std::size_t>(n) != nbytes)
+    throw Error(ErrorKind::Source, "blosc stream is corrupt");
+  return true;
+}
+
 Bytes blosc_encode(const Bytes& in, const nlohmann::json& config, int itemsize) {
   const std::string cname = config.contains("cname") && config["cname"].is_string()
                                 ? config["cname"].get<std::string>()

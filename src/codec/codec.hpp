@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -38,6 +39,11 @@ struct Codec {
   const char* v3_name;
   nlohmann::json (*to_v3)(const nlohmann::json& config, int itemsize);
   nlohmann::json (*from_v3)(const nlohmann::json& configuration);
+  // Optional: decodes into `out`, which holds exactly `size` bytes (the chunk's place in an output
+  // buffer). False, with nothing promised about `out`, when the data is well formed but decodes
+  // to another size; corrupt data throws as decode does.
+  bool (*decode_into)(const Bytes& in, const nlohmann::json& config, unsigned char* out,
+                      std::size_t size) = nullptr;
 };
 
 // Zarr v3 codec JSON ({"name", "configuration"}) of a spec, and back. Error(Config) naming
@@ -57,10 +63,21 @@ CodecSpec codec_spec_from_json(const nlohmann::json& j, const std::string& where
 // a mismatch is an error naming `where`.
 Bytes decode_chain(const std::vector<CodecSpec>& chain, Bytes in, std::size_t decoded_size,
                    const std::string& where);
+// `where` called only for an error message (a chunk's location costs a string to build).
+Bytes decode_chain(const std::vector<CodecSpec>& chain, Bytes in, std::size_t decoded_size,
+                   const std::function<std::string()>& where);
+// The same into `out` (exactly `decoded_size` bytes): the last step writes there itself when its
+// codec can. `where` is called only for an error message.
+void decode_chain_into(const std::vector<CodecSpec>& chain, Bytes in, unsigned char* out,
+                       std::size_t decoded_size, const std::function<std::string()>& where);
 Bytes encode_chain(const std::vector<CodecSpec>& chain, Bytes in, int itemsize);
 
 // Codec functions, one file each.
 Bytes zlib_decode(const Bytes&, const nlohmann::json&, std::size_t);
+bool zlib_decode_into(const Bytes&, const nlohmann::json&, unsigned char*, std::size_t);
+bool gzip_decode_into(const Bytes&, const nlohmann::json&, unsigned char*, std::size_t);
+bool shuffle_decode_into(const Bytes&, const nlohmann::json&, unsigned char*, std::size_t);
+bool blosc_decode_into(const Bytes&, const nlohmann::json&, unsigned char*, std::size_t);
 Bytes zlib_encode(const Bytes&, const nlohmann::json&, int);
 Bytes gzip_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes gzip_encode(const Bytes&, const nlohmann::json&, int);

@@ -118,6 +118,18 @@ Bytes shuffle_decode(const Bytes& in, const nlohmann::json& config, std::size_t)
   return out;
 }
 
+bool shuffle_decode_into(const Bytes& in, const nlohmann::json& config, unsigned char* out,
+                         std::size_t size) {
+  if (in.size() != size) return false;
+  const std::size_t es = static_cast<std::size_t>(element_size(config, 0));
+  if (size == 0) return true;
+  if (es <= 1)
+    std::memcpy(out, in.data(), size);
+  else
+    unshuffle_bytes(in.data(), out, size, es);
+  return true;
+}
+
 Bytes shuffle_encode(const Bytes& in, const nlohmann::json& config, int itemsize) {
   const std::size_t es = static_cast<std::size_t>(element_size(config, itemsize));
   if (es <= 1) return in;

@@ -16,19 +16,34 @@ using Decompress = libdeflate_result (*)(libdeflate_decompressor*, const void*, 
 using Compress = size_t (*)(libdeflate_compressor*, const void*, size_t, void*, size_t);
 using Bound = size_t (*)(libdeflate_compressor*, size_t);
 
-Bytes inflate(const Bytes& in, std::size_t size_hint, Decompress fn, const char* name) {
-  // One decompressor a thread, kept: allocating one per chunk was a malloc and free of its tables
-  // for each of a run's tens of thousands of chunks.
+// One decompressor a thread, kept: allocating one per chunk was a malloc and free of its tables
+// for each of a run's tens of thousands of chunks.
+libdeflate_decompressor* decompressor() {
   thread_local const std::unique_ptr<libdeflate_decompressor,
                                      decltype(&libdeflate_free_decompressor)>
       d(libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
   if (!d) throw Error::internal("libdeflate_alloc_decompressor failed");
+  return d.get();
+}
+
+// Exactly `size` bytes into `out`; false when the stream holds another number of bytes.
+bool inflate_into(const Bytes& in, unsigned char* out, std::size_t size, Decompress fn,
+                  const char* name) {
+  std::size_t actual = 0;
+  const auto r = fn(decompressor(), in.data(), in.size(), out, size, &actual);
+  if (r == LIBDEFLATE_SUCCESS) return actual == size;
+  if (r == LIBDEFLATE_INSUFFICIENT_SPACE) return false;
+  throw Error(ErrorKind::Source, std::string(name) + " stream is corrupt");
+}
+
+Bytes inflate(const Bytes& in, std::size_t size_hint, Decompress fn, const char* name) {
+  libdeflate_decompressor* d = decompressor();
   // The hint is usually exact; grow when a stream is larger (e.g. before fletcher32 stripping).
   std::size_t cap = size_hint ? size_hint + 16 : in.size() * 4 + 64;
   for (int attempt = 0; attempt < 40; ++attempt) {
     Bytes out(cap);
     std::size_t actual = 0;
-    const auto r = fn(d.get(), in.data(), in.size(), out.data(), out.size(), &actual);
+    const auto r = fn(d, in.data(), in.size(), out.data(), out.size(), &actual);
     if (r == LIBDEFLATE_SUCCESS) {
       out.resize(actual);
       return out;
@@ -56,6 +71,14 @@ Bytes deflate(const Bytes& in, const nlohmann::json& config, Compress fn, Bound 
 
 Bytes zlib_decode(const Bytes& in, const nlohmann::json&, std::size_t hint) {
   return inflate(in, hint, libdeflate_zlib_decompress, "zlib");
+}
+bool zlib_decode_into(const Bytes& in, const nlohmann::json&, unsigned char* out,
+                      std::size_t size) {
+  return inflate_into(in, out, size, libdeflate_zlib_decompress, "zlib");
+}
+bool gzip_decode_into(const Bytes& in, const nlohmann::json&, unsigned char* out,
+                      std::size_t size) {
+  return inflate_into(in, out, size, libdeflate_gzip_decompress, "gzip");
 }
 Bytes zlib_encode(const Bytes& in, const nlohmann::json& config, int) {
   return deflate(in, config, libdeflate_zlib_compress, libdeflate_zlib_compress_bound);

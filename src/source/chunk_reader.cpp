@@ -79,18 +79,13 @@ std::vector<std::optional<Bytes>> ChunkReader::fetch_many(const Variable& v,
   return out;
 }
 
-Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched) {
+std::optional<Bytes> ChunkReader::stored(const Variable& v, int64_t chunk_index,
+                                         std::optional<Bytes> fetched) {
   const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(chunk_index));
-  if (ref.kind == ChunkRef::Kind::Range && !fetched) check_unchanged(ref.file);
-  const std::size_t nbytes = v.chunk_bytes();
-  const std::size_t nelem = nbytes / static_cast<std::size_t>(v.dtype.size);
   Bytes raw;
   switch (ref.kind) {
-    case ChunkRef::Kind::Missing: {
-      Bytes out(nbytes);
-      fill_elements(out.data(), nelem, v.dtype.native(), v.missing_chunk_value);
-      return out;
-    }
+    case ChunkRef::Kind::Missing:
+      return std::nullopt;
     case ChunkRef::Kind::Inline:
       raw = *ref.data;
       break;
@@ -98,23 +93,75 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<By
       if (fetched) {
         raw = std::move(*fetched);
       } else {
+        check_unchanged(ref.file);
         const std::string& where = ds_.files[ref.file];
         raw = access_.reader(where, ds_.access.data_role()).read(where, ref.offset, ref.length);
       }
       break;
   }
   bytes_read_ += raw.size();
-  std::vector<CodecSpec> chain;
-  for (std::size_t i = 0; i < v.codecs.size(); ++i)
-    if (!(ref.filter_mask & (1u << i))) chain.push_back(v.codecs[i]);
   // Uncompressed contiguous data split along dim 0: the last slab is short; pad it.
-  if (chain.empty() && raw.size() < nbytes && ref.kind == ChunkRef::Kind::Range) raw.resize(nbytes, 0);
-  Bytes out = decode_chain(chain, std::move(raw), nbytes, chunk_location(ds_, v, chunk_index));
+  const std::size_t nbytes = v.chunk_bytes();
+  bool no_codec = true;
+  for (std::size_t i = 0; i < v.codecs.size(); ++i)
+    if (!(ref.filter_mask & (1u << i))) no_codec = false;
+  if (ref.kind == ChunkRef::Kind::Range && raw.size() < nbytes && no_codec) raw.resize(nbytes, 0);
+  return raw;
+}
+
+namespace {
+
+// The chunk's codec chain: the variable's, less the filters its HDF5 filter mask skipped. Most
+// chunks skip none: then the variable's own chain, not a copy (a copy of its JSON configurations
+// for each of tens of thousands of chunks).
+const std::vector<CodecSpec>& chain_of(const Variable& v, const ChunkRef& ref,
+                                       std::vector<CodecSpec>& masked) {
+  const uint32_t used = v.codecs.size() >= 32 ? ~0u : (1u << v.codecs.size()) - 1;
+  if (!(ref.filter_mask & used)) return v.codecs;
+  for (std::size_t i = 0; i < v.codecs.size(); ++i)
+    if (!(ref.filter_mask & (1u << i))) masked.push_back(v.codecs[i]);
+  return masked;
+}
+
+}  // namespace
+
+Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched) {
+  const std::size_t nbytes = v.chunk_bytes();
+  std::optional<Bytes> raw = stored(v, chunk_index, std::move(fetched));
+  if (!raw) {
+    Bytes out(nbytes);
+    fill_elements(out.data(), nbytes / static_cast<std::size_t>(v.dtype.size), v.dtype.native(),
+                  v.missing_chunk_value);
+    return out;
+  }
+  const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
+  std::vector<CodecSpec> masked;
+  Bytes out = decode_chain(chain_of(v, ref, masked), std::move(*raw), nbytes,
+                           [&] { return chunk_location(ds_, v, chunk_index); });
   if (v.dtype.big_endian) {
     const int unit = v.dtype.swap_unit();
     byteswap(out.data(), nbytes / static_cast<std::size_t>(unit), unit);
   }
   return out;
+}
+
+void ChunkReader::read_into(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched,
+                            unsigned char* out) {
+  const std::size_t nbytes = v.chunk_bytes();
+  std::optional<Bytes> raw = stored(v, chunk_index, std::move(fetched));
+  if (!raw) {
+    fill_elements(out, nbytes / static_cast<std::size_t>(v.dtype.size), v.dtype.native(),
+                  v.missing_chunk_value);
+    return;
+  }
+  const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
+  std::vector<CodecSpec> masked;
+  decode_chain_into(chain_of(v, ref, masked), std::move(*raw), out, nbytes,
+                    [&] { return chunk_location(ds_, v, chunk_index); });
+  if (v.dtype.big_endian) {
+    const int unit = v.dtype.swap_unit();
+    byteswap(out, nbytes / static_cast<std::size_t>(unit), unit);
+  }
 }
 
 Bytes read_whole_1d(ChunkReader& reader, const Variable& v) {

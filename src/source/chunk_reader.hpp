@@ -25,6 +25,10 @@ class ChunkReader {
 
   // `raw`: the chunk's stored bytes when already fetched (fetch_many), else read here.
   Bytes read(const Variable& v, int64_t chunk_index, std::optional<Bytes> raw = std::nullopt);
+  // The same, decoded straight into `out` (v.chunk_bytes() bytes: the chunk's place in an output
+  // buffer), without a buffer of its own.
+  void read_into(const Variable& v, int64_t chunk_index, std::optional<Bytes> raw,
+                 unsigned char* out);
   // True when the variable's chunks live behind a network: fetch them together, then decode.
   bool remote(const Variable& v) const;
   // Stored bytes of the byte-range chunks among `indices` (concurrent requests when remote);
@@ -42,6 +46,8 @@ class ChunkReader {
   SourceAccess access_;
   std::atomic<uint64_t> bytes_read_{0};
   void check_unchanged(uint32_t file);
+  // The chunk's stored bytes (read here unless fetched); nullopt for a missing chunk.
+  std::optional<Bytes> stored(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched);
   std::unordered_map<std::string, Fingerprint> expected_;
   std::mutex checked_mutex_;
   std::set<uint32_t> checked_;

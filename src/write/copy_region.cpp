@@ -8,18 +8,8 @@ namespace zp {
 
 namespace {
 
-struct Span {
-  int64_t count;
-  int64_t out_pos;  // first element's position along the dim in the output chunk
-  int64_t src_pos;  // ... and in the source chunk
-  int64_t step;     // +1 or -1 in the source
-};
-
-struct DimSpans {
-  std::vector<Span> spans;        // one per index-map segment that meets both chunks
-  std::ptrdiff_t out_stride = 0;  // bytes
-  std::ptrdiff_t src_stride = 0;
-};
+using Span = ChunkCopy::Span;
+using DimSpans = ChunkCopy::Dim;
 
 void copy_dims(const Conversion& conv, const std::vector<DimSpans>& dims, std::size_t d,
                unsigned char* out, const unsigned char* src) {
@@ -38,15 +28,16 @@ void copy_dims(const Conversion& conv, const std::vector<DimSpans>& dims, std::s
 
 }  // namespace
 
-int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
-                         unsigned char* out, const std::vector<int64_t>& src_chunk,
-                         const unsigned char* src) {
+ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
+                     const std::vector<int64_t>& src_chunk)
+    : a_(a) {
   const std::size_t nd = a.ndim();
   if (nd == 0) {  // a scalar: its one element
-    convert_run(a.conversion, src, 0, out, 1);
-    return 1;
+    total_ = 1;
+    return;
   }
-  std::vector<DimSpans> dims(nd);
+  std::vector<DimSpans>& dims = dims_;
+  dims.resize(nd);
   std::ptrdiff_t out_stride = a.conversion.out.size, src_stride = a.conversion.in.size;
   for (std::size_t d = nd; d-- > 0;) {
     dims[d].out_stride = out_stride;
@@ -71,9 +62,13 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
       dims[d].spans.push_back({hi - lo, first_out - o0, first_src - g0, p.step});
       along += hi - lo;
     }
-    if (along == 0) return 0;
+    if (along == 0) {
+      dims.clear();
+      return;
+    }
     total *= along;
   }
+  total_ = total;
   // An inner dimension copied whole and forward in both buffers is contiguous with its outer
   // neighbour's forward runs: fold it in, so a source chunk that fills whole rows (hourly files
   // into a daily chunk) is one copy instead of one per row.
@@ -97,8 +92,36 @@ int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chu
     outer.src_stride = in.src_stride;
     dims.pop_back();
   }
-  copy_dims(a.conversion, dims, 0, out, src);
-  return total;
+}
+
+std::optional<std::size_t> ChunkCopy::whole_run_offset() const {
+  const Conversion& c = a_.conversion;
+  if (dims_.size() != 1 || dims_[0].spans.size() != 1 || c.decode || !c.steps.empty() ||
+      c.in.size != c.out.size)
+    return std::nullopt;
+  const Span& s = dims_[0].spans[0];
+  int64_t source_elements = 1;
+  for (const int64_t n : a_.source.grid.chunk_shape) source_elements *= n;
+  if (s.step != 1 || s.src_pos != 0 || s.count * dims_[0].src_stride != source_elements * c.in.size)
+    return std::nullopt;
+  return static_cast<std::size_t>(s.out_pos * dims_[0].out_stride);
+}
+
+void ChunkCopy::copy(unsigned char* out, const unsigned char* src) const {
+  if (total_ == 0) return;
+  if (a_.ndim() == 0) {
+    convert_run(a_.conversion, src, 0, out, 1);
+    return;
+  }
+  copy_dims(a_.conversion, dims_, 0, out, src);
+}
+
+int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
+                         unsigned char* out, const std::vector<int64_t>& src_chunk,
+                         const unsigned char* src) {
+  const ChunkCopy c(a, out_chunk, src_chunk);
+  c.copy(out, src);
+  return c.elements();
 }
 
 bool copies_cover_chunk(const ArrayPlan& a, const std::vector<int64_t>& out_chunk) {

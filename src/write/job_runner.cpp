@@ -269,11 +269,26 @@ std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkRe
   const auto sources = source_chunks_of(a, unit);
   // Each source chunk is decoded once and copied into every output chunk of the unit it touches;
   // different source chunks fill disjoint parts of a buffer.
+  // A source chunk that lands whole, in order and unconverted in one output chunk (hourly files
+  // into a daily chunk, a rechunk along the first dimension) is decoded straight into that
+  // chunk's buffer: no copy of it.
   auto place = [&](int64_t source, std::optional<Bytes> raw) {
-    const Bytes decoded = reader.read(a.source, source, std::move(raw));
     const auto sc = a.source.grid.coords(source);
+    std::vector<ChunkCopy> copies;
+    copies.reserve(out_chunks.size());
+    std::size_t meets = 0, last = 0;
+    for (std::size_t k = 0; k < out_chunks.size(); ++k) {
+      copies.emplace_back(a, out_chunks[k], sc);
+      if (copies.back().elements() > 0) ++meets, last = k;
+    }
+    if (meets == 1)
+      if (const auto at = copies[last].whole_run_offset()) {
+        reader.read_into(a.source, source, std::move(raw), buffers[last].data() + *at);
+        return;
+      }
+    const Bytes decoded = reader.read(a.source, source, std::move(raw));
     for (std::size_t k = 0; k < out_chunks.size(); ++k)
-      copy_into_output(a, out_chunks[k], buffers[k].data(), sc, decoded.data());
+      copies[k].copy(buffers[k].data(), decoded.data());
   };
   if (!reader.remote(a.source)) {
     pool.parallel_for(sources.size(), [&](std::size_t i) { place(sources[i], std::nullopt); });

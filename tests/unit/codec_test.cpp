@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "codec/hdf5_filters.hpp"
@@ -65,6 +66,54 @@ TEST(Codec, ChainsDecodeInReverseOrder) {
       codec_spec_from_json({{"id", "fletcher32"}}, "t")};
   const Bytes encoded = encode_chain(chain, data, 2);
   EXPECT_EQ(decode_chain(chain, encoded, data.size(), "t"), data);
+}
+
+// Decoding straight into a buffer equals decoding to a new one, for chains whose last decode step
+// writes in place (shuffle, zlib, gzip, blosc) and chains whose last step cannot (fletcher32,
+// packbits-like filters first, no codec at all); bytes around the destination are untouched; data
+// of another size than expected fails with the same message either way.
+TEST(Codec, DecodingIntoABufferEqualsDecoding) {
+  const Bytes data = smooth_data(4096);
+  auto spec = [](const nlohmann::json& j) { return codec_spec_from_json(j, "t"); };
+  const std::vector<std::vector<CodecSpec>> chains = {
+      {},
+      {spec({{"id", "zlib"}, {"level", 4}})},
+      {spec({{"id", "gzip"}, {"level", 1}})},
+      {spec({{"id", "shuffle"}, {"elementsize", 2}}), spec({{"id", "zlib"}, {"level", 1}})},
+      {spec({{"id", "shuffle"}, {"elementsize", 1}}), spec({{"id", "zlib"}, {"level", 1}})},
+      {spec({{"id", "blosc"}, {"cname", "lz4"}, {"clevel", 5}, {"shuffle", 1}, {"blocksize", 0}})},
+      {spec({{"id", "fletcher32"}}), spec({{"id", "zlib"}, {"level", 1}})},
+      {spec({{"id", "zlib"}, {"level", 1}}), spec({{"id", "fletcher32"}})},
+      {spec({{"id", "shuffle"}, {"elementsize", 2}}), spec({{"id", "zlib"}, {"level", 4}}),
+       spec({{"id", "fletcher32"}})},
+      {spec({{"id", "lz4"}, {"acceleration", 1}}), spec({{"id", "zstd"}, {"level", 1}})},
+  };
+  for (const auto& chain : chains) {
+    std::string name;
+    for (const auto& c : chain) name += c.id + " ";
+    const Bytes encoded = encode_chain(chain, data, 2);
+    Bytes target(data.size() + 64, 0xAB);
+    decode_chain_into(chain, encoded, target.data() + 32, data.size(), [] { return "t"; });
+    EXPECT_EQ(Bytes(target.begin() + 32, target.end() - 32), data) << name;
+    EXPECT_EQ(std::count(target.begin(), target.begin() + 32, 0xAB), 32) << name;
+    EXPECT_EQ(std::count(target.end() - 32, target.end(), 0xAB), 32) << name;
+    for (const std::size_t other : {data.size() - 2, data.size() + 2}) {
+      std::string direct, plain;
+      try {
+        decode_chain_into(chain, encoded, target.data(), std::min(other, target.size()),
+                          [] { return "t"; });
+      } catch (const Error& e) {
+        direct = e.what();
+      }
+      try {
+        decode_chain(chain, encoded, other, "t");
+      } catch (const Error& e) {
+        plain = e.what();
+      }
+      EXPECT_FALSE(plain.empty()) << name << other;
+      EXPECT_EQ(direct, plain) << name << other;
+    }
+  }
 }
 
 // Agreement with HDF5's own checksum is tested on files netCDF-C writes (netcdf_read_test).
