@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "write/store_state.hpp"
@@ -132,9 +134,27 @@ std::string create_store(const std::string& root) {
 void check_not_source(const std::string& target, const std::vector<std::string>& sources,
                       const std::string& role) {
   const fs::path t(canonical_path(target));
+  // Sources are mostly many files in a few folders: a file that is no symbolic link, named without
+  // "." or "..", is its folder's canonical path plus its name, and each folder is resolved once
+  // (7,300 files each resolved component by component were 7,300 x 2 walks; on a parallel file
+  // system every step is a metadata round trip).
+  std::unordered_map<std::string, std::string> folders;
+  auto canonical_source = [&](const std::string& s) {
+    std::error_code ec;
+    const fs::path a = fs::absolute(s, ec);
+    struct stat st {};
+    if (ec || !a.has_filename() ||
+        std::any_of(a.begin(), a.end(), [](const fs::path& c) { return c == "." || c == ".."; }) ||
+        ::lstat(a.c_str(), &st) != 0 || S_ISLNK(st.st_mode))
+      return canonical_path(s);
+    const std::string parent = a.parent_path().string();
+    auto it = folders.find(parent);
+    if (it == folders.end()) it = folders.emplace(parent, canonical_path(parent)).first;
+    return (fs::path(it->second) / a.filename()).string();
+  };
   for (const auto& s : sources) {
     if (s.empty() || s.find("://") != std::string::npos) continue;
-    const fs::path p(canonical_path(s));
+    const fs::path p(canonical_source(s));
     const char* how = t == p ? "is" : within(t, p) ? "is inside" : within(p, t) ? "contains" : "";
     if (*how)
       throw Error::store(target, role + " " + how + " the source " + p.string() +
