@@ -58,11 +58,16 @@ std::shared_ptr<int> open_pidfd(pid_t pid) {
 // Sleeps up to `ms`, less when a worker sends a reply or exits.
 void wait_for_workers(const std::map<pid_t, Worker>& workers, int ms) {
   std::vector<pollfd> fds;
+  std::vector<bool> is_socket;
   bool blind = false;  // a worker that closed its socket and has no pidfd
+  auto watch = [&](int fd, bool socket) {
+    fds.push_back({fd, POLLIN, 0});
+    is_socket.push_back(socket);
+  };
   for (const auto& [pid, w] : workers) {
-    if (w.socket >= 0) fds.push_back({w.socket, POLLIN, 0});
+    if (w.socket >= 0) watch(w.socket, true);
     if (w.exited)
-      fds.push_back({*w.exited, POLLIN, 0});
+      watch(*w.exited, false);
     else if (w.socket < 0)
       blind = true;
   }
@@ -75,9 +80,7 @@ void wait_for_workers(const std::map<pid_t, Worker>& workers, int ms) {
   // the short sleep keeps a worker that is slow to be reapable from making this loop spin.
   if (::poll(fds.data(), fds.size(), ms) > 0) {
     bool socket_ready = false;
-    for (const auto& f : fds)
-      for (const auto& [pid, w] : workers)
-        if (f.revents && f.fd == w.socket) socket_ready = true;
+    for (std::size_t i = 0; i < fds.size(); ++i) socket_ready |= is_socket[i] && fds[i].revents;
     if (!socket_ready) std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
 }
@@ -235,11 +238,10 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   // Largest jobs first: the last ones handed out are then the smallest, and the workers finish
   // close together.
   std::vector<int64_t> order(jobs.begin(), jobs.end());
-  auto size_of = [&](int64_t id) {
-    return id >= 0 && static_cast<std::size_t>(id) < ctx.plan.jobs.size()
-               ? ctx.plan.jobs[static_cast<std::size_t>(id)].output_bytes +
-                     ctx.plan.jobs[static_cast<std::size_t>(id)].read_bytes
-               : 0;
+  auto size_of = [&](int64_t id) -> uint64_t {
+    if (id < 0 || static_cast<std::size_t>(id) >= ctx.plan.jobs.size()) return 0;
+    const Job& j = ctx.plan.jobs[static_cast<std::size_t>(id)];
+    return j.output_bytes + j.read_bytes;
   };
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return size_of(a) > size_of(b); });

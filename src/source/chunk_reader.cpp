@@ -123,45 +123,45 @@ const std::vector<CodecSpec>& chain_of(const Variable& v, const ChunkRef& ref,
   return masked;
 }
 
+// What a missing chunk reads as: the variable's missing_chunk_value everywhere.
+void fill_missing(const Variable& v, unsigned char* out) {
+  fill_elements(out, v.chunk_bytes() / static_cast<std::size_t>(v.dtype.size), v.dtype.native(),
+                v.missing_chunk_value);
+}
+
+// Decoded bytes of a big-endian variable into this machine's order.
+void to_native(const Variable& v, unsigned char* out) {
+  if (!v.dtype.big_endian) return;
+  const int unit = v.dtype.swap_unit();
+  byteswap(out, v.chunk_bytes() / static_cast<std::size_t>(unit), unit);
+}
+
 }  // namespace
 
 Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched) {
-  const std::size_t nbytes = v.chunk_bytes();
   std::optional<Bytes> raw = stored(v, chunk_index, std::move(fetched));
   if (!raw) {
-    Bytes out(nbytes);
-    fill_elements(out.data(), nbytes / static_cast<std::size_t>(v.dtype.size), v.dtype.native(),
-                  v.missing_chunk_value);
+    Bytes out(v.chunk_bytes());
+    fill_missing(v, out.data());
     return out;
   }
-  const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
   std::vector<CodecSpec> masked;
-  Bytes out = decode_chain(chain_of(v, ref, masked), std::move(*raw), nbytes,
+  Bytes out = decode_chain(chain_of(v, v.chunks[static_cast<std::size_t>(chunk_index)], masked),
+                           std::move(*raw), v.chunk_bytes(),
                            [&] { return chunk_location(ds_, v, chunk_index); });
-  if (v.dtype.big_endian) {
-    const int unit = v.dtype.swap_unit();
-    byteswap(out.data(), nbytes / static_cast<std::size_t>(unit), unit);
-  }
+  to_native(v, out.data());
   return out;
 }
 
 void ChunkReader::read_into(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched,
                             unsigned char* out) {
-  const std::size_t nbytes = v.chunk_bytes();
   std::optional<Bytes> raw = stored(v, chunk_index, std::move(fetched));
-  if (!raw) {
-    fill_elements(out, nbytes / static_cast<std::size_t>(v.dtype.size), v.dtype.native(),
-                  v.missing_chunk_value);
-    return;
-  }
-  const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
+  if (!raw) return fill_missing(v, out);
   std::vector<CodecSpec> masked;
-  decode_chain_into(chain_of(v, ref, masked), std::move(*raw), out, nbytes,
+  decode_chain_into(chain_of(v, v.chunks[static_cast<std::size_t>(chunk_index)], masked),
+                    std::move(*raw), out, v.chunk_bytes(),
                     [&] { return chunk_location(ds_, v, chunk_index); });
-  if (v.dtype.big_endian) {
-    const int unit = v.dtype.swap_unit();
-    byteswap(out, nbytes / static_cast<std::size_t>(unit), unit);
-  }
+  to_native(v, out);
 }
 
 Bytes read_whole_1d(ChunkReader& reader, const Variable& v) {
