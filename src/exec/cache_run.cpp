@@ -293,6 +293,8 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
                                            "start again"
                                          : "exists (made from another config); set overwrite: "
                                            "true to replace it");
+        // Before any work: a replacement ends by deleting the old store.
+        check_all_ours(target, "replacing it would delete them");
         session.build_root = staging;  // the old store stays whole until the new one is done
       } else {
         session.build_root = target;

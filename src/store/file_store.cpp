@@ -112,6 +112,12 @@ std::vector<std::string> FileStore::list(const std::string& prefix) const {
   return out;
 }
 
+std::optional<std::string> FileStore::key_of_temporary(const std::string& relative) {
+  const auto at = relative.rfind(kTempMarker);
+  if (at == std::string::npos || at == 0) return std::nullopt;
+  return relative.substr(0, at);
+}
+
 void FileStore::remove_stale_temporaries() const {
   std::error_code ec;
   std::vector<fs::path> stale;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "write/store_inventory.hpp"
 #include "write/store_state.hpp"
 
 namespace zp {
@@ -173,9 +174,18 @@ std::string retired_path_for(const std::string& target) {
   return (t.parent_path() / ("." + t.filename().string() + ".zp-old")).string();
 }
 
+void check_all_ours(const std::string& root, const std::string& consequence) {
+  const ForeignEntries f = entries_not_ours(root);
+  if (f.count)
+    throw Error::store(root, "holds " + f.describe() + ", which zarr-parallel did not write; " +
+                                 consequence +
+                                 ": move them out of the store, or delete it yourself");
+}
+
 void remove_our_store(const std::string& root) {
   if (!store_id_of(root))
     throw Error::store(root, "is not a store made by zarr-parallel; refusing to delete it");
+  check_all_ours(root, "not deleting the store");
   std::error_code ec;
   fs::remove_all(root, ec);
   if (ec) throw Error::store(root, "cannot remove the old store: " + ec.message());
@@ -207,10 +217,21 @@ void swap_in(const std::string& staging, const std::string& target) {
       ::rename(old.c_str(), target.c_str());
       throw Error::store(target, "cannot move the new store into place: " + errno_text(err));
     }
-    remove_our_store(old);
+    try {
+      remove_our_store(old);
+    } catch (const Error& e) {
+      throw Error::store(target, "the new cache is complete and in place, but the old store, now "
+                                 "at " + old + ", was kept: " + e.what());
+    }
     return;
   }
-  remove_our_store(staging);  // now the old store
+  try {
+    remove_our_store(staging);  // now the old store
+  } catch (const Error& e) {
+    // Something of the user's appeared in the old store while the new one was built.
+    throw Error::store(target, "the new cache is complete and in place, but the old store, now at " +
+                                   staging + ", was kept: " + e.what());
+  }
 }
 
 }  // namespace zp

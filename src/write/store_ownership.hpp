@@ -46,7 +46,12 @@ std::string staging_path_for(const std::string& target);
 // Where swap_in keeps the old store for a moment on file systems without an atomic exchange.
 std::string retired_path_for(const std::string& target);
 
-// Deletes a store of ours; refuses (Error(Store)) anything without our marker.
+// Refuses (Error(Store), exit 5) a store of ours holding anything zarr-parallel did not write (see
+// store_inventory.hpp); `consequence` says what was not done ("replacing it would delete them").
+void check_all_ours(const std::string& root, const std::string& consequence);
+
+// Deletes a store of ours; refuses (Error(Store)) anything without our marker, and a store holding
+// anything zarr-parallel did not write.
 void remove_our_store(const std::string& root);
 
 // Moves the complete store at `staging` to `target`, replacing the store of ours there (atomic

@@ -3,6 +3,7 @@ never completes a store from two versions of its source, and never leaves worker
 their coordinator is gone. Each test reproduces a way main once lost or corrupted data."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -103,6 +104,70 @@ def test_an_empty_folder_is_claimed_and_then_ours(tmp_path):
 
 
 # 2. Atomic replacement: the old complete store stays whole until the new one is complete.
+
+LAYOUTS = {
+    "v2": {},
+    "v3 sharded": {"zarr_format": 3, "chunks": {"time": 24, "latitude": 10, "longitude": 16},
+                   "shards": {"time": 48, "latitude": 40, "longitude": 48}},
+    "tiled": {"preprocessors": [{"type": "sel", "time": ["2000-01-01 00:00", "2000-01-02 23:00"]},
+                                {"type": "reverse_axis", "dim": "latitude"},
+                                {"type": "sel", "latitude": [-60, 60]},
+                                {"type": "tiled", "time": 24, "latitude": 10, "longitude": 36}],
+              "recommend_changes": False},
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_what_users_added_to_a_store_is_never_deleted_by_a_replacement(tmp_path, layout):
+    """Users add to a cache: a variable with xarray's to_zarr(mode="a"), steps appended along time, a
+    note. A replacement ends by deleting the old store, so it is refused before any work (exit 5,
+    naming what was added); the old store stays a complete cache hit and the additions read back.
+    Without additions the same replacement goes through: every file the tool writes, in each layout,
+    is known to be its own."""
+    need_fixtures()
+    store = tmp_path / "c.zarr"
+    first = era5_config(store, **LAYOUTS[layout])
+    second = dict(first, add_attrs={"edition": 2})
+    run_cache(tmp_path, first, check=0)
+    run_cache(tmp_path, second, check=0)  # nothing added: replaced
+    if "zarr_format" in first:
+        assert json.loads((store / "zarr.json").read_text())["attributes"]["edition"] == 2
+    else:
+        assert xr.open_zarr(store).attrs["edition"] == 2
+    assert not any(p.name.startswith(".c.zarr.zp-") for p in tmp_path.iterdir())
+
+    if layout == "v2":  # xarray and zarr-python 2 write v2 only
+        ds = xr.open_zarr(store)
+        xr.Dataset({"dew_c": ds.d2m - 273.15}).to_zarr(store, mode="a")
+        added = ["dew_c/"]
+    else:
+        (store / "README.txt").write_text("my notes on this cache")
+        added = ["README.txt"]
+    before = snapshot(store)
+    proc = run_cache(tmp_path, first)
+    assert proc.returncode == 5, proc.stderr
+    for name in added:
+        assert f"'{name}'" in proc.stderr and "did not write" in proc.stderr, proc.stderr
+    assert snapshot(store) == before
+    assert not any(p.name.startswith(".c.zarr.zp-") for p in tmp_path.iterdir())  # no work begun
+    run_cache(tmp_path, second, check=0)  # still its cache hit
+    assert "cache hit" in run_cache(tmp_path, second, "--log-level", "1").stderr
+    assert snapshot(store) == before
+    if layout == "v2":
+        got = xr.open_zarr(store)
+        np.testing.assert_allclose(got.dew_c.values, got.d2m.values - np.float32(273.15), rtol=1e-6)
+
+        # Steps appended along time by xarray: chunks past the grid the tool wrote.
+        other = tmp_path / "a.zarr"
+        run_cache(tmp_path, dict(first, cache_store=str(other)), check=0)
+        more = xr.open_zarr(other).isel(time=slice(0, 24))
+        for v in more.variables.values():
+            v.encoding = {}
+        more.to_zarr(other, append_dim="time")
+        proc = run_cache(tmp_path, dict(second, cache_store=str(other)))
+        assert proc.returncode == 5 and re.search(r"'(d2m|t2m|time)/4[.0-9]*'", proc.stderr), proc.stderr
+        assert xr.open_zarr(other).sizes["time"] == 120
+
 
 def test_replacement_killed_midway_keeps_the_old_store_complete(tmp_path):
     need_fixtures()

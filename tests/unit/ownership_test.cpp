@@ -5,12 +5,20 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "core/error.hpp"
 #include "core/json_limits.hpp"
+#include "plan/plan_json.hpp"
+#include "plan/planner.hpp"
 #include "source/fingerprint.hpp"
+#include "store/file_store.hpp"
 #include "store/path_lock.hpp"
+#include "test_dataset.hpp"
+#include "write/job_runner.hpp"
+#include "write/output_format.hpp"
+#include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
 
 namespace zp {
@@ -76,7 +84,7 @@ TEST(Ownership, RefusesAnyOverlapWithTheSources) {
   write(t.path / "data" / "a.nc", "x");
   const std::vector<std::string> src = {(t.path / "data" / "a.nc").string(),
                                         (t.path / "src.zarr").string()};
-  EXPECT_THROW(check_not_source((t.path / "data").string(), src), Error);  // contains
+  EXPECT_THROW(check_not_source((t.path / "data").string(), src), Error);      // contains
   EXPECT_THROW(check_not_source((t.path / "src.zarr").string(), src), Error);  // is
   EXPECT_THROW(check_not_source((t.path / "src.zarr" / "c.zarr").string(), src), Error);  // inside
   EXPECT_THROW(check_not_source(t.path.string() + "/data/../data", src), Error);  // spelled apart
@@ -90,12 +98,12 @@ TEST(Ownership, SwapReplacesOnlyOurStoreAndKeepsItUntilThen) {
   const std::string staging = staging_path_for(target);
   EXPECT_EQ(fs::path(staging).filename(), ".s.zarr.zp-new");
   const std::string old_id = create_store(target);
-  write(fs::path(target) / "old", "old");
+  write(fs::path(target) / ".zarr-parallel" / "old", "old");
   const std::string new_id = create_store(staging);
-  write(fs::path(staging) / "new", "new");
+  write(fs::path(staging) / ".zarr-parallel" / "new", "new");
   swap_in(staging, target);
   EXPECT_EQ(store_id_of(target), new_id);
-  EXPECT_TRUE(fs::exists(fs::path(target) / "new"));
+  EXPECT_TRUE(fs::exists(fs::path(target) / ".zarr-parallel" / "new"));
   EXPECT_FALSE(fs::exists(staging));
   // Something not ours appeared at the target meanwhile: the new store stays staged.
   create_store(staging);
@@ -105,6 +113,82 @@ TEST(Ownership, SwapReplacesOnlyOurStoreAndKeepsItUntilThen) {
   EXPECT_TRUE(fs::exists(fs::path(target) / "someone"));
   EXPECT_TRUE(store_id_of(staging).has_value());
   (void)old_id;
+}
+
+// A store of ours as the tool writes it: plan, metadata and every chunk key of a 10 x 6 array in
+// (5, 3) chunks.
+void write_planned_store(const std::string& root) {
+  const Dataset ds = testing::make_dataset({10, 6}, {5, 3});
+  Config cfg;
+  cfg.chunks_auto = false;
+  cfg.chunks = {{"d0", 5}, {"d1", 3}};
+  cfg.compressor = nullptr;
+  Plan p;
+  p.arrays = build_arrays(ds, apply_preprocessors(ds, testing::index_coordinates(ds), {}), cfg);
+  plan_jobs(p, PlanOptions{});
+  create_store(root);
+  const FileStore store(root);
+  store.put(".zarr-parallel/plan.json", plan_to_json(p).dump());
+  write_metadata(p, store);
+  write_consolidated(p, store);
+  for (const auto& chunk : chunks_in(Region{{0, 0}, {2, 2}}))
+    for (const auto& key : chunk_keys(p.arrays[0], chunk, output_format(2))) store.put(key, "c");
+}
+
+TEST(Ownership, OurStoreIsWhatItsPlanWrote) {
+  TempDir t;
+  const std::string root = (t.path / "s.zarr").string();
+  write_planned_store(root);
+  write(fs::path(root) / ".zarr-parallel" / "logs" / "job-0.log", "ours");
+  write(fs::path(root) / "x" / "1.1.zptmp.77.0", "a killed writer's temporary: ours");
+  EXPECT_EQ(entries_not_ours(root).count, 0);
+  EXPECT_TRUE(fs::exists(fs::path(root) / "x" / "1.1"));
+
+  // What users add: a variable (xarray's to_zarr mode="a"), a step appended past the grid, a note
+  // beside a chunk, a link to their data.
+  write(fs::path(root) / "extra" / ".zarray", "{}");
+  write(fs::path(root) / "extra" / "0.0", "theirs");
+  write(fs::path(root) / "x" / "2.0", "theirs");
+  write(fs::path(root) / "x" / "0.0.bak", "theirs");
+  fs::create_directory(t.path / "data");
+  fs::create_directory_symlink(t.path / "data", fs::path(root) / "link");
+  const ForeignEntries f = entries_not_ours(root, 10);
+  EXPECT_EQ(f.count, 4);  // the folder counts once
+  const std::set<std::string> seen(f.examples.begin(), f.examples.end());
+  EXPECT_EQ(seen, (std::set<std::string>{"extra/", "x/2.0", "x/0.0.bak", "link"}));
+  EXPECT_EQ(entries_not_ours(root, 1).describe(),
+            "'" + entries_not_ours(root, 1).examples[0] + "' and 3 more");
+  try {
+    remove_our_store(root);
+    FAIL() << "deleted a store holding the user's files";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Store);
+    EXPECT_NE(std::string(e.what()).find("did not write"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(fs::path(root) / "extra" / "0.0"));
+  EXPECT_TRUE(fs::exists(t.path / "data"));
+
+  // An unreadable plan: what is ours is unknown, so nothing is deleted.
+  write(fs::path(root) / ".zarr-parallel" / "plan.json", "{");
+  EXPECT_THROW(entries_not_ours(root), Error);
+}
+
+TEST(Ownership, SwapKeepsAnOldStoreHoldingTheUsersFiles) {
+  TempDir t;
+  const std::string target = (t.path / "s.zarr").string();
+  const std::string staging = staging_path_for(target);
+  create_store(target);
+  write(fs::path(target) / "notes.txt", "written into the cache while it was rebuilt");
+  const std::string new_id = create_store(staging);
+  try {
+    swap_in(staging, target);
+    FAIL() << "swap deleted the user's file";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("complete and in place"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store_id_of(target), new_id);
+  EXPECT_TRUE(fs::exists(fs::path(staging) / "notes.txt"));
 }
 
 TEST(PathLock, OneHolderAtATimeAndReleasedOnDestruction) {

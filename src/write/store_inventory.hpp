@@ -1,0 +1,24 @@
+// Which entries of a store of ours zarr-parallel wrote: its side folder, and the metadata and chunk
+// keys of the plan the store was built from. Anything else in it is the user's — a variable added
+// with xarray's to_zarr(mode="a"), steps appended along a dimension, a note, a symbolic link — and
+// replacing or deleting the store must not take it along.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace zp {
+
+struct ForeignEntries {
+  int64_t count = 0;                  // entries not ours (a foreign folder counts once)
+  std::vector<std::string> examples;  // the first few, relative to the store
+  // "'extra/' (a folder), 'notes.txt' and 2 more"
+  std::string describe() const;
+};
+
+// Walks the store at `root` (a store of ours) without following symbolic links. Error(Store) when
+// the store cannot be listed or its plan cannot be read: then what is ours is not known.
+ForeignEntries entries_not_ours(const std::string& root, std::size_t max_examples = 3);
+
+}  // namespace zp
