@@ -43,6 +43,29 @@ void ChunkReader::check_unchanged(uint32_t file) {
                                   "versions of its source: run again with resume: false");
 }
 
+void ChunkReader::start_job() {
+  std::lock_guard lock(checked_mutex_);
+  checked_.clear();
+}
+
+void ChunkReader::check_files_read_unchanged() {
+  std::set<uint32_t> read;
+  {
+    std::lock_guard lock(checked_mutex_);
+    read = checked_;
+  }
+  for (uint32_t file : read) {
+    const std::string& path = ds_.files.at(file);
+    const auto it = expected_.find(path);
+    if (it == expected_.end()) continue;
+    const Fingerprint now = fingerprint_of(it->second, access_);
+    if (!(now == it->second))
+      throw Error::source(path, describe_change(it->second, now) +
+                                    " while it was read; a store is never written from two "
+                                    "versions of its source: run again with resume: false");
+  }
+}
+
 bool ChunkReader::remote(const Variable& v) const {
   for (const auto& ref : v.chunks)
     if (ref.kind == ChunkRef::Kind::Range) return is_remote(ds_.files.at(ref.file));

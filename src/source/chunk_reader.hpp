@@ -35,9 +35,14 @@ class ChunkReader {
   // nullopt for the others (inline, missing, slabs).
   std::vector<std::optional<Bytes>> fetch_many(const Variable& v,
                                                const std::vector<int64_t>& indices);
-  // Files must still be as planned: the first read of each compares it with its fingerprint and
-  // fails (Error(Source), naming the file) when it changed.
+  // Files must still be as planned: the first read of each in a job compares it with its
+  // fingerprint and fails (Error(Source), naming the file) when it changed.
   void expect(const std::vector<Fingerprint>& fingerprints);
+  // A job's bracket: files are checked again at the end of each job they were read in, so a
+  // file rewritten while a job read it fails that job, and a worker running job after job
+  // checks each file in each job.
+  void start_job();
+  void check_files_read_unchanged();
   // Source bytes read so far (compressed sizes, inline data included).
   uint64_t bytes_read() const { return bytes_read_; }
 

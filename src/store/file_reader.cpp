@@ -1,9 +1,11 @@
 #include "store/file_reader.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 
@@ -17,15 +19,35 @@ std::string local_path_of(const std::string& location) {
   return location;
 }
 
-FileReader::~FileReader() {
-  for (auto& [path, f] : fds_) ::close(f.fd);
+FileReader::~FileReader() = default;
+
+FileReader::OpenFile::~OpenFile() {
+  ::close(fd);
 }
 
-FileReader::Open FileReader::descriptor(const std::string& path) {
+std::size_t FileReader::default_max_open() {
+  static const std::size_t n = [] {
+    struct rlimit r {};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+      return std::size_t{1024};
+    return std::clamp<std::size_t>(static_cast<std::size_t>(r.rlim_cur / 4), 16, 1024);
+  }();
+  return n;
+}
+
+std::shared_ptr<const FileReader::OpenFile> FileReader::descriptor(const std::string& path) {
   std::lock_guard lock(mutex_);
-  auto it = fds_.find(path);
-  if (it != fds_.end()) return it->second;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  auto it = open_.find(path);
+  if (it != open_.end()) {
+    recent_.splice(recent_.begin(), recent_, it->second.at);
+    return it->second.file;
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && (errno == EMFILE || errno == ENFILE) && !open_.empty()) {
+    open_.clear();  // the process is out of descriptors: give back ours, then try again
+    recent_.clear();
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) throw Error::source_missing(path, "cannot open: " + errno_text(err));
@@ -37,13 +59,22 @@ FileReader::Open FileReader::descriptor(const std::string& path) {
     ::close(fd);
     throw Error::source(path, "cannot stat: " + errno_text(err));
   }
-  const Open f{fd, static_cast<uint64_t>(st.st_size)};
-  fds_.emplace(path, f);
-  return f;
+  auto file = std::make_shared<const OpenFile>(fd, static_cast<uint64_t>(st.st_size));
+  if (open_.size() >=
+      std::max<std::size_t>(max_open_,
+                            1)) {  // a reader still inside pread keeps its descriptor alive
+    open_.erase(recent_.back());
+    recent_.pop_back();
+  }
+  recent_.push_front(path);
+  open_.emplace(path, Entry{file, recent_.begin()});
+  return file;
 }
 
 Bytes FileReader::read(const std::string& path, uint64_t offset, uint64_t length) {
-  const auto [fd, size] = descriptor(path);
+  const std::shared_ptr<const OpenFile> file = descriptor(path);
+  const int fd = file->fd;
+  const uint64_t size = file->size;
   // Checked before allocating: a reference of 2^63 bytes must be an error, not an allocation.
   if (offset > size || length > size - offset)
     throw Error::source(path, "range " + std::to_string(offset) + "+" + std::to_string(length) +

@@ -128,6 +128,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   stats.job_id = job.id;
   stats.chunks_total = job.region.num_chunks();
   const uint64_t read_before = reader_.bytes_read();
+  reader_.start_job();
   const OutputFormat& format = output_format(plan_.zarr_format);
   std::atomic<uint64_t> written{0};
 
@@ -187,6 +188,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(stats);
   }
+  reader_.check_files_read_unchanged();  // before the job counts as done
   return stats;
 }
 

@@ -266,6 +266,44 @@ def test_a_worker_refuses_a_source_that_changed_after_planning(tmp_path):
     assert "since the plan was made" in proc.stderr and "resume: false" in proc.stderr
 
 
+def test_a_source_rewritten_while_a_job_reads_it_fails_that_job(tmp_path):
+    """Each job (d2m, then t2m) reads every file (one time chunk across them). The first stops after
+    its first chunk, when every file has been read once and checked. A file rewritten now, in place,
+    would give the rest of that job the new version: the job is refused at its end (exit 4, naming
+    the file) and has no done marker, the store is not complete and a resume is refused."""
+    store = tmp_path / "m.zarr"
+    sources = tmp_path / "src"
+    files = make_netcdf(sources)
+    cfg = {"data_uri": str(sources / "*.nc"), "cache_store": str(store), "deploy_mode": "series",
+           "chunks": {"time": 72, "latitude": 19, "longitude": 36}, "num_jobs": 1,
+           "recommend_changes": False}
+    cfg_path = tmp_path / "m.yaml"
+    cfg_path.write_text(json.dumps(cfg))
+    flag = tmp_path / "stopped"
+    proc = subprocess.Popen([str(BIN), "cache", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag)))
+    try:
+        for _ in range(600):
+            if flag.exists() and Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":
+                break
+            time.sleep(0.05)
+        assert flag.exists(), "the fault was not injected"
+        rewrite_in_place(files[1])
+        os.kill(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 4, err
+    assert files[1].name in err and "while it was read" in err, err
+    state = store / ".zarr-parallel"
+    assert not list(state.rglob("*.done"))
+    assert not (state / "complete.json").exists()
+    again = run_cache(tmp_path, dict(cfg, resume=True))
+    assert again.returncode == 4 and files[1].name in again.stderr, again.stderr
+
+
 # 4. Process lifetime: workers never outlive their coordinator.
 
 def alive(pid):

@@ -155,3 +155,27 @@ def test_the_join_coordinate_is_held_from_the_scan_across_files_of_different_len
         got = xr.open_zarr(store)
         assert np.array_equal(got.time.values, expected.time.sel(time=box).values)
         assert got.time.attrs == expected.time.attrs
+
+
+def test_a_job_reads_more_files_than_the_process_may_hold_open(tmp_path):
+    """One job reads 150 files under a limit of 64 descriptors (soft and hard: nothing can raise it),
+    as a decade of daily files does under the common limit of 1,024. Descriptors are reused, not
+    kept per file, and the values equal xarray's reading of each file."""
+    import resource
+
+    import numpy as np
+    import xarray as xr
+    files = make_files(tmp_path / "src", n=150)
+    store = tmp_path / "many.zarr"
+    cfg = {"data_uri": str(tmp_path / "src" / "*.nc"), "cache_store": str(store), "deploy_mode": "series",
+           "variables": ["d2m"], "chunks": {"time": 900, "latitude": 37, "longitude": 72}, "recommend_changes": False}
+    cfg_path = tmp_path / "many.yaml"
+    cfg_path.write_text(json.dumps(cfg))
+    proc = subprocess.run([str(BIN), "cache", str(cfg_path)], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, ZP_CACHE_DIR="off"),
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads((store / ".zarr-parallel" / "plan.json").read_text())
+    assert len(plan["jobs"]) == 1 and len(plan["files"]) == 150
+    want = np.concatenate([xr.open_dataset(f).d2m.values for f in files])
+    np.testing.assert_array_equal(xr.open_zarr(store).d2m.values, want)
