@@ -78,6 +78,7 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$dir/log/jobcomp.txt
 JobAcctGatherType=jobacct_gather/none
 MinJobAge=300
+MaxArraySize=${ZP_SLURM_MAX_ARRAY_SIZE:-1001}
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus Sockets=$sockets CoresPerSocket=$cores ThreadsPerCore=$threads RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -55,8 +55,31 @@ std::string slurm_time(int64_t seconds) {
                      seconds % 3600 / 60, seconds % 60);
 }
 
+// SLURM refuses an array index at or past MaxArraySize: 1001 unless the site set another.
+int64_t max_array_size() {
+  static const int64_t n = [] {
+    int status = 0;
+    const std::string out = run_command("scontrol show config", &status);
+    std::istringstream in(out);
+    for (std::string line; status == 0 && std::getline(in, line);) {
+      if (line.rfind("MaxArraySize", 0) != 0) continue;
+      const auto eq = line.find('=');
+      if (eq == std::string::npos) break;
+      try {
+        const int64_t v = std::stoll(line.substr(eq + 1));
+        if (v > 0) return v;
+      } catch (const std::exception&) {
+      }
+      break;
+    }
+    return int64_t{1001};
+  }();
+  return n;
+}
+
+// One array job of `jobs`, one task each; `after`: the array it waits for ("" for none).
 Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<int64_t>& jobs,
-                  int attempt) {
+                  int attempt, const std::string& after) {
   const std::string dir = ctx.store.path_of(std::string(StoreState::kFolder) + "/slurm");
   std::filesystem::create_directories(dir);
   std::filesystem::create_directories(
@@ -73,6 +96,7 @@ Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<in
   script += fmt::format("#SBATCH --mem={}M\n", (cfg.memory_limit + 1048575) / 1048576);
   script += fmt::format("#SBATCH --time={}\n", slurm_time(cfg.worker_timeout));
   script += fmt::format("#SBATCH --cpus-per-task={}\n", ctx.plan.threads_per_worker);
+  if (!after.empty()) script += "#SBATCH --dependency=afterany:" + after + "\n";
   script += fmt::format(
       "#SBATCH --output={}\n",
       quote(ctx.store.path_of(std::string(StoreState::kFolder) + "/logs/slurm-%A_%a.log")));
@@ -96,6 +120,21 @@ Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<in
   log_line(cfg.log_level, 1,
            fmt::format("submitted SLURM job {} ({} array tasks)", id, jobs.size()));
   return {id, jobs};
+}
+
+// `jobs` as arrays of at most MaxArraySize tasks, each starting when the one before has ended, so
+// that simultaneous_worker_limit (each array's %N) holds for the whole run.
+std::vector<Submission> submit_all(const RunContext& ctx, const Config& cfg,
+                                   const std::vector<int64_t>& jobs, int& attempt) {
+  std::vector<Submission> out;
+  const std::size_t per = static_cast<std::size_t>(max_array_size());
+  for (std::size_t from = 0; from < jobs.size(); from += per) {
+    const std::vector<int64_t> part(
+        jobs.begin() + static_cast<std::ptrdiff_t>(from),
+        jobs.begin() + static_cast<std::ptrdiff_t>(std::min(jobs.size(), from + per)));
+    out.push_back(submit(ctx, cfg, part, attempt++, out.empty() ? "" : out.back().id));
+  }
+  return out;
 }
 
 void save(const RunContext& ctx, const std::vector<Submission>& subs) {
@@ -184,7 +223,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
   int attempt = static_cast<int>(load(ctx).size());
   std::map<int64_t, int> attempts;
   for (auto j : todo) attempts[j] = 1;
-  if (!todo.empty()) subs.push_back(submit(ctx, cfg, todo, attempt++));
+  for (auto& sub : submit_all(ctx, cfg, todo, attempt)) subs.push_back(std::move(sub));
   save(ctx, subs);
   if (!cfg.await_completion) {
     fmt::print(stderr,
@@ -256,7 +295,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
     progress.update(done, 0, static_cast<int>(open_tasks));
     if (!lost.empty()) {
       for (auto j : lost) ++attempts[j];
-      subs.push_back(submit(ctx, cfg, lost, attempt++));
+      for (auto& sub : submit_all(ctx, cfg, lost, attempt)) subs.push_back(std::move(sub));
       save(ctx, subs);
       continue;
     }

@@ -18,7 +18,10 @@ def slurm(tmp_path_factory):
     if not shutil.which("slurmctld") or not shutil.which("munged") or os.geteuid() != 0:
         pytest.skip("SLURM daemons not installed, or not root")
     folder = tmp_path_factory.mktemp("slurm")
-    proc = subprocess.run(["bash", str(SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)
+    # Arrays of at most 4 tasks (sites set MaxArraySize; 1001 by default): every plan here, of 6 jobs
+    # or more, is submitted as several arrays.
+    proc = subprocess.run(["bash", str(SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, ZP_SLURM_MAX_ARRAY_SIZE="4"))
     assert proc.returncode == 0, proc.stderr
     env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"))
     yield env
@@ -46,10 +49,17 @@ def test_slurm_job_array_gives_the_local_store(tmp_path, slurm):
     proc = run_cache(tmp_path, config(store), env=slurm, check=0)
     assert "submitted SLURM job" in proc.stderr
     script = (store / ".zarr-parallel" / "slurm" / "submit-0.sh").read_text()
-    assert "#SBATCH --array=0-" in script and "%2" in script and "#SBATCH --mem=287M" in script
+    assert "#SBATCH --array=0-3%2" in script and "#SBATCH --mem=287M" in script
     assert "#SBATCH --partition='debug'" in script and "#SBATCH --time=0-00:02:00" in script
     plan = json.loads((store / ".zarr-parallel" / "plan.json").read_text())
     assert len(plan["jobs"]) >= 6
+    # More jobs than MaxArraySize: arrays of 4 tasks, each waiting for the one before (so that
+    # simultaneous_worker_limit holds overall), together running every job once.
+    subs = json.loads((store / ".zarr-parallel" / "slurm" / "submissions.json").read_text())
+    assert len(subs) == (len(plan["jobs"]) + 3) // 4 and all(len(s["jobs"]) <= 4 for s in subs)
+    assert sorted(j for s in subs for j in s["jobs"]) == list(range(len(plan["jobs"])))
+    second = (store / ".zarr-parallel" / "slurm" / "submit-1.sh").read_text()
+    assert f"#SBATCH --dependency=afterany:{subs[0]['id']}" in second
     assert store_files(store) == store_files(local_copy(tmp_path))
 
 
