@@ -27,20 +27,24 @@ void ChunkReader::expect(const std::vector<Fingerprint>& fingerprints) {
   }
 }
 
+void ChunkReader::compare(uint32_t file, const char* when) {
+  const std::string& path = ds_.files.at(file);
+  const auto it = expected_.find(path);
+  if (it == expected_.end()) return;
+  const Fingerprint now = fingerprint_of(it->second, access_);
+  if (!(now == it->second))
+    throw Error::source(path, describe_change(it->second, now) + " " + when +
+                                  "; a store is never written from two versions of its source: "
+                                  "run again with resume: false");
+}
+
 void ChunkReader::check_unchanged(uint32_t file) {
   if (expected_.empty()) return;
   {
     std::lock_guard lock(checked_mutex_);
     if (!checked_.insert(file).second) return;
   }
-  const std::string& path = ds_.files.at(file);
-  const auto it = expected_.find(path);
-  if (it == expected_.end()) return;
-  const Fingerprint now = fingerprint_of(it->second, access_);
-  if (!(now == it->second))
-    throw Error::source(path, describe_change(it->second, now) +
-                                  " since the plan was made; a store is never written from two "
-                                  "versions of its source: run again with resume: false");
+  compare(file, "since the plan was made");
 }
 
 void ChunkReader::start_job() {
@@ -54,16 +58,7 @@ void ChunkReader::check_files_read_unchanged() {
     std::lock_guard lock(checked_mutex_);
     read = checked_;
   }
-  for (uint32_t file : read) {
-    const std::string& path = ds_.files.at(file);
-    const auto it = expected_.find(path);
-    if (it == expected_.end()) continue;
-    const Fingerprint now = fingerprint_of(it->second, access_);
-    if (!(now == it->second))
-      throw Error::source(path, describe_change(it->second, now) +
-                                    " while it was read; a store is never written from two "
-                                    "versions of its source: run again with resume: false");
-  }
+  for (uint32_t file : read) compare(file, "while it was read");
 }
 
 bool ChunkReader::remote(const Variable& v) const {

@@ -51,6 +51,8 @@ class ChunkReader {
   SourceAccess access_;
   std::atomic<uint64_t> bytes_read_{0};
   void check_unchanged(uint32_t file);
+  // Error(Source) naming the file when it no longer matches its fingerprint (`when`: the message).
+  void compare(uint32_t file, const char* when);
   // The chunk's stored bytes (read here unless fetched); nullopt for a missing chunk.
   std::optional<Bytes> stored(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched);
   std::unordered_map<std::string, Fingerprint> expected_;
