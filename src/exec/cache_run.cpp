@@ -22,6 +22,7 @@
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
 #include "store/path_lock.hpp"
+#include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
 #include "write/output_format.hpp"
 
@@ -282,7 +283,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
                            "its plan belongs to another store (copied over?); run "
                            "again with resume: false to rebuild it");
       plan.store = resume_root;
-      store.remove_stale_temporaries();
+      remove_stale_temporaries(resume_root);
       log_line(cfg.log_level, 1, "resuming " + resume_root);
     } else {
       if (t.kind == TargetKind::Ours) {

@@ -24,6 +24,7 @@
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
+#include "write/store_inventory.hpp"
 
 namespace zp {
 
@@ -271,7 +272,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
     }
     running.clear();
     // Workers killed mid-write leave temporary files; no one else writes here (we hold the lock).
-    ctx.store.remove_stale_temporaries();
+    remove_stale_temporaries(ctx.store.root());
   };
   auto hand_out = [&](Worker& w, int64_t job) {
     ++attempts[job];

@@ -118,14 +118,4 @@ std::optional<std::string> FileStore::key_of_temporary(const std::string& relati
   return relative.substr(0, at);
 }
 
-void FileStore::remove_stale_temporaries() const {
-  std::error_code ec;
-  std::vector<fs::path> stale;
-  for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::end(it);
-       it.increment(ec))
-    if (it->path().filename().string().find(kTempMarker) != std::string::npos)
-      stale.push_back(it->path());
-  for (const auto& p : stale) fs::remove(p, ec);
-}
-
 }  // namespace zp

@@ -29,8 +29,6 @@ class FileStore {
   void remove(const std::string& key) const;
   // Keys directly under `prefix` (a folder key), file names only.
   std::vector<std::string> list(const std::string& prefix) const;
-  // Removes temporary files a killed writer left under the root.
-  void remove_stale_temporaries() const;
   // The key a temporary file of put() is written for (`relative` is its path under the root), or
   // nullopt when the name is not one put() makes.
   static std::optional<std::string> key_of_temporary(const std::string& relative);

@@ -59,49 +59,80 @@ std::string ForeignEntries::describe() const {
   return out;
 }
 
-ForeignEntries entries_not_ours(const std::string& root, std::size_t max_examples) {
-  const std::string side = StoreState::kFolder;
-  Written ours;
-  const fs::path plan_file = fs::path(root) / side / "plan.json";
+namespace {
+
+// What the store at `root` holds of ours, from its plan (none yet: only the side folder is ours).
+Written written_in(const std::string& root) {
+  const fs::path plan_file = fs::path(root) / StoreState::kFolder / "plan.json";
   std::error_code ec;
-  // No plan yet: the store was created and nothing but its side folder written.
-  if (fs::exists(plan_file, ec)) {
-    try {
-      ours = written_by(load_plan(plan_file.string()));
-    } catch (const Error& e) {
-      throw Error::store(
-          root,
-          std::string("which of its files zarr-parallel wrote is not known (") + e.what() + ")");
-    }
+  if (!fs::exists(plan_file, ec)) return {};
+  try {
+    return written_by(load_plan(plan_file.string()));
+  } catch (const Error& e) {
+    throw Error::store(root, std::string("which of its files zarr-parallel wrote is not known (") +
+                                 e.what() + ")");
   }
-  ForeignEntries out;
-  auto foreign = [&](const std::string& name) {
-    ++out.count;
-    if (out.examples.size() < max_examples) out.examples.push_back(name);
-  };
+}
+
+enum class Found { Ours, OurTemporary, Foreign };
+
+// Calls visit(relative path, absolute path, Found) for each entry of the store, without following
+// symbolic links. A foreign folder is visited once, not entered; the side folder is entered only
+// when `into_side` (all of it is ours; its temporaries are visited as such).
+template <class Visit>
+void walk(const std::string& root, const Written& ours, bool into_side, Visit&& visit) {
+  const std::string side = StoreState::kFolder;
+  std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     const std::string rel = it->path().lexically_relative(root).generic_string();
     const fs::file_status st = it->symlink_status(ec);
     if (ec) break;
+    const bool in_side = rel == side || rel.rfind(side + "/", 0) == 0;
     if (fs::is_directory(st)) {
-      if (rel == side) {
-        it.disable_recursion_pending();  // ours throughout: markers, plan, logs, stats
+      if (in_side) {
+        if (!into_side) it.disable_recursion_pending();
       } else if (!ours.folders.count(rel)) {
-        foreign(rel + "/");
-        it.disable_recursion_pending();  // reported as one folder
+        visit(rel + "/", it->path(), Found::Foreign);
+        it.disable_recursion_pending();
       }
       continue;
     }
     if (fs::is_regular_file(st)) {
-      if (ours.files.count(rel)) continue;
       const auto key = FileStore::key_of_temporary(rel);  // a killed writer's leftover
-      if (key && ours.files.count(*key)) continue;
+      if (in_side || ours.files.count(rel)) {
+        visit(rel, it->path(), key ? Found::OurTemporary : Found::Ours);
+        continue;
+      }
+      if (key && ours.files.count(*key)) {
+        visit(rel, it->path(), Found::OurTemporary);
+        continue;
+      }
     }
-    foreign(rel);  // any other file, a symbolic link, a socket, ...
+    visit(rel, it->path(), Found::Foreign);  // any other file, a symbolic link, a socket, ...
   }
   if (ec) throw Error::store(root, "cannot list it to see what is in it: " + ec.message());
+}
+
+}  // namespace
+
+ForeignEntries entries_not_ours(const std::string& root, std::size_t max_examples) {
+  ForeignEntries out;
+  walk(root, written_in(root), false, [&](const std::string& rel, const fs::path&, Found f) {
+    if (f != Found::Foreign) return;
+    ++out.count;
+    if (out.examples.size() < max_examples) out.examples.push_back(rel);
+  });
   return out;
+}
+
+void remove_stale_temporaries(const std::string& root) {
+  std::vector<fs::path> stale;
+  walk(root, written_in(root), true, [&](const std::string&, const fs::path& path, Found f) {
+    if (f == Found::OurTemporary) stale.push_back(path);
+  });
+  std::error_code ec;
+  for (const auto& p : stale) fs::remove(p, ec);
 }
 
 }  // namespace zp

@@ -21,4 +21,8 @@ struct ForeignEntries {
 // the store cannot be listed or its plan cannot be read: then what is ours is not known.
 ForeignEntries entries_not_ours(const std::string& root, std::size_t max_examples = 3);
 
+// Deletes the temporary files that writers killed mid-write left in a store of ours: those of the
+// keys its plan writes and those in its side folder, never a file of the user's however named.
+void remove_stale_temporaries(const std::string& root);
+
 }  // namespace zp

@@ -173,6 +173,24 @@ TEST(Ownership, OurStoreIsWhatItsPlanWrote) {
   EXPECT_THROW(entries_not_ours(root), Error);
 }
 
+TEST(Ownership, OnlyOurTemporariesAreCleanedUp) {
+  TempDir t;
+  const std::string root = (t.path / "s.zarr").string();
+  write_planned_store(root);
+  const fs::path r(root);
+  write(r / "x" / "1.1.zptmp.77.0", "a killed writer's chunk");
+  write(r / ".zarr-parallel" / "jobs" / "0.done.zptmp.5.0", "a killed writer's marker");
+  write(r / "extra" / "0.0.zptmp.1.2", "the user's, in the user's folder");
+  write(r / "x" / "notes.zptmp.txt", "the user's, named like a temporary of no key of ours");
+  remove_stale_temporaries(root);
+  EXPECT_FALSE(fs::exists(r / "x" / "1.1.zptmp.77.0"));
+  EXPECT_FALSE(fs::exists(r / ".zarr-parallel" / "jobs" / "0.done.zptmp.5.0"));
+  EXPECT_TRUE(fs::exists(r / "extra" / "0.0.zptmp.1.2"));
+  EXPECT_TRUE(fs::exists(r / "x" / "notes.zptmp.txt"));
+  EXPECT_TRUE(fs::exists(r / "x" / "1.1"));
+  EXPECT_TRUE(fs::exists(r / ".zarr-parallel" / "plan.json"));
+}
+
 TEST(Ownership, SwapKeepsAnOldStoreHoldingTheUsersFiles) {
   TempDir t;
   const std::string target = (t.path / "s.zarr").string();
