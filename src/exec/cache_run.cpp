@@ -283,7 +283,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
                            "its plan belongs to another store (copied over?); run "
                            "again with resume: false to rebuild it");
       plan.store = resume_root;
-      remove_stale_temporaries(resume_root);
+      remove_stale_temporaries(resume_root, plan);
       log_line(cfg.log_level, 1, "resuming " + resume_root);
     } else {
       if (t.kind == TargetKind::Ours) {

@@ -272,7 +272,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
     }
     running.clear();
     // Workers killed mid-write leave temporary files; no one else writes here (we hold the lock).
-    remove_stale_temporaries(ctx.store.root());
+    remove_stale_temporaries(ctx.store.root(), ctx.plan);
   };
   auto hand_out = [&](Worker& w, int64_t job) {
     ++attempts[job];

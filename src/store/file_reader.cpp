@@ -60,9 +60,8 @@ std::shared_ptr<const FileReader::OpenFile> FileReader::descriptor(const std::st
     throw Error::source(path, "cannot stat: " + errno_text(err));
   }
   auto file = std::make_shared<const OpenFile>(fd, static_cast<uint64_t>(st.st_size));
-  if (open_.size() >=
-      std::max<std::size_t>(max_open_,
-                            1)) {  // a reader still inside pread keeps its descriptor alive
+  if (open_.size() >= max_open_) {
+    // Closed once no reader holds it: one still inside pread keeps its descriptor alive.
     open_.erase(recent_.back());
     recent_.pop_back();
   }

@@ -5,6 +5,7 @@
 // Thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <list>
@@ -19,7 +20,8 @@ namespace zp {
 
 class FileReader : public Readable, public Listable {
  public:
-  explicit FileReader(std::size_t max_open = default_max_open()) : max_open_(max_open) {}
+  explicit FileReader(std::size_t max_open = default_max_open())
+      : max_open_(std::max<std::size_t>(max_open, 1)) {}
   ~FileReader() override;
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;

@@ -44,23 +44,6 @@ Written written_by(const Plan& plan) {
   return w;
 }
 
-}  // namespace
-
-std::string ForeignEntries::describe() const {
-  std::string out;
-  for (std::size_t i = 0; i < examples.size(); ++i) {
-    if (i)
-      out += i + 1 == examples.size() && count == static_cast<int64_t>(examples.size()) ? " and "
-                                                                                        : ", ";
-    out += "'" + examples[i] + "'";
-  }
-  const int64_t more = count - static_cast<int64_t>(examples.size());
-  if (more > 0) out += " and " + std::to_string(more) + " more";
-  return out;
-}
-
-namespace {
-
 // What the store at `root` holds of ours, from its plan (none yet: only the side folder is ours).
 Written written_in(const std::string& root) {
   const fs::path plan_file = fs::path(root) / StoreState::kFolder / "plan.json";
@@ -126,13 +109,26 @@ ForeignEntries entries_not_ours(const std::string& root, std::size_t max_example
   return out;
 }
 
-void remove_stale_temporaries(const std::string& root) {
+void remove_stale_temporaries(const std::string& root, const Plan& plan) {
   std::vector<fs::path> stale;
-  walk(root, written_in(root), true, [&](const std::string&, const fs::path& path, Found f) {
+  walk(root, written_by(plan), true, [&](const std::string&, const fs::path& path, Found f) {
     if (f == Found::OurTemporary) stale.push_back(path);
   });
   std::error_code ec;
   for (const auto& p : stale) fs::remove(p, ec);
+}
+
+std::string ForeignEntries::describe() const {
+  std::string out;
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    if (i)
+      out += i + 1 == examples.size() && count == static_cast<int64_t>(examples.size()) ? " and "
+                                                                                        : ", ";
+    out += "'" + examples[i] + "'";
+  }
+  const int64_t more = count - static_cast<int64_t>(examples.size());
+  if (more > 0) out += " and " + std::to_string(more) + " more";
+  return out;
 }
 
 }  // namespace zp

@@ -8,12 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "plan/plan.hpp"
+
 namespace zp {
 
 struct ForeignEntries {
   int64_t count = 0;                  // entries not ours (a foreign folder counts once)
   std::vector<std::string> examples;  // the first few, relative to the store
-  // "'extra/' (a folder), 'notes.txt' and 2 more"
+  // "'extra/', 'notes.txt' and 2 more" (a folder ends in '/')
   std::string describe() const;
 };
 
@@ -22,7 +24,8 @@ struct ForeignEntries {
 ForeignEntries entries_not_ours(const std::string& root, std::size_t max_examples = 3);
 
 // Deletes the temporary files that writers killed mid-write left in a store of ours: those of the
-// keys its plan writes and those in its side folder, never a file of the user's however named.
-void remove_stale_temporaries(const std::string& root);
+// keys `plan` (the store's own) writes and those in its side folder, never a file of the user's
+// however named.
+void remove_stale_temporaries(const std::string& root, const Plan& plan);
 
 }  // namespace zp

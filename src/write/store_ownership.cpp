@@ -191,6 +191,21 @@ void remove_our_store(const std::string& root) {
   if (ec) throw Error::store(root, "cannot remove the old store: " + ec.message());
 }
 
+namespace {
+
+// Deletes the old store, moved to `old` once the new one is in place at `target`; keeps it when
+// something of the user's appeared in it while the new one was built.
+void retire(const std::string& old, const std::string& target) {
+  try {
+    remove_our_store(old);
+  } catch (const Error& e) {
+    throw Error::store(target, "the new cache is complete and in place, but the old store, now at " +
+                                   old + ", was kept: " + e.what());
+  }
+}
+
+}  // namespace
+
 void swap_in(const std::string& staging, const std::string& target) {
   if (!store_id_of(staging))
     throw Error::store(staging, "the staged store has lost its marker; not swapping it in");
@@ -217,21 +232,10 @@ void swap_in(const std::string& staging, const std::string& target) {
       ::rename(old.c_str(), target.c_str());
       throw Error::store(target, "cannot move the new store into place: " + errno_text(err));
     }
-    try {
-      remove_our_store(old);
-    } catch (const Error& e) {
-      throw Error::store(target, "the new cache is complete and in place, but the old store, now "
-                                 "at " + old + ", was kept: " + e.what());
-    }
+    retire(old, target);
     return;
   }
-  try {
-    remove_our_store(staging);  // now the old store
-  } catch (const Error& e) {
-    // Something of the user's appeared in the old store while the new one was built.
-    throw Error::store(target, "the new cache is complete and in place, but the old store, now at " +
-                                   staging + ", was kept: " + e.what());
-  }
+  retire(staging, target);  // now the old store
 }
 
 }  // namespace zp

@@ -117,7 +117,7 @@ TEST(Ownership, SwapReplacesOnlyOurStoreAndKeepsItUntilThen) {
 
 // A store of ours as the tool writes it: plan, metadata and every chunk key of a 10 x 6 array in
 // (5, 3) chunks.
-void write_planned_store(const std::string& root) {
+Plan write_planned_store(const std::string& root) {
   const Dataset ds = testing::make_dataset({10, 6}, {5, 3});
   Config cfg;
   cfg.chunks_auto = false;
@@ -133,6 +133,7 @@ void write_planned_store(const std::string& root) {
   write_consolidated(p, store);
   for (const auto& chunk : chunks_in(Region{{0, 0}, {2, 2}}))
     for (const auto& key : chunk_keys(p.arrays[0], chunk, output_format(2))) store.put(key, "c");
+  return p;
 }
 
 TEST(Ownership, OurStoreIsWhatItsPlanWrote) {
@@ -176,13 +177,13 @@ TEST(Ownership, OurStoreIsWhatItsPlanWrote) {
 TEST(Ownership, OnlyOurTemporariesAreCleanedUp) {
   TempDir t;
   const std::string root = (t.path / "s.zarr").string();
-  write_planned_store(root);
+  const Plan plan = write_planned_store(root);
   const fs::path r(root);
   write(r / "x" / "1.1.zptmp.77.0", "a killed writer's chunk");
   write(r / ".zarr-parallel" / "jobs" / "0.done.zptmp.5.0", "a killed writer's marker");
   write(r / "extra" / "0.0.zptmp.1.2", "the user's, in the user's folder");
   write(r / "x" / "notes.zptmp.txt", "the user's, named like a temporary of no key of ours");
-  remove_stale_temporaries(root);
+  remove_stale_temporaries(root, plan);
   EXPECT_FALSE(fs::exists(r / "x" / "1.1.zptmp.77.0"));
   EXPECT_FALSE(fs::exists(r / ".zarr-parallel" / "jobs" / "0.done.zptmp.5.0"));
   EXPECT_TRUE(fs::exists(r / "extra" / "0.0.zptmp.1.2"));
