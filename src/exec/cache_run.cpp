@@ -310,6 +310,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
       state.write_started(hash);
       state.write_sources(fingerprints_json(plan.sources));
       state.write_plan(plan_to_json(plan).dump());
+      state.sync();
     }
     FileStore store(session.build_root);
     StoreState state(store);
@@ -400,7 +401,8 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
       if (!run_slurm(ctx, session.pending, cfg))
         return 0;  // submitted only (await_completion: false)
     } else {
-      run_local(ctx, session.pending, session.plan.workers, cfg.worker_timeout);
+      // This run's worker count, not the plan's: a resumed plan may have been made in series mode.
+      run_local(ctx, session.pending, cfg.simultaneous_worker_limit, cfg.worker_timeout);
     }
     finish_cache(cfg, session);
   }

@@ -43,9 +43,43 @@ std::string FileStore::path_of(const std::string& key) const {
   return root_ + "/" + key;
 }
 
-void FileStore::put(const std::string& key, const Bytes& value) const { put_parts(key, {&value}); }
+std::string folder_of(const std::string& key) {
+  const auto slash = key.rfind('/');
+  return slash == std::string::npos ? std::string() : key.substr(0, slash);
+}
 
-void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*>& parts) const {
+void sync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error::store(path, "cannot open to flush it: " + errno_text(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL)
+    throw Error::store(path, "cannot flush it to the device: " + errno_text(err));
+}
+
+void FileStore::sync_folders(const std::set<std::string>& folders) const {
+  std::set<std::string> all;
+  for (std::string f : folders) {
+    for (;;) {
+      if (!all.insert(f).second || f.empty()) break;
+      f = folder_of(f);
+    }
+  }
+  // Deepest first: a folder's own name is flushed with its parent, after its entries.
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const std::string path = it->empty() ? root_ : path_of(*it);
+    std::error_code ec;
+    if (it->empty() || fs::exists(path, ec)) sync_path(path);  // none: nothing was put there
+  }
+}
+
+void FileStore::put(const std::string& key, const Bytes& value, Sync sync) const {
+  put_parts(key, {&value}, sync);
+}
+
+void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*>& parts,
+                          Sync sync) const {
   const std::string path = path_of(key);
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
@@ -71,6 +105,14 @@ void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*
       done += static_cast<std::size_t>(n);
     }
   }
+  // Before the rename: a name that survives a crash has its bytes (fdatasync also reports the
+  // write errors that network file systems hold back until then).
+  if (sync == Sync::Durable && ::fdatasync(fd) != 0 && errno != EINVAL) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error::store(root_, "cannot write '" + key + "' to the device: " + errno_text(err));
+  }
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -83,8 +125,8 @@ void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*
   }
 }
 
-void FileStore::put(const std::string& key, const std::string& value) const {
-  put(key, Bytes(value.begin(), value.end()));
+void FileStore::put(const std::string& key, const std::string& value, Sync sync) const {
+  put(key, Bytes(value.begin(), value.end()), sync);
 }
 
 std::optional<std::string> FileStore::get(const std::string& key) const {

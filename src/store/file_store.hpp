@@ -2,16 +2,25 @@
 // Keys are '/'-separated relative paths; a key that could leave the folder ('..', absolute, NUL,
 // control characters) is refused. put() is atomic: bytes go to a unique temporary file in the
 // same folder, then rename(2), so a reader sees the old value or the whole new one, never a part.
+// Durable puts also flush the bytes to the device before the rename, so that after a power loss
+// or a node crash a key never holds an empty or partial file; sync_folders() then makes the new
+// names durable, which a done or complete marker must wait for.
 // Thread-safe (no shared mutable state besides the file system).
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "codec/codec.hpp"
 
 namespace zp {
+
+// Durable: the value's bytes reach the device (fdatasync) before its name appears. Cached: left to
+// the kernel's write-back, for what is rewritten every few seconds and worthless after a crash
+// (heartbeats).
+enum class Sync { Durable, Cached };
 
 class FileStore {
  public:
@@ -20,10 +29,14 @@ class FileStore {
   const std::string& root() const { return root_; }
   std::string path_of(const std::string& key) const;  // validates the key
 
-  void put(const std::string& key, const Bytes& value) const;
-  void put(const std::string& key, const std::string& value) const;
+  void put(const std::string& key, const Bytes& value, Sync sync = Sync::Durable) const;
+  void put(const std::string& key, const std::string& value, Sync sync = Sync::Durable) const;
   // The concatenation of `parts` as one value (a shard from its pieces, without joining them).
-  void put_parts(const std::string& key, const std::vector<const Bytes*>& parts) const;
+  void put_parts(const std::string& key, const std::vector<const Bytes*>& parts,
+                 Sync sync = Sync::Durable) const;
+  // Flushes the entries of each folder (a folder key, "" for the root) and of its parents up to
+  // the root, each once: the names that durable puts renamed into them survive a crash after this.
+  void sync_folders(const std::set<std::string>& folders) const;
   std::optional<std::string> get(const std::string& key) const;
   bool exists(const std::string& key) const;
   void remove(const std::string& key) const;
@@ -39,5 +52,12 @@ class FileStore {
 
 // Throws Error(Store) when `key` is not a safe relative key.
 void check_safe_key(const std::string& key);
+
+// The folder key of `key` ("" at the root).
+std::string folder_of(const std::string& key);
+
+// fsync(2) of a file or folder at `path`; a file system that cannot (EINVAL) is left as it is.
+// Error(Store) naming `path` when the flush fails: what was written there may be lost.
+void sync_path(const std::string& path);
 
 }  // namespace zp

@@ -121,8 +121,16 @@ JobRunner::JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool)
   reader_.expect(plan.sources);
 }
 
+void JobRunner::put(const std::string& key, const std::vector<const Bytes*>& parts) {
+  store_.put_parts(key, parts);
+  std::string folder = folder_of(key);
+  const std::lock_guard guard(folders_mutex_);
+  folders_.insert(std::move(folder));
+}
+
 JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
+  folders_.clear();
   const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(job.array));
   JobStats stats;
   stats.job_id = job.id;
@@ -176,7 +184,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
       // nullopt: a shard of fill values only, which is not stored.
       const std::optional<Bytes> encoded = format.encode(a, std::move(buffers[i]));
       if (encoded) {
-        for (const auto& key : chunk_keys(a, out_chunks[i], format)) store_.put(key, *encoded);
+        for (const auto& key : chunk_keys(a, out_chunks[i], format)) put(key, {&*encoded});
         written += encoded->size();
       }
       if (job.id >= 0) inject_fault();
@@ -188,6 +196,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(stats);
   }
+  store_.sync_folders(folders_);
   reader_.check_files_read_unchanged();  // before the job counts as done
   return stats;
 }
@@ -248,7 +257,7 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
         views.push_back(&p);
         size += p.size();
       }
-      for (const auto& key : chunk_keys(a, shards[s], format)) store_.put_parts(key, views);
+      for (const auto& key : chunk_keys(a, shards[s], format)) put(key, views);
       written += size;
     }
     if (faults) inject_fault();

@@ -27,13 +27,18 @@ const OutputFormat& output_format(int zarr_format) {
 }
 
 void write_metadata(const Plan& plan, const FileStore& store) {
-  for (const auto& [key, doc] : output_format(plan.zarr_format).metadata(plan))
+  std::set<std::string> folders;
+  for (const auto& [key, doc] : output_format(plan.zarr_format).metadata(plan)) {
     store.put(key, dump_python_json(doc, 4));
+    folders.insert(folder_of(key));
+  }
+  store.sync_folders(folders);
 }
 
 void write_consolidated(const Plan& plan, const FileStore& store) {
   const auto [key, doc] = output_format(plan.zarr_format).consolidated(plan);
   store.put(key, dump_python_json(doc, 4));
+  store.sync_folders({folder_of(key)});
 }
 
 }  // namespace zp

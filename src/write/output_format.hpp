@@ -38,7 +38,8 @@ class OutputFormat {
 
 const OutputFormat& output_format(int zarr_format);
 
-// Writes every document of metadata() / consolidated() (JSON text as zarr-python writes it).
+// Writes every document of metadata() / consolidated() (JSON text as zarr-python writes it),
+// durably: they are in place and flushed when these return.
 void write_metadata(const Plan& plan, const FileStore& store);
 void write_consolidated(const Plan& plan, const FileStore& store);
 

@@ -98,6 +98,13 @@ TargetState classify_target(const std::string& path) {
   return {TargetKind::Foreign, "is a folder that zarr-parallel did not create"};
 }
 
+namespace {
+std::string parent_of(const std::string& path) {
+  const fs::path p = fs::path(path).parent_path();
+  return p.empty() ? std::string(".") : p.string();
+}
+}  // namespace
+
 std::string create_store(const std::string& root) {
   std::error_code ec;
   fs::create_directories(fs::path(root).parent_path(), ec);
@@ -125,10 +132,15 @@ std::string create_store(const std::string& root) {
   const std::string marker = marker_path(root);
   const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error::store(root, "cannot create " + marker + ": " + errno_text(errno));
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  (::fdatasync(fd) == 0 || errno == EINVAL);
   const int err = errno;
   ::close(fd);
   if (!ok) throw Error::store(root, "cannot write " + marker + ": " + errno_text(err));
+  // The store and its marker survive a crash before anything is written into it.
+  sync_path(side);
+  sync_path(root);
+  sync_path(parent_of(root));
   return id;
 }
 
@@ -216,6 +228,7 @@ void swap_in(const std::string& staging, const std::string& target) {
       (t.kind == TargetKind::Empty && ::rmdir(target.c_str()) == 0)) {
     if (::rename(staging.c_str(), target.c_str()) != 0)
       throw Error::store(target, "cannot move the new store into place: " + errno_text(errno));
+    sync_path(parent_of(target));
     return;
   }
   // One atomic step: readers see the old complete store or the new complete one.
@@ -232,9 +245,11 @@ void swap_in(const std::string& staging, const std::string& target) {
       ::rename(old.c_str(), target.c_str());
       throw Error::store(target, "cannot move the new store into place: " + errno_text(err));
     }
+    sync_path(parent_of(target));
     retire(old, target);
     return;
   }
+  sync_path(parent_of(target));
   retire(staging, target);  // now the old store
 }
 

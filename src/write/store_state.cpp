@@ -82,7 +82,7 @@ std::vector<json> StoreState::done_jobs() const {
 }
 
 void StoreState::write_heartbeat(const std::string& worker, const json& beat) const {
-  store_.put(key("heartbeats/" + worker + ".json"), beat.dump());
+  store_.put(key("heartbeats/" + worker + ".json"), beat.dump(), Sync::Cached);
 }
 
 std::vector<json> StoreState::heartbeats() const {
@@ -106,8 +106,16 @@ void StoreState::write_stats(const json& stats) const {
 }
 
 void StoreState::mark_complete(const std::string& config_hash) const {
+  // The done markers it stands on first (the chunks were flushed before each marker was written),
+  // then the marker itself: a store that claims completion after a crash is complete.
+  store_.sync_folders({key("jobs")});
   store_.put(key("complete.json"),
              json{{"config_hash", config_hash}, {"finished", now_seconds()}}.dump(2));
+  store_.sync_folders({kFolder});
+}
+
+void StoreState::sync() const {
+  store_.sync_folders({kFolder});
 }
 
 std::optional<std::string> StoreState::completed_hash() const {

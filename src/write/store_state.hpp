@@ -40,7 +40,10 @@ class StoreState {
   std::optional<nlohmann::json> sources() const;
 
   void write_stats(const nlohmann::json& stats) const;
+  // Flushes the done markers, then writes the completion marker durably.
   void mark_complete(const std::string& config_hash) const;
+  // Flushes the side folder's entries: the plan and state of a new store survive a crash.
+  void sync() const;
   std::optional<std::string> completed_hash() const;  // config hash of a complete store
 
  private:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import BIN, ERA5, SAMPLE_BIN, children_of, need_fixtures, open_kerchunk, run_cache, store_files
+from conftest import (BIN, ERA5, SAMPLE_BIN, assert_matches, children_of, need_fixtures, open_kerchunk, open_netcdf,
+                      run_cache, store_files)
 
 
 def snapshot(folder):
@@ -523,3 +524,115 @@ def test_status_does_not_count_dead_workers_as_live(tmp_path):
     assert status["heartbeats"] and status["live_workers"] == [], status
     text = subprocess.run([str(BIN), "status", str(store)], capture_output=True, text=True).stdout
     assert "0 live" in text and "process gone" in text, text
+
+
+# 10. Crashes of the machine: what a store claims survives a power loss or a node crash.
+#
+# The store lives on ext4 in a loop-mounted image that commits its journal every second, while the
+# kernel writes file data back only after 30 s. A copy of the image, taken while every process of
+# the run is stopped, is the disk as a power loss at that moment leaves it; mounted again in the
+# same place it is the store a user finds after the reboot.
+
+class Ext4Disk:
+    def __init__(self, tmp_path):
+        self.image = tmp_path / "disk.img"
+        self.mount_point = tmp_path / "disk"
+        self.mount_point.mkdir()
+        subprocess.run(["truncate", "-s", "64M", str(self.image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", str(self.image)], check=True, capture_output=True)
+        self.mount(self.image)
+
+    def mount(self, image):
+        subprocess.run(["mount", "-o", "loop,commit=1", str(image), str(self.mount_point)], check=True,
+                       capture_output=True)
+
+    def unmount(self):
+        for _ in range(100):  # killed workers may hold files open for a moment
+            if subprocess.run(["umount", str(self.mount_point)], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        subprocess.run(["umount", str(self.mount_point)], check=True, capture_output=True)
+
+    def power_loss(self):
+        """The disk as it is now, remounted in place of the live one; call with the run stopped."""
+        time.sleep(2.5)  # past a journal commit: the names are on disk, unflushed data is not
+        crashed = self.image.with_name("crashed.img")
+        subprocess.run(["cp", "--sparse=always", str(self.image), str(crashed)], check=True)
+        return crashed
+
+
+@pytest.fixture
+def ext4_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop device needs root")
+    if int(Path("/proc/sys/vm/dirty_expire_centisecs").read_text()) < 1000:
+        pytest.skip("file data is written back within 10 s here: a crash cannot lose it")
+    try:
+        disk = Ext4Disk(tmp_path)
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        pytest.skip(f"cannot mount an ext4 image here: {e}")
+    yield disk
+    subprocess.run(["umount", str(disk.mount_point)], capture_output=True)
+
+
+def crash_config(tmp_path, disk):
+    files = make_netcdf(tmp_path / "src", files=4)
+    return {"data_uri": str(tmp_path / "src" / "*.nc"), "cache_store": str(disk.mount_point / "c.zarr"),
+            "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "deploy_mode": "local",
+            "simultaneous_worker_limit": 2, "num_jobs": 8, "worker_timeout": "10:00", "recommend_changes": False}, files
+
+
+def test_a_store_completed_just_before_a_power_loss_is_complete_after_it(tmp_path, ext4_disk):
+    cfg, files = crash_config(tmp_path, ext4_disk)
+    run_cache(tmp_path, cfg, check=0)
+    crashed = ext4_disk.power_loss()
+    ext4_disk.unmount()
+    ext4_disk.mount(crashed)
+    store = Path(cfg["cache_store"])
+    # Before: complete.json, the done markers and every chunk were empty files (names on disk, data
+    # never flushed), and the store was refused as "no store marker".
+    again = run_cache(tmp_path, cfg, check=0)
+    assert "cache hit" in again.stderr, again.stderr
+    assert_matches(store, open_netcdf(tmp_path / "src" / "*.nc"))
+    assert verify(tmp_path, cfg).returncode == 0
+
+
+def test_a_run_cut_by_a_power_loss_resumes_to_the_right_store(tmp_path, ext4_disk):
+    cfg, files = crash_config(tmp_path, ext4_disk)
+    store = Path(cfg["cache_store"])
+    # A first run dies after two jobs; the kernel writes its data back (as it does within 30 s).
+    first = run_cache(tmp_path, dict(cfg, deploy_mode="series"),
+                      env={"ZP_FAULT_KILL_ONCE": str(tmp_path / "killed"), "ZP_FAULT_AFTER_CHUNKS": "9"})
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    subprocess.run(["sync"], check=True)
+    # The resumed run: one worker stops itself in a job, the other finishes every other job.
+    path = tmp_path / "crash.yaml"
+    path.write_text(json.dumps(dict(cfg, resume=True)))
+    flag = tmp_path / "stopped"
+    proc = subprocess.Popen([str(BIN), "cache", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_AFTER_CHUNKS="2"))
+    status = {}
+    try:
+        for _ in range(600):
+            if flag.exists():
+                out = subprocess.run([str(BIN), "status", str(store), "--json"], capture_output=True, text=True)
+                status = json.loads(out.stdout or "{}")
+                if status and status["jobs_done"] == status["jobs_total"] - 1:
+                    break
+            time.sleep(0.05)
+        assert flag.exists() and status["jobs_done"] == status["jobs_total"] - 1, status
+        for pid in [proc.pid] + children_of(proc.pid):
+            os.kill(pid, signal.SIGSTOP)
+        crashed = ext4_disk.power_loss()
+    finally:
+        for pid in [proc.pid] + children_of(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate()
+    ext4_disk.unmount()
+    ext4_disk.mount(crashed)
+    # Before: the second run's done markers were on disk but its chunks were empty files; the resume
+    # kept them, ran the one job left and marked the store complete.
+    resumed = run_cache(tmp_path, dict(cfg, resume=True, deploy_mode="series"), check=0)
+    assert "resuming" in resumed.stderr, resumed.stderr
+    assert verify(tmp_path, cfg).returncode == 0
+    assert_matches(store, open_netcdf(tmp_path / "src" / "*.nc"))

@@ -81,8 +81,10 @@ def test_resume_after_coordinator_killed_redoes_only_unfinished_jobs(tmp_path):
     assert not (store / ".zarr-parallel" / "complete.json").exists()
     assert not (store / ".zmetadata").exists()
     done_before = len(list((store / ".zarr-parallel" / "jobs").glob("*.done")))
-    proc = run_cache(tmp_path, dict(cfg, resume=True), check=0)
+    # Resumed in another mode: this run's workers, not the first plan's one.
+    proc = run_cache(tmp_path, dict(cfg, resume=True, deploy_mode="local"), check=0)
     assert f"({done_before} already done)" in proc.stderr
+    assert "2 workers at most" in proc.stderr, proc.stderr
     assert store_files(store) == store_files(clean)
     expected = open_kerchunk(ERA5 / "refs.json")
     assert_matches(store, expected)
