@@ -22,9 +22,9 @@
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
 #include "store/path_lock.hpp"
+#include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
-#include "write/output_format.hpp"
 
 namespace zp {
 

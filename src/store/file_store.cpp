@@ -79,7 +79,7 @@ void FileStore::put(const std::string& key, const Bytes& value, Sync sync) const
 }
 
 void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*>& parts,
-                          Sync sync) const {
+                          Sync sync, PendingFlushes* later) const {
   const std::string path = path_of(key);
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
@@ -105,18 +105,29 @@ void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*
       done += static_cast<std::size_t>(n);
     }
   }
-  // Before the rename: a name that survives a crash has its bytes (fdatasync also reports the
-  // write errors that network file systems hold back until then).
-  if (sync == Sync::Durable && ::fdatasync(fd) != 0 && errno != EINVAL) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw Error::store(root_, "cannot write '" + key + "' to the device: " + errno_text(err));
+  if (later && sync == Sync::Durable) {
+    // Names may reach the disk before bytes here: what needs these keys durable flushes `later`.
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw Error::store(root_, "cannot rename into '" + key + "': " + errno_text(err));
+    }
+    later->add(fd, path);
+    return;
   }
-  if (::close(fd) != 0) {
-    const int err = errno;
+  try {
+    // Before the rename: a name that survives a crash has its bytes (the flush also reports the
+    // write errors that network file systems hold back until then).
+    if (sync == Sync::Durable) {
+      flush_and_close(fd, path);
+    } else if (::close(fd) != 0) {
+      throw Error::store(path, "cannot write it: " + errno_text(errno));
+    }
+  } catch (...) {
     ::unlink(tmp.c_str());
-    throw Error::store(root_, "cannot write '" + key + "': " + errno_text(err));
+    throw;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

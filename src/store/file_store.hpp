@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "codec/codec.hpp"
+#include "store/pending_flushes.hpp"
 
 namespace zp {
 
@@ -32,8 +33,10 @@ class FileStore {
   void put(const std::string& key, const Bytes& value, Sync sync = Sync::Durable) const;
   void put(const std::string& key, const std::string& value, Sync sync = Sync::Durable) const;
   // The concatenation of `parts` as one value (a shard from its pieces, without joining them).
+  // With `later`, a durable put starts the write-back and renames at once; the wait for the device
+  // is left to later->flush().
   void put_parts(const std::string& key, const std::vector<const Bytes*>& parts,
-                 Sync sync = Sync::Durable) const;
+                 Sync sync = Sync::Durable, PendingFlushes* later = nullptr) const;
   // Flushes the entries of each folder (a folder key, "" for the root) and of its parents up to
   // the root, each once: the names that durable puts renamed into them survive a crash after this.
   void sync_folders(const std::set<std::string>& folders) const;

@@ -122,7 +122,7 @@ JobRunner::JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool)
 }
 
 void JobRunner::put(const std::string& key, const std::vector<const Bytes*>& parts) {
-  store_.put_parts(key, parts);
+  store_.put_parts(key, parts, Sync::Durable, &flushes_);
   std::string folder = folder_of(key);
   const std::lock_guard guard(folders_mutex_);
   folders_.insert(std::move(folder));
@@ -196,6 +196,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(stats);
   }
+  flushes_.flush();
   store_.sync_folders(folders_);
   reader_.check_files_read_unchanged();  // before the job counts as done
   return stats;

@@ -1,7 +1,7 @@
 // JobRunner: runs one job of a plan — read its source chunks, decode, copy through the index map
-// into output chunk buffers, encode, write each chunk atomically and durably (its bytes flushed
-// before its name, its folders before run() returns, so a done marker written after run() never
-// outlives its chunks in a crash). The job is streamed one work
+// into output chunk buffers, encode, write each chunk atomically and durably (its bytes and its
+// folders flushed before run() returns, so a done marker written after run() never outlives its
+// chunks in a crash). The job is streamed one work
 // unit at a time, so memory holds one unit's output chunks plus one source chunk per thread.
 // Source and output chunks of a unit are processed in parallel on the given pool. One runner per
 // worker process; not for concurrent run() calls.
@@ -52,6 +52,7 @@ class JobRunner {
   std::map<int, ArrayPlan> inner_views_;  // sharded arrays as their inner chunks
   std::mutex folders_mutex_;
   std::set<std::string> folders_;  // folders this job put keys into, flushed before it ends
+  PendingFlushes flushes_;         // its chunks, on their way to the device
   void put(const std::string& key, const std::vector<const Bytes*>& parts);
   uint64_t write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched, bool faults);
 };

@@ -26,7 +26,8 @@ class OutputFormat {
   // The consolidated document (what xarray / zarr-python read first), written after the chunks.
   virtual std::pair<std::string, nlohmann::ordered_json> consolidated(const Plan& plan) const = 0;
   // The key of stored chunk `chunk` (write-chunk coordinates in the stored layout).
-  virtual std::string chunk_key(const std::string& array, const std::vector<int64_t>& chunk) const = 0;
+  virtual std::string chunk_key(const std::string& array,
+                                const std::vector<int64_t>& chunk) const = 0;
   // One decoded write chunk (C order, the write chunk's full shape) as stored bytes; nullopt when
   // nothing is to be stored (a shard of fill values only).
   virtual std::optional<Bytes> encode(const ArrayPlan& a, Bytes chunk) const = 0;

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "store/file_reader.hpp"
 #include "store/file_store.hpp"
+#include "store/pending_flushes.hpp"
 
 namespace zp {
 namespace {
@@ -86,6 +87,48 @@ TEST(FileStore, UnwritableStoreIsAStoreError) {
     EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos);
   }
   fs::remove(file);
+}
+
+TEST(FileStore, FoldersAreFlushedUpToTheRootAndMissingOnesSkipped) {
+  EXPECT_EQ(folder_of("d2m/0/1/2"), "d2m/0/1");
+  EXPECT_EQ(folder_of(".zmetadata"), "");
+  const fs::path root = fs::temp_directory_path() / ("zp_sync_" + std::to_string(getpid()));
+  FileStore store(root.string());
+  store.put("a/b/0.0", std::string("x"));
+  store.put("hb", std::string("y"), Sync::Cached);
+  EXPECT_EQ(*store.get("hb"), "y");
+  EXPECT_NO_THROW(store.sync_folders({"a/b", "a", "", "never/written"}));
+  try {
+    sync_path((root / "missing").string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Store);
+    EXPECT_NE(std::string(e.what()).find((root / "missing").string()), std::string::npos);
+  }
+  fs::remove_all(root);
+}
+
+TEST(PendingFlushes, KeysAreInPlaceBeforeTheFlushAndAFailedFlushIsNamed) {
+  const fs::path root = fs::temp_directory_path() / ("zp_flush_" + std::to_string(getpid()));
+  FileStore store(root.string());
+  PendingFlushes later;
+  for (std::size_t i = 0; i < PendingFlushes::kMaxPending + 3; ++i) {
+    store.put_parts("a/" + std::to_string(i), {}, Sync::Durable, &later);
+    EXPECT_TRUE(store.get("a/" + std::to_string(i)).has_value());  // in place before the flush
+  }
+  // A descriptor that cannot be flushed: closed already (EBADF).
+  const int bad = ::dup(0);
+  ::close(bad);
+  later.add(bad, "the-bad-one");
+  try {
+    later.flush();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Store);
+    EXPECT_NE(std::string(e.what()).find("the-bad-one"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(later.flush());  // nothing left
+  fs::remove_all(root);
 }
 
 }  // namespace
