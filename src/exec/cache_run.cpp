@@ -148,9 +148,17 @@ namespace {
 std::mutex g_locks_mutex;
 std::map<std::string, std::unique_ptr<PathLock>> g_locks;
 
-void hold_lock(const std::string& target) {
+void hold_lock(const std::string& target, int log_level) {
   std::lock_guard guard(g_locks_mutex);
-  if (!g_locks.count(target)) g_locks[target] = PathLock::acquire(target);
+  if (g_locks.count(target)) return;
+  auto lock = PathLock::acquire(target);
+  if (!lock->unlocked().empty())
+    log_line(log_level, 1,
+             "note: " + lock->lock_file() + ": this file system has no file locks (" +
+                 lock->unlocked() +
+                 "); a second run on this store from another host at the same time would not be "
+                 "refused");
+  g_locks[target] = std::move(lock);
 }
 
 bool source_unchanged(const StoreState& state, const std::string& target, const Config& cfg,
@@ -249,7 +257,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   }
 
   // 3. Under the lock, decide again: another run may have changed things while we planned.
-  hold_lock(target);
+  hold_lock(target, cfg.log_level);
   try {
     const TargetState t = classify_target(target);
     const TargetState st = classify_target(staging);

@@ -40,7 +40,14 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
       return describe_netcdf3(reader, path, info.size, group);
     throw Error::source(path, "not a NetCDF file (neither NetCDF-4/HDF5 nor NetCDF-3)");
   }
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+  // Sources are only read, and one changed under a run is caught by its fingerprint: HDF5's lock
+  // adds nothing, and fails where the file system has no locks (NFS without its lock daemon).
+  H5Pset_file_locking(fapl, false, true);
+#endif
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
+  H5Pclose(fapl);
   if (file < 0) throw Error::source(path, "HDF5 cannot open the file");
   struct Closer {
     hid_t id;

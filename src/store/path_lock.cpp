@@ -1,6 +1,7 @@
 #include "store/path_lock.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,34 @@ std::string describe_holder(const std::optional<json>& h) {
          std::to_string(h->value("pid", 0L)) + ", since " + when;
 }
 
+// What flock(2) or fcntl(2) locks answer on a file system that has none: Lustre mounted without
+// `flock` (ENOSYS), NFS without its lock daemon (ENOLCK), Cray DVS (ENOTSUPP, 524: no flock, but
+// fcntl locks).
+bool no_locks_here(int err) {
+  return err == ENOSYS || err == ENOLCK || err == EOPNOTSUPP || err == 524;
+}
+
+// The lock, by flock(2) or else by an open-file-description fcntl lock on the whole file (the same
+// semantics). 0 taken; EWOULDBLOCK held by another; or the errno that says there are no locks.
+int take(int fd) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+  if (!no_locks_here(errno)) return errno;
+  struct flock whole {};
+  whole.l_type = F_WRLCK;
+  whole.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_OFD_SETLK, &whole) == 0) return 0;
+  return errno == EAGAIN || errno == EACCES ? EWOULDBLOCK : errno;
+}
+
+// Without locks, the recorded holder is believed when it is a live process on this host.
+bool holder_alive_here(const json& h) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const long pid = h.value("pid", 0L);
+  return h.value("host", std::string()) == host && pid > 0 && pid != getpid() &&
+         (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
 }  // namespace
 
 std::optional<json> PathLock::holder(const std::string& path) {
@@ -69,8 +98,17 @@ std::unique_ptr<PathLock> PathLock::acquire(const std::string& path) {
     const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
       throw Error::store(path, "cannot create the lock file " + file + ": " + errno_text(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
+    const int err = take(fd);
+    std::string unlocked;
+    if (err != 0 && no_locks_here(err)) {
+      // Refusing would make such a file system unusable: go on with what the file records.
+      const json h = json::parse(read_all(fd), nullptr, false);
+      if (h.is_object() && holder_alive_here(h)) {
+        ::close(fd);
+        throw Error::store(path, "another zarr-parallel run holds it: " + describe_holder(h));
+      }
+      unlocked = errno_text(err);
+    } else if (err != 0) {
       const std::string text = read_all(fd);
       ::close(fd);
       if (err != EWOULDBLOCK)
@@ -102,7 +140,9 @@ std::unique_ptr<PathLock> PathLock::acquire(const std::string& path) {
     if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
       // The lock holds without the note; only the refusal message loses its details.
     }
-    return std::unique_ptr<PathLock>(new PathLock(file, fd));
+    auto lock = std::unique_ptr<PathLock>(new PathLock(file, fd));
+    lock->unlocked_ = unlocked;
+    return lock;
   }
   throw Error::store(path, "could not take the lock " + file + " (it keeps being replaced)");
 }

@@ -3,7 +3,9 @@
 // however it dies, so there is no stale lock to take over and no read-then-write race. The file
 // records the holder (host, pid, start time) for the message a refused run prints; the holder
 // unlinks it on release while still holding the lock, and a taker checks it locked the file that
-// is still at the path.
+// is still at the path. Where flock is not supported (Cray DVS) an fcntl lock of the same kind is
+// used; where no lock is (Lustre without `flock`, NFS without its lock daemon) the lock is only
+// the file: a live process on this host recorded there is refused, anything else is not.
 #pragma once
 
 #include <memory>
@@ -22,6 +24,8 @@ class PathLock {
   PathLock& operator=(const PathLock&) = delete;
 
   const std::string& lock_file() const { return lock_file_; }
+  // Why the file system could not lock (empty when it did): the caller says so to the user.
+  const std::string& unlocked() const { return unlocked_; }
 
   // The lock file that guards `path`.
   static std::string lock_file_for(const std::string& path);
@@ -32,6 +36,7 @@ class PathLock {
   PathLock(std::string lock_file, int fd) : lock_file_(std::move(lock_file)), fd_(fd) {}
   std::string lock_file_;
   int fd_ = -1;
+  std::string unlocked_;
 };
 
 }  // namespace zp

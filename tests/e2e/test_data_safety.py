@@ -1,6 +1,7 @@
 """Whose data is whose: the tool never deletes, replaces or writes into what it did not create,
 never completes a store from two versions of its source, and never leaves workers writing after
 their coordinator is gone. Each test reproduces a way main once lost or corrupted data."""
+import errno
 import json
 import os
 import re
@@ -426,6 +427,72 @@ def test_concurrent_coordinators_on_a_new_store_never_mix(tmp_path):
         a_wins += results[0] == 0
         b_wins += results[1] == 0
     print(f"{pairs} pairs: config A's store {a_wins}, B's {b_wins}, both exited 0 (one after the other) {both}")
+
+
+def without_locks(err, flock_only=False):
+    """preexec_fn: in the child and every process it starts, flock(2) (and unless `flock_only`,
+    fcntl's locks) fail with `err`, as on a file system without them: Lustre mounted without
+    `flock` (ENOSYS), NFS without its lock daemon (ENOLCK), Cray DVS (flock only, ENOTSUPP 524)."""
+    import seccomp
+    rules = [("flock", None)]
+    if not flock_only:  # F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW
+        rules += [("fcntl", seccomp.Arg(1, seccomp.EQ, cmd)) for cmd in (6, 7, 37, 38)]
+
+    def apply():
+        f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        for call, arg in rules:
+            f.add_rule(seccomp.ERRNO(err), call, *([arg] if arg else []))
+        f.load()
+    return apply
+
+
+def netcdf_config(tmp_path, store, **extra):
+    make_netcdf(tmp_path / "src")
+    cfg = {"data_uri": str(tmp_path / "src" / "*.nc"), "cache_store": str(store), "deploy_mode": "local",
+           "simultaneous_worker_limit": 2, "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "worker_timeout": "10:00", "recommend_changes": False}
+    cfg.update(extra)
+    path = tmp_path / f"cfg_{store.name}.yaml"
+    path.write_text(json.dumps(cfg))
+    return cfg, path
+
+
+@pytest.mark.parametrize("err", [errno.ENOLCK, errno.ENOSYS], ids=["nfs-without-lockd", "lustre-without-flock"])
+def test_a_file_system_without_locks_is_used_and_said_so(tmp_path, err):
+    # Before: ENOLCK failed HDF5's own lock on each NetCDF-4 source ("HDF5 cannot open the file",
+    # exit 4); ENOSYS failed the store's lock (exit 5). Either way nothing could be cached there.
+    store = tmp_path / "nl.zarr"
+    cfg, path = netcdf_config(tmp_path, store)
+    proc = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=120,
+                          preexec_fn=without_locks(err))
+    assert proc.returncode == 0, proc.stderr
+    assert "this file system has no file locks" in proc.stderr, proc.stderr
+    assert_matches(store, open_netcdf(tmp_path / "src" / "*.nc"))
+
+
+@pytest.mark.parametrize("flock_only", [True, False], ids=["fcntl-locks-only", "no-locks"])
+def test_a_second_run_is_refused_where_flock_is_missing(tmp_path, flock_only):
+    store = tmp_path / "nl.zarr"
+    cfg, path = netcdf_config(tmp_path, store)
+    flag = tmp_path / "stopped"
+    first = subprocess.Popen([str(BIN), "cache", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag)),
+                             preexec_fn=without_locks(524 if flock_only else errno.ENOLCK, flock_only))
+    try:
+        for _ in range(300):
+            if flag.exists():
+                break
+            time.sleep(0.05)
+        assert flag.exists(), "the fault was not injected"
+        second = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=60,
+                                preexec_fn=without_locks(524 if flock_only else errno.ENOLCK, flock_only))
+        assert second.returncode == 5, second.stderr
+        assert "another zarr-parallel run holds it" in second.stderr and f"pid {first.pid}" in second.stderr
+    finally:
+        first.kill()
+        _, first_err = first.communicate()
+    # Without flock the lock is an fcntl lock, a real one; without any, the note says so.
+    assert ("has no file locks" in first_err) == (not flock_only), first_err
 
 
 # 6. Paths: a moved store resumes where it is now.
