@@ -12,6 +12,7 @@
 #include "source/netcdf_source.hpp"
 #include "source/open_source.hpp"
 #include "source/reference_writer.hpp"
+#include "store/file_store.hpp"
 #include "store/store_table.hpp"
 
 namespace zp {
@@ -68,22 +69,15 @@ json make_refs(const RefsRequest& r) {
   opt.relative = r.relative;
   opt.out_dir = fs::absolute(r.out).parent_path().string();
   const auto doc = reference_set_of(ds, opt);
-  // Written beside the target and renamed over it: never half a file.
-  const std::string tmp = r.out + ".zp-tmp." + std::to_string(::getpid());
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    o << doc.dump();
-    if (!o.flush()) {
-      fs::remove(tmp);
-      throw Error::store(r.out, "cannot write");
-    }
-  }
+  // Written beside the target, flushed, then renamed over it: never half a file, also after a
+  // crash.
+  const fs::path out = fs::absolute(r.out);
   std::error_code ec;
-  fs::rename(tmp, r.out, ec);
-  if (ec) {
-    fs::remove(tmp);
-    throw Error::store(r.out, "cannot write: " + ec.message());
-  }
+  if (!fs::is_directory(out.parent_path(), ec))  // a mistyped path makes no folders
+    throw Error::store(r.out, "its folder " + out.parent_path().string() + " does not exist");
+  const FileStore folder(out.parent_path().string());
+  folder.put(out.filename().string(), doc.dump());
+  folder.sync_folders({""});
   int64_t chunks = 0, inlined = 0;
   for (const auto& [k, v] : doc["refs"].items()) {
     if (k.find("/.z") != std::string::npos || k.rfind(".z", 0) == 0) continue;

@@ -203,3 +203,7 @@ def test_what_a_reference_set_cannot_hold_is_refused_and_foreign_files_are_kept(
     assert refs(ERA5 / "era5_small_20000101.nc", "-o", ours).returncode == 0
     assert refs(ERA5 / "era5_small_20000102.nc", "-o", ours).returncode == 0  # ours: replaced
     assert "era5_small_20000102.nc" in ours.read_text()
+    typo = tmp_path / "no_such_folder" / "r.json"  # a mistyped path makes no folders
+    proc = refs(ERA5 / "era5_small_20000101.nc", "-o", typo)
+    assert proc.returncode == 5 and "does not exist" in proc.stderr, proc.stderr
+    assert not typo.parent.exists()
