@@ -290,6 +290,19 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
         throw Error::store(resume_root,
                            "its plan belongs to another store (copied over?); run "
                            "again with resume: false to rebuild it");
+      // Its jobs were sized for the memory_limit it was planned with; a lower one now would see
+      // workers killed for memory (SLURM's --mem) job after job.
+      if (cfg.memory_limit < plan.memory_limit &&
+          plan.summary.peak_memory > static_cast<uint64_t>(cfg.memory_limit))
+        throw Error::config(
+            "memory_limit",
+            fmt::format("the unfinished cache at {} was planned with memory_limit {} and its jobs "
+                        "need up to {} per worker, more than {}: resume with memory_limit {} or "
+                        "more, or plan it again with resume: false and overwrite: true",
+                        resume_root, format_bytes(static_cast<double>(plan.memory_limit)),
+                        format_bytes(static_cast<double>(plan.summary.peak_memory)),
+                        format_bytes(static_cast<double>(cfg.memory_limit)),
+                        format_bytes(static_cast<double>(plan.memory_limit))));
       plan.store = resume_root;
       remove_stale_temporaries(resume_root, plan);
       log_line(cfg.log_level, 1, "resuming " + resume_root);

@@ -124,6 +124,23 @@ def test_memory_limit_forces_rereads_and_says_so(tmp_path):
     assert_matches(tmp_path / "m.zarr", open_kerchunk(ERA5 / "refs.json")[["t2m"]])
 
 
+def test_a_resume_with_less_memory_than_its_jobs_need_is_refused(tmp_path):
+    need_fixtures()
+    store = tmp_path / "m.zarr"
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "variables": ["t2m"], "cache_store": str(store),
+           "chunks": {"time": 96, "latitude": 73, "longitude": 10}, "deploy_mode": "series",
+           "recommend_changes": False}
+    killed = run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired")})
+    assert killed.returncode == -9, killed.stderr
+    # Planned with the default limit its one job reads each source chunk once (about 48 MB); 46 MB
+    # can be planned (re-reading), but not run with those jobs: before, the resume ran them anyway.
+    low = run_cache(tmp_path, dict(cfg, resume=True, memory_limit="46MB"))
+    assert low.returncode == 2, low.stderr
+    assert "memory_limit" in low.stderr and "planned with" in low.stderr and "overwrite: true" in low.stderr
+    run_cache(tmp_path, dict(cfg, resume=True), check=0)
+    assert_matches(store, open_kerchunk(ERA5 / "refs.json")[["t2m"]])
+
+
 def test_errors_have_documented_exit_codes_and_leave_no_store(tmp_path):
     need_fixtures()
     store = tmp_path / "bad.zarr"
