@@ -1,7 +1,5 @@
 #include "exec/make_refs.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>

@@ -51,11 +51,7 @@ std::string folder_of(const std::string& key) {
 void sync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error::store(path, "cannot open to flush it: " + errno_text(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0 && err != EINVAL)
-    throw Error::store(path, "cannot flush it to the device: " + errno_text(err));
+  flush_and_close(fd, path, true);
 }
 
 void FileStore::sync_folders(const std::set<std::string>& folders) const {

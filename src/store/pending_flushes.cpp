@@ -9,8 +9,8 @@
 
 namespace zp {
 
-void flush_and_close(int fd, const std::string& what) {
-  const int rc = ::fdatasync(fd);
+void flush_and_close(int fd, const std::string& what, bool entries) {
+  const int rc = entries ? ::fsync(fd) : ::fdatasync(fd);
   const int err = errno;
   const int closed = ::close(fd);
   const int close_err = errno;

@@ -32,8 +32,9 @@ class PendingFlushes {
   std::deque<std::pair<int, std::string>> pending_;
 };
 
-// Waits for `fd`'s bytes to reach the device and closes it; Error(Store) naming `what` on failure
-// (a file system that cannot flush, EINVAL, is left as it is).
-void flush_and_close(int fd, const std::string& what);
+// Waits for `fd`'s bytes (fdatasync; with `entries`, fsync: a folder's names too) to reach the
+// device and closes it; Error(Store) naming `what` on failure (a file system that cannot flush,
+// EINVAL, is left as it is).
+void flush_and_close(int fd, const std::string& what, bool entries = false);
 
 }  // namespace zp

@@ -15,6 +15,8 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "store/file_store.hpp"
+#include "store/pending_flushes.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_state.hpp"
 
@@ -132,11 +134,12 @@ std::string create_store(const std::string& root) {
   const std::string marker = marker_path(root);
   const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error::store(root, "cannot create " + marker + ": " + errno_text(errno));
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                  (::fdatasync(fd) == 0 || errno == EINVAL);
-  const int err = errno;
-  ::close(fd);
-  if (!ok) throw Error::store(root, "cannot write " + marker + ": " + errno_text(err));
+  if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    const int err = errno;
+    ::close(fd);
+    throw Error::store(root, "cannot write " + marker + ": " + errno_text(err));
+  }
+  flush_and_close(fd, marker);
   // The store and its marker survive a crash before anything is written into it.
   sync_path(side);
   sync_path(root);
