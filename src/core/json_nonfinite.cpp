@@ -139,8 +139,9 @@ bool has_nonfinite(const nlohmann::ordered_json& j) {
 
 std::string dump_python_json(const nlohmann::ordered_json& j, int indent) {
   // Most documents have no NaN or infinity: then no marked copy and no token pass.
-  if (!has_nonfinite(j)) return j.dump(indent);
-  return nonfinite_markers_to_tokens(to_markers<nlohmann::ordered_json>(j).dump(indent));
+  // ensure_ascii: zarr-python 2 decodes metadata as ASCII, so "°C" must be written "\u00b0C".
+  if (!has_nonfinite(j)) return j.dump(indent, ' ', true);
+  return nonfinite_markers_to_tokens(to_markers<nlohmann::ordered_json>(j).dump(indent, ' ', true));
 }
 
 nlohmann::json zarr_fill_value(const nlohmann::json& v) {

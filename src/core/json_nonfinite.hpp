@@ -21,7 +21,8 @@ void nonfinite_markers_to_numbers(nlohmann::ordered_json& j);
 // Doubles that are not finite → marker strings (for JSON that must round-trip: the plan file).
 nlohmann::json nonfinite_numbers_to_markers(const nlohmann::ordered_json& j);
 
-// JSON text as Python's json writes it: non-finite doubles as bare tokens.
+// JSON text as Python's json writes it: non-finite doubles as bare tokens, text beyond ASCII as
+// \u escapes.
 std::string dump_python_json(const nlohmann::ordered_json& j, int indent = -1);
 // The same for JSON text that already holds marker strings.
 std::string nonfinite_markers_to_tokens(std::string dumped);

@@ -105,7 +105,7 @@ json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
           {"chunks", v.shape},          {"compressor", nullptr}, {"dtype", v.dtype.native().str()},
           {"fill_value", v.fill_value}, {"filters", nullptr},    {"order", "C"},
           {"shape", v.shape},           {"zarr_format", 2}};
-      refs[v.name + "/.zarray"] = zarray.dump();
+      refs[v.name + "/.zarray"] = dump_python_json(zarray);
       ojson zattrs = ojson::object();
       zattrs["_ARRAY_DIMENSIONS"] = v.dims;
       for (const auto& [k, a] : v.attrs.items()) zattrs[k] = a;
@@ -126,7 +126,7 @@ json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
                          {"order", order_f ? "F" : "C"},
                          {"shape", v.shape},
                          {"zarr_format", 2}};
-    refs[v.name + "/.zarray"] = zarray.dump();
+    refs[v.name + "/.zarray"] = dump_python_json(zarray);
     ojson zattrs = ojson::object();
     zattrs["_ARRAY_DIMENSIONS"] = v.dims;
     for (const auto& [k, a] : v.attrs.items()) zattrs[k] = a;

@@ -232,6 +232,41 @@ def text_file(path, fmt="NETCDF4", times=(0, 1), station_names=("abcd", "ef", "g
     return path
 
 
+def text_attributes_file(path, fmt="NETCDF4"):
+    """Attributes as European and Asian archives write them: a degree sign, accents, CJK text and a
+    character beyond the Basic Multilingual Plane, in global, variable and coordinate attributes."""
+    with netCDF4.Dataset(path, "w", format=fmt) as ds:
+        ds.createDimension("time", None)
+        ds.createDimension("x", 3)
+        ds.institution = "Météo-France, Toulouse"
+        ds.comment = "気温 — 2 m 🌡"
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t.long_name = "hours since 2000-01-01", "Zeit (UTC±0)"
+        t[:] = [0, 1]
+        v = ds.createVariable("t2m", "f4", ("time", "x"))
+        v.units, v.long_name = "°C", "Température à 2 m"
+        v[:] = [[1.5, 2.5, 3.5], [4.5, 5.5, 6.5]]
+        if fmt == "NETCDF4":
+            v.setncattr_string("flag_meanings", ["sec", "humide", "très humide"])
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["NETCDF4", "NETCDF3_CLASSIC"])
+def test_attributes_beyond_ascii_are_readable_by_zarr_python(tmp_path, fmt):
+    """zarr-python 2 decodes Zarr metadata as ASCII (it writes non-ASCII as \\u escapes), so a
+    store with a raw "°C" in it cannot be opened at all. Ours is opened, consolidated or not, with
+    the text as xarray reads it from the file."""
+    src = text_attributes_file(tmp_path / "att.nc", fmt)
+    expected = xr.open_dataset(src).load()
+    store = cache(tmp_path, src)
+    assert all(b < 128 for f in store.rglob(".z*") if f.is_file()
+               for b in f.read_bytes()), "metadata not ASCII"
+    assert_same_as_xarray(store, expected)
+    assert_same_as_xarray(store, expected, consolidated=False)
+    assert xr.open_zarr(store).t2m.attrs["units"] == "°C"
+    assert xr.open_zarr(store).attrs["comment"] == "気温 — 2 m 🌡"
+
+
 @pytest.mark.parametrize("fmt", ["NETCDF4", "NETCDF3_CLASSIC"])
 def test_char_arrays_and_strings_are_cached_as_xarray_reads_them(tmp_path, fmt):
     """Char arrays become fixed-width bytes (str with _Encoding) and NetCDF-4 strings become str,

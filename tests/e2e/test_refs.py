@@ -163,6 +163,16 @@ def test_packed_360_day_fill_values_checksums_and_scalars(tmp_path):
         assert_same(open_refs(out, **kw), open_files(paths, **kw))
 
 
+def test_attributes_beyond_ascii_are_readable_through_fsspec(tmp_path):
+    """fsspec hands a reference set's inline metadata to zarr-python 2, which decodes it as ASCII:
+    "°C" must be written as kerchunk writes it, "\\u00b0C"."""
+    from test_fidelity import text_attributes_file
+    for i in range(2):
+        text_attributes_file(tmp_path / f"att{i}.nc")
+    assert_refs_read_as_the_files(tmp_path, tmp_path / "att*.nc")
+    assert open_refs(tmp_path / "refs.json").t2m.attrs["units"] == "°C"
+
+
 def test_fletcher32_applied_first_stays_a_filter(tmp_path):
     """netCDF-C applies fletcher32 before shuffle and zlib, so the checksum is inside the compressed
     stream: it stays numcodecs' fletcher32 filter (numcodecs >= 0.12 reads it; Debian's 0.11 cannot,

@@ -68,6 +68,18 @@ TEST(JsonNonfinite, SpanRewriteEqualsTheDefinition) {
   }
 }
 
+// As Python's json.dumps writes: non-ASCII as \u escapes (surrogate pairs beyond the BMP), also
+// beside a NaN, and the text parses back to the same strings.
+TEST(JsonNonfinite, PythonJsonIsAscii) {
+  const nlohmann::ordered_json j = {{"units", "\u00b0C"}, {"t", "\u6c17 \U0001f321"}};
+  EXPECT_EQ(zp::dump_python_json(j), R"({"units":"\u00b0C","t":"\u6c17 \ud83c\udf21"})");
+  nlohmann::ordered_json with_nan = j;
+  with_nan["x"] = std::nan("");
+  EXPECT_EQ(zp::dump_python_json(with_nan),
+            R"({"units":"\u00b0C","t":"\u6c17 \ud83c\udf21","x":NaN})");
+  EXPECT_EQ(nlohmann::ordered_json::parse(zp::dump_python_json(j)), j);
+}
+
 // Manifests of every kind of reference (missing, ranges in any file order with offsets up and
 // down to 2^63, filter masks, inline bytes), whole or a random subset in random order, come back
 // from their packed JSON as they were; a damaged packed string is refused.
