@@ -4,7 +4,7 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "transform/cf_time.hpp"
+#include "core/cf_time.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

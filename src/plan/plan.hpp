@@ -43,6 +43,13 @@ struct ArrayPlan {
   std::vector<DimMap> index;  // per output dimension
   Variable source;            // source variable with its manifest
   Conversion conversion;
+  // Files that decode differently (Variable::encoding_runs): from Dataset::files index
+  // `first_file` on, up to the next, chunks convert with `conversion` instead. Same `out` dtype.
+  struct FileConversion {
+    uint32_t first_file = 0;
+    Conversion conversion;
+  };
+  std::vector<FileConversion> file_conversions;
   nlohmann::json fill_value;  // Zarr fill_value of the output
   Attrs attrs;                // output attributes (without _ARRAY_DIMENSIONS)
   // How a chunk is stored, in encode order, typed by kind (codec_kind): array→array filters, at
@@ -62,6 +69,9 @@ struct ArrayPlan {
   int64_t chunks_along(std::size_t d) const { return (shape[d] + chunks[d] - 1) / chunks[d]; }
   // "" or the vlen codec of a |O array (see Variable::object_codec).
   std::string object_codec() const;
+  // How source chunk `ref` converts: by its file (never-written chunks hold the first file's
+  // missing_chunk_value, so they convert as the first file).
+  const Conversion& conversion_of(const ChunkRef& ref) const;
   // The bytes→bytes codecs (what Zarr v2 calls the compressor, plus any before it).
   std::vector<CodecSpec> bytes_codecs() const;
   int64_t num_chunks() const;
@@ -112,7 +122,7 @@ struct Plan {
   int zarr_format = 2;
   std::string encoding = "source";
   std::vector<std::string> files;
-  AccessOptions access;              // how `files` are reached; secrets never stored (see kSecretsEnv)
+  AccessOptions access;  // how `files` are reached; secrets never stored (see kSecretsEnv)
   std::vector<Fingerprint> sources;  // every source file as planned
   Attrs global_attrs;
   std::vector<ArrayPlan> arrays;

@@ -19,6 +19,13 @@ using json = nlohmann::json;
 
 namespace {
 
+json file_conversions_json(const ArrayPlan& a) {
+  json out = json::array();
+  for (const auto& fc : a.file_conversions)
+    out.push_back({{"first_file", fc.first_file}, {"conversion", fc.conversion.to_json()}});
+  return out;
+}
+
 json dimmap_json(const DimMap& m) {
   json segments = json::array();
   for (const auto& s : m.segments) segments.push_back({s.out, s.count, s.src, s.step});
@@ -101,6 +108,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                       {"per_chunk_units", a.per_chunk_units},
                       {"index", index},
                       {"conversion", a.conversion.to_json()},
+                      {"file_conversions", file_conversions_json(a)},
                       {"fill_value", a.fill_value},
                       {"attrs", nonfinite_numbers_to_markers(a.attrs)},
                       {"codecs", codecs_json(a.codecs)},
@@ -217,6 +225,9 @@ Plan plan_from_json(const json& j, const std::string& where) {
       a.chunks = ja.at("chunks").get<std::vector<int64_t>>();
       a.per_chunk_units = ja.at("per_chunk_units").get<std::vector<bool>>();
       a.conversion = Conversion::from_json(ja.at("conversion"));
+      for (const auto& fc : ja.value("file_conversions", json::array()))
+        a.file_conversions.push_back(
+            {fc.at("first_file").get<uint32_t>(), Conversion::from_json(fc.at("conversion"))});
       a.fill_value = ja.at("fill_value");
       a.attrs = Attrs::parse(ja.at("attrs").dump());
       nonfinite_markers_to_numbers(a.attrs);

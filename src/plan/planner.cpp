@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -623,6 +624,14 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
   return arrays;
 }
 
+const Conversion& ArrayPlan::conversion_of(const ChunkRef& ref) const {
+  if (file_conversions.empty() || ref.kind == ChunkRef::Kind::Missing) return conversion;
+  const Conversion* c = &conversion;
+  for (const auto& fc : file_conversions)
+    if (fc.first_file <= ref.file) c = &fc.conversion;
+  return *c;
+}
+
 std::string ArrayPlan::object_codec() const {
   for (const auto& c : codecs)
     if (c.id == "vlen-utf8" || c.id == "vlen-bytes") return c.id;
@@ -837,6 +846,59 @@ PlanOptions plan_options(const Config& cfg, int cores) {
   return o;
 }
 
+namespace {
+
+std::string describe_encoding(const std::string& file, const Attrs& attrs,
+                              const nlohmann::json& fill) {
+  std::string out;
+  for (const char* k : Variable::kDecodingAttrs)
+    if (attrs.contains(k)) out += std::string(out.empty() ? "" : ", ") + k + " " + attrs[k].dump();
+  if (!fill.is_null()) out += (out.empty() ? "" : ", ") + ("_FillValue " + fill.dump());
+  return std::filesystem::path(file).filename().string() + ": " +
+         (out.empty() ? "no scale_factor, add_offset or fill value" : out);
+}
+
+// Files packed differently (Variable::encoding_runs) decode each with their own scale_factor,
+// add_offset and fill values, as xarray decodes each file before joining them: one conversion per
+// run, all to the same dtype. Their integers have no common packing, so `encoding: source`, which
+// keeps the integers, is refused.
+void apply_encoding_runs(ArrayPlan& a, const std::vector<std::string>& files, bool decoded) {
+  const Variable& v = a.source;
+  if (v.encoding_runs.empty()) return;
+  const auto file = [&](uint32_t i) { return i < files.size() ? files[i] : v.origin; };
+  const std::string first = describe_encoding(file(0), v.attrs, v.fill_value);
+  const auto& r0 = v.encoding_runs[0];
+  const std::string other = describe_encoding(file(r0.first_file), r0.attrs, r0.fill_value);
+  const std::string what = "variable '" + v.name + "': its files encode it differently (" + first;
+  if (a.coordinate || !(decoded || a.conversion.decode))
+    throw Error::config("encoding", what + "; " + other + "); " +
+                                        (a.coordinate ? std::string("a coordinate is kept as stored")
+                                                      : "encoding: source keeps the stored "
+                                                        "integers, which have no common "
+                                                        "packing: use encoding: decoded, which "
+                                                        "writes the values xarray decodes from "
+                                                        "each file"));
+  for (const auto& run : v.encoding_runs) {
+    const Conversion d = cf_decoding(v.decoded_as(run));
+    const DType base = a.conversion.steps.empty() ? a.conversion.out : a.conversion.decoded;
+    if (!(d.out == base))
+      throw Error::config("encoding", what + "; " +
+                                          describe_encoding(file(run.first_file), run.attrs,
+                                                            run.fill_value) +
+                                          "), and they decode to different types");
+    ArrayPlan::FileConversion fc{run.first_file, a.conversion};
+    fc.conversion.decode = d.decode;
+    fc.conversion.fills = d.fills;
+    fc.conversion.has_scale = d.has_scale;
+    fc.conversion.has_offset = d.has_offset;
+    fc.conversion.scale = d.scale;
+    fc.conversion.offset = d.offset;
+    a.file_conversions.push_back(std::move(fc));
+  }
+}
+
+}  // namespace
+
 Plan make_plan(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt) {
   Plan plan;
   plan.config_hash = cfg.content_hash();
@@ -863,6 +925,7 @@ Plan make_plan(const Dataset& ds, const Selection& sel, const Config& cfg, const
   plan.global_attrs["zarr_parallel_config_hash"] = plan.config_hash;
   plan.global_attrs["zarr_parallel_version"] = plan.tool_version;
   plan.arrays = build_arrays(ds, sel, cfg);
+  for (auto& a : plan.arrays) apply_encoding_runs(a, ds.files, cfg.encoding == "decoded");
   plan.workers = opt.workers;
   plan.threads_per_worker = opt.threads_per_worker;
   plan.memory_limit = opt.memory_limit;

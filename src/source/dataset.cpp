@@ -67,6 +67,20 @@ const Bytes* Variable::held_whole() const {
   return chunks[0].data.get();
 }
 
+Variable Variable::decoded_as(const EncodingRun& run) const {
+  Variable v;
+  v.name = name;
+  v.dims = dims;
+  v.shape = shape;
+  v.dtype = dtype;
+  v.attrs = attrs;
+  for (const char* k : kDecodingAttrs) v.attrs.erase(k);
+  for (const auto& [k, x] : run.attrs.items()) v.attrs[k] = x;
+  v.fill_value = run.fill_value;
+  v.origin = origin;
+  return v;
+}
+
 int64_t Variable::num_elements() const {
   int64_t n = 1;
   for (auto s : shape) n *= s;

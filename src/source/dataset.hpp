@@ -66,9 +66,23 @@ struct Variable {
   // "vlen-utf8" / "vlen-bytes": variable-length text in the source, cached as xarray's to_zarr
   // writes it (dtype |O with that filter); held here as 'S' of the longest value, zero-padded.
   std::string object_codec;
+  // Files joined along concat_dim that CF-decode differently from the first file (ERA5 downloads
+  // are packed per file, each with its own scale_factor/add_offset): from Dataset::files index
+  // `first_file` on, up to the next run, chunks decode with this run's `attrs` (the keys of
+  // kDecodingAttrs) and `fill_value`. Empty: every file decodes as `attrs` and `fill_value` say.
+  struct EncodingRun {
+    uint32_t first_file = 0;
+    Attrs attrs;
+    nlohmann::json fill_value;
+  };
+  std::vector<EncodingRun> encoding_runs;
+  static constexpr const char* kDecodingAttrs[] = {"scale_factor", "add_offset", "missing_value"};
 
   std::size_t ndim() const { return dims.size(); }
   int64_t num_elements() const;
+  // This variable as the files from `run` on decode it: its attrs and fill value replaced by the
+  // run's (its manifest is dropped: for cf_decoding and messages only).
+  Variable decoded_as(const EncodingRun& run) const;
   // Makes the manifest one inline chunk holding the whole array (`data`: C order, `dtype`),
   // without codecs: text read whole, computed labels.
   void hold_whole(Bytes data);

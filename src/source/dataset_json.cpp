@@ -213,6 +213,14 @@ ojson variable_json(const Variable& v) {
   o["chunks"] = chunk_refs_json_as<ojson>(v.chunks, nullptr);
   o["origin"] = v.origin;
   o["object_codec"] = v.object_codec;
+  if (!v.encoding_runs.empty()) {
+    ojson runs = ojson::array();
+    for (const auto& r : v.encoding_runs)
+      runs.push_back({{"first_file", r.first_file},
+                      {"attrs", r.attrs},
+                      {"fill_value", ojson::parse(r.fill_value.dump())}});
+    o["encoding_runs"] = std::move(runs);
+  }
   return o;
 }
 
@@ -233,6 +241,10 @@ Variable variable_from(const ojson& j, const std::string& where) {
   chunk_refs_from_as(j.at("chunks"), v.chunks, where);
   v.origin = j.value("origin", "");
   v.object_codec = j.value("object_codec", "");
+  if (j.contains("encoding_runs"))
+    for (const auto& r : j.at("encoding_runs"))
+      v.encoding_runs.push_back({r.at("first_file").get<uint32_t>(), r.at("attrs"),
+                                 json::parse(r.at("fill_value").dump())});
   return v;
 }
 

@@ -11,10 +11,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
+#include "core/cf_time.hpp"
+#include "core/dtype_dispatch.hpp"
 #include "core/error.hpp"
+#include "core/json_nonfinite.hpp"
 #include "source/dataset_json.hpp"
 #include "source/hdf5_readable_driver.hpp"
 #include "source/netcdf3_reader.hpp"
@@ -73,6 +79,62 @@ void check_joinable(const Variable& first, const Variable& part, std::size_t a,
       throw Error::source(where, "dimension '" + part.dims[d] + "' has a different length");
 }
 
+using EncodingRun = Variable::EncodingRun;
+
+// How the files from `file` on decode `v`: its decoding attributes and fill value.
+EncodingRun encoding_of(const Variable& v, uint32_t file) {
+  EncodingRun r{file, Attrs::object(), v.fill_value};
+  for (const char* k : Variable::kDecodingAttrs)
+    if (v.attrs.contains(k)) r.attrs[k] = v.attrs[k];
+  return r;
+}
+
+bool same_encoding(const EncodingRun& a, const EncodingRun& b) {
+  // As text: a NaN missing_value equals itself.
+  return dump_python_json(a.attrs) == dump_python_json(b.attrs) &&
+         a.fill_value.dump() == b.fill_value.dump();
+}
+
+// Where the parts' CF decoding changes from one file to the next, as runs (see EncodingRun); part
+// f's files are numbered from file_offset[f].
+std::vector<EncodingRun> join_encodings(const std::vector<const Variable*>& parts,
+                                        const std::vector<std::size_t>& file_offset) {
+  std::vector<EncodingRun> runs = parts[0]->encoding_runs;
+  EncodingRun current = runs.empty() ? encoding_of(*parts[0], 0) : runs.back();
+  auto add = [&](EncodingRun r) {
+    if (same_encoding(r, current)) return;
+    current = r;
+    runs.push_back(std::move(r));
+  };
+  for (std::size_t f = 1; f < parts.size(); ++f) {
+    const auto offset = static_cast<uint32_t>(file_offset[f]);
+    add(encoding_of(*parts[f], offset));
+    for (EncodingRun r : parts[f]->encoding_runs) {
+      r.first_file += offset;
+      add(std::move(r));
+    }
+  }
+  return runs;
+}
+
+std::string attr_text(const Variable& v, const char* key) {
+  return v.attrs.contains(key) && v.attrs[key].is_string() ? v.attrs[key].get<std::string>() : "";
+}
+
+// A time variable's values are numbers in its file's units; files written with their own
+// reference date ("hours since <the file's first day>") cannot be joined as numbers.
+void check_same_time_units(const Variable& first, const Variable& part, const std::string& path) {
+  const std::string units = attr_text(first, "units");
+  if (!is_time_units(units)) return;
+  for (const char* k : {"units", "calendar"})
+    if (attr_text(part, k) != attr_text(first, k))
+      throw Error::source(path + ", variable '" + part.name + "'",
+                          std::string(k) + " '" + attr_text(part, k) +
+                              "' differ from the first file's '" + attr_text(first, k) +
+                              "'; only the coordinate of concat_dim is converted to the first "
+                              "file's units");
+}
+
 // Joins the parts' variables along axis `a` in one pass over all their chunks; part f's files are
 // numbered from file_offset[f] in the joined dataset.
 Variable join_along(const std::vector<const Variable*>& parts, std::size_t a,
@@ -87,6 +149,7 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a,
       joined.grid.edges[a].push_back(p->grid.edges[a][k] + joined.shape[a]);
     joined.shape[a] += p->shape[a];
   }
+  joined.encoding_runs = join_encodings(parts, file_offset);
   joined.chunks.assign(static_cast<std::size_t>(joined.grid.num_chunks()), ChunkRef{});
   for (std::size_t f = 0; f < parts.size(); ++f) {
     const Variable& p = *parts[f];
@@ -109,29 +172,79 @@ const Bytes* join_values_of(const ScanPart& p, const Variable& pv) {
   return pv.dtype.big_endian ? nullptr : pv.held_whole();
 }
 
+// Converts `n` values of `part`'s time coordinate in place to `first`'s units, as xarray's
+// concatenation of the decoded times written with the first file's encoding holds them (files
+// that each count "hours since" their own first day). Nothing when the units are equal or not
+// time units; refused when the calendars differ or a value has no exact integer in the new units.
+void in_units_of(const Variable& first, const Variable& part, unsigned char* values, std::size_t n,
+                 const std::string& path) {
+  const std::string units = attr_text(first, "units"), calendar = attr_text(first, "calendar");
+  const std::string part_units = attr_text(part, "units");
+  if (!is_time_units(units) || (part_units == units && attr_text(part, "calendar") == calendar))
+    return;
+  const std::string where = path + ", variable '" + part.name + "'";
+  if (attr_text(part, "calendar") != calendar || !is_time_units(part_units))
+    throw Error::source(
+        where, "units '" + part_units + "' calendar '" + attr_text(part, "calendar") +
+                   "' differ from the first file's '" + units + "' calendar '" + calendar + "'");
+  const CfTimeUnits to = parse_time_units(units, calendar, where);
+  const CfTimeUnits from = parse_time_units(part_units, calendar, where);
+  visit_numeric(first.dtype.native(), [&](auto zero) {
+    using T = decltype(zero);
+    for (std::size_t i = 0; i < n; ++i) {
+      T x;
+      std::memcpy(&x, values + i * sizeof(T), sizeof(T));
+      if constexpr (std::is_floating_point_v<T>) {
+        x = static_cast<T>((static_cast<double>(x) * static_cast<double>(from.unit_us) +
+                            static_cast<double>(from.reference_us - to.reference_us)) /
+                           static_cast<double>(to.unit_us));
+      } else {
+        // us = x * from.unit + from.reference - to.reference, then whole units of `to`.
+        int64_t us = 0, shift = 0;
+        const bool fits = !(std::is_unsigned_v<T> && static_cast<uint64_t>(x) > INT64_MAX) &&
+                          !__builtin_mul_overflow(static_cast<int64_t>(x), from.unit_us, &us) &&
+                          !__builtin_sub_overflow(from.reference_us, to.reference_us, &shift) &&
+                          !__builtin_add_overflow(us, shift, &us);
+        const int64_t y = fits ? us / to.unit_us : 0;
+        if (!fits || us % to.unit_us != 0 || !std::in_range<T>(y))
+          throw Error::source(where, "value " + std::to_string(x) + " " + part_units +
+                                         " is no whole number of " + units);
+        x = static_cast<T>(y);
+      }
+      std::memcpy(values + i * sizeof(T), &x, sizeof(T));
+    }
+  });
+}
+
 // The coordinate of the join dimension, held inline as one chunk of its joined values (as
 // kerchunk's MultiZarrToZarr inlines it) when every part's values are known: then neither planning
 // nor writing it opens a file again. nullopt otherwise, and on any mismatch, which the general path
 // reports naming the file.
 std::optional<Variable> join_by_values(const Variable& v, const ScanPart& first,
-                                       const std::vector<ScanPart>& rest) {
+                                       const std::vector<ScanPart>& rest,
+                                       const std::vector<std::string>& part_files) {
   if (v.ndim() != 1 || v.dims[0] != v.name || !v.dtype.numeric() || !v.object_codec.empty())
     return std::nullopt;
   const DType t = v.dtype.native();
   const auto size = static_cast<std::size_t>(t.size);
+  const EncodingRun encoding = encoding_of(v, 0);
   Bytes all;
-  auto add = [&](const ScanPart& p, const Variable& pv) {
+  auto add = [&](const ScanPart& p, const Variable& pv, const std::string& path) {
     const Bytes* values = join_values_of(p, pv);
-    if (!values || !(pv.dtype.native() == t) ||
+    if (!values || !(pv.dtype.native() == t) || !pv.encoding_runs.empty() ||
+        !same_encoding(encoding_of(pv, 0), encoding) ||
         values->size() != static_cast<std::size_t>(pv.shape[0]) * size)
       return false;
+    const std::size_t at = all.size();
     all.insert(all.end(), values->begin(), values->end());
+    in_units_of(v, pv, all.data() + at, static_cast<std::size_t>(pv.shape[0]), path);
     return true;
   };
-  if (!add(first, v)) return std::nullopt;
-  for (const auto& r : rest) {
+  if (!add(first, v, part_files[0])) return std::nullopt;
+  for (std::size_t f = 0; f < rest.size(); ++f) {
+    const ScanPart& r = rest[f];
     const Variable* pv = r.ds.find(v.name);
-    if (!pv || pv->ndim() != 1 || !add(r, *pv)) return std::nullopt;
+    if (!pv || pv->ndim() != 1 || !add(r, *pv, part_files[f + 1])) return std::nullopt;
   }
   Variable joined = v;
   joined.dtype = t;
@@ -479,7 +592,7 @@ Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::strin
   for (auto& v : ds.variables) {
     const auto axis = std::find(v.dims.begin(), v.dims.end(), concat_dim);
     if (axis != v.dims.end()) {
-      if (auto held = join_by_values(v, first, rest)) {
+      if (auto held = join_by_values(v, first, rest, part_files)) {
         v = std::move(*held);
         continue;
       }
@@ -491,9 +604,11 @@ Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::strin
         throw Error::source(part_files[f + 1],
                             "variable '" + v.name + "' of the first file is missing");
       if (axis != v.dims.end()) {
-        if (v.dtype.kind != 'S')
+        if (v.dtype.kind != 'S') {
           check_joinable(v, *pv, static_cast<std::size_t>(axis - v.dims.begin()),
                          part_files[f + 1]);
+          check_same_time_units(v, *pv, part_files[f + 1]);
+        }
         parts.push_back(pv);
       } else if (first.coord_digests.count(v.name) &&
                  first.coord_digests[v.name] != rest[f].coord_digests[v.name]) {

@@ -93,6 +93,13 @@ json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
         throw Error::source(
             where, "text variables (" + v.dtype.str() + ") are not written to reference sets yet");
     }
+    if (!v.encoding_runs.empty()) {
+      const auto& r = v.encoding_runs[0];
+      const std::string other = r.first_file < ds.files.size() ? ds.files[r.first_file] : "";
+      throw Error::source(where, "the files encode it differently (" + other +
+                                     " has its own scale_factor, add_offset or fill value); a "
+                                     "reference set holds one encoding for all of them");
+    }
     if (!is_regular(v)) {
       if (v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate)
         throw Error::source(where,

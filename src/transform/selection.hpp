@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "source/dataset.hpp"
-#include "transform/cf_time.hpp"
+#include "core/cf_time.hpp"
 
 namespace zp {
 

@@ -30,7 +30,9 @@ void copy_dims(const Conversion& conv, const std::vector<DimSpans>& dims, std::s
 
 ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
                      const std::vector<int64_t>& src_chunk)
-    : a_(a) {
+    : a_(a),
+      conv_(a.conversion_of(
+          a.source.chunks[static_cast<std::size_t>(a.source.grid.linear_index(src_chunk))])) {
   const std::size_t nd = a.ndim();
   if (nd == 0) {  // a scalar: its one element
     total_ = 1;
@@ -38,7 +40,7 @@ ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
   }
   std::vector<DimSpans>& dims = dims_;
   dims.resize(nd);
-  std::ptrdiff_t out_stride = a.conversion.out.size, src_stride = a.conversion.in.size;
+  std::ptrdiff_t out_stride = conv_.out.size, src_stride = conv_.in.size;
   for (std::size_t d = nd; d-- > 0;) {
     dims[d].out_stride = out_stride;
     dims[d].src_stride = src_stride;
@@ -95,7 +97,7 @@ ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
 }
 
 std::optional<std::size_t> ChunkCopy::whole_run_offset() const {
-  const Conversion& c = a_.conversion;
+  const Conversion& c = conv_;
   if (dims_.size() != 1 || dims_[0].spans.size() != 1 || c.decode || !c.steps.empty() ||
       c.in.size != c.out.size)
     return std::nullopt;
@@ -110,10 +112,10 @@ std::optional<std::size_t> ChunkCopy::whole_run_offset() const {
 void ChunkCopy::copy(unsigned char* out, const unsigned char* src) const {
   if (total_ == 0) return;
   if (a_.ndim() == 0) {
-    convert_run(a_.conversion, src, 0, out, 1);
+    convert_run(conv_, src, 0, out, 1);
     return;
   }
-  copy_dims(a_.conversion, dims_, 0, out, src);
+  copy_dims(conv_, dims_, 0, out, src);
 }
 
 int64_t copy_into_output(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,

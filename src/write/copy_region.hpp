@@ -40,6 +40,7 @@ class ChunkCopy {
 
  private:
   const ArrayPlan& a_;
+  const Conversion& conv_;  // the source chunk's (by its file)
   std::vector<Dim> dims_;
   int64_t total_ = 0;
 };

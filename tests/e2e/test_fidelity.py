@@ -588,3 +588,79 @@ def test_files_made_by_cdo_are_identical(tmp_path):
         assert compare(store, f) == "", f.name
     store = cache(tmp_path, made / "h_rotated.nc", "subset.zarr", variables=["tas"])
     assert xr.open_zarr(store).rotated_pole.attrs["grid_north_pole_latitude"] == 39.25
+
+
+def packed_per_file(folder, n=10, own_units=True):
+    """Daily files as the CDS packs ERA5 downloads: int16 with each file's own scale_factor and
+    add_offset (from its own value range), missing values at _FillValue; with `own_units` each
+    file counts its hours from its own day, as many model archives write them."""
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(5)
+    for day in range(n):
+        values = 250 + 10 * day + rng.normal(0, 3 + day, (4, 5, 6))
+        lo, hi = values.min(), values.max()
+        scale, offset = (hi - lo) / (2 ** 16 - 2), (hi + lo) / 2
+        with netCDF4.Dataset(folder / f"day{day:02d}.nc", "w") as ds:
+            ds.createDimension("time", None)
+            ds.createDimension("latitude", 5)
+            ds.createDimension("longitude", 6)
+            t = ds.createVariable("time", "i4", ("time",))
+            t.units = f"hours since 2000-01-{day + 1:02d}" if own_units else "hours since 1900-01-01"
+            t.calendar = "gregorian"
+            t[:] = np.arange(0, 24, 6) + (0 if own_units else 876576 + 24 * day)
+            for name, size in (("latitude", 5), ("longitude", 6)):
+                ds.createVariable(name, "f4", (name,))[:] = np.arange(size)
+            v = ds.createVariable("d2m", "i2", ("time", "latitude", "longitude"), fill_value=np.int16(-32767),
+                                  chunksizes=(2, 5, 3), zlib=True)
+            v.scale_factor, v.add_offset, v.missing_value = scale, offset, np.int16(-32767)
+            v.units = "K"
+            data = np.ma.masked_array(values, mask=rng.random(values.shape) < 0.05)
+            v[:] = data
+    return sorted(folder.glob("day*.nc"))
+
+
+def test_files_packed_and_timed_each_their_own_way_are_joined_as_xarray_joins_them(tmp_path):
+    """ERA5 from the CDS: each daily file has its own scale_factor/add_offset. Model archives: each
+    file counts time from its own day. xarray decodes each file, then joins: so do we, with
+    `encoding: decoded` (in local mode, with the files scanned in parallel and again from the
+    manifest cache). `encoding: source`, which keeps the integers, has no common packing to keep
+    them under and is refused naming two files, as is a reference set, which holds one packing."""
+    from conftest import open_netcdf
+    files = packed_per_file(tmp_path / "src")
+    pattern = tmp_path / "src" / "day*.nc"
+    expected = open_netcdf(pattern)
+    assert expected.time.values[4] == np.datetime64("2000-01-02T00:00")
+    for i, scan in enumerate(("1", "1", "0")):
+        store = tmp_path / f"d{i}.zarr"
+        cfg = {"data_uri": str(pattern), "cache_store": str(store), "deploy_mode": "local",
+               "simultaneous_worker_limit": 2, "recommend_changes": False, "encoding": "decoded"}
+        run_cache(tmp_path, cfg, env={"ZP_PARALLEL_SCAN": scan}, check=0)
+        assert_same_as_xarray(store, expected)
+        assert run_cache(tmp_path, cfg, command="verify", env={"ZP_PARALLEL_SCAN": scan}).returncode == 0
+    proc = run_cache(tmp_path, {"data_uri": str(pattern), "cache_store": str(tmp_path / "s.zarr"),
+                                "deploy_mode": "series", "recommend_changes": False}, check=2)
+    assert "'d2m': its files encode it differently (day00.nc: scale_factor" in proc.stderr, proc.stderr
+    assert "day01.nc: scale_factor" in proc.stderr and "encoding: decoded" in proc.stderr
+    assert not (tmp_path / "s.zarr").exists()
+    refs = subprocess.run([str(__import__("conftest").BIN), "refs", str(pattern), "-o", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert refs.returncode == 4 and "encode it differently" in refs.stderr and "day01.nc" in refs.stderr, refs.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_time_variable_counted_from_each_files_own_day_is_refused_beside_the_coordinate(tmp_path):
+    """Time bounds (or any time variable along the join other than its coordinate) in units that
+    change from file to file would be joined as numbers of different units: refused, naming the
+    file, the variable and both units."""
+    files = packed_per_file(tmp_path / "src", n=2)
+    for day, f in enumerate(files):
+        with netCDF4.Dataset(f, "a") as ds:
+            ds.createDimension("nv", 2)
+            b = ds.createVariable("time_bnds", "i4", ("time", "nv"))
+            b.units = f"hours since 2000-01-{day + 1:02d}"
+            b[:] = np.stack([np.arange(0, 24, 6), np.arange(6, 30, 6)], axis=1)
+            ds["time"].bounds = "time_bnds"
+    proc = run_cache(tmp_path, {"data_uri": str(tmp_path / "src" / "day*.nc"), "cache_store": str(tmp_path / "b.zarr"),
+                                "deploy_mode": "series", "recommend_changes": False, "encoding": "decoded"}, check=4)
+    assert "day01.nc, variable 'time_bnds': units 'hours since 2000-01-02'" in proc.stderr, proc.stderr
+    assert "'hours since 2000-01-01'" in proc.stderr

@@ -1,5 +1,5 @@
 // CF time decoding against values computed by cftime (the library xarray uses for these calendars).
-#include "transform/cf_time.hpp"
+#include "core/cf_time.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "transform/cf_time.hpp"
+#include "core/cf_time.hpp"
 
 #include <fmt/format.h>
 
