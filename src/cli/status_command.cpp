@@ -22,7 +22,7 @@ int status_command(const std::string& store_path, bool as_json) {
                        "no zarr-parallel state here (not made by zarr-parallel, or never started)");
   FileStore store(store_path);
   StoreState state(store);
-  const Plan plan = load_plan(state.plan_path());
+  const Plan plan = load_store_plan(state.plan_path());
   const auto done = state.done_jobs();
   const auto beats = state.heartbeats();
   const auto complete = state.completed_hash();

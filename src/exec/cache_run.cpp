@@ -284,7 +284,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
       session.build_root = resume_root;
       FileStore store(resume_root);
       StoreState state(store);
-      plan = load_plan(state.plan_path());  // the jobs as first planned: done markers still match
+      plan = load_store_plan(state.plan_path());  // the jobs as first planned: done markers still match
       check_resumable(resume_root, plan);
       if (plan.store_id != store_id_of(resume_root).value_or(""))
         throw Error::store(resume_root,

@@ -326,4 +326,20 @@ Plan load_plan(const std::string& path) {
   return p;
 }
 
+Plan load_store_plan(const std::string& path) {
+  try {
+    return load_plan(path);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config) throw;
+    std::string why = e.what();
+    const std::string prefix = "config key '" + path + "': ";
+    if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+    const std::string root = store_root_of_plan(path);
+    throw Error::store(root.empty() ? path : root,
+                       "its saved plan " + path + " cannot be read (" + why +
+                           "); without it zarr-parallel cannot tell which files in the store "
+                           "it wrote, and deletes none: remove the store yourself to rebuild it");
+  }
+}
+
 }  // namespace zp

@@ -19,6 +19,9 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& where);
 // the store has been moved since: workers write where their plan file is, never to a path frozen
 // in it.
 Plan load_plan(const std::string& path);
+// The same for the plan a store saved: a damaged one is the store's fault (Error(Store), exit 5),
+// not the config's.
+Plan load_store_plan(const std::string& path);
 
 // The store folder a plan file belongs to, or "" when the file is not in a store's side folder.
 std::string store_root_of_plan(const std::string& plan_path);

@@ -53,7 +53,8 @@ Written written_in(const std::string& root) {
     return written_by(load_plan(plan_file.string()));
   } catch (const Error& e) {
     throw Error::store(root, std::string("which of its files zarr-parallel wrote is not known (") +
-                                 e.what() + ")");
+                                 e.what() + "), so it deletes none: remove the store yourself to "
+                                            "rebuild it");
   }
 }
 

@@ -141,6 +141,30 @@ def test_a_resume_with_less_memory_than_its_jobs_need_is_refused(tmp_path):
     assert_matches(store, open_kerchunk(ERA5 / "refs.json")[["t2m"]])
 
 
+def test_a_damaged_saved_plan_is_the_stores_fault_and_a_rebuild_mends_it(tmp_path):
+    """`status` and a resume of a store whose saved plan is damaged say so as a store error (exit 5,
+    naming the store and what to do), not as a config key. Without the plan, which files in the
+    store are ours is not known: a rebuild deletes none and is refused too, until the user removes
+    the store."""
+    need_fixtures()
+    store = tmp_path / "p.zarr"
+    cfg = base_config(store, deploy_mode="series", recommend_changes=False)
+    killed = run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired")})
+    assert killed.returncode == -9, killed.stderr
+    (store / ".zarr-parallel" / "plan.json").write_text('{"format": "zarr-parallel-plan", "vers')
+    status = subprocess.run([str(BIN), "status", str(store)], capture_output=True, text=True)
+    for proc in (status, run_cache(tmp_path, dict(cfg, resume=True))):
+        assert proc.returncode == 5, proc.stderr
+        assert f"store '{store}': its saved plan" in proc.stderr and "remove the store yourself" in proc.stderr
+        assert "config key" not in proc.stderr
+    before = store_files(store)
+    rebuild = run_cache(tmp_path, cfg, check=5)
+    assert "remove the store yourself" in rebuild.stderr and store_files(store) == before
+    subprocess.run(["rm", "-rf", str(store)], check=True)
+    run_cache(tmp_path, cfg, check=0)
+    assert_matches(store, open_kerchunk(ERA5 / "refs.json").sel(time=slice("2000-01-01", "2000-01-04")))
+
+
 def test_errors_have_documented_exit_codes_and_leave_no_store(tmp_path):
     need_fixtures()
     store = tmp_path / "bad.zarr"
