@@ -12,7 +12,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin nco cdo librsvg2-bin
   slurmctld slurmd slurm-client munge
   pybind11-dev python3-dev
-  python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest python3-seccomp
+  python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest python3-seccomp python3-h5py
   python3-dask python3-distributed python3-numcodecs
   nginx-light python3-boto3 python3-botocore python3-fsspec python3-aiohttp python3-requests
   iproute2 python3-pip python3-setuptools python3-wheel python3-venv

@@ -140,7 +140,11 @@ std::vector<std::string> read_vlen_strings(hid_t obj, bool attribute, hid_t spac
   std::vector<char*> items(n, nullptr);
   H5Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
   H5Tset_size(mem.id, H5T_VARIABLE);
-  H5Tset_cset(mem.id, H5T_CSET_UTF8);
+  // HDF5 converts no character set into another: read in the stored one (NCL and older netCDF-C
+  // store string attributes as ASCII); the bytes are made UTF-8 where they become text.
+  const H5Handle stored{attribute ? H5Aget_type(obj) : H5Dget_type(obj), H5Tclose};
+  const H5T_cset_t cset = stored.id >= 0 ? H5Tget_cset(stored.id) : H5T_CSET_ERROR;
+  H5Tset_cset(mem.id, cset == H5T_CSET_ASCII ? H5T_CSET_ASCII : H5T_CSET_UTF8);
   std::vector<std::string> out;
   if (n == 0) return out;
   const herr_t rc = attribute ? H5Aread(obj, mem.id, items.data())

@@ -664,3 +664,21 @@ def test_a_time_variable_counted_from_each_files_own_day_is_refused_beside_the_c
                                 "deploy_mode": "series", "recommend_changes": False, "encoding": "decoded"}, check=4)
     assert "day01.nc, variable 'time_bnds': units 'hours since 2000-01-02'" in proc.stderr, proc.stderr
     assert "'hours since 2000-01-01'" in proc.stderr
+
+
+def test_string_attributes_stored_as_ascii_are_read(tmp_path):
+    """NCL (and older netCDF-C) store NC_STRING attributes with HDF5's ASCII character set; HDF5
+    converts no character set into another, so reading them as UTF-8 failed and the whole file with
+    it (exit 4; NCL's own nc4uvt.nc in Debian's libncarg-data). h5py writes them here the same way."""
+    import h5py
+    src = rotated_pole_file(tmp_path / "ascii.nc")
+    ascii = h5py.string_dtype("ascii")
+    with h5py.File(src, "a") as f:
+        f.attrs.create("Conventions", np.array([b"None"], dtype=object), dtype=ascii)
+        f.attrs.create("source_file", b"ascii.nc", dtype=ascii)
+        f["tas"].attrs.create("long_name", np.array([b"Temperature"], dtype=object), dtype=ascii)
+        f["tas"].attrs.create("flags", np.array([b"low", b"high"], dtype=object), dtype=ascii)
+    expected = xr.open_dataset(src).load()
+    assert expected.attrs["Conventions"] == "None" and list(expected.tas.attrs["flags"]) == ["low", "high"]
+    store = cache(tmp_path, src)
+    assert_same_as_xarray(store, expected)
