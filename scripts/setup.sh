@@ -9,7 +9,7 @@ PACKAGES=(
   libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev googletest
-  libopenmpi-dev openmpi-bin nco cdo librsvg2-bin
+  libopenmpi-dev openmpi-bin nco cdo librsvg2-bin libncarg-data
   slurmctld slurmd slurm-client munge
   pybind11-dev python3-dev
   python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest python3-seccomp python3-h5py

@@ -682,3 +682,18 @@ def test_string_attributes_stored_as_ascii_are_read(tmp_path):
     assert expected.attrs["Conventions"] == "None" and list(expected.tas.attrs["flags"]) == ["low", "high"]
     store = cache(tmp_path, src)
     assert_same_as_xarray(store, expected)
+
+
+def test_every_file_of_debians_ncarg_data_is_identical(tmp_path):
+    """The sweep over NCL's sample files (Debian's libncarg-data: NetCDF-3 and NetCDF-4 written by
+    NCL and others over decades): each file xarray opens is cached with defaults and compared with
+    xarray's reading of it. It found a regression that no made-up file showed (ASCII strings)."""
+    from conftest import BIN, REPO
+    folder = __import__("pathlib").Path("/usr/share/ncarg/data")
+    if not folder.is_dir():
+        pytest.fail("libncarg-data is missing: scripts/setup.sh installs it")
+    proc = subprocess.run(["/usr/bin/python3", str(REPO / "bench" / "fidelity_sweep.py"), str(folder),
+                           "--bin", str(BIN)], capture_output=True, text=True, timeout=600)
+    last = proc.stdout.strip().splitlines()[-1]
+    identical, opened = int(last.split()[0]), int(last.split()[3])
+    assert proc.returncode == 0 and identical == opened >= 50, proc.stdout + proc.stderr
