@@ -123,16 +123,22 @@ std::string attr_text(const Variable& v, const char* key) {
 
 // A time variable's values are numbers in its file's units; files written with their own
 // reference date ("hours since <the file's first day>") cannot be joined as numbers.
+// The coordinate of concat_dim is converted instead where its values are known (in_units_of).
 void check_same_time_units(const Variable& first, const Variable& part, const std::string& path) {
   const std::string units = attr_text(first, "units");
   if (!is_time_units(units)) return;
+  const bool coordinate = first.ndim() == 1 && first.dims[0] == first.name;
   for (const char* k : {"units", "calendar"})
     if (attr_text(part, k) != attr_text(first, k))
       throw Error::source(path + ", variable '" + part.name + "'",
                           std::string(k) + " '" + attr_text(part, k) +
-                              "' differ from the first file's '" + attr_text(first, k) +
-                              "'; only the coordinate of concat_dim is converted to the first "
-                              "file's units");
+                              "' differ from the first file's '" + attr_text(first, k) + "'; " +
+                              (coordinate ? "the coordinate of concat_dim is converted to the "
+                                            "first file's units only where the scan keeps its "
+                                            "values (NetCDF-4 files joined along their "
+                                            "unlimited dimension)"
+                                          : "only the coordinate of concat_dim is converted to "
+                                            "the first file's units"));
 }
 
 // Joins the parts' variables along axis `a` in one pass over all their chunks; part f's files are
