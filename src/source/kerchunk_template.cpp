@@ -1,6 +1,7 @@
 #include "source/kerchunk_template.hpp"
 
 #include <cctype>
+#include <cstdint>
 
 #include "core/error.hpp"
 
@@ -23,7 +24,8 @@ class Expr {
 
  private:
   [[noreturn]] void fail(const std::string& why) {
-    throw Error::source(where_, "bad template expression '" + s_ + "': " + why);
+    const std::string shown = s_.size() > 80 ? s_.substr(0, 80) + "..." : s_;
+    throw Error::source(where_, "bad template expression '" + shown + "': " + why);
   }
   void skip() {
     while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
@@ -37,13 +39,31 @@ class Expr {
     }
     return false;
   }
+  // Python's (and jinja2's) integer arithmetic, checked: a result beyond 64 bits is an error,
+  // never a wrapped value that names another chunk.
+  int64_t add(int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r)) fail("a value beyond 64 bits");
+    return r;
+  }
+  int64_t sub(int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_sub_overflow(a, b, &r)) fail("a value beyond 64 bits");
+    return r;
+  }
+  int64_t mul(int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r)) fail("a value beyond 64 bits");
+    return r;
+  }
+  int64_t negate(int64_t a) { return sub(0, a); }
   int64_t sum() {
     int64_t v = product();
     for (;;) {
       if (eat("+"))
-        v += product();
+        v = add(v, product());
       else if (eat("-"))
-        v -= product();
+        v = sub(v, product());
       else
         return v;
     }
@@ -52,22 +72,34 @@ class Expr {
     int64_t v = unary();
     for (;;) {
       if (eat("//") || eat("/")) {
-        const int64_t d = unary();
-        if (d == 0) fail("division by zero");
-        v /= d;
+        v = floor_div(v, unary());
       } else if (eat("*")) {
-        v *= unary();
+        v = mul(v, unary());
       } else if (eat("%")) {
         const int64_t d = unary();
-        if (d == 0) fail("division by zero");
-        v %= d;
+        // x % -1 is 0, but INT64_MIN // -1 does not fit
+        v = d == -1 ? 0 : sub(v, mul(floor_div(v, d), d));
       } else {
         return v;
       }
     }
   }
+  // Floor division as Python's //: -7 // 2 == -4.
+  int64_t floor_div(int64_t n, int64_t d) {
+    if (d == 0) fail("division by zero");
+    if (d == -1) return negate(n);
+    const int64_t q = n / d;
+    return (n % d != 0 && ((n < 0) != (d < 0))) ? q - 1 : q;
+  }
   int64_t unary() {
-    if (eat("-")) return -unary();
+    // Nesting costs stack: far more than any generator needs, far less than the stack holds.
+    if (++depth_ > kMaxDepth) fail("nested more than " + std::to_string(kMaxDepth) + " deep");
+    const int64_t v = unary_inner();
+    --depth_;
+    return v;
+  }
+  int64_t unary_inner() {
+    if (eat("-")) return negate(unary());
     if (eat("(")) {
       const int64_t v = sum();
       if (!eat(")")) fail("missing ')'");
@@ -77,7 +109,7 @@ class Expr {
     const std::size_t start = pos_;
     if (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) {
       while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-      return std::stoll(s_.substr(start, pos_ - start));
+      return number(s_.substr(start, pos_ - start));
     }
     while (pos_ < s_.size() &&
            (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_'))
@@ -88,11 +120,18 @@ class Expr {
     if (it == vars_.end()) fail("unknown name '" + name + "'");
     return it->second;
   }
+  int64_t number(const std::string& digits) {
+    int64_t v = 0;
+    for (char c : digits) v = add(mul(v, 10), c - '0');
+    return v;
+  }
 
+  static constexpr int kMaxDepth = 64;
   const std::string& s_;
   const std::map<std::string, int64_t>& vars_;
   const std::string& where_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -107,7 +146,8 @@ std::string render_template(const std::string& text,
     const auto open = text.find("{{", pos);
     if (open == std::string::npos) break;
     const auto close = text.find("}}", open + 2);
-    if (close == std::string::npos) throw Error::source(where, "unclosed '{{' in '" + text + "'");
+    if (close == std::string::npos)
+      throw Error::source(where, "unclosed '{{' in '" + text.substr(0, 80) + "'");
     out += text.substr(pos, open - pos);
     std::string inner = text.substr(open + 2, close - open - 2);
     while (!inner.empty() && std::isspace(static_cast<unsigned char>(inner.front())))

@@ -1,6 +1,7 @@
 // The small template language of kerchunk reference sets: "{{name}}" in URLs (from "templates")
 // and "{{i * 1000 + 24}}" in "gen" entries (integer arithmetic on the generator's dimensions:
-// + - * / // % and parentheses). Pure functions; errors are Error(Source) naming `where`.
+// + - * / // % and parentheses, with Python's floor semantics; a result beyond 64 bits or nesting
+// deeper than 64 is an error). Pure functions; errors are Error(Source) naming `where`.
 #pragma once
 
 #include <cstdint>

@@ -63,6 +63,25 @@ TEST(Kerchunk, TemplateExpressions) {
   EXPECT_THROW(render_template("{{1/0}}", {}, {}, "t"), Error);
 }
 
+// Hostile generator arithmetic (issue 26 item 11): on the old evaluator INT64_MIN // -1 and % -1
+// trapped (SIGFPE), deep parentheses overflowed the stack and products wrapped silently.
+TEST(Kerchunk, TemplateArithmeticIsCheckedAndBounded) {
+  const std::map<std::string, int64_t> min{{"m", INT64_MIN}};
+  EXPECT_THROW(render_template("{{m // -1}}", {}, min, "t"), Error);
+  EXPECT_THROW(render_template("{{-m}}", {}, min, "t"), Error);
+  EXPECT_EQ(render_template("{{m % -1}}", {}, min, "t"), "0");
+  EXPECT_THROW(render_template("{{4294967296 * 4294967296}}", {}, {}, "t"), Error);
+  EXPECT_THROW(render_template("{{9223372036854775807 + 1}}", {}, {}, "t"), Error);
+  EXPECT_THROW(render_template("{{99999999999999999999}}", {}, {}, "t"), Error);
+  EXPECT_EQ(render_template("{{9223372036854775807}}", {}, {}, "t"), "9223372036854775807");
+  const std::string deep = "{{" + std::string(200000, '(') + "1" + std::string(200000, ')') + "}}";
+  EXPECT_THROW(render_template(deep, {}, {}, "t"), Error);
+  EXPECT_THROW(render_template("{{" + std::string(200000, '-') + "1}}", {}, {}, "t"), Error);
+  EXPECT_EQ(render_template("{{((((i))))}}", {}, {{"i", 3}}, "t"), "3");
+  // Python's floor semantics, as jinja2 renders them for kerchunk.
+  EXPECT_EQ(render_template("{{-7 // 2}} {{-7 % 3}} {{7 % -3}}", {}, {}, "t"), "-4 2 -2");
+}
+
 TEST(Kerchunk, Base64StrictAndRoundTrip) {
   const Bytes b = {0, 1, 2, 250, 251, 252, 253};
   EXPECT_EQ(decode_base64(encode_base64(b), "t"), b);
