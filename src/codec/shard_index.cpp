@@ -28,26 +28,26 @@ Bytes encode_shard_index(const std::vector<ShardEntry>& entries) {
   return crc32c_encode(out, nullptr, 1);
 }
 
-std::vector<ShardEntry> decode_shard_index(const Bytes& tail, std::size_t n, uint64_t shard_size,
-                                           const std::string& where) {
-  if (tail.size() != shard_index_bytes(n))
-    throw Error::source(where, "shard index has " + std::to_string(tail.size()) + " bytes, expected " +
-                                   std::to_string(shard_index_bytes(n)));
+std::vector<ShardEntry> decode_shard_index(const Bytes& index, std::size_t n, uint64_t data_begin,
+                                           uint64_t data_end, const std::string& where) {
+  if (index.size() != shard_index_bytes(n))
+    throw Error::source(where, "shard index has " + std::to_string(index.size()) +
+                                   " bytes, expected " + std::to_string(shard_index_bytes(n)));
   Bytes raw;
   try {
-    raw = crc32c_decode(tail, nullptr, 0);
+    raw = crc32c_decode(index, nullptr, 0);
   } catch (const Error& e) {
     throw Error::source(where, std::string("shard index: ") + e.what());
   }
-  const uint64_t data_end = shard_size - tail.size();
   std::vector<ShardEntry> out(n);
   for (std::size_t i = 0; i < n; ++i) {
     out[i].offset = get_u64(raw.data() + 16 * i);
     out[i].nbytes = get_u64(raw.data() + 16 * i + 8);
     if (out[i].missing()) continue;
-    if (out[i].offset > data_end || out[i].nbytes > data_end - out[i].offset)
-      throw Error::source(where, "shard index entry " + std::to_string(i) +
-                                     " points outside the shard's data");
+    if (out[i].offset < data_begin || out[i].offset > data_end ||
+        out[i].nbytes > data_end - out[i].offset)
+      throw Error::source(
+          where, "shard index entry " + std::to_string(i) + " points outside the shard's data");
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // zlib and gzip through libdeflate (one-shot buffers, much faster than zlib's streaming API).
 #include <libdeflate.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "codec/codec.hpp"
@@ -36,11 +37,20 @@ bool inflate_into(const Bytes& in, unsigned char* out, std::size_t size, Decompr
   throw Error(ErrorKind::Source, std::string(name) + " stream is corrupt");
 }
 
+// At most what the stream may decode to: DEFLATE expands at most 1032:1, and a chunk decodes to
+// its expected size (`size_hint`, when known) give or take the filters whose sizes are not known
+// in advance. A stream that says more is refused there, not after allocating gigabytes.
+std::size_t inflate_limit(const Bytes& in, std::size_t size_hint) {
+  const std::size_t by_ratio = in.size() * 1032 + 64;
+  return size_hint ? std::min(by_ratio, size_hint + size_hint / 2 + 4096) : by_ratio;
+}
+
 Bytes inflate(const Bytes& in, std::size_t size_hint, Decompress fn, const char* name) {
   libdeflate_decompressor* d = decompressor();
-  // The hint is usually exact; grow when a stream is larger (e.g. before fletcher32 stripping).
-  std::size_t cap = size_hint ? size_hint + 16 : in.size() * 4 + 64;
-  for (int attempt = 0; attempt < 40; ++attempt) {
+  const std::size_t limit = inflate_limit(in, size_hint);
+  // The hint is usually exact; grow when a stream is larger, up to the limit.
+  std::size_t cap = std::min(limit, size_hint ? size_hint + 16 : in.size() * 4 + 64);
+  for (;;) {
     Bytes out(cap);
     std::size_t actual = 0;
     const auto r = fn(d, in.data(), in.size(), out.data(), out.size(), &actual);
@@ -50,9 +60,13 @@ Bytes inflate(const Bytes& in, std::size_t size_hint, Decompress fn, const char*
     }
     if (r != LIBDEFLATE_INSUFFICIENT_SPACE)
       throw Error(ErrorKind::Source, std::string(name) + " stream is corrupt");
-    cap *= 2;
+    if (cap >= limit)
+      throw Error(
+          ErrorKind::Source,
+          std::string(name) + " stream decodes to more than " + std::to_string(limit) + " bytes" +
+              (size_hint ? " (the chunk holds " + std::to_string(size_hint) + ")" : std::string()));
+    cap = std::min(limit, cap * 2);
   }
-  throw Error(ErrorKind::Source, std::string(name) + " stream decodes to too many bytes");
 }
 
 Bytes deflate(const Bytes& in, const nlohmann::json& config, Compress fn, Bound bound) {

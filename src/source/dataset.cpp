@@ -2,12 +2,23 @@
 
 #include <algorithm>
 
+#include "core/budget.hpp"
 #include "core/error.hpp"
 
 namespace zp {
 
-ChunkGrid ChunkGrid::regular(const std::vector<int64_t>& shape,
-                             const std::vector<int64_t>& chunks) {
+ChunkGrid ChunkGrid::regular(const std::vector<int64_t>& shape, const std::vector<int64_t>& chunks,
+                             const std::string& where) {
+  // Counted before anything is allocated: shapes and chunks come from untrusted metadata.
+  const std::string at = where.empty() ? std::string("chunk grid") : where;
+  budget::checked_product(shape, budget::kElements, at, "elements in its shape");
+  budget::checked_product(chunks, budget::kElements, at, "elements in one chunk");
+  std::vector<int64_t> counts;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    const int64_t c = std::max<int64_t>(d < chunks.size() ? chunks[d] : 1, 1);
+    counts.push_back(shape[d] / c + (shape[d] % c != 0));
+  }
+  budget::checked_product(counts, budget::kChunksPerArray, at, "chunks in its chunk grid");
   ChunkGrid g;
   g.chunk_shape = chunks;
   for (std::size_t d = 0; d < shape.size(); ++d) {

@@ -39,7 +39,9 @@ struct ChunkGrid {
   std::vector<int64_t> chunk_shape;
   std::vector<std::vector<int64_t>> edges;  // per dim: 0 = e0 < e1 < ... < en = size
 
-  static ChunkGrid regular(const std::vector<int64_t>& shape, const std::vector<int64_t>& chunks);
+  // Refuses (Error(Source) naming `where`) shapes and grids beyond the budget (core/budget.hpp).
+  static ChunkGrid regular(const std::vector<int64_t>& shape, const std::vector<int64_t>& chunks,
+                           const std::string& where = "");
   std::size_t ndim() const { return chunk_shape.size(); }
   int64_t chunks_along(std::size_t dim) const {
     return static_cast<int64_t>(edges[dim].size()) - 1;

@@ -382,7 +382,7 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
       std::vector<int64_t> chunk = v.shape;
       chunk[0] = 1;
       for (auto& c : chunk) c = std::max<int64_t>(c, 1);
-      v.grid = ChunkGrid::regular(v.shape, chunk);
+      v.grid = ChunkGrid::regular(v.shape, chunk, where);
       v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
       for (uint64_t r = 0; r < records && slab > 0; ++r) {
         auto& ref = v.chunks[static_cast<std::size_t>(r)];
@@ -398,7 +398,7 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
         chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1,
                                        std::max<int64_t>(v.shape[0], 1));
       for (auto& c : chunk) c = std::max<int64_t>(c, 1);
-      v.grid = ChunkGrid::regular(v.shape, chunk);
+      v.grid = ChunkGrid::regular(v.shape, chunk, where);
       v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
       const uint64_t step = static_cast<uint64_t>(chunk[0]) * row;
       for (std::size_t i = 0; i < v.chunks.size() && slab > 0; ++i) {

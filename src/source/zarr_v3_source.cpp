@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "codec/shard_index.hpp"
+#include "core/budget.hpp"
 #include "core/error.hpp"
 #include "core/json_int.hpp"
 #include "core/json_limits.hpp"
@@ -151,6 +152,155 @@ Chain chain_of(const json& codecs, const std::string& where) {
   return out;
 }
 
+// sharding_indexed's configuration. `inner` empty: the array is not sharded.
+struct Sharding {
+  std::vector<int64_t> inner;  // the inner chunk shape: the manifest's chunks
+  json inner_codecs;
+  bool index_at_end = true;
+  std::size_t per_shard = 1;  // inner chunks a shard holds
+};
+
+Sharding sharding_of(const json& codecs, const std::vector<int64_t>& chunks,
+                     const std::string& where) {
+  Sharding sh;
+  sh.inner_codecs = codecs;
+  if (!codecs.is_array() || codecs.size() != 1 || codecs[0].value("name", "") != "sharding_indexed")
+    return sh;
+  const json conf = codecs[0].at("configuration");
+  sh.inner = json_int_list(conf.at("chunk_shape"), where + " sharding chunk_shape", 1);
+  if (sh.inner.size() != chunks.size())
+    throw Error::source(where, "inner chunk_shape has the wrong length");
+  std::vector<int64_t> per(chunks.size());
+  for (std::size_t d = 0; d < sh.inner.size(); ++d) {
+    if (chunks[d] % sh.inner[d] != 0)
+      throw Error::source(where, "shards are not whole inner chunks");
+    per[d] = chunks[d] / sh.inner[d];
+  }
+  // The index is read whole, 16 bytes an inner chunk: counted before it is asked for.
+  sh.per_shard = static_cast<std::size_t>(budget::checked_product(
+      per, budget::kInnerChunksPerShard, where, "inner chunks in one shard"));
+  sh.inner_codecs = conf.at("codecs");
+  bool crc = false;
+  for (const auto& c : conf.value("index_codecs", json::array()))
+    crc |= c.value("name", "") == "crc32c";
+  if (!crc) throw Error::source(where, "shard indexes without crc32c are not supported");
+  const std::string at = conf.value("index_location", "end");
+  if (at != "end" && at != "start")
+    throw Error::source(where, "index_location '" + at + "' is neither \"start\" nor \"end\"");
+  sh.index_at_end = at == "end";
+  return sh;
+}
+
+// Dimension names, attributes and _FillValue, as xarray reads them from a v3 array.
+void read_v3_attributes(const json& meta, Variable& v, const std::string& where) {
+  json attrs = meta.value("attributes", json::object());
+  v.attrs = Attrs::parse(attrs.dump());
+  nonfinite_markers_to_numbers(v.attrs);
+  if (meta.contains("dimension_names") && meta["dimension_names"].is_array()) {
+    for (const auto& d : meta["dimension_names"]) {
+      if (!d.is_string())
+        throw Error::source(where, "dimension_names must all be names (xarray needs them)");
+      v.dims.push_back(d.get<std::string>());
+    }
+  } else if (attrs.contains("_ARRAY_DIMENSIONS") && attrs["_ARRAY_DIMENSIONS"].is_array()) {
+    for (const auto& d : attrs["_ARRAY_DIMENSIONS"]) v.dims.push_back(d.get<std::string>());
+  }
+  if (v.dims.size() != v.shape.size())
+    throw Error::source(where, "no dimension_names (xarray needs them)");
+  v.attrs.erase("_ARRAY_DIMENSIONS");
+  if (attrs.contains("_FillValue"))
+    v.fill_value = fill_attribute(attrs["_FillValue"], v.dtype, where);
+  v.attrs.erase("_FillValue");
+}
+
+// The store's objects, numbered as the dataset's files.
+struct FileIndex {
+  std::map<std::string, uint32_t>& index;
+  Dataset& ds;
+  uint32_t operator()(const Reference& r) {
+    auto [it, added] = index.emplace(r.path, static_cast<uint32_t>(ds.files.size()));
+    if (added) ds.files.push_back(r.path);
+    return it->second;
+  }
+};
+
+// Unsharded: one manifest chunk an object.
+void add_chunk_objects(Reader& rd, const std::string& name, const KeyEncoding& enc, Variable& v,
+                       FileIndex& file_of) {
+  for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
+    const auto it = rd.refs.find(enc.key(name, v.grid.coords(idx)));
+    if (it == rd.refs.end()) continue;
+    auto& ref = v.chunks[static_cast<std::size_t>(idx)];
+    if (it->second.data) {
+      ref.kind = ChunkRef::Kind::Inline;
+      ref.data = it->second.data;
+      continue;
+    }
+    ref.kind = ChunkRef::Kind::Range;
+    ref.file = file_of(it->second);
+    ref.offset = static_cast<uint64_t>(it->second.offset);
+    ref.length = rd.size_of(it->second);
+  }
+}
+
+// One shard's index entries as manifest chunks: byte ranges inside the shard object.
+void add_shard_entries(const std::vector<ShardEntry>& entries, const std::vector<int64_t>& sc,
+                       const std::vector<int64_t>& per, const Reference& r, uint32_t file,
+                       Variable& v) {
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].missing()) continue;
+    std::vector<int64_t> c(per.size());
+    std::size_t rest = i;
+    for (std::size_t d = per.size(); d-- > 0;) {
+      c[d] = sc[d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
+      rest /= static_cast<std::size_t>(per[d]);
+    }
+    bool inside = true;
+    for (std::size_t d = 0; d < c.size(); ++d) inside &= c[d] < v.grid.chunks_along(d);
+    if (!inside) continue;  // an inner chunk of an edge shard beyond the array
+    auto& ref = v.chunks[static_cast<std::size_t>(v.grid.linear_index(c))];
+    ref.kind = ChunkRef::Kind::Range;
+    ref.file = file;
+    ref.offset = static_cast<uint64_t>(r.offset) + entries[i].offset;
+    ref.length = entries[i].nbytes;
+  }
+}
+
+// Sharded: every present shard's index is read (together: one batch of requests when remote),
+// and its entries become the manifest's chunks.
+void add_shard_chunks(Reader& rd, const std::string& name, const KeyEncoding& enc,
+                      const Sharding& sh, const std::vector<int64_t>& chunks,
+                      const std::string& where, Variable& v, FileIndex& file_of) {
+  const ChunkGrid shards = ChunkGrid::regular(v.shape, chunks, where);
+  std::vector<int64_t> per(sh.inner.size());
+  for (std::size_t d = 0; d < per.size(); ++d) per[d] = chunks[d] / sh.inner[d];
+  const std::size_t n = sh.per_shard, index_bytes = shard_index_bytes(n);
+  std::vector<RangeRequest> requests;
+  std::vector<std::pair<int64_t, const Reference*>> present;
+  for (int64_t s = 0; s < shards.num_chunks(); ++s) {
+    const auto it = rd.refs.find(enc.key(name, shards.coords(s)));
+    if (it == rd.refs.end() || it->second.data) continue;
+    const uint64_t size = rd.size_of(it->second);
+    if (size < index_bytes) throw Error::source(it->second.path, "shard shorter than its index");
+    const uint64_t at = sh.index_at_end ? size - index_bytes : 0;
+    requests.push_back(
+        {it->second.path, static_cast<uint64_t>(it->second.offset) + at, index_bytes});
+    present.emplace_back(s, &it->second);
+  }
+  std::vector<Bytes> indexes;
+  if (!requests.empty())
+    indexes = rd.access.reader(requests[0].location, rd.role).read_many(requests);
+  for (std::size_t k = 0; k < present.size(); ++k) {
+    const Reference& r = *present[k].second;
+    const uint64_t size = rd.size_of(r);
+    // The data lies beside the index: after it (index first) or before it (index last).
+    const uint64_t begin = sh.index_at_end ? 0 : index_bytes;
+    const uint64_t end = sh.index_at_end ? size - index_bytes : size;
+    const auto entries = decode_shard_index(indexes[k], n, begin, end, r.path);
+    add_shard_entries(entries, shards.coords(present[k].first), per, r, file_of(r), v);
+  }
+}
+
 Variable array_from(Reader& rd, const std::string& name, const json& meta, const std::string& uri,
                     std::map<std::string, uint32_t>& file_index, Dataset& ds) {
   const std::string where = uri + ", array '" + name + "'";
@@ -171,123 +321,19 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
   enc.sep = kenc.value("configuration", json::object()).value("separator", enc.v2 ? "." : "/");
   if (enc.sep != "/" && enc.sep != ".")
     throw Error::source(where, "chunk key separator must be '/' or '.'");
-  // Sharded: the inner chunks are the manifest's chunks, their bytes ranges inside the shards.
-  const json& codecs = meta.at("codecs");
-  std::vector<int64_t> inner;
-  json inner_codecs = codecs;
-  bool index_at_end = true;
-  if (codecs.is_array() && codecs.size() == 1 &&
-      codecs[0].value("name", "") == "sharding_indexed") {
-    const json conf = codecs[0].at("configuration");
-    inner = json_int_list(conf.at("chunk_shape"), where + " sharding chunk_shape", 1);
-    if (inner.size() != chunks.size())
-      throw Error::source(where, "inner chunk_shape has the wrong length");
-    for (std::size_t d = 0; d < inner.size(); ++d)
-      if (chunks[d] % inner[d] != 0)
-        throw Error::source(where, "shards are not whole inner chunks");
-    inner_codecs = conf.at("codecs");
-    const json ic = conf.value("index_codecs", json::array());
-    bool crc = false;
-    for (const auto& c : ic) crc |= c.value("name", "") == "crc32c";
-    if (!crc) throw Error::source(where, "shard indexes without crc32c are not supported");
-    index_at_end = conf.value("index_location", "end") == "end";
-  }
-  const Chain chain = chain_of(inner_codecs, where + " codecs");
+  const Sharding sh = sharding_of(meta.at("codecs"), chunks, where);
+  const Chain chain = chain_of(sh.inner_codecs, where + " codecs");
   v.dtype = v3_dtype(meta.at("data_type").get<std::string>(), chain.big_endian, where);
   v.codecs = chain.codecs;
-  const json zfill = v3_fill(meta.value("fill_value", json()), v.dtype, where);
-  v.missing_chunk_value = zfill;
-  json attrs = meta.value("attributes", json::object());
-  v.attrs = Attrs::parse(attrs.dump());
-  nonfinite_markers_to_numbers(v.attrs);
-  if (meta.contains("dimension_names") && meta["dimension_names"].is_array()) {
-    for (const auto& d : meta["dimension_names"]) {
-      if (!d.is_string())
-        throw Error::source(where, "dimension_names must all be names (xarray needs them)");
-      v.dims.push_back(d.get<std::string>());
-    }
-  } else if (attrs.contains("_ARRAY_DIMENSIONS") && attrs["_ARRAY_DIMENSIONS"].is_array()) {
-    for (const auto& d : attrs["_ARRAY_DIMENSIONS"]) v.dims.push_back(d.get<std::string>());
-  }
-  if (v.dims.size() != v.shape.size())
-    throw Error::source(where, "no dimension_names (xarray needs them)");
-  v.attrs.erase("_ARRAY_DIMENSIONS");
-  if (attrs.contains("_FillValue"))
-    v.fill_value = fill_attribute(attrs["_FillValue"], v.dtype, where);
-  v.attrs.erase("_FillValue");
-
-  const std::vector<int64_t> read_chunks = inner.empty() ? chunks : inner;
-  v.grid = ChunkGrid::regular(v.shape, read_chunks);
+  v.missing_chunk_value = v3_fill(meta.value("fill_value", json()), v.dtype, where);
+  read_v3_attributes(meta, v, where);
+  v.grid = ChunkGrid::regular(v.shape, sh.inner.empty() ? chunks : sh.inner, where);
   v.chunks.resize(static_cast<std::size_t>(v.grid.num_chunks()));
-  auto file_of = [&](const Reference& r) {
-    auto [it, added] = file_index.emplace(r.path, static_cast<uint32_t>(ds.files.size()));
-    if (added) ds.files.push_back(r.path);
-    return it->second;
-  };
-  if (inner.empty()) {
-    for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
-      const auto it = rd.refs.find(enc.key(name, v.grid.coords(idx)));
-      if (it == rd.refs.end()) continue;
-      auto& ref = v.chunks[static_cast<std::size_t>(idx)];
-      if (it->second.data) {
-        ref.kind = ChunkRef::Kind::Inline;
-        ref.data = it->second.data;
-        continue;
-      }
-      ref.kind = ChunkRef::Kind::Range;
-      ref.file = file_of(it->second);
-      ref.offset = static_cast<uint64_t>(it->second.offset);
-      ref.length = rd.size_of(it->second);
-    }
-    return v;
-  }
-  // Read every present shard's index (together: one batch of requests when remote).
-  const ChunkGrid shards = ChunkGrid::regular(v.shape, chunks);
-  std::vector<int64_t> per(inner.size());
-  std::size_t n = 1;
-  for (std::size_t d = 0; d < inner.size(); ++d) {
-    per[d] = chunks[d] / inner[d];
-    n *= static_cast<std::size_t>(per[d]);
-  }
-  std::vector<RangeRequest> requests;
-  std::vector<std::pair<int64_t, const Reference*>> present;
-  for (int64_t s = 0; s < shards.num_chunks(); ++s) {
-    const auto it = rd.refs.find(enc.key(name, shards.coords(s)));
-    if (it == rd.refs.end() || it->second.data) continue;
-    const uint64_t size = rd.size_of(it->second);
-    if (size < shard_index_bytes(n))
-      throw Error::source(it->second.path, "shard shorter than its index");
-    const uint64_t at = index_at_end ? size - shard_index_bytes(n) : 0;
-    requests.push_back(
-        {it->second.path, static_cast<uint64_t>(it->second.offset) + at, shard_index_bytes(n)});
-    present.emplace_back(s, &it->second);
-  }
-  std::vector<Bytes> tails;
-  if (!requests.empty())
-    tails = rd.access.reader(requests[0].location, rd.role).read_many(requests);
-  for (std::size_t k = 0; k < present.size(); ++k) {
-    const Reference& r = *present[k].second;
-    const uint64_t size = rd.size_of(r);
-    const auto entries = decode_shard_index(tails[k], n, index_at_end ? size : size, r.path);
-    const auto sc = shards.coords(present[k].first);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (entries[i].missing()) continue;
-      std::vector<int64_t> c(inner.size());
-      std::size_t rest = i;
-      for (std::size_t d = inner.size(); d-- > 0;) {
-        c[d] = sc[d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
-        rest /= static_cast<std::size_t>(per[d]);
-      }
-      bool inside = true;
-      for (std::size_t d = 0; d < c.size(); ++d) inside &= c[d] < v.grid.chunks_along(d);
-      if (!inside) continue;  // an inner chunk of an edge shard beyond the array
-      auto& ref = v.chunks[static_cast<std::size_t>(v.grid.linear_index(c))];
-      ref.kind = ChunkRef::Kind::Range;
-      ref.file = file_of(r);
-      ref.offset = static_cast<uint64_t>(r.offset) + entries[i].offset;
-      ref.length = entries[i].nbytes;
-    }
-  }
+  FileIndex file_of{file_index, ds};
+  if (sh.inner.empty())
+    add_chunk_objects(rd, name, enc, v, file_of);
+  else
+    add_shard_chunks(rd, name, enc, sh, chunks, where, v, file_of);
   return v;
 }
 

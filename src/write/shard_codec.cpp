@@ -114,7 +114,7 @@ Bytes decode_shard(const ArrayPlan& a, const Bytes& stored, const std::string& w
   const std::size_t n = g.inner_count();
   if (stored.size() < shard_index_bytes(n)) throw Error::source(where, "shard shorter than its index");
   const Bytes tail(stored.end() - static_cast<std::ptrdiff_t>(shard_index_bytes(n)), stored.end());
-  const auto entries = decode_shard_index(tail, n, stored.size(), where);
+  const auto entries = decode_shard_index(tail, n, 0, stored.size() - tail.size(), where);
   Bytes out = fill_chunk(a);
   for (std::size_t k = 0; k < n; ++k) {
     if (entries[k].missing()) continue;

@@ -58,6 +58,28 @@ TEST(Codec, UnshuffleMatchesItsDefinition) {
       }
 }
 
+// A zlib or gzip bomb (64 MiB of zeros in ~64 kB) for a 4 kB chunk: refused at the chunk's size
+// (issue 26 item 16). Before, inflate doubled its buffer until the stream ended and returned it
+// all.
+TEST(Codec, InflateStopsAtTheExpectedChunkSize) {
+  const Bytes zeros(64u << 20, 0);
+  for (const char* id : {"zlib", "gzip"}) {
+    const CodecSpec spec = codec_spec_from_json({{"id", id}, {"level", 1}}, "t");
+    const Bytes bomb = encode_chain({spec}, zeros, 1);
+    ASSERT_LT(bomb.size(), 1u << 20);
+    const Codec* codec = find_codec(id);
+    ASSERT_NE(codec, nullptr);
+    try {
+      codec->decode(bomb, spec.config, 4096);
+      ADD_FAILURE() << id << ": a 64 MiB stream decoded for a 4 kB chunk";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("decodes to more than"), std::string::npos) << e.what();
+    }
+    // Without a known size, DEFLATE's own ratio bounds it, and an honest stream still decodes.
+    EXPECT_EQ(codec->decode(bomb, spec.config, 0).size(), zeros.size()) << id;
+  }
+}
+
 TEST(Codec, ChainsDecodeInReverseOrder) {
   const Bytes data = smooth_data(4096);
   const std::vector<CodecSpec> chain = {
@@ -225,14 +247,20 @@ TEST(ShardIndex, RoundTripsAndRefusesEntriesOutsideTheShard) {
   std::vector<ShardEntry> e = {{0, 10}, {}, {10, 5}};
   const Bytes idx = encode_shard_index(e);
   ASSERT_EQ(idx.size(), shard_index_bytes(3));
-  const auto back = decode_shard_index(idx, 3, 15 + idx.size(), "shard");
+  const auto back = decode_shard_index(idx, 3, 0, 15, "shard");
   EXPECT_EQ(back[0].nbytes, 10u);
   EXPECT_TRUE(back[1].missing());
   EXPECT_EQ(back[2].offset, 10u);
-  EXPECT_THROW(decode_shard_index(idx, 3, 12 + idx.size(), "shard"), Error);  // past the data
+  EXPECT_THROW(decode_shard_index(idx, 3, 0, 12, "shard"), Error);  // past the data
+  // index_location "start": the data follows the index; an entry inside the index is outside it.
+  EXPECT_EQ(decode_shard_index(encode_shard_index({{idx.size(), 10}}), 1, idx.size(),
+                               idx.size() + 10, "shard")[0]
+                .nbytes,
+            10u);
+  EXPECT_THROW(decode_shard_index(idx, 3, idx.size(), idx.size() + 15, "shard"), Error);
   Bytes bad = idx;
   bad[3] ^= 1;
-  EXPECT_THROW(decode_shard_index(bad, 3, 15 + idx.size(), "shard"), Error);  // checksum
+  EXPECT_THROW(decode_shard_index(bad, 3, 0, 15, "shard"), Error);  // checksum
 }
 
 TEST(CodecV3, TranslatesNamesAndConfigurationsBothWays) {
