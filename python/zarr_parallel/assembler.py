@@ -76,7 +76,7 @@ class ZarrParallelAssembler:
     def __init__(self, data_uri, preprocessors=None, chunks=None, cache_label=None, variables=None,
                  add_attrs=None, engine="kerchunk", log_level=None, concat_dim=None, encoding=None,
                  compressor=None, zarr_format=None, shards=None, group=None, storage_options=None,
-                 remote_protocol=None, remote_options=None):
+                 remote_protocol=None, remote_options=None, allow_local_references=None):
         _check(data_uri, (str, os.PathLike), "data_uri")
         if data_uri is None:
             raise ValueError("data_uri is required")
@@ -90,6 +90,7 @@ class ZarrParallelAssembler:
         _check(storage_options, dict, "storage_options")
         _check(remote_protocol, str, "remote_protocol")
         _check(remote_options, dict, "remote_options")
+        _check(allow_local_references, bool, "allow_local_references")
         if log_level is None:
             log_level = utils.verbosity()
         engine = engine or "auto"
@@ -102,7 +103,8 @@ class ZarrParallelAssembler:
                            ("variables", variables), ("add_attrs", add_attrs), ("concat_dim", concat_dim),
                            ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format), ("shards", shards),
                            ("group", group), ("storage_options", storage_options),
-                           ("remote_protocol", remote_protocol), ("remote_options", remote_options)):
+                           ("remote_protocol", remote_protocol), ("remote_options", remote_options),
+                           ("allow_local_references", allow_local_references)):
             if value is not None:
                 self._config[key] = value
         if isinstance(variables, (list, tuple)):

@@ -114,7 +114,7 @@ const std::set<std::string> kKeys = {"data_uri",           "engine",
                                      "generate_stats",     "log_level",
                                      "threads_per_worker", "slurm",
                                      "storage_options",    "remote_protocol",
-                                     "shards",
+                                     "shards",             "allow_local_references",
                                      "remote_options"};
 
 std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
@@ -348,6 +348,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     if (rp != "file" && rp != "http" && rp != "https" && rp != "s3")
       throw Error::config("remote_protocol", "'" + rp + "' is not supported (file, http, https, s3)");
   }
+  c.access.allow_local_references = get_bool(doc, "allow_local_references", false);
   c.concat_dim = get_string(doc, "concat_dim", "");
   c.group = get_string(doc, "group", "");
   parse_preprocessors(doc, c);

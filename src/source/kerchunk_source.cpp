@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/budget.hpp"
 #include "core/error.hpp"
 #include "core/json_int.hpp"
 #include "core/json_limits.hpp"
@@ -24,15 +25,25 @@ namespace {
 struct Base {
   std::string prefix;
   std::string remote_protocol;
+  bool local_allowed = true;  // false: the set came from a remote location (the origin rule)
+  std::string where;          // the reference set, for errors
 };
 
 std::string resolve_url(const std::string& url, const Base& base, const std::string& key) {
   if (url.empty() || url == "file://") throw Error::source(key, "empty path in reference");
+  std::string resolved;
   try {
-    return resolve_location(url, base.prefix, base.remote_protocol);
+    resolved = resolve_location(url, base.prefix, base.remote_protocol);
   } catch (const Error& e) {
     throw Error::source(key, e.what());
   }
+  if (!base.local_allowed && !is_remote(resolved))
+    throw Error::source(base.where + ", reference '" + key + "'",
+                        "names the local file '" + url +
+                            "', but the reference set was read from a remote location; a remote "
+                            "reference set may only reference remote objects (set "
+                            "allow_local_references: true if you trust it)");
+  return resolved;
 }
 
 Reference parse_ref(const json& v, const std::string& key, const Base& base,
@@ -58,8 +69,7 @@ Reference parse_ref(const json& v, const std::string& key, const Base& base,
 }
 
 // Expands one "gen" entry: the cartesian product of its dimensions.
-// More than any real reference set (20 years of hourly ERA5 is 175,320 chunks a variable).
-constexpr int64_t kMaxGeneratedRefs = 20'000'000;
+constexpr int64_t kMaxGeneratedRefs = budget::kGeneratedReferences;
 
 void expand_gen(const json& g, ReferenceSet& refs, const Base& base,
                 const std::map<std::string, std::string>& templates, int64_t& budget) {
@@ -212,13 +222,7 @@ Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name,
     } catch (const Error& e) {
       throw Error::source(where, e.what());
     }
-    // A manifest entry per chunk: refuse grids that could not be held in memory.
-    double grid_chunks = 1;
-    for (std::size_t d = 0; d < chunks.size(); ++d)
-      grid_chunks *= std::ceil(static_cast<double>(v.shape[d]) / static_cast<double>(chunks[d]));
-    if (grid_chunks > 1e9)
-      throw Error::source(where, "more than 10^9 chunks: shape and chunks are implausible");
-    v.grid = ChunkGrid::regular(v.shape, chunks);
+    v.grid = ChunkGrid::regular(v.shape, chunks, where);  // within the budget, or refused
     // Fortran order is the first encoding step (before filters): decoded last, into C order.
     if (order == "F" && v.shape.size() > 1)
       v.codecs.push_back(CodecSpec{
@@ -315,7 +319,8 @@ ReferenceSet load_kerchunk(const std::string& location, SourceAccess& access) {
   const auto text = access.reader(location, AccessRole::Target).get(path);
   if (!text) throw Error::source_missing(location, "reference file does not exist");
   return parse_kerchunk(std::string(text->begin(), text->end()), parent_location(location),
-                        location, access.options().remote_protocol);
+                        location, access.options().remote_protocol,
+                        access.options().allow_local_references);
 }
 
 namespace {
@@ -339,10 +344,11 @@ auto as_source_error(const std::string& where, F&& f) {
 }  // namespace
 
 ReferenceSet parse_kerchunk(const std::string& text, const std::string& base,
-                            const std::string& json_path, const std::string& remote_protocol) {
+                            const std::string& json_path, const std::string& remote_protocol,
+                            bool allow_local_references) {
   std::string prefix = base;
   if (!prefix.empty() && prefix.back() != '/') prefix += '/';
-  const Base b{prefix, remote_protocol};
+  const Base b{prefix, remote_protocol, allow_local_references || !is_remote(prefix), json_path};
   return as_source_error(json_path, [&] { return parse_kerchunk_unchecked(text, b, json_path); });
 }
 
@@ -459,10 +465,10 @@ std::vector<std::string> chunk_keys_of(const json& zarray, const std::string& pr
     total *= static_cast<double>(n[d]);
   }
   // Over HTTP each possible chunk is asked for; refuse what would take hours.
-  if (total > 5e6)
-    throw Error::source(where,
-                        "more than 5 million chunks over plain HTTP; use S3 (listable) or a "
-                        "reference set");
+  if (total > static_cast<double>(budget::kProbedChunks))
+    throw Error::source(where, "more than " + std::to_string(budget::kProbedChunks) +
+                                   " chunks to look for one by one over plain HTTP; use S3 "
+                                   "(listable) or a reference set");
   std::vector<std::string> out;
   if (total == 0) return out;
   std::vector<int64_t> c(shape.size(), 0);

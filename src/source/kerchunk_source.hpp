@@ -22,11 +22,14 @@ struct Reference {
 using ReferenceSet = std::map<std::string, Reference>;
 
 // Parses a kerchunk JSON file (local or a URL); relative chunk paths resolve against its folder
-// or URL prefix, paths without a scheme take `remote_protocol` when set (as fsspec's).
+// or URL prefix, paths without a scheme take `remote_protocol` when set (as fsspec's). The origin
+// rule: a reference set read from a remote location may not name local files (Error(Source))
+// unless `access.options().allow_local_references`.
 ReferenceSet load_kerchunk(const std::string& location, SourceAccess& access);
-// The same from text; `where` names it in errors.
+// The same from text; `where` names it in errors. `base` remote: the origin rule as above.
 ReferenceSet parse_kerchunk(const std::string& text, const std::string& base,
-                            const std::string& where, const std::string& remote_protocol = "");
+                            const std::string& where, const std::string& remote_protocol = "",
+                            bool allow_local_references = false);
 // A Zarr v2 store (a folder, an S3 prefix, or an HTTP URL with consolidated metadata) as
 // references to its objects.
 ReferenceSet load_zarr_store(const std::string& location, SourceAccess& access);

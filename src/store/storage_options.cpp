@@ -96,6 +96,7 @@ json AccessOptions::public_json() const {
   json j = {{"target", target.public_json()}, {"chunks_remote_role", chunks_remote_role}};
   if (remote_given) j["remote"] = remote.public_json();
   if (!remote_protocol.empty()) j["remote_protocol"] = remote_protocol;
+  if (allow_local_references) j["allow_local_references"] = true;
   return j;
 }
 
@@ -109,6 +110,7 @@ AccessOptions AccessOptions::from_public_json(const json& j) {
   }
   a.remote_protocol = j.value("remote_protocol", "");
   a.chunks_remote_role = j.value("chunks_remote_role", false);
+  a.allow_local_references = j.value("allow_local_references", false);
   return a;
 }
 

@@ -35,6 +35,9 @@ struct AccessOptions {
   bool remote_given = false;    // remote_options set: else chunk URLs use `target`
   std::string remote_protocol;  // as fsspec's: a protocol for chunk URLs written without one
   bool chunks_remote_role = false;  // kerchunk: the data files are the reference set's targets
+  // A reference set fetched from a remote location may name local files only when the user says
+  // so (config `allow_local_references`): else a server could copy the user's files into a cache.
+  bool allow_local_references = false;
 
   AccessRole data_role() const {
     return chunks_remote_role && remote_given ? AccessRole::Remote : AccessRole::Target;
