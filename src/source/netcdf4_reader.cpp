@@ -247,14 +247,33 @@ std::vector<Link> links_of(hid_t grp, const std::string& where) {
   return out;
 }
 
+// Hard links can make a group its own descendant (netCDF-C never writes that): each group is
+// listed once, under its first path, and the tree has a depth and size limit.
+constexpr std::size_t kMaxGroups = 10'000;
+constexpr int kMaxGroupDepth = 64;
+
 void list_groups(hid_t grp, const std::string& prefix, std::vector<std::string>& out,
-                 const std::string& where) {
+                 const std::string& where, std::set<haddr_t>& seen, int depth = 0) {
+  if (depth > kMaxGroupDepth)
+    throw Error::source(where, "groups nested more than " + std::to_string(kMaxGroupDepth) +
+                                   " deep; refusing to read them");
   for (const auto& l : links_of(grp, where)) {
-    if (l.type != H5O_TYPE_GROUP) continue;
+    if (l.type != H5O_TYPE_GROUP || !seen.insert(l.addr).second) continue;
+    if (out.size() >= kMaxGroups)
+      throw Error::source(
+          where, "more than " + std::to_string(kMaxGroups) + " groups; refusing to read them");
     out.push_back(prefix + l.name);
     H5Handle child{H5Gopen2(grp, l.name.c_str(), H5P_DEFAULT), H5Gclose};
-    if (child.id >= 0) list_groups(child.id, prefix + l.name + "/", out, where);
+    if (child.id >= 0) list_groups(child.id, prefix + l.name + "/", out, where, seen, depth + 1);
   }
+}
+
+void list_groups(hid_t grp, const std::string& prefix, std::vector<std::string>& out,
+                 const std::string& where) {
+  std::set<haddr_t> seen;
+  H5O_info_t self;
+  if (H5Oget_info2(grp, &self, H5O_INFO_BASIC) >= 0) seen.insert(self.addr);
+  list_groups(grp, prefix, out, where, seen);
 }
 
 std::optional<std::vector<int>> int_attr(hid_t obj, const char* name) {
@@ -335,6 +354,27 @@ void note_unlimited_extents(hid_t dset, std::map<haddr_t, int64_t>& extent) {
   }
 }
 
+// A dataset whose raw data lives outside the file: external raw storage (a list of files HDF5
+// opens by name) or a virtual dataset (mapped from other files). HDF5 would open those names on
+// the local file system, even for a file fetched from a server, and a read fills what it cannot
+// open with fill values: both are refused before anything of the dataset is read.
+void check_storage_inside_the_file(hid_t dcpl, const std::string& where) {
+  if (H5Pget_layout(dcpl) == H5D_VIRTUAL)
+    throw Error::source(where,
+                        "is an HDF5 virtual dataset (its data lives in other files); "
+                        "zarr-parallel reads only data stored inside the file");
+  const int external = H5Pget_external_count(dcpl);
+  if (external != 0) {
+    char name[256] = {};
+    off_t offset = 0;
+    hsize_t size = 0;
+    if (external > 0) H5Pget_external(dcpl, 0, sizeof name - 1, name, &offset, &size);
+    throw Error::source(where, "stores its data in external files (the first: '" +
+                                   std::string(name) +
+                                   "'); zarr-parallel reads only data stored inside the file");
+  }
+}
+
 void read_whole(hid_t dset, hid_t mem_type, void* out, const std::string& where) {
   if (H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
     fail(where, "cannot read the variable");
@@ -353,6 +393,7 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
   H5Handle type{H5Dget_type(dset.id), H5Tclose};
   v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
   H5Handle dcpl{H5Dget_create_plist(dset.id), H5Pclose};
+  check_storage_inside_the_file(dcpl.id, where);
   const H5D_layout_t layout = H5Pget_layout(dcpl.id);
   const std::size_t nd = v.ndim();
 
@@ -360,7 +401,7 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
     std::vector<hsize_t> cdims(nd);
     H5Pget_chunk(dcpl.id, static_cast<int>(nd), cdims.data());
     std::vector<int64_t> chunk(cdims.begin(), cdims.end());
-    v.grid = ChunkGrid::regular(v.shape, chunk);
+    v.grid = ChunkGrid::regular(v.shape, chunk, where);
     const int nfilters = H5Pget_nfilters(dcpl.id);
     for (int i = 0; i < nfilters; ++i) {
       unsigned flags = 0;
@@ -404,7 +445,7 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
     chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1,
                                    std::max<int64_t>(v.shape[0], 1));
   for (auto& c : chunk) c = std::max<int64_t>(c, 1);
-  v.grid = ChunkGrid::regular(v.shape, chunk);
+  v.grid = ChunkGrid::regular(v.shape, chunk, where);
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   if (layout == H5D_COMPACT) {
     H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
@@ -431,22 +472,62 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
   }
 }
 
-ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group) {
-  // The chain of groups from the root to `group`: their dimensions are visible to its variables.
+namespace {
+
+// The chain of groups from the root to `group`: their dimensions are visible to its variables.
+std::vector<std::string> group_chain(const std::string& group) {
   std::vector<std::string> chain = {"/"};
-  {
-    std::size_t start = 0;
-    std::string at;
-    while (start < group.size()) {
-      const auto slash = group.find('/', start);
-      const std::string part =
-          group.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-      start = slash == std::string::npos ? group.size() : slash + 1;
-      if (part.empty()) continue;
-      at += "/" + part;
-      chain.push_back(at);
-    }
+  std::size_t start = 0;
+  std::string at;
+  while (start < group.size()) {
+    const auto slash = group.find('/', start);
+    const std::string part =
+        group.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    start = slash == std::string::npos ? group.size() : slash + 1;
+    if (part.empty()) continue;
+    at += "/" + part;
+    chain.push_back(at);
   }
+  return chain;
+}
+
+// Opens one group of the chain. External links are never followed: HDF5 would open the file
+// they name on the local file system, whoever wrote the link.
+hid_t open_group(hid_t file, const std::string& at, const std::string& group,
+                 const std::string& path) {
+  H5Handle gapl{H5Pcreate(H5P_GROUP_ACCESS), H5Pclose};
+  H5Pset_elink_cb(
+      gapl.id,
+      [](const char*, const char*, const char*, const char*, unsigned*, hid_t, void*) {
+        return herr_t{-1};
+      },
+      nullptr);
+  const hid_t g = H5Gopen2(file, at.c_str(), gapl.id);
+  if (g >= 0) return g;
+  rethrow_readable_error();
+  // The root, or a group the file names but cannot open, is damage, not a wrong `group` key.
+  if (at == "/") throw Error::source(path, "cannot open the root group: the file is damaged");
+  if (H5Lexists(file, at.c_str(), H5P_DEFAULT) > 0) {
+    H5L_info_t info;
+    if (H5Lget_info(file, at.c_str(), &info, H5P_DEFAULT) >= 0 && info.type == H5L_TYPE_EXTERNAL)
+      throw Error::source(path, "group '" + group +
+                                    "' is an external link to another file; zarr-parallel "
+                                    "reads only what is stored inside the file");
+    throw Error::source(path, "cannot open group '" + at + "': the file is damaged");
+  }
+  std::vector<std::string> all;
+  H5Handle root{H5Gopen2(file, "/", H5P_DEFAULT), H5Gclose};
+  list_groups(root.id, "", all, path);
+  std::string known;
+  for (const auto& n : all) known += (known.empty() ? "" : ", ") + n;
+  throw Error::config("group", "no group '" + group + "' in " + path +
+                                   (known.empty() ? " (it has none)" : " (has: " + known + ")"));
+}
+
+}  // namespace
+
+ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group) {
+  const std::vector<std::string> chain = group_chain(group);
   std::vector<Dim> dims;
   std::map<haddr_t, int64_t> unlimited_extent;  // by dimension scale
   int next_auto_id = 0;
@@ -455,19 +536,8 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
   // The group's datasets, each opened once for the whole description (opens dominate its cost).
   std::map<std::string, std::unique_ptr<H5Handle>> opened;
   for (std::size_t depth = 0; depth < chain.size(); ++depth) {
-    const hid_t g = H5Gopen2(file, chain[depth].c_str(), H5P_DEFAULT);
-    if (g < 0) {
-      rethrow_readable_error();
-      std::vector<std::string> all;
-      H5Handle root{H5Gopen2(file, "/", H5P_DEFAULT), H5Gclose};
-      list_groups(root.id, "", all, path);
-      std::string known;
-      for (const auto& n : all) known += (known.empty() ? "" : ", ") + n;
-      throw Error::config("group",
-                          "no group '" + group + "' in " + path +
-                              (known.empty() ? " (it has none)" : " (has: " + known + ")"));
-    }
-    H5Handle gh{g, H5Gclose};
+    H5Handle gh{open_group(file, chain[depth], group, path), H5Gclose};
+    const hid_t g = gh.id;
     std::vector<Link> links = links_of(g, path);
     const bool target = depth + 1 == chain.size();
     for (const auto& l : links) {
@@ -582,6 +652,7 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     const std::string where = path + ", variable '" + v.name + "'";
     const H5Handle& d = *opened.at(p.link);
     H5Handle dcpl{H5Dget_create_plist(d.id), H5Pclose};
+    check_storage_inside_the_file(dcpl.id, where);
     H5Handle type{H5Dget_type(d.id), H5Tclose};
     const std::size_t nvdims = p.dim_index.size();
     const bool char_scalar = p.kind == Kind::Char && nvdims <= 1;
