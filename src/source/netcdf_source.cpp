@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +28,7 @@
 #include "source/netcdf3_reader.hpp"
 #include "source/netcdf4_reader.hpp"
 #include "source/scan_cache.hpp"
+#include "source/scan_child.hpp"
 #include "store/file_reader.hpp"
 
 namespace zp {
@@ -60,6 +63,29 @@ OpenedFile open_one(const std::string& path, const std::string& group) {
     ~Closer() { H5Fclose(id); }
   } closer{file};
   return describe_netcdf4(file, path, group);
+}
+
+bool is_netcdf3_file(const std::string& path) {
+  FileReader reader;
+  const ObjectInfo info = reader.info(path);
+  return info.exists && info.size >= 4 && is_netcdf3(reader.read(path, 0, 4));
+}
+
+// One file described where a libhdf5 crash or hang cannot end this process: HDF5 files in a child
+// (scan_child.hpp); netCDF-3 files here (our own parser, fuzzed), and everything here when no
+// child can run (the library without the command beside it). The part goes into `cache`.
+OpenedFile describe_isolated(const std::string& path, const std::string& group, PartCache& cache) {
+  if (scan_executable().empty() || is_netcdf3_file(path)) {
+    const auto before = file_state(path);
+    OpenedFile part = open_one(path, group);
+    cache.put(path, part, before);
+    return part;
+  }
+  if (!cache.put_lines(describe_in_child(path, group)))
+    throw Error::internal(path + ": the scanner's description is malformed");
+  auto part = cache.get(path);
+  if (!part) throw Error::source(path, "the file changed while it was being described");
+  return std::move(*part);
 }
 
 // Checks that `part` can follow `first` along axis `a` (same dtype, chunking, codecs, other dims).
@@ -400,16 +426,26 @@ std::vector<ChildOutput> run_scan_children(const std::vector<std::vector<std::st
   for (const auto& c : children) polls.push_back({c.fd, POLLIN, 0});
   std::size_t open_pipes = children.size();
   std::vector<char> buf(1 << 16);
+  // A child that prints nothing for the scan time limit is killed (libhdf5 loops on some damaged
+  // files); the files it did not finish are described one by one, each naming itself.
+  using Clock = std::chrono::steady_clock;
+  const auto limit = std::chrono::seconds(scan_timeout_seconds());
+  std::vector<Clock::time_point> last(children.size(), Clock::now());
   while (open_pipes > 0) {
-    if (::poll(polls.data(), polls.size(), -1) < 0) {
+    if (::poll(polls.data(), polls.size(), 1000) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     for (std::size_t i = 0; i < polls.size(); ++i) {
-      if (polls[i].fd < 0 || !(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (polls[i].fd < 0) continue;
+      if (!(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (Clock::now() - last[i] > limit) ::kill(children[i].pid, SIGKILL);
+        continue;
+      }
       const ssize_t n = ::read(polls[i].fd, buf.data(), buf.size());
       if (n > 0) {
         outputs[i].out.append(buf.data(), static_cast<std::size_t>(n));
+        last[i] = Clock::now();
       } else if (n == 0 || errno != EINTR) {
         ::close(polls[i].fd);
         polls[i].fd = -1;
@@ -453,9 +489,7 @@ std::optional<Dataset> join_in_children(const std::vector<std::string>& files,
     if (cache.has(f)) return std::nullopt;  // a warm cache: the per-file path reads it
   const std::size_t k = scan_children_for(files.size() - 1);
   if (k < 2) return std::nullopt;
-  const auto before = file_state(files[0]);
-  OpenedFile first = open_one(files[0], group);
-  cache.put(files[0], first, before);
+  OpenedFile first = describe_isolated(files[0], group, cache);
   const std::string concat_dim = resolve_concat_dim(first.ds, concat_dim_in, files, uri);
   std::vector<std::vector<std::string>> runs(k);
   std::vector<std::size_t> first_file = {0};
@@ -510,10 +544,7 @@ std::vector<OpenedFile> scan_all(const std::vector<std::string>& files, const st
     for (std::size_t i = 0; i < files.size(); ++i) {
       if (got[i]) continue;
       got[i] = cache.get(files[i]);
-      if (got[i]) continue;
-      const auto before = file_state(files[i]);
-      got[i] = open_one(files[i], group);
-      cache.put(files[i], *got[i], before);
+      if (!got[i]) got[i] = describe_isolated(files[i], group, cache);
     }
   }
   std::vector<OpenedFile> out;

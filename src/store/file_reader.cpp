@@ -42,11 +42,14 @@ std::shared_ptr<const FileReader::OpenFile> FileReader::descriptor(const std::st
     recent_.splice(recent_.begin(), recent_, it->second.at);
     return it->second.file;
   }
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO or device named by a source (or a reference set) must not block the open;
+  // it is refused below. Reads of regular files ignore the flag.
+  constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  int fd = ::open(path.c_str(), kFlags);
   if (fd < 0 && (errno == EMFILE || errno == ENFILE) && !open_.empty()) {
     open_.clear();  // the process is out of descriptors: give back ours, then try again
     recent_.clear();
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = ::open(path.c_str(), kFlags);
   }
   if (fd < 0) {
     const int err = errno;
@@ -58,6 +61,10 @@ std::shared_ptr<const FileReader::OpenFile> FileReader::descriptor(const std::st
     const int err = errno;
     ::close(fd);
     throw Error::source(path, "cannot stat: " + errno_text(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error::source(path, "not a regular file (a FIFO, device or folder is never read)");
   }
   auto file = std::make_shared<const OpenFile>(fd, static_cast<uint64_t>(st.st_size));
   if (open_.size() >= max_open_) {

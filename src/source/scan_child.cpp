@@ -1,0 +1,141 @@
+#include "source/scan_child.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <vector>
+
+#include "core/error.hpp"
+#include "source/scan_cache.hpp"
+
+extern char** environ;
+
+namespace zp {
+
+namespace {
+
+// What the child printed on stderr beyond this is dropped: the message is its first line.
+constexpr std::size_t kMaxErrorText = 64 << 10;
+
+struct Child {
+  pid_t pid = -1;
+  int out = -1, err = -1;
+};
+
+Child spawn_scanner(const std::string& path, const std::string& group) {
+  std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group, "--", path};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0)
+    throw Error::source(path, "cannot start a scanner: " + errno_text(errno));
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    throw Error::source(path, "cannot start a scanner: " + errno_text(errno));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  Child c;
+  const int rc = posix_spawn(&c.pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (rc != 0) {
+    ::close(out[0]);
+    ::close(err[0]);
+    throw Error::source(path, "cannot start a scanner: " + errno_text(rc));
+  }
+  c.out = out[0];
+  c.err = err[0];
+  return c;
+}
+
+// Drains both pipes until they close or the deadline passes; true when they closed in time.
+bool drain(Child& c, std::string& out, std::string& err, int timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  pollfd polls[2] = {{c.out, POLLIN, 0}, {c.err, POLLIN, 0}};
+  int* fds[2] = {&c.out, &c.err};
+  std::string* sinks[2] = {&out, &err};
+  std::vector<char> buf(1 << 16);
+  int open = 2;
+  while (open > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    if (::poll(polls, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
+    for (int i = 0; i < 2; ++i) {
+      if (polls[i].fd < 0 || !(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t n = ::read(polls[i].fd, buf.data(), buf.size());
+      if (n > 0) {
+        if (i == 0 || sinks[i]->size() < kMaxErrorText)
+          sinks[i]->append(buf.data(), static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(polls[i].fd);
+        polls[i].fd = *fds[i] = -1;
+        --open;
+      }
+    }
+  }
+  return true;
+}
+
+// The child's own error, as the CLI printed it ("zarr-parallel: error: MESSAGE").
+Error child_error(int code, const std::string& err, const std::string& path) {
+  std::string line = err.substr(0, err.find('\n'));
+  for (const char* prefix : {"zarr-parallel: error: ", "zarr-parallel: internal error: "})
+    if (line.rfind(prefix, 0) == 0) line = line.substr(std::char_traits<char>::length(prefix));
+  if (line.empty()) line = path + ": the scanner exited with code " + std::to_string(code);
+  switch (code) {
+    case 2:
+      return Error(ErrorKind::Config, line);
+    case 8:
+      return Error(ErrorKind::Transient, line);
+    default:
+      if (file_state(path).first < 0) return Error::source_missing(path, "no such file");
+      return Error(ErrorKind::Source, line);
+  }
+}
+
+}  // namespace
+
+int scan_timeout_seconds() {
+  const char* s = std::getenv("ZP_SCAN_TIMEOUT");
+  const int v = s ? std::atoi(s) : 0;
+  return v > 0 ? v : 120;
+}
+
+std::string describe_in_child(const std::string& path, const std::string& group) {
+  Child c = spawn_scanner(path, group);
+  std::string out, err;
+  const int timeout = scan_timeout_seconds();
+  const bool in_time = drain(c, out, err, timeout);
+  if (!in_time) ::kill(c.pid, SIGKILL);
+  for (int fd : {c.out, c.err})
+    if (fd >= 0) ::close(fd);
+  int status = 0;
+  while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!in_time)
+    throw Error::source(path, "describing the file took more than " + std::to_string(timeout) +
+                                  " s (libhdf5 loops on some damaged files; ZP_SCAN_TIMEOUT "
+                                  "sets the limit): the file is damaged or unreadable here");
+  if (WIFSIGNALED(status))
+    throw Error::source(path, "libhdf5 crashed reading the file's metadata (signal " +
+                                  std::to_string(WTERMSIG(status)) +
+                                  "): the file is damaged or not what it claims to be");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw child_error(WIFEXITED(status) ? WEXITSTATUS(status) : 1, err, path);
+  return out;
+}
+
+}  // namespace zp

@@ -1,0 +1,20 @@
+// Describing a file with libhdf5 where its crash or hang is an error naming the file, not the end
+// of the run: libhdf5 1.10 dereferences what a damaged or hostile file says (SIGSEGV in H5HG_read
+// through DIMENSION_LIST) and can loop forever on some, as ncdump does. The coordinator never
+// describes an HDF5 file itself: a child process running this binary's `scan-parts` does, under a
+// time limit (ZP_SCAN_TIMEOUT seconds, default 120).
+#pragma once
+
+#include <string>
+
+namespace zp {
+
+// Seconds a scan child may go without finishing a file before it is killed.
+int scan_timeout_seconds();
+
+// `scan-parts` of one file in a child: its part lines (scan_cache.hpp's format). The child's own
+// error comes back as an Error of the kind its exit code names, with its message; a signal or the
+// time limit is Error(Source) naming the file. Needs scan_executable().
+std::string describe_in_child(const std::string& path, const std::string& group);
+
+}  // namespace zp
