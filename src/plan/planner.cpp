@@ -54,6 +54,14 @@ void check_array_name(const std::string& name, const std::string& key) {
   }
   if (bad)
     throw Error::config(key, "'" + name + "' cannot be a Zarr array name (no '/', no leading '.')");
+  // A folder of the store: its name must fit a file system's (255 bytes), and a v3 array named
+  // zarr.json would be the store's own metadata. Refused here, before the store exists.
+  if (name.size() > 255)
+    throw Error::config(key, "'" + name.substr(0, 40) + "...' is " + std::to_string(name.size()) +
+                                 " bytes: a Zarr array name is a folder name, at most 255 bytes "
+                                 "(rename it)");
+  if (name == "zarr.json")
+    throw Error::config(key, "'zarr.json' cannot be a Zarr array name (rename it)");
 }
 
 int64_t chunk_for_dim(const Config& cfg, const DimMap& m, int64_t source_chunk) {
@@ -675,7 +683,8 @@ namespace {
 
 // Chooses per-dimension units so the predicted peak fits; breaks the longest units first.
 void fit_units(ArrayPlan& a, const PlanOptions& opt, bool remote) {
-  while (predicted_peak(a, opt.threads_per_worker, remote) > static_cast<uint64_t>(opt.memory_limit)) {
+  while (predicted_peak(a, opt.threads_per_worker, remote) >
+         static_cast<uint64_t>(opt.memory_limit)) {
     int best = -1;
     int64_t best_len = 1;
     for (std::size_t d = 0; d < a.ndim(); ++d) {
@@ -689,11 +698,12 @@ void fit_units(ArrayPlan& a, const PlanOptions& opt, bool remote) {
     if (best < 0) {
       throw Error::config(
           "memory_limit",
-          fmt::format(
-              "{} is too small for array '{}': one output chunk with {} "
-              "thread(s) needs {}; raise memory_limit or use smaller chunks",
-              format_bytes(static_cast<double>(opt.memory_limit)), a.name, opt.threads_per_worker,
-              format_bytes(static_cast<double>(predicted_peak(a, opt.threads_per_worker, remote)))));
+          fmt::format("{} is too small for array '{}': one output chunk with {} "
+                      "thread(s) needs {}; raise memory_limit or use smaller chunks",
+                      format_bytes(static_cast<double>(opt.memory_limit)), a.name,
+                      opt.threads_per_worker,
+                      format_bytes(
+                          static_cast<double>(predicted_peak(a, opt.threads_per_worker, remote)))));
     }
     a.per_chunk_units[static_cast<std::size_t>(best)] = true;
   }
@@ -871,21 +881,22 @@ void apply_encoding_runs(ArrayPlan& a, const std::vector<std::string>& files, bo
   const std::string other = describe_encoding(file(r0.first_file), r0.attrs, r0.fill_value);
   const std::string what = "variable '" + v.name + "': its files encode it differently (" + first;
   if (a.coordinate || !(decoded || a.conversion.decode))
-    throw Error::config("encoding", what + "; " + other + "); " +
-                                        (a.coordinate ? std::string("a coordinate is kept as stored")
-                                                      : "encoding: source keeps the stored "
-                                                        "integers, which have no common "
-                                                        "packing: use encoding: decoded, which "
-                                                        "writes the values xarray decodes from "
-                                                        "each file"));
+    throw Error::config("encoding",
+                        what + "; " + other + "); " +
+                            (a.coordinate ? std::string("a coordinate is kept as stored")
+                                          : "encoding: source keeps the stored "
+                                            "integers, which have no common "
+                                            "packing: use encoding: decoded, which "
+                                            "writes the values xarray decodes from "
+                                            "each file"));
   for (const auto& run : v.encoding_runs) {
     const Conversion d = cf_decoding(v.decoded_as(run));
     const DType base = a.conversion.steps.empty() ? a.conversion.out : a.conversion.decoded;
     if (!(d.out == base))
-      throw Error::config("encoding", what + "; " +
-                                          describe_encoding(file(run.first_file), run.attrs,
-                                                            run.fill_value) +
-                                          "), and they decode to different types");
+      throw Error::config("encoding",
+                          what + "; " +
+                              describe_encoding(file(run.first_file), run.attrs, run.fill_value) +
+                              "), and they decode to different types");
     ArrayPlan::FileConversion fc{run.first_file, a.conversion};
     fc.conversion.decode = d.decode;
     fc.conversion.fills = d.fills;

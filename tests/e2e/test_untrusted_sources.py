@@ -1,0 +1,395 @@
+"""Sources as untrusted input (issue 26): what a reference set, a Zarr store or a NetCDF file says
+can never name a local file from a remote source, crash us, or make us allocate or work without
+bound. Hostile inputs are served for real (nginx on loopback) or written with h5py/netCDF4."""
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache  # noqa: E402
+from servers import Nginx  # noqa: E402
+
+needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+                                 reason="nginx-light not installed (scripts/setup.sh)")
+
+
+SANITIZED = BIN.exists() and b"__asan_init" in BIN.read_bytes()
+
+
+def memory_limit():
+    """3 GB of address space for the run (children included); ASan reserves terabytes of address
+    space, so there the limit cannot apply."""
+    if not SANITIZED:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def private_copy(src, dst):
+    """A local file only its owner may read: what a remote reference set must never reach."""
+    shutil.copy(src, dst)
+    os.chmod(dst, 0o600)
+    return dst
+
+
+def hostile_reference_sets(secret):
+    """Reference sets of the ERA5 fixture whose d2m chunks point at the local `secret` copy, each
+    in one of the ways a reference set can name a file."""
+    refs = json.loads((ERA5 / "refs.json").read_text())["refs"]
+    day1 = "era5_small_20000101.nc"
+
+    def rewrite(fn):
+        return {k: (fn(v) if isinstance(v, list) and k.startswith("d2m/") and v[0] == day1 else v)
+                for k, v in refs.items()}
+
+    url = f"file://{secret}"
+    return {
+        "file_url": {"version": 1, "refs": rewrite(lambda v: [url] + v[1:])},
+        "template": {"version": 1, "templates": {"u": url}, "refs": rewrite(lambda v: ["{{u}}"] + v[1:])},
+        "gen": {"version": 1, "refs": {k: v for k, v in rewrite(lambda v: v).items() if not k.startswith("d2m/0.")},
+                "gen": [{"key": "d2m/0.{{j}}.{{i}}", "url": url, "offset": "{{24542 + 0*i}}", "length": "24582",
+                         "dimensions": {"j": {"stop": 1}, "i": {"stop": 1}}}]},
+    }
+
+
+@needs_nginx
+@pytest.mark.parametrize("kind", ["file_url", "template", "gen"])
+def test_a_remote_reference_set_cannot_read_local_files(tmp_path, kind):
+    """Before: exit 0 and the store's chunks held the bytes of the local 0600 file."""
+    need_fixtures()
+    root = tmp_path / "www"
+    shutil.copytree(ERA5, root / "era5")
+    secret = private_copy(ERA5 / "era5_small_20000101.nc", tmp_path / "private.nc")
+    doc = hostile_reference_sets(secret)[kind]
+    (root / "era5" / "evil.json").write_text(json.dumps(doc))
+    store = tmp_path / "out.zarr"
+    config = {"data_uri": None, "cache_store": str(store), "deploy_mode": "series"}
+    with Nginx(root, tmp_path / "nginx") as server:
+        config["data_uri"] = f"{server.url}/era5/evil.json"
+        proc = run_cache(tmp_path, config)
+        assert proc.returncode == 4, proc.stderr
+        assert "local file" in proc.stderr and "allow_local_references" in proc.stderr, proc.stderr
+        assert not store.exists()
+        # The user may say they trust it: then the same set reads the local file (the test can fail).
+        run_cache(tmp_path, dict(config, allow_local_references=True), check=0)
+        assert store.exists()
+
+
+def test_a_local_reference_set_still_reads_local_files(tmp_path):
+    need_fixtures()
+    secret = private_copy(ERA5 / "era5_small_20000101.nc", tmp_path / "era5_small_20000101.nc")
+    doc = hostile_reference_sets(secret)["file_url"]
+    for name in ("era5_small_20000102.nc", "era5_small_20000103.nc", "era5_small_20000104.nc"):
+        shutil.copy(ERA5 / name, tmp_path / name)
+    (tmp_path / "refs.json").write_text(json.dumps(doc))
+    store = tmp_path / "out.zarr"
+    run_cache(tmp_path, {"data_uri": str(tmp_path / "refs.json"), "cache_store": str(store),
+                         "deploy_mode": "series"}, check=0)
+    assert_matches(store, open_kerchunk(ERA5 / "refs.json"))
+
+
+def secret_bytes(tmp_path):
+    """A local 0600 file of float32 values no source of the test holds."""
+    import numpy as np
+    secret = tmp_path / "secret.bin"
+    np.arange(100, 116, dtype="<f4").tofile(secret)
+    os.chmod(secret, 0o600)
+    return secret
+
+
+def hdf5_with_outside_storage(tmp_path, kind):
+    """An HDF5 file (what netCDF-C reads as NetCDF-4 with phony dimensions) whose dataset `v`
+    keeps its data outside the file, in one of HDF5's three ways."""
+    import h5py
+    import numpy as np
+    secret = secret_bytes(tmp_path)
+    path = tmp_path / f"{kind}.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["title"] = "hostile"
+        if kind == "external_storage":
+            f.create_dataset("v", shape=(4, 4), dtype="<f4", external=[(str(secret), 0, 64)])
+        elif kind == "virtual":
+            other = tmp_path / "other.h5"
+            with h5py.File(other, "w") as o:
+                o.create_dataset("v", data=np.arange(16, dtype="<f4").reshape(4, 4))
+            layout = h5py.VirtualLayout(shape=(4, 4), dtype="<f4")
+            layout[:] = h5py.VirtualSource(str(other), "v", shape=(4, 4))
+            f.create_virtual_dataset("v", layout, fillvalue=-1)
+        elif kind == "external_link":
+            other = tmp_path / "other.h5"
+            with h5py.File(other, "w") as o:
+                o.create_group("g").create_dataset("v", data=np.arange(16, dtype="<f4").reshape(4, 4))
+            f["g"] = h5py.ExternalLink(str(other), "/g")
+        f.create_dataset("w", data=np.zeros((4, 4), "<f4"))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["external_storage", "virtual", "external_link"])
+def test_hdf5_data_outside_the_file_is_refused(tmp_path, kind):
+    """Before: exit 0 with fill values (zeros) in the store, verify agreeing; a remote file could
+    make HDF5 open local files by name."""
+    path = hdf5_with_outside_storage(tmp_path, kind)
+    store = tmp_path / "out.zarr"
+    config = {"data_uri": str(path), "cache_store": str(store), "deploy_mode": "series", "engine": "netcdf"}
+    if kind == "external_link":
+        config["group"] = "g"
+    proc = run_cache(tmp_path, config)
+    assert proc.returncode == 4, proc.stderr
+    assert ("external" in proc.stderr or "virtual" in proc.stderr) and str(path) in proc.stderr, proc.stderr
+    assert not store.exists()
+
+
+@needs_nginx
+def test_a_remote_hdf5_file_cannot_pull_local_files_in(tmp_path):
+    path = hdf5_with_outside_storage(tmp_path, "external_storage")
+    root = tmp_path / "www"
+    root.mkdir()
+    shutil.copy(path, root / "f.nc")
+    store = tmp_path / "out.zarr"
+    with Nginx(root, tmp_path / "nginx") as server:
+        proc = run_cache(tmp_path, {"data_uri": f"{server.url}/f.nc", "cache_store": str(store),
+                                    "deploy_mode": "series"})
+    assert proc.returncode == 4, proc.stderr
+    assert "external files" in proc.stderr, proc.stderr
+    assert not store.exists()
+
+
+def test_a_group_that_contains_itself_is_listed_once(tmp_path):
+    """Before: a group hard-linked into itself was listed until memory ran out (6.8 GB)."""
+    import h5py
+    import numpy as np
+    path = tmp_path / "loop.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("g")
+        g["self"] = g  # a hard link: g/self/self/... is g
+        f.create_dataset("v", data=np.arange(4, dtype="<f4"))
+    out = subprocess.run([str(BIN), "inspect", str(path), "--json"], capture_output=True, text=True,
+                         timeout=60, preexec_fn=memory_limit)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["groups"] == ["g"], out.stdout
+
+
+def small_netcdf4(path):
+    """A NetCDF-4 file as netCDF4-python writes it: dimension scales, DIMENSION_LIST references,
+    an unlimited dimension, compressed chunks, strings and attributes: what libhdf5 dereferences."""
+    import netCDF4
+    import numpy as np
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("time", None)
+        nc.createDimension("lat", 6)
+        nc.createDimension("lon", 8)
+        t = nc.createVariable("time", "i4", ("time",))
+        t.units = "hours since 2000-01-01"
+        t[:] = np.arange(4)
+        nc.createVariable("lat", "f4", ("lat",))[:] = np.linspace(60, 50, 6)
+        nc.createVariable("lon", "f4", ("lon",))[:] = np.linspace(0, 7, 8)
+        v = nc.createVariable("d2m", "i2", ("time", "lat", "lon"), zlib=True, chunksizes=(2, 3, 4),
+                              fill_value=-32767)
+        v.scale_factor, v.add_offset, v.units = 0.01, 273.15, "K"
+        v[:] = np.arange(4 * 6 * 8).reshape(4, 6, 8)
+        s = nc.createVariable("station", str, ("lat",))
+        s[:] = np.array([f"s{i}" for i in range(6)], dtype=object)
+        nc.title = "mutation seed"
+
+
+MUTANTS = 150
+
+
+def test_mutated_netcdf4_files_end_in_a_documented_exit_code(tmp_path):
+    """Each mutant (a few bytes changed, seeded) is described in a child: a libhdf5 crash or hang
+    is exit 4 naming the file within the time limit, never a crash of ours, an internal error or
+    a run that does not end. Before, the in-process fallback took the coordinator down."""
+    import random
+    seed = tmp_path / "seed.nc"
+    small_netcdf4(seed)
+    original = seed.read_bytes()
+    rng = random.Random(26)
+    outcomes = {}
+    env = dict(os.environ, ZP_SCAN_TIMEOUT="5", ZP_CACHE_DIR="off")
+    for k in range(MUTANTS):
+        data = bytearray(original)
+        for _ in range(rng.choice([1, 2, 4, 8])):
+            at = rng.randrange(len(data))
+            data[at] = rng.randrange(256) if rng.random() < 0.5 else data[at] ^ (1 << rng.randrange(8))
+        path = tmp_path / f"mutant_{k:03d}.nc"
+        path.write_bytes(bytes(data))
+        proc = subprocess.run([str(BIN), "inspect", str(path), "--json"], capture_output=True, text=True,
+                              timeout=20, env=env, preexec_fn=memory_limit)
+        outcomes.setdefault(proc.returncode, []).append(path.name)
+        assert proc.returncode in (0, 2, 4), (path.name, proc.returncode, proc.stderr[-2000:])
+        if proc.returncode != 0:
+            assert "internal error" not in proc.stderr and str(path) in proc.stderr, (path.name, proc.stderr)
+        path.unlink()
+    assert 0 in outcomes and 4 in outcomes, {k: len(v) for k, v in outcomes.items()}
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), bit by bit: Zarr v3's shard index checksum."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def write_sharded_v3(folder, values, shard, inner, index_location):
+    """A Zarr v3 store of one float32 array `v`, sharded, uncompressed, written by hand to the
+    specification (zarr-python 2 cannot write v3, zarrita cannot place the index first)."""
+    import numpy as np
+    folder.mkdir()
+    (folder / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}))
+    meta = {"zarr_format": 3, "node_type": "array", "shape": list(values.shape), "data_type": "float32",
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shard)}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": 0.0, "dimension_names": ["y", "x"], "attributes": {"units": "K"},
+            "codecs": [{"name": "sharding_indexed", "configuration": {
+                "chunk_shape": list(inner), "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+                "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+                "index_location": index_location}}]}
+    (folder / "v").mkdir()
+    (folder / "v" / "zarr.json").write_text(json.dumps(meta))
+    per = [s // i for s, i in zip(shard, inner)]
+    n = per[0] * per[1]
+    index_bytes = 16 * n + 4
+    for sy in range(values.shape[0] // shard[0]):
+        for sx in range(values.shape[1] // shard[1]):
+            body, entries = b"", []
+            base = index_bytes if index_location == "start" else 0
+            for iy in range(per[0]):
+                for ix in range(per[1]):
+                    y0, x0 = sy * shard[0] + iy * inner[0], sx * shard[1] + ix * inner[1]
+                    chunk = np.ascontiguousarray(values[y0:y0 + inner[0], x0:x0 + inner[1]], "<f4").tobytes()
+                    entries.append((base + len(body), len(chunk)))
+                    body += chunk
+            index = b"".join(o.to_bytes(8, "little") + s.to_bytes(8, "little") for o, s in entries)
+            index += crc32c(index).to_bytes(4, "little")
+            shard_bytes = index + body if index_location == "start" else body + index
+            key = folder / "v" / "c" / str(sy)
+            key.mkdir(parents=True, exist_ok=True)
+            (key / str(sx)).write_bytes(shard_bytes)
+
+
+@pytest.mark.parametrize("index_location", ["start", "end"])
+def test_a_v3_shard_with_its_index_first_is_read(tmp_path, index_location):
+    """Before: index_location "start" was refused as "points outside the shard's data"."""
+    import numpy as np
+    import xarray as xr
+    values = np.arange(8 * 8, dtype="<f4").reshape(8, 8) * 0.5
+    write_sharded_v3(tmp_path / "src.zarr", values, (4, 8), (2, 4), index_location)
+    store = tmp_path / "out.zarr"
+    run_cache(tmp_path, {"data_uri": str(tmp_path / "src.zarr"), "cache_store": str(store),
+                         "deploy_mode": "series"}, check=0)
+    got = xr.open_zarr(store).load()
+    assert np.array_equal(got["v"].values, values)
+    assert got["v"].attrs["units"] == "K"
+
+
+def run_bounded(args, seconds=30):
+    """Runs the command under 3 GB of address space; returns it and its wall time."""
+    import time
+    start = time.monotonic()
+    proc = subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=seconds,
+                          preexec_fn=memory_limit)
+    return proc, time.monotonic() - start
+
+
+def test_metadata_declaring_a_trillion_chunks_is_refused_at_once(tmp_path):
+    """A few hundred bytes of metadata declaring 10^12 chunks (kerchunk, Zarr v2, v3, a v3 shard of
+    2^32 inner chunks, an HDF5 dataset of 2^40 unallocated chunks). Before: GBs of memory, then
+    bad_alloc or an internal error, up to 49 s."""
+    import h5py
+    zattrs = {"_ARRAY_DIMENSIONS": ["t", "x"]}
+    zarray = {"zarr_format": 2, "shape": [1000000, 1000000], "chunks": [1, 1], "dtype": "<f4",
+              "compressor": None, "fill_value": 0, "filters": None, "order": "C"}
+    (tmp_path / "refs.json").write_text(json.dumps({"version": 1, "refs": {
+        ".zgroup": json.dumps({"zarr_format": 2}), "v/.zarray": json.dumps(zarray), "v/.zattrs": json.dumps(zattrs)}}))
+    v2 = tmp_path / "v2.zarr"
+    (v2 / "v").mkdir(parents=True)
+    (v2 / ".zgroup").write_text(json.dumps({"zarr_format": 2}))
+    (v2 / "v" / ".zarray").write_text(json.dumps(zarray))
+    (v2 / "v" / ".zattrs").write_text(json.dumps(zattrs))
+    v3 = tmp_path / "v3.zarr"
+    import numpy as np
+    write_sharded_v3(v3, np.zeros((8, 8), "<f4"), (4, 8), (2, 4), "end")
+    meta = json.loads((v3 / "v" / "zarr.json").read_text())
+    meta["shape"] = [1 << 40, 1 << 40]
+    meta["chunk_grid"]["configuration"]["chunk_shape"] = [1, 1]
+    meta["codecs"] = [{"name": "bytes", "configuration": {"endian": "little"}}]
+    (v3 / "v" / "zarr.json").write_text(json.dumps(meta))
+    shard = tmp_path / "shard.zarr"
+    write_sharded_v3(shard, np.zeros((8, 8), "<f4"), (4, 8), (2, 4), "end")
+    meta = json.loads((shard / "v" / "zarr.json").read_text())
+    meta["shape"] = [1 << 16, 1 << 16]
+    meta["chunk_grid"]["configuration"]["chunk_shape"] = [1 << 16, 1 << 16]
+    meta["codecs"][0]["configuration"]["chunk_shape"] = [1, 1]
+    (shard / "v" / "zarr.json").write_text(json.dumps(meta))
+    with h5py.File(tmp_path / "lazy.h5", "w") as f:
+        f.create_dataset("v", shape=(1 << 40,), chunks=(1,), dtype="<f4", maxshape=(None,))
+    for source, engine in [("refs.json", "kerchunk"), ("v2.zarr", "zarr"), ("v3.zarr", "zarr"),
+                           ("shard.zarr", "zarr"), ("lazy.h5", "netcdf")]:
+        proc, seconds = run_bounded(["inspect", str(tmp_path / source), "--engine", engine])
+        assert proc.returncode == 4, (source, proc.returncode, proc.stderr[-2000:])
+        assert "more than" in proc.stderr and "internal error" not in proc.stderr, (source, proc.stderr)
+        assert seconds < 10, (source, seconds)
+
+
+@pytest.mark.parametrize("name", ["zarr.json", "v" * 300])
+def test_an_array_name_no_store_can_hold_is_refused_before_the_store_exists(tmp_path, name):
+    """Before: refused only after the store folder was created (and a v3 'zarr.json' array would
+    have been the store's own metadata)."""
+    zarray = {"zarr_format": 2, "shape": [4], "chunks": [4], "dtype": "<f4", "compressor": None,
+              "fill_value": 0, "filters": None, "order": "C"}
+    refs = {".zgroup": json.dumps({"zarr_format": 2}), f"{name}/.zarray": json.dumps(zarray),
+            f"{name}/.zattrs": json.dumps({"_ARRAY_DIMENSIONS": ["x"]}),
+            f"{name}/0": "base64:" + __import__("base64").b64encode(bytes(16)).decode()}
+    (tmp_path / "refs.json").write_text(json.dumps({"version": 1, "refs": refs}))
+    store = tmp_path / "out.zarr"
+    proc = run_cache(tmp_path, {"data_uri": str(tmp_path / "refs.json"), "cache_store": str(store),
+                                "deploy_mode": "series", "zarr_format": 3})
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot be a Zarr array name" in proc.stderr or "255 bytes" in proc.stderr, proc.stderr
+    assert not store.exists()
+
+
+def test_a_damaged_root_group_is_the_files_fault(tmp_path):
+    """Before: exit 2 naming the config key 'group', though no group was asked for."""
+    seed = tmp_path / "seed.nc"
+    small_netcdf4(seed)
+    data = bytearray(seed.read_bytes())
+    assert data[8] in (2, 3), "superblock version 2 or 3 (netCDF-4 files)"
+    root = int.from_bytes(data[36:44], "little")  # the root group's object header address
+    assert data[root:root + 4] == b"OHDR"
+    data[root + 40:root + 48] = bytes(8)  # inside its messages: the link info is damaged
+    bad = tmp_path / "bad_root.nc"
+    bad.write_bytes(bytes(data))
+    proc = subprocess.run([str(BIN), "inspect", str(bad)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 4, (proc.returncode, proc.stderr)
+    assert str(bad) in proc.stderr and "config key" not in proc.stderr, proc.stderr
+
+
+def test_a_fifo_as_a_source_or_a_chunk_reference_never_hangs(tmp_path):
+    """A FIFO among the files, or named by a local reference set: before, the open blocked forever.
+    The NetCDF case also exercises the scan child's time limit (libhdf5 blocks opening it)."""
+    need_fixtures()
+    fifo = tmp_path / "day.nc"
+    os.mkfifo(fifo)
+    store = tmp_path / "out.zarr"
+    env = {"ZP_SCAN_TIMEOUT": "3", "ZP_CACHE_DIR": "off"}
+    import time
+    start = time.monotonic()
+    proc = run_cache(tmp_path, {"data_uri": str(fifo), "cache_store": str(store), "deploy_mode": "series",
+                                "engine": "netcdf"}, env=env)
+    assert proc.returncode == 4 and str(fifo) in proc.stderr, proc.stderr
+    assert time.monotonic() - start < 30
+    refs = json.loads((ERA5 / "refs.json").read_text())["refs"]
+    refs = {k: ([str(fifo)] + v[1:] if isinstance(v, list) else v) for k, v in refs.items()}
+    (tmp_path / "refs.json").write_text(json.dumps({"version": 1, "refs": refs}))
+    proc = run_cache(tmp_path, {"data_uri": str(tmp_path / "refs.json"), "cache_store": str(store),
+                                "deploy_mode": "series"}, env=env)
+    assert proc.returncode == 4 and "not a regular file" in proc.stderr, proc.stderr
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
