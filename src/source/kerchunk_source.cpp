@@ -1,5 +1,6 @@
 #include "source/kerchunk_source.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -486,18 +487,24 @@ std::vector<std::string> chunk_keys_of(const json& zarray, const std::string& pr
 
 // References to the chunks among `keys` that the server has (one concurrent HEAD each), with
 // their sizes: a web server cannot list a store.
+// Asked in batches: a request's state is far larger than its answer, and a store may declare up
+// to budget::kProbedChunks chunks.
 void add_present_chunks(ReferenceSet& refs, const std::string& store,
                         const std::vector<std::string>& keys, Readable& reader) {
-  std::vector<std::string> urls;
-  urls.reserve(keys.size());
-  for (const auto& k : keys) urls.push_back(join_location(store, k));
-  const auto infos = reader.info_many(urls);
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (!infos[i].exists) continue;
-    Reference r;
-    r.path = urls[i];
-    r.length = static_cast<int64_t>(infos[i].size);
-    refs[keys[i]] = r;
+  constexpr std::size_t kBatch = 4096;
+  for (std::size_t from = 0; from < keys.size(); from += kBatch) {
+    const std::size_t to = std::min(keys.size(), from + kBatch);
+    std::vector<std::string> urls;
+    urls.reserve(to - from);
+    for (std::size_t i = from; i < to; ++i) urls.push_back(join_location(store, keys[i]));
+    const auto infos = reader.info_many(urls);
+    for (std::size_t i = from; i < to; ++i) {
+      if (!infos[i - from].exists) continue;
+      Reference r;
+      r.path = urls[i - from];
+      r.length = static_cast<int64_t>(infos[i - from].size);
+      refs[keys[i]] = r;
+    }
   }
 }
 

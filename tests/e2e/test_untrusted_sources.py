@@ -393,3 +393,32 @@ def test_a_fifo_as_a_source_or_a_chunk_reference_never_hangs(tmp_path):
                                 "deploy_mode": "series"}, env=env)
     assert proc.returncode == 4 and "not a regular file" in proc.stderr, proc.stderr
     assert not (store / ".zarr-parallel" / "complete.json").exists()
+
+
+def zarr_over_http_folder(root, n_chunks):
+    """A Zarr v2 store with consolidated metadata declaring `n_chunks` chunks and holding none: over
+    plain HTTP each one is asked for with HEAD (a web server cannot list)."""
+    zarray = {"zarr_format": 2, "shape": [n_chunks], "chunks": [1], "dtype": "<f4", "compressor": None,
+              "fill_value": 0, "filters": None, "order": "C"}
+    meta = {"zarr_consolidated_format": 1, "metadata": {
+        ".zgroup": {"zarr_format": 2}, ".zattrs": {}, "v/.zarray": zarray, "v/.zattrs": {"_ARRAY_DIMENSIONS": ["x"]}}}
+    root.mkdir(parents=True)
+    (root / ".zmetadata").write_text(json.dumps(meta))
+    (root / ".zgroup").write_text(json.dumps({"zarr_format": 2}))
+
+
+@needs_nginx
+def test_a_store_over_http_declaring_millions_of_chunks_is_refused_before_asking(tmp_path):
+    """Before: 5 M declared chunks were asked for one by one (540 k HEADs and 4 GB in 60 s)."""
+    www = tmp_path / "www"
+    zarr_over_http_folder(www / "big.zarr", 2_000_000)
+    zarr_over_http_folder(www / "small.zarr", 3000)
+    with Nginx(www, tmp_path / "nginx") as server:
+        proc, seconds = run_bounded(["inspect", f"{server.url}/big.zarr", "--engine", "zarr"], seconds=120)
+        assert proc.returncode == 4 and "one by one over plain HTTP" in proc.stderr, proc.stderr
+        assert seconds < 10 and len(server.requests()) < 10, (seconds, len(server.requests()))
+        # Under the budget, the chunks are asked for in batches: all 3,000, each once.
+        proc, _ = run_bounded(["inspect", f"{server.url}/small.zarr", "--engine", "zarr"], seconds=120)
+        assert proc.returncode == 0, proc.stderr
+        heads = [p for p, status, n, rng in server.requests() if p.startswith("/small.zarr/v/")]
+        assert len(heads) == 3000 and len(set(heads)) == 3000, len(heads)
