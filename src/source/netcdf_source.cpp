@@ -465,12 +465,14 @@ std::vector<ChildOutput> run_scan_children(const std::vector<std::vector<std::st
 }
 
 // Files not in the cache, scanned by children (HDF5 and netCDF-C are not thread-safe) whose parts
-// go into the cache; a file a child could not scan is left for this process, which names it.
+// go into the cache; a file a child could not scan is left to describe_isolated, which names it.
 void scan_in_children(const std::vector<std::string>& todo, const std::string& group,
                       PartCache& cache) {
-  if (!parallel_scan_on() || todo.size() < kParallelScanMin) return;
-  const std::size_t k = scan_children_for(todo.size());
-  if (k < 2) return;
+  if (scan_executable().empty() || todo.size() < 2) return;  // one file is described alone
+  // A few files (or ZP_PARALLEL_SCAN=0): one child for all, one process start instead of one each.
+  std::size_t k = 1;
+  if (parallel_scan_on() && todo.size() >= kParallelScanMin)
+    k = std::max<std::size_t>(1, scan_children_for(todo.size()));
   std::vector<std::vector<std::string>> runs(k);
   for (std::size_t i = 0; i < todo.size(); ++i) runs[i % k].push_back(todo[i]);
   for (const auto& o : run_scan_children(runs, group, ""))
