@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <vector>
@@ -89,12 +90,26 @@ bool drain(Child& c, std::string& out, std::string& err, int timeout_s) {
   return true;
 }
 
-// The child's own error, as the CLI printed it ("zarr-parallel: error: MESSAGE").
+// The line of `err` after `prefix` ("zarr-parallel: error: "), or "" when it printed none.
+std::string line_after(const std::string& err, const std::string& prefix) {
+  for (std::size_t at = 0; at < err.size();) {
+    const auto end = std::min(err.find('\n', at), err.size());
+    if (err.compare(at, prefix.size(), prefix) == 0)
+      return err.substr(at + prefix.size(), end - at - prefix.size());
+    at = end + 1;
+  }
+  return {};
+}
+
+// The child's own error, as the CLI printed it, with the kind its exit code names. A child that
+// printed none crashed in a way the runtime caught (a sanitizer's report, an abort handler).
 Error child_error(int code, const std::string& err, const std::string& path) {
-  std::string line = err.substr(0, err.find('\n'));
-  for (const char* prefix : {"zarr-parallel: error: ", "zarr-parallel: internal error: "})
-    if (line.rfind(prefix, 0) == 0) line = line.substr(std::char_traits<char>::length(prefix));
-  if (line.empty()) line = path + ": the scanner exited with code " + std::to_string(code);
+  std::string line = line_after(err, "zarr-parallel: error: ");
+  if (line.empty()) line = line_after(err, "zarr-parallel: internal error: ");
+  if (line.empty())
+    return Error::source(path, "describing the file failed (exit " + std::to_string(code) +
+                                   ", no message): libhdf5 crashed or the file is damaged");
+  if (code != 2 && line.find(path) == std::string::npos) line = path + ": " + line;
   switch (code) {
     case 2:
       return Error(ErrorKind::Config, line);
