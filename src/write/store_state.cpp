@@ -38,6 +38,10 @@ std::string StoreState::log_path(int64_t job_id) const {
   return store_.path_of(key("logs/job-" + std::to_string(job_id) + ".log"));
 }
 
+int StoreState::open_log(int64_t job_id) const {
+  return store_.open_append(key("logs/job-" + std::to_string(job_id) + ".log"));
+}
+
 void StoreState::write_plan(const std::string& plan_json) const {
   store_.put(key("plan.json"), plan_json);
 }

@@ -21,6 +21,8 @@ class StoreState {
 
   std::string plan_path() const;
   std::string log_path(int64_t job_id) const;
+  // The job's log opened to append to it (inside the store, no link followed); caller closes it.
+  int open_log(int64_t job_id) const;
   void write_plan(const std::string& plan_json) const;
   void write_started(const std::string& config_hash) const;
   std::optional<nlohmann::json> started() const;  // {config_hash, started, tool_version}

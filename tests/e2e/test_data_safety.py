@@ -519,6 +519,73 @@ def test_moved_store_resumes_in_place(tmp_path):
     assert store_files(new) == store_files(clean)
 
 
+# 6b. Links: nothing planted inside a store leads a resume's writes outside it.
+
+def plant_link(store, where, elsewhere):
+    """Replaces `where` in an unfinished store by a symbolic link to the folder `elsewhere` (which
+    gets what was there, so the link is a working one), or each chunk file by a link to a file there."""
+    elsewhere.mkdir()
+    if where == "chunk":
+        planted = sorted(p for p in (store / "d2m").iterdir() if not p.name.startswith("."))
+        assert planted
+        for p in planted:
+            victim = elsewhere / p.name
+            victim.write_bytes(b"victim")
+            p.unlink()
+            p.symlink_to(victim)
+        return planted[0].relative_to(store).as_posix()
+    rel = {"array": "d2m", "logs": ".zarr-parallel/logs", "side": ".zarr-parallel"}[where]
+    path = store / rel
+    if path.exists():
+        for p in path.iterdir():
+            p.rename(elsewhere / p.name)
+        path.rmdir()
+    for i in range(20):  # what a resume would append to
+        (elsewhere / f"job-{i}.log").write_text("victim")
+    path.symlink_to(elsewhere, target_is_directory=True)
+    return rel
+
+
+@pytest.mark.parametrize("where", ["array", "logs", "chunk", "side"])
+def test_a_link_planted_in_a_store_is_refused_and_nothing_outside_changes(tmp_path, where):
+    need_fixtures()
+    store = tmp_path / "linked.zarr"
+    cfg = era5_config(store)
+    assert run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired")}).returncode == -9
+    elsewhere = tmp_path / "elsewhere"
+    rel = plant_link(store, where, elsewhere)
+    before = snapshot(elsewhere)
+    time.sleep(0.01)
+    # Local workers write the job logs; a series run writes all else in the coordinator, where a
+    # store error ends the run as itself (a worker's would be a failed job, exit 6).
+    mode = "local" if where == "logs" else "series"
+    proc = run_cache(tmp_path, dict(cfg, resume=True, deploy_mode=mode, simultaneous_worker_limit=2))
+    assert proc.returncode == 5, proc.stderr
+    assert rel in proc.stderr and "link" in proc.stderr, proc.stderr
+    assert snapshot(elsewhere) == before
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
+    assert not (elsewhere / "complete.json").exists()
+
+
+def test_plan_picture_never_follows_a_link_nor_waits_on_a_fifo(tmp_path):
+    need_fixtures()
+    cfg = era5_config(tmp_path / "x.zarr")
+    dangling = tmp_path / "picture.svg"
+    target = tmp_path / "created-by-us.svg"
+    dangling.symlink_to(target)
+    fifo = tmp_path / "pipe.svg"
+    os.mkfifo(fifo)
+    (tmp_path / "c.yaml").write_text(json.dumps(cfg))
+    for path in (dangling, fifo):
+        start = time.monotonic()
+        proc = subprocess.run([str(BIN), "plan", str(tmp_path / "c.yaml"), "--svg", str(path)], capture_output=True,
+                              text=True, timeout=30)
+        assert time.monotonic() - start < 20
+        assert proc.returncode == 5 and str(path) in proc.stderr, proc.stderr
+    assert not target.exists() and dangling.is_symlink() and fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "picture.svg", "pipe.svg"]
+
+
 # 7. verify reads what xarray reads: .zmetadata.
 
 def test_verify_checks_consolidated_metadata(tmp_path):
