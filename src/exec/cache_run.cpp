@@ -21,6 +21,7 @@
 #include "plan/recommend.hpp"
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
+#include "source/scan_cache.hpp"
 #include "store/path_lock.hpp"
 #include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
@@ -33,6 +34,7 @@ using json = nlohmann::json;
 
 Prepared prepare(const Config& cfg) {
   Prepared p{cfg, {}, {}, {}, {}};
+  set_scan_cache_log_level(cfg.log_level);
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access);
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
