@@ -120,7 +120,9 @@ void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*
   const std::string name = base_name(key);
   const UniqueFd dir = open_folder_beneath(root_, folder_of(key), true);
   refuse_special_entry(dir.get(), name, path);  // a planted link is refused, not replaced
-  auto [fd, tmp] = create_temporary(dir.get(), name, path);
+  auto created = create_temporary(dir.get(), name, path);
+  int fd = created.first;  // not a structured binding: the lambda below captures these
+  const std::string tmp = std::move(created.second);
   const auto publish = [&] {
     if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0)
       throw Error::store(path, "cannot rename its temporary file into place: " + errno_text(errno));
