@@ -73,10 +73,24 @@ void check_refs(const Variable& v, std::size_t files, const std::string& where,
   }
 }
 
+// A written array's chunks fit the memory it was planned for (the planner refuses a plan whose
+// predicted peak does not): a chunk shape edited upwards is refused here, not by bad_alloc.
+void check_fits_memory(const Plan& p, const ArrayPlan& a, const std::string& where,
+                       const std::string& f) {
+  if (a.coordinate || p.memory_limit <= 0 || a.num_chunks() == 0) return;
+  const uint64_t need = a.chunk_bytes() + a.source.chunk_bytes();  // each below 2^36: no overflow
+  if (need > static_cast<uint64_t>(p.memory_limit))
+    throw bad(where, f + ".chunks",
+              fmt::format("a chunk and a source chunk need {} bytes, more than the plan's "
+                          "memory_limit {}",
+                          need, p.memory_limit));
+}
+
 void check_array(const Plan& p, const ArrayPlan& a, const std::string& where,
                  const std::string& f) {
   check_plain_name(a.name, where, f + ".name");
   check_array_shape(a, where, f);
+  check_fits_memory(p, a, where, f);
   if (a.stored) check_stored(*a.stored, where, f);
   check_refs(a.source, p.files.size(), where, f);
   uint32_t last = 0;
