@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-120}
 dir=${BUILD_DIR:-build-asan}
-for target in config kerchunk time decoders netcdf3 template; do
+for target in config kerchunk time decoders netcdf3 template plan; do
   case $target in
     config) seeds=tests/corpus/configs ;;
     kerchunk) seeds=tests/corpus/kerchunk ;;

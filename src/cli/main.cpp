@@ -165,21 +165,7 @@ int main(int argc, char** argv) {
       const zp::Prepared p = zp::prepare(cfg);
       if (!svg_path.empty()) {
         // Only a new file or an earlier picture of ours is (over)written, never a user's file.
-        std::ifstream old(svg_path, std::ios::binary);
-        if (old || std::filesystem::exists(svg_path)) {
-          std::string head(std::char_traits<char>::length(zp::kPlanSvgMarker), '\0');
-          if (!old.read(head.data(), static_cast<std::streamsize>(head.size())) ||
-              head != zp::kPlanSvgMarker)
-            throw zp::Error(zp::ErrorKind::Store,
-                            "'" + svg_path +
-                                "' exists and is not a plan picture zarr-parallel "
-                                "wrote; choose another --svg file");
-        }
-        std::ofstream out(svg_path, std::ios::binary | std::ios::trunc);
-        out << zp::plan_svg(p.plan, svg_dims);
-        if (!out.flush())
-          throw zp::Error(zp::ErrorKind::Store,
-                          "cannot write the plan picture to '" + svg_path + "'");
+        zp::write_plan_svg_file(svg_path, zp::plan_svg(p.plan, svg_dims));
       }
       if (as_json)
         fmt::print("{}\n", zp::nonfinite_markers_to_tokens(zp::plan_to_json(p.plan).dump(1)));

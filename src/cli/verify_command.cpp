@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "exec/cache_run.hpp"
 #include "source/fingerprint.hpp"
+#include "source/scan_cache.hpp"
 #include "write/store_state.hpp"
 #include "write/verify_store.hpp"
 
@@ -15,6 +16,7 @@ namespace zp {
 int verify_command(const std::string& config_path, const std::vector<std::string>& overrides) {
   try {
     const Config cfg = load_config(config_path, overrides);
+    bypass_scan_cache();  // what the sources hold now, not what a cache entry says they held
     if (!std::filesystem::is_directory(cfg.cache_store))
       throw Error::store(cfg.cache_store, "does not exist");
     const Prepared p = prepare(cfg);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "core/units.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
@@ -21,6 +22,7 @@
 #include "plan/recommend.hpp"
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
+#include "source/scan_cache.hpp"
 #include "store/path_lock.hpp"
 #include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
@@ -33,6 +35,7 @@ using json = nlohmann::json;
 
 Prepared prepare(const Config& cfg) {
   Prepared p{cfg, {}, {}, {}, {}};
+  set_scan_cache_log_level(cfg.log_level);
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access);
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
@@ -284,7 +287,8 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
       session.build_root = resume_root;
       FileStore store(resume_root);
       StoreState state(store);
-      plan = load_store_plan(state.plan_path());  // the jobs as first planned: done markers still match
+      // The jobs as first planned: done markers still match.
+      plan = load_store_plan(state.plan_path());
       check_resumable(resume_root, plan);
       if (plan.store_id != store_id_of(resume_root).value_or(""))
         throw Error::store(resume_root,
@@ -328,9 +332,12 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
       plan.store = session.build_root;
       FileStore store(session.build_root);
       StoreState state(store);
-      state.write_started(hash);
+      // The plan's digest beside the config hash: a resume, a worker or `status` refuses a plan
+      // that was damaged or edited since (one that still parses would complete a wrong store).
+      const std::string plan_text = plan_to_json(plan).dump();
+      state.write_started(hash, sha256_hex(plan_text));
       state.write_sources(fingerprints_json(plan.sources));
-      state.write_plan(plan_to_json(plan).dump());
+      state.write_plan(plan_text);
       state.sync();
     }
     FileStore store(session.build_root);

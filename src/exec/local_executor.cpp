@@ -107,11 +107,13 @@ namespace {
 // to that job's log until it moves on to the next.
 pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
                    const std::string& worker, int& socket_out) {
-  const std::string log = ctx.state.log_path(job);
-  std::filesystem::create_directories(std::filesystem::path(log).parent_path());
+  const int log_fd = ctx.state.open_log(job);  // O_CLOEXEC: the worker keeps only its dup
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    throw Error::internal(std::string("socketpair failed: ") + errno_text(errno));
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    const int err = errno;
+    ::close(log_fd);
+    throw Error::internal(std::string("socketpair failed: ") + errno_text(err));
+  }
   constexpr int kJobsFd = 3;
   std::vector<std::string> args = {exe,
                                    "worker",
@@ -126,6 +128,7 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
+    ::close(log_fd);
     ::close(sv[0]);
     ::close(sv[1]);
     throw Error::internal(std::string("fork failed: ") + errno_text(err));
@@ -137,12 +140,8 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
     if (getppid() != parent) _exit(127);
     // The coordinator's handlers do not apply here: a signal ends a worker.
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
     // The worker's end as fd 3, open across exec; every other socket of the coordinator closes.
     if (sv[1] == kJobsFd)
       ::fcntl(kJobsFd, F_SETFD, 0);
@@ -154,6 +153,7 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
     execv(exe.c_str(), argv.data());
     _exit(127);
   }
+  ::close(log_fd);
   ::close(sv[1]);
   socket_out = sv[0];
   return pid;

@@ -100,12 +100,16 @@ class WorkerJobs {
   Heartbeat heartbeat_;
 };
 
-// This process's standard output and error go to `path` (appended), as the coordinator's
+// This process's standard output and error go to the job's log (appended), as the coordinator's
 // redirection did for the first job.
-void redirect_output(const std::string& path) {
+void redirect_output(const StoreState& state, int64_t job) {
   std::fflush(nullptr);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return;  // a full disk: the previous log keeps the lines
+  int fd = -1;
+  try {
+    fd = state.open_log(job);
+  } catch (const Error&) {
+    return;  // a full disk: the previous log keeps the lines
+  }
   ::dup2(fd, STDOUT_FILENO);
   ::dup2(fd, STDERR_FILENO);
   ::close(fd);
@@ -148,7 +152,7 @@ void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_
     if (ec != std::errc() || end != line.data() + line.size())
       throw Error::internal("worker: not a job id from the coordinator: '" + line + "'");
     // Each job's lines go to its own log; the coordinator opened the first one.
-    if (!first) redirect_output(worker.state().log_path(id));
+    if (!first) redirect_output(worker.state(), id);
     first = false;
     worker.run(id);
     const std::string reply = std::to_string(id) + "\n";

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
+#include "exec/run_program.hpp"
 #include "exec/termination.hpp"
 
 namespace zp {
@@ -28,20 +30,16 @@ struct Submission {
   std::vector<int64_t> jobs;  // our job of each array task
 };
 
-// Runs a command, returns its stdout; throws Error(Job) with its output when it fails.
-std::string run_command(const std::string& cmd, int* status_out = nullptr) {
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) throw Error(ErrorKind::Job, "cannot run: " + cmd);
-  for (std::size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
-  const int status = pclose(p);
+// Runs a command by exec argv (no shell), returns its output; throws Error(Job) with its output
+// when it fails, unless `status_out` takes the status.
+std::string run_command(const std::vector<std::string>& argv, int* status_out = nullptr) {
+  ProgramResult r = run_program(argv);
   if (status_out) {
-    *status_out = status;
-  } else if (status != 0) {
-    throw Error(ErrorKind::Job, "'" + cmd + "' failed: " + out);
+    *status_out = r.status;
+  } else if (r.status != 0) {
+    throw Error(ErrorKind::Job, "'" + command_text(argv) + "' failed: " + r.out);
   }
-  return out;
+  return r.out;
 }
 
 std::string quote(const std::string& s) {
@@ -59,7 +57,7 @@ std::string slurm_time(int64_t seconds) {
 int64_t max_array_size() {
   static const int64_t n = [] {
     int status = 0;
-    const std::string out = run_command("scontrol show config", &status);
+    const std::string out = run_command({"scontrol", "show", "config"}, &status);
     std::istringstream in(out);
     for (std::string line; status == 0 && std::getline(in, line);) {
       if (line.rfind("MaxArraySize", 0) != 0) continue;
@@ -81,9 +79,8 @@ int64_t max_array_size() {
 Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<int64_t>& jobs,
                   int attempt, const std::string& after) {
   const std::string dir = ctx.store.path_of(std::string(StoreState::kFolder) + "/slurm");
-  std::filesystem::create_directories(dir);
-  std::filesystem::create_directories(
-      ctx.store.path_of(std::string(StoreState::kFolder) + "/logs"));
+  ctx.store.make_folder(std::string(StoreState::kFolder) + "/slurm");
+  ctx.store.make_folder(std::string(StoreState::kFolder) + "/logs");
   const std::string tasks = fmt::format("{}/tasks-{}.txt", dir, attempt);
   std::string lines;
   for (auto j : jobs) lines += std::to_string(j) + "\n";
@@ -113,7 +110,7 @@ Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<in
   const std::string script_key =
       std::string(StoreState::kFolder) + fmt::format("/slurm/submit-{}.sh", attempt);
   ctx.store.put(script_key, script);
-  std::string id = run_command("sbatch --parsable " + quote(ctx.store.path_of(script_key)));
+  std::string id = run_command({"sbatch", "--parsable", ctx.store.path_of(script_key)});
   id = id.substr(0, id.find_first_of(";\n"));
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
     throw Error(ErrorKind::Job, "sbatch did not return a job id: " + id);
@@ -143,14 +140,40 @@ void save(const RunContext& ctx, const std::vector<Submission>& subs) {
   ctx.store.put(std::string(StoreState::kFolder) + "/slurm/submissions.json", j.dump());
 }
 
+// SLURM job ids are digits, with an array task suffix "_N" at most: anything else in a store's
+// submissions.json was not written by us.
+bool valid_job_id(const std::string& id) {
+  static const std::regex kId("[0-9]{1,20}(_[0-9]{1,20})?");
+  return std::regex_match(id, kId);
+}
+
+Submission parse_submission(const json& s, std::size_t plan_jobs, const std::string& path) {
+  auto bad = [&](const std::string& what) { return Error::store(path, what); };
+  if (!s.is_object() || !s.contains("id") || !s["id"].is_string())
+    throw bad("an entry without a string 'id'");
+  Submission sub{s["id"].get<std::string>(), {}};
+  if (!valid_job_id(sub.id)) throw bad("'" + sub.id + "' is not a SLURM job id");
+  if (!s.contains("jobs") || !s["jobs"].is_array())
+    throw bad("job " + sub.id + " has no 'jobs' list");
+  for (const auto& j : s["jobs"]) {
+    if (!j.is_number_integer() || j.get<int64_t>() < 0 ||
+        static_cast<std::size_t>(j.get<int64_t>()) >= plan_jobs)
+      throw bad(fmt::format("job {} lists '{}', not a job of the plan", sub.id, j.dump()));
+    sub.jobs.push_back(j.get<int64_t>());
+  }
+  return sub;
+}
+
+// The submissions of an earlier run; a damaged or foreign file is a store error (exit 5).
 std::vector<Submission> load(const RunContext& ctx) {
   std::vector<Submission> out;
-  const auto text = ctx.store.get(std::string(StoreState::kFolder) + "/slurm/submissions.json");
+  const std::string key = std::string(StoreState::kFolder) + "/slurm/submissions.json";
+  const auto text = ctx.store.get(key);
   if (!text) return out;
+  const std::string path = ctx.store.path_of(key);
   const json j = json::parse(*text, nullptr, false);
-  if (!j.is_array()) return out;
-  for (const auto& s : j)
-    out.push_back({s.value("id", ""), s.value("jobs", std::vector<int64_t>{})});
+  if (!j.is_array()) throw Error::store(path, "not a JSON list of SLURM submissions");
+  for (const auto& s : j) out.push_back(parse_submission(s, ctx.plan.jobs.size(), path));
   return out;
 }
 
@@ -158,7 +181,8 @@ std::vector<Submission> load(const RunContext& ctx) {
 // "ID_[4-7%2] PENDING". Finished tasks, and pending ones that scancel dropped, are absent.
 std::set<int64_t> active_tasks(const std::string& id) {
   int status = 0;
-  const std::string out = run_command("squeue -h -r -j " + id + " -t all -o '%i %T'", &status);
+  const std::string out =
+      run_command({"squeue", "-h", "-r", "-j", id, "-t", "all", "-o", "%i %T"}, &status);
   std::set<int64_t> active;
   if (status != 0) {
     if (out.find("Invalid job id") != std::string::npos) return active;  // purged: nothing active
@@ -241,7 +265,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
   for (;;) {
     if (termination_signal() != 0) {
       // The coordinator is being stopped: so are its tasks (the store stays resumable).
-      for (const auto& s : subs) run_command("scancel " + s.id, nullptr);
+      for (const auto& s : subs) run_command({"scancel", s.id}, nullptr);
       progress.finish();
       throw_if_terminated("the cache run was");
     }
@@ -269,7 +293,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
             log_line(cfg.log_level, 1,
                      fmt::format("task {}_{} (job {}): no heartbeat for {} s, cancelling it", s.id,
                                  t, job, cfg.worker_timeout));
-            run_command(fmt::format("scancel {}_{}", s.id, t), nullptr);
+            run_command({"scancel", fmt::format("{}_{}", s.id, t)}, nullptr);
           }
           continue;
         }

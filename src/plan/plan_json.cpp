@@ -7,11 +7,15 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/json_int.hpp"
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
+#include "plan/plan_check.hpp"
 #include "plan/units.hpp"
 #include "source/dataset_json.hpp"
 #include "source/kerchunk_template.hpp"
+#include "store/file_store.hpp"
 
 namespace zp {
 
@@ -32,20 +36,52 @@ json dimmap_json(const DimMap& m) {
   return {{"source", m.source}, {"name", m.name}, {"count", m.count}, {"segments", segments}};
 }
 
+// An integer at j[key]: a JSON integer in [lo, hi], else Error(Config) naming the field (a float
+// such as 1e300 is refused, never converted with undefined behaviour).
+int64_t int_of(const json& j, const std::string& where, const std::string& field,
+               int64_t lo = INT64_MIN, int64_t hi = INT64_MAX) {
+  try {
+    return json_int(j, field, lo, hi);
+  } catch (const Error& e) {
+    throw Error::config(where, e.what());
+  }
+}
+
+int64_t int_at(const json& j, const char* key, const std::string& where, const std::string& field,
+               int64_t lo = INT64_MIN, int64_t hi = INT64_MAX) {
+  return int_of(j.at(key), where, field + "." + key, lo, hi);
+}
+
+std::vector<int64_t> ints_of(const json& list, const std::string& where, const std::string& field,
+                             int64_t lo = INT64_MIN) {
+  if (!list.is_array()) throw Error::config(where, field + ": not a list");
+  std::vector<int64_t> out;
+  for (const auto& x : list) out.push_back(int_of(x, where, field, lo));
+  return out;
+}
+
+std::vector<int64_t> ints_at(const json& j, const char* key, const std::string& where,
+                             const std::string& field, int64_t lo = INT64_MIN) {
+  return ints_of(j.at(key), where, field + "." + key, lo);
+}
+
 // A map read from a plan file: segments ordered, disjoint, inside the output and the source.
-DimMap dimmap_from(const json& j, int64_t source_size, const std::string& where) {
+DimMap dimmap_from(const json& j, int64_t source_size, const std::string& where,
+                   const std::string& field) {
   DimMap m;
   m.source = j.at("source");
   m.name = j.at("name");
-  m.count = j.at("count");
+  m.count = int_at(j, "count", where, field, 0, kMaxPlanExtent);
   int64_t next = 0;
   for (const auto& s : j.at("segments")) {
-    const Segment seg{s.at(0), s.at(1), s.at(2), s.at(3)};
-    const int64_t last_src = seg.last_src();
-    if (seg.out < next || seg.count <= 0 || seg.out > m.count - seg.count ||
-        (seg.step != 1 && seg.step != -1) || seg.src < 0 || seg.src >= source_size ||
-        last_src < 0 || last_src >= source_size)
-      throw Error::config(where, "bad index map segment " + s.dump() + " of '" + m.name + "'");
+    if (!s.is_array() || s.size() != 4) throw Error::config(where, field + ": bad segment");
+    const Segment seg{
+        int_of(s[0], where, field, 0, m.count), int_of(s[1], where, field, 1, m.count),
+        int_of(s[2], where, field, 0, kMaxPlanExtent), int_of(s[3], where, field, -1, 1)};
+    if (seg.out < next || seg.out > m.count - seg.count || seg.step == 0 ||
+        seg.src >= source_size || seg.last_src() < 0 || seg.last_src() >= source_size)
+      throw Error::config(where,
+                          field + ": bad index map segment " + s.dump() + " of '" + m.name + "'");
     next = seg.out + seg.count;
     m.segments.push_back(seg);
   }
@@ -71,17 +107,21 @@ json source_json(const ArrayPlan& a, bool include_manifest) {
   return s;
 }
 
-Variable source_from(const json& s, const std::string& where) {
+Variable source_from(const json& s, const std::string& where, const std::string& field) {
   Variable v;
   v.name = s.at("name");
   v.dims = s.at("dims").get<std::vector<std::string>>();
-  v.shape = s.at("shape").get<std::vector<int64_t>>();
+  v.shape = ints_at(s, "shape", where, field, 0);
   v.dtype = DType::parse(s.at("dtype"));
   for (const auto& c : s.at("codecs")) v.codecs.push_back(codec_spec_from_json(c, where));
-  v.grid.chunk_shape = s.at("chunk_shape").get<std::vector<int64_t>>();
-  v.grid.edges = s.at("edges").get<std::vector<std::vector<int64_t>>>();
+  v.grid.chunk_shape = ints_at(s, "chunk_shape", where, field, 1);
+  const json& edges = s.at("edges");
+  if (!edges.is_array()) throw Error::config(where, field + ".edges: not a list");
+  for (std::size_t d = 0; d < edges.size(); ++d)
+    v.grid.edges.push_back(ints_of(edges[d], where, fmt::format("{}.edges[{}]", field, d)));
   v.missing_chunk_value = s.at("missing_chunk_value");
   v.origin = s.value("origin", "");
+  check_source_grid(v, where, field);  // before anything is sized by the grid
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   if (s.contains("chunks")) chunk_refs_from(s["chunks"], v.chunks, where, ErrorKind::Config);
   return v;
@@ -179,122 +219,168 @@ json plan_to_json(const Plan& p, bool include_manifest) {
           {"jobs", jobs}};
 }
 
+namespace {
+
+// The format and version: 3 (number columns, chunk lists) still loads, so a store started by it
+// can be resumed.
+void check_version(const json& j, const std::string& where) {
+  const int version = j.value("format", "") == "zarr-parallel-plan" ? j.value("version", 0) : 0;
+  if (version != 3 && version != kPlanVersion)
+    throw Error::config(where,
+                        fmt::format("not a zarr-parallel plan of version 3 or {}; it comes "
+                                    "from {} zarr-parallel: run `cache` again",
+                                    kPlanVersion, version > kPlanVersion ? "a newer" : "an older"));
+}
+
+void settings_from(const json& j, Plan& p, const std::string& where) {
+  p.config_hash = j.at("config_hash");
+  p.store = j.at("store");
+  p.store_id = j.value("store_id", "");
+  if (j.contains("sources")) p.sources = fingerprints_from(j["sources"]);
+  p.tool_version = j.at("tool_version");
+  p.zarr_format = static_cast<int>(int_at(j, "zarr_format", where, "plan", 2, 3));
+  p.encoding = j.at("encoding");
+  p.files = j.at("files").get<std::vector<std::string>>();
+  if (j.contains("access")) p.access = AccessOptions::from_public_json(j["access"]);
+  p.global_attrs = Attrs::parse(j.at("global_attrs").dump());
+  nonfinite_markers_to_numbers(p.global_attrs);
+  p.workers = static_cast<int>(int_at(j, "workers", where, "plan", 1, 1'000'000));
+  p.threads_per_worker = static_cast<int>(int_at(j, "threads_per_worker", where, "plan", 1, 4096));
+  p.memory_limit = int_at(j, "memory_limit", where, "plan", 0);
+  p.worker_timeout = int_at(j, "worker_timeout", where, "plan", 0);
+  for (const auto& r : j.at("recommendations"))
+    p.recommendations.push_back({r.at("key"), r.at("message")});
+  if (j.contains("notes"))
+    for (const auto& r : j.at("notes")) p.notes.push_back({r.at("key"), r.at("message")});
+}
+
+void summary_from(const json& s, PlanSummary& out, const std::string& where) {
+  const std::string f = "summary";
+  out.read_bytes = static_cast<uint64_t>(int_at(s, "read_bytes", where, f, 0));
+  out.needed_bytes = static_cast<uint64_t>(int_at(s, "needed_bytes", where, f, 0));
+  out.read_amplification = s.at("read_amplification");
+  out.peak_memory = static_cast<uint64_t>(int_at(s, "peak_memory_per_worker", where, f, 0));
+  out.output_bytes = static_cast<uint64_t>(int_at(s, "output_bytes", where, f, 0));
+  out.output_chunks = int_at(s, "output_chunks", where, f, 0);
+  out.source_chunks = int_at(s, "source_chunks", where, f, 0);
+}
+
+StoredLayout stored_from(const json& st, const ArrayPlan& a, const std::string& where,
+                         const std::string& f) {
+  StoredLayout l{st.at("dims").get<std::vector<std::string>>(),
+                 ints_at(st, "shape", where, f, 0),
+                 ints_at(st, "chunks", where, f, 1),
+                 st.at("tiled").get<std::vector<bool>>(),
+                 st.contains("tiles_per_chunk") ? int_at(st, "tiles_per_chunk", where, f, 1) : 1,
+                 {},
+                 ints_at(st, "coarse", where, f, 1)};
+  for (int64_t t : ints_at(st, "tile_dim", where, f, -1))
+    l.tile_dim.push_back(static_cast<int>(std::min<int64_t>(t, INT32_MAX)));
+  bool tile_dims_ok = l.tile_dim.size() == l.coarse.size();
+  for (std::size_t i = 0; tile_dims_ok && i < l.tile_dim.size(); ++i)
+    tile_dims_ok = l.tile_dim[i] < static_cast<int>(a.dims.size());
+  if (!tile_dims_ok)
+    throw Error::config(where, "stored layout of '" + a.name + "' is inconsistent");
+  if (l.tiled.size() != a.dims.size() || l.dims.size() != a.dims.size() + 1 ||
+      l.shape.size() != l.dims.size() || l.chunks.size() != l.dims.size() ||
+      l.chunks[0] != l.tiles_per_chunk)
+    throw Error::config(where, "stored layout of '" + a.name + "' does not match its dimensions");
+  return l;
+}
+
+// The array's own fields (name, shape, chunks, encoding); its source and index come after.
+ArrayPlan array_fields_from(const json& ja, const std::string& where, const std::string& f) {
+  ArrayPlan a;
+  a.name = ja.at("name");
+  a.coordinate = ja.at("coordinate");
+  a.dims = ja.at("dims").get<std::vector<std::string>>();
+  a.shape = ints_at(ja, "shape", where, f, 0);
+  a.chunks = ints_at(ja, "chunks", where, f, 1);
+  a.per_chunk_units = ja.at("per_chunk_units").get<std::vector<bool>>();
+  a.conversion = Conversion::from_json(ja.at("conversion"));
+  for (const auto& fc : ja.value("file_conversions", json::array()))
+    a.file_conversions.push_back(
+        {static_cast<uint32_t>(int_at(fc, "first_file", where, f, 0, UINT32_MAX)),
+         Conversion::from_json(fc.at("conversion"))});
+  a.fill_value = ja.at("fill_value");
+  a.attrs = Attrs::parse(ja.at("attrs").dump());
+  nonfinite_markers_to_numbers(a.attrs);
+  for (const auto& c : ja.at("codecs"))
+    a.codecs.push_back(codec_spec_from_json(c, where + " codecs"));
+  if (ja.contains("inner_chunks")) a.inner_chunks = ints_at(ja, "inner_chunks", where, f, 1);
+  if (ja.contains("stored") && !ja["stored"].is_null())
+    a.stored = stored_from(ja["stored"], a, where, f);
+  if (a.shape.size() != a.dims.size() || a.chunks.size() != a.dims.size())
+    throw Error::config(where,
+                        f + ": shape or chunks do not match the dimensions of '" + a.name + "'");
+  if (!a.inner_chunks.empty() && a.inner_chunks.size() != a.chunks.size())
+    throw Error::config(where, "inner chunks of '" + a.name + "' do not match its dimensions");
+  for (std::size_t d = 0; d < a.inner_chunks.size(); ++d)
+    if (a.chunks[d] % a.inner_chunks[d] != 0)
+      throw Error::config(where, "shards of '" + a.name + "' are not whole inner chunks");
+  return a;
+}
+
+ArrayPlan array_from(const json& ja, const std::string& where, const std::string& f) {
+  ArrayPlan a = array_fields_from(ja, where, f);
+  a.source = source_from(ja.at("source"), where, f + ".source");
+  const json& index = ja.at("index");
+  if (!index.is_array() || index.size() != a.source.ndim() || a.shape.size() != a.source.ndim())
+    throw Error::config(where, "index map of '" + a.name + "' does not match its source");
+  for (std::size_t d = 0; d < index.size(); ++d) {
+    a.index.push_back(
+        dimmap_from(index[d], a.source.shape[d], where, fmt::format("{}.index[{}]", f, d)));
+    if (a.index.back().count != a.shape[d])
+      throw Error::config(where, "index map of '" + a.name + "' does not match its shape");
+  }
+  return a;
+}
+
+// A job; its source chunk runs are expanded only within its array's source grid (a run of 2^40
+// would otherwise be 8 TB of numbers).
+Job job_from(const json& jj, const std::vector<ArrayPlan>& arrays, const std::string& where,
+             const std::string& f) {
+  Job job;
+  job.id = int_at(jj, "id", where, f, 0);
+  const int64_t n_arrays = static_cast<int64_t>(arrays.size());
+  job.array =
+      static_cast<int>(int_at(jj, "array", where, f, 0, std::max<int64_t>(n_arrays - 1, 0)));
+  if (job.array >= n_arrays) throw Error::config(where, f + ".array: names no array");
+  const int64_t grid = arrays[static_cast<std::size_t>(job.array)].source.grid.num_chunks();
+  job.region.lo = ints_at(jj.at("region"), "lo", where, f + ".region", 0);
+  job.region.hi = ints_at(jj.at("region"), "hi", where, f + ".region", 0);
+  for (const auto& x : jj.at("source_chunks")) {
+    if (!x.is_array()) {  // version 3: one number a chunk
+      job.source_chunks.push_back(int_of(x, where, f + ".source_chunks", 0, grid - 1));
+      continue;
+    }
+    if (x.size() != 2) throw Error::config(where, f + ".source_chunks: not [start, count]");
+    const int64_t start = int_of(x[0], where, f + ".source_chunks", 0, grid);
+    const int64_t count = int_of(x[1], where, f + ".source_chunks", 0, grid - start);
+    if (job.source_chunks.size() + static_cast<std::size_t>(count) > static_cast<std::size_t>(grid))
+      throw Error::config(where, f + ".source_chunks: more chunks than its source has");
+    for (int64_t k = 0; k < count; ++k) job.source_chunks.push_back(start + k);
+  }
+  job.read_bytes = static_cast<uint64_t>(int_at(jj, "read_bytes", where, f, 0));
+  job.output_bytes = static_cast<uint64_t>(int_at(jj, "output_bytes", where, f, 0));
+  return job;
+}
+
+}  // namespace
+
 Plan plan_from_json(const json& j, const std::string& where) {
   try {
-    // Version 3 (number columns, chunk lists) still loads: a store started by it can be resumed.
-    const int version = j.value("format", "") == "zarr-parallel-plan" ? j.value("version", 0) : 0;
-    if (version != 3 && version != kPlanVersion)
-      throw Error::config(
-          where, fmt::format("not a zarr-parallel plan of version 3 or {}; it comes from "
-                             "{} zarr-parallel: run `cache` again",
-                             kPlanVersion, version > kPlanVersion ? "a newer" : "an older"));
+    check_version(j, where);
     Plan p;
-    p.config_hash = j.at("config_hash");
-    p.store = j.at("store");
-    p.store_id = j.value("store_id", "");
-    if (j.contains("sources")) p.sources = fingerprints_from(j["sources"]);
-    p.tool_version = j.at("tool_version");
-    p.zarr_format = j.at("zarr_format");
-    p.encoding = j.at("encoding");
-    p.files = j.at("files").get<std::vector<std::string>>();
-    if (j.contains("access")) p.access = AccessOptions::from_public_json(j["access"]);
-    p.global_attrs = Attrs::parse(j.at("global_attrs").dump());
-    nonfinite_markers_to_numbers(p.global_attrs);
-    p.workers = j.at("workers");
-    p.threads_per_worker = j.at("threads_per_worker");
-    p.memory_limit = j.at("memory_limit");
-    p.worker_timeout = j.at("worker_timeout");
-    const json& s = j.at("summary");
-    p.summary.read_bytes = s.at("read_bytes");
-    p.summary.needed_bytes = s.at("needed_bytes");
-    p.summary.read_amplification = s.at("read_amplification");
-    p.summary.peak_memory = s.at("peak_memory_per_worker");
-    p.summary.output_bytes = s.at("output_bytes");
-    p.summary.output_chunks = s.at("output_chunks");
-    p.summary.source_chunks = s.at("source_chunks");
-    for (const auto& r : j.at("recommendations"))
-      p.recommendations.push_back({r.at("key"), r.at("message")});
-    if (j.contains("notes"))
-      for (const auto& r : j.at("notes")) p.notes.push_back({r.at("key"), r.at("message")});
-    for (const auto& ja : j.at("arrays")) {
-      ArrayPlan a;
-      a.name = ja.at("name");
-      a.coordinate = ja.at("coordinate");
-      a.dims = ja.at("dims").get<std::vector<std::string>>();
-      a.shape = ja.at("shape").get<std::vector<int64_t>>();
-      a.chunks = ja.at("chunks").get<std::vector<int64_t>>();
-      a.per_chunk_units = ja.at("per_chunk_units").get<std::vector<bool>>();
-      a.conversion = Conversion::from_json(ja.at("conversion"));
-      for (const auto& fc : ja.value("file_conversions", json::array()))
-        a.file_conversions.push_back(
-            {fc.at("first_file").get<uint32_t>(), Conversion::from_json(fc.at("conversion"))});
-      a.fill_value = ja.at("fill_value");
-      a.attrs = Attrs::parse(ja.at("attrs").dump());
-      nonfinite_markers_to_numbers(a.attrs);
-      for (const auto& c : ja.at("codecs"))
-        a.codecs.push_back(codec_spec_from_json(c, where + " codecs"));
-      a.inner_chunks = ja.value("inner_chunks", std::vector<int64_t>{});
-      if (ja.contains("stored") && !ja["stored"].is_null()) {
-        const json& st = ja["stored"];
-        a.stored = StoredLayout{st.at("dims").get<std::vector<std::string>>(),
-                                st.at("shape").get<std::vector<int64_t>>(),
-                                st.at("chunks").get<std::vector<int64_t>>(),
-                                st.at("tiled").get<std::vector<bool>>(),
-                                st.value("tiles_per_chunk", int64_t{1}),
-                                st.at("tile_dim").get<std::vector<int>>(),
-                                st.at("coarse").get<std::vector<int64_t>>()};
-        bool tile_dims_ok = a.stored->tile_dim.size() == a.stored->coarse.size();
-        for (std::size_t i = 0; tile_dims_ok && i < a.stored->tile_dim.size(); ++i)
-          tile_dims_ok = a.stored->tile_dim[i] >= -1 &&
-                         a.stored->tile_dim[i] < static_cast<int>(a.dims.size()) &&
-                         a.stored->coarse[i] >= 1;
-        if (!tile_dims_ok)
-          throw Error::config(where, "stored layout of '" + a.name + "' is inconsistent");
-        if (a.stored->tiled.size() != a.dims.size() || a.stored->dims.size() != a.dims.size() + 1 ||
-            a.stored->shape.size() != a.stored->dims.size() ||
-            a.stored->chunks.size() != a.stored->dims.size() || a.stored->tiles_per_chunk < 1 ||
-            a.stored->chunks[0] != a.stored->tiles_per_chunk)
-          throw Error::config(where,
-                              "stored layout of '" + a.name + "' does not match its dimensions");
-      }
-      if (!a.inner_chunks.empty() && a.inner_chunks.size() != a.chunks.size())
-        throw Error::config(where, "inner chunks of '" + a.name + "' do not match its dimensions");
-      for (std::size_t d = 0; d < a.inner_chunks.size(); ++d)
-        if (a.inner_chunks[d] < 1 || a.chunks[d] % a.inner_chunks[d] != 0)
-          throw Error::config(where, "shards of '" + a.name + "' are not whole inner chunks");
-      a.source = source_from(ja.at("source"), where);
-      const json& index = ja.at("index");
-      if (index.size() != a.source.ndim() || a.shape.size() != a.source.ndim())
-        throw Error::config(where, "index map of '" + a.name + "' does not match its source");
-      for (std::size_t d = 0; d < index.size(); ++d) {
-        a.index.push_back(dimmap_from(index[d], a.source.shape[d], where));
-        if (a.index.back().count != a.shape[d])
-          throw Error::config(where, "index map of '" + a.name + "' does not match its shape");
-      }
-      p.arrays.push_back(std::move(a));
-    }
-    for (const auto& jj : j.at("jobs")) {
-      Job job;
-      job.id = jj.at("id");
-      job.array = jj.at("array");
-      job.region.lo = jj.at("region").at("lo").get<std::vector<int64_t>>();
-      job.region.hi = jj.at("region").at("hi").get<std::vector<int64_t>>();
-      for (const auto& x : jj.at("source_chunks")) {
-        if (!x.is_array()) {  // version 3: one number a chunk
-          job.source_chunks.push_back(x.get<int64_t>());
-          continue;
-        }
-        const int64_t start = x.at(0), count = x.at(1);
-        if (start < 0 || count < 0 || count > (int64_t{1} << 40))
-          throw Error::config(where, "job " + std::to_string(job.id) + ": bad source chunk run");
-        for (int64_t k = 0; k < count; ++k) job.source_chunks.push_back(start + k);
-      }
-      job.read_bytes = jj.at("read_bytes");
-      job.output_bytes = jj.at("output_bytes");
-      if (job.array < 0 || static_cast<std::size_t>(job.array) >= p.arrays.size())
-        throw Error::config(where, "job " + std::to_string(job.id) + " names no array");
-      p.jobs.push_back(std::move(job));
-    }
+    settings_from(j, p, where);
+    summary_from(j.at("summary"), p.summary, where);
+    const json& arrays = j.at("arrays");
+    for (std::size_t i = 0; i < arrays.size(); ++i)
+      p.arrays.push_back(array_from(arrays.at(i), where, fmt::format("arrays[{}]", i)));
+    const json& jobs = j.at("jobs");
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      p.jobs.push_back(job_from(jobs.at(i), p.arrays, where, fmt::format("jobs[{}]", i)));
+    check_plan(p, where);
     return p;
   } catch (const json::exception& e) {
     throw Error::config(where, std::string("malformed plan: ") + e.what());
@@ -309,32 +395,72 @@ std::string store_root_of_plan(const std::string& plan_path) {
   return side.parent_path().string();
 }
 
-Plan load_plan(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error::config(path, "cannot read plan file");
-  std::stringstream ss;
-  ss << in.rdbuf();
+namespace {
+
+// The plan file's text; one in a store is read inside it (no link followed: FileStore).
+std::string read_plan_text(const std::string& path, const std::string& root) {
+  std::optional<std::string> text;
+  if (!root.empty()) {
+    text = FileStore(root).get(std::string(".zarr-parallel/") +
+                               std::filesystem::path(path).filename().string());
+  } else if (std::ifstream in(path); in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  if (!text) throw Error::config(path, "cannot read plan file");
+  return *text;
+}
+
+// The store recorded the plan's SHA-256 when it was started (state.json; older stores did not):
+// a plan edited since, even into one that parses, is refused.
+void check_plan_digest(const std::string& root, const std::string& path, const std::string& text) {
+  const auto state = FileStore(root).get(".zarr-parallel/state.json");
+  if (!state) return;
+  const json s = json::parse(*state, nullptr, false);
+  if (!s.is_object() || !s.contains("plan_sha256") || !s["plan_sha256"].is_string()) return;
+  if (s["plan_sha256"].get<std::string>() != sha256_hex(text))
+    throw Error::store(root, "its saved plan " + path +
+                                 " is not the plan the store was started with (its SHA-256 "
+                                 "differs from the one in state.json: damaged or edited); "
+                                 "zarr-parallel cannot tell which files in the store it wrote, "
+                                 "and deletes none: remove the store yourself to rebuild it");
+}
+
+}  // namespace
+
+Plan plan_from_text(const std::string& text, const std::string& path) {
+  if (json_too_deep(text)) throw Error::config(path, "plan nested too deep: not a plan");
   json j;
-  if (json_too_deep(ss.str())) throw Error::config(path, "plan nested too deep: not a plan");
   try {
-    j = json::parse(nonfinite_tokens_to_markers(ss.str()));  // `plan --json` prints bare NaN
+    j = json::parse(nonfinite_tokens_to_markers(text));  // `plan --json` prints bare NaN
   } catch (const json::exception& e) {
     throw Error::config(path, std::string("plan is not JSON: ") + e.what());
   }
-  Plan p = plan_from_json(j, path);
-  if (const std::string root = store_root_of_plan(path); !root.empty()) p.store = root;
-  return p;
+  return plan_from_json(j, path);
+}
+
+Plan load_plan(const std::string& path) {
+  if (!store_root_of_plan(path).empty()) return load_store_plan(path);
+  return plan_from_text(read_plan_text(path, ""), path);
 }
 
 Plan load_store_plan(const std::string& path) {
+  const std::string root = store_root_of_plan(path);
   try {
-    return load_plan(path);
+    const std::string text = read_plan_text(path, root);
+    // The digest is of plan.json (another plan copied into the side folder meets the store id
+    // check instead).
+    if (!root.empty() && std::filesystem::path(path).filename() == "plan.json")
+      check_plan_digest(root, path, text);
+    Plan p = plan_from_text(text, path);
+    if (!root.empty()) p.store = root;
+    return p;
   } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Config) throw;
+    if (e.kind() == ErrorKind::Store || e.kind() == ErrorKind::Interrupted) throw;
     std::string why = e.what();
     const std::string prefix = "config key '" + path + "': ";
     if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
-    const std::string root = store_root_of_plan(path);
     throw Error::store(root.empty() ? path : root,
                        "its saved plan " + path + " cannot be read (" + why +
                            "); without it zarr-parallel cannot tell which files in the store "

@@ -1,6 +1,9 @@
 // Plan <-> JSON. The JSON is what `plan --json` prints and the file `worker` runs: it holds the
 // manifest entries of every source chunk the jobs read, so workers never open the source's
-// metadata. Parsing errors are Error(Config) naming the plan file.
+// metadata. A plan file is untrusted input (a store folder may be written by others): parsing
+// checks it whole (plan_check.hpp); errors are Error(Config) naming the plan file and the field,
+// Error(Store) for a plan in a store, and a plan in a store must match the SHA-256 its store
+// recorded when it was started.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -15,6 +18,8 @@ inline constexpr int kPlanVersion = 4;
 
 nlohmann::json plan_to_json(const Plan& plan, bool include_manifest = true);
 Plan plan_from_json(const nlohmann::json& j, const std::string& where);
+// The text of a plan file (JSON, bare NaN allowed) parsed and checked.
+Plan plan_from_text(const std::string& text, const std::string& where);
 // A plan saved in a store (STORE/.zarr-parallel/plan.json) gets `store` = that STORE, wherever
 // the store has been moved since: workers write where their plan file is, never to a path frozen
 // in it.

@@ -1,14 +1,17 @@
 #include "source/scan_cache.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <random>
 
 #include "core/hash.hpp"
 #include "core/text_codec.hpp"
@@ -56,30 +59,69 @@ std::string absolute_of(const std::string& path) {
   return fs::absolute(path).lexically_normal().string();
 }
 
-// Writes `text` to `target` through a temporary name; a cache that cannot be written is no cache.
+std::atomic<int> g_log_level{1};
+std::atomic<bool> g_disabled{false};
+
+// What every entry starts with: the scanner that wrote it and the SHA-256 of the rest, so that a
+// damaged or edited entry (a shared cache folder is anyone's to write) is never used.
+std::string entry_head(const std::string& payload) {
+  return ojson{{"zp_entry", 1}, {"scanner", build_identity()}, {"sha256", sha256_hex(payload)}}
+             .dump() +
+         '\n';
+}
+
+// Writes `text` to `target` through a new temporary file (O_EXCL | O_NOFOLLOW, a random name: a
+// link planted at a predictable name is never followed); a cache that cannot be written is no
+// cache.
 void write_entry(const std::string& target, const std::string& text) {
   std::error_code ec;
   fs::create_directories(fs::path(target).parent_path(), ec);
   if (ec) return;
-  const std::string tmp = target + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) {
-      fs::remove(tmp, ec);
-      return;
-    }
+  std::random_device rd;
+  const std::string tmp = target + fmt::format(".tmp.{:08x}{:08x}", rd(), rd());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  const std::string all = entry_head(text) + text;
+  bool ok = true;
+  for (std::size_t done = 0; ok && done < all.size();) {
+    const ssize_t n = ::write(fd, all.data() + done, all.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<std::size_t>(n);
   }
-  fs::rename(tmp, target, ec);
-  if (ec) fs::remove(tmp, ec);
+  if (::close(fd) != 0 || !ok || ::rename(tmp.c_str(), target.c_str()) != 0) ::unlink(tmp.c_str());
 }
 
+void note_bad_entry(const std::string& path, const std::string& why) {
+  if (g_log_level >= 2)
+    fmt::print(stderr, "zarr-parallel: manifest cache entry {} {}: ignored, scanning again\n", path,
+               why);
+}
+
+// The payload of the entry at `path`: none when absent, not a regular file, from another scanner
+// or not matching its checksum.
 std::optional<std::string> read_entry(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::string text;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  const auto eol = text.find('\n');
+  if (eol == std::string::npos) return note_bad_entry(path, "is empty or no entry"), std::nullopt;
+  std::string payload = text.substr(eol + 1);
+  if (text.compare(0, eol + 1, entry_head(payload)) != 0) {
+    note_bad_entry(path, "does not match its checksum or is from another build");
+    return std::nullopt;
+  }
+  return payload;
 }
 
 std::string& executable() {
@@ -94,7 +136,17 @@ std::pair<int64_t, int64_t> file_state(const std::string& path) {
   return s.ok ? std::make_pair(s.size, s.mtime_ns) : std::make_pair(int64_t{-1}, int64_t{0});
 }
 
+void set_scan_cache_log_level(int level) {
+  g_log_level = level;
+}
+
+void bypass_scan_cache() {
+  g_disabled = true;
+  ::setenv("ZP_CACHE_DIR", "off", 1);  // the scan's children too
+}
+
 std::string scan_cache_dir() {
+  if (g_disabled) return "";
   const char* env = std::getenv("ZP_CACHE_DIR");
   std::string base;
   if (env && *env) {

@@ -6,7 +6,10 @@
 // per NetCDF file: creating thousands of small files cost more than the scan on local disks and
 // costs far more on parallel file systems. Entries live in ZP_CACHE_DIR (default
 // $XDG_CACHE_HOME/zarr-parallel or ~/.cache/zarr-parallel), under parts/; ZP_CACHE_DIR=off
-// disables it. Entries are written to a temporary name and renamed: readers never see half of one.
+// disables it. Entries are written to a new temporary file (O_EXCL | O_NOFOLLOW, random name) and
+// renamed: readers never see half of one, and a link planted in a shared cache folder is never
+// followed. Each entry starts with the scanner's identity and the SHA-256 of the rest: a damaged or
+// edited entry is ignored (noted at log level 2) and its files are scanned again.
 #pragma once
 
 #include <map>
@@ -34,6 +37,11 @@ struct ScanPart {
 
 // "" when the cache is off.
 std::string scan_cache_dir();
+// Log level for the notes about ignored entries (printed at 2 and above).
+void set_scan_cache_log_level(int level);
+// Turns the cache off for this process and its scan children: `verify` reads the sources
+// themselves, never what a cache entry says they hold.
+void bypass_scan_cache();
 // The file's size and mtime now ({-1, 0} when it cannot be stat'ed).
 std::pair<int64_t, int64_t> file_state(const std::string& path);
 

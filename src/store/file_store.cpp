@@ -1,15 +1,17 @@
 #include "store/file_store.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <utility>
 
 #include "core/error.hpp"
+#include "store/folder_walk.hpp"
 
 namespace zp {
 
@@ -64,9 +66,9 @@ void FileStore::sync_folders(const std::set<std::string>& folders) const {
   }
   // Deepest first: a folder's own name is flushed with its parent, after its entries.
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    const std::string path = it->empty() ? root_ : path_of(*it);
-    std::error_code ec;
-    if (it->empty() || fs::exists(path, ec)) sync_path(path);  // none: nothing was put there
+    if (!it->empty()) check_safe_key(*it);
+    UniqueFd dir = open_folder_beneath(root_, *it, false);
+    if (dir.valid()) flush_and_close(dir.release(), it->empty() ? root_ : path_of(*it), true);
   }
 }
 
@@ -74,61 +76,78 @@ void FileStore::put(const std::string& key, const Bytes& value, Sync sync) const
   put_parts(key, {&value}, sync);
 }
 
-void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*>& parts,
-                          Sync sync, PendingFlushes* later) const {
-  const std::string path = path_of(key);
-  const fs::path parent = fs::path(path).parent_path();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec)
-    throw Error::store(root_, "cannot create folder '" + parent.string() + "': " + ec.message());
+namespace {
+
+std::string base_name(const std::string& key) {
+  const auto slash = key.rfind('/');
+  return slash == std::string::npos ? key : key.substr(slash + 1);
+}
+
+// A new temporary file beside `name` in `dir`, never an existing one (nor a link planted there).
+std::pair<int, std::string> create_temporary(int dir, const std::string& name,
+                                             const std::string& path) {
   static std::atomic<unsigned> counter{0};
-  const std::string tmp =
-      path + kTempMarker + std::to_string(getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error::store(root_, "cannot create '" + tmp + "': " + errno_text(errno));
+  for (int tries = 0;; ++tries) {
+    std::string tmp =
+        name + kTempMarker + std::to_string(getpid()) + "." + std::to_string(counter++);
+    const int fd =
+        ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) return {fd, std::move(tmp)};
+    if (errno != EEXIST || tries == 8)
+      throw Error::store(path, "cannot create a temporary file beside it: " + errno_text(errno));
+  }
+}
+
+void write_all(int fd, const std::vector<const Bytes*>& parts, const std::string& path) {
   for (const Bytes* value : parts) {
     std::size_t done = 0;
     while (done < value->size()) {
       const ssize_t n = ::write(fd, value->data() + done, value->size() - done);
       if (n < 0) {
         if (errno == EINTR) continue;
-        const int err = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw Error::store(root_, "cannot write '" + key + "': " + errno_text(err));
+        throw Error::store(path, "cannot write it: " + errno_text(errno));
       }
       done += static_cast<std::size_t>(n);
     }
   }
-  if (later && sync == Sync::Durable) {
-    // Names may reach the disk before bytes here: what needs these keys durable flushes `later`.
-    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error::store(root_, "cannot rename into '" + key + "': " + errno_text(err));
-    }
-    later->add(fd, path);
-    return;
-  }
+}
+
+}  // namespace
+
+void FileStore::put_parts(const std::string& key, const std::vector<const Bytes*>& parts, Sync sync,
+                          PendingFlushes* later) const {
+  const std::string path = path_of(key);
+  const std::string name = base_name(key);
+  const UniqueFd dir = open_folder_beneath(root_, folder_of(key), true);
+  refuse_special_entry(dir.get(), name, path);  // a planted link is refused, not replaced
+  auto created = create_temporary(dir.get(), name, path);
+  int fd = created.first;  // not a structured binding: the lambda below captures these
+  const std::string tmp = std::move(created.second);
+  const auto publish = [&] {
+    if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0)
+      throw Error::store(path, "cannot rename its temporary file into place: " + errno_text(errno));
+  };
   try {
+    write_all(fd, parts, path);
+    if (later && sync == Sync::Durable) {
+      // Names may reach the disk before bytes here: what needs these keys durable flushes `later`.
+      ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+      publish();
+      later->add(std::exchange(fd, -1), path);
+      return;
+    }
     // Before the rename: a name that survives a crash has its bytes (the flush also reports the
     // write errors that network file systems hold back until then).
     if (sync == Sync::Durable) {
-      flush_and_close(fd, path);
-    } else if (::close(fd) != 0) {
+      flush_and_close(std::exchange(fd, -1), path);
+    } else if (::close(std::exchange(fd, -1)) != 0) {
       throw Error::store(path, "cannot write it: " + errno_text(errno));
     }
+    publish();
   } catch (...) {
-    ::unlink(tmp.c_str());
+    if (fd >= 0) ::close(fd);
+    ::unlinkat(dir.get(), tmp.c_str(), 0);
     throw;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error::store(root_, "cannot rename into '" + key + "': " + errno_text(err));
   }
 }
 
@@ -137,27 +156,76 @@ void FileStore::put(const std::string& key, const std::string& value, Sync sync)
 }
 
 std::optional<std::string> FileStore::get(const std::string& key) const {
-  std::ifstream in(path_of(key), std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  const std::string path = path_of(key);
+  const UniqueFd dir = open_folder_beneath(root_, folder_of(key), false);
+  if (!dir.valid()) return std::nullopt;
+  const std::string name = base_name(key);
+  refuse_special_entry(dir.get(), name, path);
+  const UniqueFd fd(
+      ::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      return out;
+    } else if (errno != EINTR) {
+      return std::nullopt;  // a folder, or an I/O error: no value
+    }
+  }
 }
 
 bool FileStore::exists(const std::string& key) const {
-  return fs::exists(path_of(key));
+  const std::string path = path_of(key);
+  const UniqueFd dir = open_folder_beneath(root_, folder_of(key), false);
+  if (!dir.valid()) return false;
+  const std::string name = base_name(key);
+  refuse_special_entry(dir.get(), name, path);
+  return ::faccessat(dir.get(), name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 void FileStore::remove(const std::string& key) const {
-  std::error_code ec;
-  fs::remove(path_of(key), ec);
+  path_of(key);
+  const UniqueFd dir = open_folder_beneath(root_, folder_of(key), false);
+  if (dir.valid()) ::unlinkat(dir.get(), base_name(key).c_str(), 0);  // a link itself, if one
+}
+
+void FileStore::make_folder(const std::string& key) const {
+  path_of(key);
+  open_folder_beneath(root_, key, true);
+}
+
+int FileStore::open_append(const std::string& key) const {
+  const std::string path = path_of(key);
+  const UniqueFd dir = open_folder_beneath(root_, folder_of(key), true);
+  const int fd =
+      ::openat(dir.get(), base_name(key).c_str(),
+               O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error::store(path, "cannot open it to append to it: " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error::store(path, "is not a regular file");
+  }
+  return fd;
 }
 
 std::vector<std::string> FileStore::list(const std::string& prefix) const {
   std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(path_of(prefix), ec))
-    out.push_back(e.path().filename().string());
+  path_of(prefix);
+  UniqueFd dir = open_folder_beneath(root_, prefix, false);
+  if (!dir.valid()) return out;
+  DIR* d = ::fdopendir(dir.get());
+  if (!d) return out;
+  dir.release();
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  ::closedir(d);
   return out;
 }
 

@@ -5,6 +5,9 @@
 // Durable puts also flush the bytes to the device before the rename, so that after a power loss
 // or a node crash a key never holds an empty or partial file; sync_folders() then makes the new
 // names durable, which a done or complete marker must wait for.
+// Every access below the root walks the key one folder at a time with O_NOFOLLOW (folder_walk):
+// a symbolic link, FIFO or device planted inside a store is refused (Error(Store) naming it), so
+// nothing is ever written, replaced or read outside the store through one.
 // Thread-safe (no shared mutable state besides the file system).
 #pragma once
 
@@ -43,6 +46,10 @@ class FileStore {
   std::optional<std::string> get(const std::string& key) const;
   bool exists(const std::string& key) const;
   void remove(const std::string& key) const;
+  // Creates folder `key` and those on its way (none of them may be a link).
+  void make_folder(const std::string& key) const;
+  // `key` opened to append to it (created 0644), for a log: a file descriptor the caller closes.
+  int open_append(const std::string& key) const;
   // Keys directly under `prefix` (a folder key), file names only.
   std::vector<std::string> list(const std::string& prefix) const;
   // The key a temporary file of put() is written for (`relative` is its path under the root), or

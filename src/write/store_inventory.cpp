@@ -111,12 +111,13 @@ ForeignEntries entries_not_ours(const std::string& root, std::size_t max_example
 }
 
 void remove_stale_temporaries(const std::string& root, const Plan& plan) {
-  std::vector<fs::path> stale;
-  walk(root, written_by(plan), true, [&](const std::string&, const fs::path& path, Found f) {
-    if (f == Found::OurTemporary) stale.push_back(path);
+  std::vector<std::string> stale;
+  walk(root, written_by(plan), true, [&](const std::string& rel, const fs::path&, Found f) {
+    if (f == Found::OurTemporary) stale.push_back(rel);
   });
-  std::error_code ec;
-  for (const auto& p : stale) fs::remove(p, ec);
+  // Removed as keys (no link followed on the way), not by the paths seen during the walk.
+  const FileStore store(root);
+  for (const auto& key : stale) store.remove(key);
 }
 
 std::string ForeignEntries::describe() const {

@@ -38,14 +38,20 @@ std::string StoreState::log_path(int64_t job_id) const {
   return store_.path_of(key("logs/job-" + std::to_string(job_id) + ".log"));
 }
 
+int StoreState::open_log(int64_t job_id) const {
+  return store_.open_append(key("logs/job-" + std::to_string(job_id) + ".log"));
+}
+
 void StoreState::write_plan(const std::string& plan_json) const {
   store_.put(key("plan.json"), plan_json);
 }
 
-void StoreState::write_started(const std::string& config_hash) const {
+void StoreState::write_started(const std::string& config_hash,
+                               const std::string& plan_sha256) const {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   store_.put(key("state.json"), json{{"config_hash", config_hash},
+                                     {"plan_sha256", plan_sha256},
                                      {"started", now_seconds()},
                                      {"host", host},
                                      {"pid", getpid()},

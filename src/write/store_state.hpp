@@ -21,9 +21,13 @@ class StoreState {
 
   std::string plan_path() const;
   std::string log_path(int64_t job_id) const;
+  // The job's log opened to append to it (inside the store, no link followed); caller closes it.
+  int open_log(int64_t job_id) const;
   void write_plan(const std::string& plan_json) const;
-  void write_started(const std::string& config_hash) const;
-  std::optional<nlohmann::json> started() const;  // {config_hash, started, tool_version}
+  // `plan_sha256`: SHA-256 of the plan.json text, checked by load_plan.
+  void write_started(const std::string& config_hash, const std::string& plan_sha256) const;
+  // {config_hash, plan_sha256, started, tool_version}
+  std::optional<nlohmann::json> started() const;
 
   void mark_done(int64_t job_id, const nlohmann::json& stats) const;
   bool is_done(int64_t job_id) const;

@@ -519,6 +519,150 @@ def test_moved_store_resumes_in_place(tmp_path):
     assert store_files(new) == store_files(clean)
 
 
+# 6b. Links: nothing planted inside a store leads a resume's writes outside it.
+
+def plant_link(store, where, elsewhere):
+    """Replaces `where` in an unfinished store by a symbolic link to the folder `elsewhere` (which
+    gets what was there, so the link is a working one), or each chunk file by a link to a file there."""
+    elsewhere.mkdir()
+    if where == "chunk":
+        planted = sorted(p for p in (store / "d2m").iterdir() if not p.name.startswith("."))
+        assert planted
+        for p in planted:
+            victim = elsewhere / p.name
+            victim.write_bytes(b"victim")
+            p.unlink()
+            p.symlink_to(victim)
+        return planted[0].relative_to(store).as_posix()
+    rel = {"array": "d2m", "logs": ".zarr-parallel/logs", "side": ".zarr-parallel"}[where]
+    path = store / rel
+    if path.exists():
+        for p in path.iterdir():
+            p.rename(elsewhere / p.name)
+        path.rmdir()
+    for i in range(20):  # what a resume would append to
+        (elsewhere / f"job-{i}.log").write_text("victim")
+    path.symlink_to(elsewhere, target_is_directory=True)
+    return rel
+
+
+@pytest.mark.parametrize("where", ["array", "logs", "chunk", "side"])
+def test_a_link_planted_in_a_store_is_refused_and_nothing_outside_changes(tmp_path, where):
+    need_fixtures()
+    store = tmp_path / "linked.zarr"
+    cfg = era5_config(store)
+    assert run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired")}).returncode == -9
+    elsewhere = tmp_path / "elsewhere"
+    rel = plant_link(store, where, elsewhere)
+    before = snapshot(elsewhere)
+    time.sleep(0.01)
+    # Local workers write the job logs; a series run writes all else in the coordinator, where a
+    # store error ends the run as itself (a worker's would be a failed job, exit 6).
+    mode = "local" if where == "logs" else "series"
+    proc = run_cache(tmp_path, dict(cfg, resume=True, deploy_mode=mode, simultaneous_worker_limit=2))
+    assert proc.returncode == 5, proc.stderr
+    assert rel in proc.stderr and "link" in proc.stderr, proc.stderr
+    assert snapshot(elsewhere) == before
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
+    assert not (elsewhere / "complete.json").exists()
+
+
+def test_plan_picture_never_follows_a_link_nor_waits_on_a_fifo(tmp_path):
+    need_fixtures()
+    cfg = era5_config(tmp_path / "x.zarr")
+    dangling = tmp_path / "picture.svg"
+    target = tmp_path / "created-by-us.svg"
+    dangling.symlink_to(target)
+    fifo = tmp_path / "pipe.svg"
+    os.mkfifo(fifo)
+    (tmp_path / "c.yaml").write_text(json.dumps(cfg))
+    for path in (dangling, fifo):
+        start = time.monotonic()
+        proc = subprocess.run([str(BIN), "plan", str(tmp_path / "c.yaml"), "--svg", str(path)], capture_output=True,
+                              text=True, timeout=30)
+        assert time.monotonic() - start < 20
+        assert proc.returncode == 5 and str(path) in proc.stderr, proc.stderr
+    assert not target.exists() and dangling.is_symlink() and fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "picture.svg", "pipe.svg"]
+
+
+# 6c. plan.json is input like any other: a damaged or edited plan never crashes a command nor
+# completes a store with wrong values.
+
+def numbers_in(node, path=()):
+    """Paths to every number (not bool) in a JSON tree."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from numbers_in(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from numbers_in(v, path + (i,))
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield path
+
+
+def mutated(plan, path, rng):
+    import copy
+    out = copy.deepcopy(plan)
+    node = out
+    for k in path[:-1]:
+        node = node[k]
+    v = node[path[-1]]
+    node[path[-1]] = rng.choice([v + 1, v - 1, 0, -1, v * 2, -v, 2**31, 2**62 + 3, -(2**63), 2**64 + 1, 1e300,
+                                 v + 0.5, v * 1000003])
+    return out
+
+
+def plan_digest_signed(store, text):
+    """Records the SHA-256 of `text` as the store's plan digest, as one who rewrites the state would."""
+    import hashlib
+    state_file = store / ".zarr-parallel" / "state.json"
+    state = json.loads(state_file.read_text())
+    if "plan_sha256" in state:
+        state["plan_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        state_file.write_text(json.dumps(state))
+
+
+def test_mutated_plans_end_in_documented_exit_codes_and_never_complete_wrong(tmp_path):
+    import random
+    import shutil
+    need_fixtures()
+    base = tmp_path / "base.zarr"
+    cfg = era5_config(base, num_jobs=4)
+    assert run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired")}).returncode == -9
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, era5_config(clean, num_jobs=4), check=0)
+    want = store_files(clean)
+    plan = json.loads((base / ".zarr-parallel" / "plan.json").read_text())
+    paths = [p for p in numbers_in(plan) if p[0] not in ("summary", "global_attrs") and "attrs" not in p]
+    rng = random.Random(26)
+    deadline = time.monotonic() + (400 if sanitized() else 75)  # ASan runs each command slower
+    outcomes = {}
+    for i in range(150):
+        assert time.monotonic() < deadline, f"{i} mutants in the time of 150"
+        store = tmp_path / f"m{i}.zarr"
+        shutil.copytree(base, store, symlinks=True)
+        path = rng.choice(paths)
+        text = json.dumps(mutated(plan, path, rng))
+        (store / ".zarr-parallel" / "plan.json").write_text(text)
+        signed = i % 2 == 1  # half as one who also rewrote the digest: only validation stands
+        if signed:
+            plan_digest_signed(store, text)
+        runs = [("status", [str(BIN), "status", str(store)]),
+                ("worker", [str(BIN), "worker", str(store / ".zarr-parallel" / "plan.json"), "0", "1"])]
+        for name, argv in runs:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            ok = proc.returncode in (0, 2, 3, 4, 5, 6, 8) or (name == "status" and proc.returncode == 1)
+            assert ok and "internal error" not in proc.stderr, (name, path, proc.returncode, proc.stderr[-2000:])
+        proc = run_cache(tmp_path, dict(cfg, cache_store=str(store), resume=True), env={"ZP_CACHE_DIR": "off"})
+        assert proc.returncode in (0, 2, 4, 5, 6, 8), (path, proc.returncode, proc.stderr[-2000:])
+        outcomes[proc.returncode] = outcomes.get(proc.returncode, 0) + 1
+        if (store / ".zarr-parallel" / "complete.json").exists() and not signed:
+            assert store_files(store) == want, ("a mutated plan completed a wrong store", path)
+        shutil.rmtree(store)
+    print("resume exit codes over 150 mutants:", outcomes)
+
+
 # 7. verify reads what xarray reads: .zmetadata.
 
 def test_verify_checks_consolidated_metadata(tmp_path):

@@ -30,7 +30,7 @@ def entry_files(folder):
     """The files held by the source entry of the cache (one entry for the whole glob)."""
     entries = list(folder.glob("source-*.jsonl"))
     assert len(entries) == 1, entries
-    lines = entries[0].read_text().splitlines()[1:]
+    lines = entries[0].read_text().splitlines()[2:]  # the checksum line, the version line, the parts
     return sorted(json.loads(h)["path"] for h in lines[::3])
 
 
@@ -179,3 +179,87 @@ def test_a_job_reads_more_files_than_the_process_may_hold_open(tmp_path):
     assert len(plan["jobs"]) == 1 and len(plan["files"]) == 150
     want = np.concatenate([xr.open_dataset(f).d2m.values for f in files])
     np.testing.assert_array_equal(xr.open_zarr(store).d2m.values, want)
+
+
+# The manifest cache folder may be shared (ZP_CACHE_DIR): what is planted or edited there is input.
+
+def test_a_link_planted_at_a_cache_temporary_name_is_never_followed(tmp_path):
+    """Before: ENTRY.tmp.<pid> was opened with O_TRUNC, so a link planted there for the next pids made
+    the run overwrite the link's target. Temporaries are new files (O_EXCL | O_NOFOLLOW, random names)."""
+    make_files(tmp_path / "src", n=3)
+    cache = tmp_path / "cache"
+    folder = cache / "parts"
+    cfg = {"data_uri": str(tmp_path / "src" / "*.nc"), "cache_store": str(tmp_path / "x.zarr")}
+    env = {"ZP_CACHE_DIR": str(cache), "ZP_PARALLEL_SCAN": "0"}
+    run_cache(tmp_path, cfg, command="plan", env=env, check=0)
+    entries = sorted(p.name for p in folder.iterdir())
+    assert any(e.startswith("join-") for e in entries) and any(e.startswith("source-") for e in entries)
+    for e in entries:
+        (folder / e).unlink()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    last = int(Path("/proc/sys/kernel/ns_last_pid").read_text())
+    for pid in range(last + 1, last + 2000):
+        for e in entries:
+            (folder / f"{e}.tmp.{pid}").symlink_to(victim)
+    run_cache(tmp_path, cfg, command="plan", env=env, check=0)
+    assert victim.read_text() == "precious"
+    for e in entries:
+        assert (folder / e).is_file() and not (folder / e).is_symlink(), e
+
+
+def edit_join_time(entry, days, resign):
+    """Shifts the joined `time` values held inline in a join entry by `days`; with `resign`, also
+    recomputes the entry's checksum line, as one who can write the cache folder could."""
+    import base64
+    import hashlib
+
+    import numpy as np
+    text = entry.read_text()
+    head, _, payload = text.partition("\n")
+    if "sha256" not in head:  # an entry without a checksum line (before)
+        head, payload = None, text
+    ds = json.loads(payload)
+    var = next(v for v in ds["variables"] if v["name"] == "time")
+    unit = var["attrs"]["units"].split()[0]
+    step = days * {"days": 1, "hours": 24, "minutes": 1440, "seconds": 86400}[unit]
+    dtype = np.dtype(var["dtype"])
+    edited = 0
+    for item in var["chunks"]["inline"]:
+        values = np.frombuffer(base64.b64decode(item[-1]), dtype=dtype) + np.asarray(step).astype(dtype)
+        item[-1] = base64.b64encode(values.astype(dtype).tobytes()).decode()
+        edited += 1
+    assert edited, "no inline time values in the join entry"
+    payload = json.dumps(ds)
+    if head is not None:
+        h = json.loads(head)
+        if resign:
+            h["sha256"] = hashlib.sha256(payload.encode()).hexdigest()
+        head = json.dumps(h, separators=(",", ":"))  # as the tool writes it
+    entry.write_text(payload if head is None else head + "\n" + payload)
+
+
+def test_an_edited_join_entry_is_never_cached_and_verify_reads_the_sources(tmp_path):
+    import numpy as np
+    import xarray as xr
+    files = make_files(tmp_path / "src", n=3)
+    cache = tmp_path / "cache"
+    env = {"ZP_CACHE_DIR": str(cache), "ZP_PARALLEL_SCAN": "0"}
+    base = {"data_uri": str(tmp_path / "src" / "*.nc"), "deploy_mode": "series", "recommend_changes": False}
+    run_cache(tmp_path, dict(base, cache_store=str(tmp_path / "first.zarr")), env=env, check=0)
+    want = xr.open_mfdataset(files, combine="nested", concat_dim="time").time.values
+    (entry,) = (cache / "parts").glob("join-*.json")
+    # Edited by a day, files untouched: the entry no longer matches its checksum and is not used.
+    edit_join_time(entry, 1, resign=False)
+    store = tmp_path / "edited.zarr"
+    proc = run_cache(tmp_path, dict(base, cache_store=str(store)), "--log-level", "2", env=env, check=0)
+    assert "checksum" in proc.stderr, proc.stderr
+    np.testing.assert_array_equal(xr.open_zarr(store).time.values, want)
+    # Edited with its checksum made to match: the store holds the edit, and verify, which reads
+    # the sources themselves and never the cache, says so.
+    edit_join_time(entry, 1, resign=True)
+    forged = tmp_path / "forged.zarr"
+    run_cache(tmp_path, dict(base, cache_store=str(forged)), env=env, check=0)
+    assert not np.array_equal(xr.open_zarr(forged).time.values, want)
+    proc = run_cache(tmp_path, dict(base, cache_store=str(forged)), command="verify", env=env)
+    assert proc.returncode == 1 and "time" in proc.stdout, (proc.returncode, proc.stdout, proc.stderr)

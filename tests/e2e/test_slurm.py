@@ -100,3 +100,48 @@ def test_submit_without_waiting_then_resume(tmp_path, slurm):
     assert "following SLURM job" in proc.stderr or "0 jobs to run" in proc.stderr
     assert (store / ".zarr-parallel" / "complete.json").exists()
     assert store_files(store) == store_files(local_copy(tmp_path))
+
+
+FAKE_SLURM = """#!/bin/bash
+# Stand-in for {name}: records its argv (one JSON list a line) and answers as an idle cluster.
+/usr/bin/python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' {name} "$@" >> {log}
+[ {name} = sbatch ] && echo 4242
+[ {name} = scontrol ] && echo MaxArraySize = 1001
+exit 0
+"""
+
+
+def fake_slurm(tmp_path):
+    """A PATH folder with sbatch, squeue, scancel and scontrol that record their argv: no daemons."""
+    folder = tmp_path / "fake-slurm"
+    folder.mkdir()
+    log = tmp_path / "slurm-calls.jsonl"
+    for name in ("sbatch", "squeue", "scancel", "scontrol"):
+        (folder / name).write_text(FAKE_SLURM.format(name=name, log=log))
+        (folder / name).chmod(0o755)
+    return dict(PATH=f"{folder}:{os.environ['PATH']}"), log
+
+
+def test_job_id_from_the_store_never_reaches_a_shell(tmp_path):
+    """A submissions.json planted in the store with a shell command as the job id: the resume refuses
+    it as a store error (exit 5) and runs nothing; every SLURM command ran as an argv."""
+    need_fixtures()
+    env, log = fake_slurm(tmp_path)
+    store = tmp_path / "planted.zarr"
+    run_cache(tmp_path, config(store, await_completion=False), env=env, check=0)
+    pwned = tmp_path / "PWNED"
+    subs = store / ".zarr-parallel" / "slurm" / "submissions.json"
+    jobs = json.loads(subs.read_text())[0]["jobs"]
+    for bad in (f"1;touch {pwned};", f"$(touch {pwned})", f"1 `touch {pwned}`"):
+        subs.write_text(json.dumps([{"id": bad, "jobs": jobs}]))
+        proc = run_cache(tmp_path, config(store, resume=True, await_completion=False), env=env)
+        assert not pwned.exists(), bad
+        assert proc.returncode == 5, proc.stderr
+        assert "submissions.json" in proc.stderr and "not a SLURM job id" in proc.stderr
+    # A job index outside the plan is refused too (it would index the done markers).
+    subs.write_text(json.dumps([{"id": "4242", "jobs": [10**9]}]))
+    proc = run_cache(tmp_path, config(store, resume=True, await_completion=False), env=env)
+    assert proc.returncode == 5 and "not a job of the plan" in proc.stderr, proc.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls and all(len(c) > 1 for c in calls)
+    assert not any("touch" in word for c in calls for word in c)

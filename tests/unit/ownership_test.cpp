@@ -125,6 +125,8 @@ Plan write_planned_store(const std::string& root) {
   cfg.compressor = nullptr;
   Plan p;
   p.arrays = build_arrays(ds, apply_preprocessors(ds, testing::index_coordinates(ds), {}), cfg);
+  p.files =
+      ds.files.empty() ? std::vector<std::string>{"source.nc"} : ds.files;  // refs name file 0
   plan_jobs(p, PlanOptions{});
   create_store(root);
   const FileStore store(root);

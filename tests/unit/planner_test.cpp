@@ -385,6 +385,25 @@ void plan_json_round_trips(const Case& c) {
     ASSERT_NE(old, j);
     EXPECT_EQ(plan_to_json(plan_from_json(old, "test")), j);
   }
+  // One edited number anywhere structural is refused, naming the field (no crash, no wrap).
+  if (!p.jobs.empty()) {
+    const std::vector<std::pair<json::json_pointer, json>> edits = {
+        {json::json_pointer("/arrays/0/chunks/0"), 0},
+        {json::json_pointer("/arrays/0/source/chunk_shape/0"), 0},
+        {json::json_pointer("/arrays/0/source/edges/0/1"), -1},
+        {json::json_pointer("/arrays/0/shape/0"), 1e300},
+        {json::json_pointer("/arrays/0/name"), "../x"},
+        {json::json_pointer("/jobs/0/id"), 7'000'000},
+        {json::json_pointer("/jobs/0/region/hi/0"), int64_t{1} << 40},
+        {json::json_pointer("/jobs/0/source_chunks"), json::array({json::array({0, 1ll << 31})})},
+        {json::json_pointer("/threads_per_worker"), 0},
+    };
+    for (const auto& [where, value] : edits) {
+      auto edited = j;
+      edited[where] = value;
+      EXPECT_THROW(plan_from_json(edited, "test"), Error) << where.to_string();
+    }
+  }
   // A corrupt packed manifest is refused, naming the plan.
   auto bad = j;
   for (auto& a : bad["arrays"]) {
