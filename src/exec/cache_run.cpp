@@ -22,6 +22,7 @@
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
 #include "store/path_lock.hpp"
+#include "store/secrets_channel.hpp"
 #include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
@@ -245,10 +246,6 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   Plan& plan = session.plan;
   SourceAccess access(plan.access);
   plan.sources = take_fingerprints(sources, access);
-  // Workers (local, SLURM, MPI) inherit the environment: the secrets reach them that way and are
-  // never written to the plan or the store.
-  const std::string secrets = plan.access.secrets_text();
-  if (secrets != AccessOptions{}.secrets_text()) ::setenv(kSecretsEnv, secrets.c_str(), 1);
   for (const auto& n : plan.notes) log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
   if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
       !(opt.ask && ask_to_continue(plan))) {
@@ -416,6 +413,12 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     StoreState state(store);
     const RunContext ctx{session.plan, store, state, cfg.log_level};
     const TerminationGuard guard;
+    // The workers' secrets, for this run only (SLURM's workers read them from the store's side
+    // folder, on the file system they share).
+    const SecretsChannel secrets(session.plan.access,
+                                 cfg.deploy_mode == "slurm"
+                                     ? session.build_root + "/.zarr-parallel"
+                                     : std::filesystem::temp_directory_path().string());
     if (cfg.deploy_mode == "series") {
       run_series(ctx, session.pending);
     } else if (cfg.deploy_mode == "slurm") {

@@ -1,5 +1,7 @@
 #include "store/store_table.hpp"
 
+#include <sys/prctl.h>
+
 #include <filesystem>
 #include <vector>
 
@@ -71,7 +73,11 @@ Backend backend_of(const std::string& location) {
 bool is_remote(const std::string& location) { return backend_of(location) != Backend::File; }
 
 SourceAccess::SourceAccess(AccessOptions options, bool allow_remote)
-    : options_(std::move(options)), allow_remote_(allow_remote) {}
+    : options_(std::move(options)), allow_remote_(allow_remote) {
+  // A process holding storage secrets writes no core file (it would hold them) and cannot be
+  // attached to by other processes of the user.
+  if (options_.target.has_secrets() || options_.remote.has_secrets()) prctl(PR_SET_DUMPABLE, 0);
+}
 
 SourceAccess SourceAccess::local_only() { return SourceAccess({}, false); }
 

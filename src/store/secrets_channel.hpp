@@ -1,0 +1,36 @@
+// SecretsChannel: how a coordinator hands its storage secrets (keys, tokens, headers, a data_uri's
+// userinfo and signed URL) to the workers of one run, never through its own environment (which
+// every later child of the process, and the next run of a Python session, would inherit). The
+// secrets go into an 0600 file, created with O_EXCL in a new 0700 folder; only the file's path is
+// put in the environment (kSecretsFileEnv) while the channel lives, and both the file and the
+// variable are gone when it ends.
+#pragma once
+
+#include <string>
+
+#include "store/storage_options.hpp"
+
+namespace zp {
+
+inline constexpr const char* kSecretsFileEnv = "ZP_STORAGE_SECRETS_FILE";
+
+class SecretsChannel {
+ public:
+  // Nothing is written when `access` holds no secrets. `parent`: a folder the workers can read
+  // (the temporary folder for local workers, the store's side folder for SLURM).
+  SecretsChannel(const AccessOptions& access, const std::string& parent);
+  ~SecretsChannel();
+  SecretsChannel(const SecretsChannel&) = delete;
+  SecretsChannel& operator=(const SecretsChannel&) = delete;
+  const std::string& path() const { return file_; }
+
+ private:
+  std::string dir_, file_;
+  bool had_previous_ = false;
+  std::string previous_;
+};
+
+// The secrets a worker was handed (the file kSecretsFileEnv names), "" when none.
+std::string secrets_from_channel();
+
+}  // namespace zp
