@@ -415,15 +415,21 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     const TerminationGuard guard;
     // The workers' secrets, for this run only (SLURM's workers read them from the store's side
     // folder, on the file system they share).
-    const SecretsChannel secrets(session.plan.access,
-                                 cfg.deploy_mode == "slurm"
-                                     ? session.build_root + "/.zarr-parallel"
-                                     : std::filesystem::temp_directory_path().string());
+    SecretsChannel secrets(session.plan.access,
+                           cfg.deploy_mode == "slurm"
+                               ? session.build_root + "/.zarr-parallel"
+                               : std::filesystem::temp_directory_path().string());
     if (cfg.deploy_mode == "series") {
       run_series(ctx, session.pending);
     } else if (cfg.deploy_mode == "slurm") {
-      if (!run_slurm(ctx, session.pending, cfg))
+      if (!run_slurm(ctx, session.pending, cfg)) {
+        secrets.keep();  // the submitted jobs start later and read it then
+        if (!secrets.path().empty())
+          log_line(cfg.log_level, 1,
+                   "note: the storage secrets stay in " + secrets.path() +
+                       " (mode 0600) for the submitted jobs: delete its folder once they are done");
         return 0;  // submitted only (await_completion: false)
+      }
     } else {
       // This run's worker count, not the plan's: a resumed plan may have been made in series mode.
       run_local(ctx, session.pending, cfg.simultaneous_worker_limit, cfg.worker_timeout);

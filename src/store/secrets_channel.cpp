@@ -62,8 +62,10 @@ SecretsChannel::SecretsChannel(const AccessOptions& access, const std::string& p
 
 SecretsChannel::~SecretsChannel() {
   if (file_.empty()) return;
-  ::unlink(file_.c_str());
-  ::rmdir(dir_.c_str());
+  if (!kept_) {
+    ::unlink(file_.c_str());
+    ::rmdir(dir_.c_str());
+  }
   if (had_previous_)
     ::setenv(kSecretsFileEnv, previous_.c_str(), 1);
   else

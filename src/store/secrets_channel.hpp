@@ -23,10 +23,15 @@ class SecretsChannel {
   SecretsChannel(const SecretsChannel&) = delete;
   SecretsChannel& operator=(const SecretsChannel&) = delete;
   const std::string& path() const { return file_; }
+  // Leaves the file in place (SLURM jobs submitted without waiting read it when they start); the
+  // variable is still restored. The run that finishes the store does not remove it: said in the
+  // log, for the user to delete.
+  void keep() { kept_ = true; }
 
  private:
   std::string dir_, file_;
   bool had_previous_ = false;
+  bool kept_ = false;
   std::string previous_;
 };
 

@@ -352,3 +352,4 @@ print("done")
         assert any(p.endswith(".nc") for _, p, _ in b.seen)
         assert_no_secret(b)  # the second run sent none of them
     assert not files_with_secrets(tmp_path / "a.zarr")
+

@@ -100,3 +100,19 @@ def test_submit_without_waiting_then_resume(tmp_path, slurm):
     assert "following SLURM job" in proc.stderr or "0 jobs to run" in proc.stderr
     assert (store / ".zarr-parallel" / "complete.json").exists()
     assert store_files(store) == store_files(local_copy(tmp_path))
+
+
+def test_slurm_workers_get_the_secrets_from_the_store_and_none_stays(tmp_path, slurm):
+    """SLURM's workers read the run's secrets from an 0600 file in the store's side folder
+    (shared with the nodes), removed when the run ends; none is in the job's environment."""
+    from servers import FileServer
+    from test_remote_untrusted import SECRET_HEADERS, era5_copy, files_with_secrets
+    era5_copy(tmp_path / "www")
+    with FileServer(tmp_path / "www") as srv:
+        store = tmp_path / "slurm.zarr"
+        cfg = config(store, data_uri=f"{srv.url}/era5/refs.json", storage_options={"headers": SECRET_HEADERS})
+        run_cache(tmp_path, cfg, env=slurm, check=0)
+        nc = [h for _, p, h in srv.seen if p.endswith(".nc")]
+        assert nc and all(h.get("X-Api-Key") == SECRET_HEADERS["X-Api-Key"] for h in nc), nc[:2]
+    assert not list((store / ".zarr-parallel").glob("zp-secrets-*"))
+    assert not files_with_secrets(store)
