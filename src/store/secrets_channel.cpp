@@ -1,6 +1,7 @@
 #include "store/secrets_channel.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,10 @@ SecretsChannel::~SecretsChannel() {
     ::setenv(kSecretsFileEnv, previous_.c_str(), 1);
   else
     ::unsetenv(kSecretsFileEnv);
+}
+
+void guard_secrets(const AccessOptions& access) {
+  if (access.target.has_secrets() || access.remote.has_secrets()) ::prctl(PR_SET_DUMPABLE, 0);
 }
 
 std::string secrets_from_channel() {

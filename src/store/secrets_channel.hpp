@@ -35,6 +35,10 @@ class SecretsChannel {
   std::string previous_;
 };
 
+// While a process holds storage secrets it writes no core file (which would hold them) and other
+// processes of the user cannot attach to it: PR_SET_DUMPABLE 0 when `access` has any.
+void guard_secrets(const AccessOptions& access);
+
 // The secrets a worker was handed (the file kSecretsFileEnv names), "" when none.
 std::string secrets_from_channel();
 

@@ -190,6 +190,7 @@ void AccessOptions::add_secrets_text(const std::string& text) {
   if (!j.is_object()) return;
   target.add_secrets(j.value("target", json::object()));
   remote.add_secrets(j.value("remote", json::object()));
+  guard_secrets(*this);
 }
 
 void AccessOptions::add_secrets_from_environment() {

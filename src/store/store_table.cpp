@@ -1,12 +1,11 @@
 #include "store/store_table.hpp"
 
-#include <sys/prctl.h>
-
 #include <filesystem>
 #include <vector>
 
 #include "core/error.hpp"
 #include "store/http_reader.hpp"
+#include "store/secrets_channel.hpp"
 
 namespace zp {
 
@@ -74,9 +73,7 @@ bool is_remote(const std::string& location) { return backend_of(location) != Bac
 
 SourceAccess::SourceAccess(AccessOptions options, bool allow_remote)
     : options_(std::move(options)), allow_remote_(allow_remote) {
-  // A process holding storage secrets writes no core file (it would hold them) and cannot be
-  // attached to by other processes of the user.
-  if (options_.target.has_secrets() || options_.remote.has_secrets()) prctl(PR_SET_DUMPABLE, 0);
+  guard_secrets(options_);  // no core file with the secrets in it
 }
 
 SourceAccess SourceAccess::local_only() { return SourceAccess({}, false); }

@@ -193,6 +193,7 @@ TEST(SecretScope, LocationsAreRedactedWhereverTheyAreShown) {
 }
 
 TEST(SecretScope, AProcessHoldingSecretsIsNotDumpable) {
+  prctl(PR_SET_DUMPABLE, 1);  // as a process starts (other tests here held secrets)
   ASSERT_EQ(prctl(PR_GET_DUMPABLE), 1);
   {
     const SourceAccess none{AccessOptions{}};
@@ -203,6 +204,11 @@ TEST(SecretScope, AProcessHoldingSecretsIsNotDumpable) {
   const SourceAccess access(a);
   EXPECT_EQ(prctl(PR_GET_DUMPABLE), 0);
   prctl(PR_SET_DUMPABLE, 1);  // the other tests of this process
+  // A worker, as soon as it is handed its secrets.
+  AccessOptions w;
+  w.add_secrets_text(a.secrets_text());
+  EXPECT_EQ(prctl(PR_GET_DUMPABLE), 0);
+  prctl(PR_SET_DUMPABLE, 1);
 }
 
 }  // namespace
