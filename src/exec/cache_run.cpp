@@ -35,6 +35,7 @@ using json = nlohmann::json;
 Prepared prepare(const Config& cfg) {
   Prepared p{cfg, {}, {}, {}, {}};
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access);
+  p.dataset.access.hide_secrets_of_files(p.dataset.files);  // signed chunk URLs: never on disk
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
   p.coordinates = with_labels(std::move(p.coordinates), p.selection);

@@ -180,6 +180,19 @@ void AccessOptions::hide_secrets_of(std::string& data_uri) {
   data_uri = shown;
 }
 
+void AccessOptions::hide_secrets_of_files(std::vector<std::string>& files) {
+  for (auto& f : files) {
+    if (backend_of_url(f) != 'h') continue;
+    std::string shown = redact_location(f);
+    if (shown == f) continue;
+    for (int n = 2; target.locations.count(shown) && target.locations[shown] != f; ++n)
+      shown = redact_location(f) + "#" + std::to_string(n);
+    target.locations[shown] = f;
+    remote.locations[shown] = f;
+    f = shown;
+  }
+}
+
 std::string AccessOptions::secrets_text() const {
   return json{{"target", target.secret_json()}, {"remote", remote.secret_json()}}.dump();
 }

@@ -62,6 +62,10 @@ struct AccessOptions {
   // Moves the secrets of `data_uri` (userinfo, signed query) into the target options and leaves
   // it redacted: the name plans, stores, logs and messages show.
   void hide_secrets_of(std::string& data_uri);
+  // The same for the files a source reads (a reference set's signed chunk URLs): each one with
+  // secrets becomes its redacted name ("#2", "#3"... when names collide), its real URL kept for
+  // both roles.
+  void hide_secrets_of_files(std::vector<std::string>& files);
   // The secrets of both roles as one JSON text, and their merge back: from a text, or from the
   // channel of this run (secrets_channel.hpp).
   std::string secrets_text() const;

@@ -318,6 +318,27 @@ def test_credentials_in_data_uri_reach_the_server_but_no_file_log_or_message(tmp
         assert not [s for s in secret_bytes() if s in (proc.stdout + proc.stderr).encode()], proc.stderr
 
 
+
+def test_signed_chunk_urls_of_a_reference_set_are_read_but_never_written(tmp_path):
+    """A reference set whose chunk URLs are presigned: workers fetch the signed URLs (handed over
+    through the run's secrets channel), plan.json and sources.json hold them redacted."""
+    era5_copy(tmp_path / "www")
+    with FileServer(tmp_path / "www") as srv:
+        refs = refs_pointing_at(srv.url)
+        refs["refs"] = {k: ([v[0] + f"?X-Amz-Signature={URL_SECRETS[1]}-{Path(v[0]).stem}"
+                             f"&X-Amz-Credential={URL_SECRETS[2]}"] + v[1:] if isinstance(v, list) else v)
+                        for k, v in refs["refs"].items()}
+        (tmp_path / "www" / "signed.json").write_text(json.dumps(refs))
+        store = tmp_path / "s.zarr"
+        proc = run_cache(tmp_path, {"data_uri": f"{srv.url}/signed.json", "cache_store": str(store),
+                                    "deploy_mode": "local", "simultaneous_worker_limit": 2, "log_level": 2},
+                         "--json", check=0)
+        ranged = [p for _, p, h in srv.seen if "Range" in h]
+        assert ranged and all(URL_SECRETS[1] in p for p in ranged), ranged[:3]
+    assert not files_with_secrets(store), files_with_secrets(store)
+    assert b"REDACTED" in (store / ".zarr-parallel" / "sources.json").read_bytes()
+    assert not [s for s in secret_bytes() if s in (proc.stdout + proc.stderr).encode()], proc.stderr[-2000:]
+
 # --- Item 7: the Python module keeps no secret after cache() ---------------------------------------
 
 @pytest.mark.parametrize("mode", ["local", "series", "dask_distributed"])

@@ -190,6 +190,15 @@ TEST(SecretScope, LocationsAreRedactedWhereverTheyAreShown) {
   EXPECT_EQ(a.target.real_location(uri), "https://h.example/d/a.nc?token=T0K");
   EXPECT_EQ(a.public_json().dump().find("T0K"), std::string::npos);
   EXPECT_NE(a.secrets_text().find("T0K"), std::string::npos);
+  // A reference set's signed chunk URLs: names that collide once redacted stay apart.
+  std::vector<std::string> files = {"https://h/a.nc?sig=1", "https://h/a.nc?sig=2", "/local/b.nc",
+                                    "https://h/a.nc?sig=1"};
+  a.hide_secrets_of_files(files);
+  EXPECT_EQ(files, (std::vector<std::string>{"https://h/a.nc?sig=REDACTED",
+                                             "https://h/a.nc?sig=REDACTED#2", "/local/b.nc",
+                                             "https://h/a.nc?sig=REDACTED"}));
+  EXPECT_EQ(a.target.real_location(files[1]), "https://h/a.nc?sig=2");
+  EXPECT_EQ(a.remote.real_location(files[0]), "https://h/a.nc?sig=1");
 }
 
 TEST(SecretScope, AProcessHoldingSecretsIsNotDumpable) {
