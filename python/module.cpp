@@ -16,6 +16,7 @@
 #include "source/scan_cache.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
+#include "store/secrets_channel.hpp"
 #include "write/store_ownership.hpp"
 
 namespace py = pybind11;
@@ -114,6 +115,8 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       FileStore store(plan.store);
       StoreState state(store);
       const RunContext ctx{plan, store, state, cfg.log_level};
+      // The workers' secrets for this call only: nothing stays in the Python process's environment.
+      const SecretsChannel secrets(cfg.access, std::filesystem::temp_directory_path().string());
       if (cfg.deploy_mode == "series")
         run_series(ctx, pending);
       else
@@ -139,14 +142,20 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       return 0;
     });
   });
+  // The secrets a dask worker is handed with its task (secrets_of), in memory only.
+  m.def("secrets_of", [](const std::string& config, const std::string& base_dir) {
+    return engine_call([&] { return config_of(config, base_dir).access.secrets_text(); });
+  });
   m.def("run_worker", [](const std::string& plan_path, const std::vector<int64_t>& jobs,
-                         int threads, const std::string& worker_id) {
+                         int threads, const std::string& worker_id, const std::string& secrets) {
     engine_call([&] {
-      const Plan plan = load_plan(plan_path);
+      Plan plan = load_plan(plan_path);
+      plan.access.add_secrets_text(secrets);
       run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
       return 0;
     });
-  });
+  }, pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
+     pybind11::arg("worker_id"), pybind11::arg("secrets") = "");
   m.def("refs", [](const std::vector<std::string>& sources, const std::string& out,
                    const std::string& concat_dim, int64_t inline_threshold, bool relative,
                    const std::string& group) {
@@ -175,6 +184,7 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       }
       if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
         access.remote_protocol = j["remote_protocol"].get<std::string>();
+      access.scope_to(uri);
       return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
     });
   }, pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),

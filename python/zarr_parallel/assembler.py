@@ -23,11 +23,10 @@ class PlanPicture(str):
 
 def _run_job(plan_path, job, threads, secrets=None):
     """One job of a saved plan, inside a dask worker process. `secrets`: the remote source's
-    credentials, which plans never hold; handed over as the coordinator's workers get them."""
+    credentials, which plans never hold; handed to the engine for this job only, never put in the
+    worker's environment (where its later tasks and children would find them)."""
     from zarr_parallel import _zarr_parallel
-    if secrets:
-        os.environ["ZP_STORAGE_SECRETS"] = secrets
-    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}")
+    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}", secrets or "")
     return job
 
 
@@ -172,6 +171,7 @@ class ZarrParallelAssembler:
             self._confirm(session["recommendations"])
             session = json.loads(_engine.begin(config, base, True))
         self.cache_store = session["store"]
+        session.update(config=config, base=base)
         if session["status"] == "hit":
             return self.cache_store
         try:
@@ -216,7 +216,7 @@ class ZarrParallelAssembler:
                 owned += [client, cluster]
         try:
             run = uuid.uuid4().hex[:8]
-            secrets = os.environ.get("ZP_STORAGE_SECRETS")
+            secrets = _engine.secrets_of(session["config"], session["base"])
             futures = [client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"], secrets,
                                      key=f"zarr-parallel-{run}-job-{job}", retries=2, pure=False)
                        for job in session["pending"]]

@@ -34,6 +34,7 @@ int inspect_command(const std::string& source, const std::string& engine, const 
     access.remote_given = true;
   }
   access.remote_protocol = remote_protocol;
+  access.scope_to(source);
   const json out = inspect_source(source, engine, concat_dim, group, access);
   if (as_json) {
     fmt::print("{}\n", nonfinite_markers_to_tokens(out.dump(2)));

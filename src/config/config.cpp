@@ -341,6 +341,8 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     c.access.remote = StorageOptions::from_json(doc["remote_options"], "remote_options");
     c.access.remote_given = true;
   }
+  c.access.hide_secrets_of(c.data_uri);  // plans, stores and logs show it redacted
+  c.access.scope_to(c.data_uri);  // secrets go to the data_uri's host only (unless `hosts`)
   c.access.remote_protocol = get_string(doc, "remote_protocol", "");
   if (!c.access.remote_protocol.empty()) {
     std::string& rp = c.access.remote_protocol;

@@ -24,6 +24,7 @@
 #include "source/open_source.hpp"
 #include "source/scan_cache.hpp"
 #include "store/path_lock.hpp"
+#include "store/secrets_channel.hpp"
 #include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
@@ -37,6 +38,7 @@ Prepared prepare(const Config& cfg) {
   Prepared p{cfg, {}, {}, {}, {}};
   set_scan_cache_log_level(cfg.log_level);
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access);
+  p.dataset.access.hide_secrets_of_files(p.dataset.files);  // signed chunk URLs: never on disk
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
   p.coordinates = with_labels(std::move(p.coordinates), p.selection);
@@ -248,10 +250,6 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   Plan& plan = session.plan;
   SourceAccess access(plan.access);
   plan.sources = take_fingerprints(sources, access);
-  // Workers (local, SLURM, MPI) inherit the environment: the secrets reach them that way and are
-  // never written to the plan or the store.
-  const std::string secrets = plan.access.secrets_text();
-  if (secrets != AccessOptions{}.secrets_text()) ::setenv(kSecretsEnv, secrets.c_str(), 1);
   for (const auto& n : plan.notes) log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
   if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
       !(opt.ask && ask_to_continue(plan))) {
@@ -423,11 +421,23 @@ int run_cache(const Config& cfg, const CacheOptions& opt) {
     StoreState state(store);
     const RunContext ctx{session.plan, store, state, cfg.log_level};
     const TerminationGuard guard;
+    // The workers' secrets, for this run only (SLURM's workers read them from the store's side
+    // folder, on the file system they share).
+    SecretsChannel secrets(session.plan.access,
+                           cfg.deploy_mode == "slurm"
+                               ? session.build_root + "/.zarr-parallel"
+                               : std::filesystem::temp_directory_path().string());
     if (cfg.deploy_mode == "series") {
       run_series(ctx, session.pending);
     } else if (cfg.deploy_mode == "slurm") {
-      if (!run_slurm(ctx, session.pending, cfg))
+      if (!run_slurm(ctx, session.pending, cfg)) {
+        secrets.keep();  // the submitted jobs start later and read it then
+        if (!secrets.path().empty())
+          log_line(cfg.log_level, 1,
+                   "note: the storage secrets stay in " + secrets.path() +
+                       " (mode 0600) for the submitted jobs: delete its folder once they are done");
         return 0;  // submitted only (await_completion: false)
+      }
     } else {
       // This run's worker count, not the plan's: a resumed plan may have been made in series mode.
       run_local(ctx, session.pending, cfg.simultaneous_worker_limit, cfg.worker_timeout);

@@ -122,7 +122,7 @@ struct Plan {
   int zarr_format = 2;
   std::string encoding = "source";
   std::vector<std::string> files;
-  AccessOptions access;  // how `files` are reached; secrets never stored (see kSecretsEnv)
+  AccessOptions access;  // how `files` are reached; secrets never stored (see SecretsChannel)
   std::vector<Fingerprint> sources;  // every source file as planned
   Attrs global_attrs;
   std::vector<ArrayPlan> arrays;

@@ -673,7 +673,7 @@ Dataset join_parts(std::vector<OpenedFile> scanned, const std::vector<std::strin
 }  // namespace
 
 Dataset open_netcdf_url(const std::string& url, const std::string& group, SourceAccess& access) {
-  if (url.find_first_of("*?[") != std::string::npos)
+  if (url.substr(0, url.find('?')).find_first_of("*[") != std::string::npos)  // '?': a query
     throw Error::source(url,
                         "globs are not expanded in URLs: give one file, or write a reference "
                         "set of the files (zarr-parallel refs) and give its URL");

@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
-#include <tuple>
+#include <set>
 #include <thread>
+#include <tuple>
 
 #include "core/error.hpp"
+#include "store/url_scope.hpp"
 
 namespace zp {
 
@@ -31,7 +34,8 @@ std::string env(const char* name) {
 }
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))
+  while (!s.empty() &&
+         (s.back() == '\r' || s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))
     s.pop_back();
   std::size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
@@ -66,7 +70,8 @@ std::string aws_encode(const std::string& s, bool keep_slash) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -90,14 +95,19 @@ std::string xml_unescape(const std::string& s) {
       continue;
     }
     const std::string ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "amp") out += '&';
-    else if (ent == "lt") out += '<';
-    else if (ent == "gt") out += '>';
-    else if (ent == "quot") out += '"';
-    else if (ent == "apos") out += '\'';
+    if (ent == "amp")
+      out += '&';
+    else if (ent == "lt")
+      out += '<';
+    else if (ent == "gt")
+      out += '>';
+    else if (ent == "quot")
+      out += '"';
+    else if (ent == "apos")
+      out += '\'';
     else if (!ent.empty() && ent[0] == '#') {
       const long cp = ent.size() > 1 && ent[1] == 'x' ? std::strtol(ent.c_str() + 2, nullptr, 16)
-                                                       : std::strtol(ent.c_str() + 1, nullptr, 10);
+                                                      : std::strtol(ent.c_str() + 1, nullptr, 10);
       if (cp > 0 && cp < 128) out += static_cast<char>(cp);  // keys here are ASCII-escaped only
     } else {
       out += s.substr(i, semi - i + 1);
@@ -128,12 +138,25 @@ struct CurlGlobal {
 
 }  // namespace
 
-int http_retries() { return env_int("ZP_HTTP_RETRIES", 5, 0, 100); }
-int http_concurrency() { return env_int("ZP_HTTP_CONCURRENCY", 16, 1, 1024); }
+int http_retries() {
+  return env_int("ZP_HTTP_RETRIES", 5, 0, 100);
+}
+int http_concurrency() {
+  return env_int("ZP_HTTP_CONCURRENCY", 16, 1, 1024);
+}
+int http_deadline() {
+  return env_int("ZP_HTTP_DEADLINE", 600, 1, 86400);
+}
+uint64_t s3_max_list_entries() {
+  return static_cast<uint64_t>(env_int("ZP_S3_MAX_LIST_ENTRIES", 10000000, 1, 2000000000));
+}
+uint64_t http_max_document() {
+  return static_cast<uint64_t>(env_int("ZP_HTTP_MAX_DOCUMENT_MB", 512, 1, 1 << 20)) << 20;
+}
 
 S3Settings S3Settings::resolve(const StorageOptions& o) {
   S3Settings s;
-  const std::string profile = !o.profile.empty() ? o.profile
+  const std::string profile = !o.profile.empty()            ? o.profile
                               : !env("AWS_PROFILE").empty() ? env("AWS_PROFILE")
                                                             : "default";
   const std::string home = env("HOME");
@@ -143,12 +166,13 @@ S3Settings S3Settings::resolve(const StorageOptions& o) {
   const std::string config_file =
       !env("AWS_CONFIG_FILE").empty() ? env("AWS_CONFIG_FILE") : home + "/.aws/config";
   const std::string config_section = profile == "default" ? "default" : "profile " + profile;
-  s.region = !o.region.empty()                   ? o.region
-             : !env("AWS_REGION").empty()         ? env("AWS_REGION")
-             : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION")
-                                                  : ini_value(config_file, config_section, "region");
+  s.region = !o.region.empty()            ? o.region
+             : !env("AWS_REGION").empty() ? env("AWS_REGION")
+             : !env("AWS_DEFAULT_REGION").empty()
+                 ? env("AWS_DEFAULT_REGION")
+                 : ini_value(config_file, config_section, "region");
   if (s.region.empty()) s.region = "us-east-1";
-  std::string endpoint = !o.endpoint_url.empty()             ? o.endpoint_url
+  std::string endpoint = !o.endpoint_url.empty()               ? o.endpoint_url
                          : !env("AWS_ENDPOINT_URL_S3").empty() ? env("AWS_ENDPOINT_URL_S3")
                                                                : env("AWS_ENDPOINT_URL");
   if (endpoint.empty()) {
@@ -196,6 +220,11 @@ std::string S3Settings::url_of(const std::string& location) const {
 
 struct HttpReader::Transfer {
   std::string location, url;
+  // The request in flight: `url` or where redirects led. Secrets (headers, signing) go with it only
+  // when the location is in their scope and no redirect left the origin it was sent to.
+  std::string request_url;
+  bool in_scope = false, send_secrets = false;
+  std::string redirect_to;  // a 3xx answer's Location, resolved
   enum class Kind { Range, Whole, Head, List } kind = Kind::Range;
   uint64_t offset = 0, length = 0;
   // outcome
@@ -209,6 +238,8 @@ struct HttpReader::Transfer {
   std::string failure;  // set when it failed for good (permanent or out of retries)
   bool transient = false;
   bool missing = false;
+  bool capped = false;    // stopped on purpose once it had what it needed (on_body)
+  bool overflow = false;  // sent more than body_cap allows
   // libcurl state
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
@@ -217,19 +248,36 @@ struct HttpReader::Transfer {
 
 namespace {
 
+// Most bytes a transfer may receive: a range its length (a 200 to a range: up to the range's end),
+// a whole document or listing http_max_document(), an error answer 64 KiB (only its status
+// matters). A server cannot fill memory with an endless body.
+uint64_t body_cap(const HttpReader::Transfer& t) {
+  using Kind = HttpReader::Transfer::Kind;
+  if (t.status < 200 || t.status >= 300) return 64 << 10;
+  if (t.kind == Kind::Range) return t.status == 200 ? t.offset + t.length : t.length;
+  if (t.kind == Kind::Head) return 0;
+  return http_max_document();
+}
+
 size_t on_body(char* ptr, size_t size, size_t n, void* user) {
   auto* t = static_cast<HttpReader::Transfer*>(user);
   const size_t len = size * n;
-  // Never more than asked for plus a little: a server that ignores Range must not fill memory
-  // with a whole file.
-  if (t->kind == HttpReader::Transfer::Kind::Range && t->body.size() + len > t->length &&
-      t->status == 200 && t->body.size() + len > t->offset + t->length) {
-    const size_t want = static_cast<size_t>(t->offset + t->length) - t->body.size();
-    t->body.insert(t->body.end(), ptr, ptr + std::min(want, len));
-    return 0;  // enough: abort the rest of the transfer (CURLE_WRITE_ERROR, handled)
+  const uint64_t cap = body_cap(*t);
+  if (t->body.size() + len <= cap) {
+    t->body.insert(t->body.end(), ptr, ptr + len);
+    return len;
   }
-  t->body.insert(t->body.end(), ptr, ptr + len);
-  return len;
+  // Past the cap: a 200 to a range has all it needs (the rest of the object is not wanted) and an
+  // error body is cut; any other transfer got more than it may, and fails.
+  const bool enough = (t->kind == HttpReader::Transfer::Kind::Range && t->status == 200) ||
+                      t->status < 200 || t->status >= 300;
+  if (enough) {
+    t->body.insert(t->body.end(), ptr, ptr + (cap - t->body.size()));
+    t->capped = true;
+  } else {
+    t->overflow = true;
+  }
+  return 0;  // abort the rest of the transfer (CURLE_WRITE_ERROR, handled)
 }
 
 size_t on_header(char* buffer, size_t size, size_t n, void* user) {
@@ -247,9 +295,12 @@ size_t on_header(char* buffer, size_t size, size_t n, void* user) {
   if (colon == std::string::npos) return size * n;
   const std::string name = lower(trim(line.substr(0, colon)));
   const std::string value = trim(line.substr(colon + 1));
-  if (name == "etag") t->etag = value;
-  else if (name == "content-range") t->content_range = value;
-  else if (name == "content-length") t->content_length = std::strtoll(value.c_str(), nullptr, 10);
+  if (name == "etag")
+    t->etag = value;
+  else if (name == "content-range")
+    t->content_range = value;
+  else if (name == "content-length")
+    t->content_length = std::strtoll(value.c_str(), nullptr, 10);
   return size * n;
 }
 
@@ -270,19 +321,86 @@ bool transient_curl(CURLcode c) {
   }
 }
 
+bool is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
 std::string status_text(long status) {
   switch (status) {
-    case 400: return "400 Bad Request";
-    case 401: return "401 Unauthorized";
-    case 403: return "403 Forbidden";
-    case 404: return "404 Not Found";
-    case 416: return "416 Range Not Satisfiable";
-    case 429: return "429 Too Many Requests";
-    case 500: return "500 Internal Server Error";
-    case 502: return "502 Bad Gateway";
-    case 503: return "503 Service Unavailable";
-    case 504: return "504 Gateway Timeout";
-    default: return "HTTP status " + std::to_string(status);
+    case 400:
+      return "400 Bad Request";
+    case 401:
+      return "401 Unauthorized";
+    case 403:
+      return "403 Forbidden";
+    case 404:
+      return "404 Not Found";
+    case 416:
+      return "416 Range Not Satisfiable";
+    case 429:
+      return "429 Too Many Requests";
+    case 500:
+      return "500 Internal Server Error";
+    case 502:
+      return "502 Bad Gateway";
+    case 503:
+      return "503 Service Unavailable";
+    case 504:
+      return "504 Gateway Timeout";
+    default:
+      return "HTTP status " + std::to_string(status);
+  }
+}
+
+// "bytes A-B/T" of a 206 answer: A, B and T (-1 for '*'); false when it is not of that form.
+bool parse_content_range(const std::string& v, uint64_t& a, uint64_t& b, int64_t& total) {
+  unsigned long long x = 0, y = 0, z = 0;
+  char star = 0;
+  int n = 0;
+  if (std::sscanf(v.c_str(), "bytes %llu-%llu/%llu%n", &x, &y, &z, &n) == 3 &&
+      n == static_cast<int>(v.size())) {
+    total = static_cast<int64_t>(z);
+  } else if (std::sscanf(v.c_str(), "bytes %llu-%llu/%c%n", &x, &y, &star, &n) == 3 &&
+             star == '*' && n == static_cast<int>(v.size())) {
+    total = -1;
+  } else {
+    return false;
+  }
+  a = x, b = y;
+  return true;
+}
+
+// A ranged answer must be the bytes asked for: a 206 whose Content-Range names other bytes (a
+// shifted range of the right length) would be cached as wrong values.
+void judge_range(HttpReader::Transfer& t) {
+  const std::string asked =
+      std::to_string(t.offset) + "-" + std::to_string(t.offset + t.length - 1);
+  if (t.status == 200) {  // the server ignored Range: keep the slice asked for
+    if (t.body.size() < t.offset + t.length) {
+      t.failure = "range " + std::to_string(t.offset) + "+" + std::to_string(t.length) +
+                  " lies past the end of the object (" + std::to_string(t.body.size()) +
+                  " bytes): truncated object or bad reference";
+      return;
+    }
+    t.body.erase(t.body.begin(), t.body.begin() + static_cast<std::ptrdiff_t>(t.offset));
+    t.body.resize(t.length);
+    return;
+  }
+  uint64_t a = 0, b = 0;
+  int64_t total = -1;
+  if (t.status != 206 || !parse_content_range(t.content_range, a, b, total)) {
+    t.failure = "answer " + std::to_string(t.status) + " to the range request " + asked +
+                " has no valid Content-Range ('" + t.content_range.substr(0, 80) + "')";
+  } else if (total >= 0 && static_cast<uint64_t>(total) < t.offset + t.length) {
+    t.failure = "range " + asked + " lies past the end of the object (" + std::to_string(total) +
+                " bytes): truncated object or bad reference";
+  } else if (a != t.offset || b != t.offset + t.length - 1) {
+    t.failure = "the server answered bytes " + std::to_string(a) + "-" + std::to_string(b) +
+                " to the request for bytes " + asked + ": refused";
+  } else if (t.body.size() != t.length) {
+    t.transient = true;  // a body cut short
+    t.failure = "short body: " + std::to_string(t.body.size()) + " of " + std::to_string(t.length) +
+                " bytes";
   }
 }
 
@@ -302,62 +420,104 @@ HttpReader::~HttpReader() {
 }
 
 std::string HttpReader::url_of(const std::string& location) const {
-  return s3_ ? s3settings_.url_of(location) : location;
+  return s3_ ? s3settings_.url_of(location) : options_.real_location(location);
+}
+
+void HttpReader::start_transfer(Transfer& tr, long timeout) {
+  Transfer* t = &tr;
+  t->easy = curl_easy_init();
+  t->status = 0;
+  t->body.clear();
+  t->etag.clear();
+  t->content_range.clear();
+  t->content_length = -1;
+  t->redirect_to.clear();
+  t->capped = t->overflow = false;
+  t->errbuf[0] = 0;
+  CURL* e = t->easy;
+  curl_easy_setopt(e, CURLOPT_URL, t->request_url.c_str());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  // Redirects are followed by run_hops, which decides whether the secrets may go along; libcurl
+  // would resend custom headers (API keys, S3 tokens) to any host.
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, std::min(timeout, 20L));
+  // A request slower than 1 KiB/s for `timeout` seconds (a stalled or trickling server), or not
+  // done after the deadline, has failed (and is retried).
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, timeout);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, static_cast<long>(http_deadline()));
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored, no recoding
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "zarr-parallel/" ZP_VERSION);
+  if (t->kind == Transfer::Kind::Head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  if (t->kind == Transfer::Kind::Range) {
+    const std::string range =
+        std::to_string(t->offset) + "-" + std::to_string(t->offset + t->length - 1);
+    curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by libcurl
+  }
+  t->headers = t->send_secrets ? add_secrets(e) : nullptr;
+  if (t->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  curl_multi_add_handle(multi_, e);
+}
+
+curl_slist* HttpReader::add_secrets(void* easy) const {
+  CURL* e = easy;
+  curl_slist* h = nullptr;
+  for (const auto& [name, value] : options_.headers)
+    h = curl_slist_append(h, (name + ": " + value).c_str());
+  if (!s3_ && (!options_.basic_user.empty() || !options_.basic_password.empty())) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, options_.basic_user.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, options_.basic_password.c_str());
+  }
+  if (s3_ && !s3settings_.key.empty()) {
+    // SigV4 by libcurl; the payload hash of a body-less request is SHA-256 of "".
+    h = curl_slist_append(h,
+                          "x-amz-content-sha256: "
+                          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    if (!s3settings_.token.empty())
+      h = curl_slist_append(h, ("x-amz-security-token: " + s3settings_.token).c_str());
+    const std::string sigv4 = "aws:amz:" + s3settings_.region + ":s3";
+    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4.c_str());
+    curl_easy_setopt(e, CURLOPT_USERNAME, s3settings_.key.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, s3settings_.secret.c_str());
+  }
+  return h;
+}
+
+void HttpReader::run_hops(std::vector<Transfer*>& batch) {
+  for (Transfer* t : batch) {
+    t->request_url = t->url;
+    t->send_secrets = t->in_scope;
+  }
+  run_once(batch);
+  for (int hop = 0; hop < kMaxRedirects; ++hop) {
+    std::vector<Transfer*> moved;
+    for (Transfer* t : batch) {
+      if (!is_redirect(t->status) || t->redirect_to.empty() || origin_of(t->redirect_to).empty())
+        continue;
+      // Another origin gets the request without the secrets (as browsers drop credentials).
+      t->send_secrets = t->send_secrets && origin_of(t->redirect_to) == origin_of(t->request_url);
+      t->request_url = t->redirect_to;
+      moved.push_back(t);
+    }
+    if (moved.empty()) return;
+    run_once(moved);
+  }
 }
 
 void HttpReader::run_once(std::vector<Transfer*>& batch) {
   const long timeout = env_int("ZP_HTTP_TIMEOUT", 30, 1, 3600);
   std::size_t next = 0, active = 0;
   auto start = [&](Transfer* t) {
-    t->easy = curl_easy_init();
-    t->status = 0;
-    t->body.clear();
-    t->etag.clear();
-    t->content_range.clear();
-    t->content_length = -1;
-    t->errbuf[0] = 0;
-    CURL* e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, t->url.c_str());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, std::min(timeout, 20L));
-    // A request that receives nothing for `timeout` seconds has failed (and is retried).
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, timeout);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored, no recoding
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "zarr-parallel/" ZP_VERSION);
-    if (t->kind == Transfer::Kind::Head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    std::string range;
-    if (t->kind == Transfer::Kind::Range) {
-      range = std::to_string(t->offset) + "-" + std::to_string(t->offset + t->length - 1);
-      curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by libcurl
-    }
-    curl_slist* h = nullptr;
-    for (const auto& [name, value] : options_.headers)
-      h = curl_slist_append(h, (name + ": " + value).c_str());
-    if (s3_ && !s3settings_.key.empty()) {
-      // SigV4 by libcurl; the payload hash of a body-less request is SHA-256 of "".
-      h = curl_slist_append(h,
-                            "x-amz-content-sha256: "
-                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-      if (!s3settings_.token.empty())
-        h = curl_slist_append(h, ("x-amz-security-token: " + s3settings_.token).c_str());
-      const std::string sigv4 = "aws:amz:" + s3settings_.region + ":s3";
-      curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4.c_str());
-      curl_easy_setopt(e, CURLOPT_USERNAME, s3settings_.key.c_str());
-      curl_easy_setopt(e, CURLOPT_PASSWORD, s3settings_.secret.c_str());
-    }
-    t->headers = h;
-    if (h) curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_multi_add_handle(multi_, e);
+    start_transfer(*t, timeout);
     ++active;
   };
   const std::size_t limit = static_cast<std::size_t>(http_concurrency());
@@ -365,7 +525,8 @@ void HttpReader::run_once(std::vector<Transfer*>& batch) {
   while (active > 0) {
     int running = 0;
     const CURLMcode mc = curl_multi_perform(multi_, &running);
-    if (mc != CURLM_OK) throw Error::internal(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
+    if (mc != CURLM_OK)
+      throw Error::internal(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
     int queued = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_, &queued)) {
       if (m->msg != CURLMSG_DONE) continue;
@@ -376,6 +537,11 @@ void HttpReader::run_once(std::vector<Transfer*>& batch) {
       long code = 0;
       curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
       if (code) t->status = code;
+      char* location = nullptr;
+      if (is_redirect(t->status) &&
+          curl_easy_getinfo(m->easy_handle, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
+          location)
+        t->redirect_to = location;
       curl_multi_remove_handle(multi_, m->easy_handle);
       curl_easy_cleanup(m->easy_handle);
       curl_slist_free_all(t->headers);
@@ -409,7 +575,8 @@ void HttpReader::check_version(Transfer& t) const {
   }
   std::string change;
   if (size >= 0 && static_cast<uint64_t>(size) != it->second.size)
-    change = "changed size (" + std::to_string(it->second.size) + " → " + std::to_string(size) + " bytes)";
+    change = "changed size (" + std::to_string(it->second.size) + " → " + std::to_string(size) +
+             " bytes)";
   else if (!t.etag.empty() && !it->second.etag.empty() && t.etag != it->second.etag)
     change = "was replaced (ETag " + it->second.etag + " → " + t.etag + ")";
   if (!change.empty())
@@ -423,54 +590,16 @@ void HttpReader::run(std::vector<Transfer>& transfers) {
   std::vector<Transfer*> pending;
   for (auto& t : transfers) {
     t.url = url_of(t.location);
+    t.in_scope = options_.secrets_reach(t.location);
     pending.push_back(&t);
   }
   thread_local std::mt19937 rng{std::random_device{}()};
   const int retries = http_retries();
   for (int attempt = 0; !pending.empty(); ++attempt) {
-    run_once(pending);
+    run_hops(pending);
     std::vector<Transfer*> again;
     for (Transfer* t : pending) {
-      t->transient = false;
-      t->missing = false;
-      t->failure.clear();
-      const bool range = t->kind == Transfer::Kind::Range;
-      if (t->curl != CURLE_OK && !(t->curl == CURLE_WRITE_ERROR && range && t->status == 200)) {
-        t->transient = transient_curl(t->curl);
-        t->failure = t->curl_error;
-      } else if (t->status == 404) {
-        t->missing = true;
-        t->failure = status_text(t->status);
-      } else if (t->status == 429 || t->status >= 500) {
-        t->transient = true;
-        t->failure = status_text(t->status);
-      } else if (t->status == 416) {
-        t->failure = status_text(t->status) + ": range " + std::to_string(t->offset) + "+" +
-                     std::to_string(t->length) +
-                     " lies past the end of the object: truncated object or bad reference";
-      } else if (t->status >= 400 || t->status < 200 || t->status >= 300) {
-        t->failure = status_text(t->status);
-        if (t->status == 403 || t->status == 401)
-          t->failure += s3_ ? " (check the credentials: storage_options key/secret, "
-                              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; anon: true "
-                              "for a public bucket)"
-                            : " (storage_options headers may need an authorisation header)";
-      } else if (range) {
-        if (t->status == 200) {  // the server ignored Range: keep the slice asked for
-          if (t->body.size() < t->offset + t->length) {
-            t->failure = "range " + std::to_string(t->offset) + "+" + std::to_string(t->length) +
-                         " lies past the end of the object (" + std::to_string(t->body.size()) +
-                         " bytes): truncated object or bad reference";
-          } else {
-            t->body.erase(t->body.begin(), t->body.begin() + static_cast<std::ptrdiff_t>(t->offset));
-            t->body.resize(t->length);
-          }
-        } else if (t->body.size() != t->length) {
-          t->transient = true;  // a body cut short
-          t->failure = "short body: " + std::to_string(t->body.size()) + " of " +
-                       std::to_string(t->length) + " bytes";
-        }
-      }
+      judge(*t);
       if (t->failure.empty() && !t->missing) check_version(*t);
       if (t->transient && attempt < retries) again.push_back(t);
     }
@@ -483,13 +612,56 @@ void HttpReader::run(std::vector<Transfer>& transfers) {
   }
 }
 
+void HttpReader::judge(Transfer& tr) const {
+  Transfer* t = &tr;
+  t->transient = false;
+  t->missing = false;
+  t->failure.clear();
+  if (t->overflow) {
+    t->failure = "the server sent more than the " + std::to_string(body_cap(*t)) +
+                 " bytes asked for (or allowed for a whole document, ZP_HTTP_MAX_DOCUMENT_MB)";
+  } else if (t->curl != CURLE_OK && !(t->curl == CURLE_WRITE_ERROR && t->capped)) {
+    t->transient = transient_curl(t->curl);
+    t->failure = t->curl_error;
+  } else if (t->status == 404) {
+    t->missing = true;
+    t->failure = status_text(t->status);
+  } else if (t->status == 429 || t->status >= 500) {
+    t->transient = true;
+    t->failure = status_text(t->status);
+  } else if (is_redirect(t->status)) {
+    t->failure = status_text(t->status) + ": more than " + std::to_string(kMaxRedirects) +
+                 " redirects, or one to a location that is not an http(s) URL";
+  } else if (t->status == 416) {
+    t->failure = status_text(t->status) + ": range " + std::to_string(t->offset) + "+" +
+                 std::to_string(t->length) +
+                 " lies past the end of the object: truncated object or bad reference";
+  } else if (t->status >= 400 || t->status < 200 || t->status >= 300) {
+    t->failure = status_text(t->status) + refusal_hint(*t);
+  } else if (t->kind == Transfer::Kind::Range) {
+    judge_range(*t);
+  }
+}
+
+std::string HttpReader::refusal_hint(const Transfer& t) const {
+  if (t.status != 403 && t.status != 401) return "";
+  std::string hint = s3_ ? " (check the credentials: storage_options key/secret, "
+                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; anon: true "
+                           "for a public bucket)"
+                         : " (storage_options headers may need an authorisation header)";
+  if (!t.in_scope)
+    hint += "; the credentials were not sent: " + scope_of(t.location) +
+            " is not in the options' hosts (add it to `hosts` if it should have them)";
+  return hint;
+}
+
 namespace {
 
 [[noreturn]] void fail(const HttpReader::Transfer& t, int retries) {
   if (t.missing) throw Error::source_missing(t.location, t.failure);
   if (t.transient)
-    throw Error::transient(t.location, t.failure + " (still failing after " +
-                                           std::to_string(retries) + " retries)");
+    throw Error::transient(
+        t.location, t.failure + " (still failing after " + std::to_string(retries) + " retries)");
   throw Error::source(t.location, t.failure);
 }
 
@@ -508,7 +680,8 @@ std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges
   for (std::size_t i = 0; i < ranges.size(); ++i)
     if (ranges[i].length > 0) order.push_back(i);
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return std::tie(ranges[a].location, ranges[a].offset) < std::tie(ranges[b].location, ranges[b].offset);
+    return std::tie(ranges[a].location, ranges[a].offset) <
+           std::tie(ranges[b].location, ranges[b].offset);
   });
   std::vector<Transfer> todo;
   std::vector<std::vector<Piece>> pieces;
@@ -581,7 +754,30 @@ std::vector<ObjectInfo> HttpReader::info_many(const std::vector<std::string>& lo
   return out;
 }
 
-ObjectInfo HttpReader::info(const std::string& location) { return info_many({location})[0]; }
+ObjectInfo HttpReader::info(const std::string& location) {
+  return info_many({location})[0];
+}
+
+std::string HttpReader::list_page(const std::string& prefix_location, const std::string& url) {
+  std::vector<Transfer> t(1);
+  t[0].location = prefix_location;
+  t[0].kind = Transfer::Kind::Whole;
+  t[0].url = url;  // a listing is a request on the bucket itself, not on an object
+  t[0].in_scope = options_.secrets_reach(prefix_location);
+  std::lock_guard lock(mutex_);
+  std::vector<Transfer*> pending{&t[0]};
+  for (int attempt = 0;; ++attempt) {
+    run_hops(pending);
+    judge(t[0]);
+    if (!t[0].transient || attempt >= http_retries()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 5)));
+  }
+  if (t[0].transient)
+    throw Error::transient(prefix_location, "cannot list the bucket: " + t[0].failure);
+  if (!t[0].failure.empty())
+    throw Error::source(prefix_location, "cannot list the bucket: " + t[0].failure);
+  return std::string(t[0].body.begin(), t[0].body.end());
+}
 
 std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string& prefix_location) {
   if (!s3_)
@@ -594,37 +790,24 @@ std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string
   std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
   if (!prefix.empty() && prefix.back() != '/') prefix += '/';
   std::vector<std::pair<std::string, uint64_t>> out;
+  std::set<std::string> tokens;  // a server repeating one would have us page forever
   std::string token;
-  for (int page = 0; page < 100000; ++page) {
+  for (uint64_t page = 0;; ++page) {
+    if (page >= kMaxListPages || out.size() > s3_max_list_entries())
+      throw Error::source(prefix_location, "the listing exceeds " + std::to_string(kMaxListPages) +
+                                               " pages or ZP_S3_MAX_LIST_ENTRIES (" +
+                                               std::to_string(s3_max_list_entries()) + ") objects");
     // Query parameters in sorted order and encoded as SigV4's canonical request has them.
     std::string query;
     if (!token.empty()) query += "continuation-token=" + aws_encode(token, false) + "&";
     query += "list-type=2&prefix=" + aws_encode(prefix, false);
-    std::vector<Transfer> t(1);
-    t[0].location = prefix_location;
-    t[0].kind = Transfer::Kind::Whole;
-    // A listing is a request on the bucket itself, not on an object.
-    t[0].url = s3settings_.bucket_url(bucket) + "/?" + query;
-    {
-      std::lock_guard lock(mutex_);
-      std::vector<Transfer*> pending{&t[0]};
-      for (int attempt = 0;; ++attempt) {
-        run_once(pending);
-        const bool transient = (t[0].curl != CURLE_OK && transient_curl(t[0].curl)) ||
-                               t[0].status == 429 || t[0].status >= 500;
-        if (!transient || attempt >= http_retries()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 5)));
-      }
-    }
-    if (t[0].curl != CURLE_OK)
-      throw Error::transient(prefix_location, "cannot list the bucket: " + t[0].curl_error);
-    if (t[0].status != 200)
-      throw Error::source(prefix_location, "cannot list the bucket: " + status_text(t[0].status));
-    const std::string xml(t[0].body.begin(), t[0].body.end());
+    const std::string xml =
+        list_page(prefix_location, s3settings_.bucket_url(bucket) + "/?" + query);
     const auto keys = xml_values(xml, "Key");
     const auto sizes = xml_values(xml, "Size");
     if (keys.size() != sizes.size())
-      throw Error::source(prefix_location, "unexpected S3 list answer (Key and Size counts differ)");
+      throw Error::source(prefix_location,
+                          "unexpected S3 list answer (Key and Size counts differ)");
     for (std::size_t i = 0; i < keys.size(); ++i)
       if (keys[i].rfind(prefix, 0) == 0 && keys[i].size() > prefix.size())
         out.emplace_back(keys[i].substr(prefix.size()),
@@ -633,6 +816,11 @@ std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string
     const auto next = xml_values(xml, "NextContinuationToken");
     if (truncated.empty() || truncated[0] != "true" || next.empty()) break;
     token = next[0];
+    if (!tokens.insert(token).second)
+      throw Error::source(prefix_location,
+                          "the S3 listing repeats its continuation token "
+                          "(page " +
+                              std::to_string(page + 1) + "): refused");
   }
   return out;
 }

@@ -1,20 +1,24 @@
 // HttpReader: HTTP(S) and S3 objects as a Readable backend, through libcurl. One multi handle per
 // reader keeps connections open between requests (HTTP/2 multiplexing where the server offers it);
-// read_many and info_many run their requests concurrently (at most `concurrency` at once). Transient
-// failures (timeouts, resets, 429 and 5xx, short bodies) are retried with exponential backoff and
-// jitter; after the last try they are Error(Transient). 401/403/404 and other 4xx are Error(Source)
-// naming the URL and the HTTP status. S3 locations (s3://bucket/key) are mapped to the endpoint
-// (virtual-hosted on AWS, path-style on a custom endpoint) and signed with libcurl's SigV4.
-// Thread-safe: requests from different threads take turns on the multi handle.
+// read_many and info_many run their requests concurrently (at most `concurrency` at once).
+// Transient failures (timeouts, resets, 429 and 5xx, short bodies) are retried with exponential
+// backoff and jitter; after the last try they are Error(Transient). 401/403/404 and other 4xx are
+// Error(Source) naming the URL and the HTTP status. S3 locations (s3://bucket/key) are mapped to
+// the endpoint (virtual-hosted on AWS, path-style on a custom endpoint) and signed with libcurl's
+// SigV4. Headers and signing go only to locations in the options' scope (StorageOptions::hosts),
+// and redirects to another origin drop them. Thread-safe: requests from different threads take
+// turns on the multi handle.
 #pragma once
 
 #include <atomic>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "store/readable.hpp"
 #include "store/storage_options.hpp"
+
+struct curl_slist;
 
 namespace zp {
 
@@ -55,9 +59,18 @@ class HttpReader : public Readable, public Listable {
   struct Transfer;  // one request and its outcome (http_reader.cpp)
 
  private:
+  static constexpr int kMaxRedirects = 5;
+  static constexpr uint64_t kMaxListPages = 100000;
+  std::string list_page(const std::string& prefix_location, const std::string& url);
   void run(std::vector<Transfer>& transfers);
+  // One try of each transfer, following redirects (the secrets stay with their origin).
+  void run_hops(std::vector<Transfer*>& batch);
   void run_once(std::vector<Transfer*>& batch);
+  void start_transfer(Transfer& t, long timeout);
+  curl_slist* add_secrets(void* easy) const;  // headers and S3 signing on a CURL*
   void check_version(Transfer& t) const;
+  void judge(Transfer& t) const;  // the outcome of one try: failure, transient, missing
+  std::string refusal_hint(const Transfer& t) const;
   std::string url_of(const std::string& location) const;
 
   StorageOptions options_;
@@ -75,8 +88,15 @@ class HttpReader : public Readable, public Listable {
 
 // Settings read from the environment, for tests and slow links: ZP_HTTP_RETRIES (tries after the
 // first, default 5), ZP_HTTP_CONCURRENCY (requests in flight, default 16), ZP_HTTP_TIMEOUT
-// (seconds without a byte before a request counts as failed, default 30).
+// (seconds below 1 KiB/s before a request counts as failed, default 30), ZP_HTTP_DEADLINE
+// (seconds one request may take in all, default 600).
 int http_retries();
 int http_concurrency();
+int http_deadline();
+// Largest whole object (a reference set, .zmetadata, an S3 listing page) read into memory:
+// ZP_HTTP_MAX_DOCUMENT_MB, default 512 MiB.
+uint64_t http_max_document();
+// Most objects one S3 listing may name: ZP_S3_MAX_LIST_ENTRIES, default 10 million.
+uint64_t s3_max_list_entries();
 
 }  // namespace zp

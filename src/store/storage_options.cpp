@@ -1,8 +1,11 @@
 #include "store/storage_options.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/error.hpp"
+#include "store/secrets_channel.hpp"
+#include "store/url_scope.hpp"
 
 namespace zp {
 
@@ -13,6 +16,23 @@ namespace {
 std::string text(const json& v, const std::string& key) {
   if (!v.is_string()) throw Error::config(key, "must be a string");
   return v.get<std::string>();
+}
+
+// 'h' for an http(s) URL, else 0.
+char backend_of_url(const std::string& s) {
+  return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0 ? 'h' : 0;
+}
+
+std::vector<std::string> scopes(const json& v, const std::string& key) {
+  if (!v.is_array()) throw Error::config(key, "must be a list of URLs (https://host, s3://bucket)");
+  std::vector<std::string> out;
+  for (const auto& h : v) {
+    const std::string s = scope_of(text(h, key));
+    if (s.empty())
+      throw Error::config(key, "'" + h.get<std::string>() + "' is not an http(s):// or s3:// URL");
+    out.push_back(s);
+  }
+  return out;
 }
 
 }  // namespace
@@ -41,6 +61,8 @@ StorageOptions StorageOptions::from_json(const json& j, const std::string& confi
     } else if (k == "headers") {
       if (!v.is_object()) throw Error::config(key, "must be a map of header names to values");
       for (const auto& [h, hv] : v.items()) o.headers[h] = text(hv, key + "." + h);
+    } else if (k == "hosts") {
+      o.hosts = scopes(v, key);
     } else if (k == "client_kwargs") {
       // s3fs passes these to botocore's client: the two that matter here.
       if (!v.is_object()) throw Error::config(key, "must be a map");
@@ -55,7 +77,7 @@ StorageOptions StorageOptions::from_json(const json& j, const std::string& confi
     } else {
       throw Error::config(key,
                           "unknown option (anon, key, secret, token, endpoint_url, region, "
-                          "profile, headers, client_kwargs)");
+                          "profile, headers, hosts, client_kwargs)");
     }
   }
   if (!o.key.empty() != !o.secret.empty())
@@ -71,6 +93,7 @@ json StorageOptions::public_json() const {
   if (!endpoint_url.empty()) j["endpoint_url"] = endpoint_url;
   if (!region.empty()) j["region"] = region;
   if (!profile.empty()) j["profile"] = profile;
+  if (hosts) j["hosts"] = *hosts;
   return j;
 }
 
@@ -80,6 +103,9 @@ json StorageOptions::secret_json() const {
   if (!secret.empty()) j["secret"] = secret;
   if (!token.empty()) j["token"] = token;
   if (!headers.empty()) j["headers"] = headers;
+  if (!basic_user.empty() || !basic_password.empty())
+    j["basic"] = {{"user", basic_user}, {"password", basic_password}};
+  if (!locations.empty()) j["locations"] = locations;
   return j;
 }
 
@@ -90,6 +116,28 @@ void StorageOptions::add_secrets(const json& j) {
   token = j.value("token", token);
   if (j.contains("headers") && j["headers"].is_object())
     headers = j["headers"].get<std::map<std::string, std::string>>();
+  if (j.contains("basic") && j["basic"].is_object()) {
+    basic_user = j["basic"].value("user", "");
+    basic_password = j["basic"].value("password", "");
+  }
+  if (j.contains("locations") && j["locations"].is_object())
+    locations = j["locations"].get<std::map<std::string, std::string>>();
+}
+
+bool StorageOptions::has_secrets() const {
+  return !key.empty() || !secret.empty() || !token.empty() || !headers.empty() ||
+         !basic_user.empty() || !basic_password.empty() || !locations.empty();
+}
+
+const std::string& StorageOptions::real_location(const std::string& location) const {
+  const auto it = locations.find(location);
+  return it == locations.end() ? location : it->second;
+}
+
+bool StorageOptions::secrets_reach(const std::string& location) const {
+  if (!hosts) return true;
+  const std::string s = scope_of(location);
+  return !s.empty() && std::find(hosts->begin(), hosts->end(), s) != hosts->end();
 }
 
 json AccessOptions::public_json() const {
@@ -114,17 +162,54 @@ AccessOptions AccessOptions::from_public_json(const json& j) {
   return a;
 }
 
+void AccessOptions::scope_to(const std::string& data_uri) {
+  const std::string s = scope_of(data_uri);
+  if (s.empty()) return;
+  if (!target.hosts) target.hosts = std::vector<std::string>{s};
+  if (!remote.hosts) remote.hosts = std::vector<std::string>{s};
+}
+
+void AccessOptions::hide_secrets_of(std::string& data_uri) {
+  if (backend_of_url(data_uri) != 'h') return;
+  std::string user, password;
+  const std::string real = strip_userinfo(data_uri, user, password);
+  if (!user.empty() || !password.empty()) {
+    target.basic_user = user;
+    target.basic_password = password;
+  }
+  const std::string shown = redact_location(real);
+  if (shown != real) target.locations[shown] = real;
+  data_uri = shown;
+}
+
+void AccessOptions::hide_secrets_of_files(std::vector<std::string>& files) {
+  for (auto& f : files) {
+    if (backend_of_url(f) != 'h') continue;
+    std::string shown = redact_location(f);
+    if (shown == f) continue;
+    for (int n = 2; target.locations.count(shown) && target.locations[shown] != f; ++n)
+      shown = redact_location(f) + "#" + std::to_string(n);
+    target.locations[shown] = f;
+    remote.locations[shown] = f;
+    f = shown;
+  }
+}
+
 std::string AccessOptions::secrets_text() const {
   return json{{"target", target.secret_json()}, {"remote", remote.secret_json()}}.dump();
 }
 
-void AccessOptions::add_secrets_from_environment() {
-  const char* s = std::getenv(kSecretsEnv);
-  if (!s || !*s) return;
-  const json j = json::parse(s, nullptr, false);
+void AccessOptions::add_secrets_text(const std::string& text) {
+  if (text.empty()) return;
+  const json j = json::parse(text, nullptr, false);
   if (!j.is_object()) return;
   target.add_secrets(j.value("target", json::object()));
   remote.add_secrets(j.value("remote", json::object()));
+  guard_secrets(*this);
+}
+
+void AccessOptions::add_secrets_from_environment() {
+  add_secrets_text(secrets_from_channel());
 }
 
 }  // namespace zp

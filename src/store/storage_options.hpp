@@ -3,13 +3,15 @@
 // client_kwargs.region_name as s3fs takes them). AccessOptions: the options of a source's
 // description (`storage_options`) and of a reference set's chunk URLs (`remote_options`), as
 // fsspec's reference filesystem splits them. Secrets (key, secret, token, headers) are never
-// written to a plan or a store: workers receive them through their environment (kSecretsEnv).
+// written to a plan or a store: workers receive them through a SecretsChannel.
+// Secrets are scoped: they are sent only to the origins and buckets in `hosts` (url_scope.hpp).
 #pragma once
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace zp {
 
@@ -17,13 +19,25 @@ struct StorageOptions {
   std::optional<bool> anon;
   std::string key, secret, token;  // S3 credentials; empty: from the environment or a profile
   std::string endpoint_url, region, profile;
-  std::map<std::string, std::string> headers;  // sent with every HTTP(S) request
+  std::map<std::string, std::string> headers;  // sent with HTTP(S) requests in scope
+  // Scopes (scope_of: "https://host:443", "s3://bucket") that may receive the secrets; nullopt:
+  // every one (options of a local reference set, which the user vouches for).
+  std::optional<std::vector<std::string>> hosts;
+  // Secrets a data_uri carried: its userinfo (HTTP basic authentication, sent in scope only) and
+  // its real URL under its redacted name (redact_location) when a query held a signature.
+  std::string basic_user, basic_password;
+  std::map<std::string, std::string> locations;
 
   // Refuses unknown keys and wrong types (Error(Config) naming `config_key`).
   static StorageOptions from_json(const nlohmann::json& j, const std::string& config_key);
   nlohmann::json public_json() const;  // without secrets: safe in plan.json
   nlohmann::json secret_json() const;
   void add_secrets(const nlohmann::json& j);
+  // May a request to `location` (a URL or s3:// location) carry the secrets?
+  bool secrets_reach(const std::string& location) const;
+  bool has_secrets() const;
+  // The URL to request for `location`: its real form when it is a redacted name.
+  const std::string& real_location(const std::string& location) const;
   bool operator==(const StorageOptions&) const = default;
 };
 
@@ -45,13 +59,22 @@ struct AccessOptions {
   const StorageOptions& of(AccessRole r) const { return r == AccessRole::Remote ? remote : target; }
   nlohmann::json public_json() const;
   static AccessOptions from_public_json(const nlohmann::json& j);
-  // The secrets of both roles as one JSON text, and their merge back (from kSecretsEnv).
+  // Scopes the secrets of both roles to the host (bucket) of a remote `data_uri` unless `hosts`
+  // says otherwise; a local data_uri leaves them unscoped.
+  void scope_to(const std::string& data_uri);
+  // Moves the secrets of `data_uri` (userinfo, signed query) into the target options and leaves
+  // it redacted: the name plans, stores, logs and messages show.
+  void hide_secrets_of(std::string& data_uri);
+  // The same for the files a source reads (a reference set's signed chunk URLs): each one with
+  // secrets becomes its redacted name ("#2", "#3"... when names collide), its real URL kept for
+  // both roles.
+  void hide_secrets_of_files(std::vector<std::string>& files);
+  // The secrets of both roles as one JSON text, and their merge back: from a text, or from the
+  // channel of this run (secrets_channel.hpp).
   std::string secrets_text() const;
+  void add_secrets_text(const std::string& text);
   void add_secrets_from_environment();
   bool operator==(const AccessOptions&) const = default;
 };
-
-// The environment variable through which a coordinator hands its secrets to its workers.
-inline constexpr const char* kSecretsEnv = "ZP_STORAGE_SECRETS";
 
 }  // namespace zp

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "store/http_reader.hpp"
+#include "store/secrets_channel.hpp"
 
 namespace zp {
 
@@ -71,7 +72,9 @@ Backend backend_of(const std::string& location) {
 bool is_remote(const std::string& location) { return backend_of(location) != Backend::File; }
 
 SourceAccess::SourceAccess(AccessOptions options, bool allow_remote)
-    : options_(std::move(options)), allow_remote_(allow_remote) {}
+    : options_(std::move(options)), allow_remote_(allow_remote) {
+  guard_secrets(options_);  // no core file with the secrets in it
+}
 
 SourceAccess SourceAccess::local_only() { return SourceAccess({}, false); }
 

@@ -360,3 +360,123 @@ class LatencyProxy:
                 task.cancel()
         self.loop.call_soon_threadsafe(close)
         self.thread.join(10)
+
+
+class FileServer(LoopbackHttp):
+    """A loopback HTTP server of the files under `root` (GET with one Range, HEAD) that keeps each
+    request's (method, path, headers) in `seen`. Hostile behaviours for the untrusted-server tests:
+    `redirect(path)` -> a URL answers 302 to it; `answer(handler, path, data, start, end)` -> True
+    when it answered a GET itself (a shifted Content-Range, an endless body...); start and end are
+    the Range asked for, None for a whole object."""
+
+    def __init__(self, root, redirect=None, answer=None):
+        self.root = Path(root)
+        self.redirect = redirect
+        self.answer = answer
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.seen = []
+        self.lock = threading.Lock()
+
+    def header_values(self):
+        """Every header value any request carried, lower-cased names: what a leak would show."""
+        with self.lock:
+            return [f"{k.lower()}: {v}" for _, _, h in self.seen for k, v in h.items()]
+
+    def __enter__(self):
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status, headers, body, head):
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+
+            def _serve(self, head):
+                with srv.lock:
+                    srv.seen.append((self.command, self.path, dict(self.headers.items())))
+                path = self.path.split("?", 1)[0]
+                target = srv.redirect(path) if srv.redirect else None
+                if target:
+                    return self._reply(302, {"Location": target}, b"", head)
+                f = srv.root / path.lstrip("/")
+                if not f.is_file():
+                    return self._reply(404, {}, b"not found", head)
+                data = f.read_bytes()
+                rng = self.headers.get("Range")
+                start = end = None
+                if rng:
+                    start, end = (int(x) for x in rng.split("=", 1)[1].split("-"))
+                    end = min(end, len(data) - 1)
+                if srv.answer and not head and srv.answer(self, path, data, start, end):
+                    return
+                if not rng:
+                    return self._reply(200, {"ETag": '"v1"'}, data, head)
+                self._reply(206, {"ETag": '"v1"', "Content-Range": f"bytes {start}-{end}/{len(data)}"},
+                            data[start:end + 1], head)
+
+            def do_GET(self):
+                self._serve(False)
+
+            def do_HEAD(self):
+                self._serve(True)
+
+        return self.serve(Handler)
+
+
+class LoopingS3Listing(LoopbackHttp):
+    """A minimal S3 ListObjectsV2 endpoint that never ends: every page has `per_page` keys and says
+    IsTruncated with a continuation token — always the same one (`repeat`) or a new one each page.
+    Stops (IsTruncated false) after `max_pages`, so a client without a budget still finishes.
+    Anything but a listing is 404. `pages` counts the pages served."""
+
+    def __init__(self, repeat=True, per_page=1000, max_pages=300):
+        self.repeat = repeat
+        self.per_page = per_page
+        self.max_pages = max_pages
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.pages = 0
+
+    def __enter__(self):
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                from urllib.parse import parse_qs, urlsplit
+                q = parse_qs(urlsplit(self.path).query)
+                if q.get("list-type") != ["2"]:
+                    body = b"<Error><Code>NoSuchKey</Code></Error>"
+                    self.send_response(404)
+                else:
+                    srv.pages += 1
+                    n = srv.pages
+                    prefix = q.get("prefix", [""])[0]
+                    keys = "".join(f"<Contents><Key>{prefix}{n}.{i}/.zarray</Key><Size>10</Size></Contents>"
+                                   for i in range(srv.per_page))
+                    more = n < srv.max_pages
+                    token = "same-token" if srv.repeat else f"token-{n}"
+                    body = ("<?xml version=\"1.0\"?><ListBucketResult>" + keys +
+                            f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>" +
+                            (f"<NextContinuationToken>{token}</NextContinuationToken>" if more else "") +
+                            "</ListBucketResult>").encode()
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return self.serve(Handler)

@@ -145,3 +145,19 @@ def test_job_id_from_the_store_never_reaches_a_shell(tmp_path):
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls and all(len(c) > 1 for c in calls)
     assert not any("touch" in word for c in calls for word in c)
+
+
+def test_slurm_workers_get_the_secrets_from_the_store_and_none_stays(tmp_path, slurm):
+    """SLURM's workers read the run's secrets from an 0600 file in the store's side folder
+    (shared with the nodes), removed when the run ends; none is in the job's environment."""
+    from servers import FileServer
+    from test_remote_untrusted import SECRET_HEADERS, era5_copy, files_with_secrets
+    era5_copy(tmp_path / "www")
+    with FileServer(tmp_path / "www") as srv:
+        store = tmp_path / "slurm.zarr"
+        cfg = config(store, data_uri=f"{srv.url}/era5/refs.json", storage_options={"headers": SECRET_HEADERS})
+        run_cache(tmp_path, cfg, env=slurm, check=0)
+        nc = [h for _, p, h in srv.seen if p.endswith(".nc")]
+        assert nc and all(h.get("X-Api-Key") == SECRET_HEADERS["X-Api-Key"] for h in nc), nc[:2]
+    assert not list((store / ".zarr-parallel").glob("zp-secrets-*"))
+    assert not files_with_secrets(store)

@@ -3,6 +3,7 @@
 // storage options in fsspec's spelling with secrets kept out of the public form.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,7 +11,9 @@
 #include "core/error.hpp"
 #include "source/kerchunk_source.hpp"
 #include "store/http_reader.hpp"
+#include "store/secrets_channel.hpp"
 #include "store/store_table.hpp"
+#include "store/url_scope.hpp"
 
 namespace zp {
 namespace {
@@ -68,9 +71,10 @@ TEST(S3, TakesCredentialsFromOptionsEnvironmentOrProfile) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("zp_aws_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::ofstream(dir / "credentials") << "[default]\naws_access_key_id = DEF\naws_secret_access_key = "
-                                        "defsecret\n[other]\naws_access_key_id=OTH\n"
-                                        "aws_secret_access_key=othsecret\n";
+  std::ofstream(dir / "credentials")
+      << "[default]\naws_access_key_id = DEF\naws_secret_access_key = "
+         "defsecret\n[other]\naws_access_key_id=OTH\n"
+         "aws_secret_access_key=othsecret\n";
   std::ofstream(dir / "config") << "[profile other]\nregion = ap-south-1\n";
   ::unsetenv("AWS_ACCESS_KEY_ID");
   ::unsetenv("AWS_SECRET_ACCESS_KEY");
@@ -97,10 +101,11 @@ TEST(S3, TakesCredentialsFromOptionsEnvironmentOrProfile) {
 }
 
 TEST(StorageOptions, FsspecSpellingAndSecretsKeptApart) {
-  const auto o = StorageOptions::from_json(
-      {{"key", "K"}, {"secret", "S"}, {"client_kwargs", {{"endpoint_url", "http://e"}}},
-       {"headers", {{"Authorization", "Bearer t"}}}},
-      "storage_options");
+  const auto o = StorageOptions::from_json({{"key", "K"},
+                                            {"secret", "S"},
+                                            {"client_kwargs", {{"endpoint_url", "http://e"}}},
+                                            {"headers", {{"Authorization", "Bearer t"}}}},
+                                           "storage_options");
   EXPECT_EQ(o.endpoint_url, "http://e");
   EXPECT_EQ(o.public_json().dump().find("K\""), std::string::npos);
   EXPECT_EQ(o.public_json().dump().find("Bearer"), std::string::npos);
@@ -110,12 +115,109 @@ TEST(StorageOptions, FsspecSpellingAndSecretsKeptApart) {
   EXPECT_THROW(StorageOptions::from_json({{"anon", "yes"}}, "storage_options"), Error);
   AccessOptions a;
   a.target = o;
-  ::setenv(kSecretsEnv, a.secrets_text().c_str(), 1);
   AccessOptions b = AccessOptions::from_public_json(a.public_json());
   EXPECT_TRUE(b.target.key.empty());
-  b.add_secrets_from_environment();
-  EXPECT_EQ(b.target, a.target);
-  ::unsetenv(kSecretsEnv);
+  {
+    const SecretsChannel channel(a, ::testing::TempDir());
+    ASSERT_FALSE(channel.path().empty());
+    EXPECT_EQ(std::filesystem::status(channel.path()).permissions(),
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    b.add_secrets_from_environment();
+    EXPECT_EQ(b.target, a.target);
+  }
+  // The channel ends with the run: no file, no variable.
+  EXPECT_EQ(std::getenv(kSecretsFileEnv), nullptr);
+  EXPECT_EQ(std::getenv("ZP_STORAGE_SECRETS"), nullptr);
+}
+
+TEST(SecretScope, OriginsAndBuckets) {
+  EXPECT_EQ(origin_of("https://u:p@Host.Example/a?b=1"), "https://host.example:443");
+  EXPECT_EQ(origin_of("http://127.0.0.1:8080/x"), "http://127.0.0.1:8080");
+  EXPECT_EQ(origin_of("http://localhost/x"), "http://localhost:80");
+  EXPECT_EQ(origin_of("/local/file.nc"), "");
+  EXPECT_EQ(scope_of("s3://bucket/key/x.nc"), "s3://bucket");
+  EXPECT_EQ(scope_of("s3://bucket"), "s3://bucket");
+}
+
+TEST(SecretScope, SecretsReachOnlyTheDataUrisHostUnlessHostsSayOtherwise) {
+  AccessOptions a;
+  a.target = StorageOptions::from_json({{"headers", {{"X-Api-Key", "k"}}}}, "storage_options");
+  a.remote_given = true;
+  a.scope_to("https://a.example/refs.json");
+  EXPECT_TRUE(a.target.secrets_reach("https://a.example/data/x.nc"));
+  EXPECT_FALSE(a.target.secrets_reach("https://b.example/x.nc"));
+  EXPECT_FALSE(a.target.secrets_reach("http://a.example/x.nc"));        // another scheme
+  EXPECT_FALSE(a.target.secrets_reach("https://a.example:8443/x.nc"));  // another port
+  EXPECT_FALSE(a.remote.secrets_reach("https://b.example/x.nc"));
+  // The scope survives the plan (workers) and `hosts` widens it.
+  const AccessOptions p = AccessOptions::from_public_json(a.public_json());
+  EXPECT_FALSE(p.target.secrets_reach("https://b.example/x.nc"));
+  AccessOptions w;
+  w.target = StorageOptions::from_json({{"hosts", {"https://b.example", "s3://data"}}}, "x");
+  w.scope_to("https://a.example/refs.json");
+  EXPECT_TRUE(w.target.secrets_reach("https://b.example/x.nc"));
+  EXPECT_TRUE(w.target.secrets_reach("s3://data/x.nc"));
+  EXPECT_FALSE(w.target.secrets_reach("https://a.example/refs.json"));
+  EXPECT_THROW(StorageOptions::from_json({{"hosts", {"ftp://x"}}}, "x"), Error);
+  // S3: the data_uri's bucket only.
+  AccessOptions s;
+  s.scope_to("s3://mine/refs.json");
+  EXPECT_TRUE(s.target.secrets_reach("s3://mine/a.nc"));
+  EXPECT_FALSE(s.target.secrets_reach("s3://theirs/a.nc"));
+  // A local reference set is the user's: its options reach every host it names.
+  AccessOptions l;
+  l.scope_to("/home/u/refs.json");
+  EXPECT_TRUE(l.target.secrets_reach("https://any.example/x.nc"));
+}
+
+TEST(SecretScope, LocationsAreRedactedWhereverTheyAreShown) {
+  EXPECT_EQ(redact_location("https://user:pw@h.example/a.nc"), "https://h.example/a.nc");
+  EXPECT_EQ(redact_location("https://h/a.nc?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA%2F1"
+                            "&X-Amz-Signature=abc&X-Amz-Security-Token=t&versionId=3"),
+            "https://h/a.nc?X-Amz-Algorithm=AWS4&X-Amz-Credential=REDACTED"
+            "&X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED&versionId=3");
+  EXPECT_EQ(redact_location("https://h/a?sv=1&sig=s&key=k#frag"),
+            "https://h/a?sv=1&sig=REDACTED&key=REDACTED#frag");
+  EXPECT_EQ(redact_location("/local/a@b?sig=1"), "/local/a@b?sig=1");
+  EXPECT_EQ(redact_location("https://h/p@q/a.nc"), "https://h/p@q/a.nc");  // '@' in the path
+  // The data_uri keeps its secrets in the options only, under its redacted name.
+  AccessOptions a;
+  std::string uri = "https://me:p%40ss@h.example/d/a.nc?token=T0K";
+  a.hide_secrets_of(uri);
+  EXPECT_EQ(uri, "https://h.example/d/a.nc?token=REDACTED");
+  EXPECT_EQ(a.target.basic_user, "me");
+  EXPECT_EQ(a.target.basic_password, "p@ss");
+  EXPECT_EQ(a.target.real_location(uri), "https://h.example/d/a.nc?token=T0K");
+  EXPECT_EQ(a.public_json().dump().find("T0K"), std::string::npos);
+  EXPECT_NE(a.secrets_text().find("T0K"), std::string::npos);
+  // A reference set's signed chunk URLs: names that collide once redacted stay apart.
+  std::vector<std::string> files = {"https://h/a.nc?sig=1", "https://h/a.nc?sig=2", "/local/b.nc",
+                                    "https://h/a.nc?sig=1"};
+  a.hide_secrets_of_files(files);
+  EXPECT_EQ(files, (std::vector<std::string>{"https://h/a.nc?sig=REDACTED",
+                                             "https://h/a.nc?sig=REDACTED#2", "/local/b.nc",
+                                             "https://h/a.nc?sig=REDACTED"}));
+  EXPECT_EQ(a.target.real_location(files[1]), "https://h/a.nc?sig=2");
+  EXPECT_EQ(a.remote.real_location(files[0]), "https://h/a.nc?sig=1");
+}
+
+TEST(SecretScope, AProcessHoldingSecretsIsNotDumpable) {
+  prctl(PR_SET_DUMPABLE, 1);  // as a process starts (other tests here held secrets)
+  ASSERT_EQ(prctl(PR_GET_DUMPABLE), 1);
+  {
+    const SourceAccess none{AccessOptions{}};
+    EXPECT_EQ(prctl(PR_GET_DUMPABLE), 1);
+  }
+  AccessOptions a;
+  a.target.headers["Authorization"] = "Bearer x";
+  const SourceAccess access(a);
+  EXPECT_EQ(prctl(PR_GET_DUMPABLE), 0);
+  prctl(PR_SET_DUMPABLE, 1);  // the other tests of this process
+  // A worker, as soon as it is handed its secrets.
+  AccessOptions w;
+  w.add_secrets_text(a.secrets_text());
+  EXPECT_EQ(prctl(PR_GET_DUMPABLE), 0);
+  prctl(PR_SET_DUMPABLE, 1);
 }
 
 }  // namespace
