@@ -215,6 +215,17 @@ std::string S3Settings::url_of(const std::string& location) const {
   const std::string bucket = rest.substr(0, slash);
   if (bucket.empty()) throw Error::source(location, "no bucket in the S3 URL");
   const std::string key = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  // libcurl removes dot segments before it sends and signs: with path-style endpoints
+  // "s3://pub/../priv/x" would be signed for bucket priv with credentials scoped to pub.
+  for (std::size_t at = 0; at <= key.size();) {
+    const std::size_t end = std::min(key.find('/', at), key.size());
+    const std::string segment = key.substr(at, end - at);
+    if (segment == "." || segment == "..")
+      throw Error::source(location,
+                          "an S3 key with a '.' or '..' segment is refused (it would "
+                          "name another object, or another bucket, than it says)");
+    at = end + 1;
+  }
   return bucket_url(bucket) + "/" + aws_encode(key, true);
 }
 
