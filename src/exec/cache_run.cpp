@@ -208,6 +208,24 @@ void check_resumable(const std::string& root, const Plan& plan) {
                                   "source: run again with resume: false to rebuild it");
 }
 
+// A resumed plan reads exactly the files this config's source has now: an edited plan.json (its
+// digest in state.json rewritten too) cannot make a resume read a file of the user's into the
+// store, and a source whose file list changed is not finished from the old list.
+void check_same_files(const std::string& root, const Plan& stored, const Plan& fresh) {
+  std::vector<std::string> a, b;
+  for (const auto& f : stored.sources) a.push_back(f.path);
+  for (const auto& f : fresh.sources) b.push_back(f.path);
+  if (stored.files == fresh.files && a == b) return;
+  std::string first;
+  for (std::size_t i = 0; first.empty() && i < std::max(a.size(), b.size()); ++i)
+    if (i >= a.size() || i >= b.size() || a[i] != b[i]) first = i < a.size() ? a[i] : b[i];
+  if (first.empty()) first = "its chunk files";
+  throw Error::store(root,
+                     "its saved plan reads other files than the source has now (first: " + first +
+                         "): the source changed since the cache was started, or the plan "
+                         "was edited; run again with resume: false to rebuild it");
+}
+
 }  // namespace
 
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
@@ -285,8 +303,12 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
       session.build_root = resume_root;
       FileStore store(resume_root);
       StoreState state(store);
-      // The jobs as first planned: done markers still match.
+      // The jobs as first planned: done markers still match. What they read and how it is reached
+      // are this config's, not the store's: a store folder is untrusted input.
+      Plan fresh = std::move(plan);
       plan = load_store_plan(state.plan_path());
+      check_same_files(resume_root, plan, fresh);
+      plan.access = fresh.access;
       check_resumable(resume_root, plan);
       if (plan.store_id != store_id_of(resume_root).value_or(""))
         throw Error::store(resume_root,
