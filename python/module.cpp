@@ -17,6 +17,7 @@
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
 #include "store/secrets_channel.hpp"
+#include "store/url_scope.hpp"
 #include "write/store_ownership.hpp"
 
 namespace py = pybind11;
@@ -50,7 +51,7 @@ auto engine_call(F&& f) {
     py::gil_scoped_release release;
     return f();
   } catch (const Error& e) {
-    const std::string msg = e.what();
+    const std::string msg = redact_urls_in(e.what());  // a message never shows a secret
     switch (e.kind()) {
       case ErrorKind::Config:
       case ErrorKind::Recommendations:

@@ -20,6 +20,7 @@
 #include "plan/plan_svg.hpp"
 #include "source/netcdf_source.hpp"
 #include "source/scan_cache.hpp"
+#include "store/url_scope.hpp"
 
 int main(int argc, char** argv) {
   // Chunk buffers (hundreds of KB to tens of MB) come from the heap and are reused. glibc's default
@@ -221,15 +222,17 @@ int main(int argc, char** argv) {
     if (*status) return zp::status_command(store_path, as_json);
     if (*verify) return zp::verify_command(config_path, sets);
   } catch (const zp::Error& e) {
-    fmt::print(stderr, "zarr-parallel: error: {}\n", e.what());
-    zp::emit_event("error", {{"message", e.what()},
+    // Whatever location a message quotes is shown redacted, however it reached the message.
+    const std::string message = zp::redact_urls_in(e.what());
+    fmt::print(stderr, "zarr-parallel: error: {}\n", message);
+    zp::emit_event("error", {{"message", message},
                              {"exit_code", e.kind() == zp::ErrorKind::Interrupted
                                                ? 128 + zp::termination_signal()
                                                : e.exit_code()}});
     if (e.kind() == zp::ErrorKind::Interrupted) return 128 + zp::termination_signal();
     return e.exit_code();
   } catch (const std::exception& e) {
-    fmt::print(stderr, "zarr-parallel: internal error: {}\n", e.what());
+    fmt::print(stderr, "zarr-parallel: internal error: {}\n", zp::redact_urls_in(e.what()));
     return 1;
   }
   return 0;

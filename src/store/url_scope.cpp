@@ -79,6 +79,21 @@ std::string redact_location(const std::string& location) {
          out.substr(hash);
 }
 
+std::string redact_urls_in(const std::string& text) {
+  std::string out;
+  std::size_t at = 0;
+  for (;;) {
+    std::size_t next = std::string::npos;
+    for (const char* scheme : {"http://", "https://", "s3://"})
+      next = std::min(next, text.find(scheme, at));
+    if (next == std::string::npos) break;
+    const std::size_t end = std::min(text.find_first_of(" \t\n\"'<>", next), text.size());
+    out += text.substr(at, next - at) + redact_location(text.substr(next, end - next));
+    at = end;
+  }
+  return out + text.substr(std::min(at, text.size()));
+}
+
 std::string strip_userinfo(const std::string& url, std::string& user, std::string& password) {
   user.clear();
   password.clear();

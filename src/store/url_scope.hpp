@@ -20,6 +20,9 @@ std::string scope_of(const std::string& location);
 // X-Amz-Security-Token, sig, token, key, ...: any name naming a signature, credential, token,
 // secret or password) replaced by "REDACTED". Local paths and plain URLs are returned unchanged.
 std::string redact_location(const std::string& location);
+// Free text (a message) with every URL in it redacted as above: the last line of defence for
+// messages that quote a location as a server or a reference set spelled it.
+std::string redact_urls_in(const std::string& text);
 // `url` without its userinfo; `user` and `password` get it, percent-decoded ("" when none).
 std::string strip_userinfo(const std::string& url, std::string& user, std::string& password);
 
