@@ -15,6 +15,8 @@ namespace zp::budget {
 inline constexpr int64_t kChunksPerArray = int64_t{1} << 24;
 // Elements of one array or one chunk: products of shapes stay far from 64 bits, itemsizes included.
 inline constexpr int64_t kElements = int64_t{1} << 56;
+// Values of one dimension coordinate, read whole (as doubles: 256 MiB at the limit).
+inline constexpr int64_t kCoordinateValues = int64_t{1} << 25;
 // Inner chunks of one Zarr v3 shard (its index: 16 bytes each, read whole).
 inline constexpr int64_t kInnerChunksPerShard = int64_t{1} << 20;
 // References a kerchunk "gen" section may expand to, in all.

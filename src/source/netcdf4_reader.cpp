@@ -11,6 +11,7 @@
 #include <set>
 
 #include "codec/hdf5_filters.hpp"
+#include "core/budget.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -725,6 +726,9 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
       v.chunks[0].data = std::move(value);
     }
     if (v.ndim() == 1 && v.dims[0] == v.name && !text) {
+      // Read whole for the join's digest: counted first (a 6 kB file can declare 2^34 values).
+      budget::checked_product({v.shape[0]}, budget::kCoordinateValues, where,
+                              "values in a dimension coordinate (read whole)");
       std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
       const Dimension* dim = ds.find_dim(v.name);
       const std::size_t bytes = values.size() * static_cast<std::size_t>(v.dtype.size);
