@@ -422,3 +422,95 @@ def test_a_store_over_http_declaring_millions_of_chunks_is_refused_before_asking
         assert proc.returncode == 0, proc.stderr
         heads = [p for p, status, n, rng in server.requests() if p.startswith("/small.zarr/v/")]
         assert len(heads) == 3000 and len(set(heads)) == 3000, len(heads)
+
+
+# Found by a hostile review of this work (issue 26), each reproduced on the build before its fix.
+
+def test_an_s3_key_cannot_climb_into_another_bucket(tmp_path):
+    """A reference set in bucket `pub` whose chunks are `s3://pub/../priv/...`: libcurl removes the
+    dot segments before it signs, so the request for bucket priv was signed with the key scoped to
+    pub. Now such a key is refused and no request for priv carries the key."""
+    from servers import FileServer
+    need_fixtures()
+    www = tmp_path / "www"
+    (www / "pub").mkdir(parents=True)
+    (www / "priv").mkdir()
+    shutil.copy(ERA5 / "era5_small_20000101.nc", www / "priv" / "day.nc")
+    refs = json.loads((ERA5 / "refs.json").read_text())["refs"]
+    refs = {k: (["s3://pub/../priv/day.nc"] + v[1:] if isinstance(v, list) else v) for k, v in refs.items()}
+    (www / "pub" / "refs.json").write_text(json.dumps({"version": 1, "refs": refs}))
+    store = tmp_path / "out.zarr"
+    with FileServer(www) as srv:
+        proc = run_cache(tmp_path, {"data_uri": "s3://pub/refs.json", "cache_store": str(store),
+                                    "deploy_mode": "series",
+                                    "storage_options": {"key": "AKIAVICTIMKEY", "secret": "victimsecret",
+                                                        "endpoint_url": srv.url}})
+        signed_priv = [p for m, p, h in srv.seen if p.startswith("/priv") and "AKIAVICTIMKEY" in str(h)]
+    assert proc.returncode == 4 and "'..' segment" in proc.stderr, proc.stderr
+    assert not signed_priv, signed_priv
+
+
+def test_messages_quote_locations_redacted_whatever_the_command(tmp_path):
+    """`inspect` printed a reference set's chunk URL with its password and signature."""
+    from servers import FileServer
+    www = tmp_path / "www"
+    www.mkdir()
+    zarray = {"zarr_format": 2, "shape": [4], "chunks": [4], "dtype": "<f4", "compressor": None,
+              "fill_value": 0, "filters": None, "order": "C"}
+    with FileServer(www) as srv:
+        chunk = srv.url.replace("http://", "http://alice:hunter2@") + "/missing.nc?X-Amz-Signature=SIGSECRET"
+        (www / "leak.json").write_text(json.dumps({"version": 1, "refs": {
+            ".zgroup": json.dumps({"zarr_format": 2}), "v/.zarray": json.dumps(zarray),
+            "v/.zattrs": json.dumps({"_ARRAY_DIMENSIONS": ["x"]}), "v/0": [chunk]}}))
+        proc = subprocess.run([str(BIN), "inspect", f"{srv.url}/leak.json"], capture_output=True, text=True,
+                              timeout=60)
+    assert proc.returncode == 4, proc.stderr
+    assert "hunter2" not in proc.stderr and "SIGSECRET" not in proc.stderr, proc.stderr
+    assert "missing.nc" in proc.stderr
+
+
+def test_a_dimension_coordinate_too_long_to_read_whole_is_refused(tmp_path):
+    """A 6 kB file declaring a coordinate of 2^27 doubles (no chunk written): the scanner read it
+    whole, 2 GB. Now it is counted first."""
+    import netCDF4
+    path = tmp_path / "bigcoord.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("x", 1 << 27)
+        nc.createVariable("x", "f8", ("x",), chunksizes=(1 << 13,))
+        nc.createVariable("v", "f4", ("x",), chunksizes=(1 << 13,))
+    proc, seconds = run_bounded(["inspect", str(path)])
+    assert proc.returncode == 4 and "dimension coordinate" in proc.stderr, proc.stderr
+    assert seconds < 10
+
+
+def test_a_resume_reads_only_the_files_of_the_source_it_has_now(tmp_path):
+    """An edited plan.json (a local 0600 file appended to its files, chunks pointed at it, the digest
+    in state.json rewritten too): the resume copied the file into a 0644 chunk and marked the store
+    complete. Now a resume reads exactly the files the config's source has, and refuses (exit 5)."""
+    import base64
+    import hashlib
+    need_fixtures()
+    victim = tmp_path / "victim_secret"
+    victim.write_bytes(b"TOP SECRET victim data " * 100)
+    os.chmod(victim, 0o600)
+    store = tmp_path / "out.zarr"
+    config = {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(store), "deploy_mode": "series"}
+    run_cache(tmp_path, config, check=0)
+    side = store / ".zarr-parallel"
+    plan = json.loads((side / "plan.json").read_text())
+    st = victim.stat()
+    plan["files"].append(str(victim))
+    plan["sources"].append([str(victim), st.st_size, st.st_mtime_ns])
+    text = json.dumps(plan)
+    (side / "plan.json").write_text(text)
+    state = json.loads((side / "state.json").read_text())
+    state["plan_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (side / "state.json").write_text(json.dumps(state))
+    (side / "sources.json").write_text(json.dumps(plan["sources"]))
+    (side / "complete.json").unlink()
+    for done in (side / "jobs").glob("*.done"):
+        done.unlink()
+    proc = run_cache(tmp_path, dict(config, resume=True))
+    assert proc.returncode == 5 and "reads other files" in proc.stderr, proc.stderr
+    assert not (side / "complete.json").exists()
+    assert not any(b"TOP SECRET" in p.read_bytes() for p in store.rglob("*") if p.is_file())
