@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <thread>
 
 #include "cli/commands.hpp"
@@ -115,6 +117,13 @@ int main(int argc, char** argv) {
   scan_parts->add_flag("--join", scan_join, "also print the files joined");
   scan_parts->add_option("--concat-dim", scan_concat_dim, "dimension to join along");
 
+  // internal: a NetCDF-4 file by URL described in a child (options and secrets on stdin)
+  auto* describe_url = app.add_subcommand("describe-url", "");
+  describe_url->group("");
+  std::string describe_url_location;
+  describe_url->add_option("--group", group, "group");
+  describe_url->add_option("URL", describe_url_location, "url")->required();
+
   auto* worker = app.add_subcommand("worker", "run jobs of a saved plan (what executors call)");
   worker->add_option("PLAN", plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
   std::string task_list;
@@ -187,6 +196,11 @@ int main(int argc, char** argv) {
         return 0;
       }
       zp::run_worker_jobs(p, job_ids, threads > 0 ? threads : p.threads_per_worker, worker_id);
+      return 0;
+    }
+    if (*describe_url) {
+      std::string options((std::istreambuf_iterator<char>(std::cin)), {});
+      std::cout << zp::describe_url_text(describe_url_location, group, options) << std::flush;
       return 0;
     }
     if (*scan_parts) {

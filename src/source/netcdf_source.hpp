@@ -27,6 +27,10 @@ Dataset open_netcdf_url(const std::string& url, const std::string& group, Source
 
 // Scans one file into its part's text (what `zarr-parallel scan-parts` children print).
 std::string scan_part_text(const std::string& path, const std::string& group);
+// What `zarr-parallel describe-url URL` prints (the child of open_netcdf_url): the NetCDF-4 file at
+// `url` described here, reached with the options and secrets of `access_text` (its stdin).
+std::string describe_url_text(const std::string& url, const std::string& group,
+                              const std::string& access_text);
 // `scan-parts --join`: prints each file's part, then a "#joined" line and the files joined along
 // `concat_dim` (what a child of the parallel cold scan returns).
 void scan_and_join(const std::vector<std::string>& files, const std::string& group,

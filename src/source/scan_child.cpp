@@ -29,21 +29,33 @@ struct Child {
   int out = -1, err = -1;
 };
 
-Child spawn_scanner(const std::string& path, const std::string& group) {
-  std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group, "--", path};
+void close_pair(int fds[2]) {
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// Starts `args` with stdout and stderr piped back, and `input` (at most a pipe's buffer: options
+// and secrets, never data) on its stdin; nothing of `input` reaches its argv or environment.
+Child spawn_scanner(std::vector<std::string> args, const std::string& input,
+                    const std::string& path) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int out[2], err[2];
+  int out[2], err[2], in[2];
   if (::pipe2(out, O_CLOEXEC) != 0)
     throw Error::source(path, "cannot start a scanner: " + errno_text(errno));
   if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
+    close_pair(out);
+    throw Error::source(path, "cannot start a scanner: " + errno_text(errno));
+  }
+  if (::pipe2(in, O_CLOEXEC) != 0) {
+    close_pair(out);
+    close_pair(err);
     throw Error::source(path, "cannot start a scanner: " + errno_text(errno));
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   Child c;
@@ -51,6 +63,17 @@ Child spawn_scanner(const std::string& path, const std::string& group) {
   posix_spawn_file_actions_destroy(&actions);
   ::close(out[1]);
   ::close(err[1]);
+  ::close(in[0]);
+  if (rc == 0 && !input.empty() &&
+      ::write(in[1], input.data(), input.size()) != static_cast<ssize_t>(input.size())) {
+    ::kill(c.pid, SIGKILL);
+    ::waitpid(c.pid, nullptr, 0);
+    ::close(in[1]);
+    ::close(out[0]);
+    ::close(err[0]);
+    throw Error::source(path, "cannot hand the scanner its options");
+  }
+  ::close(in[1]);
   if (rc != 0) {
     ::close(out[0]);
     ::close(err[0]);
@@ -129,8 +152,13 @@ int scan_timeout_seconds() {
   return v > 0 ? v : 120;
 }
 
-std::string describe_in_child(const std::string& path, const std::string& group) {
-  Child c = spawn_scanner(path, group);
+namespace {
+
+// Runs one scanner child to its end under the time limit: its stdout, or the error it, a signal
+// or the limit makes, naming `path`.
+std::string run_scanner(std::vector<std::string> args, const std::string& input,
+                        const std::string& path) {
+  Child c = spawn_scanner(std::move(args), input, path);
   std::string out, err;
   const int timeout = scan_timeout_seconds();
   const bool in_time = drain(c, out, err, timeout);
@@ -151,6 +179,20 @@ std::string describe_in_child(const std::string& path, const std::string& group)
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw child_error(WIFEXITED(status) ? WEXITSTATUS(status) : 1, err, path);
   return out;
+}
+
+}  // namespace
+
+std::string describe_in_child(const std::string& path, const std::string& group) {
+  return run_scanner({scan_executable(), "scan-parts", "--group", group, "--", path}, "", path);
+}
+
+std::string describe_url_in_child(const std::string& url, const std::string& group,
+                                  const std::string& access_text) {
+  if (access_text.size() > 60000)  // a pipe's buffer: written before the child reads
+    throw Error::source(url, "storage options too large to hand to a scanner");
+  return run_scanner({scan_executable(), "describe-url", "--group", group, "--", url}, access_text,
+                     url);
 }
 
 }  // namespace zp

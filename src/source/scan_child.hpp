@@ -1,8 +1,8 @@
 // Describing a file with libhdf5 where its crash or hang is an error naming the file, not the end
 // of the run: libhdf5 1.10 dereferences what a damaged or hostile file says (SIGSEGV in H5HG_read
 // through DIMENSION_LIST) and can loop forever on some, as ncdump does. The coordinator never
-// describes an HDF5 file itself: a child process running this binary's `scan-parts` does, under a
-// time limit (ZP_SCAN_TIMEOUT seconds, default 120).
+// describes an HDF5 file itself, local or by URL: a child process running this binary's
+// `scan-parts` (or `describe-url`) does, under a time limit (ZP_SCAN_TIMEOUT seconds, default 120).
 #pragma once
 
 #include <string>
@@ -16,5 +16,11 @@ int scan_timeout_seconds();
 // error comes back as an Error of the kind its exit code names, with its message; a signal or the
 // time limit is Error(Source) naming the file. Needs scan_executable().
 std::string describe_in_child(const std::string& path, const std::string& group);
+
+// `describe-url` of one NetCDF-4 file given by URL in a child: the dataset's text
+// (dataset_json.hpp). `access_text` (the access options and their secrets, see
+// access_for_child) goes to the child on its stdin, never its argv or environment.
+std::string describe_url_in_child(const std::string& url, const std::string& group,
+                                  const std::string& access_text);
 
 }  // namespace zp

@@ -514,3 +514,20 @@ def test_a_resume_reads_only_the_files_of_the_source_it_has_now(tmp_path):
     assert proc.returncode == 5 and "reads other files" in proc.stderr, proc.stderr
     assert not (side / "complete.json").exists()
     assert not any(b"TOP SECRET" in p.read_bytes() for p in store.rglob("*") if p.is_file())
+
+
+@needs_nginx
+def test_a_served_netcdf4_file_that_crashes_libhdf5_ends_the_run_with_exit_4(tmp_path):
+    """A NetCDF-4 file by URL was described by libhdf5 in the coordinator: the corpus file that
+    crashes libhdf5, served by nginx, killed the run (SIGSEGV, found by a hostile review). Now a
+    child describes it."""
+    www = tmp_path / "www"
+    www.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "corpus" / "netcdf" / "libhdf5_segfault.nc", www / "day.nc")
+    store = tmp_path / "out.zarr"
+    with Nginx(www, tmp_path / "nginx") as server:
+        url = f"{server.url}/day.nc"
+        proc = run_cache(tmp_path, {"data_uri": url, "cache_store": str(store), "deploy_mode": "series"})
+    assert proc.returncode == 4, (proc.returncode, proc.stderr)
+    assert url in proc.stderr and ("crashed" in proc.stderr or "failed" in proc.stderr), proc.stderr
+    assert not store.exists()
