@@ -14,6 +14,7 @@
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
+#include "store/secrets_channel.hpp"
 
 namespace zp {
 
@@ -125,6 +126,10 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   }
   MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
   broadcast_string(plan_path, 0);
+  // How the sources are reached, secrets included, goes to the ranks over MPI: never a file or the
+  // environment, and never what the store's plan.json says (others may write a store's folder).
+  std::string access = status == kReady && rank == 0 ? session.plan.access.transfer_text() : "";
+  broadcast_string(access, 0);
   if (error) std::rethrow_exception(error);
   // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it
   // prints the error; mpirun still returns rank 0's exit code.
@@ -132,7 +137,10 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   if (status == kHit && rank == 0) print_open_hint(cfg.cache_store);
   if (status != kReady) return status == kStopped ? 3 : 0;
   if (rank != 0) {
-    work(load_plan(plan_path), rank);
+    Plan plan = load_plan(plan_path);
+    plan.access = AccessOptions::from_transfer_text(access);
+    guard_secrets(plan.access);
+    work(plan, rank);
     return 0;
   }
   std::vector<int64_t> failed;

@@ -689,13 +689,6 @@ Dataset describe_hdf5_url(const std::string& url, const std::string& group, Sour
   return describe_netcdf4(file, url, group).ds;
 }
 
-// The access options and their secrets for a describe-url child's stdin.
-std::string access_for_child(const SourceAccess& access) {
-  return nlohmann::json{{"access", access.options().public_json()},
-                        {"secrets", access.options().secrets_text()}}
-      .dump();
-}
-
 }  // namespace
 
 Dataset open_netcdf_url(const std::string& url, const std::string& group, SourceAccess& access) {
@@ -715,10 +708,10 @@ Dataset open_netcdf_url(const std::string& url, const std::string& group, Source
     return std::move(part.ds);
   }
   // libhdf5 reads what the server sent: in a child, where its crash or hang names the file.
-  Dataset ds =
-      scan_executable().empty()
-          ? describe_hdf5_url(url, group, access)
-          : dataset_from_text(describe_url_in_child(url, group, access_for_child(access)), url);
+  Dataset ds = scan_executable().empty()
+                   ? describe_hdf5_url(url, group, access)
+                   : dataset_from_text(
+                         describe_url_in_child(url, group, access.options().transfer_text()), url);
   ds.uri = url;
   ds.access = access.options();
   ds.access.chunks_remote_role = false;
@@ -727,12 +720,7 @@ Dataset open_netcdf_url(const std::string& url, const std::string& group, Source
 
 std::string describe_url_text(const std::string& url, const std::string& group,
                               const std::string& access_text) {
-  const nlohmann::json j = nlohmann::json::parse(access_text, nullptr, false);
-  if (!j.is_object() || !j.contains("access") || !j.contains("secrets") ||
-      !j["secrets"].is_string())
-    throw Error::internal("describe-url: malformed options on stdin");
-  AccessOptions options = AccessOptions::from_public_json(j["access"]);
-  options.add_secrets_text(j["secrets"].get<std::string>());
+  const AccessOptions options = AccessOptions::from_transfer_text(access_text);
   guard_secrets(options);
   SourceAccess access(options);
   return dataset_text(describe_hdf5_url(url, group, access));

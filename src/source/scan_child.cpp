@@ -139,7 +139,8 @@ Error child_error(int code, const std::string& err, const std::string& path) {
     case 8:
       return Error(ErrorKind::Transient, line);
     default:
-      if (file_state(path).first < 0) return Error::source_missing(path, "no such file");
+      if (path.find("://") == std::string::npos && file_state(path).first < 0)
+        return Error::source_missing(path, "no such file");  // a local file gone meanwhile
       return Error(ErrorKind::Source, line);
   }
 }

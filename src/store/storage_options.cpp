@@ -195,6 +195,20 @@ void AccessOptions::hide_secrets_of_files(std::vector<std::string>& files) {
   }
 }
 
+std::string AccessOptions::transfer_text() const {
+  return json{{"access", public_json()}, {"secrets", secrets_text()}}.dump();
+}
+
+AccessOptions AccessOptions::from_transfer_text(const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("access") || !j.contains("secrets") ||
+      !j["secrets"].is_string())
+    throw Error::internal("malformed access options handed to this process");
+  AccessOptions a = from_public_json(j["access"]);
+  a.add_secrets_text(j["secrets"].get<std::string>());
+  return a;
+}
+
 std::string AccessOptions::secrets_text() const {
   return json{{"target", target.secret_json()}, {"remote", remote.secret_json()}}.dump();
 }

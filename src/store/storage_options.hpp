@@ -72,6 +72,10 @@ struct AccessOptions {
   // The secrets of both roles as one JSON text, and their merge back: from a text, or from the
   // channel of this run (secrets_channel.hpp).
   std::string secrets_text() const;
+  // The options and their secrets as one text, for a child or an MPI rank of this run (a pipe or
+  // MPI, never a file or the environment), and back; malformed text is Error(Internal).
+  std::string transfer_text() const;
+  static AccessOptions from_transfer_text(const std::string& text);
   void add_secrets_text(const std::string& text);
   void add_secrets_from_environment();
   bool operator==(const AccessOptions&) const = default;

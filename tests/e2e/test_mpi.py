@@ -54,3 +54,26 @@ def test_mpi_mode_errors_reach_every_rank(tmp_path):
                           capture_output=True, text=True, env=MPI_ENV, timeout=120)
     assert proc.returncode != 0 and "nope" in proc.stderr
     assert not (tmp_path / "b.zarr").exists()
+
+
+def test_mpi_ranks_get_the_storage_secrets_over_mpi(tmp_path):
+    """Ranks other than 0 never received the storage secrets (their chunk requests went without
+    the headers, a private server refused them); now rank 0 hands them over MPI, with the access
+    options, so nothing of them is read from the store's plan.json, a file or the environment."""
+    need_fixtures()
+    mpi_ready()
+    from servers import FileServer
+    from test_remote_untrusted import SECRET_HEADERS, era5_copy, files_with_secrets
+    era5_copy(tmp_path / "www")
+    store = tmp_path / "mpi.zarr"
+    with FileServer(tmp_path / "www") as srv:
+        cfg_path = tmp_path / "mpi.yaml"
+        cfg_path.write_text(json.dumps({"data_uri": f"{srv.url}/era5/refs.json", "cache_store": str(store),
+                                        "storage_options": {"headers": SECRET_HEADERS}, "num_jobs": 4,
+                                        "recommend_changes": False}))
+        proc = subprocess.run(["mpirun", "-n", "3", str(BIN), "cache", str(cfg_path), "--set", "deploy_mode=mpi"],
+                              capture_output=True, text=True, env=MPI_ENV, timeout=300)
+        nc = [h for _, p, h in srv.seen if p.endswith(".nc")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert nc and all(h.get("X-Api-Key") == SECRET_HEADERS["X-Api-Key"] for h in nc), nc[:2]
+    assert not files_with_secrets(store)
