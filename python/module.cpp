@@ -145,13 +145,13 @@ PYBIND11_MODULE(_zarr_parallel, m) {
   });
   // The secrets a dask worker is handed with its task (secrets_of), in memory only.
   m.def("secrets_of", [](const std::string& config, const std::string& base_dir) {
-    return engine_call([&] { return config_of(config, base_dir).access.secrets_text(); });
+    return engine_call([&] { return config_of(config, base_dir).access.transfer_text(); });
   });
   m.def("run_worker", [](const std::string& plan_path, const std::vector<int64_t>& jobs,
                          int threads, const std::string& worker_id, const std::string& secrets) {
     engine_call([&] {
       Plan plan = load_plan(plan_path);
-      plan.access.add_secrets_text(secrets);
+      plan.access.take_handed(secrets);
       run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
       return 0;
     });

@@ -46,7 +46,7 @@ SecretsChannel::SecretsChannel(const AccessOptions& access, const std::string& p
     throw Error::internal("cannot create the secrets file " + file_ + ": " + errno_text(err));
   }
   try {
-    write_all(fd, access.secrets_text(), file_);
+    write_all(fd, access.transfer_text(), file_);  // options and secrets: see handed_access()
   } catch (...) {
     ::close(fd);
     ::unlink(file_.c_str());

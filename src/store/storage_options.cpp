@@ -223,7 +223,15 @@ void AccessOptions::add_secrets_text(const std::string& text) {
 }
 
 void AccessOptions::add_secrets_from_environment() {
-  add_secrets_text(secrets_from_channel());
+  take_handed(secrets_from_channel());
+}
+
+void AccessOptions::take_handed(const std::string& text) {
+  if (text.empty()) return;
+  const bool role = chunks_remote_role;
+  *this = from_transfer_text(text);
+  chunks_remote_role = role;
+  guard_secrets(*this);
 }
 
 }  // namespace zp

@@ -78,6 +78,11 @@ struct AccessOptions {
   static AccessOptions from_transfer_text(const std::string& text);
   void add_secrets_text(const std::string& text);
   void add_secrets_from_environment();
+  // This run's options and secrets as the coordinator handed them (transfer_text: the secrets
+  // channel, a dask task's argument): where secrets may go is the coordinator's word, never what
+  // a store's plan.json says. Keeps this access's chunks_remote_role (the plan's reading of the
+  // source). Unchanged when `text` is empty (a run without secrets).
+  void take_handed(const std::string& text);
   bool operator==(const AccessOptions&) const = default;
 };
 

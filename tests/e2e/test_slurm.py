@@ -161,3 +161,37 @@ def test_slurm_workers_get_the_secrets_from_the_store_and_none_stays(tmp_path, s
         assert nc and all(h.get("X-Api-Key") == SECRET_HEADERS["X-Api-Key"] for h in nc), nc[:2]
     assert not list((store / ".zarr-parallel").glob("zp-secrets-*"))
     assert not files_with_secrets(store)
+
+
+def test_workers_send_secrets_only_where_the_coordinator_said(tmp_path, slurm):
+    """Jobs submitted (held) without waiting; then the store's plan.json is edited, its digest in
+    state.json too, so that the files and the hosts allowed the secrets name another server. The
+    workers took where secrets may go from plan.json and sent the headers there; now they take it
+    from what the coordinator handed them, so the other server gets the requests without them."""
+    from servers import FileServer
+    from test_remote_untrusted import SECRET_HEADERS, era5_copy
+    import hashlib
+    need_fixtures()
+    era5_copy(tmp_path / "www")
+    store = tmp_path / "slurm.zarr"
+    with FileServer(tmp_path / "www") as a, FileServer(tmp_path / "www") as b:
+        cfg = config(store, data_uri=f"{a.url}/era5/refs.json", storage_options={"headers": SECRET_HEADERS},
+                     await_completion=False, slurm={"partition": "debug", "extra": ["--nice=0", "--hold"]})
+        run_cache(tmp_path, cfg, env=slurm, check=0)
+        side = store / ".zarr-parallel"
+        text = (side / "plan.json").read_text().replace(a.url, b.url)
+        (side / "plan.json").write_text(text)
+        state = json.loads((side / "state.json").read_text())
+        state["plan_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        (side / "state.json").write_text(json.dumps(state))
+        for sub in json.loads((side / "slurm" / "submissions.json").read_text()):
+            subprocess.run(["scontrol", "release", str(sub["id"])], env=slurm, check=True, timeout=30)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            out = subprocess.run(["squeue", "-h"], env=slurm, capture_output=True, text=True, timeout=30).stdout
+            if not out.strip():
+                break
+            time.sleep(1)
+        to_b = [h for _, p, h in b.seen if p.endswith(".nc")]
+    assert to_b, "the workers did not read from the server the edited plan names"
+    assert not any(h.get("X-Api-Key") or h.get("Authorization") for h in to_b), to_b[:2]
