@@ -70,7 +70,6 @@ Reference parse_ref(const json& v, const std::string& key, const Base& base,
 }
 
 // Expands one "gen" entry: the cartesian product of its dimensions.
-constexpr int64_t kMaxGeneratedRefs = budget::kGeneratedReferences;
 
 void expand_gen(const json& g, ReferenceSet& refs, const Base& base,
                 const std::map<std::string, std::string>& templates, int64_t& budget) {
@@ -93,15 +92,16 @@ void expand_gen(const json& g, ReferenceSet& refs, const Base& base,
       const int64_t step = json_int_or(spec, "step", 1, where, 1, INT32_MAX);
       n = stop > start ? (stop - start + step - 1) / step : 0;
     }
-    if (n > 0 && total > kMaxGeneratedRefs / n)
-      throw Error::source(where, "expands to more than " + std::to_string(kMaxGeneratedRefs) +
+    if (n > 0 && total > budget::kGeneratedReferences / n)
+      throw Error::source(where, "expands to more than " +
+                                     std::to_string(budget::kGeneratedReferences) +
                                      " references; refusing to expand it");
     total *= std::max<int64_t>(n, 1);
   }
   budget -= total;
   if (budget < 0)
     throw Error::source(where, "the gen entries expand to more than " +
-                                   std::to_string(kMaxGeneratedRefs) +
+                                   std::to_string(budget::kGeneratedReferences) +
                                    " references in all; refusing to expand them");
   for (const auto& [name, spec] : g["dimensions"].items()) {
     std::vector<int64_t> values;
@@ -440,7 +440,7 @@ ReferenceSet parse_kerchunk_unchecked(const std::string& text, const Base& base,
   }
   if (v1 && doc.contains("gen")) {
     if (!doc["gen"].is_array()) throw Error::source(json_path, "'gen' must be a list");
-    int64_t budget = kMaxGeneratedRefs;
+    int64_t budget = budget::kGeneratedReferences;
     for (const auto& g : doc["gen"]) expand_gen(g, refs, base, templates, budget);
   }
   return refs;

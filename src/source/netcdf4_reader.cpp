@@ -249,20 +249,18 @@ std::vector<Link> links_of(hid_t grp, const std::string& where) {
 }
 
 // Hard links can make a group its own descendant (netCDF-C never writes that): each group is
-// listed once, under its first path, and the tree has a depth and size limit.
-constexpr std::size_t kMaxGroups = 10'000;
-constexpr int kMaxGroupDepth = 64;
+// listed once, under its first path, within the budget's count and depth (core/budget.hpp).
 
 void list_groups(hid_t grp, const std::string& prefix, std::vector<std::string>& out,
                  const std::string& where, std::set<haddr_t>& seen, int depth = 0) {
-  if (depth > kMaxGroupDepth)
-    throw Error::source(where, "groups nested more than " + std::to_string(kMaxGroupDepth) +
+  if (depth > budget::kGroupDepth)
+    throw Error::source(where, "groups nested more than " + std::to_string(budget::kGroupDepth) +
                                    " deep; refusing to read them");
   for (const auto& l : links_of(grp, where)) {
     if (l.type != H5O_TYPE_GROUP || !seen.insert(l.addr).second) continue;
-    if (out.size() >= kMaxGroups)
+    if (static_cast<int64_t>(out.size()) >= budget::kGroups)
       throw Error::source(
-          where, "more than " + std::to_string(kMaxGroups) + " groups; refusing to read them");
+          where, "more than " + std::to_string(budget::kGroups) + " groups; refusing to read them");
     out.push_back(prefix + l.name);
     H5Handle child{H5Gopen2(grp, l.name.c_str(), H5P_DEFAULT), H5Gclose};
     if (child.id >= 0) list_groups(child.id, prefix + l.name + "/", out, where, seen, depth + 1);
