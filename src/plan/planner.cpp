@@ -107,6 +107,19 @@ void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
   }
 }
 
+// The variable is written as xarray decodes it (a.conversion = cf_decoding): the attributes that
+// said how to decode go, and the fill value is NaN, or the _FillValue as the unsigned view reads
+// it.
+void drop_decoded_encoding(ArrayPlan& a) {
+  a.attrs.erase("_Unsigned");
+  if (!a.conversion.decode) {
+    a.fill_value = fill_as_viewed(a.source, a.source.fill_value);
+    return;
+  }
+  for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
+  a.fill_value = "NaN";
+}
+
 // astype/scale: the variable is written decoded (even under encoding: source), then the steps run
 // on the decoded values; the fill value follows the final dtype.
 void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const std::string& key) {
@@ -115,10 +128,7 @@ void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const
                         "'" + a.source.name + "' is not numeric: astype and scale do not apply");
   if (!a.conversion.decode) {
     a.conversion = cf_decoding(a.source);
-    if (a.conversion.decode) {
-      for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
-      a.fill_value = "NaN";
-    }
+    drop_decoded_encoding(a);
   }
   a.attrs.erase("_FillValue");  // an unfit integer fill kept as an attribute no longer applies
   a.conversion.decoded = a.conversion.out;
@@ -128,7 +138,7 @@ void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const
     const DType r = step_result(t, s);
     if (r.kind != 'f' && t.kind == 'f' && may_be_nan) {
       // NaN has no integer value: it becomes the variable's _FillValue, which must fit.
-      const nlohmann::json& f = a.source.fill_value;
+      const nlohmann::json f = fill_as_viewed(a.source, a.source.fill_value);
       double fill = 0;
       bool fits = f.is_number();
       if (fits) {
@@ -238,8 +248,10 @@ void rename_references(Attrs& attrs, const Selection& sel) {
 std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
   std::vector<std::string> out;
   auto add = [&](const std::string& name, bool need_dims_within) {
+    // A dimension coordinate comes with its dimension; one on another dimension only as the grid
+    // mapping (gridMET's crs(crs)), which ds[[name]] would leave out.
     const Variable* c = ds.find(name);
-    if (!c || c->name == v.name || ds.is_dimension_coordinate(*c)) return;
+    if (!c || c->name == v.name || (need_dims_within && ds.is_dimension_coordinate(*c))) return;
     if (need_dims_within)
       for (const auto& d : c->dims)
         if (std::find(v.dims.begin(), v.dims.end(), d) == v.dims.end()) return;
@@ -258,6 +270,34 @@ std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
     }
   }
   return out;
+}
+
+// xarray takes a `coordinates` attribute only when every variable it names exists. A subset that
+// leaves some out (GOES's band_id, on a dimension Rad lacks) names only those the store holds, so
+// the others (t) stay coordinates, as in ds[[name]]. Names the source lacks too stay.
+void keep_coordinates_the_store_holds(std::vector<ArrayPlan>& arrays, const Dataset& ds,
+                                      const Selection& sel) {
+  std::set<std::string> in_source, in_store;
+  for (const auto& v : ds.variables) in_source.insert(sel.output_name_of_var(v.name));
+  for (const auto& a : arrays) in_store.insert(a.name);
+  for (auto& a : arrays) {
+    if (!a.attrs.contains("coordinates") || !a.attrs["coordinates"].is_string()) continue;
+    const std::vector<std::string> words = words_of(a.attrs["coordinates"].get<std::string>());
+    std::string kept;
+    bool dropped = false;
+    for (const auto& w : words) {
+      if (in_source.count(w) && !in_store.count(w)) {
+        dropped = true;
+        continue;
+      }
+      kept += (kept.empty() ? "" : " ") + w;
+    }
+    if (!dropped) continue;
+    if (kept.empty())
+      a.attrs.erase("coordinates");
+    else
+      a.attrs["coordinates"] = kept;
+  }
 }
 
 // An integer array whose _FillValue is not one of its values (NCO writes 1e20 on int16): Zarr's
@@ -330,10 +370,7 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   a.attrs = v.attrs;
   rename_references(a.attrs, sel);
   a.fill_value = v.fill_value;
-  if (a.conversion.decode) {
-    for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
-    a.fill_value = "NaN";
-  }
+  if (decode) drop_decoded_encoding(a);
   // xarray's to_zarr gives float arrays without a _FillValue the fill value NaN; masking NaN
   // changes no value, so readers see the same data either way.
   if (a.fill_value.is_null() && a.conversion.out.kind == 'f') a.fill_value = "NaN";
@@ -514,6 +551,9 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     if (const Variable* cv = ds.find(m->source)) {
       attrs = cv->attrs;
       rename_references(attrs, sel);
+      // The labels are the decoded values: what said how to decode them no longer applies.
+      for (const char* k : {"scale_factor", "add_offset", "missing_value", "_Unsigned"})
+        attrs.erase(k);
     }
     out.push_back(inline_coordinate(dim, {"batch_dim", dim + "_fine"}, {batch, n}, lt,
                                     std::move(lab), std::move(attrs), "NaN", cfg));
@@ -523,7 +563,12 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
 
 }  // namespace
 
-std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
+namespace {
+
+// The variables to cache: `variables:`, each with what it needs to be read as it is in the source,
+// or every data variable. Refuses what cannot be cached yet, and a source with nothing to cache.
+std::vector<VariableSpec> requested_specs(const Dataset& ds, const Selection& sel,
+                                          const Config& cfg) {
   std::vector<VariableSpec> specs = cfg.variables;
   auto unsupported_list = [&] {
     std::string s;
@@ -566,8 +611,13 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
                                                                     : "group '" + ds.group + "'") +
                                                   "; its groups: " + groups + " (set group:)"));
   }
-  std::vector<ArrayPlan> arrays;
-  std::vector<std::string> coord_dims;
+  return specs;
+}
+
+// The arrays of `specs`; `coord_dims` collects the dimensions whose coordinates come along.
+void add_spec_arrays(std::vector<ArrayPlan>& arrays, std::vector<std::string>& coord_dims,
+                     const std::vector<VariableSpec>& specs, const Dataset& ds,
+                     const Selection& sel, const Config& cfg) {
   for (const auto& spec : specs) {
     const Variable* v = nullptr;
     for (const auto& cand : ds.variables)
@@ -594,14 +644,11 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
       if (std::find(coord_dims.begin(), coord_dims.end(), d) == coord_dims.end())
         coord_dims.push_back(d);
   }
-  for (const auto& d : coord_dims) {
-    const Variable* c = ds.find(d);
-    if (c && ds.is_dimension_coordinate(*c)) {
-      arrays.push_back(make_array(sel, *c, cfg, true));
-      check_array_name(arrays.back().name, "preprocessors (rename of '" + d + "')");
-    }
-  }
-  if (sel.tiling) apply_tiling(arrays, ds, sel, cfg);
+}
+
+// Refuses output arrays that clash, and shards/chunks naming no output dimension.
+void check_output_arrays(const std::vector<ArrayPlan>& arrays, const Selection& sel,
+                         const Config& cfg) {
   std::set<std::string> names;
   for (const auto& a : arrays)
     if (!names.insert(a.name).second)
@@ -629,6 +676,30 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
         known |= a.dims[d] == dim || a.index[d].source == dim;
     if (!known) throw Error::config("chunks." + dim, "no output dimension named '" + dim + "'");
   }
+}
+
+}  // namespace
+
+std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
+  const std::vector<VariableSpec> specs = requested_specs(ds, sel, cfg);
+  std::vector<ArrayPlan> arrays;
+  std::vector<std::string> coord_dims;
+  add_spec_arrays(arrays, coord_dims, specs, ds, sel, cfg);
+  // Without a list, every dimension coordinate xarray shows, also those no data variable uses.
+  if (cfg.variables.empty())
+    for (const auto& dim : ds.dims)
+      if (std::find(coord_dims.begin(), coord_dims.end(), dim.name) == coord_dims.end())
+        coord_dims.push_back(dim.name);
+  for (const auto& d : coord_dims) {
+    const Variable* c = ds.find(d);
+    if (c && ds.is_dimension_coordinate(*c)) {
+      arrays.push_back(make_array(sel, *c, cfg, true));
+      check_array_name(arrays.back().name, "preprocessors (rename of '" + d + "')");
+    }
+  }
+  keep_coordinates_the_store_holds(arrays, ds, sel);
+  if (sel.tiling) apply_tiling(arrays, ds, sel, cfg);
+  check_output_arrays(arrays, sel, cfg);
   return arrays;
 }
 
