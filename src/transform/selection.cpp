@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "source/chunk_reader.hpp"
+#include "transform/element_transform.hpp"
 
 namespace zp {
 
@@ -116,20 +117,39 @@ std::string Selection::output_name_of_var(const std::string& source_var) const {
   return it == var_renames.end() ? source_var : it->second;
 }
 
+namespace {
+
+// The labels of a 1-D coordinate from its stored bytes `raw` (native order). A packed one is
+// decoded first (GOES ABI x/y: int16 with scale_factor and add_offset, radians to xarray).
+CoordinateValues coordinate_values(const Variable& v, const Bytes& raw) {
+  CoordinateValues c;
+  const auto n = static_cast<std::size_t>(v.shape[0]);
+  c.values.resize(n);
+  c.text = !v.dtype.numeric();
+  c.dtype = v.dtype.native();
+  if (c.text) return c;
+  const Conversion conv = cf_decoding(v);
+  c.packed = conv.has_scale || conv.has_offset || !(conv.in == c.dtype);
+  if (!c.packed) {
+    for (std::size_t i = 0; i < n; ++i) c.values[i] = load_as_double(raw.data(), i, c.dtype);
+    return c;
+  }
+  Bytes decoded(n * static_cast<std::size_t>(conv.out.size));
+  convert_run(conv, raw.data(), conv.in.size, decoded.data(), n);
+  c.dtype = conv.out;
+  for (std::size_t i = 0; i < n; ++i) c.values[i] = load_as_double(decoded.data(), i, c.dtype);
+  return c;
+}
+
+}  // namespace
+
 Coordinates load_coordinates(const Dataset& ds) {
   Coordinates out;
   ChunkReader reader(ds);
   for (const auto& dim : ds.dims) {
     const Variable* v = ds.find(dim.name);
     if (!v || !ds.is_dimension_coordinate(*v)) continue;
-    const Bytes raw = read_whole_1d(reader, *v);
-    CoordinateValues c;
-    c.values.resize(static_cast<std::size_t>(v->shape[0]));
-    c.text = !v->dtype.numeric();
-    c.dtype = v->dtype.native();
-    if (!c.text)
-      for (std::size_t i = 0; i < c.values.size(); ++i)
-        c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
+    CoordinateValues c = coordinate_values(*v, read_whole_1d(reader, *v));
     const std::string units = v->attrs.value("units", "");
     if (is_time_units(units)) {
       const std::string where = v->origin + ", variable '" + v->name + "' units";
@@ -419,6 +439,10 @@ void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::str
   if (c == coords.end() || c->second.text || c->second.time)
     throw Error::config(k, "auto needs '" + dim_name + "' to have numeric (longitude) labels");
   CoordinateValues& cv = c->second;
+  if (cv.packed)
+    throw Error::config(k, "auto does not relabel '" + dim_name +
+                               "' yet: its labels are packed (scale_factor, add_offset or "
+                               "_Unsigned); roll it by an integer");
   if (d.count < 2)
     throw Error::config(k, "auto needs at least two values along '" + dim_name + "'");
   std::vector<double> seen;
