@@ -4,6 +4,8 @@ byte flags with `_Unsigned = "true"`, a scalar `t` and a `band` coordinate liste
 and a gridMET-like file (a grid mapping `crs(crs)` that is its own dimension coordinate, which no
 data variable uses). The cache, read by xarray, must be what xarray reads from the source."""
 import json
+import shutil
+import subprocess
 
 import netCDF4
 import numpy as np
@@ -197,3 +199,29 @@ def test_sel_on_packed_coordinates_selects_decoded_values(tmp_path):
     proc = cache(tmp_path, src, name="none.zarr", check=2,
                  preprocessors=[{"type": "sel", "x": [1100, 1200]}])
     assert "selects nothing" in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("ncatted") is None, reason="NCO not installed (scripts/setup.sh installs it)")
+@pytest.mark.parametrize("fmt", ["NETCDF3_CLASSIC", "NETCDF4_CLASSIC"])
+@pytest.mark.parametrize("encoding", ["source", "decoded"])
+def test_unsigned_set_by_nco_on_netcdf3_bytes_and_shorts(tmp_path, fmt, encoding):
+    src = tmp_path / "flags.nc"
+    with netCDF4.Dataset(src, "w", format=fmt) as ds:
+        ds.createDimension("time", None)
+        ds.createDimension("x", 5)
+        x = ds.createVariable("x", "f4", ("x",))
+        x[:] = np.arange(5)
+        qc = ds.createVariable("qc", "i1", ("time", "x"), fill_value=np.int8(-127))
+        qc.set_auto_maskandscale(False)
+        qc[:] = np.array([[0, 1, -128, -2, -127], [5, -1, 3, -100, 7]], "i1")
+        bt = ds.createVariable("bt", "i2", ("time", "x"))
+        bt.set_auto_maskandscale(False)
+        bt.scale_factor, bt.add_offset = np.float32(0.01), np.float32(150.0)
+        bt[:] = np.array([[0, 100, -30000, -1, 32767], [1, 2, 3, -2, -3]], "i2")
+    subprocess.run(["ncatted", "-O", "-h", "-a", "_Unsigned,qc,o,c,true", "-a", "_Unsigned,bt,o,c,true",
+                    str(src)], check=True)
+    store = cache(tmp_path, src, encoding=encoding)
+    expected = xr.open_dataset(src)
+    assert float(expected.qc.max()) == 255 and np.isnan(expected.qc.values[0, 4])
+    assert float(expected.bt.min()) >= 150 and float(expected.bt.max()) > 150 + 327.67
+    assert_same(xr.open_zarr(store), expected)
