@@ -279,6 +279,7 @@ void keep_coordinates_the_store_holds(std::vector<ArrayPlan>& arrays, const Data
                                       const Selection& sel) {
   std::set<std::string> in_source, in_store;
   for (const auto& v : ds.variables) in_source.insert(sel.output_name_of_var(v.name));
+  for (const auto& u : ds.unsupported) in_source.insert(u.first);  // left out by `variables:`
   for (const auto& a : arrays) in_store.insert(a.name);
   for (auto& a : arrays) {
     if (!a.attrs.contains("coordinates") || !a.attrs["coordinates"].is_string()) continue;

@@ -225,3 +225,19 @@ def test_unsigned_set_by_nco_on_netcdf3_bytes_and_shorts(tmp_path, fmt, encoding
     assert float(expected.qc.max()) == 255 and np.isnan(expected.qc.values[0, 4])
     assert float(expected.bt.min()) >= 150 and float(expected.bt.max()) > 150 + 327.67
     assert_same(xr.open_zarr(store), expected)
+
+
+def test_a_coordinate_that_cannot_be_cached_yet_leaves_the_others_coordinates(tmp_path):
+    """`variables:` leaves out a complex coordinate (not cached yet): the attribute names what the
+    store holds, so `lat` stays a coordinate, as in ds[["temp"]]."""
+    import zarr
+    src = tmp_path / "complex.zarr"
+    root = zarr.open_group(str(src), mode="w")
+    for name, data in (("z", np.array([1 + 2j, 3j], "c8")), ("lat", np.array([10.0, 20.0])),
+                       ("temp", np.array([1.0, 2.0]))):
+        root.create_dataset(name, data=data).attrs["_ARRAY_DIMENSIONS"] = ["x"]
+    root["temp"].attrs["coordinates"] = "z lat"
+    expected = xr.open_zarr(src)[["temp"]].drop_vars("z")
+    assert "lat" in expected.coords
+    store = cache(tmp_path, src, variables=["temp"])
+    assert_same(xr.open_zarr(store), expected)
