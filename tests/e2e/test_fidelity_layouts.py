@@ -241,3 +241,19 @@ def test_a_coordinate_that_cannot_be_cached_yet_leaves_the_others_coordinates(tm
     assert "lat" in expected.coords
     store = cache(tmp_path, src, variables=["temp"])
     assert_same(xr.open_zarr(store), expected)
+
+
+def test_tiles_of_packed_coordinates_are_labelled_with_decoded_values(tmp_path):
+    src = goes_file(tmp_path / "goes.nc")
+    ds = xr.open_dataset(src)
+    store = cache(tmp_path, src, variables=["Rad"], preprocessors=[{"type": "tiled", "x": 4}])
+    got = xr.open_zarr(store).load()
+    assert got.x.dtype == ds.x.dtype and np.array_equal(got.x.values.ravel(), ds.x.values)
+    assert "scale_factor" not in got.x.encoding and got.x.attrs == ds.x.attrs
+    # y descends in radians (its stored integers ascend): refused as the original tiler refuses it
+    proc = cache(tmp_path, src, name="y.zarr", check=2, preprocessors=[{"type": "tiled", "y": 3}])
+    assert "must ascend" in proc.stderr, proc.stderr
+    # roll auto would relabel the stored integers: refused, naming why
+    proc = cache(tmp_path, src, name="roll.zarr", check=2,
+                 preprocessors=[{"type": "roll", "dim": "x", "shifts": "auto"}])
+    assert "packed" in proc.stderr, proc.stderr
