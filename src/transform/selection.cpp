@@ -420,6 +420,32 @@ T to_pm180(T x) {
   return static_cast<T>(r - static_cast<T>(180));
 }
 
+// ((x + 180) % 360) - 180 of every label, per source index, in the coordinate's dtype.
+Selection::Relabel pm180_labels(const CoordinateValues& cv) {
+  Selection::Relabel r;
+  r.values = cv.values;
+  r.data.resize(cv.values.size() * static_cast<std::size_t>(cv.dtype.size), 0);
+  for (std::size_t i = 0; i < cv.values.size(); ++i) {
+    const double x = cv.values[i];
+    double y;
+    if (cv.dtype.kind == 'f' && cv.dtype.size == 4) {
+      const float f = to_pm180(static_cast<float>(x));
+      y = f;
+      std::memcpy(r.data.data() + 4 * i, &f, 4);
+    } else if (cv.dtype.kind == 'f') {
+      y = to_pm180(x);
+      std::memcpy(r.data.data() + 8 * i, &y, 8);
+    } else {
+      const auto v = static_cast<int64_t>(x);
+      const int64_t m = (((v + 180) % 360) + 360) % 360 - 180;
+      y = static_cast<double>(m);
+      store_from_json(r.data.data(), i, cv.dtype, json(m));
+    }
+    r.values[i] = y;
+  }
+  return r;
+}
+
 // roll: {dim, shifts: N} is ds.roll(dim=N, roll_coords=True); shifts: auto (or null) is
 // ds.assign_coords(dim=((ds[dim] + 180) % 360) - 180).sortby(dim) on a 0..360 periodic axis.
 void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::string& key) {
@@ -463,28 +489,7 @@ void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::str
                                "' covers " + fmt::format("{}", span) + " (" +
                                fmt::format("{}", seen.front()) + " to " +
                                fmt::format("{}", seen.back()) + ")");
-  // New labels per source index, in the coordinate's dtype.
-  Selection::Relabel r;
-  r.values = cv.values;
-  r.data.resize(cv.values.size() * static_cast<std::size_t>(cv.dtype.size), 0);
-  for (std::size_t i = 0; i < cv.values.size(); ++i) {
-    const double x = cv.values[i];
-    double y;
-    if (cv.dtype.kind == 'f' && cv.dtype.size == 4) {
-      const float f = to_pm180(static_cast<float>(x));
-      y = f;
-      std::memcpy(r.data.data() + 4 * i, &f, 4);
-    } else if (cv.dtype.kind == 'f') {
-      y = to_pm180(x);
-      std::memcpy(r.data.data() + 8 * i, &y, 8);
-    } else {
-      const auto v = static_cast<int64_t>(x);
-      const int64_t m = (((v + 180) % 360) + 360) % 360 - 180;
-      y = static_cast<double>(m);
-      store_from_json(r.data.data(), i, cv.dtype, json(m));
-    }
-    r.values[i] = y;
-  }
+  Selection::Relabel r = pm180_labels(cv);
   // sortby: the new labels are two ascending runs; the roll that puts the negative run first.
   int64_t first_negative = d.count;
   for (int64_t i = 0; i < d.count; ++i)
