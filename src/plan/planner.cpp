@@ -107,6 +107,19 @@ void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
   }
 }
 
+// The variable is written as xarray decodes it (a.conversion = cf_decoding): the attributes that
+// said how to decode go, and the fill value is NaN, or the _FillValue as the unsigned view reads
+// it.
+void drop_decoded_encoding(ArrayPlan& a) {
+  a.attrs.erase("_Unsigned");
+  if (!a.conversion.decode) {
+    a.fill_value = fill_as_viewed(a.source, a.source.fill_value);
+    return;
+  }
+  for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
+  a.fill_value = "NaN";
+}
+
 // astype/scale: the variable is written decoded (even under encoding: source), then the steps run
 // on the decoded values; the fill value follows the final dtype.
 void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const std::string& key) {
@@ -115,10 +128,7 @@ void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const
                         "'" + a.source.name + "' is not numeric: astype and scale do not apply");
   if (!a.conversion.decode) {
     a.conversion = cf_decoding(a.source);
-    if (a.conversion.decode) {
-      for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
-      a.fill_value = "NaN";
-    }
+    drop_decoded_encoding(a);
   }
   a.attrs.erase("_FillValue");  // an unfit integer fill kept as an attribute no longer applies
   a.conversion.decoded = a.conversion.out;
@@ -128,7 +138,7 @@ void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const
     const DType r = step_result(t, s);
     if (r.kind != 'f' && t.kind == 'f' && may_be_nan) {
       // NaN has no integer value: it becomes the variable's _FillValue, which must fit.
-      const nlohmann::json& f = a.source.fill_value;
+      const nlohmann::json f = fill_as_viewed(a.source, a.source.fill_value);
       double fill = 0;
       bool fits = f.is_number();
       if (fits) {
@@ -238,8 +248,10 @@ void rename_references(Attrs& attrs, const Selection& sel) {
 std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
   std::vector<std::string> out;
   auto add = [&](const std::string& name, bool need_dims_within) {
+    // A dimension coordinate comes with its dimension; one on another dimension only as the grid
+    // mapping (gridMET's crs(crs)), which ds[[name]] would leave out.
     const Variable* c = ds.find(name);
-    if (!c || c->name == v.name || ds.is_dimension_coordinate(*c)) return;
+    if (!c || c->name == v.name || (need_dims_within && ds.is_dimension_coordinate(*c))) return;
     if (need_dims_within)
       for (const auto& d : c->dims)
         if (std::find(v.dims.begin(), v.dims.end(), d) == v.dims.end()) return;
@@ -258,6 +270,35 @@ std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
     }
   }
   return out;
+}
+
+// xarray takes a `coordinates` attribute only when every variable it names exists. A subset that
+// leaves some out (GOES's band_id, on a dimension Rad lacks) names only those the store holds, so
+// the others (t) stay coordinates, as in ds[[name]]. Names the source lacks too stay.
+void keep_coordinates_the_store_holds(std::vector<ArrayPlan>& arrays, const Dataset& ds,
+                                      const Selection& sel) {
+  std::set<std::string> in_source, in_store;
+  for (const auto& v : ds.variables) in_source.insert(sel.output_name_of_var(v.name));
+  for (const auto& u : ds.unsupported) in_source.insert(u.first);  // left out by `variables:`
+  for (const auto& a : arrays) in_store.insert(a.name);
+  for (auto& a : arrays) {
+    if (!a.attrs.contains("coordinates") || !a.attrs["coordinates"].is_string()) continue;
+    const std::vector<std::string> words = words_of(a.attrs["coordinates"].get<std::string>());
+    std::string kept;
+    bool dropped = false;
+    for (const auto& w : words) {
+      if (in_source.count(w) && !in_store.count(w)) {
+        dropped = true;
+        continue;
+      }
+      kept += (kept.empty() ? "" : " ") + w;
+    }
+    if (!dropped) continue;
+    if (kept.empty())
+      a.attrs.erase("coordinates");
+    else
+      a.attrs["coordinates"] = kept;
+  }
 }
 
 // An integer array whose _FillValue is not one of its values (NCO writes 1e20 on int16): Zarr's
@@ -330,10 +371,7 @@ ArrayPlan make_array(const Selection& sel, const Variable& v, const Config& cfg,
   a.attrs = v.attrs;
   rename_references(a.attrs, sel);
   a.fill_value = v.fill_value;
-  if (a.conversion.decode) {
-    for (const char* k : {"scale_factor", "add_offset", "missing_value"}) a.attrs.erase(k);
-    a.fill_value = "NaN";
-  }
+  if (decode) drop_decoded_encoding(a);
   // xarray's to_zarr gives float arrays without a _FillValue the fill value NaN; masking NaN
   // changes no value, so readers see the same data either way.
   if (a.fill_value.is_null() && a.conversion.out.kind == 'f') a.fill_value = "NaN";
@@ -376,11 +414,23 @@ ArrayPlan inline_coordinate(const std::string& name, const std::vector<std::stri
 // tiled: data arrays get a stored layout (batch_dim first, one tile a chunk); the 1-D coordinates
 // of tiled dimensions become D_coarse(batch_dim) and D(batch_dim, D_fine), as reset_index leaves
 // them after xarray's stack.
-void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selection& sel,
-                  const Config& cfg) {
-  // batch_dim runs over the tiles in the data's dimension order (that of the first tiled data
-  // array; every tiled array must share it), the last tiled dimension fastest.
-  Selection::Tiling t = *sel.tiling;
+struct TileGrid {
+  Selection::Tiling t;          // tiled dimensions in batch order
+  std::vector<int64_t> coarse;  // tiles along each tiled dimension
+  int64_t batch = 1;            // tiles in all
+  int64_t per_chunk = 1;        // tiles a stored chunk
+  int tile_of(const std::string& dim) const {
+    for (std::size_t i = 0; i < t.dims.size(); ++i)
+      if (t.dims[i] == dim) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+// batch_dim runs over the tiles in the data's dimension order (that of the first tiled data
+// array; every tiled array must share it), the last tiled dimension fastest.
+Selection::Tiling tiling_in_data_order(const std::vector<ArrayPlan>& arrays,
+                                       const Selection::Tiling& tiling) {
+  Selection::Tiling t = tiling;
   std::vector<std::string> order;
   for (const auto& a : arrays) {
     if (a.coordinate) continue;
@@ -407,105 +457,100 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     }
     t = std::move(sorted);
   }
-  auto tile_of = [&](const std::string& dim) -> int {
-    for (std::size_t i = 0; i < t.dims.size(); ++i)
-      if (t.dims[i] == dim) return static_cast<int>(i);
-    return -1;
-  };
-  std::vector<int64_t> coarse;  // tiles along each tiled dimension
-  int64_t batch = 1;
-  for (std::size_t i = 0; i < t.dims.size(); ++i) {
-    coarse.push_back(sel.find_output(t.dims[i])->count / t.sizes[i]);
-    batch *= coarse.back();
+  return t;
+}
+
+TileGrid tile_grid(const std::vector<ArrayPlan>& arrays, const Selection& sel, const Config& cfg) {
+  TileGrid g;
+  g.t = tiling_in_data_order(arrays, *sel.tiling);
+  for (std::size_t i = 0; i < g.t.dims.size(); ++i) {
+    g.coarse.push_back(sel.find_output(g.t.dims[i])->count / g.t.sizes[i]);
+    g.batch *= g.coarse.back();
   }
   // Several tiles a chunk: consecutive batch indices, so k tiles along the last tiled dimension.
-  int64_t per_chunk = 1;
   for (const auto& [dim, size] : cfg.chunks)
-    if (dim == "batch_dim") per_chunk = size < 0 ? coarse.back() : std::max<int64_t>(size, 1);
-  if (coarse.back() % per_chunk != 0) {
+    if (dim == "batch_dim") g.per_chunk = size < 0 ? g.coarse.back() : std::max<int64_t>(size, 1);
+  if (g.coarse.back() % g.per_chunk != 0) {
     std::string ok;
-    for (int64_t k = 1; k <= coarse.back(); ++k)
-      if (coarse.back() % k == 0) ok += (ok.empty() ? "" : ", ") + std::to_string(k);
-    throw Error::config("chunks.batch_dim",
-                        fmt::format("{} tiles a chunk: a chunk holds consecutive tiles along '{}' "
-                                    "({} of them), so it must divide {} (one of {})",
-                                    per_chunk, t.dims.back(), coarse.back(), coarse.back(), ok));
+    for (int64_t k = 1; k <= g.coarse.back(); ++k)
+      if (g.coarse.back() % k == 0) ok += (ok.empty() ? "" : ", ") + std::to_string(k);
+    throw Error::config(
+        "chunks.batch_dim",
+        fmt::format("{} tiles a chunk: a chunk holds consecutive tiles along '{}' "
+                    "({} of them), so it must divide {} (one of {})",
+                    g.per_chunk, g.t.dims.back(), g.coarse.back(), g.coarse.back(), ok));
   }
-  std::string coord_names;
-  for (const auto& d : t.dims) coord_names += " " + d + " " + d + "_coarse";
-  std::vector<ArrayPlan> out;
-  for (auto& a : arrays) {
-    if (a.coordinate && a.ndim() == 1 && tile_of(a.dims[0]) >= 0) continue;  // replaced below
-    std::vector<bool> tiled(a.ndim(), false);
-    std::size_t n_tiled = 0;
-    for (std::size_t d = 0; d < a.ndim(); ++d)
-      n_tiled += (tiled[d] = tile_of(a.dims[d]) >= 0) ? 1 : 0;
-    if (n_tiled == 0) {
-      out.push_back(std::move(a));
-      continue;
+  return g;
+}
+
+// The stored layout of an array with `tiled` dimensions (n_tiled of them).
+void tile_array(ArrayPlan& a, const TileGrid& g, const std::vector<bool>& tiled,
+                std::size_t n_tiled, const std::string& coord_names) {
+  if (n_tiled != g.t.dims.size() && g.per_chunk > 1 &&
+      std::find(a.dims.begin(), a.dims.end(), g.t.dims.back()) == a.dims.end())
+    throw Error::config(
+        "chunks.batch_dim",
+        "'" + a.name + "' lacks '" + g.t.dims.back() +
+            "', along which several tiles "
+            "a chunk are grouped: use batch_dim: 1, or leave it out under variables:");
+  StoredLayout st;
+  st.dims = {"batch_dim"};
+  st.shape = {g.batch};
+  st.chunks = {g.per_chunk};
+  st.tiles_per_chunk = g.per_chunk;
+  bool padded = false;
+  for (std::size_t d = 0; d < a.ndim(); ++d) {
+    if (tiled[d]) {
+      const auto i = static_cast<std::size_t>(g.tile_of(a.dims[d]));
+      a.chunks[d] = g.t.sizes[i] * (i + 1 == g.t.dims.size() ? g.per_chunk : 1);
+      padded |= g.t.original[i] % g.t.sizes[i] != 0;
+      st.dims.push_back(a.dims[d] + "_fine");
+      st.shape.push_back(g.t.sizes[i]);
+      st.chunks.push_back(g.t.sizes[i]);
+    } else {
+      st.dims.push_back(a.dims[d]);
+      st.shape.push_back(a.shape[d]);
+      st.chunks.push_back(a.chunks[d]);
     }
-    if (n_tiled != t.dims.size() && per_chunk > 1 &&
-        std::find(a.dims.begin(), a.dims.end(), t.dims.back()) == a.dims.end())
-      throw Error::config(
-          "chunks.batch_dim",
-          "'" + a.name + "' lacks '" + t.dims.back() +
-              "', along which several tiles "
-              "a chunk are grouped: use batch_dim: 1, or leave it out under variables:");
-    StoredLayout st;
-    st.dims = {"batch_dim"};
-    st.shape = {batch};
-    st.chunks = {per_chunk};
-    st.tiles_per_chunk = per_chunk;
-    bool padded = false;
-    for (std::size_t d = 0; d < a.ndim(); ++d) {
-      if (tiled[d]) {
-        const auto i = static_cast<std::size_t>(tile_of(a.dims[d]));
-        a.chunks[d] = t.sizes[i] * (i + 1 == t.dims.size() ? per_chunk : 1);
-        padded |= t.original[i] % t.sizes[i] != 0;
-        st.dims.push_back(a.dims[d] + "_fine");
-        st.shape.push_back(t.sizes[i]);
-        st.chunks.push_back(t.sizes[i]);
-      } else {
-        st.dims.push_back(a.dims[d]);
-        st.shape.push_back(a.shape[d]);
-        st.chunks.push_back(a.chunks[d]);
-      }
-    }
-    if (padded && t.pad && a.fill_value.is_null())
-      throw Error::config("variables." + a.name,
-                          "padding '" + a.name + "' (" + a.conversion.out.str() +
-                              ") to whole tiles "
-                              "needs a _FillValue; use encoding: decoded or boundary: trim");
-    st.tiled = tiled;
-    st.coarse = coarse;
-    for (const auto& dim : t.dims) {
-      const auto at = std::find(a.dims.begin(), a.dims.end(), dim);
-      st.tile_dim.push_back(at == a.dims.end() ? -1 : static_cast<int>(at - a.dims.begin()));
-    }
-    a.stored = std::move(st);
-    const std::string have = a.attrs.value("coordinates", std::string());
-    a.attrs["coordinates"] = have.empty() ? coord_names.substr(1) : have + coord_names;
-    out.push_back(std::move(a));
   }
-  for (std::size_t i = 0; i < t.dims.size(); ++i) {
-    const std::string& dim = t.dims[i];
+  if (padded && g.t.pad && a.fill_value.is_null())
+    throw Error::config("variables." + a.name,
+                        "padding '" + a.name + "' (" + a.conversion.out.str() +
+                            ") to whole tiles "
+                            "needs a _FillValue; use encoding: decoded or boundary: trim");
+  st.tiled = tiled;
+  st.coarse = g.coarse;
+  for (const auto& dim : g.t.dims) {
+    const auto at = std::find(a.dims.begin(), a.dims.end(), dim);
+    st.tile_dim.push_back(at == a.dims.end() ? -1 : static_cast<int>(at - a.dims.begin()));
+  }
+  a.stored = std::move(st);
+  const std::string have = a.attrs.value("coordinates", std::string());
+  a.attrs["coordinates"] = have.empty() ? coord_names.substr(1) : have + coord_names;
+}
+
+// D_coarse(batch_dim) and, where D has labels, D(batch_dim, D_fine) for each tiled dimension.
+void add_tile_coordinates(std::vector<ArrayPlan>& out, const TileGrid& g, const Dataset& ds,
+                          const Selection& sel, const Config& cfg) {
+  for (std::size_t i = 0; i < g.t.dims.size(); ++i) {
+    const std::string& dim = g.t.dims[i];
     int64_t later = 1;
-    for (std::size_t j = i + 1; j < t.dims.size(); ++j) later *= coarse[j];
-    Bytes idx(static_cast<std::size_t>(batch) * 8, 0);
-    for (int64_t b = 0; b < batch; ++b) {
-      const int64_t c = (b / later) % coarse[i];
+    for (std::size_t j = i + 1; j < g.t.dims.size(); ++j) later *= g.coarse[j];
+    Bytes idx(static_cast<std::size_t>(g.batch) * 8, 0);
+    for (int64_t b = 0; b < g.batch; ++b) {
+      const int64_t c = (b / later) % g.coarse[i];
       std::memcpy(idx.data() + 8 * b, &c, 8);
     }
-    out.push_back(inline_coordinate(dim + "_coarse", {"batch_dim"}, {batch}, DType{'i', 8, false},
+    out.push_back(inline_coordinate(dim + "_coarse", {"batch_dim"}, {g.batch}, DType{'i', 8, false},
                                     std::move(idx), Attrs::object(), nullptr, cfg));
-    if (t.labels[i].empty()) continue;
-    const DType lt = t.label_dtypes[i];
-    const int64_t n = t.sizes[i];
-    Bytes lab(static_cast<std::size_t>(batch * n * lt.size), 0);
-    for (int64_t b = 0; b < batch; ++b)
+    if (g.t.labels[i].empty()) continue;
+    const DType lt = g.t.label_dtypes[i];
+    const int64_t n = g.t.sizes[i];
+    Bytes lab(static_cast<std::size_t>(g.batch * n * lt.size), 0);
+    for (int64_t b = 0; b < g.batch; ++b)
       for (int64_t f = 0; f < n; ++f) {
-        const auto at = static_cast<std::size_t>(((b / later) % coarse[i]) * n + f);
-        const double x = at < t.labels[i].size() ? t.labels[i][at] : std::nan("");
+        const auto at = static_cast<std::size_t>(((b / later) % g.coarse[i]) * n + f);
+        const double x = at < g.t.labels[i].size() ? g.t.labels[i][at] : std::nan("");
         store_from_json(lab.data(), static_cast<std::size_t>(b * n + f), lt,
                         std::isnan(x) ? nlohmann::json("NaN") : nlohmann::json(x));
       }
@@ -514,16 +559,42 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
     if (const Variable* cv = ds.find(m->source)) {
       attrs = cv->attrs;
       rename_references(attrs, sel);
+      // The labels are the decoded values: what said how to decode them no longer applies.
+      for (const char* k : {"scale_factor", "add_offset", "missing_value", "_Unsigned"})
+        attrs.erase(k);
     }
-    out.push_back(inline_coordinate(dim, {"batch_dim", dim + "_fine"}, {batch, n}, lt,
+    out.push_back(inline_coordinate(dim, {"batch_dim", dim + "_fine"}, {g.batch, n}, lt,
                                     std::move(lab), std::move(attrs), "NaN", cfg));
   }
+}
+
+void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selection& sel,
+                  const Config& cfg) {
+  const TileGrid g = tile_grid(arrays, sel, cfg);
+  std::string coord_names;
+  for (const auto& d : g.t.dims) coord_names += " " + d + " " + d + "_coarse";
+  std::vector<ArrayPlan> out;
+  for (auto& a : arrays) {
+    if (a.coordinate && a.ndim() == 1 && g.tile_of(a.dims[0]) >= 0) continue;  // replaced below
+    std::vector<bool> tiled(a.ndim(), false);
+    std::size_t n_tiled = 0;
+    for (std::size_t d = 0; d < a.ndim(); ++d)
+      n_tiled += (tiled[d] = g.tile_of(a.dims[d]) >= 0) ? 1 : 0;
+    if (n_tiled > 0) tile_array(a, g, tiled, n_tiled, coord_names);
+    out.push_back(std::move(a));
+  }
+  add_tile_coordinates(out, g, ds, sel, cfg);
   arrays = std::move(out);
 }
 
 }  // namespace
 
-std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
+namespace {
+
+// The variables to cache: `variables:`, each with what it needs to be read as it is in the source,
+// or every data variable. Refuses what cannot be cached yet, and a source with nothing to cache.
+std::vector<VariableSpec> requested_specs(const Dataset& ds, const Selection& sel,
+                                          const Config& cfg) {
   std::vector<VariableSpec> specs = cfg.variables;
   auto unsupported_list = [&] {
     std::string s;
@@ -566,8 +637,13 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
                                                                     : "group '" + ds.group + "'") +
                                                   "; its groups: " + groups + " (set group:)"));
   }
-  std::vector<ArrayPlan> arrays;
-  std::vector<std::string> coord_dims;
+  return specs;
+}
+
+// The arrays of `specs`; `coord_dims` collects the dimensions whose coordinates come along.
+void add_spec_arrays(std::vector<ArrayPlan>& arrays, std::vector<std::string>& coord_dims,
+                     const std::vector<VariableSpec>& specs, const Dataset& ds,
+                     const Selection& sel, const Config& cfg) {
   for (const auto& spec : specs) {
     const Variable* v = nullptr;
     for (const auto& cand : ds.variables)
@@ -594,14 +670,11 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
       if (std::find(coord_dims.begin(), coord_dims.end(), d) == coord_dims.end())
         coord_dims.push_back(d);
   }
-  for (const auto& d : coord_dims) {
-    const Variable* c = ds.find(d);
-    if (c && ds.is_dimension_coordinate(*c)) {
-      arrays.push_back(make_array(sel, *c, cfg, true));
-      check_array_name(arrays.back().name, "preprocessors (rename of '" + d + "')");
-    }
-  }
-  if (sel.tiling) apply_tiling(arrays, ds, sel, cfg);
+}
+
+// Refuses output arrays that clash, and shards/chunks naming no output dimension.
+void check_output_arrays(const std::vector<ArrayPlan>& arrays, const Selection& sel,
+                         const Config& cfg) {
   std::set<std::string> names;
   for (const auto& a : arrays)
     if (!names.insert(a.name).second)
@@ -629,6 +702,30 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
         known |= a.dims[d] == dim || a.index[d].source == dim;
     if (!known) throw Error::config("chunks." + dim, "no output dimension named '" + dim + "'");
   }
+}
+
+}  // namespace
+
+std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
+  const std::vector<VariableSpec> specs = requested_specs(ds, sel, cfg);
+  std::vector<ArrayPlan> arrays;
+  std::vector<std::string> coord_dims;
+  add_spec_arrays(arrays, coord_dims, specs, ds, sel, cfg);
+  // Without a list, every dimension coordinate xarray shows, also those no data variable uses.
+  if (cfg.variables.empty())
+    for (const auto& dim : ds.dims)
+      if (std::find(coord_dims.begin(), coord_dims.end(), dim.name) == coord_dims.end())
+        coord_dims.push_back(dim.name);
+  for (const auto& d : coord_dims) {
+    const Variable* c = ds.find(d);
+    if (c && ds.is_dimension_coordinate(*c)) {
+      arrays.push_back(make_array(sel, *c, cfg, true));
+      check_array_name(arrays.back().name, "preprocessors (rename of '" + d + "')");
+    }
+  }
+  keep_coordinates_the_store_holds(arrays, ds, sel);
+  if (sel.tiling) apply_tiling(arrays, ds, sel, cfg);
+  check_output_arrays(arrays, sel, cfg);
   return arrays;
 }
 

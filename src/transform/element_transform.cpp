@@ -56,9 +56,35 @@ void decode_from(const Conversion& c, const unsigned char* src, std::ptrdiff_t s
 
 }  // namespace
 
+DType unsigned_view(const Variable& v) {
+  const DType t = v.dtype.native();
+  if (!v.attrs.contains("_Unsigned") || !v.attrs["_Unsigned"].is_string()) return t;
+  const std::string u = v.attrs["_Unsigned"].get<std::string>();
+  if (t.kind == 'i' && u == "true") return {'u', t.size, false};
+  if (t.kind == 'u' && u == "false") return {'i', t.size, false};
+  return t;
+}
+
+json fill_as_viewed(const Variable& v, const json& fill) {
+  const DType view = unsigned_view(v);
+  if (view == v.dtype.native() || !fill.is_number()) return fill;
+  // The same bytes read as the other signedness: numpy's wrap of the integer.
+  unsigned char b[8] = {};
+  store_from_json(b, 0, v.dtype.native(), fill);
+  if (view.size == 8) {
+    uint64_t u;
+    std::memcpy(&u, b, 8);
+    return view.kind == 'u' ? json(u) : json(static_cast<int64_t>(u));
+  }
+  const double x = load_as_double(b, 0, view);
+  return view.kind == 'u' ? json(static_cast<uint64_t>(x)) : json(static_cast<int64_t>(x));
+}
+
 Conversion cf_decoding(const Variable& v) {
-  Conversion c = Conversion::identity(v.dtype);
-  add_fills(v.fill_value, c.fills);
+  // UnsignedIntegerCoder first: the bytes as the other signedness, _FillValue converted with them
+  // (missing_value is not: the coder leaves it as it is).
+  Conversion c = Conversion::identity(unsigned_view(v));
+  add_fills(fill_as_viewed(v, v.fill_value), c.fills);
   if (v.attrs.contains("missing_value")) add_fills(v.attrs["missing_value"], c.fills);
   c.scale = attr_number(v.attrs, "scale_factor", &c.has_scale);
   c.offset = attr_number(v.attrs, "add_offset", &c.has_offset);

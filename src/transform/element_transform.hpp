@@ -41,8 +41,18 @@ struct Conversion {
   static Conversion from_json(const nlohmann::json& j);
 };
 
-// The decoding xarray applies to `v` (identity when v has no CF packing or fill value).
+// The decoding xarray applies to `v` (identity when v has no CF packing or fill value, but then
+// still read as unsigned_view(v)).
 Conversion cf_decoding(const Variable& v);
+
+// The type xarray's UnsignedIntegerCoder reads v's bytes as: `_Unsigned = "true"` on a signed
+// integer gives the unsigned integer of its size, `"false"` on an unsigned one the signed
+// integer; otherwise v's own type. Native byte order.
+DType unsigned_view(const Variable& v);
+
+// v's _FillValue `fill` as unsigned_view(v) reads its bytes (-1 on an int8 `_Unsigned` flag is
+// 255), as the coder converts it; `fill` itself when the view is v's own type.
+nlohmann::json fill_as_viewed(const Variable& v, const nlohmann::json& fill);
 
 // The dtype after `step` applied to values of dtype `t` (numpy's result type).
 DType step_result(DType t, const ValueStep& step);

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "source/chunk_reader.hpp"
+#include "transform/element_transform.hpp"
 
 namespace zp {
 
@@ -116,20 +117,39 @@ std::string Selection::output_name_of_var(const std::string& source_var) const {
   return it == var_renames.end() ? source_var : it->second;
 }
 
+namespace {
+
+// The labels of a 1-D coordinate from its stored bytes `raw` (native order). A packed one is
+// decoded first (GOES ABI x/y: int16 with scale_factor and add_offset, radians to xarray).
+CoordinateValues coordinate_values(const Variable& v, const Bytes& raw) {
+  CoordinateValues c;
+  const auto n = static_cast<std::size_t>(v.shape[0]);
+  c.values.resize(n);
+  c.text = !v.dtype.numeric();
+  c.dtype = v.dtype.native();
+  if (c.text) return c;
+  const Conversion conv = cf_decoding(v);
+  c.packed = conv.has_scale || conv.has_offset || !(conv.in == c.dtype);
+  if (!c.packed) {
+    for (std::size_t i = 0; i < n; ++i) c.values[i] = load_as_double(raw.data(), i, c.dtype);
+    return c;
+  }
+  Bytes decoded(n * static_cast<std::size_t>(conv.out.size));
+  convert_run(conv, raw.data(), conv.in.size, decoded.data(), n);
+  c.dtype = conv.out;
+  for (std::size_t i = 0; i < n; ++i) c.values[i] = load_as_double(decoded.data(), i, c.dtype);
+  return c;
+}
+
+}  // namespace
+
 Coordinates load_coordinates(const Dataset& ds) {
   Coordinates out;
   ChunkReader reader(ds);
   for (const auto& dim : ds.dims) {
     const Variable* v = ds.find(dim.name);
     if (!v || !ds.is_dimension_coordinate(*v)) continue;
-    const Bytes raw = read_whole_1d(reader, *v);
-    CoordinateValues c;
-    c.values.resize(static_cast<std::size_t>(v->shape[0]));
-    c.text = !v->dtype.numeric();
-    c.dtype = v->dtype.native();
-    if (!c.text)
-      for (std::size_t i = 0; i < c.values.size(); ++i)
-        c.values[i] = load_as_double(raw.data(), i, v->dtype.native());
+    CoordinateValues c = coordinate_values(*v, read_whole_1d(reader, *v));
     const std::string units = v->attrs.value("units", "");
     if (is_time_units(units)) {
       const std::string where = v->origin + ", variable '" + v->name + "' units";
@@ -400,46 +420,8 @@ T to_pm180(T x) {
   return static_cast<T>(r - static_cast<T>(180));
 }
 
-// roll: {dim, shifts: N} is ds.roll(dim=N, roll_coords=True); shifts: auto (or null) is
-// ds.assign_coords(dim=((ds[dim] + 180) % 360) - 180).sortby(dim) on a 0..360 periodic axis.
-void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::string& key) {
-  const std::string dim_name = string_field(p, "dim", key);
-  DimMap& d = find_dim(s, dim_name, key + ".dim");
-  const json shifts = p.value("shifts", json(nullptr));
-  const std::string k = key + ".shifts";
-  if (shifts.is_number_integer()) {
-    d = d.rolled(shifts.get<int64_t>() % std::max<int64_t>(d.count, 1));
-    return;
-  }
-  if (!shifts.is_null() && shifts != "auto")
-    throw Error::config(
-        k,
-        "expected an integer, or auto (null) to turn 0..360 into -180..180, got " + shifts.dump());
-  const auto c = coords.find(d.source);
-  if (c == coords.end() || c->second.text || c->second.time)
-    throw Error::config(k, "auto needs '" + dim_name + "' to have numeric (longitude) labels");
-  CoordinateValues& cv = c->second;
-  if (d.count < 2)
-    throw Error::config(k, "auto needs at least two values along '" + dim_name + "'");
-  std::vector<double> seen;
-  for (int64_t i = 0; i < d.count; ++i)
-    seen.push_back(cv.values[static_cast<std::size_t>(d.source_index(i))]);
-  for (std::size_t i = 1; i < seen.size(); ++i)
-    if (!(seen[i] > seen[i - 1]))
-      throw Error::config(
-          k, "auto needs '" + dim_name + "' ascending; it is not at position " + std::to_string(i));
-  if (seen.front() < 0)
-    throw Error::config(k, "'" + dim_name + "' already runs from " +
-                               fmt::format("{}", seen.front()) + " to " +
-                               fmt::format("{}", seen.back()) + ": nothing to roll");
-  const double spacing = seen[1] - seen[0];
-  const double span = seen.back() - seen.front() + spacing;
-  if (std::fabs(span - 360) > 1e-6 * 360)
-    throw Error::config(k, "auto needs a periodic axis covering 360 degrees; '" + dim_name +
-                               "' covers " + fmt::format("{}", span) + " (" +
-                               fmt::format("{}", seen.front()) + " to " +
-                               fmt::format("{}", seen.back()) + ")");
-  // New labels per source index, in the coordinate's dtype.
+// ((x + 180) % 360) - 180 of every label, per source index, in the coordinate's dtype.
+Selection::Relabel pm180_labels(const CoordinateValues& cv) {
   Selection::Relabel r;
   r.values = cv.values;
   r.data.resize(cv.values.size() * static_cast<std::size_t>(cv.dtype.size), 0);
@@ -461,6 +443,53 @@ void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::str
     }
     r.values[i] = y;
   }
+  return r;
+}
+
+// roll: {dim, shifts: N} is ds.roll(dim=N, roll_coords=True); shifts: auto (or null) is
+// ds.assign_coords(dim=((ds[dim] + 180) % 360) - 180).sortby(dim) on a 0..360 periodic axis.
+void apply_roll(Selection& s, Coordinates& coords, const json& p, const std::string& key) {
+  const std::string dim_name = string_field(p, "dim", key);
+  DimMap& d = find_dim(s, dim_name, key + ".dim");
+  const json shifts = p.value("shifts", json(nullptr));
+  const std::string k = key + ".shifts";
+  if (shifts.is_number_integer()) {
+    d = d.rolled(shifts.get<int64_t>() % std::max<int64_t>(d.count, 1));
+    return;
+  }
+  if (!shifts.is_null() && shifts != "auto")
+    throw Error::config(
+        k,
+        "expected an integer, or auto (null) to turn 0..360 into -180..180, got " + shifts.dump());
+  const auto c = coords.find(d.source);
+  if (c == coords.end() || c->second.text || c->second.time)
+    throw Error::config(k, "auto needs '" + dim_name + "' to have numeric (longitude) labels");
+  CoordinateValues& cv = c->second;
+  if (cv.packed)
+    throw Error::config(k, "auto does not relabel '" + dim_name +
+                               "' yet: its labels are packed (scale_factor, add_offset or "
+                               "_Unsigned); roll it by an integer");
+  if (d.count < 2)
+    throw Error::config(k, "auto needs at least two values along '" + dim_name + "'");
+  std::vector<double> seen;
+  for (int64_t i = 0; i < d.count; ++i)
+    seen.push_back(cv.values[static_cast<std::size_t>(d.source_index(i))]);
+  for (std::size_t i = 1; i < seen.size(); ++i)
+    if (!(seen[i] > seen[i - 1]))
+      throw Error::config(
+          k, "auto needs '" + dim_name + "' ascending; it is not at position " + std::to_string(i));
+  if (seen.front() < 0)
+    throw Error::config(k, "'" + dim_name + "' already runs from " +
+                               fmt::format("{}", seen.front()) + " to " +
+                               fmt::format("{}", seen.back()) + ": nothing to roll");
+  const double spacing = seen[1] - seen[0];
+  const double span = seen.back() - seen.front() + spacing;
+  if (std::fabs(span - 360) > 1e-6 * 360)
+    throw Error::config(k, "auto needs a periodic axis covering 360 degrees; '" + dim_name +
+                               "' covers " + fmt::format("{}", span) + " (" +
+                               fmt::format("{}", seen.front()) + " to " +
+                               fmt::format("{}", seen.back()) + ")");
+  Selection::Relabel r = pm180_labels(cv);
   // sortby: the new labels are two ascending runs; the roll that puts the negative run first.
   int64_t first_negative = d.count;
   for (int64_t i = 0; i < d.count; ++i)

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "source/dataset.hpp"
 #include "core/cf_time.hpp"
+#include "source/dataset.hpp"
 
 namespace zp {
 
@@ -71,7 +71,10 @@ struct CoordinateValues {
   std::vector<int64_t> time_us;
   std::string time_error;  // time units that could not be decoded: why (values stay numbers)
   bool text = false;       // text labels (station names): selectable by position only
-  DType dtype;             // of the coordinate variable
+  // Packed (scale_factor/add_offset, _Unsigned): `values` are decoded as xarray decodes them,
+  // in `dtype`, the decoded type; the stored integers are no labels.
+  bool packed = false;
+  DType dtype;  // of the coordinate as xarray shows it
 };
 using Coordinates = std::map<std::string, CoordinateValues>;  // by source dim name
 

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <random>
@@ -12,6 +13,7 @@
 #include "plan/plan_json.hpp"
 #include "plan/units.hpp"
 #include "test_dataset.hpp"
+#include "transform/element_transform.hpp"
 #include "write/copy_region.hpp"
 #include "write/job_runner.hpp"
 
@@ -417,6 +419,56 @@ void plan_json_round_trips(const Case& c) {
 TEST(Planner, PlanJsonRoundTrips) {
   std::mt19937 rng(99);
   for (int trial = 0; trial < 40; ++trial) plan_json_round_trips(random_case(rng, true));
+}
+
+}  // namespace
+}  // namespace zp
+
+namespace zp {
+namespace {
+
+// xarray's UnsignedIntegerCoder: the bytes read as the other signedness, the _FillValue converted
+// with them, missing_value not; then masking and scaling as usual.
+TEST(Decoding, UnsignedAttributeReadsTheBytesAsXarrayDoes) {
+  Variable v = testing::make_variable("DQF", {"y"}, {4}, {4}, DType{'i', 1, false});
+  v.attrs["_Unsigned"] = "true";
+  v.fill_value = -1;
+  EXPECT_EQ(unsigned_view(v), (DType{'u', 1, false}));
+  EXPECT_EQ(fill_as_viewed(v, v.fill_value), nlohmann::json(255));
+  Conversion c = cf_decoding(v);
+  EXPECT_TRUE(c.decode);
+  EXPECT_EQ(c.out, (DType{'f', 4, false}));
+  const int8_t raw[4] = {0, -128, -1, 3};
+  float out[4];
+  convert_run(c, reinterpret_cast<const unsigned char*>(raw), 1,
+              reinterpret_cast<unsigned char*>(out), 4);
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_EQ(out[1], 128.0f);
+  EXPECT_TRUE(std::isnan(out[2]));
+  EXPECT_EQ(out[3], 3.0f);
+  // missing_value is compared with the unsigned values as it is: -1 masks nothing.
+  v.fill_value = nullptr;
+  v.attrs["missing_value"] = -1;
+  c = cf_decoding(v);
+  convert_run(c, reinterpret_cast<const unsigned char*>(raw), 1,
+              reinterpret_cast<unsigned char*>(out), 4);
+  EXPECT_EQ(out[2], 255.0f);
+  // Nothing to mask or scale: the same bytes, unsigned.
+  v.attrs.erase("missing_value");
+  c = cf_decoding(v);
+  EXPECT_FALSE(c.decode);
+  EXPECT_EQ(c.out, (DType{'u', 1, false}));
+  // "false" on an unsigned type reads it signed; "true" there, or on floats, changes nothing.
+  Variable u = testing::make_variable("counts", {"y"}, {4}, {4}, DType{'u', 8, false});
+  u.attrs["_Unsigned"] = "false";
+  u.fill_value = nlohmann::json(uint64_t{18446744073709551615u});
+  EXPECT_EQ(unsigned_view(u), (DType{'i', 8, false}));
+  EXPECT_EQ(fill_as_viewed(u, u.fill_value), nlohmann::json(-1));
+  u.attrs["_Unsigned"] = "true";
+  EXPECT_EQ(unsigned_view(u), (DType{'u', 8, false}));
+  Variable f = testing::make_variable("t", {"y"}, {4}, {4}, DType{'f', 4, false});
+  f.attrs["_Unsigned"] = "true";
+  EXPECT_EQ(unsigned_view(f), (DType{'f', 4, false}));
 }
 
 }  // namespace
