@@ -100,7 +100,16 @@ json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
                                      " has its own scale_factor, add_offset or fill value); a "
                                      "reference set holds one encoding for all of them");
     }
-    if (!is_regular(v)) {
+    if (!is_regular(v) || !v.layout_runs.empty()) {
+      if ((v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate) &&
+          v.layout_runs.size() > 1) {
+        const auto& r = v.layout_runs[1];
+        const std::string other = r.first_file < ds.files.size() ? ds.files[r.first_file] : "";
+        throw Error::source(where, "the files are chunked or compressed differently (" + other +
+                                       " differs from the first file); a kerchunk reference "
+                                       "set (version 1) holds one chunk shape and one codec "
+                                       "chain per array");
+      }
       if (v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate)
         throw Error::source(where,
                             "the joined files make the chunk grid irregular (files of "
