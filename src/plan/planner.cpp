@@ -521,6 +521,19 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
   arrays = std::move(out);
 }
 
+// Nothing to cache: no data variable and no coordinate (the groups are named, where there are).
+[[noreturn]] void refuse_nothing_to_cache(const Dataset& ds) {
+  std::string groups;
+  for (const auto& g : ds.groups) groups += (groups.empty() ? "" : ", ") + g;
+  throw Error::source(ds.uri,
+                      "has no data variables to cache" +
+                          (groups.empty() ? std::string()
+                                          : " in " +
+                                                (ds.group.empty() ? std::string("its root group")
+                                                                  : "group '" + ds.group + "'") +
+                                                "; its groups: " + groups + " (set group:)"));
+}
+
 }  // namespace
 
 std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, const Config& cfg) {
@@ -555,19 +568,12 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
       if (!listed) specs.push_back({out_name, {}});
     }
   }
-  if (specs.empty()) {
-    std::string groups;
-    for (const auto& g : ds.groups) groups += (groups.empty() ? "" : ", ") + g;
-    throw Error::source(ds.uri,
-                        "has no data variables to cache" +
-                            (groups.empty() ? std::string()
-                                            : " in " +
-                                                  (ds.group.empty() ? std::string("its root group")
-                                                                    : "group '" + ds.group + "'") +
-                                                  "; its groups: " + groups + " (set group:)"));
-  }
-  std::vector<ArrayPlan> arrays;
   std::vector<std::string> coord_dims;
+  if (specs.empty() && cfg.variables.empty())  // coordinates only: xarray opens them as they are
+    for (const auto& v : ds.variables)
+      if (ds.is_dimension_coordinate(v)) coord_dims.push_back(v.name);
+  if (specs.empty() && coord_dims.empty()) refuse_nothing_to_cache(ds);
+  std::vector<ArrayPlan> arrays;
   for (const auto& spec : specs) {
     const Variable* v = nullptr;
     for (const auto& cand : ds.variables)
