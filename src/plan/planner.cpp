@@ -569,7 +569,9 @@ std::vector<ArrayPlan> build_arrays(const Dataset& ds, const Selection& sel, con
     }
   }
   std::vector<std::string> coord_dims;
-  if (specs.empty() && cfg.variables.empty())  // coordinates only: xarray opens them as they are
+  // Coordinates only: xarray opens them as they are. Beside groups, the data is in the groups:
+  // refused naming them, never a store of the root's coordinates alone.
+  if (specs.empty() && cfg.variables.empty() && ds.groups.empty())
     for (const auto& v : ds.variables)
       if (ds.is_dimension_coordinate(v)) coord_dims.push_back(v.name);
   if (specs.empty() && coord_dims.empty()) refuse_nothing_to_cache(ds);
