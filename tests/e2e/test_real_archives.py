@@ -192,6 +192,9 @@ def test_chunking_and_compression_that_change_partway_are_joined(tmp_path):
         assert a["t2m"].chunking() == [5, 4, 5] and not a["t2m"].filters()["zlib"]
         assert b["t2m"].chunking() == [31, 4, 5] and b["t2m"].filters()["shuffle"]
     pattern = tmp_path / "src" / "c*.nc"
+    inspect = subprocess.run([str(BIN), "inspect", str(pattern)], capture_output=True, text=True, timeout=60)
+    assert "per file: from file 0: chunks [8,4,5]" in inspect.stdout, inspect.stdout
+    assert "from file 1: chunks [5,4,5] codecs none; from file 2: chunks [31,4,5]" in inspect.stdout
     for scan in ("1", "0"):
         store, _ = cache_files(tmp_path, pattern, f"c{scan}.zarr", chunks={"time": 7, "lat": 2, "lon": 5},
                                deploy_mode="local", simultaneous_worker_limit=2)
