@@ -328,3 +328,27 @@ def test_a_zarr_root_of_groups_lists_them_and_refs_takes_a_group(tmp_path):
     got = xr.open_dataset("reference://", engine="zarr", backend_kwargs={
         "consolidated": False, "storage_options": {"fo": json.loads(out.read_text())}}).load()
     assert np.array_equal(got.t.values, xr.open_dataset(nc_path, group="obs").t.values)
+
+
+def test_a_year_of_xarray_months_scanned_in_parallel_and_from_the_manifest_cache(tmp_path):
+    """Items 1 and 3 together, as plain xarray writes a year of months (fixed `time` in days
+    since each file's own first day, contiguous variables): scanned by child processes that each
+    join a run of months (their per-file layouts travel in the joined description), and again
+    from the manifest cache; identical to open_mfdataset each time."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for m in range(1, 13):
+        times = days_of(2001, m)
+        xr.Dataset({"t2m": (("time", "lat", "lon"), grid_values(times, m), {"units": "K"})},
+                   coords={"time": times, "lat": np.arange(4.0), "lon": np.arange(5.0)}
+                   ).to_netcdf(folder / f"y2001{m:02d}.nc")
+    files = sorted(folder.glob("y*.nc"))
+    cache_dir = tmp_path / "manifests"
+    for i, scan in enumerate(("1", "1", "0")):
+        store = tmp_path / f"y{i}.zarr"
+        cfg = {"data_uri": str(folder / "y*.nc"), "cache_store": str(store), "deploy_mode": "local",
+               "simultaneous_worker_limit": 2, "concat_dim": "time", "recommend_changes": False,
+               "chunks": {"time": 30, "lat": 4, "lon": 5}}
+        run_cache(tmp_path, cfg, env={"ZP_PARALLEL_SCAN": scan, "ZP_CACHE_DIR": str(cache_dir)}, check=0)
+        got = assert_like_xarray(store, files, raw_names=["t2m", "lat", "lon"])
+        assert got.sizes["time"] == 365
