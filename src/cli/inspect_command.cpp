@@ -26,11 +26,11 @@ int inspect_command(const std::string& source, const std::string& engine, const 
                     const std::string& concat_dim, bool as_json, const std::string& storage_options,
                     const std::string& remote_protocol, const std::string& remote_options) {
   AccessOptions access;
-  access.target =
-      StorageOptions::from_json(option_json(storage_options, "--storage-options"), "--storage-options");
+  access.target = StorageOptions::from_json(option_json(storage_options, "--storage-options"),
+                                            "--storage-options");
   if (!remote_options.empty()) {
-    access.remote =
-        StorageOptions::from_json(option_json(remote_options, "--remote-options"), "--remote-options");
+    access.remote = StorageOptions::from_json(option_json(remote_options, "--remote-options"),
+                                              "--remote-options");
     access.remote_given = true;
   }
   access.remote_protocol = remote_protocol;
@@ -62,6 +62,14 @@ int inspect_command(const std::string& source, const std::string& engine, const 
     fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n",
                v["name"].get<std::string>(), dims, v["dtype"].get<std::string>(), chunks,
                v["num_chunks"].get<int64_t>(), codecs.empty() ? "none" : codecs);
+    if (v.contains("layout_runs")) {  // files chunked or compressed differently
+      std::string runs;
+      for (const auto& r : v["layout_runs"])
+        runs += fmt::format("{}from file {}: chunks {} codecs {}", runs.empty() ? "" : "; ",
+                            r["first_file"].get<int64_t>(), r["chunk_shape"].dump(),
+                            r["codecs"].empty() ? "none" : r["codecs"].dump());
+      fmt::print("  {:<12} per file: {}\n", "", runs);
+    }
     std::string enc;
     for (const char* k : {"scale_factor", "add_offset", "missing_value", "units", "calendar"})
       if (v["attrs"].contains(k))

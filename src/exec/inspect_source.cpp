@@ -7,6 +7,7 @@
 #include "core/json_nonfinite.hpp"
 #include "core/units.hpp"
 #include "plan/units.hpp"
+#include "source/dataset_json.hpp"
 #include "source/open_source.hpp"
 #include "transform/selection.hpp"
 
@@ -28,7 +29,8 @@ std::string coord_range(const CoordinateValues& c) {
 }  // namespace
 
 nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
-                                      const std::string& concat_dim, const std::string& group, const AccessOptions& access) {
+                                      const std::string& concat_dim, const std::string& group,
+                                      const AccessOptions& access) {
   const Dataset ds = open_source(source, engine, concat_dim, group, access);
   const Coordinates coords = load_coordinates(ds);
   json out = {{"uri", ds.uri},
@@ -67,6 +69,7 @@ nlohmann::ordered_json inspect_source(const std::string& source, const std::stri
          {"codecs", codecs},
          {"fill_value", v.fill_value},
          {"attrs", nonfinite_numbers_to_markers(v.attrs)}});
+    if (!v.layout_runs.empty()) vars.back()["layout_runs"] = layout_runs_json(v.layout_runs);
   }
   out["dims"] = dims;
   out["variables"] = vars;

@@ -97,6 +97,7 @@ json source_json(const ArrayPlan& a, bool include_manifest) {
             {"codecs", codecs},      {"chunk_shape", v.grid.chunk_shape},
             {"edges", v.grid.edges}, {"missing_chunk_value", v.missing_chunk_value},
             {"origin", v.origin}};
+  if (!v.layout_runs.empty()) s["layout_runs"] = layout_runs_json(v.layout_runs);
   if (include_manifest) {
     Region all;
     all.lo.assign(a.ndim(), 0);
@@ -124,6 +125,11 @@ Variable source_from(const json& s, const std::string& where, const std::string&
   check_source_grid(v, where, field);  // before anything is sized by the grid
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   if (s.contains("chunks")) chunk_refs_from(s["chunks"], v.chunks, where, ErrorKind::Config);
+  if (s.contains("layout_runs")) {
+    layout_runs_from(s["layout_runs"], v, where);
+    if (const std::string fault = v.layout_fault(); !fault.empty())
+      throw Error::config(where, field + ".layout_runs: " + fault);
+  }
   return v;
 }
 

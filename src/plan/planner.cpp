@@ -587,6 +587,19 @@ void apply_tiling(std::vector<ArrayPlan>& arrays, const Dataset& ds, const Selec
   arrays = std::move(out);
 }
 
+// Nothing to cache: no data variable and no coordinate (the groups are named, where there are).
+[[noreturn]] void refuse_nothing_to_cache(const Dataset& ds) {
+  std::string groups;
+  for (const auto& g : ds.groups) groups += (groups.empty() ? "" : ", ") + g;
+  throw Error::source(ds.uri,
+                      "has no data variables to cache" +
+                          (groups.empty() ? std::string()
+                                          : " in " +
+                                                (ds.group.empty() ? std::string("its root group")
+                                                                  : "group '" + ds.group + "'") +
+                                                "; its groups: " + groups + " (set group:)"));
+}
+
 }  // namespace
 
 namespace {
@@ -626,17 +639,14 @@ std::vector<VariableSpec> requested_specs(const Dataset& ds, const Selection& se
       if (!listed) specs.push_back({out_name, {}});
     }
   }
-  if (specs.empty()) {
-    std::string groups;
-    for (const auto& g : ds.groups) groups += (groups.empty() ? "" : ", ") + g;
-    throw Error::source(ds.uri,
-                        "has no data variables to cache" +
-                            (groups.empty() ? std::string()
-                                            : " in " +
-                                                  (ds.group.empty() ? std::string("its root group")
-                                                                    : "group '" + ds.group + "'") +
-                                                  "; its groups: " + groups + " (set group:)"));
-  }
+  // Coordinates only: xarray opens them as they are (build_arrays adds every dimension coordinate).
+  // Beside groups, the data is in the groups: refused naming them, never a store of the root's
+  // coordinates alone.
+  bool coordinates_only = false;
+  if (specs.empty() && cfg.variables.empty() && ds.groups.empty())
+    for (const auto& v : ds.variables)
+      if (ds.is_dimension_coordinate(v)) coordinates_only = true;
+  if (specs.empty() && !coordinates_only) refuse_nothing_to_cache(ds);
   return specs;
 }
 

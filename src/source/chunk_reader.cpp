@@ -119,9 +119,10 @@ std::optional<Bytes> ChunkReader::stored(const Variable& v, int64_t chunk_index,
   }
   bytes_read_ += raw.size();
   // Uncompressed contiguous data split along dim 0: the last slab is short; pad it.
-  const std::size_t nbytes = v.chunk_bytes();
+  const std::size_t nbytes = v.chunk_bytes_of(ref);
+  const auto& codecs = v.codecs_of(ref);
   bool no_codec = true;
-  for (std::size_t i = 0; i < v.codecs.size(); ++i)
+  for (std::size_t i = 0; i < codecs.size(); ++i)
     if (!(ref.filter_mask & (1u << i))) no_codec = false;
   if (ref.kind == ChunkRef::Kind::Range && raw.size() < nbytes && no_codec) raw.resize(nbytes, 0);
   return raw;
@@ -129,15 +130,16 @@ std::optional<Bytes> ChunkReader::stored(const Variable& v, int64_t chunk_index,
 
 namespace {
 
-// The chunk's codec chain: the variable's, less the filters its HDF5 filter mask skipped. Most
-// chunks skip none: then the variable's own chain, not a copy (a copy of its JSON configurations
-// for each of tens of thousands of chunks).
+// The chunk's codec chain: its file's (Variable::codecs_of), less the filters its HDF5 filter mask
+// skipped. Most chunks skip none: then the variable's own chain, not a copy (a copy of its JSON
+// configurations for each of tens of thousands of chunks).
 const std::vector<CodecSpec>& chain_of(const Variable& v, const ChunkRef& ref,
                                        std::vector<CodecSpec>& masked) {
-  const uint32_t used = v.codecs.size() >= 32 ? ~0u : (1u << v.codecs.size()) - 1;
-  if (!(ref.filter_mask & used)) return v.codecs;
-  for (std::size_t i = 0; i < v.codecs.size(); ++i)
-    if (!(ref.filter_mask & (1u << i))) masked.push_back(v.codecs[i]);
+  const auto& codecs = v.codecs_of(ref);
+  const uint32_t used = codecs.size() >= 32 ? ~0u : (1u << codecs.size()) - 1;
+  if (!(ref.filter_mask & used)) return codecs;
+  for (std::size_t i = 0; i < codecs.size(); ++i)
+    if (!(ref.filter_mask & (1u << i))) masked.push_back(codecs[i]);
   return masked;
 }
 
@@ -147,11 +149,11 @@ void fill_missing(const Variable& v, unsigned char* out) {
                 v.missing_chunk_value);
 }
 
-// Decoded bytes of a big-endian variable into this machine's order.
-void to_native(const Variable& v, unsigned char* out) {
+// Decoded bytes (`n`) of a big-endian variable into this machine's order.
+void to_native(const Variable& v, unsigned char* out, std::size_t n) {
   if (!v.dtype.big_endian) return;
   const int unit = v.dtype.swap_unit();
-  byteswap(out, v.chunk_bytes() / static_cast<std::size_t>(unit), unit);
+  byteswap(out, n / static_cast<std::size_t>(unit), unit);
 }
 
 }  // namespace
@@ -164,10 +166,11 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<By
     return out;
   }
   std::vector<CodecSpec> masked;
-  Bytes out = decode_chain(chain_of(v, v.chunks[static_cast<std::size_t>(chunk_index)], masked),
-                           std::move(*raw), v.chunk_bytes(),
+  const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
+  const std::size_t n = v.chunk_bytes_of(ref);
+  Bytes out = decode_chain(chain_of(v, ref, masked), std::move(*raw), n,
                            [&] { return chunk_location(ds_, v, chunk_index); });
-  to_native(v, out.data());
+  to_native(v, out.data(), n);
   return out;
 }
 
@@ -176,10 +179,11 @@ void ChunkReader::read_into(const Variable& v, int64_t chunk_index, std::optiona
   std::optional<Bytes> raw = stored(v, chunk_index, std::move(fetched));
   if (!raw) return fill_missing(v, out);
   std::vector<CodecSpec> masked;
-  decode_chain_into(chain_of(v, v.chunks[static_cast<std::size_t>(chunk_index)], masked),
-                    std::move(*raw), out, v.chunk_bytes(),
+  const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
+  const std::size_t n = v.chunk_bytes_of(ref);
+  decode_chain_into(chain_of(v, ref, masked), std::move(*raw), out, n,
                     [&] { return chunk_location(ds_, v, chunk_index); });
-  to_native(v, out);
+  to_native(v, out, n);
 }
 
 Bytes read_whole_1d(ChunkReader& reader, const Variable& v) {

@@ -1,9 +1,9 @@
-// ChunkReader: turns a manifest entry into decoded chunk bytes (nominal chunk shape, native byte
-// order): read the byte range (through the store table: files, HTTP, S3), run the codec chain
-// backwards, byte-swap if stored big-endian. Missing chunks come back filled with the variable's
-// missing_chunk_value. Thread-safe: local ranges are read with pread in parallel; remote ones
-// are best fetched together first (fetch_many); only netCDF-3 slabs serialise (netCDF-C is not
-// thread-safe).
+// ChunkReader: turns a manifest entry into decoded chunk bytes (the chunk's own shape,
+// Variable::chunk_shape_of; native byte order): read the byte range (through the store table:
+// files, HTTP, S3), run the codec chain backwards, byte-swap if stored big-endian. Missing chunks
+// come back filled with the variable's missing_chunk_value. Thread-safe: local ranges are read with
+// pread in parallel; remote ones are best fetched together first (fetch_many); only netCDF-3 slabs
+// serialise (netCDF-C is not thread-safe).
 #pragma once
 
 #include <atomic>
@@ -25,8 +25,8 @@ class ChunkReader {
 
   // `raw`: the chunk's stored bytes when already fetched (fetch_many), else read here.
   Bytes read(const Variable& v, int64_t chunk_index, std::optional<Bytes> raw = std::nullopt);
-  // The same, decoded straight into `out` (v.chunk_bytes() bytes: the chunk's place in an output
-  // buffer), without a buffer of its own.
+  // The same, decoded straight into `out` (v.chunk_bytes() bytes at most: the chunk's place in an
+  // output buffer), without a buffer of its own.
   void read_into(const Variable& v, int64_t chunk_index, std::optional<Bytes> raw,
                  unsigned char* out);
   // True when the variable's chunks live behind a network: fetch them together, then decode.

@@ -104,6 +104,64 @@ std::size_t Variable::chunk_bytes() const {
   return n;
 }
 
+namespace {
+
+const Variable::LayoutRun* run_of(const Variable& v, const ChunkRef& ref) {
+  const Variable::LayoutRun* run = nullptr;
+  for (const auto& r : v.layout_runs) {
+    if (r.first_file > ref.file) break;
+    run = &r;
+  }
+  return run;
+}
+
+}  // namespace
+
+const std::vector<int64_t>& Variable::chunk_shape_of(const ChunkRef& ref) const {
+  // A missing chunk reads as one value everywhere, in a buffer of the largest shape (its file is
+  // not kept in manifests).
+  if (ref.kind == ChunkRef::Kind::Missing) return grid.chunk_shape;
+  const LayoutRun* run = run_of(*this, ref);
+  return run ? run->chunk_shape : grid.chunk_shape;
+}
+
+std::size_t Variable::chunk_bytes_of(const ChunkRef& ref) const {
+  std::size_t n = static_cast<std::size_t>(dtype.size);
+  for (auto c : chunk_shape_of(ref)) n *= static_cast<std::size_t>(c);
+  return n;
+}
+
+const std::vector<CodecSpec>& Variable::codecs_of(const ChunkRef& ref) const {
+  const LayoutRun* run = run_of(*this, ref);
+  return run ? run->codecs : codecs;
+}
+
+std::string Variable::layout_fault() const {
+  if (layout_runs.empty()) return "";
+  if (layout_runs[0].first_file != 0) return "layout runs do not start at file 0";
+  for (std::size_t i = 0; i < layout_runs.size(); ++i) {
+    const LayoutRun& r = layout_runs[i];
+    if (i > 0 && r.first_file <= layout_runs[i - 1].first_file)
+      return "layout runs are not in file order";
+    if (r.chunk_shape.size() != ndim()) return "a layout run's chunk shape has the wrong rank";
+    for (std::size_t d = 0; d < ndim(); ++d)
+      if (r.chunk_shape[d] < 1 || r.chunk_shape[d] > grid.chunk_shape[d])
+        return "a layout run's chunk shape exceeds the variable's";
+  }
+  if (grid.edges.size() != ndim() || static_cast<int64_t>(chunks.size()) != grid.num_chunks())
+    return "the chunk grid does not match the manifest";
+  for (int64_t i = 0; i < grid.num_chunks(); ++i) {
+    const auto c = grid.coords(i);
+    const auto& own = chunk_shape_of(chunks[static_cast<std::size_t>(i)]);
+    for (std::size_t d = 0; d < ndim(); ++d) {
+      const auto k = static_cast<std::size_t>(c[d]);
+      if (grid.edges[d][k + 1] - grid.edges[d][k] > own[d])
+        return "chunk " + std::to_string(i) + " is larger than its file's chunk shape";
+    }
+  }
+  return "";
+}
+
 const Variable* Dataset::find(const std::string& name) const {
   for (const auto& v : variables)
     if (v.name == name) return &v;

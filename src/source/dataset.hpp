@@ -78,6 +78,18 @@ struct Variable {
     nlohmann::json fill_value;
   };
   std::vector<EncodingRun> encoding_runs;
+  // Files joined along concat_dim whose chunks are laid out or compressed differently (monthly
+  // contiguous files of 28-31 days, an archive rechunked or recompressed partway): from file
+  // `first_file` on, each stored chunk decodes with `codecs` into a buffer of `chunk_shape` (a
+  // contiguous file's last slab is that shape's leading rows). The grid's edges give each cell's
+  // extent; grid.chunk_shape is then the largest run shape per dimension (buffers and memory are
+  // sized by it) and `codecs` the first run's. Empty: every chunk is grid.chunk_shape and `codecs`.
+  struct LayoutRun {
+    uint32_t first_file = 0;
+    std::vector<int64_t> chunk_shape;
+    std::vector<CodecSpec> codecs;
+  };
+  std::vector<LayoutRun> layout_runs;
   static constexpr const char* kDecodingAttrs[] = {"scale_factor", "add_offset", "missing_value"};
 
   std::size_t ndim() const { return dims.size(); }
@@ -90,7 +102,16 @@ struct Variable {
   void hold_whole(Bytes data);
   // The bytes of a variable held whole (one inline chunk, no codecs), else nullptr.
   const Bytes* held_whole() const;
-  std::size_t chunk_bytes() const;  // decoded bytes of one nominal chunk
+  std::size_t chunk_bytes() const;  // decoded bytes of one nominal chunk (the largest)
+  // The layout of the stored chunk `ref` (layout_runs): its buffer's shape, bytes and codecs
+  // (a missing chunk's buffer: grid.chunk_shape).
+  const std::vector<int64_t>& chunk_shape_of(const ChunkRef& ref) const;
+  std::size_t chunk_bytes_of(const ChunkRef& ref) const;
+  const std::vector<CodecSpec>& codecs_of(const ChunkRef& ref) const;
+  // Empty when layout_runs are sound (numbered from file 0 upwards, each shape within
+  // grid.chunk_shape, every cell within its chunk's own shape: a decoded chunk is never read past
+  // its end); else what is wrong. Layouts come from untrusted descriptions and plans.
+  std::string layout_fault() const;
 };
 
 struct Dimension {

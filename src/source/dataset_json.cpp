@@ -14,10 +14,10 @@ using ojson = nlohmann::ordered_json;
 namespace {
 
 // A manifest: {"range": {"count": N, "packed": BASE64[, "filter_masks": true]},
-// "inline": [[index, base64], ...]}; missing chunks are left out. The packed bytes hold, for each
-// reference, LEB128 varints: the index as a zigzag delta from the previous index, the file from the
-// previous file, the offset from where the previous reference ended (0 for chunks stored back to
-// back), the length, and the filter mask when there are any. Every worker parses its plan's
+// "inline": [[index, base64(, file)], ...]}; missing chunks are left out. The packed bytes hold,
+// for each reference, LEB128 varints: the index as a zigzag delta from the previous index, the file
+// from the previous file, the offset from where the previous reference ended (0 for chunks stored
+// back to back), the length, and the filter mask when there are any. Every worker parses its plan's
 // manifest before its first read: W3's 15,360 references were 400 KB of number columns (about half
 // of a worker's start), packed they are one 60 KB string; a P1-sized plan shrinks the same way.
 // Readers still take the column form and the array-per-reference form of earlier versions.
@@ -72,7 +72,9 @@ J chunk_refs_json_as(const std::vector<ChunkRef>& chunks, const std::vector<int6
       ranges.push_back(i);
       any_mask |= r.filter_mask != 0;
     } else if (r.kind == ChunkRef::Kind::Inline) {
-      inl.push_back(J::array({i, encode_base64(*r.data)}));
+      J entry = J::array({i, encode_base64(*r.data)});
+      if (r.file != 0) entry.push_back(r.file);  // its file's layout (Variable::layout_runs)
+      inl.push_back(std::move(entry));
     }
   };
   if (only)
@@ -126,9 +128,10 @@ void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::st
     r.length = length.template get<uint64_t>();
     r.filter_mask = mask ? mask->template get<uint32_t>() : 0;
   };
-  auto set_inline = [&](const J& index, const J& base64) {
+  auto set_inline = [&](const J& index, const J& base64, const J* file = nullptr) {
     ChunkRef& r = slot(index);
     r.kind = ChunkRef::Kind::Inline;
+    r.file = file ? file->template get<uint32_t>() : 0;
     r.data = std::make_shared<Bytes>(decode_base64(base64.template get<std::string>(), where));
   };
   if (j.is_array()) {  // the form before columns ([index, "range", file, offset, length, mask]):
@@ -172,7 +175,8 @@ void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::st
       end = offset + length;
     }
     if (!in.ok || in.at != bytes.size()) throw fail("packed chunk references are corrupt");
-    for (const auto& x : j.at("inline")) set_inline(x.at(0), x.at(1));
+    for (const auto& x : j.at("inline"))
+      set_inline(x.at(0), x.at(1), x.size() > 2 ? &x.at(2) : nullptr);
     return;
   }
   const J &index = range.at("index"), &file = range.at("file"), &offset = range.at("offset"),
@@ -194,6 +198,41 @@ json chunk_refs_json(const std::vector<ChunkRef>& chunks, const std::vector<int6
 void chunk_refs_from(const json& j, std::vector<ChunkRef>& chunks, const std::string& where,
                      ErrorKind kind) {
   chunk_refs_from_as(j, chunks, where, kind);
+}
+
+namespace {
+
+template <class J>
+J layout_runs_json_as(const std::vector<Variable::LayoutRun>& runs) {
+  J out = J::array();
+  for (const auto& r : runs) {
+    J codecs = J::array();
+    for (const auto& c : r.codecs) codecs.push_back(J::parse(c.config.dump()));
+    out.push_back(
+        {{"first_file", r.first_file}, {"chunk_shape", r.chunk_shape}, {"codecs", codecs}});
+  }
+  return out;
+}
+template <class J>
+void layout_runs_from_as(const J& runs, Variable& v, const std::string& where) {
+  if (!runs.is_array()) throw Error::source(where, "layout_runs: not a list");
+  for (const auto& r : runs) {
+    Variable::LayoutRun run;
+    run.first_file = r.at("first_file").template get<uint32_t>();
+    run.chunk_shape = r.at("chunk_shape").template get<std::vector<int64_t>>();
+    for (const auto& c : r.at("codecs"))
+      run.codecs.push_back(codec_spec_from_json(json::parse(c.dump()), where));
+    v.layout_runs.push_back(std::move(run));
+  }
+}
+
+}  // namespace
+
+json layout_runs_json(const std::vector<Variable::LayoutRun>& runs) {
+  return layout_runs_json_as<json>(runs);
+}
+void layout_runs_from(const json& j, Variable& v, const std::string& where) {
+  layout_runs_from_as(j, v, where);
 }
 
 ojson variable_json(const Variable& v) {
@@ -221,6 +260,7 @@ ojson variable_json(const Variable& v) {
                       {"fill_value", ojson::parse(r.fill_value.dump())}});
     o["encoding_runs"] = std::move(runs);
   }
+  if (!v.layout_runs.empty()) o["layout_runs"] = layout_runs_json_as<ojson>(v.layout_runs);
   return o;
 }
 
@@ -245,6 +285,9 @@ Variable variable_from(const ojson& j, const std::string& where) {
     for (const auto& r : j.at("encoding_runs"))
       v.encoding_runs.push_back({r.at("first_file").get<uint32_t>(), r.at("attrs"),
                                  json::parse(r.at("fill_value").dump())});
+  if (j.contains("layout_runs")) layout_runs_from_as(j.at("layout_runs"), v, where);
+  if (const std::string fault = v.layout_fault(); !fault.empty())
+    throw Error::source(where, "variable '" + v.name + "': " + fault);
   return v;
 }
 

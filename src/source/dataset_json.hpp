@@ -17,6 +17,11 @@ nlohmann::json chunk_refs_json(const std::vector<ChunkRef>& chunks,
 void chunk_refs_from(const nlohmann::json& j, std::vector<ChunkRef>& chunks,
                      const std::string& where, ErrorKind kind = ErrorKind::Source);
 
+// A variable's layout runs (Variable::LayoutRun) and back (appended to v.layout_runs; checked by
+// the caller with Variable::layout_fault once the manifest is in).
+nlohmann::json layout_runs_json(const std::vector<Variable::LayoutRun>& runs);
+void layout_runs_from(const nlohmann::json& j, Variable& v, const std::string& where);
+
 // Ordered, attributes as they are (non-finite doubles included): write with dump_python_json.
 nlohmann::ordered_json variable_json(const Variable& v);
 Variable variable_from(const nlohmann::ordered_json& j, const std::string& where);

@@ -681,7 +681,10 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
     }
     ds.variables.push_back(std::move(v));
   }
-  if (ds.variables.empty())
+  bool has_groups = false;  // a root of groups is listed, as NetCDF's (Dataset::groups)
+  for (const auto& [key, ref] : refs)
+    has_groups |= key.size() > 8 && key.compare(key.size() - 8, 8, "/.zgroup") == 0;
+  if (ds.variables.empty() && (!ds.unsupported.empty() || !has_groups))
     throw Error::source(uri, ds.unsupported.empty() ? "no arrays found (no '<name>/.zarray' keys)"
                                                     : "no array zarr-parallel can cache (first: '" +
                                                           ds.unsupported[0].first + "', " +

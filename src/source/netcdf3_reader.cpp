@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cf_time.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/json_nonfinite.hpp"
@@ -417,6 +418,12 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
         values[i] = load_as_double(nat.data(), i, native(stored));
       out.coord_digests[v.name] = sha256_hex(std::string(
           reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
+      // A time axis (the usual concat_dim): the join converts files counted from their own
+      // start to the first file's units, and holds the joined values (join_values).
+      if ((v.attrs.contains("units") && v.attrs["units"].is_string() &&
+           is_time_units(v.attrs["units"].get<std::string>())) &&
+          nat.size() <= kMaxJoinValueBytes)
+        out.join_values[v.name] = nat;
     }
     ds.variables.push_back(std::move(v));
   }

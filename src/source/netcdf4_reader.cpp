@@ -12,6 +12,7 @@
 
 #include "codec/hdf5_filters.hpp"
 #include "core/budget.hpp"
+#include "core/cf_time.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -730,8 +731,12 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
       std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
       const Dimension* dim = ds.find_dim(v.name);
       const std::size_t bytes = values.size() * static_cast<std::size_t>(v.dtype.size);
-      if (dim && dim->unlimited && v.dtype.numeric() && v.object_codec.empty() &&
-          bytes <= kMaxJoinValueBytes) {
+      // Kept for the unlimited dimension and any time axis (the usual concat_dim, fixed in
+      // xarray's to_netcdf output): the join converts units and holds the joined values.
+      const bool axis =
+          (dim && dim->unlimited) || (v.attrs.contains("units") && v.attrs["units"].is_string() &&
+                                      is_time_units(v.attrs["units"].get<std::string>()));
+      if (axis && v.dtype.numeric() && v.object_codec.empty() && bytes <= kMaxJoinValueBytes) {
         // Read once, natively: the join keeps these bytes, the digest takes them as doubles.
         Bytes native(bytes, 0);
         if (bytes > 0) read_whole(d.id, native_of(v.dtype), native.data(), where);

@@ -89,21 +89,58 @@ OpenedFile describe_isolated(const std::string& path, const std::string& group, 
   return std::move(*part);
 }
 
-// Checks that `part` can follow `first` along axis `a` (same dtype, chunking, codecs, other dims).
+// Checks that `part` can follow `first` along axis `a` (same dtype, other dims and their
+// chunking). Chunking along `a` and codecs may differ: the join keeps them per file (LayoutRun).
 void check_joinable(const Variable& first, const Variable& part, std::size_t a,
                     const std::string& path) {
   const std::string where = path + ", variable '" + part.name + "'";
   if (!(part.dtype == first.dtype))
     throw Error::source(where, "dtype differs from the first file's");
-  if (part.grid.chunk_shape != first.grid.chunk_shape)
-    throw Error::source(where, "chunk shape differs from the first file's");
-  bool same_codecs = part.codecs.size() == first.codecs.size();
-  for (std::size_t i = 0; same_codecs && i < part.codecs.size(); ++i)
-    same_codecs = part.codecs[i].id == first.codecs[i].id;
-  if (!same_codecs) throw Error::source(where, "compression differs from the first file's");
-  for (std::size_t d = 0; d < first.ndim(); ++d)
-    if (d != a && part.shape[d] != first.shape[d])
+  if (part.ndim() != first.ndim())
+    throw Error::source(where, "dimensions differ from the first file's");
+  for (std::size_t d = 0; d < first.ndim(); ++d) {
+    if (d == a) continue;
+    if (part.shape[d] != first.shape[d])
       throw Error::source(where, "dimension '" + part.dims[d] + "' has a different length");
+    if (part.grid.chunk_shape[d] != first.grid.chunk_shape[d])
+      throw Error::source(where, "chunk shape along '" + part.dims[d] + "' (" +
+                                     std::to_string(part.grid.chunk_shape[d]) +
+                                     ") differs from the first file's (" +
+                                     std::to_string(first.grid.chunk_shape[d]) +
+                                     "); files may be chunked differently only along the "
+                                     "dimension they are joined along");
+  }
+}
+
+using LayoutRun = Variable::LayoutRun;
+
+bool same_layout(const LayoutRun& x, const LayoutRun& y) {
+  if (x.chunk_shape != y.chunk_shape || x.codecs.size() != y.codecs.size()) return false;
+  for (std::size_t i = 0; i < x.codecs.size(); ++i)
+    if (x.codecs[i].id != y.codecs[i].id || x.codecs[i].config != y.codecs[i].config) return false;
+  return true;
+}
+
+// Where the parts' chunk layout (shape, codecs) changes from one file to the next, as runs (see
+// LayoutRun); empty when every file is laid out as the first. Part f's files are numbered from
+// file_offset[f].
+std::vector<LayoutRun> join_layouts(const std::vector<const Variable*>& parts,
+                                    const std::vector<std::size_t>& file_offset) {
+  std::vector<LayoutRun> runs;
+  auto add = [&](LayoutRun r) {
+    if (!runs.empty() && same_layout(r, runs.back())) return;
+    runs.push_back(std::move(r));
+  };
+  for (std::size_t f = 0; f < parts.size(); ++f) {
+    const auto offset = static_cast<uint32_t>(file_offset[f]);
+    if (parts[f]->layout_runs.empty()) add({offset, parts[f]->grid.chunk_shape, parts[f]->codecs});
+    for (LayoutRun r : parts[f]->layout_runs) {
+      r.first_file += offset;
+      add(std::move(r));
+    }
+  }
+  if (runs.size() == 1) runs.clear();
+  return runs;
 }
 
 using EncodingRun = Variable::EncodingRun;
@@ -183,6 +220,10 @@ Variable join_along(const std::vector<const Variable*>& parts, std::size_t a,
     joined.shape[a] += p->shape[a];
   }
   joined.encoding_runs = join_encodings(parts, file_offset);
+  joined.layout_runs = join_layouts(parts, file_offset);
+  for (const LayoutRun& r : joined.layout_runs)  // buffers are sized by the largest
+    for (std::size_t d = 0; d < joined.ndim(); ++d)
+      joined.grid.chunk_shape[d] = std::max(joined.grid.chunk_shape[d], r.chunk_shape[d]);
   joined.chunks.assign(static_cast<std::size_t>(joined.grid.num_chunks()), ChunkRef{});
   for (std::size_t f = 0; f < parts.size(); ++f) {
     const Variable& p = *parts[f];
@@ -220,8 +261,15 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
     throw Error::source(
         where, "units '" + part_units + "' calendar '" + attr_text(part, "calendar") +
                    "' differ from the first file's '" + units + "' calendar '" + calendar + "'");
-  const CfTimeUnits to = parse_time_units(units, calendar, where);
-  const CfTimeUnits from = parse_time_units(part_units, calendar, where);
+  CfTimeUnits to, from;
+  try {
+    to = parse_time_units(units, calendar, where);
+    from = parse_time_units(part_units, calendar, where);
+  } catch (const Error&) {
+    // Not decodable ('months since' outside 360_day, 'years since'): xarray keeps each file's
+    // numbers as they are (with a warning) and joins them; so do we (the plan notes it).
+    return;
+  }
   visit_numeric(first.dtype.native(), [&](auto zero) {
     using T = decltype(zero);
     for (std::size_t i = 0; i < n; ++i) {

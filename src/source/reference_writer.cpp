@@ -67,6 +67,25 @@ bool is_regular(const Variable& v) {
 // held inline as one chunk (as kerchunk's MultiZarrToZarr inlines joined coordinates).
 constexpr int64_t kMaxInlineCoordinate = 64 << 20;
 
+// How a run of files lays out its chunks, for messages: "chunks [5,4,5], codecs zlib".
+std::string layout_text(const Variable::LayoutRun& r) {
+  std::string shape, codecs;
+  for (const int64_t n : r.chunk_shape) shape += (shape.empty() ? "" : ",") + std::to_string(n);
+  for (const auto& c : r.codecs) codecs += (codecs.empty() ? "" : "+") + c.id;
+  return "chunks [" + shape + "], codecs " + (codecs.empty() ? "none" : codecs);
+}
+
+[[noreturn]] void refuse_layout_runs(const Dataset& ds, const Variable& v,
+                                     const std::string& where) {
+  const auto& r = v.layout_runs[1];
+  const std::string other = r.first_file < ds.files.size() ? ds.files[r.first_file] : "";
+  throw Error::source(where, "the files lay out its chunks differently (" + other + ": " +
+                                 layout_text(r) +
+                                 "; the first file: " + layout_text(v.layout_runs[0]) +
+                                 "); a kerchunk reference set (version 1) holds one chunk "
+                                 "shape and one codec chain per array: cache the files instead");
+}
+
 }  // namespace
 
 json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
@@ -100,7 +119,10 @@ json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
                                      " has its own scale_factor, add_offset or fill value); a "
                                      "reference set holds one encoding for all of them");
     }
-    if (!is_regular(v)) {
+    if (!is_regular(v) || !v.layout_runs.empty()) {
+      if ((v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate) &&
+          v.layout_runs.size() > 1)
+        refuse_layout_runs(ds, v, where);
       if (v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate)
         throw Error::source(where,
                             "the joined files make the chunk grid irregular (files of "

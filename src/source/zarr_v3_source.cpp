@@ -390,7 +390,7 @@ Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, S
     }
     ds.variables.push_back(std::move(v));
   }
-  if (ds.variables.empty())
+  if (ds.variables.empty() && ds.groups.empty())  // a root of groups is listed, as NetCDF's
     throw Error::source(uri, "no arrays found (no '<name>/zarr.json' of an array)");
   return ds;
 }

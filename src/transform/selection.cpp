@@ -539,11 +539,34 @@ Coordinates with_labels(Coordinates coords, const Selection& s) {
   return coords;
 }
 
+namespace {
+
+// Time coordinates whose units no calendar decodes ('months since' outside 360_day, 'years
+// since'): xarray leaves them numbers; so does the store, and the plan says so.
+void note_undecoded_times(const Dataset& ds, const Coordinates& coords, Selection& s) {
+  auto text = [](const Variable& v, const char* key, const char* otherwise) {
+    return v.attrs.contains(key) && v.attrs[key].is_string() ? v.attrs[key].get<std::string>()
+                                                             : std::string(otherwise);
+  };
+  for (const auto& [name, c] : coords) {
+    const Variable* v = ds.find(name);
+    if (c.time_error.empty() || !v) continue;
+    s.notes.emplace_back(name, "units '" + text(*v, "units", "") + "' in the '" +
+                                   text(*v, "calendar", "standard") +
+                                   "' calendar are no times cftime decodes ('months' only in "
+                                   "360_day, 'years' never): kept as the numbers the source "
+                                   "holds, as xarray keeps them");
+  }
+}
+
+}  // namespace
+
 Selection apply_preprocessors(const Dataset& ds, const Coordinates& source_coords,
                               const std::vector<json>& preprocessors) {
   Selection s;
   Coordinates coords = source_coords;  // labels as each preprocessor sees them
   for (const auto& d : ds.dims) s.dims.push_back(DimMap::identity(d.name, d.size));
+  note_undecoded_times(ds, source_coords, s);
   for (std::size_t i = 0; i < preprocessors.size(); ++i) {
     const json& p = preprocessors[i];
     const std::string key = fmt::format("preprocessors[{}]", i);

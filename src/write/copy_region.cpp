@@ -40,12 +40,16 @@ ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
   }
   std::vector<DimSpans>& dims = dims_;
   dims.resize(nd);
+  // The source chunk's own buffer shape: files joined with different chunking differ.
+  const std::vector<int64_t>& src_shape = a.source.chunk_shape_of(
+      a.source.chunks[static_cast<std::size_t>(a.source.grid.linear_index(src_chunk))]);
+  for (const int64_t n : src_shape) src_elements_ *= n;
   std::ptrdiff_t out_stride = conv_.out.size, src_stride = conv_.in.size;
   for (std::size_t d = nd; d-- > 0;) {
     dims[d].out_stride = out_stride;
     dims[d].src_stride = src_stride;
     out_stride *= a.chunks[d];
-    src_stride *= a.source.grid.chunk_shape[d];
+    src_stride *= src_shape[d];
   }
   int64_t total = 1;
   for (std::size_t d = 0; d < nd; ++d) {
@@ -102,9 +106,7 @@ std::optional<std::size_t> ChunkCopy::whole_run_offset() const {
       c.in.size != c.out.size)
     return std::nullopt;
   const Span& s = dims_[0].spans[0];
-  int64_t source_elements = 1;
-  for (const int64_t n : a_.source.grid.chunk_shape) source_elements *= n;
-  if (s.step != 1 || s.src_pos != 0 || s.count * dims_[0].src_stride != source_elements * c.in.size)
+  if (s.step != 1 || s.src_pos != 0 || s.count * dims_[0].src_stride != src_elements_ * c.in.size)
     return std::nullopt;
   return static_cast<std::size_t>(s.out_pos * dims_[0].out_stride);
 }

@@ -43,6 +43,7 @@ class ChunkCopy {
   const Conversion& conv_;  // the source chunk's (by its file)
   std::vector<Dim> dims_;
   int64_t total_ = 0;
+  int64_t src_elements_ = 1;  // in the decoded source chunk (its own shape)
 };
 
 // Output chunk `out_chunk` (chunk coordinates) of `a` in `out`, source chunk `src_chunk` in `src`.

@@ -237,5 +237,36 @@ TEST(NetcdfRead, FilesThatDoNotJoinAreNamed) {
   fs::remove_all(dir);
 }
 
+// Files chunked differently along the join (Variable::layout_runs) survive the manifest cache and
+// plans; a description whose cell is larger than its file's chunk (which would make the copy read
+// past the decoded chunk) is refused.
+TEST(NetcdfRead, LayoutRunsRoundTripAndForgedOnesAreRefused) {
+  Variable v;
+  v.name = "t2m";
+  v.dims = {"time", "x"};
+  v.shape = {60, 4};
+  v.dtype = DType::parse("<f4");
+  v.attrs = Attrs::object();
+  v.grid.chunk_shape = {31, 4};
+  v.grid.edges = {{0, 31, 60}, {0, 4}};
+  v.chunks.assign(2, ChunkRef{});
+  for (uint32_t f = 0; f < 2; ++f) {
+    v.chunks[f].kind = ChunkRef::Kind::Range;
+    v.chunks[f].file = f;
+    v.chunks[f].length = 16;
+  }
+  v.layout_runs = {{0, {31, 4}, {}}, {1, {29, 4}, {}}};
+  EXPECT_EQ(v.layout_fault(), "");
+  EXPECT_EQ(v.chunk_bytes_of(v.chunks[1]), 29u * 4 * 4);
+  const Variable back = variable_from(variable_json(v), "test");
+  ASSERT_EQ(back.layout_runs.size(), 2u);
+  EXPECT_EQ(back.chunk_shape_of(back.chunks[1]), (std::vector<int64_t>{29, 4}));
+  auto forged = variable_json(v);
+  forged["layout_runs"][1]["chunk_shape"] = {28, 4};  // the second cell is 29 long
+  EXPECT_THROW(variable_from(forged, "test"), Error);
+  forged["layout_runs"][1]["chunk_shape"] = {32, 4};  // beyond the buffers' size
+  EXPECT_THROW(variable_from(forged, "test"), Error);
+}
+
 }  // namespace
 }  // namespace zp
