@@ -147,7 +147,7 @@ def interrupt_script(tmp_path, store, **extra):
         from zarr_parallel import ZarrParallelAssembler
         zp = ZarrParallelAssembler({str(ERA5 / 'refs.json')!r},
             preprocessors=[{{"type": "sel", "time": ["2000-01-01 00:00", "2000-01-04 23:00"]}}],
-            chunks={{"time": 24, "latitude": 19, "longitude": 36}})
+            chunks={{"time": 24, "latitude": 19, "longitude": 36}}, log_level=1)
         try:
             zp.cache(cache_store={str(store)!r}, **{cfg!r})
         except KeyboardInterrupt as e:
