@@ -5,6 +5,7 @@
 #   scripts/setup.sh --tests   that, and what the test suite needs (scripts/test.sh): SLURM and
 #                              munge, nginx, valgrind, clang, CDO/NCO, NCL's sample data, and the
 #                              npm servers in the project's .tools/node
+#   scripts/setup.sh ... PKG   also these packages (bench/setup.sh's baselines)
 # It never removes a package: apt-get simulates the install first, and if that would remove
 # anything (a conflict with something installed here) it stops and names the packages.
 set -euo pipefail
@@ -30,12 +31,15 @@ TESTS_ONLY=(
 )
 
 tests=0
-case "${1:-}" in
-  "") ;;
-  --tests) tests=1 ;;
-  *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
-esac
-PACKAGES=("${BUILD_AND_RUN[@]}")
+extra=()
+for arg in "$@"; do
+  case "$arg" in
+    --tests) tests=1 ;;
+    -*) echo "usage: scripts/setup.sh [--tests] [PACKAGE...]" >&2; exit 2 ;;
+    *) extra+=("$arg") ;;  # more packages, installed the same way (bench/setup.sh's baselines)
+  esac
+done
+PACKAGES=("${BUILD_AND_RUN[@]}" "${extra[@]}")
 [ "$tests" = 1 ] && PACKAGES+=("${TESTS_ONLY[@]}")
 
 missing=()

@@ -92,6 +92,10 @@ def test_quickstart_setup_installs_only_what_building_and_running_need(tmp_path)
     (call,) = installs(log)
     assert test_world - {"npm"} <= set(call.split())
     assert "npm install" in log.read_text()
+    log.unlink()  # bench/setup.sh's extra packages go the same way, simulated first
+    assert run_setup(repo, env, "--tests", "gdal-bin").returncode == 0
+    (call,) = installs(log)
+    assert "gdal-bin" in call.split() and "--no-remove" in call
 
 
 def test_setup_with_everything_present_touches_nothing(tmp_path):
