@@ -69,10 +69,11 @@ def unguarded_script_line():
             tree = ast.parse(f.read(), path)
     except (OSError, SyntaxError, ValueError):
         return None
-    for node in tree.body:
-        if node.lineno <= line <= (node.end_lineno or node.lineno):
-            return None if _is_main_guard(node) else (path, line)
-    return None
+    # Under a guard anywhere (also inside a try: or with: at the top level) is guarded.
+    for node in ast.walk(tree):
+        if _is_main_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return None
+    return path, line
 
 
 def refuse_unguarded_script(method):

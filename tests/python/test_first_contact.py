@@ -84,6 +84,27 @@ def test_without_the_main_guard_one_clear_message_and_no_loop(tmp_path):
     assert not (tmp_path / "zarr_cache").exists()  # refused before anything was written
 
 
+def test_the_guard_is_found_where_scripts_put_it(tmp_path):
+    script = tmp_path / "where.py"
+    script.write_text(textwrap.dedent("""
+        from zarr_parallel import _main_guard
+
+        def check():
+            return _main_guard.unguarded_script_line()
+
+        print("top", check())
+        try:
+            if __name__ == "__main__":
+                print("in-try", check())
+        finally:
+            pass
+        if "__main__" == __name__:
+            print("reversed", check())
+    """))
+    out = run_script(script, tmp_path, timeout=60).stdout.splitlines()
+    assert out == [f"top ({str(script)!r}, 7)", "in-try None", "reversed None"], out
+
+
 def test_a_spawned_process_re_running_the_script_refuses_to_cache(tmp_path):
     """What dask's workers do at start (multiprocessing's spawn re-runs the script as __mp_main__),
     for a script whose top-level check the coordinator could not see."""
