@@ -42,6 +42,26 @@ class CMakeBuild(build_ext):
         shutil.copy2(build / "bin" / "zarr-parallel", bindir / "zarr-parallel")
 
 
+def _wheel_tools_present():
+    """pip builds a wheel: setuptools before 70.1 needs the `wheel` package for that. A pyenv or
+    conda Python often lacks it, and `pip install --no-build-isolation --no-index .` cannot fetch
+    it: say which Python and what to do instead of setuptools' "invalid command 'bdist_wheel'"."""
+    if "bdist_wheel" not in sys.argv:
+        return
+    try:
+        import wheel  # noqa: F401
+    except ImportError:
+        try:
+            from setuptools.command import bdist_wheel  # noqa: F401  (setuptools >= 70.1)
+        except ImportError:
+            sys.exit(f"zarr-parallel: this Python ({sys.executable}) cannot build wheels: it has no "
+                     "`wheel` package. Install it there (`python -m pip install wheel setuptools "
+                     "pybind11`), or run `pip install .` without --no-index / --no-build-isolation so "
+                     "that pip fetches it, or use Debian's /usr/bin/python3 (scripts/setup.sh "
+                     "installs python3-wheel)")
+
+
+_wheel_tools_present()
 setup(
     package_dir={"": "python"},
     packages=["zarr_parallel"],

@@ -4,8 +4,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
@@ -13,9 +18,10 @@
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
 #include "exec/make_refs.hpp"
-#include "source/scan_cache.hpp"
+#include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
+#include "source/scan_cache.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/url_scope.hpp"
 #include "write/store_ownership.hpp"
@@ -43,6 +49,27 @@ Config config_of(const std::string& text, const std::string& base_dir) {
   throw py::error_already_set();
 }
 
+// Raises what Python's signal handler raised; a bare KeyboardInterrupt gets the engine's message
+// (workers stopped, how to resume).
+[[noreturn]] void raise_interrupt(PyObject* type, PyObject* value, PyObject* trace,
+                                  std::exception_ptr failure) {
+  std::string msg;
+  try {
+    if (failure) std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    msg = redact_urls_in(e.what());
+  } catch (...) {
+  }
+  if (PyErr_GivenExceptionMatches(type, PyExc_KeyboardInterrupt) && !msg.empty()) {
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(trace);
+    raise(PyExc_KeyboardInterrupt, msg);
+  }
+  PyErr_Restore(type, value, trace);
+  throw py::error_already_set();
+}
+
 // Runs `f` without the GIL and turns our errors into the Python exceptions the original raised:
 // ValueError for bad arguments, FileNotFoundError for missing sources, OSError for I/O.
 template <typename F>
@@ -62,10 +89,52 @@ auto engine_call(F&& f) {
         raise(PyExc_OSError, msg);
       case ErrorKind::Transient:  // a remote source kept failing: running again may succeed
         raise(PyExc_ConnectionError, msg);
+      case ErrorKind::Interrupted:  // stopped by a signal: workers stopped, store resumable
+        raise(PyExc_KeyboardInterrupt, msg);
       default:
         raise(PyExc_RuntimeError, msg);
     }
   }
+}
+
+// Runs `work` (an executor: minutes to hours) in a thread of its own while this thread waits
+// without the GIL and looks at Python's signals every 50 ms, so Ctrl-C and Jupyter's "interrupt
+// kernel" stop the run as they stop the CLI: SIGINT sets the executors' flag at once (the relay),
+// they stop their workers and throw Error(Interrupted), and Python's own exception (its handler's
+// KeyboardInterrupt) is raised with the engine's message. A run that finished before it noticed
+// is complete; the exception is raised all the same.
+template <typename F>
+void run_interruptible(F&& work) {
+  const InterruptRelay relay;
+  std::exception_ptr failure;
+  std::atomic<bool> over{false};
+  std::thread runner([&] {
+    try {
+      work();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    over = true;
+  });
+  PyObject *type = nullptr, *value = nullptr, *trace = nullptr;  // what Python's handler raised
+  {
+    py::gil_scoped_release release;
+    while (!over) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      py::gil_scoped_acquire acquire;
+      if (!type && PyErr_CheckSignals() != 0) {
+        PyErr_Fetch(&type, &value, &trace);
+        request_termination(SIGINT);
+      }
+    }
+    runner.join();
+  }
+  if (type) raise_interrupt(type, value, trace, failure);
+  if (failure)
+    engine_call([&] {
+      std::rethrow_exception(failure);
+      return 0;
+    });
 }
 
 }  // namespace
@@ -92,7 +161,7 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       CacheOptions opt;
       opt.yes = yes;
       opt.ask = false;
-      opt.modes = {"series", "local", "dask_distributed"};
+      opt.modes = {"series", "local", "slurm", "dask_distributed"};
       const CacheSession s = begin_cache(cfg, opt);
       const char* status = s.status == CacheSession::Status::Hit       ? "hit"
                            : s.status == CacheSession::Status::Stopped ? "stopped"
@@ -107,23 +176,43 @@ PYBIND11_MODULE(_zarr_parallel, m) {
           .dump();
     });
   });
-  m.def("run_here", [](const std::string& config, const std::string& base_dir,
-                       const std::string& plan_path, const std::vector<int64_t>& pending) {
-    // The series and local executors, for a session begin() prepared.
-    engine_call([&] {
-      const Config cfg = config_of(config, base_dir);
-      const Plan plan = load_plan(plan_path);  // its store: where the plan file is
-      FileStore store(plan.store);
-      StoreState state(store);
-      const RunContext ctx{plan, store, state, cfg.log_level};
-      // The workers' secrets for this call only: nothing stays in the Python process's environment.
-      const SecretsChannel secrets(cfg.access, std::filesystem::temp_directory_path().string());
-      if (cfg.deploy_mode == "series")
-        run_series(ctx, pending);
-      else
-        run_local(ctx, pending, plan.workers, cfg.worker_timeout);
-      return 0;
+  m.def("run",
+        [](const std::string& config, const std::string& base_dir, const std::string& plan_path,
+           const std::vector<int64_t>& pending, double started) {
+          // The series, local and slurm executors, then the store's completion, for a session
+          // begin() prepared: "done", or "submitted" (slurm, await_completion: false).
+          const Config cfg = engine_call([&] { return config_of(config, base_dir); });
+          CacheSession s;
+          s.plan_path = plan_path;
+          s.pending = pending;
+          s.started = started;
+          bool finished = false;
+          run_interruptible([&] {
+            s.plan = load_plan(plan_path);  // its store: where the plan file is
+            s.build_root = s.plan.store;
+            s.target = canonical_path(cfg.cache_store);
+            // The workers' secrets for this call only: nothing stays in the Python process's
+            // environment.
+            finished = run_jobs(cfg, s, cfg.access);
+            if (finished) finish_cache(cfg, s);
+          });
+          return std::string(finished ? "done" : "submitted");
+        });
+  m.def("store_of", [](const std::string& config, const std::string& base_dir) {
+    return engine_call([&] { return config_of(config, base_dir).cache_store; });
+  });
+  m.def("cache_mpi", [](const std::string& config, const std::string& base_dir, bool yes) {
+    // deploy_mode mpi: every rank of `mpirun -n N python script.py` calls this (as the CLI's
+    // ranks).
+    const Config cfg = engine_call([&] { return config_of(config, base_dir); });
+    int code = 0;
+    run_interruptible([&] {
+      CacheOptions opt;
+      opt.yes = yes;
+      opt.ask = false;
+      code = run_cache_mpi(cfg, opt);
     });
+    return code;
   });
   m.def("finish", [](const std::string& config, const std::string& base_dir,
                      const std::string& plan_path, double started) {
@@ -147,16 +236,19 @@ PYBIND11_MODULE(_zarr_parallel, m) {
   m.def("secrets_of", [](const std::string& config, const std::string& base_dir) {
     return engine_call([&] { return config_of(config, base_dir).access.transfer_text(); });
   });
-  m.def("run_worker", [](const std::string& plan_path, const std::vector<int64_t>& jobs,
-                         int threads, const std::string& worker_id, const std::string& secrets) {
-    engine_call([&] {
-      Plan plan = load_plan(plan_path);
-      plan.access.take_handed(secrets);
-      run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
-      return 0;
-    });
-  }, pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
-     pybind11::arg("worker_id"), pybind11::arg("secrets") = "");
+  m.def(
+      "run_worker",
+      [](const std::string& plan_path, const std::vector<int64_t>& jobs, int threads,
+         const std::string& worker_id, const std::string& secrets) {
+        engine_call([&] {
+          Plan plan = load_plan(plan_path);
+          plan.access.take_handed(secrets);
+          run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
+          return 0;
+        });
+      },
+      pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
+      pybind11::arg("worker_id"), pybind11::arg("secrets") = "");
   m.def("refs", [](const std::vector<std::string>& sources, const std::string& out,
                    const std::string& concat_dim, int64_t inline_threshold, bool relative,
                    const std::string& group) {
@@ -172,22 +264,25 @@ PYBIND11_MODULE(_zarr_parallel, m) {
     });
   });
   // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
-  m.def("inspect", [](const std::string& uri, const std::string& engine, const std::string& group,
-                      const std::string& access_json) {
-    return engine_call([&] {
-      const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
-      AccessOptions access;
-      access.target = StorageOptions::from_json(j.value("storage_options", nlohmann::json()),
-                                                "storage_options");
-      if (j.contains("remote_options") && !j["remote_options"].is_null()) {
-        access.remote = StorageOptions::from_json(j["remote_options"], "remote_options");
-        access.remote_given = true;
-      }
-      if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
-        access.remote_protocol = j["remote_protocol"].get<std::string>();
-      access.scope_to(uri);
-      return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
-    });
-  }, pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),
-     pybind11::arg("access") = "");
+  m.def(
+      "inspect",
+      [](const std::string& uri, const std::string& engine, const std::string& group,
+         const std::string& access_json) {
+        return engine_call([&] {
+          const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
+          AccessOptions access;
+          access.target = StorageOptions::from_json(j.value("storage_options", nlohmann::json()),
+                                                    "storage_options");
+          if (j.contains("remote_options") && !j["remote_options"].is_null()) {
+            access.remote = StorageOptions::from_json(j["remote_options"], "remote_options");
+            access.remote_given = true;
+          }
+          if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
+            access.remote_protocol = j["remote_protocol"].get<std::string>();
+          access.scope_to(uri);
+          return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
+        });
+      },
+      pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),
+      pybind11::arg("access") = "");
 }

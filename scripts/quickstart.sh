@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start: install dependencies, build, make a small ERA5-like sample with the project's own
+# Quick start: install what building and running need (scripts/setup.sh; the tests' packages are
+# scripts/test.sh's), build, make a small ERA5-like sample with the project's own
 # generator, and cache it with examples/era5_sample.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."

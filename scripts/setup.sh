@@ -1,23 +1,46 @@
 #!/usr/bin/env bash
-# Installs every Debian package zarr-parallel needs to build, test and benchmark. Idempotent:
-# packages already present are skipped, so a second run costs a dpkg query and no network.
+# Installs the Debian packages zarr-parallel needs. Idempotent: packages already present are
+# skipped, so a second run costs a dpkg query and no network.
+#   scripts/setup.sh           what building and running need (scripts/quickstart.sh)
+#   scripts/setup.sh --tests   that, and what the test suite needs (scripts/test.sh): SLURM and
+#                              munge, nginx, valgrind, clang, CDO/NCO, NCL's sample data, and the
+#                              npm servers in the project's .tools/node
+#   scripts/setup.sh ... PKG   also these packages (bench/setup.sh's baselines)
+# It never removes a package: apt-get simulates the install first, and if that would remove
+# anything (a conflict with something installed here) it stops and names the packages.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config clang-format clang libclang-rt-14-dev
-  libhdf5-dev libnetcdf-dev netcdf-bin
+BUILD_AND_RUN=(
+  build-essential cmake ninja-build ccache pkg-config
+  libhdf5-dev libnetcdf-dev
   libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev googletest
-  libopenmpi-dev openmpi-bin nco cdo librsvg2-bin libncarg-data
-  slurmctld slurmd slurm-client munge
+  libopenmpi-dev openmpi-bin
   pybind11-dev python3-dev
-  python3 python3-numpy python3-xarray python3-zarr python3-netcdf4 python3-pytest python3-seccomp python3-h5py
-  python3-dask python3-distributed python3-numcodecs
-  nginx-light python3-boto3 python3-botocore python3-fsspec python3-aiohttp python3-requests
-  iproute2 python3-pip python3-setuptools python3-wheel python3-venv
-  valgrind
+  python3 python3-numpy python3-xarray python3-zarr python3-numcodecs python3-dask python3-distributed
+  python3-pip python3-setuptools python3-wheel python3-venv
 )
+TESTS_ONLY=(
+  clang-format clang libclang-rt-14-dev netcdf-bin nco cdo librsvg2-bin libncarg-data
+  slurmctld slurmd slurm-client munge
+  python3-netcdf4 python3-pytest python3-seccomp python3-h5py
+  nginx-light python3-boto3 python3-botocore python3-fsspec python3-aiohttp python3-requests
+  iproute2 valgrind
+)
+
+tests=0
+extra=()
+for arg in "$@"; do
+  case "$arg" in
+    --tests) tests=1 ;;
+    -*) echo "usage: scripts/setup.sh [--tests] [PACKAGE...]" >&2; exit 2 ;;
+    *) extra+=("$arg") ;;  # more packages, installed the same way (bench/setup.sh's baselines)
+  esac
+done
+PACKAGES=("${BUILD_AND_RUN[@]}" "${extra[@]}")
+[ "$tests" = 1 ] && PACKAGES+=("${TESTS_ONLY[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,26 +48,39 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-
 # node and npm run the tests' local S3 server (s3rver); the machine image may bring its own node.
-if ! command -v npm > /dev/null; then missing+=(npm); fi
+if [ "$tests" = 1 ] && ! command -v npm > /dev/null; then missing+=(npm); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
 else
-  echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The simulation lists what the install would do; "Remv" lines are packages it would remove.
+  plan=$(apt-get -s install --no-install-recommends "${missing[@]}" 2>&1) || {
+    echo "setup: apt-get cannot install ${missing[*]}:" >&2
+    echo "$plan" | tail -n 20 >&2
+    exit 1
+  }
+  removed=$(echo "$plan" | awk '$1 == "Remv" { print $2 }' | sort -u | tr '\n' ' ')
+  if [ -n "$removed" ]; then
+    echo "setup: stopped, nothing installed or removed: installing ${missing[*]}" >&2
+    echo "setup: would REMOVE these installed packages (they conflict): ${removed% }" >&2
+    echo "setup: remove or replace them yourself if you mean to, or install the packages above by hand" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get install -y -qq --no-install-recommends --no-remove "${missing[@]}"
 fi
 
 # npm packages the tests use, in a project-local folder (never global): s3rver, a local S3;
 # zarrita and its file system store, an independent Zarr v3 reader.
-TOOLS="$(cd "$(dirname "$0")/.." && pwd)/.tools/node"
-if [ ! -f "$TOOLS/node_modules/s3rver/package.json" ] || [ ! -f "$TOOLS/node_modules/zarrita/package.json" ] \
-   || [ ! -f "$TOOLS/node_modules/@zarrita/storage/package.json" ]; then
+TOOLS="$PWD/.tools/node"
+if [ "$tests" = 1 ] && { [ ! -f "$TOOLS/node_modules/s3rver/package.json" ] \
+   || [ ! -f "$TOOLS/node_modules/zarrita/package.json" ] \
+   || [ ! -f "$TOOLS/node_modules/@zarrita/storage/package.json" ]; }; then
   echo "setup: installing s3rver and zarrita into $TOOLS"
   mkdir -p "$TOOLS"
   npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error s3rver@3.7.1 zarrita@0.7.5 \

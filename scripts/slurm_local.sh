@@ -23,7 +23,7 @@ stop() {
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 [ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 for b in munged slurmctld slurmd sbatch; do
-  command -v "$b" > /dev/null || { echo "slurm_local: $b not installed (scripts/setup.sh installs it)" >&2; exit 1; }
+  command -v "$b" > /dev/null || { echo "slurm_local: $b not installed (scripts/setup.sh --tests installs it)" >&2; exit 1; }
 done
 mkdir -p "$dir"/{state,spool,log}
 # munged runs as the munge user, which may not reach $dir (pytest's folders are 0700): its files

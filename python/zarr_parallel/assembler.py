@@ -4,14 +4,16 @@ Every argument becomes a key of the same config the CLI reads, so a script and a
 the same thing make the same cache (and the same config hash)."""
 import json
 import logging
+import numbers
 import os
 import sys
 import uuid
 
+from . import _main_guard
 from . import _zarr_parallel as _engine
 from . import utils
 
-_DEPLOY_MODES = ("series", "local", "dask_distributed")
+_DEPLOY_MODES = ("series", "local", "slurm", "mpi", "dask_distributed")
 
 
 class PlanPicture(str):
@@ -55,6 +57,15 @@ def _plain(value):
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     raise TypeError(f"{type(value).__name__} {value!r}")
+
+
+def _integer(value, name):
+    """An int, or what numpy and others pass as one (numpy.int64, ...); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    raise ValueError(f"{name} must be int, got {type(value).__name__}: {value!r}")
 
 
 def _check(value, types, name):
@@ -150,22 +161,35 @@ class ZarrParallelAssembler:
     def cache(self, cache_store=None, num_jobs=None, generate_stats=False, deploy_mode="local",
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
-              scheduler_address=None, quiet_dask=True):
-        """Writes the cache and returns its path (also in self.cache_store)."""
+              scheduler_address=None, quiet_dask=True, slurm=None):
+        """Writes the cache and returns its path (also in self.cache_store). deploy_mode: series,
+        local, slurm (an sbatch array), mpi (every rank of `mpirun -n N python script.py` calls
+        this) or dask_distributed. `slurm`: site options for sbatch, as the config's `slurm` key
+        ({"partition": ..., "account": ..., "qos": ..., "extra": [...]})."""
+        _main_guard.refuse_in_worker("ZarrParallelAssembler.cache()")
         if deploy_mode not in _DEPLOY_MODES:
             raise ValueError(f"deploy_mode must be one of {', '.join(_DEPLOY_MODES)}, got {deploy_mode!r}")
         if cache_store is None and cache_dir is None:
             raise ValueError("give cache_store (the .zarr path) or cache_dir")
-        _check(num_jobs, int, "num_jobs")
-        _check(simultaneous_worker_limit, int, "simultaneous_worker_limit")
+        num_jobs = _integer(num_jobs, "num_jobs")
+        simultaneous_worker_limit = _integer(simultaneous_worker_limit, "simultaneous_worker_limit")
+        if isinstance(memory_limit, numbers.Integral) and not isinstance(memory_limit, bool):
+            memory_limit = str(int(memory_limit))  # bytes, as dask takes them
+        if deploy_mode == "dask_distributed" and client is None and not scheduler_address:
+            import dask
+            import distributed  # noqa: F401  (its config keys)
+            _main_guard.refuse_unguarded_script(
+                dask.config.get("distributed.worker.multiprocessing-method", "spawn"))
         config = self._full_config(
             cache_store=os.fspath(cache_store) if cache_store is not None else None,
             cache_dir=os.fspath(cache_dir) if cache_dir is not None else None, num_jobs=num_jobs,
             generate_stats=generate_stats, deploy_mode=deploy_mode, await_completion=await_completion,
             simultaneous_worker_limit=simultaneous_worker_limit, memory_limit=memory_limit,
             worker_timeout=worker_timeout, overwrite=overwrite, recommend_changes=recommend_changes,
-            resume=resume)
+            resume=resume, slurm=slurm)
         base = os.getcwd()
+        if deploy_mode == "mpi":
+            return self._cache_mpi(config, base, recommend_changes)
         session = json.loads(_engine.begin(config, base, not recommend_changes))
         if session["status"] == "stopped":
             self._confirm(session["recommendations"])
@@ -178,16 +202,27 @@ class ZarrParallelAssembler:
             if deploy_mode == "dask_distributed":
                 self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address,
                                quiet_dask)
+                _engine.finish(config, base, session["plan_path"], session["started"])
             else:
-                _engine.run_here(config, base, session["plan_path"], session["pending"])
-            _engine.finish(config, base, session["plan_path"], session["started"])
+                # Waits with the GIL released; Ctrl-C / "interrupt kernel" stop the workers and
+                # raise KeyboardInterrupt (the store stays resumable).
+                _engine.run(config, base, session["plan_path"], session["pending"], session["started"])
         finally:
             _engine.release(config, base)  # the store lock, also when a job failed
         return self.cache_store
 
+    def _cache_mpi(self, config, base, recommend_changes):
+        code = _engine.cache_mpi(config, base, not recommend_changes)
+        self.cache_store = _engine.store_of(config, base)
+        if code == 3:
+            raise ValueError("stopped on recommendations (see above; change the arguments, or pass "
+                             "recommend_changes=False)")
+        return self.cache_store
+
     @staticmethod
     def _confirm(recommendations):
-        text = "\n".join(f"  - {r['key']}: {r['message']}" for r in recommendations)
+        # Only advice that saves reads or memory stops a run; the engine printed the rest.
+        text = "\n".join(f"  - {r['key']}: {r['message']}" for r in recommendations if r.get("saves", True))
         print("Recommendations:\n" + text)
         # As the original: ask through input(), so an answer piped on stdin works; no answer
         # (end of input, no stdin at all) is "n".

@@ -33,7 +33,10 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{
       "zarr-parallel: cache gridded archives (NetCDF/HDF5, kerchunk, Zarr) into rechunked Zarr "
-      "stores, in parallel"};
+      "stores, in parallel",
+      // Named, not taken from argv[0]: an installed Python package runs its engine binary from
+      // inside site-packages, a path --help should not show.
+      "zarr-parallel"};
   app.set_version_flag("--version",
                        std::string(ZP_VERSION) + (zp::mpi_built() ? " (mpi)" : " (no mpi)"));
   app.require_subcommand(1);
@@ -52,8 +55,8 @@ int main(int argc, char** argv) {
   cache->add_option("--log-level", log_level, "0 quiet, 1 info, 2 debug")->check(CLI::Range(0, 2));
   bool json_events = false;
   cache->add_flag("--json", json_events,
-                  "events as JSON lines on stdout (plan, start, progress, job_done, done, "
-                  "cache_hit, complete, error)");
+                  "events as JSON lines on stdout (plan, recommendation, stopped, start, "
+                  "progress, job_done, done, cache_hit, complete, error)");
 
   auto* plan = app.add_subcommand("plan", "print the plan and recommendations; writes nothing");
   plan->add_option("CONFIG", config_path, "YAML config")->required();

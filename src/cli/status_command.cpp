@@ -1,5 +1,4 @@
 #include <fmt/format.h>
-
 #include <signal.h>
 #include <unistd.h>
 
@@ -53,15 +52,16 @@ int status_command(const std::string& store_path, bool as_json) {
                                       {"live_workers", live},
                                       {"heartbeats", beats}}
                            .dump(2));
-    return 0;
+    return complete ? 0 : 1;  // as in text mode
   }
   fmt::print("store      {}\n", store_path);
   fmt::print("state      {}\n", complete ? "complete" : "incomplete");
   const std::string staging = staging_path_for(canonical_path(store_path));
   if (classify_target(staging).kind == TargetKind::Ours)
-    fmt::print("replacing  a replacement is being built (or was left) in {}: `zarr-parallel status "
-               "{}` shows it\n",
-               staging, staging);
+    fmt::print(
+        "replacing  a replacement is being built (or was left) in {}: `zarr-parallel status "
+        "{}` shows it\n",
+        staging, staging);
   fmt::print("jobs       {} / {} done\n", done.size(), plan.jobs.size());
   fmt::print("workers    {} live\n", live.size());
   for (const auto& b : beats) {

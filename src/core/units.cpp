@@ -39,8 +39,19 @@ int64_t parse_memory(const std::string& text, const std::string& key) {
                             {"K", 1024.0},
                             {"M", 1048576.0},
                             {"G", 1073741824.0}};
+  // dask's spelling ("2gb", "512 mib") too: units of two or more letters in any case. Single
+  // letters keep SLURM's binary meaning, so only their upper case is taken.
+  auto same = [&](const std::string& name) {
+    if (unit == name) return true;
+    if (unit.size() < 2 || unit.size() != name.size()) return false;
+    for (std::size_t i = 0; i < unit.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(unit[i])) !=
+          std::tolower(static_cast<unsigned char>(name[i])))
+        return false;
+    return true;
+  };
   for (const auto& u : units)
-    if (unit == u.name) {
+    if (same(u.name)) {
       if (!(value > 0) || !std::isfinite(value))
         throw Error::config(key, "memory size must be positive, got '" + text + "'");
       return static_cast<int64_t>(value * u.factor);

@@ -103,7 +103,8 @@ namespace {
 
 bool ask_to_continue(const Plan& plan) {
   fmt::print(stderr, "Recommendations:\n");
-  for (const auto& r : plan.recommendations) fmt::print(stderr, "  - {}: {}\n", r.key, r.message);
+  for (const auto& r : plan.recommendations)
+    if (r.saves) fmt::print(stderr, "  - {}: {}\n", r.key, r.message);
   if (!(isatty(STDIN_FILENO) && isatty(STDERR_FILENO))) {
     fmt::print(
         stderr,
@@ -115,6 +116,24 @@ bool ask_to_continue(const Plan& plan) {
   std::string answer;
   std::getline(std::cin, answer);
   return !answer.empty() && (answer[0] == 'y' || answer[0] == 'Y');
+}
+
+// Recommendations become `recommendation` events; advice that saves nothing is printed and the
+// run goes on. Only advice that saves reads or memory stops (exit 3) or asks, with
+// recommend_changes and without --yes.
+bool stops_on_recommendations(const Plan& plan, const Config& cfg, const CacheOptions& opt) {
+  bool saving = false;
+  for (const auto& r : plan.recommendations) {
+    emit_event("recommendation", {{"key", r.key}, {"message", r.message}, {"saves", r.saves}});
+    saving |= r.saves;
+    if (!r.saves)
+      log_line(cfg.log_level, 1,
+               "recommendation (saves no reads or memory; going on): " + r.key + ": " + r.message);
+  }
+  if (!saving || !cfg.recommend_changes || opt.yes || (opt.ask && ask_to_continue(plan)))
+    return false;
+  emit_event("stopped", {{"reason", "recommendations"}, {"exit_code", 3}});
+  return true;
 }
 
 json stats_json(const Plan& plan, const StoreState& state, double wall) {
@@ -269,8 +288,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   SourceAccess access(plan.access);
   plan.sources = take_fingerprints(sources, access);
   for (const auto& n : plan.notes) log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
-  if (!plan.recommendations.empty() && cfg.recommend_changes && !opt.yes &&
-      !(opt.ask && ask_to_continue(plan))) {
+  if (stops_on_recommendations(plan, cfg, opt)) {
     session.status = CacheSession::Status::Stopped;
     return session;
   }
@@ -435,35 +453,39 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
   log_line(cfg.log_level, 1, fmt::format("done in {:.2f} s", now_seconds() - session.started));
 }
 
+bool run_jobs(const Config& cfg, const CacheSession& session, const AccessOptions& access) {
+  FileStore store(session.build_root);
+  StoreState state(store);
+  const RunContext ctx{session.plan, store, state, cfg.log_level};
+  // The workers' secrets, for this run only (SLURM's workers read them from the store's side
+  // folder, on the file system they share).
+  SecretsChannel secrets(access, cfg.deploy_mode == "slurm"
+                                     ? session.build_root + "/.zarr-parallel"
+                                     : std::filesystem::temp_directory_path().string());
+  if (cfg.deploy_mode == "series") {
+    run_series(ctx, session.pending);
+  } else if (cfg.deploy_mode == "slurm") {
+    if (!run_slurm(ctx, session.pending, cfg)) {
+      secrets.keep();  // the submitted jobs start later and read it then
+      if (!secrets.path().empty())
+        log_line(cfg.log_level, 1,
+                 "note: the storage secrets stay in " + secrets.path() +
+                     " (mode 0600) for the submitted jobs: delete its folder once they are done");
+      return false;  // submitted only (await_completion: false)
+    }
+  } else {
+    // This run's worker count, not the plan's: a resumed plan may have been made in series mode.
+    run_local(ctx, session.pending, cfg.simultaneous_worker_limit, cfg.worker_timeout);
+  }
+  return true;
+}
+
 int run_cache(const Config& cfg, const CacheOptions& opt) {
   CacheSession session = begin_cache(cfg, opt);
   if (session.status == CacheSession::Status::Stopped) return 3;
   if (session.status == CacheSession::Status::Ready) {
-    FileStore store(session.build_root);
-    StoreState state(store);
-    const RunContext ctx{session.plan, store, state, cfg.log_level};
     const TerminationGuard guard;
-    // The workers' secrets, for this run only (SLURM's workers read them from the store's side
-    // folder, on the file system they share).
-    SecretsChannel secrets(session.plan.access,
-                           cfg.deploy_mode == "slurm"
-                               ? session.build_root + "/.zarr-parallel"
-                               : std::filesystem::temp_directory_path().string());
-    if (cfg.deploy_mode == "series") {
-      run_series(ctx, session.pending);
-    } else if (cfg.deploy_mode == "slurm") {
-      if (!run_slurm(ctx, session.pending, cfg)) {
-        secrets.keep();  // the submitted jobs start later and read it then
-        if (!secrets.path().empty())
-          log_line(cfg.log_level, 1,
-                   "note: the storage secrets stay in " + secrets.path() +
-                       " (mode 0600) for the submitted jobs: delete its folder once they are done");
-        return 0;  // submitted only (await_completion: false)
-      }
-    } else {
-      // This run's worker count, not the plan's: a resumed plan may have been made in series mode.
-      run_local(ctx, session.pending, cfg.simultaneous_worker_limit, cfg.worker_timeout);
-    }
+    if (!run_jobs(cfg, session, session.plan.access)) return 0;
     finish_cache(cfg, session);
   }
   print_open_hint(session.status == CacheSession::Status::Hit ? canonical_path(cfg.cache_store)

@@ -57,6 +57,11 @@ void release_cache_lock(const std::string& target);
 int run_cache_mpi(const Config& cfg, const CacheOptions& opt);
 bool mpi_built();
 
+// The config's executor (series, local or slurm) on the session's pending jobs, handing the workers
+// the secrets of `access`; the caller holds a TerminationGuard or InterruptRelay. False when jobs
+// were only submitted (slurm with await_completion: false): a resume finishes the store later.
+bool run_jobs(const Config& cfg, const CacheSession& session, const AccessOptions& access);
+
 // begin, run the config's executor, finish. Returns the exit code (0 done or cache hit, 3 stopped
 // on recommendations); throws Error.
 int run_cache(const Config& cfg, const CacheOptions& opt);

@@ -21,6 +21,24 @@ void on_signal(int sig) {
   g_signal = sig;
 }
 
+struct sigaction g_host_sigint;
+std::atomic<int> g_relay_depth{0};
+
+// Async-signal-safe: a flag, then the host's own handler (or its default action).
+void relay_sigint(int sig, siginfo_t* info, void* context) {
+  const struct sigaction& host = g_host_sigint;
+  if (!(host.sa_flags & SA_SIGINFO) && host.sa_handler == SIG_IGN) return;
+  g_signal = sig;
+  if (host.sa_flags & SA_SIGINFO) {
+    host.sa_sigaction(sig, info, context);
+  } else if (host.sa_handler == SIG_DFL) {
+    sigaction(sig, &host, nullptr);
+    raise(sig);
+  } else {
+    host.sa_handler(sig);
+  }
+}
+
 }  // namespace
 
 TerminationGuard::TerminationGuard() {
@@ -36,6 +54,25 @@ TerminationGuard::TerminationGuard() {
 TerminationGuard::~TerminationGuard() {
   if (--g_depth > 0) return;
   for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &g_old[i], nullptr);
+}
+
+InterruptRelay::InterruptRelay() {
+  if (g_relay_depth++ > 0) return;  // nested: the first one relays (never to itself)
+  g_signal = 0;
+  struct sigaction sa {};
+  sa.sa_sigaction = relay_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;  // no SA_RESTART, as the guard
+  sigaction(SIGINT, &sa, &g_host_sigint);
+}
+
+InterruptRelay::~InterruptRelay() {
+  if (--g_relay_depth > 0) return;
+  sigaction(SIGINT, &g_host_sigint, nullptr);
+}
+
+void request_termination(int sig) {
+  g_signal = sig;
 }
 
 int termination_signal() {

@@ -15,6 +15,21 @@ class TerminationGuard {
   TerminationGuard& operator=(const TerminationGuard&) = delete;
 };
 
+// For a host process that keeps its own SIGINT handler (Python: KeyboardInterrupt, Jupyter's
+// "interrupt kernel"): SIGINT sets the flag the executors check, at once, and is passed on to the
+// host's handler. SIGTERM and SIGHUP keep the host's dispositions. A host that ignores SIGINT
+// keeps ignoring it; one that left it at the default action still dies of it.
+class InterruptRelay {
+ public:
+  InterruptRelay();
+  ~InterruptRelay();
+  InterruptRelay(const InterruptRelay&) = delete;
+  InterruptRelay& operator=(const InterruptRelay&) = delete;
+};
+
+// Sets the flag as if `sig` had arrived (a host that learnt of an interrupt its own way).
+void request_termination(int sig);
+
 // The signal received under a guard, or 0.
 int termination_signal();
 

@@ -107,6 +107,9 @@ struct PlanSummary {
 struct Recommendation {
   std::string key;      // config key it concerns, e.g. "preprocessors[0].latitude"
   std::string message;  // what cuts what, and what each alternative would save
+  // An alternative reads less per byte needed or needs clearly less memory: only such advice stops
+  // a cache (exit 3, or the question); the rest is printed and the run goes on.
+  bool saves = true;
 };
 
 // Stored bytes of remote source chunks a worker holds at once before decoding them: a unit is

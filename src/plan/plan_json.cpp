@@ -190,7 +190,8 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                     {"read_bytes", j.read_bytes},
                     {"output_bytes", j.output_bytes}});
   json recs = json::array();
-  for (const auto& r : p.recommendations) recs.push_back({{"key", r.key}, {"message", r.message}});
+  for (const auto& r : p.recommendations)
+    recs.push_back({{"key", r.key}, {"message", r.message}, {"saves", r.saves}});
   json notes = json::array();
   for (const auto& r : p.notes) notes.push_back({{"key", r.key}, {"message", r.message}});
   const auto& s = p.summary;
@@ -254,8 +255,10 @@ void settings_from(const json& j, Plan& p, const std::string& where) {
   p.threads_per_worker = static_cast<int>(int_at(j, "threads_per_worker", where, "plan", 1, 4096));
   p.memory_limit = int_at(j, "memory_limit", where, "plan", 0);
   p.worker_timeout = int_at(j, "worker_timeout", where, "plan", 0);
-  for (const auto& r : j.at("recommendations"))
-    p.recommendations.push_back({r.at("key"), r.at("message")});
+  for (const auto& r : j.at("recommendations")) {
+    const bool saves = !r.contains("saves") || !r["saves"].is_boolean() || r["saves"].get<bool>();
+    p.recommendations.push_back({r.at("key"), r.at("message"), saves});
+  }
   if (j.contains("notes"))
     for (const auto& r : j.at("notes")) p.notes.push_back({r.at("key"), r.at("message")});
 }

@@ -50,6 +50,17 @@ std::string effect(const Outcome& now, const Outcome& alt) {
   return s;
 }
 
+// Whether `alt` saves something worth stopping for: fewer bytes read per byte needed (re-reads
+// gone), or at least a tenth of the data-dependent memory for no less output. An edge that only
+// cuts a chunk already read once (read amplification 1.00) saves nothing.
+bool saves(const Outcome& now, const Outcome& alt) {
+  if (!alt.ok) return false;
+  if (alt.amplification + 1e-9 < now.amplification) return true;
+  const uint64_t data_now = now.peak - std::min(now.peak, kWorkerBaseBytes);
+  return alt.output_bytes >= now.output_bytes && alt.peak < now.peak &&
+         (now.peak - alt.peak) * 10 >= data_now;
+}
+
 std::string label_at(const Coordinates& coords, const DimMap& m, int64_t source_index) {
   const auto c = coords.find(m.source);
   if (c == coords.end()) return std::to_string(source_index);
@@ -121,6 +132,7 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
       std::string msg = fmt::format(
           "the selection {} of '{}' cuts through source chunks (chunk edges every {} along '{}').",
           range_text(coords, m, lo, hi, by_label), m.name, v.grid.chunk_shape[d], m.source);
+      bool any_saves = false;
       for (const auto& [alo, ahi, what] :
            {std::tuple{out_lo, out_hi, "widen to"}, std::tuple{in_lo, in_hi, "narrow to"}}) {
         if (ahi <= alo) continue;
@@ -129,15 +141,18 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
         for (auto& am : alt.dims)
           if (am.source == m.source)
             am = DimMap::linear(am.source, am.name, step > 0 ? alo : ahi - 1, ahi - alo, step);
+        const Outcome o = replan(ds, alt, cfg, opt);
+        any_saves |= saves(now, o);
         msg += fmt::format("\n    {} {}: {}", what, range_text(coords, m, alo, ahi, by_label),
-                           effect(now, replan(ds, alt, cfg, opt)));
+                           effect(now, o));
       }
-      out.push_back({key, msg});
+      out.push_back({key, msg, any_saves});
     }
   }
 }
 
-// Many tiny chunks: a file per few kilobytes costs more in metadata and opens than in bytes.
+// Many tiny chunks: a file per few kilobytes costs more in metadata and opens than in bytes. It
+// costs files and listings, not reads or memory: advice that never stops a run.
 void tiny_chunks(const Plan& plan, std::vector<Recommendation>& out) {
   constexpr uint64_t kTiny = 64u << 10;
   constexpr int64_t kMany = 1000;
@@ -155,7 +170,8 @@ void tiny_chunks(const Plan& plan, std::vector<Recommendation>& out) {
                      "makes {} chunks",
                      a.name, a.num_chunks(), format_bytes(static_cast<double>(bytes)), a.dims[0],
                      along,
-                     a.num_chunks() / a.chunks_along(0) * ((a.shape[0] + along - 1) / along))});
+                     a.num_chunks() / a.chunks_along(0) * ((a.shape[0] + along - 1) / along)),
+         false});
     return;  // one is enough to make the point
   }
 }
@@ -265,6 +281,7 @@ void tile_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, cons
     std::string msg = fmt::format("tiles of {} along '{}' cut source chunks (every {} along '{}').",
                                   n, t.dims[i], s, m.source);
     int shown = 0;
+    bool any_saves = false;
     for (int64_t c : candidates) {
       if (c <= 0 || c == n || !aligned(c)) continue;
       Selection alt = sel;
@@ -277,7 +294,9 @@ void tile_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, cons
         at.labels[i].resize(static_cast<std::size_t>((t.original[i] + c - 1) / c * c),
                             std::nan(""));
       }
-      msg += fmt::format("\n    tile size {}: {}", c, effect(now, replan(ds, alt, cfg, opt)));
+      const Outcome o = replan(ds, alt, cfg, opt);
+      any_saves |= saves(now, o);
+      msg += fmt::format("\n    tile size {}: {}", c, effect(now, o));
       ++shown;
     }
     if (!shown)
@@ -285,7 +304,7 @@ void tile_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, cons
           " No tile size lines up with them from where the selection starts; a "
           "selection that starts on a chunk edge lets tiles of a multiple of {} align.",
           s);
-    out.push_back({fmt::format("preprocessors[{}].{}", pre, t.dims[i]), msg});
+    out.push_back({fmt::format("preprocessors[{}].{}", pre, t.dims[i]), msg, any_saves});
   }
 }
 

@@ -449,7 +449,7 @@ def test_cmake_install_gives_a_working_command(tmp_path):
         "find_package(zarr_parallel 0.1 REQUIRED)\nadd_executable(app main.cpp)\n"
         "target_link_libraries(app PRIVATE zarr_parallel::zp_exec)\n")
     (app / "main.cpp").write_text(
-        '#include <cstdio>\n#include "source/open_source.hpp"\n'
+        '#include <cstdio>\n#include <zarr_parallel/source/open_source.hpp>\n'
         'int main(int, char** argv) {\n  const zp::Dataset ds = zp::open_source(argv[1], "auto", "");\n'
         '  for (const auto& v : ds.variables) std::printf("%s\\n", v.name.c_str());\n}\n')
     for cmd in (["cmake", "-S", str(app), "-B", str(app / "b"), f"-DCMAKE_PREFIX_PATH={prefix}"],
@@ -481,6 +481,47 @@ def test_json_event_stream(tmp_path):
     bad = run_cache(tmp_path, dict(cfg, chunks={"nosuchdim": 3}), "--json", check=2)
     error = json.loads(bad.stdout.splitlines()[-1])
     assert error["event"] == "error" and error["exit_code"] == 2 and "nosuchdim" in error["message"]
+
+
+def test_json_stop_on_recommendations_is_an_event(tmp_path):
+    """`cache --json` stopped by a recommendation that saves something (exit 3) says so on stdout:
+    a `recommendation` event each, then `stopped`; advice that saves nothing does not stop."""
+    need_fixtures()
+    store = tmp_path / "r.zarr"
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "variables": ["t2m"], "cache_store": str(store),
+           "chunks": {"time": 96, "latitude": 73, "longitude": 10}, "memory_limit": "46MB", "deploy_mode": "series"}
+    proc = run_cache(tmp_path, cfg, "--json", check=3)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    recs = [e for e in events if e["event"] == "recommendation"]
+    assert any(r["key"] == "memory_limit" and r["saves"] and "read amplification" in r["message"] for r in recs)
+    assert events[-1] == {"event": "stopped", "reason": "recommendations", "exit_code": 3}
+    assert not store.exists()
+    # A selection that cuts source chunks read once anyway (read amplification 1.00): said, and cached.
+    edge = {"data_uri": str(ERA5 / "refs.json"), "variables": ["d2m"], "cache_store": str(tmp_path / "e.zarr"),
+            "preprocessors": [{"type": "sel", "latitude": [60, -30]}], "deploy_mode": "series"}
+    proc = run_cache(tmp_path, edge, "--json", check=0)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["saves"] for e in events if e["event"] == "recommendation"] == [False], events
+    assert events[-1]["event"] == "complete" and "saves no reads or memory" in proc.stderr
+
+
+def test_status_json_exit_code_and_help_without_the_binary_path(tmp_path):
+    need_fixtures()
+    store = tmp_path / "s.zarr"
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "variables": ["d2m"], "cache_store": str(store),
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "deploy_mode": "series"}
+    run_cache(tmp_path, cfg, check=0)
+    assert subprocess.run([str(BIN), "status", str(store), "--json"], capture_output=True).returncode == 0
+    (store / ".zarr-parallel" / "complete.json").unlink()  # as a run cut short leaves it
+    for extra in ([], ["--json"]):
+        proc = subprocess.run([str(BIN), "status", str(store), *extra], capture_output=True, text=True)
+        assert proc.returncode == 1, (extra, proc.stdout)
+    # Run through a link elsewhere (as the pip package's command runs its engine binary).
+    link = tmp_path / "somewhere" / "bin" / "zarr-parallel"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(BIN)
+    out = subprocess.run([str(link), "--help"], capture_output=True, text=True).stdout
+    assert "Usage: zarr-parallel " in out and str(link) not in out, out[:300]
 
 
 def test_plan_picture_draws_the_dimensions_asked_for(tmp_path):

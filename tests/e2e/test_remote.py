@@ -18,7 +18,7 @@ from conftest import BIN, ERA5, assert_matches, children_of, need_fixtures, open
 from servers import FaultProxy, Nginx, Recorder, S3rver  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
-                                reason="nginx-light not installed (scripts/setup.sh)")
+                                reason="nginx-light not installed (scripts/setup.sh --tests)")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from servers import FaultProxy, Nginx, S3rver  # noqa: E402
 from test_fidelity import assert_same_as_xarray, rotated_pole_file, text_file  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
-                                reason="nginx-light not installed (scripts/setup.sh)")
+                                reason="nginx-light not installed (scripts/setup.sh --tests)")
 
 DAY = "era5_small_20000102.nc"
 

@@ -279,8 +279,11 @@ def test_tile_sizes_that_cut_source_chunks_are_recommended_with_aligned_ones(tmp
     assert proc.returncode == 0, proc.stderr
     assert "preprocessors[2].longitude: tiles of 40 along 'longitude' cut source chunks (every 36" in proc.stdout
     assert "tile size 36: reads" in proc.stdout and "preprocessors[2].time" not in proc.stdout
-    proc = run_cache(tmp_path, cfg)  # a cache stops on it, as on every recommendation
-    assert proc.returncode == 3 and not (tmp_path / "x.zarr").exists()
+    # Every source chunk is read once either way (read amplification 1.00) and the memory barely
+    # changes: advice that saves nothing, printed, and the cache goes on.
+    proc = run_cache(tmp_path, cfg)
+    assert proc.returncode == 0 and (tmp_path / "x.zarr").exists(), proc.stderr
+    assert "recommendation (saves no reads or memory; going on): preprocessors[2].longitude" in proc.stderr
 
 
 def test_several_tiles_a_chunk_along_batch_dim(tmp_path):

@@ -94,11 +94,12 @@ def test_plan_inspect_open_and_cache_hit(tmp_path):
 
 def test_recommendations_ask_through_input(tmp_path, monkeypatch):
     need_fixtures()
-    zp = ZarrParallelAssembler(str(ERA5 / "refs.json"), preprocessors=[{"type": "subset", "latitude": (60, -30)}],
-                               variables={"d2m": {}})
+    # 46 MB makes jobs re-read source chunks: a recommendation that saves something (only those stop).
+    zp = ZarrParallelAssembler(str(ERA5 / "refs.json"), variables={"t2m": {}},
+                               chunks={"time": 96, "latitude": 73, "longitude": 10})
     store = tmp_path / "r.zarr"
     with pytest.raises(ValueError, match="recommendations"):  # not interactive: stop, as exit code 3
-        zp.cache(cache_store=str(store), deploy_mode="series")
+        zp.cache(cache_store=str(store), deploy_mode="series", memory_limit="46MB")
     assert not store.exists()
 
     class Tty:
@@ -108,10 +109,10 @@ def test_recommendations_ask_through_input(tmp_path, monkeypatch):
     answers = iter(["n", "y"])
     monkeypatch.setattr(builtins, "input", lambda prompt: next(answers))
     with pytest.raises(ValueError, match="recommendations"):
-        zp.cache(cache_store=str(store), deploy_mode="series")
+        zp.cache(cache_store=str(store), deploy_mode="series", memory_limit="46MB")
     assert not store.exists()
-    zp.cache(cache_store=str(store), deploy_mode="series")
-    assert xr.open_zarr(store).d2m.shape == (96, 37, 144)
+    zp.cache(cache_store=str(store), deploy_mode="series", memory_limit="46MB")
+    assert xr.open_zarr(store).t2m.shape == (96, 73, 144)
 
 
 def test_plan_picture_for_notebooks(tmp_path):
@@ -129,9 +130,10 @@ def test_an_answer_piped_on_stdin_is_read_and_end_of_input_means_no(tmp_path):
     script = tmp_path / "ask.py"
     script.write_text(
         "import sys\nfrom zarr_parallel import ZarrParallelAssembler\n"
-        f"zp = ZarrParallelAssembler({str(ERA5 / 'refs.json')!r}, preprocessors=[{{'type': 'subset', "
-        "'latitude': (60, -30)}], variables={'d2m': {}})\n"
-        "try:\n    zp.cache(cache_store=sys.argv[1], deploy_mode='series')\nexcept ValueError:\n"
+        f"zp = ZarrParallelAssembler({str(ERA5 / 'refs.json')!r}, variables={{'t2m': {{}}}}, "
+        "chunks={'time': 96, 'latitude': 73, 'longitude': 10})\n"
+        "try:\n    zp.cache(cache_store=sys.argv[1], deploy_mode='series', memory_limit='46MB')\n"
+        "except ValueError:\n"
         "    sys.exit(3)\n")
     for answer, code in (("y\n", 0), ("n\n", 3), ("", 3)):
         store = tmp_path / f"s{code}{len(answer)}.zarr"
@@ -271,7 +273,7 @@ def test_original_basic_and_series_scripts_run_against_a_local_http_server(tmp_p
     import shutil as sh
     need_fixtures()
     if not (sh.which("nginx") or Path("/usr/sbin/nginx").exists()):
-        pytest.fail("nginx is missing: scripts/setup.sh installs nginx-light")
+        pytest.fail("nginx is missing: scripts/setup.sh --tests installs nginx-light")
     from servers import Nginx
     root = tmp_path / "www"
     sh.copytree(ERA5, root / "era5")

@@ -85,6 +85,11 @@ TEST(Units, MemoryAndDuration) {
   EXPECT_EQ(parse_memory("2GB", "k"), 2000000000);
   EXPECT_EQ(parse_memory("1.5 GiB", "k"), 1610612736);
   EXPECT_EQ(parse_memory("512", "k"), 512);
+  // dask's spelling: any case for units of two letters or more
+  EXPECT_EQ(parse_memory("2gb", "k"), 2000000000);
+  EXPECT_EQ(parse_memory("512 mib", "k"), 536870912);
+  EXPECT_EQ(parse_memory("3Kb", "k"), 3000);
+  EXPECT_THROW(parse_memory("2g", "k"), Error);  // single letters: SLURM's upper case only
   EXPECT_THROW(parse_memory("-1GB", "k"), Error);
   EXPECT_THROW(parse_memory("GB", "k"), Error);
   EXPECT_EQ(parse_duration("30:00", "k"), 1800);
