@@ -42,11 +42,22 @@ done
 PACKAGES=("${BUILD_AND_RUN[@]}" "${extra[@]}")
 [ "$tests" = 1 ] && PACKAGES+=("${TESTS_ONLY[@]}")
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# Any libcurl development package builds us (we use OpenSSL's libcrypto directly, not curl's TLS):
+# keep the one a machine has (the GRIB stack brings libcurl4-gnutls-dev), never swap it.
+for variant in libcurl4-gnutls-dev libcurl4-nss-dev; do
+  if installed "$variant"; then
+    for i in "${!PACKAGES[@]}"; do
+      [ "${PACKAGES[$i]}" = libcurl4-openssl-dev ] && PACKAGES[$i]="$variant"
+    done
+    break
+  fi
+done
+
 missing=()
 for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
+  installed "$p" || missing+=("$p")
 done
 # node and npm run the tests' local S3 server (s3rver); the machine image may bring its own node.
 if [ "$tests" = 1 ] && ! command -v npm > /dev/null; then missing+=(npm); fi

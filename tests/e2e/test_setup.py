@@ -107,3 +107,14 @@ def test_setup_with_everything_present_touches_nothing(tmp_path):
     proc = run_setup(repo, env)
     assert proc.returncode == 0 and "packages present" in proc.stdout, proc.stderr
     assert not log.exists() or "apt-get" not in log.read_text()
+
+
+def test_a_machine_with_libcurl_gnutls_keeps_it(tmp_path):
+    """The GRIB stack (libeccodes, cfgrib) brings libcurl4-gnutls-dev; it builds us as well as
+    libcurl4-openssl-dev does, so setup asks for nothing that would replace it."""
+    repo, env, log = fake_world(tmp_path, CLEAN, installed=["libcurl4-gnutls-dev"])
+    proc = run_setup(repo, env)
+    assert proc.returncode == 0, proc.stderr
+    asked = " ".join(c for c in log.read_text().splitlines() if c.startswith("apt-get") and "install" in c)
+    assert "libcurl4-openssl-dev" not in asked, asked
+    assert "libhdf5-dev" in asked, asked  # the rest is still asked for
