@@ -84,12 +84,12 @@ bool auto_dim(const Config& cfg, const DimMap& m) {
   return true;
 }
 
-// Source chunks can be tiny (a netCDF-3 record is one chunk; HDF5 files chunked for writing):
-// copied as they are they make one file per few kilobytes. Like dask's "auto", grow the auto
-// dimensions — the first (record) dimension first — by whole source chunks until an output chunk
-// holds about kAutoChunkTarget bytes.
-constexpr uint64_t kAutoChunkMin = 1u << 20;
-constexpr uint64_t kAutoChunkTarget = 4u << 20;
+// 'auto' means the source chunks. Only pathological ones (under kAutoChunkMin: a netCDF-3 record
+// of a small grid, HDF5 files chunked for writing) would make a file per few kilobytes: those
+// auto dimensions grow by whole source chunks, the first (record) dimension first, to about
+// kAutoChunkTarget. An ERA5 chunk (24, 91, 180) of int16 (786 kB) stays as it is.
+constexpr uint64_t kAutoChunkMin = 64u << 10;
+constexpr uint64_t kAutoChunkTarget = 1u << 20;
 
 void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
   auto bytes = [&] {
