@@ -105,16 +105,20 @@ double Progress::fraction() const {
   return total_jobs_ ? static_cast<double>(jobs_) / static_cast<double>(total_jobs_) : 1.0;
 }
 
-namespace {
-
 // Time left at the rate so far: the output chunks are alike, so the fraction of them written
-// extrapolates (job counts alone stand still while jobs run, and the estimate climbed).
-std::optional<double> eta_of(double elapsed, double frac) {
-  if (frac <= 0 || frac >= 1) return frac >= 1 ? std::optional<double>(0.0) : std::nullopt;
-  return elapsed * (1 - frac) / frac;
+// extrapolates (job counts alone stand still while jobs run, and the estimate climbed). Between
+// two moves of the fraction the estimate counts down with the clock instead of climbing.
+std::optional<double> Progress::eta(double elapsed) {
+  const double frac = fraction();
+  if (frac >= 1) return 0.0;
+  if (frac <= 0) return std::nullopt;
+  if (frac != eta_fraction_) {
+    eta_fraction_ = frac;
+    eta_at_ = elapsed;
+    eta_s_ = elapsed * (1 - frac) / frac;
+  }
+  return std::max(0.0, eta_s_ - (elapsed - eta_at_));
 }
-
-}  // namespace
 
 void Progress::emit_json(bool force, double elapsed) {
   const Partial now = running();
@@ -129,7 +133,7 @@ void Progress::emit_json(bool force, double elapsed) {
     f["chunks_done"] = chunks_done_ + now.chunks;
     f["chunks_total"] = total_chunks_;
   }
-  if (const auto eta = eta_of(elapsed, fraction()); !force && eta) f["eta_s"] = *eta;
+  if (const auto left = eta(elapsed); !force && left) f["eta_s"] = *left;
   emit_event(force && jobs_ == total_jobs_ ? "done" : "progress", f);
 }
 
@@ -161,7 +165,7 @@ void Progress::draw(bool force) {
   }
   const double frac = fraction();
   if (tty_) {
-    const ProgressView v{jobs_, total_jobs_, frac, rate, workers_, eta_of(elapsed, frac)};
+    const ProgressView v{jobs_, total_jobs_, frac, rate, workers_, eta(elapsed)};
     // Back to the line's start, the line, then clear what a longer earlier line left.
     fmt::print(stderr, "\r{}\x1b[K", progress_line(v, terminal_columns(STDERR_FILENO)));
     drawn_ = true;

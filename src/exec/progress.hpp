@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace zp {
@@ -37,6 +38,7 @@ class Progress {
   void draw(bool force);
   void emit_json(bool force, double elapsed);
   double fraction() const;
+  std::optional<double> eta(double elapsed);
   Partial running() const;
   int64_t total_jobs_;
   int log_level_;
@@ -46,11 +48,11 @@ class Progress {
   uint64_t bytes_ = 0;
   uint64_t read_ = 0;
   int workers_ = 0;
-  int most_workers_ = 0;
+  int most_workers_ = 0;  // the final line reports how many ran, not how many are left
   std::map<int64_t, int64_t> job_chunks_;  // empty: count jobs
   int64_t total_chunks_ = 0, chunks_done_ = 0;
-  std::map<int64_t, Partial>
-      running_;  // the final line reports how many ran, not how many are left
+  std::map<int64_t, Partial> running_;
+  double eta_fraction_ = -1, eta_at_ = 0, eta_s_ = 0;  // the last estimate: at which fraction, when
   std::chrono::steady_clock::time_point start_, last_, last_event_;
 };
 

@@ -63,7 +63,12 @@ class WorkerJobs {
           "JOB_ID", fmt::format("job {} is not in the plan (0..{})", id, plan_.jobs.size() - 1));
     if (state_.is_done(id)) return std::nullopt;
     const Job& job = plan_.jobs[static_cast<std::size_t>(id)];
-    heartbeat_.set({{"job", id}, {"chunks_done", 0}, {"chunks_total", job.region.num_chunks()}});
+    // The previous job's byte counts must not show as this one's.
+    heartbeat_.set({{"job", id},
+                    {"chunks_done", 0},
+                    {"chunks_total", job.region.num_chunks()},
+                    {"bytes_read", 0},
+                    {"bytes_written", 0}});
     check_store();
     const JobStats stats = runner_.run(job, [&](const JobStats& s) {
       heartbeat_.update({{"chunks_done", s.chunks_written},

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "exec/progress_line.hpp"
 
@@ -41,13 +42,16 @@ TEST(Progress, RunningJobsMoveBytesChunksAndEta) {
     p.set_job_chunks({{0, 10}, {1, 10}});
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     p.job_progress(0, 5, 1000, 2000);  // a quarter of the chunks, no job done yet
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    p.job_progress(0, 5, 1000, 2000);  // no further: the estimate counts down, never climbs
   }
   set_json_events(false);
   std::istringstream out(testing::internal::GetCapturedStdout());
-  nlohmann::json last;
+  std::vector<nlohmann::json> events;
   for (std::string line; std::getline(out, line);)
-    if (const auto j = nlohmann::json::parse(line); j["event"] == "progress") last = j;
-  ASSERT_FALSE(last.is_null());
+    if (const auto j = nlohmann::json::parse(line); j["event"] == "progress") events.push_back(j);
+  ASSERT_EQ(events.size(), 2u);
+  const nlohmann::json& last = events[0];
   EXPECT_EQ(last["jobs_done"], 0);
   EXPECT_EQ(last["chunks_done"], 5);
   EXPECT_EQ(last["chunks_total"], 20);
@@ -55,6 +59,8 @@ TEST(Progress, RunningJobsMoveBytesChunksAndEta) {
   EXPECT_EQ(last["bytes_written"], 1000);
   // A quarter done after elapsed seconds: three times as long again.
   EXPECT_NEAR(last["eta_s"].get<double>(), 3 * last["elapsed_s"].get<double>(), 1e-6);
+  const double waited = events[1]["elapsed_s"].get<double>() - last["elapsed_s"].get<double>();
+  EXPECT_NEAR(events[1]["eta_s"].get<double>(), last["eta_s"].get<double>() - waited, 1e-6);
 }
 
 }  // namespace
