@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -58,28 +59,48 @@ class Preview {
     return out;
   }
 
-  // The decoded values of output chunk `chunk` of array `name`, C order, the whole chunk shape.
+  // The decoded values of stored chunk `chunk` of array `name` (its index in the store's chunk
+  // grid, as .zarray has it), C order, the whole chunk shape.
   std::string chunk(const std::string& name, const std::vector<int64_t>& chunk) {
     const ArrayPlan& a = array(name);
-    if (a.stored)
-      throw Error::config("preview",
-                          "array '" + name + "' is tiled: preview the untiled selection");
-    if (chunk.size() != a.ndim())
-      throw Error::config("preview", "chunk of " + std::to_string(chunk.size()) +
-                                         " dimensions for array '" + name + "'");
-    Region r;
-    for (std::size_t d = 0; d < a.ndim(); ++d) {
-      if (chunk[d] < 0 || chunk[d] >= a.chunks_along(d))
-        throw Error::config("preview", "chunk index out of range for array '" + name + "'");
-      r.lo.push_back(chunk[d]);
-      r.hi.push_back(chunk[d] + 1);
-    }
     std::lock_guard lock(mutex_);  // one reader, one pool: dask's threads take turns
+    const Region r = logical_region(a, chunk);
     std::vector<Bytes> out = assemble_unit(a, r, *reader_, pool_);
     return std::string(out.at(0).begin(), out.at(0).end());
   }
 
  private:
+  // The logical output chunk that stored chunk `chunk` holds: the same one, or for a tiled array
+  // the one whose stored keys include it (found through the writer's own key mapping).
+  Region logical_region(const ArrayPlan& a, const std::vector<int64_t>& chunk) {
+    const OutputFormat& format = output_format(prepared_.plan.zarr_format);
+    std::vector<int64_t> logical = chunk;
+    if (a.stored) {
+      auto& keys = stored_keys_[a.name];
+      if (keys.empty()) {
+        Region all;
+        all.lo.assign(a.ndim(), 0);
+        for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
+        for (const auto& c : chunks_in(all))
+          for (const auto& key : chunk_keys(a, c, format)) keys.emplace(key, c);
+      }
+      const auto it = keys.find(format.chunk_key(a.name, chunk));
+      if (it == keys.end())
+        throw Error::config("preview", "no stored chunk at that index of array '" + a.name + "'");
+      logical = it->second;
+    }
+    Region r;
+    if (logical.size() != a.ndim())
+      throw Error::config("preview", "wrong number of chunk indices for array '" + a.name + "'");
+    for (std::size_t d = 0; d < a.ndim(); ++d) {
+      if (logical[d] < 0 || logical[d] >= a.chunks_along(d))
+        throw Error::config("preview", "chunk index out of range for array '" + a.name + "'");
+      r.lo.push_back(logical[d]);
+      r.hi.push_back(logical[d] + 1);
+    }
+    return r;
+  }
+
   const ArrayPlan& array(const std::string& name) const {
     for (const auto& a : prepared_.plan.arrays)
       if (a.name == name) return a;
@@ -91,6 +112,7 @@ class Preview {
   Dataset files_;
   std::unique_ptr<ChunkReader> reader_;
   std::mutex mutex_;
+  std::map<std::string, std::map<std::string, std::vector<int64_t>>> stored_keys_;  // tiled arrays
 };
 
 }  // namespace

@@ -10,7 +10,7 @@ import xarray as xr
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
-from conftest import ERA5, need_fixtures, open_kerchunk  # noqa: E402
+from conftest import ERA5, need_fixtures, open_kerchunk, tile_like_the_original  # noqa: E402
 
 from zarr_parallel import ZarrParallelAssembler  # noqa: E402
 from zarr_parallel.preview import ZarrParallelBackendEntrypoint  # noqa: E402
@@ -75,3 +75,25 @@ def test_open_dataset_of_a_config_with_transforms(tmp_path):
     assert np.array_equal(chunked.d2m.compute().values, want.d2m.values, equal_nan=True)
     raw = xr.open_dataset(path, engine=ZarrParallelBackendEntrypoint, mask_and_scale=False)
     assert raw.d2m.dtype == src.d2m.encoding["dtype"]  # encoding: source keeps the packed integers
+
+
+def test_preview_of_a_tiled_selection_equals_the_originals_tiler(tmp_path, monkeypatch):
+    """tiled after reverse_axis and sel (the original's tiled.py order): the preview has the stored layout
+    (batch_dim first) and the values of the original's TilerTransform on xarray's reading."""
+    need_fixtures()
+    monkeypatch.chdir(tmp_path)
+    zp = ZarrParallelAssembler(
+        data_uri=str(ERA5 / "refs.json"),
+        preprocessors=[{"type": "reverse_axis", "dim": "latitude"},
+                       {"type": "sel", "time": ("2000-01-01 00:00:00", "2000-01-04 23:00:00"), "latitude": (-30, 60),
+                        "longitude": (40, 100)},
+                       {"type": "tiled", "time": 24, "latitude": 30, "longitude": 20}])
+    ds = zp.preview()
+    assert lazy(ds)
+    src = open_kerchunk(ERA5 / "refs.json").isel(latitude=slice(None, None, -1)).sel(
+        time=slice("2000-01-01", "2000-01-04"), latitude=slice(-30, 60), longitude=slice(40, 100))
+    want = tile_like_the_original(src, {"time": 24, "latitude": 30, "longitude": 20})
+    for name in want.variables:
+        assert ds[name].dims == want[name].dims, (name, ds[name].dims, want[name].dims)
+        assert np.array_equal(ds[name].values, want[name].values, equal_nan=True), name
+    assert np.array_equal(ds.d2m[3:1:-1, ..., ::-4].values, want.d2m[3:1:-1, ..., ::-4].values, equal_nan=True)
