@@ -22,9 +22,13 @@ from . import _zarr_parallel as _engine
 class _OutputArray(BackendArray):
     """One output array of the plan, read chunk by chunk through the engine."""
 
-    def __init__(self, source, name, shape, chunks, dtype):
+    def __init__(self, source, name, shape, chunks, dtype, filters=None):
         self.source, self.name = source, name
         self.shape, self.chunks, self.dtype = tuple(shape), tuple(chunks), np.dtype(dtype)
+        # Text arrays (vlen-utf8 / vlen-bytes in the store) come from the engine as fixed-width
+        # bytes, zero-padded to the longest item, as numpy holds 'S' arrays.
+        ids = [f.get("id") for f in filters or []]
+        self.text = "utf8" if "vlen-utf8" in ids else "bytes" if self.dtype == object else None
 
     def __getitem__(self, key):
         # Basic and outer keys are read as they are: xarray's own decomposition of a negative-step
@@ -60,13 +64,23 @@ class _OutputArray(BackendArray):
     def _fill(self, block, spans):
         ranges = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(spans, self.chunks)]
         for index in itertools.product(*ranges):
-            data = np.frombuffer(self.source.chunk(self.name, list(index)), self.dtype).reshape(self.chunks)
+            data = self._values(self.source.chunk(self.name, list(index)))
             src, dst = [], []
             for i, c, (lo, hi) in zip(index, self.chunks, spans):
                 a, b = max(lo, i * c), min(hi, (i + 1) * c)
                 src.append(slice(a - i * c, b - i * c))
                 dst.append(slice(a - lo, b - lo))
             block[tuple(dst)] = data[tuple(src)]
+
+
+    def _values(self, buf):
+        if self.text is None:
+            return np.frombuffer(buf, self.dtype).reshape(self.chunks)
+        itemsize = len(buf) // max(int(np.prod(self.chunks)), 1)
+        if itemsize == 0:
+            return np.full(self.chunks, "" if self.text == "utf8" else b"", object)
+        raw = np.frombuffer(buf, f"S{itemsize}").reshape(self.chunks)
+        return (np.char.decode(raw, "utf-8") if self.text == "utf8" else raw).astype(object)
 
 
 def _raw_dataset(source):
@@ -86,7 +100,8 @@ def _raw_dataset(source):
         variables = {}
         for name, var in meta.variables.items():
             z = zarrays[name]
-            data = indexing.LazilyIndexedArray(_OutputArray(source, name, z["shape"], z["chunks"], z["dtype"]))
+            data = indexing.LazilyIndexedArray(_OutputArray(source, name, z["shape"], z["chunks"], z["dtype"],
+                                                                 z.get("filters")))
             variables[name] = xr.Variable(var.dims, data, var.attrs, var.encoding)
         ds = xr.Dataset(variables, attrs=meta.attrs)
         meta.close()

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import xarray as xr
 
@@ -97,3 +98,35 @@ def test_preview_of_a_tiled_selection_equals_the_originals_tiler(tmp_path, monke
         assert ds[name].dims == want[name].dims, (name, ds[name].dims, want[name].dims)
         assert np.array_equal(ds[name].values, want[name].values, equal_nan=True), name
     assert np.array_equal(ds.d2m[3:1:-1, ..., ::-4].values, want.d2m[3:1:-1, ..., ::-4].values, equal_nan=True)
+
+
+def test_preview_keeps_text_variables_and_auxiliary_coordinates(tmp_path):
+    """A station file made by netCDF4-python: a vlen string variable (station names), a char array and an
+    auxiliary coordinate, previewed with a selection, equal to xarray's reading."""
+    src = tmp_path / "stations.nc"
+    with netCDF4.Dataset(src, "w") as nc:
+        nc.createDimension("station", 5)
+        nc.createDimension("time", 4)
+        nc.createDimension("nchar", 3)
+        name = nc.createVariable("name", str, ("station",))
+        for i, text in enumerate(["Reading", "", "Zürich", "Ny-Ålesund", "x"]):
+            name[i] = text
+        code = nc.createVariable("code", "S1", ("station", "nchar"))
+        code[:] = netCDF4.stringtochar(np.array(["ABC", "D", "", "EFG", "HI"], "S3"))
+        t = nc.createVariable("time", "f8", ("time",))
+        t.units = "hours since 2000-01-01"
+        t[:] = [0, 1, 2, 3]
+        alt = nc.createVariable("altitude", "f4", ("station",))
+        alt[:] = [66, 10, 408, 8, 1]
+        tas = nc.createVariable("tas", "f4", ("time", "station"), fill_value=np.float32(-1e20))
+        tas.coordinates = "altitude name"
+        tas[:] = np.arange(20, dtype="f4").reshape(4, 5)
+        tas[1, 2] = np.ma.masked
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(json.dumps({"data_uri": str(src), "preprocessors": [{"type": "isel", "station": [1, 5]}]}))
+    ds = xr.open_dataset(cfg, engine=ZarrParallelBackendEntrypoint)
+    want = xr.open_dataset(src).isel(station=slice(1, 5))
+    for name in want.variables:
+        assert ds[name].dims == want[name].dims, name
+        assert np.array_equal(ds[name].values, want[name].values, equal_nan=want[name].dtype.kind == "f"), \
+            (name, ds[name].values, want[name].values)
