@@ -228,15 +228,17 @@ std::vector<int64_t> task_jobs(const std::string& task_list, int64_t task) {
   throw Error::config("--task", fmt::format("no line {} in '{}'", task, task_list));
 }
 
-// A job found done: its bytes (from its done marker) join the totals.
+// A job found done: its bytes (from its done marker, a store file: numbers only) join the totals.
 static void count_done(const StoreState& state, Progress& progress, int64_t job, uint64_t& written,
                        uint64_t& read) {
   const auto info = state.done_info(job);
-  if (info) {
-    written += info->value("bytes_written", uint64_t{0});
-    read += info->value("bytes_read", uint64_t{0});
-  }
-  progress.job_finished(job, info ? info->value("seconds", 0.0) : 0.0);
+  const auto field = [&](const char* key) {
+    const auto it = info ? info->find(key) : nlohmann::json::const_iterator();
+    return info && it != info->end() && it->is_number() ? it->get<double>() : 0.0;
+  };
+  written += static_cast<uint64_t>(std::max(0.0, field("bytes_written")));
+  read += static_cast<uint64_t>(std::max(0.0, field("bytes_read")));
+  progress.job_finished(job, field("seconds"));
 }
 
 bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg) {
