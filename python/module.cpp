@@ -22,6 +22,7 @@
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
 #include "source/scan_cache.hpp"
+#include "preview.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/url_scope.hpp"
 #include "write/store_ownership.hpp"
@@ -145,6 +146,7 @@ PYBIND11_MODULE(_zarr_parallel, m) {
   set_worker_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
   set_scan_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
 
+  bind_preview(m, [](const std::function<std::string()>& f) { return engine_call(f); });
   m.def("plan", [](const std::string& config, const std::string& base_dir) {
     return engine_call([&] {
       return nonfinite_markers_to_tokens(

@@ -158,6 +158,15 @@ class ZarrParallelAssembler:
         import xarray as xr
         return xr.open_zarr(self.cache_store, **kwargs)
 
+    def preview(self, **decode):
+        """The Dataset cache() would write — selection, transforms, attributes, output chunks — as
+        a lazy xarray Dataset: each chunk is assembled from the source through the engine when
+        its values are asked for; nothing is written. `decode`: xarray's decode_cf options."""
+        from .preview import open_preview
+        return open_preview(self._full_config(), os.getcwd(), **decode)
+
+    _transform_ds = preview  # the original's name for it
+
     def cache(self, cache_store=None, num_jobs=None, generate_stats=False, deploy_mode="local",
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "exec/progress.hpp"
 #include "plan/plan.hpp"
 #include "write/job_runner.hpp"
 #include "write/store_state.hpp"
@@ -25,9 +27,17 @@ struct RunContext {
 
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks
 // are all in place. `on_done` sees each job's stats.
+// `on_chunk` sees a running job's stats as its chunks are written.
 void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
                      const std::string& worker_id,
-                     const std::function<void(const JobStats&)>& on_done = {});
+                     const std::function<void(const JobStats&)>& on_done = {},
+                     const std::function<void(const JobStats&)>& on_chunk = {});
+
+// The output chunks of each of `jobs` (for Progress::set_job_chunks).
+std::map<int64_t, int64_t> chunks_of_jobs(const Plan& plan, const std::vector<int64_t>& jobs);
+
+// A worker's heartbeat, when it is about `job`, as that job's progress so far.
+void report_heartbeat(Progress& progress, int64_t job, const nlohmann::json& beat);
 
 // What a local worker process runs: job ids arrive on socket `fd`, one a line; each job is run
 // (its output into its own log) and its id sent back when it is marked done. Returns when the

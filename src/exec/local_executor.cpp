@@ -251,6 +251,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
   std::map<int64_t, int> attempts;
   std::vector<std::string> failures;
   Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
+  progress.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
   int64_t done = 0;
   uint64_t written = 0, read = 0;
   int serial = 0;
@@ -295,8 +296,8 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
       written += info->value("bytes_written", uint64_t{0});
       read += info->value("bytes_read", uint64_t{0});
     }
-    progress.update(done, written, busy(), read);
     progress.job_finished(job, now_seconds() - w.started);
+    progress.update(done, written, busy(), read);
   };
 
   while (!queue.empty() || !running.empty()) {
@@ -383,6 +384,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
     for (auto& [p, w] : running) {
       if (!w.job) continue;
       const auto hb = ctx.state.heartbeat(w.id);
+      if (hb) report_heartbeat(progress, *w.job, *hb);
       const double last = std::max(w.started, hb ? hb->value("time", 0.0) : 0.0);
       if (now - last > static_cast<double>(worker_timeout)) {
         log_line(ctx.log_level, 1,
@@ -392,7 +394,7 @@ void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int work
         w.started = now;  // do not kill twice while it is reaped
       }
     }
-    progress.update(done, written, busy());
+    progress.update(done, written, busy(), read);
   }
   progress.finish();
   if (!failures.empty()) {

@@ -7,8 +7,10 @@
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 
 #include "core/units.hpp"
+#include "exec/progress_line.hpp"
 
 namespace zp {
 
@@ -21,8 +23,12 @@ std::atomic<bool> g_json_events{false};
 std::mutex g_events_mutex;
 }  // namespace
 
-void set_json_events(bool on) { g_json_events = on; }
-bool json_events() { return g_json_events; }
+void set_json_events(bool on) {
+  g_json_events = on;
+}
+bool json_events() {
+  return g_json_events;
+}
 
 void emit_event(const std::string& event, nlohmann::json fields) {
   if (!g_json_events) return;
@@ -47,6 +53,12 @@ Progress::~Progress() {
   if (drawn_ && tty_) fmt::print(stderr, "\n");
 }
 
+void Progress::set_job_chunks(std::map<int64_t, int64_t> chunks_of_job) {
+  job_chunks_ = std::move(chunks_of_job);
+  total_chunks_ = 0;
+  for (const auto& [job, n] : job_chunks_) total_chunks_ += n;
+}
+
 void Progress::update(int64_t jobs_done, uint64_t bytes_done, int live_workers,
                       uint64_t bytes_read) {
   jobs_ = jobs_done;
@@ -57,65 +69,112 @@ void Progress::update(int64_t jobs_done, uint64_t bytes_done, int live_workers,
   draw(false);
 }
 
+void Progress::job_progress(int64_t job_id, int64_t chunks_done, uint64_t bytes_written,
+                            uint64_t bytes_read) {
+  running_[job_id] = {chunks_done, bytes_written, bytes_read};
+  draw(false);
+}
+
 void Progress::job_finished(int64_t job_id, double seconds) {
+  running_.erase(job_id);
+  if (const auto it = job_chunks_.find(job_id); it != job_chunks_.end()) chunks_done_ += it->second;
   emit_event("job_done", {{"job", job_id}, {"seconds", seconds}});
   if (!tty_ && log_level_ >= 2)
     log_line(log_level_, 2, fmt::format("job {} done in {:.2f} s", job_id, seconds));
 }
 
 void Progress::finish() {
+  running_.clear();
   draw(true);
+}
+
+Progress::Partial Progress::running() const {
+  Partial sum;
+  for (const auto& [job, p] : running_) {
+    sum.chunks += p.chunks;
+    sum.written += p.written;
+    sum.read += p.read;
+  }
+  return sum;
+}
+
+double Progress::fraction() const {
+  if (total_chunks_ > 0)
+    return std::min(1.0, static_cast<double>(chunks_done_ + running().chunks) /
+                             static_cast<double>(total_chunks_));
+  return total_jobs_ ? static_cast<double>(jobs_) / static_cast<double>(total_jobs_) : 1.0;
+}
+
+// Time left at the rate so far: the output chunks are alike, so the fraction of them written
+// extrapolates (job counts alone stand still while jobs run, and the estimate climbed). Between
+// two moves of the fraction the estimate counts down with the clock instead of climbing.
+std::optional<double> Progress::eta(double elapsed) {
+  const double frac = fraction();
+  if (frac >= 1) return 0.0;
+  if (frac <= 0) return std::nullopt;
+  if (frac != eta_fraction_) {
+    eta_fraction_ = frac;
+    eta_at_ = elapsed;
+    eta_s_ = elapsed * (1 - frac) / frac;
+  }
+  return std::max(0.0, eta_s_ - (elapsed - eta_at_));
+}
+
+void Progress::emit_json(bool force, double elapsed) {
+  const Partial now = running();
+  nlohmann::json f = {{"jobs_done", jobs_},
+                      {"jobs_total", total_jobs_},
+                      {"bytes_written", bytes_ + now.written},
+                      {"bytes_read", read_ + now.read},
+                      {"bytes_per_second", static_cast<double>(bytes_ + now.written) / elapsed},
+                      {"elapsed_s", elapsed},
+                      {"workers", force ? most_workers_ : workers_}};
+  if (total_chunks_ > 0) {
+    f["chunks_done"] = chunks_done_ + now.chunks;
+    f["chunks_total"] = total_chunks_;
+  }
+  if (const auto left = eta(elapsed); !force && left) f["eta_s"] = *left;
+  emit_event(force && jobs_ == total_jobs_ ? "done" : "progress", f);
 }
 
 void Progress::draw(bool force) {
   const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::max(1e-6, std::chrono::duration<double>(now - start_).count());
   if (json_events() && (force || now - last_event_ >= std::chrono::seconds(1))) {
     last_event_ = now;
-    const double elapsed = std::max(1e-6, std::chrono::duration<double>(now - start_).count());
-    const double frac =
-        total_jobs_ ? static_cast<double>(jobs_) / static_cast<double>(total_jobs_) : 1.0;
-    nlohmann::json f = {{"jobs_done", jobs_},
-                        {"jobs_total", total_jobs_},
-                        {"bytes_written", bytes_},
-                        {"bytes_read", read_},
-                        {"bytes_per_second", static_cast<double>(bytes_) / elapsed},
-                        {"elapsed_s", elapsed},
-                        {"workers", force ? most_workers_ : workers_}};
-    if (!force && frac > 0) f["eta_s"] = elapsed * (1 - frac) / frac;
-    emit_event(force && jobs_ == total_jobs_ ? "done" : "progress", f);
+    emit_json(force, elapsed);
   }
   if (log_level_ < 1) return;
   const double since = std::chrono::duration<double>(now - last_).count();
   if (!force && since < (tty_ ? 0.2 : 5.0)) return;
   last_ = now;
-  const double elapsed = std::max(1e-6, std::chrono::duration<double>(now - start_).count());
-  const double rate = static_cast<double>(bytes_) / elapsed;
-  const double frac =
-      total_jobs_ ? static_cast<double>(jobs_) / static_cast<double>(total_jobs_) : 1.0;
-  const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
+  const Partial part = running();
+  const uint64_t written = bytes_ + part.written, read = read_ + part.read;
+  const double rate = static_cast<double>(written) / elapsed;
   if (force && jobs_ == total_jobs_) {  // the run's totals, on a line of its own
-    if (tty_ && drawn_) fmt::print(stderr, "\n");
+    if (tty_ && drawn_) fmt::print(stderr, "\r\x1b[K");
     drawn_ = false;
-    const std::string read =
-        read_ ? format_bytes(static_cast<double>(read_)) + " read, " : std::string();
-    log_line(log_level_, 1,
-             fmt::format("{}/{} jobs done in {:.2f} s, {}{} written, {}/s, {} worker{} at most",
-                         jobs_, total_jobs_, elapsed, read, format_bytes(static_cast<double>(bytes_)),
-                         format_bytes(rate), most_workers_, most_workers_ == 1 ? "" : "s"));
+    const std::string read_text =
+        read ? format_bytes(static_cast<double>(read)) + " read, " : std::string();
+    log_line(
+        log_level_, 1,
+        fmt::format("{}/{} jobs done in {:.2f} s, {}{} written, {}/s, {} worker{} at most", jobs_,
+                    total_jobs_, elapsed, read_text, format_bytes(static_cast<double>(written)),
+                    format_bytes(rate), most_workers_, most_workers_ == 1 ? "" : "s"));
     return;
   }
+  const double frac = fraction();
   if (tty_) {
-    const int width = 30, filled = static_cast<int>(frac * width);
-    fmt::print(stderr, "\r[{}{}] {}/{} jobs  {}/s  workers {}  ETA {:.0f} s   ",
-               std::string(static_cast<std::size_t>(filled), '#'),
-               std::string(static_cast<std::size_t>(width - filled), '.'), jobs_, total_jobs_,
-               format_bytes(rate), workers_, eta);
+    const ProgressView v{jobs_, total_jobs_, frac, rate, workers_, eta(elapsed)};
+    // Back to the line's start, the line, then clear what a longer earlier line left.
+    fmt::print(stderr, "\r{}\x1b[K", progress_line(v, terminal_columns(STDERR_FILENO)));
     drawn_ = true;
   } else {
     log_line(log_level_, 1,
-             fmt::format("{}/{} jobs done, {} written, {}/s, {} workers, {:.1f} s elapsed", jobs_,
-                         total_jobs_, format_bytes(static_cast<double>(bytes_)), format_bytes(rate),
-                         workers_, elapsed));
+             fmt::format("{}/{} jobs done ({:.0f}% of the chunks), {} written, {}/s, {} workers, "
+                         "{:.1f} s elapsed",
+                         jobs_, total_jobs_, 100 * frac, format_bytes(static_cast<double>(written)),
+                         format_bytes(rate), workers_, elapsed));
   }
 }
 

@@ -1,10 +1,15 @@
-// Progress: a one-line bar on a terminal (jobs, MB/s, ETA), plain log lines otherwise (at most one
-// every few seconds, plus one per finished job). Called from the coordinator's thread only.
+// Progress: a one-line bar on a terminal (jobs, MB/s, ETA; as wide as the terminal), plain log
+// lines otherwise (at most one every few seconds, plus one per finished job). Counted in output
+// chunks when the jobs' chunk counts are known, with running jobs' partial progress (their
+// heartbeats), so bytes and the ETA move within a job, not only when one ends. Called from the
+// coordinator's thread only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace zp {
@@ -13,13 +18,28 @@ class Progress {
  public:
   Progress(int64_t total_jobs, int log_level);
   ~Progress();
-  // `bytes_done`: encoded bytes written; `bytes_read`: stored source bytes read (0: not known).
+  // The output chunks of each job of this run: progress is then the fraction of chunks written.
+  void set_job_chunks(std::map<int64_t, int64_t> chunks_of_job);
+  // Finished jobs' totals. `bytes_done`: encoded bytes written; `bytes_read`: stored source bytes
+  // read (0: not known).
   void update(int64_t jobs_done, uint64_t bytes_done, int live_workers, uint64_t bytes_read = 0);
+  // A running job's progress so far (its worker's heartbeat); dropped when the job finishes.
+  void job_progress(int64_t job_id, int64_t chunks_done, uint64_t bytes_written,
+                    uint64_t bytes_read);
+  // Call before update() with the totals that include the job.
   void job_finished(int64_t job_id, double seconds);
   void finish();
 
  private:
+  struct Partial {
+    int64_t chunks = 0;
+    uint64_t written = 0, read = 0;
+  };
   void draw(bool force);
+  void emit_json(bool force, double elapsed);
+  double fraction() const;
+  std::optional<double> eta(double elapsed);
+  Partial running() const;
   int64_t total_jobs_;
   int log_level_;
   bool tty_;
@@ -29,6 +49,10 @@ class Progress {
   uint64_t read_ = 0;
   int workers_ = 0;
   int most_workers_ = 0;  // the final line reports how many ran, not how many are left
+  std::map<int64_t, int64_t> job_chunks_;  // empty: count jobs
+  int64_t total_chunks_ = 0, chunks_done_ = 0;
+  std::map<int64_t, Partial> running_;
+  double eta_fraction_ = -1, eta_at_ = 0, eta_s_ = 0;  // the last estimate: at which fraction, when
   std::chrono::steady_clock::time_point start_, last_, last_event_;
 };
 

@@ -56,13 +56,19 @@ class WorkerJobs {
   const StoreState& state() const { return state_; }
 
   // Runs job `id` unless it is done already; marks it done when its chunks are all in place.
-  std::optional<JobStats> run(int64_t id) {
+  std::optional<JobStats> run(int64_t id,
+                              const std::function<void(const JobStats&)>& on_chunk = {}) {
     if (id < 0 || static_cast<std::size_t>(id) >= plan_.jobs.size())
       throw Error::config(
           "JOB_ID", fmt::format("job {} is not in the plan (0..{})", id, plan_.jobs.size() - 1));
     if (state_.is_done(id)) return std::nullopt;
     const Job& job = plan_.jobs[static_cast<std::size_t>(id)];
-    heartbeat_.set({{"job", id}, {"chunks_done", 0}, {"chunks_total", job.region.num_chunks()}});
+    // The previous job's byte counts must not show as this one's.
+    heartbeat_.set({{"job", id},
+                    {"chunks_done", 0},
+                    {"chunks_total", job.region.num_chunks()},
+                    {"bytes_read", 0},
+                    {"bytes_written", 0}});
     check_store();
     const JobStats stats = runner_.run(job, [&](const JobStats& s) {
       heartbeat_.update({{"chunks_done", s.chunks_written},
@@ -70,6 +76,7 @@ class WorkerJobs {
                          {"bytes_written", s.bytes_written}});
       check_store();
       throw_if_terminated("the cache run was");
+      if (on_chunk) on_chunk(s);
     });
     check_store();
     nlohmann::json done = job_stats_json(stats);
@@ -119,10 +126,11 @@ void redirect_output(const StoreState& state, int64_t job) {
 
 void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
                      const std::string& worker_id,
-                     const std::function<void(const JobStats&)>& on_done) {
+                     const std::function<void(const JobStats&)>& on_done,
+                     const std::function<void(const JobStats&)>& on_chunk) {
   WorkerJobs worker(plan, threads, worker_id);
   for (const int64_t id : ids)
-    if (const auto stats = worker.run(id); stats && on_done) on_done(*stats);
+    if (const auto stats = worker.run(id, on_chunk); stats && on_done) on_done(*stats);
   worker.finish();
 }
 
@@ -161,17 +169,43 @@ void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_
   }
 }
 
+std::map<int64_t, int64_t> chunks_of_jobs(const Plan& plan, const std::vector<int64_t>& jobs) {
+  std::map<int64_t, int64_t> out;
+  for (const int64_t id : jobs)
+    if (id >= 0 && static_cast<std::size_t>(id) < plan.jobs.size())
+      out[id] = plan.jobs[static_cast<std::size_t>(id)].region.num_chunks();
+  return out;
+}
+
+void report_heartbeat(Progress& progress, int64_t job, const nlohmann::json& beat) {
+  // Heartbeats are untrusted store files: only numbers of the right kind are taken.
+  const auto number = [&](const char* key) -> uint64_t {
+    const auto it = beat.find(key);
+    return it != beat.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+  };
+  const auto it = beat.find("job");
+  if (it == beat.end() || !it->is_number_integer() || it->get<int64_t>() != job) return;
+  progress.job_progress(job, static_cast<int64_t>(number("chunks_done")), number("bytes_written"),
+                        number("bytes_read"));
+}
+
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs) {
   Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
+  progress.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
   int64_t done = 0;
   uint64_t bytes = 0, read = 0;
-  run_worker_jobs(ctx.plan, jobs, ctx.plan.threads_per_worker, "series", [&](const JobStats& s) {
-    ++done;
-    bytes += s.bytes_written;
-    read += s.bytes_read;
-    progress.job_finished(s.job_id, s.seconds);
-    progress.update(done, bytes, 1, read);
-  });
+  run_worker_jobs(
+      ctx.plan, jobs, ctx.plan.threads_per_worker, "series",
+      [&](const JobStats& s) {
+        ++done;
+        bytes += s.bytes_written;
+        read += s.bytes_read;
+        progress.job_finished(s.job_id, s.seconds);
+        progress.update(done, bytes, 1, read);
+      },
+      [&](const JobStats& s) {
+        progress.job_progress(s.job_id, s.chunks_written, s.bytes_written, s.bytes_read);
+      });
   progress.finish();
 }
 

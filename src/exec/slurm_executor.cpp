@@ -228,6 +228,19 @@ std::vector<int64_t> task_jobs(const std::string& task_list, int64_t task) {
   throw Error::config("--task", fmt::format("no line {} in '{}'", task, task_list));
 }
 
+// A job found done: its bytes (from its done marker, a store file: numbers only) join the totals.
+static void count_done(const StoreState& state, Progress& progress, int64_t job, uint64_t& written,
+                       uint64_t& read) {
+  const auto info = state.done_info(job);
+  const auto field = [&](const char* key) {
+    const auto it = info ? info->find(key) : nlohmann::json::const_iterator();
+    return info && it != info->end() && it->is_number() ? it->get<double>() : 0.0;
+  };
+  written += static_cast<uint64_t>(std::max(0.0, field("bytes_written")));
+  read += static_cast<uint64_t>(std::max(0.0, field("bytes_read")));
+  progress.job_finished(job, field("seconds"));
+}
+
 bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg) {
   std::vector<Submission> subs;
   std::set<int64_t> covered;  // pending jobs an earlier, still queued submission will run
@@ -259,6 +272,9 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
   }
 
   Progress progress(static_cast<int64_t>(jobs.size()), cfg.log_level);
+  progress.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
+  std::set<int64_t> counted;  // done jobs whose bytes are in `written`, `read`
+  uint64_t written = 0, read = 0;
   std::map<std::pair<std::string, int64_t>, int> absent;  // consecutive polls a task was missing
   std::set<std::pair<std::string, int64_t>> settled;      // tasks done or given up
   std::vector<std::string> failures;
@@ -281,6 +297,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
         const int64_t job = s.jobs[t];
         if (ctx.state.is_done(job)) {
           settled.insert(key);
+          if (counted.insert(job).second) count_done(ctx.state, progress, job, written, read);
           continue;
         }
         ++open_tasks;
@@ -288,6 +305,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
           absent.erase(key);
           const std::string worker = fmt::format("slurm-{}_{}", s.id, t);
           const auto hb = ctx.state.heartbeat(worker);
+          if (hb) report_heartbeat(progress, job, *hb);
           if (hb && now_seconds() - hb->value("time", now_seconds()) >
                         static_cast<double>(cfg.worker_timeout)) {
             log_line(cfg.log_level, 1,
@@ -316,7 +334,7 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
         }
       }
     }
-    progress.update(done, 0, static_cast<int>(open_tasks));
+    progress.update(done, written, static_cast<int>(open_tasks), read);
     if (!lost.empty()) {
       for (auto j : lost) ++attempts[j];
       for (auto& sub : submit_all(ctx, cfg, lost, attempt)) subs.push_back(std::move(sub));

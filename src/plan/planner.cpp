@@ -84,12 +84,12 @@ bool auto_dim(const Config& cfg, const DimMap& m) {
   return true;
 }
 
-// Source chunks can be tiny (a netCDF-3 record is one chunk; HDF5 files chunked for writing):
-// copied as they are they make one file per few kilobytes. Like dask's "auto", grow the auto
-// dimensions — the first (record) dimension first — by whole source chunks until an output chunk
-// holds about kAutoChunkTarget bytes.
-constexpr uint64_t kAutoChunkMin = 1u << 20;
-constexpr uint64_t kAutoChunkTarget = 4u << 20;
+// 'auto' means the source chunks. Only pathological ones (under kAutoChunkMin: a netCDF-3 record
+// of a small grid, HDF5 files chunked for writing) would make a file per few kilobytes: those
+// auto dimensions grow by whole source chunks, the first (record) dimension first, to about
+// kAutoChunkTarget. An ERA5 chunk (24, 91, 180) of int16 (786 kB) stays as it is.
+constexpr uint64_t kAutoChunkMin = 64u << 10;
+constexpr uint64_t kAutoChunkTarget = 1u << 20;
 
 void grow_tiny_auto_chunks(ArrayPlan& a, const Config& cfg) {
   auto bytes = [&] {
@@ -164,6 +164,44 @@ void finish_value_steps(ArrayPlan& a, const std::vector<ValueStep>& steps, const
   if (t.kind == 'f') a.fill_value = "NaN";
 }
 
+// Attributes that state the values' range: arithmetic on the values invalidates them.
+void drop_range_attrs(Attrs& attrs) {
+  for (const char* k :
+       {"valid_range", "valid_min", "valid_max", "actual_range", "actual_min", "actual_max"})
+    attrs.erase(k);
+}
+
+// `scale` (multiply, add, units): x * multiply + add. The values change meaning, so the range
+// attributes go, and `units` becomes the given one or goes (K times 1.8 is no longer K).
+ValueStep scale_step(const json& t, const std::string& key, Attrs& attrs) {
+  ValueStep s;
+  bool any = false;
+  for (const auto& [k, v] : t.items()) {
+    if (k == "type" || k == "units") continue;
+    if (k != "multiply" && k != "add")
+      throw Error::config(key + "." + k, "unknown field of scale (multiply, add, units)");
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      throw Error::config(key + "." + k, "expected a number, got " + v.dump());
+    (k == "multiply" ? s.multiply : s.add) = v.get<double>();
+    any = true;
+  }
+  if (!any) throw Error::config(key, "scale needs multiply and/or add");
+  s.integer_args = (!t.contains("multiply") || t["multiply"].is_number_integer()) &&
+                   (!t.contains("add") || t["add"].is_number_integer());
+  drop_range_attrs(attrs);
+  if (!t.contains("units") || t["units"].is_null()) {
+    attrs.erase("units");
+  } else {
+    if (!t["units"].is_string())
+      throw Error::config(key + ".units",
+                          "expected a string (the scaled values' units, such as "
+                          "degF), got " +
+                              t["units"].dump());
+    attrs["units"] = t["units"];
+  }
+  return s;
+}
+
 void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
   std::vector<ValueStep> steps;
   std::string steps_key;
@@ -189,24 +227,13 @@ void apply_variable_transforms(ArrayPlan& a, const VariableSpec& spec) {
       ValueStep s;
       s.op = ValueStep::Op::AsType;
       s.to = numeric_dtype_named(t["dtype"].get<std::string>(), key + ".dtype");
+      // A packed variable is unpacked for the cast: ranges in packed units no longer apply.
+      if (cf_decoding(a.source).has_scale || cf_decoding(a.source).has_offset)
+        drop_range_attrs(a.attrs);
       steps.push_back(s);
       if (steps_key.empty()) steps_key = key;
     } else if (type == "scale") {
-      ValueStep s;
-      bool any = false;
-      for (const auto& [k, v] : t.items()) {
-        if (k == "type") continue;
-        if (k != "multiply" && k != "add")
-          throw Error::config(key + "." + k, "unknown field of scale (multiply, add)");
-        if (!v.is_number() || !std::isfinite(v.get<double>()))
-          throw Error::config(key + "." + k, "expected a number, got " + v.dump());
-        (k == "multiply" ? s.multiply : s.add) = v.get<double>();
-        any = true;
-      }
-      if (!any) throw Error::config(key, "scale needs multiply and/or add");
-      s.integer_args = (!t.contains("multiply") || t["multiply"].is_number_integer()) &&
-                       (!t.contains("add") || t["add"].is_number_integer());
-      steps.push_back(s);
+      steps.push_back(scale_step(t, key, a.attrs));
       if (steps_key.empty()) steps_key = key;
     } else {
       throw Error::config(key + ".type", "unknown variable transform '" + type +

@@ -60,10 +60,31 @@ def test_kerchunk_single_file_auto_chunks_all_variables(tmp_path):
     expected = open_kerchunk(ERA5 / "single_20000101.json")
     raw = open_kerchunk(ERA5 / "single_20000101.json", mask_and_scale=False, decode_times=False)
     got = assert_matches(store, expected, raw)
-    # The source chunks (24, 19, 36) and (12, 73, 72) are 32 and 126 kB: auto grows them by whole
-    # source chunks, first dimension first, towards 4 MB; this file is smaller than that.
-    assert got.d2m.encoding["chunks"] == (24, 73, 144)
-    assert got.t2m.encoding["chunks"] == (24, 73, 144)
+    # The source chunks (24, 19, 36) and (12, 73, 72) are 32 and 126 kB: auto keeps the source chunks but
+    # grows those under 64 kB by whole source chunks, first dimension first (time is whole already).
+    assert got.d2m.encoding["chunks"] == (24, 73, 36)
+    assert got.t2m.encoding["chunks"] == (12, 73, 72)
+
+
+def test_auto_chunks_are_the_source_chunks_of_an_era5_like_archive(tmp_path):
+    """The original's series.py: chunks='auto' on ERA5 (int16 chunks (24, 91, 180), 786 kB) and a subset, then
+    asserts a second time chunk (d2m/1.0.0). Auto means the source chunks: an output chunk never spans two
+    source chunks along time."""
+    src = tmp_path / "src"
+    subprocess.run([str(SAMPLE_BIN), "--out", str(src), "--files", "3", "--lat", "181", "--lon", "360",
+                    "--chunks", "24", "91", "180", "--deflate", "1"], check=True, capture_output=True)
+    store = tmp_path / "s.zarr"
+    cfg = {"data_uri": str(src / "*.nc"), "chunks": "auto", "cache_store": str(store), "deploy_mode": "series",
+           "recommend_changes": False,
+           "preprocessors": [{"type": "subset", "time": ["2000-01-01 00:00", "2000-01-03 23:00"], "latitude": [60, -30],
+                              "longitude": [40, 100]}]}
+    run_cache(tmp_path, cfg, check=0)
+    got = xr.open_zarr(store)
+    assert (store / "d2m" / "1.0.0").is_file()
+    assert got.d2m.encoding["chunks"] == (24, 91, 61) and got.t2m.encoding["chunks"] == (24, 91, 61)
+    want = xr.open_mfdataset(sorted(src.glob("*.nc")), combine="nested", concat_dim="time").sel(
+        time=slice("2000-01-01", "2000-01-03"), latitude=slice(60, -30), longitude=slice(40, 100))
+    assert np.array_equal(got.d2m.values, want.d2m.values, equal_nan=True)
 
 
 def test_netcdf3_records_with_auto_chunks_are_not_a_file_per_record(tmp_path):

@@ -174,6 +174,38 @@ def test_scale_and_astype_equal_numpy_on_decoded_values(tmp_path, encoding):
     assert np.array_equal(xr.open_zarr(store).counts.values, ds.counts.values * 0.5)
 
 
+def test_scale_sets_or_drops_units_and_drops_ranges_it_invalidates(tmp_path):
+    """K to degF with scale: `units` is the one given, or is dropped (never a silent "K" on degF
+    values); valid_range/actual_range no longer hold after the arithmetic. astype on a packed
+    variable unpacks it: its ranges are in packed units, so they go too; it keeps units."""
+    src = grid_file(tmp_path / "g.nc")
+    with netCDF4.Dataset(src, "a") as nc:
+        nc["tas"].valid_range = np.array([-4000, 4000], "i2")
+        nc["tas"].actual_range = np.array([233.2, 313.1], "f4")
+        nc["tas"].long_name = "air temperature"
+    ds = xr.open_dataset(src)
+    assert ds.tas.attrs["valid_range"].tolist() == [-4000, 4000]
+    to_f = {"type": "scale", "multiply": 1.8, "add": -459.67}
+    for name, transforms, units in (("given", [dict(to_f, units="degF")], "degF"), ("none", [to_f], None),
+                                    ("later_attrs", [to_f, {"type": "attrs", "units": "F"}], "F")):
+        store, cfg, _ = cache(tmp_path, src, f"{name}.zarr", [], variables={"tas": transforms})
+        got = xr.open_zarr(store)
+        assert got.tas.attrs.get("units") == units, (name, got.tas.attrs)
+        assert "valid_range" not in got.tas.attrs and "actual_range" not in got.tas.attrs, got.tas.attrs
+        assert got.tas.attrs["long_name"] == "air temperature"
+        assert np.array_equal(got.tas.values, (ds.tas * 1.8 - 459.67).values, equal_nan=True)
+        assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+    store, _, _ = cache(tmp_path, src, "astype.zarr", [], variables={"tas": [{"type": "astype", "dtype": "float64"}]})
+    got = xr.open_zarr(store)
+    assert got.tas.attrs["units"] == "K" and "valid_range" not in got.tas.attrs, got.tas.attrs
+    # Without a cast, the source's own attributes stay as xarray shows them.
+    store, _, _ = cache(tmp_path, src, "plain.zarr", [])
+    assert list(xr.open_zarr(store).tas.attrs["valid_range"]) == [-4000, 4000]
+    proc = run_cache(tmp_path, {"data_uri": str(src), "cache_store": str(tmp_path / "bad.zarr"), "deploy_mode": "series",
+                                "variables": {"tas": [dict(to_f, units=5)]}})
+    assert proc.returncode == 2 and "variables.tas[0].units" in proc.stderr, proc.stderr
+
+
 def test_astype_to_integer_puts_missing_values_at_the_fill_value(tmp_path):
     """NaN has no integer value: astype to an integer dtype needs a _FillValue of that dtype, and
     missing values are written as it (xarray then masks them again)."""

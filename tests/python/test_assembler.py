@@ -291,9 +291,9 @@ def test_original_basic_and_series_scripts_run_against_a_local_http_server(tmp_p
         want = expected.sel(time=slice("2000-01-01", "2000-02-28"), latitude=slice(60, -30), longitude=slice(40, 100))
         for name in ("d2m", "t2m"):
             assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
-        # series.py asserts a second chunk along time (d2m/1.0.0) under chunks='auto', which grows
-        # chunks to ~4 MB: its stand-in is a week at 0.25° (zp-make-sample), as a reference set made
-        # by `zarr-parallel refs`, served by the same nginx.
+        # series.py asserts a second chunk along time (d2m/1.0.0) under chunks='auto' (the source
+        # chunks): its stand-in is a week at 0.25° (zp-make-sample), as a reference set made by
+        # `zarr-parallel refs`, served by the same nginx.
         week = root / "week"
         subprocess.run([str(SAMPLE_BIN), "--out", str(week), "--files", "7", "--lat", "721", "--lon", "1440",
                         "--chunks", "24", "91", "180", "--deflate", "1"], check=True, capture_output=True, timeout=300)

@@ -69,3 +69,21 @@ def test_installed_command(tmp_path, venv):
     assert proc.returncode == 0, proc.stderr
     got = xr.open_zarr(tmp_path / "c.zarr")
     assert np.array_equal(got.d2m.values, open_kerchunk(ERA5 / "refs.json").d2m.values, equal_nan=True)
+
+
+def test_installed_package_is_an_xarray_backend(tmp_path, venv):
+    """The package's entry point: xr.open_dataset("config.yaml", engine="zarr_parallel") previews the cache
+    the config would write, with no PYTHONPATH and nothing written."""
+    need_fixtures()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f'data_uri: "{ERA5 / "refs.json"}"\n'
+                   'preprocessors: [{type: sel, latitude: [60, -30]}, {type: reverse_axis, dim: latitude}]\n')
+    code = ("import sys, xarray as xr; ds = xr.open_dataset(sys.argv[1], engine='zarr_parallel'); "
+            "ds.d2m.values.tofile(sys.argv[2])")
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code, str(cfg), str(tmp_path / "d2m.bin")],
+                          capture_output=True, text=True, env=clean_env(), cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    want = open_kerchunk(ERA5 / "refs.json").d2m.sel(latitude=slice(60, -30)).isel(latitude=slice(None, None, -1))
+    got = np.fromfile(tmp_path / "d2m.bin", want.dtype).reshape(want.shape)
+    assert np.array_equal(got, want.values, equal_nan=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "d2m.bin"]
