@@ -13,9 +13,9 @@
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
 #include "exec/make_refs.hpp"
-#include "source/scan_cache.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
+#include "source/scan_cache.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/url_scope.hpp"
 #include "write/store_ownership.hpp"
@@ -98,6 +98,8 @@ PYBIND11_MODULE(_zarr_parallel, m) {
                            : s.status == CacheSession::Status::Stopped ? "stopped"
                                                                        : "ready";
       return nlohmann::json{{"status", status},
+                            {"decision", decision_name(s.decision.kind)},
+                            {"reason", s.decision.reason},
                             {"plan_path", s.plan_path},
                             {"pending", s.pending},
                             {"store", cfg.cache_store},
@@ -147,16 +149,19 @@ PYBIND11_MODULE(_zarr_parallel, m) {
   m.def("secrets_of", [](const std::string& config, const std::string& base_dir) {
     return engine_call([&] { return config_of(config, base_dir).access.transfer_text(); });
   });
-  m.def("run_worker", [](const std::string& plan_path, const std::vector<int64_t>& jobs,
-                         int threads, const std::string& worker_id, const std::string& secrets) {
-    engine_call([&] {
-      Plan plan = load_plan(plan_path);
-      plan.access.take_handed(secrets);
-      run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
-      return 0;
-    });
-  }, pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
-     pybind11::arg("worker_id"), pybind11::arg("secrets") = "");
+  m.def(
+      "run_worker",
+      [](const std::string& plan_path, const std::vector<int64_t>& jobs, int threads,
+         const std::string& worker_id, const std::string& secrets) {
+        engine_call([&] {
+          Plan plan = load_plan(plan_path);
+          plan.access.take_handed(secrets);
+          run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
+          return 0;
+        });
+      },
+      pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
+      pybind11::arg("worker_id"), pybind11::arg("secrets") = "");
   m.def("refs", [](const std::vector<std::string>& sources, const std::string& out,
                    const std::string& concat_dim, int64_t inline_threshold, bool relative,
                    const std::string& group) {
@@ -172,22 +177,25 @@ PYBIND11_MODULE(_zarr_parallel, m) {
     });
   });
   // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
-  m.def("inspect", [](const std::string& uri, const std::string& engine, const std::string& group,
-                      const std::string& access_json) {
-    return engine_call([&] {
-      const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
-      AccessOptions access;
-      access.target = StorageOptions::from_json(j.value("storage_options", nlohmann::json()),
-                                                "storage_options");
-      if (j.contains("remote_options") && !j["remote_options"].is_null()) {
-        access.remote = StorageOptions::from_json(j["remote_options"], "remote_options");
-        access.remote_given = true;
-      }
-      if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
-        access.remote_protocol = j["remote_protocol"].get<std::string>();
-      access.scope_to(uri);
-      return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
-    });
-  }, pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),
-     pybind11::arg("access") = "");
+  m.def(
+      "inspect",
+      [](const std::string& uri, const std::string& engine, const std::string& group,
+         const std::string& access_json) {
+        return engine_call([&] {
+          const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
+          AccessOptions access;
+          access.target = StorageOptions::from_json(j.value("storage_options", nlohmann::json()),
+                                                    "storage_options");
+          if (j.contains("remote_options") && !j["remote_options"].is_null()) {
+            access.remote = StorageOptions::from_json(j["remote_options"], "remote_options");
+            access.remote_given = true;
+          }
+          if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
+            access.remote_protocol = j["remote_protocol"].get<std::string>();
+          access.scope_to(uri);
+          return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
+        });
+      },
+      pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),
+      pybind11::arg("access") = "");
 }

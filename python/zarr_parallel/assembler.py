@@ -21,6 +21,17 @@ class PlanPicture(str):
         return str(self)
 
 
+class CacheResult(str):
+    """The store's path (a str, as before), with what the run did: `decision` is "hit", "new",
+    "continue" or "rebuild", and `reason` says why (the run's first line of output)."""
+
+    def __new__(cls, path, decision, reason):
+        obj = super().__new__(cls, path)
+        obj.decision = decision
+        obj.reason = reason
+        return obj
+
+
 def _run_job(plan_path, job, threads, secrets=None):
     """One job of a saved plan, inside a dask worker process. `secrets`: the remote source's
     credentials, which plans never hold; handed to the engine for this job only, never put in the
@@ -151,7 +162,8 @@ class ZarrParallelAssembler:
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
               scheduler_address=None, quiet_dask=True):
-        """Writes the cache and returns its path (also in self.cache_store)."""
+        """Writes the cache and returns its path (also in self.cache_store), a str whose `decision`
+        ("hit", "new", "continue", "rebuild") and `reason` say what the run did and why."""
         if deploy_mode not in _DEPLOY_MODES:
             raise ValueError(f"deploy_mode must be one of {', '.join(_DEPLOY_MODES)}, got {deploy_mode!r}")
         if cache_store is None and cache_dir is None:
@@ -172,8 +184,9 @@ class ZarrParallelAssembler:
             session = json.loads(_engine.begin(config, base, True))
         self.cache_store = session["store"]
         session.update(config=config, base=base)
+        result = CacheResult(self.cache_store, session.get("decision", ""), session.get("reason", ""))
         if session["status"] == "hit":
-            return self.cache_store
+            return result
         try:
             if deploy_mode == "dask_distributed":
                 self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address,
@@ -183,7 +196,7 @@ class ZarrParallelAssembler:
             _engine.finish(config, base, session["plan_path"], session["started"])
         finally:
             _engine.release(config, base)  # the store lock, also when a job failed
-        return self.cache_store
+        return result
 
     @staticmethod
     def _confirm(recommendations):
