@@ -91,7 +91,7 @@ std::string why_not_continue(const std::string& root, const Config& cfg) {
   StoreState state(store);
   if (state.completed_hash() || started_hash_of(state) != cfg.content_hash())
     return "an unfinished cache of another config";
-  return "it is unfinished (resume: true continues it)";
+  return store_difference(state, cfg, state.started_format_version());
 }
 
 Decision decide_complete(const std::string& target, const std::string& staging, const Config& cfg,

@@ -1,4 +1,4 @@
-"""Caches of a growing archive (issue 28).
+"""Caches of a growing archive (issue 28) and reruns of an interrupted cache (issue 33 item 9).
 
 A cache hit means: the same config, the same expanded list of sources with the same fingerprints,
 and the same output-format version. Each test runs the same config twice, as a cron job would, with
@@ -126,3 +126,62 @@ def test_the_decision_is_in_the_json_events(tmp_path):
     assert files[0].name in events[0]["reason"], events[0]
     proc = run_cache(tmp_path, dict(cfg, cache_store=str(tmp_path / "other.zarr")), "--json", check=0)
     assert json.loads(proc.stdout.splitlines()[0])["decision"] == "new"
+
+
+# Issue 33 item 9: rerunning an interrupted, unchanged config without resume built a replacement
+# from job 0; it continues the interrupted store, says so, and ends equal to the source.
+def test_an_interrupted_unchanged_cache_continues_without_resume(tmp_path):
+    store = tmp_path / "daily.zarr"
+    make_days(tmp_path / "src", 0, 6)
+    cfg = daily_config(tmp_path, store, num_jobs=6)
+    flag = tmp_path / "fired"
+    env = {"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "4"}
+    assert run_cache(tmp_path, cfg, env=env).returncode == -9
+    done_before = sorted(p.name for p in (store / ".zarr-parallel" / "jobs").glob("*.done"))
+    total = len(json.loads((store / ".zarr-parallel" / "plan.json").read_text())["jobs"])
+    assert 0 < len(done_before) < total, done_before
+    stamps = {p.name: p.stat().st_mtime_ns for p in (store / ".zarr-parallel" / "jobs").glob("*.done")}
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert line.startswith("zarr-parallel: continue") and "unchanged" in line, proc.stderr
+    assert not (tmp_path / ".daily.zarr.zp-new").exists()
+    for name, ns in stamps.items():  # the finished jobs were kept, not redone
+        assert (store / ".zarr-parallel" / "jobs" / name).stat().st_mtime_ns == ns, name
+    assert f"{total - len(done_before)} jobs to run ({len(done_before)} already done)" in proc.stderr, proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+
+
+# ... but not when a source changed in between: then the run rebuilds and says why.
+def test_an_interrupted_cache_with_a_new_file_is_rebuilt(tmp_path):
+    store = tmp_path / "daily.zarr"
+    make_days(tmp_path / "src", 0, 6)
+    cfg = daily_config(tmp_path, store, num_jobs=6)
+    env = {"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired"), "ZP_FAULT_AFTER_CHUNKS": "4"}
+    assert run_cache(tmp_path, cfg, env=env).returncode == -9
+    new = make_days(tmp_path / "src", 6, 1)[-1]
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert line.startswith("zarr-parallel: rebuild") and new.name in line, proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+
+
+# An interrupted replacement (the old store complete, its source grown) is continued by the next
+# run, not started again; the old store stays whole until the replacement is swapped in.
+def test_an_interrupted_replacement_continues_without_resume(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    make_days(tmp_path / "src", 4, 4)
+    cfg = dict(cfg, num_jobs=6)
+    env = {"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired"), "ZP_FAULT_AFTER_CHUNKS": "6"}
+    proc = run_cache(tmp_path, cfg, env=env)
+    assert proc.returncode == -9 and first_line(proc).startswith("zarr-parallel: rebuild"), proc.stderr
+    staging = tmp_path / ".daily.zarr.zp-new"
+    done = list((staging / ".zarr-parallel" / "jobs").glob("*.done"))
+    assert done and xr.open_zarr(store).sizes["time"] == 96  # the old store, whole
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert line.startswith("zarr-parallel: continue") and str(staging) in line, proc.stderr
+    assert f"({len(done)} already done)" in proc.stderr, proc.stderr
+    assert not staging.exists()
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
