@@ -161,7 +161,7 @@ class ZarrParallelAssembler:
     def cache(self, cache_store=None, num_jobs=None, generate_stats=False, deploy_mode="local",
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
-              scheduler_address=None, quiet_dask=True):
+              scheduler_address=None, quiet_dask=True, on_source_change="rebuild"):
         """Writes the cache and returns its path (also in self.cache_store), a str whose `decision`
         ("hit", "new", "continue", "rebuild") and `reason` say what the run did and why."""
         if deploy_mode not in _DEPLOY_MODES:
@@ -176,7 +176,7 @@ class ZarrParallelAssembler:
             generate_stats=generate_stats, deploy_mode=deploy_mode, await_completion=await_completion,
             simultaneous_worker_limit=simultaneous_worker_limit, memory_limit=memory_limit,
             worker_timeout=worker_timeout, overwrite=overwrite, recommend_changes=recommend_changes,
-            resume=resume)
+            resume=resume, on_source_change=on_source_change)
         base = os.getcwd()
         session = json.loads(_engine.begin(config, base, not recommend_changes))
         if session["status"] == "stopped":

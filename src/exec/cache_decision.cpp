@@ -108,6 +108,11 @@ Decision decide_complete(const std::string& target, const std::string& staging, 
                         "with output format version {}",
                         target, n, n == 1 ? "" : "s", kOutputFormatVersion)};
   }
+  if (cfg.on_source_change == "error" && state.completed_hash() == cfg.content_hash() &&
+      format_difference(state.completed_format_version()).empty())
+    throw Error::source(target, why +
+                                    " (on_source_change: error): the cache is left as it was made; "
+                                    "set on_source_change: rebuild to update it");
   if (why_not_continue(staging, cfg).empty())
     return {Decision::Kind::Continue, staging,
             "the interrupted replacement of " + target + " (" + why +

@@ -185,3 +185,20 @@ def test_an_interrupted_replacement_continues_without_resume(tmp_path):
     assert not staging.exists()
     assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
     assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+
+
+# on_source_change: error stops a run on a changed source (exit 4, naming the file) and leaves the
+# store as it was made; a config that differs only in this key is the same cache (a hit).
+def test_on_source_change_error_leaves_the_store_and_names_the_file(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    strict = dict(cfg, on_source_change="error")
+    assert first_line(run_cache(tmp_path, strict, check=0)).startswith("zarr-parallel: cache hit")
+    new = make_days(tmp_path / "src", 4, 1)[-1]
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    proc = run_cache(tmp_path, strict)
+    assert proc.returncode == 4 and new.name in proc.stderr and "on_source_change" in proc.stderr, proc.stderr
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+    bad = run_cache(tmp_path, dict(cfg, on_source_change="sometimes"))
+    assert bad.returncode == 2 and "on_source_change" in bad.stderr and "rebuild" in bad.stderr, bad.stderr
+    run_cache(tmp_path, dict(cfg, on_source_change="rebuild"), check=0)
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")

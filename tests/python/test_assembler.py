@@ -336,7 +336,7 @@ def test_cache_returns_what_it_did_and_a_grown_glob_is_no_hit(tmp_path):
     again = zp.cache(cache_store=store, deploy_mode="series", recommend_changes=False)
     assert again.decision == "hit" and "unchanged" in again.reason
     day(3)
-    grown = zp.cache(cache_store=store, deploy_mode="series", recommend_changes=False)
+    grown = zp.cache(cache_store=store, deploy_mode="series", recommend_changes=False, on_source_change="rebuild")
     assert grown.decision == "rebuild" and "day03.nc" in grown.reason, grown.reason
     got = xr.open_zarr(store)
     want = xr.open_mfdataset(sorted(str(p) for p in src.glob("*.nc")), combine="nested", concat_dim="time")
