@@ -202,3 +202,31 @@ def test_on_source_change_error_leaves_the_store_and_names_the_file(tmp_path):
     assert bad.returncode == 2 and "on_source_change" in bad.stderr and "rebuild" in bad.stderr, bad.stderr
     run_cache(tmp_path, dict(cfg, on_source_change="rebuild"), check=0)
     assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+
+
+# A local Zarr store as the source: one that zarr-python appended a day to (Array.append) has the
+# same chunk files as before plus new ones; only its metadata changed, and it is no hit.
+def test_a_zarr_source_that_grew_is_no_hit(tmp_path):
+    days = xr.open_mfdataset(sorted(str(p) for p in make_days(tmp_path / "nc", 0, 3)), combine="nested",
+                             concat_dim="time").load()
+    source = tmp_path / "source.zarr"
+    days.isel(time=slice(0, 48)).to_zarr(source, mode="w")
+    store = tmp_path / "copy.zarr"
+    cfg = {"data_uri": str(source), "cache_store": str(store), "deploy_mode": "series",
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "recommend_changes": False}
+    run_cache(tmp_path, cfg, check=0)
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+    import zarr
+    group = zarr.open_group(str(source), mode="r+")
+    raw = xr.open_mfdataset(sorted(str(p) for p in (tmp_path / "nc").glob("*.nc")), combine="nested",
+                            concat_dim="time", decode_cf=False).load()
+    for name in ("d2m", "t2m", "time"):
+        group[name].append(raw[name].values[48:72].astype(group[name].dtype))
+    zarr.consolidate_metadata(str(source))
+    assert sorted(p.name for p in (source / "latitude").iterdir()) == [".zarray", ".zattrs", "0"]
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert first_line(proc).startswith("zarr-parallel: rebuild"), proc.stderr
+    got, want = xr.open_zarr(store).load(), xr.open_zarr(source).load()
+    assert got.sizes["time"] == 72
+    for name in want.data_vars:
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
