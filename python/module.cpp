@@ -169,6 +169,8 @@ PYBIND11_MODULE(_zarr_parallel, m) {
                            : s.status == CacheSession::Status::Stopped ? "stopped"
                                                                        : "ready";
       return nlohmann::json{{"status", status},
+                            {"decision", decision_name(s.decision.kind)},
+                            {"reason", s.decision.reason},
                             {"plan_path", s.plan_path},
                             {"pending", s.pending},
                             {"store", cfg.cache_store},

@@ -23,6 +23,17 @@ class PlanPicture(str):
         return str(self)
 
 
+class CacheResult(str):
+    """The store's path (a str, as before), with what the run did: `decision` is "hit", "new",
+    "continue" or "rebuild", and `reason` says why (the run's first line of output)."""
+
+    def __new__(cls, path, decision, reason):
+        obj = super().__new__(cls, path)
+        obj.decision = decision
+        obj.reason = reason
+        return obj
+
+
 def _run_job(plan_path, job, threads, secrets=None):
     """One job of a saved plan, inside a dask worker process. `secrets`: the remote source's
     credentials, which plans never hold; handed to the engine for this job only, never put in the
@@ -170,11 +181,13 @@ class ZarrParallelAssembler:
     def cache(self, cache_store=None, num_jobs=None, generate_stats=False, deploy_mode="local",
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
-              scheduler_address=None, quiet_dask=True, slurm=None):
-        """Writes the cache and returns its path (also in self.cache_store). deploy_mode: series,
-        local, slurm (an sbatch array), mpi (every rank of `mpirun -n N python script.py` calls
-        this) or dask_distributed. `slurm`: site options for sbatch, as the config's `slurm` key
-        ({"partition": ..., "account": ..., "qos": ..., "extra": [...]})."""
+              scheduler_address=None, quiet_dask=True, slurm=None, on_source_change="rebuild"):
+        """Writes the cache and returns its path (also in self.cache_store), a str whose `decision`
+        ("hit", "new", "continue", "rebuild") and `reason` say what the run did and why.
+        deploy_mode: series, local, slurm (an sbatch array), mpi (every rank of `mpirun -n N python
+        script.py` calls this) or dask_distributed. `slurm`: site options for sbatch, as the
+        config's `slurm` key ({"partition": ..., "account": ..., "qos": ..., "extra": [...]}).
+        `on_source_change`: rebuild or error, when a complete store's sources changed."""
         _main_guard.refuse_in_worker("ZarrParallelAssembler.cache()")
         if deploy_mode not in _DEPLOY_MODES:
             raise ValueError(f"deploy_mode must be one of {', '.join(_DEPLOY_MODES)}, got {deploy_mode!r}")
@@ -195,7 +208,7 @@ class ZarrParallelAssembler:
             generate_stats=generate_stats, deploy_mode=deploy_mode, await_completion=await_completion,
             simultaneous_worker_limit=simultaneous_worker_limit, memory_limit=memory_limit,
             worker_timeout=worker_timeout, overwrite=overwrite, recommend_changes=recommend_changes,
-            resume=resume, slurm=slurm)
+            resume=resume, slurm=slurm, on_source_change=on_source_change)
         base = os.getcwd()
         if deploy_mode == "mpi":
             return self._cache_mpi(config, base, recommend_changes)
@@ -205,8 +218,9 @@ class ZarrParallelAssembler:
             session = json.loads(_engine.begin(config, base, True))
         self.cache_store = session["store"]
         session.update(config=config, base=base)
+        result = CacheResult(self.cache_store, session.get("decision", ""), session.get("reason", ""))
         if session["status"] == "hit":
-            return self.cache_store
+            return result
         try:
             if deploy_mode == "dask_distributed":
                 self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address,
@@ -218,7 +232,7 @@ class ZarrParallelAssembler:
                 _engine.run(config, base, session["plan_path"], session["pending"], session["started"])
         finally:
             _engine.release(config, base)  # the store lock, also when a job failed
-        return self.cache_store
+        return result
 
     def _cache_mpi(self, config, base, recommend_changes):
         code = _engine.cache_mpi(config, base, not recommend_changes)

@@ -46,6 +46,10 @@ struct Config {
   int64_t worker_timeout = 1800;
   bool overwrite = true;
   bool resume = false;
+  // A complete store of this config whose source changed (a file new, gone or modified):
+  // "rebuild" it beside the old one, or stop with an "error" (exit 4) and leave it as it is.
+  // Not in the config hash.
+  std::string on_source_change = "rebuild";
   bool recommend_changes = true;
   bool await_completion = true;
   bool generate_stats = false;

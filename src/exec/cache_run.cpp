@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/units.hpp"
+#include "exec/cache_decision.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
@@ -185,31 +186,6 @@ void hold_lock(const std::string& target, int log_level) {
   g_locks[target] = std::move(lock);
 }
 
-bool source_unchanged(const StoreState& state, const std::string& target, const Config& cfg,
-                      int log_level) {
-  const auto recorded = state.sources();
-  if (!recorded) return true;  // a source of no files (nothing to compare)
-  SourceAccess access(cfg.access);
-  std::string change;
-  try {
-    change = first_change(fingerprints_from(*recorded), access);
-  } catch (const Error& e) {
-    change = std::string("cannot check: ") + e.what();  // unreachable source: no hit
-  }
-  if (change.empty()) return true;
-  log_line(log_level, 1,
-           "source changed since " + target + " was made: " + change + "; rebuilding it");
-  return false;
-}
-
-bool is_hit(const std::string& target, const Config& cfg, int log_level) {
-  if (classify_target(target).kind != TargetKind::Ours) return false;
-  FileStore store(target);
-  StoreState state(store);
-  return state.completed_hash() == cfg.content_hash() &&
-         source_unchanged(state, target, cfg, log_level);
-}
-
 std::optional<std::string> started_hash(const std::string& root) {
   FileStore store(root);
   const auto s = StoreState(store).started();
@@ -247,23 +223,209 @@ void check_same_files(const std::string& root, const Plan& stored, const Plan& f
 
 }  // namespace
 
+namespace {
+
+// Step 2: read the source and plan (reads only), then refuse any overlap with the source.
+void plan_session(const Config& cfg, const std::string& staging, CacheSession& session) {
+  Prepared prep = prepare(cfg);
+  const std::vector<Fingerprint> sources = source_objects(prep.dataset);
+  std::vector<std::string> roots;  // local ones: a remote source cannot overlap a local store
+  for (const auto& s : sources)
+    if (!is_remote(s.path)) roots.push_back(local_path_of(s.path));
+  if (prep.dataset.engine == "zarr" && !is_remote(prep.dataset.uri))
+    roots.push_back(local_path_of(prep.dataset.uri));
+  check_not_source(session.target, roots);
+  check_not_source(staging, roots, "the staging store " + staging);
+  session.plan = std::move(prep.plan);
+  SourceAccess access(session.plan.access);
+  session.plan.sources = take_fingerprints(sources, access);
+  for (const auto& n : session.plan.notes)
+    log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
+}
+
+// Why the stored plan's jobs cannot run within this config's memory_limit ("" when they can):
+// they were sized for the limit they were planned with (SLURM's --mem would kill them job by job).
+std::string memory_shortfall(const Config& cfg, const std::string& root, const Plan& plan) {
+  if (cfg.memory_limit >= plan.memory_limit ||
+      plan.summary.peak_memory <= static_cast<uint64_t>(cfg.memory_limit))
+    return "";
+  return fmt::format(
+      "the unfinished cache at {} was planned with memory_limit {} and its jobs need up to {} "
+      "per worker, more than {}",
+      root, format_bytes(static_cast<double>(plan.memory_limit)),
+      format_bytes(static_cast<double>(plan.summary.peak_memory)),
+      format_bytes(static_cast<double>(cfg.memory_limit)));
+}
+
+// Continues the store at `root` with the jobs as first planned (done markers still match). What
+// they read and how it is reached are this config's, not the store's: a store folder is untrusted.
+// False (the plan untouched) when an automatic continuation cannot fit the memory limit.
+bool resume_into(const std::string& root, const Config& cfg, bool asked, Plan& plan) {
+  FileStore store(root);
+  StoreState state(store);
+  Plan stored = load_store_plan(state.plan_path());
+  check_same_files(root, stored, plan);
+  stored.access = plan.access;
+  check_resumable(root, stored);
+  if (stored.store_id != store_id_of(root).value_or(""))
+    throw Error::store(root,
+                       "its plan belongs to another store (copied over?); run "
+                       "again with resume: false to rebuild it");
+  if (const std::string short_of = memory_shortfall(cfg, root, stored); !short_of.empty()) {
+    if (!asked) {
+      log_line(cfg.log_level, 1, "rebuild: " + short_of + ": planning it again");
+      return false;
+    }
+    throw Error::config(
+        "memory_limit",
+        short_of + fmt::format(": resume with memory_limit {} or more, or plan it "
+                               "again with resume: false and overwrite: true",
+                               format_bytes(static_cast<double>(stored.memory_limit))));
+  }
+  plan = std::move(stored);
+  plan.store = root;
+  remove_stale_temporaries(root, plan);
+  log_line(cfg.log_level, 1, "resuming " + root);
+  return true;
+}
+
+// A new store, or a replacement built beside the old one (which stays whole until it is done).
+void start_fresh(const Config& cfg, const TargetState& t, const TargetState& st,
+                 CacheSession& session) {
+  const std::string& target = session.target;
+  const std::string staging = staging_path_for(target);
+  const std::string hash = cfg.content_hash();
+  Plan& plan = session.plan;
+  if (t.kind == TargetKind::Ours) {
+    if (!cfg.overwrite)
+      throw Error::store(target, started_hash(target) == hash
+                                     ? "an unfinished cache of this config is here: set "
+                                       "resume: true to finish it, or overwrite: true to "
+                                       "start again"
+                                     : "exists (made from another config); set overwrite: "
+                                       "true to replace it");
+    // Before any work: a replacement ends by deleting the old store.
+    check_all_ours(target, "replacing it would delete them");
+    session.build_root = staging;
+  } else {
+    session.build_root = target;
+  }
+  if (st.kind == TargetKind::Ours) remove_our_store(staging);  // an abandoned replacement
+  const std::string retired = retired_path_for(target);        // a swap interrupted midway
+  if (classify_target(retired).kind == TargetKind::Ours) remove_our_store(retired);
+  plan.store_id = create_store(session.build_root);
+  plan.store = session.build_root;
+  FileStore store(session.build_root);
+  StoreState state(store);
+  // The plan's digest beside the config hash: a resume, a worker or `status` refuses a plan
+  // that was damaged or edited since (one that still parses would complete a wrong store).
+  const std::string plan_text = plan_to_json(plan).dump();
+  state.write_started(hash, sha256_hex(plan_text));
+  state.write_sources(fingerprints_json(plan.sources));
+  state.write_plan(plan_text);
+  state.sync();
+}
+
+// Which interrupted store an explicit `resume: true` continues ("" none).
+std::string asked_resume_root(const Config& cfg, const std::string& target,
+                              const std::string& staging, const TargetState& t,
+                              const TargetState& st) {
+  const std::string hash = cfg.content_hash();
+  if (t.kind == TargetKind::Ours && started_hash(target) == hash &&
+      !StoreState(FileStore(target)).completed_hash())
+    return target;
+  if (st.kind == TargetKind::Ours && started_hash(staging) == hash) return staging;
+  return "";
+}
+
+// Step 3, under the lock: decide again (another run may have changed things while we planned),
+// then continue the interrupted store or start a fresh one. False: a hit after all.
+bool settle_store(const Config& cfg, CacheSession& session) {
+  const std::string& target = session.target;
+  const std::string staging = staging_path_for(target);
+  const TargetState t = classify_target(target);
+  const TargetState st = classify_target(staging);
+  if (t.kind == TargetKind::Foreign)
+    throw Error::store(target, t.why + "; zarr-parallel writes only into stores it created");
+  if (st.kind == TargetKind::Foreign)
+    throw Error::store(
+        staging, st.why + "; it is where a replacement of " + target + " is built: move it away");
+  const Decision now = decide(target, staging, cfg);
+  if (now.kind != session.decision.kind || now.root != session.decision.root)
+    announce(now, cfg.log_level);  // changed while this run planned
+  session.decision = now;
+  if (now.kind == Decision::Kind::Hit) return false;
+  std::string root = cfg.resume ? asked_resume_root(cfg, target, staging, t, st) : "";
+  if (root.empty() && now.kind == Decision::Kind::Continue) root = now.root;
+  if (!root.empty() && resume_into(root, cfg, cfg.resume, session.plan)) {
+    session.build_root = root;
+    return true;
+  }
+  start_fresh(cfg, t, st, session);
+  return true;
+}
+
+// The metadata documents and coordinate arrays (small, rewritten by every run), and the jobs left.
+void write_start(CacheSession& session) {
+  const Plan& plan = session.plan;
+  FileStore store(session.build_root);
+  StoreState state(store);
+  write_metadata(plan, store);
+  {
+    ThreadPool pool(1);
+    JobRunner runner(plan, store, pool);
+    for (std::size_t i = 0; i < plan.arrays.size(); ++i)
+      if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+  }
+  for (const auto& j : plan.jobs)
+    if (!state.is_done(j.id)) session.pending.push_back(j.id);
+  session.plan_path = state.plan_path();
+}
+
+void announce_plan(const Config& cfg, const CacheSession& session) {
+  const Plan& plan = session.plan;
+  nlohmann::json fields = decision_fields(session.decision);
+  fields.update({{"store", session.target},
+                 {"jobs_total", plan.jobs.size()},
+                 {"jobs_pending", session.pending.size()},
+                 {"deploy_mode", cfg.deploy_mode},
+                 {"read_amplification", plan.summary.read_amplification},
+                 {"peak_memory_per_worker", plan.summary.peak_memory},
+                 {"output_bytes", plan.summary.output_bytes}});
+  emit_event("plan", fields);
+  log_line(cfg.log_level, 1,
+           fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
+                       "predicted peak {} per worker{}",
+                       session.pending.size(), plan.jobs.size() - session.pending.size(),
+                       cfg.deploy_mode, plan.summary.read_amplification,
+                       format_bytes(static_cast<double>(plan.summary.peak_memory)),
+                       session.build_root == session.target
+                           ? ""
+                           : "; building the replacement in " + session.build_root));
+}
+
+}  // namespace
+
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   CacheSession session;
   session.started = now_seconds();
   const std::string target = canonical_path(cfg.cache_store);
   const std::string staging = staging_path_for(target);
   session.target = target;
-  const std::string hash = cfg.content_hash();
 
-  // 1. Whose is the path? Nothing is created anywhere before this answer.
+  // 1. Whose is the path? Nothing is created anywhere before this answer. Then what this run
+  // does with what is there (hit, continue, rebuild), said first.
   const TargetState first = classify_target(target);
   if (first.kind == TargetKind::Foreign && !first.being_created)
     throw Error::store(target, first.why +
                                    "; zarr-parallel writes only into stores it created "
                                    "(choose another cache_store)");
-  if (is_hit(target, cfg, cfg.log_level)) {
-    log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
-    emit_event("cache_hit", {{"store", target}});
+  session.decision = decide(target, staging, cfg);
+  announce(session.decision, cfg.log_level);
+  if (session.decision.kind == Decision::Kind::Hit) {
+    nlohmann::json hit = decision_fields(session.decision);
+    hit["store"] = target;
+    emit_event("cache_hit", hit);
     session.status = CacheSession::Status::Hit;
     return session;
   }
@@ -273,144 +435,27 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
         "'" + cfg.deploy_mode + "' cannot run from here: the CLI runs series, local, " +
             "slurm and (under mpirun) mpi; dask_distributed runs from the Python module");
 
-  // 2. Read the source and plan (reads only), then refuse any overlap with the source.
-  Prepared prep = prepare(cfg);
-  const std::vector<Fingerprint> sources = source_objects(prep.dataset);
-  std::vector<std::string> roots;  // local ones: a remote source cannot overlap a local store
-  for (const auto& s : sources)
-    if (!is_remote(s.path)) roots.push_back(local_path_of(s.path));
-  if (prep.dataset.engine == "zarr" && !is_remote(prep.dataset.uri))
-    roots.push_back(local_path_of(prep.dataset.uri));
-  check_not_source(target, roots);
-  check_not_source(staging, roots, "the staging store " + staging);
-  session.plan = std::move(prep.plan);
-  Plan& plan = session.plan;
-  SourceAccess access(plan.access);
-  plan.sources = take_fingerprints(sources, access);
-  for (const auto& n : plan.notes) log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
+  plan_session(cfg, staging, session);  // 2.
+  const Plan& plan = session.plan;
   if (stops_on_recommendations(plan, cfg, opt)) {
     session.status = CacheSession::Status::Stopped;
     return session;
   }
 
-  // 3. Under the lock, decide again: another run may have changed things while we planned.
-  hold_lock(target, cfg.log_level);
+  hold_lock(target, cfg.log_level);  // 3.
   try {
-    const TargetState t = classify_target(target);
-    const TargetState st = classify_target(staging);
-    if (t.kind == TargetKind::Foreign)
-      throw Error::store(target, t.why + "; zarr-parallel writes only into stores it created");
-    if (st.kind == TargetKind::Foreign)
-      throw Error::store(
-          staging, st.why + "; it is where a replacement of " + target + " is built: move it away");
-    if (is_hit(target, cfg, 0)) {
+    if (!settle_store(cfg, session)) {
       release_cache_lock(target);
-      log_line(cfg.log_level, 1, "cache hit: " + target + " was made from this config");
       session.status = CacheSession::Status::Hit;
       return session;
     }
-    std::string resume_root;
-    if (cfg.resume) {
-      if (t.kind == TargetKind::Ours && started_hash(target) == hash &&
-          !StoreState(FileStore(target)).completed_hash())
-        resume_root = target;
-      else if (st.kind == TargetKind::Ours && started_hash(staging) == hash)
-        resume_root = staging;
-    }
-    if (!resume_root.empty()) {
-      session.build_root = resume_root;
-      FileStore store(resume_root);
-      StoreState state(store);
-      // The jobs as first planned: done markers still match. What they read and how it is reached
-      // are this config's, not the store's: a store folder is untrusted input.
-      Plan fresh = std::move(plan);
-      plan = load_store_plan(state.plan_path());
-      check_same_files(resume_root, plan, fresh);
-      plan.access = fresh.access;
-      check_resumable(resume_root, plan);
-      if (plan.store_id != store_id_of(resume_root).value_or(""))
-        throw Error::store(resume_root,
-                           "its plan belongs to another store (copied over?); run "
-                           "again with resume: false to rebuild it");
-      // Its jobs were sized for the memory_limit it was planned with; a lower one now would see
-      // workers killed for memory (SLURM's --mem) job after job.
-      if (cfg.memory_limit < plan.memory_limit &&
-          plan.summary.peak_memory > static_cast<uint64_t>(cfg.memory_limit))
-        throw Error::config(
-            "memory_limit",
-            fmt::format("the unfinished cache at {} was planned with memory_limit {} and its jobs "
-                        "need up to {} per worker, more than {}: resume with memory_limit {} or "
-                        "more, or plan it again with resume: false and overwrite: true",
-                        resume_root, format_bytes(static_cast<double>(plan.memory_limit)),
-                        format_bytes(static_cast<double>(plan.summary.peak_memory)),
-                        format_bytes(static_cast<double>(cfg.memory_limit)),
-                        format_bytes(static_cast<double>(plan.memory_limit))));
-      plan.store = resume_root;
-      remove_stale_temporaries(resume_root, plan);
-      log_line(cfg.log_level, 1, "resuming " + resume_root);
-    } else {
-      if (t.kind == TargetKind::Ours) {
-        if (!cfg.overwrite)
-          throw Error::store(target, started_hash(target) == hash
-                                         ? "an unfinished cache of this config is here: set "
-                                           "resume: true to finish it, or overwrite: true to "
-                                           "start again"
-                                         : "exists (made from another config); set overwrite: "
-                                           "true to replace it");
-        // Before any work: a replacement ends by deleting the old store.
-        check_all_ours(target, "replacing it would delete them");
-        session.build_root = staging;  // the old store stays whole until the new one is done
-      } else {
-        session.build_root = target;
-      }
-      if (st.kind == TargetKind::Ours) remove_our_store(staging);  // an abandoned replacement
-      const std::string retired = retired_path_for(target);        // a swap interrupted midway
-      if (classify_target(retired).kind == TargetKind::Ours) remove_our_store(retired);
-      plan.store_id = create_store(session.build_root);
-      plan.store = session.build_root;
-      FileStore store(session.build_root);
-      StoreState state(store);
-      // The plan's digest beside the config hash: a resume, a worker or `status` refuses a plan
-      // that was damaged or edited since (one that still parses would complete a wrong store).
-      const std::string plan_text = plan_to_json(plan).dump();
-      state.write_started(hash, sha256_hex(plan_text));
-      state.write_sources(fingerprints_json(plan.sources));
-      state.write_plan(plan_text);
-      state.sync();
-    }
-    FileStore store(session.build_root);
-    StoreState state(store);
-    write_metadata(plan, store);
-    {
-      ThreadPool pool(1);
-      JobRunner runner(plan, store, pool);
-      for (std::size_t i = 0; i < plan.arrays.size(); ++i)
-        if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
-    }
-    for (const auto& j : plan.jobs)
-      if (!state.is_done(j.id)) session.pending.push_back(j.id);
-    session.plan_path = state.plan_path();
+    write_start(session);
   } catch (...) {
     release_cache_lock(target);
     throw;
   }
   session.status = CacheSession::Status::Ready;
-  emit_event("plan", {{"store", target},
-                      {"jobs_total", plan.jobs.size()},
-                      {"jobs_pending", session.pending.size()},
-                      {"deploy_mode", cfg.deploy_mode},
-                      {"read_amplification", plan.summary.read_amplification},
-                      {"peak_memory_per_worker", plan.summary.peak_memory},
-                      {"output_bytes", plan.summary.output_bytes}});
-  log_line(cfg.log_level, 1,
-           fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
-                       "predicted peak {} per worker{}",
-                       session.pending.size(), plan.jobs.size() - session.pending.size(),
-                       cfg.deploy_mode, plan.summary.read_amplification,
-                       format_bytes(static_cast<double>(plan.summary.peak_memory)),
-                       session.build_root == target
-                           ? ""
-                           : "; building the replacement in " + session.build_root));
+  announce_plan(cfg, session);
   return session;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "exec/cache_decision.hpp"
 #include "plan/plan.hpp"
 #include "source/dataset.hpp"
 #include "transform/selection.hpp"
@@ -41,6 +42,7 @@ struct CacheSession {
   std::string plan_path;         // the saved plan workers run
   std::vector<int64_t> pending;  // jobs without a done marker
   double started = 0;
+  Decision decision;  // hit / new / continue / rebuild, and why (the run's first line)
 };
 
 // Cache hit check, plan, recommendations, store replace/resume, metadata and coordinates.

@@ -25,6 +25,18 @@ std::vector<Fingerprint> source_objects(const Dataset& ds) {
   };
   // A remote Zarr store's URI is a prefix, not an object; a reference set's is its JSON.
   if (!is_remote(ds.uri) || ds.engine == "kerchunk") add(ds.uri, AccessRole::Target);
+  // A local Zarr store's metadata documents: one that grew (a new shape, a chunk appended) changes
+  // them while every chunk file read before stays as it was.
+  if (ds.engine == "zarr" && !is_remote(ds.uri)) {
+    std::string root = ds.uri;
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    if (!ds.group.empty()) root += "/" + ds.group;
+    for (const char* doc : {".zmetadata", ".zgroup", ".zattrs", "zarr.json"})
+      add(root + "/" + doc, AccessRole::Target);
+    for (const auto& v : ds.variables)
+      for (const char* doc : {".zarray", ".zattrs", "zarr.json"})
+        add(root + "/" + v.name + "/" + doc, AccessRole::Target);
+  }
   for (const auto& f : ds.files) add(f, ds.access.data_role());
   return out;
 }

@@ -25,6 +25,13 @@ std::optional<json> read_json(const FileStore& store, const std::string& k) {
   if (j.is_discarded()) return std::nullopt;
   return j;
 }
+
+std::optional<int> format_version_in(const std::optional<json>& j) {
+  if (!j || !j->is_object() || !j->contains("format_version")) return std::nullopt;
+  const json& v = (*j)["format_version"];
+  if (!v.is_number_integer()) return std::nullopt;
+  return v.get<int>();
+}
 }  // namespace
 
 double now_seconds() {
@@ -55,7 +62,8 @@ void StoreState::write_started(const std::string& config_hash,
                                      {"started", now_seconds()},
                                      {"host", host},
                                      {"pid", getpid()},
-                                     {"tool_version", ZP_VERSION}}
+                                     {"tool_version", ZP_VERSION},
+                                     {"format_version", kOutputFormatVersion}}
                                     .dump(2));
 }
 
@@ -115,8 +123,10 @@ void StoreState::mark_complete(const std::string& config_hash) const {
   // The done markers it stands on first (the chunks were flushed before each marker was written),
   // then the marker itself: a store that claims completion after a crash is complete.
   store_.sync_folders({key("jobs")});
-  store_.put(key("complete.json"),
-             json{{"config_hash", config_hash}, {"finished", now_seconds()}}.dump(2));
+  store_.put(key("complete.json"), json{{"config_hash", config_hash},
+                                        {"format_version", kOutputFormatVersion},
+                                        {"finished", now_seconds()}}
+                                       .dump(2));
   store_.sync_folders({kFolder});
 }
 
@@ -128,6 +138,14 @@ std::optional<std::string> StoreState::completed_hash() const {
   const auto j = read_json(store_, key("complete.json"));
   if (!j || !j->contains("config_hash") || !(*j)["config_hash"].is_string()) return std::nullopt;
   return (*j)["config_hash"].get<std::string>();
+}
+
+std::optional<int> StoreState::completed_format_version() const {
+  return format_version_in(read_json(store_, key("complete.json")));
+}
+
+std::optional<int> StoreState::started_format_version() const {
+  return format_version_in(started());
 }
 
 }  // namespace zp

@@ -13,6 +13,11 @@
 
 namespace zp {
 
+// The output-format version: raise it whenever the bytes or metadata written for the same config
+// and source could change (a codec default, a chunk layout, an attribute). A store written with
+// another version is never a cache hit, nor continued: it is rebuilt.
+constexpr int kOutputFormatVersion = 1;
+
 class StoreState {
  public:
   explicit StoreState(const FileStore& store) : store_(store) {}
@@ -26,7 +31,7 @@ class StoreState {
   void write_plan(const std::string& plan_json) const;
   // `plan_sha256`: SHA-256 of the plan.json text, checked by load_plan.
   void write_started(const std::string& config_hash, const std::string& plan_sha256) const;
-  // {config_hash, plan_sha256, started, tool_version}
+  // {config_hash, plan_sha256, started, tool_version, format_version}
   std::optional<nlohmann::json> started() const;
 
   void mark_done(int64_t job_id, const nlohmann::json& stats) const;
@@ -49,6 +54,10 @@ class StoreState {
   // Flushes the side folder's entries: the plan and state of a new store survive a crash.
   void sync() const;
   std::optional<std::string> completed_hash() const;  // config hash of a complete store
+  // The output-format version a complete / started store was written with (nullopt: none recorded,
+  // a store of a build before versions).
+  std::optional<int> completed_format_version() const;
+  std::optional<int> started_format_version() const;
 
  private:
   const FileStore& store_;

@@ -310,3 +310,36 @@ def test_original_basic_and_series_scripts_run_against_a_local_http_server(tmp_p
                                 compat="override")
     want = week_ds.sel(time=slice("2000-01-01", "2000-01-07"), latitude=slice(60, -30), longitude=slice(40, 100))
     assert np.array_equal(got["d2m"].values, want["d2m"].values, equal_nan=True)
+
+
+def test_cache_returns_what_it_did_and_a_grown_glob_is_no_hit(tmp_path):
+    """Issue 28: the return value is the store's path and says hit / new / rebuild and why; a file
+    added to the glob (made by netCDF4-python) is a rebuild, never a hit."""
+    import netCDF4
+    src = tmp_path / "src"
+    src.mkdir()
+
+    def day(i):
+        with netCDF4.Dataset(src / f"day{i:02d}.nc", "w") as nc:
+            nc.createDimension("time", None)
+            nc.createDimension("x", 3)
+            t = nc.createVariable("time", "f8", ("time",))
+            t.units = "hours since 2000-01-01"
+            v = nc.createVariable("v", "f4", ("time", "x"))
+            t[:] = np.arange(24 * i, 24 * i + 24)
+            v[:] = np.arange(72, dtype="f4").reshape(24, 3) + 100 * i
+
+    for i in range(3):
+        day(i)
+    zp = ZarrParallelAssembler(str(src / "*.nc"), engine="netcdf", chunks={"time": 24, "x": 3})
+    store = str(tmp_path / "days.zarr")
+    first = zp.cache(cache_store=store, deploy_mode="series", recommend_changes=False)
+    assert first == zp.cache_store and first.decision == "new", (first.decision, first.reason)
+    again = zp.cache(cache_store=store, deploy_mode="series", recommend_changes=False)
+    assert again.decision == "hit" and "unchanged" in again.reason
+    day(3)
+    grown = zp.cache(cache_store=store, deploy_mode="series", recommend_changes=False, on_source_change="rebuild")
+    assert grown.decision == "rebuild" and "day03.nc" in grown.reason, grown.reason
+    got = xr.open_zarr(store)
+    want = xr.open_mfdataset(sorted(str(p) for p in src.glob("*.nc")), combine="nested", concat_dim="time")
+    assert got.sizes["time"] == 96 and np.array_equal(got.v.values, want.v.values)

@@ -1,0 +1,38 @@
+// What a run of a config does with what is already at its cache_store: a cache hit (the same
+// config, the same expanded list of sources with the same fingerprints, the same output-format
+// version), the continuation of an interrupted store of the same config and sources, or a rebuild,
+// each with its reason, which is the run's first line of output. Decided from the store's records
+// and the source's listing (a glob expanded again, fingerprints taken), before any planning.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "source/fingerprint.hpp"
+
+namespace zp {
+
+struct Decision {
+  enum class Kind { New, Hit, Continue, Rebuild };
+  Kind kind = Kind::New;
+  std::string root;    // Continue: the interrupted store (the target or its staging replacement)
+  std::string reason;  // one line, said to the user
+};
+
+const char* decision_name(Decision::Kind kind);
+
+// How the source differs from what a store recorded ("" when it does not): files that now match
+// the glob and were not read, recorded files no longer there, files changed (size, mtime, ETag).
+std::string source_difference(const std::vector<Fingerprint>& recorded, const Config& cfg);
+
+// `target`/`staging`: the store's path and where its replacement is built.
+Decision decide(const std::string& target, const std::string& staging, const Config& cfg);
+
+// The decision as the run's first line on stderr (none for a new store).
+void announce(const Decision& d, int log_level);
+// {decision, reason}: added to the `cache_hit` and `plan` events of --json.
+nlohmann::json decision_fields(const Decision& d);
+
+}  // namespace zp

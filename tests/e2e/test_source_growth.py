@@ -1,0 +1,232 @@
+"""Caches of a growing archive (issue 28) and reruns of an interrupted cache (issue 33 item 9).
+
+A cache hit means: the same config, the same expanded list of sources with the same fingerprints,
+and the same output-format version. Each test runs the same config twice, as a cron job would, with
+the source changed in between, and compares the store with xarray's reading of the glob as it is
+now. The first line the run prints says hit / rebuild / continue and why."""
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from conftest import BIN, SAMPLE_BIN, open_netcdf, run_cache
+
+
+def make_days(folder, first_day, days):
+    """`days` daily NetCDF-4 files (24 hourly steps each), made by netCDF-C."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(SAMPLE_BIN), "--out", str(folder), "--files", str(days), "--first-day",
+                    str(first_day), "--lat", "19", "--lon", "36", "--chunks", "24", "19", "36"],
+                   check=True, capture_output=True)
+    return sorted(folder.glob("*.nc"))
+
+
+def daily_config(tmp_path, store, **extra):
+    cfg = {"data_uri": str(tmp_path / "src" / "*.nc"), "cache_store": str(store),
+           "deploy_mode": "series", "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "recommend_changes": False}
+    cfg.update(extra)
+    return cfg
+
+
+def first_line(proc):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def assert_store_is_the_glob(store, pattern):
+    got = xr.open_zarr(store).load()
+    want = open_netcdf(pattern)
+    assert got.sizes["time"] == want.sizes["time"], (got.sizes, want.sizes)
+    assert np.array_equal(got["time"].values, want["time"].values)
+    for name in want.data_vars:
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+
+
+def cached_four_days(tmp_path, **extra):
+    store = tmp_path / "daily.zarr"
+    files = make_days(tmp_path / "src", 0, 4)
+    cfg = daily_config(tmp_path, store, **extra)
+    run_cache(tmp_path, cfg, check=0)
+    assert xr.open_zarr(store).sizes["time"] == 96
+    again = run_cache(tmp_path, cfg, check=0)
+    assert first_line(again).startswith("zarr-parallel: cache hit"), again.stderr
+    return store, files, cfg
+
+
+# Issue 28 item 1: a file added to the glob was a cache hit (96 steps served, 120 in the source).
+def test_a_new_file_matching_the_glob_is_no_hit(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    new = make_days(tmp_path / "src", 4, 1)[-1]
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert "cache hit" not in proc.stderr, proc.stderr
+    assert line.startswith("zarr-parallel: rebuild") and new.name in line and "new" in line, proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert xr.open_zarr(store).sizes["time"] == 120
+
+
+# Issue 28 item 2: a file removed from the glob was a cache hit (the removed day still served).
+def test_a_removed_file_is_no_hit(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    files[1].unlink()
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert "cache hit" not in proc.stderr, proc.stderr
+    assert line.startswith("zarr-parallel: rebuild") and files[1].name in line, proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert xr.open_zarr(store).sizes["time"] == 72
+
+
+# A file renamed inside the glob (same count, other names) is no hit either.
+def test_a_renamed_file_is_no_hit(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    files[3].rename(files[3].with_name("era5_sample_20000110.nc"))
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert "cache hit" not in proc.stderr and first_line(proc).startswith("zarr-parallel: rebuild")
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+
+
+# Issue 28 item 3: a store written by a build with another output format (main wrote none) is no
+# hit after an upgrade; the same format version is.
+def test_another_output_format_version_is_no_hit(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    marker = store / ".zarr-parallel" / "complete.json"
+    done = json.loads(marker.read_text())
+    assert isinstance(done.get("format_version"), int), done
+    del done["format_version"]  # what a build before format versions wrote
+    marker.write_text(json.dumps(done))
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert line.startswith("zarr-parallel: rebuild") and "output format" in line, proc.stderr
+    assert isinstance(json.loads(marker.read_text()).get("format_version"), int)
+    done = json.loads(marker.read_text())
+    done["format_version"] += 1000  # a newer build's store, opened by this one
+    marker.write_text(json.dumps(done))
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert first_line(proc).startswith("zarr-parallel: rebuild") and "output format" in first_line(proc)
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert first_line(proc).startswith("zarr-parallel: cache hit"), proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+
+
+# The decision in the --json events (cache_hit, or plan), with its reason.
+def test_the_decision_is_in_the_json_events(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    proc = run_cache(tmp_path, cfg, "--json", check=0)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["event"] == "cache_hit" and events[0]["decision"] == "hit" and events[0]["reason"]
+    files[0].unlink()
+    proc = run_cache(tmp_path, cfg, "--json", check=0)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["event"] == "plan" and events[0]["decision"] == "rebuild", events
+    assert files[0].name in events[0]["reason"], events[0]
+    proc = run_cache(tmp_path, dict(cfg, cache_store=str(tmp_path / "other.zarr")), "--json", check=0)
+    assert json.loads(proc.stdout.splitlines()[0])["decision"] == "new"
+
+
+# Issue 33 item 9: rerunning an interrupted, unchanged config without resume built a replacement
+# from job 0; it continues the interrupted store, says so, and ends equal to the source.
+def test_an_interrupted_unchanged_cache_continues_without_resume(tmp_path):
+    store = tmp_path / "daily.zarr"
+    make_days(tmp_path / "src", 0, 6)
+    cfg = daily_config(tmp_path, store, num_jobs=6)
+    flag = tmp_path / "fired"
+    env = {"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "4"}
+    assert run_cache(tmp_path, cfg, env=env).returncode == -9
+    done_before = sorted(p.name for p in (store / ".zarr-parallel" / "jobs").glob("*.done"))
+    total = len(json.loads((store / ".zarr-parallel" / "plan.json").read_text())["jobs"])
+    assert 0 < len(done_before) < total, done_before
+    stamps = {p.name: p.stat().st_mtime_ns for p in (store / ".zarr-parallel" / "jobs").glob("*.done")}
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert line.startswith("zarr-parallel: continue") and "unchanged" in line, proc.stderr
+    assert not (tmp_path / ".daily.zarr.zp-new").exists()
+    for name, ns in stamps.items():  # the finished jobs were kept, not redone
+        assert (store / ".zarr-parallel" / "jobs" / name).stat().st_mtime_ns == ns, name
+    assert f"{total - len(done_before)} jobs to run ({len(done_before)} already done)" in proc.stderr, proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+
+
+# ... but not when a source changed in between: then the run rebuilds and says why.
+def test_an_interrupted_cache_with_a_new_file_is_rebuilt(tmp_path):
+    store = tmp_path / "daily.zarr"
+    make_days(tmp_path / "src", 0, 6)
+    cfg = daily_config(tmp_path, store, num_jobs=6)
+    env = {"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired"), "ZP_FAULT_AFTER_CHUNKS": "4"}
+    assert run_cache(tmp_path, cfg, env=env).returncode == -9
+    new = make_days(tmp_path / "src", 6, 1)[-1]
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert line.startswith("zarr-parallel: rebuild") and new.name in line, proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+
+
+# An interrupted replacement (the old store complete, its source grown) is continued by the next
+# run, not started again; the old store stays whole until the replacement is swapped in.
+def test_an_interrupted_replacement_continues_without_resume(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    make_days(tmp_path / "src", 4, 4)
+    cfg = dict(cfg, num_jobs=6)
+    env = {"ZP_FAULT_KILL_ONCE": str(tmp_path / "fired"), "ZP_FAULT_AFTER_CHUNKS": "6"}
+    proc = run_cache(tmp_path, cfg, env=env)
+    assert proc.returncode == -9 and first_line(proc).startswith("zarr-parallel: rebuild"), proc.stderr
+    staging = tmp_path / ".daily.zarr.zp-new"
+    done = list((staging / ".zarr-parallel" / "jobs").glob("*.done"))
+    assert done and xr.open_zarr(store).sizes["time"] == 96  # the old store, whole
+    proc = run_cache(tmp_path, cfg, check=0)
+    line = first_line(proc)
+    assert line.startswith("zarr-parallel: continue") and str(staging) in line, proc.stderr
+    assert f"({len(done)} already done)" in proc.stderr, proc.stderr
+    assert not staging.exists()
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+
+
+# on_source_change: error stops a run on a changed source (exit 4, naming the file) and leaves the
+# store as it was made; a config that differs only in this key is the same cache (a hit).
+def test_on_source_change_error_leaves_the_store_and_names_the_file(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    strict = dict(cfg, on_source_change="error")
+    assert first_line(run_cache(tmp_path, strict, check=0)).startswith("zarr-parallel: cache hit")
+    new = make_days(tmp_path / "src", 4, 1)[-1]
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    proc = run_cache(tmp_path, strict)
+    assert proc.returncode == 4 and new.name in proc.stderr and "on_source_change" in proc.stderr, proc.stderr
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+    bad = run_cache(tmp_path, dict(cfg, on_source_change="sometimes"))
+    assert bad.returncode == 2 and "on_source_change" in bad.stderr and "rebuild" in bad.stderr, bad.stderr
+    run_cache(tmp_path, dict(cfg, on_source_change="rebuild"), check=0)
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+
+
+# A local Zarr store as the source: one that zarr-python appended a day to (Array.append) has the
+# same chunk files as before plus new ones; only its metadata changed, and it is no hit.
+def test_a_zarr_source_that_grew_is_no_hit(tmp_path):
+    days = xr.open_mfdataset(sorted(str(p) for p in make_days(tmp_path / "nc", 0, 3)), combine="nested",
+                             concat_dim="time").load()
+    source = tmp_path / "source.zarr"
+    days.isel(time=slice(0, 48)).to_zarr(source, mode="w")
+    store = tmp_path / "copy.zarr"
+    cfg = {"data_uri": str(source), "cache_store": str(store), "deploy_mode": "series",
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "recommend_changes": False}
+    run_cache(tmp_path, cfg, check=0)
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+    import zarr
+    group = zarr.open_group(str(source), mode="r+")
+    raw = xr.open_mfdataset(sorted(str(p) for p in (tmp_path / "nc").glob("*.nc")), combine="nested",
+                            concat_dim="time", decode_cf=False).load()
+    for name in ("d2m", "t2m", "time"):
+        group[name].append(raw[name].values[48:72].astype(group[name].dtype))
+    zarr.consolidate_metadata(str(source))
+    assert sorted(p.name for p in (source / "latitude").iterdir()) == [".zarray", ".zattrs", "0"]
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert first_line(proc).startswith("zarr-parallel: rebuild"), proc.stderr
+    got, want = xr.open_zarr(store).load(), xr.open_zarr(source).load()
+    assert got.sizes["time"] == 72
+    for name in want.data_vars:
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
