@@ -17,6 +17,7 @@
 #include "core/hash.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
+#include "source/char_arrays.hpp"
 #include "source/hdf5_readable_driver.hpp"
 
 namespace zp {
@@ -646,6 +647,12 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
                    [&](std::size_t a, std::size_t b) { return dims[a].id < dims[b].id; });
   for (std::size_t i : visible) ds.dims.push_back({dims[i].name, dims[i].size, dims[i].unlimited});
 
+  std::vector<DimsUse> uses;
+  for (const auto& p : vars) {
+    DimsUse u{p.v.name, {}, p.kind == Kind::Char};
+    for (std::size_t i : p.dim_index) u.dims.push_back(dims[i].name);
+    uses.push_back(std::move(u));
+  }
   for (auto& p : vars) {
     Variable& v = p.v;
     const std::string where = path + ", variable '" + v.name + "'";
@@ -654,8 +661,11 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     check_storage_inside_the_file(dcpl.id, where);
     H5Handle type{H5Dget_type(d.id), H5Tclose};
     const std::size_t nvdims = p.dim_index.size();
-    const bool char_scalar = p.kind == Kind::Char && nvdims <= 1;
-    const bool char_array = p.kind == Kind::Char && nvdims >= 2;
+    // xarray's rule: the last axis is the strings' length only when it is stackable.
+    const bool stacked = p.kind == Kind::Char && nvdims >= 1 &&
+                         char_dim_stackable(dims[p.dim_index.back()].name, uses);
+    const bool char_scalar = p.kind == Kind::Char && (nvdims == 0 || (nvdims == 1 && stacked));
+    const bool char_array = p.kind == Kind::Char && !char_scalar;
     const bool strings = p.kind == Kind::String;
     const bool text = p.kind != Kind::Numeric;
     if (char_scalar) {
@@ -664,15 +674,17 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     } else {
       v.dtype = type_info(type.id).dtype;
       for (std::size_t a = 0; a < nvdims; ++a) {
-        if (char_array && a + 1 == nvdims) break;  // the string length: part of the element
+        if (stacked && a + 1 == nvdims) break;  // the string length: part of the element
         v.dims.push_back(dims[p.dim_index[a]].name);
         v.shape.push_back(dims[p.dim_index[a]].size);
       }
     }
     v.attrs = read_attrs(d.id, dcpl.id, where);
     v.fill_value = nullptr;
-    if (text) {
-      v.attrs.erase("_FillValue");  // xarray keeps none for text; Zarr's fill_value is null
+    if (p.kind == Kind::Char) {
+      take_char_fill_value(v);
+    } else if (text) {
+      v.attrs.erase("_FillValue");  // xarray's strings: objects, kept without a fill value
     } else if (v.attrs.contains("_FillValue")) {
       v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
       v.attrs.erase("_FillValue");
@@ -706,7 +718,7 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
       v.object_codec = "vlen-utf8";
       v.hold_whole(std::move(data));
     } else if (char_array) {
-      const auto width = static_cast<std::size_t>(dims[p.dim_index.back()].size);
+      const auto width = static_cast<std::size_t>(stacked ? dims[p.dim_index.back()].size : 1);
       v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
       check_whole_text_size(n * width, where);
       Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);

@@ -1,0 +1,71 @@
+"""Layouts of real archives (issue 27): each source made by netCDF4-python or h5py from Debian, cached
+with defaults and compared with xarray's reading of it, decoded and raw (bench/fidelity_sweep.py's
+comparison, bit for bit), and `refs` of it read back through fsspec where a reference set holds it."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from conftest import BIN, run_cache  # noqa: E402
+from fidelity_sweep import compare  # noqa: E402
+
+
+def cache(tmp_path, source, name="out.zarr", **extra):
+    store = tmp_path / name
+    run_cache(tmp_path, {"data_uri": str(source), "cache_store": str(store), "deploy_mode": "series",
+                         "recommend_changes": False, **extra}, check=0)
+    return store
+
+
+def same_values(a, b):
+    """Equal, NaN equal to NaN, also in object arrays (xarray's masked text)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind == "O":
+        return all(x == y or (x != x and y != y) for x, y in zip(a.ravel(), b.ravel()))
+    return np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+
+
+def assert_read_as_xarray_reads(store, src):
+    assert compare(store, src) == ""
+    got, want = xr.open_zarr(store).load(), xr.open_dataset(src).load()
+    assert set(got.variables) == set(want.variables)
+    for name in want.variables:
+        g, w = got[name], want[name]
+        assert g.dims == w.dims and g.dtype == w.dtype, (name, g.dims, w.dims, g.dtype, w.dtype)
+        assert same_values(g.values, w.values), (name, g.values, w.values)
+
+
+@pytest.mark.parametrize("fmt", ["NETCDF3_CLASSIC", "NETCDF4"])
+def test_argo_char_arrays_are_shaped_and_masked_as_xarray_shows_them(tmp_path, fmt):
+    """Argo profiles: a char array joins its last dimension into strings only when every variable
+    using that dimension is a char array ending in it (xarray's `stackable`). PRES_QC shares
+    N_LEVELS with PRES and DATA_MODE ends in N_PROF: both stay |S1 with all their dimensions (we
+    made them |S4 (N_PROF) and a 0-d |S3). Their _FillValue " " is masked to NaN as xarray masks it
+    (we dropped it)."""
+    import netCDF4
+    src = tmp_path / "argo.nc"
+    with netCDF4.Dataset(src, "w", format=fmt) as nc:
+        nc.createDimension("N_PROF", 3)
+        nc.createDimension("N_LEVELS", 4)
+        nc.createDimension("STRING8", 8)
+        nc.createDimension("DATE_TIME", 14)
+        nc.createVariable("PRES", "f4", ("N_PROF", "N_LEVELS"), fill_value=np.float32(99999.0))[:] = \
+            np.arange(12).reshape(3, 4)
+        nc.createVariable("PRES_QC", "S1", ("N_PROF", "N_LEVELS"), fill_value=b" ")[:] = \
+            np.array([[b"1", b"1", b"4", b" "]] * 3)
+        nc.createVariable("DATA_MODE", "S1", ("N_PROF",), fill_value=b" ")[:] = np.array([b"R", b" ", b"D"])
+        nc.createVariable("PLATFORM_NUMBER", "S1", ("N_PROF", "STRING8"), fill_value=b" ")[:] = \
+            netCDF4.stringtochar(np.array([b"6901", b" ", b"69"], "S8"))
+        nc.createVariable("REFERENCE_DATE_TIME", "S1", ("DATE_TIME",))[:] = \
+            netCDF4.stringtochar(np.array([b"19500101000000"], "S14"))[0]
+    want = xr.open_dataset(src)
+    assert want.PRES_QC.dtype == "O" and want.DATA_MODE.dims == ("N_PROF",)  # what xarray shows
+    assert want.PLATFORM_NUMBER.values[1] != want.PLATFORM_NUMBER.values[1]  # " " masked
+    assert_read_as_xarray_reads(cache(tmp_path, src), src)
