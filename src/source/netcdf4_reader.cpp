@@ -19,6 +19,7 @@
 #include "core/utf8.hpp"
 #include "source/char_arrays.hpp"
 #include "source/hdf5_readable_driver.hpp"
+#include "source/phony_dims.hpp"
 
 namespace zp {
 
@@ -578,13 +579,17 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
   }
   // Dimensions without scales (HDF5 files not written by netCDF): netCDF-C's phony dimensions,
   // one per distinct length within a variable.
-  auto phony = [&](int64_t size, const std::vector<std::size_t>& taken) -> std::size_t {
+  // Numbered across the file as netCDF-C numbers them (phony_dims.hpp), counted only when needed.
+  std::optional<int> next_phony;
+  auto phony = [&](int64_t size, bool unlimited, const std::vector<std::size_t>& taken) {
     for (std::size_t i = 0; i < dims.size(); ++i)
-      if (dims[i].scale == HADDR_UNDEF && dims[i].size == size &&
-          std::find(taken.begin(), taken.end(), i) == taken.end())
+      if (dims[i].group == chain.size() - 1 && dims[i].size == size &&
+          dims[i].unlimited == unlimited && std::find(taken.begin(), taken.end(), i) == taken.end())
         return i;
+    if (!next_phony) next_phony = std::max(next_auto_id, first_phony_id(file, group, path));
     Dim d;
-    d.id = next_auto_id++;
+    d.id = (*next_phony)++;
+    d.unlimited = unlimited;
     d.name = "phony_dim_" + std::to_string(d.id);
     d.size = size;
     d.group = chain.size() - 1;
@@ -609,14 +614,10 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     const std::string where = path + ", variable '" + name + "'";
     H5Handle type{H5Dget_type(d.id), H5Tclose};
     const TypeInfo t = type_info(type.id);
-    if (t.kind == Kind::Other) {
-      ds.unsupported.emplace_back(name, "of a user-defined type");
-      continue;
-    }
     H5Handle space{H5Dget_space(d.id), H5Sclose};
     const int rank = std::max(H5Sget_simple_extent_ndims(space.id), 0);
-    std::vector<hsize_t> shape(static_cast<std::size_t>(rank));
-    if (rank > 0) H5Sget_simple_extent_dims(space.id, shape.data(), nullptr);
+    std::vector<hsize_t> shape(static_cast<std::size_t>(rank)), maxshape(shape.size());
+    if (rank > 0) H5Sget_simple_extent_dims(space.id, shape.data(), maxshape.data());
     Pending p{Variable{}, {}, t.kind, l.name};
     p.v.name = name;
     p.v.origin = path;
@@ -634,9 +635,15 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
         for (std::size_t i = 0; i < dims.size(); ++i)
           if (dims[i].scale == scales[static_cast<std::size_t>(a)]) found = i;
       }
+      const auto k = static_cast<std::size_t>(a);
       if (!found)
-        found = phony(static_cast<int64_t>(shape[static_cast<std::size_t>(a)]), p.dim_index);
+        found = phony(static_cast<int64_t>(shape[k]), maxshape[k] == H5S_UNLIMITED, p.dim_index);
       p.dim_index.push_back(*found);
+    }
+    // netCDF-C gives it its dimensions (they number the next ones), though it is not read here.
+    if (t.kind == Kind::Other) {
+      ds.unsupported.emplace_back(name, "of a user-defined type");
+      continue;
     }
     vars.push_back(std::move(p));
   }

@@ -69,3 +69,31 @@ def test_argo_char_arrays_are_shaped_and_masked_as_xarray_shows_them(tmp_path, f
     assert want.PRES_QC.dtype == "O" and want.DATA_MODE.dims == ("N_PROF",)  # what xarray shows
     assert want.PLATFORM_NUMBER.values[1] != want.PLATFORM_NUMBER.values[1]  # " " masked
     assert_read_as_xarray_reads(cache(tmp_path, src), src)
+
+
+def test_phony_dimensions_are_numbered_across_the_file_as_netcdf_c_numbers_them(tmp_path):
+    """HDF5 datasets without dimension scales (h5py, HDF-EOS5) get netCDF-C's phony dimensions,
+    numbered across the file: after every dimension scale, subgroups before their parent, an axis
+    reusing a same-length dimension of its group (a scale too) only when both are fixed or both
+    unlimited. We numbered them per group from 0 and let an unlimited axis take a fixed one."""
+    import h5py
+    src = tmp_path / "phony.h5"
+    with h5py.File(src, "w") as f:
+        f["x"] = np.arange(5.0)
+        f["x"].make_scale("x")
+        f["plain"] = np.arange(30, dtype="f4").reshape(5, 6)
+        f["square"] = np.ones((6, 6), "i2")
+        f.create_dataset("growing", data=np.arange(5.0), maxshape=(None,), chunks=(2,))
+        fields = f.create_group("HDFEOS/GRIDS/g1/Data Fields")
+        fields["t"] = np.arange(42, dtype="f4").reshape(6, 7)
+        fields["y"] = np.arange(6.0)
+        fields["y"].make_scale("y")
+        f.create_group("k")["z"] = np.arange(2, dtype="i2")
+    for group in (None, "HDFEOS/GRIDS/g1/Data Fields", "k"):
+        want = xr.open_dataset(src, engine="netcdf4", group=group).load()
+        store = cache(tmp_path, src, f"g{len(group or '')}.zarr", **({"group": group} if group else {}))
+        got = xr.open_zarr(store).load()
+        assert {v: got[v].dims for v in got.variables} == {v: want[v].dims for v in want.variables}
+        for v in want.variables:
+            assert same_values(got[v].values, want[v].values), v
+    assert want.z.dims == ("phony_dim_3",)  # what netCDF-C says: after the scales x, y and t's one
