@@ -615,6 +615,13 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     H5Handle type{H5Dget_type(d.id), H5Tclose};
     const TypeInfo t = type_info(type.id);
     H5Handle space{H5Dget_space(d.id), H5Sclose};
+    if (H5Sget_simple_extent_type(space.id) == H5S_NULL) {  // no value at all, not even one
+      ds.unsupported.emplace_back(
+          name,
+          "an HDF5 dataset with a null dataspace (no value: netCDF-C, and so xarray, "
+          "cannot read it)");
+      continue;
+    }
     const int rank = std::max(H5Sget_simple_extent_ndims(space.id), 0);
     std::vector<hsize_t> shape(static_cast<std::size_t>(rank)), maxshape(shape.size());
     if (rank > 0) H5Sget_simple_extent_dims(space.id, shape.data(), maxshape.data());

@@ -97,3 +97,45 @@ def test_phony_dimensions_are_numbered_across_the_file_as_netcdf_c_numbers_them(
         for v in want.variables:
             assert same_values(got[v].values, want[v].values), v
     assert want.z.dims == ("phony_dim_3",)  # what netCDF-C says: after the scales x, y and t's one
+
+
+def test_a_null_dataspace_is_refused_by_name(tmp_path):
+    """An HDF5 dataset with a null dataspace holds no value: xarray shows a 0-d float, then fails
+    reading it (netCDF-C: "HDF error"). We cached it as a 0-d 0.0; now it is refused, named,
+    unless `variables:` leaves it out."""
+    import h5py
+    src = tmp_path / "null.h5"
+    with h5py.File(src, "w") as f:
+        f["x"] = np.arange(3.0)
+        f.create_dataset("empty", data=h5py.Empty("f4"))
+    with pytest.raises(Exception):
+        xr.open_dataset(src, engine="netcdf4").load()  # it shows a 0-d float, then cannot read it
+    proc = run_cache(tmp_path, {"data_uri": str(src), "cache_store": str(tmp_path / "n.zarr"),
+                                "deploy_mode": "series", "recommend_changes": False})
+    assert proc.returncode == 4 and "empty (an HDF5 dataset" in proc.stderr and "null dataspace" in proc.stderr, proc.stderr
+    store = cache(tmp_path, src, "x.zarr", variables=["x"])
+    assert np.array_equal(xr.open_zarr(store).x.values, np.arange(3.0))
+
+
+def test_coordinates_attribute_is_kept_as_spelled_and_nc_properties_as_zarr_allows(tmp_path):
+    """A `coordinates` attribute with a trailing blank ("lat lon ", as some writers leave it) is
+    kept as the file spells it (we trimmed it). A NetCDF-3 file's global `_NCProperties` (netCDF-C
+    hides it only in NetCDF-4 files) is kept in the store; xarray's zarr backend hides every global
+    attribute starting with "_NC" from any Zarr store, its own to_zarr's too."""
+    import netCDF4
+    import zarr
+    src = tmp_path / "c3.nc"
+    with netCDF4.Dataset(src, "w", format="NETCDF3_CLASSIC") as nc:
+        nc.setncattr("_NCProperties", "version=2,netcdf=4.9.0")
+        nc.createDimension("x", 3)
+        v = nc.createVariable("v", "f4", ("x",))
+        v[:] = 1
+        v.coordinates = "lat lon "
+        nc.createVariable("lat", "f4", ("x",))[:] = 2
+        nc.createVariable("lon", "f4", ("x",))[:] = 3
+    store = cache(tmp_path, src)
+    got = xr.open_zarr(store, decode_coords=False)
+    assert got.v.attrs["coordinates"] == xr.open_dataset(src, decode_coords=False).v.attrs["coordinates"] == "lat lon "
+    assert zarr.open_group(str(store), mode="r").attrs["_NCProperties"] == "version=2,netcdf=4.9.0"
+    xr.open_dataset(src).to_zarr(tmp_path / "xarray.zarr")
+    assert "_NCProperties" not in xr.open_zarr(tmp_path / "xarray.zarr").attrs  # xarray's own round trip
