@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format clang libclang-rt-14-dev
   libhdf5-dev libnetcdf-dev netcdf-bin
-  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev
+  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev libaec-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev googletest
   libopenmpi-dev openmpi-bin nco cdo librsvg2-bin libncarg-data

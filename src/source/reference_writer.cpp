@@ -51,7 +51,7 @@ void codecs_of(const Variable& v, json& filters, json& compressor, bool& order_f
       order_f = true;
       continue;
     }
-    if (id == "hdf5_lz4" || id == "vlen-utf8" || id == "vlen-bytes")
+    if (id == "hdf5_lz4" || id == "szip" || id == "vlen-utf8" || id == "vlen-bytes")
       throw Error::source(where,
                           "codec '" + id + "' has no numcodecs form a reference set can name");
     const bool last = i + 1 == chain.size();

@@ -139,3 +139,59 @@ def test_coordinates_attribute_is_kept_as_spelled_and_nc_properties_as_zarr_allo
     assert zarr.open_group(str(store), mode="r").attrs["_NCProperties"] == "version=2,netcdf=4.9.0"
     xr.open_dataset(src).to_zarr(tmp_path / "xarray.zarr")
     assert "_NCProperties" not in xr.open_zarr(tmp_path / "xarray.zarr").attrs  # xarray's own round trip
+
+
+def test_szip_chunks_read_as_xarray_reads_them_and_unread_filters_are_named(tmp_path):
+    """szip (HDF5 filter 4, through Debian's libaec, as HDF5 reads it): h5py's both codings, ints
+    and floats of both byte orders, with and without shuffle, identical to xarray (we refused
+    them). A reference set cannot name szip (numcodecs has no such codec): refused, named. LZF
+    (32000; xarray here has no plugin for it) and scale-offset (6) stay refused, named."""
+    import h5py
+    src = tmp_path / "szip.h5"
+    rng = np.random.default_rng(1)
+    with h5py.File(src, "w") as f:
+        f.create_dataset("nn_f4", data=rng.normal(size=(40, 50)).astype("f4"), chunks=(10, 50),
+                         compression="szip", compression_opts=("nn", 16))
+        f.create_dataset("ec_i2", data=rng.integers(-300, 300, (40, 50)).astype(">i2"), chunks=(8, 25),
+                         compression="szip", compression_opts=("ec", 8))
+        f.create_dataset("shuffled_f8", data=np.linspace(0, 1, 3000).reshape(60, 50), chunks=(7, 50),
+                         shuffle=True, compression="szip")
+    assert_read_as_xarray_reads(cache(tmp_path, src), src)
+    proc = subprocess.run([str(BIN), "refs", str(src), "-o", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4 and "'szip'" in proc.stderr, proc.stderr
+    for name, kw in (("lzf", {"compression": "lzf"}), ("scaleoffset", {"scaleoffset": 2})):
+        other = tmp_path / f"{name}.h5"
+        with h5py.File(other, "w") as f:
+            f.create_dataset("v", data=np.ones((4, 5), "f4"), chunks=(2, 5), **kw)
+        proc = run_cache(tmp_path, {"data_uri": str(other), "cache_store": str(tmp_path / f"{name}.zarr"),
+                                    "deploy_mode": "series", "recommend_changes": False})
+        assert proc.returncode == 4 and f"filter {name} (id" in proc.stderr, proc.stderr
+
+
+def test_bzip2_chunks_are_read(tmp_path):
+    """bzip2 (HDF5 filter 307, netCDF-C's plugin; Debian ships no such plugin, so neither xarray nor
+    h5py read it here): chunks written with h5py's direct chunk write, each one bzip2 stream, read
+    as the values written, and `refs` names them numcodecs' bz2 (as kerchunk does)."""
+    import bz2
+    import h5py
+    import json
+    data = np.arange(2000, dtype="<f4").reshape(40, 50)
+    src = tmp_path / "bz.h5"
+    with h5py.File(src, "w") as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((10, 50))
+        dcpl.set_filter(307, h5py.h5z.FLAG_OPTIONAL, (9,))
+        d = h5py.Dataset(h5py.h5d.create(f.id, b"v", h5py.h5t.IEEE_F32LE, h5py.h5s.create_simple((40, 50)),
+                                         dcpl=dcpl))
+        for i in range(4):
+            d.id.write_direct_chunk((10 * i, 0), bz2.compress(data[10 * i:10 * (i + 1)].tobytes(), 9))
+    assert np.array_equal(xr.open_zarr(cache(tmp_path, src)).v.values, data)
+    out = tmp_path / "bz.json"
+    proc = subprocess.run([str(BIN), "refs", str(src), "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    zarray = json.loads(json.loads(out.read_text())["refs"]["v/.zarray"])
+    assert zarray["compressor"] == {"id": "bz2", "level": 9}
+    got = xr.open_dataset("reference://", engine="zarr",
+                          backend_kwargs={"consolidated": False, "storage_options": {"fo": str(out)}})
+    assert np.array_equal(got.v.values, data)
