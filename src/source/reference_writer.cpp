@@ -95,7 +95,8 @@ void put_attrs(json& refs, const Variable& v) {
 
 // What no reference set holds, refused naming the variable.
 void check_expressible(const Dataset& ds, const Variable& v, const std::string& where) {
-  if ((!v.object_codec.empty() || !v.dtype.numeric()) && v.dtype.kind != 'b')
+  // Fixed-length bytes (char arrays) are held whole, inline: zarr reads |S n as xarray does.
+  if (!v.object_codec.empty() || (!v.dtype.numeric() && v.dtype.kind != 'b' && v.dtype.kind != 'S'))
     throw Error::source(
         where, "text variables (" + v.dtype.str() + ") are not written to reference sets yet");
   if (!v.encoding_runs.empty()) {

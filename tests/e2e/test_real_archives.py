@@ -69,6 +69,16 @@ def test_argo_char_arrays_are_shaped_and_masked_as_xarray_shows_them(tmp_path, f
     assert want.PRES_QC.dtype == "O" and want.DATA_MODE.dims == ("N_PROF",)  # what xarray shows
     assert want.PLATFORM_NUMBER.values[1] != want.PLATFORM_NUMBER.values[1]  # " " masked
     assert_read_as_xarray_reads(cache(tmp_path, src), src)
+    out = tmp_path / "argo.json"  # char arrays in a reference set: |S n held inline, read alike
+    proc = subprocess.run([str(BIN), "refs", str(src), "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for kw in ({}, {"mask_and_scale": False}):
+        got = xr.open_dataset("reference://", engine="zarr", backend_kwargs={
+            "consolidated": False, "storage_options": {"fo": str(out)}}, **kw).load()
+        want = xr.open_dataset(src, **kw).load()
+        for name in want.variables:
+            assert got[name].dims == want[name].dims and got[name].dtype == want[name].dtype, name
+            assert same_values(got[name].values, want[name].values), name
 
 
 def test_phony_dimensions_are_numbered_across_the_file_as_netcdf_c_numbers_them(tmp_path):
