@@ -50,3 +50,17 @@ if [ ! -f "$TOOLS/node_modules/s3rver/package.json" ] || [ ! -f "$TOOLS/node_mod
   npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error s3rver@3.7.1 zarrita@0.7.5 \
     @zarrita/storage@0.2.0
 fi
+
+# The second real-world sweep's files (tests/e2e/test_fidelity.py): the NetCDF files R packages ship
+# for their examples and tests (ncmeta: SeaWiFS L3, gridMET, Daymet, groups; stars: CMIP, TRMM,
+# Stage IV, Lambert conformal...), 4 MB of .debs unpacked into a project-local folder, not installed.
+SAMPLES="$(cd "$(dirname "$0")/.." && pwd)/.tools/debian-samples"
+if [ ! -f "$SAMPLES/.complete" ]; then
+  echo "setup: unpacking r-cran-ncmeta and r-cran-stars into $SAMPLES"
+  rm -rf "$SAMPLES" && mkdir -p "$SAMPLES/debs"
+  (cd "$SAMPLES/debs" && { apt-get download -q r-cran-ncmeta r-cran-stars \
+    || { $SUDO apt-get update -qq && apt-get download -q r-cran-ncmeta r-cran-stars; }; })
+  for deb in "$SAMPLES"/debs/*.deb; do dpkg-deb -x "$deb" "$SAMPLES/files"; done
+  rm -rf "$SAMPLES/debs"
+  touch "$SAMPLES/.complete"
+fi
