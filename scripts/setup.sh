@@ -4,7 +4,8 @@
 #   scripts/setup.sh           what building and running need (scripts/quickstart.sh)
 #   scripts/setup.sh --tests   that, and what the test suite needs (scripts/test.sh): SLURM and
 #                              munge, nginx, valgrind, clang, CDO/NCO, NCL's sample data, and the
-#                              npm servers in the project's .tools/node
+#                              npm servers in the project's .tools/node, and the second sweep's
+#                              sample files (two R packages' .debs unpacked into .tools/, not installed)
 #   scripts/setup.sh ... PKG   also these packages (bench/setup.sh's baselines)
 # It never removes a package: apt-get simulates the install first, and if that would remove
 # anything (a conflict with something installed here) it stops and names the packages.
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 BUILD_AND_RUN=(
   build-essential cmake ninja-build ccache pkg-config
   libhdf5-dev libnetcdf-dev
-  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev
+  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev libaec-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev googletest
   libopenmpi-dev openmpi-bin
@@ -96,4 +97,21 @@ if [ "$tests" = 1 ] && { [ ! -f "$TOOLS/node_modules/s3rver/package.json" ] \
   mkdir -p "$TOOLS"
   npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error s3rver@3.7.1 zarrita@0.7.5 \
     @zarrita/storage@0.2.0
+fi
+
+# The second real-world sweep's files (tests/e2e/test_fidelity.py): the NetCDF files R packages ship
+# for their examples and tests (ncmeta: SeaWiFS L3, gridMET, Daymet, groups; stars: CMIP, TRMM,
+# Stage IV, Lambert conformal...), 4 MB of .debs unpacked into a project-local folder, not installed.
+SAMPLES="$PWD/.tools/debian-samples"
+if [ "$tests" = 1 ] && [ ! -f "$SAMPLES/.complete" ]; then
+  echo "setup: unpacking r-cran-ncmeta and r-cran-stars into $SAMPLES"
+  rm -rf "$SAMPLES" && mkdir -p "$SAMPLES/debs"
+  (cd "$SAMPLES/debs" && { apt-get download -q r-cran-ncmeta r-cran-stars \
+    || { $SUDO apt-get update -qq && apt-get download -q r-cran-ncmeta r-cran-stars; }; })
+  shopt -s nullglob
+  debs=("$SAMPLES"/debs/*.deb)
+  if [ ${#debs[@]} -eq 0 ]; then echo "setup: apt-get download fetched no .deb" >&2; exit 1; fi
+  for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$SAMPLES/files"; done
+  rm -rf "$SAMPLES/debs"
+  touch "$SAMPLES/.complete"
 fi

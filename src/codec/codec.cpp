@@ -42,6 +42,7 @@ const Codec kCodecs[] = {
     {"crc32c", K::BytesToBytes, crc32c_decode, crc32c_encode, nullptr, "crc32c", nullptr, nullptr},
     {"bz2", K::BytesToBytes, bz2_decode, nullptr, nullptr, "numcodecs.bz2", nullptr, nullptr},
     {"lzma", K::BytesToBytes, lzma_decode, nullptr, nullptr, "numcodecs.lzma", nullptr, nullptr},
+    {"szip", K::BytesToBytes, szip_decode, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"delta", K::ArrayToArray, delta_decode, nullptr, dtype_filter_encoded_size, nullptr, nullptr,
      nullptr},
     {"fixedscaleoffset", K::ArrayToArray, fixedscaleoffset_decode, nullptr,

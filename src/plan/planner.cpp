@@ -261,12 +261,15 @@ void rename_references(Attrs& attrs, const Selection& sel) {
   for (const char* key : kReferenceAttrs) {
     if (!attrs.contains(key) || !attrs[key].is_string()) continue;
     std::string out;
+    bool renamed = false;
     for (std::string w : words_of(attrs[key].get<std::string>())) {
       const bool colon = w.size() > 1 && w.back() == ':';
       if (colon) w.pop_back();
-      out += (out.empty() ? "" : " ") + sel.output_name_of_var(w) + (colon ? ":" : "");
+      const std::string name = sel.output_name_of_var(w);
+      renamed |= name != w;
+      out += (out.empty() ? "" : " ") + name + (colon ? ":" : "");
     }
-    attrs[key] = out;
+    if (renamed) attrs[key] = out;  // else as the source spells it (a trailing blank too)
   }
 }
 

@@ -8,6 +8,7 @@
 #include "core/hash.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
+#include "source/char_arrays.hpp"
 #include "source/netcdf4_reader.hpp"
 
 namespace zp {
@@ -293,6 +294,13 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
         {h.dims[d].first, static_cast<int64_t>(unlim ? h.numrecs : h.dims[d].second), unlim});
   }
   ds.attrs = attrs_json(h.gatts);
+  std::vector<DimsUse> uses;
+  for (const auto& var : h.vars) {
+    DimsUse u{var.name, {}, var.type == kChar};
+    for (uint64_t id : var.dimids)
+      if (id < h.dims.size()) u.dims.push_back(h.dims[static_cast<std::size_t>(id)].first);
+    uses.push_back(std::move(u));
+  }
   for (const auto& var : h.vars) {
     const std::string where = location + ", variable '" + var.name + "'";
     for (uint64_t id : var.dimids)
@@ -323,15 +331,18 @@ ScanPart describe_netcdf3(Readable& reader, const std::string& location, uint64_
       return all;
     };
     if (var.type == kChar) {
-      const bool scalar = full.size() <= 1;
-      const auto width = static_cast<std::size_t>(full.empty() ? 1 : full.back());
+      // xarray's rule: the last axis is the strings' length only when it is stackable.
+      const bool stacked =
+          !full.empty() &&
+          char_dim_stackable(ds.dims[static_cast<std::size_t>(var.dimids.back())].name, uses);
+      const bool scalar = full.empty() || (full.size() == 1 && stacked);
+      const auto width = static_cast<std::size_t>(stacked ? full.back() : 1);
       v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
-      for (std::size_t k = 0; !scalar && k + 1 < full.size(); ++k) {
+      for (std::size_t k = 0; !scalar && k + (stacked ? 1 : 0) < full.size(); ++k) {
         v.dims.push_back(ds.dims[static_cast<std::size_t>(var.dimids[k])].name);
         v.shape.push_back(full[k]);
       }
-      v.attrs.erase("_FillValue");  // xarray keeps none for text; Zarr's fill_value is null
-      v.fill_value = nullptr;
+      take_char_fill_value(v);
       v.missing_chunk_value = nullptr;
       std::size_t n = 1;
       for (int64_t s : v.shape) n *= static_cast<std::size_t>(s);

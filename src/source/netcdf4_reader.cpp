@@ -18,7 +18,9 @@
 #include "core/hash.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
+#include "source/char_arrays.hpp"
 #include "source/hdf5_readable_driver.hpp"
+#include "source/phony_dims.hpp"
 
 namespace zp {
 
@@ -578,13 +580,17 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
   }
   // Dimensions without scales (HDF5 files not written by netCDF): netCDF-C's phony dimensions,
   // one per distinct length within a variable.
-  auto phony = [&](int64_t size, const std::vector<std::size_t>& taken) -> std::size_t {
+  // Numbered across the file as netCDF-C numbers them (phony_dims.hpp), counted only when needed.
+  std::optional<int> next_phony;
+  auto phony = [&](int64_t size, bool unlimited, const std::vector<std::size_t>& taken) {
     for (std::size_t i = 0; i < dims.size(); ++i)
-      if (dims[i].scale == HADDR_UNDEF && dims[i].size == size &&
-          std::find(taken.begin(), taken.end(), i) == taken.end())
+      if (dims[i].group == chain.size() - 1 && dims[i].size == size &&
+          dims[i].unlimited == unlimited && std::find(taken.begin(), taken.end(), i) == taken.end())
         return i;
+    if (!next_phony) next_phony = std::max(next_auto_id, first_phony_id(file, group, path));
     Dim d;
-    d.id = next_auto_id++;
+    d.id = (*next_phony)++;
+    d.unlimited = unlimited;
     d.name = "phony_dim_" + std::to_string(d.id);
     d.size = size;
     d.group = chain.size() - 1;
@@ -609,14 +615,17 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     const std::string where = path + ", variable '" + name + "'";
     H5Handle type{H5Dget_type(d.id), H5Tclose};
     const TypeInfo t = type_info(type.id);
-    if (t.kind == Kind::Other) {
-      ds.unsupported.emplace_back(name, "of a user-defined type");
+    H5Handle space{H5Dget_space(d.id), H5Sclose};
+    if (H5Sget_simple_extent_type(space.id) == H5S_NULL) {  // no value at all, not even one
+      ds.unsupported.emplace_back(
+          name,
+          "an HDF5 dataset with a null dataspace (no value: netCDF-C, and so xarray, "
+          "cannot read it)");
       continue;
     }
-    H5Handle space{H5Dget_space(d.id), H5Sclose};
     const int rank = std::max(H5Sget_simple_extent_ndims(space.id), 0);
-    std::vector<hsize_t> shape(static_cast<std::size_t>(rank));
-    if (rank > 0) H5Sget_simple_extent_dims(space.id, shape.data(), nullptr);
+    std::vector<hsize_t> shape(static_cast<std::size_t>(rank)), maxshape(shape.size());
+    if (rank > 0) H5Sget_simple_extent_dims(space.id, shape.data(), maxshape.data());
     Pending p{Variable{}, {}, t.kind, l.name};
     p.v.name = name;
     p.v.origin = path;
@@ -634,9 +643,15 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
         for (std::size_t i = 0; i < dims.size(); ++i)
           if (dims[i].scale == scales[static_cast<std::size_t>(a)]) found = i;
       }
+      const auto k = static_cast<std::size_t>(a);
       if (!found)
-        found = phony(static_cast<int64_t>(shape[static_cast<std::size_t>(a)]), p.dim_index);
+        found = phony(static_cast<int64_t>(shape[k]), maxshape[k] == H5S_UNLIMITED, p.dim_index);
       p.dim_index.push_back(*found);
+    }
+    // netCDF-C gives it its dimensions (they number the next ones), though it is not read here.
+    if (t.kind == Kind::Other) {
+      ds.unsupported.emplace_back(name, "of a user-defined type");
+      continue;
     }
     vars.push_back(std::move(p));
   }
@@ -647,6 +662,12 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
                    [&](std::size_t a, std::size_t b) { return dims[a].id < dims[b].id; });
   for (std::size_t i : visible) ds.dims.push_back({dims[i].name, dims[i].size, dims[i].unlimited});
 
+  std::vector<DimsUse> uses;
+  for (const auto& p : vars) {
+    DimsUse u{p.v.name, {}, p.kind == Kind::Char};
+    for (std::size_t i : p.dim_index) u.dims.push_back(dims[i].name);
+    uses.push_back(std::move(u));
+  }
   for (auto& p : vars) {
     Variable& v = p.v;
     const std::string where = path + ", variable '" + v.name + "'";
@@ -655,8 +676,11 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     check_storage_inside_the_file(dcpl.id, where);
     H5Handle type{H5Dget_type(d.id), H5Tclose};
     const std::size_t nvdims = p.dim_index.size();
-    const bool char_scalar = p.kind == Kind::Char && nvdims <= 1;
-    const bool char_array = p.kind == Kind::Char && nvdims >= 2;
+    // xarray's rule: the last axis is the strings' length only when it is stackable.
+    const bool stacked = p.kind == Kind::Char && nvdims >= 1 &&
+                         char_dim_stackable(dims[p.dim_index.back()].name, uses);
+    const bool char_scalar = p.kind == Kind::Char && (nvdims == 0 || (nvdims == 1 && stacked));
+    const bool char_array = p.kind == Kind::Char && !char_scalar;
     const bool strings = p.kind == Kind::String;
     const bool text = p.kind != Kind::Numeric;
     if (char_scalar) {
@@ -665,15 +689,17 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
     } else {
       v.dtype = type_info(type.id).dtype;
       for (std::size_t a = 0; a < nvdims; ++a) {
-        if (char_array && a + 1 == nvdims) break;  // the string length: part of the element
+        if (stacked && a + 1 == nvdims) break;  // the string length: part of the element
         v.dims.push_back(dims[p.dim_index[a]].name);
         v.shape.push_back(dims[p.dim_index[a]].size);
       }
     }
     v.attrs = read_attrs(d.id, dcpl.id, where);
     v.fill_value = nullptr;
-    if (text) {
-      v.attrs.erase("_FillValue");  // xarray keeps none for text; Zarr's fill_value is null
+    if (p.kind == Kind::Char) {
+      take_char_fill_value(v);
+    } else if (text) {
+      v.attrs.erase("_FillValue");  // xarray's strings: objects, kept without a fill value
     } else if (v.attrs.contains("_FillValue")) {
       v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
       v.attrs.erase("_FillValue");
@@ -707,7 +733,7 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
       v.object_codec = "vlen-utf8";
       v.hold_whole(std::move(data));
     } else if (char_array) {
-      const auto width = static_cast<std::size_t>(dims[p.dim_index.back()].size);
+      const auto width = static_cast<std::size_t>(stacked ? dims[p.dim_index.back()].size : 1);
       v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
       check_whole_text_size(n * width, where);
       Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);

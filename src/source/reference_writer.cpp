@@ -1,11 +1,14 @@
 #include "source/reference_writer.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/text_codec.hpp"
 #include "source/chunk_reader.hpp"
+#include "source/reference_chunks.hpp"
 #include "store/store_table.hpp"
 
 namespace zp {
@@ -48,7 +51,7 @@ void codecs_of(const Variable& v, json& filters, json& compressor, bool& order_f
       order_f = true;
       continue;
     }
-    if (id == "hdf5_lz4" || id == "vlen-utf8" || id == "vlen-bytes")
+    if (id == "hdf5_lz4" || id == "szip" || id == "vlen-utf8" || id == "vlen-bytes")
       throw Error::source(where,
                           "codec '" + id + "' has no numcodecs form a reference set can name");
     const bool last = i + 1 == chain.size();
@@ -86,15 +89,9 @@ std::string layout_text(const Variable::LayoutRun& r) {
                                  "shape and one codec chain per array: cache the files instead");
 }
 
-}  // namespace
-
-json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
+// Paths as the reference set names the files: absolute, or relative to the output's folder.
+std::vector<std::string> paths_of(const Dataset& ds, const RefsOptions& opt) {
   namespace fs = std::filesystem;
-  SourceAccess access(ds.access);
-  // Keyed by a sorted map: an ordered_json's linear key search made 50,000 keys quadratic.
-  json refs = json::object();
-  refs[".zgroup"] = "{\"zarr_format\":2}";
-  refs[".zattrs"] = dump_python_json(ds.attrs.is_object() ? ds.attrs : ojson::object());
   std::vector<std::string> paths;
   for (const auto& f : ds.files) {
     std::string p = f;
@@ -105,87 +102,173 @@ json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
     }
     paths.push_back(p);
   }
-  for (const auto& v : ds.variables) {
-    const std::string where = v.origin + ", variable '" + v.name + "'";
-    if (!v.object_codec.empty() || !v.dtype.numeric()) {
-      if (v.dtype.kind != 'b')
-        throw Error::source(
-            where, "text variables (" + v.dtype.str() + ") are not written to reference sets yet");
-    }
-    if (!v.encoding_runs.empty()) {
-      const auto& r = v.encoding_runs[0];
-      const std::string other = r.first_file < ds.files.size() ? ds.files[r.first_file] : "";
-      throw Error::source(where, "the files encode it differently (" + other +
-                                     " has its own scale_factor, add_offset or fill value); a "
-                                     "reference set holds one encoding for all of them");
-    }
-    if (!is_regular(v) || !v.layout_runs.empty()) {
-      if ((v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate) &&
-          v.layout_runs.size() > 1)
-        refuse_layout_runs(ds, v, where);
-      if (v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate)
-        throw Error::source(where,
-                            "the joined files make the chunk grid irregular (files of "
-                            "different lengths along the join); a reference set needs one "
-                            "chunk size");
-      ChunkReader reader(ds);
-      const Bytes values = read_whole_1d(reader, v);
-      const json zarray = {
-          {"chunks", v.shape},          {"compressor", nullptr}, {"dtype", v.dtype.native().str()},
-          {"fill_value", v.fill_value}, {"filters", nullptr},    {"order", "C"},
-          {"shape", v.shape},           {"zarr_format", 2}};
-      refs[v.name + "/.zarray"] = dump_python_json(zarray);
-      ojson zattrs = ojson::object();
-      zattrs["_ARRAY_DIMENSIONS"] = v.dims;
-      for (const auto& [k, a] : v.attrs.items()) zattrs[k] = a;
-      refs[v.name + "/.zattrs"] = dump_python_json(zattrs);
-      refs[v.name + "/0"] = "base64:" + encode_base64(values);
+  return paths;
+}
+
+void put_attrs(json& refs, const Variable& v) {
+  ojson zattrs = ojson::object();
+  zattrs["_ARRAY_DIMENSIONS"] = v.dims;
+  for (const auto& [k, a] : v.attrs.items()) zattrs[k] = a;
+  refs[v.name + "/.zattrs"] = dump_python_json(zattrs);
+}
+
+// What no reference set holds, refused naming the variable.
+void check_expressible(const Dataset& ds, const Variable& v, const std::string& where) {
+  // Fixed-length bytes (char arrays) are held whole, inline: zarr reads |S n as xarray does.
+  if (!v.object_codec.empty() || (!v.dtype.numeric() && v.dtype.kind != 'b' && v.dtype.kind != 'S'))
+    throw Error::source(
+        where, "text variables (" + v.dtype.str() + ") are not written to reference sets yet");
+  if (!v.encoding_runs.empty()) {
+    const auto& r = v.encoding_runs[0];
+    const std::string other = r.first_file < ds.files.size() ? ds.files[r.first_file] : "";
+    throw Error::source(where, "the files encode it differently (" + other +
+                                   " has its own scale_factor, add_offset or fill value); a "
+                                   "reference set holds one encoding for all of them");
+  }
+}
+
+// A joined 1-D coordinate of irregular chunks: its values, decoded, inline as one chunk.
+void put_inline_coordinate(json& refs, const Dataset& ds, const Variable& v,
+                           const std::string& where) {
+  if (v.ndim() != 1 || v.num_elements() * v.dtype.size > kMaxInlineCoordinate)
+    throw Error::source(where,
+                        "the joined files make the chunk grid irregular (files of "
+                        "different lengths along the join); a reference set needs one "
+                        "chunk size");
+  ChunkReader reader(ds);
+  const Bytes values = read_whole_1d(reader, v);
+  const json zarray = {
+      {"chunks", v.shape},          {"compressor", nullptr}, {"dtype", v.dtype.native().str()},
+      {"fill_value", v.fill_value}, {"filters", nullptr},    {"order", "C"},
+      {"shape", v.shape},           {"zarr_format", 2}};
+  refs[v.name + "/.zarray"] = dump_python_json(zarray);
+  put_attrs(refs, v);
+  refs[v.name + "/0"] = "base64:" + encode_base64(values);
+}
+
+// The codecs as .zarray names them, and what chunk references must cut off.
+struct ZarrayCodecs {
+  json filters, compressor;
+  bool order_f = false;
+  uint64_t strip = 0;
+  std::vector<CodecSpec> chain;  // what the .zarray applies (encode order), order_f left out
+};
+
+ZarrayCodecs put_zarray(json& refs, const Variable& v, const std::string& where) {
+  ZarrayCodecs z;
+  codecs_of(v, z.filters, z.compressor, z.order_f, z.strip, where);
+  for (std::size_t i = 0; i + (z.strip ? 1 : 0) < v.codecs.size(); ++i)
+    if (v.codecs[i].id != "order_f") z.chain.push_back(v.codecs[i]);
+  const json zarray = {{"chunks", v.grid.chunk_shape},
+                       {"compressor", z.compressor},
+                       {"dtype", v.dtype.str()},
+                       {"fill_value", v.fill_value},
+                       {"filters", z.filters.empty() ? json(nullptr) : z.filters},
+                       {"order", z.order_f ? "F" : "C"},
+                       {"shape", v.shape},
+                       {"zarr_format", 2}};
+  refs[v.name + "/.zarray"] = dump_python_json(zarray);
+  put_attrs(refs, v);
+  return z;
+}
+
+std::string chunk_key(const Variable& v, int64_t idx) {
+  const auto c = v.grid.coords(idx);
+  std::string key = v.name + "/";
+  for (std::size_t d = 0; d < c.size(); ++d) key += (d ? "." : "") + std::to_string(c[d]);
+  if (c.empty()) key += "0";
+  return key;
+}
+
+// Never-written chunks held inline cost this much of the reference set at most.
+constexpr uint64_t kMaxNeverWrittenBytes = 64 << 20;
+
+// The inline value every never-written chunk gets, or "" to leave their keys absent: when zarr's
+// fill_value reads as the file and holding them would cost too much. Refused when it does not.
+std::string never_written_value(const Variable& v, const ZarrayCodecs& z,
+                                const std::string& where) {
+  const auto chunk = never_written_chunk(v, z.chain, where);
+  if (!chunk) return "";
+  const auto missing =
+      static_cast<uint64_t>(std::count_if(v.chunks.begin(), v.chunks.end(), [](const ChunkRef& r) {
+        return r.kind == ChunkRef::Kind::Missing;
+      }));
+  if (missing * chunk->stored.size() <= kMaxNeverWrittenBytes) return inline_value(chunk->stored);
+  if (chunk->absent_reads_right) return "";
+  throw Error::source(where, std::to_string(missing) + " never-written chunks read as " +
+                                 v.missing_chunk_value.dump() +
+                                 ", not as its fill_value; held inline they would take more than " +
+                                 std::to_string(kMaxNeverWrittenBytes >> 20) + " MiB");
+}
+
+struct ChunkWriting {
+  const Dataset& ds;
+  const RefsOptions& opt;
+  const std::vector<std::string>& paths;
+  SourceAccess& access;
+};
+
+void put_chunks(json& refs, const ChunkWriting& w, const Variable& v, const ZarrayCodecs& z,
+                const std::string& where) {
+  const std::string never_written = never_written_value(v, z, where);
+  for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
+    const ChunkRef& r = v.chunks[static_cast<std::size_t>(idx)];
+    const std::string key = chunk_key(v, idx);
+    if (r.kind == ChunkRef::Kind::Missing) {
+      if (!never_written.empty()) refs[key] = never_written;
       continue;
     }
-    json filters, compressor;
-    bool order_f = false;
-    uint64_t strip = 0;
-    codecs_of(v, filters, compressor, order_f, strip, where);
-    json fill = v.fill_value;
-    const json zarray = {{"chunks", v.grid.chunk_shape},
-                         {"compressor", compressor},
-                         {"dtype", v.dtype.str()},
-                         {"fill_value", fill},
-                         {"filters", filters.empty() ? json(nullptr) : filters},
-                         {"order", order_f ? "F" : "C"},
-                         {"shape", v.shape},
-                         {"zarr_format", 2}};
-    refs[v.name + "/.zarray"] = dump_python_json(zarray);
-    ojson zattrs = ojson::object();
-    zattrs["_ARRAY_DIMENSIONS"] = v.dims;
-    for (const auto& [k, a] : v.attrs.items()) zattrs[k] = a;
-    refs[v.name + "/.zattrs"] = dump_python_json(zattrs);
-    for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
-      const ChunkRef& r = v.chunks[static_cast<std::size_t>(idx)];
-      if (r.kind == ChunkRef::Kind::Missing) continue;
-      const auto c = v.grid.coords(idx);
-      std::string key = v.name + "/";
-      for (std::size_t d = 0; d < c.size(); ++d) key += (d ? "." : "") + std::to_string(c[d]);
-      if (c.empty()) key += "0";
-      if (r.filter_mask)
-        throw Error::source(ds.files[r.file] + ", variable '" + v.name + "', chunk " + key,
-                            "HDF5 skipped a filter for this chunk (filter mask " +
-                                std::to_string(r.filter_mask) + "): a reference set cannot say so");
-      if (r.kind == ChunkRef::Kind::Inline) {
-        refs[key] = inline_value(*r.data);
-        continue;
-      }
-      if (r.length < strip)
-        throw Error::source(ds.files[r.file], "chunk " + key + " shorter than its checksum");
-      const uint64_t length = r.length - strip;
-      if (opt.inline_threshold > 0 && length < static_cast<uint64_t>(opt.inline_threshold)) {
-        const std::string& f = ds.files[r.file];
-        refs[key] = inline_value(access.reader(f, ds.access.data_role()).read(f, r.offset, length));
-        continue;
-      }
-      refs[key] = json::array({paths[r.file], r.offset, length});
+    if (r.filter_mask)
+      throw Error::source(w.ds.files[r.file] + ", variable '" + v.name + "', chunk " + key,
+                          "HDF5 skipped a filter for this chunk (filter mask " +
+                              std::to_string(r.filter_mask) + "): a reference set cannot say so");
+    if (r.kind == ChunkRef::Kind::Inline) {
+      refs[key] = inline_value(*r.data);
+      continue;
     }
+    if (r.length < z.strip)
+      throw Error::source(w.ds.files[r.file], "chunk " + key + " shorter than its checksum");
+    const uint64_t length = r.length - z.strip;
+    const std::string& f = w.ds.files[r.file];
+    if (w.opt.inline_threshold > 0 && length < static_cast<uint64_t>(w.opt.inline_threshold))
+      refs[key] =
+          inline_value(w.access.reader(f, w.ds.access.data_role()).read(f, r.offset, length));
+    else
+      refs[key] = json::array({w.paths[r.file], r.offset, length});
   }
+}
+
+void put_variable(json& refs, const ChunkWriting& w, const Variable& given) {
+  const std::string where = given.origin + ", variable '" + given.name + "'";
+  check_expressible(w.ds, given, where);
+  if (!is_regular(given) || !given.layout_runs.empty()) {
+    // Files laid out each their own way: only a 1-D coordinate, inline whole, can be held.
+    const bool inlinable =
+        given.ndim() == 1 && given.num_elements() * given.dtype.size <= kMaxInlineCoordinate;
+    if (!inlinable && given.layout_runs.size() > 1) refuse_layout_runs(w.ds, given, where);
+    return put_inline_coordinate(refs, w.ds, given, where);
+  }
+  const auto size_of = [&](uint32_t file) {
+    const std::string& f = w.ds.files[file];
+    return w.access.reader(f, w.ds.access.data_role()).info(f).size;
+  };
+  const std::optional<Variable> whole = full_length_slabs(given, size_of, where);
+  const Variable& v = whole ? *whole : given;
+  const ZarrayCodecs z = put_zarray(refs, v, where);
+  put_chunks(refs, w, v, z, where);
+}
+
+}  // namespace
+
+json reference_set_of(const Dataset& ds, const RefsOptions& opt) {
+  SourceAccess access(ds.access);
+  // Keyed by a sorted map: an ordered_json's linear key search made 50,000 keys quadratic.
+  json refs = json::object();
+  refs[".zgroup"] = "{\"zarr_format\":2}";
+  refs[".zattrs"] = dump_python_json(ds.attrs.is_object() ? ds.attrs : ojson::object());
+  const std::vector<std::string> paths = paths_of(ds, opt);
+  const ChunkWriting w{ds, opt, paths, access};
+  for (const auto& v : ds.variables) put_variable(refs, w, v);
   json out = json::object();
   out["version"] = 1;
   out["refs"] = std::move(refs);

@@ -3,7 +3,8 @@
 // Each chunk is [path, offset, length] or, under `inline_threshold` bytes, its bytes inline (raw
 // when ASCII, else "base64:"), as kerchunk writes them. What a reference set cannot express is
 // refused naming file and variable: per-chunk HDF5 filter masks, chunk grids made irregular by a
-// join, netCDF-3 records, codecs without a numcodecs name, text variables.
+// join, codecs without a numcodecs name, variable-length strings. Char arrays (fixed-length
+// bytes, |S n as xarray shows them) are held whole, inline.
 #pragma once
 
 #include <nlohmann/json.hpp>

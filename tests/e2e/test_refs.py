@@ -197,10 +197,9 @@ def test_fletcher32_applied_first_stays_a_filter(tmp_path):
 def test_what_a_reference_set_cannot_hold_is_refused_and_foreign_files_are_kept(tmp_path):
     need_fixtures()
     import netCDF4
-    with netCDF4.Dataset(tmp_path / "text.nc", "w", format="NETCDF3_CLASSIC") as nc:
+    with netCDF4.Dataset(tmp_path / "text.nc", "w") as nc:  # variable-length strings (char arrays are read)
         nc.createDimension("s", 2)
-        nc.createDimension("n", 4)
-        nc.createVariable("names", "S1", ("s", "n"))[:] = netCDF4.stringtochar(np.array(["ab", "cd"], "S4"))
+        nc.createVariable("names", str, ("s",))[:] = np.array(["ab", "cd"], dtype=object)
     proc = refs(tmp_path / "text.nc", "-o", tmp_path / "c.json")
     assert proc.returncode == 4 and "text.nc" in proc.stderr and "'names'" in proc.stderr, proc.stderr
     assert not (tmp_path / "c.json").exists()
@@ -217,3 +216,63 @@ def test_what_a_reference_set_cannot_hold_is_refused_and_foreign_files_are_kept(
     proc = refs(ERA5 / "era5_small_20000101.nc", "-o", typo)
     assert proc.returncode == 5 and "does not exist" in proc.stderr, proc.stderr
     assert not typo.parent.exists()
+
+
+def test_uncompressed_variables_over_16_mib_read_whole(tmp_path):
+    """Uncompressed NetCDF-3 fixed variables and HDF5 contiguous ones are cut into ~16 MiB slabs;
+    zarr reads every chunk at its full size, so a short last slab made fsspec + xarray fail
+    ("cannot reshape"). The last slab now runs on into the file's next bytes (zarr drops what lies
+    past the shape); a variable that ends the file is cut into slabs that divide it exactly (here
+    257 rows: one a slab), or held as one chunk when such slabs would be tiny (a prime length)."""
+    import netCDF4
+    three = tmp_path / "fixed3.nc"
+    with netCDF4.Dataset(three, "w", format="NETCDF3_64BIT_OFFSET") as nc:
+        nc.createDimension("y", 1001)
+        nc.createDimension("x", 4500)
+        nc.createDimension("r", 257)
+        nc.createDimension("c", 17000)
+        nc.createVariable("v", "f4", ("y", "x"))[:] = np.arange(1001 * 4500, dtype="f4").reshape(1001, 4500)
+        nc.createVariable("w", "i4", ("r", "c"))[:] = np.arange(257 * 17000, dtype="i4").reshape(257, 17000)
+    four = tmp_path / "contiguous4.nc"
+    with netCDF4.Dataset(four, "w") as nc:
+        nc.createDimension("n", 2097169)
+        nc.createVariable("line", "f8", ("n",), contiguous=True)[:] = np.arange(2097169) * 0.5
+    for src in (three, four):
+        out = tmp_path / (src.stem + ".json")
+        proc = refs(src, "-o", out)
+        assert proc.returncode == 0, proc.stderr
+        for kw in ({}, {"mask_and_scale": False}):
+            assert_same(open_refs(out, **kw), open_files([src], **kw))
+    doc = json.loads((tmp_path / "fixed3.json").read_text())["refs"]
+    assert doc["v/1.0"][2] == doc["v/0.0"][2] == 932 * 4500 * 4  # the last slab runs on into w's bytes
+    assert json.loads(doc["w/.zarray"])["chunks"] == [1, 17000] and doc["w/256.0"][2] == 68000
+    line = json.loads(json.loads((tmp_path / "contiguous4.json").read_text())["refs"]["line/.zarray"])
+    assert line["chunks"] == [2097169]
+
+
+def test_never_written_chunks_read_as_the_file_gives_them(tmp_path):
+    """HDF5 chunks never written read as the dataset's fill value (netCDF-C's default fill; h5py's
+    0). Their keys were left absent: with no _FillValue the fill_value was null, and Debian's fsspec
+    (2022.11) raises KeyError for any absent key (fixed in fsspec 2023.12). They are now held
+    inline, the fill chunk encoded as the variable's chunks are."""
+    import h5py
+    import netCDF4
+    src = tmp_path / "holes.nc"
+    with netCDF4.Dataset(src, "w") as nc:
+        nc.createDimension("t", 8)
+        nc.createDimension("x", 6)
+        nc.createVariable("packed", "f4", ("t", "x"), chunksizes=(2, 6), zlib=True, shuffle=True)[0:2] = 1.5
+        nc.createVariable("plain", "i2", ("t", "x"), chunksizes=(2, 6))[4:6] = 3
+        nc.createVariable("filled", "f8", ("t", "x"), chunksizes=(2, 6), fill_value=-1.0)[6:8] = 2.0
+    made = tmp_path / "h5holes.h5"
+    with h5py.File(made, "w") as f:
+        d = f.create_dataset("counts", shape=(6, 4), dtype=">u2", chunks=(2, 4), compression="gzip")
+        d[2:4] = 7
+    for p in (src, made):
+        out = tmp_path / (p.stem + ".json")
+        proc = refs(p, "-o", out)
+        assert proc.returncode == 0, proc.stderr
+        for kw in ({}, {"mask_and_scale": False}):
+            assert_same(open_refs(out, **kw), open_files([p], **kw))
+    doc = json.loads((tmp_path / "holes.json").read_text())["refs"]
+    assert all(k in doc for k in ("filled/0.0", "plain/0.0", "packed/3.0"))

@@ -25,6 +25,9 @@ def fake_world(tmp_path, simulation, installed=()):
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "setup.sh", repo / "scripts" / "setup.sh")
+    samples = repo / ".tools" / "debian-samples"  # the sweep's files, as if already unpacked
+    samples.mkdir(parents=True)
+    (samples / ".complete").touch()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
