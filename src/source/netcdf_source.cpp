@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -246,10 +247,27 @@ const Bytes* join_values_of(const ScanPart& p, const Variable& pv) {
   return pv.dtype.big_endian ? nullptr : pv.held_whole();
 }
 
+// Float `x` in `from` units as a value of `to` units, refused when that value (as the type holds
+// it) is another instant than `x` by more than a double's rounding (float32 seconds since 1970
+// hold 64 s steps: xarray decodes each file's own numbers exactly).
+template <class T>
+T float_in_units(T x, const CfTimeUnits& from, const CfTimeUnits& to, const std::string& where,
+                 const std::string& from_text, const std::string& to_text) {
+  if (std::isnan(x)) return x;  // NaT to xarray in any units
+  const double us = static_cast<double>(x) * static_cast<double>(from.unit_us) +
+                    static_cast<double>(from.reference_us - to.reference_us);
+  const T y = static_cast<T>(us / static_cast<double>(to.unit_us));
+  const double y_us = static_cast<double>(y) * static_cast<double>(to.unit_us);
+  if (std::abs(y_us - us) <= 1e-12 * std::abs(us) + 1) return y;  // a double's rounding, no more
+  throw Error::source(where, "value " + std::to_string(x) + " " + from_text + " has no exact " +
+                                 std::string(sizeof(T) == 4 ? "float32" : "float64") +
+                                 " value in " + to_text);
+}
+
 // Converts `n` values of `part`'s time coordinate in place to `first`'s units, as xarray's
 // concatenation of the decoded times written with the first file's encoding holds them (files
 // that each count "hours since" their own first day). Nothing when the units are equal or not
-// time units; refused when the calendars differ or a value has no exact integer in the new units.
+// time units; refused when the calendars differ or a value has no exact value in the new units.
 void in_units_of(const Variable& first, const Variable& part, unsigned char* values, std::size_t n,
                  const std::string& path) {
   const std::string units = attr_text(first, "units"), calendar = attr_text(first, "calendar");
@@ -276,9 +294,7 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
       T x;
       std::memcpy(&x, values + i * sizeof(T), sizeof(T));
       if constexpr (std::is_floating_point_v<T>) {
-        x = static_cast<T>((static_cast<double>(x) * static_cast<double>(from.unit_us) +
-                            static_cast<double>(from.reference_us - to.reference_us)) /
-                           static_cast<double>(to.unit_us));
+        x = float_in_units(x, from, to, where, part_units, units);
       } else {
         // us = x * from.unit + from.reference - to.reference, then whole units of `to`.
         int64_t us = 0, shift = 0;

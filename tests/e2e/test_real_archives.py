@@ -353,3 +353,36 @@ def test_a_year_of_xarray_months_scanned_in_parallel_and_from_the_manifest_cache
         run_cache(tmp_path, cfg, env={"ZP_PARALLEL_SCAN": scan, "ZP_CACHE_DIR": str(cache_dir)}, check=0)
         got = assert_like_xarray(store, files, raw_names=["t2m", "lat", "lon"])
         assert got.sizes["time"] == 365
+
+
+def time_files(folder, specs, dtype="f8"):
+    """One netCDF4-python file per (units, values): a fixed `time` of its own units and `v`."""
+    folder.mkdir()
+    for k, (units, values) in enumerate(specs):
+        with netCDF4.Dataset(folder / f"t{k}.nc", "w") as nc:
+            nc.createDimension("time", len(values))
+            t = nc.createVariable("time", dtype, ("time",))
+            t.units = units
+            t[:] = values
+            nc.createVariable("v", "f4", ("time",))[:] = np.arange(len(values)) + 10.0 * k
+    return sorted(folder.glob("t*.nc"))
+
+
+def test_float32_times_that_the_first_files_units_cannot_hold_are_refused(tmp_path):
+    """float32 seconds since each file's own start, the first file counting from 1970: in the
+    first file's units float32 holds 64-second steps, so 00:00:01, :02 and :03 of the second day
+    would all read 00:00:00 (xarray decodes each file's own numbers exactly). Refused naming the
+    value; before: exit 0 and three equal times."""
+    start = 946684800  # 2000-01-01, a float32 value
+    files = time_files(tmp_path / "src", [("seconds since 1970-01-01", [start, start + 64, start + 128]),
+                                          ("seconds since 2000-01-02", [1, 2, 3])], dtype="f4")
+    want = xarray_join(files).time.values
+    assert len(set(want)) == 6
+    _, proc = cache_files(tmp_path, tmp_path / "src" / "t*.nc", "f.zarr", check=4, chunks={"time": 6})
+    assert "t1.nc, variable 'time': value 1.000000 seconds since 2000-01-02 has no exact float32 value in seconds since 1970-01-01" in proc.stderr, proc.stderr
+    assert not (tmp_path / "f.zarr").exists()
+    # float32 hours since each file's own day hold the half hours exactly in the first file's units
+    files = time_files(tmp_path / "ok", [(f"hours since 2000-01-0{d + 1}", [0.5, 1.5, 2.5]) for d in range(3)], dtype="f4")
+    store, _ = cache_files(tmp_path, tmp_path / "ok" / "t*.nc", "h.zarr", chunks={"time": 9})
+    assert np.array_equal(xr.open_zarr(store).time.values, xarray_join(files).time.values)
+
