@@ -285,7 +285,21 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
     from = parse_time_units(part_units, calendar, where);
   } catch (const Error&) {
     // Not decodable ('months since' outside 360_day, 'years since'): xarray keeps each file's
-    // numbers as they are (with a warning) and joins them; so do we (the plan notes it).
+    // numbers as they are (with a warning) and joins them; so do we (the plan notes it). Not when
+    // only this file's are: its numbers would read as the first file's dates.
+    bool first_decodes = true;
+    try {
+      parse_time_units(units, calendar, where);
+    } catch (const Error&) {
+      first_decodes = false;
+    }
+    if (first_decodes)
+      throw Error::source(where, "units '" + part_units +
+                                     "' are no time xarray decodes, while the "
+                                     "first file's '" +
+                                     units +
+                                     "' are: its values cannot be joined "
+                                     "as times");
     return;
   }
   visit_numeric(first.dtype.native(), [&](auto zero) {

@@ -386,3 +386,15 @@ def test_float32_times_that_the_first_files_units_cannot_hold_are_refused(tmp_pa
     store, _ = cache_files(tmp_path, tmp_path / "ok" / "t*.nc", "h.zarr", chunks={"time": 9})
     assert np.array_equal(xr.open_zarr(store).time.values, xarray_join(files).time.values)
 
+
+def test_a_file_whose_time_units_xarray_cannot_decode_after_one_it_can_is_refused(tmp_path):
+    """'days since' in the first file, 'months since' (no time outside 360_day) in the next: its
+    numbers 0, 1, 2 kept as they are would read as the first file's 1-3 January again. xarray's
+    open_mfdataset cannot decode the second file either; refused naming it (before: exit 0 and
+    the April file's data dated in January)."""
+    files = time_files(tmp_path / "src", [("days since 2000-01-01", [0, 1, 2]), ("months since 2000-04-01", [0, 1, 2])])
+    with pytest.raises(ValueError, match="unable to decode time units 'months since 2000-04-01'"):
+        xarray_join(files)
+    _, proc = cache_files(tmp_path, tmp_path / "src" / "t*.nc", "m.zarr", check=4, chunks={"time": 6})
+    assert "t1.nc, variable 'time': units 'months since 2000-04-01' are no time xarray decodes, while the first file's 'days since 2000-01-01' are" in proc.stderr, proc.stderr
+    assert not (tmp_path / "m.zarr").exists()
