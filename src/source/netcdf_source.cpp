@@ -97,6 +97,15 @@ void check_joinable(const Variable& first, const Variable& part, std::size_t a,
   const std::string where = path + ", variable '" + part.name + "'";
   if (!(part.dtype == first.dtype))
     throw Error::source(where, "dtype differs from the first file's");
+  // xarray reads each file's bytes with its own _Unsigned (as uint8 or int8, then joined as
+  // int16); the join has one, so files that differ are refused, not read with the first's.
+  auto unsigned_of = [](const Variable& v) {
+    return v.attrs.contains("_Unsigned") ? v.attrs["_Unsigned"].dump() : std::string("none");
+  };
+  if (unsigned_of(part) != unsigned_of(first))
+    throw Error::source(where, "_Unsigned " + unsigned_of(part) +
+                                   " differs from the first file's " + unsigned_of(first) +
+                                   "; files are joined with one signedness");
   if (part.ndim() != first.ndim())
     throw Error::source(where, "dimensions differ from the first file's");
   for (std::size_t d = 0; d < first.ndim(); ++d) {

@@ -398,3 +398,29 @@ def test_a_file_whose_time_units_xarray_cannot_decode_after_one_it_can_is_refuse
     _, proc = cache_files(tmp_path, tmp_path / "src" / "t*.nc", "m.zarr", check=4, chunks={"time": 6})
     assert "t1.nc, variable 'time': units 'months since 2000-04-01' are no time xarray decodes, while the first file's 'days since 2000-01-01' are" in proc.stderr, proc.stderr
     assert not (tmp_path / "m.zarr").exists()
+
+
+def test_files_that_disagree_on_unsigned_are_refused(tmp_path):
+    """_Unsigned = "true" on the first file's byte flags only (as `ncatted` set it on part of an
+    archive): xarray reads each file with its own signedness (uint8 255, 156, then int8 -1,
+    -100, joined as int16). The join holds one: refused naming the file (before: exit 0 and the
+    second file read as unsigned, 255 and 156 where xarray reads -1 and -100)."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for k, unsigned in enumerate(["true", None]):
+        with netCDF4.Dataset(folder / f"u{k}.nc", "w") as nc:
+            nc.createDimension("time", 3)
+            t = nc.createVariable("time", "i4", ("time",))
+            t.units = "days since 2000-01-01"
+            t[:] = np.arange(3) + 3 * k
+            q = nc.createVariable("q", "i1", ("time",))
+            q.set_auto_maskandscale(False)
+            if unsigned:
+                q._Unsigned = unsigned
+            q[:] = np.array([-1, 5, -100], "i1")
+    files = sorted(folder.glob("u*.nc"))
+    want = xarray_join(files).q
+    assert want.dtype == np.int16 and list(want.values) == [255, 5, 156, -1, 5, -100]
+    _, proc = cache_files(tmp_path, folder / "u*.nc", "u.zarr", check=4, chunks={"time": 6})
+    assert "u1.nc, variable 'q': _Unsigned none differs from the first file's \"true\"; files are joined with one signedness" in proc.stderr, proc.stderr
+    assert not (tmp_path / "u.zarr").exists()
