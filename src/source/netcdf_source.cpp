@@ -273,6 +273,20 @@ T float_in_units(T x, const CfTimeUnits& from, const CfTimeUnits& to, const std:
                                  " value in " + to_text);
 }
 
+// Files whose time units xarray cannot decode keep their numbers (in_units_of); not when only
+// `part_units` are: its numbers would read as the first file's dates.
+void refuse_if_only_part_undecodable(const std::string& units, const std::string& calendar,
+                                     const std::string& part_units, const std::string& where) {
+  try {
+    parse_time_units(units, calendar, where);
+  } catch (const Error&) {
+    return;
+  }
+  throw Error::source(where, "units '" + part_units +
+                                 "' are no time xarray decodes, while the first file's '" + units +
+                                 "' are: its values cannot be joined as times");
+}
+
 // Converts `n` values of `part`'s time coordinate in place to `first`'s units, as xarray's
 // concatenation of the decoded times written with the first file's encoding holds them (files
 // that each count "hours since" their own first day). Nothing when the units are equal or not
@@ -284,6 +298,12 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
   if (!is_time_units(units) || (part_units == units && attr_text(part, "calendar") == calendar))
     return;
   const std::string where = path + ", variable '" + part.name + "'";
+  for (const Variable* v : {&first, &part})
+    if (v->attrs.contains("scale_factor") || v->attrs.contains("add_offset"))
+      throw Error::source(where, "units '" + part_units + "' differ from the first file's '" +
+                                     units +
+                                     "' and the times are packed (scale_factor, "
+                                     "add_offset): their stored numbers cannot be converted");
   if (attr_text(part, "calendar") != calendar || !is_time_units(part_units))
     throw Error::source(
         where, "units '" + part_units + "' calendar '" + attr_text(part, "calendar") +
@@ -294,21 +314,8 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
     from = parse_time_units(part_units, calendar, where);
   } catch (const Error&) {
     // Not decodable ('months since' outside 360_day, 'years since'): xarray keeps each file's
-    // numbers as they are (with a warning) and joins them; so do we (the plan notes it). Not when
-    // only this file's are: its numbers would read as the first file's dates.
-    bool first_decodes = true;
-    try {
-      parse_time_units(units, calendar, where);
-    } catch (const Error&) {
-      first_decodes = false;
-    }
-    if (first_decodes)
-      throw Error::source(where, "units '" + part_units +
-                                     "' are no time xarray decodes, while the "
-                                     "first file's '" +
-                                     units +
-                                     "' are: its values cannot be joined "
-                                     "as times");
+    // numbers as they are (with a warning) and joins them; so do we (the plan notes it).
+    refuse_if_only_part_undecodable(units, calendar, part_units, where);
     return;
   }
   visit_numeric(first.dtype.native(), [&](auto zero) {

@@ -424,3 +424,24 @@ def test_files_that_disagree_on_unsigned_are_refused(tmp_path):
     _, proc = cache_files(tmp_path, folder / "u*.nc", "u.zarr", check=4, chunks={"time": 6})
     assert "u1.nc, variable 'q': _Unsigned none differs from the first file's \"true\"; files are joined with one signedness" in proc.stderr, proc.stderr
     assert not (tmp_path / "u.zarr").exists()
+
+
+def test_packed_times_counted_from_each_files_own_start_are_refused(tmp_path):
+    """A packed time (int16 days * 0.25 since the file's own first day): converting the stored
+    numbers to the first file's units as if unpacked shifted the second day by a quarter day
+    (xarray reads 2000-01-02T00, we wrote 01-01T06 with exit 0). Refused naming the file."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for k in range(3):
+        with netCDF4.Dataset(folder / f"p{k}.nc", "w") as nc:
+            nc.createDimension("time", 3)
+            t = nc.createVariable("time", "i2", ("time",))
+            t.set_auto_maskandscale(False)
+            t.units, t.scale_factor = f"days since 2000-01-0{k + 1}", 0.25
+            t[:] = [0, 1, 2]
+            nc.createVariable("v", "f4", ("time",))[:] = np.arange(3.0)
+    want = xarray_join(sorted(folder.glob("p*.nc"))).time.values
+    assert str(want[3]) == "2000-01-02T00:00:00.000000000"
+    _, proc = cache_files(tmp_path, folder / "p*.nc", "p.zarr", check=4, chunks={"time": 9})
+    assert "p1.nc, variable 'time': units 'days since 2000-01-02' differ from the first file's 'days since 2000-01-01' and the times are packed" in proc.stderr, proc.stderr
+    assert not (tmp_path / "p.zarr").exists()
