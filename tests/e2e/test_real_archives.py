@@ -3,6 +3,7 @@ combine="nested", concat_dim=...) joins them (issue 27, items 1-5): months of 28
 (not unlimited) dimensions, contiguous or NetCDF-3 fixed; chunking and compression that change
 partway; time axes counted from each file's own start; `months since`; coordinate-only files and
 Zarr roots of groups."""
+import hashlib
 import json
 import shutil
 import subprocess
@@ -48,10 +49,11 @@ def xarray_join(files, dim="time", **kw):
 def cache_files(tmp_path, pattern, name, check=0, **extra):
     store = tmp_path / name
     dim = extra.pop("dim", "time")
+    env = extra.pop("env", None)
     cfg = {"data_uri": str(pattern), "cache_store": str(store), "deploy_mode": "series", "concat_dim": dim,
            "recommend_changes": False, "chunks": {dim: 10, "lat": 4, "lon": 5}}
     cfg.update(extra)
-    proc = run_cache(tmp_path, cfg, check=check)
+    proc = run_cache(tmp_path, cfg, check=check, env=env)
     return store, proc
 
 
@@ -445,3 +447,26 @@ def test_packed_times_counted_from_each_files_own_start_are_refused(tmp_path):
     _, proc = cache_files(tmp_path, folder / "p*.nc", "p.zarr", check=4, chunks={"time": 9})
     assert "p1.nc, variable 'time': units 'days since 2000-01-02' differ from the first file's 'days since 2000-01-01' and the times are packed" in proc.stderr, proc.stderr
     assert not (tmp_path / "p.zarr").exists()
+
+
+def test_a_manifest_cache_entry_that_drops_a_files_codecs_is_refused(tmp_path):
+    """The manifest cache is untrusted: an entry (its checksum recomputed) whose first layout run
+    says its zlib chunks are uncompressed had their compressed bytes padded and written as data
+    with exit 0. An uncompressed chunk must hold exactly its cells: refused naming the chunk."""
+    files = chunked_months(tmp_path / "src")
+    nccopy(files[1], "-c", "time/5,lat/4,lon/5", "-d", "0")
+    env = {"ZP_CACHE_DIR": str(tmp_path / "manifests"), "ZP_PARALLEL_SCAN": "0"}
+    store, _ = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "a.zarr", env=env)
+    entry = next((tmp_path / "manifests").rglob("join-*.json"))
+    head, body = entry.read_bytes().split(b"\n", 1)
+    described = json.loads(body)
+    t2m = next(v for v in described["variables"] if v["name"] == "t2m")
+    assert t2m["layout_runs"][0]["codecs"]
+    t2m["layout_runs"][0]["codecs"] = []
+    body = json.dumps(described, separators=(",", ":")).encode() + b"\n"
+    head = json.loads(head)
+    head["sha256"] = hashlib.sha256(body).hexdigest()
+    entry.write_bytes(json.dumps(head, separators=(",", ":")).encode() + b"\n" + body)
+    _, proc = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "b.zarr", check=4, env=env)
+    assert "c200001.nc, variable 't2m', chunk (0, 0, 0): uncompressed chunk of" in proc.stderr, proc.stderr
+    assert not (tmp_path / "b.zarr" / ".zarr-parallel" / "complete.json").exists()
