@@ -275,6 +275,32 @@ void rename_references(Attrs& attrs, const Selection& sel) {
 
 // Variables a data variable names as its auxiliary coordinates and grid mapping: what
 // `ds[[name]]` keeps (coordinates whose dimensions it has) plus the grid mapping it points to.
+// Coordinates that other variables' `coordinates` attributes name (xarray takes an attribute whose
+// names all exist), on dimensions within v's, that v's own attribute does not name: ds[[v]] keeps
+// them (GOES's scalar t for a variable that does not list it).
+std::vector<std::string> borrowed_coordinates(const Dataset& ds, const Variable& v) {
+  std::vector<std::string> own, out;
+  if (v.attrs.contains("coordinates") && v.attrs["coordinates"].is_string())
+    own = words_of(v.attrs["coordinates"].get<std::string>());
+  for (const auto& u : ds.variables) {
+    if (&u == &v || !u.attrs.contains("coordinates") || !u.attrs["coordinates"].is_string())
+      continue;
+    const std::vector<std::string> words = words_of(u.attrs["coordinates"].get<std::string>());
+    if (!std::all_of(words.begin(), words.end(), [&](const auto& w) { return ds.find(w); }))
+      continue;
+    for (const auto& w : words) {
+      const Variable* c = ds.find(w);
+      const bool within = std::all_of(c->dims.begin(), c->dims.end(), [&](const auto& d) {
+        return std::find(v.dims.begin(), v.dims.end(), d) != v.dims.end();
+      });
+      if (within && w != v.name && std::find(own.begin(), own.end(), w) == own.end() &&
+          std::find(out.begin(), out.end(), w) == out.end())
+        out.push_back(w);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
   std::vector<std::string> out;
   auto add = [&](const std::string& name, bool need_dims_within) {
@@ -289,6 +315,7 @@ std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
   };
   if (v.attrs.contains("coordinates") && v.attrs["coordinates"].is_string())
     for (const auto& w : words_of(v.attrs["coordinates"].get<std::string>())) add(w, true);
+  for (const auto& w : borrowed_coordinates(ds, v)) add(w, true);
   if (v.attrs.contains("grid_mapping") && v.attrs["grid_mapping"].is_string()) {
     // "crs", or "crs: lat lon": then only the names before a colon are grid mappings.
     const std::string gm = v.attrs["grid_mapping"].get<std::string>();
@@ -300,6 +327,29 @@ std::vector<std::string> companions_of(const Dataset& ds, const Variable& v) {
     }
   }
   return out;
+}
+
+// A borrowed coordinate (borrowed_coordinates) the store holds but no array's `coordinates`
+// names would read as a data variable: the arrays that borrowed it name it.
+void name_borrowed_coordinates(std::vector<ArrayPlan>& arrays, const Dataset& ds,
+                               const Selection& sel, const std::set<std::string>& in_store) {
+  std::set<std::string> named;
+  for (const auto& a : arrays)
+    if (a.attrs.contains("coordinates") && a.attrs["coordinates"].is_string())
+      for (const auto& w : words_of(a.attrs["coordinates"].get<std::string>())) named.insert(w);
+  for (auto& a : arrays) {
+    const Variable* v = a.coordinate ? nullptr : ds.find(a.source.name);
+    if (!v) continue;
+    std::string text = a.attrs.contains("coordinates") && a.attrs["coordinates"].is_string()
+                           ? a.attrs["coordinates"].get<std::string>()
+                           : "";
+    for (const auto& w : borrowed_coordinates(ds, *v)) {
+      const std::string out = sel.output_name_of_var(w);
+      if (named.count(out) || !in_store.count(out) || out == a.name) continue;
+      text += (text.empty() ? "" : " ") + out;
+    }
+    if (!text.empty()) a.attrs["coordinates"] = text;
+  }
 }
 
 // xarray takes a `coordinates` attribute only when every variable it names exists. A subset that
@@ -329,6 +379,7 @@ void keep_coordinates_the_store_holds(std::vector<ArrayPlan>& arrays, const Data
     else
       a.attrs["coordinates"] = kept;
   }
+  name_borrowed_coordinates(arrays, ds, sel, in_store);
 }
 
 // An integer array whose _FillValue is not one of its values (NCO writes 1e20 on int16): Zarr's

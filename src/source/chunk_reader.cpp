@@ -124,7 +124,21 @@ std::optional<Bytes> ChunkReader::stored(const Variable& v, int64_t chunk_index,
   bool no_codec = true;
   for (std::size_t i = 0; i < codecs.size(); ++i)
     if (!(ref.filter_mask & (1u << i))) no_codec = false;
-  if (ref.kind == ChunkRef::Kind::Range && raw.size() < nbytes && no_codec) raw.resize(nbytes, 0);
+  if (ref.kind == ChunkRef::Kind::Range && raw.size() < nbytes && no_codec) {
+    // Exactly the slab's cells, else these are no raw values (compressed bytes described as
+    // uncompressed by a damaged or forged manifest): refused, never read as data.
+    std::size_t cells = static_cast<std::size_t>(v.dtype.size);
+    const auto c = v.grid.coords(chunk_index);
+    for (std::size_t d = 0; d < c.size(); ++d) {
+      const auto k = static_cast<std::size_t>(c[d]);
+      cells *= static_cast<std::size_t>(v.grid.edges[d][k + 1] - v.grid.edges[d][k]);
+    }
+    if (raw.size() != cells)
+      throw Error::source(chunk_location(ds_, v, chunk_index),
+                          "uncompressed chunk of " + std::to_string(raw.size()) +
+                              " bytes; its cells hold " + std::to_string(cells));
+    raw.resize(nbytes, 0);
+  }
   return raw;
 }
 

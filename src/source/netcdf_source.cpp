@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -96,6 +97,15 @@ void check_joinable(const Variable& first, const Variable& part, std::size_t a,
   const std::string where = path + ", variable '" + part.name + "'";
   if (!(part.dtype == first.dtype))
     throw Error::source(where, "dtype differs from the first file's");
+  // xarray reads each file's bytes with its own _Unsigned (as uint8 or int8, then joined as
+  // int16); the join has one, so files that differ are refused, not read with the first's.
+  auto unsigned_of = [](const Variable& v) {
+    return v.attrs.contains("_Unsigned") ? v.attrs["_Unsigned"].dump() : std::string("none");
+  };
+  if (unsigned_of(part) != unsigned_of(first))
+    throw Error::source(where, "_Unsigned " + unsigned_of(part) +
+                                   " differs from the first file's " + unsigned_of(first) +
+                                   "; files are joined with one signedness");
   if (part.ndim() != first.ndim())
     throw Error::source(where, "dimensions differ from the first file's");
   for (std::size_t d = 0; d < first.ndim(); ++d) {
@@ -246,10 +256,41 @@ const Bytes* join_values_of(const ScanPart& p, const Variable& pv) {
   return pv.dtype.big_endian ? nullptr : pv.held_whole();
 }
 
+// Float `x` in `from` units as a value of `to` units, refused when that value (as the type holds
+// it) is another instant than `x` by more than a double's rounding (float32 seconds since 1970
+// hold 64 s steps: xarray decodes each file's own numbers exactly).
+template <class T>
+T float_in_units(T x, const CfTimeUnits& from, const CfTimeUnits& to, const std::string& where,
+                 const std::string& from_text, const std::string& to_text) {
+  if (std::isnan(x)) return x;  // NaT to xarray in any units
+  const double us = static_cast<double>(x) * static_cast<double>(from.unit_us) +
+                    static_cast<double>(from.reference_us - to.reference_us);
+  const T y = static_cast<T>(us / static_cast<double>(to.unit_us));
+  const double y_us = static_cast<double>(y) * static_cast<double>(to.unit_us);
+  if (std::abs(y_us - us) <= 1e-12 * std::abs(us) + 1) return y;  // a double's rounding, no more
+  throw Error::source(where, "value " + std::to_string(x) + " " + from_text + " has no exact " +
+                                 std::string(sizeof(T) == 4 ? "float32" : "float64") +
+                                 " value in " + to_text);
+}
+
+// Files whose time units xarray cannot decode keep their numbers (in_units_of); not when only
+// `part_units` are: its numbers would read as the first file's dates.
+void refuse_if_only_part_undecodable(const std::string& units, const std::string& calendar,
+                                     const std::string& part_units, const std::string& where) {
+  try {
+    parse_time_units(units, calendar, where);
+  } catch (const Error&) {
+    return;
+  }
+  throw Error::source(where, "units '" + part_units +
+                                 "' are no time xarray decodes, while the first file's '" + units +
+                                 "' are: its values cannot be joined as times");
+}
+
 // Converts `n` values of `part`'s time coordinate in place to `first`'s units, as xarray's
 // concatenation of the decoded times written with the first file's encoding holds them (files
 // that each count "hours since" their own first day). Nothing when the units are equal or not
-// time units; refused when the calendars differ or a value has no exact integer in the new units.
+// time units; refused when the calendars differ or a value has no exact value in the new units.
 void in_units_of(const Variable& first, const Variable& part, unsigned char* values, std::size_t n,
                  const std::string& path) {
   const std::string units = attr_text(first, "units"), calendar = attr_text(first, "calendar");
@@ -257,6 +298,12 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
   if (!is_time_units(units) || (part_units == units && attr_text(part, "calendar") == calendar))
     return;
   const std::string where = path + ", variable '" + part.name + "'";
+  for (const Variable* v : {&first, &part})
+    if (v->attrs.contains("scale_factor") || v->attrs.contains("add_offset"))
+      throw Error::source(where, "units '" + part_units + "' differ from the first file's '" +
+                                     units +
+                                     "' and the times are packed (scale_factor, "
+                                     "add_offset): their stored numbers cannot be converted");
   if (attr_text(part, "calendar") != calendar || !is_time_units(part_units))
     throw Error::source(
         where, "units '" + part_units + "' calendar '" + attr_text(part, "calendar") +
@@ -268,6 +315,7 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
   } catch (const Error&) {
     // Not decodable ('months since' outside 360_day, 'years since'): xarray keeps each file's
     // numbers as they are (with a warning) and joins them; so do we (the plan notes it).
+    refuse_if_only_part_undecodable(units, calendar, part_units, where);
     return;
   }
   visit_numeric(first.dtype.native(), [&](auto zero) {
@@ -276,9 +324,7 @@ void in_units_of(const Variable& first, const Variable& part, unsigned char* val
       T x;
       std::memcpy(&x, values + i * sizeof(T), sizeof(T));
       if constexpr (std::is_floating_point_v<T>) {
-        x = static_cast<T>((static_cast<double>(x) * static_cast<double>(from.unit_us) +
-                            static_cast<double>(from.reference_us - to.reference_us)) /
-                           static_cast<double>(to.unit_us));
+        x = float_in_units(x, from, to, where, part_units, units);
       } else {
         // us = x * from.unit + from.reference - to.reference, then whole units of `to`.
         int64_t us = 0, shift = 0;

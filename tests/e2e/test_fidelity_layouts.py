@@ -257,3 +257,34 @@ def test_tiles_of_packed_coordinates_are_labelled_with_decoded_values(tmp_path):
     proc = cache(tmp_path, src, name="roll.zarr", check=2,
                  preprocessors=[{"type": "roll", "dim": "x", "shifts": "auto"}])
     assert "packed" in proc.stderr, proc.stderr
+
+
+def test_a_subset_keeps_coordinates_that_other_variables_name(tmp_path):
+    """`variables: [W]` where W's `coordinates` names band_id only, and Rad's names the scalar
+    time t too (GOES: t is listed by the radiances, not by every variable): ds[["W"]] keeps t as
+    a coordinate (its dimensions, none, are within W's). Before: t left out of the store."""
+    path = tmp_path / "g.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("y", 4)
+        nc.createDimension("band", 2)
+        nc.createVariable("y", "f4", ("y",))[:] = np.arange(4)
+        nc.createVariable("band", "i4", ("band",))[:] = [7, 8]
+        nc.createVariable("band_id", "i1", ("band",))[:] = [1, 2]
+        t = nc.createVariable("t", "f8")
+        t.units = "seconds since 2000-01-01"
+        t[:] = 5
+        rad = nc.createVariable("Rad", "f4", ("y",))
+        rad.coordinates = "band_id t"
+        rad[:] = np.arange(4.0)
+        w = nc.createVariable("W", "f4", ("band", "y"))
+        w.coordinates = "band_id"
+        w[:] = np.ones((2, 4))
+    want = xr.open_dataset(path)[["W"]].load()
+    assert "t" in want.coords
+    store = tmp_path / "w.zarr"
+    run_cache(tmp_path, {"data_uri": str(path), "cache_store": str(store), "deploy_mode": "series",
+                         "recommend_changes": False, "variables": {"W": []}}, check=0)
+    got = xr.open_zarr(store).load()
+    assert sorted(got.coords) == sorted(want.coords) == ["band", "band_id", "t", "y"]
+    assert list(got.data_vars) == ["W"]
+    assert got.t.values == want.t.values and got.W.attrs == want.W.attrs

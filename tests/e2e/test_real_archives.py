@@ -3,6 +3,7 @@ combine="nested", concat_dim=...) joins them (issue 27, items 1-5): months of 28
 (not unlimited) dimensions, contiguous or NetCDF-3 fixed; chunking and compression that change
 partway; time axes counted from each file's own start; `months since`; coordinate-only files and
 Zarr roots of groups."""
+import hashlib
 import json
 import shutil
 import subprocess
@@ -48,10 +49,11 @@ def xarray_join(files, dim="time", **kw):
 def cache_files(tmp_path, pattern, name, check=0, **extra):
     store = tmp_path / name
     dim = extra.pop("dim", "time")
+    env = extra.pop("env", None)
     cfg = {"data_uri": str(pattern), "cache_store": str(store), "deploy_mode": "series", "concat_dim": dim,
            "recommend_changes": False, "chunks": {dim: 10, "lat": 4, "lon": 5}}
     cfg.update(extra)
-    proc = run_cache(tmp_path, cfg, check=check)
+    proc = run_cache(tmp_path, cfg, check=check, env=env)
     return store, proc
 
 
@@ -353,3 +355,118 @@ def test_a_year_of_xarray_months_scanned_in_parallel_and_from_the_manifest_cache
         run_cache(tmp_path, cfg, env={"ZP_PARALLEL_SCAN": scan, "ZP_CACHE_DIR": str(cache_dir)}, check=0)
         got = assert_like_xarray(store, files, raw_names=["t2m", "lat", "lon"])
         assert got.sizes["time"] == 365
+
+
+def time_files(folder, specs, dtype="f8"):
+    """One netCDF4-python file per (units, values): a fixed `time` of its own units and `v`."""
+    folder.mkdir()
+    for k, (units, values) in enumerate(specs):
+        with netCDF4.Dataset(folder / f"t{k}.nc", "w") as nc:
+            nc.createDimension("time", len(values))
+            t = nc.createVariable("time", dtype, ("time",))
+            t.units = units
+            t[:] = values
+            nc.createVariable("v", "f4", ("time",))[:] = np.arange(len(values)) + 10.0 * k
+    return sorted(folder.glob("t*.nc"))
+
+
+def test_float32_times_that_the_first_files_units_cannot_hold_are_refused(tmp_path):
+    """float32 seconds since each file's own start, the first file counting from 1970: in the
+    first file's units float32 holds 64-second steps, so 00:00:01, :02 and :03 of the second day
+    would all read 00:00:00 (xarray decodes each file's own numbers exactly). Refused naming the
+    value; before: exit 0 and three equal times."""
+    start = 946684800  # 2000-01-01, a float32 value
+    files = time_files(tmp_path / "src", [("seconds since 1970-01-01", [start, start + 64, start + 128]),
+                                          ("seconds since 2000-01-02", [1, 2, 3])], dtype="f4")
+    want = xarray_join(files).time.values
+    assert len(set(want)) == 6
+    _, proc = cache_files(tmp_path, tmp_path / "src" / "t*.nc", "f.zarr", check=4, chunks={"time": 6})
+    assert "t1.nc, variable 'time': value 1.000000 seconds since 2000-01-02 has no exact float32 value in seconds since 1970-01-01" in proc.stderr, proc.stderr
+    assert not (tmp_path / "f.zarr").exists()
+    # float32 hours since each file's own day hold the half hours exactly in the first file's units
+    files = time_files(tmp_path / "ok", [(f"hours since 2000-01-0{d + 1}", [0.5, 1.5, 2.5]) for d in range(3)], dtype="f4")
+    store, _ = cache_files(tmp_path, tmp_path / "ok" / "t*.nc", "h.zarr", chunks={"time": 9})
+    assert np.array_equal(xr.open_zarr(store).time.values, xarray_join(files).time.values)
+
+
+def test_a_file_whose_time_units_xarray_cannot_decode_after_one_it_can_is_refused(tmp_path):
+    """'days since' in the first file, 'months since' (no time outside 360_day) in the next: its
+    numbers 0, 1, 2 kept as they are would read as the first file's 1-3 January again. xarray's
+    open_mfdataset cannot decode the second file either; refused naming it (before: exit 0 and
+    the April file's data dated in January)."""
+    files = time_files(tmp_path / "src", [("days since 2000-01-01", [0, 1, 2]), ("months since 2000-04-01", [0, 1, 2])])
+    with pytest.raises(ValueError, match="unable to decode time units 'months since 2000-04-01'"):
+        xarray_join(files)
+    _, proc = cache_files(tmp_path, tmp_path / "src" / "t*.nc", "m.zarr", check=4, chunks={"time": 6})
+    assert "t1.nc, variable 'time': units 'months since 2000-04-01' are no time xarray decodes, while the first file's 'days since 2000-01-01' are" in proc.stderr, proc.stderr
+    assert not (tmp_path / "m.zarr").exists()
+
+
+def test_files_that_disagree_on_unsigned_are_refused(tmp_path):
+    """_Unsigned = "true" on the first file's byte flags only (as `ncatted` set it on part of an
+    archive): xarray reads each file with its own signedness (uint8 255, 156, then int8 -1,
+    -100, joined as int16). The join holds one: refused naming the file (before: exit 0 and the
+    second file read as unsigned, 255 and 156 where xarray reads -1 and -100)."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for k, unsigned in enumerate(["true", None]):
+        with netCDF4.Dataset(folder / f"u{k}.nc", "w") as nc:
+            nc.createDimension("time", 3)
+            t = nc.createVariable("time", "i4", ("time",))
+            t.units = "days since 2000-01-01"
+            t[:] = np.arange(3) + 3 * k
+            q = nc.createVariable("q", "i1", ("time",))
+            q.set_auto_maskandscale(False)
+            if unsigned:
+                q._Unsigned = unsigned
+            q[:] = np.array([-1, 5, -100], "i1")
+    files = sorted(folder.glob("u*.nc"))
+    want = xarray_join(files).q
+    assert want.dtype == np.int16 and list(want.values) == [255, 5, 156, -1, 5, -100]
+    _, proc = cache_files(tmp_path, folder / "u*.nc", "u.zarr", check=4, chunks={"time": 6})
+    assert "u1.nc, variable 'q': _Unsigned none differs from the first file's \"true\"; files are joined with one signedness" in proc.stderr, proc.stderr
+    assert not (tmp_path / "u.zarr").exists()
+
+
+def test_packed_times_counted_from_each_files_own_start_are_refused(tmp_path):
+    """A packed time (int16 days * 0.25 since the file's own first day): converting the stored
+    numbers to the first file's units as if unpacked shifted the second day by a quarter day
+    (xarray reads 2000-01-02T00, we wrote 01-01T06 with exit 0). Refused naming the file."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for k in range(3):
+        with netCDF4.Dataset(folder / f"p{k}.nc", "w") as nc:
+            nc.createDimension("time", 3)
+            t = nc.createVariable("time", "i2", ("time",))
+            t.set_auto_maskandscale(False)
+            t.units, t.scale_factor = f"days since 2000-01-0{k + 1}", 0.25
+            t[:] = [0, 1, 2]
+            nc.createVariable("v", "f4", ("time",))[:] = np.arange(3.0)
+    want = xarray_join(sorted(folder.glob("p*.nc"))).time.values
+    assert str(want[3]) == "2000-01-02T00:00:00.000000000"
+    _, proc = cache_files(tmp_path, folder / "p*.nc", "p.zarr", check=4, chunks={"time": 9})
+    assert "p1.nc, variable 'time': units 'days since 2000-01-02' differ from the first file's 'days since 2000-01-01' and the times are packed" in proc.stderr, proc.stderr
+    assert not (tmp_path / "p.zarr").exists()
+
+
+def test_a_manifest_cache_entry_that_drops_a_files_codecs_is_refused(tmp_path):
+    """The manifest cache is untrusted: an entry (its checksum recomputed) whose first layout run
+    says its zlib chunks are uncompressed had their compressed bytes padded and written as data
+    with exit 0. An uncompressed chunk must hold exactly its cells: refused naming the chunk."""
+    files = chunked_months(tmp_path / "src")
+    nccopy(files[1], "-c", "time/5,lat/4,lon/5", "-d", "0")
+    env = {"ZP_CACHE_DIR": str(tmp_path / "manifests"), "ZP_PARALLEL_SCAN": "0"}
+    store, _ = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "a.zarr", env=env)
+    entry = next((tmp_path / "manifests").rglob("join-*.json"))
+    head, body = entry.read_bytes().split(b"\n", 1)
+    described = json.loads(body)
+    t2m = next(v for v in described["variables"] if v["name"] == "t2m")
+    assert t2m["layout_runs"][0]["codecs"]
+    t2m["layout_runs"][0]["codecs"] = []
+    body = json.dumps(described, separators=(",", ":")).encode() + b"\n"
+    head = json.loads(head)
+    head["sha256"] = hashlib.sha256(body).hexdigest()
+    entry.write_bytes(json.dumps(head, separators=(",", ":")).encode() + b"\n" + body)
+    _, proc = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "b.zarr", check=4, env=env)
+    assert "c200001.nc, variable 't2m', chunk (0, 0, 0): uncompressed chunk of" in proc.stderr, proc.stderr
+    assert not (tmp_path / "b.zarr" / ".zarr-parallel" / "complete.json").exists()
