@@ -25,9 +25,10 @@ std::vector<Fingerprint> source_objects(const Dataset& ds) {
   };
   // A remote Zarr store's URI is a prefix, not an object; a reference set's is its JSON.
   if (!is_remote(ds.uri) || ds.engine == "kerchunk") add(ds.uri, AccessRole::Target);
-  // A local Zarr store's metadata documents: one that grew (a new shape, a chunk appended) changes
-  // them while every chunk file read before stays as it was.
-  if (ds.engine == "zarr" && !is_remote(ds.uri)) {
+  // A Zarr store's metadata documents, local or remote (a remote one that is not there is
+  // recorded as absent): one that grew (a new shape, a chunk appended) changes them while every
+  // chunk read before stays as it was.
+  if (ds.engine == "zarr") {
     std::string root = ds.uri;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     if (!ds.group.empty()) root += "/" + ds.group;
