@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -39,6 +41,29 @@ std::vector<Fingerprint> source_objects(const Dataset& ds) {
         add(root + "/" + v.name + "/" + doc, AccessRole::Target);
   }
   for (const auto& f : ds.files) add(f, ds.access.data_role());
+  // Every file of a local Zarr store, so that one written later (a chunk that was missing, read
+  // as the fill value) is a change: the hit check lists the store again.
+  if (ds.engine == "zarr" && !is_remote(ds.uri))
+    for (const auto& f : zarr_store_files(ds.uri)) add(f, AccessRole::Target);
+  return out;
+}
+
+std::vector<std::string> zarr_store_files(const std::string& uri) {
+  namespace fs = std::filesystem;
+  std::string root = local_path_of(uri);
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const std::string rel = it->path().lexically_relative(root).generic_string();
+    if (rel.rfind(".zarr-parallel", 0) == 0) {  // our own records, never the source's
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec)) out.push_back(join_location(root, rel));
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

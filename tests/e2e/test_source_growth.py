@@ -278,3 +278,28 @@ def test_a_zarr_source_over_http_that_grew_is_no_hit(tmp_path):
     assert_store_is_the_zarr(store, source)
     assert xr.open_zarr(store).sizes["time"] == 72
 
+
+# A local Zarr store made whole in place (xarray's to_zarr(compute=False) template, then
+# region writes): a chunk that was missing (read as the fill value) is written later. No
+# metadata document and no chunk file read before changed; the new chunk file was not seen, so
+# this was a cache hit serving fill values where the source now has data.
+def test_a_zarr_chunk_written_where_there_was_none_is_no_hit(tmp_path):
+    import zarr
+    source = tmp_path / "src.zarr"
+    raw = three_days_as_zarr(tmp_path, source)
+    missing = source / "t2m" / "1.0.0"
+    assert missing.is_file()
+    missing.unlink()
+    store = tmp_path / "copy.zarr"
+    cfg = {"data_uri": str(source), "cache_store": str(store), "deploy_mode": "series",
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "recommend_changes": False}
+    run_cache(tmp_path, cfg, check=0)
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+    t2m = zarr.open_group(str(source), mode="r+")["t2m"]
+    t2m[24:48] = raw["t2m"].values[24:48].astype(t2m.dtype)
+    assert missing.is_file()
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert "cache hit" not in proc.stderr, proc.stderr
+    assert first_line(proc).startswith("zarr-parallel: rebuild") and "1.0.0" in first_line(proc), proc.stderr
+    assert_store_is_the_zarr(store, source)
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
