@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <set>
 
 #include "core/error.hpp"
@@ -29,11 +30,31 @@ const char* decision_name(Decision::Kind kind) {
 
 namespace {
 
+std::string normal_path(const std::string& p) {
+  return std::filesystem::path(local_path_of(p)).lexically_normal().string();
+}
+
+// A local Zarr store is listed again: a file written since (a chunk that was missing and read as
+// the fill value) is a change though no file read before changed.
+std::string zarr_listing_difference(const std::vector<Fingerprint>& recorded, const Config& cfg) {
+  std::set<std::string> had;
+  for (const auto& f : recorded) had.insert(normal_path(f.path));
+  std::vector<std::string> added;
+  for (const auto& p : zarr_store_files(cfg.data_uri))
+    if (!had.count(normal_path(p))) added.push_back(p);
+  if (added.empty()) return "";
+  return fmt::format("{} new file{} in the Zarr store ({}{})", added.size(),
+                     added.size() == 1 ? "" : "s", added.front(), added.size() > 1 ? ", ..." : "");
+}
+
 // A local NetCDF glob is listed again: a file that now matches it, or one that no longer does, is a
 // changed source even when every recorded file is unchanged. Other sources are one object (a URL,
 // a reference set's JSON) whose fingerprint changes when it grows.
 std::string listing_difference(const std::vector<Fingerprint>& recorded, const Config& cfg) {
-  if (is_remote(cfg.data_uri) || resolve_engine(cfg.data_uri, cfg.engine) != "netcdf") return "";
+  if (is_remote(cfg.data_uri)) return "";
+  const std::string engine = resolve_engine(cfg.data_uri, cfg.engine);
+  if (engine == "zarr") return zarr_listing_difference(recorded, cfg);
+  if (engine != "netcdf") return "";
   std::vector<std::string> now;
   try {
     now = expand_glob(local_path_of(cfg.data_uri));

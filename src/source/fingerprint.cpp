@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -25,9 +27,10 @@ std::vector<Fingerprint> source_objects(const Dataset& ds) {
   };
   // A remote Zarr store's URI is a prefix, not an object; a reference set's is its JSON.
   if (!is_remote(ds.uri) || ds.engine == "kerchunk") add(ds.uri, AccessRole::Target);
-  // A local Zarr store's metadata documents: one that grew (a new shape, a chunk appended) changes
-  // them while every chunk file read before stays as it was.
-  if (ds.engine == "zarr" && !is_remote(ds.uri)) {
+  // A Zarr store's metadata documents, local or remote (a remote one that is not there is
+  // recorded as absent): one that grew (a new shape, a chunk appended) changes them while every
+  // chunk read before stays as it was.
+  if (ds.engine == "zarr") {
     std::string root = ds.uri;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     if (!ds.group.empty()) root += "/" + ds.group;
@@ -38,6 +41,29 @@ std::vector<Fingerprint> source_objects(const Dataset& ds) {
         add(root + "/" + v.name + "/" + doc, AccessRole::Target);
   }
   for (const auto& f : ds.files) add(f, ds.access.data_role());
+  // Every file of a local Zarr store, so that one written later (a chunk that was missing, read
+  // as the fill value) is a change: the hit check lists the store again.
+  if (ds.engine == "zarr" && !is_remote(ds.uri))
+    for (const auto& f : zarr_store_files(ds.uri)) add(f, AccessRole::Target);
+  return out;
+}
+
+std::vector<std::string> zarr_store_files(const std::string& uri) {
+  namespace fs = std::filesystem;
+  std::string root = local_path_of(uri);
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const std::string rel = it->path().lexically_relative(root).generic_string();
+    if (rel.rfind(".zarr-parallel", 0) == 0) {  // our own records, never the source's
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec)) out.push_back(join_location(root, rel));
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

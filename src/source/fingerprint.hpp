@@ -26,6 +26,8 @@ struct Fingerprint {
 
 // Every source object the dataset reads: its data files and its description (a kerchunk JSON).
 std::vector<Fingerprint> source_objects(const Dataset& ds);
+// Every regular file under a local Zarr store (but our own .zarr-parallel records), sorted.
+std::vector<std::string> zarr_store_files(const std::string& uri);
 // Their state now (one request per remote object, made concurrently).
 std::vector<Fingerprint> take_fingerprints(const std::vector<Fingerprint>& objects,
                                            SourceAccess& access);

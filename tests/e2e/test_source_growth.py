@@ -230,3 +230,76 @@ def test_a_zarr_source_that_grew_is_no_hit(tmp_path):
     assert got.sizes["time"] == 72
     for name in want.data_vars:
         assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+
+
+def three_days_as_zarr(tmp_path, source):
+    """Three daily files read by xarray, written by xarray as a consolidated Zarr v2 store (one
+    chunk a day); returns the undecoded values of all three days, for zarr-python to write."""
+    files = sorted(str(p) for p in make_days(tmp_path / "nc", 0, 3))
+    days = xr.open_mfdataset(files, combine="nested", concat_dim="time").load()
+    first = days.isel(time=slice(0, 48)).chunk({"time": 24})
+    for v in first.variables.values():
+        v.encoding.pop("chunks", None)
+        v.encoding.pop("preferred_chunks", None)
+    first.to_zarr(source, mode="w", consolidated=True)
+    return xr.open_mfdataset(files, combine="nested", concat_dim="time", decode_cf=False).load()
+
+
+def assert_store_is_the_zarr(store, source):
+    got, want = xr.open_zarr(store).load(), xr.open_zarr(source).load()
+    assert got.sizes == want.sizes, (got.sizes, want.sizes)
+    for name in want.variables:
+        assert np.array_equal(got[name].values, want[name].values, equal_nan=True), name
+
+
+# A Zarr store served over HTTP that zarr-python appended a day to: its consolidated metadata
+# changed and new chunk objects appeared, while every chunk object read before is as it was. Its
+# metadata was not fingerprinted, so this was a cache hit serving 48 of 72 steps.
+def test_a_zarr_source_over_http_that_grew_is_no_hit(tmp_path):
+    import zarr
+    from servers import Nginx
+    source = tmp_path / "www" / "src.zarr"
+    raw = three_days_as_zarr(tmp_path, source)
+    store = tmp_path / "copy.zarr"
+    with Nginx(tmp_path / "www", tmp_path / "nginx") as server:
+        cfg = {"data_uri": f"{server.url}/src.zarr", "cache_store": str(store), "deploy_mode": "series",
+               "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "recommend_changes": False}
+        run_cache(tmp_path, cfg, check=0)
+        assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+        time.sleep(1.1)  # nginx's ETag has whole seconds: a day's cron is later than that
+        group = zarr.open_group(str(source), mode="r+")
+        for name in ("d2m", "t2m", "time"):
+            group[name].append(raw[name].values[48:72].astype(group[name].dtype))
+        zarr.consolidate_metadata(str(source))
+        proc = run_cache(tmp_path, cfg, check=0)
+        assert "cache hit" not in proc.stderr, proc.stderr
+        assert first_line(proc).startswith("zarr-parallel: rebuild"), proc.stderr
+        assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+    assert_store_is_the_zarr(store, source)
+    assert xr.open_zarr(store).sizes["time"] == 72
+
+
+# A local Zarr store made whole in place (xarray's to_zarr(compute=False) template, then
+# region writes): a chunk that was missing (read as the fill value) is written later. No
+# metadata document and no chunk file read before changed; the new chunk file was not seen, so
+# this was a cache hit serving fill values where the source now has data.
+def test_a_zarr_chunk_written_where_there_was_none_is_no_hit(tmp_path):
+    import zarr
+    source = tmp_path / "src.zarr"
+    raw = three_days_as_zarr(tmp_path, source)
+    missing = source / "t2m" / "1.0.0"
+    assert missing.is_file()
+    missing.unlink()
+    store = tmp_path / "copy.zarr"
+    cfg = {"data_uri": str(source), "cache_store": str(store), "deploy_mode": "series",
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36}, "recommend_changes": False}
+    run_cache(tmp_path, cfg, check=0)
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
+    t2m = zarr.open_group(str(source), mode="r+")["t2m"]
+    t2m[24:48] = raw["t2m"].values[24:48].astype(t2m.dtype)
+    assert missing.is_file()
+    proc = run_cache(tmp_path, cfg, check=0)
+    assert "cache hit" not in proc.stderr, proc.stderr
+    assert first_line(proc).startswith("zarr-parallel: rebuild") and "1.0.0" in first_line(proc), proc.stderr
+    assert_store_is_the_zarr(store, source)
+    assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: cache hit")
