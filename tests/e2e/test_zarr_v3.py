@@ -127,8 +127,9 @@ def test_fill_only_shards_are_not_stored(tmp_path):
 def test_v3_caches_as_sources_round_trip_to_identical_v2(tmp_path):
     need_fixtures()
     direct = tmp_path / "direct.zarr"
+    # Chunks named whole: `auto` keeps the source's (24, 19, 36) grown only to (24, 73, 36).
     run_cache(tmp_path, {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(direct), "deploy_mode": "series",
-                         "chunks": {"time": 24}}, check=0)
+                         "chunks": {"time": 24, "latitude": 73, "longitude": 144}}, check=0)
     for layout, extra in (("plain", {"chunks": {"time": 24}}), ("sharded", SHARDED)):
         v3 = tmp_path / f"{layout}_v3.zarr"
         run_cache(tmp_path, v3_config(v3, **extra), check=0)
