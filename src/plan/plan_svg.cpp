@@ -14,8 +14,9 @@ namespace zp {
 namespace {
 
 // Distinct, readable colours for jobs (cycled).
+// No reds: red marks a job that re-reads and a selection edge inside a source chunk.
 constexpr const char* kJobColours[] = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2",
-                                       "#edc948", "#9c755f", "#bab0ac", "#e15759", "#ff9da7"};
+                                       "#edc948", "#9c755f", "#bab0ac", "#86bcb6", "#8cd17d"};
 constexpr double kSide = 560;  // drawing area, px
 
 std::string escape(const std::string& s) {
@@ -58,12 +59,26 @@ bool cuts(const ArrayPlan& a, std::size_t d, bool at_end) {
   return !std::binary_search(e.begin(), e.end(), edge);
 }
 
+// The dimensions not drawn (neither rd nor cd) along which the array's jobs start at other chunks.
+std::string hidden_job_dims(const Plan& plan, std::size_t ai, std::size_t rd, std::size_t cd) {
+  const ArrayPlan& a = plan.arrays[ai];
+  std::string out;
+  for (std::size_t d = 0; d < a.ndim(); ++d) {
+    if (d == rd || d == cd) continue;
+    bool differs = false;
+    for (const auto& j : plan.jobs)
+      differs |= j.array == static_cast<int>(ai) && j.region.lo[d] != 0;
+    if (differs) out += (out.empty() ? "" : ", ") + a.dims[d];
+  }
+  return out;
+}
+
 // Draws one array's panel from y0 down; returns the height it took.
 double panel(const Plan& plan, std::size_t ai, double y0, const std::vector<std::string>& named,
              std::string& svg) {
   const ArrayPlan& a = plan.arrays[ai];
-  // The named dimensions the array has first, then the largest (rows, columns); a 1-D array is
-  // one row.
+  // The named dimensions the array has first, then the last two (the map in CF order: a
+  // time-series rechunk drawn as time x longitude is a sliver); a 1-D array is one row.
   auto rank = [&](std::size_t d) {
     const auto it = std::find(named.begin(), named.end(), a.dims[d]);
     return it == named.end() ? named.size() : static_cast<std::size_t>(it - named.begin());
@@ -72,7 +87,7 @@ double panel(const Plan& plan, std::size_t ai, double y0, const std::vector<std:
   for (std::size_t d = 0; d < a.ndim(); ++d) order[d] = d;
   std::stable_sort(order.begin(), order.end(), [&](auto x, auto y) {
     if (rank(x) != rank(y)) return rank(x) < rank(y);
-    return a.shape[x] > a.shape[y];
+    return x > y;
   });
   std::vector<std::size_t> shown(order.begin(),
                                  order.begin() + std::min<std::size_t>(2, order.size()));
@@ -145,7 +160,12 @@ double panel(const Plan& plan, std::size_t ai, double y0, const std::vector<std:
     svg += fmt::format(
         R"(<text x="{}" y="{:.2f}" font-size="12">{} ↓ ({} values, chunks of {})</text>)", x0,
         top + h + 34, escape(a.dims[rd]), a.shape[rd], a.chunks[rd]);
-  return (top - y0) + h + 50;
+  const std::string hidden = hidden_job_dims(plan, ai, rd, cd);
+  if (!hidden.empty())
+    svg += fmt::format(
+        R"(<text x="{}" y="{:.2f}" font-size="12">jobs also differ along {} (drawn: the jobs at its first chunk)</text>)",
+        x0, top + h + (two ? 50 : 34), escape(hidden));
+  return (top - y0) + h + (hidden.empty() ? 50 : 66);
 }
 
 }  // namespace

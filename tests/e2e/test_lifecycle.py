@@ -1,5 +1,6 @@
 """Runs, re-runs, lost workers, resume, plans and errors: what a user of a cluster depends on."""
 import json
+import re
 import os
 import subprocess
 import time
@@ -390,12 +391,14 @@ def test_plan_picture_renders_with_its_jobs_colours(tmp_path, kind):
     if kind == "misaligned":
         cfg["chunks"] = {"time": 24, "latitude": 10, "longitude": 20}
     svg = tmp_path / "plan.svg"
-    proc = run_cache(tmp_path, cfg, "--svg", str(svg), command="plan")
+    # time x longitude: the jobs of these plans differ along time (by default the map is drawn).
+    dims = ["--svg-dims", "time,longitude"]
+    proc = run_cache(tmp_path, cfg, "--svg", str(svg), *dims, command="plan")
     assert proc.returncode == 0, proc.stderr
     text = svg.read_text()
     assert "read amplification 1.00" in text and "d2m" in text
     # Drawn again over its own picture; a file it did not write is refused and left as it was.
-    assert run_cache(tmp_path, cfg, "--svg", str(svg), command="plan").returncode == 0
+    assert run_cache(tmp_path, cfg, "--svg", str(svg), *dims, command="plan").returncode == 0
     mine = tmp_path / "notes.svg"
     mine.write_text("<svg>my drawing</svg>")
     proc = run_cache(tmp_path, cfg, "--svg", str(mine), command="plan")
@@ -533,9 +536,19 @@ def test_plan_picture_draws_the_dimensions_asked_for(tmp_path):
     proc = run_cache(tmp_path, cfg, "--svg", str(chosen), "--svg-dims", "time,latitude", command="plan")
     assert proc.returncode == 0, proc.stderr
     # The axis labels name each drawn dimension (columns →, rows ↓) with its length: by default the
-    # two largest (longitude 144, time 96), else the ones asked for.
+    # map (the last two: latitude 73, longitude 144; time x longitude was a sliver for a time-series
+    # rechunk), saying along which other dimension the jobs differ; else the ones asked for.
     a, b = default.read_text(), chosen.read_text()
-    assert "longitude → (144 values" in a and "time ↓ (96 values" in a
+    assert "longitude → (144 values" in a and "latitude ↓ (73 values" in a
+    assert "jobs also differ along time" in a and "jobs also differ along" not in b
     assert "latitude → (73 values" in b and "time ↓ (96 values" in b and "longitude →" not in b
     proc = run_cache(tmp_path, cfg, "--svg", str(tmp_path / "c.svg"), "--svg-dims", "height", command="plan")
     assert proc.returncode == 2 and "height" in proc.stderr
+    # Twelve jobs: none is filled in a red, which marks re-reads and cutting selections.
+    many = dict(cfg, num_jobs=10, chunks={"time": 24, "latitude": 19, "longitude": 36})
+    assert run_cache(tmp_path, many, "--svg", str(default), "--svg-dims", "time,longitude",
+                     command="plan").returncode == 0
+    fills = set(re.findall(r'fill="#([0-9a-f]{6})" fill-opacity', default.read_text()))
+    assert len(fills) >= 4, fills  # jobs 0, 3, 6, 9 at latitude chunk 0
+    reds = [f for f in fills if int(f[0:2], 16) > 200 and int(f[2:4], 16) < 170 and int(f[4:6], 16) < 170]
+    assert not reds, reds
