@@ -50,15 +50,20 @@ std::string effect(const Outcome& now, const Outcome& alt) {
   return s;
 }
 
+// Less memory than this per worker is not worth stopping a run for (a 2 GB worker does not
+// notice 100 kB; small selections of ERA5 chunks differ by about that).
+constexpr uint64_t kMinMemorySaving = 16u << 20;
+
 // Whether `alt` saves something worth stopping for: fewer bytes read per byte needed (re-reads
-// gone), or at least a tenth of the data-dependent memory for no less output. An edge that only
-// cuts a chunk already read once (read amplification 1.00) saves nothing.
+// gone), or at least a tenth of the data-dependent memory (and kMinMemorySaving) for no less
+// output. An edge that only cuts a chunk already read once (read amplification 1.00) saves nothing.
 bool saves(const Outcome& now, const Outcome& alt) {
   if (!alt.ok) return false;
   if (alt.amplification + 1e-9 < now.amplification) return true;
   const uint64_t data_now = now.peak - std::min(now.peak, kWorkerBaseBytes);
-  return alt.output_bytes >= now.output_bytes && alt.peak < now.peak &&
-         (now.peak - alt.peak) * 10 >= data_now;
+  if (alt.output_bytes < now.output_bytes || alt.peak >= now.peak) return false;
+  const uint64_t saved = now.peak - alt.peak;
+  return saved * 10 >= data_now && saved >= kMinMemorySaving;
 }
 
 std::string label_at(const Coordinates& coords, const DimMap& m, int64_t source_index) {

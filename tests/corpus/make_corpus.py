@@ -136,7 +136,6 @@ def kerchunk():
         "zarray_dtype_complex": refs(**{"x/.zarray": arr(dtype="<c8")}),
         "zarray_dtype_object": refs(**{"x/.zarray": arr(dtype="|O")}),
         "zarray_dtype_number": refs(**{"x/.zarray": arr(dtype=4)}),
-        "zarray_order_f": refs(**{"x/.zarray": arr(order="F")}),
         "zarray_format_3": refs(**{"x/.zarray": arr(zarr_format=3)}),
         "zarray_huge": refs(**{"x/.zarray": arr(shape=[10 ** 15], chunks=[1])}),
         "compressor_unknown": refs(**{"x/.zarray": arr(compressor={"id": "bz2"})}),
