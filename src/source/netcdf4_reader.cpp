@@ -19,6 +19,7 @@
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
 #include "source/char_arrays.hpp"
+#include "source/hdf5_links.hpp"
 #include "source/hdf5_readable_driver.hpp"
 #include "source/phony_dims.hpp"
 
@@ -67,17 +68,6 @@ void default_fill(DType t, unsigned char* out) {
 namespace {
 
 constexpr std::size_t kMaxWholeText = std::size_t{256} << 20;
-
-struct H5Handle {
-  hid_t id = -1;
-  herr_t (*close)(hid_t) = nullptr;
-  H5Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  H5Handle(const H5Handle&) = delete;
-  H5Handle& operator=(const H5Handle&) = delete;
-  ~H5Handle() {
-    if (id >= 0 && close) close(id);
-  }
-};
 
 // A failed HDF5 call: the reader's own error when a remote read caused it, else `what`.
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
@@ -225,32 +215,6 @@ Attrs read_attrs(hid_t obj, hid_t create_plist, const std::string& where) {
   return attrs;
 }
 
-struct Link {
-  std::string name;
-  H5O_type_t type = H5O_TYPE_UNKNOWN;
-  haddr_t addr = HADDR_UNDEF;
-};
-
-// The group's hard links in netCDF-C's order: creation order when tracked, else by name.
-std::vector<Link> links_of(hid_t grp, const std::string& where) {
-  H5Handle gcpl{H5Gget_create_plist(grp), H5Pclose};
-  unsigned order = 0;
-  if (gcpl.id >= 0) H5Pget_link_creation_order(gcpl.id, &order);
-  const H5_index_t index = (order & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
-  std::vector<Link> out;
-  auto collect = [](hid_t g, const char* name, const H5L_info_t* info, void* data) -> herr_t {
-    if (info->type != H5L_TYPE_HARD) return 0;
-    H5O_info_t oi;
-    if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return 0;
-    static_cast<std::vector<Link>*>(data)->push_back({name, oi.type, oi.addr});
-    return 0;
-  };
-  hsize_t idx = 0;
-  if (H5Literate(grp, index, H5_ITER_INC, &idx, collect, &out) < 0)
-    fail(where, "cannot list the group's members");
-  return out;
-}
-
 // Hard links can make a group its own descendant (netCDF-C never writes that): each group is
 // listed once, under its first path, within the budget's count and depth (core/budget.hpp).
 
@@ -259,7 +223,7 @@ void list_groups(hid_t grp, const std::string& prefix, std::vector<std::string>&
   if (depth > budget::kGroupDepth)
     throw Error::source(where, "groups nested more than " + std::to_string(budget::kGroupDepth) +
                                    " deep; refusing to read them");
-  for (const auto& l : links_of(grp, where)) {
+  for (const auto& l : hard_links_of(grp, where)) {
     if (l.type != H5O_TYPE_GROUP || !seen.insert(l.addr).second) continue;
     if (static_cast<int64_t>(out.size()) >= budget::kGroups)
       throw Error::source(
@@ -533,14 +497,14 @@ ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string
   std::vector<Dim> dims;
   std::map<haddr_t, int64_t> unlimited_extent;  // by dimension scale
   int next_auto_id = 0;
-  std::vector<Link> members;  // of the group read
+  std::vector<HardLink> members;  // of the group read
   H5Handle grp{-1, H5Gclose};
   // The group's datasets, each opened once for the whole description (opens dominate its cost).
   std::map<std::string, std::unique_ptr<H5Handle>> opened;
   for (std::size_t depth = 0; depth < chain.size(); ++depth) {
     H5Handle gh{open_group(file, chain[depth], group, path), H5Gclose};
     const hid_t g = gh.id;
-    std::vector<Link> links = links_of(g, path);
+    std::vector<HardLink> links = hard_links_of(g, path);
     const bool target = depth + 1 == chain.size();
     for (const auto& l : links) {
       if (l.type != H5O_TYPE_DATASET) continue;

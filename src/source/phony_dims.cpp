@@ -9,50 +9,11 @@
 
 #include "core/budget.hpp"
 #include "core/error.hpp"
-#include "source/hdf5_readable_driver.hpp"
+#include "source/hdf5_links.hpp"
 
 namespace zp {
 
 namespace {
-
-struct Handle {
-  hid_t id = -1;
-  herr_t (*close)(hid_t) = nullptr;
-  Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  ~Handle() {
-    if (id >= 0 && close) close(id);
-  }
-};
-
-struct Member {
-  std::string name;
-  H5O_type_t type = H5O_TYPE_UNKNOWN;
-  haddr_t addr = HADDR_UNDEF;
-};
-
-// Hard links in netCDF-C's order: creation order when tracked, else by name.
-std::vector<Member> members_of(hid_t grp, const std::string& where) {
-  Handle gcpl{H5Gget_create_plist(grp), H5Pclose};
-  unsigned order = 0;
-  if (gcpl.id >= 0) H5Pget_link_creation_order(gcpl.id, &order);
-  const H5_index_t index = (order & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
-  std::vector<Member> out;
-  auto collect = [](hid_t g, const char* name, const H5L_info_t* info, void* data) -> herr_t {
-    if (info->type != H5L_TYPE_HARD) return 0;
-    H5O_info_t oi;
-    if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return 0;
-    static_cast<std::vector<Member>*>(data)->push_back({name, oi.type, oi.addr});
-    return 0;
-  };
-  hsize_t idx = 0;
-  if (H5Literate(grp, index, H5_ITER_INC, &idx, collect, &out) < 0) {
-    rethrow_readable_error();
-    throw Error::source(where, "cannot list the group's members");
-  }
-  return out;
-}
 
 // One dimension of a group as netCDF-C matches phony axes against it.
 struct Extent {
@@ -65,7 +26,7 @@ struct Axes {
 };
 
 Axes axes_of(hid_t dset) {
-  Handle space{H5Dget_space(dset), H5Sclose};
+  H5Handle space{H5Dget_space(dset), H5Sclose};
   Axes a;
   const int rank = std::max(H5Sget_simple_extent_ndims(space.id), 0);
   a.size.resize(static_cast<std::size_t>(rank));
@@ -84,13 +45,13 @@ class Numbering {
   // Pre-order: each dimension scale takes its _Netcdf4Dimid or the next id.
   void count_scales(hid_t grp, int depth) {
     if (!first_visit(grp, depth, scanned_)) return;
-    for (const auto& m : members_of(grp, where_)) {
+    for (const auto& m : hard_links_of(grp, where_)) {
       if (m.type == H5O_TYPE_DATASET) {
-        Handle d{H5Dopen2(grp, m.name.c_str(), H5P_DEFAULT), H5Dclose};
+        H5Handle d{H5Dopen2(grp, m.name.c_str(), H5P_DEFAULT), H5Dclose};
         if (d.id < 0 || H5DSis_scale(d.id) <= 0) continue;
         next_id_ = std::max(next_id_, scale_id(d.id).value_or(next_id_) + 1);
       } else if (m.type == H5O_TYPE_GROUP) {
-        Handle g{H5Gopen2(grp, m.name.c_str(), H5P_DEFAULT), H5Gclose};
+        H5Handle g{H5Gopen2(grp, m.name.c_str(), H5P_DEFAULT), H5Gclose};
         if (g.id >= 0) count_scales(g.id, depth + 1);
       }
     }
@@ -99,10 +60,10 @@ class Numbering {
   // Post-order: true once the target group is reached (its own phony dimensions not counted).
   bool count_phony(hid_t grp, const std::string& path, int depth) {
     if (!first_visit(grp, depth, matched_)) return false;
-    const auto members = members_of(grp, where_);
+    const auto members = hard_links_of(grp, where_);
     for (const auto& m : members) {
       if (m.type != H5O_TYPE_GROUP) continue;
-      Handle g{H5Gopen2(grp, m.name.c_str(), H5P_DEFAULT), H5Gclose};
+      H5Handle g{H5Gopen2(grp, m.name.c_str(), H5P_DEFAULT), H5Gclose};
       const std::string child = path.empty() ? m.name : path + "/" + m.name;
       if (g.id >= 0 && count_phony(g.id, child, depth + 1)) return true;
     }
@@ -119,7 +80,7 @@ class Numbering {
  private:
   static std::optional<int> scale_id(hid_t dset) {
     if (H5Aexists(dset, "_Netcdf4Dimid") <= 0) return std::nullopt;
-    Handle att{H5Aopen(dset, "_Netcdf4Dimid", H5P_DEFAULT), H5Aclose};
+    H5Handle att{H5Aopen(dset, "_Netcdf4Dimid", H5P_DEFAULT), H5Aclose};
     int id = 0;
     if (att.id < 0 || H5Aread(att.id, H5T_NATIVE_INT, &id) < 0) return std::nullopt;
     return id;
@@ -127,7 +88,7 @@ class Numbering {
 
   // A dataset's axes against the group's dimensions: scales' as they are, phony ones as made.
   void match_dataset(hid_t grp, const std::string& name, bool scales, std::vector<Extent>& dims) {
-    Handle d{H5Dopen2(grp, name.c_str(), H5P_DEFAULT), H5Dclose};
+    H5Handle d{H5Dopen2(grp, name.c_str(), H5P_DEFAULT), H5Dclose};
     if (d.id < 0) return;
     const Axes a = axes_of(d.id);
     if ((H5DSis_scale(d.id) > 0) != scales) return;
@@ -175,7 +136,7 @@ class Numbering {
 }  // namespace
 
 int first_phony_id(hid_t file, const std::string& group, const std::string& where) {
-  Handle root{H5Gopen2(file, "/", H5P_DEFAULT), H5Gclose};
+  H5Handle root{H5Gopen2(file, "/", H5P_DEFAULT), H5Gclose};
   if (root.id < 0) throw Error::source(where, "cannot open the root group: the file is damaged");
   std::string target;
   for (std::size_t start = 0; start < group.size();) {  // "a//b/" is "a/b"
