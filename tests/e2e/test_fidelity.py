@@ -705,10 +705,9 @@ NOT_READ_YET = {
     # a root holding only groups (xarray shows its attributes alone): issue 27 item 5
     "has no data variables to cache in its root group",
 }
-# Known differences, each an open item of issue 27: the sweep may show them until it is fixed.
-KNOWN_DIFFERENT = {
-    "ncmeta/extdata/gridmet_sample.nc": "coordinates differ: ['crs']",  # item 11: crs(crs) dropped
-}
+# Known differences, each an open issue: the sweep may show them until it is fixed (none today;
+# gridMET's crs(crs) was one until issue 27 item 11).
+KNOWN_DIFFERENT = {}
 
 
 def test_every_file_debian_r_packages_ship_is_identical_or_refused_by_name(tmp_path):
