@@ -129,7 +129,7 @@ bool stops_on_recommendations(const Plan& plan, const Config& cfg, const CacheOp
     saving |= r.saves;
     if (!r.saves)
       log_line(cfg.log_level, 1,
-               "recommendation (saves no reads or memory; going on): " + r.key + ": " + r.message);
+               "recommendation (saves no reads or memory for the same output; going on): " + r.key + ": " + r.message);
   }
   if (!saving || !cfg.recommend_changes || opt.yes || (opt.ask && ask_to_continue(plan)))
     return false;

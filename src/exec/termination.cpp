@@ -84,7 +84,9 @@ void throw_if_terminated(const char* what) {
   if (sig == 0) return;
   throw Error(ErrorKind::Interrupted,
               std::string(what) + " stopped by signal " + std::to_string(sig) + " (" +
-                  strsignal(sig) + "); the store is incomplete: run again with resume: true");
+                  strsignal(sig) +
+                  "); the store is incomplete: run the same cache again to continue it "
+                  "(finished jobs are kept; resume: true says so explicitly)");
 }
 
 }  // namespace zp

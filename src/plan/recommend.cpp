@@ -236,8 +236,12 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
       if (alts.size() > 3) alts.resize(3);
       std::string msg = fmt::format(
           "output chunk size {} along '{}' cuts through source chunks of {}.", c, a.dims[d], s);
-      for (const auto& [alt_c, o] : alts) msg += fmt::format("\n    {}: {}", alt_c, effect(now, o));
-      out.push_back({"chunks." + a.dims[d], msg});
+      bool any_saves = false;  // worth stopping a run for (saves()), not only worth saying
+      for (const auto& [alt_c, o] : alts) {
+        msg += fmt::format("\n    {}: {}", alt_c, effect(now, o));
+        any_saves |= saves(now, o);
+      }
+      out.push_back({"chunks." + a.dims[d], msg, any_saves});
     }
   }
 }

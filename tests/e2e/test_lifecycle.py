@@ -510,6 +510,19 @@ def test_json_stop_on_recommendations_is_an_event(tmp_path):
     assert events[-1]["event"] == "complete" and "saves no reads or memory" in proc.stderr
 
 
+def test_chunk_sizes_that_cut_source_chunks_read_once_do_not_stop_a_run(tmp_path):
+    """Output chunks (24, 10, 20) over source chunks (24, 19, 36): every source chunk is still read
+    once, and the aligned sizes save 0.5 MB of 42 MB; said, not a stop (was exit 3, saves true)."""
+    need_fixtures()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "variables": ["d2m"], "cache_store": str(tmp_path / "c.zarr"),
+           "chunks": {"time": 24, "latitude": 10, "longitude": 20}, "deploy_mode": "series"}
+    proc = run_cache(tmp_path, cfg, "--json", check=0)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    recs = [e for e in events if e["event"] == "recommendation"]
+    assert {r["key"] for r in recs} == {"chunks.latitude", "chunks.longitude"}, recs
+    assert not any(r["saves"] for r in recs) and events[-1]["event"] == "complete"
+
+
 def test_status_json_exit_code_and_help_without_the_binary_path(tmp_path):
     need_fixtures()
     store = tmp_path / "s.zarr"

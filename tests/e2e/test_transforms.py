@@ -315,7 +315,7 @@ def test_tile_sizes_that_cut_source_chunks_are_recommended_with_aligned_ones(tmp
     # changes: advice that saves nothing, printed, and the cache goes on.
     proc = run_cache(tmp_path, cfg)
     assert proc.returncode == 0 and (tmp_path / "x.zarr").exists(), proc.stderr
-    assert "recommendation (saves no reads or memory; going on): preprocessors[2].longitude" in proc.stderr
+    assert "recommendation (saves no reads or memory for the same output; going on): preprocessors[2].longitude" in proc.stderr
 
 
 def test_several_tiles_a_chunk_along_batch_dim(tmp_path):
