@@ -46,6 +46,15 @@ def run_cache(tmp_path, config, *args, command="cache", env=None, check=None):
     return proc
 
 
+def alive(pid):
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def children_of(pid):
     """Pids of the live processes whose parent is `pid`."""
     out = []

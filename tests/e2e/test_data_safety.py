@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import (BIN, ERA5, SAMPLE_BIN, assert_matches, children_of, need_fixtures, open_kerchunk, open_netcdf,
+from conftest import (BIN, ERA5, SAMPLE_BIN, alive, assert_matches, children_of, need_fixtures, open_kerchunk, open_netcdf,
                       run_cache, store_files)
 
 
@@ -307,14 +307,6 @@ def test_a_source_rewritten_while_a_job_reads_it_fails_that_job(tmp_path):
 
 
 # 4. Process lifetime: workers never outlive their coordinator.
-
-def alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
 
 def start_hung_local_run(tmp_path, store, cfg_extra=None):
     cfg = era5_config(store, deploy_mode="local", simultaneous_worker_limit=2, worker_timeout="10:00",

@@ -17,7 +17,7 @@ import xarray as xr
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
-from conftest import BIN, ERA5, children_of, need_fixtures, open_kerchunk, store_files  # noqa: E402
+from conftest import BIN, ERA5, alive, children_of, need_fixtures, open_kerchunk, store_files  # noqa: E402
 
 from zarr_parallel import ZarrParallelAssembler  # noqa: E402
 
@@ -177,14 +177,6 @@ def interrupt_script(tmp_path, store, **extra):
         print("finished", flush=True)
     """))
     return script
-
-
-def alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize("target", ["process", "group"])
