@@ -15,10 +15,17 @@ namespace zp {
 
 namespace {
 
-int param(const nlohmann::json& config, const char* key) {
+// The file's filter values are untrusted: each within what szip defines (masks of 8 bits, up to
+// 32 pixels a block and 32 bits a pixel; scanlines are bounded by the budget below), else refused.
+int param(const nlohmann::json& config, const char* key, int64_t lo, int64_t hi) {
   if (!config.contains(key) || !config[key].is_number_integer())
     throw Error(ErrorKind::Source, std::string("szip: missing parameter '") + key + "'");
-  return config[key].get<int>();
+  const auto v = config[key].get<int64_t>();
+  if (v < lo || v > hi)
+    throw Error(ErrorKind::Source, std::string("szip: parameter '") + key + "' is " +
+                                       std::to_string(v) + ", outside " + std::to_string(lo) +
+                                       ".." + std::to_string(hi));
+  return static_cast<int>(v);
 }
 
 }  // namespace
@@ -34,10 +41,10 @@ Bytes szip_decode(const Bytes& in, const nlohmann::json& config, std::size_t hin
   if (!hint && size > in.size() * 64 + 1024)
     throw Error(ErrorKind::Source, "szip chunk claims an implausible decoded size");
   SZ_com_t p{};
-  p.options_mask = param(config, "mask");
-  p.pixels_per_block = param(config, "pixels_per_block");
-  p.bits_per_pixel = param(config, "bits_per_pixel");
-  p.pixels_per_scanline = param(config, "pixels_per_scanline");
+  p.options_mask = param(config, "mask", 0, 255);
+  p.pixels_per_block = param(config, "pixels_per_block", 2, 32);
+  p.bits_per_pixel = param(config, "bits_per_pixel", 1, 64);
+  p.pixels_per_scanline = param(config, "pixels_per_scanline", 1, 1 << 24);
   Bytes out(size);
   size_t n = out.size();
   const int rc = SZ_BufftoBuffDecompress(out.data(), &n, in.data() + 4, in.size() - 4, &p);

@@ -285,5 +285,26 @@ TEST(CodecV3, TranslatesNamesAndConfigurationsBothWays) {
   EXPECT_THROW(codec_from_v3({{"name", "nosuch"}}, "t"), Error);
 }
 
+TEST(Codec, SzipParametersFromAFileAreChecked) {
+  // Header: 8 decoded bytes. The stream itself never gets read: the parameters are refused first.
+  const Bytes chunk = {8, 0, 0, 0, 0, 0, 0, 0};
+  const nlohmann::json good = {
+      {"mask", 141}, {"pixels_per_block", 32}, {"bits_per_pixel", 8}, {"pixels_per_scanline", 8}};
+  for (const auto& [key, bad] :
+       std::vector<std::pair<std::string, int64_t>>{{"mask", 4096},
+                                                    {"pixels_per_block", 0},
+                                                    {"bits_per_pixel", -8},
+                                                    {"pixels_per_scanline", int64_t{1} << 40}}) {
+    nlohmann::json config = good;
+    config[key] = bad;
+    try {
+      szip_decode(chunk, config, 8);
+      ADD_FAILURE() << key << " " << bad << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace zp
