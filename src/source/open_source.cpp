@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
-#include "source/kerchunk_source.hpp"
+#include "source/kerchunk/kerchunk_source.hpp"
 #include "source/netcdf_source.hpp"
 
 namespace zp {

@@ -1,4 +1,4 @@
-#include "source/object_arrays.hpp"
+#include "source/zarr/object_arrays.hpp"
 
 #include <cstring>
 

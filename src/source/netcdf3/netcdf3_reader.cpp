@@ -1,4 +1,4 @@
-#include "source/netcdf3_reader.hpp"
+#include "source/netcdf3/netcdf3_reader.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -9,7 +9,7 @@
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
 #include "source/char_arrays.hpp"
-#include "source/netcdf4_reader.hpp"
+#include "source/netcdf4/netcdf4_reader.hpp"
 
 namespace zp {
 

@@ -1,4 +1,4 @@
-#include "source/netcdf4_reader.hpp"
+#include "source/netcdf4/netcdf4_reader.hpp"
 
 #include <H5DSpublic.h>
 #include <netcdf.h>  // the default fill values (NC_FILL_*) netCDF-C reports
@@ -19,9 +19,9 @@
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
 #include "source/char_arrays.hpp"
-#include "source/hdf5_links.hpp"
-#include "source/hdf5_readable_driver.hpp"
-#include "source/phony_dims.hpp"
+#include "source/netcdf4/hdf5_links.hpp"
+#include "source/netcdf4/hdf5_readable_driver.hpp"
+#include "source/netcdf4/phony_dims.hpp"
 
 namespace zp {
 

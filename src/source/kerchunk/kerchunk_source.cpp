@@ -1,4 +1,4 @@
-#include "source/kerchunk_source.hpp"
+#include "source/kerchunk/kerchunk_source.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,9 +10,9 @@
 #include "core/json_int.hpp"
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
-#include "source/kerchunk_template.hpp"
-#include "source/object_arrays.hpp"
-#include "source/zarr_v3_source.hpp"
+#include "source/kerchunk/kerchunk_template.hpp"
+#include "source/zarr/object_arrays.hpp"
+#include "source/zarr/zarr_v3_source.hpp"
 #include "store/file_reader.hpp"
 
 namespace zp {
