@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "source/kerchunk/kerchunk_source.hpp"
+#include "source/zarr/zarr_source.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   try {

@@ -67,8 +67,6 @@ void default_fill(DType t, unsigned char* out) {
 
 namespace {
 
-constexpr std::size_t kMaxWholeText = std::size_t{256} << 20;
-
 // A failed HDF5 call: the reader's own error when a remote read caused it, else `what`.
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   rethrow_readable_error();
@@ -347,12 +345,6 @@ void read_whole(hid_t dset, hid_t mem_type, void* out, const std::string& where)
 }
 
 }  // namespace
-
-void check_whole_text_size(std::size_t bytes, const std::string& where) {
-  if (bytes > kMaxWholeText)
-    throw Error::source(where, "text variable of " + std::to_string(bytes >> 20) +
-                                   " MiB: text is read whole and zarr-parallel caps it at 256 MiB");
-}
 
 void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where) {
   const H5Handle dset{dataset, nullptr};  // the caller's
