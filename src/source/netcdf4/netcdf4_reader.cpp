@@ -346,78 +346,76 @@ void read_whole(hid_t dset, hid_t mem_type, void* out, const std::string& where)
 
 }  // namespace
 
-void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where) {
-  const H5Handle dset{dataset, nullptr};  // the caller's
-  H5Handle type{H5Dget_type(dset.id), H5Tclose};
-  v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
-  H5Handle dcpl{H5Dget_create_plist(dset.id), H5Pclose};
-  check_storage_inside_the_file(dcpl.id, where);
-  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
+namespace {
+
+// The chunk shape, the filters as codecs, and each chunk's place from HDF5's chunk index.
+void chunked_storage(hid_t dset, hid_t dcpl, Variable& v, const std::string& where) {
   const std::size_t nd = v.ndim();
-
-  if (layout == H5D_CHUNKED) {
-    std::vector<hsize_t> cdims(nd);
-    H5Pget_chunk(dcpl.id, static_cast<int>(nd), cdims.data());
-    std::vector<int64_t> chunk(cdims.begin(), cdims.end());
-    v.grid = ChunkGrid::regular(v.shape, chunk, where);
-    const int nfilters = H5Pget_nfilters(dcpl.id);
-    for (int i = 0; i < nfilters; ++i) {
-      unsigned flags = 0;
-      std::size_t ncd = 16;
-      std::vector<unsigned> cd(16);
-      char fname[256];
-      unsigned config = 0;
-      const H5Z_filter_t id = H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &ncd,
-                                             cd.data(), sizeof fname, fname, &config);
-      cd.resize(std::min<std::size_t>(ncd, 16));
-      v.codecs.push_back(codec_from_hdf5_filter(id, cd, v.dtype.size, where));
-    }
-    const int64_t n = v.grid.num_chunks();
-    v.chunks.resize(static_cast<std::size_t>(n));
-    std::vector<hsize_t> offset(nd);
-    for (int64_t idx = 0; idx < n; ++idx) {
-      const std::vector<int64_t> c = v.grid.coords(idx);
-      for (std::size_t d = 0; d < nd; ++d) offset[d] = static_cast<hsize_t>(c[d] * chunk[d]);
-      unsigned mask = 0;
-      haddr_t addr = HADDR_UNDEF;
-      hsize_t size = 0;
-      if (H5Dget_chunk_info_by_coord(dset.id, offset.data(), &mask, &addr, &size) < 0)
-        fail(where, "cannot read the HDF5 chunk index");
-      auto& ref = v.chunks[static_cast<std::size_t>(idx)];
-      if (addr != HADDR_UNDEF) {
-        ref.kind = ChunkRef::Kind::Range;
-        ref.offset = addr;
-        ref.length = size;
-        ref.filter_mask = mask;
-      }
-    }
-    return;
+  std::vector<hsize_t> cdims(nd);
+  H5Pget_chunk(dcpl, static_cast<int>(nd), cdims.data());
+  std::vector<int64_t> chunk(cdims.begin(), cdims.end());
+  v.grid = ChunkGrid::regular(v.shape, chunk, where);
+  const int nfilters = H5Pget_nfilters(dcpl);
+  for (int i = 0; i < nfilters; ++i) {
+    unsigned flags = 0;
+    std::size_t ncd = 16;
+    std::vector<unsigned> cd(16);
+    char fname[256];
+    unsigned config = 0;
+    const H5Z_filter_t id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &ncd, cd.data(),
+                                           sizeof fname, fname, &config);
+    cd.resize(std::min<std::size_t>(ncd, 16));
+    v.codecs.push_back(codec_from_hdf5_filter(id, cd, v.dtype.size, where));
   }
+  const int64_t n = v.grid.num_chunks();
+  v.chunks.resize(static_cast<std::size_t>(n));
+  std::vector<hsize_t> offset(nd);
+  for (int64_t idx = 0; idx < n; ++idx) {
+    const std::vector<int64_t> c = v.grid.coords(idx);
+    for (std::size_t d = 0; d < nd; ++d) offset[d] = static_cast<hsize_t>(c[d] * chunk[d]);
+    unsigned mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t size = 0;
+    if (H5Dget_chunk_info_by_coord(dset, offset.data(), &mask, &addr, &size) < 0)
+      fail(where, "cannot read the HDF5 chunk index");
+    auto& ref = v.chunks[static_cast<std::size_t>(idx)];
+    if (addr != HADDR_UNDEF) {
+      ref.kind = ChunkRef::Kind::Range;
+      ref.offset = addr;
+      ref.length = size;
+      ref.filter_mask = mask;
+    }
+  }
+}
 
-  // Contiguous or compact: cut into slabs along dim 0 of at most ~16 MiB, each a byte range.
+// A compact dataset's values, stored in its header: read here, one inline chunk.
+void compact_storage(hid_t dset, hid_t type, Variable& v, const std::string& where) {
+  H5Handle native{H5Tget_native_type(type, H5T_DIR_ASCEND), H5Tclose};
+  auto all = std::make_shared<Bytes>(
+      static_cast<std::size_t>(v.num_elements()) * static_cast<std::size_t>(v.dtype.size), 0);
+  if (H5Dread(dset, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
+    fail(where, "cannot read compact dataset");
+  v.dtype.big_endian = false;
+  v.grid = ChunkGrid::regular(v.shape, v.shape);
+  all->resize(v.chunk_bytes(), 0);
+  v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all});
+}
+
+// Contiguous or compact: cut into slabs along dim 0 of at most ~16 MiB, each a byte range.
+void unchunked_storage(hid_t dset, hid_t type, H5D_layout_t layout, Variable& v,
+                       const std::string& where) {
   std::vector<int64_t> chunk = v.shape;
   const std::size_t row = v.num_elements() /
                           std::max<int64_t>(v.shape.empty() ? 1 : v.shape[0], 1) *
                           static_cast<std::size_t>(v.dtype.size);
-  if (nd > 0 && row > 0)
+  if (v.ndim() > 0 && row > 0)
     chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1,
                                    std::max<int64_t>(v.shape[0], 1));
   for (auto& c : chunk) c = std::max<int64_t>(c, 1);
   v.grid = ChunkGrid::regular(v.shape, chunk, where);
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (layout == H5D_COMPACT) {
-    H5Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
-    auto all = std::make_shared<Bytes>(
-        static_cast<std::size_t>(v.num_elements()) * static_cast<std::size_t>(v.dtype.size), 0);
-    if (H5Dread(dset.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
-      fail(where, "cannot read compact dataset");
-    v.dtype.big_endian = false;
-    v.grid = ChunkGrid::regular(v.shape, v.shape);
-    all->resize(v.chunk_bytes(), 0);
-    v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all});
-    return;
-  }
-  const haddr_t addr = H5Dget_offset(dset.id);
+  if (layout == H5D_COMPACT) return compact_storage(dset, type, v, where);
+  const haddr_t addr = H5Dget_offset(dset);
   if (addr == HADDR_UNDEF) return;  // never written: all missing
   const uint64_t slab = static_cast<uint64_t>(chunk[0]) * row;
   const uint64_t total =
@@ -428,6 +426,18 @@ void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where)
     ref.offset = addr + i * slab;
     ref.length = std::min<uint64_t>(slab, total - i * slab);
   }
+}
+
+}  // namespace
+
+void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where) {
+  H5Handle type{H5Dget_type(dataset), H5Tclose};
+  v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
+  H5Handle dcpl{H5Dget_create_plist(dataset), H5Pclose};
+  check_storage_inside_the_file(dcpl.id, where);
+  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
+  if (layout == H5D_CHUNKED) return chunked_storage(dataset, dcpl.id, v, where);
+  unchunked_storage(dataset, type.id, layout, v, where);
 }
 
 namespace {
@@ -482,261 +492,357 @@ hid_t open_group(hid_t file, const std::string& at, const std::string& group,
                                    (known.empty() ? " (it has none)" : " (has: " + known + ")"));
 }
 
-}  // namespace
-
-ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group) {
-  const std::vector<std::string> chain = group_chain(group);
-  std::vector<Dim> dims;
-  std::map<haddr_t, int64_t> unlimited_extent;  // by dimension scale
+// What describing one file holds between its steps.
+struct Description {
+  hid_t file;
+  const std::string& path;
+  const std::string& group;
+  std::vector<std::string> chain;  // the groups from the root to `group`
+  std::vector<Dim> dims;           // of every group of the chain, then phony ones
   int next_auto_id = 0;
+  std::optional<int> next_phony;  // counted only when needed (phony_dims.hpp)
   std::vector<HardLink> members;  // of the group read
   H5Handle grp{-1, H5Gclose};
   // The group's datasets, each opened once for the whole description (opens dominate its cost).
   std::map<std::string, std::unique_ptr<H5Handle>> opened;
-  for (std::size_t depth = 0; depth < chain.size(); ++depth) {
-    H5Handle gh{open_group(file, chain[depth], group, path), H5Gclose};
-    const hid_t g = gh.id;
-    std::vector<HardLink> links = hard_links_of(g, path);
-    const bool target = depth + 1 == chain.size();
-    for (const auto& l : links) {
-      if (l.type != H5O_TYPE_DATASET) continue;
-      auto handle = std::make_unique<H5Handle>(H5Dopen2(g, l.name.c_str(), H5P_DEFAULT), H5Dclose);
-      if (handle->id < 0) fail(path, "cannot open dataset '" + l.name + "'");
-      const H5Handle& d = *handle;
-      if (target) opened[l.name] = std::move(handle);
-      if (auto dim = scale_dim(d.id, l.name, l.addr)) {
-        dim->group = depth;
-        if (dim->id < 0) dim->id = next_auto_id;
-        next_auto_id = std::max(next_auto_id, dim->id + 1);
-        dims.push_back(*dim);
-      } else {
-        note_unlimited_extents(d.id, unlimited_extent);
-      }
-    }
-    if (depth + 1 == chain.size()) {
-      members = std::move(links);
-      grp.id = gh.id;
-      gh.id = -1;
+};
+
+// A variable of the group between its dimensions and the rest of its description.
+struct Pending {
+  Variable v;
+  std::vector<std::size_t> dim_index;  // into dims, every axis (the char length included)
+  Kind kind;
+  std::string link;
+};
+
+// The dimension scales of one group of the chain; the target group's datasets stay open.
+void read_group_dims(Description& s, std::size_t depth, std::map<haddr_t, int64_t>& extent) {
+  H5Handle gh{open_group(s.file, s.chain[depth], s.group, s.path), H5Gclose};
+  std::vector<HardLink> links = hard_links_of(gh.id, s.path);
+  const bool target = depth + 1 == s.chain.size();
+  for (const auto& l : links) {
+    if (l.type != H5O_TYPE_DATASET) continue;
+    auto handle =
+        std::make_unique<H5Handle>(H5Dopen2(gh.id, l.name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (handle->id < 0) fail(s.path, "cannot open dataset '" + l.name + "'");
+    const hid_t d = handle->id;
+    if (target) s.opened[l.name] = std::move(handle);
+    if (auto dim = scale_dim(d, l.name, l.addr)) {
+      dim->group = depth;
+      if (dim->id < 0) dim->id = s.next_auto_id;
+      s.next_auto_id = std::max(s.next_auto_id, dim->id + 1);
+      s.dims.push_back(*dim);
+    } else {
+      note_unlimited_extents(d, extent);
     }
   }
-  for (auto& d : dims)
+  if (target) {
+    s.members = std::move(links);
+    s.grp.id = gh.id;
+    gh.id = -1;
+  }
+}
+
+// Open: the chain of groups and the dimensions visible to the group, in netCDF-C's order.
+void open_dimensions(Description& s) {
+  std::map<haddr_t, int64_t> unlimited_extent;  // by dimension scale
+  for (std::size_t depth = 0; depth < s.chain.size(); ++depth)
+    read_group_dims(s, depth, unlimited_extent);
+  for (auto& d : s.dims)
     if (d.unlimited && unlimited_extent.count(d.scale))
       d.size = std::max(d.size, unlimited_extent[d.scale]);
-  std::sort(dims.begin(), dims.end(), [](const Dim& a, const Dim& b) { return a.id < b.id; });
+  std::sort(s.dims.begin(), s.dims.end(), [](const Dim& a, const Dim& b) { return a.id < b.id; });
+}
 
-  ScanPart out;
-  Dataset& ds = out.ds;
-  ds.engine = "netcdf";
-  ds.files = {path};
-  ds.group = group;
-  list_groups(grp.id, group.empty() ? "" : group + "/", ds.groups, path);
-  {
-    H5Handle gcpl{H5Gget_create_plist(grp.id), H5Pclose};
-    ds.attrs = read_attrs(grp.id, gcpl.id, path);
+// Dimensions without scales (HDF5 files not written by netCDF): netCDF-C's phony dimensions, one
+// per distinct length within a variable, numbered across the file as netCDF-C numbers them.
+std::size_t phony_dim(Description& s, int64_t size, bool unlimited,
+                      const std::vector<std::size_t>& taken) {
+  const std::size_t depth = s.chain.size() - 1;
+  for (std::size_t i = 0; i < s.dims.size(); ++i)
+    if (s.dims[i].group == depth && s.dims[i].size == size && s.dims[i].unlimited == unlimited &&
+        std::find(taken.begin(), taken.end(), i) == taken.end())
+      return i;
+  if (!s.next_phony)
+    s.next_phony = std::max(s.next_auto_id, first_phony_id(s.file, s.group, s.path));
+  Dim d;
+  d.id = (*s.next_phony)++;
+  d.unlimited = unlimited;
+  d.name = "phony_dim_" + std::to_string(d.id);
+  d.size = size;
+  d.group = depth;
+  s.dims.push_back(d);
+  return s.dims.size() - 1;
+}
+
+// The dimension of axis `a` of dataset `d` (link `l`): a scale's own, its DIMENSION_LIST's, else
+// a phony one.
+std::optional<std::size_t> scale_of_axis(const Description& s, const HardLink& l, bool scale, int a,
+                                         const std::optional<std::vector<int>>& coords,
+                                         const std::vector<haddr_t>& scales) {
+  const auto k = static_cast<std::size_t>(a);
+  std::optional<std::size_t> found;
+  if (scale && coords && k < coords->size()) {
+    for (std::size_t i = 0; i < s.dims.size(); ++i)
+      if (s.dims[i].id == (*coords)[k]) found = i;
+  } else if (scale && a == 0) {
+    for (std::size_t i = 0; i < s.dims.size(); ++i)
+      if (s.dims[i].scale == l.addr) found = i;
+  } else if (!scale && scales[k] != HADDR_UNDEF) {
+    for (std::size_t i = 0; i < s.dims.size(); ++i)
+      if (s.dims[i].scale == scales[k]) found = i;
   }
-  // Dimensions without scales (HDF5 files not written by netCDF): netCDF-C's phony dimensions,
-  // one per distinct length within a variable.
-  // Numbered across the file as netCDF-C numbers them (phony_dims.hpp), counted only when needed.
-  std::optional<int> next_phony;
-  auto phony = [&](int64_t size, bool unlimited, const std::vector<std::size_t>& taken) {
-    for (std::size_t i = 0; i < dims.size(); ++i)
-      if (dims[i].group == chain.size() - 1 && dims[i].size == size &&
-          dims[i].unlimited == unlimited && std::find(taken.begin(), taken.end(), i) == taken.end())
-        return i;
-    if (!next_phony) next_phony = std::max(next_auto_id, first_phony_id(file, group, path));
-    Dim d;
-    d.id = (*next_phony)++;
-    d.unlimited = unlimited;
-    d.name = "phony_dim_" + std::to_string(d.id);
-    d.size = size;
-    d.group = chain.size() - 1;
-    dims.push_back(d);
-    return dims.size() - 1;
-  };
+  return found;
+}
 
-  struct Pending {
-    Variable v;
-    std::vector<std::size_t> dim_index;  // into dims, every axis (the char length included)
-    Kind kind;
-    std::string link;
-  };
+// The dimensions of each axis of dataset `d` (of dataspace `space`) into p.dim_index.
+void axis_dims(Description& s, hid_t d, hid_t space, const HardLink& l, bool scale, Pending& p) {
+  const int rank = std::max(H5Sget_simple_extent_ndims(space), 0);
+  std::vector<hsize_t> shape(static_cast<std::size_t>(rank)), maxshape(shape.size());
+  if (rank > 0) H5Sget_simple_extent_dims(space, shape.data(), maxshape.data());
+  const auto coords = scale ? int_attr(d, "_Netcdf4Coordinates") : std::nullopt;
+  const std::vector<haddr_t> scales = scale ? std::vector<haddr_t>() : dimension_list(d, rank);
+  for (int a = 0; a < rank; ++a) {
+    const auto k = static_cast<std::size_t>(a);
+    auto found = scale_of_axis(s, l, scale, a, coords, scales);
+    if (!found)
+      found =
+          phony_dim(s, static_cast<int64_t>(shape[k]), maxshape[k] == H5S_UNLIMITED, p.dim_index);
+    p.dim_index.push_back(*found);
+  }
+}
+
+// One member of the group as a variable with its dimensions; nullopt for a dimension without a
+// variable, and for what netCDF-C cannot read (noted in ds.unsupported).
+std::optional<Pending> pending_variable(Description& s, const HardLink& l, Dataset& ds) {
+  const hid_t d = s.opened.at(l.name)->id;
+  const bool scale = H5DSis_scale(d) > 0;
+  if (scale && string_attr(d, "NAME").rfind(kDimOnly, 0) == 0) return std::nullopt;
+  std::string name = l.name;
+  if (name.rfind(kNonCoordPrefix, 0) == 0) name = name.substr(std::strlen(kNonCoordPrefix));
+  H5Handle type{H5Dget_type(d), H5Tclose};
+  const TypeInfo t = type_info(type.id);
+  H5Handle space{H5Dget_space(d), H5Sclose};
+  if (H5Sget_simple_extent_type(space.id) == H5S_NULL) {  // no value at all, not even one
+    ds.unsupported.emplace_back(name,
+                                "an HDF5 dataset with a null dataspace (no value: netCDF-C, and "
+                                "so xarray, cannot read it)");
+    return std::nullopt;
+  }
+  Pending p{Variable{}, {}, t.kind, l.name};
+  p.v.name = name;
+  p.v.origin = s.path;
+  axis_dims(s, d, space.id, l, scale, p);
+  // netCDF-C gives it its dimensions (they number the next ones), though it is not read here.
+  if (t.kind == Kind::Other) {
+    ds.unsupported.emplace_back(name, "of a user-defined type");
+    return std::nullopt;
+  }
+  return p;
+}
+
+// Variables: every dataset of the group with its dimensions; then the dataset's dimensions,
+// phony ones numbered after the scales as netCDF-C numbers them.
+std::vector<Pending> variables_and_dims(Description& s, Dataset& ds) {
   std::vector<Pending> vars;
-  for (const auto& l : members) {
-    if (l.type != H5O_TYPE_DATASET) continue;
-    const H5Handle& d = *opened.at(l.name);
-    const bool scale = H5DSis_scale(d.id) > 0;
-    if (scale && string_attr(d.id, "NAME").rfind(kDimOnly, 0) == 0) continue;
-    std::string name = l.name;
-    if (name.rfind(kNonCoordPrefix, 0) == 0) name = name.substr(std::strlen(kNonCoordPrefix));
-    const std::string where = path + ", variable '" + name + "'";
-    H5Handle type{H5Dget_type(d.id), H5Tclose};
-    const TypeInfo t = type_info(type.id);
-    H5Handle space{H5Dget_space(d.id), H5Sclose};
-    if (H5Sget_simple_extent_type(space.id) == H5S_NULL) {  // no value at all, not even one
-      ds.unsupported.emplace_back(
-          name,
-          "an HDF5 dataset with a null dataspace (no value: netCDF-C, and so xarray, "
-          "cannot read it)");
-      continue;
-    }
-    const int rank = std::max(H5Sget_simple_extent_ndims(space.id), 0);
-    std::vector<hsize_t> shape(static_cast<std::size_t>(rank)), maxshape(shape.size());
-    if (rank > 0) H5Sget_simple_extent_dims(space.id, shape.data(), maxshape.data());
-    Pending p{Variable{}, {}, t.kind, l.name};
-    p.v.name = name;
-    p.v.origin = path;
-    auto coords = scale ? int_attr(d.id, "_Netcdf4Coordinates") : std::nullopt;
-    const std::vector<haddr_t> scales = scale ? std::vector<haddr_t>() : dimension_list(d.id, rank);
-    for (int a = 0; a < rank; ++a) {
-      std::optional<std::size_t> found;
-      if (scale && coords && static_cast<std::size_t>(a) < coords->size()) {
-        for (std::size_t i = 0; i < dims.size(); ++i)
-          if (dims[i].id == (*coords)[static_cast<std::size_t>(a)]) found = i;
-      } else if (scale && a == 0) {
-        for (std::size_t i = 0; i < dims.size(); ++i)
-          if (dims[i].scale == l.addr) found = i;
-      } else if (!scale && scales[static_cast<std::size_t>(a)] != HADDR_UNDEF) {
-        for (std::size_t i = 0; i < dims.size(); ++i)
-          if (dims[i].scale == scales[static_cast<std::size_t>(a)]) found = i;
-      }
-      const auto k = static_cast<std::size_t>(a);
-      if (!found)
-        found = phony(static_cast<int64_t>(shape[k]), maxshape[k] == H5S_UNLIMITED, p.dim_index);
-      p.dim_index.push_back(*found);
-    }
-    // netCDF-C gives it its dimensions (they number the next ones), though it is not read here.
-    if (t.kind == Kind::Other) {
-      ds.unsupported.emplace_back(name, "of a user-defined type");
-      continue;
-    }
-    vars.push_back(std::move(p));
-  }
-  // Phony dimensions were appended; netCDF-C numbers them after the scales.
-  std::vector<std::size_t> visible(dims.size());
-  for (std::size_t i = 0; i < dims.size(); ++i) visible[i] = i;
+  for (const auto& l : s.members)
+    if (l.type == H5O_TYPE_DATASET)
+      if (auto p = pending_variable(s, l, ds)) vars.push_back(std::move(*p));
+  std::vector<std::size_t> visible(s.dims.size());
+  for (std::size_t i = 0; i < s.dims.size(); ++i) visible[i] = i;
   std::stable_sort(visible.begin(), visible.end(),
-                   [&](std::size_t a, std::size_t b) { return dims[a].id < dims[b].id; });
-  for (std::size_t i : visible) ds.dims.push_back({dims[i].name, dims[i].size, dims[i].unlimited});
+                   [&](std::size_t a, std::size_t b) { return s.dims[a].id < s.dims[b].id; });
+  for (std::size_t i : visible)
+    ds.dims.push_back({s.dims[i].name, s.dims[i].size, s.dims[i].unlimited});
+  return vars;
+}
 
+// How a variable's text is laid out (xarray's rule: the last axis of chars is the strings'
+// length only when it is stackable).
+struct TextShape {
+  bool stacked = false;
+  bool char_scalar = false;
+  bool char_array = false;
+  bool strings = false;
+  bool text = false;
+};
+
+TextShape text_shape(const Description& s, const Pending& p, const std::vector<DimsUse>& uses) {
+  const std::size_t n = p.dim_index.size();
+  TextShape t;
+  t.stacked =
+      p.kind == Kind::Char && n >= 1 && char_dim_stackable(s.dims[p.dim_index.back()].name, uses);
+  t.char_scalar = p.kind == Kind::Char && (n == 0 || (n == 1 && t.stacked));
+  t.char_array = p.kind == Kind::Char && !t.char_scalar;
+  t.strings = p.kind == Kind::String;
+  t.text = p.kind != Kind::Numeric;
+  return t;
+}
+
+// The variable's dtype, dimensions and shape (a char's length is part of its element).
+void shape_of(const Description& s, Pending& p, const TextShape& t, hid_t type) {
+  Variable& v = p.v;
+  const std::size_t n = p.dim_index.size();
+  if (t.char_scalar) {
+    const int64_t len = n == 0 ? 1 : s.dims[p.dim_index[0]].size;
+    v.dtype = DType{'S', static_cast<int>(std::max<int64_t>(len, 1)), false};
+    return;
+  }
+  v.dtype = type_info(type).dtype;
+  for (std::size_t a = 0; a < n; ++a) {
+    if (t.stacked && a + 1 == n) break;  // the string length: part of the element
+    v.dims.push_back(s.dims[p.dim_index[a]].name);
+    v.shape.push_back(s.dims[p.dim_index[a]].size);
+  }
+}
+
+// Attributes, the fill value, and what reads of never-written chunks give: the dataset's fill
+// value (netCDF sets it to _FillValue or the type's default; HDF5's own default is 0), else
+// netCDF's default.
+void attributes_of(Pending& p, const TextShape& t, hid_t d, hid_t dcpl, const std::string& where) {
+  Variable& v = p.v;
+  v.attrs = read_attrs(d, dcpl, where);
+  v.fill_value = nullptr;
+  if (p.kind == Kind::Char) {
+    take_char_fill_value(v);
+  } else if (t.text) {
+    v.attrs.erase("_FillValue");  // xarray's strings: objects, kept without a fill value
+  } else if (v.attrs.contains("_FillValue")) {
+    v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
+    v.attrs.erase("_FillValue");
+  }
+  if (t.text) {
+    v.missing_chunk_value = nullptr;
+    return;
+  }
+  unsigned char fill[8] = {};
+  H5D_fill_value_t status = H5D_FILL_VALUE_UNDEFINED;
+  H5Pfill_value_defined(dcpl, &status);
+  if (status == H5D_FILL_VALUE_UNDEFINED || H5Pget_fill_value(dcpl, native_of(v.dtype), fill) < 0)
+    default_fill(v.dtype, fill);
+  v.missing_chunk_value = number_json(fill, 0, v.dtype);
+}
+
+// Variable-length strings, read whole into fixed-width text as wide as the widest.
+void hold_strings(Variable& v, hid_t d, std::size_t n, const std::string& where) {
+  H5Handle space{H5Dget_space(d), H5Sclose};
+  check_whole_text_size(n * sizeof(char*), where);
+  std::vector<std::string> items = read_vlen_strings(d, false, space.id, where);
+  std::size_t width = 1;
+  for (const auto& s : items) width = std::max(width, std::strlen(s.c_str()));
+  check_whole_text_size(n * width, where);
+  Bytes data(n * width, 0);
+  for (std::size_t i = 0; i < items.size() && i < n; ++i)
+    std::memcpy(data.data() + i * width, items[i].c_str(), std::strlen(items[i].c_str()));
+  v.dtype = DType{'S', static_cast<int>(width), false};
+  v.object_codec = "vlen-utf8";
+  v.hold_whole(std::move(data));
+}
+
+// Text, and scalars, travel inline in the manifest: read here, whole.
+void hold_inline_values(const Description& s, Pending& p, const TextShape& t, hid_t d, hid_t type,
+                        const std::string& where) {
+  Variable& v = p.v;
+  std::size_t n = 1;
+  for (int64_t x : v.shape) n *= static_cast<std::size_t>(x);
+  if (t.strings) {
+    hold_strings(v, d, n, where);
+  } else if (t.char_array) {
+    const auto width = static_cast<std::size_t>(t.stacked ? s.dims[p.dim_index.back()].size : 1);
+    v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
+    check_whole_text_size(n * width, where);
+    Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);
+    if (n > 0 && width > 0) read_whole(d, type, data.data(), where);
+    v.hold_whole(std::move(data));
+  } else if (v.ndim() == 0) {
+    // A scalar (grid mapping, scalar coordinate): its one value travels inline in the manifest.
+    auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size), 0);
+    const bool no_chars =
+        t.char_scalar && p.dim_index.size() == 1 && s.dims[p.dim_index[0]].size == 0;
+    if (!no_chars) read_whole(d, t.char_scalar ? type : native_of(v.dtype), value->data(), where);
+    v.grid = ChunkGrid::regular({}, {});
+    v.chunks = {ChunkRef{}};
+    v.chunks[0].kind = ChunkRef::Kind::Inline;
+    v.chunks[0].data = std::move(value);
+  }
+}
+
+// A dimension coordinate's values, read whole for the join's digest; kept for the unlimited
+// dimension and any time axis (the usual concat_dim, fixed in xarray's to_netcdf output): the
+// join converts units and holds the joined values.
+void coordinate_values(const Variable& v, const Dataset& ds, hid_t d, const std::string& where,
+                       ScanPart& out) {
+  // Counted first (a 6 kB file can declare 2^34 values).
+  budget::checked_product({v.shape[0]}, budget::kCoordinateValues, where,
+                          "values in a dimension coordinate (read whole)");
+  std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
+  const Dimension* dim = ds.find_dim(v.name);
+  const std::size_t bytes = values.size() * static_cast<std::size_t>(v.dtype.size);
+  const bool axis =
+      (dim && dim->unlimited) || (v.attrs.contains("units") && v.attrs["units"].is_string() &&
+                                  is_time_units(v.attrs["units"].get<std::string>()));
+  if (axis && v.dtype.numeric() && v.object_codec.empty() && bytes <= kMaxJoinValueBytes) {
+    // Read once, natively: the join keeps these bytes, the digest takes them as doubles.
+    Bytes native(bytes, 0);
+    if (bytes > 0) read_whole(d, native_of(v.dtype), native.data(), where);
+    for (std::size_t i = 0; i < values.size(); ++i)
+      values[i] = load_as_double(native.data(), i, v.dtype.native());
+    out.join_values[v.name] = std::move(native);
+  } else if (!values.empty()) {
+    read_whole(d, H5T_NATIVE_DOUBLE, values.data(), where);
+  }
+  out.coord_digests[v.name] = sha256_hex(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
+}
+
+// One variable's description but its chunk manifest: dtype and shape, attributes and fill values,
+// inline values, a coordinate's digest.
+void describe_variable(const Description& s, Pending& p, const std::vector<DimsUse>& uses,
+                       ScanPart& out) {
+  Variable& v = p.v;
+  const std::string where = s.path + ", variable '" + v.name + "'";
+  const hid_t d = s.opened.at(p.link)->id;
+  H5Handle dcpl{H5Dget_create_plist(d), H5Pclose};
+  check_storage_inside_the_file(dcpl.id, where);
+  H5Handle type{H5Dget_type(d), H5Tclose};
+  const TextShape t = text_shape(s, p, uses);
+  shape_of(s, p, t, type.id);
+  attributes_of(p, t, d, dcpl.id, where);
+  hold_inline_values(s, p, t, d, type.id, where);
+  if (v.ndim() == 1 && v.dims[0] == v.name && !t.text) coordinate_values(v, out.ds, d, where, out);
+  out.ds.variables.push_back(std::move(v));
+}
+
+// The dataset's own entries: engine, file, group, its subgroups and attributes.
+void group_of(const Description& s, Dataset& ds) {
+  ds.engine = "netcdf";
+  ds.files = {s.path};
+  ds.group = s.group;
+  list_groups(s.grp.id, s.group.empty() ? "" : s.group + "/", ds.groups, s.path);
+  H5Handle gcpl{H5Gget_create_plist(s.grp.id), H5Pclose};
+  ds.attrs = read_attrs(s.grp.id, gcpl.id, s.path);
+}
+
+}  // namespace
+
+// open → dimensions → variables → attributes → chunk manifest.
+ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group) {
+  Description s{file, path, group, group_chain(group)};
+  open_dimensions(s);
+  ScanPart out;
+  group_of(s, out.ds);
+  std::vector<Pending> vars = variables_and_dims(s, out.ds);
   std::vector<DimsUse> uses;
   for (const auto& p : vars) {
     DimsUse u{p.v.name, {}, p.kind == Kind::Char};
-    for (std::size_t i : p.dim_index) u.dims.push_back(dims[i].name);
+    for (std::size_t i : p.dim_index) u.dims.push_back(s.dims[i].name);
     uses.push_back(std::move(u));
   }
-  for (auto& p : vars) {
-    Variable& v = p.v;
-    const std::string where = path + ", variable '" + v.name + "'";
-    const H5Handle& d = *opened.at(p.link);
-    H5Handle dcpl{H5Dget_create_plist(d.id), H5Pclose};
-    check_storage_inside_the_file(dcpl.id, where);
-    H5Handle type{H5Dget_type(d.id), H5Tclose};
-    const std::size_t nvdims = p.dim_index.size();
-    // xarray's rule: the last axis is the strings' length only when it is stackable.
-    const bool stacked = p.kind == Kind::Char && nvdims >= 1 &&
-                         char_dim_stackable(dims[p.dim_index.back()].name, uses);
-    const bool char_scalar = p.kind == Kind::Char && (nvdims == 0 || (nvdims == 1 && stacked));
-    const bool char_array = p.kind == Kind::Char && !char_scalar;
-    const bool strings = p.kind == Kind::String;
-    const bool text = p.kind != Kind::Numeric;
-    if (char_scalar) {
-      const int64_t len = nvdims == 0 ? 1 : dims[p.dim_index[0]].size;
-      v.dtype = DType{'S', static_cast<int>(std::max<int64_t>(len, 1)), false};
-    } else {
-      v.dtype = type_info(type.id).dtype;
-      for (std::size_t a = 0; a < nvdims; ++a) {
-        if (stacked && a + 1 == nvdims) break;  // the string length: part of the element
-        v.dims.push_back(dims[p.dim_index[a]].name);
-        v.shape.push_back(dims[p.dim_index[a]].size);
-      }
-    }
-    v.attrs = read_attrs(d.id, dcpl.id, where);
-    v.fill_value = nullptr;
-    if (p.kind == Kind::Char) {
-      take_char_fill_value(v);
-    } else if (text) {
-      v.attrs.erase("_FillValue");  // xarray's strings: objects, kept without a fill value
-    } else if (v.attrs.contains("_FillValue")) {
-      v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
-      v.attrs.erase("_FillValue");
-    }
-    if (text) {
-      v.missing_chunk_value = nullptr;
-    } else {
-      // What reads of never-written chunks give: the dataset's fill value (netCDF sets it to
-      // _FillValue or the type's default; HDF5's own default is 0), else netCDF's default.
-      unsigned char fill[8] = {};
-      H5D_fill_value_t status = H5D_FILL_VALUE_UNDEFINED;
-      H5Pfill_value_defined(dcpl.id, &status);
-      if (status == H5D_FILL_VALUE_UNDEFINED ||
-          H5Pget_fill_value(dcpl.id, native_of(v.dtype), fill) < 0)
-        default_fill(v.dtype, fill);
-      v.missing_chunk_value = number_json(fill, 0, v.dtype);
-    }
-    std::size_t n = 1;
-    for (int64_t s : v.shape) n *= static_cast<std::size_t>(s);
-    if (strings) {
-      H5Handle space{H5Dget_space(d.id), H5Sclose};
-      check_whole_text_size(n * sizeof(char*), where);
-      std::vector<std::string> items = read_vlen_strings(d.id, false, space.id, where);
-      std::size_t width = 1;
-      for (const auto& s : items) width = std::max(width, std::strlen(s.c_str()));
-      check_whole_text_size(n * width, where);
-      Bytes data(n * width, 0);
-      for (std::size_t i = 0; i < items.size() && i < n; ++i)
-        std::memcpy(data.data() + i * width, items[i].c_str(), std::strlen(items[i].c_str()));
-      v.dtype = DType{'S', static_cast<int>(width), false};
-      v.object_codec = "vlen-utf8";
-      v.hold_whole(std::move(data));
-    } else if (char_array) {
-      const auto width = static_cast<std::size_t>(stacked ? dims[p.dim_index.back()].size : 1);
-      v.dtype = DType{'S', static_cast<int>(std::max<std::size_t>(width, 1)), false};
-      check_whole_text_size(n * width, where);
-      Bytes data(n * static_cast<std::size_t>(v.dtype.size), 0);
-      if (n > 0 && width > 0) read_whole(d.id, type.id, data.data(), where);
-      v.hold_whole(std::move(data));
-    } else if (v.ndim() == 0) {
-      // A scalar (grid mapping, scalar coordinate): its one value travels inline in the manifest.
-      auto value = std::make_shared<Bytes>(static_cast<std::size_t>(v.dtype.size), 0);
-      const bool no_chars = char_scalar && nvdims == 1 && dims[p.dim_index[0]].size == 0;
-      if (!no_chars)
-        read_whole(d.id, char_scalar ? type.id : native_of(v.dtype), value->data(), where);
-      v.grid = ChunkGrid::regular({}, {});
-      v.chunks = {ChunkRef{}};
-      v.chunks[0].kind = ChunkRef::Kind::Inline;
-      v.chunks[0].data = std::move(value);
-    }
-    if (v.ndim() == 1 && v.dims[0] == v.name && !text) {
-      // Read whole for the join's digest: counted first (a 6 kB file can declare 2^34 values).
-      budget::checked_product({v.shape[0]}, budget::kCoordinateValues, where,
-                              "values in a dimension coordinate (read whole)");
-      std::vector<double> values(static_cast<std::size_t>(v.shape[0]));
-      const Dimension* dim = ds.find_dim(v.name);
-      const std::size_t bytes = values.size() * static_cast<std::size_t>(v.dtype.size);
-      // Kept for the unlimited dimension and any time axis (the usual concat_dim, fixed in
-      // xarray's to_netcdf output): the join converts units and holds the joined values.
-      const bool axis =
-          (dim && dim->unlimited) || (v.attrs.contains("units") && v.attrs["units"].is_string() &&
-                                      is_time_units(v.attrs["units"].get<std::string>()));
-      if (axis && v.dtype.numeric() && v.object_codec.empty() && bytes <= kMaxJoinValueBytes) {
-        // Read once, natively: the join keeps these bytes, the digest takes them as doubles.
-        Bytes native(bytes, 0);
-        if (bytes > 0) read_whole(d.id, native_of(v.dtype), native.data(), where);
-        for (std::size_t i = 0; i < values.size(); ++i)
-          values[i] = load_as_double(native.data(), i, v.dtype.native());
-        out.join_values[v.name] = std::move(native);
-      } else if (!values.empty()) {
-        read_whole(d.id, H5T_NATIVE_DOUBLE, values.data(), where);
-      }
-      out.coord_digests[v.name] = sha256_hex(std::string(
-          reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
-    }
-    ds.variables.push_back(std::move(v));
-  }
+  for (auto& p : vars) describe_variable(s, p, uses, out);
   for (std::size_t i = 0; i < vars.size(); ++i) {
-    Variable& v = ds.variables[i];
+    Variable& v = out.ds.variables[i];
     if (v.ndim() > 0 && v.chunks.empty())
-      describe_hdf5_storage(opened.at(vars[i].link)->id, v, path + ", variable '" + v.name + "'");
+      describe_hdf5_storage(s.opened.at(vars[i].link)->id, v, path + ", variable '" + v.name + "'");
   }
   return out;
 }
