@@ -62,6 +62,93 @@ std::vector<int64_t> even_split(int64_t n, int64_t parts) {
 
 }  // namespace
 
+namespace {
+
+// How many jobs array `a` is split into: `num_jobs` shared by output size, or as few as the
+// memory allows and at least its share of the workers.
+int64_t job_target(const ArrayPlan& a, const PlanOptions& opt, double share, uint64_t job_budget) {
+  if (opt.num_jobs > 0)
+    return std::max<int64_t>(1, std::llround(static_cast<double>(opt.num_jobs) * share));
+  const int64_t by_memory =
+      static_cast<int64_t>((static_cast<uint64_t>(a.output_bytes()) + job_budget - 1) / job_budget);
+  const int64_t by_workers = static_cast<int64_t>(std::ceil(opt.workers * share - 1e-9));
+  int64_t target = std::max<int64_t>({1, by_memory, by_workers});
+  // A whole number of rounds: 3 equal jobs on 2 workers take as long as 4.
+  if (by_memory > by_workers && opt.workers > 1)
+    target = (target + opt.workers - 1) / opt.workers * opt.workers;
+  return target;
+}
+
+// Per dimension, the unit indices where each job starts, plus the count. Split along the first
+// dimensions first: with time first, jobs read different files.
+std::vector<std::vector<int64_t>> job_groups(const std::vector<DimUnits>& units, int64_t target) {
+  std::vector<std::vector<int64_t>> groups(units.size());
+  int64_t jobs = 1;
+  for (std::size_t d = 0; d < units.size(); ++d) {
+    const int64_t want = std::max<int64_t>(1, (target + jobs - 1) / jobs);
+    groups[d] = even_split(units[d].count(), std::min(units[d].count(), want));
+    jobs *= static_cast<int64_t>(groups[d].size()) - 1;
+  }
+  return groups;
+}
+
+// One job per combination of groups, in C order.
+void add_jobs(Plan& plan, std::size_t ai, const std::vector<DimUnits>& units,
+              const std::vector<std::vector<int64_t>>& groups) {
+  const ArrayPlan& a = plan.arrays[ai];
+  std::vector<std::size_t> pos(a.ndim(), 0);
+  for (;;) {
+    Job job;
+    job.id = static_cast<int64_t>(plan.jobs.size());
+    job.array = static_cast<int>(ai);
+    std::vector<int64_t> ulo(a.ndim()), uhi(a.ndim());
+    for (std::size_t d = 0; d < a.ndim(); ++d) {
+      ulo[d] = groups[d][pos[d]];
+      uhi[d] = groups[d][pos[d] + 1];
+      job.region.lo.push_back(units[d].bounds[static_cast<std::size_t>(ulo[d])]);
+      job.region.hi.push_back(units[d].bounds[static_cast<std::size_t>(uhi[d])]);
+    }
+    job.source_chunks = source_chunks_of(a, job.region);
+    job.read_bytes = read_bytes(a, units, ulo, uhi, true);
+    job.output_bytes = static_cast<uint64_t>(job.region.num_chunks()) * a.chunk_bytes();
+    plan.summary.read_bytes += job.read_bytes;
+    plan.jobs.push_back(std::move(job));
+    std::size_t d = a.ndim();
+    while (d > 0 && ++pos[d - 1] + 1 == groups[d - 1].size()) pos[--d] = 0;
+    if (d == 0) break;
+  }
+}
+
+// What the whole array needs (each source chunk once) and writes, into the plan's summary.
+void add_array_summary(PlanSummary& summary, const ArrayPlan& a,
+                       const std::vector<DimUnits>& units) {
+  std::vector<int64_t> all_lo(a.ndim(), 0), all_hi(a.ndim());
+  for (std::size_t d = 0; d < a.ndim(); ++d) all_hi[d] = units[d].count();
+  summary.needed_bytes += read_bytes(a, units, all_lo, all_hi, false);
+  summary.output_bytes += static_cast<uint64_t>(a.output_bytes());
+  summary.output_chunks += a.num_chunks();
+  Region all;
+  all.lo.assign(a.ndim(), 0);
+  for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
+  summary.source_chunks += static_cast<int64_t>(source_chunks_of(a, all).size());
+}
+
+// Units that fit the memory limit, then the jobs of array `ai`.
+void plan_array_jobs(Plan& plan, std::size_t ai, const PlanOptions& opt, double share,
+                     uint64_t job_budget) {
+  ArrayPlan& a = plan.arrays[ai];
+  a.per_chunk_units.assign(a.ndim(), false);
+  fit_units(a, opt, plan.reads_remote());
+  plan.summary.peak_memory = std::max(
+      plan.summary.peak_memory, predicted_peak(a, opt.threads_per_worker, plan.reads_remote()));
+  std::vector<DimUnits> units;
+  for (std::size_t d = 0; d < a.ndim(); ++d) units.push_back(dim_units(a, d, a.per_chunk_units[d]));
+  add_jobs(plan, ai, units, job_groups(units, job_target(a, opt, share, job_budget)));
+  add_array_summary(plan.summary, a, units);
+}
+
+}  // namespace
+
 void plan_jobs(Plan& plan, const PlanOptions& opt) {
   plan.jobs.clear();
   plan.summary = PlanSummary{};
@@ -70,70 +157,12 @@ void plan_jobs(Plan& plan, const PlanOptions& opt) {
     if (!a.coordinate) total_out += static_cast<uint64_t>(a.output_bytes());
   const uint64_t job_budget = static_cast<uint64_t>(
       std::max<int64_t>(opt.memory_limit - static_cast<int64_t>(kWorkerBaseBytes), 1));
-
   for (std::size_t ai = 0; ai < plan.arrays.size(); ++ai) {
-    ArrayPlan& a = plan.arrays[ai];
+    const ArrayPlan& a = plan.arrays[ai];
     if (a.coordinate || a.num_chunks() == 0) continue;  // an empty array has metadata only
-    a.per_chunk_units.assign(a.ndim(), false);
-    fit_units(a, opt, plan.reads_remote());
-    plan.summary.peak_memory = std::max(
-        plan.summary.peak_memory, predicted_peak(a, opt.threads_per_worker, plan.reads_remote()));
-    std::vector<DimUnits> units;
-    for (std::size_t d = 0; d < a.ndim(); ++d)
-      units.push_back(dim_units(a, d, a.per_chunk_units[d]));
-
     const double share =
         total_out ? static_cast<double>(a.output_bytes()) / static_cast<double>(total_out) : 1.0;
-    int64_t target;
-    if (opt.num_jobs > 0) {
-      target = std::max<int64_t>(1, std::llround(static_cast<double>(opt.num_jobs) * share));
-    } else {
-      const int64_t by_memory = static_cast<int64_t>(
-          (static_cast<uint64_t>(a.output_bytes()) + job_budget - 1) / job_budget);
-      const int64_t by_workers = static_cast<int64_t>(std::ceil(opt.workers * share - 1e-9));
-      target = std::max<int64_t>({1, by_memory, by_workers});
-      // A whole number of rounds: 3 equal jobs on 2 workers take as long as 4.
-      if (by_memory > by_workers && opt.workers > 1)
-        target = (target + opt.workers - 1) / opt.workers * opt.workers;
-    }
-    // Split along the first dimensions first: with time first, jobs read different files.
-    std::vector<std::vector<int64_t>> groups(a.ndim());
-    int64_t jobs = 1;
-    for (std::size_t d = 0; d < a.ndim(); ++d) {
-      const int64_t want = std::max<int64_t>(1, (target + jobs - 1) / jobs);
-      groups[d] = even_split(units[d].count(), std::min(units[d].count(), want));
-      jobs *= static_cast<int64_t>(groups[d].size()) - 1;
-    }
-    std::vector<std::size_t> pos(a.ndim(), 0);
-    for (;;) {
-      Job job;
-      job.id = static_cast<int64_t>(plan.jobs.size());
-      job.array = static_cast<int>(ai);
-      std::vector<int64_t> ulo(a.ndim()), uhi(a.ndim());
-      for (std::size_t d = 0; d < a.ndim(); ++d) {
-        ulo[d] = groups[d][pos[d]];
-        uhi[d] = groups[d][pos[d] + 1];
-        job.region.lo.push_back(units[d].bounds[static_cast<std::size_t>(ulo[d])]);
-        job.region.hi.push_back(units[d].bounds[static_cast<std::size_t>(uhi[d])]);
-      }
-      job.source_chunks = source_chunks_of(a, job.region);
-      job.read_bytes = read_bytes(a, units, ulo, uhi, true);
-      job.output_bytes = static_cast<uint64_t>(job.region.num_chunks()) * a.chunk_bytes();
-      plan.summary.read_bytes += job.read_bytes;
-      plan.jobs.push_back(std::move(job));
-      std::size_t d = a.ndim();
-      while (d > 0 && ++pos[d - 1] + 1 == groups[d - 1].size()) pos[--d] = 0;
-      if (d == 0) break;
-    }
-    std::vector<int64_t> all_lo(a.ndim(), 0), all_hi(a.ndim());
-    for (std::size_t d = 0; d < a.ndim(); ++d) all_hi[d] = units[d].count();
-    plan.summary.needed_bytes += read_bytes(a, units, all_lo, all_hi, false);
-    plan.summary.output_bytes += static_cast<uint64_t>(a.output_bytes());
-    plan.summary.output_chunks += a.num_chunks();
-    Region all;
-    all.lo.assign(a.ndim(), 0);
-    for (std::size_t d = 0; d < a.ndim(); ++d) all.hi.push_back(a.chunks_along(d));
-    plan.summary.source_chunks += static_cast<int64_t>(source_chunks_of(a, all).size());
+    plan_array_jobs(plan, ai, opt, share, job_budget);
   }
   plan.summary.read_amplification = plan.summary.needed_bytes
                                         ? static_cast<double>(plan.summary.read_bytes) /
