@@ -30,15 +30,16 @@ table=$(pmccabe "${files[@]}" 2> "$notes" | awk -F'\t' '{
 }' | sort -t$'\t' -k1,1nr -k2,2)
 
 echo "check_function_sizes: the 10 longest functions in src/ and python/ (limit $MAX_LINES lines)"
-echo "$table" | head -n 10 | awk -F'\t' '{ printf "  %5d  %s  %s\n", $1, $2, $3 }'
+# Here-strings, not echo | head: head closing the pipe early would fail the script (pipefail).
+head -n 10 <<< "$table" | awk -F'\t' '{ printf "  %5d  %s  %s\n", $1, $2, $3 }'
 if [ -s "$notes" ]; then
   echo "  (pmccabe parse notes: $(wc -l < "$notes"); run pmccabe on a file to see them)"
 fi
 
-over=$(echo "$table" | awk -F'\t' -v max="$MAX_LINES" '$1 > max')
+over=$(awk -F'\t' -v max="$MAX_LINES" '$1 > max' <<< "$table")
 if [ -n "$over" ]; then
-  echo "check_function_sizes: $(echo "$over" | wc -l) function(s) over $MAX_LINES lines:" >&2
-  echo "$over" | awk -F'\t' '{ printf "  %s: %s is %d lines\n", $2, $3, $1 }' >&2
+  echo "check_function_sizes: $(wc -l <<< "$over") function(s) over $MAX_LINES lines:" >&2
+  awk -F'\t' '{ printf "  %s: %s is %d lines\n", $2, $3, $1 }' <<< "$over" >&2
   exit 1
 fi
 echo "check_function_sizes: no function over $MAX_LINES lines"
