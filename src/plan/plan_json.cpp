@@ -14,7 +14,7 @@
 #include "plan/plan_check.hpp"
 #include "plan/units.hpp"
 #include "source/dataset_json.hpp"
-#include "source/kerchunk_template.hpp"
+#include "source/kerchunk/kerchunk_template.hpp"
 #include "store/file_store.hpp"
 
 namespace zp {
