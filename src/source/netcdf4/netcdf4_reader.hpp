@@ -18,8 +18,4 @@ namespace zp {
 // group.
 ScanPart describe_netcdf4(hid_t file, const std::string& path, const std::string& group);
 
-// Grid and chunk references of a NetCDF-4 variable from HDF5's description of its (open) dataset;
-// `where` names it in errors.
-void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where);
-
 }  // namespace zp
