@@ -392,7 +392,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
     c.worker_timeout = parse_duration(get_string(doc, "worker_timeout", ""), "worker_timeout");
   c.overwrite = get_bool(doc, "overwrite", true);
   c.resume = get_bool(doc, "resume", false);
-  c.on_source_change = one_of(doc, "on_source_change", "rebuild", {"rebuild", "error"});
+  c.on_source_change = one_of(doc, "on_source_change", "append", {"append", "rebuild", "error"});
   c.recommend_changes = get_bool(doc, "recommend_changes", true);
   c.await_completion = get_bool(doc, "await_completion", true);
   c.generate_stats = get_bool(doc, "generate_stats", false);

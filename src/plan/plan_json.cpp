@@ -168,6 +168,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
                                                  {"coarse", a.stored->coarse}}
                                           : json(nullptr)},
                       {"source", source_json(a, include_manifest)}});
+    if (a.append_from > 0) arrays.back()["append_from"] = a.append_from;
   }
   // A job's source chunks as [start, count] runs: a job reads blocks of consecutive chunks, and
   // P1's plan held 19 MB of chunk numbers listed one by one.
@@ -222,6 +223,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
             {"source_chunks", s.source_chunks}}},
           {"recommendations", recs},
           {"notes", notes},
+          {"append_dim", p.append_dim},
           {"arrays", arrays},
           {"jobs", jobs}};
 }
@@ -261,6 +263,7 @@ void settings_from(const json& j, Plan& p, const std::string& where) {
   }
   if (j.contains("notes"))
     for (const auto& r : j.at("notes")) p.notes.push_back({r.at("key"), r.at("message")});
+  if (j.contains("append_dim")) p.append_dim = j.at("append_dim").get<std::string>();
 }
 
 void summary_from(const json& s, PlanSummary& out, const std::string& where) {
@@ -316,6 +319,7 @@ ArrayPlan array_fields_from(const json& ja, const std::string& where, const std:
   nonfinite_markers_to_numbers(a.attrs);
   for (const auto& c : ja.at("codecs"))
     a.codecs.push_back(codec_spec_from_json(c, where + " codecs"));
+  if (ja.contains("append_from")) a.append_from = int_at(ja, "append_from", where, f, 0);
   if (ja.contains("inner_chunks")) a.inner_chunks = ints_at(ja, "inner_chunks", where, f, 1);
   if (ja.contains("stored") && !ja["stored"].is_null())
     a.stored = stored_from(ja["stored"], a, where, f);
