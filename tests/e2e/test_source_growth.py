@@ -579,3 +579,53 @@ def test_the_append_decision_is_in_the_json_events(tmp_path):
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     plan = [e for e in events if e["event"] == "plan"][0]
     assert plan["decision"] == "append" and "from 96 to 120" in plan["reason"], plan
+
+
+PY_APPEND = """
+import sys, zarr_parallel
+if __name__ == "__main__":
+    data_uri, store, mode = sys.argv[1:4]
+    zp = zarr_parallel.ZarrParallelAssembler(data_uri, chunks={"time": 36, "latitude": 19, "longitude": 36})
+    got = zp.cache(cache_store=store, deploy_mode=mode, simultaneous_worker_limit=2, recommend_changes=False,
+                   on_source_change="append")
+    print(got.decision, "|", got.reason)
+"""
+
+
+# The append is a plan: every deploy mode runs it (local workers, mpirun ranks, the Python module in
+# series and dask_distributed mode, whose result says "append").
+@pytest.mark.parametrize("mode", ["local", "mpi", "python-series", "python-dask"])
+def test_an_append_runs_in_every_mode(tmp_path, mode):
+    import os
+    import sys
+    store = tmp_path / "daily.zarr"
+    make_days(tmp_path / "src", 0, 4)
+    cfg = daily_config(tmp_path, store, deploy_mode="local", simultaneous_worker_limit=2,
+                       chunks={"time": 36, "latitude": 19, "longitude": 36})
+    run_cache(tmp_path, cfg, check=0)
+    make_days(tmp_path / "src", 4, 1)
+    if mode == "local":
+        assert first_line(run_cache(tmp_path, cfg, check=0)).startswith("zarr-parallel: append")
+    elif mode == "mpi":
+        from test_mpi import MPI_ENV, mpi_ready
+        mpi_ready()
+        cfg_path = tmp_path / "mpi.yaml"
+        cfg_path.write_text(json.dumps(cfg))
+        proc = subprocess.run(["mpirun", "-n", "2", str(BIN), "cache", str(cfg_path), "--set", "deploy_mode=mpi"],
+                              capture_output=True, text=True, env=MPI_ENV, timeout=300)
+        assert proc.returncode == 0 and "append: " in proc.stderr, proc.stdout + proc.stderr
+    else:
+        module_dir = Path(BIN).parent.parent / "python"
+        if not list(module_dir.glob("zarr_parallel/_zarr_parallel*.so")):
+            pytest.skip("the Python module is not built here (sanitizer builds leave it out)")
+        script = tmp_path / "append.py"
+        script.write_text(PY_APPEND)
+        py_mode = "series" if mode == "python-series" else "dask_distributed"
+        proc = subprocess.run([sys.executable, str(script), cfg["data_uri"], str(store), py_mode],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=str(module_dir)))
+        assert proc.returncode == 0 and proc.stdout.startswith("append |"), proc.stdout + proc.stderr[-3000:]
+        assert "from 96 to 120" in proc.stdout
+    assert xr.open_zarr(store).sizes["time"] == 120
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
