@@ -28,10 +28,13 @@ def files_newer(folder, since):
                if p.is_file() and p.stat().st_mtime_ns > since and ".zarr-parallel" not in p.parts)
 
 
+TIME_CHUNK = 24
+
+
 def cache(work, data_uri, store, label, **extra):
     cfg = work / f"{label}.yaml"
     cfg.write_text(json.dumps({"data_uri": str(data_uri), "cache_store": str(store), "deploy_mode": "local",
-                               "chunks": {"time": 24, "latitude": 73, "longitude": 144},
+                               "chunks": {"time": TIME_CHUNK, "latitude": 73, "longitude": 144},
                                "recommend_changes": False, "log_level": 1, **extra}))
     since = time.time_ns()
     t0 = time.perf_counter()
@@ -49,7 +52,7 @@ def xarray_append(store, day_file):
     shutil.copytree(store, copy, ignore=shutil.ignore_patterns(".zarr-parallel"))
     since = time.time_ns()
     t0 = time.perf_counter()
-    ds = xr.open_dataset(day_file).chunk({"time": 24})
+    ds = xr.open_dataset(day_file).chunk({"time": TIME_CHUNK})
     for v in ds.variables.values():
         v.encoding = {}
     ds.drop_vars(["latitude", "longitude"]).to_zarr(copy, append_dim="time", consolidated=True)
@@ -62,7 +65,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--work", default=str(REPO / "bench" / "data" / "a1"))
+    ap.add_argument("--time-chunk", type=int, default=24,
+                    help="output chunk along time (48: the year ends in a partial chunk, rewritten)")
     args = ap.parse_args()
+    global TIME_CHUNK
+    TIME_CHUNK = args.time_chunk
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     make_days(work / "src", 0, args.days)
