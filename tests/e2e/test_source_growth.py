@@ -3,7 +3,8 @@
 A cache hit means: the same config, the same expanded list of sources with the same fingerprints,
 and the same output-format version. Each test runs the same config twice, as a cron job would, with
 the source changed in between, and compares the store with xarray's reading of the glob as it is
-now. The first line the run prints says hit / rebuild / continue and why."""
+now. The first line the run prints says hit / append / rebuild / continue and why. Files added
+after the end of the glob are appended in place (on_source_change: append, the default)."""
 import json
 import subprocess
 import time
