@@ -148,6 +148,25 @@ void start_append(const Config& cfg, const AppendShape& shape, CacheSession& ses
   if (same) log_line(cfg.log_level, 1, "resuming the interrupted append of " + session.target);
 }
 
+Decision preview_decision(const Config& cfg, Plan& plan) {
+  CacheSession s;
+  s.target = canonical_path(cfg.cache_store);
+  Decision d;
+  try {
+    d = decide(s.target, staging_path_for(s.target), cfg);
+  } catch (const Error& e) {
+    return {Decision::Kind::Rebuild, "", std::string("a cache run would stop: ") + e.what()};
+  }
+  if (d.kind != Decision::Kind::Append) return d;
+  s.plan = plan;
+  AppendShape shape;
+  d = confirm_append(cfg, s, d, shape);
+  if (d.kind != Decision::Kind::Append) return d;
+  restrict_to_tail(s.plan, shape.dim, shape.old_length);
+  plan = std::move(s.plan);
+  return d;
+}
+
 void record_sources(const CacheSession& session) {
   FileStore store(session.target);
   StoreState state(store);

@@ -22,6 +22,11 @@ Decision confirm_append(const Config& cfg, CacheSession& session, const Decision
 // plan, the append recorded. An interrupted append of the same plan keeps its done jobs.
 void start_append(const Config& cfg, const AppendShape& shape, CacheSession& session);
 
+// What `plan` shows (reads only): the decision a cache run would take now, and for an append the
+// append plan (only the chunks it would write) in place of `plan`. On_source_change: error is
+// shown as a rebuild that would stop, not thrown.
+Decision preview_decision(const Config& cfg, Plan& plan);
+
 // A Hit found by confirm_append: the store's sources record follows the source (nothing to write).
 void record_sources(const CacheSession& session);
 

@@ -630,3 +630,20 @@ def test_an_append_runs_in_every_mode(tmp_path, mode):
     assert xr.open_zarr(store).sizes["time"] == 120
     assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
     assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+
+
+# `plan` says what a cache run would do now, and for an append shows the append's plan (only the
+# chunks it would write), writing nothing.
+def test_plan_says_append_and_shows_only_the_new_chunks(tmp_path):
+    store, files, cfg = cached_four_days(tmp_path)
+    text = run_cache(tmp_path, cfg, command="plan", check=0).stdout
+    assert text.startswith("decision         hit: "), text
+    make_days(tmp_path / "src", 4, 1)
+    before = files_of(store)
+    text = run_cache(tmp_path, cfg, command="plan", check=0).stdout
+    assert text.startswith("decision         append: ") and "from 96 to 120" in text, text
+    plan = json.loads(run_cache(tmp_path, cfg, "--json", command="plan", check=0).stdout)
+    assert plan["decision"] == "append" and plan["append_dim"] == "time", plan.keys()
+    regions = [(j["region"]["lo"][0], j["region"]["hi"][0]) for j in plan["jobs"]]
+    assert regions and all(lo >= 4 for lo, hi in regions), regions
+    assert files_of(store) == before
