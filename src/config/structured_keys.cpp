@@ -219,15 +219,26 @@ void read_slurm(const KeyDocument& doc, Config& c, const std::string&) {
 
 namespace {
 
-// Store name from the source name (file stem without globs) plus cache_label, as the original.
+// The source name as the original names stores: each glob character as '_', trailing '_' dropped.
+std::string name_of(const std::string& stem) {
+  std::string name = stem;
+  for (char& ch : name)
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
+  while (!name.empty() && name.back() == '_') name.pop_back();
+  return name;
+}
+
+// Store name from the source name (file stem) plus cache_label, as the original. A stem of glob
+// characters only named `era5/*.nc` and `cmip/*.nc` both "_v1.zarr", so one store replaced the
+// other: such a glob is named by its folder ("era5_v1.zarr").
 std::string store_in_dir(const Config& c, const std::string& dir, const std::string& base_dir) {
   std::string uri = c.data_uri;
   while (uri.size() > 1 && uri.back() == '/') uri.pop_back();
-  std::string stem = fs::path(uri).stem().string();
-  for (char& ch : stem)
-    if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
-  while (!stem.empty() && stem.back() == '_') stem.pop_back();
-  return resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
+  const fs::path path(uri);
+  std::string name = name_of(path.stem().string());
+  if (name.empty()) name = name_of(path.parent_path().filename().string());
+  if (name.empty()) name = "cache";
+  return resolve_path((fs::path(dir) / (name + c.cache_label + ".zarr")).string(), base_dir);
 }
 
 }  // namespace
