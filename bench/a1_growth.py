@@ -1,7 +1,7 @@
 """A1 (issue 28): a cache of 365 small daily files, then one more day. Measures the first cache, the
-cache-hit check, what a rerun does once the 366th file matches the glob (today: a rebuild beside the
-old store), caching that day alone, and xarray's to_zarr(append_dim="time") of the day into a copy
-of the store. Counts the files each writes. Run by hand: /usr/bin/python3 bench/a1_growth.py"""
+cache-hit check, what a rerun does once the 366th file matches the glob (an append), caching that
+day alone, a rebuild (on_source_change: rebuild, with a 367th file), and xarray's
+to_zarr(append_dim="time") of the day into a copy of the store. Counts the files each writes. Run by hand: /usr/bin/python3 bench/a1_growth.py"""
 import argparse
 import json
 import os
@@ -28,11 +28,14 @@ def files_newer(folder, since):
                if p.is_file() and p.stat().st_mtime_ns > since and ".zarr-parallel" not in p.parts)
 
 
-def cache(work, data_uri, store, label):
+TIME_CHUNK = 24
+
+
+def cache(work, data_uri, store, label, **extra):
     cfg = work / f"{label}.yaml"
     cfg.write_text(json.dumps({"data_uri": str(data_uri), "cache_store": str(store), "deploy_mode": "local",
-                               "chunks": {"time": 24, "latitude": 73, "longitude": 144},
-                               "recommend_changes": False, "log_level": 1}))
+                               "chunks": {"time": TIME_CHUNK, "latitude": 73, "longitude": 144},
+                               "recommend_changes": False, "log_level": 1, **extra}))
     since = time.time_ns()
     t0 = time.perf_counter()
     proc = subprocess.run([str(BIN), "cache", str(cfg)], capture_output=True, text=True, check=True)
@@ -49,7 +52,7 @@ def xarray_append(store, day_file):
     shutil.copytree(store, copy, ignore=shutil.ignore_patterns(".zarr-parallel"))
     since = time.time_ns()
     t0 = time.perf_counter()
-    ds = xr.open_dataset(day_file).chunk({"time": 24})
+    ds = xr.open_dataset(day_file).chunk({"time": TIME_CHUNK})
     for v in ds.variables.values():
         v.encoding = {}
     ds.drop_vars(["latitude", "longitude"]).to_zarr(copy, append_dim="time", consolidated=True)
@@ -62,12 +65,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--work", default=str(REPO / "bench" / "data" / "a1"))
+    ap.add_argument("--time-chunk", type=int, default=24,
+                    help="output chunk along time (48: the year ends in a partial chunk, rewritten)")
     args = ap.parse_args()
+    global TIME_CHUNK
+    TIME_CHUNK = args.time_chunk
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     make_days(work / "src", 0, args.days)
-    make_days(work / "next", args.days, 1)
-    day = next((work / "next").glob("*.nc"))
+    make_days(work / "next", args.days, 2)
+    day, day2 = sorted((work / "next").glob("*.nc"))
     store = work / "year.zarr"
     rows = [cache(work, work / "src" / "*.nc", store, "first cache of the year")]
     rows.append(cache(work, work / "src" / "*.nc", store, "rerun, nothing new (hit check)"))
@@ -75,6 +82,9 @@ def main():
     rows.append(xarray_append(store, day))
     rows.append(cache(work, work / "src" / "*.nc", store, "rerun with day 366 in the glob"))
     rows.append(cache(work, day, work / "day.zarr", "the new day cached alone"))
+    shutil.copy2(day2, work / "src" / day2.name)
+    rows.append(cache(work, work / "src" / "*.nc", store, "rerun with day 367, on_source_change: rebuild",
+                      on_source_change="rebuild"))
     for r in rows:
         print(json.dumps(r))
     return 0

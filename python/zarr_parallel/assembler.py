@@ -25,7 +25,7 @@ class PlanPicture(str):
 
 class CacheResult(str):
     """The store's path (a str, as before), with what the run did: `decision` is "hit", "new",
-    "continue" or "rebuild", and `reason` says why (the run's first line of output)."""
+    "continue", "append" or "rebuild", and `reason` says why (the run's first line of output)."""
 
     def __new__(cls, path, decision, reason):
         obj = super().__new__(cls, path)
@@ -181,13 +181,15 @@ class ZarrParallelAssembler:
     def cache(self, cache_store=None, num_jobs=None, generate_stats=False, deploy_mode="local",
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
-              scheduler_address=None, quiet_dask=True, slurm=None, on_source_change="rebuild"):
+              scheduler_address=None, quiet_dask=True, slurm=None, on_source_change="append"):
         """Writes the cache and returns its path (also in self.cache_store), a str whose `decision`
-        ("hit", "new", "continue", "rebuild") and `reason` say what the run did and why.
+        ("hit", "new", "continue", "append", "rebuild") and `reason` say what the run did and why.
         deploy_mode: series, local, slurm (an sbatch array), mpi (every rank of `mpirun -n N python
         script.py` calls this) or dask_distributed. `slurm`: site options for sbatch, as the
         config's `slurm` key ({"partition": ..., "account": ..., "qos": ..., "extra": [...]}).
-        `on_source_change`: rebuild or error, when a complete store's sources changed."""
+        `on_source_change`: append (the default: files added after the end along concat_dim extend
+        the store; any other change rebuilds), rebuild or error, when a complete store's sources
+        changed."""
         _main_guard.refuse_in_worker("ZarrParallelAssembler.cache()")
         if deploy_mode not in _DEPLOY_MODES:
             raise ValueError(f"deploy_mode must be one of {', '.join(_DEPLOY_MODES)}, got {deploy_mode!r}")

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "core/json_nonfinite.hpp"
+#include "exec/append_run.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
@@ -39,13 +40,19 @@ struct PlanArgs {
 
 int run_plan_command(const PlanArgs& a) {
   const Config cfg = load_config(a.config_path, a.sets);
-  const Prepared p = prepare(cfg);
+  Prepared p = prepare(cfg);
+  // What a cache run would do with the store (hit, append, rebuild...); an append's plan.
+  const Decision d = preview_decision(cfg, p.plan);
   // Only a new file or an earlier picture of ours is (over)written, never a user's file.
   if (!a.svg_path.empty()) write_plan_svg_file(a.svg_path, plan_svg(p.plan, a.svg_dims));
-  if (a.as_json)
-    fmt::print("{}\n", nonfinite_markers_to_tokens(plan_to_json(p.plan).dump(1)));
-  else
-    fmt::print("{}", describe_plan(p.plan));
+  if (a.as_json) {
+    auto j = plan_to_json(p.plan);
+    j.update(decision_fields(d));
+    fmt::print("{}\n", nonfinite_markers_to_tokens(j.dump(1)));
+  } else {
+    fmt::print("decision         {}: {}\n{}", decision_name(d.kind), d.reason,
+               describe_plan(p.plan));
+  }
   return 0;
 }
 

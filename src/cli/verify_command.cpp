@@ -9,6 +9,7 @@
 #include "exec/cache_run.hpp"
 #include "source/fingerprint.hpp"
 #include "source/scan_cache.hpp"
+#include "write/append_check.hpp"
 #include "write/store_state.hpp"
 #include "write/verify_store.hpp"
 
@@ -20,8 +21,9 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     bypass_scan_cache();  // what the sources hold now, not what a cache entry says they held
     if (!std::filesystem::is_directory(cfg.cache_store))
       throw Error::store(cfg.cache_store, "does not exist");
-    const Prepared p = prepare(cfg);
+    Prepared p = prepare(cfg);
     FileStore store(cfg.cache_store);
+    adopt_store_chunks(p.plan, store);  // coordinates keep the chunks they were first written with
     const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const VerifyReport r = verify_store(p.plan, store, threads);
     const StoreState state(store);

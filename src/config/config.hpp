@@ -47,9 +47,10 @@ struct Config {
   bool overwrite = true;
   bool resume = false;
   // A complete store of this config whose source changed (a file new, gone or modified):
-  // "rebuild" it beside the old one, or stop with an "error" (exit 4) and leave it as it is.
+  // "append" (files after the end along concat_dim extend it; anything else rebuilds), "rebuild"
+  // it beside the old one, or stop with an "error" (exit 4) and leave it as it is.
   // Not in the config hash.
-  std::string on_source_change = "rebuild";
+  std::string on_source_change = "append";
   bool recommend_changes = true;
   bool await_completion = true;
   bool generate_stats = false;

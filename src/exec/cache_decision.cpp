@@ -23,6 +23,8 @@ const char* decision_name(Decision::Kind kind) {
       return "continue";
     case Decision::Kind::Rebuild:
       return "rebuild";
+    case Decision::Kind::Append:
+      return "append";
     default:
       return "new";
   }
@@ -47,38 +49,75 @@ std::string zarr_listing_difference(const std::vector<Fingerprint>& recorded, co
                      added.size() == 1 ? "" : "s", added.front(), added.size() > 1 ? ", ..." : "");
 }
 
+struct Listing {
+  bool listed = false;  // a local NetCDF glob, listed again
+  std::vector<std::string> added, gone;
+  std::string error;
+};
+
 // A local NetCDF glob is listed again: a file that now matches it, or one that no longer does, is a
 // changed source even when every recorded file is unchanged. Other sources are one object (a URL,
 // a reference set's JSON) whose fingerprint changes when it grows.
-std::string listing_difference(const std::vector<Fingerprint>& recorded, const Config& cfg) {
-  if (is_remote(cfg.data_uri)) return "";
-  const std::string engine = resolve_engine(cfg.data_uri, cfg.engine);
-  if (engine == "zarr") return zarr_listing_difference(recorded, cfg);
-  if (engine != "netcdf") return "";
+Listing list_again(const std::vector<Fingerprint>& recorded, const Config& cfg) {
+  Listing out;
+  if (is_remote(cfg.data_uri) || resolve_engine(cfg.data_uri, cfg.engine) != "netcdf") return out;
+  out.listed = true;
   std::vector<std::string> now;
   try {
     now = expand_glob(local_path_of(cfg.data_uri));
   } catch (const Error&) {
-    return "no file matches data_uri " + cfg.data_uri + " now";
+    out.error = "no file matches data_uri " + cfg.data_uri + " now";
+    return out;
   }
   std::set<std::string> had;
   for (const auto& f : recorded) had.insert(local_path_of(f.path));
   const std::set<std::string> has(now.begin(), now.end());
-  std::vector<std::string> added, gone;
   for (const auto& p : now)
-    if (!had.count(p)) added.push_back(p);
+    if (!had.count(p)) out.added.push_back(p);
   for (const auto& p : had)
-    if (!has.count(p)) gone.push_back(p);
-  std::string out;
-  if (!added.empty())
-    out = fmt::format("{} new file{} match{} data_uri ({}{})", added.size(),
-                      added.size() == 1 ? "" : "s", added.size() == 1 ? "es" : "", added.front(),
-                      added.size() > 1 ? ", ..." : "");
-  if (!gone.empty())
-    out += fmt::format("{}{} {} no longer there ({}{})", out.empty() ? "" : "; ", gone.size(),
-                       gone.size() == 1 ? "file read before is" : "files read before are",
-                       gone.front(), gone.size() > 1 ? ", ..." : "");
+    if (!has.count(p)) out.gone.push_back(p);
   return out;
+}
+
+std::string describe_listing(const Listing& l) {
+  std::string out = l.error;
+  if (!l.added.empty())
+    out = fmt::format("{} new file{} match{} data_uri ({}{})", l.added.size(),
+                      l.added.size() == 1 ? "" : "s", l.added.size() == 1 ? "es" : "",
+                      l.added.front(), l.added.size() > 1 ? ", ..." : "");
+  if (!l.gone.empty())
+    out += fmt::format("{}{} {} no longer there ({}{})", out.empty() ? "" : "; ", l.gone.size(),
+                       l.gone.size() == 1 ? "file read before is" : "files read before are",
+                       l.gone.front(), l.gone.size() > 1 ? ", ..." : "");
+  return out;
+}
+
+std::string listing_difference(const std::vector<Fingerprint>& recorded, const Config& cfg) {
+  if (!is_remote(cfg.data_uri) && resolve_engine(cfg.data_uri, cfg.engine) == "zarr")
+    return zarr_listing_difference(recorded, cfg);
+  return describe_listing(list_again(recorded, cfg));
+}
+
+// Why a changed source is not the old one plus files after its end ("" when it is): every file
+// read before still there and unchanged, the new ones sorted after the last of them (the order
+// the glob joins them in).
+std::string why_not_appendable(const std::vector<Fingerprint>& recorded, const Config& cfg) {
+  const Listing l = list_again(recorded, cfg);
+  if (!l.listed) return "only a local glob of NetCDF/HDF5 files grows by files";
+  if (!l.error.empty() || !l.gone.empty()) return describe_listing(l);
+  if (l.added.empty()) return "no new file: a file read before changed";
+  std::string last;
+  for (const auto& f : recorded) last = std::max(last, local_path_of(f.path));
+  for (const auto& p : l.added)
+    if (p < last)
+      return p + " sorts before " + last + ", the last file read: it is not after the end";
+  SourceAccess access(cfg.access);
+  try {
+    const std::string change = first_change(recorded, access);
+    return change.empty() ? "" : "a file read before changed: " + change;
+  } catch (const Error& e) {
+    return std::string("cannot check it: ") + e.what();
+  }
 }
 
 std::string format_difference(std::optional<int> recorded) {
@@ -115,25 +154,47 @@ std::string why_not_continue(const std::string& root, const Config& cfg) {
   return store_difference(state, cfg, state.started_format_version());
 }
 
+// A complete store of this config and output format whose source changed: what
+// on_source_change says. nullopt: a rebuild (`why` says why; an interrupted replacement may still
+// be continued).
+std::optional<Decision> on_source_change(const std::string& target, const Config& cfg,
+                                         const StoreState& state, std::string& why) {
+  if (cfg.on_source_change == "error")
+    throw Error::source(target, why +
+                                    " (on_source_change: error): the cache is left as it was made; "
+                                    "set on_source_change: append or rebuild to update it");
+  if (cfg.on_source_change == "rebuild") {
+    why += " (on_source_change: rebuild)";
+    return std::nullopt;
+  }
+  const std::string blocker =
+      why_not_appendable(fingerprints_from(state.sources().value_or(nlohmann::json::array())), cfg);
+  if (blocker.empty()) return Decision{Decision::Kind::Append, target, target + ": " + why};
+  why += "; it cannot be appended: " + blocker;
+  return std::nullopt;
+}
+
 Decision decide_complete(const std::string& target, const std::string& staging, const Config& cfg,
                          const StoreState& state) {
-  std::string why;
-  if (state.completed_hash() != cfg.content_hash())
-    why = "it was made from another config";
-  else
-    why = store_difference(state, cfg, state.completed_format_version());
-  if (why.empty()) {
+  const bool same = state.completed_hash() == cfg.content_hash() &&
+                    format_difference(state.completed_format_version()).empty();
+  std::string why = same ? store_difference(state, cfg, state.completed_format_version())
+                    : state.completed_hash() != cfg.content_hash()
+                        ? "it was made from another config"
+                        : format_difference(state.completed_format_version());
+  // Killed mid-append, then the new files taken away: its arrays' metadata may be the new ones.
+  const bool undone = why.empty() && state.append_record().has_value();
+  if (undone) {
+    why = "an append to it was interrupted and its source is the old one again";
+  } else if (why.empty()) {
     const auto n = fingerprints_from(state.sources().value_or(nlohmann::json::array())).size();
     return {Decision::Kind::Hit, target,
             fmt::format("{} was made from this config and its {} source object{}, unchanged, "
                         "with output format version {}",
                         target, n, n == 1 ? "" : "s", kOutputFormatVersion)};
   }
-  if (cfg.on_source_change == "error" && state.completed_hash() == cfg.content_hash() &&
-      format_difference(state.completed_format_version()).empty())
-    throw Error::source(target, why +
-                                    " (on_source_change: error): the cache is left as it was made; "
-                                    "set on_source_change: rebuild to update it");
+  if (same && !undone)
+    if (auto d = on_source_change(target, cfg, state, why)) return *d;
   if (why_not_continue(staging, cfg).empty())
     return {Decision::Kind::Continue, staging,
             "the interrupted replacement of " + target + " (" + why +

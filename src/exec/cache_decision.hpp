@@ -1,6 +1,7 @@
 // What a run of a config does with what is already at its cache_store: a cache hit (the same
 // config, the same expanded list of sources with the same fingerprints, the same output-format
-// version), the continuation of an interrupted store of the same config and sources, or a rebuild,
+// version), the continuation of an interrupted store of the same config and sources, an append
+// (on_source_change: append, the source grown by files after its end), or a rebuild,
 // each with its reason, which is the run's first line of output. Decided from the store's records
 // and the source's listing (a glob expanded again, fingerprints taken), before any planning.
 #pragma once
@@ -15,9 +16,12 @@
 namespace zp {
 
 struct Decision {
-  enum class Kind { New, Hit, Continue, Rebuild };
+  enum class Kind { New, Hit, Continue, Rebuild, Append };
   Kind kind = Kind::New;
-  std::string root;    // Continue: the interrupted store (the target or its staging replacement)
+  // Continue: the interrupted store (the target or its staging replacement); Append: the target,
+  // whose source is the old one plus files after its end (confirmed against the plan later:
+  // exec/append_run.hpp).
+  std::string root;
   std::string reason;  // one line, said to the user
 };
 

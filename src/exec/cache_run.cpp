@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/units.hpp"
+#include "exec/append_run.hpp"
 #include "exec/cache_decision.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
@@ -350,11 +351,19 @@ bool settle_store(const Config& cfg, CacheSession& session) {
   if (st.kind == TargetKind::Foreign)
     throw Error::store(
         staging, st.why + "; it is where a replacement of " + target + " is built: move it away");
-  const Decision now = decide(target, staging, cfg);
+  Decision now = decide(target, staging, cfg);
+  AppendShape shape;
+  const bool grew = now.kind == Decision::Kind::Append;
+  if (grew) now = confirm_append(cfg, session, now, shape);
   if (now.kind != session.decision.kind || now.root != session.decision.root)
     announce(now, cfg.log_level);  // changed while this run planned
   session.decision = now;
+  if (now.kind == Decision::Kind::Hit && grew) record_sources(session);  // nothing new selected
   if (now.kind == Decision::Kind::Hit) return false;
+  if (now.kind == Decision::Kind::Append) {
+    start_append(cfg, shape, session);
+    return true;
+  }
   std::string root = cfg.resume ? asked_resume_root(cfg, target, staging, t, st) : "";
   if (root.empty() && now.kind == Decision::Kind::Continue) root = now.root;
   if (!root.empty() && resume_into(root, cfg, cfg.resume, session.plan)) {
@@ -370,7 +379,9 @@ void write_start(CacheSession& session) {
   const Plan& plan = session.plan;
   FileStore store(session.build_root);
   StoreState state(store);
-  write_metadata(plan, store);
+  // An append replaces the arrays' metadata after its chunks (finish_cache): readers meanwhile
+  // see the old dataset.
+  if (plan.append_dim.empty()) write_metadata(plan, store);
   {
     ThreadPool pool(1);
     JobRunner runner(plan, store, pool);
@@ -421,7 +432,8 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
                                    "; zarr-parallel writes only into stores it created "
                                    "(choose another cache_store)");
   session.decision = decide(target, staging, cfg);
-  announce(session.decision, cfg.log_level);
+  const bool grew = session.decision.kind == Decision::Kind::Append;
+  if (!grew) announce(session.decision, cfg.log_level);  // an append once the plan confirms it
   if (session.decision.kind == Decision::Kind::Hit) {
     nlohmann::json hit = decision_fields(session.decision);
     hit["store"] = target;
@@ -436,6 +448,11 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
             "slurm and (under mpirun) mpi; dask_distributed runs from the Python module");
 
   plan_session(cfg, staging, session);  // 2.
+  if (grew) {
+    AppendShape shape;
+    session.decision = confirm_append(cfg, session, session.decision, shape);
+    announce(session.decision, cfg.log_level);
+  }
   const Plan& plan = session.plan;
   if (stops_on_recommendations(plan, cfg, opt)) {
     session.status = CacheSession::Status::Stopped;
@@ -477,10 +494,14 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
       if (!state.is_done(j.id))
         throw Error(ErrorKind::Job,
                     fmt::format("job {} has no done marker; run again with resume: true", j.id));
-    write_consolidated(plan, store);
+    const bool append = !plan.append_dim.empty();
+    if (!append) write_consolidated(plan, store);
     if (cfg.generate_stats)
       state.write_stats(stats_json(plan, state, now_seconds() - session.started));
-    state.mark_complete(cfg.content_hash());
+    if (append)
+      finish_append(cfg, plan, target);  // metadata, sources, completion, in that order
+    else
+      state.mark_complete(cfg.content_hash());
     if (root != target) {
       swap_in(root, target);
       log_line(cfg.log_level, 1, "replaced the old store at " + target);

@@ -64,6 +64,9 @@ struct ArrayPlan {
   // not allow the units that read each source chunk once), false for such units.
   std::vector<bool> per_chunk_units;
   std::optional<StoredLayout> stored;  // tiled arrays only
+  // An append (Plan::append_dim set): output chunks before this index along that dimension are
+  // the store's own and kept; the plan writes the rest (see plan/append_plan.hpp).
+  int64_t append_from = 0;
 
   std::size_t ndim() const { return dims.size(); }
   int64_t chunks_along(std::size_t d) const { return (shape[d] + chunks[d] - 1) / chunks[d]; }
@@ -137,6 +140,9 @@ struct Plan {
   PlanSummary summary;
   std::vector<Recommendation> recommendations;
   std::vector<Recommendation> notes;  // informational (a sel range clamped to the coordinate)
+  // "" or the dimension a complete store is extended along: then arrays without it are kept as
+  // they are and the others are written from their `append_from` chunk on.
+  std::string append_dim;
 
   bool reads_remote() const;  // some source file is behind HTTP(S) or S3
 };

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "plan/append_plan.hpp"
 
 namespace zp {
 
@@ -113,8 +114,9 @@ void check_job(const Plan& p, const Job& job, std::size_t i, const std::string& 
   const Region& r = job.region;
   if (r.lo.size() != a.ndim() || r.hi.size() != a.ndim())
     throw bad(where, f + ".region", "does not match the array's dimensions");
+  const Region written = written_region(p, a);  // an append keeps the chunks before it
   for (std::size_t d = 0; d < a.ndim(); ++d)
-    if (r.lo[d] < 0 || r.lo[d] >= r.hi[d] || r.hi[d] > a.chunks_along(d))
+    if (r.lo[d] < written.lo[d] || r.lo[d] >= r.hi[d] || r.hi[d] > a.chunks_along(d))
       throw bad(where, f + ".region", "is empty or outside the array's chunks");
   const int64_t sources = a.source.grid.num_chunks();
   for (int64_t c : job.source_chunks)
@@ -144,9 +146,10 @@ void check_coverage(const Plan& p, const std::string& where) {
   std::vector<std::vector<bool>> seen(p.arrays.size());
   for (std::size_t i = 0; i < p.arrays.size(); ++i) {
     const ArrayPlan& a = p.arrays[i];
-    if (!a.coordinate && covered[i] != a.num_chunks())
+    const int64_t written = kept_whole(p, a) ? 0 : written_region(p, a).num_chunks();
+    if (!a.coordinate && covered[i] != written)
       throw bad(where, fmt::format("arrays[{}]", i),
-                fmt::format("its jobs cover {} of its {} chunks", covered[i], a.num_chunks()));
+                fmt::format("its jobs cover {} of the {} chunks it writes", covered[i], written));
     if (!a.coordinate && a.num_chunks() <= (int64_t{1} << 26))
       seen[i].assign(static_cast<std::size_t>(a.num_chunks()), false);
   }
@@ -208,6 +211,8 @@ void check_plan(const Plan& p, const std::string& where) {
     if (!names.insert(p.arrays[i].name).second)
       throw bad(where, fmt::format("arrays[{}].name", i), "names another array too");
   }
+  if (const std::string why = append_fields_problem(p); !why.empty())
+    throw bad(where, "append_dim", why);
   for (std::size_t i = 0; i < p.jobs.size(); ++i) check_job(p, p.jobs[i], i, where);
   check_coverage(p, where);
 }

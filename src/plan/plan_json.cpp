@@ -160,6 +160,7 @@ json array_json(const ArrayPlan& a, bool include_manifest) {
           {"codecs", codecs_json(a.codecs)},
           {"inner_chunks", a.inner_chunks},
           {"stored", stored_json(a)},
+          {"append_from", a.append_from},
           {"source", source_json(a, include_manifest)}};
 }
 
@@ -237,6 +238,7 @@ json plan_to_json(const Plan& p, bool include_manifest) {
           {"summary", summary_json(p)},
           {"recommendations", recommendations_json(p)},
           {"notes", notes_json(p)},
+          {"append_dim", p.append_dim},
           {"arrays", std::move(arrays)},
           {"jobs", jobs_json(p.jobs)}};
 }
@@ -276,6 +278,7 @@ void settings_from(const json& j, Plan& p, const std::string& where) {
   }
   if (j.contains("notes"))
     for (const auto& r : j.at("notes")) p.notes.push_back({r.at("key"), r.at("message")});
+  if (j.contains("append_dim")) p.append_dim = j.at("append_dim").get<std::string>();
 }
 
 void summary_from(const json& s, PlanSummary& out, const std::string& where) {
@@ -331,6 +334,7 @@ ArrayPlan array_fields_from(const json& ja, const std::string& where, const std:
   nonfinite_markers_to_numbers(a.attrs);
   for (const auto& c : ja.at("codecs"))
     a.codecs.push_back(codec_spec_from_json(c, where + " codecs"));
+  if (ja.contains("append_from")) a.append_from = int_at(ja, "append_from", where, f, 0);
   if (ja.contains("inner_chunks")) a.inner_chunks = ints_at(ja, "inner_chunks", where, f, 1);
   if (ja.contains("stored") && !ja["stored"].is_null())
     a.stored = stored_from(ja["stored"], a, where, f);

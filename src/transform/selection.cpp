@@ -237,6 +237,19 @@ bool reaches_beyond(const DimMap& d, const CoordinateValues& c, const json& r) {
   return std::min(x, y) < lo_have || std::max(x, y) > hi_have;
 }
 
+// An open end (null), as in xarray's slice(a, None): the label at that end of the data (the first
+// value for the start, the last for the end), so that the range follows a coordinate that grows.
+json open_ends_filled(json r, const DimMap& d, const CoordinateValues& c) {
+  if (!r.is_array() || r.size() != 2 || d.count == 0) return r;
+  for (std::size_t e = 0; e < 2; ++e) {
+    if (!r[e].is_null()) continue;
+    const auto k = static_cast<std::size_t>(d.source_index(e == 0 ? 0 : d.count - 1));
+    r[e] =
+        c.time ? json(format_datetime(from_us(c.time_us[k], c.time->calendar))) : json(c.values[k]);
+  }
+  return r;
+}
+
 void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std::string& key) {
   for (const auto& [dim_name, range] : p.items()) {
     if (dim_name == "type") continue;
@@ -249,7 +262,7 @@ void apply_sel(Selection& s, const Coordinates& coords, const json& p, const std
       throw Error::config(k, "'" + dim_name +
                                  "' has text labels, which sel does not match yet: "
                                  "select by position with isel");
-    json r = range;
+    json r = open_ends_filled(range, d, c->second);
     if (r.is_string()) r = json::array({r, r});
     if (!r.is_array() || r.size() != 2)
       throw Error::config(k, "expected a range [start, end], got " + range.dump());

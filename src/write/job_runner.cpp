@@ -11,6 +11,7 @@
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
+#include "plan/append_plan.hpp"
 #include "plan/units.hpp"
 #include "write/copy_region.hpp"
 #include "write/output_format.hpp"
@@ -417,8 +418,8 @@ JobStats JobRunner::run_whole_array(int array_index) {
   Job job;
   job.id = -1;
   job.array = array_index;
-  job.region.lo.assign(a.ndim(), 0);
-  for (std::size_t d = 0; d < a.ndim(); ++d) job.region.hi.push_back(a.chunks_along(d));
+  job.region = written_region(plan_, a);  // an append writes only its new chunks
+  if (kept_whole(plan_, a) || job.region.num_chunks() == 0) return JobStats{};
   return run(job);
 }
 

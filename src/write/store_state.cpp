@@ -115,6 +115,25 @@ std::optional<json> StoreState::sources() const {
   return read_json(store_, key("sources.json"));
 }
 
+void StoreState::write_append(const json& record) const {
+  store_.put(key("append.json"), record.dump());
+}
+
+std::optional<json> StoreState::append_record() const {
+  return read_json(store_, key("append.json"));
+}
+
+void StoreState::remove_append() const {
+  store_.remove(key("append.json"));
+  store_.sync_folders({kFolder});
+}
+
+void StoreState::clear_done() const {
+  for (const auto& name : store_.list(key("jobs")))
+    if (name.ends_with(".done")) store_.remove(key("jobs/" + name));
+  store_.sync_folders({key("jobs")});
+}
+
 void StoreState::write_stats(const json& stats) const {
   store_.put(key("stats.json"), stats.dump(2));
 }

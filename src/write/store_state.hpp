@@ -48,6 +48,14 @@ class StoreState {
   void write_sources(const nlohmann::json& fingerprints) const;
   std::optional<nlohmann::json> sources() const;
 
+  // An append in progress ({dim, old_length}): written when it starts, removed when it completes.
+  // Until then the store is still the old complete one (its metadata is the old one).
+  void write_append(const nlohmann::json& record) const;
+  std::optional<nlohmann::json> append_record() const;
+  void remove_append() const;
+  // Removes every done marker (an append's jobs are numbered from 0 again).
+  void clear_done() const;
+
   void write_stats(const nlohmann::json& stats) const;
   // Flushes the done markers, then writes the completion marker durably.
   void mark_complete(const std::string& config_hash) const;

@@ -195,3 +195,19 @@ def test_workers_send_secrets_only_where_the_coordinator_said(tmp_path, slurm):
         to_b = [h for _, p, h in b.seen if p.endswith(".nc")]
     assert to_b, "the workers did not read from the server the edited plan names"
     assert not any(h.get("X-Api-Key") or h.get("Authorization") for h in to_b), to_b[:2]
+
+
+def test_an_append_runs_as_a_slurm_job_array(tmp_path, slurm):
+    """Issue 28: an append is a plan like any other; SLURM's tasks run its jobs from plan.json."""
+    from test_source_growth import assert_store_is_the_glob, daily_config, first_line, make_days
+    store = tmp_path / "daily.zarr"
+    make_days(tmp_path / "src", 0, 4)
+    cfg = daily_config(tmp_path, store, chunks={"time": 36, "latitude": 19, "longitude": 36}, num_jobs=4,
+                       deploy_mode="slurm", simultaneous_worker_limit=2, memory_limit="300MB",
+                       worker_timeout="2:00", slurm={"partition": "debug", "extra": ["--nice=0"]})
+    run_cache(tmp_path, dict(cfg, deploy_mode="local"), check=0)
+    make_days(tmp_path / "src", 4, 1)
+    proc = run_cache(tmp_path, cfg, env=slurm, check=0)
+    assert first_line(proc).startswith("zarr-parallel: append") and "submitted SLURM job" in proc.stderr, proc.stderr
+    assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0

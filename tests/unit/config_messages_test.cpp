@@ -110,7 +110,7 @@ const Case kCases[] = {
     {"data_uri: x.nc\ncache_store: o.zarr\nresume: 1\n",
      "config key 'resume': expected true or false, got 1"},
     {"data_uri: x.nc\ncache_store: o.zarr\non_source_change: ignore\n",
-     "config key 'on_source_change': 'ignore' is not one of: rebuild, error"},
+     "config key 'on_source_change': 'ignore' is not one of: append, rebuild, error"},
     {"data_uri: x.nc\ncache_store: o.zarr\nrecommend_changes: null\n", "no error"},
     {"data_uri: x.nc\ncache_store: o.zarr\nawait_completion: \"true\"\n",
      "config key 'await_completion': expected true or false, got \"true\""},

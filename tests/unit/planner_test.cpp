@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "plan/append_plan.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/units.hpp"
 #include "test_dataset.hpp"
@@ -448,6 +449,42 @@ void plan_json_round_trips(const Case& c) {
 TEST(Planner, PlanJsonRoundTrips) {
   std::mt19937 rng(99);
   for (int trial = 0; trial < 40; ++trial) plan_json_round_trips(random_case(rng, true));
+}
+
+// An append's plan (issue 28): the jobs cut to the chunks from the one holding the old length on
+// (a partial one rewritten whole), covering each of those exactly once; it survives plan.json and a
+// worker's checks; an append_from beyond the array's chunks is refused.
+void append_plan_covers_the_tail(const Case& c, std::mt19937& rng) {
+  Plan p;
+  p.arrays = build_arrays(c.ds, c.sel, c.cfg);
+  p.files = c.ds.files;
+  p.store = "/tmp/x.zarr";
+  plan_jobs(p, c.opt);
+  if (p.jobs.empty()) return;
+  const ArrayPlan& a0 = p.arrays[static_cast<std::size_t>(p.jobs[0].array)];
+  const std::string dim = a0.dims[0];
+  const int64_t old = std::uniform_int_distribution<int64_t>(0, a0.shape[0])(rng);
+  restrict_to_tail(p, dim, {{a0.name, old}});
+  int64_t covered = 0;
+  for (const Job& j : p.jobs) {
+    const ArrayPlan& a = p.arrays[static_cast<std::size_t>(j.array)];
+    EXPECT_EQ(a.dims[0], dim);
+    EXPECT_GE(j.region.lo[0], old / a.chunks[0]);
+    covered += j.region.num_chunks();
+  }
+  const ArrayPlan& cut = p.arrays[static_cast<std::size_t>(&a0 - p.arrays.data())];
+  EXPECT_EQ(covered, written_region(p, cut).num_chunks());
+  EXPECT_EQ(written_region(p, cut).lo[0], old / cut.chunks[0]);
+  const auto j = plan_to_json(p);
+  EXPECT_EQ(plan_to_json(plan_from_json(j, "test")), j);
+  auto edited = j;
+  edited["arrays"][0]["append_from"] = p.arrays[0].chunks_along(0) + 1;
+  EXPECT_THROW(plan_from_json(edited, "test"), Error);
+}
+
+TEST(AppendPlan, CoversOnlyTheTailAndRoundTrips) {
+  std::mt19937 rng(28);
+  for (int trial = 0; trial < 40; ++trial) append_plan_covers_the_tail(random_case(rng, true), rng);
 }
 
 }  // namespace
