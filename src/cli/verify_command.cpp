@@ -8,6 +8,7 @@
 #include "exec/cache_run.hpp"
 #include "source/fingerprint.hpp"
 #include "source/scan_cache.hpp"
+#include "store/file_store.hpp"
 #include "write/store_state.hpp"
 #include "write/verify_store.hpp"
 

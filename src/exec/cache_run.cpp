@@ -24,6 +24,7 @@
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
 #include "source/scan_cache.hpp"
+#include "store/file_store.hpp"
 #include "store/path_lock.hpp"
 #include "store/secrets_channel.hpp"
 #include "write/output_format.hpp"
