@@ -278,7 +278,7 @@ int FileStore::open_append(const std::string& key) const {
 
 std::vector<std::string> FileStore::list(const std::string& prefix) const {
   std::vector<std::string> out;
-  path_of(prefix);
+  if (!prefix.empty()) path_of(prefix);  // "" is the root
   UniqueFd dir = open_folder_beneath(root_, prefix, false);
   if (!dir.valid()) return out;
   DIR* d = ::fdopendir(dir.get());

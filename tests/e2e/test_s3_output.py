@@ -138,6 +138,15 @@ def test_put_get_list_delete_and_what_if_none_match_does(s3):
     assert body == b"one"  # the second creator was refused, the first one's value kept
 
 
+def test_a_prefix_is_claimed_leased_and_a_foreign_one_refused(s3):
+    run_unit("ClaimAndLease", s3.endpoint, "claimed.zarr")  # s3rver: leases not exclusive
+    with S3StandIn(s3) as stand:
+        run_unit("ClaimAndLease", stand.url, "claimed2.zarr")  # If-None-Match: a held lease refuses
+    assert keys(s3, "foreign/") == ["foreign/data.bin"]  # the foreign object untouched, no marker
+    for prefix in ("claimed.zarr/", "claimed2.zarr/"):
+        assert keys(s3, prefix) == [prefix + ".zarr-parallel/store.json"]  # lease released
+
+
 def test_a_store_uploaded_in_batches_reads_back_with_xarray_over_http(tmp_path, s3):
     need_fixtures()
     store = tmp_path / "k.zarr"

@@ -16,6 +16,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "writable_checks.hpp"
 
 namespace zp {
 namespace {
@@ -122,6 +123,17 @@ TEST(S3Writer, InjectedFaults) {
     EXPECT_NE(std::string(e.what()).find(w->location_of("faulty/0.0")), std::string::npos);
   }
   ::unsetenv("ZP_S3_MULTIPART_MB");
+}
+
+// Ownership and the lease on S3: run on s3rver (If-None-Match ignored: a second lease is not
+// refused, which the e2e test says) and on the stand-in that honours it.
+TEST(S3Writer, ClaimAndLease) {
+  S3_WRITER_OR_SKIP(w);
+  StorageOptions o;
+  o.key = o.secret = "S3RVER";
+  o.endpoint_url = env("ZP_TEST_S3_ENDPOINT");
+  const S3Writer foreign("s3://" + env("ZP_TEST_S3_BUCKET") + "/foreign", o);
+  check_claim_and_lease(*w, foreign, w->conditional_puts_honoured());
 }
 
 }  // namespace
