@@ -285,6 +285,11 @@ std::string S3Writer::upload_parts(const std::string& location, const std::strin
   for (std::size_t i = 0; i < n; ++i) {
     if (!requests[i].failure.empty())
       fail(requests[i], "cannot upload part " + std::to_string(i + 1));
+    if (!etag_matches(requests[i]))  // the part stored is not the part sent: aborted by the caller
+      throw Error::store(location, "part " + std::to_string(i + 1) +
+                                       " of its multipart upload was stored with other bytes "
+                                       "than were sent (ETag " +
+                                       requests[i].etag + ")");
     xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + requests[i].etag +
            "</ETag></Part>";
   }

@@ -212,3 +212,12 @@ def test_a_multipart_upload_that_keeps_failing_is_aborted(s3):
     assert "put: error 8:" in out, out  # Transient, after the retries
     assert any(m == "DELETE" and "uploadId=" in p for m, p in log), log  # aborted: no orphan parts
     assert keys(s3, "multipart/") == []
+
+
+def test_a_multipart_part_changed_on_the_way_is_refused_and_the_upload_aborted(s3):
+    part1 = lambda m, p, n: "corrupt" if m == "PUT" and "partNumber=1" in p else None  # noqa: E731
+    out, log = fault_run(s3, part1, "multipart")
+    assert "put: error 5:" in out and "part 1 of its multipart upload" in out, out
+    assert any(m == "DELETE" and "uploadId=" in p for m, p in log), log
+    assert not any(m == "POST" and "uploadId=" in p for m, p in log), log  # never completed
+    assert keys(s3, "multipart/") == []
