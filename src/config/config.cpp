@@ -115,7 +115,20 @@ const std::set<std::string> kKeys = {"data_uri",           "engine",
                                      "threads_per_worker", "slurm",
                                      "storage_options",    "remote_protocol",
                                      "shards",             "allow_local_references",
-                                     "remote_options",     "on_source_change"};
+                                     "remote_options",     "on_source_change",
+                                     "cache_storage_options"};
+
+std::string without_trailing_slashes(std::string s) {
+  while (s.size() > 5 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// The options of an S3 cache store: cache_storage_options, else the source's storage_options.
+StorageOptions cache_storage_options(const ojson& doc, const Config& c) {
+  if (!doc.contains("cache_storage_options") || doc["cache_storage_options"].is_null())
+    return c.access.target;
+  return StorageOptions::from_json(doc["cache_storage_options"], "cache_storage_options");
+}
 
 std::string get_string(const ojson& doc, const std::string& key, const std::string& fallback) {
   if (!doc.contains(key) || doc[key].is_null()) return fallback;
@@ -436,12 +449,14 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   const std::string dir = get_string(doc, "cache_dir", "");
   if (!store.empty() && !dir.empty())
     throw Error::config("cache_store", "give cache_store or cache_dir, not both");
-  if (store.find("://") != std::string::npos || dir.find("://") != std::string::npos)
+  const bool s3 = (store.empty() ? dir : store).rfind("s3://", 0) == 0;
+  if (!s3 && (store.find("://") != std::string::npos || dir.find("://") != std::string::npos))
     throw Error::config(store.empty() ? "cache_dir" : "cache_store",
-                        "the cache is written to a local or shared file system path; remote "
-                        "stores (URLs) are sources only");
+                        "the cache is written to a file system path or to S3 (s3://bucket/prefix); "
+                        "other URLs are sources only");
+  c.cache_options = cache_storage_options(doc, c);
   if (!store.empty()) {
-    c.cache_store = resolve_path(store, base_dir);
+    c.cache_store = s3 ? without_trailing_slashes(store) : resolve_path(store, base_dir);
   } else if (!dir.empty()) {
     // Store name from the source name (file stem without globs) plus cache_label, as the original.
     std::string uri = c.data_uri;
@@ -451,7 +466,8 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
       if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
     while (!stem.empty() && stem.back() == '_') stem.pop_back();
     c.cache_store =
-        resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
+        s3 ? without_trailing_slashes(dir) + "/" + stem + c.cache_label + ".zarr"
+           : resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
   } else {
     throw Error::config("cache_store", "required: cache_store (a .zarr path) or cache_dir");
   }

@@ -16,6 +16,7 @@
 #include "core/units.hpp"
 #include "exec/cache_decision.hpp"
 #include "exec/executor.hpp"
+#include "exec/object_store_cache.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
@@ -27,6 +28,7 @@
 #include "store/file_store.hpp"
 #include "store/path_lock.hpp"
 #include "store/secrets_channel.hpp"
+#include "store/store_table.hpp"
 #include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
@@ -527,6 +529,7 @@ bool run_jobs(const Config& cfg, const CacheSession& session, const AccessOption
 }
 
 int run_cache(const Config& cfg, const CacheOptions& opt) {
+  if (backend_of(cfg.cache_store) == Backend::S3) return run_object_store_cache(cfg, opt);
   CacheSession session = begin_cache(cfg, opt);
   if (session.status == CacheSession::Status::Stopped) return 3;
   if (session.status == CacheSession::Status::Ready) {

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "store/object_digest.hpp"
+#include "store/url_scope.hpp"
 
 namespace zp {
 
@@ -122,7 +123,9 @@ S3Writer::S3Writer(std::string root, const StorageOptions& options) {
   if (root.rfind("s3://", 0) != 0 || root.size() <= 5)
     throw Error::config("cache_store", "not an s3://bucket/prefix URL: " + root);
   root_ = std::move(root);
-  http_ = std::make_unique<HttpReader>(options, true);
+  StorageOptions scoped = options;
+  scoped.hosts = std::vector<std::string>{scope_of(root_)};  // the secrets go to this bucket only
+  http_ = std::make_unique<HttpReader>(scoped, true);
 }
 
 uint64_t S3Writer::multipart_threshold() {

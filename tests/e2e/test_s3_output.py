@@ -221,3 +221,64 @@ def test_a_multipart_part_changed_on_the_way_is_refused_and_the_upload_aborted(s
     assert any(m == "DELETE" and "uploadId=" in p for m, p in log), log
     assert not any(m == "POST" and "uploadId=" in p for m, p in log), log  # never completed
     assert keys(s3, "multipart/") == []
+
+
+# The CLI with cache_store on S3 (series mode): the whole run through the Writable interface.
+
+def s3_config(s3, prefix, **extra):
+    return {"data_uri": str(ERA5 / "refs.json"), "cache_store": f"s3://{BUCKET}/{prefix}",
+            "cache_storage_options": s3.options(), "deploy_mode": "series", "num_jobs": 4, **extra}
+
+
+def test_cache_to_s3_reads_back_hits_and_keeps_credentials_out(tmp_path, s3):
+    need_fixtures()
+    local = tmp_path / "local.zarr"
+    run_cache(tmp_path, {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(local),
+                         "deploy_mode": "series", "num_jobs": 4}, check=0)
+    proc = run_cache(tmp_path, s3_config(s3, "c/era5.zarr"), check=0)
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/c/era5.zarr")
+    xr.testing.assert_identical(xr.open_zarr(mapper, consolidated=True).load(), xr.open_zarr(local).load())
+    names = keys(s3, "c/era5.zarr/")
+    assert "c/era5.zarr/.zarr-parallel/complete.json" in names
+    assert "c/era5.zarr/.zarr-parallel/lease.json" not in names  # released
+    data = {k[len("c/era5.zarr/"):] for k in names if "/.zarr-parallel/" not in k}
+    assert data == {str(p.relative_to(local)) for p in local.rglob("*")
+                    if p.is_file() and ".zarr-parallel" not in p.parts}
+    for key in names:
+        assert b"S3RVER" not in s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read(), key
+    assert "S3RVER" not in proc.stdout + proc.stderr
+    again = run_cache(tmp_path, s3_config(s3, "c/era5.zarr"), check=0)
+    assert "cache hit" in again.stderr + again.stdout
+
+
+def test_a_foreign_prefix_is_refused_on_s3(tmp_path, s3):
+    s3.client().put_object(Bucket=BUCKET, Key="theirs.zarr/data.bin", Body=b"x")
+    proc = run_cache(tmp_path, s3_config(s3, "theirs.zarr"), check=5)
+    assert "no .zarr-parallel/store.json of ours" in proc.stderr
+    assert keys(s3, "theirs.zarr/") == ["theirs.zarr/data.bin"]
+
+
+def test_resume_on_s3_after_sigkill_and_a_live_lease_refuses(tmp_path, s3):
+    need_fixtures()
+    flag = tmp_path / "killed"
+    env = {"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "2"}
+    first = run_cache(tmp_path, s3_config(s3, "k/era5.zarr"), env=env)
+    assert first.returncode == -9 and flag.exists(), first.stderr
+    names = keys(s3, "k/era5.zarr/")
+    assert "k/era5.zarr/.zarr-parallel/complete.json" not in names
+    assert "k/era5.zarr/.zmetadata" not in names  # a reader gets an error, not a partial store
+    assert "k/era5.zarr/.zarr-parallel/lease.json" in names  # the killed run's, until it expires
+    # Behind a server that honours If-None-Match the live lease keeps a second run out.
+    with S3StandIn(s3) as stand:
+        cfg = s3_config(s3, "k/era5.zarr")
+        cfg["cache_storage_options"] = dict(cfg["cache_storage_options"], endpoint_url=stand.url)
+        refused = run_cache(tmp_path, cfg, check=5)
+    assert "holds its lease" in refused.stderr
+    # s3rver ignores it (said in a note): the run continues the store, the done jobs kept.
+    second = run_cache(tmp_path, s3_config(s3, "k/era5.zarr"), check=0)
+    assert "resuming" in second.stderr and "If-None-Match" in second.stderr
+    local = tmp_path / "local.zarr"
+    run_cache(tmp_path, {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(local),
+                         "deploy_mode": "series", "num_jobs": 4}, check=0)
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/k/era5.zarr")
+    xr.testing.assert_identical(xr.open_zarr(mapper, consolidated=True).load(), xr.open_zarr(local).load())
