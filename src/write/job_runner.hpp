@@ -51,6 +51,7 @@ class JobRunner {
   std::map<int, ArrayPlan> inner_views_;  // sharded arrays as their inner chunks
   std::unique_ptr<WriteBatch> batch_;     // this job's chunks, on their way, awaited before it ends
   void put(const std::string& key, const std::vector<const Bytes*>& parts);
+  uint64_t write_unit(const ArrayPlan& a, const Region& unit, FetchedChunks* fetched, bool faults);
   uint64_t write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched, bool faults);
 };
 

@@ -1,4 +1,4 @@
-#include "source/reference_chunks.hpp"
+#include "source/kerchunk/reference_chunks.hpp"
 
 #include <algorithm>
 #include <cstring>

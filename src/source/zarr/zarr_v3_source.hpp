@@ -7,7 +7,7 @@
 #include <string>
 
 #include "source/dataset.hpp"
-#include "source/kerchunk_source.hpp"
+#include "source/zarr/reference_set.hpp"
 #include "store/store_table.hpp"
 
 namespace zp {

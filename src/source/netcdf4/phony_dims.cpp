@@ -1,4 +1,4 @@
-#include "source/phony_dims.hpp"
+#include "source/netcdf4/phony_dims.hpp"
 
 #include <H5DSpublic.h>
 
@@ -9,7 +9,7 @@
 
 #include "core/budget.hpp"
 #include "core/error.hpp"
-#include "source/hdf5_links.hpp"
+#include "source/netcdf4/hdf5_links.hpp"
 
 namespace zp {
 

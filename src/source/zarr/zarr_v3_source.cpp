@@ -1,4 +1,4 @@
-#include "source/zarr_v3_source.hpp"
+#include "source/zarr/zarr_v3_source.hpp"
 
 #include <cmath>
 #include <cstring>

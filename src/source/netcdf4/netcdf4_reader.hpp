@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "source/char_arrays.hpp"
 #include "source/scan_cache.hpp"
 
 namespace zp {
@@ -28,7 +29,5 @@ nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelle
 // netCDF-C's default fill value of type `t` (native order) into `out`, as nc_inq_var_fill reports
 // it for a variable without _FillValue.
 void default_fill(DType t, unsigned char* out);
-// Text is read whole when scanned; larger arrays of text are refused rather than held in memory.
-void check_whole_text_size(std::size_t bytes, const std::string& where);
 
 }  // namespace zp

@@ -1,4 +1,4 @@
-#include "source/hdf5_readable_driver.hpp"
+#include "source/netcdf4/hdf5_readable_driver.hpp"
 
 #include <H5FDpublic.h>
 

@@ -1,7 +1,7 @@
-#include "source/hdf5_links.hpp"
+#include "source/netcdf4/hdf5_links.hpp"
 
 #include "core/error.hpp"
-#include "source/hdf5_readable_driver.hpp"
+#include "source/netcdf4/hdf5_readable_driver.hpp"
 
 namespace zp {
 

@@ -1,4 +1,4 @@
-#include "source/reference_writer.hpp"
+#include "source/kerchunk/reference_writer.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,7 +8,7 @@
 #include "core/json_nonfinite.hpp"
 #include "core/text_codec.hpp"
 #include "source/chunk_reader.hpp"
-#include "source/reference_chunks.hpp"
+#include "source/kerchunk/reference_chunks.hpp"
 #include "store/store_table.hpp"
 
 namespace zp {

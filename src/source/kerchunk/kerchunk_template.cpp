@@ -1,4 +1,4 @@
-#include "source/kerchunk_template.hpp"
+#include "source/kerchunk/kerchunk_template.hpp"
 
 #include <cctype>
 #include <cstdint>
