@@ -410,6 +410,9 @@ void announce_plan(const Config& cfg, const CacheSession& session) {
 }  // namespace
 
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
+  if (backend_of(cfg.cache_store) == Backend::S3)  // run_cache's own path, series only for now
+    throw Error::config("cache_store", "a store on S3 is written by the command line "
+                                       "(zarr-parallel cache) in deploy_mode series for now");
   CacheSession session;
   session.started = now_seconds();
   const std::string target = canonical_path(cfg.cache_store);

@@ -249,6 +249,13 @@ def test_cache_to_s3_reads_back_hits_and_keeps_credentials_out(tmp_path, s3):
     assert "S3RVER" not in proc.stdout + proc.stderr
     again = run_cache(tmp_path, s3_config(s3, "c/era5.zarr"), check=0)
     assert "cache hit" in again.stderr + again.stdout
+    # verify reads the store on S3 and finds a changed object.
+    run_cache(tmp_path, s3_config(s3, "c/era5.zarr"), command="verify", check=0)
+    chunk = next(k for k in sorted(data) if k.startswith("d2m/") and not k.endswith((".zarray", ".zattrs")))
+    body = s3.client().get_object(Bucket=BUCKET, Key="c/era5.zarr/" + chunk)["Body"].read()
+    s3.client().put_object(Bucket=BUCKET, Key="c/era5.zarr/" + chunk, Body=body[:-1] + bytes([body[-1] ^ 1]))
+    changed = run_cache(tmp_path, s3_config(s3, "c/era5.zarr"), command="verify", check=1)
+    assert chunk in changed.stdout, changed.stdout
 
 
 def test_a_foreign_prefix_is_refused_on_s3(tmp_path, s3):
