@@ -333,6 +333,41 @@ json default_compressor() {
   return {{"id", "blosc"}, {"cname", "lz4"}, {"clevel", 5}, {"shuffle", 1}, {"blocksize", 0}};
 }
 
+namespace {
+
+// cache_store, or cache_dir + a name from the source: a path resolved against the config's
+// folder, or an s3://bucket/prefix URL (with cache_storage_options).
+void resolve_cache_store(const ojson& doc, Config& c, const std::string& base_dir) {
+  const std::string store = get_string(doc, "cache_store", "");
+  const std::string dir = get_string(doc, "cache_dir", "");
+  if (!store.empty() && !dir.empty())
+    throw Error::config("cache_store", "give cache_store or cache_dir, not both");
+  const bool s3 = (store.empty() ? dir : store).rfind("s3://", 0) == 0;
+  if (!s3 && (store.find("://") != std::string::npos || dir.find("://") != std::string::npos))
+    throw Error::config(store.empty() ? "cache_dir" : "cache_store",
+                        "the cache is written to a file system path or to S3 (s3://bucket/prefix); "
+                        "other URLs are sources only");
+  c.cache_options = cache_storage_options(doc, c);
+  if (!store.empty()) {
+    c.cache_store = s3 ? without_trailing_slashes(store) : resolve_path(store, base_dir);
+  } else if (!dir.empty()) {
+    // Store name from the source name (file stem without globs) plus cache_label, as the original.
+    std::string uri = c.data_uri;
+    while (uri.size() > 1 && uri.back() == '/') uri.pop_back();
+    std::string stem = fs::path(uri).stem().string();
+    for (char& ch : stem)
+      if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
+    while (!stem.empty() && stem.back() == '_') stem.pop_back();
+    c.cache_store =
+        s3 ? without_trailing_slashes(dir) + "/" + stem + c.cache_label + ".zarr"
+           : resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
+  } else {
+    throw Error::config("cache_store", "required: cache_store (a .zarr path) or cache_dir");
+  }
+}
+
+}  // namespace
+
 Config parse_config(const std::string& yaml_text, const std::string& base_dir,
                     const std::vector<std::string>& overrides) {
   ojson doc = parse_yaml(yaml_text, "");
@@ -445,32 +480,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
         throw Error::config(key, "unknown key (partition, account, qos, extra)");
     }
   }
-  const std::string store = get_string(doc, "cache_store", "");
-  const std::string dir = get_string(doc, "cache_dir", "");
-  if (!store.empty() && !dir.empty())
-    throw Error::config("cache_store", "give cache_store or cache_dir, not both");
-  const bool s3 = (store.empty() ? dir : store).rfind("s3://", 0) == 0;
-  if (!s3 && (store.find("://") != std::string::npos || dir.find("://") != std::string::npos))
-    throw Error::config(store.empty() ? "cache_dir" : "cache_store",
-                        "the cache is written to a file system path or to S3 (s3://bucket/prefix); "
-                        "other URLs are sources only");
-  c.cache_options = cache_storage_options(doc, c);
-  if (!store.empty()) {
-    c.cache_store = s3 ? without_trailing_slashes(store) : resolve_path(store, base_dir);
-  } else if (!dir.empty()) {
-    // Store name from the source name (file stem without globs) plus cache_label, as the original.
-    std::string uri = c.data_uri;
-    while (uri.size() > 1 && uri.back() == '/') uri.pop_back();
-    std::string stem = fs::path(uri).stem().string();
-    for (char& ch : stem)
-      if (ch == '*' || ch == '?' || ch == '[' || ch == ']') ch = '_';
-    while (!stem.empty() && stem.back() == '_') stem.pop_back();
-    c.cache_store =
-        s3 ? without_trailing_slashes(dir) + "/" + stem + c.cache_label + ".zarr"
-           : resolve_path((fs::path(dir) / (stem + c.cache_label + ".zarr")).string(), base_dir);
-  } else {
-    throw Error::config("cache_store", "required: cache_store (a .zarr path) or cache_dir");
-  }
+  resolve_cache_store(doc, c, base_dir);
   return c;
 }
 
