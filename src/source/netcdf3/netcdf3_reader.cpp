@@ -9,7 +9,7 @@
 #include "core/json_nonfinite.hpp"
 #include "core/utf8.hpp"
 #include "source/char_arrays.hpp"
-#include "source/netcdf4/netcdf4_reader.hpp"
+#include "source/netcdf_values.hpp"
 
 namespace zp {
 

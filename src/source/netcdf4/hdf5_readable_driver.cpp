@@ -183,6 +183,11 @@ void rethrow_readable_error() {
   }
 }
 
+void hdf5_failed(const std::string& where, const std::string& what) {
+  rethrow_readable_error();
+  throw Error::source(where, what);
+}
+
 hid_t open_hdf5_through(Readable& reader, const std::string& location, uint64_t size) {
   const hid_t driver = driver_id();
   if (driver < 0) throw Error::internal("cannot register zarr-parallel's HDF5 file driver");

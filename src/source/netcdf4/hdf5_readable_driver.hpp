@@ -21,5 +21,8 @@ hid_t open_hdf5_through(Readable& reader, const std::string& location, uint64_t 
 // Call after an HDF5 call on a file opened by open_hdf5_through failed: rethrows the reader's own
 // error when one caused it.
 void rethrow_readable_error();
+// A failed HDF5 call: the reader's own error when a remote read caused it, else Error(Source)
+// `what` naming `where`.
+[[noreturn]] void hdf5_failed(const std::string& where, const std::string& what);
 
 }  // namespace zp

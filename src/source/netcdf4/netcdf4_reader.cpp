@@ -1,7 +1,6 @@
 #include "source/netcdf4/netcdf4_reader.hpp"
 
 #include <H5DSpublic.h>
-#include <netcdf.h>  // the default fill values (NC_FILL_*) netCDF-C reports
 
 #include <algorithm>
 #include <cmath>
@@ -21,57 +20,13 @@
 #include "source/char_arrays.hpp"
 #include "source/netcdf4/hdf5_links.hpp"
 #include "source/netcdf4/hdf5_readable_driver.hpp"
+#include "source/netcdf4/hdf5_storage.hpp"
 #include "source/netcdf4/phony_dims.hpp"
+#include "source/netcdf_values.hpp"
 
 namespace zp {
 
-nlohmann::json number_json(const void* data, std::size_t i, DType t, bool spelled) {
-  const double v = load_as_double(data, i, t);
-  if (!std::isfinite(v) && !spelled) return v;
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  if (t.kind == 'f') return v;
-  if (t.kind == 'u') {
-    if (t.size == 8) {
-      uint64_t x;
-      std::memcpy(&x, static_cast<const char*>(data) + 8 * i, 8);
-      return x;
-    }
-    return static_cast<uint64_t>(v);
-  }
-  if (t.size == 8) {
-    int64_t x;
-    std::memcpy(&x, static_cast<const char*>(data) + 8 * i, 8);
-    return x;
-  }
-  return static_cast<int64_t>(v);
-}
-
-void default_fill(DType t, unsigned char* out) {
-  auto put = [&](auto v) { std::memcpy(out, &v, sizeof v); };
-  if (t.kind == 'f') return t.size == 4 ? put(NC_FILL_FLOAT) : put(NC_FILL_DOUBLE);
-  const bool u = t.kind == 'u';
-  switch (t.size) {
-    case 1:
-      return u ? put(static_cast<uint8_t>(NC_FILL_UBYTE)) : put(static_cast<int8_t>(NC_FILL_BYTE));
-    case 2:
-      return u ? put(static_cast<uint16_t>(NC_FILL_USHORT))
-               : put(static_cast<int16_t>(NC_FILL_SHORT));
-    case 4:
-      return u ? put(static_cast<uint32_t>(NC_FILL_UINT)) : put(static_cast<int32_t>(NC_FILL_INT));
-    default:
-      return u ? put(static_cast<uint64_t>(NC_FILL_UINT64))
-               : put(static_cast<int64_t>(NC_FILL_INT64));
-  }
-}
-
 namespace {
-
-// A failed HDF5 call: the reader's own error when a remote read caused it, else `what`.
-[[noreturn]] void fail(const std::string& where, const std::string& what) {
-  rethrow_readable_error();
-  throw Error::source(where, what);
-}
 
 // netCDF-C's own attributes, hidden from users (dimension-scale bookkeeping and provenance).
 bool hidden_attribute(const std::string& name) {
@@ -141,7 +96,7 @@ std::vector<std::string> read_vlen_strings(hid_t obj, bool attribute, hid_t spac
   if (n == 0) return out;
   const herr_t rc = attribute ? H5Aread(obj, mem.id, items.data())
                               : H5Dread(obj, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, items.data());
-  if (rc < 0) fail(where, "cannot read strings");
+  if (rc < 0) hdf5_failed(where, "cannot read strings");
   for (char* s : items) out.emplace_back(s ? s : "");
   H5Dvlen_reclaim(mem.id, space, H5P_DEFAULT, items.data());
   return out;
@@ -157,7 +112,7 @@ void read_one_attr(hid_t obj, const char* name, Attrs& attrs, const std::string&
                    bool hidden_too = false) {
   if (!hidden_too && hidden_attribute(name)) return;
   H5Handle att{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
-  if (att.id < 0) fail(where, std::string("cannot open attribute '") + name + "'");
+  if (att.id < 0) hdf5_failed(where, std::string("cannot open attribute '") + name + "'");
   H5Handle type{H5Aget_type(att.id), H5Tclose};
   H5Handle space{H5Aget_space(att.id), H5Sclose};
   const TypeInfo t = type_info(type.id);
@@ -167,7 +122,7 @@ void read_one_attr(hid_t obj, const char* name, Attrs& attrs, const std::string&
     const std::size_t width = H5Tget_size(type.id);
     std::string all(width * n, '\0');
     if (n > 0 && H5Aread(att.id, type.id, all.data()) < 0)
-      fail(where, std::string("cannot read attribute '") + name + "'");
+      hdf5_failed(where, std::string("cannot read attribute '") + name + "'");
     if (n <= 1) {
       while (!all.empty() && all.back() == '\0') all.pop_back();
       attrs[name] = to_valid_utf8(all);
@@ -188,7 +143,7 @@ void read_one_attr(hid_t obj, const char* name, Attrs& attrs, const std::string&
   } else if (t.kind == Kind::Numeric) {
     std::vector<unsigned char> buf(n * static_cast<std::size_t>(t.dtype.size));
     if (n > 0 && H5Aread(att.id, native_of(t.dtype), buf.data()) < 0)
-      fail(where, std::string("cannot read attribute '") + name + "'");
+      hdf5_failed(where, std::string("cannot read attribute '") + name + "'");
     nlohmann::json arr = nlohmann::json::array();
     for (hsize_t k = 0; k < n; ++k) arr.push_back(number_json(buf.data(), k, t.dtype, false));
     attrs[name] = arr.size() == 1 ? arr[0] : arr;
@@ -208,7 +163,7 @@ Attrs read_attrs(hid_t obj, hid_t create_plist, const std::string& where) {
   };
   hsize_t idx = 0;
   if (H5Aiterate2(obj, index, H5_ITER_INC, &idx, collect, &names) < 0)
-    fail(where, "cannot list attributes");
+    hdf5_failed(where, "cannot list attributes");
   for (const auto& n : names) read_one_attr(obj, n.c_str(), attrs, where);
   return attrs;
 }
@@ -318,129 +273,10 @@ void note_unlimited_extents(hid_t dset, std::map<haddr_t, int64_t>& extent) {
   }
 }
 
-// A dataset whose raw data lives outside the file: external raw storage (a list of files HDF5
-// opens by name) or a virtual dataset (mapped from other files). HDF5 would open those names on
-// the local file system, even for a file fetched from a server, and a read fills what it cannot
-// open with fill values: both are refused before anything of the dataset is read.
-void check_storage_inside_the_file(hid_t dcpl, const std::string& where) {
-  if (H5Pget_layout(dcpl) == H5D_VIRTUAL)
-    throw Error::source(where,
-                        "is an HDF5 virtual dataset (its data lives in other files); "
-                        "zarr-parallel reads only data stored inside the file");
-  const int external = H5Pget_external_count(dcpl);
-  if (external != 0) {
-    char name[256] = {};
-    off_t offset = 0;
-    hsize_t size = 0;
-    if (external > 0) H5Pget_external(dcpl, 0, sizeof name - 1, name, &offset, &size);
-    throw Error::source(where, "stores its data in external files (the first: '" +
-                                   std::string(name) +
-                                   "'); zarr-parallel reads only data stored inside the file");
-  }
-}
-
 void read_whole(hid_t dset, hid_t mem_type, void* out, const std::string& where) {
   if (H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-    fail(where, "cannot read the variable");
+    hdf5_failed(where, "cannot read the variable");
 }
-
-}  // namespace
-
-namespace {
-
-// The chunk shape, the filters as codecs, and each chunk's place from HDF5's chunk index.
-void chunked_storage(hid_t dset, hid_t dcpl, Variable& v, const std::string& where) {
-  const std::size_t nd = v.ndim();
-  std::vector<hsize_t> cdims(nd);
-  H5Pget_chunk(dcpl, static_cast<int>(nd), cdims.data());
-  std::vector<int64_t> chunk(cdims.begin(), cdims.end());
-  v.grid = ChunkGrid::regular(v.shape, chunk, where);
-  const int nfilters = H5Pget_nfilters(dcpl);
-  for (int i = 0; i < nfilters; ++i) {
-    unsigned flags = 0;
-    std::size_t ncd = 16;
-    std::vector<unsigned> cd(16);
-    char fname[256];
-    unsigned config = 0;
-    const H5Z_filter_t id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &ncd, cd.data(),
-                                           sizeof fname, fname, &config);
-    cd.resize(std::min<std::size_t>(ncd, 16));
-    v.codecs.push_back(codec_from_hdf5_filter(id, cd, v.dtype.size, where));
-  }
-  const int64_t n = v.grid.num_chunks();
-  v.chunks.resize(static_cast<std::size_t>(n));
-  std::vector<hsize_t> offset(nd);
-  for (int64_t idx = 0; idx < n; ++idx) {
-    const std::vector<int64_t> c = v.grid.coords(idx);
-    for (std::size_t d = 0; d < nd; ++d) offset[d] = static_cast<hsize_t>(c[d] * chunk[d]);
-    unsigned mask = 0;
-    haddr_t addr = HADDR_UNDEF;
-    hsize_t size = 0;
-    if (H5Dget_chunk_info_by_coord(dset, offset.data(), &mask, &addr, &size) < 0)
-      fail(where, "cannot read the HDF5 chunk index");
-    auto& ref = v.chunks[static_cast<std::size_t>(idx)];
-    if (addr != HADDR_UNDEF) {
-      ref.kind = ChunkRef::Kind::Range;
-      ref.offset = addr;
-      ref.length = size;
-      ref.filter_mask = mask;
-    }
-  }
-}
-
-// A compact dataset's values, stored in its header: read here, one inline chunk.
-void compact_storage(hid_t dset, hid_t type, Variable& v, const std::string& where) {
-  H5Handle native{H5Tget_native_type(type, H5T_DIR_ASCEND), H5Tclose};
-  auto all = std::make_shared<Bytes>(
-      static_cast<std::size_t>(v.num_elements()) * static_cast<std::size_t>(v.dtype.size), 0);
-  if (H5Dread(dset, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, all->data()) < 0)
-    fail(where, "cannot read compact dataset");
-  v.dtype.big_endian = false;
-  v.grid = ChunkGrid::regular(v.shape, v.shape);
-  all->resize(v.chunk_bytes(), 0);
-  v.chunks.assign(1, ChunkRef{ChunkRef::Kind::Inline, 0, 0, 0, 0, all});
-}
-
-// Contiguous or compact: cut into slabs along dim 0 of at most ~16 MiB, each a byte range.
-void unchunked_storage(hid_t dset, hid_t type, H5D_layout_t layout, Variable& v,
-                       const std::string& where) {
-  std::vector<int64_t> chunk = v.shape;
-  const std::size_t row = v.num_elements() /
-                          std::max<int64_t>(v.shape.empty() ? 1 : v.shape[0], 1) *
-                          static_cast<std::size_t>(v.dtype.size);
-  if (v.ndim() > 0 && row > 0)
-    chunk[0] = std::clamp<int64_t>(static_cast<int64_t>((16u << 20) / row), 1,
-                                   std::max<int64_t>(v.shape[0], 1));
-  for (auto& c : chunk) c = std::max<int64_t>(c, 1);
-  v.grid = ChunkGrid::regular(v.shape, chunk, where);
-  v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
-  if (layout == H5D_COMPACT) return compact_storage(dset, type, v, where);
-  const haddr_t addr = H5Dget_offset(dset);
-  if (addr == HADDR_UNDEF) return;  // never written: all missing
-  const uint64_t slab = static_cast<uint64_t>(chunk[0]) * row;
-  const uint64_t total =
-      static_cast<uint64_t>(v.num_elements()) * static_cast<uint64_t>(v.dtype.size);
-  for (std::size_t i = 0; i < v.chunks.size(); ++i) {
-    auto& ref = v.chunks[i];
-    ref.kind = ChunkRef::Kind::Range;
-    ref.offset = addr + i * slab;
-    ref.length = std::min<uint64_t>(slab, total - i * slab);
-  }
-}
-
-}  // namespace
-
-void describe_hdf5_storage(hid_t dataset, Variable& v, const std::string& where) {
-  H5Handle type{H5Dget_type(dataset), H5Tclose};
-  v.dtype.big_endian = v.dtype.size > 1 && H5Tget_order(type.id) == H5T_ORDER_BE;
-  H5Handle dcpl{H5Dget_create_plist(dataset), H5Pclose};
-  check_storage_inside_the_file(dcpl.id, where);
-  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
-  if (layout == H5D_CHUNKED) return chunked_storage(dataset, dcpl.id, v, where);
-  unchunked_storage(dataset, type.id, layout, v, where);
-}
-
-namespace {
 
 // The chain of groups from the root to `group`: their dimensions are visible to its variables.
 std::vector<std::string> group_chain(const std::string& group) {
@@ -524,7 +360,7 @@ void read_group_dims(Description& s, std::size_t depth, std::map<haddr_t, int64_
     if (l.type != H5O_TYPE_DATASET) continue;
     auto handle =
         std::make_unique<H5Handle>(H5Dopen2(gh.id, l.name.c_str(), H5P_DEFAULT), H5Dclose);
-    if (handle->id < 0) fail(s.path, "cannot open dataset '" + l.name + "'");
+    if (handle->id < 0) hdf5_failed(s.path, "cannot open dataset '" + l.name + "'");
     const hid_t d = handle->id;
     if (target) s.opened[l.name] = std::move(handle);
     if (auto dim = scale_dim(d, l.name, l.addr)) {
