@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "plan/plan_json.hpp"
+#include "store/file_store.hpp"
 #include "write/store_ownership.hpp"
 #include "write/store_state.hpp"
 

@@ -9,24 +9,38 @@
 #include "exec/cache_run.hpp"
 #include "source/fingerprint.hpp"
 #include "source/scan_cache.hpp"
+#include "store/file_store.hpp"
+#include "store/s3_writer.hpp"
+#include "store/store_table.hpp"
 #include "write/append_check.hpp"
 #include "write/store_state.hpp"
 #include "write/verify_store.hpp"
 
 namespace zp {
 
+namespace {
+
+// The cache store as the config names it: a folder, or an S3 prefix.
+std::unique_ptr<Writable> open_cache_store(const Config& cfg) {
+  if (backend_of(cfg.cache_store) == Backend::S3)
+    return std::make_unique<S3Writer>(cfg.cache_store, cfg.cache_options);
+  if (!std::filesystem::is_directory(cfg.cache_store))
+    throw Error::store(cfg.cache_store, "does not exist");
+  return std::make_unique<FileStore>(cfg.cache_store);
+}
+
+}  // namespace
+
 int verify_command(const std::string& config_path, const std::vector<std::string>& overrides) {
   try {
     const Config cfg = load_config(config_path, overrides);
     bypass_scan_cache();  // what the sources hold now, not what a cache entry says they held
-    if (!std::filesystem::is_directory(cfg.cache_store))
-      throw Error::store(cfg.cache_store, "does not exist");
+    const std::unique_ptr<Writable> store = open_cache_store(cfg);
     Prepared p = prepare(cfg);
-    FileStore store(cfg.cache_store);
-    adopt_store_chunks(p.plan, store);  // coordinates keep the chunks they were first written with
+    adopt_store_chunks(p.plan, *store);  // coordinates keep the chunks they were first written with
     const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    const VerifyReport r = verify_store(p.plan, store, threads);
-    const StoreState state(store);
+    const VerifyReport r = verify_store(p.plan, *store, threads);
+    const StoreState state(*store);
     const bool complete = state.completed_hash() == cfg.content_hash();
     const auto recorded = state.sources();
     SourceAccess access(cfg.access);

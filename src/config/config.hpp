@@ -34,7 +34,10 @@ struct Config {
   std::vector<std::pair<std::string, int64_t>> chunks;  // dim -> size (-1: whole dimension)
   nlohmann::ordered_json add_attrs = nlohmann::ordered_json::object();
   std::string cache_label;
-  std::string cache_store;  // resolved: the store path
+  std::string cache_store;  // resolved: the store path, or an s3://bucket/prefix URL
+  // cache_storage_options: how the cache store is reached when it is on S3 (fsspec's spelling, as
+  // storage_options); when not given, storage_options serve both.
+  StorageOptions cache_options;
   int zarr_format = 2;
   std::vector<std::pair<std::string, int64_t>> shards;  // v3: dim -> shard size (whole chunks)
   nlohmann::json compressor;  // null: no compression

@@ -100,6 +100,8 @@ const ConfigKey kKeys[] = {
      &read_cache_store},
     {"cache_dir", K::Structured, "required", "a folder where the store is named from the source",
      &read_with_cache_store},
+    {"cache_storage_options", K::Structured, "`storage_options`",
+     "how to reach an s3:// cache_store (fsspec's keys)", &read_with_cache_store},
 };
 // clang-format on
 

@@ -241,6 +241,24 @@ std::string store_in_dir(const Config& c, const std::string& dir, const std::str
   return resolve_path((fs::path(dir) / (name + c.cache_label + ".zarr")).string(), base_dir);
 }
 
+std::string without_trailing_slashes(std::string s) {
+  while (s.size() > 5 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// cache_dir on S3: the store named as in a folder (store_in_dir), under the prefix.
+std::string s3_store_in_dir(const Config& c, const std::string& dir) {
+  const std::string local = store_in_dir(c, "/", "/");
+  return without_trailing_slashes(dir) + "/" + fs::path(local).filename().string();
+}
+
+// The options of an S3 cache store: cache_storage_options, else the source's storage_options.
+StorageOptions cache_storage_options(const KeyDocument& doc, const Config& c) {
+  if (!doc.contains("cache_storage_options") || doc["cache_storage_options"].is_null())
+    return c.access.target;
+  return StorageOptions::from_json(doc["cache_storage_options"], "cache_storage_options");
+}
+
 }  // namespace
 
 void read_cache_store(const KeyDocument& doc, Config& c, const std::string& base_dir) {
@@ -248,14 +266,16 @@ void read_cache_store(const KeyDocument& doc, Config& c, const std::string& base
   const std::string dir = get_string(doc, "cache_dir", "");
   if (!store.empty() && !dir.empty())
     throw Error::config("cache_store", "give cache_store or cache_dir, not both");
-  if (store.find("://") != std::string::npos || dir.find("://") != std::string::npos)
+  const bool s3 = (store.empty() ? dir : store).rfind("s3://", 0) == 0;
+  if (!s3 && (store.find("://") != std::string::npos || dir.find("://") != std::string::npos))
     throw Error::config(store.empty() ? "cache_dir" : "cache_store",
-                        "the cache is written to a local or shared file system path; remote "
-                        "stores (URLs) are sources only");
+                        "the cache is written to a file system path or to S3 (s3://bucket/prefix); "
+                        "other URLs are sources only");
+  c.cache_options = cache_storage_options(doc, c);
   if (!store.empty())
-    c.cache_store = resolve_path(store, base_dir);
+    c.cache_store = s3 ? without_trailing_slashes(store) : resolve_path(store, base_dir);
   else if (!dir.empty())
-    c.cache_store = store_in_dir(c, dir, base_dir);
+    c.cache_store = s3 ? s3_store_in_dir(c, dir) : store_in_dir(c, dir, base_dir);
   else
     throw Error::config("cache_store", "required: cache_store (a .zarr path) or cache_dir");
 }

@@ -27,7 +27,7 @@ void read_log_level(const KeyDocument& doc, Config& c, const std::string& base_d
 void read_slurm(const KeyDocument& doc, Config& c, const std::string& base_dir);
 // cache_store or cache_dir (with cache_label, read before): the store's path.
 void read_cache_store(const KeyDocument& doc, Config& c, const std::string& base_dir);
-// cache_dir's row: read_cache_store reads it.
+// The rows of cache_dir and cache_storage_options: read_cache_store reads them.
 void read_with_cache_store(const KeyDocument& doc, Config& c, const std::string& base_dir);
 
 }  // namespace zp

@@ -17,6 +17,7 @@
 #include "exec/append_run.hpp"
 #include "exec/cache_decision.hpp"
 #include "exec/executor.hpp"
+#include "exec/object_store_cache.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
@@ -25,8 +26,10 @@
 #include "source/fingerprint.hpp"
 #include "source/open_source.hpp"
 #include "source/scan_cache.hpp"
+#include "store/file_store.hpp"
 #include "store/path_lock.hpp"
 #include "store/secrets_channel.hpp"
+#include "store/store_table.hpp"
 #include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
@@ -418,6 +421,9 @@ void announce_plan(const Config& cfg, const CacheSession& session) {
 }  // namespace
 
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
+  if (backend_of(cfg.cache_store) == Backend::S3)  // run_cache's own path, series only for now
+    throw Error::config("cache_store", "a store on S3 is written by the command line "
+                                       "(zarr-parallel cache) in deploy_mode series for now");
   CacheSession session;
   session.started = now_seconds();
   const std::string target = canonical_path(cfg.cache_store);
@@ -547,6 +553,7 @@ bool run_jobs(const Config& cfg, const CacheSession& session, const AccessOption
 }
 
 int run_cache(const Config& cfg, const CacheOptions& opt) {
+  if (backend_of(cfg.cache_store) == Backend::S3) return run_object_store_cache(cfg, opt);
   CacheSession session = begin_cache(cfg, opt);
   if (session.status == CacheSession::Status::Stopped) return 3;
   if (session.status == CacheSession::Status::Ready) {

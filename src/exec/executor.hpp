@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan.hpp"
+#include "store/file_store.hpp"
 #include "write/job_runner.hpp"
 #include "write/store_state.hpp"
 

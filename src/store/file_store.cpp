@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <mutex>
 #include <utility>
 
 #include "core/error.hpp"
@@ -155,6 +156,68 @@ void FileStore::put(const std::string& key, const std::string& value, Sync sync)
   put(key, Bytes(value.begin(), value.end()), sync);
 }
 
+bool FileStore::put_if_absent(const std::string& key, const std::string& value) const {
+  const std::string path = path_of(key);
+  const std::string name = base_name(key);
+  const UniqueFd dir = open_folder_beneath(root_, folder_of(key), true);
+  refuse_special_entry(dir.get(), name, path);
+  auto created = create_temporary(dir.get(), name, path);
+  int fd = created.first;
+  const std::string tmp = std::move(created.second);
+  const Bytes bytes(value.begin(), value.end());
+  bool linked = false;
+  try {
+    write_all(fd, {&bytes}, path);
+    flush_and_close(std::exchange(fd, -1), path);  // the name never appears without its bytes
+    // link(2), unlike rename(2), never replaces: EEXIST is someone else's value, kept.
+    linked = ::linkat(dir.get(), tmp.c_str(), dir.get(), name.c_str(), 0) == 0;
+    if (!linked && errno != EEXIST)
+      throw Error::store(path, "cannot link its temporary file into place: " + errno_text(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlinkat(dir.get(), tmp.c_str(), 0);
+    throw;
+  }
+  ::unlinkat(dir.get(), tmp.c_str(), 0);
+  return linked;
+}
+
+namespace {
+
+// A job's chunks: each file's write-back starts as it is written; finish() waits for all of them,
+// then flushes the folders that received names.
+class FileBatch : public WriteBatch {
+ public:
+  explicit FileBatch(const FileStore& store) : store_(store) {}
+  void put(const std::string& key, const std::vector<const Bytes*>& parts) override {
+    store_.put_parts(key, parts, Sync::Durable, &flushes_);
+    std::string folder = folder_of(key);
+    const std::lock_guard guard(mutex_);
+    folders_.insert(std::move(folder));
+  }
+  void finish() override {
+    flushes_.flush();
+    std::set<std::string> folders;
+    {
+      const std::lock_guard guard(mutex_);
+      folders.swap(folders_);
+    }
+    store_.sync_folders(folders);
+  }
+
+ private:
+  const FileStore& store_;
+  PendingFlushes flushes_;
+  std::mutex mutex_;
+  std::set<std::string> folders_;
+};
+
+}  // namespace
+
+std::unique_ptr<WriteBatch> FileStore::batch() const {
+  return std::make_unique<FileBatch>(*this);
+}
+
 std::optional<std::string> FileStore::get(const std::string& key) const {
   const std::string path = path_of(key);
   const UniqueFd dir = open_folder_beneath(root_, folder_of(key), false);
@@ -215,7 +278,7 @@ int FileStore::open_append(const std::string& key) const {
 
 std::vector<std::string> FileStore::list(const std::string& prefix) const {
   std::vector<std::string> out;
-  path_of(prefix);
+  if (!prefix.empty()) path_of(prefix);  // "" is the root
   UniqueFd dir = open_folder_beneath(root_, prefix, false);
   if (!dir.valid()) return out;
   DIR* d = ::fdopendir(dir.get());

@@ -8,7 +8,7 @@
 // Every access below the root walks the key one folder at a time with O_NOFOLLOW (folder_walk):
 // a symbolic link, FIFO or device planted inside a store is refused (Error(Store) naming it), so
 // nothing is ever written, replaced or read outside the store through one.
-// Thread-safe (no shared mutable state besides the file system).
+// Thread-safe (no shared mutable state besides the file system). The Writable of a folder.
 #pragma once
 
 #include <optional>
@@ -18,23 +18,23 @@
 
 #include "codec/codec.hpp"
 #include "store/pending_flushes.hpp"
+#include "store/writable.hpp"
 
 namespace zp {
 
-// Durable: the value's bytes reach the device (fdatasync) before its name appears. Cached: left to
-// the kernel's write-back, for what is rewritten every few seconds and worthless after a crash
-// (heartbeats).
-enum class Sync { Durable, Cached };
-
-class FileStore {
+class FileStore : public Writable {
  public:
   explicit FileStore(std::string root);
 
-  const std::string& root() const { return root_; }
+  const std::string& root() const override { return root_; }
   std::string path_of(const std::string& key) const;  // validates the key
+  std::string location_of(const std::string& key) const override { return path_of(key); }
 
-  void put(const std::string& key, const Bytes& value, Sync sync = Sync::Durable) const;
-  void put(const std::string& key, const std::string& value, Sync sync = Sync::Durable) const;
+  void put(const std::string& key, const Bytes& value, Sync sync = Sync::Durable) const override;
+  void put(const std::string& key, const std::string& value,
+           Sync sync = Sync::Durable) const override;
+  // A temporary file flushed, then link(2)ed to the key's name, which fails when the name exists.
+  bool put_if_absent(const std::string& key, const std::string& value) const override;
   // The concatenation of `parts` as one value (a shard from its pieces, without joining them).
   // With `later`, a durable put starts the write-back and renames at once; the wait for the device
   // is left to later->flush().
@@ -42,16 +42,18 @@ class FileStore {
                  Sync sync = Sync::Durable, PendingFlushes* later = nullptr) const;
   // Flushes the entries of each folder (a folder key, "" for the root) and of its parents up to
   // the root, each once: the names that durable puts renamed into them survive a crash after this.
-  void sync_folders(const std::set<std::string>& folders) const;
-  std::optional<std::string> get(const std::string& key) const;
-  bool exists(const std::string& key) const;
-  void remove(const std::string& key) const;
+  void sync_folders(const std::set<std::string>& folders) const override;
+  std::optional<std::string> get(const std::string& key) const override;
+  bool exists(const std::string& key) const override;
+  void remove(const std::string& key) const override;
   // Creates folder `key` and those on its way (none of them may be a link).
   void make_folder(const std::string& key) const;
   // `key` opened to append to it (created 0644), for a log: a file descriptor the caller closes.
-  int open_append(const std::string& key) const;
+  int open_append(const std::string& key) const override;
   // Keys directly under `prefix` (a folder key), file names only.
-  std::vector<std::string> list(const std::string& prefix) const;
+  std::vector<std::string> list(const std::string& prefix) const override;
+  // Durable puts whose write-back starts at once and is awaited, with their folders, in finish().
+  std::unique_ptr<WriteBatch> batch() const override;
   // The key a temporary file of put() is written for (`relative` is its path under the root), or
   // nullopt when the name is not one put() makes.
   static std::optional<std::string> key_of_temporary(const std::string& relative);
@@ -59,12 +61,6 @@ class FileStore {
  private:
   std::string root_;
 };
-
-// Throws Error(Store) when `key` is not a safe relative key.
-void check_safe_key(const std::string& key);
-
-// The folder key of `key` ("" at the root).
-std::string folder_of(const std::string& key);
 
 // fsync(2) of a file or folder at `path`; a file system that cannot (EINVAL) is left as it is.
 // Error(Store) naming `path` when the flush fails: what was written there may be lost.

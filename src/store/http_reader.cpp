@@ -236,8 +236,9 @@ struct HttpReader::Transfer {
   std::string request_url;
   bool in_scope = false, send_secrets = false;
   std::string redirect_to;  // a 3xx answer's Location, resolved
-  enum class Kind { Range, Whole, Head, List } kind = Kind::Range;
+  enum class Kind { Range, Whole, Head, List, Send } kind = Kind::Range;
   uint64_t offset = 0, length = 0;
+  const HttpSend* send = nullptr;  // Kind::Send: the method, body and headers
   // outcome
   long status = 0;
   CURLcode curl = CURLE_OK;
@@ -434,6 +435,26 @@ std::string HttpReader::url_of(const std::string& location) const {
   return s3_ ? s3settings_.url_of(location) : options_.real_location(location);
 }
 
+namespace {
+
+// The method and body of a write: libcurl sends POSTFIELDS from the caller's buffer, no copy.
+void set_method(CURL* e, const HttpSend& s) {
+  if (s.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    return;
+  }
+  if (s.method != "GET") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s.method.c_str());
+  if (s.method == "GET" || s.method == "DELETE") return;
+  static const char kEmpty[] = "";
+  const auto size = static_cast<curl_off_t>(s.body ? s.body->size() : 0);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
+  curl_easy_setopt(
+      e, CURLOPT_POSTFIELDS,
+      s.body && !s.body->empty() ? reinterpret_cast<const char*>(s.body->data()) : kEmpty);
+}
+
+}  // namespace
+
 void HttpReader::start_transfer(Transfer& tr, long timeout) {
   Transfer* t = &tr;
   t->easy = curl_easy_init();
@@ -468,17 +489,20 @@ void HttpReader::start_transfer(Transfer& tr, long timeout) {
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored, no recoding
   curl_easy_setopt(e, CURLOPT_USERAGENT, "zarr-parallel/" ZP_VERSION);
   if (t->kind == Transfer::Kind::Head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  if (t->send) set_method(e, *t->send);
   if (t->kind == Transfer::Kind::Range) {
     const std::string range =
         std::to_string(t->offset) + "-" + std::to_string(t->offset + t->length - 1);
     curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by libcurl
   }
-  t->headers = t->send_secrets ? add_secrets(e) : nullptr;
+  t->headers = t->send_secrets ? add_secrets(e, t->send ? t->send->body_sha256 : "") : nullptr;
+  if (t->send)
+    for (const auto& h : t->send->headers) t->headers = curl_slist_append(t->headers, h.c_str());
   if (t->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   curl_multi_add_handle(multi_, e);
 }
 
-curl_slist* HttpReader::add_secrets(void* easy) const {
+curl_slist* HttpReader::add_secrets(void* easy, const std::string& payload_sha256) const {
   CURL* e = easy;
   curl_slist* h = nullptr;
   for (const auto& [name, value] : options_.headers)
@@ -490,9 +514,10 @@ curl_slist* HttpReader::add_secrets(void* easy) const {
   }
   if (s3_ && !s3settings_.key.empty()) {
     // SigV4 by libcurl; the payload hash of a body-less request is SHA-256 of "".
-    h = curl_slist_append(h,
-                          "x-amz-content-sha256: "
-                          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const std::string hash =
+        payload_sha256.empty() ? "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                               : payload_sha256;
+    h = curl_slist_append(h, ("x-amz-content-sha256: " + hash).c_str());
     if (!s3settings_.token.empty())
       h = curl_slist_append(h, ("x-amz-security-token: " + s3settings_.token).c_str());
     const std::string sigv4 = "aws:amz:" + s3settings_.region + ":s3";
@@ -576,7 +601,8 @@ void HttpReader::expect_version(const std::string& location, uint64_t size,
 
 void HttpReader::check_version(Transfer& t) const {
   const auto it = expected_.find(t.location);
-  if (it == expected_.end() || t.kind == Transfer::Kind::Head) return;
+  if (it == expected_.end() || t.kind == Transfer::Kind::Head || t.kind == Transfer::Kind::Send)
+    return;
   int64_t size = -1;  // the object's whole size, from "bytes a-b/SIZE" or a 200's length
   if (const auto slash = t.content_range.rfind('/'); slash != std::string::npos) {
     const std::string total = t.content_range.substr(slash + 1);
@@ -601,6 +627,7 @@ void HttpReader::run(std::vector<Transfer>& transfers) {
   std::vector<Transfer*> pending;
   for (auto& t : transfers) {
     t.url = url_of(t.location);
+    if (t.send && !t.send->query.empty()) t.url += "?" + t.send->query;
     t.in_scope = options_.secrets_reach(t.location);
     pending.push_back(&t);
   }
@@ -772,6 +799,24 @@ std::vector<ObjectInfo> HttpReader::info_many(const std::vector<std::string>& lo
 
 ObjectInfo HttpReader::info(const std::string& location) {
   return info_many({location})[0];
+}
+
+void HttpReader::send(std::vector<HttpSend>& requests) {
+  std::vector<Transfer> t(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    t[i].location = requests[i].location;
+    t[i].kind = Transfer::Kind::Send;
+    t[i].send = &requests[i];
+  }
+  run(t);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    HttpSend& r = requests[i];
+    r.status = t[i].status;
+    r.response = std::move(t[i].body);
+    r.etag = t[i].etag;
+    r.failure = t[i].failure;
+    r.transient = t[i].transient;
+  }
 }
 
 std::string HttpReader::list_page(const std::string& prefix_location, const std::string& url) {

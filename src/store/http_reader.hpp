@@ -38,6 +38,22 @@ struct S3Settings {
   std::string bucket_url(const std::string& bucket) const;
 };
 
+// A request that writes (S3 PUT, POST, DELETE) or whose answer the caller judges itself.
+struct HttpSend {
+  std::string method;                // PUT, POST, DELETE, GET or HEAD
+  std::string location;              // s3://bucket/key, as for reads
+  std::string query;                 // "" or "name=value&...": sorted and encoded as SigV4 signs it
+  const Bytes* body = nullptr;       // sent as is; must outlive send()
+  std::string body_sha256;           // hex SHA-256 of the body ("" without one): signed with it
+  std::vector<std::string> headers;  // "Name: value", sent with or without the secrets
+  // the outcome
+  long status = 0;
+  Bytes response;
+  std::string etag;
+  std::string failure;     // empty on a 2xx answer
+  bool transient = false;  // still failing after the retries (5xx, 429, timeouts, resets)
+};
+
 class HttpReader : public Readable, public Listable {
  public:
   HttpReader(const StorageOptions& options, bool s3);
@@ -55,6 +71,11 @@ class HttpReader : public Readable, public Listable {
   void expect_version(const std::string& location, uint64_t size, const std::string& etag) override;
   bool remote() const override { return true; }
   uint64_t bytes_read() const override { return bytes_read_; }
+  // Sends the requests (concurrently, at most http_concurrency() in flight) on the read path:
+  // same connections, signing and scope of the secrets, and the same retries with backoff of
+  // transient failures. Other answers are not thrown: each request's status and failure are left
+  // for the caller to judge (a 412 to a conditional put is an answer, not an error).
+  void send(std::vector<HttpSend>& requests);
 
   struct Transfer;  // one request and its outcome (http_reader.cpp)
 
@@ -69,7 +90,8 @@ class HttpReader : public Readable, public Listable {
   void run_hops(std::vector<Transfer*>& batch);
   void run_once(std::vector<Transfer*>& batch);
   void start_transfer(Transfer& t, long timeout);
-  curl_slist* add_secrets(void* easy) const;  // headers and S3 signing on a CURL*
+  // Headers and S3 signing on a CURL*; `payload_sha256` is the body's hash ("" for none).
+  curl_slist* add_secrets(void* easy, const std::string& payload_sha256) const;
   void check_version(Transfer& t) const;
   void judge(Transfer& t) const;  // the outcome of one try: failure, transient, missing
   std::string refusal_hint(const Transfer& t) const;

@@ -60,7 +60,7 @@ const ArrayPlan* array_named(const Plan& plan, const std::string& key) {
   return nullptr;
 }
 
-std::optional<json> stored_consolidated(const Plan& plan, const FileStore& store) {
+std::optional<json> stored_consolidated(const Plan& plan, const Writable& store) {
   const auto text = store.get(output_format(plan.zarr_format).consolidated(plan).first);
   if (!text || json_too_deep(*text)) return std::nullopt;
   json got = json::parse(nonfinite_tokens_to_markers(*text), nullptr, false);
@@ -70,7 +70,7 @@ std::optional<json> stored_consolidated(const Plan& plan, const FileStore& store
 
 }  // namespace
 
-void adopt_store_chunks(Plan& plan, const FileStore& store) {
+void adopt_store_chunks(Plan& plan, const Writable& store) {
   auto got = stored_consolidated(plan, store);
   json* docs = got ? documents_of(*got) : nullptr;
   if (!docs) return;
@@ -156,7 +156,7 @@ void fill_unchanged_lengths(const Plan& fresh, AppendShape& out) {
 
 }  // namespace
 
-AppendShape append_shape(const Plan& fresh, const FileStore& store) {
+AppendShape append_shape(const Plan& fresh, const Writable& store) {
   AppendShape out;
   auto got = stored_consolidated(fresh, store);
   if (!got) return {"its consolidated metadata is missing or not JSON", "", {}, 0, 0};

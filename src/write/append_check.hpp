@@ -9,7 +9,7 @@
 #include <string>
 
 #include "plan/plan.hpp"
-#include "store/file_store.hpp"
+#include "store/writable.hpp"
 
 namespace zp {
 
@@ -17,7 +17,7 @@ namespace zp {
 // to_zarr(append_dim=...), never re-chunks what is written: a coordinate first written whole keeps
 // chunks of its first length). `plan`'s coordinates take the store's chunks where the store has
 // the array with a chunk shape no larger than the plan's; other arrays are left as planned.
-void adopt_store_chunks(Plan& plan, const FileStore& store);
+void adopt_store_chunks(Plan& plan, const Writable& store);
 
 struct AppendShape {
   std::string why;                            // "" when the store can be extended
@@ -27,6 +27,6 @@ struct AppendShape {
 };
 
 // `fresh`: the grown source's plan, its coordinates' chunks adopted from the store.
-AppendShape append_shape(const Plan& fresh, const FileStore& store);
+AppendShape append_shape(const Plan& fresh, const Writable& store);
 
 }  // namespace zp

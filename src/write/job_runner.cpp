@@ -118,16 +118,13 @@ Bytes to_stored_order(const ArrayPlan& a, const Bytes& logical) {
   return out;
 }
 
-JobRunner::JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool)
+JobRunner::JobRunner(const Plan& plan, const Writable& store, ThreadPool& pool)
     : plan_(plan), store_(store), pool_(pool), files_(files_of(plan)), reader_(files_) {
   reader_.expect(plan.sources);
 }
 
 void JobRunner::put(const std::string& key, const std::vector<const Bytes*>& parts) {
-  store_.put_parts(key, parts, Sync::Durable, &flushes_);
-  std::string folder = folder_of(key);
-  const std::lock_guard guard(folders_mutex_);
-  folders_.insert(std::move(folder));
+  batch_->put(key, parts);
 }
 
 namespace {
@@ -160,7 +157,7 @@ std::size_t fetch_ahead(const ArrayPlan& a, const std::vector<Region>& units, st
 
 JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
-  folders_.clear();
+  batch_ = store_.batch();
   const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(job.array));
   JobStats stats;
   stats.job_id = job.id;
@@ -184,8 +181,7 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(stats);
   }
-  flushes_.flush();
-  store_.sync_folders(folders_);
+  batch_->finish();
   reader_.check_files_read_unchanged();  // before the job counts as done
   return stats;
 }

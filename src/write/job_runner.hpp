@@ -11,13 +11,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <set>
+#include <memory>
 
 #include "core/thread_pool.hpp"
 #include "plan/plan.hpp"
 #include "source/chunk_reader.hpp"
-#include "store/file_store.hpp"
+#include "store/writable.hpp"
 #include "write/output_format.hpp"
 
 namespace zp {
@@ -36,7 +35,7 @@ using FetchedChunks = std::map<int64_t, Bytes>;
 
 class JobRunner {
  public:
-  JobRunner(const Plan& plan, const FileStore& store, ThreadPool& pool);
+  JobRunner(const Plan& plan, const Writable& store, ThreadPool& pool);
 
   // `progress` is called (from the calling thread) after each unit.
   JobStats run(const Job& job, const std::function<void(const JobStats&)>& progress = {});
@@ -45,14 +44,12 @@ class JobRunner {
 
  private:
   const Plan& plan_;
-  const FileStore& store_;
+  const Writable& store_;
   ThreadPool& pool_;
   Dataset files_;  // only `files` and `uri`: what ChunkReader needs to find bytes
   ChunkReader reader_;
   std::map<int, ArrayPlan> inner_views_;  // sharded arrays as their inner chunks
-  std::mutex folders_mutex_;
-  std::set<std::string> folders_;  // folders this job put keys into, flushed before it ends
-  PendingFlushes flushes_;         // its chunks, on their way to the device
+  std::unique_ptr<WriteBatch> batch_;     // this job's chunks, on their way, awaited before it ends
   void put(const std::string& key, const std::vector<const Bytes*>& parts);
   uint64_t write_unit(const ArrayPlan& a, const Region& unit, FetchedChunks* fetched, bool faults);
   uint64_t write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched, bool faults);

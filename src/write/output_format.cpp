@@ -26,7 +26,7 @@ const OutputFormat& output_format(int zarr_format) {
   throw Error::config("zarr_format", "unsupported: " + std::to_string(zarr_format) + " (2 or 3)");
 }
 
-void write_metadata(const Plan& plan, const FileStore& store) {
+void write_metadata(const Plan& plan, const Writable& store) {
   std::set<std::string> folders;
   for (const auto& [key, doc] : output_format(plan.zarr_format).metadata(plan)) {
     store.put(key, dump_python_json(doc, 4));
@@ -35,7 +35,7 @@ void write_metadata(const Plan& plan, const FileStore& store) {
   store.sync_folders(folders);
 }
 
-void write_consolidated(const Plan& plan, const FileStore& store) {
+void write_consolidated(const Plan& plan, const Writable& store) {
   const auto [key, doc] = output_format(plan.zarr_format).consolidated(plan);
   store.put(key, dump_python_json(doc, 4));
   store.sync_folders({folder_of(key)});

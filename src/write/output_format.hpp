@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "plan/plan.hpp"
-#include "store/file_store.hpp"
+#include "store/writable.hpp"
 
 namespace zp {
 
@@ -41,8 +41,8 @@ const OutputFormat& output_format(int zarr_format);
 
 // Writes every document of metadata() / consolidated() (JSON text as zarr-python writes it),
 // durably: they are in place and flushed when these return.
-void write_metadata(const Plan& plan, const FileStore& store);
-void write_consolidated(const Plan& plan, const FileStore& store);
+void write_metadata(const Plan& plan, const Writable& store);
+void write_consolidated(const Plan& plan, const Writable& store);
 
 // Shared by the formats: the fill value in the output dtype's JSON form (integers for integer
 // arrays; null when none fits), and the decoded fill chunk of a write chunk.

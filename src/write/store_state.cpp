@@ -17,7 +17,7 @@ std::string key(const std::string& rest) {
   return std::string(StoreState::kFolder) + "/" + rest;
 }
 
-std::optional<json> read_json(const FileStore& store, const std::string& k) {
+std::optional<json> read_json(const Writable& store, const std::string& k) {
   const auto text = store.get(k);
   if (!text) return std::nullopt;
   if (json_too_deep(*text)) return std::nullopt;
@@ -39,10 +39,10 @@ double now_seconds() {
 }
 
 std::string StoreState::plan_path() const {
-  return store_.path_of(key("plan.json"));
+  return store_.location_of(key("plan.json"));
 }
 std::string StoreState::log_path(int64_t job_id) const {
-  return store_.path_of(key("logs/job-" + std::to_string(job_id) + ".log"));
+  return store_.location_of(key("logs/job-" + std::to_string(job_id) + ".log"));
 }
 
 int StoreState::open_log(int64_t job_id) const {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "store/file_store.hpp"
+#include "store/writable.hpp"
 
 namespace zp {
 
@@ -20,7 +20,7 @@ constexpr int kOutputFormatVersion = 1;
 
 class StoreState {
  public:
-  explicit StoreState(const FileStore& store) : store_(store) {}
+  explicit StoreState(const Writable& store) : store_(store) {}
 
   static constexpr const char* kFolder = ".zarr-parallel";
 
@@ -68,7 +68,7 @@ class StoreState {
   std::optional<int> started_format_version() const;
 
  private:
-  const FileStore& store_;
+  const Writable& store_;
 };
 
 // Seconds since the Unix epoch, with fractions.

@@ -53,12 +53,13 @@ const json* consolidated_map(const json& doc) {
 
 // Compares stored JSON metadata with what the plan says it must be, and the consolidated document
 // (what xarray reads first) entry by entry.
-void check_metadata(const Plan& plan, const FileStore& store, VerifyReport& r, std::size_t max) {
+void check_metadata(const Plan& plan, const Writable& store, VerifyReport& r, std::size_t max) {
   const OutputFormat& format = output_format(plan.zarr_format);
   auto load = [&](const std::string& key) -> std::optional<json> {
     const auto text = store.get(key);
     if (!text) return note(r, max, key + ": missing"), std::nullopt;
-    if (json_too_deep(*text)) return note(r, max, key + ": nested too deep to be metadata"), std::nullopt;
+    if (json_too_deep(*text))
+      return note(r, max, key + ": nested too deep to be metadata"), std::nullopt;
     json got = json::parse(nonfinite_tokens_to_markers(*text), nullptr, false);
     if (got.is_discarded()) return note(r, max, key + ": not JSON"), std::nullopt;
     return got;
@@ -99,7 +100,7 @@ int64_t first_difference(const Bytes& a, const Bytes& b, int itemsize) {
 
 }  // namespace
 
-VerifyReport verify_store(const Plan& plan, const FileStore& store, int threads, std::size_t max) {
+VerifyReport verify_store(const Plan& plan, const Writable& store, int threads, std::size_t max) {
   VerifyReport r;
   const OutputFormat& format = output_format(plan.zarr_format);
   check_metadata(plan, store, r, max);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "plan/plan.hpp"
-#include "store/file_store.hpp"
+#include "store/writable.hpp"
 
 namespace zp {
 
@@ -19,7 +19,7 @@ struct VerifyReport {
   bool identical() const { return chunks_different == 0 && differences.empty(); }
 };
 
-VerifyReport verify_store(const Plan& plan, const FileStore& store, int threads,
+VerifyReport verify_store(const Plan& plan, const Writable& store, int threads,
                           std::size_t max_reported = 10);
 
 }  // namespace zp

@@ -137,12 +137,12 @@ const Case kCases[] = {
      "config key 'slurm.extra': unknown key (partition, account, qos, extra)"},
     {"data_uri: x.nc\ncache_store: o.zarr\ncache_dir: d\n",
      "config key 'cache_store': give cache_store or cache_dir, not both"},
-    {"data_uri: x.nc\ncache_dir: \"s3://b/x\"\n",
-     "config key 'cache_dir': the cache is written to a local or shared file system path; remote "
-     "stores (URLs) are sources only"},
+    {"data_uri: x.nc\ncache_dir: \"gs://b/x\"\n",
+     "config key 'cache_dir': the cache is written to a file system path or to S3 "
+     "(s3://bucket/prefix); other URLs are sources only"},
     {"data_uri: x.nc\ncache_store: \"http://x/y.zarr\"\n",
-     "config key 'cache_store': the cache is written to a local or shared file system path; remote "
-     "stores (URLs) are sources only"},
+     "config key 'cache_store': the cache is written to a file system path or to S3 "
+     "(s3://bucket/prefix); other URLs are sources only"},
     {"data_uri: x.nc\ncache_store: o.zarr\nengine: grib\nzarr_format: 9\n",
      "config key 'engine': 'grib' is not one of: auto, netcdf, kerchunk, zarr"},
     {"data_uri: x.nc\ncache_store: o.zarr\noverwrite: maybe\nengine: grib\n",

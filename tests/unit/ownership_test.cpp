@@ -16,6 +16,7 @@
 #include "store/file_store.hpp"
 #include "store/path_lock.hpp"
 #include "test_dataset.hpp"
+#include "writable_checks.hpp"
 #include "write/job_runner.hpp"
 #include "write/output_format.hpp"
 #include "write/store_inventory.hpp"
@@ -265,6 +266,14 @@ TEST(Fingerprint, SeesSizeAndModificationChanges) {
   // Remote objects keep their ETag and access role through the plan's JSON.
   Fingerprint remote{"https://example.invalid/a.nc", 10, 0, "\"abc\"", AccessRole::Remote};
   EXPECT_EQ(fingerprints_from(fingerprints_json({remote})), std::vector<Fingerprint>{remote});
+}
+
+TEST(StoreClaim, AFolderIsClaimedLeasedAndAForeignOneRefused) {
+  const fs::path root = fs::temp_directory_path() / ("zp_claim_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  const FileStore store((root / "x.zarr").string()), foreign((root / "f").string());
+  check_claim_and_lease(store, foreign, true);
+  fs::remove_all(root);
 }
 
 }  // namespace

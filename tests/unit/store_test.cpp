@@ -108,6 +108,42 @@ TEST(FileStore, FoldersAreFlushedUpToTheRootAndMissingOnesSkipped) {
   fs::remove_all(root);
 }
 
+TEST(FileStore, PutIfAbsentNeverReplacesAndLeavesNoTemporary) {
+  const fs::path root = fs::temp_directory_path() / ("zp_absent_" + std::to_string(getpid()));
+  FileStore store(root.string());
+  const Writable& w = store;  // through the interface the writer uses
+  EXPECT_TRUE(w.put_if_absent(".zarr-parallel/store.json", "first"));
+  EXPECT_FALSE(w.put_if_absent(".zarr-parallel/store.json", "second"));
+  EXPECT_EQ(*w.get(".zarr-parallel/store.json"), "first");
+  EXPECT_EQ(w.list(".zarr-parallel"), std::vector<std::string>{"store.json"});
+  // Racing creators: exactly one wins.
+  std::atomic<int> won{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] { won += w.put_if_absent("lease", std::to_string(t)) ? 1 : 0; });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(won.load(), 1);
+  w.remove("lease");
+  EXPECT_FALSE(w.exists("lease"));
+  EXPECT_TRUE(w.put_if_absent("lease", "again"));
+  fs::remove_all(root);
+}
+
+TEST(FileStore, ABatchPutsKeysInPlaceAndFinishesOnce) {
+  const fs::path root = fs::temp_directory_path() / ("zp_batch_" + std::to_string(getpid()));
+  FileStore store(root.string());
+  const Writable& w = store;
+  auto batch = w.batch();
+  const Bytes a{'a', 'b'}, b{'c'};
+  for (int i = 0; i < 100; ++i)
+    batch->put("t/" + std::to_string(i % 7) + "/" + std::to_string(i), {&a, &b});
+  EXPECT_EQ(*w.get("t/3/10"), "abc");  // in place before finish
+  EXPECT_NO_THROW(batch->finish());
+  EXPECT_NO_THROW(batch->finish());  // nothing left
+  EXPECT_EQ(w.list("t").size(), 7u);
+  fs::remove_all(root);
+}
+
 TEST(PendingFlushes, KeysAreInPlaceBeforeTheFlushAndAFailedFlushIsNamed) {
   const fs::path root = fs::temp_directory_path() / ("zp_flush_" + std::to_string(getpid()));
   FileStore store(root.string());

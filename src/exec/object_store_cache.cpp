@@ -1,0 +1,134 @@
+#include "exec/object_store_cache.hpp"
+
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/thread_pool.hpp"
+#include "exec/progress.hpp"
+#include "plan/plan_json.hpp"
+#include "source/fingerprint.hpp"
+#include "store/s3_writer.hpp"
+#include "store/store_table.hpp"
+#include "write/job_runner.hpp"
+#include "write/output_format.hpp"
+#include "write/store_claim.hpp"
+#include "write/store_lease.hpp"
+#include "write/store_state.hpp"
+
+namespace zp {
+
+namespace {
+
+bool is_hit(const StoreState& state, const std::string& hash) {
+  return state.completed_hash() == hash && state.completed_format_version() == kOutputFormatVersion;
+}
+
+// An unfinished store of this config (same hash and format, plan intact) continues: its plan.
+std::optional<Plan> resumable(const Writable& store, const StoreState& state,
+                              const std::string& hash, const std::string& id) {
+  const auto s = state.started();
+  if (!s || s->value("config_hash", "") != hash ||
+      state.started_format_version() != kOutputFormatVersion)
+    return std::nullopt;
+  const auto text = store.get(std::string(StoreState::kFolder) + "/plan.json");
+  if (!text || sha256_hex(*text) != s->value("plan_sha256", "")) return std::nullopt;
+  Plan plan = plan_from_text(*text, store.location_of(".zarr-parallel/plan.json"));
+  if (plan.store_id != id) return std::nullopt;
+  return plan;
+}
+
+// What a reader could take for the old store goes first, then the old run's records.
+void clear_old_run(const Writable& store, const Plan& plan) {
+  store.remove(output_format(plan.zarr_format).consolidated(plan).first);
+  const std::string side = StoreState::kFolder;
+  store.remove(side + "/complete.json");
+  store.remove(side + "/state.json");
+  for (const auto& name : store.list(side + "/jobs")) store.remove(side + "/jobs/" + name);
+}
+
+void start_fresh(const Writable& store, const StoreState& state, const Config& cfg, Plan& plan) {
+  if (state.completed_hash() && !cfg.overwrite)
+    throw Error::store(store.root(),
+                       "exists (made from another config); set overwrite: true to "
+                       "replace it");
+  clear_old_run(store, plan);
+  const std::string plan_text = plan_to_json(plan).dump();
+  state.write_started(cfg.content_hash(), sha256_hex(plan_text));
+  state.write_sources(fingerprints_json(plan.sources));
+  state.write_plan(plan_text);
+}
+
+void run_pending(const Writable& store, const StoreState& state, const Plan& plan,
+                 const Config& cfg, StoreLease& lease) {
+  write_metadata(plan, store);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
+  JobRunner runner(plan, store, pool);
+  for (std::size_t i = 0; i < plan.arrays.size(); ++i)
+    if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+  for (const Job& job : plan.jobs) {
+    if (state.is_done(job.id)) continue;
+    const JobStats s = runner.run(job);
+    state.mark_done(job.id, {{"job", s.job_id},
+                             {"chunks", s.chunks_written},
+                             {"bytes_written", s.bytes_written},
+                             {"seconds", s.seconds}});
+    lease.renew();  // a run that lost its lease stops here, before its next job
+    log_line(cfg.log_level, 2, fmt::format("job {} done ({} chunks)", job.id, s.chunks_written));
+  }
+}
+
+Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id) {
+  Prepared prep = prepare(cfg);
+  Plan plan = std::move(prep.plan);
+  plan.store = store.root();
+  plan.store_id = id;
+  SourceAccess access(plan.access);
+  plan.sources = take_fingerprints(source_objects(prep.dataset), access);
+  return plan;
+}
+
+}  // namespace
+
+int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
+  (void)opt;
+  if (cfg.deploy_mode != "series")
+    throw Error::config("deploy_mode", "a cache_store on S3 is written in series mode for now");
+  const S3Writer store(cfg.cache_store, cfg.cache_options);
+  const StoreState state(store);
+  const std::string hash = cfg.content_hash();
+  const std::string id = claim_store(store);  // a foreign prefix is refused here
+  if (is_hit(state, hash)) {
+    emit_event("cache_hit", {{"store", store.root()}});
+    log_line(cfg.log_level, 1, "cache hit: " + store.root());
+    return 0;
+  }
+  if (!store.conditional_puts_honoured())
+    log_line(cfg.log_level, 1,
+             "note: " + store.root() +
+                 ": the server ignores If-None-Match, so the store's lease "
+                 "cannot keep a second run out: run one at a time");
+  auto lease = StoreLease::acquire(store);
+  Plan plan;
+  if (auto resumed = resumable(store, state, hash, id)) {  // an unfinished run of this config
+    plan = std::move(*resumed);
+    AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
+    access.chunks_remote_role = plan.access.chunks_remote_role;
+    plan.access = access;
+    log_line(cfg.log_level, 1, "resuming " + store.root());
+  } else {
+    plan = fresh_plan(cfg, store, id);
+    start_fresh(store, state, cfg, plan);
+  }
+  run_pending(store, state, plan, cfg, *lease);
+  write_consolidated(plan, store);  // last but the completion marker
+  state.mark_complete(hash);
+  emit_event("complete", {{"store", store.root()}});
+  log_line(cfg.log_level, 1, "done: " + store.root());
+  return 0;
+}
+
+}  // namespace zp

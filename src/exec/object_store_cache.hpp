@@ -1,0 +1,18 @@
+// A cache run whose store is an S3 prefix (cache_store: s3://bucket/prefix/x.zarr): the same
+// steps as a store on a file system, through the Writable interface — a prefix holding objects
+// without our marker is refused; the marker is claimed with put-if-absent and the lease object
+// taken (StoreLease) before anything is written; a complete store of the same config is a hit; an
+// unfinished one of the same config is continued (its done records are objects); any other is
+// rewritten in place after its consolidated metadata and completion marker are deleted first, so
+// a reader gets an error rather than a mix. The consolidated metadata and completion marker are
+// written last. Jobs run in this process (series); the lease is renewed after each job.
+#pragma once
+
+#include "config/config.hpp"
+#include "exec/cache_run.hpp"
+
+namespace zp {
+
+int run_object_store_cache(const Config& cfg, const CacheOptions& opt);
+
+}  // namespace zp

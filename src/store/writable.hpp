@@ -1,0 +1,74 @@
+// Writable: what the writer asks of where a cache store lives — put, put-if-absent, get, delete,
+// list — whatever the backend (a folder: FileStore; an S3 prefix: S3Writer). Keys are
+// '/'-separated and relative to the store's root; a key that could leave it is refused. A put is
+// atomic: a reader sees the old value or the whole new one, never a part. Keys written in bulk
+// (a job's chunks) go through a WriteBatch, which keeps many writes on their way at once and
+// waits for all of them in finish(): what stands on them (a done marker) is written after it.
+// Implementations are thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "codec/codec.hpp"
+
+namespace zp {
+
+// Durable: the value survives a crash once put returns (files: flushed to the device before its
+// name appears). Cached: left to the kernel's write-back, for what is rewritten every few seconds
+// and worthless after a crash (heartbeats). Object stores are durable either way.
+enum class Sync { Durable, Cached };
+
+class WriteBatch {
+ public:
+  virtual ~WriteBatch() = default;
+  // `key` holds the concatenation of `parts` (which need only live until put returns). Thread-safe.
+  virtual void put(const std::string& key, const std::vector<const Bytes*>& parts) = 0;
+  // Returns when every key put is durable and visible; Error(Store) or Error(Transient) naming the
+  // first that is not. A batch destroyed without finish() leaves its keys undefined (the job that
+  // wrote them is redone).
+  virtual void finish() = 0;
+};
+
+class Writable {
+ public:
+  virtual ~Writable() = default;
+
+  // The folder path or URL of the store, as messages name it (never with credentials).
+  virtual const std::string& root() const = 0;
+  // The path or URL of `key` (validates the key).
+  virtual std::string location_of(const std::string& key) const = 0;
+
+  virtual void put(const std::string& key, const Bytes& value, Sync sync = Sync::Durable) const = 0;
+  virtual void put(const std::string& key, const std::string& value,
+                   Sync sync = Sync::Durable) const = 0;
+  // Creates `key` holding `value` durably only when nothing is there; false when something is.
+  // Decided by the backend in one step (files: link(2); S3: If-None-Match: *), never by a read
+  // followed by a write.
+  virtual bool put_if_absent(const std::string& key, const std::string& value) const = 0;
+  virtual std::optional<std::string> get(const std::string& key) const = 0;
+  virtual bool exists(const std::string& key) const = 0;
+  // Deletes `key`; nothing happens when it is absent.
+  virtual void remove(const std::string& key) const = 0;
+  // Names directly under `prefix` (a folder key, "" for the root): values and sub-folders.
+  virtual std::vector<std::string> list(const std::string& prefix) const = 0;
+  // The names that durable puts made in these folders survive a crash after this (files: fsync of
+  // the folders and their parents; object stores: nothing to do, a put is durable when it returns).
+  virtual void sync_folders(const std::set<std::string>& folders) const = 0;
+  // A batch of puts awaited together (see WriteBatch).
+  virtual std::unique_ptr<WriteBatch> batch() const = 0;
+  // A job's log opened to append to it: a local file descriptor the caller closes. Stores that
+  // cannot append (object stores) throw Error(Store).
+  virtual int open_append(const std::string& key) const = 0;
+};
+
+// The folder key of `key` ("" at the root).
+std::string folder_of(const std::string& key);
+
+// Throws Error(Store) when `key` is not a safe relative key.
+void check_safe_key(const std::string& key);
+
+}  // namespace zp

@@ -1,0 +1,81 @@
+#include "write/store_lease.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/error.hpp"
+#include "core/json_limits.hpp"
+#include "write/store_state.hpp"
+
+namespace zp {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string lease_key() {
+  return std::string(StoreState::kFolder) + "/lease.json";
+}
+
+std::string lease_text(const std::string& holder, double expires) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return json{{"holder", holder}, {"host", host}, {"pid", getpid()}, {"expires", expires}}.dump();
+}
+
+std::optional<json> read_lease(const Writable& store) {
+  const auto text = store.get(lease_key());
+  if (!text || json_too_deep(*text)) return std::nullopt;
+  json j = json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("expires") || !j["expires"].is_number()) return json::object();
+  return j;
+}
+
+std::string new_holder() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}", rd(), rd(), rd());
+}
+
+}  // namespace
+
+std::unique_ptr<StoreLease> StoreLease::acquire(const Writable& store, double seconds, double now) {
+  if (now < 0) now = now_seconds();
+  const std::string holder = new_holder();
+  for (int tries = 0; tries < 2; ++tries) {
+    if (store.put_if_absent(lease_key(), lease_text(holder, now + seconds)))
+      return std::unique_ptr<StoreLease>(new StoreLease(store, holder, seconds));
+    const auto held = read_lease(store);
+    if (!held) continue;  // released meanwhile: try once more
+    const double expires = held->value("expires", 0.0);
+    if (expires > now)
+      throw Error::store(
+          store.root(),
+          fmt::format("another run holds its lease (host {}, pid {}) for {:.0f} s "
+                      "more; it is renewed while that run lives",
+                      held->value("host", "?"), held->value("pid", 0), expires - now));
+    store.remove(lease_key());  // expired: its holder is gone; taken over below
+  }
+  throw Error::store(store.root(), "cannot take its lease: other runs keep taking it");
+}
+
+void StoreLease::renew(double now) {
+  if (now < 0) now = now_seconds();
+  const auto held = read_lease(store_);
+  if (!held || held->value("holder", "") != holder_)
+    throw Error::store(store_.root(),
+                       "this run's lease expired and another run took the store over: stopping");
+  store_.put(lease_key(), lease_text(holder_, now + seconds_));
+}
+
+StoreLease::~StoreLease() {
+  try {
+    const auto held = read_lease(store_);
+    if (held && held->value("holder", "") == holder_) store_.remove(lease_key());
+  } catch (...) {  // an unreachable store: the lease expires by itself
+  }
+}
+
+}  // namespace zp
