@@ -100,7 +100,8 @@ ojson parse_yaml(const std::string& text, const std::string& where) {
 }
 
 const std::set<std::string> kKeys = {"data_uri",           "engine",
-                                     "group",
+                                     "group",              "filter_by_keys",
+                                     "indexpath",
                                      "concat_dim",         "preprocessors",
                                      "variables",          "chunks",
                                      "add_attrs",          "cache_label",
@@ -122,6 +123,21 @@ std::string get_string(const ojson& doc, const std::string& key, const std::stri
   if (doc[key].is_string()) return doc[key].get<std::string>();
   if (doc[key].is_number()) return doc[key].dump();
   throw Error::config(key, "expected a string, got " + doc[key].dump());
+}
+
+// cfgrib's filter_by_keys: a mapping of GRIB keys to a string or number each (indexpath, its
+// other backend_kwarg, is accepted and ignored: the manifest is ours).
+json grib_filter(const ojson& doc, const std::string& engine) {
+  if (!doc.contains("filter_by_keys") || doc["filter_by_keys"].is_null()) return json::object();
+  const ojson& f = doc["filter_by_keys"];
+  if (!f.is_object())
+    throw Error::config("filter_by_keys", "expected a mapping of GRIB keys to values");
+  for (const auto& [k, v] : f.items())
+    if (!v.is_string() && !v.is_number())
+      throw Error::config("filter_by_keys." + k, "expected a string or a number");
+  if (engine != "auto" && engine != "grib" && engine != "cfgrib")
+    throw Error::config("filter_by_keys", "only GRIB sources (engine grib) take filter_by_keys");
+  return json::parse(f.dump());
 }
 
 bool get_bool(const ojson& doc, const std::string& key, bool fallback) {
@@ -334,7 +350,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   c.data_uri = resolve_path(get_string(doc, "data_uri", ""), base_dir);
   if (c.data_uri.empty())
     throw Error::config("data_uri", "required: a file glob, kerchunk .json or .zarr store");
-  c.engine = one_of(doc, "engine", "auto", {"auto", "netcdf", "kerchunk", "zarr"});
+  c.engine = one_of(doc, "engine", "auto", {"auto", "netcdf", "kerchunk", "zarr", "grib", "cfgrib"});
   if (doc.contains("storage_options"))
     c.access.target = StorageOptions::from_json(doc["storage_options"], "storage_options");
   if (doc.contains("remote_options") && !doc["remote_options"].is_null()) {
@@ -353,6 +369,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   c.access.allow_local_references = get_bool(doc, "allow_local_references", false);
   c.concat_dim = get_string(doc, "concat_dim", "");
   c.group = get_string(doc, "group", "");
+  c.filter_by_keys = grib_filter(doc, c.engine);
   parse_preprocessors(doc, c);
   parse_variables(doc, c);
   parse_chunks(doc, c);
@@ -482,6 +499,7 @@ json Config::content_json() const {
           {"compressor", compressor},
           {"encoding", encoding}};
   if (!group.empty()) j["group"] = group;  // absent by default: older caches keep their hash
+  if (!filter_by_keys.empty()) j["filter_by_keys"] = filter_by_keys;
   if (!shards.empty()) {
     json sh = json::array();
     for (const auto& [d, s] : shards) sh.push_back({d, s});

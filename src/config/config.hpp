@@ -28,6 +28,8 @@ struct Config {
   std::string concat_dim;
   AccessOptions access;  // storage_options, remote_protocol, remote_options
   std::string group;  // NetCDF-4 group / Zarr subgroup path; "" = the root
+  // GRIB: cfgrib's filter_by_keys ({key: value}, every key equal); empty: every message.
+  nlohmann::json filter_by_keys = nlohmann::json::object();
   std::vector<nlohmann::json> preprocessors;
   std::vector<VariableSpec> variables;  // empty: every data variable
   bool chunks_auto = true;
