@@ -1,9 +1,9 @@
 // The "grib" codec: one GRIB message (GRIB1 or GRIB2, any packing Debian's ecCodes decodes: simple,
 // CCSDS, JPEG2000...) to the float32 values of its field, as cfgrib reads them: missingValue set to
 // float32's largest value, values cast to float32, that value (bitmap points) read as NaN. Decode
-// only. Debian's ecCodes is built without thread support (GRIB_PTHREADS 0): creating a handle (which
-// parses and caches the definition files in the shared context) and releasing it are serialised;
-// unpacking the values touches the handle alone and runs in parallel.
+// only. Debian's ecCodes is built without thread support (GRIB_PTHREADS 0): creating a handle
+// (which parses and caches the definition files in the shared context) and releasing it are
+// serialised; unpacking the values touches the handle alone and runs in parallel.
 #include <eccodes.h>
 
 #include <cfloat>
@@ -20,14 +20,22 @@ namespace zp {
 
 namespace {
 
+// ecCodes' own messages to stderr are silenced: the Error says what failed and where.
+void silent(const codes_context*, int, const char*) {}
+
 std::mutex& eccodes_lock() {
   static std::mutex m;
+  static const bool quiet = [] {
+    codes_context_set_logging_proc(codes_context_get_default(), silent);
+    return true;
+  }();
+  (void)quiet;
   return m;
 }
 
 Error grib_error(const std::string& what, int err) {
-  return Error(ErrorKind::Source, "grib: " + what + " (ecCodes: " + codes_get_error_message(err) +
-                                      ")");
+  return Error(ErrorKind::Source,
+               "grib: " + what + " (ecCodes: " + codes_get_error_message(err) + ")");
 }
 
 struct HandleCloser {
@@ -38,14 +46,19 @@ struct HandleCloser {
 };
 using Handle = std::unique_ptr<codes_handle, HandleCloser>;
 
-// A handle on `in` (not copied: `in` outlives it), missingValue set as cfgrib sets it.
+// A handle on `in` (not copied: `in` outlives it), missingValue set as cfgrib sets it. The lock
+// is released before a failed handle is (HandleCloser takes it again).
 Handle open_message(const Bytes& in) {
   if (in.size() < 16 || std::memcmp(in.data(), "GRIB", 4) != 0)
     throw Error(ErrorKind::Source, "grib: the chunk is not a GRIB message (no 'GRIB' signature)");
-  std::lock_guard<std::mutex> lock(eccodes_lock());
-  Handle h(codes_handle_new_from_message(nullptr, in.data(), in.size()));
+  Handle h;
+  int err = 0;
+  {
+    std::lock_guard<std::mutex> lock(eccodes_lock());
+    h.reset(codes_handle_new_from_message(nullptr, in.data(), in.size()));
+    if (h) err = codes_set_double(h.get(), "missingValue", static_cast<double>(FLT_MAX));
+  }
   if (!h) throw Error(ErrorKind::Source, "grib: ecCodes cannot read the message");
-  const int err = codes_set_double(h.get(), "missingValue", static_cast<double>(FLT_MAX));
   if (err) throw grib_error("cannot set missingValue", err);
   return h;
 }

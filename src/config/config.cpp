@@ -101,9 +101,9 @@ ojson parse_yaml(const std::string& text, const std::string& where) {
 
 const std::set<std::string> kKeys = {"data_uri",           "engine",
                                      "group",              "filter_by_keys",
-                                     "indexpath",
-                                     "concat_dim",         "preprocessors",
-                                     "variables",          "chunks",
+                                     "indexpath",          "concat_dim",
+                                     "preprocessors",      "variables",
+                                     "chunks",
                                      "add_attrs",          "cache_label",
                                      "cache_store",        "cache_dir",
                                      "zarr_format",        "compressor",

@@ -72,7 +72,8 @@ Dataset open_source(const std::string& uri, const std::string& engine_in,
     return dataset_from_references(load_zarr_store(uri, access), uri, engine, group, &access);
   if (engine == "grib") {
     if (is_remote(uri))
-      throw Error::config("data_uri", "GRIB files are read from local paths only (not " + uri + ")");
+      throw Error::config("data_uri",
+                          "GRIB files are read from local paths only (not " + uri + ")");
     if (!group.empty()) throw Error::config("group", "GRIB files have no groups");
     return open_grib(expand_glob(local_path_of(uri)), uri, filter_by_keys);
   }

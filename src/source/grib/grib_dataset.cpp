@@ -17,20 +17,22 @@ using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
 
 const char* const kGlobalKeys[] = {"edition", "centre", "centreDescription", "subCentre"};
-const char* const kDataKeys[] = {"paramId",  "dataType", "numberOfPoints", "typeOfLevel",
+const char* const kDataKeys[] = {"paramId",   "dataType", "numberOfPoints", "typeOfLevel",
                                  "stepUnits", "stepType", "gridType"};
 const char* const kCoordKeys[] = {"number",          "time",           "step", "level:float",
                                   "directionNumber", "frequencyNumber"};
-const std::set<std::string> kGrids2d = {"rotated_ll", "rotated_gg",  "lambert",
-                                        "lambert_azimuthal_equal_area", "albers",
-                                        "polar_stereographic"};
+const std::set<std::string> kGrids2d = {"rotated_ll", "rotated_gg",
+                                        "lambert",    "lambert_azimuthal_equal_area",
+                                        "albers",     "polar_stereographic"};
 
 // cfgrib's COORD_ATTRS: what a coordinate named so gets over its generic attributes.
 const ojson& coord_attrs() {
   static const ojson m = [] {
     const ojson seconds = {{"units", "seconds since 1970-01-01T00:00:00"},
                            {"calendar", "proleptic_gregorian"}};
-    auto depth = ojson{{"units", "m"}, {"positive", "down"}, {"long_name", "soil depth"},
+    auto depth = ojson{{"units", "m"},
+                       {"positive", "down"},
+                       {"long_name", "soil depth"},
                        {"standard_name", "depth"}};
     auto pressure = [](const char* units, bool stored) {
       ojson p = {{"units", units}, {"positive", "down"}};
@@ -46,23 +48,28 @@ const ojson& coord_attrs() {
       return t;
     };
     ojson c;
-    c["latitude"] = {{"units", "degrees_north"}, {"standard_name", "latitude"},
-                     {"long_name", "latitude"}};
-    c["longitude"] = {{"units", "degrees_east"}, {"standard_name", "longitude"},
-                      {"long_name", "longitude"}};
+    c["latitude"] = {
+        {"units", "degrees_north"}, {"standard_name", "latitude"}, {"long_name", "latitude"}};
+    c["longitude"] = {
+        {"units", "degrees_east"}, {"standard_name", "longitude"}, {"long_name", "longitude"}};
     c["depthBelowLand"] = depth;
     c["depthBelowLandLayer"] = depth;
-    c["hybrid"] = {{"units", "1"}, {"positive", "down"}, {"long_name", "hybrid level"},
+    c["hybrid"] = {{"units", "1"},
+                   {"positive", "down"},
+                   {"long_name", "hybrid level"},
                    {"standard_name", "atmosphere_hybrid_sigma_pressure_coordinate"}};
-    c["heightAboveGround"] = {{"units", "m"}, {"positive", "up"},
+    c["heightAboveGround"] = {{"units", "m"},
+                              {"positive", "up"},
                               {"long_name", "height above the surface"},
                               {"standard_name", "height"}};
     c["isobaricInhPa"] = pressure("hPa", true);
     c["isobaricInPa"] = pressure("Pa", true);
     c["isobaricLayer"] = pressure("Pa", false);
-    c["number"] = {{"units", "1"}, {"standard_name", "realization"},
+    c["number"] = {{"units", "1"},
+                   {"standard_name", "realization"},
                    {"long_name", "ensemble member numerical id"}};
-    c["step"] = {{"units", "hours"}, {"standard_name", "forecast_period"},
+    c["step"] = {{"units", "hours"},
+                 {"standard_name", "forecast_period"},
                  {"long_name", "time since forecast_reference_time"}};
     c["time"] = timed("forecast_reference_time", "initial time of forecast");
     c["valid_time"] = timed("time", "time");
@@ -88,8 +95,7 @@ struct Fields {
     const std::size_t k = key_index(key);
     std::vector<json> out;
     for (std::size_t id : ids)
-      if (std::find(out.begin(), out.end(), value(id, k)) == out.end())
-        out.push_back(value(id, k));
+      if (std::find(out.begin(), out.end(), value(id, k)) == out.end()) out.push_back(value(id, k));
     return out;
   }
 };
@@ -193,8 +199,10 @@ Variable coord_values(const std::string& name, const std::vector<json>& values, 
   std::vector<double> x;
   for (const json& v : values) {
     if (!v.is_number())
-      throw Error::source(where, "coordinate '" + name + "' is undefined or not a number in some "
-                                 "messages: " + v.dump());
+      throw Error::source(where, "coordinate '" + name +
+                                     "' is undefined or not a number in some "
+                                     "messages: " +
+                                     v.dump());
     x.push_back(v.get<double>());
   }
   return held(name, dims, shape, "<f8", std::move(attrs), bytes_of(x));
@@ -214,8 +222,9 @@ std::vector<Coord> header_coords(const Fields& f, const ojson& data_attrs,
     ojson attrs = coord_attributes(orig, name);
     for (const json& v : values)
       if (!v.is_number())
-        throw Error::source(where, "key '" + orig + "' is undefined in some messages and "
-                                   "defined in others");
+        throw Error::source(where, "key '" + orig +
+                                       "' is undefined in some messages and "
+                                       "defined in others");
     std::sort(values.begin(), values.end());
     if (attrs.value("stored_direction", "") == "decreasing")
       std::reverse(values.begin(), values.end());
@@ -242,17 +251,18 @@ Geography geography(const GribFirst& first) {
     throw Error::source(first.where, "spherical harmonics (gridType sh) are not read");
   if (first.grid_type == "regular_ll" || first.grid_type == "regular_gg") {
     if (n_lat != first.ny || n_lon != first.nx || first.ny * first.nx != first.points)
-      throw Error::source(first.where, "the grid's Ny x Nx is not its distinct latitudes and "
-                                       "longitudes or its numberOfPoints");
+      throw Error::source(first.where,
+                          "the grid's Ny x Nx is not its distinct latitudes and "
+                          "longitudes or its numberOfPoints");
     g.dims = {"latitude", "longitude"};
     g.shape = {first.ny, first.nx};
     ojson la = lat_attrs;
     if (n_lat > 0 && first.latitudes.front() > first.latitudes.back())
       la["stored_direction"] = "decreasing";
-    g.coords.push_back(held("latitude", {"latitude"}, {n_lat}, "<f8", la,
-                            bytes_of(first.latitudes)));
-    g.coords.push_back(held("longitude", {"longitude"}, {n_lon}, "<f8", lon_attrs,
-                            bytes_of(first.longitudes)));
+    g.coords.push_back(
+        held("latitude", {"latitude"}, {n_lat}, "<f8", la, bytes_of(first.latitudes)));
+    g.coords.push_back(
+        held("longitude", {"longitude"}, {n_lon}, "<f8", lon_attrs, bytes_of(first.longitudes)));
     return g;
   }
   const bool two_d = kGrids2d.count(first.grid_type) > 0;
@@ -262,10 +272,10 @@ Geography geography(const GribFirst& first) {
   if (points != first.points || points <= 0)
     throw Error::source(first.where, "the grid's Ny x Nx is not its numberOfPoints");
   if (n_lat == points && n_lon == points) {
-    g.coords.push_back(held("latitude", g.dims, g.shape, "<f8", lat_attrs,
-                            bytes_of(first.latitudes)));
-    g.coords.push_back(held("longitude", g.dims, g.shape, "<f8", lon_attrs,
-                            bytes_of(first.longitudes)));
+    g.coords.push_back(
+        held("latitude", g.dims, g.shape, "<f8", lat_attrs, bytes_of(first.latitudes)));
+    g.coords.push_back(
+        held("longitude", g.dims, g.shape, "<f8", lon_attrs, bytes_of(first.longitudes)));
   }
   return g;
 }
@@ -293,8 +303,8 @@ namespace {
 // cfgrib's encode_cf_first: CF attributes from the GRIB ones.
 void encode_cf(ojson& attrs) {
   const json param = attrs.contains("GRIB_paramId") ? json(attrs["GRIB_paramId"]) : json("undef");
-  attrs["long_name"] = "original GRIB paramId: " +
-                       (param.is_string() ? param.get<std::string>() : param.dump());
+  attrs["long_name"] =
+      "original GRIB paramId: " + (param.is_string() ? param.get<std::string>() : param.dump());
   attrs["units"] = "1";
   if (attrs.contains("GRIB_cfName")) attrs["standard_name"] = attrs["GRIB_cfName"];
   if (attrs.contains("GRIB_name")) attrs["long_name"] = attrs["GRIB_name"];
@@ -320,8 +330,11 @@ void place_messages(const Fields& f, const std::vector<Coord>& header, Variable&
   std::vector<std::map<std::string, int64_t>> position(header.size());
   for (std::size_t d = 0; d < header.size(); ++d) {
     static const std::map<std::string, std::string> kKeyOf = {
-        {"number", "number"}, {"time", "time"}, {"step", "step"},
-        {"directionNumber", "directionNumber"}, {"frequencyNumber", "frequencyNumber"}};
+        {"number", "number"},
+        {"time", "time"},
+        {"step", "step"},
+        {"directionNumber", "directionNumber"},
+        {"frequencyNumber", "frequencyNumber"}};
     const auto it = kKeyOf.find(header[d].name);
     keys.push_back(f.key_index(it == kKeyOf.end() ? "level:float" : it->second));
     for (std::size_t i = 0; i < header[d].values.size(); ++i)
@@ -370,8 +383,8 @@ Variable data_variable(const std::string& name, const Fields& f, const std::vect
   return v;
 }
 
-Built build_variable(const Fields& f, const Fields& all, const GribFirst& first,
-                     const json& filter, const std::string& uri) {
+Built build_variable(const Fields& f, const Fields& all, const GribFirst& first, const json& filter,
+                     const std::string& uri) {
   const std::string where = first.where;
   ojson attrs = unique_attrs(f, all, {std::begin(kDataKeys), std::end(kDataKeys)}, filter, uri,
                              "the messages of paramId " + f.distinct("paramId")[0].dump());
@@ -405,18 +418,17 @@ namespace {
 bool same_variable(const Variable& a, const Variable& b) {
   const Bytes* x = a.held_whole();
   const Bytes* y = b.held_whole();
-  return a.dims == b.dims && a.shape == b.shape && a.dtype == b.dtype && a.attrs == b.attrs &&
-         x && y && *x == *y;
+  return a.dims == b.dims && a.shape == b.shape && a.dtype == b.dtype && a.attrs == b.attrs && x &&
+         y && *x == *y;
 }
 
 Error merge_error(const Built& b, const std::string& what, const json& param, const json& filter,
                   const std::string& uri) {
   json fbk = {{"paramId", param}};
   if (filter.is_object()) fbk.update(filter);
-  return Error::source(uri, "variable '" + b.data.name + "' (paramId " + param.dump() + ") " +
-                                what +
-                                " (cfgrib skips it); read it alone with filter_by_keys=" +
-                                python_dict(fbk));
+  return Error::source(
+      uri, "variable '" + b.data.name + "' (paramId " + param.dump() + ") " + what +
+               " (cfgrib skips it); read it alone with filter_by_keys=" + python_dict(fbk));
 }
 
 // cfgrib's dict_merge of a variable's coordinates, itself and its dimensions into the dataset.
@@ -442,8 +454,8 @@ void merge(Dataset& ds, Built b, const json& param, const json& filter, const st
 }
 
 ojson global_attrs(const Fields& all, const json& filter, const std::string& uri) {
-  ojson attrs = unique_attrs(all, all, {std::begin(kGlobalKeys), std::end(kGlobalKeys)}, filter,
-                             uri, "");
+  ojson attrs =
+      unique_attrs(all, all, {std::begin(kGlobalKeys), std::end(kGlobalKeys)}, filter, uri, "");
   attrs["Conventions"] = "CF-1.7";
   if (attrs.contains("GRIB_centreDescription"))
     attrs["institution"] = attrs["GRIB_centreDescription"];
@@ -464,10 +476,10 @@ Dataset grib_dataset(const GribScan& scan, const json& filter_by_keys, const std
   Fields all{&scan, {}};
   for (std::size_t i = 0; i < scan.fields.size(); ++i) all.ids.push_back(i);
   if (all.ids.empty())
-    throw Error::source(uri, filter_by_keys.is_object() && !filter_by_keys.empty()
-                                 ? "no GRIB message matches filter_by_keys " +
-                                       python_dict(filter_by_keys)
-                                 : "no GRIB message in the file");
+    throw Error::source(
+        uri, filter_by_keys.is_object() && !filter_by_keys.empty()
+                 ? "no GRIB message matches filter_by_keys " + python_dict(filter_by_keys)
+                 : "no GRIB message in the file");
   const std::size_t param_key = all.key_index("paramId");
   for (const json& param : all.distinct("paramId")) {
     Fields f{&scan, {}};

@@ -21,13 +21,22 @@ using json = nlohmann::json;
 // cfgrib's key lists (cfgrib/dataset.py, 0.9.10): the index keys, the attributes read from a
 // parameter's first message, and the grid keys by gridType.
 const char* const kIndexKeys[] = {
-    "centre",   "centreDescription", "dataDate",  "dataTime",        "dataType",
-    "directionNumber", "edition",    "endStep",   "frequencyNumber", "gridType",
-    "level:float",     "number",     "numberOfPoints", "paramId",    "stepType",
-    "stepUnits",       "subCentre",  "typeOfLevel", "time",          "step"};
-const char* const kExtraKeys[] = {"shortName", "units", "name", "cfName", "cfVarName",
-                                  "missingValue", "totalNumber", "numberOfDirections",
-                                  "numberOfFrequencies", "NV", "gridDefinitionDescription"};
+    "centre",          "centreDescription", "dataDate",    "dataTime",
+    "dataType",        "directionNumber",   "edition",     "endStep",
+    "frequencyNumber", "gridType",          "level:float", "number",
+    "numberOfPoints",  "paramId",           "stepType",    "stepUnits",
+    "subCentre",       "typeOfLevel",       "time",        "step"};
+const char* const kExtraKeys[] = {"shortName",
+                                  "units",
+                                  "name",
+                                  "cfName",
+                                  "cfVarName",
+                                  "missingValue",
+                                  "totalNumber",
+                                  "numberOfDirections",
+                                  "numberOfFrequencies",
+                                  "NV",
+                                  "gridDefinitionDescription"};
 const std::map<std::string, std::vector<std::string>>& grid_type_keys() {
   static const std::map<std::string, std::vector<std::string>> m = {
       {"regular_ll",
@@ -66,7 +75,7 @@ const std::map<std::string, std::vector<std::string>>& grid_type_keys() {
   return m;
 }
 // Seconds of each stepUnits code (ecCodes' stepUnits.table, as cfgrib has it); 0: unsupported.
-constexpr int64_t kStepUnitSeconds[] = {60, 3600, 86400, 0, 0,     0,     0,   0,
+constexpr int64_t kStepUnitSeconds[] = {60, 3600, 86400, 0,     0,     0, 0,   0,
                                         0,  0,    10800, 21600, 43200, 1, 900, 1800};
 // Values of one array key read whole (latitudes of a grid, pl): far above any real grid.
 constexpr std::size_t kArrayValues = std::size_t{1} << 28;
@@ -129,8 +138,8 @@ json reference_time(codes_handle* h) {
   const int64_t y = d / 10000, mo = d / 100 % 100, day = d % 100, hh = t / 100, mi = t % 100;
   static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (y < 1 || y > 9999 || mo < 1 || mo > 12 || day < 1 || hh < 0 || hh > 23 || mi < 0 ||
-      mi > 59 || day > kDays[mo - 1] - (mo == 2 && !leap))
+  if (y < 1 || y > 9999 || mo < 1 || mo > 12 || day < 1 || hh < 0 || hh > 23 || mi < 0 || mi > 59 ||
+      day > kDays[mo - 1] - (mo == 2 && !leap))
     return nullptr;
   return days_from_civil(y, mo, day) * 86400 + hh * 3600 + mi * 60;
 }
@@ -239,6 +248,9 @@ bool is_grib_file(const std::string& path) {
 
 void scan_grib_file(const std::string& path, uint32_t file, const json& filter_by_keys,
                     GribScan& scan) {
+  // ecCodes' own messages to stderr are silenced: the Error says what failed and where.
+  codes_context_set_logging_proc(codes_context_get_default(),
+                                 [](const codes_context*, int, const char*) {});
   if (scan.index_keys.empty()) scan.index_keys = grib_index_keys(filter_by_keys);
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) throw Error::source_missing(path, "cannot open the GRIB file: " + errno_text(errno));
@@ -248,8 +260,9 @@ void scan_grib_file(const std::string& path, uint32_t file, const json& filter_b
     Handle h(codes_handle_new_from_file(nullptr, f.get(), PRODUCT_GRIB, &err));
     if (!h && err == 0) break;  // end of file
     const std::string where = message_where(path, n, 0);
-    if (!h) throw Error::source(where, std::string("ecCodes cannot read the message: ") +
-                                           codes_get_error_message(err));
+    if (!h)
+      throw Error::source(
+          where, std::string("ecCodes cannot read the message: ") + codes_get_error_message(err));
     if (static_cast<int64_t>(scan.fields.size()) >= budget::kChunksPerArray)
       throw Error::source(path, "more GRIB messages than the budget allows (" +
                                     std::to_string(budget::kChunksPerArray) + ")");

@@ -25,14 +25,14 @@ struct GribField {
 struct GribFirst {
   nlohmann::ordered_json attrs;  // "GRIB_<key>" of its extra keys and grid keys, sorted by key
   std::string grid_type;
-  std::string where;                   // file and message, for errors
-  int64_t ny = 0, nx = 0, points = 0;  // Ny, Nx, numberOfPoints (null keys read as 0)
+  std::string where;                          // file and message, for errors
+  int64_t ny = 0, nx = 0, points = 0;         // Ny, Nx, numberOfPoints (null keys read as 0)
   std::vector<double> latitudes, longitudes;  // distinct (regular grids) or per point; may be empty
 };
 
 struct GribScan {
-  std::vector<std::string> index_keys;  // sorted, as cfgrib's compute_index_keys
-  std::vector<GribField> fields;        // matching filter_by_keys, in file order
+  std::vector<std::string> index_keys;      // sorted, as cfgrib's compute_index_keys
+  std::vector<GribField> fields;            // matching filter_by_keys, in file order
   std::map<std::string, GribFirst> firsts;  // by paramId (its JSON text)
 };
 
