@@ -5,7 +5,8 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "source/kerchunk_source.hpp"
+#include "source/kerchunk/kerchunk_source.hpp"
+#include "source/zarr/zarr_source.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   try {

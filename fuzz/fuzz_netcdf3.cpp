@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "source/netcdf3_reader.hpp"
+#include "source/netcdf3/netcdf3_reader.hpp"
 
 namespace {
 

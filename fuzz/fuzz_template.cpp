@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "source/kerchunk_template.hpp"
+#include "source/kerchunk/kerchunk_template.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -21,8 +21,8 @@
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
-#include "source/scan_cache.hpp"
 #include "preview.hpp"
+#include "source/scan_cache.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/url_scope.hpp"
 #include "write/store_ownership.hpp"
@@ -138,14 +138,83 @@ void run_interruptible(F&& work) {
     });
 }
 
-}  // namespace
+// What begin() tells Python: whether the cache was hit, stopped by recommendations, or is ready
+// to run, and the session's plan file and pending jobs.
+std::string begin_session(const std::string& config, const std::string& base_dir, bool yes) {
+  const Config cfg = config_of(config, base_dir);
+  CacheOptions opt;
+  opt.yes = yes;
+  opt.ask = false;
+  opt.modes = {"series", "local", "slurm", "dask_distributed"};
+  const CacheSession s = begin_cache(cfg, opt);
+  const char* status = s.status == CacheSession::Status::Hit       ? "hit"
+                       : s.status == CacheSession::Status::Stopped ? "stopped"
+                                                                   : "ready";
+  return nlohmann::json{{"status", status},
+                        {"decision", decision_name(s.decision.kind)},
+                        {"reason", s.decision.reason},
+                        {"plan_path", s.plan_path},
+                        {"pending", s.pending},
+                        {"store", cfg.cache_store},
+                        {"threads_per_worker", s.plan.threads_per_worker},
+                        {"started", s.started},
+                        {"recommendations", plan_to_json(s.plan, false)["recommendations"]}}
+      .dump();
+}
 
-PYBIND11_MODULE(_zarr_parallel, m) {
-  m.doc() = "zarr-parallel engine (use the zarr_parallel package)";
-  m.attr("__version__") = ZP_VERSION;
-  set_worker_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
-  set_scan_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
+// The series, local and slurm executors, then the store's completion, for a session begin()
+// prepared: "done", or "submitted" (slurm, await_completion: false).
+std::string run_session(const std::string& config, const std::string& base_dir,
+                        const std::string& plan_path, const std::vector<int64_t>& pending,
+                        double started) {
+  const Config cfg = engine_call([&] { return config_of(config, base_dir); });
+  CacheSession s;
+  s.plan_path = plan_path;
+  s.pending = pending;
+  s.started = started;
+  bool finished = false;
+  run_interruptible([&] {
+    s.plan = load_plan(plan_path);  // its store: where the plan file is
+    s.build_root = s.plan.store;
+    s.target = canonical_path(cfg.cache_store);
+    // The workers' secrets for this call only: nothing stays in the Python process's
+    // environment.
+    finished = run_jobs(cfg, s, cfg.access);
+    if (finished) finish_cache(cfg, s);
+  });
+  return finished ? "done" : "submitted";
+}
 
+// deploy_mode mpi: every rank of `mpirun -n N python script.py` calls this (as the CLI's ranks).
+int cache_mpi(const std::string& config, const std::string& base_dir, bool yes) {
+  const Config cfg = engine_call([&] { return config_of(config, base_dir); });
+  int code = 0;
+  run_interruptible([&] {
+    CacheOptions opt;
+    opt.yes = yes;
+    opt.ask = false;
+    code = run_cache_mpi(cfg, opt);
+  });
+  return code;
+}
+
+// `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
+AccessOptions access_of(const std::string& uri, const std::string& access_json) {
+  const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
+  AccessOptions access;
+  access.target =
+      StorageOptions::from_json(j.value("storage_options", nlohmann::json()), "storage_options");
+  if (j.contains("remote_options") && !j["remote_options"].is_null()) {
+    access.remote = StorageOptions::from_json(j["remote_options"], "remote_options");
+    access.remote_given = true;
+  }
+  if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
+    access.remote_protocol = j["remote_protocol"].get<std::string>();
+  access.scope_to(uri);
+  return access;
+}
+
+void bind_planning(py::module_& m) {
   bind_preview(m, [](const std::function<std::string()>& f) { return engine_call(f); });
   m.def("plan", [](const std::string& config, const std::string& base_dir) {
     return engine_call([&] {
@@ -157,67 +226,17 @@ PYBIND11_MODULE(_zarr_parallel, m) {
                        const std::vector<std::string>& dims) {
     return engine_call([&] { return plan_svg(prepare(config_of(config, base_dir)).plan, dims); });
   });
+}
+
+void bind_cache_session(py::module_& m) {
   m.def("begin", [](const std::string& config, const std::string& base_dir, bool yes) {
-    return engine_call([&] {
-      const Config cfg = config_of(config, base_dir);
-      CacheOptions opt;
-      opt.yes = yes;
-      opt.ask = false;
-      opt.modes = {"series", "local", "slurm", "dask_distributed"};
-      const CacheSession s = begin_cache(cfg, opt);
-      const char* status = s.status == CacheSession::Status::Hit       ? "hit"
-                           : s.status == CacheSession::Status::Stopped ? "stopped"
-                                                                       : "ready";
-      return nlohmann::json{{"status", status},
-                            {"decision", decision_name(s.decision.kind)},
-                            {"reason", s.decision.reason},
-                            {"plan_path", s.plan_path},
-                            {"pending", s.pending},
-                            {"store", cfg.cache_store},
-                            {"threads_per_worker", s.plan.threads_per_worker},
-                            {"started", s.started},
-                            {"recommendations", plan_to_json(s.plan, false)["recommendations"]}}
-          .dump();
-    });
+    return engine_call([&] { return begin_session(config, base_dir, yes); });
   });
-  m.def("run",
-        [](const std::string& config, const std::string& base_dir, const std::string& plan_path,
-           const std::vector<int64_t>& pending, double started) {
-          // The series, local and slurm executors, then the store's completion, for a session
-          // begin() prepared: "done", or "submitted" (slurm, await_completion: false).
-          const Config cfg = engine_call([&] { return config_of(config, base_dir); });
-          CacheSession s;
-          s.plan_path = plan_path;
-          s.pending = pending;
-          s.started = started;
-          bool finished = false;
-          run_interruptible([&] {
-            s.plan = load_plan(plan_path);  // its store: where the plan file is
-            s.build_root = s.plan.store;
-            s.target = canonical_path(cfg.cache_store);
-            // The workers' secrets for this call only: nothing stays in the Python process's
-            // environment.
-            finished = run_jobs(cfg, s, cfg.access);
-            if (finished) finish_cache(cfg, s);
-          });
-          return std::string(finished ? "done" : "submitted");
-        });
+  m.def("run", &run_session);
   m.def("store_of", [](const std::string& config, const std::string& base_dir) {
     return engine_call([&] { return config_of(config, base_dir).cache_store; });
   });
-  m.def("cache_mpi", [](const std::string& config, const std::string& base_dir, bool yes) {
-    // deploy_mode mpi: every rank of `mpirun -n N python script.py` calls this (as the CLI's
-    // ranks).
-    const Config cfg = engine_call([&] { return config_of(config, base_dir); });
-    int code = 0;
-    run_interruptible([&] {
-      CacheOptions opt;
-      opt.yes = yes;
-      opt.ask = false;
-      code = run_cache_mpi(cfg, opt);
-    });
-    return code;
-  });
+  m.def("cache_mpi", &cache_mpi);
   m.def("finish", [](const std::string& config, const std::string& base_dir,
                      const std::string& plan_path, double started) {
     engine_call([&] {
@@ -236,6 +255,9 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       return 0;
     });
   });
+}
+
+void bind_workers(py::module_& m) {
   // The secrets a dask worker is handed with its task (secrets_of), in memory only.
   m.def("secrets_of", [](const std::string& config, const std::string& base_dir) {
     return engine_call([&] { return config_of(config, base_dir).access.transfer_text(); });
@@ -253,40 +275,44 @@ PYBIND11_MODULE(_zarr_parallel, m) {
       },
       pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
       pybind11::arg("worker_id"), pybind11::arg("secrets") = "");
+}
+
+void bind_sources(py::module_& m) {
   m.def("refs", [](const std::vector<std::string>& sources, const std::string& out,
                    const std::string& concat_dim, int64_t inline_threshold, bool relative,
                    const std::string& group) {
     return engine_call([&] {
-      RefsRequest r;
-      r.sources = sources;
-      r.out = out;
-      r.concat_dim = concat_dim;
-      r.inline_threshold = inline_threshold;
-      r.relative = relative;
-      r.group = group;
+      const RefsRequest r{.sources = sources,
+                          .out = out,
+                          .concat_dim = concat_dim,
+                          .group = group,
+                          .inline_threshold = inline_threshold,
+                          .relative = relative};
       return make_refs(r).dump();
     });
   });
-  // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
   m.def(
       "inspect",
       [](const std::string& uri, const std::string& engine, const std::string& group,
          const std::string& access_json) {
         return engine_call([&] {
-          const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
-          AccessOptions access;
-          access.target = StorageOptions::from_json(j.value("storage_options", nlohmann::json()),
-                                                    "storage_options");
-          if (j.contains("remote_options") && !j["remote_options"].is_null()) {
-            access.remote = StorageOptions::from_json(j["remote_options"], "remote_options");
-            access.remote_given = true;
-          }
-          if (j.contains("remote_protocol") && j["remote_protocol"].is_string())
-            access.remote_protocol = j["remote_protocol"].get<std::string>();
-          access.scope_to(uri);
+          const AccessOptions access = access_of(uri, access_json);
           return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
         });
       },
       pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),
       pybind11::arg("access") = "");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_zarr_parallel, m) {
+  m.doc() = "zarr-parallel engine (use the zarr_parallel package)";
+  m.attr("__version__") = ZP_VERSION;
+  set_worker_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
+  set_scan_executable(std::getenv("ZP_WORKER_EXE") ? std::getenv("ZP_WORKER_EXE") : ZP_CLI_PATH);
+  bind_planning(m);
+  bind_cache_session(m);
+  bind_workers(m);
+  bind_sources(m);
 }

@@ -3,9 +3,11 @@
 # skipped, so a second run costs a dpkg query and no network.
 #   scripts/setup.sh           what building and running need (scripts/quickstart.sh)
 #   scripts/setup.sh --tests   that, and what the test suite needs (scripts/test.sh): SLURM and
-#                              munge, nginx, valgrind, clang, CDO/NCO, NCL's sample data, and the
-#                              npm servers in the project's .tools/node, and the second sweep's
-#                              sample files (two R packages' .debs unpacked into .tools/, not installed)
+#                              munge, nginx, valgrind, clang, pmccabe (check_function_sizes.sh),
+#                              CDO/NCO, NCL's sample data, and the npm servers in the project's
+#                              .tools/node, and the second sweep's sample files (two R packages'
+#                              .debs unpacked into .tools/, not installed), ecCodes' tools and
+#                              cfgrib, the GRIB tests' oracle (its .debs unpacked into .tools/cfgrib)
 #   scripts/setup.sh ... PKG   also these packages (bench/setup.sh's baselines)
 # It never removes a package: apt-get simulates the install first, and if that would remove
 # anything (a conflict with something installed here) it stops and names the packages.
@@ -30,6 +32,7 @@ TESTS_ONLY=(
   nginx-light python3-boto3 python3-botocore python3-fsspec python3-aiohttp python3-requests
   iproute2 valgrind
   libeccodes-tools python3-cffi python3-attr python3-click python3-pandas
+  pmccabe
 )
 
 tests=0

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "cli/commands.hpp"
@@ -37,6 +38,14 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     fmt::print(stderr, "zarr-parallel: could not verify: {}\n", e.what());
     return 2;
   }
+}
+
+CommandRun setup_verify(CLI::App& cmd) {
+  auto config_path = std::make_shared<std::string>();
+  auto sets = std::make_shared<std::vector<std::string>>();
+  cmd.add_option("CONFIG", *config_path, "YAML config")->required();
+  cmd.add_option("--set", *sets, "override a config key: KEY=VALUE");
+  return [config_path, sets] { return verify_command(*config_path, *sets); };
 }
 
 }  // namespace zp

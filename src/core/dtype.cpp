@@ -123,25 +123,22 @@ static void put(void* data, std::size_t i, T v) {
   std::memcpy(static_cast<char*>(data) + i * sizeof(T), &v, sizeof(T));
 }
 
-void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& value) {
-  if (t.kind == 'S' || t.kind == 'U') {  // text, zero-padded (null or 0: all zero)
-    auto* p = static_cast<unsigned char*>(data) + i * static_cast<std::size_t>(t.size);
-    std::memset(p, 0, static_cast<std::size_t>(t.size));
-    if (!value.is_string()) return;
-    const auto& s = value.get_ref<const std::string&>();
-    const auto b = t.kind == 'S' ? decode_base64(s, "fill_value")
-                                 : ucs4_from_utf8(s, t.big_endian, "fill_value");
-    if (!b.empty()) std::memcpy(p, b.data(), std::min(b.size(), static_cast<std::size_t>(t.size)));
-    return;
-  }
-  if (t.kind == 'b') {
-    const bool on =
-        value.is_boolean() ? value.get<bool>() : value.is_number() && value.get<double>() != 0;
-    static_cast<unsigned char*>(data)[i] = on ? 1 : 0;
-    return;
-  }
-  // Integers go through int64/uint64 so large values stay exact.
-  if (t.kind == 'i' && value.is_number_integer()) {
+namespace {
+
+// Text, zero-padded (null or 0: all zero).
+void store_text(void* data, std::size_t i, DType t, const nlohmann::json& value) {
+  auto* p = static_cast<unsigned char*>(data) + i * static_cast<std::size_t>(t.size);
+  std::memset(p, 0, static_cast<std::size_t>(t.size));
+  if (!value.is_string()) return;
+  const auto& s = value.get_ref<const std::string&>();
+  const auto b = t.kind == 'S' ? decode_base64(s, "fill_value")
+                               : ucs4_from_utf8(s, t.big_endian, "fill_value");
+  if (!b.empty()) std::memcpy(p, b.data(), std::min(b.size(), static_cast<std::size_t>(t.size)));
+}
+
+// A JSON integer into an integer dtype, through int64/uint64 so large values stay exact.
+void store_exact_integer(void* data, std::size_t i, DType t, const nlohmann::json& value) {
+  if (t.kind == 'i') {
     const int64_t v = value.get<int64_t>();
     switch (t.size) {
       case 1:
@@ -154,29 +151,43 @@ void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& v
         return put<int64_t>(data, i, v);
     }
   }
-  if (t.kind == 'u' && value.is_number_integer()) {
-    const uint64_t v = value.get<uint64_t>();
-    switch (t.size) {
-      case 1:
-        return put<uint8_t>(data, i, static_cast<uint8_t>(v));
-      case 2:
-        return put<uint16_t>(data, i, static_cast<uint16_t>(v));
-      case 4:
-        return put<uint32_t>(data, i, static_cast<uint32_t>(v));
-      default:
-        return put<uint64_t>(data, i, v);
-    }
+  const uint64_t v = value.get<uint64_t>();
+  switch (t.size) {
+    case 1:
+      return put<uint8_t>(data, i, static_cast<uint8_t>(v));
+    case 2:
+      return put<uint16_t>(data, i, static_cast<uint16_t>(v));
+    case 4:
+      return put<uint32_t>(data, i, static_cast<uint32_t>(v));
+    default:
+      return put<uint64_t>(data, i, v);
   }
+}
+
+// Narrowing a double outside float's range is undefined: such a value is infinite there.
+void store_float(void* data, std::size_t i, DType t, double d) {
+  if (t.size == 4)
+    return put<float>(data, i,
+                      std::fabs(d) > std::numeric_limits<float>::max() && std::isfinite(d)
+                          ? static_cast<float>(std::copysign(INFINITY, d))
+                          : static_cast<float>(d));
+  put<double>(data, i, d);
+}
+
+}  // namespace
+
+void store_from_json(void* data, std::size_t i, DType t, const nlohmann::json& value) {
+  if (t.kind == 'S' || t.kind == 'U') return store_text(data, i, t, value);
+  if (t.kind == 'b') {
+    const bool on =
+        value.is_boolean() ? value.get<bool>() : value.is_number() && value.get<double>() != 0;
+    static_cast<unsigned char*>(data)[i] = on ? 1 : 0;
+    return;
+  }
+  if ((t.kind == 'i' || t.kind == 'u') && value.is_number_integer())
+    return store_exact_integer(data, i, t, value);
   const double d = json_number(value);
-  if (t.kind == 'f') {
-    // Narrowing a double outside float's range is undefined: such a value is infinite there.
-    if (t.size == 4)
-      return put<float>(data, i,
-                        std::fabs(d) > std::numeric_limits<float>::max() && std::isfinite(d)
-                            ? static_cast<float>(std::copysign(INFINITY, d))
-                            : static_cast<float>(d));
-    return put<double>(data, i, d);
-  }
+  if (t.kind == 'f') return store_float(data, i, t, d);
   if (!std::isfinite(d) || d < -9.2e18 || d > 1.8e19)
     throw Error(ErrorKind::Source, "value " + value.dump() + " does not fit dtype " + t.str());
   if (t.kind == 'u' && d >= 0)

@@ -233,175 +233,244 @@ void set_worker_executable(const std::string& path) {
   worker_executable() = path;
 }
 
-void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
-               int64_t worker_timeout) {
-  const std::string exe = worker_executable_path();
-  // Largest jobs first: the last ones handed out are then the smallest, and the workers finish
-  // close together.
+namespace {
+
+// Largest jobs first: the last ones handed out are then the smallest, and the workers finish
+// close together.
+std::deque<int64_t> largest_first(const Plan& plan, const std::vector<int64_t>& jobs) {
   std::vector<int64_t> order(jobs.begin(), jobs.end());
   auto size_of = [&](int64_t id) -> uint64_t {
-    if (id < 0 || static_cast<std::size_t>(id) >= ctx.plan.jobs.size()) return 0;
-    const Job& j = ctx.plan.jobs[static_cast<std::size_t>(id)];
+    if (id < 0 || static_cast<std::size_t>(id) >= plan.jobs.size()) return 0;
+    const Job& j = plan.jobs[static_cast<std::size_t>(id)];
     return j.output_bytes + j.read_bytes;
   };
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return size_of(a) > size_of(b); });
-  std::deque<int64_t> queue(order.begin(), order.end());
-  std::map<pid_t, Worker> running;
-  std::map<int64_t, int> attempts;
-  std::vector<std::string> failures;
-  Progress progress(static_cast<int64_t>(jobs.size()), ctx.log_level);
-  progress.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
-  int64_t done = 0;
-  uint64_t written = 0, read = 0;
-  int serial = 0;
-  double last_check = 0;
-  auto busy = [&] {
-    int n = 0;
-    for (const auto& [pid, w] : running) n += w.job.has_value();
-    return n;
-  };
-  auto close_socket = [](Worker& w) {
-    if (w.socket >= 0) ::close(w.socket);
-    w.socket = -1;
-  };
-  auto kill_all = [&] {
-    for (auto& [pid, w] : running) kill(pid, SIGKILL);
-    for (auto& [pid, w] : running) {
-      waitpid(pid, nullptr, 0);
-      close_socket(w);
-    }
-    running.clear();
-    // Workers killed mid-write leave temporary files; no one else writes here (we hold the lock).
-    remove_stale_temporaries(ctx.store.root(), ctx.plan);
-  };
-  auto hand_out = [&](Worker& w, int64_t job) {
-    ++attempts[job];
-    w.job = job;
-    w.started = now_seconds();
-    send_job(w, job);  // a worker that is gone is reaped below, its job counted lost
-  };
-  // A worker reported `job` finished: count it when its done marker is there.
-  auto finished = [&](pid_t pid, Worker& w, int64_t job) {
-    if (!w.job || *w.job != job || !ctx.state.is_done(job)) {
-      log_line(
-          ctx.log_level, 1,
-          fmt::format("worker {} reported job {} without its done marker; stopping it", w.id, job));
-      kill(pid, SIGKILL);
-      return;
-    }
-    w.job.reset();
-    ++done;
-    if (const auto info = ctx.state.done_info(job)) {
-      written += info->value("bytes_written", uint64_t{0});
-      read += info->value("bytes_read", uint64_t{0});
-    }
-    progress.job_finished(job, now_seconds() - w.started);
-    progress.update(done, written, busy(), read);
-  };
+  return std::deque<int64_t>(order.begin(), order.end());
+}
 
-  while (!queue.empty() || !running.empty()) {
-    if (termination_signal() != 0) {
-      // Stop handing out jobs and stop the workers; their chunks are whole (temp + rename).
-      for (auto& [pid, w] : running) {
-        kill(pid, SIGTERM);
-        kill(pid, SIGCONT);  // a stopped worker acts on it now
-      }
-      const double until = now_seconds() + 2.0;
-      while (!running.empty() && now_seconds() < until) {
-        const pid_t p = waitpid(-1, nullptr, WNOHANG);
-        if (p > 0 && running.count(p)) {
-          close_socket(running[p]);
-          running.erase(p);
-        } else if (p <= 0) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-      }
-      kill_all();
-      progress.finish();
-      throw_if_terminated("the cache run was");
-    }
-    for (auto& [pid, w] : running)
-      for (const int64_t job : read_replies(w)) finished(pid, w, job);
-    // Idle workers take the next job, or are told there is none (they exit).
-    for (auto& [pid, w] : running) {
-      if (w.job || w.released) continue;
-      if (failures.empty() && !queue.empty()) {
-        const int64_t job = queue.front();
-        queue.pop_front();
-        hand_out(w, job);
-      } else {
-        if (w.socket >= 0) ::shutdown(w.socket, SHUT_WR);
-        w.released = true;
-      }
-    }
-    while (failures.empty() && !queue.empty() && static_cast<int>(running.size()) < workers) {
-      const int64_t job = queue.front();
-      queue.pop_front();
-      Worker w;
-      w.id = fmt::format("local-{}-{}", getpid(), serial++);
-      const pid_t pid = spawn_worker(exe, ctx, job, w.id, w.socket);
-      w.exited = open_pidfd(pid);
-      Worker& in = running[pid] = std::move(w);
-      hand_out(in, job);
-    }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0 && running.count(pid)) {
-      Worker w = std::move(running[pid]);
-      running.erase(pid);
-      for (const int64_t job : read_replies(w)) finished(pid, w, job);  // sent just before exiting
-      close_socket(w);
-      if (!w.job) {
-        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && !w.released)
-          log_line(ctx.log_level, 1,
-                   fmt::format("worker {} ended between jobs ({})", w.id, describe(status)));
-        continue;
-      }
-      const int64_t job = *w.job;
-      const std::string why = describe(status);
-      if (!permanent_failure(status) && attempts[job] < kMaxAttempts) {
-        log_line(ctx.log_level, 1,
-                 fmt::format("job {} lost ({}), running it again (attempt {} of {})", job, why,
-                             attempts[job] + 1, kMaxAttempts));
-        queue.push_back(job);
-      } else {
-        failures.push_back(fmt::format("job {} failed ({}), log {}:{}{}", job, why,
-                                       ctx.state.log_path(job), log_tail(ctx.state.log_path(job)),
-                                       store_disk_state(ctx.store.root())));
-        kill_all();
-        queue.clear();
-      }
-      continue;
-    }
-    // Workers whose heartbeat stopped (hung, stopped, node gone) are killed, then retried above.
-    const double now = now_seconds();
-    if (now - last_check < 1.0) {
-      wait_for_workers(running, 20);
-      continue;
-    }
-    last_check = now;
-    for (auto& [p, w] : running) {
-      if (!w.job) continue;
-      const auto hb = ctx.state.heartbeat(w.id);
-      if (hb) report_heartbeat(progress, *w.job, *hb);
-      const double last = std::max(w.started, hb ? hb->value("time", 0.0) : 0.0);
-      if (now - last > static_cast<double>(worker_timeout)) {
-        log_line(ctx.log_level, 1,
-                 fmt::format("job {}: no heartbeat for {} s, stopping worker {}", *w.job,
-                             worker_timeout, p));
-        kill(p, SIGKILL);
-        w.started = now;  // do not kill twice while it is reaped
-      }
-    }
-    progress.update(done, written, busy(), read);
+void close_socket(Worker& w) {
+  if (w.socket >= 0) ::close(w.socket);
+  w.socket = -1;
+}
+
+// One run_local: the queue of jobs, the worker processes running them, what is done so far.
+class LocalRun {
+ public:
+  LocalRun(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
+           int64_t worker_timeout)
+      : ctx_(ctx),
+        exe_(worker_executable_path()),
+        workers_(workers),
+        worker_timeout_(worker_timeout),
+        queue_(largest_first(ctx.plan, jobs)),
+        progress_(static_cast<int64_t>(jobs.size()), ctx.log_level) {
+    progress_.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
   }
-  progress.finish();
-  if (!failures.empty()) {
+
+  void run();
+
+ private:
+  int busy() const;
+  void kill_all();
+  void hand_out(Worker& w, int64_t job);
+  void finished(pid_t pid, Worker& w, int64_t job);
+  void stop_on_signal();
+  void hand_out_to_idle();
+  void spawn_workers();
+  bool reap();
+  void job_ended(int64_t job, int status);
+  void check_heartbeats(double now);
+
+  const RunContext& ctx_;
+  const std::string exe_;
+  const int workers_;
+  const int64_t worker_timeout_;
+  std::deque<int64_t> queue_;
+  std::map<pid_t, Worker> running_;
+  std::map<int64_t, int> attempts_;
+  std::vector<std::string> failures_;
+  Progress progress_;
+  int64_t done_ = 0;
+  uint64_t written_ = 0, read_ = 0;
+  int serial_ = 0;
+  double last_check_ = 0;
+};
+
+int LocalRun::busy() const {
+  int n = 0;
+  for (const auto& [pid, w] : running_) n += w.job.has_value();
+  return n;
+}
+
+void LocalRun::kill_all() {
+  for (auto& [pid, w] : running_) kill(pid, SIGKILL);
+  for (auto& [pid, w] : running_) {
+    waitpid(pid, nullptr, 0);
+    close_socket(w);
+  }
+  running_.clear();
+  // Workers killed mid-write leave temporary files; no one else writes here (we hold the lock).
+  remove_stale_temporaries(ctx_.store.root(), ctx_.plan);
+}
+
+void LocalRun::hand_out(Worker& w, int64_t job) {
+  ++attempts_[job];
+  w.job = job;
+  w.started = now_seconds();
+  send_job(w, job);  // a worker that is gone is reaped below, its job counted lost
+}
+
+// A worker reported `job` finished: count it when its done marker is there.
+void LocalRun::finished(pid_t pid, Worker& w, int64_t job) {
+  if (!w.job || *w.job != job || !ctx_.state.is_done(job)) {
+    log_line(
+        ctx_.log_level, 1,
+        fmt::format("worker {} reported job {} without its done marker; stopping it", w.id, job));
+    kill(pid, SIGKILL);
+    return;
+  }
+  w.job.reset();
+  ++done_;
+  if (const auto info = ctx_.state.done_info(job)) {
+    written_ += info->value("bytes_written", uint64_t{0});
+    read_ += info->value("bytes_read", uint64_t{0});
+  }
+  progress_.job_finished(job, now_seconds() - w.started);
+  progress_.update(done_, written_, busy(), read_);
+}
+
+// Stops handing out jobs and stops the workers; their chunks are whole (temp + rename).
+void LocalRun::stop_on_signal() {
+  for (auto& [pid, w] : running_) {
+    kill(pid, SIGTERM);
+    kill(pid, SIGCONT);  // a stopped worker acts on it now
+  }
+  const double until = now_seconds() + 2.0;
+  while (!running_.empty() && now_seconds() < until) {
+    const pid_t p = waitpid(-1, nullptr, WNOHANG);
+    if (p > 0 && running_.count(p)) {
+      close_socket(running_[p]);
+      running_.erase(p);
+    } else if (p <= 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  kill_all();
+  progress_.finish();
+  throw_if_terminated("the cache run was");
+}
+
+// Idle workers take the next job, or are told there is none (they exit).
+void LocalRun::hand_out_to_idle() {
+  for (auto& [pid, w] : running_) {
+    if (w.job || w.released) continue;
+    if (failures_.empty() && !queue_.empty()) {
+      const int64_t job = queue_.front();
+      queue_.pop_front();
+      hand_out(w, job);
+    } else {
+      if (w.socket >= 0) ::shutdown(w.socket, SHUT_WR);
+      w.released = true;
+    }
+  }
+}
+
+void LocalRun::spawn_workers() {
+  while (failures_.empty() && !queue_.empty() && static_cast<int>(running_.size()) < workers_) {
+    const int64_t job = queue_.front();
+    queue_.pop_front();
+    Worker w;
+    w.id = fmt::format("local-{}-{}", getpid(), serial_++);
+    const pid_t pid = spawn_worker(exe_, ctx_, job, w.id, w.socket);
+    w.exited = open_pidfd(pid);
+    Worker& in = running_[pid] = std::move(w);
+    hand_out(in, job);
+  }
+}
+
+// Reaps a worker that exited, if one did; true then.
+bool LocalRun::reap() {
+  int status = 0;
+  const pid_t pid = waitpid(-1, &status, WNOHANG);
+  if (pid <= 0 || !running_.count(pid)) return false;
+  Worker w = std::move(running_[pid]);
+  running_.erase(pid);
+  for (const int64_t job : read_replies(w)) finished(pid, w, job);  // sent just before exiting
+  close_socket(w);
+  if (w.job) {
+    job_ended(*w.job, status);
+  } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && !w.released) {
+    log_line(ctx_.log_level, 1,
+             fmt::format("worker {} ended between jobs ({})", w.id, describe(status)));
+  }
+  return true;
+}
+
+// The worker running `job` ended before finishing it: run it again, or fail the run.
+void LocalRun::job_ended(int64_t job, int status) {
+  const std::string why = describe(status);
+  if (!permanent_failure(status) && attempts_[job] < kMaxAttempts) {
+    log_line(ctx_.log_level, 1,
+             fmt::format("job {} lost ({}), running it again (attempt {} of {})", job, why,
+                         attempts_[job] + 1, kMaxAttempts));
+    queue_.push_back(job);
+    return;
+  }
+  failures_.push_back(fmt::format("job {} failed ({}), log {}:{}{}", job, why,
+                                  ctx_.state.log_path(job), log_tail(ctx_.state.log_path(job)),
+                                  store_disk_state(ctx_.store.root())));
+  kill_all();
+  queue_.clear();
+}
+
+// Workers whose heartbeat stopped (hung, stopped, node gone) are killed, then retried.
+void LocalRun::check_heartbeats(double now) {
+  for (auto& [p, w] : running_) {
+    if (!w.job) continue;
+    const auto hb = ctx_.state.heartbeat(w.id);
+    if (hb) report_heartbeat(progress_, *w.job, *hb);
+    const double last = std::max(w.started, hb ? hb->value("time", 0.0) : 0.0);
+    if (now - last > static_cast<double>(worker_timeout_)) {
+      log_line(ctx_.log_level, 1,
+               fmt::format("job {}: no heartbeat for {} s, stopping worker {}", *w.job,
+                           worker_timeout_, p));
+      kill(p, SIGKILL);
+      w.started = now;  // do not kill twice while it is reaped
+    }
+  }
+}
+
+void LocalRun::run() {
+  while (!queue_.empty() || !running_.empty()) {
+    if (termination_signal() != 0) stop_on_signal();
+    for (auto& [pid, w] : running_)
+      for (const int64_t job : read_replies(w)) finished(pid, w, job);
+    hand_out_to_idle();
+    spawn_workers();
+    if (reap()) continue;
+    const double now = now_seconds();
+    if (now - last_check_ < 1.0) {
+      wait_for_workers(running_, 20);
+      continue;
+    }
+    last_check_ = now;
+    check_heartbeats(now);
+    progress_.update(done_, written_, busy(), read_);
+  }
+  progress_.finish();
+  if (!failures_.empty()) {
     std::string msg = "the cache is incomplete; fix the cause and run again with resume: true";
-    for (const auto& f : failures) msg += "\n  " + f;
+    for (const auto& f : failures_) msg += "\n  " + f;
     throw Error(ErrorKind::Job, msg);
   }
+}
+
+}  // namespace
+
+void run_local(const RunContext& ctx, const std::vector<int64_t>& jobs, int workers,
+               int64_t worker_timeout) {
+  LocalRun(ctx, jobs, workers, worker_timeout).run();
 }
 
 }  // namespace zp

@@ -7,9 +7,9 @@
 
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
+#include "source/kerchunk/reference_writer.hpp"
 #include "source/netcdf_source.hpp"
 #include "source/open_source.hpp"
-#include "source/reference_writer.hpp"
 #include "store/file_store.hpp"
 #include "store/store_table.hpp"
 

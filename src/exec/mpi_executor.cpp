@@ -91,58 +91,35 @@ void work(const Plan& plan, int rank) {
   }
 }
 
-}  // namespace
-
-bool mpi_built() {
-  return true;
+// Rank 0 plans and prepares the store. A failure is held in `error` and reported once the
+// other ranks know of it.
+int begin_on_rank0(const Config& cfg, const CacheOptions& opt_in, CacheSession& session,
+                   std::exception_ptr& error) {
+  try {
+    CacheOptions opt = opt_in;
+    opt.ask = false;  // stdin belongs to mpirun
+    opt.modes = {"mpi"};
+    session = begin_cache(cfg, opt);
+    return session.status == CacheSession::Status::Hit       ? kHit
+           : session.status == CacheSession::Status::Stopped ? kStopped
+                                                             : kReady;
+  } catch (...) {
+    error = std::current_exception();
+    return kFailed;
+  }
 }
 
-int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
-  MpiSession mpi;
-  int rank = 0, ranks = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  Config cfg = cfg_in;
-  cfg.simultaneous_worker_limit = std::max(1, ranks - 1);  // for planning: the ranks that work
-  if (rank != 0) cfg.log_level = 0;
-  int status = kReady;
-  std::string plan_path;
-  std::exception_ptr error;
-  CacheSession session;
-  if (rank == 0) {
-    try {
-      CacheOptions opt = opt_in;
-      opt.ask = false;  // stdin belongs to mpirun
-      opt.modes = {"mpi"};
-      session = begin_cache(cfg, opt);
-      status = session.status == CacheSession::Status::Hit       ? kHit
-               : session.status == CacheSession::Status::Stopped ? kStopped
-                                                                 : kReady;
-      plan_path = session.plan_path;
-    } catch (...) {
-      status = kFailed;  // tell the other ranks first, then report it
-      error = std::current_exception();
-    }
-  }
-  MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  broadcast_string(plan_path, 0);
-  // How the sources are reached, secrets included, goes to the ranks over MPI: never a file or the
-  // environment, and never what the store's plan.json says (others may write a store's folder).
-  std::string access = status == kReady && rank == 0 ? session.plan.access.transfer_text() : "";
-  broadcast_string(access, 0);
-  if (error) std::rethrow_exception(error);
-  // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it
-  // prints the error; mpirun still returns rank 0's exit code.
-  if (status == kFailed) return 0;
-  if (status == kHit && rank == 0) print_open_hint(cfg.cache_store);
-  if (status != kReady) return status == kStopped ? 3 : 0;
-  if (rank != 0) {
-    Plan plan = load_plan(plan_path);
-    plan.access = AccessOptions::from_transfer_text(access);
-    guard_secrets(plan.access);
-    work(plan, rank);
-    return 0;
-  }
+// A rank other than 0 runs the jobs rank 0 hands it, from the plan file and the access rank 0
+// sent.
+void work_on_rank(const std::string& plan_path, const std::string& access, int rank) {
+  Plan plan = load_plan(plan_path);
+  plan.access = AccessOptions::from_transfer_text(access);
+  guard_secrets(plan.access);
+  work(plan, rank);
+}
+
+// Rank 0 runs the jobs itself when it is alone, else hands them out; then finishes the store.
+void run_on_rank0(const Config& cfg, const CacheSession& session, int ranks) {
   std::vector<int64_t> failed;
   if (ranks == 1) {
     run_worker_jobs(session.plan, session.pending, session.plan.threads_per_worker, "mpi-rank-0");
@@ -159,6 +136,43 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   }
   finish_cache(cfg, session);
   print_open_hint(cfg.cache_store);
+}
+
+}  // namespace
+
+bool mpi_built() {
+  return true;
+}
+
+int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
+  MpiSession mpi;
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  Config cfg = cfg_in;
+  cfg.simultaneous_worker_limit = std::max(1, ranks - 1);  // for planning: the ranks that work
+  if (rank != 0) cfg.log_level = 0;
+  int status = kReady;
+  std::exception_ptr error;
+  CacheSession session;
+  if (rank == 0) status = begin_on_rank0(cfg, opt_in, session, error);
+  std::string plan_path = session.plan_path;
+  MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  broadcast_string(plan_path, 0);
+  // How the sources are reached, secrets included, goes to the ranks over MPI: never a file or the
+  // environment, and never what the store's plan.json says (others may write a store's folder).
+  std::string access = status == kReady && rank == 0 ? session.plan.access.transfer_text() : "";
+  broadcast_string(access, 0);
+  if (error) std::rethrow_exception(error);
+  // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it
+  // prints the error; mpirun still returns rank 0's exit code.
+  if (status == kFailed) return 0;
+  if (status == kHit && rank == 0) print_open_hint(cfg.cache_store);
+  if (status != kReady) return status == kStopped ? 3 : 0;
+  if (rank != 0)
+    work_on_rank(plan_path, access, rank);
+  else
+    run_on_rank0(cfg, session, ranks);
   return 0;
 }
 

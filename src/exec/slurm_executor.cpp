@@ -241,9 +241,13 @@ static void count_done(const StoreState& state, Progress& progress, int64_t job,
   progress.job_finished(job, field("seconds"));
 }
 
-bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg) {
+namespace {
+
+// Submissions of an earlier run that SLURM still holds are followed, not submitted again; the
+// jobs their active tasks run go into `covered`.
+std::vector<Submission> adopt_earlier(const RunContext& ctx, const Config& cfg,
+                                      std::set<int64_t>& covered) {
   std::vector<Submission> subs;
-  std::set<int64_t> covered;  // pending jobs an earlier, still queued submission will run
   for (const auto& s : load(ctx)) {
     const auto active = active_tasks(s.id);
     for (int64_t t : active)
@@ -254,6 +258,157 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
       subs.push_back(s);
     }
   }
+  return subs;
+}
+
+void print_submitted(const RunContext& ctx, const std::vector<Submission>& subs) {
+  fmt::print(stderr,
+             "zarr-parallel: submitted; follow it with `zarr-parallel status {}` or `squeue -j "
+             "{}`, and finish "
+             "the store with the same command and --set resume=true\n",
+             ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id);
+}
+
+// Follows the submitted tasks through squeue, done markers and heartbeats until every job is done
+// or given up; lost tasks are submitted again.
+class SlurmFollow {
+ public:
+  SlurmFollow(const RunContext& ctx, const Config& cfg, const std::vector<int64_t>& jobs,
+              std::vector<Submission>& subs, std::map<int64_t, int>& attempts, int& attempt)
+      : ctx_(ctx),
+        cfg_(cfg),
+        jobs_(jobs),
+        subs_(subs),
+        attempts_(attempts),
+        attempt_(attempt),
+        progress_(static_cast<int64_t>(jobs.size()), cfg.log_level) {
+    progress_.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
+  }
+
+  void run();
+
+ private:
+  using TaskKey = std::pair<std::string, int64_t>;
+  void stop_on_signal();
+  void poll(const Submission& s);
+  void follow_active(const Submission& s, std::size_t t, int64_t job);
+  void task_gone(const Submission& s, std::size_t t, int64_t job);
+  void resubmit_lost();
+
+  const RunContext& ctx_;
+  const Config& cfg_;
+  const std::vector<int64_t>& jobs_;
+  std::vector<Submission>& subs_;
+  std::map<int64_t, int>& attempts_;
+  int& attempt_;
+  Progress progress_;
+  std::set<int64_t> counted_;  // done jobs whose bytes are in `written_`, `read_`
+  uint64_t written_ = 0, read_ = 0;
+  std::map<TaskKey, int> absent_;  // consecutive polls a task was missing
+  std::set<TaskKey> settled_;      // tasks done or given up
+  std::vector<std::string> failures_;
+  std::vector<int64_t> lost_;  // this poll's
+  std::size_t open_tasks_ = 0;
+};
+
+// The coordinator is being stopped: so are its tasks (the store stays resumable).
+void SlurmFollow::stop_on_signal() {
+  for (const auto& s : subs_) run_command({"scancel", s.id}, nullptr);
+  progress_.finish();
+  throw_if_terminated("the cache run was");
+}
+
+void SlurmFollow::poll(const Submission& s) {
+  const auto active = active_tasks(s.id);
+  for (std::size_t t = 0; t < s.jobs.size(); ++t) {
+    const auto key = std::make_pair(s.id, static_cast<int64_t>(t));
+    if (settled_.count(key)) continue;
+    const int64_t job = s.jobs[t];
+    if (ctx_.state.is_done(job)) {
+      settled_.insert(key);
+      if (counted_.insert(job).second) count_done(ctx_.state, progress_, job, written_, read_);
+      continue;
+    }
+    ++open_tasks_;
+    if (active.count(static_cast<int64_t>(t))) {
+      absent_.erase(key);
+      follow_active(s, t, job);
+    } else {
+      task_gone(s, t, job);
+    }
+  }
+}
+
+// A queued or running task: its heartbeat is its progress; one that stopped is cancelled.
+void SlurmFollow::follow_active(const Submission& s, std::size_t t, int64_t job) {
+  const std::string worker = fmt::format("slurm-{}_{}", s.id, t);
+  const auto hb = ctx_.state.heartbeat(worker);
+  if (hb) report_heartbeat(progress_, job, *hb);
+  if (hb &&
+      now_seconds() - hb->value("time", now_seconds()) > static_cast<double>(cfg_.worker_timeout)) {
+    log_line(cfg_.log_level, 1,
+             fmt::format("task {}_{} (job {}): no heartbeat for {} s, cancelling it", s.id, t, job,
+                         cfg_.worker_timeout));
+    run_command({"scancel", fmt::format("{}_{}", s.id, t)}, nullptr);
+  }
+}
+
+// Not queued, not running, no done marker: failed, cancelled, timed out, or dropped by scancel
+// while pending. Two polls in a row, so a task between states is not lost.
+void SlurmFollow::task_gone(const Submission& s, std::size_t t, int64_t job) {
+  const auto key = std::make_pair(s.id, static_cast<int64_t>(t));
+  if (++absent_[key] < 2) return;
+  settled_.insert(key);
+  --open_tasks_;
+  if (attempts_[job] < kMaxAttempts) {
+    log_line(cfg_.log_level, 1,
+             fmt::format("task {}_{} (job {}) ended without finishing its job; "
+                         "running it again (attempt {} of {})",
+                         s.id, t, job, attempts_[job] + 1, kMaxAttempts));
+    lost_.push_back(job);
+  } else {
+    failures_.push_back(
+        fmt::format("job {} failed {} times; last log {}", job, attempts_[job],
+                    ctx_.store.path_of(std::string(StoreState::kFolder) +
+                                       fmt::format("/logs/slurm-{}_{}.log", s.id, t))));
+  }
+}
+
+void SlurmFollow::resubmit_lost() {
+  for (auto j : lost_) ++attempts_[j];
+  for (auto& sub : submit_all(ctx_, cfg_, lost_, attempt_)) subs_.push_back(std::move(sub));
+  save(ctx_, subs_);
+}
+
+void SlurmFollow::run() {
+  for (;;) {
+    if (termination_signal() != 0) stop_on_signal();
+    lost_.clear();
+    open_tasks_ = 0;
+    int64_t done = 0;
+    for (auto j : jobs_) done += ctx_.state.is_done(j);
+    for (const auto& s : subs_) poll(s);
+    progress_.update(done, written_, static_cast<int>(open_tasks_), read_);
+    if (!lost_.empty()) {
+      resubmit_lost();
+      continue;
+    }
+    if (open_tasks_ == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  progress_.finish();
+  if (!failures_.empty()) {
+    std::string msg = "the cache is incomplete; fix the cause and run again with resume: true";
+    for (const auto& f : failures_) msg += "\n  " + f;
+    throw Error(ErrorKind::Job, msg);
+  }
+}
+
+}  // namespace
+
+bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg) {
+  std::set<int64_t> covered;  // pending jobs an earlier, still queued submission will run
+  std::vector<Submission> subs = adopt_earlier(ctx, cfg, covered);
   std::vector<int64_t> todo;
   for (auto j : jobs)
     if (!covered.count(j)) todo.push_back(j);
@@ -263,93 +418,10 @@ bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Co
   for (auto& sub : submit_all(ctx, cfg, todo, attempt)) subs.push_back(std::move(sub));
   save(ctx, subs);
   if (!cfg.await_completion) {
-    fmt::print(stderr,
-               "zarr-parallel: submitted; follow it with `zarr-parallel status {}` or `squeue -j "
-               "{}`, and finish "
-               "the store with the same command and --set resume=true\n",
-               ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id);
+    print_submitted(ctx, subs);
     return false;
   }
-
-  Progress progress(static_cast<int64_t>(jobs.size()), cfg.log_level);
-  progress.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
-  std::set<int64_t> counted;  // done jobs whose bytes are in `written`, `read`
-  uint64_t written = 0, read = 0;
-  std::map<std::pair<std::string, int64_t>, int> absent;  // consecutive polls a task was missing
-  std::set<std::pair<std::string, int64_t>> settled;      // tasks done or given up
-  std::vector<std::string> failures;
-  for (;;) {
-    if (termination_signal() != 0) {
-      // The coordinator is being stopped: so are its tasks (the store stays resumable).
-      for (const auto& s : subs) run_command({"scancel", s.id}, nullptr);
-      progress.finish();
-      throw_if_terminated("the cache run was");
-    }
-    std::vector<int64_t> lost;
-    std::size_t open_tasks = 0;
-    int64_t done = 0;
-    for (auto j : jobs) done += ctx.state.is_done(j);
-    for (const auto& s : subs) {
-      const auto active = active_tasks(s.id);
-      for (std::size_t t = 0; t < s.jobs.size(); ++t) {
-        const auto key = std::make_pair(s.id, static_cast<int64_t>(t));
-        if (settled.count(key)) continue;
-        const int64_t job = s.jobs[t];
-        if (ctx.state.is_done(job)) {
-          settled.insert(key);
-          if (counted.insert(job).second) count_done(ctx.state, progress, job, written, read);
-          continue;
-        }
-        ++open_tasks;
-        if (active.count(static_cast<int64_t>(t))) {
-          absent.erase(key);
-          const std::string worker = fmt::format("slurm-{}_{}", s.id, t);
-          const auto hb = ctx.state.heartbeat(worker);
-          if (hb) report_heartbeat(progress, job, *hb);
-          if (hb && now_seconds() - hb->value("time", now_seconds()) >
-                        static_cast<double>(cfg.worker_timeout)) {
-            log_line(cfg.log_level, 1,
-                     fmt::format("task {}_{} (job {}): no heartbeat for {} s, cancelling it", s.id,
-                                 t, job, cfg.worker_timeout));
-            run_command({"scancel", fmt::format("{}_{}", s.id, t)}, nullptr);
-          }
-          continue;
-        }
-        // Not queued, not running, no done marker: failed, cancelled, timed out, or dropped
-        // by scancel while pending. Two polls in a row, so a task between states is not lost.
-        if (++absent[key] < 2) continue;
-        settled.insert(key);
-        --open_tasks;
-        if (attempts[job] < kMaxAttempts) {
-          log_line(cfg.log_level, 1,
-                   fmt::format("task {}_{} (job {}) ended without finishing its job; "
-                               "running it again (attempt {} of {})",
-                               s.id, t, job, attempts[job] + 1, kMaxAttempts));
-          lost.push_back(job);
-        } else {
-          failures.push_back(
-              fmt::format("job {} failed {} times; last log {}", job, attempts[job],
-                          ctx.store.path_of(std::string(StoreState::kFolder) +
-                                            fmt::format("/logs/slurm-{}_{}.log", s.id, t))));
-        }
-      }
-    }
-    progress.update(done, written, static_cast<int>(open_tasks), read);
-    if (!lost.empty()) {
-      for (auto j : lost) ++attempts[j];
-      for (auto& sub : submit_all(ctx, cfg, lost, attempt)) subs.push_back(std::move(sub));
-      save(ctx, subs);
-      continue;
-    }
-    if (open_tasks == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  progress.finish();
-  if (!failures.empty()) {
-    std::string msg = "the cache is incomplete; fix the cause and run again with resume: true";
-    for (const auto& f : failures) msg += "\n  " + f;
-    throw Error(ErrorKind::Job, msg);
-  }
+  SlurmFollow(ctx, cfg, jobs, subs, attempts, attempt).run();
   return true;
 }
 

@@ -14,7 +14,7 @@
 #include "plan/plan_check.hpp"
 #include "plan/units.hpp"
 #include "source/dataset_json.hpp"
-#include "source/kerchunk_template.hpp"
+#include "source/kerchunk/kerchunk_template.hpp"
 #include "store/file_store.hpp"
 
 namespace zp {
@@ -135,66 +135,100 @@ Variable source_from(const json& s, const std::string& where, const std::string&
 
 }  // namespace
 
-static json codecs_json(const std::vector<CodecSpec>& chain) {
+namespace {
+
+json codecs_json(const std::vector<CodecSpec>& chain) {
   json out = json::array();
   for (const auto& c : chain) out.push_back(c.config);
   return out;
 }
 
-json plan_to_json(const Plan& p, bool include_manifest) {
-  json arrays = json::array();
-  for (const auto& a : p.arrays) {
-    json index = json::array();
-    for (const auto& m : a.index) index.push_back(dimmap_json(m));
-    arrays.push_back({{"name", a.name},
-                      {"coordinate", a.coordinate},
-                      {"dims", a.dims},
-                      {"shape", a.shape},
-                      {"chunks", a.chunks},
-                      {"per_chunk_units", a.per_chunk_units},
-                      {"index", index},
-                      {"conversion", a.conversion.to_json()},
-                      {"file_conversions", file_conversions_json(a)},
-                      {"fill_value", a.fill_value},
-                      {"attrs", nonfinite_numbers_to_markers(a.attrs)},
-                      {"codecs", codecs_json(a.codecs)},
-                      {"inner_chunks", a.inner_chunks},
-                      {"stored", a.stored ? json{{"dims", a.stored->dims},
-                                                 {"shape", a.stored->shape},
-                                                 {"chunks", a.stored->chunks},
-                                                 {"tiled", a.stored->tiled},
-                                                 {"tiles_per_chunk", a.stored->tiles_per_chunk},
-                                                 {"tile_dim", a.stored->tile_dim},
-                                                 {"coarse", a.stored->coarse}}
-                                          : json(nullptr)},
-                      {"source", source_json(a, include_manifest)}});
+json stored_json(const ArrayPlan& a) {
+  if (!a.stored) return nullptr;
+  return {{"dims", a.stored->dims},
+          {"shape", a.stored->shape},
+          {"chunks", a.stored->chunks},
+          {"tiled", a.stored->tiled},
+          {"tiles_per_chunk", a.stored->tiles_per_chunk},
+          {"tile_dim", a.stored->tile_dim},
+          {"coarse", a.stored->coarse}};
+}
+
+json array_json(const ArrayPlan& a, bool include_manifest) {
+  json index = json::array();
+  for (const auto& m : a.index) index.push_back(dimmap_json(m));
+  return {{"name", a.name},
+          {"coordinate", a.coordinate},
+          {"dims", a.dims},
+          {"shape", a.shape},
+          {"chunks", a.chunks},
+          {"per_chunk_units", a.per_chunk_units},
+          {"index", index},
+          {"conversion", a.conversion.to_json()},
+          {"file_conversions", file_conversions_json(a)},
+          {"fill_value", a.fill_value},
+          {"attrs", nonfinite_numbers_to_markers(a.attrs)},
+          {"codecs", codecs_json(a.codecs)},
+          {"inner_chunks", a.inner_chunks},
+          {"stored", stored_json(a)},
+          {"source", source_json(a, include_manifest)}};
+}
+
+// A job's source chunks as [start, count] runs: a job reads blocks of consecutive chunks, and
+// P1's plan held 19 MB of chunk numbers listed one by one.
+json chunk_runs_json(const std::vector<int64_t>& ids) {
+  json out = json::array();
+  for (std::size_t k = 0; k < ids.size();) {
+    std::size_t n = 1;
+    while (k + n < ids.size() && ids[k + n] == ids[k] + static_cast<int64_t>(n)) ++n;
+    out.push_back({ids[k], n});
+    k += n;
   }
-  // A job's source chunks as [start, count] runs: a job reads blocks of consecutive chunks, and
-  // P1's plan held 19 MB of chunk numbers listed one by one.
-  auto runs = [](const std::vector<int64_t>& ids) {
-    json out = json::array();
-    for (std::size_t k = 0; k < ids.size();) {
-      std::size_t n = 1;
-      while (k + n < ids.size() && ids[k + n] == ids[k] + static_cast<int64_t>(n)) ++n;
-      out.push_back({ids[k], n});
-      k += n;
-    }
-    return out;
-  };
-  json jobs = json::array();
-  for (const auto& j : p.jobs)
-    jobs.push_back({{"id", j.id},
-                    {"array", j.array},
-                    {"region", {{"lo", j.region.lo}, {"hi", j.region.hi}}},
-                    {"source_chunks", runs(j.source_chunks)},
-                    {"read_bytes", j.read_bytes},
-                    {"output_bytes", j.output_bytes}});
+  return out;
+}
+
+json jobs_json(const std::vector<Job>& jobs) {
+  json out = json::array();
+  for (const auto& j : jobs)
+    out.push_back({{"id", j.id},
+                   {"array", j.array},
+                   {"region", {{"lo", j.region.lo}, {"hi", j.region.hi}}},
+                   {"source_chunks", chunk_runs_json(j.source_chunks)},
+                   {"read_bytes", j.read_bytes},
+                   {"output_bytes", j.output_bytes}});
+  return out;
+}
+
+json summary_json(const Plan& p) {
+  const auto& s = p.summary;
+  return {{"jobs", p.jobs.size()},
+          {"read_bytes", s.read_bytes},
+          {"needed_bytes", s.needed_bytes},
+          {"read_amplification", s.read_amplification},
+          {"peak_memory_per_worker", s.peak_memory},
+          {"output_bytes", s.output_bytes},
+          {"output_chunks", s.output_chunks},
+          {"source_chunks", s.source_chunks}};
+}
+
+json recommendations_json(const Plan& p) {
   json recs = json::array();
   for (const auto& r : p.recommendations)
     recs.push_back({{"key", r.key}, {"message", r.message}, {"saves", r.saves}});
+  return recs;
+}
+
+json notes_json(const Plan& p) {
   json notes = json::array();
   for (const auto& r : p.notes) notes.push_back({{"key", r.key}, {"message", r.message}});
-  const auto& s = p.summary;
+  return notes;
+}
+
+}  // namespace
+
+json plan_to_json(const Plan& p, bool include_manifest) {
+  json arrays = json::array();
+  for (const auto& a : p.arrays) arrays.push_back(array_json(a, include_manifest));
   return {{"format", "zarr-parallel-plan"},
           {"version", kPlanVersion},
           {"config_hash", p.config_hash},
@@ -211,19 +245,11 @@ json plan_to_json(const Plan& p, bool include_manifest) {
           {"threads_per_worker", p.threads_per_worker},
           {"memory_limit", p.memory_limit},
           {"worker_timeout", p.worker_timeout},
-          {"summary",
-           {{"jobs", p.jobs.size()},
-            {"read_bytes", s.read_bytes},
-            {"needed_bytes", s.needed_bytes},
-            {"read_amplification", s.read_amplification},
-            {"peak_memory_per_worker", s.peak_memory},
-            {"output_bytes", s.output_bytes},
-            {"output_chunks", s.output_chunks},
-            {"source_chunks", s.source_chunks}}},
-          {"recommendations", recs},
-          {"notes", notes},
-          {"arrays", arrays},
-          {"jobs", jobs}};
+          {"summary", summary_json(p)},
+          {"recommendations", recommendations_json(p)},
+          {"notes", notes_json(p)},
+          {"arrays", std::move(arrays)},
+          {"jobs", jobs_json(p.jobs)}};
 }
 
 namespace {

@@ -73,12 +73,16 @@ std::string hidden_job_dims(const Plan& plan, std::size_t ai, std::size_t rd, st
   return out;
 }
 
-// Draws one array's panel from y0 down; returns the height it took.
-double panel(const Plan& plan, std::size_t ai, double y0, const std::vector<std::string>& named,
-             std::string& svg) {
-  const ArrayPlan& a = plan.arrays[ai];
-  // The named dimensions the array has first, then the last two (the map in CF order: a
-  // time-series rechunk drawn as time x longitude is a sliver); a 1-D array is one row.
+// Where a panel draws: the dimensions shown as rows (rd) and columns (cd), the scale, the area.
+struct Frame {
+  std::size_t rd = 0, cd = 0;
+  bool two = false;  // rows and columns; else one row
+  double scale = 1, w = 0, h = 0, x0 = 40, top = 0;
+};
+
+// The named dimensions the array has first, then the last two (the map in CF order: a
+// time-series rechunk drawn as time x longitude is a sliver); a 1-D array is one row.
+Frame frame_of(const ArrayPlan& a, const std::vector<std::string>& named, double y0) {
   auto rank = [&](std::size_t d) {
     const auto it = std::find(named.begin(), named.end(), a.dims[d]);
     return it == named.end() ? named.size() : static_cast<std::size_t>(it - named.begin());
@@ -92,80 +96,113 @@ double panel(const Plan& plan, std::size_t ai, double y0, const std::vector<std:
   std::vector<std::size_t> shown(order.begin(),
                                  order.begin() + std::min<std::size_t>(2, order.size()));
   std::sort(shown.begin(), shown.end());
-  const bool two = shown.size() == 2;
-  const std::size_t rd = shown[0], cd = two ? shown[1] : shown[0];
-  const double rows = two ? static_cast<double>(a.shape[rd]) : 1.0;
-  const double cols = static_cast<double>(a.shape[cd]);
-  const double scale = kSide / std::max(rows, cols);
-  const double w = cols * scale, h = two ? rows * scale : 40;
-  const double x0 = 40, top = y0 + 40;
-  // Jobs by output chunk (hidden dimensions at chunk 0), and whether a job re-reads.
+  Frame f;
+  f.two = shown.size() == 2;
+  f.rd = shown[0];
+  f.cd = f.two ? shown[1] : shown[0];
+  const double rows = f.two ? static_cast<double>(a.shape[f.rd]) : 1.0;
+  const double cols = static_cast<double>(a.shape[f.cd]);
+  f.scale = kSide / std::max(rows, cols);
+  f.w = cols * f.scale;
+  f.h = f.two ? rows * f.scale : 40;
+  f.top = y0 + 40;
+  return f;
+}
+
+// One job's output chunks (those drawn), its colour; outlined red when it re-reads.
+void draw_job(const ArrayPlan& a, const Job& j, bool rereads, const Frame& f, std::string& svg) {
+  const char* colour = kJobColours[static_cast<std::size_t>(j.id) % std::size(kJobColours)];
+  const std::size_t rd = f.rd, cd = f.cd;
+  for (int64_t r = f.two ? j.region.lo[rd] : 0; r < (f.two ? j.region.hi[rd] : 1); ++r)
+    for (int64_t c = j.region.lo[cd]; c < j.region.hi[cd]; ++c) {
+      const double cx = f.x0 + static_cast<double>(c * a.chunks[cd]) * f.scale;
+      const double cy = f.top + (f.two ? static_cast<double>(r * a.chunks[rd]) * f.scale : 0);
+      const double cw =
+          static_cast<double>(std::min(a.chunks[cd], a.shape[cd] - c * a.chunks[cd])) * f.scale;
+      const double ch =
+          f.two ? static_cast<double>(std::min(a.chunks[rd], a.shape[rd] - r * a.chunks[rd])) *
+                      f.scale
+                : f.h;
+      svg += fmt::format(
+          R"(<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}" fill-opacity="0.85" stroke="{}" stroke-width="{}"><title>job {}</title></rect>)",
+          cx, cy, cw, ch, colour, rereads ? "#d00000" : "#ffffff", rereads ? 2 : 0.5, j.id);
+    }
+}
+
+// Jobs by output chunk (hidden dimensions at chunk 0), and whether a job re-reads.
+void draw_jobs(const Plan& plan, std::size_t ai, const Frame& f, std::string& svg) {
+  const ArrayPlan& a = plan.arrays[ai];
   std::map<int64_t, int> readers;
   for (const auto& j : plan.jobs)
     if (j.array == static_cast<int>(ai))
       for (int64_t s : j.source_chunks) ++readers[s];
-  svg += fmt::format(R"(<text x="{}" y="{}" font-size="15" font-weight="bold">{} ({})</text>)", x0,
-                     y0 + 22, escape(a.name), escape(fmt::format("{}", fmt::join(a.dims, ", "))));
-  const int64_t nr = two ? a.chunks_along(rd) : 1, nc = a.chunks_along(cd);
   for (const auto& j : plan.jobs) {
     if (j.array != static_cast<int>(ai)) continue;
     bool hidden_zero = true;
     for (std::size_t d = 0; d < a.ndim(); ++d)
-      if (d != rd && d != cd) hidden_zero &= j.region.lo[d] == 0;
+      if (d != f.rd && d != f.cd) hidden_zero &= j.region.lo[d] == 0;
     if (!hidden_zero) continue;
     bool rereads = false;
     for (int64_t s : j.source_chunks) rereads |= readers[s] > 1;
-    const char* colour = kJobColours[static_cast<std::size_t>(j.id) % std::size(kJobColours)];
-    for (int64_t r = two ? j.region.lo[rd] : 0; r < (two ? j.region.hi[rd] : 1); ++r)
-      for (int64_t c = j.region.lo[cd]; c < j.region.hi[cd]; ++c) {
-        const double cx = x0 + static_cast<double>(c * a.chunks[cd]) * scale;
-        const double cy = top + (two ? static_cast<double>(r * a.chunks[rd]) * scale : 0);
-        const double cw =
-            static_cast<double>(std::min(a.chunks[cd], a.shape[cd] - c * a.chunks[cd])) * scale;
-        const double ch =
-            two ? static_cast<double>(std::min(a.chunks[rd], a.shape[rd] - r * a.chunks[rd])) *
-                      scale
-                : h;
-        svg += fmt::format(
-            R"(<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}" fill-opacity="0.85" stroke="{}" stroke-width="{}"><title>job {}</title></rect>)",
-            cx, cy, cw, ch, colour, rereads ? "#d00000" : "#ffffff", rereads ? 2 : 0.5, j.id);
-      }
+    draw_job(a, j, rereads, f, svg);
   }
-  (void)nr;
-  (void)nc;
-  // Source chunk edges through the map.
-  for (int64_t e : source_edges(a, cd))
+}
+
+// Source chunk edges through the map (dashed), and selection edges that cut source chunks (red).
+void draw_edges(const ArrayPlan& a, const Frame& f, std::string& svg) {
+  const double x0 = f.x0, top = f.top, w = f.w, h = f.h;
+  for (int64_t e : source_edges(a, f.cd))
     svg += fmt::format(
         R"(<line x1="{0:.2f}" y1="{1:.2f}" x2="{0:.2f}" y2="{2:.2f}" stroke="#333" stroke-width="0.6" stroke-dasharray="2,2"/>)",
-        x0 + static_cast<double>(e) * scale, top, top + h);
-  if (two)
-    for (int64_t e : source_edges(a, rd))
+        x0 + static_cast<double>(e) * f.scale, top, top + h);
+  if (f.two)
+    for (int64_t e : source_edges(a, f.rd))
       svg += fmt::format(
           R"(<line x1="{0:.2f}" y1="{1:.2f}" x2="{2:.2f}" y2="{1:.2f}" stroke="#333" stroke-width="0.6" stroke-dasharray="2,2"/>)",
-          x0, top + static_cast<double>(e) * scale, x0 + w);
-  // Selection edges that cut source chunks.
+          x0, top + static_cast<double>(e) * f.scale, x0 + w);
   auto edge_line = [&](double xa, double ya, double xb, double yb) {
     svg += fmt::format(
         R"(<line x1="{:.2f}" y1="{:.2f}" x2="{:.2f}" y2="{:.2f}" stroke="#d00000" stroke-width="3" stroke-dasharray="6,3"/>)",
         xa, ya, xb, yb);
   };
-  if (cuts(a, cd, false)) edge_line(x0, top, x0, top + h);
-  if (cuts(a, cd, true)) edge_line(x0 + w, top, x0 + w, top + h);
-  if (two && cuts(a, rd, false)) edge_line(x0, top, x0 + w, top);
-  if (two && cuts(a, rd, true)) edge_line(x0, top + h, x0 + w, top + h);
+  if (cuts(a, f.cd, false)) edge_line(x0, top, x0, top + h);
+  if (cuts(a, f.cd, true)) edge_line(x0 + w, top, x0 + w, top + h);
+  if (f.two && cuts(a, f.rd, false)) edge_line(x0, top, x0 + w, top);
+  if (f.two && cuts(a, f.rd, true)) edge_line(x0, top + h, x0 + w, top + h);
+}
+
+// The axes' captions, and the dimensions not drawn along which jobs differ; returns whether
+// there are such.
+bool draw_captions(const Plan& plan, std::size_t ai, const Frame& f, std::string& svg) {
+  const ArrayPlan& a = plan.arrays[ai];
+  const std::size_t rd = f.rd, cd = f.cd;
   svg +=
       fmt::format(R"(<text x="{}" y="{:.2f}" font-size="12">{} → ({} values, chunks of {})</text>)",
-                  x0, top + h + 18, escape(a.dims[cd]), a.shape[cd], a.chunks[cd]);
-  if (two)
+                  f.x0, f.top + f.h + 18, escape(a.dims[cd]), a.shape[cd], a.chunks[cd]);
+  if (f.two)
     svg += fmt::format(
-        R"(<text x="{}" y="{:.2f}" font-size="12">{} ↓ ({} values, chunks of {})</text>)", x0,
-        top + h + 34, escape(a.dims[rd]), a.shape[rd], a.chunks[rd]);
+        R"(<text x="{}" y="{:.2f}" font-size="12">{} ↓ ({} values, chunks of {})</text>)", f.x0,
+        f.top + f.h + 34, escape(a.dims[rd]), a.shape[rd], a.chunks[rd]);
   const std::string hidden = hidden_job_dims(plan, ai, rd, cd);
   if (!hidden.empty())
     svg += fmt::format(
         R"(<text x="{}" y="{:.2f}" font-size="12">jobs also differ along {} (drawn: the jobs at its first chunk)</text>)",
-        x0, top + h + (two ? 50 : 34), escape(hidden));
-  return (top - y0) + h + (hidden.empty() ? 50 : 66);
+        f.x0, f.top + f.h + (f.two ? 50 : 34), escape(hidden));
+  return !hidden.empty();
+}
+
+// Draws one array's panel from y0 down; returns the height it took.
+double panel(const Plan& plan, std::size_t ai, double y0, const std::vector<std::string>& named,
+             std::string& svg) {
+  const ArrayPlan& a = plan.arrays[ai];
+  const Frame f = frame_of(a, named, y0);
+  svg +=
+      fmt::format(R"(<text x="{}" y="{}" font-size="15" font-weight="bold">{} ({})</text>)", f.x0,
+                  y0 + 22, escape(a.name), escape(fmt::format("{}", fmt::join(a.dims, ", "))));
+  draw_jobs(plan, ai, f, svg);
+  draw_edges(a, f, svg);
+  const bool hidden = draw_captions(plan, ai, f, svg);
+  return (f.top - y0) + f.h + (hidden ? 66 : 50);
 }
 
 }  // namespace

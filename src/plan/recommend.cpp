@@ -54,16 +54,17 @@ std::string effect(const Outcome& now, const Outcome& alt) {
 // notice 100 kB; small selections of ERA5 chunks differ by about that).
 constexpr uint64_t kMinMemorySaving = 16u << 20;
 
-// Whether `alt` saves something worth stopping for: fewer bytes read per byte needed (re-reads
-// gone), or at least a tenth of the data-dependent memory (and kMinMemorySaving) for no less
-// output. An edge that only cuts a chunk already read once (read amplification 1.00) saves nothing.
-bool saves(const Outcome& now, const Outcome& alt) {
+// Whether `alt` saves something: fewer bytes read per byte needed (re-reads gone), or at least a
+// tenth of the data-dependent memory and `min_memory` bytes, for no less output. With
+// kMinMemorySaving it is worth stopping a run for; with 0, worth showing beside one that is. An
+// edge that only cuts a chunk already read once (read amplification 1.00) saves nothing.
+bool saves(const Outcome& now, const Outcome& alt, uint64_t min_memory) {
   if (!alt.ok) return false;
   if (alt.amplification + 1e-9 < now.amplification) return true;
   const uint64_t data_now = now.peak - std::min(now.peak, kWorkerBaseBytes);
   if (alt.output_bytes < now.output_bytes || alt.peak >= now.peak) return false;
   const uint64_t saved = now.peak - alt.peak;
-  return saved * 10 >= data_now && saved >= kMinMemorySaving;
+  return saved * 10 >= data_now && saved >= min_memory;
 }
 
 std::string label_at(const Coordinates& coords, const DimMap& m, int64_t source_index) {
@@ -147,7 +148,7 @@ void selection_edges(const Dataset& ds, const Coordinates& coords, const Selecti
           if (am.source == m.source)
             am = DimMap::linear(am.source, am.name, step > 0 ? alo : ahi - 1, ahi - alo, step);
         const Outcome o = replan(ds, alt, cfg, opt);
-        any_saves |= saves(now, o);
+        any_saves |= saves(now, o, kMinMemorySaving);
         msg += fmt::format("\n    {} {}: {}", what, range_text(coords, m, alo, ahi, by_label),
                            effect(now, o));
       }
@@ -181,6 +182,67 @@ void tiny_chunks(const Plan& plan, std::vector<Recommendation>& out) {
   }
 }
 
+// Whether output chunks of `a` along `d` end inside source chunks, counted from where the
+// selection starts on a source chunk edge (else the selection edge is the advice).
+bool chunks_cut_source(const ArrayPlan& a, std::size_t d) {
+  const auto& e = a.source.grid.edges[d];
+  const DimMap& m = a.index[d];
+  const int64_t c = a.chunks[d];
+  bool cuts = false;
+  for (int64_t k = 1; k < a.chunks_along(d) && !cuts; ++k) {
+    const int64_t boundary =
+        m.segments[0].step > 0 ? m.source_index(k * c) : m.source_index(k * c - 1);
+    cuts = !std::binary_search(e.begin(), e.end(), boundary);
+  }
+  if (!cuts) return false;
+  int64_t anchor_lo, anchor_hi;
+  m.source_hull(0, a.shape[d], &anchor_lo, &anchor_hi);
+  const int64_t anchor = m.segments[0].step > 0 ? anchor_lo : anchor_hi;
+  return std::binary_search(e.begin(), e.end(), anchor);
+}
+
+// Chunk sizes aligned with source chunks of `s` near the chunk size `c`.
+std::set<int64_t> aligned_chunk_sizes(int64_t s, int64_t c) {
+  std::set<int64_t> candidates;
+  if (c > s) candidates.insert(c / s * s), candidates.insert((c / s + 1) * s);
+  for (int64_t k = 1; k <= s; ++k)
+    if (s % k == 0 && (k == s || std::llabs(k - c) * 2 <= c)) candidates.insert(k);
+  candidates.insert(s);
+  return candidates;
+}
+
+// The plan with chunk size `alt_c` along dimension `d` of `a`.
+Outcome replan_chunk(const Dataset& ds, const Selection& sel, const Config& cfg,
+                     const PlanOptions& opt, const ArrayPlan& a, std::size_t d, int64_t alt_c) {
+  Config alt = cfg;
+  alt.chunks_auto = false;
+  bool set = false;
+  for (auto& [dim, size] : alt.chunks)
+    if (dim == a.dims[d] || dim == a.index[d].source) size = alt_c, set = true;
+  if (!set) alt.chunks.emplace_back(a.dims[d], alt_c);
+  return replan(ds, sel, alt, opt);
+}
+
+// Up to three aligned chunk sizes along `d` that save something, nearest the current one first.
+std::vector<std::pair<int64_t, Outcome>> chunk_alternatives(const Dataset& ds, const Selection& sel,
+                                                            const Config& cfg,
+                                                            const PlanOptions& opt,
+                                                            const ArrayPlan& a, std::size_t d,
+                                                            const Outcome& now) {
+  const int64_t c = a.chunks[d];
+  std::vector<std::pair<int64_t, Outcome>> alts;
+  for (int64_t alt_c : aligned_chunk_sizes(a.source.grid.chunk_shape[d], c)) {
+    if (alt_c <= 0 || alt_c == c || alt_c > a.shape[d] * 2) continue;
+    Outcome o = replan_chunk(ds, sel, cfg, opt, a, d, alt_c);
+    if (saves(now, o, 0)) alts.emplace_back(alt_c, o);
+  }
+  std::sort(alts.begin(), alts.end(), [&](const auto& x, const auto& y) {
+    return std::llabs(x.first - c) < std::llabs(y.first - c);
+  });
+  if (alts.size() > 3) alts.resize(3);
+  return alts;
+}
+
 void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, const PlanOptions& opt,
                  const Plan& plan, const Outcome& now, std::vector<Recommendation>& out) {
   std::set<std::string> done;
@@ -188,62 +250,94 @@ void chunk_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, con
     if (a.coordinate) continue;
     for (std::size_t d = 0; d < a.ndim(); ++d) {
       if (done.count(a.dims[d]) || !a.index[d].linear() || a.stored) continue;
-      const auto& e = a.source.grid.edges[d];
-      const int64_t s = a.source.grid.chunk_shape[d], c = a.chunks[d];
       // Output chunk boundaries inside source chunks make units larger (memory) or re-reads.
-      bool cuts = false;
-      for (int64_t k = 1; k < a.chunks_along(d) && !cuts; ++k) {
-        const DimMap& m = a.index[d];
-        const int64_t boundary =
-            m.segments[0].step > 0 ? m.source_index(k * c) : m.source_index(k * c - 1);
-        cuts = !std::binary_search(e.begin(), e.end(), boundary);
-      }
-      if (!cuts) continue;
-      int64_t anchor_lo, anchor_hi;
-      a.index[d].source_hull(0, a.shape[d], &anchor_lo, &anchor_hi);
-      const int64_t anchor = a.index[d].segments[0].step > 0 ? anchor_lo : anchor_hi;
-      if (!std::binary_search(e.begin(), e.end(), anchor))
-        continue;  // the selection edge comes first
+      if (!chunks_cut_source(a, d)) continue;
       done.insert(a.dims[d]);
-      std::set<int64_t> candidates;
-      if (c > s) candidates.insert(c / s * s), candidates.insert((c / s + 1) * s);
-      for (int64_t k = 1; k <= s; ++k)
-        if (s % k == 0 && (k == s || std::llabs(k - c) * 2 <= c)) candidates.insert(k);
-      candidates.insert(s);
-      std::vector<std::pair<int64_t, Outcome>> alts;
-      for (int64_t alt_c : candidates) {
-        if (alt_c <= 0 || alt_c == c || alt_c > a.shape[d] * 2) continue;
-        Config alt = cfg;
-        alt.chunks_auto = false;
-        bool set = false;
-        for (auto& [dim, size] : alt.chunks)
-          if (dim == a.dims[d] || dim == a.index[d].source) size = alt_c, set = true;
-        if (!set) alt.chunks.emplace_back(a.dims[d], alt_c);
-        alts.emplace_back(alt_c, replan(ds, sel, alt, opt));
-      }
-      // Only alternatives that save something: fewer bytes read, or at least a tenth of the
-      // memory that depends on the data.
-      std::erase_if(alts, [&](const auto& x) {
-        const Outcome& o = x.second;
-        const uint64_t data_now = now.peak - std::min(now.peak, kWorkerBaseBytes);
-        return !o.ok || !(o.read_bytes < now.read_bytes ||
-                          (o.peak < now.peak && (now.peak - o.peak) * 10 >= data_now));
-      });
+      const auto alts = chunk_alternatives(ds, sel, cfg, opt, a, d, now);
       if (alts.empty()) continue;
-      std::sort(alts.begin(), alts.end(), [&](const auto& x, const auto& y) {
-        return std::llabs(x.first - c) < std::llabs(y.first - c);
-      });
-      if (alts.size() > 3) alts.resize(3);
-      std::string msg = fmt::format(
-          "output chunk size {} along '{}' cuts through source chunks of {}.", c, a.dims[d], s);
-      bool any_saves = false;  // worth stopping a run for (saves()), not only worth saying
+      std::string msg =
+          fmt::format("output chunk size {} along '{}' cuts through source chunks of {}.",
+                      a.chunks[d], a.dims[d], a.source.grid.chunk_shape[d]);
+      bool any_saves = false;  // worth stopping a run for, not only worth saying
       for (const auto& [alt_c, o] : alts) {
         msg += fmt::format("\n    {}: {}", alt_c, effect(now, o));
-        any_saves |= saves(now, o);
+        any_saves |= saves(now, o, kMinMemorySaving);
       }
       out.push_back({"chunks." + a.dims[d], msg, any_saves});
     }
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Whether tiles of `size` along the tiled dimension of `m` (of `original` before padding) all
+// start on a source chunk edge (`e`).
+bool tiles_align(const DimMap& m, const std::vector<int64_t>& e, int64_t size, int64_t original) {
+  for (int64_t k = size; k < original; k += size) {
+    const int64_t p = m.source_index(k);
+    const int64_t edge = m.segments[0].step > 0 ? p : p + 1;
+    if (!std::binary_search(e.begin(), e.end(), edge)) return false;
+  }
+  return true;
+}
+
+// Tile sizes near `n` that source chunks of `s` could align with.
+std::set<int64_t> tile_candidates(int64_t n, int64_t s) {
+  std::set<int64_t> candidates;
+  if (n > s) candidates.insert(n / s * s), candidates.insert((n / s + 1) * s);
+  int64_t best_divisor = 0;
+  for (int64_t k = 1; k <= s; ++k)
+    if (s % k == 0 && (best_divisor == 0 || std::llabs(k - n) < std::llabs(best_divisor - n)))
+      best_divisor = k;
+  candidates.insert(best_divisor);
+  candidates.insert(s);
+  return candidates;
+}
+
+// The plan with tiles of `c` along the i-th tiled dimension (padded to whole tiles).
+Outcome replan_tiles(const Dataset& ds, const Selection& sel, const Config& cfg,
+                     const PlanOptions& opt, std::size_t i, int64_t c) {
+  const Selection::Tiling& t = *sel.tiling;
+  Selection alt = sel;
+  Selection::Tiling& at = *alt.tiling;
+  at.sizes[i] = c;
+  for (auto& am : alt.dims)
+    if (am.name == t.dims[i]) am.count = (t.original[i] + c - 1) / c * c;
+  if (!at.labels[i].empty()) {
+    at.labels[i].resize(static_cast<std::size_t>(t.original[i]));
+    at.labels[i].resize(static_cast<std::size_t>((t.original[i] + c - 1) / c * c), std::nan(""));
+  }
+  return replan(ds, alt, cfg, opt);
+}
+
+// The advice for the i-th tiled dimension, dimension `d` of the tiled array `a`.
+Recommendation tile_advice(const Dataset& ds, const Selection& sel, const Config& cfg,
+                           const PlanOptions& opt, const ArrayPlan& a, std::size_t d, std::size_t i,
+                           const Outcome& now) {
+  const Selection::Tiling& t = *sel.tiling;
+  const DimMap& m = a.index[d];
+  const auto& e = a.source.grid.edges[d];
+  const int64_t n = t.sizes[i], s = a.source.grid.chunk_shape[d];
+  std::string msg = fmt::format("tiles of {} along '{}' cut source chunks (every {} along '{}').",
+                                n, t.dims[i], s, m.source);
+  int shown = 0;
+  bool any_saves = false;
+  for (int64_t c : tile_candidates(n, s)) {
+    if (c <= 0 || c == n || !tiles_align(m, e, c, t.original[i])) continue;
+    const Outcome o = replan_tiles(ds, sel, cfg, opt, i, c);
+    any_saves |= saves(now, o, kMinMemorySaving);
+    msg += fmt::format("\n    tile size {}: {}", c, effect(now, o));
+    ++shown;
+  }
+  if (!shown)
+    msg += fmt::format(
+        " No tile size lines up with them from where the selection starts; a "
+        "selection that starts on a chunk edge lets tiles of a multiple of {} align.",
+        s);
+  const std::size_t pre = cfg.preprocessors.size() - 1;
+  return {fmt::format("preprocessors[{}].{}", pre, t.dims[i]), msg, any_saves};
 }
 
 }  // namespace
@@ -262,58 +356,12 @@ void tile_sizes(const Dataset& ds, const Selection& sel, const Config& cfg, cons
       break;
     }
   if (!a) return;
-  const std::size_t pre = cfg.preprocessors.size() - 1;
   for (std::size_t i = 0; i < t.dims.size(); ++i) {
     std::size_t d = 0;
     while (d < a->ndim() && a->dims[d] != t.dims[i]) ++d;
     if (d == a->ndim()) continue;
-    const DimMap& m = a->index[d];
-    const auto& e = a->source.grid.edges[d];
-    const int64_t n = t.sizes[i], s = a->source.grid.chunk_shape[d];
-    auto aligned = [&](int64_t size) {
-      for (int64_t k = size; k < t.original[i]; k += size) {
-        const int64_t p = m.source_index(k);
-        const int64_t edge = m.segments[0].step > 0 ? p : p + 1;
-        if (!std::binary_search(e.begin(), e.end(), edge)) return false;
-      }
-      return true;
-    };
-    if (aligned(n)) continue;
-    std::set<int64_t> candidates;
-    if (n > s) candidates.insert(n / s * s), candidates.insert((n / s + 1) * s);
-    int64_t best_divisor = 0;
-    for (int64_t k = 1; k <= s; ++k)
-      if (s % k == 0 && (best_divisor == 0 || std::llabs(k - n) < std::llabs(best_divisor - n)))
-        best_divisor = k;
-    candidates.insert(best_divisor);
-    candidates.insert(s);
-    std::string msg = fmt::format("tiles of {} along '{}' cut source chunks (every {} along '{}').",
-                                  n, t.dims[i], s, m.source);
-    int shown = 0;
-    bool any_saves = false;
-    for (int64_t c : candidates) {
-      if (c <= 0 || c == n || !aligned(c)) continue;
-      Selection alt = sel;
-      Selection::Tiling& at = *alt.tiling;
-      at.sizes[i] = c;
-      for (auto& am : alt.dims)
-        if (am.name == t.dims[i]) am.count = (t.original[i] + c - 1) / c * c;
-      if (!at.labels[i].empty()) {
-        at.labels[i].resize(static_cast<std::size_t>(t.original[i]));
-        at.labels[i].resize(static_cast<std::size_t>((t.original[i] + c - 1) / c * c),
-                            std::nan(""));
-      }
-      const Outcome o = replan(ds, alt, cfg, opt);
-      any_saves |= saves(now, o);
-      msg += fmt::format("\n    tile size {}: {}", c, effect(now, o));
-      ++shown;
-    }
-    if (!shown)
-      msg += fmt::format(
-          " No tile size lines up with them from where the selection starts; a "
-          "selection that starts on a chunk edge lets tiles of a multiple of {} align.",
-          s);
-    out.push_back({fmt::format("preprocessors[{}].{}", pre, t.dims[i]), msg, any_saves});
+    if (tiles_align(a->index[d], a->source.grid.edges[d], t.sizes[i], t.original[i])) continue;
+    out.push_back(tile_advice(ds, sel, cfg, opt, *a, d, i, now));
   }
 }
 

@@ -1,5 +1,6 @@
 #include "source/char_arrays.hpp"
 
+#include "core/error.hpp"
 #include "core/text_codec.hpp"
 
 namespace zp {
@@ -25,6 +26,18 @@ void take_char_fill_value(Variable& v) {
   if (s.size() > static_cast<std::size_t>(v.dtype.size)) return;
   v.fill_value = encode_base64(Bytes(s.begin(), s.end()));
   v.attrs.erase("_FillValue");
+}
+
+namespace {
+
+constexpr std::size_t kMaxWholeText = std::size_t{256} << 20;
+
+}  // namespace
+
+void check_whole_text_size(std::size_t bytes, const std::string& where) {
+  if (bytes > kMaxWholeText)
+    throw Error::source(where, "text variable of " + std::to_string(bytes >> 20) +
+                                   " MiB: text is read whole and zarr-parallel caps it at 256 MiB");
 }
 
 }  // namespace zp

@@ -28,4 +28,7 @@ bool char_dim_stackable(const std::string& dim, const std::vector<DimsUse>& vari
 // longer than the element stays an attribute.
 void take_char_fill_value(Variable& v);
 
+// Text is read whole when scanned; larger arrays of text are refused rather than held in memory.
+void check_whole_text_size(std::size_t bytes, const std::string& where);
+
 }  // namespace zp

@@ -107,52 +107,56 @@ J chunk_refs_json_as(const std::vector<ChunkRef>& chunks, const std::vector<int6
   return out;
 }
 
+// Reads a manifest in any of its forms into `chunks`, which the grid sized; references outside
+// it, or packed bytes that do not decode, are errors of `kind`.
 template <typename J>
-void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::string& where,
-                        ErrorKind kind = ErrorKind::Source) {
-  auto fail = [&](const std::string& what) {
+struct ChunkRefsReader {
+  std::vector<ChunkRef>& chunks;
+  const std::string& where;
+  ErrorKind kind;
+
+  Error fail(const std::string& what) const {
     return kind == ErrorKind::Config ? Error::config(where, what) : Error::source(where, what);
-  };
-  auto slot = [&](const J& x) -> ChunkRef& {
-    const int64_t idx = x.template get<int64_t>();
+  }
+  ChunkRef& slot(int64_t idx) const {
     if (idx < 0 || static_cast<std::size_t>(idx) >= chunks.size())
       throw fail("chunk index out of range");
     return chunks[static_cast<std::size_t>(idx)];
-  };
-  auto set_range = [&](const J& index, const J& file, const J& offset, const J& length,
-                       const J* mask) {
-    ChunkRef& r = slot(index);
+  }
+  void set_range(const J& index, const J& file, const J& offset, const J& length,
+                 const J* mask) const {
+    ChunkRef& r = slot(index.template get<int64_t>());
     r.kind = ChunkRef::Kind::Range;
     r.file = file.template get<uint32_t>();
     r.offset = offset.template get<uint64_t>();
     r.length = length.template get<uint64_t>();
     r.filter_mask = mask ? mask->template get<uint32_t>() : 0;
-  };
-  auto set_inline = [&](const J& index, const J& base64, const J* file = nullptr) {
-    ChunkRef& r = slot(index);
+  }
+  void set_inline(const J& index, const J& base64, const J* file = nullptr) const {
+    ChunkRef& r = slot(index.template get<int64_t>());
     r.kind = ChunkRef::Kind::Inline;
     r.file = file ? file->template get<uint32_t>() : 0;
     r.data = std::make_shared<Bytes>(decode_base64(base64.template get<std::string>(), where));
-  };
-  if (j.is_array()) {  // the form before columns ([index, "range", file, offset, length, mask]):
-    for (const auto& x : j) {  // plans of stores started by earlier versions, when resumed
+  }
+
+  // The form before columns ([index, "range", file, offset, length, mask]): plans of stores
+  // started by earlier versions, when resumed.
+  void read_entries(const J& j) const {
+    for (const auto& x : j) {
       const std::string& what = x.at(1).template get_ref<const std::string&>();
       if (what == "range")
         set_range(x.at(0), x.at(2), x.at(3), x.at(4), &x.at(5));
       else if (what == "inline")
         set_inline(x.at(0), x.at(2));
     }
-    return;
   }
-  if (!j.is_object()) throw fail("chunk references are not an object");
-  const J& range = j.at("range");
-  if (range.contains("packed")) {
+
+  void read_packed(const J& j, const J& range) const {
     const Bytes bytes = decode_base64(range.at("packed").template get<std::string>(), where);
     const uint64_t n = range.at("count").template get<uint64_t>();
     const bool masks = range.value("filter_masks", false);
     packed::Reader in{bytes};
-    int64_t index = -1;
-    int64_t file = 0;
+    int64_t index = -1, file = 0;
     uint64_t end = 0;
     for (uint64_t k = 0; k < n && in.ok; ++k) {
       index += in.get_signed();
@@ -161,12 +165,10 @@ void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::st
       const uint64_t length = in.get();
       const uint64_t mask = masks ? in.get() : 0;
       if (!in.ok) break;
-      if (index < 0 || static_cast<std::size_t>(index) >= chunks.size())
-        throw fail("chunk index out of range");
+      ChunkRef& r = slot(index);
       if (file < 0 || file > std::numeric_limits<uint32_t>::max() ||
           mask > std::numeric_limits<uint32_t>::max())
         throw fail("packed chunk references are corrupt");
-      ChunkRef& r = chunks[static_cast<std::size_t>(index)];
       r.kind = ChunkRef::Kind::Range;
       r.file = static_cast<uint32_t>(file);
       r.offset = offset;
@@ -177,17 +179,35 @@ void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::st
     if (!in.ok || in.at != bytes.size()) throw fail("packed chunk references are corrupt");
     for (const auto& x : j.at("inline"))
       set_inline(x.at(0), x.at(1), x.size() > 2 ? &x.at(2) : nullptr);
-    return;
   }
-  const J &index = range.at("index"), &file = range.at("file"), &offset = range.at("offset"),
-          &length = range.at("length");
-  const J* masks = range.contains("filter_mask") ? &range.at("filter_mask") : nullptr;
-  const std::size_t n = index.size();
-  if (file.size() != n || offset.size() != n || length.size() != n || (masks && masks->size() != n))
-    throw fail("chunk reference columns differ in length");
-  for (std::size_t k = 0; k < n; ++k)
-    set_range(index[k], file[k], offset[k], length[k], masks ? &(*masks)[k] : nullptr);
-  for (const auto& x : j.at("inline")) set_inline(x.at(0), x.at(1));
+
+  // Version 3's number columns.
+  void read_columns(const J& j, const J& range) const {
+    const J &index = range.at("index"), &file = range.at("file"), &offset = range.at("offset"),
+            &length = range.at("length");
+    const J* masks = range.contains("filter_mask") ? &range.at("filter_mask") : nullptr;
+    const std::size_t n = index.size();
+    if (file.size() != n || offset.size() != n || length.size() != n ||
+        (masks && masks->size() != n))
+      throw fail("chunk reference columns differ in length");
+    for (std::size_t k = 0; k < n; ++k)
+      set_range(index[k], file[k], offset[k], length[k], masks ? &(*masks)[k] : nullptr);
+    for (const auto& x : j.at("inline")) set_inline(x.at(0), x.at(1));
+  }
+
+  void read(const J& j) const {
+    if (j.is_array()) return read_entries(j);
+    if (!j.is_object()) throw fail("chunk references are not an object");
+    const J& range = j.at("range");
+    if (range.contains("packed")) return read_packed(j, range);
+    read_columns(j, range);
+  }
+};
+
+template <typename J>
+void chunk_refs_from_as(const J& j, std::vector<ChunkRef>& chunks, const std::string& where,
+                        ErrorKind kind = ErrorKind::Source) {
+  ChunkRefsReader<J>{chunks, where, kind}.read(j);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
-// The netcdf engine: NetCDF-4/HDF5 and NetCDF-3 files (one, or a glob joined along concat_dim)
-// into a Dataset. NetCDF-4 chunk locations come from HDF5's chunk index; the bytes are later read
-// and decoded by ChunkReader without the HDF5 library (whose global lock would serialise us).
-// NetCDF-3 files have no chunks: each record of a variable (or a slab of a fixed-size one) becomes
-// a byte range, read from the file's header alone.
+// The netcdf engine: files (one, or a glob joined along concat_dim, join.hpp) into a Dataset.
+// Each file is described in the file format its first bytes show (format.hpp: NetCDF-4/HDF5,
+// NetCDF-3), in a child process where the format's library may crash (scan_child.hpp,
+// scan_children.hpp), and its part kept in the manifest cache (scan_cache.hpp). NetCDF-4 chunk
+// locations come from HDF5's chunk index; the bytes are later read and decoded by ChunkReader
+// without the HDF5 library (whose global lock would serialise us). NetCDF-3 files have no chunks:
+// each record of a variable (or a slab of a fixed-size one) becomes a byte range.
 #pragma once
 
 #include <ostream>

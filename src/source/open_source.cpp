@@ -6,9 +6,12 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "source/format.hpp"
 #include "source/grib/grib_source.hpp"
-#include "source/kerchunk_source.hpp"
+#include "source/kerchunk/kerchunk_source.hpp"
 #include "source/netcdf_source.hpp"
+#include "source/zarr/zarr_listing.hpp"
+#include "source/zarr/zarr_source.hpp"
 
 namespace zp {
 
@@ -26,15 +29,55 @@ bool first_file_is_grib(const std::string& pattern) {
   return grib;
 }
 
+Dataset open_netcdf_engine(const SourceRequest& r) {
+  if (is_remote(r.uri)) return open_netcdf_url(r.uri, r.group, r.access);
+  return open_netcdf(expand_glob(local_path_of(r.uri)), r.concat_dim, r.uri, r.group);
+}
+
+Dataset open_kerchunk_engine(const SourceRequest& r) {
+  return dataset_from_references(load_kerchunk(r.uri, r.access), r.uri, r.engine, r.group,
+                                 &r.access);
+}
+
+// GRIB: the files of a local glob indexed together, as cfgrib reads them (grib/grib_source.hpp).
+Dataset open_grib_engine(const SourceRequest& r) {
+  if (is_remote(r.uri))
+    throw Error::config("data_uri",
+                        "GRIB files are read from local paths only (not " + r.uri + ")");
+  if (!r.group.empty()) throw Error::config("group", "GRIB files have no groups");
+  return open_grib(expand_glob(local_path_of(r.uri)), r.uri, r.filter_by_keys);
+}
+
+Dataset open_zarr_engine(const SourceRequest& r) {
+  return dataset_from_references(load_zarr_store(r.uri, r.access), r.uri, r.engine, r.group,
+                                 &r.access);
+}
+
+// The engines, in the order the error for an unknown one lists them.
+const std::vector<SourceEngine>& engines() {
+  static const std::vector<SourceEngine> all = {{"netcdf", open_netcdf_engine},
+                                                {"kerchunk", open_kerchunk_engine},
+                                                {"zarr", open_zarr_engine},
+                                                {"grib", open_grib_engine}};
+  return all;
+}
+
+const SourceEngine* engine_named(const std::string& name) {
+  for (const auto& e : engines())
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
 }  // namespace
 
 std::string resolve_engine(const std::string& uri, const std::string& engine) {
-  if (engine == "netcdf" || engine == "kerchunk" || engine == "zarr" || engine == "grib")
-    return engine;
+  if (engine_named(engine)) return engine;
   if (engine == "cfgrib") return "grib";  // xarray's name for it
-  if (engine != "auto" && !engine.empty())
-    throw Error::config("engine",
-                        "unknown engine '" + engine + "' (auto, netcdf, kerchunk, zarr, grib)");
+  if (engine != "auto" && !engine.empty()) {
+    std::string names = "auto";
+    for (const auto& e : engines()) names += std::string(", ") + e.name;
+    throw Error::config("engine", "unknown engine '" + engine + "' (" + names + ")");
+  }
   auto ends_with = [&](const std::string& s) {
     return uri.size() >= s.size() && uri.compare(uri.size() - s.size(), s.size(), s) == 0;
   };
@@ -66,21 +109,9 @@ Dataset open_source(const std::string& uri, const std::string& engine_in,
   backend_of(uri);  // refuses unknown URL schemes before anything else
   const std::string engine = resolve_engine(uri, engine_in);
   SourceAccess access(access_options);
-  if (engine == "kerchunk")
-    return dataset_from_references(load_kerchunk(uri, access), uri, engine, group, &access);
-  if (engine == "zarr")
-    return dataset_from_references(load_zarr_store(uri, access), uri, engine, group, &access);
-  if (engine == "grib") {
-    if (is_remote(uri))
-      throw Error::config("data_uri",
-                          "GRIB files are read from local paths only (not " + uri + ")");
-    if (!group.empty()) throw Error::config("group", "GRIB files have no groups");
-    return open_grib(expand_glob(local_path_of(uri)), uri, filter_by_keys);
-  }
-  if (!filter_by_keys.is_null() && !filter_by_keys.empty())
+  if (engine != "grib" && !filter_by_keys.is_null() && !filter_by_keys.empty())
     throw Error::config("filter_by_keys", "only GRIB sources (engine grib) take filter_by_keys");
-  if (is_remote(uri)) return open_netcdf_url(uri, group, access);
-  return open_netcdf(expand_glob(local_path_of(uri)), concat_dim, uri, group);
+  return engine_named(engine)->open({uri, engine, concat_dim, group, access, filter_by_keys});
 }
 
 }  // namespace zp

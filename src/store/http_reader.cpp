@@ -604,6 +604,11 @@ void HttpReader::run(std::vector<Transfer>& transfers) {
     t.in_scope = options_.secrets_reach(t.location);
     pending.push_back(&t);
   }
+  retry(std::move(pending), true);
+}
+
+// Transient failures are tried again, up to http_retries() times, each batch after a backoff.
+void HttpReader::retry(std::vector<Transfer*> pending, bool versioned) {
   thread_local std::mt19937 rng{std::random_device{}()};
   const int retries = http_retries();
   for (int attempt = 0; !pending.empty(); ++attempt) {
@@ -611,7 +616,7 @@ void HttpReader::run(std::vector<Transfer>& transfers) {
     std::vector<Transfer*> again;
     for (Transfer* t : pending) {
       judge(*t);
-      if (t->failure.empty() && !t->missing) check_version(*t);
+      if (versioned && t->failure.empty() && !t->missing) check_version(*t);
       if (t->transient && attempt < retries) again.push_back(t);
     }
     if (again.empty()) break;
@@ -775,13 +780,9 @@ std::string HttpReader::list_page(const std::string& prefix_location, const std:
   t[0].kind = Transfer::Kind::Whole;
   t[0].url = url;  // a listing is a request on the bucket itself, not on an object
   t[0].in_scope = options_.secrets_reach(prefix_location);
-  std::lock_guard lock(mutex_);
-  std::vector<Transfer*> pending{&t[0]};
-  for (int attempt = 0;; ++attempt) {
-    run_hops(pending);
-    judge(t[0]);
-    if (!t[0].transient || attempt >= http_retries()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 5)));
+  {
+    std::lock_guard lock(mutex_);
+    retry({&t[0]}, false);  // a listing is no object of the plan: no version to check
   }
   if (t[0].transient)
     throw Error::transient(prefix_location, "cannot list the bucket: " + t[0].failure);

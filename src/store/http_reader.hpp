@@ -63,6 +63,8 @@ class HttpReader : public Readable, public Listable {
   static constexpr uint64_t kMaxListPages = 100000;
   std::string list_page(const std::string& prefix_location, const std::string& url);
   void run(std::vector<Transfer>& transfers);
+  // `versioned`: each answer is checked against the plan's version of its object (check_version).
+  void retry(std::vector<Transfer*> pending, bool versioned);
   // One try of each transfer, following redirects (the secrets stay with their origin).
   void run_hops(std::vector<Transfer*>& batch);
   void run_once(std::vector<Transfer*>& batch);

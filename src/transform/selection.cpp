@@ -321,6 +321,76 @@ std::string string_field(const json& p, const char* field, const std::string& ke
   return p[field].get<std::string>();
 }
 
+// A longitude must not jump (period 360): tiles would join distant places.
+void check_no_jump(const DimMap& d, const std::vector<double>& labels, const std::string& k) {
+  if ((d.name != "longitude" && d.name != "lon") || labels.size() <= 2) return;
+  const double step = labels[1] - labels[0];
+  for (std::size_t i = 1; i < labels.size(); ++i)
+    if (std::fabs(labels[i] - labels[i - 1] - step) > 1e-6 * std::max(1.0, std::fabs(step)))
+      throw Error::config(k, fmt::format("'{}' jumps from {} to {} (period 360): tiles would "
+                                         "join distant places; roll first",
+                                         d.name, labels[i - 1], labels[i]));
+}
+
+// A tiled axis must ascend (times compared as stored, in microseconds).
+void check_ascending(const DimMap& d, const CoordinateValues& c, const std::vector<double>& labels,
+                     const std::string& k) {
+  const bool time = c.time.has_value();
+  for (int64_t i = 1; i < d.count; ++i) {
+    const auto si = static_cast<std::size_t>(d.source_index(i));
+    const double a =
+        time ? static_cast<double>(c.time_us[si]) : labels[static_cast<std::size_t>(i)];
+    const auto pi = static_cast<std::size_t>(d.source_index(i - 1));
+    const double b =
+        time ? static_cast<double>(c.time_us[pi]) : labels[static_cast<std::size_t>(i - 1)];
+    if (!(a > b))
+      throw Error::config(k, fmt::format("tiled axis '{}' must ascend; it does not at position {} "
+                                         "(reverse_axis it first)",
+                                         d.name, i));
+  }
+}
+
+// The labels of a tiled dimension as it is selected (none without a numeric coordinate), and
+// their dtype in the store.
+std::vector<double> tile_labels(const DimMap& d, const Coordinates& coords, const std::string& k,
+                                DType& dtype) {
+  std::vector<double> labels;
+  dtype = DType{'f', 8, false};
+  const auto c = coords.find(d.source);
+  if (c == coords.end() || c->second.text) return labels;
+  for (int64_t i = 0; i < d.count; ++i)
+    labels.push_back(c->second.values[static_cast<std::size_t>(d.source_index(i))]);
+  check_no_jump(d, labels, k);
+  check_ascending(d, c->second, labels, k);
+  if (c->second.dtype.kind == 'f') dtype = c->second.dtype;
+  return labels;
+}
+
+// Tiles of `size` along `d`: padded to whole tiles (the end a gap, read as the fill value) or
+// trimmed to them; the dimension joins `t`.
+void tile_dimension(Selection::Tiling& t, DimMap& d, int64_t size, const Coordinates& coords,
+                    const std::string& k) {
+  DType dtype;
+  std::vector<double> labels = tile_labels(d, coords, k, dtype);
+  const int64_t whole = t.pad ? (d.count + size - 1) / size * size : d.count / size * size;
+  if (whole == 0)
+    throw Error::config(k,
+                        fmt::format("tile size {} is larger than '{}' ({} values): boundary trim "
+                                    "leaves nothing",
+                                    size, d.name, d.count));
+  t.dims.push_back(d.name);
+  t.sizes.push_back(size);
+  t.original.push_back(d.count);
+  if (!labels.empty()) labels.resize(static_cast<std::size_t>(whole), std::nan(""));
+  t.labels.push_back(std::move(labels));
+  t.label_dtypes.push_back(dtype);
+  if (t.pad) {
+    d.count = whole;  // the segments stay: the end is a gap, read as the fill value
+  } else {
+    d = d.sliced(0, whole);
+  }
+}
+
 // tiled: {D: n, ..., boundary: pad|trim}, as the original's TilerTransform (xarray coarsen +
 // construct + stack + transpose). Guards as the original's: a tiled axis must ascend, and a
 // longitude must not jump (period 360).
@@ -338,56 +408,7 @@ void apply_tiled(Selection& s, const Coordinates& coords, const json& p, const s
     const json& n = p[d.name];
     if (!n.is_number_integer() || n.get<int64_t>() < 1)
       throw Error::config(k, "tile size must be a positive integer, got " + n.dump());
-    const int64_t size = n.get<int64_t>();
-    std::vector<double> labels;
-    DType dtype{'f', 8, false};
-    const auto c = coords.find(d.source);
-    if (c != coords.end() && !c->second.text) {
-      const bool time = c->second.time.has_value();
-      for (int64_t i = 0; i < d.count; ++i)
-        labels.push_back(c->second.values[static_cast<std::size_t>(d.source_index(i))]);
-      if ((d.name == "longitude" || d.name == "lon") && labels.size() > 2) {
-        const double step = labels[1] - labels[0];
-        for (std::size_t i = 1; i < labels.size(); ++i)
-          if (std::fabs(labels[i] - labels[i - 1] - step) > 1e-6 * std::max(1.0, std::fabs(step)))
-            throw Error::config(k, fmt::format("'{}' jumps from {} to {} (period 360): tiles would "
-                                               "join distant places; roll first",
-                                               d.name, labels[i - 1], labels[i]));
-      }
-      for (int64_t i = 0; i < d.count; ++i) {
-        const auto si = static_cast<std::size_t>(d.source_index(i));
-        if (i > 0) {
-          const double a = time ? static_cast<double>(c->second.time_us[si])
-                                : labels[static_cast<std::size_t>(i)];
-          const auto pi = static_cast<std::size_t>(d.source_index(i - 1));
-          const double b = time ? static_cast<double>(c->second.time_us[pi])
-                                : labels[static_cast<std::size_t>(i - 1)];
-          if (!(a > b))
-            throw Error::config(
-                k, fmt::format("tiled axis '{}' must ascend; it does not at position {} "
-                               "(reverse_axis it first)",
-                               d.name, i));
-        }
-      }
-      dtype = c->second.dtype.kind == 'f' ? c->second.dtype : DType{'f', 8, false};
-    }
-    const int64_t whole = t.pad ? (d.count + size - 1) / size * size : d.count / size * size;
-    if (whole == 0)
-      throw Error::config(k,
-                          fmt::format("tile size {} is larger than '{}' ({} values): boundary trim "
-                                      "leaves nothing",
-                                      size, d.name, d.count));
-    t.dims.push_back(d.name);
-    t.sizes.push_back(size);
-    t.original.push_back(d.count);
-    if (!labels.empty()) labels.resize(static_cast<std::size_t>(whole), std::nan(""));
-    t.labels.push_back(std::move(labels));
-    t.label_dtypes.push_back(dtype);
-    if (t.pad) {
-      d.count = whole;  // the segments stay: the end is a gap, read as the fill value
-    } else {
-      d = d.sliced(0, whole);
-    }
+    tile_dimension(t, d, n.get<int64_t>(), coords, k);
   }
   if (t.dims.empty())
     throw Error::config(key, "tiled needs at least one dimension and its tile size");

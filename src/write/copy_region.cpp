@@ -26,6 +26,54 @@ void copy_dims(const Conversion& conv, const std::vector<DimSpans>& dims, std::s
   }
 }
 
+// The spans along dimension `d` where output chunk `out_chunk` and source chunk `src_chunk` of
+// `a` meet, into `dim`; returns the elements they hold (0: the chunks do not meet).
+int64_t spans_along(const ArrayPlan& a, std::size_t d, const std::vector<int64_t>& out_chunk,
+                    const std::vector<int64_t>& src_chunk, DimSpans& dim) {
+  const int64_t o0 = out_chunk[d] * a.chunks[d], o1 = std::min(o0 + a.chunks[d], a.shape[d]);
+  const int64_t g0 = a.source.grid.edges[d][static_cast<std::size_t>(src_chunk[d])];
+  const int64_t g1 = a.source.grid.edges[d][static_cast<std::size_t>(src_chunk[d]) + 1];
+  int64_t along = 0;
+  for (const Segment& p : a.index[d].pieces(o0, o1)) {
+    // The part of this piece inside the source chunk.
+    const int64_t lo = std::max(p.src_lo(), g0), hi = std::min(p.src_hi(), g1);
+    if (lo >= hi) continue;
+    // Output index of the first element copied: the one whose source index is lo (step +1) or
+    // hi - 1 (step -1).
+    const int64_t first_src = p.step > 0 ? lo : hi - 1;
+    const int64_t first_out = p.out + (first_src - p.src) * p.step;
+    dim.spans.push_back({hi - lo, first_out - o0, first_src - g0, p.step});
+    along += hi - lo;
+  }
+  return along;
+}
+
+// An inner dimension copied whole and forward in both buffers is contiguous with its outer
+// neighbour's forward runs: fold it in, so a source chunk that fills whole rows (hourly files
+// into a daily chunk) is one copy instead of one per row.
+void fold_contiguous(std::vector<DimSpans>& dims) {
+  while (dims.size() > 1) {
+    const DimSpans& in = dims.back();
+    DimSpans& outer = dims[dims.size() - 2];
+    if (in.spans.size() != 1) break;
+    const Span& s = in.spans[0];
+    if (s.step != 1 || s.out_pos != 0 || s.src_pos != 0 ||
+        s.count * in.out_stride != outer.out_stride ||
+        s.count * in.src_stride != outer.src_stride ||
+        std::any_of(outer.spans.begin(), outer.spans.end(),
+                    [](const Span& o) { return o.step != 1; }))
+      break;
+    for (Span& o : outer.spans) {
+      o.count *= s.count;
+      o.out_pos *= s.count;
+      o.src_pos *= s.count;
+    }
+    outer.out_stride = in.out_stride;
+    outer.src_stride = in.src_stride;
+    dims.pop_back();
+  }
+}
+
 }  // namespace
 
 ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
@@ -53,21 +101,7 @@ ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
   }
   int64_t total = 1;
   for (std::size_t d = 0; d < nd; ++d) {
-    const int64_t o0 = out_chunk[d] * a.chunks[d], o1 = std::min(o0 + a.chunks[d], a.shape[d]);
-    const int64_t g0 = a.source.grid.edges[d][static_cast<std::size_t>(src_chunk[d])];
-    const int64_t g1 = a.source.grid.edges[d][static_cast<std::size_t>(src_chunk[d]) + 1];
-    int64_t along = 0;
-    for (const Segment& p : a.index[d].pieces(o0, o1)) {
-      // The part of this piece inside the source chunk.
-      const int64_t lo = std::max(p.src_lo(), g0), hi = std::min(p.src_hi(), g1);
-      if (lo >= hi) continue;
-      // Output index of the first element copied: the one whose source index is lo (step +1) or
-      // hi - 1 (step -1).
-      const int64_t first_src = p.step > 0 ? lo : hi - 1;
-      const int64_t first_out = p.out + (first_src - p.src) * p.step;
-      dims[d].spans.push_back({hi - lo, first_out - o0, first_src - g0, p.step});
-      along += hi - lo;
-    }
+    const int64_t along = spans_along(a, d, out_chunk, src_chunk, dims[d]);
     if (along == 0) {
       dims.clear();
       return;
@@ -75,29 +109,7 @@ ChunkCopy::ChunkCopy(const ArrayPlan& a, const std::vector<int64_t>& out_chunk,
     total *= along;
   }
   total_ = total;
-  // An inner dimension copied whole and forward in both buffers is contiguous with its outer
-  // neighbour's forward runs: fold it in, so a source chunk that fills whole rows (hourly files
-  // into a daily chunk) is one copy instead of one per row.
-  while (dims.size() > 1) {
-    const DimSpans& in = dims.back();
-    DimSpans& outer = dims[dims.size() - 2];
-    if (in.spans.size() != 1) break;
-    const Span& s = in.spans[0];
-    if (s.step != 1 || s.out_pos != 0 || s.src_pos != 0 ||
-        s.count * in.out_stride != outer.out_stride ||
-        s.count * in.src_stride != outer.src_stride ||
-        std::any_of(outer.spans.begin(), outer.spans.end(),
-                    [](const Span& o) { return o.step != 1; }))
-      break;
-    for (Span& o : outer.spans) {
-      o.count *= s.count;
-      o.out_pos *= s.count;
-      o.src_pos *= s.count;
-    }
-    outer.out_stride = in.out_stride;
-    outer.src_stride = in.src_stride;
-    dims.pop_back();
-  }
+  fold_contiguous(dims);
 }
 
 std::optional<std::size_t> ChunkCopy::whole_run_offset() const {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
@@ -128,6 +129,34 @@ void JobRunner::put(const std::string& key, const std::vector<const Bytes*>& par
   folders_.insert(std::move(folder));
 }
 
+namespace {
+
+// Behind a network, the stored bytes of the units from `u` on are fetched together, up to
+// kRemoteBatchBytes, so one round trip serves many units. Returns the first unit not covered.
+std::size_t fetch_ahead(const ArrayPlan& a, const std::vector<Region>& units, std::size_t u,
+                        ChunkReader& reader, FetchedChunks& fetched) {
+  std::vector<int64_t> want;
+  uint64_t bytes = 0;
+  std::size_t k = u;
+  for (; k < units.size() && (k == u || bytes < kRemoteBatchBytes); ++k) {
+    const auto more = source_chunks_of(a, units[k]);
+    uint64_t unit_bytes = 0;
+    for (auto c : more) {
+      const ChunkRef& ref = a.source.chunks[static_cast<std::size_t>(c)];
+      unit_bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
+    }
+    if (k > u && bytes + unit_bytes > kRemoteBatchBytes) break;
+    bytes += unit_bytes;
+    want.insert(want.end(), more.begin(), more.end());
+  }
+  auto raw = reader.fetch_many(a.source, want);
+  for (std::size_t i = 0; i < want.size(); ++i)
+    if (raw[i]) fetched[want[i]] = std::move(*raw[i]);
+  return k;
+}
+
+}  // namespace
+
 JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   folders_.clear();
@@ -137,60 +166,18 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   stats.chunks_total = job.region.num_chunks();
   const uint64_t read_before = reader_.bytes_read();
   reader_.start_job();
-  const OutputFormat& format = output_format(plan_.zarr_format);
-  std::atomic<uint64_t> written{0};
-
+  uint64_t written = 0;
   const std::vector<Region> units = units_in(a, job.region);
-  // Behind a network, the stored bytes of the next units are fetched together, up to
-  // kRemoteBatchBytes, so one round trip serves many units.
   const bool remote = reader_.remote(a.source);
   FetchedChunks fetched;
   std::size_t fetched_until = 0;  // units [0, fetched_until) are covered by fetches made
   for (std::size_t u = 0; u < units.size(); ++u) {
     const Region& unit = units[u];
-    if (remote && u >= fetched_until) {
-      std::vector<int64_t> want;
-      uint64_t bytes = 0;
-      std::size_t k = u;
-      for (; k < units.size() && (k == u || bytes < kRemoteBatchBytes); ++k) {
-        const auto more = source_chunks_of(a, units[k]);
-        uint64_t unit_bytes = 0;
-        for (auto c : more) {
-          const ChunkRef& ref = a.source.chunks[static_cast<std::size_t>(c)];
-          unit_bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
-        }
-        if (k > u && bytes + unit_bytes > kRemoteBatchBytes) break;
-        bytes += unit_bytes;
-        want.insert(want.end(), more.begin(), more.end());
-      }
-      fetched_until = k;
-      auto raw = reader_.fetch_many(a.source, want);
-      for (std::size_t i = 0; i < want.size(); ++i)
-        if (raw[i]) fetched[want[i]] = std::move(*raw[i]);
-    }
-    if (!a.inner_chunks.empty()) {
-      written += write_sharded_unit(job.array, unit, remote ? &fetched : nullptr, job.id >= 0);
-      stats.chunks_written += unit.num_chunks();
-      stats.bytes_read = reader_.bytes_read() - read_before;
-      stats.bytes_written = written;
-      stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (progress) progress(stats);
-      continue;
-    }
-    const auto out_chunks = chunks_in(unit);
-    std::vector<Bytes> buffers =
-        assemble_unit(a, unit, reader_, pool_, remote ? &fetched : nullptr);
-    pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
-      // nullopt: a shard of fill values only, which is not stored.
-      const std::optional<Bytes> encoded = format.encode(a, std::move(buffers[i]));
-      if (encoded) {
-        for (const auto& key : chunk_keys(a, out_chunks[i], format)) put(key, {&*encoded});
-        written += encoded->size();
-      }
-      if (job.id >= 0) inject_fault();
-      Bytes().swap(buffers[i]);
-    });
-    stats.chunks_written += static_cast<int64_t>(out_chunks.size());
+    if (remote && u >= fetched_until) fetched_until = fetch_ahead(a, units, u, reader_, fetched);
+    FetchedChunks* ahead = remote ? &fetched : nullptr;
+    written += a.inner_chunks.empty() ? write_unit(a, unit, ahead, job.id >= 0)
+                                      : write_sharded_unit(job.array, unit, ahead, job.id >= 0);
+    stats.chunks_written += unit.num_chunks();
     stats.bytes_read = reader_.bytes_read() - read_before;
     stats.bytes_written = written;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -202,6 +189,72 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   return stats;
 }
 
+// A unit of output chunks: assembled, then encoded and written in parallel, each buffer freed as
+// soon as it is written. Returns the bytes written.
+uint64_t JobRunner::write_unit(const ArrayPlan& a, const Region& unit, FetchedChunks* fetched,
+                               bool faults) {
+  const OutputFormat& format = output_format(plan_.zarr_format);
+  const auto out_chunks = chunks_in(unit);
+  std::vector<Bytes> buffers = assemble_unit(a, unit, reader_, pool_, fetched);
+  std::atomic<uint64_t> written{0};
+  pool_.parallel_for(out_chunks.size(), [&](std::size_t i) {
+    // nullopt: a shard of fill values only, which is not stored.
+    const std::optional<Bytes> encoded = format.encode(a, std::move(buffers[i]));
+    if (encoded) {
+      for (const auto& key : chunk_keys(a, out_chunks[i], format)) put(key, {&*encoded});
+      written += encoded->size();
+    }
+    if (faults) inject_fault();
+    Bytes().swap(buffers[i]);
+  });
+  return written;
+}
+
+namespace {
+
+// The inner chunks that shards `unit` of `a` hold (`per`: inner chunks a shard along each
+// dimension), cut at the array's end.
+Region inner_region(const ArrayPlan& a, const ArrayPlan& iv, const Region& unit,
+                    std::vector<int64_t>& per) {
+  Region ir;
+  per.resize(a.ndim());
+  for (std::size_t d = 0; d < a.ndim(); ++d) {
+    per[d] = a.chunks[d] / a.inner_chunks[d];
+    ir.lo.push_back(unit.lo[d] * per[d]);
+    ir.hi.push_back(std::min(unit.hi[d] * per[d], iv.chunks_along(d)));
+  }
+  return ir;
+}
+
+// The encoded inner chunks of one shard in the shard's C order (taken from `encoded`, the inner
+// chunks of `ir`); nullopt for those beyond the array (fill, left out).
+std::vector<std::optional<Bytes>> shard_parts(const std::vector<int64_t>& shard,
+                                              const std::vector<int64_t>& per, const Region& ir,
+                                              std::vector<std::optional<Bytes>>& encoded) {
+  const std::size_t nd = per.size();
+  std::size_t n = 1;
+  for (auto p : per) n *= static_cast<std::size_t>(p);
+  std::vector<std::optional<Bytes>> parts(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    std::size_t rest = k, pos = 0;
+    bool inside = true;
+    std::vector<int64_t> g(nd);
+    for (std::size_t d = nd; d-- > 0;) {
+      g[d] = shard[d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
+      rest /= static_cast<std::size_t>(per[d]);
+      inside &= g[d] < ir.hi[d];
+    }
+    if (!inside) continue;  // beyond the array: fill, left out
+    for (std::size_t d = 0; d < nd; ++d)
+      pos = pos * static_cast<std::size_t>(ir.hi[d] - ir.lo[d]) +
+            static_cast<std::size_t>(g[d] - ir.lo[d]);
+    parts[k] = std::move(encoded[pos]);
+  }
+  return parts;
+}
+
+}  // namespace
+
 // A unit of shards: assembled and encoded as inner chunks (in parallel, each a chunk-sized buffer,
 // no shard-sized copy), then each shard's parts joined with their index and written.
 uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched,
@@ -211,14 +264,8 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
   if (view_it == inner_views_.end())
     view_it = inner_views_.emplace(array, inner_chunk_view(a)).first;
   const ArrayPlan& iv = view_it->second;
-  const std::size_t nd = a.ndim();
-  std::vector<int64_t> per(nd);
-  Region ir;
-  for (std::size_t d = 0; d < nd; ++d) {
-    per[d] = a.chunks[d] / a.inner_chunks[d];
-    ir.lo.push_back(unit.lo[d] * per[d]);
-    ir.hi.push_back(std::min(unit.hi[d] * per[d], iv.chunks_along(d)));
-  }
+  std::vector<int64_t> per;
+  const Region ir = inner_region(a, iv, unit, per);
   std::vector<Bytes> buffers = assemble_unit(iv, ir, reader_, pool_, fetched);
   const Bytes fill = fill_chunk(iv);
   std::vector<std::optional<Bytes>> encoded(buffers.size());
@@ -231,25 +278,7 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
   const auto shards = chunks_in(unit);
   std::atomic<uint64_t> written{0};
   pool_.parallel_for(shards.size(), [&](std::size_t s) {
-    std::size_t n = 1;
-    for (auto p : per) n *= static_cast<std::size_t>(p);
-    std::vector<std::optional<Bytes>> parts(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      std::size_t rest = k, pos = 0;
-      bool inside = true;
-      std::vector<int64_t> g(nd);
-      for (std::size_t d = nd; d-- > 0;) {
-        g[d] =
-            shards[s][d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
-        rest /= static_cast<std::size_t>(per[d]);
-        inside &= g[d] < ir.hi[d];
-      }
-      if (!inside) continue;  // beyond the array: fill, left out
-      for (std::size_t d = 0; d < nd; ++d)
-        pos = pos * static_cast<std::size_t>(ir.hi[d] - ir.lo[d]) +
-              static_cast<std::size_t>(g[d] - ir.lo[d]);
-      parts[k] = std::move(encoded[pos]);
-    }
+    auto parts = shard_parts(shards[s], per, ir, encoded);
     const auto pieces = assemble_shard(parts);
     if (pieces) {
       std::vector<const Bytes*> views;
@@ -266,9 +295,15 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
   return written;
 }
 
-std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,
-                                 ThreadPool& pool, FetchedChunks* fetched) {
-  const auto out_chunks = chunks_in(unit);
+namespace {
+
+using PlaceFn = std::function<void(int64_t source, std::optional<Bytes> raw)>;
+
+// One buffer an output chunk of the unit, filled with the fill value where no source chunk
+// covers it.
+std::vector<Bytes> prefilled_buffers(const ArrayPlan& a,
+                                     const std::vector<std::vector<int64_t>>& out_chunks,
+                                     ThreadPool& pool) {
   std::vector<Bytes> buffers(out_chunks.size());
   const nlohmann::json fill = a.fill_value.is_null() ? nlohmann::json(0) : a.fill_value;
   pool.parallel_for(out_chunks.size(), [&](std::size_t i) {
@@ -278,71 +313,98 @@ std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkRe
                     a.chunk_bytes() / static_cast<std::size_t>(a.conversion.out.size),
                     a.conversion.out, fill);
   });
-  const auto sources = source_chunks_of(a, unit);
-  // Each source chunk is decoded once and copied into every output chunk of the unit it touches;
-  // different source chunks fill disjoint parts of a buffer.
-  // A source chunk that lands whole, in order and unconverted in one output chunk (hourly files
-  // into a daily chunk, a rechunk along the first dimension) is decoded straight into that
-  // chunk's buffer: no copy of it.
-  auto place = [&](int64_t source, std::optional<Bytes> raw) {
-    const auto sc = a.source.grid.coords(source);
-    std::vector<ChunkCopy> copies;
-    copies.reserve(out_chunks.size());
-    std::size_t meets = 0, last = 0;
-    for (std::size_t k = 0; k < out_chunks.size(); ++k) {
-      copies.emplace_back(a, out_chunks[k], sc);
-      if (copies.back().elements() > 0) ++meets, last = k;
+  return buffers;
+}
+
+// Decodes source chunk `source` once and copies it into every output chunk it touches. One that
+// lands whole, in order and unconverted in one output chunk (hourly files into a daily chunk, a
+// rechunk along the first dimension) is decoded straight into that chunk's buffer: no copy.
+void place_source(const ArrayPlan& a, const std::vector<std::vector<int64_t>>& out_chunks,
+                  std::vector<Bytes>& buffers, ChunkReader& reader, int64_t source,
+                  std::optional<Bytes> raw) {
+  const auto sc = a.source.grid.coords(source);
+  std::vector<ChunkCopy> copies;
+  copies.reserve(out_chunks.size());
+  std::size_t meets = 0, last = 0;
+  for (std::size_t k = 0; k < out_chunks.size(); ++k) {
+    copies.emplace_back(a, out_chunks[k], sc);
+    if (copies.back().elements() > 0) ++meets, last = k;
+  }
+  if (meets == 1)
+    if (const auto at = copies[last].whole_run_offset()) {
+      reader.read_into(a.source, source, std::move(raw), buffers[last].data() + *at);
+      return;
     }
-    if (meets == 1)
-      if (const auto at = copies[last].whole_run_offset()) {
-        reader.read_into(a.source, source, std::move(raw), buffers[last].data() + *at);
-        return;
-      }
-    const Bytes decoded = reader.read(a.source, source, std::move(raw));
-    for (std::size_t k = 0; k < out_chunks.size(); ++k)
-      copies[k].copy(buffers[k].data(), decoded.data());
+  const Bytes decoded = reader.read(a.source, source, std::move(raw));
+  for (std::size_t k = 0; k < out_chunks.size(); ++k)
+    copies[k].copy(buffers[k].data(), decoded.data());
+}
+
+// The stored bytes of `sources`: those the caller fetched ahead (taken out of `fetched`), the
+// others (a re-read) fetched together now.
+std::vector<std::optional<Bytes>> take_fetched(const Variable& v,
+                                               const std::vector<int64_t>& sources,
+                                               ChunkReader& reader, FetchedChunks& fetched) {
+  std::vector<int64_t> missing;
+  std::vector<std::optional<Bytes>> raw(sources.size());
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const auto it = fetched.find(sources[i]);
+    if (it == fetched.end()) {
+      missing.push_back(static_cast<int64_t>(i));
+      continue;
+    }
+    raw[i] = std::move(it->second);
+    fetched.erase(it);
+  }
+  if (!missing.empty()) {
+    std::vector<int64_t> ids;
+    for (auto i : missing) ids.push_back(sources[static_cast<std::size_t>(i)]);
+    auto more = reader.fetch_many(v, ids);
+    for (std::size_t k = 0; k < missing.size(); ++k)
+      raw[static_cast<std::size_t>(missing[k])] = std::move(more[k]);
+  }
+  return raw;
+}
+
+// Behind a network: the unit's byte ranges are fetched together (concurrent requests hide the
+// round trips), at most kRemoteBatchBytes of stored bytes at a time, then decoded in the pool.
+void fetch_and_place(const Variable& v, const std::vector<int64_t>& sources, ChunkReader& reader,
+                     ThreadPool& pool, const PlaceFn& place) {
+  std::size_t lo = 0;
+  while (lo < sources.size()) {
+    std::size_t hi = lo;
+    uint64_t bytes = 0;
+    while (hi < sources.size() && (hi == lo || bytes < kRemoteBatchBytes)) {
+      const ChunkRef& ref = v.chunks[static_cast<std::size_t>(sources[hi])];
+      bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
+      ++hi;
+    }
+    const std::vector<int64_t> batch(sources.begin() + static_cast<std::ptrdiff_t>(lo),
+                                     sources.begin() + static_cast<std::ptrdiff_t>(hi));
+    auto raw = reader.fetch_many(v, batch);
+    pool.parallel_for(batch.size(), [&](std::size_t i) { place(batch[i], std::move(raw[i])); });
+    lo = hi;
+  }
+}
+
+}  // namespace
+
+std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkReader& reader,
+                                 ThreadPool& pool, FetchedChunks* fetched) {
+  const auto out_chunks = chunks_in(unit);
+  std::vector<Bytes> buffers = prefilled_buffers(a, out_chunks, pool);
+  const auto sources = source_chunks_of(a, unit);
+  // Different source chunks fill disjoint parts of a buffer: they are placed in parallel.
+  const PlaceFn place = [&](int64_t source, std::optional<Bytes> raw) {
+    place_source(a, out_chunks, buffers, reader, source, std::move(raw));
   };
   if (!reader.remote(a.source)) {
     pool.parallel_for(sources.size(), [&](std::size_t i) { place(sources[i], std::nullopt); });
   } else if (fetched) {
-    // Fetched ahead by the caller; a chunk it has not (a re-read) is fetched with the others.
-    std::vector<int64_t> missing;
-    std::vector<std::optional<Bytes>> raw(sources.size());
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-      const auto it = fetched->find(sources[i]);
-      if (it == fetched->end()) {
-        missing.push_back(static_cast<int64_t>(i));
-        continue;
-      }
-      raw[i] = std::move(it->second);
-      fetched->erase(it);
-    }
-    if (!missing.empty()) {
-      std::vector<int64_t> ids;
-      for (auto i : missing) ids.push_back(sources[static_cast<std::size_t>(i)]);
-      auto more = reader.fetch_many(a.source, ids);
-      for (std::size_t k = 0; k < missing.size(); ++k)
-        raw[static_cast<std::size_t>(missing[k])] = std::move(more[k]);
-    }
+    auto raw = take_fetched(a.source, sources, reader, *fetched);
     pool.parallel_for(sources.size(), [&](std::size_t i) { place(sources[i], std::move(raw[i])); });
   } else {
-    // Behind a network: the unit's byte ranges are fetched together (concurrent requests hide the
-    // round trips), at most kRemoteBatchBytes of stored bytes at a time, then decoded in the pool.
-    std::size_t lo = 0;
-    while (lo < sources.size()) {
-      std::size_t hi = lo;
-      uint64_t bytes = 0;
-      while (hi < sources.size() && (hi == lo || bytes < kRemoteBatchBytes)) {
-        const ChunkRef& ref = a.source.chunks[static_cast<std::size_t>(sources[hi])];
-        bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
-        ++hi;
-      }
-      const std::vector<int64_t> batch(sources.begin() + static_cast<std::ptrdiff_t>(lo),
-                                       sources.begin() + static_cast<std::ptrdiff_t>(hi));
-      auto raw = reader.fetch_many(a.source, batch);
-      pool.parallel_for(batch.size(), [&](std::size_t i) { place(batch[i], std::move(raw[i])); });
-      lo = hi;
-    }
+    fetch_and_place(a.source, sources, reader, pool, place);
   }
   if (a.stored && a.stored->tiles_per_chunk > 1)
     pool.parallel_for(buffers.size(),

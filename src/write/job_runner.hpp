@@ -54,6 +54,7 @@ class JobRunner {
   std::set<std::string> folders_;  // folders this job put keys into, flushed before it ends
   PendingFlushes flushes_;         // its chunks, on their way to the device
   void put(const std::string& key, const std::vector<const Bytes*>& parts);
+  uint64_t write_unit(const ArrayPlan& a, const Region& unit, FetchedChunks* fetched, bool faults);
   uint64_t write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched, bool faults);
 };
 

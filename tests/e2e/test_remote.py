@@ -209,6 +209,27 @@ def test_a_server_that_keeps_failing_is_a_transient_error(tmp_path, served):
     assert "503" in proc.stderr and "after 2 retries" in proc.stderr and proxy.url in proc.stderr, proc.stderr
 
 
+def test_an_s3_listing_that_fails_transiently_is_tried_again(tmp_path, zarr_source):
+    """The S3 listing goes through the same retries as every other request: a 503 on the listing
+    (the proxy's first request) is tried again, and a listing that keeps failing is exit 8."""
+    need_fixtures()
+    with S3rver(tmp_path / "s3") as s3:
+        s3.upload_folder("stores", zarr_source, prefix="src.zarr/")
+        with FaultProxy(s3.port, lambda n: "503" if n == 0 else None) as proxy:
+            proc = subprocess.run([str(BIN), "inspect", "s3://stores/src.zarr", "--storage-options",
+                                   json.dumps({"anon": True, "endpoint_url": proxy.url})],
+                                  capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "zarr engine" in proc.stdout, proc.stderr
+        assert proxy.injected == {"503": 1}, proxy.injected
+        with FaultProxy(s3.port, lambda n: "503") as proxy:
+            proc = subprocess.run([str(BIN), "inspect", "s3://stores/src.zarr", "--storage-options",
+                                   json.dumps({"anon": True, "endpoint_url": proxy.url})],
+                                  capture_output=True, text=True, timeout=60, env={**os.environ, "ZP_HTTP_RETRIES": "2"})
+        assert proc.returncode == 8, (proc.returncode, proc.stderr)
+        assert "cannot list the bucket" in proc.stderr and "503" in proc.stderr, proc.stderr
+        assert proxy.injected == {"503": 3}, proxy.injected
+
+
 def test_worker_killed_during_a_remote_job_is_rerun(tmp_path, served):
     server, root = served
     reference = tmp_path / "ref.zarr"

@@ -7,8 +7,8 @@
 
 #include "core/error.hpp"
 #include "source/chunk_reader.hpp"
-#include "source/kerchunk_source.hpp"
-#include "source/kerchunk_template.hpp"
+#include "source/kerchunk/kerchunk_source.hpp"
+#include "source/kerchunk/kerchunk_template.hpp"
 #include "source/open_source.hpp"
 
 namespace zp {

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
-#include "source/kerchunk_source.hpp"
+#include "source/kerchunk/kerchunk_source.hpp"
 #include "store/http_reader.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/store_table.hpp"

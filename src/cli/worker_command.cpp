@@ -1,0 +1,49 @@
+// `worker PLAN JOB_ID...`: runs jobs of a saved plan (what the executors start).
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "exec/executor.hpp"
+#include "plan/plan_json.hpp"
+
+namespace zp {
+
+namespace {
+
+struct WorkerArgs {
+  std::string plan_path, task_list, worker_id = "worker";
+  std::vector<int64_t> job_ids;
+  int64_t task = -1;
+  int threads = 0, jobs_fd = -1;
+};
+
+int run_worker_command(WorkerArgs a) {
+  if (!a.task_list.empty()) a.job_ids = task_jobs(a.task_list, a.task);
+  if (a.job_ids.empty() && a.jobs_fd < 0)
+    throw Error::config("JOB_ID", "give job ids, or --task-list and --task");
+  const Plan p = load_plan(a.plan_path);
+  const int threads = a.threads > 0 ? a.threads : p.threads_per_worker;
+  if (a.jobs_fd >= 0)
+    serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd);
+  else
+    run_worker_jobs(p, a.job_ids, threads, a.worker_id);
+  return 0;
+}
+
+}  // namespace
+
+CommandRun setup_worker(CLI::App& cmd) {
+  auto a = std::make_shared<WorkerArgs>();
+  cmd.add_option("PLAN", a->plan_path, "plan JSON (STORE/.zarr-parallel/plan.json)")->required();
+  cmd.add_option("JOB_ID", a->job_ids, "job ids");
+  cmd.add_option("--task-list", a->task_list,
+                 "file with the job ids of each array task, a line a task");
+  cmd.add_option("--task", a->task, "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID)");
+  cmd.add_option("--threads", a->threads, "decode/encode threads (default: the plan's)");
+  cmd.add_option("--worker-id", a->worker_id, "name used for heartbeats");
+  cmd.add_option("--jobs-from-fd", a->jobs_fd,
+                 "take job ids from this socket, a line each, until it closes (local mode)");
+  return [a] { return run_worker_command(*a); };
+}
+
+}  // namespace zp
