@@ -27,6 +27,7 @@ CommandRun setup_describe_url(CLI::App& cmd);
 CommandRun setup_worker(CLI::App& cmd);
 CommandRun setup_status(CLI::App& cmd);
 CommandRun setup_verify(CLI::App& cmd);
+CommandRun setup_config_keys(CLI::App& cmd);
 
 // `storage_options`, `remote_options`: JSON texts in the config's spelling ("" = none).
 int inspect_command(const std::string& source, const std::string& engine, const std::string& group,

@@ -29,6 +29,7 @@ const zp::Subcommand kSubcommands[] = {
     {"worker", "run jobs of a saved plan (what executors call)", zp::setup_worker},
     {"status", "jobs done / total, live workers, heartbeats", zp::setup_status},
     {"verify", "re-read the source selection and compare it with the cache", zp::setup_verify},
+    {"config-keys", "", zp::setup_config_keys},
 };
 
 // Chunk buffers (hundreds of KB to tens of MB) come from the heap and are reused. glibc's default

@@ -136,32 +136,27 @@ void store_text(void* data, std::size_t i, DType t, const nlohmann::json& value)
   if (!b.empty()) std::memcpy(p, b.data(), std::min(b.size(), static_cast<std::size_t>(t.size)));
 }
 
+// `v` stored as the integer of `size` bytes (T8..T32, or Wide itself for 8).
+template <typename Wide, typename T8, typename T16, typename T32>
+void put_sized(void* data, std::size_t i, int size, Wide v) {
+  switch (size) {
+    case 1:
+      return put<T8>(data, i, static_cast<T8>(v));
+    case 2:
+      return put<T16>(data, i, static_cast<T16>(v));
+    case 4:
+      return put<T32>(data, i, static_cast<T32>(v));
+    default:
+      return put<Wide>(data, i, v);
+  }
+}
+
 // A JSON integer into an integer dtype, through int64/uint64 so large values stay exact.
 void store_exact_integer(void* data, std::size_t i, DType t, const nlohmann::json& value) {
-  if (t.kind == 'i') {
-    const int64_t v = value.get<int64_t>();
-    switch (t.size) {
-      case 1:
-        return put<int8_t>(data, i, static_cast<int8_t>(v));
-      case 2:
-        return put<int16_t>(data, i, static_cast<int16_t>(v));
-      case 4:
-        return put<int32_t>(data, i, static_cast<int32_t>(v));
-      default:
-        return put<int64_t>(data, i, v);
-    }
-  }
-  const uint64_t v = value.get<uint64_t>();
-  switch (t.size) {
-    case 1:
-      return put<uint8_t>(data, i, static_cast<uint8_t>(v));
-    case 2:
-      return put<uint16_t>(data, i, static_cast<uint16_t>(v));
-    case 4:
-      return put<uint32_t>(data, i, static_cast<uint32_t>(v));
-    default:
-      return put<uint64_t>(data, i, v);
-  }
+  if (t.kind == 'i')
+    put_sized<int64_t, int8_t, int16_t, int32_t>(data, i, t.size, value.get<int64_t>());
+  else
+    put_sized<uint64_t, uint8_t, uint16_t, uint32_t>(data, i, t.size, value.get<uint64_t>());
 }
 
 // Narrowing a double outside float's range is undefined: such a value is infinite there.

@@ -57,7 +57,7 @@ int64_t parse_memory(const std::string& text, const std::string& key) {
       return static_cast<int64_t>(value * u.factor);
     }
   throw Error::config(key, "unknown memory unit '" + unit + "' in '" + text +
-                               "' (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)");
+                               "' (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB, or SLURM's K, M, G)");
 }
 
 int64_t parse_duration(const std::string& text, const std::string& key) {

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/error.hpp"
@@ -35,6 +36,7 @@ struct Worker {
   std::string id;
   int socket = -1;             // job ids to it, finished job ids back; -1 once it closed its end
   std::optional<int64_t> job;  // the job it is running
+  bool copy = false;           // that job is a speculative copy (another worker runs it too)
   double started = 0;          // when that job was handed to it
   // A pidfd, readable when the worker exits: the coordinator wakes at once instead of at its
   // next 20 ms poll. Null where the kernel has no pidfd_open (before Linux 5.3).
@@ -281,6 +283,10 @@ class LocalRun {
   bool reap();
   void job_ended(int64_t job, int status);
   void check_heartbeats(double now);
+  std::optional<int64_t> job_to_copy(double now) const;
+  bool copy_may_come() const;
+  void start_copy(Worker& w, int64_t job);
+  void stop_other_copies(pid_t winner, int64_t job);
 
   const RunContext& ctx_;
   const std::string exe_;
@@ -289,6 +295,10 @@ class LocalRun {
   std::deque<int64_t> queue_;
   std::map<pid_t, Worker> running_;
   std::map<int64_t, int> attempts_;
+  std::set<int64_t> done_jobs_;    // finished by one of its copies
+  std::set<int64_t> copied_;       // jobs that got a speculative copy (one each)
+  std::vector<double> durations_;  // of the jobs finished, for the straggler threshold
+  bool stopped_copies_ = false;    // a losing copy was killed: its temporaries are left
   std::vector<std::string> failures_;
   Progress progress_;
   int64_t done_ = 0;
@@ -330,7 +340,13 @@ void LocalRun::finished(pid_t pid, Worker& w, int64_t job) {
     kill(pid, SIGKILL);
     return;
   }
+  const bool was_copy = w.copy;
   w.job.reset();
+  w.copy = false;
+  if (!done_jobs_.insert(job).second) return;  // the other copy finished it first
+  stop_other_copies(pid, job);
+  if (was_copy) log_line(ctx_.log_level, 1, fmt::format("job {}: the copy finished first", job));
+  durations_.push_back(now_seconds() - w.started);
   ++done_;
   if (const auto info = ctx_.state.done_info(job)) {
     written_ += info->value("bytes_written", uint64_t{0});
@@ -369,6 +385,11 @@ void LocalRun::hand_out_to_idle() {
       const int64_t job = queue_.front();
       queue_.pop_front();
       hand_out(w, job);
+    } else if (const auto copy =
+                   failures_.empty() ? job_to_copy(now_seconds()) : std::optional<int64_t>{}) {
+      start_copy(w, *copy);
+    } else if (failures_.empty() && copy_may_come()) {
+      continue;  // idle for now: a running job may turn out slow
     } else {
       if (w.socket >= 0) ::shutdown(w.socket, SHUT_WR);
       w.released = true;
@@ -410,6 +431,14 @@ bool LocalRun::reap() {
 // The worker running `job` ended before finishing it: run it again, or fail the run.
 void LocalRun::job_ended(int64_t job, int status) {
   const std::string why = describe(status);
+  if (done_jobs_.count(job)) return;  // a losing copy, stopped
+  for (const auto& [p, other] : running_) {
+    if (other.job == job && !permanent_failure(status)) {
+      log_line(ctx_.log_level, 1,
+               fmt::format("job {}: a copy was lost ({}), the other goes on", job, why));
+      return;
+    }
+  }
   if (!permanent_failure(status) && attempts_[job] < kMaxAttempts) {
     log_line(ctx_.log_level, 1,
              fmt::format("job {} lost ({}), running it again (attempt {} of {})", job, why,
@@ -441,6 +470,60 @@ void LocalRun::check_heartbeats(double now) {
   }
 }
 
+// Speculative copies. A job's output is deterministic and every file is written by an atomic
+// rename, so two copies of a job may run at once: the first to finish wins, the other is stopped.
+// Like Spark and MapReduce, a copy is only worth it for a straggler: a job running at least
+// kCopyAfterSeconds and twice the median time of the jobs finished so far.
+constexpr double kCopyAfterSeconds = 5.0;
+constexpr double kCopyAfterMedian = 2.0;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// The oldest running job that has run long enough to be a straggler and has no copy yet.
+std::optional<int64_t> LocalRun::job_to_copy(double now) const {
+  const double after = std::max(kCopyAfterSeconds, kCopyAfterMedian * median(durations_));
+  const Worker* oldest = nullptr;
+  for (const auto& [pid, w] : running_) {
+    if (!w.job || w.copy || copied_.count(*w.job) || now - w.started < after) continue;
+    if (!oldest || w.started < oldest->started) oldest = &w;
+  }
+  // A job whose done marker is there needs no copy (its worker is about to report it).
+  if (!oldest || ctx_.state.is_done(*oldest->job)) return std::nullopt;
+  return oldest->job;
+}
+
+// True while a running job could still get a copy: an idle worker then waits instead of exiting.
+bool LocalRun::copy_may_come() const {
+  for (const auto& [pid, w] : running_)
+    if (w.job && !w.copy && !copied_.count(*w.job)) return true;
+  return false;
+}
+
+void LocalRun::start_copy(Worker& w, int64_t job) {
+  copied_.insert(job);
+  log_line(ctx_.log_level, 1,
+           fmt::format("job {}: started a copy on worker {}, the first was slow", job, w.id));
+  w.job = job;
+  w.copy = true;
+  w.started = now_seconds();
+  send_job(w, job);  // not an attempt: the first copy goes on
+}
+
+// `job` is done: the other copies of it stop (SIGKILL works on a stopped worker too).
+void LocalRun::stop_other_copies(pid_t winner, int64_t job) {
+  for (auto& [pid, w] : running_) {
+    if (pid == winner || w.job != job) continue;
+    log_line(ctx_.log_level, 1,
+             fmt::format("job {}: stopping the other copy on worker {}", job, w.id));
+    kill(pid, SIGKILL);
+    stopped_copies_ = true;
+  }
+}
+
 void LocalRun::run() {
   while (!queue_.empty() || !running_.empty()) {
     if (termination_signal() != 0) stop_on_signal();
@@ -458,6 +541,8 @@ void LocalRun::run() {
     check_heartbeats(now);
     progress_.update(done_, written_, busy(), read_);
   }
+  // Every worker is gone: what a stopped copy was writing can go.
+  if (stopped_copies_) remove_stale_temporaries(ctx_.store.root(), ctx_.plan);
   progress_.finish();
   if (!failures_.empty()) {
     std::string msg = "the cache is incomplete; fix the cause and run again with resume: true";

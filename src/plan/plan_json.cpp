@@ -110,18 +110,7 @@ json source_json(const ArrayPlan& a, bool include_manifest) {
 
 Variable source_from(const json& s, const std::string& where, const std::string& field) {
   Variable v;
-  v.name = s.at("name");
-  v.dims = s.at("dims").get<std::vector<std::string>>();
-  v.shape = ints_at(s, "shape", where, field, 0);
-  v.dtype = DType::parse(s.at("dtype"));
-  for (const auto& c : s.at("codecs")) v.codecs.push_back(codec_spec_from_json(c, where));
-  v.grid.chunk_shape = ints_at(s, "chunk_shape", where, field, 1);
-  const json& edges = s.at("edges");
-  if (!edges.is_array()) throw Error::config(where, field + ".edges: not a list");
-  for (std::size_t d = 0; d < edges.size(); ++d)
-    v.grid.edges.push_back(ints_of(edges[d], where, fmt::format("{}.edges[{}]", field, d)));
-  v.missing_chunk_value = s.at("missing_chunk_value");
-  v.origin = s.value("origin", "");
+  variable_fields_from(s, v, where, {ErrorKind::Config, field, 1});
   check_source_grid(v, where, field);  // before anything is sized by the grid
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   if (s.contains("chunks")) chunk_refs_from(s["chunks"], v.chunks, where, ErrorKind::Config);

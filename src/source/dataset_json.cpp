@@ -1,8 +1,11 @@
 #include "source/dataset_json.hpp"
 
+#include <fmt/format.h>
+
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/json_int.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/text_codec.hpp"
 
@@ -284,27 +287,76 @@ ojson variable_json(const Variable& v) {
   return o;
 }
 
+namespace {
+
+// A value as nlohmann::json; from an ordered document through its text, as before (a
+// non-finite number there becomes null).
+const json& plain(const json& x) {
+  return x;
+}
+json plain(const ojson& x) {
+  return json::parse(x.dump());
+}
+
+// Integers checked as json_int checks them, the error of `rules.kind` naming `where`.
+template <class J>
+std::vector<int64_t> ints_from(const J& list, const std::string& where, const std::string& field,
+                               const FieldRules& rules, int64_t lo = INT64_MIN) {
+  auto fail = [&](const std::string& what) {
+    return rules.kind == ErrorKind::Config ? Error::config(where, what)
+                                           : Error::source(where, what);
+  };
+  if (!list.is_array()) throw fail(field + ": not a list");
+  std::vector<int64_t> out;
+  try {
+    for (const auto& x : list) out.push_back(json_int(json(x), field, lo));
+  } catch (const Error& e) {
+    throw fail(e.what());
+  }
+  return out;
+}
+
+template <class J>
+void shared_fields_from(const J& j, Variable& v, const std::string& where,
+                        const FieldRules& rules) {
+  const std::string& f = rules.field;
+  v.name = j.at("name");
+  v.dims = j.at("dims").template get<std::vector<std::string>>();
+  v.shape = ints_from(j.at("shape"), where, f + ".shape", rules, 0);
+  v.dtype = DType::parse(j.at("dtype"));
+  for (const auto& c : j.at("codecs")) v.codecs.push_back(codec_spec_from_json(plain(c), where));
+  v.grid.chunk_shape =
+      ints_from(j.at("chunk_shape"), where, f + ".chunk_shape", rules, rules.min_chunk_extent);
+  const J& edges = j.at("edges");
+  if (!edges.is_array()) {
+    const std::string what = f + ".edges: not a list";
+    throw rules.kind == ErrorKind::Config ? Error::config(where, what) : Error::source(where, what);
+  }
+  for (std::size_t d = 0; d < edges.size(); ++d)
+    v.grid.edges.push_back(ints_from(edges[d], where, fmt::format("{}.edges[{}]", f, d), rules));
+  v.missing_chunk_value = plain(j.at("missing_chunk_value"));
+  v.origin = j.value("origin", "");
+}
+
+}  // namespace
+
+void variable_fields_from(const json& j, Variable& v, const std::string& where,
+                          const FieldRules& rules) {
+  shared_fields_from(j, v, where, rules);
+}
+
 Variable variable_from(const ojson& j, const std::string& where) {
   Variable v;
-  v.name = j.at("name");
-  v.dims = j.at("dims").get<std::vector<std::string>>();
-  v.shape = j.at("shape").get<std::vector<int64_t>>();
-  v.dtype = DType::parse(j.at("dtype"));
+  shared_fields_from(j, v, where, {ErrorKind::Source, "variable", 0});
   v.attrs = j.at("attrs");
-  v.fill_value = json::parse(j.at("fill_value").dump());
-  v.missing_chunk_value = json::parse(j.at("missing_chunk_value").dump());
-  for (const auto& c : j.at("codecs"))
-    v.codecs.push_back(codec_spec_from_json(json::parse(c.dump()), where));
-  v.grid.chunk_shape = j.at("chunk_shape").get<std::vector<int64_t>>();
-  v.grid.edges = j.at("edges").get<std::vector<std::vector<int64_t>>>();
+  v.fill_value = plain(j.at("fill_value"));
   v.chunks.assign(static_cast<std::size_t>(v.grid.num_chunks()), ChunkRef{});
   chunk_refs_from_as(j.at("chunks"), v.chunks, where);
-  v.origin = j.value("origin", "");
   v.object_codec = j.value("object_codec", "");
   if (j.contains("encoding_runs"))
     for (const auto& r : j.at("encoding_runs"))
-      v.encoding_runs.push_back({r.at("first_file").get<uint32_t>(), r.at("attrs"),
-                                 json::parse(r.at("fill_value").dump())});
+      v.encoding_runs.push_back(
+          {r.at("first_file").get<uint32_t>(), r.at("attrs"), plain(r.at("fill_value"))});
   if (j.contains("layout_runs")) layout_runs_from_as(j.at("layout_runs"), v, where);
   if (const std::string fault = v.layout_fault(); !fault.empty())
     throw Error::source(where, "variable '" + v.name + "': " + fault);

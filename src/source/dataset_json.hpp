@@ -22,6 +22,19 @@ void chunk_refs_from(const nlohmann::json& j, std::vector<ChunkRef>& chunks,
 nlohmann::json layout_runs_json(const std::vector<Variable::LayoutRun>& runs);
 void layout_runs_from(const nlohmann::json& j, Variable& v, const std::string& where);
 
+// How the fields a variable's description and a plan's source share are read: errors of
+// `kind` naming the field under `field` ("arrays[0].source.shape"); chunk extents from
+// `min_chunk_extent` (a plan's are whole chunks, a description's may be 0 for an empty variable).
+struct FieldRules {
+  ErrorKind kind;
+  std::string field;
+  int64_t min_chunk_extent;
+};
+// Those fields: name, dims, shape, dtype, codecs, the chunk grid, missing_chunk_value, origin.
+// Integers are checked (shape >= 0, edges whole numbers); the caller reads the rest.
+void variable_fields_from(const nlohmann::json& j, Variable& v, const std::string& where,
+                          const FieldRules& rules);
+
 // Ordered, attributes as they are (non-finite doubles included): write with dump_python_json.
 nlohmann::ordered_json variable_json(const Variable& v);
 Variable variable_from(const nlohmann::ordered_json& j, const std::string& where);

@@ -102,7 +102,7 @@ const Case kCases[] = {
      "config key 'simultaneous_worker_limit': expected an integer from 1 to 100000, got 100001"},
     {"data_uri: x.nc\ncache_store: o.zarr\nmemory_limit: 2 parsecs\n",
      "config key 'memory_limit': unknown memory unit 'parsecs' in '2 parsecs' (use B, kB, MB, GB, "
-     "TB, KiB, MiB, GiB, TiB)"},
+     "TB, KiB, MiB, GiB, TiB, or SLURM's K, M, G)"},
     {"data_uri: x.nc\ncache_store: o.zarr\nworker_timeout: soon\n",
      "config key 'worker_timeout': 'soon' is not a duration (MM, MM:SS, HH:MM:SS, D-HH:MM:SS)"},
     {"data_uri: x.nc\ncache_store: o.zarr\noverwrite: maybe\n",

@@ -101,3 +101,17 @@ TEST(Units, MemoryAndDuration) {
 
 }  // namespace
 }  // namespace zp
+
+// `era5/*.nc` and `cmip/*.nc` were both stored as cache/_v1.zarr, the second replacing the first.
+TEST(Config, AGlobOfOnlyWildcardsIsNamedByItsFolder) {
+  auto store_of = [](const std::string& uri) {
+    return zp::parse_config("data_uri: \"" + uri + "\"\ncache_dir: cache/\ncache_label: _v1\n",
+                            "/base")
+        .cache_store;
+  };
+  EXPECT_EQ(store_of("era5/*.nc"), "/base/cache/era5_v1.zarr");
+  EXPECT_EQ(store_of("cmip/*.nc"), "/base/cache/cmip_v1.zarr");
+  EXPECT_EQ(store_of("data/era5_*.nc"), "/base/cache/era5_v1.zarr");
+  EXPECT_EQ(store_of("data/era5_[0-9]*_d?.nc"), "/base/cache/era5__0-9___d_v1.zarr");  // as before
+  EXPECT_EQ(store_of("/*.nc"), "/base/cache/cache_v1.zarr");
+}

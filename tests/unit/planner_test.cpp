@@ -326,6 +326,35 @@ TEST(Planner, AutoJobsAreFewButOnePerWorker) {
   EXPECT_GE(p.jobs.size(), 8u);
 }
 
+// Issue 34: about 4 jobs a worker slot when each still writes 128 MiB, so that a slow worker is a
+// quarter of its share; fewer when the work is small; num_jobs as given.
+TEST(Planner, AutoJobsAreAboutFourPerWorkerWhenTheWorkAllows) {
+  Case c;
+  c.ds = testing::make_dataset({2000, 721, 1440}, {24, 721, 1440});  // 4.2 GB written (int16)
+  c.sel = apply_preprocessors(c.ds, testing::index_coordinates(c.ds), {});
+  c.cfg.chunks_auto = false;
+  c.cfg.chunks = {{"d0", 24}, {"d1", 721}, {"d2", 1440}};
+  c.cfg.compressor = nullptr;
+  c.opt.workers = 4;
+  Plan p;
+  p.arrays = build_arrays(c.ds, c.sel, c.cfg);
+  plan_jobs(p, c.opt);
+  EXPECT_EQ(p.jobs.size(), 16u);  // before: 4 (memory: 3, one round of 4 workers)
+  std::set<int64_t> read;
+  for (const auto& j : p.jobs) {
+    EXPECT_GE(j.output_bytes, uint64_t{128} << 20);
+    EXPECT_LE(j.output_bytes, static_cast<uint64_t>(c.opt.memory_limit));
+    for (const auto s : j.source_chunks) EXPECT_TRUE(read.insert(s).second) << "read twice";
+  }
+  EXPECT_DOUBLE_EQ(p.summary.read_amplification, 1.0);
+  c.opt.workers = 40;  // 104 MB a slot: one job each (two would be under 128 MiB)
+  plan_jobs(p, c.opt);
+  EXPECT_EQ(p.jobs.size(), 40u);
+  c.opt.num_jobs = 6;
+  plan_jobs(p, c.opt);
+  EXPECT_EQ(p.jobs.size(), 6u);
+}
+
 TEST(Planner, EmptyArraysGetMetadataOnlyAndCoordinatesAreNotDuplicated) {
   Dataset ds = testing::make_dataset({0, 4}, {1, 4});
   ds.variables.push_back(testing::make_variable("d1", {"d1"}, {4}, {4}));

@@ -1,0 +1,108 @@
+"""Stragglers (issue 34): two copies of a job may run at once (deterministic output, atomic renames),
+and a local run starts a copy of a job whose worker is slow instead of waiting on it."""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, run_cache, store_files
+
+
+def base_config(store, **extra):
+    cfg = {"data_uri": str(ERA5 / "refs.json"),
+           "preprocessors": [{"type": "sel", "time": ["2000-01-01 00:00", "2000-01-04 23:00"]}],
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "cache_store": str(store), "num_jobs": 8, "simultaneous_worker_limit": 2}
+    cfg.update(extra)
+    return cfg
+
+
+def expected_source():
+    return open_kerchunk(ERA5 / "refs.json").sel(time=slice("2000-01-01 00:00", "2000-01-04 23:00"))
+
+
+def stopped(pid):
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def leftovers(store):
+    return [p for p in Path(store).rglob("*") if ".zptmp." in p.name]
+
+
+def test_two_copies_of_a_job_at_once_write_what_one_writes(tmp_path):
+    """Copy A starts job 0 and stops after its first chunk; copy B runs job 0 whole; A then goes on
+    and rewrites every chunk and the done marker while B's are already there."""
+    need_fixtures()
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, base_config(clean, deploy_mode="series"), check=0)
+    store = tmp_path / "twice.zarr"
+    cfg = base_config(store, deploy_mode="series")
+    # A plan in the store and no job done: the coordinator is killed at its first chunk.
+    proc = run_cache(tmp_path, cfg, env={"ZP_FAULT_KILL_ONCE": str(tmp_path / "killed")})
+    assert proc.returncode == -9, proc.stderr
+    plan = store / ".zarr-parallel" / "plan.json"
+    done = store / ".zarr-parallel" / "jobs" / "0.done"
+    assert not done.exists()
+    flag = tmp_path / "a-stopped"
+    a = subprocess.Popen([str(BIN), "worker", str(plan), "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag)))
+    try:
+        for _ in range(600):
+            if flag.exists() and stopped(a.pid):
+                break
+            time.sleep(0.05)
+        assert flag.exists() and stopped(a.pid), "copy A did not stop mid-job"
+        b = subprocess.run([str(BIN), "worker", str(plan), "0"], capture_output=True, text=True, timeout=120)
+        assert b.returncode == 0, b.stderr
+        assert done.exists()
+        os.kill(a.pid, signal.SIGCONT)
+        _, err = a.communicate(timeout=120)
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    assert a.returncode == 0, err
+    assert [p.name for p in done.parent.glob("0.done*")] == ["0.done"]
+    assert not leftovers(store)
+    run_cache(tmp_path, dict(cfg, resume=True), check=0)
+    assert store_files(store) == store_files(clean)
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+    assert_matches(store, expected_source())
+
+
+def test_a_stopped_worker_no_longer_decides_the_end(tmp_path):
+    """One worker stops itself mid-job (SIGSTOP: heartbeats stop too) and the worker timeout is 10
+    minutes. The other worker runs out of jobs, starts a copy of the stopped one's job, and the run
+    ends with the copy's result; the stopped worker is stopped for good."""
+    need_fixtures()
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, base_config(clean, deploy_mode="series"), check=0)
+    store = tmp_path / "strag.zarr"
+    cfg = base_config(store, deploy_mode="local", worker_timeout="10:00")
+    cfg_path = tmp_path / "strag.yaml"
+    cfg_path.write_text(json.dumps(cfg))
+    flag = tmp_path / "stopped"
+    t0 = time.monotonic()
+    proc = subprocess.Popen([str(BIN), "cache", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag)))
+    try:
+        _, err = proc.communicate(timeout=90)  # without copies: 10 minutes, the worker timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    elapsed = time.monotonic() - t0
+    assert flag.exists(), "the fault was not injected"
+    assert proc.returncode == 0, err
+    assert "started a copy" in err and "the first was slow" in err, err
+    assert "the copy finished first" in err and "stopping the other copy" in err, err
+    assert "no heartbeat" not in err and "running it again" not in err, err
+    assert elapsed < 60, elapsed
+    jobs = len(json.loads((store / ".zarr-parallel" / "plan.json").read_text())["jobs"])
+    assert len(list((store / ".zarr-parallel" / "jobs").glob("*.done"))) == jobs
+    assert not leftovers(store)
+    assert store_files(store) == store_files(clean)
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+    assert_matches(store, expected_source())
