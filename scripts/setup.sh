@@ -6,7 +6,8 @@
 #                              munge, nginx, valgrind, clang, pmccabe (check_function_sizes.sh),
 #                              CDO/NCO, NCL's sample data, and the npm servers in the project's
 #                              .tools/node, and the second sweep's sample files (two R packages'
-#                              .debs unpacked into .tools/, not installed)
+#                              .debs unpacked into .tools/, not installed), ecCodes' tools and
+#                              cfgrib, the GRIB tests' oracle (its .debs unpacked into .tools/cfgrib)
 #   scripts/setup.sh ... PKG   also these packages (bench/setup.sh's baselines)
 # It never removes a package: apt-get simulates the install first, and if that would remove
 # anything (a conflict with something installed here) it stops and names the packages.
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 BUILD_AND_RUN=(
   build-essential cmake ninja-build ccache pkg-config
   libhdf5-dev libnetcdf-dev
-  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev libaec-dev
+  libblosc-dev libzstd-dev liblz4-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libbz2-dev liblzma-dev libaec-dev libeccodes-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev googletest
   libopenmpi-dev openmpi-bin
@@ -30,6 +31,7 @@ TESTS_ONLY=(
   python3-netcdf4 python3-pytest python3-seccomp python3-h5py
   nginx-light python3-boto3 python3-botocore python3-fsspec python3-aiohttp python3-requests
   iproute2 valgrind
+  libeccodes-tools python3-cffi python3-attr python3-click python3-pandas
   pmccabe
 )
 
@@ -116,4 +118,21 @@ if [ "$tests" = 1 ] && [ ! -f "$SAMPLES/.complete" ]; then
   for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$SAMPLES/files"; done
   rm -rf "$SAMPLES/debs"
   touch "$SAMPLES/.complete"
+fi
+
+# cfgrib, the GRIB tests' oracle (tests/e2e/test_grib.py): python3-cfgrib cannot be installed here
+# (python3-eccodes pulls ecmwflibs -> magics -> libcurl4-gnutls-dev, which removes our curl), so
+# its pure-Python .debs are unpacked into a project-local folder; it loads Debian's libeccodes0.
+GRIBPY="$PWD/.tools/cfgrib"
+if [ "$tests" = 1 ] && [ ! -f "$GRIBPY/.complete" ]; then
+  echo "setup: unpacking python3-cfgrib, python3-eccodes and python3-findlibs into $GRIBPY"
+  rm -rf "$GRIBPY" && mkdir -p "$GRIBPY/debs"
+  (cd "$GRIBPY/debs" && { apt-get download -q python3-cfgrib python3-eccodes python3-findlibs \
+    || { $SUDO apt-get update -qq && apt-get download -q python3-cfgrib python3-eccodes python3-findlibs; }; })
+  shopt -s nullglob
+  debs=("$GRIBPY"/debs/*.deb)
+  if [ ${#debs[@]} -ne 3 ]; then echo "setup: apt-get download fetched ${#debs[@]} of 3 .debs" >&2; exit 1; fi
+  for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$GRIBPY/files"; done
+  rm -rf "$GRIBPY/debs"
+  touch "$GRIBPY/.complete"
 fi

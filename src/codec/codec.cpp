@@ -61,6 +61,7 @@ const Codec kCodecs[] = {
      nullptr},
     {"vlen-bytes", K::ArrayToBytes, vlen_decode, vlen_encode, nullptr, "vlen-bytes", nullptr,
      nullptr},
+    {"grib", K::ArrayToBytes, grib_decode, nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 }  // namespace
 

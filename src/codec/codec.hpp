@@ -118,5 +118,6 @@ nlohmann::json blosc_to_v3(const nlohmann::json&, int);
 nlohmann::json blosc_from_v3(const nlohmann::json&);
 Bytes lzma_decode(const Bytes&, const nlohmann::json&, std::size_t);
 Bytes szip_decode(const Bytes&, const nlohmann::json&, std::size_t);
+Bytes grib_decode(const Bytes&, const nlohmann::json&, std::size_t);  // a GRIB message: float32
 
 }  // namespace zp

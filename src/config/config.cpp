@@ -191,6 +191,7 @@ json Config::content_json() const {
             {"compressor", compressor},
             {"encoding", encoding}};
   if (!group.empty()) j["group"] = group;  // absent by default: older caches keep their hash
+  if (!filter_by_keys.empty()) j["filter_by_keys"] = filter_by_keys;
   if (!shards.empty()) {
     json sh = json::array();
     for (const auto& [d, s] : shards) sh.push_back({d, s});

@@ -27,7 +27,9 @@ struct Config {
   std::string engine = "auto";
   std::string concat_dim;
   AccessOptions access;  // storage_options, remote_protocol, remote_options
-  std::string group;  // NetCDF-4 group / Zarr subgroup path; "" = the root
+  std::string group;     // NetCDF-4 group / Zarr subgroup path; "" = the root
+  // GRIB: cfgrib's filter_by_keys ({key: value}, every key equal); empty: every message.
+  nlohmann::json filter_by_keys = nlohmann::json::object();
   std::vector<nlohmann::json> preprocessors;
   std::vector<VariableSpec> variables;  // empty: every data variable
   bool chunks_auto = true;
@@ -40,7 +42,7 @@ struct Config {
   StorageOptions cache_options;
   int zarr_format = 2;
   std::vector<std::pair<std::string, int64_t>> shards;  // v3: dim -> shard size (whole chunks)
-  nlohmann::json compressor;  // null: no compression
+  nlohmann::json compressor;                            // null: no compression
   std::string encoding = "source";
   std::string deploy_mode = "local";
   int64_t num_jobs = 0;  // 0: auto

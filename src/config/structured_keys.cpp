@@ -21,6 +21,21 @@ void read_storage_options(const KeyDocument& doc, Config& c, const std::string&)
     c.access.target = StorageOptions::from_json(doc["storage_options"], "storage_options");
 }
 
+void read_filter_by_keys(const KeyDocument& doc, Config& c, const std::string&) {
+  if (!given(doc, "filter_by_keys")) return;
+  const auto& f = doc["filter_by_keys"];
+  if (!f.is_object())
+    throw Error::config("filter_by_keys", "expected a mapping of GRIB keys to values");
+  for (const auto& [k, v] : f.items())
+    if (!v.is_string() && !v.is_number())
+      throw Error::config("filter_by_keys." + k, "expected a string or a number");
+  if (c.engine != "auto" && c.engine != "grib" && c.engine != "cfgrib")
+    throw Error::config("filter_by_keys", "only GRIB sources (engine grib) take filter_by_keys");
+  c.filter_by_keys = nlohmann::json::parse(f.dump());
+}
+
+void read_indexpath(const KeyDocument&, Config&, const std::string&) {}
+
 void read_remote_options(const KeyDocument& doc, Config& c, const std::string&) {
   if (given(doc, "remote_options")) {
     c.access.remote = StorageOptions::from_json(doc["remote_options"], "remote_options");

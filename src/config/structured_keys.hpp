@@ -15,6 +15,10 @@ void read_storage_options(const KeyDocument& doc, Config& c, const std::string& 
 // Also scopes the secrets of both options to the data_uri (read before).
 void read_remote_options(const KeyDocument& doc, Config& c, const std::string& base_dir);
 void read_remote_protocol(const KeyDocument& doc, Config& c, const std::string& base_dir);
+// GRIB (engine grib, cfgrib or auto): cfgrib's filter_by_keys, a map of keys to a string or number.
+void read_filter_by_keys(const KeyDocument& doc, Config& c, const std::string& base_dir);
+// cfgrib's indexpath: accepted, not used (our manifest takes the place of its index file).
+void read_indexpath(const KeyDocument& doc, Config& c, const std::string& base_dir);
 void read_preprocessors(const KeyDocument& doc, Config& c, const std::string& base_dir);
 void read_variables(const KeyDocument& doc, Config& c, const std::string& base_dir);
 void read_chunks(const KeyDocument& doc, Config& c, const std::string& base_dir);

@@ -42,7 +42,8 @@ using json = nlohmann::json;
 Prepared prepare(const Config& cfg) {
   Prepared p{cfg, {}, {}, {}, {}};
   set_scan_cache_log_level(cfg.log_level);
-  p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access);
+  p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access,
+                          cfg.filter_by_keys);
   p.dataset.access.hide_secrets_of_files(p.dataset.files);  // signed chunk URLs: never on disk
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);

@@ -43,6 +43,11 @@ json make_refs(const RefsRequest& r) {
   check_replaceable(r.out);
   Dataset ds;
   const std::string engine = resolve_engine(r.sources[0], r.engine);
+  // kerchunk's GRIB references need its "grib" codec (and cfgrib) in every reader: not written.
+  if (engine == "grib")
+    throw Error::config("SOURCE", "reference sets of GRIB sources are not written (kerchunk's "
+                                  "grib codec would need cfgrib in every reader): cache the GRIB "
+                                  "files into a Zarr store with `zarr-parallel cache`");
   if (engine == "netcdf") {
     std::vector<std::string> files;
     for (const auto& s : r.sources) {

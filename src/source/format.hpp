@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,7 @@ struct SourceRequest {
   std::string concat_dim;  // the netcdf engine's join dimension ("" = the unlimited one)
   std::string group;       // "" = the root
   SourceAccess& access;
+  nlohmann::json filter_by_keys = nullptr;  // the grib engine's (cfgrib's): null = none
 };
 
 // An engine: a name (the config's `engine`) and how it opens a data_uri.
