@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/thread_pool.hpp"
+#include "exec/cache_decision.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
 #include "source/fingerprint.hpp"
@@ -22,8 +23,27 @@ namespace zp {
 
 namespace {
 
-bool is_hit(const StoreState& state, const std::string& hash) {
+bool same_config(const StoreState& state, const std::string& hash) {
   return state.completed_hash() == hash && state.completed_format_version() == kOutputFormatVersion;
+}
+
+// How the source differs from what the store recorded ("" when it does not), as for local stores.
+std::string source_change(const StoreState& state, const Config& cfg) {
+  const auto recorded = state.sources();
+  if (!recorded || !recorded->is_array()) return "it has no record of its sources";
+  return source_difference(fingerprints_from(*recorded), cfg);
+}
+
+// A complete store of this config whose source changed: on_source_change says what happens.
+// Append is not done on S3: the store is rebuilt, and the run says why.
+void on_changed_source(const S3Writer& store, const Config& cfg, const std::string& change) {
+  if (cfg.on_source_change == "error")
+    throw Error::source(store.root(), "the source changed: " + change +
+                                          " (on_source_change: error): the cache is left as it "
+                                          "was made; set on_source_change: rebuild to update it");
+  log_line(cfg.log_level, 1,
+           store.root() + ": the source changed: " + change + "; rebuilding it" +
+               (cfg.on_source_change == "append" ? " (append is not supported on S3)" : ""));
 }
 
 // An unfinished store of this config (same hash and format, plan intact) continues: its plan.
@@ -49,8 +69,10 @@ void clear_old_run(const Writable& store, const Plan& plan) {
   for (const auto& name : store.list(side + "/jobs")) store.remove(side + "/jobs/" + name);
 }
 
-void start_fresh(const Writable& store, const StoreState& state, const Config& cfg, Plan& plan) {
-  if (state.completed_hash() && !cfg.overwrite)
+// `changed`: a complete store of this config whose source changed, replaced without overwrite.
+void start_fresh(const Writable& store, const StoreState& state, const Config& cfg, Plan& plan,
+                 bool changed) {
+  if (state.completed_hash() && !cfg.overwrite && !changed)
     throw Error::store(store.root(),
                        "exists (made from another config); set overwrite: true to "
                        "replace it");
@@ -91,6 +113,24 @@ Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id)
   return plan;
 }
 
+// The plan of this run: the unfinished run's (same config, unchanged sources), or a fresh one.
+Plan plan_of_run(const Config& cfg, const S3Writer& store, const StoreState& state,
+                 const std::string& id, bool changed) {
+  const std::string hash = cfg.content_hash();
+  if (!changed && !state.completed_hash() && source_change(state, cfg).empty())
+    if (auto resumed = resumable(store, state, hash, id)) {  // an unfinished run of this config
+      Plan plan = std::move(*resumed);
+      AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
+      access.chunks_remote_role = plan.access.chunks_remote_role;
+      plan.access = access;
+      log_line(cfg.log_level, 1, "resuming " + store.root());
+      return plan;
+    }
+  Plan plan = fresh_plan(cfg, store, id);
+  start_fresh(store, state, cfg, plan, changed);
+  return plan;
+}
+
 }  // namespace
 
 int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
@@ -101,10 +141,16 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
   const StoreState state(store);
   const std::string hash = cfg.content_hash();
   const std::string id = claim_store(store);  // a foreign prefix is refused here
-  if (is_hit(state, hash)) {
-    emit_event("cache_hit", {{"store", store.root()}});
-    log_line(cfg.log_level, 1, "cache hit: " + store.root());
-    return 0;
+  bool changed = false;
+  if (same_config(state, hash)) {
+    const std::string change = source_change(state, cfg);
+    if (change.empty()) {
+      emit_event("cache_hit", {{"store", store.root()}});
+      log_line(cfg.log_level, 1, "cache hit: " + store.root());
+      return 0;
+    }
+    on_changed_source(store, cfg, change);
+    changed = true;
   }
   if (!store.conditional_puts_honoured())
     log_line(cfg.log_level, 1,
@@ -112,17 +158,7 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
                  ": the server ignores If-None-Match, so the store's lease "
                  "cannot keep a second run out: run one at a time");
   auto lease = StoreLease::acquire(store);
-  Plan plan;
-  if (auto resumed = resumable(store, state, hash, id)) {  // an unfinished run of this config
-    plan = std::move(*resumed);
-    AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
-    access.chunks_remote_role = plan.access.chunks_remote_role;
-    plan.access = access;
-    log_line(cfg.log_level, 1, "resuming " + store.root());
-  } else {
-    plan = fresh_plan(cfg, store, id);
-    start_fresh(store, state, cfg, plan);
-  }
+  Plan plan = plan_of_run(cfg, store, state, id, changed);
   run_pending(store, state, plan, cfg, *lease);
   write_consolidated(plan, store);  // last but the completion marker
   state.mark_complete(hash);

@@ -6,9 +6,11 @@ binary's S3Writer tests (skipped when run alone); what they leave in the bucket 
 with boto3 and with xarray reading the uploaded store over plain HTTP (fsspec), not our reader."""
 import http.client
 import http.server
+import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -30,7 +32,7 @@ class S3StandIn(LoopbackHttp):
     body), honours `If-None-Match: *` on PUT (412 when the key exists; checked and put under one
     lock, so atomic here), and injects faults: fault(method, path, n) -> None, "500" (answered
     without forwarding) or "corrupt" (one body byte flipped on the way: Content-MD5 no longer
-    matches). Records (method, path) of every request in `.log`."""
+    matches) or "slow" (answered after 6 s). Records (method, path) of every request in `.log`."""
 
     def __init__(self, s3, fault=None):
         self.s3 = s3
@@ -91,6 +93,8 @@ class S3StandIn(LoopbackHttp):
                     n = len(stand.log)
                     stand.log.append((self.command, self.path))
                     fault = stand.fault(self.command, self.path, n)
+                if fault == "slow":
+                    time.sleep(6)  # a long job: outside the lock, other requests go on
                 if fault == "500":
                     return self._reply(500, [], b"<Error><Code>InternalError</Code></Error>")
                 if fault == "corrupt" and body:
@@ -289,3 +293,29 @@ def test_resume_on_s3_after_sigkill_and_a_live_lease_refuses(tmp_path, s3):
                          "deploy_mode": "series", "num_jobs": 4}, check=0)
     mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/k/era5.zarr")
     xr.testing.assert_identical(xr.open_zarr(mapper, consolidated=True).load(), xr.open_zarr(local).load())
+
+
+def small_netcdf(path, value):
+    import numpy as np
+    ds = xr.Dataset({"t": (("time", "x"), np.full((4, 3), value, dtype="float32"))},
+                    coords={"time": np.arange(4), "x": np.arange(3)})
+    ds.to_netcdf(path)
+
+
+def test_a_source_changed_after_caching_to_s3_is_no_hit(tmp_path, s3):
+    """Issue 31 item 1: the hit compared the config only; a changed source gave stale data."""
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 1.0)
+    cfg = dict(s3_config(s3, "chg/s.zarr"), data_uri=str(nc), num_jobs=2)
+    run_cache(tmp_path, cfg, check=0)
+    small_netcdf(nc, 2.0)  # a value rewritten: same size, a later mtime
+    st = nc.stat()
+    os.utime(nc, (st.st_atime, st.st_mtime + 10))
+    refused = run_cache(tmp_path, dict(cfg, on_source_change="error"), check=4)
+    assert str(nc) in refused.stderr and "on_source_change: error" in refused.stderr
+    again = run_cache(tmp_path, cfg, check=0)
+    assert "cache hit" not in again.stderr + again.stdout
+    assert "append is not supported on S3" in again.stderr
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/chg/s.zarr")
+    xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())
+
