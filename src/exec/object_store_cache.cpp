@@ -61,8 +61,10 @@ std::optional<Plan> resumable(const Writable& store, const StoreState& state,
 }
 
 // What a reader could take for the old store goes first, then the old run's records.
-void clear_old_run(const Writable& store, const Plan& plan) {
-  store.remove(output_format(plan.zarr_format).consolidated(plan).first);
+// Both formats' consolidated keys: a store switched from zarr_format 2 to 3 keeps no .zmetadata.
+void clear_old_run(const Writable& store) {
+  store.remove(".zmetadata");
+  store.remove("zarr.json");
   const std::string side = StoreState::kFolder;
   store.remove(side + "/complete.json");
   store.remove(side + "/state.json");
@@ -76,7 +78,7 @@ void start_fresh(const Writable& store, const StoreState& state, const Config& c
     throw Error::store(store.root(),
                        "exists (made from another config); set overwrite: true to "
                        "replace it");
-  clear_old_run(store, plan);
+  clear_old_run(store);
   const std::string plan_text = plan_to_json(plan).dump();
   state.write_started(cfg.content_hash(), sha256_hex(plan_text));
   state.write_sources(fingerprints_json(plan.sources));

@@ -319,3 +319,16 @@ def test_a_source_changed_after_caching_to_s3_is_no_hit(tmp_path, s3):
     mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/chg/s.zarr")
     xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())
 
+
+def test_switching_zarr_format_on_s3_leaves_no_old_consolidated_metadata(tmp_path, s3):
+    """Issue 31 item 3: a v2 store rebuilt as v3 kept its .zmetadata, readable with old data."""
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 1.0)
+    cfg = dict(s3_config(s3, "fmt/s.zarr"), data_uri=str(nc), num_jobs=2)
+    run_cache(tmp_path, dict(cfg, zarr_format=2), check=0)
+    assert "fmt/s.zarr/.zmetadata" in keys(s3, "fmt/s.zarr/")
+    run_cache(tmp_path, dict(cfg, zarr_format=3, overwrite=True), check=0)
+    names = keys(s3, "fmt/s.zarr/")
+    assert "fmt/s.zarr/zarr.json" in names
+    assert "fmt/s.zarr/.zmetadata" not in names
+
