@@ -14,6 +14,7 @@
 #include "store/s3_writer.hpp"
 #include "store/store_table.hpp"
 #include "write/job_runner.hpp"
+#include "write/lease_keeper.hpp"
 #include "write/output_format.hpp"
 #include "write/store_claim.hpp"
 #include "write/store_lease.hpp"
@@ -86,7 +87,7 @@ void start_fresh(const Writable& store, const StoreState& state, const Config& c
 }
 
 void run_pending(const Writable& store, const StoreState& state, const Plan& plan,
-                 const Config& cfg, StoreLease& lease) {
+                 const Config& cfg, LeaseKeeper& keeper) {
   write_metadata(plan, store);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
@@ -95,12 +96,13 @@ void run_pending(const Writable& store, const StoreState& state, const Plan& pla
     if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
   for (const Job& job : plan.jobs) {
     if (state.is_done(job.id)) continue;
+    keeper.check();  // a run that lost its lease writes no more
     const JobStats s = runner.run(job);
+    keeper.check();  // nor records a job into another run's state
     state.mark_done(job.id, {{"job", s.job_id},
                              {"chunks", s.chunks_written},
                              {"bytes_written", s.bytes_written},
                              {"seconds", s.seconds}});
-    lease.renew();  // a run that lost its lease stops here, before its next job
     log_line(cfg.log_level, 2, fmt::format("job {} done ({} chunks)", job.id, s.chunks_written));
   }
 }
@@ -159,10 +161,16 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
              "note: " + store.root() +
                  ": the server ignores If-None-Match, so the store's lease "
                  "cannot keep a second run out: run one at a time");
-  auto lease = StoreLease::acquire(store);
+  // The lease on its own connection: requests on one writer take turns, and a renewal must not
+  // wait behind a long upload.
+  const S3Writer lease_store(cfg.cache_store, cfg.cache_options);
+  auto lease = StoreLease::acquire(lease_store, StoreLease::configured_seconds());
+  LeaseKeeper keeper(*lease);  // renewed from now on, planning included
   Plan plan = plan_of_run(cfg, store, state, id, changed);
-  run_pending(store, state, plan, cfg, *lease);
+  run_pending(store, state, plan, cfg, keeper);
+  keeper.check();
   write_consolidated(plan, store);  // last but the completion marker
+  keeper.check();
   state.mark_complete(hash);
   emit_event("complete", {{"store", store.root()}});
   log_line(cfg.log_level, 1, "done: " + store.root());

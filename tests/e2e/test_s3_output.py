@@ -332,3 +332,42 @@ def test_switching_zarr_format_on_s3_leaves_no_old_consolidated_metadata(tmp_pat
     assert "fmt/s.zarr/zarr.json" in names
     assert "fmt/s.zarr/.zmetadata" not in names
 
+
+def test_a_run_longer_than_its_lease_keeps_it_and_a_second_run_is_refused(tmp_path, s3):
+    """Issue 31 item 2: the lease was renewed only after each job: a job longer than the lease let a
+    second run take the store over while the first kept writing. Now a timer renews it."""
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 3.0)
+    slowed = []
+
+    def slow_first_chunk(method, path, n):
+        chunk = "/lease/s.zarr/t/" in path and not path.split("?")[0].rsplit("/", 1)[1].startswith(".")
+        if method == "PUT" and chunk and not slowed:
+            slowed.append(path)
+            return "slow"
+        return None
+
+    with S3StandIn(s3, slow_first_chunk) as stand:
+        cfg = dict(s3_config(s3, "lease/s.zarr"), data_uri=str(nc), num_jobs=2)
+        cfg["cache_storage_options"] = dict(cfg["cache_storage_options"], endpoint_url=stand.url)
+        cfg_path = tmp_path / "first.yaml"
+        cfg_path.write_text(json.dumps(cfg))
+        env = dict(os.environ, ZP_S3_LEASE_SECONDS="2")
+        first = subprocess.Popen([str(BIN), "cache", str(cfg_path)], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(300):  # until the first chunk is in flight (bounded: 30 s)
+            if slowed or first.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert slowed, first.communicate(timeout=60)
+        time.sleep(3)  # longer than the lease: only renewals keep it
+        second = run_cache(tmp_path, cfg, env={"ZP_S3_LEASE_SECONDS": "2"})
+        if second.returncode != 5:
+            first.kill()
+            print(first.communicate(timeout=60), stand.log)
+        assert second.returncode == 5, second.stderr
+        assert "holds its lease" in second.stderr
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/lease/s.zarr")
+    xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())
