@@ -134,7 +134,8 @@ bool stops_on_recommendations(const Plan& plan, const Config& cfg, const CacheOp
     saving |= r.saves;
     if (!r.saves)
       log_line(cfg.log_level, 1,
-               "recommendation (saves no reads or memory for the same output; going on): " + r.key + ": " + r.message);
+               "recommendation (saves no reads or memory for the same output; going on): " + r.key +
+                   ": " + r.message);
   }
   if (!saving || !cfg.recommend_changes || opt.yes || (opt.ask && ask_to_continue(plan)))
     return false;
@@ -421,10 +422,23 @@ void announce_plan(const Config& cfg, const CacheSession& session) {
 
 }  // namespace
 
+namespace {
+
+void check_mode_runs_here(const Config& cfg, const CacheOptions& opt) {
+  if (std::find(opt.modes.begin(), opt.modes.end(), cfg.deploy_mode) == opt.modes.end())
+    throw Error::config(
+        "deploy_mode",
+        "'" + cfg.deploy_mode + "' cannot run from here: the CLI runs series, local, " +
+            "slurm and (under mpirun) mpi; dask_distributed runs from the Python module");
+}
+
+}  // namespace
+
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
   if (backend_of(cfg.cache_store) == Backend::S3)  // run_cache's own path, series only for now
-    throw Error::config("cache_store", "a store on S3 is written by the command line "
-                                       "(zarr-parallel cache) in deploy_mode series for now");
+    throw Error::config("cache_store",
+                        "a store on S3 is written by the command line "
+                        "(zarr-parallel cache) in deploy_mode series for now");
   CacheSession session;
   session.started = now_seconds();
   const std::string target = canonical_path(cfg.cache_store);
@@ -448,11 +462,7 @@ CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
     session.status = CacheSession::Status::Hit;
     return session;
   }
-  if (std::find(opt.modes.begin(), opt.modes.end(), cfg.deploy_mode) == opt.modes.end())
-    throw Error::config(
-        "deploy_mode",
-        "'" + cfg.deploy_mode + "' cannot run from here: the CLI runs series, local, " +
-            "slurm and (under mpirun) mpi; dask_distributed runs from the Python module");
+  check_mode_runs_here(cfg, opt);
 
   plan_session(cfg, staging, session);  // 2.
   if (grew) {

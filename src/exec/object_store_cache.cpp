@@ -7,12 +7,14 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/thread_pool.hpp"
+#include "exec/cache_decision.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
 #include "source/fingerprint.hpp"
 #include "store/s3_writer.hpp"
 #include "store/store_table.hpp"
 #include "write/job_runner.hpp"
+#include "write/lease_keeper.hpp"
 #include "write/output_format.hpp"
 #include "write/store_claim.hpp"
 #include "write/store_lease.hpp"
@@ -22,8 +24,27 @@ namespace zp {
 
 namespace {
 
-bool is_hit(const StoreState& state, const std::string& hash) {
+bool same_config(const StoreState& state, const std::string& hash) {
   return state.completed_hash() == hash && state.completed_format_version() == kOutputFormatVersion;
+}
+
+// How the source differs from what the store recorded ("" when it does not), as for local stores.
+std::string source_change(const StoreState& state, const Config& cfg) {
+  const auto recorded = state.sources();
+  if (!recorded || !recorded->is_array()) return "it has no record of its sources";
+  return source_difference(fingerprints_from(*recorded), cfg);
+}
+
+// A complete store of this config whose source changed: on_source_change says what happens.
+// Append is not done on S3: the store is rebuilt, and the run says why.
+void on_changed_source(const S3Writer& store, const Config& cfg, const std::string& change) {
+  if (cfg.on_source_change == "error")
+    throw Error::source(store.root(), "the source changed: " + change +
+                                          " (on_source_change: error): the cache is left as it "
+                                          "was made; set on_source_change: rebuild to update it");
+  log_line(cfg.log_level, 1,
+           store.root() + ": the source changed: " + change + "; rebuilding it" +
+               (cfg.on_source_change == "append" ? " (append is not supported on S3)" : ""));
 }
 
 // An unfinished store of this config (same hash and format, plan intact) continues: its plan.
@@ -41,20 +62,24 @@ std::optional<Plan> resumable(const Writable& store, const StoreState& state,
 }
 
 // What a reader could take for the old store goes first, then the old run's records.
-void clear_old_run(const Writable& store, const Plan& plan) {
-  store.remove(output_format(plan.zarr_format).consolidated(plan).first);
+// Both formats' consolidated keys: a store switched from zarr_format 2 to 3 keeps no .zmetadata.
+void clear_old_run(const Writable& store) {
+  store.remove(".zmetadata");
+  store.remove("zarr.json");
   const std::string side = StoreState::kFolder;
   store.remove(side + "/complete.json");
   store.remove(side + "/state.json");
   for (const auto& name : store.list(side + "/jobs")) store.remove(side + "/jobs/" + name);
 }
 
-void start_fresh(const Writable& store, const StoreState& state, const Config& cfg, Plan& plan) {
-  if (state.completed_hash() && !cfg.overwrite)
+// `changed`: a complete store of this config whose source changed, replaced without overwrite.
+void start_fresh(const Writable& store, const StoreState& state, const Config& cfg, Plan& plan,
+                 bool changed) {
+  if (state.completed_hash() && !cfg.overwrite && !changed)
     throw Error::store(store.root(),
                        "exists (made from another config); set overwrite: true to "
                        "replace it");
-  clear_old_run(store, plan);
+  clear_old_run(store);
   const std::string plan_text = plan_to_json(plan).dump();
   state.write_started(cfg.content_hash(), sha256_hex(plan_text));
   state.write_sources(fingerprints_json(plan.sources));
@@ -62,7 +87,7 @@ void start_fresh(const Writable& store, const StoreState& state, const Config& c
 }
 
 void run_pending(const Writable& store, const StoreState& state, const Plan& plan,
-                 const Config& cfg, StoreLease& lease) {
+                 const Config& cfg, LeaseKeeper& keeper) {
   write_metadata(plan, store);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
@@ -71,12 +96,13 @@ void run_pending(const Writable& store, const StoreState& state, const Plan& pla
     if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
   for (const Job& job : plan.jobs) {
     if (state.is_done(job.id)) continue;
+    keeper.check();  // a run that lost its lease writes no more
     const JobStats s = runner.run(job);
+    keeper.check();  // nor records a job into another run's state
     state.mark_done(job.id, {{"job", s.job_id},
                              {"chunks", s.chunks_written},
                              {"bytes_written", s.bytes_written},
                              {"seconds", s.seconds}});
-    lease.renew();  // a run that lost its lease stops here, before its next job
     log_line(cfg.log_level, 2, fmt::format("job {} done ({} chunks)", job.id, s.chunks_written));
   }
 }
@@ -91,6 +117,24 @@ Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id)
   return plan;
 }
 
+// The plan of this run: the unfinished run's (same config, unchanged sources), or a fresh one.
+Plan plan_of_run(const Config& cfg, const S3Writer& store, const StoreState& state,
+                 const std::string& id, bool changed) {
+  const std::string hash = cfg.content_hash();
+  if (!changed && !state.completed_hash() && source_change(state, cfg).empty())
+    if (auto resumed = resumable(store, state, hash, id)) {  // an unfinished run of this config
+      Plan plan = std::move(*resumed);
+      AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
+      access.chunks_remote_role = plan.access.chunks_remote_role;
+      plan.access = access;
+      log_line(cfg.log_level, 1, "resuming " + store.root());
+      return plan;
+    }
+  Plan plan = fresh_plan(cfg, store, id);
+  start_fresh(store, state, cfg, plan, changed);
+  return plan;
+}
+
 }  // namespace
 
 int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
@@ -101,30 +145,32 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
   const StoreState state(store);
   const std::string hash = cfg.content_hash();
   const std::string id = claim_store(store);  // a foreign prefix is refused here
-  if (is_hit(state, hash)) {
-    emit_event("cache_hit", {{"store", store.root()}});
-    log_line(cfg.log_level, 1, "cache hit: " + store.root());
-    return 0;
+  bool changed = false;
+  if (same_config(state, hash)) {
+    const std::string change = source_change(state, cfg);
+    if (change.empty()) {
+      emit_event("cache_hit", {{"store", store.root()}});
+      log_line(cfg.log_level, 1, "cache hit: " + store.root());
+      return 0;
+    }
+    on_changed_source(store, cfg, change);
+    changed = true;
   }
   if (!store.conditional_puts_honoured())
     log_line(cfg.log_level, 1,
              "note: " + store.root() +
                  ": the server ignores If-None-Match, so the store's lease "
                  "cannot keep a second run out: run one at a time");
-  auto lease = StoreLease::acquire(store);
-  Plan plan;
-  if (auto resumed = resumable(store, state, hash, id)) {  // an unfinished run of this config
-    plan = std::move(*resumed);
-    AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
-    access.chunks_remote_role = plan.access.chunks_remote_role;
-    plan.access = access;
-    log_line(cfg.log_level, 1, "resuming " + store.root());
-  } else {
-    plan = fresh_plan(cfg, store, id);
-    start_fresh(store, state, cfg, plan);
-  }
-  run_pending(store, state, plan, cfg, *lease);
+  // The lease on its own connection: requests on one writer take turns, and a renewal must not
+  // wait behind a long upload.
+  const S3Writer lease_store(cfg.cache_store, cfg.cache_options);
+  auto lease = StoreLease::acquire(lease_store, StoreLease::configured_seconds());
+  LeaseKeeper keeper(*lease);  // renewed from now on, planning included
+  Plan plan = plan_of_run(cfg, store, state, id, changed);
+  run_pending(store, state, plan, cfg, keeper);
+  keeper.check();
   write_consolidated(plan, store);  // last but the completion marker
+  keeper.check();
   state.mark_complete(hash);
   emit_event("complete", {{"store", store.root()}});
   log_line(cfg.log_level, 1, "done: " + store.root());

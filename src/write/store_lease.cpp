@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -61,12 +62,26 @@ std::unique_ptr<StoreLease> StoreLease::acquire(const Writable& store, double se
   throw Error::store(store.root(), "cannot take its lease: other runs keep taking it");
 }
 
-void StoreLease::renew(double now) {
-  if (now < 0) now = now_seconds();
+double StoreLease::configured_seconds() {
+  const char* text = std::getenv("ZP_S3_LEASE_SECONDS");
+  if (!text || !*text) return kSeconds;
+  char* end = nullptr;
+  const double s = std::strtod(text, &end);
+  if (*end || !(s >= 1 && s <= 86400))
+    throw Error::config("ZP_S3_LEASE_SECONDS", "must be seconds between 1 and 86400");
+  return s;
+}
+
+void StoreLease::verify() const {
   const auto held = read_lease(store_);
   if (!held || held->value("holder", "") != holder_)
     throw Error::store(store_.root(),
                        "this run's lease expired and another run took the store over: stopping");
+}
+
+void StoreLease::renew(double now) {
+  if (now < 0) now = now_seconds();
+  verify();
   store_.put(lease_key(), lease_text(holder_, now + seconds_));
 }
 

@@ -29,6 +29,11 @@ class StoreLease {
   // Extends the lease to now + seconds; Error(Store) when it is no longer ours (it expired and
   // another run took it over): this run must stop writing.
   void renew(double now = -1);
+  // Error(Store) when the lease is no longer ours (nothing written).
+  void verify() const;
+  double seconds() const { return seconds_; }
+  // The lease's life: ZP_S3_LEASE_SECONDS (tests: a short lease) or kSeconds.
+  static double configured_seconds();
   const std::string& holder() const { return holder_; }
 
  private:

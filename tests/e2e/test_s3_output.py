@@ -6,9 +6,11 @@ binary's S3Writer tests (skipped when run alone); what they leave in the bucket 
 with boto3 and with xarray reading the uploaded store over plain HTTP (fsspec), not our reader."""
 import http.client
 import http.server
+import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -30,7 +32,7 @@ class S3StandIn(LoopbackHttp):
     body), honours `If-None-Match: *` on PUT (412 when the key exists; checked and put under one
     lock, so atomic here), and injects faults: fault(method, path, n) -> None, "500" (answered
     without forwarding) or "corrupt" (one body byte flipped on the way: Content-MD5 no longer
-    matches). Records (method, path) of every request in `.log`."""
+    matches) or "slow" (answered after 6 s). Records (method, path) of every request in `.log`."""
 
     def __init__(self, s3, fault=None):
         self.s3 = s3
@@ -91,6 +93,8 @@ class S3StandIn(LoopbackHttp):
                     n = len(stand.log)
                     stand.log.append((self.command, self.path))
                     fault = stand.fault(self.command, self.path, n)
+                if fault == "slow":
+                    time.sleep(6)  # a long job: outside the lock, other requests go on
                 if fault == "500":
                     return self._reply(500, [], b"<Error><Code>InternalError</Code></Error>")
                 if fault == "corrupt" and body:
@@ -289,3 +293,81 @@ def test_resume_on_s3_after_sigkill_and_a_live_lease_refuses(tmp_path, s3):
                          "deploy_mode": "series", "num_jobs": 4}, check=0)
     mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/k/era5.zarr")
     xr.testing.assert_identical(xr.open_zarr(mapper, consolidated=True).load(), xr.open_zarr(local).load())
+
+
+def small_netcdf(path, value):
+    import numpy as np
+    ds = xr.Dataset({"t": (("time", "x"), np.full((4, 3), value, dtype="float32"))},
+                    coords={"time": np.arange(4), "x": np.arange(3)})
+    ds.to_netcdf(path)
+
+
+def test_a_source_changed_after_caching_to_s3_is_no_hit(tmp_path, s3):
+    """Issue 31 item 1: the hit compared the config only; a changed source gave stale data."""
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 1.0)
+    cfg = dict(s3_config(s3, "chg/s.zarr"), data_uri=str(nc), num_jobs=2)
+    run_cache(tmp_path, cfg, check=0)
+    small_netcdf(nc, 2.0)  # a value rewritten: same size, a later mtime
+    st = nc.stat()
+    os.utime(nc, (st.st_atime, st.st_mtime + 10))
+    refused = run_cache(tmp_path, dict(cfg, on_source_change="error"), check=4)
+    assert str(nc) in refused.stderr and "on_source_change: error" in refused.stderr
+    again = run_cache(tmp_path, cfg, check=0)
+    assert "cache hit" not in again.stderr + again.stdout
+    assert "append is not supported on S3" in again.stderr
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/chg/s.zarr")
+    xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())
+
+
+def test_switching_zarr_format_on_s3_leaves_no_old_consolidated_metadata(tmp_path, s3):
+    """Issue 31 item 3: a v2 store rebuilt as v3 kept its .zmetadata, readable with old data."""
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 1.0)
+    cfg = dict(s3_config(s3, "fmt/s.zarr"), data_uri=str(nc), num_jobs=2)
+    run_cache(tmp_path, dict(cfg, zarr_format=2), check=0)
+    assert "fmt/s.zarr/.zmetadata" in keys(s3, "fmt/s.zarr/")
+    run_cache(tmp_path, dict(cfg, zarr_format=3, overwrite=True), check=0)
+    names = keys(s3, "fmt/s.zarr/")
+    assert "fmt/s.zarr/zarr.json" in names
+    assert "fmt/s.zarr/.zmetadata" not in names
+
+
+def test_a_run_longer_than_its_lease_keeps_it_and_a_second_run_is_refused(tmp_path, s3):
+    """Issue 31 item 2: the lease was renewed only after each job: a job longer than the lease let a
+    second run take the store over while the first kept writing. Now a timer renews it."""
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 3.0)
+    slowed = []
+
+    def slow_first_chunk(method, path, n):
+        chunk = "/lease/s.zarr/t/" in path and not path.split("?")[0].rsplit("/", 1)[1].startswith(".")
+        if method == "PUT" and chunk and not slowed:
+            slowed.append(path)
+            return "slow"
+        return None
+
+    with S3StandIn(s3, slow_first_chunk) as stand:
+        cfg = dict(s3_config(s3, "lease/s.zarr"), data_uri=str(nc), num_jobs=2)
+        cfg["cache_storage_options"] = dict(cfg["cache_storage_options"], endpoint_url=stand.url)
+        cfg_path = tmp_path / "first.yaml"
+        cfg_path.write_text(json.dumps(cfg))
+        env = dict(os.environ, ZP_S3_LEASE_SECONDS="2")
+        first = subprocess.Popen([str(BIN), "cache", str(cfg_path)], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(300):  # until the first chunk is in flight (bounded: 30 s)
+            if slowed or first.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert slowed, first.communicate(timeout=60)
+        time.sleep(3)  # longer than the lease: only renewals keep it
+        second = run_cache(tmp_path, cfg, env={"ZP_S3_LEASE_SECONDS": "2"})
+        if second.returncode != 5:
+            first.kill()
+            print(first.communicate(timeout=60), stand.log)
+        assert second.returncode == 5, second.stderr
+        assert "holds its lease" in second.stderr
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/lease/s.zarr")
+    xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())

@@ -28,6 +28,9 @@ def fake_world(tmp_path, simulation, installed=()):
     samples = repo / ".tools" / "debian-samples"  # the sweep's files, as if already unpacked
     samples.mkdir(parents=True)
     (samples / ".complete").touch()
+    cfgrib = repo / ".tools" / "cfgrib"  # the GRIB oracle's .debs, as if already unpacked
+    cfgrib.mkdir(parents=True)
+    (cfgrib / ".complete").touch()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
