@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "codec/codec.hpp"
+#include "codec/grib_grid_budget.hpp"
 #include "core/error.hpp"
 
 namespace zp {
@@ -67,6 +68,7 @@ Handle open_message(const Bytes& in) {
 
 Bytes grib_decode(const Bytes& in, const nlohmann::json&, std::size_t size_hint) {
   Handle h = open_message(in);
+  check_grib_grid_size(h.get(), "grib: the message");  // ecCodes aborts when "values" cannot fit
   size_t n = 0;
   int err = codes_get_size(h.get(), "values", &n);
   if (err) throw grib_error("the message has no values", err);

@@ -23,6 +23,10 @@ inline constexpr int64_t kInnerChunksPerShard = int64_t{1} << 20;
 inline constexpr int64_t kGeneratedReferences = 4'000'000;
 // Chunk keys asked for one by one (HEAD) where a server cannot list (Zarr over plain HTTP).
 inline constexpr int64_t kProbedChunks = 1'000'000;
+// Points of one GRIB message's grid (Ni x Nj, numberOfPoints, numberOfValues...), checked before
+// ecCodes is asked for any grid array: it allocates them whole and aborts when malloc fails.
+// ERA5's grid is ~1M points; 2^26 doubles are 512 MiB.
+inline constexpr int64_t kGribPoints = int64_t{1} << 26;
 // Groups in one HDF5 file, and their nesting.
 inline constexpr int64_t kGroups = 10'000;
 inline constexpr int kGroupDepth = 64;

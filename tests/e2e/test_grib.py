@@ -193,3 +193,28 @@ def test_truncated_and_garbage_grib_refused_without_crash(tmp_path):
     garbage.write_bytes(b"GRIB" + bytes(range(256)) * 8)
     _, proc = cache(tmp_path, garbage, check=4, name="junk.zarr")
     assert "junk.grib2" in proc.stderr, proc.stderr
+
+
+# Grids far over the GRIB points budget, made by ecCodes' grib_set from its own samples: ecCodes
+# allocates the grid's latitudes (or values) whole and aborted the process (exit 134) when malloc
+# failed; the 179-byte GRIB2 file asked for ~14 GB.
+HUGE_GRIDS = [
+    ("GRIB1.tmpl", "Ni=65535,Nj=65535,iDirectionIncrement=MISSING,jDirectionIncrement=MISSING"),
+    ("GRIB2.tmpl", "Ni=30000,Nj=30000,numberOfDataPoints=900000000,numberOfValues=900000000"),
+]
+
+
+@pytest.mark.parametrize("sample,keys", HUGE_GRIDS)
+def test_huge_declared_grid_refused_without_abort(tmp_path, sample, keys):
+    path = tmp_path / "big.grib"
+    subprocess.run(["grib_set", "-s", keys, f"/usr/share/eccodes/samples/{sample}", str(path)],
+                   check=True, timeout=60)
+    assert path.stat().st_size < 200
+    store, proc = cache(tmp_path, path, check=4, deploy_mode="series")
+    assert "big.grib" in proc.stderr and "key numberOf" in proc.stderr, proc.stderr
+    assert not (store / ".zarr-parallel" / "complete.json").exists()
+    assert not any(p.name == "complete.json" for p in tmp_path.rglob("*")), list(tmp_path.rglob("*"))
+    out = subprocess.run([str(__import__("conftest").BIN), "inspect", str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 4, (out.returncode, out.stderr)
+    assert "big.grib" in out.stderr and "key numberOf" in out.stderr, out.stderr

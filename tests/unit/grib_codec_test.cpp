@@ -62,5 +62,26 @@ TEST(GribCodec, RefusesOtherSizesAndDamagedMessages) {
   EXPECT_THROW(c->decode(Bytes(3, 0), {{"id", "grib"}}, 0), Error);
 }
 
+// A 179-byte message declaring 30000 x 30000 points: ecCodes would allocate its values whole
+// (7 GB of doubles, and abort when malloc fails); refused from the keys first, naming the key.
+TEST(GribCodec, RefusesGridsOverThePointsBudget) {
+  codes_handle* h = codes_grib_handle_new_from_samples(nullptr, "GRIB2");
+  ASSERT_NE(h, nullptr);
+  for (const char* k : {"Ni", "Nj"}) codes_set_long(h, k, 30000);
+  for (const char* k : {"numberOfDataPoints", "numberOfValues"}) codes_set_long(h, k, 900000000);
+  const void* msg = nullptr;
+  size_t size = 0;
+  codes_get_message(h, &msg, &size);
+  const Bytes big(static_cast<const uint8_t*>(msg), static_cast<const uint8_t*>(msg) + size);
+  codes_handle_delete(h);
+  try {
+    find_codec("grib")->decode(big, {{"id", "grib"}}, 0);
+    ADD_FAILURE() << "decoded a 900M-point grid";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Source);
+    EXPECT_NE(std::string(e.what()).find("key numberOf"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace zp

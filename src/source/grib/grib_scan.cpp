@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 
+#include "codec/grib_grid_budget.hpp"
 #include "core/budget.hpp"
 #include "core/error.hpp"
 
@@ -77,8 +78,8 @@ const std::map<std::string, std::vector<std::string>>& grid_type_keys() {
 // Seconds of each stepUnits code (ecCodes' stepUnits.table, as cfgrib has it); 0: unsupported.
 constexpr int64_t kStepUnitSeconds[] = {60, 3600, 86400, 0,     0,     0, 0,   0,
                                         0,  0,    10800, 21600, 43200, 1, 900, 1800};
-// Values of one array key read whole (latitudes of a grid, pl): far above any real grid.
-constexpr std::size_t kArrayValues = std::size_t{1} << 28;
+// Values of one array key read whole (pl, latitudes of a grid): the GRIB grid's budget.
+constexpr std::size_t kArrayValues = static_cast<std::size_t>(budget::kGribPoints);
 constexpr uint64_t kMessageBytes = uint64_t{1} << 32;  // one message (GRIB2's own limit is 2^64)
 
 struct HandleDeleter {
@@ -162,35 +163,38 @@ json index_value(codes_handle* h, const std::string& key) {
   return v.is_null() ? key_value(h, key.substr(0, colon)) : v;
 }
 
-std::vector<double> doubles_of(const json& j) {
-  std::vector<double> out;
-  if (j.is_number()) out.push_back(j.get<double>());
-  if (j.is_array())
-    for (const auto& x : j) out.push_back(x.is_number() ? x.get<double>() : 0.0);
-  return out;
-}
-
 int64_t int_or_zero(const json& j) {
   return j.is_number_integer() ? j.get<int64_t>() : 0;
 }
 
-// The grid cfgrib builds from the first message (build_geography_coordinates).
+// An array key read straight into doubles (empty where eccodes-python's codes_get would raise).
+// Only called after check_grib_grid_size: its size is then within the budget.
+std::vector<double> double_array(codes_handle* h, const char* key) {
+  size_t size = 0;
+  if (!codes_is_defined(h, key) || codes_get_size(h, key, &size) || size == 0 ||
+      size > kArrayValues)
+    return {};
+  std::vector<double> v(size);
+  if (codes_get_double_array(h, key, v.data(), &size)) return {};
+  v.resize(size);
+  return v;
+}
+
+// The grid cfgrib builds from the first message (build_geography_coordinates); read_first has
+// checked the grid's size (ecCodes allocates these arrays whole and aborts when it cannot).
 void read_geography(codes_handle* h, GribFirst& f) {
   f.ny = int_or_zero(key_value(h, "Ny"));
   f.nx = int_or_zero(key_value(h, "Nx"));
   f.points = int_or_zero(key_value(h, "numberOfPoints"));
-  if (f.grid_type == "regular_ll" || f.grid_type == "regular_gg") {
-    f.latitudes = doubles_of(key_value(h, "distinctLatitudes"));
-    f.longitudes = doubles_of(key_value(h, "distinctLongitudes"));
-  } else {
-    f.latitudes = doubles_of(key_value(h, "latitudes"));
-    f.longitudes = doubles_of(key_value(h, "longitudes"));
-  }
+  const bool regular = f.grid_type == "regular_ll" || f.grid_type == "regular_gg";
+  f.latitudes = double_array(h, regular ? "distinctLatitudes" : "latitudes");
+  f.longitudes = double_array(h, regular ? "distinctLongitudes" : "longitudes");
 }
 
 GribFirst read_first(codes_handle* h, const std::string& where) {
   GribFirst f;
   f.where = where;
+  check_grib_grid_size(h, where);  // before any key the size of the grid (pl, latitudes)
   codes_set_double(h, "missingValue", static_cast<double>(FLT_MAX));  // as cfgrib's Message
   const json grid_type = key_value(h, "gridType");
   f.grid_type = grid_type.is_string() ? grid_type.get<std::string>() : "";
