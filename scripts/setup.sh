@@ -103,21 +103,30 @@ if [ "$tests" = 1 ] && { [ ! -f "$TOOLS/node_modules/s3rver/package.json" ] \
     @zarrita/storage@0.2.0
 fi
 
+# Unpacks Debian packages into a project-local folder DIR (DIR/files), never installing them:
+# unpack_debs DIR COUNT PKG...; COUNT .debs must arrive. DIR/.complete marks it done.
+unpack_debs() {
+  local dir=$1 count=$2; shift 2
+  rm -rf "$dir" && mkdir -p "$dir/debs"
+  (cd "$dir/debs" && { apt-get download -q "$@" \
+    || { $SUDO apt-get update -qq && apt-get download -q "$@"; }; })
+  shopt -s nullglob
+  local debs=("$dir"/debs/*.deb)
+  if [ ${#debs[@]} -ne "$count" ]; then
+    echo "setup: apt-get download fetched ${#debs[@]} of $count .debs ($*)" >&2; exit 1
+  fi
+  for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$dir/files"; done
+  rm -rf "$dir/debs"
+  touch "$dir/.complete"
+}
+
 # The second real-world sweep's files (tests/e2e/test_fidelity.py): the NetCDF files R packages ship
 # for their examples and tests (ncmeta: SeaWiFS L3, gridMET, Daymet, groups; stars: CMIP, TRMM,
 # Stage IV, Lambert conformal...), 4 MB of .debs unpacked into a project-local folder, not installed.
 SAMPLES="$PWD/.tools/debian-samples"
 if [ "$tests" = 1 ] && [ ! -f "$SAMPLES/.complete" ]; then
   echo "setup: unpacking r-cran-ncmeta and r-cran-stars into $SAMPLES"
-  rm -rf "$SAMPLES" && mkdir -p "$SAMPLES/debs"
-  (cd "$SAMPLES/debs" && { apt-get download -q r-cran-ncmeta r-cran-stars \
-    || { $SUDO apt-get update -qq && apt-get download -q r-cran-ncmeta r-cran-stars; }; })
-  shopt -s nullglob
-  debs=("$SAMPLES"/debs/*.deb)
-  if [ ${#debs[@]} -eq 0 ]; then echo "setup: apt-get download fetched no .deb" >&2; exit 1; fi
-  for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$SAMPLES/files"; done
-  rm -rf "$SAMPLES/debs"
-  touch "$SAMPLES/.complete"
+  unpack_debs "$SAMPLES" 2 r-cran-ncmeta r-cran-stars
 fi
 
 # cfgrib, the GRIB tests' oracle (tests/e2e/test_grib.py): python3-cfgrib cannot be installed here
@@ -126,13 +135,5 @@ fi
 GRIBPY="$PWD/.tools/cfgrib"
 if [ "$tests" = 1 ] && [ ! -f "$GRIBPY/.complete" ]; then
   echo "setup: unpacking python3-cfgrib, python3-eccodes and python3-findlibs into $GRIBPY"
-  rm -rf "$GRIBPY" && mkdir -p "$GRIBPY/debs"
-  (cd "$GRIBPY/debs" && { apt-get download -q python3-cfgrib python3-eccodes python3-findlibs \
-    || { $SUDO apt-get update -qq && apt-get download -q python3-cfgrib python3-eccodes python3-findlibs; }; })
-  shopt -s nullglob
-  debs=("$GRIBPY"/debs/*.deb)
-  if [ ${#debs[@]} -ne 3 ]; then echo "setup: apt-get download fetched ${#debs[@]} of 3 .debs" >&2; exit 1; fi
-  for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$GRIBPY/files"; done
-  rm -rf "$GRIBPY/debs"
-  touch "$GRIBPY/.complete"
+  unpack_debs "$GRIBPY" 3 python3-cfgrib python3-eccodes python3-findlibs
 fi

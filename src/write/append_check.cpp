@@ -15,15 +15,9 @@ using json = nlohmann::json;
 
 namespace {
 
-// v2's "metadata", v3's consolidated_metadata.metadata (null when there is none).
+// The consolidated documents of `doc`, to be changed in place (the object is ours, not const).
 json* documents_of(json& doc) {
-  if (!doc.is_object()) return nullptr;
-  if (doc.contains("metadata") && doc["metadata"].is_object()) return &doc["metadata"];
-  if (doc.contains("consolidated_metadata") && doc["consolidated_metadata"].is_object() &&
-      doc["consolidated_metadata"].contains("metadata") &&
-      doc["consolidated_metadata"]["metadata"].is_object())
-    return &doc["consolidated_metadata"]["metadata"];
-  return nullptr;
+  return const_cast<json*>(consolidated_documents(doc));
 }
 
 std::vector<int64_t> ints_of(const json& v) {

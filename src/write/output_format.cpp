@@ -41,4 +41,14 @@ void write_consolidated(const Plan& plan, const Writable& store) {
   store.sync_folders({folder_of(key)});
 }
 
+const nlohmann::json* consolidated_documents(const nlohmann::json& doc) {
+  if (!doc.is_object()) return nullptr;
+  if (doc.contains("metadata") && doc["metadata"].is_object()) return &doc["metadata"];
+  if (doc.contains("consolidated_metadata") && doc["consolidated_metadata"].is_object() &&
+      doc["consolidated_metadata"].contains("metadata") &&
+      doc["consolidated_metadata"]["metadata"].is_object())
+    return &doc["consolidated_metadata"]["metadata"];
+  return nullptr;
+}
+
 }  // namespace zp

@@ -39,6 +39,10 @@ class OutputFormat {
 
 const OutputFormat& output_format(int zarr_format);
 
+// The map of documents inside a consolidated document: v2's "metadata", v3's
+// consolidated_metadata.metadata; null when there is none.
+const nlohmann::json* consolidated_documents(const nlohmann::json& doc);
+
 // Writes every document of metadata() / consolidated() (JSON text as zarr-python writes it),
 // durably: they are in place and flushed when these return.
 void write_metadata(const Plan& plan, const Writable& store);

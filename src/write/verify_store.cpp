@@ -39,18 +39,6 @@ std::string differing_members(const json& got, const json& want) {
   return out;
 }
 
-// The map of documents inside a consolidated document: v2's "metadata", v3's
-// consolidated_metadata.metadata; null when there is none.
-const json* consolidated_map(const json& doc) {
-  if (!doc.is_object()) return nullptr;
-  if (doc.contains("metadata") && doc["metadata"].is_object()) return &doc["metadata"];
-  if (doc.contains("consolidated_metadata") && doc["consolidated_metadata"].is_object() &&
-      doc["consolidated_metadata"].contains("metadata") &&
-      doc["consolidated_metadata"]["metadata"].is_object())
-    return &doc["consolidated_metadata"]["metadata"];
-  return nullptr;
-}
-
 // Compares stored JSON metadata with what the plan says it must be, and the consolidated document
 // (what xarray reads first) entry by entry.
 void check_metadata(const Plan& plan, const Writable& store, VerifyReport& r, std::size_t max) {
@@ -75,8 +63,8 @@ void check_metadata(const Plan& plan, const Writable& store, VerifyReport& r, st
   const auto got = load(cons_key);
   if (!got) return;
   const json want = nonfinite_numbers_to_markers(cons_doc);
-  const json* got_map = consolidated_map(*got);
-  const json* want_map = consolidated_map(want);
+  const json* got_map = consolidated_documents(*got);
+  const json* want_map = consolidated_documents(want);
   if (!got_map) return note(r, max, cons_key + ": not consolidated Zarr metadata");
   json got_rest = *got, want_rest = want;
   for (json* d : {&got_rest, &want_rest}) {
