@@ -428,10 +428,26 @@ bool LocalRun::reap() {
   return true;
 }
 
+namespace {
+
+// A worker killed by the signal a terminal sends its whole process group (Ctrl-C, hang-up) while
+// this run is told of it a moment later (Python's signal handler is polled): wait up to a second
+// for that, so the run stops instead of rerunning the job as lost.
+bool stopped_with_the_group(int status) {
+  if (!WIFSIGNALED(status)) return false;
+  const int sig = WTERMSIG(status);
+  if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP) return false;
+  for (int i = 0; i < 50 && termination_signal() == 0; ++i) usleep(20000);
+  return termination_signal() != 0;
+}
+
+}  // namespace
+
 // The worker running `job` ended before finishing it: run it again, or fail the run.
 void LocalRun::job_ended(int64_t job, int status) {
   const std::string why = describe(status);
-  if (done_jobs_.count(job)) return;  // a losing copy, stopped
+  if (done_jobs_.count(job)) return;           // a losing copy, stopped
+  if (stopped_with_the_group(status)) return;  // run() stops on the signal next
   for (const auto& [p, other] : running_) {
     if (other.job == job && !permanent_failure(status)) {
       log_line(ctx_.log_level, 1,
