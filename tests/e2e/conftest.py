@@ -143,3 +143,13 @@ def tile_like_the_original(ds, sizes, boundary="pad"):
     first = next(v for v in ds.data_vars.values() if all(d in v.dims for d in sizes))
     order = [d for d in first.dims if d in sizes]
     return c.stack(batch_dim=[f"{d}_coarse" for d in order]).transpose("batch_dim", ...).reset_index("batch_dim")
+
+
+def base_config(store, **extra):
+    """The ERA5 fixture's first four days in 8 jobs on 2 local workers: the lifecycle tests' run."""
+    cfg = {"data_uri": str(ERA5 / "refs.json"),
+           "preprocessors": [{"type": "sel", "time": ["2000-01-01 00:00", "2000-01-04 23:00"]}],
+           "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "cache_store": str(store), "num_jobs": 8, "simultaneous_worker_limit": 2}
+    cfg.update(extra)
+    return cfg

@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
-from conftest import (BIN, ERA5, assert_matches, need_fixtures, open_kerchunk, planted_libraries, run_cache,
-                      store_files)
-
-
-def base_config(store, **extra):
-    cfg = {"data_uri": str(ERA5 / "refs.json"),
-           "preprocessors": [{"type": "sel", "time": ["2000-01-01 00:00", "2000-01-04 23:00"]}],
-           "chunks": {"time": 24, "latitude": 19, "longitude": 36},
-           "cache_store": str(store), "num_jobs": 8, "simultaneous_worker_limit": 2}
-    cfg.update(extra)
-    return cfg
+from conftest import (BIN, ERA5, assert_matches, base_config, need_fixtures, open_kerchunk, planted_libraries,
+                      run_cache, store_files)
 
 
 def test_second_identical_run_is_a_cache_hit(tmp_path):
