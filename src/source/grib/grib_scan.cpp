@@ -250,6 +250,25 @@ bool is_grib_file(const std::string& path) {
   return f && std::fread(sig, 1, 4, f.get()) == 4 && std::memcmp(sig, "GRIB", 4) == 0;
 }
 
+// The message starting at the file's position claims a length (section 0) the file cannot hold:
+// refused before ecCodes allocates a buffer of that length. Position unchanged.
+void check_claimed_length(FILE* f, const std::string& where) {
+  const long at = std::ftell(f);
+  unsigned char s0[16] = {};
+  const std::size_t got = std::fread(s0, 1, sizeof s0, f);
+  std::fseek(f, 0, SEEK_END);
+  const long end = std::ftell(f);
+  std::fseek(f, at, SEEK_SET);
+  if (got < sizeof s0 || std::memcmp(s0, "GRIB", 4) != 0 || at < 0 || end < at) return;
+  uint64_t length = 0;
+  if (s0[7] == 1) length = (uint64_t{s0[4]} << 16) | (uint64_t{s0[5]} << 8) | s0[6];
+  if (s0[7] == 2)
+    for (int i = 8; i < 16; ++i) length = (length << 8) | s0[i];
+  if (length > static_cast<uint64_t>(end - at) || length > kMessageBytes)
+    throw Error::source(where, "section 0 claims " + std::to_string(length) +
+                                   " bytes, more than the file holds after it");
+}
+
 void scan_grib_file(const std::string& path, uint32_t file, const json& filter_by_keys,
                     GribScan& scan) {
   // ecCodes' own messages to stderr are silenced: the Error says what failed and where.
@@ -261,9 +280,10 @@ void scan_grib_file(const std::string& path, uint32_t file, const json& filter_b
   const json filter = filter_by_keys.is_object() ? filter_by_keys : json::object();
   for (std::size_t n = 0;; ++n) {
     int err = 0;
+    const std::string where = message_where(path, n, 0);
+    check_claimed_length(f.get(), where);
     Handle h(codes_handle_new_from_file(nullptr, f.get(), PRODUCT_GRIB, &err));
     if (!h && err == 0) break;  // end of file
-    const std::string where = message_where(path, n, 0);
     if (!h)
       throw Error::source(
           where, std::string("ecCodes cannot read the message: ") + codes_get_error_message(err));
