@@ -262,7 +262,7 @@ void check_claimed_length(FILE* f, const std::string& where) {
   if (got < sizeof s0 || std::memcmp(s0, "GRIB", 4) != 0 || at < 0 || end < at) return;
   uint64_t length = 0;
   if (s0[7] == 1) length = (uint64_t{s0[4]} << 16) | (uint64_t{s0[5]} << 8) | s0[6];
-  if (s0[7] == 2)
+  if (s0[7] != 1)  // GRIB2, and any other edition as ecCodes reads it
     for (int i = 8; i < 16; ++i) length = (length << 8) | s0[i];
   if (length > static_cast<uint64_t>(end - at) || length > kMessageBytes)
     throw Error::source(where, "section 0 claims " + std::to_string(length) +
