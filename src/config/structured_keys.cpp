@@ -267,10 +267,23 @@ std::string s3_store_in_dir(const Config& c, const std::string& dir) {
   return without_trailing_slashes(dir) + "/" + fs::path(local).filename().string();
 }
 
-// The options of an S3 cache store: cache_storage_options, else the source's storage_options.
+// The options of an S3 cache store: cache_storage_options, else the source's storage_options
+// without what belongs to the source's host: its HTTP headers and basic authentication never, and
+// its S3 credentials only when the source is on S3 too (the same service, another bucket).
 StorageOptions cache_storage_options(const KeyDocument& doc, const Config& c) {
-  if (!doc.contains("cache_storage_options") || doc["cache_storage_options"].is_null())
-    return c.access.target;
+  if (!doc.contains("cache_storage_options") || doc["cache_storage_options"].is_null()) {
+    StorageOptions o = c.access.target;
+    o.headers.clear();
+    o.basic_user.clear();
+    o.basic_password.clear();
+    o.locations.clear();
+    if (c.data_uri.rfind("s3://", 0) != 0) {
+      o.key.clear();
+      o.secret.clear();
+      o.token.clear();
+    }
+    return o;
+  }
   return StorageOptions::from_json(doc["cache_storage_options"], "cache_storage_options");
 }
 

@@ -21,6 +21,11 @@ inline constexpr int64_t kCoordinateValues = int64_t{1} << 25;
 inline constexpr int64_t kInnerChunksPerShard = int64_t{1} << 20;
 // References a kerchunk "gen" section may expand to, in all.
 inline constexpr int64_t kGeneratedReferences = 4'000'000;
+// One string a kerchunk template renders (a key, a URL): templates may nest many times in one
+// URL, so a few KiB of reference set could render gigabytes. S3 keys end at 1 KiB.
+inline constexpr int64_t kRenderedTemplateBytes = 8192;
+// The keys and URLs of one reference set, in all, as rendered (4M references of 130 bytes).
+inline constexpr int64_t kReferenceTextBytes = int64_t{1} << 29;
 // Chunk keys asked for one by one (HEAD) where a server cannot list (Zarr over plain HTTP).
 inline constexpr int64_t kProbedChunks = 1'000'000;
 // Points of one GRIB message's grid (Ni x Nj, numberOfPoints, numberOfValues...), checked before

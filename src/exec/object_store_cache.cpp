@@ -9,6 +9,7 @@
 #include "core/thread_pool.hpp"
 #include "exec/cache_decision.hpp"
 #include "exec/progress.hpp"
+#include "exec/resume_check.hpp"
 #include "plan/plan_json.hpp"
 #include "source/fingerprint.hpp"
 #include "store/s3_writer.hpp"
@@ -118,21 +119,24 @@ Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id)
 }
 
 // The plan of this run: the unfinished run's (same config, unchanged sources), or a fresh one.
+// A resumed plan must read exactly the files a fresh plan reads: the store is untrusted, and an
+// edited plan.json (its digest in state.json rewritten too) must not read a file of the user's.
 Plan plan_of_run(const Config& cfg, const S3Writer& store, const StoreState& state,
                  const std::string& id, bool changed) {
-  const std::string hash = cfg.content_hash();
+  Plan fresh = fresh_plan(cfg, store, id);
   if (!changed && !state.completed_hash() && source_change(state, cfg).empty())
-    if (auto resumed = resumable(store, state, hash, id)) {  // an unfinished run of this config
+    if (auto resumed = resumable(store, state, cfg.content_hash(), id)) {
       Plan plan = std::move(*resumed);
+      check_same_files(store.root(), plan, fresh);
       AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
       access.chunks_remote_role = plan.access.chunks_remote_role;
       plan.access = access;
+      check_resumable(store.root(), plan);
       log_line(cfg.log_level, 1, "resuming " + store.root());
       return plan;
     }
-  Plan plan = fresh_plan(cfg, store, id);
-  start_fresh(store, state, cfg, plan, changed);
-  return plan;
+  start_fresh(store, state, cfg, fresh, changed);
+  return fresh;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <utility>
 
@@ -219,6 +220,13 @@ std::unique_ptr<WriteBatch> FileStore::batch() const {
 }
 
 std::optional<std::string> FileStore::get(const std::string& key) const {
+  return get_at_most(key, std::numeric_limits<uint64_t>::max());
+}
+
+// Refused by its size before reading (a sparse file costs nothing on disk), and read no further
+// than `max_bytes` + 1 in case it grows meanwhile.
+std::optional<std::string> FileStore::get_at_most(const std::string& key,
+                                                  uint64_t max_bytes) const {
   const std::string path = path_of(key);
   const UniqueFd dir = open_folder_beneath(root_, folder_of(key), false);
   if (!dir.valid()) return std::nullopt;
@@ -227,12 +235,16 @@ std::optional<std::string> FileStore::get(const std::string& key) const {
   const UniqueFd fd(
       ::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || static_cast<uint64_t>(st.st_size) > max_bytes)
+    return std::nullopt;
   std::string out;
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n > 0) {
       out.append(buf, static_cast<std::size_t>(n));
+      if (out.size() > max_bytes) return std::nullopt;
     } else if (n == 0) {
       return out;
     } else if (errno != EINTR) {

@@ -44,6 +44,7 @@ class FileStore : public Writable {
   // the root, each once: the names that durable puts renamed into them survive a crash after this.
   void sync_folders(const std::set<std::string>& folders) const override;
   std::optional<std::string> get(const std::string& key) const override;
+  std::optional<std::string> get_at_most(const std::string& key, uint64_t max_bytes) const override;
   bool exists(const std::string& key) const override;
   void remove(const std::string& key) const override;
   // Creates folder `key` and those on its way (none of them may be a link).

@@ -7,6 +7,7 @@
 // Implementations are thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <set>
@@ -50,6 +51,14 @@ class Writable {
   // followed by a write.
   virtual bool put_if_absent(const std::string& key, const std::string& value) const = 0;
   virtual std::optional<std::string> get(const std::string& key) const = 0;
+  // `key`'s value when it holds at most `max_bytes`; nullopt when absent or larger (a store file
+  // is untrusted: a planted 2 GB sparse heartbeat must not be read whole). Backends that can ask
+  // for the size first do (files: fstat); the default reads, then checks.
+  virtual std::optional<std::string> get_at_most(const std::string& key, uint64_t max_bytes) const {
+    auto v = get(key);
+    if (v && v->size() > max_bytes) return std::nullopt;
+    return v;
+  }
   virtual bool exists(const std::string& key) const = 0;
   // Deletes `key`; nothing happens when it is absent.
   virtual void remove(const std::string& key) const = 0;

@@ -17,8 +17,12 @@ std::string key(const std::string& rest) {
   return std::string(StoreState::kFolder) + "/" + rest;
 }
 
+// Bookkeeping files are small (state.json holds one fingerprint per source file: ~20 MB for
+// 100,000 files); a larger one is not ours and is read as absent, as an unparsable one is.
+constexpr uint64_t kBookkeepingBytes = uint64_t{64} << 20;
+
 std::optional<json> read_json(const Writable& store, const std::string& k) {
-  const auto text = store.get(k);
+  const auto text = store.get_at_most(k, kBookkeepingBytes);
   if (!text) return std::nullopt;
   if (json_too_deep(*text)) return std::nullopt;
   json j = json::parse(*text, nullptr, false);

@@ -42,6 +42,7 @@ class S3StandIn(LoopbackHttp):
         self.url = f"http://127.0.0.1:{self.port}"
         self.lock = threading.Lock()
         self.log = []
+        self.headers = []  # of every request, as sent
 
     def upstream(self, method, path, headers, body):
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
@@ -92,6 +93,7 @@ class S3StandIn(LoopbackHttp):
                 with stand.lock:
                     n = len(stand.log)
                     stand.log.append((self.command, self.path))
+                    stand.headers.append(dict(self.headers))
                     fault = stand.fault(self.command, self.path, n)
                 if fault == "slow":
                     time.sleep(6)  # a long job: outside the lock, other requests go on
@@ -370,4 +372,51 @@ def test_a_run_longer_than_its_lease_keeps_it_and_a_second_run_is_refused(tmp_pa
         out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
     mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/lease/s.zarr")
+    xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())
+
+
+def test_an_edited_plan_on_s3_cannot_make_a_resume_read_a_local_file(tmp_path, s3):
+    """Hostile review (session 15): whoever may write the cache's prefix rewrote plan.json's files
+    to a local file of the user's (its digest in state.json too) and deleted the done records; the
+    next run resumed, exit 0, and uploaded the file's bytes. Now a resumed plan must read exactly
+    the files a fresh plan of this config reads (as the local resume does)."""
+    import hashlib
+    secret = tmp_path / "id_secret"
+    secret.write_bytes(b"AWS_SECRET_ACCESS_KEY=MY-VERY-SECRET\n" * 20000)
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 1.0)
+    cfg = dict(s3_config(s3, "t/s.zarr"), data_uri=str(nc), num_jobs=2)
+    run_cache(tmp_path, cfg, check=0)
+    c = s3.client()
+    get = lambda k: c.get_object(Bucket=BUCKET, Key="t/s.zarr/" + k)["Body"].read()  # noqa: E731
+    plan = json.loads(get(".zarr-parallel/plan.json"))
+    plan["files"] = [str(secret)]
+    text = json.dumps(plan).encode()
+    state = json.loads(get(".zarr-parallel/state.json"))
+    state["plan_sha256"] = hashlib.sha256(text).hexdigest()
+    c.put_object(Bucket=BUCKET, Key="t/s.zarr/.zarr-parallel/plan.json", Body=text)
+    c.put_object(Bucket=BUCKET, Key="t/s.zarr/.zarr-parallel/state.json", Body=json.dumps(state).encode())
+    for k in keys(s3, "t/s.zarr/"):
+        if k.endswith(("complete.json", ".done", ".zmetadata")):
+            c.delete_object(Bucket=BUCKET, Key=k)
+    refused = run_cache(tmp_path, cfg, check=5)
+    assert "reads other files than the source has now" in refused.stderr, refused.stderr
+    for k in keys(s3, "t/s.zarr/"):
+        assert b"MY-VERY-SECRET" not in c.get_object(Bucket=BUCKET, Key=k)["Body"].read(), k
+
+
+def test_a_sources_http_headers_never_reach_the_caches_s3_endpoint(tmp_path, s3):
+    """Hostile review (session 15): without cache_storage_options the source's storage_options,
+    headers included, were sent to the cache's S3 endpoint (another host)."""
+    nc = tmp_path / "src.nc"
+    small_netcdf(nc, 1.0)
+    with S3StandIn(s3) as stand:
+        cfg = {"data_uri": str(nc), "storage_options": {"headers": {"X-Api-Key": "SECRET-API-KEY-42"}},
+               "cache_store": f"s3://{BUCKET}/h/s.zarr", "deploy_mode": "series"}
+        env = {"AWS_ENDPOINT_URL": stand.url, "AWS_ACCESS_KEY_ID": s3.KEY, "AWS_SECRET_ACCESS_KEY": s3.SECRET}
+        run_cache(tmp_path, cfg, check=0, env=env)
+    assert stand.headers, "the run sent nothing to the cache's endpoint"
+    for h in stand.headers:
+        assert "SECRET-API-KEY-42" not in json.dumps(h), h
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/h/s.zarr")
     xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())

@@ -531,3 +531,92 @@ def test_a_served_netcdf4_file_that_crashes_libhdf5_ends_the_run_with_exit_4(tmp
     assert proc.returncode == 4, (proc.returncode, proc.stderr)
     assert url in proc.stderr and ("crashed" in proc.stderr or "failed" in proc.stderr), proc.stderr
     assert not store.exists()
+
+
+# Hostile review, session 15: small metadata that asked for memory without bound.
+
+def test_a_kerchunk_template_rendering_megabytes_is_refused(tmp_path):
+    """A 66 KB reference set rendered every gen URL from a 64 KiB template: 4M references asked for
+    256 GB (bad_alloc, exit 1). Rendered strings are now limited (8 KiB each, 512 MiB in all)."""
+    refs = {".zgroup": json.dumps({"zarr_format": 2}),
+            "x/.zarray": json.dumps({"shape": [20000], "chunks": [1], "dtype": "<f4", "compressor": None,
+                                     "filters": None, "fill_value": None, "order": "C", "zarr_format": 2}),
+            "x/.zattrs": json.dumps({"_ARRAY_DIMENSIONS": ["t"]})}
+    doc = {"version": 1, "templates": {"u": str(tmp_path / ("a" * 200)) * 320}, "refs": refs,
+           "gen": [{"key": "x/{{i}}", "url": "{{u}}", "offset": "0", "length": "4",
+                    "dimensions": {"i": {"stop": 20000}}}]}
+    (tmp_path / "refs.json").write_text(json.dumps(doc))
+    proc, seconds = run_bounded(["inspect", str(tmp_path / "refs.json")])
+    assert proc.returncode == 4, proc.stderr
+    assert "renders to more than 8192 bytes" in proc.stderr, proc.stderr
+    # Many references of legal length meet the budget of all of them.
+    doc["templates"]["u"] = "/" + "b" * 8000
+    doc["gen"][0]["dimensions"]["i"]["stop"] = 4000000
+    (tmp_path / "refs.json").write_text(json.dumps(doc))
+    proc, seconds = run_bounded(["inspect", str(tmp_path / "refs.json")], seconds=120)
+    assert proc.returncode == 4, proc.stderr
+    assert "in all; refusing them" in proc.stderr, proc.stderr
+
+
+def test_a_grib_file_of_distinct_times_and_steps_is_refused_before_n_squared(tmp_path):
+    """5,000 messages (0.9 MB), each at its own time and step: valid_time (time x step doubles)
+    and the manifest were built before the chunk budget was met (0.6 GB and 12 s at 3,000; 20 GB
+    at 50,000), and finding distinct values compared every pair."""
+    from grib_files import load_oracle, write_messages
+    why = load_oracle()
+    if why:
+        pytest.skip(why)
+    import datetime
+    d0 = datetime.date(1900, 1, 1)
+    grid = {"Ni": 4, "Nj": 2, "latitudeOfFirstGridPointInDegrees": 10.0, "longitudeOfFirstGridPointInDegrees": 0.0,
+            "latitudeOfLastGridPointInDegrees": 0.0, "longitudeOfLastGridPointInDegrees": 30.0,
+            "iDirectionIncrementInDegrees": 10.0, "jDirectionIncrementInDegrees": 10.0}
+    messages = [dict(grid, dataDate=int((d0 + datetime.timedelta(days=i)).strftime("%Y%m%d")), step=i,
+                     values=[1.0] * 8) for i in range(5000)]
+    path = tmp_path / "distinct.grib2"
+    write_messages(path, messages)
+    proc, seconds = run_bounded(["inspect", str(path)], seconds=120)
+    assert proc.returncode == 4, proc.stderr
+    assert "messages in the grid" in proc.stderr and str(path) in proc.stderr, proc.stderr
+
+
+def test_v3_shard_indexes_of_too_many_inner_chunks_are_refused_unread(tmp_path):
+    """An N x 1 array in 1 x 2^20 shards of 1 x 1 chunks: each shard's index is 16 MiB though it
+    holds one chunk, and all of them were read into memory at once (4.2 GB at N=256)."""
+    store = tmp_path / "src.zarr"
+    store.mkdir()
+    (store / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}))
+    n = 40
+    meta = {"zarr_format": 3, "node_type": "array", "shape": [n, 1], "data_type": "float32",
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1, 1 << 20]}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": 0.0, "dimension_names": ["y", "x"], "attributes": {},
+            "codecs": [{"name": "sharding_indexed", "configuration": {
+                "chunk_shape": [1, 1], "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+                "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]}}]}
+    (store / "v" / "c").mkdir(parents=True)
+    (store / "v" / "zarr.json").write_text(json.dumps(meta))
+    for y in range(n):
+        (store / "v" / "c" / str(y)).mkdir()
+        with open(store / "v" / "c" / str(y) / "0", "wb") as f:
+            f.truncate((16 << 20) + 4)  # sparse: a whole index, 16 MiB, costs nothing on disk
+    proc, seconds = run_bounded(["inspect", str(store)])
+    assert proc.returncode == 4, proc.stderr
+    assert "inner chunks in all" in proc.stderr, proc.stderr
+
+
+def test_a_sparse_bookkeeping_file_is_not_read_whole(tmp_path):
+    """A 2 GB sparse heartbeat planted in a store made `status` allocate 2 GB (16 GB: bad_alloc)."""
+    import numpy as np
+    import xarray as xr
+    xr.Dataset({"t": (("x",), np.arange(100, dtype="<f4"))}).to_netcdf(tmp_path / "src.nc")
+    store = tmp_path / "s.zarr"
+    run_cache(tmp_path, {"data_uri": str(tmp_path / "src.nc"), "cache_store": str(store),
+                         "deploy_mode": "series"}, check=0)
+    beats = store / ".zarr-parallel" / "heartbeats"
+    beats.mkdir(exist_ok=True)
+    with open(beats / "w.json", "wb") as f:
+        f.truncate(4 << 30)
+    proc, seconds = run_bounded(["status", str(store)])
+    assert proc.returncode == 0, proc.stderr
+    assert "internal error" not in proc.stderr

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "core/budget.hpp"
 #include "core/error.hpp"
 
 namespace zp {
@@ -94,8 +95,9 @@ struct Fields {
   std::vector<json> distinct(const std::string& key) const {
     const std::size_t k = key_index(key);
     std::vector<json> out;
+    std::set<json> seen;  // a file of 50,000 distinct times must not take N^2 comparisons
     for (std::size_t id : ids)
-      if (std::find(out.begin(), out.end(), value(id, k)) == out.end()) out.push_back(value(id, k));
+      if (seen.insert(value(id, k)).second) out.push_back(value(id, k));
     return out;
   }
 };
@@ -392,8 +394,16 @@ Built build_variable(const Fields& f, const Fields& all, const GribFirst& first,
   encode_cf(attrs);
   std::vector<Coord> coords = header_coords(f, attrs, where);
   std::vector<Coord> header;
+  std::vector<int64_t> messages;
   for (const Coord& c : coords)
-    if (c.values.size() > 1) header.push_back(c);
+    if (c.values.size() > 1) {
+      header.push_back(c);
+      messages.push_back(static_cast<int64_t>(c.values.size()));
+    }
+  // Before valid_time (time x step values) or the manifest is allocated: distinct times and
+  // steps in every message would ask for N^2 of each.
+  budget::checked_product(messages, budget::kChunksPerArray, uri,
+                          "messages in the grid of paramId " + f.distinct("paramId")[0].dump());
   const Geography geo = geography(first);
   Built b;
   for (const Coord& c : coords) b.coords.push_back(c.var);

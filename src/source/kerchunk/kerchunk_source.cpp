@@ -74,6 +74,22 @@ int64_t gen_count(const json& spec, const std::string& where) {
   return stop > start ? (stop - start + step - 1) / step : 0;
 }
 
+// What the references of one set may still make: their count (gen) and their rendered text.
+struct RefBudget {
+  int64_t references = budget::kGeneratedReferences;
+  int64_t text = budget::kReferenceTextBytes;
+};
+
+// Counts a made reference's key and URL against the set's text budget.
+void spend_text(RefBudget& b, const std::string& key, const Reference& r,
+                const std::string& where) {
+  b.text -= static_cast<int64_t>(key.size() + r.path.size());
+  if (b.text < 0)
+    throw Error::source(where, "its references' keys and URLs render to more than " +
+                                   std::to_string(budget::kReferenceTextBytes) +
+                                   " bytes in all; refusing them");
+}
+
 // The number of references is counted before any is made: a few bytes of "gen" can ask for more
 // than any machine holds. `budget`: what all entries together may still make.
 void check_gen_size(const json& dims, const std::string& where, int64_t& budget) {
@@ -133,7 +149,8 @@ int64_t gen_number(const std::string& t, const char* field, const std::string& k
 // The reference of one point of the product (`vars`: each dimension's value there).
 void add_gen_reference(const json& g, ReferenceSet& refs, const Base& base,
                        const std::map<std::string, std::string>& templates,
-                       const std::map<std::string, int64_t>& vars, const std::string& where) {
+                       const std::map<std::string, int64_t>& vars, const std::string& where,
+                       RefBudget& budget) {
   auto text = [&](const char* field) {
     const json& f = g[field];
     return render_template(f.is_string() ? f.get<std::string>() : f.dump(), templates, vars, where);
@@ -143,17 +160,18 @@ void add_gen_reference(const json& g, ReferenceSet& refs, const Base& base,
   r.path = resolve_url(text("url"), base, key);
   if (g.contains("offset")) r.offset = gen_number(text("offset"), "offset", key);
   if (g.contains("length")) r.length = gen_number(text("length"), "length", key);
+  spend_text(budget, key, r, where);
   refs[key] = r;
 }
 
 // Expands one "gen" entry: the cartesian product of its dimensions.
 void expand_gen(const json& g, ReferenceSet& refs, const Base& base,
-                const std::map<std::string, std::string>& templates, int64_t& budget) {
+                const std::map<std::string, std::string>& templates, RefBudget& budget) {
   const std::string where = "gen entry " + g.dump().substr(0, 80);
   if (!g.is_object() || !g.contains("key") || !g.contains("url") || !g.contains("dimensions"))
     throw Error::source(where, "needs key, url and dimensions");
   if (!g["dimensions"].is_object()) throw Error::source(where, "dimensions must be a map");
-  check_gen_size(g["dimensions"], where, budget);
+  check_gen_size(g["dimensions"], where, budget.references);
   const GenDims dims = gen_values(g["dimensions"], where);
   for (const auto& d : dims)
     if (d.second.empty()) return;
@@ -161,7 +179,7 @@ void expand_gen(const json& g, ReferenceSet& refs, const Base& base,
   std::vector<std::size_t> pos(dims.size(), 0);
   for (;;) {
     for (std::size_t i = 0; i < dims.size(); ++i) vars[dims[i].first] = dims[i].second[pos[i]];
-    add_gen_reference(g, refs, base, templates, vars, where);
+    add_gen_reference(g, refs, base, templates, vars, where, budget);
     std::size_t i = dims.size();
     while (i > 0 && ++pos[i - 1] == dims[i - 1].second.size()) pos[--i] = 0;
     if (i == 0) return;
@@ -215,16 +233,17 @@ ReferenceSet parse_kerchunk_unchecked(const std::string& text, const Base& base,
     }
   }
   const json& body = v1 ? doc["refs"] : doc;
+  RefBudget budget;
   for (const auto& [key, value] : body.items()) {
     try {
       refs[key] = parse_ref(value, key, base, templates);
+      spend_text(budget, key, refs[key], json_path);
     } catch (const Error& e) {
       throw Error::source(json_path, e.what());
     }
   }
   if (v1 && doc.contains("gen")) {
     if (!doc["gen"].is_array()) throw Error::source(json_path, "'gen' must be a list");
-    int64_t budget = budget::kGeneratedReferences;
     for (const auto& g : doc["gen"]) expand_gen(g, refs, base, templates, budget);
   }
   return refs;

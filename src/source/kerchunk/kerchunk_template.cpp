@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdint>
 
+#include "core/budget.hpp"
 #include "core/error.hpp"
 
 namespace zp {
@@ -134,6 +135,14 @@ class Expr {
   int depth_ = 0;
 };
 
+// Checked as it grows: "{{a}}" repeated with a large template "a" renders far more than its text.
+void check_rendered_size(const std::string& out, const std::string& where) {
+  if (static_cast<int64_t>(out.size()) > budget::kRenderedTemplateBytes)
+    throw Error::source(where, "a template renders to more than " +
+                                   std::to_string(budget::kRenderedTemplateBytes) +
+                                   " bytes; refusing it");
+}
+
 }  // namespace
 
 std::string render_template(const std::string& text,
@@ -156,9 +165,12 @@ std::string render_template(const std::string& text,
       inner.pop_back();
     const auto s = strings.find(inner);
     out += s != strings.end() ? s->second : std::to_string(Expr(inner, numbers, where).parse());
+    check_rendered_size(out, where);
     pos = close + 2;
   }
-  return out + text.substr(pos);
+  out += text.substr(pos);
+  check_rendered_size(out, where);
+  return out;
 }
 
 }  // namespace zp

@@ -266,8 +266,42 @@ void add_shard_entries(const std::vector<ShardEntry>& entries, const std::vector
   }
 }
 
-// Sharded: every present shard's index is read (together: one batch of requests when remote),
-// and its entries become the manifest's chunks.
+// Index bytes read at once: the indexes of a batch are held together, and each may be 16 MiB.
+constexpr uint64_t kIndexBatchBytes = uint64_t{64} << 20;
+
+struct ShardIndexRead {
+  RangeRequest request;
+  int64_t shard;
+  const Reference* ref;
+};
+
+// The present shards and where each one's index lies. Their index entries in all stay within
+// twice the array's chunk budget (edge shards index inner chunks past the array's end).
+std::vector<ShardIndexRead> shard_index_reads(Reader& rd, const std::string& name,
+                                              const KeyEncoding& enc, const ChunkGrid& shards,
+                                              std::size_t n, bool index_at_end,
+                                              const std::string& where) {
+  const uint64_t index_bytes = shard_index_bytes(n);
+  std::vector<ShardIndexRead> out;
+  for (int64_t s = 0; s < shards.num_chunks(); ++s) {
+    const auto it = rd.refs.find(enc.key(name, shards.coords(s)));
+    if (it == rd.refs.end() || it->second.data) continue;
+    if (static_cast<int64_t>((out.size() + 1) * n) > 2 * budget::kChunksPerArray)
+      throw Error::source(where, "its shards index more than " +
+                                     std::to_string(2 * budget::kChunksPerArray) +
+                                     " inner chunks in all; refusing to read them");
+    const uint64_t size = rd.size_of(it->second);
+    if (size < index_bytes) throw Error::source(it->second.path, "shard shorter than its index");
+    const uint64_t at = index_at_end ? size - index_bytes : 0;
+    out.push_back({{it->second.path, static_cast<uint64_t>(it->second.offset) + at, index_bytes},
+                   s,
+                   &it->second});
+  }
+  return out;
+}
+
+// Sharded: every present shard's index is read (in batches of requests when remote, a batch's
+// indexes held together), and its entries become the manifest's chunks.
 void add_shard_chunks(Reader& rd, const std::string& name, const KeyEncoding& enc,
                       const Sharding& sh, const std::vector<int64_t>& chunks,
                       const std::string& where, Variable& v, FileIndex& file_of) {
@@ -275,29 +309,22 @@ void add_shard_chunks(Reader& rd, const std::string& name, const KeyEncoding& en
   std::vector<int64_t> per(sh.inner.size());
   for (std::size_t d = 0; d < per.size(); ++d) per[d] = chunks[d] / sh.inner[d];
   const std::size_t n = sh.per_shard, index_bytes = shard_index_bytes(n);
-  std::vector<RangeRequest> requests;
-  std::vector<std::pair<int64_t, const Reference*>> present;
-  for (int64_t s = 0; s < shards.num_chunks(); ++s) {
-    const auto it = rd.refs.find(enc.key(name, shards.coords(s)));
-    if (it == rd.refs.end() || it->second.data) continue;
-    const uint64_t size = rd.size_of(it->second);
-    if (size < index_bytes) throw Error::source(it->second.path, "shard shorter than its index");
-    const uint64_t at = sh.index_at_end ? size - index_bytes : 0;
-    requests.push_back(
-        {it->second.path, static_cast<uint64_t>(it->second.offset) + at, index_bytes});
-    present.emplace_back(s, &it->second);
-  }
-  std::vector<Bytes> indexes;
-  if (!requests.empty())
-    indexes = rd.access.reader(requests[0].location, rd.role).read_many(requests);
-  for (std::size_t k = 0; k < present.size(); ++k) {
-    const Reference& r = *present[k].second;
-    const uint64_t size = rd.size_of(r);
-    // The data lies beside the index: after it (index first) or before it (index last).
-    const uint64_t begin = sh.index_at_end ? 0 : index_bytes;
-    const uint64_t end = sh.index_at_end ? size - index_bytes : size;
-    const auto entries = decode_shard_index(indexes[k], n, begin, end, r.path);
-    add_shard_entries(entries, shards.coords(present[k].first), per, r, file_of(r), v);
+  const auto reads = shard_index_reads(rd, name, enc, shards, n, sh.index_at_end, where);
+  const std::size_t batch = std::max<std::size_t>(1, kIndexBatchBytes / index_bytes);
+  for (std::size_t first = 0; first < reads.size(); first += batch) {
+    const std::size_t last = std::min(reads.size(), first + batch);
+    std::vector<RangeRequest> requests;
+    for (std::size_t k = first; k < last; ++k) requests.push_back(reads[k].request);
+    const auto indexes = rd.access.reader(requests[0].location, rd.role).read_many(requests);
+    for (std::size_t k = first; k < last; ++k) {
+      const Reference& r = *reads[k].ref;
+      const uint64_t size = rd.size_of(r);
+      // The data lies beside the index: after it (index first) or before it (index last).
+      const uint64_t begin = sh.index_at_end ? 0 : index_bytes;
+      const uint64_t end = sh.index_at_end ? size - index_bytes : size;
+      const auto entries = decode_shard_index(indexes[k - first], n, begin, end, r.path);
+      add_shard_entries(entries, shards.coords(reads[k].shard), per, r, file_of(r), v);
+    }
   }
 }
 
