@@ -193,3 +193,26 @@ def test_dask_copies_the_job_of_a_stopped_worker(tmp_path):
     # verify with the config the Python module made (it names the engine).
     assert run_cache(tmp_path, dict(cfg, engine="kerchunk"), command="verify").returncode == 0
     assert_matches(store, expected_source())
+
+
+def test_plan_simulate_on_one_worker_is_the_sum_of_the_jobs(tmp_path):
+    """`plan --simulate 1`: one worker runs every job in turn, so the makespan is each job's read
+    bytes at 100 MB/s plus 50 ms, summed over the plan's own jobs; the ideal has no start-up. A bad
+    spec is refused (exit 2, naming --simulate) before anything is planned or written."""
+    need_fixtures()
+    store = tmp_path / "sim.zarr"
+    cfg = base_config(store)
+    plan = json.loads(run_cache(tmp_path, cfg, "--json", "--simulate", "1", command="plan", check=0).stdout)
+    read = sum(j["read_bytes"] for j in plan["jobs"]) / 100e6
+    sim = plan["simulation"]
+    assert sim["workers"] == 1 and sim["slow_workers"] == 0 and sim["seeds"] == 5, sim
+    assert abs(sim["ideal_seconds"] - read) < 1e-9, (sim, read)
+    assert abs(sim["makespan_seconds"] - (read + 0.05 * len(plan["jobs"]))) < 1e-9, sim
+    assert sim["ratio"] == sim["ratio_without_copies"] > 1, sim
+    text = run_cache(tmp_path, cfg, "--simulate", "4,slow=25%x3,fail=1%", command="plan", check=0).stdout
+    assert "4 workers (1 of them 3x slower), 1% of job attempts failing" in text, text
+    assert "this plan was made for 2 workers" in text, text
+    for bad in ["0", "4,slow=25%", "4,fail=80%", "4,speed=2"]:
+        proc = run_cache(tmp_path, cfg, "--simulate", bad, command="plan", check=2)
+        assert "--simulate" in proc.stderr and f"'{bad}'" in proc.stderr, proc.stderr
+    assert not store.exists()
