@@ -25,6 +25,7 @@
 #include "source/scan_cache.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/url_scope.hpp"
+#include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
 
 namespace py = pybind11;
@@ -244,6 +245,9 @@ void bind_cache_session(py::module_& m) {
       s.plan = load_plan(plan_path);
       s.plan_path = plan_path;
       s.started = started;
+      // dask: a speculative copy that lost (issue 34) and was killed with the cluster may have
+      // left temporaries in the store.
+      remove_stale_temporaries(store_root_of_plan(plan_path), s.plan);
       finish_cache(config_of(config, base_dir), s);
       return 0;
     });

@@ -10,6 +10,7 @@ import sys
 import uuid
 
 from . import _main_guard
+from . import speculation
 from . import _zarr_parallel as _engine
 from . import utils
 
@@ -260,7 +261,7 @@ class ZarrParallelAssembler:
                              "recommend_changes=False):\n" + text)
 
     def _run_dask(self, session, workers, memory_limit, client, scheduler_address, quiet):
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
         if quiet:
             logging.getLogger("distributed").setLevel(logging.ERROR)
         owned = []
@@ -277,14 +278,21 @@ class ZarrParallelAssembler:
         try:
             run = uuid.uuid4().hex[:8]
             secrets = _engine.secrets_of(session["config"], session["base"])
-            futures = [client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"], secrets,
-                                     key=f"zarr-parallel-{run}-job-{job}", retries=2, pure=False)
-                       for job in session["pending"]]
-            total = len(futures)
-            for done, future in enumerate(as_completed(futures), 1):
-                future.result()
-                if self._config.get("log_level", 0) >= 1:
-                    print(f"zarr-parallel: {done}/{total} jobs done", file=sys.stderr)
+            verbose = self._config.get("log_level", 0) >= 1
+
+            def submit(job, worker):
+                # A copy (issue 34) runs on the idle worker it was made for, once.
+                copy = {} if worker is None else dict(workers=[worker], allow_other_workers=False)
+                suffix = "" if worker is None else "-copy"
+                return client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"], secrets,
+                                     key=f"zarr-parallel-{run}-job-{job}{suffix}", retries=0 if copy else 2,
+                                     pure=False, **copy)
+
+            total = len(session["pending"])
+            jobs = speculation.DaskJobs(client, submit, session["pending"],
+                                        speculation.stderr_log if verbose else lambda text: None)
+            jobs.run(lambda left: verbose and print(f"zarr-parallel: {total - left}/{total} jobs done",
+                                                    file=sys.stderr))
         finally:
             for obj in owned:
                 obj.close()

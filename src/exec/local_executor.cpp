@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -499,8 +500,15 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// ZP_FAULT_NO_COPIES (tests and issue 34's measurement only): no speculative copies.
+bool copies_off() {
+  static const bool off = std::getenv("ZP_FAULT_NO_COPIES") != nullptr;
+  return off;
+}
+
 // The oldest running job that has run long enough to be a straggler and has no copy yet.
 std::optional<int64_t> LocalRun::job_to_copy(double now) const {
+  if (copies_off()) return std::nullopt;
   const double after = std::max(kCopyAfterSeconds, kCopyAfterMedian * median(durations_));
   const Worker* oldest = nullptr;
   for (const auto& [pid, w] : running_) {
@@ -514,6 +522,7 @@ std::optional<int64_t> LocalRun::job_to_copy(double now) const {
 
 // True while a running job could still get a copy: an idle worker then waits instead of exiting.
 bool LocalRun::copy_may_come() const {
+  if (copies_off()) return false;
   for (const auto& [pid, w] : running_)
     if (w.job && !w.copy && !copied_.count(*w.job)) return true;
   return false;

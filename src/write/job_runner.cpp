@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <thread>
 
 #include "codec/codec.hpp"
 #include "core/error.hpp"
@@ -65,6 +66,16 @@ void inject_fault() {
     ::close(fd);
     ::kill(::getpid(), sig);
   }
+  // ZP_FAULT_SLEEP_ONCE=PATH: a slow worker instead (issue 34's measurement), whose heartbeats go
+  // on: the first to get here sleeps ZP_FAULT_SLEEP_SECONDS (default 20) in the middle of its job.
+  const char* path = std::getenv("ZP_FAULT_SLEEP_ONCE");
+  if (!path || !*path) return;
+  const int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) return;
+  ::close(fd);
+  const char* seconds = std::getenv("ZP_FAULT_SLEEP_SECONDS");
+  std::this_thread::sleep_for(
+      std::chrono::seconds(seconds ? std::max(0L, std::atol(seconds)) : 20L));
 }
 
 }  // namespace

@@ -97,3 +97,122 @@ def test_a_stopped_worker_no_longer_decides_the_end(tmp_path):
     assert store_files(store) == store_files(clean)
     assert run_cache(tmp_path, cfg, command="verify").returncode == 0
     assert_matches(store, expected_source())
+
+
+PY_DASK = """
+import json, sys, zarr_parallel
+if __name__ == "__main__":
+    cfg = json.loads(sys.argv[1])
+    zp = zarr_parallel.ZarrParallelAssembler(cfg["data_uri"], preprocessors=cfg["preprocessors"],
+                                             chunks=cfg["chunks"], log_level=1)
+    zp.cache(cache_store=cfg["cache_store"], num_jobs=cfg["num_jobs"], deploy_mode=sys.argv[2],
+             simultaneous_worker_limit=2, recommend_changes=False, worker_timeout="10:00")
+"""
+
+
+def stopped_in_session(sid):
+    """Processes of session `sid` that are stopped (SIGSTOP)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "T" and int(fields[3]) == sid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def resume_when_done(proc, flag, state, limit, log):
+    """Once a dask worker has stopped itself, waits until every job of the plan in `state` is done
+    (by a copy) or `limit` seconds, then lets the stopped worker go on; `log` says which came first."""
+    deadline = time.monotonic() + 120
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop_time = time.monotonic()
+    jobs = len(json.loads((state / "plan.json").read_text())["jobs"]) if flag.exists() else 0
+    while proc.poll() is None and time.monotonic() < stop_time + limit:
+        if len(list((state / "jobs").glob("*.done"))) == jobs:
+            log.append("all done while stopped")
+            break
+        time.sleep(0.1)
+    for _ in range(50):  # the stop is seen in /proc a moment after the flag
+        pids = stopped_in_session(proc.pid)
+        if pids:
+            break
+        time.sleep(0.1)
+    for pid in pids:
+        os.kill(pid, signal.SIGCONT)
+    log.append(f"resumed {len(pids)}")
+
+
+def test_dask_copies_the_job_of_a_stopped_worker(tmp_path):
+    """A dask worker stops itself mid-job (its whole process: dask still counts it as busy). The
+    other worker runs out of jobs and gets a copy of the stopped job; every job is done while the
+    worker is still stopped, and the store equals a series run's. Without copies the run waits for
+    the stopped worker, which this test lets go on after 60 s."""
+    import sys
+    import threading
+    need_fixtures()
+    module_dir = Path(BIN).parent.parent / "python"
+    if not list(module_dir.glob("zarr_parallel/_zarr_parallel*.so")):
+        import pytest
+        pytest.skip("the Python module is not built here (sanitizer builds leave it out)")
+    script = tmp_path / "dask_run.py"
+    script.write_text(PY_DASK)
+    env = dict(os.environ, PYTHONPATH=str(module_dir))
+    clean = tmp_path / "clean.zarr"
+    subprocess.run([sys.executable, str(script), json.dumps(base_config(clean)), "series"], check=True,
+                   cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    store = tmp_path / "dask.zarr"
+    cfg = base_config(store)
+    flag = tmp_path / "stopped"
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(script), json.dumps(cfg), "dask_distributed"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
+                            env=dict(env, ZP_FAULT_STOP_ONCE=str(flag)))
+    log = []
+    helper = threading.Thread(target=resume_when_done,
+                              args=(proc, flag, store / ".zarr-parallel", 60, log))
+    helper.start()
+    try:
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        helper.join()
+    elapsed = time.monotonic() - t0
+    assert flag.exists(), "the fault was not injected"
+    assert proc.returncode == 0, err[-3000:]
+    assert "started a copy" in err and "the first was slow" in err, err[-3000:]
+    assert log and log[0] == "all done while stopped", (log, err[-3000:])
+    assert elapsed < 55, elapsed
+    assert not leftovers(store)
+    assert store_files(store) == store_files(clean)
+    # verify with the config the Python module made (it names the engine).
+    assert run_cache(tmp_path, dict(cfg, engine="kerchunk"), command="verify").returncode == 0
+    assert_matches(store, expected_source())
+
+
+def test_plan_simulate_on_one_worker_is_the_sum_of_the_jobs(tmp_path):
+    """`plan --simulate 1`: one worker runs every job in turn, so the makespan is each job's read
+    bytes at 100 MB/s plus 50 ms, summed over the plan's own jobs; the ideal has no start-up. A bad
+    spec is refused (exit 2, naming --simulate) before anything is planned or written."""
+    need_fixtures()
+    store = tmp_path / "sim.zarr"
+    cfg = base_config(store)
+    plan = json.loads(run_cache(tmp_path, cfg, "--json", "--simulate", "1", command="plan", check=0).stdout)
+    read = sum(j["read_bytes"] for j in plan["jobs"]) / 100e6
+    sim = plan["simulation"]
+    assert sim["workers"] == 1 and sim["slow_workers"] == 0 and sim["seeds"] == 5, sim
+    assert abs(sim["ideal_seconds"] - read) < 1e-9, (sim, read)
+    assert abs(sim["makespan_seconds"] - (read + 0.05 * len(plan["jobs"]))) < 1e-9, sim
+    assert sim["ratio"] == sim["ratio_without_copies"] > 1, sim
+    text = run_cache(tmp_path, cfg, "--simulate", "4,slow=25%x3,fail=1%", command="plan", check=0).stdout
+    assert "4 workers (1 of them 3x slower), 1% of job attempts failing" in text, text
+    assert "this plan was made for 2 workers" in text, text
+    for bad in ["0", "4,slow=25%", "4,fail=80%", "4,speed=2"]:
+        proc = run_cache(tmp_path, cfg, "--simulate", bad, command="plan", check=2)
+        assert "--simulate" in proc.stderr and f"'{bad}'" in proc.stderr, proc.stderr
+    assert not store.exists()

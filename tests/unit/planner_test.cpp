@@ -327,9 +327,9 @@ TEST(Planner, AutoJobsAreFewButOnePerWorker) {
   EXPECT_GE(p.jobs.size(), 8u);
 }
 
-// Issue 34: about 4 jobs a worker slot when each still writes 128 MiB, so that a slow worker is a
-// quarter of its share; fewer when the work is small; num_jobs as given.
-TEST(Planner, AutoJobsAreAboutFourPerWorkerWhenTheWorkAllows) {
+// Issue 34: up to 8 jobs a worker slot when each still writes 128 MiB, so that a slow or retried
+// job is an eighth of a worker's share; fewer when the work is small; num_jobs as given.
+TEST(Planner, AutoJobsAreUpToEightPerWorkerWhenTheWorkAllows) {
   Case c;
   c.ds = testing::make_dataset({2000, 721, 1440}, {24, 721, 1440});  // 4.2 GB written (int16)
   c.sel = apply_preprocessors(c.ds, testing::index_coordinates(c.ds), {});
@@ -340,7 +340,8 @@ TEST(Planner, AutoJobsAreAboutFourPerWorkerWhenTheWorkAllows) {
   Plan p;
   p.arrays = build_arrays(c.ds, c.sel, c.cfg);
   plan_jobs(p, c.opt);
-  EXPECT_EQ(p.jobs.size(), 16u);  // before: 4 (memory: 3, one round of 4 workers)
+  // 4.15 GB / 128 MiB = 30 jobs, in whole rounds of 4 workers: 28 (session 14: 16, 4 a slot)
+  EXPECT_EQ(p.jobs.size(), 28u);
   std::set<int64_t> read;
   for (const auto& j : p.jobs) {
     EXPECT_GE(j.output_bytes, uint64_t{128} << 20);
