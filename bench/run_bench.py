@@ -3,13 +3,17 @@
 xarray + dask (threads and dask.distributed), gdalmdimtranslate and nccopy, and the hardware floor
 measured by zp-bench-floor. Every output is checked equal to ours before its time counts.
 
-    /usr/bin/python3 bench/run_bench.py [--files 10] [--runs 3] [--workloads W0,W1,W2,W3,P1] [--no-baselines]
+    /usr/bin/python3 bench/run_bench.py [--files 10] [--runs 5] [--workloads W0,W1,W2,W3,P1] [--no-baselines]
+
+Every run records its wall and CPU time (user + sys, children included), the load average before and
+after, and the cores other processes used meanwhile; runs on a busy machine are flagged.
 """
 import argparse
 import base64
 import glob
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,16 +51,65 @@ WORKLOADS = {
 }
 
 
+# A run is flagged busy when other processes used more than this many cores on average during it
+# (from /proc/stat, less the run's own CPU time); --busy-cores sets it.
+BUSY_CORES = 0.3
+
+
+def machine_cpu_seconds():
+    """CPU seconds all cores have spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(ticks[:8]) - ticks[3] - ticks[4]  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+class Run:
+    """One timed command: wall seconds, peak RSS (kB) of its largest process, its CPU seconds (user +
+    sys of it and every process it waited for), the load average before and after, the cores other
+    processes kept busy meanwhile, and whether that makes it a run on a busy machine."""
+
+    def __init__(self, wall, rss_kb, cpu, load_before, load_after, others):
+        self.wall, self.rss_kb, self.cpu = wall, rss_kb, cpu
+        self.load_before, self.load_after, self.others = load_before, load_after, others
+        self.busy = others > BUSY_CORES
+
+    def record(self):
+        return {"wall": round(self.wall, 4), "cpu": round(self.cpu, 4), "load_before": self.load_before,
+                "load_after": self.load_after, "other_cores": round(self.others, 2), "busy": self.busy}
+
+
 def timed(cmd, env=None):
-    """Wall seconds and peak RSS (kB) of the largest process of `cmd`."""
+    """Runs `cmd` once (it must succeed) and measures it: a Run."""
     out = Path("/tmp/zp_bench_time.txt")
+    load_before = round(os.getloadavg()[0], 2)
+    cpu0, machine0 = children_cpu_seconds(), machine_cpu_seconds()
     t0 = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out), *cmd], capture_output=True, text=True,
                           env=env)
     wall = time.perf_counter() - t0
+    cpu, machine = children_cpu_seconds() - cpu0, machine_cpu_seconds() - machine0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-2000:]}")
-    return wall, int(out.read_text().split()[-1])
+    others = max(0.0, machine - cpu) / wall if wall > 0 else 0.0
+    return Run(wall, int(out.read_text().split()[-1]), cpu, load_before, round(os.getloadavg()[0], 2), others)
+
+
+def summary(runs):
+    """Medians of a series of runs (wall and CPU), each run's record, and how many were on a busy
+    machine; `median_quiet` is the median of the others when there are any."""
+    walls = [r.wall for r in runs]
+    quiet = [r.wall for r in runs if not r.busy]
+    out = dict(median=statistics.median(walls), times=walls, cpu_median=statistics.median(r.cpu for r in runs),
+               runs=[r.record() for r in runs], busy_runs=sum(r.busy for r in runs))
+    if quiet and len(quiet) < len(runs):
+        out["median_quiet"] = statistics.median(quiet)
+    return out
 
 
 def make_data(data, nfiles):
@@ -99,17 +152,15 @@ def run_ours(w, files, work, runs, workers=2, threads=0, data_uri=None, after_ea
     if data_uri:
         cfg.update(data_uri=data_uri, engine="kerchunk")
     cfg_path.write_text(json.dumps(cfg))
-    times, rss = [], 0
+    measured = []
     for _ in range(runs):
         shutil.rmtree(out, ignore_errors=True)
-        wall, peak = timed([BIN / "zarr-parallel", "cache", cfg_path])
-        times.append(wall)
-        rss = max(rss, peak)
+        measured.append(timed([BIN / "zarr-parallel", "cache", cfg_path]))
         if after_each:
             after_each(cfg_path)
     stats = json.loads((out / ".zarr-parallel" / "stats.json").read_text())
     files = sum(1 for p in out.rglob("*") if p.is_file() and ".zarr-parallel" not in p.parts)
-    return dict(median=statistics.median(times), times=times, coordinator_rss_kb=rss, store_files=files,
+    return dict(**summary(measured), coordinator_rss_kb=max(r.rss_kb for r in measured), store_files=files,
                 worker_rss_kb=stats["peak_rss_per_worker"] // 1024, read_bytes=stats["bytes_read"],
                 needed_bytes=stats["bytes_needed"], read_amplification=stats["read_amplification"]), out, cfg_path
 
@@ -120,12 +171,26 @@ def same_values(ours, other, sel_applied=True, decoded=False):
     if decoded:  # transforms: compare what xarray reads (padding and packing differ in form)
         a, b = xr.open_zarr(ours)["d2m"], xr.open_zarr(other)["d2m"]
         return a.dims == b.dims and np.array_equal(a.values, b.values, equal_nan=True)
-    a = zarr.open_consolidated(str(ours))["d2m"][:]
+    a = (zarrita_d2m(ours) if (Path(ours) / "zarr.json").exists()  # v3: zarr-python 2 cannot read it
+         else zarr.open_consolidated(str(ours))["d2m"][:])
     if str(other).endswith(".nc"):
         b = xr.open_dataset(other, mask_and_scale=False)["d2m"].values
     else:
         b = zarr.open(str(other))["d2m"][:]
     return a.shape == b.shape and np.array_equal(a, b)
+
+
+def zarrita_d2m(store):
+    """`d2m` of a Zarr v3 store as zarrita (JavaScript, an independent reader) reads it: raw values."""
+    modules = REPO / ".tools" / "node" / "node_modules"
+    out = Path(store).parent / "zarrita_out"
+    out.mkdir(exist_ok=True)
+    proc = subprocess.run(["node", REPO / "tests" / "e2e" / "zarrita_read.mjs", modules, store, out, "d2m"],
+                          capture_output=True, text=True, check=True)
+    info = json.loads(proc.stdout)["arrays"]["d2m"]
+    values = np.fromfile(out / "d2m.bin", dtype=np.dtype(info["dtype"]).newbyteorder("<")).reshape(info["shape"])
+    shutil.rmtree(out)
+    return values
 
 
 def run_xarray(w, files, work, runs, distributed, reference_url=None):
@@ -136,12 +201,9 @@ def run_xarray(w, files, work, runs, distributed, reference_url=None):
             "transform": w.get("transform"), "pre": w.get("pre")}
     if spec["sel"].get("latitude"):
         spec["sel"]["latitude"] = spec["sel"]["latitude"]  # xarray's sel: descending latitude, same order
-    times, rss = [], 0
-    for _ in range(runs):
-        wall, peak = timed([sys.executable, HERE / "baselines" / "xarray_to_zarr.py", json.dumps(spec)])
-        times.append(wall)
-        rss = max(rss, peak)
-    return dict(median=statistics.median(times), times=times, rss_kb=rss), out
+    measured = [timed([sys.executable, HERE / "baselines" / "xarray_to_zarr.py", json.dumps(spec)])
+                for _ in range(runs)]
+    return dict(**summary(measured), rss_kb=max(r.rss_kb for r in measured)), out
 
 
 def run_gdal(w, files, work, runs):
@@ -152,11 +214,11 @@ def run_gdal(w, files, work, runs):
     cmd = ["gdalmdimtranslate", "-q", "-of", "ZARR", "-co", "FORMAT=ZARR_V2", "-co", f"ARRAY:BLOCKSIZE={c}",
            "-co", "ARRAY:COMPRESS=BLOSC", "-co", "ARRAY:BLOSC_CNAME=lz4", "-co", "ARRAY:BLOSC_CLEVEL=5",
            "-co", "ARRAY:BLOSC_SHUFFLE=BYTE", "-array", "d2m", files[0], str(out)]
-    times = []
+    measured = []
     for _ in range(runs):
         shutil.rmtree(out, ignore_errors=True)
-        times.append(timed(cmd)[0])
-    return dict(median=statistics.median(times), times=times), out
+        measured.append(timed(cmd))
+    return summary(measured), out
 
 
 def run_nccopy(w, files, work, runs):
@@ -164,11 +226,11 @@ def run_nccopy(w, files, work, runs):
         return None, None
     out = work / "nccopy.nc"
     c = ",".join(f"{d}/{n}" for d, n in zip(("time", "latitude", "longitude"), w["chunks"]))
-    times = []
+    measured = []
     for _ in range(runs):
         out.unlink(missing_ok=True)
-        times.append(timed(["nccopy", "-k", "nc4", "-d", "1", "-s", "-c", c, files[0], str(out)])[0])
-    return dict(median=statistics.median(times), times=times, note="writes NetCDF-4 (zlib 1), not Zarr"), out
+        measured.append(timed(["nccopy", "-k", "nc4", "-d", "1", "-s", "-c", c, files[0], str(out)]))
+    return dict(**summary(measured), note="writes NetCDF-4 (zlib 1), not Zarr"), out
 
 
 def floor(cfg_path, work):
@@ -176,11 +238,15 @@ def floor(cfg_path, work):
     plan.write_text(subprocess.run([BIN / "zarr-parallel", "plan", cfg_path, "--json"], capture_output=True,
                                    text=True, check=True).stdout)
     # --write-dir: also the in-memory floor, its chunks written where the workload's store is
-    return json.loads(subprocess.run([BIN / "zp-bench-floor", plan, "--cores", str(os.cpu_count()),
-                                      "--write-dir", work], capture_output=True, text=True, check=True).stdout)
+    cpu0, machine0, t0 = children_cpu_seconds(), machine_cpu_seconds(), time.perf_counter()
+    f = json.loads(subprocess.run([BIN / "zp-bench-floor", plan, "--cores", str(os.cpu_count()),
+                                   "--write-dir", work], capture_output=True, text=True, check=True).stdout)
+    others = (machine_cpu_seconds() - machine0) - (children_cpu_seconds() - cpu0)
+    f["other_cores"] = round(max(0.0, others) / (time.perf_counter() - t0), 2)
+    return f
 
 
-def p1(work):
+def p1(work, runs):
     """Planning only: a kerchunk reference set of 20 years of hourly ERA5 (175,320 steps)."""
     steps = 175320
     refs = {".zgroup": '{"zarr_format":2}', ".zattrs": "{}"}
@@ -206,12 +272,8 @@ def p1(work):
     cfg.write_text(json.dumps({"data_uri": str(work / "refs20y.json"), "variables": ["d2m"],
                                "chunks": {"time": 24, "latitude": 91, "longitude": 180},
                                "cache_store": str(work / "p1.zarr")}))
-    times, rss = [], 0
-    for _ in range(3):
-        wall, peak = timed([BIN / "zarr-parallel", "plan", cfg, "--json"])
-        times.append(wall)
-        rss = max(rss, peak)
-    return dict(median=statistics.median(times), rss_kb=rss)
+    measured = [timed([BIN / "zarr-parallel", "plan", cfg, "--json"]) for _ in range(runs)]
+    return dict(**summary(measured), rss_kb=max(r.rss_kb for r in measured))
 
 
 def w7(files, work, runs, baselines, delay):
@@ -277,7 +339,7 @@ def p2(data, work, runs, nfiles):
     cfg = work / "p2.yaml"
     cfg.write_text(f"data_uri: {folder}/*.nc\ncache_store: {work}/out.zarr\ndeploy_mode: series\n")
     cache = work / "cache"
-    times = {"one_process_cold": [], "parallel_cold": [], "warm": [], "cache_off": []}
+    measured = {"one_process_cold": [], "parallel_cold": [], "warm": [], "cache_off": []}
     for _ in range(runs):
         for label, env, fresh in (("one_process_cold", {"ZP_PARALLEL_SCAN": "0"}, True), ("warm", {}, False),
                                   ("parallel_cold", {"ZP_PARALLEL_SCAN": "1"}, True),
@@ -285,10 +347,9 @@ def p2(data, work, runs, nfiles):
             if fresh:
                 shutil.rmtree(cache, ignore_errors=True)
             env = {"ZP_CACHE_DIR": str(cache), **env}
-            wall, _ = timed([BIN / "zarr-parallel", "plan", cfg], env=dict(os.environ, **env))
-            times[label].append(wall)
-    out = {k: statistics.median(v) for k, v in times.items()}
-    out.update({"files": nfiles, "times": times,
+            measured[label].append(timed([BIN / "zarr-parallel", "plan", cfg], env=dict(os.environ, **env)))
+    out = {k: statistics.median(r.wall for r in v) for k, v in measured.items()}
+    out.update({"files": nfiles, "runs": {k: summary(v) for k, v in measured.items()},
                 "parallel_speedup": out["one_process_cold"] / out["parallel_cold"]})
     return out
 
@@ -303,13 +364,11 @@ def r1(data, work, runs, nfiles):
     for _ in range(runs):
         out = work / "ours.json"
         # A cold scan every run: the manifest cache would otherwise serve runs 2 and 3.
-        wall, _rss = timed([BIN / "zarr-parallel", "refs", str(folder / "*.nc"), "-o", out],
-                           env=dict(os.environ, ZP_CACHE_DIR="off"))
-        ours.append(wall)
+        ours.append(timed([BIN / "zarr-parallel", "refs", str(folder / "*.nc"), "-o", out],
+                          env=dict(os.environ, ZP_CACHE_DIR="off")))
         env = dict(os.environ, PYTHONPATH=str(REPO.parent / "shared" / "vendor"))
-        wall, _rss = timed([sys.executable, HERE / "baselines" / "make_refs.py", "--absolute", work / "kerchunk.json",
-                                    *files], env=env)
-        theirs.append(wall)
+        theirs.append(timed([sys.executable, HERE / "baselines" / "make_refs.py", "--absolute",
+                             work / "kerchunk.json", *files], env=env))
     import xarray as xr
 
     def read(path):
@@ -325,14 +384,59 @@ def r1(data, work, runs, nfiles):
             x = a[v].isel(time=slice(lo, lo + step)) if along else a[v]
             y = b[v].isel(time=slice(lo, lo + step)) if along else b[v]
             equal = equal and np.array_equal(x.values, y.values, equal_nan=x.dtype.kind == "f")
-    return {"files": nfiles, "ours": statistics.median(ours), "ours_times": ours,
-            "kerchunk": statistics.median(theirs), "kerchunk_times": theirs, "read_equal": bool(equal)}
+    return {"files": nfiles, "ours": summary(ours), "kerchunk": summary(theirs),
+            # each run of ours against kerchunk's run right after it
+            "faster_by_median": statistics.median(k.wall / o.wall for o, k in zip(ours, theirs)),
+            "read_equal": bool(equal)}
+
+
+def paired(name, ours, floors, key):
+    """Median of each run's wall over the floor measured right after it; also over the quiet runs only
+    (neither the run nor its floor on a busy machine) when some were not."""
+    pairs = [(r["wall"], f[key], r["busy"] or f["other_cores"] > BUSY_CORES) for r, f in zip(ours["runs"], floors)]
+    out = {name: statistics.median(t / f for t, f, _ in pairs)}
+    quiet = [t / f for t, f, busy in pairs if not busy]
+    if quiet and len(quiet) < len(pairs):
+        out[name + "_quiet"] = statistics.median(quiet)
+    return out
+
+
+def workload(name, w, files, work, args):
+    """Ours (each run followed by the floor), W2's worker scaling, and the baselines, all in this run."""
+    floors = []
+    ours, ours_out, cfg = run_ours(w, files, work, args.runs, after_each=lambda c: floors.append(floor(c, work)))
+    r = {"ours": ours, "floor": sorted(floors, key=lambda f: f["floor_s"])[len(floors) // 2],
+         "floor_s_each": [f["floor_s"] for f in floors], "floor_other_cores": [f["other_cores"] for f in floors],
+         # each run against the floor measured right after it
+         **paired("ratio_median", ours, floors, "floor_s"),
+         # against the floor that counts page-cache reads and writes as CPU (zp-bench-floor)
+         **paired("ratio_mem_median", ours, floors, "floor_mem_s")}
+    if name == "W2":
+        for label, workers, threads in (("ours_1_worker", 1, 1), ("ours_2_workers_1_thread", 2, 1)):
+            (work / label).mkdir()
+            r[label] = run_ours(w, files, work / label, args.runs, workers=workers, threads=threads)[0]
+    if args.no_baselines:
+        return r
+    for label, fn in [("xarray_threads", lambda: run_xarray(w, files, work, args.runs, False)),
+                      ("xarray_distributed", lambda: run_xarray(w, files, work, args.runs, True)),
+                      ("gdalmdimtranslate", lambda: run_gdal(w, files, work, args.runs)),
+                      ("nccopy", lambda: run_nccopy(w, files, work, args.runs))]:
+        if w.get("transform") and label in ("gdalmdimtranslate", "nccopy"):
+            continue  # neither rolls nor tiles
+        res, out = fn()
+        if res is None:
+            continue
+        res["equal_to_ours"] = bool(same_values(ours_out, out, decoded=bool(w.get("transform"))))
+        res["ours_faster_by"] = res["median"] / ours["median"]  # both medians of this run
+        r[label] = res
+    return r
 
 
 def main():
+    global BUSY_CORES, BIN
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=10)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5, help="runs of each tool; medians of these")
     ap.add_argument("--workloads", default="W0,W1,W2,W3,W5,W6,P1")
     ap.add_argument("--data", default=str(REPO / "bench" / "data"))
     ap.add_argument("--no-baselines", action="store_true")
@@ -345,7 +449,12 @@ def main():
     ap.add_argument("--scan-files", type=lambda t: [int(x) for x in t.split(",")], default=[1000, 7300],
                     help="P2: file counts")
     ap.add_argument("--delay", type=float, default=0.025, help="W7: seconds a proxy adds to each request")
+    ap.add_argument("--bin", default=str(BIN), help="folder of the binaries to measure (another build's, for an A/B)")
+    ap.add_argument("--busy-cores", type=float, default=BUSY_CORES,
+                    help="a run is flagged busy when other processes kept more cores than this busy during it")
     args = ap.parse_args()
+    BUSY_CORES = args.busy_cores
+    BIN = Path(args.bin)
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     sets = make_data(data, args.files)
@@ -357,7 +466,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         if name == "P1":
-            results[name] = {"ours": p1(work)}
+            results[name] = {"ours": p1(work, args.runs)}
             print(name, json.dumps(results[name]), flush=True)
             continue
         if name == "P2":
@@ -373,35 +482,11 @@ def main():
             print(name, json.dumps(results[name]), flush=True)
             continue
         w = WORKLOADS[name]
-        files = sets[w["files"]]
-        floors = []
-        ours, ours_out, cfg = run_ours(w, files, work, args.runs,
-                                       after_each=lambda c: floors.append(floor(c, work)))
-        r = {"ours": ours, "floor": sorted(floors, key=lambda f: f["floor_s"])[len(floors) // 2],
-             "floor_s_each": [f["floor_s"] for f in floors],
-             # each run against the floor measured right after it
-             "ratio_median": statistics.median(t / f["floor_s"] for t, f in zip(ours["times"], floors)),
-             # against the floor that counts page-cache reads and writes as CPU (zp-bench-floor)
-             "ratio_mem_median": statistics.median(t / f["floor_mem_s"] for t, f in zip(ours["times"], floors))}
-        if name == "W2":
-            r["ours_1_worker"] = run_ours(w, files, work / "one", args.runs, workers=1, threads=1)[0] \
-                if (work / "one").mkdir() is None else None
-            r["ours_2_workers_1_thread"] = run_ours(w, files, work / "two", args.runs, workers=2, threads=1)[0] \
-                if (work / "two").mkdir() is None else None
-        if not args.no_baselines:
-            for label, fn in [("xarray_threads", lambda: run_xarray(w, files, work, args.runs, False)),
-                              ("xarray_distributed", lambda: run_xarray(w, files, work, args.runs, True)),
-                              ("gdalmdimtranslate", lambda: run_gdal(w, files, work, args.runs)),
-                              ("nccopy", lambda: run_nccopy(w, files, work, args.runs))]:
-                if w.get("transform") and label in ("gdalmdimtranslate", "nccopy"):
-                    continue  # neither rolls nor tiles
-                res, out = fn()
-                if res is None:
-                    continue
-                res["equal_to_ours"] = bool(same_values(ours_out, out, decoded=bool(w.get("transform"))))
-                r[label] = res
-        results[name] = r
-        print(name, json.dumps(r), flush=True)
+        results[name] = workload(name, w, sets[w["files"]], work, args)
+        print(name, json.dumps(results[name]), flush=True)
+        if results[name]["ours"]["busy_runs"]:
+            print(f"{name}: {results[name]['ours']['busy_runs']} of {args.runs} runs on a busy machine "
+                  f"(other processes above {BUSY_CORES} cores)", file=sys.stderr, flush=True)
     (HERE / "results.json").write_text(json.dumps(results, indent=1))
 
 

@@ -24,6 +24,7 @@
 
 #include "core/error.hpp"
 #include "exec/executor.hpp"
+#include "exec/forked_worker.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
 #include "write/store_inventory.hpp"
@@ -44,6 +45,7 @@ struct Worker {
   std::shared_ptr<int> exited;
   std::string inbox;
   bool released = false;  // told there are no more jobs (its socket shut for writing)
+  bool forked = false;    // a fork of the coordinator, not exec'd (forked_worker.hpp)
 };
 
 std::shared_ptr<int> open_pidfd(pid_t pid) {
@@ -106,10 +108,39 @@ std::string worker_executable_path() {
 
 namespace {
 
-// Starts a worker that serves jobs from a socket (fd 3 in it) and hands it `job`; its output goes
-// to that job's log until it moves on to the next.
-pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
-                   const std::string& worker, int& socket_out) {
+// The child's side of spawn_worker: dies with its coordinator, default signal actions, output
+// to the job's log; then the worker command (exec'd), or the same code here (`forked`).
+[[noreturn]] void become_worker(const RunContext& ctx, std::vector<std::string> args, pid_t parent,
+                                int log_fd, int socket, const Worker& w) {
+  // A worker dies with its coordinator, however the coordinator dies, so no orphan keeps
+  // writing into a store that a later run may have taken over.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
+  // The coordinator's handlers do not apply here: a signal ends a worker.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
+  dup2(log_fd, STDOUT_FILENO);
+  dup2(log_fd, STDERR_FILENO);
+  if (log_fd > STDERR_FILENO) ::close(log_fd);  // exec would have closed it (O_CLOEXEC)
+  if (w.forked) run_forked_worker(ctx.plan, ctx.plan.threads_per_worker, w.id, socket);
+  // The worker's end as fd 3, open across exec; every other socket of the coordinator closes.
+  constexpr int kJobsFd = 3;
+  if (socket == kJobsFd)
+    ::fcntl(kJobsFd, F_SETFD, 0);
+  else if (::dup2(socket, kJobsFd) < 0)
+    _exit(127);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(args[0].c_str(), argv.data());
+  _exit(127);
+}
+
+// Starts worker `w` (exec'd, or forked without exec when w.forked) that serves jobs from a socket
+// and hands it `job`; its output goes to that job's log until it moves on to the next. `others`:
+// the coordinator's descriptors a forked worker must not keep (other workers' sockets: a worker
+// sees the end of its jobs when its socket's last copy closes).
+pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job, Worker& w,
+                   const std::vector<int>& others) {
   const int log_fd = ctx.state.open_log(job);  // O_CLOEXEC: the worker keeps only its dup
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -117,17 +148,17 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
     ::close(log_fd);
     throw Error::internal(std::string("socketpair failed: ") + errno_text(err));
   }
-  constexpr int kJobsFd = 3;
-  std::vector<std::string> args = {exe,
-                                   "worker",
-                                   ctx.state.plan_path(),
-                                   "--jobs-from-fd",
-                                   std::to_string(kJobsFd),
-                                   "--threads",
-                                   std::to_string(ctx.plan.threads_per_worker),
-                                   "--worker-id",
-                                   worker};
+  const std::vector<std::string> args = {exe,
+                                         "worker",
+                                         ctx.state.plan_path(),
+                                         "--jobs-from-fd",
+                                         "3",
+                                         "--threads",
+                                         std::to_string(ctx.plan.threads_per_worker),
+                                         "--worker-id",
+                                         w.id};
   const pid_t parent = getpid();
+  std::fflush(nullptr);  // a forked worker would write what is buffered here again
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
@@ -137,28 +168,13 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
     throw Error::internal(std::string("fork failed: ") + errno_text(err));
   }
   if (pid == 0) {
-    // A worker dies with its coordinator, however the coordinator dies, so no orphan keeps
-    // writing into a store that a later run may have taken over.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    // The coordinator's handlers do not apply here: a signal ends a worker.
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    // The worker's end as fd 3, open across exec; every other socket of the coordinator closes.
-    if (sv[1] == kJobsFd)
-      ::fcntl(kJobsFd, F_SETFD, 0);
-    else if (::dup2(sv[1], kJobsFd) < 0)
-      _exit(127);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
-    _exit(127);
+    ::close(sv[0]);
+    for (const int fd : others) ::close(fd);
+    become_worker(ctx, args, parent, log_fd, sv[1], w);
   }
   ::close(log_fd);
   ::close(sv[1]);
-  socket_out = sv[0];
+  w.socket = sv[0];
   return pid;
 }
 
@@ -264,6 +280,7 @@ class LocalRun {
            int64_t worker_timeout)
       : ctx_(ctx),
         exe_(worker_executable_path()),
+        fork_(may_fork_workers(ctx.plan, jobs, workers, !worker_executable().empty())),
         workers_(workers),
         worker_timeout_(worker_timeout),
         queue_(largest_first(ctx.plan, jobs)),
@@ -291,6 +308,7 @@ class LocalRun {
 
   const RunContext& ctx_;
   const std::string exe_;
+  const bool fork_;  // workers forked from this process, without exec (a small run)
   const int workers_;
   const int64_t worker_timeout_;
   std::deque<int64_t> queue_;
@@ -404,7 +422,13 @@ void LocalRun::spawn_workers() {
     queue_.pop_front();
     Worker w;
     w.id = fmt::format("local-{}-{}", getpid(), serial_++);
-    const pid_t pid = spawn_worker(exe_, ctx_, job, w.id, w.socket);
+    w.forked = fork_;
+    std::vector<int> others;
+    for (const auto& [p, o] : running_) {
+      if (o.socket >= 0) others.push_back(o.socket);
+      if (o.exited) others.push_back(*o.exited);
+    }
+    const pid_t pid = spawn_worker(exe_, ctx_, job, w, others);
     w.exited = open_pidfd(pid);
     Worker& in = running_[pid] = std::move(w);
     hand_out(in, job);
