@@ -2,11 +2,13 @@
 
 Every argument becomes a key of the same config the CLI reads, so a script and a YAML file that say
 the same thing make the same cache (and the same config hash)."""
+import builtins
 import json
 import logging
 import numbers
 import os
 import sys
+import types
 import uuid
 
 from . import _main_guard
@@ -14,6 +16,17 @@ from . import _zarr_parallel as _engine
 from . import utils
 
 _DEPLOY_MODES = ("series", "local", "slurm", "mpi", "dask_distributed")
+
+
+def _can_ask():
+    """True when a person can answer input(): stdin is a terminal, or a front end answers it
+    (Jupyter's kernel puts its own function in builtins.input while a cell runs)."""
+    if not isinstance(builtins.input, types.BuiltinFunctionType):
+        return True
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):  # closed, or not a file at all
+        return False
 
 
 class PlanPicture(str):
@@ -249,8 +262,13 @@ class ZarrParallelAssembler:
         # Only advice that saves reads or memory stops a run; the engine printed the rest.
         text = "\n".join(f"  - {r['key']}: {r['message']}" for r in recommendations if r.get("saves", True))
         print("Recommendations:\n" + text)
-        # As the original: ask through input(), so an answer piped on stdin works; no answer
-        # (end of input, no stdin at all) is "n".
+        if not _can_ask():
+            # A pipe or a file on stdin is no one to ask: input() would read whatever is there, or
+            # wait for ever on a pipe nobody writes (a batch job, a workflow engine). As the CLI.
+            raise ValueError("stopped on recommendations; no terminal to ask on (change the arguments, or "
+                             "pass recommend_changes=False to proceed as planned):\n" + text)
+        # Asked through input(), as the original: a terminal, or Jupyter's own input(). End of
+        # input is "n".
         try:
             answer = input("Continue without recommendations? (y/n) ")
         except (EOFError, OSError, RuntimeError):
@@ -284,7 +302,7 @@ class ZarrParallelAssembler:
             for done, future in enumerate(as_completed(futures), 1):
                 future.result()
                 if self._config.get("log_level", 0) >= 1:
-                    print(f"zarr-parallel: {done}/{total} jobs done", file=sys.stderr)
+                    print(f"zarr-parallel: {done}/{total} job{'' if total == 1 else 's'} done", file=sys.stderr)
         finally:
             for obj in owned:
                 obj.close()
