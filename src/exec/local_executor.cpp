@@ -141,7 +141,7 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job,
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     // The coordinator's handlers do not apply here: a signal ends a worker.
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) signal(sig, SIG_DFL);
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
     // The worker's end as fd 3, open across exec; every other socket of the coordinator closes.
