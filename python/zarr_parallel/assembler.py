@@ -2,11 +2,13 @@
 
 Every argument becomes a key of the same config the CLI reads, so a script and a YAML file that say
 the same thing make the same cache (and the same config hash)."""
+import builtins
 import json
 import logging
 import numbers
 import os
 import sys
+import types
 import uuid
 
 from . import _main_guard
@@ -15,6 +17,17 @@ from . import _zarr_parallel as _engine
 from . import utils
 
 _DEPLOY_MODES = ("series", "local", "slurm", "mpi", "dask_distributed")
+
+
+def _can_ask():
+    """True when a person can answer input(): stdin is a terminal, or a front end answers it
+    (Jupyter's kernel puts its own function in builtins.input while a cell runs)."""
+    if not isinstance(builtins.input, types.BuiltinFunctionType):
+        return True
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):  # closed, or not a file at all
+        return False
 
 
 class PlanPicture(str):
@@ -250,8 +263,13 @@ class ZarrParallelAssembler:
         # Only advice that saves reads or memory stops a run; the engine printed the rest.
         text = "\n".join(f"  - {r['key']}: {r['message']}" for r in recommendations if r.get("saves", True))
         print("Recommendations:\n" + text)
-        # As the original: ask through input(), so an answer piped on stdin works; no answer
-        # (end of input, no stdin at all) is "n".
+        if not _can_ask():
+            # A pipe or a file on stdin is no one to ask: input() would read whatever is there, or
+            # wait for ever on a pipe nobody writes (a batch job, a workflow engine). As the CLI.
+            raise ValueError("stopped on recommendations; no terminal to ask on (change the arguments, or "
+                             "pass recommend_changes=False to proceed as planned):\n" + text)
+        # Asked through input(), as the original: a terminal, or Jupyter's own input(). End of
+        # input is "n".
         try:
             answer = input("Continue without recommendations? (y/n) ")
         except (EOFError, OSError, RuntimeError):
@@ -291,7 +309,7 @@ class ZarrParallelAssembler:
             total = len(session["pending"])
             jobs = speculation.DaskJobs(client, submit, session["pending"],
                                         speculation.stderr_log if verbose else lambda text: None)
-            jobs.run(lambda left: verbose and print(f"zarr-parallel: {total - left}/{total} jobs done",
+            jobs.run(lambda left: verbose and print(f"zarr-parallel: {total - left}/{total} job{'' if total == 1 else 's'} done",
                                                     file=sys.stderr))
         finally:
             for obj in owned:

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
+#include "core/plural.hpp"
 #include "exec/inspect_source.hpp"
 
 namespace zp {
@@ -37,8 +38,8 @@ AccessOptions access_of(const std::string& source, const std::string& storage_op
 }
 
 void print_header(const json& out) {
-  fmt::print("source     {} ({} engine, {} file(s))\n", out["uri"].get<std::string>(),
-             out["engine"].get<std::string>(), out["files"].get<std::size_t>());
+  fmt::print("source     {} ({} engine, {})\n", out["uri"].get<std::string>(),
+             out["engine"].get<std::string>(), counted(out["files"].get<int64_t>(), "file"));
   if (!out["group"].get<std::string>().empty())
     fmt::print("group      {}\n", out["group"].get<std::string>());
   if (!out["groups"].empty()) {
@@ -81,9 +82,9 @@ void print_variable(const json& v) {
   for (const auto& c : v["codecs"]) codecs += (codecs.empty() ? "" : " + ") + c.dump();
   for (const auto& d : v["dims"]) dims += (dims.empty() ? "" : ", ") + d.get<std::string>();
   for (const auto& c : v["chunks"]) chunks += (chunks.empty() ? "" : ", ") + c.dump();
-  fmt::print("  {:<12} ({}) {}  chunks ({})  {} chunks  codecs: {}\n", v["name"].get<std::string>(),
-             dims, v["dtype"].get<std::string>(), chunks, v["num_chunks"].get<int64_t>(),
-             codecs.empty() ? "none" : codecs);
+  fmt::print("  {:<12} ({}) {}  chunks ({})  {}  codecs: {}\n", v["name"].get<std::string>(), dims,
+             v["dtype"].get<std::string>(), chunks,
+             counted(v["num_chunks"].get<int64_t>(), "chunk"), codecs.empty() ? "none" : codecs);
   if (v.contains("layout_runs")) print_layout_runs(v);
   print_encoding(v);
 }

@@ -2,11 +2,15 @@
 // a message on stderr and the exit code of their kind (see README, "Exit codes").
 #include <fmt/format.h>
 #include <malloc.h>
+#include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <filesystem>
+#include <system_error>
 
 #include "cli/commands.hpp"
+#include "core/console.hpp"
 #include "core/error.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/progress.hpp"
@@ -60,11 +64,19 @@ int run_reporting_errors(const zp::CommandRun& run) {
   } catch (const zp::Error& e) {
     // Whatever location a message quotes is shown redacted, however it reached the message.
     const std::string message = zp::redact_urls_in(e.what());
-    fmt::print(stderr, "zarr-parallel: error: {}\n", message);
+    zp::say(stderr, fmt::format("zarr-parallel: error: {}\n", message));
     zp::emit_event("error", {{"message", message}, {"exit_code", exit_code_of(e)}});
     return exit_code_of(e);
+  } catch (const std::system_error& e) {
+    // `plan ... | head`: the reader has what it wanted. Quiet, with the status a shell gives a
+    // tool that SIGPIPE ended (a cache run never gets here: its output goes through say()).
+    if (e.code().value() == EPIPE) return 128 + SIGPIPE;
+    zp::say(stderr,
+            fmt::format("zarr-parallel: internal error: {}\n", zp::redact_urls_in(e.what())));
+    return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "zarr-parallel: internal error: {}\n", zp::redact_urls_in(e.what()));
+    zp::say(stderr,
+            fmt::format("zarr-parallel: internal error: {}\n", zp::redact_urls_in(e.what())));
     return 1;
   }
 }
@@ -73,6 +85,10 @@ int run_reporting_errors(const zp::CommandRun& run) {
 
 int main(int argc, char** argv) {
   tune_allocator();
+  // A reader that goes away (`cache --json | head`) must not kill a run midway: writes to it fail
+  // with EPIPE instead, and the run finishes its store with the stream silent (core/console.hpp).
+  // Programs we start get the default back (run_program, local workers).
+  signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "zarr-parallel: cache gridded archives (NetCDF/HDF5, kerchunk, Zarr) into rechunked Zarr "
       "stores, in parallel",
@@ -95,7 +111,13 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  for (const auto& [cmd, run] : runs)
-    if (*cmd) return run_reporting_errors(run);
+  for (const auto& [cmd, run] : runs) {
+    if (!*cmd) continue;
+    const int rc = run_reporting_errors(run);
+    // What stdio still buffers goes now: a reader that left before it (`plan | head -1`) ends us
+    // quietly, with SIGPIPE's status, as it would a tool that SIGPIPE ends.
+    if (std::fflush(stdout) != 0 && errno == EPIPE) return rc != 0 ? rc : 128 + SIGPIPE;
+    return rc;
+  }
   return 0;
 }

@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "core/console.hpp"
+#include "core/plural.hpp"
 #include "exec/make_refs.hpp"
 
 namespace zp {
@@ -12,10 +14,11 @@ namespace {
 
 int run_refs_command(const RefsRequest& r) {
   const auto summary = make_refs(r);
-  fmt::print(stderr,
-             "zarr-parallel: {}: {} variables, {} chunk references ({} inline) over {} file(s)\n",
-             r.out, summary["variables"].get<int64_t>(), summary["chunks"].get<int64_t>(),
-             summary["inline"].get<int64_t>(), summary["files"].get<int64_t>());
+  say(stderr, fmt::format("zarr-parallel: {}: {}, {} ({} inline) over {}\n", r.out,
+                          counted(summary["variables"].get<int64_t>(), "variable"),
+                          counted(summary["chunks"].get<int64_t>(), "chunk reference"),
+                          summary["inline"].get<int64_t>(),
+                          counted(summary["files"].get<int64_t>(), "file")));
   return 0;
 }
 

@@ -2,10 +2,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 
 #include "cli/commands.hpp"
@@ -19,13 +21,29 @@ namespace zp {
 
 namespace {
 
-// A worker on this host whose process is gone is lost, however recent its last beat.
+// A heartbeat file is untrusted: a field of the wrong type reads as absent.
+double number_in(const nlohmann::json& b, const char* key) {
+  const auto it = b.find(key);
+  return it != b.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+std::string text_in(const nlohmann::json& b, const char* key, const char* absent) {
+  const auto it = b.find(key);
+  return it != b.end() && it->is_string() ? it->get<std::string>() : absent;
+}
+
+bool finished(const nlohmann::json& b) {
+  const auto it = b.find("finished");
+  return it != b.end() && it->is_boolean() && it->get<bool>();
+}
+
+// A worker on this host whose process is gone is dead, however recent its last beat.
 bool worker_gone(const nlohmann::json& b, const std::string& host) {
-  const long pid = b.value("pid", 0L);
-  if (b.value("host", std::string()) != host || pid <= 0) return false;
+  const double pid = number_in(b, "pid");
+  if (text_in(b, "host", "") != host || pid <= 0 || pid > 1e9) return false;
   if (kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
   // A zombie nobody reaped yet (its parent died too) is gone as well.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::ifstream stat("/proc/" + std::to_string(static_cast<long>(pid)) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   const auto paren = text.rfind(')');
   return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z';
@@ -37,16 +55,37 @@ std::string this_host() {
   return host;
 }
 
+// Workers beat every 2 s: five missed beats make one stale (stopped, hung, or on a host whose
+// processes we cannot see), though the coordinator waits worker_timeout before it gives up on it.
+constexpr double kStaleSeconds = 10;
+
+// What a worker's last heartbeat says of it now: alive, stale, dead or finished, and why.
+struct WorkerView {
+  std::string state, why;
+  double age = 0;
+};
+
+WorkerView worker_view(const nlohmann::json& b, double now, const std::string& host,
+                       int64_t worker_timeout) {
+  const double age = std::max(0.0, now - number_in(b, "time"));
+  if (finished(b)) return {"finished", "", age};
+  if (worker_gone(b, host)) return {"dead", "process gone", age};
+  if (age > static_cast<double>(worker_timeout))
+    return {"dead", fmt::format("lost: silent longer than worker_timeout, {} s", worker_timeout),
+            age};
+  if (age > kStaleSeconds) return {"stale", "no heartbeat lately", age};
+  return {"alive", "", age};
+}
+
 // What the store's side folder says: the plan, the jobs done, the workers' heartbeats.
 struct StatusView {
   std::string store_path;
   Plan plan;
   std::vector<nlohmann::json> done;
-  std::vector<nlohmann::json> beats;
+  std::vector<nlohmann::json> beats;  // each with its "state" and "age_s"
   nlohmann::json live = nlohmann::json::array();
+  std::map<std::string, int64_t> count;  // workers by state
   bool complete = false;
-  double now = 0;
-  std::string host;
 };
 
 StatusView status_of(const std::string& store_path) {
@@ -57,14 +96,19 @@ StatusView status_of(const std::string& store_path) {
   StoreState state(store);
   StatusView v{store_path, load_store_plan(state.plan_path())};
   v.done = state.done_jobs();
-  v.beats = state.heartbeats();
   v.complete = state.completed_hash().has_value();
-  v.now = now_seconds();
-  v.host = this_host();
-  for (const auto& b : v.beats)
-    if (!b.value("finished", false) && !worker_gone(b, v.host) &&
-        v.now - b.value("time", 0.0) < static_cast<double>(v.plan.worker_timeout))
-      v.live.push_back(b);
+  const double now = now_seconds();
+  const std::string host = this_host();
+  for (auto b : state.heartbeats()) {
+    if (!b.is_object()) continue;
+    const WorkerView w = worker_view(b, now, host, v.plan.worker_timeout);
+    b["state"] = w.state;
+    b["age_s"] = w.age;
+    if (!w.why.empty()) b["why"] = w.why;
+    ++v.count[w.state];
+    if (w.state == "alive") v.live.push_back(b);
+    v.beats.push_back(std::move(b));
+  }
   return v;
 }
 
@@ -74,21 +118,30 @@ void print_status_json(const StatusView& v) {
                                     {"jobs_done", v.done.size()},
                                     {"jobs_total", v.plan.jobs.size()},
                                     {"live_workers", v.live},
+                                    {"workers", v.count},
                                     {"heartbeats", v.beats}}
-                         .dump(2));
+                         .dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void print_heartbeat(const StatusView& v, const nlohmann::json& b) {
-  const double age = v.now - b.value("time", 0.0);
-  fmt::print("  {:<24} pid {:<8} job {:<6} chunks {}/{}  last heartbeat {:.0f} s ago{}\n",
-             b.value("worker", "?"), b.value("pid", 0),
-             b.contains("job") && !b["job"].is_null() ? b["job"].dump() : "-",
-             b.value("chunks_done", 0), b.value("chunks_total", 0), age,
-             b.value("finished", false)
-                 ? " (finished)"
-                 : (worker_gone(b, v.host)
-                        ? " (process gone)"
-                        : (age > static_cast<double>(v.plan.worker_timeout) ? " (lost)" : "")));
+void print_heartbeat(const nlohmann::json& b) {
+  const auto job = b.find("job");
+  const std::string why = b.contains("why") ? " (" + b["why"].get<std::string>() + ")" : "";
+  fmt::print("  {:<24} pid {:<8} job {:<6} chunks {}/{}  {}{}, last heartbeat {:.0f} s ago\n",
+             text_in(b, "worker", "?"), number_in(b, "pid"),
+             job != b.end() && job->is_number_integer() ? job->dump() : "-",
+             number_in(b, "chunks_done"), number_in(b, "chunks_total"),
+             b["state"].get<std::string>(), why, b["age_s"].get<double>());
+}
+
+std::string worker_counts(const StatusView& v) {
+  const auto n = [&](const char* state) {
+    const auto it = v.count.find(state);
+    return it == v.count.end() ? int64_t{0} : it->second;
+  };
+  std::string text = fmt::format("{} live", n("alive"));
+  for (const char* state : {"stale", "dead", "finished"})
+    if (n(state) > 0) text += fmt::format(", {} {}", n(state), state);
+  return text;
 }
 
 void print_status_text(const StatusView& v) {
@@ -101,8 +154,8 @@ void print_status_text(const StatusView& v) {
         "{}` shows it\n",
         staging, staging);
   fmt::print("jobs       {} / {} done\n", v.done.size(), v.plan.jobs.size());
-  fmt::print("workers    {} live\n", v.live.size());
-  for (const auto& b : v.beats) print_heartbeat(v, b);
+  fmt::print("workers    {}\n", worker_counts(v));
+  for (const auto& b : v.beats) print_heartbeat(b);
 }
 
 }  // namespace

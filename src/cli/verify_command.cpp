@@ -2,10 +2,13 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "core/console.hpp"
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "exec/cache_run.hpp"
 #include "source/fingerprint.hpp"
 #include "source/scan_cache.hpp"
@@ -29,6 +32,23 @@ std::unique_ptr<Writable> open_cache_store(const Config& cfg) {
   return std::make_unique<FileStore>(cfg.cache_store);
 }
 
+// A store whose run has not finished cannot be compared: most of it is missing by design. Says so,
+// and how to finish it, rather than listing every chunk not written yet as a difference.
+std::optional<std::string> incomplete_store(const std::string& config_path, const Config& cfg,
+                                            const StoreState& state) {
+  if (state.completed_hash()) return std::nullopt;
+  if (!state.started())
+    return fmt::format(
+        "store '{}' holds no finished zarr-parallel cache (not made by "
+        "zarr-parallel, or its run never started)",
+        cfg.cache_store);
+  return fmt::format(
+      "store '{}' is incomplete ({} done; its run was interrupted or is still going): finish it "
+      "with `zarr-parallel cache {} --set resume=true` (Python: cache(..., resume=True)), then "
+      "verify again",
+      cfg.cache_store, counted(static_cast<int64_t>(state.done_jobs().size()), "job"), config_path);
+}
+
 }  // namespace
 
 int verify_command(const std::string& config_path, const std::vector<std::string>& overrides) {
@@ -36,6 +56,10 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     const Config cfg = load_config(config_path, overrides);
     bypass_scan_cache();  // what the sources hold now, not what a cache entry says they held
     const std::unique_ptr<Writable> store = open_cache_store(cfg);
+    if (const auto why = incomplete_store(config_path, cfg, StoreState(*store))) {
+      say(stderr, fmt::format("zarr-parallel: could not verify: {}\n", *why));
+      return 2;
+    }
     Prepared p = prepare(cfg);
     adopt_store_chunks(p.plan, *store);  // coordinates keep the chunks they were first written with
     const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -45,13 +69,14 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     const auto recorded = state.sources();
     SourceAccess access(cfg.access);
     const std::string change = recorded ? first_change(fingerprints_from(*recorded), access) : "";
-    fmt::print("{}: {} chunks checked, {} different{}\n", cfg.cache_store, r.chunks_checked,
-               r.chunks_different, complete ? "" : " (store not marked complete for this config)");
+    fmt::print("{}: {} checked, {} different{}\n", cfg.cache_store,
+               counted(static_cast<int64_t>(r.chunks_checked), "chunk"), r.chunks_different,
+               complete ? "" : " (the store is the complete cache of another config)");
     if (!change.empty()) fmt::print("  source: {} since the cache was made\n", change);
     for (const auto& d : r.differences) fmt::print("  {}\n", d);
     return r.identical() && complete && change.empty() ? 0 : 1;
   } catch (const Error& e) {
-    fmt::print(stderr, "zarr-parallel: could not verify: {}\n", e.what());
+    say(stderr, fmt::format("zarr-parallel: could not verify: {}\n", e.what()));
     return 2;
   }
 }

@@ -11,8 +11,10 @@
 #include <mutex>
 #include <thread>
 
+#include "core/console.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/plural.hpp"
 #include "core/units.hpp"
 #include "exec/append_run.hpp"
 #include "exec/cache_decision.hpp"
@@ -70,14 +72,14 @@ std::string describe_plan(const Plan& plan, std::size_t max_jobs) {
     out += fmt::format(") {}  ", a.conversion.out.str());
   }
   out += fmt::format(
-      "\njobs             {} on {} worker(s) x {} thread(s)\n"
-      "output           {} in {} chunks\n"
+      "\njobs             {} on {} x {}\n"
+      "output           {} in {}\n"
       "source chunks    {} needed, {} stored\n"
       "read             {} (read amplification {:.2f})\n"
       "peak memory      {} per worker (limit {})\n",
-      plan.jobs.size(), plan.workers, plan.threads_per_worker,
-      format_bytes(static_cast<double>(s.output_bytes)), s.output_chunks, s.source_chunks,
-      format_bytes(static_cast<double>(s.needed_bytes)),
+      plan.jobs.size(), counted(plan.workers, "worker"), counted(plan.threads_per_worker, "thread"),
+      format_bytes(static_cast<double>(s.output_bytes)), counted(s.output_chunks, "chunk"),
+      s.source_chunks, format_bytes(static_cast<double>(s.needed_bytes)),
       format_bytes(static_cast<double>(s.read_bytes)), s.read_amplification,
       format_bytes(static_cast<double>(s.peak_memory)),
       format_bytes(static_cast<double>(plan.memory_limit)));
@@ -90,12 +92,14 @@ std::string describe_plan(const Plan& plan, std::size_t max_jobs) {
                     hi = std::min(j.region.hi[d] * a.chunks[d], a.shape[d]);
       region += fmt::format("{}{}[{}:{}]", d ? ", " : "", a.dims[d], lo, hi);
     }
-    out += fmt::format("  job {:>4}  {}  {}  {} output chunks, {} source chunks, reads {}\n", j.id,
-                       a.name, region, j.region.num_chunks(), j.source_chunks.size(),
+    out += fmt::format("  job {:>4}  {}  {}  {}, {}, reads {}\n", j.id, a.name, region,
+                       counted(j.region.num_chunks(), "output chunk"),
+                       counted(static_cast<int64_t>(j.source_chunks.size()), "source chunk"),
                        format_bytes(static_cast<double>(j.read_bytes)));
   }
   if (plan.jobs.size() > max_jobs)
-    out += fmt::format("  ... {} more jobs (plan --json lists all)\n", plan.jobs.size() - max_jobs);
+    out += fmt::format("  ... {} more (plan --json lists all)\n",
+                       counted(static_cast<int64_t>(plan.jobs.size() - max_jobs), "job"));
   if (plan.recommendations.empty()) {
     out += "recommendations  none: selection and chunks align with the source chunks\n";
   } else {
@@ -109,17 +113,16 @@ std::string describe_plan(const Plan& plan, std::size_t max_jobs) {
 namespace {
 
 bool ask_to_continue(const Plan& plan) {
-  fmt::print(stderr, "Recommendations:\n");
+  say(stderr, "Recommendations:\n");
   for (const auto& r : plan.recommendations)
-    if (r.saves) fmt::print(stderr, "  - {}: {}\n", r.key, r.message);
+    if (r.saves) say(stderr, fmt::format("  - {}: {}\n", r.key, r.message));
   if (!(isatty(STDIN_FILENO) && isatty(STDERR_FILENO))) {
-    fmt::print(
-        stderr,
+    say(stderr,
         "zarr-parallel: stopped on recommendations (exit 3). Change the config, or run again with "
         "--yes or recommend_changes: false to proceed as planned.\n");
     return false;
   }
-  fmt::print(stderr, "Continue without recommendations? (y/n) ");
+  say(stderr, "Continue without recommendations? (y/n) ");
   std::string answer;
   std::getline(std::cin, answer);
   return !answer.empty() && (answer[0] == 'y' || answer[0] == 'Y');
@@ -170,7 +173,7 @@ json stats_json(const Plan& plan, const StoreState& state, double wall) {
 
 void print_open_hint(const std::string& store) {
   if (json_events()) return;  // stdout is the event stream; "complete" names the store
-  fmt::print("{}\nimport xarray as xr\nds = xr.open_zarr(\"{}\")\n", store, store);
+  say(stdout, fmt::format("{}\nimport xarray as xr\nds = xr.open_zarr(\"{}\")\n", store, store));
 }
 
 namespace {
@@ -383,10 +386,11 @@ void announce_plan(const Config& cfg, const CacheSession& session) {
                  {"output_bytes", plan.summary.output_bytes}});
   emit_event("plan", fields);
   log_line(cfg.log_level, 1,
-           fmt::format("{} jobs to run ({} already done), {} mode, read amplification {:.2f}, "
+           fmt::format("{} to run ({} already done), {} mode, read amplification {:.2f}, "
                        "predicted peak {} per worker{}",
-                       session.pending.size(), plan.jobs.size() - session.pending.size(),
-                       cfg.deploy_mode, plan.summary.read_amplification,
+                       counted(static_cast<int64_t>(session.pending.size()), "job"),
+                       plan.jobs.size() - session.pending.size(), cfg.deploy_mode,
+                       plan.summary.read_amplification,
                        format_bytes(static_cast<double>(plan.summary.peak_memory)),
                        session.build_root == session.target
                            ? ""

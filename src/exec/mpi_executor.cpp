@@ -9,7 +9,9 @@
 
 #include <deque>
 
+#include "core/console.hpp"
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
@@ -85,7 +87,7 @@ void work(const Plan& plan, int rank) {
       run_worker_jobs(plan, {job}, plan.threads_per_worker, fmt::format("mpi-rank-{}", rank));
       msg[1] = 1;
     } catch (const std::exception& e) {
-      fmt::print(stderr, "zarr-parallel: rank {}: job {} failed: {}\n", rank, job, e.what());
+      say(stderr, fmt::format("zarr-parallel: rank {}: job {} failed: {}\n", rank, job, e.what()));
       msg[1] = 0;
     }
   }
@@ -130,9 +132,9 @@ void run_on_rank0(const Config& cfg, const CacheSession& session, int ranks) {
   if (!failed.empty()) {
     std::string ids;
     for (auto id : failed) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
-    throw Error(
-        ErrorKind::Job,
-        "jobs " + ids + " failed (see the ranks' messages above); run again with resume: true");
+    throw Error(ErrorKind::Job,
+                noun(static_cast<int64_t>(failed.size()), "job") + " " + ids +
+                    " failed (see the ranks' messages above); run again with resume: true");
   }
   finish_cache(cfg, session);
   print_open_hint(cfg.cache_store);

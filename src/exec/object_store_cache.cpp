@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/plural.hpp"
 #include "core/thread_pool.hpp"
 #include "exec/cache_decision.hpp"
 #include "exec/progress.hpp"
@@ -104,7 +105,8 @@ void run_pending(const Writable& store, const StoreState& state, const Plan& pla
                              {"chunks", s.chunks_written},
                              {"bytes_written", s.bytes_written},
                              {"seconds", s.seconds}});
-    log_line(cfg.log_level, 2, fmt::format("job {} done ({} chunks)", job.id, s.chunks_written));
+    log_line(cfg.log_level, 2,
+             fmt::format("job {} done ({})", job.id, counted(s.chunks_written, "chunk")));
   }
 }
 

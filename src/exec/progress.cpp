@@ -9,13 +9,15 @@
 #include <mutex>
 #include <optional>
 
+#include "core/console.hpp"
+#include "core/plural.hpp"
 #include "core/units.hpp"
 #include "exec/progress_line.hpp"
 
 namespace zp {
 
 void log_line(int run_level, int level, const std::string& text) {
-  if (level <= run_level) fmt::print(stderr, "zarr-parallel: {}\n", text);
+  if (level <= run_level) say(stderr, fmt::format("zarr-parallel: {}\n", text));
 }
 
 namespace {
@@ -35,8 +37,7 @@ void emit_event(const std::string& event, nlohmann::json fields) {
   nlohmann::json j = {{"event", event}};
   for (auto& [k, v] : fields.items()) j[k] = std::move(v);
   std::lock_guard lock(g_events_mutex);
-  fmt::print(stdout, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  std::fflush(stdout);
+  say(stdout, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 Progress::Progress(int64_t total_jobs, int log_level)
@@ -50,13 +51,14 @@ Progress::Progress(int64_t total_jobs, int log_level)
 }
 
 Progress::~Progress() {
-  if (drawn_ && tty_) fmt::print(stderr, "\n");
+  if (drawn_ && tty_) say(stderr, "\n");
 }
 
 void Progress::set_job_chunks(std::map<int64_t, int64_t> chunks_of_job) {
   job_chunks_ = std::move(chunks_of_job);
   total_chunks_ = 0;
   for (const auto& [job, n] : job_chunks_) total_chunks_ += n;
+  draw(false);  // the first `progress` record now, not once the first chunk is written
 }
 
 void Progress::update(int64_t jobs_done, uint64_t bytes_done, int live_workers,
@@ -140,8 +142,12 @@ void Progress::emit_json(bool force, double elapsed) {
 void Progress::draw(bool force) {
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::max(1e-6, std::chrono::duration<double>(now - start_).count());
-  if (json_events() && (force || now - last_event_ >= std::chrono::seconds(1))) {
+  // The first record at once, and one as soon as a job finished (so that the stream never shows
+  // a finished job's state late); between those, at most one a second.
+  if (json_events() &&
+      (force || jobs_ != event_jobs_ || now - last_event_ >= std::chrono::seconds(1))) {
     last_event_ = now;
+    event_jobs_ = jobs_;
     emit_json(force, elapsed);
   }
   if (log_level_ < 1) return;
@@ -152,29 +158,30 @@ void Progress::draw(bool force) {
   const uint64_t written = bytes_ + part.written, read = read_ + part.read;
   const double rate = static_cast<double>(written) / elapsed;
   if (force && jobs_ == total_jobs_) {  // the run's totals, on a line of its own
-    if (tty_ && drawn_) fmt::print(stderr, "\r\x1b[K");
+    if (tty_ && drawn_) say(stderr, "\r\x1b[K");
     drawn_ = false;
     const std::string read_text =
         read ? format_bytes(static_cast<double>(read)) + " read, " : std::string();
-    log_line(
-        log_level_, 1,
-        fmt::format("{}/{} jobs done in {:.2f} s, {}{} written, {}/s, {} worker{} at most", jobs_,
-                    total_jobs_, elapsed, read_text, format_bytes(static_cast<double>(written)),
-                    format_bytes(rate), most_workers_, most_workers_ == 1 ? "" : "s"));
+    log_line(log_level_, 1,
+             fmt::format("{}/{} {} done in {:.2f} s, {}{} written, {}/s, {} at most", jobs_,
+                         total_jobs_, noun(total_jobs_, "job"), elapsed, read_text,
+                         format_bytes(static_cast<double>(written)), format_bytes(rate),
+                         counted(most_workers_, "worker")));
     return;
   }
   const double frac = fraction();
   if (tty_) {
     const ProgressView v{jobs_, total_jobs_, frac, rate, workers_, eta(elapsed)};
     // Back to the line's start, the line, then clear what a longer earlier line left.
-    fmt::print(stderr, "\r{}\x1b[K", progress_line(v, terminal_columns(STDERR_FILENO)));
+    say(stderr, fmt::format("\r{}\x1b[K", progress_line(v, terminal_columns(STDERR_FILENO))));
     drawn_ = true;
   } else {
     log_line(log_level_, 1,
-             fmt::format("{}/{} jobs done ({:.0f}% of the chunks), {} written, {}/s, {} workers, "
+             fmt::format("{}/{} {} done ({:.0f}% of the chunks), {} written, {}/s, {}, "
                          "{:.1f} s elapsed",
-                         jobs_, total_jobs_, 100 * frac, format_bytes(static_cast<double>(written)),
-                         format_bytes(rate), workers_, elapsed));
+                         jobs_, total_jobs_, noun(total_jobs_, "job"), 100 * frac,
+                         format_bytes(static_cast<double>(written)), format_bytes(rate),
+                         counted(workers_, "worker"), elapsed));
   }
 }
 

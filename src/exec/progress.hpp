@@ -54,6 +54,7 @@ class Progress {
   std::map<int64_t, Partial> running_;
   double eta_fraction_ = -1, eta_at_ = 0, eta_s_ = 0;  // the last estimate: at which fraction, when
   std::chrono::steady_clock::time_point start_, last_, last_event_;
+  int64_t event_jobs_ = -1;  // jobs done as the last `progress` event said
 };
 
 // Log line to stderr when `level` <= the run's log level (0 quiet, 1 info, 2 debug).

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "core/plural.hpp"
 #include "core/units.hpp"
 
 namespace zp {
@@ -43,7 +44,8 @@ std::string progress_line(const ProgressView& v, int columns) {
   const int room = std::max(columns - 1, 1);
   const std::string pct =
       fmt::format("{:.0f}%", std::floor(100 * std::clamp(v.fraction, 0.0, 1.0)));
-  const std::string jobs = fmt::format("{}/{} jobs", v.jobs_done, v.jobs_total);
+  const std::string jobs =
+      fmt::format("{}/{} {}", v.jobs_done, v.jobs_total, noun(v.jobs_total, "job"));
   const std::string eta = "ETA " + (v.eta_s ? format_duration(*v.eta_s) : std::string("?"));
   const std::string rate = format_bytes(v.bytes_per_second) + "/s";
   const std::string workers = fmt::format("{} worker{}", v.workers, v.workers == 1 ? "" : "s");

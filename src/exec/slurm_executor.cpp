@@ -13,7 +13,9 @@
 #include <sstream>
 #include <thread>
 
+#include "core/console.hpp"
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
 #include "exec/run_program.hpp"
@@ -115,7 +117,8 @@ Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<in
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
     throw Error(ErrorKind::Job, "sbatch did not return a job id: " + id);
   log_line(cfg.log_level, 1,
-           fmt::format("submitted SLURM job {} ({} array tasks)", id, jobs.size()));
+           fmt::format("submitted SLURM job {} ({})", id,
+                       counted(static_cast<int64_t>(jobs.size()), "array task")));
   return {id, jobs};
 }
 
@@ -262,11 +265,10 @@ std::vector<Submission> adopt_earlier(const RunContext& ctx, const Config& cfg,
 }
 
 void print_submitted(const RunContext& ctx, const std::vector<Submission>& subs) {
-  fmt::print(stderr,
-             "zarr-parallel: submitted; follow it with `zarr-parallel status {}` or `squeue -j "
-             "{}`, and finish "
-             "the store with the same command and --set resume=true\n",
-             ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id);
+  say(stderr, fmt::format("zarr-parallel: submitted; follow it with `zarr-parallel status {}` or "
+                          "`squeue -j {}`, and finish the store with the same command and --set "
+                          "resume=true\n",
+                          ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id));
 }
 
 // Follows the submitted tasks through squeue, done markers and heartbeats until every job is done
@@ -368,7 +370,7 @@ void SlurmFollow::task_gone(const Submission& s, std::size_t t, int64_t job) {
     lost_.push_back(job);
   } else {
     failures_.push_back(
-        fmt::format("job {} failed {} times; last log {}", job, attempts_[job],
+        fmt::format("job {} failed {}; last log {}", job, counted(attempts_[job], "time"),
                     ctx_.store.path_of(std::string(StoreState::kFolder) +
                                        fmt::format("/logs/slurm-{}_{}.log", s.id, t))));
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "core/units.hpp"
 #include "plan/units.hpp"
 
@@ -45,14 +46,13 @@ void fit_units(ArrayPlan& a, const PlanOptions& opt, bool remote) {
       if (longest > best_len) best = static_cast<int>(d), best_len = longest;
     }
     if (best < 0) {
-      throw Error::config(
-          "memory_limit",
-          fmt::format("{} is too small for array '{}': one output chunk with {} "
-                      "thread(s) needs {}; raise memory_limit or use smaller chunks",
-                      format_bytes(static_cast<double>(opt.memory_limit)), a.name,
-                      opt.threads_per_worker,
-                      format_bytes(
-                          static_cast<double>(predicted_peak(a, opt.threads_per_worker, remote)))));
+      throw Error::config("memory_limit",
+                          fmt::format("{} is too small for array '{}': one output chunk with {} "
+                                      "needs {}; raise memory_limit or use smaller chunks",
+                                      format_bytes(static_cast<double>(opt.memory_limit)), a.name,
+                                      counted(opt.threads_per_worker, "thread"),
+                                      format_bytes(static_cast<double>(
+                                          predicted_peak(a, opt.threads_per_worker, remote)))));
     }
     a.per_chunk_units[static_cast<std::size_t>(best)] = true;
   }

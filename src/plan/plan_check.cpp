@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "plan/append_plan.hpp"
 
 namespace zp {
@@ -19,7 +20,9 @@ Error bad(const std::string& where, const std::string& field, const std::string&
 void check_extents(const std::vector<int64_t>& v, std::size_t ndim, int64_t lo,
                    const std::string& where, const std::string& field) {
   if (v.size() != ndim)
-    throw bad(where, field, fmt::format("{} values for {} dimensions", v.size(), ndim));
+    throw bad(where, field,
+              fmt::format("{} for {}", counted(static_cast<int64_t>(v.size()), "value"),
+                          counted(static_cast<int64_t>(ndim), "dimension")));
   for (int64_t x : v)
     if (x < lo || x > kMaxPlanExtent) throw bad(where, field, fmt::format("{} out of range", x));
 }
@@ -149,7 +152,8 @@ void check_coverage(const Plan& p, const std::string& where) {
     const int64_t written = kept_whole(p, a) ? 0 : written_region(p, a).num_chunks();
     if (!a.coordinate && covered[i] != written)
       throw bad(where, fmt::format("arrays[{}]", i),
-                fmt::format("its jobs cover {} of the {} chunks it writes", covered[i], written));
+                fmt::format("its jobs cover {} of the {} {} it writes", covered[i], written,
+                            noun(written, "chunk")));
     if (!a.coordinate && a.num_chunks() <= (int64_t{1} << 26))
       seen[i].assign(static_cast<std::size_t>(a.num_chunks()), false);
   }

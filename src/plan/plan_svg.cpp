@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "core/units.hpp"
 #include "plan/units.hpp"
 
@@ -176,13 +177,13 @@ void draw_edges(const ArrayPlan& a, const Frame& f, std::string& svg) {
 bool draw_captions(const Plan& plan, std::size_t ai, const Frame& f, std::string& svg) {
   const ArrayPlan& a = plan.arrays[ai];
   const std::size_t rd = f.rd, cd = f.cd;
-  svg +=
-      fmt::format(R"(<text x="{}" y="{:.2f}" font-size="12">{} → ({} values, chunks of {})</text>)",
-                  f.x0, f.top + f.h + 18, escape(a.dims[cd]), a.shape[cd], a.chunks[cd]);
+  svg += fmt::format(R"(<text x="{}" y="{:.2f}" font-size="12">{} → ({}, chunks of {})</text>)",
+                     f.x0, f.top + f.h + 18, escape(a.dims[cd]), counted(a.shape[cd], "value"),
+                     a.chunks[cd]);
   if (f.two)
-    svg += fmt::format(
-        R"(<text x="{}" y="{:.2f}" font-size="12">{} ↓ ({} values, chunks of {})</text>)", f.x0,
-        f.top + f.h + 34, escape(a.dims[rd]), a.shape[rd], a.chunks[rd]);
+    svg += fmt::format(R"(<text x="{}" y="{:.2f}" font-size="12">{} ↓ ({}, chunks of {})</text>)",
+                       f.x0, f.top + f.h + 34, escape(a.dims[rd]), counted(a.shape[rd], "value"),
+                       a.chunks[rd]);
   const std::string hidden = hidden_job_dims(plan, ai, rd, cd);
   if (!hidden.empty())
     svg += fmt::format(
@@ -222,8 +223,8 @@ std::string plan_svg(const Plan& plan, const std::vector<std::string>& dims) {
   std::string body;
   const auto& s = plan.summary;
   body += fmt::format(
-      R"(<text x="40" y="26" font-size="14">{} jobs · read amplification {:.2f} · peak memory per worker {} · reads {}</text>)",
-      plan.jobs.size(), s.read_amplification,
+      R"(<text x="40" y="26" font-size="14">{} · read amplification {:.2f} · peak memory per worker {} · reads {}</text>)",
+      counted(static_cast<int64_t>(plan.jobs.size()), "job"), s.read_amplification,
       escape(format_bytes(static_cast<double>(s.peak_memory))),
       escape(format_bytes(static_cast<double>(s.read_bytes))));
   body += R"(<text x="40" y="44" font-size="11">colour: job · dotted: source chunk edges</text>)";

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "core/units.hpp"
 
 namespace zp {
@@ -169,15 +170,16 @@ void tiny_chunks(const Plan& plan, std::vector<Recommendation>& out) {
     // Along the first dimension, the chunk that makes about 4 MB.
     const int64_t along = std::min<int64_t>(
         a.shape[0], a.chunks[0] * std::max<int64_t>(1, static_cast<int64_t>((4u << 20) / bytes)));
-    out.push_back(
-        {"chunks." + a.dims[0],
-         fmt::format("'{}' would be written as {} chunks of {} each; Zarr stores read "
-                     "and list best with chunks of 1-16 MB: e.g. chunks: {{{}: {}}} "
-                     "makes {} chunks",
-                     a.name, a.num_chunks(), format_bytes(static_cast<double>(bytes)), a.dims[0],
-                     along,
-                     a.num_chunks() / a.chunks_along(0) * ((a.shape[0] + along - 1) / along)),
-         false});
+    out.push_back({"chunks." + a.dims[0],
+                   fmt::format("'{}' would be written as {} of {} each; Zarr stores read "
+                               "and list best with chunks of 1-16 MB: e.g. chunks: {{{}: {}}} "
+                               "makes {}",
+                               a.name, counted(a.num_chunks(), "chunk"),
+                               format_bytes(static_cast<double>(bytes)), a.dims[0], along,
+                               counted(a.num_chunks() / a.chunks_along(0) *
+                                           ((a.shape[0] + along - 1) / along),
+                                       "chunk")),
+                   false});
     return;  // one is enough to make the point
   }
 }

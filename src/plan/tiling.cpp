@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "plan/cf_references.hpp"
 #include "plan/output_array.hpp"
 
@@ -77,11 +78,11 @@ TileGrid tile_grid(const std::vector<ArrayPlan>& arrays, const Selection& sel, c
     std::string ok;
     for (int64_t k = 1; k <= g.coarse.back(); ++k)
       if (g.coarse.back() % k == 0) ok += (ok.empty() ? "" : ", ") + std::to_string(k);
-    throw Error::config(
-        "chunks.batch_dim",
-        fmt::format("{} tiles a chunk: a chunk holds consecutive tiles along '{}' "
-                    "({} of them), so it must divide {} (one of {})",
-                    g.per_chunk, g.t.dims.back(), g.coarse.back(), g.coarse.back(), ok));
+    throw Error::config("chunks.batch_dim",
+                        fmt::format("{} a chunk: a chunk holds consecutive tiles along '{}' "
+                                    "({} of them), so it must divide {} (one of {})",
+                                    counted(g.per_chunk, "tile"), g.t.dims.back(), g.coarse.back(),
+                                    g.coarse.back(), ok));
   }
   return g;
 }

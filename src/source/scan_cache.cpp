@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <random>
 
+#include "core/console.hpp"
 #include "core/hash.hpp"
 #include "core/text_codec.hpp"
 #include "source/dataset_json.hpp"
@@ -94,8 +95,8 @@ void write_entry(const std::string& target, const std::string& text) {
 
 void note_bad_entry(const std::string& path, const std::string& why) {
   if (g_log_level >= 2)
-    fmt::print(stderr, "zarr-parallel: manifest cache entry {} {}: ignored, scanning again\n", path,
-               why);
+    say(stderr, fmt::format("zarr-parallel: manifest cache entry {} {}: ignored, scanning again\n",
+                            path, why));
 }
 
 // The payload of the entry at `path`: none when absent, not a regular file, from another scanner

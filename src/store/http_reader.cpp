@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "store/url_scope.hpp"
 
 namespace zp {
@@ -703,8 +704,8 @@ namespace {
 [[noreturn]] void fail(const HttpReader::Transfer& t, int retries) {
   if (t.missing) throw Error::source_missing(t.location, t.failure);
   if (t.transient)
-    throw Error::transient(
-        t.location, t.failure + " (still failing after " + std::to_string(retries) + " retries)");
+    throw Error::transient(t.location, t.failure + " (still failing after " +
+                                           counted(retries, "retry", "retries") + ")");
   throw Error::source(t.location, t.failure);
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/plural.hpp"
 #include "source/chunk_reader.hpp"
 #include "transform/element_transform.hpp"
 
@@ -213,8 +214,8 @@ std::string span_of(const DimMap& d, const CoordinateValues& c, const std::strin
   const double last =
       c.time ? static_cast<double>(c.time_us[static_cast<std::size_t>(d.source_index(d.count - 1))])
              : c.values[static_cast<std::size_t>(d.source_index(d.count - 1))];
-  return fmt::format("'{}' runs from {} to {} ({}, {} values)", name, at(0), at(d.count - 1),
-                     last >= first ? "ascending" : "descending", d.count);
+  return fmt::format("'{}' runs from {} to {} ({}, {})", name, at(0), at(d.count - 1),
+                     last >= first ? "ascending" : "descending", counted(d.count, "value"));
 }
 
 // True when a sel range starts or ends outside the coordinate's span (xarray clamps it). A date
@@ -387,10 +388,9 @@ void tile_dimension(Selection::Tiling& t, DimMap& d, int64_t size, const Coordin
   std::vector<double> labels = tile_labels(d, coords, k, dtype);
   const int64_t whole = t.pad ? (d.count + size - 1) / size * size : d.count / size * size;
   if (whole == 0)
-    throw Error::config(k,
-                        fmt::format("tile size {} is larger than '{}' ({} values): boundary trim "
-                                    "leaves nothing",
-                                    size, d.name, d.count));
+    throw Error::config(k, fmt::format("tile size {} is larger than '{}' ({}): boundary trim "
+                                       "leaves nothing",
+                                       size, d.name, counted(d.count, "value")));
   t.dims.push_back(d.name);
   t.sizes.push_back(size);
   t.original.push_back(d.count);

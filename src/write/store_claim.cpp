@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/json_limits.hpp"
+#include "core/plural.hpp"
 #include "write/store_state.hpp"
 
 namespace zp {
@@ -53,10 +54,12 @@ TargetState classify_store(const Writable& store) {
   if (store_id_in(store)) return {TargetKind::Ours, "", false};
   const auto names = store.list("");
   if (names.empty()) return {TargetKind::Absent, "", false};
-  return {TargetKind::Foreign,
-          "holds " + std::to_string(names.size()) +
-              " object(s) or folder(s) and no .zarr-parallel/store.json of ours",
-          false};
+  return {
+      TargetKind::Foreign,
+      "holds " +
+          counted(static_cast<int64_t>(names.size()), "object or folder", "objects or folders") +
+          " and no .zarr-parallel/store.json of ours",
+      false};
 }
 
 std::string claim_store(const Writable& store) {

@@ -10,6 +10,7 @@ import select
 import struct
 import subprocess
 import termios
+import threading
 import time
 
 import pytest
@@ -99,3 +100,39 @@ def test_the_bar_fits_a_narrow_terminal(held_run):
     bars = [b for b in bars if "jobs" in b and not b.startswith("zarr-parallel:")]  # not the log lines
     assert bars, repr(text)
     assert all(len(b) <= 39 for b in bars), [b for b in bars if len(b) > 39]
+
+
+
+def test_json_progress_is_prompt_at_the_start_and_after_each_job(held_run):
+    """The first `progress` record comes right after `start`, and a finished job is reported by a
+    `progress` record at once. Before, records were throttled to one a second on the coordinator's
+    1 s tick: the first came 1-2 s after `start`, a finished job's state a tick or two late."""
+    proxy, cfg = held_run
+    proc = subprocess.Popen([str(BIN), "cache", str(cfg), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []  # (when read, event)
+
+    def reader():
+        for line in proc.stdout:
+            lines.append((time.monotonic(), json.loads(line)))
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        assert proxy.holding.wait(60), "the second job never read its file"
+        deadline = time.monotonic() + 30
+        while not any(e["event"] == "job_done" for _, e in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.5)  # past the old throttle and a heartbeat, whatever came late
+    finally:
+        proxy.release.set()
+        proc.wait(timeout=120)
+        thread.join(timeout=30)
+    assert proc.returncode == 0, proc.stderr.read()
+    names = [e["event"] for _, e in lines]
+    first = names.index("start")
+    assert names[first + 1] == "progress", names
+    assert lines[first + 1][0] - lines[first][0] < 0.3, (names, [t for t, _ in lines])
+    done = names.index("job_done")  # the first job's; the second is held meanwhile
+    after = lines[done + 1]
+    assert after[1]["event"] == "progress" and after[1]["jobs_done"] == 1, names
+    assert after[0] - lines[done][0] < 0.3, (names, [t for t, _ in lines])
+    assert names[-2:] == ["done", "complete"], names

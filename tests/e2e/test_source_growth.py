@@ -156,7 +156,8 @@ def test_an_interrupted_unchanged_cache_continues_without_resume(tmp_path):
     assert not (tmp_path / ".daily.zarr.zp-new").exists()
     for name, ns in stamps.items():  # the finished jobs were kept, not redone
         assert (store / ".zarr-parallel" / "jobs" / name).stat().st_mtime_ns == ns, name
-    assert f"{total - len(done_before)} jobs to run ({len(done_before)} already done)" in proc.stderr, proc.stderr
+    left = total - len(done_before)
+    assert f"{left} job{'' if left == 1 else 's'} to run ({len(done_before)} already done)" in proc.stderr, proc.stderr
     assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
     assert run_cache(tmp_path, cfg, command="verify").returncode == 0
 

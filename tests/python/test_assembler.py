@@ -125,7 +125,10 @@ def test_plan_picture_for_notebooks(tmp_path):
     assert not (tmp_path / "p.zarr").exists()
 
 
-def test_an_answer_piped_on_stdin_is_read_and_end_of_input_means_no(tmp_path):
+def test_without_a_terminal_the_question_is_not_asked(tmp_path):
+    """No terminal on stdin (a pipe, even one holding "y", a pipe nobody writes to, /dev/null, or
+    stdin closed): no question, no wait; ValueError naming the keyword that answers it, as the CLI
+    stops with exit 3. Before, input() read the pipe and waited for ever on one nobody wrote."""
     need_fixtures()
     script = tmp_path / "ask.py"
     script.write_text(
@@ -133,15 +136,33 @@ def test_an_answer_piped_on_stdin_is_read_and_end_of_input_means_no(tmp_path):
         f"zp = ZarrParallelAssembler({str(ERA5 / 'refs.json')!r}, variables={{'t2m': {{}}}}, "
         "chunks={'time': 96, 'latitude': 73, 'longitude': 10})\n"
         "try:\n    zp.cache(cache_store=sys.argv[1], deploy_mode='series', memory_limit='46MB')\n"
-        "except ValueError:\n"
+        "except ValueError as e:\n"
+        "    print('ValueError:', e)\n"
         "    sys.exit(3)\n")
-    for answer, code in (("y\n", 0), ("n\n", 3), ("", 3)):
-        store = tmp_path / f"s{code}{len(answer)}.zarr"
-        proc = subprocess.run([sys.executable, script, str(store)], input=answer, capture_output=True, text=True,
-                              timeout=120)
-        assert proc.returncode == code, (answer, proc.stdout, proc.stderr[-2000:])
-        assert "Continue without recommendations? (y/n)" in proc.stdout
-        assert store.exists() == (code == 0)
+    for name, stdin in (("y", subprocess.PIPE), ("open", subprocess.PIPE), ("null", subprocess.DEVNULL),
+                        ("closed", None)):
+        store = tmp_path / f"s_{name}.zarr"
+        out_path, err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+        with open(out_path, "w") as out_file, open(err_path, "w") as err_file:
+            proc = subprocess.Popen([sys.executable, script, str(store)], stdin=stdin, stdout=out_file,
+                                    stderr=err_file, text=True,
+                                    preexec_fn=(lambda: os.close(0)) if name == "closed" else None)
+            if name == "y":
+                proc.stdin.write("y\n")
+                proc.stdin.flush()
+            try:
+                proc.wait(timeout=90)  # the pipes stay open meanwhile: nobody writes more
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            finally:
+                if proc.stdin:
+                    proc.stdin.close()
+        out, err = out_path.read_text(), err_path.read_text()
+        assert proc.returncode == 3, (name, proc.returncode, out, err[-2000:])
+        assert "Continue without recommendations?" not in out, (name, out)
+        assert "recommend_changes=False" in out and "no terminal" in out, (name, out)
+        assert not store.exists()
 
 
 def test_errors_are_the_documented_exceptions(tmp_path):

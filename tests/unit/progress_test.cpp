@@ -50,7 +50,12 @@ TEST(Progress, RunningJobsMoveBytesChunksAndEta) {
   std::vector<nlohmann::json> events;
   for (std::string line; std::getline(out, line);)
     if (const auto j = nlohmann::json::parse(line); j["event"] == "progress") events.push_back(j);
-  ASSERT_EQ(events.size(), 2u);
+  // The first record at once (nothing written yet), then one a second.
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["chunks_done"], 0);
+  EXPECT_LT(events[0]["elapsed_s"].get<double>(), 0.5);
+  EXPECT_FALSE(events[0].contains("eta_s"));
+  events.erase(events.begin());
   const nlohmann::json& last = events[0];
   EXPECT_EQ(last["jobs_done"], 0);
   EXPECT_EQ(last["chunks_done"], 5);
@@ -61,6 +66,32 @@ TEST(Progress, RunningJobsMoveBytesChunksAndEta) {
   EXPECT_NEAR(last["eta_s"].get<double>(), 3 * last["elapsed_s"].get<double>(), 1e-6);
   const double waited = events[1]["elapsed_s"].get<double>() - last["elapsed_s"].get<double>();
   EXPECT_NEAR(events[1]["eta_s"].get<double>(), last["eta_s"].get<double>() - waited, 1e-6);
+}
+
+// A finished job is reported at once, not with the next tick a second later.
+TEST(Progress, AFinishedJobIsReportedAtOnce) {
+  set_json_events(true);
+  testing::internal::CaptureStdout();
+  {
+    Progress p(2, 0);
+    p.set_job_chunks({{0, 10}, {1, 10}});
+    p.job_progress(0, 5, 1000, 2000);  // within the second: no record
+    p.job_finished(0, 0.01);
+    p.update(1, 2000, 1, 4000);
+  }
+  set_json_events(false);
+  std::istringstream out(testing::internal::GetCapturedStdout());
+  std::vector<std::string> names;
+  nlohmann::json after_job;
+  for (std::string line; std::getline(out, line);) {
+    const auto j = nlohmann::json::parse(line);
+    names.push_back(j["event"]);
+    if (names.size() >= 2 && names[names.size() - 2] == "job_done") after_job = j;
+  }
+  ASSERT_EQ(names, (std::vector<std::string>{"start", "progress", "job_done", "progress"}));
+  EXPECT_EQ(after_job["jobs_done"], 1);
+  EXPECT_EQ(after_job["chunks_done"], 10);
+  EXPECT_EQ(after_job["bytes_written"], 2000);
 }
 
 }  // namespace
