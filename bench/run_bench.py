@@ -319,6 +319,55 @@ def w7(files, work, runs, baselines, delay):
     return out
 
 
+def w9(files, work, runs, delay):
+    """W2 written to s3rver on loopback against W2 written to local disk, both in series mode (the
+    mode S3 output has), in the same run; the requests per stored object (counted through the test
+    suite's S3 stand-in, a separate untimed run); and through the W7 relay (a round trip of `delay`)
+    the writing throughput of the one worker with 16 requests in flight against 1."""
+    sys.path.insert(0, str(REPO / "tests" / "e2e"))
+    from servers import LatencyProxy, S3rver
+    from test_s3_output import S3StandIn
+    w = dict(WORKLOADS["W2"], extra={"deploy_mode": "series"})
+    out = {}
+    local = run_ours(w, files, work, runs)[0]
+    out["local_disk"] = local
+    with S3rver(work / "s3") as s3:
+        s3.client().create_bucket(Bucket="w9bench")
+
+        def to_s3(label, endpoint, n, env=None):
+            cfg = our_config(w, files, "unused")
+            cfg.update(cache_store=f"s3://w9bench/{label}.zarr", cache_storage_options=s3.options(endpoint_url=endpoint))
+            cfg_path = work / f"{label}.yaml"
+            cfg_path.write_text(json.dumps(cfg))
+            times = []
+            for _ in range(n):
+                listed = s3.client().list_objects_v2(Bucket="w9bench", Prefix=f"{label}.zarr/").get("Contents", [])
+                for o in listed:  # a fresh store each run (no hit, no overwrite deletes)
+                    s3.client().delete_object(Bucket="w9bench", Key=o["Key"])
+                times.append(timed([BIN / "zarr-parallel", "cache", cfg_path], env=dict(os.environ, **(env or {})))[0])
+            objects = s3.client().list_objects_v2(Bucket="w9bench", Prefix=f"{label}.zarr/", MaxKeys=1000)["Contents"]
+            data = [o for o in objects if "/.zarr-parallel/" not in o["Key"]]
+            return dict(median=statistics.median(times), times=times, objects=len(data),
+                        stored_bytes=sum(o["Size"] for o in data))
+
+        out["s3_loopback"] = to_s3("loopback", s3.endpoint, runs)
+        out["ratio_s3_to_disk"] = out["s3_loopback"]["median"] / local["median"]
+        with S3StandIn(s3) as stand:
+            counted = to_s3("counted", stand.url, 1)
+            methods = {}
+            for m, _ in stand.log:
+                methods[m] = methods.get(m, 0) + 1
+            counted.update(requests=len(stand.log), by_method=methods,
+                           requests_per_object=len(stand.log) / counted["objects"])
+            out["counted"] = counted
+        with LatencyProxy(s3.port, delay / 2) as relay:
+            for n in (16, 1):
+                r = to_s3(f"relay_{n}", relay.url, runs, env={"ZP_HTTP_CONCURRENCY": str(n)})
+                r["stored_mb_per_s"] = r["stored_bytes"] / 1e6 / r["median"]
+                out[f"relay_{int(delay * 1000)}ms_{n}_in_flight"] = r
+    return out
+
+
 def small_daily_files(data, nfiles):
     """`nfiles` small daily NetCDF-4 files (73 x 144, 24 steps, chunks (24, 73, 144), zlib): R1 and P2."""
     folder = data / f"refs_{nfiles}"
@@ -475,6 +524,10 @@ def main():
             continue
         if name == "R1":
             results[name] = [r1(data, work, args.runs, n) for n in args.refs_files]
+            print(name, json.dumps(results[name]), flush=True)
+            continue
+        if name == "W9":
+            results[name] = w9(sets["daily"], work, args.runs, args.delay)
             print(name, json.dumps(results[name]), flush=True)
             continue
         if name == "W7":

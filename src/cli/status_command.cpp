@@ -14,6 +14,8 @@
 #include "core/error.hpp"
 #include "plan/plan_json.hpp"
 #include "store/file_store.hpp"
+#include "store/s3_writer.hpp"
+#include "store/store_table.hpp"
 #include "write/store_ownership.hpp"
 #include "write/store_state.hpp"
 
@@ -88,13 +90,33 @@ struct StatusView {
   bool complete = false;
 };
 
-StatusView status_of(const std::string& store_path) {
-  if (!std::filesystem::exists(std::filesystem::path(store_path) / StoreState::kFolder))
+// The store's plan: read through the store (a folder's plan also has its digest checked).
+Plan plan_in(const Writable& store, const StoreState& state) {
+  if (dynamic_cast<const FileStore*>(&store)) return load_store_plan(state.plan_path());
+  const std::string key = std::string(StoreState::kFolder) + "/plan.json";
+  const auto text = store.get(key);
+  if (!text) throw Error::store(store.root(), "has no saved plan (the run never got that far)");
+  return plan_from_text(*text, store.location_of(key));
+}
+
+// A folder, or an S3 prefix (credentials and endpoint from the AWS environment, as for sources).
+std::unique_ptr<Writable> open_status_store(const std::string& store_path) {
+  const bool s3 = backend_of(store_path) == Backend::S3;
+  std::unique_ptr<Writable> store;
+  if (s3)
+    store = std::make_unique<S3Writer>(store_path, StorageOptions{});
+  else if (std::filesystem::exists(std::filesystem::path(store_path) / StoreState::kFolder))
+    store = std::make_unique<FileStore>(store_path);
+  if (!store || (s3 && !store->exists(std::string(StoreState::kFolder) + "/store.json")))
     throw Error::store(store_path,
                        "no zarr-parallel state here (not made by zarr-parallel, or never started)");
-  FileStore store(store_path);
-  StoreState state(store);
-  StatusView v{store_path, load_store_plan(state.plan_path())};
+  return store;
+}
+
+StatusView status_of(const std::string& store_path) {
+  const std::unique_ptr<Writable> store = open_status_store(store_path);
+  StoreState state(*store);
+  StatusView v{store_path, plan_in(*store, state)};
   v.done = state.done_jobs();
   v.complete = state.completed_hash().has_value();
   const double now = now_seconds();
@@ -147,8 +169,9 @@ std::string worker_counts(const StatusView& v) {
 void print_status_text(const StatusView& v) {
   fmt::print("store      {}\n", v.store_path);
   fmt::print("state      {}\n", v.complete ? "complete" : "incomplete");
-  const std::string staging = staging_path_for(canonical_path(v.store_path));
-  if (classify_target(staging).kind == TargetKind::Ours)
+  const bool s3 = backend_of(v.store_path) == Backend::S3;  // rewritten in place, no staging
+  const std::string staging = s3 ? "" : staging_path_for(canonical_path(v.store_path));
+  if (!s3 && classify_target(staging).kind == TargetKind::Ours)
     fmt::print(
         "replacing  a replacement is being built (or was left) in {}: `zarr-parallel status "
         "{}` shows it\n",

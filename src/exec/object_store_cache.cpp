@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <thread>
+#include <unordered_set>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -19,6 +20,7 @@
 #include "write/lease_keeper.hpp"
 #include "write/output_format.hpp"
 #include "write/store_claim.hpp"
+#include "write/store_inventory.hpp"
 #include "write/store_lease.hpp"
 #include "write/store_state.hpp"
 
@@ -63,19 +65,45 @@ std::optional<Plan> resumable(const Writable& store, const StoreState& state,
   return plan;
 }
 
-// What a reader could take for the old store goes first, then the old run's records.
-// Both formats' consolidated keys: a store switched from zarr_format 2 to 3 keeps no .zmetadata.
-void clear_old_run(const Writable& store) {
+// The keys the old run's plan wrote that are in the store: a new plan may write fewer or other
+// arrays and chunks, and skips all-fill chunks and shards, so an old one could outlive the
+// rewrite with old values. Only keys of our plan, never anything else under the prefix.
+std::vector<std::string> old_plan_keys(const S3Writer& store) {
+  const std::string side = StoreState::kFolder;
+  const auto text = store.get(side + "/plan.json");
+  if (!text) return {};  // a run that never got as far as its plan wrote no data
+  std::unordered_set<std::string> ours;
+  try {
+    ours = keys_written_by(plan_from_text(*text, store.location_of(side + "/plan.json")));
+  } catch (const Error& e) {
+    throw Error::store(store.root(), std::string("which of its objects zarr-parallel wrote is not "
+                                                 "known (") +
+                                         e.what() +
+                                         "), so it deletes none: remove the store yourself to "
+                                         "rebuild it");
+  }
+  std::vector<std::string> found;
+  for (const auto& [key, size] : store.list_all(""))
+    if (ours.count(key) && key.rfind(side + "/", 0) != 0) found.push_back(key);
+  return found;
+}
+
+// What a reader could take for the old store goes first, then the old run's data objects (the
+// old plan, which names them, last: a run killed on the way deletes them next time), then its
+// records. Both formats' consolidated keys: a store switched from zarr_format 2 to 3 keeps no
+// .zmetadata.
+void clear_old_run(const S3Writer& store) {
   store.remove(".zmetadata");
   store.remove("zarr.json");
   const std::string side = StoreState::kFolder;
   store.remove(side + "/complete.json");
   store.remove(side + "/state.json");
+  store.remove_many(old_plan_keys(store));
   for (const auto& name : store.list(side + "/jobs")) store.remove(side + "/jobs/" + name);
 }
 
 // `changed`: a complete store of this config whose source changed, replaced without overwrite.
-void start_fresh(const Writable& store, const StoreState& state, const Config& cfg, Plan& plan,
+void start_fresh(const S3Writer& store, const StoreState& state, const Config& cfg, Plan& plan,
                  bool changed) {
   if (state.completed_hash() && !cfg.overwrite && !changed)
     throw Error::store(store.root(),
@@ -165,7 +193,7 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
   if (!store.conditional_puts_honoured())
     log_line(cfg.log_level, 1,
              "note: " + store.root() +
-                 ": the server ignores If-None-Match, so the store's lease "
+                 ": the server ignores If-None-Match or If-Match, so the store's lease "
                  "cannot keep a second run out: run one at a time");
   // The lease on its own connection: requests on one writer take turns, and a renewal must not
   // wait behind a long upload.

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "store/folder_walk.hpp"
 
 namespace zp {
@@ -251,6 +253,26 @@ std::optional<std::string> FileStore::get_at_most(const std::string& key,
       return std::nullopt;  // a folder, or an I/O error: no value
     }
   }
+}
+
+std::optional<Tagged> FileStore::get_tagged(const std::string& key) const {
+  auto value = get(key);
+  if (!value) return std::nullopt;
+  std::string tag = sha256_hex(*value);
+  return Tagged{std::move(*value), std::move(tag)};
+}
+
+std::optional<std::string> FileStore::put_if_match(const std::string& key, const std::string& value,
+                                                   const std::string& tag) const {
+  const UniqueFd dir = open_folder_beneath(root_, folder_of(key), false);
+  if (!dir.valid()) return std::nullopt;
+  while (::flock(dir.get(), LOCK_EX) != 0)
+    if (errno != EINTR)
+      throw Error::store(path_of(key), "cannot lock its folder: " + errno_text(errno));
+  const auto now = get_tagged(key);  // the lock goes with `dir` when it is closed
+  if (!now || now->tag != tag) return std::nullopt;
+  put(key, value);
+  return sha256_hex(value);
 }
 
 bool FileStore::exists(const std::string& key) const {

@@ -45,6 +45,12 @@ class FileStore : public Writable {
   void sync_folders(const std::set<std::string>& folders) const override;
   std::optional<std::string> get(const std::string& key) const override;
   std::optional<std::string> get_at_most(const std::string& key, uint64_t max_bytes) const override;
+  // The tag is the SHA-256 of the value.
+  std::optional<Tagged> get_tagged(const std::string& key) const override;
+  // Compared and replaced under an flock(2) of the key's folder, which every put_if_match of
+  // every process takes (plain puts do not: the key must be written only this way).
+  std::optional<std::string> put_if_match(const std::string& key, const std::string& value,
+                                          const std::string& tag) const override;
   bool exists(const std::string& key) const override;
   void remove(const std::string& key) const override;
   // Creates folder `key` and those on its way (none of them may be a link).

@@ -7,8 +7,9 @@
 //   Error(Store).
 // - Objects larger than the multipart threshold go as a multipart upload, parts in parallel; a
 //   failed upload is aborted (DELETE ?uploadId), so no parts are left billed in the bucket.
-// - put_if_absent is a PUT with If-None-Match: * (412: someone else's object is there). A server
-//   that ignores the header (older S3-compatible stores, s3rver) replaces the object instead:
+// - put_if_absent is a PUT with If-None-Match: * (412: someone else's object is there), and
+//   put_if_match one with If-Match: ETAG (412: another version is there). A server that ignores
+//   the headers (older S3-compatible stores, s3rver) replaces the object instead:
 //   conditional_puts_honoured() finds out once, by trying.
 // - A batch keeps up to kInFlight PUTs in flight; finish() returns when all have been answered.
 // Credentials live in the options only: never in a key, a location or an error message.
@@ -39,8 +40,16 @@ class S3Writer : public Writable {
            Sync sync = Sync::Durable) const override;
   bool put_if_absent(const std::string& key, const std::string& value) const override;
   std::optional<std::string> get(const std::string& key) const override;
+  std::optional<Tagged> get_tagged(const std::string& key) const override;
+  // A PUT with If-Match: the ETag (S3 since 2024, MinIO, Ceph). On a server that ignores it
+  // (s3rver) the object is replaced whatever its version: conditional_puts_honoured() says so
+  // beforehand.
+  std::optional<std::string> put_if_match(const std::string& key, const std::string& value,
+                                          const std::string& tag) const override;
   bool exists(const std::string& key) const override;
   void remove(const std::string& key) const override;
+  // Deletes every key of `keys` (absent ones too), up to kInFlight requests in flight.
+  void remove_many(const std::vector<std::string>& keys) const;
   std::vector<std::string> list(const std::string& prefix) const override;
   // Every key below the root (recursively), with sizes: what a foreign-prefix check looks at.
   std::vector<std::pair<std::string, uint64_t>> list_all(const std::string& prefix) const;
@@ -51,8 +60,8 @@ class S3Writer : public Writable {
   // Puts several objects at once (at most kInFlight requests in flight); Error naming the first
   // that failed. Objects over the multipart threshold go one by one as multipart uploads.
   void put_many(const std::vector<std::pair<std::string, const Bytes*>>& objects) const;
-  // Whether the server refuses a PUT with If-None-Match: * over an existing object (probed once
-  // under the root, with an object deleted afterwards).
+  // Whether the server refuses a PUT with If-None-Match: * over an existing object and one with
+  // If-Match: another ETag (probed once under the root, with an object deleted afterwards).
   bool conditional_puts_honoured() const;
   // Objects at least this large go as multipart uploads: ZP_S3_MULTIPART_MB (default 64, at
   // least 5, the smallest part S3 accepts).

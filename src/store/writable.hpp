@@ -34,6 +34,12 @@ class WriteBatch {
   virtual void finish() = 0;
 };
 
+// A value and its version tag (see Writable::get_tagged).
+struct Tagged {
+  std::string value;
+  std::string tag;
+};
+
 class Writable {
  public:
   virtual ~Writable() = default;
@@ -59,6 +65,13 @@ class Writable {
     if (v && v->size() > max_bytes) return std::nullopt;
     return v;
   }
+  // The value of `key` with its version tag (S3: the ETag; files: the SHA-256 of the value).
+  virtual std::optional<Tagged> get_tagged(const std::string& key) const = 0;
+  // Replaces `key` with `value` only while its version is still `tag`, decided by the backend in
+  // one step (S3: If-Match; files: under a lock of the key's folder): the new tag, or nullopt when
+  // the key changed or is gone. A compare-and-swap: of two runs replacing the same version, one.
+  virtual std::optional<std::string> put_if_match(const std::string& key, const std::string& value,
+                                                  const std::string& tag) const = 0;
   virtual bool exists(const std::string& key) const = 0;
   // Deletes `key`; nothing happens when it is absent.
   virtual void remove(const std::string& key) const = 0;

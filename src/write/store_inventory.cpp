@@ -53,8 +53,9 @@ Written written_in(const std::string& root) {
     return written_by(load_plan(plan_file.string()));
   } catch (const Error& e) {
     throw Error::store(root, std::string("which of its files zarr-parallel wrote is not known (") +
-                                 e.what() + "), so it deletes none: remove the store yourself to "
-                                            "rebuild it");
+                                 e.what() +
+                                 "), so it deletes none: remove the store yourself to "
+                                 "rebuild it");
   }
 }
 
@@ -118,6 +119,10 @@ void remove_stale_temporaries(const std::string& root, const Plan& plan) {
   // Removed as keys (no link followed on the way), not by the paths seen during the walk.
   const FileStore store(root);
   for (const auto& key : stale) store.remove(key);
+}
+
+std::unordered_set<std::string> keys_written_by(const Plan& plan) {
+  return written_by(plan).files;
 }
 
 std::string ForeignEntries::describe() const {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "plan/plan.hpp"
@@ -18,6 +19,10 @@ struct ForeignEntries {
   // "'extra/', 'notes.txt' and 2 more" (a folder ends in '/')
   std::string describe() const;
 };
+
+// Every key `plan` writes: its metadata documents, its consolidated document and every chunk of
+// every array (a sharded or all-fill one may be absent from the store).
+std::unordered_set<std::string> keys_written_by(const Plan& plan);
 
 // Walks the store at `root` (a store of ours) without following symbolic links. Error(Store) when
 // the store cannot be listed or its plan cannot be read: then what is ours is not known.

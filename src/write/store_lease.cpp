@@ -27,12 +27,17 @@ std::string lease_text(const std::string& holder, double expires) {
   return json{{"holder", holder}, {"host", host}, {"pid", getpid()}, {"expires", expires}}.dump();
 }
 
-std::optional<json> read_lease(const Writable& store) {
-  const auto text = store.get(lease_key());
-  if (!text || json_too_deep(*text)) return std::nullopt;
-  json j = json::parse(*text, nullptr, false);
+json parse_lease(const std::string& text) {
+  if (json_too_deep(text)) return json::object();
+  json j = json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("expires") || !j["expires"].is_number()) return json::object();
   return j;
+}
+
+std::optional<json> read_lease(const Writable& store) {
+  const auto text = store.get(lease_key());
+  if (!text) return std::nullopt;
+  return parse_lease(*text);
 }
 
 std::string new_holder() {
@@ -40,24 +45,36 @@ std::string new_holder() {
   return fmt::format("{:08x}{:08x}{:08x}", rd(), rd(), rd());
 }
 
+// Error(Store): a live lease of another run is there.
+[[noreturn]] void refuse_held(const Writable& store, const json& held, double now) {
+  throw Error::store(
+      store.root(),
+      fmt::format("another run holds its lease (host {}, pid {}) for {:.0f} s "
+                  "more; it is renewed while that run lives",
+                  held.value("host", "?"), held.value("pid", 0), held.value("expires", 0.0) - now));
+}
+
 }  // namespace
 
 std::unique_ptr<StoreLease> StoreLease::acquire(const Writable& store, double seconds, double now) {
   if (now < 0) now = now_seconds();
   const std::string holder = new_holder();
-  for (int tries = 0; tries < 2; ++tries) {
-    if (store.put_if_absent(lease_key(), lease_text(holder, now + seconds)))
-      return std::unique_ptr<StoreLease>(new StoreLease(store, holder, seconds));
-    const auto held = read_lease(store);
-    if (!held) continue;  // released meanwhile: try once more
-    const double expires = held->value("expires", 0.0);
-    if (expires > now)
-      throw Error::store(
-          store.root(),
-          fmt::format("another run holds its lease (host {}, pid {}) for {:.0f} s "
-                      "more; it is renewed while that run lives",
-                      held->value("host", "?"), held->value("pid", 0), expires - now));
-    store.remove(lease_key());  // expired: its holder is gone; taken over below
+  const std::string text = lease_text(holder, now + seconds);
+  for (int tries = 0; tries < 3; ++tries) {
+    if (store.put_if_absent(lease_key(), text)) {
+      const auto mine = store.get_tagged(lease_key());
+      if (mine && mine->value == text)
+        return std::unique_ptr<StoreLease>(new StoreLease(store, holder, seconds, mine->tag));
+      continue;  // replaced at once (a server without If-None-Match): looked at again
+    }
+    const auto held = store.get_tagged(lease_key());
+    if (!held) continue;  // released meanwhile: try again
+    const json lease = parse_lease(held->value);
+    if (lease.value("expires", 0.0) > now) refuse_held(store, lease, now);
+    // Expired: its holder is gone. Replaced only while it is still that expired version, so of
+    // two runs taking it over one does; the other finds the winner's lease next time round.
+    if (auto tag = store.put_if_match(lease_key(), text, held->tag))
+      return std::unique_ptr<StoreLease>(new StoreLease(store, holder, seconds, *tag));
   }
   throw Error::store(store.root(), "cannot take its lease: other runs keep taking it");
 }
@@ -81,8 +98,12 @@ void StoreLease::verify() const {
 
 void StoreLease::renew(double now) {
   if (now < 0) now = now_seconds();
-  verify();
-  store_.put(lease_key(), lease_text(holder_, now + seconds_));
+  verify();  // a server that ignores If-Match would let the put below replace a taker's lease
+  auto tag = store_.put_if_match(lease_key(), lease_text(holder_, now + seconds_), tag_);
+  if (!tag)
+    throw Error::store(store_.root(),
+                       "this run's lease expired and another run took the store over: stopping");
+  tag_ = std::move(*tag);
 }
 
 StoreLease::~StoreLease() {

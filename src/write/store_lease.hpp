@@ -2,11 +2,12 @@
 // the lease object `.zarr-parallel/lease.json` {holder, host, pid, expires}, created with
 // put-if-absent, so of two coordinators one creates it and the other is refused (Error(Store)
 // naming the holder and when its lease expires). The holder renews it (a later expiry) from its
-// heartbeat; a holder that died leaves a lease that expires, and is then taken over: deleted, and
-// created anew with put-if-absent (of two takers one wins). What it cannot promise: on a server
-// that ignores If-None-Match both creators succeed (S3Writer::conditional_puts_honoured says
-// so beforehand), and a holder stalled past its expiry (paused, partitioned) may find its lease
-// taken: renew() then fails and it must stop.
+// heartbeat with put-if-match on the version it last wrote; a holder that died leaves a lease that
+// expires, and is then taken over by replacing that expired version with put-if-match (If-Match on
+// its ETag), so of two takers one wins and the other is refused. What it cannot promise: on a
+// server that ignores If-None-Match and If-Match both succeed (S3Writer::conditional_puts_honoured
+// says so beforehand), and a holder stalled past its expiry (paused, partitioned) may find its
+// lease taken: renew() then fails and it must stop.
 #pragma once
 
 #include <memory>
@@ -37,11 +38,12 @@ class StoreLease {
   const std::string& holder() const { return holder_; }
 
  private:
-  StoreLease(const Writable& store, std::string holder, double seconds)
-      : store_(store), holder_(std::move(holder)), seconds_(seconds) {}
+  StoreLease(const Writable& store, std::string holder, double seconds, std::string tag)
+      : store_(store), holder_(std::move(holder)), seconds_(seconds), tag_(std::move(tag)) {}
   const Writable& store_;
   std::string holder_;
   double seconds_;
+  std::string tag_;  // the version of the lease object this run wrote last
 };
 
 }  // namespace zp

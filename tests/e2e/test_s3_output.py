@@ -32,10 +32,13 @@ class S3StandIn(LoopbackHttp):
     body), honours `If-None-Match: *` on PUT (412 when the key exists; checked and put under one
     lock, so atomic here), and injects faults: fault(method, path, n) -> None, "500" (answered
     without forwarding) or "corrupt" (one body byte flipped on the way: Content-MD5 no longer
-    matches) or "slow" (answered after 6 s). Records (method, path) of every request in `.log`."""
+    matches) or "slow" (answered after 6 s). Records (method, path) of every request in `.log`.
+    `gate`: an object with before(method, path) (may block, outside the lock) and after(method,
+    path, status), to order the requests of racing runs."""
 
-    def __init__(self, s3, fault=None):
+    def __init__(self, s3, fault=None, gate=None):
         self.s3 = s3
+        self.gate = gate
         self.upstream_port = s3.port
         self.fault = fault or (lambda method, path, n: None)
         self.port = free_port()
@@ -77,14 +80,15 @@ class S3StandIn(LoopbackHttp):
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def _conditional(self, headers, body):
+            def _conditional(self, headers, body, if_match=None):
                 bucket, key = unquote(self.path.split("?")[0]).lstrip("/").split("/", 1)
                 with stand.lock:  # the check and the put as one step
                     try:
-                        stand.s3.client().head_object(Bucket=bucket, Key=key)
-                        return 412, [], b"<Error><Code>PreconditionFailed</Code></Error>"
+                        etag = stand.s3.client().head_object(Bucket=bucket, Key=key)["ETag"]
                     except botocore.exceptions.ClientError:
-                        pass
+                        etag = None
+                    if (etag is not None) if if_match is None else (etag is None or etag.strip('"') != if_match.strip('"')):
+                        return 412, [], b"<Error><Code>PreconditionFailed</Code></Error>"
                     return stand.upstream("PUT", self.path, headers, body)
 
             def _any(self):
@@ -102,9 +106,17 @@ class S3StandIn(LoopbackHttp):
                 if fault == "corrupt" and body:
                     body = bytes([body[0] ^ 0xFF]) + body[1:]
                 headers = list(self.headers.items())
+                if stand.gate:
+                    stand.gate.before(self.command, self.path)
                 if self.command == "PUT" and self.headers.get("If-None-Match") == "*":
-                    return self._reply(*self._conditional(headers, body))
-                self._reply(*stand.upstream(self.command, self.path, headers, body))
+                    answer = self._conditional(headers, body)
+                elif self.command == "PUT" and self.headers.get("If-Match"):
+                    answer = self._conditional(headers, body, self.headers.get("If-Match"))
+                else:
+                    answer = stand.upstream(self.command, self.path, headers, body)
+                if stand.gate:
+                    stand.gate.after(self.command, self.path, answer[0])
+                self._reply(*answer)
 
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _any
 
@@ -141,7 +153,7 @@ def test_put_get_list_delete_and_what_if_none_match_does(s3):
         out = run_unit("PutGetListDeleteAndPutIfAbsent", stand.url, "conditional")
     assert "conditional puts honoured: yes" in out
     body = s3.client().get_object(Bucket=BUCKET, Key="conditional/lease")["Body"].read()
-    assert body == b"one"  # the second creator was refused, the first one's value kept
+    assert body == b"three"  # the second creator and the stale If-Match were refused
 
 
 def test_a_prefix_is_claimed_leased_and_a_foreign_one_refused(s3):
@@ -420,3 +432,132 @@ def test_a_sources_http_headers_never_reach_the_caches_s3_endpoint(tmp_path, s3)
         assert "SECRET-API-KEY-42" not in json.dumps(h), h
     mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/h/s.zarr")
     xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())
+class LeaseRace:
+    """Orders two coordinators' requests for the worst case: each run reads the lease twice before
+    it decides (after its create is refused, then to judge it); the reads go in pairs, one of each
+    run (both runs see it expired), and a second DELETE of it (what a takeover by delete
+    and re-create sent) waits until a PUT of the lease succeeded (the other run's new lease).
+    Every wait is bounded (20 s)."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.reads = 0
+        self.deletes = 0
+        self.created = False
+
+    @staticmethod
+    def lease(path):
+        return path.split("?")[0].endswith("/.zarr-parallel/lease.json")
+
+    def before(self, method, path):
+        if not self.lease(path):
+            return
+        with self.cond:
+            if method == "GET":
+                self.reads += 1
+                pair_done = (self.reads + 1) // 2 * 2
+                self.cond.notify_all()
+                if self.reads <= 4:
+                    self.cond.wait_for(lambda: self.reads >= pair_done, timeout=20)
+            elif method == "DELETE":
+                self.deletes += 1
+                if self.deletes == 2:
+                    self.cond.wait_for(lambda: self.created, timeout=20)
+
+    def after(self, method, path, status):
+        if self.lease(path) and method == "PUT" and status == 200:
+            with self.cond:
+                self.created = True
+                self.cond.notify_all()
+
+
+def test_of_two_coordinators_taking_over_an_expired_lease_one_proceeds(tmp_path, s3):
+    """Issue 31: a takeover deleted the expired lease and created its own with If-None-Match: of
+    two takers, the second could delete the first's new lease and both ran. Now a takeover replaces
+    the expired version only (If-Match on its ETag): the other taker is refused."""
+    need_fixtures()
+    flag = tmp_path / "killed"
+    env = {"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "2", "ZP_S3_LEASE_SECONDS": "1"}
+    dead = run_cache(tmp_path, s3_config(s3, "race/era5.zarr"), env=env)
+    assert dead.returncode == -9 and flag.exists(), dead.stderr
+    assert "race/era5.zarr/.zarr-parallel/lease.json" in keys(s3, "race/era5.zarr/")
+    time.sleep(1.5)  # the dead run's lease expired
+    with S3StandIn(s3, gate=LeaseRace()) as stand:
+        cfg = s3_config(s3, "race/era5.zarr")
+        cfg["cache_storage_options"] = dict(cfg["cache_storage_options"], endpoint_url=stand.url)
+        cfg_path = tmp_path / "race.yaml"
+        cfg_path.write_text(json.dumps(cfg))
+        runs = [subprocess.Popen([str(BIN), "cache", str(cfg_path)], env=dict(os.environ, ZP_S3_LEASE_SECONDS="30"),
+                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        outs = [r.communicate(timeout=240) for r in runs]
+    codes = sorted(r.returncode for r in runs)
+    assert codes == [0, 5], outs
+    loser = outs[[r.returncode for r in runs].index(5)][1]
+    assert "holds its lease" in loser, loser  # refused before writing anything, not stopped later
+    local = tmp_path / "local.zarr"
+    run_cache(tmp_path, {"data_uri": str(ERA5 / "refs.json"), "cache_store": str(local),
+                         "deploy_mode": "series", "num_jobs": 4}, check=0)
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/race/era5.zarr")
+    xr.testing.assert_identical(xr.open_zarr(mapper, consolidated=True).load(), xr.open_zarr(local).load())
+    assert "race/era5.zarr/.zarr-parallel/lease.json" not in keys(s3, "race/era5.zarr/")
+
+
+def test_overwrite_on_s3_leaves_no_object_of_the_old_store_behind(tmp_path, s3):
+    """Issue 31: a rewrite in place left the old store's objects the new plan did not write: an
+    array dropped from the config, and an all-fill v3 shard (never stored) kept its old values.
+    Only our old plan's keys go; an object of the user's under the prefix stays."""
+    import numpy as np
+    nc = tmp_path / "src.nc"
+    ones = np.ones((8, 3), dtype="float32")
+    coords = {"time": np.arange(8), "x": np.arange(3)}
+    xr.Dataset({"t": (("time", "x"), ones), "u": (("time", "x"), 2 * ones)}, coords=coords).to_netcdf(nc)
+    cfg = dict(s3_config(s3, "ow/s.zarr"), data_uri=str(nc), num_jobs=2, zarr_format=3,
+               chunks={"time": 2, "x": 3}, shards={"time": 4, "x": 3})
+    run_cache(tmp_path, cfg, check=0)
+    before = keys(s3, "ow/s.zarr/")
+    assert "ow/s.zarr/t/c/0/0" in before and any(k.startswith("ow/s.zarr/u/") for k in before), before
+    s3.client().put_object(Bucket=BUCKET, Key="ow/s.zarr/notes.txt", Body=b"mine")
+    t = ones.copy()
+    t[:4] = np.nan  # the first shard all fill: not stored by the new run
+    xr.Dataset({"t": (("time", "x"), t), "u": (("time", "x"), 2 * ones)}, coords=coords).to_netcdf(nc)
+    st = nc.stat()
+    os.utime(nc, (st.st_atime, st.st_mtime + 10))
+    run_cache(tmp_path, dict(cfg, variables={"t": []}, overwrite=True), check=0)
+    after = keys(s3, "ow/s.zarr/")
+    assert not any(k.startswith("ow/s.zarr/u/") for k in after), after
+    assert "ow/s.zarr/t/c/0/0" not in after and "ow/s.zarr/t/c/1/0" in after, after
+    assert s3.client().get_object(Bucket=BUCKET, Key="ow/s.zarr/notes.txt")["Body"].read() == b"mine"
+    # Read back by zarrita (this xarray reads no v3) from a mirror of the prefix.
+    from test_zarr_v3 import zarrita
+    mirror = tmp_path / "mirror.zarr"
+    for key in after:
+        path = mirror / key[len("ow/s.zarr/"):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    arrays, report = zarrita(mirror, ["t"], tmp_path)
+    assert np.array_equal(arrays["t"], t, equal_nan=True), arrays["t"]
+
+
+def test_status_on_s3(tmp_path, s3):
+    need_fixtures()
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3.KEY, AWS_SECRET_ACCESS_KEY=s3.SECRET,
+               AWS_ENDPOINT_URL=s3.endpoint, AWS_REGION="us-east-1")
+    status = lambda prefix, *a: subprocess.run([str(BIN), "status", f"s3://{BUCKET}/{prefix}", *a],  # noqa: E731
+                                               capture_output=True, text=True, env=env, timeout=120)
+    flag = tmp_path / "killed"
+    killed = run_cache(tmp_path, s3_config(s3, "st/era5.zarr"),
+                       env={"ZP_FAULT_KILL_ONCE": str(flag), "ZP_FAULT_AFTER_CHUNKS": "2"})
+    assert killed.returncode == -9, killed.stderr
+    done = len([k for k in keys(s3, "st/era5.zarr/.zarr-parallel/jobs/") if k.endswith(".done")])
+    half = status("st/era5.zarr", "--json")
+    assert half.returncode == 1, half.stderr
+    j = json.loads(half.stdout)
+    assert (j["complete"], j["jobs_done"], j["jobs_total"]) == (False, done, 4), j
+    run_cache(tmp_path, s3_config(s3, "st/era5.zarr"), check=0)
+    whole = status("st/era5.zarr")
+    assert whole.returncode == 0, whole.stderr
+    assert "complete" in whole.stdout and "4 / 4 done" in whole.stdout, whole.stdout
+    assert "S3RVER" not in whole.stdout + whole.stderr
+    s3.client().put_object(Bucket=BUCKET, Key="notours/data.bin", Body=b"x")
+    foreign = status("notours")
+    assert foreign.returncode == 5 and "no zarr-parallel state" in foreign.stderr, foreign.stderr

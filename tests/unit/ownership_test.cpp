@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -274,6 +275,54 @@ TEST(StoreClaim, AFolderIsClaimedLeasedAndAForeignOneRefused) {
   const FileStore store((root / "x.zarr").string()), foreign((root / "f").string());
   check_claim_and_lease(store, foreign, true);
   fs::remove_all(root);
+}
+
+// A folder whose first read of the lease calls `between` after reading and before answering: the
+// moment another run can act between this run's look at an expired lease and its takeover.
+class PausingStore : public FileStore {
+ public:
+  PausingStore(std::string root, std::function<void()> between)
+      : FileStore(std::move(root)), between_(std::move(between)) {}
+  std::optional<std::string> get(const std::string& key) const override {
+    auto v = FileStore::get(key);
+    pause(key);
+    return v;
+  }
+  std::optional<Tagged> get_tagged(const std::string& key) const override {
+    auto v = FileStore::get_tagged(key);
+    pause(key);
+    return v;
+  }
+
+ private:
+  void pause(const std::string& key) const {
+    if (key != ".zarr-parallel/lease.json" || !between_) return;
+    auto once = std::move(between_);
+    between_ = nullptr;
+    once();
+  }
+  mutable std::function<void()> between_;
+};
+
+TEST(StoreLease, OfTwoRunsTakingOverAnExpiredLeaseOneProceeds) {
+  // Before put-if-match, the second taker deleted the first taker's fresh lease and made its own:
+  // both ran. Now the second finds the version it saw gone and is refused.
+  TempDir t;
+  const std::string root = (t.path / "x.zarr").string();
+  const FileStore plain(root);
+  { auto dead = StoreLease::acquire(plain, 60, 1000); }  // released: write one that expired
+  plain.put(".zarr-parallel/lease.json", std::string(R"({"holder":"gone","expires":1060})"));
+  std::unique_ptr<StoreLease> first;
+  const PausingStore racing(root, [&] { first = StoreLease::acquire(plain, 60, 1200); });
+  try {
+    auto second = StoreLease::acquire(racing, 60, 1200);
+    ADD_FAILURE() << "both runs took the lease";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds its lease"), std::string::npos) << e.what();
+  }
+  ASSERT_TRUE(first);
+  EXPECT_NO_THROW(first->renew(1210));  // still the first run's
+  EXPECT_NE(plain.get(".zarr-parallel/lease.json")->find(first->holder()), std::string::npos);
 }
 
 }  // namespace

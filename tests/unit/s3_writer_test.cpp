@@ -71,6 +71,18 @@ TEST(S3Writer, PutGetListDeleteAndPutIfAbsent) {
   std::cout << "conditional puts honoured: " << (honoured ? "yes" : "no") << std::endl;
   EXPECT_EQ(w->put_if_absent("lease", "two"), !honoured);
   EXPECT_EQ(*w->get("lease"), honoured ? "one" : "two");
+  // A compare-and-swap on the ETag: the version read is replaced, a stale one is not (where
+  // If-Match is honoured).
+  const auto read = w->get_tagged("lease");
+  ASSERT_TRUE(read);
+  const auto next = w->put_if_match("lease", "three", read->tag);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(*w->get("lease"), "three");
+  EXPECT_EQ(w->put_if_match("lease", "four", read->tag).has_value(), !honoured);
+  EXPECT_EQ(*w->get("lease"), honoured ? "three" : "four");
+  EXPECT_EQ(w->put_if_match("absent", "five", next->empty() ? "\"x\"" : *next).has_value(),
+            !honoured);  // nothing there: no version matches
+  w->remove("absent");
   EXPECT_THROW(w->open_append("log"), Error);
 }
 
