@@ -317,7 +317,9 @@ class LocalRun {
   std::set<int64_t> done_jobs_;    // finished by one of its copies
   std::set<int64_t> copied_;       // jobs that got a speculative copy (one each)
   std::vector<double> durations_;  // of the jobs finished, for the straggler threshold
-  bool stopped_copies_ = false;    // a losing copy was killed: its temporaries are left
+  // A losing copy was killed, or a worker was lost: its temporaries (a shard half streamed) are
+  // left.
+  bool stopped_copies_ = false;
   std::vector<std::string> failures_;
   Progress progress_;
   int64_t done_ = 0;
@@ -485,6 +487,7 @@ void LocalRun::job_ended(int64_t job, int status) {
              fmt::format("job {} lost ({}), running it again (attempt {} of {})", job, why,
                          attempts_[job] + 1, kMaxAttempts));
     queue_.push_back(job);
+    stopped_copies_ = true;
     return;
   }
   failures_.push_back(fmt::format("job {} failed ({}), log {}:{}{}", job, why,

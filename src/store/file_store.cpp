@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <filesystem>
 #include <limits>
+#include <functional>
 #include <mutex>
+#include <tuple>
 #include <utility>
 
 #include "core/error.hpp"
@@ -187,6 +189,44 @@ bool FileStore::put_if_absent(const std::string& key, const std::string& value) 
 
 namespace {
 
+// A key of a batch written piece by piece into its temporary file, renamed into place at commit
+// with its write-back started (the batch's finish() waits for it, as for a put's).
+class FilePieces : public PieceWriter {
+ public:
+  FilePieces(const FileStore& store, const std::string& key, PendingFlushes& later,
+             std::function<void()> committed)
+      : path_(store.path_of(key)),
+        name_(base_name(key)),
+        dir_(open_folder_beneath(store.root(), folder_of(key), true)),
+        later_(later),
+        committed_(std::move(committed)) {
+    refuse_special_entry(dir_.get(), name_, path_);  // a planted link is refused, not replaced
+    std::tie(fd_, tmp_) = create_temporary(dir_.get(), name_, path_);
+  }
+  ~FilePieces() override {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    ::unlinkat(dir_.get(), tmp_.c_str(), 0);
+  }
+  void append(const Bytes& piece) override { write_all(fd_, {&piece}, path_); }
+  void commit() override {
+    ::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (::renameat(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str()) != 0)
+      throw Error::store(path_,
+                         "cannot rename its temporary file into place: " + errno_text(errno));
+    later_.add(std::exchange(fd_, -1), path_);
+    committed_();
+  }
+
+ private:
+  std::string path_, name_;
+  UniqueFd dir_;
+  PendingFlushes& later_;
+  std::function<void()> committed_;
+  int fd_ = -1;
+  std::string tmp_;
+};
+
 // A job's chunks: each file's write-back starts as it is written; finish() waits for all of them,
 // then flushes the folders that received names.
 class FileBatch : public WriteBatch {
@@ -194,6 +234,12 @@ class FileBatch : public WriteBatch {
   explicit FileBatch(const FileStore& store) : store_(store) {}
   void put(const std::string& key, const std::vector<const Bytes*>& parts) override {
     store_.put_parts(key, parts, Sync::Durable, &flushes_);
+    add_folder(key);
+  }
+  std::unique_ptr<PieceWriter> open(const std::string& key) override {
+    return std::make_unique<FilePieces>(store_, key, flushes_, [this, key] { add_folder(key); });
+  }
+  void add_folder(const std::string& key) {
     std::string folder = folder_of(key);
     const std::lock_guard guard(mutex_);
     folders_.insert(std::move(folder));

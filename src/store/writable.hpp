@@ -23,11 +23,25 @@ namespace zp {
 // and worthless after a crash (heartbeats). Object stores are durable either way.
 enum class Sync { Durable, Cached };
 
+// One key of a batch written piece by piece (a Zarr v3 shard: its inner chunks as they are
+// encoded, then its index), so the writer holds one piece, not the object. The key appears at
+// commit(), whole, as a put's would; destroyed without commit(), nothing appears. One thread at a
+// time.
+class PieceWriter {
+ public:
+  virtual ~PieceWriter() = default;
+  virtual void append(const Bytes& piece) = 0;
+  virtual void commit() = 0;
+};
+
 class WriteBatch {
  public:
   virtual ~WriteBatch() = default;
   // `key` holds the concatenation of `parts` (which need only live until put returns). Thread-safe.
   virtual void put(const std::string& key, const std::vector<const Bytes*>& parts) = 0;
+  // `key` written piece by piece, awaited as a put is. Thread-safe. This default keeps the pieces
+  // until commit() and puts them then (object stores); files write each piece as it comes.
+  virtual std::unique_ptr<PieceWriter> open(const std::string& key);
   // Returns when every key put is durable and visible; Error(Store) or Error(Transient) naming the
   // first that is not. A batch destroyed without finish() leaves its keys undefined (the job that
   // wrote them is redone).

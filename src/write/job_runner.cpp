@@ -9,8 +9,10 @@
 #include <cstring>
 #include <functional>
 #include <thread>
+#include <mutex>
 
 #include "codec/codec.hpp"
+#include "codec/shard_index.hpp"
 #include "core/error.hpp"
 #include "plan/append_plan.hpp"
 #include "plan/units.hpp"
@@ -234,72 +236,87 @@ Region inner_region(const ArrayPlan& a, const ArrayPlan& iv, const Region& unit,
   return ir;
 }
 
-// The encoded inner chunks of one shard in the shard's C order (taken from `encoded`, the inner
-// chunks of `ir`); nullopt for those beyond the array (fill, left out).
-std::vector<std::optional<Bytes>> shard_parts(const std::vector<int64_t>& shard,
-                                              const std::vector<int64_t>& per, const Region& ir,
-                                              std::vector<std::optional<Bytes>>& encoded) {
-  const std::size_t nd = per.size();
-  std::size_t n = 1;
-  for (auto p : per) n *= static_cast<std::size_t>(p);
-  std::vector<std::optional<Bytes>> parts(n);
-  for (std::size_t k = 0; k < n; ++k) {
-    std::size_t rest = k, pos = 0;
-    bool inside = true;
-    std::vector<int64_t> g(nd);
-    for (std::size_t d = nd; d-- > 0;) {
-      g[d] = shard[d] * per[d] + static_cast<int64_t>(rest % static_cast<std::size_t>(per[d]));
-      rest /= static_cast<std::size_t>(per[d]);
-      inside &= g[d] < ir.hi[d];
-    }
-    if (!inside) continue;  // beyond the array: fill, left out
-    for (std::size_t d = 0; d < nd; ++d)
-      pos = pos * static_cast<std::size_t>(ir.hi[d] - ir.lo[d]) +
-            static_cast<std::size_t>(g[d] - ir.lo[d]);
-    parts[k] = std::move(encoded[pos]);
+// A shard of the unit on its way to the store: its key(s) opened at the first inner chunk that is
+// not all fill, the entries of its index as its inner chunks are appended (in any order).
+struct ShardStream {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<PieceWriter>> writers;  // one a key (tiled arrays: several)
+  std::vector<ShardEntry> entries;
+  uint64_t size = 0;
+};
+
+// Where inner chunk `g` (inner grid coordinates) goes: its shard's place in `unit` (C order) and
+// its own place in that shard (C order over `per`).
+std::pair<std::size_t, std::size_t> shard_slot(const std::vector<int64_t>& g, const Region& unit,
+                                               const std::vector<int64_t>& per) {
+  std::size_t s = 0, k = 0;
+  for (std::size_t d = 0; d < g.size(); ++d) {
+    s = s * static_cast<std::size_t>(unit.hi[d] - unit.lo[d]) +
+        static_cast<std::size_t>(g[d] / per[d] - unit.lo[d]);
+    k = k * static_cast<std::size_t>(per[d]) + static_cast<std::size_t>(g[d] % per[d]);
   }
-  return parts;
+  return {s, k};
 }
 
 }  // namespace
 
-// A unit of shards: assembled and encoded as inner chunks (in parallel, each a chunk-sized buffer,
-// no shard-sized copy), then each shard's parts joined with their index and written.
+// A unit of shards, streamed: its inner chunks are assembled and encoded a piece of the unit at a
+// time (the units the inner chunks alone make: each source chunk is still read once) and each is
+// appended to its shard as soon as it is encoded; each shard's index follows its inner chunks. So
+// memory holds one such piece, not the unit's shards (W8: 280 MB a worker before).
 uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched,
                                        bool faults) {
   const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(array));
   auto view_it = inner_views_.find(array);
-  if (view_it == inner_views_.end())
+  if (view_it == inner_views_.end()) {
     view_it = inner_views_.emplace(array, inner_chunk_view(a)).first;
+    // Pieces merge inner chunks that share source chunks (cut at the unit's edges): none is more
+    // than the unit, and none reads a source chunk another piece reads.
+    view_it->second.per_chunk_units.assign(a.ndim(), false);
+  }
   const ArrayPlan& iv = view_it->second;
   std::vector<int64_t> per;
   const Region ir = inner_region(a, iv, unit, per);
-  std::vector<Bytes> buffers = assemble_unit(iv, ir, reader_, pool_, fetched);
-  const Bytes fill = fill_chunk(iv);
-  std::vector<std::optional<Bytes>> encoded(buffers.size());
-  pool_.parallel_for(buffers.size(), [&](std::size_t i) {
-    if (buffers[i] != fill)
-      encoded[i] = encode_chain(iv.codecs, std::move(buffers[i]), iv.conversion.out.size);
-    Bytes().swap(buffers[i]);
-  });
+  std::size_t per_shard = 1;
+  for (auto p : per) per_shard *= static_cast<std::size_t>(p);
   const OutputFormat& format = output_format(plan_.zarr_format);
   const auto shards = chunks_in(unit);
-  std::atomic<uint64_t> written{0};
-  pool_.parallel_for(shards.size(), [&](std::size_t s) {
-    auto parts = shard_parts(shards[s], per, ir, encoded);
-    const auto pieces = assemble_shard(parts);
-    if (pieces) {
-      std::vector<const Bytes*> views;
-      uint64_t size = 0;
-      for (const auto& p : *pieces) {
-        views.push_back(&p);
-        size += p.size();
+  std::vector<ShardStream> streams(shards.size());
+  const Bytes fill = fill_chunk(iv);
+  uint64_t written = 0;
+  for (const Region& piece : units_in(iv, ir)) {
+    const auto inner = chunks_in(piece);
+    std::vector<Bytes> buffers = assemble_unit(iv, piece, reader_, pool_, fetched);
+    pool_.parallel_for(buffers.size(), [&](std::size_t i) {
+      if (buffers[i] == fill) {  // all fill: left out of its shard
+        Bytes().swap(buffers[i]);
+        return;
       }
-      for (const auto& key : chunk_keys(a, shards[s], format)) put(key, views);
-      written += size;
+      const Bytes encoded = encode_chain(iv.codecs, std::move(buffers[i]), iv.conversion.out.size);
+      Bytes().swap(buffers[i]);
+      const auto [s, k] = shard_slot(inner[i], unit, per);
+      ShardStream& st = streams[s];
+      const std::lock_guard guard(st.mutex);
+      if (st.writers.empty()) {
+        st.entries.assign(per_shard, ShardEntry{});
+        for (const auto& key : chunk_keys(a, shards[s], format))
+          st.writers.push_back(batch_->open(key));
+      }
+      for (auto& w : st.writers) w->append(encoded);
+      st.entries[k] = ShardEntry{st.size, encoded.size()};
+      st.size += encoded.size();
+    });
+  }
+  for (ShardStream& st : streams) {
+    if (st.writers.empty()) continue;  // every inner chunk fill: the shard is not stored
+    const Bytes index = encode_shard_index(st.entries);
+    for (auto& w : st.writers) {
+      w->append(index);
+      w->commit();
     }
+    written += st.size + index.size();
     if (faults) inject_fault();
-  });
+  }
   return written;
 }
 

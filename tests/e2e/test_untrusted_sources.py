@@ -549,8 +549,9 @@ def test_a_kerchunk_template_rendering_megabytes_is_refused(tmp_path):
     proc, seconds = run_bounded(["inspect", str(tmp_path / "refs.json")])
     assert proc.returncode == 4, proc.stderr
     assert "renders to more than 8192 bytes" in proc.stderr, proc.stderr
-    # Many references of legal length meet the budget of all of them.
+    # Many references of legal length, each its own URL, meet the budget of all of them.
     doc["templates"]["u"] = "/" + "b" * 8000
+    doc["gen"][0]["url"] = "{{u}}{{i}}"
     doc["gen"][0]["dimensions"]["i"]["stop"] = 4000000
     (tmp_path / "refs.json").write_text(json.dumps(doc))
     proc, seconds = run_bounded(["inspect", str(tmp_path / "refs.json")], seconds=120)

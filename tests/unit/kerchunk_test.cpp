@@ -54,6 +54,38 @@ TEST(Kerchunk, TemplatesGenAndInlineData) {
   fs::remove(data);
 }
 
+// Generated references are columns with a hash index (issue 32, P1): a later value of a key
+// replaces the earlier one, erasing keeps the other keys findable, metadata keys stay explicit.
+TEST(Kerchunk, GeneratedReferencesAsColumns) {
+  ReferenceSet refs;
+  refs.set("x/0", Reference{nullptr, "/old", 1, 2});
+  const uint32_t a = refs.generated.path_id("/a.nc");
+  EXPECT_EQ(refs.generated.path_id("/b.nc"), a + 1);
+  EXPECT_EQ(refs.generated.path_id("/a.nc"), a);
+  for (int i = 0; i < 5000; ++i) refs.set_generated("x/" + std::to_string(i), {a, i * 10, 10});
+  refs.set_generated("x/7", {a + 1, 70, 11});  // replaces
+  refs.set_generated("x/.zattrs", {a, 0, 5});  // metadata: explicit
+  EXPECT_EQ(refs.size(), 5001u);
+  EXPECT_EQ(refs.explicit_refs.count("x/0"), 0u);  // the generated one replaced it
+  EXPECT_EQ(refs.get("x/0")->path, "/a.nc");
+  EXPECT_EQ(refs.get("x/7")->path, "/b.nc");
+  EXPECT_EQ(refs.get("x/7")->length, 11);
+  EXPECT_EQ(refs.get("x/4999")->offset, 49990);
+  EXPECT_EQ(refs.explicit_refs.at("x/.zattrs").path, "/a.nc");
+  EXPECT_FALSE(refs.get("x/5000"));
+  for (int i = 0; i < 5000; i += 2) EXPECT_TRUE(refs.generated.erase("x/" + std::to_string(i)));
+  EXPECT_FALSE(refs.generated.erase("x/0"));
+  for (int i = 1; i < 5000; i += 2) ASSERT_TRUE(refs.contains("x/" + std::to_string(i))) << i;
+  EXPECT_FALSE(refs.contains("x/2"));
+  refs.set("x/3", Reference{nullptr, "/c.nc", 0, 1});  // explicit replaces generated
+  EXPECT_EQ(refs.get("x/3")->path, "/c.nc");
+  const ReferenceSet sub = refs.below("x/");
+  EXPECT_EQ(sub.size(), 2501u);
+  EXPECT_EQ(sub.get("7")->path, "/b.nc");
+  EXPECT_EQ(sub.get("3")->path, "/c.nc");
+  EXPECT_TRUE(sub.explicit_refs.count(".zattrs"));
+}
+
 TEST(Kerchunk, TemplateExpressions) {
   EXPECT_EQ(render_template("a{{ (i + 1) * 3 // 2 }}b{{u}}", {{"u", "U"}}, {{"i", 4}}, "t"),
             "a7bU");

@@ -49,8 +49,8 @@ TEST(StoreTable, RelativeChunkPathsOfARemoteReferenceSetStayRemote) {
   const ReferenceSet refs = parse_kerchunk(
       R"({"version": 1, "refs": {"a/0": ["data/f.nc", 10, 20], "a/1": ["s3://b/g.nc", 0, 4]}})",
       "https://h/refs/", "https://h/refs/r.json");
-  EXPECT_EQ(refs.at("a/0").path, "https://h/refs/data/f.nc");
-  EXPECT_EQ(refs.at("a/1").path, "s3://b/g.nc");
+  EXPECT_EQ(refs.get("a/0")->path, "https://h/refs/data/f.nc");
+  EXPECT_EQ(refs.get("a/1")->path, "s3://b/g.nc");
 }
 
 TEST(S3, MapsUrlsPathStyleOnCustomEndpointsAndVirtualHostedOnAws) {

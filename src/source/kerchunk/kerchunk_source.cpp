@@ -1,6 +1,8 @@
 #include "source/kerchunk/kerchunk_source.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <unordered_map>
 
 #include "core/budget.hpp"
 #include "core/error.hpp"
@@ -80,10 +82,9 @@ struct RefBudget {
   int64_t text = budget::kReferenceTextBytes;
 };
 
-// Counts a made reference's key and URL against the set's text budget.
-void spend_text(RefBudget& b, const std::string& key, const Reference& r,
-                const std::string& where) {
-  b.text -= static_cast<int64_t>(key.size() + r.path.size());
+// Counts a made reference's key and new URL (`bytes`) against the set's text budget.
+void spend_text(RefBudget& b, std::size_t bytes, const std::string& where) {
+  b.text -= static_cast<int64_t>(bytes);
   if (b.text < 0)
     throw Error::source(where, "its references' keys and URLs render to more than " +
                                    std::to_string(budget::kReferenceTextBytes) +
@@ -146,22 +147,66 @@ int64_t gen_number(const std::string& t, const char* field, const std::string& k
   return static_cast<int64_t>(v);
 }
 
-// The reference of one point of the product (`vars`: each dimension's value there).
-void add_gen_reference(const json& g, ReferenceSet& refs, const Base& base,
-                       const std::map<std::string, std::string>& templates,
-                       const std::map<std::string, int64_t>& vars, const std::string& where,
-                       RefBudget& budget) {
-  auto text = [&](const char* field) {
-    const json& f = g[field];
-    return render_template(f.is_string() ? f.get<std::string>() : f.dump(), templates, vars, where);
-  };
-  const std::string key = text("key");
-  Reference r;
-  r.path = resolve_url(text("url"), base, key);
-  if (g.contains("offset")) r.offset = gen_number(text("offset"), "offset", key);
-  if (g.contains("length")) r.length = gen_number(text("length"), "length", key);
-  spend_text(budget, key, r, where);
-  refs[key] = r;
+// One "gen" entry compiled: its fields' templates, and each rendered URL's path number (a URL is
+// resolved once, not once a reference).
+struct GenEntry {
+  CompiledTemplate key, url;
+  std::optional<CompiledTemplate> offset, length;
+  std::unordered_map<std::string, uint32_t> url_ids;
+};
+
+CompiledTemplate field_template(const json& g, const char* field,
+                                const std::map<std::string, std::string>& templates,
+                                const std::vector<std::string>& names, const std::string& where) {
+  const json& f = g[field];
+  return CompiledTemplate(f.is_string() ? f.get<std::string>() : f.dump(), templates, names, where);
+}
+
+// A rendered offset or length of the point `values`: a non-negative integer.
+int64_t gen_field(const CompiledTemplate& t, const char* field, const std::vector<int64_t>& values,
+                  const std::string& key) {
+  if (const auto v = t.value(values)) {
+    if (*v < 0)
+      throw Error::source(
+          key, std::string(field) + " '" + std::to_string(*v) + "' is not a non-negative integer");
+    return *v;
+  }
+  return gen_number(t.render(values), field, key);
+}
+
+// The reference of one point of the product (`values`: each dimension's value there).
+void add_gen_reference(GenEntry& g, ReferenceSet& refs, const Base& base,
+                       const std::vector<int64_t>& values, RefBudget& budget,
+                       const std::string& where) {
+  const std::string key = g.key.render(values);
+  GeneratedReferences::Row row;
+  const std::string url = g.url.render(values);
+  const auto it = g.url_ids.find(url);
+  if (it != g.url_ids.end()) {
+    row.path = it->second;
+    spend_text(budget, key.size(), where);
+  } else {
+    row.path = refs.generated.path_id(resolve_url(url, base, key));
+    g.url_ids.emplace(url, row.path);
+    spend_text(budget, key.size() + 2 * url.size(), where);  // the URL and its index entry
+  }
+  if (g.offset) row.offset = gen_field(*g.offset, "offset", values, key);
+  if (g.length) row.length = gen_field(*g.length, "length", values, key);
+  refs.set_generated(key, row);
+}
+
+GenEntry compile_gen(const json& g, const std::map<std::string, std::string>& templates,
+                     const GenDims& dims, const std::string& where) {
+  std::vector<std::string> names;
+  for (const auto& d : dims) names.push_back(d.first);
+  GenEntry e{field_template(g, "key", templates, names, where),
+             field_template(g, "url", templates, names, where),
+             std::nullopt,
+             std::nullopt,
+             {}};
+  if (g.contains("offset")) e.offset = field_template(g, "offset", templates, names, where);
+  if (g.contains("length")) e.length = field_template(g, "length", templates, names, where);
+  return e;
 }
 
 // Expands one "gen" entry: the cartesian product of its dimensions.
@@ -175,11 +220,12 @@ void expand_gen(const json& g, ReferenceSet& refs, const Base& base,
   const GenDims dims = gen_values(g["dimensions"], where);
   for (const auto& d : dims)
     if (d.second.empty()) return;
-  std::map<std::string, int64_t> vars;
+  GenEntry entry = compile_gen(g, templates, dims, where);
+  std::vector<int64_t> values(dims.size());
   std::vector<std::size_t> pos(dims.size(), 0);
   for (;;) {
-    for (std::size_t i = 0; i < dims.size(); ++i) vars[dims[i].first] = dims[i].second[pos[i]];
-    add_gen_reference(g, refs, base, templates, vars, where, budget);
+    for (std::size_t i = 0; i < dims.size(); ++i) values[i] = dims[i].second[pos[i]];
+    add_gen_reference(entry, refs, base, values, budget, where);
     std::size_t i = dims.size();
     while (i > 0 && ++pos[i - 1] == dims[i - 1].second.size()) pos[--i] = 0;
     if (i == 0) return;
@@ -236,8 +282,9 @@ ReferenceSet parse_kerchunk_unchecked(const std::string& text, const Base& base,
   RefBudget budget;
   for (const auto& [key, value] : body.items()) {
     try {
-      refs[key] = parse_ref(value, key, base, templates);
-      spend_text(budget, key, refs[key], json_path);
+      Reference r = parse_ref(value, key, base, templates);
+      spend_text(budget, key.size() + r.path.size(), json_path);
+      refs.set(key, std::move(r));
     } catch (const Error& e) {
       throw Error::source(json_path, e.what());
     }

@@ -66,7 +66,7 @@ void add_present_chunks(ReferenceSet& refs, const std::string& store,
       Reference r;
       r.path = urls[i - from];
       r.length = static_cast<int64_t>(infos[i - from].size);
-      refs[keys[i]] = r;
+      refs.explicit_refs[keys[i]] = r;
     }
   }
 }
@@ -104,11 +104,11 @@ ReferenceSet load_zarr_v3_over_http(const std::string& store, const json& root, 
                         "no consolidated_metadata: a plain HTTP server cannot list the store");
   ReferenceSet refs;
   const std::string text = root.dump();
-  refs["zarr.json"].data = std::make_shared<Bytes>(text.begin(), text.end());
+  refs.explicit_refs["zarr.json"].data = std::make_shared<Bytes>(text.begin(), text.end());
   std::vector<std::string> chunk_keys;
   for (const auto& [name, meta] : root["consolidated_metadata"]["metadata"].items()) {
     const std::string doc = meta.dump();
-    refs[name + "/zarr.json"].data = std::make_shared<Bytes>(doc.begin(), doc.end());
+    refs.explicit_refs[name + "/zarr.json"].data = std::make_shared<Bytes>(doc.begin(), doc.end());
     if (meta.is_object() && meta.value("node_type", "") == "array") {
       const auto more = v3_chunk_keys(meta, name + "/", where + " " + name);
       chunk_keys.insert(chunk_keys.end(), more.begin(), more.end());
@@ -144,7 +144,7 @@ ReferenceSet load_zarr_over_http(const std::string& store, SourceAccess& access)
   std::vector<std::string> chunk_keys;
   for (const auto& [key, value] : doc["metadata"].items()) {
     const std::string text = value.dump();
-    refs[key].data = std::make_shared<Bytes>(text.begin(), text.end());
+    refs.explicit_refs[key].data = std::make_shared<Bytes>(text.begin(), text.end());
     const std::string tail = ".zarray";
     if (key.size() >= tail.size() &&
         key.compare(key.size() - tail.size(), tail.size(), tail) == 0 && value.is_object()) {
@@ -171,9 +171,9 @@ ReferenceSet load_zarr_store(const std::string& location, SourceAccess& access) 
     Reference r;
     r.path = join_location(root, key);
     r.length = static_cast<int64_t>(size);
-    refs[key] = r;
+    refs.explicit_refs[key] = r;
   }
-  if (refs.empty() && backend == Backend::S3)
+  if (refs.size() == 0 && backend == Backend::S3)
     throw Error::source_missing(location, "no objects under this S3 prefix");
   return refs;
 }

@@ -13,7 +13,7 @@ namespace {
 std::vector<std::string> groups_below(const ReferenceSet& refs, const std::string& prefix) {
   std::vector<std::string> out;
   const std::string tail = "/.zgroup";
-  for (const auto& [key, ref] : refs)
+  for (const auto& [key, ref] : refs.explicit_refs)  // metadata keys are never generated
     if (key.size() > tail.size() + prefix.size() && key.rfind(prefix, 0) == 0 &&
         key.compare(key.size() - tail.size(), tail.size(), tail) == 0)
       out.push_back(key.substr(0, key.size() - tail.size()));
@@ -44,11 +44,9 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
     return ds;
   }
   // The group's keys, as a store of their own.
-  ReferenceSet sub;
   const std::string prefix = group + "/";
-  for (const auto& [key, ref] : refs)
-    if (key.rfind(prefix, 0) == 0) sub[key.substr(prefix.size())] = ref;
-  if (!sub.count(".zgroup") && !sub.count("zarr.json")) {
+  const ReferenceSet sub = refs.below(prefix);
+  if (!sub.contains(".zgroup") && !sub.contains("zarr.json")) {
     std::string known;
     for (const auto& g : groups_below(refs, "")) known += (known.empty() ? "" : ", ") + g;
     throw Error::config("group", "no group '" + group + "' in " + uri +

@@ -27,9 +27,9 @@ struct Objects {
 };
 
 std::string text_of(const ReferenceSet& refs, const std::string& key, Objects& objects) {
-  const auto it = refs.find(key);
-  if (it == refs.end()) return {};
-  const Reference& r = it->second;
+  const auto ref = refs.get(key);
+  if (!ref) return {};
+  const Reference& r = *ref;
   Bytes b;
   if (r.data) {
     b = *r.data;
@@ -157,19 +157,46 @@ void chunk_ref(ChunkRef& ref, const Reference& r, const std::string& key,
   ref.length = size - static_cast<uint64_t>(r.offset);
 }
 
-// The chunk manifest: each chunk's key ("t/0.1", dimension_separator), missing when absent.
+// Files of the dataset by the generated references' path numbers (-1: not yet a file).
+struct GeneratedFiles {
+  const GeneratedReferences& generated;
+  std::map<std::string, uint32_t>& file_index;
+  Dataset& ds;
+  std::vector<int64_t> file_of_path = std::vector<int64_t>(generated.paths().size(), -1);
+  uint32_t operator()(uint32_t path) {
+    int64_t& f = file_of_path[path];
+    if (f < 0) {
+      const std::string& p = generated.path(path);
+      auto [it, added] = file_index.emplace(p, static_cast<uint32_t>(ds.files.size()));
+      if (added) ds.files.push_back(p);
+      f = it->second;
+    }
+    return static_cast<uint32_t>(f);
+  }
+};
+
+// The chunk manifest: each chunk's key ("t/0.1", dimension_separator), missing when absent. A
+// generated reference of known length is taken from its columns, without a Reference.
 void chunk_manifest(Variable& v, const ReferenceSet& refs, const json& zarray,
                     std::map<std::string, uint32_t>& file_index, Dataset& ds, Objects& store) {
   const std::string sep = zarray.value("dimension_separator", ".");
   v.chunks.resize(static_cast<std::size_t>(v.grid.num_chunks()));
+  GeneratedFiles files{refs.generated, file_index, ds};
+  std::string key;
   for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
     const std::vector<int64_t> c = v.grid.coords(idx);
-    std::string key = v.name + "/";
+    key = v.name + "/";
     for (std::size_t d = 0; d < c.size(); ++d) key += (d ? sep : "") + std::to_string(c[d]);
     if (c.empty()) key += "0";  // a 0-d array's one chunk
-    const auto it = refs.find(key);
-    if (it != refs.end())
-      chunk_ref(v.chunks[static_cast<std::size_t>(idx)], it->second, key, file_index, ds, store);
+    ChunkRef& ref = v.chunks[static_cast<std::size_t>(idx)];
+    if (const auto* row = refs.generated.find(key); row && row->length >= 0) {
+      ref.kind = ChunkRef::Kind::Range;
+      ref.file = files(row->path);
+      ref.offset = static_cast<uint64_t>(row->offset);
+      ref.length = static_cast<uint64_t>(row->length);
+    } else if (const auto r = refs.get(key)) {
+      chunk_ref(ref, *r, key, file_index, ds, store);
+    }
   }
 }
 
@@ -267,7 +294,7 @@ void add_array(const ReferenceSet& refs, const std::string& key, const std::stri
 // NetCDF's: Dataset::groups).
 void check_has_arrays(const ReferenceSet& refs, const Dataset& ds) {
   bool has_groups = false;
-  for (const auto& [key, ref] : refs)
+  for (const auto& [key, ref] : refs.explicit_refs)  // metadata keys are never generated
     has_groups |= key.size() > 8 && key.compare(key.size() - 8, 8, "/.zgroup") == 0;
   if (ds.variables.empty() && (!ds.unsupported.empty() || !has_groups))
     throw Error::source(ds.uri, ds.unsupported.empty()
@@ -287,7 +314,7 @@ Dataset dataset_from_references_unchecked(const ReferenceSet& refs, const std::s
   std::map<std::string, uint32_t> file_index;
   std::map<std::string, int64_t> dim_sizes;
   const std::string suffix = "/.zarray";
-  for (const auto& [key, ref] : refs) {
+  for (const auto& [key, ref] : refs.explicit_refs) {  // metadata keys are never generated
     if (key.size() <= suffix.size() ||
         key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
       continue;

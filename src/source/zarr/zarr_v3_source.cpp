@@ -39,9 +39,9 @@ struct Reader {
     return i.size - static_cast<uint64_t>(r.offset);
   }
   std::optional<json> document(const std::string& key, const std::string& uri) {
-    const auto it = refs.find(key);
-    if (it == refs.end()) return std::nullopt;
-    const Bytes b = bytes_of(it->second, 0, size_of(it->second));
+    const auto ref = refs.get(key);
+    if (!ref) return std::nullopt;
+    const Bytes b = bytes_of(*ref, 0, size_of(*ref));
     const std::string text(b.begin(), b.end());
     if (json_too_deep(text))
       throw Error::source(uri + ": " + key, "nested more than " + std::to_string(kMaxJsonDepth) +
@@ -228,18 +228,18 @@ struct FileIndex {
 void add_chunk_objects(Reader& rd, const std::string& name, const KeyEncoding& enc, Variable& v,
                        FileIndex& file_of) {
   for (int64_t idx = 0; idx < v.grid.num_chunks(); ++idx) {
-    const auto it = rd.refs.find(enc.key(name, v.grid.coords(idx)));
-    if (it == rd.refs.end()) continue;
+    const auto r = rd.refs.get(enc.key(name, v.grid.coords(idx)));
+    if (!r) continue;
     auto& ref = v.chunks[static_cast<std::size_t>(idx)];
-    if (it->second.data) {
+    if (r->data) {
       ref.kind = ChunkRef::Kind::Inline;
-      ref.data = it->second.data;
+      ref.data = r->data;
       continue;
     }
     ref.kind = ChunkRef::Kind::Range;
-    ref.file = file_of(it->second);
-    ref.offset = static_cast<uint64_t>(it->second.offset);
-    ref.length = rd.size_of(it->second);
+    ref.file = file_of(*r);
+    ref.offset = static_cast<uint64_t>(r->offset);
+    ref.length = rd.size_of(*r);
   }
 }
 
@@ -272,7 +272,7 @@ constexpr uint64_t kIndexBatchBytes = uint64_t{64} << 20;
 struct ShardIndexRead {
   RangeRequest request;
   int64_t shard;
-  const Reference* ref;
+  Reference ref;
 };
 
 // The present shards and where each one's index lies. Their index entries in all stay within
@@ -284,18 +284,17 @@ std::vector<ShardIndexRead> shard_index_reads(Reader& rd, const std::string& nam
   const uint64_t index_bytes = shard_index_bytes(n);
   std::vector<ShardIndexRead> out;
   for (int64_t s = 0; s < shards.num_chunks(); ++s) {
-    const auto it = rd.refs.find(enc.key(name, shards.coords(s)));
-    if (it == rd.refs.end() || it->second.data) continue;
+    auto r = rd.refs.get(enc.key(name, shards.coords(s)));
+    if (!r || r->data) continue;
     if (static_cast<int64_t>((out.size() + 1) * n) > 2 * budget::kChunksPerArray)
       throw Error::source(where, "its shards index more than " +
                                      std::to_string(2 * budget::kChunksPerArray) +
                                      " inner chunks in all; refusing to read them");
-    const uint64_t size = rd.size_of(it->second);
-    if (size < index_bytes) throw Error::source(it->second.path, "shard shorter than its index");
+    const uint64_t size = rd.size_of(*r);
+    if (size < index_bytes) throw Error::source(r->path, "shard shorter than its index");
     const uint64_t at = index_at_end ? size - index_bytes : 0;
-    out.push_back({{it->second.path, static_cast<uint64_t>(it->second.offset) + at, index_bytes},
-                   s,
-                   &it->second});
+    RangeRequest request{r->path, static_cast<uint64_t>(r->offset) + at, index_bytes};
+    out.push_back({std::move(request), s, std::move(*r)});
   }
   return out;
 }
@@ -317,7 +316,7 @@ void add_shard_chunks(Reader& rd, const std::string& name, const KeyEncoding& en
     for (std::size_t k = first; k < last; ++k) requests.push_back(reads[k].request);
     const auto indexes = rd.access.reader(requests[0].location, rd.role).read_many(requests);
     for (std::size_t k = first; k < last; ++k) {
-      const Reference& r = *reads[k].ref;
+      const Reference& r = reads[k].ref;
       const uint64_t size = rd.size_of(r);
       // The data lies beside the index: after it (index first) or before it (index last).
       const uint64_t begin = sh.index_at_end ? 0 : index_bytes;
@@ -367,7 +366,7 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
 }  // namespace
 
 bool is_zarr_v3(const ReferenceSet& refs) {
-  return refs.count("zarr.json") && !refs.count(".zgroup");
+  return refs.contains("zarr.json") && !refs.contains(".zgroup");
 }
 
 Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, SourceAccess& access,
@@ -387,7 +386,7 @@ Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, S
   std::map<std::string, uint32_t> file_index;
   std::map<std::string, int64_t> dim_sizes;
   const std::string tail = "/zarr.json";
-  for (const auto& [key, ref] : refs) {
+  for (const auto& [key, ref] : refs.explicit_refs) {  // metadata keys are never generated
     if (key.size() <= tail.size() || key.compare(key.size() - tail.size(), tail.size(), tail) != 0)
       continue;
     const std::string name = key.substr(0, key.size() - tail.size());
