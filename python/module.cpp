@@ -298,14 +298,17 @@ void bind_sources(py::module_& m) {
   m.def(
       "inspect",
       [](const std::string& uri, const std::string& engine, const std::string& group,
-         const std::string& access_json) {
+         const std::string& access_json, const std::string& filter_json) {
         return engine_call([&] {
           const AccessOptions access = access_of(uri, access_json);
-          return nonfinite_markers_to_tokens(inspect_source(uri, engine, "", group, access).dump());
+          const auto filter =
+              filter_json.empty() ? nlohmann::json() : nlohmann::json::parse(filter_json);
+          return nonfinite_markers_to_tokens(
+              inspect_source(uri, engine, "", group, access, filter).dump());
         });
       },
       pybind11::arg("uri"), pybind11::arg("engine"), pybind11::arg("group"),
-      pybind11::arg("access") = "");
+      pybind11::arg("access") = "", pybind11::arg("filter_by_keys") = "");
 }
 
 }  // namespace

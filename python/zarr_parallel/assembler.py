@@ -99,6 +99,25 @@ def _check(value, types, name):
         raise ValueError(f"{name} must be {names}, got {type(value).__name__}: {value!r}")
 
 
+def _filter_by_keys(backend_kwargs, filter_by_keys):
+    """cfgrib's filter_by_keys, from its backend_kwargs or given itself. xarray hands backend_kwargs
+    to the engine; of cfgrib's, only filter_by_keys changes what is read here (indexpath is ignored):
+    any other is refused rather than silently not applied."""
+    _check(backend_kwargs, dict, "backend_kwargs")
+    _check(filter_by_keys, dict, "filter_by_keys")
+    kwargs = dict(backend_kwargs or {})
+    kwargs.pop("indexpath", None)
+    from_kwargs = kwargs.pop("filter_by_keys", None)
+    if kwargs:
+        raise ValueError(f"backend_kwargs: {sorted(kwargs)} not supported (only filter_by_keys; "
+                         "indexpath is ignored)")
+    _check(from_kwargs, dict, "backend_kwargs['filter_by_keys']")
+    if from_kwargs is not None and filter_by_keys is not None and from_kwargs != filter_by_keys:
+        raise ValueError("filter_by_keys given twice with different values (in backend_kwargs and "
+                         "as filter_by_keys)")
+    return from_kwargs if from_kwargs is not None else filter_by_keys
+
+
 class ZarrParallelAssembler:
     """Plans and writes a Zarr cache of `data_uri` (a kerchunk .json, a NetCDF glob or a Zarr store).
 
@@ -106,12 +125,15 @@ class ZarrParallelAssembler:
     "latitude": (60, -30)}; `variables` maps variable names to their transforms ({"d2m": {}} or
     {"t2m": [{"type": "rename", "new_name": "air_temperature"}]}); `chunks` maps dimensions to output
     chunk sizes. After cache(), `cache_store` is the store's path: xr.open_zarr(zp.cache_store).
+    GRIB sources take cfgrib's `backend_kwargs={"filter_by_keys": {...}}` (its `indexpath` is
+    ignored: the engine keeps its own manifest cache), or `filter_by_keys=` itself.
     """
 
     def __init__(self, data_uri, preprocessors=None, chunks=None, cache_label=None, variables=None,
                  add_attrs=None, engine="kerchunk", log_level=None, concat_dim=None, encoding=None,
                  compressor=None, zarr_format=None, shards=None, group=None, storage_options=None,
-                 remote_protocol=None, remote_options=None, allow_local_references=None):
+                 remote_protocol=None, remote_options=None, allow_local_references=None,
+                 backend_kwargs=None, filter_by_keys=None):
         _check(data_uri, (str, os.PathLike), "data_uri")
         if data_uri is None:
             raise ValueError("data_uri is required")
@@ -126,6 +148,7 @@ class ZarrParallelAssembler:
         _check(remote_protocol, str, "remote_protocol")
         _check(remote_options, dict, "remote_options")
         _check(allow_local_references, bool, "allow_local_references")
+        filter_by_keys = _filter_by_keys(backend_kwargs, filter_by_keys)
         if log_level is None:
             log_level = utils.verbosity()
         engine = engine or "auto"
@@ -139,7 +162,8 @@ class ZarrParallelAssembler:
                            ("encoding", encoding), ("compressor", compressor), ("zarr_format", zarr_format), ("shards", shards),
                            ("group", group), ("storage_options", storage_options),
                            ("remote_protocol", remote_protocol), ("remote_options", remote_options),
-                           ("allow_local_references", allow_local_references)):
+                           ("allow_local_references", allow_local_references),
+                           ("filter_by_keys", filter_by_keys)):
             if value is not None:
                 self._config[key] = value
         if isinstance(variables, (list, tuple)):
@@ -158,8 +182,10 @@ class ZarrParallelAssembler:
         """The source's dimensions, coordinate ranges, variables, encodings and chunk grid."""
         access = {k: self._config[k] for k in ("storage_options", "remote_protocol", "remote_options")
                   if k in self._config}
+        filters = self._config.get("filter_by_keys")
         return json.loads(_engine.inspect(self._config["data_uri"], self._config["engine"],
-                                          self._config.get("group") or "", json.dumps(access)))
+                                          self._config.get("group") or "", json.dumps(access),
+                                          json.dumps(filters) if filters is not None else ""))
 
     def plan(self, cache_store=None, cache_dir=None, **run):
         """The plan the cache would run, as a dict (jobs, read amplification, memory, recommendations)."""

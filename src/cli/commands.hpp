@@ -24,6 +24,7 @@ CommandRun setup_inspect(CLI::App& cmd);
 CommandRun setup_refs(CLI::App& cmd);
 CommandRun setup_scan_parts(CLI::App& cmd);
 CommandRun setup_describe_url(CLI::App& cmd);
+CommandRun setup_scan_grib(CLI::App& cmd);
 CommandRun setup_worker(CLI::App& cmd);
 CommandRun setup_status(CLI::App& cmd);
 CommandRun setup_verify(CLI::App& cmd);

@@ -30,6 +30,7 @@ const zp::Subcommand kSubcommands[] = {
      zp::setup_refs},
     {"scan-parts", "", zp::setup_scan_parts},
     {"describe-url", "", zp::setup_describe_url},
+    {"scan-grib", "", zp::setup_scan_grib},
     {"worker", "run jobs of a saved plan (what executors call)", zp::setup_worker},
     {"status", "jobs done / total, live workers, heartbeats", zp::setup_status},
     {"verify", "re-read the source selection and compare it with the cache", zp::setup_verify},

@@ -178,6 +178,12 @@ void check_size(const Bytes& in, std::size_t decoded_size,
 
 }  // namespace
 
+bool chain_may_abort(const std::vector<CodecSpec>& chain) {
+  for (const auto& spec : chain)
+    if (spec.id == "grib") return true;
+  return false;
+}
+
 Bytes decode_chain(const std::vector<CodecSpec>& chain, Bytes in, std::size_t decoded_size,
                    const std::function<std::string()>& where) {
   in = decode_steps(chain, std::move(in), chain.size(), 0, step_sizes(chain, decoded_size, where),

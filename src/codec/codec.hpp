@@ -59,6 +59,10 @@ std::vector<std::string> codec_names();
 // Parses {"id": ...}; throws Error(Config) naming `where` for unknown codecs.
 CodecSpec codec_spec_from_json(const nlohmann::json& j, const std::string& where);
 
+// Whether a codec of `chain` runs a library that aborts the process on some malformed input
+// (ecCodes asserts): its callers leave a crash note (core/crash_note.hpp).
+bool chain_may_abort(const std::vector<CodecSpec>& chain);
+
 // Decodes `in` through `chain` (applied in reverse). `decoded_size` is the final size expected;
 // a mismatch is an error naming `where`.
 Bytes decode_chain(const std::vector<CodecSpec>& chain, Bytes in, std::size_t decoded_size,

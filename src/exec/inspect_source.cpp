@@ -30,8 +30,9 @@ std::string coord_range(const CoordinateValues& c) {
 
 nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
                                       const std::string& concat_dim, const std::string& group,
-                                      const AccessOptions& access) {
-  const Dataset ds = open_source(source, engine, concat_dim, group, access);
+                                      const AccessOptions& access,
+                                      const nlohmann::json& filter_by_keys) {
+  const Dataset ds = open_source(source, engine, concat_dim, group, access, filter_by_keys);
   const Coordinates coords = load_coordinates(ds);
   json out = {{"uri", ds.uri},
               {"engine", ds.engine},

@@ -9,9 +9,10 @@
 
 namespace zp {
 
+// `filter_by_keys`: the grib engine's (cfgrib's backend_kwargs); null: none.
 nlohmann::ordered_json inspect_source(const std::string& source, const std::string& engine,
-                                      const std::string& concat_dim,
-                                      const std::string& group = "",
-                                      const AccessOptions& access = {});
+                                      const std::string& concat_dim, const std::string& group = "",
+                                      const AccessOptions& access = {},
+                                      const nlohmann::json& filter_by_keys = nullptr);
 
 }  // namespace zp

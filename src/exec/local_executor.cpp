@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "core/crash_note.hpp"
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/forked_worker.hpp"
@@ -475,14 +476,19 @@ void LocalRun::job_ended(int64_t job, int status) {
   const std::string why = describe(status);
   if (done_jobs_.count(job)) return;           // a losing copy, stopped
   if (stopped_with_the_group(status)) return;  // run() stops on the signal next
+  // A worker a library crashed while decoding (its crash note in the log): the data is at fault,
+  // and a rerun would crash the same way.
+  const bool permanent =
+      permanent_failure(status) ||
+      (WIFSIGNALED(status) && !crash_note_in(log_tail(ctx_.state.log_path(job))).empty());
   for (const auto& [p, other] : running_) {
-    if (other.job == job && !permanent_failure(status)) {
+    if (other.job == job && !permanent) {
       log_line(ctx_.log_level, 1,
                fmt::format("job {}: a copy was lost ({}), the other goes on", job, why));
       return;
     }
   }
-  if (!permanent_failure(status) && attempts_[job] < kMaxAttempts) {
+  if (!permanent && attempts_[job] < kMaxAttempts) {
     log_line(ctx_.log_level, 1,
              fmt::format("job {} lost ({}), running it again (attempt {} of {})", job, why,
                          attempts_[job] + 1, kMaxAttempts));

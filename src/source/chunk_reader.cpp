@@ -1,7 +1,9 @@
 #include "source/chunk_reader.hpp"
 
 #include <cstring>
+#include <optional>
 
+#include "core/crash_note.hpp"
 #include "core/error.hpp"
 
 namespace zp {
@@ -170,6 +172,18 @@ void to_native(const Variable& v, unsigned char* out, std::size_t n) {
   byteswap(out, n / static_cast<std::size_t>(unit), unit);
 }
 
+// What a worker's crash note says while a codec whose library may abort (ecCodes) decodes the
+// chunk: the coordinator then names the chunk and its bytes (core/crash_note.hpp).
+void note_chunk(std::optional<CrashNoteScope>& note, const std::vector<CodecSpec>& chain,
+                const Dataset& ds, const Variable& v, int64_t chunk_index) {
+  if (!chain_may_abort(chain)) return;
+  const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
+  std::string where = "decoding " + chunk_location(ds, v, chunk_index);
+  if (ref.kind == ChunkRef::Kind::Range)
+    where += ", bytes " + std::to_string(ref.offset) + "+" + std::to_string(ref.length);
+  note.emplace(where);
+}
+
 }  // namespace
 
 Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched) {
@@ -182,8 +196,11 @@ Bytes ChunkReader::read(const Variable& v, int64_t chunk_index, std::optional<By
   std::vector<CodecSpec> masked;
   const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
   const std::size_t n = v.chunk_bytes_of(ref);
-  Bytes out = decode_chain(chain_of(v, ref, masked), std::move(*raw), n,
-                           [&] { return chunk_location(ds_, v, chunk_index); });
+  const auto& chain = chain_of(v, ref, masked);
+  std::optional<CrashNoteScope> note;
+  note_chunk(note, chain, ds_, v, chunk_index);
+  Bytes out =
+      decode_chain(chain, std::move(*raw), n, [&] { return chunk_location(ds_, v, chunk_index); });
   to_native(v, out.data(), n);
   return out;
 }
@@ -195,7 +212,10 @@ void ChunkReader::read_into(const Variable& v, int64_t chunk_index, std::optiona
   std::vector<CodecSpec> masked;
   const ChunkRef& ref = v.chunks[static_cast<std::size_t>(chunk_index)];
   const std::size_t n = v.chunk_bytes_of(ref);
-  decode_chain_into(chain_of(v, ref, masked), std::move(*raw), out, n,
+  const auto& chain = chain_of(v, ref, masked);
+  std::optional<CrashNoteScope> note;
+  note_chunk(note, chain, ds_, v, chunk_index);
+  decode_chain_into(chain, std::move(*raw), out, n,
                     [&] { return chunk_location(ds_, v, chunk_index); });
   to_native(v, out, n);
 }

@@ -39,12 +39,11 @@ Dataset open_kerchunk_engine(const SourceRequest& r) {
                                  &r.access);
 }
 
-// GRIB: the files of a local glob indexed together, as cfgrib reads them (grib/grib_source.hpp).
+// GRIB: the files of a local glob indexed together, as cfgrib reads them, or one file by URL
+// (grib/grib_source.hpp).
 Dataset open_grib_engine(const SourceRequest& r) {
-  if (is_remote(r.uri))
-    throw Error::config("data_uri",
-                        "GRIB files are read from local paths only (not " + r.uri + ")");
   if (!r.group.empty()) throw Error::config("group", "GRIB files have no groups");
+  if (is_remote(r.uri)) return open_grib_url(r.uri, r.filter_by_keys, r.access);
   return open_grib(expand_glob(local_path_of(r.uri)), r.uri, r.filter_by_keys);
 }
 
@@ -85,7 +84,8 @@ std::string resolve_engine(const std::string& uri, const std::string& engine) {
   while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
   if (ends_with(".json")) return "kerchunk";
   if (trimmed.ends_with(".zarr")) return "zarr";
-  if (is_remote(uri)) return uri.back() == '/' ? "zarr" : "netcdf";
+  if (is_remote(uri) && uri.back() == '/') return "zarr";
+  if (is_remote(uri)) return looks_like_grib(uri.substr(0, uri.find('?'))) ? "grib" : "netcdf";
   std::error_code ec;
   if (fs::is_directory(local_path_of(trimmed), ec)) return "zarr";
   return first_file_is_grib(local_path_of(uri)) ? "grib" : "netcdf";

@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <vector>
 
+#include "core/crash_note.hpp"
 #include "core/error.hpp"
 #include "source/scan_cache.hpp"
 
@@ -21,7 +24,7 @@ namespace zp {
 
 namespace {
 
-// What the child printed on stderr beyond this is dropped: the message is its first line.
+// What the child printed on stderr before its last this many bytes is dropped.
 constexpr std::size_t kMaxErrorText = 64 << 10;
 
 struct Child {
@@ -84,9 +87,11 @@ Child spawn_scanner(std::vector<std::string> args, const std::string& input,
   return c;
 }
 
-// Drains both pipes until they close or the deadline passes; true when they closed in time.
+// Drains both pipes until they close or the child is silent for `timeout_s`; true when they
+// closed in time. A child scanning many files says so on stderr as it finishes each.
 bool drain(Child& c, std::string& out, std::string& err, int timeout_s) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + std::chrono::seconds(timeout_s);
   pollfd polls[2] = {{c.out, POLLIN, 0}, {c.err, POLLIN, 0}};
   int* fds[2] = {&c.out, &c.err};
   std::string* sinks[2] = {&out, &err};
@@ -101,8 +106,10 @@ bool drain(Child& c, std::string& out, std::string& err, int timeout_s) {
       if (polls[i].fd < 0 || !(polls[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       const ssize_t n = ::read(polls[i].fd, buf.data(), buf.size());
       if (n > 0) {
-        if (i == 0 || sinks[i]->size() < kMaxErrorText)
-          sinks[i]->append(buf.data(), static_cast<std::size_t>(n));
+        sinks[i]->append(buf.data(), static_cast<std::size_t>(n));
+        // stderr's tail is kept: the error line and a crash note come last.
+        if (i == 1 && err.size() > 2 * kMaxErrorText) err.erase(0, err.size() - kMaxErrorText);
+        deadline = clock::now() + std::chrono::seconds(timeout_s);  // the child is working
       } else if (n == 0 || errno != EINTR) {
         ::close(polls[i].fd);
         polls[i].fd = *fds[i] = -1;
@@ -113,12 +120,16 @@ bool drain(Child& c, std::string& out, std::string& err, int timeout_s) {
   return true;
 }
 
-// The line of `err` after `prefix` ("zarr-parallel: error: "), or "" when it printed none.
+// What `err` says after `prefix` ("zarr-parallel: error: ") to its end (a message may take
+// several lines: the groups of a mixed GRIB file), or "" when it printed none.
 std::string line_after(const std::string& err, const std::string& prefix) {
   for (std::size_t at = 0; at < err.size();) {
     const auto end = std::min(err.find('\n', at), err.size());
-    if (err.compare(at, prefix.size(), prefix) == 0)
-      return err.substr(at + prefix.size(), end - at - prefix.size());
+    if (err.compare(at, prefix.size(), prefix) == 0) {
+      std::string text = err.substr(at + prefix.size());
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      return text;
+    }
     at = end + 1;
   }
   return {};
@@ -126,12 +137,12 @@ std::string line_after(const std::string& err, const std::string& prefix) {
 
 // The child's own error, as the CLI printed it, with the kind its exit code names. A child that
 // printed none crashed in a way the runtime caught (a sanitizer's report, an abort handler).
-Error child_error(int code, const std::string& err, const std::string& path) {
+Error child_error(int code, const std::string& err, const std::string& path, const char* library) {
   std::string line = line_after(err, "zarr-parallel: error: ");
   if (line.empty()) line = line_after(err, "zarr-parallel: internal error: ");
   if (line.empty())
     return Error::source(path, "describing the file failed (exit " + std::to_string(code) +
-                                   ", no message): libhdf5 crashed or the file is damaged");
+                                   ", no message): " + library + " crashed or the file is damaged");
   if (code != 2 && line.find(path) == std::string::npos) line = path + ": " + line;
   switch (code) {
     case 2:
@@ -156,9 +167,9 @@ int scan_timeout_seconds() {
 namespace {
 
 // Runs one scanner child to its end under the time limit: its stdout, or the error it, a signal
-// or the limit makes, naming `path`.
+// or the limit makes, naming `path` (and, for a signal, what its crash note says it was reading).
 std::string run_scanner(std::vector<std::string> args, const std::string& input,
-                        const std::string& path) {
+                        const std::string& path, const char* library = "libhdf5") {
   Child c = spawn_scanner(std::move(args), input, path);
   std::string out, err;
   const int timeout = scan_timeout_seconds();
@@ -171,14 +182,18 @@ std::string run_scanner(std::vector<std::string> args, const std::string& input,
   }
   if (!in_time)
     throw Error::source(path, "describing the file took more than " + std::to_string(timeout) +
-                                  " s (libhdf5 loops on some damaged files; ZP_SCAN_TIMEOUT "
+                                  " s (" + library +
+                                  " loops on some damaged files; ZP_SCAN_TIMEOUT "
                                   "sets the limit): the file is damaged or unreadable here");
-  if (WIFSIGNALED(status))
-    throw Error::source(path, "libhdf5 crashed reading the file's metadata (signal " +
-                                  std::to_string(WTERMSIG(status)) +
-                                  "): the file is damaged or not what it claims to be");
+  if (WIFSIGNALED(status)) {
+    const std::string note = crash_note_in(err);
+    throw Error::source(note.empty() ? path : note,
+                        std::string(library) + " crashed reading the file's metadata (signal " +
+                            std::to_string(WTERMSIG(status)) +
+                            "): the file is damaged or not what it claims to be");
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw child_error(WIFEXITED(status) ? WEXITSTATUS(status) : 1, err, path);
+    throw child_error(WIFEXITED(status) ? WEXITSTATUS(status) : 1, err, path, library);
   return out;
 }
 
@@ -194,6 +209,42 @@ std::string describe_url_in_child(const std::string& url, const std::string& gro
     throw Error::source(url, "storage options too large to hand to a scanner");
   return run_scanner({scan_executable(), "describe-url", "--group", group, "--", url}, access_text,
                      url);
+}
+
+std::string write_file_list(const std::vector<std::string>& files, std::size_t index) {
+  const std::string list = std::filesystem::temp_directory_path().string() + "/zp-scan-" +
+                           std::to_string(::getpid()) + "-" + std::to_string(index);
+  const int lfd = ::open(list.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (lfd < 0) return "";
+  std::string names;
+  for (const auto& f : files) names += f + '\0';
+  const bool written =
+      ::write(lfd, names.data(), names.size()) == static_cast<ssize_t>(names.size());
+  ::close(lfd);
+  if (!written) ::unlink(list.c_str());
+  return written ? list : "";
+}
+
+std::string describe_grib_in_child(const std::vector<std::string>& files,
+                                   const std::string& filter_text, const std::string& uri) {
+  static std::atomic<std::size_t> lists{1u << 20};  // apart from scan_children's numbers
+  const std::string list = write_file_list(files, lists++);
+  if (list.empty()) throw Error::source(uri, "cannot write the list of files for a scanner");
+  struct Remover {
+    const std::string& path;
+    ~Remover() { ::unlink(path.c_str()); }
+  } remover{list};
+  return run_scanner(
+      {scan_executable(), "scan-grib", "--filter", filter_text, "--files-from", list, "--", uri},
+      "", uri, "ecCodes");
+}
+
+std::string describe_grib_url_in_child(const std::string& url, const std::string& filter_text,
+                                       const std::string& access_text) {
+  if (access_text.size() > 60000)  // a pipe's buffer: written before the child reads
+    throw Error::source(url, "storage options too large to hand to a scanner");
+  return run_scanner({scan_executable(), "scan-grib", "--url", "--filter", filter_text, "--", url},
+                     access_text, url, "ecCodes");
 }
 
 }  // namespace zp

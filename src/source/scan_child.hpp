@@ -5,7 +5,9 @@
 // `scan-parts` (or `describe-url`) does, under a time limit (ZP_SCAN_TIMEOUT seconds, default 120).
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 namespace zp {
 
@@ -22,5 +24,20 @@ std::string describe_in_child(const std::string& path, const std::string& group)
 // access_for_child) goes to the child on its stdin, never its argv or environment.
 std::string describe_url_in_child(const std::string& url, const std::string& group,
                                   const std::string& access_text);
+
+// `scan-grib` of GRIB files in a child (ecCodes asserts and aborts on some malformed messages): the
+// dataset's text (dataset_json.hpp) of the files indexed together, as open_grib reads them here.
+// `filter_text`: filter_by_keys as JSON text. A signal names the file and message the child was
+// reading (its crash note, core/crash_note.hpp); the time limit applies to each file.
+std::string describe_grib_in_child(const std::vector<std::string>& files,
+                                   const std::string& filter_text, const std::string& uri);
+
+// `scan-grib --url` of one GRIB object by URL in a child; `access_text` as describe_url_in_child.
+std::string describe_grib_url_in_child(const std::string& url, const std::string& filter_text,
+                                       const std::string& access_text);
+
+// A file of `files`' names, NUL-separated (175,000 paths exceed what argv may hold), numbered
+// `index` among this process's lists; "" when it cannot be written. The caller removes it.
+std::string write_file_list(const std::vector<std::string>& files, std::size_t index);
 
 }  // namespace zp

@@ -42,22 +42,6 @@ struct Child {
   int fd = -1;
 };
 
-// The list file of one run's file names (175,000 paths exceed what argv may hold); "" when it
-// cannot be written.
-std::string write_list(const std::vector<std::string>& run, std::size_t index) {
-  const std::string list = std::filesystem::temp_directory_path().string() + "/zp-scan-" +
-                           std::to_string(::getpid()) + "-" + std::to_string(index);
-  const int lfd = ::open(list.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (lfd < 0) return "";
-  std::string names;
-  for (const auto& f : run) names += f + '\0';
-  const bool written =
-      ::write(lfd, names.data(), names.size()) == static_cast<ssize_t>(names.size());
-  ::close(lfd);
-  if (!written) ::unlink(list.c_str());
-  return written ? list : "";
-}
-
 // `zarr-parallel scan-parts` on the files of `list`, its stdout a pipe; pid -1 when it cannot
 // start.
 Child start_run_scanner(const std::string& list, const std::string& group,
@@ -148,7 +132,7 @@ std::vector<ChildOutput> run_scan_children(const std::vector<std::vector<std::st
   } remover{lists};
   // A run whose list or child fails, and the runs after it, are scanned by the caller instead.
   for (const auto& run : runs) {
-    const std::string list = write_list(run, lists.size());
+    const std::string list = write_file_list(run, lists.size());
     if (list.empty()) break;
     lists.push_back(list);
     const Child child = start_run_scanner(list, group, concat_dim);

@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "codec/grib_grid_budget.hpp"
 #include "core/budget.hpp"
+#include "core/crash_note.hpp"
 #include "core/error.hpp"
 
 namespace zp {
@@ -250,6 +252,21 @@ bool is_grib_file(const std::string& path) {
   return f && std::fread(sig, 1, 4, f.get()) == 4 && std::memcmp(sig, "GRIB", 4) == 0;
 }
 
+namespace {
+
+// The length section 0 (`s0`, 16 bytes) claims: 3 bytes in GRIB1, 8 in GRIB2 and any other edition
+// as ecCodes reads it; 0 when `s0` is no section 0.
+uint64_t claimed_length(const unsigned char* s0) {
+  if (std::memcmp(s0, "GRIB", 4) != 0) return 0;
+  uint64_t length = 0;
+  if (s0[7] == 1) length = (uint64_t{s0[4]} << 16) | (uint64_t{s0[5]} << 8) | s0[6];
+  if (s0[7] != 1)
+    for (int i = 8; i < 16; ++i) length = (length << 8) | s0[i];
+  return length;
+}
+
+}  // namespace
+
 // The message starting at the file's position claims a length (section 0) the file cannot hold:
 // refused before ecCodes allocates a buffer of that length. Position unchanged.
 void check_claimed_length(FILE* f, const std::string& where) {
@@ -260,46 +277,89 @@ void check_claimed_length(FILE* f, const std::string& where) {
   const long end = std::ftell(f);
   std::fseek(f, at, SEEK_SET);
   if (got < sizeof s0 || std::memcmp(s0, "GRIB", 4) != 0 || at < 0 || end < at) return;
-  uint64_t length = 0;
-  if (s0[7] == 1) length = (uint64_t{s0[4]} << 16) | (uint64_t{s0[5]} << 8) | s0[6];
-  if (s0[7] != 1)  // GRIB2, and any other edition as ecCodes reads it
-    for (int i = 8; i < 16; ++i) length = (length << 8) | s0[i];
+  const uint64_t length = claimed_length(s0);
   if (length > static_cast<uint64_t>(end - at) || length > kMessageBytes)
     throw Error::source(where, "section 0 claims " + std::to_string(length) +
                                    " bytes, more than the file holds after it");
 }
 
-void scan_grib_file(const std::string& path, uint32_t file, const json& filter_by_keys,
-                    GribScan& scan) {
+namespace {
+
+// Indexes message `n` of `path` (its handle `h`, `where` for errors) into `scan` when it matches
+// `filter`. `at`: its offset in the object when ecCodes read it from memory (its own offset key
+// is then 0).
+void add_message(codes_handle* h, const std::string& where, const std::string& path, std::size_t n,
+                 uint32_t file, const json& filter, std::optional<uint64_t> at, GribScan& scan) {
+  if (static_cast<int64_t>(scan.fields.size()) >= budget::kChunksPerArray)
+    throw Error::source(path, "more GRIB messages than the budget allows (" +
+                                  std::to_string(budget::kChunksPerArray) + ")");
+  GribField field;
+  field.file = file;
+  index_message(h, where, scan, field);
+  if (at) field.offset = *at;
+  if (!matches(field, scan.index_keys, filter)) return;
+  const json param = field.keys[static_cast<std::size_t>(
+      std::find(scan.index_keys.begin(), scan.index_keys.end(), "paramId") -
+      scan.index_keys.begin())];
+  if (!scan.firsts.count(param.dump()))
+    scan.firsts[param.dump()] = read_first(h, message_where(path, n, field.offset));
+  scan.fields.push_back(std::move(field));
+}
+
+void start_scan(const json& filter_by_keys, GribScan& scan) {
   // ecCodes' own messages to stderr are silenced: the Error says what failed and where.
   codes_context_set_logging_proc(codes_context_get_default(),
                                  [](const codes_context*, int, const char*) {});
   if (scan.index_keys.empty()) scan.index_keys = grib_index_keys(filter_by_keys);
+}
+
+}  // namespace
+
+void scan_grib_file(const std::string& path, uint32_t file, const json& filter_by_keys,
+                    GribScan& scan) {
+  start_scan(filter_by_keys, scan);
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) throw Error::source_missing(path, "cannot open the GRIB file: " + errno_text(errno));
   const json filter = filter_by_keys.is_object() ? filter_by_keys : json::object();
   for (std::size_t n = 0;; ++n) {
     int err = 0;
-    const std::string where = message_where(path, n, 0);
+    const std::string where = message_where(path, n, static_cast<uint64_t>(std::ftell(f.get())));
+    const CrashNoteScope note(where);  // ecCodes may abort: the scan child's parent names this
     check_claimed_length(f.get(), where);
     Handle h(codes_handle_new_from_file(nullptr, f.get(), PRODUCT_GRIB, &err));
     if (!h && err == 0) break;  // end of file
     if (!h)
       throw Error::source(
           where, std::string("ecCodes cannot read the message: ") + codes_get_error_message(err));
-    if (static_cast<int64_t>(scan.fields.size()) >= budget::kChunksPerArray)
-      throw Error::source(path, "more GRIB messages than the budget allows (" +
-                                    std::to_string(budget::kChunksPerArray) + ")");
-    GribField field;
-    field.file = file;
-    index_message(h.get(), where, scan, field);
-    if (!matches(field, scan.index_keys, filter)) continue;
-    const json param = field.keys[static_cast<std::size_t>(
-        std::find(scan.index_keys.begin(), scan.index_keys.end(), "paramId") -
-        scan.index_keys.begin())];
-    if (!scan.firsts.count(param.dump()))
-      scan.firsts[param.dump()] = read_first(h.get(), message_where(path, n, field.offset));
-    scan.fields.push_back(std::move(field));
+    add_message(h.get(), where, path, n, file, filter, std::nullopt, scan);
+  }
+}
+
+void scan_grib_object(Readable& reader, const std::string& url, uint64_t size, uint32_t file,
+                      const json& filter_by_keys, GribScan& scan) {
+  start_scan(filter_by_keys, scan);
+  const json filter = filter_by_keys.is_object() ? filter_by_keys : json::object();
+  uint64_t at = 0;
+  for (std::size_t n = 0; at < size; ++n) {
+    const std::string where = message_where(url, n, at);
+    const CrashNoteScope note(where);  // ecCodes may abort: the scan child's parent names this
+    const Bytes s0 = reader.read(url, at, std::min<uint64_t>(16, size - at));
+    const uint64_t length = s0.size() == 16 ? claimed_length(s0.data()) : 0;
+    if (length == 0)
+      throw Error::source(where,
+                          "no GRIB message starts here (by URL, messages must follow "
+                          "each other with no other bytes between or after them)");
+    if (length < 16 || length > size - at || length > kMessageBytes)
+      throw Error::source(where, "section 0 claims " + std::to_string(length) +
+                                     " bytes, more than the object holds after it");
+    const Bytes message = reader.read(url, at, length);  // outlives the handle: not copied
+    Handle h(codes_handle_new_from_message(nullptr, message.data(), message.size()));
+    if (!h) throw Error::source(where, "ecCodes cannot read the message");
+    long total = 0;
+    if (codes_get_long(h.get(), "totalLength", &total) || static_cast<uint64_t>(total) != length)
+      throw Error::source(where, "the message's length (totalLength) is not what section 0 says");
+    add_message(h.get(), where, url, n, file, filter, at, scan);
+    at += length;
   }
 }
 

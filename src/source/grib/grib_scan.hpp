@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "store/readable.hpp"
+
 namespace zp {
 
 // One message as cfgrib indexes it: `keys` in GribScan::index_keys order, null where cfgrib says
@@ -44,6 +46,12 @@ std::vector<std::string> grib_index_keys(const nlohmann::json& filter_by_keys);
 // ecCodes cannot read it or it passes the budget.
 void scan_grib_file(const std::string& path, uint32_t file, const nlohmann::json& filter_by_keys,
                     GribScan& scan);
+
+// The same for the object at `url` (`size` bytes) read by range through `reader` (HTTP(S), S3):
+// section 0 of each message gives its length; each message is read whole once, then indexed.
+// Messages must follow each other (no bytes between or after them: ecCodes skips those in a file).
+void scan_grib_object(Readable& reader, const std::string& url, uint64_t size, uint32_t file,
+                      const nlohmann::json& filter_by_keys, GribScan& scan);
 
 // Whether `path` starts with the GRIB signature (engine auto-detection).
 bool is_grib_file(const std::string& path);
