@@ -26,7 +26,7 @@ const zp::Subcommand kSubcommands[] = {
     {"plan", "print the plan and recommendations; writes nothing", zp::setup_plan},
     {"inspect", "dimensions, coordinates, variables, encodings, source chunk grid",
      zp::setup_inspect},
-    {"refs", "write a kerchunk reference set of NetCDF-4/HDF5 files or a Zarr store",
+    {"refs", "write a kerchunk reference set of NetCDF-4/HDF5 or GRIB files or a Zarr store",
      zp::setup_refs},
     {"scan-parts", "", zp::setup_scan_parts},
     {"describe-url", "", zp::setup_describe_url},

@@ -26,7 +26,8 @@ int run_refs_command(const RefsRequest& r) {
 
 CommandRun setup_refs(CLI::App& cmd) {
   auto r = std::make_shared<RefsRequest>();
-  cmd.add_option("SOURCE", r->sources, "NetCDF files or globs (joined), a Zarr store")->required();
+  cmd.add_option("SOURCE", r->sources, "NetCDF or GRIB files or globs (joined), a Zarr store")
+      ->required();
   cmd.add_option("-o,--output", r->out, "the reference set to write (.json)")->required();
   cmd.add_option("--concat-dim", r->concat_dim,
                  "dimension to join files along (default: the unlimited one)");
@@ -35,7 +36,7 @@ CommandRun setup_refs(CLI::App& cmd) {
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd.add_flag("--relative", r->relative,
                "paths relative to the output's folder (default: absolute)");
-  cmd.add_option("--engine", r->engine, "auto | netcdf | zarr | kerchunk");
+  cmd.add_option("--engine", r->engine, "auto | netcdf | zarr | kerchunk | grib");
   cmd.add_option("--group", r->group, "a NetCDF-4 group or Zarr subgroup (path: a/b)");
   return [r] { return run_refs_command(*r); };
 }

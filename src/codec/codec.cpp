@@ -6,6 +6,9 @@
 
 namespace zp {
 
+// grib_codec.cpp (declared here, not in codec.hpp, which nothing else needs it from).
+bool grib_decode_into(const Bytes&, const nlohmann::json&, unsigned char*, std::size_t);
+
 namespace {
 using K = CodecKind;
 using json = nlohmann::json;
@@ -61,7 +64,8 @@ const Codec kCodecs[] = {
      nullptr},
     {"vlen-bytes", K::ArrayToBytes, vlen_decode, vlen_encode, nullptr, "vlen-bytes", nullptr,
      nullptr},
-    {"grib", K::ArrayToBytes, grib_decode, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"grib", K::ArrayToBytes, grib_decode, nullptr, nullptr, nullptr, nullptr, nullptr,
+     grib_decode_into},
 };
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "codec/codec.hpp"
 #include "codec/grib_grid_budget.hpp"
@@ -64,28 +65,53 @@ Handle open_message(const Bytes& in) {
   return h;
 }
 
-}  // namespace
+// Fields up to this many values keep their decoding buffer for the thread's next message (no
+// allocation and page faults per message); larger ones free it.
+constexpr std::size_t kKeptValues = std::size_t{1} << 22;
 
-Bytes grib_decode(const Bytes& in, const nlohmann::json&, std::size_t size_hint) {
+// Decodes the message's values as float32 into `out` (`expected` values; 0: any), NaN where
+// missing. Returns the message's count of values (nothing written when it is not `expected`).
+std::size_t decode_values(const Bytes& in, std::size_t expected, float* out, Bytes* grown) {
   Handle h = open_message(in);
   check_grib_grid_size(h.get(), "grib: the message");  // ecCodes aborts when "values" cannot fit
   size_t n = 0;
   int err = codes_get_size(h.get(), "values", &n);
   if (err) throw grib_error("the message has no values", err);
-  if (size_hint && n * sizeof(float) != size_hint)
-    throw Error(ErrorKind::Source, "grib: the message holds " + std::to_string(n) +
-                                       " values, not the field's " +
-                                       std::to_string(size_hint / sizeof(float)));
-  std::vector<double> values(n);
+  if (expected && n != expected) return n;
+  thread_local std::vector<double> values;
+  values.resize(n);
   err = codes_get_double_array(h.get(), "values", values.data(), &n);
   if (err) throw grib_error("cannot decode the values", err);
-  Bytes out(n * sizeof(float));
-  auto* f = reinterpret_cast<float*>(out.data());
-  for (size_t i = 0; i < n; ++i) {
-    f[i] = static_cast<float>(values[i]);
-    if (f[i] == FLT_MAX) f[i] = std::numeric_limits<float>::quiet_NaN();
+  if (grown) {
+    grown->resize(n * sizeof(float));
+    out = reinterpret_cast<float*>(grown->data());
   }
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<float>(values[i]);
+    if (out[i] == FLT_MAX) out[i] = std::numeric_limits<float>::quiet_NaN();
+  }
+  if (values.size() > kKeptValues) std::vector<double>().swap(values);
+  return n;
+}
+
+}  // namespace
+
+Bytes grib_decode(const Bytes& in, const nlohmann::json&, std::size_t size_hint) {
+  Bytes out;
+  const std::size_t expected = size_hint / sizeof(float);
+  const std::size_t n = decode_values(in, expected, nullptr, &out);
+  if (size_hint && n * sizeof(float) != size_hint)
+    throw Error(ErrorKind::Source, "grib: the message holds " + std::to_string(n) +
+                                       " values, not the field's " + std::to_string(expected));
   return out;
+}
+
+// Straight into the chunk's place in the output buffer: no buffer or copy of its own.
+bool grib_decode_into(const Bytes& in, const nlohmann::json&, unsigned char* out,
+                      std::size_t size) {
+  if (size % sizeof(float)) return false;
+  const std::size_t expected = size / sizeof(float);
+  return decode_values(in, expected, reinterpret_cast<float*>(out), nullptr) == expected;
 }
 
 }  // namespace zp

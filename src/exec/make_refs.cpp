@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
+#include "source/grib/grib_source.hpp"
 #include "source/kerchunk/reference_writer.hpp"
 #include "source/netcdf_source.hpp"
 #include "source/open_source.hpp"
@@ -31,8 +32,9 @@ void check_replaceable(const std::string& out) {
   ss << in.rdbuf();
   const json j = json::parse(ss.str(), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("zarr_parallel"))
-    throw Error::store(out, "exists and is not a reference set zarr-parallel wrote; it is left as it "
-                            "is: choose another -o");
+    throw Error::store(out,
+                       "exists and is not a reference set zarr-parallel wrote; it is left as it "
+                       "is: choose another -o");
 }
 
 }  // namespace
@@ -43,21 +45,19 @@ json make_refs(const RefsRequest& r) {
   check_replaceable(r.out);
   Dataset ds;
   const std::string engine = resolve_engine(r.sources[0], r.engine);
-  // kerchunk's GRIB references need its "grib" codec (and cfgrib) in every reader: not written.
-  if (engine == "grib")
-    throw Error::config("SOURCE", "reference sets of GRIB sources are not written (kerchunk's "
-                                  "grib codec would need cfgrib in every reader): cache the GRIB "
-                                  "files into a Zarr store with `zarr-parallel cache`");
-  if (engine == "netcdf") {
+  if (engine == "netcdf" || engine == "grib") {
     std::vector<std::string> files;
     for (const auto& s : r.sources) {
       if (is_remote(s))
-        throw Error::source(s, "NetCDF files are read from a file system only");
+        throw Error::source(s, (engine == "grib" ? "GRIB" : "NetCDF") +
+                                   std::string(" files are read from a file system only"));
       for (auto& f : expand_glob(local_path_of(s))) files.push_back(f);
     }
     std::sort(files.begin(), files.end());
     files.erase(std::unique(files.begin(), files.end()), files.end());
-    ds = open_netcdf(files, r.concat_dim, r.sources[0], r.group);
+    // GRIB: kerchunk's grib2 layout, a reference per message read by its "grib" codec.
+    ds = engine == "grib" ? open_grib(files, r.sources[0], nullptr)
+                          : open_netcdf(files, r.concat_dim, r.sources[0], r.group);
   } else {
     if (r.sources.size() != 1)
       throw Error::config("SOURCE", "a " + engine + " source is one store or reference set");
@@ -87,7 +87,9 @@ json make_refs(const RefsRequest& r) {
     ++chunks;
     inlined += v.is_string();
   }
-  return {{"variables", ds.variables.size()}, {"files", ds.files.size()}, {"chunks", chunks},
+  return {{"variables", ds.variables.size()},
+          {"files", ds.files.size()},
+          {"chunks", chunks},
           {"inline", inlined}};
 }
 

@@ -218,3 +218,71 @@ def test_huge_declared_grid_refused_without_abort(tmp_path, sample, keys):
                          text=True, timeout=120)
     assert out.returncode == 4, (out.returncode, out.stderr)
     assert "big.grib" in out.stderr and "key numberOf" in out.stderr, out.stderr
+
+
+def open_with_kerchunk_codec(refs_path):
+    """A reference set read as kerchunk's users read it: fsspec's reference:// and zarr, with the
+    vendored kerchunk's "grib" codec registered (its eccodes from .tools/cfgrib)."""
+    import json
+    import sys
+    from pathlib import Path
+    vendor = str(gf.REPO.parent / "shared" / "vendor")
+    if vendor not in sys.path:
+        sys.path.insert(0, vendor)
+    import kerchunk.codecs  # noqa: F401  (registers "grib" with numcodecs)
+    return xr.open_dataset("reference://", engine="zarr", backend_kwargs={
+        "consolidated": False,
+        "storage_options": {"fo": json.loads(Path(refs_path).read_text())}}).load()
+
+
+def refs_grib(tmp_path, hole):
+    """Two daily files of steps 0, 6, 12 (bitmap holes), one message absent when `hole`; `refs`."""
+    rng = np.random.default_rng(5)
+    days = []
+    for d in (1, 2):
+        msgs = []
+        for step in (0, 6, 12):
+            for p in ("2t", "2d"):
+                if hole and (d, step, p) == (2, 6, "2d"):
+                    continue
+                v = gf.field(rng, 19, 36, 280.0)
+                v[2:5, 3:9] = 9999.0  # missing in the bitmap
+                msgs.append({**gf.grid(), "dataDate": 20240100 + d, "dataTime": 0,
+                             "stepUnits": 1, "forecastTime": step, "shortName": p,
+                             "bitmapPresent": 1, "missingValue": 9999.0, "values": v})
+        days.append(gf.write_messages(tmp_path / f"era5_2024010{d}.grib2", msgs))
+    out = tmp_path / "refs.json"
+    from conftest import BIN
+    proc = subprocess.run([str(BIN), "refs", str(tmp_path / "era5_*.grib2"), "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    return days, out, proc
+
+
+def test_refs_of_grib_read_back_through_kerchunks_codec_equal_cfgrib(tmp_path):
+    """`refs` of a daily GRIB series: kerchunk's grib2 layout, a reference per message, read back
+    through kerchunk's own codec (fsspec + zarr) equal to cfgrib's reading, bit for bit."""
+    import json
+    days, out, proc = refs_grib(tmp_path, hole=False)
+    assert proc.returncode == 0, proc.stderr
+    refs = json.loads(out.read_text())["refs"]
+    zarray = json.loads(refs["t2m/.zarray"])
+    assert zarray["filters"] == [{"id": "grib", "var": "t2m", "dtype": "float32"}]
+    assert zarray["chunks"] == [1, 1, 19, 36] and zarray["compressor"] is None
+    assert refs["t2m/0.0.0.0"][1:] == [0, days[0].stat().st_size // 6]  # the first message
+    got = open_with_kerchunk_codec(out)
+    expected = cfgrib(days)
+    assert set(got.variables) == set(expected.variables), (got.variables, expected.variables)
+    for name in expected.variables:
+        g, e = got[name], expected[name]
+        assert g.dims == e.dims and g.dtype == e.dtype, (name, g.dims, e.dims, g.dtype, e.dtype)
+        assert same_bits(g.values, e.values), name
+    assert np.isnan(got.t2m.values[0, 0, 2:5, 3:9]).all()
+
+
+def test_refs_of_grib_with_an_absent_message_refused(tmp_path):
+    """An absent message would be an absent key, which Debian's fsspec (2022.11) raises KeyError
+    for, and the grib codec cannot write a stand-in: refused naming the variable, nothing written."""
+    _, out, proc = refs_grib(tmp_path, hole=True)
+    assert proc.returncode == 4, proc.stderr
+    assert "d2m" in proc.stderr and "'grib' cannot be written" in proc.stderr, proc.stderr
+    assert not out.exists()

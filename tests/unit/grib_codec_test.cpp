@@ -62,6 +62,25 @@ TEST(GribCodec, RefusesOtherSizesAndDamagedMessages) {
   EXPECT_THROW(c->decode(Bytes(3, 0), {{"id", "grib"}}, 0), Error);
 }
 
+// Straight into an output buffer (a message that is a whole output chunk): the same bits as
+// decode, and false (nothing promised) for a place of another size, so the caller falls back.
+TEST(GribCodec, DecodesIntoPlaceAsDecodeDoes) {
+  std::vector<double> values;
+  const Bytes msg = sample_message(values);
+  const Codec* c = find_codec("grib");
+  ASSERT_NE(c->decode_into, nullptr);
+  const Bytes want = c->decode(msg, {{"id", "grib"}}, values.size() * sizeof(float));
+  std::vector<unsigned char> out(want.size() + 8, 0xAB);
+  ASSERT_TRUE(c->decode_into(msg, {{"id", "grib"}}, out.data() + 4, want.size()));
+  EXPECT_EQ(std::memcmp(out.data() + 4, want.data(), want.size()), 0);
+  EXPECT_EQ(out[3], 0xAB);  // nothing written outside its place
+  EXPECT_EQ(out[want.size() + 4], 0xAB);
+  EXPECT_FALSE(c->decode_into(msg, {{"id", "grib"}}, out.data(), want.size() - 4));
+  EXPECT_FALSE(c->decode_into(msg, {{"id", "grib"}}, out.data(), want.size() - 1));
+  Bytes cut(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(msg.size() / 2));
+  EXPECT_THROW(c->decode_into(cut, {{"id", "grib"}}, out.data(), want.size()), Error);
+}
+
 // A 179-byte message declaring 30000 x 30000 points: ecCodes would allocate its values whole
 // (7 GB of doubles, and abort when malloc fails); refused from the keys first, naming the key.
 TEST(GribCodec, RefusesGridsOverThePointsBudget) {

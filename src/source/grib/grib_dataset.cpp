@@ -369,7 +369,8 @@ Variable data_variable(const std::string& name, const Fields& f, const std::vect
   v.dtype = DType::parse("<f4");
   v.attrs = std::move(attrs);
   v.missing_chunk_value = "NaN";
-  v.codecs = {CodecSpec{"grib", {{"id", "grib"}}}};
+  // As kerchunk's grib2 names it (its codec reads `var`), so `refs` can write the chain as it is.
+  v.codecs = {CodecSpec{"grib", {{"id", "grib"}, {"var", name}, {"dtype", "float32"}}}};
   std::vector<int64_t> chunk;
   for (const Coord& c : header) {
     v.dims.push_back(c.name);

@@ -14,6 +14,7 @@
 #include "core/budget.hpp"
 #include "core/crash_note.hpp"
 #include "core/error.hpp"
+#include "source/grib/grib_concept_memo.hpp"
 
 namespace zp {
 
@@ -159,6 +160,10 @@ json step_hours(codes_handle* h) {
 json index_value(codes_handle* h, const std::string& key) {
   if (key == "time") return reference_time(h);
   if (key == "step") return step_hours(h);
+  if (key == "paramId") {  // a concept: most of the scan's time, memoised (grib_concept_memo.hpp)
+    static GribConceptMemo memo;
+    return memo.get(h, [&] { return key_value(h, key); });
+  }
   const auto colon = key.find(':');
   if (colon == std::string::npos) return key_value(h, key);
   const json v = key_value(h, key.substr(0, colon), true);
