@@ -1,6 +1,7 @@
 """Shared helpers for the end-to-end tests: run the zarr-parallel binary on a config, open what it
 wrote with xarray and zarr-python, and compare with xarray's own reading of the source."""
 import json
+import time
 import os
 import subprocess
 from pathlib import Path
@@ -53,6 +54,14 @@ def alive(pid):
     except OSError:
         return False
     return state != "Z"
+
+
+def none_alive_within(pids, seconds=3):
+    """Whether every process of `pids` has ended within `seconds` (polled, bounded)."""
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(alive(p) for p in pids)
 
 
 def children_of(pid):

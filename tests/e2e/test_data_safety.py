@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import (BIN, ERA5, SAMPLE_BIN, alive, assert_matches, children_of, need_fixtures, open_kerchunk, open_netcdf,
+from conftest import (BIN, ERA5, SAMPLE_BIN, alive, none_alive_within, assert_matches, children_of, need_fixtures, open_kerchunk, open_netcdf,
                       run_cache, store_files)
 
 
@@ -357,10 +357,7 @@ def test_killed_coordinator_takes_its_workers_along(tmp_path):
     workers = children_of(proc.pid)
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 3
-    while any(alive(w) for w in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(w) for w in workers)
+    assert none_alive_within(workers)
     other = era5_config(store, encoding="decoded")
     run_cache(tmp_path, other, check=0)
     time.sleep(1)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BIN, ERA5, alive, assert_matches, base_config, children_of, need_fixtures, open_kerchunk,
+from conftest import (BIN, ERA5, none_alive_within, assert_matches, base_config, children_of, need_fixtures, open_kerchunk,
                       run_cache, store_files)
 
 
@@ -83,10 +83,7 @@ def test_a_signal_stops_a_small_run_resumably_with_no_fork_left(tmp_path, sig):
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 128 + sig, err
     assert "resume: true" in err
-    deadline = time.monotonic() + 3
-    while any(alive(w) for w in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(w) for w in workers), "a worker outlived its coordinator"
+    assert none_alive_within(workers), "a worker outlived its coordinator"
     assert not (tmp_path / ".sig.zarr.zp-lock").exists()
     again = run_cache(tmp_path, dict(cfg, resume=True), check=0)
     assert "resuming" in again.stderr
@@ -100,10 +97,7 @@ def test_a_killed_coordinator_takes_its_forked_workers_along(tmp_path):
     assert workers and all(line[1] == b"cache" for line in lines.values()), lines
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 3
-    while any(alive(w) for w in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(w) for w in workers)
+    assert none_alive_within(workers)
 
 
 def test_fork_workers_off_runs_exec_workers(tmp_path):
