@@ -30,6 +30,20 @@ def _can_ask():
         return False
 
 
+def _piped_answer(seconds=5.0):
+    """The first line already on a stdin that is not a terminal (`yes | python script.py`, as the
+    original's users answer it), waiting at most `seconds`; None at its end, when nothing comes,
+    or when there is no stdin. Bounded: a pipe nobody writes never holds a batch job."""
+    import select
+    try:
+        fd = sys.stdin.fileno()
+        ready, _, _ = select.select([fd], [], [], seconds)
+        text = os.read(fd, 4096).decode("utf-8", "replace") if ready else ""
+    except (AttributeError, ValueError, OSError):
+        return None
+    return text.splitlines()[0] if text.strip() else None
+
+
 class PlanPicture(str):
     """SVG text of a plan; Jupyter displays it as a picture."""
 
@@ -290,16 +304,21 @@ class ZarrParallelAssembler:
         text = "\n".join(f"  - {r['key']}: {r['message']}" for r in recommendations if r.get("saves", True))
         print("Recommendations:\n" + text)
         if not _can_ask():
-            # A pipe or a file on stdin is no one to ask: input() would read whatever is there, or
-            # wait for ever on a pipe nobody writes (a batch job, a workflow engine). As the CLI.
-            raise ValueError("stopped on recommendations; no terminal to ask on (change the arguments, or "
-                             "pass recommend_changes=False to proceed as planned):\n" + text)
-        # Asked through input(), as the original: a terminal, or Jupyter's own input(). End of
-        # input is "n".
-        try:
-            answer = input("Continue without recommendations? (y/n) ")
-        except (EOFError, OSError, RuntimeError):
-            answer = ""
+            # No terminal: an answer already piped in counts (as input() read it for the original);
+            # an empty, closed or silent stdin never holds the run (a batch job, a workflow engine).
+            answer = _piped_answer()
+            if answer is None:
+                raise ValueError("stopped on recommendations; no terminal to ask on and no answer on stdin "
+                                 "(change the arguments, or pass recommend_changes=False to proceed as "
+                                 "planned):\n" + text)
+            print(f"Continue without recommendations? (y/n) {answer}  [read from stdin]")
+        else:
+            # Asked through input(), as the original: a terminal, or Jupyter's own input(). End of
+            # input is "n".
+            try:
+                answer = input("Continue without recommendations? (y/n) ")
+            except (EOFError, OSError, RuntimeError):
+                answer = ""
         if not answer.strip().lower().startswith("y"):
             raise ValueError("stopped on recommendations (change the arguments, answer y, or pass "
                              "recommend_changes=False):\n" + text)
