@@ -13,6 +13,9 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import BIN, SAMPLE_BIN  # noqa: E402
+
+# AddressSanitizer's shadow memory and quarantine multiply RSS: there only the results are checked.
+SANITIZED = BIN.exists() and b"__asan_init" in BIN.read_bytes()
 from test_zarr_v3 import MODULES, zarrita  # noqa: E402
 
 TIME = "/usr/bin/time"
@@ -68,7 +71,7 @@ def test_plan_of_twenty_years_of_generated_references_stays_small(tmp_path):
     # Read bytes: the lengths gen gave, each chunk once (sum over t of 64 * (250000 + t)).
     days = np.arange(7305, dtype=np.int64)
     assert plan["summary"]["read_bytes"] == int((64 * (250000 + days)).sum())
-    assert rss < 120, f"peak RSS {rss:.0f} MB"
+    assert SANITIZED or rss < 120, f"peak RSS {rss:.0f} MB"
 
 
 @pytest.mark.skipif(not (MODULES / "zarrita" / "package.json").exists(),
@@ -96,4 +99,4 @@ def test_sharded_cache_holds_a_piece_of_a_unit_not_its_shards(tmp_path):
                              mask_and_scale=False).d2m.values
     assert np.array_equal(got["d2m"], want)
     assert len([p for p in (store / "d2m" / "c").rglob("*") if p.is_file()]) == 6
-    assert rss < 55, f"peak RSS {rss:.0f} MB"
+    assert SANITIZED or rss < 55, f"peak RSS {rss:.0f} MB"
