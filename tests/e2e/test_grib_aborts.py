@@ -12,6 +12,13 @@ import grib_files as gf
 from conftest import BIN, REPO
 
 ABORTS = sorted((REPO / "tests" / "corpus" / "grib_aborts").glob("*.grib"))
+# Under AddressSanitizer a SEGV in the scan child (abort-3.grib) is ASan's to report: the child
+# exits 1 instead of dying of the signal, so only the file is named (still exit 4, one line).
+SANITIZED = BIN.exists() and b"__asan_init" in BIN.read_bytes()
+
+
+def where(name):
+    return [name.split(":")[0]] if SANITIZED else [name]
 
 
 def run(tmp_path, *args):
@@ -48,9 +55,9 @@ def test_cache_and_inspect_of_a_message_ecCodes_aborts_on_exit_4_naming_it(tmp_p
     src = tmp_path / "bad.grib"
     shutil.copy(sample, src)
     _, proc = cache(tmp_path, src)
-    assert_refused(proc, tmp_path, ["bad.grib: message 0 at byte 0"])
+    assert_refused(proc, tmp_path, where("bad.grib: message 0 at byte 0"))
     proc = run(tmp_path, "inspect", src)
-    assert_refused(proc, tmp_path, ["bad.grib: message 0 at byte 0"])
+    assert_refused(proc, tmp_path, where("bad.grib: message 0 at byte 0"))
 
 
 def test_abort_in_the_second_file_of_a_glob_names_that_file_and_message(tmp_path):
