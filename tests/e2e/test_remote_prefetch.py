@@ -1,4 +1,4 @@
-"""A remote job decodes and writes its first units while its later bytes are still on their way:
+"""Round trips behind a network. A remote job decodes and writes its first units while its later bytes are still on their way:
 it fetches a small first batch, then each next batch while the one before is decoded, never more
 than kRemoteBatchBytes held. A proxy holds the request for the last file's bytes: chunks of the
 first files must be in the store meanwhile (they used to wait for all the job's bytes), and the
@@ -56,3 +56,27 @@ def test_first_units_are_written_while_the_last_bytes_are_held(tmp_path):
     assert len(written_chunks(store)) == 4
     assert_matches(store, open_netcdf(root / "*.nc"), open_netcdf(root / "*.nc", mask_and_scale=False,
                                                                   decode_times=False))
+
+
+def test_the_coordinates_are_read_in_one_round_of_requests(tmp_path):
+    root = tmp_path / "www"
+    subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "2", "--lat", "73", "--lon", "144",
+                    "--chunks", "24", "73", "144", "--no-t2m"], check=True, capture_output=True, timeout=300)
+    # Nothing inlined: latitude and longitude are byte ranges of the first file, side by side.
+    subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative",
+                    "--inline-threshold", "0"], check=True, capture_output=True, timeout=300)
+    refs = json.loads((root / "refs.json").read_text())["refs"]
+    assert all(isinstance(refs[f"{c}/0"], list) for c in ("latitude", "longitude"))
+    with Nginx(root, tmp_path / "nginx") as server:
+        cfg = {"data_uri": f"{server.url}/refs.json", "cache_store": str(tmp_path / "p.zarr"),
+               "recommend_changes": False, "preprocessors": [{"type": "sel", "latitude": [60, -30]}]}
+        path = tmp_path / "c.yaml"
+        path.write_text(json.dumps(cfg))
+        proc = subprocess.run([str(BIN), "plan", str(path), "--json"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        ranged = [r for r in server.requests() if r[0].endswith(".nc") and r[3] not in ("", "-")]
+    # Planning reads the two coordinates (the selection needs them) and no chunk of d2m: one request,
+    # the two ranges merged (they used to be read one after the other, a round trip each).
+    assert len(ranged) == 1, ranged
+    lat, lon = refs["latitude/0"], refs["longitude/0"]
+    assert ranged[0][2] == lon[1] + lon[2] - lat[1], ranged
