@@ -1,8 +1,8 @@
-"""Round trips behind a network. A remote job decodes and writes its first units while its later bytes are still on their way:
-it fetches a small first batch, then each next batch while the one before is decoded, never more
-than kRemoteBatchBytes held. A proxy holds the request for the last file's bytes: chunks of the
-first files must be in the store meanwhile (they used to wait for all the job's bytes), and the
-finished store reads as xarray reads the files."""
+"""Round trips behind a network. A remote job decodes and writes its first units while its later
+bytes are still on their way: it fetches a small first batch, then each next batch while the one
+before is decoded, never more than kRemoteBatchBytes held (a proxy holds the last file's read:
+the first files' chunks must be in the store meanwhile). Planning reads all coordinates in one
+round of requests (nginx's log counts them)."""
 import json
 import re
 import shutil
