@@ -578,8 +578,8 @@ void LocalRun::start_copy(Worker& w, int64_t job) {
   for (const auto& [pid, first] : running_)
     if (first.job == job)
       log_line(ctx_.log_level, 1,
-               fmt::format("job {}: started a copy on worker {}, the first was slow (ran {:.1f} "
-                           "s, expected to end in {:.1f} s; a copy takes {:.1f} s)",
+               fmt::format("job {}: started a copy on worker {}, the first was slow (ran {:.2f} "
+                           "s, expected to end in {:.2f} s; a copy takes {:.2f} s)",
                            job, w.id, now - first.started,
                            expected_finish(first.progress, now, typical) - now, typical));
   w.job = job;
