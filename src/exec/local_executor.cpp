@@ -263,6 +263,13 @@ void set_worker_executable(const std::string& path) {
 
 namespace {
 
+// job_weight of plan job `id` (1 for an id not in the plan).
+double weight_of(const Plan& plan, int64_t id) {
+  return id >= 0 && static_cast<std::size_t>(id) < plan.jobs.size()
+             ? job_weight(plan.jobs[static_cast<std::size_t>(id)])
+             : 1.0;
+}
+
 // Largest jobs first: the last ones handed out are then the smallest, and the workers finish
 // close together.
 std::deque<int64_t> largest_first(const Plan& plan, const std::vector<int64_t>& jobs) {
@@ -313,6 +320,7 @@ class LocalRun {
   void check_heartbeats(double now);
   std::optional<int64_t> job_to_copy(double now) const;
   int64_t chunks_of(int64_t job) const;
+  double copy_seconds(int64_t job) const;
   bool copy_may_come() const;
   void start_copy(Worker& w, int64_t job);
   void stop_other_copies(pid_t winner, int64_t job);
@@ -328,7 +336,7 @@ class LocalRun {
   std::map<int64_t, int> attempts_;
   std::set<int64_t> done_jobs_;    // finished by one of its copies
   std::set<int64_t> copied_;       // jobs that got a speculative copy (one each)
-  std::vector<double> durations_;  // of the jobs finished, for the straggler threshold
+  std::vector<double> durations_;  // seconds per job_weight of the jobs finished (copy rule)
   // A losing copy was killed, or a worker was lost: its temporaries (a shard half streamed) are
   // left.
   bool stopped_copies_ = false;
@@ -380,7 +388,7 @@ void LocalRun::finished(pid_t pid, Worker& w, int64_t job) {
   if (!done_jobs_.insert(job).second) return;  // the other copy finished it first
   stop_other_copies(pid, job);
   if (was_copy) log_line(ctx_.log_level, 1, fmt::format("job {}: the copy finished first", job));
-  durations_.push_back(now_seconds() - w.started);
+  durations_.push_back((now_seconds() - w.started) / weight_of(ctx_.plan, job));
   ++done_;
   if (const auto info = ctx_.state.done_info(job)) {
     written_ += info->value("bytes_written", uint64_t{0});
@@ -543,6 +551,11 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// What a copy of `job` is expected to take: the median seconds per weight times its weight.
+double LocalRun::copy_seconds(int64_t job) const {
+  return median(durations_) * weight_of(ctx_.plan, job);
+}
+
 int64_t LocalRun::chunks_of(int64_t job) const {
   const auto id = static_cast<std::size_t>(job);
   return id < ctx_.plan.jobs.size() ? ctx_.plan.jobs[id].region.num_chunks() : 0;
@@ -552,11 +565,11 @@ int64_t LocalRun::chunks_of(int64_t job) const {
 std::optional<int64_t> LocalRun::job_to_copy(double now) const {
   if (speculative_copies_off() || durations_.size() < finished_before_copies(jobs_in_run_))
     return std::nullopt;
-  const double typical = median(durations_);
   const Worker* oldest = nullptr;
   for (const auto& [pid, w] : running_) {
     if (!w.job || w.copy || copied_.count(*w.job)) continue;
-    if (!copy_pays(expected_finish(w.progress, now, typical), now, typical)) continue;
+    const double copy = copy_seconds(*w.job);
+    if (!copy_pays(expected_finish(w.progress, now, copy), now, copy)) continue;
     if (!oldest || w.started < oldest->started) oldest = &w;
   }
   // A job whose done marker is there needs no copy (its worker is about to report it).
@@ -574,7 +587,7 @@ bool LocalRun::copy_may_come() const {
 
 void LocalRun::start_copy(Worker& w, int64_t job) {
   copied_.insert(job);
-  const double now = now_seconds(), typical = median(durations_);
+  const double now = now_seconds(), typical = copy_seconds(job);
   for (const auto& [pid, first] : running_)
     if (first.job == job)
       log_line(ctx_.log_level, 1,

@@ -81,6 +81,10 @@ class Dispatch {
   void give(int rank, int64_t job, bool copy);
   std::optional<int64_t> job_to_copy(double now) const;
   bool copy_may_come() const;
+  double weight(int64_t job) const {
+    const auto id = static_cast<std::size_t>(job);
+    return job >= 0 && id < plan_.jobs.size() ? job_weight(plan_.jobs[id]) : 1.0;
+  }
 
   const Plan& plan_;
   std::deque<int64_t> queue_;
@@ -92,7 +96,7 @@ class Dispatch {
   std::map<int, Running> running_;  // by rank
   std::set<int> held_;              // ranks that asked and wait for a copy or the end
   std::set<int64_t> done_, copied_;
-  std::vector<double> durations_;
+  std::vector<double> durations_;  // seconds per job_weight of the jobs finished
   std::vector<int64_t> failed_;
   uint64_t written_ = 0, read_ = 0;
   bool stopped_copies_ = false;
@@ -140,7 +144,7 @@ void Dispatch::take_result(int rank, int64_t job, int64_t result) {
 
 void Dispatch::job_done(int64_t job, const Running& r) {
   if (!done_.insert(job).second) return;  // the other copy finished it first
-  durations_.push_back(now_seconds() - r.progress.started);
+  durations_.push_back((now_seconds() - r.progress.started) / weight(job));
   if (r.copy) log_line(log_level_, 1, fmt::format("job {}: the copy finished first", job));
   if (const auto info = state_.done_info(job)) {
     written_ += info->value("bytes_written", uint64_t{0});
@@ -196,7 +200,7 @@ std::optional<int64_t> Dispatch::job_to_copy(double now) const {
     return std::nullopt;
   std::vector<double> sorted = durations_;
   std::sort(sorted.begin(), sorted.end());
-  const double typical = sorted[sorted.size() / 2];
+  const double per_weight = sorted[sorted.size() / 2];
   std::optional<int64_t> oldest;
   double oldest_start = 0;
   for (const auto& [rank, r] : running_) {
@@ -204,7 +208,8 @@ std::optional<int64_t> Dispatch::job_to_copy(double now) const {
     JobProgress p = r.progress;
     if (const auto hb = state_.heartbeat(fmt::format("mpi-rank-{}", rank)))
       progress_from_heartbeat(*hb, r.job, p);
-    if (!copy_pays(expected_finish(p, now, typical), now, typical)) continue;
+    const double copy = per_weight * weight(r.job);
+    if (!copy_pays(expected_finish(p, now, copy), now, copy)) continue;
     if (!oldest || p.started < oldest_start) {
       oldest = r.job;
       oldest_start = p.started;

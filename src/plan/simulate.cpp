@@ -167,7 +167,7 @@ class Simulation {
     }
     done_[job] = 1;
     makespan_ = t;
-    durations_.add(t - attempts_[a].start);
+    durations_.add((t - attempts_[a].start) / weight(job));
     ++finished_;
     while (!live_[job].empty()) stop(live_[job].front());  // the other copy loses
   }
@@ -181,15 +181,17 @@ class Simulation {
     if (copies_ && pending_.empty()) copy_stragglers(t);
   }
 
+  // A job's weight for the copy rule: its nominal seconds (job_weight's bytes, in time).
+  double weight(std::size_t job) const { return std::max(jobs_[job], 1e-9); }
+
   // Idle workers copy the oldest running jobs that plan/copy_rule says a copy would beat. The
   // model knows each attempt's rate exactly (no heartbeat lag), and the rule's outcome changes
   // only when a job ends, so it is checked at each end only.
   void copy_stragglers(double t) {
     if (finished_ < finished_before_copies(jobs_.size())) return;
-    const double median = durations_.get();
     for (auto it = uncopied_.begin(); !idle_.empty() && it != uncopied_.end();) {
       const std::size_t job = attempts_[it->second].job;
-      if (!copy_pays(attempts_[it->second].full_end, t, median)) {
+      if (!copy_pays(attempts_[it->second].full_end, t, durations_.get() * weight(job))) {
         ++it;
         continue;
       }

@@ -39,6 +39,14 @@ TEST(CopyRule, WithoutARateTheMedianDecides) {
   EXPECT_DOUBLE_EQ(expected_finish({100, 99, 2, 8}, 101, 3), 103);
 }
 
+TEST(CopyRule, AJobWeighsTheBytesItReadsAndWrites) {
+  Job j;
+  j.read_bytes = 3;
+  j.output_bytes = 4;
+  EXPECT_DOUBLE_EQ(job_weight(j), 7);
+  EXPECT_DOUBLE_EQ(job_weight(Job{}), 1);
+}
+
 TEST(CopyRule, NoMedianNoCopy) {
   EXPECT_FALSE(copy_pays(1e9, 0, 0));
 }
