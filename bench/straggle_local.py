@@ -3,7 +3,8 @@
 2 local workers) clean, with one worker sleeping 20 s mid-job (ZP_FAULT_SLEEP_ONCE) with
 speculative copies, and the same without them (ZP_FAULT_NO_COPIES): "early", in the first job of
 the worker that first writes a chunk; "late", at its 60th chunk (ZP_FAULT_AFTER_CHUNKS), in the
-last jobs of its share of about 64. Each case 3 times, median wall seconds."""
+last jobs of its share of about 64. Each case 3 times (or argv[1]), median wall seconds; argv[2]
+(", copies") keeps only the clean run and the cases naming it."""
 import json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
@@ -15,9 +16,11 @@ SLOW = {"ZP_FAULT_SLEEP_ONCE": "F", "ZP_FAULT_SLEEP_SECONDS": "20"}
 LATE = dict(SLOW, ZP_FAULT_AFTER_CHUNKS="60")
 cases = {"clean": {}, "slow early, copies": SLOW, "slow early, no copies": dict(SLOW, ZP_FAULT_NO_COPIES="1"),
          "slow late, copies": LATE, "slow late, no copies": dict(LATE, ZP_FAULT_NO_COPIES="1")}
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3  # runs a case; a second argument: only cases naming it
+cases = {k: v for k, v in cases.items() if len(sys.argv) < 3 or k == "clean" or sys.argv[2] in k}
 for name, extra in cases.items():
     times = []
-    for i in range(3):
+    for i in range(RUNS):
         store = work / f"s{len(times)}-{abs(hash(name))}.zarr"
         cfg = work / "c.yaml"
         cfg.write_text(json.dumps(base_config(store, worker_timeout="10:00")))
