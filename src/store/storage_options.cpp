@@ -145,6 +145,7 @@ json AccessOptions::public_json() const {
   if (remote_given) j["remote"] = remote.public_json();
   if (!remote_protocol.empty()) j["remote_protocol"] = remote_protocol;
   if (allow_local_references) j["allow_local_references"] = true;
+  if (store_given) j["store"] = store.public_json();
   return j;
 }
 
@@ -159,6 +160,10 @@ AccessOptions AccessOptions::from_public_json(const json& j) {
   a.remote_protocol = j.value("remote_protocol", "");
   a.chunks_remote_role = j.value("chunks_remote_role", false);
   a.allow_local_references = j.value("allow_local_references", false);
+  if (j.contains("store")) {
+    a.store_given = true;
+    a.store = StorageOptions::from_json(j["store"], "plan access.store");
+  }
   return a;
 }
 
@@ -210,7 +215,10 @@ AccessOptions AccessOptions::from_transfer_text(const std::string& text) {
 }
 
 std::string AccessOptions::secrets_text() const {
-  return json{{"target", target.secret_json()}, {"remote", remote.secret_json()}}.dump();
+  return json{{"target", target.secret_json()},
+              {"remote", remote.secret_json()},
+              {"store", store.secret_json()}}
+      .dump();
 }
 
 void AccessOptions::add_secrets_text(const std::string& text) {
@@ -219,6 +227,7 @@ void AccessOptions::add_secrets_text(const std::string& text) {
   if (!j.is_object()) return;
   target.add_secrets(j.value("target", json::object()));
   remote.add_secrets(j.value("remote", json::object()));
+  store.add_secrets(j.value("store", json::object()));
   guard_secrets(*this);
 }
 
