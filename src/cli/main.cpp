@@ -16,6 +16,7 @@
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
 #include "source/scan_cache.hpp"
+#include "source/scan_children.hpp"
 #include "store/url_scope.hpp"
 
 namespace {
@@ -51,6 +52,7 @@ void find_own_executable() {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) zp::set_scan_executable(self.string());
+  zp::allow_forked_scanners(true);
 }
 
 int exit_code_of(const zp::Error& e) {

@@ -5,29 +5,16 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/process_threads.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
 #include "store/url_scope.hpp"
 
 namespace zp {
-
-namespace {
-
-int threads_of_this_process() {
-  std::error_code ec;
-  int n = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/task", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-    ++n;
-  return ec ? -1 : n;
-}
-
-}  // namespace
 
 bool may_fork_workers(const Plan& plan, const std::vector<int64_t>& jobs, int workers,
                       bool exec_set) {

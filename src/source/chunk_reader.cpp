@@ -71,11 +71,18 @@ bool ChunkReader::remote(const Variable& v) const {
 
 std::vector<std::optional<Bytes>> ChunkReader::fetch_many(const Variable& v,
                                                           const std::vector<int64_t>& indices) {
-  std::vector<std::optional<Bytes>> out(indices.size());
+  std::vector<ChunkOf> chunks;
+  chunks.reserve(indices.size());
+  for (const int64_t i : indices) chunks.push_back({&v, i});
+  return fetch_many(chunks);
+}
+
+std::vector<std::optional<Bytes>> ChunkReader::fetch_many(const std::vector<ChunkOf>& chunks) {
+  std::vector<std::optional<Bytes>> out(chunks.size());
   std::vector<RangeRequest> requests;
   std::vector<std::size_t> which;
-  for (std::size_t i = 0; i < indices.size(); ++i) {
-    const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(indices[i]));
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    const ChunkRef& ref = chunks[i].v->chunks.at(static_cast<std::size_t>(chunks[i].index));
     if (ref.kind != ChunkRef::Kind::Range) continue;
     check_unchanged(ref.file);
     requests.push_back({ds_.files[ref.file], ref.offset, ref.length});
@@ -220,14 +227,30 @@ void ChunkReader::read_into(const Variable& v, int64_t chunk_index, std::optiona
   to_native(v, out, n);
 }
 
-Bytes read_whole_1d(ChunkReader& reader, const Variable& v) {
+std::vector<std::vector<std::optional<Bytes>>> fetch_whole_1d(
+    ChunkReader& reader, const std::vector<const Variable*>& vars) {
+  std::vector<ChunkReader::ChunkOf> chunks;
+  for (const Variable* v : vars)
+    if (v && v->ndim() == 1 && reader.remote(*v))
+      for (int64_t c = 0; c < v->grid.chunks_along(0); ++c) chunks.push_back({v, c});
+  auto raw = reader.fetch_many(chunks);
+  std::vector<std::vector<std::optional<Bytes>>> out(vars.size());
+  for (std::size_t i = 0, k = 0; i < vars.size(); ++i)
+    for (; k < chunks.size() && chunks[k].v == vars[i]; ++k) out[i].push_back(std::move(raw[k]));
+  return out;
+}
+
+Bytes read_whole_1d(ChunkReader& reader, const Variable& v,
+                    std::vector<std::optional<Bytes>> fetched) {
   if (v.ndim() != 1) throw Error::internal("read_whole_1d on " + std::to_string(v.ndim()) + "-D");
   const std::size_t item = static_cast<std::size_t>(v.dtype.size);
   Bytes out(static_cast<std::size_t>(v.shape[0]) * item, 0);
   for (int64_t c = 0; c < v.grid.chunks_along(0); ++c) {
-    const Bytes chunk = reader.read(v, c);
-    const auto lo = static_cast<std::size_t>(v.grid.edges[0][static_cast<std::size_t>(c)]);
-    const auto hi = static_cast<std::size_t>(v.grid.edges[0][static_cast<std::size_t>(c) + 1]);
+    const auto k = static_cast<std::size_t>(c);
+    const Bytes chunk =
+        reader.read(v, c, k < fetched.size() ? std::move(fetched[k]) : std::nullopt);
+    const auto lo = static_cast<std::size_t>(v.grid.edges[0][k]);
+    const auto hi = static_cast<std::size_t>(v.grid.edges[0][k + 1]);
     std::memcpy(out.data() + lo * item, chunk.data(), (hi - lo) * item);
   }
   return out;

@@ -35,6 +35,12 @@ class ChunkReader {
   // nullopt for the others (inline, missing, slabs).
   std::vector<std::optional<Bytes>> fetch_many(const Variable& v,
                                                const std::vector<int64_t>& indices);
+  // The same for chunks of several variables: one round of concurrent requests for all.
+  struct ChunkOf {
+    const Variable* v;
+    int64_t index;
+  };
+  std::vector<std::optional<Bytes>> fetch_many(const std::vector<ChunkOf>& chunks);
   // Files must still be as planned: the first read of each in a job compares it with its
   // fingerprint and fails (Error(Source), naming the file) when it changed.
   void expect(const std::vector<Fingerprint>& fingerprints);
@@ -60,8 +66,14 @@ class ChunkReader {
   std::set<uint32_t> checked_;
 };
 
-// The whole of a 1-D variable (a coordinate), native byte order.
-Bytes read_whole_1d(ChunkReader& reader, const Variable& v);
+// The whole of a 1-D variable (a coordinate), native byte order; `fetched`: its chunks' stored
+// bytes when fetched already (fetch_whole_1d), else read here.
+Bytes read_whole_1d(ChunkReader& reader, const Variable& v,
+                    std::vector<std::optional<Bytes>> fetched = {});
+// The stored bytes of every chunk of the remote 1-D variables among `vars` (null: none), fetched
+// together (one round trip for all coordinates, not one per chunk); an empty list for the others.
+std::vector<std::vector<std::optional<Bytes>>> fetch_whole_1d(
+    ChunkReader& reader, const std::vector<const Variable*>& vars);
 
 // Location of a chunk for messages: "file.nc, variable 'd2m', chunk (0, 1, 2)".
 std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_index);

@@ -69,13 +69,59 @@ void scan_in_children(const std::vector<std::string>& todo, const std::string& g
     k = std::max<std::size_t>(1, scan_children_for(todo.size()));
   std::vector<std::vector<std::string>> runs(k);
   for (std::size_t i = 0; i < todo.size(); ++i) runs[i % k].push_back(todo[i]);
-  for (const auto& o : run_scan_children(runs, group, ""))
+  for (const auto& o : run_scan_children(runs, group, false, ""))
     cache.put_lines(o.out.substr(0, complete_parts(o.out)));
+}
+
+// The dimension a join without concat_dim takes: the (last) unlimited one, as resolve_concat_dim.
+std::string unlimited_dim(const Dataset& ds) {
+  std::string name;
+  for (const auto& d : ds.dims)
+    if (d.unlimited) name = d.name;
+  return name;
+}
+
+// The runs of `files` that K children scan: contiguous, in order; `first_file` gets where each
+// starts.
+std::vector<std::vector<std::string>> contiguous_runs(const std::vector<std::string>& files,
+                                                      std::size_t k,
+                                                      std::vector<std::size_t>& first_file) {
+  std::vector<std::vector<std::string>> runs(k);
+  const std::size_t n = files.size();
+  for (std::size_t c = 0, at = 0; c < k; ++c) {
+    const std::size_t len = n / k + (c < n % k ? 1 : 0);
+    first_file.push_back(at);
+    runs[c].assign(files.begin() + static_cast<std::ptrdiff_t>(at),
+                   files.begin() + static_cast<std::ptrdiff_t>(at + len));
+    at += len;
+  }
+  return runs;
+}
+
+// The joined dataset a child printed after its parts; nullopt when it printed none or it does not
+// parse. `cache` gets its per-file parts.
+std::optional<ScanPart> joined_part(const ChildOutput& o, const std::string& first_file,
+                                    PartCache& cache) {
+  const std::string& out = o.out;
+  const auto marker = out.find(std::string("\n") + kJoinedMarker + '\n');
+  cache.put_lines(out.substr(0, marker == std::string::npos ? complete_parts(out) : marker + 1));
+  if (marker == std::string::npos || !o.ok) return std::nullopt;
+  try {
+    ScanPart part;
+    part.ds = dataset_from_text(out.substr(marker + std::strlen(kJoinedMarker) + 2), first_file);
+    // The join check compares each run's first file's coordinates with the first file's.
+    if (auto head = cache.get_coords(first_file)) part.coord_digests = std::move(*head);
+    return part;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 // A cold scan of many files: K children each scan a contiguous run of them and join it (so this
 // process parses K joined descriptions, not one per file); their per-file parts go to the cache
-// unparsed. nullopt when this does not apply or a child failed: then the per-file path runs and
+// unparsed. Without concat_dim each child joins along its first file's unlimited dimension, and
+// every run must agree with the first run's (no serial scan of the first file before the others
+// start). nullopt when this does not apply or a child failed: then the per-file path runs and
 // names the file that fails.
 std::optional<Dataset> join_in_children(const std::vector<std::string>& files,
                                         const std::string& group, const std::string& concat_dim_in,
@@ -83,45 +129,19 @@ std::optional<Dataset> join_in_children(const std::vector<std::string>& files,
   if (!parallel_scan_on() || files.size() < kParallelScanMin) return std::nullopt;
   for (const auto& f : files)
     if (cache.has(f)) return std::nullopt;  // a warm cache: the per-file path reads it
-  const std::size_t k = scan_children_for(files.size() - 1);
+  const std::size_t k = scan_children_for(files.size());
   if (k < 2) return std::nullopt;
-  ScanPart first = describe_isolated(files[0], group, cache);
-  const std::string concat_dim = resolve_concat_dim(first.ds, concat_dim_in, files, uri);
-  std::vector<std::vector<std::string>> runs(k);
-  std::vector<std::size_t> first_file = {0};
-  const std::size_t n = files.size() - 1;
-  for (std::size_t c = 0, at = 1; c < k; ++c) {
-    const std::size_t len = n / k + (c < n % k ? 1 : 0);
-    first_file.push_back(at);
-    runs[c].assign(files.begin() + static_cast<std::ptrdiff_t>(at),
-                   files.begin() + static_cast<std::ptrdiff_t>(at + len));
-    at += len;
-  }
-  const auto outputs = run_scan_children(runs, group, concat_dim);
+  std::vector<std::size_t> first_file;
+  const auto runs = contiguous_runs(files, k, first_file);
+  const auto outputs = run_scan_children(runs, group, true, concat_dim_in);
+  if (outputs.size() != runs.size()) return std::nullopt;
   std::vector<ScanPart> parts;
-  parts.push_back(std::move(first));
-  bool complete = outputs.size() == runs.size();
-  for (std::size_t c = 0; c < outputs.size(); ++c) {
-    const std::string& out = outputs[c].out;
-    complete = complete && outputs[c].ok;
-    const auto marker = out.find(std::string("\n") + kJoinedMarker + '\n');
-    cache.put_lines(out.substr(0, marker == std::string::npos ? complete_parts(out) : marker + 1));
-    if (marker == std::string::npos || !complete) {
-      complete = false;
-      continue;
-    }
-    try {
-      const auto body_at = marker + std::strlen(kJoinedMarker) + 2;
-      ScanPart part;
-      part.ds = dataset_from_text(out.substr(body_at), runs[c][0]);
-      // The join check compares each run's first file's coordinates with the first file's.
-      if (auto head = cache.get_coords(runs[c][0])) part.coord_digests = std::move(*head);
-      parts.push_back(std::move(part));
-    } catch (const std::exception&) {
-      complete = false;
-    }
-  }
-  if (!complete) return std::nullopt;
+  for (std::size_t c = 0; c < outputs.size(); ++c)
+    if (auto part = joined_part(outputs[c], runs[c][0], cache)) parts.push_back(std::move(*part));
+  if (parts.size() != runs.size()) return std::nullopt;
+  const std::string concat_dim = resolve_concat_dim(parts[0].ds, concat_dim_in, files, uri);
+  for (const auto& p : parts)  // each run joined along the dimension the whole join takes
+    if (concat_dim_in.empty() && unlimited_dim(p.ds) != concat_dim) return std::nullopt;
   return join_parts(std::move(parts), files, first_file, concat_dim, uri);
 }
 

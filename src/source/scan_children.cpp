@@ -9,14 +9,37 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <thread>
 
+#include "core/process_threads.hpp"
+#include "source/netcdf_source.hpp"
 #include "source/scan_cache.hpp"
 #include "source/scan_child.hpp"
 
 namespace zp {
+
+namespace {
+
+bool& forks_allowed() {
+  static bool allowed = false;
+  return allowed;
+}
+
+}  // namespace
+
+void allow_forked_scanners(bool allow) {
+  forks_allowed() = allow;
+}
+
+bool scanners_forked() {
+  const char* env = std::getenv("ZP_FORK_SCANNERS");
+  if (env && std::string(env) == "0") return false;
+  return forks_allowed() && threads_of_this_process() == 1;
+}
 
 bool parallel_scan_on() {
   const char* on = std::getenv("ZP_PARALLEL_SCAN");
@@ -44,11 +67,12 @@ struct Child {
 
 // `zarr-parallel scan-parts` on the files of `list`, its stdout a pipe; pid -1 when it cannot
 // start.
-Child start_run_scanner(const std::string& list, const std::string& group,
+Child start_run_scanner(const std::string& list, const std::string& group, bool join,
                         const std::string& concat_dim) {
   std::vector<std::string> args = {scan_executable(), "scan-parts", "--group", group,
                                    "--files-from",    list};
-  if (!concat_dim.empty()) args.insert(args.end(), {"--join", "--concat-dim", concat_dim});
+  if (join) args.push_back("--join");
+  if (join && !concat_dim.empty()) args.insert(args.end(), {"--concat-dim", concat_dim});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -63,6 +87,47 @@ Child start_run_scanner(const std::string& list, const std::string& group,
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (rc != 0) {
+    ::close(fds[0]);
+    return {};
+  }
+  return {pid, fds[0]};
+}
+
+// A fork of this process that prints what `scan-parts` would print for `run` to its stdout, the
+// pipe `fd`: no program load, no list file. Never returns.
+[[noreturn]] void scan_in_fork(const std::vector<std::string>& run, const std::string& group,
+                               bool join, const std::string& concat_dim, int fd) {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, SIG_DFL);
+  const int null = ::open("/dev/null", O_WRONLY);
+  if (::dup2(fd, 1) < 0 || null < 0 || ::dup2(null, 2) < 0) ::_exit(1);
+  int code = 0;
+  try {
+    if (join) {
+      scan_and_join(run, group, concat_dim, std::cout);
+    } else {
+      for (const auto& f : run) std::cout << scan_part_text(f, group) << std::flush;
+    }
+  } catch (...) {
+    code = 1;  // the caller describes again what this child did not finish, naming the file
+  }
+  std::cout.flush();
+  ::_exit(std::cout ? code : 1);  // the parent's atexit handlers are not this child's to run
+}
+
+// A forked scanner of `run`, its stdout a pipe; pid -1 when it cannot start.
+Child start_forked_scanner(const std::vector<std::string>& run, const std::string& group, bool join,
+                           const std::string& concat_dim) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return {};
+  std::cout.flush();  // the child must not print what this process had buffered
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    scan_in_fork(run, group, join, concat_dim, fds[1]);
+  }
+  ::close(fds[1]);
+  if (pid < 0) {
     ::close(fds[0]);
     return {};
   }
@@ -119,7 +184,7 @@ void reap(const std::vector<Child>& children, std::vector<ChildOutput>& outputs)
 }  // namespace
 
 std::vector<ChildOutput> run_scan_children(const std::vector<std::vector<std::string>>& runs,
-                                           const std::string& group,
+                                           const std::string& group, bool join,
                                            const std::string& concat_dim) {
   std::vector<Child> children;
   std::vector<ChildOutput> outputs(runs.size());
@@ -131,11 +196,18 @@ std::vector<ChildOutput> run_scan_children(const std::vector<std::vector<std::st
     }
   } remover{lists};
   // A run whose list or child fails, and the runs after it, are scanned by the caller instead.
+  const bool fork = scanners_forked();
   for (const auto& run : runs) {
+    if (fork) {
+      const Child child = start_forked_scanner(run, group, join, concat_dim);
+      if (child.pid < 0) break;
+      children.push_back(child);
+      continue;
+    }
     const std::string list = write_file_list(run, lists.size());
     if (list.empty()) break;
     lists.push_back(list);
-    const Child child = start_run_scanner(list, group, concat_dim);
+    const Child child = start_run_scanner(list, group, join, concat_dim);
     if (child.pid < 0) break;
     children.push_back(child);
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <set>
@@ -272,12 +273,23 @@ uint64_t body_cap(const HttpReader::Transfer& t) {
   return http_max_document();
 }
 
+// Appends with memcpy: Bytes' allocator constructs element by element, so insert() from a char
+// range copied a byte at a time (a fifth of a remote run's CPU).
+void append(Bytes& body, const char* ptr, std::size_t len) {
+  const std::size_t at = body.size();
+  if (at + len > body.capacity()) body.reserve(std::max(at + len, 2 * body.capacity()));
+  body.resize(at + len);
+  std::memcpy(body.data() + at, ptr, len);
+}
+
 size_t on_body(char* ptr, size_t size, size_t n, void* user) {
   auto* t = static_cast<HttpReader::Transfer*>(user);
   const size_t len = size * n;
   const uint64_t cap = body_cap(*t);
   if (t->body.size() + len <= cap) {
-    t->body.insert(t->body.end(), ptr, ptr + len);
+    if (t->body.empty() && t->kind == HttpReader::Transfer::Kind::Range && t->status == 206)
+      t->body.reserve(t->length);  // the size asked for, allocated once
+    append(t->body, ptr, len);
     return len;
   }
   // Past the cap: a 200 to a range has all it needs (the rest of the object is not wanted) and an
@@ -285,7 +297,7 @@ size_t on_body(char* ptr, size_t size, size_t n, void* user) {
   const bool enough = (t->kind == HttpReader::Transfer::Kind::Range && t->status == 200) ||
                       t->status < 200 || t->status >= 300;
   if (enough) {
-    t->body.insert(t->body.end(), ptr, ptr + (cap - t->body.size()));
+    append(t->body, ptr, cap - t->body.size());
     t->capped = true;
   } else {
     t->overflow = true;
@@ -757,9 +769,9 @@ std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges
       out[pieces[k][0].index] = std::move(todo[k].body);
       continue;
     }
-    for (const Piece& p : pieces[k]) {
-      const auto from = todo[k].body.begin() + static_cast<std::ptrdiff_t>(p.at);
-      out[p.index].assign(from, from + static_cast<std::ptrdiff_t>(ranges[p.index].length));
+    for (const Piece& p : pieces[k]) {  // memcpy, not assign: see append()
+      out[p.index].resize(ranges[p.index].length);
+      std::memcpy(out[p.index].data(), todo[k].body.data() + p.at, ranges[p.index].length);
     }
   }
   return out;

@@ -147,10 +147,17 @@ CoordinateValues coordinate_values(const Variable& v, const Bytes& raw) {
 Coordinates load_coordinates(const Dataset& ds) {
   Coordinates out;
   ChunkReader reader(ds);
+  std::vector<const Variable*> vars;
   for (const auto& dim : ds.dims) {
     const Variable* v = ds.find(dim.name);
-    if (!v || !ds.is_dimension_coordinate(*v)) continue;
-    CoordinateValues c = coordinate_values(*v, read_whole_1d(reader, *v));
+    vars.push_back(v && ds.is_dimension_coordinate(*v) ? v : nullptr);
+  }
+  auto fetched = fetch_whole_1d(reader, vars);  // remote: one round trip for all of them
+  for (std::size_t i = 0; i < vars.size(); ++i) {
+    const Variable* v = vars[i];
+    if (!v) continue;
+    const auto& dim = ds.dims[i];
+    CoordinateValues c = coordinate_values(*v, read_whole_1d(reader, *v, std::move(fetched[i])));
     const std::string units = v->attrs.value("units", "");
     if (is_time_units(units)) {
       const std::string where = v->origin + ", variable '" + v->name + "' units";

@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <thread>
 #include <mutex>
+#include <thread>
 
 #include "codec/codec.hpp"
 #include "codec/shard_index.hpp"
@@ -19,6 +19,7 @@
 #include "write/copy_region.hpp"
 #include "write/output_format.hpp"
 #include "write/shard_codec.hpp"
+#include "write/unit_prefetch.hpp"
 
 namespace zp {
 
@@ -140,34 +141,6 @@ void JobRunner::put(const std::string& key, const std::vector<const Bytes*>& par
   batch_->put(key, parts);
 }
 
-namespace {
-
-// Behind a network, the stored bytes of the units from `u` on are fetched together, up to
-// kRemoteBatchBytes, so one round trip serves many units. Returns the first unit not covered.
-std::size_t fetch_ahead(const ArrayPlan& a, const std::vector<Region>& units, std::size_t u,
-                        ChunkReader& reader, FetchedChunks& fetched) {
-  std::vector<int64_t> want;
-  uint64_t bytes = 0;
-  std::size_t k = u;
-  for (; k < units.size() && (k == u || bytes < kRemoteBatchBytes); ++k) {
-    const auto more = source_chunks_of(a, units[k]);
-    uint64_t unit_bytes = 0;
-    for (auto c : more) {
-      const ChunkRef& ref = a.source.chunks[static_cast<std::size_t>(c)];
-      unit_bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
-    }
-    if (k > u && bytes + unit_bytes > kRemoteBatchBytes) break;
-    bytes += unit_bytes;
-    want.insert(want.end(), more.begin(), more.end());
-  }
-  auto raw = reader.fetch_many(a.source, want);
-  for (std::size_t i = 0; i < want.size(); ++i)
-    if (raw[i]) fetched[want[i]] = std::move(*raw[i]);
-  return k;
-}
-
-}  // namespace
-
 JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   batch_ = store_.batch();
@@ -181,10 +154,10 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   const std::vector<Region> units = units_in(a, job.region);
   const bool remote = reader_.remote(a.source);
   FetchedChunks fetched;
-  std::size_t fetched_until = 0;  // units [0, fetched_until) are covered by fetches made
+  UnitPrefetch prefetch(a, units, reader_);  // remote: the next batch arrives during this one
   for (std::size_t u = 0; u < units.size(); ++u) {
     const Region& unit = units[u];
-    if (remote && u >= fetched_until) fetched_until = fetch_ahead(a, units, u, reader_, fetched);
+    if (remote) prefetch.cover(u, fetched);
     FetchedChunks* ahead = remote ? &fetched : nullptr;
     written += a.inner_chunks.empty() ? write_unit(a, unit, ahead, job.id >= 0)
                                       : write_sharded_unit(job.array, unit, ahead, job.id >= 0);

@@ -18,6 +18,7 @@
 #include "source/chunk_reader.hpp"
 #include "store/writable.hpp"
 #include "write/output_format.hpp"
+#include "write/unit_prefetch.hpp"
 
 namespace zp {
 
@@ -29,9 +30,6 @@ struct JobStats {
   uint64_t bytes_written = 0;  // encoded output bytes
   double seconds = 0;
 };
-
-// Stored bytes of remote source chunks fetched ahead (taken out as they are used).
-using FetchedChunks = std::map<int64_t, Bytes>;
 
 class JobRunner {
  public:

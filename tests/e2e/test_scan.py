@@ -3,10 +3,14 @@ a warm cache and no cache give byte-identical stores; a changed file is scanned 
 that fails to scan is named."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import BIN, ERA5, FIXTURES, SAMPLE_BIN, need_fixtures, run_cache, store_files  # noqa: E402
@@ -263,3 +267,38 @@ def test_an_edited_join_entry_is_never_cached_and_verify_reads_the_sources(tmp_p
     assert not np.array_equal(xr.open_zarr(forged).time.values, want)
     proc = run_cache(tmp_path, dict(base, cache_store=str(forged)), command="verify", env=env)
     assert proc.returncode == 1 and "time" in proc.stdout, (proc.returncode, proc.stdout, proc.stderr)
+
+
+def scanner_execs(tmp_path, pattern, out, env):
+    """`refs` of `pattern` under strace: its reference set and how many `scan-parts` it exec'd."""
+    trace = tmp_path / f"{out.stem}.trace"
+    proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace), str(BIN), "refs",
+                           str(pattern), "-o", str(out)], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, ZP_CACHE_DIR="off", **env))
+    assert proc.returncode == 0, proc.stderr
+    return sum('"scan-parts"' in line for line in trace.read_text().splitlines())
+
+
+@pytest.mark.skipif(not shutil.which("strace") or (os.cpu_count() or 1) < 2, reason="needs strace and 2 cores")
+def test_a_cold_parallel_scan_starts_no_scanner_for_the_first_file_alone(tmp_path):
+    # 9 files: two children of 4+ files each. The first file used to be described by a child of
+    # its own, before the others started (3 scanners, the first one alone on the clock).
+    make_files(tmp_path / "src", n=9)
+    pattern = tmp_path / "src" / "*.nc"
+    assert scanner_execs(tmp_path, pattern, tmp_path / "exec.json", {"ZP_FORK_SCANNERS": "0"}) == 2
+    # From the command line they are forks: no program started at all.
+    assert scanner_execs(tmp_path, pattern, tmp_path / "fork.json", {}) == 0
+    serial = tmp_path / "serial.json"
+    proc = subprocess.run([str(BIN), "refs", str(pattern), "-o", str(serial)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, ZP_CACHE_DIR="off", ZP_PARALLEL_SCAN="0"))
+    assert proc.returncode == 0, proc.stderr
+    refs = [json.loads((tmp_path / n).read_text())["refs"] for n in ("exec.json", "fork.json", "serial.json")]
+    assert refs[0] == refs[1] == refs[2]
+    # ... and read by fsspec + xarray as xarray reads the files.
+    import xarray as xr
+    got = xr.open_dataset("reference://", engine="zarr", backend_kwargs={
+        "consolidated": False, "storage_options": {"fo": json.loads((tmp_path / "fork.json").read_text())}})
+    want = xr.open_mfdataset(sorted(map(str, (tmp_path / "src").glob("*.nc"))), combine="nested", concat_dim="time",
+                             data_vars="minimal", coords="minimal", compat="override")
+    for v in want.variables:
+        assert np.array_equal(got[v].values, want[v].values, equal_nan=got[v].dtype.kind == "f"), v

@@ -1,0 +1,82 @@
+"""Round trips behind a network. A remote job decodes and writes its first units while its later
+bytes are still on their way: it fetches a small first batch, then each next batch while the one
+before is decoded, never more than kRemoteBatchBytes held (a proxy holds the last file's read:
+the first files' chunks must be in the store meanwhile). Planning reads all coordinates in one
+round of requests (nginx's log counts them)."""
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, SAMPLE_BIN, assert_matches, open_netcdf
+from servers import FaultProxy, Nginx
+
+pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+                                reason="nginx-light not installed (scripts/setup.sh --tests)")
+
+
+def written_chunks(store):
+    """d2m's chunk keys in the store (not temporaries on their way)."""
+    folder = store / "d2m"
+    return sorted(p.name for p in folder.iterdir() if re.fullmatch(r"\d+\.\d+\.\d+", p.name)) if folder.is_dir() else []
+
+
+def test_first_units_are_written_while_the_last_bytes_are_held(tmp_path):
+    root = tmp_path / "www"
+    # 4 files of one uncompressed 3.1 MB chunk each: one job of 4 units, 12.5 MB in all.
+    subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "4", "--lat", "181", "--lon", "360",
+                    "--chunks", "24", "181", "360", "--no-t2m"], check=True, capture_output=True, timeout=300)
+    subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative"],
+                   check=True, capture_output=True, timeout=300)
+    last = sorted(p.name for p in root.glob("*.nc"))[-1]
+    store = tmp_path / "p.zarr"
+    with Nginx(root, tmp_path / "nginx") as server:
+        hold = lambda method, path: method == "GET" and last in path  # noqa: E731
+        with FaultProxy(server.port, lambda n: None, hold=hold) as proxy:
+            cfg = {"data_uri": f"{proxy.url}/refs.json", "cache_store": str(store), "deploy_mode": "series",
+                   "chunks": {"time": 24, "latitude": -1, "longitude": -1}, "recommend_changes": False}
+            path = tmp_path / "c.yaml"
+            path.write_text(json.dumps(cfg))
+            proc = subprocess.Popen([str(BIN), "cache", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                assert proxy.holding.wait(120), "the last file was never read"
+                end = time.monotonic() + 30
+                while time.monotonic() < end and len(written_chunks(store)) < 2:
+                    time.sleep(0.05)
+                # Held: the last file's chunk is not there, the first two files' are.
+                assert written_chunks(store) == ["0.0.0", "1.0.0"], written_chunks(store)
+            finally:
+                proxy.release.set()
+                out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert len(written_chunks(store)) == 4
+    assert_matches(store, open_netcdf(root / "*.nc"), open_netcdf(root / "*.nc", mask_and_scale=False,
+                                                                  decode_times=False))
+
+
+def test_the_coordinates_are_read_in_one_round_of_requests(tmp_path):
+    root = tmp_path / "www"
+    subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "2", "--lat", "73", "--lon", "144",
+                    "--chunks", "24", "73", "144", "--no-t2m"], check=True, capture_output=True, timeout=300)
+    # Nothing inlined: latitude and longitude are byte ranges of the first file, side by side.
+    subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative",
+                    "--inline-threshold", "0"], check=True, capture_output=True, timeout=300)
+    refs = json.loads((root / "refs.json").read_text())["refs"]
+    assert all(isinstance(refs[f"{c}/0"], list) for c in ("latitude", "longitude"))
+    with Nginx(root, tmp_path / "nginx") as server:
+        cfg = {"data_uri": f"{server.url}/refs.json", "cache_store": str(tmp_path / "p.zarr"),
+               "recommend_changes": False, "preprocessors": [{"type": "sel", "latitude": [60, -30]}]}
+        path = tmp_path / "c.yaml"
+        path.write_text(json.dumps(cfg))
+        proc = subprocess.run([str(BIN), "plan", str(path), "--json"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        ranged = [r for r in server.requests() if r[0].endswith(".nc") and r[3] not in ("", "-")]
+    # Planning reads the two coordinates (the selection needs them) and no chunk of d2m: one request,
+    # the two ranges merged (they used to be read one after the other, a round trip each).
+    assert len(ranged) == 1, ranged
+    lat, lon = refs["latitude/0"], refs["longitude/0"]
+    assert ranged[0][2] == lon[1] + lon[2] - lat[1], ranged
