@@ -148,6 +148,7 @@ json AccessOptions::public_json() const {
   if (!remote_protocol.empty()) j["remote_protocol"] = remote_protocol;
   if (allow_local_references) j["allow_local_references"] = true;
   if (!target.local_addresses || !remote.local_addresses) j["local_addresses"] = false;
+  if (store_given) j["store"] = store.public_json();
   return j;
 }
 
@@ -165,6 +166,10 @@ AccessOptions AccessOptions::from_public_json(const json& j) {
   const auto local = j.find("local_addresses");
   a.target.local_addresses = a.remote.local_addresses =
       local == j.end() || !local->is_boolean() || local->get<bool>();
+  if (j.contains("store")) {
+    a.store_given = true;
+    a.store = StorageOptions::from_json(j["store"], "plan access.store");
+  }
   return a;
 }
 
@@ -224,7 +229,10 @@ AccessOptions AccessOptions::from_transfer_text(const std::string& text) {
 }
 
 std::string AccessOptions::secrets_text() const {
-  return json{{"target", target.secret_json()}, {"remote", remote.secret_json()}}.dump();
+  return json{{"target", target.secret_json()},
+              {"remote", remote.secret_json()},
+              {"store", store.secret_json()}}
+      .dump();
 }
 
 void AccessOptions::add_secrets_text(const std::string& text) {
@@ -233,6 +241,7 @@ void AccessOptions::add_secrets_text(const std::string& text) {
   if (!j.is_object()) return;
   target.add_secrets(j.value("target", json::object()));
   remote.add_secrets(j.value("remote", json::object()));
+  store.add_secrets(j.value("store", json::object()));
   guard_secrets(*this);
 }
 

@@ -48,10 +48,14 @@ struct StorageOptions {
 enum class AccessRole { Target, Remote };
 
 struct AccessOptions {
-  StorageOptions target;        // the data_uri: its description and, for Zarr/NetCDF, its chunks
-  StorageOptions remote;        // a reference set's chunk URLs
-  bool remote_given = false;    // remote_options set: else chunk URLs use `target`
-  std::string remote_protocol;  // as fsspec's: a protocol for chunk URLs written without one
+  StorageOptions target;  // the data_uri: its description and, for Zarr/NetCDF, its chunks
+  StorageOptions remote;  // a reference set's chunk URLs
+  // The cache store's, when it is on S3 (cache_storage_options): handed to workers that write
+  // there as the source's are, its secrets through the same channel, never in a plan.
+  StorageOptions store;
+  bool store_given = false;
+  bool remote_given = false;        // remote_options set: else chunk URLs use `target`
+  std::string remote_protocol;      // as fsspec's: a protocol for chunk URLs written without one
   bool chunks_remote_role = false;  // kerchunk: the data files are the reference set's targets
   // A reference set fetched from a remote location may name local files only when the user says
   // so (config `allow_local_references`): else a server could copy the user's files into a cache.
@@ -61,6 +65,9 @@ struct AccessOptions {
     return chunks_remote_role && remote_given ? AccessRole::Remote : AccessRole::Target;
   }
   const StorageOptions& of(AccessRole r) const { return r == AccessRole::Remote ? remote : target; }
+  bool has_secrets() const {
+    return target.has_secrets() || remote.has_secrets() || store.has_secrets();
+  }
   nlohmann::json public_json() const;
   static AccessOptions from_public_json(const nlohmann::json& j);
   // Scopes the secrets of both roles to the host (bucket) of a remote `data_uri` unless `hosts`

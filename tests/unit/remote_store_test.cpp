@@ -132,6 +132,31 @@ TEST(StorageOptions, FsspecSpellingAndSecretsKeptApart) {
   EXPECT_EQ(std::getenv("ZP_STORAGE_SECRETS"), nullptr);
 }
 
+// Issue 31: workers that write to an S3 cache store get its options and secrets as the source's:
+// the public part in the plan, the secrets only through the channel (a run whose only secrets are
+// the store's still opens one).
+TEST(StorageOptions, TheCacheStoresSecretsReachWorkersOnlyThroughTheChannel) {
+  AccessOptions a;
+  a.store = StorageOptions::from_json(
+      {{"key", "KEYID9"}, {"secret", "SEKRIT9"}, {"endpoint_url", "http://e"}},
+      "cache_storage_options");
+  a.store_given = true;
+  const std::string plan_part = a.public_json().dump();
+  EXPECT_EQ(plan_part.find("SEKRIT9"), std::string::npos);
+  EXPECT_EQ(plan_part.find("KEYID9"), std::string::npos);
+  AccessOptions w = AccessOptions::from_public_json(a.public_json());
+  EXPECT_TRUE(w.store_given);
+  EXPECT_EQ(w.store.endpoint_url, "http://e");
+  EXPECT_TRUE(w.store.secret.empty());
+  {
+    const SecretsChannel channel(a, ::testing::TempDir());
+    ASSERT_FALSE(channel.path().empty());
+    w.add_secrets_from_environment();
+    EXPECT_EQ(w.store, a.store);
+  }
+  EXPECT_EQ(std::getenv(kSecretsFileEnv), nullptr);
+}
+
 TEST(SecretScope, OriginsAndBuckets) {
   EXPECT_EQ(origin_of("https://u:p@Host.Example/a?b=1"), "https://host.example:443");
   EXPECT_EQ(origin_of("http://127.0.0.1:8080/x"), "http://127.0.0.1:8080");
