@@ -156,6 +156,7 @@ std::string begin_session(const std::string& config, const std::string& base_dir
                         {"decision", decision_name(s.decision.kind)},
                         {"reason", s.decision.reason},
                         {"plan_path", s.plan_path},
+                        {"plan_sha256", s.plan_path.empty() ? "" : plan_file_sha256(s.plan_path)},
                         {"pending", s.pending},
                         {"store", cfg.cache_store},
                         {"threads_per_worker", s.plan.threads_per_worker},
@@ -284,16 +285,16 @@ void bind_workers(py::module_& m) {
   m.def(
       "run_worker",
       [](const std::string& plan_path, const std::vector<int64_t>& jobs, int threads,
-         const std::string& worker_id, const std::string& secrets) {
+         const std::string& worker_id, const std::string& secrets, const std::string& plan_sha256) {
         engine_call([&] {
-          Plan plan = load_plan(plan_path);
+          Plan plan = load_plan(plan_path, plan_sha256);
           plan.access.take_handed(secrets);
           run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
           return 0;
         });
       },
       pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
-      pybind11::arg("worker_id"), pybind11::arg("secrets") = "");
+      pybind11::arg("worker_id"), pybind11::arg("secrets") = "", pybind11::arg("plan_sha256") = "");
 }
 
 void bind_sources(py::module_& m) {

@@ -62,12 +62,13 @@ class CacheResult(str):
         return obj
 
 
-def _run_job(plan_path, job, threads, secrets=None):
+def _run_job(plan_path, job, threads, secrets=None, plan_sha256=""):
     """One job of a saved plan, inside a dask worker process. `secrets`: the remote source's
     credentials, which plans never hold; handed to the engine for this job only, never put in the
-    worker's environment (where its later tasks and children would find them)."""
+    worker's environment (where its later tasks and children would find them). `plan_sha256`: the
+    plan file as the client read it; an edited one is refused."""
     from zarr_parallel import _zarr_parallel
-    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}", secrets or "")
+    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}", secrets or "", plan_sha256)
     return job
 
 
@@ -364,7 +365,7 @@ class ZarrParallelAssembler:
                 copy = {} if worker is None else dict(workers=[worker], allow_other_workers=False)
                 suffix = "" if worker is None else "-copy"
                 return client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"], secrets,
-                                     key=f"zarr-parallel-{run}-job-{job}{suffix}", retries=0 if copy else 2,
+                                     session.get("plan_sha256", ""), key=f"zarr-parallel-{run}-job-{job}{suffix}", retries=0 if copy else 2,
                                      pure=False, **copy)
 
             total = len(session["pending"])

@@ -13,7 +13,7 @@ namespace zp {
 namespace {
 
 struct WorkerArgs {
-  std::string plan_path, task_list, worker_id = "worker";
+  std::string plan_path, task_list, worker_id = "worker", plan_sha256;
   std::vector<int64_t> job_ids;
   int64_t task = -1;
   int threads = 0, jobs_fd = -1;
@@ -23,7 +23,7 @@ int run_worker_command(WorkerArgs a) {
   if (!a.task_list.empty()) a.job_ids = task_jobs(a.task_list, a.task);
   if (a.job_ids.empty() && a.jobs_fd < 0)
     throw Error::config("JOB_ID", "give job ids, or --task-list and --task");
-  const Plan p = load_plan(a.plan_path);
+  const Plan p = load_plan(a.plan_path, a.plan_sha256);
   const int threads = a.threads > 0 ? a.threads : p.threads_per_worker;
   // A store on S3 has no folder for logs and heartbeats: they go beside the plan file (the
   // coordinator's local scratch folder).
@@ -48,6 +48,8 @@ CommandRun setup_worker(CLI::App& cmd) {
   cmd.add_option("--task", a->task, "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID)");
   cmd.add_option("--threads", a->threads, "decode/encode threads (default: the plan's)");
   cmd.add_option("--worker-id", a->worker_id, "name used for heartbeats");
+  cmd.add_option("--plan-sha256", a->plan_sha256,
+                 "refuse the plan file unless its SHA-256 is this (what the coordinator read)");
   cmd.add_option("--jobs-from-fd", a->jobs_fd,
                  "take job ids from this socket, a line each, until it closes (local mode)");
   return [a] { return run_worker_command(*a); };

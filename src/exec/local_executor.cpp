@@ -30,6 +30,7 @@
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
 #include "plan/copy_rule.hpp"
+#include "plan/plan_json.hpp"
 #include "write/store_inventory.hpp"
 
 namespace zp {
@@ -153,16 +154,18 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job, W
     ::close(log_fd);
     throw Error::internal(std::string("socketpair failed: ") + errno_text(err));
   }
-  const std::vector<std::string> args = {
-      exe,
-      "worker",
-      ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file,
-      "--jobs-from-fd",
-      "3",
-      "--threads",
-      std::to_string(ctx.plan.threads_per_worker),
-      "--worker-id",
-      w.id};
+  const std::string plan_file = ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file;
+  std::vector<std::string> args = {exe,
+                                   "worker",
+                                   plan_file,
+                                   "--jobs-from-fd",
+                                   "3",
+                                   "--threads",
+                                   std::to_string(ctx.plan.threads_per_worker),
+                                   "--worker-id",
+                                   w.id};
+  // An exec'd worker loads the plan file: only as this coordinator read it (a fork has it here).
+  if (!w.forked) args.insert(args.end(), {"--plan-sha256", plan_file_sha256(plan_file)});
   const pid_t parent = getpid();
   std::fflush(nullptr);  // a forked worker would write what is buffered here again
   const pid_t pid = fork();

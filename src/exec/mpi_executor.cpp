@@ -284,8 +284,9 @@ int begin_on_rank0(const Config& cfg, const CacheOptions& opt_in, CacheSession& 
 
 // A rank other than 0 runs the jobs rank 0 hands it, from the plan file and the access rank 0
 // sent.
-void work_on_rank(const std::string& plan_path, const std::string& access, int rank) {
-  Plan plan = load_plan(plan_path);
+void work_on_rank(const std::string& plan_path, const std::string& access,
+                  const std::string& digest, int rank) {
+  Plan plan = load_plan(plan_path, digest);
   plan.access = AccessOptions::from_transfer_text(access);
   guard_secrets(plan.access);
   work(plan, rank);
@@ -340,6 +341,9 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   // environment, and never what the store's plan.json says (others may write a store's folder).
   std::string access = status == kReady && rank == 0 ? session.plan.access.transfer_text() : "";
   broadcast_string(access, 0);
+  // The plan file as rank 0 read it: a rank refuses one edited since.
+  std::string digest = status == kReady && rank == 0 ? plan_file_sha256(plan_path) : "";
+  broadcast_string(digest, 0);
   if (error) std::rethrow_exception(error);
   // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it
   // prints the error; mpirun still returns rank 0's exit code.
@@ -347,7 +351,7 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   if (status == kHit && rank == 0) print_open_hint(cfg.cache_store);
   if (status != kReady) return status == kStopped ? 3 : 0;
   if (rank != 0)
-    work_on_rank(plan_path, access, rank);
+    work_on_rank(plan_path, access, digest, rank);
   else
     run_on_rank0(cfg, session, ranks);
   return 0;

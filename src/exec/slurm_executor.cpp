@@ -20,6 +20,7 @@
 #include "exec/progress.hpp"
 #include "exec/run_program.hpp"
 #include "exec/termination.hpp"
+#include "plan/plan_json.hpp"
 
 namespace zp {
 
@@ -106,9 +107,9 @@ Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<in
   for (const auto& e : cfg.slurm.extra) script += "#SBATCH " + e + "\n";
   script += fmt::format(
       "exec {} worker {} --task-list {} --task \"$SLURM_ARRAY_TASK_ID\" --threads {} "
-      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\"\n",
+      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}\n",
       quote(worker_executable_path()), quote(ctx.state.plan_path()), quote(tasks),
-      ctx.plan.threads_per_worker);
+      ctx.plan.threads_per_worker, plan_file_sha256(ctx.state.plan_path()));
   const std::string script_key =
       std::string(StoreState::kFolder) + fmt::format("/slurm/submit-{}.sh", attempt);
   ctx.store.put(script_key, script);

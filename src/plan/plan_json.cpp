@@ -455,6 +455,16 @@ void check_plan_digest(const std::string& root, const std::string& path, const s
                                  "and deletes none: remove the store yourself to rebuild it");
 }
 
+// The digest the coordinator handed this worker, when it handed one.
+void check_handed_digest(const std::string& where, const std::string& text,
+                         const std::string& expected) {
+  if (!expected.empty() && sha256_hex(text) != expected)
+    throw Error::store(where,
+                       "its plan file changed after the run's coordinator read it (its "
+                       "SHA-256 is not the one the coordinator handed this worker): "
+                       "edited by someone else; this worker runs none of it");
+}
+
 }  // namespace
 
 Plan plan_from_text(const std::string& text, const std::string& path) {
@@ -468,15 +478,22 @@ Plan plan_from_text(const std::string& text, const std::string& path) {
   return plan_from_json(j, path);
 }
 
-Plan load_plan(const std::string& path) {
-  if (!store_root_of_plan(path).empty()) return load_store_plan(path);
-  return plan_from_text(read_plan_text(path, ""), path);
+Plan load_plan(const std::string& path, const std::string& expected_sha256) {
+  if (!store_root_of_plan(path).empty()) return load_store_plan(path, expected_sha256);
+  const std::string text = read_plan_text(path, "");
+  check_handed_digest(path, text, expected_sha256);
+  return plan_from_text(text, path);
 }
 
-Plan load_store_plan(const std::string& path) {
+std::string plan_file_sha256(const std::string& path) {
+  return sha256_hex(read_plan_text(path, store_root_of_plan(path)));
+}
+
+Plan load_store_plan(const std::string& path, const std::string& expected_sha256) {
   const std::string root = store_root_of_plan(path);
   try {
     const std::string text = read_plan_text(path, root);
+    check_handed_digest(root.empty() ? path : root, text, expected_sha256);
     // The digest is of plan.json (another plan copied into the side folder meets the store id
     // check instead).
     if (!root.empty() && std::filesystem::path(path).filename() == "plan.json")

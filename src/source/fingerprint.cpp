@@ -104,7 +104,8 @@ std::string describe_change(const Fingerprint& was, const Fingerprint& now) {
   if (was.size != now.size)
     return fmt::format("{} changed size ({} → {} bytes)", was.path, was.size, now.size);
   if (was.etag != now.etag)
-    return fmt::format("{} was replaced (ETag {} → {})", was.path, was.etag, now.etag);
+    return fmt::format("{} was replaced ({} → {})", was.path, version_label(was.etag),
+                       version_label(now.etag));
   return fmt::format("{} was modified (mtime {:.3f} → {:.3f})", was.path,
                      static_cast<double>(was.mtime_ns) / 1e9,
                      static_cast<double>(now.mtime_ns) / 1e9);

@@ -252,7 +252,7 @@ struct HttpReader::Transfer {
   CURLcode curl = CURLE_OK;
   std::string curl_error;
   Bytes body;
-  std::string etag, content_range;
+  std::string etag, last_modified, content_range;
   int64_t content_length = -1;
   bool done = false;
   std::string failure;  // set when it failed for good (permanent or out of retries)
@@ -316,6 +316,7 @@ size_t on_header(char* buffer, size_t size, size_t n, void* user) {
   const std::string line(buffer, size * n);
   if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a redirect or 100-continue)
     t->etag.clear();
+    t->last_modified.clear();
     t->content_range.clear();
     t->content_length = -1;
     const auto sp = line.find(' ');
@@ -328,6 +329,8 @@ size_t on_header(char* buffer, size_t size, size_t n, void* user) {
   const std::string value = trim(line.substr(colon + 1));
   if (name == "etag")
     t->etag = value;
+  else if (name == "last-modified")
+    t->last_modified = value;
   else if (name == "content-range")
     t->content_range = value;
   else if (name == "content-length")
@@ -491,6 +494,7 @@ void HttpReader::start_transfer(Transfer& tr, long timeout) {
   t->status = 0;
   t->body.clear();
   t->etag.clear();
+  t->last_modified.clear();
   t->content_range.clear();
   t->content_length = -1;
   t->redirect_to.clear();
@@ -660,6 +664,15 @@ void HttpReader::expect_version(const std::string& location, uint64_t size,
   expected_[location] = Version{size, etag};
 }
 
+// An object's version as its fingerprint keeps it: the ETag, or, from a server that sends none (as
+// many static servers do), the Last-Modified date, so a file replaced by one of the same size is
+// still a change.
+std::string HttpReader::version_of(const Transfer& t) {
+  if (!t.etag.empty()) return t.etag;
+  if (!t.last_modified.empty()) return "Last-Modified: " + t.last_modified;
+  return "";
+}
+
 void HttpReader::check_version(Transfer& t) const {
   const auto it = expected_.find(t.location);
   if (it == expected_.end() || t.kind == Transfer::Kind::Head || t.kind == Transfer::Kind::Send)
@@ -675,8 +688,9 @@ void HttpReader::check_version(Transfer& t) const {
   if (size >= 0 && static_cast<uint64_t>(size) != it->second.size)
     change = "changed size (" + std::to_string(it->second.size) + " → " + std::to_string(size) +
              " bytes)";
-  else if (!t.etag.empty() && !it->second.etag.empty() && t.etag != it->second.etag)
-    change = "was replaced (ETag " + it->second.etag + " → " + t.etag + ")";
+  else if (const std::string v = version_of(t);
+           !v.empty() && !it->second.etag.empty() && v != it->second.etag)
+    change = "was replaced (" + version_label(it->second.etag) + " → " + version_label(v) + ")";
   if (!change.empty())
     t.failure = change +
                 " since the plan was made; a store is never written from two versions of its "
@@ -866,7 +880,7 @@ std::vector<ObjectInfo> HttpReader::info_many(const std::vector<std::string>& lo
     if (!t[i].failure.empty()) fail(t[i], http_retries());
     out[i].exists = true;
     out[i].size = t[i].content_length >= 0 ? static_cast<uint64_t>(t[i].content_length) : 0;
-    out[i].etag = t[i].etag;
+    out[i].etag = version_of(t[i]);
   }
   return out;
 }

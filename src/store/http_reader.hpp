@@ -98,6 +98,7 @@ class HttpReader : public Readable, public Listable {
   // Headers and S3 signing on a CURL*; `payload_sha256` is the body's hash ("" for none).
   curl_slist* add_secrets(void* easy, const std::string& payload_sha256) const;
   void check_version(Transfer& t) const;
+  static std::string version_of(const Transfer& t);
   void judge(Transfer& t) const;  // the outcome of one try: failure, transient, missing
   std::string refusal_hint(const Transfer& t) const;
   std::string url_of(const std::string& location) const;

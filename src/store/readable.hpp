@@ -18,7 +18,8 @@ struct ObjectInfo {
   bool exists = false;
   uint64_t size = 0;
   int64_t mtime_ns = 0;  // files
-  std::string etag;      // remote objects: the server's version tag ("" when it sends none)
+  std::string etag;      // remote objects: the server's version tag, else "Last-Modified: DATE"
+                         // ("" when it sends neither)
 };
 
 struct RangeRequest {
@@ -67,5 +68,10 @@ class Listable {
   // Keys (relative to `prefix`, '/'-separated) of every object below it, with their sizes.
   virtual std::vector<std::pair<std::string, uint64_t>> list(const std::string& prefix) = 0;
 };
+
+// An ObjectInfo::etag as a message shows it: "ETag \"abc\"" or "Last-Modified: DATE".
+inline std::string version_label(const std::string& version) {
+  return version.rfind("Last-Modified: ", 0) == 0 ? version : "ETag " + version;
+}
 
 }  // namespace zp

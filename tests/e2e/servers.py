@@ -1,6 +1,7 @@
 """Real servers for the remote-source tests, started on loopback on free ports and stopped after:
 nginx (Debian's nginx-light) serving a folder with range requests, s3rver (npm, installed by
 scripts/setup.sh into .tools/node) as a local S3, and a small fault-injecting HTTP proxy."""
+import email.utils
 import http.client
 import http.server
 import os
@@ -367,10 +368,12 @@ class FileServer(LoopbackHttp):
     request's (method, path, headers) in `seen`. Hostile behaviours for the untrusted-server tests:
     `redirect(path)` -> a URL answers 302 to it; `answer(handler, path, data, start, end)` -> True
     when it answered a GET itself (a shifted Content-Range, an endless body...); start and end are
-    the Range asked for, None for a whole object."""
+    the Range asked for, None for a whole object. `etag=False`: no ETag, only Last-Modified (the
+    file's mtime), as many static servers answer."""
 
-    def __init__(self, root, redirect=None, answer=None):
+    def __init__(self, root, redirect=None, answer=None, etag=True):
         self.root = Path(root)
+        self.etag = etag
         self.redirect = redirect
         self.answer = answer
         self.port = free_port()
@@ -419,9 +422,11 @@ class FileServer(LoopbackHttp):
                     end = min(end, len(data) - 1)
                 if srv.answer and not head and srv.answer(self, path, data, start, end):
                     return
+                version = {"ETag": '"v1"'} if srv.etag else {
+                    "Last-Modified": email.utils.formatdate(f.stat().st_mtime, usegmt=True)}
                 if not rng:
-                    return self._reply(200, {"ETag": '"v1"'}, data, head)
-                self._reply(206, {"ETag": '"v1"', "Content-Range": f"bytes {start}-{end}/{len(data)}"},
+                    return self._reply(200, version, data, head)
+                self._reply(206, dict(version, **{"Content-Range": f"bytes {start}-{end}/{len(data)}"}),
                             data[start:end + 1], head)
 
             def do_GET(self):

@@ -466,7 +466,7 @@ def test_a_second_run_is_refused_where_flock_is_missing(tmp_path, flock_only):
     cfg, path = netcdf_config(tmp_path, store)
     flag = tmp_path / "stopped"
     first = subprocess.Popen([str(BIN), "cache", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag)),
+                             env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_NO_COPIES="1"),
                              preexec_fn=without_locks(524 if flock_only else errno.ENOLCK, flock_only))
     try:
         for _ in range(300):
@@ -821,7 +821,8 @@ def test_a_run_cut_by_a_power_loss_resumes_to_the_right_store(tmp_path, ext4_dis
     path.write_text(json.dumps(dict(cfg, resume=True)))
     flag = tmp_path / "stopped"
     proc = subprocess.Popen([str(BIN), "cache", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_AFTER_CHUNKS="2"))
+                            text=True, env=dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_AFTER_CHUNKS="2",
+                                                      ZP_FAULT_NO_COPIES="1"))  # the stopped job stays undone
     status = {}
     try:
         for _ in range(600):

@@ -374,3 +374,29 @@ print("done")
         assert_no_secret(b)  # the second run sent none of them
     assert not files_with_secrets(tmp_path / "a.zarr")
 
+
+
+def test_a_file_replaced_on_a_server_without_etags_is_no_cache_hit(tmp_path):
+    """A server that sends Last-Modified but no ETag (python's http.server, many static servers):
+    a file replaced by one of the same size with other values was a cache hit, fingerprinted by
+    its size alone, and the cache kept the old values."""
+    import os
+    import numpy as np
+    import xarray as xr
+    www = tmp_path / "www"
+    www.mkdir()
+    first = xr.Dataset({"v": (("t", "x"), np.zeros((8, 16), "f4"))}, coords={"t": np.arange(8, dtype="i4")})
+    first.to_netcdf(www / "f.nc", engine="netcdf4", encoding={"v": {"zlib": False}})
+    with FileServer(www, etag=False) as srv:
+        cfg = {"data_uri": f"{srv.url}/f.nc", "cache_store": str(tmp_path / "c.zarr"), "deploy_mode": "series",
+               "recommend_changes": False, "on_source_change": "rebuild"}
+        run_cache(tmp_path, cfg, check=0)
+        second = first.assign(v=first["v"] + 7)
+        second.to_netcdf(tmp_path / "g.nc", engine="netcdf4", encoding={"v": {"zlib": False}})
+        assert (tmp_path / "g.nc").stat().st_size == (www / "f.nc").stat().st_size
+        os.replace(tmp_path / "g.nc", www / "f.nc")
+        later = (www / "f.nc").stat().st_mtime + 5  # Last-Modified has whole seconds
+        os.utime(www / "f.nc", (later, later))
+        proc = run_cache(tmp_path, cfg, check=0)
+        assert "cache hit" not in proc.stderr, proc.stderr
+        assert np.array_equal(xr.open_zarr(tmp_path / "c.zarr")["v"].values, second["v"].values)

@@ -656,3 +656,43 @@ def test_a_sparse_bookkeeping_file_is_not_read_whole(tmp_path):
     proc, seconds = run_bounded(["status", str(store)])
     assert proc.returncode == 0, proc.stderr
     assert "internal error" not in proc.stderr
+
+
+def test_a_worker_refuses_a_plan_edited_after_its_coordinator_read_it(tmp_path):
+    """Whoever can write a store can rewrite plan.json, its sources and the digest in state.json
+    together: a worker (what SLURM, MPI and dask run) then read the file the plan named. Workers
+    now check the plan against the digest their coordinator hands them (argv, MPI, dask task)."""
+    import glob
+    import hashlib
+    import os
+    import subprocess
+    from conftest import BIN, SAMPLE_BIN
+    data, private = tmp_path / "data", tmp_path / "private"
+    subprocess.run([str(SAMPLE_BIN), "--out", str(data), "--prefix", "d_", "--files", "1", "--steps", "4",
+                    "--lat", "9", "--lon", "12"], check=True, capture_output=True)
+    private.mkdir()
+    victim = private / "not-in-any-config.nc"
+    victim.write_bytes(next(data.glob("*.nc")).read_bytes())
+    store = tmp_path / "out.zarr"
+    run_cache(tmp_path, {"data_uri": str(data / "d_*.nc"), "cache_store": str(store), "deploy_mode": "series",
+                         "recommend_changes": False}, check=0)
+    side = store / ".zarr-parallel"
+    handed = hashlib.sha256((side / "plan.json").read_bytes()).hexdigest()  # as a coordinator read it
+    text = (side / "plan.json").read_text().replace(str(next(data.glob("*.nc")).resolve()), str(victim))
+    plan = json.loads(text)
+    st = victim.stat()
+    plan["sources"] = [[str(victim), st.st_size, st.st_mtime_ns] if s[0] == str(victim) else s
+                       for s in plan["sources"]]
+    text = json.dumps(plan)
+    (side / "plan.json").write_text(text)
+    state = json.loads((side / "state.json").read_text())
+    state["plan_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (side / "state.json").write_text(json.dumps(state))
+    for f in glob.glob(str(side / "jobs" / "*")):
+        os.remove(f)
+    (side / "complete.json").unlink()
+    trace = tmp_path / "trace.txt"
+    proc = subprocess.run(["strace", "-f", "-e", "trace=openat", "-o", str(trace), str(BIN), "worker",
+                           str(side / "plan.json"), "0", "--plan-sha256", handed], capture_output=True, text=True)
+    assert proc.returncode == 5 and "changed after the run's coordinator read it" in proc.stderr, proc.stderr
+    assert str(victim) not in trace.read_text()
