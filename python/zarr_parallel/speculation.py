@@ -1,15 +1,20 @@
 """Speculative copies of slow jobs in a dask run (issue 34): dask has none for plain futures.
 
 When no job is left to start and a worker is idle, that worker gets a copy of the oldest running
-job once the job has run 5 s and twice the median job time (the local executor's rule); the first
-result wins and the other future is cancelled. Correct because a job's output is deterministic and
+job that a copy would finish first (the local executor's rule, src/plan/copy_rule.hpp, without
+heartbeat progress here): once a few jobs finished (3, half the jobs in a run of fewer than 6), a
+job that has run longer than the median finished job; the first result wins and the other future
+is cancelled. Correct because a job's output is deterministic and
 every file is written by an atomic rename: a loser that still runs rewrites the same bytes."""
 import asyncio
 import sys
 import time
 
-AFTER_SECONDS = 5.0
-AFTER_MEDIAN = 2.0
+
+
+def finished_before_copies(jobs):
+    """As plan/copy_rule.cpp: 3, half the jobs (at least 1) in a run of fewer than 6."""
+    return min(3, max(1, jobs // 2))
 
 
 class DaskJobs:
@@ -21,6 +26,7 @@ class DaskJobs:
         self.submit = submit
         self.live = {submit(job, None): job for job in jobs}
         self.unfinished = set(jobs)
+        self.needed = finished_before_copies(len(self.unfinished))
         self.copied = set()
         self.seen = {}  # job -> when it was first seen running
         self.durations = []
@@ -52,7 +58,8 @@ class DaskJobs:
                 return False
             future.result()  # raises the job's error
         self.unfinished.discard(job)
-        self.durations.append(time.monotonic() - self.seen.get(job, time.monotonic()))
+        if job in self.seen:  # one that ended between two looks has no time to count
+            self.durations.append(time.monotonic() - self.seen[job])
         for other in others:
             del self.live[other]
             other.cancel()
@@ -76,16 +83,17 @@ class DaskJobs:
 
     def _copy_stragglers(self):
         running, idle = self._running()
-        if not idle or len(running) < len(self.unfinished):
-            return  # some job still waits for a worker
+        if not idle or len(running) < len(self.unfinished) or len(self.durations) < self.needed:
+            return  # some job still waits for a worker, or too few finished for a median
         # The median as the local executor takes it: the middle, or upper middle, of the sorted times.
-        median = sorted(self.durations)[len(self.durations) // 2] if self.durations else 0.0
-        after = max(AFTER_SECONDS, AFTER_MEDIAN * median)
+        # A job with no progress report is expected at twice its time so far once past the median,
+        # and a copy at the median: the copy wins once the job has run longer than the median.
+        after = sorted(self.durations)[len(self.durations) // 2]
         now = time.monotonic()
         for job in sorted(running, key=lambda j: self.seen[j]):
             if not idle:
                 break
-            if job in self.copied or now - self.seen[job] < after:
+            if job in self.copied or now - self.seen[job] <= after:
                 continue
             self.copied.add(job)
             worker = idle.pop()

@@ -60,6 +60,11 @@ inline constexpr int kMaxAttempts = 3;
 // The `zarr-parallel` binary that local workers run; by default this process's own executable
 // (right for the CLI; the Python module, whose executable is python, sets it).
 void set_worker_executable(const std::string& path);
+
+// ZP_FAULT_NO_COPIES set (tests and issue 34's measurements only): the local and MPI executors make
+// no speculative copies.
+bool speculative_copies_off();
+
 std::string worker_executable_path();
 
 // Job ids on line `task` (0-based) of a task list file (what an array task runs).

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
+
 namespace zp {
 
 Heartbeat::Heartbeat(const StoreState& state, std::string worker_id, double interval_seconds)
@@ -52,6 +55,16 @@ void Heartbeat::beat() {
   } catch (...) {
     // A missed beat is not fatal; a store that cannot be written fails the job itself.
   }
+}
+
+void progress_from_heartbeat(const nlohmann::json& beat, int64_t job, JobProgress& p) {
+  const auto id = beat.find("job"), time = beat.find("time"), done = beat.find("chunks_done");
+  if (id == beat.end() || !id->is_number_integer() || id->get<int64_t>() != job) return;
+  if (time == beat.end() || !time->is_number() || done == beat.end() || !done->is_number_unsigned())
+    return;
+  if (time->get<double>() < p.started) return;  // a beat of an earlier run of this job
+  p.reported = time->get<double>();
+  p.chunks_done = static_cast<int64_t>(std::min<uint64_t>(done->get<uint64_t>(), INT64_MAX));
 }
 
 }  // namespace zp

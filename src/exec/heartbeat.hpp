@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "plan/copy_rule.hpp"
 #include "write/store_state.hpp"
 
 namespace zp {
@@ -32,5 +33,10 @@ class Heartbeat {
   bool stop_ = false;
   std::thread thread_;
 };
+
+// What worker heartbeat `beat` (a store file: numbers of the right kind only) says of the progress
+// of `job`, begun at p.started: sets p.reported and p.chunks_done when the beat is of that job and
+// not older than its start.
+void progress_from_heartbeat(const nlohmann::json& beat, int64_t job, JobProgress& p);
 
 }  // namespace zp

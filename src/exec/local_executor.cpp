@@ -26,8 +26,10 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/forked_worker.hpp"
+#include "exec/heartbeat.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
+#include "plan/copy_rule.hpp"
 #include "write/store_inventory.hpp"
 
 namespace zp {
@@ -41,6 +43,7 @@ struct Worker {
   std::optional<int64_t> job;  // the job it is running
   bool copy = false;           // that job is a speculative copy (another worker runs it too)
   double started = 0;          // when that job was handed to it
+  JobProgress progress;        // of that job, from its heartbeat
   // A pidfd, readable when the worker exits: the coordinator wakes at once instead of at its
   // next 20 ms poll. Null where the kernel has no pidfd_open (before Linux 5.3).
   std::shared_ptr<int> exited;
@@ -249,11 +252,23 @@ std::string describe(int status) {
 
 }  // namespace
 
+bool speculative_copies_off() {
+  static const bool off = std::getenv("ZP_FAULT_NO_COPIES") != nullptr;
+  return off;
+}
+
 void set_worker_executable(const std::string& path) {
   worker_executable() = path;
 }
 
 namespace {
+
+// job_weight of plan job `id` (1 for an id not in the plan).
+double weight_of(const Plan& plan, int64_t id) {
+  return id >= 0 && static_cast<std::size_t>(id) < plan.jobs.size()
+             ? job_weight(plan.jobs[static_cast<std::size_t>(id)])
+             : 1.0;
+}
 
 // Largest jobs first: the last ones handed out are then the smallest, and the workers finish
 // close together.
@@ -284,6 +299,7 @@ class LocalRun {
         fork_(may_fork_workers(ctx.plan, jobs, workers, !worker_executable().empty())),
         workers_(workers),
         worker_timeout_(worker_timeout),
+        jobs_in_run_(jobs.size()),
         queue_(largest_first(ctx.plan, jobs)),
         progress_(static_cast<int64_t>(jobs.size()), ctx.log_level) {
     progress_.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
@@ -303,6 +319,8 @@ class LocalRun {
   void job_ended(int64_t job, int status);
   void check_heartbeats(double now);
   std::optional<int64_t> job_to_copy(double now) const;
+  int64_t chunks_of(int64_t job) const;
+  double copy_seconds(int64_t job) const;
   bool copy_may_come() const;
   void start_copy(Worker& w, int64_t job);
   void stop_other_copies(pid_t winner, int64_t job);
@@ -312,12 +330,13 @@ class LocalRun {
   const bool fork_;  // workers forked from this process, without exec (a small run)
   const int workers_;
   const int64_t worker_timeout_;
+  const std::size_t jobs_in_run_;
   std::deque<int64_t> queue_;
   std::map<pid_t, Worker> running_;
   std::map<int64_t, int> attempts_;
   std::set<int64_t> done_jobs_;    // finished by one of its copies
   std::set<int64_t> copied_;       // jobs that got a speculative copy (one each)
-  std::vector<double> durations_;  // of the jobs finished, for the straggler threshold
+  std::vector<double> durations_;  // seconds per job_weight of the jobs finished (copy rule)
   // A losing copy was killed, or a worker was lost: its temporaries (a shard half streamed) are
   // left.
   bool stopped_copies_ = false;
@@ -350,6 +369,7 @@ void LocalRun::hand_out(Worker& w, int64_t job) {
   ++attempts_[job];
   w.job = job;
   w.started = now_seconds();
+  w.progress = {w.started, 0, 0, chunks_of(*w.job)};
   send_job(w, job);  // a worker that is gone is reaped below, its job counted lost
 }
 
@@ -368,7 +388,7 @@ void LocalRun::finished(pid_t pid, Worker& w, int64_t job) {
   if (!done_jobs_.insert(job).second) return;  // the other copy finished it first
   stop_other_copies(pid, job);
   if (was_copy) log_line(ctx_.log_level, 1, fmt::format("job {}: the copy finished first", job));
-  durations_.push_back(now_seconds() - w.started);
+  durations_.push_back((now_seconds() - w.started) / weight_of(ctx_.plan, job));
   ++done_;
   if (const auto info = ctx_.state.done_info(job)) {
     written_ += info->value("bytes_written", uint64_t{0});
@@ -509,6 +529,7 @@ void LocalRun::check_heartbeats(double now) {
     if (!w.job) continue;
     const auto hb = ctx_.state.heartbeat(w.id);
     if (hb) report_heartbeat(progress_, *w.job, *hb);
+    if (hb) progress_from_heartbeat(*hb, *w.job, w.progress);
     const double last = std::max(w.started, hb ? hb->value("time", 0.0) : 0.0);
     if (now - last > static_cast<double>(worker_timeout_)) {
       log_line(ctx_.log_level, 1,
@@ -522,10 +543,7 @@ void LocalRun::check_heartbeats(double now) {
 
 // Speculative copies. A job's output is deterministic and every file is written by an atomic
 // rename, so two copies of a job may run at once: the first to finish wins, the other is stopped.
-// Like Spark and MapReduce, a copy is only worth it for a straggler: a job running at least
-// kCopyAfterSeconds and twice the median time of the jobs finished so far.
-constexpr double kCopyAfterSeconds = 5.0;
-constexpr double kCopyAfterMedian = 2.0;
+// When copies pay: plan/copy_rule.
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -533,19 +551,25 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// ZP_FAULT_NO_COPIES (tests and issue 34's measurement only): no speculative copies.
-bool copies_off() {
-  static const bool off = std::getenv("ZP_FAULT_NO_COPIES") != nullptr;
-  return off;
+// What a copy of `job` is expected to take: the median seconds per weight times its weight.
+double LocalRun::copy_seconds(int64_t job) const {
+  return median(durations_) * weight_of(ctx_.plan, job);
 }
 
-// The oldest running job that has run long enough to be a straggler and has no copy yet.
+int64_t LocalRun::chunks_of(int64_t job) const {
+  const auto id = static_cast<std::size_t>(job);
+  return id < ctx_.plan.jobs.size() ? ctx_.plan.jobs[id].region.num_chunks() : 0;
+}
+
+// The oldest running job, without a copy yet, that a copy started now would finish first.
 std::optional<int64_t> LocalRun::job_to_copy(double now) const {
-  if (copies_off()) return std::nullopt;
-  const double after = std::max(kCopyAfterSeconds, kCopyAfterMedian * median(durations_));
+  if (speculative_copies_off() || durations_.size() < finished_before_copies(jobs_in_run_))
+    return std::nullopt;
   const Worker* oldest = nullptr;
   for (const auto& [pid, w] : running_) {
-    if (!w.job || w.copy || copied_.count(*w.job) || now - w.started < after) continue;
+    if (!w.job || w.copy || copied_.count(*w.job)) continue;
+    const double copy = copy_seconds(*w.job);
+    if (!copy_pays(expected_finish(w.progress, now, copy), now, copy)) continue;
     if (!oldest || w.started < oldest->started) oldest = &w;
   }
   // A job whose done marker is there needs no copy (its worker is about to report it).
@@ -555,7 +579,7 @@ std::optional<int64_t> LocalRun::job_to_copy(double now) const {
 
 // True while a running job could still get a copy: an idle worker then waits instead of exiting.
 bool LocalRun::copy_may_come() const {
-  if (copies_off()) return false;
+  if (speculative_copies_off()) return false;
   for (const auto& [pid, w] : running_)
     if (w.job && !w.copy && !copied_.count(*w.job)) return true;
   return false;
@@ -563,11 +587,18 @@ bool LocalRun::copy_may_come() const {
 
 void LocalRun::start_copy(Worker& w, int64_t job) {
   copied_.insert(job);
-  log_line(ctx_.log_level, 1,
-           fmt::format("job {}: started a copy on worker {}, the first was slow", job, w.id));
+  const double now = now_seconds(), typical = copy_seconds(job);
+  for (const auto& [pid, first] : running_)
+    if (first.job == job)
+      log_line(ctx_.log_level, 1,
+               fmt::format("job {}: started a copy on worker {}, the first was slow (ran {:.2f} "
+                           "s, expected to end in {:.2f} s; a copy takes {:.2f} s)",
+                           job, w.id, now - first.started,
+                           expected_finish(first.progress, now, typical) - now, typical));
   w.job = job;
   w.copy = true;
   w.started = now_seconds();
+  w.progress = {w.started, 0, 0, chunks_of(*w.job)};
   send_job(w, job);  // not an attempt: the first copy goes on
 }
 

@@ -1,22 +1,31 @@
 // deploy_mode: mpi. Every rank runs `zarr-parallel cache CONFIG`; rank 0 plans, writes metadata and
 // coordinates, then hands out jobs one at a time to the ranks that ask (working itself when it is
-// alone), and finishes the store once every job is done.
+// alone), at the end copies of slow jobs to idle ranks, and finishes the store once every job is
+// done and every rank has stopped.
 // The C API only: the deprecated C++ bindings would need libmpi_cxx.
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
 #include <fmt/format.h>
 #include <mpi.h>
 
+#include <algorithm>
+#include <chrono>
 #include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
 
 #include "core/console.hpp"
 #include "core/error.hpp"
 #include "core/plural.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
+#include "exec/heartbeat.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
 #include "store/secrets_channel.hpp"
+#include "write/store_inventory.hpp"
 
 namespace zp {
 
@@ -37,59 +46,221 @@ void broadcast_string(std::string& s, int root) {
   MPI_Bcast(s.data(), n, MPI_CHAR, root, MPI_COMM_WORLD);
 }
 
-// Rank 0's loop: answer each ask with the next job, or -1 when none is left. A message's payload
-// is {last job, 1 if it succeeded}; the first ask carries {-1, 1}.
-std::vector<int64_t> dispatch(const std::vector<int64_t>& pending, int ranks, int log_level,
-                              const StoreState& state) {
-  std::deque<int64_t> queue(pending.begin(), pending.end());
-  std::vector<int64_t> failed;
-  Progress progress(static_cast<int64_t>(pending.size()), log_level);
-  int64_t done = 0;
-  uint64_t written = 0, read = 0;
-  int working = ranks - 1;
-  while (working > 0) {
-    int64_t msg[2];
-    MPI_Status st;
-    MPI_Recv(msg, 2, MPI_INT64_T, MPI_ANY_SOURCE, kAsk, MPI_COMM_WORLD, &st);
-    if (msg[0] >= 0) {
-      if (msg[1]) {
-        ++done;
-        if (const auto info = state.done_info(msg[0])) {
-          written += info->value("bytes_written", uint64_t{0});
-          read += info->value("bytes_read", uint64_t{0});
-        }
-      } else {
-        failed.push_back(msg[0]);
-      }
-      progress.update(done, written, working, read);
-    }
-    int64_t next = -1;
-    if (!queue.empty() && failed.empty()) {
-      next = queue.front();
-      queue.pop_front();
-    }
-    if (next < 0) --working;
-    MPI_Send(&next, 1, MPI_INT64_T, st.MPI_SOURCE, kJob, MPI_COMM_WORLD);
+// What a rank reports of its last job.
+enum Result : int64_t { kJobFailed = 0, kJobDone = 1, kJobSuperseded = 2 };
+
+// Rank 0's loop: answers each ask with the next job. Once none is left to start, a rank that asks
+// is held until a running job gets a copy there (plan/copy_rule) or nothing is left to copy, and
+// is then told -1 (no more). The first copy of a job to finish wins; the other stops at its next
+// unit of chunks, when it sees the job's done marker. A message's payload is {last job, Result};
+// the first ask carries {-1, kJobDone}.
+class Dispatch {
+ public:
+  Dispatch(const Plan& plan, const std::vector<int64_t>& pending, int ranks, int log_level,
+           const StoreState& state)
+      : plan_(plan),
+        queue_(pending.begin(), pending.end()),
+        jobs_(pending.size()),
+        working_(ranks - 1),
+        log_level_(log_level),
+        state_(state),
+        progress_(static_cast<int64_t>(pending.size()), log_level) {}
+
+  std::vector<int64_t> run();
+  bool stopped_copies() const { return stopped_copies_; }
+
+ private:
+  struct Running {
+    int64_t job = -1;
+    bool copy = false;
+    JobProgress progress;
+  };
+  void take_result(int rank, int64_t job, int64_t result);
+  void job_done(int64_t job, const Running& r);
+  bool answer(int rank);
+  void give(int rank, int64_t job, bool copy);
+  std::optional<int64_t> job_to_copy(double now) const;
+  bool copy_may_come() const;
+  double weight(int64_t job) const {
+    const auto id = static_cast<std::size_t>(job);
+    return job >= 0 && id < plan_.jobs.size() ? job_weight(plan_.jobs[id]) : 1.0;
   }
-  progress.finish();
-  return failed;
+
+  const Plan& plan_;
+  std::deque<int64_t> queue_;
+  const std::size_t jobs_;
+  int working_;
+  const int log_level_;
+  const StoreState& state_;
+  Progress progress_;
+  std::map<int, Running> running_;  // by rank
+  std::set<int> held_;              // ranks that asked and wait for a copy or the end
+  std::set<int64_t> done_, copied_;
+  std::vector<double> durations_;  // seconds per job_weight of the jobs finished
+  std::vector<int64_t> failed_;
+  uint64_t written_ = 0, read_ = 0;
+  bool stopped_copies_ = false;
+  double last_copy_check_ = 0;
+};
+
+std::vector<int64_t> Dispatch::run() {
+  while (working_ > 0) {
+    int arrived = 0;
+    MPI_Status st;
+    MPI_Iprobe(MPI_ANY_SOURCE, kAsk, MPI_COMM_WORLD, &arrived, &st);
+    if (arrived) {
+      int64_t msg[2];
+      MPI_Recv(msg, 2, MPI_INT64_T, st.MPI_SOURCE, kAsk, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      take_result(st.MPI_SOURCE, msg[0], msg[1]);
+      held_.insert(st.MPI_SOURCE);
+    }
+    for (auto it = held_.begin(); it != held_.end();) it = answer(*it) ? held_.erase(it) : ++it;
+    // Polled, not a blocking receive: a held rank may get a copy while no message comes.
+    if (!arrived) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  progress_.finish();
+  return failed_;
+}
+
+void Dispatch::take_result(int rank, int64_t job, int64_t result) {
+  const auto it = running_.find(rank);
+  const Running r = it == running_.end() ? Running{} : it->second;
+  running_.erase(rank);
+  if (job < 0 || r.job != job) return;  // the first ask
+  if (result == kJobDone) {
+    job_done(job, r);
+  } else if (result == kJobSuperseded) {
+    stopped_copies_ = true;
+  } else if (done_.count(job)) {
+    stopped_copies_ = true;  // failed after the other copy won: its temporaries may be left
+  } else if (std::any_of(running_.begin(), running_.end(),
+                         [&](const auto& o) { return o.second.job == job; })) {
+    log_line(log_level_, 1, fmt::format("job {}: a copy failed, the other goes on", job));
+    stopped_copies_ = true;
+  } else {
+    failed_.push_back(job);
+  }
+}
+
+void Dispatch::job_done(int64_t job, const Running& r) {
+  if (!done_.insert(job).second) return;  // the other copy finished it first
+  durations_.push_back((now_seconds() - r.progress.started) / weight(job));
+  if (r.copy) log_line(log_level_, 1, fmt::format("job {}: the copy finished first", job));
+  if (const auto info = state_.done_info(job)) {
+    written_ += info->value("bytes_written", uint64_t{0});
+    read_ += info->value("bytes_read", uint64_t{0});
+  }
+  progress_.update(static_cast<int64_t>(done_.size()), written_, static_cast<int>(running_.size()),
+                   read_);
+}
+
+// Gives held `rank` a job or a copy, or tells it there is no more; false: it stays held.
+bool Dispatch::answer(int rank) {
+  if (failed_.empty() && !queue_.empty()) {
+    give(rank, queue_.front(), false);
+    queue_.pop_front();
+    return true;
+  }
+  if (failed_.empty() && done_.size() < jobs_) {
+    const double now = now_seconds();
+    if (now - last_copy_check_ >= 0.25) {
+      last_copy_check_ = now;
+      if (const auto job = job_to_copy(now)) {
+        give(rank, *job, true);
+        return true;
+      }
+    }
+    if (copy_may_come()) return false;
+  }
+  const int64_t none = -1;
+  MPI_Send(&none, 1, MPI_INT64_T, rank, kJob, MPI_COMM_WORLD);
+  --working_;
+  return true;
+}
+
+void Dispatch::give(int rank, int64_t job, bool copy) {
+  Running& r = running_[rank];
+  r.job = job;
+  r.copy = copy;
+  const auto id = static_cast<std::size_t>(job);
+  r.progress = {now_seconds(), 0, 0,
+                id < plan_.jobs.size() ? plan_.jobs[id].region.num_chunks() : 0};
+  if (copy) {
+    copied_.insert(job);
+    log_line(log_level_, 1,
+             fmt::format("job {}: started a copy on rank {}, the first was slow", job, rank));
+  }
+  MPI_Send(&job, 1, MPI_INT64_T, rank, kJob, MPI_COMM_WORLD);
+}
+
+// The oldest running job, without a copy yet, that a copy started now would finish first; its
+// progress from its rank's heartbeat.
+std::optional<int64_t> Dispatch::job_to_copy(double now) const {
+  if (speculative_copies_off() || durations_.size() < finished_before_copies(jobs_))
+    return std::nullopt;
+  std::vector<double> sorted = durations_;
+  std::sort(sorted.begin(), sorted.end());
+  const double per_weight = sorted[sorted.size() / 2];
+  std::optional<int64_t> oldest;
+  double oldest_start = 0;
+  for (const auto& [rank, r] : running_) {
+    if (r.copy || copied_.count(r.job) || done_.count(r.job)) continue;
+    JobProgress p = r.progress;
+    if (const auto hb = state_.heartbeat(fmt::format("mpi-rank-{}", rank)))
+      progress_from_heartbeat(*hb, r.job, p);
+    const double copy = per_weight * weight(r.job);
+    if (!copy_pays(expected_finish(p, now, copy), now, copy)) continue;
+    if (!oldest || p.started < oldest_start) {
+      oldest = r.job;
+      oldest_start = p.started;
+    }
+  }
+  if (oldest && state_.is_done(*oldest)) return std::nullopt;  // its rank is about to report it
+  return oldest;
+}
+
+// True while a running job could still get a copy: a held rank then waits instead of ending.
+bool Dispatch::copy_may_come() const {
+  if (speculative_copies_off()) return false;
+  for (const auto& [rank, r] : running_)
+    if (!r.copy && !copied_.count(r.job) && !done_.count(r.job)) return true;
+  return false;
+}
+
+// A copy of a job that another rank finished first: thrown between units of chunks.
+struct Superseded {};
+
+// Runs `job` on this rank; kJobSuperseded when its done marker appeared meanwhile (another rank's
+// copy won), looked for at most once a second.
+Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank) {
+  double last_look = now_seconds();
+  try {
+    run_worker_jobs(plan, {job}, plan.threads_per_worker, fmt::format("mpi-rank-{}", rank), {},
+                    [&](const JobStats&) {
+                      if (now_seconds() - last_look < 1.0) return;
+                      last_look = now_seconds();
+                      if (state.is_done(job)) throw Superseded{};
+                    });
+    return kJobDone;
+  } catch (const Superseded&) {
+    return kJobSuperseded;
+  } catch (const std::exception& e) {
+    say(stderr, fmt::format("zarr-parallel: rank {}: job {} failed: {}\n", rank, job, e.what()));
+    return kJobFailed;
+  }
 }
 
 void work(const Plan& plan, int rank) {
-  int64_t msg[2] = {-1, 1};
+  FileStore store(plan.store);
+  const StoreState state(store);
+  int64_t msg[2] = {-1, kJobDone};
   for (;;) {
     MPI_Send(msg, 2, MPI_INT64_T, 0, kAsk, MPI_COMM_WORLD);
     int64_t job;
     MPI_Recv(&job, 1, MPI_INT64_T, 0, kJob, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     if (job < 0) return;
     msg[0] = job;
-    try {
-      run_worker_jobs(plan, {job}, plan.threads_per_worker, fmt::format("mpi-rank-{}", rank));
-      msg[1] = 1;
-    } catch (const std::exception& e) {
-      say(stderr, fmt::format("zarr-parallel: rank {}: job {} failed: {}\n", rank, job, e.what()));
-      msg[1] = 0;
-    }
+    msg[1] = run_job(plan, state, job, rank);
   }
 }
 
@@ -127,7 +298,11 @@ void run_on_rank0(const Config& cfg, const CacheSession& session, int ranks) {
     run_worker_jobs(session.plan, session.pending, session.plan.threads_per_worker, "mpi-rank-0");
   } else {
     FileStore store(session.build_root);
-    failed = dispatch(session.pending, ranks, cfg.log_level, StoreState(store));
+    const StoreState state(store);
+    Dispatch dispatch(session.plan, session.pending, ranks, cfg.log_level, state);
+    failed = dispatch.run();
+    // Every rank is done: what a stopped copy left half written can go.
+    if (dispatch.stopped_copies()) remove_stale_temporaries(session.build_root, session.plan);
   }
   if (!failed.empty()) {
     std::string ids;

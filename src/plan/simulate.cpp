@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "plan/copy_rule.hpp"
 
 namespace zp {
 
@@ -97,10 +98,9 @@ struct Attempt {
   std::size_t job = 0;
   int worker = 0;
   double start = 0, end = 0;
+  double full_end = 0;  // when it would end if it did not fail (what its rate predicts)
   bool fails = false, live = true, copy = false;
 };
-
-constexpr std::size_t kTimer = std::numeric_limits<std::size_t>::max();
 
 // The event loop of one simulated run (see simulate_makespan).
 class Simulation {
@@ -125,19 +125,13 @@ class Simulation {
     while (!events_.empty()) {
       const auto [t, a] = events_.top();
       events_.pop();
-      if (a == kTimer) {
-        if (t == timer_at_) timer_at_ = kNever;
-      } else if (attempts_[a].live) {
-        end_attempt(a, t);
-      }
+      if (attempts_[a].live) end_attempt(a, t);
       dispatch(t);
     }
     return makespan_;
   }
 
  private:
-  static constexpr double kNever = std::numeric_limits<double>::infinity();
-
   void start(std::size_t job, int worker, bool copy, double t) {
     // Bounded: with fail < 1 this many attempts means the caller's numbers make no sense.
     if (attempts_.size() > 1000 * (jobs_.size() + 10))
@@ -147,7 +141,7 @@ class Simulation {
     const bool fails = uniform_() < fail_;
     const double end = t + (fails ? uniform_() * time : time);
     const std::size_t a = attempts_.size();
-    attempts_.push_back({job, worker, t, end, fails, true, copy});
+    attempts_.push_back({job, worker, t, end, t + time, fails, true, copy});
     live_[job].push_back(a);
     if (!copy && !copied_[job]) uncopied_.insert({t, a});
     events_.push({end, a});
@@ -173,7 +167,8 @@ class Simulation {
     }
     done_[job] = 1;
     makespan_ = t;
-    durations_.add(t - attempts_[a].start);
+    durations_.add((t - attempts_[a].start) / weight(job));
+    ++finished_;
     while (!live_[job].empty()) stop(live_[job].front());  // the other copy loses
   }
 
@@ -186,22 +181,23 @@ class Simulation {
     if (copies_ && pending_.empty()) copy_stragglers(t);
   }
 
-  // Idle workers copy the oldest running jobs once they count as stragglers.
+  // A job's weight for the copy rule: its nominal seconds (job_weight's bytes, in time).
+  double weight(std::size_t job) const { return std::max(jobs_[job], 1e-9); }
+
+  // Idle workers copy the oldest running jobs that plan/copy_rule says a copy would beat. The
+  // model knows each attempt's rate exactly (no heartbeat lag), and the rule's outcome changes
+  // only when a job ends, so it is checked at each end only.
   void copy_stragglers(double t) {
-    const double after = std::max(m_.copy_after_seconds, m_.copy_after_median * durations_.get());
-    while (!idle_.empty() && !uncopied_.empty()) {
-      const auto [started, a] = *uncopied_.begin();
-      if (started + after > t) {
-        const double when = started + after;
-        if (when < timer_at_) {
-          timer_at_ = when;
-          events_.push({when, kTimer});
-        }
-        return;
+    if (finished_ < finished_before_copies(jobs_.size())) return;
+    for (auto it = uncopied_.begin(); !idle_.empty() && it != uncopied_.end();) {
+      const std::size_t job = attempts_[it->second].job;
+      if (!copy_pays(attempts_[it->second].full_end, t, durations_.get() * weight(job))) {
+        ++it;
+        continue;
       }
-      uncopied_.erase(uncopied_.begin());
-      copied_[attempts_[a].job] = 1;
-      start(attempts_[a].job, *idle_.begin(), true, t);
+      it = uncopied_.erase(it);
+      copied_[job] = 1;
+      start(job, *idle_.begin(), true, t);
     }
   }
 
@@ -217,9 +213,9 @@ class Simulation {
   std::deque<std::size_t> pending_;
   std::set<int> idle_;
   std::set<std::pair<double, std::size_t>> uncopied_;  // running first attempts, oldest first
-  using Event = std::pair<double, std::size_t>;        // (time, attempt or kTimer)
+  using Event = std::pair<double, std::size_t>;        // (time, attempt)
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
-  double timer_at_ = kNever;
+  std::size_t finished_ = 0;
   double makespan_ = 0;
   RunningMedian durations_;
 };

@@ -26,10 +26,7 @@ SimulateSpec parse_simulate_spec(const std::string& text);
 struct SimulationModel {
   double bytes_per_second = 100e6;  // a job reads its read_bytes at this rate
   double startup_seconds = 0.05;    // added to each attempt (process, plan, store, sources)
-  // The local executor's straggler rule: a running job gets one copy when an idle worker has
-  // nothing left to start and the job ran this long and this multiple of the median finished job.
-  double copy_after_seconds = 5.0;
-  double copy_after_median = 2.0;
+  // Copies follow plan/copy_rule (the executors' rule), with each attempt's rate known exactly.
   int seeds = 5;
 };
 

@@ -64,6 +64,19 @@ def none_alive_within(pids, seconds=3):
     return not any(alive(p) for p in pids)
 
 
+def stopped_in_session(sid):
+    """Processes of session `sid` that are stopped (SIGSTOP)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "T" and int(fields[3]) == sid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def children_of(pid):
     """Pids of the live processes whose parent is `pid`."""
     out = []

@@ -314,7 +314,8 @@ def start_hung_local_run(tmp_path, store, cfg_extra=None):
     path = tmp_path / f"cfg_{store.name}.yaml"
     path.write_text(json.dumps(cfg))
     flag = tmp_path / f"stopped_{store.name}"
-    env = dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag))
+    # Copies off: the other worker would otherwise copy the stopped job and end the run.
+    env = dict(os.environ, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_NO_COPIES="1")
     proc = subprocess.Popen([str(BIN), "cache", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     for _ in range(300):  # a worker has stopped itself mid-job: the run is now waiting on it

@@ -53,8 +53,9 @@ def test_silent_worker_is_declared_lost_and_replaced(tmp_path):
     store = tmp_path / "stopped.zarr"
     flag = tmp_path / "fault-fired"
     t0 = time.monotonic()
-    proc = run_cache(tmp_path, base_config(store, worker_timeout="0:02"), env={"ZP_FAULT_STOP_ONCE": str(flag)},
-                     check=0)
+    # Copies off: the other worker would copy the stopped one's job before its heartbeat timeout.
+    proc = run_cache(tmp_path, base_config(store, worker_timeout="0:02"),
+                     env={"ZP_FAULT_STOP_ONCE": str(flag), "ZP_FAULT_NO_COPIES": "1"}, check=0)
     assert flag.exists(), "the fault was not injected"
     assert "no heartbeat for 2 s" in proc.stderr and "running it again" in proc.stderr
     assert time.monotonic() - t0 < 30

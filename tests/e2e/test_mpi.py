@@ -1,13 +1,16 @@
 """deploy_mode: mpi under a real mpirun (OpenMPI): rank 0 plans and hands out jobs, the store is
-identical to a local run."""
+identical to a local run; a stopped rank's job is copied to an idle one."""
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
 
 import pytest
 
-from conftest import BIN, ERA5, need_fixtures, run_cache, store_files
+from conftest import BIN, ERA5, need_fixtures, run_cache, stopped_in_session, store_files
 
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI_MCA_rmaps_base_oversubscribe="1")
@@ -77,3 +80,67 @@ def test_mpi_ranks_get_the_storage_secrets_over_mpi(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert nc and all(h.get("X-Api-Key") == SECRET_HEADERS["X-Api-Key"] for h in nc), nc[:2]
     assert not files_with_secrets(store)
+
+
+def resume_after_all_done(proc, flag, state, limit, log):
+    """Once a rank has stopped itself, waits until every job of the plan in `state` is done or
+    `limit` seconds, then lets the stopped rank go on; `log` says which came first."""
+    deadline = time.monotonic() + 120
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    until = time.monotonic() + limit
+    jobs = len(json.loads((state / "plan.json").read_text())["jobs"]) if flag.exists() else -1
+    while proc.poll() is None and time.monotonic() < until:
+        if len(list((state / "jobs").glob("*.done"))) == jobs:
+            log.append("all done while stopped")
+            break
+        time.sleep(0.1)
+    pids = []
+    for _ in range(50):  # the stop shows in /proc a moment after the flag
+        pids = stopped_in_session(proc.pid)
+        if pids:
+            break
+        time.sleep(0.1)
+    for pid in pids:
+        os.kill(pid, signal.SIGCONT)
+    log.append(f"resumed {len(pids)}")
+
+
+def test_mpi_copies_the_job_of_a_stopped_rank(tmp_path):
+    """A rank stops itself (SIGSTOP) at its first chunk. The other rank runs the other jobs, then,
+    held by rank 0 once none is left, a copy of the stopped job: every job is done while the rank
+    is still stopped. Let go, that rank finds its job done at its next unit of chunks and stops it;
+    the run ends, one done marker a job, no temporaries, the store equals a local run's, verify 0.
+    Without copies every job is never done while the rank is stopped (this test waits 60 s)."""
+    need_fixtures()
+    mpi_ready()
+    cfg = {"data_uri": str(ERA5 / "refs.json"), "chunks": {"time": 24, "latitude": 19, "longitude": 36},
+           "num_jobs": 8, "recommend_changes": False}
+    local = tmp_path / "local.zarr"
+    run_cache(tmp_path, dict(cfg, cache_store=str(local)), check=0)
+    store = tmp_path / "mpi.zarr"
+    cfg_path = tmp_path / "mpi.yaml"
+    cfg_path.write_text(json.dumps(dict(cfg, cache_store=str(store))))
+    flag = tmp_path / "stopped"
+    proc = subprocess.Popen(["mpirun", "-n", "3", str(BIN), "cache", str(cfg_path), "--set", "deploy_mode=mpi"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=dict(MPI_ENV, ZP_FAULT_STOP_ONCE=str(flag)))
+    log = []
+    helper = threading.Thread(target=resume_after_all_done, args=(proc, flag, store / ".zarr-parallel", 60, log))
+    helper.start()
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        helper.join()
+    assert flag.exists(), "the fault was not injected"
+    assert proc.returncode == 0, out + err
+    assert log and log[0] == "all done while stopped", (log, err[-3000:])
+    assert "started a copy on rank" in err and "the copy finished first" in err, err[-3000:]
+    jobs = len(json.loads((store / ".zarr-parallel" / "plan.json").read_text())["jobs"])
+    assert len(list((store / ".zarr-parallel" / "jobs").glob("*.done"))) == jobs
+    assert not [p for p in store.rglob("*") if ".zptmp." in p.name]
+    assert store_files(store) == store_files(local)
+    assert run_cache(tmp_path, dict(cfg, cache_store=str(store)), command="verify").returncode == 0

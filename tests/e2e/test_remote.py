@@ -52,8 +52,10 @@ def chunk_bytes_needed(refs_path):
 def test_kerchunk_over_http_equals_local_and_reads_only_the_chunks(tmp_path, served, expected):
     server, root = served
     store = tmp_path / "out.zarr"
+    # Copies off: a speculative copy of a job that a loaded machine slowed reads its chunks again.
     proc = run_cache(tmp_path, {"data_uri": f"{server.url}/era5/refs.json", "cache_store": str(store),
-                                "deploy_mode": "local", "simultaneous_worker_limit": 2}, check=0)
+                                "deploy_mode": "local", "simultaneous_worker_limit": 2}, check=0,
+                     env={"ZP_FAULT_NO_COPIES": "1"})
     assert_matches(store, expected[0], raw_expected=expected[1])
     # Bytes nginx sent for the NetCDF files: the chunks' byte ranges, no whole-file downloads.
     sent = sum(n for path, status, n, _ in server.requests() if path.endswith(".nc"))

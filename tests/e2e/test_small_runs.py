@@ -53,7 +53,9 @@ def test_small_run_workers_are_forks_and_a_hung_one_is_replaced(tmp_path):
     clean = tmp_path / "clean.zarr"
     run_cache(tmp_path, small_config(clean, deploy_mode="series"), check=0)
     store = tmp_path / "small.zarr"
-    proc, workers, lines = start_held_run(tmp_path, small_config(store, worker_timeout="0:02"))
+    # Copies off: the other worker would copy the stopped one's job before its heartbeat timeout.
+    proc, workers, lines = start_held_run(tmp_path, small_config(store, worker_timeout="0:02"),
+                                          env={"ZP_FAULT_NO_COPIES": "1"})
     _, err = proc.communicate(timeout=60)
     coordinator = [str(BIN).encode(), b"cache"]
     assert workers and all(line[:2] == coordinator for line in lines.values()), lines

@@ -2,12 +2,14 @@
 and a local run starts a copy of a job whose worker is slow instead of waiting on it."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from conftest import BIN, ERA5, assert_matches, base_config, need_fixtures, open_kerchunk, run_cache, store_files
+from conftest import (BIN, ERA5, assert_matches, base_config, need_fixtures, open_kerchunk, run_cache, stopped_in_session,
+                      store_files)
 
 
 def expected_source():
@@ -99,6 +101,31 @@ def test_a_stopped_worker_no_longer_decides_the_end(tmp_path):
     assert_matches(store, expected_source())
 
 
+def test_a_slow_worker_gets_its_copy_once_it_runs_past_the_median(tmp_path):
+    """One worker sleeps 30 s in the middle of its first job, its heartbeats going on. Once no job
+    is left to start and 3 jobs have finished, its job has run longer than the median finished job:
+    an idle worker copies it (the progress rule), well before the old rule's 5 s floor, and the run
+    ends long before the sleep would."""
+    need_fixtures()
+    clean = tmp_path / "clean.zarr"
+    run_cache(tmp_path, base_config(clean, deploy_mode="series"), check=0)
+    store = tmp_path / "slow.zarr"
+    cfg = base_config(store, deploy_mode="local", worker_timeout="10:00")
+    flag = tmp_path / "slept"
+    t0 = time.monotonic()
+    proc = run_cache(tmp_path, cfg, env={"ZP_FAULT_SLEEP_ONCE": str(flag), "ZP_FAULT_SLEEP_SECONDS": "30"},
+                     check=0)
+    elapsed = time.monotonic() - t0
+    assert flag.exists(), "the fault was not injected"
+    copy = re.search(r"started a copy on worker \S+, the first was slow \(ran ([0-9.]+) s", proc.stderr)
+    assert copy and float(copy.group(1)) < 5, proc.stderr
+    assert "the copy finished first" in proc.stderr and "stopping the other copy" in proc.stderr, proc.stderr
+    assert elapsed < 25, elapsed
+    assert not leftovers(store)
+    assert store_files(store) == store_files(clean)
+    assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+
+
 PY_DASK = """
 import json, sys, zarr_parallel
 if __name__ == "__main__":
@@ -108,19 +135,6 @@ if __name__ == "__main__":
     zp.cache(cache_store=cfg["cache_store"], num_jobs=cfg["num_jobs"], deploy_mode=sys.argv[2],
              simultaneous_worker_limit=2, recommend_changes=False, worker_timeout="10:00")
 """
-
-
-def stopped_in_session(sid):
-    """Processes of session `sid` that are stopped (SIGSTOP)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "T" and int(fields[3]) == sid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def resume_when_done(proc, flag, state, limit, log):

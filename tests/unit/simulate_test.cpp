@@ -55,22 +55,25 @@ TEST(Simulate, ListSchedulingHandsJobsOutInOrder) {
 }
 
 TEST(Simulate, ACopyOfTheStragglerFinishesFirst) {
-  // Job 1 runs on a 4x slower worker: 40 s. Job 0 ends at 10 s; the median is then 10 s, so job 1
-  // is a straggler at 2 x 10 = 20 s; its copy on worker 0 ends at 30 s and the slow one stops.
+  // Job 1 runs on a 4x slower worker: 40 s. Job 0 ends at 10 s, the median of one finished job
+  // (enough in a run of 2): job 1 is expected at 40 s, a copy at 10 + 10 = 20 s, so worker 0
+  // copies it at once; the copy ends at 20 s and the slow one stops.
   EXPECT_DOUBLE_EQ(simulate_makespan({10, 10}, {1, 4}, 0, false, no_startup(), sequence({})), 40);
-  EXPECT_DOUBLE_EQ(simulate_makespan({10, 10}, {1, 4}, 0, true, no_startup(), sequence({})), 30);
-  // Under copy_after_seconds (here 25 s) no copy starts before 25 s: it would end at 35 s.
-  SimulationModel later = no_startup();
-  later.copy_after_seconds = 25;
-  EXPECT_DOUBLE_EQ(simulate_makespan({10, 10}, {1, 4}, 0, true, later, sequence({})), 35);
+  EXPECT_DOUBLE_EQ(simulate_makespan({10, 10}, {1, 4}, 0, true, no_startup(), sequence({})), 20);
+  // 1.5x slower: expected at 15 s, before a copy's 20 s: no copy.
+  EXPECT_DOUBLE_EQ(simulate_makespan({10, 10}, {1, 1.5}, 0, true, no_startup(), sequence({})), 15);
+  // Three 10 s jobs on a fast and a 4x slower worker: no copy while a job is left to start, so
+  // the fast one runs jobs 0 and 2 (ends 20 s); then a copy of job 1 (ends 30 s) beats 40 s.
+  EXPECT_DOUBLE_EQ(simulate_makespan({10, 10, 10}, {1, 4}, 0, true, no_startup(), sequence({})),
+                   30);
 }
 
 TEST(Simulate, AFailedAttemptIsRetriedFromItsStart) {
   // Fails (0.1 < 0.5) at half its 10 s, then runs again whole: 5 + 10.
   EXPECT_DOUBLE_EQ(simulate_makespan({10}, {1}, 0.5, false, no_startup(), sequence({0.1, 0.5})),
                    15);
-  // Job 0 ok (ends 10), job 1 ok on the slow worker (ends 40); the copy started at 20 fails at
-  // 25. A job gets one copy only and is not retried while its first attempt runs: 40.
+  // Job 0 ok (ends 10), job 1 ok on the slow worker (ends 40); the copy started at 10 fails at
+  // 15. A job gets one copy only and is not retried while its first attempt runs: 40.
   EXPECT_DOUBLE_EQ(
       simulate_makespan({10, 10}, {1, 4}, 0.5, true, no_startup(), sequence({0.9, 0.9, 0.1, 0.5})),
       40);
@@ -100,12 +103,13 @@ TEST(Simulate, PlanRatioCountsStartupAgainstTheIdeal) {
 
 TEST(Simulate, PlanWithASlowNodeOnEverySeed) {
   // Two 1 GB jobs (10.05 s), one of two workers 4x slower whichever the seed picks: 40.2 s
-  // without copies; with them, the copy starts at 2 x 10.05 and ends at 30.15 s. Ideal: 10 s.
+  // without copies; with them, the copy starts when the first job ends, 10.05 s, and ends at
+  // 20.1 s. Ideal: 10 s.
   const SimulationResult r =
       simulate_plan(plan_of({1'000'000'000, 1'000'000'000}), parse_simulate_spec("2,slow=50%x4"));
   EXPECT_EQ(r.slow_workers, 1);
   EXPECT_NEAR(r.ratio_without_copies, 4.02, 1e-9);
-  EXPECT_NEAR(r.ratio, 3.015, 1e-9);
+  EXPECT_NEAR(r.ratio, 2.01, 1e-9);
 }
 
 TEST(Simulate, SeededAndFailuresOnlyCost) {
