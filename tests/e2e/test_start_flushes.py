@@ -1,0 +1,53 @@
+"""A run's start (issue 32, W0's fixed cost): the coordinator writes the arrays' metadata documents
+as one batch, each renamed into place with its write-back started, and waits for the device once
+for all of them, instead of one flush per document before its rename. Every document is still
+flushed before the first worker starts, and the store reads as the source does."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BIN, assert_matches, base_config, need_fixtures, open_kerchunk, ERA5
+
+METADATA = {".zarray", ".zattrs", ".zgroup"}
+
+
+def traced_start(tmp_path, store):
+    """The coordinator's renames and flushes up to its first fork, under strace (no -f)."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps(base_config(store, num_jobs=2)))
+    trace = tmp_path / "start.trace"
+    proc = subprocess.run(["strace", "-qq", "-e", "trace=renameat,renameat2,rename,fdatasync,fsync,clone,clone3",
+                           "-o", str(trace), str(BIN), "cache", str(cfg)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    events = []
+    for line in trace.read_text().splitlines():
+        if line.startswith(("clone(", "clone3(")):
+            break
+        m = re.match(r'rename\w*\(.*"([^"]+)"\) = 0', line)
+        if m:
+            events.append(("rename", os.path.basename(m.group(1))))
+        elif line.startswith(("fdatasync(", "fsync(")):
+            events.append(("flush", line.split("(")[0]))
+    return events
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+def test_metadata_documents_are_flushed_together_before_the_workers(tmp_path):
+    need_fixtures()
+    store = tmp_path / "out.zarr"
+    events = traced_start(tmp_path, store)
+    renames = [i for i, (kind, name) in enumerate(events) if kind == "rename" and name in METADATA]
+    assert len(renames) >= 5, events  # the group's two documents and the arrays' (d2m and 3 coordinates)
+    # No flush between the first and the last document's rename: their flushes are awaited together
+    # (before: a file flush ahead of each rename).
+    between = [e for e in events[renames[0]:renames[-1]] if e[0] == "flush"]
+    assert between == [], events
+    # ... and still before any worker starts: one file flush a document at least, after the last rename.
+    after = [e for e in events[renames[-1]:] if e == ("flush", "fdatasync")]
+    assert len(after) >= len(renames), events
+    assert_matches(store, open_kerchunk(ERA5 / "refs.json").sel(time=slice("2000-01-01 00:00", "2000-01-04 23:00")))
