@@ -6,6 +6,7 @@
 #include "core/json_nonfinite.hpp"
 #include "source/source_json.hpp"
 #include "source/zarr/object_arrays.hpp"
+#include "store/file_reader.hpp"
 
 namespace zp {
 
@@ -37,6 +38,7 @@ std::string text_of(const ReferenceSet& refs, const std::string& key, Objects& o
     const uint64_t len = r.length >= 0
                              ? static_cast<uint64_t>(r.length)
                              : objects.size_of(r.path, key) - static_cast<uint64_t>(r.offset);
+    check_document_size(r.path, len);
     b = objects.reader(r.path).read(r.path, static_cast<uint64_t>(r.offset), len);
   }
   return std::string(b.begin(), b.end());

@@ -10,6 +10,7 @@
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/text_codec.hpp"
+#include "store/file_reader.hpp"
 
 namespace zp {
 
@@ -41,7 +42,9 @@ struct Reader {
   std::optional<json> document(const std::string& key, const std::string& uri) {
     const auto ref = refs.get(key);
     if (!ref) return std::nullopt;
-    const Bytes b = bytes_of(*ref, 0, size_of(*ref));
+    const uint64_t size = size_of(*ref);
+    if (!ref->data) check_document_size(ref->path, size);
+    const Bytes b = bytes_of(*ref, 0, size);
     const std::string text(b.begin(), b.end());
     if (json_too_deep(text))
       throw Error::source(uri + ": " + key, "nested more than " + std::to_string(kMaxJsonDepth) +

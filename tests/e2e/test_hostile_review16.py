@@ -1,0 +1,95 @@
+"""Hostile review 16 (sources): local metadata documents are sized before they are read; Zarr v3
+fields a reader must understand are refused; a source's bad fill_value or array name is exit 4
+naming the source at describe time, before anything is written. Outcomes are checked with
+xarray (a v3 field marked must_understand: false still caches and reads back)."""
+import json
+import os
+import resource
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import BIN, run_cache  # noqa: E402
+
+SANITIZED = BIN.exists() and b"__asan_init" in BIN.read_bytes()
+
+
+def limited():
+    """3 GB of address space: a whole read of a 20 GB sparse file must not be tried."""
+    if not SANITIZED:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def run(*args, cwd=None):
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limited, cwd=cwd)
+
+
+def v2_store(root, zarray, name="x", data=None):
+    root.mkdir()
+    (root / ".zgroup").write_text('{"zarr_format":2}')
+    (root / name).mkdir()
+    (root / name / ".zattrs").write_text('{"_ARRAY_DIMENSIONS":["t"]}')
+    (root / name / ".zarray").write_text(json.dumps(zarray))
+    if data is not None:
+        (root / name / "0").write_bytes(data)
+    return root
+
+
+def zarray(**kw):
+    z = {"zarr_format": 2, "shape": [4], "chunks": [4], "dtype": "<f8", "compressor": None,
+         "fill_value": 0, "filters": None, "order": "C"}
+    z.update(kw)
+    return z
+
+
+V3_BASE = {"zarr_format": 3, "node_type": "array", "shape": [4], "data_type": "float64",
+           "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [4]}},
+           "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+           "fill_value": 0, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+           "attributes": {}, "dimension_names": ["t"]}
+
+
+def v3_store(root, **extra):
+    (root / "x" / "c").mkdir(parents=True)
+    (root / "zarr.json").write_text('{"zarr_format":3,"node_type":"group","attributes":{}}')
+    (root / "x" / "zarr.json").write_text(json.dumps({**V3_BASE, **extra}))
+    (root / "x" / "c" / "0").write_bytes(struct.pack("<4d", 1, 2, 3, 4))
+    return root
+
+
+def cache_config(src, out):
+    return {"data_uri": str(src), "cache_store": str(out), "recommend_changes": False,
+            "deploy_mode": "series"}
+
+
+# 1. Local documents sized first.
+
+def test_sparse_20gb_zarray_and_refs_are_refused_by_size(tmp_path):
+    src = v2_store(tmp_path / "src.zarr", zarray())
+    os.truncate(src / "x" / ".zarray", 20 << 30)  # sparse: no disk
+    refs = tmp_path / "refs.json"
+    refs.write_bytes(b"")
+    os.truncate(refs, 20 << 30)
+    for target, named in [(src, src / "x" / ".zarray"), (refs, refs)]:
+        p = run("inspect", target)
+        assert p.returncode == 4, (target, p.returncode, p.stderr)
+        assert str(named) in p.stderr and "ZP_HTTP_MAX_DOCUMENT_MB" in p.stderr, p.stderr
+        assert "bad_alloc" not in p.stderr
+
+
+def test_refs_o_over_a_sparse_file_leaves_it_and_says_why(tmp_path):
+    src = v2_store(tmp_path / "src.zarr", zarray(), data=struct.pack("<4d", 1, 2, 3, 4))
+    out = tmp_path / "out.json"
+    out.write_bytes(b"")
+    os.truncate(out, 20 << 30)
+    p = run("refs", src, "-o", out)
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert str(out) in p.stderr and "ZP_HTTP_MAX_DOCUMENT_MB" in p.stderr, p.stderr
+    assert out.stat().st_size == 20 << 30
