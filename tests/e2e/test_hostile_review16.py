@@ -93,3 +93,28 @@ def test_refs_o_over_a_sparse_file_leaves_it_and_says_why(tmp_path):
     assert p.returncode == 5, (p.returncode, p.stderr)
     assert str(out) in p.stderr and "ZP_HTTP_MAX_DOCUMENT_MB" in p.stderr, p.stderr
     assert out.stat().st_size == 20 << 30
+
+
+# 2. Zarr v3 fields that must be understood.
+
+@pytest.mark.parametrize("field,value,shown", [
+    ("storage_transformers", [{"name": "some_unknown_transformer", "configuration": {}}],
+     "some_unknown_transformer"),
+    ("some_extension", {"must_understand": True, "name": "scale_by_1000"}, "some_extension"),
+    ("some_extension", {"name": "no_must_understand_given"}, "some_extension"),
+])
+def test_v3_fields_not_understood_are_refused(tmp_path, field, value, shown):
+    src = v3_store(tmp_path / "src.zarr", **{field: value})
+    out = tmp_path / "out.zarr"
+    p = run_cache(tmp_path, cache_config(src, out), "--yes")
+    assert p.returncode == 4, (p.returncode, p.stderr)
+    assert str(src) in p.stderr and "'x'" in p.stderr and shown in p.stderr, p.stderr
+    assert not out.exists()
+
+
+def test_v3_field_with_must_understand_false_is_read(tmp_path):
+    src = v3_store(tmp_path / "src.zarr", storage_transformers=[],
+                   some_extension={"must_understand": False, "name": "ignorable"})
+    out = tmp_path / "out.zarr"
+    run_cache(tmp_path, cache_config(src, out), "--yes", check=0)
+    np.testing.assert_array_equal(xr.open_zarr(out)["x"].values, [1, 2, 3, 4])

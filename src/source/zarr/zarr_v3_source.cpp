@@ -10,6 +10,7 @@
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/text_codec.hpp"
+#include "source/zarr/zarr_v3_fields.hpp"
 #include "store/file_reader.hpp"
 
 namespace zp {
@@ -336,6 +337,7 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
   Variable v;
   v.name = name;
   v.origin = uri;
+  refuse_v3_fields_not_understood(meta, where);
   v.shape = json_int_list(meta.at("shape"), where + " shape", 0);
   const json grid = meta.at("chunk_grid");
   if (grid.value("name", "") != "regular")
