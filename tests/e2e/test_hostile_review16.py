@@ -118,3 +118,41 @@ def test_v3_field_with_must_understand_false_is_read(tmp_path):
     out = tmp_path / "out.zarr"
     run_cache(tmp_path, cache_config(src, out), "--yes", check=0)
     np.testing.assert_array_equal(xr.open_zarr(out)["x"].values, [1, 2, 3, 4])
+
+
+# 3. A source's fill_value and array names, checked when it is described.
+
+@pytest.mark.parametrize("fill", ["oops", [1, 2], {"a": 1}])
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_bad_fill_value_is_exit_4_naming_the_source_before_writing(tmp_path, fill, fmt):
+    src = tmp_path / "src.zarr"
+    if fmt == 2:
+        v2_store(src, zarray(fill_value=fill))
+    else:
+        v3_store(src, fill_value=fill)
+    out = tmp_path / "out.zarr"
+    for command in ["inspect", "plan"]:
+        p = run("inspect", src) if command == "inspect" else run_cache(
+            tmp_path, cache_config(src, out), command="plan")
+        assert p.returncode == 4, (command, p.returncode, p.stderr)
+        assert str(src) in p.stderr and "'x'" in p.stderr and "fill_value" in p.stderr, p.stderr
+    p = run_cache(tmp_path, cache_config(src, out), "--yes")
+    assert p.returncode == 4 and "config key" not in p.stderr, (p.returncode, p.stderr)
+    assert not out.exists() and not list(tmp_path.glob(".out.zarr*"))
+
+
+def test_fill_value_too_big_for_the_dtype_names_file_and_variable(tmp_path):
+    src = v2_store(tmp_path / "src.zarr", zarray(dtype="<i8", fill_value=1e300))
+    p = run("inspect", src)
+    assert p.returncode == 4, (p.returncode, p.stderr)
+    assert str(src) in p.stderr and "'x'" in p.stderr and "<i8" in p.stderr, p.stderr
+
+
+def test_array_name_with_a_control_character_is_exit_4_naming_the_source(tmp_path):
+    src = v2_store(tmp_path / "src.zarr", zarray(), name="a\x01b")
+    out = tmp_path / "out.zarr"
+    p = run("inspect", src)
+    assert p.returncode == 4 and str(src) in p.stderr, (p.returncode, p.stderr)
+    p = run_cache(tmp_path, cache_config(src, out), "--yes")
+    assert p.returncode == 4 and str(src) in p.stderr, (p.returncode, p.stderr)
+    assert "config key" not in p.stderr and not out.exists()
