@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
@@ -11,7 +9,9 @@
 #include "source/kerchunk/reference_writer.hpp"
 #include "source/netcdf_source.hpp"
 #include "source/open_source.hpp"
+#include "store/file_reader.hpp"
 #include "store/file_store.hpp"
+#include "store/http_reader.hpp"
 #include "store/store_table.hpp"
 
 namespace zp {
@@ -27,10 +27,15 @@ void check_replaceable(const std::string& out) {
   if (!fs::exists(out, ec)) return;
   if (!fs::is_regular_file(out, ec))
     throw Error::store(out, "exists and is not a file; choose another -o");
-  std::ifstream in(out, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const json j = json::parse(ss.str(), nullptr, false);
+  // Sized before it is read: a sparse 20 GB file costs no disk but would be one allocation.
+  const uint64_t size = fs::file_size(out, ec);
+  if (!ec && size > http_max_document())
+    throw Error::store(out, "exists and is " + std::to_string(size) + " bytes, over the limit of " +
+                                std::to_string(http_max_document() >> 20) +
+                                " MiB (ZP_HTTP_MAX_DOCUMENT_MB) for a reference set; it is left "
+                                "as it is: choose another -o");
+  const auto bytes = FileReader(1).get(out);
+  const json j = bytes ? json::parse(bytes->begin(), bytes->end(), nullptr, false) : json();
   if (j.is_discarded() || !j.is_object() || !j.contains("zarr_parallel"))
     throw Error::store(out,
                        "exists and is not a reference set zarr-parallel wrote; it is left as it "

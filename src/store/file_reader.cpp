@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "store/http_reader.hpp"
 
 namespace zp {
 
@@ -106,9 +107,18 @@ Bytes FileReader::read(const std::string& path, uint64_t offset, uint64_t length
   return out;
 }
 
+void check_document_size(const std::string& where, uint64_t size) {
+  const uint64_t limit = http_max_document();
+  if (size > limit)
+    throw Error::source(where, "is " + std::to_string(size) +
+                                   " bytes, over the limit for a whole document of " +
+                                   std::to_string(limit >> 20) + " MiB (ZP_HTTP_MAX_DOCUMENT_MB)");
+}
+
 std::optional<Bytes> FileReader::get(const std::string& path) {
   const ObjectInfo i = info(path);
   if (!i.exists) return std::nullopt;
+  check_document_size(path, i.size);
   return read(path, 0, i.size);
 }
 

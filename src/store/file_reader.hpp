@@ -57,6 +57,11 @@ class FileReader : public Readable, public Listable {
   std::atomic<uint64_t> bytes_read_{0};
 };
 
+// Error(Source) naming `where` when a document (metadata, a reference set) read whole is larger
+// than over HTTP it may be (ZP_HTTP_MAX_DOCUMENT_MB): checked on its size, before it is read, so a
+// sparse 20 GB file is an error and not an allocation.
+void check_document_size(const std::string& where, uint64_t size);
+
 // A location without a scheme, or file://: the local path it names ("" for any other URL).
 std::string local_path_of(const std::string& location);
 

@@ -4,8 +4,10 @@
 #include "core/json_int.hpp"
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
+#include "source/describe_checks.hpp"
 #include "source/source_json.hpp"
 #include "source/zarr/object_arrays.hpp"
+#include "store/file_reader.hpp"
 
 namespace zp {
 
@@ -37,6 +39,7 @@ std::string text_of(const ReferenceSet& refs, const std::string& key, Objects& o
     const uint64_t len = r.length >= 0
                              ? static_cast<uint64_t>(r.length)
                              : objects.size_of(r.path, key) - static_cast<uint64_t>(r.offset);
+    check_document_size(r.path, len);
     b = objects.reader(r.path).read(r.path, static_cast<uint64_t>(r.offset), len);
   }
   return std::string(b.begin(), b.end());
@@ -119,14 +122,7 @@ void dims_and_attrs(Variable& v, const Attrs& zattrs, const std::string& where) 
 void fill_values(Variable& v, const json& zarray, bool objects, const std::string& where) {
   const json raw_fill = zarray.value("fill_value", json(nullptr));
   const json fill = v.dtype.numeric() ? zarr_fill_value(raw_fill) : raw_fill;
-  if (!v.dtype.numeric() && !objects) {
-    std::vector<unsigned char> probe(static_cast<std::size_t>(v.dtype.size));
-    try {
-      store_from_json(probe.data(), 0, v.dtype, fill);
-    } catch (const Error& e) {
-      throw Error::source(where, "fill_value " + fill.dump() + ": " + e.what());
-    }
-  }
+  if (!objects) check_fill_fits(fill, v.dtype, where, "fill_value");
   v.fill_value = fill;
   if (v.fill_value.is_null() && v.attrs.contains("_FillValue"))
     v.fill_value = zarr_fill_value(nonfinite_numbers_to_markers(v.attrs["_FillValue"]));
@@ -219,6 +215,7 @@ void read_objects(Variable& v, const json& object_filter, const Dataset& ds, Obj
 Variable variable_from_zarray(const ReferenceSet& refs, const std::string& name, const json& zarray,
                               const Attrs& zattrs, std::map<std::string, uint32_t>& file_index,
                               Dataset& ds, Objects& store) {
+  check_array_name(name, ds.uri);
   const std::string where = ds.uri + ", array '" + name + "'";
   Variable v;
   v.name = name;

@@ -10,6 +10,9 @@
 #include "core/json_limits.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/text_codec.hpp"
+#include "source/describe_checks.hpp"
+#include "source/zarr/zarr_v3_fields.hpp"
+#include "store/file_reader.hpp"
 
 namespace zp {
 
@@ -41,7 +44,9 @@ struct Reader {
   std::optional<json> document(const std::string& key, const std::string& uri) {
     const auto ref = refs.get(key);
     if (!ref) return std::nullopt;
-    const Bytes b = bytes_of(*ref, 0, size_of(*ref));
+    const uint64_t size = size_of(*ref);
+    if (!ref->data) check_document_size(ref->path, size);
+    const Bytes b = bytes_of(*ref, 0, size);
     const std::string text(b.begin(), b.end());
     if (json_too_deep(text))
       throw Error::source(uri + ": " + key, "nested more than " + std::to_string(kMaxJsonDepth) +
@@ -329,10 +334,12 @@ void add_shard_chunks(Reader& rd, const std::string& name, const KeyEncoding& en
 
 Variable array_from(Reader& rd, const std::string& name, const json& meta, const std::string& uri,
                     std::map<std::string, uint32_t>& file_index, Dataset& ds) {
+  check_array_name(name, uri);
   const std::string where = uri + ", array '" + name + "'";
   Variable v;
   v.name = name;
   v.origin = uri;
+  refuse_v3_fields_not_understood(meta, where);
   v.shape = json_int_list(meta.at("shape"), where + " shape", 0);
   const json grid = meta.at("chunk_grid");
   if (grid.value("name", "") != "regular")
@@ -352,6 +359,7 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
   v.dtype = v3_dtype(meta.at("data_type").get<std::string>(), chain.big_endian, where);
   v.codecs = chain.codecs;
   v.missing_chunk_value = v3_fill(meta.value("fill_value", json()), v.dtype, where);
+  check_fill_fits(v.missing_chunk_value, v.dtype, where, "fill_value");
   read_v3_attributes(meta, v, where);
   v.grid = ChunkGrid::regular(v.shape, sh.inner.empty() ? chunks : sh.inner, where);
   v.chunks.resize(static_cast<std::size_t>(v.grid.num_chunks()));
