@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/terminal_text.hpp"
 #include "plan/plan_json.hpp"
 #include "store/file_store.hpp"
 #include "store/s3_writer.hpp"
@@ -148,7 +149,7 @@ void print_status_json(const StatusView& v) {
 void print_heartbeat(const nlohmann::json& b) {
   const auto job = b.find("job");
   const std::string why = b.contains("why") ? " (" + b["why"].get<std::string>() + ")" : "";
-  fmt::print("  {:<24} pid {:<8} job {:<6} chunks {}/{}  {}{}, last heartbeat {:.0f} s ago\n",
+  print_safe("  {:<24} pid {:<8} job {:<6} chunks {}/{}  {}{}, last heartbeat {:.0f} s ago\n",
              text_in(b, "worker", "?"), number_in(b, "pid"),
              job != b.end() && job->is_number_integer() ? job->dump() : "-",
              number_in(b, "chunks_done"), number_in(b, "chunks_total"),
@@ -167,17 +168,17 @@ std::string worker_counts(const StatusView& v) {
 }
 
 void print_status_text(const StatusView& v) {
-  fmt::print("store      {}\n", v.store_path);
-  fmt::print("state      {}\n", v.complete ? "complete" : "incomplete");
+  print_safe("store      {}\n", v.store_path);
+  print_safe("state      {}\n", v.complete ? "complete" : "incomplete");
   const bool s3 = backend_of(v.store_path) == Backend::S3;  // rewritten in place, no staging
   const std::string staging = s3 ? "" : staging_path_for(canonical_path(v.store_path));
   if (!s3 && classify_target(staging).kind == TargetKind::Ours)
-    fmt::print(
+    print_safe(
         "replacing  a replacement is being built (or was left) in {}: `zarr-parallel status "
         "{}` shows it\n",
         staging, staging);
-  fmt::print("jobs       {} / {} done\n", v.done.size(), v.plan.jobs.size());
-  fmt::print("workers    {}\n", worker_counts(v));
+  print_safe("jobs       {} / {} done\n", v.done.size(), v.plan.jobs.size());
+  print_safe("workers    {}\n", worker_counts(v));
   for (const auto& b : v.beats) print_heartbeat(b);
 }
 

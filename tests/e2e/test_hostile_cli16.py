@@ -99,3 +99,52 @@ def test_nul_in_python_keyword_is_refused(tmp_path):
     assert len(lines) == 2, (proc.stdout, proc.stderr)
     assert lines[0].startswith("ValueError config key 'data_uri': contains a NUL"), lines
     assert lines[1].startswith("ValueError config key 'cache_store': contains a NUL"), lines
+
+
+# 3. Control characters from sources and stores reach the terminal escaped, never raw.
+
+ESCAPES = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mx"
+
+
+def hostile_zarr_source(folder):
+    """A Zarr v2 group whose one array's name carries terminal escapes (zarr-python reads it)."""
+    array = folder / ESCAPES
+    array.mkdir(parents=True)
+    (folder / ".zgroup").write_text('{"zarr_format":2}')
+    (array / ".zattrs").write_text('{"_ARRAY_DIMENSIONS":["t"]}')
+    (array / ".zarray").write_text('{"zarr_format":2,"shape":[4],"chunks":[4],"dtype":"<f8",'
+                                   '"compressor":null,"fill_value":0,"filters":null,"order":"C"}')
+    import zarr
+    assert ESCAPES in list(zarr.open_group(str(folder), mode="r").array_keys())
+    return folder
+
+
+def test_inspect_and_errors_escape_source_names(tmp_path):
+    hostile_zarr_source(tmp_path / "src.zarr")
+    shown = "\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31mx"
+    proc = run("inspect", "src.zarr", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout and shown in proc.stdout, proc.stdout
+    as_json = run("inspect", "src.zarr", "--json", cwd=tmp_path)
+    assert ESCAPES in [v["name"] for v in json.loads(as_json.stdout)["variables"]]  # JSON: the name itself
+    (tmp_path / "c.yaml").write_text("data_uri: src.zarr\ncache_store: o.zarr\nrecommend_changes: false\n")
+    proc = run("cache", "c.yaml", "--yes", cwd=tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "\x1b" not in proc.stderr and shown in proc.stderr, proc.stderr
+
+
+def test_status_escapes_heartbeat_fields(tmp_path):
+    sample(tmp_path / "data")
+    (tmp_path / "c.yaml").write_text("data_uri: data/d_*.nc\ncache_store: out.zarr\n"
+                                     "recommend_changes: false\ndeploy_mode: series\n")
+    assert run("cache", "c.yaml", "--yes", cwd=tmp_path).returncode == 0
+    beat = tmp_path / "out.zarr/.zarr-parallel/heartbeats/series.json"
+    record = json.loads(beat.read_text())
+    record["worker"] = "\x1b]0;PWNED\x07\x1b[2J\u009b31m"
+    beat.write_text(json.dumps(record))
+    proc = run("status", "out.zarr", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\u009b" not in proc.stdout, proc.stdout
+    assert "\\x1b]0;PWNED\\x07\\x1b[2J\\u009b31m" in proc.stdout, proc.stdout
+    as_json = json.loads(run("status", "out.zarr", "--json", cwd=tmp_path).stdout)
+    assert record["worker"] in [b.get("worker") for b in as_json["heartbeats"]]
