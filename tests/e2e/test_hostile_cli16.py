@@ -148,3 +148,30 @@ def test_status_escapes_heartbeat_fields(tmp_path):
     assert "\\x1b]0;PWNED\\x07\\x1b[2J\\u009b31m" in proc.stdout, proc.stdout
     as_json = json.loads(run("status", "out.zarr", "--json", cwd=tmp_path).stdout)
     assert record["worker"] in [b.get("worker") for b in as_json["heartbeats"]]
+
+
+# 4. status bounds what it believes of a store's side folder: done markers of the plan's job ids
+# only, heartbeats of the plan's jobs only, a bounded number of lines.
+
+def test_status_ignores_forged_records_and_bounds_its_lines(tmp_path):
+    sample(tmp_path / "data", files=2)
+    (tmp_path / "c.yaml").write_text("data_uri: data/d_*.nc\ncache_store: out.zarr\n"
+                                     "recommend_changes: false\ndeploy_mode: series\n")
+    assert run("cache", "c.yaml", "--yes", cwd=tmp_path).returncode == 0
+    side = tmp_path / "out.zarr/.zarr-parallel"
+    jobs = json.loads(run("status", "out.zarr", "--json", cwd=tmp_path).stdout)["jobs_total"]
+    for i in range(jobs, 20000):
+        (side / f"jobs/{i}.done").write_text("{}")
+    beat = '{"pid":%d,"host":"vm","job":%d,"time":1796658912,"chunks_done":0,"chunks":1}'
+    for i in range(3000):  # forged: jobs of the plan (job 0) and jobs it does not have
+        (side / f"heartbeats/w{i}.json").write_text(beat % (i + 100000, 0 if i % 2 else 10**6 + i))
+    proc = run("status", "out.zarr", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert f"jobs       {jobs} / {jobs} done" in lines, proc.stdout[:2000]
+    assert len(lines) < 80, (len(lines), lines[:10])
+    assert any("and 1451 more" in line for line in lines), lines[-5:]  # 1501 beats, 50 shown
+    as_json = json.loads(run("status", "out.zarr", "--json", cwd=tmp_path).stdout)
+    assert as_json["jobs_done"] == jobs
+    assert all(b.get("job") in (None, 0) or b.get("job") < jobs for b in as_json["heartbeats"])
+    assert len(as_json["heartbeats"]) == 1501  # the series worker's own and the 1500 of job 0
