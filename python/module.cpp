@@ -18,6 +18,7 @@
 #include "exec/executor.hpp"
 #include "exec/inspect_source.hpp"
 #include "exec/make_refs.hpp"
+#include "exec/object_store_cache.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "plan/plan_svg.hpp"
@@ -199,6 +200,19 @@ int cache_mpi(const std::string& config, const std::string& base_dir, bool yes) 
   return code;
 }
 
+// A store on S3 (deploy_mode series or local): the whole run in one call, as the CLI runs it.
+int cache_object_store(const std::string& config, const std::string& base_dir, bool yes) {
+  const Config cfg = engine_call([&] { return config_of(config, base_dir); });
+  int code = 0;
+  run_interruptible([&] {
+    CacheOptions opt;
+    opt.yes = yes;
+    opt.ask = false;
+    code = run_object_store_cache(cfg, opt);
+  });
+  return code;
+}
+
 // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
 AccessOptions access_of(const std::string& uri, const std::string& access_json) {
   const auto j = nlohmann::json::parse(access_json.empty() ? "{}" : access_json);
@@ -238,6 +252,7 @@ void bind_cache_session(py::module_& m) {
     return engine_call([&] { return config_of(config, base_dir).cache_store; });
   });
   m.def("cache_mpi", &cache_mpi);
+  m.def("cache_object_store", &cache_object_store);
   m.def("finish", [](const std::string& config, const std::string& base_dir,
                      const std::string& plan_path, double started) {
     engine_call([&] {

@@ -254,7 +254,8 @@ class ZarrParallelAssembler:
     def cache(self, cache_store=None, num_jobs=None, generate_stats=False, deploy_mode="local",
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
-              scheduler_address=None, quiet_dask=True, slurm=None, on_source_change="append"):
+              scheduler_address=None, quiet_dask=True, slurm=None, on_source_change="append",
+              cache_storage_options=None):
         """Writes the cache and returns its path (also in self.cache_store), a str whose `decision`
         ("hit", "new", "continue", "append", "rebuild") and `reason` say what the run did and why.
         deploy_mode: series, local, slurm (an sbatch array), mpi (every rank of `mpirun -n N python
@@ -262,8 +263,11 @@ class ZarrParallelAssembler:
         config's `slurm` key ({"partition": ..., "account": ..., "qos": ..., "extra": [...]}).
         `on_source_change`: append (the default: files added after the end along concat_dim extend
         the store; any other change rebuilds), rebuild or error, when a complete store's sources
-        changed."""
+        changed. `cache_store` (or `cache_dir`) may be s3://bucket/prefix (deploy_mode series or local),
+        reached with `cache_storage_options` (fsspec's spelling; default: the source's
+        storage_options, without a non-S3 source's credentials), as the config's keys."""
         _main_guard.refuse_in_worker("ZarrParallelAssembler.cache()")
+        _check(cache_storage_options, dict, "cache_storage_options")
         if deploy_mode not in _DEPLOY_MODES:
             raise ValueError(f"deploy_mode must be one of {', '.join(_DEPLOY_MODES)}, got {deploy_mode!r}")
         if cache_store is None and cache_dir is None:
@@ -283,8 +287,11 @@ class ZarrParallelAssembler:
             generate_stats=generate_stats, deploy_mode=deploy_mode, await_completion=await_completion,
             simultaneous_worker_limit=simultaneous_worker_limit, memory_limit=memory_limit,
             worker_timeout=worker_timeout, overwrite=overwrite, recommend_changes=recommend_changes,
-            resume=resume, slurm=slurm, on_source_change=on_source_change)
+            resume=resume, slurm=slurm, on_source_change=on_source_change,
+            cache_storage_options=cache_storage_options)
         base = os.getcwd()
+        if _engine.store_of(config, base).startswith("s3://"):
+            return self._cache_object_store(config, base, recommend_changes)
         if deploy_mode == "mpi":
             return self._cache_mpi(config, base, recommend_changes)
         session = json.loads(_engine.begin(config, base, not recommend_changes))
@@ -308,6 +315,15 @@ class ZarrParallelAssembler:
         finally:
             _engine.release(config, base)  # the store lock, also when a job failed
         return result
+
+    def _cache_object_store(self, config, base, recommend_changes):
+        # One engine call, as the CLI's run: the lease is held and renewed inside it.
+        code = _engine.cache_object_store(config, base, not recommend_changes)
+        self.cache_store = _engine.store_of(config, base)
+        if code == 3:
+            raise ValueError("stopped on recommendations (see above; change the arguments, or pass "
+                             "recommend_changes=False)")
+        return CacheResult(self.cache_store, "", "")
 
     def _cache_mpi(self, config, base, recommend_changes):
         code = _engine.cache_mpi(config, base, not recommend_changes)

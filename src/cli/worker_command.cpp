@@ -1,10 +1,12 @@
 // `worker PLAN JOB_ID...`: runs jobs of a saved plan (what the executors start).
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "plan/plan_json.hpp"
+#include "store/store_table.hpp"
 
 namespace zp {
 
@@ -23,10 +25,15 @@ int run_worker_command(WorkerArgs a) {
     throw Error::config("JOB_ID", "give job ids, or --task-list and --task");
   const Plan p = load_plan(a.plan_path);
   const int threads = a.threads > 0 ? a.threads : p.threads_per_worker;
+  // A store on S3 has no folder for logs and heartbeats: they go beside the plan file (the
+  // coordinator's local scratch folder).
+  const std::string local_root = backend_of(p.store) == Backend::S3
+                                     ? std::filesystem::absolute(a.plan_path).parent_path().string()
+                                     : "";
   if (a.jobs_fd >= 0)
-    serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd);
+    serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root);
   else
-    run_worker_jobs(p, a.job_ids, threads, a.worker_id);
+    run_worker_jobs(p, a.job_ids, threads, a.worker_id, {}, {}, local_root);
   return 0;
 }
 

@@ -23,7 +23,7 @@ void number(Config& c, int64_t v) {
   c.*M = static_cast<std::remove_cvref_t<decltype(c.*M)>>(v);
 }
 void allow_local(Config& c, bool v) {
-  c.access.allow_local_references = v;
+  c.access.allow_local(v);
 }
 
 using K = KeyType;
@@ -44,7 +44,7 @@ const ConfigKey kKeys[] = {
     {"remote_protocol", K::Structured, "none", "protocol of a reference set's chunk URLs",
      &read_remote_protocol},
     {"allow_local_references", K::Flag, "`false`",
-     "a reference set read from a URL may reference local files", &allow_local},
+     "a source read from a URL may name local files and local addresses", &allow_local},
     {"concat_dim", K::Text, "the unlimited dimension", "dimension several files are joined along",
      &text<&Config::concat_dim>},
     {"group", K::Text, "the root", "a NetCDF-4 group or Zarr subgroup to read",

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/console.hpp"
@@ -412,10 +413,10 @@ void check_mode_runs_here(const Config& cfg, const CacheOptions& opt) {
 }  // namespace
 
 CacheSession begin_cache(const Config& cfg, const CacheOptions& opt) {
-  if (backend_of(cfg.cache_store) == Backend::S3)  // run_cache's own path, series only for now
-    throw Error::config("cache_store",
-                        "a store on S3 is written by the command line "
-                        "(zarr-parallel cache) in deploy_mode series for now");
+  if (backend_of(cfg.cache_store) == Backend::S3)  // run_cache's own path, series and local
+    throw Error::config(
+        cfg.deploy_mode == "series" || cfg.deploy_mode == "local" ? "cache_store" : "deploy_mode",
+        kObjectStoreModes);
   CacheSession session;
   session.started = now_seconds();
   const std::string target = canonical_path(cfg.cache_store);
@@ -541,7 +542,12 @@ bool run_jobs(const Config& cfg, const CacheSession& session, const AccessOption
 }
 
 int run_cache(const Config& cfg, const CacheOptions& opt) {
-  if (backend_of(cfg.cache_store) == Backend::S3) return run_object_store_cache(cfg, opt);
+  if (backend_of(cfg.cache_store) == Backend::S3) {
+    // Local workers are stopped on a signal as for a folder store; series stops where it is.
+    std::optional<TerminationGuard> guard;
+    if (cfg.deploy_mode == "local") guard.emplace();
+    return run_object_store_cache(cfg, opt);
+  }
   CacheSession session = begin_cache(cfg, opt);
   if (session.status == CacheSession::Status::Stopped) return 3;
   if (session.status == CacheSession::Status::Ready) {

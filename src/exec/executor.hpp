@@ -21,9 +21,14 @@ namespace zp {
 
 struct RunContext {
   const Plan& plan;
+  // Where the run keeps its own files: workers' logs and heartbeats, temporaries. The store's
+  // folder; for a store on S3 a local scratch folder (object_store_workers.hpp).
   const FileStore& store;
+  // The store's records: done markers (for a folder store, the same folder as `store`).
   const StoreState& state;
   int log_level = 1;
+  // The plan file exec'd workers load; "" the store's own plan.json.
+  std::string plan_file = {};
 };
 
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks
@@ -32,7 +37,8 @@ struct RunContext {
 void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
                      const std::string& worker_id,
                      const std::function<void(const JobStats&)>& on_done = {},
-                     const std::function<void(const JobStats&)>& on_chunk = {});
+                     const std::function<void(const JobStats&)>& on_chunk = {},
+                     const std::string& local_root = "");
 
 // The output chunks of each of `jobs` (for Progress::set_job_chunks).
 std::map<int64_t, int64_t> chunks_of_jobs(const Plan& plan, const std::vector<int64_t>& jobs);
@@ -43,7 +49,9 @@ void report_heartbeat(Progress& progress, int64_t job, const nlohmann::json& bea
 // What a local worker process runs: job ids arrive on socket `fd`, one a line; each job is run
 // (its output into its own log) and its id sent back when it is marked done. Returns when the
 // coordinator closes the socket: a worker takes job after job without a new process each time.
-void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd);
+// `local_root`: where logs and heartbeats go ("" the store's side folder; required for S3).
+void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd,
+                       const std::string& local_root = "");
 
 // deploy_mode: series — in this process, one job after another, all threads on each.
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs);

@@ -125,7 +125,8 @@ namespace {
   dup2(log_fd, STDOUT_FILENO);
   dup2(log_fd, STDERR_FILENO);
   if (log_fd > STDERR_FILENO) ::close(log_fd);  // exec would have closed it (O_CLOEXEC)
-  if (w.forked) run_forked_worker(ctx.plan, ctx.plan.threads_per_worker, w.id, socket);
+  if (w.forked)
+    run_forked_worker(ctx.plan, ctx.plan.threads_per_worker, w.id, socket, ctx.store.root());
   // The worker's end as fd 3, open across exec; every other socket of the coordinator closes.
   constexpr int kJobsFd = 3;
   if (socket == kJobsFd)
@@ -145,22 +146,23 @@ namespace {
 // sees the end of its jobs when its socket's last copy closes).
 pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job, Worker& w,
                    const std::vector<int>& others) {
-  const int log_fd = ctx.state.open_log(job);  // O_CLOEXEC: the worker keeps only its dup
+  const int log_fd = StoreState(ctx.store).open_log(job);  // O_CLOEXEC: the worker keeps its dup
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     const int err = errno;
     ::close(log_fd);
     throw Error::internal(std::string("socketpair failed: ") + errno_text(err));
   }
-  const std::vector<std::string> args = {exe,
-                                         "worker",
-                                         ctx.state.plan_path(),
-                                         "--jobs-from-fd",
-                                         "3",
-                                         "--threads",
-                                         std::to_string(ctx.plan.threads_per_worker),
-                                         "--worker-id",
-                                         w.id};
+  const std::vector<std::string> args = {
+      exe,
+      "worker",
+      ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file,
+      "--jobs-from-fd",
+      "3",
+      "--threads",
+      std::to_string(ctx.plan.threads_per_worker),
+      "--worker-id",
+      w.id};
   const pid_t parent = getpid();
   std::fflush(nullptr);  // a forked worker would write what is buffered here again
   const pid_t pid = fork();
@@ -299,6 +301,7 @@ class LocalRun {
         fork_(may_fork_workers(ctx.plan, jobs, workers, !worker_executable().empty())),
         workers_(workers),
         worker_timeout_(worker_timeout),
+        files_(ctx.store),
         jobs_in_run_(jobs.size()),
         queue_(largest_first(ctx.plan, jobs)),
         progress_(static_cast<int64_t>(jobs.size()), ctx.log_level) {
@@ -330,6 +333,7 @@ class LocalRun {
   const bool fork_;  // workers forked from this process, without exec (a small run)
   const int workers_;
   const int64_t worker_timeout_;
+  const StoreState files_;  // the workers' logs and heartbeats (RunContext::store)
   const std::size_t jobs_in_run_;
   std::deque<int64_t> queue_;
   std::map<pid_t, Worker> running_;
@@ -500,7 +504,7 @@ void LocalRun::job_ended(int64_t job, int status) {
   // and a rerun would crash the same way.
   const bool permanent =
       permanent_failure(status) ||
-      (WIFSIGNALED(status) && !crash_note_in(log_tail(ctx_.state.log_path(job))).empty());
+      (WIFSIGNALED(status) && !crash_note_in(log_tail(files_.log_path(job))).empty());
   for (const auto& [p, other] : running_) {
     if (other.job == job && !permanent) {
       log_line(ctx_.log_level, 1,
@@ -516,8 +520,8 @@ void LocalRun::job_ended(int64_t job, int status) {
     stopped_copies_ = true;
     return;
   }
-  failures_.push_back(fmt::format("job {} failed ({}), log {}:{}{}", job, why,
-                                  ctx_.state.log_path(job), log_tail(ctx_.state.log_path(job)),
+  failures_.push_back(fmt::format("job {} failed ({}), log {}:{}{}", job, why, files_.log_path(job),
+                                  log_tail(files_.log_path(job)),
                                   store_disk_state(ctx_.store.root())));
   kill_all();
   queue_.clear();
@@ -527,7 +531,7 @@ void LocalRun::job_ended(int64_t job, int status) {
 void LocalRun::check_heartbeats(double now) {
   for (auto& [p, w] : running_) {
     if (!w.job) continue;
-    const auto hb = ctx_.state.heartbeat(w.id);
+    const auto hb = files_.heartbeat(w.id);
     if (hb) report_heartbeat(progress_, *w.job, *hb);
     if (hb) progress_from_heartbeat(*hb, *w.job, w.progress);
     const double last = std::max(w.started, hb ? hb->value("time", 0.0) : 0.0);

@@ -61,7 +61,9 @@ json make_refs(const RefsRequest& r) {
   } else {
     if (r.sources.size() != 1)
       throw Error::config("SOURCE", "a " + engine + " source is one store or reference set");
-    ds = open_source(r.sources[0], engine, r.concat_dim, r.group, r.access);
+    AccessOptions access = r.access;
+    access.scope_to(r.sources[0]);  // what a remote store names stays off local addresses
+    ds = open_source(r.sources[0], engine, r.concat_dim, r.group, access);
   }
   if (!ds.unsupported.empty())
     throw Error::source(r.sources[0], "variable '" + ds.unsupported[0].first + "' is " +

@@ -10,6 +10,7 @@
 #include "core/plural.hpp"
 #include "core/thread_pool.hpp"
 #include "exec/cache_decision.hpp"
+#include "exec/object_store_workers.hpp"
 #include "exec/progress.hpp"
 #include "exec/resume_check.hpp"
 #include "plan/plan_json.hpp"
@@ -116,31 +117,56 @@ void start_fresh(const S3Writer& store, const StoreState& state, const Config& c
   state.write_plan(plan_text);
 }
 
-void run_pending(const Writable& store, const StoreState& state, const Plan& plan,
-                 const Config& cfg, LeaseKeeper& keeper) {
+// The metadata documents and coordinate arrays (small: in this process), then the jobs left.
+std::vector<int64_t> write_start(const Writable& store, const StoreState& state, const Plan& plan,
+                                 ThreadPool& pool) {
   write_metadata(plan, store);
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
   JobRunner runner(plan, store, pool);
   for (std::size_t i = 0; i < plan.arrays.size(); ++i)
     if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
-  for (const Job& job : plan.jobs) {
-    if (state.is_done(job.id)) continue;
+  std::vector<int64_t> pending;
+  for (const Job& job : plan.jobs)
+    if (!state.is_done(job.id)) pending.push_back(job.id);
+  return pending;
+}
+
+// deploy_mode series: the jobs in this process, the lease checked around each one.
+void run_series_here(const Writable& store, const StoreState& state, const Plan& plan,
+                     const std::vector<int64_t>& pending, ThreadPool& pool, const Config& cfg,
+                     LeaseKeeper& keeper) {
+  JobRunner runner(plan, store, pool);
+  for (const int64_t id : pending) {
     keeper.check();  // a run that lost its lease writes no more
-    const JobStats s = runner.run(job);
+    const JobStats s = runner.run(plan.jobs[static_cast<std::size_t>(id)]);
     keeper.check();  // nor records a job into another run's state
-    state.mark_done(job.id, {{"job", s.job_id},
-                             {"chunks", s.chunks_written},
-                             {"bytes_written", s.bytes_written},
-                             {"seconds", s.seconds}});
+    state.mark_done(id, {{"job", s.job_id},
+                         {"chunks", s.chunks_written},
+                         {"bytes_written", s.bytes_written},
+                         {"seconds", s.seconds}});
     log_line(cfg.log_level, 2,
-             fmt::format("job {} done ({})", job.id, counted(s.chunks_written, "chunk")));
+             fmt::format("job {} done ({})", id, counted(s.chunks_written, "chunk")));
   }
+}
+
+void run_pending(const Writable& store, const StoreState& state, const Plan& plan,
+                 const Config& cfg, LeaseKeeper& keeper) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<int64_t> pending;
+  {
+    ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
+    pending = write_start(store, state, plan, pool);
+    if (cfg.deploy_mode == "series")
+      return run_series_here(store, state, plan, pending, pool, cfg, keeper);
+  }
+  keeper.check();
+  run_local_on_object_store(state, plan, pending, cfg);  // workers write; the lease stays here
 }
 
 Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id) {
   Prepared prep = prepare(cfg);
   Plan plan = std::move(prep.plan);
+  plan.access.store = cfg.cache_options;  // for workers that open the store themselves
+  plan.access.store_given = true;
   plan.store = store.root();
   plan.store_id = id;
   SourceAccess access(plan.access);
@@ -160,6 +186,8 @@ Plan plan_of_run(const Config& cfg, const S3Writer& store, const StoreState& sta
       check_same_files(store.root(), plan, fresh);
       AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
       access.chunks_remote_role = plan.access.chunks_remote_role;
+      access.store = cfg.cache_options;
+      access.store_given = true;
       plan.access = access;
       check_resumable(store.root(), plan);
       log_line(cfg.log_level, 1, "resuming " + store.root());
@@ -173,8 +201,8 @@ Plan plan_of_run(const Config& cfg, const S3Writer& store, const StoreState& sta
 
 int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
   (void)opt;
-  if (cfg.deploy_mode != "series")
-    throw Error::config("deploy_mode", "a cache_store on S3 is written in series mode for now");
+  if (cfg.deploy_mode != "series" && cfg.deploy_mode != "local")
+    throw Error::config("deploy_mode", kObjectStoreModes);
   const S3Writer store(cfg.cache_store, cfg.cache_options);
   const StoreState state(store);
   const std::string hash = cfg.content_hash();

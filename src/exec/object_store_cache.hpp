@@ -5,7 +5,8 @@
 // unfinished one of the same config is continued (its done records are objects); any other is
 // rewritten in place after its consolidated metadata and completion marker are deleted first, so
 // a reader gets an error rather than a mix. The consolidated metadata and completion marker are
-// written last. Jobs run in this process (series); the lease is renewed after each job.
+// written last. deploy_mode series runs the jobs in this process; local in worker processes that
+// write to the prefix themselves (object_store_workers.hpp). The lease is renewed by a timer.
 #pragma once
 
 #include "config/config.hpp"
@@ -14,5 +15,11 @@
 namespace zp {
 
 int run_object_store_cache(const Config& cfg, const CacheOptions& opt);
+
+// Why another deploy mode cannot write to S3 (yet): the modes that can.
+inline constexpr const char* kObjectStoreModes =
+    "a cache_store on S3 is written in deploy_mode series or local (from the command line or "
+    "the Python module); slurm, mpi and dask_distributed cannot write to S3 yet: use a shared "
+    "file system for them";
 
 }  // namespace zp

@@ -14,6 +14,9 @@
 #include "exec/heartbeat.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
+#include "store/store_table.hpp"
+#include "write/output_store.hpp"
+#include "write/store_claim.hpp"
 #include "write/store_ownership.hpp"
 
 namespace zp {
@@ -40,20 +43,27 @@ namespace {
 // is given.
 class WorkerJobs {
  public:
-  WorkerJobs(const Plan& plan, int threads, const std::string& worker_id)
+  // `local_root`: the folder for this worker's logs and heartbeats when the store is on S3 (the
+  // coordinator's scratch folder); a folder store keeps them in its side folder.
+  WorkerJobs(const Plan& plan, int threads, const std::string& worker_id,
+             const std::string& local_root)
       : plan_(plan),
-        store_(plan.store),
-        state_(store_),
+        store_(open_output_store(plan)),
+        state_(*store_),
+        remote_(backend_of(plan.store) == Backend::S3),
+        files_(files_root(plan, local_root)),
+        files_state_(files_),
         worker_id_(worker_id),
         checked_((check_store(), true)),
         pool_(threads),
-        runner_(plan, store_, pool_),
-        heartbeat_(state_, worker_id) {}
+        runner_(plan, *store_, pool_),
+        heartbeat_(files_state_, worker_id) {}
 
   // The heartbeat says this worker ended normally.
   void finish() { heartbeat_.set({{"job", nullptr}, {"finished", true}}); }
 
-  const StoreState& state() const { return state_; }
+  // Where this worker's job logs go.
+  const StoreState& logs() const { return files_state_; }
 
   // Runs job `id` unless it is done already; marks it done when its chunks are all in place.
   std::optional<JobStats> run(int64_t id,
@@ -74,7 +84,7 @@ class WorkerJobs {
       heartbeat_.update({{"chunks_done", s.chunks_written},
                          {"bytes_read", s.bytes_read},
                          {"bytes_written", s.bytes_written}});
-      check_store();
+      check_store_now_and_then();
       throw_if_terminated("the cache run was");
       if (on_chunk) on_chunk(s);
     });
@@ -88,19 +98,39 @@ class WorkerJobs {
  private:
   // A worker of an old run (a lost coordinator's orphan, a queued array task) must not write into
   // a store that has since been replaced: the store's marker must be its plan's.
-  void check_store() const {
+  void check_store() {
+    last_check_ = now_seconds();
     if (plan_.store_id.empty()) return;
-    const auto id = store_id_of(plan_.store);
+    const auto id = remote_ ? store_id_in(*store_) : store_id_of(plan_.store);
     if (id != plan_.store_id)
       throw Error::store(plan_.store, "is not the store this plan was made for (store id " +
                                           id.value_or("none") + ", plan's " + plan_.store_id +
                                           "); this worker's run was replaced, nothing written");
   }
 
+  // Between chunks: on S3 the check is a request, so once every few seconds, not every chunk.
+  void check_store_now_and_then() {
+    if (!remote_ || now_seconds() - last_check_ >= kRemoteCheckSeconds) check_store();
+  }
+
+  static std::string files_root(const Plan& plan, const std::string& local_root) {
+    if (backend_of(plan.store) != Backend::S3) return local_root.empty() ? plan.store : local_root;
+    if (local_root.empty())
+      throw Error::config("cache_store",
+                          "a worker writing to " + plan.store +
+                              " needs a local folder for its logs (its plan file's)");
+    return local_root;
+  }
+
+  static constexpr double kRemoteCheckSeconds = 5.0;
   const Plan& plan_;
-  FileStore store_;
+  std::unique_ptr<Writable> store_;
   StoreState state_;
+  bool remote_;
+  FileStore files_;  // logs and heartbeats
+  StoreState files_state_;
   std::string worker_id_;
+  double last_check_ = 0;
   bool checked_;  // before the heartbeat writes anything into the store
   ThreadPool pool_;
   JobRunner runner_;
@@ -127,15 +157,17 @@ void redirect_output(const StoreState& state, int64_t job) {
 void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
                      const std::string& worker_id,
                      const std::function<void(const JobStats&)>& on_done,
-                     const std::function<void(const JobStats&)>& on_chunk) {
-  WorkerJobs worker(plan, threads, worker_id);
+                     const std::function<void(const JobStats&)>& on_chunk,
+                     const std::string& local_root) {
+  WorkerJobs worker(plan, threads, worker_id, local_root);
   for (const int64_t id : ids)
     if (const auto stats = worker.run(id, on_chunk); stats && on_done) on_done(*stats);
   worker.finish();
 }
 
-void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd) {
-  WorkerJobs worker(plan, threads, worker_id);
+void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd,
+                       const std::string& local_root) {
+  WorkerJobs worker(plan, threads, worker_id, local_root);
   std::string inbox;
   bool first = true;
   for (;;) {
@@ -160,7 +192,7 @@ void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_
     if (ec != std::errc() || end != line.data() + line.size())
       throw Error::internal("worker: not a job id from the coordinator: '" + line + "'");
     // Each job's lines go to its own log; the coordinator opened the first one.
-    if (!first) redirect_output(worker.state(), id);
+    if (!first) redirect_output(worker.logs(), id);
     first = false;
     worker.run(id);
     const std::string reply = std::to_string(id) + "\n";

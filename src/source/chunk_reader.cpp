@@ -18,7 +18,9 @@ std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_i
 }
 
 void ChunkReader::expect(const std::vector<Fingerprint>& fingerprints) {
+  expecting_ = true;
   for (const auto& f : fingerprints) {
+    planned_.insert(f.path);
     if (is_remote(f.path)) {  // checked in every answer's headers, no request of its own
       if (f.size >= 0)
         access_.reader(f.path, f.role)
@@ -41,6 +43,14 @@ void ChunkReader::compare(uint32_t file, const char* when) {
 }
 
 void ChunkReader::check_unchanged(uint32_t file) {
+  if (!expecting_) return;
+  const std::string& path = ds_.files.at(file);
+  // A file the plan's chunks name but its sources lack has no fingerprint to compare with: only
+  // an edited or damaged plan says so. Refused, never read.
+  if (!planned_.count(path))
+    throw Error::store(path,
+                       "is named by the plan's chunks but not among the sources it recorded "
+                       "(plan.json damaged or edited): refused, nothing read from it");
   if (expected_.empty()) return;
   {
     std::lock_guard lock(checked_mutex_);

@@ -42,7 +42,8 @@ class ChunkReader {
   };
   std::vector<std::optional<Bytes>> fetch_many(const std::vector<ChunkOf>& chunks);
   // Files must still be as planned: the first read of each in a job compares it with its
-  // fingerprint and fails (Error(Source), naming the file) when it changed.
+  // fingerprint and fails (Error(Source), naming the file) when it changed. Once called, a file
+  // absent from `fingerprints` is never read (Error(Store), naming it).
   void expect(const std::vector<Fingerprint>& fingerprints);
   // A job's bracket: files are checked again at the end of each job they were read in, so a
   // file rewritten while a job read it fails that job, and a worker running job after job
@@ -61,7 +62,9 @@ class ChunkReader {
   void compare(uint32_t file, const char* when);
   // The chunk's stored bytes (read here unless fetched); nullopt for a missing chunk.
   std::optional<Bytes> stored(const Variable& v, int64_t chunk_index, std::optional<Bytes> fetched);
-  std::unordered_map<std::string, Fingerprint> expected_;
+  std::unordered_map<std::string, Fingerprint> expected_;  // local files
+  std::set<std::string> planned_;                          // every file of the sources
+  bool expecting_ = false;
   std::mutex checked_mutex_;
   std::set<uint32_t> checked_;
 };

@@ -13,9 +13,11 @@ namespace zp {
 std::vector<Fingerprint> source_objects(const Dataset& ds) {
   std::vector<Fingerprint> out;
   std::set<std::string> seen;
-  auto add = [&](const std::string& p, AccessRole role) {
+  // `data`: a file the chunks name, recorded even when absent or not a regular file (as size -1):
+  // the chunk reader reads no file the record lacks.
+  auto add = [&](const std::string& p, AccessRole role, bool data = false) {
     if (p.empty()) return;
-    if (!is_remote(p)) {
+    if (!data && !is_remote(p)) {
       struct stat st {};
       if (::stat(local_path_of(p).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;  // globs
     }
@@ -40,7 +42,7 @@ std::vector<Fingerprint> source_objects(const Dataset& ds) {
       for (const char* doc : {".zarray", ".zattrs", "zarr.json"})
         add(root + "/" + v.name + "/" + doc, AccessRole::Target);
   }
-  for (const auto& f : ds.files) add(f, ds.access.data_role());
+  for (const auto& f : ds.files) add(f, ds.access.data_role(), true);
   // Every file of a local Zarr store, so that one written later (a chunk that was missing, read
   // as the fill value) is a change: the hit check lists the store again.
   if (ds.engine == "zarr" && !is_remote(ds.uri))

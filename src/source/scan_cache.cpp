@@ -11,11 +11,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <random>
 
 #include "core/console.hpp"
 #include "core/hash.hpp"
 #include "core/text_codec.hpp"
+#include "source/cache_key.hpp"
 #include "source/dataset_json.hpp"
 
 namespace zp {
@@ -63,10 +65,20 @@ std::string absolute_of(const std::string& path) {
 std::atomic<int> g_log_level{1};
 std::atomic<bool> g_disabled{false};
 
-// What every entry starts with: the scanner that wrote it and the SHA-256 of the rest, so that a
-// damaged or edited entry (a shared cache folder is anyone's to write) is never used.
-std::string entry_head(const std::string& payload) {
-  return ojson{{"zp_entry", 1}, {"scanner", build_identity()}, {"sha256", sha256_hex(payload)}}
+// Largest entry read: far above the joined dataset of 20 years of daily files; a larger file (a
+// planted sparse one) is ignored unread.
+constexpr off_t kMaxEntryBytes = off_t{1} << 30;
+
+// What every entry starts with: the scanner that wrote it and an HMAC of its name and the rest
+// with this user's key (cache_key.hpp), so that a damaged, edited, forged or renamed entry (a
+// shared cache folder is anyone's to write) is never used. "" without a key.
+std::string entry_head(const std::string& path, const std::string& payload) {
+  const auto key = manifest_cache_key("", nullptr);
+  if (!key) return "";
+  const std::string name = fs::path(path).filename().string();
+  return ojson{{"zp_entry", 2},
+               {"scanner", build_identity()},
+               {"hmac", hmac_sha256_hex(*key, name + '\n' + payload)}}
              .dump() +
          '\n';
 }
@@ -80,9 +92,11 @@ void write_entry(const std::string& target, const std::string& text) {
   if (ec) return;
   std::random_device rd;
   const std::string tmp = target + fmt::format(".tmp.{:08x}{:08x}", rd(), rd());
+  const std::string head = entry_head(target, text);
+  if (head.empty()) return;
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  const std::string all = entry_head(text) + text;
+  const std::string all = head + text;
   bool ok = true;
   for (std::size_t done = 0; ok && done < all.size();) {
     const ssize_t n = ::write(fd, all.data() + done, all.size() - done);
@@ -106,20 +120,26 @@ std::optional<std::string> read_entry(const std::string& path) {
   if (fd < 0) return std::nullopt;
   struct stat st {};
   std::string text;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= kMaxEntryBytes) {
     char buf[65536];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+    for (ssize_t n; text.size() <= static_cast<std::size_t>(kMaxEntryBytes) &&
+                    (n = ::read(fd, buf, sizeof buf)) != 0;) {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) break;
       text.append(buf, static_cast<std::size_t>(n));
     }
   }
   ::close(fd);
+  if (text.size() > static_cast<std::size_t>(kMaxEntryBytes))
+    return note_bad_entry(path, "is larger than 1 GiB"), std::nullopt;
   const auto eol = text.find('\n');
   if (eol == std::string::npos) return note_bad_entry(path, "is empty or no entry"), std::nullopt;
   std::string payload = text.substr(eol + 1);
-  if (text.compare(0, eol + 1, entry_head(payload)) != 0) {
-    note_bad_entry(path, "does not match its checksum or is from another build");
+  const std::string head = entry_head(path, payload);
+  if (head.empty() || text.compare(0, eol + 1, head) != 0) {
+    note_bad_entry(path,
+                   "does not match its checksum (an HMAC with this user's key: edited, forged, "
+                   "another user's or another build's)");
     return std::nullopt;
   }
   return payload;
@@ -146,7 +166,10 @@ void bypass_scan_cache() {
   ::setenv("ZP_CACHE_DIR", "off", 1);  // the scan's children too
 }
 
-std::string scan_cache_dir() {
+namespace {
+
+// ZP_CACHE_DIR or the default folder; "" when off.
+std::string cache_base() {
   if (g_disabled) return "";
   const char* env = std::getenv("ZP_CACHE_DIR");
   std::string base;
@@ -158,6 +181,23 @@ std::string scan_cache_dir() {
   } else if (const char* home = std::getenv("HOME"); home && *home) {
     base = std::string(home) + "/.cache/zarr-parallel";
   } else {
+    return "";
+  }
+  return base;
+}
+
+}  // namespace
+
+std::string scan_cache_dir() {
+  const std::string base = cache_base();
+  if (base.empty()) return "";
+  std::string why;
+  if (!manifest_cache_key(base, &why)) {  // no key to sign or check entries with: no cache
+    static std::once_flag once;
+    std::call_once(once, [&] {
+      if (g_log_level >= 2)
+        say(stderr, "zarr-parallel: manifest cache off: no key of this user's (" + why + ")\n");
+    });
     return "";
   }
   return base + "/parts";

@@ -8,8 +8,9 @@
 // $XDG_CACHE_HOME/zarr-parallel or ~/.cache/zarr-parallel), under parts/; ZP_CACHE_DIR=off
 // disables it. Entries are written to a new temporary file (O_EXCL | O_NOFOLLOW, random name) and
 // renamed: readers never see half of one, and a link planted in a shared cache folder is never
-// followed. Each entry starts with the scanner's identity and the SHA-256 of the rest: a damaged or
-// edited entry is ignored (noted at log level 2) and its files are scanned again.
+// followed. Each entry starts with the scanner's identity and an HMAC of its name and the rest with
+// the user's own key (cache_key.hpp): a damaged, edited, forged or renamed entry is ignored (noted
+// at log level 2) and its files are scanned again; without a key the cache is off.
 #pragma once
 
 #include <map>

@@ -1,6 +1,7 @@
 #include "store/http_reader.hpp"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,7 @@
 
 #include "core/error.hpp"
 #include "core/plural.hpp"
+#include "store/address_rule.hpp"
 #include "store/url_scope.hpp"
 
 namespace zp {
@@ -237,6 +239,10 @@ struct HttpReader::Transfer {
   // when the location is in their scope and no redirect left the origin it was sent to.
   std::string request_url;
   bool in_scope = false, send_secrets = false;
+  // May request_url reach a local address (address_rule.hpp)? `refused_address`: the local address
+  // a connection was refused to, checked on the resolved address unless a proxy resolves it.
+  bool local_ok = true, check_address = false;
+  std::string refused_address;
   std::string redirect_to;  // a 3xx answer's Location, resolved
   enum class Kind { Range, Whole, Head, List, Send } kind = Kind::Range;
   uint64_t offset = 0, length = 0;
@@ -327,6 +333,17 @@ size_t on_header(char* buffer, size_t size, size_t n, void* user) {
   else if (name == "content-length")
     t->content_length = std::strtoll(value.c_str(), nullptr, 10);
   return size * n;
+}
+
+// Every connection's address, after DNS, before connect: a transfer that may not reach local
+// addresses is refused one there (curl then tries the name's other addresses, if any).
+curl_socket_t open_socket(void* user, curlsocktype, curl_sockaddr* a) {
+  auto* t = static_cast<HttpReader::Transfer*>(user);
+  if (t->check_address && local_address(&a->addr)) {
+    t->refused_address = address_text(&a->addr);
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 bool transient_curl(CURLcode c) {
@@ -487,6 +504,9 @@ void HttpReader::start_transfer(Transfer& tr, long timeout) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  t->check_address = !t->local_ok && !proxied(t->request_url);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
   // Redirects are followed by run_hops, which decides whether the secrets may go along; libcurl
   // would resend custom headers (API keys, S3 tokens) to any host.
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -541,12 +561,40 @@ curl_slist* HttpReader::add_secrets(void* easy, const std::string& payload_sha25
   return h;
 }
 
+bool HttpReader::may_reach_local(const std::string& url) const {
+  if (options_.local_addresses) return true;
+  // Origins the user named: the S3 endpoint, `hosts` (by default the data_uri's).
+  const std::string origin = origin_of(url);
+  if (origin.empty()) return false;
+  if (s3_ && origin == origin_of(s3settings_.endpoint)) return true;
+  return options_.hosts &&
+         std::find(options_.hosts->begin(), options_.hosts->end(), origin) != options_.hosts->end();
+}
+
+void HttpReader::run_admitted(std::vector<Transfer*>& batch) {
+  std::vector<Transfer*> admitted;
+  for (Transfer* t : batch) {
+    t->refused_address.clear();
+    t->local_ok = may_reach_local(t->request_url);
+    // An address written in the URL is refused before any connection (behind a proxy, the only
+    // check there is); names are checked on their addresses as they connect (open_socket).
+    if (!t->local_ok && local_host_of(t->request_url)) {
+      t->refused_address = t->request_url;
+      t->status = 0;
+      t->curl = CURLE_COULDNT_CONNECT;
+      continue;
+    }
+    admitted.push_back(t);
+  }
+  run_once(admitted);
+}
+
 void HttpReader::run_hops(std::vector<Transfer*>& batch) {
   for (Transfer* t : batch) {
     t->request_url = t->url;
     t->send_secrets = t->in_scope;
   }
-  run_once(batch);
+  run_admitted(batch);
   for (int hop = 0; hop < kMaxRedirects; ++hop) {
     std::vector<Transfer*> moved;
     for (Transfer* t : batch) {
@@ -558,7 +606,7 @@ void HttpReader::run_hops(std::vector<Transfer*>& batch) {
       moved.push_back(t);
     }
     if (moved.empty()) return;
-    run_once(moved);
+    run_admitted(moved);
   }
 }
 
@@ -673,7 +721,9 @@ void HttpReader::judge(Transfer& tr) const {
   t->transient = false;
   t->missing = false;
   t->failure.clear();
-  if (t->overflow) {
+  if (!t->refused_address.empty() && t->curl != CURLE_OK) {
+    t->failure = local_refusal(*t);
+  } else if (t->overflow) {
     t->failure = "the server sent more than the " + std::to_string(body_cap(*t)) +
                  " bytes asked for (or allowed for a whole document, ZP_HTTP_MAX_DOCUMENT_MB)";
   } else if (t->curl != CURLE_OK && !(t->curl == CURLE_WRITE_ERROR && t->capped)) {
@@ -697,6 +747,17 @@ void HttpReader::judge(Transfer& tr) const {
   } else if (t->kind == Transfer::Kind::Range) {
     judge_range(*t);
   }
+}
+
+std::string HttpReader::local_refusal(const Transfer& t) const {
+  const std::string to = redact_location(t.request_url);
+  const std::string what = t.refused_address == t.request_url
+                               ? to + " names"
+                               : to + " resolves to " + t.refused_address + ",";
+  return "refused: " + what +
+         " a loopback, link-local or metadata-service address, and a location that a remote "
+         "source names (a reference, metadata, a redirect) may not reach this machine or its "
+         "cloud's services; allow_local_references: true if you trust the source";
 }
 
 std::string HttpReader::refusal_hint(const Transfer& t) const {

@@ -88,6 +88,11 @@ class HttpReader : public Readable, public Listable {
   void retry(std::vector<Transfer*> pending, bool versioned);
   // One try of each transfer, following redirects (the secrets stay with their origin).
   void run_hops(std::vector<Transfer*>& batch);
+  // run_once of the transfers whose URL may be asked for: one that names a local address it may
+  // not reach (may_reach_local) fails without a connection.
+  void run_admitted(std::vector<Transfer*>& batch);
+  bool may_reach_local(const std::string& url) const;
+  std::string local_refusal(const Transfer& t) const;
   void run_once(std::vector<Transfer*>& batch);
   void start_transfer(Transfer& t, long timeout);
   // Headers and S3 signing on a CURL*; `payload_sha256` is the body's hash ("" for none).

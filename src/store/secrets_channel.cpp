@@ -31,7 +31,7 @@ void write_all(int fd, const std::string& text, const std::string& path) {
 }  // namespace
 
 SecretsChannel::SecretsChannel(const AccessOptions& access, const std::string& parent) {
-  if (!access.target.has_secrets() && !access.remote.has_secrets()) return;
+  if (!access.has_secrets()) return;
   std::string tmpl = parent + "/zp-secrets-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
@@ -74,7 +74,7 @@ SecretsChannel::~SecretsChannel() {
 }
 
 void guard_secrets(const AccessOptions& access) {
-  if (access.target.has_secrets() || access.remote.has_secrets()) ::prctl(PR_SET_DUMPABLE, 0);
+  if (access.has_secrets()) ::prctl(PR_SET_DUMPABLE, 0);
 }
 
 std::string secrets_from_channel() {

@@ -4,6 +4,8 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
+#include "store/address_rule.hpp"
+#include "store/http_reader.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/url_scope.hpp"
 
@@ -145,6 +147,8 @@ json AccessOptions::public_json() const {
   if (remote_given) j["remote"] = remote.public_json();
   if (!remote_protocol.empty()) j["remote_protocol"] = remote_protocol;
   if (allow_local_references) j["allow_local_references"] = true;
+  if (!target.local_addresses || !remote.local_addresses) j["local_addresses"] = false;
+  if (store_given) j["store"] = store.public_json();
   return j;
 }
 
@@ -159,6 +163,13 @@ AccessOptions AccessOptions::from_public_json(const json& j) {
   a.remote_protocol = j.value("remote_protocol", "");
   a.chunks_remote_role = j.value("chunks_remote_role", false);
   a.allow_local_references = j.value("allow_local_references", false);
+  const auto local = j.find("local_addresses");
+  a.target.local_addresses = a.remote.local_addresses =
+      local == j.end() || !local->is_boolean() || local->get<bool>();
+  if (j.contains("store")) {
+    a.store_given = true;
+    a.store = StorageOptions::from_json(j["store"], "plan access.store");
+  }
   return a;
 }
 
@@ -167,6 +178,14 @@ void AccessOptions::scope_to(const std::string& data_uri) {
   if (s.empty()) return;
   if (!target.hosts) target.hosts = std::vector<std::string>{s};
   if (!remote.hosts) remote.hosts = std::vector<std::string>{s};
+  const std::string home =
+      s.rfind("s3://", 0) == 0 ? S3Settings::resolve(target).endpoint : data_uri;
+  target.local_addresses = remote.local_addresses = allow_local_references || local_host_of(home);
+}
+
+void AccessOptions::allow_local(bool allow) {
+  allow_local_references = allow;
+  if (allow) target.local_addresses = remote.local_addresses = true;
 }
 
 void AccessOptions::hide_secrets_of(std::string& data_uri) {
@@ -210,7 +229,10 @@ AccessOptions AccessOptions::from_transfer_text(const std::string& text) {
 }
 
 std::string AccessOptions::secrets_text() const {
-  return json{{"target", target.secret_json()}, {"remote", remote.secret_json()}}.dump();
+  return json{{"target", target.secret_json()},
+              {"remote", remote.secret_json()},
+              {"store", store.secret_json()}}
+      .dump();
 }
 
 void AccessOptions::add_secrets_text(const std::string& text) {
@@ -219,6 +241,7 @@ void AccessOptions::add_secrets_text(const std::string& text) {
   if (!j.is_object()) return;
   target.add_secrets(j.value("target", json::object()));
   remote.add_secrets(j.value("remote", json::object()));
+  store.add_secrets(j.value("store", json::object()));
   guard_secrets(*this);
 }
 

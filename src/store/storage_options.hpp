@@ -27,6 +27,10 @@ struct StorageOptions {
   // its real URL under its redacted name (redact_location) when a query held a signature.
   std::string basic_user, basic_password;
   std::map<std::string, std::string> locations;
+  // Whether a location outside `hosts` and the S3 endpoint (one a reference set, metadata or a
+  // redirect named) may reach a loopback, link-local or unspecified address (address_rule.hpp).
+  // AccessOptions::scope_to sets it: false for a source on a public host.
+  bool local_addresses = true;
 
   // Refuses unknown keys and wrong types (Error(Config) naming `config_key`).
   static StorageOptions from_json(const nlohmann::json& j, const std::string& config_key);
@@ -44,10 +48,14 @@ struct StorageOptions {
 enum class AccessRole { Target, Remote };
 
 struct AccessOptions {
-  StorageOptions target;        // the data_uri: its description and, for Zarr/NetCDF, its chunks
-  StorageOptions remote;        // a reference set's chunk URLs
-  bool remote_given = false;    // remote_options set: else chunk URLs use `target`
-  std::string remote_protocol;  // as fsspec's: a protocol for chunk URLs written without one
+  StorageOptions target;  // the data_uri: its description and, for Zarr/NetCDF, its chunks
+  StorageOptions remote;  // a reference set's chunk URLs
+  // The cache store's, when it is on S3 (cache_storage_options): handed to workers that write
+  // there as the source's are, its secrets through the same channel, never in a plan.
+  StorageOptions store;
+  bool store_given = false;
+  bool remote_given = false;        // remote_options set: else chunk URLs use `target`
+  std::string remote_protocol;      // as fsspec's: a protocol for chunk URLs written without one
   bool chunks_remote_role = false;  // kerchunk: the data files are the reference set's targets
   // A reference set fetched from a remote location may name local files only when the user says
   // so (config `allow_local_references`): else a server could copy the user's files into a cache.
@@ -57,11 +65,18 @@ struct AccessOptions {
     return chunks_remote_role && remote_given ? AccessRole::Remote : AccessRole::Target;
   }
   const StorageOptions& of(AccessRole r) const { return r == AccessRole::Remote ? remote : target; }
+  bool has_secrets() const {
+    return target.has_secrets() || remote.has_secrets() || store.has_secrets();
+  }
   nlohmann::json public_json() const;
   static AccessOptions from_public_json(const nlohmann::json& j);
   // Scopes the secrets of both roles to the host (bucket) of a remote `data_uri` unless `hosts`
-  // says otherwise; a local data_uri leaves them unscoped.
+  // says otherwise; a local data_uri leaves them unscoped. And keeps what a remote data_uri names
+  // off local addresses, unless the data_uri (or its S3 endpoint) is itself written as a local
+  // address or `localhost`, or allow_local_references.
   void scope_to(const std::string& data_uri);
+  // allow_local_references: local files and local addresses for what a remote source names.
+  void allow_local(bool allow);
   // Moves the secrets of `data_uri` (userinfo, signed query) into the target options and leaves
   // it redacted: the name plans, stores, logs and messages show.
   void hide_secrets_of(std::string& data_uri);

@@ -22,16 +22,6 @@ std::string marker_key() {
   return std::string(StoreState::kFolder) + "/store.json";
 }
 
-std::optional<std::string> store_id_in(const Writable& store) {
-  const auto text = store.get(marker_key());
-  if (!text || json_too_deep(*text)) return std::nullopt;
-  const json j = json::parse(*text, nullptr, false);
-  if (!j.is_object() || j.value("format", "") != kMarkerFormat || !j.contains("store_id") ||
-      !j["store_id"].is_string())
-    return std::nullopt;
-  return j["store_id"].get<std::string>();
-}
-
 std::string new_marker() {
   std::random_device rd;
   std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
@@ -49,6 +39,16 @@ std::string new_marker() {
 }
 
 }  // namespace
+
+std::optional<std::string> store_id_in(const Writable& store) {
+  const auto text = store.get(marker_key());
+  if (!text || json_too_deep(*text)) return std::nullopt;
+  const json j = json::parse(*text, nullptr, false);
+  if (!j.is_object() || j.value("format", "") != kMarkerFormat || !j.contains("store_id") ||
+      !j["store_id"].is_string())
+    return std::nullopt;
+  return j["store_id"].get<std::string>();
+}
 
 TargetState classify_store(const Writable& store) {
   if (store_id_in(store)) return {TargetKind::Ours, "", false};

@@ -5,6 +5,7 @@
 // so of two runs claiming it at once one creates it and both then see the same store id.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "store/writable.hpp"
@@ -18,5 +19,8 @@ TargetState classify_store(const Writable& store);
 // The store id of a store of ours, claiming an empty prefix first. Error(Store), exit 5, naming
 // the root when the prefix is foreign.
 std::string claim_store(const Writable& store);
+
+// The store id its marker holds; nullopt when there is no marker of ours (never claims).
+std::optional<std::string> store_id_in(const Writable& store);
 
 }  // namespace zp

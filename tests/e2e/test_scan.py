@@ -214,14 +214,15 @@ def test_a_link_planted_at_a_cache_temporary_name_is_never_followed(tmp_path):
 
 def edit_join_time(entry, days, resign):
     """Shifts the joined `time` values held inline in a join entry by `days`; with `resign`, also
-    recomputes the entry's checksum line, as one who can write the cache folder could."""
+    rewrites the entry's checksum line as one who can write the cache folder but cannot read the
+    user's key can: a SHA-256 of the edited payload (the checksum before entries were signed)."""
     import base64
     import hashlib
 
     import numpy as np
     text = entry.read_text()
     head, _, payload = text.partition("\n")
-    if "sha256" not in head:  # an entry without a checksum line (before)
+    if "sha256" not in head and "hmac" not in head:  # an entry without a checksum line (before)
         head, payload = None, text
     ds = json.loads(payload)
     var = next(v for v in ds["variables"] if v["name"] == "time")
@@ -238,6 +239,8 @@ def edit_join_time(entry, days, resign):
     if head is not None:
         h = json.loads(head)
         if resign:
+            h.pop("hmac", None)
+            h["zp_entry"] = 1
             h["sha256"] = hashlib.sha256(payload.encode()).hexdigest()
         head = json.dumps(h, separators=(",", ":"))  # as the tool writes it
     entry.write_text(payload if head is None else head + "\n" + payload)
@@ -259,14 +262,102 @@ def test_an_edited_join_entry_is_never_cached_and_verify_reads_the_sources(tmp_p
     proc = run_cache(tmp_path, dict(base, cache_store=str(store)), "--log-level", "2", env=env, check=0)
     assert "checksum" in proc.stderr, proc.stderr
     np.testing.assert_array_equal(xr.open_zarr(store).time.values, want)
-    # Edited with its checksum made to match: the store holds the edit, and verify, which reads
-    # the sources themselves and never the cache, says so.
+    # Forged: edited with its checksum made to match, as anyone who can write the folder could. Before
+    # entries were signed with the user's key the store held the edit (only verify, which reads the
+    # sources, said so); now the entry is ignored and the store equals a cold run's.
+    (entry,) = (cache / "parts").glob("join-*.json")
     edit_join_time(entry, 1, resign=True)
     forged = tmp_path / "forged.zarr"
-    run_cache(tmp_path, dict(base, cache_store=str(forged)), env=env, check=0)
-    assert not np.array_equal(xr.open_zarr(forged).time.values, want)
+    proc = run_cache(tmp_path, dict(base, cache_store=str(forged)), "--log-level", "2", env=env, check=0)
+    assert "checksum" in proc.stderr, proc.stderr
+    np.testing.assert_array_equal(xr.open_zarr(forged).time.values, want)
     proc = run_cache(tmp_path, dict(base, cache_store=str(forged)), command="verify", env=env)
-    assert proc.returncode == 1 and "time" in proc.stdout, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+
+
+def resign_as_anyone_could(entry, edit):
+    """Rewrites a cache entry's payload with `edit` and its checksum line as one who can write the
+    cache folder but not read the user's key can: a SHA-256 of the payload (the form before)."""
+    import hashlib
+    head, payload = entry.read_text().split("\n", 1)
+    payload = edit(payload)
+    h = {"zp_entry": 1, "scanner": json.loads(head)["scanner"],
+         "sha256": hashlib.sha256(payload.encode()).hexdigest()}
+    entry.write_text(json.dumps(h, separators=(",", ":")) + "\n" + payload)
+
+
+def forge_attrs(payload):
+    """Every part's variables gain an attribute: what a forged part says lands in the store."""
+    out = []
+    for line in payload.split("\n"):
+        doc = json.loads(line) if line.startswith("{") else None
+        if isinstance(doc, dict) and "variables" in doc:
+            for v in doc["variables"]:
+                v.setdefault("attrs", {})["forged"] = "yes"
+            line = json.dumps(doc, separators=(",", ":"))
+        out.append(line)
+    return "\n".join(out)
+
+
+def test_forged_and_replayed_entries_are_ignored_and_the_key_is_the_users_own(tmp_path):
+    """Before entries were signed with the user's key: a part entry edited with its checksum line
+    rewritten put its edit into the store, and a genuine join entry of an earlier state of the
+    files, copied under the name of the current state, made the run read the new file at the old
+    file's ranges (exit 4 at decompression). Now both are ignored (said at --log-level 2) and the
+    stores equal a cold run's. The key is a 0600 file in the user's own cache folder, not in the
+    shared ZP_CACHE_DIR; keys planted by another user are refused (the cache is off)."""
+    import xarray as xr
+    files = make_files(tmp_path / "a", n=3)
+    cache, home = tmp_path / "shared", tmp_path / "home"
+    env = {"ZP_CACHE_DIR": str(cache), "ZP_PARALLEL_SCAN": "0", "XDG_CACHE_HOME": str(home)}
+    cfg = {"data_uri": str(tmp_path / "a" / "*.nc"), "deploy_mode": "series", "recommend_changes": False}
+
+    def cache_into(name, **kw):
+        proc = run_cache(tmp_path, dict(cfg, cache_store=str(tmp_path / name)), "--log-level", "2",
+                         env={**env, **kw}, check=0)
+        return proc, xr.open_zarr(tmp_path / name).load()
+
+    _, cold = cache_into("cold.zarr", ZP_CACHE_DIR="off")
+    cache_into("warm.zarr")
+    key = home / "zarr-parallel" / "manifest-key"
+    assert key.stat().st_mode & 0o777 == 0o600 and key.stat().st_size == 32
+    assert not list(cache.glob("manifest-key*"))
+    (part,) = (cache / "parts").glob("source-*.jsonl")
+    (join,) = (cache / "parts").glob("join-*.json")
+    join.unlink()  # the part entry alone then describes the files
+    resign_as_anyone_could(part, forge_attrs)
+    proc, got = cache_into("forged.zarr")
+    assert "checksum" in proc.stderr, proc.stderr
+    xr.testing.assert_identical(got, cold)
+    # Replayed: the last file rewritten uncompressed (same values, other ranges), then the join entry
+    # of the files as they were copied under the name of the join of the files as they are.
+    (join,) = (cache / "parts").glob("join-*.json")
+    before = join.read_bytes()
+    subprocess.run([str(SAMPLE_BIN), "--out", str(tmp_path / "raw"), "--files", "3", "--steps", "6", "--lat", "37",
+                    "--lon", "72", "--chunks", "6", "37", "72", "--deflate", "0"], check=True, capture_output=True,
+                   timeout=300)
+    shutil.copy(tmp_path / "raw" / files[-1].name, files[-1])
+    _, cold = cache_into("cold2.zarr", ZP_CACHE_DIR="off")
+    cache_into("warm2.zarr")
+    (join,) = (cache / "parts").glob("join-*.json")
+    join.write_bytes(before)
+    proc, got = cache_into("replayed.zarr")
+    assert "checksum" in proc.stderr, proc.stderr
+    xr.testing.assert_identical(got, cold)
+    if os.geteuid() != 0:
+        return
+    # Keys planted by another user where ours would be made: refused; no cache rather than theirs.
+    other = tmp_path / "other"
+    planted = [other / "zarr-parallel" / "manifest-key", tmp_path / "c2" / f"manifest-key-{os.geteuid()}"]
+    for p in planted:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"k" * 32)
+        os.chmod(p, 0o600)
+        os.chown(p, 65534, 65534)
+    proc, got = cache_into("planted.zarr", XDG_CACHE_HOME=str(other), ZP_CACHE_DIR=str(tmp_path / "c2"))
+    assert "manifest cache off" in proc.stderr and all(str(p) in proc.stderr for p in planted), proc.stderr
+    assert not (tmp_path / "c2" / "parts").exists()
+    xr.testing.assert_identical(got, cold)
 
 
 def scanner_execs(tmp_path, pattern, out, env):

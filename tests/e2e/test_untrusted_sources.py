@@ -516,6 +516,41 @@ def test_a_resume_reads_only_the_files_of_the_source_it_has_now(tmp_path):
     assert not any(b"TOP SECRET" in p.read_bytes() for p in store.rglob("*") if p.is_file())
 
 
+def test_a_worker_reads_no_file_the_plans_sources_lack(tmp_path):
+    """plan.json edited (its digest in state.json rewritten too) so that one of its `files` is a
+    local 0600 file its `sources` lack: ChunkReader::check_unchanged found no fingerprint to
+    compare and let the worker read it (exit 0, every job done from the other file's bytes, the
+    planned file deleted). Now the worker refuses (exit 5), naming the file."""
+    import hashlib
+    need_fixtures()
+    src = tmp_path / "src"
+    shutil.copytree(ERA5, src)
+    day1 = src / "era5_small_20000101.nc"
+    victim = private_copy(day1, tmp_path / "victim.nc")
+    store = tmp_path / "out.zarr"
+    run_cache(tmp_path, {"data_uri": str(src / "refs.json"), "cache_store": str(store),
+                         "deploy_mode": "series"}, check=0)
+    side = store / ".zarr-parallel"
+    plan = json.loads((side / "plan.json").read_text())
+    i = next(k for k, f in enumerate(plan["files"]) if f.endswith("era5_small_20000101.nc"))
+    plan["files"][i] = str(victim)
+    assert all(s[0] != str(victim) for s in plan["sources"])
+    text = json.dumps(plan)
+    (side / "plan.json").write_text(text)
+    state = json.loads((side / "state.json").read_text())
+    state["plan_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (side / "state.json").write_text(json.dumps(state))
+    (side / "complete.json").unlink()
+    for done in (side / "jobs").glob("*.done"):
+        done.unlink()
+    day1.unlink()  # whatever the worker reads for it now can only come from the victim
+    jobs = [str(k) for k in range(len(plan["jobs"]))]
+    proc = subprocess.run([str(BIN), "worker", str(side / "plan.json"), *jobs], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 5, (proc.returncode, proc.stderr)
+    assert str(victim) in proc.stderr and "not among the sources" in proc.stderr, proc.stderr
+
+
 @needs_nginx
 def test_a_served_netcdf4_file_that_crashes_libhdf5_ends_the_run_with_exit_4(tmp_path):
     """A NetCDF-4 file by URL was described by libhdf5 in the coordinator: the corpus file that

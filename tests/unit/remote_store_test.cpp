@@ -9,7 +9,9 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "source/kerchunk/kerchunk_source.hpp"
+#include "store/address_rule.hpp"
 #include "store/http_reader.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/store_table.hpp"
@@ -130,6 +132,31 @@ TEST(StorageOptions, FsspecSpellingAndSecretsKeptApart) {
   EXPECT_EQ(std::getenv("ZP_STORAGE_SECRETS"), nullptr);
 }
 
+// Issue 31: workers that write to an S3 cache store get its options and secrets as the source's:
+// the public part in the plan, the secrets only through the channel (a run whose only secrets are
+// the store's still opens one).
+TEST(StorageOptions, TheCacheStoresSecretsReachWorkersOnlyThroughTheChannel) {
+  AccessOptions a;
+  a.store = StorageOptions::from_json(
+      {{"key", "KEYID9"}, {"secret", "SEKRIT9"}, {"endpoint_url", "http://e"}},
+      "cache_storage_options");
+  a.store_given = true;
+  const std::string plan_part = a.public_json().dump();
+  EXPECT_EQ(plan_part.find("SEKRIT9"), std::string::npos);
+  EXPECT_EQ(plan_part.find("KEYID9"), std::string::npos);
+  AccessOptions w = AccessOptions::from_public_json(a.public_json());
+  EXPECT_TRUE(w.store_given);
+  EXPECT_EQ(w.store.endpoint_url, "http://e");
+  EXPECT_TRUE(w.store.secret.empty());
+  {
+    const SecretsChannel channel(a, ::testing::TempDir());
+    ASSERT_FALSE(channel.path().empty());
+    w.add_secrets_from_environment();
+    EXPECT_EQ(w.store, a.store);
+  }
+  EXPECT_EQ(std::getenv(kSecretsFileEnv), nullptr);
+}
+
 TEST(SecretScope, OriginsAndBuckets) {
   EXPECT_EQ(origin_of("https://u:p@Host.Example/a?b=1"), "https://host.example:443");
   EXPECT_EQ(origin_of("http://127.0.0.1:8080/x"), "http://127.0.0.1:8080");
@@ -168,6 +195,71 @@ TEST(SecretScope, SecretsReachOnlyTheDataUrisHostUnlessHostsSayOtherwise) {
   AccessOptions l;
   l.scope_to("/home/u/refs.json");
   EXPECT_TRUE(l.target.secrets_reach("https://any.example/x.nc"));
+}
+
+TEST(AddressRule, LoopbackLinkLocalUnspecifiedAndMetadataAddressesAreLocal) {
+  for (const char* a :
+       {"127.0.0.1", "127.255.0.9", "0.0.0.0", "169.254.169.254", "169.254.0.1", "100.100.100.200",
+        "::1", "::", "[::1]", "fe80::1", "fe80::1%eth0", "febf::1", "fd00:ec2::254",
+        "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::127.0.0.1", "64:ff9b::a9fe:a9fe"})
+    EXPECT_TRUE(local_address_text(a)) << a;
+  // Private networks are other machines (a site's own servers), not this one or its cloud's.
+  for (const char* a : {"10.231.0.1", "192.168.1.1", "172.16.0.1", "8.8.8.8", "169.253.0.1",
+                        "fec0::1", "fd00:ec2::253", "2001:db8::1", "::ffff:10.0.0.1",
+                        "metadata.google.internal", "localhost", ""})
+    EXPECT_FALSE(local_address_text(a)) << a;
+  EXPECT_TRUE(local_host_of("http://localhost:8080/x"));
+  EXPECT_TRUE(local_host_of("http://a.b.localhost./x"));
+  EXPECT_TRUE(local_host_of("https://[::1]/x"));
+  EXPECT_TRUE(local_host_of("http://169.254.169.254/latest/meta-data/"));
+  EXPECT_FALSE(local_host_of("http://localhost.example/x"));
+  EXPECT_FALSE(local_host_of("https://data.example.org/refs.json"));
+  EXPECT_FALSE(local_host_of("/home/u/refs.json"));
+}
+
+TEST(AddressRule, ProxiesFromTheEnvironmentAsLibcurlReadsThem) {
+  const char* names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                         "ALL_PROXY",  "no_proxy",    "NO_PROXY",    "HTTP_PROXY"};
+  for (const char* n : names) unsetenv(n);
+  EXPECT_FALSE(proxied("http://a.example/x"));
+  setenv("HTTP_PROXY", "http://p:3128", 1);  // ignored in upper case for http, as libcurl does
+  EXPECT_FALSE(proxied("http://a.example/x"));
+  setenv("https_proxy", "http://p:3128", 1);
+  EXPECT_TRUE(proxied("https://a.example/x"));
+  EXPECT_FALSE(proxied("http://a.example/x"));
+  setenv("no_proxy", "localhost,.example,169.254.169.254", 1);
+  EXPECT_FALSE(proxied("https://b.a.example/x"));
+  EXPECT_FALSE(proxied("https://169.254.169.254/x"));
+  EXPECT_TRUE(proxied("https://example.org/x"));
+  for (const char* n : names) unsetenv(n);
+}
+
+TEST(AddressRule, ARemoteSourceKeepsWhatItNamesOffLocalAddresses) {
+  AccessOptions pub;
+  pub.scope_to("https://data.example.org/refs.json");
+  EXPECT_FALSE(pub.target.local_addresses);
+  EXPECT_FALSE(pub.remote.local_addresses);
+  // Workers read the rule from the plan (or from what the coordinator hands them).
+  const AccessOptions p = AccessOptions::from_public_json(pub.public_json());
+  EXPECT_FALSE(p.target.local_addresses);
+  EXPECT_FALSE(AccessOptions::from_transfer_text(pub.transfer_text()).remote.local_addresses);
+  pub.allow_local(true);  // allow_local_references, read after the data_uri
+  EXPECT_TRUE(pub.target.local_addresses && pub.remote.local_addresses);
+  for (const char* uri :
+       {"/home/u/refs.json", "http://127.0.0.1:8080/refs.json", "http://localhost/refs.json"}) {
+    AccessOptions a;
+    a.scope_to(uri);
+    EXPECT_TRUE(a.target.local_addresses && a.remote.local_addresses) << uri;
+  }
+  AccessOptions s3;  // an S3 source is where its endpoint is
+  s3.target = StorageOptions::from_json({{"endpoint_url", "http://127.0.0.1:9000"}}, "x");
+  s3.scope_to("s3://bucket/refs.json");
+  EXPECT_TRUE(s3.remote.local_addresses);
+}
+
+TEST(Hash, HmacSha256AsRfc4231) {
+  EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(SecretScope, LocationsAreRedactedWhereverTheyAreShown) {

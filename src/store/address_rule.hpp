@@ -1,0 +1,31 @@
+// Which network addresses a location named by untrusted input may reach. A reference set, Zarr
+// metadata or a redirect from a public server must not make us fetch from this machine's own
+// services (loopback), a cloud instance's metadata service (link-local 169.254.169.254,
+// fd00:ec2::254: credentials) or the unspecified address, and copy the answer into a cache. The
+// rule is enforced on the address a connection is about to use (after DNS), so host names and
+// redirects cannot get round it; HttpReader applies it.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+
+namespace zp {
+
+// Loopback (127/8, ::1), link-local (169.254/16, fe80::/10), unspecified (0/8, ::), the metadata
+// services at fd00:ec2::254 and 100.100.100.200, and each of these as an IPv4-mapped,
+// IPv4-compatible or NAT64 (64:ff9b::/96) IPv6 address.
+bool local_address(const sockaddr* address);
+// The same for an address written as text ("127.0.0.1", "::1", "[fe80::1]"); false for names.
+bool local_address_text(const std::string& host);
+// "169.254.169.254" / "::1": an address for messages.
+std::string address_text(const sockaddr* address);
+// Whether `url`'s host as written says this machine: a local address literal, or "localhost" and
+// names under ".localhost" (RFC 6761). A data_uri there makes its references local too.
+bool local_host_of(const std::string& url);
+// Whether libcurl sends a request for `url` through a proxy from the environment (http_proxy,
+// https_proxy / HTTPS_PROXY, all_proxy / ALL_PROXY, less no_proxy / NO_PROXY): then the proxy
+// resolves the name and only an address written in the URL can be checked here.
+bool proxied(const std::string& url);
+
+}  // namespace zp
