@@ -114,6 +114,20 @@ def _check(value, types, name):
         raise ValueError(f"{name} must be {names}, got {type(value).__name__}: {value!r}")
 
 
+def _refuse_nul(value, name):
+    """A NUL in a string is cut where it reaches C ("a.nc\\0/x" opens a.nc): refused, naming the key
+    as the engine's config errors do (preprocessors[0].time)."""
+    if isinstance(value, (str, bytes)) and ("\0" in value if isinstance(value, str) else b"\0" in value):
+        raise ValueError(f"config key '{name}': contains a NUL character; text and paths cannot hold one")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(k, name)
+            _refuse_nul(v, f"{name}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _refuse_nul(v, f"{name}[{i}]")
+
+
 def _filter_by_keys(backend_kwargs, filter_by_keys):
     """cfgrib's filter_by_keys, from its backend_kwargs or given itself. xarray hands backend_kwargs
     to the engine; of cfgrib's, only filter_by_keys changes what is read here (indexpath is ignored):
@@ -152,6 +166,7 @@ class ZarrParallelAssembler:
         _check(data_uri, (str, os.PathLike), "data_uri")
         if data_uri is None:
             raise ValueError("data_uri is required")
+        _refuse_nul(os.fspath(data_uri), "data_uri")
         _check(preprocessors, (list, tuple), "preprocessors")
         _check(chunks, (dict, str), "chunks")
         _check(cache_label, str, "cache_label")
@@ -183,11 +198,15 @@ class ZarrParallelAssembler:
                 self._config[key] = value
         if isinstance(variables, (list, tuple)):
             self._config["variables"] = list(variables)
+        for key, value in self._config.items():
+            _refuse_nul(value, key)
         self.cache_store = None
 
     def _full_config(self, **run):
         cfg = dict(self._config)
         cfg.update({k: v for k, v in run.items() if v is not None})
+        for key, value in run.items():
+            _refuse_nul(os.fspath(value) if isinstance(value, os.PathLike) else value, key)
         try:
             return json.dumps(cfg, default=_plain)
         except TypeError as e:

@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "core/json_nonfinite.hpp"
+#include "core/terminal_text.hpp"
 #include "exec/append_run.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/progress.hpp"
@@ -71,9 +72,9 @@ int run_plan_command(const PlanArgs& a) {
     if (sim) j["simulation"] = simulation_json(*sim);
     fmt::print("{}\n", nonfinite_markers_to_tokens(j.dump(1)));
   } else {
-    fmt::print("decision         {}: {}\n{}", decision_name(d.kind), d.reason,
+    print_safe("decision         {}: {}\n{}", decision_name(d.kind), d.reason,
                describe_plan(p.plan));
-    if (sim) fmt::print("{}", describe_simulation(*sim, p.plan.workers));
+    if (sim) print_safe("{}", describe_simulation(*sim, p.plan.workers));
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/json_nonfinite.hpp"
 #include "core/plural.hpp"
+#include "core/terminal_text.hpp"
 #include "exec/inspect_source.hpp"
 
 namespace zp {
@@ -38,18 +39,18 @@ AccessOptions access_of(const std::string& source, const std::string& storage_op
 }
 
 void print_header(const json& out) {
-  fmt::print("source     {} ({} engine, {})\n", out["uri"].get<std::string>(),
+  print_safe("source     {} ({} engine, {})\n", out["uri"].get<std::string>(),
              out["engine"].get<std::string>(), counted(out["files"].get<int64_t>(), "file"));
   if (!out["group"].get<std::string>().empty())
-    fmt::print("group      {}\n", out["group"].get<std::string>());
+    print_safe("group      {}\n", out["group"].get<std::string>());
   if (!out["groups"].empty()) {
     std::string g;
     for (const auto& x : out["groups"]) g += (g.empty() ? "" : ", ") + x.get<std::string>();
-    fmt::print("groups     {} (read one with --group / group:)\n", g);
+    print_safe("groups     {} (read one with --group / group:)\n", g);
   }
-  fmt::print("dimensions\n");
+  print_safe("dimensions\n");
   for (const auto& d : out["dims"])
-    fmt::print("  {:<12} {:>8}{}  {}\n", d["name"].get<std::string>(), d["size"].get<int64_t>(),
+    print_safe("  {:<12} {:>8}{}  {}\n", d["name"].get<std::string>(), d["size"].get<int64_t>(),
                d["unlimited"].get<bool>() ? " (unlimited)" : "", d.value("range", ""));
 }
 
@@ -60,7 +61,7 @@ void print_layout_runs(const json& v) {
     runs += fmt::format("{}from file {}: chunks {} codecs {}", runs.empty() ? "" : "; ",
                         r["first_file"].get<int64_t>(), r["chunk_shape"].dump(),
                         r["codecs"].empty() ? "none" : r["codecs"].dump());
-  fmt::print("  {:<12} per file: {}\n", "", runs);
+  print_safe("  {:<12} per file: {}\n", "", runs);
 }
 
 void print_encoding(const json& v) {
@@ -74,7 +75,7 @@ void print_encoding(const json& v) {
                                 ? f.get<std::string>()
                                 : f.dump());
   }
-  if (!enc.empty()) fmt::print("  {:<12} {}\n", "", enc);
+  if (!enc.empty()) print_safe("  {:<12} {}\n", "", enc);
 }
 
 void print_variable(const json& v) {
@@ -82,7 +83,7 @@ void print_variable(const json& v) {
   for (const auto& c : v["codecs"]) codecs += (codecs.empty() ? "" : " + ") + c.dump();
   for (const auto& d : v["dims"]) dims += (dims.empty() ? "" : ", ") + d.get<std::string>();
   for (const auto& c : v["chunks"]) chunks += (chunks.empty() ? "" : ", ") + c.dump();
-  fmt::print("  {:<12} ({}) {}  chunks ({})  {}  codecs: {}\n", v["name"].get<std::string>(), dims,
+  print_safe("  {:<12} ({}) {}  chunks ({})  {}  codecs: {}\n", v["name"].get<std::string>(), dims,
              v["dtype"].get<std::string>(), chunks,
              counted(v["num_chunks"].get<int64_t>(), "chunk"), codecs.empty() ? "none" : codecs);
   if (v.contains("layout_runs")) print_layout_runs(v);
@@ -107,10 +108,10 @@ int inspect_command(const std::string& source, const std::string& engine, const 
     return 0;
   }
   print_header(out);
-  fmt::print("variables\n");
+  print_safe("variables\n");
   for (const auto& v : out["variables"]) print_variable(v);
   for (const auto& u : out["not_cacheable"])
-    fmt::print("  {:<12} is {}: not cacheable yet\n", u["name"].get<std::string>(),
+    print_safe("  {:<12} is {}: not cacheable yet\n", u["name"].get<std::string>(),
                u["what"].get<std::string>());
   return 0;
 }

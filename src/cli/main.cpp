@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "core/console.hpp"
 #include "core/error.hpp"
+#include "core/terminal_text.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/progress.hpp"
 #include "exec/termination.hpp"
@@ -67,19 +68,20 @@ int run_reporting_errors(const zp::CommandRun& run) {
   } catch (const zp::Error& e) {
     // Whatever location a message quotes is shown redacted, however it reached the message.
     const std::string message = zp::redact_urls_in(e.what());
-    zp::say(stderr, fmt::format("zarr-parallel: error: {}\n", message));
+    // Messages quote what sources, stores and servers said: escaped for the terminal.
+    zp::say(stderr, fmt::format("zarr-parallel: error: {}\n", zp::terminal_safe(message)));
     zp::emit_event("error", {{"message", message}, {"exit_code", exit_code_of(e)}});
     return exit_code_of(e);
   } catch (const std::system_error& e) {
     // `plan ... | head`: the reader has what it wanted. Quiet, with the status a shell gives a
     // tool that SIGPIPE ended (a cache run never gets here: its output goes through say()).
     if (e.code().value() == EPIPE) return 128 + SIGPIPE;
-    zp::say(stderr,
-            fmt::format("zarr-parallel: internal error: {}\n", zp::redact_urls_in(e.what())));
+    zp::say(stderr, fmt::format("zarr-parallel: internal error: {}\n",
+                                zp::terminal_safe(zp::redact_urls_in(e.what()))));
     return 1;
   } catch (const std::exception& e) {
-    zp::say(stderr,
-            fmt::format("zarr-parallel: internal error: {}\n", zp::redact_urls_in(e.what())));
+    zp::say(stderr, fmt::format("zarr-parallel: internal error: {}\n",
+                                zp::terminal_safe(zp::redact_urls_in(e.what()))));
     return 1;
   }
 }

@@ -4,14 +4,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <string_view>
+#include <unordered_set>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/terminal_text.hpp"
 #include "plan/plan_json.hpp"
 #include "store/file_store.hpp"
 #include "store/s3_writer.hpp"
@@ -79,11 +83,19 @@ WorkerView worker_view(const nlohmann::json& b, double now, const std::string& h
   return {"alive", "", age};
 }
 
+// The side folder is untrusted too (anyone who can write the store can add files): status lists
+// at most this many names of a folder, reads at most this many heartbeats, and prints at most
+// kMaxBeatLines of them (the rest as a count).
+constexpr std::size_t kMaxListed = 100'000;
+constexpr std::size_t kMaxBeats = 10'000;
+constexpr std::size_t kMaxBeatLines = 50;
+
 // What the store's side folder says: the plan, the jobs done, the workers' heartbeats.
 struct StatusView {
   std::string store_path;
   Plan plan;
-  std::vector<nlohmann::json> done;
+  int64_t done = 0;                   // done markers of the plan's job ids
+  std::vector<std::string> notes;     // what was left unread, and why
   std::vector<nlohmann::json> beats;  // each with its "state" and "age_s"
   nlohmann::json live = nlohmann::json::array();
   std::map<std::string, int64_t> count;  // workers by state
@@ -113,16 +125,64 @@ std::unique_ptr<Writable> open_status_store(const std::string& store_path) {
   return store;
 }
 
+// Done markers ("N.done") of job ids the plan has; others (forged, or an older plan's) are not
+// counted. The listing stops after the plan's jobs and kMaxListed more names.
+int64_t count_done(const StoreState& state, const Plan& plan, std::vector<std::string>& notes) {
+  std::unordered_set<int64_t> ids;
+  for (const auto& j : plan.jobs) ids.insert(j.id);
+  const std::size_t max = plan.jobs.size() + kMaxListed;
+  const auto names = state.list_at_most("jobs", max);
+  if (names.size() >= max)
+    notes.push_back(fmt::format("jobs: stopped listing after {} files", names.size()));
+  std::unordered_set<int64_t> done;
+  for (const auto& name : names) {
+    int64_t id = -1;
+    const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id);
+    if (ec == std::errc() && std::string_view(end) == ".done" && ids.count(id)) done.insert(id);
+  }
+  return static_cast<int64_t>(done.size());
+}
+
+// The heartbeats of the plan's jobs (or of no job: a worker between jobs or finished), at most
+// kMaxBeats of them.
+std::vector<nlohmann::json> plan_heartbeats(const StoreState& state, const Plan& plan,
+                                            std::vector<std::string>& notes) {
+  std::unordered_set<int64_t> ids;
+  for (const auto& j : plan.jobs) ids.insert(j.id);
+  const auto names = state.list_at_most("heartbeats", kMaxListed);
+  if (names.size() >= kMaxListed)
+    notes.push_back(fmt::format("heartbeats: stopped listing after {} files", names.size()));
+  std::vector<nlohmann::json> out;
+  std::size_t skipped = 0;
+  for (const auto& name : names) {
+    if (!name.ends_with(".json") || name.size() <= 5) continue;
+    if (out.size() >= kMaxBeats) {
+      ++skipped;
+      continue;
+    }
+    auto b = state.heartbeat(name.substr(0, name.size() - 5));
+    if (!b || !b->is_object()) continue;
+    const auto job = b->find("job");
+    if (job != b->end() && !job->is_null() &&
+        !(job->is_number_integer() && ids.count(job->get<int64_t>())))
+      continue;
+    out.push_back(std::move(*b));
+  }
+  if (skipped > 0)
+    notes.push_back(
+        fmt::format("heartbeats: {} more files not read (at most {})", skipped, kMaxBeats));
+  return out;
+}
+
 StatusView status_of(const std::string& store_path) {
   const std::unique_ptr<Writable> store = open_status_store(store_path);
   StoreState state(*store);
   StatusView v{store_path, plan_in(*store, state)};
-  v.done = state.done_jobs();
+  v.done = count_done(state, v.plan, v.notes);
   v.complete = state.completed_hash().has_value();
   const double now = now_seconds();
   const std::string host = this_host();
-  for (auto b : state.heartbeats()) {
-    if (!b.is_object()) continue;
+  for (auto b : plan_heartbeats(state, v.plan, v.notes)) {
     const WorkerView w = worker_view(b, now, host, v.plan.worker_timeout);
     b["state"] = w.state;
     b["age_s"] = w.age;
@@ -137,18 +197,19 @@ StatusView status_of(const std::string& store_path) {
 void print_status_json(const StatusView& v) {
   fmt::print("{}\n", nlohmann::json{{"store", v.store_path},
                                     {"complete", v.complete},
-                                    {"jobs_done", v.done.size()},
+                                    {"jobs_done", v.done},
                                     {"jobs_total", v.plan.jobs.size()},
                                     {"live_workers", v.live},
                                     {"workers", v.count},
-                                    {"heartbeats", v.beats}}
+                                    {"heartbeats", v.beats},
+                                    {"notes", v.notes}}
                          .dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void print_heartbeat(const nlohmann::json& b) {
   const auto job = b.find("job");
   const std::string why = b.contains("why") ? " (" + b["why"].get<std::string>() + ")" : "";
-  fmt::print("  {:<24} pid {:<8} job {:<6} chunks {}/{}  {}{}, last heartbeat {:.0f} s ago\n",
+  print_safe("  {:<24} pid {:<8} job {:<6} chunks {}/{}  {}{}, last heartbeat {:.0f} s ago\n",
              text_in(b, "worker", "?"), number_in(b, "pid"),
              job != b.end() && job->is_number_integer() ? job->dump() : "-",
              number_in(b, "chunks_done"), number_in(b, "chunks_total"),
@@ -167,18 +228,26 @@ std::string worker_counts(const StatusView& v) {
 }
 
 void print_status_text(const StatusView& v) {
-  fmt::print("store      {}\n", v.store_path);
-  fmt::print("state      {}\n", v.complete ? "complete" : "incomplete");
+  print_safe("store      {}\n", v.store_path);
+  print_safe("state      {}\n", v.complete ? "complete" : "incomplete");
   const bool s3 = backend_of(v.store_path) == Backend::S3;  // rewritten in place, no staging
   const std::string staging = s3 ? "" : staging_path_for(canonical_path(v.store_path));
   if (!s3 && classify_target(staging).kind == TargetKind::Ours)
-    fmt::print(
+    print_safe(
         "replacing  a replacement is being built (or was left) in {}: `zarr-parallel status "
         "{}` shows it\n",
         staging, staging);
-  fmt::print("jobs       {} / {} done\n", v.done.size(), v.plan.jobs.size());
-  fmt::print("workers    {}\n", worker_counts(v));
-  for (const auto& b : v.beats) print_heartbeat(b);
+  print_safe("jobs       {} / {} done\n", v.done, v.plan.jobs.size());
+  print_safe("workers    {}\n", worker_counts(v));
+  // The workers still at work first; past kMaxBeatLines, a count.
+  std::vector<const nlohmann::json*> shown;
+  for (const char* state : {"alive", "stale", "dead", "finished"})
+    for (const auto& b : v.beats)
+      if (b["state"] == state) shown.push_back(&b);
+  for (std::size_t i = 0; i < shown.size() && i < kMaxBeatLines; ++i) print_heartbeat(*shown[i]);
+  if (shown.size() > kMaxBeatLines)
+    print_safe("  ... and {} more (status --json lists them)\n", shown.size() - kMaxBeatLines);
+  for (const auto& note : v.notes) print_safe("note       {}\n", note);
 }
 
 }  // namespace

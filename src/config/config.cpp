@@ -151,6 +151,23 @@ void apply_override(ojson& doc, const std::string& assignment) {
   }
 }
 
+// A NUL inside a string is cut by every C call it reaches ("a.nc\0/x" opens a.nc): refused in
+// any value or key, named by its path as other errors name it (preprocessors[0].time).
+void refuse_nul(const ojson& j, const std::string& path) {
+  const auto where = [&](const std::string& inner) { return path.empty() ? inner : path + inner; };
+  if (j.is_string() && j.get_ref<const std::string&>().find('\0') != std::string::npos)
+    throw Error::config(path, "contains a NUL character; text and paths cannot hold one");
+  if (j.is_array())
+    for (std::size_t i = 0; i < j.size(); ++i)
+      refuse_nul(j[i], where("[" + std::to_string(i) + "]"));
+  if (!j.is_object()) return;
+  for (const auto& [key, value] : j.items()) {
+    if (key.find('\0') != std::string::npos)
+      throw Error::config(path, "a key contains a NUL character; keys cannot hold one");
+    refuse_nul(value, path.empty() ? key : path + "." + key);
+  }
+}
+
 }  // namespace
 
 json default_compressor() {
@@ -164,6 +181,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   if (!doc.is_object())
     throw Error::config("", "the config must be a YAML mapping of keys to values");
   for (const auto& o : overrides) apply_override(doc, o);
+  refuse_nul(doc, "");
   return read_config_keys(doc, base_dir);
 }
 

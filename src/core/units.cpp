@@ -4,11 +4,31 @@
 
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "core/error.hpp"
 
 namespace zp {
+
+namespace {
+
+// Larger values are typos (or wrapped numbers); within them, bytes and seconds stay far from
+// int64's end in every sum and product the planner and SLURM's --mem/--time make of them.
+constexpr double kMaxMemory = 1125899906842624.0;  // 1 PiB
+constexpr int64_t kMaxDuration = 366 * 86400;      // 366 days
+
+// A run of digits as a number; more than 9 digits is out of range before it can overflow.
+int64_t digits_value(const std::string& piece, const std::function<Error()>& bad,
+                     const std::function<Error()>& too_long) {
+  if (piece.empty()) throw bad();
+  for (char c : piece)
+    if (!std::isdigit(static_cast<unsigned char>(c))) throw bad();
+  if (piece.size() > 9) throw too_long();
+  return std::stoll(piece);
+}
+
+}  // namespace
 
 int64_t parse_memory(const std::string& text, const std::string& key) {
   std::size_t pos = 0;
@@ -54,6 +74,8 @@ int64_t parse_memory(const std::string& text, const std::string& key) {
     if (same(u.name)) {
       if (!(value > 0) || !std::isfinite(value))
         throw Error::config(key, "memory size must be positive, got '" + text + "'");
+      if (!(value * u.factor >= 1) || value * u.factor > kMaxMemory)
+        throw Error::config(key, "'" + text + "' is out of range (1 B to 1 PiB)");
       return static_cast<int64_t>(value * u.factor);
     }
   throw Error::config(key, "unknown memory unit '" + unit + "' in '" + text +
@@ -61,18 +83,17 @@ int64_t parse_memory(const std::string& text, const std::string& key) {
 }
 
 int64_t parse_duration(const std::string& text, const std::string& key) {
-  auto bad = [&] {
+  const std::function<Error()> bad = [&] {
     return Error::config(key, "'" + text + "' is not a duration (MM, MM:SS, HH:MM:SS, D-HH:MM:SS)");
+  };
+  const std::function<Error()> too_long = [&] {
+    return Error::config(key, "'" + text + "' is out of range (1 second to 366 days)");
   };
   std::string rest = text;
   int64_t days = 0;
   const auto dash = rest.find('-');
   if (dash != std::string::npos) {
-    try {
-      days = std::stoll(rest.substr(0, dash));
-    } catch (...) {
-      throw bad();
-    }
+    days = digits_value(rest.substr(0, dash), bad, too_long);
     rest = rest.substr(dash + 1);
   }
   std::vector<int64_t> parts;
@@ -81,10 +102,7 @@ int64_t parse_duration(const std::string& text, const std::string& key) {
     const auto colon = rest.find(':', start);
     const auto piece =
         rest.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (piece.empty()) throw bad();
-    for (char c : piece)
-      if (!std::isdigit(static_cast<unsigned char>(c))) throw bad();
-    parts.push_back(std::stoll(piece));
+    parts.push_back(digits_value(piece, bad, too_long));
     if (colon == std::string::npos) break;
     start = colon + 1;
   }
@@ -102,8 +120,9 @@ int64_t parse_duration(const std::string& text, const std::string& key) {
   } else {
     throw bad();
   }
-  seconds += days * 86400;
+  seconds += days * 86400;  // each part < 10^9: no overflow
   if (seconds <= 0) throw bad();
+  if (seconds > kMaxDuration) throw too_long();
   return seconds;
 }
 

@@ -9,8 +9,8 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <tuple>
 #include <utility>
@@ -357,6 +357,10 @@ int FileStore::open_append(const std::string& key) const {
 }
 
 std::vector<std::string> FileStore::list(const std::string& prefix) const {
+  return list_at_most(prefix, SIZE_MAX);
+}
+
+std::vector<std::string> FileStore::list_at_most(const std::string& prefix, std::size_t max) const {
   std::vector<std::string> out;
   if (!prefix.empty()) path_of(prefix);  // "" is the root
   UniqueFd dir = open_folder_beneath(root_, prefix, false);
@@ -364,7 +368,9 @@ std::vector<std::string> FileStore::list(const std::string& prefix) const {
   DIR* d = ::fdopendir(dir.get());
   if (!d) return out;
   dir.release();
-  while (const dirent* e = ::readdir(d)) {
+  while (out.size() < max) {
+    const dirent* e = ::readdir(d);
+    if (!e) break;
     const std::string name = e->d_name;
     if (name != "." && name != "..") out.push_back(name);
   }

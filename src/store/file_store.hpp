@@ -59,6 +59,7 @@ class FileStore : public Writable {
   int open_append(const std::string& key) const override;
   // Keys directly under `prefix` (a folder key), file names only.
   std::vector<std::string> list(const std::string& prefix) const override;
+  std::vector<std::string> list_at_most(const std::string& prefix, std::size_t max) const override;
   // Durable puts whose write-back starts at once and is awaited, with their folders, in finish().
   std::unique_ptr<WriteBatch> batch() const override;
   // The key a temporary file of put() is written for (`relative` is its path under the root), or

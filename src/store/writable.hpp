@@ -91,6 +91,13 @@ class Writable {
   virtual void remove(const std::string& key) const = 0;
   // Names directly under `prefix` (a folder key, "" for the root): values and sub-folders.
   virtual std::vector<std::string> list(const std::string& prefix) const = 0;
+  // The first `max` names of list(prefix) (in no order): a folder a store's reader does not trust
+  // to be small is read no further (files: readdir stops; other stores list all, then cut).
+  virtual std::vector<std::string> list_at_most(const std::string& prefix, std::size_t max) const {
+    auto names = list(prefix);
+    if (names.size() > max) names.resize(max);
+    return names;
+  }
   // The names that durable puts made in these folders survive a crash after this (files: fsync of
   // the folders and their parents; object stores: nothing to do, a put is durable when it returns).
   virtual void sync_folders(const std::set<std::string>& folders) const = 0;

@@ -99,6 +99,10 @@ std::vector<json> StoreState::done_jobs() const {
   return out;
 }
 
+std::vector<std::string> StoreState::list_at_most(const std::string& sub, std::size_t max) const {
+  return store_.list_at_most(key(sub), max);
+}
+
 void StoreState::write_heartbeat(const std::string& worker, const json& beat) const {
   store_.put(key("heartbeats/" + worker + ".json"), beat.dump(), Sync::Cached);
 }

@@ -39,6 +39,10 @@ class StoreState {
   std::optional<nlohmann::json> done_info(int64_t job_id) const;
   std::vector<nlohmann::json> done_jobs() const;
 
+  // Names in the side folder's `sub` folder ("jobs", "heartbeats"), at most `max` of them: what
+  // reads a store it does not trust (status) bounds its work.
+  std::vector<std::string> list_at_most(const std::string& sub, std::size_t max) const;
+
   void write_heartbeat(const std::string& worker, const nlohmann::json& beat) const;
   std::vector<nlohmann::json> heartbeats() const;
   std::optional<nlohmann::json> heartbeat(const std::string& worker) const;

@@ -103,6 +103,18 @@ const Case kCases[] = {
     {"data_uri: x.nc\ncache_store: o.zarr\nmemory_limit: 2 parsecs\n",
      "config key 'memory_limit': unknown memory unit 'parsecs' in '2 parsecs' (use B, kB, MB, GB, "
      "TB, KiB, MiB, GiB, TiB, or SLURM's K, M, G)"},
+    {"data_uri: x.nc\ncache_store: o.zarr\nmemory_limit: \"20000000000GB\"\n",
+     "config key 'memory_limit': '20000000000GB' is out of range (1 B to 1 PiB)"},
+    {"data_uri: x.nc\ncache_store: o.zarr\nworker_timeout: \"99999999999999999999:00\"\n",
+     "config key 'worker_timeout': '99999999999999999999:00' is out of range (1 second to 366 "
+     "days)"},
+    {"data_uri: \"x.nc\\0/y\"\ncache_store: o.zarr\n",
+     "config key 'data_uri': contains a NUL character; text and paths cannot hold one"},
+    {"{\"data_uri\": \"x.nc\", \"cache_store\": \"o.zarr\", \"preprocessors\": [{\"type\": "
+     "\"sel\", "
+     "\"time\": [\"a\\u0000\", \"b\"]}]}\n",
+     "config key 'preprocessors[0].time[0]': contains a NUL character; text and paths cannot hold "
+     "one"},
     {"data_uri: x.nc\ncache_store: o.zarr\nworker_timeout: soon\n",
      "config key 'worker_timeout': 'soon' is not a duration (MM, MM:SS, HH:MM:SS, D-HH:MM:SS)"},
     {"data_uri: x.nc\ncache_store: o.zarr\noverwrite: maybe\n",

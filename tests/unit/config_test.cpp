@@ -97,6 +97,17 @@ TEST(Units, MemoryAndDuration) {
   EXPECT_EQ(parse_duration("1-02:00:00", "k"), 93600);
   EXPECT_THROW(parse_duration("soon", "k"), Error);
   EXPECT_THROW(parse_duration("1::2", "k"), Error);
+  // Out of range: refused as config errors, never wrapped or escaping as std::out_of_range.
+  EXPECT_THROW(parse_memory("20000000000GB", "k"), Error);
+  EXPECT_THROW(parse_memory("1e300", "k"), Error);
+  EXPECT_THROW(parse_memory("0.5", "k"), Error);
+  EXPECT_EQ(parse_memory("1024TiB", "k"), 1125899906842624);
+  EXPECT_THROW(parse_memory("1025TiB", "k"), Error);
+  EXPECT_THROW(parse_duration("99999999999999999999:00", "k"), Error);
+  EXPECT_THROW(parse_duration("99999999999999999999-00", "k"), Error);
+  EXPECT_THROW(parse_duration("1x-00", "k"), Error);
+  EXPECT_EQ(parse_duration("366-00", "k"), 366 * 86400);
+  EXPECT_THROW(parse_duration("366-00:00:01", "k"), Error);
 }
 
 }  // namespace
