@@ -3,6 +3,7 @@ wrote with xarray and zarr-python, and compare with xarray's own reading of the 
 import json
 import time
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -175,3 +176,28 @@ def base_config(store, **extra):
            "cache_store": str(store), "num_jobs": 8, "simultaneous_worker_limit": 2}
     cfg.update(extra)
     return cfg
+
+
+def resume_when_all_done(proc, flag, state, limit, log):
+    """Once a worker or rank has stopped itself (`flag` written, SIGSTOP), waits until every job of
+    the plan in `state` is done (by a copy) or `limit` seconds, then lets what stopped in `proc`'s
+    session go on; `log` says which came first."""
+    deadline = time.monotonic() + 120
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    until = time.monotonic() + limit
+    jobs = len(json.loads((state / "plan.json").read_text())["jobs"]) if flag.exists() else -1
+    while proc.poll() is None and time.monotonic() < until:
+        if len(list((state / "jobs").glob("*.done"))) == jobs:
+            log.append("all done while stopped")
+            break
+        time.sleep(0.1)
+    pids = []
+    for _ in range(50):  # the stop shows in /proc a moment after the flag
+        pids = stopped_in_session(proc.pid)
+        if pids:
+            break
+        time.sleep(0.1)
+    for pid in pids:
+        os.kill(pid, signal.SIGCONT)
+    log.append(f"resumed {len(pids)}")

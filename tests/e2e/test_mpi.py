@@ -6,11 +6,10 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 
 import pytest
 
-from conftest import BIN, ERA5, need_fixtures, run_cache, stopped_in_session, store_files
+from conftest import BIN, ERA5, need_fixtures, resume_when_all_done, run_cache, store_files
 
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI_MCA_rmaps_base_oversubscribe="1")
@@ -82,30 +81,6 @@ def test_mpi_ranks_get_the_storage_secrets_over_mpi(tmp_path):
     assert not files_with_secrets(store)
 
 
-def resume_after_all_done(proc, flag, state, limit, log):
-    """Once a rank has stopped itself, waits until every job of the plan in `state` is done or
-    `limit` seconds, then lets the stopped rank go on; `log` says which came first."""
-    deadline = time.monotonic() + 120
-    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    until = time.monotonic() + limit
-    jobs = len(json.loads((state / "plan.json").read_text())["jobs"]) if flag.exists() else -1
-    while proc.poll() is None and time.monotonic() < until:
-        if len(list((state / "jobs").glob("*.done"))) == jobs:
-            log.append("all done while stopped")
-            break
-        time.sleep(0.1)
-    pids = []
-    for _ in range(50):  # the stop shows in /proc a moment after the flag
-        pids = stopped_in_session(proc.pid)
-        if pids:
-            break
-        time.sleep(0.1)
-    for pid in pids:
-        os.kill(pid, signal.SIGCONT)
-    log.append(f"resumed {len(pids)}")
-
-
 def test_mpi_copies_the_job_of_a_stopped_rank(tmp_path):
     """A rank stops itself (SIGSTOP) at its first chunk. The other rank runs the other jobs, then,
     held by rank 0 once none is left, a copy of the stopped job: every job is done while the rank
@@ -126,7 +101,7 @@ def test_mpi_copies_the_job_of_a_stopped_rank(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env=dict(MPI_ENV, ZP_FAULT_STOP_ONCE=str(flag)))
     log = []
-    helper = threading.Thread(target=resume_after_all_done, args=(proc, flag, store / ".zarr-parallel", 60, log))
+    helper = threading.Thread(target=resume_when_all_done, args=(proc, flag, store / ".zarr-parallel", 60, log))
     helper.start()
     try:
         out, err = proc.communicate(timeout=300)

@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import (BIN, ERA5, assert_matches, base_config, need_fixtures, open_kerchunk, run_cache, stopped_in_session,
-                      store_files)
+from conftest import (BIN, ERA5, assert_matches, base_config, need_fixtures, open_kerchunk, resume_when_all_done,
+                      run_cache, store_files)
 
 
 def expected_source():
@@ -137,29 +137,6 @@ if __name__ == "__main__":
 """
 
 
-def resume_when_done(proc, flag, state, limit, log):
-    """Once a dask worker has stopped itself, waits until every job of the plan in `state` is done
-    (by a copy) or `limit` seconds, then lets the stopped worker go on; `log` says which came first."""
-    deadline = time.monotonic() + 120
-    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stop_time = time.monotonic()
-    jobs = len(json.loads((state / "plan.json").read_text())["jobs"]) if flag.exists() else 0
-    while proc.poll() is None and time.monotonic() < stop_time + limit:
-        if len(list((state / "jobs").glob("*.done"))) == jobs:
-            log.append("all done while stopped")
-            break
-        time.sleep(0.1)
-    for _ in range(50):  # the stop is seen in /proc a moment after the flag
-        pids = stopped_in_session(proc.pid)
-        if pids:
-            break
-        time.sleep(0.1)
-    for pid in pids:
-        os.kill(pid, signal.SIGCONT)
-    log.append(f"resumed {len(pids)}")
-
-
 def test_dask_copies_the_job_of_a_stopped_worker(tmp_path):
     """A dask worker stops itself mid-job (its whole process: dask still counts it as busy). The
     other worker runs out of jobs and gets a copy of the stopped job; every job is done while the
@@ -186,7 +163,7 @@ def test_dask_copies_the_job_of_a_stopped_worker(tmp_path):
                             stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
                             env=dict(env, ZP_FAULT_STOP_ONCE=str(flag)))
     log = []
-    helper = threading.Thread(target=resume_when_done,
+    helper = threading.Thread(target=resume_when_all_done,
                               args=(proc, flag, store / ".zarr-parallel", 60, log))
     helper.start()
     try:
