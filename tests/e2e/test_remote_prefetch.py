@@ -47,8 +47,10 @@ def test_first_units_are_written_while_the_last_bytes_are_held(tmp_path):
                 end = time.monotonic() + 30
                 while time.monotonic() < end and len(written_chunks(store)) < 2:
                     time.sleep(0.05)
-                # Held: the last file's chunk is not there, the first two files' are.
-                assert written_chunks(store) == ["0.0.0", "1.0.0"], written_chunks(store)
+                # Held: the last file's chunk is not there, the first two files' are (the third's
+                # may be, by how the batches fell).
+                held = written_chunks(store)
+                assert {"0.0.0", "1.0.0"} <= set(held) and "3.0.0" not in held, held
             finally:
                 proxy.release.set()
                 out, err = proc.communicate(timeout=300)
