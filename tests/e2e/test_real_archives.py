@@ -456,7 +456,7 @@ def test_a_manifest_cache_entry_that_drops_a_files_codecs_is_refused(tmp_path):
     cells); now the entry itself is refused (HMAC with the user's key)."""
     files = chunked_months(tmp_path / "src")
     nccopy(files[1], "-c", "time/5,lat/4,lon/5", "-d", "0")
-    env = {"ZP_CACHE_DIR": str(tmp_path / "manifests"), "ZP_PARALLEL_SCAN": "0"}
+    env = {"ZP_CACHE_DIR": str(tmp_path / "manifests"), "ZP_PARALLEL_SCAN": "0", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     store, _ = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "a.zarr", env=env)
     entry = next((tmp_path / "manifests").rglob("join-*.json"))
     head, body = entry.read_bytes().split(b"\n", 1)
@@ -472,3 +472,13 @@ def test_a_manifest_cache_entry_that_drops_a_files_codecs_is_refused(tmp_path):
     # recomputed is ignored, the files are scanned again, and the store is the right one.
     other, _ = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "b.zarr", check=0, env=env)
     assert xr.open_zarr(other).load().identical(xr.open_zarr(store).load())
+    # Signed with the user's key itself (a stolen key, or a bug of our own that wrote it): the chunk
+    # reader still refuses the padded bytes, naming the chunk, and completes nothing.
+    import hmac
+    key = (tmp_path / "xdg" / "zarr-parallel" / "manifest-key").read_bytes()
+    head = {"zp_entry": head["zp_entry"], "scanner": head["scanner"],  # the head as the tool writes it
+            "hmac": hmac.new(key, entry.name.encode() + b"\n" + body, hashlib.sha256).hexdigest()}
+    entry.write_bytes(json.dumps(head, separators=(",", ":")).encode() + b"\n" + body)
+    _, proc = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "c.zarr", check=4, env=env)
+    assert "c200001.nc, variable 't2m', chunk (" in proc.stderr and "uncompressed chunk of" in proc.stderr, proc.stderr
+    assert not (tmp_path / "c.zarr" / ".zarr-parallel" / "complete.json").exists()
