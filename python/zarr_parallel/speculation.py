@@ -11,7 +11,6 @@ import sys
 import time
 
 
-
 def finished_before_copies(jobs):
     """As plan/copy_rule.cpp: 3, half the jobs (at least 1) in a run of fewer than 6."""
     return min(3, max(1, jobs // 2))
@@ -48,7 +47,9 @@ class DaskJobs:
     def _finished(self, future):
         """True when `future` is the first success of its job; raises a job's error when no copy of
         it is left running."""
-        job = self.live.pop(future)
+        job = self.live.pop(future, None)
+        if job is None:
+            return False  # the other copy of a job that won earlier in the same wait(): cancelled
         if job not in self.unfinished:
             return False  # the other copy won
         others = [f for f, j in self.live.items() if j == job]

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import (BIN, ERA5, assert_matches, base_config, need_fixtures, open_kerchunk, resume_when_all_done,
+from conftest import (BIN, ERA5, REPO, assert_matches, base_config, need_fixtures, open_kerchunk, resume_when_all_done,
                       run_cache, store_files)
 
 
@@ -207,3 +207,36 @@ def test_plan_simulate_on_one_worker_is_the_sum_of_the_jobs(tmp_path):
         proc = run_cache(tmp_path, cfg, "--simulate", bad, command="plan", check=2)
         assert "--simulate" in proc.stderr and f"'{bad}'" in proc.stderr, proc.stderr
     assert not store.exists()
+
+
+def test_dask_jobs_take_a_winner_and_its_cancelled_copy_from_one_wait():
+    """Both futures of a job can come back from one wait(): the winner cancels the other, which is
+    then met in the same loop. That raised KeyError and ended the dask run (CI, session 16)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("speculation", REPO / "python" / "zarr_parallel" / "speculation.py")
+    speculation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speculation)
+
+    class Future:
+        def __init__(self, key):
+            self.key, self.status = key, "finished"
+
+        def cancel(self):
+            self.status = "cancelled"
+
+        def result(self):
+            return None
+
+    made = []
+
+    def submit(job, worker):
+        made.append(Future(f"job-{job}{'' if worker is None else '-copy'}"))
+        return made[-1]
+
+    jobs = speculation.DaskJobs(client=None, submit=submit, jobs=[0, 1], log=lambda text: None)
+    copy = submit(0, "tcp://idle")
+    jobs.live[copy] = 0
+    jobs.copied.add(0)
+    assert jobs._finished(made[0]) is True and copy.status == "cancelled"
+    assert jobs._finished(copy) is False
+    assert jobs.unfinished == {1}
