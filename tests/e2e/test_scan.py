@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import BIN, ERA5, FIXTURES, SAMPLE_BIN, need_fixtures, run_cache, store_files  # noqa: E402
+from conftest import BIN, ERA5, FIXTURES, SAMPLE_BIN, need_fixtures, run_cache, store_files, traced_env  # noqa: E402
 
 
 def make_files(folder, n=24):
@@ -365,7 +365,7 @@ def scanner_execs(tmp_path, pattern, out, env):
     trace = tmp_path / f"{out.stem}.trace"
     proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace), str(BIN), "refs",
                            str(pattern), "-o", str(out)], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, ZP_CACHE_DIR="off", **env))
+                          env=traced_env(ZP_CACHE_DIR="off", **env))
     assert proc.returncode == 0, proc.stderr
     return sum('"scan-parts"' in line for line in trace.read_text().splitlines())
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, assert_matches, base_config, need_fixtures, open_kerchunk, ERA5
+from conftest import BIN, ERA5, assert_matches, base_config, need_fixtures, open_kerchunk, traced_env
 
 METADATA = {".zarray", ".zattrs", ".zgroup"}
 
@@ -22,7 +22,7 @@ def traced_start(tmp_path, store):
     trace = tmp_path / "start.trace"
     proc = subprocess.run(["strace", "-qq", "-e", "trace=renameat,renameat2,rename,fdatasync,fsync,clone,clone3",
                            "-o", str(trace), str(BIN), "cache", str(cfg)], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=traced_env())
     assert proc.returncode == 0, proc.stderr
     events = []
     for line in trace.read_text().splitlines():

@@ -666,7 +666,7 @@ def test_a_worker_refuses_a_plan_edited_after_its_coordinator_read_it(tmp_path):
     import hashlib
     import os
     import subprocess
-    from conftest import BIN, SAMPLE_BIN
+    from conftest import BIN, SAMPLE_BIN, traced_env
     data, private = tmp_path / "data", tmp_path / "private"
     subprocess.run([str(SAMPLE_BIN), "--out", str(data), "--prefix", "d_", "--files", "1", "--steps", "4",
                     "--lat", "9", "--lon", "12"], check=True, capture_output=True)
@@ -693,6 +693,7 @@ def test_a_worker_refuses_a_plan_edited_after_its_coordinator_read_it(tmp_path):
     (side / "complete.json").unlink()
     trace = tmp_path / "trace.txt"
     proc = subprocess.run(["strace", "-f", "-e", "trace=openat", "-o", str(trace), str(BIN), "worker",
-                           str(side / "plan.json"), "0", "--plan-sha256", handed], capture_output=True, text=True)
+                           str(side / "plan.json"), "0", "--plan-sha256", handed], capture_output=True, text=True,
+                          env=traced_env())
     assert proc.returncode == 5 and "changed after the run's coordinator read it" in proc.stderr, proc.stderr
     assert str(victim) not in trace.read_text()
