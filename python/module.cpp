@@ -188,30 +188,28 @@ std::string run_session(const std::string& config, const std::string& base_dir,
   return finished ? "done" : "submitted";
 }
 
-// deploy_mode mpi: every rank of `mpirun -n N python script.py` calls this (as the CLI's ranks).
-int cache_mpi(const std::string& config, const std::string& base_dir, bool yes) {
+// A whole run in one engine call, as the CLI runs it: never asks, `yes` answers for the user.
+int whole_run(const std::string& config, const std::string& base_dir, bool yes,
+              int (*run)(const Config&, const CacheOptions&)) {
   const Config cfg = engine_call([&] { return config_of(config, base_dir); });
   int code = 0;
   run_interruptible([&] {
     CacheOptions opt;
     opt.yes = yes;
     opt.ask = false;
-    code = run_cache_mpi(cfg, opt);
+    code = run(cfg, opt);
   });
   return code;
 }
 
+// deploy_mode mpi: every rank of `mpirun -n N python script.py` calls this (as the CLI's ranks).
+int cache_mpi(const std::string& config, const std::string& base_dir, bool yes) {
+  return whole_run(config, base_dir, yes, &run_cache_mpi);
+}
+
 // A store on S3 (deploy_mode series or local): the whole run in one call, as the CLI runs it.
 int cache_object_store(const std::string& config, const std::string& base_dir, bool yes) {
-  const Config cfg = engine_call([&] { return config_of(config, base_dir); });
-  int code = 0;
-  run_interruptible([&] {
-    CacheOptions opt;
-    opt.yes = yes;
-    opt.ask = false;
-    code = run_object_store_cache(cfg, opt);
-  });
-  return code;
+  return whole_run(config, base_dir, yes, &run_object_store_cache);
 }
 
 // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
