@@ -75,6 +75,9 @@ def test_slurm_array_on_s3_writes_what_series_writes(tmp_path, s3, slurm):  # no
     beats = [k for k in keys(s3, "sl/era5.zarr/.zarr-parallel/heartbeats/")]
     assert beats, keys(s3, "sl/era5.zarr/.zarr-parallel/")
     assert list(scratch.iterdir()) == []
+    status = subprocess.run([str(BIN), "status", f"s3://{BUCKET}/sl/era5.zarr"], capture_output=True, text=True,
+                            env=dict(os.environ, **aws_env(s3)), timeout=60)
+    assert status.returncode == 0 and "slurm-" in status.stdout, status.stdout + status.stderr
     no_secret_in_bucket(s3, "sl/era5.zarr/")
     assert "S3RVER" not in proc.stdout + proc.stderr
     mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/sl/era5.zarr")
@@ -176,15 +179,19 @@ if __name__ == "__main__":
 
 
 def test_dask_tasks_write_to_s3_with_credentials_from_their_environment(tmp_path, s3):
+    """One dask worker is killed mid-job (dask runs its task again): the store still equals series."""
     need_fixtures()
+    flag = tmp_path / "killed"
     env = python_env(tmp_path, s3, **aws_env(s3))
+    fault = dict(env, ZP_FAULT_KILL_ONCE=str(flag), ZP_FAULT_AFTER_CHUNKS="2")
     run_cache(tmp_path, s3_config(s3, "ser/era5.zarr"), check=0)
     script = tmp_path / "dask_s3.py"
     script.write_text(DASK_SCRIPT.format(refs=str(ERA5 / "refs.json"), bucket=BUCKET, prefix="dk/era5.zarr",
                                          options={"endpoint_url": s3.endpoint}))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600,
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=fault, timeout=600,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert flag.exists(), "the fault was not injected"
     py, cli = objects(s3, "dk/era5.zarr/"), objects(s3, "ser/era5.zarr/")
     root = {".zattrs", ".zmetadata"}  # the root attributes name each config's hash
     assert {k: v for k, v in py.items() if k not in root} == {k: v for k, v in cli.items() if k not in root}
@@ -192,6 +199,12 @@ def test_dask_tasks_write_to_s3_with_credentials_from_their_environment(tmp_path
     assert "dk/era5.zarr/.zarr-parallel/complete.json" in keys(s3, "dk/")
     no_secret_in_bucket(s3, "dk/era5.zarr/")
     assert "S3RVER" not in proc.stdout + proc.stderr
+    verify = s3_config(s3, "dk/era5.zarr", cache_storage_options={"endpoint_url": s3.endpoint})
+    # Every chunk as the source has it; the only difference from the CLI's config is its hash.
+    checked = run_cache(tmp_path, verify, command="verify", env=aws_env(s3)).stdout
+    assert " 0 different" in checked, checked
+    differences = [line for line in checked.splitlines()[1:] if line.strip()]
+    assert differences and all("zarr_parallel_config_hash" in d or "'.zattrs' differs" in d for d in differences), checked
     # Secrets in the config would have to travel in the tasks: refused, nothing written.
     script.write_text(DASK_SCRIPT.format(refs=str(ERA5 / "refs.json"), bucket=BUCKET, prefix="dks/era5.zarr",
                                          options=s3.options()))
