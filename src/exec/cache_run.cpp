@@ -308,8 +308,7 @@ void start_fresh(const Config& cfg, const TargetState& t, const TargetState& st,
   state.write_started(hash, sha256_hex(plan_text), batch.get());
   state.write_sources(fingerprints_json(plan.sources), batch.get());
   state.write_plan(plan_text, batch.get());
-  batch->finish();
-  state.sync();
+  batch->finish();  // the files, then the side folder's entries
 }
 
 // Which interrupted store an explicit `resume: true` continues ("" none).
