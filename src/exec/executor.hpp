@@ -29,6 +29,10 @@ struct RunContext {
   int log_level = 1;
   // The plan file exec'd workers load; "" the store's own plan.json.
   std::string plan_file = {};
+  // Called about once a second while local workers run (a store on S3: is the lease still ours,
+  // the workers' heartbeats mirrored into the prefix). What it throws stops every worker at once
+  // (SIGKILL: no more chunks) and ends run_local with that error.
+  std::function<void()> on_tick = {};
 };
 
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks

@@ -11,6 +11,7 @@
 #include "core/thread_pool.hpp"
 #include "exec/cache_decision.hpp"
 #include "exec/object_store_workers.hpp"
+#include "exec/orphan_uploads.hpp"
 #include "exec/progress.hpp"
 #include "exec/resume_check.hpp"
 #include "plan/plan_json.hpp"
@@ -148,9 +149,10 @@ void run_series_here(const Writable& store, const StoreState& state, const Plan&
   }
 }
 
-void run_pending(const Writable& store, const StoreState& state, const Plan& plan,
+void run_pending(const S3Writer& store, const StoreState& state, const Plan& plan,
                  const Config& cfg, LeaseKeeper& keeper) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  abort_orphan_uploads(store, plan, cfg.log_level);  // an earlier run's, killed mid-upload
   std::vector<int64_t> pending;
   {
     ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
@@ -159,7 +161,9 @@ void run_pending(const Writable& store, const StoreState& state, const Plan& pla
       return run_series_here(store, state, plan, pending, pool, cfg, keeper);
   }
   keeper.check();
-  run_local_on_object_store(state, plan, pending, cfg);  // workers write; the lease stays here
+  // Workers write; the lease stays here, and a lost one stops them at once.
+  run_local_on_object_store(state, plan, pending, cfg, store,
+                            [&keeper] { keeper.throw_if_lost(); });
 }
 
 Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id) {
@@ -231,7 +235,8 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
   Plan plan = plan_of_run(cfg, store, state, id, changed);
   run_pending(store, state, plan, cfg, keeper);
   keeper.check();
-  write_consolidated(plan, store);  // last but the completion marker
+  abort_orphan_uploads(store, plan, cfg.log_level);  // no worker runs now: any left is an orphan
+  write_consolidated(plan, store);                   // last but the completion marker
   keeper.check();
   state.mark_complete(hash);
   emit_event("complete", {{"store", store.root()}});

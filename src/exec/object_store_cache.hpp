@@ -6,7 +6,9 @@
 // rewritten in place after its consolidated metadata and completion marker are deleted first, so
 // a reader gets an error rather than a mix. The consolidated metadata and completion marker are
 // written last. deploy_mode series runs the jobs in this process; local in worker processes that
-// write to the prefix themselves (object_store_workers.hpp). The lease is renewed by a timer.
+// write to the prefix themselves (object_store_workers.hpp). The lease is renewed by a timer; a
+// lost one stops local workers at once. Multipart uploads left by killed workers are aborted
+// before data is written and after the workers are gone (orphan_uploads.hpp).
 #pragma once
 
 #include "config/config.hpp"
