@@ -104,6 +104,16 @@ class S3Batch : public WriteBatch {
   std::vector<std::pair<std::string, Bytes>> pending_;
 };
 
+// The MD5 a PUT was sent with (its Content-MD5 header), else computed: hashing every body a
+// second time cost W9 a tenth of its CPU.
+std::string sent_md5_hex(const HttpSend& r) {
+  static const std::string name = "Content-MD5: ";
+  for (const auto& h : r.headers)
+    if (h.rfind(name, 0) == 0)
+      if (auto hex = md5_hex_from_base64(h.substr(name.size())); !hex.empty()) return hex;
+  return md5_hex(*r.body);
+}
+
 // The ETag of a single-part PUT is the MD5 of what the server stored (S3 without SSE-KMS/SSE-C,
 // MinIO, Ceph, s3rver): checked unless ZP_S3_CHECK_ETAG=0. An ETag that is no MD5 is not judged.
 bool etag_matches(const HttpSend& r) {
@@ -115,7 +125,7 @@ bool etag_matches(const HttpSend& r) {
   etag.erase(std::remove(etag.begin(), etag.end(), '"'), etag.end());
   if (!check || etag.size() != 32 || !r.body) return true;
   for (char& c : etag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return etag == md5_hex(*r.body);
+  return etag == sent_md5_hex(r);
 }
 
 }  // namespace
