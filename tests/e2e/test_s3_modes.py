@@ -262,10 +262,10 @@ def test_status_on_s3_shows_the_live_workers_of_a_local_run(tmp_path, s3):
                               capture_output=True, text=True, env=env, timeout=60)
         return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
-    run, tmp, _ = start_slow_local_run(tmp_path, s3, "live/era5.zarr", 12)
+    run, tmp, _ = start_slow_local_run(tmp_path, s3, "live/era5.zarr", 20)
     try:
         seen = []
-        assert wait_for(lambda: bool(seen.append(status()) or seen[-1].get("live_workers")), 10), seen[-1:]
+        assert wait_for(lambda: bool(seen.append(status()) or seen[-1].get("live_workers")), 15), seen[-1:]
         live = seen[-1]["live_workers"]
         workers = scratch_workers(tmp)
         assert {b["pid"] for b in live} <= set(workers), (live, workers)  # this run's worker processes
