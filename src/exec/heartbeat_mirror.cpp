@@ -1,6 +1,6 @@
 #include "exec/heartbeat_mirror.hpp"
 
-#include "core/error.hpp"
+#include <exception>
 
 namespace zp {
 
@@ -24,13 +24,13 @@ void HeartbeatMirror::tick(double now) {
       const std::string worker = name.substr(0, name.size() - 5);
       const auto beat = scratch_.heartbeat(worker);
       if (!beat) continue;
-      std::string text = beat->dump();
+      std::string text = beat->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       auto& sent = sent_[worker];
       if (text == sent) continue;
       store_.put(mirror_key(worker), text, Sync::Cached);
       sent = std::move(text);
     }
-  } catch (const Error&) {  // unreachable for now: the lease's renewal judges the store
+  } catch (const std::exception&) {  // unreachable for now: the lease's renewal judges the store
   }
 }
 
