@@ -27,8 +27,11 @@ struct RunContext {
   // The store's records: done markers (for a folder store, the same folder as `store`).
   const StoreState& state;
   int log_level = 1;
-  // The plan file exec'd workers load; "" the store's own plan.json.
+  // The plan file exec'd workers load; "" the store's own plan.json. May be the plan's URL on S3
+  // (SLURM's workers), with the SHA-256 the coordinator read and the store's public options.
   std::string plan_file = {};
+  std::string plan_sha256 = {};    // "": computed from plan_file
+  std::string store_options = {};  // --store-options for a plan on S3
   // Called about once a second while local workers run (a store on S3: is the lease still ours,
   // the workers' heartbeats mirrored into the prefix). What it throws stops every worker at once
   // (SIGKILL: no more chunks) and ends run_local with that error.
