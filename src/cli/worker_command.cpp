@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "exec/executor.hpp"
+#include "exec/queue_task.hpp"
 #include "plan/plan_json.hpp"
 #include "store/store_table.hpp"
 
@@ -17,12 +18,13 @@ struct WorkerArgs {
   std::vector<int64_t> job_ids;
   int64_t task = -1;
   int threads = 0, jobs_fd = -1;
+  bool queue = false;
 };
 
 int run_worker_command(WorkerArgs a) {
   if (!a.task_list.empty()) a.job_ids = task_jobs(a.task_list, a.task);
-  if (a.job_ids.empty() && a.jobs_fd < 0)
-    throw Error::config("JOB_ID", "give job ids, or --task-list and --task");
+  if (a.job_ids.empty() && a.jobs_fd < 0 && !a.queue)
+    throw Error::config("JOB_ID", "give job ids, --task-list and --task, or --queue");
   const Plan p = load_plan(a.plan_path, a.plan_sha256);
   const int threads = a.threads > 0 ? a.threads : p.threads_per_worker;
   // A store on S3 has no folder for logs and heartbeats: they go beside the plan file (the
@@ -30,7 +32,9 @@ int run_worker_command(WorkerArgs a) {
   const std::string local_root = backend_of(p.store) == Backend::S3
                                      ? std::filesystem::absolute(a.plan_path).parent_path().string()
                                      : "";
-  if (a.jobs_fd >= 0)
+  if (a.queue)
+    run_queue_task(p, threads, a.worker_id, a.task, local_root);
+  else if (a.jobs_fd >= 0)
     serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root);
   else
     run_worker_jobs(p, a.job_ids, threads, a.worker_id, {}, {}, local_root);
@@ -52,6 +56,9 @@ CommandRun setup_worker(CLI::App& cmd) {
                  "refuse the plan file unless its SHA-256 is this (what the coordinator read)");
   cmd.add_option("--jobs-from-fd", a->jobs_fd,
                  "take job ids from this socket, a line each, until it closes (local mode)");
+  cmd.add_flag("--queue", a->queue,
+               "take jobs from the store's shared queue, then copies of slow ones (SLURM array "
+               "tasks; --task: where in the queue to look first)");
   return [a] { return run_worker_command(*a); };
 }
 
