@@ -160,6 +160,37 @@ def test_slow_task_gets_a_copy_and_no_longer_decides_the_end(tmp_path, slurm):
     assert run_cache(tmp_path, config(store), command="verify").returncode == 0
 
 
+def test_without_a_coordinator_the_slow_task_stops_at_the_copys_done_marker(tmp_path, slurm):
+    """Submitted without waiting: no coordinator follows or cancels the tasks. One task sleeps 10 s
+    mid-job; the other takes the rest and a copy of that job; the sleeper wakes, finds the job's done
+    marker at its next unit and stops on its own (exit 0, its log says so). A resume then finishes
+    the store, equal to the local one. Before the queue the sleeper finished its job itself (no
+    copy, no such line)."""
+    need_fixtures()
+    store = tmp_path / "alone.zarr"
+    flag = tmp_path / "slept"
+    env = dict(slurm, ZP_FAULT_SLEEP_ONCE=str(flag), ZP_FAULT_SLEEP_SECONDS="10")
+    run_cache(tmp_path, config(store, await_completion=False), env=env, check=0)
+    subs = json.loads((store / ".zarr-parallel" / "slurm" / "submissions.json").read_text())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        out = subprocess.run(["squeue", "-h", "-j", ",".join(s["id"] for s in subs)], env=slurm, capture_output=True,
+                             text=True, timeout=30).stdout
+        if not out.strip():
+            break
+        time.sleep(0.5)
+    assert flag.exists(), "the fault was not injected"
+    logs = slurm_logs(store)
+    assert "started a copy on task" in logs and "another copy finished it first; this one stopped" in logs, logs
+    assert "error" not in logs.lower() and "CANCELLED" not in logs, logs
+    assert len(list((store / ".zarr-parallel" / "jobs").glob("*.done"))) == plan_jobs(store)
+    proc = run_cache(tmp_path, config(store, resume=True), env=slurm, check=0)
+    assert (store / ".zarr-parallel" / "complete.json").exists(), proc.stderr
+    assert not [p for p in store.rglob("*") if ".zptmp." in p.name]
+    assert store_files(store) == store_files(local_copy(tmp_path))
+    assert run_cache(tmp_path, config(store), command="verify").returncode == 0
+
+
 def test_submit_without_waiting_then_resume(tmp_path, slurm):
     need_fixtures()
     store = tmp_path / "later.zarr"
