@@ -49,7 +49,9 @@ CommandRun setup_worker(CLI::App& cmd) {
   cmd.add_option("JOB_ID", a->job_ids, "job ids");
   cmd.add_option("--task-list", a->task_list,
                  "file with the job ids of each array task, a line a task");
-  cmd.add_option("--task", a->task, "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID)");
+  cmd.add_option("--task", a->task,
+                 "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID); with --queue, the "
+                 "place in the queue to look at first");
   cmd.add_option("--threads", a->threads, "decode/encode threads (default: the plan's)");
   cmd.add_option("--worker-id", a->worker_id, "name used for heartbeats");
   cmd.add_option("--plan-sha256", a->plan_sha256,
