@@ -209,7 +209,7 @@ std::optional<int64_t> Dispatch::job_to_copy(double now) const {
     if (const auto hb = state_.heartbeat(fmt::format("mpi-rank-{}", rank)))
       progress_from_heartbeat(*hb, r.job, p);
     const double copy = per_weight * weight(r.job);
-    if (!copy_pays(expected_finish(p, now, copy), now, copy)) continue;
+    if (!copy_pays(p.started, expected_finish(p, now, copy), now, copy)) continue;
     if (!oldest || p.started < oldest_start) {
       oldest = r.job;
       oldest_start = p.started;
