@@ -126,7 +126,7 @@ std::optional<CopyPick> QueueTask::pick_copy(const std::set<int64_t>& done,
       if (const auto hb = files_.heartbeat(c.task)) progress_from_heartbeat(*hb, job, p);
     const double copy = per_weight * job_weight(j);
     const double end = expected_finish(p, now, copy);
-    if (!copy_pays(end, now, copy) || (oldest && p.started >= oldest->started)) continue;
+    if (!copy_pays(p.started, end, now, copy) || (oldest && p.started >= oldest->started)) continue;
     oldest = CopyPick{job, c.task, p.started, now - p.started, end - now, copy};
   }
   if (oldest && state_.is_done(oldest->job)) return std::nullopt;  // just finished
