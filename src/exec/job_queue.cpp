@@ -105,13 +105,13 @@ std::optional<Claim> JobQueue::read_claim(const std::string& name) const {
   return c;
 }
 
-JobQueue::Claims JobQueue::claims() const {
+JobQueue::Claims JobQueue::claims(const std::set<int64_t>& skip) const {
   Claims out;
   for (const auto& name : store_.list_at_most(key("claims"), 2 * plan_jobs_ + 4096)) {
     const bool copy = name.ends_with(".copy");
     const auto id =
         job_id(copy ? std::string_view(name).substr(0, name.size() - 5) : name, plan_jobs_);
-    if (!id) continue;  // a temporary of a claim being made, or not ours
+    if (!id || skip.count(*id)) continue;  // a temporary of a claim being made, not ours, done
     if (const auto c = read_claim(name)) (copy ? out.copies : out.first)[*id] = *c;
   }
   return out;

@@ -42,12 +42,13 @@ class JobQueue {
 
   // Takes `job` (its copy with `copy`) for `task`; false when another task has it.
   bool claim(int64_t job, bool copy, const std::string& task, double started) const;
-  // The claims there are: job → claim, and the jobs that have a copy claim.
+  // The claims there are: job → claim, and the jobs that have a copy claim. Claims of jobs in
+  // `skip` (done ones) are left out unread: one listing, then a small read a claim.
   struct Claims {
     std::map<int64_t, Claim> first;
     std::map<int64_t, Claim> copies;
   };
-  Claims claims() const;
+  Claims claims(const std::set<int64_t>& skip = {}) const;
   // Removes a claim (its task is gone): the job can be taken again.
   void release(int64_t job, bool copy) const;
 

@@ -50,7 +50,7 @@ std::optional<int64_t> QueueTask::next() {
   for (;;) {
     throw_if_terminated("the cache run was");
     const auto done = done_jobs_listed(state_, plan_.jobs.size());
-    const auto claims = queue_.claims();
+    const auto claims = queue_.claims(done);
     if (const auto job = take(done, claims)) return job;
     if (speculative_copies_off()) return std::nullopt;
     learn(done);

@@ -403,9 +403,10 @@ std::set<int64_t> SlurmFollow::count_done(const JobQueue::Claims& claims) {
     if (!counted_.insert(j).second) continue;
     count_done_job(ctx_.state, progress_, j, written_, read_);
     const auto copy = claims.copies.find(j);
-    const auto info = ctx_.state.done_info(j);
-    if (copy != claims.copies.end() && info && info->is_object() &&
-        info->value("worker", std::string()) == copy->second.task)
+    const auto info = ctx_.state.done_info(j);  // a store file: the worker only if a string
+    const auto worker = info && info->is_object() ? info->find("worker") : json::const_iterator();
+    if (copy != claims.copies.end() && info && info->is_object() && worker != info->end() &&
+        worker->is_string() && worker->get<std::string>() == copy->second.task)
       log_line(cfg_.log_level, 1,
                fmt::format("job {}: the copy on task {} finished first", j, copy->second.task));
   }
@@ -503,7 +504,7 @@ void SlurmFollow::run() {
   while (!all_done) {
     if (termination_signal() != 0) stop_on_signal();
     poll_tasks();
-    const auto claims = queue_.claims();
+    const auto claims = queue_.claims(counted_);  // jobs counted done earlier: not read again
     const auto done = count_done(claims);
     progress_.update(static_cast<int64_t>(done.size()), written_, static_cast<int>(active_), read_);
     all_done = done.size() == jobs_.size();
