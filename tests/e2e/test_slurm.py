@@ -85,8 +85,9 @@ def test_slurm_job_array_gives_the_local_store(tmp_path, slurm):
     assert run_cache(tmp_path, config(store), command="verify").returncode == 0
 
 
-def find_stopped_task(env, deadline):
-    """The array task (JOBID_TASK) whose worker stopped itself (SIGSTOP), or None by `deadline`."""
+def find_stopped_task(store, deadline):
+    """The array task (JOBID_TASK) whose worker, running the plan of `store` (not another test's
+    on this machine), stopped itself (SIGSTOP), or None by `deadline`."""
     while time.monotonic() < deadline:
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -94,7 +95,7 @@ def find_stopped_task(env, deadline):
                 argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if state == "T" and b"worker" in argv and b"--worker-id" in argv:
+            if state == "T" and str(store / ".zarr-parallel" / "plan.json").encode() in argv and b"--worker-id" in argv:
                 return argv[argv.index(b"--worker-id") + 1].decode().removeprefix("slurm-")
         time.sleep(0.1)
     return None
@@ -114,7 +115,7 @@ def test_task_killed_midway_has_its_job_queued_again(tmp_path, slurm):
     proc = subprocess.Popen([str(BIN), "cache", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(slurm, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_NO_COPIES="1"))
     try:
-        task = find_stopped_task(slurm, time.monotonic() + 120)
+        task = find_stopped_task(store, time.monotonic() + 120)
         assert task, "no array task stopped itself"
         subprocess.run(["scancel", task], env=slurm, check=True, timeout=30)
         out, err = proc.communicate(timeout=300)
