@@ -162,7 +162,7 @@ def test_slow_task_gets_a_copy_and_no_longer_decides_the_end(tmp_path, slurm):
 
 
 def test_without_a_coordinator_the_slow_task_stops_at_the_copys_done_marker(tmp_path, slurm):
-    """Submitted without waiting: no coordinator follows or cancels the tasks. One task sleeps 10 s
+    """Submitted without waiting: no coordinator follows or cancels the tasks. One task sleeps 20 s
     mid-job; the other takes the rest and a copy of that job; the sleeper wakes, finds the job's done
     marker at its next unit and stops on its own (exit 0, its log says so). A resume then finishes
     the store, equal to the local one. Before the queue the sleeper finished its job itself (no
@@ -170,7 +170,7 @@ def test_without_a_coordinator_the_slow_task_stops_at_the_copys_done_marker(tmp_
     need_fixtures()
     store = tmp_path / "alone.zarr"
     flag = tmp_path / "slept"
-    env = dict(slurm, ZP_FAULT_SLEEP_ONCE=str(flag), ZP_FAULT_SLEEP_SECONDS="10")
+    env = dict(slurm, ZP_FAULT_SLEEP_ONCE=str(flag), ZP_FAULT_SLEEP_SECONDS="20")
     run_cache(tmp_path, config(store, await_completion=False), env=env, check=0)
     subs = json.loads((store / ".zarr-parallel" / "slurm" / "submissions.json").read_text())
     deadline = time.monotonic() + 120
