@@ -12,6 +12,7 @@
 #include "exec/heartbeat.hpp"
 #include "exec/termination.hpp"
 #include "plan/copy_rule.hpp"
+#include "store/store_table.hpp"
 #include "write/output_store.hpp"
 
 namespace zp {
@@ -134,14 +135,15 @@ std::optional<CopyPick> QueueTask::pick_copy(const std::set<int64_t>& done,
 }
 
 void run_queue_task(const Plan& plan, int threads, const std::string& worker_id, int64_t first,
-                    const std::string& local_root) {
-  const std::string root = local_root.empty() ? plan.store : local_root;
-  const FileStore files(root);
-  const StoreState files_state(files);
+                    const std::string& queue_root, const std::string& local_root) {
   const auto out = open_output_store(plan);
   const StoreState state(*out);
-  const JobQueue queue(root, plan.jobs.size());
-  QueueTask task(plan, queue, state, files_state, worker_id, first);
+  // Other tasks' heartbeats, where WorkerJobs writes them.
+  const bool in_store = backend_of(plan.store) == Backend::S3 && local_root.empty();
+  const FileStore files(local_root.empty() ? plan.store : local_root);
+  const StoreState files_state(files);
+  const JobQueue queue(queue_root, plan.jobs.size());
+  QueueTask task(plan, queue, state, in_store ? state : files_state, worker_id, first);
   run_worker_queue(
       plan, threads, worker_id, [&] { return task.next(); }, local_root);
 }

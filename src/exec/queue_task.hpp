@@ -57,9 +57,10 @@ class QueueTask {
   std::map<int64_t, double> first_seen_;  // claims with no readable start: when first seen here
 };
 
-// The worker command's --queue mode: the queue and stores of `plan`, then job after job.
-// `local_root`: the folder of logs, heartbeats and the queue when the store is not a folder.
+// The worker command's --queue mode: the queue in `queue_root`'s side folder (the store, or for
+// a store on S3 the run's scratch folder), then job after job. `local_root`: the folder of logs
+// and heartbeats when the store is on S3 and the plan a local file ("": heartbeats in the store).
 void run_queue_task(const Plan& plan, int threads, const std::string& worker_id, int64_t first,
-                    const std::string& local_root);
+                    const std::string& queue_root, const std::string& local_root);
 
 }  // namespace zp

@@ -101,11 +101,14 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
   if (!cfg.slurm.account.empty()) script += "#SBATCH --account=" + quote(cfg.slurm.account) + "\n";
   if (!cfg.slurm.qos.empty()) script += "#SBATCH --qos=" + quote(cfg.slurm.qos) + "\n";
   for (const auto& e : cfg.slurm.extra) script += "#SBATCH " + e + "\n";
+  const std::string plan = ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file;
   script += fmt::format(
-      "exec {} worker {} --queue --task \"$(({} + SLURM_ARRAY_TASK_ID))\" --threads {} "
-      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}\n",
-      quote(worker_executable_path()), quote(ctx.state.plan_path()), first,
-      ctx.plan.threads_per_worker, plan_file_sha256(ctx.state.plan_path()));
+      "exec {} worker {} --queue {} --task \"$(({} + SLURM_ARRAY_TASK_ID))\" --threads {} "
+      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}{}\n",
+      quote(worker_executable_path()), quote(plan), quote(ctx.store.root()), first,
+      ctx.plan.threads_per_worker,
+      ctx.plan_sha256.empty() ? plan_file_sha256(plan) : ctx.plan_sha256,
+      ctx.store_options.empty() ? "" : " --store-options " + quote(ctx.store_options));
   return script;
 }
 
@@ -290,7 +293,8 @@ void print_submitted(const RunContext& ctx, const std::vector<Submission>& subs)
   say(stderr, fmt::format("zarr-parallel: submitted; follow it with `zarr-parallel status {}` or "
                           "`squeue -j {}`, and finish the store with the same command and --set "
                           "resume=true\n",
-                          ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id));
+                          ctx.plan_file.empty() ? ctx.store.root() : ctx.plan.store,
+                          subs.empty() ? std::string("?") : subs.back().id));
 }
 
 // Follows the array tasks through squeue, the queue's claims, done markers and heartbeats until
@@ -302,7 +306,6 @@ class SlurmFollow {
               std::vector<Submission>& subs, int& attempt, const JobQueue& queue)
       : ctx_(ctx),
         cfg_(cfg),
-        files_(ctx.store),
         jobs_(jobs.begin(), jobs.end()),
         subs_(subs),
         attempt_(attempt),
@@ -329,7 +332,6 @@ class SlurmFollow {
 
   const RunContext& ctx_;
   const Config& cfg_;
-  const StoreState files_;  // the tasks' heartbeats
   const std::set<int64_t> jobs_;
   std::vector<Submission>& subs_;
   int& attempt_;
@@ -373,7 +375,7 @@ void SlurmFollow::poll_tasks() {
 
 // A queued or running task: its heartbeat is its job's progress; one that stopped is cancelled.
 void SlurmFollow::follow_active(const Submission& s, int64_t t) {
-  const auto hb = files_.heartbeat(s.task_name(t));
+  const auto hb = ctx_.state.heartbeat(s.task_name(t));  // in the store (on S3 too)
   if (!hb || !hb->is_object()) return;
   const auto job = hb->find("job"), time = hb->find("time");
   if (job != hb->end() && job->is_number_integer() && jobs_.count(job->get<int64_t>()))
@@ -496,7 +498,9 @@ void SlurmFollow::end_tasks() {
     for (const auto& s : subs_) any |= !active_tasks(s.id).empty();
     if (any) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  if (!any && copies_) remove_stale_temporaries(ctx_.store.root(), ctx_.plan);
+  // (A store on S3 has no half-written files: a part upload not completed is no object.)
+  if (!any && copies_ && ctx_.plan_file.empty())
+    remove_stale_temporaries(ctx_.store.root(), ctx_.plan);
 }
 
 void SlurmFollow::run() {
