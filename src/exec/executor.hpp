@@ -33,6 +33,10 @@ struct RunContext {
   std::string plan_file = {};
   std::string plan_sha256 = {};    // "": computed from plan_file
   std::string store_options = {};  // --store-options for a plan on S3
+  // Called about once a second while local workers run (a store on S3: is the lease still ours,
+  // the workers' heartbeats mirrored into the prefix). What it throws stops every worker at once
+  // (SIGKILL: no more chunks) and ends run_local with that error.
+  std::function<void()> on_tick = {};
 };
 
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks
