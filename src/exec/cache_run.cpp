@@ -303,10 +303,12 @@ void start_fresh(const Config& cfg, const TargetState& t, const TargetState& st,
   // The plan's digest beside the config hash: a resume, a worker or `status` refuses a plan
   // that was damaged or edited since (one that still parses would complete a wrong store).
   const std::string plan_text = plan_to_json(plan).dump();
-  state.write_started(hash, sha256_hex(plan_text));
-  state.write_sources(fingerprints_json(plan.sources));
-  state.write_plan(plan_text);
-  state.sync();
+  // The three flushed together (one wait on the device, not three in turn), durable before any job.
+  const auto batch = store.batch();
+  state.write_started(hash, sha256_hex(plan_text), batch.get());
+  state.write_sources(fingerprints_json(plan.sources), batch.get());
+  state.write_plan(plan_text, batch.get());
+  batch->finish();  // the files, then the side folder's entries
 }
 
 // Which interrupted store an explicit `resume: true` continues ("" none).
@@ -490,9 +492,12 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
         throw Error(ErrorKind::Job,
                     fmt::format("job {} has no done marker; run again with resume: true", j.id));
     const bool append = !plan.append_dim.empty();
-    if (!append) write_consolidated(plan, store);
+    // .zmetadata and the stats flushed together, both durable before the completion marker.
+    const auto batch = store.batch();
+    if (!append) write_consolidated(plan, *batch);
     if (cfg.generate_stats)
-      state.write_stats(stats_json(plan, state, now_seconds() - session.started));
+      state.write_stats(stats_json(plan, state, now_seconds() - session.started), batch.get());
+    batch->finish();
     if (append)
       finish_append(cfg, plan, target);  // metadata, sources, completion, in that order
     else

@@ -53,22 +53,30 @@ int StoreState::open_log(int64_t job_id) const {
   return store_.open_append(key("logs/job-" + std::to_string(job_id) + ".log"));
 }
 
-void StoreState::write_plan(const std::string& plan_json) const {
-  store_.put(key("plan.json"), plan_json);
+void StoreState::put(const std::string& k, const std::string& text, WriteBatch* batch) const {
+  if (!batch) return store_.put(k, text);
+  const Bytes bytes(text.begin(), text.end());
+  batch->put(k, {&bytes});
 }
 
-void StoreState::write_started(const std::string& config_hash,
-                               const std::string& plan_sha256) const {
+void StoreState::write_plan(const std::string& plan_json, WriteBatch* batch) const {
+  put(key("plan.json"), plan_json, batch);
+}
+
+void StoreState::write_started(const std::string& config_hash, const std::string& plan_sha256,
+                               WriteBatch* batch) const {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  store_.put(key("state.json"), json{{"config_hash", config_hash},
-                                     {"plan_sha256", plan_sha256},
-                                     {"started", now_seconds()},
-                                     {"host", host},
-                                     {"pid", getpid()},
-                                     {"tool_version", ZP_VERSION},
-                                     {"format_version", kOutputFormatVersion}}
-                                    .dump(2));
+  put(key("state.json"),
+      json{{"config_hash", config_hash},
+           {"plan_sha256", plan_sha256},
+           {"started", now_seconds()},
+           {"host", host},
+           {"pid", getpid()},
+           {"tool_version", ZP_VERSION},
+           {"format_version", kOutputFormatVersion}}
+          .dump(2),
+      batch);
 }
 
 std::optional<json> StoreState::started() const {
@@ -115,8 +123,8 @@ std::vector<json> StoreState::heartbeats() const {
   return out;
 }
 
-void StoreState::write_sources(const json& fingerprints) const {
-  store_.put(key("sources.json"), fingerprints.dump());
+void StoreState::write_sources(const json& fingerprints, WriteBatch* batch) const {
+  put(key("sources.json"), fingerprints.dump(), batch);
 }
 
 std::optional<json> StoreState::sources() const {
@@ -142,8 +150,8 @@ void StoreState::clear_done() const {
   store_.sync_folders({key("jobs")});
 }
 
-void StoreState::write_stats(const json& stats) const {
-  store_.put(key("stats.json"), stats.dump(2));
+void StoreState::write_stats(const json& stats, WriteBatch* batch) const {
+  put(key("stats.json"), stats.dump(2), batch);
 }
 
 void StoreState::mark_complete(const std::string& config_hash) const {

@@ -28,9 +28,12 @@ class StoreState {
   std::string log_path(int64_t job_id) const;
   // The job's log opened to append to it (inside the store, no link followed); caller closes it.
   int open_log(int64_t job_id) const;
-  void write_plan(const std::string& plan_json) const;
+  // The writes below that take a `batch` put their file into it (durable at its finish(), with the
+  // others: one wait on the device for all) instead of flushing it on its own.
+  void write_plan(const std::string& plan_json, WriteBatch* batch = nullptr) const;
   // `plan_sha256`: SHA-256 of the plan.json text, checked by load_plan.
-  void write_started(const std::string& config_hash, const std::string& plan_sha256) const;
+  void write_started(const std::string& config_hash, const std::string& plan_sha256,
+                     WriteBatch* batch = nullptr) const;
   // {config_hash, plan_sha256, started, tool_version, format_version}
   std::optional<nlohmann::json> started() const;
 
@@ -49,7 +52,7 @@ class StoreState {
 
   // The source fingerprints as planned (also in the plan; kept apart so that a cache hit need not
   // read a large plan).
-  void write_sources(const nlohmann::json& fingerprints) const;
+  void write_sources(const nlohmann::json& fingerprints, WriteBatch* batch = nullptr) const;
   std::optional<nlohmann::json> sources() const;
 
   // An append in progress ({dim, old_length}): written when it starts, removed when it completes.
@@ -60,7 +63,7 @@ class StoreState {
   // Removes every done marker (an append's jobs are numbered from 0 again).
   void clear_done() const;
 
-  void write_stats(const nlohmann::json& stats) const;
+  void write_stats(const nlohmann::json& stats, WriteBatch* batch = nullptr) const;
   // Flushes the done markers, then writes the completion marker durably.
   void mark_complete(const std::string& config_hash) const;
   // Flushes the side folder's entries: the plan and state of a new store survive a crash.
@@ -72,6 +75,7 @@ class StoreState {
   std::optional<int> started_format_version() const;
 
  private:
+  void put(const std::string& key, const std::string& text, WriteBatch* batch) const;
   const Writable& store_;
 };
 
