@@ -367,8 +367,10 @@ void write_start(CacheSession& session) {
   {
     ThreadPool pool(1);
     JobRunner runner(plan, store, pool);
+    std::vector<int> coordinates;  // fetched together: one round trip behind a network
     for (std::size_t i = 0; i < plan.arrays.size(); ++i)
-      if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+      if (plan.arrays[i].coordinate) coordinates.push_back(static_cast<int>(i));
+    runner.run_whole_arrays(coordinates);
   }
   for (const auto& j : plan.jobs)
     if (!state.is_done(j.id)) session.pending.push_back(j.id);
