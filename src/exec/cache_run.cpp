@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -43,12 +44,19 @@ namespace zp {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-Prepared prepare(const Config& cfg) {
+Prepared prepare(const Config& cfg, std::vector<Fingerprint>* fingerprints) {
   Prepared p{cfg, {}, {}, {}, {}};
   set_scan_cache_log_level(cfg.log_level);
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access,
                           cfg.filter_by_keys);
   p.dataset.access.hide_secrets_of_files(p.dataset.files);  // signed chunk URLs: never on disk
+  std::future<std::vector<Fingerprint>> taken;  // joined before this returns (or unwinds)
+  if (fingerprints)
+    taken = std::async(std::launch::async,
+                       [objects = source_objects(p.dataset), access = p.dataset.access] {
+                         SourceAccess own(access);
+                         return take_fingerprints(objects, own);
+                       });
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
   p.coordinates = with_labels(std::move(p.coordinates), p.selection);
@@ -57,6 +65,7 @@ Prepared prepare(const Config& cfg) {
   p.plan = make_plan(p.dataset, p.selection, cfg, opt);
   p.plan.recommendations = recommend(p.dataset, p.coordinates, p.selection, cfg, opt, p.plan);
   for (const auto& [key, message] : p.selection.notes) p.plan.notes.push_back({key, message});
+  if (fingerprints) *fingerprints = taken.get();
   return p;
 }
 
@@ -210,7 +219,8 @@ namespace {
 
 // Step 2: read the source and plan (reads only), then refuse any overlap with the source.
 void plan_session(const Config& cfg, const std::string& staging, CacheSession& session) {
-  Prepared prep = prepare(cfg);
+  std::vector<Fingerprint> taken;
+  Prepared prep = prepare(cfg, &taken);
   const std::vector<Fingerprint> sources = source_objects(prep.dataset);
   std::vector<std::string> roots;  // local ones: a remote source cannot overlap a local store
   for (const auto& s : sources)
@@ -220,8 +230,7 @@ void plan_session(const Config& cfg, const std::string& staging, CacheSession& s
   check_not_source(session.target, roots);
   check_not_source(staging, roots, "the staging store " + staging);
   session.plan = std::move(prep.plan);
-  SourceAccess access(session.plan.access);
-  session.plan.sources = take_fingerprints(sources, access);
+  session.plan.sources = std::move(taken);
   for (const auto& n : session.plan.notes)
     log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
 }
@@ -369,8 +378,10 @@ void write_start(CacheSession& session) {
   {
     ThreadPool pool(1);
     JobRunner runner(plan, store, pool);
+    std::vector<int> coordinates;  // fetched together: one round trip behind a network
     for (std::size_t i = 0; i < plan.arrays.size(); ++i)
-      if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+      if (plan.arrays[i].coordinate) coordinates.push_back(static_cast<int>(i));
+    runner.run_whole_arrays(coordinates);
   }
   for (const auto& j : plan.jobs)
     if (!state.is_done(j.id)) session.pending.push_back(j.id);

@@ -23,8 +23,10 @@ struct Prepared {
   Plan plan;
 };
 
-// Everything up to and including the plan and its recommendations; no writes.
-Prepared prepare(const Config& cfg);
+// Everything up to and including the plan and its recommendations; no writes. `fingerprints`,
+// when given, gets the source objects' fingerprints (source_objects order), taken while the
+// coordinates are read and the plan made: behind a network their round trips overlap.
+Prepared prepare(const Config& cfg, std::vector<Fingerprint>* fingerprints = nullptr);
 
 struct CacheOptions {
   bool yes = false;  // proceed despite recommendations

@@ -126,8 +126,10 @@ std::vector<int64_t> write_start(const Writable& store, const StoreState& state,
                                  ThreadPool& pool) {
   write_metadata(plan, store);
   JobRunner runner(plan, store, pool);
+  std::vector<int> coordinates;  // fetched together: one round trip behind a network
   for (std::size_t i = 0; i < plan.arrays.size(); ++i)
-    if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+    if (plan.arrays[i].coordinate) coordinates.push_back(static_cast<int>(i));
+  runner.run_whole_arrays(coordinates);
   std::vector<int64_t> pending;
   for (const Job& job : plan.jobs)
     if (!state.is_done(job.id)) pending.push_back(job.id);

@@ -252,6 +252,15 @@ struct HttpReader::Transfer {
   CURLcode curl = CURLE_OK;
   std::string curl_error;
   Bytes body;
+  // A merged range answered 206 goes straight into its pieces' buffers (`at` in the body; each
+  // sized to its range), not into `body` and then copied out: one copy and one set of fresh
+  // pages fewer. `received` counts the body's bytes.
+  struct Piece {
+    uint64_t at;
+    Bytes* out;
+  };
+  std::vector<Piece> scatter;
+  uint64_t received = 0;
   std::string etag, last_modified, content_range;
   int64_t content_length = -1;
   bool done = false;
@@ -288,9 +297,30 @@ void append(Bytes& body, const char* ptr, std::size_t len) {
   std::memcpy(body.data() + at, ptr, len);
 }
 
+// The body's bytes [received, received + len) into each piece they overlap.
+void scatter(HttpReader::Transfer& t, const char* ptr, std::size_t len) {
+  const uint64_t from = t.received, to = t.received + len;
+  for (const auto& p : t.scatter) {
+    if (p.at >= to) break;  // sorted by `at`
+    const uint64_t end = p.at + p.out->size();
+    if (end <= from) continue;
+    const uint64_t lo = std::max(from, p.at), hi = std::min(to, end);
+    std::memcpy(p.out->data() + (lo - p.at), ptr + (lo - from), hi - lo);
+  }
+  t.received = to;
+}
+
 size_t on_body(char* ptr, size_t size, size_t n, void* user) {
   auto* t = static_cast<HttpReader::Transfer*>(user);
   const size_t len = size * n;
+  if (!t->scatter.empty() && t->status == 206) {
+    if (t->received + len > t->length) {
+      t->overflow = true;
+      return 0;
+    }
+    scatter(*t, ptr, len);
+    return len;
+  }
   const uint64_t cap = body_cap(*t);
   if (t->body.size() + len <= cap) {
     if (t->body.empty() && t->kind == HttpReader::Transfer::Kind::Range && t->status == 206)
@@ -442,10 +472,9 @@ void judge_range(HttpReader::Transfer& t) {
   } else if (a != t.offset || b != t.offset + t.length - 1) {
     t.failure = "the server answered bytes " + std::to_string(a) + "-" + std::to_string(b) +
                 " to the request for bytes " + asked + ": refused";
-  } else if (t.body.size() != t.length) {
+  } else if (const uint64_t got = t.scatter.empty() ? t.body.size() : t.received; got != t.length) {
     t.transient = true;  // a body cut short
-    t.failure = "short body: " + std::to_string(t.body.size()) + " of " + std::to_string(t.length) +
-                " bytes";
+    t.failure = "short body: " + std::to_string(got) + " of " + std::to_string(t.length) + " bytes";
   }
 }
 
@@ -493,6 +522,7 @@ void HttpReader::start_transfer(Transfer& tr, long timeout) {
   t->easy = curl_easy_init();
   t->status = 0;
   t->body.clear();
+  t->received = 0;
   t->etag.clear();
   t->last_modified.clear();
   t->content_range.clear();
@@ -796,17 +826,18 @@ namespace {
   throw Error::source(t.location, t.failure);
 }
 
-}  // namespace
+struct MergedPiece {
+  std::size_t index;  // into the ranges asked for
+  uint64_t at;        // offset inside the merged body
+};
 
-std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges) {
-  // Ranges of one object closer than kMergeGap are fetched as one request (fewer round trips;
-  // NetCDF-4 chunks usually sit next to each other), up to kMergeMax bytes a request.
+// Ranges of one object closer than kMergeGap are fetched as one request (fewer round trips;
+// NetCDF-4 chunks usually sit next to each other), up to kMergeMax bytes a request. `pieces`
+// gets each request's ranges, in the order of `at`.
+std::vector<HttpReader::Transfer> merged_requests(const std::vector<RangeRequest>& ranges,
+                                                  std::vector<std::vector<MergedPiece>>& pieces) {
   constexpr uint64_t kMergeGap = 8 << 10;
   constexpr uint64_t kMergeMax = 16 << 20;
-  struct Piece {
-    std::size_t index;
-    uint64_t at;  // offset inside the merged body
-  };
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < ranges.size(); ++i)
     if (ranges[i].length > 0) order.push_back(i);
@@ -814,12 +845,11 @@ std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges
     return std::tie(ranges[a].location, ranges[a].offset) <
            std::tie(ranges[b].location, ranges[b].offset);
   });
-  std::vector<Transfer> todo;
-  std::vector<std::vector<Piece>> pieces;
+  std::vector<HttpReader::Transfer> todo;
   for (const std::size_t i : order) {
     const RangeRequest& r = ranges[i];
     if (!todo.empty()) {
-      Transfer& t = todo.back();
+      HttpReader::Transfer& t = todo.back();
       const uint64_t end = t.offset + t.length;
       if (t.location == r.location && r.offset >= t.offset && r.offset <= end + kMergeGap &&
           std::max(end, r.offset + r.length) - t.offset <= kMergeMax) {
@@ -828,23 +858,43 @@ std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges
         continue;
       }
     }
-    Transfer t;
+    HttpReader::Transfer t;
     t.location = r.location;
     t.offset = r.offset;
     t.length = r.length;
     todo.push_back(std::move(t));
     pieces.push_back({{i, 0}});
   }
-  run(todo);
+  return todo;
+}
+
+}  // namespace
+
+std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges) {
+  std::vector<std::vector<MergedPiece>> pieces;
+  std::vector<Transfer> todo = merged_requests(ranges, pieces);
   std::vector<Bytes> out(ranges.size());
   for (std::size_t k = 0; k < todo.size(); ++k) {
+    if (pieces[k].size() == 1) continue;
+    for (const MergedPiece& p : pieces[k]) {  // in the order of `at`
+      out[p.index].resize(ranges[p.index].length);
+      todo[k].scatter.push_back({p.at, &out[p.index]});
+    }
+  }
+  run(todo);
+  for (std::size_t k = 0; k < todo.size(); ++k) {
     if (!todo[k].failure.empty()) fail(todo[k], http_retries());
-    bytes_read_ += todo[k].body.size();
     if (pieces[k].size() == 1) {
+      bytes_read_ += todo[k].body.size();
       out[pieces[k][0].index] = std::move(todo[k].body);
       continue;
     }
-    for (const Piece& p : pieces[k]) {  // memcpy, not assign: see append()
+    if (todo[k].status == 206) {  // already in its pieces
+      bytes_read_ += todo[k].received;
+      continue;
+    }
+    bytes_read_ += todo[k].body.size();       // a 200: the slice asked for, cut into its pieces
+    for (const MergedPiece& p : pieces[k]) {  // memcpy, not assign: see append()
       out[p.index].resize(ranges[p.index].length);
       std::memcpy(out[p.index].data(), todo[k].body.data() + p.at, ranges[p.index].length);
     }
