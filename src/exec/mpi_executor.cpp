@@ -19,6 +19,7 @@
 #include "core/console.hpp"
 #include "core/error.hpp"
 #include "core/plural.hpp"
+#include "core/terminal_text.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
@@ -245,7 +246,8 @@ Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank)
   } catch (const Superseded&) {
     return kJobSuperseded;
   } catch (const std::exception& e) {
-    say(stderr, fmt::format("zarr-parallel: rank {}: job {} failed: {}\n", rank, job, e.what()));
+    say(stderr, fmt::format("zarr-parallel: rank {}: job {} failed: {}\n", rank, job,
+                            terminal_safe(e.what())));
     return kJobFailed;
   }
 }
