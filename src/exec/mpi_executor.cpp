@@ -284,6 +284,25 @@ int begin_on_rank0(const Config& cfg, const CacheOptions& opt_in, CacheSession& 
   }
 }
 
+// Rank 0's error (`error`, on rank 0) as every rank has it after this: its kind and message.
+Error shared_failure(const std::exception_ptr& error, int rank) {
+  int kind = static_cast<int>(ErrorKind::Internal);
+  std::string message;
+  if (rank == 0) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const Error& e) {
+      kind = e.exit_code();
+      message = e.what();
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+  }
+  MPI_Bcast(&kind, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  broadcast_string(message, 0);
+  return Error(static_cast<ErrorKind>(kind), message);
+}
+
 // A rank other than 0 runs the jobs rank 0 hands it, from the plan file and the access rank 0
 // sent.
 void work_on_rank(const std::string& plan_path, const std::string& access,
@@ -346,6 +365,11 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   // The plan file as rank 0 read it: a rank refuses one edited since.
   std::string digest = status == kReady && rank == 0 ? plan_file_sha256(plan_path) : "";
   broadcast_string(digest, 0);
+  // A script on another rank must not go on as if the store were there.
+  if (status == kFailed && opt_in.every_rank_throws) {
+    const Error shared = shared_failure(error, rank);
+    if (rank != 0) throw shared;
+  }
   if (error) std::rethrow_exception(error);
   // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it
   // prints the error; mpirun still returns rank 0's exit code.
