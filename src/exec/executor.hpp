@@ -27,8 +27,11 @@ struct RunContext {
   // The store's records: done markers (for a folder store, the same folder as `store`).
   const StoreState& state;
   int log_level = 1;
-  // The plan file exec'd workers load; "" the store's own plan.json.
+  // The plan file exec'd workers load; "" the store's own plan.json. May be the plan's URL on S3
+  // (SLURM's workers), with the SHA-256 the coordinator read and the store's public options.
   std::string plan_file = {};
+  std::string plan_sha256 = {};    // "": computed from plan_file
+  std::string store_options = {};  // --store-options for a plan on S3
 };
 
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks

@@ -576,7 +576,7 @@ std::optional<int64_t> LocalRun::job_to_copy(double now) const {
   for (const auto& [pid, w] : running_) {
     if (!w.job || w.copy || copied_.count(*w.job)) continue;
     const double copy = copy_seconds(*w.job);
-    if (!copy_pays(expected_finish(w.progress, now, copy), now, copy)) continue;
+    if (!copy_pays(w.progress.started, expected_finish(w.progress, now, copy), now, copy)) continue;
     if (!oldest || w.started < oldest->started) oldest = &w;
   }
   // A job whose done marker is there needs no copy (its worker is about to report it).

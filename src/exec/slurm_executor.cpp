@@ -105,11 +105,13 @@ Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<in
   if (!cfg.slurm.account.empty()) script += "#SBATCH --account=" + quote(cfg.slurm.account) + "\n";
   if (!cfg.slurm.qos.empty()) script += "#SBATCH --qos=" + quote(cfg.slurm.qos) + "\n";
   for (const auto& e : cfg.slurm.extra) script += "#SBATCH " + e + "\n";
+  const std::string plan = ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file;
   script += fmt::format(
       "exec {} worker {} --task-list {} --task \"$SLURM_ARRAY_TASK_ID\" --threads {} "
-      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}\n",
-      quote(worker_executable_path()), quote(ctx.state.plan_path()), quote(tasks),
-      ctx.plan.threads_per_worker, plan_file_sha256(ctx.state.plan_path()));
+      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}{}\n",
+      quote(worker_executable_path()), quote(plan), quote(tasks), ctx.plan.threads_per_worker,
+      ctx.plan_sha256.empty() ? plan_file_sha256(plan) : ctx.plan_sha256,
+      ctx.store_options.empty() ? "" : " --store-options " + quote(ctx.store_options));
   const std::string script_key =
       std::string(StoreState::kFolder) + fmt::format("/slurm/submit-{}.sh", attempt);
   ctx.store.put(script_key, script);
@@ -269,7 +271,8 @@ void print_submitted(const RunContext& ctx, const std::vector<Submission>& subs)
   say(stderr, fmt::format("zarr-parallel: submitted; follow it with `zarr-parallel status {}` or "
                           "`squeue -j {}`, and finish the store with the same command and --set "
                           "resume=true\n",
-                          ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id));
+                          ctx.plan_file.empty() ? ctx.store.root() : ctx.plan.store,
+                          subs.empty() ? std::string("?") : subs.back().id));
 }
 
 // Follows the submitted tasks through squeue, done markers and heartbeats until every job is done

@@ -25,8 +25,8 @@ double expected_finish(const JobProgress& job, double now, double copy) {
   return ran < copy ? job.started + copy : job.started + 2 * ran;
 }
 
-bool copy_pays(double expected_finish, double now, double copy) {
-  return copy > 0 && expected_finish > now + copy;
+bool copy_pays(double started, double expected_finish, double now, double copy) {
+  return copy > 0 && expected_finish > now + copy && expected_finish - started > kCopyMargin * copy;
 }
 
 }  // namespace zp

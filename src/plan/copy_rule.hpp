@@ -34,7 +34,14 @@ struct JobProgress {
 // the time it has run so far (a job past that is taken to need about as long again).
 double expected_finish(const JobProgress& job, double now, double copy);
 
-// True when a copy started `now`, taking `copy` seconds, would finish first.
-bool copy_pays(double expected_finish, double now, double copy);
+// How much longer than a copy a job must take in all to count as a straggler: 1.5, Spark's
+// speculation multiplier. On a busy machine every job is somewhat slower than the median; such a
+// job is left to finish rather than have its chunks read twice for a small gain.
+inline constexpr double kCopyMargin = 1.5;
+
+// True when the job, `started` and expected to end at `expected_finish`, is a straggler (it takes
+// more than kCopyMargin times the `copy` seconds a copy takes) and a copy started `now` would
+// finish first.
+bool copy_pays(double started, double expected_finish, double now, double copy);
 
 }  // namespace zp

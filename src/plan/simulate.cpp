@@ -191,7 +191,8 @@ class Simulation {
     if (finished_ < finished_before_copies(jobs_.size())) return;
     for (auto it = uncopied_.begin(); !idle_.empty() && it != uncopied_.end();) {
       const std::size_t job = attempts_[it->second].job;
-      if (!copy_pays(attempts_[it->second].full_end, t, durations_.get() * weight(job))) {
+      if (!copy_pays(attempts_[it->second].start, attempts_[it->second].full_end, t,
+                     durations_.get() * weight(job))) {
         ++it;
         continue;
       }
