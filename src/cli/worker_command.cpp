@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "exec/executor.hpp"
+#include "exec/queue_task.hpp"
 #include "plan/plan_json.hpp"
 #include "store/store_table.hpp"
 #include "write/remote_plan.hpp"
@@ -14,7 +15,7 @@ namespace zp {
 namespace {
 
 struct WorkerArgs {
-  std::string plan_path, task_list, worker_id = "worker", plan_sha256, store_options;
+  std::string plan_path, task_list, worker_id = "worker", plan_sha256, queue, store_options;
   std::vector<int64_t> job_ids;
   int64_t task = -1;
   int threads = 0, jobs_fd = -1;
@@ -22,8 +23,8 @@ struct WorkerArgs {
 
 int run_worker_command(WorkerArgs a) {
   if (!a.task_list.empty()) a.job_ids = task_jobs(a.task_list, a.task);
-  if (a.job_ids.empty() && a.jobs_fd < 0)
-    throw Error::config("JOB_ID", "give job ids, or --task-list and --task");
+  if (a.job_ids.empty() && a.jobs_fd < 0 && a.queue.empty())
+    throw Error::config("JOB_ID", "give job ids, --task-list and --task, or --queue");
   // A plan on S3 (SLURM's workers): heartbeats go to the store, output to the task's log.
   const bool remote = is_remote_plan(a.plan_path);
   const Plan p =
@@ -35,7 +36,9 @@ int run_worker_command(WorkerArgs a) {
   const std::string local_root = backend_of(p.store) == Backend::S3 && !remote
                                      ? std::filesystem::absolute(a.plan_path).parent_path().string()
                                      : "";
-  if (a.jobs_fd >= 0)
+  if (!a.queue.empty())
+    run_queue_task(p, threads, a.worker_id, a.task, a.queue, local_root);
+  else if (a.jobs_fd >= 0)
     serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root);
   else
     run_worker_jobs(p, a.job_ids, threads, a.worker_id, {}, {}, local_root);
@@ -51,7 +54,9 @@ CommandRun setup_worker(CLI::App& cmd) {
   cmd.add_option("JOB_ID", a->job_ids, "job ids");
   cmd.add_option("--task-list", a->task_list,
                  "file with the job ids of each array task, a line a task");
-  cmd.add_option("--task", a->task, "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID)");
+  cmd.add_option("--task", a->task,
+                 "line of --task-list to run (0-based: $SLURM_ARRAY_TASK_ID); with --queue, the "
+                 "place in the queue to look at first");
   cmd.add_option("--threads", a->threads, "decode/encode threads (default: the plan's)");
   cmd.add_option("--worker-id", a->worker_id, "name used for heartbeats");
   cmd.add_option("--plan-sha256", a->plan_sha256,
@@ -60,6 +65,10 @@ CommandRun setup_worker(CLI::App& cmd) {
                  "a plan on S3: the store's options as JSON (endpoint_url, region; no secrets)");
   cmd.add_option("--jobs-from-fd", a->jobs_fd,
                  "take job ids from this socket, a line each, until it closes (local mode)");
+  cmd.add_option(
+      "--queue", a->queue,
+      "take jobs from the shared queue in this folder's .zarr-parallel/slurm/queue, then "
+      "copies of slow ones (SLURM array tasks; --task: where to look first)");
   return [a] { return run_worker_command(*a); };
 }
 

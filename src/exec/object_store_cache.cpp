@@ -12,6 +12,7 @@
 #include "exec/cache_decision.hpp"
 #include "exec/object_store_slurm.hpp"
 #include "exec/object_store_workers.hpp"
+#include "exec/orphan_uploads.hpp"
 #include "exec/progress.hpp"
 #include "exec/resume_check.hpp"
 #include "plan/plan_json.hpp"
@@ -155,10 +156,14 @@ bool run_series_here(const Writable& store, const StoreState& state, const Plan&
 }
 
 // False when the jobs were only submitted (slurm, await_completion: false).
-bool run_pending(const Writable& store, const StoreState& state, const Plan& plan,
+bool run_pending(const S3Writer& store, const StoreState& state, const Plan& plan,
                  const Config& cfg, LeaseKeeper& keeper, const ObjectStoreExecutor& exec,
                  const std::string& plan_sha256) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // An earlier run's, killed mid-upload; not in slurm, mpi or dask runs, where an earlier
+  // submission's tasks may still be uploading (this run follows them).
+  if (cfg.deploy_mode == "series" || cfg.deploy_mode == "local")
+    abort_orphan_uploads(store, plan, cfg.log_level);
   std::vector<int64_t> pending;
   {
     ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
@@ -178,7 +183,9 @@ bool run_pending(const Writable& store, const StoreState& state, const Plan& pla
     return true;
   }
   if (cfg.deploy_mode == "slurm") return run_slurm_on_object_store(jobs, cfg);
-  run_local_on_object_store(state, plan, pending, cfg);  // workers write; the lease stays here
+  // Workers write; the lease stays here, and a lost one stops them at once.
+  run_local_on_object_store(state, plan, pending, cfg, store,
+                            [&keeper] { keeper.throw_if_lost(); });
   return true;
 }
 
@@ -255,7 +262,8 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt,
   if (!run_pending(store, state, plan, cfg, keeper, exec, plan_sha256))
     return 0;  // submitted only: a run with resume: true finishes the store
   keeper.check();
-  write_consolidated(plan, store);  // last but the completion marker
+  abort_orphan_uploads(store, plan, cfg.log_level);  // no worker runs now: any left is an orphan
+  write_consolidated(plan, store);                   // last but the completion marker
   keeper.check();
   state.mark_complete(hash);
   emit_event("complete", {{"store", store.root()}});

@@ -8,7 +8,9 @@
 // written last. deploy_mode series runs the jobs in this process; local in worker processes that
 // write to the prefix themselves (object_store_workers.hpp); slurm in array tasks that read the
 // plan from the prefix (object_store_slurm.hpp); mpi and dask_distributed through an executor
-// their caller gives (MPI's rank 0, the Python module). The lease is renewed by a timer.
+// their caller gives (MPI's rank 0, the Python module). The lease is renewed by a timer; a lost
+// one stops local workers at once. Multipart uploads left by killed workers are aborted after the
+// workers are gone, and in series and local runs before data is written (orphan_uploads.hpp).
 #pragma once
 
 #include <functional>

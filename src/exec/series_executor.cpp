@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "core/console.hpp"
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
@@ -62,6 +63,9 @@ class WorkerJobs {
 
   // The heartbeat says this worker ended normally.
   void finish() { heartbeat_.set({{"job", nullptr}, {"finished", true}}); }
+  // Between jobs: the heartbeat no longer tells of the last one.
+  void idle() { heartbeat_.set({{"job", nullptr}}); }
+  bool is_done(int64_t id) const { return state_.is_done(id); }
 
   // Where this worker's job logs go.
   const StoreState& logs() const { return files_state_; }
@@ -201,6 +205,35 @@ void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_
     if (::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(reply.size()))
       return;  // the coordinator is gone; it would redo the job from its marker anyway
   }
+}
+
+namespace {
+
+// A job whose done marker appeared while it ran: another copy of it won.
+struct Superseded {};
+
+}  // namespace
+
+void run_worker_queue(const Plan& plan, int threads, const std::string& worker_id,
+                      const std::function<std::optional<int64_t>()>& next,
+                      const std::string& local_root) {
+  WorkerJobs worker(plan, threads, worker_id, local_root);
+  while (const auto job = next()) {
+    double last_look = now_seconds();
+    try {
+      worker.run(*job, [&](const JobStats&) {
+        if (now_seconds() - last_look < 1.0) return;
+        last_look = now_seconds();
+        if (worker.is_done(*job)) throw Superseded{};
+      });
+    } catch (const Superseded&) {
+      say(stderr, fmt::format("zarr-parallel: job {}: another copy finished it first; this one "
+                              "stopped\n",
+                              *job));
+    }
+    worker.idle();
+  }
+  worker.finish();
 }
 
 std::map<int64_t, int64_t> chunks_of_jobs(const Plan& plan, const std::vector<int64_t>& jobs) {
