@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/plural.hpp"
+#include "core/terminal_text.hpp"
 #include "core/units.hpp"
 #include "exec/append_run.hpp"
 #include "exec/cache_decision.hpp"
@@ -125,7 +126,7 @@ namespace {
 bool ask_to_continue(const Plan& plan) {
   say(stderr, "Recommendations:\n");
   for (const auto& r : plan.recommendations)
-    if (r.saves) say(stderr, fmt::format("  - {}: {}\n", r.key, r.message));
+    if (r.saves) say(stderr, terminal_safe(fmt::format("  - {}: {}\n", r.key, r.message)));
   if (!(isatty(STDIN_FILENO) && isatty(STDERR_FILENO))) {
     say(stderr,
         "zarr-parallel: stopped on recommendations (exit 3). Change the config, or run again with "
@@ -160,7 +161,7 @@ bool stops_on_recommendations(const Plan& plan, const Config& cfg, const CacheOp
 json stats_json(const Plan& plan, const StoreState& state, double wall) {
   json jobs = json::array();
   uint64_t read = 0, written = 0, peak = 0;
-  for (const auto& j : state.done_jobs()) {
+  for (const auto& j : state.done_records(plan.jobs.size())) {
     jobs.push_back(j);
     read += j.value("bytes_read", uint64_t{0});
     written += j.value("bytes_written", uint64_t{0});

@@ -32,6 +32,9 @@ struct CacheOptions {
   bool yes = false;  // proceed despite recommendations
   bool ask = true;   // ask on a terminal when there are recommendations
   std::vector<std::string> modes = {"series", "local", "slurm"};  // deploy modes the caller runs
+  // deploy_mode mpi: when rank 0 fails before the jobs, the other ranks throw its error too
+  // (Python: every rank's cache() raises); otherwise they return 0 (the CLI's ranks exit 0).
+  bool every_rank_throws = false;
 };
 
 // A cache run up to the point where jobs can be handed to an executor.

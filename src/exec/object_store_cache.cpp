@@ -39,7 +39,9 @@ bool same_config(const StoreState& state, const std::string& hash) {
 std::string source_change(const StoreState& state, const Config& cfg) {
   const auto recorded = state.sources();
   if (!recorded || !recorded->is_array()) return "it has no record of its sources";
-  return source_difference(fingerprints_from(*recorded), cfg);
+  const auto fingerprints = fingerprints_from(*recorded);
+  const std::string change = source_difference(fingerprints, cfg);
+  return change.empty() ? unversioned_sources(fingerprints, cfg) : change;
 }
 
 // A complete store of this config whose source changed: on_source_change says what happens.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -243,6 +244,7 @@ struct HttpReader::Transfer {
   // a connection was refused to, checked on the resolved address unless a proxy resolves it.
   bool local_ok = true, check_address = false;
   std::string refused_address;
+  bool unresolved = false;  // behind a proxy, its host did not resolve here: refused unchecked
   std::string redirect_to;  // a 3xx answer's Location, resolved
   enum class Kind { Range, Whole, Head, List, Send } kind = Kind::Range;
   uint64_t offset = 0, length = 0;
@@ -285,6 +287,7 @@ uint64_t body_cap(const HttpReader::Transfer& t) {
   if (t.status < 200 || t.status >= 300) return 64 << 10;
   if (t.kind == Kind::Range) return t.status == 200 ? t.offset + t.length : t.length;
   if (t.kind == Kind::Head) return 0;
+  if (t.kind == Kind::List) return HttpReader::kListPageBytes;
   return http_max_document();
 }
 
@@ -605,20 +608,41 @@ bool HttpReader::may_reach_local(const std::string& url) const {
          std::find(options_.hosts->begin(), options_.hosts->end(), origin) != options_.hosts->end();
 }
 
+// Behind a proxy the proxy resolves names, so open_socket never sees where one leads: the name is
+// resolved here first (once per origin) and refused when an answer is local, or when there is
+// none to check.
+bool HttpReader::refused_behind_proxy(Transfer& t) {
+  if (!proxied(t.request_url)) return false;
+  const std::string origin = origin_of(t.request_url);
+  HostAnswer answer;
+  {
+    std::lock_guard lock(hosts_mutex_);
+    const auto it = proxied_hosts_.find(origin);
+    answer = it != proxied_hosts_.end() ? it->second
+                                        : (proxied_hosts_[origin] = resolve_here(t.request_url));
+  }
+  if (answer.resolved && answer.local.empty()) return false;
+  t.refused_address = answer.resolved ? answer.local : t.request_url;
+  t.unresolved = !answer.resolved;
+  return true;
+}
+
 void HttpReader::run_admitted(std::vector<Transfer*>& batch) {
   std::vector<Transfer*> admitted;
   for (Transfer* t : batch) {
     t->refused_address.clear();
+    t->unresolved = false;
     t->local_ok = may_reach_local(t->request_url);
-    // An address written in the URL is refused before any connection (behind a proxy, the only
-    // check there is); names are checked on their addresses as they connect (open_socket).
+    // An address written in the URL is refused before any connection; names are checked on their
+    // addresses as they connect (open_socket), or here when a proxy resolves them.
     if (!t->local_ok && local_host_of(t->request_url)) {
       t->refused_address = t->request_url;
-      t->status = 0;
-      t->curl = CURLE_COULDNT_CONNECT;
+    } else if (t->local_ok || !refused_behind_proxy(*t)) {
+      admitted.push_back(t);
       continue;
     }
-    admitted.push_back(t);
+    t->status = 0;
+    t->curl = CURLE_COULDNT_CONNECT;
   }
   run_once(admitted);
 }
@@ -767,6 +791,9 @@ void HttpReader::judge(Transfer& tr) const {
   t->failure.clear();
   if (!t->refused_address.empty() && t->curl != CURLE_OK) {
     t->failure = local_refusal(*t);
+  } else if (t->overflow && t->kind == Transfer::Kind::List) {
+    t->failure = "a listing page over " + std::to_string(body_cap(*t)) +
+                 " bytes (S3 pages of 1,000 keys are under 2 MB): refused";
   } else if (t->overflow) {
     t->failure = "the server sent more than the " + std::to_string(body_cap(*t)) +
                  " bytes asked for (or allowed for a whole document, ZP_HTTP_MAX_DOCUMENT_MB)";
@@ -795,6 +822,13 @@ void HttpReader::judge(Transfer& tr) const {
 
 std::string HttpReader::local_refusal(const Transfer& t) const {
   const std::string to = redact_location(t.request_url);
+  if (t.unresolved)
+    return "refused: " + to +
+           " goes through the environment's proxy (http_proxy / https_proxy), which resolves its "
+           "host, and the host does not resolve here, so it cannot be checked for a loopback, "
+           "link-local or metadata-service address, which a location that a remote source names "
+           "(a reference, metadata, a redirect) may not reach; allow_local_references: true if "
+           "you trust the source";
   const std::string what = t.refused_address == t.request_url
                                ? to + " names"
                                : to + " resolves to " + t.refused_address + ",";
@@ -960,7 +994,7 @@ void HttpReader::send(std::vector<HttpSend>& requests) {
 std::string HttpReader::list_page(const std::string& prefix_location, const std::string& url) {
   std::vector<Transfer> t(1);
   t[0].location = prefix_location;
-  t[0].kind = Transfer::Kind::Whole;
+  t[0].kind = Transfer::Kind::List;
   t[0].url = url;  // a listing is a request on the bucket itself, not on an object
   t[0].in_scope = options_.secrets_reach(prefix_location);
   {
@@ -975,6 +1009,34 @@ std::string HttpReader::list_page(const std::string& prefix_location, const std:
 }
 
 std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string& prefix_location) {
+  return list_at_most(prefix_location, SIZE_MAX);
+}
+
+namespace {
+
+// One ListObjectsV2 page's keys under `prefix` (made relative), at most `room` of them, with
+// sizes; how many it added.
+std::size_t add_page_keys(const std::string& xml, const std::string& prefix, std::size_t room,
+                          const std::string& where,
+                          std::vector<std::pair<std::string, uint64_t>>& out) {
+  const auto keys = xml_values(xml, "Key");
+  const auto sizes = xml_values(xml, "Size");
+  if (keys.size() != sizes.size())
+    throw Error::source(where, "unexpected S3 list answer (Key and Size counts differ)");
+  std::size_t added = 0;
+  for (std::size_t i = 0; i < keys.size() && added < room; ++i)
+    if (keys[i].rfind(prefix, 0) == 0 && keys[i].size() > prefix.size()) {
+      out.emplace_back(keys[i].substr(prefix.size()),
+                       static_cast<uint64_t>(std::strtoull(sizes[i].c_str(), nullptr, 10)));
+      ++added;
+    }
+  return added;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, uint64_t>> HttpReader::list_at_most(
+    const std::string& prefix_location, std::size_t max) {
   if (!s3_)
     throw Error::source(prefix_location,
                         "a plain HTTP server cannot list its objects: a Zarr store over HTTP needs "
@@ -987,29 +1049,33 @@ std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string
   std::vector<std::pair<std::string, uint64_t>> out;
   std::set<std::string> tokens;  // a server repeating one would have us page forever
   std::string token;
-  for (uint64_t page = 0;; ++page) {
+  uint64_t empty_run = 0;
+  for (uint64_t page = 0; out.size() < max; ++page) {
     if (page >= kMaxListPages || out.size() > s3_max_list_entries())
       throw Error::source(prefix_location, "the listing exceeds " + std::to_string(kMaxListPages) +
                                                " pages or ZP_S3_MAX_LIST_ENTRIES (" +
                                                std::to_string(s3_max_list_entries()) + ") objects");
-    // Query parameters in sorted order and encoded as SigV4's canonical request has them.
+    // Query parameters in sorted order and encoded as SigV4's canonical request has them; a page
+    // asks for no more keys than are still wanted.
     std::string query;
     if (!token.empty()) query += "continuation-token=" + aws_encode(token, false) + "&";
-    query += "list-type=2&prefix=" + aws_encode(prefix, false);
+    query +=
+        "list-type=2&max-keys=" + std::to_string(std::min<std::size_t>(1000, max - out.size())) +
+        "&prefix=" + aws_encode(prefix, false);
     const std::string xml =
         list_page(prefix_location, s3settings_.bucket_url(bucket) + "/?" + query);
-    const auto keys = xml_values(xml, "Key");
-    const auto sizes = xml_values(xml, "Size");
-    if (keys.size() != sizes.size())
-      throw Error::source(prefix_location,
-                          "unexpected S3 list answer (Key and Size counts differ)");
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      if (keys[i].rfind(prefix, 0) == 0 && keys[i].size() > prefix.size())
-        out.emplace_back(keys[i].substr(prefix.size()),
-                         static_cast<uint64_t>(std::strtoull(sizes[i].c_str(), nullptr, 10)));
+    const std::size_t added = add_page_keys(xml, prefix, max - out.size(), prefix_location, out);
     const auto truncated = xml_values(xml, "IsTruncated");
     const auto next = xml_values(xml, "NextContinuationToken");
     if (truncated.empty() || truncated[0] != "true" || next.empty()) break;
+    // Pages without a key that say more follows happen (a versioned bucket's run of delete
+    // markers), but not without end.
+    empty_run = added == 0 ? empty_run + 1 : 0;
+    if (empty_run > kMaxEmptyListPages)
+      throw Error::source(prefix_location,
+                          "the S3 listing sent " + std::to_string(empty_run) +
+                              " pages in a row without a key under the prefix that say more "
+                              "follows: refused");
     token = next[0];
     if (!tokens.insert(token).second)
       throw Error::source(prefix_location,

@@ -39,15 +39,22 @@ class StoreState {
 
   void mark_done(int64_t job_id, const nlohmann::json& stats) const;
   bool is_done(int64_t job_id) const;
+  // A job's done record: an object of at most kDoneRecordBytes, its known fields only (numbers,
+  // and the worker's name), as a store someone else wrote may hold anything there.
   std::optional<nlohmann::json> done_info(int64_t job_id) const;
-  std::vector<nlohmann::json> done_jobs() const;
+  // The done records of jobs 0 .. jobs-1 (a plan's): the work is the plan's size, whatever else
+  // the jobs folder holds (a store may hold a million forged records).
+  std::vector<nlohmann::json> done_records(std::size_t jobs) const;
+  // The done markers ("N.done") among the first `max` names of the jobs folder (`cut`: it has
+  // more): a count for messages that have no plan to go by.
+  std::size_t done_markers_listed(std::size_t max, bool& cut) const;
+  static constexpr uint64_t kDoneRecordBytes = 64 << 10;
 
   // Names in the side folder's `sub` folder ("jobs", "heartbeats"), at most `max` of them: what
   // reads a store it does not trust (status) bounds its work.
   std::vector<std::string> list_at_most(const std::string& sub, std::size_t max) const;
 
   void write_heartbeat(const std::string& worker, const nlohmann::json& beat) const;
-  std::vector<nlohmann::json> heartbeats() const;
   std::optional<nlohmann::json> heartbeat(const std::string& worker) const;
 
   // The source fingerprints as planned (also in the plan; kept apart so that a cache hit need not
