@@ -23,7 +23,8 @@ int run_worker_command(WorkerArgs a) {
   if (!a.task_list.empty()) a.job_ids = task_jobs(a.task_list, a.task);
   if (a.job_ids.empty() && a.jobs_fd < 0)
     throw Error::config("JOB_ID", "give job ids, or --task-list and --task");
-  const Plan p = load_plan(a.plan_path, a.plan_sha256);
+  std::string digest;  // of the text loaded: each chunk is put only while the store runs this plan
+  const Plan p = load_plan(a.plan_path, a.plan_sha256, &digest);
   const int threads = a.threads > 0 ? a.threads : p.threads_per_worker;
   // A store on S3 has no folder for logs and heartbeats: they go beside the plan file (the
   // coordinator's local scratch folder).
@@ -31,9 +32,9 @@ int run_worker_command(WorkerArgs a) {
                                      ? std::filesystem::absolute(a.plan_path).parent_path().string()
                                      : "";
   if (a.jobs_fd >= 0)
-    serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root);
+    serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root, digest);
   else
-    run_worker_jobs(p, a.job_ids, threads, a.worker_id, {}, {}, local_root);
+    run_worker_jobs(p, a.job_ids, threads, a.worker_id, {}, {}, local_root, digest);
   return 0;
 }
 

@@ -29,16 +29,25 @@ struct RunContext {
   int log_level = 1;
   // The plan file exec'd workers load; "" the store's own plan.json.
   std::string plan_file = {};
+  // The SHA-256 of that file's text as this coordinator wrote or read it, handed to every worker
+  // it starts: never hashed again from the file, which others may rewrite meanwhile.
+  std::string plan_sha256 = {};
 };
+
+// ctx.plan_sha256; Error(Internal) when the coordinator has none to hand.
+std::string handed_digest(const RunContext& ctx);
 
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks
 // are all in place. `on_done` sees each job's stats.
 // `on_chunk` sees a running job's stats as its chunks are written.
+// `plan_sha256`: the SHA-256 of the plan's text; in a folder store each chunk is put in place only
+// while the store's state.json still names that plan (a worker of an earlier run that wakes late
+// stops, Error(Store)). "" none (no such fence).
 void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
                      const std::string& worker_id,
                      const std::function<void(const JobStats&)>& on_done = {},
                      const std::function<void(const JobStats&)>& on_chunk = {},
-                     const std::string& local_root = "");
+                     const std::string& local_root = "", const std::string& plan_sha256 = "");
 
 // The output chunks of each of `jobs` (for Progress::set_job_chunks).
 std::map<int64_t, int64_t> chunks_of_jobs(const Plan& plan, const std::vector<int64_t>& jobs);
@@ -50,8 +59,9 @@ void report_heartbeat(Progress& progress, int64_t job, const nlohmann::json& bea
 // (its output into its own log) and its id sent back when it is marked done. Returns when the
 // coordinator closes the socket: a worker takes job after job without a new process each time.
 // `local_root`: where logs and heartbeats go ("" the store's side folder; required for S3).
+// `plan_sha256`: as run_worker_jobs's.
 void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd,
-                       const std::string& local_root = "");
+                       const std::string& local_root = "", const std::string& plan_sha256 = "");
 
 // deploy_mode: series — in this process, one job after another, all threads on each.
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs);

@@ -232,15 +232,18 @@ struct Superseded {};
 
 // Runs `job` on this rank; kJobSuperseded when its done marker appeared meanwhile (another rank's
 // copy won), looked for at most once a second.
-Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank) {
+Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank,
+               const std::string& digest) {
   double last_look = now_seconds();
   try {
-    run_worker_jobs(plan, {job}, plan.threads_per_worker, fmt::format("mpi-rank-{}", rank), {},
-                    [&](const JobStats&) {
-                      if (now_seconds() - last_look < 1.0) return;
-                      last_look = now_seconds();
-                      if (state.is_done(job)) throw Superseded{};
-                    });
+    run_worker_jobs(
+        plan, {job}, plan.threads_per_worker, fmt::format("mpi-rank-{}", rank), {},
+        [&](const JobStats&) {
+          if (now_seconds() - last_look < 1.0) return;
+          last_look = now_seconds();
+          if (state.is_done(job)) throw Superseded{};
+        },
+        "", digest);
     return kJobDone;
   } catch (const Superseded&) {
     return kJobSuperseded;
@@ -250,7 +253,7 @@ Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank)
   }
 }
 
-void work(const Plan& plan, int rank) {
+void work(const Plan& plan, int rank, const std::string& digest) {
   FileStore store(plan.store);
   const StoreState state(store);
   int64_t msg[2] = {-1, kJobDone};
@@ -260,7 +263,7 @@ void work(const Plan& plan, int rank) {
     MPI_Recv(&job, 1, MPI_INT64_T, 0, kJob, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     if (job < 0) return;
     msg[0] = job;
-    msg[1] = run_job(plan, state, job, rank);
+    msg[1] = run_job(plan, state, job, rank, digest);
   }
 }
 
@@ -289,14 +292,15 @@ void work_on_rank(const std::string& plan_path, const std::string& access,
   Plan plan = load_plan(plan_path, digest);
   plan.access = AccessOptions::from_transfer_text(access);
   guard_secrets(plan.access);
-  work(plan, rank);
+  work(plan, rank, digest);
 }
 
 // Rank 0 runs the jobs itself when it is alone, else hands them out; then finishes the store.
 void run_on_rank0(const Config& cfg, const CacheSession& session, int ranks) {
   std::vector<int64_t> failed;
   if (ranks == 1) {
-    run_worker_jobs(session.plan, session.pending, session.plan.threads_per_worker, "mpi-rank-0");
+    run_worker_jobs(session.plan, session.pending, session.plan.threads_per_worker, "mpi-rank-0",
+                    {}, {}, "", session.plan_sha256);
   } else {
     FileStore store(session.build_root);
     const StoreState state(store);
@@ -342,7 +346,7 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   std::string access = status == kReady && rank == 0 ? session.plan.access.transfer_text() : "";
   broadcast_string(access, 0);
   // The plan file as rank 0 read it: a rank refuses one edited since.
-  std::string digest = status == kReady && rank == 0 ? plan_file_sha256(plan_path) : "";
+  std::string digest = status == kReady && rank == 0 ? session.plan_sha256 : "";
   broadcast_string(digest, 0);
   if (error) std::rethrow_exception(error);
   // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it

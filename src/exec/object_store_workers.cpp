@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
@@ -51,8 +52,10 @@ void run_local_on_object_store(const StoreState& state, const Plan& plan,
   const FileStore files(scratch.path());
   // Not named .zarr-parallel/plan.json: a worker then writes where the plan says (the prefix), not
   // into the folder the file is in.
-  files.put("plan.json", plan_to_json(plan).dump());
-  const RunContext ctx{plan, files, state, cfg.log_level, files.path_of("plan.json")};
+  const std::string text = plan_to_json(plan).dump();
+  files.put("plan.json", text);
+  const RunContext ctx{
+      plan, files, state, cfg.log_level, files.path_of("plan.json"), sha256_hex(text)};
   const SecretsChannel secrets(plan.access, fs::temp_directory_path().string());
   try {
     run_local(ctx, pending, cfg.simultaneous_worker_limit, cfg.worker_timeout);
