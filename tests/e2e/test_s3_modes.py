@@ -142,10 +142,10 @@ def test_a_killed_coordinator_is_resumed_and_the_s3_store_equals_series(tmp_path
     run_cache(tmp_path, local_config(s3, "kc/era5.zarr"), command="verify", check=0)
 
 
-def test_modes_that_cannot_write_to_s3_say_which_can(tmp_path, s3):
-    proc = run_cache(tmp_path, s3_config(s3, "sl/era5.zarr", deploy_mode="slurm"), check=2)
-    assert "series or local" in proc.stderr, proc.stderr
-    assert keys(s3, "sl/") == []
+def test_dask_from_the_command_line_says_where_it_writes_to_s3(tmp_path, s3):
+    proc = run_cache(tmp_path, s3_config(s3, "dk/era5.zarr", deploy_mode="dask_distributed"), check=2)
+    assert "dask_distributed (from the Python module)" in proc.stderr, proc.stderr
+    assert keys(s3, "dk/") == []
 
 
 def test_python_module_caches_to_s3_with_cache_storage_options(tmp_path, s3):
