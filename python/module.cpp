@@ -198,6 +198,13 @@ void run_interruptible(F&& work, MainThreadCalls* calls = nullptr) {
     });
 }
 
+// run() and finish() load the plan begin() wrote or read: only with its digest.
+const std::string& required_digest(const std::string& plan_sha256) {
+  if (plan_sha256.empty())
+    throw Error::internal("run/finish need the plan_sha256 begin() returned");
+  return plan_sha256;
+}
+
 // What begin() tells Python: whether the cache was hit, stopped by recommendations, or is ready
 // to run, and the session's plan file and pending jobs.
 std::string begin_session(const std::string& config, const std::string& base_dir, bool yes) {
@@ -214,7 +221,7 @@ std::string begin_session(const std::string& config, const std::string& base_dir
                         {"decision", decision_name(s.decision.kind)},
                         {"reason", s.decision.reason},
                         {"plan_path", s.plan_path},
-                        {"plan_sha256", s.plan_path.empty() ? "" : plan_file_sha256(s.plan_path)},
+                        {"plan_sha256", s.plan_sha256},  // of the text begin_cache wrote or read
                         {"pending", s.pending},
                         {"store", cfg.cache_store},
                         {"threads_per_worker", s.plan.threads_per_worker},
@@ -225,9 +232,10 @@ std::string begin_session(const std::string& config, const std::string& base_dir
 
 // The series, local and slurm executors, then the store's completion, for a session begin()
 // prepared: "done", or "submitted" (slurm, await_completion: false).
+// `plan_sha256`: what begin() returned; the plan file is refused when it changed since.
 std::string run_session(const std::string& config, const std::string& base_dir,
                         const std::string& plan_path, const std::vector<int64_t>& pending,
-                        double started) {
+                        double started, const std::string& plan_sha256) {
   const Config cfg = engine_call([&] { return config_of(config, base_dir); });
   CacheSession s;
   s.plan_path = plan_path;
@@ -235,7 +243,8 @@ std::string run_session(const std::string& config, const std::string& base_dir,
   s.started = started;
   bool finished = false;
   run_interruptible([&] {
-    s.plan = load_plan(plan_path);  // its store: where the plan file is
+    s.plan = load_plan(plan_path, required_digest(plan_sha256));  // its store: the file's
+    s.plan_sha256 = plan_sha256;
     s.build_root = s.plan.store;
     s.target = canonical_path(cfg.cache_store);
     // The workers' secrets for this call only: nothing stays in the Python process's
@@ -350,10 +359,10 @@ void bind_cache_session(py::module_& m) {
   m.def("cache_object_store", &cache_object_store, py::arg("config"), py::arg("base_dir"),
         py::arg("yes"), py::arg("run_jobs") = py::none());
   m.def("finish", [](const std::string& config, const std::string& base_dir,
-                     const std::string& plan_path, double started) {
+                     const std::string& plan_path, double started, const std::string& plan_sha256) {
     engine_call([&] {
       CacheSession s;
-      s.plan = load_plan(plan_path);
+      s.plan = load_plan(plan_path, required_digest(plan_sha256));
       s.plan_path = plan_path;
       s.started = started;
       // dask: a speculative copy that lost (issue 34) and was killed with the cluster may have
@@ -386,11 +395,13 @@ void bind_workers(py::module_& m) {
           // A plan on S3 (a store on S3): read from the prefix; credentials from this worker's
           // environment, never the task's arguments.
           const bool remote = is_remote_plan(plan_path);
+          std::string digest;  // a folder store's chunks go in only while it runs this plan
           Plan plan =
               remote ? load_remote_plan(plan_path, plan_sha256, handed_store_access(store_options))
-                     : load_plan(plan_path, plan_sha256);
+                     : load_plan(plan_path, plan_sha256, &digest);
           if (!remote) plan.access.take_handed(secrets);
-          run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
+          run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id,
+                          {}, {}, "", digest);
           return 0;
         });
       },

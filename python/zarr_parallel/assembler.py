@@ -324,11 +324,12 @@ class ZarrParallelAssembler:
             if deploy_mode == "dask_distributed":
                 self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address,
                                quiet_dask)
-                _engine.finish(config, base, session["plan_path"], session["started"])
+                _engine.finish(config, base, session["plan_path"], session["started"], session["plan_sha256"])
             else:
                 # Waits with the GIL released; Ctrl-C / "interrupt kernel" stop the workers and
                 # raise KeyboardInterrupt (the store stays resumable).
-                _engine.run(config, base, session["plan_path"], session["pending"], session["started"])
+                _engine.run(config, base, session["plan_path"], session["pending"], session["started"],
+                            session["plan_sha256"])
         finally:
             _engine.release(config, base)  # the store lock, also when a job failed
         return result
@@ -403,7 +404,7 @@ class ZarrParallelAssembler:
                 copy = {} if worker is None else dict(workers=[worker], allow_other_workers=False)
                 suffix = "" if worker is None else "-copy"
                 return client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"], secrets,
-                                     session.get("plan_sha256", ""), session.get("store_options", ""), key=f"zarr-parallel-{run}-job-{job}{suffix}", retries=0 if copy else 2,
+                                     session["plan_sha256"], session.get("store_options", ""), key=f"zarr-parallel-{run}-job-{job}{suffix}", retries=0 if copy else 2,
                                      pure=False, **copy)
 
             total = len(session["pending"])

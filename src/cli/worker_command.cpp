@@ -27,9 +27,12 @@ int run_worker_command(WorkerArgs a) {
     throw Error::config("JOB_ID", "give job ids, --task-list and --task, or --queue");
   // A plan on S3 (SLURM's workers): heartbeats go to the store, output to the task's log.
   const bool remote = is_remote_plan(a.plan_path);
+  // The digest of the text loaded: a folder store's chunks go in only while it runs this plan
+  // (a worker on S3 has no such fence).
+  std::string digest;
   const Plan p =
       remote ? load_remote_plan(a.plan_path, a.plan_sha256, handed_store_access(a.store_options))
-             : load_plan(a.plan_path, a.plan_sha256);
+             : load_plan(a.plan_path, a.plan_sha256, &digest);
   const int threads = a.threads > 0 ? a.threads : p.threads_per_worker;
   // A store on S3 has no folder for logs: a local plan file's workers keep them beside it (the
   // coordinator's local scratch folder).
@@ -37,11 +40,11 @@ int run_worker_command(WorkerArgs a) {
                                      ? std::filesystem::absolute(a.plan_path).parent_path().string()
                                      : "";
   if (!a.queue.empty())
-    run_queue_task(p, threads, a.worker_id, a.task, a.queue, local_root);
+    run_queue_task(p, threads, a.worker_id, a.task, a.queue, local_root, digest);
   else if (a.jobs_fd >= 0)
-    serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root);
+    serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root, digest);
   else
-    run_worker_jobs(p, a.job_ids, threads, a.worker_id, {}, {}, local_root);
+    run_worker_jobs(p, a.job_ids, threads, a.worker_id, {}, {}, local_root, digest);
   return 0;
 }
 

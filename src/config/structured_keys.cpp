@@ -1,5 +1,7 @@
 #include "config/structured_keys.hpp"
 
+#include <algorithm>
+
 #include "codec/codec.hpp"
 #include "core/error.hpp"
 
@@ -287,6 +289,26 @@ StorageOptions cache_storage_options(const KeyDocument& doc, const Config& c) {
   return StorageOptions::from_json(doc["cache_storage_options"], "cache_storage_options");
 }
 
+bool has_control_character(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; });
+}
+
+// deploy_mode slurm writes the store's path into the sbatch script SLURM runs with bash: a newline
+// in it would end that line and run the rest as a command. Named by the key it came from.
+void check_slurm_store_path(const KeyDocument& doc, const Config& c) {
+  if (c.deploy_mode != "slurm" || !has_control_character(c.cache_store)) return;
+  std::string key = "cache_store";
+  if (!has_control_character(get_string(doc, "cache_store", "")) &&
+      !has_control_character(get_string(doc, "cache_dir", "")))
+    key = has_control_character(c.cache_label) ? "cache_label" : key;
+  else if (has_control_character(get_string(doc, "cache_dir", "")))
+    key = "cache_dir";
+  throw Error::config(key, "the store path " + json(c.cache_store).dump() +
+                               " has a control character (a newline would end its line in the "
+                               "sbatch script and run the rest as a command): deploy_mode slurm "
+                               "refuses it; choose a path without one");
+}
+
 }  // namespace
 
 void read_cache_store(const KeyDocument& doc, Config& c, const std::string& base_dir) {
@@ -306,6 +328,7 @@ void read_cache_store(const KeyDocument& doc, Config& c, const std::string& base
     c.cache_store = s3 ? s3_store_in_dir(c, dir) : store_in_dir(c, dir, base_dir);
   else
     throw Error::config("cache_store", "required: cache_store (a .zarr path) or cache_dir");
+  check_slurm_store_path(doc, c);
 }
 
 void read_with_cache_store(const KeyDocument&, Config&, const std::string&) {}

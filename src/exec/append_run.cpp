@@ -131,6 +131,7 @@ void start_append(const Config& cfg, const AppendShape& shape, CacheSession& ses
   StoreState state(store);
   const std::string plan_text = plan_to_json(plan).dump();
   const std::string digest = sha256_hex(plan_text);
+  session.plan_sha256 = digest;  // what this run's workers must load
   const json record = {{"dim", shape.dim}, {"old_length", shape.old_length}};
   const auto started = state.started();
   // The same append interrupted: its done jobs wrote what this plan's would (same plan, same

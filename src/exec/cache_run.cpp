@@ -253,10 +253,12 @@ std::string memory_shortfall(const Config& cfg, const std::string& root, const P
 // Continues the store at `root` with the jobs as first planned (done markers still match). What
 // they read and how it is reached are this config's, not the store's: a store folder is untrusted.
 // False (the plan untouched) when an automatic continuation cannot fit the memory limit.
-bool resume_into(const std::string& root, const Config& cfg, bool asked, Plan& plan) {
+bool resume_into(const std::string& root, const Config& cfg, bool asked, CacheSession& session) {
+  Plan& plan = session.plan;
   FileStore store(root);
   StoreState state(store);
-  Plan stored = load_store_plan(state.plan_path());
+  std::string digest;
+  Plan stored = load_store_plan(state.plan_path(), "", &digest);
   check_same_files(root, stored, plan);
   stored.access = plan.access;
   check_resumable(root, stored);
@@ -277,6 +279,7 @@ bool resume_into(const std::string& root, const Config& cfg, bool asked, Plan& p
   }
   plan = std::move(stored);
   plan.store = root;
+  session.plan_sha256 = digest;
   remove_stale_temporaries(root, plan);
   log_line(cfg.log_level, 1, "resuming " + root);
   return true;
@@ -313,9 +316,10 @@ void start_fresh(const Config& cfg, const TargetState& t, const TargetState& st,
   // The plan's digest beside the config hash: a resume, a worker or `status` refuses a plan
   // that was damaged or edited since (one that still parses would complete a wrong store).
   const std::string plan_text = plan_to_json(plan).dump();
+  session.plan_sha256 = sha256_hex(plan_text);  // what this run's workers must load
   // The three flushed together (one wait on the device, not three in turn), durable before any job.
   const auto batch = store.batch();
-  state.write_started(hash, sha256_hex(plan_text), batch.get());
+  state.write_started(hash, session.plan_sha256, batch.get());
   state.write_sources(fingerprints_json(plan.sources), batch.get());
   state.write_plan(plan_text, batch.get());
   batch->finish();  // the files, then the side folder's entries
@@ -360,7 +364,7 @@ bool settle_store(const Config& cfg, CacheSession& session) {
   }
   std::string root = cfg.resume ? asked_resume_root(cfg, target, staging, t, st) : "";
   if (root.empty() && now.kind == Decision::Kind::Continue) root = now.root;
-  if (!root.empty() && resume_into(root, cfg, cfg.resume, session.plan)) {
+  if (!root.empty() && resume_into(root, cfg, cfg.resume, session)) {
     session.build_root = root;
     return true;
   }
@@ -534,7 +538,7 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
 bool run_jobs(const Config& cfg, const CacheSession& session, const AccessOptions& access) {
   FileStore store(session.build_root);
   StoreState state(store);
-  const RunContext ctx{session.plan, store, state, cfg.log_level};
+  const RunContext ctx{session.plan, store, state, cfg.log_level, "", session.plan_sha256};
   // The workers' secrets, for this run only (SLURM's workers read them from the store's side
   // folder, on the file system they share).
   SecretsChannel secrets(access, cfg.deploy_mode == "slurm"

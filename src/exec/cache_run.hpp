@@ -45,6 +45,7 @@ struct CacheSession {
   std::string target;            // the store's path (canonical)
   std::string build_root;        // where the jobs write: the target, or its staging store
   std::string plan_path;         // the saved plan workers run
+  std::string plan_sha256;       // of its text as this run wrote or read it: handed to workers
   std::vector<int64_t> pending;  // jobs without a done marker
   double started = 0;
   Decision decision;  // hit / new / continue / rebuild, and why (the run's first line)

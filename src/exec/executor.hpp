@@ -31,7 +31,9 @@ struct RunContext {
   // The plan file exec'd workers load; "" the store's own plan.json. May be the plan's URL on S3
   // (SLURM's workers), with the SHA-256 the coordinator read and the store's public options.
   std::string plan_file = {};
-  std::string plan_sha256 = {};    // "": computed from plan_file
+  // The SHA-256 of that file's text as this coordinator wrote or read it, handed to every worker
+  // it starts: never hashed again from the file, which others may rewrite meanwhile.
+  std::string plan_sha256 = {};
   std::string store_options = {};  // --store-options for a plan on S3
   // Called about once a second while local workers run (a store on S3: is the lease still ours,
   // the workers' heartbeats mirrored into the prefix). What it throws stops every worker at once
@@ -39,14 +41,20 @@ struct RunContext {
   std::function<void()> on_tick = {};
 };
 
+// ctx.plan_sha256; Error(Internal) when the coordinator has none to hand.
+std::string handed_digest(const RunContext& ctx);
+
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks
 // are all in place. `on_done` sees each job's stats.
 // `on_chunk` sees a running job's stats as its chunks are written.
+// `plan_sha256`: the SHA-256 of the plan's text; in a folder store each chunk is put in place only
+// while the store's state.json still names that plan (a worker of an earlier run that wakes late
+// stops, Error(Store)). "" none (no such fence).
 void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int threads,
                      const std::string& worker_id,
                      const std::function<void(const JobStats&)>& on_done = {},
                      const std::function<void(const JobStats&)>& on_chunk = {},
-                     const std::string& local_root = "");
+                     const std::string& local_root = "", const std::string& plan_sha256 = "");
 
 // The output chunks of each of `jobs` (for Progress::set_job_chunks).
 std::map<int64_t, int64_t> chunks_of_jobs(const Plan& plan, const std::vector<int64_t>& jobs);
@@ -58,16 +66,17 @@ void report_heartbeat(Progress& progress, int64_t job, const nlohmann::json& bea
 // (its output into its own log) and its id sent back when it is marked done. Returns when the
 // coordinator closes the socket: a worker takes job after job without a new process each time.
 // `local_root`: where logs and heartbeats go ("" the store's side folder; required for S3).
+// `plan_sha256`: as run_worker_jobs's.
 void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd,
-                       const std::string& local_root = "");
+                       const std::string& local_root = "", const std::string& plan_sha256 = "");
 
 // Runs the jobs `next` hands out (nullopt: no more) one after another in this one worker (one
 // heartbeat, one thread pool): a SLURM array task on the store's shared queue (queue_task.hpp).
 // A job whose done marker appears while it runs (another copy won) stops at its next unit of
-// chunks (looked for at most once a second).
+// chunks (looked for at most once a second). `plan_sha256`: as run_worker_jobs's.
 void run_worker_queue(const Plan& plan, int threads, const std::string& worker_id,
                       const std::function<std::optional<int64_t>()>& next,
-                      const std::string& local_root = "");
+                      const std::string& local_root = "", const std::string& plan_sha256 = "");
 
 // deploy_mode: series — in this process, one job after another, all threads on each.
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs);

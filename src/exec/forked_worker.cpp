@@ -32,11 +32,11 @@ bool may_fork_workers(const Plan& plan, const std::vector<int64_t>& jobs, int wo
 }
 
 void run_forked_worker(const Plan& plan, int threads, const std::string& worker_id, int fd,
-                       const std::string& local_root) {
+                       const std::string& local_root, const std::string& plan_sha256) {
   set_json_events(false);  // stdout is this job's log, not the coordinator's event stream
   int code = 0;
   try {
-    serve_worker_jobs(plan, threads, worker_id, fd, local_root);
+    serve_worker_jobs(plan, threads, worker_id, fd, local_root, plan_sha256);
   } catch (const Error& e) {
     fmt::print(stderr, "zarr-parallel: error: {}\n", redact_urls_in(e.what()));
     code = e.kind() == ErrorKind::Interrupted ? 128 + termination_signal() : e.exit_code();

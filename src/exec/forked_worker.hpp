@@ -25,9 +25,10 @@ bool may_fork_workers(const Plan& plan, const std::vector<int64_t>& jobs, int wo
 inline constexpr uint64_t kForkedRunBytes = uint64_t{1} << 30;
 
 // In the forked child: serves jobs from socket `fd` as `zarr-parallel worker --jobs-from-fd`
-// would, then exits with that command's exit code. Never returns. `local_root`: as
+// would, then exits with that command's exit code. Never returns. `local_root`, `plan_sha256`: as
 // serve_worker_jobs's.
 [[noreturn]] void run_forked_worker(const Plan& plan, int threads, const std::string& worker_id,
-                                    int fd, const std::string& local_root);
+                                    int fd, const std::string& local_root,
+                                    const std::string& plan_sha256);
 
 }  // namespace zp

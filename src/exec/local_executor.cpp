@@ -111,6 +111,12 @@ std::string worker_executable_path() {
   return p.string();
 }
 
+std::string handed_digest(const RunContext& ctx) {
+  if (ctx.plan_sha256.empty())
+    throw Error::internal("no digest of the plan this run read to hand its workers");
+  return ctx.plan_sha256;
+}
+
 namespace {
 
 // The child's side of spawn_worker: dies with its coordinator, default signal actions, output
@@ -127,7 +133,8 @@ namespace {
   dup2(log_fd, STDERR_FILENO);
   if (log_fd > STDERR_FILENO) ::close(log_fd);  // exec would have closed it (O_CLOEXEC)
   if (w.forked)
-    run_forked_worker(ctx.plan, ctx.plan.threads_per_worker, w.id, socket, ctx.store.root());
+    run_forked_worker(ctx.plan, ctx.plan.threads_per_worker, w.id, socket, ctx.store.root(),
+                      ctx.plan_sha256);
   // The worker's end as fd 3, open across exec; every other socket of the coordinator closes.
   constexpr int kJobsFd = 3;
   if (socket == kJobsFd)
@@ -165,7 +172,7 @@ pid_t spawn_worker(const std::string& exe, const RunContext& ctx, int64_t job, W
                                    "--worker-id",
                                    w.id};
   // An exec'd worker loads the plan file: only as this coordinator read it (a fork has it here).
-  if (!w.forked) args.insert(args.end(), {"--plan-sha256", plan_file_sha256(plan_file)});
+  if (!w.forked) args.insert(args.end(), {"--plan-sha256", handed_digest(ctx)});
   const pid_t parent = getpid();
   std::fflush(nullptr);  // a forked worker would write what is buffered here again
   const pid_t pid = fork();

@@ -237,15 +237,18 @@ struct Superseded {};
 
 // Runs `job` on this rank; kJobSuperseded when its done marker appeared meanwhile (another rank's
 // copy won), looked for at most once a second.
-Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank) {
+Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank,
+               const std::string& digest) {
   double last_look = now_seconds();
   try {
-    run_worker_jobs(plan, {job}, plan.threads_per_worker, fmt::format("mpi-rank-{}", rank), {},
-                    [&](const JobStats&) {
-                      if (now_seconds() - last_look < 1.0) return;
-                      last_look = now_seconds();
-                      if (state.is_done(job)) throw Superseded{};
-                    });
+    run_worker_jobs(
+        plan, {job}, plan.threads_per_worker, fmt::format("mpi-rank-{}", rank), {},
+        [&](const JobStats&) {
+          if (now_seconds() - last_look < 1.0) return;
+          last_look = now_seconds();
+          if (state.is_done(job)) throw Superseded{};
+        },
+        "", digest);
     return kJobDone;
   } catch (const Superseded&) {
     return kJobSuperseded;
@@ -256,7 +259,7 @@ Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank)
   }
 }
 
-void work(const Plan& plan, int rank) {
+void work(const Plan& plan, int rank, const std::string& digest) {
   const auto store = open_output_store(plan);  // a folder, or the prefix on S3
   const StoreState state(*store);
   int64_t msg[2] = {-1, kJobDone};
@@ -266,7 +269,7 @@ void work(const Plan& plan, int rank) {
     MPI_Recv(&job, 1, MPI_INT64_T, 0, kJob, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     if (job < 0) return;
     msg[0] = job;
-    msg[1] = run_job(plan, state, job, rank);
+    msg[1] = run_job(plan, state, job, rank, digest);
   }
 }
 
@@ -317,7 +320,7 @@ void work_on_rank(const std::string& plan_path, const std::string& access,
                                         : load_plan(plan_path, digest);
   plan.access = handed;
   guard_secrets(plan.access);
-  work(plan, rank);
+  work(plan, rank, digest);
 }
 
 struct RanksResult {
@@ -421,7 +424,7 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   std::string access = status == kReady && rank == 0 ? session.plan.access.transfer_text() : "";
   broadcast_string(access, 0);
   // The plan file as rank 0 read it: a rank refuses one edited since.
-  std::string digest = status == kReady && rank == 0 ? plan_file_sha256(plan_path) : "";
+  std::string digest = status == kReady && rank == 0 ? session.plan_sha256 : "";
   broadcast_string(digest, 0);
   // A script on another rank must not go on as if the store were there.
   if (status == kFailed && opt_in.every_rank_throws) {

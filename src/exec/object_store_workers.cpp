@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat_mirror.hpp"
 #include "exec/progress.hpp"
@@ -53,8 +54,9 @@ void run_local_on_object_store(const StoreState& state, const Plan& plan,
   const FileStore files(scratch.path());
   // Not named .zarr-parallel/plan.json: a worker then writes where the plan says (the prefix), not
   // into the folder the file is in.
-  files.put("plan.json", plan_to_json(plan).dump());
-  RunContext ctx{plan, files, state, cfg.log_level, files.path_of("plan.json")};
+  const std::string text = plan_to_json(plan).dump();
+  files.put("plan.json", text);
+  RunContext ctx{plan, files, state, cfg.log_level, files.path_of("plan.json"), sha256_hex(text)};
   const StoreState scratch_state(files);
   HeartbeatMirror mirror(scratch_state, store);
   ctx.on_tick = [&] {

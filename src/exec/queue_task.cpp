@@ -135,7 +135,8 @@ std::optional<CopyPick> QueueTask::pick_copy(const std::set<int64_t>& done,
 }
 
 void run_queue_task(const Plan& plan, int threads, const std::string& worker_id, int64_t first,
-                    const std::string& queue_root, const std::string& local_root) {
+                    const std::string& queue_root, const std::string& local_root,
+                    const std::string& plan_sha256) {
   const auto out = open_output_store(plan);
   const StoreState state(*out);
   // Other tasks' heartbeats, where WorkerJobs writes them.
@@ -145,7 +146,7 @@ void run_queue_task(const Plan& plan, int threads, const std::string& worker_id,
   const JobQueue queue(queue_root, plan.jobs.size());
   QueueTask task(plan, queue, state, in_store ? state : files_state, worker_id, first);
   run_worker_queue(
-      plan, threads, worker_id, [&] { return task.next(); }, local_root);
+      plan, threads, worker_id, [&] { return task.next(); }, local_root, plan_sha256);
 }
 
 }  // namespace zp

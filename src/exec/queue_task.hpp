@@ -60,7 +60,9 @@ class QueueTask {
 // The worker command's --queue mode: the queue in `queue_root`'s side folder (the store, or for
 // a store on S3 the run's scratch folder), then job after job. `local_root`: the folder of logs
 // and heartbeats when the store is on S3 and the plan a local file ("": heartbeats in the store).
+// `plan_sha256`: as run_worker_jobs's.
 void run_queue_task(const Plan& plan, int threads, const std::string& worker_id, int64_t first,
-                    const std::string& queue_root, const std::string& local_root);
+                    const std::string& queue_root, const std::string& local_root,
+                    const std::string& plan_sha256 = "");
 
 }  // namespace zp

@@ -48,8 +48,9 @@ class WorkerJobs {
   // coordinator's scratch folder; "": heartbeats in the store); a folder store keeps them in its
   // side folder.
   WorkerJobs(const Plan& plan, int threads, const std::string& worker_id,
-             const std::string& local_root)
+             const std::string& local_root, const std::string& plan_sha256)
       : plan_(plan),
+        plan_sha256_(plan_sha256),
         store_(open_output_store(plan)),
         state_(*store_),
         remote_(backend_of(plan.store) == Backend::S3),
@@ -59,7 +60,10 @@ class WorkerJobs {
         checked_((check_store(), true)),
         pool_(threads),
         runner_(plan, *store_, pool_),
-        heartbeat_(remote_ && local_root.empty() ? state_ : files_state_, worker_id) {}
+        heartbeat_(remote_ && local_root.empty() ? state_ : files_state_, worker_id) {
+    // On S3 a check is a request: the lease and check_store_now_and_then guard it instead.
+    if (!remote_) runner_.fence_writes([this] { check_same_run(); });
+  }
 
   // The heartbeat says this worker ended normally.
   void finish() { heartbeat_.set({{"job", nullptr}, {"finished", true}}); }
@@ -113,6 +117,29 @@ class WorkerJobs {
                                           "); this worker's run was replaced, nothing written");
   }
 
+  // Before each chunk goes into place: the store is still this plan's, and its state.json still
+  // names this plan. A worker of an older run that wakes late (a dask copy's cancelled loser, which
+  // dask cannot stop; an orphan) must not put an old chunk over an append made in place since.
+  void check_same_run() const {
+    if (!plan_.store_id.empty() && store_id_of(plan_.store) != plan_.store_id)
+      throw Error::store(plan_.store,
+                         "is no longer the store this worker's plan was made for; "
+                         "this worker of a replaced run writes nothing more");
+    if (plan_sha256_.empty()) return;
+    // The usual answer without parsing it (a check a chunk): our digest is in it, so it names us.
+    const auto text =
+        store_->get_at_most(std::string(StoreState::kFolder) + "/state.json", uint64_t{1} << 16);
+    if (!text || text->find(plan_sha256_) != std::string::npos) return;
+    const auto s = state_.started();
+    if (!s || !s->is_object()) return;
+    const auto it = s->find("plan_sha256");
+    if (it != s->end() && it->is_string() && it->get<std::string>() != plan_sha256_)
+      throw Error::store(plan_.store,
+                         "its state.json names another plan than this worker's (a later run, "
+                         "an append or a rebuild in place, started since): this worker of an "
+                         "earlier run writes nothing more");
+  }
+
   // Between chunks: on S3 the check is a request, so once every few seconds, not every chunk.
   void check_store_now_and_then() {
     if (!remote_ || now_seconds() - last_check_ >= kRemoteCheckSeconds) check_store();
@@ -127,6 +154,7 @@ class WorkerJobs {
 
   static constexpr double kRemoteCheckSeconds = 5.0;
   const Plan& plan_;
+  std::string plan_sha256_;  // of the plan's text, as handed to this worker ("" not known)
   std::unique_ptr<Writable> store_;
   StoreState state_;
   bool remote_;
@@ -161,19 +189,19 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
                      const std::string& worker_id,
                      const std::function<void(const JobStats&)>& on_done,
                      const std::function<void(const JobStats&)>& on_chunk,
-                     const std::string& local_root) {
-  WorkerJobs worker(plan, threads, worker_id, local_root);
+                     const std::string& local_root, const std::string& plan_sha256) {
+  WorkerJobs worker(plan, threads, worker_id, local_root, plan_sha256);
   for (const int64_t id : ids)
     if (const auto stats = worker.run(id, on_chunk); stats && on_done) on_done(*stats);
   worker.finish();
 }
 
 void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd,
-                       const std::string& local_root) {
+                       const std::string& local_root, const std::string& plan_sha256) {
   if (backend_of(plan.store) == Backend::S3 && local_root.empty())  // each job's log is a file
     throw Error::config("--jobs-from-fd", "a worker serving jobs to " + plan.store +
                                               " needs a local plan file (its logs go beside it)");
-  WorkerJobs worker(plan, threads, worker_id, local_root);
+  WorkerJobs worker(plan, threads, worker_id, local_root, plan_sha256);
   std::string inbox;
   bool first = true;
   for (;;) {
@@ -216,8 +244,8 @@ struct Superseded {};
 
 void run_worker_queue(const Plan& plan, int threads, const std::string& worker_id,
                       const std::function<std::optional<int64_t>()>& next,
-                      const std::string& local_root) {
-  WorkerJobs worker(plan, threads, worker_id, local_root);
+                      const std::string& local_root, const std::string& plan_sha256) {
+  WorkerJobs worker(plan, threads, worker_id, local_root, plan_sha256);
   while (const auto job = next()) {
     double last_look = now_seconds();
     try {
@@ -272,7 +300,8 @@ void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs) {
       },
       [&](const JobStats& s) {
         progress.job_progress(s.job_id, s.chunks_written, s.bytes_written, s.bytes_read);
-      });
+      },
+      "", ctx.plan_sha256);
   progress.finish();
 }
 

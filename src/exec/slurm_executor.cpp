@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -50,7 +51,13 @@ std::string run_command(const std::vector<std::string>& argv, int* status_out = 
   return r.out;
 }
 
+// One word of the sbatch script. A control character is refused, not quoted: a newline would end
+// the script's line (config checks the paths it comes from first: structured_keys.cpp).
 std::string quote(const std::string& s) {
+  if (std::any_of(s.begin(), s.end(), [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; }))
+    throw Error::config("cache_store", nlohmann::json(s).dump() +
+                                           " has a control character: it cannot go into an "
+                                           "sbatch script; choose a path without one");
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
@@ -106,8 +113,7 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
       "exec {} worker {} --queue {} --task \"$(({} + SLURM_ARRAY_TASK_ID))\" --threads {} "
       "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}{}\n",
       quote(worker_executable_path()), quote(plan), quote(ctx.store.root()), first,
-      ctx.plan.threads_per_worker,
-      ctx.plan_sha256.empty() ? plan_file_sha256(plan) : ctx.plan_sha256,
+      ctx.plan.threads_per_worker, handed_digest(ctx),
       ctx.store_options.empty() ? "" : " --store-options " + quote(ctx.store_options));
   return script;
 }

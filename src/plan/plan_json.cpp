@@ -478,18 +478,18 @@ Plan plan_from_text(const std::string& text, const std::string& path) {
   return plan_from_json(j, path);
 }
 
-Plan load_plan(const std::string& path, const std::string& expected_sha256) {
-  if (!store_root_of_plan(path).empty()) return load_store_plan(path, expected_sha256);
+Plan load_plan(const std::string& path, const std::string& expected_sha256,
+               std::string* text_sha256) {
+  if (!store_root_of_plan(path).empty()) return load_store_plan(path, expected_sha256, text_sha256);
   const std::string text = read_plan_text(path, "");
   check_handed_digest(path, text, expected_sha256);
-  return plan_from_text(text, path);
+  Plan p = plan_from_text(text, path);
+  if (text_sha256) *text_sha256 = sha256_hex(text);
+  return p;
 }
 
-std::string plan_file_sha256(const std::string& path) {
-  return sha256_hex(read_plan_text(path, store_root_of_plan(path)));
-}
-
-Plan load_store_plan(const std::string& path, const std::string& expected_sha256) {
+Plan load_store_plan(const std::string& path, const std::string& expected_sha256,
+                     std::string* text_sha256) {
   const std::string root = store_root_of_plan(path);
   try {
     const std::string text = read_plan_text(path, root);
@@ -499,6 +499,7 @@ Plan load_store_plan(const std::string& path, const std::string& expected_sha256
     if (!root.empty() && std::filesystem::path(path).filename() == "plan.json")
       check_plan_digest(root, path, text);
     Plan p = plan_from_text(text, path);
+    if (text_sha256) *text_sha256 = sha256_hex(text);
     if (!root.empty()) p.store = root;
     return p;
   } catch (const Error& e) {

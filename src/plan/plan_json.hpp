@@ -26,12 +26,14 @@ Plan plan_from_text(const std::string& text, const std::string& where);
 // `expected_sha256` (what the coordinator that started this worker read, "" none): a plan file
 // edited since is refused, whatever the store's own records say (whoever can write the store can
 // rewrite those too).
-Plan load_plan(const std::string& path, const std::string& expected_sha256 = "");
+// `text_sha256` (when given) receives the SHA-256 of the text parsed: what a coordinator hands
+// the workers it starts, never the file hashed again later (others may rewrite it meanwhile).
+Plan load_plan(const std::string& path, const std::string& expected_sha256 = "",
+               std::string* text_sha256 = nullptr);
 // The same for the plan a store saved: a damaged one is the store's fault (Error(Store), exit 5),
 // not the config's.
-Plan load_store_plan(const std::string& path, const std::string& expected_sha256 = "");
-// The SHA-256 of a plan file as a worker will read it: what a coordinator hands its workers.
-std::string plan_file_sha256(const std::string& path);
+Plan load_store_plan(const std::string& path, const std::string& expected_sha256 = "",
+                     std::string* text_sha256 = nullptr);
 
 // The store folder a plan file belongs to, or "" when the file is not in a store's side folder.
 std::string store_root_of_plan(const std::string& plan_path);

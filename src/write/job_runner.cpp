@@ -139,6 +139,7 @@ JobRunner::JobRunner(const Plan& plan, const Writable& store, ThreadPool& pool)
 }
 
 void JobRunner::put(const std::string& key, const std::vector<const Bytes*>& parts) {
+  if (fence_) fence_();
   batch_->put(key, parts);
 }
 
@@ -286,6 +287,7 @@ uint64_t JobRunner::write_sharded_unit(int array, const Region& unit, FetchedChu
   for (ShardStream& st : streams) {
     if (st.writers.empty()) continue;  // every inner chunk fill: the shard is not stored
     const Bytes index = encode_shard_index(st.entries);
+    if (fence_) fence_();
     for (auto& w : st.writers) {
       w->append(index);
       w->commit();

@@ -44,6 +44,10 @@ class JobRunner {
   // The same for several arrays; behind a network their source chunks are fetched in one round
   // of requests first (a round trip per array before).
   void run_whole_arrays(const std::vector<int>& arrays);
+  // `check` runs before each chunk or shard of a job is put into place (on pool threads, at the
+  // same time); what it throws stops the job there. A worker's fence against writing into a store
+  // that has moved on to another run.
+  void fence_writes(std::function<void()> check) { fence_ = std::move(check); }
 
  private:
   const Plan& plan_;
@@ -53,6 +57,7 @@ class JobRunner {
   ChunkReader reader_;
   std::map<int, ArrayPlan> inner_views_;  // sharded arrays as their inner chunks
   std::unique_ptr<WriteBatch> batch_;     // this job's chunks, on their way, awaited before it ends
+  std::function<void()> fence_;
   void put(const std::string& key, const std::vector<const Bytes*>& parts);
   uint64_t write_unit(const ArrayPlan& a, const Region& unit, FetchedChunks* fetched, bool faults);
   uint64_t write_sharded_unit(int array, const Region& unit, FetchedChunks* fetched, bool faults);
