@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/plural.hpp"
 #include "exec/executor.hpp"
+#include "exec/heartbeat.hpp"
 #include "exec/progress.hpp"
 #include "exec/run_program.hpp"
 #include "exec/termination.hpp"
@@ -348,7 +349,7 @@ void SlurmFollow::follow_active(const Submission& s, std::size_t t, int64_t job)
   const auto hb = ctx_.state.heartbeat(worker);
   if (hb) report_heartbeat(progress_, job, *hb);
   if (hb &&
-      now_seconds() - hb->value("time", now_seconds()) > static_cast<double>(cfg_.worker_timeout)) {
+      now_seconds() - beat_time(*hb, now_seconds()) > static_cast<double>(cfg_.worker_timeout)) {
     log_line(cfg_.log_level, 1,
              fmt::format("task {}_{} (job {}): no heartbeat for {} s, cancelling it", s.id, t, job,
                          cfg_.worker_timeout));
