@@ -320,35 +320,34 @@ def w7(files, work, runs, baselines, delay):
 
 
 def w9(files, work, runs, delay):
-    """W2 written to s3rver on loopback against W2 written to local disk, both in series mode (the
-    mode S3 output has), in the same run; the requests per stored object (counted through the test
+    """W2 written to s3rver on loopback against W2 written to local disk, both `deploy_mode: local`
+    with two workers, in the same run; the requests per stored object (counted through the test
     suite's S3 stand-in, a separate untimed run); and through the W7 relay (a round trip of `delay`)
-    the writing throughput of the one worker with 16 requests in flight against 1."""
+    the writing throughput per worker with 16 requests in flight against 1 (ZP_HTTP_CONCURRENCY)."""
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
     from servers import LatencyProxy, S3rver
     from test_s3_output import S3StandIn
-    w = dict(WORKLOADS["W2"], extra={"deploy_mode": "series"})
+    w, workers = WORKLOADS["W2"], 2
     out = {}
-    local = run_ours(w, files, work, runs)[0]
+    local = run_ours(w, files, work, runs, workers=workers)[0]
     out["local_disk"] = local
     with S3rver(work / "s3") as s3:
         s3.client().create_bucket(Bucket="w9bench")
 
         def to_s3(label, endpoint, n, env=None):
-            cfg = our_config(w, files, "unused")
+            cfg = our_config(w, files, "unused", workers)
             cfg.update(cache_store=f"s3://w9bench/{label}.zarr", cache_storage_options=s3.options(endpoint_url=endpoint))
             cfg_path = work / f"{label}.yaml"
             cfg_path.write_text(json.dumps(cfg))
-            times = []
+            measured = []
             for _ in range(n):
                 listed = s3.client().list_objects_v2(Bucket="w9bench", Prefix=f"{label}.zarr/").get("Contents", [])
                 for o in listed:  # a fresh store each run (no hit, no overwrite deletes)
                     s3.client().delete_object(Bucket="w9bench", Key=o["Key"])
-                times.append(timed([BIN / "zarr-parallel", "cache", cfg_path], env=dict(os.environ, **(env or {})))[0])
+                measured.append(timed([BIN / "zarr-parallel", "cache", cfg_path], env=dict(os.environ, **(env or {}))))
             objects = s3.client().list_objects_v2(Bucket="w9bench", Prefix=f"{label}.zarr/", MaxKeys=1000)["Contents"]
             data = [o for o in objects if "/.zarr-parallel/" not in o["Key"]]
-            return dict(median=statistics.median(times), times=times, objects=len(data),
-                        stored_bytes=sum(o["Size"] for o in data))
+            return dict(**summary(measured), objects=len(data), stored_bytes=sum(o["Size"] for o in data))
 
         out["s3_loopback"] = to_s3("loopback", s3.endpoint, runs)
         out["ratio_s3_to_disk"] = out["s3_loopback"]["median"] / local["median"]
@@ -364,6 +363,7 @@ def w9(files, work, runs, delay):
             for n in (16, 1):
                 r = to_s3(f"relay_{n}", relay.url, runs, env={"ZP_HTTP_CONCURRENCY": str(n)})
                 r["stored_mb_per_s"] = r["stored_bytes"] / 1e6 / r["median"]
+                r["stored_mb_per_s_per_worker"] = r["stored_mb_per_s"] / workers
                 out[f"relay_{int(delay * 1000)}ms_{n}_in_flight"] = r
     return out
 

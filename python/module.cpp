@@ -6,10 +6,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "core/error.hpp"
@@ -26,6 +29,7 @@
 #include "source/scan_cache.hpp"
 #include "store/secrets_channel.hpp"
 #include "store/url_scope.hpp"
+#include "write/remote_plan.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_ownership.hpp"
 
@@ -100,14 +104,67 @@ auto engine_call(F&& f) {
   }
 }
 
+// Calls the engine's thread asks Python's main thread to make: dask's client runs there, as in
+// any script, and Ctrl-C reaches it there.
+class MainThreadCalls {
+ public:
+  // From the engine's thread: runs `f` on the main thread; returns when it has, or throws.
+  void call(const std::function<void()>& f) {
+    std::unique_lock lock(mutex_);
+    pending_ = &f;
+    done_ = false;
+    cv_.wait(lock, [&] { return done_; });
+    if (failure_) std::rethrow_exception(failure_);
+  }
+
+  // From the main thread, holding the GIL: makes the call waiting, if any. A Python exception
+  // it raised is fetched into `type`, `value`, `trace` (the engine's thread gets an Error); when
+  // one is there already (Ctrl-C), the call is not made.
+  void serve(PyObject*& type, PyObject*& value, PyObject*& trace) {
+    const std::function<void()>* f = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      f = pending_;
+      pending_ = nullptr;
+    }
+    if (!f) return;
+    std::exception_ptr failure;
+    try {
+      if (type) throw Error(ErrorKind::Interrupted, "the cache run was interrupted");
+      (*f)();
+    } catch (py::error_already_set& e) {
+      e.restore();
+      PyErr_Fetch(&type, &value, &trace);
+      failure = std::make_exception_ptr(
+          Error(ErrorKind::Job,
+                "the jobs failed in Python (see its exception); the store is "
+                "left unfinished: run again with resume=True"));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    std::lock_guard lock(mutex_);
+    failure_ = failure;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  const std::function<void()>* pending_ = nullptr;
+  bool done_ = false;
+  std::exception_ptr failure_;
+};
+
 // Runs `work` (an executor: minutes to hours) in a thread of its own while this thread waits
 // without the GIL and looks at Python's signals every 50 ms, so Ctrl-C and Jupyter's "interrupt
 // kernel" stop the run as they stop the CLI: SIGINT sets the executors' flag at once (the relay),
 // they stop their workers and throw Error(Interrupted), and Python's own exception (its handler's
 // KeyboardInterrupt) is raised with the engine's message. A run that finished before it noticed
 // is complete; the exception is raised all the same.
+// `calls`: Python calls the work makes, on this thread.
 template <typename F>
-void run_interruptible(F&& work) {
+void run_interruptible(F&& work, MainThreadCalls* calls = nullptr) {
   const InterruptRelay relay;
   std::exception_ptr failure;
   std::atomic<bool> over{false};
@@ -125,6 +182,7 @@ void run_interruptible(F&& work) {
     while (!over) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       py::gil_scoped_acquire acquire;
+      if (calls) calls->serve(type, value, trace);
       if (!type && PyErr_CheckSignals() != 0) {
         PyErr_Fetch(&type, &value, &trace);
         request_termination(SIGINT);
@@ -188,6 +246,12 @@ std::string run_session(const std::string& config, const std::string& base_dir,
   return finished ? "done" : "submitted";
 }
 
+constexpr const char* kDaskSecrets =
+    "deploy_mode dask_distributed with a cache_store on S3: the dask workers take their "
+    "credentials from their own environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+    "AWS_PROFILE), as s3fs does for to_zarr; secrets in the config (key, secret, token, headers) "
+    "are not sent to them: move them into the environment of the client and its workers";
+
 // A whole run in one engine call, as the CLI runs it: never asks, `yes` answers for the user.
 int whole_run(const std::string& config, const std::string& base_dir, bool yes,
               int (*run)(const Config&, const CacheOptions&)) {
@@ -207,9 +271,40 @@ int cache_mpi(const std::string& config, const std::string& base_dir, bool yes) 
   return whole_run(config, base_dir, yes, &run_cache_mpi);
 }
 
-// A store on S3 (deploy_mode series or local): the whole run in one call, as the CLI runs it.
-int cache_object_store(const std::string& config, const std::string& base_dir, bool yes) {
-  return whole_run(config, base_dir, yes, &run_object_store_cache);
+// A store on S3: the whole run in one call, as the CLI runs it, one S3 session and lease from
+// the claim to the completion marker. deploy_mode dask_distributed: `run_jobs(plan_url,
+// plan_sha256, store_options, pending, threads)` runs the jobs on the cluster meanwhile, on this
+// (the main) thread; its workers read the plan from the prefix and take their credentials from
+// their own environment, so the config may hold none (they would have to travel in the tasks).
+int cache_object_store(const std::string& config, const std::string& base_dir, bool yes,
+                       const py::object& run_jobs) {
+  if (run_jobs.is_none())
+    return whole_run(config, base_dir, yes, [](const Config& c, const CacheOptions& o) {
+      return run_object_store_cache(c, o);
+    });
+  const Config cfg = engine_call([&] {
+    Config c = config_of(config, base_dir);
+    if (c.access.has_secrets() || c.cache_options.has_secrets())
+      throw Error::config("cache_storage_options", kDaskSecrets);
+    return c;
+  });
+  MainThreadCalls calls;
+  const py::handle fn = run_jobs;
+  const ObjectStoreExecutor exec = [&](const ObjectStoreJobs& j) {
+    const std::string options = j.plan.access.store.public_json().dump();
+    calls.call(
+        [&] { fn(j.plan_url, j.plan_sha256, options, j.pending, j.plan.threads_per_worker); });
+  };
+  int code = 0;
+  run_interruptible(
+      [&] {
+        CacheOptions opt;
+        opt.yes = yes;
+        opt.ask = false;
+        code = run_object_store_cache(cfg, opt, exec);
+      },
+      &calls);
+  return code;
 }
 
 // `access`: JSON {storage_options, remote_protocol, remote_options} as the config spells them.
@@ -251,7 +346,8 @@ void bind_cache_session(py::module_& m) {
     return engine_call([&] { return config_of(config, base_dir).cache_store; });
   });
   m.def("cache_mpi", &cache_mpi);
-  m.def("cache_object_store", &cache_object_store);
+  m.def("cache_object_store", &cache_object_store, py::arg("config"), py::arg("base_dir"),
+        py::arg("yes"), py::arg("run_jobs") = py::none());
   m.def("finish", [](const std::string& config, const std::string& base_dir,
                      const std::string& plan_path, double started) {
     engine_call([&] {
@@ -283,16 +379,23 @@ void bind_workers(py::module_& m) {
   m.def(
       "run_worker",
       [](const std::string& plan_path, const std::vector<int64_t>& jobs, int threads,
-         const std::string& worker_id, const std::string& secrets, const std::string& plan_sha256) {
+         const std::string& worker_id, const std::string& secrets, const std::string& plan_sha256,
+         const std::string& store_options) {
         engine_call([&] {
-          Plan plan = load_plan(plan_path, plan_sha256);
-          plan.access.take_handed(secrets);
+          // A plan on S3 (a store on S3): read from the prefix; credentials from this worker's
+          // environment, never the task's arguments.
+          const bool remote = is_remote_plan(plan_path);
+          Plan plan =
+              remote ? load_remote_plan(plan_path, plan_sha256, handed_store_access(store_options))
+                     : load_plan(plan_path, plan_sha256);
+          if (!remote) plan.access.take_handed(secrets);
           run_worker_jobs(plan, jobs, threads > 0 ? threads : plan.threads_per_worker, worker_id);
           return 0;
         });
       },
       pybind11::arg("plan_path"), pybind11::arg("jobs"), pybind11::arg("threads"),
-      pybind11::arg("worker_id"), pybind11::arg("secrets") = "", pybind11::arg("plan_sha256") = "");
+      pybind11::arg("worker_id"), pybind11::arg("secrets") = "", pybind11::arg("plan_sha256") = "",
+      pybind11::arg("store_options") = "");
 }
 
 void bind_sources(py::module_& m) {

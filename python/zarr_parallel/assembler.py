@@ -62,13 +62,16 @@ class CacheResult(str):
         return obj
 
 
-def _run_job(plan_path, job, threads, secrets=None, plan_sha256=""):
+def _run_job(plan_path, job, threads, secrets=None, plan_sha256="", store_options=""):
     """One job of a saved plan, inside a dask worker process. `secrets`: the remote source's
     credentials, which plans never hold; handed to the engine for this job only, never put in the
     worker's environment (where its later tasks and children would find them). `plan_sha256`: the
-    plan file as the client read it; an edited one is refused."""
+    plan file as the client read it; an edited one is refused. A store on S3: `plan_path` is the
+    plan's URL in the prefix, `store_options` the store's public options (endpoint, region), and
+    the credentials the worker's own environment's (no secrets travel with the task)."""
     from zarr_parallel import _zarr_parallel
-    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}", secrets or "", plan_sha256)
+    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}", secrets or "", plan_sha256,
+                              store_options)
     return job
 
 
@@ -264,9 +267,11 @@ class ZarrParallelAssembler:
         config's `slurm` key ({"partition": ..., "account": ..., "qos": ..., "extra": [...]}).
         `on_source_change`: append (the default: files added after the end along concat_dim extend
         the store; any other change rebuilds), rebuild or error, when a complete store's sources
-        changed. `cache_store` (or `cache_dir`) may be s3://bucket/prefix (deploy_mode series or local),
+        changed. `cache_store` (or `cache_dir`) may be s3://bucket/prefix (every deploy_mode),
         reached with `cache_storage_options` (fsspec's spelling; default: the source's
-        storage_options, without a non-S3 source's credentials), as the config's keys."""
+        storage_options, without a non-S3 source's credentials), as the config's keys;
+        dask_distributed workers take S3 credentials from their own environment (AWS_*), as s3fs
+        does."""
         _main_guard.refuse_in_worker("ZarrParallelAssembler.cache()")
         _check(cache_storage_options, dict, "cache_storage_options")
         if deploy_mode not in _DEPLOY_MODES:
@@ -291,10 +296,18 @@ class ZarrParallelAssembler:
             resume=resume, slurm=slurm, on_source_change=on_source_change,
             cache_storage_options=cache_storage_options)
         base = os.getcwd()
-        if _engine.store_of(config, base).startswith("s3://"):
-            return self._cache_object_store(config, base, recommend_changes)
-        if deploy_mode == "mpi":
+        if deploy_mode == "mpi":  # a folder store or one on S3: rank 0 coordinates
             return self._cache_mpi(config, base, recommend_changes)
+        if _engine.store_of(config, base).startswith("s3://"):
+            run_jobs = None
+            if deploy_mode == "dask_distributed":
+                def run_jobs(plan_url, plan_sha256, store_options, pending, threads):
+                    # Called by the engine (on this thread) while it holds the store's lease.
+                    session = {"plan_path": plan_url, "plan_sha256": plan_sha256, "pending": list(pending),
+                               "threads_per_worker": threads, "store_options": store_options, "secrets": None}
+                    self._run_dask(session, simultaneous_worker_limit, memory_limit, client, scheduler_address,
+                                   quiet_dask)
+            return self._cache_object_store(config, base, recommend_changes, run_jobs)
         session = json.loads(_engine.begin(config, base, not recommend_changes))
         if session["status"] == "stopped":
             self._confirm(session["recommendations"])
@@ -317,9 +330,10 @@ class ZarrParallelAssembler:
             _engine.release(config, base)  # the store lock, also when a job failed
         return result
 
-    def _cache_object_store(self, config, base, recommend_changes):
-        # One engine call, as the CLI's run: the lease is held and renewed inside it.
-        code = _engine.cache_object_store(config, base, not recommend_changes)
+    def _cache_object_store(self, config, base, recommend_changes, run_jobs=None):
+        # One engine call, as the CLI's run: the lease is held and renewed inside it (dask's jobs
+        # run from it, through run_jobs).
+        code = _engine.cache_object_store(config, base, not recommend_changes, run_jobs)
         self.cache_store = _engine.store_of(config, base)
         if code == 3:
             raise ValueError("stopped on recommendations (see above; change the arguments, or pass "
@@ -376,7 +390,9 @@ class ZarrParallelAssembler:
                 owned += [client, cluster]
         try:
             run = uuid.uuid4().hex[:8]
-            secrets = _engine.secrets_of(session["config"], session["base"])
+            # A store on S3 hands no secrets (its workers use their environment's).
+            secrets = session["secrets"] if "secrets" in session else _engine.secrets_of(session["config"],
+                                                                                         session["base"])
             verbose = self._config.get("log_level", 0) >= 1
 
             def submit(job, worker):
@@ -384,7 +400,7 @@ class ZarrParallelAssembler:
                 copy = {} if worker is None else dict(workers=[worker], allow_other_workers=False)
                 suffix = "" if worker is None else "-copy"
                 return client.submit(_run_job, session["plan_path"], job, session["threads_per_worker"], secrets,
-                                     session.get("plan_sha256", ""), key=f"zarr-parallel-{run}-job-{job}{suffix}", retries=0 if copy else 2,
+                                     session.get("plan_sha256", ""), session.get("store_options", ""), key=f"zarr-parallel-{run}-job-{job}{suffix}", retries=0 if copy else 2,
                                      pure=False, **copy)
 
             total = len(session["pending"])

@@ -20,6 +20,9 @@ struct VariableSpec {
 struct SlurmOptions {
   std::string partition, account, qos;
   std::vector<std::string> extra;  // further sbatch options, e.g. "--constraint=intel"
+  // A store on S3: the folder (on a file system the nodes share) for the job scripts, task lists
+  // and logs; "" a zarr-parallel-slurm folder in the current directory.
+  std::string scratch;
 };
 
 struct Config {

@@ -98,7 +98,7 @@ const ConfigKey kKeys[] = {
      &read_log_level},
     {"threads_per_worker", K::CountOrAuto, "`auto`", "decode/encode threads in each worker",
      &number<&Config::threads_per_worker>, {}, 4096},
-    {"slurm", K::Structured, "none", "{partition, account, qos, extra: [...]} for sbatch",
+    {"slurm", K::Structured, "none", "{partition, account, qos, extra: [...], scratch} for sbatch",
      &read_slurm},
     {"cache_store", K::Structured, "required", "the store path (or cache_dir)",
      &read_cache_store},

@@ -1,7 +1,5 @@
 #include "config/structured_keys.hpp"
 
-#include <filesystem>
-
 #include "codec/codec.hpp"
 #include "core/error.hpp"
 
@@ -212,11 +210,11 @@ std::string slurm_line(const std::string& key, const KeyDocument& x) {
 
 }  // namespace
 
-void read_slurm(const KeyDocument& doc, Config& c, const std::string&) {
+void read_slurm(const KeyDocument& doc, Config& c, const std::string& base_dir) {
   if (!given(doc, "slurm")) return;
   const KeyDocument& s = doc["slurm"];
   if (!s.is_object())
-    throw Error::config("slurm", "expected {partition, account, qos, extra: [...]}");
+    throw Error::config("slurm", "expected {partition, account, qos, extra: [...], scratch}");
   for (const auto& [k, v] : s.items()) {
     const std::string key = "slurm." + k;
     if (k == "partition")
@@ -227,8 +225,10 @@ void read_slurm(const KeyDocument& doc, Config& c, const std::string&) {
       c.slurm.qos = slurm_line(key, v);
     else if (k == "extra" && v.is_array())
       for (const auto& x : v) c.slurm.extra.push_back(slurm_line(key, x));
+    else if (k == "scratch")  // relative to the config's folder, as cache_store
+      c.slurm.scratch = resolve_path(slurm_line(key, v), base_dir);
     else
-      throw Error::config(key, "unknown key (partition, account, qos, extra)");
+      throw Error::config(key, "unknown key (partition, account, qos, extra, scratch)");
   }
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,15 @@ struct RunContext {
   // The store's records: done markers (for a folder store, the same folder as `store`).
   const StoreState& state;
   int log_level = 1;
-  // The plan file exec'd workers load; "" the store's own plan.json.
+  // The plan file exec'd workers load; "" the store's own plan.json. May be the plan's URL on S3
+  // (SLURM's workers), with the SHA-256 the coordinator read and the store's public options.
   std::string plan_file = {};
+  std::string plan_sha256 = {};    // "": computed from plan_file
+  std::string store_options = {};  // --store-options for a plan on S3
+  // Called about once a second while local workers run (a store on S3: is the lease still ours,
+  // the workers' heartbeats mirrored into the prefix). What it throws stops every worker at once
+  // (SIGKILL: no more chunks) and ends run_local with that error.
+  std::function<void()> on_tick = {};
 };
 
 // Runs the given jobs here, skipping those already marked done; marks each done when its chunks
@@ -52,6 +60,14 @@ void report_heartbeat(Progress& progress, int64_t job, const nlohmann::json& bea
 // `local_root`: where logs and heartbeats go ("" the store's side folder; required for S3).
 void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd,
                        const std::string& local_root = "");
+
+// Runs the jobs `next` hands out (nullopt: no more) one after another in this one worker (one
+// heartbeat, one thread pool): a SLURM array task on the store's shared queue (queue_task.hpp).
+// A job whose done marker appears while it runs (another copy won) stops at its next unit of
+// chunks (looked for at most once a second).
+void run_worker_queue(const Plan& plan, int threads, const std::string& worker_id,
+                      const std::function<std::optional<int64_t>()>& next,
+                      const std::string& local_root = "");
 
 // deploy_mode: series — in this process, one job after another, all threads on each.
 void run_series(const RunContext& ctx, const std::vector<int64_t>& jobs);

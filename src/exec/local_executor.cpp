@@ -324,6 +324,7 @@ class LocalRun {
   bool reap();
   void job_ended(int64_t job, int status);
   void check_heartbeats(double now);
+  void tick();
   std::optional<int64_t> job_to_copy(double now) const;
   int64_t chunks_of(int64_t job) const;
   double copy_seconds(int64_t job) const;
@@ -530,6 +531,18 @@ void LocalRun::job_ended(int64_t job, int status) {
   queue_.clear();
 }
 
+// The caller's check (a store on S3: its lease lost) stops every worker before it writes more.
+void LocalRun::tick() {
+  if (!ctx_.on_tick) return;
+  try {
+    ctx_.on_tick();
+  } catch (...) {
+    kill_all();
+    progress_.finish();
+    throw;
+  }
+}
+
 // Workers whose heartbeat stopped (hung, stopped, node gone) are killed, then retried.
 void LocalRun::check_heartbeats(double now) {
   for (auto& [p, w] : running_) {
@@ -634,6 +647,7 @@ void LocalRun::run() {
       continue;
     }
     last_check_ = now;
+    tick();
     check_heartbeats(now);
     progress_.update(done_, written_, busy(), read_);
   }

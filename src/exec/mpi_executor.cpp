@@ -22,9 +22,13 @@
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
+#include "exec/object_store_cache.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
 #include "store/secrets_channel.hpp"
+#include "store/store_table.hpp"
+#include "write/output_store.hpp"
+#include "write/remote_plan.hpp"
 #include "write/store_inventory.hpp"
 
 namespace zp {
@@ -251,8 +255,8 @@ Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank)
 }
 
 void work(const Plan& plan, int rank) {
-  FileStore store(plan.store);
-  const StoreState state(store);
+  const auto store = open_output_store(plan);  // a folder, or the prefix on S3
+  const StoreState state(*store);
   int64_t msg[2] = {-1, kJobDone};
   for (;;) {
     MPI_Send(msg, 2, MPI_INT64_T, 0, kAsk, MPI_COMM_WORLD);
@@ -286,25 +290,35 @@ int begin_on_rank0(const Config& cfg, const CacheOptions& opt_in, CacheSession& 
 // sent.
 void work_on_rank(const std::string& plan_path, const std::string& access,
                   const std::string& digest, int rank) {
-  Plan plan = load_plan(plan_path, digest);
-  plan.access = AccessOptions::from_transfer_text(access);
+  const AccessOptions handed = AccessOptions::from_transfer_text(access);
+  // A store on S3: its plan read from the prefix, with the options rank 0 sent.
+  Plan plan = is_remote_plan(plan_path) ? load_remote_plan(plan_path, digest, handed)
+                                        : load_plan(plan_path, digest);
+  plan.access = handed;
   guard_secrets(plan.access);
   work(plan, rank);
 }
 
-// Rank 0 runs the jobs itself when it is alone, else hands them out; then finishes the store.
-void run_on_rank0(const Config& cfg, const CacheSession& session, int ranks) {
+struct RanksResult {
   std::vector<int64_t> failed;
+  bool stopped_copies = false;
+};
+
+// Rank 0 runs the jobs itself when it is alone, else hands them out.
+RanksResult run_on_ranks(const Plan& plan, const std::vector<int64_t>& pending,
+                         const StoreState& state, int log_level, int ranks) {
   if (ranks == 1) {
-    run_worker_jobs(session.plan, session.pending, session.plan.threads_per_worker, "mpi-rank-0");
-  } else {
-    FileStore store(session.build_root);
-    const StoreState state(store);
-    Dispatch dispatch(session.plan, session.pending, ranks, cfg.log_level, state);
-    failed = dispatch.run();
-    // Every rank is done: what a stopped copy left half written can go.
-    if (dispatch.stopped_copies()) remove_stale_temporaries(session.build_root, session.plan);
+    run_worker_jobs(plan, pending, plan.threads_per_worker, "mpi-rank-0");
+    return {};
   }
+  Dispatch dispatch(plan, pending, ranks, log_level, state);
+  RanksResult r;
+  r.failed = dispatch.run();
+  r.stopped_copies = dispatch.stopped_copies();
+  return r;
+}
+
+void throw_if_failed(const std::vector<int64_t>& failed) {
   if (!failed.empty()) {
     std::string ids;
     for (auto id : failed) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
@@ -312,8 +326,47 @@ void run_on_rank0(const Config& cfg, const CacheSession& session, int ranks) {
                 noun(static_cast<int64_t>(failed.size()), "job") + " " + ids +
                     " failed (see the ranks' messages above); run again with resume: true");
   }
+}
+
+// The jobs on the ranks, then rank 0 finishes the store.
+void run_on_rank0(const Config& cfg, const CacheSession& session, int ranks) {
+  FileStore store(session.build_root);
+  const StoreState state(store);
+  const RanksResult r = run_on_ranks(session.plan, session.pending, state, cfg.log_level, ranks);
+  // Every rank is done: what a stopped copy left half written can go.
+  if (r.stopped_copies) remove_stale_temporaries(session.build_root, session.plan);
+  throw_if_failed(r.failed);
   finish_cache(cfg, session);
   print_open_hint(cfg.cache_store);
+}
+
+// Rank 0's word to the others, as they wait for it in run_cache_mpi: the status, then the plan
+// file or URL, how the sources and the store are reached (secrets over MPI only), and the plan's
+// SHA-256.
+void tell_ranks(int status, std::string plan, std::string access, std::string digest) {
+  MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  broadcast_string(plan, 0);
+  broadcast_string(access, 0);
+  broadcast_string(digest, 0);
+}
+
+// Rank 0 of a run whose store is on S3: the object store coordinator (claim, lease, plan,
+// metadata, completion) with the ranks as its executor; they read the plan from the prefix.
+int rank0_on_object_store(const Config& cfg, const CacheOptions& opt, int ranks) {
+  bool told = false;
+  int code = 0;
+  try {
+    code = run_object_store_cache(cfg, opt, [&](const ObjectStoreJobs& j) {
+      tell_ranks(kReady, j.plan_url, j.plan.access.transfer_text(), j.plan_sha256);
+      told = true;
+      throw_if_failed(run_on_ranks(j.plan, j.pending, j.state, cfg.log_level, ranks).failed);
+    });
+  } catch (...) {
+    if (!told) tell_ranks(kFailed, "", "", "");
+    throw;
+  }
+  if (!told) tell_ranks(kHit, "", "", "");
+  return code;
 }
 
 }  // namespace
@@ -330,6 +383,8 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   Config cfg = cfg_in;
   cfg.simultaneous_worker_limit = std::max(1, ranks - 1);  // for planning: the ranks that work
   if (rank != 0) cfg.log_level = 0;
+  if (rank == 0 && backend_of(cfg.cache_store) == Backend::S3)
+    return rank0_on_object_store(cfg, opt_in, ranks);
   int status = kReady;
   std::exception_ptr error;
   CacheSession session;

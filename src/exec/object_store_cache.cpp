@@ -10,7 +10,9 @@
 #include "core/plural.hpp"
 #include "core/thread_pool.hpp"
 #include "exec/cache_decision.hpp"
+#include "exec/object_store_slurm.hpp"
 #include "exec/object_store_workers.hpp"
+#include "exec/orphan_uploads.hpp"
 #include "exec/progress.hpp"
 #include "exec/resume_check.hpp"
 #include "plan/plan_json.hpp"
@@ -54,7 +56,7 @@ void on_changed_source(const S3Writer& store, const Config& cfg, const std::stri
 
 // An unfinished store of this config (same hash and format, plan intact) continues: its plan.
 std::optional<Plan> resumable(const Writable& store, const StoreState& state,
-                              const std::string& hash, const std::string& id) {
+                              const std::string& hash, const std::string& id, std::string& sha) {
   const auto s = state.started();
   if (!s || s->value("config_hash", "") != hash ||
       state.started_format_version() != kOutputFormatVersion)
@@ -63,6 +65,7 @@ std::optional<Plan> resumable(const Writable& store, const StoreState& state,
   if (!text || sha256_hex(*text) != s->value("plan_sha256", "")) return std::nullopt;
   Plan plan = plan_from_text(*text, store.location_of(".zarr-parallel/plan.json"));
   if (plan.store_id != id) return std::nullopt;
+  sha = sha256_hex(*text);  // what this coordinator read: the digest its workers check
   return plan;
 }
 
@@ -105,14 +108,15 @@ void clear_old_run(const S3Writer& store) {
 
 // `changed`: a complete store of this config whose source changed, replaced without overwrite.
 void start_fresh(const S3Writer& store, const StoreState& state, const Config& cfg, Plan& plan,
-                 bool changed) {
+                 bool changed, std::string& sha) {
   if (state.completed_hash() && !cfg.overwrite && !changed)
     throw Error::store(store.root(),
                        "exists (made from another config); set overwrite: true to "
                        "replace it");
   clear_old_run(store);
   const std::string plan_text = plan_to_json(plan).dump();
-  state.write_started(cfg.content_hash(), sha256_hex(plan_text));
+  sha = sha256_hex(plan_text);
+  state.write_started(cfg.content_hash(), sha);
   state.write_sources(fingerprints_json(plan.sources));
   state.write_plan(plan_text);
 }
@@ -131,7 +135,7 @@ std::vector<int64_t> write_start(const Writable& store, const StoreState& state,
 }
 
 // deploy_mode series: the jobs in this process, the lease checked around each one.
-void run_series_here(const Writable& store, const StoreState& state, const Plan& plan,
+bool run_series_here(const Writable& store, const StoreState& state, const Plan& plan,
                      const std::vector<int64_t>& pending, ThreadPool& pool, const Config& cfg,
                      LeaseKeeper& keeper) {
   JobRunner runner(plan, store, pool);
@@ -146,11 +150,18 @@ void run_series_here(const Writable& store, const StoreState& state, const Plan&
     log_line(cfg.log_level, 2,
              fmt::format("job {} done ({})", id, counted(s.chunks_written, "chunk")));
   }
+  return true;
 }
 
-void run_pending(const Writable& store, const StoreState& state, const Plan& plan,
-                 const Config& cfg, LeaseKeeper& keeper) {
+// False when the jobs were only submitted (slurm, await_completion: false).
+bool run_pending(const S3Writer& store, const StoreState& state, const Plan& plan,
+                 const Config& cfg, LeaseKeeper& keeper, const ObjectStoreExecutor& exec,
+                 const std::string& plan_sha256) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // An earlier run's, killed mid-upload; not in slurm, mpi or dask runs, where an earlier
+  // submission's tasks may still be uploading (this run follows them).
+  if (cfg.deploy_mode == "series" || cfg.deploy_mode == "local")
+    abort_orphan_uploads(store, plan, cfg.log_level);
   std::vector<int64_t> pending;
   {
     ThreadPool pool(cfg.threads_per_worker > 0 ? cfg.threads_per_worker : cores);
@@ -159,7 +170,21 @@ void run_pending(const Writable& store, const StoreState& state, const Plan& pla
       return run_series_here(store, state, plan, pending, pool, cfg, keeper);
   }
   keeper.check();
-  run_local_on_object_store(state, plan, pending, cfg);  // workers write; the lease stays here
+  const ObjectStoreJobs jobs{store,
+                             state,
+                             plan,
+                             pending,
+                             store.location_of(std::string(StoreState::kFolder) + "/plan.json"),
+                             plan_sha256};
+  if (exec) {
+    exec(jobs);
+    return true;
+  }
+  if (cfg.deploy_mode == "slurm") return run_slurm_on_object_store(jobs, cfg);
+  // Workers write; the lease stays here, and a lost one stops them at once.
+  run_local_on_object_store(state, plan, pending, cfg, store,
+                            [&keeper] { keeper.throw_if_lost(); });
+  return true;
 }
 
 Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id) {
@@ -178,10 +203,10 @@ Plan fresh_plan(const Config& cfg, const Writable& store, const std::string& id)
 // A resumed plan must read exactly the files a fresh plan reads: the store is untrusted, and an
 // edited plan.json (its digest in state.json rewritten too) must not read a file of the user's.
 Plan plan_of_run(const Config& cfg, const S3Writer& store, const StoreState& state,
-                 const std::string& id, bool changed) {
+                 const std::string& id, bool changed, std::string& sha) {
   Plan fresh = fresh_plan(cfg, store, id);
   if (!changed && !state.completed_hash() && source_change(state, cfg).empty())
-    if (auto resumed = resumable(store, state, cfg.content_hash(), id)) {
+    if (auto resumed = resumable(store, state, cfg.content_hash(), id, sha)) {
       Plan plan = std::move(*resumed);
       check_same_files(store.root(), plan, fresh);
       AccessOptions access = cfg.access;  // this run's secrets, the plan's reading of the source
@@ -193,15 +218,17 @@ Plan plan_of_run(const Config& cfg, const S3Writer& store, const StoreState& sta
       log_line(cfg.log_level, 1, "resuming " + store.root());
       return plan;
     }
-  start_fresh(store, state, cfg, fresh, changed);
+  start_fresh(store, state, cfg, fresh, changed, sha);
   return fresh;
 }
 
 }  // namespace
 
-int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
+int run_object_store_cache(const Config& cfg, const CacheOptions& opt,
+                           const ObjectStoreExecutor& exec) {
   (void)opt;
-  if (cfg.deploy_mode != "series" && cfg.deploy_mode != "local")
+  if (!exec && cfg.deploy_mode != "series" && cfg.deploy_mode != "local" &&
+      cfg.deploy_mode != "slurm")
     throw Error::config("deploy_mode", kObjectStoreModes);
   const S3Writer store(cfg.cache_store, cfg.cache_options);
   const StoreState state(store);
@@ -228,10 +255,13 @@ int run_object_store_cache(const Config& cfg, const CacheOptions& opt) {
   const S3Writer lease_store(cfg.cache_store, cfg.cache_options);
   auto lease = StoreLease::acquire(lease_store, StoreLease::configured_seconds());
   LeaseKeeper keeper(*lease);  // renewed from now on, planning included
-  Plan plan = plan_of_run(cfg, store, state, id, changed);
-  run_pending(store, state, plan, cfg, keeper);
+  std::string plan_sha256;
+  Plan plan = plan_of_run(cfg, store, state, id, changed, plan_sha256);
+  if (!run_pending(store, state, plan, cfg, keeper, exec, plan_sha256))
+    return 0;  // submitted only: a run with resume: true finishes the store
   keeper.check();
-  write_consolidated(plan, store);  // last but the completion marker
+  abort_orphan_uploads(store, plan, cfg.log_level);  // no worker runs now: any left is an orphan
+  write_consolidated(plan, store);                   // last but the completion marker
   keeper.check();
   state.mark_complete(hash);
   emit_event("complete", {{"store", store.root()}});

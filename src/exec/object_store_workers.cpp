@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "exec/executor.hpp"
+#include "exec/heartbeat_mirror.hpp"
 #include "exec/progress.hpp"
 #include "plan/plan_json.hpp"
 #include "store/file_store.hpp"
@@ -46,13 +47,20 @@ class ScratchFolder {
 }  // namespace
 
 void run_local_on_object_store(const StoreState& state, const Plan& plan,
-                               const std::vector<int64_t>& pending, const Config& cfg) {
+                               const std::vector<int64_t>& pending, const Config& cfg,
+                               const Writable& store, const std::function<void()>& check_lease) {
   ScratchFolder scratch;
   const FileStore files(scratch.path());
   // Not named .zarr-parallel/plan.json: a worker then writes where the plan says (the prefix), not
   // into the folder the file is in.
   files.put("plan.json", plan_to_json(plan).dump());
-  const RunContext ctx{plan, files, state, cfg.log_level, files.path_of("plan.json")};
+  RunContext ctx{plan, files, state, cfg.log_level, files.path_of("plan.json")};
+  const StoreState scratch_state(files);
+  HeartbeatMirror mirror(scratch_state, store);
+  ctx.on_tick = [&] {
+    check_lease();  // first: a run that lost its lease puts nothing more
+    mirror.tick(now_seconds());
+  };
   const SecretsChannel secrets(plan.access, fs::temp_directory_path().string());
   try {
     run_local(ctx, pending, cfg.simultaneous_worker_limit, cfg.worker_timeout);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "core/console.hpp"
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
@@ -44,7 +45,8 @@ namespace {
 class WorkerJobs {
  public:
   // `local_root`: the folder for this worker's logs and heartbeats when the store is on S3 (the
-  // coordinator's scratch folder); a folder store keeps them in its side folder.
+  // coordinator's scratch folder; "": heartbeats in the store); a folder store keeps them in its
+  // side folder.
   WorkerJobs(const Plan& plan, int threads, const std::string& worker_id,
              const std::string& local_root)
       : plan_(plan),
@@ -57,10 +59,13 @@ class WorkerJobs {
         checked_((check_store(), true)),
         pool_(threads),
         runner_(plan, *store_, pool_),
-        heartbeat_(files_state_, worker_id) {}
+        heartbeat_(remote_ && local_root.empty() ? state_ : files_state_, worker_id) {}
 
   // The heartbeat says this worker ended normally.
   void finish() { heartbeat_.set({{"job", nullptr}, {"finished", true}}); }
+  // Between jobs: the heartbeat no longer tells of the last one.
+  void idle() { heartbeat_.set({{"job", nullptr}}); }
+  bool is_done(int64_t id) const { return state_.is_done(id); }
 
   // Where this worker's job logs go.
   const StoreState& logs() const { return files_state_; }
@@ -113,12 +118,10 @@ class WorkerJobs {
     if (!remote_ || now_seconds() - last_check_ >= kRemoteCheckSeconds) check_store();
   }
 
+  // A worker on S3 without a local folder (SLURM, MPI, dask: its plan read from the store)
+  // beats into the store, where the coordinator and `status` read it; its output is its log.
   static std::string files_root(const Plan& plan, const std::string& local_root) {
     if (backend_of(plan.store) != Backend::S3) return local_root.empty() ? plan.store : local_root;
-    if (local_root.empty())
-      throw Error::config("cache_store",
-                          "a worker writing to " + plan.store +
-                              " needs a local folder for its logs (its plan file's)");
     return local_root;
   }
 
@@ -167,6 +170,9 @@ void run_worker_jobs(const Plan& plan, const std::vector<int64_t>& ids, int thre
 
 void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_id, int fd,
                        const std::string& local_root) {
+  if (backend_of(plan.store) == Backend::S3 && local_root.empty())  // each job's log is a file
+    throw Error::config("--jobs-from-fd", "a worker serving jobs to " + plan.store +
+                                              " needs a local plan file (its logs go beside it)");
   WorkerJobs worker(plan, threads, worker_id, local_root);
   std::string inbox;
   bool first = true;
@@ -199,6 +205,35 @@ void serve_worker_jobs(const Plan& plan, int threads, const std::string& worker_
     if (::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(reply.size()))
       return;  // the coordinator is gone; it would redo the job from its marker anyway
   }
+}
+
+namespace {
+
+// A job whose done marker appeared while it ran: another copy of it won.
+struct Superseded {};
+
+}  // namespace
+
+void run_worker_queue(const Plan& plan, int threads, const std::string& worker_id,
+                      const std::function<std::optional<int64_t>()>& next,
+                      const std::string& local_root) {
+  WorkerJobs worker(plan, threads, worker_id, local_root);
+  while (const auto job = next()) {
+    double last_look = now_seconds();
+    try {
+      worker.run(*job, [&](const JobStats&) {
+        if (now_seconds() - last_look < 1.0) return;
+        last_look = now_seconds();
+        if (worker.is_done(*job)) throw Superseded{};
+      });
+    } catch (const Superseded&) {
+      say(stderr, fmt::format("zarr-parallel: job {}: another copy finished it first; this one "
+                              "stopped\n",
+                              *job));
+    }
+    worker.idle();
+  }
+  worker.finish();
 }
 
 std::map<int64_t, int64_t> chunks_of_jobs(const Plan& plan, const std::vector<int64_t>& jobs) {

@@ -18,10 +18,12 @@
 #include "core/plural.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
+#include "exec/job_queue.hpp"
 #include "exec/progress.hpp"
 #include "exec/run_program.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
+#include "write/store_inventory.hpp"
 
 namespace zp {
 
@@ -29,9 +31,12 @@ namespace {
 
 using json = nlohmann::json;
 
+// One sbatch array: its tasks take jobs from the store's shared queue (job_queue.hpp).
 struct Submission {
-  std::string id;             // SLURM array job id
-  std::vector<int64_t> jobs;  // our job of each array task
+  std::string id;     // SLURM array job id
+  int64_t tasks = 0;  // array tasks 0..tasks-1
+
+  std::string task_name(int64_t t) const { return fmt::format("slurm-{}_{}", id, t); }
 };
 
 // Runs a command by exec argv (no shell), returns its output; throws Error(Job) with its output
@@ -79,25 +84,16 @@ int64_t max_array_size() {
   return n;
 }
 
-// One array job of `jobs`, one task each; `after`: the array it waits for ("" for none).
-Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<int64_t>& jobs,
-                  int attempt, const std::string& after) {
-  const std::string dir = ctx.store.path_of(std::string(StoreState::kFolder) + "/slurm");
-  ctx.store.make_folder(std::string(StoreState::kFolder) + "/slurm");
-  ctx.store.make_folder(std::string(StoreState::kFolder) + "/logs");
-  const std::string tasks = fmt::format("{}/tasks-{}.txt", dir, attempt);
-  std::string lines;
-  for (auto j : jobs) lines += std::to_string(j) + "\n";
-  ctx.store.put(std::string(StoreState::kFolder) + fmt::format("/slurm/tasks-{}.txt", attempt),
-                lines);
+// The sbatch script of an array of `tasks` tasks taking jobs from the queue; `first`: the place
+// in the queue where its task 0 looks first.
+std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first) {
   std::string script = "#!/bin/bash\n";
   script += "#SBATCH --job-name=zarr-parallel\n";
-  script += fmt::format("#SBATCH --array=0-{}%{}\n", jobs.size() - 1,
+  script += fmt::format("#SBATCH --array=0-{}%{}\n", tasks - 1,
                         std::max(1, cfg.simultaneous_worker_limit));
   script += fmt::format("#SBATCH --mem={}M\n", (cfg.memory_limit + 1048575) / 1048576);
   script += fmt::format("#SBATCH --time={}\n", slurm_time(cfg.worker_timeout));
   script += fmt::format("#SBATCH --cpus-per-task={}\n", ctx.plan.threads_per_worker);
-  if (!after.empty()) script += "#SBATCH --dependency=afterany:" + after + "\n";
   script += fmt::format(
       "#SBATCH --output={}\n",
       quote(ctx.store.path_of(std::string(StoreState::kFolder) + "/logs/slurm-%A_%a.log")));
@@ -106,42 +102,49 @@ Submission submit(const RunContext& ctx, const Config& cfg, const std::vector<in
   if (!cfg.slurm.account.empty()) script += "#SBATCH --account=" + quote(cfg.slurm.account) + "\n";
   if (!cfg.slurm.qos.empty()) script += "#SBATCH --qos=" + quote(cfg.slurm.qos) + "\n";
   for (const auto& e : cfg.slurm.extra) script += "#SBATCH " + e + "\n";
+  const std::string plan = ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file;
   script += fmt::format(
-      "exec {} worker {} --task-list {} --task \"$SLURM_ARRAY_TASK_ID\" --threads {} "
-      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}\n",
-      quote(worker_executable_path()), quote(ctx.state.plan_path()), quote(tasks),
-      ctx.plan.threads_per_worker, plan_file_sha256(ctx.state.plan_path()));
+      "exec {} worker {} --queue {} --task \"$(({} + SLURM_ARRAY_TASK_ID))\" --threads {} "
+      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}{}\n",
+      quote(worker_executable_path()), quote(plan), quote(ctx.store.root()), first,
+      ctx.plan.threads_per_worker,
+      ctx.plan_sha256.empty() ? plan_file_sha256(plan) : ctx.plan_sha256,
+      ctx.store_options.empty() ? "" : " --store-options " + quote(ctx.store_options));
+  return script;
+}
+
+// One array of `tasks` tasks.
+Submission submit(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first,
+                  int attempt) {
+  ctx.store.make_folder(std::string(StoreState::kFolder) + "/slurm");
+  ctx.store.make_folder(std::string(StoreState::kFolder) + "/logs");
   const std::string script_key =
       std::string(StoreState::kFolder) + fmt::format("/slurm/submit-{}.sh", attempt);
-  ctx.store.put(script_key, script);
+  ctx.store.put(script_key, array_script(ctx, cfg, tasks, first));
   std::string id = run_command({"sbatch", "--parsable", ctx.store.path_of(script_key)});
   id = id.substr(0, id.find_first_of(";\n"));
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
     throw Error(ErrorKind::Job, "sbatch did not return a job id: " + id);
   log_line(cfg.log_level, 1,
-           fmt::format("submitted SLURM job {} ({})", id,
-                       counted(static_cast<int64_t>(jobs.size()), "array task")));
-  return {id, jobs};
+           fmt::format("submitted SLURM job {} ({} taking jobs from the queue in the store)", id,
+                       counted(tasks, "array task")));
+  return {id, tasks};
 }
 
-// `jobs` as arrays of at most MaxArraySize tasks, each starting when the one before has ended, so
-// that simultaneous_worker_limit (each array's %N) holds for the whole run.
-std::vector<Submission> submit_all(const RunContext& ctx, const Config& cfg,
-                                   const std::vector<int64_t>& jobs, int& attempt) {
+// `tasks` array tasks, in arrays of at most MaxArraySize tasks. They all run at once: together
+// they are at most simultaneous_worker_limit.
+std::vector<Submission> submit_all(const RunContext& ctx, const Config& cfg, int64_t tasks,
+                                   int& attempt) {
   std::vector<Submission> out;
-  const std::size_t per = static_cast<std::size_t>(max_array_size());
-  for (std::size_t from = 0; from < jobs.size(); from += per) {
-    const std::vector<int64_t> part(
-        jobs.begin() + static_cast<std::ptrdiff_t>(from),
-        jobs.begin() + static_cast<std::ptrdiff_t>(std::min(jobs.size(), from + per)));
-    out.push_back(submit(ctx, cfg, part, attempt++, out.empty() ? "" : out.back().id));
-  }
+  const int64_t per = max_array_size();
+  for (int64_t from = 0; from < tasks; from += per)
+    out.push_back(submit(ctx, cfg, std::min(per, tasks - from), from, attempt++));
   return out;
 }
 
 void save(const RunContext& ctx, const std::vector<Submission>& subs) {
   json j = json::array();
-  for (const auto& s : subs) j.push_back({{"id", s.id}, {"jobs", s.jobs}});
+  for (const auto& s : subs) j.push_back({{"id", s.id}, {"tasks", s.tasks}});
   ctx.store.put(std::string(StoreState::kFolder) + "/slurm/submissions.json", j.dump());
 }
 
@@ -156,16 +159,15 @@ Submission parse_submission(const json& s, std::size_t plan_jobs, const std::str
   auto bad = [&](const std::string& what) { return Error::store(path, what); };
   if (!s.is_object() || !s.contains("id") || !s["id"].is_string())
     throw bad("an entry without a string 'id'");
-  Submission sub{s["id"].get<std::string>(), {}};
+  Submission sub{s["id"].get<std::string>(), 0};
   if (!valid_job_id(sub.id)) throw bad("'" + sub.id + "' is not a SLURM job id");
-  if (!s.contains("jobs") || !s["jobs"].is_array())
-    throw bad("job " + sub.id + " has no 'jobs' list");
-  for (const auto& j : s["jobs"]) {
-    if (!j.is_number_integer() || j.get<int64_t>() < 0 ||
-        static_cast<std::size_t>(j.get<int64_t>()) >= plan_jobs)
-      throw bad(fmt::format("job {} lists '{}', not a job of the plan", sub.id, j.dump()));
-    sub.jobs.push_back(j.get<int64_t>());
-  }
+  // Never more tasks than jobs: the count is what the coordinator asks squeue about.
+  const auto tasks = s.find("tasks");
+  if (tasks == s.end() || !tasks->is_number_integer() || tasks->get<int64_t>() < 1 ||
+      static_cast<uint64_t>(tasks->get<int64_t>()) > std::max<std::size_t>(plan_jobs, 1))
+    throw bad(fmt::format("job {}: '{}' is not a number of array tasks of this plan", sub.id,
+                          tasks == s.end() ? std::string("none") : tasks->dump().substr(0, 40)));
+  sub.tasks = tasks->get<int64_t>();
   return sub;
 }
 
@@ -234,8 +236,8 @@ std::vector<int64_t> task_jobs(const std::string& task_list, int64_t task) {
 }
 
 // A job found done: its bytes (from its done marker, a store file: numbers only) join the totals.
-static void count_done(const StoreState& state, Progress& progress, int64_t job, uint64_t& written,
-                       uint64_t& read) {
+static void count_done_job(const StoreState& state, Progress& progress, int64_t job,
+                           uint64_t& written, uint64_t& read) {
   const auto info = state.done_info(job);
   const auto field = [&](const char* key) {
     const auto it = info ? info->find(key) : nlohmann::json::const_iterator();
@@ -248,16 +250,15 @@ static void count_done(const StoreState& state, Progress& progress, int64_t job,
 
 namespace {
 
-// Submissions of an earlier run that SLURM still holds are followed, not submitted again; the
-// jobs their active tasks run go into `covered`.
+// Submissions of an earlier run that SLURM still holds are followed, not submitted again; their
+// tasks still queued or running go into `running`.
 std::vector<Submission> adopt_earlier(const RunContext& ctx, const Config& cfg,
-                                      std::set<int64_t>& covered) {
+                                      std::set<std::string>& running) {
   std::vector<Submission> subs;
   for (const auto& s : load(ctx)) {
     const auto active = active_tasks(s.id);
     for (int64_t t : active)
-      if (t < static_cast<int64_t>(s.jobs.size()))
-        covered.insert(s.jobs[static_cast<std::size_t>(t)]);
+      if (t < s.tasks) running.insert(s.task_name(t));
     if (!active.empty()) {
       log_line(cfg.log_level, 1, "following SLURM job " + s.id + " of an earlier run");
       subs.push_back(s);
@@ -266,53 +267,88 @@ std::vector<Submission> adopt_earlier(const RunContext& ctx, const Config& cfg,
   return subs;
 }
 
+// Claims of `jobs` (not done) whose task is not `running`: an earlier run's tasks that are gone,
+// or an earlier store's (an append numbers its jobs from 0 again). Their jobs are queued again.
+void release_stale(const JobQueue& queue, const std::vector<int64_t>& jobs,
+                   const std::set<std::string>& running) {
+  const std::set<int64_t> pending(jobs.begin(), jobs.end());
+  const auto claims = queue.claims();
+  for (const auto* kind : {&claims.first, &claims.copies})
+    for (const auto& [job, c] : *kind)
+      if (pending.count(job) && !running.count(c.task)) queue.release(job, kind == &claims.copies);
+}
+
+// Largest jobs first: the last ones taken are then the smallest, and the tasks finish close
+// together (as the local executor hands them out).
+std::vector<int64_t> largest_first(const Plan& plan, std::vector<int64_t> jobs) {
+  auto size_of = [&](int64_t id) {
+    const Job& j = plan.jobs[static_cast<std::size_t>(id)];
+    return j.output_bytes + j.read_bytes;
+  };
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [&](int64_t a, int64_t b) { return size_of(a) > size_of(b); });
+  return jobs;
+}
+
 void print_submitted(const RunContext& ctx, const std::vector<Submission>& subs) {
   say(stderr, fmt::format("zarr-parallel: submitted; follow it with `zarr-parallel status {}` or "
                           "`squeue -j {}`, and finish the store with the same command and --set "
                           "resume=true\n",
-                          ctx.store.root(), subs.empty() ? std::string("?") : subs.back().id));
+                          ctx.plan_file.empty() ? ctx.store.root() : ctx.plan.store,
+                          subs.empty() ? std::string("?") : subs.back().id));
 }
 
-// Follows the submitted tasks through squeue, done markers and heartbeats until every job is done
-// or given up; lost tasks are submitted again.
+// Follows the array tasks through squeue, the queue's claims, done markers and heartbeats until
+// every job is done or given up: the job of a task that is gone is queued again (at most
+// kMaxAttempts runs a job), and tasks are submitted again while jobs are left and too few tasks.
 class SlurmFollow {
  public:
   SlurmFollow(const RunContext& ctx, const Config& cfg, const std::vector<int64_t>& jobs,
-              std::vector<Submission>& subs, std::map<int64_t, int>& attempts, int& attempt)
+              std::vector<Submission>& subs, int& attempt, const JobQueue& queue)
       : ctx_(ctx),
         cfg_(cfg),
-        jobs_(jobs),
+        jobs_(jobs.begin(), jobs.end()),
         subs_(subs),
-        attempts_(attempts),
         attempt_(attempt),
+        queue_(queue),
         progress_(static_cast<int64_t>(jobs.size()), cfg.log_level) {
     progress_.set_job_chunks(chunks_of_jobs(ctx.plan, jobs));
+    for (const auto& s : subs_)
+      for (int64_t t = 0; t < s.tasks; ++t) absent_[s.task_name(t)] = 0;
   }
 
   void run();
 
  private:
-  using TaskKey = std::pair<std::string, int64_t>;
   void stop_on_signal();
-  void poll(const Submission& s);
-  void follow_active(const Submission& s, std::size_t t, int64_t job);
-  void task_gone(const Submission& s, std::size_t t, int64_t job);
-  void resubmit_lost();
+  void poll_tasks();
+  void follow_active(const Submission& s, int64_t t);
+  bool gone(const std::string& task) const;
+  std::set<int64_t> count_done(const JobQueue::Claims& claims);
+  void requeue_lost(const std::set<int64_t>& done, const JobQueue::Claims& claims);
+  void give_up(int64_t job, const std::string& task, const std::string& why);
+  bool more_tasks(const std::set<int64_t>& done);
+  void submit_more(int64_t tasks);
+  void end_tasks();
 
   const RunContext& ctx_;
   const Config& cfg_;
-  const std::vector<int64_t>& jobs_;
+  const std::set<int64_t> jobs_;
   std::vector<Submission>& subs_;
-  std::map<int64_t, int>& attempts_;
   int& attempt_;
+  const JobQueue& queue_;
   Progress progress_;
   std::set<int64_t> counted_;  // done jobs whose bytes are in `written_`, `read_`
   uint64_t written_ = 0, read_ = 0;
-  std::map<TaskKey, int> absent_;  // consecutive polls a task was missing
-  std::set<TaskKey> settled_;      // tasks done or given up
+  std::map<std::string, int> absent_;  // each task of ours: consecutive polls not in squeue
+  int64_t active_ = 0;                 // tasks in squeue at the last poll
+  std::map<int64_t, int> attempts_;    // runs of a job lost so far
+  std::set<int64_t> failed_;
   std::vector<std::string> failures_;
-  std::vector<int64_t> lost_;  // this poll's
-  std::size_t open_tasks_ = 0;
+  int64_t lost_ = 0;  // jobs queued again at this poll
+  int idle_rounds_ = 0;
+  std::size_t done_at_round_ = SIZE_MAX;
+  bool copies_ = false;  // a copy ran: a stopped one may have left temporaries
 };
 
 // The coordinator is being stopped: so are its tasks (the store stays resumable).
@@ -322,84 +358,167 @@ void SlurmFollow::stop_on_signal() {
   throw_if_terminated("the cache run was");
 }
 
-void SlurmFollow::poll(const Submission& s) {
-  const auto active = active_tasks(s.id);
-  for (std::size_t t = 0; t < s.jobs.size(); ++t) {
-    const auto key = std::make_pair(s.id, static_cast<int64_t>(t));
-    if (settled_.count(key)) continue;
-    const int64_t job = s.jobs[t];
-    if (ctx_.state.is_done(job)) {
-      settled_.insert(key);
-      if (counted_.insert(job).second) count_done(ctx_.state, progress_, job, written_, read_);
+void SlurmFollow::poll_tasks() {
+  active_ = 0;
+  for (const auto& s : subs_) {
+    const auto active = active_tasks(s.id);
+    for (int64_t t = 0; t < s.tasks; ++t) {
+      if (!active.count(t)) {
+        ++absent_[s.task_name(t)];
+        continue;
+      }
+      absent_[s.task_name(t)] = 0;
+      ++active_;
+      follow_active(s, t);
+    }
+  }
+}
+
+// A queued or running task: its heartbeat is its job's progress; one that stopped is cancelled.
+void SlurmFollow::follow_active(const Submission& s, int64_t t) {
+  const auto hb = ctx_.state.heartbeat(s.task_name(t));  // in the store (on S3 too)
+  if (!hb || !hb->is_object()) return;
+  const auto job = hb->find("job"), time = hb->find("time");
+  if (job != hb->end() && job->is_number_integer() && jobs_.count(job->get<int64_t>()))
+    report_heartbeat(progress_, job->get<int64_t>(), *hb);
+  if (time == hb->end() || !time->is_number() ||
+      now_seconds() - beat_time(*hb, now_seconds()) <= static_cast<double>(cfg_.worker_timeout))
+    return;
+  log_line(cfg_.log_level, 1,
+           fmt::format("task {}_{}: no heartbeat for {} s, cancelling it", s.id, t,
+                       cfg_.worker_timeout));
+  run_command({"scancel", fmt::format("{}_{}", s.id, t)}, nullptr);
+}
+
+// Not queued or running two polls in a row (a task between states is not lost), or not a task of
+// this run's arrays at all.
+bool SlurmFollow::gone(const std::string& task) const {
+  const auto it = absent_.find(task);
+  return it == absent_.end() || it->second >= 2;
+}
+
+// This run's jobs with a done marker; the newly done ones' bytes join the totals.
+std::set<int64_t> SlurmFollow::count_done(const JobQueue::Claims& claims) {
+  std::set<int64_t> done;
+  for (const int64_t j : done_jobs_listed(ctx_.state, ctx_.plan.jobs.size())) {
+    if (!jobs_.count(j)) continue;
+    done.insert(j);
+    if (!counted_.insert(j).second) continue;
+    count_done_job(ctx_.state, progress_, j, written_, read_);
+    const auto copy = claims.copies.find(j);
+    const auto info = ctx_.state.done_info(j);  // a store file: the worker only if a string
+    const auto worker = info && info->is_object() ? info->find("worker") : json::const_iterator();
+    if (copy != claims.copies.end() && info && info->is_object() && worker != info->end() &&
+        worker->is_string() && worker->get<std::string>() == copy->second.task)
+      log_line(cfg_.log_level, 1,
+               fmt::format("job {}: the copy on task {} finished first", j, copy->second.task));
+  }
+  copies_ |= !claims.copies.empty();
+  return done;
+}
+
+// Claims of unfinished jobs whose task is gone are released: the job is taken again (by a task
+// waiting for work, or one submitted for it), at most kMaxAttempts runs a job.
+void SlurmFollow::requeue_lost(const std::set<int64_t>& done, const JobQueue::Claims& claims) {
+  lost_ = 0;
+  auto open = [&](int64_t job) {
+    return jobs_.count(job) && !done.count(job) && !failed_.count(job);
+  };
+  for (const auto& [job, c] : claims.copies)
+    if (open(job) && gone(c.task)) queue_.release(job, true);  // the first copy goes on
+  for (const auto& [job, c] : claims.first) {
+    if (!open(job) || !gone(c.task)) continue;
+    if (++attempts_[job] >= kMaxAttempts) {
+      give_up(job, c.task, counted(kMaxAttempts, "time"));
       continue;
     }
-    ++open_tasks_;
-    if (active.count(static_cast<int64_t>(t))) {
-      absent_.erase(key);
-      follow_active(s, t, job);
-    } else {
-      task_gone(s, t, job);
-    }
-  }
-}
-
-// A queued or running task: its heartbeat is its progress; one that stopped is cancelled.
-void SlurmFollow::follow_active(const Submission& s, std::size_t t, int64_t job) {
-  const std::string worker = fmt::format("slurm-{}_{}", s.id, t);
-  const auto hb = ctx_.state.heartbeat(worker);
-  if (hb) report_heartbeat(progress_, job, *hb);
-  if (hb &&
-      now_seconds() - beat_time(*hb, now_seconds()) > static_cast<double>(cfg_.worker_timeout)) {
     log_line(cfg_.log_level, 1,
-             fmt::format("task {}_{} (job {}): no heartbeat for {} s, cancelling it", s.id, t, job,
-                         cfg_.worker_timeout));
-    run_command({"scancel", fmt::format("{}_{}", s.id, t)}, nullptr);
+             fmt::format("task {} (job {}) ended without finishing its job; running it again "
+                         "(attempt {} of {})",
+                         c.task.empty() ? "?" : c.task, job, attempts_[job] + 1, kMaxAttempts));
+    queue_.release(job, false);
+    ++lost_;
   }
 }
 
-// Not queued, not running, no done marker: failed, cancelled, timed out, or dropped by scancel
-// while pending. Two polls in a row, so a task between states is not lost.
-void SlurmFollow::task_gone(const Submission& s, std::size_t t, int64_t job) {
-  const auto key = std::make_pair(s.id, static_cast<int64_t>(t));
-  if (++absent_[key] < 2) return;
-  settled_.insert(key);
-  --open_tasks_;
-  if (attempts_[job] < kMaxAttempts) {
-    log_line(cfg_.log_level, 1,
-             fmt::format("task {}_{} (job {}) ended without finishing its job; "
-                         "running it again (attempt {} of {})",
-                         s.id, t, job, attempts_[job] + 1, kMaxAttempts));
-    lost_.push_back(job);
-  } else {
-    failures_.push_back(
-        fmt::format("job {} failed {}; last log {}", job, counted(attempts_[job], "time"),
-                    ctx_.store.path_of(std::string(StoreState::kFolder) +
-                                       fmt::format("/logs/slurm-{}_{}.log", s.id, t))));
-  }
+// `job` is not run again: its claims stay (a copy claim keeps idle tasks from copying it).
+void SlurmFollow::give_up(int64_t job, const std::string& task, const std::string& why) {
+  failed_.insert(job);
+  queue_.claim(job, true, "given-up", now_seconds());
+  const std::string log =
+      task.empty()
+          ? std::string("(its claim names no task)")
+          : ctx_.store.path_of(std::string(StoreState::kFolder) + "/logs/" + task + ".log");
+  failures_.push_back(fmt::format("job {} failed {}; last log {}", job, why, log));
 }
 
-void SlurmFollow::resubmit_lost() {
-  for (auto j : lost_) ++attempts_[j];
-  for (auto& sub : submit_all(ctx_, cfg_, lost_, attempt_)) subs_.push_back(std::move(sub));
+void SlurmFollow::submit_more(int64_t tasks) {
+  for (auto& sub : submit_all(ctx_, cfg_, tasks, attempt_)) {
+    for (int64_t t = 0; t < sub.tasks; ++t) absent_[sub.task_name(t)] = 0;
+    subs_.push_back(std::move(sub));
+  }
   save(ctx_, subs_);
 }
 
-void SlurmFollow::run() {
-  for (;;) {
-    if (termination_signal() != 0) stop_on_signal();
-    lost_.clear();
-    open_tasks_ = 0;
-    int64_t done = 0;
-    for (auto j : jobs_) done += ctx_.state.is_done(j);
-    for (const auto& s : subs_) poll(s);
-    progress_.update(done, written_, static_cast<int>(open_tasks_), read_);
-    if (!lost_.empty()) {
-      resubmit_lost();
-      continue;
+// Tasks for the jobs left: when every task is gone, or for jobs queued again while too few tasks
+// run. False when nothing is left to run. Rounds of tasks that end without a job done meanwhile
+// (tasks that cannot start) are given up after kMaxAttempts.
+bool SlurmFollow::more_tasks(const std::set<int64_t>& done) {
+  int64_t left = 0, remaining = 0;
+  for (const auto& [task, polls] : absent_) left += polls < 2;
+  for (const int64_t j : jobs_) remaining += !done.count(j) && !failed_.count(j);
+  const int64_t free = std::max(1, cfg_.simultaneous_worker_limit) - left;
+  if (left > 0) {
+    if (lost_ > 0 && free > 0) submit_more(std::min(lost_, free));
+    return true;
+  }
+  if (remaining == 0) return false;
+  idle_rounds_ = done.size() == done_at_round_ ? idle_rounds_ + 1 : 0;
+  done_at_round_ = done.size();
+  if (idle_rounds_ >= kMaxAttempts - 1) {
+    for (const int64_t j : jobs_)
+      if (!done.count(j) && !failed_.count(j))
+        give_up(j, "", "to start: the array tasks ended without running it (see their logs)");
+    return false;
+  }
+  submit_more(std::min(remaining, free));
+  return true;
+}
+
+// Every job is done: tasks still there are losing copies or waiting for a copy to take. They are
+// cancelled; once they are gone what a stopped copy left half written can go.
+void SlurmFollow::end_tasks() {
+  bool any = false;
+  for (const auto& s : subs_)
+    if (!active_tasks(s.id).empty()) {
+      run_command({"scancel", s.id}, nullptr);
+      any = true;
     }
-    if (open_tasks_ == 0) break;
+  for (int i = 0; any && i < 60; ++i) {
+    any = false;
+    for (const auto& s : subs_) any |= !active_tasks(s.id).empty();
+    if (any) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  // (A store on S3 has no half-written files: a part upload not completed is no object.)
+  if (!any && copies_ && ctx_.plan_file.empty())
+    remove_stale_temporaries(ctx_.store.root(), ctx_.plan);
+}
+
+void SlurmFollow::run() {
+  bool all_done = jobs_.empty();
+  while (!all_done) {
+    if (termination_signal() != 0) stop_on_signal();
+    poll_tasks();
+    const auto claims = queue_.claims(counted_);  // jobs counted done earlier: not read again
+    const auto done = count_done(claims);
+    progress_.update(static_cast<int64_t>(done.size()), written_, static_cast<int>(active_), read_);
+    all_done = done.size() == jobs_.size();
+    if (all_done) break;
+    requeue_lost(done, claims);
+    if (!more_tasks(done)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+  if (all_done) end_tasks();
   progress_.finish();
   if (!failures_.empty()) {
     std::string msg = "the cache is incomplete; fix the cause and run again with resume: true";
@@ -411,21 +530,23 @@ void SlurmFollow::run() {
 }  // namespace
 
 bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg) {
-  std::set<int64_t> covered;  // pending jobs an earlier, still queued submission will run
-  std::vector<Submission> subs = adopt_earlier(ctx, cfg, covered);
-  std::vector<int64_t> todo;
-  for (auto j : jobs)
-    if (!covered.count(j)) todo.push_back(j);
+  std::set<std::string> running;  // tasks of an earlier, still queued submission
+  std::vector<Submission> subs = adopt_earlier(ctx, cfg, running);
+  const JobQueue queue(ctx.store.root(), ctx.plan.jobs.size());
+  release_stale(queue, jobs, running);
+  queue.write_order(largest_first(ctx.plan, jobs));
   int attempt = static_cast<int>(load(ctx).size());
-  std::map<int64_t, int> attempts;
-  for (auto j : todo) attempts[j] = 1;
-  for (auto& sub : submit_all(ctx, cfg, todo, attempt)) subs.push_back(std::move(sub));
+  const int64_t slots = std::max(1, cfg.simultaneous_worker_limit);
+  const int64_t want =
+      std::min(static_cast<int64_t>(jobs.size()), slots - static_cast<int64_t>(running.size()));
+  if (want > 0)
+    for (auto& sub : submit_all(ctx, cfg, want, attempt)) subs.push_back(std::move(sub));
   save(ctx, subs);
   if (!cfg.await_completion) {
     print_submitted(ctx, subs);
     return false;
   }
-  SlurmFollow(ctx, cfg, jobs, subs, attempts, attempt).run();
+  SlurmFollow(ctx, cfg, jobs, subs, attempt, queue).run();
   return true;
 }
 

@@ -178,6 +178,11 @@ bool FileStore::put_if_absent(const std::string& key, const std::string& value) 
     linked = ::linkat(dir.get(), tmp.c_str(), dir.get(), name.c_str(), 0) == 0;
     if (!linked && errno != EEXIST)
       throw Error::store(path, "cannot link its temporary file into place: " + errno_text(errno));
+    // NFS: a link whose reply was lost is sent again and answered EEXIST; the temporary's link
+    // count says whether the name is ours after all (what open(2) advises for lock files).
+    struct stat st {};
+    if (!linked && ::fstatat(dir.get(), tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+      linked = st.st_nlink == 2;
   } catch (...) {
     if (fd >= 0) ::close(fd);
     ::unlinkat(dir.get(), tmp.c_str(), 0);

@@ -762,7 +762,7 @@ void HttpReader::judge(Transfer& tr) const {
   } else if (t->status == 404) {
     t->missing = true;
     t->failure = status_text(t->status);
-  } else if (t->status == 429 || t->status >= 500) {
+  } else if (t->status == 429 || (t->status >= 500 && t->status != 501)) {  // 501: never will
     t->transient = true;
     t->failure = status_text(t->status);
   } else if (is_redirect(t->status)) {

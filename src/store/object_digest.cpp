@@ -42,6 +42,14 @@ std::string md5_hex(const Bytes& data) {
   return hex(digest(EVP_md5(), data));
 }
 
+std::string md5_hex_from_base64(const std::string& base64) {
+  if (base64.size() != 24) return "";
+  unsigned char out[24];
+  const int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(base64.data()), 24);
+  if (n != 18) return "";  // 16 bytes and the two that the padding decodes to
+  return hex(std::string(reinterpret_cast<const char*>(out), 16));
+}
+
 std::string sha256_hex_of(const Bytes& data) {
   return hex(digest(EVP_sha256(), data));
 }

@@ -11,6 +11,8 @@ namespace zp {
 
 std::string md5_base64(const Bytes& data);
 std::string md5_hex(const Bytes& data);
+// The hex form of a Content-MD5 value (base64 of 16 bytes); "" when it is not one.
+std::string md5_hex_from_base64(const std::string& base64);
 std::string sha256_hex_of(const Bytes& data);
 
 }  // namespace zp

@@ -63,6 +63,14 @@ class S3Writer : public Writable {
   // Whether the server refuses a PUT with If-None-Match: * over an existing object and one with
   // If-Match: another ETag (probed once under the root, with an object deleted afterwards).
   bool conditional_puts_honoured() const;
+  // The multipart uploads in progress under the root (ListMultipartUploads), as {key below the
+  // root, upload id}: untrusted, like any answer. nullopt when the server cannot list them
+  // (s3rver: 501 Not Implemented). At most kMaxUploadPages pages.
+  std::optional<std::vector<std::pair<std::string, std::string>>> uploads_in_progress() const;
+  // Aborts upload `upload_id` of `key` (so its parts are not kept and billed); false when the
+  // server refused (one already gone counts as aborted).
+  bool abort_upload(const std::string& key, const std::string& upload_id) const;
+  static constexpr int kMaxUploadPages = 100;
   // Objects at least this large go as multipart uploads: ZP_S3_MULTIPART_MB (default 64, at
   // least 5, the smallest part S3 accepts).
   static uint64_t multipart_threshold();

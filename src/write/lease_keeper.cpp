@@ -35,13 +35,17 @@ void LeaseKeeper::loop() {
 }
 
 void LeaseKeeper::check() {
+  throw_if_lost();
+  lease_.verify();
+}
+
+void LeaseKeeper::throw_if_lost() {
   std::exception_ptr error;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     error = failed_;
   }
   if (error) std::rethrow_exception(error);
-  lease_.verify();
 }
 
 }  // namespace zp

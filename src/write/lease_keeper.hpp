@@ -22,6 +22,9 @@ class LeaseKeeper {
 
   // Throws the failed renewal's error, else confirms the lease is still ours (Error(Store) if not).
   void check();
+  // Throws the failed renewal's error, if one failed; asks the store nothing (a loop's cheap
+  // check: the lease is verified at every renewal).
+  void throw_if_lost();
 
  private:
   void loop();

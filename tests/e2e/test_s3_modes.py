@@ -7,17 +7,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import boto3
 import fsspec
 import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import BIN, ERA5, need_fixtures, run_cache  # noqa: E402
+from conftest import BIN, ERA5, need_fixtures, none_alive_within, open_kerchunk, run_cache  # noqa: E402
 from servers import S3rver  # noqa: E402
-from test_s3_output import BUCKET, keys, s3_config  # noqa: E402
+from test_s3_output import BUCKET, S3StandIn, keys, s3_config  # noqa: E402
 
 SHARDED = {"zarr_format": 3, "chunks": {"time": 24, "latitude": 10, "longitude": 16},
            "shards": {"time": 48, "latitude": 40, "longitude": 48}}
@@ -142,10 +144,10 @@ def test_a_killed_coordinator_is_resumed_and_the_s3_store_equals_series(tmp_path
     run_cache(tmp_path, local_config(s3, "kc/era5.zarr"), command="verify", check=0)
 
 
-def test_modes_that_cannot_write_to_s3_say_which_can(tmp_path, s3):
-    proc = run_cache(tmp_path, s3_config(s3, "sl/era5.zarr", deploy_mode="slurm"), check=2)
-    assert "series or local" in proc.stderr, proc.stderr
-    assert keys(s3, "sl/") == []
+def test_dask_from_the_command_line_says_where_it_writes_to_s3(tmp_path, s3):
+    proc = run_cache(tmp_path, s3_config(s3, "dk/era5.zarr", deploy_mode="dask_distributed"), check=2)
+    assert "dask_distributed (from the Python module)" in proc.stderr, proc.stderr
+    assert keys(s3, "dk/") == []
 
 
 def test_python_module_caches_to_s3_with_cache_storage_options(tmp_path, s3):
@@ -181,3 +183,163 @@ zp.cache(cache_store="s3://{BUCKET}/py/era5.zarr", cache_storage_options={s3.opt
     xr.testing.assert_identical(opened("py/era5.zarr"), opened("ser/era5.zarr"))
     assert list(tmp.iterdir()) == []
     assert "S3RVER" not in proc.stdout + proc.stderr
+
+
+def scratch_workers(tmp):
+    """Pids of the processes whose command line names the scratch folder under `tmp` (the workers)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(tmp).encode() in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            pass
+    return pids
+
+
+def start_slow_local_run(tmp_path, s3, prefix, seconds, **env):
+    """A local run on S3 whose first worker to write a chunk sleeps `seconds` mid-job (heartbeats
+    go on); returns (process, scratch TMPDIR, flag) once that worker sleeps."""
+    tmp, scratch = scratch_env(tmp_path)
+    cfg = tmp_path / f"{prefix.replace('/', '_')}.yaml"
+    cfg.write_text(json.dumps(local_config(s3, prefix)))
+    flag = tmp_path / f"slept_{prefix.replace('/', '_')}"
+    full = dict(os.environ, ZP_FAULT_SLEEP_ONCE=str(flag), ZP_FAULT_SLEEP_SECONDS=str(seconds),
+                ZP_FAULT_NO_COPIES="1", **scratch, **env)
+    run = subprocess.Popen([str(BIN), "cache", str(cfg)], env=full, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not wait_for(lambda: flag.exists() or run.poll() is not None, 120):
+        run.kill()
+    assert flag.exists(), run.communicate(timeout=60)
+    return run, tmp, flag
+
+
+def test_a_lost_lease_stops_the_local_workers_at_once(tmp_path, s3):
+    """Issue 31: a local run whose lease was taken over kept its workers writing until they had
+    finished every job (it stopped only before the consolidated metadata). Here another run's lease
+    replaces ours while a worker sleeps 40 s mid-job: on main the run went on until that worker woke
+    (no exit within 20 s); now the next renewal finds the lease gone and the workers are killed."""
+    need_fixtures()
+    run, tmp, _ = start_slow_local_run(tmp_path, s3, "lost/era5.zarr", 40, ZP_S3_LEASE_SECONDS="4")
+    try:
+        workers = scratch_workers(tmp)
+        assert workers, "no worker process found"
+        forged = {"holder": "another-run", "host": "elsewhere", "pid": 1, "expires": time.time() + 600}
+        s3.client().put_object(Bucket=BUCKET, Key="lost/era5.zarr/.zarr-parallel/lease.json",
+                               Body=json.dumps(forged).encode())
+        out, err = run.communicate(timeout=20)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=60)
+    assert run.returncode == 5, err
+    assert "another run took the store over" in err, err
+    assert none_alive_within(workers, 3), "a worker outlived its coordinator's lost lease"
+    names = keys(s3, "lost/era5.zarr/")
+    assert "lost/era5.zarr/.zarr-parallel/complete.json" not in names
+    assert "lost/era5.zarr/.zmetadata" not in names
+    lease = s3.client().get_object(Bucket=BUCKET, Key="lost/era5.zarr/.zarr-parallel/lease.json")["Body"].read()
+    assert json.loads(lease)["holder"] == "another-run"  # the other run's lease is left alone
+    # Once the other run is gone (its lease deleted), the next run continues the store.
+    s3.client().delete_object(Bucket=BUCKET, Key="lost/era5.zarr/.zarr-parallel/lease.json")
+    again = run_cache(tmp_path, local_config(s3, "lost/era5.zarr"), check=0)
+    assert "resuming" in again.stderr, again.stderr
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/lost/era5.zarr")
+    xr.testing.assert_allclose(xr.open_zarr(mapper, consolidated=True).load(),
+                               open_kerchunk(ERA5 / "refs.json").load())
+
+
+def test_status_on_s3_shows_the_live_workers_of_a_local_run(tmp_path, s3):
+    """Issue 31: the workers' heartbeats stayed in the coordinator's scratch folder, so `status
+    s3://...` showed no live worker while a local run wrote the store. Now the coordinator mirrors
+    them into the prefix (every 3 s) and deletes the copies at the end."""
+    need_fixtures()
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3.KEY, AWS_SECRET_ACCESS_KEY=s3.SECRET,
+               AWS_ENDPOINT_URL=s3.endpoint, AWS_REGION="us-east-1")
+
+    def status():
+        proc = subprocess.run([str(BIN), "status", f"s3://{BUCKET}/live/era5.zarr", "--json"],
+                              capture_output=True, text=True, env=env, timeout=60)
+        return json.loads(proc.stdout) if proc.stdout.strip() else {}
+
+    run, tmp, _ = start_slow_local_run(tmp_path, s3, "live/era5.zarr", 20)
+    try:
+        seen = []
+        assert wait_for(lambda: bool(seen.append(status()) or seen[-1].get("live_workers")), 15), seen[-1:]
+        live = seen[-1]["live_workers"]
+        workers = scratch_workers(tmp)
+        assert {b["pid"] for b in live} <= set(workers), (live, workers)  # this run's worker processes
+        assert all(b["job"] in range(4) for b in live if b.get("job") is not None), live
+        assert seen[-1]["complete"] is False
+        out, err = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    final = status()
+    assert final["complete"] is True and final["live_workers"] == [], final
+    assert not [k for k in keys(s3, "live/era5.zarr/") if "/heartbeats/" in k]  # the copies deleted
+
+
+class HoldFirstPart:
+    """Holds the first multipart part PUT (up to 60 s) until released: the test kills its worker
+    meanwhile."""
+
+    def __init__(self):
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def before(self, method, path):
+        if method == "PUT" and "partNumber=" in path and not self.held.is_set():
+            self.held.set()
+            self.release.wait(60)
+
+    def after(self, method, path, status):
+        pass
+
+
+def test_a_worker_killed_mid_multipart_leaves_no_upload_behind(tmp_path, s3):
+    """Issue 31: a worker SIGKILLed in the middle of a multipart upload (a chunk over
+    ZP_S3_MULTIPART_MB) left that upload in progress for good; its job was rerun, the run
+    succeeded, and the parts stayed billed. Now the coordinator lists the uploads under the prefix
+    after its workers are gone and aborts those of keys its plan writes; another key's upload stays."""
+    nc = tmp_path / "big.nc"
+    rng = np.random.default_rng(31)
+    data = rng.standard_normal((160, 200, 200)).astype("float32")  # incompressible: 12.8 MB chunks
+    xr.Dataset({"v": (("time", "y", "x"), data)},
+               coords={"time": np.arange(160), "y": np.arange(200), "x": np.arange(200)}).to_netcdf(nc)
+    tmp, scratch = scratch_env(tmp_path)
+    gate = HoldFirstPart()
+    with S3StandIn(s3, gate=gate) as stand:
+        via = boto3.client("s3", endpoint_url=stand.url, aws_access_key_id=s3.KEY,
+                           aws_secret_access_key=s3.SECRET, region_name="us-east-1")
+        theirs = via.create_multipart_upload(Bucket=BUCKET, Key="mp/s.zarr/theirs.bin")["UploadId"]
+        cfg = dict(local_config(s3, "mp/s.zarr"), data_uri=str(nc), num_jobs=2, simultaneous_worker_limit=1,
+                   chunks={"time": 80, "y": 200, "x": 200})
+        cfg["cache_storage_options"] = dict(cfg["cache_storage_options"], endpoint_url=stand.url)
+        cfg_path = tmp_path / "mp.yaml"
+        cfg_path.write_text(json.dumps(cfg))
+        env = dict(os.environ, ZP_S3_MULTIPART_MB="5", ZP_FAULT_NO_COPIES="1", **scratch)
+        run = subprocess.Popen([str(BIN), "cache", str(cfg_path)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert gate.held.wait(120), "no multipart upload started"
+            workers = scratch_workers(tmp)
+            assert len(workers) == 1, workers
+            os.kill(workers[0], signal.SIGKILL)
+            assert none_alive_within(workers, 5)
+            gate.release.set()
+            out, err = run.communicate(timeout=240)
+        finally:
+            gate.release.set()
+            if run.poll() is None:
+                run.kill()
+                run.communicate(timeout=60)
+        assert run.returncode == 0, err
+        listed = via.list_multipart_uploads(Bucket=BUCKET, Prefix="mp/s.zarr/").get("Uploads", [])
+    assert [(u["Key"], u["UploadId"]) for u in listed] == [("mp/s.zarr/theirs.bin", theirs)], listed
+    assert "aborted 1 multipart upload" in err, err
+    completed = [p for m, p in stand.log if m == "POST" and "uploadId=" in p]
+    assert len(completed) == 2, completed  # each chunk uploaded whole once: the killed one again
+    mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/mp/s.zarr")
+    xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())

@@ -8,11 +8,13 @@ import http.client
 import http.server
 import json
 import os
+import re
 import subprocess
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
 
 import botocore.exceptions
 import fsspec
@@ -35,7 +37,11 @@ class S3StandIn(LoopbackHttp):
     without forwarding) or "corrupt" (one body byte flipped on the way: Content-MD5 no longer
     matches) or "slow" (answered after 6 s). Records (method, path) of every request in `.log`.
     `gate`: an object with before(method, path) (may block, outside the lock) and after(method,
-    path, status), to order the requests of racing runs."""
+    path, status), to order the requests of racing runs.
+    Multipart uploads (s3rver 3.7 can neither list nor abort them): the uploads s3rver started and
+    that were neither completed nor aborted are kept in `.uploads` ({upload id: key}) and listed
+    (ListMultipartUploads, GET /bucket?uploads&prefix=); an abort (DELETE ?uploadId=) is answered
+    here, 204, or 404 NoSuchUpload."""
 
     def __init__(self, s3, fault=None, gate=None):
         self.s3 = s3
@@ -47,6 +53,7 @@ class S3StandIn(LoopbackHttp):
         self.lock = threading.Lock()
         self.log = []
         self.headers = []  # of every request, as sent
+        self.uploads = {}  # upload id -> "bucket/key", in progress
 
     def upstream(self, method, path, headers, body):
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
@@ -109,12 +116,16 @@ class S3StandIn(LoopbackHttp):
                 headers = list(self.headers.items())
                 if stand.gate:
                     stand.gate.before(self.command, self.path)
+                multipart = stand.multipart(self.command, self.path)
+                if multipart:
+                    return self._reply(*multipart)
                 if self.command == "PUT" and self.headers.get("If-None-Match") == "*":
                     answer = self._conditional(headers, body)
                 elif self.command == "PUT" and self.headers.get("If-Match"):
                     answer = self._conditional(headers, body, self.headers.get("If-Match"))
                 else:
                     answer = stand.upstream(self.command, self.path, headers, body)
+                stand.multipart_answered(self.command, self.path, answer)
                 if stand.gate:
                     stand.gate.after(self.command, self.path, answer[0])
                 self._reply(*answer)
@@ -122,6 +133,49 @@ class S3StandIn(LoopbackHttp):
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _any
 
         return self.serve(Handler)
+
+
+    def multipart(self, method, path):
+        """The answer to a multipart request s3rver cannot give (list, abort), else None."""
+        target, _, query = path.partition("?")
+        q = parse_qs(query, keep_blank_values=True)
+        name = unquote(target).lstrip("/")
+        if method == "GET" and "uploads" in q and "/" not in name.rstrip("/"):
+            prefix = q.get("prefix", [""])[0]
+            with self.lock:
+                listed = sorted((k.split("/", 1)[1], i) for i, k in self.uploads.items()
+                                if k.split("/", 1)[0] == name.rstrip("/") and k.split("/", 1)[1].startswith(prefix))
+            items = "".join(f"<Upload><Key>{escape(k)}</Key><UploadId>{i}</UploadId>"
+                            "<Initiated>2026-01-01T00:00:00.000Z</Initiated><StorageClass>STANDARD</StorageClass>"
+                            "</Upload>" for k, i in listed)
+            body = ('<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult '
+                    'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                    f"<Bucket>{escape(name.rstrip('/'))}</Bucket><Prefix>{escape(prefix)}</Prefix>"
+                    f"<MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>{items}"
+                    "</ListMultipartUploadsResult>").encode()
+            return 200, [("Content-Type", "application/xml")], body
+        if method == "DELETE" and "uploadId" in q:
+            with self.lock:
+                gone = self.uploads.pop(q["uploadId"][0], None)
+            if gone is None:
+                return 404, [], b"<Error><Code>NoSuchUpload</Code></Error>"
+            return 204, [], b""
+        return None
+
+    def multipart_answered(self, method, path, answer):
+        """Keeps track of the uploads s3rver started and completed."""
+        target, _, query = path.partition("?")
+        q = parse_qs(query, keep_blank_values=True)
+        if method != "POST" or answer[0] != 200:
+            return
+        if "uploads" in q:
+            upload = re.search(rb"<UploadId>([^<]+)</UploadId>", answer[2])
+            if upload:
+                with self.lock:
+                    self.uploads[upload.group(1).decode()] = unquote(target).lstrip("/")
+        elif "uploadId" in q:
+            with self.lock:
+                self.uploads.pop(q["uploadId"][0], None)
 
 
 def run_unit(name, endpoint, prefix, **env):

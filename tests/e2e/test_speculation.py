@@ -240,3 +240,36 @@ def test_dask_jobs_take_a_winner_and_its_cancelled_copy_from_one_wait():
     assert jobs._finished(made[0]) is True and copy.status == "cancelled"
     assert jobs._finished(copy) is False
     assert jobs.unfinished == {1}
+
+
+def test_dask_slow_worker_gets_a_copy_and_the_local_store(tmp_path):
+    """A dask worker sleeps 60 s in the middle of its first job, its process and heartbeats alive (a
+    slow node, not a stopped one). An idle worker gets a copy of that job, which wins: the run ends
+    long before the sleep, and its store equals a local run's from the same Python call. Without
+    copies the run waits out the sleep (checked with speculation.py's copies turned off)."""
+    import sys
+    need_fixtures()
+    module_dir = Path(BIN).parent.parent / "python"
+    if not list(module_dir.glob("zarr_parallel/_zarr_parallel*.so")):
+        import pytest
+        pytest.skip("the Python module is not built here (sanitizer builds leave it out)")
+    script = tmp_path / "dask_run.py"
+    script.write_text(PY_DASK)
+    env = dict(os.environ, PYTHONPATH=str(module_dir))
+    local = tmp_path / "local.zarr"
+    subprocess.run([sys.executable, str(script), json.dumps(base_config(local)), "local"], check=True, cwd=tmp_path,
+                   env=env, capture_output=True, timeout=300)
+    store = tmp_path / "dask.zarr"
+    flag = tmp_path / "slept"
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script), json.dumps(base_config(store)), "dask_distributed"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300, start_new_session=True,
+                          env=dict(env, ZP_FAULT_SLEEP_ONCE=str(flag), ZP_FAULT_SLEEP_SECONDS="60"))
+    elapsed = time.monotonic() - t0
+    assert flag.exists(), "the fault was not injected"
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "started a copy" in proc.stderr and "the first was slow" in proc.stderr, proc.stderr[-3000:]
+    assert elapsed < 45, elapsed
+    assert not leftovers(store)
+    assert store_files(store) == store_files(local)
+    assert run_cache(tmp_path, dict(base_config(store), engine="kerchunk"), command="verify").returncode == 0
