@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace zp {
@@ -57,12 +58,20 @@ void Heartbeat::beat() {
   }
 }
 
+double beat_time(const nlohmann::json& beat, double now) {
+  const auto time = beat.find("time");
+  if (time == beat.end() || !time->is_number()) return 0;
+  const double t = time->get<double>();
+  return std::isfinite(t) && t <= now + kHeartbeatClockSkew ? t : 0;
+}
+
 void progress_from_heartbeat(const nlohmann::json& beat, int64_t job, JobProgress& p) {
   const auto id = beat.find("job"), time = beat.find("time"), done = beat.find("chunks_done");
   if (id == beat.end() || !id->is_number_integer() || id->get<int64_t>() != job) return;
   if (time == beat.end() || !time->is_number() || done == beat.end() || !done->is_number_unsigned())
     return;
-  if (time->get<double>() < p.started) return;  // a beat of an earlier run of this job
+  if (time->get<double>() < p.started) return;      // a beat of an earlier run of this job
+  if (beat_time(beat, now_seconds()) == 0) return;  // from the future: forged
   p.reported = time->get<double>();
   p.chunks_done = static_cast<int64_t>(std::min<uint64_t>(done->get<uint64_t>(), INT64_MAX));
 }

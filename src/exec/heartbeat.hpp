@@ -34,6 +34,12 @@ class Heartbeat {
   std::thread thread_;
 };
 
+// A heartbeat's "time" as a coordinator may count it: a number no later than `now` plus a small
+// clock skew (nodes' clocks differ a little). Anything else (missing, not a number, far in the
+// future: a forged beat that would hide a hung worker forever) is 0, as if it never beat.
+inline constexpr double kHeartbeatClockSkew = 60;
+double beat_time(const nlohmann::json& beat, double now);
+
 // What worker heartbeat `beat` (a store file: numbers of the right kind only) says of the progress
 // of `job`, begun at p.started: sets p.reported and p.chunks_done when the beat is of that job and
 // not older than its start.

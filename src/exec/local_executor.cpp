@@ -557,7 +557,7 @@ void LocalRun::check_heartbeats(double now) {
     const auto hb = files_.heartbeat(w.id);
     if (hb) report_heartbeat(progress_, *w.job, *hb);
     if (hb) progress_from_heartbeat(*hb, *w.job, w.progress);
-    const double last = std::max(w.started, hb ? hb->value("time", 0.0) : 0.0);
+    const double last = std::max(w.started, hb ? beat_time(*hb, now) : 0.0);
     if (now - last > static_cast<double>(worker_timeout_)) {
       log_line(ctx_.log_level, 1,
                fmt::format("job {}: no heartbeat for {} s, stopping worker {}", *w.job,

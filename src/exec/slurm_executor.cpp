@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/plural.hpp"
 #include "exec/executor.hpp"
+#include "exec/heartbeat.hpp"
 #include "exec/job_queue.hpp"
 #include "exec/progress.hpp"
 #include "exec/run_program.hpp"
@@ -387,7 +388,7 @@ void SlurmFollow::follow_active(const Submission& s, int64_t t) {
   if (job != hb->end() && job->is_number_integer() && jobs_.count(job->get<int64_t>()))
     report_heartbeat(progress_, job->get<int64_t>(), *hb);
   if (time == hb->end() || !time->is_number() ||
-      now_seconds() - time->get<double>() <= static_cast<double>(cfg_.worker_timeout))
+      now_seconds() - beat_time(*hb, now_seconds()) <= static_cast<double>(cfg_.worker_timeout))
     return;
   log_line(cfg_.log_level, 1,
            fmt::format("task {}_{}: no heartbeat for {} s, cancelling it", s.id, t,

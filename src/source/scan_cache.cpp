@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "core/console.hpp"
@@ -65,19 +67,26 @@ std::string absolute_of(const std::string& path) {
 std::atomic<int> g_log_level{1};
 std::atomic<bool> g_disabled{false};
 
-// Largest entry read: far above the joined dataset of 20 years of daily files; a larger file (a
-// planted sparse one) is ignored unread.
+// Largest entry read: far above the joined dataset of 20 years of daily files.
 constexpr off_t kMaxEntryBytes = off_t{1} << 30;
 
-// What every entry starts with: the scanner that wrote it and an HMAC of its name and the rest
-// with this user's key (cache_key.hpp), so that a damaged, edited, forged or renamed entry (a
-// shared cache folder is anyone's to write) is never used. "" without a key.
+// What every entry starts with: the scanner that wrote it, the payload's size with an HMAC of
+// the entry's name and that size (checked before the payload is read: a planted large or sparse
+// file costs a page, not its size), and an HMAC of the name and the rest, with this user's key
+// (cache_key.hpp), so that a damaged, edited, forged or renamed entry (a shared cache folder is
+// anyone's to write) is never used. "" without a key.
+std::string size_text(const std::string& path, uint64_t bytes) {
+  return fs::path(path).filename().string() + "\nbytes " + std::to_string(bytes);
+}
+
 std::string entry_head(const std::string& path, const std::string& payload) {
   const auto key = manifest_cache_key("", nullptr);
   if (!key) return "";
   const std::string name = fs::path(path).filename().string();
-  return ojson{{"zp_entry", 2},
+  return ojson{{"zp_entry", 3},
                {"scanner", build_identity()},
+               {"bytes", payload.size()},
+               {"size_hmac", hmac_sha256_hex(*key, size_text(path, payload.size()))},
                {"hmac", hmac_sha256_hex(*key, name + '\n' + payload)}}
              .dump() +
          '\n';
@@ -113,27 +122,54 @@ void note_bad_entry(const std::string& path, const std::string& why) {
                             path, why));
 }
 
-// The payload of the entry at `path`: none when absent, not a regular file, from another scanner
-// or not matching its checksum.
-std::optional<std::string> read_entry(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  struct stat st {};
-  std::string text;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= kMaxEntryBytes) {
-    char buf[65536];
-    for (ssize_t n; text.size() <= static_cast<std::size_t>(kMaxEntryBytes) &&
-                    (n = ::read(fd, buf, sizeof buf)) != 0;) {
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) break;
-      text.append(buf, static_cast<std::size_t>(n));
-    }
+// Largest head line read; ours are about 300 bytes.
+constexpr std::size_t kMaxHeadBytes = 4096;
+
+// Appends to `text` what `fd` has, until it holds `max` bytes or the file ends.
+void read_upto(int fd, std::string& text, std::size_t max) {
+  char buf[65536];
+  while (text.size() < max) {
+    const ssize_t n = ::read(fd, buf, std::min(sizeof buf, max - text.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(fd);
-  if (text.size() > static_cast<std::size_t>(kMaxEntryBytes))
-    return note_bad_entry(path, "is larger than 1 GiB"), std::nullopt;
+}
+
+// The payload size an entry's head line promises, when the head's size HMAC is this user's.
+std::optional<uint64_t> promised_size(const std::string& path, const std::string& line) {
+  const auto key = manifest_cache_key("", nullptr);
+  const ojson h = ojson::parse(line, nullptr, false);
+  if (!key || !h.is_object()) return std::nullopt;
+  const auto bytes = h.find("bytes"), mac = h.find("size_hmac");
+  if (bytes == h.end() || !bytes->is_number_unsigned() || mac == h.end() || !mac->is_string())
+    return std::nullopt;
+  const uint64_t n = bytes->get<uint64_t>();
+  if (n > static_cast<uint64_t>(kMaxEntryBytes) ||
+      mac->get<std::string>() != hmac_sha256_hex(*key, size_text(path, n)))
+    return std::nullopt;
+  return n;
+}
+
+// The payload of the open entry `fd` at `path`: none when not a regular file, from another
+// scanner, not of the size its head says or not matching its checksum. The payload is read only
+// once the head's size HMAC holds, and no more of it than that size.
+std::optional<std::string> read_verified(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  std::string text;
+  read_upto(fd, text, kMaxHeadBytes);
   const auto eol = text.find('\n');
-  if (eol == std::string::npos) return note_bad_entry(path, "is empty or no entry"), std::nullopt;
+  if (eol == std::string::npos) return note_bad_entry(path, "has no head line"), std::nullopt;
+  const auto n = promised_size(path, text.substr(0, eol));
+  const uint64_t whole = eol + 1 + n.value_or(0);
+  if (!n || static_cast<uint64_t>(st.st_size) != whole)
+    return note_bad_entry(path,
+                          "does not match its checksum (a head not signed with this user's key, or "
+                          "a file of another size than its head says)"),
+           std::nullopt;
+  read_upto(fd, text, whole + 1);  // one byte more: a file that grew meanwhile is refused
+  if (text.size() != whole) return note_bad_entry(path, "changed while read"), std::nullopt;
   std::string payload = text.substr(eol + 1);
   const std::string head = entry_head(path, payload);
   if (head.empty() || text.compare(0, eol + 1, head) != 0) {
@@ -142,6 +178,14 @@ std::optional<std::string> read_entry(const std::string& path) {
                    "another user's or another build's)");
     return std::nullopt;
   }
+  return payload;
+}
+
+std::optional<std::string> read_entry(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  auto payload = read_verified(fd, path);
+  ::close(fd);
   return payload;
 }
 

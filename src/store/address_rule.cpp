@@ -2,13 +2,18 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include <array>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace zp {
 
@@ -32,6 +37,69 @@ bool local_v6(const unsigned char* a) {
       std::memcmp(a, nat64, 12) == 0)
     return local_v4(a + 12);
   return false;
+}
+
+// This machine's own interface addresses (its LAN address reaches every service listening on
+// 0.0.0.0), as 16 bytes (IPv4 as ::ffff:a.b.c.d). Read with getifaddrs and kept for a few seconds:
+// a connection is checked against them, and addresses come and go (DHCP, VPNs, containers).
+using Address16 = std::array<unsigned char, 16>;
+
+Address16 mapped_v4(const unsigned char* a) {
+  Address16 out{};
+  out[10] = out[11] = 0xff;
+  std::memcpy(out.data() + 12, a, 4);
+  return out;
+}
+
+std::vector<Address16> read_own_addresses() {
+  std::vector<Address16> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (const ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET)
+      out.push_back(mapped_v4(reinterpret_cast<const unsigned char*>(
+          &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr)));
+    if (i->ifa_addr->sa_family == AF_INET6) {
+      Address16 a{};
+      std::memcpy(a.data(), reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr.s6_addr,
+                  16);
+      out.push_back(a);
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+bool own_address(const Address16& a) {
+  static std::mutex mutex;
+  static std::vector<Address16> own;
+  static std::chrono::steady_clock::time_point read_at;
+  static bool read = false;
+  std::lock_guard lock(mutex);
+  const auto now = std::chrono::steady_clock::now();
+  if (!read || now - read_at > std::chrono::seconds(5)) {
+    own = read_own_addresses();
+    read_at = now;
+    read = true;
+  }
+  for (const auto& o : own)
+    if (o == a) return true;
+  return false;
+}
+
+// An IPv6 address that reaches an IPv4 one (::a.b.c.d, ::ffff:a.b.c.d, 64:ff9b::a.b.c.d) is
+// compared as that IPv4 address.
+bool own_v6(const unsigned char* a) {
+  static const unsigned char zero[12] = {};
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (std::memcmp(a, zero, 12) == 0 || std::memcmp(a, mapped, 12) == 0 ||
+      std::memcmp(a, nat64, 12) == 0)
+    return own_address(mapped_v4(a + 12));
+  Address16 v6{};
+  std::memcpy(v6.data(), a, 16);
+  return own_address(v6);
 }
 
 std::string lower(std::string s) {
@@ -91,11 +159,15 @@ bool no_proxy_matches(const std::string& list, const std::string& host) {
 
 bool local_address(const sockaddr* address) {
   if (!address) return false;
-  if (address->sa_family == AF_INET)
-    return local_v4(reinterpret_cast<const unsigned char*>(
-        &reinterpret_cast<const sockaddr_in*>(address)->sin_addr));
-  if (address->sa_family == AF_INET6)
-    return local_v6(reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr);
+  if (address->sa_family == AF_INET) {
+    const auto* a = reinterpret_cast<const unsigned char*>(
+        &reinterpret_cast<const sockaddr_in*>(address)->sin_addr);
+    return local_v4(a) || own_address(mapped_v4(a));
+  }
+  if (address->sa_family == AF_INET6) {
+    const unsigned char* a = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
+    return local_v6(a) || own_v6(a);
+  }
   return false;
 }
 

@@ -14,9 +14,11 @@ namespace zp {
 
 // Loopback (127/8, ::1), link-local (169.254/16, fe80::/10), unspecified (0/8, ::), the metadata
 // services at fd00:ec2::254 and 100.100.100.200, and each of these as an IPv4-mapped,
-// IPv4-compatible or NAT64 (64:ff9b::/96) IPv6 address.
+// IPv4-compatible or NAT64 (64:ff9b::/96) IPv6 address; and this machine's own interface
+// addresses (getifaddrs, read again after 5 s), which reach its services on 0.0.0.0.
 bool local_address(const sockaddr* address);
-// The same for an address written as text ("127.0.0.1", "::1", "[fe80::1]"); false for names.
+// The classes above for an address written as text ("127.0.0.1", "::1", "[fe80::1]"), not this
+// machine's own addresses (what is written as local decides exemptions); false for names.
 bool local_address_text(const std::string& host);
 // "169.254.169.254" / "::1": an address for messages.
 std::string address_text(const sockaddr* address);

@@ -244,8 +244,9 @@ struct HttpReader::Transfer {
   // a connection was refused to, checked on the resolved address unless a proxy resolves it.
   bool local_ok = true, check_address = false;
   std::string refused_address;
-  bool unresolved = false;  // behind a proxy, its host did not resolve here: refused unchecked
-  std::string redirect_to;  // a 3xx answer's Location, resolved
+  bool unresolved = false;     // behind a proxy, its host did not resolve here: refused unchecked
+  std::string redirect_to;    // a 3xx answer's Location, resolved
+  std::string redirected_by;  // the URL whose answer sent us to request_url ("": none)
   enum class Kind { Range, Whole, Head, List, Send } kind = Kind::Range;
   uint64_t offset = 0, length = 0;
   const HttpSend* send = nullptr;  // Kind::Send: the method, body and headers
@@ -598,8 +599,7 @@ curl_slist* HttpReader::add_secrets(void* easy, const std::string& payload_sha25
   return h;
 }
 
-bool HttpReader::may_reach_local(const std::string& url) const {
-  if (options_.local_addresses) return true;
+bool HttpReader::named_origin(const std::string& url) const {
   // Origins the user named: the S3 endpoint, `hosts` (by default the data_uri's).
   const std::string origin = origin_of(url);
   if (origin.empty()) return false;
@@ -627,14 +627,28 @@ bool HttpReader::refused_behind_proxy(Transfer& t) {
   return true;
 }
 
+bool HttpReader::may_reach_local(const std::string& url) const {
+  return options_.local_addresses || named_origin(url);
+}
+
+bool HttpReader::redirect_may_reach_local(const Transfer& t) const {
+  // A redirect is the answering server's word, not the user's: the exemption of what a local
+  // source names (local_addresses) does not pass to it, unless the server that answered is
+  // itself written as local (then it could reach this machine anyway) or stays on its origin.
+  if (options_.local_redirects || named_origin(t.redirect_to)) return true;
+  return t.local_ok &&
+         (local_host_of(t.request_url) || origin_of(t.redirect_to) == origin_of(t.request_url));
+}
+
 void HttpReader::run_admitted(std::vector<Transfer*>& batch) {
   std::vector<Transfer*> admitted;
   for (Transfer* t : batch) {
     t->refused_address.clear();
     t->unresolved = false;
-    t->local_ok = may_reach_local(t->request_url);
-    // An address written in the URL is refused before any connection; names are checked on their
-    // addresses as they connect (open_socket), or here when a proxy resolves them.
+    // local_ok was set for the first request (run_hops) and for each redirect (the answering
+    // server's word: redirect_may_reach_local). An address written in the URL is refused before
+    // any connection; names are checked on their addresses as they connect (open_socket), or here
+    // when a proxy resolves them.
     if (!t->local_ok && local_host_of(t->request_url)) {
       t->refused_address = t->request_url;
     } else if (t->local_ok || !refused_behind_proxy(*t)) {
@@ -650,7 +664,9 @@ void HttpReader::run_admitted(std::vector<Transfer*>& batch) {
 void HttpReader::run_hops(std::vector<Transfer*>& batch) {
   for (Transfer* t : batch) {
     t->request_url = t->url;
+    t->redirected_by.clear();
     t->send_secrets = t->in_scope;
+    t->local_ok = may_reach_local(t->url);
   }
   run_admitted(batch);
   for (int hop = 0; hop < kMaxRedirects; ++hop) {
@@ -660,6 +676,8 @@ void HttpReader::run_hops(std::vector<Transfer*>& batch) {
         continue;
       // Another origin gets the request without the secrets (as browsers drop credentials).
       t->send_secrets = t->send_secrets && origin_of(t->redirect_to) == origin_of(t->request_url);
+      t->local_ok = redirect_may_reach_local(*t);
+      t->redirected_by = t->request_url;
       t->request_url = t->redirect_to;
       moved.push_back(t);
     }
@@ -821,7 +839,10 @@ void HttpReader::judge(Transfer& tr) const {
 }
 
 std::string HttpReader::local_refusal(const Transfer& t) const {
-  const std::string to = redact_location(t.request_url);
+  const std::string to =
+      redact_location(t.request_url) +
+      (t.redirected_by.empty() ? ""
+                               : " (a redirect from " + redact_location(t.redirected_by) + ")");
   if (t.unresolved)
     return "refused: " + to +
            " goes through the environment's proxy (http_proxy / https_proxy), which resolves its "
@@ -833,9 +854,11 @@ std::string HttpReader::local_refusal(const Transfer& t) const {
                                ? to + " names"
                                : to + " resolves to " + t.refused_address + ",";
   return "refused: " + what +
-         " a loopback, link-local or metadata-service address, and a location that a remote "
+         " a loopback, link-local or metadata-service address or one of this machine's own, and a "
+         "location that a remote "
          "source names (a reference, metadata, a redirect) may not reach this machine or its "
-         "cloud's services; allow_local_references: true if you trust the source";
+         "cloud's services; allow_local_references: true if you trust the source (a cache "
+         "store's endpoint may not redirect there)";
 }
 
 std::string HttpReader::refusal_hint(const Transfer& t) const {

@@ -100,8 +100,12 @@ class HttpReader : public Readable, public Listable {
   // run_once of the transfers whose URL may be asked for: one that names a local address it may
   // not reach (may_reach_local) fails without a connection.
   void run_admitted(std::vector<Transfer*>& batch);
+  // The S3 endpoint or an origin in `hosts`: the user named it.
+  bool named_origin(const std::string& url) const;
   bool may_reach_local(const std::string& url) const;
   bool refused_behind_proxy(Transfer& t);
+  // May the redirect `t` answered (to t.redirect_to) reach a local address?
+  bool redirect_may_reach_local(const Transfer& t) const;
   std::string local_refusal(const Transfer& t) const;
   void run_once(std::vector<Transfer*>& batch);
   void start_transfer(Transfer& t, long timeout);

@@ -163,6 +163,7 @@ AccessOptions AccessOptions::from_public_json(const json& j) {
   a.remote_protocol = j.value("remote_protocol", "");
   a.chunks_remote_role = j.value("chunks_remote_role", false);
   a.allow_local_references = j.value("allow_local_references", false);
+  a.target.local_redirects = a.remote.local_redirects = a.allow_local_references;
   const auto local = j.find("local_addresses");
   a.target.local_addresses = a.remote.local_addresses =
       local == j.end() || !local->is_boolean() || local->get<bool>();
@@ -185,6 +186,7 @@ void AccessOptions::scope_to(const std::string& data_uri) {
 
 void AccessOptions::allow_local(bool allow) {
   allow_local_references = allow;
+  target.local_redirects = remote.local_redirects = allow;
   if (allow) target.local_addresses = remote.local_addresses = true;
 }
 

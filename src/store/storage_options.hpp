@@ -27,10 +27,14 @@ struct StorageOptions {
   // its real URL under its redacted name (redact_location) when a query held a signature.
   std::string basic_user, basic_password;
   std::map<std::string, std::string> locations;
-  // Whether a location outside `hosts` and the S3 endpoint (one a reference set, metadata or a
-  // redirect named) may reach a loopback, link-local or unspecified address (address_rule.hpp).
+  // Whether a location outside `hosts` and the S3 endpoint (one a reference set or metadata
+  // named) may reach a loopback, link-local or unspecified address (address_rule.hpp).
   // AccessOptions::scope_to sets it: false for a source on a public host.
   bool local_addresses = true;
+  // Whether any redirect may reach such an address (allow_local_references). Else a redirect is
+  // the server's word, not the user's: local_addresses does not cover it, only a redirect to a
+  // named origin or from an exempt server written as local (HttpReader::redirect_may_reach_local).
+  bool local_redirects = false;
 
   // Refuses unknown keys and wrong types (Error(Config) naming `config_key`).
   static StorageOptions from_json(const nlohmann::json& j, const std::string& config_key);

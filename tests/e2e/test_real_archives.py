@@ -476,7 +476,9 @@ def test_a_manifest_cache_entry_that_drops_a_files_codecs_is_refused(tmp_path):
     # reader still refuses the padded bytes, naming the chunk, and completes nothing.
     import hmac
     key = (tmp_path / "xdg" / "zarr-parallel" / "manifest-key").read_bytes()
+    size = f"{entry.name}\nbytes {len(body)}".encode()
     head = {"zp_entry": head["zp_entry"], "scanner": head["scanner"],  # the head as the tool writes it
+            "bytes": len(body), "size_hmac": hmac.new(key, size, hashlib.sha256).hexdigest(),
             "hmac": hmac.new(key, entry.name.encode() + b"\n" + body, hashlib.sha256).hexdigest()}
     entry.write_bytes(json.dumps(head, separators=(",", ":")).encode() + b"\n" + body)
     _, proc = cache_files(tmp_path, tmp_path / "src" / "c*.nc", "c.zarr", check=4, env=env)

@@ -1,7 +1,10 @@
 // The store table and the remote backends' pure parts: which backend a location goes to, how
 // reference URLs resolve (as fsspec resolves them), S3 URL mapping and the AWS settings chain,
 // storage options in fsspec's spelling with secrets kept out of the public form.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 
@@ -255,6 +258,40 @@ TEST(AddressRule, ARemoteSourceKeepsWhatItNamesOffLocalAddresses) {
   s3.target = StorageOptions::from_json({{"endpoint_url", "http://127.0.0.1:9000"}}, "x");
   s3.scope_to("s3://bucket/refs.json");
   EXPECT_TRUE(s3.remote.local_addresses);
+}
+
+TEST(AddressRule, RedirectsAreExemptOnlyWithAllowLocalReferences) {
+  // A local reference set's own names are exempt; redirects from the servers it names are not.
+  AccessOptions local;
+  local.scope_to("/home/u/refs.json");
+  EXPECT_TRUE(local.remote.local_addresses);
+  EXPECT_FALSE(local.target.local_redirects || local.remote.local_redirects);
+  EXPECT_FALSE(AccessOptions().store.local_redirects);  // an S3 store's endpoint: never
+  AccessOptions allowed;
+  allowed.allow_local(true);
+  allowed.scope_to("https://data.example.org/refs.json");
+  EXPECT_TRUE(allowed.target.local_redirects && allowed.remote.local_redirects);
+  // Workers take it from the plan (allow_local_references) or from what the coordinator hands.
+  EXPECT_TRUE(AccessOptions::from_public_json(allowed.public_json()).remote.local_redirects);
+  EXPECT_TRUE(AccessOptions::from_transfer_text(allowed.transfer_text()).target.local_redirects);
+  EXPECT_FALSE(AccessOptions::from_public_json(local.public_json()).remote.local_redirects);
+}
+
+TEST(AddressRule, ThisMachinesOwnAddressesAreLocal) {
+  ifaddrs* list = nullptr;
+  ASSERT_EQ(getifaddrs(&list), 0);
+  int seen = 0;
+  for (const ifaddrs* i = list; i; i = i->ifa_next)
+    if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6)) {
+      EXPECT_TRUE(local_address(i->ifa_addr)) << address_text(i->ifa_addr);
+      ++seen;
+    }
+  freeifaddrs(list);
+  EXPECT_GT(seen, 0);
+  sockaddr_in other{};  // TEST-NET-3: no machine's interface
+  other.sin_family = AF_INET;
+  inet_pton(AF_INET, "203.0.113.7", &other.sin_addr);
+  EXPECT_FALSE(local_address(reinterpret_cast<const sockaddr*>(&other)));
 }
 
 TEST(Hash, HmacSha256AsRfc4231) {
