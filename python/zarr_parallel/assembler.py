@@ -62,6 +62,20 @@ class CacheResult(str):
         return obj
 
 
+class _Withheld(str):
+    """A task argument that holds secrets: dask prints a failed task's arguments with repr()
+    ("Compute Failed ... args: (...)") in the worker's log and the client's; this one prints as a
+    placeholder. It is still the text itself for the engine, and pickles as a str subclass."""
+
+    def __repr__(self):
+        return "'<credentials withheld>'"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (_Withheld, (str.__str__(self),))
+
+
 def _run_job(plan_path, job, threads, secrets=None, plan_sha256="", store_options=""):
     """One job of a saved plan, inside a dask worker process. `secrets`: the remote source's
     credentials, which plans never hold; handed to the engine for this job only, never put in the
@@ -70,7 +84,8 @@ def _run_job(plan_path, job, threads, secrets=None, plan_sha256="", store_option
     plan's URL in the prefix, `store_options` the store's public options (endpoint, region), and
     the credentials the worker's own environment's (no secrets travel with the task)."""
     from zarr_parallel import _zarr_parallel
-    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}", secrets or "", plan_sha256,
+    secrets = str.__str__(secrets) if secrets else ""
+    _zarr_parallel.run_worker(plan_path, [job], threads, f"dask-{os.getpid()}", secrets, plan_sha256,
                               store_options)
     return job
 
@@ -397,6 +412,7 @@ class ZarrParallelAssembler:
             # A store on S3 hands no secrets (its workers use their environment's).
             secrets = session["secrets"] if "secrets" in session else _engine.secrets_of(session["config"],
                                                                                          session["base"])
+            secrets = _Withheld(secrets) if secrets else secrets  # never printed by dask (Compute Failed)
             verbose = self._config.get("log_level", 0) >= 1
 
             def submit(job, worker):

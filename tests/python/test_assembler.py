@@ -369,3 +369,21 @@ def test_cache_returns_what_it_did_and_a_grown_glob_is_no_hit(tmp_path):
     got = xr.open_zarr(store)
     want = xr.open_mfdataset(sorted(str(p) for p in src.glob("*.nc")), combine="nested", concat_dim="time")
     assert got.sizes["time"] == 96 and np.array_equal(got.v.values, want.v.values)
+
+
+def test_a_failed_dask_task_prints_no_credentials():
+    """dask logs a failed task's arguments ("Compute Failed ... args: (...)", worker.py's
+    convert_args_to_str, which takes repr() of each) in the worker's log and on the client's
+    terminal. The credentials handed to a job must not be in that text, and must still reach the
+    engine whole after dask's own serialisation. Before, the secrets JSON was a plain str argument
+    and printed as it is."""
+    from distributed.protocol import pickle as dask_pickle
+    from distributed.worker import convert_args_to_str
+    from zarr_parallel.assembler import _Withheld
+    secret = '{"headers": {"X-Api-Key": "SECRET-4711"}}'
+    args = ("plan.json", 3, 1, _Withheld(secret), "ab" * 32, "")
+    for shown in (convert_args_to_str(args), convert_args_to_str(args, max_len=10_000), str(args[3]),
+                  f"{args[3]}"):
+        assert "SECRET-4711" not in shown, shown
+    back = dask_pickle.loads(dask_pickle.dumps(args))
+    assert str.__str__(back[3]) == secret and isinstance(back[3], _Withheld)
