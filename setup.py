@@ -39,7 +39,10 @@ class CMakeBuild(build_ext):
         shutil.copy2(built[0], target)
         bindir = target.parent / "bin"
         bindir.mkdir(exist_ok=True)
-        shutil.copy2(build / "bin" / "zarr-parallel", bindir / "zarr-parallel")
+        # zarr-parallel-mpi (built when MPI is): what `zarr-parallel` execs for deploy_mode mpi.
+        for program in ("zarr-parallel", "zarr-parallel-mpi"):
+            if (build / "bin" / program).exists():
+                shutil.copy2(build / "bin" / program, bindir / program)
 
 
 def _wheel_tools_present():

@@ -450,8 +450,33 @@ def paired(name, ours, floors, key):
     return out
 
 
+def ab(name, w, files, work, args):
+    """--ab DIR: ours from --bin (A) and from DIR (B), alternating run by run (A, floor, B, floor, ...),
+    on the same config and data, so that one invocation compares two builds on the same minutes."""
+    cfg_path, out = work / "cfg_ab.yaml", work / "ours.zarr"
+    cfg_path.write_text(json.dumps(our_config(w, files, out)))
+    builds = {"a": BIN, "b": Path(args.ab)}
+    measured, floors = {k: [] for k in builds}, {k: [] for k in builds}
+    for _ in range(args.runs):
+        for k, bindir in builds.items():
+            shutil.rmtree(out, ignore_errors=True)
+            measured[k].append(timed([bindir / "zarr-parallel", "cache", cfg_path]))
+            floors[k].append(floor(cfg_path, work))
+    r = {"a_bin": str(BIN), "b_bin": str(builds["b"])}
+    for k in builds:
+        res = summary(measured[k])
+        r[k] = {**res, **paired("ratio_median", res, floors[k], "floor_s"),
+                **paired("ratio_mem_median", res, floors[k], "floor_mem_s"),
+                "floor_median": statistics.median(f["floor_s"] for f in floors[k])}
+    r["b_over_a_wall"] = r["b"]["median"] / r["a"]["median"]
+    r["b_over_a_cpu"] = r["b"]["cpu_median"] / r["a"]["cpu_median"]
+    return r
+
+
 def workload(name, w, files, work, args):
     """Ours (each run followed by the floor), W2's worker scaling, and the baselines, all in this run."""
+    if args.ab:
+        return ab(name, w, files, work, args)
     floors = []
     ours, ours_out, cfg = run_ours(w, files, work, args.runs, after_each=lambda c: floors.append(floor(c, work)))
     r = {"ours": ours, "floor": sorted(floors, key=lambda f: f["floor_s"])[len(floors) // 2],
@@ -499,6 +524,9 @@ def main():
                     help="P2: file counts")
     ap.add_argument("--delay", type=float, default=0.025, help="W7: seconds a proxy adds to each request")
     ap.add_argument("--bin", default=str(BIN), help="folder of the binaries to measure (another build's, for an A/B)")
+    ap.add_argument("--ab", default=None,
+                    help="another build's folder of binaries: W workloads alternate --bin's and this one's "
+                         "runs (A/B in one invocation; no baselines)")
     ap.add_argument("--busy-cores", type=float, default=BUSY_CORES,
                     help="a run is flagged busy when other processes kept more cores than this busy during it")
     args = ap.parse_args()
@@ -537,7 +565,7 @@ def main():
         w = WORKLOADS[name]
         results[name] = workload(name, w, sets[w["files"]], work, args)
         print(name, json.dumps(results[name]), flush=True)
-        if results[name]["ours"]["busy_runs"]:
+        if not args.ab and results[name]["ours"]["busy_runs"]:
             print(f"{name}: {results[name]['ours']['busy_runs']} of {args.runs} runs on a busy machine "
                   f"(other processes above {BUSY_CORES} cores)", file=sys.stderr, flush=True)
     (HERE / "results.json").write_text(json.dumps(results, indent=1))

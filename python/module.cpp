@@ -261,6 +261,7 @@ int whole_run(const std::string& config, const std::string& base_dir, bool yes,
     CacheOptions opt;
     opt.yes = yes;
     opt.ask = false;
+    opt.every_rank_throws = true;  // mpi: every rank's cache() raises rank 0's error
     code = run(cfg, opt);
   });
   return code;

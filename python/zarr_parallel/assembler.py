@@ -259,7 +259,7 @@ class ZarrParallelAssembler:
               await_completion=True, simultaneous_worker_limit=4, memory_limit="2GB", worker_timeout="30:00",
               overwrite=True, recommend_changes=True, resume=False, cache_dir=None, client=None,
               scheduler_address=None, quiet_dask=True, slurm=None, on_source_change="append",
-              cache_storage_options=None):
+              cache_storage_options=None, assume_unchanged=None):
         """Writes the cache and returns its path (also in self.cache_store), a str whose `decision`
         ("hit", "new", "continue", "append", "rebuild") and `reason` say what the run did and why.
         deploy_mode: series, local, slurm (an sbatch array), mpi (every rank of `mpirun -n N python
@@ -271,9 +271,12 @@ class ZarrParallelAssembler:
         reached with `cache_storage_options` (fsspec's spelling; default: the source's
         storage_options, without a non-S3 source's credentials), as the config's keys;
         dask_distributed workers take S3 credentials from their own environment (AWS_*), as s3fs
-        does."""
+        does. `assume_unchanged`: a remote object whose server sends neither ETag nor
+        Last-Modified counts as unchanged when its size is (else such a source is rebuilt on every
+        call)."""
         _main_guard.refuse_in_worker("ZarrParallelAssembler.cache()")
         _check(cache_storage_options, dict, "cache_storage_options")
+        _check(assume_unchanged, bool, "assume_unchanged")
         if deploy_mode not in _DEPLOY_MODES:
             raise ValueError(f"deploy_mode must be one of {', '.join(_DEPLOY_MODES)}, got {deploy_mode!r}")
         if cache_store is None and cache_dir is None:
@@ -294,7 +297,7 @@ class ZarrParallelAssembler:
             simultaneous_worker_limit=simultaneous_worker_limit, memory_limit=memory_limit,
             worker_timeout=worker_timeout, overwrite=overwrite, recommend_changes=recommend_changes,
             resume=resume, slurm=slurm, on_source_change=on_source_change,
-            cache_storage_options=cache_storage_options)
+            cache_storage_options=cache_storage_options, assume_unchanged=assume_unchanged)
         base = os.getcwd()
         if deploy_mode == "mpi":  # a folder store or one on S3: rank 0 coordinates
             return self._cache_mpi(config, base, recommend_changes)

@@ -9,6 +9,7 @@
 #include "core/console.hpp"
 #include "core/error.hpp"
 #include "core/plural.hpp"
+#include "core/terminal_text.hpp"
 #include "exec/cache_run.hpp"
 #include "source/fingerprint.hpp"
 #include "source/scan_cache.hpp"
@@ -42,11 +43,16 @@ std::optional<std::string> incomplete_store(const std::string& config_path, cons
         "store '{}' holds no finished zarr-parallel cache (not made by "
         "zarr-parallel, or its run never started)",
         cfg.cache_store);
+  // Without a plan to go by, only the first names are looked at (a store may hold a million).
+  constexpr std::size_t kMaxListed = 100000;
+  bool cut = false;
+  const std::size_t done = state.done_markers_listed(kMaxListed, cut);
   return fmt::format(
-      "store '{}' is incomplete ({} done; its run was interrupted or is still going): finish it "
+      "store '{}' is incomplete ({}{} done; its run was interrupted or is still going): finish it "
       "with `zarr-parallel cache {} --set resume=true` (Python: cache(..., resume=True)), then "
       "verify again",
-      cfg.cache_store, counted(static_cast<int64_t>(state.done_jobs().size()), "job"), config_path);
+      cfg.cache_store, cut ? "at least " : "", counted(static_cast<int64_t>(done), "job"),
+      config_path);
 }
 
 }  // namespace
@@ -57,7 +63,7 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     bypass_scan_cache();  // what the sources hold now, not what a cache entry says they held
     const std::unique_ptr<Writable> store = open_cache_store(cfg);
     if (const auto why = incomplete_store(config_path, cfg, StoreState(*store))) {
-      say(stderr, fmt::format("zarr-parallel: could not verify: {}\n", *why));
+      say(stderr, fmt::format("zarr-parallel: could not verify: {}\n", terminal_safe(*why)));
       return 2;
     }
     Prepared p = prepare(cfg);
@@ -69,14 +75,15 @@ int verify_command(const std::string& config_path, const std::vector<std::string
     const auto recorded = state.sources();
     SourceAccess access(cfg.access);
     const std::string change = recorded ? first_change(fingerprints_from(*recorded), access) : "";
-    fmt::print("{}: {} checked, {} different{}\n", cfg.cache_store,
+    // Differences and changes name source files and variables: escaped for the terminal.
+    print_safe("{}: {} checked, {} different{}\n", cfg.cache_store,
                counted(static_cast<int64_t>(r.chunks_checked), "chunk"), r.chunks_different,
                complete ? "" : " (the store is the complete cache of another config)");
-    if (!change.empty()) fmt::print("  source: {} since the cache was made\n", change);
-    for (const auto& d : r.differences) fmt::print("  {}\n", d);
+    if (!change.empty()) print_safe("  source: {} since the cache was made\n", change);
+    for (const auto& d : r.differences) print_safe("  {}\n", d);
     return r.identical() && complete && change.empty() ? 0 : 1;
   } catch (const Error& e) {
-    say(stderr, fmt::format("zarr-parallel: could not verify: {}\n", e.what()));
+    say(stderr, fmt::format("zarr-parallel: could not verify: {}\n", terminal_safe(e.what())));
     return 2;
   }
 }

@@ -59,6 +59,9 @@ struct Config {
   // it beside the old one, or stop with an "error" (exit 4) and leave it as it is.
   // Not in the config hash.
   std::string on_source_change = "append";
+  // A remote source object whose server sends neither ETag nor Last-Modified still counts as
+  // unchanged when its size is (a cache hit, a continued run). Not in the config hash.
+  bool assume_unchanged = false;
   bool recommend_changes = true;
   bool await_completion = true;
   bool generate_stats = false;

@@ -127,14 +127,37 @@ std::string format_difference(std::optional<int> recorded) {
       recorded ? std::to_string(*recorded) : "none (an older zarr-parallel)", kOutputFormatVersion);
 }
 
+}  // namespace
+
+std::string unversioned_sources(const std::vector<Fingerprint>& recorded, const Config& cfg) {
+  if (cfg.assume_unchanged) return "";
+  std::size_t n = 0;
+  std::string first;
+  for (const auto& f : recorded)
+    if (is_remote(f.path) && f.size >= 0 && f.etag.empty() && n++ == 0) first = f.path;
+  if (n == 0) return "";
+  return fmt::format(
+      "{}{} came without ETag or Last-Modified, so a replacement of the same size cannot be told "
+      "apart (assume_unchanged: true takes an unchanged size as unchanged)",
+      first, n > 1 ? fmt::format(" and {} more object{}", n - 1, n > 2 ? "s" : "") : "");
+}
+
+namespace {
+
 // Why the store at `root` (of this config) is not this config's source as it is now ("" if it is).
-std::string store_difference(const StoreState& state, const Config& cfg,
-                             std::optional<int> format) {
+// `unsure`: set when the only reason is a source without versions (not a change on_source_change
+// acts on).
+std::string store_difference(const StoreState& state, const Config& cfg, std::optional<int> format,
+                             bool* unsure = nullptr) {
   if (auto why = format_difference(format); !why.empty()) return why;
   const auto recorded = state.sources();
   if (!recorded || !recorded->is_array()) return "it has no record of its sources";
-  std::string change = source_difference(fingerprints_from(*recorded), cfg);
-  return change.empty() ? "" : "the source changed: " + change;
+  const auto fingerprints = fingerprints_from(*recorded);
+  std::string change = source_difference(fingerprints, cfg);
+  if (!change.empty()) return "the source changed: " + change;
+  change = unversioned_sources(fingerprints, cfg);
+  if (unsure) *unsure = !change.empty();
+  return change.empty() ? "" : "the source may have changed: " + change;
 }
 
 std::optional<std::string> started_hash_of(const StoreState& state) {
@@ -178,7 +201,8 @@ Decision decide_complete(const std::string& target, const std::string& staging, 
                          const StoreState& state) {
   const bool same = state.completed_hash() == cfg.content_hash() &&
                     format_difference(state.completed_format_version()).empty();
-  std::string why = same ? store_difference(state, cfg, state.completed_format_version())
+  bool unsure = false;
+  std::string why = same ? store_difference(state, cfg, state.completed_format_version(), &unsure)
                     : state.completed_hash() != cfg.content_hash()
                         ? "it was made from another config"
                         : format_difference(state.completed_format_version());
@@ -193,7 +217,7 @@ Decision decide_complete(const std::string& target, const std::string& staging, 
                         "with output format version {}",
                         target, n, n == 1 ? "" : "s", kOutputFormatVersion)};
   }
-  if (same && !undone)
+  if (same && !undone && !unsure)
     if (auto d = on_source_change(target, cfg, state, why)) return *d;
   if (why_not_continue(staging, cfg).empty())
     return {Decision::Kind::Continue, staging,

@@ -30,6 +30,11 @@ const char* decision_name(Decision::Kind kind);
 // How the source differs from what a store recorded ("" when it does not): files that now match
 // the glob and were not read, recorded files no longer there, files changed (size, mtime, ETag).
 std::string source_difference(const std::vector<Fingerprint>& recorded, const Config& cfg);
+// Remote objects recorded without a version (their server sent neither ETag nor Last-Modified):
+// a replacement of the same size cannot be told apart, so such a store is neither a cache hit nor
+// continued unless the config says assume_unchanged. "" when there are none; else a line naming
+// the first.
+std::string unversioned_sources(const std::vector<Fingerprint>& recorded, const Config& cfg);
 
 // `target`/`staging`: the store's path and where its replacement is built.
 Decision decide(const std::string& target, const std::string& staging, const Config& cfg);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/plural.hpp"
+#include "core/terminal_text.hpp"
 #include "core/units.hpp"
 #include "exec/append_run.hpp"
 #include "exec/cache_decision.hpp"
@@ -43,12 +45,19 @@ namespace zp {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-Prepared prepare(const Config& cfg) {
+Prepared prepare(const Config& cfg, std::vector<Fingerprint>* fingerprints) {
   Prepared p{cfg, {}, {}, {}, {}};
   set_scan_cache_log_level(cfg.log_level);
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access,
                           cfg.filter_by_keys);
   p.dataset.access.hide_secrets_of_files(p.dataset.files);  // signed chunk URLs: never on disk
+  std::future<std::vector<Fingerprint>> taken;  // joined before this returns (or unwinds)
+  if (fingerprints)
+    taken = std::async(std::launch::async,
+                       [objects = source_objects(p.dataset), access = p.dataset.access] {
+                         SourceAccess own(access);
+                         return take_fingerprints(objects, own);
+                       });
   p.coordinates = load_coordinates(p.dataset);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
   p.coordinates = with_labels(std::move(p.coordinates), p.selection);
@@ -57,6 +66,7 @@ Prepared prepare(const Config& cfg) {
   p.plan = make_plan(p.dataset, p.selection, cfg, opt);
   p.plan.recommendations = recommend(p.dataset, p.coordinates, p.selection, cfg, opt, p.plan);
   for (const auto& [key, message] : p.selection.notes) p.plan.notes.push_back({key, message});
+  if (fingerprints) *fingerprints = taken.get();
   return p;
 }
 
@@ -116,7 +126,7 @@ namespace {
 bool ask_to_continue(const Plan& plan) {
   say(stderr, "Recommendations:\n");
   for (const auto& r : plan.recommendations)
-    if (r.saves) say(stderr, fmt::format("  - {}: {}\n", r.key, r.message));
+    if (r.saves) say(stderr, terminal_safe(fmt::format("  - {}: {}\n", r.key, r.message)));
   if (!(isatty(STDIN_FILENO) && isatty(STDERR_FILENO))) {
     say(stderr,
         "zarr-parallel: stopped on recommendations (exit 3). Change the config, or run again with "
@@ -151,7 +161,7 @@ bool stops_on_recommendations(const Plan& plan, const Config& cfg, const CacheOp
 json stats_json(const Plan& plan, const StoreState& state, double wall) {
   json jobs = json::array();
   uint64_t read = 0, written = 0, peak = 0;
-  for (const auto& j : state.done_jobs()) {
+  for (const auto& j : state.done_records(plan.jobs.size())) {
     jobs.push_back(j);
     read += j.value("bytes_read", uint64_t{0});
     written += j.value("bytes_written", uint64_t{0});
@@ -210,7 +220,8 @@ namespace {
 
 // Step 2: read the source and plan (reads only), then refuse any overlap with the source.
 void plan_session(const Config& cfg, const std::string& staging, CacheSession& session) {
-  Prepared prep = prepare(cfg);
+  std::vector<Fingerprint> taken;
+  Prepared prep = prepare(cfg, &taken);
   const std::vector<Fingerprint> sources = source_objects(prep.dataset);
   std::vector<std::string> roots;  // local ones: a remote source cannot overlap a local store
   for (const auto& s : sources)
@@ -220,8 +231,7 @@ void plan_session(const Config& cfg, const std::string& staging, CacheSession& s
   check_not_source(session.target, roots);
   check_not_source(staging, roots, "the staging store " + staging);
   session.plan = std::move(prep.plan);
-  SourceAccess access(session.plan.access);
-  session.plan.sources = take_fingerprints(sources, access);
+  session.plan.sources = std::move(taken);
   for (const auto& n : session.plan.notes)
     log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
 }
@@ -303,10 +313,12 @@ void start_fresh(const Config& cfg, const TargetState& t, const TargetState& st,
   // The plan's digest beside the config hash: a resume, a worker or `status` refuses a plan
   // that was damaged or edited since (one that still parses would complete a wrong store).
   const std::string plan_text = plan_to_json(plan).dump();
-  state.write_started(hash, sha256_hex(plan_text));
-  state.write_sources(fingerprints_json(plan.sources));
-  state.write_plan(plan_text);
-  state.sync();
+  // The three flushed together (one wait on the device, not three in turn), durable before any job.
+  const auto batch = store.batch();
+  state.write_started(hash, sha256_hex(plan_text), batch.get());
+  state.write_sources(fingerprints_json(plan.sources), batch.get());
+  state.write_plan(plan_text, batch.get());
+  batch->finish();  // the files, then the side folder's entries
 }
 
 // Which interrupted store an explicit `resume: true` continues ("" none).
@@ -367,8 +379,10 @@ void write_start(CacheSession& session) {
   {
     ThreadPool pool(1);
     JobRunner runner(plan, store, pool);
+    std::vector<int> coordinates;  // fetched together: one round trip behind a network
     for (std::size_t i = 0; i < plan.arrays.size(); ++i)
-      if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+      if (plan.arrays[i].coordinate) coordinates.push_back(static_cast<int>(i));
+    runner.run_whole_arrays(coordinates);
   }
   for (const auto& j : plan.jobs)
     if (!state.is_done(j.id)) session.pending.push_back(j.id);
@@ -490,9 +504,12 @@ void finish_cache(const Config& cfg, const CacheSession& session) {
         throw Error(ErrorKind::Job,
                     fmt::format("job {} has no done marker; run again with resume: true", j.id));
     const bool append = !plan.append_dim.empty();
-    if (!append) write_consolidated(plan, store);
+    // .zmetadata and the stats flushed together, both durable before the completion marker.
+    const auto batch = store.batch();
+    if (!append) write_consolidated(plan, *batch);
     if (cfg.generate_stats)
-      state.write_stats(stats_json(plan, state, now_seconds() - session.started));
+      state.write_stats(stats_json(plan, state, now_seconds() - session.started), batch.get());
+    batch->finish();
     if (append)
       finish_append(cfg, plan, target);  // metadata, sources, completion, in that order
     else

@@ -23,13 +23,18 @@ struct Prepared {
   Plan plan;
 };
 
-// Everything up to and including the plan and its recommendations; no writes.
-Prepared prepare(const Config& cfg);
+// Everything up to and including the plan and its recommendations; no writes. `fingerprints`,
+// when given, gets the source objects' fingerprints (source_objects order), taken while the
+// coordinates are read and the plan made: behind a network their round trips overlap.
+Prepared prepare(const Config& cfg, std::vector<Fingerprint>* fingerprints = nullptr);
 
 struct CacheOptions {
   bool yes = false;  // proceed despite recommendations
   bool ask = true;   // ask on a terminal when there are recommendations
   std::vector<std::string> modes = {"series", "local", "slurm"};  // deploy modes the caller runs
+  // deploy_mode mpi: when rank 0 fails before the jobs, the other ranks throw its error too
+  // (Python: every rank's cache() raises); otherwise they return 0 (the CLI's ranks exit 0).
+  bool every_rank_throws = false;
 };
 
 // A cache run up to the point where jobs can be handed to an executor.

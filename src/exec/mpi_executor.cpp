@@ -19,6 +19,7 @@
 #include "core/console.hpp"
 #include "core/error.hpp"
 #include "core/plural.hpp"
+#include "core/terminal_text.hpp"
 #include "exec/cache_run.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
@@ -249,7 +250,8 @@ Result run_job(const Plan& plan, const StoreState& state, int64_t job, int rank)
   } catch (const Superseded&) {
     return kJobSuperseded;
   } catch (const std::exception& e) {
-    say(stderr, fmt::format("zarr-parallel: rank {}: job {} failed: {}\n", rank, job, e.what()));
+    say(stderr, fmt::format("zarr-parallel: rank {}: job {} failed: {}\n", rank, job,
+                            terminal_safe(e.what())));
     return kJobFailed;
   }
 }
@@ -284,6 +286,25 @@ int begin_on_rank0(const Config& cfg, const CacheOptions& opt_in, CacheSession& 
     error = std::current_exception();
     return kFailed;
   }
+}
+
+// Rank 0's error (`error`, on rank 0) as every rank has it after this: its kind and message.
+Error shared_failure(const std::exception_ptr& error, int rank) {
+  int kind = static_cast<int>(ErrorKind::Internal);
+  std::string message;
+  if (rank == 0) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const Error& e) {
+      kind = e.exit_code();
+      message = e.what();
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+  }
+  MPI_Bcast(&kind, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  broadcast_string(message, 0);
+  return Error(static_cast<ErrorKind>(kind), message);
 }
 
 // A rank other than 0 runs the jobs rank 0 hands it, from the plan file and the access rank 0
@@ -362,7 +383,10 @@ int rank0_on_object_store(const Config& cfg, const CacheOptions& opt, int ranks)
       throw_if_failed(run_on_ranks(j.plan, j.pending, j.state, cfg.log_level, ranks).failed);
     });
   } catch (...) {
-    if (!told) tell_ranks(kFailed, "", "", "");
+    if (!told) {
+      tell_ranks(kFailed, "", "", "");
+      if (opt.every_rank_throws) shared_failure(std::current_exception(), 0);
+    }
     throw;
   }
   if (!told) tell_ranks(kHit, "", "", "");
@@ -399,6 +423,11 @@ int run_cache_mpi(const Config& cfg_in, const CacheOptions& opt_in) {
   // The plan file as rank 0 read it: a rank refuses one edited since.
   std::string digest = status == kReady && rank == 0 ? plan_file_sha256(plan_path) : "";
   broadcast_string(digest, 0);
+  // A script on another rank must not go on as if the store were there.
+  if (status == kFailed && opt_in.every_rank_throws) {
+    const Error shared = shared_failure(error, rank);
+    if (rank != 0) throw shared;
+  }
   if (error) std::rethrow_exception(error);
   // Other ranks exit 0 when rank 0 failed: a non-zero exit would make mpirun kill rank 0 before it
   // prints the error; mpirun still returns rank 0's exit code.

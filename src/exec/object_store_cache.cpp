@@ -39,7 +39,9 @@ bool same_config(const StoreState& state, const std::string& hash) {
 std::string source_change(const StoreState& state, const Config& cfg) {
   const auto recorded = state.sources();
   if (!recorded || !recorded->is_array()) return "it has no record of its sources";
-  return source_difference(fingerprints_from(*recorded), cfg);
+  const auto fingerprints = fingerprints_from(*recorded);
+  const std::string change = source_difference(fingerprints, cfg);
+  return change.empty() ? unversioned_sources(fingerprints, cfg) : change;
 }
 
 // A complete store of this config whose source changed: on_source_change says what happens.
@@ -126,8 +128,10 @@ std::vector<int64_t> write_start(const Writable& store, const StoreState& state,
                                  ThreadPool& pool) {
   write_metadata(plan, store);
   JobRunner runner(plan, store, pool);
+  std::vector<int> coordinates;  // fetched together: one round trip behind a network
   for (std::size_t i = 0; i < plan.arrays.size(); ++i)
-    if (plan.arrays[i].coordinate) runner.run_whole_array(static_cast<int>(i));
+    if (plan.arrays[i].coordinate) coordinates.push_back(static_cast<int>(i));
+  runner.run_whole_arrays(coordinates);
   std::vector<int64_t> pending;
   for (const Job& job : plan.jobs)
     if (!state.is_done(job.id)) pending.push_back(job.id);

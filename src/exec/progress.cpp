@@ -11,13 +11,15 @@
 
 #include "core/console.hpp"
 #include "core/plural.hpp"
+#include "core/terminal_text.hpp"
 #include "core/units.hpp"
 #include "exec/progress_line.hpp"
 
 namespace zp {
 
+// The texts name files, URLs, variables and servers' answers: escaped for the terminal.
 void log_line(int run_level, int level, const std::string& text) {
-  if (level <= run_level) say(stderr, fmt::format("zarr-parallel: {}\n", text));
+  if (level <= run_level) say(stderr, fmt::format("zarr-parallel: {}\n", terminal_safe(text)));
 }
 
 namespace {

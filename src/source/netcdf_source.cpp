@@ -1,6 +1,7 @@
 #include "source/netcdf_source.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -180,11 +181,25 @@ void scan_and_join(const std::vector<std::string>& files, const std::string& gro
                    const std::string& concat_dim, std::ostream& out) {
   std::vector<ScanPart> parts;
   std::vector<std::size_t> first_file;
+  // Without a manifest cache (ZP_CACHE_DIR=off) only the first file's part is read (the join
+  // check takes its coordinates): printing the others was an eighth of a cold `refs`. Still one
+  // part at least every quarter of the scan time limit (at most a second apart), so that the
+  // parent sees this child alive.
+  const bool cached = !scan_cache_dir().empty();
+  using Clock = std::chrono::steady_clock;
+  const auto every = std::min<std::chrono::milliseconds>(
+      std::chrono::seconds(1), std::chrono::milliseconds(250) * scan_timeout_seconds());
+  auto printed = Clock::now();
   for (const auto& f : files) {
     const auto before = file_state(f);
     parts.push_back(open_one(f, group));
     first_file.push_back(first_file.size());
-    out << part_lines(f, parts.back(), before);
+    if (cached || parts.size() == 1) {
+      out << part_lines(f, parts.back(), before);
+    } else if (Clock::now() - printed >= every) {
+      out << part_lines(f, parts.back(), before) << std::flush;
+      printed = Clock::now();
+    }
   }
   const Dataset joined = join_parts(std::move(parts), files, first_file, concat_dim, "");
   out << kJoinedMarker << '\n' << dataset_text(joined) << '\n' << std::flush;

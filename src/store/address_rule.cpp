@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include <cctype>
@@ -139,6 +140,22 @@ bool proxied(const std::string& url) {
   if (proxy.empty() && scheme != "http") proxy = env(scheme == "https" ? "HTTPS_PROXY" : "");
   if (proxy.empty()) proxy = !env("all_proxy").empty() ? env("all_proxy") : env("ALL_PROXY");
   return !proxy.empty();
+}
+
+HostAnswer resolve_here(const std::string& url) {
+  HostAnswer out;
+  std::string scheme, host;
+  if (!scheme_and_host(url, scheme, host)) return out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found) return out;
+  out.resolved = true;
+  for (const addrinfo* a = found; a && out.local.empty(); a = a->ai_next)
+    if (local_address(a->ai_addr)) out.local = address_text(a->ai_addr);
+  ::freeaddrinfo(found);
+  return out;
 }
 
 }  // namespace zp

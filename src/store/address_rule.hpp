@@ -28,4 +28,14 @@ bool local_host_of(const std::string& url);
 // resolves the name and only an address written in the URL can be checked here.
 bool proxied(const std::string& url);
 
+// Where `url`'s host resolves here (getaddrinfo), for a request a proxy will resolve itself:
+// `resolved` false when it does not resolve here; `local` the first loopback, link-local or
+// metadata-service address among its answers ("" when none). The proxy may still resolve the name
+// otherwise (its own DNS, or a name whose answers change between lookups).
+struct HostAnswer {
+  bool resolved = false;
+  std::string local;
+};
+HostAnswer resolve_here(const std::string& url);
+
 }  // namespace zp

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -243,6 +244,7 @@ struct HttpReader::Transfer {
   // a connection was refused to, checked on the resolved address unless a proxy resolves it.
   bool local_ok = true, check_address = false;
   std::string refused_address;
+  bool unresolved = false;  // behind a proxy, its host did not resolve here: refused unchecked
   std::string redirect_to;  // a 3xx answer's Location, resolved
   enum class Kind { Range, Whole, Head, List, Send } kind = Kind::Range;
   uint64_t offset = 0, length = 0;
@@ -252,6 +254,15 @@ struct HttpReader::Transfer {
   CURLcode curl = CURLE_OK;
   std::string curl_error;
   Bytes body;
+  // A merged range answered 206 goes straight into its pieces' buffers (`at` in the body; each
+  // sized to its range), not into `body` and then copied out: one copy and one set of fresh
+  // pages fewer. `received` counts the body's bytes.
+  struct Piece {
+    uint64_t at;
+    Bytes* out;
+  };
+  std::vector<Piece> scatter;
+  uint64_t received = 0;
   std::string etag, last_modified, content_range;
   int64_t content_length = -1;
   bool done = false;
@@ -276,6 +287,7 @@ uint64_t body_cap(const HttpReader::Transfer& t) {
   if (t.status < 200 || t.status >= 300) return 64 << 10;
   if (t.kind == Kind::Range) return t.status == 200 ? t.offset + t.length : t.length;
   if (t.kind == Kind::Head) return 0;
+  if (t.kind == Kind::List) return HttpReader::kListPageBytes;
   return http_max_document();
 }
 
@@ -288,9 +300,30 @@ void append(Bytes& body, const char* ptr, std::size_t len) {
   std::memcpy(body.data() + at, ptr, len);
 }
 
+// The body's bytes [received, received + len) into each piece they overlap.
+void scatter(HttpReader::Transfer& t, const char* ptr, std::size_t len) {
+  const uint64_t from = t.received, to = t.received + len;
+  for (const auto& p : t.scatter) {
+    if (p.at >= to) break;  // sorted by `at`
+    const uint64_t end = p.at + p.out->size();
+    if (end <= from) continue;
+    const uint64_t lo = std::max(from, p.at), hi = std::min(to, end);
+    std::memcpy(p.out->data() + (lo - p.at), ptr + (lo - from), hi - lo);
+  }
+  t.received = to;
+}
+
 size_t on_body(char* ptr, size_t size, size_t n, void* user) {
   auto* t = static_cast<HttpReader::Transfer*>(user);
   const size_t len = size * n;
+  if (!t->scatter.empty() && t->status == 206) {
+    if (t->received + len > t->length) {
+      t->overflow = true;
+      return 0;
+    }
+    scatter(*t, ptr, len);
+    return len;
+  }
   const uint64_t cap = body_cap(*t);
   if (t->body.size() + len <= cap) {
     if (t->body.empty() && t->kind == HttpReader::Transfer::Kind::Range && t->status == 206)
@@ -442,10 +475,9 @@ void judge_range(HttpReader::Transfer& t) {
   } else if (a != t.offset || b != t.offset + t.length - 1) {
     t.failure = "the server answered bytes " + std::to_string(a) + "-" + std::to_string(b) +
                 " to the request for bytes " + asked + ": refused";
-  } else if (t.body.size() != t.length) {
+  } else if (const uint64_t got = t.scatter.empty() ? t.body.size() : t.received; got != t.length) {
     t.transient = true;  // a body cut short
-    t.failure = "short body: " + std::to_string(t.body.size()) + " of " + std::to_string(t.length) +
-                " bytes";
+    t.failure = "short body: " + std::to_string(got) + " of " + std::to_string(t.length) + " bytes";
   }
 }
 
@@ -493,6 +525,7 @@ void HttpReader::start_transfer(Transfer& tr, long timeout) {
   t->easy = curl_easy_init();
   t->status = 0;
   t->body.clear();
+  t->received = 0;
   t->etag.clear();
   t->last_modified.clear();
   t->content_range.clear();
@@ -575,20 +608,41 @@ bool HttpReader::may_reach_local(const std::string& url) const {
          std::find(options_.hosts->begin(), options_.hosts->end(), origin) != options_.hosts->end();
 }
 
+// Behind a proxy the proxy resolves names, so open_socket never sees where one leads: the name is
+// resolved here first (once per origin) and refused when an answer is local, or when there is
+// none to check.
+bool HttpReader::refused_behind_proxy(Transfer& t) {
+  if (!proxied(t.request_url)) return false;
+  const std::string origin = origin_of(t.request_url);
+  HostAnswer answer;
+  {
+    std::lock_guard lock(hosts_mutex_);
+    const auto it = proxied_hosts_.find(origin);
+    answer = it != proxied_hosts_.end() ? it->second
+                                        : (proxied_hosts_[origin] = resolve_here(t.request_url));
+  }
+  if (answer.resolved && answer.local.empty()) return false;
+  t.refused_address = answer.resolved ? answer.local : t.request_url;
+  t.unresolved = !answer.resolved;
+  return true;
+}
+
 void HttpReader::run_admitted(std::vector<Transfer*>& batch) {
   std::vector<Transfer*> admitted;
   for (Transfer* t : batch) {
     t->refused_address.clear();
+    t->unresolved = false;
     t->local_ok = may_reach_local(t->request_url);
-    // An address written in the URL is refused before any connection (behind a proxy, the only
-    // check there is); names are checked on their addresses as they connect (open_socket).
+    // An address written in the URL is refused before any connection; names are checked on their
+    // addresses as they connect (open_socket), or here when a proxy resolves them.
     if (!t->local_ok && local_host_of(t->request_url)) {
       t->refused_address = t->request_url;
-      t->status = 0;
-      t->curl = CURLE_COULDNT_CONNECT;
+    } else if (t->local_ok || !refused_behind_proxy(*t)) {
+      admitted.push_back(t);
       continue;
     }
-    admitted.push_back(t);
+    t->status = 0;
+    t->curl = CURLE_COULDNT_CONNECT;
   }
   run_once(admitted);
 }
@@ -737,6 +791,9 @@ void HttpReader::judge(Transfer& tr) const {
   t->failure.clear();
   if (!t->refused_address.empty() && t->curl != CURLE_OK) {
     t->failure = local_refusal(*t);
+  } else if (t->overflow && t->kind == Transfer::Kind::List) {
+    t->failure = "a listing page over " + std::to_string(body_cap(*t)) +
+                 " bytes (S3 pages of 1,000 keys are under 2 MB): refused";
   } else if (t->overflow) {
     t->failure = "the server sent more than the " + std::to_string(body_cap(*t)) +
                  " bytes asked for (or allowed for a whole document, ZP_HTTP_MAX_DOCUMENT_MB)";
@@ -765,6 +822,13 @@ void HttpReader::judge(Transfer& tr) const {
 
 std::string HttpReader::local_refusal(const Transfer& t) const {
   const std::string to = redact_location(t.request_url);
+  if (t.unresolved)
+    return "refused: " + to +
+           " goes through the environment's proxy (http_proxy / https_proxy), which resolves its "
+           "host, and the host does not resolve here, so it cannot be checked for a loopback, "
+           "link-local or metadata-service address, which a location that a remote source names "
+           "(a reference, metadata, a redirect) may not reach; allow_local_references: true if "
+           "you trust the source";
   const std::string what = t.refused_address == t.request_url
                                ? to + " names"
                                : to + " resolves to " + t.refused_address + ",";
@@ -796,17 +860,18 @@ namespace {
   throw Error::source(t.location, t.failure);
 }
 
-}  // namespace
+struct MergedPiece {
+  std::size_t index;  // into the ranges asked for
+  uint64_t at;        // offset inside the merged body
+};
 
-std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges) {
-  // Ranges of one object closer than kMergeGap are fetched as one request (fewer round trips;
-  // NetCDF-4 chunks usually sit next to each other), up to kMergeMax bytes a request.
+// Ranges of one object closer than kMergeGap are fetched as one request (fewer round trips;
+// NetCDF-4 chunks usually sit next to each other), up to kMergeMax bytes a request. `pieces`
+// gets each request's ranges, in the order of `at`.
+std::vector<HttpReader::Transfer> merged_requests(const std::vector<RangeRequest>& ranges,
+                                                  std::vector<std::vector<MergedPiece>>& pieces) {
   constexpr uint64_t kMergeGap = 8 << 10;
   constexpr uint64_t kMergeMax = 16 << 20;
-  struct Piece {
-    std::size_t index;
-    uint64_t at;  // offset inside the merged body
-  };
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < ranges.size(); ++i)
     if (ranges[i].length > 0) order.push_back(i);
@@ -814,12 +879,11 @@ std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges
     return std::tie(ranges[a].location, ranges[a].offset) <
            std::tie(ranges[b].location, ranges[b].offset);
   });
-  std::vector<Transfer> todo;
-  std::vector<std::vector<Piece>> pieces;
+  std::vector<HttpReader::Transfer> todo;
   for (const std::size_t i : order) {
     const RangeRequest& r = ranges[i];
     if (!todo.empty()) {
-      Transfer& t = todo.back();
+      HttpReader::Transfer& t = todo.back();
       const uint64_t end = t.offset + t.length;
       if (t.location == r.location && r.offset >= t.offset && r.offset <= end + kMergeGap &&
           std::max(end, r.offset + r.length) - t.offset <= kMergeMax) {
@@ -828,23 +892,43 @@ std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges
         continue;
       }
     }
-    Transfer t;
+    HttpReader::Transfer t;
     t.location = r.location;
     t.offset = r.offset;
     t.length = r.length;
     todo.push_back(std::move(t));
     pieces.push_back({{i, 0}});
   }
-  run(todo);
+  return todo;
+}
+
+}  // namespace
+
+std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges) {
+  std::vector<std::vector<MergedPiece>> pieces;
+  std::vector<Transfer> todo = merged_requests(ranges, pieces);
   std::vector<Bytes> out(ranges.size());
   for (std::size_t k = 0; k < todo.size(); ++k) {
+    if (pieces[k].size() == 1) continue;
+    for (const MergedPiece& p : pieces[k]) {  // in the order of `at`
+      out[p.index].resize(ranges[p.index].length);
+      todo[k].scatter.push_back({p.at, &out[p.index]});
+    }
+  }
+  run(todo);
+  for (std::size_t k = 0; k < todo.size(); ++k) {
     if (!todo[k].failure.empty()) fail(todo[k], http_retries());
-    bytes_read_ += todo[k].body.size();
     if (pieces[k].size() == 1) {
+      bytes_read_ += todo[k].body.size();
       out[pieces[k][0].index] = std::move(todo[k].body);
       continue;
     }
-    for (const Piece& p : pieces[k]) {  // memcpy, not assign: see append()
+    if (todo[k].status == 206) {  // already in its pieces
+      bytes_read_ += todo[k].received;
+      continue;
+    }
+    bytes_read_ += todo[k].body.size();       // a 200: the slice asked for, cut into its pieces
+    for (const MergedPiece& p : pieces[k]) {  // memcpy, not assign: see append()
       out[p.index].resize(ranges[p.index].length);
       std::memcpy(out[p.index].data(), todo[k].body.data() + p.at, ranges[p.index].length);
     }
@@ -910,7 +994,7 @@ void HttpReader::send(std::vector<HttpSend>& requests) {
 std::string HttpReader::list_page(const std::string& prefix_location, const std::string& url) {
   std::vector<Transfer> t(1);
   t[0].location = prefix_location;
-  t[0].kind = Transfer::Kind::Whole;
+  t[0].kind = Transfer::Kind::List;
   t[0].url = url;  // a listing is a request on the bucket itself, not on an object
   t[0].in_scope = options_.secrets_reach(prefix_location);
   {
@@ -925,6 +1009,34 @@ std::string HttpReader::list_page(const std::string& prefix_location, const std:
 }
 
 std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string& prefix_location) {
+  return list_at_most(prefix_location, SIZE_MAX);
+}
+
+namespace {
+
+// One ListObjectsV2 page's keys under `prefix` (made relative), at most `room` of them, with
+// sizes; how many it added.
+std::size_t add_page_keys(const std::string& xml, const std::string& prefix, std::size_t room,
+                          const std::string& where,
+                          std::vector<std::pair<std::string, uint64_t>>& out) {
+  const auto keys = xml_values(xml, "Key");
+  const auto sizes = xml_values(xml, "Size");
+  if (keys.size() != sizes.size())
+    throw Error::source(where, "unexpected S3 list answer (Key and Size counts differ)");
+  std::size_t added = 0;
+  for (std::size_t i = 0; i < keys.size() && added < room; ++i)
+    if (keys[i].rfind(prefix, 0) == 0 && keys[i].size() > prefix.size()) {
+      out.emplace_back(keys[i].substr(prefix.size()),
+                       static_cast<uint64_t>(std::strtoull(sizes[i].c_str(), nullptr, 10)));
+      ++added;
+    }
+  return added;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, uint64_t>> HttpReader::list_at_most(
+    const std::string& prefix_location, std::size_t max) {
   if (!s3_)
     throw Error::source(prefix_location,
                         "a plain HTTP server cannot list its objects: a Zarr store over HTTP needs "
@@ -937,29 +1049,33 @@ std::vector<std::pair<std::string, uint64_t>> HttpReader::list(const std::string
   std::vector<std::pair<std::string, uint64_t>> out;
   std::set<std::string> tokens;  // a server repeating one would have us page forever
   std::string token;
-  for (uint64_t page = 0;; ++page) {
+  uint64_t empty_run = 0;
+  for (uint64_t page = 0; out.size() < max; ++page) {
     if (page >= kMaxListPages || out.size() > s3_max_list_entries())
       throw Error::source(prefix_location, "the listing exceeds " + std::to_string(kMaxListPages) +
                                                " pages or ZP_S3_MAX_LIST_ENTRIES (" +
                                                std::to_string(s3_max_list_entries()) + ") objects");
-    // Query parameters in sorted order and encoded as SigV4's canonical request has them.
+    // Query parameters in sorted order and encoded as SigV4's canonical request has them; a page
+    // asks for no more keys than are still wanted.
     std::string query;
     if (!token.empty()) query += "continuation-token=" + aws_encode(token, false) + "&";
-    query += "list-type=2&prefix=" + aws_encode(prefix, false);
+    query +=
+        "list-type=2&max-keys=" + std::to_string(std::min<std::size_t>(1000, max - out.size())) +
+        "&prefix=" + aws_encode(prefix, false);
     const std::string xml =
         list_page(prefix_location, s3settings_.bucket_url(bucket) + "/?" + query);
-    const auto keys = xml_values(xml, "Key");
-    const auto sizes = xml_values(xml, "Size");
-    if (keys.size() != sizes.size())
-      throw Error::source(prefix_location,
-                          "unexpected S3 list answer (Key and Size counts differ)");
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      if (keys[i].rfind(prefix, 0) == 0 && keys[i].size() > prefix.size())
-        out.emplace_back(keys[i].substr(prefix.size()),
-                         static_cast<uint64_t>(std::strtoull(sizes[i].c_str(), nullptr, 10)));
+    const std::size_t added = add_page_keys(xml, prefix, max - out.size(), prefix_location, out);
     const auto truncated = xml_values(xml, "IsTruncated");
     const auto next = xml_values(xml, "NextContinuationToken");
     if (truncated.empty() || truncated[0] != "true" || next.empty()) break;
+    // Pages without a key that say more follows happen (a versioned bucket's run of delete
+    // markers), but not without end.
+    empty_run = added == 0 ? empty_run + 1 : 0;
+    if (empty_run > kMaxEmptyListPages)
+      throw Error::source(prefix_location,
+                          "the S3 listing sent " + std::to_string(empty_run) +
+                              " pages in a row without a key under the prefix that say more "
+                              "follows: refused");
     token = next[0];
     if (!tokens.insert(token).second)
       throw Error::source(prefix_location,

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 
+#include "store/address_rule.hpp"
 #include "store/readable.hpp"
 #include "store/storage_options.hpp"
 
@@ -68,6 +69,13 @@ class HttpReader : public Readable, public Listable {
   std::vector<ObjectInfo> info_many(const std::vector<std::string>& locations) override;
   // S3 only (ListObjectsV2); plain HTTP has no listing and says so (Error(Source)).
   std::vector<std::pair<std::string, uint64_t>> list(const std::string& prefix) override;
+  // The first `max` objects of list(prefix): pages ask for no more keys than are still wanted
+  // (max-keys) and the listing stops there, whatever the server says follows.
+  std::vector<std::pair<std::string, uint64_t>> list_at_most(const std::string& prefix,
+                                                             std::size_t max);
+  // A listing page larger than this is refused (S3's pages of 1,000 keys, each up to 1,024
+  // bytes, are under 2 MB).
+  static constexpr uint64_t kListPageBytes = uint64_t{16} << 20;
   void expect_version(const std::string& location, uint64_t size, const std::string& etag) override;
   bool remote() const override { return true; }
   uint64_t bytes_read() const override { return bytes_read_; }
@@ -82,6 +90,7 @@ class HttpReader : public Readable, public Listable {
  private:
   static constexpr int kMaxRedirects = 5;
   static constexpr uint64_t kMaxListPages = 100000;
+  static constexpr uint64_t kMaxEmptyListPages = 1000;
   std::string list_page(const std::string& prefix_location, const std::string& url);
   void run(std::vector<Transfer>& transfers);
   // `versioned`: each answer is checked against the plan's version of its object (check_version).
@@ -92,6 +101,7 @@ class HttpReader : public Readable, public Listable {
   // not reach (may_reach_local) fails without a connection.
   void run_admitted(std::vector<Transfer*>& batch);
   bool may_reach_local(const std::string& url) const;
+  bool refused_behind_proxy(Transfer& t);
   std::string local_refusal(const Transfer& t) const;
   void run_once(std::vector<Transfer*>& batch);
   void start_transfer(Transfer& t, long timeout);
@@ -113,6 +123,8 @@ class HttpReader : public Readable, public Listable {
     std::string etag;
   };
   std::map<std::string, Version> expected_;  // guarded by mutex_
+  std::mutex hosts_mutex_;
+  std::map<std::string, HostAnswer> proxied_hosts_;  // by origin; guarded by hosts_mutex_
   std::atomic<uint64_t> bytes_read_{0};
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <random>
 #include <set>
@@ -287,8 +288,15 @@ std::vector<std::pair<std::string, uint64_t>> S3Writer::list_all(const std::stri
 }
 
 std::vector<std::string> S3Writer::list(const std::string& prefix) const {
+  return list_at_most(prefix, SIZE_MAX);
+}
+
+std::vector<std::string> S3Writer::list_at_most(const std::string& prefix, std::size_t max) const {
+  const std::string location = prefix.empty() ? root_ : location_of(prefix);
+  // The listing itself stops after `max` objects (pages of max-keys), not after all of them.
+  const auto objects = as_store_error([&] { return http_->list_at_most(location, max); });
   std::set<std::string> names;  // objects and the "folders" their keys pass through
-  for (const auto& [key, size] : list_all(prefix)) names.insert(key.substr(0, key.find('/')));
+  for (const auto& [key, size] : objects) names.insert(key.substr(0, key.find('/')));
   return {names.begin(), names.end()};
 }
 

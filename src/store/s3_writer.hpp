@@ -51,6 +51,7 @@ class S3Writer : public Writable {
   // Deletes every key of `keys` (absent ones too), up to kInFlight requests in flight.
   void remove_many(const std::vector<std::string>& keys) const;
   std::vector<std::string> list(const std::string& prefix) const override;
+  std::vector<std::string> list_at_most(const std::string& prefix, std::size_t max) const override;
   // Every key below the root (recursively), with sizes: what a foreign-prefix check looks at.
   std::vector<std::pair<std::string, uint64_t>> list_all(const std::string& prefix) const;
   void sync_folders(const std::set<std::string>&) const override {}  // a PUT is durable

@@ -92,7 +92,7 @@ class Writable {
   // Names directly under `prefix` (a folder key, "" for the root): values and sub-folders.
   virtual std::vector<std::string> list(const std::string& prefix) const = 0;
   // The first `max` names of list(prefix) (in no order): a folder a store's reader does not trust
-  // to be small is read no further (files: readdir stops; other stores list all, then cut).
+  // to be small is read no further (files: readdir stops; S3: the listing's pages stop).
   virtual std::vector<std::string> list_at_most(const std::string& prefix, std::size_t max) const {
     auto names = list(prefix);
     if (names.size() > max) names.resize(max);

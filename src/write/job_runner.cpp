@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "codec/codec.hpp"
@@ -141,7 +142,8 @@ void JobRunner::put(const std::string& key, const std::vector<const Bytes*>& par
   batch_->put(key, parts);
 }
 
-JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress) {
+JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&)>& progress,
+                        FetchedChunks* seeded) {
   const auto t0 = std::chrono::steady_clock::now();
   batch_ = store_.batch();
   const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(job.array));
@@ -154,10 +156,11 @@ JobStats JobRunner::run(const Job& job, const std::function<void(const JobStats&
   const std::vector<Region> units = units_in(a, job.region);
   const bool remote = reader_.remote(a.source);
   FetchedChunks fetched;
+  if (seeded) fetched = std::move(*seeded);
   UnitPrefetch prefetch(a, units, reader_);  // remote: the next batch arrives during this one
   for (std::size_t u = 0; u < units.size(); ++u) {
     const Region& unit = units[u];
-    if (remote) prefetch.cover(u, fetched);
+    if (remote && !seeded) prefetch.cover(u, fetched);
     FetchedChunks* ahead = remote ? &fetched : nullptr;
     written += a.inner_chunks.empty() ? write_unit(a, unit, ahead, job.id >= 0)
                                       : write_sharded_unit(job.array, unit, ahead, job.id >= 0);
@@ -410,14 +413,59 @@ std::vector<Bytes> assemble_unit(const ArrayPlan& a, const Region& unit, ChunkRe
   return buffers;
 }
 
-JobStats JobRunner::run_whole_array(int array_index) {
-  const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(array_index));
+namespace {
+
+// The job that writes a whole array; nullopt when there is nothing to write.
+std::optional<Job> whole_array_job(const Plan& plan, int array_index) {
+  const ArrayPlan& a = plan.arrays.at(static_cast<std::size_t>(array_index));
   Job job;
   job.id = -1;
   job.array = array_index;
-  job.region = written_region(plan_, a);  // an append writes only its new chunks
-  if (kept_whole(plan_, a) || job.region.num_chunks() == 0) return JobStats{};
-  return run(job);
+  job.region = written_region(plan, a);  // an append writes only its new chunks
+  if (kept_whole(plan, a) || job.region.num_chunks() == 0) return std::nullopt;
+  return job;
+}
+
+}  // namespace
+
+JobStats JobRunner::run_whole_array(int array_index) {
+  const auto job = whole_array_job(plan_, array_index);
+  return job ? run(*job) : JobStats{};
+}
+
+void JobRunner::run_whole_arrays(const std::vector<int>& arrays) {
+  std::vector<Job> jobs;
+  std::vector<ChunkReader::ChunkOf> want;
+  std::vector<std::size_t> owner;  // the job of each chunk in `want`
+  uint64_t bytes = 0;
+  for (const int i : arrays) {
+    const auto job = whole_array_job(plan_, i);
+    if (!job) continue;
+    jobs.push_back(*job);
+    const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(i));
+    if (!reader_.remote(a.source)) continue;
+    for (const Region& unit : units_in(a, job->region))
+      for (const int64_t c : source_chunks_of(a, unit)) {
+        const ChunkRef& ref = a.source.chunks.at(static_cast<std::size_t>(c));
+        bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
+        want.push_back({&a.source, c});
+        owner.push_back(jobs.size() - 1);
+      }
+  }
+  // Within the memory a job's fetch may hold; larger (rare for coordinates) as before.
+  if (want.empty() || bytes > kRemoteBatchBytes) {
+    for (const Job& job : jobs) run(job);
+    return;
+  }
+  std::vector<FetchedChunks> seeds(jobs.size());
+  auto raw = reader_.fetch_many(want);
+  for (std::size_t k = 0; k < want.size(); ++k)
+    if (raw[k]) seeds[owner[k]].emplace(want[k].index, std::move(*raw[k]));
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const bool remote =
+        reader_.remote(plan_.arrays.at(static_cast<std::size_t>(jobs[j].array)).source);
+    run(jobs[j], {}, remote ? &seeds[j] : nullptr);
+  }
 }
 
 }  // namespace zp

@@ -35,10 +35,15 @@ class JobRunner {
  public:
   JobRunner(const Plan& plan, const Writable& store, ThreadPool& pool);
 
-  // `progress` is called (from the calling thread) after each unit.
-  JobStats run(const Job& job, const std::function<void(const JobStats&)>& progress = {});
+  // `progress` is called (from the calling thread) after each unit. `seeded`: the stored bytes
+  // of every remote source chunk the job reads, fetched by the caller (none fetched here).
+  JobStats run(const Job& job, const std::function<void(const JobStats&)>& progress = {},
+               FetchedChunks* seeded = nullptr);
   // Writes a whole array as one job (coordinates, before the jobs start).
   JobStats run_whole_array(int array_index);
+  // The same for several arrays; behind a network their source chunks are fetched in one round
+  // of requests first (a round trip per array before).
+  void run_whole_arrays(const std::vector<int>& arrays);
 
  private:
   const Plan& plan_;

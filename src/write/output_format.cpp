@@ -56,6 +56,13 @@ void write_consolidated(const Plan& plan, const Writable& store) {
   store.sync_folders({folder_of(key)});
 }
 
+void write_consolidated(const Plan& plan, WriteBatch& batch) {
+  const auto [key, doc] = output_format(plan.zarr_format).consolidated(plan);
+  const std::string text = dump_python_json(doc, 4);
+  const Bytes bytes(text.begin(), text.end());
+  batch.put(key, {&bytes});
+}
+
 const nlohmann::json* consolidated_documents(const nlohmann::json& doc) {
   if (!doc.is_object()) return nullptr;
   if (doc.contains("metadata") && doc["metadata"].is_object()) return &doc["metadata"];

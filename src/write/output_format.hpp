@@ -47,6 +47,8 @@ const nlohmann::json* consolidated_documents(const nlohmann::json& doc);
 // durably: they are in place and flushed when these return.
 void write_metadata(const Plan& plan, const Writable& store);
 void write_consolidated(const Plan& plan, const Writable& store);
+// The same into `batch` (durable at its finish()).
+void write_consolidated(const Plan& plan, WriteBatch& batch);
 
 // Shared by the formats: the fill value in the output dtype's JSON form (integers for integer
 // arrays; null when none fits), and the decoded fill chunk of a write chunk.

@@ -53,22 +53,30 @@ int StoreState::open_log(int64_t job_id) const {
   return store_.open_append(key("logs/job-" + std::to_string(job_id) + ".log"));
 }
 
-void StoreState::write_plan(const std::string& plan_json) const {
-  store_.put(key("plan.json"), plan_json);
+void StoreState::put(const std::string& k, const std::string& text, WriteBatch* batch) const {
+  if (!batch) return store_.put(k, text);
+  const Bytes bytes(text.begin(), text.end());
+  batch->put(k, {&bytes});
 }
 
-void StoreState::write_started(const std::string& config_hash,
-                               const std::string& plan_sha256) const {
+void StoreState::write_plan(const std::string& plan_json, WriteBatch* batch) const {
+  put(key("plan.json"), plan_json, batch);
+}
+
+void StoreState::write_started(const std::string& config_hash, const std::string& plan_sha256,
+                               WriteBatch* batch) const {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  store_.put(key("state.json"), json{{"config_hash", config_hash},
-                                     {"plan_sha256", plan_sha256},
-                                     {"started", now_seconds()},
-                                     {"host", host},
-                                     {"pid", getpid()},
-                                     {"tool_version", ZP_VERSION},
-                                     {"format_version", kOutputFormatVersion}}
-                                    .dump(2));
+  put(key("state.json"),
+      json{{"config_hash", config_hash},
+           {"plan_sha256", plan_sha256},
+           {"started", now_seconds()},
+           {"host", host},
+           {"pid", getpid()},
+           {"tool_version", ZP_VERSION},
+           {"format_version", kOutputFormatVersion}}
+          .dump(2),
+      batch);
 }
 
 std::optional<json> StoreState::started() const {
@@ -84,19 +92,41 @@ bool StoreState::is_done(int64_t job_id) const {
 }
 
 std::optional<json> StoreState::done_info(int64_t job_id) const {
-  return read_json(store_, key("jobs/" + std::to_string(job_id) + ".done"));
+  const auto text =
+      store_.get_at_most(key("jobs/" + std::to_string(job_id) + ".done"), kDoneRecordBytes);
+  if (!text || json_too_deep(*text)) return std::nullopt;
+  const json j = json::parse(*text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  json out = json::object();
+  for (const char* name : {"job", "chunks", "bytes_read", "bytes_written", "peak_rss", "pid"})
+    if (j.contains(name) && j[name].is_number_integer() && j[name] >= 0) out[name] = j[name];
+  if (j.contains("seconds") && j["seconds"].is_number() && j["seconds"] >= 0)
+    out["seconds"] = j["seconds"];
+  if (j.contains("worker") && j["worker"].is_string())
+    out["worker"] = j["worker"].get<std::string>().substr(0, 256);
+  return out;
+}
+
+std::vector<json> StoreState::done_records(std::size_t jobs) const {
+  std::vector<json> out;
+  for (std::size_t id = 0; id < jobs; ++id)
+    if (auto j = done_info(static_cast<int64_t>(id))) out.push_back(std::move(*j));
+  return out;
+}
+
+std::size_t StoreState::done_markers_listed(std::size_t max, bool& cut) const {
+  std::size_t n = 0;
+  const auto names = store_.list_at_most(key("jobs"), max);
+  cut = names.size() >= max;
+  for (const auto& name : names) {
+    const auto digits = name.size() > 5 && name.ends_with(".done") ? name.size() - 5 : 0;
+    if (digits > 0 && name.find_first_not_of("0123456789") == digits) ++n;
+  }
+  return n;
 }
 
 std::optional<json> StoreState::heartbeat(const std::string& worker) const {
   return read_json(store_, key("heartbeats/" + worker + ".json"));
-}
-
-std::vector<json> StoreState::done_jobs() const {
-  std::vector<json> out;
-  for (const auto& name : store_.list(key("jobs")))
-    if (name.size() > 5 && name.ends_with(".done"))
-      if (auto j = read_json(store_, key("jobs/" + name))) out.push_back(*j);
-  return out;
 }
 
 std::vector<std::string> StoreState::list_at_most(const std::string& sub, std::size_t max) const {
@@ -107,16 +137,8 @@ void StoreState::write_heartbeat(const std::string& worker, const json& beat) co
   store_.put(key("heartbeats/" + worker + ".json"), beat.dump(), Sync::Cached);
 }
 
-std::vector<json> StoreState::heartbeats() const {
-  std::vector<json> out;
-  for (const auto& name : store_.list(key("heartbeats")))
-    if (name.ends_with(".json"))
-      if (auto j = read_json(store_, key("heartbeats/" + name))) out.push_back(*j);
-  return out;
-}
-
-void StoreState::write_sources(const json& fingerprints) const {
-  store_.put(key("sources.json"), fingerprints.dump());
+void StoreState::write_sources(const json& fingerprints, WriteBatch* batch) const {
+  put(key("sources.json"), fingerprints.dump(), batch);
 }
 
 std::optional<json> StoreState::sources() const {
@@ -142,8 +164,8 @@ void StoreState::clear_done() const {
   store_.sync_folders({key("jobs")});
 }
 
-void StoreState::write_stats(const json& stats) const {
-  store_.put(key("stats.json"), stats.dump(2));
+void StoreState::write_stats(const json& stats, WriteBatch* batch) const {
+  put(key("stats.json"), stats.dump(2), batch);
 }
 
 void StoreState::mark_complete(const std::string& config_hash) const {

@@ -28,28 +28,38 @@ class StoreState {
   std::string log_path(int64_t job_id) const;
   // The job's log opened to append to it (inside the store, no link followed); caller closes it.
   int open_log(int64_t job_id) const;
-  void write_plan(const std::string& plan_json) const;
+  // The writes below that take a `batch` put their file into it (durable at its finish(), with the
+  // others: one wait on the device for all) instead of flushing it on its own.
+  void write_plan(const std::string& plan_json, WriteBatch* batch = nullptr) const;
   // `plan_sha256`: SHA-256 of the plan.json text, checked by load_plan.
-  void write_started(const std::string& config_hash, const std::string& plan_sha256) const;
+  void write_started(const std::string& config_hash, const std::string& plan_sha256,
+                     WriteBatch* batch = nullptr) const;
   // {config_hash, plan_sha256, started, tool_version, format_version}
   std::optional<nlohmann::json> started() const;
 
   void mark_done(int64_t job_id, const nlohmann::json& stats) const;
   bool is_done(int64_t job_id) const;
+  // A job's done record: an object of at most kDoneRecordBytes, its known fields only (numbers,
+  // and the worker's name), as a store someone else wrote may hold anything there.
   std::optional<nlohmann::json> done_info(int64_t job_id) const;
-  std::vector<nlohmann::json> done_jobs() const;
+  // The done records of jobs 0 .. jobs-1 (a plan's): the work is the plan's size, whatever else
+  // the jobs folder holds (a store may hold a million forged records).
+  std::vector<nlohmann::json> done_records(std::size_t jobs) const;
+  // The done markers ("N.done") among the first `max` names of the jobs folder (`cut`: it has
+  // more): a count for messages that have no plan to go by.
+  std::size_t done_markers_listed(std::size_t max, bool& cut) const;
+  static constexpr uint64_t kDoneRecordBytes = 64 << 10;
 
   // Names in the side folder's `sub` folder ("jobs", "heartbeats"), at most `max` of them: what
   // reads a store it does not trust (status) bounds its work.
   std::vector<std::string> list_at_most(const std::string& sub, std::size_t max) const;
 
   void write_heartbeat(const std::string& worker, const nlohmann::json& beat) const;
-  std::vector<nlohmann::json> heartbeats() const;
   std::optional<nlohmann::json> heartbeat(const std::string& worker) const;
 
   // The source fingerprints as planned (also in the plan; kept apart so that a cache hit need not
   // read a large plan).
-  void write_sources(const nlohmann::json& fingerprints) const;
+  void write_sources(const nlohmann::json& fingerprints, WriteBatch* batch = nullptr) const;
   std::optional<nlohmann::json> sources() const;
 
   // An append in progress ({dim, old_length}): written when it starts, removed when it completes.
@@ -60,7 +70,7 @@ class StoreState {
   // Removes every done marker (an append's jobs are numbered from 0 again).
   void clear_done() const;
 
-  void write_stats(const nlohmann::json& stats) const;
+  void write_stats(const nlohmann::json& stats, WriteBatch* batch = nullptr) const;
   // Flushes the done markers, then writes the completion marker durably.
   void mark_complete(const std::string& config_hash) const;
   // Flushes the side folder's entries: the plan and state of a new store survive a crash.
@@ -72,6 +82,7 @@ class StoreState {
   std::optional<int> started_format_version() const;
 
  private:
+  void put(const std::string& key, const std::string& text, WriteBatch* batch) const;
   const Writable& store_;
 };
 

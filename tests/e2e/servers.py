@@ -370,11 +370,12 @@ class FileServer(LoopbackHttp):
     `redirect(path)` -> a URL answers 302 to it; `answer(handler, path, data, start, end)` -> True
     when it answered a GET itself (a shifted Content-Range, an endless body...); start and end are
     the Range asked for, None for a whole object. `etag=False`: no ETag, only Last-Modified (the
-    file's mtime), as many static servers answer."""
+    file's mtime), as many static servers answer; `versions=False`: neither ETag nor Last-Modified."""
 
-    def __init__(self, root, redirect=None, answer=None, etag=True):
+    def __init__(self, root, redirect=None, answer=None, etag=True, versions=True):
         self.root = Path(root)
         self.etag = etag
+        self.versions = versions
         self.redirect = redirect
         self.answer = answer
         self.port = free_port()
@@ -425,6 +426,8 @@ class FileServer(LoopbackHttp):
                     return
                 version = {"ETag": '"v1"'} if srv.etag else {
                     "Last-Modified": email.utils.formatdate(f.stat().st_mtime, usegmt=True)}
+                if not srv.versions:
+                    version = {}
                 if not rng:
                     return self._reply(200, version, data, head)
                 self._reply(206, dict(version, **{"Content-Range": f"bytes {start}-{end}/{len(data)}"}),

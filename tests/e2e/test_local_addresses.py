@@ -20,7 +20,8 @@ from conftest import BIN, ERA5, need_fixtures  # noqa: E402
 from servers import FileServer  # noqa: E402
 
 PUBLIC, METADATA = "10.231.0.1", "169.254.169.254"
-HOSTS = f"127.0.0.1 localhost\n::1 localhost\n{PUBLIC} data.example.test\n{METADATA} imds.example.test\n"
+HOSTS = (f"127.0.0.1 localhost\n::1 localhost\n{PUBLIC} data.example.test\n{METADATA} imds.example.test\n"
+         f"{PUBLIC} mirror.example.test\n")
 
 
 def namespaces_work():
@@ -56,6 +57,54 @@ class HostServer(FileServer):
         return self
 
 
+class ForwardProxy(FileServer):
+    """A plain HTTP forward proxy on 127.0.0.1 (absolute-form GET and HEAD, as libcurl sends them to
+    an http_proxy): it resolves the host itself, as a site's proxy does, and keeps each URL in
+    `seen`."""
+
+    def __enter__(self):
+        import http.client
+        import http.server
+        import urllib.parse
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _relay(self, head):
+                srv.seen.append((self.command, self.path, {}))
+                u = urllib.parse.urlsplit(self.path)
+                hop = {"proxy-connection", "connection", "host", "keep-alive"}
+                try:
+                    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
+                    c.request(self.command, (u.path or "/") + (f"?{u.query}" if u.query else ""),
+                              headers={k: v for k, v in self.headers.items() if k.lower() not in hop})
+                    r = c.getresponse()
+                    body = r.read()
+                except OSError as e:
+                    r, body = None, str(e).encode()
+                self.send_response(r.status if r else 502)
+                for k, v in (r.getheaders() if r else []):
+                    if k.lower() not in hop | {"transfer-encoding", "content-length"}:
+                        self.send_header(k, v)
+                length = r.getheader("Content-Length", "0") if r and head else str(len(body))
+                self.send_header("Content-Length", length)
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self._relay(False)
+
+            def do_HEAD(self):
+                self._relay(True)
+
+        return self.serve(Handler)
+
+
 def hostile_refs(public, target):
     """The fixture's reference set, its coordinates on the public server and the d2m chunks (read
     by the workers) at `target`/era5/FILE."""
@@ -76,14 +125,16 @@ def in_namespace(tmp):
         shutil.copytree(ERA5, tmp / side / "era5")
     cases = json.loads((tmp / "cases.json").read_text())
     out = {}
-    with HostServer(tmp / "metadata", METADATA) as meta, FileServer(tmp / "loop") as loop:
+    with HostServer(tmp / "metadata", METADATA) as meta, FileServer(tmp / "loop") as loop, \
+            ForwardProxy(tmp) as proxy:
         # /hop/X on the public server answers 302 to X at the metadata service, by a name.
         hop = lambda p: f"http://imds.example.test:{meta.port}{p[4:]}" if p.startswith("/hop/") else None  # noqa: E731
         with HostServer(tmp / "public", PUBLIC, redirect=hop) as pub:
             named = {"META": meta.url, "LOOP": loop.url, "LOOPNAME": f"http://localhost:{loop.port}",
                      "LOOP6": f"http://[::1]:{loop.port}", "METANAME": f"http://imds.example.test:{meta.port}",
                      "PUB": f"http://data.example.test:{pub.port}", "HOP": f"http://data.example.test:{pub.port}/hop",
-                     "PUBLOOP": loop.url}
+                     "PUBLOOP": loop.url, "NOWHERE": f"http://nowhere.example.test:{meta.port}",
+                     "MIRROR": f"http://mirror.example.test:{pub.port}"}
             for name, case in cases.items():
                 meta.seen.clear()
                 loop.seen.clear()
@@ -95,10 +146,16 @@ def in_namespace(tmp):
                           "cache_store": str(store), "deploy_mode": "local", "simultaneous_worker_limit": 2,
                           **case.get("config", {})}
                 (tmp / f"{name}.yaml").write_text(json.dumps(config))
+                env = dict(os.environ, ZP_HTTP_RETRIES="0")
+                if case.get("proxy"):  # every request goes through the proxy, which resolves names
+                    env.update(http_proxy=proxy.url, no_proxy="")
                 proc = subprocess.run([str(BIN), "cache", str(tmp / f"{name}.yaml")], capture_output=True,
-                                      text=True, timeout=300, env=dict(os.environ, ZP_HTTP_RETRIES="0"))
+                                      text=True, timeout=300, env=env)
                 reached = [p for _, p, _ in meta.seen + loop.seen if p.endswith(".nc")]
+                proxied = [p for _, p, _ in proxy.seen]
+                proxy.seen.clear()
                 out[name] = {"exit": proc.returncode, "stderr": proc.stderr[-3000:], "reached": reached,
+                             "proxied": proxied,
                              "complete": (store / ".zarr-parallel" / "complete.json").exists()}
     print(json.dumps(out))
 
@@ -154,6 +211,23 @@ def test_what_may_reach_local_addresses(tmp_path):
     assert not got["public"]["reached"]
     assert got["allowed"]["reached"] and got["from_loopback"]["reached"]
     assert_refused(got["netcdf_redirect"], f"resolves to {METADATA}")
+
+
+def test_behind_a_proxy_names_are_resolved_here_first(tmp_path):
+    """Behind http_proxy the proxy resolves names, so the connect-time check never saw where
+    imds.example.test leads. Before: 'dns' ended with exit 0, the 'metadata service's' bytes
+    cached through the proxy, and 'nowhere' with the proxy's 502. Now the name is resolved here
+    first: a local answer is refused as without a proxy, no answer is refused as uncheckable. The
+    public control goes through the proxy as before."""
+    got = run_cases(tmp_path, {
+        "dns": {"target": "METANAME", "proxy": True},
+        "nowhere": {"target": "NOWHERE", "proxy": True},
+        "public": {"target": "MIRROR", "proxy": True},  # another public host than data_uri's
+    })
+    assert_refused(got["dns"], f"resolves to {METADATA}")
+    assert_refused(got["nowhere"], "does not resolve here")
+    assert got["public"]["exit"] == 0 and got["public"]["complete"], got["public"]
+    assert got["public"]["proxied"], got["public"]
 
 
 if __name__ == "__main__":

@@ -119,3 +119,25 @@ def test_mpi_copies_the_job_of_a_stopped_rank(tmp_path):
     assert not [p for p in store.rglob("*") if ".zptmp." in p.name]
     assert store_files(store) == store_files(local)
     assert run_cache(tmp_path, dict(cfg, cache_store=str(store)), command="verify").returncode == 0
+
+
+def test_only_the_mpi_program_loads_open_mpi(tmp_path):
+    """Open MPI's libraries are loaded by zarr-parallel-mpi (what deploy_mode mpi execs), not by every
+    run of zarr-parallel; a zarr-parallel installed without its MPI program says so by name."""
+    mpi_ready()
+    loaded = subprocess.run([str(BIN), "--version"], capture_output=True, text=True,
+                            env=dict(os.environ, LD_DEBUG="files")).stderr
+    assert "libmpi.so" not in loaded and "libopen-pal" not in loaded, loaded[-2000:]
+    mpi_loaded = subprocess.run([str(BIN.parent / "zarr-parallel-mpi"), "--version"], capture_output=True,
+                                text=True, env=dict(os.environ, LD_DEBUG="files")).stderr
+    assert "libmpi.so" in mpi_loaded
+    alone = tmp_path / "bin" / "zarr-parallel"
+    alone.parent.mkdir()
+    shutil.copy2(BIN, alone)
+    assert "(no mpi)" in subprocess.run([str(alone), "--version"], capture_output=True, text=True).stdout
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"data_uri": str(ERA5 / "refs.json"), "cache_store": str(tmp_path / "c.zarr"),
+                               "deploy_mode": "mpi"}))
+    proc = subprocess.run([str(alone), "cache", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "zarr-parallel-mpi" in proc.stderr, proc.stderr
+    assert not (tmp_path / "c.zarr").exists()

@@ -82,3 +82,30 @@ def test_the_coordinates_are_read_in_one_round_of_requests(tmp_path):
     assert len(ranged) == 1, ranged
     lat, lon = refs["latitude/0"], refs["longitude/0"]
     assert ranged[0][2] == lon[1] + lon[2] - lat[1], ranged
+
+
+def test_the_coordinate_arrays_are_written_from_one_round_of_requests(tmp_path):
+    root = tmp_path / "www"
+    subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "2", "--lat", "73", "--lon", "144",
+                    "--chunks", "24", "73", "144", "--no-t2m"], check=True, capture_output=True, timeout=300)
+    subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative",
+                    "--inline-threshold", "0"], check=True, capture_output=True, timeout=300)
+    refs = json.loads((root / "refs.json").read_text())["refs"]
+    lat, lon = refs["latitude/0"], refs["longitude/0"]
+    store = tmp_path / "p.zarr"
+    with Nginx(root, tmp_path / "nginx") as server:
+        cfg = {"data_uri": f"{server.url}/refs.json", "cache_store": str(store), "deploy_mode": "series",
+               "recommend_changes": False, "preprocessors": [{"type": "sel", "latitude": [60, -30]}]}
+        path = tmp_path / "c.yaml"
+        path.write_text(json.dumps(cfg))
+        proc = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        ranged = [r for r in server.requests() if r[0].endswith(".nc") and r[3] not in ("", "-")]
+    # The coordinates are read twice, for the plan and for the arrays written before the jobs,
+    # each time latitude and longitude in one request (the arrays used to take one each, a round
+    # trip apiece).
+    both = lon[1] + lon[2] - lat[1]
+    coordinate_reads = [r for r in ranged if r[2] <= both and lat[0] in r[0]]
+    assert [r[2] for r in coordinate_reads] == [both, both], ranged
+    assert_matches(store, open_netcdf(root / "*.nc").sel(latitude=slice(60, -30)),
+                   open_netcdf(root / "*.nc", mask_and_scale=False, decode_times=False).sel(latitude=slice(60, -30)))

@@ -99,6 +99,27 @@ def test_scan_parts_children_print_each_files_part(tmp_path):
     assert all(json.loads(b)["engine"] == "netcdf" for b in lines[2::3])
 
 
+def test_a_joining_scanner_prints_every_part_only_for_the_cache(tmp_path):
+    # Without the manifest cache nothing keeps the per-file parts: a joining child prints the
+    # first file's (the join check reads its coordinates) and the joined dataset, the same either
+    # way. Printing the others was an eighth of a cold `refs`.
+    files = make_files(tmp_path / "src", n=5)
+
+    def scan(cache):
+        proc = subprocess.run([str(BIN), "scan-parts", "--group", "", "--join", "--", *map(str, files)],
+                              capture_output=True, text=True, timeout=60, env=dict(os.environ, ZP_CACHE_DIR=cache))
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert lines[-2] == "#joined", lines[-2:]
+        return [json.loads(h)["path"] for h in lines[:-2][::3]], json.loads(lines[-1])
+
+    with_cache, joined = scan(str(tmp_path / "cache"))
+    assert with_cache == [str(f) for f in files]
+    without, joined_off = scan("off")
+    assert without == [str(files[0])]
+    assert joined_off == joined and joined["dims"]
+
+
 def test_a_file_that_fails_to_scan_is_named(tmp_path):
     files = make_files(tmp_path / "src")
     with open(files[7], "r+b") as f:

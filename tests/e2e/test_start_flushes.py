@@ -51,3 +51,53 @@ def test_metadata_documents_are_flushed_together_before_the_workers(tmp_path):
     after = [e for e in events[renames[-1]:] if e == ("flush", "fdatasync")]
     assert len(after) >= len(renames), events
     assert_matches(store, open_kerchunk(ERA5 / "refs.json").sel(time=slice("2000-01-01 00:00", "2000-01-04 23:00")))
+
+
+def coordinator_events(tmp_path, store):
+    """The coordinator's renames, flushes and forks over a whole run with stats, under strace (no -f)."""
+    cfg = tmp_path / "cfg_all.yaml"
+    cfg.write_text(json.dumps(base_config(store, num_jobs=2, generate_stats=True)))
+    trace = tmp_path / "all.trace"
+    proc = subprocess.run(["strace", "-qq", "-e", "trace=renameat,renameat2,rename,fdatasync,fsync,clone,clone3",
+                           "-o", str(trace), str(BIN), "cache", str(cfg)], capture_output=True, text=True,
+                          timeout=300, env=traced_env())
+    assert proc.returncode == 0, proc.stderr
+    events = []
+    for line in trace.read_text().splitlines():
+        m = re.match(r'rename\w*\(.*"([^"]+)"\) = 0', line)
+        if line.startswith(("clone(", "clone3(")) and "CLONE_THREAD" not in line:
+            events.append(("fork", ""))
+        elif m:
+            events.append(("rename", os.path.basename(m.group(1))))
+        elif line.startswith(("fdatasync(", "fsync(")):
+            events.append(("flush", line.split("(")[0]))
+    return events
+
+
+def renamed_together(events, names):
+    """Indexes of the renames of `names` when no flush comes between the first and the last of them
+    and each is flushed (fdatasync) after the last one, before the next fork; else fails."""
+    at = [i for i, (kind, name) in enumerate(events) if kind == "rename" and name in names]
+    assert {events[i][1] for i in at} == set(names), events
+    assert [e for e in events[at[0]:at[-1]] if e[0] == "flush"] == [], events
+    upto = next((i for i in range(at[-1], len(events)) if events[i][0] == "fork"), len(events))
+    assert len([e for e in events[at[-1]:upto] if e == ("flush", "fdatasync")]) >= len(at), events
+    return at
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+def test_state_plan_and_the_last_documents_are_flushed_in_batches(tmp_path):
+    """A new store's state.json, sources.json and plan.json are flushed together before any worker
+    starts; at the end .zmetadata and stats.json together, both before complete.json is written."""
+    need_fixtures()
+    store = tmp_path / "batched.zarr"
+    events = coordinator_events(tmp_path, store)
+    first_fork = events.index(("fork", ""))
+    start = renamed_together(events, ["state.json", "sources.json", "plan.json"])
+    assert start[-1] < first_fork
+    end = renamed_together(events, [".zmetadata", "stats.json"])
+    complete = events.index(("rename", "complete.json"))
+    assert end[0] > first_fork and complete > end[-1]
+    assert [e for e in events[end[-1]:complete] if e == ("flush", "fdatasync")], events
+    assert json.loads((store / ".zarr-parallel" / "stats.json").read_text())["jobs"] == 2
+    assert_matches(store, open_kerchunk(ERA5 / "refs.json").sel(time=slice("2000-01-01 00:00", "2000-01-04 23:00")))

@@ -302,6 +302,33 @@ def test_mpi_from_python(tmp_path):
     assert store_files(store) == store_files(reference)
 
 
+def test_mpi_from_python_raises_on_every_rank(tmp_path):
+    """The module's MPI entry point (whole_run) when rank 0 fails before the jobs (a variable the
+    source lacks): every rank's cache() raises rank 0's ValueError. Before, only rank 0 raised and
+    rank 1's cache() returned the store's path as if it were there."""
+    need_fixtures()
+    if not shutil.which("mpirun"):
+        pytest.skip("mpirun not installed")
+    store = tmp_path / "bad.zarr"
+    script = tmp_path / "bad.py"
+    script.write_text(textwrap.dedent(f"""
+        from zarr_parallel import ZarrParallelAssembler
+        zp = ZarrParallelAssembler({str(ERA5 / 'refs.json')!r}, variables=["nope"])
+        try:
+            print("RESULT returned", zp.cache(cache_store={str(store)!r}, deploy_mode="mpi", num_jobs=2), flush=True)
+        except Exception as e:
+            print("RESULT", type(e).__name__, e, flush=True)
+    """))
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    proc = subprocess.run(["mpirun", "--oversubscribe", "-n", "2", sys.executable, str(script)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
+    assert len(results) == 2, proc.stdout
+    assert all(r.startswith("RESULT ValueError config key 'variables.nope'") for r in results), results
+    assert not store.exists()
+
+
 def test_a_python_without_wheel_is_told_what_to_do(tmp_path):
     """pyenv/conda Pythons often lack `wheel`; offline pip then failed with "invalid command
     'bdist_wheel'". setup.py names the Python and the ways out."""

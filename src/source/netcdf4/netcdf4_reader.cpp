@@ -220,9 +220,8 @@ struct Dim {
   std::size_t group = 0;        // depth of its group in the chain (0 = root)
 };
 
-// The dimension a dataset defines when it is a dimension scale.
+// The dimension a dimension scale defines.
 std::optional<Dim> scale_dim(hid_t dset, const std::string& name, haddr_t addr) {
-  if (H5DSis_scale(dset) <= 0) return std::nullopt;
   H5Handle space{H5Dget_space(dset), H5Sclose};
   const int rank = H5Sget_simple_extent_ndims(space.id);
   if (rank < 1) return std::nullopt;
@@ -341,6 +340,7 @@ struct Description {
   H5Handle grp{-1, H5Gclose};
   // The group's datasets, each opened once for the whole description (opens dominate its cost).
   std::map<std::string, std::unique_ptr<H5Handle>> opened;
+  std::set<haddr_t> scales;  // which of them are dimension scales (asked once: reads attributes)
 };
 
 // A variable of the group between its dimensions and the rest of its description.
@@ -363,7 +363,9 @@ void read_group_dims(Description& s, std::size_t depth, std::map<haddr_t, int64_
     if (handle->id < 0) hdf5_failed(s.path, "cannot open dataset '" + l.name + "'");
     const hid_t d = handle->id;
     if (target) s.opened[l.name] = std::move(handle);
-    if (auto dim = scale_dim(d, l.name, l.addr)) {
+    const bool scale = H5DSis_scale(d) > 0;
+    if (target && scale) s.scales.insert(l.addr);
+    if (auto dim = scale ? scale_dim(d, l.name, l.addr) : std::nullopt) {
       dim->group = depth;
       if (dim->id < 0) dim->id = s.next_auto_id;
       s.next_auto_id = std::max(s.next_auto_id, dim->id + 1);
@@ -452,7 +454,7 @@ void axis_dims(Description& s, hid_t d, hid_t space, const HardLink& l, bool sca
 // variable, and for what netCDF-C cannot read (noted in ds.unsupported).
 std::optional<Pending> pending_variable(Description& s, const HardLink& l, Dataset& ds) {
   const hid_t d = s.opened.at(l.name)->id;
-  const bool scale = H5DSis_scale(d) > 0;
+  const bool scale = s.scales.count(l.addr) > 0;
   if (scale && string_attr(d, "NAME").rfind(kDimOnly, 0) == 0) return std::nullopt;
   std::string name = l.name;
   if (name.rfind(kNonCoordPrefix, 0) == 0) name = name.substr(std::strlen(kNonCoordPrefix));
@@ -617,16 +619,15 @@ void coordinate_values(const Variable& v, const Dataset& ds, hid_t d, const std:
   const bool axis =
       (dim && dim->unlimited) || (v.attrs.contains("units") && v.attrs["units"].is_string() &&
                                   is_time_units(v.attrs["units"].get<std::string>()));
-  if (axis && v.dtype.numeric() && v.object_codec.empty() && bytes <= kMaxJoinValueBytes) {
-    // Read once, natively: the join keeps these bytes, the digest takes them as doubles.
-    Bytes native(bytes, 0);
-    if (bytes > 0) read_whole(d, native_of(v.dtype), native.data(), where);
-    for (std::size_t i = 0; i < values.size(); ++i)
-      values[i] = load_as_double(native.data(), i, v.dtype.native());
+  // Read in the stored type: a read that converts (to double) makes HDF5 clear a 1 MiB
+  // conversion buffer first, which was a tenth of describing a small file. The join keeps the
+  // axis's bytes; the digest takes doubles.
+  Bytes native(bytes, 0);
+  if (bytes > 0) read_whole(d, native_of(v.dtype), native.data(), where);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = load_as_double(native.data(), i, v.dtype.native());
+  if (axis && v.dtype.numeric() && v.object_codec.empty() && bytes <= kMaxJoinValueBytes)
     out.join_values[v.name] = std::move(native);
-  } else if (!values.empty()) {
-    read_whole(d, H5T_NATIVE_DOUBLE, values.data(), where);
-  }
   out.coord_digests[v.name] = sha256_hex(
       std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double)));
 }

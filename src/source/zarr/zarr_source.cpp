@@ -52,7 +52,11 @@ Dataset dataset_from_references(const ReferenceSet& refs, const std::string& uri
     throw Error::config("group", "no group '" + group + "' in " + uri +
                                      (known.empty() ? " (it has none)" : " (has: " + known + ")"));
   }
-  Dataset ds = as_source_error(uri, [&] { return build(sub); });
+  Dataset ds = as_source_error(uri, [&] {
+    if (engine == "zarr" && is_zarr_v3(refs))
+      refuse_v3_groups_on_path(refs, group, uri, access, opts.data_role());
+    return build(sub);
+  });
   ds.access = opts;
   ds.group = group;
   if (ds.groups.empty()) ds.groups = groups_below(refs, prefix);

@@ -1,6 +1,7 @@
 #include "source/zarr/zarr_v3_fields.hpp"
 
 #include <array>
+#include <span>
 #include <string_view>
 
 #include "core/error.hpp"
@@ -10,20 +11,23 @@ namespace zp {
 namespace {
 
 // The array metadata fields the v3 core spec defines.
-constexpr std::array<std::string_view, 11> kCoreFields = {
+constexpr std::array<std::string_view, 11> kArrayFields = {
     "zarr_format",        "node_type",  "shape",  "data_type",  "chunk_grid",
     "chunk_key_encoding", "fill_value", "codecs", "attributes", "storage_transformers",
     "dimension_names"};
+// A group's: the core spec's, and zarr-python's consolidated metadata, which the Zarr-over-HTTP
+// listing reads (zarr-python 3 writes it as null when the group is not consolidated).
+constexpr std::array<std::string_view, 5> kGroupFields = {
+    "zarr_format", "node_type", "attributes", "storage_transformers", "consolidated_metadata"};
 
-bool is_core(const std::string& key) {
-  for (const auto f : kCoreFields)
+bool is_one_of(const std::string& key, std::span<const std::string_view> fields) {
+  for (const auto f : fields)
     if (key == f) return true;
   return false;
 }
 
-}  // namespace
-
-void refuse_v3_fields_not_understood(const nlohmann::json& meta, const std::string& where) {
+void refuse_fields(const nlohmann::json& meta, const std::string& where,
+                   std::span<const std::string_view> known, const char* node) {
   if (!meta.is_object()) return;
   if (meta.contains("storage_transformers")) {
     const auto& st = meta["storage_transformers"];
@@ -34,12 +38,12 @@ void refuse_v3_fields_not_understood(const nlohmann::json& meta, const std::stri
                                    ? t["name"].dump().substr(0, 80)
                                    : t.dump().substr(0, 80);
       throw Error::source(where, "storage transformer " + name +
-                                     " is not supported (Zarr v3 says the array must not be "
-                                     "read without it)");
+                                     " is not supported (Zarr v3 says the " + node +
+                                     " must not be read without it)");
     }
   }
   for (const auto& [key, value] : meta.items()) {
-    if (is_core(key)) continue;
+    if (is_one_of(key, known)) continue;
     const bool optional =
         value.is_object() && value.contains("must_understand") && value["must_understand"] == false;
     if (!optional)
@@ -48,8 +52,19 @@ void refuse_v3_fields_not_understood(const nlohmann::json& meta, const std::stri
                               nlohmann::json(key.substr(0, 80))
                                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
                               " is not understood (Zarr v3: a field without "
-                              "\"must_understand\": false must be, or the array refused)");
+                              "\"must_understand\": false must be, or the " +
+                              node + " refused)");
   }
+}
+
+}  // namespace
+
+void refuse_v3_fields_not_understood(const nlohmann::json& meta, const std::string& where) {
+  refuse_fields(meta, where, kArrayFields, "array");
+}
+
+void refuse_v3_group_fields_not_understood(const nlohmann::json& meta, const std::string& where) {
+  refuse_fields(meta, where, kGroupFields, "group");
 }
 
 }  // namespace zp

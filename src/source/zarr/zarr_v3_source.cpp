@@ -373,6 +373,17 @@ Variable array_from(Reader& rd, const std::string& name, const json& meta, const
 
 }  // namespace
 
+void refuse_v3_groups_on_path(const ReferenceSet& refs, const std::string& group,
+                              const std::string& uri, SourceAccess& access, AccessRole role) {
+  Reader rd{refs, access, role};
+  for (std::size_t at = 0;; at = group.find('/', at + 1)) {
+    const std::string key = at == 0 ? "zarr.json" : group.substr(0, at) + "/zarr.json";
+    if (const auto meta = rd.document(key, uri))
+      refuse_v3_group_fields_not_understood(*meta, uri + ": " + key);
+    if (at == std::string::npos) return;
+  }
+}
+
 bool is_zarr_v3(const ReferenceSet& refs) {
   return refs.contains("zarr.json") && !refs.contains(".zgroup");
 }
@@ -389,6 +400,7 @@ Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, S
   if (root.value("node_type", "") != "group")
     throw Error::source(uri,
                         "the store's root is not a group (zarr-parallel reads groups of arrays)");
+  refuse_v3_group_fields_not_understood(root, uri + ": zarr.json");
   ds.attrs = Attrs::parse(root.value("attributes", json::object()).dump());
   nonfinite_markers_to_numbers(ds.attrs);
   std::map<std::string, uint32_t> file_index;

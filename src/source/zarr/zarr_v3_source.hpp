@@ -14,6 +14,10 @@ namespace zp {
 
 // The store's keys hold a v3 group (a root zarr.json).
 bool is_zarr_v3(const ReferenceSet& refs);
+// The Zarr v3 must-understand rule for the groups from the root down to `group` ("a/b": the root,
+// "a" and "a/b"): an extension of a group above may change what the groups below it mean.
+void refuse_v3_groups_on_path(const ReferenceSet& refs, const std::string& group,
+                              const std::string& uri, SourceAccess& access, AccessRole role);
 Dataset dataset_from_zarr_v3(const ReferenceSet& refs, const std::string& uri, SourceAccess& access,
                              AccessRole role);
 
