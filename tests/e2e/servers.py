@@ -14,6 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 S3RVER = REPO / ".tools" / "node" / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+S3RVER_ATOMIC = Path(__file__).resolve().parent / "s3rver_atomic.js"  # S3's all-or-nothing PUT
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -116,8 +117,8 @@ class S3rver:
         if not S3RVER.exists():
             raise RuntimeError(f"s3rver is not installed at {S3RVER}: run scripts/setup.sh")
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(["node", str(S3RVER), "--directory", str(self.dir), "--address", "127.0.0.1",
-                                      "--port", str(self.port), "--silent"],
+        self.proc = subprocess.Popen(["node", str(S3RVER_ATOMIC), str(S3RVER), "--directory", str(self.dir),
+                                      "--address", "127.0.0.1", "--port", str(self.port), "--silent"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_port(self.port, self.proc)
         return self
