@@ -29,8 +29,14 @@ class CMakeBuild(build_ext):
         if shutil.which("ninja") and not (build / "CMakeCache.txt").exists():
             configure += ["-G", "Ninja"]
         subprocess.run(configure, check=True, env=env)
-        subprocess.run(["cmake", "--build", str(build), "--target", "_zarr_parallel", "zarr-parallel", "-j",
-                        str(os.cpu_count() or 2)], check=True, env=env)
+        targets = ["_zarr_parallel", "zarr-parallel"]
+        # zarr-parallel-mpi exists as a target only when CMake found MPI.
+        listed = subprocess.run(["cmake", "--build", str(build), "--target", "help"], capture_output=True,
+                                text=True, env=env).stdout
+        if "zarr-parallel-mpi" in listed:
+            targets.append("zarr-parallel-mpi")
+        subprocess.run(["cmake", "--build", str(build), "--target", *targets, "-j", str(os.cpu_count() or 2)],
+                       check=True, env=env)
         target = Path(self.get_ext_fullpath(ext.name))
         target.parent.mkdir(parents=True, exist_ok=True)
         built = sorted((build / "python" / "zarr_parallel").glob("_zarr_parallel*.so"))

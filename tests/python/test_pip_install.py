@@ -52,6 +52,11 @@ def test_installed_command(tmp_path, venv):
     exe = venv / "bin" / "zarr-parallel"
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=clean_env())
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+    # deploy_mode mpi execs zarr-parallel-mpi beside the engine: pip must build and ship it too
+    # (it built only the module and zarr-parallel, and --version said "(no mpi)").
+    if Path("/usr/bin/mpirun").exists():
+        assert "no mpi" not in proc.stdout, proc.stdout
+        assert list(venv.glob("lib/python3*/site-packages/zarr_parallel/bin/zarr-parallel-mpi"))
     # pip ships the build tree's engine: it, and the module, load no library from the folder they run in.
     engine = next(venv.glob("lib/python3*/site-packages/zarr_parallel/bin/zarr-parallel"))
     module = next(venv.glob("lib/python3*/site-packages/zarr_parallel/_zarr_parallel*.so"))
