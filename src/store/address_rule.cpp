@@ -157,16 +157,16 @@ bool no_proxy_matches(const std::string& list, const std::string& host) {
 
 }  // namespace
 
-bool local_address(const sockaddr* address) {
+bool local_address(const sockaddr* address, bool own) {
   if (!address) return false;
   if (address->sa_family == AF_INET) {
     const auto* a = reinterpret_cast<const unsigned char*>(
         &reinterpret_cast<const sockaddr_in*>(address)->sin_addr);
-    return local_v4(a) || own_address(mapped_v4(a));
+    return local_v4(a) || (own && own_address(mapped_v4(a)));
   }
   if (address->sa_family == AF_INET6) {
     const unsigned char* a = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
-    return local_v6(a) || own_v6(a);
+    return local_v6(a) || (own && own_v6(a));
   }
   return false;
 }
@@ -225,7 +225,8 @@ HostAnswer resolve_here(const std::string& url) {
   if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found) return out;
   out.resolved = true;
   for (const addrinfo* a = found; a && out.local.empty(); a = a->ai_next)
-    if (local_address(a->ai_addr)) out.local = address_text(a->ai_addr);
+    // Not this machine's own addresses: behind a proxy the proxy connects, from its machine.
+    if (local_address(a->ai_addr, false)) out.local = address_text(a->ai_addr);
   ::freeaddrinfo(found);
   return out;
 }

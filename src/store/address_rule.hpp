@@ -15,8 +15,9 @@ namespace zp {
 // Loopback (127/8, ::1), link-local (169.254/16, fe80::/10), unspecified (0/8, ::), the metadata
 // services at fd00:ec2::254 and 100.100.100.200, and each of these as an IPv4-mapped,
 // IPv4-compatible or NAT64 (64:ff9b::/96) IPv6 address; and this machine's own interface
-// addresses (getifaddrs, read again after 5 s), which reach its services on 0.0.0.0.
-bool local_address(const sockaddr* address);
+// addresses (getifaddrs, read again after 5 s), which reach its services on 0.0.0.0; `own`
+// false leaves those out (a proxy's connection is made from the proxy's machine).
+bool local_address(const sockaddr* address, bool own = true);
 // The classes above for an address written as text ("127.0.0.1", "::1", "[fe80::1]"), not this
 // machine's own addresses (what is written as local decides exemptions); false for names.
 bool local_address_text(const std::string& host);
