@@ -17,24 +17,8 @@ METADATA = {".zarray", ".zattrs", ".zgroup"}
 
 def traced_start(tmp_path, store):
     """The coordinator's renames and flushes up to its first fork, under strace (no -f)."""
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps(base_config(store, num_jobs=2)))
-    trace = tmp_path / "start.trace"
-    proc = subprocess.run(["strace", "-qq", "-e", "trace=renameat,renameat2,rename,fdatasync,fsync,clone,clone3",
-                           "-o", str(trace), str(BIN), "cache", str(cfg)], capture_output=True, text=True,
-                          timeout=300, env=traced_env())
-    assert proc.returncode == 0, proc.stderr
-    events = []
-    for line in trace.read_text().splitlines():
-        # The first fork; threads (the fingerprints' thread, the write pool) are not one.
-        if line.startswith(("clone(", "clone3(")) and "CLONE_THREAD" not in line:
-            break
-        m = re.match(r'rename\w*\(.*"([^"]+)"\) = 0', line)
-        if m:
-            events.append(("rename", os.path.basename(m.group(1))))
-        elif line.startswith(("fdatasync(", "fsync(")):
-            events.append(("flush", line.split("(")[0]))
-    return events
+    events = coordinator_events(tmp_path, store, num_jobs=2)
+    return events[:events.index(("fork", ""))] if ("fork", "") in events else events
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
@@ -54,10 +38,11 @@ def test_metadata_documents_are_flushed_together_before_the_workers(tmp_path):
     assert_matches(store, open_kerchunk(ERA5 / "refs.json").sel(time=slice("2000-01-01 00:00", "2000-01-04 23:00")))
 
 
-def coordinator_events(tmp_path, store):
-    """The coordinator's renames, flushes and forks over a whole run with stats, under strace (no -f)."""
+def coordinator_events(tmp_path, store, **config):
+    """The coordinator's renames, flushes and forks (not threads) over a whole run, under strace
+    (no -f); `config`: keys beside base_config's (by default 2 jobs and stats)."""
     cfg = tmp_path / "cfg_all.yaml"
-    cfg.write_text(json.dumps(base_config(store, num_jobs=2, generate_stats=True)))
+    cfg.write_text(json.dumps(base_config(store, **(config or {"num_jobs": 2, "generate_stats": True}))))
     trace = tmp_path / "all.trace"
     proc = subprocess.run(["strace", "-qq", "-e", "trace=renameat,renameat2,rename,fdatasync,fsync,clone,clone3",
                            "-o", str(trace), str(BIN), "cache", str(cfg)], capture_output=True, text=True,
