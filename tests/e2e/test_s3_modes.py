@@ -343,3 +343,34 @@ def test_a_worker_killed_mid_multipart_leaves_no_upload_behind(tmp_path, s3):
     assert len(completed) == 2, completed  # each chunk uploaded whole once: the killed one again
     mapper = fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/mp/s.zarr")
     xr.testing.assert_equal(xr.open_zarr(mapper, consolidated=True).load(), xr.open_dataset(nc).load())
+
+
+def test_an_overwrite_killed_midway_leaves_no_readable_mix_and_finishes_on_the_next_run(tmp_path, s3):
+    """Issue 31: an `overwrite: true` on S3 deletes the old consolidated metadata and completion
+    marker before its first chunk, so a coordinator killed midway leaves a store a reader refuses
+    (no .zmetadata, no complete.json) rather than old and new chunks mixed; the next run with the
+    same config finishes it, equal to a fresh series store of the new selection."""
+    need_fixtures()
+    run_cache(tmp_path, s3_config(s3, "ser/era5.zarr"), check=0)  # the new config's store, for comparison
+    old = local_config(s3, "ow/era5.zarr", variables={"d2m": []})
+    run_cache(tmp_path, old, check=0)
+    assert "ow/era5.zarr/.zmetadata" in keys(s3, "ow/era5.zarr/")
+    cfg = tmp_path / "ow.yaml"
+    new = local_config(s3, "ow/era5.zarr", overwrite=True)
+    cfg.write_text(json.dumps(new))
+    slow = tmp_path / "slept"
+    env = dict(os.environ, ZP_FAULT_SLEEP_ONCE=str(slow), ZP_FAULT_SLEEP_SECONDS="60", ZP_FAULT_NO_COPIES="1")
+    with open(tmp_path / "coordinator.log", "w") as log:
+        coordinator = subprocess.Popen([str(BIN), "cache", str(cfg)], env=env, stdout=log, stderr=log)
+    try:
+        assert wait_for(lambda: slow.exists(), 120), "no worker reached its chunks"
+    finally:
+        coordinator.send_signal(signal.SIGKILL)
+        coordinator.wait(timeout=60)
+    names = keys(s3, "ow/era5.zarr/")
+    assert "ow/era5.zarr/.zmetadata" not in names and "ow/era5.zarr/.zarr-parallel/complete.json" not in names
+    with pytest.raises(Exception):
+        xr.open_zarr(fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/ow/era5.zarr"), consolidated=True)
+    run_cache(tmp_path, new, check=0)
+    assert objects(s3, "ow/era5.zarr/") == objects(s3, "ser/era5.zarr/")
+    run_cache(tmp_path, new, command="verify", check=0)
