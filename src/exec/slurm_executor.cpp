@@ -354,7 +354,7 @@ class SlurmFollow {
   int64_t lost_ = 0;  // jobs queued again at this poll
   int idle_rounds_ = 0;
   std::size_t done_at_round_ = SIZE_MAX;
-  bool copies_ = false;  // a copy ran: a stopped one may have left temporaries
+  bool strays_ = false;  // a copy ran or a task was lost: either may have left temporaries
 };
 
 // The coordinator is being stopped: so are its tasks (the store stays resumable).
@@ -419,7 +419,7 @@ std::set<int64_t> SlurmFollow::count_done(const JobQueue::Claims& claims) {
       log_line(cfg_.log_level, 1,
                fmt::format("job {}: the copy on task {} finished first", j, copy->second.task));
   }
-  copies_ |= !claims.copies.empty();
+  strays_ |= !claims.copies.empty();
   return done;
 }
 
@@ -430,10 +430,14 @@ void SlurmFollow::requeue_lost(const std::set<int64_t>& done, const JobQueue::Cl
   auto open = [&](int64_t job) {
     return jobs_.count(job) && !done.count(job) && !failed_.count(job);
   };
-  for (const auto& [job, c] : claims.copies)
-    if (open(job) && gone(c.task)) queue_.release(job, true);  // the first copy goes on
+  for (const auto& [job, c] : claims.copies) {
+    if (!open(job) || !gone(c.task)) continue;
+    queue_.release(job, true);  // the first copy goes on
+    strays_ = true;
+  }
   for (const auto& [job, c] : claims.first) {
     if (!open(job) || !gone(c.task)) continue;
+    strays_ = true;  // killed midway: its half-written temporaries stay until the end
     if (++attempts_[job] >= kMaxAttempts) {
       give_up(job, c.task, counted(kMaxAttempts, "time"));
       continue;
@@ -492,7 +496,7 @@ bool SlurmFollow::more_tasks(const std::set<int64_t>& done) {
 }
 
 // Every job is done: tasks still there are losing copies or waiting for a copy to take. They are
-// cancelled; once they are gone what a stopped copy left half written can go.
+// cancelled; once they are gone what a stopped copy or a lost task left half written can go.
 void SlurmFollow::end_tasks() {
   bool any = false;
   for (const auto& s : subs_)
@@ -506,7 +510,7 @@ void SlurmFollow::end_tasks() {
     if (any) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   // (A store on S3 has no half-written files: a part upload not completed is no object.)
-  if (!any && copies_ && ctx_.plan_file.empty())
+  if (!any && strays_ && ctx_.plan_file.empty())
     remove_stale_temporaries(ctx_.store.root(), ctx_.plan);
 }
 

@@ -86,8 +86,8 @@ def test_slurm_job_array_gives_the_local_store(tmp_path, slurm):
 
 
 def find_stopped_task(store, deadline):
-    """The array task (JOBID_TASK) whose worker, running the plan of `store` (not another test's
-    on this machine), stopped itself (SIGSTOP), or None by `deadline`."""
+    """The array task (JOBID_TASK) and pid of the worker that, running the plan of `store` (not
+    another test's on this machine), stopped itself (SIGSTOP), or (None, None) by `deadline`."""
     while time.monotonic() < deadline:
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -96,9 +96,9 @@ def find_stopped_task(store, deadline):
             except OSError:
                 continue
             if state == "T" and str(store / ".zarr-parallel" / "plan.json").encode() in argv and b"--worker-id" in argv:
-                return argv[argv.index(b"--worker-id") + 1].decode().removeprefix("slurm-")
+                return argv[argv.index(b"--worker-id") + 1].decode().removeprefix("slurm-"), int(stat.parent.name)
         time.sleep(0.1)
-    return None
+    return None, None
 
 
 def test_task_killed_midway_has_its_job_queued_again(tmp_path, slurm):
@@ -115,8 +115,9 @@ def test_task_killed_midway_has_its_job_queued_again(tmp_path, slurm):
     proc = subprocess.Popen([str(BIN), "cache", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(slurm, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_NO_COPIES="1"))
     try:
-        task = find_stopped_task(store, time.monotonic() + 120)
+        task, pid = find_stopped_task(store, time.monotonic() + 120)
         assert task, "no array task stopped itself"
+        (store / "d2m" / f"0.0.0.zptmp.{pid}.999").write_bytes(b"")
         subprocess.run(["scancel", task], env=slurm, check=True, timeout=30)
         out, err = proc.communicate(timeout=300)
     finally:
