@@ -108,12 +108,18 @@ def test_verify_of_an_incomplete_store_does_not_read_its_done_records(tmp_path):
 class HostileS3(LoopbackHttp):
     """Path-style S3 at 127.0.0.1: objects from `root` (GET, HEAD); a ListObjectsV2 of any prefix
     that never ends (`per_page` keys a page, a new continuation token each time, until
-    `max_pages`). `pages` counts the listing pages served."""
+    `max_pages`), or with `per_page=0` the files under `root` in one page. `pages` counts the
+    listing pages served. A GET of a path in `endless` ({"/bkt/key": how}) answers a body of
+    zeros that does not end (bounded: 1 GiB or 60 s): how "declared" says Content-Length 4 GiB,
+    "undeclared" says none and closes at the end, "slow" is that at 1 MiB/s; `sent` counts the
+    bytes of such bodies the kernel took."""
 
-    def __init__(self, root, per_page=1000, max_pages=2000):
+    def __init__(self, root, per_page=1000, max_pages=2000, endless=None):
         self.root = Path(root)
         self.per_page = per_page
         self.max_pages = max_pages
+        self.endless = endless or {}
+        self.sent = 0
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.pages = 0
@@ -135,9 +141,36 @@ class HostileS3(LoopbackHttp):
                 if not head:
                     self.wfile.write(body)
 
+            def files(self, bucket, prefix):
+                top = srv.root / bucket
+                keys = sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file())
+                body = ("<?xml version=\"1.0\"?><ListBucketResult>" + "".join(
+                    f"<Contents><Key>{k}</Key><Size>{(top / k).stat().st_size}</Size></Contents>"
+                    for k in keys if k.startswith(prefix)) + "<IsTruncated>false</IsTruncated></ListBucketResult>")
+                self.reply(200, body.encode())
+
+            def without_end(self, how):
+                self.send_response(200)
+                if how == "declared":
+                    self.send_header("Content-Length", str(4 << 30))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                block, deadline = b"\0" * (1 << 16), time.monotonic() + 60
+                try:
+                    while srv.sent < (1 << 30) and time.monotonic() < deadline:
+                        self.wfile.write(block[: 1 << 14] if how == "slow" else block)
+                        srv.sent += (1 << 14) if how == "slow" else len(block)
+                        if how == "slow":
+                            time.sleep(1 / 64)
+                except OSError:
+                    pass  # the client stopped reading and closed: what we want
+
             def listing(self, q):
                 srv.pages += 1
                 prefix = q.get("prefix", [""])[0]
+                if srv.per_page == 0:
+                    return self.files(urlsplit(self.path).path.strip("/"), prefix)
                 n = srv.pages
                 keys = "".join(f"<Contents><Key>{prefix}{n * srv.per_page + i}.done</Key><Size>2</Size></Contents>"
                                for i in range(srv.per_page))
@@ -153,6 +186,8 @@ class HostileS3(LoopbackHttp):
                 q = parse_qs(u.query)
                 if q.get("list-type") == ["2"]:
                     return self.listing(q)
+                if not head and u.path in srv.endless:
+                    return self.without_end(srv.endless[u.path])
                 f = srv.root / u.path.lstrip("/")
                 if f.is_file():
                     return self.reply(200, f.read_bytes(), head)
@@ -181,6 +216,39 @@ def s3_status(tmp_path, **server):
             "AWS_ENDPOINT_URL": s3.endpoint, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
             "HOME": str(home), "ZP_HTTP_RETRIES": "0"}, gigabytes=2)
         return proc, s3.pages, time.monotonic() - t0, jobs
+
+
+@pytest.mark.parametrize("how", ["declared", "undeclared", "slow"])
+def test_s3_bookkeeping_read_stops_at_its_bound(tmp_path, how):
+    """Before: S3Writer::get_at_most read the whole answer, then checked its size: a heartbeat
+    answered with an endless body was read up to ZP_HTTP_MAX_DOCUMENT_MB (512 MB sent, held in
+    memory) and status ended with exit 5 for a record it reads at most 64 KiB of. Now the read
+    stops at the bound (a Content-Length over it: before the body) and the heartbeat reads as
+    absent, as a planted large heartbeat in a folder store does."""
+    store, jobs = sample_store(tmp_path)
+    bucket = tmp_path / "s3" / "bkt" / "store"
+    shutil.copytree(store / ".zarr-parallel", bucket / ".zarr-parallel")
+    (bucket / ".zarr-parallel/store.json").write_text('{"store_id": "x"}')
+    (bucket / ".zarr-parallel/heartbeats/w.json").write_text("{}")  # listed; its GET never ends
+    home = tmp_path / "home"
+    home.mkdir()
+    with HostileS3(tmp_path / "s3", per_page=0,
+                   endless={"/bkt/store/.zarr-parallel/heartbeats/w.json": how}) as s3:
+        t0 = time.monotonic()
+        proc = subprocess.run(["/usr/bin/time", "-v", str(BIN), "status", "s3://bkt/store", "--json"],
+                              capture_output=True, text=True, timeout=300, errors="replace", env=dict(
+                                  os.environ, AWS_ENDPOINT_URL=s3.endpoint, AWS_ACCESS_KEY_ID="",
+                                  AWS_SECRET_ACCESS_KEY="", HOME=str(home), ZP_HTTP_RETRIES="0"))
+        seconds = time.monotonic() - t0
+    rss_mb = [int(line.split(":")[1]) for line in proc.stderr.splitlines() if "Maximum resident" in line][0] / 1024
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status = json.loads(proc.stdout)
+    assert status["jobs_done"] == jobs and status["complete"], status
+    assert [b.get("worker") for b in status["heartbeats"]] == ["series"], status["heartbeats"]
+    # Read no further than 64 KiB: what the kernel's socket buffers took besides is a few MB.
+    assert s3.sent < 32 << 20, s3.sent
+    assert rss_mb < 400, rss_mb
+    assert seconds < 60, seconds
 
 
 def test_s3_status_listing_stops_at_its_bound(tmp_path):
