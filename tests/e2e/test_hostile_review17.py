@@ -3,7 +3,6 @@ plan's jobs; an S3 listing stops at the bound it was asked for; Zarr v3 group me
 must-understand rule; log lines show source names escaped; a server that sends neither ETag nor
 Last-Modified is never a cache hit unless the config says assume_unchanged. Each test runs the
 binary on the hostile input and checks the outcome with xarray or the server's own counts."""
-import http.server
 import json
 import os
 import resource
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -21,7 +19,7 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import BIN, ERA5, SAMPLE_BIN, need_fixtures, run_cache, store_files  # noqa: E402
-from servers import FileServer, LoopbackHttp, free_port  # noqa: E402
+from servers import FileServer, HostileS3  # noqa: E402
 
 SANITIZED = BIN.exists() and b"__asan_init" in BIN.read_bytes()
 
@@ -104,103 +102,6 @@ def test_verify_of_an_incomplete_store_does_not_read_its_done_records(tmp_path):
 
 
 # 2. An S3 listing stops at its bound.
-
-class HostileS3(LoopbackHttp):
-    """Path-style S3 at 127.0.0.1: objects from `root` (GET, HEAD); a ListObjectsV2 of any prefix
-    that never ends (`per_page` keys a page, a new continuation token each time, until
-    `max_pages`), or with `per_page=0` the files under `root` in one page. `pages` counts the
-    listing pages served. A GET of a path in `endless` ({"/bkt/key": how}) answers a body of
-    zeros that does not end (bounded: 1 GiB or 60 s): how "declared" says Content-Length 4 GiB,
-    "undeclared" says none and closes at the end, "slow" is that at 1 MiB/s; `sent` counts the
-    bytes of such bodies the kernel took."""
-
-    def __init__(self, root, per_page=1000, max_pages=2000, endless=None):
-        self.root = Path(root)
-        self.per_page = per_page
-        self.max_pages = max_pages
-        self.endless = endless or {}
-        self.sent = 0
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.pages = 0
-
-    def __enter__(self):
-        srv = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def reply(self, status, body, head=False):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", '"e1"')
-                self.end_headers()
-                if not head:
-                    self.wfile.write(body)
-
-            def files(self, bucket, prefix):
-                top = srv.root / bucket
-                keys = sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file())
-                body = ("<?xml version=\"1.0\"?><ListBucketResult>" + "".join(
-                    f"<Contents><Key>{k}</Key><Size>{(top / k).stat().st_size}</Size></Contents>"
-                    for k in keys if k.startswith(prefix)) + "<IsTruncated>false</IsTruncated></ListBucketResult>")
-                self.reply(200, body.encode())
-
-            def without_end(self, how):
-                self.send_response(200)
-                if how == "declared":
-                    self.send_header("Content-Length", str(4 << 30))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.close_connection = True
-                block, deadline = b"\0" * (1 << 16), time.monotonic() + 60
-                try:
-                    while srv.sent < (1 << 30) and time.monotonic() < deadline:
-                        self.wfile.write(block[: 1 << 14] if how == "slow" else block)
-                        srv.sent += (1 << 14) if how == "slow" else len(block)
-                        if how == "slow":
-                            time.sleep(1 / 64)
-                except OSError:
-                    pass  # the client stopped reading and closed: what we want
-
-            def listing(self, q):
-                srv.pages += 1
-                prefix = q.get("prefix", [""])[0]
-                if srv.per_page == 0:
-                    return self.files(urlsplit(self.path).path.strip("/"), prefix)
-                n = srv.pages
-                keys = "".join(f"<Contents><Key>{prefix}{n * srv.per_page + i}.done</Key><Size>2</Size></Contents>"
-                               for i in range(srv.per_page))
-                more = n < srv.max_pages
-                body = ("<?xml version=\"1.0\"?><ListBucketResult>" + keys +
-                        f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>" +
-                        (f"<NextContinuationToken>t{n}</NextContinuationToken>" if more else "") +
-                        "</ListBucketResult>").encode()
-                self.reply(200, body)
-
-            def serve(self, head):
-                u = urlsplit(self.path)
-                q = parse_qs(u.query)
-                if q.get("list-type") == ["2"]:
-                    return self.listing(q)
-                if not head and u.path in srv.endless:
-                    return self.without_end(srv.endless[u.path])
-                f = srv.root / u.path.lstrip("/")
-                if f.is_file():
-                    return self.reply(200, f.read_bytes(), head)
-                self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>", head)
-
-            def do_GET(self):
-                self.serve(False)
-
-            def do_HEAD(self):
-                self.serve(True)
-
-        return self.serve(Handler)
-
 
 def s3_status(tmp_path, **server):
     """`status s3://bkt/store` of a real store's side folder behind a hostile listing."""
