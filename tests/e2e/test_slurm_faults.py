@@ -5,18 +5,19 @@ cancelled by the test) found by the coordinator after worker_timeout, cancelled 
 by another task; the Python module's deploy_mode slurm writing to S3. Judged against series /
 local runs' stores, xarray reading over plain HTTP, boto3 through an S3 stand-in."""
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import boto3
 import fsspec
 import numpy as np
 import xarray as xr
 
-from conftest import BIN, ERA5, need_fixtures, run_cache, store_files  # noqa: E402
+from conftest import BIN, ERA5, alive, need_fixtures, run_cache, store_files  # noqa: E402
 from test_s3_cluster import body, no_secret_in_bucket, python_env, slurm_config, workers_of  # noqa: E402
 from test_s3_modes import HoldFirstPart, objects  # noqa: E402
 from test_s3_output import BUCKET, S3StandIn, keys, s3_config  # noqa: E402  (BUCKET: conftest's s3 fixture)
@@ -119,10 +120,7 @@ def gone_after(pid, deadline):
     """Seconds until process `pid` is gone (polled), or None by `deadline`."""
     t0 = time.monotonic()
     while time.monotonic() < deadline:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return time.monotonic() - t0
-        except OSError:
+        if not alive(pid):
             return time.monotonic() - t0
         time.sleep(0.1)
     return None
@@ -144,6 +142,7 @@ def test_task_whose_heartbeats_stop_is_cancelled_and_its_job_run_again(tmp_path,
     t0 = time.monotonic()
     proc = subprocess.Popen([str(BIN), "cache", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(slurm, ZP_FAULT_STOP_ONCE=str(flag), ZP_FAULT_NO_COPIES="1"))
+    pid = None
     try:
         task, pid = find_stopped_task(store, time.monotonic() + 120)
         assert task, "no array task stopped itself"
@@ -153,6 +152,8 @@ def test_task_whose_heartbeats_stop_is_cancelled_and_its_job_run_again(tmp_path,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if pid and alive(pid):  # a failed test's stopped task outlives the cluster: never left behind
+            os.kill(pid, signal.SIGKILL)
     seconds = time.monotonic() - t0
     print(f"the stopped task ended {ended} s after it stopped; the run took {seconds:.1f} s")
     assert proc.returncode == 0, err
