@@ -64,6 +64,7 @@ def test_links_planted_in_a_shared_store_log_folder_are_refused(slurm, tmp_path,
     attacker(" ".join(f"ln -s {victim} {logs}/slurm-{j}_{t}.log;" for j in range(last + 1, last + 40)
                       for t in range(4)))
     proc = run_cache(tmp_path, config(store, resume=True), env=slurm)
+    assert victim.read_text() == PRECIOUS, proc.stderr
     assert proc.returncode == 5, proc.stderr
     assert str(logs) in proc.stderr and "may write it" in proc.stderr, proc.stderr
     logs.chmod(0o755)
