@@ -16,9 +16,10 @@ namespace fs = std::filesystem;
 namespace {
 
 Error refused(const std::string& path, const std::string& what, const std::string& why) {
-  return Error::store(path, "cannot be the folder for " + what + ": " + why +
-                                "; zarr-parallel keeps these files only in a folder of its own "
-                                "that nobody else can write (see the README's SLURM section)");
+  return Error(ErrorKind::Store, "'" + path + "' cannot be the folder for " + what + ": " + why +
+                                     "; zarr-parallel keeps these files only in a folder of its "
+                                     "own that nobody else can write (see the README's SLURM "
+                                     "section)");
 }
 
 // Someone other than root and us who could write `st`'s folder (and so rename what is in it),
