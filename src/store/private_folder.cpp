@@ -22,13 +22,12 @@ Error refused(const std::string& path, const std::string& what, const std::strin
                                      "section)");
 }
 
-// Someone other than root and us who could write `st`'s folder (and so rename what is in it),
-// or "" when nobody can.
+// Anyone at all who could rename what is in `st`'s folder, or "". The owner and group of the
+// folders above are trusted (a project folder of the group, 2775, owned by its PI: they could
+// replace the store itself anyway); every other user is not.
 std::string others_can_write(const struct stat& st) {
-  const uid_t me = ::geteuid();
-  if (st.st_uid != 0 && st.st_uid != me) return fmt::format("it belongs to uid {}", st.st_uid);
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
-    return fmt::format("its group or others may write it (mode {:o})", st.st_mode & 07777);
+  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0)
+    return fmt::format("every user may write it (mode {:o})", st.st_mode & 07777);
   return "";
 }
 

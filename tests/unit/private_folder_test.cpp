@@ -83,6 +83,8 @@ TEST(PrivateFolder, AFolderAboveOthersCanWriteIsRefusedUnlessSticky) {
       << why;
   fs::permissions(f.root, fs::perms(01777));  // as /tmp: our folder cannot be renamed
   EXPECT_EQ(refusal(f.root / "run"), "");
+  fs::permissions(f.root, fs::perms(02775));  // a group's project folder: the group is trusted
+  EXPECT_EQ(refusal(f.root / "run"), "");
 }
 
 TEST(PrivateFolder, OnlyOwnFilesRefusesPlantedNames) {
