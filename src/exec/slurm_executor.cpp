@@ -24,6 +24,7 @@
 #include "exec/run_program.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
+#include "store/private_folder.hpp"
 #include "write/store_inventory.hpp"
 
 namespace zp {
@@ -92,8 +93,9 @@ int64_t max_array_size() {
 }
 
 // The sbatch script of an array of `tasks` tasks taking jobs from the queue; `first`: the place
-// in the queue where its task 0 looks first.
-std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first) {
+// in the queue where its task 0 looks first; `logs`: the private folder of slurmstepd's output.
+std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first,
+                         const std::string& logs) {
   std::string script = "#!/bin/bash\n";
   script += "#SBATCH --job-name=zarr-parallel\n";
   script += fmt::format("#SBATCH --array=0-{}%{}\n", tasks - 1,
@@ -101,9 +103,7 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
   script += fmt::format("#SBATCH --mem={}M\n", (cfg.memory_limit + 1048575) / 1048576);
   script += fmt::format("#SBATCH --time={}\n", slurm_time(cfg.worker_timeout));
   script += fmt::format("#SBATCH --cpus-per-task={}\n", ctx.plan.threads_per_worker);
-  script += fmt::format(
-      "#SBATCH --output={}\n",
-      quote(ctx.store.path_of(std::string(StoreState::kFolder) + "/logs/slurm-%A_%a.log")));
+  script += fmt::format("#SBATCH --output={}\n", quote(logs + "/slurm-%A_%a.log"));
   if (!cfg.slurm.partition.empty())
     script += "#SBATCH --partition=" + quote(cfg.slurm.partition) + "\n";
   if (!cfg.slurm.account.empty()) script += "#SBATCH --account=" + quote(cfg.slurm.account) + "\n";
@@ -122,12 +122,17 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
 // One array of `tasks` tasks.
 Submission submit(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first,
                   int attempt) {
-  ctx.store.make_folder(std::string(StoreState::kFolder) + "/slurm");
-  ctx.store.make_folder(std::string(StoreState::kFolder) + "/logs");
-  const std::string script_key =
-      std::string(StoreState::kFolder) + fmt::format("/slurm/submit-{}.sh", attempt);
-  ctx.store.put(script_key, array_script(ctx, cfg, tasks, first));
-  std::string id = run_command({"sbatch", "--parsable", ctx.store.path_of(script_key)});
+  // slurmstepd follows links when it opens --output, sbatch reads the script after we wrote it:
+  // both folders must be ours and private (a shared store's side folder is refused).
+  const std::string side = std::string(StoreState::kFolder);
+  const std::string scripts =
+      private_folder(ctx.store.path_of(side + "/slurm"), "the SLURM job scripts");
+  const std::string logs =
+      private_folder(ctx.store.path_of(side + "/logs"), "the logs SLURM writes (--output)");
+  only_own_files(logs, "slurm-", "the logs SLURM writes (--output)");
+  const std::string name = fmt::format("submit-{}.sh", attempt);
+  ctx.store.put(side + "/slurm/" + name, array_script(ctx, cfg, tasks, first, logs));
+  std::string id = run_command({"sbatch", "--parsable", scripts + "/" + name});
   id = id.substr(0, id.find_first_of(";\n"));
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
     throw Error(ErrorKind::Job, "sbatch did not return a job id: " + id);
