@@ -112,9 +112,10 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
   const std::string plan = ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file;
   script += fmt::format(
       "exec {} worker {} --queue {} --task \"$(({} + SLURM_ARRAY_TASK_ID))\" --threads {} "
-      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}{}\n",
+      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --time-limit {} "
+      "--plan-sha256 {}{}\n",
       quote(worker_executable_path()), quote(plan), quote(ctx.store.root()), first,
-      ctx.plan.threads_per_worker, handed_digest(ctx),
+      ctx.plan.threads_per_worker, cfg.worker_timeout, handed_digest(ctx),
       ctx.store_options.empty() ? "" : " --store-options " + quote(ctx.store_options));
   return script;
 }
