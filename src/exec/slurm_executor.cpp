@@ -339,7 +339,7 @@ class SlurmFollow {
   std::set<int64_t> count_done(const JobQueue::Claims& claims);
   void requeue_lost(const std::set<int64_t>& done, const JobQueue::Claims& claims);
   void give_up(int64_t job, const std::string& task, const std::string& why);
-  bool more_tasks(const std::set<int64_t>& done);
+  bool more_tasks(const std::set<int64_t>& done, const JobQueue::Claims& claims);
   void submit_more(int64_t tasks);
   void end_tasks();
 
@@ -364,7 +364,8 @@ class SlurmFollow {
   int64_t lost_ = 0;  // jobs queued again at this poll
   int idle_rounds_ = 0;
   std::size_t done_at_round_ = SIZE_MAX;
-  bool strays_ = false;  // a copy ran or a task was lost: either may have left temporaries
+  std::size_t refilled_at_ = 0;  // jobs done when a freed slot last got a new task
+  bool strays_ = false;          // a copy ran or a task was lost: either may have left temporaries
 };
 
 // The coordinator is being stopped: so are its tasks (the store stays resumable).
@@ -487,13 +488,22 @@ void SlurmFollow::submit_more(int64_t tasks) {
 // Tasks for the jobs left: when every task is gone, or for jobs queued again while too few tasks
 // run. False when nothing is left to run. Rounds of tasks that end without a job done meanwhile
 // (tasks that cannot start) are given up after kMaxAttempts.
-bool SlurmFollow::more_tasks(const std::set<int64_t>& done) {
-  int64_t left = 0, remaining = 0;
+bool SlurmFollow::more_tasks(const std::set<int64_t>& done, const JobQueue::Claims& claims) {
+  int64_t left = 0, remaining = 0, unclaimed = lost_;  // lost_: released at this poll
   for (const auto& [task, polls] : absent_) left += polls < 2;
-  for (const int64_t j : jobs_) remaining += !done.count(j) && !failed_.count(j);
+  for (const int64_t j : jobs_) {
+    remaining += !done.count(j) && !failed_.count(j);
+    unclaimed += !done.count(j) && !failed_.count(j) && !claims.first.count(j);
+  }
   const int64_t free = std::max(1, cfg_.simultaneous_worker_limit) - left;
   if (left > 0) {
-    if (lost_ > 0 && free > 0) submit_more(std::min(lost_, free));
+    // A slot freed (a task lost, or ended when its time would not fit another job) while jobs
+    // wait unclaimed: a new task takes it, if jobs got done since the last such task (tasks that
+    // end without running any are not replaced one by one forever).
+    if (free > 0 && (lost_ > 0 || (unclaimed > 0 && done.size() > refilled_at_))) {
+      submit_more(std::min(unclaimed, free));
+      refilled_at_ = done.size();
+    }
     return true;
   }
   if (remaining == 0) return false;
@@ -539,7 +549,7 @@ void SlurmFollow::run() {
     all_done = done.size() == jobs_.size();
     if (all_done) break;
     requeue_lost(done, claims);
-    if (!more_tasks(done)) break;
+    if (!more_tasks(done, claims)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   if (all_done) end_tasks();
