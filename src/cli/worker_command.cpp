@@ -1,4 +1,9 @@
 // `worker PLAN JOB_ID...`: runs jobs of a saved plan (what the executors start).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
@@ -22,7 +27,20 @@ struct WorkerArgs {
   double time_limit = 0;  // --queue: the task's SLURM --time in seconds (0: none)
 };
 
+// Fault injection for the tests: with ZP_FAULT_STOP_AT_START=PATH the first worker to start
+// creates PATH and stops itself (SIGSTOP) before its first heartbeat: a task hung at its start,
+// on a file system say.
+void stop_at_start_once() {
+  const char* path = std::getenv("ZP_FAULT_STOP_AT_START");
+  if (!path || !*path) return;
+  const int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // already fired
+  ::close(fd);
+  ::kill(::getpid(), SIGSTOP);
+}
+
 int run_worker_command(WorkerArgs a) {
+  stop_at_start_once();
   if (!a.task_list.empty()) a.job_ids = task_jobs(a.task_list, a.task);
   if (a.job_ids.empty() && a.jobs_fd < 0 && a.queue.empty())
     throw Error::config("JOB_ID", "give job ids, --task-list and --task, or --queue");

@@ -334,7 +334,7 @@ class SlurmFollow {
  private:
   void stop_on_signal();
   void poll_tasks();
-  void follow_active(const Submission& s, int64_t t);
+  void follow_active(const Submission& s, int64_t t, bool running);
   bool gone(const std::string& task) const;
   std::set<int64_t> count_done(const JobQueue::Claims& claims);
   void requeue_lost(const std::set<int64_t>& done, const JobQueue::Claims& claims);
@@ -378,15 +378,15 @@ void SlurmFollow::stop_on_signal() {
 void SlurmFollow::poll_tasks() {
   active_ = 0;
   for (const auto& s : subs_) {
-    const auto active = slurm_tasks(s.id, me_).active;
+    const auto tasks = slurm_tasks(s.id, me_);
     for (int64_t t = 0; t < s.tasks; ++t) {
-      if (!active.count(t)) {
+      if (!tasks.active.count(t)) {
         ++absent_[s.task_name(t)];
         continue;
       }
       absent_[s.task_name(t)] = 0;
       ++active_;
-      follow_active(s, t);
+      follow_active(s, t, tasks.running.count(t) > 0);
     }
   }
 }
@@ -394,14 +394,22 @@ void SlurmFollow::poll_tasks() {
 // A queued or running task: its heartbeat is its job's progress; one whose heartbeat has not
 // changed for worker_timeout (this clock: a beat dated ahead by its node's clock is alive while it
 // changes, a forged one is not) is cancelled.
-void SlurmFollow::follow_active(const Submission& s, int64_t t) {
+void SlurmFollow::follow_active(const Submission& s, int64_t t, bool running) {
   const auto hb = ctx_.state.heartbeat(s.task_name(t));  // in the store (on S3 too)
-  if (!hb || !hb->is_object()) return;
-  const auto job = hb->find("job");
-  if (job != hb->end() && job->is_number_integer() && jobs_.count(job->get<int64_t>()))
-    report_heartbeat(progress_, job->get<int64_t>(), *hb);
+  const bool beat = hb && hb->is_object();
+  // No heartbeat yet: a queued task waits (for hours, maybe); a running one that stopped before
+  // its first beat is silent from when it was first seen running.
+  if (!beat && !running) {
+    beats_.erase(s.task_name(t));
+    return;
+  }
+  if (beat) {
+    const auto job = hb->find("job");
+    if (job != hb->end() && job->is_number_integer() && jobs_.count(job->get<int64_t>()))
+      report_heartbeat(progress_, job->get<int64_t>(), *hb);
+  }
   const double now = now_seconds();
-  const std::size_t text = std::hash<std::string>()(hb->dump());
+  const std::size_t text = beat ? std::hash<std::string>()(hb->dump()) : 0;
   const auto [seen, first] = beats_.try_emplace(s.task_name(t), text, now);
   if (!first && seen->second.first != text) seen->second = {text, now};
   if (now - seen->second.second <= static_cast<double>(cfg_.worker_timeout)) return;

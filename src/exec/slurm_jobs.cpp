@@ -80,6 +80,7 @@ SlurmTasks slurm_tasks(const std::string& id, const SlurmIdentity& me) {
       continue;
     }
     if (active_state(state)) add_tasks(task.substr(us + 1), out.active);
+    if (state == "RUNNING") add_tasks(task.substr(us + 1), out.running);
   }
   return out;
 }

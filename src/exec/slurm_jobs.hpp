@@ -22,8 +22,9 @@ struct SlurmIdentity {
 SlurmIdentity slurm_identity(const RunContext& ctx);
 
 struct SlurmTasks {
-  std::set<int64_t> active;  // our tasks of the array that SLURM holds queued or running
-  std::string foreign;       // "" or what squeue says of a task of that id that is not ours
+  std::set<int64_t> active;   // our tasks of the array that SLURM holds queued or running
+  std::set<int64_t> running;  // those of them running (started, so expected to beat)
+  std::string foreign;        // "" or what squeue says of a task of that id that is not ours
 };
 
 // The tasks of array job `id` ("ID_3 RUNNING", "ID_[4-7%2] PENDING", with their uid and name);

@@ -169,6 +169,40 @@ def test_task_whose_heartbeats_stop_is_cancelled_and_its_job_run_again(tmp_path,
     assert run_cache(tmp_path, config(store), command="verify").returncode == 0
 
 
+def test_task_stopped_before_its_first_heartbeat_is_cancelled(tmp_path, slurm):  # noqa: F811
+    """The only array task (one worker slot) stops itself as it starts, before writing any heartbeat
+    (a task hung on its file system). The coordinator judges a running task without a heartbeat as
+    silent from when it first saw it running: after worker_timeout (10 s) it cancels it and starts
+    another task; exit 0, the local store. Before, a task without a heartbeat was never judged: the
+    run waited for SLURM's time limit (a minute) to end it (fails on the time)."""
+    need_fixtures()
+    local = local_copy(tmp_path)
+    store = tmp_path / "mute.zarr"
+    cfg_path = tmp_path / "mute.yaml"
+    cfg_path.write_text(json.dumps(config(store, worker_timeout="0:10", simultaneous_worker_limit=1)))
+    t0 = time.monotonic()
+    proc = subprocess.Popen([str(BIN), "cache", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(slurm, ZP_FAULT_STOP_AT_START=str(tmp_path / "stopped")))
+    pid = None
+    try:
+        task, pid = find_stopped_task(store, time.monotonic() + 120)
+        assert task, "no array task stopped itself"
+        assert not (store / ".zarr-parallel" / "heartbeats" / f"slurm-{task}.json").exists()
+        ended = gone_after(pid, time.monotonic() + 90)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    print(f"the mute task ended {ended} s after it stopped; the run took {time.monotonic() - t0:.1f} s")
+    assert proc.returncode == 0, err
+    assert f"task {task}: no heartbeat for 10 s, cancelling it" in err, err
+    assert ended is not None and ended < 40, (ended, err)
+    assert store_files(store) == store_files(local)
+
+
 PY_SLURM = """
 import zarr_parallel
 zp = zarr_parallel.ZarrParallelAssembler({refs!r}, chunks={chunks!r}, log_level=1)
