@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/terminal_text.hpp"
+#include "exec/heartbeat.hpp"
 #include "plan/plan_json.hpp"
 #include "store/file_store.hpp"
 #include "store/s3_writer.hpp"
@@ -65,15 +66,25 @@ std::string this_host() {
 // processes we cannot see), though the coordinator waits worker_timeout before it gives up on it.
 constexpr double kStaleSeconds = 10;
 
-// What a worker's last heartbeat says of it now: alive, stale, dead or finished, and why.
+// What a worker's last heartbeat says of it now: alive, stale, dead, finished or untrusted, and
+// why.
 struct WorkerView {
   std::string state, why;
-  double age = 0;
+  double age = 0;  // negative: dated in the future
 };
 
 WorkerView worker_view(const nlohmann::json& b, double now, const std::string& host,
                        int64_t worker_timeout) {
-  const double age = std::max(0.0, now - number_in(b, "time"));
+  // Dated later than the clock skew allows (beat_time's rule, as the executors count it): a
+  // forged beat, or a host whose clock runs ahead. Never alive, whatever else it says.
+  const double time = number_in(b, "time");
+  if (time != 0 && beat_time(b, now) == 0)
+    return {"untrusted",
+            fmt::format("clock ahead: dated {:.0f} s in the future, more than the {:.0f} s of "
+                        "clock skew allowed",
+                        time - now, kHeartbeatClockSkew),
+            now - time};
+  const double age = std::max(0.0, now - time);
   if (finished(b)) return {"finished", "", age};
   if (worker_gone(b, host)) return {"dead", "process gone", age};
   if (age > static_cast<double>(worker_timeout))
@@ -209,11 +220,12 @@ void print_status_json(const StatusView& v) {
 void print_heartbeat(const nlohmann::json& b) {
   const auto job = b.find("job");
   const std::string why = b.contains("why") ? " (" + b["why"].get<std::string>() + ")" : "";
-  print_safe("  {:<24} pid {:<8} job {:<6} chunks {}/{}  {}{}, last heartbeat {:.0f} s ago\n",
-             text_in(b, "worker", "?"), number_in(b, "pid"),
-             job != b.end() && job->is_number_integer() ? job->dump() : "-",
+  const double age = b["age_s"].get<double>();
+  const std::string when = age < 0 ? "" : fmt::format(", last heartbeat {:.0f} s ago", age);
+  print_safe("  {:<24} pid {:<8} job {:<6} chunks {}/{}  {}{}{}\n", text_in(b, "worker", "?"),
+             number_in(b, "pid"), job != b.end() && job->is_number_integer() ? job->dump() : "-",
              number_in(b, "chunks_done"), number_in(b, "chunks_total"),
-             b["state"].get<std::string>(), why, b["age_s"].get<double>());
+             b["state"].get<std::string>(), why, when);
 }
 
 std::string worker_counts(const StatusView& v) {
@@ -222,7 +234,7 @@ std::string worker_counts(const StatusView& v) {
     return it == v.count.end() ? int64_t{0} : it->second;
   };
   std::string text = fmt::format("{} live", n("alive"));
-  for (const char* state : {"stale", "dead", "finished"})
+  for (const char* state : {"stale", "untrusted", "dead", "finished"})
     if (n(state) > 0) text += fmt::format(", {} {}", n(state), state);
   return text;
 }
@@ -241,7 +253,7 @@ void print_status_text(const StatusView& v) {
   print_safe("workers    {}\n", worker_counts(v));
   // The workers still at work first; past kMaxBeatLines, a count.
   std::vector<const nlohmann::json*> shown;
-  for (const char* state : {"alive", "stale", "dead", "finished"})
+  for (const char* state : {"alive", "stale", "untrusted", "dead", "finished"})
     for (const auto& b : v.beats)
       if (b["state"] == state) shown.push_back(&b);
   for (std::size_t i = 0; i < shown.size() && i < kMaxBeatLines; ++i) print_heartbeat(*shown[i]);

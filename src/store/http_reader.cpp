@@ -249,6 +249,7 @@ struct HttpReader::Transfer {
   std::string redirected_by;  // the URL whose answer sent us to request_url ("": none)
   enum class Kind { Range, Whole, Head, List, Send } kind = Kind::Range;
   uint64_t offset = 0, length = 0;
+  uint64_t max_body = UINT64_MAX;  // Kind::Whole: refused past this many bytes (get_at_most)
   const HttpSend* send = nullptr;  // Kind::Send: the method, body and headers
   // outcome
   long status = 0;
@@ -289,7 +290,7 @@ uint64_t body_cap(const HttpReader::Transfer& t) {
   if (t.kind == Kind::Range) return t.status == 200 ? t.offset + t.length : t.length;
   if (t.kind == Kind::Head) return 0;
   if (t.kind == Kind::List) return HttpReader::kListPageBytes;
-  return http_max_document();
+  return std::min(http_max_document(), t.max_body);
 }
 
 // Appends with memcpy: Bytes' allocator constructs element by element, so insert() from a char
@@ -993,11 +994,19 @@ Bytes HttpReader::read(const std::string& location, uint64_t offset, uint64_t le
 }
 
 std::optional<Bytes> HttpReader::get(const std::string& location) {
+  bool too_large = false;  // never set without a bound: past http_max_document() it throws
+  return get_at_most(location, UINT64_MAX, too_large);
+}
+
+std::optional<Bytes> HttpReader::get_at_most(const std::string& location, uint64_t max_bytes,
+                                             bool& too_large) {
   std::vector<Transfer> t(1);
   t[0].location = location;
   t[0].kind = Transfer::Kind::Whole;
+  t[0].max_body = max_bytes;
   run(t);
-  if (t[0].missing) return std::nullopt;
+  too_large = t[0].overflow && max_bytes != UINT64_MAX;
+  if (t[0].missing || too_large) return std::nullopt;
   if (!t[0].failure.empty()) fail(t[0], http_retries());
   bytes_read_ += t[0].body.size();
   return std::move(t[0].body);

@@ -66,6 +66,12 @@ class HttpReader : public Readable, public Listable {
   Bytes read(const std::string& location, uint64_t offset, uint64_t length) override;
   std::vector<Bytes> read_many(const std::vector<RangeRequest>& ranges) override;
   std::optional<Bytes> get(const std::string& location) override;
+  // The whole object when it holds at most `max_bytes` (and http_max_document()); nullopt with
+  // `too_large` set when it holds more. The answer is received no further than that, whatever its
+  // Content-Length says: an endless or huge body costs that much memory, not the object's size.
+  // get() is this without a bound of its own, and throws instead.
+  std::optional<Bytes> get_at_most(const std::string& location, uint64_t max_bytes,
+                                   bool& too_large);
   ObjectInfo info(const std::string& location) override;
   std::vector<ObjectInfo> info_many(const std::vector<std::string>& locations) override;
   // S3 only (ListObjectsV2); plain HTTP has no listing and says so (Error(Source)).

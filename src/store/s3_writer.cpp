@@ -230,6 +230,15 @@ std::optional<std::string> S3Writer::get(const std::string& key) const {
   return std::string(bytes->begin(), bytes->end());
 }
 
+std::optional<std::string> S3Writer::get_at_most(const std::string& key, uint64_t max_bytes) const {
+  const std::string location = location_of(key);
+  bool too_large = false;
+  const auto bytes =
+      as_store_error([&] { return http_->get_at_most(location, max_bytes, too_large); });
+  if (!bytes) return std::nullopt;
+  return std::string(bytes->begin(), bytes->end());
+}
+
 std::optional<Tagged> S3Writer::get_tagged(const std::string& key) const {
   std::vector<HttpSend> r(1);
   r[0].method = "GET";

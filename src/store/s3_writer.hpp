@@ -40,6 +40,9 @@ class S3Writer : public Writable {
            Sync sync = Sync::Durable) const override;
   bool put_if_absent(const std::string& key, const std::string& value) const override;
   std::optional<std::string> get(const std::string& key) const override;
+  // Receives no more than `max_bytes` of the object (a hostile bucket's endless or 512 MB answer
+  // to a 64 KiB bookkeeping read): larger is nullopt, as absent, as FileStore answers.
+  std::optional<std::string> get_at_most(const std::string& key, uint64_t max_bytes) const override;
   std::optional<Tagged> get_tagged(const std::string& key) const override;
   // A PUT with If-Match: the ETag (S3 since 2024, MinIO, Ceph). On a server that ignores it
   // (s3rver) the object is replaced whatever its version: conditional_puts_honoured() says so

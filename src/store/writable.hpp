@@ -73,7 +73,8 @@ class Writable {
   virtual std::optional<std::string> get(const std::string& key) const = 0;
   // `key`'s value when it holds at most `max_bytes`; nullopt when absent or larger (a store file
   // is untrusted: a planted 2 GB sparse heartbeat must not be read whole). Backends that can ask
-  // for the size first do (files: fstat); the default reads, then checks.
+  // for the size first do (files: fstat), object stores stop receiving past it (S3); the default
+  // reads, then checks.
   virtual std::optional<std::string> get_at_most(const std::string& key, uint64_t max_bytes) const {
     auto v = get(key);
     if (v && v->size() > max_bytes) return std::nullopt;

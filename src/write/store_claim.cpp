@@ -41,7 +41,8 @@ std::string new_marker() {
 }  // namespace
 
 std::optional<std::string> store_id_in(const Writable& store) {
-  const auto text = store.get(marker_key());
+  // A marker is ~200 bytes: a larger one is not ours (and never read whole).
+  const auto text = store.get_at_most(marker_key(), uint64_t{64} << 10);
   if (!text || json_too_deep(*text)) return std::nullopt;
   const json j = json::parse(*text, nullptr, false);
   if (!j.is_object() || j.value("format", "") != kMarkerFormat || !j.contains("store_id") ||

@@ -35,7 +35,7 @@ json parse_lease(const std::string& text) {
 }
 
 std::optional<json> read_lease(const Writable& store) {
-  const auto text = store.get(lease_key());
+  const auto text = store.get_at_most(lease_key(), uint64_t{64} << 10);  // a lease is ~150 bytes
   if (!text) return std::nullopt;
   return parse_lease(*text);
 }

@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "store/file_store.hpp"
 #include "store/pending_flushes.hpp"
+#include "write/store_claim.hpp"
 #include "write/store_inventory.hpp"
 #include "write/store_state.hpp"
 
@@ -35,8 +36,7 @@ std::string marker_path(const std::string& root) {
 
 std::string random_id() {
   std::random_device rd;
-  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-                      static_cast<uint64_t>(getpid()));
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
   char buf[33];
   snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(gen()),
            static_cast<unsigned long long>(gen()));
@@ -64,16 +64,9 @@ std::string canonical_path(const std::string& path) {
   return s;
 }
 
+// Read as any bookkeeping file: beneath the root, no link followed, at most its size bound.
 std::optional<std::string> store_id_of(const std::string& root) {
-  std::ifstream in(marker_path(root));
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const json j = json::parse(ss.str(), nullptr, false);
-  if (!j.is_object() || j.value("format", "") != kMarkerFormat || !j.contains("store_id") ||
-      !j["store_id"].is_string())
-    return std::nullopt;
-  return j["store_id"].get<std::string>();
+  return store_id_in(FileStore(root));
 }
 
 TargetState classify_target(const std::string& path) {
@@ -115,8 +108,9 @@ std::string create_store(const std::string& root) {
     if (err != EEXIST)
       throw Error::store(root, "cannot create the store folder: " + errno_text(err));
     if (!fs::is_directory(root, ec) || !fs::is_empty(root, ec))
-      throw Error::store(root, "something appeared at the store's path while planning; refusing "
-                               "to write there");
+      throw Error::store(root,
+                         "something appeared at the store's path while planning; refusing "
+                         "to write there");
   }
   const std::string side = (fs::path(root) / StoreState::kFolder).string();
   if (::mkdir(side.c_str(), 0755) != 0)
@@ -124,12 +118,13 @@ std::string create_store(const std::string& root) {
   const std::string id = random_id();
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  const std::string text = json{{"format", kMarkerFormat},
-                                {"store_id", id},
-                                {"host", host},
-                                {"pid", getpid()},
-                                {"tool_version", ZP_VERSION}}
-                               .dump(2);
+  const std::string text = json{
+      {"format", kMarkerFormat},
+      {"store_id", id},
+      {"host", host},
+      {"pid", getpid()},
+      {"tool_version",
+       ZP_VERSION}}.dump(2);
   // O_EXCL: a marker that is already there was not written by this run.
   const std::string marker = marker_path(root);
   const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -214,8 +209,9 @@ void retire(const std::string& old, const std::string& target) {
   try {
     remove_our_store(old);
   } catch (const Error& e) {
-    throw Error::store(target, "the new cache is complete and in place, but the old store, now at " +
-                                   old + ", was kept: " + e.what());
+    throw Error::store(target,
+                       "the new cache is complete and in place, but the old store, now at " + old +
+                           ", was kept: " + e.what());
   }
 }
 

@@ -21,8 +21,9 @@ std::string key(const std::string& rest) {
 // 100,000 files); a larger one is not ours and is read as absent, as an unparsable one is.
 constexpr uint64_t kBookkeepingBytes = uint64_t{64} << 20;
 
-std::optional<json> read_json(const Writable& store, const std::string& k) {
-  const auto text = store.get_at_most(k, kBookkeepingBytes);
+std::optional<json> read_json(const Writable& store, const std::string& k,
+                              uint64_t max_bytes = kBookkeepingBytes) {
+  const auto text = store.get_at_most(k, max_bytes);
   if (!text) return std::nullopt;
   if (json_too_deep(*text)) return std::nullopt;
   json j = json::parse(*text, nullptr, false);
@@ -126,7 +127,7 @@ std::size_t StoreState::done_markers_listed(std::size_t max, bool& cut) const {
 }
 
 std::optional<json> StoreState::heartbeat(const std::string& worker) const {
-  return read_json(store_, key("heartbeats/" + worker + ".json"));
+  return read_json(store_, key("heartbeats/" + worker + ".json"), kHeartbeatBytes);
 }
 
 std::vector<std::string> StoreState::list_at_most(const std::string& sub, std::size_t max) const {

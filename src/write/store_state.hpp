@@ -55,7 +55,10 @@ class StoreState {
   std::vector<std::string> list_at_most(const std::string& sub, std::size_t max) const;
 
   void write_heartbeat(const std::string& worker, const nlohmann::json& beat) const;
+  // A worker's last beat: a few hundred bytes; one over kHeartbeatBytes reads as absent (status
+  // reads up to 10,000 of them from a store it does not trust).
   std::optional<nlohmann::json> heartbeat(const std::string& worker) const;
+  static constexpr uint64_t kHeartbeatBytes = 64 << 10;
 
   // The source fingerprints as planned (also in the plan; kept apart so that a cache hit need not
   // read a large plan).

@@ -23,6 +23,17 @@ def need_fixtures():
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
 
 
+def namespaces_work(flags):
+    """Whether `unshare FLAGS` (-rn: user and network namespaces; -rnm: and mount) can bring up
+    the new namespace's loopback device with `ip`: the tests that need one are skipped otherwise."""
+    import shutil
+    try:
+        return shutil.which("unshare") is not None and shutil.which("ip") is not None and subprocess.run(
+            ["unshare", flags, "ip", "link", "set", "lo", "up"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def planted_libraries(folder, elf):
     """Puts a file that is no library under each name `elf` needs (DT_NEEDED) into `folder`, for
     running from there: a binary whose run path searches the working directory fails to start."""
@@ -46,6 +57,16 @@ def run_cache(tmp_path, config, *args, command="cache", env=None, check=None):
     if check is not None:
         assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc
+
+
+@pytest.fixture
+def s3(tmp_path, request):
+    """s3rver on loopback (servers.S3rver) holding the empty bucket named by the test module's
+    BUCKET; stopped after the test."""
+    from servers import S3rver
+    with S3rver(tmp_path / "s3") as server:
+        server.client().create_bucket(Bucket=request.module.BUCKET)
+        yield server
 
 
 def alive(pid):

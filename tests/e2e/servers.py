@@ -24,6 +24,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """The request handler of every server here: HTTP/1.1 (keep-alive, as S3 and nginx answer) and
+    no log lines on stderr."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+
 def wait_for_port(port, proc, seconds=20):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -185,12 +194,7 @@ class FaultProxy(LoopbackHttp):
     def __enter__(self):
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self, head):
                 with proxy.lock:
                     n = proxy.count
@@ -262,12 +266,7 @@ class Recorder(LoopbackHttp):
     def __enter__(self):
         rec = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self):
                 rec.seen.append((self.command, self.path, dict(self.headers.items())))
                 body = b"<Error><Code>NoSuchKey</Code></Error>"
@@ -391,12 +390,7 @@ class FileServer(LoopbackHttp):
     def __enter__(self):
         srv = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, status, headers, body, head):
                 self.send_response(status)
                 for k, v in headers.items():
@@ -442,50 +436,102 @@ class FileServer(LoopbackHttp):
         return self.serve(Handler)
 
 
-class LoopingS3Listing(LoopbackHttp):
-    """A minimal S3 ListObjectsV2 endpoint that never ends: every page has `per_page` keys and says
-    IsTruncated with a continuation token — always the same one (`repeat`) or a new one each page.
-    Stops (IsTruncated false) after `max_pages`, so a client without a budget still finishes.
-    Anything but a listing is 404. `pages` counts the pages served."""
+class HostileS3(LoopbackHttp):
+    """Path-style S3 at 127.0.0.1 for the untrusted-store and untrusted-source tests: objects from
+    `root` (GET, HEAD; without a root every object is 404), and a ListObjectsV2 of any prefix that
+    never ends: every page has `per_page` keys (`key` formatted with the prefix, the page n, i and
+    k = n * per_page + i; each of `size` bytes) and says IsTruncated with a continuation token,
+    always the same one (`repeat`) or a new one each page, until `max_pages`, so a client without
+    a budget still finishes. `per_page=0`: the files under `root` as one page instead. `pages`
+    counts the listing pages served. A GET of a path in `endless` ({"/bkt/key": how}) answers a
+    body of zeros that does not end (bounded: 1 GiB or 60 s): "declared" says Content-Length
+    4 GiB, "undeclared" says none and closes at the end, "slow" is that at 1 MiB/s; `sent` counts
+    the bytes of such bodies the kernel took."""
 
-    def __init__(self, repeat=True, per_page=1000, max_pages=300):
-        self.repeat = repeat
+    def __init__(self, root=None, per_page=1000, max_pages=2000, repeat=False, key="{prefix}{k}.done",
+                 size=2, endless=None):
+        self.root = Path(root) if root else None
         self.per_page = per_page
         self.max_pages = max_pages
+        self.repeat = repeat
+        self.key = key
+        self.size = size
+        self.endless = endless or {}
+        self.sent = 0
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.pages = 0
 
     def __enter__(self):
+        from urllib.parse import parse_qs, urlsplit
         srv = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
+            def reply(self, status, body, head=False):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", '"e1"')
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
 
-            def log_message(self, *args):
-                pass
+            def files(self, bucket, prefix):
+                top = srv.root / bucket
+                keys = sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file())
+                body = ("<?xml version=\"1.0\"?><ListBucketResult>" + "".join(
+                    f"<Contents><Key>{k}</Key><Size>{(top / k).stat().st_size}</Size></Contents>"
+                    for k in keys if k.startswith(prefix)) + "<IsTruncated>false</IsTruncated></ListBucketResult>")
+                self.reply(200, body.encode())
+
+            def without_end(self, how):
+                self.send_response(200)
+                if how == "declared":
+                    self.send_header("Content-Length", str(4 << 30))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                block, deadline = b"\0" * (1 << 14 if how == "slow" else 1 << 16), time.monotonic() + 60
+                try:
+                    while srv.sent < (1 << 30) and time.monotonic() < deadline:
+                        self.wfile.write(block)
+                        srv.sent += len(block)
+                        if how == "slow":
+                            time.sleep(1 / 64)
+                except OSError:
+                    pass  # the client stopped reading and closed: what we want
+
+            def listing(self, q):
+                srv.pages += 1
+                prefix = q.get("prefix", [""])[0]
+                if srv.per_page == 0:
+                    return self.files(urlsplit(self.path).path.strip("/"), prefix)
+                n = srv.pages
+                keys = "".join(f"<Contents><Key>{srv.key.format(prefix=prefix, n=n, i=i, k=n * srv.per_page + i)}"
+                               f"</Key><Size>{srv.size}</Size></Contents>" for i in range(srv.per_page))
+                more = n < srv.max_pages
+                token = "same-token" if srv.repeat else f"token-{n}"
+                body = ("<?xml version=\"1.0\"?><ListBucketResult>" + keys +
+                        f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>" +
+                        (f"<NextContinuationToken>{token}</NextContinuationToken>" if more else "") +
+                        "</ListBucketResult>").encode()
+                self.reply(200, body)
+
+            def serve(self, head):
+                u = urlsplit(self.path)
+                q = parse_qs(u.query)
+                if q.get("list-type") == ["2"]:
+                    return self.listing(q)
+                if not head and u.path in srv.endless:
+                    return self.without_end(srv.endless[u.path])
+                f = srv.root / u.path.lstrip("/") if srv.root else None
+                if f and f.is_file():
+                    return self.reply(200, f.read_bytes(), head)
+                self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>", head)
 
             def do_GET(self):
-                from urllib.parse import parse_qs, urlsplit
-                q = parse_qs(urlsplit(self.path).query)
-                if q.get("list-type") != ["2"]:
-                    body = b"<Error><Code>NoSuchKey</Code></Error>"
-                    self.send_response(404)
-                else:
-                    srv.pages += 1
-                    n = srv.pages
-                    prefix = q.get("prefix", [""])[0]
-                    keys = "".join(f"<Contents><Key>{prefix}{n}.{i}/.zarray</Key><Size>10</Size></Contents>"
-                                   for i in range(srv.per_page))
-                    more = n < srv.max_pages
-                    token = "same-token" if srv.repeat else f"token-{n}"
-                    body = ("<?xml version=\"1.0\"?><ListBucketResult>" + keys +
-                            f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>" +
-                            (f"<NextContinuationToken>{token}</NextContinuationToken>" if more else "") +
-                            "</ListBucketResult>").encode()
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.serve(False)
+
+            def do_HEAD(self):
+                self.serve(True)
 
         return self.serve(Handler)

@@ -105,6 +105,35 @@ def test_an_empty_folder_is_claimed_and_then_ours(tmp_path):
     assert xr.open_zarr(store).d2m.dtype.kind == "f"
 
 
+def test_a_huge_store_marker_is_not_ours_and_never_read_whole(tmp_path):
+    """A store whose marker (.zarr-parallel/store.json) is a 4 GiB sparse file (no disk used) is not
+    our store: the run refuses it as a foreign folder, in bounded memory, and changes nothing. Before,
+    the marker was read whole (ifstream, links followed): ~2 GB RSS and seconds for the refusal."""
+    need_fixtures()
+    store = tmp_path / "planted.zarr"
+    (store / ".zarr-parallel").mkdir(parents=True)
+    with open(store / ".zarr-parallel" / "store.json", "wb") as f:
+        f.truncate(4 << 30)
+    before = snapshot_meta(store)
+    cfg = tmp_path / "huge_marker.yaml"
+    cfg.write_text(json.dumps(era5_config(store)))
+    # The peak RSS of the run alone: a fresh Python measures its only child.
+    measure = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(p.stderr)")
+    out = subprocess.run(["/usr/bin/python3", "-c", measure, str(BIN), "cache", str(cfg)], capture_output=True,
+                         text=True, timeout=300).stdout
+    code, rss_kb = (int(x) for x in out.split("\n", 1)[0].split())
+    assert code == 5 and "no store marker" in out and str(store) in out, out
+    assert rss_kb < 300_000, rss_kb
+    assert snapshot_meta(store) == before
+
+
+def snapshot_meta(folder):
+    """{relative path: (size, mtime_ns)} of every file under `folder` (without reading them)."""
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
 # 2. Atomic replacement: the old complete store stays whole until the new one is complete.
 
 LAYOUTS = {

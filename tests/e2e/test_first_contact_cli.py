@@ -115,6 +115,34 @@ def test_status_shows_dead_and_stale_workers_with_their_age(tmp_path):
     assert states["gone-here"] in (("dead", 3), ("dead", 4)), states
 
 
+def test_status_does_not_count_a_future_dated_heartbeat_alive(tmp_path):
+    """Before: a beat dated an hour (or 31,000 years) ahead showed as alive, 0 s ago, and counted
+    in live_workers: a forged file, or a node whose clock runs ahead, hid a hung worker. Beyond the
+    60 s of clock skew the executors allow (beat_time), it is untrusted; within it, alive."""
+    need_fixtures()
+    store = finished_store(tmp_path)
+    now, here = time.time(), socket.gethostname()
+    for old in (store / ".zarr-parallel" / "heartbeats").glob("*.json"):
+        old.unlink()
+    write_beat(store, "alive-here", host=here, pid=os.getpid(), time=now, job=1)
+    write_beat(store, "skewed", host=here, pid=os.getpid(), time=now + 30, job=2)  # within the skew
+    write_beat(store, "ahead", host=here, pid=os.getpid(), time=now + 3600, job=3)
+    write_beat(store, "year-33658", host="elsewhere.invalid", pid=4242, time=1e12, job=4)
+    proc = subprocess.run([str(BIN), "status", str(store)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "workers    2 live, 2 untrusted" in proc.stdout, proc.stdout
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ")}
+    assert re.search(r"untrusted \(clock ahead: dated 3[56]\d\d s in the future", lines["ahead"]), lines
+    assert "untrusted (clock ahead" in lines["year-33658"] and "ago" not in lines["year-33658"], lines
+    assert "alive" in lines["skewed"], lines
+    out = json.loads(subprocess.run([str(BIN), "status", str(store), "--json"], capture_output=True,
+                                    text=True, timeout=60).stdout)
+    assert sorted(b["worker"] for b in out["live_workers"]) == ["alive-here", "skewed"], out["live_workers"]
+    assert out["workers"] == {"alive": 2, "untrusted": 2}, out["workers"]
+    states = {b["worker"]: b["state"] for b in out["heartbeats"]}
+    assert states == {"alive-here": "alive", "skewed": "alive", "ahead": "untrusted", "year-33658": "untrusted"}
+
+
 def test_verify_on_an_interrupted_store_says_incomplete_with_exit_2(tmp_path):
     """The README's verify codes: 0 identical, 1 different, 2 could not verify. A store whose run
     was cut short cannot be compared: 2, saying it is incomplete and how to finish it."""

@@ -3,7 +3,6 @@ plan's jobs; an S3 listing stops at the bound it was asked for; Zarr v3 group me
 must-understand rule; log lines show source names escaped; a server that sends neither ETag nor
 Last-Modified is never a cache hit unless the config says assume_unchanged. Each test runs the
 binary on the hostile input and checks the outcome with xarray or the server's own counts."""
-import http.server
 import json
 import os
 import resource
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -21,7 +19,7 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import BIN, ERA5, SAMPLE_BIN, need_fixtures, run_cache, store_files  # noqa: E402
-from servers import FileServer, LoopbackHttp, free_port  # noqa: E402
+from servers import FileServer, HostileS3  # noqa: E402
 
 SANITIZED = BIN.exists() and b"__asan_init" in BIN.read_bytes()
 
@@ -105,68 +103,6 @@ def test_verify_of_an_incomplete_store_does_not_read_its_done_records(tmp_path):
 
 # 2. An S3 listing stops at its bound.
 
-class HostileS3(LoopbackHttp):
-    """Path-style S3 at 127.0.0.1: objects from `root` (GET, HEAD); a ListObjectsV2 of any prefix
-    that never ends (`per_page` keys a page, a new continuation token each time, until
-    `max_pages`). `pages` counts the listing pages served."""
-
-    def __init__(self, root, per_page=1000, max_pages=2000):
-        self.root = Path(root)
-        self.per_page = per_page
-        self.max_pages = max_pages
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.pages = 0
-
-    def __enter__(self):
-        srv = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def reply(self, status, body, head=False):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", '"e1"')
-                self.end_headers()
-                if not head:
-                    self.wfile.write(body)
-
-            def listing(self, q):
-                srv.pages += 1
-                prefix = q.get("prefix", [""])[0]
-                n = srv.pages
-                keys = "".join(f"<Contents><Key>{prefix}{n * srv.per_page + i}.done</Key><Size>2</Size></Contents>"
-                               for i in range(srv.per_page))
-                more = n < srv.max_pages
-                body = ("<?xml version=\"1.0\"?><ListBucketResult>" + keys +
-                        f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>" +
-                        (f"<NextContinuationToken>t{n}</NextContinuationToken>" if more else "") +
-                        "</ListBucketResult>").encode()
-                self.reply(200, body)
-
-            def serve(self, head):
-                u = urlsplit(self.path)
-                q = parse_qs(u.query)
-                if q.get("list-type") == ["2"]:
-                    return self.listing(q)
-                f = srv.root / u.path.lstrip("/")
-                if f.is_file():
-                    return self.reply(200, f.read_bytes(), head)
-                self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>", head)
-
-            def do_GET(self):
-                self.serve(False)
-
-            def do_HEAD(self):
-                self.serve(True)
-
-        return self.serve(Handler)
-
-
 def s3_status(tmp_path, **server):
     """`status s3://bkt/store` of a real store's side folder behind a hostile listing."""
     store, jobs = sample_store(tmp_path)
@@ -181,6 +117,39 @@ def s3_status(tmp_path, **server):
             "AWS_ENDPOINT_URL": s3.endpoint, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
             "HOME": str(home), "ZP_HTTP_RETRIES": "0"}, gigabytes=2)
         return proc, s3.pages, time.monotonic() - t0, jobs
+
+
+@pytest.mark.parametrize("how", ["declared", "undeclared", "slow"])
+def test_s3_bookkeeping_read_stops_at_its_bound(tmp_path, how):
+    """Before: S3Writer::get_at_most read the whole answer, then checked its size: a heartbeat
+    answered with an endless body was read up to ZP_HTTP_MAX_DOCUMENT_MB (512 MB sent, held in
+    memory) and status ended with exit 5 for a record it reads at most 64 KiB of. Now the read
+    stops at the bound (a Content-Length over it: before the body) and the heartbeat reads as
+    absent, as a planted large heartbeat in a folder store does."""
+    store, jobs = sample_store(tmp_path)
+    bucket = tmp_path / "s3" / "bkt" / "store"
+    shutil.copytree(store / ".zarr-parallel", bucket / ".zarr-parallel")
+    (bucket / ".zarr-parallel/store.json").write_text('{"store_id": "x"}')
+    (bucket / ".zarr-parallel/heartbeats/w.json").write_text("{}")  # listed; its GET never ends
+    home = tmp_path / "home"
+    home.mkdir()
+    with HostileS3(tmp_path / "s3", per_page=0,
+                   endless={"/bkt/store/.zarr-parallel/heartbeats/w.json": how}) as s3:
+        t0 = time.monotonic()
+        proc = subprocess.run(["/usr/bin/time", "-v", str(BIN), "status", "s3://bkt/store", "--json"],
+                              capture_output=True, text=True, timeout=300, errors="replace", env=dict(
+                                  os.environ, AWS_ENDPOINT_URL=s3.endpoint, AWS_ACCESS_KEY_ID="",
+                                  AWS_SECRET_ACCESS_KEY="", HOME=str(home), ZP_HTTP_RETRIES="0"))
+        seconds = time.monotonic() - t0
+    rss_mb = [int(line.split(":")[1]) for line in proc.stderr.splitlines() if "Maximum resident" in line][0] / 1024
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status = json.loads(proc.stdout)
+    assert status["jobs_done"] == jobs and status["complete"], status
+    assert [b.get("worker") for b in status["heartbeats"]] == ["series"], status["heartbeats"]
+    # Read no further than 64 KiB: what the kernel's socket buffers took besides is a few MB.
+    assert s3.sent < 32 << 20, s3.sent
+    assert rss_mb < 400, rss_mb
+    assert seconds < 60, seconds
 
 
 def test_s3_status_listing_stops_at_its_bound(tmp_path):

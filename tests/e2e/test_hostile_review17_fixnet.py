@@ -6,7 +6,6 @@ server has 10.231.0.1, the "metadata service" 169.254.169.254 and "this machine'
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,21 +15,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import BIN, SAMPLE_BIN  # noqa: E402
+from conftest import BIN, SAMPLE_BIN, namespaces_work  # noqa: E402
 
 PUBLIC, OWN, METADATA = "10.231.0.1", "10.231.0.2", "169.254.169.254"
 CREDS = b'{"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG", "Token": "IQoJ"}'
 
 
-def namespaces_work():
-    try:
-        return shutil.which("unshare") is not None and shutil.which("ip") is not None and subprocess.run(
-            ["unshare", "-rn", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-in_namespace = pytest.mark.skipif(not namespaces_work(), reason="needs unshare -rn (user and network namespaces) and ip")
+in_namespace = pytest.mark.skipif(not namespaces_work("-rn"), reason="needs unshare -rn (user and network namespaces) and ip")
 
 
 def run_in_namespace(tmp_path, case):

@@ -16,23 +16,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import BIN, ERA5, need_fixtures  # noqa: E402
-from servers import FileServer  # noqa: E402
+from conftest import BIN, ERA5, namespaces_work, need_fixtures  # noqa: E402
+from servers import FileServer, QuietHandler  # noqa: E402
 
 PUBLIC, METADATA = "10.231.0.1", "169.254.169.254"
 HOSTS = (f"127.0.0.1 localhost\n::1 localhost\n{PUBLIC} data.example.test\n{METADATA} imds.example.test\n"
          f"{PUBLIC} mirror.example.test\n")
 
 
-def namespaces_work():
-    try:
-        return shutil.which("unshare") is not None and shutil.which("ip") is not None and subprocess.run(
-            ["unshare", "-rnm", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-pytestmark = pytest.mark.skipif(not namespaces_work(),
+pytestmark = pytest.mark.skipif(not namespaces_work("-rnm"),
                                 reason="needs unshare -rnm (user, network and mount namespaces) and ip")
 
 
@@ -68,12 +60,7 @@ class ForwardProxy(FileServer):
         import urllib.parse
         srv = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _relay(self, head):
                 srv.seen.append((self.command, self.path, {}))
                 u = urllib.parse.urlsplit(self.path)

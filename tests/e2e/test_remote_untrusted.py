@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ERA5, need_fixtures, run_cache  # noqa: E402
-from servers import FileServer, LoopingS3Listing  # noqa: E402
+from servers import FileServer, HostileS3  # noqa: E402
 
 SECRET_HEADERS = {"Authorization": "Bearer tok-SECRET-6a", "X-Api-Key": "key-SECRET-6b"}
 
@@ -257,7 +257,7 @@ def test_a_trickling_json_meets_a_deadline(tmp_path, rate, env):
 @pytest.mark.parametrize("repeat,env,why", [(True, {}, "repeats its continuation token"),
                                             (False, {"ZP_S3_MAX_LIST_ENTRIES": "5000"}, "ZP_S3_MAX_LIST_ENTRIES")])
 def test_an_s3_listing_that_never_ends_is_refused(tmp_path, repeat, env, why):
-    with LoopingS3Listing(repeat=repeat) as s3:
+    with HostileS3(repeat=repeat, max_pages=300, key="{prefix}{n}.{i}/.zarray", size=10) as s3:
         proc, seconds, rss = run_measured(tmp_path, {"data_uri": "s3://bkt/store.zarr", "engine": "zarr",
                                                      "storage_options": {"anon": True, "endpoint_url": s3.endpoint},
                                                      "cache_store": str(tmp_path / "s.zarr")}, env)

@@ -15,20 +15,12 @@ import pytest
 import xarray as xr
 
 from conftest import BIN, ERA5, need_fixtures, run_cache  # noqa: E402
-from servers import S3rver  # noqa: E402
 from test_s3_modes import objects  # noqa: E402
 from test_s3_output import BUCKET, keys, s3_config  # noqa: E402
 from test_slurm import slurm  # noqa: E402,F401  (the fixture: a real single-node SLURM)
 from test_mpi import MPI_ENV, mpi_ready  # noqa: E402
 
 PLAN = ".zarr-parallel/plan.json"
-
-
-@pytest.fixture
-def s3(tmp_path):
-    with S3rver(tmp_path / "s3") as server:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
 
 
 def aws_env(s3):

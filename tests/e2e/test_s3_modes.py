@@ -18,18 +18,10 @@ import pytest
 import xarray as xr
 
 from conftest import BIN, ERA5, need_fixtures, none_alive_within, open_kerchunk, run_cache  # noqa: E402
-from servers import S3rver  # noqa: E402
 from test_s3_output import BUCKET, S3StandIn, keys, s3_config  # noqa: E402
 
 SHARDED = {"zarr_format": 3, "chunks": {"time": 24, "latitude": 10, "longitude": 16},
            "shards": {"time": 48, "latitude": 40, "longitude": 48}}
-
-
-@pytest.fixture
-def s3(tmp_path):
-    with S3rver(tmp_path / "s3") as server:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
 
 
 def objects(s3, prefix):

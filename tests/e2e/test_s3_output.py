@@ -19,11 +19,10 @@ from xml.sax.saxutils import escape
 import botocore.exceptions
 import fsspec
 import numpy as np
-import pytest
 import xarray as xr
 
 from conftest import BIN, ERA5, need_fixtures, open_kerchunk, run_cache  # noqa: E402
-from servers import LoopbackHttp, S3rver, free_port  # noqa: E402
+from servers import LoopbackHttp, QuietHandler, free_port  # noqa: E402
 
 UNIT = Path(os.environ.get("ZP_UNIT_BIN") or Path(BIN).parent / "zp_unit_tests")
 BUCKET = "out"
@@ -70,12 +69,7 @@ class S3StandIn(LoopbackHttp):
     def __enter__(self):
         stand = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, status, headers, body):
                 self.send_response(status)
                 head = self.command == "HEAD"
@@ -186,13 +180,6 @@ def run_unit(name, endpoint, prefix, **env):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[  SKIPPED ]" not in proc.stdout, proc.stdout
     return proc.stdout + proc.stderr
-
-
-@pytest.fixture
-def s3(tmp_path):
-    with S3rver(tmp_path / "s3") as server:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
 
 
 def keys(s3, prefix):

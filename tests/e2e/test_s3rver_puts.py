@@ -11,16 +11,8 @@ import time
 import botocore.exceptions
 import pytest
 
-from servers import S3rver  # noqa: E402
 
 BUCKET = "puts"
-
-
-@pytest.fixture
-def s3(tmp_path):
-    with S3rver(tmp_path / "s3") as server:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
 
 
 def cut_put(s3, key, body, reset):
