@@ -19,6 +19,7 @@ struct WorkerArgs {
   std::vector<int64_t> job_ids;
   int64_t task = -1;
   int threads = 0, jobs_fd = -1;
+  double time_limit = 0;  // --queue: the task's SLURM --time in seconds (0: none)
 };
 
 int run_worker_command(WorkerArgs a) {
@@ -40,7 +41,7 @@ int run_worker_command(WorkerArgs a) {
                                      ? std::filesystem::absolute(a.plan_path).parent_path().string()
                                      : "";
   if (!a.queue.empty())
-    run_queue_task(p, threads, a.worker_id, a.task, a.queue, local_root, digest);
+    run_queue_task(p, threads, a.worker_id, a.task, a.queue, local_root, digest, a.time_limit);
   else if (a.jobs_fd >= 0)
     serve_worker_jobs(p, threads, a.worker_id, a.jobs_fd, local_root, digest);
   else
@@ -72,6 +73,10 @@ CommandRun setup_worker(CLI::App& cmd) {
       "--queue", a->queue,
       "take jobs from the shared queue in this folder's .zarr-parallel/slurm/queue, then "
       "copies of slow ones (SLURM array tasks; --task: where to look first)");
+  cmd.add_option("--time-limit", a->time_limit,
+                 "with --queue: the task's time limit in seconds; no job is taken that would "
+                 "not end within it (the coordinator starts new tasks for the rest)")
+      ->check(CLI::Range(0.0, 1e9));
   return [a] { return run_worker_command(*a); };
 }
 

@@ -7,6 +7,7 @@
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
 #include "store/file_store.hpp"
+#include "store/private_folder.hpp"
 #include "store/secrets_channel.hpp"
 
 namespace zp {
@@ -15,21 +16,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// This store's folder under the scratch folder, created 0700. Named by a digest: the store id
-// comes from the bucket (untrusted) and never becomes a path by itself.
+// This store's folder under the scratch folder: ours and private (private_folder.hpp), since
+// SLURM's scripts and logs, the submissions and the secrets channel go there. Named by a digest:
+// the store id comes from the bucket (untrusted) and never becomes a path by itself.
 std::string run_folder(const Plan& plan, const Config& cfg) {
   const fs::path base = cfg.slurm.scratch.empty() ? fs::current_path() / "zarr-parallel-slurm"
                                                   : fs::path(cfg.slurm.scratch);
   const fs::path dir = base / ("s3-" + sha256_hex(plan.store + "\n" + plan.store_id).substr(0, 16));
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir))
-    throw Error::config("slurm.scratch", "cannot create " + dir.string() +
-                                             " for the SLURM "
-                                             "job scripts and logs: " +
-                                             ec.message());
-  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-  return dir.string();
+  try {
+    return private_folder(dir.string(), "the SLURM job scripts, logs and secrets of this store");
+  } catch (const Error& e) {
+    throw Error::config("slurm.scratch", e.what());
+  }
 }
 
 }  // namespace

@@ -47,7 +47,32 @@ QueueTask::QueueTask(const Plan& plan, const JobQueue& queue, const StoreState& 
       task_(std::move(task)),
       first_(std::max<int64_t>(0, first)) {}
 
+void QueueTask::set_time_limit(double seconds) {
+  // SLURM counts from before this process started: a few seconds are kept aside.
+  if (seconds > 0) deadline_ = now_seconds() + seconds - std::min(10.0, 0.05 * seconds);
+}
+
+// Whether the time left is too short for another job like the longest one so far (the first is
+// always taken: a task that can run none would end without doing anything).
+bool QueueTask::out_of_time() {
+  const double now = now_seconds();
+  if (job_started_ > 0) longest_ = std::max(longest_, now - job_started_);
+  job_started_ = 0;
+  if (deadline_ <= 0 || longest_ <= 0 || now + 1.5 * longest_ <= deadline_) return false;
+  say(stderr, fmt::format("zarr-parallel: task {} takes no more jobs: {:.0f} s left of its time "
+                          "limit, its longest job took {:.1f} s\n",
+                          task_, std::max(0.0, deadline_ - now), longest_));
+  return true;
+}
+
 std::optional<int64_t> QueueTask::next() {
+  if (out_of_time()) return std::nullopt;
+  const auto job = next_job();
+  if (job) job_started_ = now_seconds();
+  return job;
+}
+
+std::optional<int64_t> QueueTask::next_job() {
   for (;;) {
     throw_if_terminated("the cache run was");
     const auto done = done_jobs_listed(state_, plan_.jobs.size());
@@ -136,7 +161,7 @@ std::optional<CopyPick> QueueTask::pick_copy(const std::set<int64_t>& done,
 
 void run_queue_task(const Plan& plan, int threads, const std::string& worker_id, int64_t first,
                     const std::string& queue_root, const std::string& local_root,
-                    const std::string& plan_sha256) {
+                    const std::string& plan_sha256, double time_limit) {
   const auto out = open_output_store(plan);
   const StoreState state(*out);
   // Other tasks' heartbeats, where WorkerJobs writes them.
@@ -145,6 +170,7 @@ void run_queue_task(const Plan& plan, int threads, const std::string& worker_id,
   const StoreState files_state(files);
   const JobQueue queue(queue_root, plan.jobs.size());
   QueueTask task(plan, queue, state, in_store ? state : files_state, worker_id, first);
+  task.set_time_limit(time_limit);
   run_worker_queue(
       plan, threads, worker_id, [&] { return task.next(); }, local_root, plan_sha256);
 }

@@ -35,14 +35,20 @@ class QueueTask {
   QueueTask(const Plan& plan, const JobQueue& queue, const StoreState& state,
             const StoreState& files, std::string task, int64_t first);
 
+  // The task ends after `seconds` (SLURM's --time, counted from now): no job is taken once what
+  // is left of it is under 1.5x the longest job this task ran.
+  void set_time_limit(double seconds);
+
   // The next job to run (a copy or not); nullopt when nothing is left for this task.
   std::optional<int64_t> next();
 
  private:
+  std::optional<int64_t> next_job();
   std::optional<int64_t> take(const std::set<int64_t>& done, const JobQueue::Claims& claims);
   std::optional<CopyPick> pick_copy(const std::set<int64_t>& done, const JobQueue::Claims& claims,
                                     std::size_t jobs_in_run, bool& may_come);
   void learn(const std::set<int64_t>& done);
+  bool out_of_time();
   double started_of(int64_t job, const Claim& c, double now);
 
   const Plan& plan_;
@@ -55,6 +61,9 @@ class QueueTask {
   std::set<int64_t> learnt_;              // done jobs whose time is in durations_
   std::vector<double> durations_;         // seconds per job_weight of finished jobs
   std::map<int64_t, double> first_seen_;  // claims with no readable start: when first seen here
+  double deadline_ = 0;                   // when the task's time runs out (0: never)
+  double job_started_ = 0;                // when next() last gave a job
+  double longest_ = 0;                    // seconds of this task's longest job so far
 };
 
 // The worker command's --queue mode: the queue in `queue_root`'s side folder (the store, or for
@@ -63,6 +72,6 @@ class QueueTask {
 // `plan_sha256`: as run_worker_jobs's.
 void run_queue_task(const Plan& plan, int threads, const std::string& worker_id, int64_t first,
                     const std::string& queue_root, const std::string& local_root,
-                    const std::string& plan_sha256 = "");
+                    const std::string& plan_sha256 = "", double time_limit = 0);
 
 }  // namespace zp

@@ -24,6 +24,7 @@
 #include "exec/run_program.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
+#include "store/private_folder.hpp"
 #include "write/store_inventory.hpp"
 
 namespace zp {
@@ -92,8 +93,9 @@ int64_t max_array_size() {
 }
 
 // The sbatch script of an array of `tasks` tasks taking jobs from the queue; `first`: the place
-// in the queue where its task 0 looks first.
-std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first) {
+// in the queue where its task 0 looks first; `logs`: the private folder of slurmstepd's output.
+std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first,
+                         const std::string& logs) {
   std::string script = "#!/bin/bash\n";
   script += "#SBATCH --job-name=zarr-parallel\n";
   script += fmt::format("#SBATCH --array=0-{}%{}\n", tasks - 1,
@@ -101,9 +103,7 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
   script += fmt::format("#SBATCH --mem={}M\n", (cfg.memory_limit + 1048575) / 1048576);
   script += fmt::format("#SBATCH --time={}\n", slurm_time(cfg.worker_timeout));
   script += fmt::format("#SBATCH --cpus-per-task={}\n", ctx.plan.threads_per_worker);
-  script += fmt::format(
-      "#SBATCH --output={}\n",
-      quote(ctx.store.path_of(std::string(StoreState::kFolder) + "/logs/slurm-%A_%a.log")));
+  script += fmt::format("#SBATCH --output={}\n", quote(logs + "/slurm-%A_%a.log"));
   if (!cfg.slurm.partition.empty())
     script += "#SBATCH --partition=" + quote(cfg.slurm.partition) + "\n";
   if (!cfg.slurm.account.empty()) script += "#SBATCH --account=" + quote(cfg.slurm.account) + "\n";
@@ -112,9 +112,10 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
   const std::string plan = ctx.plan_file.empty() ? ctx.state.plan_path() : ctx.plan_file;
   script += fmt::format(
       "exec {} worker {} --queue {} --task \"$(({} + SLURM_ARRAY_TASK_ID))\" --threads {} "
-      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --plan-sha256 {}{}\n",
+      "--worker-id \"slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" --time-limit {} "
+      "--plan-sha256 {}{}\n",
       quote(worker_executable_path()), quote(plan), quote(ctx.store.root()), first,
-      ctx.plan.threads_per_worker, handed_digest(ctx),
+      ctx.plan.threads_per_worker, cfg.worker_timeout, handed_digest(ctx),
       ctx.store_options.empty() ? "" : " --store-options " + quote(ctx.store_options));
   return script;
 }
@@ -122,12 +123,17 @@ std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks
 // One array of `tasks` tasks.
 Submission submit(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first,
                   int attempt) {
-  ctx.store.make_folder(std::string(StoreState::kFolder) + "/slurm");
-  ctx.store.make_folder(std::string(StoreState::kFolder) + "/logs");
-  const std::string script_key =
-      std::string(StoreState::kFolder) + fmt::format("/slurm/submit-{}.sh", attempt);
-  ctx.store.put(script_key, array_script(ctx, cfg, tasks, first));
-  std::string id = run_command({"sbatch", "--parsable", ctx.store.path_of(script_key)});
+  // slurmstepd follows links when it opens --output, sbatch reads the script after we wrote it:
+  // both folders must be ours and private (a shared store's side folder is refused).
+  const std::string side = std::string(StoreState::kFolder);
+  const std::string scripts =
+      private_folder(ctx.store.path_of(side + "/slurm"), "the SLURM job scripts");
+  const std::string logs =
+      private_folder(ctx.store.path_of(side + "/logs"), "the logs SLURM writes (--output)");
+  only_own_files(logs, "slurm-", "the logs SLURM writes (--output)");
+  const std::string name = fmt::format("submit-{}.sh", attempt);
+  ctx.store.put(side + "/slurm/" + name, array_script(ctx, cfg, tasks, first, logs));
+  std::string id = run_command({"sbatch", "--parsable", scripts + "/" + name});
   id = id.substr(0, id.find_first_of(";\n"));
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
     throw Error(ErrorKind::Job, "sbatch did not return a job id: " + id);
@@ -333,7 +339,7 @@ class SlurmFollow {
   std::set<int64_t> count_done(const JobQueue::Claims& claims);
   void requeue_lost(const std::set<int64_t>& done, const JobQueue::Claims& claims);
   void give_up(int64_t job, const std::string& task, const std::string& why);
-  bool more_tasks(const std::set<int64_t>& done);
+  bool more_tasks(const std::set<int64_t>& done, const JobQueue::Claims& claims);
   void submit_more(int64_t tasks);
   void end_tasks();
 
@@ -354,7 +360,8 @@ class SlurmFollow {
   int64_t lost_ = 0;  // jobs queued again at this poll
   int idle_rounds_ = 0;
   std::size_t done_at_round_ = SIZE_MAX;
-  bool strays_ = false;  // a copy ran or a task was lost: either may have left temporaries
+  std::size_t refilled_at_ = 0;  // jobs done when a freed slot last got a new task
+  bool strays_ = false;          // a copy ran or a task was lost: either may have left temporaries
 };
 
 // The coordinator is being stopped: so are its tasks (the store stays resumable).
@@ -473,13 +480,22 @@ void SlurmFollow::submit_more(int64_t tasks) {
 // Tasks for the jobs left: when every task is gone, or for jobs queued again while too few tasks
 // run. False when nothing is left to run. Rounds of tasks that end without a job done meanwhile
 // (tasks that cannot start) are given up after kMaxAttempts.
-bool SlurmFollow::more_tasks(const std::set<int64_t>& done) {
-  int64_t left = 0, remaining = 0;
+bool SlurmFollow::more_tasks(const std::set<int64_t>& done, const JobQueue::Claims& claims) {
+  int64_t left = 0, remaining = 0, unclaimed = lost_;  // lost_: released at this poll
   for (const auto& [task, polls] : absent_) left += polls < 2;
-  for (const int64_t j : jobs_) remaining += !done.count(j) && !failed_.count(j);
+  for (const int64_t j : jobs_) {
+    remaining += !done.count(j) && !failed_.count(j);
+    unclaimed += !done.count(j) && !failed_.count(j) && !claims.first.count(j);
+  }
   const int64_t free = std::max(1, cfg_.simultaneous_worker_limit) - left;
   if (left > 0) {
-    if (lost_ > 0 && free > 0) submit_more(std::min(lost_, free));
+    // A slot freed (a task lost, or ended when its time would not fit another job) while jobs
+    // wait unclaimed: a new task takes it, if jobs got done since the last such task (tasks that
+    // end without running any are not replaced one by one forever).
+    if (free > 0 && (lost_ > 0 || (unclaimed > 0 && done.size() > refilled_at_))) {
+      submit_more(std::min(unclaimed, free));
+      refilled_at_ = done.size();
+    }
     return true;
   }
   if (remaining == 0) return false;
@@ -525,7 +541,7 @@ void SlurmFollow::run() {
     all_done = done.size() == jobs_.size();
     if (all_done) break;
     requeue_lost(done, claims);
-    if (!more_tasks(done)) break;
+    if (!more_tasks(done, claims)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   if (all_done) end_tasks();

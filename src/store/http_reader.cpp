@@ -158,6 +158,9 @@ uint64_t s3_max_list_entries() {
 uint64_t http_max_document() {
   return static_cast<uint64_t>(env_int("ZP_HTTP_MAX_DOCUMENT_MB", 512, 1, 1 << 20)) << 20;
 }
+uint64_t http_max_range_skip() {
+  return static_cast<uint64_t>(env_int("ZP_HTTP_MAX_SKIP_MB", 64, 0, 1 << 20)) << 20;
+}
 
 S3Settings S3Settings::resolve(const StorageOptions& o) {
   S3Settings s;
@@ -265,6 +268,10 @@ struct HttpReader::Transfer {
   };
   std::vector<Piece> scatter;
   uint64_t received = 0;
+  // A 200 to a range (the server ignored Range): bytes of the object seen so far, those before the
+  // range dropped as they came. `range_ignored`: refused, the range lies too far in.
+  uint64_t object_seen = 0;
+  bool range_ignored = false;
   std::string etag, last_modified, content_range;
   int64_t content_length = -1;
   bool done = false;
@@ -281,13 +288,13 @@ struct HttpReader::Transfer {
 
 namespace {
 
-// Most bytes a transfer may receive: a range its length (a 200 to a range: up to the range's end),
-// a whole document or listing http_max_document(), an error answer 64 KiB (only its status
+// Most bytes a transfer may keep: a range its length (a 200 to a range too: take_whole_answer), a
+// whole document or listing http_max_document(), an error answer 64 KiB (only its status
 // matters). A server cannot fill memory with an endless body.
 uint64_t body_cap(const HttpReader::Transfer& t) {
   using Kind = HttpReader::Transfer::Kind;
   if (t.status < 200 || t.status >= 300) return 64 << 10;
-  if (t.kind == Kind::Range) return t.status == 200 ? t.offset + t.length : t.length;
+  if (t.kind == Kind::Range) return t.length;
   if (t.kind == Kind::Head) return 0;
   if (t.kind == Kind::List) return HttpReader::kListPageBytes;
   return std::min(http_max_document(), t.max_body);
@@ -302,7 +309,7 @@ void append(Bytes& body, const char* ptr, std::size_t len) {
   std::memcpy(body.data() + at, ptr, len);
 }
 
-// The body's bytes [received, received + len) into each piece they overlap.
+// The range's bytes [received, received + len) into each piece they overlap.
 void scatter(HttpReader::Transfer& t, const char* ptr, std::size_t len) {
   const uint64_t from = t.received, to = t.received + len;
   for (const auto& p : t.scatter) {
@@ -315,9 +322,35 @@ void scatter(HttpReader::Transfer& t, const char* ptr, std::size_t len) {
   t.received = to;
 }
 
+// A 200 to a range: the server ignored Range and sends the object from its first byte. Bytes
+// before the range are dropped as they arrive (memory stays the range's, not its offset's), those
+// in it kept (in the pieces' buffers when merged), and the transfer stops at the range's end. A
+// range further in than http_max_range_skip() is refused at the first byte: every read of it
+// would move that many bytes for nothing.
+size_t take_whole_answer(HttpReader::Transfer& t, const char* ptr, size_t len) {
+  if (t.offset > http_max_range_skip()) {
+    t.range_ignored = true;
+    return 0;  // abort (CURLE_WRITE_ERROR, judged as range_ignored)
+  }
+  const uint64_t from = t.object_seen, to = from + len, end = t.offset + t.length;
+  t.object_seen = to;
+  const uint64_t lo = std::max(from, t.offset), hi = std::min(to, end);
+  if (lo < hi && !t.scatter.empty()) {
+    scatter(t, ptr + (lo - from), hi - lo);
+  } else if (lo < hi) {
+    if (t.body.empty()) t.body.reserve(t.length);
+    append(t.body, ptr + (lo - from), hi - lo);
+  }
+  if (to <= end) return len;
+  t.capped = true;  // the rest of the object is not wanted
+  return 0;
+}
+
 size_t on_body(char* ptr, size_t size, size_t n, void* user) {
   auto* t = static_cast<HttpReader::Transfer*>(user);
   const size_t len = size * n;
+  if (t->kind == HttpReader::Transfer::Kind::Range && t->status == 200)
+    return take_whole_answer(*t, ptr, len);
   if (!t->scatter.empty() && t->status == 206) {
     if (t->received + len > t->length) {
       t->overflow = true;
@@ -333,11 +366,8 @@ size_t on_body(char* ptr, size_t size, size_t n, void* user) {
     append(t->body, ptr, len);
     return len;
   }
-  // Past the cap: a 200 to a range has all it needs (the rest of the object is not wanted) and an
-  // error body is cut; any other transfer got more than it may, and fails.
-  const bool enough = (t->kind == HttpReader::Transfer::Kind::Range && t->status == 200) ||
-                      t->status < 200 || t->status >= 300;
-  if (enough) {
+  // Past the cap: an error body is cut; any other transfer got more than it may, and fails.
+  if (t->status < 200 || t->status >= 300) {
     append(t->body, ptr, cap - t->body.size());
     t->capped = true;
   } else {
@@ -455,15 +485,11 @@ bool parse_content_range(const std::string& v, uint64_t& a, uint64_t& b, int64_t
 void judge_range(HttpReader::Transfer& t) {
   const std::string asked =
       std::to_string(t.offset) + "-" + std::to_string(t.offset + t.length - 1);
-  if (t.status == 200) {  // the server ignored Range: keep the slice asked for
-    if (t.body.size() < t.offset + t.length) {
+  if (t.status == 200) {  // the server ignored Range: take_whole_answer kept the slice asked for
+    if ((t.scatter.empty() ? t.body.size() : t.received) < t.length)
       t.failure = "range " + std::to_string(t.offset) + "+" + std::to_string(t.length) +
-                  " lies past the end of the object (" + std::to_string(t.body.size()) +
+                  " lies past the end of the object (" + std::to_string(t.object_seen) +
                   " bytes): truncated object or bad reference";
-      return;
-    }
-    t.body.erase(t.body.begin(), t.body.begin() + static_cast<std::ptrdiff_t>(t.offset));
-    t.body.resize(t.length);
     return;
   }
   uint64_t a = 0, b = 0;
@@ -481,6 +507,16 @@ void judge_range(HttpReader::Transfer& t) {
     t.transient = true;  // a body cut short
     t.failure = "short body: " + std::to_string(got) + " of " + std::to_string(t.length) + " bytes";
   }
+}
+
+// A 200 to a range too far in to skip to (take_whole_answer).
+std::string ignored_range(const HttpReader::Transfer& t) {
+  return "the server ignored Range: it answered 200 (the whole object) to the request for bytes " +
+         std::to_string(t.offset) + "-" + std::to_string(t.offset + t.length - 1) +
+         ", and reaching them would mean receiving and dropping " + std::to_string(t.offset) +
+         " bytes, more than the " + std::to_string(http_max_range_skip() >> 20) +
+         " MiB allowed (ZP_HTTP_MAX_SKIP_MB): refused; serve the file from a server that "
+         "answers range requests (206)";
 }
 
 }  // namespace
@@ -527,7 +563,8 @@ void HttpReader::start_transfer(Transfer& tr, long timeout) {
   t->easy = curl_easy_init();
   t->status = 0;
   t->body.clear();
-  t->received = 0;
+  t->received = t->object_seen = 0;
+  t->range_ignored = false;
   t->etag.clear();
   t->last_modified.clear();
   t->content_range.clear();
@@ -845,6 +882,8 @@ void HttpReader::judge(Transfer& tr) const {
   } else if (t->overflow) {
     t->failure = "the server sent more than the " + std::to_string(body_cap(*t)) +
                  " bytes asked for (or allowed for a whole document, ZP_HTTP_MAX_DOCUMENT_MB)";
+  } else if (t->range_ignored) {
+    t->failure = ignored_range(*t);
   } else if (t->curl != CURLE_OK && !(t->curl == CURLE_WRITE_ERROR && t->capped)) {
     t->transient = transient_curl(t->curl);
     t->failure = t->curl_error;
@@ -974,16 +1013,8 @@ std::vector<Bytes> HttpReader::read_many(const std::vector<RangeRequest>& ranges
     if (pieces[k].size() == 1) {
       bytes_read_ += todo[k].body.size();
       out[pieces[k][0].index] = std::move(todo[k].body);
-      continue;
-    }
-    if (todo[k].status == 206) {  // already in its pieces
-      bytes_read_ += todo[k].received;
-      continue;
-    }
-    bytes_read_ += todo[k].body.size();       // a 200: the slice asked for, cut into its pieces
-    for (const MergedPiece& p : pieces[k]) {  // memcpy, not assign: see append()
-      out[p.index].resize(ranges[p.index].length);
-      std::memcpy(out[p.index].data(), todo[k].body.data() + p.at, ranges[p.index].length);
+    } else {
+      bytes_read_ += todo[k].received;  // already in its pieces (a 206 or a 200)
     }
   }
   return out;

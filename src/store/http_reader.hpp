@@ -153,6 +153,9 @@ int http_deadline();
 // Largest whole object (a reference set, .zmetadata, an S3 listing page) read into memory:
 // ZP_HTTP_MAX_DOCUMENT_MB, default 512 MiB.
 uint64_t http_max_document();
+// Most bytes before the range a 200 answer to a range request (a server that ignores Range) may
+// make us receive and drop: ZP_HTTP_MAX_SKIP_MB, default 64 MiB.
+uint64_t http_max_range_skip();
 // Most objects one S3 listing may name: ZP_S3_MAX_LIST_ENTRIES, default 10 million.
 uint64_t s3_max_list_entries();
 

@@ -335,3 +335,21 @@ def test_an_append_runs_as_a_slurm_job_array(tmp_path, slurm):
     assert first_line(proc).startswith("zarr-parallel: append") and "submitted SLURM job" in proc.stderr, proc.stderr
     assert_store_is_the_glob(store, tmp_path / "src" / "*.nc")
     assert run_cache(tmp_path, cfg, command="verify").returncode == 0
+
+
+def test_a_task_takes_no_job_it_has_no_time_left_for(tmp_path, slurm):
+    """worker_timeout is each array task's --time, and a task takes job after job from the queue: it
+    must not start a job that would outlast its time (SLURM would kill it midway). One worker slot,
+    worker_timeout 6 s, the first job slowed to 4 s: the task stops after it ("takes no more jobs"),
+    the coordinator starts another task for the rest; exit 0, the local store. Before, the one task
+    took every job (fails on the claims)."""
+    need_fixtures()
+    store = tmp_path / "timed.zarr"
+    env = dict(slurm, ZP_FAULT_SLEEP_ONCE=str(tmp_path / "slept"), ZP_FAULT_SLEEP_SECONDS="4",
+               ZP_FAULT_NO_COPIES="1")
+    run_cache(tmp_path, config(store, simultaneous_worker_limit=1, worker_timeout="0:06"), env=env, check=0)
+    claims = claims_by_task(store)
+    assert len(claims) >= 2, claims
+    assert "takes no more jobs" in slurm_logs(store), slurm_logs(store)[-3000:]
+    assert store_files(store) == store_files(local_copy(tmp_path))
+    assert run_cache(tmp_path, config(store), command="verify").returncode == 0
