@@ -149,7 +149,10 @@ int64_t count_done(const StoreState& state, const Plan& plan, std::vector<std::s
   for (const auto& name : names) {
     int64_t id = -1;
     const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id);
-    if (ec == std::errc() && std::string_view(end) == ".done" && ids.count(id)) done.insert(id);
+    // Named as workers name them: "01.done" is no marker of job 1 (is_done() never sees it).
+    if (ec == std::errc() && std::string_view(end) == ".done" && ids.count(id) &&
+        name == std::to_string(id) + ".done")
+      done.insert(id);
   }
   return static_cast<int64_t>(done.size());
 }

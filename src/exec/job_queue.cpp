@@ -22,12 +22,13 @@ std::string key(const std::string& name) {
   return std::string(JobQueue::kFolder) + "/" + name;
 }
 
-// A whole decimal id below `limit`, or nullopt.
+// A job id below `limit` written as we write it (std::to_string), or nullopt: "01", "-0" or "+1"
+// would read as a job whose claim or marker has another name, that release() never removes.
 std::optional<int64_t> job_id(std::string_view text, std::size_t limit) {
   int64_t id = -1;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || end != text.data() + text.size() || id < 0 ||
-      static_cast<uint64_t>(id) >= limit)
+      static_cast<uint64_t>(id) >= limit || text != std::to_string(id))
     return std::nullopt;
   return id;
 }

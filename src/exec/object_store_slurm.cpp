@@ -6,6 +6,7 @@
 #include "core/hash.hpp"
 #include "exec/executor.hpp"
 #include "exec/progress.hpp"
+#include "exec/termination.hpp"
 #include "store/file_store.hpp"
 #include "store/private_folder.hpp"
 #include "store/secrets_channel.hpp"
@@ -39,6 +40,9 @@ bool run_slurm_on_object_store(const ObjectStoreJobs& jobs, const Config& cfg) {
   ctx.plan_sha256 = jobs.plan_sha256;
   ctx.store_options = jobs.plan.access.store.public_json().dump();
   {
+    // SIGINT/SIGTERM/SIGHUP as for a folder store: the tasks scancelled, the secrets removed,
+    // exit 128 + the signal; installed before the secrets are written, so none outlives a signal.
+    const TerminationGuard guard;
     SecretsChannel secrets(jobs.plan.access, dir);  // sbatch exports its variable to the tasks
     bool finished = false;
     try {

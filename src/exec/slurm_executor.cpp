@@ -16,12 +16,14 @@
 
 #include "core/console.hpp"
 #include "core/error.hpp"
+#include "core/json_limits.hpp"
 #include "core/plural.hpp"
 #include "exec/executor.hpp"
 #include "exec/heartbeat.hpp"
 #include "exec/job_queue.hpp"
 #include "exec/progress.hpp"
 #include "exec/run_program.hpp"
+#include "exec/slurm_jobs.hpp"
 #include "exec/termination.hpp"
 #include "plan/plan_json.hpp"
 #include "store/private_folder.hpp"
@@ -97,7 +99,7 @@ int64_t max_array_size() {
 std::string array_script(const RunContext& ctx, const Config& cfg, int64_t tasks, int64_t first,
                          const std::string& logs) {
   std::string script = "#!/bin/bash\n";
-  script += "#SBATCH --job-name=zarr-parallel\n";
+  script += "#SBATCH --job-name=" + slurm_identity(ctx).name + "\n";
   script += fmt::format("#SBATCH --array=0-{}%{}\n", tasks - 1,
                         std::max(1, cfg.simultaneous_worker_limit));
   script += fmt::format("#SBATCH --mem={}M\n", (cfg.memory_limit + 1048575) / 1048576);
@@ -133,7 +135,9 @@ Submission submit(const RunContext& ctx, const Config& cfg, int64_t tasks, int64
   only_own_files(logs, "slurm-", "the logs SLURM writes (--output)");
   const std::string name = fmt::format("submit-{}.sh", attempt);
   ctx.store.put(side + "/slurm/" + name, array_script(ctx, cfg, tasks, first, logs));
-  std::string id = run_command({"sbatch", "--parsable", scripts + "/" + name});
+  // The name on the command line too: it wins over a --job-name in slurm.extra.
+  std::string id = run_command(
+      {"sbatch", "--parsable", "--job-name=" + slurm_identity(ctx).name, scripts + "/" + name});
   id = id.substr(0, id.find_first_of(";\n"));
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
     throw Error(ErrorKind::Job, "sbatch did not return a job id: " + id);
@@ -183,52 +187,35 @@ Submission parse_submission(const json& s, std::size_t plan_jobs, const std::str
   return sub;
 }
 
-// The submissions of an earlier run; a damaged or foreign file is a store error (exit 5).
+// At most this many submissions a run saves (its first arrays, then one a job queued again, at
+// most kMaxAttempts a job, and one a round of tasks), of at most kSubmissionBytes each
+// ({"id":"<41 characters>","tasks":<19 digits>},).
+std::size_t max_submissions(std::size_t plan_jobs) {
+  return 4 * plan_jobs + 1024;
+}
+constexpr uint64_t kSubmissionBytes = 96;
+
+// The submissions of an earlier run; a damaged, foreign or too large file is a store error
+// (exit 5), read no further than a run's submissions can make it.
 std::vector<Submission> load(const RunContext& ctx) {
   std::vector<Submission> out;
   const std::string key = std::string(StoreState::kFolder) + "/slurm/submissions.json";
-  const auto text = ctx.store.get(key);
-  if (!text) return out;
   const std::string path = ctx.store.path_of(key);
-  const json j = json::parse(*text, nullptr, false);
+  const std::size_t most = max_submissions(ctx.plan.jobs.size());
+  const auto text = ctx.store.get_at_most(key, kSubmissionBytes * most);
+  if (!text) {
+    if (!ctx.store.exists(key)) return out;
+    throw Error::store(path, fmt::format("larger than {} bytes, more than this plan's SLURM "
+                                         "submissions can make it",
+                                         kSubmissionBytes * most));
+  }
+  const json j = json_too_deep(*text) ? json() : json::parse(*text, nullptr, false);
   if (!j.is_array()) throw Error::store(path, "not a JSON list of SLURM submissions");
+  if (j.size() > most)
+    throw Error::store(
+        path, fmt::format("{} submissions, more than this plan can make ({})", j.size(), most));
   for (const auto& s : j) out.push_back(parse_submission(s, ctx.plan.jobs.size(), path));
   return out;
-}
-
-// Array task indices of `id` that SLURM still holds as queued or running: "ID_3 RUNNING",
-// "ID_[4-7%2] PENDING". Finished tasks, and pending ones that scancel dropped, are absent.
-std::set<int64_t> active_tasks(const std::string& id) {
-  int status = 0;
-  const std::string out =
-      run_command({"squeue", "-h", "-r", "-j", id, "-t", "all", "-o", "%i %T"}, &status);
-  std::set<int64_t> active;
-  if (status != 0) {
-    if (out.find("Invalid job id") != std::string::npos) return active;  // purged: nothing active
-    throw Error(ErrorKind::Job, "squeue failed: " + out);
-  }
-  static const std::set<std::string> kActive = {
-      "PENDING",  "RUNNING",   "CONFIGURING", "COMPLETING",   "SUSPENDED",  "REQUEUED",
-      "RESIZING", "SIGNALING", "STAGE_OUT",   "REQUEUE_HOLD", "REQUEUE_FED"};
-  std::istringstream in(out);
-  for (std::string task, state; in >> task >> state;) {
-    const auto us = task.find('_');
-    if (us == std::string::npos || task.substr(0, us) != id || !kActive.count(state)) continue;
-    std::string idx = task.substr(us + 1);
-    if (idx.front() != '[') {
-      active.insert(std::stoll(idx));
-      continue;
-    }
-    idx = idx.substr(1, idx.find_first_of("%]") - 1);  // "4-7,9"
-    std::istringstream parts(idx);
-    for (std::string part; std::getline(parts, part, ',');) {
-      const auto dash = part.find('-');
-      const int64_t a = std::stoll(part.substr(0, dash));
-      const int64_t b = dash == std::string::npos ? a : std::stoll(part.substr(dash + 1));
-      for (int64_t i = a; i <= b; ++i) active.insert(i);
-    }
-  }
-  return active;
 }
 
 }  // namespace
@@ -263,12 +250,24 @@ static void count_done_job(const StoreState& state, Progress& progress, int64_t 
 namespace {
 
 // Submissions of an earlier run that SLURM still holds are followed, not submitted again; their
-// tasks still queued or running go into `running`.
+// tasks still queued or running go into `running`. A job that is not ours (another user's, or
+// named for another store or plan) is left alone: not followed, counted or cancelled.
 std::vector<Submission> adopt_earlier(const RunContext& ctx, const Config& cfg,
-                                      std::set<std::string>& running) {
+                                      const SlurmIdentity& me, std::set<std::string>& running) {
   std::vector<Submission> subs;
   for (const auto& s : load(ctx)) {
-    const auto active = active_tasks(s.id);
+    const auto tasks = slurm_tasks(s.id, me);
+    if (!tasks.foreign.empty()) {
+      log_line(
+          cfg.log_level, 1,
+          fmt::format(
+              "SLURM job {} in {} is not this run's ({}; ours: uid {}, job name "
+              "'{}'): ignored, neither followed nor cancelled",
+              s.id, ctx.store.path_of(std::string(StoreState::kFolder) + "/slurm/submissions.json"),
+              tasks.foreign, me.uid, me.name));
+      continue;
+    }
+    const auto& active = tasks.active;
     for (int64_t t : active)
       if (t < s.tasks) running.insert(s.task_name(t));
     if (!active.empty()) {
@@ -319,6 +318,7 @@ class SlurmFollow {
               std::vector<Submission>& subs, int& attempt, const JobQueue& queue)
       : ctx_(ctx),
         cfg_(cfg),
+        me_(slurm_identity(ctx)),
         jobs_(jobs.begin(), jobs.end()),
         subs_(subs),
         attempt_(attempt),
@@ -345,6 +345,7 @@ class SlurmFollow {
 
   const RunContext& ctx_;
   const Config& cfg_;
+  const SlurmIdentity me_;
   const std::set<int64_t> jobs_;
   std::vector<Submission>& subs_;
   int& attempt_;
@@ -353,8 +354,11 @@ class SlurmFollow {
   std::set<int64_t> counted_;  // done jobs whose bytes are in `written_`, `read_`
   uint64_t written_ = 0, read_ = 0;
   std::map<std::string, int> absent_;  // each task of ours: consecutive polls not in squeue
-  int64_t active_ = 0;                 // tasks in squeue at the last poll
-  std::map<int64_t, int> attempts_;    // runs of a job lost so far
+  // Each running task's last heartbeat (a hash of its text) and when, by this clock, it changed:
+  // the nodes' clocks may run ahead or behind, and a beat's own time is the store's word.
+  std::map<std::string, std::pair<std::size_t, double>> beats_;
+  int64_t active_ = 0;               // tasks in squeue at the last poll
+  std::map<int64_t, int> attempts_;  // runs of a job lost so far
   std::set<int64_t> failed_;
   std::vector<std::string> failures_;
   int64_t lost_ = 0;  // jobs queued again at this poll
@@ -366,7 +370,7 @@ class SlurmFollow {
 
 // The coordinator is being stopped: so are its tasks (the store stays resumable).
 void SlurmFollow::stop_on_signal() {
-  for (const auto& s : subs_) run_command({"scancel", s.id}, nullptr);
+  for (const auto& s : subs_) scancel_ours(s.id, me_);
   progress_.finish();
   throw_if_terminated("the cache run was");
 }
@@ -374,7 +378,7 @@ void SlurmFollow::stop_on_signal() {
 void SlurmFollow::poll_tasks() {
   active_ = 0;
   for (const auto& s : subs_) {
-    const auto active = active_tasks(s.id);
+    const auto active = slurm_tasks(s.id, me_).active;
     for (int64_t t = 0; t < s.tasks; ++t) {
       if (!active.count(t)) {
         ++absent_[s.task_name(t)];
@@ -387,20 +391,24 @@ void SlurmFollow::poll_tasks() {
   }
 }
 
-// A queued or running task: its heartbeat is its job's progress; one that stopped is cancelled.
+// A queued or running task: its heartbeat is its job's progress; one whose heartbeat has not
+// changed for worker_timeout (this clock: a beat dated ahead by its node's clock is alive while it
+// changes, a forged one is not) is cancelled.
 void SlurmFollow::follow_active(const Submission& s, int64_t t) {
   const auto hb = ctx_.state.heartbeat(s.task_name(t));  // in the store (on S3 too)
   if (!hb || !hb->is_object()) return;
-  const auto job = hb->find("job"), time = hb->find("time");
+  const auto job = hb->find("job");
   if (job != hb->end() && job->is_number_integer() && jobs_.count(job->get<int64_t>()))
     report_heartbeat(progress_, job->get<int64_t>(), *hb);
-  if (time == hb->end() || !time->is_number() ||
-      now_seconds() - beat_time(*hb, now_seconds()) <= static_cast<double>(cfg_.worker_timeout))
-    return;
+  const double now = now_seconds();
+  const std::size_t text = std::hash<std::string>()(hb->dump());
+  const auto [seen, first] = beats_.try_emplace(s.task_name(t), text, now);
+  if (!first && seen->second.first != text) seen->second = {text, now};
+  if (now - seen->second.second <= static_cast<double>(cfg_.worker_timeout)) return;
   log_line(cfg_.log_level, 1,
            fmt::format("task {}_{}: no heartbeat for {} s, cancelling it", s.id, t,
                        cfg_.worker_timeout));
-  run_command({"scancel", fmt::format("{}_{}", s.id, t)}, nullptr);
+  scancel_ours(fmt::format("{}_{}", s.id, t), me_);
 }
 
 // Not queued or running two polls in a row (a task between states is not lost), or not a task of
@@ -516,13 +524,13 @@ bool SlurmFollow::more_tasks(const std::set<int64_t>& done, const JobQueue::Clai
 void SlurmFollow::end_tasks() {
   bool any = false;
   for (const auto& s : subs_)
-    if (!active_tasks(s.id).empty()) {
-      run_command({"scancel", s.id}, nullptr);
+    if (!slurm_tasks(s.id, me_).active.empty()) {
+      scancel_ours(s.id, me_);
       any = true;
     }
   for (int i = 0; any && i < 60; ++i) {
     any = false;
-    for (const auto& s : subs_) any |= !active_tasks(s.id).empty();
+    for (const auto& s : subs_) any |= !slurm_tasks(s.id, me_).active.empty();
     if (any) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   // (A store on S3 has no half-written files: a part upload not completed is no object.)
@@ -557,7 +565,7 @@ void SlurmFollow::run() {
 
 bool run_slurm(const RunContext& ctx, const std::vector<int64_t>& jobs, const Config& cfg) {
   std::set<std::string> running;  // tasks of an earlier, still queued submission
-  std::vector<Submission> subs = adopt_earlier(ctx, cfg, running);
+  std::vector<Submission> subs = adopt_earlier(ctx, cfg, slurm_identity(ctx), running);
   const JobQueue queue(ctx.store.root(), ctx.plan.jobs.size());
   release_stale(queue, jobs, running);
   queue.write_order(largest_first(ctx.plan, jobs));

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "store/file_store.hpp"
+#include "write/store_state.hpp"
 
 namespace zp {
 namespace {
@@ -79,6 +81,35 @@ TEST(JobQueue, WhatTheStoreSaysIsChecked) {
       EXPECT_NE(std::string(e.what()).find("order.txt"), std::string::npos) << e.what();
     }
   }
+}
+
+// A claim is named as claim() names it: "01", "-0", "00" would hold a job under a name release()
+// never removes (found before as jobs 1, 0, 0).
+TEST(JobQueue, OnlyAJobsOwnNameIsItsClaim) {
+  QueueFolder f;
+  const JobQueue q(f.root.string(), 4);
+  q.write_order({0, 1});
+  for (const char* name : {"01", "-0", "00", "01.copy", "+1", "1 "})
+    f.write(f.claims() / name, R"({"task": "slurm-1_0", "started": 5})");
+  const auto c = q.claims();
+  EXPECT_TRUE(c.first.empty());
+  EXPECT_TRUE(c.copies.empty());
+  EXPECT_TRUE(q.claim(1, false, "slurm-2_0", 6));
+  EXPECT_EQ(q.claims().first.size(), 1u);
+  q.release(1, false);
+  EXPECT_TRUE(q.claims().first.empty());
+  f.write(f.root / JobQueue::kFolder / "order.txt", "01\n");
+  EXPECT_THROW(q.order(), Error);
+}
+
+TEST(JobQueue, OnlyAJobsOwnNameIsItsDoneMarker) {
+  QueueFolder f;
+  const fs::path jobs = f.root / StoreState::kFolder / "jobs";
+  fs::create_directories(jobs);
+  for (const char* name : {"01.done", "-0.done", "00.done", "2.done", "3.done.x"})
+    f.write(jobs / name, "{}");
+  const FileStore store(f.root.string());
+  EXPECT_EQ(done_jobs_listed(StoreState(store), 4), (std::set<int64_t>{2}));
 }
 
 TEST(JobQueue, TaskNames) {
