@@ -276,7 +276,21 @@ def p1(work, runs):
     return dict(**summary(measured), rss_kb=max(r.rss_kb for r in measured))
 
 
-def w7(files, work, runs, baselines, delay):
+def ab_runs(cfg_path, out, runs, ab_dir):
+    """Ours from BIN (A) and from `ab_dir` (B), alternating run by run on the same config."""
+    builds = {"a": BIN, "b": Path(ab_dir)}
+    measured = {k: [] for k in builds}
+    for _ in range(runs):
+        for k, bindir in builds.items():
+            shutil.rmtree(out, ignore_errors=True)
+            measured[k].append(timed([bindir / "zarr-parallel", "cache", cfg_path]))
+    r = {"a_bin": str(BIN), "b_bin": str(ab_dir), **{k: summary(v) for k, v in measured.items()}}
+    r["b_over_a_wall"] = r["b"]["median"] / r["a"]["median"]
+    r["b_over_a_cpu"] = r["b"]["cpu_median"] / r["a"]["cpu_median"]
+    return r
+
+
+def w7(files, work, runs, baselines, delay, ab_dir=None):
     """W1 with its source a kerchunk reference set (made by kerchunk 0.1.2) served by nginx on
     loopback, directly and through a TCP relay that delays each direction by delay/2 (a round trip
     of `delay`; this kernel has no netem)."""
@@ -305,6 +319,10 @@ def w7(files, work, runs, baselines, delay):
                 (www / name).write_text(json.dumps(refs))
                 sub = work / label.replace("+", "_")
                 sub.mkdir()
+                if ab_dir:  # --ab: both builds alternating, no baselines
+                    cfg_path = run_ours(w, files, sub, 1, data_uri=f"{base}/{name}")[2]
+                    out[label] = ab_runs(cfg_path, sub / "ours.zarr", runs, ab_dir)
+                    continue
                 r = {"ours": run_ours(w, files, sub, runs, data_uri=f"{base}/{name}")[0]}
                 if baselines:
                     res, xr_out = run_xarray(w, files, sub, runs, False, reference_url=f"{base}/{name}")
@@ -559,7 +577,8 @@ def main():
             print(name, json.dumps(results[name]), flush=True)
             continue
         if name == "W7":
-            results[name] = w7(sets["daily"], work, args.runs, not args.no_baselines, args.delay)
+            results[name] = w7(sets["daily"], work, args.runs, not args.no_baselines and not args.ab, args.delay,
+                               args.ab)
             print(name, json.dumps(results[name]), flush=True)
             continue
         w = WORKLOADS[name]

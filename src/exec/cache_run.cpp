@@ -46,7 +46,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 Prepared prepare(const Config& cfg, std::vector<Fingerprint>* fingerprints) {
-  Prepared p{cfg, {}, {}, {}, {}};
+  Prepared p{cfg, {}, {}, {}, {}, {}};
   set_scan_cache_log_level(cfg.log_level);
   p.dataset = open_source(cfg.data_uri, cfg.engine, cfg.concat_dim, cfg.group, cfg.access,
                           cfg.filter_by_keys);
@@ -58,7 +58,7 @@ Prepared prepare(const Config& cfg, std::vector<Fingerprint>* fingerprints) {
                          SourceAccess own(access);
                          return take_fingerprints(objects, own);
                        });
-  p.coordinates = load_coordinates(p.dataset);
+  p.coordinates = load_coordinates(p.dataset, fingerprints ? &p.kept : nullptr);
   p.selection = apply_preprocessors(p.dataset, p.coordinates, cfg.preprocessors);
   p.coordinates = with_labels(std::move(p.coordinates), p.selection);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -232,6 +232,7 @@ void plan_session(const Config& cfg, const std::string& staging, CacheSession& s
   check_not_source(staging, roots, "the staging store " + staging);
   session.plan = std::move(prep.plan);
   session.plan.sources = std::move(taken);
+  session.kept = std::move(prep.kept);
   for (const auto& n : session.plan.notes)
     log_line(cfg.log_level, 1, "note: " + n.key + ": " + n.message);
 }
@@ -386,8 +387,9 @@ void write_start(CacheSession& session) {
     std::vector<int> coordinates;  // fetched together: one round trip behind a network
     for (std::size_t i = 0; i < plan.arrays.size(); ++i)
       if (plan.arrays[i].coordinate) coordinates.push_back(static_cast<int>(i));
-    runner.run_whole_arrays(coordinates);
+    runner.run_whole_arrays(coordinates, &session.kept);
   }
+  session.kept.clear();
   for (const auto& j : plan.jobs)
     if (!state.is_done(j.id)) session.pending.push_back(j.id);
   session.plan_path = state.plan_path();

@@ -21,6 +21,7 @@ struct Prepared {
   Coordinates coordinates;
   Selection selection;
   Plan plan;
+  KeptChunks kept;  // the remote coordinates' stored bytes, read for the plan
 };
 
 // Everything up to and including the plan and its recommendations; no writes. `fingerprints`,
@@ -49,6 +50,7 @@ struct CacheSession {
   std::vector<int64_t> pending;  // jobs without a done marker
   double started = 0;
   Decision decision;  // hit / new / continue / rebuild, and why (the run's first line)
+  KeptChunks kept;    // Prepared::kept: written as the coordinate arrays without a second read
 };
 
 // Cache hit check, plan, recommendations, store replace/resume, metadata and coordinates.

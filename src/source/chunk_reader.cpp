@@ -237,13 +237,26 @@ void ChunkReader::read_into(const Variable& v, int64_t chunk_index, std::optiona
   to_native(v, out, n);
 }
 
+KeptChunk ChunkReader::kept(const Variable& v, int64_t chunk_index, Bytes bytes) {
+  const ChunkRef& ref = v.chunks.at(static_cast<std::size_t>(chunk_index));
+  const std::string& location = ds_.files.at(ref.file);
+  return {location, ref.offset, ref.length,
+          access_.reader(location, ds_.access.data_role()).version_seen(location),
+          std::move(bytes)};
+}
+
 std::vector<std::vector<std::optional<Bytes>>> fetch_whole_1d(
-    ChunkReader& reader, const std::vector<const Variable*>& vars) {
+    ChunkReader& reader, const std::vector<const Variable*>& vars, KeptChunks* kept) {
   std::vector<ChunkReader::ChunkOf> chunks;
   for (const Variable* v : vars)
     if (v && v->ndim() == 1 && reader.remote(*v))
       for (int64_t c = 0; c < v->grid.chunks_along(0); ++c) chunks.push_back({v, c});
   auto raw = reader.fetch_many(chunks);
+  uint64_t kept_bytes = 0;
+  for (std::size_t k = 0; kept && k < chunks.size(); ++k) {
+    if (!raw[k] || (kept_bytes += raw[k]->size()) > kKeptChunkBytes) continue;
+    kept->push_back(reader.kept(*chunks[k].v, chunks[k].index, *raw[k]));
+  }
   std::vector<std::vector<std::optional<Bytes>>> out(vars.size());
   for (std::size_t i = 0, k = 0; i < vars.size(); ++i)
     for (; k < chunks.size() && chunks[k].v == vars[i]; ++k) out[i].push_back(std::move(raw[k]));

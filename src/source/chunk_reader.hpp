@@ -19,6 +19,19 @@
 
 namespace zp {
 
+// Stored bytes of a remote chunk read before the plan's fingerprints were known (the coordinates,
+// read for the plan), with the size and version of its object that answer carried: a later
+// reader uses them instead of a second request only when they are the version it expects.
+struct KeptChunk {
+  std::string location;
+  uint64_t offset = 0, length = 0;
+  ObjectInfo seen;  // exists=false: the answer gave no size, never used
+  Bytes bytes;
+};
+using KeptChunks = std::vector<KeptChunk>;
+// Most stored bytes kept so (coordinates are small; larger ones are read again as before).
+inline constexpr uint64_t kKeptChunkBytes = uint64_t{16} << 20;
+
 class ChunkReader {
  public:
   explicit ChunkReader(const Dataset& ds) : ds_(ds), access_(ds.access) {}
@@ -31,6 +44,9 @@ class ChunkReader {
                  unsigned char* out);
   // True when the variable's chunks live behind a network: fetch them together, then decode.
   bool remote(const Variable& v) const;
+  // The chunk's byte range (Range chunks only) and its object's size and version as the last
+  // read of it saw them (Readable::version_seen).
+  KeptChunk kept(const Variable& v, int64_t chunk_index, Bytes bytes);
   // Stored bytes of the byte-range chunks among `indices` (concurrent requests when remote);
   // nullopt for the others (inline, missing, slabs).
   std::vector<std::optional<Bytes>> fetch_many(const Variable& v,
@@ -75,8 +91,10 @@ Bytes read_whole_1d(ChunkReader& reader, const Variable& v,
                     std::vector<std::optional<Bytes>> fetched = {});
 // The stored bytes of every chunk of the remote 1-D variables among `vars` (null: none), fetched
 // together (one round trip for all coordinates, not one per chunk); an empty list for the others.
+// `kept`, when given, also gets a copy of each fetched chunk with its object's version seen
+// (up to kKeptChunkBytes in all).
 std::vector<std::vector<std::optional<Bytes>>> fetch_whole_1d(
-    ChunkReader& reader, const std::vector<const Variable*>& vars);
+    ChunkReader& reader, const std::vector<const Variable*>& vars, KeptChunks* kept = nullptr);
 
 // Location of a chunk for messages: "file.nc, variable 'd2m', chunk (0, 1, 2)".
 std::string chunk_location(const Dataset& ds, const Variable& v, int64_t chunk_index);

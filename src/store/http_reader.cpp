@@ -783,17 +783,45 @@ std::string HttpReader::version_of(const Transfer& t) {
   return "";
 }
 
+namespace {
+
+// The object's whole size, from "bytes a-b/SIZE" or a 200's length; -1 when the answer says none.
+int64_t object_size(const HttpReader::Transfer& t) {
+  if (const auto slash = t.content_range.rfind('/'); slash != std::string::npos) {
+    const std::string total = t.content_range.substr(slash + 1);
+    return total == "*" ? -1 : std::strtoll(total.c_str(), nullptr, 10);
+  }
+  return t.status == 200 && t.content_length >= 0 ? t.content_length : -1;
+}
+
+}  // namespace
+
+void HttpReader::note_seen(const Transfer& t) {
+  if (t.kind != Transfer::Kind::Range && t.kind != Transfer::Kind::Whole) return;
+  const int64_t size = object_size(t);
+  const Version now{static_cast<uint64_t>(size), version_of(t)};
+  const auto it = seen_.find(t.location);
+  // Answers of two versions (or one without a size): which bytes came from which is not kept,
+  // so none is vouched for.
+  if (size < 0 ||
+      (it != seen_.end() && (it->second.size != now.size || it->second.etag != now.etag)))
+    mixed_.insert(t.location);
+  else
+    seen_[t.location] = now;
+}
+
+ObjectInfo HttpReader::version_seen(const std::string& location) {
+  std::lock_guard lock(mutex_);
+  const auto it = seen_.find(location);
+  if (it == seen_.end() || mixed_.count(location)) return {};
+  return ObjectInfo{true, it->second.size, 0, it->second.etag};
+}
+
 void HttpReader::check_version(Transfer& t) const {
   const auto it = expected_.find(t.location);
   if (it == expected_.end() || t.kind == Transfer::Kind::Head || t.kind == Transfer::Kind::Send)
     return;
-  int64_t size = -1;  // the object's whole size, from "bytes a-b/SIZE" or a 200's length
-  if (const auto slash = t.content_range.rfind('/'); slash != std::string::npos) {
-    const std::string total = t.content_range.substr(slash + 1);
-    if (total != "*") size = std::strtoll(total.c_str(), nullptr, 10);
-  } else if (t.status == 200 && t.content_length >= 0) {
-    size = t.content_length;
-  }
+  const int64_t size = object_size(t);
   std::string change;
   if (size >= 0 && static_cast<uint64_t>(size) != it->second.size)
     change = "changed size (" + std::to_string(it->second.size) + " → " + std::to_string(size) +
@@ -829,6 +857,7 @@ void HttpReader::retry(std::vector<Transfer*> pending, bool versioned) {
     for (Transfer* t : pending) {
       judge(*t);
       if (versioned && t->failure.empty() && !t->missing) check_version(*t);
+      if (t->failure.empty() && !t->missing) note_seen(*t);
       if (t->transient && attempt < retries) again.push_back(t);
     }
     if (again.empty()) break;

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "store/address_rule.hpp"
 #include "store/readable.hpp"
@@ -83,6 +84,7 @@ class HttpReader : public Readable, public Listable {
   // bytes, are under 2 MB).
   static constexpr uint64_t kListPageBytes = uint64_t{16} << 20;
   void expect_version(const std::string& location, uint64_t size, const std::string& etag) override;
+  ObjectInfo version_seen(const std::string& location) override;
   bool remote() const override { return true; }
   uint64_t bytes_read() const override { return bytes_read_; }
   // Sends the requests (concurrently, at most http_concurrency() in flight) on the read path:
@@ -118,6 +120,7 @@ class HttpReader : public Readable, public Listable {
   // Headers and S3 signing on a CURL*; `payload_sha256` is the body's hash ("" for none).
   curl_slist* add_secrets(void* easy, const std::string& payload_sha256) const;
   void check_version(Transfer& t) const;
+  void note_seen(const Transfer& t);  // a read's answer: its object's size and version
   static std::string version_of(const Transfer& t);
   void judge(Transfer& t) const;  // the outcome of one try: failure, transient, missing
   std::string refusal_hint(const Transfer& t) const;
@@ -133,6 +136,8 @@ class HttpReader : public Readable, public Listable {
     std::string etag;
   };
   std::map<std::string, Version> expected_;  // guarded by mutex_
+  std::map<std::string, Version> seen_;      // guarded by mutex_
+  std::set<std::string> mixed_;              // seen in two versions; guarded by mutex_
   std::mutex hosts_mutex_;
   std::map<std::string, HostAnswer> proxied_hosts_;  // by origin; guarded by hosts_mutex_
   std::atomic<uint64_t> bytes_read_{0};

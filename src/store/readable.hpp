@@ -56,6 +56,13 @@ class Readable {
   virtual void expect_version(const std::string& location, uint64_t size, const std::string& etag) {
     (void)location, (void)size, (void)etag;
   }
+  // The object's size and version as the last answer to a read of it carried them (remote
+  // backends; exists=false when none was seen or the answer gave no size): a caller holding bytes
+  // read before it knew the planned version compares this with it instead of reading again.
+  virtual ObjectInfo version_seen(const std::string& location) {
+    (void)location;
+    return {};
+  }
   // True when reads cost a round trip: callers then batch them (read_many) instead of reading
   // chunk by chunk in their threads.
   virtual bool remote() const { return false; }

@@ -144,7 +144,7 @@ CoordinateValues coordinate_values(const Variable& v, const Bytes& raw) {
 
 }  // namespace
 
-Coordinates load_coordinates(const Dataset& ds) {
+Coordinates load_coordinates(const Dataset& ds, KeptChunks* kept) {
   Coordinates out;
   ChunkReader reader(ds);
   std::vector<const Variable*> vars;
@@ -152,7 +152,7 @@ Coordinates load_coordinates(const Dataset& ds) {
     const Variable* v = ds.find(dim.name);
     vars.push_back(v && ds.is_dimension_coordinate(*v) ? v : nullptr);
   }
-  auto fetched = fetch_whole_1d(reader, vars);  // remote: one round trip for all of them
+  auto fetched = fetch_whole_1d(reader, vars, kept);  // remote: one round trip for all of them
   for (std::size_t i = 0; i < vars.size(); ++i) {
     const Variable* v = vars[i];
     if (!v) continue;

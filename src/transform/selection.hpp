@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/cf_time.hpp"
+#include "source/chunk_reader.hpp"
 #include "source/dataset.hpp"
 
 namespace zp {
@@ -108,8 +109,9 @@ struct Selection {
   std::string output_name_of_var(const std::string& source_var) const;
 };
 
-// Reads the dimension coordinates of `ds` (small 1-D arrays) and decodes CF time.
-Coordinates load_coordinates(const Dataset& ds);
+// Reads the dimension coordinates of `ds` (small 1-D arrays) and decodes CF time. `kept`, when
+// given, gets the remote chunks' stored bytes with the version seen (fetch_whole_1d).
+Coordinates load_coordinates(const Dataset& ds, KeptChunks* kept = nullptr);
 
 // Applies preprocessors in order. `identity` when the list is empty. Labels that a preprocessor
 // changes are in Selection::relabeled; with_labels() gives the coordinates as the output has them.

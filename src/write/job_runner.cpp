@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -435,31 +436,57 @@ JobStats JobRunner::run_whole_array(int array_index) {
   return job ? run(*job) : JobStats{};
 }
 
-void JobRunner::run_whole_arrays(const std::vector<int>& arrays) {
+namespace {
+
+// The bytes of `ref` among `kept`, when the object's version seen with them is its fingerprint in
+// `sources` (the one every later answer is checked against); nullptr otherwise.
+const Bytes* kept_bytes(const KeptChunks* kept, const std::vector<Fingerprint>& sources,
+                        const std::string& location, const ChunkRef& ref) {
+  if (!kept) return nullptr;
+  const auto fp = std::find_if(sources.begin(), sources.end(),
+                               [&](const Fingerprint& f) { return f.path == location; });
+  if (fp == sources.end() || fp->size < 0) return nullptr;
+  for (const KeptChunk& k : *kept)
+    if (k.location == location && k.offset == ref.offset && k.length == ref.length &&
+        k.seen.exists && k.seen.size == static_cast<uint64_t>(fp->size) &&
+        k.seen.etag == fp->etag && k.bytes.size() == ref.length)
+      return &k.bytes;
+  return nullptr;
+}
+
+}  // namespace
+
+void JobRunner::run_whole_arrays(const std::vector<int>& arrays, const KeptChunks* kept) {
   std::vector<Job> jobs;
   std::vector<ChunkReader::ChunkOf> want;
   std::vector<std::size_t> owner;  // the job of each chunk in `want`
+  std::vector<FetchedChunks> seeds;
   uint64_t bytes = 0;
   for (const int i : arrays) {
     const auto job = whole_array_job(plan_, i);
     if (!job) continue;
     jobs.push_back(*job);
+    seeds.emplace_back();
     const ArrayPlan& a = plan_.arrays.at(static_cast<std::size_t>(i));
     if (!reader_.remote(a.source)) continue;
     for (const Region& unit : units_in(a, job->region))
       for (const int64_t c : source_chunks_of(a, unit)) {
         const ChunkRef& ref = a.source.chunks.at(static_cast<std::size_t>(c));
-        bytes += ref.kind == ChunkRef::Kind::Range ? ref.length : 0;
+        if (ref.kind != ChunkRef::Kind::Range) continue;  // inline: nothing to fetch
+        if (const Bytes* b = kept_bytes(kept, plan_.sources, files_.files.at(ref.file), ref)) {
+          seeds.back().emplace(c, *b);  // no second request for the same bytes
+          continue;
+        }
+        bytes += ref.length;
         want.push_back({&a.source, c});
         owner.push_back(jobs.size() - 1);
       }
   }
   // Within the memory a job's fetch may hold; larger (rare for coordinates) as before.
-  if (want.empty() || bytes > kRemoteBatchBytes) {
+  if (bytes > kRemoteBatchBytes) {
     for (const Job& job : jobs) run(job);
     return;
   }
-  std::vector<FetchedChunks> seeds(jobs.size());
   auto raw = reader_.fetch_many(want);
   for (std::size_t k = 0; k < want.size(); ++k)
     if (raw[k]) seeds[owner[k]].emplace(want[k].index, std::move(*raw[k]));

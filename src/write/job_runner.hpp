@@ -42,8 +42,10 @@ class JobRunner {
   // Writes a whole array as one job (coordinates, before the jobs start).
   JobStats run_whole_array(int array_index);
   // The same for several arrays; behind a network their source chunks are fetched in one round
-  // of requests first (a round trip per array before).
-  void run_whole_arrays(const std::vector<int>& arrays);
+  // of requests first (a round trip per array before). `kept`: chunks read already (the
+  // coordinates, for the plan); each is used instead of a request when its object's version seen
+  // then is the plan's fingerprint of it (size and ETag / Last-Modified), else fetched again.
+  void run_whole_arrays(const std::vector<int>& arrays, const KeptChunks* kept = nullptr);
   // `check` runs before each chunk or shard of a job is put into place (on pool threads, at the
   // same time); what it throws stops the job there. A worker's fence against writing into a store
   // that has moved on to another run.

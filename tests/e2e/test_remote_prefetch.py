@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, SAMPLE_BIN, assert_matches, open_netcdf
-from servers import FaultProxy, Nginx
+from servers import FaultProxy, FileServer, Nginx
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
                                 reason="nginx-light not installed (scripts/setup.sh --tests)")
@@ -101,11 +101,48 @@ def test_the_coordinate_arrays_are_written_from_one_round_of_requests(tmp_path):
         proc = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         ranged = [r for r in server.requests() if r[0].endswith(".nc") and r[3] not in ("", "-")]
-    # The coordinates are read twice, for the plan and for the arrays written before the jobs,
-    # each time latitude and longitude in one request (the arrays used to take one each, a round
-    # trip apiece).
+    # The coordinates are read once, latitude and longitude in one request: the arrays written
+    # before the jobs reuse the plan's read, its ETag being the fingerprint's (they were read a
+    # second time before, and before that one request each).
     both = lon[1] + lon[2] - lat[1]
     coordinate_reads = [r for r in ranged if r[2] <= both and lat[0] in r[0]]
-    assert [r[2] for r in coordinate_reads] == [both, both], ranged
+    assert [r[2] for r in coordinate_reads] == [both], ranged
+    assert_matches(store, open_netcdf(root / "*.nc").sel(latitude=slice(60, -30)),
+                   open_netcdf(root / "*.nc", mask_and_scale=False, decode_times=False).sel(latitude=slice(60, -30)))
+
+
+def test_the_coordinates_are_read_again_when_their_first_answer_was_another_version(tmp_path):
+    root = tmp_path / "www"
+    subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "2", "--lat", "73", "--lon", "144",
+                    "--chunks", "24", "73", "144", "--no-t2m"], check=True, capture_output=True, timeout=300)
+    subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative",
+                    "--inline-threshold", "0"], check=True, capture_output=True, timeout=300)
+    refs = json.loads((root / "refs.json").read_text())["refs"]
+    first = Path(refs["latitude/0"][0]).name
+    answered = []
+
+    # The first read of the coordinates (for the plan) carries ETag "v0", every later answer and
+    # the fingerprint's HEAD "v1": the bytes of that first read are of another version than the
+    # plan's fingerprint, so the coordinate arrays must not be written from them.
+    def answer(handler, path, data, start, end):
+        if start is None or not path.endswith(first) or answered:
+            return False
+        answered.append(path)
+        handler._reply(206, {"ETag": '"v0"', "Content-Range": f"bytes {start}-{end}/{len(data)}"},
+                       data[start:end + 1], False)
+        return True
+
+    store = tmp_path / "p.zarr"
+    with FileServer(root, answer=answer) as server:
+        cfg = {"data_uri": f"{server.url}/refs.json", "cache_store": str(store), "deploy_mode": "series",
+               "recommend_changes": False, "preprocessors": [{"type": "sel", "latitude": [60, -30]}]}
+        path = tmp_path / "c.yaml"
+        path.write_text(json.dumps(cfg))
+        proc = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        lat, lon = refs["latitude/0"], refs["longitude/0"]
+        both = f"bytes={lat[1]}-{lon[1] + lon[2] - 1}"
+        reads = [p for m, p, h in server.seen if m == "GET" and h.get("Range") == both]
+    assert answered and len(reads) == 2, server.seen
     assert_matches(store, open_netcdf(root / "*.nc").sel(latitude=slice(60, -30)),
                    open_netcdf(root / "*.nc", mask_and_scale=False, decode_times=False).sel(latitude=slice(60, -30)))
