@@ -60,14 +60,19 @@ def test_first_units_are_written_while_the_last_bytes_are_held(tmp_path):
                                                                   decode_times=False))
 
 
-def test_the_coordinates_are_read_in_one_round_of_requests(tmp_path):
+def two_files_and_their_refs(tmp_path):
+    """Two sample files in tmp_path/www and their reference set, nothing inlined: latitude and
+    longitude are byte ranges of the first file, side by side. (root, the refs)."""
     root = tmp_path / "www"
     subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "2", "--lat", "73", "--lon", "144",
                     "--chunks", "24", "73", "144", "--no-t2m"], check=True, capture_output=True, timeout=300)
-    # Nothing inlined: latitude and longitude are byte ranges of the first file, side by side.
     subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative",
                     "--inline-threshold", "0"], check=True, capture_output=True, timeout=300)
-    refs = json.loads((root / "refs.json").read_text())["refs"]
+    return root, json.loads((root / "refs.json").read_text())["refs"]
+
+
+def test_the_coordinates_are_read_in_one_round_of_requests(tmp_path):
+    root, refs = two_files_and_their_refs(tmp_path)
     assert all(isinstance(refs[f"{c}/0"], list) for c in ("latitude", "longitude"))
     with Nginx(root, tmp_path / "nginx") as server:
         cfg = {"data_uri": f"{server.url}/refs.json", "cache_store": str(tmp_path / "p.zarr"),
@@ -85,12 +90,7 @@ def test_the_coordinates_are_read_in_one_round_of_requests(tmp_path):
 
 
 def test_the_coordinate_arrays_are_written_from_one_round_of_requests(tmp_path):
-    root = tmp_path / "www"
-    subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "2", "--lat", "73", "--lon", "144",
-                    "--chunks", "24", "73", "144", "--no-t2m"], check=True, capture_output=True, timeout=300)
-    subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative",
-                    "--inline-threshold", "0"], check=True, capture_output=True, timeout=300)
-    refs = json.loads((root / "refs.json").read_text())["refs"]
+    root, refs = two_files_and_their_refs(tmp_path)
     lat, lon = refs["latitude/0"], refs["longitude/0"]
     store = tmp_path / "p.zarr"
     with Nginx(root, tmp_path / "nginx") as server:
@@ -112,12 +112,7 @@ def test_the_coordinate_arrays_are_written_from_one_round_of_requests(tmp_path):
 
 
 def test_the_coordinates_are_read_again_when_their_first_answer_was_another_version(tmp_path):
-    root = tmp_path / "www"
-    subprocess.run([str(SAMPLE_BIN), "--out", str(root), "--files", "2", "--lat", "73", "--lon", "144",
-                    "--chunks", "24", "73", "144", "--no-t2m"], check=True, capture_output=True, timeout=300)
-    subprocess.run([str(BIN), "refs", str(root / "*.nc"), "-o", str(root / "refs.json"), "--relative",
-                    "--inline-threshold", "0"], check=True, capture_output=True, timeout=300)
-    refs = json.loads((root / "refs.json").read_text())["refs"]
+    root, refs = two_files_and_their_refs(tmp_path)
     first = Path(refs["latitude/0"][0]).name
     answered = []
 

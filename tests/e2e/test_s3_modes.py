@@ -24,6 +24,21 @@ SHARDED = {"zarr_format": 3, "chunks": {"time": 24, "latitude": 10, "longitude":
            "shards": {"time": 48, "latitude": 40, "longitude": 48}}
 
 
+def assert_same_store_but_config_hash(s3, a, b):
+    """Stores under prefixes `a` and `b` of the bucket hold the same data objects, and xarray reads
+    the same Dataset from both; their root attributes name each config's hash, so those are compared
+    decoded, without it."""
+    ours, theirs = objects(s3, a + "/"), objects(s3, b + "/")
+    root = {".zattrs", ".zmetadata"}
+    assert {k: v for k, v in ours.items() if k not in root} == {k: v for k, v in theirs.items() if k not in root}
+
+    def opened(prefix):
+        ds = xr.open_zarr(fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/{prefix}"), consolidated=True).load()
+        ds.attrs = {k: v for k, v in ds.attrs.items() if "config_hash" not in k}
+        return ds
+    xr.testing.assert_identical(opened(a), opened(b))
+
+
 def objects(s3, prefix):
     """The store's data and metadata objects (not its .zarr-parallel records), by key."""
     get = s3.client().get_object
@@ -163,16 +178,7 @@ zp.cache(cache_store="s3://{BUCKET}/py/era5.zarr", cache_storage_options={s3.opt
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "cache hit" in proc.stderr, proc.stderr
-    # The same data objects; the root attributes name each config's hash, so they are compared decoded.
-    py, cli = objects(s3, "py/era5.zarr/"), objects(s3, "ser/era5.zarr/")
-    root = {".zattrs", ".zmetadata"}
-    assert {k: v for k, v in py.items() if k not in root} == {k: v for k, v in cli.items() if k not in root}
-
-    def opened(prefix):
-        ds = xr.open_zarr(fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/{prefix}"), consolidated=True).load()
-        ds.attrs = {k: v for k, v in ds.attrs.items() if "config_hash" not in k}
-        return ds
-    xr.testing.assert_identical(opened("py/era5.zarr"), opened("ser/era5.zarr"))
+    assert_same_store_but_config_hash(s3, "py/era5.zarr", "ser/era5.zarr")
     assert list(tmp.iterdir()) == []
     assert "S3RVER" not in proc.stdout + proc.stderr
 

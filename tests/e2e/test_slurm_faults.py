@@ -19,7 +19,7 @@ import xarray as xr
 
 from conftest import BIN, ERA5, alive, need_fixtures, run_cache, store_files  # noqa: E402
 from test_s3_cluster import body, no_secret_in_bucket, python_env, slurm_config, workers_of  # noqa: E402
-from test_s3_modes import HoldFirstPart, objects  # noqa: E402
+from test_s3_modes import HoldFirstPart, assert_same_store_but_config_hash, objects  # noqa: E402
 from test_s3_output import BUCKET, S3StandIn, keys, s3_config  # noqa: E402  (BUCKET: conftest's s3 fixture)
 from test_slurm import config, find_stopped_task, local_copy, slurm  # noqa: E402,F401  (slurm: the fixture)
 
@@ -232,15 +232,7 @@ def test_python_slurm_mode_writes_to_s3_what_series_writes(tmp_path, s3, slurm):
     assert "submitted SLURM job" in proc.stderr, proc.stderr[-3000:]
     assert "pys/era5.zarr/.zarr-parallel/complete.json" in keys(s3, "pys/")
     assert workers_of(s3, "pys/era5.zarr/") and all(w.startswith("slurm-") for w in workers_of(s3, "pys/era5.zarr/"))
-    py, cli = objects(s3, "pys/era5.zarr/"), objects(s3, "ser/era5.zarr/")
-    root = {".zattrs", ".zmetadata"}  # the root attributes name each config's hash
-    assert {k: v for k, v in py.items() if k not in root} == {k: v for k, v in cli.items() if k not in root}
-
-    def opened(prefix):
-        ds = xr.open_zarr(fsspec.get_mapper(f"{s3.endpoint}/{BUCKET}/{prefix}"), consolidated=True).load()
-        ds.attrs = {k: v for k, v in ds.attrs.items() if "config_hash" not in k}
-        return ds
-    xr.testing.assert_identical(opened("pys/era5.zarr"), opened("ser/era5.zarr"))
+    assert_same_store_but_config_hash(s3, "pys/era5.zarr", "ser/era5.zarr")
     assert list(scratch.iterdir()) == []
     no_secret_in_bucket(s3, "pys/era5.zarr/")
     assert "S3RVER" not in proc.stdout + proc.stderr
