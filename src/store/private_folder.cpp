@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "core/console.hpp"
 #include "core/error.hpp"
 
 namespace zp {
@@ -59,9 +60,16 @@ std::string private_folder(const std::string& path, const std::string& what) {
   if (!S_ISDIR(st.st_mode)) throw refused(path, what, "it is not a folder (a link or a file)");
   if (st.st_uid != ::geteuid())
     throw refused(path, what, fmt::format("it belongs to uid {}, not to us", st.st_uid));
-  if (made && ::chmod(path.c_str(), 0700) != 0)  // mkdir's mode is cut by the umask only
+  // mkdir's mode is cut by the umask only; a folder of ours left open (made by an earlier version
+  // under umask 002, or opened by hand) is closed, and what was planted meanwhile is checked by
+  // only_own_files before SLURM opens anything there.
+  const bool open = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+  if ((made || open) && ::chmod(path.c_str(), 0700) != 0)
     throw refused(path, what, "cannot make it private (chmod 0700): " + errno_text(errno));
-  if (made && ::lstat(path.c_str(), &st) != 0)
+  if (!made && open)
+    say(stderr, fmt::format("zarr-parallel: made {} private (mode {:o} -> 700): it holds {}\n",
+                            path, st.st_mode & 07777, what));
+  if ((made || open) && ::lstat(path.c_str(), &st) != 0)
     throw refused(path, what, "cannot check it: " + errno_text(errno));
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
     throw refused(path, what,

@@ -10,9 +10,10 @@
 namespace zp {
 
 // `path` as a private folder: created with mkdir (mode 0700, checked after), or, if it exists,
-// verified: a real directory (not a link), owned by our euid, not writable by group or other.
-// Every folder above it (its real path) must be owned by root or us and be writable by no one
-// else unless sticky (/tmp): else someone could rename it and put their own in its place.
+// verified: a real directory (not a link), owned by our euid; one of ours that group or others
+// may write is made 0700 (said on stderr). No folder above it (its real path) may be writable by
+// every user unless sticky (/tmp): else anyone could rename it and put their own in its place
+// (the owners and groups of the folders above are trusted: they could replace the store itself).
 // `what`: what the folder is for, in the error (ErrorKind::Store naming the folder). Returns its
 // real path (the one to hand to SLURM).
 std::string private_folder(const std::string& path, const std::string& what);

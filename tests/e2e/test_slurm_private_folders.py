@@ -47,8 +47,8 @@ def victim_file(tmp_path):
 def test_links_planted_in_a_shared_store_log_folder_are_refused(slurm, tmp_path, shared):  # noqa: F811
     """Finding 2 with a real SLURM: a submit-only run whose tasks are cancelled, the store's logs
     folder shared (mode 0777), another user plants links for the next job ids to a file of the
-    victim's; the resume is refused (exit 5, naming the folder) and the file is untouched. Then the
-    folder made private again still holds the links: refused too. Without the fix the resume exits
+    victim's; the resume makes the folder private again (it is ours), finds the links and is refused
+    (exit 5, naming the folder); the file is untouched. Refused again with the folder 0755. Without the fix the resume exits
     0 and slurmstepd writes a task's output into the victim's file."""
     need_fixtures()
     store = shared / "shared.zarr"
@@ -66,7 +66,10 @@ def test_links_planted_in_a_shared_store_log_folder_are_refused(slurm, tmp_path,
     proc = run_cache(tmp_path, config(store, resume=True), env=slurm)
     assert victim.read_text() == PRECIOUS, proc.stderr
     assert proc.returncode == 5, proc.stderr
-    assert str(logs) in proc.stderr and "may write it" in proc.stderr, proc.stderr
+    # Ours, so made private again (said), and then the planted links are found.
+    assert f"made {logs} private (mode 777 -> 700)" in proc.stderr, proc.stderr
+    assert str(logs) in proc.stderr and "is not a file of ours" in proc.stderr, proc.stderr
+    assert logs.stat().st_mode & 0o777 == 0o700
     logs.chmod(0o755)
     proc = run_cache(tmp_path, config(store, resume=True), env=slurm)
     assert proc.returncode == 5 and "is not a file of ours" in proc.stderr, proc.stderr

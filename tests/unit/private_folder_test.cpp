@@ -55,11 +55,12 @@ TEST(PrivateFolder, MadeWithMode0700EvenUnderAWideUmask) {
   EXPECT_EQ(private_folder(real, "x"), real);  // an existing one of ours is kept
 }
 
-TEST(PrivateFolder, AFolderOthersCanWriteALinkOrAFileIsRefused) {
+TEST(PrivateFolder, AnOpenFolderOfOursIsClosedALinkOrAFileIsRefused) {
   Folder f;
   fs::create_directory(f.root / "open");
   fs::permissions(f.root / "open", fs::perms(0777));
-  EXPECT_NE(refusal(f.root / "open").find("may write it (mode 777)"), std::string::npos);
+  EXPECT_EQ(refusal(f.root / "open"), "");  // ours: made private, not refused
+  EXPECT_EQ(mode_of(f.root / "open"), 0700u);
   fs::create_directory(f.root / "theirs");
   fs::create_directory_symlink(f.root / "theirs", f.root / "link");
   EXPECT_NE(refusal(f.root / "link").find("not a folder"), std::string::npos);
