@@ -71,6 +71,16 @@ def two_files_and_their_refs(tmp_path):
     return root, json.loads((root / "refs.json").read_text())["refs"]
 
 
+def cache_the_box(url, store, tmp_path):
+    """`cache` of the reference set at `url` (series, latitude 60..-30) into `store`; exit 0."""
+    cfg = {"data_uri": f"{url}/refs.json", "cache_store": str(store), "deploy_mode": "series",
+           "recommend_changes": False, "preprocessors": [{"type": "sel", "latitude": [60, -30]}]}
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps(cfg))
+    proc = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_the_coordinates_are_read_in_one_round_of_requests(tmp_path):
     root, refs = two_files_and_their_refs(tmp_path)
     assert all(isinstance(refs[f"{c}/0"], list) for c in ("latitude", "longitude"))
@@ -94,12 +104,7 @@ def test_the_coordinate_arrays_are_written_from_one_round_of_requests(tmp_path):
     lat, lon = refs["latitude/0"], refs["longitude/0"]
     store = tmp_path / "p.zarr"
     with Nginx(root, tmp_path / "nginx") as server:
-        cfg = {"data_uri": f"{server.url}/refs.json", "cache_store": str(store), "deploy_mode": "series",
-               "recommend_changes": False, "preprocessors": [{"type": "sel", "latitude": [60, -30]}]}
-        path = tmp_path / "c.yaml"
-        path.write_text(json.dumps(cfg))
-        proc = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        cache_the_box(server.url, store, tmp_path)
         ranged = [r for r in server.requests() if r[0].endswith(".nc") and r[3] not in ("", "-")]
     # The coordinates are read once, latitude and longitude in one request: the arrays written
     # before the jobs reuse the plan's read, its ETag being the fingerprint's (they were read a
@@ -129,12 +134,7 @@ def test_the_coordinates_are_read_again_when_their_first_answer_was_another_vers
 
     store = tmp_path / "p.zarr"
     with FileServer(root, answer=answer) as server:
-        cfg = {"data_uri": f"{server.url}/refs.json", "cache_store": str(store), "deploy_mode": "series",
-               "recommend_changes": False, "preprocessors": [{"type": "sel", "latitude": [60, -30]}]}
-        path = tmp_path / "c.yaml"
-        path.write_text(json.dumps(cfg))
-        proc = subprocess.run([str(BIN), "cache", str(path)], capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        cache_the_box(server.url, store, tmp_path)
         lat, lon = refs["latitude/0"], refs["longitude/0"]
         both = f"bytes={lat[1]}-{lon[1] + lon[2] - 1}"
         reads = [p for m, p, h in server.seen if m == "GET" and h.get("Range") == both]
